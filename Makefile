@@ -1,0 +1,51 @@
+# livestrat: `make run` runs the example strategy locally, `make test` runs every test.
+# Both set everything up first on a fresh machine: the virtualenv, the locked Python
+# packages, and (for tests) the helm/kubectl binaries and a PostgreSQL server build.
+
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+PYTHON ?= python3.11
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml requirements.lock | cksum | cut -d' ' -f1)
+TOOLS  := .tools/bin
+EXAMPLE ?= examples/paper-ema-cross.yaml
+
+.PHONY: run test lint crds docs lock tools clean e2e-kind bench
+
+run: $(STAMP)
+	$(BIN)/livestrat run $(EXAMPLE)
+
+test: $(STAMP) tools
+	PATH="$(CURDIR)/$(TOOLS):$$PATH" $(BIN)/python -m pytest $(PYTEST_ARGS)
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+# The CRD and the API reference are generated from the models (livestrat/api).
+crds: $(STAMP)
+	$(BIN)/livestrat crd --write crds/livestrategies.livestrat.io.yaml
+	$(BIN)/livestrat docs --output docs/api.md
+
+docs: crds
+
+# Re-resolve the pinned versions after changing dependencies in pyproject.toml.
+lock: $(STAMP)
+	$(BIN)/uv pip compile pyproject.toml --all-extras --python-version 3.11 \
+		--python-platform x86_64-manylinux_2_28 -o requirements.lock
+
+$(STAMP): pyproject.toml requirements.lock
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@echo "Installing livestrat and its locked dependencies into $(VENV)/ (first run takes a minute)..."
+	$(BIN)/python -m pip install --quiet -c requirements.lock -e '.[runtime,operator,dev]' 2>&1 \
+		| { grep -v '^WARNING: Location' || true; }
+	$(BIN)/livestrat --help >/dev/null
+	@rm -f $(VENV)/.installed-*
+	@touch $@
+
+tools:
+	@sh scripts/install-tools.sh $(TOOLS)
+
+clean:
+	rm -rf $(VENV) .tools .livestrat .pytest_cache

@@ -1,0 +1,236 @@
+"""Generate the LiveStrategy CustomResourceDefinition from the pydantic models.
+
+The models are the single source of truth; ``crds/livestrategies.livestrat.io.yaml`` is this
+module's output and a test fails when the committed file differs from it.
+
+Pydantic writes JSON Schema 2020-12 (``$ref``, ``anyOf`` for optionals, ``title``...);
+Kubernetes wants a *structural* OpenAPI v3 schema: every node typed, no references, no
+``null`` branches, unknown fields either pruned or explicitly preserved. ``to_structural``
+does that translation and nothing else.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel
+from pydantic.json_schema import GenerateJsonSchema, NoDefault
+from pydantic_core import core_schema
+
+from livestrat.api import resource
+from livestrat.api.spec import LiveStrategySpec
+from livestrat.api.status import LiveStrategyStatus
+
+CRD_FILE = Path("crds") / f"{resource.CRD_NAME}.yaml"
+
+# Keys of JSON Schema that the Kubernetes OpenAPI v3 subset does not accept.
+_DROPPED_KEYS = {"title", "examples", "$schema"}
+
+PRINTER_COLUMNS: list[dict[str, Any]] = [
+    {"name": "Mode", "type": "string", "jsonPath": ".spec.mode", "description": "paper or live"},
+    {"name": "Venue", "type": "string", "jsonPath": ".spec.venue.adapter", "description": "Adapter"},
+    {"name": "Phase", "type": "string", "jsonPath": ".status.phase", "description": "Lifecycle phase"},
+    {"name": "Fills", "type": "integer", "jsonPath": ".status.trading.fills", "description": "Fills recorded"},
+    {"name": "PnL", "type": "string", "jsonPath": ".status.trading.totalPnl", "description": "Realized + unrealized"},
+    {"name": "Risk", "type": "string", "jsonPath": ".status.risk.state", "description": "Active, Reducing, Halted"},
+    {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
+    {
+        "name": "Realized",
+        "type": "string",
+        "jsonPath": ".status.trading.realizedPnl",
+        "priority": 1,
+        "description": "Realized PnL",
+    },
+    {
+        "name": "Orders",
+        "type": "integer",
+        "jsonPath": ".status.trading.openOrders",
+        "priority": 1,
+        "description": "Open orders",
+    },
+    {
+        "name": "Heartbeat",
+        "type": "date",
+        "jsonPath": ".status.trading.heartbeat",
+        "priority": 1,
+        "description": "Last runtime report",
+    },
+    {"name": "Pod", "type": "string", "jsonPath": ".status.podName", "priority": 1, "description": "Strategy pod"},
+]
+
+
+class _DefaultsFromFactories(GenerateJsonSchema):
+    """Also publish defaults that come from ``default_factory``.
+
+    The API server applies a nested object's defaults only when the object is present, so
+    ``spec.risk`` must itself default to an object for ``maxOrderSubmitRate`` to be set.
+    """
+
+    def get_default_value(self, schema: core_schema.WithDefaultSchema) -> Any:
+        factory = schema.get("default_factory")
+        if factory is not None and not schema.get("default_factory_takes_data"):
+            value = factory()
+            if isinstance(value, BaseModel):
+                return value.model_dump(mode="json", by_alias=True, exclude_none=True)
+            return value
+        return schema.get("default", NoDefault)
+
+
+def _without_nulls(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _without_nulls(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list):
+        return [_without_nulls(v) for v in value]
+    return value
+
+
+def to_structural(node: Any, defs: dict[str, Any]) -> Any:
+    """Translate one pydantic JSON-Schema node into a Kubernetes structural schema node."""
+    if isinstance(node, list):
+        return [to_structural(item, defs) for item in node]
+    if not isinstance(node, dict):
+        return node
+
+    node = dict(node)
+    if "$ref" in node:
+        target = defs[node.pop("$ref").rsplit("/", 1)[-1]]
+        node = {**target, **node}  # the field's own description wins over the model's
+
+    any_of = node.pop("anyOf", None)
+    if any_of is not None:
+        branches = [b for b in any_of if b.get("type") != "null"]
+        if len(branches) != 1:
+            raise ValueError(f"union types are not structural: {any_of}")
+        node = {**branches[0], **node}
+        if "default" in node and node["default"] is None:
+            del node["default"]
+        if "$ref" in node:
+            return to_structural(node, defs)
+
+    out: dict[str, Any] = {}
+    for key, value in node.items():
+        if key in _DROPPED_KEYS:
+            continue
+        if key == "additionalProperties" and isinstance(value, bool):
+            # false: the API server prunes unknown fields anyway (extra="forbid" in the models);
+            # true: the node carries x-kubernetes-preserve-unknown-fields instead.
+            continue
+        if key in ("exclusiveMinimum", "exclusiveMaximum") and not isinstance(value, bool):
+            # JSON Schema 2020-12 writes `exclusiveMinimum: 0`; OpenAPI v3.0 (Kubernetes)
+            # writes `minimum: 0` plus `exclusiveMinimum: true`.
+            out["minimum" if key == "exclusiveMinimum" else "maximum"] = value
+            out[key] = True
+        elif key == "default":
+            out[key] = _without_nulls(value)
+        elif key in ("properties",):
+            out[key] = {name: to_structural(sub, defs) for name, sub in value.items()}
+        elif key in ("items", "additionalProperties"):
+            out[key] = to_structural(value, defs)
+        else:
+            out[key] = value
+    if "properties" in out:
+        out.setdefault("type", "object")
+    return {key: out[key] for key in sorted(out, key=_key_rank)}
+
+
+_KEY_ORDER = ["type", "description", "default", "enum", "format", "pattern"]
+
+
+def _key_rank(key: str) -> tuple[int, str]:
+    """Keep generated YAML readable: type and description first, nested schemas last."""
+    if key in _KEY_ORDER:
+        return (_KEY_ORDER.index(key), key)
+    if key in ("properties", "items", "additionalProperties", "required"):
+        return (20, key)
+    if key.startswith("x-kubernetes"):
+        return (30, key)
+    return (10, key)
+
+
+def model_schema(model: type[BaseModel]) -> dict[str, Any]:
+    raw = model.model_json_schema(by_alias=True, schema_generator=_DefaultsFromFactories)
+    defs = raw.pop("$defs", {})
+    return to_structural(raw, defs)
+
+
+def openapi_schema() -> dict[str, Any]:
+    spec = model_schema(LiveStrategySpec)
+    status = model_schema(LiveStrategyStatus)
+    status.pop("required", None)  # the operator and the runtime each write part of it
+    return {
+        "type": "object",
+        "description": "A trading strategy run by livestrat: one pod running one NautilusTrader node.",
+        "required": ["spec"],
+        "properties": {
+            "apiVersion": {"type": "string"},
+            "kind": {"type": "string"},
+            "metadata": {
+                "type": "object",
+                "properties": {
+                    # 52: the StatefulSet's controller-revision-hash label is NAME-<10 chars>
+                    # and label values are limited to 63.
+                    "name": {"type": "string", "maxLength": 52},
+                },
+            },
+            "spec": spec,
+            "status": status,
+        },
+    }
+
+
+def build_crd() -> dict[str, Any]:
+    return {
+        "apiVersion": "apiextensions.k8s.io/v1",
+        "kind": "CustomResourceDefinition",
+        "metadata": {
+            "name": resource.CRD_NAME,
+            "labels": {"app.kubernetes.io/name": "livestrat", "app.kubernetes.io/component": "crd"},
+        },
+        "spec": {
+            "group": resource.GROUP,
+            "scope": "Namespaced",
+            "names": {
+                "kind": resource.KIND,
+                "listKind": f"{resource.KIND}List",
+                "plural": resource.PLURAL,
+                "singular": resource.SINGULAR,
+                "shortNames": resource.SHORT_NAMES,
+                "categories": resource.CATEGORIES,
+            },
+            "versions": [
+                {
+                    "name": resource.VERSION,
+                    "served": True,
+                    "storage": True,
+                    "schema": {"openAPIV3Schema": openapi_schema()},
+                    "subresources": {
+                        "status": {},
+                        "scale": {
+                            "specReplicasPath": ".spec.replicas",
+                            "statusReplicasPath": ".status.replicas",
+                            "labelSelectorPath": ".status.selector",
+                        },
+                    },
+                    "additionalPrinterColumns": PRINTER_COLUMNS,
+                }
+            ],
+        },
+    }
+
+
+HEADER = (
+    "# GENERATED by `livestrat crd` from livestrat/api (the pydantic models). Do not edit:\n"
+    "# change the models and run `make crds`; a test fails when this file is out of date.\n"
+)
+
+
+def render_crd() -> str:
+    return HEADER + yaml.safe_dump(build_crd(), sort_keys=False, width=100)
+
+
+def write_crd(path: Path = CRD_FILE) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(render_crd())
+    return path

@@ -1,0 +1,54 @@
+"""The ``LiveStrategy`` resource: identity of the API and the whole object."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import Field
+
+from livestrat.api.base import ApiModel
+from livestrat.api.spec import LiveStrategySpec
+from livestrat.api.status import LiveStrategyStatus
+
+GROUP = "livestrat.io"
+VERSION = "v1alpha1"
+API_VERSION = f"{GROUP}/{VERSION}"
+KIND = "LiveStrategy"
+PLURAL = "livestrategies"
+SINGULAR = "livestrategy"
+SHORT_NAMES = ["lstrat"]
+CATEGORIES = ["trading"]
+CRD_NAME = f"{PLURAL}.{GROUP}"
+
+# Labels and annotations shared by the operator (which sets them) and the runtime.
+STRATEGY_LABEL = f"{GROUP}/strategy"
+KILL_SWITCH_ANNOTATION = f"{GROUP}/kill-switch"
+RISK_ACK_ANNOTATION = f"{GROUP}/risk-acknowledged"
+
+
+class ObjectMeta(ApiModel):
+    """The part of metadata livestrat reads; everything else passes through untouched."""
+
+    model_config = ApiModel.model_config | {"extra": "allow"}
+
+    name: str = Field(min_length=1, max_length=52, pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+    namespace: str | None = None
+    labels: dict[str, str] | None = None
+    annotations: dict[str, str] | None = None
+
+
+class LiveStrategy(ApiModel):
+    """A trading strategy run by livestrat: one pod, one NautilusTrader node."""
+
+    api_version: Literal["livestrat.io/v1alpha1"] = Field(alias="apiVersion")
+    kind: Literal["LiveStrategy"]
+    metadata: ObjectMeta
+    spec: LiveStrategySpec
+    status: LiveStrategyStatus | None = None
+
+    @classmethod
+    def from_manifest(cls, doc: dict[str, Any]) -> LiveStrategy:
+        """Parse a manifest the way the API server would see it: strictly, as JSON."""
+        import json
+
+        return cls.model_validate_json(json.dumps(doc), strict=True)

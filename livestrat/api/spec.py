@@ -1,0 +1,589 @@
+"""``LiveStrategy.spec``: what the user asks for.
+
+Every field's ``description`` is user documentation: it becomes the CRD's description
+(``kubectl explain livestrategy.spec...``) and a row of ``docs/api.md``.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Annotated, Any
+
+from pydantic import Field
+
+from livestrat.api.base import ApiModel, cel_rules
+
+DNS_LABEL = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
+DNS_SUBDOMAIN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
+SECRET_KEY = r"^[-._a-zA-Z0-9]+$"
+IMPORT_PATH = r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*:[A-Za-z_][A-Za-z0-9_]*$"
+INSTRUMENT_ID = r"^[^.\s]+(\.[^.\s]+)*\.[A-Za-z0-9_-]+$"
+MONEY = r"^[0-9]+(\.[0-9]+)? [A-Z0-9]{2,12}$"
+RATE = r"^[1-9][0-9]*/[0-9]{2}:[0-5][0-9]:[0-5][0-9]$"
+QUANTITY = r"^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$"
+# Names a credential would have. Used to refuse credentials written inline anywhere
+# they could end up in a ConfigMap.
+CREDENTIAL_NAME = r"(?i)(api.?key|secret|passw|passphrase|token|private.?key)"
+
+Name = Annotated[str, Field(min_length=1, max_length=253, pattern=DNS_SUBDOMAIN)]
+FreeForm = Annotated[
+    dict[str, Any],
+    Field(json_schema_extra={"type": "object", "x-kubernetes-preserve-unknown-fields": True}),
+]
+
+
+class Mode(StrEnum):
+    PAPER = "paper"
+    LIVE = "live"
+
+
+class Adapter(StrEnum):
+    SANDBOX = "sandbox"
+    BINANCE = "binance"
+    BYBIT = "bybit"
+    OKX = "okx"
+    INTERACTIVE_BROKERS = "interactive_brokers"
+
+
+class AccountType(StrEnum):
+    CASH = "cash"
+    MARGIN = "margin"
+    SPOT = "spot"
+    USDT_FUTURES = "usdtFutures"
+    COIN_FUTURES = "coinFutures"
+    LINEAR = "linear"
+    INVERSE = "inverse"
+    SWAP = "swap"
+
+
+# Which account types each adapter can trade; the CEL rule and the docs both read this.
+ACCOUNT_TYPES: dict[Adapter, tuple[AccountType, ...]] = {
+    Adapter.SANDBOX: (AccountType.CASH, AccountType.MARGIN),
+    Adapter.BINANCE: (
+        AccountType.SPOT,
+        AccountType.MARGIN,
+        AccountType.USDT_FUTURES,
+        AccountType.COIN_FUTURES,
+    ),
+    Adapter.BYBIT: (AccountType.SPOT, AccountType.LINEAR, AccountType.INVERSE),
+    Adapter.OKX: (AccountType.SPOT, AccountType.MARGIN, AccountType.SWAP),
+    Adapter.INTERACTIVE_BROKERS: (AccountType.CASH, AccountType.MARGIN),
+}
+
+
+def _account_type_rule() -> str:
+    clauses = [
+        f"(self.adapter == '{adapter}' && self.accountType in [{', '.join(repr(str(t)) for t in types)}])"
+        for adapter, types in ACCOUNT_TYPES.items()
+    ]
+    return "!has(self.accountType) || " + " || ".join(clauses)
+
+
+class OnBreach(StrEnum):
+    SCALE_TO_ZERO = "ScaleToZero"
+    HALT_IN_PLACE = "HaltInPlace"
+
+
+class HaltPolicy(StrEnum):
+    CANCEL_ORDERS = "cancelOrders"
+    FLATTEN = "flatten"
+
+
+class UpdatePolicy(StrEnum):
+    AUTO = "Auto"
+    MANUAL = "Manual"
+
+
+class ReplayDataType(StrEnum):
+    BARS = "bars"
+    QUOTES = "quotes"
+    TRADES = "trades"
+
+
+class StrategySource(ApiModel):
+    """The NautilusTrader strategy the pod runs."""
+
+    strategy_path: str = Field(
+        pattern=IMPORT_PATH,
+        max_length=512,
+        description="Import path of the Strategy class, `package.module:ClassName`.",
+        examples=["nautilus_trader.examples.strategies.ema_cross:EMACross"],
+    )
+    config_path: str = Field(
+        pattern=IMPORT_PATH,
+        max_length=512,
+        description="Import path of the strategy's StrategyConfig class, `package.module:ClassName`.",
+        examples=["nautilus_trader.examples.strategies.ema_cross:EMACrossConfig"],
+    )
+    config: FreeForm = Field(
+        default_factory=dict,
+        description=(
+            "Keyword arguments for the config class, exactly as the strategy's "
+            "StrategyConfig names them. Checked by the runtime when the pod starts; "
+            "an error ends in the `InvalidSpec` condition."
+        ),
+    )
+
+
+class CredentialsSecretRef(ApiModel):
+    """A Kubernetes Secret in the strategy's namespace holding venue API credentials."""
+
+    name: Name = Field(description="Name of the Secret.")
+    api_key_key: str = Field(
+        default="api-key",
+        pattern=SECRET_KEY,
+        max_length=253,
+        description="Key in the Secret holding the API key.",
+    )
+    api_secret_key: str = Field(
+        default="api-secret",
+        pattern=SECRET_KEY,
+        max_length=253,
+        description="Key in the Secret holding the API secret.",
+    )
+    passphrase_key: str | None = Field(
+        default=None,
+        pattern=SECRET_KEY,
+        max_length=253,
+        description="Key in the Secret holding the API passphrase (OKX needs one).",
+    )
+
+
+class Venue(ApiModel):
+    """Where orders go: the sandbox (paper) or a real venue's NautilusTrader adapter (live)."""
+
+    model_config = ApiModel.model_config | {
+        "json_schema_extra": cel_rules(
+            {
+                "rule": _account_type_rule(),
+                "message": "accountType is not offered by this adapter: sandbox takes cash|margin, "
+                "binance spot|margin|usdtFutures|coinFutures, bybit spot|linear|inverse, "
+                "okx spot|margin|swap, interactive_brokers cash|margin",
+                "fieldPath": ".accountType",
+                "reason": "FieldValueNotSupported",
+            },
+            {
+                "rule": f"!has(self.options) || self.options.all(k, !k.matches('{CREDENTIAL_NAME}'))",
+                "message": "credentials must not be written inline in options; store them in a "
+                "Secret and reference it with venue.credentialsSecret",
+                "fieldPath": ".options",
+                "reason": "FieldValueForbidden",
+            },
+            {
+                "rule": "self.adapter != 'sandbox' || has(self.name)",
+                "message": "the sandbox adapter needs venue.name: the venue it simulates, "
+                "which must be the venue of the instruments (for example BINANCE)",
+                "fieldPath": ".name",
+                "reason": "FieldValueRequired",
+            },
+        )
+    }
+
+    adapter: Adapter = Field(
+        description="NautilusTrader adapter: `sandbox` simulates the venue for paper trading; "
+        "`binance`, `bybit`, `okx`, `interactive_brokers` trade for real.",
+    )
+    name: str | None = Field(
+        default=None,
+        pattern=r"^[A-Z0-9_]{1,32}$",
+        description="Venue identifier as it appears in instrument IDs (`BTCUSDT.BINANCE` → "
+        "`BINANCE`). Required for `sandbox`; defaults to the adapter's own venue otherwise.",
+        examples=["BINANCE"],
+    )
+    account_type: AccountType | None = Field(
+        default=None,
+        description="Account or product type. sandbox: cash|margin (default margin); "
+        "binance: spot|margin|usdtFutures|coinFutures (default spot); bybit: "
+        "spot|linear|inverse (default linear); okx: spot|margin|swap (default swap); "
+        "interactive_brokers: cash|margin (default margin).",
+    )
+    testnet: bool = Field(
+        default=False,
+        description="Use the venue's testnet or demo environment (live adapters).",
+    )
+    starting_balances: list[Annotated[str, Field(pattern=MONEY, max_length=64)]] | None = Field(
+        default=None,
+        min_length=1,
+        max_length=16,
+        description="Paper account's starting balances, each `AMOUNT CURRENCY`. Required in "
+        "paper mode, forbidden in live mode (the venue knows the real balance).",
+        examples=[["100000 USDT"]],
+    )
+    options: FreeForm | None = Field(
+        default=None,
+        description="Extra keyword arguments for the adapter's data and execution client "
+        "configs (for example `use_reduce_only: false`). Never credentials.",
+    )
+    credentials_secret: CredentialsSecretRef | None = Field(
+        default=None,
+        description="Secret holding the API credentials. Required in live mode, forbidden "
+        "in paper mode. Credentials never appear inline.",
+    )
+
+
+class GcsFuseSource(ApiModel):
+    """A Google Cloud Storage bucket mounted through the GKE GCS FUSE CSI driver."""
+
+    bucket: str = Field(
+        pattern=r"^[a-z0-9][-_.a-z0-9]{1,220}[a-z0-9]$",
+        description="Bucket name (without `gs://`).",
+        examples=["acme-market-data"],
+    )
+    path: str = Field(
+        default="",
+        max_length=1024,
+        pattern=r"^([^/].*)?$",
+        description="Directory inside the bucket that holds the ParquetDataCatalog "
+        "(mounted with `only-dir`). Empty: the bucket's root.",
+    )
+    mount_options: list[Annotated[str, Field(max_length=256, pattern=r"^[-a-z0-9_:.=]+$")]] = Field(
+        default_factory=lambda: ["implicit-dirs"],
+        max_length=32,
+        description="gcsfuse mount options, for example `implicit-dirs` or `file-cache:max-size-mb:1024`.",
+    )
+    read_only: bool = Field(default=True, description="Mount read-only.")
+
+
+class PvcSource(ApiModel):
+    """An existing PersistentVolumeClaim that holds the catalog."""
+
+    claim_name: Name = Field(description="Name of the PersistentVolumeClaim.")
+    path: str = Field(
+        default="",
+        max_length=1024,
+        pattern=r"^([^/].*)?$",
+        description="Directory inside the volume that holds the catalog.",
+    )
+    read_only: bool = Field(default=True, description="Mount read-only.")
+
+
+class EmptyDirSource(ApiModel):
+    """A scratch volume: the runtime writes `data.sample` into it at start."""
+
+    size_limit: str | None = Field(
+        default=None,
+        pattern=QUANTITY,
+        max_length=32,
+        description="Size limit of the volume, a Kubernetes quantity such as `1Gi`.",
+    )
+
+
+class CatalogSource(ApiModel):
+    """Where the NautilusTrader ParquetDataCatalog comes from; exactly one source."""
+
+    model_config = ApiModel.model_config | {
+        "json_schema_extra": cel_rules(
+            {
+                "rule": "[has(self.gcsFuse), has(self.persistentVolumeClaim), has(self.emptyDir)]"
+                ".filter(x, x).size() == 1",
+                "message": "set exactly one catalog source: gcsFuse, persistentVolumeClaim or emptyDir",
+                "reason": "FieldValueInvalid",
+            }
+        )
+    }
+
+    gcs_fuse: GcsFuseSource | None = Field(default=None, description="A GCS bucket through FUSE.")
+    persistent_volume_claim: PvcSource | None = Field(default=None, description="A PVC.")
+    empty_dir: EmptyDirSource | None = Field(
+        default=None, description="An empty scratch volume (use with `data.sample`)."
+    )
+
+
+class ReplaySettings(ApiModel):
+    """How a paper strategy replays historical data from the catalog."""
+
+    model_config = ApiModel.model_config | {
+        "json_schema_extra": cel_rules(
+            {
+                "rule": "!has(self.start) || !has(self.end) || timestamp(self.start) < timestamp(self.end)",
+                "message": "replay.start must be before replay.end",
+                "fieldPath": ".start",
+                "reason": "FieldValueInvalid",
+            }
+        )
+    }
+
+    speed: float = Field(
+        default=0,
+        ge=0,
+        le=1_000_000,
+        description="Replay pace: 0 replays as fast as possible, 1 in real time, 60 a minute "
+        "of market time per second.",
+    )
+    start: str | None = Field(
+        default=None,
+        json_schema_extra={"format": "date-time"},
+        pattern=r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$",
+        description="First timestamp replayed (RFC 3339). Default: the catalog's first.",
+    )
+    end: str | None = Field(
+        default=None,
+        json_schema_extra={"format": "date-time"},
+        pattern=r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$",
+        description="Last timestamp replayed (RFC 3339). Default: the catalog's last.",
+    )
+    data_types: list[ReplayDataType] = Field(
+        default_factory=lambda: [ReplayDataType.BARS],
+        min_length=1,
+        max_length=3,
+        description="Which catalog data to replay: bars, quotes, trades.",
+    )
+
+
+class SampleData(ApiModel):
+    """A deterministic synthetic catalog, written when the catalog has no data yet."""
+
+    bars: int = Field(default=2000, ge=100, le=1_000_000, description="Number of one-minute bars per instrument.")
+    seed: int = Field(default=42, ge=0, le=2**31 - 1, description="Random seed: same seed, same data.")
+    start: str = Field(
+        default="2024-01-01T00:00:00Z",
+        pattern=r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$",
+        json_schema_extra={"format": "date-time"},
+        description="Timestamp of the first bar.",
+    )
+
+
+class MarketData(ApiModel):
+    """The catalog the strategy reads instruments and history from."""
+
+    catalog: CatalogSource = Field(description="Where the catalog lives.")
+    replay: ReplaySettings | None = Field(
+        default=None,
+        description="Paper mode only: replay the catalog's history through the live node. "
+        "Without it a paper strategy needs a live data feed.",
+    )
+    sample: SampleData | None = Field(
+        default=None,
+        description="Write a deterministic synthetic catalog at start when the catalog holds "
+        "no data for the instruments (for demos and tests).",
+    )
+
+
+class RiskLimits(ApiModel):
+    """Pre-trade limits (NautilusTrader's RiskEngine) and post-trade limits (livestrat's guard)."""
+
+    max_notional_per_order: float | None = Field(
+        default=None,
+        gt=0,
+        description="Pre-trade: largest notional a single order may have, in each "
+        "instrument's quote currency. Larger orders are denied by the RiskEngine.",
+    )
+    max_order_submit_rate: str = Field(
+        default="100/00:00:01",
+        pattern=RATE,
+        description="Pre-trade: most order submissions per interval, `LIMIT/HH:MM:SS`.",
+    )
+    max_order_modify_rate: str = Field(
+        default="100/00:00:01",
+        pattern=RATE,
+        description="Pre-trade: most order modifications per interval, `LIMIT/HH:MM:SS`.",
+    )
+    max_daily_loss: float | None = Field(
+        default=None,
+        gt=0,
+        description="Post-trade: halt when the day's PnL (UTC day, realized plus unrealized) "
+        "falls below minus this amount, in the PnL currency.",
+    )
+    max_drawdown: float | None = Field(
+        default=None,
+        gt=0,
+        description="Post-trade: halt when total PnL falls this far below its peak since start, in the PnL currency.",
+    )
+    max_position: float | None = Field(
+        default=None,
+        gt=0,
+        description="Post-trade: halt when any instrument's absolute net position exceeds "
+        "this quantity (in the instrument's base units).",
+    )
+    on_breach: OnBreach = Field(
+        default=OnBreach.SCALE_TO_ZERO,
+        description="After a post-trade breach the runtime halts trading; then "
+        "`ScaleToZero` has the operator stop the pod (spec.replicas stays as it is and the "
+        "`RiskHalted` condition holds it at 0), `HaltInPlace` keeps the pod running, halted, "
+        "for inspection.",
+    )
+
+
+class WorkloadIdentity(ApiModel):
+    """GKE Workload Identity for the operator-created Kubernetes service account."""
+
+    gcp_service_account: str = Field(
+        pattern=r"^[a-z][-a-z0-9]{4,28}[a-z0-9]@[-a-z0-9.]+\.iam\.gserviceaccount\.com$",
+        description="Google service account to impersonate (`iam.gke.io/gcp-service-account` "
+        "annotation on the strategy's Kubernetes service account).",
+    )
+
+
+class ResourceRequirements(ApiModel):
+    """CPU and memory for the strategy container, as Kubernetes quantities."""
+
+    requests: dict[str, Annotated[str, Field(pattern=QUANTITY, max_length=32)]] | None = Field(
+        default=None, max_length=8, description="Resource requests, for example `cpu: 500m`."
+    )
+    limits: dict[str, Annotated[str, Field(pattern=QUANTITY, max_length=32)]] | None = Field(
+        default=None, max_length=8, description="Resource limits, for example `memory: 2Gi`."
+    )
+
+
+class PodSettings(ApiModel):
+    """How the strategy pod runs."""
+
+    model_config = ApiModel.model_config | {
+        "json_schema_extra": cel_rules(
+            {
+                "rule": "!(has(self.serviceAccountName) && has(self.workloadIdentity))",
+                "message": "set either serviceAccountName (an existing service account you manage) "
+                "or workloadIdentity (annotate the one livestrat creates), not both",
+                "fieldPath": ".workloadIdentity",
+                "reason": "FieldValueForbidden",
+            }
+        )
+    }
+
+    image: str | None = Field(
+        default=None,
+        max_length=512,
+        pattern=r"^[^\s]+$",
+        description="Runtime image. Default: the operator's configured runtime image.",
+    )
+    image_pull_policy: str | None = Field(
+        default=None,
+        pattern=r"^(Always|IfNotPresent|Never)$",
+        description="Image pull policy: Always, IfNotPresent or Never.",
+    )
+    resources: ResourceRequirements = Field(
+        default_factory=lambda: ResourceRequirements(
+            requests={"cpu": "500m", "memory": "1Gi"}, limits={"memory": "2Gi"}
+        ),
+        description="Container resources.",
+    )
+    termination_grace_period_seconds: int = Field(
+        default=60,
+        ge=15,
+        le=3600,
+        description="Seconds Kubernetes waits after SIGTERM. The runtime cancels orders, "
+        "applies haltPolicy, flushes the ledger and reports within this minus a safety margin.",
+    )
+    service_account_name: Name | None = Field(
+        default=None,
+        description="Run as this existing Kubernetes service account (for example one bound "
+        "for Workload Identity). livestrat then only binds its status Role to it.",
+    )
+    workload_identity: WorkloadIdentity | None = Field(
+        default=None,
+        description="Annotate the service account livestrat creates for GKE Workload Identity.",
+    )
+
+
+class SecretKeyRef(ApiModel):
+    """One key of a Kubernetes Secret in the strategy's namespace."""
+
+    name: Name = Field(description="Name of the Secret.")
+    key: str = Field(default="dsn", pattern=SECRET_KEY, max_length=253, description="Key in the Secret.")
+
+
+class LedgerSettings(ApiModel):
+    """Where fills are recorded."""
+
+    dsn_secret: SecretKeyRef | None = Field(
+        default=None,
+        description="Secret key holding a PostgreSQL DSN (`postgresql://user:pass@host/db`). "
+        "Default: the operator's default ledger Secret; without one a paper strategy keeps "
+        "its ledger in SQLite on the pod's scratch volume (lost with the pod). Live "
+        "strategies need PostgreSQL.",
+    )
+
+
+class LiveStrategySpec(ApiModel):
+    """The desired state of one trading strategy."""
+
+    model_config = ApiModel.model_config | {
+        "json_schema_extra": cel_rules(
+            {
+                "rule": "self.mode == 'paper' ? self.venue.adapter == 'sandbox' : self.venue.adapter != 'sandbox'",
+                "message": "paper mode trades on the sandbox adapter; live mode needs a venue "
+                "adapter (binance, bybit, okx, interactive_brokers)",
+                "fieldPath": ".venue.adapter",
+                "reason": "FieldValueInvalid",
+            },
+            {
+                "rule": "self.mode != 'live' || has(self.venue.credentialsSecret)",
+                "message": "live mode requires venue.credentialsSecret: the name of a Secret "
+                "holding the API key and secret",
+                "fieldPath": ".venue.credentialsSecret",
+                "reason": "FieldValueRequired",
+            },
+            {
+                "rule": "self.mode != 'paper' || !has(self.venue.credentialsSecret)",
+                "message": "paper mode must not reference venue credentials",
+                "fieldPath": ".venue.credentialsSecret",
+                "reason": "FieldValueForbidden",
+            },
+            {
+                "rule": "self.mode != 'paper' || has(self.venue.startingBalances)",
+                "message": "paper mode requires venue.startingBalances, for example ['100000 USDT']",
+                "fieldPath": ".venue.startingBalances",
+                "reason": "FieldValueRequired",
+            },
+            {
+                "rule": "self.mode != 'live' || !has(self.venue.startingBalances)",
+                "message": "live mode must not set venue.startingBalances: the venue reports the balance",
+                "fieldPath": ".venue.startingBalances",
+                "reason": "FieldValueForbidden",
+            },
+            {
+                "rule": "self.mode != 'live' || !has(self.data.replay)",
+                "message": "data.replay is for paper mode only; a live strategy trades on live data",
+                "fieldPath": ".data.replay",
+                "reason": "FieldValueForbidden",
+            },
+            {
+                "rule": "self.venue.adapter != 'sandbox' || !has(self.venue.name) || "
+                "self.instruments.all(i, i.endsWith('.' + self.venue.name))",
+                "message": "every instrument must be on the simulated venue (venue.name)",
+                "fieldPath": ".instruments",
+                "reason": "FieldValueInvalid",
+            },
+        )
+    }
+
+    replicas: int = Field(
+        default=1,
+        ge=0,
+        le=1,
+        description="1 runs the strategy, 0 halts it (`kubectl scale --replicas=0`). Never more "
+        "than one: two copies of a strategy would place double orders.",
+    )
+    mode: Mode = Field(
+        default=Mode.PAPER,
+        description="`paper` simulates fills in the sandbox; `live` sends real orders (the "
+        "operator must also allow live trading in this namespace).",
+    )
+    strategy: StrategySource = Field(description="The strategy class and its configuration.")
+    venue: Venue = Field(description="Where orders go.")
+    instruments: list[Annotated[str, Field(pattern=INSTRUMENT_ID, max_length=128)]] = Field(
+        min_length=1,
+        max_length=64,
+        description="Instrument IDs to load from the catalog (or the venue), `SYMBOL.VENUE`.",
+        examples=[["BTCUSDT.BINANCE"]],
+    )
+    data: MarketData = Field(description="Market data catalog and replay.")
+    risk: RiskLimits = Field(default_factory=RiskLimits, description="Risk limits.")
+    halt_policy: HaltPolicy = Field(
+        default=HaltPolicy.CANCEL_ORDERS,
+        description="What a halt does besides stopping: `cancelOrders` cancels every open "
+        "order; `flatten` also closes every position with market orders.",
+    )
+    update_policy: UpdatePolicy = Field(
+        default=UpdatePolicy.AUTO,
+        description="`Auto` restarts the pod on a spec change; `Manual` leaves a running "
+        "strategy alone and sets `ConfigDrift` until restartNonce changes or it is halted "
+        "and resumed.",
+    )
+    restart_nonce: str | None = Field(
+        default=None,
+        max_length=63,
+        description="Change this value to restart the strategy pod (applies pending changes under `Manual`).",
+    )
+    pod: PodSettings = Field(default_factory=PodSettings, description="Pod settings.")
+    ledger: LedgerSettings = Field(default_factory=LedgerSettings, description="Fills ledger.")

@@ -1,0 +1,153 @@
+"""``LiveStrategy.status``: what is true now.
+
+Two writers share the status and never touch each other's fields:
+- the operator owns the workload part (`phase`, `replicas`, `selector`,
+  `observedGeneration`, `podName`, `conditions`, `message`);
+- the strategy's runtime owns `trading` and `risk`.
+
+Status models ignore unknown fields: a reader must survive a writer that is newer than it.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from pydantic import ConfigDict, Field
+
+from livestrat.api.base import ApiModel
+
+MONEY_EXAMPLE = "-12.50 USDT"
+
+
+class StatusModel(ApiModel):
+    model_config = ApiModel.model_config | ConfigDict(extra="ignore")
+
+
+class Phase(StrEnum):
+    PENDING = "Pending"
+    STARTING = "Starting"
+    RUNNING = "Running"
+    HALTING = "Halting"
+    HALTED = "Halted"
+    RISK_HALTED = "RiskHalted"
+    INVALID = "Invalid"
+    FAILED = "Failed"
+
+
+class ConditionType(StrEnum):
+    READY = "Ready"
+    TRADING = "Trading"
+    HALTED = "Halted"
+    RISK_HALTED = "RiskHalted"
+    CONFIG_DRIFT = "ConfigDrift"
+    INVALID_SPEC = "InvalidSpec"
+    STALE = "Stale"
+
+
+class ConditionStatus(StrEnum):
+    TRUE = "True"
+    FALSE = "False"
+    UNKNOWN = "Unknown"
+
+
+class RiskStateName(StrEnum):
+    ACTIVE = "Active"
+    REDUCING = "Reducing"
+    HALTED = "Halted"
+
+
+class Condition(StatusModel):
+    """A condition in the shape of Kubernetes' metav1.Condition."""
+
+    type: str = Field(max_length=316, pattern=r"^([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$")
+    status: ConditionStatus
+    reason: str = Field(min_length=1, max_length=1024, pattern=r"^[A-Za-z]([A-Za-z0-9_,:]*[A-Za-z0-9_])?$")
+    message: str = Field(default="", max_length=32768)
+    last_transition_time: str = Field(json_schema_extra={"format": "date-time"})
+    observed_generation: int | None = Field(default=None, ge=0)
+
+
+class Fill(StatusModel):
+    """The most recent fill."""
+
+    time: str = Field(json_schema_extra={"format": "date-time"}, description="When it filled.")
+    instrument: str = Field(description="Instrument ID.")
+    side: str = Field(description="BUY or SELL.")
+    quantity: str = Field(description="Filled quantity.")
+    price: str = Field(description="Fill price.")
+    trade_id: str = Field(description="The venue's trade ID.")
+
+
+class Position(StatusModel):
+    """A net position in one instrument."""
+
+    instrument: str = Field(description="Instrument ID.")
+    side: str = Field(description="LONG, SHORT or FLAT.")
+    quantity: str = Field(description="Absolute net quantity.")
+    avg_price: str | None = Field(default=None, description="Average entry price.")
+    unrealized_pnl: str | None = Field(default=None, description="Unrealized PnL, `AMOUNT CCY`.")
+
+
+class ReplayProgress(StatusModel):
+    """How far a paper replay has come."""
+
+    events: int = Field(default=0, ge=0, description="Events replayed so far.")
+    total: int = Field(default=0, ge=0, description="Events to replay.")
+    finished: bool = Field(default=False, description="All events were replayed.")
+
+
+class TradingState(StatusModel):
+    """Trading state reported by the runtime."""
+
+    fills: int = Field(default=0, ge=0, description="Fills recorded in the ledger since the strategy first ran.")
+    last_fill: Fill | None = Field(default=None, description="The most recent fill.")
+    realized_pnl: str | None = Field(default=None, description=f"Realized PnL, e.g. `{MONEY_EXAMPLE}`.")
+    unrealized_pnl: str | None = Field(default=None, description="Unrealized PnL at the last price.")
+    total_pnl: str | None = Field(default=None, description="Realized plus unrealized PnL.")
+    positions: list[Position] = Field(
+        default_factory=list,
+        description="Open net positions.",
+        json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["instrument"]},
+    )
+    open_orders: int = Field(default=0, ge=0, description="Orders open at the venue.")
+    heartbeat: str | None = Field(
+        default=None,
+        json_schema_extra={"format": "date-time"},
+        description="When the runtime last reported. The operator sets `Stale` when it is too old.",
+    )
+    node_state: str | None = Field(
+        default=None, description="The runtime's own view: Starting, Running, Halting, Stopped."
+    )
+    replay: ReplayProgress | None = Field(default=None, description="Paper replay progress.")
+
+
+class RiskState(StatusModel):
+    """Post-trade risk state reported by the runtime."""
+
+    state: RiskStateName = Field(default=RiskStateName.ACTIVE, description="Active, Reducing or Halted.")
+    reason: str | None = Field(default=None, description="Why it is not Active.")
+    breached_limit: str | None = Field(
+        default=None, description="Which limit broke: maxDailyLoss, maxDrawdown, maxPosition, ..."
+    )
+    breached_at: str | None = Field(default=None, json_schema_extra={"format": "date-time"})
+    daily_pnl: str | None = Field(default=None, description="PnL since the UTC day began.")
+    drawdown: str | None = Field(default=None, description="Distance of total PnL below its peak.")
+    exposure: str | None = Field(default=None, description="Gross notional of open positions.")
+
+
+class LiveStrategyStatus(StatusModel):
+    """Observed state. Operator-owned fields first, then the runtime's."""
+
+    phase: Phase | None = Field(default=None, description="Where the strategy is in its lifecycle.")
+    message: str | None = Field(default=None, description="One line explaining the phase.")
+    replicas: int = Field(default=0, ge=0, le=1, description="Strategy pods running (scale subresource).")
+    selector: str | None = Field(default=None, description="Label selector of the pod (scale subresource).")
+    observed_generation: int | None = Field(default=None, ge=0, description="The spec generation acted on.")
+    pod_name: str | None = Field(default=None, description="The strategy's pod.")
+    conditions: list[Condition] = Field(
+        default_factory=list,
+        description="metav1.Condition list: Ready, Trading, Halted, RiskHalted, ConfigDrift, InvalidSpec, Stale.",
+        json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["type"]},
+    )
+    trading: TradingState | None = Field(default=None, description="Reported by the runtime.")
+    risk: RiskState | None = Field(default=None, description="Reported by the runtime.")

@@ -1,0 +1,140 @@
+"""Offline validation of LiveStrategy manifests, in the order the API server applies it.
+
+1. Structure, types, enums and bounds: the pydantic models in strict JSON mode (the API
+   server does not coerce ``"1"`` into ``1`` either), which also fill in defaults.
+2. Cross-field rules: the CRD's own ``x-kubernetes-validations``, evaluated with a CEL
+   implementation (cel-python) against the defaulted object. The rule text is read from
+   the generated schema, so what ``livestrat validate`` checks is what the cluster checks.
+
+Error messages name the field, say what is wrong and what is allowed. They never echo a
+string value: a misplaced credential must not be printed back to a terminal or a log.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from functools import cache
+from typing import Any
+
+import celpy
+from pydantic import ValidationError
+
+from livestrat.api import resource
+from livestrat.api.crd import openapi_schema
+from livestrat.api.resource import LiveStrategy
+from livestrat.api.spec import CREDENTIAL_NAME
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with a manifest."""
+
+    path: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.path}: {self.message}" if self.path else self.message
+
+
+class InvalidManifest(ValueError):
+    """A manifest failed validation; ``problems`` lists every reason."""
+
+    def __init__(self, problems: list[Problem], source: str = "") -> None:
+        self.problems = problems
+        where = f"{source}: " if source else ""
+        lines = "\n".join(f"  - {p}" for p in problems)
+        super().__init__(f"{where}invalid LiveStrategy\n{lines}")
+
+
+def _dotted(loc: tuple[int | str, ...]) -> str:
+    path = ""
+    for part in loc:
+        path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else str(part))
+    return path
+
+
+def _pydantic_problem(error: dict[str, Any]) -> Problem:
+    loc = tuple(error["loc"])
+    path = _dotted(loc)
+    kind = error["type"]
+    field = str(loc[-1]) if loc else ""
+    if kind == "extra_forbidden":
+        if re.search(CREDENTIAL_NAME, field):
+            return Problem(
+                path,
+                "credentials must not be written inline; store them in a Secret and "
+                "reference it with spec.venue.credentialsSecret",
+            )
+        return Problem(path, "unknown field; check the spelling against `livestrat explain` / docs/api.md")
+    message = error["msg"]
+    value = error.get("input")
+    if kind == "missing":
+        message = "required field is missing"
+    elif isinstance(value, bool | int | float) and not isinstance(value, str):
+        message = f"{message} (got {value!r})"
+    ctx = error.get("ctx") or {}
+    if kind == "string_pattern_mismatch" and "pattern" in ctx:
+        message = f"does not match the allowed format {ctx['pattern']}"
+    return Problem(path, message)
+
+
+@cache
+def _cel() -> celpy.Environment:
+    return celpy.Environment()
+
+
+@cache
+def _program(rule: str) -> Any:
+    env = _cel()
+    return env.program(env.compile(rule))
+
+
+def _rules_at(schema: dict[str, Any], value: Any, path: str) -> Iterator[Problem]:
+    """Evaluate every CEL rule in ``schema`` against ``value`` and its children."""
+    for rule in schema.get("x-kubernetes-validations", []):
+        try:
+            ok = bool(_program(rule["rule"]).evaluate({"self": celpy.json_to_cel(value)}))
+        except celpy.CELEvalError as exc:  # the API server reports these as invalid too
+            ok, rule = False, {**rule, "message": f"{rule['message']} (rule failed: {exc.args[0]})"}
+        if not ok:
+            yield Problem(path + rule.get("fieldPath", ""), rule["message"])
+    if isinstance(value, dict):
+        for name, sub in schema.get("properties", {}).items():
+            if name in value:
+                yield from _rules_at(sub, value[name], f"{path}.{name}")
+        extra = schema.get("additionalProperties")
+        if isinstance(extra, dict):
+            for name, item in value.items():
+                yield from _rules_at(extra, item, f"{path}.{name}")
+    elif isinstance(value, list) and isinstance(schema.get("items"), dict):
+        for index, item in enumerate(value):
+            yield from _rules_at(schema["items"], item, f"{path}[{index}]")
+
+
+def problems(doc: Any) -> list[Problem]:
+    """Everything wrong with one manifest, or an empty list."""
+    if not isinstance(doc, dict):
+        return [Problem("", "a manifest must be a YAML mapping (an object)")]
+    if doc.get("apiVersion") != resource.API_VERSION or doc.get("kind") != resource.KIND:
+        return [
+            Problem(
+                "apiVersion/kind",
+                f"expected apiVersion {resource.API_VERSION} and kind {resource.KIND}",
+            )
+        ]
+    try:
+        strategy = LiveStrategy.from_manifest(doc)
+    except ValidationError as exc:
+        return [_pydantic_problem(e) for e in exc.errors()]
+    defaulted = strategy.to_wire()
+    return list(_rules_at(openapi_schema()["properties"]["spec"], defaulted["spec"], "spec"))
+
+
+def parse(doc: Any, source: str = "") -> LiveStrategy:
+    """The validated LiveStrategy, or InvalidManifest naming every problem."""
+    found = problems(doc)
+    if found:
+        raise InvalidManifest(found, source)
+    return LiveStrategy.from_manifest(doc)

@@ -1,0 +1,1 @@
+"""The strategy pod process and the local runner: a NautilusTrader node per LiveStrategy. Never imports kopf."""

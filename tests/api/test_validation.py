@@ -1,0 +1,218 @@
+"""`livestrat validate`: every example passes; each kind of mistake is refused, naming its field."""
+
+from __future__ import annotations
+
+import copy
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from livestrat.api.validation import problems
+
+ROOT = Path(__file__).resolve().parents[2]
+EXAMPLES = sorted((ROOT / "examples").glob("*.yaml"))
+SECRET_VALUE = "sk-live-DO-NOT-PRINT-9f8e7d"
+
+
+def example(name: str = "paper-ema-cross.yaml") -> dict[str, Any]:
+    docs = [d for d in yaml.safe_load_all((ROOT / "examples" / name).read_text()) if d["kind"] == "LiveStrategy"]
+    return docs[0]
+
+
+def live() -> dict[str, Any]:
+    return example("live-binance-testnet.yaml")
+
+
+def test_there_are_examples_for_paper_live_gcs_and_halted():
+    names = {p.name for p in EXAMPLES}
+    assert {"paper-ema-cross.yaml", "live-binance-testnet.yaml", "gcs-fuse-catalog.yaml", "halted.yaml"} <= names
+
+
+@pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.name)
+def test_every_example_validates(path):
+    for doc in yaml.safe_load_all(path.read_text()):
+        if doc and doc.get("kind") == "LiveStrategy":
+            assert problems(doc) == []
+
+
+def _set(doc: dict, dotted: str, value: Any) -> dict:
+    doc = copy.deepcopy(doc)
+    *parents, last = dotted.split(".")
+    node = doc
+    for part in parents:
+        node = node.setdefault(part, {})
+    if value is _DELETE:
+        del node[last]
+    else:
+        node[last] = value
+    return doc
+
+
+_DELETE = object()
+
+# (case id, base manifest, field to set, value, field the error must name, words the message must hold)
+INVALID = [
+    ("replicas-2", example, "spec.replicas", 2, "spec.replicas", "less than or equal to 1"),
+    ("replicas-negative", example, "spec.replicas", -1, "spec.replicas", "greater than or equal to 0"),
+    ("replicas-string", example, "spec.replicas", "1", "spec.replicas", "valid integer"),
+    ("wrong-mode", example, "spec.mode", "demo", "spec.mode", "'paper' or 'live'"),
+    ("wrong-adapter", example, "spec.venue.adapter", "kraken", "spec.venue.adapter", "'sandbox'"),
+    ("wrong-halt-policy", example, "spec.haltPolicy", "panic", "spec.haltPolicy", "'cancelOrders' or 'flatten'"),
+    ("wrong-update-policy", example, "spec.updatePolicy", "auto", "spec.updatePolicy", "'Auto' or 'Manual'"),
+    ("wrong-on-breach", example, "spec.risk.onBreach", "Ignore", "spec.risk.onBreach", "ScaleToZero"),
+    ("negative-daily-loss", example, "spec.risk.maxDailyLoss", -100, "spec.risk.maxDailyLoss", "greater than 0"),
+    ("zero-notional", example, "spec.risk.maxNotionalPerOrder", 0, "spec.risk.maxNotionalPerOrder", "greater than 0"),
+    ("bad-rate", example, "spec.risk.maxOrderSubmitRate", "100 per second", "spec.risk.maxOrderSubmitRate", "format"),
+    ("unknown-field", example, "spec.risk.maxDailyLose", 10, "spec.risk.maxDailyLose", "unknown field"),
+    ("inline-api-key", example, "spec.venue.apiKey", SECRET_VALUE, "spec.venue.apiKey", "Secret"),
+    (
+        "inline-secret-in-options",
+        example,
+        "spec.venue.options",
+        {"api_secret": SECRET_VALUE},
+        "spec.venue.options",
+        "Secret",
+    ),
+    (
+        "two-data-sources",
+        example,
+        "spec.data.catalog.persistentVolumeClaim",
+        {"claimName": "md"},
+        "spec.data.catalog",
+        "exactly one",
+    ),
+    ("no-data-source", example, "spec.data.catalog", {}, "spec.data.catalog", "exactly one"),
+    (
+        "live-without-credentials",
+        live,
+        "spec.venue.credentialsSecret",
+        _DELETE,
+        "spec.venue.credentialsSecret",
+        "requires",
+    ),
+    (
+        "paper-with-credentials",
+        example,
+        "spec.venue.credentialsSecret",
+        {"name": "keys"},
+        "spec.venue.credentialsSecret",
+        "must not",
+    ),
+    ("paper-on-real-venue", example, "spec.venue.adapter", "binance", "spec.venue.adapter", "sandbox"),
+    ("live-on-sandbox", live, "spec.venue.adapter", "sandbox", "spec.venue.adapter", "live mode"),
+    ("live-with-replay", live, "spec.data.replay", {"speed": 0}, "spec.data.replay", "paper mode only"),
+    ("live-with-balances", live, "spec.venue.startingBalances", ["1 USDT"], "spec.venue.startingBalances", "must not"),
+    (
+        "paper-without-balances",
+        example,
+        "spec.venue.startingBalances",
+        _DELETE,
+        "spec.venue.startingBalances",
+        "requires",
+    ),
+    (
+        "account-type-of-other-adapter",
+        live,
+        "spec.venue.accountType",
+        "linear",
+        "spec.venue.accountType",
+        "not offered",
+    ),
+    ("instrument-off-venue", example, "spec.instruments", ["ETHUSDT.BYBIT"], "spec.instruments", "venue.name"),
+    ("no-instruments", example, "spec.instruments", [], "spec.instruments", "at least 1"),
+    ("bad-import-path", example, "spec.strategy.strategyPath", "ema cross", "spec.strategy.strategyPath", "format"),
+    (
+        "replay-backwards",
+        example,
+        "spec.data.replay",
+        {"start": "2024-02-01T00:00:00Z", "end": "2024-01-01T00:00:00Z"},
+        "spec.data.replay.start",
+        "before",
+    ),
+    (
+        "grace-too-short",
+        example,
+        "spec.pod.terminationGracePeriodSeconds",
+        1,
+        "spec.pod.terminationGracePeriodSeconds",
+        "greater than or equal to 15",
+    ),
+    (
+        "both-service-accounts",
+        example,
+        "spec.pod",
+        {
+            "serviceAccountName": "wi",
+            "workloadIdentity": {"gcpServiceAccount": "reader@p-1234.iam.gserviceaccount.com"},
+        },
+        "spec.pod.workloadIdentity",
+        "not both",
+    ),
+    (
+        "bad-balance",
+        example,
+        "spec.venue.startingBalances",
+        ["lots of money"],
+        "spec.venue.startingBalances[0]",
+        "format",
+    ),
+    ("name-too-long", example, "metadata.name", "x" * 60, "metadata.name", "at most 52"),
+]
+
+
+@pytest.mark.parametrize(
+    ("base", "field", "value", "path", "words"),
+    [case[1:] for case in INVALID],
+    ids=[case[0] for case in INVALID],
+)
+def test_invalid_manifest_is_rejected_naming_the_field(base, field, value, path, words):
+    found = problems(_set(base(), field, value))
+    assert found, "manifest was accepted"
+    named = [p for p in found if p.path == path]
+    assert named, f"no problem names {path}: {found}"
+    assert any(words in p.message for p in named), named
+    assert all(SECRET_VALUE not in str(p) for p in found)
+
+
+def test_at_least_fifteen_kinds_of_mistakes_are_covered():
+    assert len(INVALID) >= 15
+
+
+def test_not_a_live_strategy_is_named():
+    assert problems({"apiVersion": "v1", "kind": "Secret"})[0].path == "apiVersion/kind"
+    assert problems(["a", "list"])[0].message.startswith("a manifest must be")
+
+
+def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "livestrat.cli", *args], capture_output=True, text=True, cwd=ROOT, check=False
+    )
+
+
+def test_validate_command_exits_zero_on_examples():
+    result = run_cli("validate", *map(str, EXAMPLES))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout.count(": ok") == len(EXAMPLES)
+
+
+def test_validate_command_prints_each_error_and_exits_non_zero(tmp_path):
+    bad = _set(_set(example(), "spec.replicas", 2), "spec.venue.apiKey", SECRET_VALUE)
+    path = tmp_path / "bad.yaml"
+    path.write_text(yaml.safe_dump(bad))
+    result = run_cli("validate", str(path))
+    assert result.returncode == 1
+    assert "spec.replicas:" in result.stdout
+    assert "spec.venue.apiKey:" in result.stdout
+    assert SECRET_VALUE not in result.stdout + result.stderr
+
+
+def test_validate_command_reports_unreadable_yaml(tmp_path):
+    path = tmp_path / "broken.yaml"
+    path.write_text("spec: [unclosed\n")
+    result = run_cli("validate", str(path))
+    assert result.returncode == 2
+    assert "not valid YAML" in result.stderr
