@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any, Literal
 
 from pydantic import Field
@@ -49,6 +50,4 @@ class LiveStrategy(ApiModel):
     @classmethod
     def from_manifest(cls, doc: dict[str, Any]) -> LiveStrategy:
         """Parse a manifest the way the API server would see it: strictly, as JSON."""
-        import json
-
         return cls.model_validate_json(json.dumps(doc), strict=True)

@@ -1,0 +1,87 @@
+"""The contract between the operator and the strategy pod.
+
+The operator renders a ``RuntimeConfig`` into the strategy's ConfigMap (``runtime.json``);
+the runtime reads it at start. It never holds a secret: credentials and the ledger DSN reach
+the pod only as environment variables filled by ``secretKeyRef``, under the names below.
+``livestrat run`` builds the same object from a manifest for a local paper run.
+"""
+
+from __future__ import annotations
+
+import json
+from enum import StrEnum
+from pathlib import Path
+
+from pydantic import Field
+
+from livestrat.api.base import ApiModel
+from livestrat.api.spec import LiveStrategySpec
+
+CONFIG_FILE_NAME = "runtime.json"
+CONFIG_MOUNT_DIR = "/etc/livestrat"
+CATALOG_MOUNT_DIR = "/data/catalog"
+STATE_DIR = "/var/lib/livestrat"
+HTTP_PORT = 8080
+
+# Environment variables the operator fills from Secrets (secretKeyRef) and the runtime reads.
+ENV_API_KEY = "LIVESTRAT_VENUE_API_KEY"
+ENV_API_SECRET = "LIVESTRAT_VENUE_API_SECRET"
+ENV_API_PASSPHRASE = "LIVESTRAT_VENUE_API_PASSPHRASE"
+ENV_LEDGER_DSN = "LIVESTRAT_LEDGER_DSN"
+SECRET_ENV_VARS = (ENV_API_KEY, ENV_API_SECRET, ENV_API_PASSPHRASE, ENV_LEDGER_DSN)
+
+# The halt must be over before Kubernetes sends SIGKILL: keep a margin of a fifth of the
+# grace period, at least 5 s, for the process to exit and the kubelet to notice.
+MIN_HALT_MARGIN_SECONDS = 5.0
+
+
+def halt_budget_seconds(termination_grace_period_seconds: int) -> float:
+    """Seconds the runtime allows itself, from SIGTERM, to cancel, flatten, flush, report and exit."""
+    grace = float(termination_grace_period_seconds)
+    return grace - max(MIN_HALT_MARGIN_SECONDS, grace / 5)
+
+
+class LedgerKind(StrEnum):
+    POSTGRESQL = "postgresql"
+    SQLITE = "sqlite"
+
+
+class StrategyIdentity(ApiModel):
+    """Which LiveStrategy this runtime is: the key of its ledger rows and of its status."""
+
+    namespace: str = Field(description="Namespace of the LiveStrategy.")
+    name: str = Field(description="Name of the LiveStrategy.")
+    uid: str | None = Field(default=None, description="UID of the LiveStrategy (None in local runs).")
+
+    @property
+    def key(self) -> str:
+        """Stable ledger key: namespace/name (a re-created resource continues its ledger)."""
+        return f"{self.namespace}/{self.name}"
+
+
+class LedgerTarget(ApiModel):
+    kind: LedgerKind = Field(description="postgresql (DSN from the environment) or sqlite (file).")
+    sqlite_path: str | None = Field(default=None, description="SQLite file, for kind sqlite.")
+
+
+class RuntimeConfig(ApiModel):
+    """Everything a strategy runtime needs to start, except secrets."""
+
+    strategy: StrategyIdentity
+    spec: LiveStrategySpec
+    generation: int | None = Field(default=None, description="metadata.generation rendered.")
+    catalog_path: str = Field(default=CATALOG_MOUNT_DIR, description="Directory of the ParquetDataCatalog.")
+    state_dir: str = Field(default=STATE_DIR, description="Writable directory for local state.")
+    ledger: LedgerTarget = Field(description="Where fills are recorded.")
+    http_port: int = Field(default=HTTP_PORT, description="Port of /healthz, /readyz, /metrics, /state.")
+    report_status: bool = Field(default=True, description="Push trading state into the LiveStrategy status.")
+    report_interval_seconds: float = Field(default=1.0, gt=0, description="Least time between status pushes.")
+    halt_budget_seconds: float = Field(gt=0, description="Time allowed for a halt, from SIGTERM to exit.")
+    log_level: str = Field(default="INFO", description="Log level of the runtime and its node.")
+
+    def dumps(self) -> str:
+        return json.dumps(self.model_dump(mode="json", by_alias=True, exclude_none=True), indent=2, sort_keys=True)
+
+    @classmethod
+    def load(cls, path: Path) -> RuntimeConfig:
+        return cls.model_validate_json(path.read_text())
