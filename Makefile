@@ -44,8 +44,11 @@ $(STAMP): pyproject.toml requirements.lock
 	@rm -f $(VENV)/.installed-*
 	@touch $@
 
+# helm and kubectl (official builds) into .tools/bin, and PostgreSQL server binaries
+# (found on the machine, or installed from the distribution's packages).
 tools:
 	@sh scripts/install-tools.sh $(TOOLS)
+	@sh scripts/ensure-postgres.sh >/dev/null
 
 clean:
 	rm -rf $(VENV) .tools .livestrat .pytest_cache

@@ -160,7 +160,7 @@ class Venue(ApiModel):
                 "binance spot|margin|usdtFutures|coinFutures, bybit spot|linear|inverse, "
                 "okx spot|margin|swap, interactive_brokers cash|margin",
                 "fieldPath": ".accountType",
-                "reason": "FieldValueNotSupported",
+                "reason": "FieldValueInvalid",
             },
             {
                 "rule": f"!has(self.options) || self.options.all(k, !k.matches('{CREDENTIAL_NAME}'))",
@@ -209,10 +209,14 @@ class Venue(ApiModel):
         "paper mode, forbidden in live mode (the venue knows the real balance).",
         examples=[["100000 USDT"]],
     )
-    options: FreeForm | None = Field(
+    # A map of strings rather than free-form: the API server's CEL cannot see inside
+    # preserve-unknown-fields objects, and the no-credentials rule must hold in the cluster.
+    options: dict[str, Annotated[str, Field(max_length=1024)]] | None = Field(
         default=None,
-        description="Extra keyword arguments for the adapter's data and execution client "
-        "configs (for example `use_reduce_only: false`). Never credentials.",
+        max_length=64,
+        description="Extra settings for the adapter's data and execution client configs, as "
+        'strings converted to each setting\'s type (for example `use_reduce_only: "false"`). '
+        "Never credentials.",
     )
     credentials_secret: CredentialsSecretRef | None = Field(
         default=None,
@@ -295,7 +299,7 @@ class ReplaySettings(ApiModel):
     model_config = ApiModel.model_config | {
         "json_schema_extra": cel_rules(
             {
-                "rule": "!has(self.start) || !has(self.end) || timestamp(self.start) < timestamp(self.end)",
+                "rule": "!has(self.start) || !has(self.end) || self.start < self.end",
                 "message": "replay.start must be before replay.end",
                 "fieldPath": ".start",
                 "reason": "FieldValueInvalid",

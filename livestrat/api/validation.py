@@ -19,6 +19,7 @@ from functools import cache
 from typing import Any
 
 import celpy
+from celpy import celtypes
 from pydantic import ValidationError
 
 from livestrat.api import resource
@@ -91,11 +92,36 @@ def _program(rule: str) -> Any:
     return env.program(env.compile(rule))
 
 
+def to_cel(value: Any, schema: dict[str, Any]) -> Any:
+    """Type a JSON value for CEL from its schema, as the API server does.
+
+    A ``number`` is a double even when written ``1``; a ``date-time`` string is a
+    timestamp; fields the schema does not declare are invisible to rules.
+    """
+    kind = schema.get("type")
+    if isinstance(value, dict):
+        if "properties" in schema:
+            props = schema["properties"]
+            return celtypes.MapType(
+                {celtypes.StringType(k): to_cel(v, props[k]) for k, v in value.items() if k in props}
+            )
+        items = schema.get("additionalProperties")
+        items = items if isinstance(items, dict) else {}
+        return celtypes.MapType({celtypes.StringType(k): to_cel(v, items) for k, v in value.items()})
+    if isinstance(value, list):
+        return celtypes.ListType([to_cel(v, schema.get("items", {})) for v in value])
+    if kind == "number" and isinstance(value, int | float) and not isinstance(value, bool):
+        return celtypes.DoubleType(value)
+    if kind == "string" and schema.get("format") == "date-time" and isinstance(value, str):
+        return celtypes.TimestampType(value)
+    return celpy.json_to_cel(value)
+
+
 def _rules_at(schema: dict[str, Any], value: Any, path: str) -> Iterator[Problem]:
     """Evaluate every CEL rule in ``schema`` against ``value`` and its children."""
     for rule in schema.get("x-kubernetes-validations", []):
         try:
-            ok = bool(_program(rule["rule"]).evaluate({"self": celpy.json_to_cel(value)}))
+            ok = bool(_program(rule["rule"]).evaluate({"self": to_cel(value, schema)}))
         except celpy.CELEvalError as exc:  # the API server reports these as invalid too
             ok, rule = False, {**rule, "message": f"{rule['message']} (rule failed: {exc.args[0]})"}
         if not ok:

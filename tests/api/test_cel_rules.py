@@ -13,6 +13,7 @@ import celpy
 import pytest
 
 from livestrat.api.crd import build_crd
+from livestrat.api.validation import to_cel
 
 
 def rules_by_message() -> dict[str, tuple[str, str]]:
@@ -30,13 +31,18 @@ def rules_by_message() -> dict[str, tuple[str, str]]:
 
 
 RULES = rules_by_message()
+SCHEMA = build_crd()["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
 
 
 def evaluate(fragment: str, obj: dict[str, Any]) -> bool:
-    matches = [rule for message, (_, rule) in RULES.items() if fragment in message]
+    matches = [(path, rule) for message, (path, rule) in RULES.items() if fragment in message]
     assert len(matches) == 1, f"{fragment!r} matches {len(matches)} rules"
+    path, rule = matches[0]
+    schema = SCHEMA
+    for part in path.strip(".").split("."):
+        schema = schema["properties"][part] if part else schema
     env = celpy.Environment()
-    return bool(env.program(env.compile(matches[0])).evaluate({"self": celpy.json_to_cel(obj)}))
+    return bool(env.program(env.compile(rule)).evaluate({"self": to_cel(obj, schema)}))
 
 
 VENUE_SANDBOX = {"adapter": "sandbox", "name": "SIM", "startingBalances": ["1 USD"]}
@@ -90,7 +96,7 @@ CASES = [
         {"options": {"API_KEY": "x"}},
     ),
     ("the sandbox adapter needs venue.name", {"adapter": "sandbox", "name": "SIM"}, {"adapter": "sandbox"}),
-    ("exactly one catalog source", {"emptyDir": {}}, {"emptyDir": {}, "gcsFuse": {"bucket": "b"}}),
+    ("exactly one catalog source", {"emptyDir": {}}, {"emptyDir": {}, "gcsFuse": {"bucket": "bkt"}}),
     (
         "replay.start must be before replay.end",
         {"start": "2024-01-01T00:00:00Z", "end": "2024-01-02T00:00:00Z"},
