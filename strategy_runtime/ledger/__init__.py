@@ -1,0 +1,73 @@
+"""The fills ledger: every fill of a strategy stored exactly once, and the fence that keeps a strategy single.
+
+``ledger_for(config)`` picks the backend the runtime configuration names: PostgreSQL (DSN
+from ``LIVESTRAT_LEDGER_DSN``) in a cluster, an SQLite file for local runs. See docs/ledger.md.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from livestrat.api.runtime_config import ENV_LEDGER_DSN, LedgerKind, RuntimeConfig
+from strategy_runtime.ledger.base import (
+    CommittedBatch,
+    FencedOut,
+    FenceHolder,
+    Ledger,
+    LedgerClosed,
+    LedgerError,
+    LedgerFlushTimeout,
+    LedgerLag,
+    LedgerSchemaError,
+    LedgerUnavailable,
+    Migration,
+    WriteResult,
+)
+from strategy_runtime.ledger.fills import FillRecord, Side, from_order_filled
+from strategy_runtime.ledger.pnl import InstrumentPnl, PnlSummary, recompute_pnl
+from strategy_runtime.ledger.postgres import PostgresLedger
+from strategy_runtime.ledger.sqlite import SqliteLedger
+
+SQLITE_FILE_NAME = "ledger.sqlite"
+
+__all__ = [
+    "CommittedBatch",
+    "FenceHolder",
+    "FencedOut",
+    "FillRecord",
+    "InstrumentPnl",
+    "Ledger",
+    "LedgerClosed",
+    "LedgerError",
+    "LedgerFlushTimeout",
+    "LedgerLag",
+    "LedgerSchemaError",
+    "LedgerUnavailable",
+    "Migration",
+    "PnlSummary",
+    "PostgresLedger",
+    "Side",
+    "SqliteLedger",
+    "WriteResult",
+    "from_order_filled",
+    "ledger_for",
+    "recompute_pnl",
+]
+
+
+def ledger_for(config: RuntimeConfig, environ: Mapping[str, str] = os.environ, **options: Any) -> Ledger:
+    """The (unopened) ledger the runtime configuration names; ``options`` go to the backend."""
+    key = config.strategy.key
+    if config.ledger.kind is LedgerKind.POSTGRESQL:
+        dsn = environ.get(ENV_LEDGER_DSN)
+        if not dsn:
+            raise LedgerError(
+                f"the ledger of {key!r} is PostgreSQL but {ENV_LEDGER_DSN} is not set: in a cluster the operator "
+                "fills it from spec.ledger.dsnSecret; check that the Secret and its key exist"
+            )
+        return PostgresLedger(dsn, key, **options)
+    path = config.ledger.sqlite_path or Path(config.state_dir) / SQLITE_FILE_NAME
+    return SqliteLedger(path, key, **options)

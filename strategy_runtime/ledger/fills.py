@@ -1,0 +1,124 @@
+"""One fill as the ledger stores it: plain, exact types, no NautilusTrader objects.
+
+The reporting component turns each NautilusTrader ``OrderFilled`` into a ``FillRecord``
+(``from_order_filled``); everything downstream (the ledger, the PnL recomputation, tests)
+works on these plain records, so it runs and is tested without a node.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from decimal import Decimal
+from enum import StrEnum
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from nautilus_trader.model.events import OrderFilled
+
+
+class Side(StrEnum):
+    BUY = "BUY"
+    SELL = "SELL"
+
+
+@dataclass(frozen=True, slots=True)
+class FillRecord:
+    """One execution of one order at the venue.
+
+    The ledger's idempotency key is ``(strategy_key, instrument_id, trade_id)``: venues such
+    as Binance and OKX number trades per instrument, so the trade id alone may repeat across
+    the instruments a strategy trades.
+    """
+
+    strategy_key: str
+    trade_id: str
+    client_order_id: str
+    venue_order_id: str
+    instrument_id: str
+    side: Side
+    quantity: Decimal
+    price: Decimal
+    commission: Decimal
+    commission_currency: str
+    ts_event: int
+    ts_init: int
+    position_id: str | None = None
+    account_id: str | None = None
+    quote_currency: str | None = None
+
+    def __post_init__(self) -> None:
+        # A record the database would reject would block every fill queued behind it
+        # (the writer retries a failed batch until it commits), so reject it here instead.
+        for name in ("strategy_key", "trade_id", "client_order_id", "venue_order_id", "instrument_id"):
+            value = getattr(self, name)
+            if not isinstance(value, str) or not value or "\x00" in value:
+                raise ValueError(f"FillRecord.{name} must be a non-empty string, got {value!r}")
+        for name in ("quantity", "price", "commission"):
+            value = getattr(self, name)
+            if not isinstance(value, Decimal):
+                raise TypeError(
+                    f"FillRecord.{name} must be a Decimal (exact), got {type(value).__name__} {value!r}; "
+                    "convert with Quantity.as_decimal() / Price.as_decimal(), never through float"
+                )
+            if not value.is_finite():
+                raise ValueError(f"FillRecord.{name} must be finite, got {value!r}")
+        if self.quantity <= 0:
+            raise ValueError(f"FillRecord.quantity must be positive, got {self.quantity}")
+        for name in ("ts_event", "ts_init"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value < 2**63:
+                raise ValueError(f"FillRecord.{name} must be int nanoseconds since the epoch, got {value!r}")
+        if not isinstance(self.side, Side):
+            object.__setattr__(self, "side", Side(self.side))
+
+    @property
+    def signed_quantity(self) -> Decimal:
+        return self.quantity if self.side is Side.BUY else -self.quantity
+
+    def as_row(self) -> tuple[Any, ...]:
+        """The values in ``COLUMNS`` order, as the backends bind them."""
+        return (
+            self.strategy_key,
+            self.trade_id,
+            self.client_order_id,
+            self.venue_order_id,
+            self.instrument_id,
+            self.side.value,
+            self.quantity,
+            self.price,
+            self.commission,
+            self.commission_currency,
+            self.ts_event,
+            self.ts_init,
+            self.position_id,
+            self.account_id,
+            self.quote_currency,
+        )
+
+
+# Column names of the fills table, in FillRecord field order (so FillRecord(*row) reads a row back).
+COLUMNS: tuple[str, ...] = tuple(f.name for f in dataclasses.fields(FillRecord))
+DECIMAL_COLUMNS = frozenset({"quantity", "price", "commission"})
+INTEGER_COLUMNS = frozenset({"ts_event", "ts_init"})
+
+
+def from_order_filled(event: OrderFilled, strategy_key: str) -> FillRecord:
+    """The ledger record of a NautilusTrader ``OrderFilled`` event, for the LiveStrategy ``strategy_key``."""
+    return FillRecord(
+        strategy_key=strategy_key,
+        trade_id=event.trade_id.value,
+        client_order_id=event.client_order_id.value,
+        venue_order_id=event.venue_order_id.value,
+        instrument_id=event.instrument_id.value,
+        side=Side.BUY if event.is_buy else Side.SELL,
+        quantity=event.last_qty.as_decimal(),
+        price=event.last_px.as_decimal(),
+        commission=event.commission.as_decimal(),
+        commission_currency=event.commission.currency.code,
+        ts_event=event.ts_event,
+        ts_init=event.ts_init,
+        position_id=event.position_id.value if event.position_id is not None else None,
+        account_id=event.account_id.value if event.account_id is not None else None,
+        quote_currency=event.currency.code,
+    )

@@ -1,0 +1,256 @@
+"""The local ledger: one SQLite file, driven from a thread of its own so the event loop never waits on disk.
+
+Fence: ``fcntl.flock`` on a lock file per strategy next to the database
+(``<db>.fences/<strategy>.lock``), held open for the life of the ledger. The kernel drops it
+when the process dies, however it dies. Per strategy, not per file, so several strategies
+may share one ledger file.
+
+Decimals are stored as TEXT (their exact string form), never as SQLite REAL.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import fcntl
+import hashlib
+import os
+import re
+import sqlite3
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, TypeVar
+
+from strategy_runtime.ledger.base import (
+    FenceHolder,
+    Ledger,
+    LedgerError,
+    LedgerUnavailable,
+    Migration,
+    pending_migrations,
+)
+from strategy_runtime.ledger.fills import COLUMNS, DECIMAL_COLUMNS, FillRecord
+
+T = TypeVar("T")
+
+MIGRATIONS = (
+    Migration(
+        1,
+        "fills and fences",
+        (
+            """
+            CREATE TABLE fills (
+                strategy_key        TEXT NOT NULL,
+                trade_id            TEXT NOT NULL,
+                client_order_id     TEXT NOT NULL,
+                venue_order_id      TEXT NOT NULL,
+                instrument_id       TEXT NOT NULL,
+                side                TEXT NOT NULL CHECK (side IN ('BUY', 'SELL')),
+                quantity            TEXT NOT NULL,
+                price               TEXT NOT NULL,
+                commission          TEXT NOT NULL,
+                commission_currency TEXT NOT NULL,
+                ts_event            INTEGER NOT NULL,
+                ts_init             INTEGER NOT NULL,
+                position_id         TEXT,
+                account_id          TEXT,
+                quote_currency      TEXT,
+                recorded_at         TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
+                PRIMARY KEY (strategy_key, instrument_id, trade_id)
+            )
+            """,
+            "CREATE INDEX fills_by_time ON fills (strategy_key, ts_event, trade_id)",
+            """
+            CREATE TABLE fences (
+                strategy_key TEXT PRIMARY KEY,
+                owner        TEXT NOT NULL,
+                acquired_at  TEXT NOT NULL,
+                released_at  TEXT
+            )
+            """,
+        ),
+    ),
+)
+
+INSERT_SQL = (
+    f"INSERT INTO fills ({', '.join(COLUMNS)}) VALUES ({', '.join('?' for _ in COLUMNS)}) "
+    "ON CONFLICT (strategy_key, instrument_id, trade_id) DO NOTHING"
+)
+SELECT_SQL = f"SELECT {', '.join(COLUMNS)} FROM fills WHERE strategy_key = ? ORDER BY ts_event, trade_id"
+_DECIMAL_INDEXES = tuple(i for i, c in enumerate(COLUMNS) if c in DECIMAL_COLUMNS)
+
+
+def _to_sqlite(row: tuple[Any, ...]) -> tuple[Any, ...]:
+    return tuple(str(v) if i in _DECIMAL_INDEXES else v for i, v in enumerate(row))
+
+
+def _from_sqlite(row: tuple[Any, ...]) -> FillRecord:
+    return FillRecord(*(Decimal(v) if i in _DECIMAL_INDEXES else v for i, v in enumerate(row)))
+
+
+def fence_lock_path(database: Path, strategy_key: str) -> Path:
+    """The lock file of one strategy's fence: readable name, hash for uniqueness."""
+    readable = re.sub(r"[^A-Za-z0-9_.-]+", "_", strategy_key)[:80]
+    digest = hashlib.sha256(strategy_key.encode()).hexdigest()[:12]
+    return database.with_name(f"{database.name}.fences") / f"{readable}-{digest}.lock"
+
+
+class SqliteLedger(Ledger):
+    MIGRATIONS = MIGRATIONS
+
+    def __init__(self, path: str | os.PathLike[str], strategy_key: str, **options: Any) -> None:
+        super().__init__(strategy_key, **options)
+        self.path = Path(path)
+        self._lock_path = fence_lock_path(self.path, strategy_key)
+        # One thread owns the connection: calls run one after another, off the event loop.
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ledger-sqlite")
+        self._conn: sqlite3.Connection | None = None
+        self._lock_fd: int | None = None
+        self._lock_inode: int | None = None
+
+    def describe(self) -> str:
+        return f"SQLite {self.path}"
+
+    async def _run(self, function: Callable[..., T], *args: Any) -> T:
+        return await asyncio.get_running_loop().run_in_executor(self._executor, function, *args)
+
+    async def _connect(self) -> None:
+        try:
+            await self._run(self._connect_sync)
+        except LedgerError:
+            raise
+        except (OSError, sqlite3.Error) as exc:
+            raise LedgerUnavailable(f"cannot open the ledger {self.describe()}: {exc}") from exc
+
+    def _connect_sync(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        try:
+            conn.execute("PRAGMA busy_timeout = 10000")
+            conn.execute("PRAGMA journal_mode = WAL")
+            # FULL: a commit survives a power cut too, not only a crash of this process.
+            conn.execute("PRAGMA synchronous = FULL")
+            # IMMEDIATE takes the write lock first: runtimes sharing the file migrate one at a time.
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                conn.execute(
+                    "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER PRIMARY KEY,"
+                    " description TEXT NOT NULL,"
+                    " applied_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')))"
+                )
+                (current,) = conn.execute("SELECT coalesce(max(version), 0) FROM schema_version").fetchone()
+                for migration in pending_migrations(self.MIGRATIONS, current):
+                    for statement in migration.statements:
+                        conn.execute(statement)
+                    conn.execute(
+                        "INSERT INTO schema_version (version, description) VALUES (?, ?)",
+                        (migration.version, migration.description),
+                    )
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+        except BaseException:
+            conn.close()
+            raise
+        self._conn = conn
+
+    async def _try_fence(self) -> bool:
+        return await self._run(self._try_fence_sync)
+
+    def _try_fence_sync(self) -> bool:
+        assert self._conn is not None
+        self._lock_path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self._lock_path, os.O_RDWR | os.O_CREAT, 0o644)  # not inherited by child processes
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            return False
+        self._lock_fd, self._lock_inode = fd, os.fstat(fd).st_ino
+        self._conn.execute(
+            "INSERT INTO fences (strategy_key, owner, acquired_at) VALUES (?, ?, ?) "
+            "ON CONFLICT (strategy_key) DO UPDATE "
+            "SET owner = excluded.owner, acquired_at = excluded.acquired_at, released_at = NULL",
+            (self.strategy_key, self.owner, datetime.now(UTC).isoformat()),
+        )
+        return True
+
+    async def _fence_holder(self) -> FenceHolder | None:
+        return await self._run(self._fence_holder_sync)
+
+    def _fence_holder_sync(self) -> FenceHolder | None:
+        assert self._conn is not None
+        row = self._conn.execute(
+            "SELECT owner, acquired_at FROM fences WHERE strategy_key = ?", (self.strategy_key,)
+        ).fetchone()
+        return FenceHolder(row[0], datetime.fromisoformat(row[1])) if row else None
+
+    async def _check_fence(self) -> str | None:
+        # A deleted or replaced lock file would let another process lock a new file: that is a loss.
+        try:
+            inode = os.stat(self._lock_path).st_ino
+        except FileNotFoundError:
+            return f"the fence lock file {self._lock_path} was removed"
+        return None if inode == self._lock_inode else f"the fence lock file {self._lock_path} was replaced"
+
+    async def _release_fence(self) -> None:
+        await self._run(self._release_fence_sync)
+
+    def _release_fence_sync(self) -> None:
+        if self._conn is not None:
+            self._conn.execute(
+                "UPDATE fences SET released_at = ? WHERE strategy_key = ? AND owner = ?",
+                (datetime.now(UTC).isoformat(), self.strategy_key, self.owner),
+            )
+        self._unlock()
+
+    def _unlock(self) -> None:
+        fd, self._lock_fd = self._lock_fd, None
+        if fd is not None:
+            os.close(fd)  # closing the only descriptor drops the flock
+
+    async def _disconnect(self) -> None:
+        await self._run(self._disconnect_sync)
+        self._executor.shutdown(wait=False)
+
+    def _disconnect_sync(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            conn.close()
+        self._unlock()
+
+    async def _insert(self, fills: Sequence[FillRecord]) -> int:
+        return await self._run(self._insert_sync, fills)
+
+    def _insert_sync(self, fills: Sequence[FillRecord]) -> int:
+        assert self._conn is not None
+        conn = self._conn
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            before = conn.total_changes
+            conn.executemany(INSERT_SQL, [_to_sqlite(fill.as_row()) for fill in fills])
+            new = conn.total_changes - before
+            conn.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+        return new
+
+    async def _select(self, strategy_key: str) -> list[FillRecord]:
+        return await self._run(self._select_sync, strategy_key)
+
+    def _select_sync(self, strategy_key: str) -> list[FillRecord]:
+        assert self._conn is not None
+        return [_from_sqlite(row) for row in self._conn.execute(SELECT_SQL, (strategy_key,))]
+
+    async def _count(self, strategy_key: str) -> int:
+        return await self._run(self._count_sync, strategy_key)
+
+    def _count_sync(self, strategy_key: str) -> int:
+        assert self._conn is not None
+        (count,) = self._conn.execute("SELECT count(*) FROM fills WHERE strategy_key = ?", (strategy_key,)).fetchone()
+        return count
