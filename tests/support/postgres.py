@@ -27,6 +27,7 @@ Behaviour
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import glob
 import os
@@ -38,8 +39,10 @@ import stat
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterator
+import uuid
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 
@@ -292,3 +295,31 @@ def pg_server() -> Iterator[PgServer]:
 @pytest.fixture(scope="session")
 def pg_dsn(pg_server: PgServer) -> str:
     return pg_server.dsn
+
+
+@contextlib.asynccontextmanager
+async def fresh_database(server_dsn: str) -> AsyncIterator[str]:
+    """A new, empty database on the server for the duration of the block: its DSN."""
+    import asyncpg  # the runtime's driver; imported here so the server fixtures need no client
+
+    name = f"t_{uuid.uuid4().hex[:16]}"
+    admin = await asyncpg.connect(server_dsn)
+    try:
+        await admin.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await admin.close()
+    try:
+        yield urlunsplit(urlsplit(server_dsn)._replace(path=f"/{name}"))
+    finally:
+        admin = await asyncpg.connect(server_dsn)
+        try:
+            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        finally:
+            await admin.close()
+
+
+@pytest.fixture
+async def pg_database(pg_dsn: str) -> AsyncIterator[str]:
+    """DSN of a fresh database for one test, so tests never see each other's rows."""
+    async with fresh_database(pg_dsn) as dsn:
+        yield dsn

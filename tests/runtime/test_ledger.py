@@ -1,0 +1,382 @@
+"""The fills ledger, against a real PostgreSQL server and a real SQLite file.
+
+Every fill a strategy makes is stored exactly once, whatever happens to the process or the
+database, and only one runtime at a time may trade a strategy.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import logging
+import os
+import signal
+import time
+import traceback
+from decimal import Decimal
+
+import pytest
+
+from strategy_runtime.ledger import (
+    FencedOut,
+    LedgerClosed,
+    LedgerSchemaError,
+    LedgerUnavailable,
+    Migration,
+    PostgresLedger,
+    Side,
+    SqliteLedger,
+)
+from strategy_runtime.ledger.postgres import DsnParts
+from tests.support.ledger import FENCED_OUT_EXIT, KEY, Target, make_fill, wait_for_line
+from tests.support.postgres import fresh_database
+from tests.support.tcp_proxy import CuttableProxy
+
+PASSWORD = "Sup3r-S3cret-Ledger-Pw"
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+async def target(request, tmp_path, pg_dsn):
+    if request.param == "sqlite":
+        yield Target("sqlite", str(tmp_path / "ledger.sqlite"))
+        return
+    async with fresh_database(pg_dsn) as dsn:
+        yield Target("postgresql", dsn)
+
+
+async def flushed(ledger, timeout: float = 60) -> None:
+    await asyncio.wait_for(ledger.flush(), timeout)
+
+
+async def eventually(condition, timeout: float = 10, what: str = "condition") -> None:
+    deadline = time.monotonic() + timeout
+    while not await condition():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        await asyncio.sleep(0.02)
+
+
+def kill_9(process) -> None:
+    process.send_signal(signal.SIGKILL)
+    process.wait(timeout=10)
+
+
+# --------------------------------------------------------------------------- recording
+
+
+async def test_fills_read_back_exactly_as_recorded_in_time_order(target):
+    fills = [
+        make_fill(2, quantity=Decimal("0.00000001"), price=Decimal("123456789.123456789")),
+        make_fill(0, price=Decimal("1.50"), commission=Decimal("-0.0025")),  # a maker rebate
+        make_fill(1, position_id=None, account_id=None, quote_currency=None),
+        make_fill(3, ts_event=make_fill(1).ts_event, trade_id="T-0000000b"),  # same time: trade id decides
+    ]
+    async with target.ledger() as ledger:
+        for fill in fills:
+            ledger.record(fill)
+        await flushed(ledger)
+        stored = await ledger.fills()
+        assert await ledger.count() == 4
+
+    expected = sorted(fills, key=lambda f: (f.ts_event, f.trade_id))
+    assert stored == expected
+    # exact, scale included: "1.50" stays "1.50", nothing passed through a float
+    assert [(str(f.quantity), str(f.price), str(f.commission)) for f in stored] == [
+        (str(f.quantity), str(f.price), str(f.commission)) for f in expected
+    ]
+
+
+async def test_a_duplicated_or_replayed_fill_is_stored_once(target):
+    first, second = make_fill(0), make_fill(1)
+    async with target.ledger() as ledger:
+        ledger.record(first)
+        ledger.record(first)  # duplicated within one batch
+        await flushed(ledger)
+        ledger.record(first)  # replayed after it committed
+        ledger.record(second)
+        await flushed(ledger)
+        assert ledger.lag().totals.new == 2
+        assert ledger.lag().totals.duplicates == 2
+
+    async with target.ledger() as restarted:  # a restart replays everything it knows
+        restarted.record(first)
+        restarted.record(second)
+        await flushed(restarted)
+        assert restarted.lag().totals.new == 0
+        assert restarted.lag().totals.duplicates == 2
+        assert await restarted.fills() == [first, second]
+
+
+async def test_the_same_trade_id_on_another_instrument_is_another_fill(target):
+    # Binance and OKX number trades per instrument: the key includes the instrument.
+    btc = make_fill(0)
+    eth = make_fill(0, instrument_id="ETHUSDT-PERP.BINANCE")
+    async with target.ledger() as ledger:
+        ledger.record(btc)
+        ledger.record(eth)
+        await flushed(ledger)
+        assert await ledger.count() == 2
+
+
+async def test_a_burst_of_fills_is_queued_without_blocking_and_committed_by_flush(target):
+    assert not inspect.iscoroutinefunction(SqliteLedger.record)
+    burst = [make_fill(i) for i in range(20_000)]
+    longest_stall = 0.0
+
+    async def watch_the_loop() -> None:
+        nonlocal longest_stall
+        while True:
+            before = time.perf_counter()
+            await asyncio.sleep(0.001)
+            longest_stall = max(longest_stall, time.perf_counter() - before)
+
+    async with target.ledger() as ledger:
+        started = time.perf_counter()
+        for fill in burst:
+            ledger.record(fill)
+        enqueue_seconds = time.perf_counter() - started
+        # record() never yielded to the loop, so the writer cannot have taken anything yet
+        assert ledger.lag().pending == 20_000
+        assert enqueue_seconds < 2.0, f"20,000 record() calls took {enqueue_seconds:.3f}s"
+
+        watcher = asyncio.create_task(watch_the_loop())
+        await flushed(ledger)
+        watcher.cancel()
+
+        assert ledger.lag().pending == 0
+        assert ledger.lag().totals.new == 20_000
+        assert await ledger.count() == 20_000
+        assert await ledger.fills() == burst
+    # the node's loop kept running while 20,000 fills were written (generous bound: shared CI machines)
+    assert longest_stall < 0.5, f"event loop stalled {longest_stall:.3f}s while the ledger wrote"
+
+
+async def test_record_refuses_fills_it_must_not_take(target):
+    ledger = target.ledger()
+    with pytest.raises(LedgerClosed):
+        ledger.record(make_fill(0))  # not open: not fenced, so not trading
+    async with ledger:
+        with pytest.raises(ValueError, match="other/strategy"):
+            ledger.record(make_fill(0, key="other/strategy"))
+    with pytest.raises(LedgerClosed):
+        ledger.record(make_fill(1))
+
+
+def test_a_fill_must_be_exact_and_complete():
+    with pytest.raises(TypeError, match="Decimal"):
+        make_fill(0, price=64123.45)
+    with pytest.raises(ValueError, match="positive"):
+        make_fill(0, quantity=Decimal(0))
+    with pytest.raises(ValueError, match="finite"):
+        make_fill(0, price=Decimal("NaN"))
+    with pytest.raises(ValueError, match="trade_id"):
+        make_fill(0, trade_id="")
+    assert make_fill(0, side="SELL").side is Side.SELL
+
+
+# --------------------------------------------------------------------------- schema
+
+
+async def test_opening_twice_and_concurrently_migrates_once(target):
+    async with target.ledger():
+        pass
+    async with target.ledger():
+        pass
+    assert await target.schema_versions() == [1]
+
+
+async def test_runtimes_starting_together_on_a_new_database_migrate_once(target):
+    ledgers = [target.ledger(f"desk/strategy-{i}") for i in range(4)]
+    await asyncio.gather(*(ledger.open() for ledger in ledgers))
+    await asyncio.gather(*(ledger.close() for ledger in ledgers))
+    assert await target.schema_versions() == [1]
+
+
+async def test_a_newer_migration_is_applied_at_start_and_a_newer_schema_is_refused(target):
+    async with target.ledger() as ledger:
+        ledger.record(make_fill(0))
+
+    base = type(target.ledger())
+    upgraded = type(
+        "UpgradedLedger",
+        (base,),
+        {
+            "MIGRATIONS": (
+                *base.MIGRATIONS,
+                Migration(2, "fills by order", ("CREATE INDEX ix ON fills (client_order_id)",)),
+            )
+        },
+    )
+    new_runtime = upgraded(target.location, KEY)
+    async with new_runtime:
+        assert await new_runtime.fills() == [make_fill(0)]
+    assert await target.schema_versions() == [1, 2]
+
+    with pytest.raises(LedgerSchemaError, match="schema version 2, newer than this runtime knows"):
+        await target.ledger().open()
+
+
+# --------------------------------------------------------------------------- fencing
+
+
+async def test_a_second_runtime_for_the_same_strategy_is_fenced_out_until_the_first_dies(target):
+    holder = target.spawn("hold", owner="pod ema-cross-0 (first)")
+    try:
+        wait_for_line(holder, "HOLDING")
+
+        second = target.spawn("hold", owner="pod ema-cross-0 (second)")
+        refusal = wait_for_line(second, "FENCED_OUT")
+        assert second.wait(timeout=30) == FENCED_OUT_EXIT
+        assert "pod ema-cross-0 (first)" in refusal
+
+        with pytest.raises(FencedOut) as refused:
+            await target.ledger(owner="in-test").open()
+        assert refused.value.holder.owner == "pod ema-cross-0 (first)"
+        assert "desk/ema-cross" in str(refused.value)
+
+        async with target.ledger("desk/another-strategy") as other:  # other strategies are not fenced
+            assert other.fence_held
+
+        kill_9(holder)
+        # kill -9 runs no cleanup: the OS (SQLite) or the server (PostgreSQL) frees the lock
+        async with target.ledger(owner="replacement", fence_wait=15) as replacement:
+            assert replacement.fence_held
+    finally:
+        if holder.poll() is None:
+            kill_9(holder)
+
+
+async def test_the_fence_is_reported_lost_when_its_lock_goes_away(target, pg_dsn):
+    lost: list[str] = []
+    async with target.ledger(fence_check_interval=0.05, on_fence_lost=lost.append) as ledger:
+        assert ledger.fence_held
+        if target.kind == "sqlite":
+            os.remove(next((ledger.path.parent / f"{ledger.path.name}.fences").iterdir()))
+        else:  # the server ends the fencing session, as it does when it restarts or loses the client
+            import asyncpg
+
+            admin = await asyncpg.connect(pg_dsn)
+            try:
+                await admin.execute(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name LIKE 'livestrat-fence%'"
+                )
+            finally:
+                await admin.close()
+
+        async def lost_it() -> bool:
+            return bool(lost)
+
+        await eventually(lost_it, what="on_fence_lost")
+        assert not ledger.fence_held
+        assert not ledger.lag().fence_held
+        ledger.record(make_fill(0))  # fills already made are still recorded
+        await flushed(ledger)
+    assert len(lost) == 1
+
+
+# --------------------------------------------------------------------------- crash safety
+
+
+async def test_kill_9_mid_run_then_a_replay_leaves_every_fill_exactly_once(target):
+    total = 20_000
+    runtime = target.spawn("record", owner="pod ema-cross-0", count=total)
+    try:
+        wait_for_line(runtime, "HOLDING")
+
+        async def some_committed() -> bool:
+            return await target.stored() >= 2_000
+
+        await eventually(some_committed, timeout=60, what="the first fills to commit")
+        kill_9(runtime)
+    finally:
+        if runtime.poll() is None:
+            kill_9(runtime)
+    before_restart = await target.stored()
+    assert 2_000 <= before_restart < total, "the kill must land mid-run"
+
+    # the restarted runtime replays every fill it was given, then the rest
+    async with target.ledger(fence_wait=15) as restarted:
+        for i in range(total):
+            restarted.record(make_fill(i))
+        await flushed(restarted)
+        assert restarted.lag().totals.duplicates == before_restart
+        assert restarted.lag().totals.new == total - before_restart
+        assert await restarted.fills() == [make_fill(i) for i in range(total)]
+
+
+# --------------------------------------------------------------------------- database outage and secrets
+
+
+async def test_fills_wait_in_memory_while_the_database_is_unreachable(pg_database, caplog):
+    caplog.set_level(logging.DEBUG)
+    server = DsnParts.parse(pg_database)
+    host, port = server.address.rsplit(":", 1)
+    proxy = CuttableProxy(host, int(port))
+    await proxy.start()
+    dsn = f"postgresql://postgres:{PASSWORD}@127.0.0.1:{proxy.port}/{server.database}"
+    direct = Target("postgresql", pg_database)
+    lost: list[str] = []
+    ledger = PostgresLedger(dsn, KEY, retry_initial=0.02, retry_max=0.2, connect_timeout=2, on_fence_lost=lost.append)
+    try:
+        await ledger.open()
+        for i in range(100):
+            ledger.record(make_fill(i))
+        await flushed(ledger)
+        committed_at = ledger.lag().last_commit_at
+
+        await proxy.cut()
+        for i in range(100, 600):
+            ledger.record(make_fill(i))  # the node keeps trading; record() keeps accepting
+
+        async def failing() -> bool:
+            return ledger.lag().consecutive_failures >= 3
+
+        await eventually(failing, what="the writer to fail and retry")
+        lag = ledger.lag()
+        assert lag.pending == 500
+        assert lag.oldest_pending_seconds > 0
+        assert lag.last_commit_at == committed_at
+        assert lag.last_error and PASSWORD not in lag.last_error
+        assert lost, "losing the fencing connection must be reported"
+        assert not ledger.fence_held
+        assert await direct.stored() == 100
+
+        await proxy.restore()
+        await flushed(ledger, timeout=30)
+        lag = ledger.lag()
+        assert (lag.pending, lag.consecutive_failures, lag.totals.new) == (0, 0, 600)
+        assert lag.last_commit_at > committed_at
+        assert await ledger.fills() == [make_fill(i) for i in range(600)]
+    finally:
+        await ledger.close(timeout=10)
+        await proxy.stop()
+
+    logged = "\n".join(r.getMessage() for r in caplog.records)
+    assert "writing" in logged and "failed" in logged
+    assert PASSWORD not in logged
+
+
+async def test_the_dsn_password_never_appears_in_errors_or_logs(caplog):
+    caplog.set_level(logging.DEBUG)
+    closed_port = 9  # discard: nothing listens there
+    dsn = f"postgresql://trader:{PASSWORD}@127.0.0.1:{closed_port}/ledger?password={PASSWORD}"
+    ledger = PostgresLedger(dsn, KEY, connect_timeout=2)
+    assert PASSWORD not in repr(ledger)
+    assert PASSWORD not in ledger.describe()
+
+    with pytest.raises(LedgerUnavailable) as unavailable:
+        await ledger.open()
+    text = "".join(traceback.format_exception(unavailable.value))
+    assert "127.0.0.1:9/ledger" in str(unavailable.value)
+    assert PASSWORD not in text
+    assert PASSWORD not in repr(unavailable.value)
+    assert PASSWORD not in "\n".join(r.getMessage() for r in caplog.records)
+
+    with pytest.raises(ValueError, match="must be a URI") as not_a_uri:
+        PostgresLedger(f"host=db password={PASSWORD}", KEY)
+    assert PASSWORD not in str(not_a_uri.value)
+
+
+def test_a_percent_encoded_password_is_redacted_in_every_form():
+    parts = DsnParts.parse("postgresql://trader:p%40ss%2Fw0rd@db.internal:5433/ledger")
+    assert str(parts) == "db.internal:5433/ledger"
+    assert parts.redact("failed for p@ss/w0rd and p%40ss%2Fw0rd") == "failed for *** and ***"

@@ -1,0 +1,165 @@
+"""Realized PnL recomputed from ledger fills: hand-computed cases, and NautilusTrader's own books."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from nautilus_trader.core.uuid import UUID4
+from nautilus_trader.model.enums import LiquiditySide, OrderSide, OrderType
+from nautilus_trader.model.events import OrderFilled
+from nautilus_trader.model.identifiers import (
+    AccountId,
+    ClientOrderId,
+    PositionId,
+    StrategyId,
+    TradeId,
+    TraderId,
+    VenueOrderId,
+)
+from nautilus_trader.model.objects import Money, Price, Quantity
+from nautilus_trader.model.position import Position
+from nautilus_trader.test_kit.providers import TestInstrumentProvider
+
+from strategy_runtime.ledger import FillRecord, Side, from_order_filled, recompute_pnl
+from tests.support.ledger import KEY
+
+D = Decimal
+
+
+def fills(*trades: tuple[str, str, str], instrument: str = "EURUSD.SIM", fee: str = "0") -> list[FillRecord]:
+    """Fills from (side, quantity, price) triples, in that order."""
+    return [
+        FillRecord(
+            strategy_key=KEY,
+            trade_id=f"{instrument}-{n}",
+            client_order_id=f"O-{n}",
+            venue_order_id=f"V-{n}",
+            instrument_id=instrument,
+            side=Side(side),
+            quantity=D(qty),
+            price=D(px),
+            commission=D(fee),
+            commission_currency="USD",
+            ts_event=n,
+            ts_init=n,
+            quote_currency="USD",
+        )
+        for n, (side, qty, px) in enumerate(trades)
+    ]
+
+
+def realized(trades: list[FillRecord], instrument: str = "EURUSD.SIM") -> tuple[Decimal, Decimal]:
+    book = recompute_pnl(trades).instruments[instrument]
+    return book.realized_pnl, book.position
+
+
+def test_a_long_position_built_at_two_prices_closes_against_its_average_cost():
+    # buy 10 @ 100 and 10 @ 110: average 105; sell 5 @ 120 -> +75; sell 15 @ 100 -> -75
+    trades = fills(("BUY", "10", "100"), ("BUY", "10", "110"), ("SELL", "5", "120"), ("SELL", "15", "100"))
+    assert realized(trades[:3]) == (D(75), D(15))
+    assert realized(trades) == (D(0), D(0))
+
+
+def test_a_short_position_gains_when_bought_back_lower():
+    # sell 10 @ 50; buy 4 @ 45 -> +20; buy 6 @ 55 -> -30
+    trades = fills(("SELL", "10", "50"), ("BUY", "4", "45"), ("BUY", "6", "55"))
+    assert realized(trades[:2]) == (D(20), D(-6))
+    assert realized(trades) == (D(-10), D(0))
+
+
+def test_a_fill_through_zero_closes_the_position_and_opens_the_rest_at_its_price():
+    # long 10 @ 100; sell 15 @ 110 -> +100 on 10, short 5 @ 110; buy 5 @ 100 -> +50
+    trades = fills(("BUY", "10", "100"), ("SELL", "15", "110"), ("BUY", "5", "100"))
+    summary = recompute_pnl(trades[:2]).instruments["EURUSD.SIM"]
+    assert (summary.realized_pnl, summary.position, summary.average_price) == (D(100), D(-5), D(110))
+    assert realized(trades) == (D(150), D(0))
+
+
+def test_partial_closes_at_an_uneven_average_are_exact():
+    # buy 3 @ 10 and 1 @ 14: average 11; sell 2 @ 12 -> +2; sell 1 @ 10 -> -1; still long 1 @ 11
+    trades = fills(("BUY", "3", "10"), ("BUY", "1", "14"), ("SELL", "2", "12"), ("SELL", "1", "10"))
+    book = recompute_pnl(trades).instruments["EURUSD.SIM"]
+    assert (book.realized_pnl, book.position, book.average_price) == (D(1), D(1), D(11))
+    # an average that no decimal holds exactly: 1/3 of the way; the realized PnL still comes out exact
+    thirds = fills(("BUY", "1", "1"), ("BUY", "2", "2"), ("SELL", "3", "3"))
+    assert realized(thirds) == (D(4), D(0))
+
+
+def test_commissions_are_reported_apart_and_instruments_are_booked_separately():
+    euro = fills(("BUY", "2", "1.1"), ("SELL", "2", "1.2"), fee="0.01")
+    gbp = fills(("SELL", "1", "1.30"), ("BUY", "1", "1.25"), instrument="GBPUSD.SIM", fee="0.02")
+    summary = recompute_pnl(euro + gbp)
+    assert summary.instruments["EURUSD.SIM"].realized_pnl == D("0.2")
+    assert summary.instruments["GBPUSD.SIM"].realized_pnl == D("0.05")
+    assert summary.instruments["EURUSD.SIM"].net_realized_pnl == D("0.18")
+    assert summary.commissions == {"USD": D("0.06")}
+    assert summary.realized_pnl("USD") == D("0.25")
+    assert recompute_pnl([]).instruments == {}
+
+
+def nautilus_fill(n: int, side: OrderSide, qty: str, px: str, fee: str) -> OrderFilled:
+    return OrderFilled(
+        trader_id=TraderId("TRADER-001"),
+        strategy_id=StrategyId("EMACross-001"),
+        instrument_id=BTCUSDT.id,
+        client_order_id=ClientOrderId(f"O-{n}"),
+        venue_order_id=VenueOrderId(f"V-{n}"),
+        account_id=AccountId("BINANCE-001"),
+        trade_id=TradeId(f"T-{n}"),
+        position_id=PositionId("BTCUSDT.BINANCE-EMACross-001"),
+        order_side=side,
+        order_type=OrderType.MARKET,
+        last_qty=Quantity.from_str(qty),
+        last_px=Price.from_str(px),
+        currency=BTCUSDT.quote_currency,
+        commission=Money.from_str(f"{fee} USDT"),
+        liquidity_side=LiquiditySide.TAKER,
+        event_id=UUID4(),
+        ts_event=1_700_000_000_000_000_000 + n,
+        ts_init=1_700_000_000_000_000_100 + n,
+    )
+
+
+BTCUSDT = TestInstrumentProvider.btcusdt_binance()
+
+
+def test_an_order_filled_event_becomes_a_plain_exact_record():
+    event = nautilus_fill(7, OrderSide.SELL, "0.012500", "64123.45", "0.80")
+    assert from_order_filled(event, KEY) == FillRecord(
+        strategy_key=KEY,
+        trade_id="T-7",
+        client_order_id="O-7",
+        venue_order_id="V-7",
+        instrument_id="BTCUSDT.BINANCE",
+        side=Side.SELL,
+        quantity=D("0.012500"),
+        price=D("64123.45"),
+        commission=D("0.80"),
+        commission_currency="USDT",
+        ts_event=1_700_000_000_000_000_007,
+        ts_init=1_700_000_000_000_000_107,
+        position_id="BTCUSDT.BINANCE-EMACross-001",
+        account_id="BINANCE-001",
+        quote_currency="USDT",
+    )
+
+
+def test_the_recomputation_agrees_with_nautilus_traders_position():
+    events = [
+        nautilus_fill(0, OrderSide.BUY, "0.500000", "64000.00", "3.20"),
+        nautilus_fill(1, OrderSide.BUY, "0.250000", "64600.50", "1.61"),
+        nautilus_fill(2, OrderSide.SELL, "0.300000", "65010.25", "1.95"),
+        nautilus_fill(3, OrderSide.SELL, "0.450000", "63900.75", "2.88"),
+    ]
+    position = Position(BTCUSDT, events[0])
+    for event in events[1:]:
+        position.apply(event)
+    assert position.is_closed
+
+    book = recompute_pnl(from_order_filled(e, KEY) for e in events).instruments["BTCUSDT.BINANCE"]
+    # NautilusTrader books in floats rounded to the currency's precision (8 for USDT); it also
+    # nets the commissions paid in the quote currency into realized PnL
+    precision = D(1).scaleb(-position.realized_pnl.currency.precision)
+    assert book.net_realized_pnl.quantize(precision) == position.realized_pnl.as_decimal() == D("98.6475")
+    assert book.commissions == {"USDT": D("9.64")}
+    assert book.position == 0

@@ -1,0 +1,137 @@
+"""Ledger test support: deterministic fills, the two backends, and a second runtime process.
+
+As a program (``python -m tests.support.ledger``) it is the other runtime a fencing or
+crash test needs: a separate process that holds a strategy's fence, or records fills
+until it is killed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import dataclasses
+import sqlite3
+import subprocess
+import sys
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+
+from strategy_runtime.ledger import FencedOut, FillRecord, Ledger, PostgresLedger, Side, SqliteLedger
+
+ROOT = Path(__file__).resolve().parents[2]
+KEY = "desk/ema-cross"
+T0 = 1_700_000_000_000_000_000
+FENCED_OUT_EXIT = 3
+
+
+def make_fill(i: int, key: str = KEY, **overrides: Any) -> FillRecord:
+    """The i-th fill of a deterministic stream: alternating sides, exact prices with many digits."""
+    values: dict[str, Any] = {
+        "strategy_key": key,
+        "trade_id": f"T-{i:07d}",
+        "client_order_id": f"O-{i // 3:07d}",
+        "venue_order_id": f"V-{i // 3:07d}",
+        "instrument_id": "BTCUSDT-PERP.BINANCE",
+        "side": Side.BUY if i % 2 == 0 else Side.SELL,
+        "quantity": Decimal("0.001") * (1 + i % 7),
+        "price": Decimal("64123.45") + Decimal(i % 101) / 100,
+        "commission": Decimal("0.01282469") * (1 + i % 3),
+        "commission_currency": "USDT",
+        "ts_event": T0 + i * 1_000_000,
+        "ts_init": T0 + i * 1_000_000 + 1_500,
+        "position_id": "BTCUSDT-PERP.BINANCE-EMACross-000",
+        "account_id": "BINANCE-001",
+        "quote_currency": "USDT",
+    }
+    return FillRecord(**values | overrides)
+
+
+@dataclasses.dataclass(frozen=True)
+class Target:
+    """Where a test's ledger lives: ``kind`` sqlite (a file path) or postgresql (a DSN)."""
+
+    kind: str
+    location: str
+
+    def ledger(self, key: str = KEY, **options: Any) -> Ledger:
+        if self.kind == "sqlite":
+            return SqliteLedger(self.location, key, **options)
+        return PostgresLedger(self.location, key, **options)
+
+    async def stored(self, key: str = KEY) -> int:
+        """Fills committed for ``key``, read straight from the database, around any ledger."""
+        if self.kind == "sqlite":
+            return await asyncio.to_thread(self._stored_sqlite, key)
+        conn = await asyncpg.connect(self.location)
+        try:
+            return await conn.fetchval("SELECT count(*) FROM fills WHERE strategy_key = $1", key)
+        finally:
+            await conn.close()
+
+    def _stored_sqlite(self, key: str) -> int:
+        with sqlite3.connect(self.location, timeout=10) as conn:
+            return conn.execute("SELECT count(*) FROM fills WHERE strategy_key = ?", (key,)).fetchone()[0]
+
+    async def schema_versions(self) -> list[int]:
+        if self.kind == "sqlite":
+            with sqlite3.connect(self.location) as conn:
+                return [v for (v,) in conn.execute("SELECT version FROM schema_version ORDER BY version")]
+        conn = await asyncpg.connect(self.location)
+        try:
+            return [r["version"] for r in await conn.fetch("SELECT version FROM schema_version ORDER BY version")]
+        finally:
+            await conn.close()
+
+    def spawn(self, mode: str, *, key: str = KEY, owner: str, count: int = 0) -> subprocess.Popen[str]:
+        """Start ``python -m tests.support.ledger`` as another runtime process."""
+        argv = [sys.executable, "-m", "tests.support.ledger", mode, self.kind, self.location, key, owner, str(count)]
+        return subprocess.Popen(argv, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def wait_for_line(process: subprocess.Popen[str], expected: str) -> str:
+    """Read the process's stdout until a line starts with ``expected``; fail with its stderr if it exits first."""
+    assert process.stdout is not None
+    for line in process.stdout:
+        if line.startswith(expected):
+            return line
+    process.wait(timeout=10)
+    stderr = process.stderr.read() if process.stderr else ""
+    raise AssertionError(f"process exited with {process.returncode} before printing {expected!r}:\n{stderr}")
+
+
+async def _run(mode: str, target: Target, key: str, owner: str, count: int) -> int:
+    ledger = target.ledger(key, owner=owner)
+    try:
+        await ledger.open()
+    except FencedOut as exc:
+        print(f"FENCED_OUT {exc}", flush=True)
+        return FENCED_OUT_EXIT
+    print("HOLDING", flush=True)
+    if mode == "hold":
+        await asyncio.Event().wait()
+    for i in range(count):
+        ledger.record(make_fill(i, key))
+        if i % 50 == 49:  # a steady trickle, like a busy strategy, so a kill lands mid-run
+            await asyncio.sleep(0.005)
+    await ledger.close()
+    print("DONE", flush=True)
+    return 0
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description="a second ledger-holding runtime, for tests")
+    parser.add_argument("mode", choices=["hold", "record"])
+    parser.add_argument("kind", choices=["sqlite", "postgresql"])
+    parser.add_argument("location")
+    parser.add_argument("key")
+    parser.add_argument("owner")
+    parser.add_argument("count", type=int)
+    args = parser.parse_args()
+    return asyncio.run(_run(args.mode, Target(args.kind, args.location), args.key, args.owner, args.count))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
