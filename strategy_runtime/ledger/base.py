@@ -166,7 +166,7 @@ class Ledger(ABC):
         owner: str | None = None,
         fence_wait: float = 0.0,
         fence_check_interval: float = 2.0,
-        batch_size: int = 2000,
+        batch_size: int = 500,
         retry_initial: float = 0.05,
         retry_max: float = 5.0,
         on_fence_lost: Callable[[str], None] | None = None,

@@ -77,7 +77,7 @@ class FillRecord:
         return self.quantity if self.side is Side.BUY else -self.quantity
 
     def as_row(self) -> tuple[Any, ...]:
-        """The values in ``COLUMNS`` order, as the backends bind them."""
+        """The values in ``COLUMNS`` order, as the backends bind them: Decimals as their exact text."""
         return (
             self.strategy_key,
             self.trade_id,
@@ -85,9 +85,9 @@ class FillRecord:
             self.venue_order_id,
             self.instrument_id,
             self.side.value,
-            self.quantity,
-            self.price,
-            self.commission,
+            str(self.quantity),
+            str(self.price),
+            str(self.commission),
             self.commission_currency,
             self.ts_event,
             self.ts_init,

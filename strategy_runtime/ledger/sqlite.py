@@ -82,10 +82,6 @@ SELECT_SQL = f"SELECT {', '.join(COLUMNS)} FROM fills WHERE strategy_key = ? ORD
 _DECIMAL_INDEXES = tuple(i for i, c in enumerate(COLUMNS) if c in DECIMAL_COLUMNS)
 
 
-def _to_sqlite(row: tuple[Any, ...]) -> tuple[Any, ...]:
-    return tuple(str(v) if i in _DECIMAL_INDEXES else v for i, v in enumerate(row))
-
-
 def _from_sqlite(row: tuple[Any, ...]) -> FillRecord:
     return FillRecord(*(Decimal(v) if i in _DECIMAL_INDEXES else v for i, v in enumerate(row)))
 
@@ -231,7 +227,7 @@ class SqliteLedger(Ledger):
         conn.execute("BEGIN IMMEDIATE")
         try:
             before = conn.total_changes
-            conn.executemany(INSERT_SQL, [_to_sqlite(fill.as_row()) for fill in fills])
+            conn.executemany(INSERT_SQL, [fill.as_row() for fill in fills])
             new = conn.total_changes - before
             conn.execute("COMMIT")
         except BaseException:

@@ -21,7 +21,9 @@ Behaviour
   the unix socket (.s.PGSQL.<port>) and postgres.log. TCP listens on 127.0.0.1 only,
   on a free port. Auth is trust; superuser "postgres"; database "postgres".
 * Durability is switched off (fsync/full_page_writes/synchronous_commit, initdb
-  --no-sync) — this is a throwaway test server.
+  --no-sync) — this is a throwaway test server; ``start_postgres(durable=True)`` keeps
+  it on, for benchmarks.
+* ``pg_database``: a fresh, empty database per test (``fresh_database`` outside fixtures).
 * Teardown: SIGINT (fast shutdown), wait, SIGKILL fallback, rm -rf temp dir.
 """
 
@@ -179,7 +181,8 @@ def _stop(proc: subprocess.Popen) -> None:
 
 
 # --------------------------------------------------------------------------- core
-def start_postgres(startup_timeout: float = 30.0) -> tuple[PgServer, subprocess.Popen, str]:
+def start_postgres(startup_timeout: float = 30.0, durable: bool = False) -> tuple[PgServer, subprocess.Popen, str]:
+    """Start a server; ``durable`` keeps fsync and synchronous commits on (for benchmarks)."""
     bindir = find_pg_bindir()
     if bindir is None:
         raise FileNotFoundError("PostgreSQL server binaries not found (run ensure-postgres.sh or set PG_BIN)")
@@ -229,12 +232,8 @@ def start_postgres(startup_timeout: float = 30.0) -> tuple[PgServer, subprocess.
                         "listen_addresses=127.0.0.1",
                         "-c",
                         f"unix_socket_directories={tmp}",
-                        "-c",
-                        "fsync=off",
-                        "-c",
-                        "full_page_writes=off",
-                        "-c",
-                        "synchronous_commit=off",
+                        *([] if durable else ["-c", "fsync=off", "-c", "full_page_writes=off"]),
+                        *([] if durable else ["-c", "synchronous_commit=off"]),
                         "-c",
                         "max_connections=50",
                         "-c",
