@@ -61,7 +61,7 @@ __all__ = [
 def ledger_for(config: RuntimeConfig, environ: Mapping[str, str] = os.environ, **options: Any) -> Ledger:
     """The (unopened) ledger the runtime configuration names; ``options`` go to the backend."""
     key = config.strategy.key
-    if config.ledger.kind is LedgerKind.POSTGRESQL:
+    if config.ledger.kind == LedgerKind.POSTGRESQL:
         dsn = environ.get(ENV_LEDGER_DSN)
         if not dsn:
             raise LedgerError(

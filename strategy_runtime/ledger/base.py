@@ -195,6 +195,7 @@ class Ledger(ABC):
         self._failures = 0
         self._last_error: str | None = None
         self._fence_held = False
+        self._broken: str | None = None
         self.fence_lost_reason: str | None = None
 
     # ------------------------------------------------------------------ backend
@@ -258,6 +259,8 @@ class Ledger(ABC):
             asyncio.create_task(self._write_loop(), name=f"ledger-writer {self.strategy_key}"),
             asyncio.create_task(self._watch_fence(), name=f"ledger-fence {self.strategy_key}"),
         ]
+        for task in self._tasks:
+            task.add_done_callback(self._task_ended)
         logger.info("ledger: %s, fence for %s taken by %s", self.describe(), self.strategy_key, self.owner)
         return self
 
@@ -321,6 +324,8 @@ class Ledger(ABC):
             return
         if self._state not in (_State.OPEN, _State.CLOSING):
             raise LedgerClosed(f"the ledger for {self.strategy_key!r} is {self._state.value}")
+        if self._broken is not None:
+            raise LedgerError(f"the ledger cannot commit: {self._broken}")
         future = asyncio.get_running_loop().create_future()
         self._flush_waiters.append((target, future))
         await future
@@ -332,7 +337,7 @@ class Ledger(ABC):
             oldest_pending_seconds=oldest,
             last_commit_at=self._last_commit_at,
             consecutive_failures=self._failures,
-            last_error=self._last_error,
+            last_error=self._broken or self._last_error,
             fence_held=self.fence_held,
             totals=self._totals,
         )
@@ -386,6 +391,18 @@ class Ledger(ABC):
                     self._on_commit(CommittedBatch(fills, [t for _, t in batch], committed_at, result))
                 except Exception:
                     logger.exception("ledger: on_commit callback failed")
+
+    def _task_ended(self, task: asyncio.Task[None]) -> None:
+        exc = None if task.cancelled() else task.exception()
+        if exc is None:
+            return
+        # A bug, not an outage (outages are retried inside the loop): nothing will commit any more.
+        self._broken = f"{task.get_name()} stopped: {self._error_text(exc)}"
+        logger.critical("ledger: %s", self._broken)
+        while self._flush_waiters:
+            _, future = self._flush_waiters.popleft()
+            if not future.done():
+                future.set_exception(LedgerError(f"the ledger cannot commit: {self._broken}"))
 
     def _error_text(self, exc: BaseException) -> str:
         """An exception as text safe to log; backends whose errors may carry secrets redact them."""

@@ -17,18 +17,23 @@ from decimal import Decimal
 
 import pytest
 
+from livestrat.api.runtime_config import ENV_LEDGER_DSN, LedgerTarget, RuntimeConfig, StrategyIdentity
+from livestrat.api.spec import LiveStrategySpec
+from livestrat.manifests import load_one_strategy
 from strategy_runtime.ledger import (
     FencedOut,
     LedgerClosed,
+    LedgerError,
     LedgerSchemaError,
     LedgerUnavailable,
     Migration,
     PostgresLedger,
     Side,
     SqliteLedger,
+    ledger_for,
 )
 from strategy_runtime.ledger.postgres import DsnParts
-from tests.support.ledger import FENCED_OUT_EXIT, KEY, Target, make_fill, wait_for_line
+from tests.support.ledger import FENCED_OUT_EXIT, KEY, ROOT, Target, make_fill, wait_for_line
 from tests.support.postgres import fresh_database
 from tests.support.tcp_proxy import CuttableProxy
 
@@ -380,3 +385,46 @@ def test_a_percent_encoded_password_is_redacted_in_every_form():
     parts = DsnParts.parse("postgresql://trader:p%40ss%2Fw0rd@db.internal:5433/ledger")
     assert str(parts) == "db.internal:5433/ledger"
     assert parts.redact("failed for p@ss/w0rd and p%40ss%2Fw0rd") == "failed for *** and ***"
+
+
+# --------------------------------------------------------------------------- wiring
+
+
+def runtime_config(tmp_path, kind: str) -> RuntimeConfig:
+    manifest = load_one_strategy(ROOT / "examples" / "paper-ema-cross.yaml")
+    return RuntimeConfig(
+        strategy=StrategyIdentity(namespace="desk", name="ema-cross-btc"),
+        spec=LiveStrategySpec.model_validate(manifest["spec"]),
+        ledger=LedgerTarget(kind=kind),
+        state_dir=str(tmp_path),
+        halt_budget_seconds=20,
+    )
+
+
+def test_the_runtime_configuration_chooses_the_ledger(tmp_path):
+    local = ledger_for(runtime_config(tmp_path, "sqlite"), environ={})
+    assert isinstance(local, SqliteLedger)
+    assert local.path == tmp_path / "ledger.sqlite"
+    assert local.strategy_key == "desk/ema-cross-btc"
+
+    dsn = f"postgresql://ledger:{PASSWORD}@ledger-db.trading:5432/fills"
+    cluster = ledger_for(runtime_config(tmp_path, "postgresql"), environ={ENV_LEDGER_DSN: dsn})
+    assert isinstance(cluster, PostgresLedger)
+    assert cluster.describe() == "PostgreSQL ledger-db.trading:5432/fills"
+
+    with pytest.raises(LedgerError, match=f"{ENV_LEDGER_DSN} is not set.*spec.ledger.dsnSecret"):
+        ledger_for(runtime_config(tmp_path, "postgresql"), environ={})
+
+
+async def test_a_broken_writer_fails_flush_instead_of_hanging(tmp_path):
+    class BrokenWriter(SqliteLedger):
+        async def _write_loop(self) -> None:
+            raise RuntimeError("a bug in the writer")
+
+    async with BrokenWriter(tmp_path / "ledger.sqlite", KEY) as ledger:
+        ledger.record(make_fill(0))
+        with pytest.raises(LedgerError, match="a bug in the writer"):
+            await flushed(ledger)
+        assert "a bug in the writer" in ledger.lag().last_error
+        with pytest.raises(LedgerError, match="a bug in the writer"):
+            await ledger.close(timeout=0.5)
