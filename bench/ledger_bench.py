@@ -30,6 +30,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from strategy_runtime.ledger import CommittedBatch, Ledger, PostgresLedger, SqliteLedger  # noqa: E402
+from tests.support.event_loop import StallMeter  # noqa: E402
 from tests.support.ledger import make_fill  # noqa: E402
 from tests.support.postgres import start_postgres, stop_postgres  # noqa: E402
 
@@ -90,30 +91,20 @@ async def burst(make_ledger, count: int, key: str) -> list[str]:
     """``count`` fills recorded back to back, then flushed."""
     fills = [make_fill(i, key) for i in range(count)]
     latencies = Latencies()
-    longest_stall = 0.0
-
-    async def watch_the_loop() -> None:
-        nonlocal longest_stall
-        while True:
-            before = time.perf_counter()
-            await asyncio.sleep(0.001)
-            longest_stall = max(longest_stall, time.perf_counter() - before - 0.001)
-
     async with make_ledger(key, latencies) as ledger:
         started = time.perf_counter()
         for fill in fills:
             ledger.record(fill)
         enqueued = time.perf_counter() - started
-        watcher = asyncio.create_task(watch_the_loop())
-        await ledger.flush()
+        async with StallMeter() as stalls:
+            await ledger.flush()
         elapsed = time.perf_counter() - started
-        watcher.cancel()
         assert await ledger.count(key) == count
     return [
         f"{count:,} fills committed in {elapsed:.2f} s = {count / elapsed:,.0f} fills/s",
         f"record() {enqueued / count * 1e6:.2f} µs per call ({enqueued * 1000:.0f} ms for all)",
         f"latency {latencies.summary()}",
-        f"longest event-loop stall while the writer drained: {longest_stall * 1000:.1f} ms",
+        f"longest event-loop stall while the writer drained: {stalls.longest * 1000:.1f} ms",
     ]
 
 

@@ -33,6 +33,7 @@ from strategy_runtime.ledger import (
     ledger_for,
 )
 from strategy_runtime.ledger.postgres import DsnParts
+from tests.support.event_loop import StallMeter
 from tests.support.ledger import FENCED_OUT_EXIT, KEY, ROOT, Target, make_fill, wait_for_line
 from tests.support.postgres import fresh_database
 from tests.support.tcp_proxy import CuttableProxy
@@ -125,15 +126,6 @@ async def test_the_same_trade_id_on_another_instrument_is_another_fill(target):
 async def test_a_burst_of_fills_is_queued_without_blocking_and_committed_by_flush(target):
     assert not inspect.iscoroutinefunction(SqliteLedger.record)
     burst = [make_fill(i) for i in range(20_000)]
-    longest_stall = 0.0
-
-    async def watch_the_loop() -> None:
-        nonlocal longest_stall
-        while True:
-            before = time.perf_counter()
-            await asyncio.sleep(0.001)
-            longest_stall = max(longest_stall, time.perf_counter() - before)
-
     async with target.ledger() as ledger:
         started = time.perf_counter()
         for fill in burst:
@@ -143,16 +135,15 @@ async def test_a_burst_of_fills_is_queued_without_blocking_and_committed_by_flus
         assert ledger.lag().pending == 20_000
         assert enqueue_seconds < 2.0, f"20,000 record() calls took {enqueue_seconds:.3f}s"
 
-        watcher = asyncio.create_task(watch_the_loop())
-        await flushed(ledger)
-        watcher.cancel()
+        async with StallMeter() as stalls:
+            await flushed(ledger)
 
         assert ledger.lag().pending == 0
         assert ledger.lag().totals.new == 20_000
         assert await ledger.count() == 20_000
         assert await ledger.fills() == burst
     # the node's loop kept running while 20,000 fills were written (generous bound: shared CI machines)
-    assert longest_stall < 0.5, f"event loop stalled {longest_stall:.3f}s while the ledger wrote"
+    assert stalls.longest < 0.5, f"event loop stalled {stalls.longest:.3f}s while the ledger wrote"
 
 
 async def test_record_refuses_fills_it_must_not_take(target):
