@@ -3,7 +3,7 @@
 Fence: a session-level advisory lock on a 64-bit hash of the strategy key, taken on a
 connection of its own that lives as long as the runtime. The server frees it when that
 session ends: at once when the process dies (the kernel closes its socket), after the TCP
-keepalives set below (about 25 s) when the runtime's node vanishes. The runtime checks the
+TCP settings below (about 25 s) when the runtime's node vanishes. The runtime checks the
 session every ``fence_check_interval`` seconds and reacts at once to the connection
 closing, so it learns of a loss well before the server would let another runtime in.
 
@@ -33,9 +33,16 @@ from strategy_runtime.ledger.base import (
 )
 from strategy_runtime.ledger.fills import COLUMNS, DECIMAL_COLUMNS, INTEGER_COLUMNS, FillRecord
 
-# Keepalive of the fencing session, in seconds: the server drops a silent peer's session,
-# and with it the lock, after idle + interval * count.
-FENCE_KEEPALIVE = {"tcp_keepalives_idle": "10", "tcp_keepalives_interval": "5", "tcp_keepalives_count": "3"}
+# TCP settings of the fencing session: the server drops a silent peer's session, and with
+# it the lock, after idle + interval * count = 25 s, or 25 s of unacknowledged data
+# (tcp_user_timeout, PostgreSQL 12+; without it retransmissions could hold the lock for
+# a quarter of an hour). The runtime itself notices within about 5 s (FENCE_CHECK_TIMEOUT).
+FENCE_TCP_SETTINGS = {
+    "tcp_keepalives_idle": "10",
+    "tcp_keepalives_interval": "5",
+    "tcp_keepalives_count": "3",
+    "tcp_user_timeout": "25000",
+}
 FENCE_CHECK_TIMEOUT = 3.0
 
 MIGRATIONS = (
@@ -119,7 +126,7 @@ class DsnParts:
         url = urlsplit(dsn)
         if url.scheme not in ("postgres", "postgresql"):
             # Never echo the DSN itself: it may be all secret.
-            raise ValueError("the ledger DSN must be a URI: postgresql://USER:PASSWORD@HOST:PORT/DATABASE")
+            raise LedgerError("the ledger DSN must be a URI: postgresql://USER:PASSWORD@HOST:PORT/DATABASE")
         query = parse_qs(url.query)
         userinfo, _, hosts = url.netloc.rpartition("@")
         password = unquote(userinfo.partition(":")[2])
@@ -187,7 +194,7 @@ class PostgresLedger(Ledger):
             self._fence_conn = await asyncpg.connect(
                 self._dsn,
                 timeout=self._connect_timeout,
-                server_settings={"application_name": f"livestrat-fence {self.owner}"[:63], **FENCE_KEEPALIVE},
+                server_settings={"application_name": f"livestrat-fence {self.owner}"[:63], **FENCE_TCP_SETTINGS},
             )
         except LedgerError:
             raise

@@ -367,7 +367,7 @@ async def test_the_dsn_password_never_appears_in_errors_or_logs(caplog):
     assert PASSWORD not in repr(unavailable.value)
     assert PASSWORD not in "\n".join(r.getMessage() for r in caplog.records)
 
-    with pytest.raises(ValueError, match="must be a URI") as not_a_uri:
+    with pytest.raises(LedgerError, match="must be a URI") as not_a_uri:
         PostgresLedger(f"host=db password={PASSWORD}", KEY)
     assert PASSWORD not in str(not_a_uri.value)
 
