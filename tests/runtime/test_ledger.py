@@ -15,6 +15,7 @@ import time
 import traceback
 from decimal import Decimal
 
+import asyncpg
 import pytest
 
 from livestrat.api.runtime_config import ENV_LEDGER_DSN, LedgerTarget, RuntimeConfig, StrategyIdentity
@@ -248,12 +249,12 @@ async def test_the_fence_is_reported_lost_when_its_lock_goes_away(target, pg_dsn
         if target.kind == "sqlite":
             os.remove(next((ledger.path.parent / f"{ledger.path.name}.fences").iterdir()))
         else:  # the server ends the fencing session, as it does when it restarts or loses the client
-            import asyncpg
-
             admin = await asyncpg.connect(pg_dsn)
             try:
                 await admin.execute(
-                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name LIKE 'livestrat-fence%'"
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                    " WHERE application_name LIKE 'livestrat-fence%' AND datname = $1",
+                    DsnParts.parse(target.location).database,
                 )
             finally:
                 await admin.close()
