@@ -255,12 +255,11 @@ class Ledger(ABC):
             raise
         self._fence_held = True
         self._state = _State.OPEN
-        self._tasks = [
-            asyncio.create_task(self._write_loop(), name=f"ledger-writer {self.strategy_key}"),
-            asyncio.create_task(self._watch_fence(), name=f"ledger-fence {self.strategy_key}"),
-        ]
-        for task in self._tasks:
-            task.add_done_callback(self._task_ended)
+        writer = asyncio.create_task(self._write_loop(), name=f"ledger-writer {self.strategy_key}")
+        writer.add_done_callback(self._writer_ended)
+        watchdog = asyncio.create_task(self._watch_fence(), name=f"ledger-fence {self.strategy_key}")
+        watchdog.add_done_callback(self._watchdog_ended)
+        self._tasks = [writer, watchdog]
         logger.info("ledger: %s, fence for %s taken by %s", self.describe(), self.strategy_key, self.owner)
         return self
 
@@ -392,17 +391,22 @@ class Ledger(ABC):
                 except Exception:
                     logger.exception("ledger: on_commit callback failed")
 
-    def _task_ended(self, task: asyncio.Task[None]) -> None:
+    def _writer_ended(self, task: asyncio.Task[None]) -> None:
         exc = None if task.cancelled() else task.exception()
         if exc is None:
             return
         # A bug, not an outage (outages are retried inside the loop): nothing will commit any more.
-        self._broken = f"{task.get_name()} stopped: {self._error_text(exc)}"
+        self._broken = f"the writer stopped: {self._error_text(exc)}"
         logger.critical("ledger: %s", self._broken)
         while self._flush_waiters:
             _, future = self._flush_waiters.popleft()
             if not future.done():
                 future.set_exception(LedgerError(f"the ledger cannot commit: {self._broken}"))
+
+    def _watchdog_ended(self, task: asyncio.Task[None]) -> None:
+        exc = None if task.cancelled() else task.exception()
+        if exc is not None:  # a fence nobody checks any more is as good as lost
+            self._fence_lost(f"the fence check stopped: {self._error_text(exc)}")
 
     def _error_text(self, exc: BaseException) -> str:
         """An exception as text safe to log; backends whose errors may carry secrets redact them."""
