@@ -10,6 +10,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml requirements.lock | cksum | cut -d' ' -f1)
 TOOLS  := .tools/bin
 EXAMPLE ?= examples/paper-ema-cross.yaml
+CHART  := charts/livestrat-operator
 
 .PHONY: run test lint crds docs lock tools clean e2e-kind bench
 
@@ -19,13 +20,17 @@ run: $(STAMP)
 test: $(STAMP) tools
 	PATH="$(CURDIR)/$(TOOLS):$$PATH" $(BIN)/python -m pytest $(PYTEST_ARGS)
 
-lint: $(STAMP)
+lint: $(STAMP) tools
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/hadolint --no-color Dockerfile
+	$(TOOLS)/helm lint --strict $(CHART)
 
-# The CRD and the API reference are generated from the models (livestrat/api).
+# The CRD and the API reference are generated from the models (livestrat/api); the
+# chart ships a byte-identical copy of the CRD (tests/chart/test_chart_crds.py checks).
 crds: $(STAMP)
 	$(BIN)/livestrat crd --write crds/livestrategies.livestrat.io.yaml
+	cp crds/livestrategies.livestrat.io.yaml $(CHART)/crds/livestrategies.livestrat.io.yaml
 	$(BIN)/livestrat docs --output docs/api.md
 
 docs: crds
@@ -49,6 +54,12 @@ $(STAMP): pyproject.toml requirements.lock
 tools:
 	@sh scripts/install-tools.sh $(TOOLS)
 	@sh scripts/ensure-postgres.sh >/dev/null
+
+# End to end on a throwaway kind cluster (needs Docker and kind): build and load both
+# images, install the chart with dev values, run the paper example until it fills, halt it.
+e2e-kind:
+	@sh scripts/install-tools.sh $(TOOLS)
+	PATH="$(CURDIR)/$(TOOLS):$$PATH" bash scripts/e2e-kind.sh
 
 clean:
 	rm -rf $(VENV) .tools .livestrat .pytest_cache

@@ -1,0 +1,76 @@
+{{/* Names, labels and images shared by every template. */}}
+
+{{- define "livestrat.name" -}}
+{{- .Chart.Name | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{/* The release's full name: fullnameOverride, the release name, or RELEASE-livestrat-operator. */}}
+{{- define "livestrat.fullname" -}}
+{{- if .Values.fullnameOverride -}}
+{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" -}}
+{{- else if contains .Chart.Name .Release.Name -}}
+{{- .Release.Name | trunc 63 | trimSuffix "-" -}}
+{{- else -}}
+{{- printf "%s-%s" .Release.Name .Chart.Name | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+{{- end -}}
+
+{{/* Cluster-scoped objects are shared by every release: their names carry the namespace. */}}
+{{- define "livestrat.clusterName" -}}
+{{- printf "%s-%s" .Release.Namespace (include "livestrat.fullname" .) | trunc 253 -}}
+{{- end -}}
+
+{{- define "livestrat.serviceAccountName" -}}
+{{- if .Values.serviceAccount.create -}}
+{{- default (include "livestrat.fullname" .) .Values.serviceAccount.name -}}
+{{- else -}}
+{{- required "serviceAccount.name: with serviceAccount.create=false, name the existing ServiceAccount" .Values.serviceAccount.name -}}
+{{- end -}}
+{{- end -}}
+
+{{- define "livestrat.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "livestrat.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/component: operator
+{{- end -}}
+
+{{- define "livestrat.labels" -}}
+{{ include "livestrat.selectorLabels" . }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+app.kubernetes.io/part-of: livestrat
+helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
+{{- end -}}
+
+{{/* Labels the operator puts on strategy pods (strategy_operator: the pod template). */}}
+{{- define "livestrat.strategyPodLabels" -}}
+app.kubernetes.io/name: livestrat-strategy
+{{- end -}}
+
+{{/* repository:tag or repository@digest; the tag defaults to the chart's appVersion. */}}
+{{- define "livestrat.image" -}}
+{{- if .image.digest -}}
+{{- printf "%s@%s" .image.repository .image.digest -}}
+{{- else -}}
+{{- printf "%s:%s" .image.repository (default .appVersion .image.tag) -}}
+{{- end -}}
+{{- end -}}
+
+{{- define "livestrat.operatorImage" -}}
+{{- include "livestrat.image" (dict "image" .Values.image "appVersion" .Chart.AppVersion) -}}
+{{- end -}}
+
+{{- define "livestrat.runtimeImage" -}}
+{{- include "livestrat.image" (dict "image" .Values.runtime.image "appVersion" .Chart.AppVersion) -}}
+{{- end -}}
+
+{{/* Peering (kopf) is on with two or more replicas: the name of its objects, else empty. */}}
+{{- define "livestrat.peering" -}}
+{{- if gt (int .Values.replicaCount) 1 -}}{{ include "livestrat.clusterName" . }}{{- end -}}
+{{- end -}}
+
+{{/* Namespaces that get the strategy NetworkPolicy. */}}
+{{- define "livestrat.networkPolicyNamespaces" -}}
+{{- $ns := .Values.networkPolicy.namespaces | default .Values.watchNamespaces | default (list .Release.Namespace) -}}
+{{- toJson (uniq $ns) -}}
+{{- end -}}
