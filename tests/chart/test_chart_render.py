@@ -1,0 +1,492 @@
+"""Install the operator with Helm, per environment: the chart lints, renders, and every
+object it renders is one Kubernetes accepts; the operator pod passes the restricted Pod
+Security Standard and gets exactly the settings the operator reads.
+
+All through the real ``helm`` binary (tests/support/helm.py).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import jsonschema
+import pytest
+import yaml
+
+from strategy_operator.settings import ENVIRONMENT, OperatorSettings
+from tests.support.helm import (
+    CHART,
+    ENVIRONMENTS,
+    RELEASE_NAMESPACE,
+    find,
+    helm,
+    only,
+    render,
+    template_result,
+    value_args,
+)
+from tests.support.k8s_schemas import manifest_errors
+from tests.support.pss import check_manifest
+
+# Variants beyond the three environment files: each switch of the chart at least once.
+VARIANTS = {
+    "defaults": (None, {}),
+    "dev": ("dev", {}),
+    "staging": ("staging", {}),
+    "prod": ("prod", {}),
+    "all-namespaces-ha-monitored": (
+        None,
+        {
+            "replicaCount": 2,
+            "monitoring": {"enabled": True, "kind": "ServiceMonitor"},
+            "networkPolicy": {"enabled": True},
+        },
+    ),
+    "prod-narrowed": (
+        "prod",
+        {
+            "image.digest": "sha256:" + "a" * 64,
+            "runtime.image.digest": "sha256:" + "b" * 64,
+            "networkPolicy.apiServer.cidrs": ["172.18.0.2/32"],
+            "networkPolicy.ledger.cidrs": ["10.20.0.5/32"],
+            "networkPolicy.extraEgress": [{"to": [{"ipBlock": {"cidr": "199.36.153.8/30"}}], "ports": [{"port": 443}]}],
+            "serviceAccount.annotations": {"example.com/owner": "trading-ops"},
+            "podAnnotations": {"example.com/team": "desk"},
+            "tolerations": [{"key": "dedicated", "operator": "Equal", "value": "trading", "effect": "NoSchedule"}],
+            "nodeSelector": {"pool": "trading"},
+            "priorityClassName": "trading-critical",
+            "imagePullSecrets": [{"name": "registry"}],
+        },
+    ),
+}
+
+PEERING_CRDS = {
+    d["spec"]["names"]["kind"]: d
+    for d in yaml.safe_load_all((CHART / "crds" / "kopf-peering.kopf.dev.yaml").read_text())
+}
+
+
+def rendered(variant: str) -> list[dict]:
+    environment, values = VARIANTS[variant]
+    return render(environment, values)
+
+
+def operator_pod(docs: list[dict]) -> dict:
+    return only(docs, "StatefulSet")["spec"]["template"]
+
+
+def operator_env(docs: list[dict]) -> dict[str, dict]:
+    (container,) = operator_pod(docs)["spec"]["containers"]
+    return {e["name"]: e for e in container["env"]}
+
+
+@pytest.mark.parametrize("environment", [None, *ENVIRONMENTS])
+def test_helm_lint_strict_passes(environment):
+    result = helm("lint", "--strict", str(CHART), *value_args(environment))
+    assert result.returncode == 0, result.output
+    assert "0 chart(s) failed" in result.output
+
+
+@pytest.mark.parametrize("variant", sorted(VARIANTS))
+def test_every_builtin_object_validates_against_the_official_schemas(variant):
+    docs = rendered(variant)
+    assert docs
+    errors = {
+        f"{d['kind']}/{d['metadata'].get('namespace', '')}/{d['metadata']['name']}": manifest_errors(
+            d, "1.34", strict=True
+        )
+        for d in docs
+        if not is_custom(d)
+    }
+    assert {k: v for k, v in errors.items() if v} == {}
+
+
+def is_custom(doc: dict) -> bool:
+    return doc["apiVersion"].split("/")[0] in {"kopf.dev", "monitoring.coreos.com"}
+
+
+# Prometheus Operator objects have no official Kubernetes schema (their CRDs live in the
+# prometheus-operator project, not in the cluster's OpenAPI). What can be checked offline is
+# checked: apiVersion and kind, and the structure of every field this chart writes, with
+# unknown keys rejected; PromQL itself is not parsed here.
+_RELABEL = {
+    "type": "object",
+    "additionalProperties": False,
+    "properties": {
+        "sourceLabels": {"type": "array", "items": {"type": "string", "pattern": "^[a-zA-Z_][a-zA-Z0-9_]*$"}},
+        "targetLabel": {"type": "string", "minLength": 1},
+        "replacement": {"type": "string"},
+        "action": {"enum": ["replace", "keep", "drop", "labelmap", "labeldrop", "labelkeep"]},
+    },
+}
+_ENDPOINT = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["port"],
+    "properties": {
+        "port": {"type": "string"},
+        "path": {"type": "string", "pattern": "^/"},
+        "interval": {"type": "string", "pattern": "^([0-9]+(ms|s|m|h|d|w|y))+$"},
+        "relabelings": {"type": "array", "items": _RELABEL},
+    },
+}
+_SELECTOR = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["matchLabels"],
+    "properties": {"matchLabels": {"type": "object", "additionalProperties": {"type": "string"}, "minProperties": 1}},
+}
+_NAMESPACE_SELECTOR = {
+    "type": "object",
+    "additionalProperties": False,
+    "properties": {"any": {"const": True}, "matchNames": {"type": "array", "items": {"type": "string"}, "minItems": 1}},
+    "minProperties": 1,
+    "maxProperties": 1,
+}
+_METADATA = {
+    "type": "object",
+    "required": ["name", "namespace", "labels"],
+    "properties": {"name": {"type": "string"}, "namespace": {"type": "string"}, "labels": {"type": "object"}},
+}
+
+
+def _monitor(kind: str, endpoints_key: str) -> dict:
+    return {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["apiVersion", "kind", "metadata", "spec"],
+        "properties": {
+            "apiVersion": {"const": "monitoring.coreos.com/v1"},
+            "kind": {"const": kind},
+            "metadata": _METADATA,
+            "spec": {
+                "type": "object",
+                "additionalProperties": False,
+                "required": ["selector", "namespaceSelector", endpoints_key],
+                "properties": {
+                    "selector": _SELECTOR,
+                    "namespaceSelector": _NAMESPACE_SELECTOR,
+                    endpoints_key: {"type": "array", "items": _ENDPOINT, "minItems": 1},
+                },
+            },
+        },
+    }
+
+
+_RULE = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["alert", "expr", "labels", "annotations"],
+    "properties": {
+        "alert": {"type": "string", "pattern": "^[A-Z][A-Za-z]+$"},
+        "expr": {"type": "string", "minLength": 1},
+        "for": {"type": "string", "pattern": "^([0-9]+(ms|s|m|h|d|w|y))+$"},
+        "labels": {
+            "type": "object",
+            "required": ["severity"],
+            "properties": {"severity": {"enum": ["critical", "warning"]}},
+        },
+        "annotations": {
+            "type": "object",
+            "required": ["summary", "description"],
+            "additionalProperties": {"type": "string"},
+        },
+    },
+}
+CUSTOM_SCHEMAS = {
+    "PodMonitor": _monitor("PodMonitor", "podMetricsEndpoints"),
+    "ServiceMonitor": _monitor("ServiceMonitor", "endpoints"),
+    "PrometheusRule": {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["apiVersion", "kind", "metadata", "spec"],
+        "properties": {
+            "apiVersion": {"const": "monitoring.coreos.com/v1"},
+            "kind": {"const": "PrometheusRule"},
+            "metadata": _METADATA,
+            "spec": {
+                "type": "object",
+                "additionalProperties": False,
+                "properties": {
+                    "groups": {
+                        "type": "array",
+                        "minItems": 1,
+                        "items": {
+                            "type": "object",
+                            "additionalProperties": False,
+                            "required": ["name", "rules"],
+                            "properties": {"name": {"type": "string"}, "rules": {"type": "array", "items": _RULE}},
+                        },
+                    }
+                },
+            },
+        },
+    },
+}
+
+
+def custom_errors(doc: dict) -> list[str]:
+    if doc["apiVersion"] == "kopf.dev/v1":
+        # kopf's peering objects: against the CRD the chart ships for them.
+        crd = PEERING_CRDS[doc["kind"]]
+        schema = crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
+        errors = [e.message for e in jsonschema.Draft7Validator(schema).iter_errors(doc)]
+        namespaced = crd["spec"]["scope"] == "Namespaced"
+        if namespaced != ("namespace" in doc["metadata"]):
+            errors.append(f"{doc['kind']} is {crd['spec']['scope']}-scoped: metadata.namespace is wrong")
+        return errors
+    validator = jsonschema.Draft7Validator(CUSTOM_SCHEMAS[doc["kind"]])
+    return [f"{'.'.join(map(str, e.absolute_path))}: {e.message}" for e in validator.iter_errors(doc)]
+
+
+@pytest.mark.parametrize("variant", sorted(VARIANTS))
+def test_custom_objects_have_the_structure_their_crds_expect(variant):
+    docs = [d for d in rendered(variant) if is_custom(d)]
+    errors = {f"{d['kind']}/{d['metadata']['name']}": custom_errors(d) for d in docs}
+    assert {k: v for k, v in errors.items() if v} == {}
+
+
+def test_custom_object_checks_reject_a_typo():
+    docs = rendered("all-namespaces-ha-monitored")
+    monitor = json.loads(json.dumps(find(docs, "ServiceMonitor")[0]))
+    monitor["spec"]["endpoints"][0]["intreval"] = "30s"
+    assert any("intreval" in e for e in custom_errors(monitor))
+
+
+@pytest.mark.parametrize("variant", sorted(VARIANTS))
+def test_operator_pod_passes_the_restricted_pod_security_standard(variant):
+    statefulset = only(rendered(variant), "StatefulSet")
+    assert check_manifest(statefulset, level="restricted") == []
+    container = statefulset["spec"]["template"]["spec"]["containers"][0]
+    assert container["securityContext"]["readOnlyRootFilesystem"] is True
+
+
+@pytest.mark.parametrize("environment", [None, *ENVIRONMENTS])
+def test_operator_gets_exactly_the_settings_the_operator_reads(environment):
+    env = operator_env(render(environment))
+    # POD_ID is kopf's own: the replica's identity in the peering object.
+    assert set(env) == set(ENVIRONMENT) | {"POD_ID"}
+
+
+def settings_from(docs: list[dict], pod_index: int = 0) -> OperatorSettings:
+    """What `livestrat operator` would read in pod `pod_index` of the rendered StatefulSet."""
+    environ = {}
+    for name, entry in operator_env(docs).items():
+        if "value" in entry:
+            environ[name] = entry["value"]
+        else:
+            path = entry["valueFrom"]["fieldRef"]["fieldPath"]
+            environ[name] = {
+                "metadata.labels['apps.kubernetes.io/pod-index']": str(pod_index),
+                "metadata.name": f"pod-{pod_index}",
+            }[path]
+    return OperatorSettings.from_env(environ)
+
+
+def test_dev_is_paper_only_with_debug_logs_watching_everything():
+    settings = settings_from(render("dev"))
+    assert settings.live_namespaces == []
+    assert settings.watch_namespaces == []
+    assert settings.log_level == "DEBUG"
+    assert settings.peering is None
+
+
+def test_prod_allows_live_only_in_its_named_namespace_with_two_peered_replicas():
+    docs = render("prod")
+    first, second = settings_from(docs, 0), settings_from(docs, 1)
+    assert first.watch_namespaces == ["trading-paper", "trading-live"]
+    assert first.live_namespaces == ["trading-live"]
+    assert not first.live_allowed("trading-paper")
+    assert first.default_ledger_secret == "ledger-dsn"
+    assert only(docs, "StatefulSet")["spec"]["replicas"] == 2
+    assert first.peering and first.peering == second.peering
+    assert first.priority != second.priority
+    assert {d["kind"] for d in docs} >= {"PodMonitor", "PrometheusRule", "NetworkPolicy", "PodDisruptionBudget"}
+
+
+def test_staging_allows_live_in_its_namespace_only():
+    settings = settings_from(render("staging"))
+    assert settings.watch_namespaces == ["trading-staging"]
+    assert settings.live_namespaces == ["trading-staging"]
+
+
+def test_every_setting_reaches_the_operator():
+    docs = render(
+        None,
+        {
+            "watchNamespaces": ["a", "b"],
+            "liveTrading": {"allowedNamespaces": ["b"]},
+            "runtime": {"image": {"repository": "r.example/rt", "tag": "1.2.3", "pullPolicy": "Always"}},
+            "defaults": {
+                "ledger": {"secretName": "pg", "secretKey": "url"},
+                "gcsBucket": "acme-market-data",
+                "gcpServiceAccount": "strategy-reader@acme-trading.iam.gserviceaccount.com",
+            },
+            "staleAfterSeconds": 90,
+            "logLevel": "WARNING",
+            "ports": {"metrics": 9090, "health": 9091},
+        },
+    )
+    settings = settings_from(docs)
+    assert settings.model_dump() == {
+        "watch_namespaces": ["a", "b"],
+        "live_namespaces": ["b"],
+        "runtime_image": "r.example/rt:1.2.3",
+        "runtime_image_pull_policy": "Always",
+        "default_ledger_secret": "pg",
+        "default_ledger_secret_key": "url",
+        "default_gcs_bucket": "acme-market-data",
+        "default_gcp_service_account": "strategy-reader@acme-trading.iam.gserviceaccount.com",
+        "stale_after_seconds": 90.0,
+        "log_level": "WARNING",
+        "peering": None,
+        "priority": 0,
+        "metrics_port": 9090,
+        "health_port": 9091,
+    }
+    (container,) = operator_pod(docs)["spec"]["containers"]
+    assert {p["name"]: p["containerPort"] for p in container["ports"]} == {"metrics": 9090, "health": 9091}
+    assert container["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "health"}
+
+
+def test_a_digest_pins_both_images():
+    docs = rendered("prod-narrowed")
+    (container,) = operator_pod(docs)["spec"]["containers"]
+    assert container["image"].endswith("@sha256:" + "a" * 64)
+    assert settings_from(docs).runtime_image.endswith("@sha256:" + "b" * 64)
+
+
+def test_one_replica_runs_standalone_without_peering_objects():
+    docs = render()
+    assert settings_from(docs).peering is None
+    assert not [d for d in docs if d["apiVersion"] == "kopf.dev/v1"]
+    assert not find(docs, "PodDisruptionBudget")
+
+
+def test_two_replicas_watching_named_namespaces_peer_through_one_object_per_namespace():
+    docs = render(None, {"replicaCount": 2, "watchNamespaces": ["a", "b"]})
+    name = settings_from(docs).peering
+    peerings = find(docs, "KopfPeering")
+    assert {(p["metadata"]["namespace"], p["metadata"]["name"]) for p in peerings} == {("a", name), ("b", name)}
+    assert not find(docs, "ClusterKopfPeering")
+    anti = operator_pod(docs)["spec"]["affinity"]["podAntiAffinity"]
+    assert anti["preferredDuringSchedulingIgnoredDuringExecution"]
+
+
+def test_two_replicas_watching_all_namespaces_peer_cluster_wide():
+    docs = render(None, {"replicaCount": 2})
+    (peering,) = find(docs, "ClusterKopfPeering")
+    assert peering["metadata"]["name"] == settings_from(docs).peering
+    assert "namespace" not in peering["metadata"]
+
+
+def test_each_operator_replica_gets_a_distinct_peering_priority():
+    # kopf pauses every operator when peers share a priority: the pod's ordinal breaks the tie.
+    docs = render(None, {"replicaCount": 3})
+    assert only(docs, "StatefulSet")["kind"] == "StatefulSet"
+    priorities = {settings_from(docs, index).priority for index in range(3)}
+    assert len(priorities) == 3
+
+
+def test_a_live_namespace_that_is_not_watched_fails_the_install():
+    result = template_result(None, {"watchNamespaces": ["paper"], "liveTrading": {"allowedNamespaces": ["live"]}})
+    assert result.returncode != 0
+    assert 'liveTrading.allowedNamespaces: "live" is not watched' in result.output
+
+
+def test_strategy_network_policy_in_every_watched_namespace():
+    docs = render("prod")
+    policies = find(docs, "NetworkPolicy")
+    assert sorted(p["metadata"]["namespace"] for p in policies) == ["trading-live", "trading-paper"]
+    spec = policies[0]["spec"]
+    assert spec["podSelector"] == {"matchLabels": {"app.kubernetes.io/name": "livestrat-strategy"}}
+    assert spec["policyTypes"] == ["Ingress", "Egress"]
+    (ingress,) = spec["ingress"]
+    assert ingress["ports"] == [{"port": "metrics", "protocol": "TCP"}]
+    assert ingress["from"] == [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}}}]
+    egress_ports = sorted({p["port"] for rule in spec["egress"] for p in rule["ports"]})
+    assert egress_ports == [53, 443, 6443]  # prod names no ledger address yet: no 5432
+
+
+def test_strategy_network_policy_when_watching_all_namespaces_goes_to_the_release_namespace():
+    docs = render(None, {"networkPolicy": {"enabled": True}})
+    assert [p["metadata"]["namespace"] for p in find(docs, "NetworkPolicy")] == [RELEASE_NAMESPACE]
+
+
+def test_narrowed_network_policy_names_the_api_server_and_ledger():
+    spec = find(rendered("prod-narrowed"), "NetworkPolicy")[0]["spec"]
+    blocks = [peer["ipBlock"]["cidr"] for rule in spec["egress"] for peer in rule.get("to", []) if "ipBlock" in peer]
+    assert {"172.18.0.2/32", "10.20.0.5/32", "199.36.153.8/30", "0.0.0.0/0"} == set(blocks)
+
+
+def test_monitoring_is_off_by_default():
+    assert not [d for d in render() if d["apiVersion"].startswith("monitoring.coreos.com")]
+    assert not find(render(), "ConfigMap")
+
+
+def test_monitors_scrape_the_operator_and_every_strategy_pod_by_name():
+    docs = render("prod")
+    operator, strategies = sorted(find(docs, "PodMonitor"), key=lambda d: d["metadata"]["name"])
+    assert operator["spec"]["selector"]["matchLabels"]["app.kubernetes.io/component"] == "operator"
+    assert strategies["spec"]["selector"]["matchLabels"] == {"app.kubernetes.io/name": "livestrat-strategy"}
+    assert strategies["spec"]["namespaceSelector"] == {"matchNames": ["trading-paper", "trading-live"]}
+    relabel = strategies["spec"]["podMetricsEndpoints"][0]["relabelings"]
+    assert {
+        "sourceLabels": ["__meta_kubernetes_pod_label_livestrat_io_strategy"],
+        "targetLabel": "strategy",
+        "action": "replace",
+    } in relabel
+    assert all(m["metadata"]["labels"]["release"] == "kube-prometheus-stack" for m in (operator, strategies))
+
+
+def test_alerts_cover_risk_halt_stale_heartbeat_not_ready_and_operator_down():
+    rule = only(render("prod"), "PrometheusRule")
+    alerts = {r["alert"]: r for g in rule["spec"]["groups"] for r in g["rules"]}
+    assert {
+        "LiveStrategyRiskHalted",
+        "LiveStrategyHeartbeatStale",
+        "LiveStrategyNotReady",
+        "LivestratOperatorDown",
+    } <= set(alerts)
+    assert 'state="Halted"' in alerts["LiveStrategyRiskHalted"]["expr"]
+    assert "livestrat_status_pushes_total" in alerts["LiveStrategyHeartbeatStale"]["expr"]
+    assert 'job="livestrat-operator"' in alerts["LivestratOperatorDown"]["expr"]
+    # Prometheus' own templates survive Helm's.
+    assert "{{ $labels.strategy }}" in alerts["LiveStrategyRiskHalted"]["annotations"]["summary"]
+
+
+def test_dashboard_shows_fills_pnl_positions_and_risk_per_strategy():
+    (configmap,) = find(render("prod"), "ConfigMap")
+    assert configmap["metadata"]["labels"]["grafana_dashboard"] == "1"
+    dashboard = json.loads(configmap["data"]["livestrat-strategies.json"])
+    exprs = " ".join(t["expr"] for p in dashboard["panels"] for t in p["targets"])
+    for metric in ("livestrat_fills", "livestrat_pnl", "livestrat_position", "livestrat_risk_state"):
+        assert metric in exprs
+    assert {v["name"] for v in dashboard["templating"]["list"]} == {"datasource", "namespace", "strategy"}
+    assert dashboard == json.loads(Path(CHART / "dashboards" / "livestrat-strategies.json").read_text())
+
+
+def test_notes_tell_the_user_what_to_do_next():
+    result = helm(
+        "install",
+        "livestrat-operator",
+        str(CHART),
+        "--namespace",
+        RELEASE_NAMESPACE,
+        "--dry-run=client",
+        *value_args("prod"),
+    )
+    assert result.returncode == 0, result.output
+    notes = result.stdout.split("NOTES:", 1)[1]
+    for expected in (
+        "rollout status statefulset/livestrat-operator",
+        "kubectl apply -n trading-paper -f examples/paper-ema-cross.yaml",
+        "kubectl get livestrategies",
+        "--replicas=0",
+        "--replicas=1",
+        "docs/operations.md",
+        "kubectl apply --server-side -f charts/livestrat-operator/crds/",
+        "networkPolicy.apiServer.cidrs is empty",
+    ):
+        assert expected in notes

@@ -1,0 +1,104 @@
+"""The real ``helm`` binary, run against the project's chart.
+
+``make test`` installs the pinned build into ``.tools/bin`` (scripts/install-tools.sh);
+``helm_binary()`` takes that one first, then whatever ``helm`` is on PATH, and fails with
+what to do when there is none: a chart test that silently skipped would prove nothing.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import shutil
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+CHART = ROOT / "charts" / "livestrat-operator"
+ENVIRONMENTS = ("dev", "staging", "prod")
+RELEASE = "livestrat-operator"
+RELEASE_NAMESPACE = "livestrat-system"
+KUBE_VERSION = "1.34.0"
+
+
+class HelmMissing(RuntimeError):
+    pass
+
+
+@functools.cache
+def helm_binary() -> str:
+    local = ROOT / ".tools" / "bin" / "helm"
+    if local.is_file():
+        return str(local)
+    found = shutil.which("helm")
+    if found:
+        return found
+    raise HelmMissing("no helm binary: run `make tools` (installs the pinned helm into .tools/bin) or put helm on PATH")
+
+
+@dataclass(frozen=True)
+class HelmResult:
+    returncode: int
+    stdout: str
+    stderr: str
+
+    @property
+    def output(self) -> str:
+        return self.stdout + self.stderr
+
+
+def helm(*args: str) -> HelmResult:
+    done = subprocess.run([helm_binary(), *args], capture_output=True, text=True, timeout=120, check=False)
+    return HelmResult(done.returncode, done.stdout, done.stderr)
+
+
+def values_file(environment: str) -> Path:
+    return CHART / f"values-{environment}.yaml"
+
+
+def value_args(environment: str | None = None, values: dict | None = None) -> list[str]:
+    """-f for an environment's values file, then --set-json for each overridden key."""
+    args = ["-f", str(values_file(environment))] if environment else []
+    for key, value in (values or {}).items():
+        args += ["--set-json", f"{key}={json.dumps(value)}"]
+    return args
+
+
+def template_result(environment: str | None = None, values: dict | None = None, *extra: str) -> HelmResult:
+    return helm(
+        "template",
+        RELEASE,
+        str(CHART),
+        "--namespace",
+        RELEASE_NAMESPACE,
+        "--kube-version",
+        KUBE_VERSION,
+        *value_args(environment, values),
+        *extra,
+    )
+
+
+@functools.cache
+def _render(environment: str | None, values_yaml: str) -> tuple[dict, ...]:
+    result = template_result(environment, yaml.safe_load(values_yaml))
+    if result.returncode != 0:
+        raise AssertionError(f"helm template failed:\n{result.output}")
+    return tuple(doc for doc in yaml.safe_load_all(result.stdout) if doc)
+
+
+def render(environment: str | None = None, values: dict | None = None) -> list[dict]:
+    """The objects `helm template` renders (cached per arguments; do not mutate them)."""
+    return list(_render(environment, yaml.safe_dump(values or {}, sort_keys=True)))
+
+
+def find(docs: list[dict], kind: str, name: str | None = None) -> list[dict]:
+    return [d for d in docs if d["kind"] == kind and (name is None or d["metadata"]["name"] == name)]
+
+
+def only(docs: list[dict], kind: str) -> dict:
+    found = find(docs, kind)
+    assert len(found) == 1, f"expected one {kind}, found {[d['metadata']['name'] for d in found]}"
+    return found[0]
