@@ -20,7 +20,7 @@ dependencies (Interactive Brokers needs the ``nautilus_trader[ib]`` extra).
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from nautilus_trader.config import InstrumentProviderConfig, LiveDataClientConfig, LiveExecClientConfig
@@ -71,10 +71,19 @@ class LiveVenueClients:
     name: str  # the factory / client name, e.g. BINANCE
     venue: str
     account_type: str  # the spec's account type
+    # What NautilusTrader books the account as (CASH or MARGIN): decides whether the
+    # RiskEngine checks max_notional_per_order at all (it skips MARGIN accounts).
+    nautilus_account_type: str
     data_config: LiveDataClientConfig
     exec_config: LiveExecClientConfig
     data_factory: type
     exec_factory: type
+    # Variables the adapter reads from the process environment no matter what its config says
+    # (OKX's private websocket in 1.221): build_node exports them just before building.
+    process_env: Mapping[str, str] = field(default_factory=dict)
+
+    def __repr__(self) -> str:  # configs and process_env hold credentials
+        return f"LiveVenueClients(name={self.name!r}, venue={self.venue!r}, account_type={self.account_type!r})"
 
 
 def read_credentials(environ: Mapping[str, str], *, passphrase: bool, adapter: str) -> Credentials:
@@ -158,6 +167,7 @@ def _binance(spec: LiveStrategySpec, environ: Mapping[str, str]) -> LiveVenueCli
         name=BINANCE,
         venue=venue,
         account_type=account_type,
+        nautilus_account_type="CASH" if account_type == AccountType.SPOT else "MARGIN",
         data_config=BinanceDataClientConfig(**common, **data_options),
         exec_config=BinanceExecClientConfig(**common, **exec_options),
         data_factory=BinanceLiveDataClientFactory,
@@ -204,6 +214,7 @@ def _bybit(spec: LiveStrategySpec, environ: Mapping[str, str]) -> LiveVenueClien
         name=BYBIT,
         venue=venue,
         account_type=account_type,
+        nautilus_account_type="CASH" if account_type == AccountType.SPOT else "MARGIN",
         data_config=BybitDataClientConfig(**common, **data_options),
         exec_config=BybitExecClientConfig(**common, **exec_options),
         data_factory=BybitLiveDataClientFactory,
@@ -249,10 +260,20 @@ def _okx(spec: LiveStrategySpec, environ: Mapping[str, str]) -> LiveVenueClients
         name=OKX,
         venue=venue,
         account_type=account_type,
+        # Spot is CASH unless options.use_spot_margin (OKXExecutionClient._derive_account_type).
+        nautilus_account_type=(
+            "CASH" if account_type == AccountType.SPOT and not exec_options.get("use_spot_margin") else "MARGIN"
+        ),
         data_config=OKXDataClientConfig(**common, **data_options),
         exec_config=OKXExecClientConfig(**common, **exec_options),
         data_factory=OKXLiveDataClientFactory,
         exec_factory=OKXLiveExecClientFactory,
+        # OKXWebSocketClient.with_credentials() ignores the config and reads these.
+        process_env={
+            "OKX_API_KEY": credentials.api_key,
+            "OKX_API_SECRET": credentials.api_secret,
+            "OKX_API_PASSPHRASE": credentials.passphrase or "",
+        },
     )
 
 
@@ -301,6 +322,7 @@ def _interactive_brokers(spec: LiveStrategySpec, environ: Mapping[str, str]) -> 
         name=IB,
         venue=IB,
         account_type=account_type,
+        nautilus_account_type="MARGIN",  # the IB execution client always books a margin account
         data_config=data_config,
         exec_config=exec_config,
         data_factory=InteractiveBrokersLiveDataClientFactory,
