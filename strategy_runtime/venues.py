@@ -145,6 +145,9 @@ def _binance(spec: LiveStrategySpec, environ: Mapping[str, str]) -> LiveVenueCli
         AccountType.USDT_FUTURES: BinanceAccountType.USDT_FUTURES,
         AccountType.COIN_FUTURES: BinanceAccountType.COIN_FUTURES,
     }[account_type]
+    if account_type == AccountType.COIN_FUTURES and spec.venue.testnet:
+        # NautilusTrader 1.221 has no testnet URLs for COIN-M (get_ws_base_url raises at build).
+        raise VenueConfigError("binance coinFutures has no testnet in NautilusTrader 1.221: set testnet: false")
     venue = _check_venue_name(spec, BINANCE)
     credentials = read_credentials(environ, passphrase=False, adapter="binance")
     reserved = _RESERVED_COMMON | {
