@@ -54,7 +54,7 @@ laptop), ``trading_summary.summarize``/``fills_in``, ``backtest.run_backtest``.
 from __future__ import annotations
 
 import asyncio
-import contextlib
+import logging
 import os
 import signal
 import time
@@ -87,6 +87,8 @@ from strategy_runtime.sandbox import SandboxExecutionClient, SandboxLiveExecClie
 from strategy_runtime.strategy_source import StrategyLoadError, load_strategy
 from strategy_runtime.venue_options import VenueOptionError
 from strategy_runtime.venues import VenueConfigError, live_venue
+
+logger = logging.getLogger("livestrat.node")
 
 SHUTDOWN_TOPIC = "commands.system.shutdown"
 HANDLED_SIGNALS = (signal.SIGTERM, signal.SIGINT)
@@ -212,14 +214,22 @@ class StrategyNode:
         if self.replay is not None:
             self.replay.stop_replay()
         await self.node.stop_async()
-        with contextlib.suppress(asyncio.CancelledError):
+        try:
             await asyncio.wait_for(asyncio.shield(self._run_task), timeout=self.timeouts.shutdown)
+        except asyncio.CancelledError:
+            pass
+        except TimeoutError:
+            # The engines' queue tasks end on sentinels the stop sent; if they have not, the
+            # node is stopped anyway (trader, clients, engines): say so and carry on.
+            logger.warning("the node's run task had not ended %.1fs after the stop", self.timeouts.shutdown)
 
     def dispose(self) -> None:
-        """Release the engines. Unlike ``TradingNode.dispose`` it never stops or closes the event loop."""
+        """Release the engines. Unlike ``TradingNode.dispose`` it never stops or closes the event loop.
+
+        The kernel made its thread pool the loop's default executor; it is left running, since
+        the rest of the program (DNS lookups, ``asyncio.to_thread``) goes on using it.
+        """
         self.kernel.dispose()
-        if self.kernel.executor is not None:
-            self.kernel.executor.shutdown(wait=False, cancel_futures=True)
 
 
 def trader_id_for(config: RuntimeConfig) -> str:
