@@ -400,10 +400,12 @@ def test_strategy_network_policy_in_every_watched_namespace():
     policies = find(docs, "NetworkPolicy")
     assert sorted(p["metadata"]["namespace"] for p in policies) == ["trading-live", "trading-paper"]
     spec = policies[0]["spec"]
-    assert spec["podSelector"] == {"matchLabels": {"app.kubernetes.io/name": "livestrat-strategy"}}
+    assert spec["podSelector"] == {
+        "matchLabels": {"app.kubernetes.io/name": "livestrat", "app.kubernetes.io/component": "strategy"}
+    }
     assert spec["policyTypes"] == ["Ingress", "Egress"]
     (ingress,) = spec["ingress"]
-    assert ingress["ports"] == [{"port": "metrics", "protocol": "TCP"}]
+    assert ingress["ports"] == [{"port": "http", "protocol": "TCP"}]
     assert ingress["from"] == [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}}}]
     egress_ports = sorted({p["port"] for rule in spec["egress"] for p in rule["ports"]})
     assert egress_ports == [53, 443, 6443]  # prod names no ledger address yet: no 5432
@@ -429,7 +431,10 @@ def test_monitors_scrape_the_operator_and_every_strategy_pod_by_name():
     docs = render("prod")
     operator, strategies = sorted(find(docs, "PodMonitor"), key=lambda d: d["metadata"]["name"])
     assert operator["spec"]["selector"]["matchLabels"]["app.kubernetes.io/component"] == "operator"
-    assert strategies["spec"]["selector"]["matchLabels"] == {"app.kubernetes.io/name": "livestrat-strategy"}
+    assert strategies["spec"]["selector"]["matchLabels"] == {
+        "app.kubernetes.io/name": "livestrat",
+        "app.kubernetes.io/component": "strategy",
+    }
     assert strategies["spec"]["namespaceSelector"] == {"matchNames": ["trading-paper", "trading-live"]}
     relabel = strategies["spec"]["podMetricsEndpoints"][0]["relabelings"]
     assert {

@@ -42,10 +42,17 @@ app.kubernetes.io/part-of: livestrat
 helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
 {{- end -}}
 
-{{/* Labels the operator puts on strategy pods (strategy_operator: the pod template). */}}
+{{/*
+What the operator gives every strategy pod and its headless Service (strategy_operator/labels.py,
+children.py; tests/chart/test_operator_contract.py checks these against the operator's builders):
+labels, the container port of /metrics, and the Service's port.
+*/}}
 {{- define "livestrat.strategyPodLabels" -}}
-app.kubernetes.io/name: livestrat-strategy
+app.kubernetes.io/name: livestrat
+app.kubernetes.io/component: strategy
 {{- end -}}
+{{- define "livestrat.strategyContainerPort" -}}http{{- end -}}
+{{- define "livestrat.strategyServicePort" -}}metrics{{- end -}}
 
 {{/* repository:tag or repository@digest; the tag defaults to the chart's appVersion. */}}
 {{- define "livestrat.image" -}}
