@@ -22,6 +22,8 @@ from tests.support.helm import (
     find,
     helm,
     only,
+    operator_env,
+    operator_environ,
     render,
     template_result,
     value_args,
@@ -74,11 +76,6 @@ def rendered(variant: str) -> list[dict]:
 
 def operator_pod(docs: list[dict]) -> dict:
     return only(docs, "StatefulSet")["spec"]["template"]
-
-
-def operator_env(docs: list[dict]) -> dict[str, dict]:
-    (container,) = operator_pod(docs)["spec"]["containers"]
-    return {e["name"]: e for e in container["env"]}
 
 
 @pytest.mark.parametrize("environment", [None, *ENVIRONMENTS])
@@ -271,17 +268,7 @@ def test_operator_gets_exactly_the_settings_the_operator_reads(environment):
 
 def settings_from(docs: list[dict], pod_index: int = 0) -> OperatorSettings:
     """What `livestrat operator` would read in pod `pod_index` of the rendered StatefulSet."""
-    environ = {}
-    for name, entry in operator_env(docs).items():
-        if "value" in entry:
-            environ[name] = entry["value"]
-        else:
-            path = entry["valueFrom"]["fieldRef"]["fieldPath"]
-            environ[name] = {
-                "metadata.labels['apps.kubernetes.io/pod-index']": str(pod_index),
-                "metadata.name": f"pod-{pod_index}",
-            }[path]
-    return OperatorSettings.from_env(environ)
+    return OperatorSettings.from_env(operator_environ(docs, pod_index))
 
 
 def test_dev_is_paper_only_with_debug_logs_watching_everything():

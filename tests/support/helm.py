@@ -102,3 +102,21 @@ def only(docs: list[dict], kind: str) -> dict:
     found = find(docs, kind)
     assert len(found) == 1, f"expected one {kind}, found {[d['metadata']['name'] for d in found]}"
     return found[0]
+
+
+def operator_env(docs: list[dict]) -> dict[str, dict]:
+    """The operator container's environment, by variable name."""
+    (container,) = only(docs, "StatefulSet")["spec"]["template"]["spec"]["containers"]
+    return {e["name"]: e for e in container["env"]}
+
+
+def operator_environ(docs: list[dict], pod_index: int = 0) -> dict[str, str]:
+    """What `livestrat operator` finds in its environment in pod `pod_index` of the rendered StatefulSet."""
+    fields = {
+        "metadata.labels['apps.kubernetes.io/pod-index']": str(pod_index),
+        "metadata.name": f"{RELEASE}-{pod_index}",
+    }
+    return {
+        name: entry["value"] if "value" in entry else fields[entry["valueFrom"]["fieldRef"]["fieldPath"]]
+        for name, entry in operator_env(docs).items()
+    }
