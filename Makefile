@@ -20,7 +20,8 @@ run: $(STAMP)
 test: $(STAMP) tools
 	PATH="$(CURDIR)/$(TOOLS):$$PATH" $(BIN)/python -m pytest $(PYTEST_ARGS)
 
-lint: $(STAMP) tools
+lint: $(STAMP)
+	@sh scripts/install-tools.sh $(TOOLS)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/hadolint --no-color Dockerfile
