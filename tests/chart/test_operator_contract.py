@@ -12,7 +12,8 @@ import yaml
 from livestrat.api.resource import STRATEGY_LABEL, LiveStrategy
 from livestrat.api.runtime_config import HTTP_PORT
 from strategy_operator.settings import OperatorSettings
-from tests.support.helm import ROOT, find, only, operator_environ, render
+from tests.support.helm import RELEASE, RELEASE_NAMESPACE, ROOT, find, only, operator_environ, render
+from tests.support.rbac import Grants, Request, triples
 
 children = pytest.importorskip("strategy_operator.children", reason="the operator's builders are not merged yet")
 
@@ -90,3 +91,16 @@ def test_strategy_pod_runs_the_charts_runtime_image_as_the_images_user(prod, str
     assert container["command"][0] == "livestrat"
     assert container["command"][1:] == ["runtime", "--config", "/etc/livestrat/runtime.json"]
     assert '["runtime", "--config", "/etc/livestrat/runtime.json"]' in runtime_stage
+
+
+@pytest.mark.parametrize("values", [{}, {"watchNamespaces": ["trading-paper"]}], ids=["all", "named"])
+def test_the_operator_holds_what_it_grants_each_strategy_pod(values, strategy_objects):
+    # Kubernetes refuses a Role (and its binding) that grants more than its creator holds.
+    access = Grants.for_service_account(render(None, values), RELEASE_NAMESPACE, RELEASE)
+    role = strategy_objects["Role"]
+    for rule in role["rules"]:
+        for verb, group, resource in triples([rule]):
+            for name in rule.get("resourceNames") or [None]:
+                assert access.allows(Request(verb, group, resource, "trading-paper", name)), (verb, resource)
+    for kind in ("roles", "rolebindings"):
+        assert access.allows(Request("create", "rbac.authorization.k8s.io", kind, "trading-paper"))

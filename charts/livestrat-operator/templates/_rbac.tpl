@@ -5,48 +5,58 @@ rules with the calls recorded from a real operator run).
 
 "livestrat.rbac.namespacedRules": inside a watched namespace (one Role per namespace, or
 the ClusterRole when watching all namespaces). "livestrat.rbac.clusterRules": cluster-scoped
-resources, only when watching all namespaces.
+resources when watching all namespaces; "livestrat.rbac.clusterReadRules", the read-only
+part of them, is all that is cluster-wide when watching named namespaces.
 */}}
 
 {{- define "livestrat.rbac.namespacedRules" -}}
-# The LiveStrategies themselves: watch, finalizer and kopf's annotations (patch).
+# The LiveStrategies: kopf's watch, its finalizer and annotations (patch); the kill switch
+# sets spec.replicas to 0 through the scale subresource.
 - apiGroups: [livestrat.io]
   resources: [livestrategies]
-  verbs: [get, list, watch, patch]
-# The operator's fields of the status (phase, replicas, conditions, ...). Holding get+patch
-# here is also what lets the operator grant a strategy pod its Role on its own status:
-# Kubernetes refuses to create a Role granting more than its creator holds.
+  verbs: [list, watch, patch]
+- apiGroups: [livestrat.io]
+  resources: [livestrategies/scale]
+  verbs: [patch]
+# The operator's fields of the status (phase, replicas, conditions, ...). It only patches;
+# get is there because Kubernetes lets it create the strategy pod's Role (get+patch on its
+# own status) only if it holds both itself.
 - apiGroups: [livestrat.io]
   resources: [livestrategies/status]
   verbs: [get, patch]
-# Children are owned with blockOwnerDeletion; clusters enforcing OwnerReferencesPermission
-# require update on the owner's finalizers for that.
+# Children are owned with blockOwnerDeletion: where the OwnerReferencesPermissionEnforcement
+# admission plugin runs, that needs update on the owner's finalizers.
 - apiGroups: [livestrat.io]
   resources: [livestrategies/finalizers]
   verbs: [update]
-# The children of each LiveStrategy.
+# The children of each LiveStrategy: watched (label-selected), created, kept as desired;
+# get reads one back when its create conflicts with a copy the watch has not shown yet.
 - apiGroups: [""]
-  resources: [configmaps, services, serviceaccounts]
+  resources: [configmaps, services]
   verbs: [get, list, watch, create, patch]
+# A strategy that names its own service account gets livestrat's removed.
+- apiGroups: [""]
+  resources: [serviceaccounts]
+  verbs: [get, list, watch, create, patch, delete]
 - apiGroups: [apps]
   resources: [statefulsets]
   verbs: [get, list, watch, create, patch]
 - apiGroups: [rbac.authorization.k8s.io]
   resources: [roles, rolebindings]
   verbs: [get, list, watch, create, patch]
-# Strategy pods: watched, and removed when one runs while the spec says replicas 0.
+# Strategy pods: watched, and deleted when one runs while the spec says replicas 0.
 - apiGroups: [""]
   resources: [pods]
-  verbs: [get, list, watch, delete]
-# Only to check that a referenced Secret exists (credentials, ledger DSN); never read into
-# a ConfigMap, a status, an event or a log.
+  verbs: [list, watch, delete]
+# Only whether a referenced Secret (credentials, ledger DSN) and its keys exist; a Secret's
+# data never goes into a ConfigMap, a status, an event or a log.
 - apiGroups: [""]
   resources: [secrets]
   verbs: [get]
 # Events that tell each strategy's story (kubectl describe livestrategy NAME).
 - apiGroups: [""]
   resources: [events]
-  verbs: [create, patch]
+  verbs: [create]
 {{- if and (include "livestrat.peering" .) .Values.watchNamespaces }}
 # kopf peering: keep-alives of the operator replicas, one object per watched namespace.
 - apiGroups: [kopf.dev]
@@ -55,15 +65,23 @@ resources, only when watching all namespaces.
 {{- end }}
 {{- end -}}
 
-{{- define "livestrat.rbac.clusterRules" -}}
-# The namespace kill switch (an annotation on the Namespace), and kopf's namespace scan.
+{{/*
+Cluster-scoped reads the operator makes in either mode: the namespaces' kill-switch
+annotations (a watch of all Namespace objects) and kopf's watch of CRDs. Read-only, and
+the only cluster-wide grant when the operator watches named namespaces.
+*/}}
+{{- define "livestrat.rbac.clusterReadRules" -}}
 - apiGroups: [""]
   resources: [namespaces]
-  verbs: [get, list, watch]
-# kopf watches CRDs to notice the LiveStrategy CRD being (re)installed.
+  verbs: [list, watch]
 - apiGroups: [apiextensions.k8s.io]
   resources: [customresourcedefinitions]
   verbs: [list, watch]
+{{- end -}}
+
+{{- define "livestrat.rbac.clusterRules" -}}
+# The namespaces' kill switches and kopf's CRD watch.
+{{ include "livestrat.rbac.clusterReadRules" . }}
 {{- if include "livestrat.peering" . }}
 # kopf peering: keep-alives of the operator replicas.
 - apiGroups: [kopf.dev]
