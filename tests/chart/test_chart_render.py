@@ -477,6 +477,7 @@ def test_notes_tell_the_user_what_to_do_next():
         "kubectl get livestrategies",
         "--replicas=0",
         "--replicas=1",
+        "kubectl annotate namespace trading-paper livestrat.io/kill-switch=true",
         "docs/operations.md",
         "kubectl apply --server-side -f charts/livestrat-operator/crds/",
         "networkPolicy.apiServer.cidrs is empty",
