@@ -364,7 +364,8 @@ class PostgresLedger(Ledger):
         assert self._pool is not None
         try:
             await self._pool.execute(
-                "UPDATE risk_halts SET cleared_at = now(), cleared_by = $2 WHERE strategy_key = $1 AND cleared_at IS NULL",
+                "UPDATE risk_halts SET cleared_at = now(), cleared_by = $2"
+                " WHERE strategy_key = $1 AND cleared_at IS NULL",
                 self.strategy_key,
                 acknowledgement,
             )
