@@ -101,6 +101,7 @@ class TradingHalt:
         self._node = node
         self._guard = guard
         self._kernel = node.kernel
+        self._lock = asyncio.Lock()  # a breach's containment and a SIGTERM's never interleave
         self.halted = False
 
     @property
@@ -125,6 +126,12 @@ class TradingHalt:
     ) -> tuple[int, bool]:
         """Run the containment; deadlines are ``time.monotonic()`` values. Returns (orders left, flat)."""
         self._guard.shut_gate(reason)
+        async with self._lock:
+            return await self._contain(policy, cancel_deadline, flatten_deadline, allow_flatten)
+
+    async def _contain(
+        self, policy: str, cancel_deadline: float, flatten_deadline: float, allow_flatten: bool
+    ) -> tuple[int, bool]:
         risk_engine = self._kernel.risk_engine
         if not self.halted:
             risk_engine.set_trading_state(TradingState.REDUCING)
@@ -262,7 +269,7 @@ class HaltSequence:
         started = time.monotonic()
         self._arm_watchdog()
         report = HaltReport(reason=reason, policy=policy, started=started)
-        logger.warning("halt: %s; policy %s, budget %.1fs", reason, policy, self._budget)
+        logger.info("halt: %s; policy %s, budget %.1fs", reason, policy, self._budget)
         try:
             if self._trading is not None:
                 await self._contain(report, policy, started, allow_flatten)
@@ -271,7 +278,7 @@ class HaltSequence:
         finally:
             if self._watchdog is not None:
                 self._watchdog.cancel()
-        logger.warning(
+        logger.info(
             "halt: over in %.2fs (%s)",
             report.ended - started,
             ", ".join(f"{s.name} {s.ended - s.started:.2f}s {s.outcome}" for s in report.steps),

@@ -98,7 +98,9 @@ class RuntimeCollector(Collector):
 
     def collect(self) -> Iterator[Metric]:
         m = self._read()
-        yield from _gauge("livestrat_info", "The strategy this runtime trades.", 1, {"strategy": m.strategy, "mode": m.mode})
+        yield from _gauge(
+            "livestrat_info", "The strategy this runtime trades.", 1, {"strategy": m.strategy, "mode": m.mode}
+        )
         yield from _gauge("livestrat_ready", "1 once the node runs and the ledger fence is held.", int(m.ready))
         yield from _gauge("livestrat_fills", "Fills the ledger holds for this strategy.", m.fills_in_ledger)
         yield from _counter("livestrat_fills_seen", "Fills this process saw.", m.fills_seen)
@@ -132,7 +134,9 @@ class RuntimeCollector(Collector):
             for currency, amount in amounts.items():
                 family.add_metric([currency], float(amount))
             yield family
-        yield from _counter("livestrat_orders_denied_by_guard", "Orders the risk guard's gate denied.", m.denied_by_guard)
+        yield from _counter(
+            "livestrat_orders_denied_by_guard", "Orders the risk guard's gate denied.", m.denied_by_guard
+        )
 
         yield from _gauge("livestrat_ledger_pending", "Fills not yet committed.", m.ledger_pending)
         yield from _gauge(

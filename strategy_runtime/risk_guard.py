@@ -92,8 +92,9 @@ def _iso(moment: datetime) -> str:
 class RiskGuard(Actor):
     """Post-trade limits and the order gate; see the module docstring.
 
-    ``exec_engine`` is the node's execution engine: the gate forwards every command it
-    lets through to ``exec_engine.execute`` and puts it back on the endpoint when disposed.
+    ``attach(exec_engine)`` (after the node is built, before it starts) gives it the node's
+    execution engine: the gate forwards every command it lets through to
+    ``exec_engine.execute``, and puts that back on the endpoint when disposed.
     """
 
     def __init__(
@@ -101,13 +102,12 @@ class RiskGuard(Actor):
         *,
         limits: RiskLimits,
         instrument_ids: Iterable[str],
-        exec_engine: Any,
         on_breach: Callable[[Breach], None],
     ) -> None:
         super().__init__(ActorConfig(component_id=GUARD_ID))
         self._limits = limits
         self._instrument_ids = [InstrumentId.from_str(i) for i in instrument_ids]
-        self._exec_engine = exec_engine
+        self._exec_engine: Any = None
         self._on_breach = on_breach
         self._max_notional = Decimal(str(limits.max_notional_per_order)) if limits.max_notional_per_order else None
         self._max_daily_loss = Decimal(str(limits.max_daily_loss)) if limits.max_daily_loss else None
@@ -130,7 +130,12 @@ class RiskGuard(Actor):
         self.denied_by_gate = 0
 
     # ------------------------------------------------------------------ lifecycle
+    def attach(self, exec_engine: Any) -> None:
+        self._exec_engine = exec_engine
+
     def on_start(self) -> None:
+        if self._exec_engine is None:
+            raise RuntimeError("the risk guard starts without its order gate: attach() the execution engine first")
         if not self._gate_installed:
             self.msgbus.deregister(EXEC_ENDPOINT, self._exec_engine.execute)
             self.msgbus.register(EXEC_ENDPOINT, self._gate)
