@@ -48,7 +48,7 @@ from typing import Any
 
 from nautilus_trader.core.uuid import UUID4
 from nautilus_trader.execution.messages import CancelOrder
-from nautilus_trader.model.enums import TradingState
+from nautilus_trader.model.enums import OrderStatus, TradingState
 from nautilus_trader.model.orders import Order
 from nautilus_trader.model.position import Position
 
@@ -115,10 +115,19 @@ class TradingHalt:
         self.halted = True
 
     def open_orders(self) -> list[Order]:
+        """Orders that are or may become live at a venue: open, in flight, emulated, or still on their way.
+
+        "On their way" are orders still INITIALIZED: they passed the RiskEngine and the gate
+        before it shut and wait in the execution engine's queue; the venue will accept them
+        in a moment, and the halt must then cancel them too.
+        """
         cache = self.cache
         seen: dict[Any, Order] = {}
         for order in (*cache.orders_open(), *cache.orders_inflight(), *cache.orders_emulated()):
             seen.setdefault(order.client_order_id, order)
+        for order in cache.orders():
+            if order.status == OrderStatus.INITIALIZED:
+                seen.setdefault(order.client_order_id, order)
         return list(seen.values())
 
     async def contain(
@@ -159,6 +168,8 @@ class TradingHalt:
                 logger.error("halt: %d order(s) still open at the cancel deadline: %s", len(orders), orders)
                 return len(orders)
             for order in orders:
+                if order.status == OrderStatus.INITIALIZED:
+                    continue  # not at the venue yet: cancelled once it is
                 if order.is_pending_cancel or now - requested.get(order.client_order_id, -1e9) < RESEND_SECONDS:
                     continue
                 requested[order.client_order_id] = now

@@ -85,6 +85,11 @@ class Breach:
     at: datetime
 
 
+def _limit(value: float | None) -> Decimal | None:
+    # Through the text, so 0.05 stays 0.05; normalized, so 100.0 reads 100.
+    return Decimal(str(value)).normalize() if value else None
+
+
 def _iso(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
@@ -109,10 +114,10 @@ class RiskGuard(Actor):
         self._instrument_ids = [InstrumentId.from_str(i) for i in instrument_ids]
         self._exec_engine: Any = None
         self._on_breach = on_breach
-        self._max_notional = Decimal(str(limits.max_notional_per_order)) if limits.max_notional_per_order else None
-        self._max_daily_loss = Decimal(str(limits.max_daily_loss)) if limits.max_daily_loss else None
-        self._max_drawdown = Decimal(str(limits.max_drawdown)) if limits.max_drawdown else None
-        self._max_position = Decimal(str(limits.max_position)) if limits.max_position else None
+        self._max_notional = _limit(limits.max_notional_per_order)
+        self._max_daily_loss = _limit(limits.max_daily_loss)
+        self._max_drawdown = _limit(limits.max_drawdown)
+        self._max_position = _limit(limits.max_position)
         self._watch_pnl = self._max_daily_loss is not None or self._max_drawdown is not None
         self._subscriptions: list[tuple[str, Callable[[Any], None]]] = []
         self._gate_installed = False
@@ -249,6 +254,8 @@ class RiskGuard(Actor):
 
     def _check_position(self, instrument_id: InstrumentId) -> None:
         assert self._max_position is not None
+        if self.tripped:
+            return
         net = Decimal(self.portfolio.net_position(instrument_id))
         if abs(net) > self._max_position:
             self.trip(
@@ -265,6 +272,8 @@ class RiskGuard(Actor):
         self._peak = {c: max(self._peak.get(c, Decimal(0)), v) for c, v in total.items()}
         self.daily_pnl = portfolio_view.subtract(total, self._day_start)
         self.drawdown = portfolio_view.subtract(self._peak, total)
+        if self.tripped:
+            return  # the figures keep being reported; the first breach is the one that counts
         if self._max_daily_loss is not None:
             for currency, loss in self.daily_pnl.items():
                 if loss < -self._max_daily_loss:

@@ -57,9 +57,6 @@ EXIT_INVALID = 2  # the spec cannot run (strategy, catalog, venue settings)
 EXIT_FENCED_OUT = 3  # another runtime trades this strategy
 EXIT_FENCE_LOST = 4  # the fence was lost while running: stopped trading at once
 
-# A replacement pod may start while the old one's database session is still being ended
-# (up to ~25 s after a node vanished, see docs/ledger.md): wait for the fence that long.
-POD_FENCE_WAIT_SECONDS = 30.0
 # Ledger writes failing for longer than this make the runtime not ready.
 LEDGER_UNREADY_AFTER_SECONDS = 5.0
 SPEC_ERRORS = (
@@ -87,7 +84,7 @@ class RuntimeOptions:
     http_host: str = "0.0.0.0"  # a pod serves its probes and metrics on its own IP
     push_status: bool = True
     stop_when_replay_finishes: bool = False
-    fence_wait_seconds: float = POD_FENCE_WAIT_SECONDS
+    fence_wait_seconds: float | None = None  # None: the configuration's (a pod waits for a predecessor)
     log_level: str | None = None
     environ: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
     catalog: StrategyCatalog | None = None  # prepared by the caller (local runs report the sample)
@@ -296,9 +293,8 @@ class StrategyRuntime:
             self.http = RuntimeHttpServer(self, options.http_host, config.http_port)
             await self.http.start()
 
-        ledger = ledger_for(
-            config, options.environ, on_fence_lost=self._on_fence_lost, fence_wait=options.fence_wait_seconds
-        )
+        fence_wait = config.fence_wait_seconds if options.fence_wait_seconds is None else options.fence_wait_seconds
+        ledger = ledger_for(config, options.environ, on_fence_lost=self._on_fence_lost, fence_wait=fence_wait)
         try:
             await ledger.open()
         except FencedOut as exc:

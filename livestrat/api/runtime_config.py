@@ -93,6 +93,12 @@ class RuntimeConfig(ApiModel):
         "acknowledgement different from the one in force when the halt happened.",
     )
     halt_budget_seconds: float = Field(gt=0, description="Time allowed for a halt, from SIGTERM to exit.")
+    fence_wait_seconds: float = Field(
+        default=30.0,
+        ge=0,
+        description="How long a starting runtime waits for the ledger fence before refusing to trade: long "
+        "enough for the database to end a vanished predecessor's session (about 25 s, see docs/ledger.md).",
+    )
     log_level: str = Field(default="INFO", description="Log level of the runtime and its node.")
 
     def dumps(self) -> str:

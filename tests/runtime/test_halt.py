@@ -1,0 +1,74 @@
+"""Halting a strategy pod: SIGTERM cancels every order, applies the halt policy and exits 0 within the bound.
+
+Real processes (``livestrat runtime``), a real NautilusTrader node and its sandbox venue;
+nothing is mocked. The bound is the configuration's ``halt_budget_seconds`` (derived from
+the pod's grace period): the test measures from the signal to the process being gone.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from strategy_runtime.ledger import SqliteLedger, recompute_pnl
+from tests.support.catalogs import flat, write_price_path
+from tests.support.runtime_process import RuntimeProcess, paper_spec, strategy_config
+from tests.support.strategies import read_events, scripted_strategy
+
+pytestmark = pytest.mark.slow
+
+RESTING = {"bar": 2, "do": "limit", "side": "BUY", "quantity": "0.01", "offset": -0.2, "count": 3, "tag": "resting"}
+ENTRY = {"bar": 2, "do": "market", "side": "BUY", "quantity": "0.02", "tag": "entry"}
+
+
+async def run_until_sigterm(tmp_path, steps, halt_policy):
+    events = tmp_path / "events.jsonl"
+    catalog = write_price_path(tmp_path / "catalog", flat(20))
+    spec = paper_spec(scripted_strategy(str(events), steps=steps), haltPolicy=halt_policy)
+    config, path = strategy_config(tmp_path, spec, catalog=catalog)
+    runtime = RuntimeProcess.start(config, path)
+    try:
+        await runtime.wait_ready()
+        before = await runtime.wait_until(
+            lambda s: s["trading"]["openOrders"] == 3 and s["trading"].get("replay", {}).get("finished"),
+            what="three resting orders",
+        )
+        signalled = runtime.signal()
+        code, gone = await runtime.wait_exit(timeout=config.halt_budget_seconds + 10)
+    finally:
+        runtime.kill()
+    return config, runtime, before, code, gone - signalled, read_events(str(events))
+
+
+def final_status_of(events):
+    return {e["order"]: e["event"] for e in events if "event" in e}
+
+
+async def test_sigterm_cancels_every_resting_order_and_exits_0_within_the_bound(tmp_path):
+    config, runtime, before, code, took, events = await run_until_sigterm(tmp_path, [RESTING], "cancelOrders")
+
+    assert before["trading"]["openOrders"] == 3
+    assert code == 0, runtime.output()
+    assert took <= config.halt_budget_seconds, f"halt took {took:.2f}s, budget {config.halt_budget_seconds}s"
+    # every order the strategy placed ended canceled by the runtime itself, none is left open
+    resting = [e["submit"] for e in events if e.get("tag") == "resting" and "submit" in e]
+    assert len(resting) == 3
+    final = final_status_of(events)
+    assert {final[o] for o in resting} == {"OrderCanceled"}
+    assert "halt: over in" in runtime.output()
+
+
+async def test_sigterm_with_flatten_leaves_no_position(tmp_path):
+    config, runtime, before, code, took, events = await run_until_sigterm(tmp_path, [RESTING, ENTRY], "flatten")
+
+    assert before["trading"]["positions"][0]["quantity"] == "0.020000"
+    assert code == 0, runtime.output()
+    assert took <= config.halt_budget_seconds
+    final = final_status_of(events)
+    assert {final[e["submit"]] for e in events if e.get("tag") == "resting" and "submit" in e} == {"OrderCanceled"}
+    # the halt's own reduce-only close filled; the ledger, read independently, says flat
+    closes = [e for e in events if e.get("event") == "OrderFilled" and "LIVESTRAT_HALT" in e["tags"]]
+    assert len(closes) == 1
+    async with SqliteLedger(config.ledger.sqlite_path, config.strategy.key) as ledger:
+        fills = await ledger.fills()
+    assert len(fills) == 2
+    assert recompute_pnl(fills).instruments["BTCUSDT.BINANCE"].position == 0
