@@ -127,6 +127,7 @@ class StrategyRuntime:
         self._exit_code = EXIT_OK
         self._allow_flatten = True
         self._breach_task: asyncio.Task[None] | None = None
+        self._persist_task: asyncio.Task[None] | None = None
         self._fills_read: list[FillRecord] | None = None
         self.halt_report: HaltReport | None = None
         self.started_at = time.monotonic()
@@ -156,8 +157,11 @@ class StrategyRuntime:
         self.request_stop(message, EXIT_FENCE_LOST, allow_flatten=False)
 
     def _on_breach(self, breach: Breach) -> None:
-        # Called inside a message handler of the node: the gate is already shut; contain in a task.
-        self._breach_task = asyncio.get_running_loop().create_task(self._contain_breach(breach), name="risk-halt")
+        # Called inside a message handler of the node: the gate is already shut. Containing the
+        # trading and recording the halt (so that a restart does not trade) both start now.
+        loop = asyncio.get_running_loop()
+        self._breach_task = loop.create_task(self._contain_breach(breach), name="risk-halt")
+        self._persist_task = loop.create_task(self._persist_halt(breach), name="risk-halt-record")
 
     async def _contain_breach(self, breach: Breach) -> None:
         assert self.trading is not None and self.ledger is not None
@@ -175,7 +179,6 @@ class StrategyRuntime:
             left,
             "flat" if flat else "positions open",
         )
-        await self._persist_halt(breach)
 
     async def _persist_halt(self, breach: Breach) -> None:
         assert self.ledger is not None
@@ -439,7 +442,8 @@ class StrategyRuntime:
             node.replay.stop_replay()  # no more market data: nothing new to react to while cancelling
 
         async def flush_ledger(_deadline: float) -> None:
-            await ledger.flush()
+            # The fills, and a risk halt still being recorded: a restart must find it.
+            await asyncio.gather(ledger.flush(), *([self._persist_task] if self._persist_task else []))
 
         async def final_status(deadline: float) -> None:
             self.node_state = NodeState.STOPPED  # nothing trades any more; the node is stopped next
