@@ -1,3 +1,3 @@
-"""Fixtures for the real parts the tests use: a PostgreSQL server, catalogs, the API emulator."""
+"""Fixtures for the real parts the tests use: a PostgreSQL server and the Kubernetes API emulator."""
 
-pytest_plugins = ["tests.support.postgres"]
+pytest_plugins = ["tests.support.postgres", "tests.support.kube"]

@@ -228,9 +228,11 @@ class Venue(ApiModel):
 class GcsFuseSource(ApiModel):
     """A Google Cloud Storage bucket mounted through the GKE GCS FUSE CSI driver."""
 
-    bucket: str = Field(
+    bucket: str | None = Field(
+        default=None,
         pattern=r"^[a-z0-9][-_.a-z0-9]{1,220}[a-z0-9]$",
-        description="Bucket name (without `gs://`).",
+        description="Bucket name (without `gs://`). Default: the operator's default bucket "
+        "(Helm value `defaults.gcsBucket`).",
         examples=["acme-market-data"],
     )
     path: str = Field(

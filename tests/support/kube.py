@@ -1,0 +1,54 @@
+"""Fixtures for the HTTP Kubernetes API emulator (kmock, extended in kube_emulator.py).
+
+kmock's pytest plugin provides the ``kmock`` fixture (a real aiohttp server on
+127.0.0.1); ``kmock_options`` makes it our extended emulator. ``emulator`` registers the
+generated LiveStrategy CRD, so the API the tests talk to is the one users install.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from livestrat.api.crd import build_crd
+from tests.support.kube_emulator import KubernetesEmulator, kubeconfig
+
+LIVESTRATEGIES = "livestrat.io/v1alpha1/livestrategies"
+
+
+@pytest.fixture
+def kmock_options() -> dict[str, Any]:
+    # strict: fail the test at teardown if the emulator itself crashed on a request
+    # (API errors such as 404/409/422 are regular responses, not crashes).
+    return {"cls": KubernetesEmulator, "strict": True}
+
+
+@pytest.fixture
+async def emulator(kmock: KubernetesEmulator) -> KubernetesEmulator:
+    kmock.add_crd(build_crd())
+    return kmock
+
+
+@pytest.fixture
+def kubeconfig_path(tmp_path: Path, emulator: KubernetesEmulator) -> Path:
+    path = tmp_path / "kubeconfig.json"  # JSON is valid YAML
+    path.write_text(json.dumps(kubeconfig(str(emulator.url))))
+    return path
+
+
+async def wait_for(predicate: Callable[[], Any], timeout: float = 10.0, interval: float = 0.02) -> Any:
+    """Poll until ``predicate()`` is truthy; its value is returned. Fails the test on timeout."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = predicate()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {predicate}")
+        await asyncio.sleep(interval)

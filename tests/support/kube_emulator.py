@@ -1,0 +1,1204 @@
+"""
+A Kubernetes API emulator for operator tests, built on ``kmock.KubernetesEmulator`` (kmock 0.8).
+
+kmock's own emulator is a JSON store: no ``resourceVersion``/``generation``/``uid``,
+``/status`` patches merge into the whole object, no scale subresource, no PUT,
+JSON-patch ``test`` ops on ``metadata.resourceVersion`` fail with HTTP 500 (so kopf
+cannot even add its finalizer), every watch replays all objects, and
+``GET /api/v1/namespaces`` answers 500 (its path parser). This subclass keeps kmock's
+public surface (``emu.objects``, ``emu.resources``, request recording and the
+``emu[criteria] << payload`` DSL, the discovery endpoints) and replaces the storage
+semantics with those of a real API server, as far as an operator can observe them:
+
+* ``metadata.uid``, ``creationTimestamp``, ``namespace``, ``generateName``, 409 on duplicates;
+* a cluster-wide monotonic ``resourceVersion`` (bumped only on real changes, as etcd does);
+  lists carry the collection's resourceVersion; optimistic concurrency (409/422);
+* ``metadata.generation``: 1 on creation, +1 on any change outside ``metadata`` (and
+  outside ``status`` when the status subresource is on), and when deletion starts;
+* the status subresource: ``PATCH``/``PUT .../status`` change only ``.status``;
+  the main endpoint ignores ``.status`` (also on create);
+* the scale subresource (``autoscaling/v1`` Scale) from CRD ``specReplicasPath`` /
+  ``statusReplicasPath`` / ``labelSelectorPath``, and for ``apps/v1`` workloads;
+* merge-patch (RFC 7386), JSON-patch (RFC 6902, incl. ``test``), PUT; strategic merge
+  patch is 415 for custom resources (as in Kubernetes) and a plain merge for builtins;
+* deletion with finalizers (``deletionTimestamp``; removing the last finalizer deletes),
+  no new finalizers during deletion, ``ownerReferences`` garbage collection (background
+  or orphan), namespace deletion cascades;
+* watches that honour ``resourceVersion`` (no replay on reconnection; 410 Gone when
+  the history is exhausted), ``labelSelector``/``fieldSelector`` (with the
+  ADDED/DELETED transitions), ``timeoutSeconds``, ``sendInitialEvents`` and bookmarks;
+* CRD objects (``apiextensions.k8s.io/v1``) register/unregister their resources;
+* correct routing of ``/api/v1/namespaces[/NAME[/status|finalize]]``.
+
+What it still does not do: admission/validation (no OpenAPI schema, no CEL, no defaults,
+and no pruning of unknown fields -- a real server drops e.g. ``status.kopf`` or handler
+results in ``status.<handler>`` unless the schema preserves them), server-side apply, field
+managers, dry-run, ``deletecollection``, pods & controllers (nothing ever populates a
+StatefulSet's status: tests must do it), quotas, RBAC, authentication.
+
+Everything happens synchronously in the event loop thread: every request is atomic,
+so no locks are needed. The test-side helpers (``create_object``, ``patch_object``,
+``replace_object``, ``delete_object``, ``read_object``, ``list_objects``) mutate the state
+out-of-band (no HTTP, not recorded as requests) and must be called from the loop thread.
+
+Built-in reactions are dispatched directly, not via kmock's DSL: kmock checks each
+reaction against the whole request history (``request in reaction._source``), which
+is O(history) per request. User reactions (``emu['patch', ...] << 500``) still work and
+take precedence over the emulation (a matched request changes nothing in the store).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+import copy
+import dataclasses
+import datetime
+import json
+import random
+import re
+import string
+import uuid
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from typing import Any
+
+import aiohttp.web
+import attrs
+import jsonpatch
+import kmock
+
+try:  # Private in kmock 0.8; only needed to unwrap errors of user-defined streaming reactions.
+    from kmock._internal.rendering import StreamingError as _StreamingError
+except ImportError:  # pragma: no cover
+
+    class _StreamingError(Exception):  # type: ignore[no-redef]
+        pass
+
+
+__all__ = ["WRITE_METHODS", "KubernetesEmulator", "ScaleSubresource", "kubeconfig"]
+
+Body = dict[str, Any]
+Key = tuple[kmock.resource, str | None, str]
+
+WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+CRDS = kmock.resource("apiextensions.k8s.io", "v1", "customresourcedefinitions")
+NAMESPACES = kmock.resource("", "v1", "namespaces")
+
+JSON_PATCH = "application/json-patch+json"
+MERGE_PATCH = "application/merge-patch+json"
+STRATEGIC_PATCH = "application/strategic-merge-patch+json"
+APPLY_PATCH = "application/apply-patch+yaml"
+
+# Builtin groups whose objects carry metadata.generation (approximation of the real list).
+GENERATION_GROUPS = frozenset({"apps", "batch", "policy", "networking.k8s.io", "autoscaling"})
+
+# Immutable or server-managed metadata: restored from the stored object on every update.
+SERVER_METADATA = (
+    "uid",
+    "creationTimestamp",
+    "generation",
+    "resourceVersion",
+    "deletionTimestamp",
+    "deletionGracePeriodSeconds",
+    "name",
+    "namespace",
+    "selfLink",
+    "managedFields",
+)
+
+
+@dataclasses.dataclass(frozen=True)
+class ScaleSubresource:
+    """Where the scale subresource maps to in the object (CRD ``subresources.scale``)."""
+
+    spec_replicas_path: str = ".spec.replicas"
+    status_replicas_path: str = ".status.replicas"
+    label_selector_path: str | None = None
+    selector_from_spec: bool = False  # builtin apps/v1 workloads: ``.spec.selector`` as a string
+
+
+BUILTIN_SCALES = {
+    kmock.resource("apps", "v1", plural): ScaleSubresource(selector_from_spec=True)
+    for plural in ("deployments", "statefulsets", "replicasets")
+}
+
+
+def api_error(status: int, reason: str, message: str, **details: Any) -> kmock.KubernetesError:
+    return kmock.KubernetesError(status=status, reason=reason, message=message, details=details or None)
+
+
+def kubeconfig(server: str, *, namespace: str = "default", token: str = "kmock") -> Body:
+    """A kubeconfig dict pointing to the emulator (dump it as YAML/JSON for other processes)."""
+    return {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [{"name": "kmock", "cluster": {"server": server}}],
+        "users": [{"name": "kmock", "user": {"token": token}}],
+        "contexts": [{"name": "kmock", "context": {"cluster": "kmock", "user": "kmock", "namespace": namespace}}],
+        "current-context": "kmock",
+    }
+
+
+@attrs.define(kw_only=True)
+class KubernetesEmulator(kmock.KubernetesEmulator):
+    """
+    Usage with kmock's pytest plugin (the ``kmock`` fixture builds the handler + a real server)::
+
+        @pytest.fixture
+        def kmock_options():
+            return {'cls': KubernetesEmulator, 'strict': True}
+
+        async def test_it(kmock: KubernetesEmulator):
+            kmock.add_crd(LIVESTRATEGY_CRD)
+            ...  # point the client/operator to str(kmock.url)
+
+    Or standalone::
+
+        async with KubernetesEmulator() as emu, kmock.Server(emu) as server:
+            emu.add_crd(LIVESTRATEGY_CRD)
+            url = str(server.url)
+    """
+
+    builtin_resources: bool = True  # kmock's bundled discovery of a recent K3s: core, apps, rbac, events…
+    namespaces: Iterable[str] = ("default",)  # pre-created namespaces
+    require_namespaces: bool = True  # 404 on creation in an absent namespace, as in Kubernetes
+    garbage_collection: bool = True  # delete dependents via ownerReferences
+    history_limit: int = 100_000  # watch events kept for resuming watches by resourceVersion
+    bookmark_interval: float | None = None  # seconds; BOOKMARK events if the client allows them
+    max_watch_seconds: float | None = None  # end every watch after N seconds (tests reconnections)
+    resume_watches: bool = True  # False: ignore ?resourceVersion=, replay all objects (as vanilla kmock)
+
+    _revision: int = attrs.field(default=0, init=False)
+    _scales: dict[kmock.resource, ScaleSubresource] = attrs.field(factory=dict, init=False)
+    _custom: set[kmock.resource] = attrs.field(factory=set, init=False)
+    _uids: dict[str, Key] = attrs.field(factory=dict, init=False)
+    _dependents: dict[str, set[Key]] = attrs.field(factory=lambda: collections.defaultdict(set), init=False)
+    _log: collections.deque[tuple[int, kmock.resource, str, Body, Body | None]] = attrs.field(init=False)
+    _watchers: set[_Watcher] = attrs.field(factory=set, init=False)
+
+    def __attrs_post_init__(self) -> None:
+        super().__attrs_post_init__()
+        self._payloads.clear()  # drop kmock's built-in fallback reactions: we dispatch directly
+        self._log = collections.deque(maxlen=self.history_limit)
+        if self.builtin_resources:
+            self.resources.load_bundled()
+            self._scales.update(BUILTIN_SCALES)
+        self.resources[NAMESPACES] = kmock.ResourceInfo(
+            kind="Namespace",
+            singular="namespace",
+            namespaced=False,
+            shortnames={"ns"},
+            verbs={"create", "delete", "get", "list", "patch", "update", "watch"},
+            subresources={"status", "finalize"},
+        )
+        self.resources[CRDS] = kmock.ResourceInfo(
+            kind="CustomResourceDefinition",
+            singular="customresourcedefinition",
+            namespaced=False,
+            shortnames={"crd", "crds"},
+            categories={"api-extensions"},
+            subresources={"status"},
+            verbs={"create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"},
+        )
+        for name in self.namespaces:
+            self.create_object(NAMESPACES, {"metadata": {"name": name}})
+
+    # --------------------------------------------------------------------------------------------
+    # Test-side API: out-of-band (not recorded as requests), synchronous, from the loop thread.
+    # --------------------------------------------------------------------------------------------
+
+    def add_crd(self, crd: Mapping[str, Any]) -> Body:
+        """Store a CustomResourceDefinition; its served versions become API resources."""
+        return self.create_object(CRDS, copy.deepcopy(dict(crd)))
+
+    def add_namespace(self, name: str, labels: Mapping[str, str] | None = None) -> Body:
+        return self.create_object(NAMESPACES, {"metadata": {"name": name, "labels": dict(labels or {})}})
+
+    def create_object(self, resource: Any, body: Mapping[str, Any], namespace: str | None = None) -> Body:
+        return self._create(kmock.resource(resource), namespace, copy.deepcopy(dict(body)))
+
+    def patch_object(
+        self,
+        resource: Any,
+        name: str,
+        patch: Any,
+        *,
+        namespace: str | None = None,
+        subresource: str | None = None,
+        content_type: str = MERGE_PATCH,
+    ) -> Body:
+        return self._patch(kmock.resource(resource), namespace, name, subresource, copy.deepcopy(patch), content_type)
+
+    def replace_object(
+        self,
+        resource: Any,
+        name: str,
+        body: Mapping[str, Any],
+        *,
+        namespace: str | None = None,
+        subresource: str | None = None,
+    ) -> Body:
+        return self._replace(kmock.resource(resource), namespace, name, subresource, copy.deepcopy(dict(body)))
+
+    def delete_object(
+        self, resource: Any, name: str, *, namespace: str | None = None, propagation: str = "Background"
+    ) -> Body:
+        return self._delete(kmock.resource(resource), namespace, name, {"propagationPolicy": propagation})
+
+    def read_object(self, resource: Any, name: str, *, namespace: str | None = None) -> Body | None:
+        try:
+            _, body = self._get_live(kmock.resource(resource), namespace, name)
+        except kmock.KubernetesError:
+            return None
+        return copy.deepcopy(body)
+
+    def list_objects(self, resource: Any, namespace: str | None = None) -> list[Body]:
+        return [copy.deepcopy(body) for _, body in self._iter_live(kmock.resource(resource), namespace)]
+
+    @property
+    def resource_version(self) -> int:
+        return self._revision
+
+    def writes(self, *, user_agent: str | re.Pattern[str] | None = None, since: int = 0) -> list[kmock.Request]:
+        """Recorded write requests (POST/PUT/PATCH/DELETE), optionally by client (User-Agent prefix)."""
+        result = []
+        for request in list(self)[since:]:
+            if request.method.value not in WRITE_METHODS:
+                continue
+            agent = request.headers.get("User-Agent", "")
+            if isinstance(user_agent, str) and not agent.startswith(user_agent):
+                continue
+            if isinstance(user_agent, re.Pattern) and not user_agent.search(agent):
+                continue
+            result.append(request)
+        return result
+
+    # --------------------------------------------------------------------------------------------
+    # HTTP entry point & routing.
+    # --------------------------------------------------------------------------------------------
+
+    async def __call__(self, raw_request: aiohttp.web.BaseRequest) -> aiohttp.web.StreamResponse:
+        # Mirrors kmock.RawHandler.__call__ (0.8), but with our own request parser (kmock's
+        # crashes on /api/v1/namespaces) and with API errors (4xx/5xx Status objects) treated
+        # as regular responses rather than server failures accumulated in `self.errors`.
+        await raw_request.read()
+        raw_response: aiohttp.web.StreamResponse | None = None
+        try:
+            if self.limit is not None and len(self._requests) >= self.limit:
+                raise kmock.KMockError("Too many requests have been served so far.")
+            request = await _parse_request(raw_request, id=len(self._requests))
+            self._requests.append(request)
+            try:
+                return await self._handle(request)
+            except _StreamingError as e:
+                raw_response = e.args[0]
+                raise (e.__cause__ or e) from None
+        except kmock.KubernetesError as e:
+            if raw_response is None or not raw_response.prepared:
+                return await self._render_error(e)
+            await self._stream_error(e, raw_response)
+            await raw_response.write_eof()
+            return raw_response
+        except Exception as e:
+            if not self._errors:
+                raise
+            self._errors[-1].append(e)
+            if raw_response is None or not raw_response.prepared:
+                return await self._render_error(e)
+            await self._stream_error(e, raw_response)
+            await raw_response.write_eof()
+            return raw_response
+
+    async def _handle(self, request: kmock.Request) -> aiohttp.web.StreamResponse:
+        # User-defined reactions first (kmock's DSL, in their priorities), then the emulation.
+        if self._payloads:
+            try:
+                return await super(kmock.KubernetesEmulator, self)._handle(request)
+            except NotImplementedError:
+                pass  # no user reaction matched: serve as Kubernetes
+        return await self._serve(request)
+
+    async def _render_error(self, exc: Exception) -> aiohttp.web.StreamResponse:
+        if isinstance(exc, kmock.KubernetesError):
+            return aiohttp.web.json_response(
+                {
+                    "kind": "Status",
+                    "apiVersion": "v1",
+                    "metadata": {},
+                    "status": "Failure",
+                    "message": exc.message or "",
+                    "reason": exc.reason or "",
+                    "details": exc.details or {},
+                    "code": exc.status,
+                },
+                status=exc.status,
+            )
+        return await super()._render_error(exc)
+
+    async def _serve(self, request: kmock.Request) -> aiohttp.web.StreamResponse:
+        resource, method = request.resource, request.method.value
+        if resource is None:  # non-resource URLs: discovery roots
+            path = request.url.path.rstrip("/") or "/"
+            route = {
+                "/": self._serve_root,
+                "/version": self._serve_server_version,
+                "/api": self._serve_api,
+                "/apis": self._serve_apis,
+            }.get(path)
+            if method != "GET" or route is None:
+                raise kmock.KubernetesEndpointNotFoundError()
+            return _json(await route(request))
+        if resource.plural is None:  # /api/v1, /apis/GROUP, /apis/GROUP/VERSION
+            if method != "GET":
+                raise api_error(405, "MethodNotAllowed", f"{method} is not supported here")
+            if resource.version is None:
+                return _json(await self._serve_group(request))
+            return _json(await self._serve_version(request))
+
+        self._require_known(resource)
+        namespace, name, sub = request.namespace, request.name, request.subresource
+        if request.action == kmock.action.WATCH:
+            return await self._watch(request)
+        if name is None:
+            if method == "GET":
+                return _json(self._list(request))
+            if method == "POST":
+                return _json(self._create(resource, namespace, _json_body(request, dict)), status=201)
+            raise api_error(405, "MethodNotAllowed", f"{method} on a collection is not supported")
+        if method == "GET":
+            return _json(self._fetch(resource, namespace, name, sub))
+        if method == "PATCH":
+            content_type = request.headers.get("Content-Type", "").split(";")[0].strip().lower()
+            return _json(self._patch(resource, namespace, name, sub, _json_body(request, object), content_type))
+        if method == "PUT":
+            return _json(self._replace(resource, namespace, name, sub, _json_body(request, dict)))
+        if method == "DELETE" and sub is None:
+            options = _json_body(request, dict, optional=True) or {}
+            if "propagationPolicy" in request.params:
+                options["propagationPolicy"] = request.params["propagationPolicy"]
+            return _json(self._delete(resource, namespace, name, options))
+        raise api_error(405, "MethodNotAllowed", f"{method} is not supported for this URL")
+
+    # --------------------------------------------------------------------------------------------
+    # Storage semantics.
+    # --------------------------------------------------------------------------------------------
+
+    def _list(self, request: kmock.Request) -> Body:
+        resource = request.resource
+        assert resource is not None
+        labels = _Selector.parse(request.params.get("labelSelector", ""), fields=False)
+        fields = _Selector.parse(request.params.get("fieldSelector", ""), fields=True)
+        items = [
+            body
+            for _, body in self._iter_live(resource, request.namespace)
+            if labels.matches(body) and fields.matches(body)
+        ]
+        items.sort(key=lambda b: (b["metadata"].get("namespace") or "", b["metadata"]["name"]))
+        offset = int(request.params.get("continue") or 0)
+        limit = int(request.params.get("limit") or 0)
+        chunk = items[offset : offset + limit] if limit > 0 else items[offset:]
+        more = limit > 0 and offset + limit < len(items)
+        return {
+            "apiVersion": _api_version(resource),
+            "kind": f"{self._kind(resource)}List",
+            "metadata": {"resourceVersion": str(self._revision), "continue": str(offset + limit) if more else ""},
+            "items": chunk,
+        }
+
+    def _fetch(self, resource: kmock.resource, namespace: str | None, name: str, sub: str | None) -> Body:
+        _key, body = self._get_live(resource, namespace, name)
+        if sub is None or sub == "status":
+            return body
+        if sub == "scale":
+            return self._scale_of(resource, body)
+        raise api_error(404, "NotFound", f"subresource {sub!r} is not supported by the emulator")
+
+    def _create(self, resource: kmock.resource, namespace: str | None, body: Body) -> Body:
+        meta = body.setdefault("metadata", {})
+        if not isinstance(meta, dict):
+            raise api_error(400, "BadRequest", "metadata must be an object")
+        namespaced = self._namespaced(resource, namespace)
+        if namespaced:
+            namespace = namespace or meta.get("namespace")
+            if not namespace:
+                raise api_error(400, "BadRequest", "the namespace of the object is not set")
+            if meta.get("namespace", namespace) != namespace:
+                raise api_error(400, "BadRequest", "the namespace of the object does not match the URL")
+            if self.require_namespaces and not self._namespace_active(namespace):
+                raise api_error(
+                    404, "NotFound", f'namespaces "{namespace}" not found', name=namespace, kind="namespaces"
+                )
+            meta["namespace"] = namespace
+        else:
+            namespace = None
+            meta.pop("namespace", None)
+        if not meta.get("name"):
+            if not meta.get("generateName"):
+                raise api_error(422, "Invalid", "metadata.name or metadata.generateName is required")
+            meta["name"] = meta["generateName"] + "".join(random.choices(string.ascii_lowercase + string.digits, k=5))
+        name = meta["name"]
+        key: Key = (resource, namespace, name)
+        if key in self._objects and not self._objects[key].deleted:
+            raise api_error(
+                409,
+                "AlreadyExists",
+                f'{resource.plural} "{name}" already exists',
+                name=name,
+                kind=resource.plural,
+                group=resource.group,
+            )
+
+        for field in ("deletionTimestamp", "deletionGracePeriodSeconds", "resourceVersion", "generation", "selfLink"):
+            meta.pop(field, None)
+        if self._has_status_subresource(resource):
+            body.pop("status", None)
+        body = {"apiVersion": _api_version(resource), "kind": self._kind(resource), **body}
+        meta["uid"] = str(uuid.uuid4())
+        meta["creationTimestamp"] = _now()
+        if self._tracks_generation(resource):
+            meta["generation"] = 1
+        _drop_empty_metadata(meta)
+        if resource == CRDS:
+            self._validate_crd(body)
+        self._revision += 1
+        meta["resourceVersion"] = str(self._revision)
+
+        if key in self._objects:
+            self._objects[key].history.append(body)  # re-creation after a (soft) deletion
+        else:
+            self._objects[key] = body
+        self._uids[meta["uid"]] = key
+        self._reindex_owners(key, None, body)
+        self._notify(resource, "ADDED", body, None)
+        if resource == CRDS:
+            self._register_crd(body)
+        return body
+
+    def _patch(
+        self, resource: kmock.resource, namespace: str | None, name: str, sub: str | None, patch: Any, content_type: str
+    ) -> Body:
+        if content_type == JSON_PATCH:
+            if not isinstance(patch, list):
+                raise api_error(
+                    400, "BadRequest", "json: cannot unmarshal object into Go value of type []jsonpatch.Operation"
+                )
+        elif content_type in (MERGE_PATCH, STRATEGIC_PATCH):
+            if not isinstance(patch, dict):
+                raise api_error(
+                    400, "BadRequest", "json: cannot unmarshal array into Go value of type map[string]interface {}"
+                )
+            if content_type == STRATEGIC_PATCH and resource in self._custom:
+                raise api_error(
+                    415, "UnsupportedMediaType", "strategic merge patch is not supported for custom resources"
+                )
+        else:
+            raise api_error(
+                415,
+                "UnsupportedMediaType",
+                f"the body of the request was in an unknown format ({content_type!r}) - accepted "
+                f"media types include: {JSON_PATCH}, {MERGE_PATCH}, {STRATEGIC_PATCH} (builtins)",
+            )
+
+        def apply(target: Body) -> Body:
+            if isinstance(patch, list):
+                try:
+                    return jsonpatch.apply_patch(target, patch, in_place=False)
+                except (jsonpatch.JsonPatchException, jsonpatch.JsonPointerException) as e:
+                    raise api_error(
+                        422, "Invalid", f"the server rejected our request due to an error in our request: {e}"
+                    ) from None
+            precondition = (patch.get("metadata") or {}).get("resourceVersion")
+            if precondition is not None and precondition != target["metadata"]["resourceVersion"]:
+                raise self._conflict(resource, name)
+            return _merge_patch(target, patch)
+
+        if sub == "scale":
+            return self._update_scale(resource, namespace, name, apply)
+        return self._update(resource, namespace, name, sub, apply)
+
+    def _replace(self, resource: kmock.resource, namespace: str | None, name: str, sub: str | None, body: Body) -> Body:
+        precondition = (body.get("metadata") or {}).get("resourceVersion")
+        if (body.get("metadata") or {}).get("name", name) != name:
+            raise api_error(400, "BadRequest", "the name of the object does not match the name in the URL")
+
+        def apply(target: Body) -> Body:
+            if precondition is None and resource in self._custom and sub != "scale":
+                raise api_error(
+                    422, "Invalid", "metadata.resourceVersion: Invalid value: 0x0: must be specified for an update"
+                )
+            if precondition is not None and precondition != target["metadata"]["resourceVersion"]:
+                raise self._conflict(resource, name)
+            return copy.deepcopy(body)
+
+        if sub == "scale":
+            return self._update_scale(resource, namespace, name, apply)
+        return self._update(resource, namespace, name, sub, apply)
+
+    def _update(
+        self, resource: kmock.resource, namespace: str | None, name: str, sub: str | None, apply: Callable[[Body], Body]
+    ) -> Body:
+        if sub not in (None, "status"):
+            raise api_error(404, "NotFound", f"subresource {sub!r} is not supported by the emulator")
+        if sub == "status" and not self._has_status_subresource(resource):
+            raise api_error(
+                404, "NotFound", f"the server could not find the requested resource ({resource.plural}/status)"
+            )
+        key, old = self._get_live(resource, namespace, name)
+        candidate = apply(copy.deepcopy(old))
+        if not isinstance(candidate, dict):
+            raise api_error(422, "Invalid", "the patched object is not an object")
+
+        # What the endpoint is allowed to change (the status subresource splits the object).
+        if sub == "status":
+            new = copy.deepcopy(old)
+            if "status" in candidate:
+                new["status"] = candidate["status"]
+            else:
+                new.pop("status", None)
+        else:
+            new = candidate
+            new.setdefault("metadata", {})
+            if self._has_status_subresource(resource):
+                if "status" in old:
+                    new["status"] = copy.deepcopy(old["status"])
+                else:
+                    new.pop("status", None)
+        new["apiVersion"], new["kind"] = old["apiVersion"], old["kind"]
+        meta = new["metadata"] if isinstance(new.get("metadata"), dict) else {}
+        new["metadata"] = meta
+        for field in SERVER_METADATA:
+            if field in old["metadata"]:
+                meta[field] = old["metadata"][field]
+            else:
+                meta.pop(field, None)
+        _drop_empty_metadata(meta)
+
+        deleting = "deletionTimestamp" in old["metadata"]
+        added_finalizers = set(meta.get("finalizers", [])) - set(old["metadata"].get("finalizers", []))
+        if deleting and added_finalizers:
+            raise api_error(
+                422,
+                "Invalid",
+                f"metadata.finalizers: Forbidden: no new finalizers can be added "
+                f"if the object is being deleted, found new finalizers "
+                f"{sorted(added_finalizers)}",
+            )
+        if new == old:
+            return old  # a no-op: no new resourceVersion, no watch event (as in Kubernetes)
+        if resource == CRDS:
+            self._validate_crd(new)
+
+        if deleting and not meta.get("finalizers"):
+            # The last finalizer is gone: the object is deleted instead of being updated. Like
+            # Kubernetes, the response is the patched object with the OLD resourceVersion, and
+            # the DELETED event carries the last stored state (i.e. with the last finalizer).
+            self._remove(key, old, propagation="Background")
+            return new
+
+        if "generation" in meta and _essence(old, self._has_status_subresource(resource)) != _essence(
+            new, self._has_status_subresource(resource)
+        ):
+            meta["generation"] = old["metadata"]["generation"] + 1
+        self._revision += 1
+        meta["resourceVersion"] = str(self._revision)
+        self._objects[key].history.append(new)
+        self._reindex_owners(key, old, new)
+        self._notify(resource, "MODIFIED", new, old)
+        if resource == CRDS:
+            self._register_crd(new)
+        return new
+
+    def _update_scale(
+        self, resource: kmock.resource, namespace: str | None, name: str, apply: Callable[[Body], Body]
+    ) -> Body:
+        scale = self._scales.get(resource)
+        if scale is None:
+            raise api_error(
+                404, "NotFound", f"the server could not find the requested resource ({resource.plural}/scale)"
+            )
+
+        def apply_to_object(target: Body) -> Body:
+            new_scale = apply(self._scale_of(resource, target))
+            replicas = (new_scale.get("spec") or {}).get("replicas")
+            if not isinstance(replicas, int) or isinstance(replicas, bool) or replicas < 0:
+                raise api_error(422, "Invalid", f"spec.replicas: Invalid value: {replicas!r}")
+            _set_path(target, scale.spec_replicas_path, replicas)
+            return target
+
+        updated = self._update(resource, namespace, name, None, apply_to_object)
+        return self._scale_of(resource, updated)
+
+    def _delete(self, resource: kmock.resource, namespace: str | None, name: str, options: Mapping[str, Any]) -> Body:
+        key, old = self._get_live(resource, namespace, name)
+        preconditions = options.get("preconditions") or {}
+        if preconditions.get("uid") not in (None, old["metadata"]["uid"]):
+            raise api_error(409, "Conflict", f"Precondition failed: UID in precondition: {preconditions['uid']}")
+        if preconditions.get("resourceVersion") not in (None, old["metadata"]["resourceVersion"]):
+            raise self._conflict(resource, name)
+        if "deletionTimestamp" in old["metadata"]:
+            return old  # the deletion is already in progress
+        if old["metadata"].get("finalizers"):
+            new = copy.deepcopy(old)
+            new["metadata"]["deletionTimestamp"] = _now()
+            new["metadata"]["deletionGracePeriodSeconds"] = 0
+            if "generation" in new["metadata"]:
+                new["metadata"]["generation"] += 1
+            self._revision += 1
+            new["metadata"]["resourceVersion"] = str(self._revision)
+            self._objects[key].history.append(new)
+            self._notify(resource, "MODIFIED", new, old)
+            return new
+        return self._remove(key, old, propagation=str(options.get("propagationPolicy") or "Background"))
+
+    def _remove(self, key: Key, last: Body, *, propagation: str) -> Body:
+        resource, _namespace, name = key
+        final = copy.deepcopy(last)
+        self._revision += 1
+        final["metadata"]["resourceVersion"] = str(self._revision)
+        self._objects[key].delete()  # soft-deletion: kmock keeps the history for assertions
+        self._uids.pop(last["metadata"]["uid"], None)
+        self._reindex_owners(key, last, None)
+        self._notify(resource, "DELETED", final, last)
+        if resource == CRDS:
+            for removed in self._unregister_crd(last):  # the custom objects go with their CRD
+                for dependent_key, body in list(self._iter_live(removed, None)):
+                    self._remove(dependent_key, body, propagation="Background")
+        if resource == NAMESPACES:
+            for dependent_key, _ in list(self._iter_all_live()):
+                if dependent_key[1] == name:
+                    self._delete_quietly(dependent_key, {})
+        if self.garbage_collection:
+            self._collect_garbage(last["metadata"]["uid"], orphan=(propagation == "Orphan"))
+        return final
+
+    def _reindex_owners(self, key: Key, old: Body | None, new: Body | None) -> None:
+        def owners(body: Body | None) -> set[str]:
+            refs = (body or {}).get("metadata", {}).get("ownerReferences") or []
+            return {ref["uid"] for ref in refs if isinstance(ref, dict) and ref.get("uid")}
+
+        for uid in owners(old) - owners(new):
+            self._dependents[uid].discard(key)
+            if not self._dependents[uid]:
+                del self._dependents[uid]
+        for uid in owners(new) - owners(old):
+            self._dependents[uid].add(key)
+
+    def _collect_garbage(self, owner_uid: str, *, orphan: bool) -> None:
+        for key in sorted(self._dependents.get(owner_uid, ()), key=str):
+            if key not in self._objects or self._objects[key].deleted:
+                continue
+            body = self._objects[key].last.raw
+            refs = body["metadata"].get("ownerReferences") or []
+            remaining = [ref for ref in refs if ref.get("uid") != owner_uid]
+            alive = [ref for ref in remaining if ref.get("uid") in self._uids]
+            if orphan or alive:
+                patch = {"metadata": {"ownerReferences": remaining or None}}
+                self._update(key[0], key[1], key[2], None, lambda target, patch=patch: _merge_patch(target, patch))
+            else:
+                self._delete_quietly(key, {})
+
+    def _delete_quietly(self, key: Key, options: Mapping[str, Any]) -> None:
+        with contextlib.suppress(kmock.KubernetesError):  # already gone
+            self._delete(key[0], key[1], key[2], options)
+
+    # --------------------------------------------------------------------------------------------
+    # Watching.
+    # --------------------------------------------------------------------------------------------
+
+    def _notify(self, resource: kmock.resource, type_: str, new: Body, old: Body | None) -> None:
+        self._log.append((self._revision, resource, type_, new, old))
+        for watcher in self._watchers:
+            if watcher.resource == resource:
+                event = watcher.translate(type_, new, old)
+                if event is not None:
+                    watcher.queue.put_nowait(event)
+
+    async def _watch(self, request: kmock.Request) -> aiohttp.web.StreamResponse:
+        resource = request.resource
+        assert resource is not None
+        params = request.params
+        watcher = _Watcher(
+            resource=resource,
+            namespace=request.namespace,
+            name=request.name,
+            labels=_Selector.parse(params.get("labelSelector", ""), fields=False),
+            fields=_Selector.parse(params.get("fieldSelector", ""), fields=True),
+        )
+        since = params.get("resourceVersion") or ""
+        initial_events = params.get("sendInitialEvents") == "true"
+        bookmarks = params.get("allowWatchBookmarks") == "true"
+
+        # Snapshot & subscription are atomic: no awaits in between, so no events are lost.
+        backlog: list[Body] = []
+        if initial_events or since in ("", "0") or not self.resume_watches:
+            live = sorted(
+                self._iter_live(resource, request.namespace),  # etcd's key order
+                key=lambda kb: (kb[0][1] or "", kb[0][2]),
+            )
+            for _, body in live:
+                event = watcher.translate("ADDED", body, None)
+                if event is not None:
+                    backlog.append(event)
+            if initial_events and bookmarks:
+                backlog.append(self._bookmark(resource, initial_events_end=True))
+        elif not since.isdigit() or int(since) > self._revision:
+            backlog.append(_gone(f"invalid resourceVersion: {since}", code=400 if not since.isdigit() else 410))
+        elif len(self._log) == self._log.maxlen and self._log and int(since) < self._log[0][0] - 1:
+            backlog.append(_gone(f"too old resource version: {since} ({self._log[0][0] - 1})"))
+        else:
+            for revision, res, type_, new, old in self._log:
+                if revision > int(since) and res == resource:
+                    event = watcher.translate(type_, new, old)
+                    if event is not None:
+                        backlog.append(event)
+        self._watchers.add(watcher)
+
+        loop = asyncio.get_running_loop()
+        timeouts = [float(params["timeoutSeconds"])] if params.get("timeoutSeconds") else []
+        timeouts += [self.max_watch_seconds] if self.max_watch_seconds else []
+        deadline = loop.time() + min(timeouts) if timeouts else None
+        raw = request._raw_request
+        assert raw is not None
+        response = aiohttp.web.StreamResponse(status=200, headers={"Content-Type": "application/json"})
+        try:
+            await response.prepare(raw)
+            for event in backlog:
+                await response.write(_line(event))
+                if event["type"] == "ERROR":
+                    return response
+            while True:
+                # Wake up periodically: to notice disconnected clients (aiohttp does not cancel
+                # handlers by default), to send bookmarks, and to honour timeoutSeconds.
+                wait = 1.0 if self.bookmark_interval is None or not bookmarks else min(1.0, self.bookmark_interval)
+                if deadline is not None:
+                    wait = min(wait, deadline - loop.time())
+                    if wait <= 0:
+                        break
+                try:
+                    event = await asyncio.wait_for(watcher.queue.get(), timeout=wait)
+                except TimeoutError:
+                    if raw.transport is None or raw.transport.is_closing():
+                        break
+                    if (
+                        bookmarks
+                        and self.bookmark_interval is not None
+                        and loop.time() - watcher.last_sent >= self.bookmark_interval
+                    ):
+                        await response.write(_line(self._bookmark(resource)))
+                        watcher.last_sent = loop.time()
+                    continue
+                await response.write(_line(event))
+                watcher.last_sent = loop.time()
+            await response.write_eof()
+        except ConnectionError:
+            pass  # the client has gone; the stream ends silently
+        finally:
+            self._watchers.discard(watcher)
+        return response
+
+    def _bookmark(self, resource: kmock.resource, initial_events_end: bool = False) -> Body:
+        meta: Body = {"resourceVersion": str(self._revision)}
+        if initial_events_end:
+            meta["annotations"] = {"k8s.io/initial-events-end": "true"}
+        return {
+            "type": "BOOKMARK",
+            "object": {"apiVersion": _api_version(resource), "kind": self._kind(resource), "metadata": meta},
+        }
+
+    # --------------------------------------------------------------------------------------------
+    # Resources: discovery info, CRDs, subresources.
+    # --------------------------------------------------------------------------------------------
+
+    def _info(self, resource: kmock.resource) -> kmock.ResourceInfo | None:
+        # NB: `self.resources[...]` auto-creates entries (a defaultdict) and thus pollutes discovery.
+        return self._resources.get(resource, None)
+
+    def _require_known(self, resource: kmock.resource) -> None:
+        if resource not in self._resources and not any(res == resource for res, _, _ in self._objects):
+            raise api_error(
+                404,
+                "NotFound",
+                f"the server could not find the requested resource "
+                f"({resource.group or 'core'}/{resource.version} {resource.plural})",
+            )
+
+    def _kind(self, resource: kmock.resource) -> str:
+        info = self._info(resource)
+        return info.kind if info is not None and info.kind else (resource.plural or "").capitalize()
+
+    def _namespaced(self, resource: kmock.resource, namespace: str | None) -> bool:
+        info = self._info(resource)
+        return info.namespaced if info is not None and info.namespaced is not None else namespace is not None
+
+    def _has_status_subresource(self, resource: kmock.resource) -> bool:
+        info = self._info(resource)
+        return info is not None and "status" in info.subresources
+
+    def _tracks_generation(self, resource: kmock.resource) -> bool:
+        return resource in self._custom or resource == CRDS or resource.group in GENERATION_GROUPS
+
+    def _namespace_active(self, namespace: str) -> bool:
+        body = self.read_object(NAMESPACES, namespace)
+        return body is not None and "deletionTimestamp" not in body["metadata"]
+
+    def _validate_crd(self, body: Body) -> None:
+        spec = body.get("spec") or {}
+        names = spec.get("names") or {}
+        if not spec.get("group") or not names.get("plural") or not names.get("kind") or not spec.get("versions"):
+            raise api_error(422, "Invalid", "spec.group, spec.names.plural/kind, spec.versions are required")
+        expected = f"{names['plural']}.{spec['group']}"
+        if body["metadata"].get("name") != expected:
+            raise api_error(
+                422, "Invalid", f'metadata.name: Invalid value: must be spec.names.plural+"."+spec.group ({expected})'
+            )
+
+    def _register_crd(self, body: Body) -> None:
+        self._unregister_crd(body)
+        spec = body["spec"]
+        names = spec["names"]
+        for version in spec["versions"]:
+            if not version.get("served", True):
+                continue
+            resource = kmock.resource(spec["group"], version["name"], names["plural"])
+            subresources = version.get("subresources") or spec.get("subresources") or {}
+            self._resources[resource] = kmock.ResourceInfo(
+                kind=names["kind"],
+                singular=names.get("singular") or names["kind"].lower(),
+                namespaced=spec.get("scope", "Namespaced") == "Namespaced",
+                shortnames=set(names.get("shortNames") or []),
+                categories=set(names.get("categories") or []),
+                verbs={"create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"},
+                subresources={sub for sub in ("status", "scale") if sub in subresources},
+            )
+            self._custom.add(resource)
+            if "scale" in subresources:
+                scale = subresources["scale"] or {}
+                self._scales[resource] = ScaleSubresource(
+                    spec_replicas_path=scale.get("specReplicasPath", ".spec.replicas"),
+                    status_replicas_path=scale.get("statusReplicasPath", ".status.replicas"),
+                    label_selector_path=scale.get("labelSelectorPath"),
+                )
+
+    def _unregister_crd(self, body: Body) -> list[kmock.resource]:
+        spec = body.get("spec") or {}
+        removed = [
+            res
+            for res in self._custom
+            if res.group == spec.get("group") and res.plural == (spec.get("names") or {}).get("plural")
+        ]
+        for resource in removed:
+            self._custom.discard(resource)
+            self._scales.pop(resource, None)
+            if resource in self._resources:
+                del self._resources[resource]
+        return removed
+
+    def _scale_of(self, resource: kmock.resource, body: Body) -> Body:
+        scale = self._scales.get(resource)
+        if scale is None:
+            raise api_error(
+                404, "NotFound", f"the server could not find the requested resource ({resource.plural}/scale)"
+            )
+        status: Body = {"replicas": _get_path(body, scale.status_replicas_path) or 0}
+        if scale.selector_from_spec:
+            match_labels = ((body.get("spec") or {}).get("selector") or {}).get("matchLabels") or {}
+            status["selector"] = ",".join(f"{k}={v}" for k, v in sorted(match_labels.items()))
+        elif scale.label_selector_path:
+            selector = _get_path(body, scale.label_selector_path)
+            if selector:
+                status["selector"] = selector
+        meta = body["metadata"]
+        return {
+            "kind": "Scale",
+            "apiVersion": "autoscaling/v1",
+            "metadata": {
+                key: meta[key]
+                for key in ("name", "namespace", "uid", "resourceVersion", "creationTimestamp")
+                if key in meta
+            },
+            "spec": {"replicas": _get_path(body, scale.spec_replicas_path) or 0},
+            "status": status,
+        }
+
+    # --------------------------------------------------------------------------------------------
+    # Object access.
+    # --------------------------------------------------------------------------------------------
+
+    def _iter_all_live(self) -> Iterator[tuple[Key, Body]]:
+        for key, obj in list(self._objects.items()):
+            if not obj.deleted:
+                yield key, obj.last.raw
+
+    def _iter_live(self, resource: kmock.resource, namespace: str | None) -> Iterator[tuple[Key, Body]]:
+        for key, body in self._iter_all_live():
+            if key[0] == resource and (namespace is None or key[1] == namespace):
+                yield key, body
+
+    def _get_live(self, resource: kmock.resource, namespace: str | None, name: str) -> tuple[Key, Body]:
+        key: Key = (resource, namespace if self._namespaced(resource, namespace) else None, name)
+        if key not in self._objects or self._objects[key].deleted:
+            raise api_error(
+                404,
+                "NotFound",
+                f'{resource.plural}.{resource.group or "core"} "{name}" not found',
+                name=name,
+                group=resource.group,
+                kind=resource.plural,
+            )
+        return key, self._objects[key].last.raw
+
+    def _conflict(self, resource: kmock.resource, name: str) -> kmock.KubernetesError:
+        return api_error(
+            409,
+            "Conflict",
+            f"Operation cannot be fulfilled on {resource.plural}.{resource.group} "
+            f'"{name}": the object has been modified; please apply your changes '
+            f"to the latest version and try again",
+            name=name,
+            group=resource.group,
+            kind=resource.plural,
+        )
+
+
+# ------------------------------------------------------------------------------------------------
+# Watch helpers.
+# ------------------------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass(eq=False)
+class _Watcher:
+    resource: kmock.resource
+    namespace: str | None
+    name: str | None
+    labels: _Selector
+    fields: _Selector
+    queue: asyncio.Queue[Body] = dataclasses.field(default_factory=asyncio.Queue)
+    last_sent: float = 0.0
+
+    def matches(self, body: Body | None) -> bool:
+        if body is None:
+            return False
+        meta = body.get("metadata", {})
+        return (
+            (self.namespace is None or meta.get("namespace") == self.namespace)
+            and (self.name is None or meta.get("name") == self.name)
+            and self.labels.matches(body)
+            and self.fields.matches(body)
+        )
+
+    def translate(self, type_: str, new: Body, old: Body | None) -> Body | None:
+        """The event as this watcher sees it: selectors turn MODIFIED into ADDED/DELETED."""
+        if type_ == "MODIFIED":
+            was, now = self.matches(old), self.matches(new)
+            type_ = "MODIFIED" if was and now else "ADDED" if now else "DELETED" if was else ""
+        elif not self.matches(new):
+            return None
+        return {"type": type_, "object": new} if type_ else None
+
+
+@dataclasses.dataclass(frozen=True)
+class _Selector:
+    requirements: tuple[tuple[str, str, tuple[str, ...]], ...] = ()
+    fields: bool = False
+
+    _SPLIT = re.compile(r",(?![^(]*\))")
+    _SET = re.compile(r"^\s*(\S+)\s+(in|notin)\s*\(([^)]*)\)\s*$")
+    _CMP = re.compile(r"^\s*([^\s!=]+)\s*(==|=|!=)\s*(\S*)\s*$")
+    _EXISTS = re.compile(r"^\s*(!?)\s*([^\s!=]+)\s*$")
+
+    @classmethod
+    def parse(cls, text: str, *, fields: bool) -> _Selector:
+        requirements = []
+        for part in (p for p in cls._SPLIT.split(text) if p.strip()):
+            if (m := cls._SET.match(part)) and not fields:
+                requirements.append((m[1], m[2], tuple(v.strip() for v in m[3].split(",") if v.strip())))
+            elif m := cls._CMP.match(part):
+                requirements.append((m[1], "!=" if m[2] == "!=" else "=", (m[3],)))
+            elif (m := cls._EXISTS.match(part)) and not fields:
+                requirements.append((m[2], "!" if m[1] else "exists", ()))
+            else:
+                raise api_error(400, "BadRequest", f"unable to parse requirement: {part!r}")
+        return cls(tuple(requirements), fields)
+
+    def matches(self, body: Body) -> bool:
+        labels = (body.get("metadata") or {}).get("labels") or {}
+        for key, op, values in self.requirements:
+            if self.fields:
+                value = _get_path(body, "." + key)
+                present, value = value is not None, str(value) if value is not None else ""
+            else:
+                present, value = key in labels, labels.get(key, "")
+            if op == "=" and not (present and value == values[0]):
+                return False
+            if op == "!=" and present and value == values[0]:
+                return False
+            if op == "in" and not (present and value in values):
+                return False
+            if op == "notin" and present and value in values:
+                return False
+            if op == "exists" and not present:
+                return False
+            if op == "!" and present:
+                return False
+        return True
+
+
+def _gone(message: str, code: int = 410) -> Body:
+    return {
+        "type": "ERROR",
+        "object": {
+            "kind": "Status",
+            "apiVersion": "v1",
+            "metadata": {},
+            "status": "Failure",
+            "message": message,
+            "reason": "Expired" if code == 410 else "BadRequest",
+            "code": code,
+        },
+    }
+
+
+def _line(event: Body) -> bytes:
+    return json.dumps(event, separators=(",", ":")).encode() + b"\n"
+
+
+# ------------------------------------------------------------------------------------------------
+# Request parsing & payloads.
+# ------------------------------------------------------------------------------------------------
+
+
+async def _parse_request(raw: aiohttp.web.BaseRequest, *, id: int) -> kmock.Request:
+    body = await raw.read()
+    text = body.decode("utf-8", errors="replace")
+    try:
+        data = json.loads(body) if body else None
+    except ValueError:
+        data = None
+    group, version, namespace, plural, name, sub = _parse_path(raw.path)
+    resource = None if group is None else kmock.resource(group=group, version=version, plural=plural)
+    action: kmock.action | None = None
+    if resource is not None:
+        method = raw.method.upper()
+        if method == "GET" and raw.query.get("watch") in ("true", "1"):
+            action = kmock.action.WATCH
+        elif name is None:
+            action = {"GET": kmock.action.LIST, "POST": kmock.action.CREATE}.get(method)
+        else:
+            action = {"GET": kmock.action.FETCH, "PATCH": kmock.action.UPDATE, "DELETE": kmock.action.DELETE}.get(
+                method
+            )
+    return kmock.Request(
+        id=id,
+        raw_request=raw,
+        url=raw.url,
+        method=raw.method,
+        params=dict(raw.query),
+        headers=dict(raw.headers),
+        cookies=dict(raw.cookies),
+        body=body,
+        text=text,
+        data=data,
+        action=action,
+        resource=resource,
+        namespace=namespace,
+        name=name,
+        subresource=sub,
+    )
+
+
+def _parse_path(path: str) -> tuple[str | None, str | None, str | None, str | None, str | None, str | None]:
+    """(group, version, namespace, plural, name, subresource) — with `namespaces` as a resource too."""
+    parts = [part for part in path.split("/") if part]
+    if len(parts) >= 2 and parts[0] == "apis":
+        group, version, rest = parts[1], (parts[2] if len(parts) > 2 else None), parts[3:]
+    elif len(parts) >= 2 and parts[0] == "api":
+        group, version, rest = "", parts[1], parts[2:]
+    else:
+        return None, None, None, None, None, None
+    namespace = None
+    if len(rest) >= 3 and rest[0] == "namespaces" and rest[2] not in ("status", "finalize"):
+        namespace, rest = rest[1], rest[2:]
+    plural = rest[0] if rest else None
+    name = rest[1] if len(rest) > 1 else None
+    sub = "/".join(rest[2:]) or None
+    return group, version, namespace, plural, name, sub
+
+
+def _json(data: Any, status: int = 200) -> aiohttp.web.Response:
+    return aiohttp.web.json_response(data, status=status, dumps=lambda obj: json.dumps(obj, separators=(",", ":")))
+
+
+def _json_body(request: kmock.Request, type_: type, optional: bool = False) -> Any:
+    if not request.body:
+        if optional:
+            return None
+        raise api_error(400, "BadRequest", "the request body is empty")
+    try:
+        data = json.loads(request.body)
+    except ValueError as e:
+        raise api_error(400, "BadRequest", f"the request body is not JSON: {e}") from None
+    if type_ is not object and not isinstance(data, type_):
+        raise api_error(400, "BadRequest", f"the request body must be a JSON {type_.__name__}")
+    return data
+
+
+# ------------------------------------------------------------------------------------------------
+# Object manipulation.
+# ------------------------------------------------------------------------------------------------
+
+
+def _now() -> str:
+    return datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _api_version(resource: kmock.resource) -> str:
+    return f"{resource.group}/{resource.version}" if resource.group else str(resource.version)
+
+
+def _merge_patch(target: Any, patch: Any) -> Any:
+    """RFC 7386: dicts merge recursively, ``None`` deletes, everything else (lists too) replaces."""
+    if not isinstance(patch, dict):
+        return copy.deepcopy(patch)
+    result = dict(target) if isinstance(target, dict) else {}
+    for key, value in patch.items():
+        if value is None:
+            result.pop(key, None)
+        else:
+            result[key] = _merge_patch(result.get(key), value)
+    return result
+
+
+def _essence(body: Body, status_is_subresource: bool) -> Body:
+    """What metadata.generation tracks: everything but metadata (and status, if a subresource)."""
+    return {k: v for k, v in body.items() if k != "metadata" and not (status_is_subresource and k == "status")}
+
+
+def _drop_empty_metadata(meta: Body) -> None:
+    for field in ("finalizers", "labels", "annotations", "ownerReferences"):
+        if field in meta and not meta[field]:
+            del meta[field]
+
+
+def _split_path(path: str) -> list[str]:
+    return [part for part in path.strip().lstrip(".").split(".") if part]
+
+
+def _get_path(body: Body, path: str) -> Any:
+    value: Any = body
+    for part in _split_path(path):
+        if not isinstance(value, dict) or part not in value:
+            return None
+        value = value[part]
+    return value
+
+
+def _set_path(body: Body, path: str, value: Any) -> None:
+    *parents, last = _split_path(path)
+    target = body
+    for part in parents:
+        if not isinstance(target.get(part), dict):
+            target[part] = {}
+        target = target[part]
+    target[last] = value
