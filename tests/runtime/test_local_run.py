@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import re
 import signal
-import sqlite3
 import subprocess
 import time
 from decimal import Decimal
@@ -16,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from strategy_runtime.ledger import FillRecord, recompute_pnl
-from strategy_runtime.ledger.fills import COLUMNS, DECIMAL_COLUMNS
+from strategy_runtime.ledger import recompute_pnl
+from tests.support.ledger import read_sqlite_fills
 from tests.support.runtime_process import EXAMPLE, LIVESTRAT, ROOT
 
 pytestmark = pytest.mark.slow
@@ -25,17 +24,6 @@ pytestmark = pytest.mark.slow
 
 def livestrat(*args: str, **kwargs) -> subprocess.CompletedProcess[str]:
     return subprocess.run([LIVESTRAT, *args], cwd=ROOT, capture_output=True, text=True, timeout=120, **kwargs)
-
-
-def ledger_rows(path: str, key: str) -> list[FillRecord]:
-    with sqlite3.connect(path) as conn:
-        rows = conn.execute(
-            f"SELECT {', '.join(COLUMNS)} FROM fills WHERE strategy_key = ? ORDER BY ts_event, trade_id", (key,)
-        ).fetchall()
-    return [
-        FillRecord(*(Decimal(v) if c in DECIMAL_COLUMNS else v for c, v in zip(COLUMNS, row, strict=True)))
-        for row in rows
-    ]
 
 
 def summary_field(output: str, name: str) -> str:
@@ -62,7 +50,7 @@ def test_make_runs_job_trades_and_its_pnl_equals_the_ledgers(tmp_path):
     ledger = summary_field(out, "ledger")
     path, key = re.fullmatch(r"SQLite (\S+) \(strategy key (\S+)\)", ledger).groups()
     assert Path(path).is_relative_to(tmp_path)
-    rows = ledger_rows(path, key)
+    rows = read_sqlite_fills(path, key)
     assert len(rows) == fills
     recomputed = recompute_pnl(rows).instruments["BTCUSDT.BINANCE"]
     assert recomputed.quote_currency == currency

@@ -15,6 +15,7 @@ import pytest
 
 from strategy_runtime.ledger import SqliteLedger
 from tests.support.catalogs import falling, flat, up_then_down, write_price_path
+from tests.support.kube import LIVESTRATEGIES, wait_for
 from tests.support.runtime_process import RuntimeProcess, paper_spec, strategy_config
 from tests.support.strategies import read_events, scripted_strategy
 
@@ -33,6 +34,23 @@ class Case:
     halt_policy: str = "cancelOrders"
     entry_fills: int = 1
     extra: dict[str, Any] = field(default_factory=dict)
+
+
+def create_strategy(emulator, config) -> None:
+    emulator.add_namespace(config.strategy.namespace)
+    manifest = {
+        "apiVersion": "livestrat.io/v1alpha1",
+        "kind": "LiveStrategy",
+        "metadata": {"name": config.strategy.name},
+        "spec": config.spec.to_wire(),
+    }
+    emulator.create_object(LIVESTRATEGIES, manifest, namespace=config.strategy.namespace)
+
+
+def pushed_risk(emulator, config, state: str) -> dict | None:
+    stored = emulator.read_object(LIVESTRATEGIES, config.strategy.name, namespace=config.strategy.namespace)
+    risk = (stored or {}).get("status", {}).get("risk") or {}
+    return risk if risk.get("state") == state else None
 
 
 BUY_01 = {"bar": 2, "do": "market", "side": "BUY", "quantity": "0.1", "tag": "entry"}
@@ -91,7 +109,9 @@ CASES = [
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c.limit for c in CASES])
-async def test_a_strategy_breaking_a_limit_is_halted_with_the_reason_and_no_order_gets_through(tmp_path, case):
+async def test_a_strategy_breaking_a_limit_is_halted_with_the_reason_and_no_order_gets_through(
+    tmp_path, case, emulator, kubeconfig_path
+):
     events_path = tmp_path / "events.jsonl"
     catalog = write_price_path(tmp_path / "catalog", case.closes)
     strategy = scripted_strategy(str(events_path), steps=case.steps, keep_trying_from=case.keep_trying_from)
@@ -101,22 +121,27 @@ async def test_a_strategy_breaking_a_limit_is_halted_with_the_reason_and_no_orde
         haltPolicy=case.halt_policy,
         data={"catalog": {"emptyDir": {}}, "replay": {"speed": case.speed}},
     )
-    config, path = strategy_config(tmp_path, spec, catalog=catalog)
-    runtime = RuntimeProcess.start(config, path)
+    config, path = strategy_config(tmp_path, spec, catalog=catalog, report_status=True)
+    create_strategy(emulator, config)
+    runtime = RuntimeProcess.start(config, path, env={"KUBECONFIG": str(kubeconfig_path)})
     try:
         await runtime.wait_ready()
         state = await runtime.wait_until(
             lambda s: s["risk"]["state"] == "Halted" and s["trading"]["replay"]["finished"],
             what=f"a {case.limit} halt",
         )
+        pushed = await wait_for(lambda: pushed_risk(emulator, config, "Halted"), timeout=10)
         assert runtime.process.poll() is None, "a risk halt keeps the pod up (the operator applies onBreach)"
         runtime.signal()
         code, _ = await runtime.wait_exit(timeout=30)
     finally:
         runtime.kill()
 
-    # the reason, in /state (and, through the same snapshot, in the status)
+    # the reason, in /state and in the status pushed into the LiveStrategy
     risk = state["risk"]
+    assert {k: pushed[k] for k in ("state", "breachedLimit", "reason", "breachedAt")} == {
+        k: risk[k] for k in ("state", "breachedLimit", "reason", "breachedAt")
+    }
     assert risk["breachedLimit"] == case.limit
     assert case.in_reason in risk["reason"]
     assert risk["breachedAt"].endswith("Z")
