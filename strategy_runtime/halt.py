@@ -309,7 +309,8 @@ class HaltSequence:
                 max(0.0, flatten_deadline - begun),
             )
             report.orders_left, report.flat = left, flat
-            outcome = "done" if left == 0 and (flat or policy != HaltPolicy.FLATTEN) else "incomplete"
+            flattened = flat or policy != HaltPolicy.FLATTEN or not allow_flatten
+            outcome = "done" if left == 0 and flattened else "incomplete"
         except TimeoutError:
             outcome = "overran"
             logger.error("halt: cancelling and flattening overran the deadline; moving on")
