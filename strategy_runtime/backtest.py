@@ -57,14 +57,18 @@ class BacktestResult:
         return self.summary.fills
 
 
-def backtest_run_config(config: RuntimeConfig, catalog: StrategyCatalog, log_level: str = "ERROR") -> BacktestRunConfig:
-    """The ``BacktestRunConfig`` equivalent of the paper node of ``config`` (see the module docstring)."""
-    spec = config.spec
-    if spec.mode != Mode.PAPER:
+def _check_backtestable(config: RuntimeConfig) -> None:
+    if config.spec.mode != Mode.PAPER:
         raise BacktestError(
             "livestrat backtest simulates the venue of a paper spec (venue.adapter sandbox with "
             "startingBalances); copy the live spec, set mode: paper and adapter: sandbox to backtest it"
         )
+
+
+def backtest_run_config(config: RuntimeConfig, catalog: StrategyCatalog, log_level: str = "ERROR") -> BacktestRunConfig:
+    """The ``BacktestRunConfig`` equivalent of the paper node of ``config`` (see the module docstring)."""
+    spec = config.spec
+    _check_backtestable(config)
     loaded = load_strategy(spec.strategy)  # the same checks and errors as the node
     replay = spec.data.replay
     data_types = set(replay.data_types) if replay is not None else {ReplayDataType.BARS}
@@ -130,6 +134,7 @@ def run_backtest(
     config: RuntimeConfig, *, catalog: StrategyCatalog | None = None, log_level: str = "ERROR"
 ) -> BacktestResult:
     """Backtest the spec of ``config`` over its catalog (writing ``data.sample`` first if the spec asks)."""
+    _check_backtestable(config)
     catalog = catalog if catalog is not None else prepare_catalog(config)
     run_config = backtest_run_config(config, catalog, log_level)
     node = BacktestNode(configs=[run_config])

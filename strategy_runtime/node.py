@@ -127,6 +127,9 @@ class StrategyNode:
     strategy: Strategy
     actors: tuple[Actor, ...]
     timeouts: NodeTimeouts
+    # CASH or MARGIN as NautilusTrader books the account. The RiskEngine enforces
+    # max_notional_per_order only on CASH (and only for orders it can price): see the module doc.
+    nautilus_account_type: str = "MARGIN"
     replay: ReplayDataClient | None = None  # paper replay only
     catalog: StrategyCatalog | None = None  # paper only
     _run_task: asyncio.Task[None] | None = field(default=None, repr=False)
@@ -138,6 +141,11 @@ class StrategyNode:
     @property
     def is_paper(self) -> bool:
         return self.config.spec.mode == Mode.PAPER
+
+    @property
+    def notional_limit_checked_by_nautilus(self) -> bool:
+        """Whether the RiskEngine checks ``spec.risk.maxNotionalPerOrder`` on this account at all."""
+        return self.nautilus_account_type == "CASH" and self.config.spec.risk.max_notional_per_order is not None
 
     @property
     def sandbox(self) -> SandboxExecutionClient | None:
@@ -300,6 +308,7 @@ def build_node(
     data_factories: dict = {}
     exec_factories: dict = {}
     replay_speed: float | None = None
+    account_type = "MARGIN"
     if paper:
         if spec.venue.adapter != Adapter.SANDBOX:
             raise NodeBuildError(f"paper mode trades on the sandbox adapter, not {spec.venue.adapter}")
@@ -315,8 +324,11 @@ def build_node(
         exec_clients[SANDBOX_CLIENT_NAME] = venue.sandbox_config()
         exec_factories[SANDBOX_CLIENT_NAME] = SandboxLiveExecClientFactory
         replay_speed = spec.data.replay.speed
+        account_type = venue.account_type
     else:
         clients = live_venue(spec, environ)
+        os.environ.update(clients.process_env)
+        account_type = clients.nautilus_account_type
         data_clients[clients.name] = clients.data_config
         exec_clients[clients.name] = clients.exec_config
         data_factories[clients.name] = clients.data_factory
@@ -372,6 +384,7 @@ def build_node(
         strategy=loaded.strategy,
         actors=tuple(actors),
         timeouts=timeouts,
+        nautilus_account_type=account_type,
         replay=replay,
         catalog=catalog,
     )

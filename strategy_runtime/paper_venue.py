@@ -62,73 +62,63 @@ class PaperVenue:
     prob_slippage: float = 0.0
     random_seed: int | None = None
 
+    def _matching(self) -> dict[str, Any]:
+        """The settings the sandbox and the backtest venue name alike."""
+        shared = {name: getattr(self, name) for name in _SHARED_SETTINGS}
+        return shared | {"starting_balances": list(self.starting_balances), "leverages": dict(self.leverages) or None}
+
+    def _fill_model(self) -> dict[str, Any]:
+        return {
+            "prob_fill_on_limit": self.prob_fill_on_limit,
+            "prob_fill_on_stop": self.prob_fill_on_stop,
+            "prob_slippage": self.prob_slippage,
+            "random_seed": self.random_seed,
+        }
+
     def sandbox_config(self) -> SandboxExecClientConfig:
         return SandboxExecClientConfig(
-            venue=self.venue,
-            account_type=self.account_type,
-            starting_balances=list(self.starting_balances),
-            oms_type=self.oms_type,
-            base_currency=self.base_currency,
-            default_leverage=self.default_leverage,
-            leverages=dict(self.leverages) or None,
-            book_type=self.book_type,
-            frozen_account=self.frozen_account,
-            bar_execution=self.bar_execution,
-            trade_execution=self.trade_execution,
-            bar_adaptive_high_low_ordering=self.bar_adaptive_high_low_ordering,
-            reject_stop_orders=self.reject_stop_orders,
-            support_gtd_orders=self.support_gtd_orders,
-            support_contingent_orders=self.support_contingent_orders,
-            use_position_ids=self.use_position_ids,
-            use_random_ids=self.use_random_ids,
-            use_reduce_only=self.use_reduce_only,
-            prob_fill_on_limit=self.prob_fill_on_limit,
-            prob_fill_on_stop=self.prob_fill_on_stop,
-            prob_slippage=self.prob_slippage,
-            random_seed=self.random_seed,
+            venue=self.venue, default_leverage=self.default_leverage, **self._matching(), **self._fill_model()
         )
 
     def backtest_config(self) -> BacktestVenueConfig:
-        default_fills = (self.prob_fill_on_limit, self.prob_fill_on_stop, self.prob_slippage) == (1.0, 1.0, 0.0)
-        fill_model = (
-            None  # the engine's default FillModel(): what the sandbox builds from these defaults
-            if default_fills and self.random_seed is None
-            else ImportableFillModelConfig(
-                fill_model_path="nautilus_trader.backtest.models:FillModel",
-                config_path="nautilus_trader.backtest.config:FillModelConfig",
-                config={
-                    "prob_fill_on_limit": self.prob_fill_on_limit,
-                    "prob_fill_on_stop": self.prob_fill_on_stop,
-                    "prob_slippage": self.prob_slippage,
-                    "random_seed": self.random_seed,
-                },
-            )
-        )
+        fill_model = self._fill_model()
         return BacktestVenueConfig(
             name=self.venue,
-            oms_type=self.oms_type,
-            account_type=self.account_type,
-            starting_balances=list(self.starting_balances),
-            base_currency=self.base_currency,
             default_leverage=float(self.default_leverage),
-            leverages=dict(self.leverages) or None,
-            book_type=self.book_type,
-            frozen_account=self.frozen_account,
-            bar_execution=self.bar_execution,
-            trade_execution=self.trade_execution,
-            bar_adaptive_high_low_ordering=self.bar_adaptive_high_low_ordering,
-            reject_stop_orders=self.reject_stop_orders,
-            support_gtd_orders=self.support_gtd_orders,
-            support_contingent_orders=self.support_contingent_orders,
-            use_position_ids=self.use_position_ids,
-            use_random_ids=self.use_random_ids,
-            use_reduce_only=self.use_reduce_only,
-            fill_model=fill_model,
+            **self._matching(),
+            fill_model=(
+                None  # the engine's default FillModel(): the one the sandbox builds from the defaults
+                if fill_model == _DEFAULT_FILL_MODEL
+                else ImportableFillModelConfig(
+                    fill_model_path="nautilus_trader.backtest.models:FillModel",
+                    config_path="nautilus_trader.backtest.config:FillModelConfig",
+                    config=fill_model,
+                )
+            ),
             fee_model=None,  # MakerTakerFeeModel(), as the sandbox
             # The sandbox matches a command the moment it arrives (LatencyModel(0), no queue);
             # a backtest latency model would move fills to the next data point.
             latency_model=None,
         )
+
+
+_SHARED_SETTINGS = (
+    "account_type",
+    "oms_type",
+    "base_currency",
+    "book_type",
+    "frozen_account",
+    "bar_execution",
+    "trade_execution",
+    "bar_adaptive_high_low_ordering",
+    "reject_stop_orders",
+    "support_gtd_orders",
+    "support_contingent_orders",
+    "use_position_ids",
+    "use_random_ids",
+    "use_reduce_only",
+)
+_DEFAULT_FILL_MODEL = {"prob_fill_on_limit": 1.0, "prob_fill_on_stop": 1.0, "prob_slippage": 0.0, "random_seed": None}
 
 
 def paper_venue(spec: LiveStrategySpec) -> PaperVenue:

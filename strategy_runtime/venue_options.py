@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import enum
 import json
+import sys
 import types
 import typing
 from collections.abc import Mapping, Sequence
@@ -85,13 +86,35 @@ def _type_name(tp: Any) -> str:
     return f"{name} or null" if optional else name
 
 
+def field_types(cls: type) -> dict[str, Any]:
+    """The fields of a config class with their types, resolved.
+
+    Some adapters' config modules name types they import only for type checking (Bybit's
+    ``BybitProductType``, ``BybitSymbol``); those are resolved among the classes of the
+    adapter's loaded modules.
+    """
+    try:
+        return {f.name: f.type for f in msgspec.structs.fields(cls)}
+    except NameError:
+        pass
+    namespace: dict[str, Any] = {}
+    package = ".".join(cls.__module__.split(".")[:3])  # nautilus_trader.adapters.<adapter>
+    for name, module in list(sys.modules.items()):
+        if module is not None and (name == package or name.startswith(package + ".")):
+            namespace |= {k: v for k, v in vars(module).items() if isinstance(v, type)}
+    for klass in reversed(cls.__mro__):  # each class's own module wins for its annotations
+        namespace |= vars(sys.modules[klass.__module__])
+    hints = typing.get_type_hints(cls, globalns=namespace, include_extras=True)
+    return {name: hints[name] for name in cls.__struct_fields__}  # type: ignore[attr-defined]
+
+
 def option_fields(config_classes: Sequence[type], reserved: Mapping[str, str]) -> dict[str, Any]:
     """Every option name the classes accept (not reserved), with its type: what a user may set."""
     allowed: dict[str, Any] = {}
     for cls in config_classes:
-        for field in msgspec.structs.fields(cls):
-            if field.name not in reserved:
-                allowed.setdefault(field.name, field.type)
+        for name, tp in field_types(cls).items():
+            if name not in reserved:
+                allowed.setdefault(name, tp)
     return allowed
 
 
@@ -120,14 +143,13 @@ def convert_options(
                 f"spec.venue.options.{key} is not an option of the {adapter} adapter; allowed: {listing}"
             )
         for index, cls in enumerate(config_classes):
-            field = next((f for f in msgspec.structs.fields(cls) if f.name == key), None)
-            if field is None:
+            tp = field_types(cls).get(key)
+            if tp is None:
                 continue
             try:
-                per_class[index][key] = convert_value(raw, field.type)
+                per_class[index][key] = convert_value(raw, tp)
             except ValueError as exc:
                 raise VenueOptionError(
-                    f"spec.venue.options.{key}: {raw!r} is not a valid {_type_name(field.type)} "
-                    f"for {cls.__name__}.{key}: {exc}"
+                    f"spec.venue.options.{key}: {raw!r} is not a valid {_type_name(tp)} for {cls.__name__}.{key}: {exc}"
                 ) from None
     return per_class

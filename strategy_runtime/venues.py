@@ -20,7 +20,7 @@ dependencies (Interactive Brokers needs the ``nautilus_trader[ib]`` extra).
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from nautilus_trader.config import InstrumentProviderConfig, LiveDataClientConfig, LiveExecClientConfig
@@ -71,10 +71,19 @@ class LiveVenueClients:
     name: str  # the factory / client name, e.g. BINANCE
     venue: str
     account_type: str  # the spec's account type
+    # What NautilusTrader books the account as (CASH or MARGIN): decides whether the
+    # RiskEngine checks max_notional_per_order at all (it skips MARGIN accounts).
+    nautilus_account_type: str
     data_config: LiveDataClientConfig
     exec_config: LiveExecClientConfig
     data_factory: type
     exec_factory: type
+    # Variables the adapter reads from the process environment no matter what its config says
+    # (OKX's private websocket in 1.221): build_node exports them just before building.
+    process_env: Mapping[str, str] = field(default_factory=dict)
+
+    def __repr__(self) -> str:  # configs and process_env hold credentials
+        return f"LiveVenueClients(name={self.name!r}, venue={self.venue!r}, account_type={self.account_type!r})"
 
 
 def read_credentials(environ: Mapping[str, str], *, passphrase: bool, adapter: str) -> Credentials:
@@ -119,140 +128,170 @@ def _check_venue_name(spec: LiveStrategySpec, default: str) -> str:
     return default
 
 
-def _binance(spec: LiveStrategySpec, environ: Mapping[str, str]) -> LiveVenueClients:
-    from nautilus_trader.adapters.binance import (
-        BINANCE,
-        BinanceAccountType,
-        BinanceDataClientConfig,
-        BinanceExecClientConfig,
-        BinanceLiveDataClientFactory,
-        BinanceLiveExecClientFactory,
-    )
+@dataclass(frozen=True)
+class _Adapter:
+    """One NautilusTrader adapter's config classes and factories, under its client name."""
 
-    account_type = account_type_of(spec)
-    binance_account = {
-        AccountType.SPOT: BinanceAccountType.SPOT,
-        AccountType.MARGIN: BinanceAccountType.MARGIN,
-        AccountType.USDT_FUTURES: BinanceAccountType.USDT_FUTURES,
-        AccountType.COIN_FUTURES: BinanceAccountType.COIN_FUTURES,
-    }[account_type]
-    venue = _check_venue_name(spec, BINANCE)
-    credentials = read_credentials(environ, passphrase=False, adapter="binance")
-    reserved = _RESERVED_COMMON | {
-        "account_type": "use spec.venue.accountType",
-        "testnet": "use spec.venue.testnet",
-        "venue": "use spec.venue.name",
-    }
-    data_options, exec_options = convert_options(
-        spec.venue.options, [BinanceDataClientConfig, BinanceExecClientConfig], reserved=reserved, adapter="binance"
-    )
-    provider = InstrumentProviderConfig(load_all=False, load_ids=_instrument_ids(spec))
-    common: dict[str, Any] = {
+    name: str
+    data_config: type
+    exec_config: type
+    data_factory: type
+    exec_factory: type
+
+    def options(self, spec: LiveStrategySpec, reserved: Mapping[str, str]) -> tuple[dict[str, Any], dict[str, Any]]:
+        """``spec.venue.options`` typed for the data config and for the execution config."""
+        data, execution = convert_options(
+            spec.venue.options,
+            [self.data_config, self.exec_config],
+            reserved=_RESERVED_COMMON | dict(reserved),
+            adapter=str(spec.venue.adapter),
+        )
+        return data, execution
+
+    def clients(
+        self,
+        spec: LiveStrategySpec,
+        common: Mapping[str, Any],
+        options: tuple[dict[str, Any], dict[str, Any]],
+        *,
+        booked_as: str,
+        process_env: Mapping[str, str] | None = None,
+    ) -> LiveVenueClients:
+        data_options, exec_options = options
+        return LiveVenueClients(
+            name=self.name,
+            venue=_check_venue_name(spec, self.name),
+            account_type=account_type_of(spec),
+            nautilus_account_type=booked_as,
+            # Options may override a default of ``common`` (IB's port), never a reserved field.
+            data_config=self.data_config(**(dict(common) | data_options)),
+            exec_config=self.exec_config(**(dict(common) | exec_options)),
+            data_factory=self.data_factory,
+            exec_factory=self.exec_factory,
+            process_env=dict(process_env or {}),
+        )
+
+
+def _with_credentials(spec: LiveStrategySpec, credentials: Credentials) -> dict[str, Any]:
+    """The settings every API-key adapter takes: the credentials and the instruments to load."""
+    return {
         "api_key": credentials.api_key,
         "api_secret": credentials.api_secret,
-        "account_type": binance_account,
-        "testnet": spec.venue.testnet,
-        "instrument_provider": provider,
+        "instrument_provider": InstrumentProviderConfig(load_all=False, load_ids=_instrument_ids(spec)),
     }
-    return LiveVenueClients(
-        name=BINANCE,
-        venue=venue,
-        account_type=account_type,
-        data_config=BinanceDataClientConfig(**common, **data_options),
-        exec_config=BinanceExecClientConfig(**common, **exec_options),
-        data_factory=BinanceLiveDataClientFactory,
-        exec_factory=BinanceLiveExecClientFactory,
+
+
+def _binance(spec: LiveStrategySpec, environ: Mapping[str, str]) -> LiveVenueClients:
+    from nautilus_trader.adapters import binance
+
+    account_type = account_type_of(spec)
+    if account_type == AccountType.COIN_FUTURES and spec.venue.testnet:
+        # NautilusTrader 1.221 has no testnet URLs for COIN-M (get_ws_base_url raises at build).
+        raise VenueConfigError("binance coinFutures has no testnet in NautilusTrader 1.221: set testnet: false")
+    adapter = _Adapter(
+        binance.BINANCE,
+        binance.BinanceDataClientConfig,
+        binance.BinanceExecClientConfig,
+        binance.BinanceLiveDataClientFactory,
+        binance.BinanceLiveExecClientFactory,
     )
+    options = adapter.options(
+        spec,
+        {
+            "account_type": "use spec.venue.accountType",
+            "testnet": "use spec.venue.testnet",
+            "venue": "use spec.venue.name",
+        },
+    )
+    common = _with_credentials(spec, read_credentials(environ, passphrase=False, adapter="binance")) | {
+        "account_type": {
+            AccountType.SPOT: binance.BinanceAccountType.SPOT,
+            AccountType.MARGIN: binance.BinanceAccountType.MARGIN,
+            AccountType.USDT_FUTURES: binance.BinanceAccountType.USDT_FUTURES,
+            AccountType.COIN_FUTURES: binance.BinanceAccountType.COIN_FUTURES,
+        }[account_type],
+        "testnet": spec.venue.testnet,
+    }
+    return adapter.clients(spec, common, options, booked_as="CASH" if account_type == AccountType.SPOT else "MARGIN")
 
 
 def _bybit(spec: LiveStrategySpec, environ: Mapping[str, str]) -> LiveVenueClients:
-    from nautilus_trader.adapters.bybit import (
-        BYBIT,
-        BybitDataClientConfig,
-        BybitExecClientConfig,
-        BybitLiveDataClientFactory,
-        BybitLiveExecClientFactory,
-        BybitProductType,
-    )
+    from nautilus_trader.adapters import bybit
 
     account_type = account_type_of(spec)
-    product = {
-        AccountType.SPOT: BybitProductType.SPOT,
-        AccountType.LINEAR: BybitProductType.LINEAR,
-        AccountType.INVERSE: BybitProductType.INVERSE,
-    }[account_type]
-    venue = _check_venue_name(spec, BYBIT)
-    credentials = read_credentials(environ, passphrase=False, adapter="bybit")
-    reserved = _RESERVED_COMMON | {
-        "product_types": "use spec.venue.accountType (spot, linear or inverse)",
-        "testnet": "use spec.venue.testnet",
-    }
-    data_options, exec_options = convert_options(
-        spec.venue.options, [BybitDataClientConfig, BybitExecClientConfig], reserved=reserved, adapter="bybit"
+    adapter = _Adapter(
+        bybit.BYBIT,
+        bybit.BybitDataClientConfig,
+        bybit.BybitExecClientConfig,
+        bybit.BybitLiveDataClientFactory,
+        bybit.BybitLiveExecClientFactory,
     )
-    if spec.venue.testnet and (data_options.get("demo") or exec_options.get("demo")):
+    options = adapter.options(
+        spec,
+        {
+            "product_types": "use spec.venue.accountType (spot, linear or inverse)",
+            "testnet": "use spec.venue.testnet",
+        },
+    )
+    if spec.venue.testnet and any(o.get("demo") for o in options):
         raise VenueConfigError("bybit: options.demo and spec.venue.testnet are exclusive: demo trading is not testnet")
-    provider = InstrumentProviderConfig(load_all=False, load_ids=_instrument_ids(spec))
-    common: dict[str, Any] = {
-        "api_key": credentials.api_key,
-        "api_secret": credentials.api_secret,
-        "product_types": [product],
+    common = _with_credentials(spec, read_credentials(environ, passphrase=False, adapter="bybit")) | {
+        "product_types": [
+            {
+                AccountType.SPOT: bybit.BybitProductType.SPOT,
+                AccountType.LINEAR: bybit.BybitProductType.LINEAR,
+                AccountType.INVERSE: bybit.BybitProductType.INVERSE,
+            }[account_type]
+        ],
         "testnet": spec.venue.testnet,
-        "instrument_provider": provider,
     }
-    return LiveVenueClients(
-        name=BYBIT,
-        venue=venue,
-        account_type=account_type,
-        data_config=BybitDataClientConfig(**common, **data_options),
-        exec_config=BybitExecClientConfig(**common, **exec_options),
-        data_factory=BybitLiveDataClientFactory,
-        exec_factory=BybitLiveExecClientFactory,
-    )
+    return adapter.clients(spec, common, options, booked_as="CASH" if account_type == AccountType.SPOT else "MARGIN")
 
 
 def _okx(spec: LiveStrategySpec, environ: Mapping[str, str]) -> LiveVenueClients:
-    from nautilus_trader.adapters.okx import (
-        OKX,
-        OKXDataClientConfig,
-        OKXExecClientConfig,
-        OKXLiveDataClientFactory,
-        OKXLiveExecClientFactory,
-    )
+    from nautilus_trader.adapters import okx
     from nautilus_trader.core.nautilus_pyo3 import OKXInstrumentType
 
     account_type = account_type_of(spec)
-    instrument_type = {
-        AccountType.SPOT: OKXInstrumentType.SPOT,
-        AccountType.MARGIN: OKXInstrumentType.MARGIN,
-        AccountType.SWAP: OKXInstrumentType.SWAP,
-    }[account_type]
-    venue = _check_venue_name(spec, OKX)
-    credentials = read_credentials(environ, passphrase=True, adapter="okx")
-    reserved = _RESERVED_COMMON | {
-        "instrument_types": "use spec.venue.accountType (spot, margin or swap)",
-        "is_demo": "use spec.venue.testnet (OKX's demo trading)",
-    }
-    data_options, exec_options = convert_options(
-        spec.venue.options, [OKXDataClientConfig, OKXExecClientConfig], reserved=reserved, adapter="okx"
+    adapter = _Adapter(
+        okx.OKX,
+        okx.OKXDataClientConfig,
+        okx.OKXExecClientConfig,
+        okx.OKXLiveDataClientFactory,
+        okx.OKXLiveExecClientFactory,
     )
-    provider = InstrumentProviderConfig(load_all=False, load_ids=_instrument_ids(spec))
-    common: dict[str, Any] = {
-        "api_key": credentials.api_key,
-        "api_secret": credentials.api_secret,
+    options = adapter.options(
+        spec,
+        {
+            "instrument_types": "use spec.venue.accountType (spot, margin or swap)",
+            "is_demo": "use spec.venue.testnet (OKX's demo trading)",
+        },
+    )
+    credentials = read_credentials(environ, passphrase=True, adapter="okx")
+    common = _with_credentials(spec, credentials) | {
         "api_passphrase": credentials.passphrase,
-        "instrument_types": (instrument_type,),
+        "instrument_types": (
+            {
+                AccountType.SPOT: OKXInstrumentType.SPOT,
+                AccountType.MARGIN: OKXInstrumentType.MARGIN,
+                AccountType.SWAP: OKXInstrumentType.SWAP,
+            }[account_type],
+        ),
         "is_demo": spec.venue.testnet,
-        "instrument_provider": provider,
     }
-    return LiveVenueClients(
-        name=OKX,
-        venue=venue,
-        account_type=account_type,
-        data_config=OKXDataClientConfig(**common, **data_options),
-        exec_config=OKXExecClientConfig(**common, **exec_options),
-        data_factory=OKXLiveDataClientFactory,
-        exec_factory=OKXLiveExecClientFactory,
+    # Spot is CASH unless options.use_spot_margin (OKXExecutionClient._derive_account_type).
+    spot_cash = account_type == AccountType.SPOT and not options[1].get("use_spot_margin")
+    return adapter.clients(
+        spec,
+        common,
+        options,
+        booked_as="CASH" if spot_cash else "MARGIN",
+        # OKXWebSocketClient.with_credentials() ignores the config and reads these.
+        process_env={
+            "OKX_API_KEY": credentials.api_key,
+            "OKX_API_SECRET": credentials.api_secret,
+            "OKX_API_PASSPHRASE": credentials.passphrase or "",
+        },
     )
 
 
@@ -275,37 +314,29 @@ def _interactive_brokers(spec: LiveStrategySpec, environ: Mapping[str, str]) -> 
             "nautilus_trader[ib] extra"
         ) from None
 
-    account_type = account_type_of(spec)
-    reserved = _RESERVED_COMMON | {
-        "dockerized_gateway": "livestrat connects to a running IB Gateway; it does not start one",
-    }
-    data_options, exec_options = convert_options(
-        spec.venue.options,
-        [InteractiveBrokersDataClientConfig, InteractiveBrokersExecClientConfig],
-        reserved=reserved,
-        adapter="interactive_brokers",
+    adapter = _Adapter(
+        IB,
+        InteractiveBrokersDataClientConfig,
+        InteractiveBrokersExecClientConfig,
+        InteractiveBrokersLiveDataClientFactory,
+        InteractiveBrokersLiveExecClientFactory,
     )
-    if not exec_options.get("account_id"):
+    options = adapter.options(
+        spec, {"dockerized_gateway": "livestrat connects to a running IB Gateway; it does not start one"}
+    )
+    if not options[1].get("account_id"):
         raise VenueConfigError(
             "interactive_brokers needs spec.venue.options.account_id: the IB account to trade (for example DU1234567)"
         )
-    provider = InteractiveBrokersInstrumentProviderConfig(
-        symbology_method=SymbologyMethod.IB_SIMPLIFIED, load_ids=_instrument_ids(spec)
-    )
-    port = IB_GATEWAY_PORTS[spec.venue.testnet]
-    common: dict[str, Any] = {"instrument_provider": provider, "ibg_port": port}
-    # The IB Gateway holds the login; livestrat needs no API key for it.
-    data_config = InteractiveBrokersDataClientConfig(**(common | data_options))
-    exec_config = InteractiveBrokersExecClientConfig(**(common | exec_options))
-    return LiveVenueClients(
-        name=IB,
-        venue=IB,
-        account_type=account_type,
-        data_config=data_config,
-        exec_config=exec_config,
-        data_factory=InteractiveBrokersLiveDataClientFactory,
-        exec_factory=InteractiveBrokersLiveExecClientFactory,
-    )
+    # The IB Gateway holds the login: no API key here. Paper or live is the gateway's port.
+    common = {
+        "instrument_provider": InteractiveBrokersInstrumentProviderConfig(
+            symbology_method=SymbologyMethod.IB_SIMPLIFIED, load_ids=_instrument_ids(spec)
+        ),
+        "ibg_port": IB_GATEWAY_PORTS[spec.venue.testnet],
+    }
+    # The IB execution client always books a margin account, whatever spec.venue.accountType says.
+    return adapter.clients(spec, common, options, booked_as="MARGIN")
 
 
 _BUILDERS = {

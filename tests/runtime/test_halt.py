@@ -12,7 +12,7 @@ import pytest
 from strategy_runtime.ledger import SqliteLedger, recompute_pnl
 from tests.support.catalogs import flat, write_price_path
 from tests.support.runtime_process import RuntimeProcess, paper_spec, strategy_config
-from tests.support.strategies import read_events, scripted_strategy
+from tests.support.scripted import read_events, scripted_strategy
 
 pytestmark = pytest.mark.slow
 

@@ -17,7 +17,7 @@ from strategy_runtime.ledger import SqliteLedger
 from tests.support.catalogs import falling, flat, up_then_down, write_price_path
 from tests.support.kube import LIVESTRATEGIES, wait_for
 from tests.support.runtime_process import RuntimeProcess, paper_spec, strategy_config
-from tests.support.strategies import read_events, scripted_strategy
+from tests.support.scripted import read_events, scripted_strategy
 
 pytestmark = pytest.mark.slow
 

@@ -14,7 +14,7 @@ import pytest
 from strategy_runtime.ledger.postgres import DsnParts
 from tests.support.catalogs import flat, write_price_path
 from tests.support.runtime_process import RuntimeProcess, example_spec, paper_spec, strategy_config
-from tests.support.strategies import scripted_strategy
+from tests.support.scripted import scripted_strategy
 
 pytestmark = pytest.mark.slow
 

@@ -1,120 +1,152 @@
-"""Small NautilusTrader strategies that do one thing on a given bar, for the runtime's tests.
+"""Strategies and actors the runtime tests run by import path (``tests.support.strategies:…``).
 
-``ScriptedStrategy`` follows a script of steps, each on a bar number (1 = the first bar):
-
-- ``{"bar": 2, "do": "market", "side": "BUY", "quantity": "0.1"}``: a market order;
-- ``{"bar": 2, "do": "limit", "side": "BUY", "quantity": "0.01", "offset": -0.2, "count": 3}``:
-  ``count`` limit orders at ``close * (1 + offset)`` (far from the market: they rest);
-- ``"keep_trying_from": N``: from bar N on, a small market BUY on every bar, the orders a
-  halted strategy must never get through.
-
-Every order it submits and every event of its orders is appended to ``events_path`` as a
-JSON line, so a test can tell, after the process is gone, what was accepted and what denied.
+Every strategy here takes its notion of time from the bars it receives, never from its
+clock: a paper node's clock is wall time, a backtest's is market time, and a strategy that
+reads the clock cannot behave the same in both (docs/runtime.md, "Backtest oracle").
 """
 
 from __future__ import annotations
 
-import json
-import time
 from decimal import Decimal
-from typing import Any
 
+from nautilus_trader.common.actor import Actor
+from nautilus_trader.common.config import ActorConfig
 from nautilus_trader.config import StrategyConfig
+from nautilus_trader.indicators import AverageTrueRange, ExponentialMovingAverage
 from nautilus_trader.model.data import Bar, BarType
-from nautilus_trader.model.enums import OrderSide
+from nautilus_trader.model.enums import OrderSide, OrderType, TimeInForce
 from nautilus_trader.model.identifiers import InstrumentId
 from nautilus_trader.trading.strategy import Strategy
 
-PATH = "tests.support.strategies"
+
+class BracketOnCrossConfig(StrategyConfig, frozen=True):
+    instrument_id: InstrumentId
+    bar_type: BarType
+    trade_size: Decimal
+    fast_ema_period: int = 10
+    slow_ema_period: int = 20
+    atr_period: int = 20
+    entry_offset_atr: float = 0.3
+    bracket_distance_atr: float = 1.5
+    entry_timeout_bars: int = 5
 
 
-class ScriptedConfig(StrategyConfig, frozen=True):
-    instrument_id: str
-    bar_type: str
-    steps: list[dict[str, Any]] = []  # noqa: RUF012  (msgspec copies defaults)
-    keep_trying_from: int | None = None
-    keep_trying_quantity: str = "0.001"
-    events_path: str | None = None
+class BracketOnCross(Strategy):
+    """On an EMA cross, when flat: a bracket whose entry is a resting LIMIT order a fraction of an
+    ATR away from the close, with a STOP_MARKET stop-loss and a LIMIT take-profit (OTO, then OUO),
+    all GTC. An entry still unfilled after ``entry_timeout_bars`` bars is cancelled."""
 
-
-class ScriptedStrategy(Strategy):
-    def __init__(self, config: ScriptedConfig) -> None:
+    def __init__(self, config: BracketOnCrossConfig) -> None:
         super().__init__(config)
-        self.bars = 0
-        self._file: Any = None
+        self.atr = AverageTrueRange(config.atr_period)
+        self.fast = ExponentialMovingAverage(config.fast_ema_period)
+        self.slow = ExponentialMovingAverage(config.slow_ema_period)
+        self.bars_since_entry = 0
 
     def on_start(self) -> None:
-        self.instrument_id = InstrumentId.from_str(self.config.instrument_id)
-        self.instrument = self.cache.instrument(self.instrument_id)
-        if self.config.events_path:
-            self._file = open(self.config.events_path, "a", buffering=1)  # noqa: SIM115  (closed on dispose)
-        self.subscribe_bars(BarType.from_str(self.config.bar_type))
-
-    def on_dispose(self) -> None:
-        if self._file is not None:
-            self._file.close()
-
-    def _write(self, **row: Any) -> None:
-        if self._file is not None:
-            self._file.write(json.dumps({"wall": time.time(), "bar": self.bars, **row}) + "\n")
+        self.instrument = self.cache.instrument(self.config.instrument_id)
+        for indicator in (self.atr, self.fast, self.slow):
+            self.register_indicator_for_bars(self.config.bar_type, indicator)
+        self.subscribe_bars(self.config.bar_type)
 
     def on_bar(self, bar: Bar) -> None:
-        self.bars += 1
-        for step in self.config.steps:
-            if step["bar"] == self.bars:
-                self._do(step, bar)
-        start = self.config.keep_trying_from
-        if start is not None and self.bars >= start:
-            self._submit_market(OrderSide.BUY, self.config.keep_trying_quantity, "keep-trying")
-
-    def _do(self, step: dict[str, Any], bar: Bar) -> None:
-        side = OrderSide.BUY if step.get("side", "BUY") == "BUY" else OrderSide.SELL
-        if step["do"] == "market":
-            self._submit_market(side, step["quantity"], step.get("tag", "scripted"))
-        elif step["do"] == "limit":
-            price = self.instrument.make_price(float(bar.close) * (1 + float(step.get("offset", -0.2))))
-            for _ in range(int(step.get("count", 1))):
-                order = self.order_factory.limit(
-                    self.instrument_id,
-                    side,
-                    self.instrument.make_qty(Decimal(step["quantity"])),
-                    price,
-                    tags=[step.get("tag", "scripted")],
-                )
-                self._write(submit=order.client_order_id.value, tag=step.get("tag", "scripted"))
-                self.submit_order(order)
-
-    def _submit_market(self, side: OrderSide, quantity: str, tag: str) -> None:
-        order = self.order_factory.market(
-            self.instrument_id, side, self.instrument.make_qty(Decimal(quantity)), tags=[tag]
+        if not self.indicators_initialized():
+            return
+        iid = self.config.instrument_id
+        open_orders = self.cache.orders_open(instrument_id=iid, strategy_id=self.id)
+        if self.portfolio.is_flat(iid) and open_orders:
+            self.bars_since_entry += 1
+            if self.bars_since_entry > self.config.entry_timeout_bars:
+                self.cancel_all_orders(iid)
+            return
+        if not self.portfolio.is_flat(iid) or open_orders:
+            return
+        side = OrderSide.BUY if self.fast.value >= self.slow.value else OrderSide.SELL
+        sign = 1 if side == OrderSide.BUY else -1
+        close = bar.close.as_double()
+        entry = close - sign * self.config.entry_offset_atr * self.atr.value
+        distance = self.config.bracket_distance_atr * self.atr.value
+        orders = self.order_factory.bracket(
+            instrument_id=iid,
+            order_side=side,
+            quantity=self.instrument.make_qty(self.config.trade_size),
+            time_in_force=TimeInForce.GTC,
+            entry_order_type=OrderType.LIMIT,
+            entry_price=self.instrument.make_price(entry),
+            sl_trigger_price=self.instrument.make_price(entry - sign * distance),
+            tp_price=self.instrument.make_price(entry + sign * distance),
         )
-        self._write(submit=order.client_order_id.value, tag=tag)
+        self.bars_since_entry = 0
+        self.submit_order_list(orders)
+
+    def on_stop(self) -> None:
+        self.cancel_all_orders(self.config.instrument_id)
+        self.close_all_positions(self.config.instrument_id)
+
+
+class LimitProbeConfig(StrategyConfig, frozen=True):
+    instrument_id: InstrumentId
+    bar_type: BarType
+    trade_size: Decimal
+
+
+class LimitProbe(Strategy):
+    """On the first bar: one BUY LIMIT of ``trade_size`` at half the close (it rests: nothing fills)."""
+
+    def on_start(self) -> None:
+        self.instrument = self.cache.instrument(self.config.instrument_id)
+        self.subscribe_bars(self.config.bar_type)
+        self.sent = False
+
+    def on_bar(self, bar: Bar) -> None:
+        if self.sent:
+            return
+        self.sent = True
+        order = self.order_factory.limit(
+            instrument_id=self.config.instrument_id,
+            order_side=OrderSide.BUY,
+            quantity=self.instrument.make_qty(self.config.trade_size),
+            price=self.instrument.make_price(bar.close.as_double() / 2),
+        )
         self.submit_order(order)
 
-    def on_order_event(self, event: Any) -> None:
-        order = self.cache.order(event.client_order_id)
-        self._write(
-            event=type(event).__name__,
-            order=event.client_order_id.value,
-            tags=list(order.tags or []) if order is not None else [],
-            reason=getattr(event, "reason", None),
-        )
+
+class ShutdownRequesterConfig(StrategyConfig, frozen=True):
+    bar_type: BarType
+    after_bars: int = 3
 
 
-def read_events(path: str) -> list[dict[str, Any]]:
-    with open(path) as f:
-        return [json.loads(line) for line in f if line.strip()]
+class ShutdownRequester(Strategy):
+    """Asks the system to shut down (as an engine does after an unexpected error) on bar ``after_bars``."""
+
+    def on_start(self) -> None:
+        self.seen = 0
+        self.subscribe_bars(self.config.bar_type)
+
+    def on_bar(self, bar: Bar) -> None:
+        self.seen += 1
+        if self.seen == self.config.after_bars:
+            self.shutdown_system("test: the strategy asks for a shutdown")
 
 
-def scripted_strategy(events_path: str, instrument_id: str = "BTCUSDT.BINANCE", **config: Any) -> dict[str, Any]:
-    """The ``spec.strategy`` of a scripted strategy."""
-    return {
-        "strategyPath": f"{PATH}:ScriptedStrategy",
-        "configPath": f"{PATH}:ScriptedConfig",
-        "config": {
-            "instrument_id": instrument_id,
-            "bar_type": f"{instrument_id}-1-MINUTE-LAST-EXTERNAL",
-            "events_path": events_path,
-            **config,
-        },
-    }
+class EventRecorderConfig(ActorConfig, frozen=True):
+    pass
+
+
+class EventRecorder(Actor):
+    """Records every order and position event and the replay progress seen at each bar."""
+
+    def __init__(self, config: EventRecorderConfig | None = None) -> None:
+        super().__init__(config or EventRecorderConfig())
+        self.order_events: list[object] = []
+        self.position_events: list[object] = []
+
+    def on_start(self) -> None:
+        # Raw message bus subscriptions keep firing after the actor stops, so the fills of the
+        # strategies' on_stop (which come after the actors stopped) are recorded too.
+        self.msgbus.subscribe("events.order.*", self.order_events.append)
+        self.msgbus.subscribe("events.position.*", self.position_events.append)
+
+    def on_dispose(self) -> None:
+        self.msgbus.unsubscribe("events.order.*", self.order_events.append)
+        self.msgbus.unsubscribe("events.position.*", self.position_events.append)
