@@ -27,7 +27,7 @@ import logging
 import os
 import signal
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -38,7 +38,15 @@ from strategy_runtime import portfolio_view
 from strategy_runtime.catalog import CatalogError, StrategyCatalog
 from strategy_runtime.halt import HaltReport, HaltSequence, TradingHalt
 from strategy_runtime.http_server import RuntimeHttpServer
-from strategy_runtime.ledger import FencedOut, FillRecord, HaltRecord, Ledger, LedgerError, ledger_for
+from strategy_runtime.ledger import (
+    CommittedBatch,
+    FencedOut,
+    FillRecord,
+    HaltRecord,
+    Ledger,
+    LedgerError,
+    ledger_for,
+)
 from strategy_runtime.metrics import LoopLagMeter, RuntimeMetrics, new_registry
 from strategy_runtime.node import NodeBuildError, NodeStartError, StrategyNode, build_node
 from strategy_runtime.reporter import Reporter
@@ -90,6 +98,7 @@ class RuntimeOptions:
     catalog: StrategyCatalog | None = None  # prepared by the caller (local runs report the sample)
     status_api: StatusApi | None = None  # default: the Kubernetes API (in-cluster or kubeconfig)
     keep_fills: bool = False  # read every fill back from the ledger before closing it (local summary)
+    on_ledger_commit: Callable[[CommittedBatch], None] | None = None  # each committed batch (benchmarks)
 
 
 @dataclass
@@ -297,7 +306,13 @@ class StrategyRuntime:
             await self.http.start()
 
         fence_wait = config.fence_wait_seconds if options.fence_wait_seconds is None else options.fence_wait_seconds
-        ledger = ledger_for(config, options.environ, on_fence_lost=self._on_fence_lost, fence_wait=fence_wait)
+        ledger = ledger_for(
+            config,
+            options.environ,
+            on_fence_lost=self._on_fence_lost,
+            fence_wait=fence_wait,
+            on_commit=options.on_ledger_commit,
+        )
         try:
             await ledger.open()
         except FencedOut as exc:

@@ -2,7 +2,7 @@
 
 Each case runs a real ``livestrat runtime`` process on a tiny catalog whose price path makes
 the breach certain (tests/support/catalogs.py), with a scripted strategy
-(tests/support/strategies.py) that breaks the limit, then keeps submitting small market
+(tests/support/scripted.py) that breaks the limit, then keeps submitting small market
 orders on every bar: none of them may be accepted. Nothing is mocked.
 """
 
