@@ -327,8 +327,12 @@ class HaltSequence:
             await asyncio.wait_for(step(deadline), max(0.0, deadline - begun))
             outcome = "done"
         except TimeoutError:
-            outcome = "overran"
-            logger.error("halt: step %s overran its deadline (%.2fs); moving on", name, deadline - begun)
+            if time.monotonic() < deadline:  # a timeout of the step's own, inside its share
+                outcome = "failed: timed out"
+                logger.error("halt: step %s timed out; moving on", name)
+            else:
+                outcome = "overran"
+                logger.error("halt: step %s overran its deadline (%.2fs); moving on", name, deadline - begun)
         except Exception as exc:
             outcome = f"failed: {type(exc).__name__}: {exc}"
             logger.error("halt: step %s failed (%s); moving on", name, outcome)

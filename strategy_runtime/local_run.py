@@ -26,6 +26,7 @@ import os
 import sys
 import time
 from collections.abc import Mapping
+from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 
@@ -35,7 +36,7 @@ from livestrat.api.validation import InvalidManifest
 from strategy_runtime.catalog import CatalogError, prepare_catalog
 from strategy_runtime.ledger import recompute_pnl
 from strategy_runtime.local_config import local_runtime_config
-from strategy_runtime.runtime import EXIT_INVALID, RunOutcome, RuntimeOptions, StrategyRuntime, utc_stamp
+from strategy_runtime.runtime import EXIT_INVALID, RunOutcome, RuntimeOptions, StrategyRuntime
 from strategy_runtime.sample_data import SampleDataError
 
 PROGRESS_STEP = 0.25  # a line at every quarter of the replay...
@@ -68,7 +69,8 @@ def local_config(args: argparse.Namespace, environ: dict[str, str]) -> RuntimeCo
     if args.speed is not None and spec.data.replay is not None:
         replay = spec.data.replay.model_copy(update={"speed": args.speed})
         spec = spec.model_copy(update={"data": spec.data.model_copy(update={"replay": replay})})
-    identity = StrategyIdentity(namespace=f"{config.strategy.namespace}-run-{utc_stamp()}", name=config.strategy.name)
+    stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
+    identity = StrategyIdentity(namespace=f"{config.strategy.namespace}-run-{stamp}", name=config.strategy.name)
     return config.model_copy(update={"spec": spec, "strategy": identity})
 
 

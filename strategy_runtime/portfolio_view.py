@@ -38,10 +38,6 @@ def add(a: Mapping[str, Decimal], b: Mapping[str, Decimal]) -> Amounts:
     return {c: a.get(c, Decimal(0)) + b.get(c, Decimal(0)) for c in sorted({*a, *b})}
 
 
-def subtract(a: Mapping[str, Decimal], b: Mapping[str, Decimal]) -> Amounts:
-    return {c: a.get(c, Decimal(0)) - b.get(c, Decimal(0)) for c in sorted({*a, *b})}
-
-
 def money_text(amounts: Mapping[str, Decimal], places: int = 2) -> str | None:
     """``{"USDT": Decimal("-12.5")}`` -> ``"-12.50 USDT"``; several currencies are joined with ", "."""
     if not amounts:

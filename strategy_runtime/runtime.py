@@ -29,7 +29,7 @@ import signal
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC
 from typing import Any
 
 from livestrat.api.runtime_config import RuntimeConfig
@@ -48,7 +48,7 @@ from strategy_runtime.ledger import (
     ledger_for,
 )
 from strategy_runtime.metrics import LoopLagMeter, RuntimeMetrics, new_registry
-from strategy_runtime.node import NodeBuildError, NodeStartError, StrategyNode, build_node
+from strategy_runtime.node import NodeBuildError, StrategyNode, build_node
 from strategy_runtime.reporter import Reporter
 from strategy_runtime.risk_guard import Breach, RiskGuard
 from strategy_runtime.sample_data import SampleDataError
@@ -371,21 +371,36 @@ class StrategyRuntime:
             )
             self.pusher.start()
 
-        try:
-            await self.node.start()
-        except NodeStartError as exc:
-            logger.error("runtime: %s", exc)
-            self.request_stop(f"the node did not start: {exc}", EXIT_FAILED)
-        else:
-            if not self._stop.is_set():
-                self.node_state = NodeState.RUNNING
-                self.ready_at = time.monotonic()
-                logger.info("runtime: %s is running (%.2fs after start)", self.key, self.ready_at - self.started_at)
+        if await self._started(self.node):
+            self.node_state = NodeState.RUNNING
+            self.ready_at = time.monotonic()
+            logger.info("runtime: %s is running (%.2fs after start)", self.key, self.ready_at - self.started_at)
             if restored is not None:  # whatever a venue still holds for us must not trade either
                 self._breach_task = asyncio.get_running_loop().create_task(self._contain_restored(restored))
 
         await self._wait_for_stop()
         return await self._halt(ledger)
+
+    async def _started(self, node: StrategyNode) -> bool:
+        """Start the node; False if it failed, or if a stop was asked for first (the halt must not wait
+        for a live venue's connection and reconciliation, which can take longer than the grace period)."""
+        starting = asyncio.get_running_loop().create_task(node.start(), name="node-start")
+        stopping = asyncio.ensure_future(self._stop.wait())
+        try:
+            await asyncio.wait([starting, stopping], return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            stopping.cancel()
+        if not starting.done():
+            starting.cancel()
+            await asyncio.gather(starting, return_exceptions=True)
+            logger.warning("runtime: stopping before the node finished starting (%s)", self._stop_reason)
+            return False
+        failure = starting.exception()
+        if failure is not None:
+            logger.error("runtime: %s", failure)
+            self.request_stop(f"the node did not start: {failure}", EXIT_FAILED)
+            return False
+        return not self._stop.is_set()
 
     async def _restored_halt(self, ledger: Ledger) -> Breach | None:
         record = await ledger.active_halt()
@@ -519,7 +534,3 @@ class StrategyRuntime:
         if self.http is not None:
             await self.http.stop()
         await self.lag.stop()
-
-
-def utc_stamp(moment: datetime | None = None) -> str:
-    return (moment or datetime.now(UTC)).strftime("%Y%m%d-%H%M%S")

@@ -7,11 +7,15 @@ the pod's grace period): the test measures from the signal to the process being 
 
 from __future__ import annotations
 
-import pytest
+import asyncio
 
+import pytest
+import yaml
+
+from livestrat.api.runtime_config import ENV_API_KEY, ENV_API_SECRET
 from strategy_runtime.ledger import SqliteLedger, recompute_pnl
 from tests.support.catalogs import flat, write_price_path
-from tests.support.runtime_process import RuntimeProcess, paper_spec, strategy_config
+from tests.support.runtime_process import ROOT, RuntimeProcess, paper_spec, strategy_config
 from tests.support.scripted import read_events, scripted_strategy
 
 pytestmark = pytest.mark.slow
@@ -72,3 +76,24 @@ async def test_sigterm_with_flatten_leaves_no_position(tmp_path):
         fills = await ledger.fills()
     assert len(fills) == 2
     assert recompute_pnl(fills).instruments["BTCUSDT.BINANCE"].position == 0
+
+
+async def test_sigterm_while_a_live_venue_is_still_connecting_exits_within_the_bound(tmp_path):
+    # A live Binance testnet node on a machine without a route to Binance: it keeps trying to
+    # connect (30 s timeout). The venue's network is what cannot exist here; nothing is mocked.
+    manifest = yaml.safe_load((ROOT / "examples" / "live-binance-testnet.yaml").read_text())
+    spec = manifest["spec"]
+    spec["pod"] = {"terminationGracePeriodSeconds": 15}
+    config, path = strategy_config(tmp_path, spec, name="live-unreachable")
+    env = {ENV_API_KEY: "k" * 16, ENV_API_SECRET: "s" * 16, "HTTPS_PROXY": "http://127.0.0.1:9", "HTTP_PROXY": ""}
+    runtime = RuntimeProcess.start(config, path, env=env)
+    try:
+        await runtime.wait_until(lambda s: s["nodeState"] == "Starting" and "ledger" in s, what="a starting node")
+        await asyncio.sleep(1.0)  # the node is building and dialling the venue
+        signalled = runtime.signal()
+        code, gone = await runtime.wait_exit(timeout=config.halt_budget_seconds + 10)
+    finally:
+        runtime.kill()
+    assert gone - signalled <= config.halt_budget_seconds, runtime.output()
+    assert code == 0, runtime.output()
+    assert "stopping before the node finished starting" in runtime.output()
