@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import math
 import os
 import sys
 import time
@@ -51,6 +52,8 @@ def configure_logging() -> None:
     root.handlers[:] = [handler]
     root.setLevel(logging.WARNING)
     root.propagate = False
+    # The run says itself, on stdout, when it writes the sample catalog.
+    logging.getLogger("livestrat.catalog").setLevel(logging.ERROR)
 
 
 def local_config(args: argparse.Namespace, environ: dict[str, str]) -> RuntimeConfig:
@@ -100,7 +103,7 @@ class ProgressLines:
         self._last_line = now
         trading = self._runtime.status_snapshot().trading
         print(
-            f"  replay {fraction:4.0%}  {progress.events:,}/{progress.total:,} events  "
+            f"  replay {math.floor(fraction * 100):3d}%  {progress.events:,}/{progress.total:,} events  "
             f"fills {trading.fills}  PnL {trading.total_pnl or '-'}",
             flush=True,
         )
@@ -173,8 +176,13 @@ def run_local(args: argparse.Namespace) -> int:
     except (CatalogError, SampleDataError) as exc:
         print(f"livestrat run: {exc}", file=sys.stderr)
         return EXIT_INVALID
-    if catalog.sample_written:
-        print(f"wrote a synthetic sample catalog (not market data) to {catalog.path}", flush=True)
+    sample = config.spec.data.sample
+    if catalog.sample_written and sample is not None:
+        print(
+            f"wrote a synthetic sample catalog to {catalog.path}: {sample.bars:,} one-minute bars per instrument, "
+            f"seed {sample.seed} (not market data)",
+            flush=True,
+        )
     print(f"running {config.strategy.name} in paper mode on {catalog.path} (Ctrl-C halts it)", flush=True)
 
     options = RuntimeOptions(

@@ -33,6 +33,7 @@ from datetime import UTC
 from typing import Any
 
 from livestrat.api.runtime_config import RuntimeConfig
+from livestrat.api.spec import HaltPolicy
 from livestrat.api.status import ReplayProgress, RiskState, TradingState
 from strategy_runtime import portfolio_view
 from strategy_runtime.catalog import CatalogError, StrategyCatalog
@@ -65,6 +66,8 @@ EXIT_INVALID = 2  # the spec cannot run (strategy, catalog, venue settings)
 EXIT_FENCED_OUT = 3  # another runtime trades this strategy
 EXIT_FENCE_LOST = 4  # the fence was lost while running: stopped trading at once
 
+# A risk halt that left orders open (or a position, under flatten) tries again this often.
+RECONTAIN_SECONDS = 5.0
 # Ledger writes failing for longer than this make the runtime not ready.
 LEDGER_UNREADY_AFTER_SECONDS = 5.0
 SPEC_ERRORS = (
@@ -111,7 +114,6 @@ class RunOutcome:
     pnl: portfolio_view.PnlView | None = None
     halt: HaltReport | None = None
     ledger_fills: list[FillRecord] | None = None
-    sample_written: bool = False
 
 
 class StrategyRuntime:
@@ -173,21 +175,25 @@ class StrategyRuntime:
         self._persist_task = loop.create_task(self._persist_halt(breach), name="risk-halt-record")
 
     async def _contain_breach(self, breach: Breach) -> None:
-        assert self.trading is not None and self.ledger is not None
-        started = time.monotonic()
+        """Cancel, flatten per policy, HALTED, with the halt's deadlines; again every few seconds until clean."""
+        assert self.trading is not None
         budget = self.config.halt_budget_seconds
-        left, flat = await self.trading.contain(
-            f"{breach.limit}: {breach.reason}",
-            self.config.spec.halt_policy,
-            started + budget * 0.25,
-            started + budget * 0.5,
-        )
-        logger.error(
-            "runtime: risk halt (%s): %d order(s) left open, %s; trading stays halted until acknowledged",
-            breach.limit,
-            left,
-            "flat" if flat else "positions open",
-        )
+        policy = self.config.spec.halt_policy
+        while True:
+            started = time.monotonic()
+            left, flat = await self.trading.contain(
+                f"{breach.limit}: {breach.reason}", policy, started + budget * 0.25, started + budget * 0.5
+            )
+            clean = left == 0 and (flat or policy != HaltPolicy.FLATTEN)
+            logger.error(
+                "runtime: risk halt (%s): %d order(s) left open, %s; trading stays halted until acknowledged",
+                breach.limit,
+                left,
+                "flat" if flat else "positions open",
+            )
+            if clean or self._stop.is_set():
+                return
+            await asyncio.sleep(RECONTAIN_SECONDS)  # a venue slow to cancel: keep at it
 
     async def _persist_halt(self, breach: Breach) -> None:
         assert self.ledger is not None
@@ -515,7 +521,6 @@ class StrategyRuntime:
             pnl=self._pnl_now(),
             halt=self.halt_report,
             ledger_fills=self._fills_read,
-            sample_written=bool(node.catalog and node.catalog.sample_written),
         )
         with contextlib.suppress(Exception):
             node.dispose()
