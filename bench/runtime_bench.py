@@ -81,7 +81,7 @@ def flip_config(workdir: Path, bars: int, speed: float, ledger: str) -> Any:
 def latency_worker(args: argparse.Namespace) -> None:
     from bench import flip_strategy
     from strategy_runtime.ledger import CommittedBatch
-    from strategy_runtime.runtime import RuntimeOptions, StrategyRuntime
+    from strategy_runtime.runtime import RuntimeOptions, StrategyRuntime  # before the loop: uvloop, as the CLI
 
     config = flip_config(Path(args.workdir), args.fill_bars, args.speed, args.ledger)
     handled: list[float] = []
@@ -108,13 +108,15 @@ def latency_worker(args: argparse.Namespace) -> None:
 
 
 def throughput_worker(args: argparse.Namespace) -> None:
+    # Imported before the loop starts, as the CLI does: importing NautilusTrader's kernel makes
+    # uvloop the event loop policy, and a loop already running would stay a plain asyncio one.
     from strategy_runtime.local_config import local_runtime_config
+    from strategy_runtime.node import build_node
+    from strategy_runtime.runtime import RuntimeOptions, StrategyRuntime
 
     config = local_runtime_config(EXAMPLE, workdir=Path(args.workdir), catalog=Path(args.catalog))
 
     async def bare() -> tuple[int, float]:
-        from strategy_runtime.node import build_node
-
         node = build_node(config)
         await node.start()
         started = time.monotonic()
@@ -126,8 +128,6 @@ def throughput_worker(args: argparse.Namespace) -> None:
         return events, seconds
 
     async def full() -> tuple[int, float]:
-        from strategy_runtime.runtime import RuntimeOptions, StrategyRuntime
-
         runtime = StrategyRuntime(
             config, RuntimeOptions(serve_http=False, push_status=False, fence_wait_seconds=0, environ=dict(os.environ))
         )

@@ -73,7 +73,7 @@ class Reporter(Actor):
         self.account_events = 0
         self.fills_seen = 0
         self.fills_not_recorded = 0
-        self.last_fill: Fill | None = None
+        self._last_fill_event: OrderFilled | None = None
 
     # ------------------------------------------------------------------ lifecycle
     def on_start(self) -> None:
@@ -106,14 +106,7 @@ class Reporter(Actor):
             # The fill happened at the venue whatever the ledger says: make it loud, keep it in the log.
             self.fills_not_recorded += 1
             logger.exception("reporter: fill %s NOT recorded in the ledger: %r", event.trade_id, event)
-        self.last_fill = Fill(
-            time=iso_from_ns(event.ts_event),
-            instrument=event.instrument_id.value,
-            side="BUY" if event.is_buy else "SELL",
-            quantity=str(event.last_qty),
-            price=str(event.last_px),
-            trade_id=event.trade_id.value,
-        )
+        self._last_fill_event = event  # turned into the API's Fill only when reported
 
     def _on_position_event(self, _event: object) -> None:
         self.position_events += 1
@@ -122,6 +115,20 @@ class Reporter(Actor):
         self.account_events += 1
 
     # ------------------------------------------------------------------ queries
+    @property
+    def last_fill(self) -> Fill | None:
+        event = self._last_fill_event
+        if event is None:
+            return None
+        return Fill(
+            time=iso_from_ns(event.ts_event),
+            instrument=event.instrument_id.value,
+            side="BUY" if event.is_buy else "SELL",
+            quantity=str(event.last_qty),
+            price=str(event.last_px),
+            trade_id=event.trade_id.value,
+        )
+
     @property
     def fills_in_ledger(self) -> int:
         """Fills the ledger holds for this strategy (committed), earlier runs included."""

@@ -125,6 +125,8 @@ class RiskGuard(Actor):
         self._max_drawdown = _limit(limits.max_drawdown)
         self._max_position = _limit(limits.max_position)
         self._watch_pnl = self._max_daily_loss is not None or self._max_drawdown is not None
+        self._daily_limit = float(self._max_daily_loss or 0)  # the hot path compares floats
+        self._drawdown_limit = float(self._max_drawdown or 0)
         self._subscriptions: list[tuple[str, Callable[[Any], None]]] = []
         self._gate_installed = False
 
@@ -360,7 +362,7 @@ class RiskGuard(Actor):
         if self.tripped:
             return  # the figures keep being reported; the first breach is the one that counts
         if self._max_daily_loss is not None:
-            limit = float(self._max_daily_loss)
+            limit = self._daily_limit
             for currency, change in self._daily.items():
                 if change < -limit:
                     day = datetime.fromtimestamp(self._last_ts / 1e9, UTC).date()
@@ -374,7 +376,7 @@ class RiskGuard(Actor):
                     )
                     return
         if self._max_drawdown is not None:
-            limit = float(self._max_drawdown)
+            limit = self._drawdown_limit
             for currency, drop in self._drawdown.items():
                 if drop >= limit:
                     self.trip(
