@@ -60,6 +60,8 @@ def run_pod(args: argparse.Namespace) -> int:
         config.spec.venue.adapter,
         config.halt_budget_seconds,
     )
-    outcome = asyncio.run(StrategyRuntime(config, RuntimeOptions()).run())
+    runtime = StrategyRuntime(config, RuntimeOptions(keep_watchdog_armed=True))
+    outcome = asyncio.run(runtime.run())
+    runtime.disarm_watchdog()
     logger.info("runtime: exiting with code %d (%s)", outcome.exit_code, outcome.reason)
     return outcome.exit_code

@@ -262,6 +262,16 @@ class HaltSequence:
     def deadline(self, started: float, step: str) -> float:
         return started + self._budget * STEP_DEADLINES[step]
 
+    def disarm(self) -> None:
+        """The process is about to exit (or lives on, in-process): the watchdog is not needed any more.
+
+        It stays armed after ``run`` on purpose: what follows the halt (closing the HTTP server,
+        the event loop's own teardown, which waits for every task) must not outlive the budget either.
+        """
+        if self._watchdog is not None:
+            self._watchdog.cancel()
+            self._watchdog = None
+
     def _arm_watchdog(self) -> None:
         def expired() -> None:
             # The loop is stuck (or a step ignores cancellation): leave before Kubernetes kills us.
@@ -281,14 +291,10 @@ class HaltSequence:
         self._arm_watchdog()
         report = HaltReport(reason=reason, policy=policy, started=started)
         logger.info("halt: %s; policy %s, budget %.1fs", reason, policy, self._budget)
-        try:
-            if self._trading is not None:
-                await self._contain(report, policy, started, allow_flatten)
-            for name, step in self._steps:
-                await self._run_step(report, name, step, self.deadline(started, name))
-        finally:
-            if self._watchdog is not None:
-                self._watchdog.cancel()
+        if self._trading is not None:
+            await self._contain(report, policy, started, allow_flatten)
+        for name, step in self._steps:
+            await self._run_step(report, name, step, self.deadline(started, name))
         logger.info(
             "halt: over in %.2fs (%s)",
             report.ended - started,

@@ -57,8 +57,8 @@ class RuntimeHttpServer:
         await self._runner.setup()
         site = web.TCPSite(self._runner, self._host, self._port)
         await site.start()
-        sockets = site._server.sockets if site._server is not None else []  # type: ignore[union-attr]
-        self.port = sockets[0].getsockname()[1] if sockets else self._port
+        addresses = self._runner.addresses
+        self.port = addresses[0][1] if addresses else self._port
         logger.info("http: /healthz /readyz /metrics /state on %s:%s", self._host, self.port)
 
     async def stop(self) -> None:

@@ -193,11 +193,13 @@ def run_local(args: argparse.Namespace) -> int:
         environ=environ,
         catalog=catalog,
         keep_fills=True,
+        keep_watchdog_armed=True,
     )
     started = time.monotonic()
 
+    runtime = StrategyRuntime(config, options)
+
     async def main() -> RunOutcome:
-        runtime = StrategyRuntime(config, options)
         progress = ProgressLines(runtime)
         task = None if args.quiet else asyncio.get_running_loop().create_task(progress.run())
         try:
@@ -207,5 +209,6 @@ def run_local(args: argparse.Namespace) -> int:
                 task.cancel()
 
     outcome = asyncio.run(main())
+    runtime.disarm_watchdog()
     print_summary(config, outcome, time.monotonic() - started)
     return outcome.exit_code

@@ -102,6 +102,9 @@ class RuntimeOptions:
     status_api: StatusApi | None = None  # default: the Kubernetes API (in-cluster or kubeconfig)
     keep_fills: bool = False  # read every fill back from the ledger before closing it (local summary)
     on_ledger_commit: Callable[[CommittedBatch], None] | None = None  # each committed batch (benchmarks)
+    # The CLI keeps the halt's watchdog armed through the event loop's teardown and disarms it
+    # (disarm_watchdog) once asyncio.run has returned; in-process users have it disarmed by run().
+    keep_watchdog_armed: bool = False
 
 
 @dataclass
@@ -141,6 +144,7 @@ class StrategyRuntime:
         self._persist_task: asyncio.Task[None] | None = None
         self._fills_read: list[FillRecord] | None = None
         self.halt_report: HaltReport | None = None
+        self._halt_sequence: HaltSequence | None = None
         self.started_at = time.monotonic()
         self.ready_at: float | None = None
 
@@ -303,6 +307,12 @@ class StrategyRuntime:
             return await self._run()
         finally:
             await self._shutdown_services()
+            if not self.options.keep_watchdog_armed:
+                self.disarm_watchdog()
+
+    def disarm_watchdog(self) -> None:
+        if self._halt_sequence is not None:
+            self._halt_sequence.disarm()
 
     async def _run(self) -> RunOutcome:
         config, options = self.config, self.options
@@ -496,7 +506,7 @@ class StrategyRuntime:
                 self._fills_read = await ledger.fills()
             await ledger.close(timeout=max(0.1, deadline - time.monotonic()))
 
-        sequence = HaltSequence(
+        sequence = self._halt_sequence = HaltSequence(
             trading=self.trading if node.run_task is not None else None,
             budget_seconds=self.config.halt_budget_seconds,
             flush_ledger=flush_ledger,
