@@ -32,13 +32,12 @@ from nautilus_trader.config import (
 
 from livestrat.api.runtime_config import RuntimeConfig
 from livestrat.api.spec import Mode, ReplayDataType
-from strategy_runtime.catalog import CatalogError, StrategyCatalog, prepare_catalog
+from strategy_runtime.catalog import StrategyCatalog, prepare_catalog
 from strategy_runtime.ledger.fills import FillRecord
-from strategy_runtime.node import nautilus_log_level, trader_id_for
+from strategy_runtime.node import CONFIGURATION_ERRORS, nautilus_log_level, trader_id_for
 from strategy_runtime.paper_venue import paper_venue
-from strategy_runtime.strategy_source import StrategyLoadError, load_strategy
+from strategy_runtime.strategy_source import load_strategy
 from strategy_runtime.trading_summary import TradingSummary, summarize
-from strategy_runtime.venue_options import VenueOptionError
 
 
 class BacktestError(Exception):
@@ -169,7 +168,7 @@ def run_backtest_command(args: argparse.Namespace) -> int:
             Path(args.file), workdir=Path(args.workdir), catalog=Path(args.catalog) if args.catalog else None
         )
         result = run_backtest(config)
-    except (InvalidManifest, BacktestError, CatalogError, StrategyLoadError, VenueOptionError) as exc:
+    except (InvalidManifest, BacktestError, *CONFIGURATION_ERRORS) as exc:
         print(f"livestrat backtest: {exc}", file=sys.stderr)
         return 2
     if result.sample_written:

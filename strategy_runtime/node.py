@@ -12,6 +12,15 @@ Public API (kept stable for the runtime, ``livestrat run`` and the tests)::
 ``build_node(config, *, catalog=None, actors=(), environ=os.environ, signal_handler=None,
 shutdown_handler=None, log_level=None) -> StrategyNode``
 
+``StrategyNode``: ``node`` (the TradingNode), ``kernel``, ``config``, ``strategy``, ``actors``,
+``replay`` (paper: ``progress``, ``finished``, ``stop_replay()``), ``catalog`` (paper),
+``sandbox`` (paper: the simulated venue's client), ``nautilus_account_type`` and
+``notional_limit_checked_by_nautilus``, ``run_task``, ``timeouts``; ``start()``, ``stop()``,
+``dispose()``. ``CONFIGURATION_ERRORS``: the exceptions a user fixes in the spec or its data
+(report them as ``InvalidSpec``); ``NodeStartError`` when the node does not reach RUNNING.
+Related: ``catalog.prepare_catalog``, ``local_config.local_runtime_config`` (a manifest on a
+laptop), ``trading_summary.summarize``/``fills_in``, ``backtest.run_backtest``.
+
 - **Strategy**: ``spec.strategy`` loaded by import path (``strategy_source.load_strategy``);
   any import/config error is a ``StrategyLoadError`` naming the path (report: InvalidSpec).
 - **Paper** (``mode: paper``, sandbox adapter): the catalog's instruments go into the cache,
@@ -45,7 +54,7 @@ shutdown_handler=None, log_level=None) -> StrategyNode``
 from __future__ import annotations
 
 import asyncio
-import contextlib
+import logging
 import os
 import signal
 import time
@@ -71,12 +80,15 @@ from nautilus_trader.trading.strategy import Strategy
 
 from livestrat.api.runtime_config import RuntimeConfig
 from livestrat.api.spec import Adapter, LiveStrategySpec, Mode, ReplayDataType
-from strategy_runtime.catalog import StrategyCatalog, prepare_catalog
-from strategy_runtime.paper_venue import SANDBOX_CLIENT_NAME, paper_venue
+from strategy_runtime.catalog import CatalogError, StrategyCatalog, prepare_catalog
+from strategy_runtime.paper_venue import SANDBOX_CLIENT_NAME, PaperVenueError, paper_venue
 from strategy_runtime.replay import REPLAY_CLIENT_ID, ReplayDataClient, ReplayDataClientConfig, ReplayDataClientFactory
 from strategy_runtime.sandbox import SandboxExecutionClient, SandboxLiveExecClientFactory, synchronous_exec_events
-from strategy_runtime.strategy_source import load_strategy
-from strategy_runtime.venues import live_venue
+from strategy_runtime.strategy_source import StrategyLoadError, load_strategy
+from strategy_runtime.venue_options import VenueOptionError
+from strategy_runtime.venues import VenueConfigError, live_venue
+
+logger = logging.getLogger("livestrat.node")
 
 SHUTDOWN_TOPIC = "commands.system.shutdown"
 HANDLED_SIGNALS = (signal.SIGTERM, signal.SIGINT)
@@ -92,6 +104,17 @@ class NodeBuildError(Exception):
 
 class NodeStartError(Exception):
     """The node did not reach RUNNING: a client did not connect, or reconciliation or the portfolio timed out."""
+
+
+# What a user fixes in the spec (or the data it names): the runtime reports these as InvalidSpec.
+CONFIGURATION_ERRORS: tuple[type[Exception], ...] = (
+    StrategyLoadError,
+    CatalogError,
+    PaperVenueError,
+    VenueConfigError,
+    VenueOptionError,
+    NodeBuildError,
+)
 
 
 @dataclass(frozen=True)
@@ -191,14 +214,22 @@ class StrategyNode:
         if self.replay is not None:
             self.replay.stop_replay()
         await self.node.stop_async()
-        with contextlib.suppress(asyncio.CancelledError):
+        try:
             await asyncio.wait_for(asyncio.shield(self._run_task), timeout=self.timeouts.shutdown)
+        except asyncio.CancelledError:
+            pass
+        except TimeoutError:
+            # The engines' queue tasks end on sentinels the stop sent; if they have not, the
+            # node is stopped anyway (trader, clients, engines): say so and carry on.
+            logger.warning("the node's run task had not ended %.1fs after the stop", self.timeouts.shutdown)
 
     def dispose(self) -> None:
-        """Release the engines. Unlike ``TradingNode.dispose`` it never stops or closes the event loop."""
+        """Release the engines. Unlike ``TradingNode.dispose`` it never stops or closes the event loop.
+
+        The kernel made its thread pool the loop's default executor; it is left running, since
+        the rest of the program (DNS lookups, ``asyncio.to_thread``) goes on using it.
+        """
         self.kernel.dispose()
-        if self.kernel.executor is not None:
-            self.kernel.executor.shutdown(wait=False, cancel_futures=True)
 
 
 def trader_id_for(config: RuntimeConfig) -> str:

@@ -121,13 +121,17 @@ _SHARED_SETTINGS = (
 _DEFAULT_FILL_MODEL = {"prob_fill_on_limit": 1.0, "prob_fill_on_stop": 1.0, "prob_slippage": 0.0, "random_seed": None}
 
 
+class PaperVenueError(ValueError):
+    """The spec does not describe a venue the sandbox can simulate."""
+
+
 def paper_venue(spec: LiveStrategySpec) -> PaperVenue:
     """The simulated venue of a paper spec (sandbox adapter), options applied."""
     venue = spec.venue
     if venue.name is None:
-        raise ValueError("spec.venue.name is required for the sandbox adapter (the venue it simulates)")
+        raise PaperVenueError("spec.venue.name is required for the sandbox adapter (the venue it simulates)")
     if not venue.starting_balances:
-        raise ValueError("spec.venue.startingBalances is required in paper mode, for example ['100000 USDT']")
+        raise PaperVenueError("spec.venue.startingBalances is required in paper mode, for example ['100000 USDT']")
     replay = spec.data.replay
     data_types = replay.data_types if replay is not None else [ReplayDataType.BARS]
     settings: dict[str, Any] = {

@@ -36,7 +36,7 @@ from livestrat.api.runtime_config import RuntimeConfig
 from livestrat.api.spec import HaltPolicy
 from livestrat.api.status import ReplayProgress, RiskState, TradingState
 from strategy_runtime import portfolio_view
-from strategy_runtime.catalog import CatalogError, StrategyCatalog
+from strategy_runtime.catalog import StrategyCatalog
 from strategy_runtime.halt import HaltReport, HaltSequence, TradingHalt
 from strategy_runtime.http_server import RuntimeHttpServer
 from strategy_runtime.ledger import (
@@ -49,14 +49,11 @@ from strategy_runtime.ledger import (
     ledger_for,
 )
 from strategy_runtime.metrics import LoopLagMeter, RuntimeMetrics, new_registry
-from strategy_runtime.node import NodeBuildError, StrategyNode, build_node
+from strategy_runtime.node import CONFIGURATION_ERRORS, StrategyNode, build_node
 from strategy_runtime.reporter import Reporter
 from strategy_runtime.risk_guard import Breach, RiskGuard
 from strategy_runtime.sample_data import SampleDataError
 from strategy_runtime.status_push import KubernetesStatusApi, StatusApi, StatusPusher, StatusSnapshot
-from strategy_runtime.strategy_source import StrategyLoadError
-from strategy_runtime.venue_options import VenueOptionError
-from strategy_runtime.venues import VenueConfigError
 
 logger = logging.getLogger("livestrat.runtime")
 
@@ -70,14 +67,8 @@ EXIT_FENCE_LOST = 4  # the fence was lost while running: stopped trading at once
 RECONTAIN_SECONDS = 5.0
 # Ledger writes failing for longer than this make the runtime not ready.
 LEDGER_UNREADY_AFTER_SECONDS = 5.0
-SPEC_ERRORS = (
-    StrategyLoadError,
-    NodeBuildError,
-    CatalogError,
-    SampleDataError,
-    VenueConfigError,
-    VenueOptionError,
-)
+# What a user fixes in the spec or its data (reported as InvalidSpec by the operator).
+SPEC_ERRORS = (*CONFIGURATION_ERRORS, SampleDataError)
 
 
 class NodeState:

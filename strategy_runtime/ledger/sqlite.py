@@ -16,6 +16,7 @@ import hashlib
 import os
 import re
 import sqlite3
+import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
@@ -147,7 +148,7 @@ class SqliteLedger(Ledger):
         conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
         try:
             conn.execute("PRAGMA busy_timeout = 10000")
-            conn.execute("PRAGMA journal_mode = WAL")
+            _enable_wal(conn)
             # FULL: a commit survives a power cut too, not only a crash of this process.
             conn.execute("PRAGMA synchronous = FULL")
             # IMMEDIATE takes the write lock first: runtimes sharing the file migrate one at a time.
@@ -314,3 +315,23 @@ class SqliteLedger(Ledger):
             "UPDATE risk_halts SET cleared_at = ?, cleared_by = ? WHERE strategy_key = ? AND cleared_at IS NULL",
             (datetime.now(UTC).isoformat(), acknowledgement, self.strategy_key),
         )
+
+
+def _enable_wal(conn: sqlite3.Connection, timeout: float = 10.0) -> None:
+    """Switch a database to WAL, waiting for other connections doing the same.
+
+    Changing the journal mode of a fresh database takes an exclusive lock, and SQLite
+    answers "database is locked" at once instead of honouring busy_timeout when two
+    runtimes open the same new file together; so wait here, bounded like busy_timeout.
+    """
+    deadline = time.monotonic() + timeout
+    delay = 0.005
+    while True:
+        try:
+            conn.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(delay)
+            delay = min(delay * 2, 0.2)

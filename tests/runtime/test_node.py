@@ -215,3 +215,13 @@ async def test_a_prepared_catalog_is_used_as_is(config_for, tmp_path):
         assert node.replay is not None and node.is_paper
     finally:
         node.dispose()
+
+
+async def test_the_event_loop_keeps_working_after_a_node_is_disposed(config_for):
+    # The kernel made its thread pool the loop's default executor: the runtime still needs it
+    # after the node is gone (a final status push resolves the API server's name in it).
+    node = build_node(config_for(bars=100))
+    await replay_to_end(node)
+    node.dispose()
+    assert await asyncio.to_thread(lambda: 42) == 42
+    assert await asyncio.get_running_loop().getaddrinfo("localhost", 80)
