@@ -15,6 +15,7 @@ import yaml
 from livestrat.api.runtime_config import ENV_API_KEY, ENV_API_SECRET
 from strategy_runtime.ledger import SqliteLedger, recompute_pnl
 from tests.support.catalogs import flat, write_price_path
+from tests.support.kube import LIVESTRATEGIES
 from tests.support.runtime_process import ROOT, RuntimeProcess, paper_spec, strategy_config
 from tests.support.scripted import read_events, scripted_strategy
 
@@ -24,12 +25,15 @@ RESTING = {"bar": 2, "do": "limit", "side": "BUY", "quantity": "0.01", "offset":
 ENTRY = {"bar": 2, "do": "market", "side": "BUY", "quantity": "0.02", "tag": "entry"}
 
 
-async def run_until_sigterm(tmp_path, steps, halt_policy):
+async def run_until_sigterm(tmp_path, emulator, kubeconfig_path, steps, halt_policy):
     events = tmp_path / "events.jsonl"
     catalog = write_price_path(tmp_path / "catalog", flat(20))
     spec = paper_spec(scripted_strategy(str(events), steps=steps), haltPolicy=halt_policy)
-    config, path = strategy_config(tmp_path, spec, catalog=catalog)
-    runtime = RuntimeProcess.start(config, path)
+    config, path = strategy_config(tmp_path, spec, catalog=catalog, report_status=True)
+    emulator.add_namespace(config.strategy.namespace)
+    manifest = {"apiVersion": "livestrat.io/v1alpha1", "kind": "LiveStrategy", "metadata": {"name": "scripted"}}
+    emulator.create_object(LIVESTRATEGIES, {**manifest, "spec": spec}, namespace=config.strategy.namespace)
+    runtime = RuntimeProcess.start(config, path, env={"KUBECONFIG": str(kubeconfig_path)})
     try:
         await runtime.wait_ready()
         before = await runtime.wait_until(
@@ -40,15 +44,18 @@ async def run_until_sigterm(tmp_path, steps, halt_policy):
         code, gone = await runtime.wait_exit(timeout=config.halt_budget_seconds + 10)
     finally:
         runtime.kill()
-    return config, runtime, before, code, gone - signalled, read_events(str(events))
+    stored = emulator.read_object(LIVESTRATEGIES, "scripted", namespace=config.strategy.namespace)
+    return config, runtime, before, code, gone - signalled, read_events(str(events)), stored["status"]["trading"]
 
 
 def final_status_of(events):
     return {e["order"]: e["event"] for e in events if "event" in e}
 
 
-async def test_sigterm_cancels_every_resting_order_and_exits_0_within_the_bound(tmp_path):
-    config, runtime, before, code, took, events = await run_until_sigterm(tmp_path, [RESTING], "cancelOrders")
+async def test_sigterm_cancels_every_resting_order_and_exits_0_within_the_bound(tmp_path, emulator, kubeconfig_path):
+    config, runtime, before, code, took, events, pushed = await run_until_sigterm(
+        tmp_path, emulator, kubeconfig_path, [RESTING], "cancelOrders"
+    )
 
     assert before["trading"]["openOrders"] == 3
     assert code == 0, runtime.output()
@@ -59,10 +66,15 @@ async def test_sigterm_cancels_every_resting_order_and_exits_0_within_the_bound(
     final = final_status_of(events)
     assert {final[o] for o in resting} == {"OrderCanceled"}
     assert "halt: over in" in runtime.output()
+    # the final status was pushed: stopped, nothing open
+    assert pushed["nodeState"] == "Stopped"
+    assert pushed["openOrders"] == 0
 
 
-async def test_sigterm_with_flatten_leaves_no_position(tmp_path):
-    config, runtime, before, code, took, events = await run_until_sigterm(tmp_path, [RESTING, ENTRY], "flatten")
+async def test_sigterm_with_flatten_leaves_no_position(tmp_path, emulator, kubeconfig_path):
+    config, runtime, before, code, took, events, pushed = await run_until_sigterm(
+        tmp_path, emulator, kubeconfig_path, [RESTING, ENTRY], "flatten"
+    )
 
     assert before["trading"]["positions"][0]["quantity"] == "0.020000"
     assert code == 0, runtime.output()
@@ -76,6 +88,8 @@ async def test_sigterm_with_flatten_leaves_no_position(tmp_path):
         fills = await ledger.fills()
     assert len(fills) == 2
     assert recompute_pnl(fills).instruments["BTCUSDT.BINANCE"].position == 0
+    assert pushed["nodeState"] == "Stopped"
+    assert pushed["positions"] == [] and pushed["openOrders"] == 0 and pushed["fills"] == 2
 
 
 async def test_sigterm_while_a_live_venue_is_still_connecting_exits_within_the_bound(tmp_path):
