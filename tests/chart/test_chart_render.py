@@ -382,6 +382,12 @@ def test_a_live_namespace_that_is_not_watched_fails_the_install():
     assert 'liveTrading.allowedNamespaces: "live" is not watched' in result.output
 
 
+def test_one_port_for_metrics_and_health_fails_the_install():
+    result = template_result(None, {"ports": {"metrics": 8080, "health": 8080}})
+    assert result.returncode != 0
+    assert "ports.metrics and ports.health are both 8080" in result.output
+
+
 def test_strategy_network_policy_in_every_watched_namespace():
     docs = render("prod")
     policies = find(docs, "NetworkPolicy")
