@@ -136,8 +136,9 @@ def build_registry() -> kopf.OperatorRegistry:
         kopf.on.event(group, version, plural, id=f"wake-on-{plural}", **selector)(wake_strategy)
 
     @kopf.index("", "v1", "namespaces", id=Caches.NAMESPACES, registry=registry)
-    def kill_switches(name: str, annotations: Mapping[str, str], **_: Any) -> dict[str, bool] | None:
-        return {name: True} if kill_switch_engaged(annotations) else None
+    def kill_switches(name: str, annotations: Mapping[str, str], **_: Any) -> dict[str, bool]:
+        # An empty result removes the namespace from the index (None would keep its old entry).
+        return {name: True} if kill_switch_engaged(annotations) else {}
 
     @kopf.on.event("", "v1", "namespaces", id="wake-on-namespaces", registry=registry)
     def namespace_changed(name: str, memo: kopf.Memo, **_: Any) -> None:

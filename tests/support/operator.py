@@ -146,12 +146,12 @@ def watching(emulator: KubernetesEmulator, since: int) -> bool:
 
 @contextlib.asynccontextmanager
 async def running_operator(
-    emulator: KubernetesEmulator, settings: OperatorSettings | None = None, **kwargs: Any
+    emulator: KubernetesEmulator, settings: OperatorSettings | None = None, *, wait: bool = True, **kwargs: Any
 ) -> AsyncIterator[OperatorThread]:
-    """The operator, started and watching LiveStrategies; stopped at exit."""
+    """The operator, started and (with ``wait``) watching LiveStrategies; stopped at exit."""
     since = len(emulator)
     async with OperatorThread(settings or fast_settings(), **kwargs) as operator:
-        if not kwargs.get("kopf_settings") or kwargs["kopf_settings"].peering.standalone:
+        if wait:
             await wait_for(lambda: watching(emulator, since), timeout=15)
         yield operator
 
@@ -162,3 +162,35 @@ def kube_env(kubeconfig_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("KUBECONFIG", str(kubeconfig_path))
     monkeypatch.delenv("KUBERNETES_SERVICE_HOST", raising=False)
     return kubeconfig_path
+
+
+def peering_crd(clusterwide: bool = True) -> dict[str, Any]:
+    """kopf's peering CRD (the Helm chart installs it when peering is on)."""
+    kind, plural, scope = (
+        ("ClusterKopfPeering", "clusterkopfpeerings", "Cluster")
+        if clusterwide
+        else ("KopfPeering", "kopfpeerings", "Namespaced")
+    )
+    return {
+        "apiVersion": "apiextensions.k8s.io/v1",
+        "kind": "CustomResourceDefinition",
+        "metadata": {"name": f"{plural}.kopf.dev"},
+        "spec": {
+            "group": "kopf.dev",
+            "scope": scope,
+            "names": {"kind": kind, "plural": plural, "singular": kind.lower()},
+            "versions": [
+                {
+                    "name": "v1",
+                    "served": True,
+                    "storage": True,
+                    "schema": {
+                        "openAPIV3Schema": {
+                            "type": "object",
+                            "properties": {"status": {"type": "object", "x-kubernetes-preserve-unknown-fields": True}},
+                        }
+                    },
+                }
+            ],
+        },
+    }
