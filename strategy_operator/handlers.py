@@ -93,6 +93,7 @@ def configure(settings: kopf.OperatorSettings) -> None:
         prefix=labels.KOPF_PREFIX, key="last-handled-configuration"
     )
     settings.posting.reporting_component = labels.MANAGED_BY
+    settings.posting.event_name_prefix = "livestrat-"
     settings.posting.level = logging.INFO
     for _group, _version, plural in WATCHED:
         settings.watching.label_selectors[plural] = STRATEGY_LABEL  # server-side: only livestrat's objects

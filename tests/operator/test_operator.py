@@ -5,11 +5,15 @@ from __future__ import annotations
 import asyncio
 
 import aiohttp
+import jsonschema
 
+from livestrat.api.crd import build_crd
 from tests.support.desk import Desk, example, paper
+from tests.support.k8s_schemas import manifest_errors
 from tests.support.kube import wait_for
 from tests.support.kubelet import Kubelet
 from tests.support.operator import OperatorThread, fast_settings, operator_writes, peering_crd, running_operator
+from tests.support.pss import check_manifest
 
 NAME = "ema-cross-btc"
 
@@ -433,3 +437,43 @@ async def test_an_operator_for_one_namespace_leaves_the_others_alone(emulator, d
         await wait_for(lambda: mine.phase("a") == "Running")
         await asyncio.sleep(0.5)
         assert theirs.status("b") == {} and theirs.statefulset("b") is None
+
+
+async def test_everything_the_operator_sends_is_valid_kubernetes(emulator, desk: Desk, kubelet: Kubelet):
+    emulator.create_object(
+        "v1/secrets",
+        {"metadata": {"name": "binance-testnet"}, "data": {"api-key": "eA==", "api-secret": "eA=="}},
+        namespace="default",
+    )
+    emulator.create_object(
+        "v1/secrets", {"metadata": {"name": "ledger-dsn"}, "data": {"dsn": "eA=="}}, namespace="default"
+    )
+    names = {
+        "paper-ema-cross": "Running",
+        "gcs-fuse-catalog": "Running",
+        "halted": "Halted",
+        "live-binance-testnet": "Running",
+    }
+    async with running_operator(emulator, fast_settings(live_namespaces=["default"])):
+        for name in names:
+            await desk.apply(example(name))
+        expected = {example(n)["metadata"]["name"]: phase for n, phase in names.items()}
+        await wait_for(lambda: all(desk.phase(n) == p for n, p in expected.items()))
+        await wait_for(lambda: all("Running" in desk.events(n) or "Halted" in desk.events(n) for n in expected))
+    sent = []
+    for request in operator_writes(emulator):
+        if request.method.value == "POST" and isinstance(request.data, dict):
+            body = dict(request.data)
+            if request.url.path.endswith("/events"):  # kopf posts events without apiVersion/kind
+                body = {"apiVersion": "v1", "kind": "Event", **body}
+            sent.append(body)
+    assert {"ConfigMap", "ServiceAccount", "Role", "RoleBinding", "Service", "StatefulSet", "Event"} <= {
+        b["kind"] for b in sent
+    }
+    for body in sent:
+        assert manifest_errors(body, strict=True) == [], (body["kind"], manifest_errors(body))
+        if body["kind"] == "StatefulSet":
+            assert check_manifest(body, level="restricted") == []
+    schema = build_crd()["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["status"]
+    for name in expected:
+        jsonschema.Draft7Validator(schema).validate(desk.status(name))
