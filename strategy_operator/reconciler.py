@@ -58,6 +58,7 @@ SECRETS_VALID_SECONDS = 60.0  # a found Secret is not looked up again for this l
 SECRETS_RETRY_SECONDS = (2.0, 4.0, 8.0, 15.0, 30.0)  # a missing one is looked up again after these
 CONFIRM_PODS_SECONDS = 5.0  # a pod the caches still show while waiting for it to exit is re-read this often
 DELETION_POLL_SECONDS = 1.0
+CACHE_LAG_SECONDS = 10.0  # a child created this recently is trusted to exist although the cache lacks it
 
 
 def utcnow() -> datetime:
@@ -77,9 +78,18 @@ class StrategyMemory:
     secret_problems: list[SpecProblem] = field(default_factory=list)
     secret_failures: int = 0
     converged: dict[str, tuple[str, str]] = field(default_factory=dict)  # kind -> (desired digest, resourceVersion)
+    created: dict[str, tuple[dict[str, Any], float]] = field(default_factory=dict)  # kind -> (body, when): cache lag
     conflicts: list[SpecProblem] = field(default_factory=list)
     pods_confirmed_at: float = -math.inf
     confirmed_gone: set[str] = field(default_factory=set)  # pod uids the caches still show but the API does not
+
+    def just_created(self, kind: str) -> dict[str, Any] | None:
+        """A child this operator created moments ago, which the watch cache may not show yet."""
+        found = self.created.get(kind)
+        if found is None or time.monotonic() - found[1] > CACHE_LAG_SECONDS:
+            self.created.pop(kind, None)
+            return None
+        return found[0]
 
 
 class Caches:
@@ -418,7 +428,7 @@ class Reconciler:
         updated: list[str] = []
         for desired in desired_children:
             kind = desired["kind"]
-            existing = caches.child(kind, key)
+            existing = caches.child(kind, key) or memory.just_created(kind)
             if kind == "ConfigMap" and existing is not None:
                 if not plan.apply:
                     continue  # Manual: the running strategy keeps its configuration
@@ -475,6 +485,7 @@ class Reconciler:
                     raise
             else:
                 memory.converged[kind] = (wanted, str(created.get("metadata", {}).get("resourceVersion")))
+                memory.created[kind] = (created, time.monotonic())
                 return "created"
         version = str((existing.get("metadata") or {}).get("resourceVersion"))
         if memory.converged.get(kind) == (wanted, version) or is_subset(_patchable(desired), existing):
