@@ -19,11 +19,11 @@ Use in the chart's RBAC test (the ``operator_api_calls`` fixture runs the flow o
 (a ClusterRole is needed for them); ``used.namespaced`` those made inside one namespace.
 ``as_rules(calls)`` renders a set as RBAC rules (one per group and resource), for comparing or
 for printing. Besides what is recorded here, an operator that creates a Role granting
-``get``/``patch`` on ``livestrategies/status`` must itself hold those verbs on that resource
-(it does: see the set) or ``escalate``/``bind`` on roles; and setting ``blockOwnerDeletion``
+``get``/``patch`` on ``livestrategies/status`` must itself hold both verbs on that resource
+(it only ever sends the patch) or ``escalate`` on roles; and setting ``blockOwnerDeletion``
 in ownerReferences needs ``update`` on ``livestrategies/finalizers`` where the
 OwnerReferencesPermissionEnforcement admission plugin runs (the emulator does not check it):
-``REQUIRED_BEYOND_RECORDED`` lists it.
+``REQUIRED_BEYOND_RECORDED`` lists them; grant ``used.all | REQUIRED_BEYOND_RECORDED``.
 """
 
 from __future__ import annotations
@@ -61,7 +61,18 @@ class OperatorApiUse:
         return self.cluster | self.namespaced
 
 
-REQUIRED_BEYOND_RECORDED = frozenset({ApiCall("update", "livestrat.io", "livestrategies/finalizers")})
+# Needed although the operator never sends these requests itself:
+# - a Role may grant only what its creator holds (or the creator needs `escalate` on roles):
+#   the runtime's Role grants get and patch on livestrategies/status;
+# - ownerReferences with blockOwnerDeletion need update on the owner's finalizers where the
+#   OwnerReferencesPermissionEnforcement admission plugin runs (the emulator does not check it).
+REQUIRED_BEYOND_RECORDED = frozenset(
+    {
+        ApiCall("get", "livestrat.io", "livestrategies/status"),
+        ApiCall("patch", "livestrat.io", "livestrategies/status"),
+        ApiCall("update", "livestrat.io", "livestrategies/finalizers"),
+    }
+)
 
 
 def verb_of(request: kmock.Request) -> str | None:
