@@ -71,8 +71,6 @@ class StrategyMemory:
 
     situation: str | None = None  # "awaiting-pod" or "halting": the waits that have a timeout
     situation_since: datetime | None = None
-    validated_generation: int | None = None
-    validation_problems: list[SpecProblem] = field(default_factory=list)
     secrets_key: tuple[SecretRequirement, ...] = ()
     secrets_checked_at: float = -math.inf
     secret_problems: list[SpecProblem] = field(default_factory=list)
@@ -198,28 +196,16 @@ class Reconciler:
 
     # -------------------------------------------------------------------------------- observing
 
-    def _read_strategy(
-        self, raw: Mapping[str, Any], memory: StrategyMemory
-    ) -> tuple[LiveStrategy | None, list[SpecProblem]]:
+    def _read_strategy(self, raw: Mapping[str, Any]) -> tuple[LiveStrategy | None, list[SpecProblem]]:
+        """The spec as the models read it. The CRD's own rules (CEL) are the API server's to enforce;
+        the cross-field rules that decide whether a pod may run are checked again in ``spec_problems``."""
         meta = raw.get("metadata") or {}
         doc = {"apiVersion": API_VERSION, "kind": KIND, "metadata": dict(meta), "spec": raw.get("spec") or {}}
         try:
-            strategy = LiveStrategy.model_validate(doc)
+            return LiveStrategy.model_validate(doc), []
         except ValidationError as exc:
             problems = "; ".join(str(p) for p in validation.problems(doc)) or str(exc.errors()[0]["msg"])
             return None, [SpecProblem("SpecInvalid", f"the spec cannot be read: {problems}")]
-        generation = meta.get("generation")
-        if memory.validated_generation != generation or generation is None:
-            # The API server enforces the CRD's rules; checked again here (once per generation) so
-            # that an object that slipped past them (an older CRD, a disabled validation) never runs.
-            found = validation.problems(doc)
-            memory.validation_problems = (
-                [SpecProblem("SpecInvalid", "the spec breaks the CRD's rules: " + "; ".join(map(str, found)))]
-                if found
-                else []
-            )
-            memory.validated_generation = generation
-        return strategy, list(memory.validation_problems)
 
     async def _secret_problems(self, strategy: LiveStrategy, memory: StrategyMemory) -> list[SpecProblem]:
         needed = tuple(secret_requirements(strategy, self.settings))
@@ -306,7 +292,7 @@ class Reconciler:
         status = raw.get("status") or {}
         deleting = bool(meta.get("deletionTimestamp"))
 
-        strategy, problems = self._read_strategy(raw, memory)
+        strategy, problems = self._read_strategy(raw)
         statefulset = caches.child("StatefulSet", key)
         configmap = caches.child("ConfigMap", key)
         kill_switch = caches.kill_switch(namespace)

@@ -45,6 +45,7 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import kmock
 
 from tests.support.kube_emulator import KubernetesEmulator
 from tests.support.operator import free_port
@@ -89,6 +90,7 @@ class Container:
     ready_at: float | None = None
     task: asyncio.Task[None] | None = None
     history: list[str] = field(default_factory=list)
+    signature: tuple[Any, ...] | None = None
 
 
 class Kubelet:
@@ -115,6 +117,7 @@ class Kubelet:
         self.max_running = 0  # most containers alive at the same time, per strategy
         self._task: asyncio.Task[None] | None = None
         self._stoppers: set[asyncio.Task[None]] = set()
+        self._seen: dict[str, tuple[str, str | None]] = {}
         self._session: aiohttp.ClientSession | None = None
 
     async def __aenter__(self) -> Kubelet:
@@ -123,14 +126,16 @@ class Kubelet:
         return self
 
     async def __aexit__(self, *exc: Any) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-        await asyncio.gather(*self._stoppers, return_exceptions=True)
-        await asyncio.gather(*(self._terminate(c, grace=5.0) for c in list(self.containers.values())))
-        if self._session is not None:
-            await self._session.close()
+        try:
+            if self._task is not None:
+                self._task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await self._task
+        finally:
+            await asyncio.gather(*self._stoppers, return_exceptions=True)
+            await asyncio.gather(*(self._terminate(c, grace=5.0) for c in list(self.containers.values())))
+            if self._session is not None:
+                await self._session.close()
 
     # ------------------------------------------------------------------------------------- loop
 
@@ -143,10 +148,20 @@ class Kubelet:
                 raise
             await asyncio.sleep(self.interval)
 
+    def _live(self, resource: str) -> list[dict[str, Any]]:
+        """The stored objects themselves (read-only: never mutated here), without the copies of ``list_objects``."""
+        return [body for _, body in self.emulator._iter_live(kmock.resource(resource), None)]
+
     def _sync(self) -> None:
-        for statefulset in self.emulator.list_objects(STATEFULSETS):
-            self._sync_statefulset(statefulset)
-        for pod in self.emulator.list_objects(PODS):
+        for statefulset in self._live(STATEFULSETS):
+            key = (kmock.resource(PODS), statefulset["metadata"]["namespace"], f"{statefulset['metadata']['name']}-0")
+            pod = self.emulator._objects[key] if key in self.emulator._objects else None  # noqa: SIM401 (no .get)
+            pod_version = None if pod is None or pod.deleted else pod.last.raw["metadata"]["resourceVersion"]
+            seen = (statefulset["metadata"]["resourceVersion"], pod_version)
+            if self._seen.get(statefulset["metadata"]["uid"]) != seen:
+                self._sync_statefulset(statefulset)
+                self._seen[statefulset["metadata"]["uid"]] = seen
+        for pod in self._live(PODS):
             if FINALIZER in (pod["metadata"].get("finalizers") or []):
                 self._sync_pod(pod)
         alive: dict[tuple[str, str], int] = {}
@@ -251,6 +266,18 @@ class Kubelet:
         if container is None:  # created by someone else with our finalizer: nothing runs
             container = Container(namespace=key[0], pod=key[1], grace=0, stopped=True)
             self.containers[key] = container
+        signature = (
+            meta["resourceVersion"],
+            container.ready,
+            container.started_at,
+            container.stopped,
+            container.exit_code,
+            container.waiting_reason,
+            container.restarts,
+        )
+        if container.signature == signature:
+            return  # nothing new since the last look
+        container.signature = signature
         if meta.get("deletionTimestamp"):
             if not container.stopping:
                 container.stopping = True
