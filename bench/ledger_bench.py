@@ -29,17 +29,11 @@ import asyncpg
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.machine import cpu_model  # noqa: E402
 from strategy_runtime.ledger import CommittedBatch, Ledger, PostgresLedger, SqliteLedger  # noqa: E402
 from tests.support.event_loop import StallMeter  # noqa: E402
 from tests.support.ledger import make_fill  # noqa: E402
 from tests.support.postgres import start_postgres, stop_postgres  # noqa: E402
-
-
-def cpu_model() -> str:
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("model name"):
-            return line.split(":", 1)[1].strip()
-    return platform.processor() or "unknown"
 
 
 def filesystem(path: str) -> str:

@@ -117,6 +117,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("file", metavar="FILE", help="a LiveStrategy manifest")
     p.add_argument("--workdir", default=".livestrat", help="where catalogs go (default .livestrat)")
     p.add_argument("--catalog", metavar="DIR", help="catalog directory (default WORKDIR/catalogs/NAME)")
+    p.add_argument("--fills-json", metavar="PATH", help="also write every fill to PATH as JSON")
     p.set_defaults(func=_cmd_backtest)
 
     p = sub.add_parser("runtime", help="strategy pod entrypoint")

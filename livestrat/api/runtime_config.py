@@ -30,6 +30,10 @@ ENV_API_PASSPHRASE = "LIVESTRAT_VENUE_API_PASSPHRASE"
 ENV_LEDGER_DSN = "LIVESTRAT_LEDGER_DSN"
 SECRET_ENV_VARS = (ENV_API_KEY, ENV_API_SECRET, ENV_API_PASSPHRASE, ENV_LEDGER_DSN)
 
+# With nothing else to report, the runtime still pushes its heartbeat this often; the
+# operator should call a strategy Stale only after several missed heartbeats.
+HEARTBEAT_INTERVAL_SECONDS = 10.0
+
 # The halt must be over before Kubernetes sends SIGKILL: keep a margin of a fifth of the
 # grace period, at least 5 s, for the process to exit and the kubelet to notice.
 MIN_HALT_MARGIN_SECONDS = 5.0
@@ -76,7 +80,25 @@ class RuntimeConfig(ApiModel):
     http_port: int = Field(default=HTTP_PORT, description="Port of /healthz, /readyz, /metrics, /state.")
     report_status: bool = Field(default=True, description="Push trading state into the LiveStrategy status.")
     report_interval_seconds: float = Field(default=1.0, gt=0, description="Least time between status pushes.")
+    heartbeat_interval_seconds: float = Field(
+        default=HEARTBEAT_INTERVAL_SECONDS,
+        gt=0,
+        description="Longest time without a status push: with nothing else to report, the runtime "
+        "still patches status.trading.heartbeat this often (the operator's staleness check reads it).",
+    )
+    risk_acknowledgement: str | None = Field(
+        default=None,
+        description="The value of the LiveStrategy's livestrat.io/risk-acknowledged annotation. A risk halt "
+        "persisted in the ledger keeps the strategy halted across restarts until it starts with an "
+        "acknowledgement different from the one in force when the halt happened.",
+    )
     halt_budget_seconds: float = Field(gt=0, description="Time allowed for a halt, from SIGTERM to exit.")
+    fence_wait_seconds: float = Field(
+        default=30.0,
+        ge=0,
+        description="How long a starting runtime waits for the ledger fence before refusing to trade: long "
+        "enough for the database to end a vanished predecessor's session (about 25 s, see docs/ledger.md).",
+    )
     log_level: str = Field(default="INFO", description="Log level of the runtime and its node.")
 
     def dumps(self) -> str:

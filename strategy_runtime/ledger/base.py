@@ -11,6 +11,11 @@ Fencing: ``open()`` takes an exclusive, per-strategy lock that the operating sys
 database server frees when this process dies. Losing it while running means another runtime
 may now trade the same strategy: the ledger calls ``on_fence_lost`` and ``fence_held`` turns
 False; the runtime must stop trading. It keeps recording fills (they are still real).
+
+Risk halts: the ledger also keeps the strategy's risk halts (``record_halt``), because it
+is the one store that outlives a pod and that the runtime must reach before it may trade.
+A runtime that starts while a halt is active stays halted until the halt is cleared by an
+acknowledgement (``clear_halt``); see docs/runtime.md, "Risk guard".
 """
 
 from __future__ import annotations
@@ -84,6 +89,21 @@ class FencedOut(LedgerError):
         )
         self.strategy_key = strategy_key
         self.holder = holder
+
+
+@dataclass(frozen=True)
+class HaltRecord:
+    """A risk halt of a strategy, as the ledger keeps it until someone acknowledges it.
+
+    ``acknowledgement`` is the risk acknowledgement that was in force when the halt was
+    recorded: only a different one clears it (a restart with the same configuration does not).
+    """
+
+    breached_limit: str
+    reason: str
+    breached_at: datetime
+    owner: str
+    acknowledgement: str | None = None
 
 
 @dataclass(frozen=True)
@@ -234,6 +254,18 @@ class Ledger(ABC):
 
     @abstractmethod
     async def _count(self, strategy_key: str) -> int: ...
+
+    @abstractmethod
+    async def _save_halt(self, halt: HaltRecord) -> None:
+        """Store ``halt`` as the strategy's active halt unless one is already active (the first reason stays)."""
+
+    @abstractmethod
+    async def _load_halt(self) -> HaltRecord | None:
+        """The strategy's active (uncleared) halt."""
+
+    @abstractmethod
+    async def _clear_halt(self, acknowledgement: str) -> None:
+        """Mark the active halt cleared by ``acknowledgement``."""
 
     # ------------------------------------------------------------------ lifecycle
     async def open(self) -> Self:
@@ -444,3 +476,25 @@ class Ledger(ABC):
     async def count(self, strategy_key: str | None = None) -> int:
         """Number of committed fills of a strategy (default: this one)."""
         return await self._count(strategy_key or self.strategy_key)
+
+    # ------------------------------------------------------------------ risk halts
+    def _require_open(self, doing: str) -> None:
+        if self._state not in (_State.OPEN, _State.CLOSING):
+            raise LedgerClosed(f"cannot {doing}: the ledger for {self.strategy_key!r} is {self._state.value}")
+
+    async def record_halt(self, halt: HaltRecord) -> None:
+        """Persist a risk halt (idempotent: while one is active, the first one is kept)."""
+        self._require_open("record a risk halt")
+        await self._save_halt(halt)
+        logger.info("ledger: risk halt of %s recorded in %s (%s)", self.strategy_key, self.describe(), halt.reason)
+
+    async def active_halt(self) -> HaltRecord | None:
+        """The strategy's risk halt that nobody has acknowledged yet, if any."""
+        self._require_open("read risk halts")
+        return await self._load_halt()
+
+    async def clear_halt(self, acknowledgement: str) -> None:
+        """Clear the active risk halt: a human acknowledged it with ``acknowledgement``."""
+        self._require_open("clear a risk halt")
+        await self._clear_halt(acknowledgement)
+        logger.info("ledger: risk halt of %s cleared by acknowledgement %r", self.strategy_key, acknowledgement)

@@ -25,6 +25,7 @@ import asyncpg
 
 from strategy_runtime.ledger.base import (
     FenceHolder,
+    HaltRecord,
     Ledger,
     LedgerError,
     LedgerUnavailable,
@@ -80,6 +81,27 @@ MIGRATIONS = (
                 released_at  timestamptz
             )
             """,
+        ),
+    ),
+    Migration(
+        2,
+        "risk halts",
+        (
+            """
+            CREATE TABLE risk_halts (
+                strategy_key    text NOT NULL,
+                breached_at     timestamptz NOT NULL,
+                breached_limit  text NOT NULL,
+                reason          text NOT NULL,
+                owner           text NOT NULL,
+                acknowledgement text,
+                cleared_at      timestamptz,
+                cleared_by      text,
+                PRIMARY KEY (strategy_key, breached_at)
+            )
+            """,
+            # At most one active halt per strategy: the first breach's reason is the one kept.
+            "CREATE UNIQUE INDEX risk_halts_active ON risk_halts (strategy_key) WHERE cleared_at IS NULL",
         ),
     ),
 )
@@ -309,3 +331,43 @@ class PostgresLedger(Ledger):
             return await self._pool.fetchval("SELECT count(*) FROM fills WHERE strategy_key = $1", strategy_key)
         except Exception as exc:
             raise self._unavailable("read from", exc) from None
+
+    async def _save_halt(self, halt: HaltRecord) -> None:
+        assert self._pool is not None
+        try:
+            await self._pool.execute(
+                "INSERT INTO risk_halts (strategy_key, breached_at, breached_limit, reason, owner, acknowledgement) "
+                "VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING",
+                self.strategy_key,
+                halt.breached_at,
+                halt.breached_limit,
+                halt.reason,
+                halt.owner,
+                halt.acknowledgement,
+            )
+        except Exception as exc:
+            raise self._unavailable("write a risk halt to", exc) from None
+
+    async def _load_halt(self) -> HaltRecord | None:
+        assert self._pool is not None
+        try:
+            row = await self._pool.fetchrow(
+                "SELECT breached_limit, reason, breached_at, owner, acknowledgement FROM risk_halts "
+                "WHERE strategy_key = $1 AND cleared_at IS NULL",
+                self.strategy_key,
+            )
+        except Exception as exc:
+            raise self._unavailable("read risk halts from", exc) from None
+        return HaltRecord(*row) if row is not None else None
+
+    async def _clear_halt(self, acknowledgement: str) -> None:
+        assert self._pool is not None
+        try:
+            await self._pool.execute(
+                "UPDATE risk_halts SET cleared_at = now(), cleared_by = $2"
+                " WHERE strategy_key = $1 AND cleared_at IS NULL",
+                self.strategy_key,
+                acknowledgement,
+            )
+        except Exception as exc:
+            raise self._unavailable("clear a risk halt in", exc) from None

@@ -16,6 +16,7 @@ import hashlib
 import os
 import re
 import sqlite3
+import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
@@ -25,6 +26,7 @@ from typing import Any, TypeVar
 
 from strategy_runtime.ledger.base import (
     FenceHolder,
+    HaltRecord,
     Ledger,
     LedgerError,
     LedgerUnavailable,
@@ -70,6 +72,27 @@ MIGRATIONS = (
                 released_at  TEXT
             )
             """,
+        ),
+    ),
+    Migration(
+        2,
+        "risk halts",
+        (
+            """
+            CREATE TABLE risk_halts (
+                strategy_key    TEXT NOT NULL,
+                breached_at     TEXT NOT NULL,
+                breached_limit  TEXT NOT NULL,
+                reason          TEXT NOT NULL,
+                owner           TEXT NOT NULL,
+                acknowledgement TEXT,
+                cleared_at      TEXT,
+                cleared_by      TEXT,
+                PRIMARY KEY (strategy_key, breached_at)
+            )
+            """,
+            # At most one active halt per strategy: the first breach's reason is the one kept.
+            "CREATE UNIQUE INDEX risk_halts_active ON risk_halts (strategy_key) WHERE cleared_at IS NULL",
         ),
     ),
 )
@@ -125,7 +148,7 @@ class SqliteLedger(Ledger):
         conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
         try:
             conn.execute("PRAGMA busy_timeout = 10000")
-            conn.execute("PRAGMA journal_mode = WAL")
+            _enable_wal(conn)
             # FULL: a commit survives a power cut too, not only a crash of this process.
             conn.execute("PRAGMA synchronous = FULL")
             # IMMEDIATE takes the write lock first: runtimes sharing the file migrate one at a time.
@@ -250,3 +273,65 @@ class SqliteLedger(Ledger):
         assert self._conn is not None
         (count,) = self._conn.execute("SELECT count(*) FROM fills WHERE strategy_key = ?", (strategy_key,)).fetchone()
         return count
+
+    async def _save_halt(self, halt: HaltRecord) -> None:
+        await self._run(self._save_halt_sync, halt)
+
+    def _save_halt_sync(self, halt: HaltRecord) -> None:
+        assert self._conn is not None
+        self._conn.execute(
+            "INSERT INTO risk_halts (strategy_key, breached_at, breached_limit, reason, owner, acknowledgement) "
+            "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+            (
+                self.strategy_key,
+                halt.breached_at.isoformat(),
+                halt.breached_limit,
+                halt.reason,
+                halt.owner,
+                halt.acknowledgement,
+            ),
+        )
+
+    async def _load_halt(self) -> HaltRecord | None:
+        return await self._run(self._load_halt_sync)
+
+    def _load_halt_sync(self) -> HaltRecord | None:
+        assert self._conn is not None
+        row = self._conn.execute(
+            "SELECT breached_limit, reason, breached_at, owner, acknowledgement FROM risk_halts "
+            "WHERE strategy_key = ? AND cleared_at IS NULL",
+            (self.strategy_key,),
+        ).fetchone()
+        if row is None:
+            return None
+        return HaltRecord(row[0], row[1], datetime.fromisoformat(row[2]), row[3], row[4])
+
+    async def _clear_halt(self, acknowledgement: str) -> None:
+        await self._run(self._clear_halt_sync, acknowledgement)
+
+    def _clear_halt_sync(self, acknowledgement: str) -> None:
+        assert self._conn is not None
+        self._conn.execute(
+            "UPDATE risk_halts SET cleared_at = ?, cleared_by = ? WHERE strategy_key = ? AND cleared_at IS NULL",
+            (datetime.now(UTC).isoformat(), acknowledgement, self.strategy_key),
+        )
+
+
+def _enable_wal(conn: sqlite3.Connection, timeout: float = 10.0) -> None:
+    """Switch a database to WAL, waiting for other connections doing the same.
+
+    Changing the journal mode of a fresh database takes an exclusive lock, and SQLite
+    answers "database is locked" at once instead of honouring busy_timeout when two
+    runtimes open the same new file together; so wait here, bounded like busy_timeout.
+    """
+    deadline = time.monotonic() + timeout
+    delay = 0.005
+    while True:
+        try:
+            conn.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(delay)
+            delay = min(delay * 2, 0.2)

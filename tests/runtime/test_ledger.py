@@ -13,6 +13,7 @@ import os
 import signal
 import time
 import traceback
+from datetime import UTC, datetime
 from decimal import Decimal
 
 import asyncpg
@@ -23,6 +24,7 @@ from livestrat.api.spec import LiveStrategySpec
 from livestrat.manifests import load_one_strategy
 from strategy_runtime.ledger import (
     FencedOut,
+    HaltRecord,
     LedgerClosed,
     LedgerError,
     LedgerSchemaError,
@@ -40,6 +42,8 @@ from tests.support.postgres import fresh_database
 from tests.support.tcp_proxy import CuttableProxy
 
 PASSWORD = "Sup3r-S3cret-Ledger-Pw"
+ALL_VERSIONS = [m.version for m in SqliteLedger.MIGRATIONS]
+NEXT_VERSION = len(ALL_VERSIONS) + 1
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -178,14 +182,14 @@ async def test_opening_twice_and_concurrently_migrates_once(target):
         pass
     async with target.ledger():
         pass
-    assert await target.schema_versions() == [1]
+    assert await target.schema_versions() == ALL_VERSIONS
 
 
 async def test_runtimes_starting_together_on_a_new_database_migrate_once(target):
     ledgers = [target.ledger(f"desk/strategy-{i}") for i in range(4)]
     await asyncio.gather(*(ledger.open() for ledger in ledgers))
     await asyncio.gather(*(ledger.close() for ledger in ledgers))
-    assert await target.schema_versions() == [1]
+    assert await target.schema_versions() == ALL_VERSIONS
 
 
 async def test_a_newer_migration_is_applied_at_start_and_a_newer_schema_is_refused(target):
@@ -199,17 +203,39 @@ async def test_a_newer_migration_is_applied_at_start_and_a_newer_schema_is_refus
         {
             "MIGRATIONS": (
                 *base.MIGRATIONS,
-                Migration(2, "fills by order", ("CREATE INDEX ix ON fills (client_order_id)",)),
+                Migration(NEXT_VERSION, "fills by order", ("CREATE INDEX ix ON fills (client_order_id)",)),
             )
         },
     )
     new_runtime = upgraded(target.location, KEY)
     async with new_runtime:
         assert await new_runtime.fills() == [make_fill(0)]
-    assert await target.schema_versions() == [1, 2]
+    assert await target.schema_versions() == [*ALL_VERSIONS, NEXT_VERSION]
 
-    with pytest.raises(LedgerSchemaError, match="schema version 2, newer than this runtime knows"):
+    with pytest.raises(LedgerSchemaError, match=f"schema version {NEXT_VERSION}, newer than this runtime knows"):
         await target.ledger().open()
+
+
+# --------------------------------------------------------------------------- risk halts
+
+
+async def test_a_risk_halt_outlives_the_runtime_until_a_new_acknowledgement_clears_it(target):
+    breached_at = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
+    first = HaltRecord("maxDailyLoss", "daily PnL -2100 USDT below -2000", breached_at, "pod-0", "ack-1")
+    async with target.ledger() as ledger:
+        assert await ledger.active_halt() is None
+        await ledger.record_halt(first)
+        # a second breach while halted keeps the first reason
+        await ledger.record_halt(HaltRecord("maxDrawdown", "later", breached_at.replace(minute=9), "pod-0", "ack-1"))
+
+    async with target.ledger() as restarted:
+        assert await restarted.active_halt() == first
+        await restarted.clear_halt("ack-2")
+        assert await restarted.active_halt() is None
+        assert await restarted.count() == 0  # halts are not fills
+
+    async with target.ledger("desk/another-strategy") as other:  # per strategy
+        assert await other.active_halt() is None
 
 
 # --------------------------------------------------------------------------- fencing

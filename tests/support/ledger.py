@@ -20,6 +20,7 @@ from typing import Any
 import asyncpg
 
 from strategy_runtime.ledger import FencedOut, FillRecord, Ledger, PostgresLedger, Side, SqliteLedger
+from strategy_runtime.ledger.fills import COLUMNS, DECIMAL_COLUMNS
 
 ROOT = Path(__file__).resolve().parents[2]
 KEY = "desk/ema-cross"
@@ -89,6 +90,18 @@ class Target:
         """Start ``python -m tests.support.ledger`` as another runtime process."""
         argv = [sys.executable, "-m", "tests.support.ledger", mode, self.kind, self.location, key, owner, str(count)]
         return subprocess.Popen(argv, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def read_sqlite_fills(path: str, key: str) -> list[FillRecord]:
+    """A strategy's fills straight from an SQLite ledger file (readable while a runtime holds it)."""
+    with sqlite3.connect(path) as conn:
+        rows = conn.execute(
+            f"SELECT {', '.join(COLUMNS)} FROM fills WHERE strategy_key = ? ORDER BY ts_event, trade_id", (key,)
+        ).fetchall()
+    return [
+        FillRecord(*(Decimal(v) if c in DECIMAL_COLUMNS else v for c, v in zip(COLUMNS, row, strict=True)))
+        for row in rows
+    ]
 
 
 def wait_for_line(process: subprocess.Popen[str], expected: str) -> str:

@@ -1,0 +1,308 @@
+"""The runtime's numbers: fill → ledger commit latency through the node, start-up to ready, replay cost.
+
+    .venv/bin/python bench/runtime_bench.py [--fill-bars 1000] [--speed 6000] [--startups 5]
+        [--throughput-bars 20000] [--repeat 3]
+
+Every measurement runs in a fresh process (NautilusTrader initialises logging once per
+process). A throwaway PostgreSQL server is started with durability on (fsync, synchronous
+commits), as for bench/ledger_bench.py; SQLite runs WAL with synchronous=FULL.
+
+1. **Fill → ledger commit, through the node.** ``StrategyRuntime`` (the reporter, the risk
+   guard, the ledger: what a pod runs) replays one-minute bars at ``--speed`` (6000: 100 bars
+   a second) under ``bench.flip_strategy.FlipEveryBar``, which fills on every bar: about 100
+   fills a second. Two latencies per fill: from the reporter receiving the ``OrderFilled``
+   to the ledger commit that holds it, and from the strategy's ``submit_order`` to that commit
+   (the whole path: RiskEngine, gate, execution engine, simulated venue, reporter, ledger).
+2. **Start-up to ready.** ``livestrat runtime --config`` spawned, until ``/readyz`` answers 200
+   (interpreter, imports, ledger and fence, catalog, node build and start).
+3. **Replay throughput**, ``examples/paper-ema-cross.yaml`` over ``--throughput-bars`` bars: the
+   bare node (``build_node`` without actors) against the whole runtime (reporter, risk guard
+   and SQLite ledger attached): events per second of replay.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from bench.machine import machine_header  # noqa: E402
+
+EXAMPLE = ROOT / "examples" / "paper-ema-cross.yaml"
+LIVESTRAT = str(Path(sys.executable).with_name("livestrat"))
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
+# ---------------------------------------------------------------------------------------- workers
+def flip_config(workdir: Path, bars: int, speed: float, ledger: str) -> Any:
+    from livestrat.api.runtime_config import LedgerKind, LedgerTarget
+    from strategy_runtime.local_config import local_runtime_config
+
+    config = local_runtime_config(EXAMPLE, workdir=workdir)
+    spec = config.spec
+    strategy = spec.strategy.model_copy(
+        update={
+            "strategy_path": "bench.flip_strategy:FlipEveryBar",
+            "config_path": "bench.flip_strategy:FlipEveryBarConfig",
+            "config": {"instrument_id": "BTCUSDT.BINANCE", "bar_type": "BTCUSDT.BINANCE-1-MINUTE-LAST-EXTERNAL"},
+        }
+    )
+    data = spec.data.model_copy(
+        update={
+            "sample": spec.data.sample.model_copy(update={"bars": bars}),
+            "replay": spec.data.replay.model_copy(update={"speed": speed}),
+        }
+    )
+    risk = spec.risk.model_copy(update={"max_position": None, "max_order_submit_rate": "1000/00:00:01"})
+    spec = spec.model_copy(update={"strategy": strategy, "data": data, "risk": risk})
+    update: dict[str, Any] = {"spec": spec}
+    if ledger == "postgresql":
+        update["ledger"] = LedgerTarget(kind=LedgerKind.POSTGRESQL)
+    return config.model_copy(update=update)
+
+
+def latency_worker(args: argparse.Namespace) -> None:
+    from bench import flip_strategy
+    from strategy_runtime.ledger import CommittedBatch
+    from strategy_runtime.runtime import RuntimeOptions, StrategyRuntime  # before the loop: uvloop, as the CLI
+
+    config = flip_config(Path(args.workdir), args.fill_bars, args.speed, args.ledger)
+    handled: list[float] = []
+    submitted: list[float] = []
+
+    def committed(batch: CommittedBatch) -> None:
+        for fill, enqueued in zip(batch.fills, batch.enqueued_at, strict=True):
+            handled.append(batch.committed_at - enqueued)
+            sent = flip_strategy.SUBMITTED.get(fill.client_order_id)
+            if sent is not None:
+                submitted.append(batch.committed_at - sent)
+
+    options = RuntimeOptions(
+        serve_http=False,
+        push_status=False,
+        stop_when_replay_finishes=True,
+        fence_wait_seconds=0,
+        on_ledger_commit=committed,
+        environ=dict(os.environ),
+    )
+    outcome = asyncio.run(StrategyRuntime(config, options).run())
+    assert outcome.exit_code == 0, outcome.reason
+    print(json.dumps({"handled": handled, "submitted": submitted}))
+
+
+def throughput_worker(args: argparse.Namespace) -> None:
+    # Imported before the loop starts, as the CLI does: importing NautilusTrader's kernel makes
+    # uvloop the event loop policy, and a loop already running would stay a plain asyncio one.
+    from strategy_runtime.local_config import local_runtime_config
+    from strategy_runtime.node import build_node
+    from strategy_runtime.runtime import RuntimeOptions, StrategyRuntime
+
+    config = local_runtime_config(EXAMPLE, workdir=Path(args.workdir), catalog=Path(args.catalog))
+
+    async def bare() -> tuple[int, float]:
+        node = build_node(config)
+        await node.start()
+        started = time.monotonic()
+        await node.replay.finished.wait()
+        seconds = time.monotonic() - started
+        events = node.replay.progress.events
+        await node.stop()
+        node.dispose()
+        return events, seconds
+
+    async def full() -> tuple[int, float]:
+        runtime = StrategyRuntime(
+            config, RuntimeOptions(serve_http=False, push_status=False, fence_wait_seconds=0, environ=dict(os.environ))
+        )
+        task = asyncio.get_running_loop().create_task(runtime.run())
+        while runtime.ready_at is None:
+            await asyncio.sleep(0.0005)
+        started = time.monotonic()
+        assert runtime.node is not None and runtime.node.replay is not None
+        await runtime.node.replay.finished.wait()
+        seconds = time.monotonic() - started
+        events = runtime.node.replay.progress.events
+        runtime.request_stop("benchmark over")
+        await task
+        return events, seconds
+
+    events, seconds = asyncio.run(full() if args.runtime else bare())
+    print(json.dumps({"events": events, "seconds": seconds}))
+
+
+# ---------------------------------------------------------------------------------------- parent
+def run_worker(*extra: str, env: dict[str, str] | None = None) -> dict[str, Any]:
+    command = [sys.executable, __file__, *extra]
+    result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, env=env, check=False)
+    if result.returncode != 0:
+        raise SystemExit(f"worker {extra} failed:\n{result.stdout[-2000:]}\n{result.stderr[-3000:]}")
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def fill_latency(args: argparse.Namespace, dsn: str) -> list[str]:
+    lines = [f"fill -> ledger commit through the node, ~{args.speed / 60:.0f} fills/s, {args.fill_bars} bars:"]
+    for ledger in ("sqlite", "postgresql"):
+        workdir = tempfile.mkdtemp(prefix="runtime-bench-")
+        env = {**os.environ, "LIVESTRAT_LEDGER_DSN": dsn}
+        try:
+            row = run_worker(
+                "--latency-worker",
+                "--workdir",
+                workdir,
+                "--ledger",
+                ledger,
+                "--fill-bars",
+                str(args.fill_bars),
+                "--speed",
+                str(args.speed),
+                env=env,
+            )
+        finally:
+            shutil.rmtree(workdir, ignore_errors=True)
+        for label, samples in (("reporter -> commit", row["handled"]), ("submit_order -> commit", row["submitted"])):
+            ms = [s * 1000 for s in samples]
+            lines.append(
+                f"  {ledger:10} {label:22} p50 {percentile(ms, 0.5):6.2f} ms  p99 {percentile(ms, 0.99):6.2f} ms"
+                f"  max {max(ms):6.2f} ms  ({len(ms)} fills)"
+            )
+    return lines
+
+
+def startup(args: argparse.Namespace, dsn: str) -> list[str]:
+    from livestrat.api.runtime_config import LedgerKind, LedgerTarget
+    from strategy_runtime.catalog import prepare_catalog
+    from strategy_runtime.local_config import local_runtime_config
+    from tests.support.runtime_process import free_port
+
+    lines = [f"start-up, process spawned -> /readyz 200, {args.startups} runs:"]
+    catalog = Path(tempfile.mkdtemp(prefix="runtime-bench-catalog-"))
+    prepare_catalog(local_runtime_config(EXAMPLE, workdir=catalog, catalog=catalog))  # the sample, once, untimed
+    for ledger in ("sqlite", "postgresql"):
+        times = []
+        for run in range(args.startups):
+            workdir = Path(tempfile.mkdtemp(prefix="runtime-bench-"))
+            try:
+                config = local_runtime_config(EXAMPLE, workdir=workdir, catalog=catalog)
+                update: dict[str, Any] = {"http_port": free_port(), "report_status": False}
+                if ledger == "postgresql":
+                    update["ledger"] = LedgerTarget(kind=LedgerKind.POSTGRESQL)
+                    update["strategy"] = config.strategy.model_copy(update={"name": f"startup-{run}"})
+                config = config.model_copy(update=update)
+                path = workdir / "runtime.json"
+                path.write_text(config.dumps())
+                env = {**os.environ, "LIVESTRAT_LEDGER_DSN": dsn}
+                spawned = time.monotonic()
+                process = subprocess.Popen(
+                    [LIVESTRAT, "runtime", "--config", str(path)],
+                    cwd=ROOT,
+                    env=env,
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                )
+                try:
+                    while True:
+                        try:
+                            with urllib.request.urlopen(f"http://127.0.0.1:{config.http_port}/readyz", timeout=1) as r:
+                                if r.status == 200:
+                                    break
+                        except OSError:
+                            pass
+                        if process.poll() is not None:
+                            raise SystemExit(f"runtime exited with {process.returncode} before ready")
+                        time.sleep(0.005)
+                    times.append(time.monotonic() - spawned)
+                finally:
+                    process.terminate()
+                    process.wait(timeout=60)
+            finally:
+                shutil.rmtree(workdir, ignore_errors=True)
+        lines.append(
+            f"  {ledger:10} median {statistics.median(times):.2f} s  (min {min(times):.2f}, max {max(times):.2f})"
+        )
+    return lines
+
+
+def runs(rates: list[float]) -> str:
+    return ", ".join(f"{r:,.0f}" for r in rates)
+
+
+def throughput(args: argparse.Namespace) -> list[str]:
+    from livestrat.api.spec import SampleData
+    from strategy_runtime.catalog import write_sample_catalog
+
+    catalog = tempfile.mkdtemp(prefix="runtime-bench-catalog-")
+    write_sample_catalog(catalog, ["BTCUSDT.BINANCE"], SampleData(bars=args.throughput_bars))
+    rates: dict[str, list[float]] = {"bare": [], "runtime": []}
+    try:
+        for _ in range(args.repeat):
+            for kind in ("bare", "runtime"):
+                workdir = tempfile.mkdtemp(prefix="runtime-bench-")
+                try:
+                    flag = ["--runtime"] if kind == "runtime" else []
+                    row = run_worker("--throughput-worker", "--workdir", workdir, "--catalog", catalog, *flag)
+                finally:
+                    shutil.rmtree(workdir, ignore_errors=True)
+                rates[kind].append(row["events"] / row["seconds"])
+    finally:
+        shutil.rmtree(catalog, ignore_errors=True)
+    bare, full = statistics.median(rates["bare"]), statistics.median(rates["runtime"])
+    return [
+        f"replay throughput, EMACross over {args.throughput_bars} bars, median of {args.repeat}:",
+        f"  bare node                         {bare:8,.0f} events/s  (runs: {runs(rates['bare'])})",
+        f"  runtime (reporter, guard, ledger) {full:8,.0f} events/s  (runs: {runs(rates['runtime'])})",
+        f"  ratio runtime / bare: {full / bare:.2f}",
+    ]
+
+
+def main(args: argparse.Namespace) -> None:
+    from tests.support.postgres import start_postgres, stop_postgres
+
+    server, process, tmp = start_postgres(durable=True)
+    try:
+        lines = machine_header("livestrat runtime benchmark")
+        lines.append(f"PostgreSQL: local server, fsync on ({server.dsn.rsplit('@', 1)[-1]})")
+        lines += fill_latency(args, server.dsn)
+        lines += startup(args, server.dsn)
+        lines += throughput(args)
+    finally:
+        stop_postgres(process, tmp)
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--fill-bars", type=int, default=1000)
+    parser.add_argument("--speed", type=float, default=6000)
+    parser.add_argument("--startups", type=int, default=5)
+    parser.add_argument("--throughput-bars", type=int, default=20000)
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--latency-worker", action="store_true")
+    parser.add_argument("--throughput-worker", action="store_true")
+    parser.add_argument("--runtime", action="store_true")
+    parser.add_argument("--workdir")
+    parser.add_argument("--catalog")
+    parser.add_argument("--ledger", default="sqlite")
+    arguments = parser.parse_args()
+    if arguments.latency_worker:
+        latency_worker(arguments)
+    elif arguments.throughput_worker:
+        throughput_worker(arguments)
+    else:
+        main(arguments)

@@ -1,0 +1,188 @@
+"""``livestrat backtest FILE``: the same spec as a NautilusTrader ``BacktestNode``, the runtime's oracle.
+
+A paper replay of a spec must produce the same fills as this backtest over the same catalog
+(docs/runtime.md, "Backtest oracle"). Everything that decides fills is shared with the paper
+node rather than repeated: the strategy (``strategy_source``), the simulated venue
+(``paper_venue``), the catalog and its sample (``catalog``), the replay window and data
+types, the trader id and the RiskEngine limits.
+
+``run_backtest(config) -> BacktestResult`` runs it in-process; ``run_backtest_command(args)``
+is the CLI (summary on stdout, ``--fills-json PATH`` writes every fill).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from dataclasses import asdict, dataclass
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from nautilus_trader.backtest.node import BacktestNode
+from nautilus_trader.config import (
+    BacktestDataConfig,
+    BacktestEngineConfig,
+    BacktestRunConfig,
+    LoggingConfig,
+    RiskEngineConfig,
+)
+
+from livestrat.api.runtime_config import RuntimeConfig
+from livestrat.api.spec import Mode, ReplayDataType
+from strategy_runtime.catalog import StrategyCatalog, prepare_catalog
+from strategy_runtime.ledger.fills import FillRecord
+from strategy_runtime.node import CONFIGURATION_ERRORS, nautilus_log_level, trader_id_for
+from strategy_runtime.paper_venue import paper_venue
+from strategy_runtime.strategy_source import load_strategy
+from strategy_runtime.trading_summary import TradingSummary, summarize
+
+
+class BacktestError(Exception):
+    """The spec cannot be backtested."""
+
+
+@dataclass(frozen=True)
+class BacktestResult:
+    summary: TradingSummary
+    events: int  # data points the engine iterated
+    wall_seconds: float
+    sample_written: bool
+
+    @property
+    def fills(self) -> list[FillRecord]:
+        return self.summary.fills
+
+
+def _check_backtestable(config: RuntimeConfig) -> None:
+    if config.spec.mode != Mode.PAPER:
+        raise BacktestError(
+            "livestrat backtest simulates the venue of a paper spec (venue.adapter sandbox with "
+            "startingBalances); copy the live spec, set mode: paper and adapter: sandbox to backtest it"
+        )
+
+
+def backtest_run_config(config: RuntimeConfig, catalog: StrategyCatalog, log_level: str = "ERROR") -> BacktestRunConfig:
+    """The ``BacktestRunConfig`` equivalent of the paper node of ``config`` (see the module docstring)."""
+    spec = config.spec
+    _check_backtestable(config)
+    loaded = load_strategy(spec.strategy)  # the same checks and errors as the node
+    replay = spec.data.replay
+    data_types = set(replay.data_types) if replay is not None else {ReplayDataType.BARS}
+    window: dict[str, Any] = {
+        "start_time": replay.start if replay else None,
+        "end_time": replay.end if replay else None,
+    }
+    data: list[BacktestDataConfig] = []
+    for instrument_id in spec.instruments:
+        bar_types = [b for b in catalog.bar_types if b.startswith(f"{instrument_id}-")]
+        if ReplayDataType.BARS in data_types and bar_types:
+            data.append(
+                BacktestDataConfig(
+                    catalog_path=catalog.path,
+                    data_cls="nautilus_trader.model.data:Bar",
+                    instrument_id=instrument_id,
+                    bar_types=bar_types,
+                    **window,
+                )
+            )
+        for kind, cls in ((ReplayDataType.QUOTES, "QuoteTick"), (ReplayDataType.TRADES, "TradeTick")):
+            if kind in data_types:
+                data.append(
+                    BacktestDataConfig(
+                        catalog_path=catalog.path,
+                        data_cls=f"nautilus_trader.model.data:{cls}",
+                        instrument_id=instrument_id,
+                        **window,
+                    )
+                )
+    if not data:
+        raise BacktestError(
+            f"the catalog at {catalog.path} holds no data to backtest for {', '.join(spec.instruments)}"
+        )
+    risk = spec.risk
+    notional = (
+        dict.fromkeys(spec.instruments, str(Decimal(str(risk.max_notional_per_order))))
+        if risk.max_notional_per_order is not None
+        else {}
+    )
+    engine = BacktestEngineConfig(
+        trader_id=trader_id_for(config),
+        strategies=[loaded.importable],
+        logging=LoggingConfig(log_level=nautilus_log_level(log_level), log_colors=False),
+        # Rates are counted on the backtest clock, i.e. in market time: what the spec means.
+        risk_engine=RiskEngineConfig(
+            max_order_submit_rate=risk.max_order_submit_rate,
+            max_order_modify_rate=risk.max_order_modify_rate,
+            max_notional_per_order=notional,  # type: ignore[arg-type]
+        ),
+        run_analysis=False,
+    )
+    return BacktestRunConfig(
+        engine=engine,
+        venues=[paper_venue(spec).backtest_config()],
+        data=data,
+        raise_exception=True,
+        dispose_on_completion=False,  # the engine's cache is read after the run
+    )
+
+
+def run_backtest(
+    config: RuntimeConfig, *, catalog: StrategyCatalog | None = None, log_level: str = "ERROR"
+) -> BacktestResult:
+    """Backtest the spec of ``config`` over its catalog (writing ``data.sample`` first if the spec asks)."""
+    _check_backtestable(config)
+    catalog = catalog if catalog is not None else prepare_catalog(config)
+    run_config = backtest_run_config(config, catalog, log_level)
+    node = BacktestNode(configs=[run_config])
+    started = time.perf_counter()
+    try:
+        results = node.run()
+        wall = time.perf_counter() - started
+        engine = node.get_engine(run_config.id)
+        assert engine is not None
+        summary = summarize(engine.cache, engine.portfolio, list(config.spec.instruments), config.strategy.key)
+        events = results[0].iterations if results else 0
+    finally:
+        node.dispose()
+    return BacktestResult(summary=summary, events=events, wall_seconds=wall, sample_written=catalog.sample_written)
+
+
+def fill_to_json(fill: FillRecord) -> dict[str, Any]:
+    row = asdict(fill)
+    for key in ("quantity", "price", "commission"):
+        row[key] = str(row[key])
+    row["side"] = fill.side.value
+    return row
+
+
+def run_backtest_command(args: argparse.Namespace) -> int:
+    """``livestrat backtest FILE [--workdir DIR] [--catalog DIR] [--fills-json PATH]``."""
+    from livestrat.api.validation import InvalidManifest
+    from strategy_runtime.local_config import local_runtime_config
+
+    try:
+        config = local_runtime_config(
+            Path(args.file), workdir=Path(args.workdir), catalog=Path(args.catalog) if args.catalog else None
+        )
+        result = run_backtest(config)
+    except (InvalidManifest, BacktestError, *CONFIGURATION_ERRORS) as exc:
+        print(f"livestrat backtest: {exc}", file=sys.stderr)
+        return 2
+    if result.sample_written:
+        print(f"wrote a synthetic sample catalog (not market data) at {config.catalog_path}")
+    print(
+        f"backtest of {config.strategy.name} over {config.catalog_path}: "
+        f"{result.events} events in {result.wall_seconds:.2f}s"
+    )
+    for line in result.summary.lines():
+        print(f"  {line}")
+    fills_json = getattr(args, "fills_json", None)
+    if fills_json:
+        path = Path(fills_json)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps([fill_to_json(f) for f in result.fills], indent=1) + "\n")
+        print(f"  fills written to {path}")
+    return 0

@@ -1,0 +1,67 @@
+"""``livestrat runtime --config FILE``: the strategy pod's entrypoint.
+
+Reads the ``RuntimeConfig`` the operator rendered into the pod's ConfigMap, takes secrets
+(venue credentials, the ledger DSN) from the environment only, serves ``/healthz``,
+``/readyz``, ``/metrics`` and ``/state``, pushes the trading state into the LiveStrategy's
+status, and runs until Kubernetes asks it to stop (SIGTERM), halting within the budget the
+configuration derives from the pod's grace period.
+
+Exit codes: 0 after a halt, 1 when the node failed, 2 for a configuration or spec the
+runtime cannot run, 3 when another runtime holds the strategy's fence, 4 when the fence was
+lost while running (trading stopped at once).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from pathlib import Path
+
+from pydantic import ValidationError
+
+from livestrat.api.runtime_config import RuntimeConfig
+from strategy_runtime.runtime import EXIT_INVALID, RuntimeOptions, StrategyRuntime
+
+logger = logging.getLogger("livestrat.runtime")
+
+
+def configure_logging(level: str) -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger("livestrat")
+    root.handlers[:] = [handler]
+    root.setLevel(logging.DEBUG if level.upper() in ("DEBUG", "TRACE") else logging.INFO)
+    root.propagate = False
+
+
+def load_config(path: Path) -> RuntimeConfig:
+    return RuntimeConfig.load(path)
+
+
+def run_pod(args: argparse.Namespace) -> int:
+    path = Path(args.config)
+    try:
+        config = load_config(path)
+    except OSError as exc:
+        print(f"livestrat runtime: cannot read the configuration {path}: {exc.strerror}", file=sys.stderr)
+        return EXIT_INVALID
+    except ValidationError as exc:
+        # Field paths and messages only: the file holds no secret, but never echo input values anyway.
+        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+        print(f"livestrat runtime: {path} is not a valid runtime configuration: {problems}", file=sys.stderr)
+        return EXIT_INVALID
+    configure_logging(config.log_level)
+    logger.info(
+        "runtime: starting %s (%s, %s), halt budget %.1fs",
+        config.strategy.key,
+        config.spec.mode,
+        config.spec.venue.adapter,
+        config.halt_budget_seconds,
+    )
+    runtime = StrategyRuntime(config, RuntimeOptions(keep_watchdog_armed=True))
+    outcome = asyncio.run(runtime.run())
+    runtime.disarm_watchdog()
+    logger.info("runtime: exiting with code %d (%s)", outcome.exit_code, outcome.reason)
+    return outcome.exit_code

@@ -1,0 +1,345 @@
+"""The halt: stop trading safely, and (on SIGTERM/SIGINT) leave, all within a known time.
+
+Two parts, shared by every way a strategy stops:
+
+``contain(policy)`` stops the trading itself, in the only order NautilusTrader allows
+(its HALTED state denies even reduce-only closes; only cancels pass):
+
+1. the risk guard's order gate shuts (nothing new reaches a venue except the halt's own
+   reduce-only closes) and the RiskEngine goes REDUCING;
+2. every open, in-flight and emulated order is cancelled by the runtime itself, through its
+   strategy (a graceful disconnect does not trigger a venue's cancel-on-disconnect), and
+   re-cancelled until none is left;
+3. with ``haltPolicy: flatten``, every open position is closed with a reduce-only market
+   order, re-sent until the position is flat;
+4. the RiskEngine goes HALTED.
+
+A risk breach runs ``contain`` and keeps the node up (halted, reporting). ``HaltSequence.run``
+is the whole pod halt, each step with a deadline at a fixed share of the budget
+(``RuntimeConfig.halt_budget_seconds``, derived from the pod's grace period), counted from
+the moment the halt began:
+
+| step | ends at the latest at |
+|---|---|
+| cancel every order | 25 % |
+| flatten (policy ``flatten``) | 50 % |
+| flush the ledger | 65 % |
+| push the final status | 75 % |
+| stop the node | 90 % |
+| close the ledger (release the fence) | 97 % |
+
+A step that overruns its deadline is abandoned (logged at ERROR) and the next one starts;
+the process still exits. Should the event loop itself be stuck, a watchdog thread ends the
+process at 100 % of the budget (exit code ``EXIT_HALT_OVERRAN``), still inside the grace
+period: the budget leaves a margin of a fifth of it (at least 5 s) before Kubernetes' SIGKILL.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import sys
+import threading
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from nautilus_trader.core.uuid import UUID4
+from nautilus_trader.execution.messages import CancelOrder
+from nautilus_trader.model.enums import OrderStatus, TradingState
+from nautilus_trader.model.orders import Order
+from nautilus_trader.model.position import Position
+
+from livestrat.api.spec import HaltPolicy
+from strategy_runtime.risk_guard import HALT_TAG, RiskGuard
+
+logger = logging.getLogger("livestrat.halt")
+
+# Cumulative share of the halt budget by which each step must be over.
+STEP_DEADLINES: dict[str, float] = {
+    "cancel": 0.25,
+    "flatten": 0.50,
+    "flush-ledger": 0.65,
+    "final-status": 0.75,
+    "stop-node": 0.90,
+    "close-ledger": 0.97,
+}
+EXIT_HALT_OVERRAN = 70
+POLL_SECONDS = 0.01
+# A cancel or close the venue has not acted on after this long is sent again.
+RESEND_SECONDS = 1.0
+
+
+@dataclass
+class StepOutcome:
+    name: str
+    started: float  # time.monotonic()
+    ended: float
+    outcome: str  # "done", "overran", "failed: ...", "skipped"
+
+
+@dataclass
+class HaltReport:
+    reason: str
+    policy: str
+    started: float
+    steps: list[StepOutcome] = field(default_factory=list)
+    flat: bool | None = None
+    orders_left: int | None = None
+
+    @property
+    def ended(self) -> float:
+        return self.steps[-1].ended if self.steps else self.started
+
+
+class TradingHalt:
+    """``contain``: cancel, flatten per policy, HALTED. Needs the built node and the risk guard."""
+
+    def __init__(self, node: Any, guard: RiskGuard) -> None:
+        self._node = node
+        self._guard = guard
+        self._kernel = node.kernel
+        self._lock = asyncio.Lock()  # a breach's containment and a SIGTERM's never interleave
+        self.halted = False
+
+    @property
+    def cache(self) -> Any:
+        return self._kernel.cache
+
+    def stop_trading_now(self, because: str) -> None:
+        """Synchronous: shut the gate and set HALTED at once (a lost fence: nothing may trade, not even a close)."""
+        self._guard.shut_gate(because)
+        self._kernel.risk_engine.set_trading_state(TradingState.HALTED)
+        self.halted = True
+
+    def open_orders(self) -> list[Order]:
+        """Orders that are or may become live at a venue: open, in flight, emulated, or still on their way.
+
+        "On their way" are orders still INITIALIZED: they passed the RiskEngine and the gate
+        before it shut and wait in the execution engine's queue; the venue will accept them
+        in a moment, and the halt must then cancel them too.
+        """
+        cache = self.cache
+        seen: dict[Any, Order] = {}
+        for order in (*cache.orders_open(), *cache.orders_inflight(), *cache.orders_emulated()):
+            seen.setdefault(order.client_order_id, order)
+        for order in cache.orders():
+            if order.status == OrderStatus.INITIALIZED:
+                seen.setdefault(order.client_order_id, order)
+        return list(seen.values())
+
+    async def contain(
+        self, reason: str, policy: str, cancel_deadline: float, flatten_deadline: float, *, allow_flatten: bool = True
+    ) -> tuple[int, bool]:
+        """Run the containment; deadlines are ``time.monotonic()`` values. Returns (orders left, flat)."""
+        self._guard.shut_gate(reason)
+        async with self._lock:
+            return await self._contain(policy, cancel_deadline, flatten_deadline, allow_flatten)
+
+    async def _contain(
+        self, policy: str, cancel_deadline: float, flatten_deadline: float, allow_flatten: bool
+    ) -> tuple[int, bool]:
+        risk_engine = self._kernel.risk_engine
+        if not self.halted:
+            risk_engine.set_trading_state(TradingState.REDUCING)
+        left = await self.cancel_all(cancel_deadline)
+        flat = not self.cache.positions_open()
+        if policy == HaltPolicy.FLATTEN and allow_flatten and not flat:
+            if self.halted:  # only REDUCING lets a closing order through the RiskEngine
+                risk_engine.set_trading_state(TradingState.REDUCING)
+            flat = await self.flatten(flatten_deadline)
+            left = await self.cancel_all(max(flatten_deadline, time.monotonic() + 0.2))
+        risk_engine.set_trading_state(TradingState.HALTED)
+        self.halted = True
+        self._guard.mark_halted()
+        return left, flat
+
+    async def cancel_all(self, deadline: float) -> int:
+        """Cancel every order until none is open, in flight or emulated; the number left at the deadline."""
+        requested: dict[Any, float] = {}
+        while True:
+            orders = self.open_orders()
+            if not orders:
+                return 0
+            now = time.monotonic()
+            if now >= deadline:
+                logger.error("halt: %d order(s) still open at the cancel deadline: %s", len(orders), orders)
+                return len(orders)
+            for order in orders:
+                if order.status == OrderStatus.INITIALIZED:
+                    continue  # not at the venue yet: cancelled once it is
+                if order.is_pending_cancel or now - requested.get(order.client_order_id, -1e9) < RESEND_SECONDS:
+                    continue
+                requested[order.client_order_id] = now
+                self._cancel(order)
+            await asyncio.sleep(POLL_SECONDS)
+
+    def _strategy_of(self, strategy_id: Any) -> Any:
+        return next((s for s in self._node.trader.strategies() if s.id == strategy_id), None)
+
+    def _cancel(self, order: Order) -> None:
+        strategy = self._strategy_of(order.strategy_id)
+        if strategy is not None:
+            strategy.cancel_order(order)
+            return
+        # An order of no running strategy (reconciled from the venue): the command the strategy would send.
+        command = CancelOrder(
+            trader_id=order.trader_id,
+            strategy_id=order.strategy_id,
+            instrument_id=order.instrument_id,
+            client_order_id=order.client_order_id,
+            venue_order_id=order.venue_order_id,
+            command_id=UUID4(),
+            ts_init=self._kernel.clock.timestamp_ns(),
+        )
+        self._kernel.msgbus.send("ExecEngine.execute", command)
+
+    async def flatten(self, deadline: float) -> bool:
+        """Close every open position with reduce-only market orders until flat; False if not flat at the deadline."""
+        requested: dict[Any, float] = {}
+        while True:
+            positions: list[Position] = self.cache.positions_open()
+            if not positions:
+                return True
+            now = time.monotonic()
+            if now >= deadline:
+                logger.error("halt: %d position(s) still open at the flatten deadline: %s", len(positions), positions)
+                return False
+            for position in positions:
+                if now - requested.get(position.id, -1e9) < RESEND_SECONDS or self._closing(position):
+                    continue
+                requested[position.id] = now
+                strategy = self._strategy_of(position.strategy_id)
+                if strategy is None:
+                    logger.error("halt: position %s belongs to no running strategy; it cannot be closed", position)
+                    continue
+                strategy.close_position(position, tags=[HALT_TAG], reduce_only=True)
+            await asyncio.sleep(POLL_SECONDS)
+
+    def _closing(self, position: Position) -> bool:
+        cache = self.cache
+        working = (
+            *cache.orders_open(instrument_id=position.instrument_id),
+            *cache.orders_inflight(instrument_id=position.instrument_id),
+        )
+        return any(HALT_TAG in (o.tags or []) for o in working)
+
+
+Step = Callable[[float], Awaitable[Any]]  # takes the step's deadline (time.monotonic())
+
+
+class HaltSequence:
+    """The bounded pod halt: contain, then flush, report, stop and close; see the module docstring.
+
+    The steps after containment are given as callables by the runtime (it owns the ledger,
+    the status pusher and the node's run task); each receives its deadline.
+    """
+
+    def __init__(
+        self,
+        *,
+        trading: TradingHalt | None,
+        budget_seconds: float,
+        flush_ledger: Step,
+        final_status: Step,
+        stop_node: Step,
+        close_ledger: Step,
+        hard_exit: Callable[[int], None] = os._exit,
+    ) -> None:
+        self._trading = trading
+        self._budget = budget_seconds
+        self._steps: list[tuple[str, Step]] = [
+            ("flush-ledger", flush_ledger),
+            ("final-status", final_status),
+            ("stop-node", stop_node),
+            ("close-ledger", close_ledger),
+        ]
+        self._hard_exit = hard_exit
+        self._watchdog: threading.Timer | None = None
+
+    def deadline(self, started: float, step: str) -> float:
+        return started + self._budget * STEP_DEADLINES[step]
+
+    def disarm(self) -> None:
+        """The process is about to exit (or lives on, in-process): the watchdog is not needed any more.
+
+        It stays armed after ``run`` on purpose: what follows the halt (closing the HTTP server,
+        the event loop's own teardown, which waits for every task) must not outlive the budget either.
+        """
+        if self._watchdog is not None:
+            self._watchdog.cancel()
+            self._watchdog = None
+
+    def _arm_watchdog(self) -> None:
+        def expired() -> None:
+            # The loop is stuck (or a step ignores cancellation): leave before Kubernetes kills us.
+            print(
+                f"livestrat: the halt did not finish within its budget of {self._budget:.1f}s; exiting now",
+                file=sys.stderr,
+                flush=True,
+            )
+            self._hard_exit(EXIT_HALT_OVERRAN)
+
+        self._watchdog = threading.Timer(self._budget, expired)
+        self._watchdog.daemon = True
+        self._watchdog.start()
+
+    async def run(self, reason: str, policy: str, *, allow_flatten: bool = True) -> HaltReport:
+        started = time.monotonic()
+        self._arm_watchdog()
+        report = HaltReport(reason=reason, policy=policy, started=started)
+        logger.info("halt: %s; policy %s, budget %.1fs", reason, policy, self._budget)
+        if self._trading is not None:
+            await self._contain(report, policy, started, allow_flatten)
+        for name, step in self._steps:
+            await self._run_step(report, name, step, self.deadline(started, name))
+        logger.info(
+            "halt: over in %.2fs (%s)",
+            report.ended - started,
+            ", ".join(f"{s.name} {s.ended - s.started:.2f}s {s.outcome}" for s in report.steps),
+        )
+        return report
+
+    async def _contain(self, report: HaltReport, policy: str, started: float, allow_flatten: bool) -> None:
+        assert self._trading is not None
+        cancel_deadline = self.deadline(started, "cancel")
+        flatten_deadline = self.deadline(started, "flatten")
+        begun = time.monotonic()
+        try:
+            left, flat = await asyncio.wait_for(
+                self._trading.contain(
+                    report.reason, policy, cancel_deadline, flatten_deadline, allow_flatten=allow_flatten
+                ),
+                max(0.0, flatten_deadline - begun),
+            )
+            report.orders_left, report.flat = left, flat
+            flattened = flat or policy != HaltPolicy.FLATTEN or not allow_flatten
+            outcome = "done" if left == 0 and flattened else "incomplete"
+        except TimeoutError:
+            outcome = "overran"
+            logger.error("halt: cancelling and flattening overran the deadline; moving on")
+            self._trading.stop_trading_now(report.reason)
+        except Exception as exc:
+            outcome = f"failed: {type(exc).__name__}: {exc}"
+            logger.exception("halt: cancelling and flattening failed; moving on")
+            self._trading.stop_trading_now(report.reason)
+        report.steps.append(StepOutcome("cancel-and-flatten", begun, time.monotonic(), outcome))
+
+    async def _run_step(self, report: HaltReport, name: str, step: Step, deadline: float) -> None:
+        begun = time.monotonic()
+        try:
+            await asyncio.wait_for(step(deadline), max(0.0, deadline - begun))
+            outcome = "done"
+        except TimeoutError:
+            if time.monotonic() < deadline:  # a timeout of the step's own, inside its share
+                outcome = "failed: timed out"
+                logger.error("halt: step %s timed out; moving on", name)
+            else:
+                outcome = "overran"
+                logger.error("halt: step %s overran its deadline (%.2fs); moving on", name, deadline - begun)
+        except Exception as exc:
+            outcome = f"failed: {type(exc).__name__}: {exc}"
+            logger.error("halt: step %s failed (%s); moving on", name, outcome)
+        report.steps.append(StepOutcome(name, begun, time.monotonic(), outcome))

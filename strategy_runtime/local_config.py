@@ -1,0 +1,52 @@
+"""The ``RuntimeConfig`` of a local run (``livestrat run`` / ``livestrat backtest``), built from a manifest.
+
+In a cluster the operator renders the configuration; on a laptop the manifest is validated
+exactly as the API server would (schema and CEL rules) and everything the operator would
+decide gets a local default under a work directory:
+
+- catalog: ``WORKDIR/catalogs/NAME`` (or ``--catalog``);
+- state (ledger file): ``WORKDIR/state/NAME``; the ledger is SQLite there unless told otherwise.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from livestrat import manifests
+from livestrat.api.runtime_config import (
+    LedgerKind,
+    LedgerTarget,
+    RuntimeConfig,
+    StrategyIdentity,
+    halt_budget_seconds,
+)
+from livestrat.api.validation import parse
+
+LOCAL_NAMESPACE = "local"
+LEDGER_FILE_NAME = "ledger.sqlite"
+
+
+def local_runtime_config(
+    manifest: Path,
+    *,
+    workdir: Path,
+    catalog: Path | None = None,
+    ledger: LedgerTarget | None = None,
+    log_level: str = "ERROR",
+) -> RuntimeConfig:
+    """The configuration for running the manifest's strategy on this machine (InvalidManifest if invalid)."""
+    doc = manifests.load_one_strategy(manifest)
+    strategy = parse(doc, source=str(manifest))
+    name = strategy.metadata.name
+    state_dir = workdir / "state" / name
+    return RuntimeConfig(
+        strategy=StrategyIdentity(namespace=strategy.metadata.namespace or LOCAL_NAMESPACE, name=name),
+        spec=strategy.spec,
+        catalog_path=str((catalog or workdir / "catalogs" / name).absolute()),
+        state_dir=str(state_dir.absolute()),
+        ledger=ledger
+        or LedgerTarget(kind=LedgerKind.SQLITE, sqlite_path=str((state_dir / LEDGER_FILE_NAME).absolute())),
+        report_status=False,
+        halt_budget_seconds=halt_budget_seconds(strategy.spec.pod.termination_grace_period_seconds),
+        log_level=log_level,
+    )

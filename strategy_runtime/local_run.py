@@ -1,0 +1,214 @@
+"""``livestrat run FILE``: a strategy run on this machine, in paper mode, through the pod's own runtime.
+
+The manifest is validated as the API server would (``local_config``), live mode is refused,
+and the strategy then runs through ``StrategyRuntime`` exactly as in a pod, without the
+HTTP endpoints and the status push:
+
+- the catalog defaults to ``WORKDIR/catalogs/NAME``; an empty one gets the spec's
+  ``data.sample`` written first, and the run says so;
+- the ledger is an SQLite file under ``WORKDIR/state/NAME`` (no database server needed), or
+  PostgreSQL with ``--ledger DSN``. Every run is a fresh simulated account, so every run has a
+  ledger key of its own, ``NAMESPACE-run-YYYYMMDD-HHMMSS/NAME``: runs never mix their fills;
+- progress while replaying: a line at every quarter of the replay, or every few seconds
+  when it is slow (``--quiet`` leaves only the summary);
+- when the replay is over the run halts as a pod does (``haltPolicy`` applies) and prints a
+  summary: fills, realized and unrealized PnL, final positions, risk state, where the ledger
+  is, and the realized PnL recomputed from the ledger's own fills, independently of the node;
+- Ctrl-C (or SIGTERM) halts it the same way, at any time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import math
+import os
+import sys
+import time
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import Path
+
+from livestrat.api.runtime_config import ENV_LEDGER_DSN, LedgerKind, LedgerTarget, RuntimeConfig, StrategyIdentity
+from livestrat.api.spec import Mode
+from livestrat.api.validation import InvalidManifest
+from strategy_runtime.catalog import CatalogError, prepare_catalog
+from strategy_runtime.ledger import recompute_pnl
+from strategy_runtime.local_config import local_runtime_config
+from strategy_runtime.runtime import EXIT_INVALID, RunOutcome, RuntimeOptions, StrategyRuntime
+from strategy_runtime.sample_data import SampleDataError
+
+PROGRESS_STEP = 0.25  # a line at every quarter of the replay...
+PROGRESS_EVERY_SECONDS = 5.0  # ...or this often when the replay is slower
+
+
+def configure_logging() -> None:
+    # The runtime's warnings and errors, short; NautilusTrader's own log is set to ERROR.
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("livestrat: %(message)s"))
+    root = logging.getLogger("livestrat")
+    root.handlers[:] = [handler]
+    root.setLevel(logging.WARNING)
+    root.propagate = False
+    # The run says itself, on stdout, when it writes the sample catalog.
+    logging.getLogger("livestrat.catalog").setLevel(logging.ERROR)
+
+
+def local_config(args: argparse.Namespace, environ: dict[str, str]) -> RuntimeConfig:
+    """The run's configuration: the manifest's spec, local paths, and a ledger key for this run."""
+    ledger = None
+    if args.ledger:
+        ledger = LedgerTarget(kind=LedgerKind.POSTGRESQL)
+        environ[ENV_LEDGER_DSN] = args.ledger
+    config = local_runtime_config(
+        Path(args.file),
+        workdir=Path(args.workdir),
+        catalog=Path(args.catalog) if args.catalog else None,
+        ledger=ledger,
+    )
+    spec = config.spec
+    if args.speed is not None and spec.data.replay is not None:
+        replay = spec.data.replay.model_copy(update={"speed": args.speed})
+        spec = spec.model_copy(update={"data": spec.data.model_copy(update={"replay": replay})})
+    stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
+    identity = StrategyIdentity(namespace=f"{config.strategy.namespace}-run-{stamp}", name=config.strategy.name)
+    return config.model_copy(update={"spec": spec, "strategy": identity})
+
+
+class ProgressLines:
+    """Prints the replay's progress now and then: events, fills, PnL."""
+
+    def __init__(self, runtime: StrategyRuntime) -> None:
+        self._runtime = runtime
+        self._next_step = PROGRESS_STEP
+        self._last_line = time.monotonic()
+
+    async def run(self) -> None:
+        while True:
+            await asyncio.sleep(0.2)
+            self.maybe_print()
+
+    def maybe_print(self) -> None:
+        progress = self._runtime.replay_progress()
+        if progress is None or not progress.total or self._runtime.reporter is None:
+            return
+        fraction = progress.events / progress.total
+        now = time.monotonic()
+        if fraction < self._next_step and now - self._last_line < PROGRESS_EVERY_SECONDS:
+            return
+        while self._next_step <= fraction:
+            self._next_step += PROGRESS_STEP
+        self._last_line = now
+        trading = self._runtime.status_snapshot().trading
+        print(
+            f"  replay {math.floor(fraction * 100):3d}%  {progress.events:,}/{progress.total:,} events  "
+            f"fills {trading.fills}  PnL {trading.total_pnl or '-'}",
+            flush=True,
+        )
+
+
+def _amount(amounts: Mapping[str, Decimal]) -> str:
+    return ", ".join(f"{amount:f} {currency}" for currency, amount in sorted(amounts.items())) or "0"
+
+
+def print_summary(config: RuntimeConfig, outcome: RunOutcome, seconds: float) -> None:
+    name = config.strategy.name
+    snapshot = outcome.snapshot
+    print(f"\nlivestrat run: {name} stopped after {seconds:.1f}s ({outcome.reason})")
+    if snapshot is None:
+        return
+    trading, risk = snapshot.trading, snapshot.risk
+    if trading.replay is not None:
+        print(f"  replayed:       {trading.replay.events:,} of {trading.replay.total:,} events")
+    print(f"  fills:          {trading.fills}")
+    pnl = outcome.pnl
+    realized = pnl.realized if pnl is not None else {}
+    print(f"  realized PnL:   {_amount(realized)}")
+    print(f"  unrealized PnL: {_amount(pnl.unrealized) if pnl is not None and pnl.unrealized else 'none'}")
+    if outcome.ledger_fills is not None:
+        recomputed: dict[str, Decimal] = {}
+        for each in recompute_pnl(outcome.ledger_fills).instruments.values():
+            currency = each.quote_currency or "?"
+            recomputed[currency] = recomputed.get(currency, Decimal(0)) + each.net_realized_pnl
+        # At the node's precision (the currency's): the node sums in binary floating point.
+        shown = {c: a.quantize(realized[c]) if c in realized else a for c, a in recomputed.items()}
+        agree = all(shown.get(c, Decimal(0)) == realized.get(c, Decimal(0)) for c in {*shown, *realized})
+        print(
+            f"  ledger PnL:     {_amount(shown)} realized, recomputed from the ledger's "
+            f"{len(outcome.ledger_fills)} fills ({'agrees' if agree else 'DIFFERS from the node'})"
+        )
+    if trading.positions:
+        for position in trading.positions:
+            print(
+                f"  position:       {position.side} {position.quantity} {position.instrument} "
+                f"@ {position.avg_price} (unrealized {position.unrealized_pnl})"
+            )
+    else:
+        print("  positions:      flat")
+    print(f"  open orders:    {trading.open_orders}")
+    print(
+        f"  risk:           {risk.state}"
+        + (f" since {risk.breached_at}: {risk.breached_limit}: {risk.reason}" if risk.breached_limit else "")
+    )
+    print(f"  ledger:         {outcome.ledger_where} (strategy key {outcome.strategy_key})")
+
+
+def run_local(args: argparse.Namespace) -> int:
+    configure_logging()
+    environ = dict(os.environ)
+    try:
+        config = local_config(args, environ)
+    except InvalidManifest as exc:
+        print(f"livestrat run: {exc}", file=sys.stderr)
+        return EXIT_INVALID
+    if config.spec.mode == Mode.LIVE:
+        print(
+            f"livestrat run: {args.file} is a live strategy (spec.mode: live): livestrat run only runs paper "
+            "strategies on this machine. Copy the manifest, set mode: paper, venue.adapter: sandbox with "
+            "startingBalances, and run that; live strategies run in a cluster (kubectl apply).",
+            file=sys.stderr,
+        )
+        return EXIT_INVALID
+    try:
+        catalog = prepare_catalog(config)
+    except (CatalogError, SampleDataError) as exc:
+        print(f"livestrat run: {exc}", file=sys.stderr)
+        return EXIT_INVALID
+    sample = config.spec.data.sample
+    if catalog.sample_written and sample is not None:
+        print(
+            f"wrote a synthetic sample catalog to {catalog.path}: {sample.bars:,} one-minute bars per instrument, "
+            f"seed {sample.seed} (not market data)",
+            flush=True,
+        )
+    print(f"running {config.strategy.name} in paper mode on {catalog.path} (Ctrl-C halts it)", flush=True)
+
+    options = RuntimeOptions(
+        serve_http=False,
+        push_status=False,
+        stop_when_replay_finishes=True,
+        fence_wait_seconds=0.0,
+        environ=environ,
+        catalog=catalog,
+        keep_fills=True,
+        keep_watchdog_armed=True,
+    )
+    started = time.monotonic()
+
+    runtime = StrategyRuntime(config, options)
+
+    async def main() -> RunOutcome:
+        progress = ProgressLines(runtime)
+        task = None if args.quiet else asyncio.get_running_loop().create_task(progress.run())
+        try:
+            return await runtime.run()
+        finally:
+            if task is not None:
+                task.cancel()
+
+    outcome = asyncio.run(main())
+    runtime.disarm_watchdog()
+    print_summary(config, outcome, time.monotonic() - started)
+    return outcome.exit_code

@@ -1,0 +1,421 @@
+"""A NautilusTrader ``TradingNode`` built from a ``RuntimeConfig``: the strategy pod's engine.
+
+Public API (kept stable for the runtime, ``livestrat run`` and the tests)::
+
+    node = build_node(config, actors=[reporter, guard], signal_handler=on_signal,
+                      shutdown_handler=on_shutdown)   # inside the running event loop
+    await node.start()          # returns once the trader runs (clients connected, reconciled)
+    ...                         # node.replay.finished / node.replay.progress in paper replay
+    await node.stop()           # Trader.stop (actors, then strategies' on_stop), disconnect
+    node.dispose()              # release the engines; safe inside or outside the loop
+
+``build_node(config, *, catalog=None, actors=(), environ=os.environ, signal_handler=None,
+shutdown_handler=None, log_level=None) -> StrategyNode``
+
+``StrategyNode``: ``node`` (the TradingNode), ``kernel``, ``config``, ``strategy``, ``actors``,
+``replay`` (paper: ``progress``, ``finished``, ``stop_replay()``), ``catalog`` (paper),
+``sandbox`` (paper: the simulated venue's client), ``nautilus_account_type`` and
+``notional_limit_checked_by_nautilus``, ``run_task``, ``timeouts``; ``start()``, ``stop()``,
+``dispose()``. ``CONFIGURATION_ERRORS``: the exceptions a user fixes in the spec or its data
+(report them as ``InvalidSpec``); ``NodeStartError`` when the node does not reach RUNNING.
+Related: ``catalog.prepare_catalog``, ``local_config.local_runtime_config`` (a manifest on a
+laptop), ``trading_summary.summarize``/``fills_in``, ``backtest.run_backtest``.
+
+- **Strategy**: ``spec.strategy`` loaded by import path (``strategy_source.load_strategy``);
+  any import/config error is a ``StrategyLoadError`` naming the path (report: InvalidSpec).
+- **Paper** (``mode: paper``, sandbox adapter): the catalog's instruments go into the cache,
+  ``ReplayDataClient`` streams ``data.replay`` in lockstep, the fixed sandbox client
+  simulates ``venue.name`` (``paper_venue``), and order events are applied synchronously
+  (``sandbox.synchronous_exec_events``): fills equal a backtest's (``backtest.py``).
+  ``node.replay`` is the replay client; without ``data.replay`` a paper node has no data
+  feed and ``build_node`` raises ``NodeBuildError``.
+- **Live**: the adapter's data and execution clients (``venues.live_venue``) with credentials
+  from the environment variables of ``runtime_config``; instruments from the venue; execution
+  reconciliation on.
+- **RiskEngine** from ``spec.risk``: ``max_notional_per_order`` for every instrument and the
+  submit/modify rates. NautilusTrader 1.221 enforces the notional limit only for orders on a
+  CASH account whose price it knows (LIMIT-type price, STOP trigger, or for MARKET orders
+  the last quote or trade tick: bars are not enough); MARGIN accounts skip it entirely. The
+  rates are counted on the node's clock, i.e. wall time; in a paper replay they are scaled
+  by the replay speed so they mean market time (``paper_rate``), and at speed 0 (no relation
+  between market and wall time) they are not enforced by the node. See docs/runtime.md.
+- **Actors**: instances passed in ``actors`` join the trader before it starts, after the
+  strategy (the reporting actor and the risk guard).
+- **Signals**: the kernel installs loop handlers for SIGTERM/SIGINT/SIGABRT that stop the
+  node without cancelling orders. ``build_node`` removes them: with ``signal_handler`` it
+  installs that for SIGTERM and SIGINT instead; without one the signals keep Python's
+  defaults (SIGTERM terminates, SIGINT raises KeyboardInterrupt).
+- **Shutdown requests**: an engine error (the engines are configured to shut down gracefully
+  instead of ``os._exit(1)``) or a strategy's ``shutdown_system()`` publish ``ShutdownSystem``;
+  with ``shutdown_handler`` it goes to the handler instead of the kernel's own stop (which
+  would not cancel orders).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import timedelta
+from decimal import Decimal
+
+import pandas as pd
+from nautilus_trader.common.actor import Actor
+from nautilus_trader.common.messages import ShutdownSystem
+from nautilus_trader.config import (
+    LiveDataEngineConfig,
+    LiveExecEngineConfig,
+    LiveRiskEngineConfig,
+    LoggingConfig,
+    TradingNodeConfig,
+)
+from nautilus_trader.live.node import TradingNode
+from nautilus_trader.model.identifiers import ClientId
+from nautilus_trader.system.kernel import NautilusKernel
+from nautilus_trader.trading.strategy import Strategy
+
+from livestrat.api.runtime_config import RuntimeConfig
+from livestrat.api.spec import Adapter, LiveStrategySpec, Mode, ReplayDataType
+from strategy_runtime.catalog import CatalogError, StrategyCatalog, prepare_catalog
+from strategy_runtime.paper_venue import SANDBOX_CLIENT_NAME, PaperVenueError, paper_venue
+from strategy_runtime.replay import REPLAY_CLIENT_ID, ReplayDataClient, ReplayDataClientConfig, ReplayDataClientFactory
+from strategy_runtime.sandbox import SandboxExecutionClient, SandboxLiveExecClientFactory, synchronous_exec_events
+from strategy_runtime.strategy_source import StrategyLoadError, load_strategy
+from strategy_runtime.venue_options import VenueOptionError
+from strategy_runtime.venues import VenueConfigError, live_venue
+
+logger = logging.getLogger("livestrat.node")
+
+SHUTDOWN_TOPIC = "commands.system.shutdown"
+HANDLED_SIGNALS = (signal.SIGTERM, signal.SIGINT)
+NAUTILUS_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGABRT)
+# NautilusTrader's log levels; the runtime configuration may also say WARN.
+_LOG_LEVELS = {"TRACE": "DEBUG", "DEBUG": "DEBUG", "INFO": "INFO", "WARN": "WARNING", "WARNING": "WARNING"}
+_LOG_LEVELS |= {"ERROR": "ERROR", "CRITICAL": "ERROR", "OFF": "OFF"}
+
+
+class NodeBuildError(Exception):
+    """The spec cannot be turned into a node (beyond strategy, catalog and venue errors, which have their own types)."""
+
+
+class NodeStartError(Exception):
+    """The node did not reach RUNNING: a client did not connect, or reconciliation or the portfolio timed out."""
+
+
+# What a user fixes in the spec (or the data it names): the runtime reports these as InvalidSpec.
+CONFIGURATION_ERRORS: tuple[type[Exception], ...] = (
+    StrategyLoadError,
+    CatalogError,
+    PaperVenueError,
+    VenueConfigError,
+    VenueOptionError,
+    NodeBuildError,
+)
+
+
+@dataclass(frozen=True)
+class NodeTimeouts:
+    """Seconds the kernel waits at each step. ``post_stop`` is the pause after ``Trader.stop`` for late events."""
+
+    connection: float
+    reconciliation: float
+    portfolio: float
+    disconnection: float
+    post_stop: float
+    shutdown: float
+
+    @property
+    def start(self) -> float:
+        return self.connection + self.reconciliation + self.portfolio
+
+
+PAPER_TIMEOUTS = NodeTimeouts(
+    connection=10.0, reconciliation=5.0, portfolio=5.0, disconnection=2.0, post_stop=0.1, shutdown=2.0
+)
+LIVE_TIMEOUTS = NodeTimeouts(
+    connection=30.0, reconciliation=30.0, portfolio=10.0, disconnection=5.0, post_stop=1.0, shutdown=5.0
+)
+
+
+@dataclass
+class StrategyNode:
+    """A built node and what the runtime needs to drive it."""
+
+    node: TradingNode
+    config: RuntimeConfig
+    strategy: Strategy
+    actors: tuple[Actor, ...]
+    timeouts: NodeTimeouts
+    # CASH or MARGIN as NautilusTrader books the account. The RiskEngine enforces
+    # max_notional_per_order only on CASH (and only for orders it can price): see the module doc.
+    nautilus_account_type: str = "MARGIN"
+    replay: ReplayDataClient | None = None  # paper replay only
+    catalog: StrategyCatalog | None = None  # paper only
+    _run_task: asyncio.Task[None] | None = field(default=None, repr=False)
+
+    @property
+    def kernel(self) -> NautilusKernel:
+        return self.node.kernel
+
+    @property
+    def is_paper(self) -> bool:
+        return self.config.spec.mode == Mode.PAPER
+
+    @property
+    def notional_limit_checked_by_nautilus(self) -> bool:
+        """Whether the RiskEngine checks ``spec.risk.maxNotionalPerOrder`` on this account at all."""
+        return self.nautilus_account_type == "CASH" and self.config.spec.risk.max_notional_per_order is not None
+
+    @property
+    def sandbox(self) -> SandboxExecutionClient | None:
+        """The simulated venue's execution client in paper mode (its ``exchange`` holds the book)."""
+        client = self.kernel.exec_engine._clients.get(ClientId(self.config.spec.venue.name or ""))
+        return client if isinstance(client, SandboxExecutionClient) else None
+
+    @property
+    def run_task(self) -> asyncio.Task[None] | None:
+        """The task running ``TradingNode.run_async``: done once the node stopped (or failed)."""
+        return self._run_task
+
+    async def start(self, timeout: float | None = None) -> None:
+        """Start the node and return once its trader is running; NodeStartError otherwise."""
+        if self._run_task is not None:
+            raise RuntimeError("the node was already started")
+        self._run_task = asyncio.get_running_loop().create_task(self.node.run_async(), name="trading-node")
+        limit = self.timeouts.start + 5.0 if timeout is None else timeout
+        deadline = time.monotonic() + limit
+        while not self.node.trader.is_running:
+            if self._run_task.done():
+                self._run_task.result()  # raises what run_async raised
+                raise NodeStartError("the node stopped while starting (see the NautilusTrader log above)")
+            if time.monotonic() > deadline:
+                raise NodeStartError(self._why_not_running(limit))
+            await asyncio.sleep(0.002)
+
+    def _why_not_running(self, waited: float) -> str:
+        k = self.kernel
+        parts = [f"the node was not running after {waited:.0f}s"]
+        if not k.data_engine.check_connected():
+            parts.append(f"data clients not connected ({', '.join(map(str, k.data_engine.registered_clients))})")
+        if not k.exec_engine.check_connected():
+            parts.append(f"execution clients not connected ({', '.join(map(str, k.exec_engine.registered_clients))})")
+        if len(parts) == 1:
+            parts.append("reconciliation or portfolio initialisation did not complete")
+        return "; ".join(parts)
+
+    async def stop(self) -> None:
+        """Stop the trader (actors, then strategies' ``on_stop``) and the clients, then wait for the run task."""
+        if self._run_task is None:
+            return
+        if self.replay is not None:
+            self.replay.stop_replay()
+        await self.node.stop_async()
+        try:
+            await asyncio.wait_for(asyncio.shield(self._run_task), timeout=self.timeouts.shutdown)
+        except asyncio.CancelledError:
+            pass
+        except TimeoutError:
+            # The engines' queue tasks end on sentinels the stop sent; if they have not, the
+            # node is stopped anyway (trader, clients, engines): say so and carry on.
+            logger.warning("the node's run task had not ended %.1fs after the stop", self.timeouts.shutdown)
+
+    def dispose(self) -> None:
+        """Release the engines. Unlike ``TradingNode.dispose`` it never stops or closes the event loop.
+
+        The kernel made its thread pool the loop's default executor; it is left running, since
+        the rest of the program (DNS lookups, ``asyncio.to_thread``) goes on using it.
+        """
+        self.kernel.dispose()
+
+
+def trader_id_for(config: RuntimeConfig) -> str:
+    """``NAME-001``: the strategy's name in the node's log and in the backtest (same id on both sides)."""
+    name = "".join(c if c.isalnum() else "-" for c in config.strategy.name.upper()).strip("-") or "LIVESTRAT"
+    return f"{name}-001"
+
+
+def nautilus_log_level(level: str) -> str:
+    try:
+        return _LOG_LEVELS[level.upper()]
+    except KeyError:
+        raise NodeBuildError(f"log level {level!r} is not one of {', '.join(_LOG_LEVELS)}") from None
+
+
+def paper_rate(rate: str, speed: float) -> str:
+    """A ``LIMIT/HH:MM:SS`` rate of market time as the node's wall-clock throttle sees it at replay ``speed``.
+
+    At speed S a market interval T passes in T/S of wall time. Speed 0 has no such relation:
+    the limit is lifted (a replay at full speed sends orders far faster than any market would).
+    """
+    limit, _, interval = rate.partition("/")
+    if speed <= 0:
+        return "1000000000/00:00:01"
+    wall = pd.to_timedelta(interval) / speed
+    if wall < timedelta(microseconds=1):
+        return "1000000000/00:00:01"
+    total = wall.total_seconds()
+    hours, rest = divmod(total, 3600)
+    minutes, seconds = divmod(rest, 60)
+    return f"{limit}/{int(hours):02d}:{int(minutes):02d}:{seconds:09.6f}"
+
+
+def risk_engine_config(spec: LiveStrategySpec, *, replay_speed: float | None) -> LiveRiskEngineConfig:
+    """The RiskEngine's pre-trade limits from ``spec.risk`` (``replay_speed``: paper replay, see ``paper_rate``)."""
+    risk = spec.risk
+    notional: dict[str, str] = {}
+    if risk.max_notional_per_order is not None:
+        # Decimal from the text, not the float, so 0.1 stays 0.1.
+        value = str(Decimal(str(risk.max_notional_per_order)))
+        notional = dict.fromkeys(spec.instruments, value)
+    submit, modify = risk.max_order_submit_rate, risk.max_order_modify_rate
+    if replay_speed is not None:
+        submit, modify = paper_rate(submit, replay_speed), paper_rate(modify, replay_speed)
+    return LiveRiskEngineConfig(
+        max_order_submit_rate=submit,
+        max_order_modify_rate=modify,
+        max_notional_per_order=notional,  # type: ignore[arg-type]  # RiskEngine reads Decimal(value)
+        # An exception in an engine's queue otherwise ends the process at once (os._exit),
+        # leaving orders open at the venue; this way it becomes a ShutdownSystem (see module doc).
+        graceful_shutdown_on_exception=True,
+    )
+
+
+def _replay_client_config(config: RuntimeConfig, catalog: StrategyCatalog) -> ReplayDataClientConfig:
+    replay = config.spec.data.replay
+    assert replay is not None
+    data_types = set(replay.data_types)
+    if ReplayDataType.BARS in data_types and not catalog.bar_types:
+        raise NodeBuildError(
+            f"data.replay.dataTypes asks for bars but the catalog at {catalog.path} holds no EXTERNAL bars "
+            f"for {', '.join(config.spec.instruments)}"
+        )
+    return ReplayDataClientConfig(
+        catalog_path=catalog.path,
+        instrument_ids=list(config.spec.instruments),
+        bar_types=list(catalog.bar_types) if ReplayDataType.BARS in data_types else [],
+        quotes=ReplayDataType.QUOTES in data_types,
+        trades=ReplayDataType.TRADES in data_types,
+        start=replay.start,
+        end=replay.end,
+        speed=replay.speed,
+        lockstep=True,
+    )
+
+
+def _take_signals(node: TradingNode, handler: Callable[[signal.Signals], None] | None) -> None:
+    loop = node.kernel.loop
+    for sig in NAUTILUS_SIGNALS:
+        loop.remove_signal_handler(sig)  # restores SIG_DFL (SIGINT: KeyboardInterrupt)
+    if handler is not None:
+        for sig in HANDLED_SIGNALS:
+            loop.add_signal_handler(sig, handler, sig)
+
+
+def build_node(
+    config: RuntimeConfig,
+    *,
+    catalog: StrategyCatalog | None = None,
+    actors: Sequence[Actor] = (),
+    environ: Mapping[str, str] = os.environ,
+    signal_handler: Callable[[signal.Signals], None] | None = None,
+    shutdown_handler: Callable[[ShutdownSystem], None] | None = None,
+    log_level: str | None = None,
+) -> StrategyNode:
+    """Build (not start) the node for ``config``; call it inside the event loop that will run the node.
+
+    ``catalog``: the paper catalog when the caller already prepared it (``prepare_catalog``);
+    otherwise a paper node prepares it here (writing ``data.sample`` if needed).
+    """
+    spec = config.spec
+    paper = spec.mode == Mode.PAPER
+    loaded = load_strategy(spec.strategy)  # first: the most common user error, and no side effects
+    timeouts = PAPER_TIMEOUTS if paper else LIVE_TIMEOUTS
+    data_clients: dict = {}
+    exec_clients: dict = {}
+    data_factories: dict = {}
+    exec_factories: dict = {}
+    replay_speed: float | None = None
+    account_type = "MARGIN"
+    if paper:
+        if spec.venue.adapter != Adapter.SANDBOX:
+            raise NodeBuildError(f"paper mode trades on the sandbox adapter, not {spec.venue.adapter}")
+        if spec.data.replay is None:
+            raise NodeBuildError(
+                "a paper strategy needs data.replay: livestrat feeds paper strategies from the catalog only "
+                "(a live market data feed for paper trading is not supported yet)"
+            )
+        catalog = catalog if catalog is not None else prepare_catalog(config)
+        venue = paper_venue(spec)
+        data_clients[REPLAY_CLIENT_ID] = _replay_client_config(config, catalog)
+        data_factories[REPLAY_CLIENT_ID] = ReplayDataClientFactory
+        exec_clients[SANDBOX_CLIENT_NAME] = venue.sandbox_config()
+        exec_factories[SANDBOX_CLIENT_NAME] = SandboxLiveExecClientFactory
+        replay_speed = spec.data.replay.speed
+        account_type = venue.account_type
+    else:
+        clients = live_venue(spec, environ)
+        os.environ.update(clients.process_env)
+        account_type = clients.nautilus_account_type
+        data_clients[clients.name] = clients.data_config
+        exec_clients[clients.name] = clients.exec_config
+        data_factories[clients.name] = clients.data_factory
+        exec_factories[clients.name] = clients.exec_factory
+
+    node_config = TradingNodeConfig(
+        trader_id=trader_id_for(config),
+        logging=LoggingConfig(log_level=nautilus_log_level(log_level or config.log_level), log_colors=False),
+        data_engine=LiveDataEngineConfig(graceful_shutdown_on_exception=True),
+        risk_engine=risk_engine_config(spec, replay_speed=replay_speed),
+        exec_engine=LiveExecEngineConfig(
+            # Live: rebuild open orders and positions from the venue at start, then keep
+            # checking open orders (a missed websocket message must not hide an order).
+            reconciliation=not paper,
+            open_check_interval_secs=None if paper else 10.0,
+            graceful_shutdown_on_exception=True,
+        ),
+        data_clients=data_clients,
+        exec_clients=exec_clients,
+        timeout_connection=timeouts.connection,
+        timeout_reconciliation=timeouts.reconciliation,
+        timeout_portfolio=timeouts.portfolio,
+        timeout_disconnection=timeouts.disconnection,
+        timeout_post_stop=timeouts.post_stop,
+        timeout_shutdown=timeouts.shutdown,
+    )
+    node = TradingNode(config=node_config)
+    _take_signals(node, signal_handler)
+    if shutdown_handler is not None:
+        node.kernel.msgbus.unsubscribe(SHUTDOWN_TOPIC, node.kernel._on_shutdown_system)
+        node.kernel.msgbus.subscribe(SHUTDOWN_TOPIC, shutdown_handler)
+    if catalog is not None:
+        for instrument in catalog.instruments:
+            node.kernel.cache.add_instrument(instrument)
+    node.trader.add_strategy(loaded.strategy)
+    for actor in actors:
+        node.trader.add_actor(actor)
+    for name, factory in data_factories.items():
+        node.add_data_client_factory(name, factory)
+    for name, factory in exec_factories.items():
+        node.add_exec_client_factory(name, factory)
+    node.build()
+
+    replay: ReplayDataClient | None = None
+    if paper:
+        replay = node.kernel.data_engine._clients[ClientId(REPLAY_CLIENT_ID)]
+        assert isinstance(replay, ReplayDataClient)
+        replay.attach_kernel(node.kernel)
+        synchronous_exec_events(node.kernel)
+    return StrategyNode(
+        node=node,
+        config=config,
+        strategy=loaded.strategy,
+        actors=tuple(actors),
+        timeouts=timeouts,
+        nautilus_account_type=account_type,
+        replay=replay,
+        catalog=catalog,
+    )

@@ -1,0 +1,542 @@
+"""One strategy runtime: the composition both ``livestrat runtime`` (a pod) and ``livestrat run`` use.
+
+``StrategyRuntime(config, options).run()`` goes through the same steps for both:
+
+1. open the ledger and take the strategy's fence: another runtime holding it means this one
+   refuses to trade (``EXIT_FENCED_OUT``, the ledger's message says who holds it);
+2. read the risk halt the ledger may hold (a halt survives restarts until acknowledged);
+3. build the node (``strategy_runtime.node``) with the reporter and the risk guard as actors,
+   our own SIGTERM/SIGINT handler and the node's shutdown requests routed to the halt;
+4. serve HTTP and push status (pod), start the node, and wait for a reason to stop: a
+   signal, a lost ledger fence, the node asking to shut down or dying, or (local runs
+   only) the end of the replay; a pod whose replay ended stays up, idle and reporting,
+   since exiting would make the StatefulSet restart it and replay again;
+5. run the halt sequence (``strategy_runtime.halt``) within ``halt_budget_seconds`` and
+   return the exit code.
+
+A risk breach on the way halts trading in place (cancel, flatten per policy, HALTED),
+records the halt in the ledger and keeps reporting; the operator decides what happens to
+the pod (``onBreach``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC
+from typing import Any
+
+from livestrat.api.runtime_config import RuntimeConfig
+from livestrat.api.spec import HaltPolicy
+from livestrat.api.status import ReplayProgress, RiskState, TradingState
+from strategy_runtime import portfolio_view
+from strategy_runtime.catalog import StrategyCatalog
+from strategy_runtime.halt import HaltReport, HaltSequence, TradingHalt
+from strategy_runtime.http_server import RuntimeHttpServer
+from strategy_runtime.ledger import (
+    CommittedBatch,
+    FencedOut,
+    FillRecord,
+    HaltRecord,
+    Ledger,
+    LedgerError,
+    ledger_for,
+)
+from strategy_runtime.metrics import LoopLagMeter, RuntimeMetrics, new_registry
+from strategy_runtime.node import CONFIGURATION_ERRORS, StrategyNode, build_node
+from strategy_runtime.reporter import Reporter
+from strategy_runtime.risk_guard import Breach, RiskGuard
+from strategy_runtime.sample_data import SampleDataError
+from strategy_runtime.status_push import KubernetesStatusApi, StatusApi, StatusPusher, StatusSnapshot
+
+logger = logging.getLogger("livestrat.runtime")
+
+EXIT_OK = 0
+EXIT_FAILED = 1  # the node failed or asked to shut down after an error
+EXIT_INVALID = 2  # the spec cannot run (strategy, catalog, venue settings)
+EXIT_FENCED_OUT = 3  # another runtime trades this strategy
+EXIT_FENCE_LOST = 4  # the fence was lost while running: stopped trading at once
+
+# A risk halt that left orders open (or a position, under flatten) tries again this often.
+RECONTAIN_SECONDS = 5.0
+# Ledger writes failing for longer than this make the runtime not ready.
+LEDGER_UNREADY_AFTER_SECONDS = 5.0
+# What a user fixes in the spec or its data (reported as InvalidSpec by the operator).
+SPEC_ERRORS = (*CONFIGURATION_ERRORS, SampleDataError)
+
+
+class NodeState:
+    STARTING = "Starting"
+    RUNNING = "Running"
+    HALTING = "Halting"
+    STOPPED = "Stopped"
+
+
+@dataclass(frozen=True)
+class RuntimeOptions:
+    """How a runtime runs: as a pod (HTTP, status push, stays up after a replay) or locally."""
+
+    serve_http: bool = True
+    http_host: str = "0.0.0.0"  # a pod serves its probes and metrics on its own IP
+    push_status: bool = True
+    stop_when_replay_finishes: bool = False
+    fence_wait_seconds: float | None = None  # None: the configuration's (a pod waits for a predecessor)
+    log_level: str | None = None
+    environ: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
+    catalog: StrategyCatalog | None = None  # prepared by the caller (local runs report the sample)
+    status_api: StatusApi | None = None  # default: the Kubernetes API (in-cluster or kubeconfig)
+    keep_fills: bool = False  # read every fill back from the ledger before closing it (local summary)
+    on_ledger_commit: Callable[[CommittedBatch], None] | None = None  # each committed batch (benchmarks)
+    # The CLI keeps the halt's watchdog armed through the event loop's teardown and disarms it
+    # (disarm_watchdog) once asyncio.run has returned; in-process users have it disarmed by run().
+    keep_watchdog_armed: bool = False
+
+
+@dataclass
+class RunOutcome:
+    exit_code: int
+    reason: str
+    ledger_where: str | None = None
+    strategy_key: str | None = None
+    snapshot: StatusSnapshot | None = None
+    pnl: portfolio_view.PnlView | None = None
+    halt: HaltReport | None = None
+    ledger_fills: list[FillRecord] | None = None
+
+
+class StrategyRuntime:
+    """See the module docstring. One instance runs once."""
+
+    def __init__(self, config: RuntimeConfig, options: RuntimeOptions | None = None) -> None:
+        self.config = config
+        self.options = options or RuntimeOptions()
+        self.key = config.strategy.key
+        self.node_state = NodeState.STARTING
+        self.ledger: Ledger | None = None
+        self.node: StrategyNode | None = None
+        self.reporter: Reporter | None = None
+        self.guard: RiskGuard | None = None
+        self.trading: TradingHalt | None = None
+        self.pusher: StatusPusher | None = None
+        self.http: RuntimeHttpServer | None = None
+        self.registry = new_registry(self.metrics)
+        self.lag = LoopLagMeter(self.registry)
+        self._stop = asyncio.Event()
+        self._stop_reason = ""
+        self._exit_code = EXIT_OK
+        self._allow_flatten = True
+        self._breach_task: asyncio.Task[None] | None = None
+        self._persist_task: asyncio.Task[None] | None = None
+        self._fills_read: list[FillRecord] | None = None
+        self.halt_report: HaltReport | None = None
+        self._halt_sequence: HaltSequence | None = None
+        self.started_at = time.monotonic()
+        self.ready_at: float | None = None
+
+    # ------------------------------------------------------------------ stop requests
+    def request_stop(self, reason: str, exit_code: int = EXIT_OK, *, allow_flatten: bool = True) -> None:
+        if self._stop.is_set():
+            logger.warning("runtime: %s, but already halting (%s)", reason, self._stop_reason)
+            return
+        self._stop_reason, self._exit_code, self._allow_flatten = reason, exit_code, allow_flatten
+        self._stop.set()
+
+    def _on_signal(self, sig: signal.Signals) -> None:
+        self.request_stop(f"received {sig.name}")
+
+    def _on_shutdown_request(self, command: Any) -> None:
+        why = getattr(command, "reason", None) or "no reason given"
+        self.request_stop(f"the node asked to shut down ({why})", EXIT_FAILED)
+
+    def _on_fence_lost(self, reason: str) -> None:
+        # Another runtime may be trading this strategy now: not one more order, not even a close.
+        message = f"the ledger fence was lost ({reason}): another runtime may trade this strategy"
+        logger.error("runtime: %s; trading stops now", message)
+        if self.trading is not None:
+            self.trading.stop_trading_now(message)
+        self.request_stop(message, EXIT_FENCE_LOST, allow_flatten=False)
+
+    def _on_breach(self, breach: Breach) -> None:
+        # Called inside a message handler of the node: the gate is already shut. Containing the
+        # trading and recording the halt (so that a restart does not trade) both start now.
+        loop = asyncio.get_running_loop()
+        self._breach_task = loop.create_task(self._contain_breach(breach), name="risk-halt")
+        self._persist_task = loop.create_task(self._persist_halt(breach), name="risk-halt-record")
+
+    async def _contain_breach(self, breach: Breach) -> None:
+        """Cancel, flatten per policy, HALTED, with the halt's deadlines; again every few seconds until clean."""
+        assert self.trading is not None
+        budget = self.config.halt_budget_seconds
+        policy = self.config.spec.halt_policy
+        while True:
+            started = time.monotonic()
+            left, flat = await self.trading.contain(
+                f"{breach.limit}: {breach.reason}", policy, started + budget * 0.25, started + budget * 0.5
+            )
+            clean = left == 0 and (flat or policy != HaltPolicy.FLATTEN)
+            logger.error(
+                "runtime: risk halt (%s): %d order(s) left open, %s; trading stays halted until acknowledged",
+                breach.limit,
+                left,
+                "flat" if flat else "positions open",
+            )
+            if clean or self._stop.is_set():
+                return
+            await asyncio.sleep(RECONTAIN_SECONDS)  # a venue slow to cancel: keep at it
+
+    async def _persist_halt(self, breach: Breach) -> None:
+        assert self.ledger is not None
+        record = HaltRecord(
+            breached_limit=breach.limit,
+            reason=breach.reason,
+            breached_at=breach.at,
+            owner=self.ledger.owner,
+            acknowledgement=self.config.risk_acknowledgement,
+        )
+        delay = 0.2
+        for attempt in range(1, 8):
+            try:
+                await self.ledger.record_halt(record)
+                return
+            except LedgerError as exc:
+                logger.error("runtime: could not record the risk halt in the ledger (attempt %d): %s", attempt, exc)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
+        logger.critical("runtime: the risk halt is NOT recorded in the ledger: a restart would trade again")
+
+    # ------------------------------------------------------------------ what it reports
+    def replay_progress(self) -> ReplayProgress | None:
+        replay = self.node.replay if self.node is not None else None
+        if replay is None:
+            return None
+        progress = replay.progress
+        return ReplayProgress(events=progress.events, total=progress.total or 0, finished=progress.finished)
+
+    def status_snapshot(self) -> StatusSnapshot:
+        if self.reporter is None or self.guard is None or self.node is None:
+            return StatusSnapshot(TradingState(node_state=self.node_state), RiskState())
+        return StatusSnapshot(self.reporter.trading_state(self.node_state), self.guard.risk_state())
+
+    def readiness(self) -> tuple[bool, str]:
+        if self.node_state != NodeState.RUNNING:
+            return False, f"not ready: the node is {self.node_state.lower()}"
+        if self.ledger is None or not self.ledger.fence_held:
+            return False, "not ready: the ledger fence is not held"
+        lag = self.ledger.lag()
+        if lag.consecutive_failures and lag.oldest_pending_seconds > LEDGER_UNREADY_AFTER_SECONDS:
+            return False, f"not ready: ledger writes failing for {lag.oldest_pending_seconds:.0f}s ({lag.last_error})"
+        return True, "ready"
+
+    def metrics(self) -> RuntimeMetrics:
+        m = RuntimeMetrics(strategy=self.key, mode=str(self.config.spec.mode), ready=self.readiness()[0])
+        if self.ledger is not None:
+            lag = self.ledger.lag()
+            m.ledger_pending = lag.pending
+            m.ledger_oldest_pending_seconds = lag.oldest_pending_seconds
+            m.ledger_write_failures = lag.consecutive_failures
+            m.ledger_fence_held = lag.fence_held
+        if self.pusher is not None:
+            m.status_pushes, m.status_push_failures = self.pusher.stats.pushes, self.pusher.stats.failures
+        progress = self.replay_progress()
+        if progress is not None:
+            m.replay_events, m.replay_total = progress.events, progress.total
+        if self.reporter is not None and self.guard is not None and self.node is not None:
+            r, g = self.reporter, self.guard
+            instruments = r.instruments()
+            pnl = portfolio_view.pnl(r.portfolio, r.cache, instruments)
+            m.fills_in_ledger, m.fills_seen, m.fills_not_recorded = (
+                r.fills_in_ledger,
+                r.fills_seen,
+                r.fills_not_recorded,
+            )
+            m.pnl = {"realized": pnl.realized, "unrealized": pnl.unrealized, "total": pnl.total}
+            m.positions = portfolio_view.net_positions(r.portfolio, instruments)
+            m.open_orders = r.cache.orders_open_count()
+            m.order_events = dict(r.order_events)
+            m.risk_state, m.daily_pnl, m.drawdown = g.limit_state, g.daily_pnl, g.drawdown
+            m.denied_by_guard = g.denied_by_gate
+        return m
+
+    def state_document(self) -> dict[str, Any]:
+        snapshot = self.status_snapshot()
+        document: dict[str, Any] = {
+            "strategy": self.key,
+            "mode": self.config.spec.mode,
+            "nodeState": self.node_state,
+            **snapshot.body(),
+        }
+        if self.ledger is not None:
+            lag = self.ledger.lag()
+            document["ledger"] = {
+                "where": self.ledger.describe(),
+                "fenceHeld": lag.fence_held,
+                "pending": lag.pending,
+                "lastCommitAt": lag.last_commit_at.isoformat() if lag.last_commit_at else None,
+                "consecutiveFailures": lag.consecutive_failures,
+                "lastError": lag.last_error,
+            }
+        if self.pusher is not None:
+            stats = self.pusher.stats
+            document["statusPush"] = {
+                "pushes": stats.pushes,
+                "heartbeats": stats.heartbeats,
+                "failures": stats.failures,
+                "lastError": stats.last_error,
+                "lastPushAt": stats.last_push_at.isoformat() if stats.last_push_at else None,
+            }
+        return document
+
+    # ------------------------------------------------------------------ running
+    async def run(self) -> RunOutcome:
+        try:
+            return await self._run()
+        finally:
+            await self._shutdown_services()
+            if not self.options.keep_watchdog_armed:
+                self.disarm_watchdog()
+
+    def disarm_watchdog(self) -> None:
+        if self._halt_sequence is not None:
+            self._halt_sequence.disarm()
+
+    async def _run(self) -> RunOutcome:
+        config, options = self.config, self.options
+        self.lag.start()
+        if options.serve_http:
+            self.http = RuntimeHttpServer(self, options.http_host, config.http_port)
+            await self.http.start()
+
+        fence_wait = config.fence_wait_seconds if options.fence_wait_seconds is None else options.fence_wait_seconds
+        ledger = ledger_for(
+            config,
+            options.environ,
+            on_fence_lost=self._on_fence_lost,
+            fence_wait=fence_wait,
+            on_commit=options.on_ledger_commit,
+        )
+        try:
+            await ledger.open()
+        except FencedOut as exc:
+            logger.error("runtime: %s", exc)
+            return RunOutcome(EXIT_FENCED_OUT, str(exc), ledger.describe(), self.key)
+        except LedgerError as exc:
+            logger.error("runtime: cannot open the ledger, so this runtime will not trade: %s", exc)
+            return RunOutcome(EXIT_FAILED, str(exc), ledger.describe(), self.key)
+        self.ledger = ledger
+        try:
+            return await self._run_fenced(ledger)
+        finally:
+            if ledger.fence_held or ledger.fence_lost_reason is not None:
+                with contextlib.suppress(Exception):
+                    await ledger.close(timeout=5)
+
+    async def _run_fenced(self, ledger: Ledger) -> RunOutcome:
+        config, options = self.config, self.options
+        fills_before = await ledger.count()
+        restored = await self._restored_halt(ledger)
+        self.reporter = Reporter(
+            strategy_key=self.key,
+            ledger=ledger,
+            instrument_ids=config.spec.instruments,
+            fills_before=fills_before,
+            replay_progress=self.replay_progress,
+        )
+        self.guard = RiskGuard(
+            limits=config.spec.risk, instrument_ids=config.spec.instruments, on_breach=self._on_breach
+        )
+        if restored is not None:
+            self.guard.restore(restored)
+        try:
+            self.node = build_node(
+                config,
+                catalog=options.catalog,
+                actors=[self.reporter, self.guard],
+                environ=options.environ,
+                signal_handler=self._on_signal,
+                shutdown_handler=self._on_shutdown_request,
+                log_level=options.log_level,
+            )
+        except SPEC_ERRORS as exc:
+            logger.error("runtime: the strategy cannot run: %s", exc)
+            return RunOutcome(EXIT_INVALID, str(exc), ledger.describe(), self.key)
+        self.guard.attach(self.node.kernel.exec_engine)
+        self.trading = TradingHalt(self.node.node, self.guard)
+        if ledger.fence_lost_reason is not None:  # lost while we were building
+            self.trading.stop_trading_now(ledger.fence_lost_reason)
+        if options.push_status and config.report_status:
+            self.pusher = StatusPusher(
+                api=options.status_api or KubernetesStatusApi(config.strategy, options.environ),
+                snapshot=self.status_snapshot,
+                interval=config.report_interval_seconds,
+                heartbeat_interval=config.heartbeat_interval_seconds,
+            )
+            self.pusher.start()
+
+        if await self._started(self.node):
+            self.node_state = NodeState.RUNNING
+            self.ready_at = time.monotonic()
+            logger.info("runtime: %s is running (%.2fs after start)", self.key, self.ready_at - self.started_at)
+            if restored is not None:  # whatever a venue still holds for us must not trade either
+                self._breach_task = asyncio.get_running_loop().create_task(self._contain_restored(restored))
+
+        await self._wait_for_stop()
+        return await self._halt(ledger)
+
+    async def _started(self, node: StrategyNode) -> bool:
+        """Start the node; False if it failed, or if a stop was asked for first (the halt must not wait
+        for a live venue's connection and reconciliation, which can take longer than the grace period)."""
+        starting = asyncio.get_running_loop().create_task(node.start(), name="node-start")
+        stopping = asyncio.ensure_future(self._stop.wait())
+        try:
+            await asyncio.wait([starting, stopping], return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            stopping.cancel()
+        if not starting.done():
+            starting.cancel()
+            await asyncio.gather(starting, return_exceptions=True)
+            logger.warning("runtime: stopping before the node finished starting (%s)", self._stop_reason)
+            return False
+        failure = starting.exception()
+        if failure is not None:
+            logger.error("runtime: %s", failure)
+            self.request_stop(f"the node did not start: {failure}", EXIT_FAILED)
+            return False
+        return not self._stop.is_set()
+
+    async def _restored_halt(self, ledger: Ledger) -> Breach | None:
+        record = await ledger.active_halt()
+        if record is None:
+            return None
+        ack = self.config.risk_acknowledgement
+        if ack and ack != record.acknowledgement:
+            logger.warning(
+                "runtime: the risk halt of %s (%s at %s) was acknowledged (%r): trading resumes",
+                self.key,
+                record.breached_limit,
+                record.breached_at.isoformat(),
+                ack,
+            )
+            await ledger.clear_halt(ack)
+            return None
+        logger.error(
+            "runtime: %s is risk-halted since %s (%s: %s); it stays halted until the halt is acknowledged "
+            "(annotation livestrat.io/risk-acknowledged)",
+            self.key,
+            record.breached_at.isoformat(),
+            record.breached_limit,
+            record.reason,
+        )
+        return Breach(record.breached_limit, record.reason, record.breached_at.astimezone(UTC))
+
+    async def _contain_restored(self, breach: Breach) -> None:
+        assert self.trading is not None
+        now = time.monotonic()
+        budget = self.config.halt_budget_seconds
+        await self.trading.contain(
+            f"{breach.limit}: {breach.reason}", self.config.spec.halt_policy, now + budget * 0.25, now + budget * 0.5
+        )
+
+    async def _wait_for_stop(self) -> None:
+        assert self.node is not None
+        waits: list[asyncio.Future[Any]] = [asyncio.ensure_future(self._stop.wait())]
+        run_task = self.node.run_task
+        if run_task is not None:
+            waits.append(asyncio.ensure_future(asyncio.shield(run_task)))
+        replay = self.node.replay
+        if replay is not None:
+            waits.append(asyncio.ensure_future(replay.finished.wait()))
+        try:
+            while not self._stop.is_set():
+                done, _ = await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+                if self._stop.is_set():
+                    break
+                if run_task is not None and run_task.done():
+                    failure = run_task.exception() if not run_task.cancelled() else None
+                    self.request_stop(f"the node stopped by itself ({failure or 'no error'})", EXIT_FAILED)
+                elif replay is not None and replay.finished.is_set():
+                    waits = [w for w in waits if w not in done]
+                    if replay.failure is not None:
+                        self.request_stop(f"the replay failed: {replay.failure}", EXIT_FAILED)
+                    elif self.options.stop_when_replay_finishes:
+                        self.request_stop("the replay finished")
+                    else:
+                        logger.info("runtime: the replay finished; the node stays up, idle, reporting")
+        finally:
+            for wait in waits:
+                wait.cancel()
+
+    async def _halt(self, ledger: Ledger) -> RunOutcome:
+        assert self.node is not None
+        node = self.node
+        self.node_state = NodeState.HALTING
+        if node.replay is not None:
+            node.replay.stop_replay()  # no more market data: nothing new to react to while cancelling
+
+        async def flush_ledger(_deadline: float) -> None:
+            # The fills, and a risk halt still being recorded: a restart must find it.
+            await asyncio.gather(ledger.flush(), *([self._persist_task] if self._persist_task else []))
+
+        async def final_status(deadline: float) -> None:
+            self.node_state = NodeState.STOPPED  # nothing trades any more; the node is stopped next
+            if self.pusher is not None:
+                await self.pusher.stop()
+                if not await self.pusher.final_push(deadline):
+                    raise RuntimeError("the final status was not accepted")
+
+        async def stop_node(_deadline: float) -> None:
+            await node.stop()
+
+        async def close_ledger(deadline: float) -> None:
+            if self.options.keep_fills:
+                self._fills_read = await ledger.fills()
+            await ledger.close(timeout=max(0.1, deadline - time.monotonic()))
+
+        sequence = self._halt_sequence = HaltSequence(
+            trading=self.trading if node.run_task is not None else None,
+            budget_seconds=self.config.halt_budget_seconds,
+            flush_ledger=flush_ledger,
+            final_status=final_status,
+            stop_node=stop_node,
+            close_ledger=close_ledger,
+        )
+        if self._breach_task is not None and not self._breach_task.done():
+            # The risk halt is still cancelling: the halt's own containment takes over from here.
+            self._breach_task.cancel()
+            await asyncio.gather(self._breach_task, return_exceptions=True)
+        self.halt_report = await sequence.run(
+            self._stop_reason, self.config.spec.halt_policy, allow_flatten=self._allow_flatten
+        )
+        self.node_state = NodeState.STOPPED
+        outcome = RunOutcome(
+            exit_code=self._exit_code,
+            reason=self._stop_reason,
+            ledger_where=ledger.describe(),
+            strategy_key=self.key,
+            snapshot=self.status_snapshot(),
+            pnl=self._pnl_now(),
+            halt=self.halt_report,
+            ledger_fills=self._fills_read,
+        )
+        with contextlib.suppress(Exception):
+            node.dispose()
+        return outcome
+
+    def _pnl_now(self) -> portfolio_view.PnlView | None:
+        if self.reporter is None:
+            return None
+        r = self.reporter
+        return portfolio_view.pnl(r.portfolio, r.cache, r.instruments())
+
+    async def _shutdown_services(self) -> None:
+        if self.pusher is not None:
+            with contextlib.suppress(Exception):
+                await self.pusher.close()
+        if self.http is not None:
+            await self.http.stop()
+        await self.lag.stop()

@@ -1,0 +1,252 @@
+"""Pushing the runtime's trading and risk state into its own LiveStrategy's ``.status``.
+
+The runtime writes only what it owns, ``status.trading`` and ``status.risk``, with a JSON
+merge patch on the ``status`` subresource (the operator owns every other status field and
+they are never in the patch). Every ``interval`` seconds (``report_interval_seconds``,
+1 s by default) the pusher takes a snapshot and compares it with the last state the API
+server accepted, heartbeat left out:
+
+- something changed: one patch with the whole ``trading`` and ``risk`` objects (fields that
+  became empty are sent as ``null``, which a merge patch deletes), and a fresh heartbeat;
+- nothing changed: nothing is sent, until the last accepted push is ``heartbeat_interval``
+  old (10 s by default); then a patch holding only ``status.trading.heartbeat``. A quiet
+  strategy therefore costs one small patch per heartbeat interval, and the operator's
+  staleness check (``Stale`` when the heartbeat is older than a few intervals) holds.
+
+So a burst of fills costs at most one patch per interval, and a strategy at rest none but its
+heartbeat. When the API server cannot be reached (or refuses), the pusher keeps the latest
+state and retries with exponential backoff (0.5 s doubling to 30 s): it runs in a task of its
+own and never blocks the node. ``final_push`` sends the state one last time at shutdown,
+regardless of coalescing and backoff, retrying until its deadline.
+
+Credentials: in a pod, the pod's service account (in-cluster configuration); elsewhere the
+kubeconfig named by ``$KUBECONFIG`` (or ``~/.kube/config``). The error texts it logs carry the
+HTTP status and the server's message, never a token.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import random
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+from livestrat.api.resource import GROUP, PLURAL, VERSION
+from livestrat.api.runtime_config import StrategyIdentity
+from livestrat.api.status import RiskState, TradingState
+
+logger = logging.getLogger("livestrat.status")
+
+MERGE_PATCH = "application/merge-patch+json"
+REQUEST_TIMEOUT = 5.0
+RETRY_INITIAL = 0.5
+RETRY_MAX = 30.0
+
+
+@dataclass(frozen=True)
+class StatusSnapshot:
+    """What the runtime reports: its trading and risk state (the heartbeat is stamped when sent)."""
+
+    trading: TradingState
+    risk: RiskState
+
+    def body(self) -> dict[str, Any]:
+        """The two status objects as the API stores them; ``None`` fields are kept (as JSON null)."""
+        return {
+            "trading": self.trading.model_dump(mode="json", by_alias=True),
+            "risk": self.risk.model_dump(mode="json", by_alias=True),
+        }
+
+
+def utc_now_text() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+class StatusApi(Protocol):
+    async def patch_status(self, patch: Mapping[str, Any]) -> None: ...
+
+    async def close(self) -> None: ...
+
+
+class StatusPushError(Exception):
+    """A push the API server did not accept (its text is safe to log)."""
+
+
+class KubernetesStatusApi:
+    """The LiveStrategy's status subresource through kubernetes_asyncio."""
+
+    def __init__(self, strategy: StrategyIdentity, environ: Mapping[str, str] = os.environ) -> None:
+        self._strategy = strategy
+        self._environ = environ
+        self._client: Any = None
+        self._api: Any = None
+
+    async def _connect(self) -> None:
+        from kubernetes_asyncio import client, config
+
+        configuration = client.Configuration()
+        if self._environ.get("KUBERNETES_SERVICE_HOST"):
+            config.load_incluster_config(client_configuration=configuration)
+        else:
+            await config.load_kube_config(
+                config_file=self._environ.get("KUBECONFIG") or None, client_configuration=configuration
+            )
+        self._client = client.ApiClient(configuration)
+        self._api = client.CustomObjectsApi(self._client)
+
+    async def patch_status(self, patch: Mapping[str, Any]) -> None:
+        from kubernetes_asyncio.client.exceptions import ApiException
+
+        try:
+            if self._api is None:
+                await self._connect()
+            await self._api.patch_namespaced_custom_object_status(
+                GROUP,
+                VERSION,
+                self._strategy.namespace,
+                PLURAL,
+                self._strategy.name,
+                patch,
+                _content_type=MERGE_PATCH,
+                _request_timeout=REQUEST_TIMEOUT,
+            )
+        except ApiException as exc:
+            raise StatusPushError(f"the API server answered {exc.status} {exc.reason}: {_message(exc.body)}") from None
+        except Exception as exc:
+            raise StatusPushError(f"{type(exc).__name__}: {exc}") from None
+
+    async def close(self) -> None:
+        if self._client is not None:
+            await self._client.close()
+            self._client = self._api = None
+
+
+def _message(body: Any) -> str:
+    try:
+        return str(json.loads(body).get("message", ""))[:300]
+    except Exception:
+        return ""
+
+
+@dataclass
+class PushStats:
+    pushes: int = 0
+    heartbeats: int = 0
+    failures: int = 0
+    consecutive_failures: int = 0
+    last_error: str | None = None
+    last_push_at: datetime | None = None
+
+
+class StatusPusher:
+    """Coalesced, retried status pushes; see the module docstring."""
+
+    def __init__(
+        self,
+        *,
+        api: StatusApi,
+        snapshot: Callable[[], StatusSnapshot],
+        interval: float,
+        heartbeat_interval: float,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._api = api
+        self._snapshot = snapshot
+        self._interval = interval
+        self._heartbeat_interval = heartbeat_interval
+        self._clock = clock
+        self._last_sent: str | None = None  # JSON of the last body the server accepted
+        self._last_sent_at: float | None = None
+        self._retry_at = 0.0
+        self._task: asyncio.Task[None] | None = None
+        self.stats = PushStats()
+
+    def start(self) -> None:
+        self._task = asyncio.get_running_loop().create_task(self._loop(), name="status-pusher")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+            self._task = None
+
+    async def close(self) -> None:
+        await self.stop()
+        await self._api.close()
+
+    async def _loop(self) -> None:
+        while True:
+            await asyncio.sleep(self._interval)
+            try:
+                await self.push_if_due()
+            except Exception:  # a bug here must not end status reporting for good
+                logger.exception("status: push failed unexpectedly")
+
+    async def push_if_due(self) -> bool | None:
+        """Push if the state changed or the heartbeat is due (respecting backoff); None when nothing was due."""
+        now = self._clock()
+        if now < self._retry_at:
+            return None
+        body = self._snapshot().body()
+        key = json.dumps(body, sort_keys=True)
+        if key != self._last_sent:
+            return await self._send(body, key)
+        if self._last_sent_at is None or now - self._last_sent_at >= self._heartbeat_interval:
+            return await self._send(None, key)
+        return None
+
+    async def final_push(self, deadline: float) -> bool:
+        """Send the current state once more, whatever was sent before, retrying until ``deadline`` (monotonic)."""
+        delay = 0.1
+        while True:
+            body = self._snapshot().body()
+            if await self._send(body, json.dumps(body, sort_keys=True), final=True):
+                return True
+            if self._clock() + delay >= deadline:
+                return False
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 2.0)
+
+    async def _send(self, body: dict[str, Any] | None, key: str, *, final: bool = False) -> bool:
+        heartbeat = utc_now_text()
+        if body is None:  # nothing changed: the heartbeat alone
+            patch: dict[str, Any] = {"status": {"trading": {"heartbeat": heartbeat}}}
+        else:
+            body["trading"]["heartbeat"] = heartbeat
+            patch = {"status": body}
+        try:
+            await self._api.patch_status(patch)
+        except StatusPushError as exc:
+            self._failed(str(exc), final)
+            return False
+        self.stats.pushes += 1
+        if body is None:
+            self.stats.heartbeats += 1
+        if self.stats.consecutive_failures:
+            logger.info("status: pushed again after %d failed attempt(s)", self.stats.consecutive_failures)
+        self.stats.consecutive_failures = 0
+        self.stats.last_push_at = datetime.now(UTC)
+        self._last_sent, self._last_sent_at = key, self._clock()
+        self._retry_at = 0.0
+        return True
+
+    def _failed(self, error: str, final: bool) -> None:
+        self.stats.failures += 1
+        self.stats.consecutive_failures += 1
+        self.stats.last_error = error
+        delay = min(RETRY_MAX, RETRY_INITIAL * 2 ** min(self.stats.consecutive_failures - 1, 16))
+        self._retry_at = self._clock() + delay * random.uniform(0.5, 1.0)
+        log = logger.error if final else logger.warning
+        log(
+            "status: push %sfailed (attempt %d; the latest state is kept%s): %s",
+            "of the final state " if final else "",
+            self.stats.consecutive_failures,
+            "" if final else f", next try in {delay:.1f}s at most",
+            error,
+        )

@@ -1,0 +1,357 @@
+"""Live venues: the NautilusTrader adapter a live spec names, as data + execution client configs.
+
+``live_venue(spec, environ) -> LiveVenueClients`` for ``binance`` (spot, margin, usdtFutures,
+coinFutures; testnet), ``bybit`` (spot, linear, inverse; testnet, or demo through
+``options.demo``), ``okx`` (spot, margin, swap; ``testnet`` selects the demo environment) and
+``interactive_brokers`` (cash or margin through an IB Gateway/TWS: ``options.ibg_host``,
+``ibg_port``, ``account_id``; ``testnet`` selects the paper gateway's default port).
+
+Credentials come only from the environment variables of ``livestrat.api.runtime_config``
+(``LIVESTRAT_VENUE_API_KEY``/``_SECRET``/``_PASSPHRASE``, filled by the operator from
+``spec.venue.credentialsSecret``) and are handed to the client configs directly, so
+NautilusTrader never falls back to its own variables (``BINANCE_API_KEY`` …). They are never
+logged: errors name the variable, never its value. ``spec.venue.options`` go through
+``venue_options.convert_options`` (typed, unknown names listed).
+
+The adapter modules are imported only for the adapter in use: each pulls in its own
+dependencies (Interactive Brokers needs the ``nautilus_trader[ib]`` extra).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from nautilus_trader.config import InstrumentProviderConfig, LiveDataClientConfig, LiveExecClientConfig
+from nautilus_trader.model.identifiers import InstrumentId
+
+from livestrat.api.runtime_config import ENV_API_KEY, ENV_API_PASSPHRASE, ENV_API_SECRET
+from livestrat.api.spec import ACCOUNT_TYPES, AccountType, Adapter, LiveStrategySpec
+from strategy_runtime.venue_options import convert_options
+
+# spec.py documents these defaults (Venue.account_type); keep them in step.
+DEFAULT_ACCOUNT_TYPES: dict[str, AccountType] = {
+    Adapter.BINANCE: AccountType.SPOT,
+    Adapter.BYBIT: AccountType.LINEAR,
+    Adapter.OKX: AccountType.SWAP,
+    Adapter.INTERACTIVE_BROKERS: AccountType.MARGIN,
+}
+# IB Gateway's default API ports: paper 4002, live 4001 (TWS: 7497, 7496; set options.ibg_port).
+IB_GATEWAY_PORTS = {True: 4002, False: 4001}
+
+_CREDENTIALS = "credentials come from spec.venue.credentialsSecret, never from options"
+_RESERVED_COMMON = {
+    "api_key": _CREDENTIALS,
+    "api_secret": _CREDENTIALS,
+    "api_passphrase": _CREDENTIALS,
+    "instrument_provider": "instruments are spec.instruments",
+    "routing": "each live strategy trades one venue",
+}
+
+
+class VenueConfigError(ValueError):
+    """A live venue cannot be configured from the spec and the environment."""
+
+
+@dataclass(frozen=True)
+class Credentials:
+    api_key: str
+    api_secret: str
+    passphrase: str | None
+
+    def __repr__(self) -> str:  # a stray log line must not show them
+        return "Credentials(<redacted>)"
+
+
+@dataclass(frozen=True)
+class LiveVenueClients:
+    """What ``build_node`` needs for a live venue: configs and factories under one client name."""
+
+    name: str  # the factory / client name, e.g. BINANCE
+    venue: str
+    account_type: str  # the spec's account type
+    # What NautilusTrader books the account as (CASH or MARGIN): decides whether the
+    # RiskEngine checks max_notional_per_order at all (it skips MARGIN accounts).
+    nautilus_account_type: str
+    data_config: LiveDataClientConfig
+    exec_config: LiveExecClientConfig
+    data_factory: type
+    exec_factory: type
+    # Variables the adapter reads from the process environment no matter what its config says
+    # (OKX's private websocket in 1.221): build_node exports them just before building.
+    process_env: Mapping[str, str] = field(default_factory=dict)
+
+    def __repr__(self) -> str:  # configs and process_env hold credentials
+        return f"LiveVenueClients(name={self.name!r}, venue={self.venue!r}, account_type={self.account_type!r})"
+
+
+def read_credentials(environ: Mapping[str, str], *, passphrase: bool, adapter: str) -> Credentials:
+    """The venue credentials from the environment, or VenueConfigError naming (only) the missing variables."""
+    needed = [ENV_API_KEY, ENV_API_SECRET] + ([ENV_API_PASSPHRASE] if passphrase else [])
+    missing = [name for name in needed if not environ.get(name)]
+    if missing:
+        raise VenueConfigError(
+            f"the {adapter} adapter needs {', '.join(missing)} in the environment: in a cluster the operator "
+            "fills them from the Secret named in spec.venue.credentialsSecret (keys apiKeyKey, apiSecretKey"
+            + (", passphraseKey" if passphrase else "")
+            + "); check that the Secret and its keys exist"
+        )
+    return Credentials(
+        api_key=environ[ENV_API_KEY],
+        api_secret=environ[ENV_API_SECRET],
+        passphrase=environ.get(ENV_API_PASSPHRASE) if passphrase else None,
+    )
+
+
+def account_type_of(spec: LiveStrategySpec) -> AccountType:
+    adapter = spec.venue.adapter
+    account_type = AccountType(spec.venue.account_type or DEFAULT_ACCOUNT_TYPES[adapter])
+    if account_type not in ACCOUNT_TYPES[Adapter(adapter)]:
+        allowed = "|".join(ACCOUNT_TYPES[Adapter(adapter)])
+        raise VenueConfigError(
+            f"spec.venue.accountType {account_type} is not offered by {adapter} (allowed: {allowed})"
+        )
+    return account_type
+
+
+def _instrument_ids(spec: LiveStrategySpec) -> frozenset[InstrumentId]:
+    return frozenset(InstrumentId.from_str(i) for i in spec.instruments)
+
+
+def _check_venue_name(spec: LiveStrategySpec, default: str) -> str:
+    if spec.venue.name not in (None, default):
+        raise VenueConfigError(
+            f"spec.venue.name {spec.venue.name} differs from the {spec.venue.adapter} adapter's venue {default}: "
+            f"leave it out or set {default}"
+        )
+    return default
+
+
+@dataclass(frozen=True)
+class _Adapter:
+    """One NautilusTrader adapter's config classes and factories, under its client name."""
+
+    name: str
+    data_config: type
+    exec_config: type
+    data_factory: type
+    exec_factory: type
+
+    def options(self, spec: LiveStrategySpec, reserved: Mapping[str, str]) -> tuple[dict[str, Any], dict[str, Any]]:
+        """``spec.venue.options`` typed for the data config and for the execution config."""
+        data, execution = convert_options(
+            spec.venue.options,
+            [self.data_config, self.exec_config],
+            reserved=_RESERVED_COMMON | dict(reserved),
+            adapter=str(spec.venue.adapter),
+        )
+        return data, execution
+
+    def clients(
+        self,
+        spec: LiveStrategySpec,
+        common: Mapping[str, Any],
+        options: tuple[dict[str, Any], dict[str, Any]],
+        *,
+        booked_as: str,
+        process_env: Mapping[str, str] | None = None,
+    ) -> LiveVenueClients:
+        data_options, exec_options = options
+        return LiveVenueClients(
+            name=self.name,
+            venue=_check_venue_name(spec, self.name),
+            account_type=account_type_of(spec),
+            nautilus_account_type=booked_as,
+            # Options may override a default of ``common`` (IB's port), never a reserved field.
+            data_config=self.data_config(**(dict(common) | data_options)),
+            exec_config=self.exec_config(**(dict(common) | exec_options)),
+            data_factory=self.data_factory,
+            exec_factory=self.exec_factory,
+            process_env=dict(process_env or {}),
+        )
+
+
+def _with_credentials(spec: LiveStrategySpec, credentials: Credentials) -> dict[str, Any]:
+    """The settings every API-key adapter takes: the credentials and the instruments to load."""
+    return {
+        "api_key": credentials.api_key,
+        "api_secret": credentials.api_secret,
+        "instrument_provider": InstrumentProviderConfig(load_all=False, load_ids=_instrument_ids(spec)),
+    }
+
+
+def _binance(spec: LiveStrategySpec, environ: Mapping[str, str]) -> LiveVenueClients:
+    from nautilus_trader.adapters import binance
+
+    account_type = account_type_of(spec)
+    if account_type == AccountType.COIN_FUTURES and spec.venue.testnet:
+        # NautilusTrader 1.221 has no testnet URLs for COIN-M (get_ws_base_url raises at build).
+        raise VenueConfigError("binance coinFutures has no testnet in NautilusTrader 1.221: set testnet: false")
+    adapter = _Adapter(
+        binance.BINANCE,
+        binance.BinanceDataClientConfig,
+        binance.BinanceExecClientConfig,
+        binance.BinanceLiveDataClientFactory,
+        binance.BinanceLiveExecClientFactory,
+    )
+    options = adapter.options(
+        spec,
+        {
+            "account_type": "use spec.venue.accountType",
+            "testnet": "use spec.venue.testnet",
+            "venue": "use spec.venue.name",
+        },
+    )
+    common = _with_credentials(spec, read_credentials(environ, passphrase=False, adapter="binance")) | {
+        "account_type": {
+            AccountType.SPOT: binance.BinanceAccountType.SPOT,
+            AccountType.MARGIN: binance.BinanceAccountType.MARGIN,
+            AccountType.USDT_FUTURES: binance.BinanceAccountType.USDT_FUTURES,
+            AccountType.COIN_FUTURES: binance.BinanceAccountType.COIN_FUTURES,
+        }[account_type],
+        "testnet": spec.venue.testnet,
+    }
+    return adapter.clients(spec, common, options, booked_as="CASH" if account_type == AccountType.SPOT else "MARGIN")
+
+
+def _bybit(spec: LiveStrategySpec, environ: Mapping[str, str]) -> LiveVenueClients:
+    from nautilus_trader.adapters import bybit
+
+    account_type = account_type_of(spec)
+    adapter = _Adapter(
+        bybit.BYBIT,
+        bybit.BybitDataClientConfig,
+        bybit.BybitExecClientConfig,
+        bybit.BybitLiveDataClientFactory,
+        bybit.BybitLiveExecClientFactory,
+    )
+    options = adapter.options(
+        spec,
+        {
+            "product_types": "use spec.venue.accountType (spot, linear or inverse)",
+            "testnet": "use spec.venue.testnet",
+        },
+    )
+    if spec.venue.testnet and any(o.get("demo") for o in options):
+        raise VenueConfigError("bybit: options.demo and spec.venue.testnet are exclusive: demo trading is not testnet")
+    common = _with_credentials(spec, read_credentials(environ, passphrase=False, adapter="bybit")) | {
+        "product_types": [
+            {
+                AccountType.SPOT: bybit.BybitProductType.SPOT,
+                AccountType.LINEAR: bybit.BybitProductType.LINEAR,
+                AccountType.INVERSE: bybit.BybitProductType.INVERSE,
+            }[account_type]
+        ],
+        "testnet": spec.venue.testnet,
+    }
+    return adapter.clients(spec, common, options, booked_as="CASH" if account_type == AccountType.SPOT else "MARGIN")
+
+
+def _okx(spec: LiveStrategySpec, environ: Mapping[str, str]) -> LiveVenueClients:
+    from nautilus_trader.adapters import okx
+    from nautilus_trader.core.nautilus_pyo3 import OKXInstrumentType
+
+    account_type = account_type_of(spec)
+    adapter = _Adapter(
+        okx.OKX,
+        okx.OKXDataClientConfig,
+        okx.OKXExecClientConfig,
+        okx.OKXLiveDataClientFactory,
+        okx.OKXLiveExecClientFactory,
+    )
+    options = adapter.options(
+        spec,
+        {
+            "instrument_types": "use spec.venue.accountType (spot, margin or swap)",
+            "is_demo": "use spec.venue.testnet (OKX's demo trading)",
+        },
+    )
+    credentials = read_credentials(environ, passphrase=True, adapter="okx")
+    common = _with_credentials(spec, credentials) | {
+        "api_passphrase": credentials.passphrase,
+        "instrument_types": (
+            {
+                AccountType.SPOT: OKXInstrumentType.SPOT,
+                AccountType.MARGIN: OKXInstrumentType.MARGIN,
+                AccountType.SWAP: OKXInstrumentType.SWAP,
+            }[account_type],
+        ),
+        "is_demo": spec.venue.testnet,
+    }
+    # Spot is CASH unless options.use_spot_margin (OKXExecutionClient._derive_account_type).
+    spot_cash = account_type == AccountType.SPOT and not options[1].get("use_spot_margin")
+    return adapter.clients(
+        spec,
+        common,
+        options,
+        booked_as="CASH" if spot_cash else "MARGIN",
+        # OKXWebSocketClient.with_credentials() ignores the config and reads these.
+        process_env={
+            "OKX_API_KEY": credentials.api_key,
+            "OKX_API_SECRET": credentials.api_secret,
+            "OKX_API_PASSPHRASE": credentials.passphrase or "",
+        },
+    )
+
+
+def _interactive_brokers(spec: LiveStrategySpec, environ: Mapping[str, str]) -> LiveVenueClients:
+    try:
+        from nautilus_trader.adapters.interactive_brokers.common import IB
+        from nautilus_trader.adapters.interactive_brokers.config import (
+            InteractiveBrokersDataClientConfig,
+            InteractiveBrokersExecClientConfig,
+            InteractiveBrokersInstrumentProviderConfig,
+            SymbologyMethod,
+        )
+        from nautilus_trader.adapters.interactive_brokers.factories import (
+            InteractiveBrokersLiveDataClientFactory,
+            InteractiveBrokersLiveExecClientFactory,
+        )
+    except ImportError as exc:
+        raise VenueConfigError(
+            f"the interactive_brokers adapter is not installed in this runtime ({exc}): it needs the "
+            "nautilus_trader[ib] extra"
+        ) from None
+
+    adapter = _Adapter(
+        IB,
+        InteractiveBrokersDataClientConfig,
+        InteractiveBrokersExecClientConfig,
+        InteractiveBrokersLiveDataClientFactory,
+        InteractiveBrokersLiveExecClientFactory,
+    )
+    options = adapter.options(
+        spec, {"dockerized_gateway": "livestrat connects to a running IB Gateway; it does not start one"}
+    )
+    if not options[1].get("account_id"):
+        raise VenueConfigError(
+            "interactive_brokers needs spec.venue.options.account_id: the IB account to trade (for example DU1234567)"
+        )
+    # The IB Gateway holds the login: no API key here. Paper or live is the gateway's port.
+    common = {
+        "instrument_provider": InteractiveBrokersInstrumentProviderConfig(
+            symbology_method=SymbologyMethod.IB_SIMPLIFIED, load_ids=_instrument_ids(spec)
+        ),
+        "ibg_port": IB_GATEWAY_PORTS[spec.venue.testnet],
+    }
+    # The IB execution client always books a margin account, whatever spec.venue.accountType says.
+    return adapter.clients(spec, common, options, booked_as="MARGIN")
+
+
+_BUILDERS = {
+    Adapter.BINANCE: _binance,
+    Adapter.BYBIT: _bybit,
+    Adapter.OKX: _okx,
+    Adapter.INTERACTIVE_BROKERS: _interactive_brokers,
+}
+
+
+def live_venue(spec: LiveStrategySpec, environ: Mapping[str, str]) -> LiveVenueClients:
+    """The client configs and factories of the spec's live adapter (no connection is made here)."""
+    builder = _BUILDERS.get(Adapter(spec.venue.adapter))
+    if builder is None:
+        raise VenueConfigError(
+            f"spec.venue.adapter {spec.venue.adapter} is not a live adapter (live: {', '.join(_BUILDERS)})"
+        )
+    return builder(spec, environ)

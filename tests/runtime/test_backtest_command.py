@@ -1,0 +1,55 @@
+"""``livestrat backtest FILE``: the example backtested from the command line, and errors a user can act on."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import yaml
+
+from tests.support.runtime import ROOT
+
+EXAMPLE = ROOT / "examples" / "paper-ema-cross.yaml"
+
+
+def livestrat(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "livestrat.cli", *args], cwd=ROOT, capture_output=True, text=True, timeout=180
+    )
+
+
+def test_backtesting_the_example_writes_its_sample_and_summarises_the_fills(tmp_path):
+    fills_path = tmp_path / "out" / "fills.json"
+    result = livestrat("backtest", str(EXAMPLE), "--workdir", str(tmp_path), "--fills-json", str(fills_path))
+    assert result.returncode == 0, result.stderr
+    fills = json.loads(fills_path.read_text())
+    out = result.stdout
+    assert "wrote a synthetic sample catalog (not market data)" in out
+    assert f"fills: {len(fills)} " in out and len(fills) > 100
+    assert "realized PnL: " in out and "USDT" in out
+    assert "position BTCUSDT.BINANCE: FLAT" in out  # EMACross closes its position on stop
+    first = fills[0]
+    assert set(first) >= {"trade_id", "venue_order_id", "side", "quantity", "price", "commission", "ts_event"}
+    assert first["strategy_key"] == "local/ema-cross-btc" and first["instrument_id"] == "BTCUSDT.BINANCE"
+
+    again = livestrat("backtest", str(EXAMPLE), "--workdir", str(tmp_path), "--fills-json", str(fills_path))
+    assert again.returncode == 0 and "wrote a synthetic sample" not in again.stdout
+    assert json.loads(fills_path.read_text()) == fills, "same spec, same data, same fills"
+
+
+def test_a_strategy_that_cannot_be_imported_is_reported_with_its_path(tmp_path):
+    doc = yaml.safe_load(EXAMPLE.read_text())
+    doc["spec"]["strategy"]["strategyPath"] = "my_strategies.trend:Missing"
+    manifest = tmp_path / "broken.yaml"
+    manifest.write_text(yaml.safe_dump(doc))
+    result = livestrat("backtest", str(manifest), "--workdir", str(tmp_path))
+    assert result.returncode == 2
+    assert "spec.strategy.strategyPath 'my_strategies.trend:Missing'" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_a_live_spec_is_not_backtested(tmp_path):
+    result = livestrat("backtest", str(ROOT / "examples" / "live-binance-testnet.yaml"), "--workdir", str(tmp_path))
+    assert result.returncode == 2
+    assert "simulates the venue of a paper spec" in result.stderr

@@ -1,0 +1,113 @@
+"""Halting a strategy pod: SIGTERM cancels every order, applies the halt policy and exits 0 within the bound.
+
+Real processes (``livestrat runtime``), a real NautilusTrader node and its sandbox venue;
+nothing is mocked. The bound is the configuration's ``halt_budget_seconds`` (derived from
+the pod's grace period): the test measures from the signal to the process being gone.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+import yaml
+
+from livestrat.api.runtime_config import ENV_API_KEY, ENV_API_SECRET
+from strategy_runtime.ledger import SqliteLedger, recompute_pnl
+from tests.support.catalogs import flat, write_price_path
+from tests.support.kube import LIVESTRATEGIES
+from tests.support.runtime_process import ROOT, RuntimeProcess, paper_spec, strategy_config
+from tests.support.scripted import read_events, scripted_strategy
+
+pytestmark = pytest.mark.slow
+
+RESTING = {"bar": 2, "do": "limit", "side": "BUY", "quantity": "0.01", "offset": -0.2, "count": 3, "tag": "resting"}
+ENTRY = {"bar": 2, "do": "market", "side": "BUY", "quantity": "0.02", "tag": "entry"}
+
+
+async def run_until_sigterm(tmp_path, emulator, kubeconfig_path, steps, halt_policy):
+    events = tmp_path / "events.jsonl"
+    catalog = write_price_path(tmp_path / "catalog", flat(20))
+    spec = paper_spec(scripted_strategy(str(events), steps=steps), haltPolicy=halt_policy)
+    config, path = strategy_config(tmp_path, spec, catalog=catalog, report_status=True)
+    emulator.add_namespace(config.strategy.namespace)
+    manifest = {"apiVersion": "livestrat.io/v1alpha1", "kind": "LiveStrategy", "metadata": {"name": "scripted"}}
+    emulator.create_object(LIVESTRATEGIES, {**manifest, "spec": spec}, namespace=config.strategy.namespace)
+    runtime = RuntimeProcess.start(config, path, env={"KUBECONFIG": str(kubeconfig_path)})
+    try:
+        await runtime.wait_ready()
+        before = await runtime.wait_until(
+            lambda s: s["trading"]["openOrders"] == 3 and s["trading"].get("replay", {}).get("finished"),
+            what="three resting orders",
+        )
+        signalled = runtime.signal()
+        code, gone = await runtime.wait_exit(timeout=config.halt_budget_seconds + 10)
+    finally:
+        runtime.kill()
+    stored = emulator.read_object(LIVESTRATEGIES, "scripted", namespace=config.strategy.namespace)
+    return config, runtime, before, code, gone - signalled, read_events(str(events)), stored["status"]["trading"]
+
+
+def final_status_of(events):
+    return {e["order"]: e["event"] for e in events if "event" in e}
+
+
+async def test_sigterm_cancels_every_resting_order_and_exits_0_within_the_bound(tmp_path, emulator, kubeconfig_path):
+    config, runtime, before, code, took, events, pushed = await run_until_sigterm(
+        tmp_path, emulator, kubeconfig_path, [RESTING], "cancelOrders"
+    )
+
+    assert before["trading"]["openOrders"] == 3
+    assert code == 0, runtime.output()
+    assert took <= config.halt_budget_seconds, f"halt took {took:.2f}s, budget {config.halt_budget_seconds}s"
+    # every order the strategy placed ended canceled by the runtime itself, none is left open
+    resting = [e["submit"] for e in events if e.get("tag") == "resting" and "submit" in e]
+    assert len(resting) == 3
+    final = final_status_of(events)
+    assert {final[o] for o in resting} == {"OrderCanceled"}
+    assert "halt: over in" in runtime.output()
+    # the final status was pushed: stopped, nothing open
+    assert pushed["nodeState"] == "Stopped"
+    assert pushed["openOrders"] == 0
+
+
+async def test_sigterm_with_flatten_leaves_no_position(tmp_path, emulator, kubeconfig_path):
+    config, runtime, before, code, took, events, pushed = await run_until_sigterm(
+        tmp_path, emulator, kubeconfig_path, [RESTING, ENTRY], "flatten"
+    )
+
+    assert before["trading"]["positions"][0]["quantity"] == "0.020000"
+    assert code == 0, runtime.output()
+    assert took <= config.halt_budget_seconds
+    final = final_status_of(events)
+    assert {final[e["submit"]] for e in events if e.get("tag") == "resting" and "submit" in e} == {"OrderCanceled"}
+    # the halt's own reduce-only close filled; the ledger, read independently, says flat
+    closes = [e for e in events if e.get("event") == "OrderFilled" and "LIVESTRAT_HALT" in e["tags"]]
+    assert len(closes) == 1
+    async with SqliteLedger(config.ledger.sqlite_path, config.strategy.key) as ledger:
+        fills = await ledger.fills()
+    assert len(fills) == 2
+    assert recompute_pnl(fills).instruments["BTCUSDT.BINANCE"].position == 0
+    assert pushed["nodeState"] == "Stopped"
+    assert pushed["positions"] == [] and pushed["openOrders"] == 0 and pushed["fills"] == 2
+
+
+async def test_sigterm_while_a_live_venue_is_still_connecting_exits_within_the_bound(tmp_path):
+    # A live Binance testnet node on a machine without a route to Binance: it keeps trying to
+    # connect (30 s timeout). The venue's network is what cannot exist here; nothing is mocked.
+    manifest = yaml.safe_load((ROOT / "examples" / "live-binance-testnet.yaml").read_text())
+    spec = manifest["spec"]
+    spec["pod"] = {"terminationGracePeriodSeconds": 15}
+    config, path = strategy_config(tmp_path, spec, name="live-unreachable")
+    env = {ENV_API_KEY: "k" * 16, ENV_API_SECRET: "s" * 16, "HTTPS_PROXY": "http://127.0.0.1:9", "HTTP_PROXY": ""}
+    runtime = RuntimeProcess.start(config, path, env=env)
+    try:
+        await runtime.wait_until(lambda s: s["nodeState"] == "Starting" and "ledger" in s, what="a starting node")
+        await asyncio.sleep(1.0)  # the node is building and dialling the venue
+        signalled = runtime.signal()
+        code, gone = await runtime.wait_exit(timeout=config.halt_budget_seconds + 10)
+    finally:
+        runtime.kill()
+    assert gone - signalled <= config.halt_budget_seconds, runtime.output()
+    assert code == 0, runtime.output()
+    assert "stopping before the node finished starting" in runtime.output()

@@ -1,0 +1,104 @@
+"""``livestrat run``: what ``make run`` does, as a user runs it, in a real process.
+
+The summary's realized PnL (what the node's portfolio says) must equal the PnL this test
+recomputes from the rows of the SQLite ledger file, read with the sqlite3 module.
+"""
+
+from __future__ import annotations
+
+import re
+import signal
+import subprocess
+import time
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from strategy_runtime.ledger import recompute_pnl
+from tests.support.ledger import read_sqlite_fills
+from tests.support.runtime_process import EXAMPLE, LIVESTRAT, ROOT
+
+pytestmark = pytest.mark.slow
+
+
+def livestrat(*args: str, **kwargs) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([LIVESTRAT, *args], cwd=ROOT, capture_output=True, text=True, timeout=120, **kwargs)
+
+
+def summary_field(output: str, name: str) -> str:
+    match = re.search(rf"^  {re.escape(name)}:\s+(.*)$", output, re.MULTILINE)
+    assert match, f"no {name!r} in the summary:\n{output}"
+    return match.group(1)
+
+
+def test_make_runs_job_trades_and_its_pnl_equals_the_ledgers(tmp_path):
+    result = livestrat("run", str(EXAMPLE.relative_to(ROOT)), "--workdir", str(tmp_path))
+    out = result.stdout
+    assert result.returncode == 0, result.stdout + result.stderr
+
+    assert "wrote a synthetic sample catalog" in out
+    assert re.search(r"^  replay +\d+%", out, re.MULTILINE), "progress lines while replaying"
+    fills = int(summary_field(out, "fills"))
+    assert fills > 0
+    realized = summary_field(out, "realized PnL")
+    amount, currency = realized.split()
+    assert summary_field(out, "positions") == "flat"  # haltPolicy flatten
+    assert summary_field(out, "risk") == "Active"
+    assert "(agrees)" in summary_field(out, "ledger PnL")
+
+    ledger = summary_field(out, "ledger")
+    path, key = re.fullmatch(r"SQLite (\S+) \(strategy key (\S+)\)", ledger).groups()
+    assert Path(path).is_relative_to(tmp_path)
+    rows = read_sqlite_fills(path, key)
+    assert len(rows) == fills
+    recomputed = recompute_pnl(rows).instruments["BTCUSDT.BINANCE"]
+    assert recomputed.quote_currency == currency
+    assert recomputed.position == 0
+    assert recomputed.net_realized_pnl.quantize(Decimal(amount)) == Decimal(amount)
+
+
+def test_a_second_run_is_a_run_of_its_own_and_quiet_prints_only_the_summary(tmp_path):
+    first = livestrat("run", str(EXAMPLE), "--workdir", str(tmp_path), "--quiet")
+    second = livestrat("run", str(EXAMPLE), "--workdir", str(tmp_path), "--quiet")
+    assert first.returncode == second.returncode == 0, second.stderr
+    assert not re.search(r"^  replay ", second.stdout, re.MULTILINE)
+    assert "wrote a synthetic" not in second.stdout  # the catalog is reused
+    assert summary_field(first.stdout, "fills") == summary_field(second.stdout, "fills")
+    keys = [re.search(r"strategy key (\S+)\)", r.stdout).group(1) for r in (first, second)]
+    assert keys[0] != keys[1]  # each run a fresh simulated account, so a ledger key of its own
+
+
+def test_ctrl_c_halts_a_local_run_like_a_pod_and_prints_the_summary(tmp_path):
+    # a minute of market time per 0.01 s: 3000 bars take about 30 s, Ctrl-C comes long before
+    process = subprocess.Popen(
+        [LIVESTRAT, "run", str(EXAMPLE), "--workdir", str(tmp_path), "--speed", "6000"],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert process.stdout is not None
+        for line in process.stdout:
+            if line.startswith("running "):
+                break
+        time.sleep(2.0)
+        process.send_signal(signal.SIGINT)
+        out, err = process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert process.returncode == 0, err
+    assert "(received SIGINT)" in out
+    assert summary_field(out, "positions") == "flat"
+    assert summary_field(out, "open orders") == "0"
+    replayed = summary_field(out, "replayed")
+    done, total = (int(n.replace(",", "")) for n in re.findall(r"[\d,]+", replayed)[:2])
+    assert 0 < done < total
+
+
+def test_live_strategies_are_refused_locally():
+    result = livestrat("run", "examples/live-binance-testnet.yaml", "--workdir", "/nonexistent")
+    assert result.returncode == 2
+    assert "is a live strategy" in result.stderr

@@ -1,0 +1,164 @@
+"""The runtime pushes its trading state into its LiveStrategy's status, against the HTTP Kubernetes API emulator.
+
+A real ``livestrat runtime`` process talks to the emulator (tests/support/kube_emulator.py)
+through kubernetes_asyncio and a kubeconfig, as it would talk to an API server. What the
+emulator stores is compared with what the ledger holds (read from the SQLite file).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from decimal import Decimal
+
+import pytest
+
+from strategy_runtime.ledger import recompute_pnl
+from tests.support.kube import LIVESTRATEGIES, wait_for
+from tests.support.ledger import read_sqlite_fills
+from tests.support.runtime_process import RuntimeProcess, example_spec, strategy_config
+from tests.support.tcp_proxy import CuttableProxy
+
+pytestmark = pytest.mark.slow
+
+NAMESPACE = "desk"
+NAME = "ema-cross-btc"
+HEARTBEAT = 3.0
+OPERATOR_STATUS = {
+    "phase": "Running",
+    "replicas": 1,
+    "observedGeneration": 1,
+    "conditions": [
+        {
+            "type": "Ready",
+            "status": "True",
+            "reason": "Running",
+            "message": "",
+            "lastTransitionTime": "2026-01-01T00:00:00Z",
+        }
+    ],
+}
+
+
+def create_strategy(emulator, spec) -> None:
+    """What the operator's side holds: the LiveStrategy, with the workload part of its status."""
+    emulator.add_namespace(NAMESPACE)
+    manifest = {"apiVersion": "livestrat.io/v1alpha1", "kind": "LiveStrategy", "metadata": {"name": NAME}, "spec": spec}
+    emulator.create_object(LIVESTRATEGIES, manifest, namespace=NAMESPACE)
+    emulator.patch_object(LIVESTRATEGIES, NAME, {"status": OPERATOR_STATUS}, namespace=NAMESPACE, subresource="status")
+
+
+def status_of(emulator) -> dict:
+    return (emulator.read_object(LIVESTRATEGIES, NAME, namespace=NAMESPACE) or {}).get("status", {})
+
+
+def status_patches(emulator, since: int = 0) -> list[dict]:
+    return [
+        json.loads(r.body)
+        for r in emulator.writes(since=since)
+        if r.method.value == "PATCH" and r.subresource == "status" and r.name == NAME
+    ]
+
+
+async def test_the_status_shows_what_the_ledger_holds_and_a_quiet_strategy_sends_only_heartbeats(
+    tmp_path, emulator, kubeconfig_path
+):
+    spec = example_spec()
+    create_strategy(emulator, spec)
+    config, path = strategy_config(
+        tmp_path, spec, name=NAME, namespace=NAMESPACE, report_status=True, heartbeat_interval_seconds=HEARTBEAT
+    )
+    runtime = RuntimeProcess.start(config, path, env={"KUBECONFIG": str(kubeconfig_path)})
+    try:
+        await runtime.wait_ready()
+        await runtime.wait_until(
+            lambda s: s["trading"]["replay"]["finished"] and s["ledger"]["pending"] == 0, what="a finished replay"
+        )
+        fills = read_sqlite_fills(config.ledger.sqlite_path, config.strategy.key)
+        assert fills
+        await wait_for(lambda: status_of(emulator).get("trading", {}).get("fills") == len(fills), timeout=10)
+
+        # the status shows the fills and the PnL the ledger holds
+        status = status_of(emulator)
+        trading, risk = status["trading"], status["risk"]
+        recomputed = recompute_pnl(fills).instruments["BTCUSDT.BINANCE"]
+        amount, currency = trading["realizedPnl"].split()
+        assert currency == "USDT"
+        assert Decimal(amount) == recomputed.net_realized_pnl.quantize(Decimal("0.01"))
+        assert trading["lastFill"]["tradeId"] == fills[-1].trade_id
+        assert trading["replay"] == {"events": 3000, "total": 3000, "finished": True}
+        assert trading["nodeState"] == "Running"
+        assert risk["state"] == "Active"
+        # the operator's fields are untouched: the runtime patched only trading and risk
+        assert {k: status[k] for k in OPERATOR_STATUS} == OPERATOR_STATUS
+        patches = status_patches(emulator)
+        assert patches and all(set(p) == {"status"} and set(p["status"]) <= {"trading", "risk"} for p in patches)
+        # coalesced: at most one patch per report interval (plus the first), not one per fill
+        running_for = time.monotonic() - runtime.started_at
+        assert len(patches) <= running_for / config.report_interval_seconds + 1
+        assert len(patches) < len(fills) / 4
+
+        # quiet: nothing changes any more, so nothing is sent but the heartbeat
+        await asyncio.sleep(1.0)  # let a push in flight land
+        since = len(list(emulator))
+        quiet = 3 * HEARTBEAT
+        started = time.monotonic()
+        await asyncio.sleep(quiet)
+        heard = status_patches(emulator, since=since)
+        assert all(p == {"status": {"trading": {"heartbeat": p["status"]["trading"]["heartbeat"]}}} for p in heard)
+        assert 2 <= len(heard) <= int((time.monotonic() - started) / HEARTBEAT) + 1, heard
+
+        # a halt pushes the final state once more
+        since = len(list(emulator))
+        runtime.signal()
+        code, _ = await runtime.wait_exit(30)
+    finally:
+        runtime.kill()
+    assert code == 0, runtime.output()
+    final = status_patches(emulator, since=since)
+    assert final and final[-1]["status"]["trading"]["nodeState"] == "Stopped"
+    assert status_of(emulator)["trading"]["nodeState"] == "Stopped"
+
+
+async def test_losing_the_api_server_does_not_stop_trading_and_the_latest_state_arrives_later(
+    tmp_path, emulator, kubeconfig_path
+):
+    spec = example_spec()
+    spec["data"]["replay"]["speed"] = 20000  # about 9 s of replay, during which the API server is away
+    create_strategy(emulator, spec)
+    proxy = CuttableProxy("127.0.0.1", emulator.url.port)
+    await proxy.start()
+    kubeconfig = json.loads(kubeconfig_path.read_text())
+    kubeconfig["clusters"][0]["cluster"]["server"] = f"http://127.0.0.1:{proxy.port}"
+    kubeconfig_path.write_text(json.dumps(kubeconfig))
+    config, path = strategy_config(tmp_path, spec, name=NAME, namespace=NAMESPACE, report_status=True)
+    runtime = RuntimeProcess.start(config, path, env={"KUBECONFIG": str(kubeconfig_path)})
+    try:
+        await runtime.wait_ready()
+        await wait_for(lambda: status_of(emulator).get("trading"), timeout=10)
+        await proxy.cut()
+        cut_state = await runtime.wait_until(
+            lambda s: s["statusPush"]["failures"] >= 2, what="pushes failing while the API server is away"
+        )
+        # trading went on: more fills, recorded in the ledger, while nothing could be reported
+        later = await runtime.wait_until(
+            lambda s: s["trading"]["fills"] > cut_state["trading"]["fills"] + 10, what="trading to go on"
+        )
+        assert (await runtime.get("/readyz"))[0] == 200
+        pushed = status_of(emulator)["trading"]["fills"]
+        assert pushed < later["trading"]["fills"]
+
+        await proxy.restore()
+        final = await runtime.wait_until(
+            lambda s: s["trading"]["replay"]["finished"] and s["ledger"]["pending"] == 0, what="a finished replay"
+        )
+        # back: the latest state arrives (within the retry backoff), not the one that failed
+        await wait_for(lambda: status_of(emulator)["trading"]["fills"] == final["trading"]["fills"], timeout=40)
+        runtime.signal()
+        code, _ = await runtime.wait_exit(30)
+    finally:
+        runtime.kill()
+        await proxy.stop()
+    assert code == 0, runtime.output()
+    assert "status: push failed" in runtime.output()

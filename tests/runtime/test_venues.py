@@ -1,0 +1,246 @@
+"""Live adapters: each node builds with the right client configs and credentials, up to connecting.
+
+There is no venue network here, and none is needed: a node's clients connect in
+``start()``, which these tests never call. The credentials are fake but recognisable, and a
+separate process builds every adapter at DEBUG log level so its whole output can be searched.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+from nautilus_trader.model.identifiers import InstrumentId
+
+from livestrat.api.runtime_config import ENV_API_KEY, ENV_API_PASSPHRASE, ENV_API_SECRET
+from strategy_runtime.venue_options import VenueOptionError
+from strategy_runtime.venues import VenueConfigError, live_venue
+from tests.support.live_nodes import (
+    FAKE_CREDENTIALS,
+    LIVE_CASES,
+    build_without_connecting,
+    live_config,
+    live_manifest,
+)
+from tests.support.runtime import ROOT
+
+KEY, SECRET, PASSPHRASE = (FAKE_CREDENTIALS[k] for k in (ENV_API_KEY, ENV_API_SECRET, ENV_API_PASSPHRASE))
+
+
+@pytest.fixture(autouse=True)
+def _restore_okx_environment(monkeypatch):
+    # OKX's websocket client reads OKX_API_* from the process environment: the build exports them.
+    for name in ("OKX_API_KEY", "OKX_API_SECRET", "OKX_API_PASSPHRASE"):
+        monkeypatch.setenv(name, "unset-by-test")
+
+
+async def build(adapter, account_type, instrument, *, testnet=True, options=None, environ=FAKE_CREDENTIALS):
+    config = live_config(live_manifest(adapter, account_type, instrument, testnet=testnet, options=options))
+    node = await build_without_connecting(config, environ)
+    cfg = node.node._config
+    return node, cfg.data_clients, cfg.exec_clients
+
+
+@pytest.mark.parametrize(
+    ("account_type", "instrument", "testnet", "binance_account", "booked_as"),
+    [
+        ("spot", "BTCUSDT.BINANCE", True, "SPOT", "CASH"),
+        ("margin", "BTCUSDT.BINANCE", True, "MARGIN", "MARGIN"),
+        ("usdtFutures", "BTCUSDT-PERP.BINANCE", True, "USDT_FUTURES", "MARGIN"),
+        ("coinFutures", "BTCUSD_PERP.BINANCE", False, "COIN_FUTURES", "MARGIN"),
+    ],
+)
+async def test_binance_builds_for_each_account_type(account_type, instrument, testnet, binance_account, booked_as):
+    node, data, execution = await build("binance", account_type, instrument, testnet=testnet)
+    try:
+        assert node.kernel.data_engine.registered_clients == node.kernel.exec_engine.registered_clients
+        assert [str(c) for c in node.kernel.exec_engine.registered_clients] == ["BINANCE"]
+        for config in (data["BINANCE"], execution["BINANCE"]):
+            assert config.account_type.name == binance_account
+            assert config.testnet is testnet and config.us is False
+            assert (config.api_key, config.api_secret) == (KEY, SECRET)
+            assert config.instrument_provider.load_ids == frozenset({InstrumentId.from_str(instrument)})
+        assert type(node.kernel.exec_engine._clients[node.kernel.exec_engine.registered_clients[0]]).__name__ in {
+            "BinanceSpotExecutionClient",
+            "BinanceFuturesExecutionClient",
+        }
+        assert node.nautilus_account_type == booked_as
+        assert node.node._config.exec_engine.reconciliation, "a live node reconciles with the venue at start"
+        assert node.node._config.risk_engine.max_order_submit_rate == "100/00:00:01", "live rates are as written"
+    finally:
+        node.dispose()
+
+
+async def test_binance_coin_futures_has_no_testnet():
+    with pytest.raises(VenueConfigError, match="no testnet"):
+        await build("binance", "coinFutures", "BTCUSD_PERP.BINANCE", testnet=True)
+
+
+@pytest.mark.parametrize(
+    ("account_type", "instrument", "product", "booked_as"),
+    [
+        ("spot", "BTCUSDT-SPOT.BYBIT", "SPOT", "CASH"),
+        ("linear", "BTCUSDT-LINEAR.BYBIT", "LINEAR", "MARGIN"),
+        ("inverse", "BTCUSD-INVERSE.BYBIT", "INVERSE", "MARGIN"),
+    ],
+)
+async def test_bybit_builds_for_each_product(account_type, instrument, product, booked_as):
+    node, data, execution = await build("bybit", account_type, instrument)
+    try:
+        for config in (data["BYBIT"], execution["BYBIT"]):
+            assert [p.name for p in config.product_types] == [product]
+            assert config.testnet is True and config.demo is False
+            assert (config.api_key, config.api_secret) == (KEY, SECRET)
+        assert node.nautilus_account_type == booked_as
+    finally:
+        node.dispose()
+
+
+async def test_bybit_demo_trading_is_an_option_and_excludes_testnet():
+    node, data, execution = await build(
+        "bybit", "linear", "BTCUSDT-LINEAR.BYBIT", testnet=False, options={"demo": "true"}
+    )
+    try:
+        assert data["BYBIT"].demo is True and execution["BYBIT"].demo is True
+        assert execution["BYBIT"].testnet is False
+    finally:
+        node.dispose()
+    with pytest.raises(VenueConfigError, match="exclusive"):
+        await build("bybit", "linear", "BTCUSDT-LINEAR.BYBIT", testnet=True, options={"demo": "true"})
+
+
+@pytest.mark.parametrize(
+    ("account_type", "instrument", "okx_type", "booked_as"),
+    [
+        ("spot", "BTC-USDT.OKX", "SPOT", "CASH"),
+        ("margin", "BTC-USDT.OKX", "MARGIN", "MARGIN"),
+        ("swap", "BTC-USDT-SWAP.OKX", "SWAP", "MARGIN"),
+    ],
+)
+async def test_okx_builds_with_a_passphrase_and_demo_trading(account_type, instrument, okx_type, booked_as):
+    node, data, execution = await build("okx", account_type, instrument)
+    try:
+        for config in (data["OKX"], execution["OKX"]):
+            assert [str(t).split(".")[-1].upper() for t in config.instrument_types] == [okx_type]
+            assert config.is_demo is True
+            assert (config.api_key, config.api_secret, config.api_passphrase) == (KEY, SECRET, PASSPHRASE)
+        # In NautilusTrader 1.221 the private websocket reads these, whatever the config says.
+        assert (os.environ["OKX_API_KEY"], os.environ["OKX_API_PASSPHRASE"]) == (KEY, PASSPHRASE)
+        assert node.nautilus_account_type == booked_as
+    finally:
+        node.dispose()
+
+
+@pytest.mark.parametrize(("testnet", "port"), [(True, 4002), (False, 4001)])
+async def test_interactive_brokers_builds_against_the_gateway(testnet, port):
+    node, data, execution = await build(
+        "interactive_brokers", "margin", "AAPL.NASDAQ", testnet=testnet, options={"ibg_host": "ib-gateway"}
+    )
+    try:
+        for config in (data["INTERACTIVE_BROKERS"], execution["INTERACTIVE_BROKERS"]):
+            assert (config.ibg_host, config.ibg_port) == ("ib-gateway", port)
+            assert config.instrument_provider.load_ids == frozenset({InstrumentId.from_str("AAPL.NASDAQ")})
+            assert config.dockerized_gateway is None
+        assert execution["INTERACTIVE_BROKERS"].account_id == "DU1234567"
+        assert node.nautilus_account_type == "MARGIN"
+    finally:
+        node.dispose()
+
+
+async def test_interactive_brokers_needs_an_account_and_will_not_start_a_gateway():
+    manifest = live_manifest("interactive_brokers", "margin", "AAPL.NASDAQ")
+    del manifest["spec"]["venue"]["options"]
+    with pytest.raises(VenueConfigError, match=r"options\.account_id"):
+        live_venue(live_config(manifest).spec, FAKE_CREDENTIALS)
+    with pytest.raises(VenueOptionError, match="does not start one"):
+        await build("interactive_brokers", "margin", "AAPL.NASDAQ", options={"dockerized_gateway": "{}"})
+
+
+async def test_options_are_typed_per_client_config():
+    node, data, execution = await build(
+        "binance",
+        "usdtFutures",
+        "BTCUSDT-PERP.BINANCE",
+        options={
+            "use_reduce_only": "false",
+            "recv_window_ms": "7000",
+            "futures_leverages": '{"BTCUSDT": 5}',
+            "key_type": "ed25519",
+            "update_instruments_interval_mins": "null",
+        },
+    )
+    try:
+        exe, dat = execution["BINANCE"], data["BINANCE"]
+        assert exe.use_reduce_only is False and exe.recv_window_ms == 7000
+        assert exe.futures_leverages == {"BTCUSDT": 5}
+        assert exe.key_type.name == dat.key_type.name == "ED25519"  # an option of both configs
+        assert dat.update_instruments_interval_mins is None  # an option of the data config only
+    finally:
+        node.dispose()
+
+
+@pytest.mark.parametrize(
+    ("options", "expected"),
+    [
+        (
+            {"use_reduce_onyl": "false"},
+            ["use_reduce_onyl is not an option of the binance adapter", "use_reduce_only (bool)"],
+        ),
+        ({"recv_window_ms": "0"}, ["recv_window_ms: '0' is not a valid int", ">= 1"]),
+        ({"use_reduce_only": "maybe"}, ["use_reduce_only: 'maybe' is not a valid bool"]),
+        ({"futures_leverages": "BTCUSDT=5"}, ["futures_leverages", "expected JSON"]),
+        ({"testnet": "true"}, ["testnet cannot be set as an option", "spec.venue.testnet"]),
+        ({"account_type": "SPOT"}, ["account_type cannot be set as an option", "spec.venue.accountType"]),
+    ],
+)
+def test_a_bad_option_says_what_is_allowed(options, expected):
+    config = live_config(live_manifest("binance", "usdtFutures", "BTCUSDT-PERP.BINANCE", options=options))
+    with pytest.raises(VenueOptionError) as caught:
+        live_venue(config.spec, FAKE_CREDENTIALS)
+    for text in expected:
+        assert text in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("adapter", "account_type", "instrument", "missing"),
+    [
+        ("binance", "spot", "BTCUSDT.BINANCE", [ENV_API_KEY, ENV_API_SECRET]),
+        ("okx", "swap", "BTC-USDT-SWAP.OKX", [ENV_API_PASSPHRASE]),
+    ],
+)
+def test_missing_credentials_name_the_variables_and_never_a_value(adapter, account_type, instrument, missing):
+    environ = {k: v for k, v in FAKE_CREDENTIALS.items() if k not in missing}
+    config = live_config(live_manifest(adapter, account_type, instrument))
+    with pytest.raises(VenueConfigError) as caught:
+        live_venue(config.spec, environ)
+    message = str(caught.value)
+    assert all(name in message for name in missing)
+    assert not any(value in message for value in FAKE_CREDENTIALS.values())
+    assert "credentialsSecret" in message
+
+
+def test_credentials_never_reach_the_logs():
+    """Every live adapter built at DEBUG level in its own process; the secrets are looked for in all it printed."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("LIVESTRAT_", "OKX_", "BINANCE_", "BYBIT_"))}
+    result = subprocess.run(
+        [sys.executable, "-m", "tests.support.live_nodes", "DEBUG"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output[-3000:]
+    assert output.count("BUILT ") == len(LIVE_CASES)
+    assert "LIVESTRAT_VENUE_API_PASSPHRASE" in output  # the error for the missing variable was printed
+    assert "[DEBUG]" in output  # the nodes really logged at DEBUG
+    for value in (KEY, SECRET, PASSPHRASE):
+        assert value not in output
+    # No fragment of the secret or the passphrase either. The API key shows up only as
+    # NautilusTrader's OKX adapter masks it (first and last four characters).
+    for value in (SECRET, PASSPHRASE):
+        assert not any(value[i : i + 6] in output for i in range(len(value) - 5))
+    assert all(line.endswith(f"REST API key {KEY[:4]}...{KEY[-4:]}") for line in output.splitlines() if KEY[:4] in line)

@@ -1,0 +1,152 @@
+"""Strategies and actors the runtime tests run by import path (``tests.support.strategies:…``).
+
+Every strategy here takes its notion of time from the bars it receives, never from its
+clock: a paper node's clock is wall time, a backtest's is market time, and a strategy that
+reads the clock cannot behave the same in both (docs/runtime.md, "Backtest oracle").
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from nautilus_trader.common.actor import Actor
+from nautilus_trader.common.config import ActorConfig
+from nautilus_trader.config import StrategyConfig
+from nautilus_trader.indicators import AverageTrueRange, ExponentialMovingAverage
+from nautilus_trader.model.data import Bar, BarType
+from nautilus_trader.model.enums import OrderSide, OrderType, TimeInForce
+from nautilus_trader.model.identifiers import InstrumentId
+from nautilus_trader.trading.strategy import Strategy
+
+
+class BracketOnCrossConfig(StrategyConfig, frozen=True):
+    instrument_id: InstrumentId
+    bar_type: BarType
+    trade_size: Decimal
+    fast_ema_period: int = 10
+    slow_ema_period: int = 20
+    atr_period: int = 20
+    entry_offset_atr: float = 0.3
+    bracket_distance_atr: float = 1.5
+    entry_timeout_bars: int = 5
+
+
+class BracketOnCross(Strategy):
+    """On an EMA cross, when flat: a bracket whose entry is a resting LIMIT order a fraction of an
+    ATR away from the close, with a STOP_MARKET stop-loss and a LIMIT take-profit (OTO, then OUO),
+    all GTC. An entry still unfilled after ``entry_timeout_bars`` bars is cancelled."""
+
+    def __init__(self, config: BracketOnCrossConfig) -> None:
+        super().__init__(config)
+        self.atr = AverageTrueRange(config.atr_period)
+        self.fast = ExponentialMovingAverage(config.fast_ema_period)
+        self.slow = ExponentialMovingAverage(config.slow_ema_period)
+        self.bars_since_entry = 0
+
+    def on_start(self) -> None:
+        self.instrument = self.cache.instrument(self.config.instrument_id)
+        for indicator in (self.atr, self.fast, self.slow):
+            self.register_indicator_for_bars(self.config.bar_type, indicator)
+        self.subscribe_bars(self.config.bar_type)
+
+    def on_bar(self, bar: Bar) -> None:
+        if not self.indicators_initialized():
+            return
+        iid = self.config.instrument_id
+        open_orders = self.cache.orders_open(instrument_id=iid, strategy_id=self.id)
+        if self.portfolio.is_flat(iid) and open_orders:
+            self.bars_since_entry += 1
+            if self.bars_since_entry > self.config.entry_timeout_bars:
+                self.cancel_all_orders(iid)
+            return
+        if not self.portfolio.is_flat(iid) or open_orders:
+            return
+        side = OrderSide.BUY if self.fast.value >= self.slow.value else OrderSide.SELL
+        sign = 1 if side == OrderSide.BUY else -1
+        close = bar.close.as_double()
+        entry = close - sign * self.config.entry_offset_atr * self.atr.value
+        distance = self.config.bracket_distance_atr * self.atr.value
+        orders = self.order_factory.bracket(
+            instrument_id=iid,
+            order_side=side,
+            quantity=self.instrument.make_qty(self.config.trade_size),
+            time_in_force=TimeInForce.GTC,
+            entry_order_type=OrderType.LIMIT,
+            entry_price=self.instrument.make_price(entry),
+            sl_trigger_price=self.instrument.make_price(entry - sign * distance),
+            tp_price=self.instrument.make_price(entry + sign * distance),
+        )
+        self.bars_since_entry = 0
+        self.submit_order_list(orders)
+
+    def on_stop(self) -> None:
+        self.cancel_all_orders(self.config.instrument_id)
+        self.close_all_positions(self.config.instrument_id)
+
+
+class LimitProbeConfig(StrategyConfig, frozen=True):
+    instrument_id: InstrumentId
+    bar_type: BarType
+    trade_size: Decimal
+
+
+class LimitProbe(Strategy):
+    """On the first bar: one BUY LIMIT of ``trade_size`` at half the close (it rests: nothing fills)."""
+
+    def on_start(self) -> None:
+        self.instrument = self.cache.instrument(self.config.instrument_id)
+        self.subscribe_bars(self.config.bar_type)
+        self.sent = False
+
+    def on_bar(self, bar: Bar) -> None:
+        if self.sent:
+            return
+        self.sent = True
+        order = self.order_factory.limit(
+            instrument_id=self.config.instrument_id,
+            order_side=OrderSide.BUY,
+            quantity=self.instrument.make_qty(self.config.trade_size),
+            price=self.instrument.make_price(bar.close.as_double() / 2),
+        )
+        self.submit_order(order)
+
+
+class ShutdownRequesterConfig(StrategyConfig, frozen=True):
+    bar_type: BarType
+    after_bars: int = 3
+
+
+class ShutdownRequester(Strategy):
+    """Asks the system to shut down (as an engine does after an unexpected error) on bar ``after_bars``."""
+
+    def on_start(self) -> None:
+        self.seen = 0
+        self.subscribe_bars(self.config.bar_type)
+
+    def on_bar(self, bar: Bar) -> None:
+        self.seen += 1
+        if self.seen == self.config.after_bars:
+            self.shutdown_system("test: the strategy asks for a shutdown")
+
+
+class EventRecorderConfig(ActorConfig, frozen=True):
+    pass
+
+
+class EventRecorder(Actor):
+    """Records every order and position event and the replay progress seen at each bar."""
+
+    def __init__(self, config: EventRecorderConfig | None = None) -> None:
+        super().__init__(config or EventRecorderConfig())
+        self.order_events: list[object] = []
+        self.position_events: list[object] = []
+
+    def on_start(self) -> None:
+        # Raw message bus subscriptions keep firing after the actor stops, so the fills of the
+        # strategies' on_stop (which come after the actors stopped) are recorded too.
+        self.msgbus.subscribe("events.order.*", self.order_events.append)
+        self.msgbus.subscribe("events.position.*", self.position_events.append)
+
+    def on_dispose(self) -> None:
+        self.msgbus.unsubscribe("events.order.*", self.order_events.append)
+        self.msgbus.unsubscribe("events.position.*", self.position_events.append)
