@@ -107,7 +107,6 @@ async def run(n: int, steady_seconds: float, samples: int) -> dict:
                 idle_rss = rss_mib(operator.pid)
                 await asyncio.sleep(1)
                 since = len(emulator)
-                started = time.monotonic()
                 for i in range(n):
                     emulator.create_object(LS, strategy(i), namespace="default")
 
@@ -119,11 +118,13 @@ async def run(n: int, steady_seconds: float, samples: int) -> dict:
 
                 reconciled = await until(observed, timeout=1800, interval=0.5)
                 at_reconciled = len(emulator)
-                running = await until(
-                    lambda: all((b.get("status") or {}).get("phase") == "Running" for b in emulator.list_objects(LS, "default")),
-                    timeout=1800,
-                    interval=0.5,
-                )
+
+                def all_running() -> bool:
+                    return all(
+                        (b.get("status") or {}).get("phase") == "Running" for b in emulator.list_objects(LS, "default")
+                    )
+
+                running = await until(all_running, timeout=1800, interval=0.5)
                 running += reconciled
                 requests = operator_requests(emulator, since)
                 requests_to_reconciled = [r for r in requests if r.id < at_reconciled]
@@ -140,7 +141,7 @@ async def run(n: int, steady_seconds: float, samples: int) -> dict:
                             emulator.patch_object(
                                 LS,
                                 name,
-                                {"status": {"trading": {"nodeState": "Running", "heartbeat": now_text()}, "risk": {"state": "Active"}}},
+                                {"status": {"trading": {"nodeState": "Running", "heartbeat": now_text()}}},
                                 namespace="default",
                                 subresource="status",
                             )
@@ -159,7 +160,11 @@ async def run(n: int, steady_seconds: float, samples: int) -> dict:
                 for name in names[:samples]:
                     t0 = time.monotonic()
                     emulator.patch_object(LS, name, {"spec": {"replicas": 0}}, namespace="default", subresource="scale")
-                    await until(lambda name=name: emulator.read_object(STS, name, namespace="default")["spec"]["replicas"] == 0, 60, 0.002)
+
+                    def scaled(name: str = name) -> bool:
+                        return emulator.read_object(STS, name, namespace="default")["spec"]["replicas"] == 0
+
+                    await until(scaled, 60, 0.002)
                     scale_latencies.append(time.monotonic() - t0)
 
                 # Latency: a runtime's status push (a risk halt) -> the operator's RiskHalted condition.
@@ -169,13 +174,18 @@ async def run(n: int, steady_seconds: float, samples: int) -> dict:
                     emulator.patch_object(
                         LS,
                         name,
-                        {"status": {"risk": {"state": "Halted", "breachedLimit": "maxDailyLoss", "breachedAt": now_text()}}},
+                        {
+                            "status": {
+                                "risk": {"state": "Halted", "breachedLimit": "maxDrawdown", "breachedAt": now_text()}
+                            }
+                        },
                         namespace="default",
                         subresource="status",
                     )
 
                     def halted(name: str = name) -> bool:
-                        conditions = (emulator.read_object(LS, name, namespace="default").get("status") or {}).get("conditions") or []
+                        status = emulator.read_object(LS, name, namespace="default").get("status") or {}
+                        conditions = status.get("conditions") or []
                         return any(c["type"] == "RiskHalted" and c["status"] == "True" for c in conditions)
 
                     await until(halted, 60, 0.002)
@@ -206,7 +216,8 @@ def main() -> None:
     parser.add_argument("--steady", type=float, default=60.0, help="seconds of steady state measured (default 60)")
     parser.add_argument("--samples", type=int, default=20, help="latency samples (default 20)")
     args = parser.parse_args()
-    print(f"{datetime.now(UTC):%Y-%m-%d}, {platform.processor() or platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}")
+    machine = platform.processor() or platform.machine()
+    print(f"{datetime.now(UTC):%Y-%m-%d}, {machine}, {os.cpu_count()} cores, Python {platform.python_version()}")
     for n in args.n:
         result = asyncio.run(run(n, args.steady, args.samples))
         print(json.dumps(result, indent=1), flush=True)

@@ -201,9 +201,8 @@ def render_runtime_config(strategy: LiveStrategy, settings: OperatorSettings) ->
         "halt_budget_seconds": halt_budget_seconds(spec.pod.termination_grace_period_seconds),
         "log_level": settings.log_level,
     }
-    acknowledgement = (strategy.metadata.annotations or {}).get(RISK_ACK_ANNOTATION)
-    if acknowledgement and "risk_acknowledgement" in RuntimeConfig.model_fields:
-        fields["risk_acknowledgement"] = acknowledgement
+    # A risk halt the ledger keeps is lifted when the runtime starts with a new acknowledgement.
+    fields["risk_acknowledgement"] = (strategy.metadata.annotations or {}).get(RISK_ACK_ANNOTATION) or None
     return RuntimeConfig(**fields)
 
 

@@ -14,7 +14,7 @@ against the emulator, as faithfully as the operator can observe them:
   waited for up to the grace period (then SIGKILL), and the pod disappears once it exited.
   With ``runtime=True`` the container is a REAL ``livestrat runtime`` process: its
   ``runtime.json`` is the ConfigMap's, with the mount paths (catalog, state) and the port
-  mapped to a directory and a free port of this machine; its environment is the
+  mapped to a directory and a free port of this machine (nothing else changed); its environment is the
   container's, with ``secretKeyRef`` resolved from the emulator's Secrets; it reaches the
   API server through a kubeconfig (standing in for the in-cluster service account). The pod
   is Ready when ``/readyz`` answers 200. A process that exits is restarted (restartPolicy
@@ -398,7 +398,8 @@ class Kubelet:
         namespace = container.namespace
         spec = pod["spec"]
         main = spec["containers"][0]
-        directory = self.workdir / namespace / container.pod
+        # an emptyDir lives as long as its pod: a new pod (uid) gets new directories
+        directory = self.workdir / namespace / f"{container.pod}-{pod['metadata']['uid'][:8]}"
         config_path, port = self._mount(namespace, spec, main, directory)
         env = self._environment(namespace, main, directory)
         command = [LIVESTRAT if part == "livestrat" else part for part in main.get("command") or []]
@@ -458,7 +459,6 @@ class Kubelet:
             ledger["sqlitePath"] = remap(ledger["sqlitePath"])
         port = free_port()
         document["httpPort"] = port
-        document["reportIntervalSeconds"] = 0.2
         config_dir = mapped.get("/etc/livestrat", directory / "config")
         config_dir.mkdir(parents=True, exist_ok=True)
         path = config_dir / "runtime.json"
