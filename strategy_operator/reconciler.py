@@ -58,6 +58,7 @@ SECRETS_VALID_SECONDS = 60.0  # a found Secret is not looked up again for this l
 SECRETS_RETRY_SECONDS = (2.0, 4.0, 8.0, 15.0, 30.0)  # a missing one is looked up again after these
 CONFIRM_PODS_SECONDS = 5.0  # a pod the caches still show while waiting for it to exit is re-read this often
 DELETION_POLL_SECONDS = 1.0
+CONFLICT_RECHECK_SECONDS = 5.0  # a child's name taken by a foreign object is looked at again this often
 CACHE_LAG_SECONDS = 10.0  # a child created this recently is trusted to exist although the cache lacks it
 
 
@@ -77,7 +78,8 @@ class StrategyMemory:
     secret_failures: int = 0
     converged: dict[str, tuple[str, str]] = field(default_factory=dict)  # kind -> (desired digest, resourceVersion)
     created: dict[str, tuple[dict[str, Any], float]] = field(default_factory=dict)  # kind -> (body, when): cache lag
-    conflicts: list[SpecProblem] = field(default_factory=list)
+    conflicts: dict[str, SpecProblem] = field(default_factory=dict)  # kind -> a name taken by a foreign object
+    conflicts_checked_at: float = -math.inf
     pods_confirmed_at: float = -math.inf
     confirmed_gone: set[str] = field(default_factory=set)  # pod uids the caches still show but the API does not
 
@@ -247,6 +249,16 @@ class Reconciler:
         memory.secret_failures = memory.secret_failures + 1 if problems else 0
         return problems
 
+    async def _recheck_conflicts(self, namespace: str, name: str, uid: str, memory: StrategyMemory) -> None:
+        """A foreign object holding a child's name carries no label: it is re-read now and then, not watched."""
+        if not memory.conflicts or time.monotonic() - memory.conflicts_checked_at < CONFLICT_RECHECK_SECONDS:
+            return
+        memory.conflicts_checked_at = time.monotonic()
+        for kind in list(memory.conflicts):
+            found = await self.kube.get(kind, namespace, labels.child_name(name))
+            if found is None or _owned_by(found, uid):
+                del memory.conflicts[kind]
+
     def _secret_recheck(self, memory: StrategyMemory) -> float | None:
         if not memory.secret_problems:
             return None
@@ -302,7 +314,8 @@ class Reconciler:
         desired_children: list[dict[str, Any]] = []
         if strategy is not None:
             problems += spec_problems(strategy, self.settings)
-            problems += memory.conflicts
+            await self._recheck_conflicts(namespace, name, uid, memory)
+            problems += list(memory.conflicts.values())
             desired_children = build_children(strategy, self.settings, replicas=1)
             desired_config = json.loads(desired_children[0]["data"][CONFIG_FILE_NAME])
             desired_hash = desired_children[-1]["metadata"]["annotations"][labels.CONFIG_HASH_ANNOTATION]
@@ -349,9 +362,14 @@ class Reconciler:
         observation = dataclasses.replace(observation, phase_since=self._since(memory, plan, pods, now))
         report = lifecycle.report(observation, plan)
 
+        conflicts_before = set(memory.conflicts)
         actions: list[Event] = []
+        sts_replicas = ((statefulset or {}).get("spec") or {}).get("replicas")
+        if plan.replicas == 0 and statefulset is not None and sts_replicas != 0:  # halting comes first, always
+            await self.kube.patch("StatefulSet", namespace, name, {"spec": {"replicas": 0}})
+            memory.converged.pop("StatefulSet", None)
         if strategy is not None:
-            actions += await self._apply(strategy, uid, plan, statefulset, desired_children, caches, memory)
+            actions += await self._apply(strategy, uid, plan, desired_children, caches, memory)
         for deletion in plan.delete_pods:
             await self.kube.delete("Pod", namespace, deletion.pod.name, uid=deletion.pod.uid)
             self.metrics.pod_deletions.labels(deletion.reason).inc()
@@ -367,7 +385,14 @@ class Reconciler:
         self.phases[key] = report.status["phase"]
         for event in actions + report.events:
             self.event(raw, event)
-        delays = [d for d in (report.recheck_after, self._secret_recheck(memory)) if d is not None]
+        if set(memory.conflicts) - conflicts_before:
+            return 0.1  # found while acting: decide again with it
+        conflict_recheck = (
+            max(0.1, memory.conflicts_checked_at + CONFLICT_RECHECK_SECONDS - time.monotonic())
+            if memory.conflicts
+            else None
+        )
+        delays = [d for d in (report.recheck_after, self._secret_recheck(memory), conflict_recheck) if d is not None]
         return min(delays) if delays else None
 
     def _since(self, memory: StrategyMemory, plan: lifecycle.Plan, pods: list[PodView], now: datetime) -> datetime:
@@ -387,7 +412,6 @@ class Reconciler:
         strategy: LiveStrategy,
         uid: str,
         plan: lifecycle.Plan,
-        statefulset: Mapping[str, Any] | None,
         desired_children: list[dict[str, Any]],
         caches: Caches,
         memory: StrategyMemory,
@@ -395,10 +419,6 @@ class Reconciler:
         name, namespace = strategy.metadata.name, strategy.metadata.namespace or ""
         key: Key = (namespace, name)
         events: list[Event] = []
-        sts_replicas = ((statefulset or {}).get("spec") or {}).get("replicas")
-        if plan.replicas == 0 and statefulset is not None and sts_replicas != 0:  # halting comes first
-            await self.kube.patch("StatefulSet", namespace, name, {"spec": {"replicas": 0}})
-            memory.converged.pop("StatefulSet", None)
         if plan.scale_spec_to_zero:
             await self.kube.patch("LiveStrategy", namespace, name, {"spec": {"replicas": 0}}, subresource="scale")
             events.append(
@@ -414,6 +434,8 @@ class Reconciler:
         updated: list[str] = []
         for desired in desired_children:
             kind = desired["kind"]
+            if kind in memory.conflicts:
+                continue  # someone else's object: left alone, looked at again now and then
             existing = caches.child(kind, key) or memory.just_created(kind)
             if kind == "ConfigMap" and existing is not None:
                 if not plan.apply:
@@ -423,9 +445,11 @@ class Reconciler:
                 ):
                     desired = {**desired, "data": existing.get("data")}  # same configuration: keep its generation
             if kind == "StatefulSet":
-                desired = {**desired, "spec": {**desired["spec"], "replicas": plan.replicas}}
+                # A child's name found taken in this very pass: no pod on top of someone else's object.
+                replicas = 0 if memory.conflicts else plan.replicas
+                desired = {**desired, "spec": {**desired["spec"], "replicas": replicas}}
                 if existing is not None and not plan.apply:
-                    desired = {"kind": kind, "metadata": {"name": name}, "spec": {"replicas": plan.replicas}}
+                    desired = {"kind": kind, "metadata": {"name": name}, "spec": {"replicas": replicas}}
             outcome = await self._ensure(desired, existing, uid, namespace, memory)
             if outcome == "created":
                 created.append(kind)
@@ -472,19 +496,21 @@ class Reconciler:
             else:
                 memory.converged[kind] = (wanted, str(created.get("metadata", {}).get("resourceVersion")))
                 memory.created[kind] = (created, time.monotonic())
+                memory.conflicts.pop(kind, None)
                 return "created"
         version = str((existing.get("metadata") or {}).get("resourceVersion"))
-        if memory.converged.get(kind) == (wanted, version) or is_subset(_patchable(desired), existing):
-            memory.converged[kind] = (wanted, version)
-            return None
         if uid and not _owned_by(existing, uid):
             conflict = SpecProblem(
                 "NameConflict",
                 f"a {kind} named {name!r} already exists in namespace {namespace!r} and does not belong to this "
                 "LiveStrategy: rename the LiveStrategy or remove that object.",
             )
-            if conflict not in memory.conflicts:
-                memory.conflicts.append(conflict)
+            memory.conflicts[kind] = conflict
+            memory.conflicts_checked_at = time.monotonic()
+            return None
+        memory.conflicts.pop(kind, None)
+        if memory.converged.get(kind) == (wanted, version) or is_subset(_patchable(desired), existing):
+            memory.converged[kind] = (wanted, version)
             return None
         patched = await self.kube.patch(kind, namespace, name, _patchable(desired))
         memory.converged[kind] = (wanted, str(patched.get("metadata", {}).get("resourceVersion")))

@@ -488,3 +488,32 @@ async def test_everything_the_operator_sends_is_valid_kubernetes(emulator, desk:
     schema = build_crd()["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["status"]
     for name in expected:
         jsonschema.Draft7Validator(schema).validate(desk.status(name))
+
+
+async def test_a_name_taken_by_someone_elses_object_is_reported_not_taken_over(emulator, desk: Desk, kubelet: Kubelet):
+    emulator.create_object(
+        "v1/configmaps", {"metadata": {"name": NAME}, "data": {"theirs": "yes"}}, namespace="default"
+    )
+    async with running_operator(emulator, fast_settings()):
+        await desk.apply(example("paper-ema-cross"))
+        await wait_for(lambda: desk.condition(NAME, "InvalidSpec").get("reason") == "NameConflict")
+        assert desk.child("ConfigMap", NAME)["data"] == {"theirs": "yes"} and desk.pods(NAME) == []
+        since = len(emulator)
+        await asyncio.sleep(1)
+        assert operator_writes(emulator, since) == []  # reported once, not retried in a loop
+        emulator.delete_object("v1/configmaps", NAME, namespace="default")
+        await wait_for(lambda: desk.phase(NAME) == "Running", timeout=15)  # it looks again by itself
+
+
+async def test_a_running_strategy_whose_spec_becomes_unreadable_is_halted(emulator, desk: Desk, kubelet: Kubelet):
+    async with running_operator(emulator, fast_settings()):
+        await desk.apply(example("paper-ema-cross"))
+        await wait_for(lambda: desk.phase(NAME) == "Running")
+        # Only possible past the API server's validation (an old CRD, a bug): the operator halts it anyway.
+        emulator.patch_object(
+            "livestrat.io/v1alpha1/livestrategies", NAME, {"spec": {"mode": "yolo"}}, namespace="default"
+        )
+        await wait_for(lambda: desk.phase(NAME) == "Invalid")
+        assert desk.statefulset(NAME)["spec"]["replicas"] == 0 and desk.pods(NAME) == []
+        assert desk.condition(NAME, "InvalidSpec")["reason"] == "SpecInvalid"
+        assert "spec.mode" in desk.condition(NAME, "InvalidSpec")["message"]
