@@ -92,6 +92,16 @@ class StrategyMemory:
         return found[0]
 
 
+@dataclass(frozen=True)
+class Observed:
+    """One reconciliation's observation, and what it read the spec into."""
+
+    observation: Observation
+    strategy: LiveStrategy | None
+    uid: str
+    desired_children: list[dict[str, Any]]
+
+
 class Caches:
     """The operator's watch caches (kopf indexes), keyed by (namespace, strategy name)."""
 
@@ -296,19 +306,40 @@ class Reconciler:
 
     async def _reconcile(self, raw: dict[str, Any], caches: Caches) -> float | None:
         meta = raw.get("metadata") or {}
+        key: Key = (meta["namespace"], meta["name"])
+        memory = self.memory(key)
+        observed = await self._observe(raw, caches, memory)
+        plan = lifecycle.plan(observed.observation)
+        observation = observed.observation
+        since = self._since(memory, plan, list(observation.pods), observation.now)
+        observation = dataclasses.replace(observation, phase_since=since)
+        report = lifecycle.report(observation, plan)
+        conflicts_before = set(memory.conflicts)
+        await self._act(raw, observed, plan, report, caches, memory)
+        self.phases[key] = report.status["phase"]
+
+        if set(memory.conflicts) - conflicts_before:
+            return 0.1  # found while acting: decide again with it
+        conflict_recheck = (
+            max(0.1, memory.conflicts_checked_at + CONFLICT_RECHECK_SECONDS - time.monotonic())
+            if memory.conflicts
+            else None
+        )
+        delays = [d for d in (report.recheck_after, self._secret_recheck(memory), conflict_recheck) if d is not None]
+        return min(delays) if delays else None
+
+    async def _observe(self, raw: dict[str, Any], caches: Caches, memory: StrategyMemory) -> Observed:
+        """Everything the decision needs: the caches, plus the API reads that are due (Secrets, conflicts, pods)."""
+        meta = raw.get("metadata") or {}
         name, namespace, uid = meta["name"], meta["namespace"], str(meta.get("uid") or "")
         key: Key = (namespace, name)
-        memory = self.memory(key)
-        now = utcnow()
         annotations = meta.get("annotations") or {}
         status = raw.get("status") or {}
         deleting = bool(meta.get("deletionTimestamp"))
 
         strategy, problems = self._read_strategy(raw)
         statefulset = caches.child("StatefulSet", key)
-        configmap = caches.child("ConfigMap", key)
         kill_switch = caches.kill_switch(namespace)
-
         desired_config: dict[str, Any] = {}
         desired_hash = ""
         desired_children: list[dict[str, Any]] = []
@@ -319,13 +350,12 @@ class Reconciler:
             desired_children = build_children(strategy, self.settings, replicas=1)
             desired_config = json.loads(desired_children[0]["data"][CONFIG_FILE_NAME])
             desired_hash = desired_children[-1]["metadata"]["annotations"][labels.CONFIG_HASH_ANNOTATION]
-        running_config = _runtime_json(configmap)
 
         sts_uid = ((statefulset or {}).get("metadata") or {}).get("uid")
         halting = statefulset is not None and (statefulset.get("spec") or {}).get("replicas") == 0
-        pod_bodies = await self._confirmed_pods(key, caches, memory, confirm=halting)
-        pods = [PodView.from_body(p, sts_uid) for p in pod_bodies]
+        pods = [PodView.from_body(p, sts_uid) for p in await self._confirmed_pods(key, caches, memory, confirm=halting)]
 
+        # The Secrets a pod would need are read only when one is about to start (or cannot).
         latch = lifecycle.risk_latch(status.get("risk"), annotations.get(RISK_ACK_ANNOTATION))
         would_run = (
             strategy is not None
@@ -339,6 +369,7 @@ class Reconciler:
         if strategy is not None and would_run and not current_pod:
             problems += await self._secret_problems(strategy, memory)
 
+        now = utcnow()
         observation = Observation(
             name=name,
             namespace=namespace,
@@ -352,48 +383,45 @@ class Reconciler:
             statefulset=statefulset,
             pods=pods,
             desired_hash=desired_hash,
-            running_config=running_config,
+            running_config=_runtime_json(caches.child("ConfigMap", key)),
             desired_config=desired_config,
             now=now,
             phase_since=now,
             settings=self.settings,
         )
-        plan = lifecycle.plan(observation)
-        observation = dataclasses.replace(observation, phase_since=self._since(memory, plan, pods, now))
-        report = lifecycle.report(observation, plan)
+        return Observed(observation, strategy, uid, desired_children)
 
-        conflicts_before = set(memory.conflicts)
+    async def _act(
+        self,
+        raw: dict[str, Any],
+        observed: Observed,
+        plan: lifecycle.Plan,
+        report: lifecycle.Report,
+        caches: Caches,
+        memory: StrategyMemory,
+    ) -> None:
+        obs = observed.observation
+        namespace, name = obs.namespace, obs.name
         actions: list[Event] = []
-        sts_replicas = ((statefulset or {}).get("spec") or {}).get("replicas")
-        if plan.replicas == 0 and statefulset is not None and sts_replicas != 0:  # halting comes first, always
+        statefulset = obs.statefulset
+        if plan.replicas == 0 and statefulset is not None and (statefulset.get("spec") or {}).get("replicas") != 0:
+            # halting comes first, always (also when the spec cannot be read)
             await self.kube.patch("StatefulSet", namespace, name, {"spec": {"replicas": 0}})
             memory.converged.pop("StatefulSet", None)
-        if strategy is not None:
-            actions += await self._apply(strategy, uid, plan, desired_children, caches, memory)
+        if observed.strategy is not None:
+            actions += await self._apply(
+                observed.strategy, observed.uid, plan, observed.desired_children, caches, memory
+            )
         for deletion in plan.delete_pods:
             await self.kube.delete("Pod", namespace, deletion.pod.name, uid=deletion.pod.uid)
             self.metrics.pod_deletions.labels(deletion.reason).inc()
-            actions.append(
-                Event(
-                    "Warning" if deletion.reason == "RoguePodDeleted" else "Normal", deletion.reason, deletion.message
-                )
-            )
-
-        patch = status_patch(status, report.status)
+            kind = "Warning" if deletion.reason == "RoguePodDeleted" else "Normal"
+            actions.append(Event(kind, deletion.reason, deletion.message))
+        patch = status_patch(obs.status, report.status)
         if patch:
             await self.kube.patch("LiveStrategy", namespace, name, {"status": patch}, subresource="status")
-        self.phases[key] = report.status["phase"]
         for event in actions + report.events:
             self.event(raw, event)
-        if set(memory.conflicts) - conflicts_before:
-            return 0.1  # found while acting: decide again with it
-        conflict_recheck = (
-            max(0.1, memory.conflicts_checked_at + CONFLICT_RECHECK_SECONDS - time.monotonic())
-            if memory.conflicts
-            else None
-        )
-        delays = [d for d in (report.recheck_after, self._secret_recheck(memory), conflict_recheck) if d is not None]
-        return min(delays) if delays else None
 
     def _since(self, memory: StrategyMemory, plan: lifecycle.Plan, pods: list[PodView], now: datetime) -> datetime:
         """When the current timed wait began: for a pod to appear, or for a pod to exit."""

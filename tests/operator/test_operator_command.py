@@ -36,7 +36,10 @@ async def test_livestrat_operator_runs_against_a_kubeconfig_and_stops_on_sigterm
         )
     try:
         await desk.apply(example("halted"))
-        await wait_for(lambda: desk.phase("ema-cross-halted") == "Halted", timeout=30)
+        try:
+            await wait_for(lambda: desk.phase("ema-cross-halted") == "Halted", timeout=60)
+        except AssertionError:
+            raise AssertionError(f"the operator did not reconcile; its log:\n{log.read_text()[-3000:]}") from None
         image = desk.statefulset("ema-cross-halted")["spec"]["template"]["spec"]["containers"][0]["image"]
         assert image == "registry.example/livestrat-runtime:1.2.3"
         async with aiohttp.ClientSession() as session:
