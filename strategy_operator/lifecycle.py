@@ -14,6 +14,7 @@ Nothing here talks to the API server or reads the clock, so every rule is unit-t
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -370,9 +371,13 @@ def _invalid_verdict(obs: Observation, pod: PodView | None) -> Verdict:
     return Verdict.false(ConditionType.INVALID_SPEC, "Valid", "")
 
 
+_LOG_PREFIX = re.compile(r"^\d{4}-\d{2}-\d{2}[ T][\d:.,]+\s+[A-Z]+\s+[\w.]+:\s*")
+
+
 def _last_line(text: str | None) -> str:
+    """The last line of a termination message, without the log line's timestamp, level and logger."""
     lines = [line.strip() for line in (text or "").splitlines() if line.strip()]
-    return lines[-1][:512] if lines else ""
+    return _LOG_PREFIX.sub("", lines[-1])[:512] if lines else ""
 
 
 def _phase(obs: Observation, hold: Hold | None, replicas: int) -> _Verdicts:

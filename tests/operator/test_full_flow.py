@@ -77,3 +77,21 @@ async def test_apply_the_paper_example_it_trades_halts_resumes_and_is_deleted(em
         reasons = desk.events(NAME)
         for reason in ("Created", "Starting", "Running", "Halting", "Halted", "Deleting", "Deleted"):
             assert reason in reasons, reasons
+
+
+async def test_a_strategy_class_that_does_not_exist_is_reported_by_the_runtime_and_shown_as_invalid(
+    emulator, desk: Desk, kube_env, tmp_path
+):
+    broken = example("paper-ema-cross")
+    broken["metadata"]["name"] = "no-such-class"
+    broken["spec"]["strategy"]["strategyPath"] = "acme_strategies.momentum:Momentum"
+    async with (
+        Kubelet(emulator, workdir=tmp_path / "pods", kubeconfig=kube_env, runtime=True),
+        running_operator(emulator, fast_settings()),
+    ):
+        await desk.apply(broken)
+        await wait_for(lambda: desk.phase("no-such-class") == "Invalid", timeout=60)
+        invalid = desk.condition("no-such-class", "InvalidSpec")
+        assert invalid["reason"] == "StrategyRejected"
+        assert "acme_strategies" in invalid["message"], invalid["message"]
+        await wait_for(lambda: "StrategyRejected" in desk.events("no-such-class"))
