@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from livestrat.api.spec import DNS_LABEL
 
@@ -30,6 +30,9 @@ ENVIRONMENT = {
     "LIVESTRAT_PRIORITY": "priority",
     "LIVESTRAT_METRICS_PORT": "metrics_port",
     "LIVESTRAT_HEALTH_PORT": "health_port",
+    "LIVESTRAT_START_TIMEOUT_SECONDS": "start_timeout_seconds",
+    "LIVESTRAT_HALT_TIMEOUT_MARGIN_SECONDS": "halt_timeout_margin_seconds",
+    "LIVESTRAT_MAX_CONCURRENT_RECONCILES": "max_concurrent_reconciles",
 }
 LIST_FIELDS = {"watch_namespaces", "live_namespaces"}
 
@@ -71,9 +74,27 @@ class OperatorSettings(BaseModel):
     peering: str | None = Field(
         default=None, description="kopf peering name for HA (two replicas, one acts); None: standalone."
     )
-    priority: int = Field(default=0, description="Peering priority of this replica.")
-    metrics_port: int = Field(default=8080, ge=1, le=65535)
-    health_port: int = Field(default=8081, ge=1, le=65535)
+    priority: int = Field(
+        default=0,
+        description="Peering priority of this replica; the highest acts. 0 with peering: a random priority "
+        "per process, so that the replicas of one Deployment never tie (a tie pauses them all).",
+    )
+    metrics_port: int = Field(default=8080, ge=1, le=65535, description="Port of the operator's /metrics.")
+    health_port: int = Field(default=8081, ge=1, le=65535, description="Port of the operator's /healthz.")
+    start_timeout_seconds: float = Field(
+        default=600.0,
+        ge=1,
+        description="A strategy pod that is not ready this long after it was created turns the phase to Failed.",
+    )
+    halt_timeout_margin_seconds: float = Field(
+        default=30.0,
+        ge=0,
+        description="A halt (or a deletion) waits for the pod at most its terminationGracePeriodSeconds plus "
+        "this; then the phase is Failed (a halt) or the LiveStrategy is released anyway (a deletion).",
+    )
+    max_concurrent_reconciles: int = Field(
+        default=16, ge=1, le=512, description="LiveStrategies reconciled at the same time."
+    )
 
     @field_validator("watch_namespaces", "live_namespaces", mode="before")
     @classmethod
@@ -81,6 +102,12 @@ class OperatorSettings(BaseModel):
         if isinstance(value, str):
             return [part.strip() for part in value.split(",") if part.strip()]
         return value
+
+    @model_validator(mode="after")
+    def _distinct_ports(self) -> OperatorSettings:
+        if self.metrics_port == self.health_port:
+            raise ValueError("metrics_port and health_port must differ")
+        return self
 
     def live_allowed(self, namespace: str) -> bool:
         return namespace in self.live_namespaces
@@ -92,5 +119,8 @@ class OperatorSettings(BaseModel):
             return cls.model_validate(raw)
         except ValidationError as exc:
             by_field = {field: name for name, field in ENVIRONMENT.items()}
-            lines = [f"{by_field.get(str(err['loc'][0]), err['loc'][0])}: {err['msg']}" for err in exc.errors()]
+            lines = [
+                f"{by_field.get(str(err['loc'][0]), err['loc'][0])}: {err['msg']}" if err["loc"] else err["msg"]
+                for err in exc.errors()
+            ]
             raise SettingsError("invalid operator settings:\n  " + "\n  ".join(lines)) from None

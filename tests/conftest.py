@@ -1,3 +1,8 @@
-"""Fixtures for the real parts the tests use: a PostgreSQL server and the Kubernetes API emulator."""
+"""Fixtures for the real parts the tests use: a PostgreSQL server, the Kubernetes API emulator, the operator."""
 
-pytest_plugins = ["tests.support.postgres", "tests.support.kube"]
+pytest_plugins = [
+    "tests.support.postgres",
+    "tests.support.kube",
+    "tests.support.operator",
+    "tests.support.api_calls",
+]

@@ -1,0 +1,210 @@
+"""The kopf side of the operator: what it watches, and the thin handlers that feed the reconciler.
+
+- Watch caches (kopf indexes) of every child kind and of the strategy pods, selected on the
+  server by the ``livestrat.io/strategy`` label, and of the namespaces' kill switches. kopf
+  handles nothing until they are filled, so after a restart the operator knows every child
+  before it decides anything (no duplicates, no needless writes).
+- One reconciler per LiveStrategy (a kopf daemon): it runs when any watched object of that
+  strategy changes (``on.event`` handlers poke it), when a timeout or a staleness deadline
+  comes due, and every few minutes anyway. Its writes are serialised per strategy; at most
+  ``max_concurrent_reconciles`` strategies reconcile at the same time.
+- A deletion handler behind the ``livestrat.io/halt-before-delete`` finalizer: the strategy
+  halts, its pod exits (bounded in time), then the LiveStrategy is released.
+
+kopf keeps its own bookkeeping in ``livestrat.io/`` annotations (the last handled spec);
+handlers return nothing, so kopf writes nothing into the status.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import kopf
+
+from livestrat.api.resource import GROUP, PLURAL, STRATEGY_LABEL, VERSION
+from strategy_operator import labels, wakeups
+from strategy_operator.kube_client import KubeClient
+from strategy_operator.metrics import OperatorMetrics
+from strategy_operator.reconciler import Caches, Reconciler, kill_switch_engaged
+from strategy_operator.settings import OperatorSettings
+
+logger = logging.getLogger("livestrat.operator")
+
+# Children and pods: (group, version, plural) -> the cache's index id.
+WATCHED = {
+    ("", "v1", "configmaps"): Caches.KINDS["ConfigMap"],
+    ("", "v1", "serviceaccounts"): Caches.KINDS["ServiceAccount"],
+    ("", "v1", "services"): Caches.KINDS["Service"],
+    ("", "v1", "pods"): Caches.KINDS["Pod"],
+    ("rbac.authorization.k8s.io", "v1", "roles"): Caches.KINDS["Role"],
+    ("rbac.authorization.k8s.io", "v1", "rolebindings"): Caches.KINDS["RoleBinding"],
+    ("apps", "v1", "statefulsets"): Caches.KINDS["StatefulSet"],
+}
+RESYNC_SECONDS = 300.0  # a reconciliation at least this often, even with nothing happening (cache reads only)
+MAX_BACKOFF_SECONDS = 60.0
+DELETION_POLL_SECONDS = 1.0
+
+
+@dataclass
+class OperatorContext:
+    """Everything one operator instance shares between its handlers (kept in kopf's memo)."""
+
+    settings: OperatorSettings
+    kube: KubeClient
+    metrics: OperatorMetrics
+    reconciler: Reconciler
+    wakeups: wakeups.Wakeups
+    slots: asyncio.Semaphore
+    serving_metrics: bool
+
+    @classmethod
+    async def start(cls, settings: OperatorSettings, *, serve_metrics: bool = True) -> OperatorContext:
+        phases: dict[Any, str] = {}
+        metrics = OperatorMetrics(phases)
+        kube = await KubeClient.connect(metrics, pool_size=max(8, settings.max_concurrent_reconciles * 2))
+        reconciler = Reconciler(settings, kube, metrics)
+        reconciler.phases = phases
+        if serve_metrics:
+            await metrics.serve("0.0.0.0", settings.metrics_port)
+        return cls(
+            settings=settings,
+            kube=kube,
+            metrics=metrics,
+            reconciler=reconciler,
+            wakeups=wakeups.Wakeups(),
+            slots=asyncio.Semaphore(settings.max_concurrent_reconciles),
+            serving_metrics=serve_metrics,
+        )
+
+    async def close(self) -> None:
+        await self.metrics.close()
+        await self.kube.close()
+
+
+def configure(settings: kopf.OperatorSettings) -> None:
+    """kopf's settings for this operator (applied at startup, before any watch begins)."""
+    settings.persistence.finalizer = labels.FINALIZER
+    settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=labels.KOPF_PREFIX)
+    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
+        prefix=labels.KOPF_PREFIX, key="last-handled-configuration"
+    )
+    settings.posting.reporting_component = labels.MANAGED_BY
+    settings.posting.event_name_prefix = "livestrat-"
+    settings.posting.level = logging.INFO
+    for _group, _version, plural in WATCHED:
+        settings.watching.label_selectors[plural] = STRATEGY_LABEL  # server-side: only livestrat's objects
+
+
+def build_registry() -> kopf.OperatorRegistry:
+    """The operator's handlers, in a registry of their own (several operators can share a process)."""
+    registry = kopf.OperatorRegistry()
+
+    @kopf.on.startup(registry=registry)
+    async def start(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
+        configure(settings)
+        memo.context = await OperatorContext.start(memo.settings, serve_metrics=memo.get("serve_metrics", True))
+
+    @kopf.on.cleanup(registry=registry)
+    async def stop(memo: kopf.Memo, **_: Any) -> None:
+        context = memo.get("context")
+        if context is not None:
+            await context.close()
+
+    @kopf.on.login(registry=registry)
+    def login(**kwargs: Any) -> kopf.ConnectionInfo | None:
+        # In a pod: its service account; elsewhere: $KUBECONFIG (read now) or ~/.kube/config.
+        return kopf.login_with_service_account(**kwargs) or kopf.login_with_kubeconfig(**kwargs)
+
+    @kopf.on.probe(id="strategies", registry=registry)
+    def strategies(memo: kopf.Memo, **_: Any) -> int:
+        return len(memo.context.reconciler.phases)
+
+    # ------------------------------------------------------------------------------ watch caches
+
+    def by_strategy(namespace: str, labels: Mapping[str, str], body: kopf.Body, **_: Any) -> dict[Any, Any]:
+        return {(namespace, labels[STRATEGY_LABEL]): dict(body)}
+
+    def wake_strategy(namespace: str, labels: Mapping[str, str], memo: kopf.Memo, **_: Any) -> None:
+        memo.context.wakeups.poke((namespace, labels[STRATEGY_LABEL]))
+
+    for (group, version, plural), index in WATCHED.items():
+        selector = {"labels": {STRATEGY_LABEL: kopf.PRESENT}, "registry": registry}
+        kopf.index(group, version, plural, id=index, **selector)(by_strategy)
+        kopf.on.event(group, version, plural, id=f"wake-on-{plural}", **selector)(wake_strategy)
+
+    @kopf.index("", "v1", "namespaces", id=Caches.NAMESPACES, registry=registry)
+    def kill_switches(name: str, annotations: Mapping[str, str], **_: Any) -> dict[str, bool]:
+        # An empty result removes the namespace from the index (None would keep its old entry).
+        return {name: True} if kill_switch_engaged(annotations) else {}
+
+    @kopf.on.event("", "v1", "namespaces", id="wake-on-namespaces", registry=registry)
+    def namespace_changed(name: str, memo: kopf.Memo, **_: Any) -> None:
+        memo.context.wakeups.poke_namespace(name)
+
+    # ------------------------------------------------------------------------------ LiveStrategies
+
+    @kopf.on.event(GROUP, VERSION, PLURAL, id="wake-on-livestrategies", registry=registry)
+    def strategy_changed(type: str | None, namespace: str, name: str, memo: kopf.Memo, **_: Any) -> None:
+        memo.context.wakeups.poke((namespace, name))
+        if type == "DELETED":
+            memo.context.reconciler.forget((namespace, name))
+
+    @kopf.daemon(GROUP, VERSION, PLURAL, id="reconciler", cancellation_timeout=10.0, registry=registry)
+    async def reconciler(
+        body: kopf.Body,
+        namespace: str,
+        name: str,
+        stopped: kopf.DaemonStopped,
+        memo: kopf.Memo,
+        logger: kopf.Logger,
+        **kwargs: Any,
+    ) -> None:
+        context: OperatorContext = memo.context
+        key = (namespace, name)
+        caches = Caches(kwargs)
+        woken = context.wakeups.subscribe(key)
+        stop = asyncio.ensure_future(stopped.wait())
+        timeout: float | None = RESYNC_SECONDS
+        failures = 0
+        try:
+            while not stopped:
+                await wakeups.wait(woken, stop, timeout)
+                if stopped:
+                    break
+                woken.clear()
+                try:
+                    async with context.slots:
+                        if stopped:
+                            break
+                        recheck = await context.reconciler.reconcile(body, caches)
+                except Exception as exc:  # retried with backoff; the strategy keeps its last good state
+                    failures += 1
+                    timeout = min(MAX_BACKOFF_SECONDS, 0.5 * 2**failures)
+                    logger.warning(f"reconciliation failed ({type(exc).__name__}: {exc}); retrying in {timeout:.1f}s")
+                else:
+                    failures = 0
+                    timeout = min(recheck, RESYNC_SECONDS) if recheck is not None else RESYNC_SECONDS
+        finally:
+            stop.cancel()
+            context.wakeups.unsubscribe(key, woken)
+
+    @kopf.on.delete(GROUP, VERSION, PLURAL, id="halt-before-release", registry=registry)
+    async def halt_before_release(body: kopf.Body, namespace: str, name: str, memo: kopf.Memo, **kwargs: Any) -> None:
+        context: OperatorContext = memo.context
+        key = (namespace, name)
+        woken = context.wakeups.subscribe(key)
+
+        async def wake() -> None:
+            await wakeups.wait(woken, None, DELETION_POLL_SECONDS)
+            woken.clear()
+
+        try:
+            await context.reconciler.finalize(body, Caches(kwargs), wake)
+        finally:
+            context.wakeups.unsubscribe(key, woken)
+
+    return registry

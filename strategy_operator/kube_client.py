@@ -1,0 +1,174 @@
+"""The operator's own Kubernetes API calls (kopf does the watching and its own bookkeeping).
+
+A thin layer over kubernetes_asyncio's ``ApiClient``: JSON in, JSON out, merge patches
+only (``application/merge-patch+json``: the same semantics for built-in and custom
+resources, unlike strategic merge), every request counted in the operator's metrics, every
+failure an :class:`ApiError` with the status code. Credentials: the pod's service account
+in a cluster, else the kubeconfig named by ``$KUBECONFIG`` (read when the client is made).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from typing import Any
+
+from kubernetes_asyncio import client, config
+from kubernetes_asyncio.client.exceptions import ApiException
+
+from livestrat.api.resource import GROUP, PLURAL, VERSION
+from strategy_operator.metrics import OperatorMetrics
+
+MERGE_PATCH = "application/merge-patch+json"
+USER_AGENT = "livestrat-operator/0.1.0"
+REQUEST_TIMEOUT = 30.0
+
+# kind -> (API prefix, plural)
+KINDS: dict[str, tuple[str, str]] = {
+    "ConfigMap": ("/api/v1", "configmaps"),
+    "Secret": ("/api/v1", "secrets"),
+    "ServiceAccount": ("/api/v1", "serviceaccounts"),
+    "Service": ("/api/v1", "services"),
+    "Pod": ("/api/v1", "pods"),
+    "StatefulSet": ("/apis/apps/v1", "statefulsets"),
+    "Role": ("/apis/rbac.authorization.k8s.io/v1", "roles"),
+    "RoleBinding": ("/apis/rbac.authorization.k8s.io/v1", "rolebindings"),
+    "LiveStrategy": (f"/apis/{GROUP}/{VERSION}", PLURAL),
+}
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, reason: str, message: str) -> None:
+        super().__init__(f"{status} {reason}: {message}")
+        self.status = status
+        self.reason = reason
+        self.message = message
+
+
+def path(kind: str, namespace: str, name: str | None = None, subresource: str | None = None) -> str:
+    prefix, plural = KINDS[kind]
+    url = f"{prefix}/namespaces/{namespace}/{plural}"
+    if name is not None:
+        url += f"/{name}"
+    if subresource is not None:
+        url += f"/{subresource}"
+    return url
+
+
+class KubeClient:
+    def __init__(self, api_client: client.ApiClient, metrics: OperatorMetrics) -> None:
+        self._api = api_client
+        self._metrics = metrics
+
+    @classmethod
+    async def connect(cls, metrics: OperatorMetrics, pool_size: int = 32) -> KubeClient:
+        configuration = client.Configuration()
+        if os.environ.get("KUBERNETES_SERVICE_HOST"):
+            config.load_incluster_config(client_configuration=configuration)
+        else:  # pass the path: kubernetes_asyncio reads $KUBECONFIG at import time otherwise
+            await config.load_kube_config(
+                config_file=os.environ.get("KUBECONFIG") or None, client_configuration=configuration
+            )
+        configuration.connection_pool_maxsize = pool_size
+        api_client = client.ApiClient(configuration)
+        api_client.user_agent = USER_AGENT
+        return cls(api_client, metrics)
+
+    async def close(self) -> None:
+        await self._api.close()
+
+    async def request(
+        self,
+        method: str,
+        url: str,
+        *,
+        body: Any = None,
+        content_type: str | None = None,
+        query: Mapping[str, str] | None = None,
+        resource: str = "",
+    ) -> dict[str, Any]:
+        headers = {"Accept": "application/json"}
+        if content_type:
+            headers["Content-Type"] = content_type
+        elif body is not None:
+            headers["Content-Type"] = "application/json"
+        verb = _verb(method, url)
+        try:
+            response = await self._api.call_api(
+                url,
+                method,
+                query_params=list((query or {}).items()),
+                header_params=headers,
+                body=body,
+                auth_settings=["BearerToken"],
+                _preload_content=False,
+                _request_timeout=REQUEST_TIMEOUT,
+            )
+        except ApiException as exc:
+            self._metrics.api_requests.labels(verb, resource, str(exc.status)).inc()
+            raise _api_error(exc.status, exc.reason, exc.body) from None
+        except Exception:
+            self._metrics.api_requests.labels(verb, resource, "error").inc()
+            raise
+        async with response:
+            text = await response.text()
+            self._metrics.api_requests.labels(verb, resource, str(response.status)).inc()
+            if response.status >= 400:
+                raise _api_error(response.status, response.reason or "", text)
+        return json.loads(text) if text else {}
+
+    # ---------------------------------------------------------------------------------------- verbs
+
+    async def get(self, kind: str, namespace: str, name: str) -> dict[str, Any] | None:
+        try:
+            return await self.request("GET", path(kind, namespace, name), resource=KINDS[kind][1])
+        except ApiError as exc:
+            if exc.status == 404:
+                return None
+            raise
+
+    async def list(self, kind: str, namespace: str, label_selector: str) -> list[dict[str, Any]]:
+        found = await self.request(
+            "GET", path(kind, namespace), query={"labelSelector": label_selector}, resource=KINDS[kind][1]
+        )
+        return list(found.get("items") or [])
+
+    async def create(self, manifest: Mapping[str, Any]) -> dict[str, Any]:
+        kind, namespace = manifest["kind"], manifest["metadata"]["namespace"]
+        return await self.request("POST", path(kind, namespace), body=dict(manifest), resource=KINDS[kind][1])
+
+    async def patch(
+        self, kind: str, namespace: str, name: str, patch: Mapping[str, Any], subresource: str | None = None
+    ) -> dict[str, Any]:
+        resource = KINDS[kind][1] + (f"/{subresource}" if subresource else "")
+        return await self.request(
+            "PATCH",
+            path(kind, namespace, name, subresource),
+            body=dict(patch),
+            content_type=MERGE_PATCH,
+            resource=resource,
+        )
+
+    async def delete(self, kind: str, namespace: str, name: str, *, uid: str | None = None) -> None:
+        body: dict[str, Any] = {"kind": "DeleteOptions", "apiVersion": "v1"}
+        if uid:
+            body["preconditions"] = {"uid": uid}
+        try:
+            await self.request("DELETE", path(kind, namespace, name), body=body, resource=KINDS[kind][1])
+        except ApiError as exc:
+            if exc.status not in (404, 409):  # gone already, or another object by that name now
+                raise
+
+
+def _verb(method: str, url: str) -> str:
+    return {"GET": "get", "POST": "create", "PATCH": "patch", "PUT": "update", "DELETE": "delete"}.get(method, method)
+
+
+def _api_error(status: int, reason: str | None, body: Any) -> ApiError:
+    message = ""
+    try:
+        message = str(json.loads(body).get("message", ""))
+    except Exception:
+        message = str(body or "")[:300]
+    return ApiError(int(status or 0), str(reason or ""), message[:1000])

@@ -1,0 +1,77 @@
+"""The names, labels and annotations the operator gives to what it creates.
+
+Every child of a LiveStrategy is named after it (a Pod is ``NAME-0``), carries the
+``livestrat.io/strategy: NAME`` label (the operator's watches select on it) and the
+``app.kubernetes.io/*`` labels, and is owned by the LiveStrategy (``ownerReferences``),
+so that deleting the LiveStrategy deletes them all.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from livestrat.api.resource import API_VERSION, GROUP, KIND, STRATEGY_LABEL
+
+APP_NAME = "livestrat"
+COMPONENT = "strategy"
+MANAGED_BY = "livestrat-operator"
+CONTAINER = "strategy"
+
+FINALIZER = f"{GROUP}/halt-before-delete"
+# kopf's own bookkeeping (the last handled spec, progress of the deletion handler).
+KOPF_PREFIX = GROUP
+
+# On the StatefulSet's pod template (hence on the pod): what configuration the pod runs.
+CONFIG_HASH_ANNOTATION = f"{GROUP}/config-hash"
+RESTART_NONCE_ANNOTATION = f"{GROUP}/restart-nonce"
+
+# GKE Workload Identity: the Google service account a Kubernetes service account impersonates.
+WORKLOAD_IDENTITY_ANNOTATION = "iam.gke.io/gcp-service-account"
+
+
+def child_name(strategy_name: str) -> str:
+    """The name of every child (ConfigMap, ServiceAccount, Role, RoleBinding, Service, StatefulSet)."""
+    return strategy_name
+
+
+def pod_name(strategy_name: str) -> str:
+    """The StatefulSet's only pod: ordinal 0."""
+    return f"{child_name(strategy_name)}-0"
+
+
+def selector_labels(strategy_name: str) -> dict[str, str]:
+    """The StatefulSet's selector: immutable once created, so it names the strategy and nothing else."""
+    return {STRATEGY_LABEL: strategy_name}
+
+
+def selector(strategy_name: str) -> str:
+    """``status.selector`` (the scale subresource's labelSelectorPath) in label-selector syntax."""
+    return ",".join(f"{key}={value}" for key, value in sorted(selector_labels(strategy_name).items()))
+
+
+def child_labels(strategy_name: str) -> dict[str, str]:
+    return {
+        "app.kubernetes.io/name": APP_NAME,
+        "app.kubernetes.io/instance": strategy_name,
+        "app.kubernetes.io/component": COMPONENT,
+        "app.kubernetes.io/part-of": APP_NAME,
+        "app.kubernetes.io/managed-by": MANAGED_BY,
+        **selector_labels(strategy_name),
+    }
+
+
+def owner_reference(name: str, uid: str) -> dict[str, Any]:
+    """The LiveStrategy as the controlling owner: garbage collection deletes the child with it."""
+    return {
+        "apiVersion": API_VERSION,
+        "kind": KIND,
+        "name": name,
+        "uid": uid,
+        "controller": True,
+        "blockOwnerDeletion": True,
+    }
+
+
+def strategy_of(labels: dict[str, str] | None) -> str | None:
+    """The LiveStrategy a labelled object belongs to."""
+    return (labels or {}).get(STRATEGY_LABEL)

@@ -1,0 +1,101 @@
+"""The operator's own Prometheus metrics, served on ``/metrics`` (settings.metrics_port).
+
+Per operator instance (a registry of its own, so several operators can run in one test
+process): reconciliations and their errors, their duration, the strategies in each phase,
+the API requests the operator itself makes (kopf's watches and bookkeeping are not counted),
+the events it posts and the pods it deletes.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator, Mapping
+
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+from livestrat.api.status import Phase
+
+logger = logging.getLogger("livestrat.operator")
+
+
+class _PhaseCollector(Collector):
+    """``livestrat_operator_strategies{phase}``, counted at scrape time from the operator's memory."""
+
+    def __init__(self, phases: Mapping[tuple[str, str], str]) -> None:
+        self._phases = phases
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        family = GaugeMetricFamily(
+            "livestrat_operator_strategies", "LiveStrategies this operator reconciles, by phase", labels=["phase"]
+        )
+        counts = dict.fromkeys((str(p) for p in Phase), 0)
+        for phase in list(self._phases.values()):
+            counts[phase] = counts.get(phase, 0) + 1
+        for phase, count in sorted(counts.items()):
+            family.add_metric([phase], count)
+        yield family
+
+
+class OperatorMetrics:
+    def __init__(self, phases: Mapping[tuple[str, str], str]) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        self.reconciles = Counter(
+            "livestrat_operator_reconciles",
+            "Reconciliations of a LiveStrategy, by result (ok, error)",
+            ["result"],
+            registry=self.registry,
+        )
+        self.reconcile_errors = Counter(
+            "livestrat_operator_reconcile_errors",
+            "Failed reconciliations, by error type",
+            ["error"],
+            registry=self.registry,
+        )
+        self.reconcile_seconds = Histogram(
+            "livestrat_operator_reconcile_duration_seconds",
+            "Time one reconciliation took",
+            buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+            registry=self.registry,
+        )
+        self.api_requests = Counter(
+            "livestrat_operator_api_requests",
+            "Kubernetes API requests made by the operator (not counting kopf's own), by verb, resource and code",
+            ["verb", "resource", "code"],
+            registry=self.registry,
+        )
+        self.events = Counter(
+            "livestrat_operator_events",
+            "Kubernetes Events posted about LiveStrategies, by reason",
+            ["reason"],
+            registry=self.registry,
+        )
+        self.pod_deletions = Counter(
+            "livestrat_operator_pod_deletions",
+            "Strategy pods the operator deleted itself, by reason",
+            ["reason"],
+            registry=self.registry,
+        )
+        self.registry.register(_PhaseCollector(phases))
+        self._runner: web.AppRunner | None = None
+
+    def exposition(self) -> bytes:
+        return generate_latest(self.registry)
+
+    async def serve(self, host: str, port: int) -> None:
+        async def handle(_request: web.Request) -> web.Response:
+            return web.Response(body=self.exposition(), headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+        app = web.Application()
+        app.router.add_get("/metrics", handle)
+        self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
+        await self._runner.setup()
+        await web.TCPSite(self._runner, host, port).start()
+        logger.info("operator: metrics on http://%s:%d/metrics", host, port)
+
+    async def close(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None

@@ -1,0 +1,58 @@
+"""The API calls the operator makes: exactly what its RBAC (the Helm chart's) must grant."""
+
+from __future__ import annotations
+
+from tests.support.api_calls import REQUIRED_BEYOND_RECORDED, ApiCall, OperatorApiUse, as_rules
+
+LS, RBAC, APPS, CRDS, KOPF = "livestrat.io", "rbac.authorization.k8s.io", "apps", "apiextensions.k8s.io", "kopf.dev"
+
+
+def calls(group: str, resource: str, *verbs: str) -> set[ApiCall]:
+    return {ApiCall(verb, group, resource) for verb in verbs}
+
+
+WATCHED = ("list", "watch")
+EXPECTED = (
+    # its own resource: kopf's watch, finalizer and annotations; the operator's status; the kill switch's scale
+    calls(LS, "livestrategies", *WATCHED, "patch")
+    | calls(LS, "livestrategies/status", "patch")
+    | calls(LS, "livestrategies/scale", "patch")
+    # the children, watched (label-selected) and kept as desired
+    | calls("", "configmaps", *WATCHED, "create", "patch")
+    | calls("", "serviceaccounts", *WATCHED, "create", "patch", "delete")
+    | calls("", "services", *WATCHED, "create", "patch")
+    | calls(RBAC, "roles", *WATCHED, "create", "patch")
+    | calls(RBAC, "rolebindings", *WATCHED, "create", "patch")
+    | calls(APPS, "statefulsets", *WATCHED, "create", "patch")
+    # pods: watched; rogue ones deleted; re-listed while waiting for one to exit
+    | calls("", "pods", *WATCHED, "delete")
+    # Secrets: only whether the referenced ones (and keys) exist, before a pod starts
+    | calls("", "secrets", "get")
+    # the kill switch (namespace annotations), kopf's CRD scanning, events, peering
+    | calls("", "namespaces", *WATCHED)
+    | calls(CRDS, "customresourcedefinitions", *WATCHED)
+    | calls("", "events", "create")
+    | calls(KOPF, "clusterkopfpeerings", *WATCHED, "patch")
+)
+# A child created moments before its watch event arrives is read back after a 409.
+MAY_ALSO = {
+    ApiCall("get", group, plural)
+    for group, plural in (
+        ("", "configmaps"),
+        ("", "serviceaccounts"),
+        ("", "services"),
+        (RBAC, "roles"),
+        (RBAC, "rolebindings"),
+        (APPS, "statefulsets"),
+    )
+}
+
+
+async def test_the_operator_uses_exactly_these_api_calls(operator_api_calls: OperatorApiUse):
+    used = set(operator_api_calls.all)
+    assert EXPECTED <= used <= EXPECTED | MAY_ALSO, sorted(used ^ EXPECTED)
+    # inside a namespace only: Secrets are read one by one, pods deleted one by one
+    assert ApiCall("get", "", "secrets") not in operator_api_calls.cluster
+    assert ApiCall("delete", "", "pods") not in operator_api_calls.cluster
+    rules = as_rules(used | REQUIRED_BEYOND_RECORDED)
+    assert {"apiGroups": [LS], "resources": ["livestrategies/finalizers"], "verbs": ["update"]} in rules

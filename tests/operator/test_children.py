@@ -1,0 +1,251 @@
+"""The children's manifests, built without any API server: shape, safety, validity."""
+
+from __future__ import annotations
+
+import copy
+import json
+
+import pytest
+
+from livestrat.api.resource import LiveStrategy
+from livestrat.api.runtime_config import RuntimeConfig
+from strategy_operator import labels
+from strategy_operator.children import (
+    GCSFUSE_DRIVER,
+    build_children,
+    build_configmap,
+    build_pod_template,
+    build_role,
+    build_service_account,
+    build_statefulset,
+    config_hash,
+    render_runtime_config,
+    secret_requirements,
+    spec_problems,
+)
+from strategy_operator.settings import OperatorSettings
+from tests.support.desk import example
+from tests.support.k8s_schemas import manifest_errors
+from tests.support.pss import check_manifest
+
+EXAMPLES = ["paper-ema-cross", "gcs-fuse-catalog", "halted", "live-binance-testnet"]
+SETTINGS = OperatorSettings(live_namespaces=["desk"], default_gcs_bucket="default-bucket")
+
+
+def strategy(
+    doc: dict, namespace: str = "desk", uid: str = "0b7a1c2e-0000-4000-8000-000000000001", generation: int = 4
+):
+    doc = copy.deepcopy(doc)
+    doc["metadata"].update(namespace=namespace, uid=uid, generation=generation)
+    return LiveStrategy.model_validate(doc)
+
+
+def catalog_variants() -> dict[str, dict]:
+    base = example("paper-ema-cross")
+    variants = {}
+    for name, source in {
+        "gcsFuse": {"gcsFuse": {"bucket": "acme-data", "path": "catalogs/x", "mountOptions": ["implicit-dirs"]}},
+        "gcsFuse-default-bucket": {"gcsFuse": {}},
+        "persistentVolumeClaim": {"persistentVolumeClaim": {"claimName": "market-data", "path": "catalogs/binance"}},
+        "persistentVolumeClaim-root": {"persistentVolumeClaim": {"claimName": "market-data", "readOnly": False}},
+        "emptyDir": {"emptyDir": {"sizeLimit": "2Gi"}},
+    }.items():
+        doc = copy.deepcopy(base)
+        doc["spec"]["data"]["catalog"] = source
+        variants[name] = doc
+    return variants
+
+
+ALL = {**{f"example {e}": example(e) for e in EXAMPLES}, **{f"catalog {k}": v for k, v in catalog_variants().items()}}
+
+
+@pytest.mark.parametrize("case", sorted(ALL))
+@pytest.mark.parametrize("replicas", [0, 1])
+def test_every_child_validates_against_the_official_schemas_strictly(case, replicas):
+    for child in build_children(strategy(ALL[case]), SETTINGS, replicas=replicas):
+        assert manifest_errors(child, strict=True) == [], (child["kind"], manifest_errors(child))
+
+
+@pytest.mark.parametrize("case", sorted(ALL))
+def test_the_strategy_pod_passes_the_restricted_pod_security_standard(case):
+    sts = build_statefulset(strategy(ALL[case]), SETTINGS, replicas=1)
+    assert check_manifest(sts, level="restricted") == []
+
+
+def test_every_child_is_owned_labelled_and_named_after_the_strategy():
+    s = strategy(example("paper-ema-cross"))
+    kinds = []
+    for child in build_children(s, SETTINGS, replicas=1):
+        kinds.append(child["kind"])
+        meta = child["metadata"]
+        assert meta["name"] == "ema-cross-btc" and meta["namespace"] == "desk"
+        assert meta["labels"]["livestrat.io/strategy"] == "ema-cross-btc"
+        assert meta["labels"]["app.kubernetes.io/instance"] == "ema-cross-btc"
+        assert meta["labels"]["app.kubernetes.io/managed-by"] == "livestrat-operator"
+        assert meta["ownerReferences"] == [
+            {
+                "apiVersion": "livestrat.io/v1alpha1",
+                "kind": "LiveStrategy",
+                "name": "ema-cross-btc",
+                "uid": "0b7a1c2e-0000-4000-8000-000000000001",
+                "controller": True,
+                "blockOwnerDeletion": True,
+            }
+        ]
+    assert kinds == ["ConfigMap", "ServiceAccount", "Role", "RoleBinding", "Service", "StatefulSet"]
+
+
+def test_the_runtime_may_only_read_and_patch_its_own_status():
+    role = build_role(strategy(example("paper-ema-cross")))
+    assert role["rules"] == [
+        {
+            "apiGroups": ["livestrat.io"],
+            "resources": ["livestrategies/status"],
+            "resourceNames": ["ema-cross-btc"],
+            "verbs": ["get", "patch"],
+        }
+    ]
+
+
+def test_the_statefulset_runs_one_pod_that_cannot_overlap_its_successor():
+    sts = build_statefulset(strategy(example("paper-ema-cross")), SETTINGS, replicas=1)
+    spec = sts["spec"]
+    assert spec["replicas"] == 1 and spec["serviceName"] == "ema-cross-btc"
+    assert spec["podManagementPolicy"] == "OrderedReady"
+    assert spec["updateStrategy"] == {"type": "RollingUpdate", "rollingUpdate": {"partition": 0}}
+    assert spec["selector"] == {"matchLabels": {"livestrat.io/strategy": "ema-cross-btc"}}
+    pod = spec["template"]["spec"]
+    assert pod["terminationGracePeriodSeconds"] == 60 and pod["serviceAccountName"] == "ema-cross-btc"
+    [container] = pod["containers"]
+    assert container["command"] == ["livestrat", "runtime", "--config", "/etc/livestrat/runtime.json"]
+    assert container["ports"] == [{"name": "http", "containerPort": 8080, "protocol": "TCP"}]
+    assert container["livenessProbe"]["httpGet"]["path"] == "/healthz"
+    assert container["readinessProbe"]["httpGet"]["path"] == "/readyz"
+    assert container["resources"] == {"requests": {"cpu": "500m", "memory": "1Gi"}, "limits": {"memory": "2Gi"}}
+    mounts = {m["mountPath"]: m for m in container["volumeMounts"]}
+    assert mounts["/etc/livestrat"]["readOnly"] is True
+    assert set(mounts) == {"/etc/livestrat", "/data/catalog", "/var/lib/livestrat", "/tmp"}
+    with pytest.raises(ValueError):
+        build_statefulset(strategy(example("paper-ema-cross")), SETTINGS, replicas=2)
+
+
+def test_credentials_and_the_ledger_dsn_reach_the_pod_only_through_secret_references():
+    s = strategy(example("live-binance-testnet"))
+    configmap = build_configmap(s, SETTINGS)
+    env = build_statefulset(s, SETTINGS, replicas=1)["spec"]["template"]["spec"]["containers"][0]["env"]
+    secret_env = {e["name"]: e["valueFrom"]["secretKeyRef"] for e in env if "valueFrom" in e}
+    assert secret_env == {
+        "LIVESTRAT_VENUE_API_KEY": {"name": "binance-testnet", "key": "api-key"},
+        "LIVESTRAT_VENUE_API_SECRET": {"name": "binance-testnet", "key": "api-secret"},
+        "LIVESTRAT_LEDGER_DSN": {"name": "ledger-dsn", "key": "dsn"},
+    }
+    assert all("value" not in e or not e["name"].startswith("LIVESTRAT_") for e in env)
+    config = RuntimeConfig.model_validate_json(configmap["data"]["runtime.json"])
+    assert config.ledger.kind == "postgresql" and config.strategy.name == "ema-cross-binance-testnet"
+    # the configuration names the Secret (as the spec does) but carries no environment and no value
+    assert set(json.loads(configmap["data"]["runtime.json"])) <= {f.alias for f in RuntimeConfig.model_fields.values()}
+    assert secret_requirements(s, SETTINGS)[0].keys == ("api-key", "api-secret")
+
+
+def test_a_paper_strategy_without_a_ledger_secret_keeps_its_ledger_in_sqlite_on_the_scratch_volume():
+    config = render_runtime_config(strategy(example("paper-ema-cross")), SETTINGS)
+    assert config.ledger.kind == "sqlite" and config.ledger.sqlite_path == "/var/lib/livestrat/ledger.sqlite"
+    assert config.catalog_path == "/data/catalog" and config.http_port == 8080
+    assert config.halt_budget_seconds == 48.0  # 60 s grace minus a fifth
+    with_default = render_runtime_config(
+        strategy(example("paper-ema-cross")), OperatorSettings(default_ledger_secret="ledger-dsn")
+    )
+    assert with_default.ledger.kind == "postgresql"
+
+
+def test_a_gcs_catalog_is_a_gcsfuse_csi_volume_with_the_sidecar_annotations_and_workload_identity():
+    s = strategy(example("gcs-fuse-catalog"))
+    template = build_pod_template(s, SETTINGS)
+    [volume] = [v for v in template["spec"]["volumes"] if v["name"] == "catalog"]
+    assert volume["csi"] == {
+        "driver": GCSFUSE_DRIVER,
+        "readOnly": True,
+        "volumeAttributes": {
+            "bucketName": "acme-market-data",
+            "mountOptions": "implicit-dirs,file-cache:max-size-mb:2048,only-dir=catalogs/binance-2024",
+        },
+    }
+    annotations = template["metadata"]["annotations"]
+    assert annotations["gke-gcsfuse/volumes"] == "true"
+    assert {"gke-gcsfuse/cpu-limit", "gke-gcsfuse/memory-limit", "gke-gcsfuse/ephemeral-storage-limit"} <= set(
+        annotations
+    )
+    account = build_service_account(s, SETTINGS)
+    assert account["metadata"]["annotations"] == {
+        "iam.gke.io/gcp-service-account": "strategy-reader@acme-trading.iam.gserviceaccount.com"
+    }
+
+
+def test_a_gcs_catalog_without_a_bucket_takes_the_operators_default_or_is_refused():
+    doc = catalog_variants()["gcsFuse-default-bucket"]
+    template = build_pod_template(strategy(doc), SETTINGS)
+    [volume] = [v for v in template["spec"]["volumes"] if v["name"] == "catalog"]
+    assert volume["csi"]["volumeAttributes"]["bucketName"] == "default-bucket"
+    problems = spec_problems(strategy(doc), OperatorSettings())
+    assert [p.reason for p in problems] == ["BucketRequired"]
+
+
+def test_a_pvc_catalog_mounts_its_directory_read_only():
+    template = build_pod_template(strategy(catalog_variants()["persistentVolumeClaim"]), SETTINGS)
+    [volume] = [v for v in template["spec"]["volumes"] if v["name"] == "catalog"]
+    [mount] = [m for m in template["spec"]["containers"][0]["volumeMounts"] if m["name"] == "catalog"]
+    assert volume["persistentVolumeClaim"] == {"claimName": "market-data", "readOnly": True}
+    assert mount == {"name": "catalog", "mountPath": "/data/catalog", "readOnly": True, "subPath": "catalogs/binance"}
+
+
+def test_an_existing_service_account_is_bound_instead_of_created():
+    doc = example("paper-ema-cross")
+    doc["spec"]["pod"] = {"serviceAccountName": "team-strategies"}
+    s = strategy(doc)
+    children = build_children(s, SETTINGS, replicas=1)
+    assert "ServiceAccount" not in [c["kind"] for c in children]
+    binding = next(c for c in children if c["kind"] == "RoleBinding")
+    assert binding["subjects"] == [{"kind": "ServiceAccount", "name": "team-strategies", "namespace": "desk"}]
+
+
+def test_the_config_hash_follows_the_configuration_not_the_scaling():
+    doc = example("paper-ema-cross")
+    base = build_statefulset(strategy(doc), SETTINGS, replicas=1)
+    digest = base["spec"]["template"]["metadata"]["annotations"][labels.CONFIG_HASH_ANNOTATION]
+    assert base["metadata"]["annotations"][labels.CONFIG_HASH_ANNOTATION] == digest
+    scaled = copy.deepcopy(doc)
+    scaled["spec"]["replicas"] = 0
+    other_generation = build_statefulset(strategy(scaled, generation=9), SETTINGS, replicas=0)
+    assert other_generation["spec"]["template"] == base["spec"]["template"]
+    changed = copy.deepcopy(doc)
+    changed["spec"]["risk"]["maxDailyLoss"] = 1
+    assert build_statefulset(strategy(changed), SETTINGS, replicas=1)["spec"]["template"] != base["spec"]["template"]
+    nonce = copy.deepcopy(doc)
+    nonce["spec"]["restartNonce"] = "again"
+    restarted = build_statefulset(strategy(nonce), SETTINGS, replicas=1)["spec"]["template"]
+    assert restarted["metadata"]["annotations"][labels.RESTART_NONCE_ANNOTATION] == "again"
+    assert restarted["metadata"]["annotations"][labels.CONFIG_HASH_ANNOTATION] != digest
+    image = OperatorSettings(live_namespaces=["desk"], default_gcs_bucket="default-bucket", runtime_image="other:2")
+    assert config_hash(build_configmap(strategy(doc), image), build_pod_template(strategy(doc), image)) != digest
+
+
+@pytest.mark.parametrize(
+    ("namespace", "settings", "reasons"),
+    [
+        ("desk", OperatorSettings(live_namespaces=["desk"]), ["LedgerRequired"]),
+        ("desk", OperatorSettings(live_namespaces=["desk"], default_ledger_secret="dsn"), []),
+        (
+            "elsewhere",
+            OperatorSettings(live_namespaces=["desk"], default_ledger_secret="dsn"),
+            ["LiveTradingNotAllowed"],
+        ),
+        ("desk", OperatorSettings(), ["LiveTradingNotAllowed", "LedgerRequired"]),
+    ],
+)
+def test_live_trading_needs_an_allowed_namespace_and_a_postgresql_ledger(namespace, settings, reasons):
+    doc = example("live-binance-testnet")
+    doc["spec"].pop("ledger")
+    problems = spec_problems(strategy(doc, namespace=namespace), settings)
+    assert [p.reason for p in problems] == reasons
+    for problem in problems:
+        assert "spec." in problem.message or "namespace" in problem.message  # says what to change

@@ -1,0 +1,97 @@
+"""The whole story with a real ``livestrat runtime`` in the pod: apply, trade, halt, resume, delete.
+
+The operator is the real kopf operator; the user is the real ``kubectl``; the pod's process is
+the real runtime (a NautilusTrader node replaying the example's sample data), started by the
+stand-in kubelet from the ConfigMap the operator rendered and reporting into the LiveStrategy's
+status over HTTP, as it does in a cluster.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from livestrat.api.status import LiveStrategyStatus
+from tests.support.desk import Desk, example
+from tests.support.kube import wait_for
+from tests.support.kubelet import Kubelet
+from tests.support.operator import fast_settings, operator_writes, running_operator
+
+NAME = "ema-cross-btc"
+pytestmark = pytest.mark.slow
+
+
+def trading(desk: Desk) -> dict:
+    return desk.status(NAME).get("trading") or {}
+
+
+async def test_apply_the_paper_example_it_trades_halts_resumes_and_is_deleted(emulator, desk: Desk, kube_env, tmp_path):
+    async with (
+        Kubelet(emulator, workdir=tmp_path / "pods", kubeconfig=kube_env, runtime=True) as kubelet,
+        running_operator(emulator, fast_settings(stale_after_seconds=30)),
+    ):
+        await desk.apply(example("paper-ema-cross"))  # kubectl apply -f examples/paper-ema-cross.yaml
+        await wait_for(lambda: desk.statefulset(NAME) is not None)
+        for kind in ("ConfigMap", "ServiceAccount", "Role", "RoleBinding", "Service"):
+            assert desk.child(kind, NAME) is not None, kind
+
+        # The runtime starts, replays the sample, trades, and pushes fills and PnL into the status.
+        await wait_for(lambda: desk.phase(NAME) == "Running", timeout=90)
+        await wait_for(lambda: trading(desk).get("fills", 0) > 0 and trading(desk).get("totalPnl"), timeout=90)
+        await wait_for(lambda: desk.is_true(NAME, "Trading"), timeout=30)
+        assert desk.is_true(NAME, "Ready") and not desk.is_true(NAME, "Stale")
+        status = desk.status(NAME)
+        LiveStrategyStatus.model_validate(status)
+        assert status["trading"]["lastFill"]["instrument"] == "BTCUSDT.BINANCE"
+        assert status["risk"]["state"] == "Active"
+        assert status["podName"] == f"{NAME}-0" and status["replicas"] == 1
+        first_pod = kubelet.containers[("default", f"{NAME}-0")]
+
+        # kubectl scale --replicas=0: the runtime halts (SIGTERM), exits cleanly, the pod is gone.
+        await desk.scale(NAME, 0)
+        await wait_for(lambda: desk.phase(NAME) == "Halted", timeout=60)
+        assert desk.statefulset(NAME)["spec"]["replicas"] == 0 and desk.pods(NAME) == []
+        assert first_pod.history == ["exit 0"]
+        assert trading(desk)["nodeState"] == "Stopped" and trading(desk)["openOrders"] == 0
+        assert desk.is_true(NAME, "Halted") and not desk.is_true(NAME, "Trading")
+
+        # kubectl scale --replicas=1: running and trading again, one pod at a time.
+        await desk.scale(NAME, 1)
+        await wait_for(
+            lambda: desk.phase(NAME) == "Running" and trading(desk).get("nodeState") == "Running", timeout=90
+        )
+        await wait_for(lambda: desk.is_true(NAME, "Trading"), timeout=30)
+        assert kubelet.max_running == 1 and len(kubelet.started_pods) == 2
+        second_pod = kubelet.containers[("default", f"{NAME}-0")]
+
+        # A quiet moment: the replay is over, the runtime only sends its heartbeat; the operator writes nothing.
+        await wait_for(lambda: trading(desk).get("replay", {}).get("finished"), timeout=90)
+        since, heartbeat = len(emulator), trading(desk)["heartbeat"]
+        await wait_for(lambda: trading(desk)["heartbeat"] != heartbeat, timeout=20)
+        assert operator_writes(emulator, since) == []
+
+        # kubectl delete: the finalizer halts the strategy first, then lets it go.
+        await desk.delete(NAME)
+        assert desk.get(NAME) is None
+        assert second_pod.history == ["exit 0"]  # halted by SIGTERM before the LiveStrategy was released
+        await wait_for(lambda: desk.statefulset(NAME) is None and desk.child("ConfigMap", NAME) is None)
+        reasons = desk.events(NAME)
+        for reason in ("Created", "Starting", "Running", "Halting", "Halted", "Deleting", "Deleted"):
+            assert reason in reasons, reasons
+
+
+async def test_a_strategy_class_that_does_not_exist_is_reported_by_the_runtime_and_shown_as_invalid(
+    emulator, desk: Desk, kube_env, tmp_path
+):
+    broken = example("paper-ema-cross")
+    broken["metadata"]["name"] = "no-such-class"
+    broken["spec"]["strategy"]["strategyPath"] = "acme_strategies.momentum:Momentum"
+    async with (
+        Kubelet(emulator, workdir=tmp_path / "pods", kubeconfig=kube_env, runtime=True),
+        running_operator(emulator, fast_settings()),
+    ):
+        await desk.apply(broken)
+        await wait_for(lambda: desk.phase("no-such-class") == "Invalid", timeout=60)
+        invalid = desk.condition("no-such-class", "InvalidSpec")
+        assert invalid["reason"] == "StrategyRejected"
+        assert "acme_strategies" in invalid["message"], invalid["message"]
+        await wait_for(lambda: "StrategyRejected" in desk.events("no-such-class"))

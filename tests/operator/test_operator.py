@@ -1,0 +1,519 @@
+"""The real operator against the emulator, story by story (pods without a process: see test_full_flow for trading)."""
+
+from __future__ import annotations
+
+import asyncio
+
+import aiohttp
+import jsonschema
+
+from livestrat.api.crd import build_crd
+from tests.support.desk import Desk, example, paper
+from tests.support.k8s_schemas import manifest_errors
+from tests.support.kube import wait_for
+from tests.support.kubelet import Kubelet
+from tests.support.operator import OperatorThread, fast_settings, operator_writes, peering_crd, running_operator
+from tests.support.pss import check_manifest
+
+NAME = "ema-cross-btc"
+
+
+async def test_apply_the_paper_example_then_halt_resume_and_delete_it(emulator, desk: Desk, kubelet: Kubelet):
+    async with running_operator(emulator, fast_settings()):
+        await desk.apply(example("paper-ema-cross"))
+        await wait_for(lambda: desk.phase(NAME) == "Running")
+        strategy = desk.get(NAME)
+        uid = strategy["metadata"]["uid"]
+        for kind in ("ConfigMap", "ServiceAccount", "Role", "RoleBinding", "Service", "StatefulSet"):
+            child = desk.child(kind, NAME)
+            assert child is not None, kind
+            assert child["metadata"]["labels"]["livestrat.io/strategy"] == NAME
+            assert child["metadata"]["labels"]["app.kubernetes.io/managed-by"] == "livestrat-operator"
+            [owner] = child["metadata"]["ownerReferences"]
+            assert owner["uid"] == uid and owner["controller"] is True
+        status = desk.status(NAME)
+        assert status["replicas"] == 1 and status["podName"] == f"{NAME}-0"
+        assert status["selector"] == f"livestrat.io/strategy={NAME}"
+        assert status["observedGeneration"] == strategy["metadata"]["generation"]
+        assert desk.is_true(NAME, "Ready") and not desk.is_true(NAME, "Halted")
+
+        await desk.scale(NAME, 0)
+        await wait_for(lambda: desk.phase(NAME) == "Halted")
+        assert desk.statefulset(NAME)["spec"]["replicas"] == 0
+        assert desk.pods(NAME) == []
+        assert desk.condition(NAME, "Halted")["reason"] == "ScaledToZero"
+        assert desk.status(NAME)["replicas"] == 0 and "podName" not in desk.status(NAME)
+
+        await desk.scale(NAME, 1)
+        await wait_for(lambda: desk.phase(NAME) == "Running")
+        assert kubelet.started_pods == [f"default/{NAME}-0", f"default/{NAME}-0"]
+        assert kubelet.max_running == 1
+
+        await desk.delete(NAME)  # kubectl waits for the finalizer
+        assert desk.get(NAME) is None
+        await wait_for(lambda: not desk.pods(NAME) and desk.statefulset(NAME) is None)
+        for reason in ("Created", "Starting", "Running", "Halting", "Halted"):
+            await wait_for(lambda reason=reason: reason in desk.events(NAME))
+
+
+async def test_a_strategy_at_rest_costs_no_writes_even_while_its_runtime_reports(
+    emulator, desk: Desk, kubelet: Kubelet
+):
+    async with running_operator(emulator, fast_settings()):
+        await desk.apply(example("paper-ema-cross"))
+        await desk.apply(example("halted"))
+        await wait_for(lambda: desk.phase(NAME) == "Running" and desk.phase("ema-cross-halted") == "Halted")
+        desk.push_runtime_status(NAME, fills=1)
+        await wait_for(lambda: desk.is_true(NAME, "Trading"))
+        await asyncio.sleep(0.5)
+        since = len(emulator)
+        for fills in range(2, 8):  # the runtime keeps reporting: fills and heartbeats
+            desk.push_runtime_status(NAME, fills=fills)
+            await asyncio.sleep(0.5)
+        assert operator_writes(emulator, since) == []
+        assert desk.status(NAME)["trading"]["fills"] == 7
+
+
+async def test_restarting_the_operator_mid_flow_duplicates_nothing_and_loses_no_status(
+    emulator, desk: Desk, kubelet: Kubelet
+):
+    async with running_operator(emulator, fast_settings()):
+        await desk.apply(example("paper-ema-cross"))
+        await wait_for(lambda: desk.phase(NAME) == "Running")
+        desk.push_runtime_status(NAME, fills=3, total_pnl="12.50 USDT")
+        await wait_for(lambda: desk.is_true(NAME, "Trading"))
+    before = {kind: desk.child(kind, NAME)["metadata"]["uid"] for kind in ("ConfigMap", "StatefulSet", "Service")}
+    status_before = desk.status(NAME)
+
+    since = len(emulator)
+    async with running_operator(emulator, fast_settings()):  # nothing changed meanwhile: not one write
+        await asyncio.sleep(1.5)
+    assert operator_writes(emulator, since) == []
+    assert desk.status(NAME) == status_before
+
+    await desk.scale(NAME, 0)  # while no operator runs
+    since = len(emulator)
+    async with running_operator(emulator, fast_settings()):
+        await wait_for(lambda: desk.phase(NAME) == "Halted")
+    created = [r for r in operator_writes(emulator, since) if r.method.value == "POST" and "events" not in r.url.path]
+    assert created == []
+    assert {kind: desk.child(kind, NAME)["metadata"]["uid"] for kind in before} == before
+    status = desk.status(NAME)
+    assert status["trading"]["fills"] == 3 and status["trading"]["totalPnl"] == "12.50 USDT"  # the runtime's part kept
+    assert len(emulator.list_objects("apps/v1/statefulsets", "default")) == 1
+
+
+async def test_the_kill_switch_halts_every_strategy_of_the_namespace_until_each_is_scaled_again(
+    emulator, desk: Desk, kubelet: Kubelet
+):
+    emulator.add_namespace("desk-a")
+    emulator.add_namespace("desk-b")
+    a, b = desk.in_namespace("desk-a"), desk.in_namespace("desk-b")
+    async with running_operator(emulator, fast_settings()):
+        for name in ("one", "two"):
+            await a.apply(paper(name))
+        await b.apply(paper("elsewhere"))
+        await wait_for(lambda: all(d.phase(n) == "Running" for d, n in ((a, "one"), (a, "two"), (b, "elsewhere"))))
+
+        desk.set_namespace_annotation("livestrat.io/kill-switch", "true", namespace="desk-a")
+        await wait_for(lambda: a.phase("one") == "Halted" and a.phase("two") == "Halted", timeout=5)
+        for name in ("one", "two"):
+            assert a.get(name)["spec"]["replicas"] == 0  # sticky: the switch scaled the resource itself
+            assert a.statefulset(name)["spec"]["replicas"] == 0 and a.pods(name) == []
+            assert a.condition(name, "Halted")["reason"] == "KillSwitch"
+            await wait_for(lambda name=name: "KillSwitchEngaged" in a.events(name))
+        assert b.phase("elsewhere") == "Running"
+
+        await a.scale("one", 1)  # refused while the switch is engaged
+        await wait_for(lambda: a.get("one")["spec"]["replicas"] == 0)
+        assert a.phase("one") == "Halted" and a.pods("one") == []
+
+        desk.set_namespace_annotation("livestrat.io/kill-switch", None, namespace="desk-a")
+        await wait_for(lambda: a.condition("one", "Halted").get("reason") == "ScaledToZero")
+        await asyncio.sleep(0.5)
+        assert a.phase("one") == "Halted" and a.phase("two") == "Halted"  # lifting the switch resumes nothing
+        await a.scale("two", 1)
+        await wait_for(lambda: a.phase("two") == "Running")
+        assert a.phase("one") == "Halted"
+
+
+async def test_live_trading_runs_only_in_a_namespace_the_operator_allows(emulator, desk: Desk, kubelet: Kubelet):
+    live = example("live-binance-testnet")
+    name = live["metadata"]["name"]
+    emulator.add_namespace("live-desk")
+    allowed = desk.in_namespace("live-desk")
+    for where in (desk, allowed):
+        for secret, keys in (("binance-testnet", ("api-key", "api-secret")), ("ledger-dsn", ("dsn",))):
+            where.emulator.create_object(
+                "v1/secrets",
+                {"metadata": {"name": secret}, "data": dict.fromkeys(keys, "eA==")},
+                namespace=where.namespace,
+            )
+    async with running_operator(emulator, fast_settings(live_namespaces=["live-desk"])):
+        await desk.apply(live)
+        await allowed.apply(live)
+        await wait_for(lambda: desk.phase(name) == "Invalid" and allowed.phase(name) == "Running")
+        invalid = desk.condition(name, "InvalidSpec")
+        assert invalid["status"] == "True" and invalid["reason"] == "LiveTradingNotAllowed"
+        assert "live-desk" in invalid["message"]
+        assert desk.pods(name) == [] and desk.statefulset(name)["spec"]["replicas"] == 0
+        await wait_for(lambda: "LiveTradingNotAllowed" in desk.events(name))
+        assert allowed.condition(name, "InvalidSpec")["status"] == "False"
+
+
+async def test_a_missing_secret_keeps_the_pod_from_starting_until_it_exists(emulator, desk: Desk, kubelet: Kubelet):
+    strategy = paper("needs-ledger", ledger={"dsnSecret": {"name": "ledger-dsn", "key": "dsn"}})
+    async with running_operator(emulator, fast_settings()):
+        await desk.apply(strategy)
+        await wait_for(lambda: desk.phase("needs-ledger") == "Pending")
+        condition = desk.condition("needs-ledger", "InvalidSpec")
+        assert condition["reason"] == "SecretNotFound" and "ledger-dsn" in condition["message"]
+        assert desk.pods("needs-ledger") == [] and desk.statefulset("needs-ledger")["spec"]["replicas"] == 0
+        await wait_for(lambda: "SecretNotFound" in desk.events("needs-ledger"))
+
+        emulator.create_object(
+            "v1/secrets", {"metadata": {"name": "ledger-dsn"}, "data": {"other": "eA=="}}, namespace="default"
+        )
+        await wait_for(
+            lambda: desk.condition("needs-ledger", "InvalidSpec").get("reason") == "SecretKeyNotFound", timeout=10
+        )
+        emulator.patch_object("v1/secrets", "ledger-dsn", {"data": {"dsn": "eA=="}}, namespace="default")
+        await wait_for(lambda: desk.phase("needs-ledger") == "Running", timeout=20)
+        env = desk.statefulset("needs-ledger")["spec"]["template"]["spec"]["containers"][0]["env"]
+        assert {
+            "name": "LIVESTRAT_LEDGER_DSN",
+            "valueFrom": {"secretKeyRef": {"name": "ledger-dsn", "key": "dsn"}},
+        } in env
+
+
+def _pod_hash(desk: Desk, name: str) -> str | None:
+    pods = [p for p in desk.pods(name) if not p["metadata"].get("deletionTimestamp")]
+    return pods[0]["metadata"]["annotations"]["livestrat.io/config-hash"] if pods else None
+
+
+def _template_hash(desk: Desk, name: str) -> str:
+    return desk.statefulset(name)["spec"]["template"]["metadata"]["annotations"]["livestrat.io/config-hash"]
+
+
+async def test_auto_update_restarts_the_pod_with_the_new_configuration_never_two_at_once(
+    emulator, desk: Desk, kubelet: Kubelet
+):
+    async with running_operator(emulator, fast_settings()):
+        await desk.apply(example("paper-ema-cross"))
+        await wait_for(lambda: desk.phase(NAME) == "Running")
+        first = _pod_hash(desk, NAME)
+        await desk.edit_spec(NAME, {"risk": {"maxDailyLoss": 1500}})
+        await wait_for(
+            lambda: (
+                desk.phase(NAME) == "Running"
+                and _pod_hash(desk, NAME) not in (None, first)
+                and not desk.is_true(NAME, "ConfigDrift")
+            )
+        )
+        assert '"maxDailyLoss": 1500' in desk.child("ConfigMap", NAME)["data"]["runtime.json"]
+        assert _pod_hash(desk, NAME) == _template_hash(desk, NAME)
+        assert len(kubelet.started_pods) == 2 and kubelet.max_running == 1
+        await wait_for(lambda: "Restarting" in desk.events(NAME))
+
+        since = len(kubelet.started_pods)
+        await desk.scale(NAME, 0)  # scaling is not a configuration change: the ConfigMap stays as it is
+        await wait_for(lambda: desk.phase(NAME) == "Halted")
+        await desk.scale(NAME, 1)
+        await wait_for(lambda: desk.phase(NAME) == "Running")
+        assert '"generation": 2' in desk.child("ConfigMap", NAME)["data"]["runtime.json"]
+        assert len(kubelet.started_pods) == since + 1
+
+
+async def test_manual_update_policy_leaves_the_running_strategy_alone_and_reports_the_drift(
+    emulator, desk: Desk, kubelet: Kubelet
+):
+    strategy = paper("manual", updatePolicy="Manual")
+    async with running_operator(emulator, fast_settings()):
+        await desk.apply(strategy)
+        await wait_for(lambda: desk.phase("manual") == "Running")
+        running_hash, config = _pod_hash(desk, "manual"), desk.child("ConfigMap", "manual")["data"]
+
+        await desk.edit_spec("manual", {"risk": {"maxDailyLoss": 900}, "haltPolicy": "cancelOrders"})
+        await wait_for(lambda: desk.is_true("manual", "ConfigDrift"))
+        drift = desk.condition("manual", "ConfigDrift")
+        assert drift["reason"] == "SpecChanged"
+        assert "spec.risk.maxDailyLoss" in drift["message"] and "spec.haltPolicy" in drift["message"]
+        assert "restartNonce" in drift["message"]
+        await asyncio.sleep(0.5)
+        assert _pod_hash(desk, "manual") == running_hash and len(kubelet.started_pods) == 1
+        assert desk.child("ConfigMap", "manual")["data"] == config  # the pod's configuration is untouched
+        assert desk.phase("manual") == "Running"
+        await wait_for(lambda: "ConfigDrift" in desk.events("manual"))
+
+        await desk.edit_spec("manual", {"restartNonce": "apply-1"})
+        await wait_for(
+            lambda: (
+                desk.phase("manual") == "Running"
+                and _pod_hash(desk, "manual") not in (None, running_hash)
+                and not desk.is_true("manual", "ConfigDrift")
+            )
+        )
+        assert '"maxDailyLoss": 900' in desk.child("ConfigMap", "manual")["data"]["runtime.json"]
+        assert kubelet.max_running == 1
+
+        # Halting and resuming applies what is pending, too.
+        applied = _pod_hash(desk, "manual")
+        await desk.edit_spec("manual", {"risk": {"maxDailyLoss": 800}})
+        await wait_for(lambda: desk.is_true("manual", "ConfigDrift"))
+        await desk.scale("manual", 0)
+        await wait_for(lambda: desk.phase("manual") == "Halted" and not desk.is_true("manual", "ConfigDrift"))
+        await desk.scale("manual", 1)
+        await wait_for(lambda: desk.phase("manual") == "Running" and _pod_hash(desk, "manual") not in (None, applied))
+        assert '"maxDailyLoss": 800' in desk.child("ConfigMap", "manual")["data"]["runtime.json"]
+
+
+async def test_a_rogue_pod_of_a_halted_strategy_is_deleted_and_said_so(emulator, desk: Desk, kubelet: Kubelet):
+    async with running_operator(emulator, fast_settings()):
+        await desk.apply(example("halted"))
+        await wait_for(lambda: desk.phase("ema-cross-halted") == "Halted")
+        emulator.create_object(
+            "v1/pods",
+            {
+                "metadata": {"name": "copied-by-hand", "labels": {"livestrat.io/strategy": "ema-cross-halted"}},
+                "spec": {"containers": [{"name": "strategy", "image": "livestrat-runtime:test"}]},
+            },
+            namespace="default",
+        )
+        await wait_for(lambda: desk.pods("ema-cross-halted") == [])
+        await wait_for(lambda: "RoguePodDeleted" in desk.events("ema-cross-halted"))
+        assert "copied-by-hand" in desk.event_messages("ema-cross-halted", "RoguePodDeleted")[0]
+        await wait_for(lambda: desk.phase("ema-cross-halted") == "Halted")  # Halting while it still ran
+
+
+async def test_a_risk_halt_stops_the_pod_until_the_breach_is_acknowledged(emulator, desk: Desk, kubelet: Kubelet):
+    breach = {
+        "state": "Halted",
+        "reason": "daily PnL -2100.00 USDT is below -2000",
+        "breachedLimit": "maxDailyLoss",
+        "breachedAt": "2026-03-02T10:15:00.123Z",
+    }
+    async with running_operator(emulator, fast_settings()):
+        await desk.apply(example("paper-ema-cross"))
+        await wait_for(lambda: desk.phase(NAME) == "Running")
+        desk.push_runtime_status(NAME, risk=breach)
+        await wait_for(lambda: desk.phase(NAME) == "RiskHalted")
+        assert desk.pods(NAME) == [] and desk.statefulset(NAME)["spec"]["replicas"] == 0
+        assert desk.get(NAME)["spec"]["replicas"] == 1  # ScaleToZero holds the pod at 0; the spec stays
+        risk = desk.condition(NAME, "RiskHalted")
+        assert risk["status"] == "True" and risk["reason"] == "RiskLimitBreached"
+        assert (
+            "maxDailyLoss" in risk["message"]
+            and "livestrat.io/risk-acknowledged=2026-03-02T10:15:00.123Z" in risk["message"]
+        )
+        await wait_for(lambda: "RiskHalted" in desk.events(NAME))
+
+        await desk.scale(NAME, 0)  # halting and resuming is not an acknowledgement
+        await desk.scale(NAME, 1)
+        await desk.annotate(NAME, "livestrat.io/risk-acknowledged", "2026-03-01T00:00:00Z")  # not this breach
+        await asyncio.sleep(0.7)
+        assert desk.phase(NAME) == "RiskHalted" and desk.pods(NAME) == []
+
+        await desk.annotate(NAME, "livestrat.io/risk-acknowledged", "2026-03-02T10:15:00.123Z")
+        await wait_for(lambda: desk.phase(NAME) == "Running")
+        assert desk.condition(NAME, "RiskHalted")["reason"] == "Acknowledged"
+        await wait_for(lambda: "RiskAcknowledged" in desk.events(NAME))
+        desk.push_runtime_status(NAME, risk={"state": "Active"})  # the new runtime starts with the ack
+        await wait_for(lambda: desk.condition(NAME, "RiskHalted").get("reason") == "WithinLimits")
+
+        desk.push_runtime_status(NAME, risk={**breach, "breachedAt": "2026-03-02T11:00:00Z"})  # a new breach
+        await wait_for(lambda: desk.phase(NAME) == "RiskHalted")  # the old acknowledgement does not cover it
+
+
+async def test_halt_in_place_keeps_the_pod_but_reports_the_risk_halt(emulator, desk: Desk, kubelet: Kubelet):
+    strategy = paper("in-place")
+    strategy["spec"]["risk"]["onBreach"] = "HaltInPlace"
+    async with running_operator(emulator, fast_settings()):
+        await desk.apply(strategy)
+        await wait_for(lambda: desk.phase("in-place") == "Running")
+        desk.push_runtime_status(
+            "in-place", risk={"state": "Halted", "breachedLimit": "maxPosition", "breachedAt": "2026-03-02T10:15:00Z"}
+        )
+        await wait_for(lambda: desk.phase("in-place") == "RiskHalted")
+        assert len(desk.pods("in-place")) == 1 and desk.statefulset("in-place")["spec"]["replicas"] == 1
+        assert not desk.is_true("in-place", "Trading")
+
+
+async def test_a_silent_runtime_turns_the_strategy_stale(emulator, desk: Desk, kubelet: Kubelet):
+    async with running_operator(emulator, fast_settings(stale_after_seconds=5)):
+        await desk.apply(example("paper-ema-cross"))
+        await wait_for(lambda: desk.phase(NAME) == "Running")
+        desk.push_runtime_status(NAME)
+        await wait_for(lambda: desk.is_true(NAME, "Trading"))
+        await wait_for(lambda: desk.is_true(NAME, "Stale"), timeout=8)
+        stale = desk.condition(NAME, "Stale")
+        assert stale["reason"] == "HeartbeatTooOld"
+        assert desk.condition(NAME, "Trading")["status"] == "Unknown"
+        await wait_for(lambda: "Stale" in desk.events(NAME))
+        desk.push_runtime_status(NAME)
+        await wait_for(lambda: not desk.is_true(NAME, "Stale") and desk.is_true(NAME, "Trading"))
+        await wait_for(lambda: "HeartbeatResumed" in desk.events(NAME))
+
+
+async def test_a_pod_that_never_gets_ready_fails_the_start_with_a_reason(emulator, desk: Desk, kube_env, tmp_path):
+    async with (
+        Kubelet(emulator, workdir=tmp_path, ready_delay=3600),
+        running_operator(emulator, fast_settings(start_timeout_seconds=2)),
+    ):
+        await desk.apply(example("paper-ema-cross"))
+        await wait_for(lambda: desk.phase(NAME) == "Starting")
+        await wait_for(lambda: desk.phase(NAME) == "Failed", timeout=6)
+        ready = desk.condition(NAME, "Ready")
+        assert ready["reason"] == "StartTimeout" and f"{NAME}-0" in ready["message"]
+        await wait_for(lambda: "StartTimeout" in desk.events(NAME))
+
+
+async def test_deleting_waits_for_the_pod_to_exit_but_not_forever(emulator, desk: Desk, kubelet: Kubelet):
+    async with running_operator(emulator, fast_settings(halt_timeout_margin_seconds=1)):
+        await desk.apply(example("halted"))
+        await wait_for(lambda: desk.phase("ema-cross-halted") == "Halted")
+        # A pod whose node is gone: it never finishes terminating (its finalizer is never removed).
+        emulator.create_object(
+            "v1/pods",
+            {
+                "metadata": {
+                    "name": "stuck",
+                    "labels": {"livestrat.io/strategy": "ema-cross-halted"},
+                    "finalizers": ["tests.livestrat.io/unreachable-node"],
+                },
+                "spec": {"containers": [{"name": "strategy", "image": "x"}], "terminationGracePeriodSeconds": 1},
+            },
+            namespace="default",
+        )
+        await wait_for(lambda: all(p["metadata"].get("deletionTimestamp") for p in desk.pods("ema-cross-halted")))
+        # The spec's grace period is 60 s; shorten it in the stored object (bypassing the schema's minimum).
+        emulator.patch_object(
+            "livestrat.io/v1alpha1/livestrategies",
+            "ema-cross-halted",
+            {"spec": {"pod": {"terminationGracePeriodSeconds": 1}}},
+            namespace="default",
+        )
+        await desk.delete("ema-cross-halted")
+        assert desk.get("ema-cross-halted") is None
+        await wait_for(lambda: "DeletionTimeout" in desk.events("ema-cross-halted"))
+
+
+async def test_of_two_operator_replicas_only_one_acts(emulator, desk: Desk, kubelet: Kubelet):
+    emulator.add_crd(peering_crd(clusterwide=True))
+    emulator.create_object("kopf.dev/v1/clusterkopfpeerings", {"metadata": {"name": "livestrat"}})
+    high = OperatorThread(fast_settings(peering="livestrat", priority=100), name="high")
+    low = OperatorThread(fast_settings(peering="livestrat", priority=50), name="low")
+    async with low:
+        async with high:
+            peers = lambda: emulator.read_object("kopf.dev/v1/clusterkopfpeerings", "livestrat").get("status") or {}  # noqa: E731
+            await wait_for(lambda: len(peers()) == 2)
+            await desk.apply(example("paper-ema-cross"))
+            await wait_for(lambda: desk.phase(NAME) == "Running")
+            await asyncio.sleep(0.5)
+            assert high.context.reconciler.phases and not low.context.reconciler.phases
+            assert _samples(low.context.metrics, "livestrat_operator_api_requests_total") == 0
+        # the active replica has left: the other one takes over
+        await desk.scale(NAME, 0)
+        await wait_for(lambda: desk.phase(NAME) == "Halted", timeout=15)
+        assert low.context.reconciler.phases
+
+
+def _samples(metrics, name: str) -> float:
+    return sum(s.value for family in metrics.registry.collect() for s in family.samples if s.name == name)
+
+
+async def test_the_operator_serves_liveness_and_metrics(emulator, desk: Desk, kubelet: Kubelet):
+    async with running_operator(emulator, fast_settings()) as operator:
+        await desk.apply(example("paper-ema-cross"))
+        await desk.apply(example("halted"))
+        await wait_for(lambda: desk.phase(NAME) == "Running" and desk.phase("ema-cross-halted") == "Halted")
+        async with aiohttp.ClientSession() as session:
+            async with session.get(operator.liveness_url) as response:
+                assert response.status == 200 and (await response.json())["strategies"] == 2
+            async with session.get(operator.metrics_url) as response:
+                text = await response.text()
+        assert 'livestrat_operator_strategies{phase="Running"} 1.0' in text
+        assert 'livestrat_operator_strategies{phase="Halted"} 1.0' in text
+        assert 'livestrat_operator_reconciles_total{result="ok"}' in text
+        assert 'livestrat_operator_api_requests_total{code="201",resource="statefulsets",verb="create"} 2.0' in text
+        assert "livestrat_operator_reconcile_duration_seconds_bucket" in text
+
+
+async def test_an_operator_for_one_namespace_leaves_the_others_alone(emulator, desk: Desk, kubelet: Kubelet):
+    emulator.add_namespace("mine")
+    emulator.add_namespace("theirs")
+    mine, theirs = desk.in_namespace("mine"), desk.in_namespace("theirs")
+    async with running_operator(emulator, fast_settings(), namespaces=["mine"]):
+        await mine.apply(paper("a"))
+        await theirs.apply(paper("b"))
+        await wait_for(lambda: mine.phase("a") == "Running")
+        await asyncio.sleep(0.5)
+        assert theirs.status("b") == {} and theirs.statefulset("b") is None
+
+
+async def test_everything_the_operator_sends_is_valid_kubernetes(emulator, desk: Desk, kubelet: Kubelet):
+    emulator.create_object(
+        "v1/secrets",
+        {"metadata": {"name": "binance-testnet"}, "data": {"api-key": "eA==", "api-secret": "eA=="}},
+        namespace="default",
+    )
+    emulator.create_object(
+        "v1/secrets", {"metadata": {"name": "ledger-dsn"}, "data": {"dsn": "eA=="}}, namespace="default"
+    )
+    names = {
+        "paper-ema-cross": "Running",
+        "gcs-fuse-catalog": "Running",
+        "halted": "Halted",
+        "live-binance-testnet": "Running",
+    }
+    async with running_operator(emulator, fast_settings(live_namespaces=["default"])):
+        for name in names:
+            await desk.apply(example(name))
+        expected = {example(n)["metadata"]["name"]: phase for n, phase in names.items()}
+        await wait_for(lambda: all(desk.phase(n) == p for n, p in expected.items()))
+        await wait_for(lambda: all("Running" in desk.events(n) or "Halted" in desk.events(n) for n in expected))
+    sent = []
+    for request in operator_writes(emulator):
+        if request.method.value == "POST" and isinstance(request.data, dict):
+            body = dict(request.data)
+            if request.url.path.endswith("/events"):  # kopf posts events without apiVersion/kind
+                body = {"apiVersion": "v1", "kind": "Event", **body}
+            sent.append(body)
+    assert {"ConfigMap", "ServiceAccount", "Role", "RoleBinding", "Service", "StatefulSet", "Event"} <= {
+        b["kind"] for b in sent
+    }
+    for body in sent:
+        assert manifest_errors(body, strict=True) == [], (body["kind"], manifest_errors(body))
+        if body["kind"] == "StatefulSet":
+            assert check_manifest(body, level="restricted") == []
+    schema = build_crd()["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["status"]
+    for name in expected:
+        jsonschema.Draft7Validator(schema).validate(desk.status(name))
+
+
+async def test_a_name_taken_by_someone_elses_object_is_reported_not_taken_over(emulator, desk: Desk, kubelet: Kubelet):
+    emulator.create_object(
+        "v1/configmaps", {"metadata": {"name": NAME}, "data": {"theirs": "yes"}}, namespace="default"
+    )
+    async with running_operator(emulator, fast_settings()):
+        await desk.apply(example("paper-ema-cross"))
+        await wait_for(lambda: desk.condition(NAME, "InvalidSpec").get("reason") == "NameConflict")
+        assert desk.child("ConfigMap", NAME)["data"] == {"theirs": "yes"} and desk.pods(NAME) == []
+        since = len(emulator)
+        await asyncio.sleep(1)
+        assert operator_writes(emulator, since) == []  # reported once, not retried in a loop
+        emulator.delete_object("v1/configmaps", NAME, namespace="default")
+        await wait_for(lambda: desk.phase(NAME) == "Running", timeout=15)  # it looks again by itself
+
+
+async def test_a_running_strategy_whose_spec_becomes_unreadable_is_halted(emulator, desk: Desk, kubelet: Kubelet):
+    async with running_operator(emulator, fast_settings()):
+        await desk.apply(example("paper-ema-cross"))
+        await wait_for(lambda: desk.phase(NAME) == "Running")
+        # Only possible past the API server's validation (an old CRD, a bug): the operator halts it anyway.
+        emulator.patch_object(
+            "livestrat.io/v1alpha1/livestrategies", NAME, {"spec": {"mode": "yolo"}}, namespace="default"
+        )
+        await wait_for(lambda: desk.phase(NAME) == "Invalid")
+        assert desk.statefulset(NAME)["spec"]["replicas"] == 0 and desk.pods(NAME) == []
+        assert desk.condition(NAME, "InvalidSpec")["reason"] == "SpecInvalid"
+        assert "spec.mode" in desk.condition(NAME, "InvalidSpec")["message"]

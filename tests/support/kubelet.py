@@ -1,0 +1,500 @@
+"""A stand-in for the StatefulSet controller and the kubelet, which cannot exist here.
+
+These machines have no control plane and no container engine: nothing would ever turn a
+StatefulSet into a pod, or a pod into a running process. ``Kubelet`` plays both parts
+against the emulator, as faithfully as the operator can observe them:
+
+- the StatefulSet controller: ``spec.replicas`` 1 creates pod ``NAME-0`` from the template
+  (labels, ``controller-revision-hash``, a controlling ownerReference); a template change
+  deletes the old pod and creates the new one only after it is gone (RollingUpdate, one
+  identity, so never two pods); ``spec.replicas`` 0 deletes the pod; ``.status`` follows
+  (replicas, readyReplicas, revisions, observedGeneration);
+- the kubelet: a pod it created gets a ``tests.livestrat.io/kubelet`` finalizer, so deleting
+  it only marks it terminating (as graceful deletion does), the container is sent SIGTERM,
+  waited for up to the grace period (then SIGKILL), and the pod disappears once it exited.
+  With ``runtime=True`` the container is a REAL ``livestrat runtime`` process: its
+  ``runtime.json`` is the ConfigMap's, with the mount paths (catalog, state) and the port
+  mapped to a directory and a free port of this machine (nothing else changed); its environment is the
+  container's, with ``secretKeyRef`` resolved from the emulator's Secrets; it reaches the
+  API server through a kubeconfig (standing in for the in-cluster service account). The pod
+  is Ready when ``/readyz`` answers 200. A process that exits is restarted (restartPolicy
+  Always) with a back-off, and its last log lines become the termination message
+  (``FallbackToLogsOnError``). With ``runtime=False`` the container is imaginary: ready
+  after ``ready_delay``, gone at once on SIGTERM (for tests that need no trading).
+
+Everything runs in the test's event loop and changes the emulator out-of-band (no HTTP
+requests, so the operator's request counts stay the operator's own).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import copy
+import hashlib
+import json
+import os
+import signal
+import sys
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import kmock
+
+from tests.support.kube_emulator import KubernetesEmulator
+from tests.support.operator import free_port
+
+STATEFULSETS = "apps/v1/statefulsets"
+PODS = "v1/pods"
+CONFIGMAPS = "v1/configmaps"
+SECRETS = "v1/secrets"
+FINALIZER = "tests.livestrat.io/kubelet"
+LIVESTRAT = str(Path(sys.executable).with_name("livestrat"))
+RESTART_BACKOFF = (0.5, 1.0, 2.0, 4.0)
+
+
+def _now() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def revision_of(statefulset: Mapping[str, Any]) -> str:
+    template = (statefulset.get("spec") or {}).get("template") or {}
+    digest = hashlib.sha256(json.dumps(template, sort_keys=True).encode()).hexdigest()[:10]
+    return f"{statefulset['metadata']['name']}-{digest}"
+
+
+@dataclass
+class Container:
+    """One pod's container: a process (or an imaginary one) and what the kubelet knows of it."""
+
+    namespace: str
+    pod: str
+    grace: float
+    process: asyncio.subprocess.Process | None = None
+    port: int | None = None
+    log: Path | None = None
+    started_at: str | None = None
+    ready: bool = False
+    stopping: bool = False
+    stopped: bool = False
+    exit_code: int | None = None
+    exit_message: str | None = None
+    restarts: int = 0
+    waiting_reason: str | None = None
+    ready_at: float | None = None
+    task: asyncio.Task[None] | None = None
+    history: list[str] = field(default_factory=list)
+    signature: tuple[Any, ...] | None = None
+
+
+class Kubelet:
+    def __init__(
+        self,
+        emulator: KubernetesEmulator,
+        *,
+        workdir: Path,
+        kubeconfig: Path | None = None,
+        runtime: bool = False,
+        ready_delay: float = 0.1,
+        interval: float = 0.05,
+        environ: Mapping[str, str] | None = None,
+    ) -> None:
+        self.emulator = emulator
+        self.workdir = workdir
+        self.kubeconfig = kubeconfig
+        self.runtime = runtime
+        self.ready_delay = ready_delay
+        self.interval = interval
+        self.environ = dict(environ or {})
+        self.containers: dict[tuple[str, str], Container] = {}
+        self.started_pods: list[str] = []  # every pod ever started, in order (for "never two" checks)
+        self.max_running = 0  # most containers alive at the same time, per strategy
+        self._task: asyncio.Task[None] | None = None
+        self._stoppers: set[asyncio.Task[None]] = set()
+        self._seen: dict[str, tuple[str, str | None]] = {}
+        self._session: aiohttp.ClientSession | None = None
+
+    async def __aenter__(self) -> Kubelet:
+        self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=2))
+        self._task = asyncio.create_task(self._loop(), name="kubelet")
+        return self
+
+    async def __aexit__(self, *exc: Any) -> None:
+        try:
+            if self._task is not None:
+                self._task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await self._task
+        finally:
+            await asyncio.gather(*self._stoppers, return_exceptions=True)
+            await asyncio.gather(*(self._terminate(c, grace=5.0) for c in list(self.containers.values())))
+            if self._session is not None:
+                await self._session.close()
+
+    # ------------------------------------------------------------------------------------- loop
+
+    async def _loop(self) -> None:
+        while True:
+            try:
+                self._sync()
+            except Exception as exc:  # pragma: no cover - a bug here must be visible
+                print(f"kubelet stand-in: {type(exc).__name__}: {exc}", file=sys.stderr)
+                raise
+            await asyncio.sleep(self.interval)
+
+    def _live(self, resource: str) -> list[dict[str, Any]]:
+        """The stored objects themselves (read-only: never mutated here), without the copies of ``list_objects``."""
+        return [body for _, body in self.emulator._iter_live(kmock.resource(resource), None)]
+
+    def _sync(self) -> None:
+        for statefulset in self._live(STATEFULSETS):
+            key = (kmock.resource(PODS), statefulset["metadata"]["namespace"], f"{statefulset['metadata']['name']}-0")
+            pod = self.emulator._objects[key] if key in self.emulator._objects else None  # noqa: SIM401 (no .get)
+            pod_version = None if pod is None or pod.deleted else pod.last.raw["metadata"]["resourceVersion"]
+            seen = (statefulset["metadata"]["resourceVersion"], pod_version)
+            if self._seen.get(statefulset["metadata"]["uid"]) != seen:
+                self._sync_statefulset(statefulset)
+                self._seen[statefulset["metadata"]["uid"]] = seen
+        for pod in self._live(PODS):
+            if FINALIZER in (pod["metadata"].get("finalizers") or []):
+                self._sync_pod(pod)
+        alive: dict[tuple[str, str], int] = {}
+        for (namespace, name), container in self.containers.items():
+            if not container.stopped:
+                strategy = name.rsplit("-", 1)[0]
+                alive[(namespace, strategy)] = alive.get((namespace, strategy), 0) + 1
+        self.max_running = max([self.max_running, *alive.values()])
+
+    # ------------------------------------------------------------------- the StatefulSet controller
+
+    def _sync_statefulset(self, sts: dict[str, Any]) -> None:
+        meta, spec = sts["metadata"], sts.get("spec") or {}
+        namespace, name = meta["namespace"], meta["name"]
+        want = int(spec.get("replicas", 1))
+        revision = revision_of(sts)
+        pod_name = f"{name}-0"
+        pod = self.emulator.read_object(PODS, pod_name, namespace=namespace)
+        if want >= 1 and pod is None:
+            pod = self._create_pod(sts, pod_name, revision)
+        elif pod is not None and not pod["metadata"].get("deletionTimestamp") and self._controlled(pod, sts):
+            outdated = (pod["metadata"].get("labels") or {}).get("controller-revision-hash") != revision
+            if want == 0 or outdated:
+                self.emulator.delete_object(PODS, pod_name, namespace=namespace)
+                pod = self.emulator.read_object(PODS, pod_name, namespace=namespace)
+        ready = pod is not None and self._pod_ready(pod)
+        status = {
+            "observedGeneration": meta.get("generation"),
+            "replicas": 1 if pod is not None else 0,
+            "readyReplicas": 1 if ready else 0,
+            "availableReplicas": 1 if ready else 0,
+            "currentReplicas": 1 if pod is not None else 0,
+            "updatedReplicas": 1
+            if pod is not None and (pod["metadata"].get("labels") or {}).get("controller-revision-hash") == revision
+            else 0,
+            "currentRevision": revision,
+            "updateRevision": revision,
+        }
+        if {k: v for k, v in (sts.get("status") or {}).items() if k in status} != status:
+            self.emulator.patch_object(
+                STATEFULSETS, name, {"status": status}, namespace=namespace, subresource="status"
+            )
+
+    @staticmethod
+    def _controlled(pod: Mapping[str, Any], sts: Mapping[str, Any]) -> bool:
+        return any(
+            ref.get("uid") == sts["metadata"]["uid"] and ref.get("controller")
+            for ref in pod["metadata"].get("ownerReferences") or []
+        )
+
+    @staticmethod
+    def _pod_ready(pod: Mapping[str, Any]) -> bool:
+        return any(
+            c.get("type") == "Ready" and c.get("status") == "True"
+            for c in (pod.get("status") or {}).get("conditions") or []
+        )
+
+    def _create_pod(self, sts: dict[str, Any], pod_name: str, revision: str) -> dict[str, Any]:
+        meta = sts["metadata"]
+        template = copy.deepcopy((sts.get("spec") or {}).get("template") or {})
+        tmeta = template.get("metadata") or {}
+        pod = {
+            "apiVersion": "v1",
+            "kind": "Pod",
+            "metadata": {
+                "name": pod_name,
+                "namespace": meta["namespace"],
+                "labels": {
+                    **(tmeta.get("labels") or {}),
+                    "controller-revision-hash": revision,
+                    "statefulset.kubernetes.io/pod-name": pod_name,
+                },
+                "annotations": dict(tmeta.get("annotations") or {}),
+                "ownerReferences": [
+                    {
+                        "apiVersion": "apps/v1",
+                        "kind": "StatefulSet",
+                        "name": meta["name"],
+                        "uid": meta["uid"],
+                        "controller": True,
+                        "blockOwnerDeletion": True,
+                    }
+                ],
+                "finalizers": [FINALIZER],
+            },
+            "spec": {**template.get("spec", {}), "hostname": pod_name, "subdomain": sts["spec"].get("serviceName")},
+        }
+        created = self.emulator.create_object(PODS, pod, namespace=meta["namespace"])
+        self.started_pods.append(f"{meta['namespace']}/{pod_name}")
+        grace = float(created["spec"].get("terminationGracePeriodSeconds", 30))
+        container = Container(namespace=meta["namespace"], pod=pod_name, grace=grace)
+        self.containers[(meta["namespace"], pod_name)] = container
+        container.task = asyncio.create_task(self._run_container(container, created))
+        return created
+
+    # ------------------------------------------------------------------------------- the kubelet
+
+    def _sync_pod(self, pod: dict[str, Any]) -> None:
+        meta = pod["metadata"]
+        key = (meta["namespace"], meta["name"])
+        container = self.containers.get(key)
+        if container is None:  # created by someone else with our finalizer: nothing runs
+            container = Container(namespace=key[0], pod=key[1], grace=0, stopped=True)
+            self.containers[key] = container
+        signature = (
+            meta["resourceVersion"],
+            container.ready,
+            container.started_at,
+            container.stopped,
+            container.exit_code,
+            container.waiting_reason,
+            container.restarts,
+        )
+        if container.signature == signature:
+            return  # nothing new since the last look
+        container.signature = signature
+        if meta.get("deletionTimestamp"):
+            if not container.stopping:
+                container.stopping = True
+                grace = meta.get("deletionGracePeriodSeconds")
+                grace = container.grace if not grace else float(grace)
+                stopper = asyncio.create_task(self._stop_and_remove(container, grace))
+                self._stoppers.add(stopper)
+                stopper.add_done_callback(self._stoppers.discard)
+            return
+        status = self._pod_status(container, pod)
+        current = pod.get("status") or {}
+        if _comparable(current) != _comparable(status):
+            self.emulator.patch_object(
+                PODS, meta["name"], {"status": status}, namespace=meta["namespace"], subresource="status"
+            )
+
+    def _pod_status(self, container: Container, pod: Mapping[str, Any]) -> dict[str, Any]:
+        previous = {c.get("type"): c for c in (pod.get("status") or {}).get("conditions") or []}
+        ready = container.ready and not container.stopped
+
+        def condition(type_: str, value: bool) -> dict[str, Any]:
+            old = previous.get(type_) or {}
+            text = "True" if value else "False"
+            since = old.get("lastTransitionTime") if old.get("status") == text else _now()
+            return {"type": type_, "status": text, "lastTransitionTime": since}
+
+        if container.stopped and container.waiting_reason is None and container.exit_code is not None:
+            state: dict[str, Any] = {
+                "terminated": {
+                    "exitCode": container.exit_code,
+                    "reason": "Completed" if container.exit_code == 0 else "Error",
+                    "message": container.exit_message or "",
+                }
+            }
+        elif container.waiting_reason is not None or container.started_at is None:
+            state = {"waiting": {"reason": container.waiting_reason or "ContainerCreating"}}
+        else:
+            state = {"running": {"startedAt": container.started_at}}
+        status: dict[str, Any] = {
+            "phase": "Running" if container.started_at else "Pending",
+            "conditions": [condition("Ready", ready), condition("ContainersReady", ready)],
+            "containerStatuses": [
+                {
+                    "name": "strategy",
+                    "ready": ready,
+                    "restartCount": container.restarts,
+                    "state": state,
+                    "started": "running" in state,
+                }
+            ],
+        }
+        if container.restarts and container.exit_code is not None:
+            status["containerStatuses"][0]["lastState"] = {
+                "terminated": {
+                    "exitCode": container.exit_code,
+                    "reason": "Error" if container.exit_code else "Completed",
+                    "message": container.exit_message or "",
+                }
+            }
+        return status
+
+    async def _stop_and_remove(self, container: Container, grace: float) -> None:
+        await self._terminate(container, grace=grace)
+        pod = self.emulator.read_object(PODS, container.pod, namespace=container.namespace)
+        if pod is not None:
+            finalizers = [f for f in pod["metadata"].get("finalizers") or [] if f != FINALIZER]
+            self.emulator.patch_object(
+                PODS, container.pod, {"metadata": {"finalizers": finalizers or None}}, namespace=container.namespace
+            )
+        self.containers.pop((container.namespace, container.pod), None)
+
+    async def _terminate(self, container: Container, grace: float) -> None:
+        container.stopping = True
+        if container.task is not None and container.process is None:
+            container.task.cancel()
+        process = container.process
+        if process is not None and process.returncode is None:
+            process.send_signal(signal.SIGTERM)
+            try:
+                await asyncio.wait_for(process.wait(), timeout=grace)
+            except TimeoutError:
+                process.kill()
+                await process.wait()
+        if container.task is not None:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await asyncio.wait_for(asyncio.shield(container.task), timeout=1)
+        container.stopped = True
+        container.ready = False
+
+    # ----------------------------------------------------------------------------- the container
+
+    async def _run_container(self, container: Container, pod: dict[str, Any]) -> None:
+        attempt = 0
+        while not container.stopping:
+            if self.runtime:
+                await self._run_process(container, pod)
+            else:
+                await self._run_imaginary(container)
+            if container.stopping:
+                break
+            container.restarts += 1
+            delay = RESTART_BACKOFF[min(attempt, len(RESTART_BACKOFF) - 1)]
+            attempt += 1
+            container.waiting_reason = "CrashLoopBackOff" if attempt >= 2 else None
+            await asyncio.sleep(delay)
+            container.waiting_reason = None
+
+    async def _run_imaginary(self, container: Container) -> None:
+        container.started_at = _now()
+        container.stopped = False
+        await asyncio.sleep(self.ready_delay)
+        container.ready = True
+        container.ready_at = time.monotonic()
+        while not container.stopping:
+            await asyncio.sleep(3600)
+
+    async def _run_process(self, container: Container, pod: dict[str, Any]) -> None:
+        namespace = container.namespace
+        spec = pod["spec"]
+        main = spec["containers"][0]
+        # an emptyDir lives as long as its pod: a new pod (uid) gets new directories
+        directory = self.workdir / namespace / f"{container.pod}-{pod['metadata']['uid'][:8]}"
+        config_path, port = self._mount(namespace, spec, main, directory)
+        env = self._environment(namespace, main, directory)
+        command = [LIVESTRAT if part == "livestrat" else part for part in main.get("command") or []]
+        command = [str(config_path) if part.endswith("/runtime.json") else part for part in command]
+        container.log = directory / f"container-{container.restarts}.log"
+        with container.log.open("wb") as log:
+            container.process = await asyncio.create_subprocess_exec(
+                *command, env=env, stdout=log, stderr=asyncio.subprocess.STDOUT, start_new_session=True
+            )
+        container.port, container.started_at, container.stopped = port, _now(), False
+        container.exit_code = None
+        assert self._session is not None
+        while container.process.returncode is None:
+            try:
+                async with self._session.get(f"http://127.0.0.1:{port}/readyz") as response:
+                    ready = response.status == 200
+            except (aiohttp.ClientError, TimeoutError):
+                ready = False
+            if ready and not container.ready:
+                container.ready_at = time.monotonic()
+            container.ready = ready and not container.stopping
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(asyncio.shield(container.process.wait()), timeout=0.2)
+        container.ready = False
+        container.exit_code = container.process.returncode
+        container.exit_message = _tail(container.log) if container.exit_code else None
+        container.history.append(f"exit {container.exit_code}")
+        container.stopped = True
+        container.process = None
+
+    def _mount(
+        self, namespace: str, spec: Mapping[str, Any], main: Mapping[str, Any], directory: Path
+    ) -> tuple[Path, int]:
+        """The ConfigMap's runtime.json, its paths mapped to directories here and its port to a free one."""
+        directory.mkdir(parents=True, exist_ok=True)
+        volumes = {v["name"]: v for v in spec.get("volumes") or []}
+        mounts = {m["mountPath"]: m for m in main.get("volumeMounts") or []}
+        config_volume = next(v for v in volumes.values() if "configMap" in v)
+        configmap = self.emulator.read_object(CONFIGMAPS, config_volume["configMap"]["name"], namespace=namespace)
+        assert configmap is not None, "the pod's ConfigMap does not exist"
+        document = json.loads(configmap["data"]["runtime.json"])
+        mapped = {path: directory / mount["name"] for path, mount in mounts.items()}
+        for path in mapped.values():
+            path.mkdir(parents=True, exist_ok=True)
+
+        def remap(value: str) -> str:
+            for mount_path, local in mapped.items():
+                if value == mount_path or value.startswith(mount_path + "/"):
+                    return str(local) + value[len(mount_path) :]
+            return value
+
+        for key in ("stateDir", "catalogPath"):
+            if key in document:
+                document[key] = remap(document[key])
+        ledger = document.get("ledger") or {}
+        if ledger.get("sqlitePath"):
+            ledger["sqlitePath"] = remap(ledger["sqlitePath"])
+        port = free_port()
+        document["httpPort"] = port
+        config_dir = mapped.get("/etc/livestrat", directory / "config")
+        config_dir.mkdir(parents=True, exist_ok=True)
+        path = config_dir / "runtime.json"
+        path.write_text(json.dumps(document, indent=2))
+        return path, port
+
+    def _environment(self, namespace: str, main: Mapping[str, Any], directory: Path) -> dict[str, str]:
+        env = {
+            "PATH": os.environ.get("PATH", ""),
+            "LANG": "C.UTF-8",
+            **self.environ,
+        }
+        if self.kubeconfig is not None:
+            env["KUBECONFIG"] = str(self.kubeconfig)
+        for item in main.get("env") or []:
+            if "value" in item:
+                env[item["name"]] = str(item["value"])
+            elif ref := (item.get("valueFrom") or {}).get("secretKeyRef"):
+                secret = self.emulator.read_object(SECRETS, ref["name"], namespace=namespace)
+                assert secret is not None, f"Secret {ref['name']} is missing (the kubelet would not start the pod)"
+                data = secret.get("data") or {}
+                if ref["key"] in data:
+                    env[item["name"]] = base64.b64decode(data[ref["key"]]).decode()
+                else:
+                    env[item["name"]] = str((secret.get("stringData") or {})[ref["key"]])
+        if env.get("HOME") == "/tmp":
+            env["HOME"] = str(directory / "tmp")
+        return env
+
+
+def _comparable(status: Mapping[str, Any]) -> Any:
+    return json.dumps(status, sort_keys=True)
+
+
+def _tail(path: Path | None, lines: int = 20) -> str:
+    if path is None or not path.exists():
+        return ""
+    text = path.read_text(errors="replace").splitlines()[-lines:]
+    return "\n".join(text)[-2048:]

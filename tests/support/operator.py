@@ -1,0 +1,196 @@
+"""The real livestrat operator (kopf) in a thread of the test process, against the emulator.
+
+``kopf.run()`` runs in its own thread and event loop (the emulator stays in pytest's loop;
+they talk HTTP), with the operator's own registry and settings, and is stopped through its
+stop flag. It logs in exactly as in production: ``$KUBECONFIG`` (the ``kube_env`` fixture
+points it to the emulator). Nothing of kopf or of the operator is replaced.
+
+    async with running_operator(emulator, fast_settings()) as op:
+        ...
+        op.context.metrics  # the operator's metrics, reconciler memory, ...
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import socket
+import threading
+from collections.abc import AsyncIterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import kmock
+import kopf
+import pytest
+
+from strategy_operator.main import operator_kwargs
+from strategy_operator.settings import OperatorSettings
+from tests.support.kube import wait_for
+from tests.support.kube_emulator import KubernetesEmulator
+
+LIVESTRATEGIES = kmock.resource("livestrat.io/v1alpha1/livestrategies")
+OPERATOR_AGENTS = ("kopf/", "livestrat-operator/")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def fast_settings(**overrides: Any) -> OperatorSettings:
+    """Operator settings for tests: free ports, short timeouts."""
+    values: dict[str, Any] = {
+        "metrics_port": free_port(),
+        "health_port": free_port(),
+        "stale_after_seconds": 5.0,
+        "halt_timeout_margin_seconds": 5.0,
+        "runtime_image": "livestrat-runtime:test",
+    }
+    values.update(overrides)
+    return OperatorSettings(**values)
+
+
+def fast_kopf_settings() -> kopf.OperatorSettings:
+    settings = kopf.OperatorSettings()
+    settings.process.ultimate_exiting_timeout = None  # never SIGKILL the pytest process
+    settings.networking.error_backoffs = [0.1, 0.2, 0.5]
+    settings.networking.request_timeout = 10
+    settings.queueing.exit_timeout = 0.5
+    settings.posting.default_backoffs = [0.1, 0.2, 0.5]
+    return settings
+
+
+def is_operator_request(request: kmock.Request) -> bool:
+    agent = request.headers.get("User-Agent", "")
+    return agent.startswith(OPERATOR_AGENTS)
+
+
+def operator_writes(emulator: KubernetesEmulator, since: int = 0) -> list[kmock.Request]:
+    return [r for r in emulator.writes(since=since) if is_operator_request(r)]
+
+
+class OperatorThread:
+    """kopf.run() of the livestrat operator in its own thread and event loop."""
+
+    def __init__(
+        self,
+        settings: OperatorSettings,
+        *,
+        namespaces: Sequence[str] = (),
+        kopf_settings: kopf.OperatorSettings | None = None,
+        priority: int | None = None,
+        name: str = "operator",
+    ) -> None:
+        self.settings = settings
+        self.kwargs = operator_kwargs(settings, namespaces, liveness_host="127.0.0.1")
+        if priority is not None:
+            self.kwargs["priority"] = priority
+        self.kopf_settings = kopf_settings or fast_kopf_settings()
+        self.stop = threading.Event()
+        self.ready = threading.Event()
+        self.error: BaseException | None = None
+        self.thread = threading.Thread(target=self._run, name=f"kopf-{name}", daemon=True)
+        self.loop: asyncio.AbstractEventLoop | None = None
+
+    @property
+    def memo(self) -> kopf.Memo:
+        return self.kwargs["memo"]
+
+    @property
+    def context(self) -> Any:
+        return self.memo.get("context")
+
+    @property
+    def liveness_url(self) -> str:
+        return str(self.kwargs["liveness_endpoint"])
+
+    @property
+    def metrics_url(self) -> str:
+        return f"http://127.0.0.1:{self.settings.metrics_port}/metrics"
+
+    def _run(self) -> None:
+        loop = asyncio.new_event_loop()
+        self.loop = loop
+        try:
+            kopf.run(loop=loop, settings=self.kopf_settings, stop_flag=self.stop, ready_flag=self.ready, **self.kwargs)
+        except BaseException as exc:
+            self.error = exc
+        finally:
+            loop.run_until_complete(loop.shutdown_asyncgens())
+            loop.close()
+
+    async def __aenter__(self) -> OperatorThread:
+        self.thread.start()
+        await asyncio.to_thread(self.ready.wait, 15)
+        if not self.ready.is_set():
+            await self.__aexit__(None, None, None)
+            raise RuntimeError(f"the operator has not started: {self.error!r}")
+        return self
+
+    async def __aexit__(self, *exc: Any) -> None:
+        self.stop.set()
+        await asyncio.to_thread(self.thread.join, 30)
+        assert not self.thread.is_alive(), "the operator did not stop"
+        if self.error is not None:
+            raise self.error
+
+
+def watching(emulator: KubernetesEmulator, since: int) -> bool:
+    return any(
+        r.action == kmock.action.WATCH and r.resource == LIVESTRATEGIES and is_operator_request(r)
+        for r in list(emulator)[since:]
+    )
+
+
+@contextlib.asynccontextmanager
+async def running_operator(
+    emulator: KubernetesEmulator, settings: OperatorSettings | None = None, *, wait: bool = True, **kwargs: Any
+) -> AsyncIterator[OperatorThread]:
+    """The operator, started and (with ``wait``) watching LiveStrategies; stopped at exit."""
+    since = len(emulator)
+    async with OperatorThread(settings or fast_settings(), **kwargs) as operator:
+        if wait:
+            await wait_for(lambda: watching(emulator, since), timeout=15)
+        yield operator
+
+
+@pytest.fixture
+def kube_env(kubeconfig_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """$KUBECONFIG pointing to the emulator, for the operator (and runtimes) in this process."""
+    monkeypatch.setenv("KUBECONFIG", str(kubeconfig_path))
+    monkeypatch.delenv("KUBERNETES_SERVICE_HOST", raising=False)
+    return kubeconfig_path
+
+
+def peering_crd(clusterwide: bool = True) -> dict[str, Any]:
+    """kopf's peering CRD (the Helm chart installs it when peering is on)."""
+    kind, plural, scope = (
+        ("ClusterKopfPeering", "clusterkopfpeerings", "Cluster")
+        if clusterwide
+        else ("KopfPeering", "kopfpeerings", "Namespaced")
+    )
+    return {
+        "apiVersion": "apiextensions.k8s.io/v1",
+        "kind": "CustomResourceDefinition",
+        "metadata": {"name": f"{plural}.kopf.dev"},
+        "spec": {
+            "group": "kopf.dev",
+            "scope": scope,
+            "names": {"kind": kind, "plural": plural, "singular": kind.lower()},
+            "versions": [
+                {
+                    "name": "v1",
+                    "served": True,
+                    "storage": True,
+                    "schema": {
+                        "openAPIV3Schema": {
+                            "type": "object",
+                            "properties": {"status": {"type": "object", "x-kubernetes-preserve-unknown-fields": True}},
+                        }
+                    },
+                }
+            ],
+        },
+    }
