@@ -23,6 +23,8 @@ WRONG_VALUES = [
     ({"image": {"digest": "latest"}}, ["at '/image/digest'", "does not match pattern"]),
     ({"runtime": {"image": {"repository": ""}}}, ["at '/runtime/image/repository'"]),
     ({"staleAfterSeconds": 1}, ["at '/staleAfterSeconds'", "minimum"]),
+    ({"maxConcurrentReconciles": 0}, ["at '/maxConcurrentReconciles'", "minimum"]),
+    ({"startTimeoutSeconds": "10m"}, ["at '/startTimeoutSeconds'", "want number"]),
     ({"defaults": {"gcsBucket": "gs://acme-market-data"}}, ["at '/defaults/gcsBucket'", "does not match pattern"]),
     ({"defaults": {"gcpServiceAccount": "reader"}}, ["at '/defaults/gcpServiceAccount'"]),
     ({"ports": {"metrics": 70000}}, ["at '/ports/metrics'", "maximum"]),
