@@ -11,11 +11,10 @@ import yaml
 
 from livestrat.api.resource import STRATEGY_LABEL, LiveStrategy
 from livestrat.api.runtime_config import HTTP_PORT
+from strategy_operator import children
 from strategy_operator.settings import OperatorSettings
 from tests.support.helm import RELEASE, RELEASE_NAMESPACE, ROOT, find, only, operator_environ, render
 from tests.support.rbac import Grants, Request, triples
-
-children = pytest.importorskip("strategy_operator.children", reason="the operator's builders are not merged yet")
 
 EXAMPLE = ROOT / "examples" / "paper-ema-cross.yaml"
 

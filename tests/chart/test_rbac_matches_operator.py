@@ -14,18 +14,16 @@ import os
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
-import pytest
 import yaml
 
 from strategy_operator.settings import OperatorSettings
+from tests.support import api_calls
+from tests.support.desk import Desk, paper
 from tests.support.helm import CHART, RELEASE, RELEASE_NAMESPACE, find, operator_environ, render
 from tests.support.kube import wait_for
+from tests.support.kubelet import Kubelet
+from tests.support.operator import OperatorThread, fast_settings, is_operator_request
 from tests.support.rbac import Grants, Request, triples
-
-api_calls = pytest.importorskip("tests.support.api_calls", reason="the operator's API-call recorder is not merged yet")
-from tests.support.desk import Desk, paper  # noqa: E402  (comes with the recorder)
-from tests.support.kubelet import Kubelet  # noqa: E402
-from tests.support.operator import OperatorThread, fast_settings, is_operator_request  # noqa: E402
 
 WATCHED = ["desk-a", "desk-b"]
 
