@@ -9,10 +9,7 @@ ClusterRoles and bindings are then evaluated like the API server's RBAC authoriz
 
 from __future__ import annotations
 
-import contextlib
-import os
-from collections.abc import Iterable, Iterator
-from pathlib import Path
+from collections.abc import Iterable
 
 import yaml
 
@@ -68,21 +65,8 @@ def calls_by_namespace(requests: Iterable) -> set[tuple]:
     return found
 
 
-@contextlib.contextmanager
-def kubeconfig_env(path: Path) -> Iterator[None]:
-    before = os.environ.get("KUBECONFIG")
-    os.environ["KUBECONFIG"] = str(path)
-    try:
-        yield
-    finally:
-        if before is None:
-            os.environ.pop("KUBECONFIG", None)
-        else:
-            os.environ["KUBECONFIG"] = before
-
-
 async def test_an_operator_watching_named_namespaces_needs_nothing_its_roles_do_not_grant(
-    emulator, kubeconfig_path, tmp_path
+    emulator, kubeconfig_path, tmp_path, monkeypatch
 ):
     # Installed as the chart installs it: its CRDs, its peering objects, its settings.
     docs = render(None, {"replicaCount": 2, "watchNamespaces": WATCHED, "liveTrading": {"allowedNamespaces": []}})
@@ -103,22 +87,22 @@ async def test_an_operator_watching_named_namespaces_needs_nothing_its_roles_do_
 
     since = len(emulator)
     desk = Desk(emulator, kubeconfig_path, WATCHED[0])
-    with kubeconfig_env(kubeconfig_path):
-        async with (
-            Kubelet(emulator, workdir=tmp_path / "pods", kubeconfig=kubeconfig_path),
-            OperatorThread(settings, name="namespaced"),
-        ):
-            await desk.apply(paper("a"))
-            await wait_for(lambda: desk.phase("a") == "Running", timeout=15)
-            desk.push_runtime_status("a", fills=1)
-            await desk.scale("a", 0)
-            await wait_for(lambda: desk.phase("a") == "Halted", timeout=15)
-            await desk.scale("a", 1)
-            await wait_for(lambda: desk.phase("a") == "Running", timeout=15)
-            desk.set_namespace_annotation("livestrat.io/kill-switch", "true")
-            await wait_for(lambda: desk.phase("a") == "Halted", timeout=15)
-            desk.set_namespace_annotation("livestrat.io/kill-switch", None)
-            await desk.delete("a")
+    monkeypatch.setenv("KUBECONFIG", str(kubeconfig_path))
+    async with (
+        Kubelet(emulator, workdir=tmp_path / "pods", kubeconfig=kubeconfig_path),
+        OperatorThread(settings, name="namespaced"),
+    ):
+        await desk.apply(paper("a"))
+        await wait_for(lambda: desk.phase("a") == "Running", timeout=15)
+        desk.push_runtime_status("a", fills=1)
+        await desk.scale("a", 0)
+        await wait_for(lambda: desk.phase("a") == "Halted", timeout=15)
+        await desk.scale("a", 1)
+        await wait_for(lambda: desk.phase("a") == "Running", timeout=15)
+        desk.set_namespace_annotation("livestrat.io/kill-switch", "true")
+        await wait_for(lambda: desk.phase("a") == "Halted", timeout=15)
+        desk.set_namespace_annotation("livestrat.io/kill-switch", None)
+        await desk.delete("a")
 
     access = grants(docs)
     calls = calls_by_namespace(list(emulator)[since:])
