@@ -42,11 +42,12 @@ lock: $(STAMP)
 		--python-platform x86_64-manylinux_2_28 -o requirements.lock
 
 $(STAMP): pyproject.toml requirements.lock
-	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@# A venv left half-made (no pip) by an interrupted run is made again, not trusted.
+	@test -x $(BIN)/pip || { rm -rf $(VENV); $(PYTHON) -m venv $(VENV); }
 	@echo "Installing livestrat and its locked dependencies into $(VENV)/ (first run takes a minute)..."
-	$(BIN)/python -m pip install --quiet -c requirements.lock -e '.[runtime,operator,dev]' 2>&1 \
+	@$(BIN)/python -m pip install --quiet -c requirements.lock -e '.[runtime,operator,dev]' 2>&1 \
 		| { grep -v '^WARNING: Location' || true; }
-	$(BIN)/livestrat --help >/dev/null
+	@$(BIN)/livestrat --help >/dev/null
 	@rm -f $(VENV)/.installed-*
 	@touch $@
 
@@ -63,4 +64,4 @@ e2e-kind:
 	PATH="$(CURDIR)/$(TOOLS):$$PATH" bash scripts/e2e-kind.sh
 
 clean:
-	rm -rf $(VENV) .tools .livestrat .pytest_cache
+	rm -rf $(VENV) .tools .livestrat .pytest_cache *.egg-info

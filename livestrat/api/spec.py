@@ -6,10 +6,13 @@ Every field's ``description`` is user documentation: it becomes the CRD's descri
 
 from __future__ import annotations
 
+import re
+from collections.abc import Iterator
+from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Any
 
-from pydantic import Field
+from pydantic import AfterValidator, Field, model_validator
 
 from livestrat.api.base import ApiModel, cel_rules
 
@@ -25,7 +28,26 @@ QUANTITY = r"^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$"
 # they could end up in a ConfigMap.
 CREDENTIAL_NAME = r"(?i)(api.?key|secret|passw|passphrase|token|private.?key)"
 
+TIMESTAMP = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$"
+
+
+def _real_instant(value: str) -> str:
+    # The pattern admits 2024-13-45T99:00:00Z; the API server's date-time format does not.
+    try:
+        datetime.fromisoformat(value)
+    except ValueError:
+        raise ValueError("not a real date and time (RFC 3339, for example 2024-03-01T00:00:00Z)") from None
+    return value
+
+
 Name = Annotated[str, Field(min_length=1, max_length=253, pattern=DNS_SUBDOMAIN)]
+# An RFC 3339 instant. maxLength matters beyond tidiness: the API server prices CEL rules by
+# the longest string a field may hold, and ignores patterns when it does.
+Timestamp = Annotated[
+    str,
+    Field(pattern=TIMESTAMP, max_length=40, json_schema_extra={"format": "date-time"}),
+    AfterValidator(_real_instant),
+]
 FreeForm = Annotated[
     dict[str, Any],
     Field(json_schema_extra={"type": "object", "x-kubernetes-preserve-unknown-fields": True}),
@@ -56,7 +78,8 @@ class AccountType(StrEnum):
     SWAP = "swap"
 
 
-# Which account types each adapter can trade; the CEL rule and the docs both read this.
+# Which account types each adapter can trade; the CEL rule, its message and the field's
+# description are all generated from this table.
 ACCOUNT_TYPES: dict[Adapter, tuple[AccountType, ...]] = {
     Adapter.SANDBOX: (AccountType.CASH, AccountType.MARGIN),
     Adapter.BINANCE: (
@@ -69,6 +92,10 @@ ACCOUNT_TYPES: dict[Adapter, tuple[AccountType, ...]] = {
     Adapter.OKX: (AccountType.SPOT, AccountType.MARGIN, AccountType.SWAP),
     Adapter.INTERACTIVE_BROKERS: (AccountType.CASH, AccountType.MARGIN),
 }
+
+
+def _account_types_text() -> str:
+    return "; ".join(f"{adapter}: {'|'.join(types)}" for adapter, types in ACCOUNT_TYPES.items())
 
 
 def _account_type_rule() -> str:
@@ -94,10 +121,27 @@ class UpdatePolicy(StrEnum):
     MANUAL = "Manual"
 
 
+class PullPolicy(StrEnum):
+    ALWAYS = "Always"
+    IF_NOT_PRESENT = "IfNotPresent"
+    NEVER = "Never"
+
+
 class ReplayDataType(StrEnum):
     BARS = "bars"
     QUOTES = "quotes"
     TRADES = "trades"
+
+
+def _credential_keys(value: Any, path: str) -> Iterator[str]:
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if re.search(CREDENTIAL_NAME, str(key)):
+                yield f"{path}.{key}"
+            yield from _credential_keys(item, f"{path}.{key}")
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            yield from _credential_keys(item, f"{path}[{index}]")
 
 
 class StrategySource(ApiModel):
@@ -120,9 +164,22 @@ class StrategySource(ApiModel):
         description=(
             "Keyword arguments for the config class, exactly as the strategy's "
             "StrategyConfig names them. Checked by the runtime when the pod starts; "
-            "an error ends in the `InvalidSpec` condition."
+            "an error ends in the `InvalidSpec` condition. Never credentials: this object is "
+            "stored in a ConfigMap."
         ),
     )
+
+    @model_validator(mode="after")
+    def _no_inline_credentials(self) -> StrategySource:
+        # The API server's CEL cannot see inside this free-form object, so the operator and
+        # `livestrat validate` refuse it here, before it could reach a ConfigMap.
+        found = sorted(_credential_keys(self.config, "config"))
+        if found:
+            raise ValueError(
+                f"{', '.join(found)} looks like a credential; strategy config is stored in a "
+                "ConfigMap: give the strategy its secrets through venue.credentialsSecret instead"
+            )
+        return self
 
 
 class CredentialsSecretRef(ApiModel):
@@ -156,9 +213,7 @@ class Venue(ApiModel):
         "json_schema_extra": cel_rules(
             {
                 "rule": _account_type_rule(),
-                "message": "accountType is not offered by this adapter: sandbox takes cash|margin, "
-                "binance spot|margin|usdtFutures|coinFutures, bybit spot|linear|inverse, "
-                "okx spot|margin|swap, interactive_brokers cash|margin",
+                "message": f"accountType is not offered by this adapter ({_account_types_text()})",
                 "fieldPath": ".accountType",
                 "reason": "FieldValueInvalid",
             },
@@ -186,16 +241,15 @@ class Venue(ApiModel):
     name: str | None = Field(
         default=None,
         pattern=r"^[A-Z0-9_]{1,32}$",
+        max_length=32,
         description="Venue identifier as it appears in instrument IDs (`BTCUSDT.BINANCE` → "
         "`BINANCE`). Required for `sandbox`; defaults to the adapter's own venue otherwise.",
         examples=["BINANCE"],
     )
     account_type: AccountType | None = Field(
         default=None,
-        description="Account or product type. sandbox: cash|margin (default margin); "
-        "binance: spot|margin|usdtFutures|coinFutures (default spot); bybit: "
-        "spot|linear|inverse (default linear); okx: spot|margin|swap (default swap); "
-        "interactive_brokers: cash|margin (default margin).",
+        description=f"Account or product type, per adapter: {_account_types_text()}. Default: "
+        "sandbox margin, binance spot, bybit linear, okx swap, interactive_brokers margin.",
     )
     testnet: bool = Field(
         default=False,
@@ -316,16 +370,12 @@ class ReplaySettings(ApiModel):
         description="Replay pace: 0 replays as fast as possible, 1 in real time, 60 a minute "
         "of market time per second.",
     )
-    start: str | None = Field(
+    start: Timestamp | None = Field(
         default=None,
-        json_schema_extra={"format": "date-time"},
-        pattern=r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$",
         description="First timestamp replayed (RFC 3339). Default: the catalog's first.",
     )
-    end: str | None = Field(
+    end: Timestamp | None = Field(
         default=None,
-        json_schema_extra={"format": "date-time"},
-        pattern=r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$",
         description="Last timestamp replayed (RFC 3339). Default: the catalog's last.",
     )
     data_types: list[ReplayDataType] = Field(
@@ -341,10 +391,8 @@ class SampleData(ApiModel):
 
     bars: int = Field(default=2000, ge=100, le=1_000_000, description="Number of one-minute bars per instrument.")
     seed: int = Field(default=42, ge=0, le=2**31 - 1, description="Random seed: same seed, same data.")
-    start: str = Field(
+    start: Timestamp = Field(
         default="2024-01-01T00:00:00Z",
-        pattern=r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$",
-        json_schema_extra={"format": "date-time"},
         description="Timestamp of the first bar.",
     )
 
@@ -368,6 +416,18 @@ class MarketData(ApiModel):
 class RiskLimits(ApiModel):
     """Pre-trade limits (NautilusTrader's RiskEngine) and post-trade limits (livestrat's guard)."""
 
+    model_config = ApiModel.model_config | {
+        "json_schema_extra": cel_rules(
+            {
+                "rule": "!self.maxOrderSubmitRate.endsWith('/00:00:00') && "
+                "!self.maxOrderModifyRate.endsWith('/00:00:00')",
+                "message": "an order rate's interval must be at least one second, e.g. 20/00:00:01",
+                "fieldPath": ".maxOrderSubmitRate",
+                "reason": "FieldValueInvalid",
+            }
+        )
+    }
+
     max_notional_per_order: float | None = Field(
         default=None,
         gt=0,
@@ -377,11 +437,13 @@ class RiskLimits(ApiModel):
     max_order_submit_rate: str = Field(
         default="100/00:00:01",
         pattern=RATE,
+        max_length=24,
         description="Pre-trade: most order submissions per interval, `LIMIT/HH:MM:SS`.",
     )
     max_order_modify_rate: str = Field(
         default="100/00:00:01",
         pattern=RATE,
+        max_length=24,
         description="Pre-trade: most order modifications per interval, `LIMIT/HH:MM:SS`.",
     )
     max_daily_loss: float | None = Field(
@@ -452,10 +514,9 @@ class PodSettings(ApiModel):
         pattern=r"^[^\s]+$",
         description="Runtime image. Default: the operator's configured runtime image.",
     )
-    image_pull_policy: str | None = Field(
+    image_pull_policy: PullPolicy | None = Field(
         default=None,
-        pattern=r"^(Always|IfNotPresent|Never)$",
-        description="Image pull policy: Always, IfNotPresent or Never.",
+        description="Image pull policy. Default: the operator's runtime image pull policy.",
     )
     resources: ResourceRequirements = Field(
         default_factory=lambda: ResourceRequirements(
@@ -542,6 +603,20 @@ class LiveStrategySpec(ApiModel):
                 "message": "data.replay is for paper mode only; a live strategy trades on live data",
                 "fieldPath": ".data.replay",
                 "reason": "FieldValueForbidden",
+            },
+            {
+                "rule": "self.mode != 'live' || !has(self.data.sample)",
+                "message": "data.sample writes synthetic data: paper mode only",
+                "fieldPath": ".data.sample",
+                "reason": "FieldValueForbidden",
+            },
+            {
+                "rule": "self.mode != 'live' || (has(self.risk.maxDailyLoss) && "
+                "has(self.risk.maxPosition) && has(self.risk.maxNotionalPerOrder))",
+                "message": "live mode requires risk.maxDailyLoss, risk.maxPosition and "
+                "risk.maxNotionalPerOrder: real money does not trade without limits",
+                "fieldPath": ".risk",
+                "reason": "FieldValueRequired",
             },
             {
                 "rule": "self.venue.adapter != 'sandbox' || !has(self.venue.name) || "

@@ -59,12 +59,25 @@ class RiskStateName(StrEnum):
 class Condition(StatusModel):
     """A condition in the shape of Kubernetes' metav1.Condition."""
 
-    type: str = Field(max_length=316, pattern=r"^([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$")
-    status: ConditionStatus
-    reason: str = Field(min_length=1, max_length=1024, pattern=r"^[A-Za-z]([A-Za-z0-9_,:]*[A-Za-z0-9_])?$")
-    message: str = Field(default="", max_length=32768)
-    last_transition_time: str = Field(json_schema_extra={"format": "date-time"})
-    observed_generation: int | None = Field(default=None, ge=0)
+    type: str = Field(
+        max_length=316,
+        pattern=r"^([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$",
+        description="Ready, Trading, Halted, RiskHalted, ConfigDrift, InvalidSpec or Stale.",
+    )
+    status: ConditionStatus = Field(description="True, False or Unknown.")
+    reason: str = Field(
+        min_length=1,
+        max_length=1024,
+        pattern=r"^[A-Za-z]([A-Za-z0-9_,:]*[A-Za-z0-9_])?$",
+        description="Why, in one CamelCase word (see docs/operator.md).",
+    )
+    message: str = Field(default="", max_length=32768, description="Why, in words a person can act on.")
+    last_transition_time: str = Field(
+        json_schema_extra={"format": "date-time"}, description="When status last changed."
+    )
+    observed_generation: int | None = Field(
+        default=None, ge=0, description="The spec generation this condition describes."
+    )
 
 
 class Fill(StatusModel):
@@ -129,7 +142,12 @@ class RiskState(StatusModel):
     breached_limit: str | None = Field(
         default=None, description="Which limit broke: maxDailyLoss, maxDrawdown, maxPosition, ..."
     )
-    breached_at: str | None = Field(default=None, json_schema_extra={"format": "date-time"})
+    breached_at: str | None = Field(
+        default=None,
+        json_schema_extra={"format": "date-time"},
+        description="When the limit broke; acknowledge a risk halt by annotating the LiveStrategy "
+        "with this value (livestrat.io/risk-acknowledged).",
+    )
     daily_pnl: str | None = Field(default=None, description="PnL since the UTC day began.")
     drawdown: str | None = Field(default=None, description="Distance of total PnL below its peak.")
     exposure: str | None = Field(default=None, description="Gross notional of open positions.")

@@ -12,6 +12,7 @@ string value: a misplaced credential must not be printed back to a terminal or a
 
 from __future__ import annotations
 
+import difflib
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -56,6 +57,16 @@ def _dotted(loc: tuple[int | str, ...]) -> str:
     return path
 
 
+def _suggestion(loc: tuple[int | str, ...]) -> str:
+    """' (did you mean X?)' for a misspelt field, from the fields the schema has there."""
+    node: dict[str, Any] = {"properties": {"spec": openapi_schema()["properties"]["spec"]}}
+    node["properties"]["metadata"] = openapi_schema()["properties"]["metadata"]
+    for part in loc[:-1]:
+        node = node.get("items", {}) if isinstance(part, int) else node.get("properties", {}).get(part, {})
+    close = difflib.get_close_matches(str(loc[-1]), list(node.get("properties", {})), n=1)
+    return f" (did you mean {close[0]}?)" if close else ""
+
+
 def _pydantic_problem(error: dict[str, Any]) -> Problem:
     loc = tuple(error["loc"])
     path = _dotted(loc)
@@ -68,13 +79,15 @@ def _pydantic_problem(error: dict[str, Any]) -> Problem:
                 "credentials must not be written inline; store them in a Secret and "
                 "reference it with spec.venue.credentialsSecret",
             )
-        return Problem(path, "unknown field; check the spelling against `livestrat explain` / docs/api.md")
+        return Problem(path, f"unknown field{_suggestion(loc)}; the fields are listed in docs/api.md")
     message = error["msg"]
     value = error.get("input")
     if kind == "missing":
         message = "required field is missing"
     elif isinstance(value, bool | int | float) and not isinstance(value, str):
         message = f"{message} (got {value!r})"
+    if kind == "value_error":
+        message = message.removeprefix("Value error, ")
     ctx = error.get("ctx") or {}
     if kind == "string_pattern_mismatch" and "pattern" in ctx:
         message = f"does not match the allowed format {ctx['pattern']}"

@@ -7,6 +7,7 @@ fails this test.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import celpy
@@ -103,6 +104,17 @@ CASES = [
         {"start": "2024-01-02T00:00:00Z", "end": "2024-01-01T00:00:00Z"},
     ),
     ("not both", {"serviceAccountName": "a"}, {"serviceAccountName": "a", "workloadIdentity": {}}),
+    ("data.sample writes synthetic data", {"mode": "live", "data": {}}, {"mode": "live", "data": {"sample": {}}}),
+    (
+        "real money does not trade without limits",
+        {"mode": "live", "risk": {"maxDailyLoss": 1.0, "maxPosition": 1.0, "maxNotionalPerOrder": 1.0}},
+        {"mode": "live", "risk": {"maxPosition": 1.0, "maxNotionalPerOrder": 1.0}},
+    ),
+    (
+        "interval must be at least one second",
+        {"maxOrderSubmitRate": "5/00:00:01", "maxOrderModifyRate": "5/00:01:00"},
+        {"maxOrderSubmitRate": "5/00:00:01", "maxOrderModifyRate": "5/00:00:00"},
+    ),
 ]
 
 
@@ -119,3 +131,45 @@ def test_every_rule_has_a_case():
 
 def test_no_catalog_source_is_refused_too():
     assert evaluate("exactly one catalog source", {}) is False
+
+
+def _bounded(node: dict[str, Any]) -> bool:
+    kind = node.get("type")
+    if kind == "string":
+        return "maxLength" in node or "enum" in node
+    if kind == "array":
+        return "maxItems" in node and _bounded(node.get("items", {}))
+    if kind == "object" and isinstance(node.get("additionalProperties"), dict):
+        return "maxProperties" in node and _bounded(node["additionalProperties"])
+    return True  # numbers, booleans, objects with declared fields cost a constant
+
+
+def test_every_field_a_rule_reads_is_bounded_for_the_cost_estimator():
+    """The API server refuses a CRD whose rule may cost more than its budget.
+
+    It prices a rule by the largest value each field it reads may hold, ignoring patterns:
+    a string without maxLength counts as ~3 MB, a list without maxItems as unbounded. So
+    every string, list and map a rule reads must be bounded. cel-python has no cost model,
+    so this is the check that stands in for the API server's.
+    """
+    unbounded = []
+    for path, rule in RULES.values():
+        node = SCHEMA
+        for part in path.strip(".").split("."):
+            if part:
+                node = node["properties"][part]
+        for reference in re.findall(r"self((?:\.[A-Za-z_][A-Za-z0-9_]*)+)", rule):
+            target = node
+            for field in reference.strip(".").split("."):
+                target = target.get("properties", {}).get(field)
+                if target is None:
+                    break
+                if not _bounded(target):
+                    unbounded.append(f"{path}{reference} in {rule!r}")
+    assert unbounded == []
+
+
+def test_the_bound_check_notices_an_unbounded_string():
+    assert not _bounded({"type": "string", "pattern": "^[A-Z]{1,32}$"})
+    assert not _bounded({"type": "array", "maxItems": 3, "items": {"type": "string"}})
+    assert _bounded({"type": "array", "maxItems": 3, "items": {"type": "string", "maxLength": 9}})

@@ -84,7 +84,7 @@ def live_manifest(
             "venue": venue,
             "instruments": [instrument],
             "data": {"catalog": {"persistentVolumeClaim": {"claimName": "market-data"}}},
-            "risk": {"maxNotionalPerOrder": 100},
+            "risk": {"maxNotionalPerOrder": 100, "maxDailyLoss": 50, "maxPosition": 0.01},
         },
     }
 

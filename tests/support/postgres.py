@@ -10,8 +10,8 @@ Usage (tests/conftest.py):
 Behaviour
 * Server binaries: $PG_BIN, else initdb/pg_ctl on PATH (symlinks resolved), else the
   newest /usr/lib/postgresql/<major>/bin (Debian layout). Missing -> tests using the
-  fixture are *skipped* (set PG_REQUIRED=1 to make that an error instead);
-  run scripts/ensure-postgres.sh to install.
+  fixture FAIL (never skip: the ledger is tested against a real server or not at all);
+  scripts/ensure-postgres.sh installs them (`make test` runs it).
 * initdb and postgres refuse to run as root. When the test process is root, both run
   as an unprivileged OS user (PG_OS_USER, default "postgres" if it exists, else
   "nobody") via subprocess's user=/group=/extra_groups= (setuid/setgid/setgroups in
