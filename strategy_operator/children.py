@@ -216,7 +216,8 @@ def config_substance(document: dict[str, Any]) -> dict[str, Any]:
     return substance
 
 
-def _digest(value: Any) -> str:
+def digest(value: Any) -> str:
+    """16 hex digits of a JSON document's SHA-256: the operator's one way of hashing what it builds."""
     return hashlib.sha256(json.dumps(value, sort_keys=True, separators=(",", ":")).encode()).hexdigest()[:16]
 
 
@@ -455,7 +456,7 @@ def build_pod_template(strategy: LiveStrategy, settings: OperatorSettings) -> di
 def config_hash(configmap: dict[str, Any], template: dict[str, Any]) -> str:
     """What the pod runs, in 16 hex digits: the configuration's substance and the pod template."""
     document = json.loads(configmap["data"][CONFIG_FILE_NAME])
-    return _digest({"config": config_substance(document), "template": template})
+    return digest({"config": config_substance(document), "template": template})
 
 
 def build_statefulset(
@@ -471,12 +472,12 @@ def build_statefulset(
         raise ValueError(f"a strategy runs 0 or 1 pod, not {replicas}")
     configmap = configmap or build_configmap(strategy, settings)
     template = build_pod_template(strategy, settings)
-    digest = config_hash(configmap, template)
-    template["metadata"]["annotations"][labels.CONFIG_HASH_ANNOTATION] = digest
+    hashed = config_hash(configmap, template)
+    template["metadata"]["annotations"][labels.CONFIG_HASH_ANNOTATION] = hashed
     return {
         "apiVersion": "apps/v1",
         "kind": "StatefulSet",
-        "metadata": _metadata(strategy, annotations={labels.CONFIG_HASH_ANNOTATION: digest}),
+        "metadata": _metadata(strategy, annotations={labels.CONFIG_HASH_ANNOTATION: hashed}),
         "spec": {
             "replicas": replicas,
             "serviceName": labels.child_name(strategy.metadata.name),

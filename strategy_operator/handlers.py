@@ -59,7 +59,6 @@ class OperatorContext:
     reconciler: Reconciler
     wakeups: wakeups.Wakeups
     slots: asyncio.Semaphore
-    serving_metrics: bool
 
     @classmethod
     async def start(cls, settings: OperatorSettings, *, serve_metrics: bool = True) -> OperatorContext:
@@ -77,7 +76,6 @@ class OperatorContext:
             reconciler=reconciler,
             wakeups=wakeups.Wakeups(),
             slots=asyncio.Semaphore(settings.max_concurrent_reconciles),
-            serving_metrics=serve_metrics,
         )
 
     async def close(self) -> None:

@@ -70,8 +70,3 @@ def owner_reference(name: str, uid: str) -> dict[str, Any]:
         "controller": True,
         "blockOwnerDeletion": True,
     }
-
-
-def strategy_of(labels: dict[str, str] | None) -> str | None:
-    """The LiveStrategy a labelled object belongs to."""
-    return (labels or {}).get(STRATEGY_LABEL)

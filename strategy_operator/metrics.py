@@ -12,7 +12,8 @@ import logging
 from collections.abc import Iterator, Mapping
 
 from aiohttp import web
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client.aiohttp import make_aiohttp_handler
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
@@ -85,11 +86,8 @@ class OperatorMetrics:
         return generate_latest(self.registry)
 
     async def serve(self, host: str, port: int) -> None:
-        async def handle(_request: web.Request) -> web.Response:
-            return web.Response(body=self.exposition(), headers={"Content-Type": CONTENT_TYPE_LATEST})
-
         app = web.Application()
-        app.router.add_get("/metrics", handle)
+        app.router.add_get("/metrics", make_aiohttp_handler(self.registry))
         self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
         await self._runner.setup()
         await web.TCPSite(self._runner, host, port).start()

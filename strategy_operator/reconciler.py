@@ -17,7 +17,6 @@ write at all (the runtime's heartbeats only make the operator re-read its caches
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 import logging
 import math
@@ -42,8 +41,10 @@ from strategy_operator.children import (
     build_children,
     build_service_account,
     config_substance,
+    digest,
     secret_requirements,
     spec_problems,
+    strategy_generation,
 )
 from strategy_operator.kube_client import ApiError, KubeClient
 from strategy_operator.lifecycle import Event, Observation, PodView
@@ -57,7 +58,6 @@ OPERATOR_STATUS_FIELDS = ("phase", "message", "replicas", "selector", "observedG
 SECRETS_VALID_SECONDS = 60.0  # a found Secret is not looked up again for this long
 SECRETS_RETRY_SECONDS = (2.0, 4.0, 8.0, 15.0, 30.0)  # a missing one is looked up again after these
 CONFIRM_PODS_SECONDS = 5.0  # a pod the caches still show while waiting for it to exit is re-read this often
-DELETION_POLL_SECONDS = 1.0
 CONFLICT_RECHECK_SECONDS = 5.0  # a child's name taken by a foreign object is looked at again this often
 CACHE_LAG_SECONDS = 10.0  # a child created this recently is trusted to exist although the cache lacks it
 
@@ -159,10 +159,6 @@ def is_subset(desired: Any, existing: Any) -> bool:
     return desired == existing
 
 
-def digest(value: Any) -> str:
-    return hashlib.sha256(json.dumps(value, sort_keys=True, separators=(",", ":")).encode()).hexdigest()[:16]
-
-
 def status_patch(current: Mapping[str, Any], desired: Mapping[str, Any]) -> dict[str, Any]:
     """The operator's status fields that differ (``None`` deletes, as a merge patch does)."""
     patch: dict[str, Any] = {}
@@ -244,7 +240,7 @@ class Reconciler:
                     )
                 )
                 continue
-            present = set((secret.get("data") or {}).keys()) | set((secret.get("stringData") or {}).keys())
+            present = set((secret.get("data") or {}).keys())
             del secret  # only the key names are kept, never a value
             missing = [key for key in requirement.keys if key not in present]
             if missing:
@@ -494,7 +490,7 @@ class Reconciler:
         if created:
             events.append(Event("Normal", "Created", f"created {', '.join(created)} {name}"))
         if updated:
-            generation = (strategy.metadata.model_extra or {}).get("generation")
+            generation = strategy_generation(strategy)
             events.append(
                 Event("Normal", "Updated", f"updated {', '.join(updated)} {name} for generation {generation}")
             )

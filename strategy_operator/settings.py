@@ -34,7 +34,6 @@ ENVIRONMENT = {
     "LIVESTRAT_HALT_TIMEOUT_MARGIN_SECONDS": "halt_timeout_margin_seconds",
     "LIVESTRAT_MAX_CONCURRENT_RECONCILES": "max_concurrent_reconciles",
 }
-LIST_FIELDS = {"watch_namespaces", "live_namespaces"}
 
 Namespace = Annotated[str, Field(pattern=DNS_LABEL, max_length=63)]
 
