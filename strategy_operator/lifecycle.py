@@ -545,17 +545,26 @@ def _phase(obs: Observation, hold: Hold | None, replicas: int) -> _Verdicts:
         message = _risk_message(obs, latch)
         return _Verdicts(Phase.RISK_HALTED, message, ready_false("RiskLimitBreached", message), halted, invalid)
     start_timeout = timedelta(seconds=obs.settings.start_timeout_seconds)
-    if pod is None:
-        deadline = obs.phase_since + start_timeout
-        name = labels.pod_name(obs.name)
+    limit = int(start_timeout.total_seconds())
+
+    def timed(since: datetime, waiting: tuple[str, str], failed: tuple[str, str]) -> _Verdicts:
+        """Starting with ``waiting`` (reason, message) until ``since`` + the start timeout, then Failed."""
+        deadline = since + start_timeout
         if obs.now >= deadline:
-            message = (
-                f"pod {name} was not created within {int(start_timeout.total_seconds())}s: see "
-                f"`kubectl describe statefulset {obs.name}` (quota, admission, scheduling)"
-            )
-            return _Verdicts(Phase.FAILED, message, ready_false("PodNotCreated", message), halted, invalid)
-        message = f"waiting for the StatefulSet to create pod {name}"
-        return _Verdicts(Phase.STARTING, message, ready_false("Starting", message), halted, invalid, [deadline])
+            return _Verdicts(Phase.FAILED, failed[1], ready_false(*failed), halted, invalid)
+        return _Verdicts(Phase.STARTING, waiting[1], ready_false(*waiting), halted, invalid, [deadline])
+
+    if pod is None:
+        name = labels.pod_name(obs.name)
+        return timed(
+            obs.phase_since,
+            ("Starting", f"waiting for the StatefulSet to create pod {name}"),
+            (
+                "PodNotCreated",
+                f"pod {name} was not created within {limit}s: see "
+                f"`kubectl describe statefulset {obs.name}` (quota, admission, scheduling)",
+            ),
+        )
     if pod.terminating or (pod.config_hash is not None and pod.config_hash != obs.applied_hash and obs.applied_hash):
         message = f"pod {pod.name} restarts with the new configuration"
         return _Verdicts(Phase.STARTING, message, ready_false("Restarting", message), halted, invalid)
@@ -575,27 +584,20 @@ def _phase(obs: Observation, hold: Hold | None, replicas: int) -> _Verdicts:
         detail = f": {pod.waiting_message}" if pod.waiting_message else ""
         message = f"pod {pod.name} is in {pod.waiting_reason}{detail}"
         return _Verdicts(Phase.FAILED, message, ready_false(pod.waiting_reason or "Failed", message), halted, invalid)
+    look = f"see `kubectl logs {pod.name}` and `kubectl describe pod {pod.name}`"
     lost = _lost_readiness(obs, pod)
     if lost is not None:
-        deadline = lost + start_timeout
         since = conditions.timestamp(lost)
-        if obs.now >= deadline:
-            message = (
-                f"pod {pod.name} has not been ready since {since} ({int(start_timeout.total_seconds())}s): its "
-                f"runtime's /readyz fails; see `kubectl logs {pod.name}` and `kubectl describe pod {pod.name}`"
-            )
-            return _Verdicts(Phase.FAILED, message, ready_false("PodNotReady", message), halted, invalid)
-        message = f"pod {pod.name} was ready and is not since {since}: its runtime's /readyz fails"
-        return _Verdicts(Phase.STARTING, message, ready_false("PodNotReady", message), halted, invalid, [deadline])
-    deadline = (pod.created or obs.phase_since) + start_timeout
-    if obs.now >= deadline:
-        message = (
-            f"pod {pod.name} did not become ready within {int(start_timeout.total_seconds())}s: "
-            f"see `kubectl logs {pod.name}` and `kubectl describe pod {pod.name}`"
+        return timed(
+            lost,
+            ("PodNotReady", f"pod {pod.name} was ready and is not since {since}: its runtime's /readyz fails"),
+            ("PodNotReady", f"pod {pod.name} has not been ready since {since} ({limit}s): its /readyz fails; {look}"),
         )
-        return _Verdicts(Phase.FAILED, message, ready_false("StartTimeout", message), halted, invalid)
-    message = f"pod {pod.name} is starting"
-    return _Verdicts(Phase.STARTING, message, ready_false("Starting", message), halted, invalid, [deadline])
+    return timed(
+        pod.created or obs.phase_since,
+        ("Starting", f"pod {pod.name} is starting"),
+        ("StartTimeout", f"pod {pod.name} did not become ready within {limit}s: {look}"),
+    )
 
 
 def _staleness(obs: Observation, phase: str) -> tuple[Verdict, datetime | None]:

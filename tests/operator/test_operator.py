@@ -455,19 +455,7 @@ async def test_deleting_waits_for_the_pod_to_exit_but_not_forever(emulator, desk
     async with running_operator(emulator, fast_settings(halt_timeout_margin_seconds=1)):
         await desk.apply(example("halted"))
         await wait_for(lambda: desk.phase("ema-cross-halted") == "Halted")
-        # A pod whose node is gone: it never finishes terminating (its finalizer is never removed).
-        emulator.create_object(
-            "v1/pods",
-            {
-                "metadata": {
-                    "name": "stuck",
-                    "labels": {"livestrat.io/strategy": "ema-cross-halted"},
-                    "finalizers": ["tests.livestrat.io/unreachable-node"],
-                },
-                "spec": {"containers": [{"name": "strategy", "image": "x"}], "terminationGracePeriodSeconds": 1},
-            },
-            namespace="default",
-        )
+        stuck_pod(emulator, "ema-cross-halted")
         await wait_for(lambda: all(p["metadata"].get("deletionTimestamp") for p in desk.pods("ema-cross-halted")))
         # The spec's grace period is 60 s; shorten it in the stored object (bypassing the schema's minimum).
         emulator.patch_object(
@@ -507,6 +495,22 @@ def _operator_reads(emulator, since: int, path: str) -> list:
         for r in list(emulator)[since:]
         if r.method.value == "GET" and r.url.path.endswith(path) and is_operator_request(r)
     ]
+
+
+def stuck_pod(emulator, strategy: str) -> None:
+    """A pod of the strategy whose node is gone: it never finishes terminating (its finalizer is never removed)."""
+    emulator.create_object(
+        "v1/pods",
+        {
+            "metadata": {
+                "name": "stuck",
+                "labels": {"livestrat.io/strategy": strategy},
+                "finalizers": ["tests.livestrat.io/unreachable-node"],
+            },
+            "spec": {"containers": [{"name": "strategy", "image": "x"}], "terminationGracePeriodSeconds": 1},
+        },
+        namespace="default",
+    )
 
 
 def _samples(metrics, name: str) -> float:
@@ -704,19 +708,7 @@ async def test_a_deletion_seen_after_a_long_operator_outage_still_waits_for_the_
     async with running_operator(emulator, fast_settings(halt_timeout_margin_seconds=1)):
         await desk.apply(example("halted"))
         await wait_for(lambda: desk.phase("ema-cross-halted") == "Halted")
-    # A pod whose node is gone: it never finishes terminating (its finalizer is never removed).
-    emulator.create_object(
-        "v1/pods",
-        {
-            "metadata": {
-                "name": "stuck",
-                "labels": {"livestrat.io/strategy": "ema-cross-halted"},
-                "finalizers": ["tests.livestrat.io/unreachable-node"],
-            },
-            "spec": {"containers": [{"name": "strategy", "image": "x"}], "terminationGracePeriodSeconds": 1},
-        },
-        namespace="default",
-    )
+    stuck_pod(emulator, "ema-cross-halted")
     # The spec's grace period is 60 s; shorten it in the stored object (bypassing the schema's minimum).
     emulator.patch_object(
         LIVESTRATEGIES, "ema-cross-halted", {"spec": {"pod": {"terminationGracePeriodSeconds": 1}}}, namespace="default"

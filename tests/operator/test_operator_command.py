@@ -20,23 +20,30 @@ from tests.support.operator import free_port, operator_writes
 LIVESTRAT = str(Path(sys.executable).with_name("livestrat"))
 
 
+async def start_operator(kubeconfig: Path, log: Path, *args: str, **settings: str) -> asyncio.subprocess.Process:
+    """``livestrat operator ARGS`` as a process, with these LIVESTRAT_* settings, its output into ``log``."""
+    env = {**os.environ, "KUBECONFIG": str(kubeconfig), **settings}
+    with log.open("wb") as out:
+        return await asyncio.create_subprocess_exec(
+            LIVESTRAT, "operator", *args, env=env, stdout=out, stderr=asyncio.subprocess.STDOUT
+        )
+
+
 async def test_livestrat_operator_runs_against_a_kubeconfig_and_stops_on_sigterm(
     emulator, kube_env, desk: Desk, tmp_path
 ):
     health, metrics = free_port(), free_port()
-    env = {
-        **os.environ,
-        "KUBECONFIG": str(kube_env),
-        "LIVESTRAT_HEALTH_PORT": str(health),
-        "LIVESTRAT_METRICS_PORT": str(metrics),
-        "LIVESTRAT_RUNTIME_IMAGE": "registry.example/livestrat-runtime:1.2.3",
-        "LIVESTRAT_LOG_LEVEL": "INFO",
-    }
     log = tmp_path / "operator.log"
-    with log.open("wb") as out:
-        process = await asyncio.create_subprocess_exec(
-            LIVESTRAT, "operator", "--namespace", "default", env=env, stdout=out, stderr=asyncio.subprocess.STDOUT
-        )
+    process = await start_operator(
+        kube_env,
+        log,
+        "--namespace",
+        "default",
+        LIVESTRAT_HEALTH_PORT=str(health),
+        LIVESTRAT_METRICS_PORT=str(metrics),
+        LIVESTRAT_RUNTIME_IMAGE="registry.example/livestrat-runtime:1.2.3",
+        LIVESTRAT_LOG_LEVEL="INFO",
+    )
     try:
         await desk.apply(example("halted"))
         try:
@@ -118,22 +125,17 @@ async def test_an_operator_logging_at_debug_writes_no_secret_anywhere(emulator, 
             },
             namespace=where.namespace,
         )
-    health, metrics = free_port(), free_port()
-    env = {
-        **os.environ,
-        "KUBECONFIG": str(kube_env),
-        "LIVESTRAT_HEALTH_PORT": str(health),
-        "LIVESTRAT_METRICS_PORT": str(metrics),
-        "LIVESTRAT_LOG_LEVEL": "DEBUG",
-        "LIVESTRAT_LIVE_NAMESPACES": "live-desk",
-    }
     log = tmp_path / "operator.log"
     live_example = example("live-binance-testnet")
     name = live_example["metadata"]["name"]
-    with log.open("wb") as out:
-        process = await asyncio.create_subprocess_exec(
-            LIVESTRAT, "operator", env=env, stdout=out, stderr=asyncio.subprocess.STDOUT
-        )
+    process = await start_operator(
+        kube_env,
+        log,
+        LIVESTRAT_HEALTH_PORT=str(free_port()),
+        LIVESTRAT_METRICS_PORT=str(free_port()),
+        LIVESTRAT_LOG_LEVEL="DEBUG",
+        LIVESTRAT_LIVE_NAMESPACES="live-desk",
+    )
     try:
         async with Kubelet(emulator, workdir=tmp_path / "pods", kubeconfig=kube_env):
             await live.apply(live_example)  # runs: both Secrets read
