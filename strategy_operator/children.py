@@ -149,6 +149,25 @@ def spec_problems(strategy: LiveStrategy, settings: OperatorSettings) -> list[Sp
                 "operator's default ledger Secret (Helm value defaults.ledgerSecret) is set: set one.",
             )
         )
+    if spec.pod.image and not settings.image_allowed(spec.pod.image):
+        found.append(
+            SpecProblem(
+                "ImageNotAllowed",
+                f"spec.pod.image {spec.pod.image!r} is not under an image prefix this operator allows "
+                f"({', '.join(settings.allowed_image_prefixes)}; operator setting LIVESTRAT_ALLOWED_IMAGE_PREFIXES): "
+                "use an allowed image, or remove spec.pod.image to run the operator's default runtime image.",
+            )
+        )
+    if spec.pod.service_account_name and not settings.allow_service_account_name:
+        found.append(
+            SpecProblem(
+                "ServiceAccountNotAllowed",
+                f"spec.pod.serviceAccountName {spec.pod.service_account_name!r} is set, but this operator does "
+                "not let a strategy pod run as a service account of its choosing (operator setting "
+                "LIVESTRAT_ALLOW_SERVICE_ACCOUNT_NAME): remove it (use spec.pod.workloadIdentity for Google "
+                "access), or have the setting enabled.",
+            )
+        )
     if spec.data.catalog.gcs_fuse is not None and gcs_bucket(strategy, settings) is None:
         found.append(
             SpecProblem(
@@ -216,7 +235,8 @@ def config_substance(document: dict[str, Any]) -> dict[str, Any]:
     return substance
 
 
-def _digest(value: Any) -> str:
+def digest(value: Any) -> str:
+    """16 hex digits of a JSON document's SHA-256: the operator's one way of hashing what it builds."""
     return hashlib.sha256(json.dumps(value, sort_keys=True, separators=(",", ":")).encode()).hexdigest()[:16]
 
 
@@ -455,7 +475,19 @@ def build_pod_template(strategy: LiveStrategy, settings: OperatorSettings) -> di
 def config_hash(configmap: dict[str, Any], template: dict[str, Any]) -> str:
     """What the pod runs, in 16 hex digits: the configuration's substance and the pod template."""
     document = json.loads(configmap["data"][CONFIG_FILE_NAME])
-    return _digest({"config": config_substance(document), "template": template})
+    return digest({"config": config_substance(document), "template": template})
+
+
+def spec_hash(document: dict[str, Any], restart_nonce: str | None) -> str:
+    """The part of what the pod runs that the LiveStrategy itself asks for, in 16 hex digits: its spec
+    as rendered into ``runtime.json`` (without scaling and the update policy), its identity and its
+    restart nonce. What ``config_hash`` covers beyond this comes from the operator (its settings, such
+    as the default runtime image, and its version's way of building the pod): a change there never
+    restarts a running strategy by itself."""
+    substance = config_substance(document)
+    return digest(
+        {"strategy": substance.get("strategy"), "spec": substance.get("spec"), "restartNonce": restart_nonce or None}
+    )
 
 
 def build_statefulset(
@@ -471,12 +503,14 @@ def build_statefulset(
         raise ValueError(f"a strategy runs 0 or 1 pod, not {replicas}")
     configmap = configmap or build_configmap(strategy, settings)
     template = build_pod_template(strategy, settings)
-    digest = config_hash(configmap, template)
-    template["metadata"]["annotations"][labels.CONFIG_HASH_ANNOTATION] = digest
+    document = json.loads(configmap["data"][CONFIG_FILE_NAME])
+    template["metadata"]["annotations"][labels.SPEC_HASH_ANNOTATION] = spec_hash(document, strategy.spec.restart_nonce)
+    hashed = config_hash(configmap, template)
+    template["metadata"]["annotations"][labels.CONFIG_HASH_ANNOTATION] = hashed
     return {
         "apiVersion": "apps/v1",
         "kind": "StatefulSet",
-        "metadata": _metadata(strategy, annotations={labels.CONFIG_HASH_ANNOTATION: digest}),
+        "metadata": _metadata(strategy, annotations={labels.CONFIG_HASH_ANNOTATION: hashed}),
         "spec": {
             "replicas": replicas,
             "serviceName": labels.child_name(strategy.metadata.name),

@@ -81,8 +81,3 @@ def merge(
             condition["observedGeneration"] = generation
         result.append(condition)
     return result
-
-
-def is_true(conditions: Iterable[Mapping[str, Any]] | None, type: str) -> bool:
-    found = by_type(conditions).get(type)
-    return found is not None and found.get("status") == ConditionStatus.TRUE

@@ -1,37 +1,87 @@
-"""What differs between the configuration a strategy runs with and the one its spec asks for.
+"""What differs between what a running strategy pod runs and what the operator would build now.
 
-Under ``updatePolicy: Manual`` a running strategy keeps its configuration; the
-``ConfigDrift`` condition names the fields that would change, read from the two rendered
-``runtime.json`` documents (the one in the ConfigMap the pod mounted, and the one the
-current spec renders to).
+A running pod is left as it is under ``updatePolicy: Manual``, and under any policy when only
+the operator changed (a new version, a new default runtime image); the ``ConfigDrift``
+condition then names what differs, read from
+
+- the two rendered ``runtime.json`` documents (the one in the ConfigMap the pod mounted, and
+  the one the current spec renders to), split into what the LiveStrategy asks for (its spec,
+  its identity, its risk acknowledgement) and what the operator adds (ledger target, log
+  level, paths);
+- the two pod templates (the StatefulSet's, and the one the operator would build now).
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
+from strategy_operator import labels
 from strategy_operator.children import config_substance
 
 MAX_LISTED = 12
+# runtime.json fields that come from the LiveStrategy itself; the others come from the operator.
+STRATEGY_FIELDS = ("spec", "strategy", "riskAcknowledgement")
+# Pod template annotations that summarise the rest: a difference in them is no news.
+SUMMARY_ANNOTATIONS = (labels.CONFIG_HASH_ANNOTATION, labels.SPEC_HASH_ANNOTATION)
 
 
 def _leaves(value: Any, path: str, out: dict[str, Any], depth: int) -> None:
     if isinstance(value, dict) and depth > 0 and value:
         for key, item in value.items():
             _leaves(item, f"{path}.{key}" if path else str(key), out, depth - 1)
+    elif isinstance(value, list) and depth > 0 and value and all(isinstance(i, dict) and "name" in i for i in value):
+        for item in value:  # containers, volumes, env: by name, not by position
+            _leaves(item, f"{path}[{item['name']}]", out, depth - 1)
     else:
         out[path] = value
+
+
+def _differences(old: Any, new: Any, depth: int) -> list[str]:
+    before: dict[str, Any] = {}
+    after: dict[str, Any] = {}
+    _leaves(old, "", before, depth)
+    _leaves(new, "", after, depth)
+    return sorted(path for path in before.keys() | after.keys() if before.get(path) != after.get(path))
 
 
 def changed_fields(running: dict[str, Any] | None, desired: dict[str, Any], *, depth: int = 4) -> list[str]:
     """Dotted paths (``spec.risk.maxDailyLoss``) whose values differ; ``[]`` when only scaling differs."""
     if running is None:
         return ["(no running configuration)"]
-    old: dict[str, Any] = {}
-    new: dict[str, Any] = {}
-    _leaves(config_substance(running), "", old, depth)
-    _leaves(config_substance(desired), "", new, depth)
-    return sorted(path for path in old.keys() | new.keys() if old.get(path) != new.get(path))
+    return _differences(config_substance(running), config_substance(desired), depth)
+
+
+def split(fields: list[str]) -> tuple[list[str], list[str]]:
+    """(the fields the LiveStrategy asks for, the fields the operator adds)."""
+    mine = [f for f in fields if f.split(".", 1)[0] in STRATEGY_FIELDS or f.startswith("(")]
+    return mine, [f for f in fields if f not in mine]
+
+
+def _without_summaries(template: Mapping[str, Any] | None) -> dict[str, Any]:
+    template = dict(template or {})
+    meta = dict(template.get("metadata") or {})
+    meta["annotations"] = {k: v for k, v in (meta.get("annotations") or {}).items() if k not in SUMMARY_ANNOTATIONS}
+    template["metadata"] = meta
+    return template
+
+
+def template_changes(applied: Mapping[str, Any] | None, desired: Mapping[str, Any], *, depth: int = 8) -> list[str]:
+    """Paths in the pod template (``spec.containers[strategy].image``) whose values differ."""
+    return _differences(_without_summaries(applied), _without_summaries(desired), depth)
+
+
+def _image(template: Mapping[str, Any] | None) -> str | None:
+    containers = ((template or {}).get("spec") or {}).get("containers") or []
+    return next((c.get("image") for c in containers if c.get("name") == labels.CONTAINER), None)
+
+
+def image_change(applied: Mapping[str, Any] | None, desired: Mapping[str, Any]) -> tuple[str, str, str] | None:
+    """(its template path, the image the operator would run now, the image the pod runs), if they differ."""
+    before, after = _image(applied), _image(desired)
+    if before is None or after is None or before == after:
+        return None
+    return f"spec.containers[{labels.CONTAINER}].image", after, before
 
 
 def describe(fields: list[str]) -> str:

@@ -32,7 +32,7 @@ from strategy_operator.metrics import OperatorMetrics
 from strategy_operator.reconciler import Caches, Reconciler, kill_switch_engaged
 from strategy_operator.settings import OperatorSettings
 
-logger = logging.getLogger("livestrat.operator")
+operator_log = logging.getLogger("livestrat.operator")
 
 # Children and pods: (group, version, plural) -> the cache's index id.
 WATCHED = {
@@ -59,15 +59,15 @@ class OperatorContext:
     reconciler: Reconciler
     wakeups: wakeups.Wakeups
     slots: asyncio.Semaphore
-    serving_metrics: bool
 
     @classmethod
     async def start(cls, settings: OperatorSettings, *, serve_metrics: bool = True) -> OperatorContext:
         phases: dict[Any, str] = {}
-        metrics = OperatorMetrics(phases)
+        failures: dict[Any, str] = {}
+        metrics = OperatorMetrics(phases, failures)
         kube = await KubeClient.connect(metrics, pool_size=max(8, settings.max_concurrent_reconciles * 2))
         reconciler = Reconciler(settings, kube, metrics)
-        reconciler.phases = phases
+        reconciler.phases, reconciler.failures = phases, failures
         if serve_metrics:
             await metrics.serve("0.0.0.0", settings.metrics_port)
         return cls(
@@ -77,7 +77,6 @@ class OperatorContext:
             reconciler=reconciler,
             wakeups=wakeups.Wakeups(),
             slots=asyncio.Semaphore(settings.max_concurrent_reconciles),
-            serving_metrics=serve_metrics,
         )
 
     async def close(self) -> None:
@@ -160,7 +159,6 @@ def build_registry() -> kopf.OperatorRegistry:
         name: str,
         stopped: kopf.DaemonStopped,
         memo: kopf.Memo,
-        logger: kopf.Logger,
         **kwargs: Any,
     ) -> None:
         context: OperatorContext = memo.context
@@ -181,10 +179,18 @@ def build_registry() -> kopf.OperatorRegistry:
                         if stopped:
                             break
                         recheck = await context.reconciler.reconcile(body, caches)
-                except Exception as exc:  # retried with backoff; the strategy keeps its last good state
+                except Exception as exc:  # retried with backoff; the status and an event already say why
                     failures += 1
                     timeout = min(MAX_BACKOFF_SECONDS, 0.5 * 2**failures)
-                    logger.warning(f"reconciliation failed ({type(exc).__name__}: {exc}); retrying in {timeout:.1f}s")
+                    # The module's logger, not kopf's per-object one (which would post each retry as an event).
+                    operator_log.warning(
+                        "%s/%s: reconciliation failed (%s: %s); retrying in %.1fs",
+                        namespace,
+                        name,
+                        type(exc).__name__,
+                        exc,
+                        timeout,
+                    )
                 else:
                     failures = 0
                     timeout = min(recheck, RESYNC_SECONDS) if recheck is not None else RESYNC_SECONDS

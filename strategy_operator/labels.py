@@ -21,9 +21,16 @@ FINALIZER = f"{GROUP}/halt-before-delete"
 # kopf's own bookkeeping (the last handled spec, progress of the deletion handler).
 KOPF_PREFIX = GROUP
 
-# On the StatefulSet's pod template (hence on the pod): what configuration the pod runs.
+# On the StatefulSet's pod template (hence on the pod): what the pod runs (everything, and
+# the part of it that comes from the LiveStrategy itself), and the restart nonce.
 CONFIG_HASH_ANNOTATION = f"{GROUP}/config-hash"
+SPEC_HASH_ANNOTATION = f"{GROUP}/spec-hash"
 RESTART_NONCE_ANNOTATION = f"{GROUP}/restart-nonce"
+
+# On the LiveStrategy, written by the operator only: the breach time of the last risk halt it
+# saw. The runtime (which may write the status) cannot change it; only an acknowledgement of
+# this time (livestrat.io/risk-acknowledged) releases the halt.
+RISK_HALTED_AT_ANNOTATION = f"{GROUP}/risk-halted-at"
 
 # GKE Workload Identity: the Google service account a Kubernetes service account impersonates.
 WORKLOAD_IDENTITY_ANNOTATION = "iam.gke.io/gcp-service-account"
@@ -70,8 +77,3 @@ def owner_reference(name: str, uid: str) -> dict[str, Any]:
         "controller": True,
         "blockOwnerDeletion": True,
     }
-
-
-def strategy_of(labels: dict[str, str] | None) -> str | None:
-    """The LiveStrategy a labelled object belongs to."""
-    return (labels or {}).get(STRATEGY_LABEL)

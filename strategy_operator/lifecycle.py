@@ -23,7 +23,7 @@ from typing import Any
 from livestrat.api.spec import LiveStrategySpec, OnBreach, UpdatePolicy
 from livestrat.api.status import ConditionStatus, ConditionType, Phase, RiskStateName
 from strategy_operator import conditions, drift, labels
-from strategy_operator.children import SpecProblem
+from strategy_operator.children import SpecProblem, spec_hash
 from strategy_operator.conditions import Verdict
 from strategy_operator.settings import OperatorSettings
 
@@ -46,6 +46,8 @@ EXIT_REASONS = {
     3: ("FencedOut", "another runtime holds this strategy's ledger fence"),
     4: ("FenceLost", "the runtime lost its ledger fence and stopped trading"),
 }
+# ConfigDrift reasons of a running pod left as it is (each posts a ConfigDrift event when it begins).
+DRIFT_REASONS = frozenset({"SpecChanged", "OperatorUpgraded", "RuntimeImageChanged"})
 # Reasons for holding the StatefulSet at 0 that leave the phase Pending (fixable without a spec change).
 PENDING_REASONS = frozenset({"SecretNotFound", "SecretKeyNotFound"})
 RUNTIME_NODE_RUNNING = "Running"
@@ -86,13 +88,17 @@ class PodView:
     exit_message: str | None = None
 
     @classmethod
-    def from_body(cls, body: Mapping[str, Any], statefulset_uid: str | None) -> PodView:
+    def from_body(cls, body: Mapping[str, Any], statefulset_uid: str | None, statefulset_name: str) -> PodView:
+        """``statefulset_uid``: the uid of the strategy's StatefulSet, None while the operator does not know
+        it (not in its cache yet): a pod whose controller is a StatefulSet of that name counts as the
+        StatefulSet's own until then, never as a rogue pod to delete."""
         meta = body.get("metadata") or {}
         status = body.get("status") or {}
-        owners = meta.get("ownerReferences") or []
-        controlled = statefulset_uid is not None and any(
-            ref.get("uid") == statefulset_uid and ref.get("controller") for ref in owners
-        )
+        owners = [ref for ref in meta.get("ownerReferences") or [] if ref.get("controller")]
+        if statefulset_uid is not None:
+            controlled = any(ref.get("uid") == statefulset_uid for ref in owners)
+        else:
+            controlled = any(ref.get("kind") == "StatefulSet" and ref.get("name") == statefulset_name for ref in owners)
         ready_condition = next((c for c in status.get("conditions") or [] if c.get("type") == "Ready"), {})
         container = next(
             (c for c in status.get("containerStatuses") or [] if c.get("name") == labels.CONTAINER),
@@ -125,13 +131,21 @@ class PodView:
 
 @dataclass(frozen=True)
 class RiskLatch:
-    """A post-trade risk halt the runtime reported, and whether a human acknowledged it."""
+    """A post-trade risk halt, and whether a human acknowledged it.
+
+    The halt is latched in what only the operator writes (the ``livestrat.io/risk-halted-at``
+    annotation, ``recorded``), not in ``status.risk``, which the runtime writes and may lose:
+    a runtime that starts again without its ledger reports ``Active``, and that must not resume
+    the strategy. Only ``livestrat.io/risk-acknowledged`` set to the breach's time releases it.
+    """
 
     latched: bool = False
     acknowledged: bool = False
     limit: str | None = None
     reason: str | None = None
     breached_at: str | None = None
+    reported_halted: bool = False  # the runtime's own status says it is halted
+    record: str | None = None  # a breach time the operator has not recorded yet: write it
 
 
 def same_instant(a: str | None, b: str | None) -> bool:
@@ -143,18 +157,37 @@ def same_instant(a: str | None, b: str | None) -> bool:
     return ta is not None and tb is not None and ta == tb
 
 
-def risk_latch(risk: Mapping[str, Any] | None, acknowledgement: str | None) -> RiskLatch:
-    """Latched while ``status.risk.state`` is Halted and the acknowledgement annotation does not name its breach."""
-    if not risk or risk.get("state") != RiskStateName.HALTED:
+def _later(recorded: str | None, reported: str | None) -> str | None:
+    """The later of two breach times (the reported one when they cannot be compared)."""
+    if not recorded or not reported:
+        return reported or recorded
+    a, b = parse_time(recorded.strip()), parse_time(reported.strip())
+    if a is not None and b is not None and a > b:
+        return recorded
+    return reported
+
+
+def risk_latch(risk: Mapping[str, Any] | None, acknowledgement: str | None, recorded: str | None) -> RiskLatch:
+    """Latched on the latest breach, the one the operator recorded or the one the runtime reports, until the
+    acknowledgement annotation names its time."""
+    risk = risk or {}
+    halted = risk.get("state") == RiskStateName.HALTED
+    reported = risk.get("breachedAt") if halted else None
+    if halted and not reported:  # a halt without a time cannot be acknowledged nor recorded: it holds
+        return RiskLatch(latched=True, limit=risk.get("breachedLimit"), reason=risk.get("reason"), reported_halted=True)
+    breach = _later(recorded, reported)
+    if breach is None:
         return RiskLatch()
-    breached_at = risk.get("breachedAt")
-    acknowledged = same_instant(acknowledgement, breached_at)
+    acknowledged = same_instant(acknowledgement, breach)
+    from_report = same_instant(breach, reported)
     return RiskLatch(
         latched=not acknowledged,
         acknowledged=acknowledged,
-        limit=risk.get("breachedLimit"),
-        reason=risk.get("reason"),
-        breached_at=breached_at,
+        limit=risk.get("breachedLimit") if from_report else None,
+        reason=risk.get("reason") if from_report else None,
+        breached_at=breach,
+        reported_halted=halted,
+        record=breach if not same_instant(breach, recorded) else None,
     )
 
 
@@ -179,26 +212,47 @@ class Observation:
     now: datetime
     phase_since: datetime  # when this phase was first seen (operator memory)
     settings: OperatorSettings
+    spec_replicas: Any = 1  # spec.replicas as stored, also when the spec cannot be read
+    risk_recorded: str | None = None  # the livestrat.io/risk-halted-at annotation (the operator's own)
+    # What keeps the pending (not applied) configuration from starting; the running pod is not held for it.
+    deferred_problems: Sequence[SpecProblem] = ()
+    desired_statefulset: Mapping[str, Any] | None = None  # what the operator would build now
 
     @property
     def risk(self) -> RiskLatch:
-        return risk_latch(self.status.get("risk"), self.acknowledgement)
+        return risk_latch(self.status.get("risk"), self.acknowledgement, self.risk_recorded)
 
     @property
     def applied_hash(self) -> str | None:
-        template = ((self.statefulset or {}).get("spec") or {}).get("template") or {}
-        return ((template.get("metadata") or {}).get("annotations") or {}).get(labels.CONFIG_HASH_ANNOTATION)
+        return _template_annotations(self.statefulset).get(labels.CONFIG_HASH_ANNOTATION)
 
     @property
     def applied_nonce(self) -> str | None:
-        template = ((self.statefulset or {}).get("spec") or {}).get("template") or {}
-        return ((template.get("metadata") or {}).get("annotations") or {}).get(labels.RESTART_NONCE_ANNOTATION)
+        return _template_annotations(self.statefulset).get(labels.RESTART_NONCE_ANNOTATION)
+
+    @property
+    def desired_spec_hash(self) -> str | None:
+        return _template_annotations(self.desired_statefulset).get(labels.SPEC_HASH_ANNOTATION)
+
+    @property
+    def applied_spec_hash(self) -> str | None:
+        """The spec-hash of the applied pod template; for a template built before it carried one, computed from
+        the ConfigMap it runs (written together with it)."""
+        found = _template_annotations(self.statefulset).get(labels.SPEC_HASH_ANNOTATION)
+        if found or self.running_config is None:
+            return found
+        return spec_hash(self.running_config, self.applied_nonce)
 
     @property
     def pod(self) -> PodView | None:
         """The strategy's pod: the StatefulSet's own (a live one first), else any."""
         ranked = sorted(self.pods, key=lambda p: (not p.controlled, p.terminating, p.name))
         return ranked[0] if ranked else None
+
+
+def _template_annotations(statefulset: Mapping[str, Any] | None) -> Mapping[str, Any]:
+    template = ((statefulset or {}).get("spec") or {}).get("template") or {}
+    return (template.get("metadata") or {}).get("annotations") or {}
 
 
 # ------------------------------------------------------------------------------------------------
@@ -228,6 +282,7 @@ class Plan:
     apply: bool  # write the desired configuration and pod template now
     scale_spec_to_zero: bool  # the kill switch sets spec.replicas to 0 (sticky)
     delete_pods: list[PodDeletion] = field(default_factory=list)
+    record_breach: str | None = None  # write livestrat.io/risk-halted-at with this breach time
 
 
 def _hold(obs: Observation) -> Hold | None:
@@ -245,7 +300,9 @@ def _hold(obs: Observation) -> Hold | None:
     spec = obs.spec
     assert spec is not None  # an unreadable spec is a problem above
     latch = obs.risk
-    if latch.latched and spec.risk.on_breach == OnBreach.SCALE_TO_ZERO:
+    # HaltInPlace leaves the pod up only while its runtime itself says it is halted: one that lost its
+    # state (a new pod, a ledger on scratch space) and reports Active would trade.
+    if latch.latched and (spec.risk.on_breach == OnBreach.SCALE_TO_ZERO or not latch.reported_halted):
         return Hold("RiskLimitBreached", _risk_message(obs, latch))
     if spec.replicas == 0:
         return Hold("ScaledToZero", "spec.replicas is 0")
@@ -257,7 +314,12 @@ def _risk_message(obs: Observation, latch: RiskLatch) -> str:
     why = f": {latch.reason}" if latch.reason else ""
     when = f" at {latch.breached_at}" if latch.breached_at else ""
     policy = obs.spec.risk.on_breach if obs.spec is not None else OnBreach.SCALE_TO_ZERO
-    effect = "the pod is stopped" if policy == OnBreach.SCALE_TO_ZERO else "the pod stays up, not trading"
+    if policy == OnBreach.SCALE_TO_ZERO:
+        effect = "the pod is stopped"
+    elif latch.reported_halted:
+        effect = "the pod stays up, not trading"
+    else:
+        effect = "its runtime no longer reports the halt (its state was lost with its pod?), so the pod is stopped"
     stamp = latch.breached_at or "<status.risk.breachedAt>"
     return (
         f"{what} breached{when}{why}; onBreach {policy}: {effect}. To resume, acknowledge this breach: "
@@ -265,19 +327,37 @@ def _risk_message(obs: Observation, latch: RiskLatch) -> str:
     )
 
 
+def spec_changed_unacted(obs: Observation) -> bool:
+    """The LiveStrategy's own spec asks for another pod than the one applied, and the operator has not acted on
+    this generation yet (``status.observedGeneration``): a change of the strategy, not a new way of the
+    operator to render the same spec."""
+    acted = obs.status.get("observedGeneration")
+    unacted = acted is None or obs.generation is None or acted != obs.generation
+    return unacted and obs.applied_spec_hash != obs.desired_spec_hash
+
+
+def applies_now(obs: Observation) -> bool:
+    """Whether the desired configuration and pod template may be written now. Without a running pod, always.
+    A running pod is replaced only by an explicit restart (``restartNonce``, an acknowledged risk halt under
+    HaltInPlace) or, under ``Auto``, by a change of the strategy's own spec; never by the operator alone
+    (a new version, a new default runtime image): that waits for the pod's next restart (``ConfigDrift``)."""
+    spec = obs.spec
+    running = [p for p in obs.pods if p.controlled and not p.terminating and p.running]
+    if spec is None or obs.statefulset is None or not running or obs.applied_hash == obs.desired_hash:
+        return True
+    nonce_changed = (spec.restart_nonce or None) != (obs.applied_nonce or None)
+    running_ack = (obs.running_config or {}).get("riskAcknowledgement")
+    ack_changed = obs.acknowledgement is not None and obs.acknowledgement != running_ack and obs.risk.acknowledged
+    if nonce_changed or ack_changed:
+        return True
+    return spec.update_policy == UpdatePolicy.AUTO and spec_changed_unacted(obs)
+
+
 def plan(obs: Observation) -> Plan:
     hold = _hold(obs)
     replicas = 0 if hold is not None else 1
     spec = obs.spec
-    running = [p for p in obs.pods if p.controlled and not p.terminating and p.running]
-
-    if spec is None or obs.statefulset is None or spec.update_policy == UpdatePolicy.AUTO or not running:
-        apply = True
-    else:  # Manual, with a strategy running: only an explicit restart applies changes
-        nonce_changed = (spec.restart_nonce or None) != (obs.applied_nonce or None)
-        running_ack = (obs.running_config or {}).get("riskAcknowledgement")
-        ack_changed = obs.acknowledgement is not None and obs.acknowledgement != running_ack and obs.risk.acknowledged
-        apply = nonce_changed or ack_changed or obs.applied_hash == obs.desired_hash
+    apply = applies_now(obs)
 
     deletions: list[PodDeletion] = []
     statefulset = obs.statefulset or {}
@@ -317,8 +397,17 @@ def plan(obs: Observation) -> Plan:
             deletions.append(
                 PodDeletion(pod, "Restarting", f"pod {pod.name} is not ready and runs an old configuration: replaced")
             )
-    scale_spec = obs.kill_switch and not obs.deleting and spec is not None and spec.replicas != 0
-    return Plan(replicas=replicas, hold=hold, apply=apply, scale_spec_to_zero=scale_spec, delete_pods=deletions)
+    # The kill switch holds whatever the spec says, also when it cannot be read.
+    asked = spec.replicas if spec is not None else obs.spec_replicas
+    scale_spec = obs.kill_switch and not obs.deleting and asked != 0
+    return Plan(
+        replicas=replicas,
+        hold=hold,
+        apply=apply,
+        scale_spec_to_zero=scale_spec,
+        delete_pods=deletions,
+        record_breach=obs.risk.record if spec is not None else None,
+    )
 
 
 # ------------------------------------------------------------------------------------------------
@@ -358,17 +447,43 @@ def _halt_deadline(obs: Observation, pod: PodView) -> datetime:
     return began + timedelta(seconds=grace + obs.settings.halt_timeout_margin_seconds)
 
 
+def _rejected(pod: PodView | None) -> bool:
+    return pod is not None and not pod.ready and pod.exit_code == 2
+
+
 def _invalid_verdict(obs: Observation, pod: PodView | None) -> Verdict:
     if obs.problems:
         first = obs.problems[0]
         message = " ".join(p.message for p in obs.problems)
         return Verdict.true(ConditionType.INVALID_SPEC, first.reason, message)
-    if pod is not None and not pod.ready and pod.exit_code == 2:
+    if pod is not None and _rejected(pod):
         detail = _last_line(pod.exit_message) or "see the pod's log"
         return Verdict.true(
             ConditionType.INVALID_SPEC, "StrategyRejected", f"the runtime cannot run this spec: {detail}"
         )
+    if obs.deferred_problems:
+        first = obs.deferred_problems[0]
+        message = (
+            "the pending configuration (see ConfigDrift) could not start: "
+            + " ".join(p.message for p in obs.deferred_problems)
+            + " The running pod keeps its configuration meanwhile."
+        )
+        return Verdict.true(ConditionType.INVALID_SPEC, first.reason, message)
     return Verdict.false(ConditionType.INVALID_SPEC, "Valid", "")
+
+
+def _lost_readiness(obs: Observation, pod: PodView) -> datetime | None:
+    """Since when a pod that was ready is not any more; None for a pod that has not been ready yet.
+    The operator's own Ready condition says whether it was (it survives an operator restart)."""
+    previous = conditions.by_type(obs.status.get("conditions")).get(ConditionType.READY) or {}
+    if previous.get("reason") not in ("PodReady", "PodNotReady"):
+        return None
+    changed = parse_time(previous.get("lastTransitionTime"))
+    if pod.created is not None and changed is not None and changed < pod.created:
+        return None  # the pod that was ready is an earlier one: this one is starting
+    if previous.get("reason") == "PodNotReady" and changed is not None:
+        return changed  # when this operator saw it lose readiness
+    return pod.ready_since or changed or obs.phase_since  # the kubelet's Ready transition
 
 
 _LOG_PREFIX = re.compile(r"^\d{4}-\d{2}-\d{2}[ T][\d:.,]+\s+[A-Z]+\s+[\w.]+:\s*")
@@ -430,17 +545,26 @@ def _phase(obs: Observation, hold: Hold | None, replicas: int) -> _Verdicts:
         message = _risk_message(obs, latch)
         return _Verdicts(Phase.RISK_HALTED, message, ready_false("RiskLimitBreached", message), halted, invalid)
     start_timeout = timedelta(seconds=obs.settings.start_timeout_seconds)
-    if pod is None:
-        deadline = obs.phase_since + start_timeout
-        name = labels.pod_name(obs.name)
+    limit = int(start_timeout.total_seconds())
+
+    def timed(since: datetime, waiting: tuple[str, str], failed: tuple[str, str]) -> _Verdicts:
+        """Starting with ``waiting`` (reason, message) until ``since`` + the start timeout, then Failed."""
+        deadline = since + start_timeout
         if obs.now >= deadline:
-            message = (
-                f"pod {name} was not created within {int(start_timeout.total_seconds())}s: see "
-                f"`kubectl describe statefulset {obs.name}` (quota, admission, scheduling)"
-            )
-            return _Verdicts(Phase.FAILED, message, ready_false("PodNotCreated", message), halted, invalid)
-        message = f"waiting for the StatefulSet to create pod {name}"
-        return _Verdicts(Phase.STARTING, message, ready_false("Starting", message), halted, invalid, [deadline])
+            return _Verdicts(Phase.FAILED, failed[1], ready_false(*failed), halted, invalid)
+        return _Verdicts(Phase.STARTING, waiting[1], ready_false(*waiting), halted, invalid, [deadline])
+
+    if pod is None:
+        name = labels.pod_name(obs.name)
+        return timed(
+            obs.phase_since,
+            ("Starting", f"waiting for the StatefulSet to create pod {name}"),
+            (
+                "PodNotCreated",
+                f"pod {name} was not created within {limit}s: see "
+                f"`kubectl describe statefulset {obs.name}` (quota, admission, scheduling)",
+            ),
+        )
     if pod.terminating or (pod.config_hash is not None and pod.config_hash != obs.applied_hash and obs.applied_hash):
         message = f"pod {pod.name} restarts with the new configuration"
         return _Verdicts(Phase.STARTING, message, ready_false("Restarting", message), halted, invalid)
@@ -449,7 +573,7 @@ def _phase(obs: Observation, hold: Hold | None, replicas: int) -> _Verdicts:
         return _Verdicts(
             Phase.RUNNING, message, Verdict.true(ConditionType.READY, "PodReady", message), halted, invalid
         )
-    if invalid.status == ConditionStatus.TRUE:
+    if _rejected(pod):
         return _Verdicts(Phase.INVALID, invalid.message, ready_false(invalid.reason, invalid.message), halted, invalid)
     if pod.exit_code in EXIT_REASONS and pod.exit_code != 2 and not pod.running:
         reason, what = EXIT_REASONS[pod.exit_code]
@@ -460,15 +584,20 @@ def _phase(obs: Observation, hold: Hold | None, replicas: int) -> _Verdicts:
         detail = f": {pod.waiting_message}" if pod.waiting_message else ""
         message = f"pod {pod.name} is in {pod.waiting_reason}{detail}"
         return _Verdicts(Phase.FAILED, message, ready_false(pod.waiting_reason or "Failed", message), halted, invalid)
-    deadline = (pod.created or obs.phase_since) + start_timeout
-    if obs.now >= deadline:
-        message = (
-            f"pod {pod.name} did not become ready within {int(start_timeout.total_seconds())}s: "
-            f"see `kubectl logs {pod.name}` and `kubectl describe pod {pod.name}`"
+    look = f"see `kubectl logs {pod.name}` and `kubectl describe pod {pod.name}`"
+    lost = _lost_readiness(obs, pod)
+    if lost is not None:
+        since = conditions.timestamp(lost)
+        return timed(
+            lost,
+            ("PodNotReady", f"pod {pod.name} was ready and is not since {since}: its runtime's /readyz fails"),
+            ("PodNotReady", f"pod {pod.name} has not been ready since {since} ({limit}s): its /readyz fails; {look}"),
         )
-        return _Verdicts(Phase.FAILED, message, ready_false("StartTimeout", message), halted, invalid)
-    message = f"pod {pod.name} is starting"
-    return _Verdicts(Phase.STARTING, message, ready_false("Starting", message), halted, invalid, [deadline])
+    return timed(
+        pod.created or obs.phase_since,
+        ("Starting", f"pod {pod.name} is starting"),
+        ("StartTimeout", f"pod {pod.name} did not become ready within {limit}s: {look}"),
+    )
 
 
 def _staleness(obs: Observation, phase: str) -> tuple[Verdict, datetime | None]:
@@ -511,21 +640,56 @@ def _trading(obs: Observation, phase: str, stale: Verdict) -> Verdict:
     return Verdict.true(ConditionType.TRADING, "Trading", "the runtime reports its node running")
 
 
+def _pending_drift(obs: Observation) -> Verdict:
+    """The running pod is left as it is, and differs from what the operator would build now: say what differs,
+    whose change it is (the strategy's spec, or the operator's version or settings) and how it applies."""
+    assert obs.spec is not None
+    manual = obs.spec.update_policy == UpdatePolicy.MANUAL
+    spec_fields, operator_fields = drift.split(drift.changed_fields(obs.running_config, obs.desired_config))
+    applied_template = ((obs.statefulset or {}).get("spec") or {}).get("template")
+    desired_template = ((obs.desired_statefulset or {}).get("spec") or {}).get("template") or {}
+    image = drift.image_change(applied_template, desired_template)
+    template_fields = [
+        f for f in drift.template_changes(applied_template, desired_template) if not image or f != image[0]
+    ]
+    restart = "change spec.restartNonce, or halt and resume the strategy" + ("" if manual else ", or change its spec")
+    pending = (
+        " The pending configuration cannot start yet: " + " ".join(p.message for p in obs.deferred_problems)
+        if obs.deferred_problems
+        else ""
+    )
+    generation = (obs.running_config or {}).get("generation", "?")
+    if spec_fields:
+        policy = "updatePolicy is Manual: " if manual else ""
+        return Verdict.true(
+            ConditionType.CONFIG_DRIFT,
+            "SpecChanged",
+            f"{policy}the running strategy keeps generation {generation}'s configuration; the spec differs in "
+            f"{drift.describe(spec_fields)}. To restart with it: {restart}.{pending}",
+        )
+    parts = []
+    if image:
+        parts.append(f"runtime image {image[1]} (the pod runs {image[2]})")
+    if template_fields:
+        parts.append(f"pod template ({drift.describe(template_fields)})")
+    if operator_fields:
+        parts.append(f"runtime.json ({drift.describe(operator_fields)})")
+    what = "; ".join(parts) or "pod template"
+    return Verdict.true(
+        ConditionType.CONFIG_DRIFT,
+        "RuntimeImageChanged" if image else "OperatorUpgraded",
+        f"the operator (a new version, or new settings) would now build this strategy's pod differently: {what}. "
+        f"A running strategy is never restarted for that; it gets the new pod at its next restart: {restart}.{pending}",
+    )
+
+
 def _drift(obs: Observation, plan_: Plan) -> Verdict:
     spec = obs.spec
     pod = obs.pod
     if spec is None or obs.statefulset is None:
         return Verdict.false(ConditionType.CONFIG_DRIFT, "UpToDate", "")
     if not plan_.apply and obs.applied_hash != obs.desired_hash:
-        fields = drift.changed_fields(obs.running_config, obs.desired_config)
-        what = drift.describe(fields) if fields else "the pod template (operator settings such as the runtime image)"
-        return Verdict.true(
-            ConditionType.CONFIG_DRIFT,
-            "SpecChanged",
-            f"updatePolicy is Manual: the running strategy keeps generation "
-            f"{(obs.running_config or {}).get('generation', '?')}'s configuration; the spec differs in {what}. "
-            "Change spec.restartNonce to restart with it, or halt and resume the strategy.",
-        )
+        return _pending_drift(obs)
     if plan_.replicas == 1 and pod is not None and pod.config_hash not in (None, obs.desired_hash):
         return Verdict.true(
             ConditionType.CONFIG_DRIFT, "Restarting", f"pod {pod.name} restarts with the new configuration"
@@ -538,9 +702,10 @@ def _risk_verdict(obs: Observation) -> Verdict:
     if latch.latched:
         return Verdict.true(ConditionType.RISK_HALTED, "RiskLimitBreached", _risk_message(obs, latch))
     if latch.acknowledged:
-        return Verdict.false(
-            ConditionType.RISK_HALTED, "Acknowledged", f"the breach at {latch.breached_at} was acknowledged"
-        )
+        message = f"the breach at {latch.breached_at} was acknowledged"
+        if latch.reported_halted:  # until the runtime has started with the acknowledgement
+            return Verdict.false(ConditionType.RISK_HALTED, "Acknowledged", message)
+        return Verdict.false(ConditionType.RISK_HALTED, "WithinLimits", f"{message}; the runtime reports no halt")
     return Verdict.false(ConditionType.RISK_HALTED, "WithinLimits", "")
 
 
@@ -612,6 +777,8 @@ def transition_events(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[Ev
             events.append(Event("Warning", reason or str(phase), message))
         elif phase == Phase.STARTING and reason == "Restarting":
             events.append(Event("Normal", "Restarting", message))
+        elif phase == Phase.STARTING and reason == "PodNotReady":
+            events.append(Event("Warning", "PodNotReady", message))
         elif phase == Phase.HALTED and reason == "KillSwitch":
             events.append(Event("Warning", "KillSwitchHalted", message))
         elif phase in _PHASE_EVENTS:
@@ -632,10 +799,51 @@ def transition_events(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[Ev
             events.append(Event("Normal", "HeartbeatResumed", "the runtime reports again"))
     if change := flipped(ConditionType.CONFIG_DRIFT):
         _, after = change
-        if after.get("status") == ConditionStatus.TRUE and after.get("reason") == "SpecChanged":
+        if after.get("status") == ConditionStatus.TRUE and after.get("reason") in DRIFT_REASONS:
             events.append(Event("Normal", "ConfigDrift", str(after.get("message") or "")))
     if change := flipped(ConditionType.RISK_HALTED):
         before, after = change
-        if after.get("reason") == "Acknowledged" and before.get("status") == ConditionStatus.TRUE:
+        if before.get("status") == ConditionStatus.TRUE and after.get("status") == ConditionStatus.FALSE:
             events.append(Event("Normal", "RiskAcknowledged", str(after.get("message") or "")))
+    if change := flipped(ConditionType.INVALID_SPEC):
+        # Problems of a pending configuration, while the pod keeps running on its own: no phase tells them.
+        _, after = change
+        if after.get("status") == ConditionStatus.TRUE and phase in (Phase.RUNNING, Phase.STARTING, Phase.RISK_HALTED):
+            events.append(Event("Warning", str(after.get("reason")), str(after.get("message") or "")))
     return events
+
+
+# ------------------------------------------------------------------------------------------------
+# A write the API server refused.
+# ------------------------------------------------------------------------------------------------
+
+WRITE_FAILURES = ("HaltFailed", "ApplyFailed")
+
+
+def write_failed(obs: Observation, report_: Report, reason: str, message: str) -> Report:
+    """The status after a write failed (``HaltFailed``: the halt did not happen, the pod may still trade;
+    ``ApplyFailed``: a child could not be written): phase Failed, never Running or Halted; the generation
+    is not marked observed (it was not acted on). The next reconciliation retries and reports anew."""
+    assert reason in WRITE_FAILURES
+    halt = reason == "HaltFailed"
+    verdicts = []
+    for condition in report_.status["conditions"]:
+        verdict = Verdict(condition["type"], condition["status"], condition["reason"], condition["message"])
+        if verdict.type == ConditionType.READY:
+            verdict = Verdict.false(ConditionType.READY, reason, message)
+        elif verdict.type == ConditionType.HALTED and halt:
+            verdict = Verdict.false(ConditionType.HALTED, reason, message)
+        elif verdict.type == ConditionType.TRADING and halt:
+            verdict = Verdict.unknown(ConditionType.TRADING, reason, "the halt failed: the pod may still trade")
+        elif verdict.type == ConditionType.TRADING:
+            verdict = Verdict.false(ConditionType.TRADING, "NotRunning", f"the strategy is {Phase.FAILED}")
+        verdicts.append(verdict)
+    merged = conditions.merge(obs.status.get("conditions"), verdicts, now=obs.now, generation=obs.generation)
+    status = {
+        **report_.status,
+        "phase": Phase.FAILED,
+        "message": message,
+        "conditions": merged,
+        "observedGeneration": obs.status.get("observedGeneration"),
+    }
+    return Report(status=status, events=transition_events(obs.status, status), recheck_after=None)

@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import logging
 import os
-import random
 import sys
 from collections.abc import Sequence
 from typing import Any
@@ -28,27 +27,35 @@ def operator_kwargs(
     """The arguments of ``kopf.run``/``kopf.operator`` for these settings (tests use them too)."""
     namespaces = list(namespaces) or list(settings.watch_namespaces)
     peering = settings.peering
-    priority = settings.priority
-    if peering and priority == 0:
-        # Replicas of one Deployment share their settings; equal priorities would pause them all.
-        priority = random.SystemRandom().randint(1, 2**31 - 1)
     return {
         "clusterwide": not namespaces,
         "namespaces": namespaces,
         "standalone": peering is None,
         "peering_name": peering,
-        "priority": priority,
+        "priority": settings.peering_priority(),
         "liveness_endpoint": f"http://{liveness_host}:{settings.health_port}/healthz",
         "registry": build_registry(),
         "memo": kopf.Memo(settings=settings),
     }
 
 
+# LIVESTRAT_LOG_LEVEL applies to these loggers only (the operator's own, and kopf's).
+OPERATOR_LOGGERS = ("livestrat", "strategy_operator", "kopf")
+# HTTP clients log request and response bodies at DEBUG (kubernetes_asyncio.client.rest logs every
+# response body it preloads: a Secret's values among them). They never log below WARNING here,
+# whatever the level: a DEBUG operator must not write a Secret into its log.
+QUIET_LOGGERS = ("kubernetes_asyncio", "urllib3", "aiohttp", "asyncio")
+
+
 def configure_logging(level: str) -> None:
+    """The operator's log: ``level`` for the operator and kopf, WARNING for everything else (libraries)."""
     logging.basicConfig(
-        stream=sys.stderr, level=getattr(logging, level), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+        stream=sys.stderr, level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
-    logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
+    for name in OPERATOR_LOGGERS:
+        logging.getLogger(name).setLevel(getattr(logging, level))
+    for name in QUIET_LOGGERS:
+        logging.getLogger(name).setLevel(logging.WARNING)
 
 
 def run_operator(args: argparse.Namespace) -> int:

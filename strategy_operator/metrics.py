@@ -1,9 +1,10 @@
 """The operator's own Prometheus metrics, served on ``/metrics`` (settings.metrics_port).
 
 Per operator instance (a registry of its own, so several operators can run in one test
-process): reconciliations and their errors, their duration, the strategies in each phase,
-the API requests the operator itself makes (kopf's watches and bookkeeping are not counted),
-the events it posts and the pods it deletes.
+process): reconciliations and their errors, their duration, the strategies in each phase and
+the failed ones by reason (what alerts need: ``HaltTimedOut``, ``HaltFailed``, ...), the API
+requests the operator itself makes (kopf's watches and bookkeeping are not counted), the
+events it posts and the pods it deletes.
 """
 
 from __future__ import annotations
@@ -12,7 +13,8 @@ import logging
 from collections.abc import Iterator, Mapping
 
 from aiohttp import web
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client.aiohttp import make_aiohttp_handler
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
@@ -21,11 +23,17 @@ from livestrat.api.status import Phase
 logger = logging.getLogger("livestrat.operator")
 
 
-class _PhaseCollector(Collector):
-    """``livestrat_operator_strategies{phase}``, counted at scrape time from the operator's memory."""
+# Failure reasons always exported (0 when none), so that an alert on them has a series to watch.
+ALERTED_FAILURES = ("HaltTimedOut", "HaltFailed", "ApplyFailed")
 
-    def __init__(self, phases: Mapping[tuple[str, str], str]) -> None:
+
+class _PhaseCollector(Collector):
+    """``livestrat_operator_strategies{phase}`` and ``livestrat_operator_failed_strategies{reason}``,
+    counted at scrape time from the operator's memory."""
+
+    def __init__(self, phases: Mapping[tuple[str, str], str], failures: Mapping[tuple[str, str], str]) -> None:
         self._phases = phases
+        self._failures = failures
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
         family = GaugeMetricFamily(
@@ -37,10 +45,23 @@ class _PhaseCollector(Collector):
         for phase, count in sorted(counts.items()):
             family.add_metric([phase], count)
         yield family
+        failed = GaugeMetricFamily(
+            "livestrat_operator_failed_strategies",
+            "LiveStrategies in phase Failed, by the reason of their Ready condition",
+            labels=["reason"],
+        )
+        reasons = dict.fromkeys(ALERTED_FAILURES, 0)
+        for reason in list(self._failures.values()):
+            reasons[reason] = reasons.get(reason, 0) + 1
+        for reason, count in sorted(reasons.items()):
+            failed.add_metric([reason], count)
+        yield failed
 
 
 class OperatorMetrics:
-    def __init__(self, phases: Mapping[tuple[str, str], str]) -> None:
+    def __init__(
+        self, phases: Mapping[tuple[str, str], str], failures: Mapping[tuple[str, str], str] | None = None
+    ) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
         self.reconciles = Counter(
             "livestrat_operator_reconciles",
@@ -78,18 +99,15 @@ class OperatorMetrics:
             ["reason"],
             registry=self.registry,
         )
-        self.registry.register(_PhaseCollector(phases))
+        self.registry.register(_PhaseCollector(phases, failures if failures is not None else {}))
         self._runner: web.AppRunner | None = None
 
     def exposition(self) -> bytes:
         return generate_latest(self.registry)
 
     async def serve(self, host: str, port: int) -> None:
-        async def handle(_request: web.Request) -> web.Response:
-            return web.Response(body=self.exposition(), headers={"Content-Type": CONTENT_TYPE_LATEST})
-
         app = web.Application()
-        app.router.add_get("/metrics", handle)
+        app.router.add_get("/metrics", make_aiohttp_handler(self.registry))
         self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
         await self._runner.setup()
         await web.TCPSite(self._runner, host, port).start()

@@ -4,20 +4,30 @@ Observe from the operator's watch caches (no API reads in the steady state), dec
 :mod:`strategy_operator.lifecycle`, then act in this order:
 
 1. halting first: a StatefulSet that must go to 0 is scaled before anything else;
-2. the kill switch: ``spec.replicas`` set to 0 through the scale subresource (sticky);
-3. the children, created or patched only where they differ from what is desired;
-4. pods that must not run (rogue, or stuck on an old configuration) deleted, with an event;
-5. the status: a merge patch of the operator's own fields, only those that changed;
-6. the events of the transitions.
+2. the kill switch: ``spec.replicas`` set to 0 through the scale subresource (sticky; also
+   when the spec cannot be read);
+3. a risk halt not recorded yet: the ``livestrat.io/risk-halted-at`` annotation;
+4. the children, created or patched only where they differ from what is desired;
+5. pods that must not run (rogue, or stuck on an old configuration) deleted, with an event;
+6. the status: a merge patch of the operator's own fields, only those that changed;
+7. the events of the transitions.
 
 Every write is skipped when there is nothing to change, so a strategy at rest costs no
 write at all (the runtime's heartbeats only make the operator re-read its caches).
+
+A write the API server refuses is not only logged: the status says so (phase ``Failed``,
+reason ``HaltFailed`` or ``ApplyFailed`` with the API's message), a Warning event is posted,
+the operator's metrics count it, and the reconciliation is retried with back-off.
+
+The daemon's copy of the LiveStrategy comes from the watch and may not show yet what this
+operator has just written (its status, its annotation, the kill switch's scale): the
+operator compares with what it wrote itself (:class:`OwnWrites`) while the copy lags, so a
+transition is acted on, and told, once.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 import logging
 import math
@@ -33,8 +43,7 @@ from pydantic import ValidationError
 from livestrat.api import validation
 from livestrat.api.resource import API_VERSION, KILL_SWITCH_ANNOTATION, KIND, RISK_ACK_ANNOTATION, LiveStrategy
 from livestrat.api.runtime_config import CONFIG_FILE_NAME
-from livestrat.api.spec import OnBreach
-from livestrat.api.status import Phase
+from livestrat.api.status import ConditionType, Phase
 from strategy_operator import labels, lifecycle
 from strategy_operator.children import (
     SecretRequirement,
@@ -42,8 +51,10 @@ from strategy_operator.children import (
     build_children,
     build_service_account,
     config_substance,
+    digest,
     secret_requirements,
     spec_problems,
+    strategy_generation,
 )
 from strategy_operator.kube_client import ApiError, KubeClient
 from strategy_operator.lifecycle import Event, Observation, PodView
@@ -54,16 +65,45 @@ from strategy_operator.wakeups import Key
 logger = logging.getLogger("livestrat.operator")
 
 OPERATOR_STATUS_FIELDS = ("phase", "message", "replicas", "selector", "observedGeneration", "podName", "conditions")
-SECRETS_VALID_SECONDS = 60.0  # a found Secret is not looked up again for this long
+SECRETS_VALID_SECONDS = 60.0  # a found Secret is not looked up again for this long (before a pod starts)
+SECRETS_REPORT_SECONDS = 300.0  # the same, for a pending configuration while the running pod stays
 SECRETS_RETRY_SECONDS = (2.0, 4.0, 8.0, 15.0, 30.0)  # a missing one is looked up again after these
 CONFIRM_PODS_SECONDS = 5.0  # a pod the caches still show while waiting for it to exit is re-read this often
-DELETION_POLL_SECONDS = 1.0
 CONFLICT_RECHECK_SECONDS = 5.0  # a child's name taken by a foreign object is looked at again this often
 CACHE_LAG_SECONDS = 10.0  # a child created this recently is trusted to exist although the cache lacks it
+OWN_WRITES_KEPT = 16
 
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+class OwnWrites:
+    """Successive values of one field this operator wrote, which the watch's copy may not show yet.
+
+    ``current(seen)``: the value the operator knows, from ``seen`` (the copy's). A copy showing
+    one of the values before the operator's last write lags behind it: the last written value
+    counts. A copy showing anything else (it caught up, someone else wrote, the operator's
+    memory is new) counts as it is. After ``CACHE_LAG_SECONDS`` the copy counts anyway.
+    """
+
+    def __init__(self) -> None:
+        self._chain: list[Any] = []
+        self._written_at = -math.inf
+
+    def current(self, seen: Any) -> Any:
+        fresh = time.monotonic() - self._written_at < CACHE_LAG_SECONDS
+        if fresh and self._chain and seen != self._chain[-1] and seen in self._chain[:-1]:
+            return self._chain[-1]
+        self._chain.clear()
+        return seen
+
+    def wrote(self, before: Any, after: Any) -> None:
+        if not self._chain:
+            self._chain.append(before)
+        self._chain.append(after)
+        del self._chain[:-OWN_WRITES_KEPT]
+        self._written_at = time.monotonic()
 
 
 @dataclass
@@ -82,6 +122,11 @@ class StrategyMemory:
     conflicts_checked_at: float = -math.inf
     pods_confirmed_at: float = -math.inf
     confirmed_gone: set[str] = field(default_factory=set)  # pod uids the caches still show but the API does not
+    status_writes: OwnWrites = field(default_factory=OwnWrites)  # the operator's status fields
+    breach_writes: OwnWrites = field(default_factory=OwnWrites)  # the livestrat.io/risk-halted-at annotation
+    spec_scaled_from: int | None = None  # the generation whose spec.replicas the kill switch set to 0
+    deletion_seen: datetime | None = None  # when this operator first saw the deletion (bounds the wait)
+    reconciled_version: str | None = None  # resourceVersion of the LiveStrategy last reconciled without error
 
     def just_created(self, kind: str) -> dict[str, Any] | None:
         """A child this operator created moments ago, which the watch cache may not show yet."""
@@ -90,6 +135,17 @@ class StrategyMemory:
             self.created.pop(kind, None)
             return None
         return found[0]
+
+
+@dataclass
+class Step:
+    """What the reconciliation is writing now: a refused write is reported with it."""
+
+    stage: str = "halt"  # "halt" (the pod must go) or "apply" (children, records)
+    what: str = ""
+
+    def now(self, stage: str, what: str) -> None:
+        self.stage, self.what = stage, what
 
 
 @dataclass(frozen=True)
@@ -159,8 +215,8 @@ def is_subset(desired: Any, existing: Any) -> bool:
     return desired == existing
 
 
-def digest(value: Any) -> str:
-    return hashlib.sha256(json.dumps(value, sort_keys=True, separators=(",", ":")).encode()).hexdigest()[:16]
+def operator_fields(status: Mapping[str, Any]) -> dict[str, Any]:
+    return {key: status.get(key) for key in OPERATOR_STATUS_FIELDS}
 
 
 def status_patch(current: Mapping[str, Any], desired: Mapping[str, Any]) -> dict[str, Any]:
@@ -192,7 +248,8 @@ class Reconciler:
         self.kube = kube
         self.metrics = metrics
         self.memories: dict[Key, StrategyMemory] = {}
-        self.phases: dict[Key, str] = {}
+        self.phases: dict[Key, str] = {}  # the phase of each strategy (metrics, liveness probe)
+        self.failures: dict[Key, str] = {}  # the reason of each Failed one (metrics: alerts)
         self._post_event = post_event or _kopf_event
 
     def memory(self, key: Key) -> StrategyMemory:
@@ -201,6 +258,15 @@ class Reconciler:
     def forget(self, key: Key) -> None:
         self.memories.pop(key, None)
         self.phases.pop(key, None)
+        self.failures.pop(key, None)
+
+    def _record_phase(self, key: Key, status: Mapping[str, Any]) -> None:
+        self.phases[key] = str(status["phase"])
+        ready = next((c for c in status.get("conditions") or [] if c.get("type") == ConditionType.READY), {})
+        if status["phase"] == Phase.FAILED:
+            self.failures[key] = str(ready.get("reason") or "Failed")
+        else:
+            self.failures.pop(key, None)
 
     def event(self, body: Mapping[str, Any], event: Event) -> None:
         self.metrics.events.labels(event.reason).inc()
@@ -219,12 +285,14 @@ class Reconciler:
             problems = "; ".join(str(p) for p in validation.problems(doc)) or str(exc.errors()[0]["msg"])
             return None, [SpecProblem("SpecInvalid", f"the spec cannot be read: {problems}")]
 
-    async def _secret_problems(self, strategy: LiveStrategy, memory: StrategyMemory) -> list[SpecProblem]:
+    async def _secret_problems(
+        self, strategy: LiveStrategy, memory: StrategyMemory, valid_for: float = SECRETS_VALID_SECONDS
+    ) -> list[SpecProblem]:
         needed = tuple(secret_requirements(strategy, self.settings))
         now = time.monotonic()
         if needed == memory.secrets_key:
             wait = (
-                SECRETS_VALID_SECONDS
+                valid_for
                 if not memory.secret_problems
                 else SECRETS_RETRY_SECONDS[min(memory.secret_failures, len(SECRETS_RETRY_SECONDS)) - 1]
             )
@@ -244,7 +312,7 @@ class Reconciler:
                     )
                 )
                 continue
-            present = set((secret.get("data") or {}).keys()) | set((secret.get("stringData") or {}).keys())
+            present = set((secret.get("data") or {}).keys())
             del secret  # only the key names are kept, never a value
             missing = [key for key in requirement.keys if key not in present]
             if missing:
@@ -315,8 +383,9 @@ class Reconciler:
         observation = dataclasses.replace(observation, phase_since=since)
         report = lifecycle.report(observation, plan)
         conflicts_before = set(memory.conflicts)
-        await self._act(raw, observed, plan, report, caches, memory)
-        self.phases[key] = report.status["phase"]
+        await self._act(raw, dataclasses.replace(observed, observation=observation), plan, report, caches, memory)
+        self._record_phase(key, report.status)
+        memory.reconciled_version = meta.get("resourceVersion")
 
         if set(memory.conflicts) - conflicts_before:
             return 0.1  # found while acting: decide again with it
@@ -334,11 +403,14 @@ class Reconciler:
         name, namespace, uid = meta["name"], meta["namespace"], str(meta.get("uid") or "")
         key: Key = (namespace, name)
         annotations = meta.get("annotations") or {}
-        status = raw.get("status") or {}
+        seen = raw.get("status") or {}
+        status = {**seen, **memory.status_writes.current(operator_fields(seen))}
+        recorded = memory.breach_writes.current(annotations.get(labels.RISK_HALTED_AT_ANNOTATION))
         deleting = bool(meta.get("deletionTimestamp"))
 
         strategy, problems = self._read_strategy(raw)
-        statefulset = caches.child("StatefulSet", key)
+        # A StatefulSet this operator has just created may not be in the cache yet: its pod may be.
+        statefulset = caches.child("StatefulSet", key) or memory.just_created("StatefulSet")
         kill_switch = caches.kill_switch(namespace)
         desired_config: dict[str, Any] = {}
         desired_hash = ""
@@ -353,21 +425,10 @@ class Reconciler:
 
         sts_uid = ((statefulset or {}).get("metadata") or {}).get("uid")
         halting = statefulset is not None and (statefulset.get("spec") or {}).get("replicas") == 0
-        pods = [PodView.from_body(p, sts_uid) for p in await self._confirmed_pods(key, caches, memory, confirm=halting)]
-
-        # The Secrets a pod would need are read only when one is about to start (or cannot).
-        latch = lifecycle.risk_latch(status.get("risk"), annotations.get(RISK_ACK_ANNOTATION))
-        would_run = (
-            strategy is not None
-            and not problems
-            and not deleting
-            and not kill_switch
-            and strategy.spec.replicas == 1
-            and not (latch.latched and strategy.spec.risk.on_breach == OnBreach.SCALE_TO_ZERO)
-        )
-        current_pod = any(p.controlled and p.ready and p.config_hash == desired_hash for p in pods)
-        if strategy is not None and would_run and not current_pod:
-            problems += await self._secret_problems(strategy, memory)
+        pods = [
+            PodView.from_body(p, sts_uid, labels.child_name(name))
+            for p in await self._confirmed_pods(key, caches, memory, confirm=halting)
+        ]
 
         now = utcnow()
         observation = Observation(
@@ -383,12 +444,30 @@ class Reconciler:
             statefulset=statefulset,
             pods=pods,
             desired_hash=desired_hash,
-            running_config=_runtime_json(caches.child("ConfigMap", key)),
+            running_config=_runtime_json(caches.child("ConfigMap", key) or memory.just_created("ConfigMap")),
             desired_config=desired_config,
             now=now,
             phase_since=now,
             settings=self.settings,
+            spec_replicas=(raw.get("spec") or {}).get("replicas", 1),
+            risk_recorded=recorded,
+            desired_statefulset=desired_children[-1] if desired_children else None,
         )
+
+        # The Secrets a pod needs are read when one is about to start (or cannot), and, less often, while a
+        # running pod is left as it is with a pending configuration: their problems then hold nothing (the
+        # running pod has its environment) and are reported for the pending configuration.
+        preview = lifecycle.plan(observation)
+        current_pod = any(p.controlled and p.ready and p.config_hash == desired_hash for p in pods)
+        if strategy is not None and preview.replicas == 1 and not current_pod:
+            kept = not preview.apply
+            found = await self._secret_problems(
+                strategy, memory, SECRETS_REPORT_SECONDS if kept else SECRETS_VALID_SECONDS
+            )
+            if found and kept:
+                observation = dataclasses.replace(observation, deferred_problems=found)
+            elif found:
+                observation = dataclasses.replace(observation, problems=[*problems, *found])
         return Observed(observation, strategy, uid, desired_children)
 
     async def _act(
@@ -403,24 +482,88 @@ class Reconciler:
         obs = observed.observation
         namespace, name = obs.namespace, obs.name
         actions: list[Event] = []
-        statefulset = obs.statefulset
-        if plan.replicas == 0 and statefulset is not None and (statefulset.get("spec") or {}).get("replicas") != 0:
-            # halting comes first, always (also when the spec cannot be read)
-            await self.kube.patch("StatefulSet", namespace, name, {"spec": {"replicas": 0}})
-            memory.converged.pop("StatefulSet", None)
-        if observed.strategy is not None:
-            actions += await self._apply(
-                observed.strategy, observed.uid, plan, observed.desired_children, caches, memory
-            )
-        for deletion in plan.delete_pods:
-            await self.kube.delete("Pod", namespace, deletion.pod.name, uid=deletion.pod.uid)
-            self.metrics.pod_deletions.labels(deletion.reason).inc()
-            kind = "Warning" if deletion.reason == "RoguePodDeleted" else "Normal"
-            actions.append(Event(kind, deletion.reason, deletion.message))
-        patch = status_patch(obs.status, report.status)
-        if patch:
-            await self.kube.patch("LiveStrategy", namespace, name, {"status": patch}, subresource="status")
+        step = Step()
+        try:
+            statefulset = obs.statefulset
+            if plan.replicas == 0 and statefulset is not None and (statefulset.get("spec") or {}).get("replicas") != 0:
+                # halting comes first, always (also when the spec cannot be read)
+                step.now("halt", f"scale StatefulSet {name} to 0")
+                await self.kube.patch("StatefulSet", namespace, name, {"spec": {"replicas": 0}})
+                memory.converged.pop("StatefulSet", None)
+            generation = obs.generation or 0
+            if plan.scale_spec_to_zero and not (
+                memory.spec_scaled_from is not None and generation <= memory.spec_scaled_from
+            ):
+                step.now("halt", f"set spec.replicas of LiveStrategy {name} to 0 (kill switch)")
+                await self.kube.patch("LiveStrategy", namespace, name, {"spec": {"replicas": 0}}, subresource="scale")
+                memory.spec_scaled_from = generation
+                actions.append(
+                    Event(
+                        "Warning",
+                        "KillSwitchEngaged",
+                        f"the kill switch of namespace {namespace} is engaged: spec.replicas set to 0. To resume, "
+                        "remove the namespace's livestrat.io/kill-switch annotation, then scale the strategy to 1.",
+                    )
+                )
+            if plan.record_breach is not None:
+                step.now("apply", f"record the risk halt in annotation {labels.RISK_HALTED_AT_ANNOTATION}")
+                annotation = {labels.RISK_HALTED_AT_ANNOTATION: plan.record_breach}
+                await self.kube.patch("LiveStrategy", namespace, name, {"metadata": {"annotations": annotation}})
+                memory.breach_writes.wrote(obs.risk_recorded, plan.record_breach)
+            if observed.strategy is not None:
+                actions += await self._apply(
+                    observed.strategy, observed.uid, plan, observed.desired_children, caches, memory, step
+                )
+            for deletion in plan.delete_pods:
+                stage = "halt" if deletion.reason == "RoguePodDeleted" else "apply"
+                step.now(stage, f"delete pod {deletion.pod.name}")
+                await self.kube.delete("Pod", namespace, deletion.pod.name, uid=deletion.pod.uid)
+                self.metrics.pod_deletions.labels(deletion.reason).inc()
+                kind = "Warning" if deletion.reason == "RoguePodDeleted" else "Normal"
+                actions.append(Event(kind, deletion.reason, deletion.message))
+        except Exception as exc:
+            await self._report_failure(raw, obs, report, step, exc, memory, actions)
+            raise
+        await self._write_status(obs, report.status, memory)
         for event in actions + report.events:
+            self.event(raw, event)
+
+    async def _write_status(self, obs: Observation, desired: Mapping[str, Any], memory: StrategyMemory) -> None:
+        patch = status_patch(obs.status, desired)
+        if patch:
+            await self.kube.patch("LiveStrategy", obs.namespace, obs.name, {"status": patch}, subresource="status")
+            memory.status_writes.wrote(operator_fields(obs.status), operator_fields(desired))
+
+    async def _report_failure(
+        self,
+        raw: dict[str, Any],
+        obs: Observation,
+        report: lifecycle.Report,
+        step: Step,
+        exc: Exception,
+        memory: StrategyMemory,
+        done: list[Event],
+    ) -> None:
+        """A write was refused (or never answered): say so in the status and an event, whatever happens next."""
+        detail = f"{exc.status} {exc.reason}: {exc.message}" if isinstance(exc, ApiError) else f"{type(exc).__name__}"
+        if step.stage == "halt":
+            reason = "HaltFailed"
+            message = (
+                f"could not halt: {step.what} failed ({detail}); the pod may still run and trade. The operator "
+                f"retries; check its permissions and the cluster's admission webhooks, or halt it by hand: "
+                f"kubectl scale statefulset {obs.name} --replicas=0"
+            )
+        else:
+            reason = "ApplyFailed"
+            message = f"could not {step.what} ({detail}); the operator retries"
+        failure = lifecycle.write_failed(obs, report, reason, message)
+        self._record_phase((obs.namespace, obs.name), failure.status)
+        logger.warning("%s/%s: %s", obs.namespace, obs.name, message)
+        try:
+            await self._write_status(obs, failure.status, memory)
+        except Exception as second:  # the API server may be down altogether: the event and metrics remain
+            logger.warning("%s/%s: the status could not be written either (%s)", obs.namespace, obs.name, second)
+        for event in done + failure.events:
             self.event(raw, event)
 
     def _since(self, memory: StrategyMemory, plan: lifecycle.Plan, pods: list[PodView], now: datetime) -> datetime:
@@ -443,21 +586,11 @@ class Reconciler:
         desired_children: list[dict[str, Any]],
         caches: Caches,
         memory: StrategyMemory,
+        step: Step,
     ) -> list[Event]:
         name, namespace = strategy.metadata.name, strategy.metadata.namespace or ""
         key: Key = (namespace, name)
         events: list[Event] = []
-        if plan.scale_spec_to_zero:
-            await self.kube.patch("LiveStrategy", namespace, name, {"spec": {"replicas": 0}}, subresource="scale")
-            events.append(
-                Event(
-                    "Warning",
-                    "KillSwitchEngaged",
-                    f"the kill switch of namespace {namespace} is engaged: spec.replicas set to 0. To resume, "
-                    "remove the namespace's livestrat.io/kill-switch annotation, then scale the strategy to 1.",
-                )
-            )
-
         created: list[str] = []
         updated: list[str] = []
         for desired in desired_children:
@@ -467,7 +600,7 @@ class Reconciler:
             existing = caches.child(kind, key) or memory.just_created(kind)
             if kind == "ConfigMap" and existing is not None:
                 if not plan.apply:
-                    continue  # Manual: the running strategy keeps its configuration
+                    continue  # the running strategy keeps its configuration
                 if config_substance(_runtime_json(existing) or {}) == config_substance(
                     json.loads(desired["data"][CONFIG_FILE_NAME])
                 ):
@@ -478,6 +611,7 @@ class Reconciler:
                 desired = {**desired, "spec": {**desired["spec"], "replicas": replicas}}
                 if existing is not None and not plan.apply:
                     desired = {"kind": kind, "metadata": {"name": name}, "spec": {"replicas": replicas}}
+            step.now("apply", f"{'create' if existing is None else 'update'} {kind} {name}")
             outcome = await self._ensure(desired, existing, uid, namespace, memory)
             if outcome == "created":
                 created.append(kind)
@@ -490,11 +624,12 @@ class Reconciler:
             and own_account is not None
             and _owned_by(own_account, uid)
         ):
+            step.now("apply", f"delete ServiceAccount {name}")
             await self.kube.delete("ServiceAccount", namespace, name)  # the spec now names its own
         if created:
             events.append(Event("Normal", "Created", f"created {', '.join(created)} {name}"))
         if updated:
-            generation = (strategy.metadata.model_extra or {}).get("generation")
+            generation = strategy_generation(strategy)
             events.append(
                 Event("Normal", "Updated", f"updated {', '.join(updated)} {name} for generation {generation}")
             )
@@ -553,17 +688,23 @@ class Reconciler:
         name, namespace = meta["name"], meta["namespace"]
         key: Key = (namespace, name)
         memory = self.memory(key)
-        began = lifecycle.parse_time(meta.get("deletionTimestamp")) or utcnow()
+        # Bounded from the deletion, but never from before this operator saw it: after an outage longer than
+        # the bound, the pod still gets its full time to exit before the LiveStrategy is let go.
+        if memory.deletion_seen is None:
+            memory.deletion_seen = utcnow()
+        stamped = lifecycle.parse_time(meta.get("deletionTimestamp"))
+        began = max(stamped, memory.deletion_seen) if stamped is not None else memory.deletion_seen
         grace = float(((raw.get("spec") or {}).get("pod") or {}).get("terminationGracePeriodSeconds") or 60)
         deadline = began + timedelta(seconds=grace + self.settings.halt_timeout_margin_seconds)
         announced = False
         while True:
-            statefulset = caches.child("StatefulSet", key)
+            statefulset = caches.child("StatefulSet", key) or memory.just_created("StatefulSet")
             if statefulset is not None and (statefulset.get("spec") or {}).get("replicas") != 0:
                 await self.kube.patch("StatefulSet", namespace, name, {"spec": {"replicas": 0}})
             sts_uid = ((statefulset or {}).get("metadata") or {}).get("uid")
             pods = [
-                PodView.from_body(p, sts_uid) for p in await self._confirmed_pods(key, caches, memory, confirm=True)
+                PodView.from_body(p, sts_uid, labels.child_name(name))
+                for p in await self._confirmed_pods(key, caches, memory, confirm=True)
             ]
             for pod in pods:
                 if not pod.controlled and not pod.terminating:

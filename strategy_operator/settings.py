@@ -28,13 +28,20 @@ ENVIRONMENT = {
     "LIVESTRAT_LOG_LEVEL": "log_level",
     "LIVESTRAT_PEERING": "peering",
     "LIVESTRAT_PRIORITY": "priority",
+    "LIVESTRAT_REPLICA_ORDINAL": "replica_ordinal",
     "LIVESTRAT_METRICS_PORT": "metrics_port",
     "LIVESTRAT_HEALTH_PORT": "health_port",
     "LIVESTRAT_START_TIMEOUT_SECONDS": "start_timeout_seconds",
     "LIVESTRAT_HALT_TIMEOUT_MARGIN_SECONDS": "halt_timeout_margin_seconds",
     "LIVESTRAT_MAX_CONCURRENT_RECONCILES": "max_concurrent_reconciles",
+    "LIVESTRAT_ALLOWED_IMAGE_PREFIXES": "allowed_image_prefixes",
+    "LIVESTRAT_ALLOW_SERVICE_ACCOUNT_NAME": "allow_service_account_name",
 }
-LIST_FIELDS = {"watch_namespaces", "live_namespaces"}
+# With peering, a replica's priority is this minus its ordinal: replica 0 acts, replica 1 stands by.
+PEERING_PRIORITY_BASE = 1000
+# An image prefix ends at one of these (or the prefix itself ends with one): "ghcr.io/acme" allows
+# "ghcr.io/acme/runtime:1" and "ghcr.io/acme:1", never "ghcr.io/acme-evil/runtime:1".
+IMAGE_REFERENCE_SEPARATORS = "/:@"
 
 Namespace = Annotated[str, Field(pattern=DNS_LABEL, max_length=63)]
 
@@ -74,10 +81,17 @@ class OperatorSettings(BaseModel):
     peering: str | None = Field(
         default=None, description="kopf peering name for HA (two replicas, one acts); None: standalone."
     )
-    priority: int = Field(
-        default=0,
-        description="Peering priority of this replica; the highest acts. 0 with peering: a random priority "
-        "per process, so that the replicas of one Deployment never tie (a tie pauses them all).",
+    priority: int | None = Field(
+        default=None,
+        description="Peering priority of this replica, as kopf takes it (the highest acts). Unset: "
+        "derived from replica_ordinal.",
+    )
+    replica_ordinal: int | None = Field(
+        default=None,
+        ge=0,
+        lt=PEERING_PRIORITY_BASE,
+        description="This replica's ordinal in the operator's StatefulSet (the chart passes the pod-index label); "
+        f"with peering and no explicit priority, the priority is {PEERING_PRIORITY_BASE} minus it: replica 0 acts.",
     )
     metrics_port: int = Field(default=8080, ge=1, le=65535, description="Port of the operator's /metrics.")
     health_port: int = Field(default=8081, ge=1, le=65535, description="Port of the operator's /healthz.")
@@ -95,8 +109,17 @@ class OperatorSettings(BaseModel):
     max_concurrent_reconciles: int = Field(
         default=16, ge=1, le=512, description="LiveStrategies reconciled at the same time."
     )
+    allowed_image_prefixes: list[str] = Field(
+        default_factory=list,
+        description="spec.pod.image must start with one of these (a registry, a repository); empty: any image.",
+    )
+    allow_service_account_name: bool = Field(
+        default=False,
+        description="Whether a LiveStrategy may run its pod as an existing service account of its choosing "
+        "(spec.pod.serviceAccountName). Off: every strategy pod runs as the service account livestrat creates.",
+    )
 
-    @field_validator("watch_namespaces", "live_namespaces", mode="before")
+    @field_validator("watch_namespaces", "live_namespaces", "allowed_image_prefixes", mode="before")
     @classmethod
     def _split(cls, value: object) -> object:
         if isinstance(value, str):
@@ -109,8 +132,39 @@ class OperatorSettings(BaseModel):
             raise ValueError("metrics_port and health_port must differ")
         return self
 
+    @model_validator(mode="after")
+    def _peering_priority(self) -> OperatorSettings:
+        if self.peering and self.priority is None and self.replica_ordinal is None:
+            raise ValueError(
+                "with peering (LIVESTRAT_PEERING), each replica needs its own priority: set LIVESTRAT_REPLICA_ORDINAL "
+                "(the chart sets it from the pod's ordinal) or LIVESTRAT_PRIORITY (distinct per replica)"
+            )
+        return self
+
     def live_allowed(self, namespace: str) -> bool:
         return namespace in self.live_namespaces
+
+    def image_allowed(self, image: str) -> bool:
+        """Whether a strategy may run this image: no prefixes configured, or it starts with one of them."""
+        if not self.allowed_image_prefixes:
+            return True
+        for prefix in self.allowed_image_prefixes:
+            if image == prefix:
+                return True
+            if image.startswith(prefix) and (
+                prefix[-1] in IMAGE_REFERENCE_SEPARATORS or image[len(prefix)] in IMAGE_REFERENCE_SEPARATORS
+            ):
+                return True
+        return False
+
+    def peering_priority(self) -> int:
+        """kopf's priority for this replica: the explicit one, else ``PEERING_PRIORITY_BASE`` minus the ordinal
+        (deterministic: replica 0 acts, replica 1 takes over when it is gone); 0 without either (standalone)."""
+        if self.priority is not None:
+            return self.priority
+        if self.replica_ordinal is not None:
+            return PEERING_PRIORITY_BASE - self.replica_ordinal
+        return 0
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> OperatorSettings:

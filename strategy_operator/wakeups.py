@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 from collections import defaultdict
-from collections.abc import Iterable
 
 Key = tuple[str, str]  # (namespace, name)
 
@@ -38,9 +37,6 @@ class Wakeups:
     def poke_namespace(self, namespace: str) -> None:
         for key in [k for k in self._waiters if k[0] == namespace]:
             self.poke(key)
-
-    def keys(self) -> Iterable[Key]:
-        return list(self._waiters)
 
 
 async def wait(event: asyncio.Event, stop: asyncio.Future[object] | None, timeout: float | None) -> None:

@@ -249,3 +249,57 @@ def test_live_trading_needs_an_allowed_namespace_and_a_postgresql_ledger(namespa
     assert [p.reason for p in problems] == reasons
     for problem in problems:
         assert "spec." in problem.message or "namespace" in problem.message  # says what to change
+
+
+def test_the_pod_template_says_which_part_of_it_the_strategy_asked_for():
+    doc = example("paper-ema-cross")
+    template = build_statefulset(strategy(doc), SETTINGS, replicas=1)["spec"]["template"]
+    spec_hash = template["metadata"]["annotations"][labels.SPEC_HASH_ANNOTATION]
+    other_image = SETTINGS.model_copy(update={"runtime_image": "registry.example/runtime:9"})
+    rebuilt = build_statefulset(strategy(doc), other_image, replicas=1)["spec"]["template"]
+    # the operator's settings change what the pod runs, not what the strategy asked for
+    assert rebuilt["metadata"]["annotations"][labels.SPEC_HASH_ANNOTATION] == spec_hash
+    assert (
+        rebuilt["metadata"]["annotations"][labels.CONFIG_HASH_ANNOTATION]
+        != (template["metadata"]["annotations"][labels.CONFIG_HASH_ANNOTATION])
+    )
+    for change in ({"risk": {**doc["spec"]["risk"], "maxDailyLoss": 1}}, {"restartNonce": "again"}):
+        changed = copy.deepcopy(doc)
+        changed["spec"].update(change)
+        built = build_statefulset(strategy(changed), SETTINGS, replicas=1)["spec"]["template"]
+        assert built["metadata"]["annotations"][labels.SPEC_HASH_ANNOTATION] != spec_hash
+    for same in ({"replicas": 0}, {"updatePolicy": "Manual"}):
+        changed = copy.deepcopy(doc)
+        changed["spec"].update(same)
+        built = build_statefulset(strategy(changed, generation=9), SETTINGS, replicas=1)["spec"]["template"]
+        assert built["metadata"]["annotations"][labels.SPEC_HASH_ANNOTATION] == spec_hash
+
+
+@pytest.mark.parametrize(
+    ("image", "allowed"),
+    [
+        ("ghcr.io/acme/runtime:1.2", True),
+        ("ghcr.io/acme/strategies/runtime@sha256:abc", True),
+        ("ghcr.io/acme-evil/runtime:1.2", False),  # a prefix ends at a path, tag or digest boundary
+        ("docker.io/library/python:3.11", False),
+        ("registry.internal:5000/livestrat/runtime:2", True),
+    ],
+)
+def test_a_strategy_runs_only_images_under_the_allowed_prefixes(image, allowed):
+    settings = OperatorSettings.from_env(
+        {"LIVESTRAT_ALLOWED_IMAGE_PREFIXES": "ghcr.io/acme, registry.internal:5000/livestrat/"}
+    )
+    doc = example("paper-ema-cross")
+    doc["spec"]["pod"] = {"image": image}
+    reasons = [p.reason for p in spec_problems(strategy(doc), settings)]
+    assert reasons == ([] if allowed else ["ImageNotAllowed"])
+    assert spec_problems(strategy(doc), OperatorSettings()) == []  # no prefixes: any image
+
+
+def test_a_strategy_runs_as_a_service_account_of_its_choosing_only_when_the_operator_allows_it():
+    doc = example("paper-ema-cross")
+    doc["spec"]["pod"] = {"serviceAccountName": "namespace-admin"}
+    [problem] = spec_problems(strategy(doc), OperatorSettings())
+    assert problem.reason == "ServiceAccountNotAllowed" and "spec.pod.serviceAccountName" in problem.message
+    allowing = OperatorSettings.from_env({"LIVESTRAT_ALLOW_SERVICE_ACCOUNT_NAME": "true"})
+    assert spec_problems(strategy(doc), allowing) == []

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -81,12 +82,14 @@ def observe(
     running_config: dict | None = None,
     since: float = 0,
     deleting: bool = False,
+    settings: OperatorSettings = SETTINGS,
+    recorded: str | None = None,
+    deferred: list[SpecProblem] | None = None,
+    spec_replicas: Any = 1,
 ) -> Observation:
     strategy = strategy or parsed()
-    children = build_children(strategy, SETTINGS, replicas=1)
+    children = build_children(strategy, settings, replicas=1)
     desired_hash = children[-1]["metadata"]["annotations"]["livestrat.io/config-hash"]
-    import json
-
     desired_config = json.loads(children[0]["data"]["runtime.json"])
     if sts is True:
         sts = statefulset(strategy, strategy.spec.replicas)
@@ -108,7 +111,11 @@ def observe(
         desired_config=desired_config,
         now=NOW,
         phase_since=NOW - timedelta(seconds=since),
-        settings=SETTINGS,
+        settings=settings,
+        spec_replicas=spec_replicas,
+        risk_recorded=recorded,
+        deferred_problems=deferred or [],
+        desired_statefulset=children[-1],
     )
 
 
@@ -421,3 +428,207 @@ def test_the_status_written_is_valid_against_the_crd_and_the_models(obs):
         "InvalidSpec",
         "Stale",
     ]
+
+
+# ------------------------------------------------------------------------------------------------
+# Operator upgrades: never a restart of a running strategy
+# ------------------------------------------------------------------------------------------------
+
+NEW_IMAGE = SETTINGS.model_copy(update={"runtime_image": "ghcr.io/livestrat/livestrat-runtime:0.2.0"})
+
+
+def built_by_the_old_operator(running: LiveStrategy, now: LiveStrategy | None = None, **kwargs: Any) -> Observation:
+    """``running``'s pod and StatefulSet built with SETTINGS; observed (as ``now``) by an operator with NEW_IMAGE."""
+    old = observe(running)
+    kwargs.setdefault("status", {"observedGeneration": 3})
+    return observe(
+        now or running,
+        sts=statefulset(running),
+        pods=[pod(config_hash=old.desired_hash)],
+        running_config=old.desired_config,
+        settings=NEW_IMAGE,
+        **kwargs,
+    )
+
+
+@pytest.mark.parametrize("policy", ["Auto", "Manual"])
+def test_a_new_default_runtime_image_never_restarts_a_running_strategy(policy):
+    plan, report = run(built_by_the_old_operator(parsed(updatePolicy=policy)))
+    assert not plan.apply and plan.replicas == 1 and plan.delete_pods == []
+    assert report.status["phase"] == "Running"
+    drift = condition(report, "ConfigDrift")
+    assert drift["status"] == "True" and drift["reason"] == "RuntimeImageChanged"
+    assert "ghcr.io/livestrat/livestrat-runtime:0.2.0" in drift["message"]
+    assert "livestrat-runtime:0.1.0" in drift["message"] and "restartNonce" in drift["message"]
+    assert "ConfigDrift" in [e.reason for e in report.events]
+
+
+def test_a_new_way_of_building_the_pod_is_reported_as_an_operator_upgrade():
+    strategy = parsed()
+    obs = built_by_the_old_operator(strategy)
+    sts = copy.deepcopy(obs.statefulset)
+    sts["spec"]["template"]["spec"]["enableServiceLinks"] = True  # what an older operator version built
+    sts["spec"]["template"]["metadata"]["annotations"].pop("livestrat.io/spec-hash")  # before it carried one
+    plan, report = run(dataclasses.replace(obs, statefulset=sts, desired_statefulset=statefulset(strategy)))
+    assert not plan.apply
+    drift = condition(report, "ConfigDrift")
+    assert drift["reason"] == "OperatorUpgraded" and "spec.enableServiceLinks" in drift["message"]
+
+
+def test_a_change_of_the_strategys_own_spec_under_auto_restarts_it_and_brings_the_new_image():
+    changed = parsed(risk={"maxDailyLoss": 10})
+    obs = built_by_the_old_operator(parsed(), changed, status={"observedGeneration": 2})
+    plan, _ = run(obs)
+    assert plan.apply  # generation 3 is new to the operator and its spec differs from what runs
+    plan, _ = run(dataclasses.replace(obs, status={"observedGeneration": 3}))
+    assert not plan.apply  # acted on already: a difference in rendering alone replaces nothing
+    plan, _ = run(built_by_the_old_operator(parsed(), parsed(restartNonce="now"), status={"observedGeneration": 3}))
+    assert plan.apply  # a restart nonce restarts it, whatever else
+    manual = built_by_the_old_operator(
+        parsed(updatePolicy="Manual"), parsed(updatePolicy="Manual", risk={"maxDailyLoss": 10})
+    )
+    assert not lifecycle.plan(dataclasses.replace(manual, status={"observedGeneration": 2})).apply
+
+
+def test_changing_only_the_update_policy_or_the_replicas_restarts_nothing():
+    obs = built_by_the_old_operator(parsed(updatePolicy="Manual"), parsed(updatePolicy="Auto"), status={})
+    plan, report = run(obs)
+    assert not plan.apply and condition(report, "ConfigDrift")["reason"] == "RuntimeImageChanged"
+
+
+def test_a_strategy_without_a_running_pod_takes_the_new_pod_at_once():
+    halted = parsed(replicas=0)
+    old = observe(halted)
+    plan, report = run(
+        observe(halted, sts=statefulset(halted, 0), running_config=old.desired_config, settings=NEW_IMAGE)
+    )
+    assert plan.apply and condition(report, "ConfigDrift")["status"] == "False"
+    obs = built_by_the_old_operator(parsed())
+    plan, _ = run(dataclasses.replace(obs, pods=[dataclasses.replace(obs.pods[0], running=False, ready=False)]))
+    assert plan.apply  # crash-looping: nothing running to leave alone
+
+
+# ------------------------------------------------------------------------------------------------
+# Secrets of a pending configuration, the risk latch, lost readiness, pods before their StatefulSet
+# ------------------------------------------------------------------------------------------------
+
+
+def test_secret_problems_of_a_pending_configuration_hold_nothing_and_are_reported():
+    old = parsed(updatePolicy="Manual")
+    new = parsed(updatePolicy="Manual", ledger={"dsnSecret": {"name": "pg", "key": "dsn"}})
+    old_obs = observe(old)
+    missing = SpecProblem("SecretNotFound", "Secret 'pg' (ledger DSN) does not exist.")
+    obs = observe(
+        new,
+        sts=statefulset(old),
+        pods=[pod(config_hash=old_obs.desired_hash)],
+        running_config=old_obs.desired_config,
+        deferred=[missing],
+    )
+    plan, report = run(obs)
+    assert plan.replicas == 1 and not plan.apply and report.status["phase"] == "Running"
+    invalid = condition(report, "InvalidSpec")
+    assert invalid["status"] == "True" and invalid["reason"] == "SecretNotFound"
+    assert "pending configuration" in invalid["message"] and "keeps its configuration" in invalid["message"]
+    drift = condition(report, "ConfigDrift")
+    assert drift["reason"] == "SpecChanged" and "cannot start yet" in drift["message"]
+    assert lifecycle.Event("Warning", "SecretNotFound", invalid["message"]) in report.events
+
+
+def test_a_risk_halt_is_latched_by_the_operator_not_by_what_the_runtime_reports():
+    at = BREACH["breachedAt"]
+    plan, _ = run(observe(status={"risk": BREACH}))
+    assert plan.record_breach == at  # first seen: the operator records it
+    # the runtime now says Active (a new pod that lost its ledger, or anything with the pod's token): still halted
+    plan, report = run(observe(status={"risk": {"state": "Active"}}, recorded=at))
+    assert plan.replicas == 0 and plan.record_breach is None and report.status["phase"] == "RiskHalted"
+    assert f"livestrat.io/risk-acknowledged={at}" in condition(report, "RiskHalted")["message"]
+    # HaltInPlace keeps the pod up only while its runtime itself reports the halt
+    in_place = parsed(risk={"onBreach": "HaltInPlace"})
+    plan, _ = run(observe(in_place, status={"risk": BREACH}, recorded=at, pods=[pod()]))
+    assert plan.replicas == 1
+    plan, report = run(observe(in_place, status={"risk": {"state": "Active"}}, recorded=at, pods=[pod()]))
+    assert plan.replicas == 0 and "no longer reports the halt" in condition(report, "RiskHalted")["message"]
+    # only the acknowledgement of this breach releases it
+    plan, report = run(observe(status={"risk": {"state": "Active"}}, recorded=at, acknowledgement=at))
+    assert plan.replicas == 1 and condition(report, "RiskHalted")["reason"] == "WithinLimits"
+    _, report = run(observe(status={"risk": BREACH}, recorded=at, acknowledgement=at))
+    assert condition(report, "RiskHalted")["reason"] == "Acknowledged"
+    # a newer breach is recorded and latched again; an older report does not replace the record
+    newer = {**BREACH, "breachedAt": "2026-03-02T12:30:00Z"}
+    plan, _ = run(observe(status={"risk": newer}, recorded=at, acknowledgement=at))
+    assert plan.replicas == 0 and plan.record_breach == "2026-03-02T12:30:00Z"
+    plan, _ = run(observe(status={"risk": BREACH}, recorded="2026-03-02T12:30:00Z", acknowledgement=at))
+    assert plan.replicas == 0 and plan.record_breach is None
+
+
+def test_a_pod_that_was_ready_and_is_not_any_more_is_not_a_failed_start():
+    was_ready = {
+        "conditions": [{"type": "Ready", "status": "True", "reason": "PodReady", "lastTransitionTime": stamp(7200)}]
+    }
+    lost = dataclasses.replace(pod(ready=False, age=7300), ready_since=NOW - timedelta(seconds=10))
+    _, report = run(observe(pods=[lost], status=was_ready))
+    assert report.status["phase"] == "Starting" and condition(report, "Ready")["reason"] == "PodNotReady"
+    assert report.recheck_after == pytest.approx(290.05)  # the start timeout, from when it lost readiness
+    assert [e.reason for e in report.events] == ["PodNotReady"]
+    long_lost = dataclasses.replace(lost, ready_since=NOW - timedelta(seconds=301))
+    _, report = run(observe(pods=[long_lost], status=was_ready))
+    assert report.status["phase"] == "Failed" and condition(report, "Ready")["reason"] == "PodNotReady"
+    # the operator's own condition says since when, when the kubelet's does not
+    seen = {
+        "conditions": [{"type": "Ready", "status": "False", "reason": "PodNotReady", "lastTransitionTime": stamp(100)}]
+    }
+    _, report = run(observe(pods=[pod(ready=False, age=7300)], status=seen))
+    assert report.status["phase"] == "Starting" and report.recheck_after == pytest.approx(200.05)
+    # a new pod after a ready one is a start
+    _, report = run(observe(pods=[pod(ready=False, age=10)], status=was_ready))
+    assert condition(report, "Ready")["reason"] == "Starting"
+
+
+def test_a_pod_whose_statefulset_is_not_in_the_cache_yet_is_its_own_not_a_rogue():
+    body = {
+        "metadata": {
+            "name": "ema-cross-btc-0",
+            "uid": "pod-uid",
+            "ownerReferences": [
+                {"kind": "StatefulSet", "name": "ema-cross-btc", "uid": "just-made", "controller": True}
+            ],
+        }
+    }
+    assert PodView.from_body(body, None, "ema-cross-btc").controlled
+    assert not PodView.from_body(body, "another-uid", "ema-cross-btc").controlled  # known: it must be this one
+    assert not PodView.from_body(body, None, "other-strategy").controlled
+    plan, _ = run(observe(sts=None, pods=[PodView.from_body(body, None, "ema-cross-btc")]))
+    assert plan.delete_pods == []
+
+
+def test_the_kill_switch_scales_the_spec_down_even_when_it_cannot_be_read():
+    unreadable = dataclasses.replace(
+        observe(kill_switch=True, pods=[pod()]), spec=None, problems=[SpecProblem("SpecInvalid", "x")]
+    )
+    plan = lifecycle.plan(unreadable)
+    assert plan.replicas == 0 and plan.scale_spec_to_zero
+    assert not lifecycle.plan(dataclasses.replace(unreadable, spec_replicas=0)).scale_spec_to_zero
+
+
+def test_a_refused_halt_is_reported_failed_never_halted_and_the_generation_not_observed():
+    obs = observe(parsed(replicas=0), pods=[pod()], status={"phase": "Running", "observedGeneration": 2})
+    _, report = run(obs)
+    failure = lifecycle.write_failed(obs, report, "HaltFailed", "could not halt: 403 Forbidden")
+    assert failure.status["phase"] == "Failed" and failure.status["observedGeneration"] == 2
+    assert condition(failure, "Ready")["reason"] == "HaltFailed"
+    assert condition(failure, "Halted") | {"lastTransitionTime": ""} == {
+        "type": "Halted",
+        "status": "False",
+        "reason": "HaltFailed",
+        "message": "could not halt: 403 Forbidden",
+        "lastTransitionTime": "",
+        "observedGeneration": 3,
+    }
+    assert condition(failure, "Trading")["status"] == "Unknown"
+    assert failure.events == [lifecycle.Event("Warning", "HaltFailed", "could not halt: 403 Forbidden")]
+    applied = lifecycle.write_failed(obs, report, "ApplyFailed", "could not update ConfigMap")
+    assert (
+        condition(applied, "Ready")["reason"] == "ApplyFailed"
+        and condition(applied, "Halted")["reason"] != "ApplyFailed"
+    )

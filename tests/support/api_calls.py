@@ -150,7 +150,9 @@ async def exercise_operator(emulator: KubernetesEmulator, kubeconfig: Path, work
         emulator.create_object(
             "v1/secrets", {"metadata": {"name": name}, "data": dict.fromkeys(keys, "eA==")}, namespace=namespace
         )
-    settings = fast_settings(peering="livestrat", live_namespaces=["live"], default_ledger_secret="ledger-dsn")
+    settings = fast_settings(
+        peering="livestrat", replica_ordinal=0, live_namespaces=["live"], default_ledger_secret="ledger-dsn"
+    )
     with _kubeconfig(kubeconfig):
         async with (
             Kubelet(emulator, workdir=workdir, kubeconfig=kubeconfig),

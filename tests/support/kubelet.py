@@ -20,7 +20,10 @@ against the emulator, as faithfully as the operator can observe them:
   is Ready when ``/readyz`` answers 200. A process that exits is restarted (restartPolicy
   Always) with a back-off, and its last log lines become the termination message
   (``FallbackToLogsOnError``). With ``runtime=False`` the container is imaginary: ready
-  after ``ready_delay``, gone at once on SIGTERM (for tests that need no trading).
+  after ``ready_delay``, gone on SIGTERM after ``stop_delay`` (at once by default), for tests
+  that need no trading. Tests steer imaginary containers: ``unready`` (pods that never become
+  ready), ``set_ready`` (a ready pod loses its readiness, or gets it back), ``broken_images``
+  (an image that cannot be pulled: ``ImagePullBackOff``).
 
 Everything runs in the test's event loop and changes the emulator out-of-band (no HTTP
 requests, so the operator's request counts stay the operator's own).
@@ -104,6 +107,7 @@ class Kubelet:
         ready_delay: float = 0.1,
         interval: float = 0.05,
         environ: Mapping[str, str] | None = None,
+        stop_delay: float = 0.0,
     ) -> None:
         self.emulator = emulator
         self.workdir = workdir
@@ -112,6 +116,9 @@ class Kubelet:
         self.ready_delay = ready_delay
         self.interval = interval
         self.environ = dict(environ or {})
+        self.stop_delay = stop_delay
+        self.unready: set[str] = set()  # "namespace/pod" of imaginary containers that never become ready
+        self.broken_images: set[str] = set()  # images that cannot be pulled
         self.containers: dict[tuple[str, str], Container] = {}
         self.started_pods: list[str] = []  # every pod ever started, in order (for "never two" checks)
         self.max_running = 0  # most containers alive at the same time, per strategy
@@ -340,6 +347,8 @@ class Kubelet:
         return status
 
     async def _stop_and_remove(self, container: Container, grace: float) -> None:
+        if container.process is None and self.stop_delay and not container.stopped:
+            await asyncio.sleep(min(self.stop_delay, grace))  # an imaginary halt that takes its time
         await self._terminate(container, grace=grace)
         pod = self.emulator.read_object(PODS, container.pod, namespace=container.namespace)
         if pod is not None:
@@ -348,6 +357,15 @@ class Kubelet:
                 PODS, container.pod, {"metadata": {"finalizers": finalizers or None}}, namespace=container.namespace
             )
         self.containers.pop((container.namespace, container.pod), None)
+
+    def set_ready(self, namespace: str, pod: str, ready: bool) -> None:
+        """An imaginary container's readiness probe starts failing (or passing again)."""
+        container = self.containers[(namespace, pod)]
+        container.ready = ready
+        if ready:
+            self.unready.discard(f"{namespace}/{pod}")
+        else:
+            self.unready.add(f"{namespace}/{pod}")
 
     async def _terminate(self, container: Container, grace: float) -> None:
         container.stopping = True
@@ -375,7 +393,7 @@ class Kubelet:
             if self.runtime:
                 await self._run_process(container, pod)
             else:
-                await self._run_imaginary(container)
+                await self._run_imaginary(container, pod["spec"]["containers"][0].get("image"))
             if container.stopping:
                 break
             container.restarts += 1
@@ -385,12 +403,18 @@ class Kubelet:
             await asyncio.sleep(delay)
             container.waiting_reason = None
 
-    async def _run_imaginary(self, container: Container) -> None:
+    async def _run_imaginary(self, container: Container, image: str | None) -> None:
+        if image in self.broken_images:
+            container.waiting_reason = "ImagePullBackOff"
+            while not container.stopping:
+                await asyncio.sleep(3600)
+            return
         container.started_at = _now()
         container.stopped = False
         await asyncio.sleep(self.ready_delay)
-        container.ready = True
-        container.ready_at = time.monotonic()
+        if f"{container.namespace}/{container.pod}" not in self.unready:
+            container.ready = True
+            container.ready_at = time.monotonic()
         while not container.stopping:
             await asyncio.sleep(3600)
 

@@ -29,7 +29,8 @@ from strategy_operator.settings import OperatorSettings
 from tests.support.kube import wait_for
 from tests.support.kube_emulator import KubernetesEmulator
 
-LIVESTRATEGIES = kmock.resource("livestrat.io/v1alpha1/livestrategies")
+LIVESTRATEGIES_PATH = "livestrat.io/v1alpha1/livestrategies"
+LIVESTRATEGIES = kmock.resource(LIVESTRATEGIES_PATH)
 OPERATOR_AGENTS = ("kopf/", "livestrat-operator/")
 
 
@@ -109,6 +110,28 @@ class OperatorThread:
     @property
     def metrics_url(self) -> str:
         return f"http://127.0.0.1:{self.settings.metrics_port}/metrics"
+
+    def reconciled(self, emulator: KubernetesEmulator, name: str, namespace: str = "default") -> bool:
+        """Whether this operator has reconciled the LiveStrategy as it is stored now (its resourceVersion or a
+        later one), to the end: what a test waits for before saying the operator did NOT do something."""
+        stored = emulator.read_object(LIVESTRATEGIES_PATH, name, namespace=namespace)
+        memory = self.context.reconciler.memories.get((namespace, name)) if self.context is not None else None
+        if stored is None or memory is None or memory.reconciled_version is None:
+            return False
+        return int(memory.reconciled_version) >= int(stored["metadata"]["resourceVersion"])
+
+    async def processed(self, emulator: KubernetesEmulator, *names: str, namespace: str = "default") -> None:
+        """Until this operator has reconciled each of these LiveStrategies as they are now."""
+        await wait_for(lambda: all(self.reconciled(emulator, n, namespace) for n in names), timeout=30)
+
+    def metric(self, name: str, **labels: str) -> float:
+        """The current value of one of this operator's metrics (summed over the samples matching ``labels``)."""
+        return sum(
+            sample.value
+            for family in self.context.metrics.registry.collect()
+            for sample in family.samples
+            if sample.name == name and all(sample.labels.get(k) == v for k, v in labels.items())
+        )
 
     def _run(self) -> None:
         loop = asyncio.new_event_loop()

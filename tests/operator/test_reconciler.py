@@ -1,0 +1,99 @@
+"""The reconciler's own memory, against watch caches that lag (no API server: a recording fake)."""
+
+from __future__ import annotations
+
+import copy
+import itertools
+from typing import Any
+
+from strategy_operator.lifecycle import Event
+from strategy_operator.metrics import OperatorMetrics
+from strategy_operator.reconciler import Caches, Reconciler
+from tests.support.desk import example
+from tests.support.operator import fast_settings
+
+NAME, NAMESPACE = "ema-cross-btc", "desk"
+KEY = (NAMESPACE, NAME)
+
+
+class RecordingKube:
+    """Answers like an API server that accepts everything; remembers every write."""
+
+    def __init__(self) -> None:
+        self.writes: list[tuple[str, str, str]] = []
+        self._uids = (f"uid-{n}" for n in itertools.count())
+
+    async def create(self, manifest: dict[str, Any]) -> dict[str, Any]:
+        self.writes.append(("create", manifest["kind"], manifest["metadata"]["name"]))
+        created = copy.deepcopy(manifest)
+        created["metadata"].update(uid=next(self._uids), resourceVersion="1")
+        return created
+
+    async def patch(self, kind: str, namespace: str, name: str, patch: Any, subresource: str | None = None) -> dict:
+        self.writes.append(("patch", kind + (f"/{subresource}" if subresource else ""), name))
+        return {"metadata": {"resourceVersion": "2"}}
+
+    async def delete(self, kind: str, namespace: str, name: str, *, uid: str | None = None) -> None:
+        self.writes.append(("delete", kind, name))
+
+    async def get(self, kind: str, namespace: str, name: str) -> dict | None:
+        return None
+
+    async def list(self, kind: str, namespace: str, label_selector: str) -> list[dict]:
+        return []
+
+
+def live_strategy() -> dict[str, Any]:
+    body = example("paper-ema-cross")
+    body["metadata"].update(namespace=NAMESPACE, uid="strategy-uid", generation=1, resourceVersion="10")
+    return body
+
+
+async def test_the_pod_of_a_statefulset_the_cache_does_not_show_yet_is_never_deleted_as_rogue():
+    kube = RecordingKube()
+    events: list[Event] = []
+    reconciler = Reconciler(fast_settings(), kube, OperatorMetrics({}), post_event=lambda _body, e: events.append(e))
+    indexes: dict[str, dict] = {index: {} for index in Caches.KINDS.values()}
+    body = live_strategy()
+
+    await reconciler.reconcile(body, Caches(indexes))  # creates the children
+    created = {kind for verb, kind, _ in kube.writes if verb == "create"}
+    assert "StatefulSet" in created
+    statefulset = reconciler.memory(KEY).created["StatefulSet"][0]
+    statefulset_uid = statefulset["metadata"]["uid"]
+
+    # The StatefulSet controller made the pod; its watch event came before the StatefulSet's.
+    pod = {
+        "metadata": {
+            "name": f"{NAME}-0",
+            "namespace": NAMESPACE,
+            "uid": "pod-uid",
+            "labels": {"livestrat.io/strategy": NAME},
+            "annotations": statefulset["spec"]["template"]["metadata"]["annotations"],
+            "ownerReferences": [{"kind": "StatefulSet", "name": NAME, "uid": statefulset_uid, "controller": True}],
+        },
+        "status": {"containerStatuses": [{"name": "strategy", "state": {"waiting": {"reason": "ContainerCreating"}}}]},
+    }
+    indexes[Caches.KINDS["Pod"]][KEY] = [pod]
+    kube.writes.clear()
+    await reconciler.reconcile(body, Caches(indexes))
+    assert [w for w in kube.writes if w[0] == "delete"] == [], events
+    assert "RoguePodDeleted" not in [e.reason for e in events]
+
+    # Past the time the operator trusts its own creation: a pod whose controller is a StatefulSet of this name
+    # is still the strategy's own until the cache shows that StatefulSet (and its uid).
+    reconciler.memory(KEY).created.clear()
+    await reconciler.reconcile(body, Caches(indexes))
+    assert [w for w in kube.writes if w[0] == "delete"] == []
+
+
+async def test_a_transition_is_told_once_while_the_watchs_copy_lags_behind_the_operators_own_writes():
+    kube = RecordingKube()
+    events: list[Event] = []
+    reconciler = Reconciler(fast_settings(), kube, OperatorMetrics({}), post_event=lambda _body, e: events.append(e))
+    indexes: dict[str, dict] = {index: {} for index in Caches.KINDS.values()}
+    body = live_strategy()  # never updated: the watch has not delivered the operator's status patch yet
+    for _ in range(3):
+        await reconciler.reconcile(body, Caches(indexes))
+    assert [e.reason for e in events].count("Starting") == 1
+    assert [w for w in kube.writes if w[1] == "LiveStrategy/status"] == [("patch", "LiveStrategy/status", NAME)]
