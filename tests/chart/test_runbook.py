@@ -91,7 +91,9 @@ async def test_halting_by_hand_while_the_operator_is_down_keeps_every_strategy_h
     assert len(kubelet.started_pods) == started, "a halted strategy was started again"
 
 
-async def test_scaling_only_the_statefulsets_is_undone_by_the_returning_operator(emulator, desk: Desk, kubelet: Kubelet):
+async def test_scaling_only_the_statefulsets_is_undone_by_the_returning_operator(
+    emulator, desk: Desk, kubelet: Kubelet
+):
     # Why the runbook records the halt first: this is what the old runbook did.
     await strategies_running_then_operator_gone(emulator, desk)
     started = len(kubelet.started_pods)
