@@ -21,6 +21,7 @@ from tests.support.helm import (
     ENVIRONMENTS,
     RELEASE_NAMESPACE,
     ROOT,
+    SITE_OVERRIDES,
     find,
     helm,
     only,
@@ -684,3 +685,17 @@ def test_notes_print_a_strategy_that_needs_no_file_from_the_repository():
     assert (strategy["strategyPath"], strategy["configPath"]) == (theirs["strategyPath"], theirs["configPath"])
     assert strategy["config"].items() <= theirs["config"].items()
     assert manifest["spec"]["venue"].items() <= example["spec"]["venue"].items()
+
+
+def test_the_install_guide_shows_every_override_staging_and_prod_need():
+    guide = (ROOT / "docs" / "install.md").read_text()
+    block = guide.split("For example `my-prod-overrides.yaml`:\n\n```yaml\n", 1)[1].split("```", 1)[0]
+    shown = yaml.safe_load(block)
+
+    def keys(node: dict, prefix: str = "") -> set[str]:
+        found = set()
+        for key, value in node.items():
+            found |= keys(value, f"{prefix}{key}.") if isinstance(value, dict) else {f"{prefix}{key}"}
+        return found
+
+    assert set(SITE_OVERRIDES["prod"]) <= keys(shown)
