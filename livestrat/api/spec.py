@@ -522,7 +522,8 @@ class PodSettings(ApiModel):
         default_factory=lambda: ResourceRequirements(
             requests={"cpu": "500m", "memory": "1Gi"}, limits={"memory": "2Gi"}
         ),
-        description="Container resources.",
+        description="Container resources. Setting this replaces the whole default (requests cpu 500m, "
+        "memory 1Gi; limits memory 2Gi): give limits too.",
     )
     termination_grace_period_seconds: int = Field(
         default=60,
