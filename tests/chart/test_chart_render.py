@@ -316,27 +316,6 @@ def test_security_settings_reach_the_operator_environment():
     assert prod["LIVESTRAT_ALLOW_SERVICE_ACCOUNT_NAME"] == "false"
 
 
-@pytest.mark.parametrize(
-    ("prefix", "allowed"),
-    [
-        ("livestrat", True),
-        ("livestrat/", True),
-        ("livestrat/livestrat-runtime", True),
-        ("livestrat/livestrat-runtime:0.1.0", True),
-        ("livestrat/livestrat-run", False),  # a prefix matches at "/", ":" or "@" only, as the operator's
-        ("registry.example.com/livestrat/", False),
-    ],
-)
-def test_a_default_runtime_image_the_allowed_prefixes_refuse_fails_the_install(prefix, allowed):
-    result = template_result(None, {"security.allowedImagePrefixes": [prefix]})
-    assert (result.returncode == 0) is allowed, result.output
-    if not allowed:
-        assert (
-            f'runtime.image: "livestrat/livestrat-runtime:0.1.0" does not start with any of '
-            f"security.allowedImagePrefixes [{prefix}]"
-        ) in result.output
-
-
 def settings_from(docs: list[dict], pod_index: int = 0) -> OperatorSettings:
     """What `livestrat operator` would read in pod `pod_index` of the rendered StatefulSet."""
     return OperatorSettings.from_env(operator_environ(docs, pod_index))

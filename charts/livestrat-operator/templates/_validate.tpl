@@ -22,19 +22,6 @@ Included by templates/operator.yaml (always rendered).
 {{- $problems = append $problems "runtime.image.digest is empty but requireImageDigests is true: pin the strategies' default runtime image by digest (sha256:...; docs/install.md, \"Images\")" }}
 {{- end }}
 {{- end }}
-{{- with .Values.security.allowedImagePrefixes }}
-{{- $runtime := include "livestrat.runtimeImage" $ }}
-{{- $allowed := false }}
-{{- range $prefix := . }}
-{{- /* As the operator matches: the whole name, or the prefix then a "/", ":" or "@" (in the prefix or right after it). */}}
-{{- if or (eq $prefix $runtime) (and (hasPrefix $prefix $runtime) (or (has (substr (sub (len $prefix) 1 | int) (len $prefix) $prefix) (list "/" ":" "@")) (has (substr (len $prefix) (add (len $prefix) 1 | int) $runtime) (list "/" ":" "@")))) }}
-{{- $allowed = true }}
-{{- end }}
-{{- end }}
-{{- if not $allowed }}
-{{- $problems = append $problems (printf "runtime.image: %q does not start with any of security.allowedImagePrefixes %v: every strategy without spec.pod.image would be refused; add its prefix or change runtime.image" $runtime .) }}
-{{- end }}
-{{- end }}
 {{- if .Values.networkPolicy.enabled }}
 {{- $np := .Values.networkPolicy }}
 {{- if not $np.apiServer.cidrs }}
