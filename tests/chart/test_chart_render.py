@@ -14,11 +14,14 @@ import jsonschema
 import pytest
 import yaml
 
+from livestrat.api import validation
 from strategy_operator.settings import ENVIRONMENT, OperatorSettings
 from tests.support.helm import (
     CHART,
     ENVIRONMENTS,
     RELEASE_NAMESPACE,
+    ROOT,
+    SITE_OVERRIDES,
     find,
     helm,
     only,
@@ -31,7 +34,14 @@ from tests.support.helm import (
 from tests.support.k8s_schemas import manifest_errors
 from tests.support.pss import check_manifest
 
-# Variants beyond the three environment files: each switch of the chart at least once.
+# An in-cluster PostgreSQL (CloudNativePG, say), by selectors rather than addresses.
+IN_CLUSTER_LEDGER = {
+    "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "databases"}},
+    "podSelector": {"matchLabels": {"cnpg.io/cluster": "ledger"}},
+}
+
+# Variants beyond the three environment files (staging and prod with their site's
+# overrides, tests/support/helm.py): each switch of the chart at least once.
 VARIANTS = {
     "defaults": (None, {}),
     "dev": ("dev", {}),
@@ -42,7 +52,13 @@ VARIANTS = {
         {
             "replicaCount": 2,
             "monitoring": {"enabled": True, "kind": "ServiceMonitor"},
-            "networkPolicy": {"enabled": True},
+            "networkPolicy": {
+                "enabled": True,
+                "apiServer": {"cidrs": ["172.18.0.2/32"]},
+                "ledger": {"to": [IN_CLUSTER_LEDGER]},
+            },
+            "defaults": {"ledger": {"secretName": "ledger-dsn"}},
+            "security": {"allowedImagePrefixes": ["livestrat/"], "allowServiceAccountName": True},
         },
     ),
     "prod-narrowed": (
@@ -259,11 +275,45 @@ def test_operator_pod_passes_the_restricted_pod_security_standard(variant):
     assert container["securityContext"]["readOnlyRootFilesystem"] is True
 
 
+# Settings the chart sets before the operator reads them (the operator's side is on its way);
+# empty once it does. Until then they are harmless: see the next test.
+AHEAD_OF_THE_OPERATOR = {"LIVESTRAT_ALLOWED_IMAGE_PREFIXES", "LIVESTRAT_ALLOW_SERVICE_ACCOUNT_NAME"} - set(ENVIRONMENT)
+
+
 @pytest.mark.parametrize("environment", [None, *ENVIRONMENTS])
 def test_operator_gets_exactly_the_settings_the_operator_reads(environment):
     env = operator_env(render(environment))
     # POD_ID is kopf's own: the replica's identity in the peering object.
-    assert set(env) == set(ENVIRONMENT) | {"POD_ID"}
+    assert set(env) == set(ENVIRONMENT) | {"POD_ID"} | AHEAD_OF_THE_OPERATOR
+
+
+def test_the_operator_starts_with_a_setting_it_does_not_read_yet():
+    environ = operator_environ(render("prod"))
+    assert set(environ) >= AHEAD_OF_THE_OPERATOR
+    assert OperatorSettings.from_env(environ).watch_namespaces == ["trading-paper", "trading-live"]
+
+
+def test_security_settings_reach_the_operator_environment():
+    default = operator_environ(render())
+    assert default["LIVESTRAT_ALLOWED_IMAGE_PREFIXES"] == ""  # any image
+    assert default["LIVESTRAT_ALLOW_SERVICE_ACCOUNT_NAME"] == "false"
+    environ = operator_environ(
+        render(
+            None,
+            {
+                "runtime.image.repository": "registry.example.com/livestrat/livestrat-runtime",
+                "security": {
+                    "allowedImagePrefixes": ["registry.example.com/livestrat/", "registry.example.com/acme@"],
+                    "allowServiceAccountName": True,
+                },
+            },
+        )
+    )
+    assert environ["LIVESTRAT_ALLOWED_IMAGE_PREFIXES"] == "registry.example.com/livestrat/,registry.example.com/acme@"
+    assert environ["LIVESTRAT_ALLOW_SERVICE_ACCOUNT_NAME"] == "true"
+    prod = operator_environ(render("prod"))
+    assert prod["LIVESTRAT_ALLOWED_IMAGE_PREFIXES"] == "registry.example.com/livestrat/"
+    assert prod["LIVESTRAT_ALLOW_SERVICE_ACCOUNT_NAME"] == "false"
 
 
 def settings_from(docs: list[dict], pod_index: int = 0) -> OperatorSettings:
@@ -407,11 +457,99 @@ def test_strategy_network_policy_in_every_watched_namespace():
     assert ingress["ports"] == [{"port": "http", "protocol": "TCP"}]
     assert ingress["from"] == [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}}}]
     egress_ports = sorted({p["port"] for rule in spec["egress"] for p in rule["ports"]})
-    assert egress_ports == [53, 443, 6443]  # prod names no ledger address yet: no 5432
+    assert egress_ports == [53, 443, 5432, 6443]
+    assert all(rule.get("to") for rule in spec["egress"]), "a rule without `to` allows every address"
+
+
+def egress_rules(spec: dict) -> dict[str, dict]:
+    """The policy's egress rules by what they are for: dns, apiServer, venue, ledger."""
+    rules = {}
+    for rule in spec["egress"]:
+        ports = {p["port"] for p in rule["ports"]}
+        blocks = {peer["ipBlock"]["cidr"] for peer in rule["to"] if "ipBlock" in peer}
+        if ports == {53}:
+            rules["dns"] = rule
+        elif "0.0.0.0/0" in blocks:
+            rules["venue"] = rule
+        elif 5432 in ports:
+            rules["ledger"] = rule
+        elif ports & {443, 6443} and "172.18.0.2/32" in blocks:
+            rules["apiServer"] = rule
+    return rules
+
+
+NO_CLUSTER_ADDRESSES = ["10.0.0.0/8", "100.64.0.0/10", "169.254.0.0/16", "172.16.0.0/12", "192.168.0.0/16"]
+
+
+@pytest.mark.parametrize("environment", [None, "staging", "prod"])
+def test_the_venue_rule_is_the_internet_without_the_clusters_own_addresses(environment):
+    # Without `except`, 443 would be open to every in-cluster service and the metadata server.
+    values = {"networkPolicy": {"enabled": True, "apiServer": {"cidrs": ["172.18.0.2/32"]}}}
+    spec = find(render(environment, None if environment else values), "NetworkPolicy")[0]["spec"]
+    venue = egress_rules(spec)["venue"]
+    assert venue["to"] == [{"ipBlock": {"cidr": "0.0.0.0/0", "except": NO_CLUSTER_ADDRESSES}}]
+    assert venue["ports"] == [{"port": 443, "protocol": "TCP"}]
+
+
+def test_the_api_server_rule_names_its_addresses_and_nothing_else():
+    spec = find(render("prod"), "NetworkPolicy")[0]["spec"]
+    api = egress_rules(spec)["apiServer"]
+    assert api["to"] == [{"ipBlock": {"cidr": "172.18.0.2/32"}}]
+    assert api["ports"] == [{"port": 443, "protocol": "TCP"}, {"port": 6443, "protocol": "TCP"}]
+
+
+def test_an_empty_api_server_address_fails_the_install_instead_of_opening_its_ports_to_everything():
+    result = template_result(None, {"networkPolicy.enabled": True})
+    assert result.returncode != 0
+    assert "networkPolicy.apiServer.cidrs is empty" in result.output
+    assert "open ports 443, 6443 to every address" in result.output
+    assert "kubectl get endpointslices -n default -l kubernetes.io/service-name=kubernetes" in result.output
+
+
+@pytest.mark.parametrize(
+    ("values", "why"),
+    [
+        ({"defaults.ledger.secretName": "ledger-dsn"}, 'defaults.ledger.secretName is "ledger-dsn"'),
+        (
+            {"watchNamespaces": ["trading-live"], "liveTrading.allowedNamespaces": ["trading-live"]},
+            "live trading is allowed in [trading-live] and needs PostgreSQL",
+        ),
+    ],
+    ids=["default-ledger", "live-trading"],
+)
+def test_a_policy_that_would_cut_strategies_off_their_ledger_fails_the_install(values, why):
+    result = template_result(
+        None, {"networkPolicy.enabled": True, "networkPolicy.apiServer.cidrs": ["172.18.0.2/32"], **values}
+    )
+    assert result.returncode != 0
+    assert f"networkPolicy.ledger: strategies need the PostgreSQL ledger ({why})" in result.output
+    assert "set networkPolicy.ledger.cidrs" in result.output
+
+
+def test_an_in_cluster_ledger_is_reached_by_selectors():
+    spec = find(rendered("all-namespaces-ha-monitored"), "NetworkPolicy")[0]["spec"]
+    ledger = egress_rules(spec)["ledger"]
+    assert ledger["to"] == [IN_CLUSTER_LEDGER]
+    assert ledger["ports"] == [{"port": 5432, "protocol": "TCP"}]
+
+
+def test_staging_and_prod_values_alone_name_what_only_the_site_knows():
+    # The environment files leave the site's addresses and digests empty: installing them
+    # without the overrides fails once, listing every missing value.
+    for environment in ("staging", "prod"):
+        result = template_result(environment, site=False)
+        assert result.returncode != 0
+        for value in (
+            "image.digest is empty but requireImageDigests is true",
+            "runtime.image.digest is empty but requireImageDigests is true",
+            "networkPolicy.apiServer.cidrs is empty",
+            "networkPolicy.ledger: strategies need the PostgreSQL ledger",
+        ):
+            assert value in result.output, (environment, value)
 
 
 def test_strategy_network_policy_when_watching_all_namespaces_goes_to_the_release_namespace():
-    docs = render(None, {"networkPolicy": {"enabled": True}})
+    docs = render(None, {"networkPolicy": {"enabled": True, "apiServer": {"cidrs": ["172.18.0.2/32"]}}})
     assert [p["metadata"]["namespace"] for p in find(docs, "NetworkPolicy")] == [RELEASE_NAMESPACE]
 
 
@@ -451,8 +589,16 @@ def test_alerts_cover_risk_halt_stale_heartbeat_not_ready_and_operator_down():
         "LiveStrategyRiskHalted",
         "LiveStrategyHeartbeatStale",
         "LiveStrategyNotReady",
+        "LiveStrategyFailed",
+        "LivestratOperatorReconcileErrors",
         "LivestratOperatorDown",
     } <= set(alerts)
+    failed = alerts["LiveStrategyFailed"]
+    assert 'livestrat_operator_strategies{job="livestrat-operator", phase="Failed"}' in failed["expr"]
+    assert (failed["labels"]["severity"], failed["for"]) == ("critical", "1m")
+    errors = alerts["LivestratOperatorReconcileErrors"]
+    assert 'increase(livestrat_operator_reconcile_errors_total{job="livestrat-operator"}[5m])' in errors["expr"]
+    assert errors["for"] == "10m"
     assert 'state="Halted"' in alerts["LiveStrategyRiskHalted"]["expr"]
     assert "livestrat_status_pushes_total" in alerts["LiveStrategyHeartbeatStale"]["expr"]
     assert 'job="livestrat-operator"' in alerts["LivestratOperatorDown"]["expr"]
@@ -471,7 +617,7 @@ def test_dashboard_shows_fills_pnl_positions_and_risk_per_strategy():
     assert dashboard == json.loads(Path(CHART / "dashboards" / "livestrat-strategies.json").read_text())
 
 
-def test_notes_tell_the_user_what_to_do_next():
+def notes(environment: str | None) -> str:
     result = helm(
         "install",
         "livestrat-operator",
@@ -479,19 +625,56 @@ def test_notes_tell_the_user_what_to_do_next():
         "--namespace",
         RELEASE_NAMESPACE,
         "--dry-run=client",
-        *value_args("prod"),
+        *value_args(environment),
     )
     assert result.returncode == 0, result.output
-    notes = result.stdout.split("NOTES:", 1)[1]
+    return result.stdout.split("NOTES:", 1)[1]
+
+
+def test_notes_tell_the_user_what_to_do_next():
+    text = notes("prod")
     for expected in (
         "rollout status statefulset/livestrat-operator",
-        "kubectl apply -n trading-paper -f examples/paper-ema-cross.yaml",
+        "kubectl apply -n trading-paper -f - <<'EOF'",
         "kubectl get livestrategies",
         "--replicas=0",
         "--replicas=1",
         "kubectl annotate namespace trading-paper livestrat.io/kill-switch=true",
-        "docs/operations.md",
-        "kubectl apply --server-side -f charts/livestrat-operator/crds/",
-        "networkPolicy.apiServer.cidrs is empty",
+        "operations.md",
+        "helm show crds CHART | kubectl apply --server-side -f -",
+        "never restarts a running strategy",
     ):
-        assert expected in notes
+        assert expected in text
+    assert "SECURITY" not in text  # prod watches named namespaces
+    assert "SECURITY: the operator watches all namespaces" in notes("dev")
+
+
+def test_notes_print_a_strategy_that_needs_no_file_from_the_repository():
+    # A packaged chart has no examples/ directory: the notes carry the whole manifest.
+    text = notes("dev")
+    assert "examples/" not in text and "charts/livestrat-operator/" not in text
+    heredoc = text.split("<<'EOF'\n", 1)[1].split("\nEOF\n", 1)[0]
+    manifest = yaml.safe_load(heredoc)
+    assert manifest["kind"] == "LiveStrategy" and manifest["spec"]["mode"] == "paper"
+    assert validation.problems(manifest) == []
+    # The same strategy as the paper example, so docs and notes tell one story.
+    example = yaml.safe_load((ROOT / "examples" / "paper-ema-cross.yaml").read_text())
+    assert manifest["metadata"]["name"] == example["metadata"]["name"]
+    strategy, theirs = manifest["spec"]["strategy"], example["spec"]["strategy"]
+    assert (strategy["strategyPath"], strategy["configPath"]) == (theirs["strategyPath"], theirs["configPath"])
+    assert strategy["config"].items() <= theirs["config"].items()
+    assert manifest["spec"]["venue"].items() <= example["spec"]["venue"].items()
+
+
+def test_the_install_guide_shows_every_override_staging_and_prod_need():
+    guide = (ROOT / "docs" / "install.md").read_text()
+    block = guide.split("For example `my-prod-overrides.yaml`:\n\n```yaml\n", 1)[1].split("```", 1)[0]
+    shown = yaml.safe_load(block)
+
+    def keys(node: dict, prefix: str = "") -> set[str]:
+        found = set()
+        for key, value in node.items():
+            found |= keys(value, f"{prefix}{key}.") if isinstance(value, dict) else {f"{prefix}{key}"}
+        return found
+
+    assert set(SITE_OVERRIDES["prod"]) <= keys(shown)

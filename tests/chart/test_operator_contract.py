@@ -13,7 +13,16 @@ from livestrat.api.resource import STRATEGY_LABEL, LiveStrategy
 from livestrat.api.runtime_config import HTTP_PORT
 from strategy_operator import children
 from strategy_operator.settings import OperatorSettings
-from tests.support.helm import RELEASE, RELEASE_NAMESPACE, ROOT, find, only, operator_environ, render
+from tests.support.helm import (
+    RELEASE,
+    RELEASE_NAMESPACE,
+    ROOT,
+    SITE_OVERRIDES,
+    find,
+    only,
+    operator_environ,
+    render,
+)
 from tests.support.rbac import Grants, Request, triples
 
 EXAMPLE = ROOT / "examples" / "paper-ema-cross.yaml"
@@ -80,7 +89,8 @@ def test_strategy_pod_runs_the_charts_runtime_image_as_the_images_user(prod, str
     settings = OperatorSettings.from_env(operator_environ(prod))
     pod = strategy_objects["StatefulSet"]["spec"]["template"]["spec"]
     (container,) = pod["containers"]
-    assert container["image"] == settings.runtime_image == "registry.example.com/livestrat/livestrat-runtime:0.1.0"
+    pinned = "registry.example.com/livestrat/livestrat-runtime@" + SITE_OVERRIDES["prod"]["runtime.image.digest"]
+    assert container["image"] == settings.runtime_image == pinned
     dockerfile = (ROOT / "Dockerfile").read_text()
     runtime_stage = dockerfile.split("AS runtime", 1)[1]
     uid, gid = re.findall(r"^USER (\d+):(\d+)$", runtime_stage, re.MULTILINE)[-1]

@@ -32,7 +32,34 @@ WRONG_VALUES = [
     ({"monitoring": {"interval": "30 seconds"}}, ["at '/monitoring/interval'"]),
     ({"networkPolicy": {"apiServer": {"cidrs": ["10.0.0.1"]}}}, ["at '/networkPolicy/apiServer/cidrs/0'"]),
     ({"networkPolicy": {"enable": True}}, ["additional properties 'enable' not allowed"]),
+    ({"networkPolicy": {"ledger": {"to": [{"podSelecter": {}}]}}}, ["at '/networkPolicy/ledger/to/0'"]),
+    ({"resources": {"limits": {"memory": "lots"}}}, ["at '/resources/limits/memory'", "does not match pattern"]),
+    ({"resources": {"requests": {"cpu": "100 m"}}}, ["at '/resources/requests/cpu'"]),
+    ({"resources": {"requests": {"memory": -1}}}, ["at '/resources/requests/memory'"]),
+    (
+        {"resources": {"limits": {"memroy": "1Gi"}}},
+        ["at '/resources/limits'", "additional properties 'memroy' not allowed"],
+    ),
+    ({"resources": {"limit": {"memory": "1Gi"}}}, ["additional properties 'limit' not allowed"]),
+    ({"requireImageDigests": "yes"}, ["at '/requireImageDigests'", "want boolean"]),
+    ({"security": {"allowedImagePrefixes": "registry.example.com/"}}, ["at '/security/allowedImagePrefixes'"]),
+    ({"security": {"allowedImagePrefixes": ["a/,b/"]}}, ["at '/security/allowedImagePrefixes/0'"]),
+    ({"security": {"allowServiceAccountName": "false"}}, ["at '/security/allowServiceAccountName'"]),
+    ({"monitoring": {"rules": {"failedFor": "1 minute"}}}, ["at '/monitoring/rules/failedFor'"]),
 ]
+
+
+@pytest.mark.parametrize(
+    "resources",
+    [
+        {"requests": {"cpu": "100m", "memory": "256Mi", "ephemeral-storage": "1Gi"}, "limits": {"memory": "1.5Gi"}},
+        {"requests": {"cpu": 0.5, "memory": "268435456"}, "limits": {"cpu": 2, "hugepages-2Mi": "64Mi"}},
+        {"limits": {"memory": "1e9", "example.com/fpga": 1}},
+    ],
+)
+def test_kubernetes_quantities_pass_the_schema(resources):
+    result = template_result(None, {"resources": resources})
+    assert result.returncode == 0, result.output
 
 
 @pytest.mark.parametrize(("values", "expected"), WRONG_VALUES, ids=[json.dumps(v) for v, _ in WRONG_VALUES])

@@ -59,15 +59,34 @@ def values_file(environment: str) -> Path:
     return CHART / f"values-{environment}.yaml"
 
 
-def value_args(environment: str | None = None, values: dict | None = None) -> list[str]:
-    """-f for an environment's values file, then --set-json for each overridden key."""
+# What only a site knows and values-staging.yaml / values-prod.yaml require (their install
+# fails, naming each, without it): the images' digests, the API server's and the ledger's
+# addresses. docs/install.md shows users the same overrides file.
+SITE_OVERRIDES = {
+    environment: {
+        "image.digest": "sha256:" + "1" * 64,
+        "runtime.image.digest": "sha256:" + "2" * 64,
+        "networkPolicy.apiServer.cidrs": ["172.18.0.2/32"],
+        "networkPolicy.ledger.cidrs": ["10.20.0.5/32"],
+    }
+    for environment in ("staging", "prod")
+}
+
+
+def value_args(environment: str | None = None, values: dict | None = None, *, site: bool = True) -> list[str]:
+    """-f for an environment's values file, then --set-json for each overridden key: the
+    site's overrides of that environment (unless ``site`` is false), then ``values``."""
     args = ["-f", str(values_file(environment))] if environment else []
-    for key, value in (values or {}).items():
+    overrides = dict(SITE_OVERRIDES.get(environment, {})) if site and environment else {}
+    overrides.update(values or {})
+    for key, value in overrides.items():
         args += ["--set-json", f"{key}={json.dumps(value)}"]
     return args
 
 
-def template_result(environment: str | None = None, values: dict | None = None, *extra: str) -> HelmResult:
+def template_result(
+    environment: str | None = None, values: dict | None = None, *extra: str, site: bool = True
+) -> HelmResult:
     return helm(
         "template",
         RELEASE,
@@ -76,7 +95,7 @@ def template_result(environment: str | None = None, values: dict | None = None, 
         RELEASE_NAMESPACE,
         "--kube-version",
         KUBE_VERSION,
-        *value_args(environment, values),
+        *value_args(environment, values, site=site),
         *extra,
     )
 
