@@ -275,22 +275,12 @@ def test_operator_pod_passes_the_restricted_pod_security_standard(variant):
     assert container["securityContext"]["readOnlyRootFilesystem"] is True
 
 
-# Settings the chart sets before the operator reads them (the operator's side is on its way);
-# empty once it does. Until then they are harmless: see the next test.
-AHEAD_OF_THE_OPERATOR = {"LIVESTRAT_ALLOWED_IMAGE_PREFIXES", "LIVESTRAT_ALLOW_SERVICE_ACCOUNT_NAME"} - set(ENVIRONMENT)
-
-
 @pytest.mark.parametrize("environment", [None, *ENVIRONMENTS])
 def test_operator_gets_exactly_the_settings_the_operator_reads(environment):
     env = operator_env(render(environment))
-    # POD_ID is kopf's own: the replica's identity in the peering object.
-    assert set(env) == set(ENVIRONMENT) | {"POD_ID"} | AHEAD_OF_THE_OPERATOR
-
-
-def test_the_operator_starts_with_a_setting_it_does_not_read_yet():
-    environ = operator_environ(render("prod"))
-    assert set(environ) >= AHEAD_OF_THE_OPERATOR
-    assert OperatorSettings.from_env(environ).watch_namespaces == ["trading-paper", "trading-live"]
+    # POD_ID is kopf's own: the replica's identity in the peering object. LIVESTRAT_PRIORITY is
+    # an explicit override the chart leaves to the user: the ordinal gives each replica its own.
+    assert set(env) == (set(ENVIRONMENT) - {"LIVESTRAT_PRIORITY"}) | {"POD_ID"}
 
 
 def test_security_settings_reach_the_operator_environment():
@@ -314,6 +304,11 @@ def test_security_settings_reach_the_operator_environment():
     prod = operator_environ(render("prod"))
     assert prod["LIVESTRAT_ALLOWED_IMAGE_PREFIXES"] == "registry.example.com/livestrat/"
     assert prod["LIVESTRAT_ALLOW_SERVICE_ACCOUNT_NAME"] == "false"
+    # and the operator reads them as meant
+    settings = OperatorSettings.from_env(prod)
+    assert settings.image_allowed("registry.example.com/livestrat/strategies:1.4")
+    assert not settings.image_allowed("registry.example.com/livestrat-fork/strategies:1.4")
+    assert settings.allow_service_account_name is False
 
 
 def settings_from(docs: list[dict], pod_index: int = 0) -> OperatorSettings:
@@ -338,7 +333,7 @@ def test_prod_allows_live_only_in_its_named_namespace_with_two_peered_replicas()
     assert first.default_ledger_secret == "ledger-dsn"
     assert only(docs, "StatefulSet")["spec"]["replicas"] == 2
     assert first.peering and first.peering == second.peering
-    assert first.priority != second.priority
+    assert first.peering_priority() > second.peering_priority()  # replica 0 acts
     assert {d["kind"] for d in docs} >= {"PodMonitor", "PrometheusRule", "NetworkPolicy", "PodDisruptionBudget"}
 
 
@@ -366,6 +361,7 @@ def test_every_setting_reaches_the_operator():
             "maxConcurrentReconciles": 32,
             "logLevel": "WARNING",
             "ports": {"metrics": 9090, "health": 9091},
+            "security": {"allowedImagePrefixes": ["r.example/"], "allowServiceAccountName": True},
         },
     )
     settings = settings_from(docs)
@@ -384,9 +380,12 @@ def test_every_setting_reaches_the_operator():
         "max_concurrent_reconciles": 32,
         "log_level": "WARNING",
         "peering": None,
-        "priority": 0,
+        "priority": None,
+        "replica_ordinal": 0,
         "metrics_port": 9090,
         "health_port": 9091,
+        "allowed_image_prefixes": ["r.example/"],
+        "allow_service_account_name": True,
     }
     (container,) = operator_pod(docs)["spec"]["containers"]
     assert {p["name"]: p["containerPort"] for p in container["ports"]} == {"metrics": 9090, "health": 9091}
@@ -428,8 +427,9 @@ def test_each_operator_replica_gets_a_distinct_peering_priority():
     # kopf pauses every operator when peers share a priority: the pod's ordinal breaks the tie.
     docs = render(None, {"replicaCount": 3})
     assert only(docs, "StatefulSet")["kind"] == "StatefulSet"
-    priorities = {settings_from(docs, index).priority for index in range(3)}
-    assert len(priorities) == 3
+    priorities = [settings_from(docs, index).peering_priority() for index in range(3)]
+    assert len(set(priorities)) == 3
+    assert priorities == sorted(priorities, reverse=True)  # replica 0 acts, the others stand by
 
 
 def test_a_live_namespace_that_is_not_watched_fails_the_install():
