@@ -36,14 +36,10 @@ def configure_logging(level: str) -> None:
     root.propagate = False
 
 
-def load_config(path: Path) -> RuntimeConfig:
-    return RuntimeConfig.load(path)
-
-
 def run_pod(args: argparse.Namespace) -> int:
     path = Path(args.config)
     try:
-        config = load_config(path)
+        config = RuntimeConfig.load(path)
     except OSError as exc:
         print(f"livestrat runtime: cannot read the configuration {path}: {exc.strerror}", file=sys.stderr)
         return EXIT_INVALID

@@ -30,6 +30,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC
+from enum import StrEnum
 from typing import Any
 
 from livestrat.api.runtime_config import RuntimeConfig
@@ -71,7 +72,9 @@ LEDGER_UNREADY_AFTER_SECONDS = 5.0
 SPEC_ERRORS = (*CONFIGURATION_ERRORS, SampleDataError)
 
 
-class NodeState:
+class NodeState(StrEnum):
+    """``status.trading.nodeState``."""
+
     STARTING = "Starting"
     RUNNING = "Running"
     HALTING = "Halting"
@@ -88,7 +91,8 @@ class RuntimeOptions:
     stop_when_replay_finishes: bool = False
     fence_wait_seconds: float | None = None  # None: the configuration's (a pod waits for a predecessor)
     log_level: str | None = None
-    environ: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
+    # Holds the credentials and the ledger DSN: never in a repr (a log line or a traceback).
+    environ: Mapping[str, str] = field(default_factory=lambda: dict(os.environ), repr=False)
     catalog: StrategyCatalog | None = None  # prepared by the caller (local runs report the sample)
     status_api: StatusApi | None = None  # default: the Kubernetes API (in-cluster or kubeconfig)
     keep_fills: bool = False  # read every fill back from the ledger before closing it (local summary)
