@@ -119,16 +119,23 @@ class TradingHalt:
 
         "On their way" are orders still INITIALIZED: they passed the RiskEngine and the gate
         before it shut and wait in the execution engine's queue; the venue will accept them
-        in a moment, and the halt must then cancel them too.
+        in a moment, and the halt must then cancel them too. The gate keeps them
+        (``RiskGuard.orders_on_their_way``): the cache has no index of INITIALIZED orders.
         """
         cache = self.cache
         seen: dict[Any, Order] = {}
-        for order in (*cache.orders_open(), *cache.orders_inflight(), *cache.orders_emulated()):
+        for order in (
+            *cache.orders_open(),
+            *cache.orders_inflight(),
+            *cache.orders_emulated(),
+            *self._guard.orders_on_their_way(),
+        ):
             seen.setdefault(order.client_order_id, order)
-        for order in cache.orders():
-            if order.status == OrderStatus.INITIALIZED:
-                seen.setdefault(order.client_order_id, order)
         return list(seen.values())
+
+    def leftovers(self) -> tuple[int, bool]:
+        """What is still live now: (orders open, in flight or on their way; whether flat)."""
+        return len(self.open_orders()), not self.cache.positions_open()
 
     async def contain(
         self, reason: str, policy: str, cancel_deadline: float, flatten_deadline: float, *, allow_flatten: bool = True
@@ -219,12 +226,12 @@ class TradingHalt:
             await asyncio.sleep(POLL_SECONDS)
 
     def _closing(self, position: Position) -> bool:
-        cache = self.cache
-        working = (
-            *cache.orders_open(instrument_id=position.instrument_id),
-            *cache.orders_inflight(instrument_id=position.instrument_id),
-        )
-        return any(HALT_TAG in (o.tags or []) for o in working)
+        """A close of the halt's is still working on ``position``, whatever its state: queued in the
+        RiskEngine or the execution engine (INITIALIZED), in flight or open at the venue.
+
+        ``close_position`` indexes its order under the position from the moment it is submitted.
+        """
+        return any(HALT_TAG in (o.tags or []) and not o.is_closed for o in self.cache.orders_for_position(position.id))
 
 
 Step = Callable[[float], Awaitable[Any]]  # takes the step's deadline (time.monotonic())
@@ -258,6 +265,7 @@ class HaltSequence:
         ]
         self._hard_exit = hard_exit
         self._watchdog: threading.Timer | None = None
+        self.report: HaltReport | None = None  # the halt under way (and, once over, how it went)
 
     def deadline(self, started: float, step: str) -> float:
         return started + self._budget * STEP_DEADLINES[step]
@@ -289,7 +297,7 @@ class HaltSequence:
     async def run(self, reason: str, policy: str, *, allow_flatten: bool = True) -> HaltReport:
         started = time.monotonic()
         self._arm_watchdog()
-        report = HaltReport(reason=reason, policy=policy, started=started)
+        report = self.report = HaltReport(reason=reason, policy=policy, started=started)
         logger.info("halt: %s; policy %s, budget %.1fs", reason, policy, self._budget)
         if self._trading is not None:
             await self._contain(report, policy, started, allow_flatten)
@@ -321,10 +329,12 @@ class HaltSequence:
             outcome = "overran"
             logger.error("halt: cancelling and flattening overran the deadline; moving on")
             self._trading.stop_trading_now(report.reason)
+            report.orders_left, report.flat = self._trading.leftovers()
         except Exception as exc:
             outcome = f"failed: {type(exc).__name__}: {exc}"
             logger.exception("halt: cancelling and flattening failed; moving on")
             self._trading.stop_trading_now(report.reason)
+            report.orders_left, report.flat = self._trading.leftovers()
         report.steps.append(StepOutcome("cancel-and-flatten", begun, time.monotonic(), outcome))
 
     async def _run_step(self, report: HaltReport, name: str, step: Step, deadline: float) -> None:

@@ -148,6 +148,11 @@ class RiskState(StatusModel):
         description="When the limit broke; acknowledge a risk halt by annotating the LiveStrategy "
         "with this value (livestrat.io/risk-acknowledged).",
     )
+    halt_recorded: bool | None = Field(
+        default=None,
+        description="Whether the risk halt is recorded in the ledger, so that a restarted runtime stays "
+        "halted. False while the ledger cannot be written: the runtime keeps retrying and stays not ready.",
+    )
     daily_pnl: str | None = Field(default=None, description="PnL since the UTC day began.")
     drawdown: str | None = Field(default=None, description="Distance of total PnL below its peak.")
     exposure: str | None = Field(default=None, description="Gross notional of open positions.")

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -30,6 +31,7 @@ from strategy_runtime.ledger.base import (
     LedgerError,
     LedgerUnavailable,
     Migration,
+    RiskBaseline,
     pending_migrations,
 )
 from strategy_runtime.ledger.fills import COLUMNS, DECIMAL_COLUMNS, INTEGER_COLUMNS, FillRecord
@@ -102,6 +104,21 @@ MIGRATIONS = (
             """,
             # At most one active halt per strategy: the first breach's reason is the one kept.
             "CREATE UNIQUE INDEX risk_halts_active ON risk_halts (strategy_key) WHERE cleared_at IS NULL",
+        ),
+    ),
+    Migration(
+        3,
+        "risk baselines",
+        (
+            """
+            CREATE TABLE risk_baselines (
+                strategy_key text PRIMARY KEY,
+                day          date NOT NULL,
+                day_open     jsonb NOT NULL,
+                peak         jsonb NOT NULL,
+                updated_at   timestamptz NOT NULL DEFAULT now()
+            )
+            """,
         ),
     ),
 )
@@ -371,3 +388,31 @@ class PostgresLedger(Ledger):
             )
         except Exception as exc:
             raise self._unavailable("clear a risk halt in", exc) from None
+
+    async def _save_baseline(self, baseline: RiskBaseline) -> None:
+        assert self._pool is not None
+        try:
+            await self._pool.execute(
+                "INSERT INTO risk_baselines (strategy_key, day, day_open, peak, updated_at)"
+                " VALUES ($1, $2, $3::jsonb, $4::jsonb, now()) ON CONFLICT (strategy_key) DO UPDATE"
+                " SET day = excluded.day, day_open = excluded.day_open, peak = excluded.peak, updated_at = now()",
+                self.strategy_key,
+                baseline.day,
+                json.dumps(dict(baseline.day_open), sort_keys=True),
+                json.dumps(dict(baseline.peak), sort_keys=True),
+            )
+        except Exception as exc:
+            raise self._unavailable("write the risk baseline to", exc) from None
+
+    async def _load_baseline(self) -> RiskBaseline | None:
+        assert self._pool is not None
+        try:
+            row = await self._pool.fetchrow(
+                "SELECT day, day_open::text, peak::text FROM risk_baselines WHERE strategy_key = $1",
+                self.strategy_key,
+            )
+        except Exception as exc:
+            raise self._unavailable("read the risk baseline from", exc) from None
+        if row is None:
+            return None
+        return RiskBaseline(row["day"], json.loads(row["day_open"]), json.loads(row["peak"]))
