@@ -230,6 +230,13 @@ class StandInVenue:
         setattr_(strategy_runtime.runtime, "build_node", build_node)
 
 
+def standin_command(config_path: Path, venue: StandInVenue) -> list[str]:
+    """The command line of a ``livestrat runtime`` process whose venue is ``venue`` (see the module docstring)."""
+    standin = config_path.with_name("standin.json")
+    standin.write_text(venue.to_json())
+    return [sys.executable, "-m", "tests.support.venue_standin", str(config_path), str(standin)]
+
+
 def main(argv: list[str]) -> int:
     config_path, standin_path = argv
     StandInVenue.from_json(Path(standin_path).read_text()).install(setattr)
