@@ -177,6 +177,7 @@ class StrategyNode:
     @property
     def sandbox(self) -> SandboxExecutionClient | None:
         """The simulated venue's execution client in paper mode (its ``exchange`` holds the book)."""
+        # Private in NautilusTrader 1.221 (no public lookup of a client by id); pinned by test_nautilus_pins.
         client = self.kernel.exec_engine._clients.get(ClientId(self.config.spec.venue.name or ""))
         return client if isinstance(client, SandboxExecutionClient) else None
 
@@ -419,6 +420,7 @@ def build_node(
     node = TradingNode(config=node_config)
     _take_signals(node, signal_handler)
     if shutdown_handler is not None:
+        # The kernel's own handler is private in NautilusTrader 1.221; pinned by test_nautilus_pins.
         node.kernel.msgbus.unsubscribe(SHUTDOWN_TOPIC, node.kernel._on_shutdown_system)
         node.kernel.msgbus.subscribe(SHUTDOWN_TOPIC, shutdown_handler)
     if catalog is not None:
@@ -436,6 +438,7 @@ def build_node(
 
     replay: ReplayDataClient | None = None
     if paper:
+        # Private in NautilusTrader 1.221 (the builder hands out no client); pinned by test_nautilus_pins.
         replay = node.kernel.data_engine._clients[ClientId(REPLAY_CLIENT_ID)]
         assert isinstance(replay, ReplayDataClient)
         replay.attach_kernel(node.kernel)
