@@ -223,7 +223,7 @@ class StrategyRuntime:
             attempt += 1
             try:
                 await self.ledger.record_halt(record)
-            except LedgerError as exc:
+            except Exception as exc:  # whatever it is, the halt must be recorded: keep trying
                 log = logger.critical if attempt % 10 == 1 else logger.error
                 log(
                     "runtime: the risk halt is NOT recorded in the ledger yet (attempt %d; a restart now would "

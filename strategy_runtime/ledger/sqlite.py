@@ -29,7 +29,6 @@ from strategy_runtime.ledger.base import (
     FenceHolder,
     HaltRecord,
     Ledger,
-    LedgerError,
     LedgerUnavailable,
     Migration,
     RiskBaseline,
@@ -150,15 +149,18 @@ class SqliteLedger(Ledger):
         return f"SQLite {self.path}"
 
     async def _run(self, function: Callable[..., T], *args: Any) -> T:
-        return await asyncio.get_running_loop().run_in_executor(self._executor, function, *args)
+        try:
+            return await asyncio.get_running_loop().run_in_executor(self._executor, function, *args)
+        except (OSError, sqlite3.Error) as exc:
+            # As every backend reports it (the file is locked, gone, full): the callers retry LedgerErrors.
+            raise LedgerUnavailable(f"the ledger {self.describe()} failed: {type(exc).__name__}: {exc}") from exc
 
     async def _connect(self) -> None:
         try:
             await self._run(self._connect_sync)
-        except LedgerError:
-            raise
-        except (OSError, sqlite3.Error) as exc:
-            raise LedgerUnavailable(f"cannot open the ledger {self.describe()}: {exc}") from exc
+        except LedgerUnavailable as exc:
+            cause = exc.__cause__ or exc
+            raise LedgerUnavailable(f"cannot open the ledger {self.describe()}: {cause}") from cause
 
     def _connect_sync(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)

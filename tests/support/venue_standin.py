@@ -23,7 +23,7 @@ import asyncio
 import json
 import sys
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -50,6 +50,7 @@ class StandInExecClientConfig(SandboxExecClientConfig, frozen=True, kw_only=True
     """The simulated venue, plus what it reports at reconciliation (``VenueOrder.to_json`` dicts)."""
 
     reconcile: list[dict[str, Any]] = []  # noqa: RUF012  (msgspec copies defaults)
+    ignore_cancels: bool = False  # a venue that never acts on a cancel (unresponsive, or its API down)
 
 
 class StandInExecClient(SandboxExecutionClient):
@@ -59,6 +60,15 @@ class StandInExecClient(SandboxExecutionClient):
         super().__init__(*args, config=config, **kwargs)
         self._set_account_id(AccountId(f"{config.venue}-001"))  # as the simulated exchange books it
         self._reconcile = [VenueOrder.from_json(o) for o in config.reconcile]
+        self._ignore_cancels = config.ignore_cancels
+
+    def cancel_order(self, command: Any) -> None:
+        if not self._ignore_cancels:
+            super().cancel_order(command)
+
+    def cancel_all_orders(self, command: Any) -> None:
+        if not self._ignore_cancels:
+            super().cancel_all_orders(command)
 
     async def generate_order_status_reports(self, command: Any) -> list[OrderStatusReport]:
         return [self._status_report(order) for order in self._reconcile]
@@ -160,7 +170,7 @@ class StandInVenue:
     speed: float = 0.0
     starting_balances: tuple[str, ...] = ("1000000 USDT",)
     account_type: str = "MARGIN"
-    extra: dict[str, Any] = field(default_factory=dict)
+    ignore_cancels: bool = False
 
     def to_json(self) -> str:
         return json.dumps(
@@ -170,6 +180,7 @@ class StandInVenue:
                 "speed": self.speed,
                 "starting_balances": list(self.starting_balances),
                 "account_type": self.account_type,
+                "ignore_cancels": self.ignore_cancels,
             }
         )
 
@@ -182,6 +193,7 @@ class StandInVenue:
             speed=data["speed"],
             starting_balances=tuple(data["starting_balances"]),
             account_type=data["account_type"],
+            ignore_cancels=data["ignore_cancels"],
         )
 
     def clients(self, spec: LiveStrategySpec) -> LiveVenueClients:
@@ -207,6 +219,7 @@ class StandInVenue:
                 bar_execution=True,
                 use_random_ids=True,  # a venue's trade ids are unique, run after run
                 reconcile=[o.to_json() for o in self.reconcile],
+                ignore_cancels=self.ignore_cancels,
             ),
             data_factory=ReplayDataClientFactory,
             exec_factory=SandboxLiveExecClientFactory,
