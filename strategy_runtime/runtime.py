@@ -381,7 +381,8 @@ class StrategyRuntime:
         try:
             return await self._run_fenced(ledger)
         finally:
-            if ledger.fence_held or ledger.fence_lost_reason is not None:
+            # The halt closes the ledger (its close-ledger step); this is for the ways out before it.
+            if ledger.is_open:
                 with contextlib.suppress(Exception):
                     await ledger.close(timeout=5)
 

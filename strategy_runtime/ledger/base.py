@@ -416,6 +416,11 @@ class Ledger(ABC):
         )
 
     @property
+    def is_open(self) -> bool:
+        """Opened and not yet closed (nor closing): ``close()`` still has work to do."""
+        return self._state is _State.OPEN
+
+    @property
     def fence_held(self) -> bool:
         return self._fence_held and self.fence_lost_reason is None
 
