@@ -229,7 +229,7 @@ class StrategyRuntime:
                     "runtime: the risk halt is NOT recorded in the ledger yet (attempt %d; a restart now would "
                     "trade again): %s",
                     attempt,
-                    exc,
+                    self.ledger.redact(str(exc)),
                 )
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, HALT_RECORD_RETRY_MAX_SECONDS)
@@ -362,21 +362,26 @@ class StrategyRuntime:
             logger.error("runtime: %s", message)
             return RunOutcome(EXIT_INVALID, message, None, self.key)
         fence_wait = config.fence_wait_seconds if options.fence_wait_seconds is None else options.fence_wait_seconds
-        ledger = ledger_for(
-            config,
-            options.environ,
-            on_fence_lost=self._on_fence_lost,
-            fence_wait=fence_wait,
-            on_commit=options.on_ledger_commit,
-        )
+        try:
+            ledger = ledger_for(
+                config,
+                options.environ,
+                on_fence_lost=self._on_fence_lost,
+                fence_wait=fence_wait,
+                on_commit=options.on_ledger_commit,
+            )
+        except LedgerError as exc:  # no DSN, or not one it can use (the message never holds the DSN)
+            logger.error("runtime: %s", exc)
+            return RunOutcome(EXIT_INVALID, str(exc), None, self.key)
         try:
             await ledger.open()
         except FencedOut as exc:
             logger.error("runtime: %s", exc)
             return RunOutcome(EXIT_FENCED_OUT, str(exc), ledger.describe(), self.key)
         except LedgerError as exc:
-            logger.error("runtime: cannot open the ledger, so this runtime will not trade: %s", exc)
-            return RunOutcome(EXIT_FAILED, str(exc), ledger.describe(), self.key)
+            message = f"cannot open the ledger ({ledger.describe()}), so this runtime will not trade: {exc}"
+            logger.error("runtime: %s", ledger.redact(message))
+            return RunOutcome(EXIT_FAILED, ledger.redact(message), ledger.describe(), self.key)
         self.ledger = ledger
         try:
             return await self._run_fenced(ledger)
@@ -545,7 +550,7 @@ class StrategyRuntime:
             await ledger.save_risk_baseline(baseline)
         except LedgerError as exc:
             self.guard.baseline_unsaved()  # type: ignore[union-attr]
-            logger.error("runtime: could not save the risk baseline (retried): %s", exc)
+            logger.error("runtime: could not save the risk baseline (retried): %s", ledger.redact(str(exc)))
 
     async def _wait_for_stop(self) -> None:
         assert self.node is not None

@@ -487,9 +487,17 @@ class Ledger(ABC):
         if exc is not None:  # a fence nobody checks any more is as good as lost
             self._fence_lost(f"the fence check stopped: {self._error_text(exc)}")
 
+    def redact(self, text: str) -> str:
+        """``text`` with the backend's secrets (a DSN's password) masked: the one place they are removed.
+
+        Every error text the ledger logs, raises or reports goes through it (``_error_text``), and
+        so does any text about the ledger the runtime builds from an exception.
+        """
+        return text
+
     def _error_text(self, exc: BaseException) -> str:
-        """An exception as text safe to log; backends whose errors may carry secrets redact them."""
-        return f"{type(exc).__name__}: {exc}"
+        """An exception as text safe to log, raise or report (see ``redact``)."""
+        return self.redact(f"{type(exc).__name__}: {exc}")
 
     # ------------------------------------------------------------------ fencing
     async def _watch_fence(self) -> None:

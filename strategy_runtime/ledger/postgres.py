@@ -213,8 +213,8 @@ class PostgresLedger(Ledger):
     def describe(self) -> str:
         return f"PostgreSQL {self._where}"
 
-    def _error_text(self, exc: BaseException) -> str:
-        return self._where.redact(super()._error_text(exc))
+    def redact(self, text: str) -> str:
+        return self._where.redact(text)
 
     def _unavailable(self, doing: str, exc: BaseException) -> LedgerUnavailable:
         return LedgerUnavailable(f"cannot {doing} the ledger database {self._where}: {self._error_text(exc)}")

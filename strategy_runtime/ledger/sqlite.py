@@ -153,7 +153,7 @@ class SqliteLedger(Ledger):
             return await asyncio.get_running_loop().run_in_executor(self._executor, function, *args)
         except (OSError, sqlite3.Error) as exc:
             # As every backend reports it (the file is locked, gone, full): the callers retry LedgerErrors.
-            raise LedgerUnavailable(f"the ledger {self.describe()} failed: {type(exc).__name__}: {exc}") from exc
+            raise LedgerUnavailable(f"the ledger {self.describe()} failed: {self._error_text(exc)}") from exc
 
     async def _connect(self) -> None:
         try:

@@ -420,6 +420,16 @@ def test_a_percent_encoded_password_is_redacted_in_every_form():
     assert parts.redact("failed for p@ss/w0rd and p%40ss%2Fw0rd") == "failed for *** and ***"
 
 
+def test_every_error_text_of_a_postgresql_ledger_goes_through_its_one_redaction():
+    dsn = "postgresql://trader:p%40ss%2Fw0rd@db.internal:5433/ledger?password=second-secret"
+    ledger = PostgresLedger(dsn, KEY)
+    # what the ledger logs and raises (_error_text), and what the runtime builds about it (redact)
+    failure = ConnectionError(f"could not reach {dsn} as trader/p@ss/w0rd (also tried second-secret)")
+    for text in (ledger._error_text(failure), ledger.redact(str(failure))):
+        assert "p@ss/w0rd" not in text and "p%40ss%2Fw0rd" not in text and "second-secret" not in text
+        assert "db.internal:5433" in text  # where it failed stays readable
+
+
 # --------------------------------------------------------------------------- wiring
 
 
