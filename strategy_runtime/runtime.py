@@ -305,6 +305,10 @@ class StrategyRuntime:
             "strategy": self.key,
             "mode": self.config.spec.mode,
             "nodeState": self.node_state,
+            # Why the runtime is halting or stopped (a signal, a lost fence, …); None while it runs.
+            "stopReason": self._stop_reason or None,
+            # Why the order gate refuses every new order for good (a risk breach, a lost fence); None if open.
+            "ordersRefused": self.guard.gate_shut_because if self.guard is not None else None,
             **snapshot.body(),
         }
         if self.ledger is not None:
@@ -312,6 +316,7 @@ class StrategyRuntime:
             document["ledger"] = {
                 "where": self.ledger.describe(),
                 "fenceHeld": lag.fence_held,
+                "fenceLostReason": self.ledger.fence_lost_reason,
                 "pending": lag.pending,
                 "lastCommitAt": lag.last_commit_at.isoformat() if lag.last_commit_at else None,
                 "consecutiveFailures": lag.consecutive_failures,
