@@ -384,7 +384,7 @@ class StrategyRuntime:
             logger.error("runtime: %s", exc)
             return RunOutcome(EXIT_FENCED_OUT, str(exc), ledger.describe(), self.key)
         except LedgerError as exc:
-            message = f"cannot open the ledger ({ledger.describe()}), so this runtime will not trade: {exc}"
+            message = f"cannot open the ledger, so this runtime will not trade: {exc}"
             logger.error("runtime: %s", ledger.redact(message))
             return RunOutcome(EXIT_FAILED, ledger.redact(message), ledger.describe(), self.key)
         self.ledger = ledger

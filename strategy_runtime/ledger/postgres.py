@@ -24,6 +24,7 @@ from urllib.parse import parse_qs, quote, unquote, urlsplit
 
 import asyncpg
 
+from livestrat.api.runtime_config import ENV_LEDGER_DSN
 from strategy_runtime.ledger.base import (
     FenceHolder,
     HaltRecord,
@@ -237,6 +238,11 @@ class PostgresLedger(Ledger):
             )
         except LedgerError:
             raise
+        except asyncpg.InvalidAuthorizationSpecificationError as exc:  # the login itself was refused
+            raise LedgerUnavailable(
+                f"cannot connect to the ledger database {self._where}: {self._error_text(exc)}; check the user and "
+                f"password of the ledger DSN ({ENV_LEDGER_DSN}, which the operator fills from spec.ledger.dsnSecret)"
+            ) from None
         except Exception as exc:
             raise self._unavailable("connect to", exc) from None
 

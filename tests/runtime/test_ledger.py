@@ -37,6 +37,7 @@ from strategy_runtime.ledger import (
     ledger_for,
 )
 from strategy_runtime.ledger.postgres import DsnParts
+from strategy_runtime.runtime import EXIT_INVALID, RuntimeOptions, StrategyRuntime
 from tests.support.ledger import FENCED_OUT_EXIT, KEY, ROOT, Target, make_fill, wait_for_line
 from tests.support.postgres import fresh_database
 from tests.support.tcp_proxy import CuttableProxy
@@ -457,6 +458,14 @@ def test_the_runtime_configuration_chooses_the_ledger(tmp_path):
 
     with pytest.raises(LedgerError, match=f"{ENV_LEDGER_DSN} is not set.*spec.ledger.dsnSecret"):
         ledger_for(runtime_config(tmp_path, "postgresql"), environ={})
+
+
+async def test_a_runtime_without_a_usable_ledger_dsn_refuses_to_start_as_misconfigured(tmp_path):
+    for environ, says in (({}, f"{ENV_LEDGER_DSN} is not set"), ({ENV_LEDGER_DSN: f"password={PASSWORD}"}, "URI")):
+        options = RuntimeOptions(serve_http=False, push_status=False, environ=environ)
+        outcome = await StrategyRuntime(runtime_config(tmp_path, "postgresql"), options).run()
+        assert outcome.exit_code == EXIT_INVALID
+        assert says in outcome.reason and PASSWORD not in outcome.reason
 
 
 async def test_a_broken_writer_fails_flush_instead_of_hanging(tmp_path):
