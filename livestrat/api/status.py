@@ -129,7 +129,9 @@ class TradingState(StatusModel):
         description="When the runtime last reported. The operator sets `Stale` when it is too old.",
     )
     node_state: str | None = Field(
-        default=None, description="The runtime's own view: Starting, Running, Halting, Stopped."
+        default=None,
+        description="The runtime's own view: Starting, Running, Halting, Stopped, or HaltIncomplete (stopped, "
+        "but the halt left orders open at a venue, or a position under haltPolicy flatten: check the venue).",
     )
     replay: ReplayProgress | None = Field(default=None, description="Paper replay progress.")
 
