@@ -44,7 +44,7 @@ import os
 import sys
 import threading
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -109,9 +109,17 @@ class TradingHalt:
         self._lock = asyncio.Lock()  # a breach's containment and a SIGTERM's never interleave
         self.halted = False
         self._changed = asyncio.Event()  # an order or position event arrived since the last look
+        self._listening = False
         self._loop = asyncio.get_running_loop()
         self._loop_thread = threading.get_ident()
         self.scans = 0  # how many times the halt looked for what is left (each after an event or a resend)
+        # Subscribed now, before the node starts, and for good: NautilusTrader 1.221's MessageBus does
+        # not add a wildcard subscription made later to topics already published (MessageBus.subscribe
+        # calls is_matching with its arguments swapped), so a subscription made when the halt begins
+        # would miss the events of every strategy that has traded (tests/runtime/test_nautilus_pins.py).
+        msgbus = self._kernel.msgbus
+        msgbus.subscribe(ORDER_EVENTS, self._on_event)
+        msgbus.subscribe(POSITION_EVENTS, self._on_event)
 
     @property
     def cache(self) -> Any:
@@ -151,22 +159,17 @@ class TradingHalt:
     ) -> tuple[int, bool]:
         """Run the containment; deadlines are ``time.monotonic()`` values. Returns (orders left, flat)."""
         self._guard.shut_gate(reason)
-        async with self._lock, self._listening():
-            return await self._contain(policy, cancel_deadline, flatten_deadline, allow_flatten)
-
-    @contextlib.asynccontextmanager
-    async def _listening(self) -> AsyncIterator[None]:
-        """While containing: every order and position event wakes the waiting step up."""
-        msgbus = self._kernel.msgbus
-        msgbus.subscribe(ORDER_EVENTS, self._on_event)
-        msgbus.subscribe(POSITION_EVENTS, self._on_event)
-        try:
-            yield
-        finally:
-            msgbus.unsubscribe(ORDER_EVENTS, self._on_event)
-            msgbus.unsubscribe(POSITION_EVENTS, self._on_event)
+        async with self._lock:
+            self._listening = True
+            try:
+                return await self._contain(policy, cancel_deadline, flatten_deadline, allow_flatten)
+            finally:
+                self._listening = False
 
     def _on_event(self, _event: object) -> None:
+        """Every order and position event: while containing, it wakes the waiting step up."""
+        if not self._listening:
+            return
         if threading.get_ident() == self._loop_thread:
             self._changed.set()
         else:  # an adapter publishing from a thread of its own: asyncio.Event is not thread-safe

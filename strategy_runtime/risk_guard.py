@@ -157,6 +157,7 @@ class RiskGuard(Actor):
         self._daily_limit = float(self._max_daily_loss or 0)  # the hot path compares floats
         self._drawdown_limit = float(self._max_drawdown or 0)
         self._subscriptions: list[tuple[str, Callable[[Any], None]]] = []
+        self._data_subscribed = False
         self._gate_installed = False
 
         self.limit_state: str = RiskStateName.ACTIVE
@@ -190,6 +191,14 @@ class RiskGuard(Actor):
     # ------------------------------------------------------------------ lifecycle
     def attach(self, exec_engine: Any) -> None:
         self._exec_engine = exec_engine
+        # Order and position events from now, before the node starts: a live node's start-up
+        # reconciliation publishes some before the trader (and on_start) runs, and NautilusTrader
+        # 1.221 never adds a wildcard subscription made later to a topic already published to a
+        # subscriber (the reporter's), so subscribing in on_start would miss those topics for good.
+        # Until on_start the handlers ignore what they get: on_start reads the portfolio itself.
+        if not self._subscriptions:
+            self._subscribe("events.order.*", self._on_order_event)
+            self._subscribe("events.position.*", self._on_position_event)
 
     def on_start(self) -> None:
         if self._exec_engine is None:
@@ -198,9 +207,8 @@ class RiskGuard(Actor):
             self.msgbus.deregister(EXEC_ENDPOINT, self._exec_engine.execute)
             self.msgbus.register(EXEC_ENDPOINT, self._gate)
             self._gate_installed = True
-        if not self._subscriptions:
-            self._subscribe("events.order.*", self._on_order_event)
-            self._subscribe("events.position.*", self._on_position_event)
+        if not self._data_subscribed:
+            self._data_subscribed = True
             if self._watch_pnl:
                 for instrument_id in self._instrument_ids:
                     venue, symbol = instrument_id.venue.value, instrument_id.symbol.value
@@ -223,12 +231,16 @@ class RiskGuard(Actor):
             self._carry_baselines(total, *carried)
             if self._watch_pnl:
                 self._check_pnl()  # a loss carried over may already be past a limit
+        if self._max_position is not None:
+            for instrument_id in self._instruments():  # a position reconciled at start may already be too big
+                self._check_position(instrument_id)
 
     def on_dispose(self) -> None:
         # Not on_stop: strategies stop after actors, and their closing orders must still meet the gate.
         for topic, handler in self._subscriptions:
             self.msgbus.unsubscribe(topic, handler)
         self._subscriptions.clear()
+        self._data_subscribed = False
         if self._gate_installed:
             self.msgbus.deregister(EXEC_ENDPOINT, self._gate)
             self.msgbus.register(EXEC_ENDPOINT, self._exec_engine.execute)
@@ -481,6 +493,8 @@ class RiskGuard(Actor):
 
     def _on_position_event(self, event: Any) -> None:
         self._known.add(event.instrument_id)
+        if not self._started:
+            return  # reconciliation, before the trader runs: on_start takes the portfolio as it is
         self._advance(event.ts_event)
         if self._max_position is not None:
             self._check_position(event.instrument_id)
@@ -575,6 +589,8 @@ class RiskGuard(Actor):
 
     # ------------------------------------------------------------------ the RiskEngine's denials
     def _on_order_event(self, event: Any) -> None:
+        if not self._started:
+            return
         if isinstance(event, OrderDenied):
             reason = event.reason
             if reason.startswith(GATE_REASON_PREFIX):

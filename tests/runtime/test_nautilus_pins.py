@@ -13,8 +13,9 @@ import textwrap
 
 import nautilus_trader
 from nautilus_trader.adapters.sandbox.execution import SandboxExecutionClient as StockSandbox
+from nautilus_trader.common.component import MessageBus, TestClock
 from nautilus_trader.live.execution_engine import LiveExecutionEngine
-from nautilus_trader.model.identifiers import ClientId
+from nautilus_trader.model.identifiers import ClientId, TraderId
 
 from strategy_runtime import reporter
 from strategy_runtime.catalog import prepare_catalog
@@ -70,3 +71,20 @@ def test_the_stock_sandbox_client_sets_up_only_what_the_fixed_client_does():
         if isinstance(target, ast.Attribute) and isinstance(target.value, ast.Name) and target.value.id == "self"
     }
     assert assigned == {"test_clock", "exchange", "_client"}
+
+
+def test_a_wildcard_subscription_made_after_a_topic_was_published_misses_it():
+    # NautilusTrader 1.221's MessageBus.subscribe calls is_matching with its arguments swapped, so a
+    # wildcard subscription made after a topic was published (to some subscriber) never receives that
+    # topic. The risk guard (attach) and the halt (TradingHalt.__init__) therefore subscribe to order
+    # and position events before the node starts. Should this pin fail, the workaround can go.
+    bus = MessageBus(TraderId("PIN-001"), TestClock())
+    early: list[int] = []
+    late: list[int] = []
+    bus.subscribe("events.order.*", early.append)
+    bus.publish("events.order.S-000", 1)
+    bus.subscribe("events.order.*", late.append)
+    bus.publish("events.order.S-000", 2)  # a topic published before the late subscription
+    bus.publish("events.order.S-001", 3)  # a topic first published after it
+    assert early == [1, 2, 3]
+    assert late == [3]

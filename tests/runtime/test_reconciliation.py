@@ -84,3 +84,27 @@ async def test_fills_reconciled_at_start_are_in_the_ledger_once_however_often_it
     assert await stored_trade_ids(pg_database, config.strategy.key) == expected
     assert second.reporter.fills_seen == 3
     assert second.ledger.lag().totals.new == 0 and second.ledger.lag().totals.duplicates == 3
+
+
+async def test_a_position_reconciled_at_start_beyond_max_position_is_a_breach_at_once(
+    tmp_path, pg_database, monkeypatch
+):
+    # The venue filled 0.010 BTC while the runtime was away; the limit is 0.005: the guard, which
+    # hears the order and position events of reconciliation from before the trader starts, finds
+    # the position too big as soon as it starts, without waiting for the strategy's next trade.
+    catalog = write_price_path(tmp_path / "catalog", flat(5))
+    StandInVenue(str(catalog), reconcile=(WITH_TRADES,)).install(monkeypatch.setattr)
+    risk = {
+        "maxDailyLoss": 1_000_000,
+        "maxPosition": 0.005,
+        "maxNotionalPerOrder": 10_000_000,
+        "onBreach": "HaltInPlace",
+    }
+    spec = live_spec(scripted_strategy(str(tmp_path / "events.jsonl")), risk=risk)
+    config, _ = strategy_config(tmp_path, spec, name="oversized", catalog=catalog, ledger_kind="postgresql")
+
+    runtime = await start_and_stop(config, pg_database)
+
+    assert runtime.guard is not None and runtime.guard.breach is not None
+    assert runtime.guard.breach.limit == "maxPosition"
+    assert "net position 0.010000 BTCUSDT.BINANCE exceeds maxPosition 0.005" in runtime.guard.breach.reason
