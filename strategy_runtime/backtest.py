@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import sys
 import time
 from dataclasses import asdict, dataclass
@@ -50,6 +51,7 @@ class BacktestResult:
     events: int  # data points the engine iterated
     wall_seconds: float
     sample_written: bool
+    sample_notice: str | None = None  # what a command prints about the sample it wrote
 
     @property
     def fills(self) -> list[FillRecord]:
@@ -59,8 +61,8 @@ class BacktestResult:
 def _check_backtestable(config: RuntimeConfig) -> None:
     if config.spec.mode != Mode.PAPER:
         raise BacktestError(
-            "livestrat backtest simulates the venue of a paper spec (venue.adapter sandbox with "
-            "startingBalances); copy the live spec, set mode: paper and adapter: sandbox to backtest it"
+            f"{config.strategy.key}: spec.mode is live: the backtest simulates the venue of a paper spec only "
+            "(spec.mode: paper, spec.venue.adapter: sandbox with spec.venue.startingBalances)"
         )
 
 
@@ -130,11 +132,12 @@ def backtest_run_config(config: RuntimeConfig, catalog: StrategyCatalog, log_lev
 
 
 def run_backtest(
-    config: RuntimeConfig, *, catalog: StrategyCatalog | None = None, log_level: str = "ERROR"
+    config: RuntimeConfig, *, catalog: StrategyCatalog | None = None, log_level: str = "ERROR", owned: bool = False
 ) -> BacktestResult:
-    """Backtest the spec of ``config`` over its catalog (writing ``data.sample`` first if the spec asks)."""
+    """Backtest the spec of ``config`` over its catalog (writing ``data.sample`` first if the spec asks;
+    ``owned`` as for ``prepare_catalog``)."""
     _check_backtestable(config)
-    catalog = catalog if catalog is not None else prepare_catalog(config)
+    catalog = catalog if catalog is not None else prepare_catalog(config, owned=owned)
     run_config = backtest_run_config(config, catalog, log_level)
     node = BacktestNode(configs=[run_config])
     started = time.perf_counter()
@@ -147,7 +150,13 @@ def run_backtest(
         events = results[0].iterations if results else 0
     finally:
         node.dispose()
-    return BacktestResult(summary=summary, events=events, wall_seconds=wall, sample_written=catalog.sample_written)
+    return BacktestResult(
+        summary=summary,
+        events=events,
+        wall_seconds=wall,
+        sample_written=catalog.sample_written,
+        sample_notice=catalog.sample_notice(config.spec.data.sample),
+    )
 
 
 def fill_to_json(fill: FillRecord) -> dict[str, Any]:
@@ -161,18 +170,23 @@ def fill_to_json(fill: FillRecord) -> dict[str, Any]:
 def run_backtest_command(args: argparse.Namespace) -> int:
     """``livestrat backtest FILE [--workdir DIR] [--catalog DIR] [--fills-json PATH]``."""
     from livestrat.api.validation import InvalidManifest
-    from strategy_runtime.local_config import local_runtime_config
+    from strategy_runtime.local_config import local_runtime_config, paper_only
 
+    # The command prints the sample notice itself: the catalog's own warning would say it twice.
+    logging.getLogger("livestrat.catalog").setLevel(logging.ERROR)
     try:
         config = local_runtime_config(
             Path(args.file), workdir=Path(args.workdir), catalog=Path(args.catalog) if args.catalog else None
         )
-        result = run_backtest(config)
+        if config.spec.mode != Mode.PAPER:
+            print(f"livestrat backtest: {paper_only(args.file, config, 'livestrat backtest')}", file=sys.stderr)
+            return 2
+        result = run_backtest(config, owned=args.catalog is None)
     except (InvalidManifest, BacktestError, *CONFIGURATION_ERRORS) as exc:
         print(f"livestrat backtest: {exc}", file=sys.stderr)
         return 2
-    if result.sample_written:
-        print(f"wrote a synthetic sample catalog (not market data) at {config.catalog_path}")
+    if result.sample_notice is not None:
+        print(result.sample_notice)
     print(
         f"backtest of {config.strategy.name} over {config.catalog_path}: "
         f"{result.events} events in {result.wall_seconds:.2f}s"

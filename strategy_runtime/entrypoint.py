@@ -6,9 +6,11 @@ Reads the ``RuntimeConfig`` the operator rendered into the pod's ConfigMap, take
 status, and runs until Kubernetes asks it to stop (SIGTERM), halting within the budget the
 configuration derives from the pod's grace period.
 
-Exit codes: 0 after a halt, 1 when the node failed, 2 for a configuration or spec the
-runtime cannot run, 3 when another runtime holds the strategy's fence, 4 when the fence was
-lost while running (trading stopped at once).
+Exit codes (docs/runtime.md, "The runtime process"): 0 after a halt, 1 when the node failed
+(or the ledger could not be opened), 2 for a configuration or spec the runtime cannot run, 3
+when another runtime holds the strategy's fence, 4 when the fence was lost while running
+(trading stopped at once), 5 when the halt left orders open at a venue, 70 when the halt's
+watchdog ended a stuck process.
 """
 
 from __future__ import annotations
@@ -36,14 +38,10 @@ def configure_logging(level: str) -> None:
     root.propagate = False
 
 
-def load_config(path: Path) -> RuntimeConfig:
-    return RuntimeConfig.load(path)
-
-
 def run_pod(args: argparse.Namespace) -> int:
     path = Path(args.config)
     try:
-        config = load_config(path)
+        config = RuntimeConfig.load(path)
     except OSError as exc:
         print(f"livestrat runtime: cannot read the configuration {path}: {exc.strerror}", file=sys.stderr)
         return EXIT_INVALID

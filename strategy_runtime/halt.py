@@ -9,7 +9,8 @@ Two parts, shared by every way a strategy stops:
    reduce-only closes) and the RiskEngine goes REDUCING;
 2. every open, in-flight and emulated order is cancelled by the runtime itself, through its
    strategy (a graceful disconnect does not trigger a venue's cancel-on-disconnect), and
-   re-cancelled until none is left;
+   re-cancelled every ``RESEND_SECONDS`` until none is left; in between the halt waits for
+   the venue's answer (it listens to order and position events), it does not poll;
 3. with ``haltPolicy: flatten``, every open position is closed with a reduce-only market
    order, re-sent until the position is flat;
 4. the RiskEngine goes HALTED.
@@ -37,6 +38,7 @@ period: the budget leaves a margin of a fifth of it (at least 5 s) before Kubern
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import sys
@@ -67,9 +69,12 @@ STEP_DEADLINES: dict[str, float] = {
     "close-ledger": 0.97,
 }
 EXIT_HALT_OVERRAN = 70
-POLL_SECONDS = 0.01
-# A cancel or close the venue has not acted on after this long is sent again.
+# A cancel or close the venue has not acted on after this long is sent again. In between the
+# halt waits for the venue's answer (an order or position event), never scanning the cache idly.
 RESEND_SECONDS = 1.0
+# The message-bus topics whose events can change what the halt still has to do.
+ORDER_EVENTS = "events.order.*"
+POSITION_EVENTS = "events.position.*"
 
 
 @dataclass
@@ -103,6 +108,18 @@ class TradingHalt:
         self._kernel = node.kernel
         self._lock = asyncio.Lock()  # a breach's containment and a SIGTERM's never interleave
         self.halted = False
+        self._changed = asyncio.Event()  # an order or position event arrived since the last look
+        self._listening = False
+        self._loop = asyncio.get_running_loop()
+        self._loop_thread = threading.get_ident()
+        self.scans = 0  # how many times the halt looked for what is left (each after an event or a resend)
+        # Subscribed now, before the node starts, and for good: NautilusTrader 1.221's MessageBus does
+        # not add a wildcard subscription made later to topics already published (MessageBus.subscribe
+        # calls is_matching with its arguments swapped), so a subscription made when the halt begins
+        # would miss the events of every strategy that has traded (tests/runtime/test_nautilus_pins.py).
+        msgbus = self._kernel.msgbus
+        msgbus.subscribe(ORDER_EVENTS, self._on_event)
+        msgbus.subscribe(POSITION_EVENTS, self._on_event)
 
     @property
     def cache(self) -> Any:
@@ -119,16 +136,23 @@ class TradingHalt:
 
         "On their way" are orders still INITIALIZED: they passed the RiskEngine and the gate
         before it shut and wait in the execution engine's queue; the venue will accept them
-        in a moment, and the halt must then cancel them too.
+        in a moment, and the halt must then cancel them too. The gate keeps them
+        (``RiskGuard.orders_on_their_way``): the cache has no index of INITIALIZED orders.
         """
         cache = self.cache
         seen: dict[Any, Order] = {}
-        for order in (*cache.orders_open(), *cache.orders_inflight(), *cache.orders_emulated()):
+        for order in (
+            *cache.orders_open(),
+            *cache.orders_inflight(),
+            *cache.orders_emulated(),
+            *self._guard.orders_on_their_way(),
+        ):
             seen.setdefault(order.client_order_id, order)
-        for order in cache.orders():
-            if order.status == OrderStatus.INITIALIZED:
-                seen.setdefault(order.client_order_id, order)
         return list(seen.values())
+
+    def leftovers(self) -> tuple[int, bool]:
+        """What is still live now: (orders open, in flight or on their way; whether flat)."""
+        return len(self.open_orders()), not self.cache.positions_open()
 
     async def contain(
         self, reason: str, policy: str, cancel_deadline: float, flatten_deadline: float, *, allow_flatten: bool = True
@@ -136,7 +160,28 @@ class TradingHalt:
         """Run the containment; deadlines are ``time.monotonic()`` values. Returns (orders left, flat)."""
         self._guard.shut_gate(reason)
         async with self._lock:
-            return await self._contain(policy, cancel_deadline, flatten_deadline, allow_flatten)
+            self._listening = True
+            try:
+                return await self._contain(policy, cancel_deadline, flatten_deadline, allow_flatten)
+            finally:
+                self._listening = False
+
+    def _on_event(self, _event: object) -> None:
+        """Every order and position event: while containing, it wakes the waiting step up."""
+        if not self._listening:
+            return
+        if threading.get_ident() == self._loop_thread:
+            self._changed.set()
+        else:  # an adapter publishing from a thread of its own: asyncio.Event is not thread-safe
+            self._loop.call_soon_threadsafe(self._changed.set)
+
+    async def _wait_for_change(self, until: float) -> None:
+        """Until an order or position event arrives, or ``until`` (``time.monotonic()``)."""
+        timeout = until - time.monotonic()
+        if timeout > 0 and not self._changed.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._changed.wait(), timeout)
+        self._changed.clear()
 
     async def _contain(
         self, policy: str, cancel_deadline: float, flatten_deadline: float, allow_flatten: bool
@@ -157,9 +202,15 @@ class TradingHalt:
         return left, flat
 
     async def cancel_all(self, deadline: float) -> int:
-        """Cancel every order until none is open, in flight or emulated; the number left at the deadline."""
+        """Cancel every order until none is open, in flight or emulated; the number left at the deadline.
+
+        Between two looks it waits for an order event (the venue's answer), or for the moment a
+        cancel the venue has not acted on is due again, whichever comes first.
+        """
         requested: dict[Any, float] = {}
         while True:
+            self._changed.clear()
+            self.scans += 1
             orders = self.open_orders()
             if not orders:
                 return 0
@@ -169,22 +220,24 @@ class TradingHalt:
                 return len(orders)
             for order in orders:
                 if order.status == OrderStatus.INITIALIZED:
-                    continue  # not at the venue yet: cancelled once it is
-                if order.is_pending_cancel or now - requested.get(order.client_order_id, -1e9) < RESEND_SECONDS:
+                    continue  # not at the venue yet: cancelled once it is (its OrderSubmitted wakes us)
+                if now - requested.get(order.client_order_id, -1e9) < RESEND_SECONDS:
                     continue
                 requested[order.client_order_id] = now
                 self._cancel(order)
-            await asyncio.sleep(POLL_SECONDS)
+            resend_at = min((requested.get(o.client_order_id, now) + RESEND_SECONDS for o in orders), default=deadline)
+            await self._wait_for_change(min(deadline, max(resend_at, now)))
 
     def _strategy_of(self, strategy_id: Any) -> Any:
         return next((s for s in self._node.trader.strategies() if s.id == strategy_id), None)
 
     def _cancel(self, order: Order) -> None:
         strategy = self._strategy_of(order.strategy_id)
-        if strategy is not None:
+        if strategy is not None and not order.is_pending_cancel:
             strategy.cancel_order(order)
             return
-        # An order of no running strategy (reconciled from the venue): the command the strategy would send.
+        # An order of no running strategy (reconciled from the venue), or a cancel sent again (a
+        # strategy refuses to cancel an order already PENDING_CANCEL): the command the strategy sends.
         command = CancelOrder(
             trader_id=order.trader_id,
             strategy_id=order.strategy_id,
@@ -200,6 +253,8 @@ class TradingHalt:
         """Close every open position with reduce-only market orders until flat; False if not flat at the deadline."""
         requested: dict[Any, float] = {}
         while True:
+            self._changed.clear()
+            self.scans += 1
             positions: list[Position] = self.cache.positions_open()
             if not positions:
                 return True
@@ -216,15 +271,16 @@ class TradingHalt:
                     logger.error("halt: position %s belongs to no running strategy; it cannot be closed", position)
                     continue
                 strategy.close_position(position, tags=[HALT_TAG], reduce_only=True)
-            await asyncio.sleep(POLL_SECONDS)
+            resend_at = min((requested.get(p.id, now) + RESEND_SECONDS for p in positions), default=deadline)
+            await self._wait_for_change(min(deadline, max(resend_at, now)))
 
     def _closing(self, position: Position) -> bool:
-        cache = self.cache
-        working = (
-            *cache.orders_open(instrument_id=position.instrument_id),
-            *cache.orders_inflight(instrument_id=position.instrument_id),
-        )
-        return any(HALT_TAG in (o.tags or []) for o in working)
+        """A close of the halt's is still working on ``position``, whatever its state: queued in the
+        RiskEngine or the execution engine (INITIALIZED), in flight or open at the venue.
+
+        ``close_position`` indexes its order under the position from the moment it is submitted.
+        """
+        return any(HALT_TAG in (o.tags or []) and not o.is_closed for o in self.cache.orders_for_position(position.id))
 
 
 Step = Callable[[float], Awaitable[Any]]  # takes the step's deadline (time.monotonic())
@@ -258,6 +314,7 @@ class HaltSequence:
         ]
         self._hard_exit = hard_exit
         self._watchdog: threading.Timer | None = None
+        self.report: HaltReport | None = None  # the halt under way (and, once over, how it went)
 
     def deadline(self, started: float, step: str) -> float:
         return started + self._budget * STEP_DEADLINES[step]
@@ -289,7 +346,7 @@ class HaltSequence:
     async def run(self, reason: str, policy: str, *, allow_flatten: bool = True) -> HaltReport:
         started = time.monotonic()
         self._arm_watchdog()
-        report = HaltReport(reason=reason, policy=policy, started=started)
+        report = self.report = HaltReport(reason=reason, policy=policy, started=started)
         logger.info("halt: %s; policy %s, budget %.1fs", reason, policy, self._budget)
         if self._trading is not None:
             await self._contain(report, policy, started, allow_flatten)
@@ -321,10 +378,12 @@ class HaltSequence:
             outcome = "overran"
             logger.error("halt: cancelling and flattening overran the deadline; moving on")
             self._trading.stop_trading_now(report.reason)
+            report.orders_left, report.flat = self._trading.leftovers()
         except Exception as exc:
             outcome = f"failed: {type(exc).__name__}: {exc}"
             logger.exception("halt: cancelling and flattening failed; moving on")
             self._trading.stop_trading_now(report.reason)
+            report.orders_left, report.flat = self._trading.leftovers()
         report.steps.append(StepOutcome("cancel-and-flatten", begun, time.monotonic(), outcome))
 
     async def _run_step(self, report: HaltReport, name: str, step: Step, deadline: float) -> None:

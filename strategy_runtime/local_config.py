@@ -50,3 +50,18 @@ def local_runtime_config(
         halt_budget_seconds=halt_budget_seconds(strategy.spec.pod.termination_grace_period_seconds),
         log_level=log_level,
     )
+
+
+def paper_only(file: str | Path, config: RuntimeConfig, command: str) -> str:
+    """Why ``command`` does not take a live manifest: the field, what is allowed, and what to do instead."""
+    spec = config.spec
+    venue = spec.instruments[0].rsplit(".", 1)[-1] if spec.instruments else "VENUE"
+    return (
+        f"{file}: spec.mode is live (adapter {spec.venue.adapter}), and {command} takes only spec.mode: paper: "
+        "simulated fills on a sandbox venue fed by a catalog, never real orders from this machine. "
+        f"To run it here, copy the manifest and set spec.mode: paper, spec.venue.adapter: sandbox, "
+        f"spec.venue.name: {venue}, spec.venue.accountType: margin (or cash), spec.venue.startingBalances "
+        '(for example ["100000 USDT"]) and spec.data.replay (with spec.data.sample for synthetic bars); '
+        "remove spec.venue.credentialsSecret and spec.venue.testnet. "
+        f"To trade it live, apply it to a cluster running the operator: kubectl apply -f {file}"
+    )

@@ -5,9 +5,11 @@ and the strategy then runs through ``StrategyRuntime`` exactly as in a pod, with
 HTTP endpoints and the status push:
 
 - the catalog defaults to ``WORKDIR/catalogs/NAME``; an empty one gets the spec's
-  ``data.sample`` written first, and the run says so;
+  ``data.sample`` written first, and a stale sample (not what the generator writes now for the
+  spec's ``data.sample``) is written again; the run says so either way;
 - the ledger is an SQLite file under ``WORKDIR/state/NAME`` (no database server needed), or
-  PostgreSQL with ``--ledger DSN``. Every run is a fresh simulated account, so every run has a
+  PostgreSQL with ``--ledger DSN`` or, without it, ``LIVESTRAT_LEDGER_DSN`` from the environment
+  (the variable a pod gets). Every run is a fresh simulated account, so every run has a
   ledger key of its own, ``NAMESPACE-run-YYYYMMDD-HHMMSS/NAME``: runs never mix their fills;
 - progress while replaying: a line at every quarter of the replay, or every few seconds
   when it is slow (``--quiet`` leaves only the summary);
@@ -35,8 +37,9 @@ from livestrat.api.runtime_config import ENV_LEDGER_DSN, LedgerKind, LedgerTarge
 from livestrat.api.spec import Mode
 from livestrat.api.validation import InvalidManifest
 from strategy_runtime.catalog import CatalogError, prepare_catalog
-from strategy_runtime.ledger import recompute_pnl
-from strategy_runtime.local_config import local_runtime_config
+from strategy_runtime.ledger import LedgerError, recompute_pnl
+from strategy_runtime.ledger.postgres import DsnParts
+from strategy_runtime.local_config import local_runtime_config, paper_only
 from strategy_runtime.runtime import EXIT_INVALID, RunOutcome, RuntimeOptions, StrategyRuntime
 from strategy_runtime.sample_data import SampleDataError
 
@@ -57,11 +60,18 @@ def configure_logging() -> None:
 
 
 def local_config(args: argparse.Namespace, environ: dict[str, str]) -> RuntimeConfig:
-    """The run's configuration: the manifest's spec, local paths, and a ledger key for this run."""
+    """The run's configuration: the manifest's spec, local paths, and a ledger key for this run.
+
+    The ledger is PostgreSQL when a DSN is given, by ``--ledger`` or else by ``LIVESTRAT_LEDGER_DSN``
+    in the environment (as a pod gets it); otherwise an SQLite file under the work directory.
+    """
     ledger = None
-    if args.ledger:
+    dsn = args.ledger or environ.get(ENV_LEDGER_DSN)
+    if dsn:
         ledger = LedgerTarget(kind=LedgerKind.POSTGRESQL)
-        environ[ENV_LEDGER_DSN] = args.ledger
+        environ[ENV_LEDGER_DSN] = dsn
+    else:
+        environ.pop(ENV_LEDGER_DSN, None)  # set but empty: the SQLite file
     config = local_runtime_config(
         Path(args.file),
         workdir=Path(args.workdir),
@@ -155,6 +165,14 @@ def print_summary(config: RuntimeConfig, outcome: RunOutcome, seconds: float) ->
     print(f"  ledger:         {outcome.ledger_where} (strategy key {outcome.strategy_key})")
 
 
+def ledger_text(config: RuntimeConfig, environ: Mapping[str, str], *, from_environment: bool) -> str:
+    """Where the run's ledger is, safe to print (never the DSN's password); LedgerError for an unusable DSN."""
+    if config.ledger.kind == LedgerKind.POSTGRESQL:
+        source = f" (from {ENV_LEDGER_DSN})" if from_environment else ""
+        return f"PostgreSQL {DsnParts.parse(environ[ENV_LEDGER_DSN])}{source}"
+    return f"SQLite {config.ledger.sqlite_path}"
+
+
 def run_local(args: argparse.Namespace) -> int:
     configure_logging()
     environ = dict(os.environ)
@@ -164,26 +182,26 @@ def run_local(args: argparse.Namespace) -> int:
         print(f"livestrat run: {exc}", file=sys.stderr)
         return EXIT_INVALID
     if config.spec.mode == Mode.LIVE:
-        print(
-            f"livestrat run: {args.file} is a live strategy (spec.mode: live): livestrat run only runs paper "
-            "strategies on this machine. Copy the manifest, set mode: paper, venue.adapter: sandbox with "
-            "startingBalances, and run that; live strategies run in a cluster (kubectl apply).",
-            file=sys.stderr,
-        )
+        print(f"livestrat run: {paper_only(args.file, config, 'livestrat run')}", file=sys.stderr)
         return EXIT_INVALID
     try:
-        catalog = prepare_catalog(config)
+        ledger = ledger_text(config, environ, from_environment=not args.ledger)
+    except LedgerError as exc:
+        where = "--ledger" if args.ledger else ENV_LEDGER_DSN
+        print(f"livestrat run: {where}: {exc}", file=sys.stderr)  # the message never holds the DSN
+        return EXIT_INVALID
+    try:
+        catalog = prepare_catalog(config, owned=args.catalog is None)
     except (CatalogError, SampleDataError) as exc:
         print(f"livestrat run: {exc}", file=sys.stderr)
         return EXIT_INVALID
-    sample = config.spec.data.sample
-    if catalog.sample_written and sample is not None:
-        print(
-            f"wrote a synthetic sample catalog to {catalog.path}: {sample.bars:,} one-minute bars per instrument, "
-            f"seed {sample.seed} (not market data)",
-            flush=True,
-        )
-    print(f"running {config.strategy.name} in paper mode on {catalog.path} (Ctrl-C halts it)", flush=True)
+    notice = catalog.sample_notice(config.spec.data.sample)
+    if notice is not None:
+        print(notice, flush=True)
+    print(
+        f"running {config.strategy.name} in paper mode on {catalog.path}, ledger {ledger} (Ctrl-C halts it)",
+        flush=True,
+    )
 
     options = RuntimeOptions(
         serve_http=False,

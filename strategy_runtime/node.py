@@ -54,11 +54,12 @@ laptop), ``trading_summary.summarize``/``fills_in``, ``backtest.run_backtest``.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import signal
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from decimal import Decimal
@@ -67,12 +68,15 @@ import pandas as pd
 from nautilus_trader.common.actor import Actor
 from nautilus_trader.common.messages import ShutdownSystem
 from nautilus_trader.config import (
+    LiveDataClientConfig,
     LiveDataEngineConfig,
+    LiveExecClientConfig,
     LiveExecEngineConfig,
     LiveRiskEngineConfig,
     LoggingConfig,
     TradingNodeConfig,
 )
+from nautilus_trader.live.factories import LiveDataClientFactory, LiveExecClientFactory
 from nautilus_trader.live.node import TradingNode
 from nautilus_trader.model.identifiers import ClientId
 from nautilus_trader.system.kernel import NautilusKernel
@@ -173,6 +177,7 @@ class StrategyNode:
     @property
     def sandbox(self) -> SandboxExecutionClient | None:
         """The simulated venue's execution client in paper mode (its ``exchange`` holds the book)."""
+        # Private in NautilusTrader 1.221 (no public lookup of a client by id); pinned by test_nautilus_pins.
         client = self.kernel.exec_engine._clients.get(ClientId(self.config.spec.venue.name or ""))
         return client if isinstance(client, SandboxExecutionClient) else None
 
@@ -306,6 +311,31 @@ def _replay_client_config(config: RuntimeConfig, catalog: StrategyCatalog) -> Re
     )
 
 
+@contextlib.contextmanager
+def exported(variables: Mapping[str, str]) -> Iterator[None]:
+    """Put ``variables`` in the process environment for the block only, then restore what was there.
+
+    NautilusTrader 1.221's OKX execution client builds its private websockets with
+    ``OKXWebSocketClient.with_credentials()``, which reads ``OKX_API_KEY``/``_SECRET``/``_PASSPHRASE``
+    from the process environment whatever the config says, in the client's constructor
+    (``node.build()``) and never again: the websocket keeps them. Exported only around the build,
+    they do not linger in ``os.environ`` for every later thread, subprocess or crash report.
+    """
+    if not variables:
+        yield
+        return
+    before = {name: os.environ.get(name) for name in variables}
+    os.environ.update(variables)
+    try:
+        yield
+    finally:
+        for name, value in before.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
 def _take_signals(node: TradingNode, handler: Callable[[signal.Signals], None] | None) -> None:
     loop = node.kernel.loop
     for sig in NAUTILUS_SIGNALS:
@@ -334,12 +364,13 @@ def build_node(
     paper = spec.mode == Mode.PAPER
     loaded = load_strategy(spec.strategy)  # first: the most common user error, and no side effects
     timeouts = PAPER_TIMEOUTS if paper else LIVE_TIMEOUTS
-    data_clients: dict = {}
-    exec_clients: dict = {}
-    data_factories: dict = {}
-    exec_factories: dict = {}
+    data_clients: dict[str, LiveDataClientConfig] = {}
+    exec_clients: dict[str, LiveExecClientConfig] = {}
+    data_factories: dict[str, type[LiveDataClientFactory]] = {}
+    exec_factories: dict[str, type[LiveExecClientFactory]] = {}
     replay_speed: float | None = None
     account_type = "MARGIN"
+    process_env: Mapping[str, str] = {}
     if paper:
         if spec.venue.adapter != Adapter.SANDBOX:
             raise NodeBuildError(f"paper mode trades on the sandbox adapter, not {spec.venue.adapter}")
@@ -358,7 +389,7 @@ def build_node(
         account_type = venue.account_type
     else:
         clients = live_venue(spec, environ)
-        os.environ.update(clients.process_env)
+        process_env = clients.process_env
         account_type = clients.nautilus_account_type
         data_clients[clients.name] = clients.data_config
         exec_clients[clients.name] = clients.exec_config
@@ -389,6 +420,7 @@ def build_node(
     node = TradingNode(config=node_config)
     _take_signals(node, signal_handler)
     if shutdown_handler is not None:
+        # The kernel's own handler is private in NautilusTrader 1.221; pinned by test_nautilus_pins.
         node.kernel.msgbus.unsubscribe(SHUTDOWN_TOPIC, node.kernel._on_shutdown_system)
         node.kernel.msgbus.subscribe(SHUTDOWN_TOPIC, shutdown_handler)
     if catalog is not None:
@@ -401,10 +433,12 @@ def build_node(
         node.add_data_client_factory(name, factory)
     for name, factory in exec_factories.items():
         node.add_exec_client_factory(name, factory)
-    node.build()
+    with exported(process_env):
+        node.build()
 
     replay: ReplayDataClient | None = None
     if paper:
+        # Private in NautilusTrader 1.221 (the builder hands out no client); pinned by test_nautilus_pins.
         replay = node.kernel.data_engine._clients[ClientId(REPLAY_CLIENT_ID)]
         assert isinstance(replay, ReplayDataClient)
         replay.attach_kernel(node.kernel)

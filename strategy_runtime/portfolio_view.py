@@ -1,7 +1,10 @@
 """What the node's portfolio says, in the API's words: PnL per currency, positions, money as text.
 
-The reporter and the risk guard read the same numbers through these functions, so the status
-a trader sees and the figures the guard acts on never disagree.
+The reporter (the status, ``/state``, ``/metrics``) and the local run's summary read the
+portfolio through these functions. The risk guard does not: it keeps its own figures
+(``risk_guard``), repriced on every price update with the position's own arithmetic and
+carried over restarts from the ledger, so its daily PnL and drawdown are not the status's
+``realizedPnl``/``unrealizedPnl`` of this process; its exposure figure comes from here.
 """
 
 from __future__ import annotations

@@ -4,10 +4,21 @@ It listens on the message bus to what the execution engine and the portfolio pub
 every strategy of the node:
 
 - ``events.order.*``: every order event; each ``OrderFilled`` goes to the ledger
-  (``Ledger.record`` only enqueues, so the node never waits on a database) and becomes the
-  last fill; the events are counted by kind for the metrics;
+  (``Ledger.record`` only enqueues, so the node never waits on a database), to the fill
+  listeners (the risk guard's PnL book) and becomes the last fill; the events are counted by
+  kind for the metrics;
 - ``events.position.*`` and ``events.account.*``: counted, and they tell the status that
   positions or balances moved.
+
+**Fills from start-up reconciliation.** A live node reconciles with the venue *before* its
+trader (and so this actor) starts: fills that happened while the pod was down (resting
+orders filled after a ``kill -9``) are published then. ``attach(exec_engine)`` therefore
+subscribes right after the node is built, before it starts; ``record_cached_fills()`` after the
+start sweeps the cache for any fill that reached it without passing the bus (the ledger's
+idempotent key makes the overlap harmless). A fill NautilusTrader *inferred* from an order
+status report (the venue said "filled" without reporting the trades) carries a random trade id
+that changes at every restart; it is recorded under a deterministic, marked id instead
+(``ledger.fills.inferred_trade_id``, ``INFERRED-<venue order id>-<cumulative quantity>``).
 
 ``trading_state()`` turns the node's cache and portfolio into the API's ``TradingState``
 whenever the status pusher, ``/state`` or ``/metrics`` asks: nothing is computed per event
@@ -22,7 +33,7 @@ from __future__ import annotations
 import logging
 from collections import Counter
 from collections.abc import Callable, Iterable
-from datetime import UTC, datetime
+from typing import Any
 
 from nautilus_trader.common.actor import Actor
 from nautilus_trader.common.config import ActorConfig
@@ -31,7 +42,9 @@ from nautilus_trader.model.identifiers import InstrumentId
 
 from livestrat.api.status import Fill, ReplayProgress, TradingState
 from strategy_runtime import portfolio_view
-from strategy_runtime.ledger import Ledger, from_order_filled
+from strategy_runtime.ledger import FillRecord, Ledger, from_order_filled
+from strategy_runtime.ledger.fills import inferred_trade_id
+from strategy_runtime.timestamps import utc_text_from_ns
 
 logger = logging.getLogger("livestrat.reporter")
 
@@ -39,10 +52,11 @@ REPORTER_ID = "LivestratReporter"
 ORDER_TOPIC = "events.order.*"
 POSITION_TOPIC = "events.position.*"
 ACCOUNT_TOPIC = "events.account.*"
+# LiveExecutionEngine's method that makes a fill out of an order status report (NautilusTrader
+# 1.221, live/execution_engine.py); pinned by tests/runtime/test_nautilus_pins.py.
+INFERRED_FILL_METHOD = "_generate_inferred_fill"
 
-
-def iso_from_ns(ts: int) -> str:
-    return datetime.fromtimestamp(ts / 1e9, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+FillListener = Callable[[FillRecord], None]
 
 
 class Reporter(Actor):
@@ -68,21 +82,75 @@ class Reporter(Actor):
         self._fills_before = fills_before
         self._replay_progress = replay_progress
         self._subscribed = False
+        self._listeners: list[FillListener] = []
+        # OrderFilled event id -> the deterministic trade id of a fill NautilusTrader inferred.
+        self._inferred: dict[Any, str] = {}
+        # (instrument, trade id) recorded before the sweep of the cache at start; None afterwards.
+        self._recorded_at_start: set[tuple[str, str]] | None = set()
         self.order_events: Counter[str] = Counter()
         self.position_events = 0
         self.account_events = 0
         self.fills_seen = 0
+        self.fills_inferred = 0
         self.fills_not_recorded = 0
         self._last_fill_event: OrderFilled | None = None
 
     # ------------------------------------------------------------------ lifecycle
+    def attach(self, exec_engine: Any | None = None) -> None:
+        """Subscribe now, before the node starts, so start-up reconciliation's fills are recorded too.
+
+        With the live execution engine (``exec_engine``), fills it infers from order status
+        reports are recorded under a deterministic trade id (see the module docstring).
+        """
+        if exec_engine is not None and hasattr(exec_engine, INFERRED_FILL_METHOD):
+            generate = getattr(exec_engine, INFERRED_FILL_METHOD)
+
+            def generate_inferred_fill(order: Any, report: Any, instrument: Any) -> OrderFilled:
+                fill = generate(order, report, instrument)
+                trade_id = inferred_trade_id(report.venue_order_id.value, report.filled_qty.as_decimal())
+                self._inferred[fill.id] = trade_id
+                logger.warning(
+                    "reporter: the venue reported order %s (%s) filled to %s without the trades; NautilusTrader "
+                    "inferred a fill of %s at %s, recorded in the ledger as %s",
+                    order.client_order_id,
+                    report.venue_order_id,
+                    report.filled_qty,
+                    fill.last_qty,
+                    fill.last_px,
+                    trade_id,
+                )
+                return fill
+
+            setattr(exec_engine, INFERRED_FILL_METHOD, generate_inferred_fill)
+        self._subscribe()
+
+    def on_fill(self, listener: FillListener) -> None:
+        """Call ``listener`` with every fill recorded (the risk guard books its PnL from them)."""
+        self._listeners.append(listener)
+
     def on_start(self) -> None:
+        self._subscribe()
+
+    def _subscribe(self) -> None:
         if self._subscribed:
             return
         self.msgbus.subscribe(ORDER_TOPIC, self._on_order_event)
         self.msgbus.subscribe(POSITION_TOPIC, self._on_position_event)
         self.msgbus.subscribe(ACCOUNT_TOPIC, self._on_account_event)
         self._subscribed = True
+
+    def record_cached_fills(self) -> int:
+        """After the start: record every fill in the cache that did not pass the bus; how many."""
+        seen, self._recorded_at_start = self._recorded_at_start or set(), None
+        swept = 0
+        for order in self.cache.orders():
+            for event in order.events:
+                if isinstance(event, OrderFilled) and (event.instrument_id.value, self._trade_id(event)) not in seen:
+                    swept += 1
+                    self._record_fill(event)
+        if swept:
+            logger.warning("reporter: %d fill(s) found in the cache at start without an event: recorded", swept)
+        return swept
 
     def on_dispose(self) -> None:
         if not self._subscribed:
@@ -98,14 +166,29 @@ class Reporter(Actor):
         if isinstance(event, OrderFilled):
             self._record_fill(event)
 
+    def _trade_id(self, event: OrderFilled) -> str:
+        return self._inferred.get(event.id) or event.trade_id.value
+
     def _record_fill(self, event: OrderFilled) -> None:
         self.fills_seen += 1
+        inferred = self._inferred.get(event.id)
+        if inferred is not None:
+            self.fills_inferred += 1
         try:
-            self._ledger.record(from_order_filled(event, self._strategy_key))
+            record = from_order_filled(event, self._strategy_key, trade_id=inferred)
+            self._ledger.record(record)
         except Exception:
             # The fill happened at the venue whatever the ledger says: make it loud, keep it in the log.
             self.fills_not_recorded += 1
             logger.exception("reporter: fill %s NOT recorded in the ledger: %r", event.trade_id, event)
+        else:
+            if self._recorded_at_start is not None:
+                self._recorded_at_start.add((record.instrument_id, record.trade_id))
+            for listener in self._listeners:
+                try:
+                    listener(record)
+                except Exception:
+                    logger.exception("reporter: a fill listener failed on %s", record.trade_id)
         self._last_fill_event = event  # turned into the API's Fill only when reported
 
     def _on_position_event(self, _event: object) -> None:
@@ -121,12 +204,12 @@ class Reporter(Actor):
         if event is None:
             return None
         return Fill(
-            time=iso_from_ns(event.ts_event),
+            time=utc_text_from_ns(event.ts_event),
             instrument=event.instrument_id.value,
             side="BUY" if event.is_buy else "SELL",
             quantity=str(event.last_qty),
             price=str(event.last_px),
-            trade_id=event.trade_id.value,
+            trade_id=self._trade_id(event),
         )
 
     @property

@@ -4,8 +4,8 @@ What it watches:
 
 - ``maxDailyLoss``: the UTC day's total PnL (realized + unrealized) falls below minus the
   limit; checked on every position event, and on every price update while a position is open;
-- ``maxDrawdown``: total PnL falls the limit (or more) below its peak since the runtime
-  started; checked like the daily loss;
+- ``maxDrawdown``: total PnL falls the limit (or more) below its peak; checked like the
+  daily loss;
 - ``maxPosition``: an instrument's absolute net position exceeds the limit; checked on every
   position event;
 - ``maxNotionalPerOrder``: an order's notional exceeds the limit; checked on every order on
@@ -30,15 +30,29 @@ strategy sees another event), records the breach, and calls ``on_breach``; the r
 runs the halt's containment (cancel every order, flatten per policy, trading state HALTED).
 The guard never reopens the gate: a halted strategy resumes only through a new runtime that
 finds the halt acknowledged (see docs/runtime.md).
+
+Realized PnL comes from the guard's own books (``ledger.pnl.PnlBook``, NautilusTrader's
+arithmetic with each instrument's multiplier and inverse terms), fed every fill the reporter
+records, each trade once; unrealized PnL from the portfolio, repriced on every price update.
+**Across restarts** (live): the books start from every fill the ledger holds, so the day's
+realized PnL and the peak survive a crash, an eviction or a restart; what the fills cannot
+tell (the total PnL when the UTC day opened, the highest total PnL reached) is kept in the
+ledger as a ``RiskBaseline``, saved by the runtime whenever it changes (``take_baseline``).
+An acknowledged halt restarts both from the total PnL at that moment. A paper replay does not
+carry anything over: a restarted replay relives its catalog from the start, the same PnL path.
+
+The gate can also be *held* (``hold``/``release``): while the ledger is too far behind, new
+orders and modifications are denied (not a breach) and let through again once it has caught up.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
+from fractions import Fraction
 from typing import Any
 
 from nautilus_trader.common.actor import Actor
@@ -46,7 +60,7 @@ from nautilus_trader.common.config import ActorConfig
 from nautilus_trader.core.uuid import UUID4
 from nautilus_trader.execution.messages import ModifyOrder, SubmitOrder, SubmitOrderList
 from nautilus_trader.model.data import Bar, QuoteTick
-from nautilus_trader.model.enums import OrderSide, PriceType
+from nautilus_trader.model.enums import OrderSide, OrderStatus, PriceType
 from nautilus_trader.model.events import OrderDenied, OrderModifyRejected
 from nautilus_trader.model.identifiers import InstrumentId
 from nautilus_trader.model.objects import Price, Quantity
@@ -55,7 +69,9 @@ from nautilus_trader.model.orders import Order
 from livestrat.api.spec import RiskLimits
 from livestrat.api.status import RiskState, RiskStateName
 from strategy_runtime import portfolio_view
+from strategy_runtime.ledger import ContractTerms, FillRecord, PnlBook, RiskBaseline
 from strategy_runtime.portfolio_view import Amounts
+from strategy_runtime.timestamps import utc_text
 
 logger = logging.getLogger("livestrat.risk")
 
@@ -68,6 +84,8 @@ GATE_REASON_PREFIX = "livestrat risk guard: "
 # After the portfolio (priority 10) has taken the new price, before strategies (0) see it.
 DATA_PRIORITY = 5
 NANOS_PER_DAY = 86_400_000_000_000
+# The gate forgets orders that left INITIALIZED whenever it tracks more than this many.
+FORWARDED_PRUNE_AT = 1_000
 
 # Limit names as the API spells them (RiskState.breachedLimit).
 MAX_DAILY_LOSS = "maxDailyLoss"
@@ -87,6 +105,19 @@ class Breach:
     at: datetime
 
 
+@dataclass(frozen=True)
+class PnlHistory:
+    """What the ledger holds for the strategy when a live runtime starts (see the module docstring).
+
+    ``fills``: every fill, in the ledger's order; ``baseline``: the last saved ``RiskBaseline``;
+    ``reset``: a halt was just acknowledged, so the day's PnL and the peak start afresh.
+    """
+
+    fills: Sequence[FillRecord]
+    baseline: RiskBaseline | None = None
+    reset: bool = False
+
+
 def _limit(value: float | None) -> Decimal | None:
     # Through the text, so 0.05 stays 0.05; normalized, so 100.0 reads 100.
     return Decimal(str(value)).normalize() if value else None
@@ -94,10 +125,6 @@ def _limit(value: float | None) -> Decimal | None:
 
 def _cents(amounts: dict[str, float]) -> Amounts:
     return {c: Decimal(f"{v:.2f}") for c, v in amounts.items()}
-
-
-def _iso(moment: datetime) -> str:
-    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 class RiskGuard(Actor):
@@ -114,8 +141,10 @@ class RiskGuard(Actor):
         limits: RiskLimits,
         instrument_ids: Iterable[str],
         on_breach: Callable[[Breach], None],
+        history: PnlHistory | None = None,
     ) -> None:
         super().__init__(ActorConfig(component_id=GUARD_ID))
+        self._history = history
         self._limits = limits
         self._instrument_ids = [InstrumentId.from_str(i) for i in instrument_ids]
         self._exec_engine: Any = None
@@ -128,13 +157,19 @@ class RiskGuard(Actor):
         self._daily_limit = float(self._max_daily_loss or 0)  # the hot path compares floats
         self._drawdown_limit = float(self._max_drawdown or 0)
         self._subscriptions: list[tuple[str, Callable[[Any], None]]] = []
+        self._data_subscribed = False
         self._gate_installed = False
 
         self.limit_state: str = RiskStateName.ACTIVE
         self.breach: Breach | None = None
         self.gate_shut_because: str | None = None
         self._known: set[InstrumentId] = set(self._instrument_ids)  # grows with position events
-        self._realized: dict[InstrumentId, tuple[str, float]] = {}  # currency, amount
+        # Realized PnL by instrument id (text), from the guard's books; unrealized from the portfolio.
+        self._books: dict[str, PnlBook] = {}
+        self._booked: set[tuple[str, str]] = set()  # (instrument, trade id) of every fill booked
+        self._early_fills: list[FillRecord] = []  # fills recorded before the guard started
+        self._started = False
+        self._realized: dict[str, tuple[str, float]] = {}  # currency, amount
         self._unrealized: dict[InstrumentId, tuple[str, float]] = {}
         # The PnL figures are floats: they are compared with limits on every price update while
         # a position is open (the hot path), and reported rounded to cents.
@@ -146,10 +181,24 @@ class RiskGuard(Actor):
         self._daily: dict[str, float] = {}
         self._drawdown: dict[str, float] = {}
         self.denied_by_gate = 0
+        # Reversible, unlike the shut gate: orders wait while the ledger is too far behind.
+        self.held_because: str | None = None
+        self._baseline_dirty = False
+        # Orders the gate let through to the execution engine, until they leave INITIALIZED:
+        # the halt must cancel them too once the venue has them (see ``orders_on_their_way``).
+        self._forwarded: dict[Any, Order] = {}
 
     # ------------------------------------------------------------------ lifecycle
     def attach(self, exec_engine: Any) -> None:
         self._exec_engine = exec_engine
+        # Order and position events from now, before the node starts: a live node's start-up
+        # reconciliation publishes some before the trader (and on_start) runs, and NautilusTrader
+        # 1.221 never adds a wildcard subscription made later to a topic already published to a
+        # subscriber (the reporter's), so subscribing in on_start would miss those topics for good.
+        # Until on_start the handlers ignore what they get: on_start reads the portfolio itself.
+        if not self._subscriptions:
+            self._subscribe("events.order.*", self._on_order_event)
+            self._subscribe("events.position.*", self._on_position_event)
 
     def on_start(self) -> None:
         if self._exec_engine is None:
@@ -158,26 +207,40 @@ class RiskGuard(Actor):
             self.msgbus.deregister(EXEC_ENDPOINT, self._exec_engine.execute)
             self.msgbus.register(EXEC_ENDPOINT, self._gate)
             self._gate_installed = True
-        if not self._subscriptions:
-            self._subscribe("events.order.*", self._on_order_event)
-            self._subscribe("events.position.*", self._on_position_event)
+        if not self._data_subscribed:
+            self._data_subscribed = True
             if self._watch_pnl:
                 for instrument_id in self._instrument_ids:
                     venue, symbol = instrument_id.venue.value, instrument_id.symbol.value
                     self._subscribe(f"data.bars.{instrument_id}-*", self._on_price, DATA_PRIORITY)
                     self._subscribe(f"data.quotes.{venue}.{symbol}", self._on_price, DATA_PRIORITY)
                     self._subscribe(f"data.trades.{venue}.{symbol}", self._on_price, DATA_PRIORITY)
+        self._started = True
+        if self._history is not None:
+            # Live: the day is the venue's, about now; the books start from the ledger's fills.
+            self._last_ts = self.clock.timestamp_ns()
+            self._day = self._last_ts // NANOS_PER_DAY
+        carried = self._book_history()
         self._refresh()
         total = self._totals()
         self._last_total = total
-        self._peak = dict(total)
-        self._day_start = dict(total)
+        if carried is None:
+            self._peak = dict(total)
+            self._day_start = dict(total)
+        else:
+            self._carry_baselines(total, *carried)
+            if self._watch_pnl:
+                self._check_pnl()  # a loss carried over may already be past a limit
+        if self._max_position is not None:
+            for instrument_id in self._instruments():  # a position reconciled at start may already be too big
+                self._check_position(instrument_id)
 
     def on_dispose(self) -> None:
         # Not on_stop: strategies stop after actors, and their closing orders must still meet the gate.
         for topic, handler in self._subscriptions:
             self.msgbus.unsubscribe(topic, handler)
         self._subscriptions.clear()
+        self._data_subscribed = False
         if self._gate_installed:
             self.msgbus.deregister(EXEC_ENDPOINT, self._gate)
             self.msgbus.register(EXEC_ENDPOINT, self._exec_engine.execute)
@@ -186,6 +249,129 @@ class RiskGuard(Actor):
     def _subscribe(self, topic: str, handler: Callable[[Any], None], priority: int = 0) -> None:
         self.msgbus.subscribe(topic, handler, priority=priority)
         self._subscriptions.append((topic, handler))
+
+    # ------------------------------------------------------------------ fills and books
+    def on_fill(self, fill: FillRecord) -> None:
+        """Every fill the reporter records (start-up reconciliation's included): book its realized PnL."""
+        if not self._started:
+            self._early_fills.append(fill)  # booked at start, after the ledger's history
+            return
+        self._book(fill)
+
+    def _book(self, fill: FillRecord) -> bool:
+        key = (fill.instrument_id, fill.trade_id)
+        if key in self._booked:
+            return False  # a fill the ledger already held (a replay, a reconciliation at restart)
+        self._booked.add(key)
+        book = self._books.get(fill.instrument_id)
+        if book is None:
+            book = self._books[fill.instrument_id] = PnlBook(self._terms(fill.instrument_id))
+        book.apply(fill)
+        self._realized[fill.instrument_id] = (book.currency or "", float(book.net_realized))
+        return True
+
+    def _terms(self, instrument_id: str) -> ContractTerms:
+        instrument = self.cache.instrument(InstrumentId.from_str(instrument_id)) if self._started else None
+        if instrument is None:
+            logger.warning(
+                "risk guard: %s is not in the cache: its PnL is booked as linear, multiplier 1", instrument_id
+            )
+            return ContractTerms()
+        return ContractTerms(
+            multiplier=instrument.multiplier.as_decimal(),
+            inverse=instrument.is_inverse,
+            settlement_currency=instrument.get_cost_currency().code if instrument.is_inverse else None,
+        )
+
+    def _book_history(self) -> tuple[dict[str, Fraction], set[str], dict[str, Fraction]] | None:
+        """Book the ledger's fills, then those recorded while the node started; None without a history.
+
+        Returns what the baselines need: the realized PnL per currency when today began, the
+        instruments with a position open then, and the highest realized PnL per currency at a
+        moment when nothing of that currency was open (total PnL was then realized PnL alone).
+        """
+        history, early, self._early_fills = self._history, self._early_fills, []
+        if history is None:
+            for fill in early:
+                self._book(fill)
+            return None
+        today = (self._day or 0) * NANOS_PER_DAY
+        at_day_open: tuple[dict[str, Fraction], set[str]] | None = None
+        flat_peak: dict[str, Fraction] = {}
+        for fill in (*history.fills, *early):
+            if at_day_open is None and fill.ts_event >= today:
+                at_day_open = self._realized_by_currency(), {i for i, b in self._books.items() if b.position}
+            if not self._book(fill):
+                continue
+            currency = self._books[fill.instrument_id].currency or ""
+            same = [b for b in self._books.values() if (b.currency or "") == currency]
+            if all(b.position == 0 for b in same):
+                realized = sum((b.net_realized for b in same), Fraction(0))
+                flat_peak[currency] = max(flat_peak.get(currency, Fraction(0)), realized)
+        if at_day_open is None:
+            at_day_open = self._realized_by_currency(), {i for i, b in self._books.items() if b.position}
+        return at_day_open[0], at_day_open[1], flat_peak
+
+    def _realized_by_currency(self) -> dict[str, Fraction]:
+        totals: dict[str, Fraction] = {}
+        for book in self._books.values():
+            code = book.currency or ""
+            totals[code] = totals.get(code, Fraction(0)) + book.net_realized
+        return totals
+
+    def _carry_baselines(
+        self,
+        total: dict[str, float],
+        realized_at_day_open: dict[str, Fraction],
+        open_at_day_open: set[str],
+        flat_peak: dict[str, Fraction],
+    ) -> None:
+        """The day's opening total PnL and the peak, carried over from earlier runtimes (live)."""
+        assert self._history is not None and self._day is not None
+        history, today = self._history, date.fromordinal(date(1970, 1, 1).toordinal() + self._day)
+        if history.reset:
+            self._day_start, self._peak = dict(total), dict(total)
+            logger.warning("risk guard: the halt was acknowledged: the day's PnL and the peak start again from now")
+        else:
+            saved = history.baseline
+            if saved is not None and saved.day == today:
+                self._day_start = dict(saved.day_open)
+            else:
+                # Nobody saw today open: realized PnL then, plus what the positions open then show
+                # now (the move between the day's open and this start is not known).
+                start: dict[str, float] = {c: float(v) for c, v in realized_at_day_open.items()}
+                for instrument_id, (code, amount) in self._unrealized.items():
+                    if str(instrument_id) in open_at_day_open:
+                        start[code] = start.get(code, 0.0) + amount
+                self._day_start = start
+            peak = {c: float(v) for c, v in flat_peak.items()}
+            for source in (saved.peak if saved is not None else {}, total):
+                for code, value in source.items():
+                    peak[code] = max(peak.get(code, value), value)
+            self._peak = peak
+        self._baseline_dirty = True
+        logger.info(
+            "risk guard: carried over from the ledger: %d fill(s), day %s opened at %s, peak %s",
+            len(self._booked),
+            today,
+            self._day_start,
+            self._peak,
+        )
+
+    def take_baseline(self) -> RiskBaseline | None:
+        """The baseline to save, if it changed since the last call (live only); see ``baseline_unsaved``."""
+        if self._history is None or not self._baseline_dirty or self._day is None:
+            return None
+        self._baseline_dirty = False
+        return RiskBaseline(
+            day=date.fromordinal(date(1970, 1, 1).toordinal() + self._day),
+            day_open=dict(self._day_start),
+            peak=dict(self._peak),
+        )
+
+    def baseline_unsaved(self) -> None:
+        """Saving the last ``take_baseline`` failed: offer it again."""
+        self._baseline_dirty = True
 
     # ------------------------------------------------------------------ state
     @property
@@ -196,6 +382,17 @@ class RiskGuard(Actor):
         """From now on only the halt's closing orders and cancels reach a venue (never undone)."""
         if self.gate_shut_because is None:
             self.gate_shut_because = because
+
+    def hold(self, because: str) -> None:
+        """Deny new orders and modifications until ``release`` (cancels and the halt's closes pass)."""
+        if self.held_because is None:
+            logger.error("risk guard: new orders are held: %s", because)
+        self.held_because = because
+
+    def release(self) -> None:
+        if self.held_because is not None:
+            logger.warning("risk guard: orders pass again (%s no longer holds)", self.held_because)
+        self.held_because = None
 
     def restore(self, breach: Breach) -> None:
         """Start halted: a halt recorded by an earlier runtime that nobody has acknowledged."""
@@ -228,7 +425,7 @@ class RiskGuard(Actor):
             state=self.limit_state,
             reason=self.breach.reason if self.breach else None,
             breached_limit=self.breach.limit if self.breach else None,
-            breached_at=_iso(self.breach.at) if self.breach else None,
+            breached_at=utc_text(self.breach.at) if self.breach else None,
             daily_pnl=portfolio_view.money_text(self.daily_pnl) if self._watch_pnl else None,
             drawdown=portfolio_view.money_text(self.drawdown) if self._watch_pnl else None,
             exposure=portfolio_view.money_text(exposure),
@@ -247,15 +444,12 @@ class RiskGuard(Actor):
         return _cents(self._drawdown)
 
     def _refresh(self) -> None:
-        """Every instrument's realized and unrealized PnL as the portfolio computes it (after a fill)."""
+        """Every instrument's unrealized PnL as the portfolio computes it (after a fill; realized is booked)."""
         portfolio, cache = self.portfolio, self.cache
         for instrument_id in self._known:
             # Without an account for the venue the portfolio logs an error per call: ask only once it exists.
             if cache.account_for_venue(instrument_id.venue) is None:
                 continue
-            realized = portfolio.realized_pnl(instrument_id)
-            if realized is not None:
-                self._realized[instrument_id] = (realized.currency.code, realized.as_double())
             unrealized = (
                 portfolio.unrealized_pnl(instrument_id)
                 if cache.positions_open_count(instrument_id=instrument_id)
@@ -299,6 +493,8 @@ class RiskGuard(Actor):
 
     def _on_position_event(self, event: Any) -> None:
         self._known.add(event.instrument_id)
+        if not self._started:
+            return  # reconciliation, before the trader runs: on_start takes the portfolio as it is
         self._advance(event.ts_event)
         if self._max_position is not None:
             self._check_position(event.instrument_id)
@@ -331,6 +527,7 @@ class RiskGuard(Actor):
             # The day opens with the total PnL last seen: nothing has moved it since.
             self._day_start = dict(self._last_total)
             self._day = day
+            self._baseline_dirty = True
 
     def _now(self) -> datetime:
         return datetime.now(UTC)
@@ -356,6 +553,7 @@ class RiskGuard(Actor):
         for currency, value in total.items():
             if value > peak.get(currency, 0.0):
                 peak[currency] = value
+                self._baseline_dirty = True
         start = self._day_start
         self._daily = {c: v - start.get(c, 0.0) for c, v in total.items()}
         self._drawdown = {c: peak.get(c, 0.0) - v for c, v in total.items()}
@@ -391,6 +589,8 @@ class RiskGuard(Actor):
 
     # ------------------------------------------------------------------ the RiskEngine's denials
     def _on_order_event(self, event: Any) -> None:
+        if not self._started:
+            return
         if isinstance(event, OrderDenied):
             reason = event.reason
             if reason.startswith(GATE_REASON_PREFIX):
@@ -415,9 +615,12 @@ class RiskGuard(Actor):
     def _gate(self, command: Any) -> None:
         if isinstance(command, SubmitOrder):
             if self._admit([command.order]):
+                self._forward([command.order])
                 self._exec_engine.execute(command)
         elif isinstance(command, SubmitOrderList):
-            if self._admit(list(command.order_list.orders)):
+            orders = list(command.order_list.orders)
+            if self._admit(orders):
+                self._forward(orders)
                 self._exec_engine.execute(command)
         elif isinstance(command, ModifyOrder):
             if self._admit_modify(command):
@@ -425,19 +628,53 @@ class RiskGuard(Actor):
         else:  # cancels, queries: always through
             self._exec_engine.execute(command)
 
+    def _forward(self, orders: list[Order]) -> None:
+        forwarded = self._forwarded
+        for order in orders:
+            forwarded[order.client_order_id] = order
+        if len(forwarded) > FORWARDED_PRUNE_AT:
+            self.orders_on_their_way()
+
+    def orders_on_their_way(self) -> list[Order]:
+        """Orders past the gate that are still INITIALIZED: queued for the venue, not yet submitted.
+
+        The cache indexes open, in-flight and emulated orders, but not these; scanning every
+        order the cache holds instead would cost the halt a full pass per poll.
+        """
+        forwarded = self._forwarded
+        for client_order_id in [c for c, o in forwarded.items() if o.status != OrderStatus.INITIALIZED]:
+            del forwarded[client_order_id]
+        return list(forwarded.values())
+
     def _admit(self, orders: list[Order]) -> bool:
-        if self.gate_shut_because is not None:
+        if self.gate_shut_because is not None or self.held_because is not None:
             if all(o.is_reduce_only and HALT_TAG in (o.tags or []) for o in orders):
-                return True
+                return True  # the halt's own closes
+            why = (
+                f"trading is halted ({self.gate_shut_because})"
+                if self.gate_shut_because is not None
+                else f"new orders are held: {self.held_because}"
+            )
             for order in orders:
-                self._deny(order, f"{GATE_REASON_PREFIX}trading is halted ({self.gate_shut_because})")
+                self._deny(order, GATE_REASON_PREFIX + why)
             return False
         if self._max_notional is None:
             return True
         for order in orders:
             notional = self._notional(order.instrument_id, order.side, order.quantity, self._order_price(order))
             if notional is None:
-                continue  # no price at all yet: the RiskEngine's own checks are all there is
+                if order.is_reduce_only:
+                    continue  # it can only shrink a position: let it close what is open
+                # Not a breach: nothing is wrong with the order, the market data has not come yet.
+                reason = (
+                    f"order {order.client_order_id} cannot be priced ({order.side_string()} {order.quantity} "
+                    f"{order.instrument_id}: no order price, and no quote, trade or bar for it yet), so "
+                    f"maxNotionalPerOrder {self._max_notional:f} cannot be checked; send it once market data "
+                    "has arrived, or give it a price"
+                )
+                for each in orders:
+                    self._deny(each, GATE_REASON_PREFIX + reason)
+                return False
             if notional > self._max_notional:
                 reason = (
                     f"order {order.client_order_id} notional {notional:.2f} exceeds maxNotionalPerOrder "
@@ -456,12 +693,24 @@ class RiskGuard(Actor):
         if self.gate_shut_because is not None:
             self._reject_modify(order, f"{GATE_REASON_PREFIX}trading is halted ({self.gate_shut_because})")
             return False
+        if self.held_because is not None:
+            self._reject_modify(order, f"{GATE_REASON_PREFIX}new orders are held: {self.held_because}")
+            return False
         if self._max_notional is None:
             return True
         quantity = command.quantity or order.quantity
         price = command.price or command.trigger_price or self._order_price(order)
         notional = self._notional(order.instrument_id, order.side, quantity, price)
-        if notional is not None and notional > self._max_notional:
+        if notional is None:
+            if order.is_reduce_only:
+                return True
+            self._reject_modify(
+                order,
+                f"{GATE_REASON_PREFIX}modification of {order.client_order_id} cannot be priced, so "
+                f"maxNotionalPerOrder {self._max_notional:f} cannot be checked",
+            )
+            return False
+        if notional > self._max_notional:
             reason = (
                 f"modification of {order.client_order_id} to notional {notional:.2f} exceeds "
                 f"maxNotionalPerOrder {self._max_notional:f}"

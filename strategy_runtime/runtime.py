@@ -30,10 +30,11 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC
+from enum import StrEnum
 from typing import Any
 
-from livestrat.api.runtime_config import RuntimeConfig
-from livestrat.api.spec import HaltPolicy
+from livestrat.api.runtime_config import LedgerKind, RuntimeConfig
+from livestrat.api.spec import HaltPolicy, Mode
 from livestrat.api.status import ReplayProgress, RiskState, TradingState
 from strategy_runtime import portfolio_view
 from strategy_runtime.catalog import StrategyCatalog
@@ -51,7 +52,7 @@ from strategy_runtime.ledger import (
 from strategy_runtime.metrics import LoopLagMeter, RuntimeMetrics, new_registry
 from strategy_runtime.node import CONFIGURATION_ERRORS, StrategyNode, build_node
 from strategy_runtime.reporter import Reporter
-from strategy_runtime.risk_guard import Breach, RiskGuard
+from strategy_runtime.risk_guard import Breach, PnlHistory, RiskGuard
 from strategy_runtime.sample_data import SampleDataError
 from strategy_runtime.status_push import KubernetesStatusApi, StatusApi, StatusPusher, StatusSnapshot
 
@@ -62,20 +63,31 @@ EXIT_FAILED = 1  # the node failed or asked to shut down after an error
 EXIT_INVALID = 2  # the spec cannot run (strategy, catalog, venue settings)
 EXIT_FENCED_OUT = 3  # another runtime trades this strategy
 EXIT_FENCE_LOST = 4  # the fence was lost while running: stopped trading at once
+EXIT_HALT_INCOMPLETE = 5  # the halt left orders open at a venue (or, under flatten, a position)
 
 # A risk halt that left orders open (or a position, under flatten) tries again this often.
 RECONTAIN_SECONDS = 5.0
 # Ledger writes failing for longer than this make the runtime not ready.
 LEDGER_UNREADY_AFTER_SECONDS = 5.0
+# How often the runtime compares the ledger's lag with the configuration's hold thresholds.
+LEDGER_WATCH_SECONDS = 0.25
+# How often a changed risk baseline is saved (a crash loses at most this much of a rising peak).
+BASELINE_SAVE_SECONDS = 2.0
+# Recording a risk halt is retried this often at most (with backoff from 0.2 s) until it succeeds.
+HALT_RECORD_RETRY_MAX_SECONDS = 5.0
 # What a user fixes in the spec or its data (reported as InvalidSpec by the operator).
 SPEC_ERRORS = (*CONFIGURATION_ERRORS, SampleDataError)
 
 
-class NodeState:
+class NodeState(StrEnum):
+    """``status.trading.nodeState``."""
+
     STARTING = "Starting"
     RUNNING = "Running"
     HALTING = "Halting"
     STOPPED = "Stopped"
+    # Stopped, but the halt left orders open at a venue (or, under flatten, a position): act on it.
+    HALT_INCOMPLETE = "HaltIncomplete"
 
 
 @dataclass(frozen=True)
@@ -88,7 +100,8 @@ class RuntimeOptions:
     stop_when_replay_finishes: bool = False
     fence_wait_seconds: float | None = None  # None: the configuration's (a pod waits for a predecessor)
     log_level: str | None = None
-    environ: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
+    # Holds the credentials and the ledger DSN: never in a repr (a log line or a traceback).
+    environ: Mapping[str, str] = field(default_factory=lambda: dict(os.environ), repr=False)
     catalog: StrategyCatalog | None = None  # prepared by the caller (local runs report the sample)
     status_api: StatusApi | None = None  # default: the Kubernetes API (in-cluster or kubeconfig)
     keep_fills: bool = False  # read every fill back from the ledger before closing it (local summary)
@@ -133,6 +146,9 @@ class StrategyRuntime:
         self._allow_flatten = True
         self._breach_task: asyncio.Task[None] | None = None
         self._persist_task: asyncio.Task[None] | None = None
+        self._background: list[asyncio.Task[None]] = []
+        # None: no risk halt; False while one is not (yet) recorded in the ledger; True once it is.
+        self.halt_recorded: bool | None = None
         self._fills_read: list[FillRecord] | None = None
         self.halt_report: HaltReport | None = None
         self._halt_sequence: HaltSequence | None = None
@@ -199,16 +215,29 @@ class StrategyRuntime:
             owner=self.ledger.owner,
             acknowledgement=self.config.risk_acknowledgement,
         )
-        delay = 0.2
-        for attempt in range(1, 8):
+        # Until it is recorded a restart would trade again: the gate stays shut, /readyz answers 503
+        # and the status says haltRecorded: false, for as long as it takes (or until the process exits).
+        self.halt_recorded = False
+        delay, attempt = 0.2, 0
+        while True:
+            attempt += 1
             try:
                 await self.ledger.record_halt(record)
-                return
-            except LedgerError as exc:
-                logger.error("runtime: could not record the risk halt in the ledger (attempt %d): %s", attempt, exc)
+            except Exception as exc:  # whatever it is, the halt must be recorded: keep trying
+                log = logger.critical if attempt % 10 == 1 else logger.error
+                log(
+                    "runtime: the risk halt is NOT recorded in the ledger yet (attempt %d; a restart now would "
+                    "trade again): %s",
+                    attempt,
+                    self.ledger.redact(str(exc)),
+                )
                 await asyncio.sleep(delay)
-                delay = min(delay * 2, 5.0)
-        logger.critical("runtime: the risk halt is NOT recorded in the ledger: a restart would trade again")
+                delay = min(delay * 2, HALT_RECORD_RETRY_MAX_SECONDS)
+                continue
+            self.halt_recorded = True
+            if attempt > 1:
+                logger.warning("runtime: the risk halt is recorded in the ledger after %d attempts", attempt)
+            return
 
     # ------------------------------------------------------------------ what it reports
     def replay_progress(self) -> ReplayProgress | None:
@@ -221,14 +250,21 @@ class StrategyRuntime:
     def status_snapshot(self) -> StatusSnapshot:
         if self.reporter is None or self.guard is None or self.node is None:
             return StatusSnapshot(TradingState(node_state=self.node_state), RiskState())
-        return StatusSnapshot(self.reporter.trading_state(self.node_state), self.guard.risk_state())
+        risk = self.guard.risk_state()
+        if self.halt_recorded is not None:
+            risk = risk.model_copy(update={"halt_recorded": self.halt_recorded})
+        return StatusSnapshot(self.reporter.trading_state(self.node_state), risk)
 
     def readiness(self) -> tuple[bool, str]:
         if self.node_state != NodeState.RUNNING:
             return False, f"not ready: the node is {self.node_state.lower()}"
         if self.ledger is None or not self.ledger.fence_held:
             return False, "not ready: the ledger fence is not held"
+        if self.halt_recorded is False:
+            return False, "not ready: the risk halt is not recorded in the ledger yet (a restart would trade)"
         lag = self.ledger.lag()
+        if lag.writer_stopped:
+            return False, f"not ready: the ledger cannot commit ({lag.last_error})"
         if lag.consecutive_failures and lag.oldest_pending_seconds > LEDGER_UNREADY_AFTER_SECONDS:
             return False, f"not ready: ledger writes failing for {lag.oldest_pending_seconds:.0f}s ({lag.last_error})"
         return True, "ready"
@@ -269,6 +305,10 @@ class StrategyRuntime:
             "strategy": self.key,
             "mode": self.config.spec.mode,
             "nodeState": self.node_state,
+            # Why the runtime is halting or stopped (a signal, a lost fence, …); None while it runs.
+            "stopReason": self._stop_reason or None,
+            # Why the order gate refuses every new order for good (a risk breach, a lost fence); None if open.
+            "ordersRefused": self.guard.gate_shut_because if self.guard is not None else None,
             **snapshot.body(),
         }
         if self.ledger is not None:
@@ -276,10 +316,14 @@ class StrategyRuntime:
             document["ledger"] = {
                 "where": self.ledger.describe(),
                 "fenceHeld": lag.fence_held,
+                "fenceLostReason": self.ledger.fence_lost_reason,
                 "pending": lag.pending,
                 "lastCommitAt": lag.last_commit_at.isoformat() if lag.last_commit_at else None,
                 "consecutiveFailures": lag.consecutive_failures,
                 "lastError": lag.last_error,
+                "writerStopped": lag.writer_stopped,
+                "ordersHeld": self.guard.held_because if self.guard is not None else None,
+                "haltRecorded": self.halt_recorded,
             }
         if self.pusher is not None:
             stats = self.pusher.stats
@@ -312,34 +356,54 @@ class StrategyRuntime:
             self.http = RuntimeHttpServer(self, options.http_host, config.http_port)
             await self.http.start()
 
+        if config.spec.mode == Mode.LIVE and config.ledger.kind == LedgerKind.SQLITE:
+            where = config.ledger.sqlite_path or "in its state directory"
+            message = (
+                f"{self.key} is a live strategy but its ledger is an SQLite file ({where}): a pod's disk is not "
+                "a ledger for real money (it goes with the pod, and with it the risk halts and baselines kept "
+                "there). Give it PostgreSQL: spec.ledger.dsnSecret names a Secret holding the DSN "
+                '(docs/ledger.md, "Pointing a strategy at PostgreSQL")'
+            )
+            logger.error("runtime: %s", message)
+            return RunOutcome(EXIT_INVALID, message, None, self.key)
         fence_wait = config.fence_wait_seconds if options.fence_wait_seconds is None else options.fence_wait_seconds
-        ledger = ledger_for(
-            config,
-            options.environ,
-            on_fence_lost=self._on_fence_lost,
-            fence_wait=fence_wait,
-            on_commit=options.on_ledger_commit,
-        )
+        try:
+            ledger = ledger_for(
+                config,
+                options.environ,
+                on_fence_lost=self._on_fence_lost,
+                fence_wait=fence_wait,
+                on_commit=options.on_ledger_commit,
+            )
+        except LedgerError as exc:  # no DSN, or not one it can use (the message never holds the DSN)
+            logger.error("runtime: %s", exc)
+            return RunOutcome(EXIT_INVALID, str(exc), None, self.key)
         try:
             await ledger.open()
         except FencedOut as exc:
             logger.error("runtime: %s", exc)
             return RunOutcome(EXIT_FENCED_OUT, str(exc), ledger.describe(), self.key)
         except LedgerError as exc:
-            logger.error("runtime: cannot open the ledger, so this runtime will not trade: %s", exc)
-            return RunOutcome(EXIT_FAILED, str(exc), ledger.describe(), self.key)
+            message = f"cannot open the ledger, so this runtime will not trade: {exc}"
+            logger.error("runtime: %s", ledger.redact(message))
+            return RunOutcome(EXIT_FAILED, ledger.redact(message), ledger.describe(), self.key)
         self.ledger = ledger
         try:
             return await self._run_fenced(ledger)
         finally:
-            if ledger.fence_held or ledger.fence_lost_reason is not None:
+            # The halt closes the ledger (its close-ledger step); this is for the ways out before it.
+            if ledger.is_open:
                 with contextlib.suppress(Exception):
                     await ledger.close(timeout=5)
 
     async def _run_fenced(self, ledger: Ledger) -> RunOutcome:
         config, options = self.config, self.options
         fills_before = await ledger.count()
-        restored = await self._restored_halt(ledger)
+        restored, acknowledged = await self._restored_halt(ledger)
+        history = None
+        if config.spec.mode == Mode.LIVE:
+            # The limits hold across restarts: the guard starts from every fill and the saved baseline.
+            history = PnlHistory(await ledger.fills(), await ledger.risk_baseline(), reset=acknowledged)
         self.reporter = Reporter(
             strategy_key=self.key,
             ledger=ledger,
@@ -348,10 +412,14 @@ class StrategyRuntime:
             replay_progress=self.replay_progress,
         )
         self.guard = RiskGuard(
-            limits=config.spec.risk, instrument_ids=config.spec.instruments, on_breach=self._on_breach
+            limits=config.spec.risk,
+            instrument_ids=config.spec.instruments,
+            on_breach=self._on_breach,
+            history=history,
         )
         if restored is not None:
             self.guard.restore(restored)
+            self.halt_recorded = True
         try:
             self.node = build_node(
                 config,
@@ -366,6 +434,10 @@ class StrategyRuntime:
             logger.error("runtime: the strategy cannot run: %s", exc)
             return RunOutcome(EXIT_INVALID, str(exc), ledger.describe(), self.key)
         self.guard.attach(self.node.kernel.exec_engine)
+        # Before the start: a live node reconciles with the venue (and publishes the fills that
+        # happened while this strategy was down) before its trader, and so the reporter, starts.
+        self.reporter.attach(self.node.kernel.exec_engine)
+        self.reporter.on_fill(self.guard.on_fill)
         self.trading = TradingHalt(self.node.node, self.guard)
         if ledger.fence_lost_reason is not None:  # lost while we were building
             self.trading.stop_trading_now(ledger.fence_lost_reason)
@@ -378,7 +450,11 @@ class StrategyRuntime:
             )
             self.pusher.start()
 
+        loop = asyncio.get_running_loop()
+        self._background.append(loop.create_task(self._watch_ledger(ledger), name="ledger-watch"))
+        self._background.append(loop.create_task(self._save_baselines(ledger), name="risk-baseline"))
         if await self._started(self.node):
+            self.reporter.record_cached_fills()
             self.node_state = NodeState.RUNNING
             self.ready_at = time.monotonic()
             logger.info("runtime: %s is running (%.2fs after start)", self.key, self.ready_at - self.started_at)
@@ -409,10 +485,11 @@ class StrategyRuntime:
             return False
         return not self._stop.is_set()
 
-    async def _restored_halt(self, ledger: Ledger) -> Breach | None:
+    async def _restored_halt(self, ledger: Ledger) -> tuple[Breach | None, bool]:
+        """The unacknowledged risk halt the ledger holds, and whether one was just acknowledged."""
         record = await ledger.active_halt()
         if record is None:
-            return None
+            return None, False
         ack = self.config.risk_acknowledgement
         if ack and ack != record.acknowledgement:
             logger.warning(
@@ -423,7 +500,7 @@ class StrategyRuntime:
                 ack,
             )
             await ledger.clear_halt(ack)
-            return None
+            return None, True
         logger.error(
             "runtime: %s is risk-halted since %s (%s: %s); it stays halted until the halt is acknowledged "
             "(annotation livestrat.io/risk-acknowledged)",
@@ -432,7 +509,7 @@ class StrategyRuntime:
             record.breached_limit,
             record.reason,
         )
-        return Breach(record.breached_limit, record.reason, record.breached_at.astimezone(UTC))
+        return Breach(record.breached_limit, record.reason, record.breached_at.astimezone(UTC)), False
 
     async def _contain_restored(self, breach: Breach) -> None:
         assert self.trading is not None
@@ -441,6 +518,44 @@ class StrategyRuntime:
         await self.trading.contain(
             f"{breach.limit}: {breach.reason}", self.config.spec.halt_policy, now + budget * 0.25, now + budget * 0.5
         )
+
+    async def _watch_ledger(self, ledger: Ledger) -> None:
+        """Hold new orders while the ledger is too far behind; let them pass once it has caught up.
+
+        Fills are never dropped (the ledger retries for as long as it takes), but a process that
+        dies holds its uncommitted fills in memory only: no more risk is taken until they are in.
+        """
+        max_pending, max_lag = self.config.ledger_hold_pending_fills, self.config.ledger_hold_lag_seconds
+        while True:
+            await asyncio.sleep(LEDGER_WATCH_SECONDS)
+            if self.guard is None:
+                continue
+            lag = ledger.lag()
+            if lag.writer_stopped:
+                self.guard.hold(f"the ledger cannot commit ({lag.last_error})")
+            elif lag.pending > max_pending or lag.oldest_pending_seconds > max_lag:
+                self.guard.hold(
+                    f"the ledger is behind: {lag.pending} fill(s) not committed, the oldest for "
+                    f"{lag.oldest_pending_seconds:.0f}s (limits {max_pending} fills, {max_lag:g}s; "
+                    f"last error: {lag.last_error or 'none'})"
+                )
+            elif lag.pending <= max_pending / 2 and lag.oldest_pending_seconds <= max_lag / 2:
+                self.guard.release()
+
+    async def _save_baselines(self, ledger: Ledger) -> None:
+        while True:
+            await asyncio.sleep(BASELINE_SAVE_SECONDS)
+            await self._save_baseline(ledger)
+
+    async def _save_baseline(self, ledger: Ledger) -> None:
+        baseline = self.guard.take_baseline() if self.guard is not None else None
+        if baseline is None:
+            return
+        try:
+            await ledger.save_risk_baseline(baseline)
+        except LedgerError as exc:
+            self.guard.baseline_unsaved()  # type: ignore[union-attr]
+            logger.error("runtime: could not save the risk baseline (retried): %s", ledger.redact(str(exc)))
 
     async def _wait_for_stop(self) -> None:
         assert self.node is not None
@@ -479,11 +594,14 @@ class StrategyRuntime:
             node.replay.stop_replay()  # no more market data: nothing new to react to while cancelling
 
         async def flush_ledger(_deadline: float) -> None:
-            # The fills, and a risk halt still being recorded: a restart must find it.
-            await asyncio.gather(ledger.flush(), *([self._persist_task] if self._persist_task else []))
+            # The fills, a risk halt still being recorded and the risk baseline: a restart must find them.
+            await asyncio.gather(
+                ledger.flush(), self._save_baseline(ledger), *([self._persist_task] if self._persist_task else [])
+            )
 
         async def final_status(deadline: float) -> None:
-            self.node_state = NodeState.STOPPED  # nothing trades any more; the node is stopped next
+            # Nothing trades any more; the node is stopped next. Orders left open are said so.
+            self.node_state = NodeState.HALT_INCOMPLETE if self._halt_incomplete() else NodeState.STOPPED
             if self.pusher is not None:
                 await self.pusher.stop()
                 if not await self.pusher.final_push(deadline):
@@ -509,12 +627,28 @@ class StrategyRuntime:
             # The risk halt is still cancelling: the halt's own containment takes over from here.
             self._breach_task.cancel()
             await asyncio.gather(self._breach_task, return_exceptions=True)
+        for task in self._background:
+            task.cancel()
         self.halt_report = await sequence.run(
             self._stop_reason, self.config.spec.halt_policy, allow_flatten=self._allow_flatten
         )
-        self.node_state = NodeState.STOPPED
+        exit_code = self._exit_code
+        if self._halt_incomplete():
+            report = self.halt_report
+            self.node_state = NodeState.HALT_INCOMPLETE
+            logger.critical(
+                "runtime: the halt is INCOMPLETE: %s order(s) left open%s; check the venue and close them by hand",
+                report.orders_left if report.orders_left is not None else "an unknown number of",
+                ", positions not flat" if report.flat is False and report.policy == HaltPolicy.FLATTEN else "",
+            )
+            if exit_code in (EXIT_OK, EXIT_FAILED):
+                exit_code = EXIT_HALT_INCOMPLETE
+        else:
+            self.node_state = NodeState.STOPPED
+        if self.halt_recorded is False:
+            logger.critical("runtime: exiting with the risk halt NOT recorded in the ledger: a restart would trade")
         outcome = RunOutcome(
-            exit_code=self._exit_code,
+            exit_code=exit_code,
             reason=self._stop_reason,
             ledger_where=ledger.describe(),
             strategy_key=self.key,
@@ -527,6 +661,17 @@ class StrategyRuntime:
             node.dispose()
         return outcome
 
+    def _halt_incomplete(self) -> bool:
+        """The halt's containment left orders open (or, when it was to flatten, a position)."""
+        report = self.halt_report
+        if report is None:
+            # Still halting (the final status): what containment found so far is the best answer.
+            report = self._halt_sequence.report if self._halt_sequence is not None else None
+        if report is None or self.trading is None:
+            return False
+        must_flatten = report.policy == HaltPolicy.FLATTEN and self._allow_flatten
+        return bool(report.orders_left) or (must_flatten and report.flat is False)
+
     def _pnl_now(self) -> portfolio_view.PnlView | None:
         if self.reporter is None:
             return None
@@ -534,6 +679,9 @@ class StrategyRuntime:
         return portfolio_view.pnl(r.portfolio, r.cache, r.instruments())
 
     async def _shutdown_services(self) -> None:
+        for task in self._background:
+            task.cancel()
+        await asyncio.gather(*self._background, return_exceptions=True)
         if self.pusher is not None:
             with contextlib.suppress(Exception):
                 await self.pusher.close()

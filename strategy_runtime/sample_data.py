@@ -18,8 +18,9 @@ adding an instrument to a spec does not change the data of the others.
 
 from __future__ import annotations
 
+import hashlib
 import zlib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -212,3 +213,20 @@ def generate_sample(
     for instrument_id in instrument_ids:
         sample_instrument(instrument_id)  # fail before generating anything
     return [generate_series(i, bars=bars, seed=seed, start=start, with_ticks=with_ticks) for i in instrument_ids]
+
+
+def sample_fingerprint(series: Iterable[SampleSeries]) -> str:
+    """A digest of the sample's content: instrument definitions, bars, quotes and trades, in order.
+
+    The same for the series the generator makes and for the same series read back from a
+    catalog, so a catalog can be checked against what the generator writes now.
+    """
+    digest = hashlib.sha256()
+    for s in series:
+        digest.update(repr(s.instrument).encode())
+        for items in (s.bars, s.quotes, s.trades):
+            digest.update(b"|")
+            for item in items:
+                digest.update(str(item).encode())
+                digest.update(b"\n")
+    return digest.hexdigest()

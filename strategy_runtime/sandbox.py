@@ -80,6 +80,8 @@ class SandboxExecutionClient(StockSandboxExecutionClient):
         # The stock __init__ builds (and initialises the account of) its own exchange, which
         # crashes on leverages and cannot take our settings; so skip it and do its work here,
         # with our exchange. Everything else (order routing, reports) is inherited unchanged.
+        # NautilusTrader 1.221's stock __init__ sets exactly test_clock, exchange and _client:
+        # pinned by tests/runtime/test_nautilus_pins.py.
         venue = Venue(config.venue)
         oms_type = oms_type_from_str(config.oms_type)
         account_type = account_type_from_str(config.account_type)
@@ -207,5 +209,7 @@ def synchronous_exec_events(kernel: NautilusKernel) -> None:
     callbacks and belong on the queue.
     """
     msgbus, engine = kernel.msgbus, kernel.exec_engine
+    # ``_handle_event_with_tracking`` is private in NautilusTrader 1.221 (the live engine's synchronous
+    # handler, what its queue calls); pinned by tests/runtime/test_nautilus_pins.py.
     msgbus.deregister("ExecEngine.process", engine.process)
     msgbus.register("ExecEngine.process", engine._handle_event_with_tracking)

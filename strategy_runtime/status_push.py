@@ -40,6 +40,7 @@ from typing import Any, Protocol
 from livestrat.api.resource import GROUP, PLURAL, VERSION
 from livestrat.api.runtime_config import StrategyIdentity
 from livestrat.api.status import RiskState, TradingState
+from strategy_runtime.timestamps import utc_text
 
 logger = logging.getLogger("livestrat.status")
 
@@ -62,10 +63,6 @@ class StatusSnapshot:
             "trading": self.trading.model_dump(mode="json", by_alias=True),
             "risk": self.risk.model_dump(mode="json", by_alias=True),
         }
-
-
-def utc_now_text() -> str:
-    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 class StatusApi(Protocol):
@@ -214,7 +211,7 @@ class StatusPusher:
             delay = min(delay * 2, 2.0)
 
     async def _send(self, body: dict[str, Any] | None, key: str, *, final: bool = False) -> bool:
-        heartbeat = utc_now_text()
+        heartbeat = utc_text()
         if body is None:  # nothing changed: the heartbeat alone
             patch: dict[str, Any] = {"status": {"trading": {"heartbeat": heartbeat}}}
         else:

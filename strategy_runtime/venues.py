@@ -79,7 +79,7 @@ class LiveVenueClients:
     data_factory: type
     exec_factory: type
     # Variables the adapter reads from the process environment no matter what its config says
-    # (OKX's private websocket in 1.221): build_node exports them just before building.
+    # (OKX's private websocket in 1.221): build_node exports them for the build only.
     process_env: Mapping[str, str] = field(default_factory=dict)
 
     def __repr__(self) -> str:  # configs and process_env hold credentials

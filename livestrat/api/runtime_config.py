@@ -34,6 +34,10 @@ SECRET_ENV_VARS = (ENV_API_KEY, ENV_API_SECRET, ENV_API_PASSPHRASE, ENV_LEDGER_D
 # operator should call a strategy Stale only after several missed heartbeats.
 HEARTBEAT_INTERVAL_SECONDS = 10.0
 
+# A ledger this far behind holds new orders (fills must be recorded before more risk is taken).
+LEDGER_HOLD_PENDING_FILLS = 1000
+LEDGER_HOLD_LAG_SECONDS = 10.0
+
 # The halt must be over before Kubernetes sends SIGKILL: keep a margin of a fifth of the
 # grace period, at least 5 s, for the process to exit and the kubelet to notice.
 MIN_HALT_MARGIN_SECONDS = 5.0
@@ -98,6 +102,18 @@ class RuntimeConfig(ApiModel):
         ge=0,
         description="How long a starting runtime waits for the ledger fence before refusing to trade: long "
         "enough for the database to end a vanished predecessor's session (about 25 s, see docs/ledger.md).",
+    )
+    ledger_hold_pending_fills: int = Field(
+        default=LEDGER_HOLD_PENDING_FILLS,
+        gt=0,
+        description="New orders are held (denied, not a breach) while more fills than this wait to be "
+        "committed to the ledger, and pass again once it is back under half of it.",
+    )
+    ledger_hold_lag_seconds: float = Field(
+        default=LEDGER_HOLD_LAG_SECONDS,
+        gt=0,
+        description="New orders are held while the oldest fill not yet committed to the ledger is older "
+        "than this, and pass again once it is back under half of it.",
     )
     log_level: str = Field(default="INFO", description="Log level of the runtime and its node.")
 

@@ -129,7 +129,9 @@ class TradingState(StatusModel):
         description="When the runtime last reported. The operator sets `Stale` when it is too old.",
     )
     node_state: str | None = Field(
-        default=None, description="The runtime's own view: Starting, Running, Halting, Stopped."
+        default=None,
+        description="The runtime's own view: Starting, Running, Halting, Stopped, or HaltIncomplete (stopped, "
+        "but the halt left orders open at a venue, or a position under haltPolicy flatten: check the venue).",
     )
     replay: ReplayProgress | None = Field(default=None, description="Paper replay progress.")
 
@@ -147,6 +149,11 @@ class RiskState(StatusModel):
         json_schema_extra={"format": "date-time"},
         description="When the limit broke; acknowledge a risk halt by annotating the LiveStrategy "
         "with this value (livestrat.io/risk-acknowledged).",
+    )
+    halt_recorded: bool | None = Field(
+        default=None,
+        description="Whether the risk halt is recorded in the ledger, so that a restarted runtime stays "
+        "halted. False while the ledger cannot be written: the runtime keeps retrying and stays not ready.",
     )
     daily_pnl: str | None = Field(default=None, description="PnL since the UTC day began.")
     drawdown: str | None = Field(default=None, description="Distance of total PnL below its peak.")

@@ -25,10 +25,11 @@ from strategy_runtime.ledger.base import (
     LedgerSchemaError,
     LedgerUnavailable,
     Migration,
+    RiskBaseline,
     WriteResult,
 )
 from strategy_runtime.ledger.fills import FillRecord, Side, from_order_filled
-from strategy_runtime.ledger.pnl import InstrumentPnl, PnlSummary, recompute_pnl
+from strategy_runtime.ledger.pnl import ContractTerms, InstrumentPnl, PnlBook, PnlSummary, recompute_pnl
 from strategy_runtime.ledger.postgres import PostgresLedger
 from strategy_runtime.ledger.sqlite import SqliteLedger
 
@@ -36,6 +37,7 @@ SQLITE_FILE_NAME = "ledger.sqlite"
 
 __all__ = [
     "CommittedBatch",
+    "ContractTerms",
     "FenceHolder",
     "FencedOut",
     "FillRecord",
@@ -49,8 +51,10 @@ __all__ = [
     "LedgerSchemaError",
     "LedgerUnavailable",
     "Migration",
+    "PnlBook",
     "PnlSummary",
     "PostgresLedger",
+    "RiskBaseline",
     "Side",
     "SqliteLedger",
     "WriteResult",

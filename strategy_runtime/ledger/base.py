@@ -31,9 +31,9 @@ import socket
 import threading
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from types import TracebackType
 from typing import ClassVar, Self
 
@@ -107,6 +107,20 @@ class HaltRecord:
 
 
 @dataclass(frozen=True)
+class RiskBaseline:
+    """What the risk guard cannot derive from the fills alone, kept so that its limits hold across restarts.
+
+    Both in "total PnL" (realized from every fill the ledger holds, plus the unrealized PnL of
+    the open positions), per currency: ``day_open`` at the start of the UTC ``day``, and the
+    highest ``peak`` it reached. See docs/runtime.md, "Risk guard".
+    """
+
+    day: date
+    day_open: Mapping[str, float]
+    peak: Mapping[str, float]
+
+
+@dataclass(frozen=True)
 class Migration:
     version: int
     description: str
@@ -156,6 +170,7 @@ class LedgerLag:
     last_error: str | None
     fence_held: bool
     totals: WriteResult
+    writer_stopped: bool = False  # nothing will commit any more (a bug, not an outage): see last_error
 
 
 def default_owner() -> str:
@@ -267,6 +282,13 @@ class Ledger(ABC):
     async def _clear_halt(self, acknowledgement: str) -> None:
         """Mark the active halt cleared by ``acknowledgement``."""
 
+    @abstractmethod
+    async def _save_baseline(self, baseline: RiskBaseline) -> None:
+        """Store ``baseline`` as the strategy's risk baseline (replacing the one stored)."""
+
+    @abstractmethod
+    async def _load_baseline(self) -> RiskBaseline | None: ...
+
     # ------------------------------------------------------------------ lifecycle
     async def open(self) -> Self:
         """Connect, migrate, and take the fence (waiting up to ``fence_wait`` seconds); raise ``FencedOut``."""
@@ -304,10 +326,13 @@ class Ledger(ABC):
         self._state = _State.CLOSING
         try:
             await asyncio.wait_for(self.flush(), timeout)
-        except TimeoutError:
-            for fill, _ in self._pending:
-                logger.error("ledger: fill NOT committed to %s before close: %r", self.describe(), fill)
-            raise LedgerFlushTimeout(len(self._pending), self.describe()) from None
+        except BaseException as exc:
+            # Whatever stopped the flush (the timeout, a writer that died, a cancellation), the
+            # uncommitted fills exist only here now: put them in the log, where they can be replayed.
+            self._log_uncommitted(exc)
+            if isinstance(exc, TimeoutError):
+                raise LedgerFlushTimeout(len(self._pending), self.describe()) from None
+            raise
         finally:
             for task in self._tasks:
                 task.cancel()
@@ -317,11 +342,27 @@ class Ledger(ABC):
                 if self._fence_held:
                     await self._release_fence()
             except Exception as exc:
-                logger.warning("ledger: could not release the fence cleanly (%s); it ends with the session", exc)
+                logger.warning(
+                    "ledger: could not release the fence cleanly (%s); it ends with the session", self._error_text(exc)
+                )
             finally:
                 self._fence_held = False
                 await self._disconnect()
             logger.info("ledger: closed %s (%s)", self.describe(), self._totals)
+
+    def _log_uncommitted(self, exc: BaseException) -> None:
+        if not self._pending:
+            return
+        why = "the close timed out" if isinstance(exc, TimeoutError) else self._error_text(exc)
+        logger.error(
+            "ledger: %d fill(s) NOT committed to %s at close (%s); trade ids: %s",
+            len(self._pending),
+            self.describe(),
+            why,
+            ", ".join(f"{fill.instrument_id}/{fill.trade_id}" for fill, _ in self._pending),
+        )
+        for fill, _ in self._pending:  # no secret in a fill: ids, instrument, side, quantities, prices
+            logger.error("ledger: fill NOT committed to %s before close: %r", self.describe(), fill)
 
     async def __aenter__(self) -> Self:
         return await self.open()
@@ -371,7 +412,13 @@ class Ledger(ABC):
             last_error=self._broken or self._last_error,
             fence_held=self.fence_held,
             totals=self._totals,
+            writer_stopped=self._broken is not None,
         )
+
+    @property
+    def is_open(self) -> bool:
+        """Opened and not yet closed (nor closing): ``close()`` still has work to do."""
+        return self._state is _State.OPEN
 
     @property
     def fence_held(self) -> bool:
@@ -440,9 +487,17 @@ class Ledger(ABC):
         if exc is not None:  # a fence nobody checks any more is as good as lost
             self._fence_lost(f"the fence check stopped: {self._error_text(exc)}")
 
+    def redact(self, text: str) -> str:
+        """``text`` with the backend's secrets (a DSN's password) masked: the one place they are removed.
+
+        Every error text the ledger logs, raises or reports goes through it (``_error_text``), and
+        so does any text about the ledger the runtime builds from an exception.
+        """
+        return text
+
     def _error_text(self, exc: BaseException) -> str:
-        """An exception as text safe to log; backends whose errors may carry secrets redact them."""
-        return f"{type(exc).__name__}: {exc}"
+        """An exception as text safe to log, raise or report (see ``redact``)."""
+        return self.redact(f"{type(exc).__name__}: {exc}")
 
     # ------------------------------------------------------------------ fencing
     async def _watch_fence(self) -> None:
@@ -498,3 +553,14 @@ class Ledger(ABC):
         self._require_open("clear a risk halt")
         await self._clear_halt(acknowledgement)
         logger.info("ledger: risk halt of %s cleared by acknowledgement %r", self.strategy_key, acknowledgement)
+
+    # ------------------------------------------------------------------ risk baselines
+    async def risk_baseline(self) -> RiskBaseline | None:
+        """The risk guard's baseline as last saved for this strategy (None if never saved)."""
+        self._require_open("read the risk baseline")
+        return await self._load_baseline()
+
+    async def save_risk_baseline(self, baseline: RiskBaseline) -> None:
+        """Replace the strategy's risk baseline (one row per strategy)."""
+        self._require_open("save the risk baseline")
+        await self._save_baseline(baseline)

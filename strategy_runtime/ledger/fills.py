@@ -103,11 +103,31 @@ DECIMAL_COLUMNS = frozenset({"quantity", "price", "commission"})
 INTEGER_COLUMNS = frozenset({"ts_event", "ts_init"})
 
 
-def from_order_filled(event: OrderFilled, strategy_key: str) -> FillRecord:
-    """The ledger record of a NautilusTrader ``OrderFilled`` event, for the LiveStrategy ``strategy_key``."""
+# Trade ids of fills NautilusTrader inferred at reconciliation (a venue reported an order filled
+# further than the fills it reported): see ``inferred_trade_id``.
+INFERRED_TRADE_PREFIX = "INFERRED-"
+
+
+def inferred_trade_id(venue_order_id: str, filled_quantity: Decimal) -> str:
+    """The ledger's trade id for a fill NautilusTrader inferred from an order status report.
+
+    NautilusTrader gives such a fill a random trade id (a fresh UUID every time it reconciles),
+    which would defeat the ledger's deduplication: each restart would store the same venue fill
+    again. This id is deterministic instead: the venue order and the cumulative quantity the
+    report says it reached, so the same report always yields the same id, and is marked
+    (``INFERRED-``) so that a human can tell it from a venue's own trade id.
+    """
+    return f"{INFERRED_TRADE_PREFIX}{venue_order_id}-{filled_quantity.normalize():f}"
+
+
+def from_order_filled(event: OrderFilled, strategy_key: str, *, trade_id: str | None = None) -> FillRecord:
+    """The ledger record of a NautilusTrader ``OrderFilled`` event, for the LiveStrategy ``strategy_key``.
+
+    ``trade_id`` replaces the event's (an inferred fill's, see ``inferred_trade_id``).
+    """
     return FillRecord(
         strategy_key=strategy_key,
-        trade_id=event.trade_id.value,
+        trade_id=trade_id or event.trade_id.value,
         client_order_id=event.client_order_id.value,
         venue_order_id=event.venue_order_id.value,
         instrument_id=event.instrument_id.value,

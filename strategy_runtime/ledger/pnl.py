@@ -2,11 +2,18 @@
 
 NETTING account, average cost per instrument, the way NautilusTrader's ``Position`` books
 it: a fill on the side of the position raises it at a new average price; a fill against it
-realizes ``(price - average) * closed quantity`` (sign flipped for a short); a fill larger
-than the position closes it and opens the remainder at the fill price. Linear instruments
-with multiplier 1 (spot, FX, linear perpetuals quoted per unit): the PnL is in the quote
-currency. Commissions are totalled separately, per currency; ``net_realized_pnl`` subtracts
-those paid in the quote currency, as NautilusTrader's ``Position.realized_pnl`` does.
+realizes ``(price - average) * closed quantity * multiplier`` (sign flipped for a short); a
+fill larger than the position closes it and opens the remainder at the fill price.
+
+By default an instrument is linear with multiplier 1 (spot, FX, linear perpetuals quoted per
+unit) and its PnL is in the fill's quote currency. ``ContractTerms`` describe the others as
+NautilusTrader does: a multiplier, and inverse contracts, whose PnL is
+``(1/average - 1/price) * closed quantity * multiplier`` in the settlement (base) currency.
+Commissions are totalled separately, per currency; ``net_realized_pnl`` subtracts those paid
+in the PnL's currency, as NautilusTrader's ``Position.realized_pnl`` does.
+
+``PnlBook`` is one instrument's running book, fill by fill (the risk guard keeps one per
+instrument, seeded from the ledger); ``recompute_pnl`` runs a whole list of fills.
 
 Arithmetic is exact (fractions) until the result is turned into a Decimal.
 """
@@ -28,6 +35,18 @@ def _decimal(value: Fraction) -> Decimal:
 
 
 @dataclass(frozen=True)
+class ContractTerms:
+    """How an instrument's PnL is computed (NautilusTrader's ``Instrument.multiplier``/``is_inverse``)."""
+
+    multiplier: Decimal = Decimal(1)
+    inverse: bool = False
+    settlement_currency: str | None = None  # the PnL's currency; None: the fills' quote currency
+
+
+LINEAR = ContractTerms()
+
+
+@dataclass(frozen=True)
 class InstrumentPnl:
     instrument_id: str
     quote_currency: str | None
@@ -36,13 +55,19 @@ class InstrumentPnl:
     average_price: Decimal | None  # of the open position; None when flat
     commissions: Mapping[str, Decimal]
     fills: int
+    pnl_currency: str | None = None  # the currency of realized_pnl when not the quote currency (inverse)
+
+    @property
+    def currency(self) -> str | None:
+        """The currency the PnL is in."""
+        return self.pnl_currency or self.quote_currency
 
     @property
     def net_realized_pnl(self) -> Decimal:
-        """Realized PnL less the commissions paid in the quote currency."""
-        if self.quote_currency is None:
+        """Realized PnL less the commissions paid in its own currency."""
+        if self.currency is None:
             return self.realized_pnl
-        return self.realized_pnl - self.commissions.get(self.quote_currency, Decimal(0))
+        return self.realized_pnl - self.commissions.get(self.currency, Decimal(0))
 
 
 @dataclass(frozen=True)
@@ -51,16 +76,15 @@ class PnlSummary:
     commissions: Mapping[str, Decimal] = field(default_factory=dict)
 
     def realized_pnl(self, quote_currency: str) -> Decimal:
-        """Total realized PnL of the instruments quoted in ``quote_currency``."""
-        return sum(
-            (i.realized_pnl for i in self.instruments.values() if i.quote_currency == quote_currency), Decimal(0)
-        )
+        """Total realized PnL of the instruments whose PnL is in ``quote_currency``."""
+        return sum((i.realized_pnl for i in self.instruments.values() if i.currency == quote_currency), Decimal(0))
 
 
-class _Book:
-    """Running average-cost position of one instrument."""
+class PnlBook:
+    """Running average-cost position of one instrument, fill by fill."""
 
-    def __init__(self) -> None:
+    def __init__(self, terms: ContractTerms = LINEAR) -> None:
+        self.terms = terms
         self.position = Fraction(0)  # signed
         self.average = Fraction(0)
         self.realized = Fraction(0)
@@ -68,7 +92,19 @@ class _Book:
         self.quote_currency: str | None = None
         self.fills = 0
 
-    def apply(self, fill: FillRecord) -> None:
+    @property
+    def currency(self) -> str | None:
+        """The currency of the PnL: the settlement currency of an inverse contract, else the quote's."""
+        return self.terms.settlement_currency or self.quote_currency
+
+    @property
+    def net_realized(self) -> Fraction:
+        """Realized PnL less the commissions paid in the PnL's currency (NautilusTrader's ``realized_pnl``)."""
+        return self.realized - self.commissions.get(self.currency or "", Fraction(0))
+
+    def apply(self, fill: FillRecord) -> Fraction:
+        """Book ``fill``; returns what it changed the net realized PnL by (commission included)."""
+        before = self.net_realized
         self.fills += 1
         self.quote_currency = self.quote_currency or fill.quote_currency
         self.commissions[fill.commission_currency] = self.commissions.get(fill.commission_currency, Fraction(0)) + (
@@ -79,15 +115,20 @@ class _Book:
         if self.position == 0 or (self.position > 0) == (qty > 0):
             self.average = (self.average * abs(self.position) + price * abs(qty)) / (abs(self.position) + abs(qty))
             self.position += qty
-            return
+            return self.net_realized - before
         closed = min(abs(qty), abs(self.position))
         direction = 1 if self.position > 0 else -1
-        self.realized += (price - self.average) * closed * direction
+        if self.terms.inverse:
+            points = (1 / self.average - 1 / price) if self.average and price else Fraction(0)
+        else:
+            points = price - self.average
+        self.realized += points * closed * direction * Fraction(self.terms.multiplier)
         self.position += qty
         if self.position == 0:
             self.average = Fraction(0)
         elif (self.position > 0) != (direction > 0):
             self.average = price  # flipped through zero: the remainder opened at this fill's price
+        return self.net_realized - before
 
     def summary(self, instrument_id: str) -> InstrumentPnl:
         return InstrumentPnl(
@@ -98,14 +139,22 @@ class _Book:
             average_price=_decimal(self.average) if self.position else None,
             commissions={c: _decimal(v) for c, v in sorted(self.commissions.items())},
             fills=self.fills,
+            pnl_currency=self.terms.settlement_currency,
         )
 
 
-def recompute_pnl(fills: Iterable[FillRecord]) -> PnlSummary:
-    """Realized PnL per instrument from ``fills`` in the order they happened (as ``Ledger.fills`` returns them)."""
-    books: dict[str, _Book] = {}
+def recompute_pnl(fills: Iterable[FillRecord], terms: Mapping[str, ContractTerms] | None = None) -> PnlSummary:
+    """Realized PnL per instrument from ``fills`` in the order they happened (as ``Ledger.fills`` returns them).
+
+    ``terms``: contract terms by instrument id, for instruments that are not linear with multiplier 1.
+    """
+    terms = terms or {}
+    books: dict[str, PnlBook] = {}
     for fill in fills:
-        books.setdefault(fill.instrument_id, _Book()).apply(fill)
+        book = books.get(fill.instrument_id)
+        if book is None:
+            book = books[fill.instrument_id] = PnlBook(terms.get(fill.instrument_id, LINEAR))
+        book.apply(fill)
     commissions: dict[str, Fraction] = {}
     for book in books.values():
         for currency, amount in book.commissions.items():

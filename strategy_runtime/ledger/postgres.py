@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -23,6 +24,7 @@ from urllib.parse import parse_qs, quote, unquote, urlsplit
 
 import asyncpg
 
+from livestrat.api.runtime_config import ENV_LEDGER_DSN
 from strategy_runtime.ledger.base import (
     FenceHolder,
     HaltRecord,
@@ -30,6 +32,7 @@ from strategy_runtime.ledger.base import (
     LedgerError,
     LedgerUnavailable,
     Migration,
+    RiskBaseline,
     pending_migrations,
 )
 from strategy_runtime.ledger.fills import COLUMNS, DECIMAL_COLUMNS, INTEGER_COLUMNS, FillRecord
@@ -102,6 +105,21 @@ MIGRATIONS = (
             """,
             # At most one active halt per strategy: the first breach's reason is the one kept.
             "CREATE UNIQUE INDEX risk_halts_active ON risk_halts (strategy_key) WHERE cleared_at IS NULL",
+        ),
+    ),
+    Migration(
+        3,
+        "risk baselines",
+        (
+            """
+            CREATE TABLE risk_baselines (
+                strategy_key text PRIMARY KEY,
+                day          date NOT NULL,
+                day_open     jsonb NOT NULL,
+                peak         jsonb NOT NULL,
+                updated_at   timestamptz NOT NULL DEFAULT now()
+            )
+            """,
         ),
     ),
 )
@@ -196,8 +214,8 @@ class PostgresLedger(Ledger):
     def describe(self) -> str:
         return f"PostgreSQL {self._where}"
 
-    def _error_text(self, exc: BaseException) -> str:
-        return self._where.redact(super()._error_text(exc))
+    def redact(self, text: str) -> str:
+        return self._where.redact(text)
 
     def _unavailable(self, doing: str, exc: BaseException) -> LedgerUnavailable:
         return LedgerUnavailable(f"cannot {doing} the ledger database {self._where}: {self._error_text(exc)}")
@@ -220,6 +238,11 @@ class PostgresLedger(Ledger):
             )
         except LedgerError:
             raise
+        except asyncpg.InvalidAuthorizationSpecificationError as exc:  # the login itself was refused
+            raise LedgerUnavailable(
+                f"cannot connect to the ledger database {self._where}: {self._error_text(exc)}; check the user and "
+                f"password of the ledger DSN ({ENV_LEDGER_DSN}, which the operator fills from spec.ledger.dsnSecret)"
+            ) from None
         except Exception as exc:
             raise self._unavailable("connect to", exc) from None
 
@@ -371,3 +394,31 @@ class PostgresLedger(Ledger):
             )
         except Exception as exc:
             raise self._unavailable("clear a risk halt in", exc) from None
+
+    async def _save_baseline(self, baseline: RiskBaseline) -> None:
+        assert self._pool is not None
+        try:
+            await self._pool.execute(
+                "INSERT INTO risk_baselines (strategy_key, day, day_open, peak, updated_at)"
+                " VALUES ($1, $2, $3::jsonb, $4::jsonb, now()) ON CONFLICT (strategy_key) DO UPDATE"
+                " SET day = excluded.day, day_open = excluded.day_open, peak = excluded.peak, updated_at = now()",
+                self.strategy_key,
+                baseline.day,
+                json.dumps(dict(baseline.day_open), sort_keys=True),
+                json.dumps(dict(baseline.peak), sort_keys=True),
+            )
+        except Exception as exc:
+            raise self._unavailable("write the risk baseline to", exc) from None
+
+    async def _load_baseline(self) -> RiskBaseline | None:
+        assert self._pool is not None
+        try:
+            row = await self._pool.fetchrow(
+                "SELECT day, day_open::text, peak::text FROM risk_baselines WHERE strategy_key = $1",
+                self.strategy_key,
+            )
+        except Exception as exc:
+            raise self._unavailable("read the risk baseline from", exc) from None
+        if row is None:
+            return None
+        return RiskBaseline(row["day"], json.loads(row["day_open"]), json.loads(row["peak"]))

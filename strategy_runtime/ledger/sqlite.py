@@ -13,13 +13,14 @@ from __future__ import annotations
 import asyncio
 import fcntl
 import hashlib
+import json
 import os
 import re
 import sqlite3
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, TypeVar
@@ -28,9 +29,9 @@ from strategy_runtime.ledger.base import (
     FenceHolder,
     HaltRecord,
     Ledger,
-    LedgerError,
     LedgerUnavailable,
     Migration,
+    RiskBaseline,
     pending_migrations,
 )
 from strategy_runtime.ledger.fills import COLUMNS, DECIMAL_COLUMNS, FillRecord
@@ -95,6 +96,21 @@ MIGRATIONS = (
             "CREATE UNIQUE INDEX risk_halts_active ON risk_halts (strategy_key) WHERE cleared_at IS NULL",
         ),
     ),
+    Migration(
+        3,
+        "risk baselines",
+        (
+            """
+            CREATE TABLE risk_baselines (
+                strategy_key TEXT PRIMARY KEY,
+                day          TEXT NOT NULL,
+                day_open     TEXT NOT NULL,
+                peak         TEXT NOT NULL,
+                updated_at   TEXT NOT NULL
+            )
+            """,
+        ),
+    ),
 )
 
 INSERT_SQL = (
@@ -133,15 +149,18 @@ class SqliteLedger(Ledger):
         return f"SQLite {self.path}"
 
     async def _run(self, function: Callable[..., T], *args: Any) -> T:
-        return await asyncio.get_running_loop().run_in_executor(self._executor, function, *args)
+        try:
+            return await asyncio.get_running_loop().run_in_executor(self._executor, function, *args)
+        except (OSError, sqlite3.Error) as exc:
+            # As every backend reports it (the file is locked, gone, full): the callers retry LedgerErrors.
+            raise LedgerUnavailable(f"the ledger {self.describe()} failed: {self._error_text(exc)}") from exc
 
     async def _connect(self) -> None:
         try:
             await self._run(self._connect_sync)
-        except LedgerError:
-            raise
-        except (OSError, sqlite3.Error) as exc:
-            raise LedgerUnavailable(f"cannot open the ledger {self.describe()}: {exc}") from exc
+        except LedgerUnavailable as exc:
+            cause = exc.__cause__ or exc
+            raise LedgerUnavailable(f"cannot open the ledger {self.describe()}: {cause}") from cause
 
     def _connect_sync(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -315,6 +334,36 @@ class SqliteLedger(Ledger):
             "UPDATE risk_halts SET cleared_at = ?, cleared_by = ? WHERE strategy_key = ? AND cleared_at IS NULL",
             (datetime.now(UTC).isoformat(), acknowledgement, self.strategy_key),
         )
+
+    async def _save_baseline(self, baseline: RiskBaseline) -> None:
+        await self._run(self._save_baseline_sync, baseline)
+
+    def _save_baseline_sync(self, baseline: RiskBaseline) -> None:
+        assert self._conn is not None
+        self._conn.execute(
+            "INSERT INTO risk_baselines (strategy_key, day, day_open, peak, updated_at) VALUES (?, ?, ?, ?, ?) "
+            "ON CONFLICT (strategy_key) DO UPDATE SET day = excluded.day, day_open = excluded.day_open, "
+            "peak = excluded.peak, updated_at = excluded.updated_at",
+            (
+                self.strategy_key,
+                baseline.day.isoformat(),
+                json.dumps(dict(baseline.day_open), sort_keys=True),
+                json.dumps(dict(baseline.peak), sort_keys=True),
+                datetime.now(UTC).isoformat(),
+            ),
+        )
+
+    async def _load_baseline(self) -> RiskBaseline | None:
+        return await self._run(self._load_baseline_sync)
+
+    def _load_baseline_sync(self) -> RiskBaseline | None:
+        assert self._conn is not None
+        row = self._conn.execute(
+            "SELECT day, day_open, peak FROM risk_baselines WHERE strategy_key = ?", (self.strategy_key,)
+        ).fetchone()
+        if row is None:
+            return None
+        return RiskBaseline(date.fromisoformat(row[0]), json.loads(row[1]), json.loads(row[2]))
 
 
 def _enable_wal(conn: sqlite3.Connection, timeout: float = 10.0) -> None:

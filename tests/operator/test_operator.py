@@ -75,6 +75,21 @@ async def test_apply_the_paper_example_then_halt_resume_and_delete_it(emulator, 
             await wait_for(lambda reason=reason: reason in desk.events(NAME))
 
 
+async def test_apply_the_halted_example_no_pod_starts_until_it_is_scaled_to_one(emulator, desk: Desk, kubelet: Kubelet):
+    # what the example's comment says happens
+    async with running_operator(emulator, fast_settings()):
+        await desk.apply(example("halted"))
+        name = "ema-cross-halted"
+        await wait_for(lambda: desk.phase(name) == "Halted")
+        assert desk.statefulset(name)["spec"]["replicas"] == 0
+        assert desk.pods(name) == [] and kubelet.started_pods == []
+        assert desk.condition(name, "Halted")["reason"] == "ScaledToZero"
+
+        await desk.scale(name, 1)
+        await wait_for(lambda: desk.phase(name) == "Running")
+        assert kubelet.started_pods == [f"default/{name}-0"]
+
+
 async def test_a_strategy_at_rest_costs_no_writes_even_while_its_runtime_reports(
     emulator, desk: Desk, kubelet: Kubelet
 ):

@@ -25,7 +25,8 @@ def test_backtesting_the_example_writes_its_sample_and_summarises_the_fills(tmp_
     assert result.returncode == 0, result.stderr
     fills = json.loads(fills_path.read_text())
     out = result.stdout
-    assert "wrote a synthetic sample catalog (not market data)" in out
+    assert f"wrote a synthetic sample catalog to {tmp_path / 'catalogs' / 'ema-cross-btc'}: 3,000 one-minute" in out
+    assert out.count("synthetic sample") == 1 and "synthetic sample" not in result.stderr  # said once
     assert f"fills: {len(fills)} " in out and len(fills) > 100
     assert "realized PnL: " in out and "USDT" in out
     assert "position BTCUSDT.BINANCE: FLAT" in out  # EMACross closes its position on stop
@@ -49,7 +50,10 @@ def test_a_strategy_that_cannot_be_imported_is_reported_with_its_path(tmp_path):
     assert "Traceback" not in result.stderr
 
 
-def test_a_live_spec_is_not_backtested(tmp_path):
-    result = livestrat("backtest", str(ROOT / "examples" / "live-binance-testnet.yaml"), "--workdir", str(tmp_path))
+def test_a_live_spec_is_not_backtested_and_the_message_says_what_to_change(tmp_path):
+    result = livestrat("backtest", "examples/live-binance-testnet.yaml", "--workdir", str(tmp_path))
     assert result.returncode == 2
-    assert "simulates the venue of a paper spec" in result.stderr
+    message = result.stderr.strip()
+    assert message.startswith("livestrat backtest: examples/live-binance-testnet.yaml: spec.mode is live")
+    assert message.count("livestrat backtest") == 2  # the prefix, and "livestrat backtest takes only …"
+    assert "spec.mode: paper" in message and "spec.venue.adapter: sandbox" in message

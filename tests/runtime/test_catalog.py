@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 from pathlib import Path
 
@@ -11,6 +12,7 @@ from nautilus_trader.model.data import QuoteTick, TradeTick
 
 from livestrat.api.spec import SampleData
 from strategy_runtime.catalog import (
+    SAMPLE_STAMP,
     CatalogError,
     bar_types_in,
     load_instruments,
@@ -19,6 +21,7 @@ from strategy_runtime.catalog import (
     write_sample_catalog,
 )
 from strategy_runtime.sample_data import SAMPLE_INSTRUMENTS, generate_series
+from tests.support.catalogs import flat, write_price_path
 from tests.support.runtime import BTC, BTC_BARS, paper_manifest, runtime_config
 
 ETH = "ETHUSDT.BINANCE"
@@ -104,14 +107,68 @@ def test_a_missing_instrument_is_named_with_the_catalog_path(tmp_path):
 
 
 def test_a_catalog_with_data_is_never_replaced_by_the_sample(tmp_path):
-    # The catalog holds BTC; the spec asks for BTC and ETH with a sample: no sample is mixed
-    # into real data, the missing instrument is an error.
-    write_sample_catalog(tmp_path / "catalog", [BTC], SampleData(bars=100, seed=3))
+    # The catalog holds someone's BTC bars (no sample stamp); the spec asks for BTC and ETH with a
+    # sample: no sample is mixed into real data, the missing instrument is an error.
+    write_price_path(tmp_path / "catalog", flat(100))
     before = file_digests(tmp_path / "catalog")
     config = runtime_config(paper_manifest(bars=100, instruments=[BTC, ETH]), tmp_path / "catalog")
     with pytest.raises(CatalogError, match=ETH):
         prepare_catalog(config)
     assert file_digests(tmp_path / "catalog") == before
+
+
+def test_a_sample_written_for_other_settings_is_stale_and_written_again(tmp_path):
+    prepare_catalog(runtime_config(paper_manifest(bars=100, seed=3), tmp_path / "catalog"))
+
+    # the spec's sample changed (seed, and ticks now replayed): the stamped sample is replaced, not reused
+    manifest = paper_manifest(bars=120, seed=4, replay={"speed": 0, "dataTypes": ["bars", "quotes"]})
+    again = prepare_catalog(runtime_config(manifest, tmp_path / "catalog"))
+    assert again.sample_written
+    assert again.stale_sample == "written for other data.sample settings or instruments"
+    assert again.sample_notice(SampleData(bars=120, seed=4)).startswith(
+        f"the sample catalog at {tmp_path / 'catalog'} was stale (written for other data.sample settings"
+    )
+    fresh = tmp_path / "fresh"
+    write_sample_catalog(fresh, [BTC], SampleData(bars=120, seed=4), with_ticks=True)
+    assert file_digests(tmp_path / "catalog") == file_digests(fresh)  # exactly what the generator writes now
+
+    # and once it is current, it is left alone
+    before = file_digests(tmp_path / "catalog")
+    third = prepare_catalog(runtime_config(manifest, tmp_path / "catalog"))
+    assert not third.sample_written and third.stale_sample is None
+    assert file_digests(tmp_path / "catalog") == before
+
+
+def test_a_sample_stamped_by_another_generator_is_written_again(tmp_path):
+    config = runtime_config(paper_manifest(bars=100), tmp_path / "catalog")
+    prepare_catalog(config)
+    stamp_path = tmp_path / "catalog" / SAMPLE_STAMP
+    stamp = json.loads(stamp_path.read_text())
+    stamp_path.write_text(json.dumps({**stamp, "fingerprint": "what an older generator wrote"}))
+
+    again = prepare_catalog(config)
+    assert again.sample_written
+    assert again.stale_sample == "written by another version of the sample generator"
+    assert json.loads(stamp_path.read_text()) == stamp
+
+
+def test_an_unstamped_catalog_livestrat_owns_is_checked_by_its_content(tmp_path):
+    # livestrat run's own catalog directory, written before samples were stamped: with other
+    # prices than the generator's it is stale; with the generator's own it is kept (and stamped)
+    config = runtime_config(paper_manifest(bars=100), tmp_path / "catalog")
+    write_price_path(tmp_path / "catalog", flat(100))
+    assert not prepare_catalog(config).sample_written  # not owned: someone's data, left alone
+    replaced = prepare_catalog(config, owned=True)
+    assert replaced.sample_written
+    assert replaced.stale_sample == "its data is not what the sample generator writes now for this data.sample"
+    assert len(replaced.catalog.bars(bar_types=[BTC_BARS])) == 100
+
+    (tmp_path / "catalog" / SAMPLE_STAMP).unlink()
+    before = file_digests(tmp_path / "catalog")
+    kept = prepare_catalog(config, owned=True)
+    assert not kept.sample_written
+    assert (tmp_path / "catalog" / SAMPLE_STAMP).exists()
+    assert {k: v for k, v in file_digests(tmp_path / "catalog").items() if k != SAMPLE_STAMP} == before
 
 
 def test_the_sample_cannot_make_an_unknown_instrument(tmp_path):

@@ -92,15 +92,15 @@ async def test_sigterm_with_flatten_leaves_no_position(tmp_path, emulator, kubec
     assert pushed["positions"] == [] and pushed["openOrders"] == 0 and pushed["fills"] == 2
 
 
-async def test_sigterm_while_a_live_venue_is_still_connecting_exits_within_the_bound(tmp_path):
+async def test_sigterm_while_a_live_venue_is_still_connecting_exits_within_the_bound(tmp_path, pg_database):
     # A live Binance testnet node on a machine without a route to Binance: it keeps trying to
     # connect (30 s timeout). The venue's network is what cannot exist here; nothing is mocked.
     manifest = yaml.safe_load((ROOT / "examples" / "live-binance-testnet.yaml").read_text())
     spec = manifest["spec"]
     spec["pod"] = {"terminationGracePeriodSeconds": 15}
-    config, path = strategy_config(tmp_path, spec, name="live-unreachable")
+    config, path = strategy_config(tmp_path, spec, name="live-unreachable", ledger_kind="postgresql")
     env = {ENV_API_KEY: "k" * 16, ENV_API_SECRET: "s" * 16, "HTTPS_PROXY": "http://127.0.0.1:9", "HTTP_PROXY": ""}
-    runtime = RuntimeProcess.start(config, path, env=env)
+    runtime = RuntimeProcess.start(config, path, ledger_dsn=pg_database, env=env)
     try:
         await runtime.wait_until(lambda s: s["nodeState"] == "Starting" and "ledger" in s, what="a starting node")
         await asyncio.sleep(1.0)  # the node is building and dialling the venue

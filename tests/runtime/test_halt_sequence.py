@@ -1,27 +1,37 @@
 """The halt's bound, step by step: an overrunning step is abandoned, a stuck process is ended.
 
 In-process with stand-in steps (the real steps run in tests/runtime/test_halt.py): what is
-tested here is the sequencing and the clock, which the real steps are too quick to exercise.
+tested here is the sequencing, which the real steps are too quick to exercise. Nothing here
+asserts on how long anything took: the outcomes and the order of events say it all.
 """
 
 from __future__ import annotations
 
 import asyncio
+import itertools
 import time
 
 from strategy_runtime.halt import EXIT_HALT_OVERRAN, STEP_DEADLINES, HaltSequence
 
+STEPS = ["flush-ledger", "final-status", "stop-node", "close-ledger"]
 
-def sequence(budget: float, *, slow: str | None = None, stuck: str | None = None, exits: list[int] | None = None):
+
+def sequence(budget: float, *, slow: str | None = None, stuck: str | None = None):
+    """A halt whose steps record what they do, in order, in ``ran`` (the watchdog's exit included)."""
     ran: list[str] = []
 
     def step(name: str):
         async def run(deadline: float) -> None:
             ran.append(name)
             if name == slow:
-                await asyncio.sleep(3600)  # a database or an API server that never answers
+                try:
+                    await asyncio.sleep(3600)  # a database or an API server that never answers
+                except asyncio.CancelledError:
+                    ran.append(f"{name} abandoned")
+                    raise
             if name == stuck:
-                time.sleep(budget * 1.5)  # the event loop itself held: nothing async can interrupt it
+                time.sleep(budget * 3)  # the event loop itself held: nothing async can interrupt it
+                ran.append(f"{name} unstuck")
 
         return run
 
@@ -32,36 +42,37 @@ def sequence(budget: float, *, slow: str | None = None, stuck: str | None = None
         final_status=step("final-status"),
         stop_node=step("stop-node"),
         close_ledger=step("close-ledger"),
-        hard_exit=(exits if exits is not None else []).append,
+        hard_exit=lambda code: ran.append(f"exit {code}"),
     )
     return halt, ran
 
 
 async def test_a_step_that_overruns_its_share_is_abandoned_and_the_others_still_run():
     halt, ran = sequence(1.0, slow="final-status")
-    started = time.monotonic()
     report = await halt.run("test", "cancelOrders")
     halt.disarm()
-    took = time.monotonic() - started
 
-    assert ran == ["flush-ledger", "final-status", "stop-node", "close-ledger"]
+    # the slow step was cancelled at its deadline, then the remaining steps ran, in order
+    assert ran == ["flush-ledger", "final-status", "final-status abandoned", "stop-node", "close-ledger"]
+    assert [s.name for s in report.steps] == STEPS
     outcomes = {s.name: s.outcome for s in report.steps}
-    assert outcomes["final-status"] == "overran"
-    assert outcomes["stop-node"] == outcomes["close-ledger"] == "done"
-    # the slow step ended at its deadline (75 % of the budget), not later
-    final = next(s for s in report.steps if s.name == "final-status")
-    assert final.ended - report.started <= STEP_DEADLINES["final-status"] * 1.0 + 0.05
-    assert took < 1.0
+    assert outcomes == {"flush-ledger": "done", "final-status": "overran", "stop-node": "done", "close-ledger": "done"}
+    # each step started after the one before it ended
+    assert all(a.ended <= b.started for a, b in itertools.pairwise(report.steps))
 
 
 async def test_a_stuck_event_loop_is_ended_by_the_watchdog_within_the_budget():
-    exits: list[int] = []
-    halt, _ = sequence(0.4, stuck="stop-node", exits=exits)
-    started = time.monotonic()
+    halt, ran = sequence(0.2, stuck="stop-node")
     await halt.run("test", "cancelOrders")
     halt.disarm()
-    assert exits == [EXIT_HALT_OVERRAN]  # in a real process: os._exit(70) at 0.4 s
-    assert time.monotonic() - started >= 0.4
+    # the watchdog thread ended the process while the loop was still held by the stuck step
+    # (in a real process: os._exit(70), so nothing after it would run)
+    assert ran[: ran.index("stop-node unstuck")] == [
+        "flush-ledger",
+        "final-status",
+        "stop-node",
+        f"exit {EXIT_HALT_OVERRAN}",
+    ]
 
 
 def test_the_step_deadlines_leave_the_exit_inside_the_budget():

@@ -6,6 +6,8 @@ recomputes from the rows of the SQLite ledger file, read with the sqlite3 module
 
 from __future__ import annotations
 
+import asyncio
+import os
 import re
 import signal
 import subprocess
@@ -13,9 +15,14 @@ import time
 from decimal import Decimal
 from pathlib import Path
 
+import asyncpg
 import pytest
+import yaml
 
+from livestrat.api.runtime_config import ENV_LEDGER_DSN
 from strategy_runtime.ledger import recompute_pnl
+from strategy_runtime.ledger.postgres import DsnParts
+from tests.support.catalogs import write_price_path
 from tests.support.ledger import read_sqlite_fills
 from tests.support.runtime_process import EXAMPLE, LIVESTRAT, ROOT
 
@@ -98,7 +105,76 @@ def test_ctrl_c_halts_a_local_run_like_a_pod_and_prints_the_summary(tmp_path):
     assert 0 < done < total
 
 
-def test_live_strategies_are_refused_locally():
+def test_live_strategies_are_refused_locally_with_what_to_change(tmp_path):
     result = livestrat("run", "examples/live-binance-testnet.yaml", "--workdir", "/nonexistent")
     assert result.returncode == 2
-    assert "is a live strategy" in result.stderr
+    message = result.stderr
+    # which field, what is allowed, what to do
+    assert "examples/live-binance-testnet.yaml: spec.mode is live" in message
+    assert "livestrat run takes only spec.mode: paper" in message
+    assert "kubectl apply -f examples/live-binance-testnet.yaml" in message
+
+    # doing what it says gives a manifest livestrat run takes
+    doc = yaml.safe_load((ROOT / "examples" / "live-binance-testnet.yaml").read_text())
+    spec = doc["spec"]
+    spec["mode"] = "paper"
+    spec["venue"] = {**spec["venue"], "adapter": "sandbox", "name": "BINANCE", "accountType": "margin"}
+    spec["venue"]["startingBalances"] = ["100000 USDT"]
+    for removed in ("credentialsSecret", "testnet"):
+        spec["venue"].pop(removed)
+    spec["data"]["replay"] = {"speed": 0}
+    spec["data"]["sample"] = {"bars": 300}
+    assert all(f"spec.venue.{field}" in message for field in ("adapter: sandbox", "name: BINANCE", "startingBalances"))
+    assert "spec.data.replay" in message and "remove spec.venue.credentialsSecret and spec.venue.testnet" in message
+    paper = tmp_path / "paper.yaml"
+    paper.write_text(yaml.safe_dump(doc))
+    assert livestrat("validate", str(paper)).returncode == 0
+
+
+def test_a_stale_sample_catalog_is_written_again_and_the_run_says_so(tmp_path):
+    # a catalog an older livestrat generated in the run's own place, with other prices than the
+    # generator writes now (and no stamp: written before stamps existed)
+    old = write_price_path(tmp_path / "catalogs" / "ema-cross-btc", [40_000.0 + i for i in range(500)])
+    result = livestrat("run", str(EXAMPLE), "--workdir", str(tmp_path), "--quiet")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert f"the sample catalog at {old} was stale (its data is not what the sample generator writes now" in (
+        result.stdout
+    )
+    assert "wrote it again: 3,000 one-minute bars per instrument, seed 42 (not market data)" in result.stdout
+    assert summary_field(result.stdout, "replayed") == "3,000 of 3,000 events"
+
+    again = livestrat("run", str(EXAMPLE), "--workdir", str(tmp_path), "--quiet")
+    assert again.returncode == 0 and "wrote" not in again.stdout  # current now: reused as it is
+    assert summary_field(again.stdout, "fills") == summary_field(result.stdout, "fills")
+
+
+async def test_the_ledger_dsn_from_the_environment_makes_a_local_run_use_postgresql(tmp_path, pg_database):
+    environ = {**os.environ, ENV_LEDGER_DSN: pg_database}
+    result = await asyncio.to_thread(livestrat, "run", str(EXAMPLE), "--workdir", str(tmp_path), "--quiet", env=environ)
+    out = result.stdout
+    assert result.returncode == 0, out + result.stderr
+    where = DsnParts.parse(pg_database)
+    assert f"ledger PostgreSQL {where} (from {ENV_LEDGER_DSN})" in out
+    ledger = summary_field(out, "ledger")
+    key = re.fullmatch(rf"PostgreSQL {re.escape(str(where))} \(strategy key (\S+)\)", ledger).group(1)
+    assert not (tmp_path / "state").exists()  # no SQLite file
+    conn = await asyncpg.connect(pg_database)
+    try:
+        stored = await conn.fetchval("SELECT count(*) FROM fills WHERE strategy_key = $1", key)
+    finally:
+        await conn.close()
+    assert stored == int(summary_field(out, "fills")) > 0
+    assert "(agrees)" in summary_field(out, "ledger PnL")
+
+    # a DSN that is not one: the variable is named, its value is not echoed
+    broken = await asyncio.to_thread(
+        livestrat,
+        "run",
+        str(EXAMPLE),
+        "--workdir",
+        str(tmp_path),
+        env={**environ, ENV_LEDGER_DSN: "host=db password=hunter2"},
+    )
+    assert broken.returncode == 2
+    assert f"livestrat run: {ENV_LEDGER_DSN}: the ledger DSN must be a URI" in broken.stderr
+    assert "hunter2" not in broken.stdout + broken.stderr

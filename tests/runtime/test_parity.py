@@ -1,7 +1,13 @@
-"""Same strategy, same data, same fills: a paper replay through the live node against the backtest oracle.
+"""Same strategy, same data, same fills: a paper run as ``livestrat run`` does it, against the backtest oracle.
 
-Compared per fill: venue trade id, venue order id, instrument, side, quantity, price,
-commission and its currency, venue time (ts_event), ts_init, position id and account.
+The paper side is the whole runtime (``StrategyRuntime``: the live node with its sandbox
+venue, the reporter, the risk guard, the halt when the replay is over) and its fills are read
+back from the LEDGER it recorded them in, in the ledger's order (venue time, then trade id):
+what a user finds there, not what the node's cache says. The backtest's fills are put in the
+same order and compared fill for fill: instrument, side, quantity and price, the order each
+belongs to (so the orders come in the same sequence), and every other field (venue trade and
+order ids, commission, venue time, ``ts_init``, position, account) as well.
+
 The one pinned difference is the client order id: NautilusTrader builds it from the
 strategy's clock (``O-<date>-<time>-<trader tag>-<strategy tag>-<count>``), which is wall
 time in a live node and market time in a backtest; everything after the timestamp is equal.
@@ -19,39 +25,47 @@ from strategy_runtime.backtest import run_backtest
 from strategy_runtime.catalog import prepare_catalog
 from strategy_runtime.ledger.fills import FillRecord
 from strategy_runtime.local_config import local_runtime_config
-from tests.support.runtime import BRACKET, ROOT, paper_manifest, paper_run, runtime_config
+from tests.support.runtime import BRACKET, ROOT, local_run, paper_manifest, runtime_config
 
 CLIENT_ORDER_ID = re.compile(r"^O-\d{8}-\d{6}-(?P<rest>.+)$")
 
 
-def without_client_order_id(fill: FillRecord) -> dict:
-    row = dataclasses.asdict(fill)
-    row.pop("client_order_id")
-    return row
+def in_ledger_order(fills: list[FillRecord]) -> list[FillRecord]:
+    """The order the ledger keeps fills in (``ORDER BY ts_event, trade_id``)."""
+    return sorted(fills, key=lambda f: (f.ts_event, f.trade_id))
 
 
-def assert_same_fills(paper: list[FillRecord], backtest: list[FillRecord]) -> None:
-    assert len(paper) == len(backtest)
-    for i, (p, b) in enumerate(zip(paper, backtest, strict=True)):
-        assert without_client_order_id(p) == without_client_order_id(b), f"fill #{i} differs"
+def trade(fill: FillRecord) -> tuple:
+    return fill.instrument_id, fill.side, fill.quantity, fill.price
+
+
+def assert_same_fills(ledger: list[FillRecord], backtest: list[FillRecord]) -> None:
+    backtest = in_ledger_order(backtest)
+    assert [trade(f) for f in ledger] == [trade(f) for f in backtest], "instrument, side, quantity, price"
+    assert [f.venue_order_id for f in ledger] == [f.venue_order_id for f in backtest], "orders in the same order"
+    for i, (p, b) in enumerate(zip(ledger, backtest, strict=True)):
+        paper_row, backtest_row = dataclasses.asdict(p), dataclasses.asdict(b)
+        paper_client, backtest_client = paper_row.pop("client_order_id"), backtest_row.pop("client_order_id")
+        assert paper_row == backtest_row, f"fill #{i} differs"
         # Pinned difference: the clock's timestamp inside the client order id (see the module docstring).
-        assert CLIENT_ORDER_ID.match(p.client_order_id)["rest"] == CLIENT_ORDER_ID.match(b.client_order_id)["rest"]
+        assert CLIENT_ORDER_ID.match(paper_client)["rest"] == CLIENT_ORDER_ID.match(backtest_client)["rest"]
 
 
-async def test_the_ema_cross_example_fills_the_same_in_paper_and_backtest(tmp_path):
+async def test_the_ema_cross_example_run_locally_records_the_backtests_fills_in_its_ledger(tmp_path):
     config = local_runtime_config(ROOT / "examples" / "paper-ema-cross.yaml", workdir=tmp_path)
     catalog = prepare_catalog(config)
 
-    _, paper = await paper_run(config, catalog=catalog)
+    paper = await local_run(config, catalog=catalog)
     backtest = run_backtest(config, catalog=catalog).summary
 
-    assert len(paper.fills) > 100
-    assert_same_fills(paper.fills, backtest.fills)
-    assert paper.realized_pnl == backtest.realized_pnl
-    assert paper.positions == backtest.positions
-    assert (paper.orders, paper.orders_denied, paper.orders_rejected) == (backtest.orders, 0, 0)
+    assert len(paper.ledger_fills) > 100
+    assert paper.ledger_fills == in_ledger_order(paper.ledger_fills)  # as read back from the ledger
+    assert_same_fills(paper.ledger_fills, backtest.fills)
+    assert paper.summary.realized_pnl == backtest.realized_pnl
+    assert paper.summary.positions == backtest.positions
+    assert (paper.summary.orders, paper.summary.orders_denied, paper.summary.orders_rejected) == (backtest.orders, 0, 0)
     # the client order ids really come from different clocks: the paper node's is today's date
-    assert paper.fills[0].client_order_id[:10] != backtest.fills[0].client_order_id[:10]
+    assert paper.ledger_fills[0].client_order_id[:10] != backtest.fills[0].client_order_id[:10]
 
 
 @pytest.mark.parametrize(
@@ -65,27 +79,30 @@ async def test_the_ema_cross_example_fills_the_same_in_paper_and_backtest(tmp_pa
         ),
     ],
 )
-async def test_resting_limit_and_bracket_orders_fill_the_same_in_paper_and_backtest(tmp_path, data_types, options):
+async def test_resting_limit_and_bracket_orders_run_locally_record_the_backtests_fills(tmp_path, data_types, options):
     venue = {"adapter": "sandbox", "name": "BINANCE", "accountType": "margin", "startingBalances": ["100000 USDT"]}
     if options:
         venue["options"] = options
     manifest = paper_manifest(
         name="bracket", strategy=BRACKET, bars=1500, venue=venue, replay={"speed": 0, "dataTypes": data_types}
     )
+    # The backtest ends with BracketOnCross's on_stop closing its position. The runtime halts first,
+    # and a halted node denies a strategy's own orders: the halt itself closes the position instead.
+    manifest["spec"]["haltPolicy"] = "flatten"
     config = runtime_config(manifest, tmp_path / "catalog")
     catalog = prepare_catalog(config)
 
-    node, paper = await paper_run(config, catalog=catalog)
+    paper = await local_run(config, catalog=catalog)
     backtest = run_backtest(config, catalog=catalog).summary
 
-    orders = node.kernel.cache.orders()
+    orders = paper.runtime.node.kernel.cache.orders()
     kinds = {o.order_type.name for o in orders if o.is_closed and o.filled_qty > 0}
     assert {"LIMIT", "STOP_MARKET"} <= kinds, "entries and take-profits (LIMIT) and stop-losses filled"
     assert any(o.status.name == "CANCELED" for o in orders), "resting orders were cancelled (OUO, timeouts)"
-    assert len(paper.fills) > 30
-    assert_same_fills(paper.fills, backtest.fills)
-    assert paper.realized_pnl == backtest.realized_pnl
-    assert (paper.orders, paper.orders_denied, paper.orders_rejected) == (
+    assert len(paper.ledger_fills) > 30
+    assert_same_fills(paper.ledger_fills, backtest.fills)
+    assert paper.summary.realized_pnl == backtest.realized_pnl
+    assert (paper.summary.orders, paper.summary.orders_denied, paper.summary.orders_rejected) == (
         backtest.orders,
         backtest.orders_denied,
         backtest.orders_rejected,

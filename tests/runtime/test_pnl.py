@@ -20,7 +20,7 @@ from nautilus_trader.model.objects import Money, Price, Quantity
 from nautilus_trader.model.position import Position
 from nautilus_trader.test_kit.providers import TestInstrumentProvider
 
-from strategy_runtime.ledger import FillRecord, Side, from_order_filled, recompute_pnl
+from strategy_runtime.ledger import ContractTerms, FillRecord, Side, from_order_filled, recompute_pnl
 from tests.support.ledger import KEY
 
 D = Decimal
@@ -163,3 +163,50 @@ def test_the_recomputation_agrees_with_nautilus_traders_position():
     assert book.net_realized_pnl.quantize(precision) == position.realized_pnl.as_decimal() == D("98.6475")
     assert book.commissions == {"USDT": D("9.64")}
     assert book.position == 0
+
+
+XBTUSD = TestInstrumentProvider.xbtusd_bitmex()  # inverse: quoted in USD, PnL settled in BTC
+
+
+def inverse_fill(n: int, side: OrderSide, qty: str, px: str, fee: str) -> OrderFilled:
+    return OrderFilled(
+        trader_id=TraderId("TRADER-001"),
+        strategy_id=StrategyId("S-001"),
+        instrument_id=XBTUSD.id,
+        client_order_id=ClientOrderId(f"O-{n}"),
+        venue_order_id=VenueOrderId(f"V-{n}"),
+        account_id=AccountId("BITMEX-001"),
+        trade_id=TradeId(f"T-{n}"),
+        position_id=PositionId("XBTUSD-S-001"),
+        order_side=side,
+        order_type=OrderType.MARKET,
+        last_qty=Quantity.from_str(qty),
+        last_px=Price.from_str(px),
+        currency=XBTUSD.quote_currency,
+        commission=Money.from_str(f"{fee} BTC"),
+        liquidity_side=LiquiditySide.TAKER,
+        event_id=UUID4(),
+        ts_event=1_700_000_000_000_000_000 + n,
+        ts_init=1_700_000_000_000_000_100 + n,
+    )
+
+
+def test_an_inverse_contract_is_booked_in_its_settlement_currency_as_nautilus_trader_does():
+    events = [
+        inverse_fill(0, OrderSide.BUY, "1000", "10000.0", "0.00000750"),
+        inverse_fill(1, OrderSide.BUY, "500", "12500.0", "0.00000300"),
+        inverse_fill(2, OrderSide.SELL, "1500", "11000.0", "0.00001023"),
+    ]
+    position = Position(XBTUSD, events[0])
+    for event in events[1:]:
+        position.apply(event)
+    assert position.is_closed
+
+    terms = ContractTerms(multiplier=D(1), inverse=True, settlement_currency="BTC")
+    book = recompute_pnl((from_order_filled(e, KEY) for e in events), {"BTC/USD.BITMEX": terms})
+    summary = book.instruments["BTC/USD.BITMEX"]
+    assert summary.currency == "BTC"
+    precision = D(1).scaleb(-position.realized_pnl.currency.precision)
+    assert summary.net_realized_pnl.quantize(precision) == position.realized_pnl.as_decimal()
+    # booked as if linear, the same fills would be a USD amount: the terms are what make it right
+    assert recompute_pnl(from_order_filled(e, KEY) for e in events).instruments["BTC/USD.BITMEX"].currency == "USD"

@@ -177,3 +177,30 @@ async def test_a_strategy_breaking_a_limit_is_halted_with_the_reason_and_no_orde
         assert [e["reason"] for e in denied] == ["Exceeded MAX_ORDER_SUBMIT_RATE"] * 3
         burst = [e["submit"] for e in events if e.get("tag") == "burst"]
         assert sorted(final[o] for o in burst) == ["OrderCanceled"] * 5 + ["OrderDenied"] * 3
+
+
+async def test_an_order_that_cannot_be_priced_is_denied_when_a_notional_limit_is_set(tmp_path):
+    # A market order sent when the strategy starts, before any price exists: the notional limit
+    # cannot be checked, so the order does not go out (denied, not a breach: nothing broke yet).
+    events_path = tmp_path / "events.jsonl"
+    catalog = write_price_path(tmp_path / "catalog", flat(20))
+    early = {"bar": 0, "do": "market", "side": "BUY", "quantity": "0.1", "tag": "unpriced"}
+    later = {"bar": 3, "do": "market", "side": "BUY", "quantity": "0.01", "tag": "priced"}
+    spec = paper_spec(scripted_strategy(str(events_path), steps=[early, later]), risk={"maxNotionalPerOrder": 1000})
+    config, path = strategy_config(tmp_path, spec, catalog=catalog)
+    runtime = RuntimeProcess.start(config, path)
+    try:
+        await runtime.wait_ready()
+        state = await runtime.wait_until(lambda s: s["trading"]["replay"]["finished"], what="the replay's end")
+        runtime.signal()
+        code, _ = await runtime.wait_exit(timeout=30)
+    finally:
+        runtime.kill()
+    assert code == 0, runtime.output()
+    events = read_events(str(events_path))
+    unpriced = [e for e in events if e.get("event") and "unpriced" in e["tags"]]
+    assert [e["event"] for e in unpriced] == ["OrderDenied"], unpriced  # it never reached the venue
+    assert "cannot be priced" in unpriced[0]["reason"] and "maxNotionalPerOrder 1000" in unpriced[0]["reason"]
+    assert state["risk"]["state"] == "Active"
+    # once there is a price, orders are checked and pass
+    assert any(e.get("event") == "OrderFilled" and "priced" in e["tags"] for e in events)

@@ -6,15 +6,21 @@ nothing is mocked.
 
 from __future__ import annotations
 
+import json
 import re
+from urllib.parse import urlsplit
 
 import asyncpg
 import pytest
 
+from strategy_runtime.ledger import PostgresLedger
 from strategy_runtime.ledger.postgres import DsnParts
 from tests.support.catalogs import flat, write_price_path
+from tests.support.kube import LIVESTRATEGIES
+from tests.support.kube_emulator import kubeconfig
 from tests.support.runtime_process import RuntimeProcess, example_spec, paper_spec, strategy_config
-from tests.support.scripted import scripted_strategy
+from tests.support.scripted import read_events, scripted_strategy
+from tests.support.tcp_proxy import CuttableProxy
 
 pytestmark = pytest.mark.slow
 
@@ -96,15 +102,35 @@ async def test_a_second_runtime_for_the_same_strategy_is_refused_while_the_first
         first.kill()
 
 
-async def test_a_lost_fence_stops_trading_at_once_and_exits(tmp_path, pg_dsn, pg_database):
-    catalog = write_price_path(tmp_path / "catalog", flat(20))
+async def test_a_lost_fence_stops_every_order_at_once_says_why_in_state_and_exits_4(
+    tmp_path, pg_dsn, pg_database, emulator
+):
+    # Two resting orders, and a strategy that re-quotes the moment one is cancelled: when the halt
+    # cancels them after the fence is lost, it tries to trade again at once.
+    events = tmp_path / "events.jsonl"
     resting = {"bar": 2, "do": "limit", "side": "BUY", "quantity": "0.01", "offset": -0.2, "count": 2, "tag": "r"}
-    spec = paper_spec(scripted_strategy(str(tmp_path / "events.jsonl"), steps=[resting]), haltPolicy="flatten")
-    config, path = strategy_config(tmp_path, spec, catalog=catalog, ledger_kind="postgresql")
-    runtime = RuntimeProcess.start(config, path, ledger_dsn=pg_database)
+    strategy = scripted_strategy(str(events), steps=[resting], resubmit_on_cancel=True)
+    catalog = write_price_path(tmp_path / "catalog", flat(20))
+    spec = paper_spec(strategy, haltPolicy="flatten")
+    # A budget long enough that the halt's last status push can be held back while the test reads /state.
+    config, path = strategy_config(
+        tmp_path, spec, catalog=catalog, ledger_kind="postgresql", report_status=True, halt_budget_seconds=60
+    )
+    emulator.add_namespace(config.strategy.namespace)
+    manifest = {"apiVersion": "livestrat.io/v1alpha1", "kind": "LiveStrategy", "metadata": {"name": "scripted"}}
+    emulator.create_object(LIVESTRATEGIES, {**manifest, "spec": spec}, namespace=config.strategy.namespace)
+    api = urlsplit(str(emulator.url))
+    proxy = CuttableProxy(api.hostname, api.port)  # the API server, as the runtime reaches it
+    await proxy.start()
+    kube = tmp_path / "kubeconfig.json"
+    kube.write_text(json.dumps(kubeconfig(f"http://127.0.0.1:{proxy.port}")))
+    runtime = RuntimeProcess.start(config, path, ledger_dsn=pg_database, env={"KUBECONFIG": str(kube)})
     try:
         await runtime.wait_ready()
-        await runtime.wait_until(lambda s: s["trading"]["openOrders"] == 2, what="resting orders")
+        await runtime.wait_until(
+            lambda s: s["trading"]["openOrders"] == 2 and s["trading"]["replay"]["finished"], what="resting orders"
+        )
+        await proxy.cut()  # the final status push waits for the API server: /state can be read meanwhile
         admin = await asyncpg.connect(pg_dsn)
         try:  # the server ends the fencing session, as when it restarts or loses the pod
             await admin.execute(
@@ -114,12 +140,48 @@ async def test_a_lost_fence_stops_trading_at_once_and_exits(tmp_path, pg_dsn, pg
             )
         finally:
             await admin.close()
-        code, _ = await runtime.wait_exit(30)
+        # the halt: every order cancelled, then its final push held back (nodeState Stopped, the
+        # process still up and serving until the API server is back or the push's deadline)
+        state = await runtime.wait_until(
+            lambda s: s["stopReason"] is not None and s["trading"]["openOrders"] == 0,
+            what="the halt, with every order cancelled",
+        )
+        await proxy.restore()
+        code, _ = await runtime.wait_exit(60)
     finally:
         runtime.kill()
+        await proxy.stop()
     assert code == 4, runtime.output()
-    assert "fence was lost" in runtime.output()
-    assert "halt: over in" in runtime.output()
+
+    # /state says why: the fence is lost (and how), the gate refuses every order, the runtime halts
+    assert state["nodeState"] in ("Halting", "Stopped")
+    assert state["ledger"]["fenceHeld"] is False
+    assert "fencing connection" in state["ledger"]["fenceLostReason"]
+    assert state["stopReason"].startswith("the ledger fence was lost")
+    assert state["ordersRefused"].startswith("the ledger fence was lost")
+    assert "another runtime may trade this strategy" in state["ordersRefused"]
+
+    # the venue accepted only the two orders placed before the loss; every order tried after it was denied
+    seen = read_events(str(events))
+    accepted = {e["order"] for e in seen if e.get("event") == "OrderAccepted"}
+    resting_orders = {e["submit"] for e in seen if e.get("tag") == "r"}
+    after = [e["submit"] for e in seen if e.get("tag") == "after-cancel"]
+    assert accepted == resting_orders and len(resting_orders) == 2
+    last_event = {e["order"]: e["event"] for e in seen if "event" in e}
+    assert {last_event[o] for o in resting_orders} == {"OrderCanceled"}
+    assert len(after) == 2, seen  # the strategy re-quoted once per cancel
+    assert {last_event[o] for o in after} == {"OrderDenied"}, seen
+    # denied by the RiskEngine, HALTED the moment the loss was known (or by the gate, shut at the same moment)
+    reasons = [e["reason"] for e in seen if e.get("order") in after and e.get("event") == "OrderDenied"]
+    assert reasons and all("HALTED" in r or "fence was lost" in r for r in reasons), reasons
+    assert all(e["event"] != "OrderAccepted" for e in seen if e.get("order") in after)
+    assert not any(e.get("event") == "OrderFilled" for e in seen)
+    async with PostgresLedger(pg_database, "reader") as reader:
+        assert await reader.fills(config.strategy.key) == []
+
+    # and the pushed status, once the API server was back: stopped, nothing open
+    pushed = emulator.read_object(LIVESTRATEGIES, "scripted", namespace=config.strategy.namespace)["status"]
+    assert pushed["trading"]["nodeState"] == "Stopped" and pushed["trading"]["openOrders"] == 0
 
 
 async def test_a_risk_halt_survives_a_restart_until_it_is_acknowledged(tmp_path, pg_database):

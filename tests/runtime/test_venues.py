@@ -29,11 +29,15 @@ from tests.support.runtime import ROOT
 KEY, SECRET, PASSPHRASE = (FAKE_CREDENTIALS[k] for k in (ENV_API_KEY, ENV_API_SECRET, ENV_API_PASSPHRASE))
 
 
+OKX_VARIABLES = ("OKX_API_KEY", "OKX_API_SECRET", "OKX_API_PASSPHRASE")
+
+
 @pytest.fixture(autouse=True)
-def _restore_okx_environment(monkeypatch):
-    # OKX's websocket client reads OKX_API_* from the process environment: the build exports them.
-    for name in ("OKX_API_KEY", "OKX_API_SECRET", "OKX_API_PASSPHRASE"):
-        monkeypatch.setenv(name, "unset-by-test")
+def _okx_environment(monkeypatch):
+    # OKX's websocket client reads OKX_API_* from the process environment: the build exports them
+    # for its own duration only. Whatever a test does, the test process's environment is restored.
+    for name in OKX_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
 
 
 async def build(adapter, account_type, instrument, *, testnet=True, options=None, environ=FAKE_CREDENTIALS):
@@ -126,8 +130,12 @@ async def test_okx_builds_with_a_passphrase_and_demo_trading(account_type, instr
             assert [str(t).split(".")[-1].upper() for t in config.instrument_types] == [okx_type]
             assert config.is_demo is True
             assert (config.api_key, config.api_secret, config.api_passphrase) == (KEY, SECRET, PASSPHRASE)
-        # In NautilusTrader 1.221 the private websocket reads these, whatever the config says.
-        assert (os.environ["OKX_API_KEY"], os.environ["OKX_API_PASSPHRASE"]) == (KEY, PASSPHRASE)
+        # In NautilusTrader 1.221 the private websockets read OKX_API_* from the process environment,
+        # whatever the config says, when the client is built: they got the credentials, and the
+        # variables were exported for the build only.
+        client = node.kernel.exec_engine._clients[next(iter(node.kernel.exec_engine._clients))]
+        assert client._ws_client.api_key == client._ws_business_client.api_key == KEY
+        assert not any(name in os.environ for name in OKX_VARIABLES)
         assert node.nautilus_account_type == booked_as
     finally:
         node.dispose()

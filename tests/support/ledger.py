@@ -9,10 +9,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import dataclasses
 import sqlite3
 import subprocess
 import sys
+import threading
+from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -92,6 +95,18 @@ class Target:
         return subprocess.Popen(argv, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
+@contextlib.contextmanager
+def sqlite_write_lock(path: str) -> Iterator[None]:
+    """Hold an SQLite ledger's write lock (another process's long transaction): its writes wait, then fail."""
+    conn = sqlite3.connect(path, isolation_level=None, timeout=10)
+    try:
+        conn.execute("BEGIN EXCLUSIVE")
+        yield
+        conn.execute("ROLLBACK")
+    finally:
+        conn.close()
+
+
 def read_sqlite_fills(path: str, key: str) -> list[FillRecord]:
     """A strategy's fills straight from an SQLite ledger file (readable while a runtime holds it)."""
     with sqlite3.connect(path) as conn:
@@ -104,12 +119,28 @@ def read_sqlite_fills(path: str, key: str) -> list[FillRecord]:
     ]
 
 
-def wait_for_line(process: subprocess.Popen[str], expected: str) -> str:
-    """Read the process's stdout until a line starts with ``expected``; fail with its stderr if it exits first."""
+def wait_for_line(process: subprocess.Popen[str], expected: str, timeout: float = 30.0) -> str:
+    """Read the process's stdout until a line starts with ``expected``; fail with its stderr if it exits
+    first, and kill it and fail if no such line comes within ``timeout`` seconds."""
     assert process.stdout is not None
-    for line in process.stdout:
-        if line.startswith(expected):
-            return line
+    stdout = process.stdout
+    found: list[str] = []
+
+    def read() -> None:
+        for line in stdout:
+            if line.startswith(expected):
+                found.append(line)
+                return
+
+    reader = threading.Thread(target=read, name=f"wait-for-{expected}", daemon=True)
+    reader.start()
+    reader.join(timeout)
+    if found:
+        return found[0]
+    if reader.is_alive():
+        process.kill()
+        process.wait(timeout=10)
+        raise AssertionError(f"no line starting with {expected!r} within {timeout}s; the process was killed")
     process.wait(timeout=10)
     stderr = process.stderr.read() if process.stderr else ""
     raise AssertionError(f"process exited with {process.returncode} before printing {expected!r}:\n{stderr}")

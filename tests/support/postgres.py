@@ -24,11 +24,14 @@ Behaviour
   --no-sync) — this is a throwaway test server; ``start_postgres(durable=True)`` keeps
   it on, for benchmarks.
 * ``pg_database``: a fresh, empty database per test (``fresh_database`` outside fixtures).
+* ``pg_password_role``: a login role that must give its password (SCRAM-SHA-256 over TCP,
+  a pg_hba.conf line for that role alone, ahead of ``trust``), for tests about secrets.
 * Teardown: SIGINT (fast shutdown), wait, SIGKILL fallback, rm -rf temp dir.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import dataclasses
 import glob
@@ -322,3 +325,68 @@ async def pg_database(pg_dsn: str) -> AsyncIterator[str]:
     """DSN of a fresh database for one test, so tests never see each other's rows."""
     async with fresh_database(pg_dsn) as dsn:
         yield dsn
+
+
+@dataclasses.dataclass(frozen=True)
+class PasswordRole:
+    """A role the server authenticates by SCRAM password; ``dsn(database, password)`` to log in as it."""
+
+    name: str
+    password: str
+    host: str
+    port: int
+
+    def dsn(self, database: str, password: str | None = None) -> str:
+        return f"postgresql://{self.name}:{password or self.password}@{self.host}:{self.port}/{database}"
+
+
+SCRAM_ROLE = "livestrat_scram"
+SCRAM_PASSWORD = "SCRAM-PASSWORD-4e1f2a-do-not-leak"
+
+
+async def _trust_the_password_role_no_more(server: PgServer, role: PasswordRole) -> str:
+    """Add the role's SCRAM line to pg_hba.conf, create the role, reload; the file's original text."""
+    import asyncpg
+
+    admin = await asyncpg.connect(server.dsn)
+    try:
+        hba = Path(await admin.fetchval("SHOW hba_file"))
+        original = hba.read_text()
+        hba.write_text(f"host all {role.name} 127.0.0.1/32 scram-sha-256\n" + original)  # first match wins
+        await admin.execute("SET password_encryption = 'scram-sha-256'")
+        await admin.execute(f"CREATE ROLE {role.name} LOGIN PASSWORD '{role.password}'")
+        await admin.fetchval("SELECT pg_reload_conf()")
+    finally:
+        await admin.close()
+    deadline = time.monotonic() + 10  # the reload is asynchronous: wait until a wrong password is refused
+    while True:
+        try:
+            conn = await asyncpg.connect(role.dsn(DBNAME, "not-the-password"))
+        except asyncpg.InvalidPasswordError:
+            return original
+        await conn.close()
+        if time.monotonic() > deadline:
+            raise RuntimeError("the server still trusts the password role after reloading pg_hba.conf")
+        await asyncio.sleep(0.05)
+
+
+async def _restore_hba(server: PgServer, original: str) -> None:
+    import asyncpg
+
+    admin = await asyncpg.connect(server.dsn)
+    try:
+        Path(await admin.fetchval("SHOW hba_file")).write_text(original)
+        await admin.fetchval("SELECT pg_reload_conf()")
+    finally:
+        await admin.close()
+
+
+@pytest.fixture(scope="session")
+def pg_password_role(pg_server: PgServer) -> Iterator[PasswordRole]:
+    """``livestrat_scram``, whose logins over TCP are checked with SCRAM-SHA-256 (everyone else: trust)."""
+    role = PasswordRole(SCRAM_ROLE, SCRAM_PASSWORD, pg_server.host, pg_server.port)
+    original = asyncio.run(_trust_the_password_role_no_more(pg_server, role))
+    try:
+        yield role
+    finally:
+        asyncio.run(_restore_hba(pg_server, original))

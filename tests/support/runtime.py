@@ -1,4 +1,4 @@
-"""Building and running strategy runtimes in tests: manifests, runtime configurations, paper runs.
+"""Building and running strategy runtimes in tests: manifests, runtime configurations, local paper runs.
 
 Every node here is a real NautilusTrader node over a real catalog the test wrote; nothing of
 NautilusTrader is mocked.
@@ -9,15 +9,16 @@ from __future__ import annotations
 import asyncio
 import copy
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-
-from nautilus_trader.common.actor import Actor
 
 from livestrat.api.runtime_config import LedgerKind, LedgerTarget, RuntimeConfig, StrategyIdentity
 from livestrat.api.validation import parse
 from strategy_runtime.catalog import StrategyCatalog
-from strategy_runtime.node import StrategyNode, build_node
+from strategy_runtime.ledger import FillRecord
+from strategy_runtime.node import StrategyNode
+from strategy_runtime.runtime import RunOutcome, RuntimeOptions, StrategyRuntime
 from strategy_runtime.trading_summary import TradingSummary, summarize
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -101,16 +102,32 @@ async def replay_to_end(node: StrategyNode, timeout: float = 120) -> None:
     await node.stop()
 
 
-async def paper_run(
-    config: RuntimeConfig, *, catalog: StrategyCatalog | None = None, actors: Sequence[Actor] = ()
-) -> tuple[StrategyNode, TradingSummary]:
-    """Replay the whole catalog through a paper node; the node comes back stopped and disposed."""
-    node = build_node(config, catalog=catalog, actors=actors)
-    try:
-        await replay_to_end(node)
-        summary = summarize(
-            node.kernel.cache, node.kernel.portfolio, list(config.spec.instruments), config.strategy.key
-        )
-    finally:
-        node.dispose()
-    return node, summary
+@dataclass(frozen=True)
+class LocalRun:
+    """A paper run through ``StrategyRuntime`` as ``livestrat run`` does it, and what it left."""
+
+    runtime: StrategyRuntime
+    outcome: RunOutcome
+    ledger_fills: list[FillRecord]  # read back from the ledger, in its order (ts_event, then trade id)
+    summary: TradingSummary  # the node's cache and portfolio, for orders and positions
+
+
+async def local_run(config: RuntimeConfig, *, catalog: StrategyCatalog | None = None) -> LocalRun:
+    """Run the spec as ``livestrat run`` does: the whole runtime (reporter, risk guard, ledger, the
+    halt when the replay is over), no HTTP and no status push. Fails unless it exits 0."""
+    options = RuntimeOptions(
+        serve_http=False,
+        push_status=False,
+        stop_when_replay_finishes=True,
+        fence_wait_seconds=0.0,
+        environ={},
+        catalog=catalog,
+        keep_fills=True,
+    )
+    runtime = StrategyRuntime(config, options)
+    outcome = await runtime.run()
+    assert outcome.exit_code == 0, outcome.reason
+    assert outcome.ledger_fills is not None and runtime.node is not None
+    kernel = runtime.node.kernel  # disposed, but its cache and portfolio still say what happened
+    summary = summarize(kernel.cache, kernel.portfolio, list(config.spec.instruments), config.strategy.key)
+    return LocalRun(runtime, outcome, outcome.ledger_fills, summary)

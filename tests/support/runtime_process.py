@@ -16,7 +16,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -130,7 +130,9 @@ class RuntimeProcess:
         ledger_dsn: str | None = None,
         env: Mapping[str, str] | None = None,
         tag: str = "runtime",
+        command: Sequence[str] | None = None,
     ) -> RuntimeProcess:
+        """``livestrat runtime --config CONFIG_PATH``, or ``command`` (a wrapper that runs it)."""
         environ = {**os.environ, "PYTHONPATH": str(ROOT), **(env or {})}
         environ.pop("KUBERNETES_SERVICE_HOST", None)
         if ledger_dsn is not None:
@@ -139,7 +141,7 @@ class RuntimeProcess:
         started = time.monotonic()
         with open(out, "ab") as stdout, open(err, "ab") as stderr:
             process = subprocess.Popen(
-                [LIVESTRAT, "runtime", "--config", str(config_path)],
+                list(command or [LIVESTRAT, "runtime", "--config", str(config_path)]),
                 cwd=ROOT,
                 env=environ,
                 stdout=stdout,

@@ -6,7 +6,12 @@
 - ``{"bar": 2, "do": "limit", "side": "BUY", "quantity": "0.01", "offset": -0.2, "count": 3}``:
   ``count`` limit orders at ``close * (1 + offset)`` (far from the market: they rest);
 - ``"keep_trying_from": N``: from bar N on, a small market BUY on every bar, the orders a
-  halted strategy must never get through.
+  halted strategy must never get through;
+- ``"resubmit_on_cancel": true``: a small market BUY whenever one of its orders is canceled
+  (a strategy re-quoting), so it tries to trade again the moment a halt cancels its orders.
+
+A step on bar 0 runs when the strategy starts, before any bar (a market order then has no
+price to be checked against).
 
 Every order it submits and every event of its orders is appended to ``events_path`` as a
 JSON line, so a test can tell, after the process is gone, what was accepted and what denied.
@@ -34,6 +39,7 @@ class ScriptedConfig(StrategyConfig, frozen=True):
     steps: list[dict[str, Any]] = []  # noqa: RUF012  (msgspec copies defaults)
     keep_trying_from: int | None = None
     keep_trying_quantity: str = "0.001"
+    resubmit_on_cancel: bool = False
     events_path: str | None = None
 
 
@@ -49,6 +55,9 @@ class ScriptedStrategy(Strategy):
         if self.config.events_path:
             self._file = open(self.config.events_path, "a", buffering=1)  # noqa: SIM115  (closed on dispose)
         self.subscribe_bars(BarType.from_str(self.config.bar_type))
+        for step in self.config.steps:
+            if step["bar"] == 0:
+                self._do(step, None)
 
     def on_dispose(self) -> None:
         if self._file is not None:
@@ -67,11 +76,12 @@ class ScriptedStrategy(Strategy):
         if start is not None and self.bars >= start:
             self._submit_market(OrderSide.BUY, self.config.keep_trying_quantity, "keep-trying")
 
-    def _do(self, step: dict[str, Any], bar: Bar) -> None:
+    def _do(self, step: dict[str, Any], bar: Bar | None) -> None:
         side = OrderSide.BUY if step.get("side", "BUY") == "BUY" else OrderSide.SELL
         if step["do"] == "market":
             self._submit_market(side, step["quantity"], step.get("tag", "scripted"))
         elif step["do"] == "limit":
+            assert bar is not None, "a limit step needs a bar to price it"
             price = self.instrument.make_price(float(bar.close) * (1 + float(step.get("offset", -0.2))))
             for _ in range(int(step.get("count", 1))):
                 order = self.order_factory.limit(
@@ -99,6 +109,8 @@ class ScriptedStrategy(Strategy):
             tags=list(order.tags or []) if order is not None else [],
             reason=getattr(event, "reason", None),
         )
+        if self.config.resubmit_on_cancel and type(event).__name__ == "OrderCanceled":
+            self._submit_market(OrderSide.BUY, self.config.keep_trying_quantity, "after-cancel")
 
 
 def read_events(path: str) -> list[dict[str, Any]]:

@@ -1,0 +1,278 @@
+"""A stand-in for a live venue: the one part of a live strategy that cannot exist on these machines.
+
+**What is mocked, and only that: the venue.** A live spec's adapter clients
+(``strategy_runtime.node.live_venue``) are replaced by
+
+- a market data client replaying a catalog the test wrote (the runtime's own
+  ``ReplayDataClient``), as a venue's feed would stream prices;
+- an execution client that simulates the venue's matching (the runtime's own sandbox client,
+  with random trade ids as a real venue gives) and answers NautilusTrader's start-up
+  reconciliation with scripted reports: orders the venue filled while the runtime was down.
+
+Everything else is the real live runtime: a live-mode ``TradingNode`` with reconciliation on,
+the engines' asynchronous event queues, the reporter, the risk guard, the ledger (PostgreSQL,
+as live strategies require) and the halt. ``install(setattr)`` swaps the clients in (pytest's
+``monkeypatch.setattr`` in a test process); run as a program,
+``python -m tests.support.venue_standin CONFIG STANDIN`` is ``livestrat runtime --config CONFIG``
+with the stand-in described by the JSON file ``STANDIN``, a process a test can SIGKILL.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from nautilus_trader.cache.cache import Cache
+from nautilus_trader.common.component import LiveClock, MessageBus
+from nautilus_trader.core.uuid import UUID4
+from nautilus_trader.execution.reports import FillReport, OrderStatusReport
+from nautilus_trader.live.factories import LiveExecClientFactory
+from nautilus_trader.model.enums import LiquiditySide, OrderSide, OrderStatus, OrderType, TimeInForce
+from nautilus_trader.model.identifiers import AccountId, ClientOrderId, InstrumentId, TradeId, VenueOrderId
+from nautilus_trader.model.objects import Money
+from nautilus_trader.portfolio.base import PortfolioFacade
+
+import strategy_runtime.node
+import strategy_runtime.runtime
+from livestrat.api.spec import LiveStrategySpec
+from strategy_runtime.replay import ReplayDataClient, ReplayDataClientConfig, ReplayDataClientFactory
+from strategy_runtime.sandbox import SandboxExecClientConfig, SandboxExecutionClient
+from strategy_runtime.venues import LiveVenueClients
+
+
+class StandInExecClientConfig(SandboxExecClientConfig, frozen=True, kw_only=True):
+    """The simulated venue, plus what it reports at reconciliation (``VenueOrder.to_json`` dicts)."""
+
+    reconcile: list[dict[str, Any]] = []  # noqa: RUF012  (msgspec copies defaults)
+    ignore_cancels: bool = False  # a venue that never acts on a cancel (unresponsive, or its API down)
+
+
+class StandInExecClient(SandboxExecutionClient):
+    """The simulated venue; at reconciliation it reports the scripted orders and their trades."""
+
+    def __init__(self, *args: Any, config: StandInExecClientConfig, **kwargs: Any) -> None:
+        super().__init__(*args, config=config, **kwargs)
+        self._set_account_id(AccountId(f"{config.venue}-001"))  # as the simulated exchange books it
+        self._reconcile = [VenueOrder.from_json(o) for o in config.reconcile]
+        self._ignore_cancels = config.ignore_cancels
+
+    def cancel_order(self, command: Any) -> None:
+        if not self._ignore_cancels:
+            super().cancel_order(command)
+
+    def cancel_all_orders(self, command: Any) -> None:
+        if not self._ignore_cancels:
+            super().cancel_all_orders(command)
+
+    async def generate_order_status_reports(self, command: Any) -> list[OrderStatusReport]:
+        return [self._status_report(order) for order in self._reconcile]
+
+    async def generate_fill_reports(self, command: Any) -> list[FillReport]:
+        return [self._fill_report(order, trade) for order in self._reconcile for trade in order.trades]
+
+    def _status_report(self, order: VenueOrder) -> OrderStatusReport:
+        instrument = self._cache.instrument(InstrumentId.from_str(order.instrument_id))
+        now = self._clock.timestamp_ns()
+        return OrderStatusReport(
+            account_id=self.account_id,
+            instrument_id=instrument.id,
+            venue_order_id=VenueOrderId(order.venue_order_id),
+            client_order_id=ClientOrderId(order.client_order_id),
+            order_side=OrderSide[order.side],
+            order_type=OrderType.LIMIT,
+            time_in_force=TimeInForce.GTC,
+            order_status=OrderStatus.FILLED,
+            quantity=instrument.make_qty(Decimal(order.quantity)),
+            filled_qty=instrument.make_qty(Decimal(order.quantity)),
+            price=instrument.make_price(Decimal(order.price)),
+            avg_px=Decimal(order.price),
+            report_id=UUID4(),
+            ts_accepted=order.ts_event,
+            ts_last=order.ts_event,
+            ts_init=now,
+        )
+
+    def _fill_report(self, order: VenueOrder, trade: VenueTrade) -> FillReport:
+        instrument = self._cache.instrument(InstrumentId.from_str(order.instrument_id))
+        return FillReport(
+            account_id=self.account_id,
+            instrument_id=instrument.id,
+            venue_order_id=VenueOrderId(order.venue_order_id),
+            client_order_id=ClientOrderId(order.client_order_id),
+            trade_id=TradeId(trade.trade_id),
+            order_side=OrderSide[order.side],
+            last_qty=instrument.make_qty(Decimal(trade.quantity)),
+            last_px=instrument.make_price(Decimal(order.price)),
+            commission=Money(Decimal(trade.commission), instrument.quote_currency),
+            liquidity_side=LiquiditySide.MAKER,
+            report_id=UUID4(),
+            ts_event=order.ts_event,
+            ts_init=self._clock.timestamp_ns(),
+        )
+
+
+class SandboxLiveExecClientFactory(LiveExecClientFactory):
+    """The stand-in's factory; the name is NautilusTrader's condition for handing it the portfolio."""
+
+    @staticmethod
+    def create(  # type: ignore[override]
+        loop: asyncio.AbstractEventLoop,
+        name: str,
+        config: StandInExecClientConfig,
+        portfolio: PortfolioFacade,
+        msgbus: MessageBus,
+        cache: Cache,
+        clock: LiveClock,
+    ) -> StandInExecClient:
+        return StandInExecClient(loop=loop, portfolio=portfolio, msgbus=msgbus, cache=cache, clock=clock, config=config)
+
+
+@dataclass(frozen=True)
+class VenueTrade:
+    trade_id: str
+    quantity: str
+    commission: str = "0"
+
+
+@dataclass(frozen=True)
+class VenueOrder:
+    """A limit order the venue filled while the runtime was away (``trades`` empty: reported without them)."""
+
+    venue_order_id: str
+    client_order_id: str
+    instrument_id: str
+    side: str
+    quantity: str
+    price: str
+    ts_event: int
+    trades: tuple[VenueTrade, ...] = ()
+
+    def to_json(self) -> dict[str, Any]:
+        return {**self.__dict__, "trades": [t.__dict__ for t in self.trades]}
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> VenueOrder:
+        return cls(**{**data, "trades": tuple(VenueTrade(**t) for t in data.get("trades", ()))})
+
+
+@dataclass(frozen=True)
+class StandInVenue:
+    """Where the stand-in's prices come from (``catalog``) and what it reports at start (``reconcile``)."""
+
+    catalog: str
+    reconcile: tuple[VenueOrder, ...] = ()
+    speed: float = 0.0
+    starting_balances: tuple[str, ...] = ("1000000 USDT",)
+    account_type: str = "MARGIN"
+    ignore_cancels: bool = False
+
+    def to_json(self) -> str:
+        return json.dumps(
+            {
+                "catalog": self.catalog,
+                "reconcile": [o.to_json() for o in self.reconcile],
+                "speed": self.speed,
+                "starting_balances": list(self.starting_balances),
+                "account_type": self.account_type,
+                "ignore_cancels": self.ignore_cancels,
+            }
+        )
+
+    @classmethod
+    def from_json(cls, text: str) -> StandInVenue:
+        data = json.loads(text)
+        return cls(
+            catalog=data["catalog"],
+            reconcile=tuple(VenueOrder.from_json(o) for o in data["reconcile"]),
+            speed=data["speed"],
+            starting_balances=tuple(data["starting_balances"]),
+            account_type=data["account_type"],
+            ignore_cancels=data["ignore_cancels"],
+        )
+
+    def clients(self, spec: LiveStrategySpec) -> LiveVenueClients:
+        name = InstrumentId.from_str(spec.instruments[0]).venue.value
+        bar_types = [f"{i}-1-MINUTE-LAST-EXTERNAL" for i in spec.instruments]
+        return LiveVenueClients(
+            name=name,
+            venue=name,
+            account_type=str(spec.venue.account_type or "spot"),
+            nautilus_account_type=self.account_type,
+            data_config=ReplayDataClientConfig(
+                catalog_path=self.catalog,
+                instrument_ids=list(spec.instruments),
+                bar_types=bar_types,
+                speed=self.speed,
+                lockstep=True,
+            ),
+            exec_config=StandInExecClientConfig(
+                venue=name,
+                oms_type="NETTING",
+                account_type=self.account_type,
+                starting_balances=list(self.starting_balances),
+                bar_execution=True,
+                use_random_ids=True,  # a venue's trade ids are unique, run after run
+                reconcile=[o.to_json() for o in self.reconcile],
+                ignore_cancels=self.ignore_cancels,
+            ),
+            data_factory=ReplayDataClientFactory,
+            exec_factory=SandboxLiveExecClientFactory,
+        )
+
+    def install(self, setattr_: Callable[[Any, str, Any], None]) -> None:
+        """Put the stand-in in place of the live adapter (``setattr_``: ``monkeypatch.setattr`` or ``setattr``)."""
+        real_build_node = strategy_runtime.node.build_node
+
+        def live_venue(spec: LiveStrategySpec, environ: Mapping[str, str]) -> LiveVenueClients:
+            return self.clients(spec)
+
+        def build_node(*args: Any, **kwargs: Any) -> Any:
+            node = real_build_node(*args, **kwargs)
+            for client in node.kernel.data_engine._clients.values():
+                if isinstance(client, ReplayDataClient):
+                    client.attach_kernel(node.kernel)  # the replay waits for the trader to run
+            return node
+
+        setattr_(strategy_runtime.node, "live_venue", live_venue)
+        setattr_(strategy_runtime.runtime, "build_node", build_node)
+
+
+def standin_command(config_path: Path, venue: StandInVenue) -> list[str]:
+    """The command line of a ``livestrat runtime`` process whose venue is ``venue`` (see the module docstring)."""
+    standin = config_path.with_name("standin.json")
+    standin.write_text(venue.to_json())
+    return [sys.executable, "-m", "tests.support.venue_standin", str(config_path), str(standin)]
+
+
+def main(argv: list[str]) -> int:
+    config_path, standin_path = argv
+    StandInVenue.from_json(Path(standin_path).read_text()).install(setattr)
+    from livestrat.cli import main as livestrat
+
+    return livestrat(["runtime", "--config", config_path])
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
+
+
+def live_spec(strategy: Mapping[str, Any], instrument: str = "BTCUSDT.BINANCE", **overrides: Any) -> dict[str, Any]:
+    """A live spec on Binance (its clients replaced by the stand-in), with the limits live mode requires."""
+    spec: dict[str, Any] = {
+        "mode": "live",
+        "strategy": dict(strategy),
+        "venue": {"adapter": "binance", "testnet": True, "credentialsSecret": {"name": "venue-keys"}},
+        "instruments": [instrument],
+        "data": {"catalog": {"emptyDir": {}}},
+        "risk": {"maxDailyLoss": 1_000_000, "maxPosition": 1_000, "maxNotionalPerOrder": 10_000_000},
+        "ledger": {"dsnSecret": {"name": "ledger-dsn"}},
+        "pod": {"terminationGracePeriodSeconds": 15},
+    }
+    spec.update(overrides)
+    return spec
