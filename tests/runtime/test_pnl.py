@@ -16,6 +16,7 @@ from nautilus_trader.model.identifiers import (
     TraderId,
     VenueOrderId,
 )
+from nautilus_trader.model.instruments import Instrument
 from nautilus_trader.model.objects import Money, Price, Quantity
 from nautilus_trader.model.position import Position
 from nautilus_trader.test_kit.providers import TestInstrumentProvider
@@ -97,30 +98,33 @@ def test_commissions_are_reported_apart_and_instruments_are_booked_separately():
     assert recompute_pnl([]).instruments == {}
 
 
-def nautilus_fill(n: int, side: OrderSide, qty: str, px: str, fee: str) -> OrderFilled:
+BTCUSDT = TestInstrumentProvider.btcusdt_binance()
+
+
+def nautilus_fill(
+    n: int, side: OrderSide, qty: str, px: str, fee: str, instrument: Instrument = BTCUSDT
+) -> OrderFilled:
+    """A NautilusTrader fill of ``instrument``, commission in the currency its PnL settles in."""
     return OrderFilled(
         trader_id=TraderId("TRADER-001"),
         strategy_id=StrategyId("EMACross-001"),
-        instrument_id=BTCUSDT.id,
+        instrument_id=instrument.id,
         client_order_id=ClientOrderId(f"O-{n}"),
         venue_order_id=VenueOrderId(f"V-{n}"),
-        account_id=AccountId("BINANCE-001"),
+        account_id=AccountId(f"{instrument.id.venue}-001"),
         trade_id=TradeId(f"T-{n}"),
-        position_id=PositionId("BTCUSDT.BINANCE-EMACross-001"),
+        position_id=PositionId(f"{instrument.id}-EMACross-001"),
         order_side=side,
         order_type=OrderType.MARKET,
         last_qty=Quantity.from_str(qty),
         last_px=Price.from_str(px),
-        currency=BTCUSDT.quote_currency,
-        commission=Money.from_str(f"{fee} USDT"),
+        currency=instrument.quote_currency,
+        commission=Money.from_str(f"{fee} {instrument.get_settlement_currency()}"),
         liquidity_side=LiquiditySide.TAKER,
         event_id=UUID4(),
         ts_event=1_700_000_000_000_000_000 + n,
         ts_init=1_700_000_000_000_000_100 + n,
     )
-
-
-BTCUSDT = TestInstrumentProvider.btcusdt_binance()
 
 
 def test_an_order_filled_event_becomes_a_plain_exact_record():
@@ -169,26 +173,7 @@ XBTUSD = TestInstrumentProvider.xbtusd_bitmex()  # inverse: quoted in USD, PnL s
 
 
 def inverse_fill(n: int, side: OrderSide, qty: str, px: str, fee: str) -> OrderFilled:
-    return OrderFilled(
-        trader_id=TraderId("TRADER-001"),
-        strategy_id=StrategyId("S-001"),
-        instrument_id=XBTUSD.id,
-        client_order_id=ClientOrderId(f"O-{n}"),
-        venue_order_id=VenueOrderId(f"V-{n}"),
-        account_id=AccountId("BITMEX-001"),
-        trade_id=TradeId(f"T-{n}"),
-        position_id=PositionId("XBTUSD-S-001"),
-        order_side=side,
-        order_type=OrderType.MARKET,
-        last_qty=Quantity.from_str(qty),
-        last_px=Price.from_str(px),
-        currency=XBTUSD.quote_currency,
-        commission=Money.from_str(f"{fee} BTC"),
-        liquidity_side=LiquiditySide.TAKER,
-        event_id=UUID4(),
-        ts_event=1_700_000_000_000_000_000 + n,
-        ts_init=1_700_000_000_000_000_100 + n,
-    )
+    return nautilus_fill(n, side, qty, px, fee, instrument=XBTUSD)
 
 
 def test_an_inverse_contract_is_booked_in_its_settlement_currency_as_nautilus_trader_does():
