@@ -37,9 +37,9 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.example import EXAMPLE, example_over  # noqa: E402
 from bench.machine import machine_header  # noqa: E402
 
-EXAMPLE = ROOT / "examples" / "paper-ema-cross.yaml"
 STAND_IN = "bench.event_counter:EventCounter"
 
 
@@ -60,10 +60,9 @@ def make_actors(paths: list[str]) -> list[Any]:
 def worker(args: argparse.Namespace) -> None:
     """One measured run: prints a JSON line with its timings."""
     imported = time.time()
-    from strategy_runtime.local_config import local_runtime_config
     from strategy_runtime.node import build_node
 
-    config = local_runtime_config(EXAMPLE, workdir=Path(args.workdir), catalog=Path(args.catalog))
+    config = example_over(args.catalog, args.workdir)
     imported = time.time() - imported
     if args.backtest:
         from strategy_runtime.backtest import run_backtest

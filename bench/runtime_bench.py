@@ -39,9 +39,9 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.example import EXAMPLE, example_over  # noqa: E402
 from bench.machine import machine_header  # noqa: E402
 
-EXAMPLE = ROOT / "examples" / "paper-ema-cross.yaml"
 LIVESTRAT = str(Path(sys.executable).with_name("livestrat"))
 
 
@@ -110,11 +110,10 @@ def latency_worker(args: argparse.Namespace) -> None:
 def throughput_worker(args: argparse.Namespace) -> None:
     # Imported before the loop starts, as the CLI does: importing NautilusTrader's kernel makes
     # uvloop the event loop policy, and a loop already running would stay a plain asyncio one.
-    from strategy_runtime.local_config import local_runtime_config
     from strategy_runtime.node import build_node
     from strategy_runtime.runtime import RuntimeOptions, StrategyRuntime
 
-    config = local_runtime_config(EXAMPLE, workdir=Path(args.workdir), catalog=Path(args.catalog))
+    config = example_over(args.catalog, args.workdir)
 
     async def bare() -> tuple[int, float]:
         node = build_node(config)
