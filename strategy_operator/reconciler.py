@@ -228,10 +228,6 @@ def status_patch(current: Mapping[str, Any], desired: Mapping[str, Any]) -> dict
     return patch
 
 
-def _plain(body: Mapping[str, Any]) -> dict[str, Any]:
-    return {key: value for key, value in body.items()}
-
-
 def _owned_by(body: Mapping[str, Any], uid: str) -> bool:
     return any(ref.get("uid") == uid for ref in (body.get("metadata") or {}).get("ownerReferences") or [])
 
@@ -362,7 +358,7 @@ class Reconciler:
         """Bring one strategy's children and status in line; returns when to look again (seconds), if timed."""
         started = time.monotonic()
         try:
-            recheck = await self._reconcile(_plain(body), caches)
+            recheck = await self._reconcile(dict(body), caches)
         except Exception as exc:
             self.metrics.reconciles.labels("error").inc()
             self.metrics.reconcile_errors.labels(type(exc).__name__).inc()
@@ -683,7 +679,7 @@ class Reconciler:
 
     async def finalize(self, body: Mapping[str, Any], caches: Caches, wake: Callable[[], Any]) -> None:
         """A LiveStrategy is being deleted: halt it, wait for its pod to exit (bounded), then let it go."""
-        raw = _plain(body)
+        raw = dict(body)
         meta = raw.get("metadata") or {}
         name, namespace = meta["name"], meta["namespace"]
         key: Key = (namespace, name)
