@@ -228,6 +228,11 @@ def status_patch(current: Mapping[str, Any], desired: Mapping[str, Any]) -> dict
     return patch
 
 
+def _secret_retry_wait(memory: StrategyMemory) -> float:
+    """How long a missing Secret (or key) is trusted to be missing: longer after each failed look-up."""
+    return SECRETS_RETRY_SECONDS[min(memory.secret_failures, len(SECRETS_RETRY_SECONDS)) - 1]
+
+
 def _owned_by(body: Mapping[str, Any], uid: str) -> bool:
     return any(ref.get("uid") == uid for ref in (body.get("metadata") or {}).get("ownerReferences") or [])
 
@@ -287,11 +292,7 @@ class Reconciler:
         needed = tuple(secret_requirements(strategy, self.settings))
         now = time.monotonic()
         if needed == memory.secrets_key:
-            wait = (
-                valid_for
-                if not memory.secret_problems
-                else SECRETS_RETRY_SECONDS[min(memory.secret_failures, len(SECRETS_RETRY_SECONDS)) - 1]
-            )
+            wait = _secret_retry_wait(memory) if memory.secret_problems else valid_for
             if now - memory.secrets_checked_at < wait:
                 return memory.secret_problems
         namespace = strategy.metadata.namespace or ""
@@ -336,8 +337,7 @@ class Reconciler:
     def _secret_recheck(self, memory: StrategyMemory) -> float | None:
         if not memory.secret_problems:
             return None
-        wait = SECRETS_RETRY_SECONDS[min(memory.secret_failures, len(SECRETS_RETRY_SECONDS)) - 1]
-        return max(0.1, memory.secrets_checked_at + wait - time.monotonic())
+        return max(0.1, memory.secrets_checked_at + _secret_retry_wait(memory) - time.monotonic())
 
     async def _confirmed_pods(
         self, key: Key, caches: Caches, memory: StrategyMemory, *, confirm: bool
