@@ -507,9 +507,7 @@ class Reconciler:
                 await self.kube.patch("LiveStrategy", namespace, name, {"metadata": {"annotations": annotation}})
                 memory.breach_writes.wrote(obs.risk_recorded, plan.record_breach)
             if observed.strategy is not None:
-                actions += await self._apply(
-                    observed.strategy, observed.uid, plan, observed.desired_children, caches, memory, step
-                )
+                actions += await self._apply(observed, plan, caches, memory, step)
             for deletion in plan.delete_pods:
                 stage = "halt" if deletion.reason == "RoguePodDeleted" else "apply"
                 step.now(stage, f"delete pod {deletion.pod.name}")
@@ -575,15 +573,10 @@ class Reconciler:
         return memory.situation_since
 
     async def _apply(
-        self,
-        strategy: LiveStrategy,
-        uid: str,
-        plan: lifecycle.Plan,
-        desired_children: list[dict[str, Any]],
-        caches: Caches,
-        memory: StrategyMemory,
-        step: Step,
+        self, observed: Observed, plan: lifecycle.Plan, caches: Caches, memory: StrategyMemory, step: Step
     ) -> list[Event]:
+        strategy, uid, desired_children = observed.strategy, observed.uid, observed.desired_children
+        assert strategy is not None
         name, namespace = strategy.metadata.name, strategy.metadata.namespace or ""
         key: Key = (namespace, name)
         events: list[Event] = []
@@ -598,7 +591,7 @@ class Reconciler:
                 if not plan.apply:
                     continue  # the running strategy keeps its configuration
                 if config_substance(_runtime_json(existing) or {}) == config_substance(
-                    json.loads(desired["data"][CONFIG_FILE_NAME])
+                    observed.observation.desired_config
                 ):
                     desired = {**desired, "data": existing.get("data")}  # same configuration: keep its generation
             if kind == "StatefulSet":
