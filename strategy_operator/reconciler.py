@@ -49,7 +49,6 @@ from strategy_operator.children import (
     SecretRequirement,
     SpecProblem,
     build_children,
-    build_service_account,
     config_substance,
     digest,
     secret_requirements,
@@ -608,11 +607,8 @@ class Reconciler:
                 updated.append(kind)
 
         own_account = caches.child("ServiceAccount", key)
-        if (
-            build_service_account(strategy, self.settings) is None
-            and own_account is not None
-            and _owned_by(own_account, uid)
-        ):
+        wants_account = any(child["kind"] == "ServiceAccount" for child in desired_children)
+        if not wants_account and own_account is not None and _owned_by(own_account, uid):
             step.now("apply", f"delete ServiceAccount {name}")
             await self.kube.delete("ServiceAccount", namespace, name)  # the spec now names its own
         if created:
