@@ -474,7 +474,10 @@ def build_pod_template(strategy: LiveStrategy, settings: OperatorSettings) -> di
 
 def config_hash(configmap: dict[str, Any], template: dict[str, Any]) -> str:
     """What the pod runs, in 16 hex digits: the configuration's substance and the pod template."""
-    document = json.loads(configmap["data"][CONFIG_FILE_NAME])
+    return _config_hash(json.loads(configmap["data"][CONFIG_FILE_NAME]), template)
+
+
+def _config_hash(document: dict[str, Any], template: dict[str, Any]) -> str:
     return digest({"config": config_substance(document), "template": template})
 
 
@@ -505,7 +508,7 @@ def build_statefulset(
     template = build_pod_template(strategy, settings)
     document = json.loads(configmap["data"][CONFIG_FILE_NAME])
     template["metadata"]["annotations"][labels.SPEC_HASH_ANNOTATION] = spec_hash(document, strategy.spec.restart_nonce)
-    hashed = config_hash(configmap, template)
+    hashed = _config_hash(document, template)
     template["metadata"]["annotations"][labels.CONFIG_HASH_ANNOTATION] = hashed
     return {
         "apiVersion": "apps/v1",

@@ -49,7 +49,6 @@ from strategy_operator.children import (
     SecretRequirement,
     SpecProblem,
     build_children,
-    build_service_account,
     config_substance,
     digest,
     secret_requirements,
@@ -228,8 +227,9 @@ def status_patch(current: Mapping[str, Any], desired: Mapping[str, Any]) -> dict
     return patch
 
 
-def _plain(body: Mapping[str, Any]) -> dict[str, Any]:
-    return {key: value for key, value in body.items()}
+def _secret_retry_wait(memory: StrategyMemory) -> float:
+    """How long a missing Secret (or key) is trusted to be missing: longer after each failed look-up."""
+    return SECRETS_RETRY_SECONDS[min(memory.secret_failures, len(SECRETS_RETRY_SECONDS)) - 1]
 
 
 def _owned_by(body: Mapping[str, Any], uid: str) -> bool:
@@ -291,11 +291,7 @@ class Reconciler:
         needed = tuple(secret_requirements(strategy, self.settings))
         now = time.monotonic()
         if needed == memory.secrets_key:
-            wait = (
-                valid_for
-                if not memory.secret_problems
-                else SECRETS_RETRY_SECONDS[min(memory.secret_failures, len(SECRETS_RETRY_SECONDS)) - 1]
-            )
+            wait = _secret_retry_wait(memory) if memory.secret_problems else valid_for
             if now - memory.secrets_checked_at < wait:
                 return memory.secret_problems
         namespace = strategy.metadata.namespace or ""
@@ -340,8 +336,7 @@ class Reconciler:
     def _secret_recheck(self, memory: StrategyMemory) -> float | None:
         if not memory.secret_problems:
             return None
-        wait = SECRETS_RETRY_SECONDS[min(memory.secret_failures, len(SECRETS_RETRY_SECONDS)) - 1]
-        return max(0.1, memory.secrets_checked_at + wait - time.monotonic())
+        return max(0.1, memory.secrets_checked_at + _secret_retry_wait(memory) - time.monotonic())
 
     async def _confirmed_pods(
         self, key: Key, caches: Caches, memory: StrategyMemory, *, confirm: bool
@@ -362,7 +357,7 @@ class Reconciler:
         """Bring one strategy's children and status in line; returns when to look again (seconds), if timed."""
         started = time.monotonic()
         try:
-            recheck = await self._reconcile(_plain(body), caches)
+            recheck = await self._reconcile(dict(body), caches)
         except Exception as exc:
             self.metrics.reconciles.labels("error").inc()
             self.metrics.reconcile_errors.labels(type(exc).__name__).inc()
@@ -511,9 +506,7 @@ class Reconciler:
                 await self.kube.patch("LiveStrategy", namespace, name, {"metadata": {"annotations": annotation}})
                 memory.breach_writes.wrote(obs.risk_recorded, plan.record_breach)
             if observed.strategy is not None:
-                actions += await self._apply(
-                    observed.strategy, observed.uid, plan, observed.desired_children, caches, memory, step
-                )
+                actions += await self._apply(observed, plan, caches, memory, step)
             for deletion in plan.delete_pods:
                 stage = "halt" if deletion.reason == "RoguePodDeleted" else "apply"
                 step.now(stage, f"delete pod {deletion.pod.name}")
@@ -579,15 +572,10 @@ class Reconciler:
         return memory.situation_since
 
     async def _apply(
-        self,
-        strategy: LiveStrategy,
-        uid: str,
-        plan: lifecycle.Plan,
-        desired_children: list[dict[str, Any]],
-        caches: Caches,
-        memory: StrategyMemory,
-        step: Step,
+        self, observed: Observed, plan: lifecycle.Plan, caches: Caches, memory: StrategyMemory, step: Step
     ) -> list[Event]:
+        strategy, uid, desired_children = observed.strategy, observed.uid, observed.desired_children
+        assert strategy is not None
         name, namespace = strategy.metadata.name, strategy.metadata.namespace or ""
         key: Key = (namespace, name)
         events: list[Event] = []
@@ -602,7 +590,7 @@ class Reconciler:
                 if not plan.apply:
                     continue  # the running strategy keeps its configuration
                 if config_substance(_runtime_json(existing) or {}) == config_substance(
-                    json.loads(desired["data"][CONFIG_FILE_NAME])
+                    observed.observation.desired_config
                 ):
                     desired = {**desired, "data": existing.get("data")}  # same configuration: keep its generation
             if kind == "StatefulSet":
@@ -619,11 +607,8 @@ class Reconciler:
                 updated.append(kind)
 
         own_account = caches.child("ServiceAccount", key)
-        if (
-            build_service_account(strategy, self.settings) is None
-            and own_account is not None
-            and _owned_by(own_account, uid)
-        ):
+        wants_account = any(child["kind"] == "ServiceAccount" for child in desired_children)
+        if not wants_account and own_account is not None and _owned_by(own_account, uid):
             step.now("apply", f"delete ServiceAccount {name}")
             await self.kube.delete("ServiceAccount", namespace, name)  # the spec now names its own
         if created:
@@ -683,7 +668,7 @@ class Reconciler:
 
     async def finalize(self, body: Mapping[str, Any], caches: Caches, wake: Callable[[], Any]) -> None:
         """A LiveStrategy is being deleted: halt it, wait for its pod to exit (bounded), then let it go."""
-        raw = _plain(body)
+        raw = dict(body)
         meta = raw.get("metadata") or {}
         name, namespace = meta["name"], meta["namespace"]
         key: Key = (namespace, name)

@@ -456,7 +456,7 @@ class KubernetesEmulator(kmock.KubernetesEmulator):
             body.pop("status", None)
         body = {"apiVersion": _api_version(resource), "kind": self._kind(resource), **body}
         meta["uid"] = str(uuid.uuid4())
-        meta["creationTimestamp"] = _now()
+        meta["creationTimestamp"] = timestamp_now()
         if self._tracks_generation(resource):
             meta["generation"] = 1
         _drop_empty_metadata(meta)
@@ -641,7 +641,7 @@ class KubernetesEmulator(kmock.KubernetesEmulator):
             return old  # the deletion is already in progress
         if old["metadata"].get("finalizers"):
             new = copy.deepcopy(old)
-            new["metadata"]["deletionTimestamp"] = _now()
+            new["metadata"]["deletionTimestamp"] = timestamp_now()
             new["metadata"]["deletionGracePeriodSeconds"] = 0
             if "generation" in new["metadata"]:
                 new["metadata"]["generation"] += 1
@@ -1149,7 +1149,8 @@ def _json_body(request: kmock.Request, type_: type, optional: bool = False) -> A
 # ------------------------------------------------------------------------------------------------
 
 
-def _now() -> str:
+def timestamp_now() -> str:
+    """The current time as the API server writes it (RFC 3339, seconds, UTC)."""
     return datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 

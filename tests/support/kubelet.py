@@ -43,14 +43,13 @@ import sys
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 import kmock
 
-from tests.support.kube_emulator import KubernetesEmulator
+from tests.support.kube_emulator import KubernetesEmulator, timestamp_now
 from tests.support.operator import free_port
 
 STATEFULSETS = "apps/v1/statefulsets"
@@ -60,10 +59,6 @@ SECRETS = "v1/secrets"
 FINALIZER = "tests.livestrat.io/kubelet"
 LIVESTRAT = str(Path(sys.executable).with_name("livestrat"))
 RESTART_BACKOFF = (0.5, 1.0, 2.0, 4.0)
-
-
-def _now() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def revision_of(statefulset: Mapping[str, Any]) -> str:
@@ -308,7 +303,7 @@ class Kubelet:
         def condition(type_: str, value: bool) -> dict[str, Any]:
             old = previous.get(type_) or {}
             text = "True" if value else "False"
-            since = old.get("lastTransitionTime") if old.get("status") == text else _now()
+            since = old.get("lastTransitionTime") if old.get("status") == text else timestamp_now()
             return {"type": type_, "status": text, "lastTransitionTime": since}
 
         if container.stopped and container.waiting_reason is None and container.exit_code is not None:
@@ -409,7 +404,7 @@ class Kubelet:
             while not container.stopping:
                 await asyncio.sleep(3600)
             return
-        container.started_at = _now()
+        container.started_at = timestamp_now()
         container.stopped = False
         await asyncio.sleep(self.ready_delay)
         if f"{container.namespace}/{container.pod}" not in self.unready:
@@ -433,7 +428,7 @@ class Kubelet:
             container.process = await asyncio.create_subprocess_exec(
                 *command, env=env, stdout=log, stderr=asyncio.subprocess.STDOUT, start_new_session=True
             )
-        container.port, container.started_at, container.stopped = port, _now(), False
+        container.port, container.started_at, container.stopped = port, timestamp_now(), False
         container.exit_code = None
         assert self._session is not None
         while container.process.returncode is None:
