@@ -646,15 +646,19 @@ class RiskGuard(Actor):
             del forwarded[client_order_id]
         return list(forwarded.values())
 
+    def _refusal(self) -> str | None:
+        """Why the gate refuses new orders and modifications (shut for good, or held); None while open."""
+        if self.gate_shut_because is not None:
+            return f"trading is halted ({self.gate_shut_because})"
+        if self.held_because is not None:
+            return f"new orders are held: {self.held_because}"
+        return None
+
     def _admit(self, orders: list[Order]) -> bool:
-        if self.gate_shut_because is not None or self.held_because is not None:
+        why = self._refusal()
+        if why is not None:
             if all(o.is_reduce_only and HALT_TAG in (o.tags or []) for o in orders):
                 return True  # the halt's own closes
-            why = (
-                f"trading is halted ({self.gate_shut_because})"
-                if self.gate_shut_because is not None
-                else f"new orders are held: {self.held_because}"
-            )
             for order in orders:
                 self._deny(order, GATE_REASON_PREFIX + why)
             return False
@@ -690,11 +694,9 @@ class RiskGuard(Actor):
         order = self.cache.order(command.client_order_id)
         if order is None:
             return True  # the execution engine reports the unknown order
-        if self.gate_shut_because is not None:
-            self._reject_modify(order, f"{GATE_REASON_PREFIX}trading is halted ({self.gate_shut_because})")
-            return False
-        if self.held_because is not None:
-            self._reject_modify(order, f"{GATE_REASON_PREFIX}new orders are held: {self.held_because}")
+        why = self._refusal()
+        if why is not None:
+            self._reject_modify(order, GATE_REASON_PREFIX + why)
             return False
         if self._max_notional is None:
             return True
