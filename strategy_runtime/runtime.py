@@ -393,12 +393,14 @@ class StrategyRuntime:
 
     async def _run_fenced(self, ledger: Ledger) -> RunOutcome:
         config, options = self.config, self.options
-        fills_before = await ledger.count()
         restored, acknowledged = await self._restored_halt(ledger)
         history = None
         if config.spec.mode == Mode.LIVE:
             # The limits hold across restarts: the guard starts from every fill and the saved baseline.
             history = PnlHistory(await ledger.fills(), await ledger.risk_baseline(), reset=acknowledged)
+            fills_before = len(history.fills)  # read whole already: no count query on top
+        else:
+            fills_before = await ledger.count()
         self.reporter = Reporter(
             strategy_key=self.key,
             ledger=ledger,
