@@ -50,7 +50,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from fractions import Fraction
 from typing import Any
@@ -84,6 +84,7 @@ GATE_REASON_PREFIX = "livestrat risk guard: "
 # After the portfolio (priority 10) has taken the new price, before strategies (0) see it.
 DATA_PRIORITY = 5
 NANOS_PER_DAY = 86_400_000_000_000
+EPOCH = date(1970, 1, 1)
 # The gate forgets orders that left INITIALIZED whenever it tracks more than this many.
 FORWARDED_PRUNE_AT = 1_000
 
@@ -121,6 +122,11 @@ class PnlHistory:
 def _limit(value: float | None) -> Decimal | None:
     # Through the text, so 0.05 stays 0.05; normalized, so 100.0 reads 100.
     return Decimal(str(value)).normalize() if value else None
+
+
+def _utc_date(day: int) -> date:
+    """The UTC date of ``day`` days since the epoch (the guard's ``_day``)."""
+    return EPOCH + timedelta(days=day)
 
 
 def _cents(amounts: dict[str, float]) -> Amounts:
@@ -328,7 +334,7 @@ class RiskGuard(Actor):
     ) -> None:
         """The day's opening total PnL and the peak, carried over from earlier runtimes (live)."""
         assert self._history is not None and self._day is not None
-        history, today = self._history, date.fromordinal(date(1970, 1, 1).toordinal() + self._day)
+        history, today = self._history, _utc_date(self._day)
         if history.reset:
             self._day_start, self._peak = dict(total), dict(total)
             logger.warning("risk guard: the halt was acknowledged: the day's PnL and the peak start again from now")
@@ -364,7 +370,7 @@ class RiskGuard(Actor):
             return None
         self._baseline_dirty = False
         return RiskBaseline(
-            day=date.fromordinal(date(1970, 1, 1).toordinal() + self._day),
+            day=_utc_date(self._day),
             day_open=dict(self._day_start),
             peak=dict(self._peak),
         )
