@@ -50,7 +50,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from fractions import Fraction
 from typing import Any
@@ -84,6 +84,7 @@ GATE_REASON_PREFIX = "livestrat risk guard: "
 # After the portfolio (priority 10) has taken the new price, before strategies (0) see it.
 DATA_PRIORITY = 5
 NANOS_PER_DAY = 86_400_000_000_000
+EPOCH = date(1970, 1, 1)
 # The gate forgets orders that left INITIALIZED whenever it tracks more than this many.
 FORWARDED_PRUNE_AT = 1_000
 
@@ -121,6 +122,11 @@ class PnlHistory:
 def _limit(value: float | None) -> Decimal | None:
     # Through the text, so 0.05 stays 0.05; normalized, so 100.0 reads 100.
     return Decimal(str(value)).normalize() if value else None
+
+
+def _utc_date(day: int) -> date:
+    """The UTC date of ``day`` days since the epoch (the guard's ``_day``)."""
+    return EPOCH + timedelta(days=day)
 
 
 def _cents(amounts: dict[str, float]) -> Amounts:
@@ -328,7 +334,7 @@ class RiskGuard(Actor):
     ) -> None:
         """The day's opening total PnL and the peak, carried over from earlier runtimes (live)."""
         assert self._history is not None and self._day is not None
-        history, today = self._history, date.fromordinal(date(1970, 1, 1).toordinal() + self._day)
+        history, today = self._history, _utc_date(self._day)
         if history.reset:
             self._day_start, self._peak = dict(total), dict(total)
             logger.warning("risk guard: the halt was acknowledged: the day's PnL and the peak start again from now")
@@ -364,7 +370,7 @@ class RiskGuard(Actor):
             return None
         self._baseline_dirty = False
         return RiskBaseline(
-            day=date.fromordinal(date(1970, 1, 1).toordinal() + self._day),
+            day=_utc_date(self._day),
             day_open=dict(self._day_start),
             peak=dict(self._peak),
         )
@@ -646,15 +652,19 @@ class RiskGuard(Actor):
             del forwarded[client_order_id]
         return list(forwarded.values())
 
+    def _refusal(self) -> str | None:
+        """Why the gate refuses new orders and modifications (shut for good, or held); None while open."""
+        if self.gate_shut_because is not None:
+            return f"trading is halted ({self.gate_shut_because})"
+        if self.held_because is not None:
+            return f"new orders are held: {self.held_because}"
+        return None
+
     def _admit(self, orders: list[Order]) -> bool:
-        if self.gate_shut_because is not None or self.held_because is not None:
+        why = self._refusal()
+        if why is not None:
             if all(o.is_reduce_only and HALT_TAG in (o.tags or []) for o in orders):
                 return True  # the halt's own closes
-            why = (
-                f"trading is halted ({self.gate_shut_because})"
-                if self.gate_shut_because is not None
-                else f"new orders are held: {self.held_because}"
-            )
             for order in orders:
                 self._deny(order, GATE_REASON_PREFIX + why)
             return False
@@ -690,11 +700,9 @@ class RiskGuard(Actor):
         order = self.cache.order(command.client_order_id)
         if order is None:
             return True  # the execution engine reports the unknown order
-        if self.gate_shut_because is not None:
-            self._reject_modify(order, f"{GATE_REASON_PREFIX}trading is halted ({self.gate_shut_because})")
-            return False
-        if self.held_because is not None:
-            self._reject_modify(order, f"{GATE_REASON_PREFIX}new orders are held: {self.held_because}")
+        why = self._refusal()
+        if why is not None:
+            self._reject_modify(order, GATE_REASON_PREFIX + why)
             return False
         if self._max_notional is None:
             return True

@@ -38,7 +38,7 @@ from livestrat.api.spec import HaltPolicy, Mode
 from livestrat.api.status import ReplayProgress, RiskState, TradingState
 from strategy_runtime import portfolio_view
 from strategy_runtime.catalog import StrategyCatalog
-from strategy_runtime.halt import HaltReport, HaltSequence, TradingHalt
+from strategy_runtime.halt import STEP_DEADLINES, HaltReport, HaltSequence, TradingHalt
 from strategy_runtime.http_server import RuntimeHttpServer
 from strategy_runtime.ledger import (
     CommittedBatch,
@@ -187,14 +187,9 @@ class StrategyRuntime:
 
     async def _contain_breach(self, breach: Breach) -> None:
         """Cancel, flatten per policy, HALTED, with the halt's deadlines; again every few seconds until clean."""
-        assert self.trading is not None
-        budget = self.config.halt_budget_seconds
         policy = self.config.spec.halt_policy
         while True:
-            started = time.monotonic()
-            left, flat = await self.trading.contain(
-                f"{breach.limit}: {breach.reason}", policy, started + budget * 0.25, started + budget * 0.5
-            )
+            left, flat = await self._contain(breach)
             clean = left == 0 and (flat or policy != HaltPolicy.FLATTEN)
             logger.error(
                 "runtime: risk halt (%s): %d order(s) left open, %s; trading stays halted until acknowledged",
@@ -398,12 +393,14 @@ class StrategyRuntime:
 
     async def _run_fenced(self, ledger: Ledger) -> RunOutcome:
         config, options = self.config, self.options
-        fills_before = await ledger.count()
         restored, acknowledged = await self._restored_halt(ledger)
         history = None
         if config.spec.mode == Mode.LIVE:
             # The limits hold across restarts: the guard starts from every fill and the saved baseline.
             history = PnlHistory(await ledger.fills(), await ledger.risk_baseline(), reset=acknowledged)
+            fills_before = len(history.fills)  # read whole already: no count query on top
+        else:
+            fills_before = await ledger.count()
         self.reporter = Reporter(
             strategy_key=self.key,
             ledger=ledger,
@@ -459,7 +456,7 @@ class StrategyRuntime:
             self.ready_at = time.monotonic()
             logger.info("runtime: %s is running (%.2fs after start)", self.key, self.ready_at - self.started_at)
             if restored is not None:  # whatever a venue still holds for us must not trade either
-                self._breach_task = asyncio.get_running_loop().create_task(self._contain_restored(restored))
+                self._breach_task = asyncio.get_running_loop().create_task(self._contain(restored))
 
         await self._wait_for_stop()
         return await self._halt(ledger)
@@ -511,12 +508,15 @@ class StrategyRuntime:
         )
         return Breach(record.breached_limit, record.reason, record.breached_at.astimezone(UTC)), False
 
-    async def _contain_restored(self, breach: Breach) -> None:
+    async def _contain(self, breach: Breach) -> tuple[int, bool]:
+        """One containment of a risk halt, within the halt's cancel and flatten shares of the budget."""
         assert self.trading is not None
-        now = time.monotonic()
-        budget = self.config.halt_budget_seconds
-        await self.trading.contain(
-            f"{breach.limit}: {breach.reason}", self.config.spec.halt_policy, now + budget * 0.25, now + budget * 0.5
+        started, budget = time.monotonic(), self.config.halt_budget_seconds
+        return await self.trading.contain(
+            f"{breach.limit}: {breach.reason}",
+            self.config.spec.halt_policy,
+            started + budget * STEP_DEADLINES["cancel"],
+            started + budget * STEP_DEADLINES["flatten"],
         )
 
     async def _watch_ledger(self, ledger: Ledger) -> None:
