@@ -57,10 +57,16 @@ def _dotted(loc: tuple[int | str, ...]) -> str:
     return path
 
 
+@cache
+def _schema() -> dict[str, Any]:
+    """The CRD's schema, generated once: callers only read it."""
+    return openapi_schema()
+
+
 def _suggestion(loc: tuple[int | str, ...]) -> str:
     """' (did you mean X?)' for a misspelt field, from the fields the schema has there."""
-    node: dict[str, Any] = {"properties": {"spec": openapi_schema()["properties"]["spec"]}}
-    node["properties"]["metadata"] = openapi_schema()["properties"]["metadata"]
+    schema = _schema()["properties"]
+    node: dict[str, Any] = {"properties": {"spec": schema["spec"], "metadata": schema["metadata"]}}
     for part in loc[:-1]:
         node = node.get("items", {}) if isinstance(part, int) else node.get("properties", {}).get(part, {})
     close = difflib.get_close_matches(str(loc[-1]), list(node.get("properties", {})), n=1)
@@ -168,7 +174,7 @@ def problems(doc: Any) -> list[Problem]:
     except ValidationError as exc:
         return [_pydantic_problem(e) for e in exc.errors()]
     defaulted = strategy.to_wire()
-    return list(_rules_at(openapi_schema()["properties"]["spec"], defaulted["spec"], "spec"))
+    return list(_rules_at(_schema()["properties"]["spec"], defaulted["spec"], "spec"))
 
 
 def parse(doc: Any, source: str = "") -> LiveStrategy:
