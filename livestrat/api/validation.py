@@ -57,10 +57,16 @@ def _dotted(loc: tuple[int | str, ...]) -> str:
     return path
 
 
+@cache
+def _schema() -> dict[str, Any]:
+    """The CRD's schema, generated once: callers only read it."""
+    return openapi_schema()
+
+
 def _suggestion(loc: tuple[int | str, ...]) -> str:
     """' (did you mean X?)' for a misspelt field, from the fields the schema has there."""
-    node: dict[str, Any] = {"properties": {"spec": openapi_schema()["properties"]["spec"]}}
-    node["properties"]["metadata"] = openapi_schema()["properties"]["metadata"]
+    schema = _schema()["properties"]
+    node: dict[str, Any] = {"properties": {"spec": schema["spec"], "metadata": schema["metadata"]}}
     for part in loc[:-1]:
         node = node.get("items", {}) if isinstance(part, int) else node.get("properties", {}).get(part, {})
     close = difflib.get_close_matches(str(loc[-1]), list(node.get("properties", {})), n=1)
@@ -152,12 +158,12 @@ def _rules_at(schema: dict[str, Any], value: Any, path: str) -> Iterator[Problem
             yield from _rules_at(schema["items"], item, f"{path}[{index}]")
 
 
-def problems(doc: Any) -> list[Problem]:
-    """Everything wrong with one manifest, or an empty list."""
+def _checked(doc: Any) -> tuple[LiveStrategy | None, list[Problem]]:
+    """The parsed manifest and everything wrong with it (the model is built only once)."""
     if not isinstance(doc, dict):
-        return [Problem("", "a manifest must be a YAML mapping (an object)")]
+        return None, [Problem("", "a manifest must be a YAML mapping (an object)")]
     if doc.get("apiVersion") != resource.API_VERSION or doc.get("kind") != resource.KIND:
-        return [
+        return None, [
             Problem(
                 "apiVersion/kind",
                 f"expected apiVersion {resource.API_VERSION} and kind {resource.KIND}",
@@ -166,14 +172,19 @@ def problems(doc: Any) -> list[Problem]:
     try:
         strategy = LiveStrategy.from_manifest(doc)
     except ValidationError as exc:
-        return [_pydantic_problem(e) for e in exc.errors()]
+        return None, [_pydantic_problem(e) for e in exc.errors()]
     defaulted = strategy.to_wire()
-    return list(_rules_at(openapi_schema()["properties"]["spec"], defaulted["spec"], "spec"))
+    return strategy, list(_rules_at(_schema()["properties"]["spec"], defaulted["spec"], "spec"))
+
+
+def problems(doc: Any) -> list[Problem]:
+    """Everything wrong with one manifest, or an empty list."""
+    return _checked(doc)[1]
 
 
 def parse(doc: Any, source: str = "") -> LiveStrategy:
     """The validated LiveStrategy, or InvalidManifest naming every problem."""
-    found = problems(doc)
-    if found:
+    strategy, found = _checked(doc)
+    if found or strategy is None:
         raise InvalidManifest(found, source)
-    return LiveStrategy.from_manifest(doc)
+    return strategy

@@ -16,6 +16,8 @@ import pytest
 from livestrat.api.crd import build_crd
 from livestrat.api.validation import to_cel
 
+SCHEMA = build_crd()["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
+
 
 def rules_by_message() -> dict[str, tuple[str, str]]:
     """message fragment → (schema path, rule)."""
@@ -27,12 +29,11 @@ def rules_by_message() -> dict[str, tuple[str, str]]:
         for name, sub in node.get("properties", {}).items():
             walk(sub, f"{path}.{name}")
 
-    walk(build_crd()["spec"]["versions"][0]["schema"]["openAPIV3Schema"], "")
+    walk(SCHEMA, "")
     return found
 
 
 RULES = rules_by_message()
-SCHEMA = build_crd()["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
 
 
 def evaluate(fragment: str, obj: dict[str, Any]) -> bool:

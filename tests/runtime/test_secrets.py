@@ -47,6 +47,12 @@ DB_PASSWORD = "DB-PASSWORD-5e6f70-do-not-leak"
 TOKEN = "SERVICE-ACCOUNT-TOKEN-91ab2c-do-not-leak"
 
 
+def assert_nowhere(secrets: list[str], **places: str) -> None:
+    for secret in secrets:
+        for where, text in places.items():
+            assert secret not in text, f"{secret} leaked into {where}"
+
+
 def with_password(dsn: str, host: str, port: int) -> str:
     url = urlsplit(dsn)
     return urlunsplit(url._replace(netloc=f"postgres:{DB_PASSWORD}@{host}:{port}"))
@@ -90,21 +96,18 @@ async def test_no_secret_reaches_logs_state_metrics_or_status(tmp_path, emulator
     assert "ledger: writing" in output or "fence" in output  # the error paths did run
     pushed = [r.body.decode(errors="replace") for r in emulator.writes()]
     stored = json.dumps(emulator.read_object(LIVESTRATEGIES, "s", namespace="desk"))
-    everything = {"logs": output, "served": "\n".join(served), "pushed": "\n".join(pushed), "status": stored}
-    for secret in [*SECRETS.values(), DB_PASSWORD, TOKEN]:
-        for where, text in everything.items():
-            assert secret not in text, f"{secret} leaked into {where}"
+    assert_nowhere(
+        [*SECRETS.values(), DB_PASSWORD, TOKEN],
+        logs=output,
+        served="\n".join(served),
+        pushed="\n".join(pushed),
+        status=stored,
+    )
     assert served[0] and "livestrat_fills" in served[1]
 
 
 WRONG_PASSWORD = "WRONG-PASSWORD-a7b3c1-do-not-leak"
 LIVE_KEYS = {ENV_API_KEY: "LIVE-KEY-2b9e7d-do-not-leak", ENV_API_SECRET: "LIVE-SECRET-6c0f3a-do-not-leak"}
-
-
-def assert_nowhere(secrets: list[str], **places: str) -> None:
-    for secret in secrets:
-        for where, text in places.items():
-            assert secret not in text, f"{secret} leaked into {where}"
 
 
 async def test_a_scram_ledger_password_and_live_keys_never_leak_with_the_right_password_or_a_wrong_one(
