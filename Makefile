@@ -4,7 +4,6 @@
 
 SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
-PYTHON ?= python3.11
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml requirements.lock | cksum | cut -d' ' -f1)
@@ -38,12 +37,15 @@ docs: crds
 
 # Re-resolve the pinned versions after changing dependencies in pyproject.toml.
 lock: $(STAMP)
-	$(BIN)/uv pip compile pyproject.toml --all-extras --python-version 3.11 \
+	$(BIN)/uv pip compile pyproject.toml --all-extras --python-version 3.13 \
 		--python-platform x86_64-manylinux_2_28 -o requirements.lock
 
 $(STAMP): pyproject.toml requirements.lock
 	@# A venv left half-made (no pip) by an interrupted run is made again, not trusted.
-	@test -x $(BIN)/pip || { rm -rf $(VENV); $(PYTHON) -m venv $(VENV); }
+	@# A venv made by another interpreter (the 3.11 of earlier releases) is made again too.
+	@{ test -x $(BIN)/pip && $(BIN)/python -c 'import sys; sys.exit(sys.version_info < (3, 12))'; } \
+		|| { rm -rf $(VENV); py=$$(sh scripts/find-python.sh) && echo "Creating $(VENV)/ with $$py" \
+		     && "$$py" -m venv $(VENV); }
 	@echo "Installing livestrat and its locked dependencies into $(VENV)/ (first run takes a minute)..."
 	@$(BIN)/python -m pip install --quiet -c requirements.lock -e '.[runtime,operator,dev]' 2>&1 \
 		| { grep -v '^WARNING: Location' || true; }

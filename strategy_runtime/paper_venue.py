@@ -58,7 +58,6 @@ class PaperVenue:
     use_random_ids: bool = False
     use_reduce_only: bool = True
     prob_fill_on_limit: float = 1.0
-    prob_fill_on_stop: float = 1.0
     prob_slippage: float = 0.0
     random_seed: int | None = None
 
@@ -70,7 +69,6 @@ class PaperVenue:
     def _fill_model(self) -> dict[str, Any]:
         return {
             "prob_fill_on_limit": self.prob_fill_on_limit,
-            "prob_fill_on_stop": self.prob_fill_on_stop,
             "prob_slippage": self.prob_slippage,
             "random_seed": self.random_seed,
         }
@@ -118,7 +116,7 @@ _SHARED_SETTINGS = (
     "use_random_ids",
     "use_reduce_only",
 )
-_DEFAULT_FILL_MODEL = {"prob_fill_on_limit": 1.0, "prob_fill_on_stop": 1.0, "prob_slippage": 0.0, "random_seed": None}
+_DEFAULT_FILL_MODEL = {"prob_fill_on_limit": 1.0, "prob_slippage": 0.0, "random_seed": None}
 
 
 class PaperVenueError(ValueError):

@@ -40,7 +40,7 @@ from nautilus_trader.live.execution_client import LiveExecutionClient
 from nautilus_trader.live.factories import LiveExecClientFactory
 from nautilus_trader.model.data import Bar
 from nautilus_trader.model.enums import account_type_from_str, book_type_from_str, oms_type_from_str
-from nautilus_trader.model.identifiers import ClientId, InstrumentId, Venue
+from nautilus_trader.model.identifiers import AccountId, ClientId, InstrumentId, Venue
 from nautilus_trader.model.objects import Currency, Money
 from nautilus_trader.portfolio.base import PortfolioFacade
 
@@ -60,7 +60,6 @@ class SandboxExecClientConfig(SandboxExecutionClientConfig, frozen=True, kw_only
 
     bar_adaptive_high_low_ordering: bool = False
     prob_fill_on_limit: float = 1.0
-    prob_fill_on_stop: float = 1.0
     prob_slippage: float = 0.0
     random_seed: int | None = None
 
@@ -102,6 +101,8 @@ class SandboxExecutionClient(StockSandboxExecutionClient):
             clock=clock,
             config=None,
         )
+        # As the stock __init__ does since 1.222: the account is known before the first event.
+        self._set_account_id(AccountId(f"{config.venue}-001"))
         self.exchange = SimulatedExchange(
             venue=venue,
             oms_type=oms_type,
@@ -117,7 +118,6 @@ class SandboxExecutionClient(StockSandboxExecutionClient):
             clock=self.test_clock,
             fill_model=FillModel(
                 prob_fill_on_limit=config.prob_fill_on_limit,
-                prob_fill_on_stop=config.prob_fill_on_stop,
                 prob_slippage=config.prob_slippage,
                 random_seed=config.random_seed,
             ),
