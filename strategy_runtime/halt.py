@@ -113,13 +113,6 @@ class TradingHalt:
         self._loop = asyncio.get_running_loop()
         self._loop_thread = threading.get_ident()
         self.scans = 0  # how many times the halt looked for what is left (each after an event or a resend)
-        # Subscribed now, before the node starts, and for good: NautilusTrader 1.221's MessageBus does
-        # not add a wildcard subscription made later to topics already published (MessageBus.subscribe
-        # calls is_matching with its arguments swapped), so a subscription made when the halt begins
-        # would miss the events of every strategy that has traded (tests/runtime/test_nautilus_pins.py).
-        msgbus = self._kernel.msgbus
-        msgbus.subscribe(ORDER_EVENTS, self._on_event)
-        msgbus.subscribe(POSITION_EVENTS, self._on_event)
 
     @property
     def cache(self) -> Any:
@@ -160,11 +153,19 @@ class TradingHalt:
         """Run the containment; deadlines are ``time.monotonic()`` values. Returns (orders left, flat)."""
         self._guard.shut_gate(reason)
         async with self._lock:
+            # Order and position events wake the waiting steps up, only while containing. A wildcard
+            # subscription made this late receives topics published before it since NautilusTrader
+            # 1.222 (1.221 missed them; tests/runtime/test_nautilus_pins.py keeps that fixed).
+            msgbus = self._kernel.msgbus
+            msgbus.subscribe(ORDER_EVENTS, self._on_event)
+            msgbus.subscribe(POSITION_EVENTS, self._on_event)
             self._listening = True
             try:
                 return await self._contain(policy, cancel_deadline, flatten_deadline, allow_flatten)
             finally:
                 self._listening = False
+                msgbus.unsubscribe(ORDER_EVENTS, self._on_event)
+                msgbus.unsubscribe(POSITION_EVENTS, self._on_event)
 
     def _on_event(self, _event: object) -> None:
         """Every order and position event: while containing, it wakes the waiting step up."""

@@ -52,8 +52,8 @@ REPORTER_ID = "LivestratReporter"
 ORDER_TOPIC = "events.order.*"
 POSITION_TOPIC = "events.position.*"
 ACCOUNT_TOPIC = "events.account.*"
-# LiveExecutionEngine's method that makes a fill out of an order status report (NautilusTrader
-# 1.221, live/execution_engine.py); pinned by tests/runtime/test_nautilus_pins.py.
+# LiveExecutionEngine's method that makes a fill out of an order status report (private in
+# NautilusTrader 1.231, live/execution_engine.py); pinned by tests/runtime/test_nautilus_pins.py.
 INFERRED_FILL_METHOD = "_generate_inferred_fill"
 
 FillListener = Callable[[FillRecord], None]

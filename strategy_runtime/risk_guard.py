@@ -197,14 +197,6 @@ class RiskGuard(Actor):
     # ------------------------------------------------------------------ lifecycle
     def attach(self, exec_engine: Any) -> None:
         self._exec_engine = exec_engine
-        # Order and position events from now, before the node starts: a live node's start-up
-        # reconciliation publishes some before the trader (and on_start) runs, and NautilusTrader
-        # 1.221 never adds a wildcard subscription made later to a topic already published to a
-        # subscriber (the reporter's), so subscribing in on_start would miss those topics for good.
-        # Until on_start the handlers ignore what they get: on_start reads the portfolio itself.
-        if not self._subscriptions:
-            self._subscribe("events.order.*", self._on_order_event)
-            self._subscribe("events.position.*", self._on_position_event)
 
     def on_start(self) -> None:
         if self._exec_engine is None:
@@ -215,6 +207,11 @@ class RiskGuard(Actor):
             self._gate_installed = True
         if not self._data_subscribed:
             self._data_subscribed = True
+            # From on_start: what a live node's start-up reconciliation published before it, on_start
+            # reads from the portfolio below. (NautilusTrader 1.221 never delivered topics published
+            # before a wildcard subscription; 1.222+ does: tests/runtime/test_nautilus_pins.py.)
+            self._subscribe("events.order.*", self._on_order_event)
+            self._subscribe("events.position.*", self._on_position_event)
             if self._watch_pnl:
                 for instrument_id in self._instrument_ids:
                     venue, symbol = instrument_id.venue.value, instrument_id.symbol.value

@@ -1,8 +1,17 @@
-"""Private NautilusTrader internals the runtime depends on, pinned: an upgrade that moves one fails here, loudly.
+"""NautilusTrader internals and behaviours the runtime depends on, pinned: an upgrade that moves one fails here.
 
-The runtime reaches into NautilusTrader 1.221.0 where its public API has no way to do what
-is needed (each use carries a comment naming the version). Should any of these change in a
-newer release, this test names what moved; fix the use, then the pin.
+Two kinds of pin:
+
+- private attributes the runtime reaches into where the public API of NautilusTrader 1.231.0
+  has no way to do what is needed (each use carries a comment naming the version);
+- upstream behaviours the runtime works around (the stock sandbox client that cannot trade on
+  bars, MARGIN accounts skipping the notional check, a HALTED RiskEngine denying reduce-only
+  closes) or, since an upgrade fixed them, relies on (late wildcard subscriptions, realized PnL
+  kept across a reversal). A pin that fails after an upgrade says which workaround can go, or
+  which fix went away.
+
+The audit of every 1.221 workaround against 1.231 is in docs/runtime.md ("NautilusTrader
+behaviours the runtime depends on").
 """
 
 from __future__ import annotations
@@ -10,12 +19,23 @@ from __future__ import annotations
 import ast
 import inspect
 import textwrap
+from collections.abc import Callable
+from decimal import Decimal
 
 import nautilus_trader
 from nautilus_trader.adapters.sandbox.execution import SandboxExecutionClient as StockSandbox
-from nautilus_trader.common.component import MessageBus, TestClock
+from nautilus_trader.backtest.engine import BacktestEngine, BacktestEngineConfig
+from nautilus_trader.common.component import MessageBus, TestClock, is_matching_py
+from nautilus_trader.config import LoggingConfig, StrategyConfig
+from nautilus_trader.model.currencies import USDT
+from nautilus_trader.model.data import TradeTick
+from nautilus_trader.model.enums import AccountType, AggressorSide, OmsType, OrderSide, TradingState
+from nautilus_trader.model.events import OrderDenied
+from nautilus_trader.model.objects import Money, Price, Quantity
+from nautilus_trader.test_kit.providers import TestInstrumentProvider
+from nautilus_trader.trading.strategy import Strategy
 from nautilus_trader.live.execution_engine import LiveExecutionEngine
-from nautilus_trader.model.identifiers import ClientId, TraderId
+from nautilus_trader.model.identifiers import ClientId, TradeId, TraderId, Venue
 
 from strategy_runtime import reporter
 from strategy_runtime.catalog import prepare_catalog
@@ -23,7 +43,7 @@ from strategy_runtime.node import SHUTDOWN_TOPIC, build_node
 from strategy_runtime.replay import REPLAY_CLIENT_ID
 from tests.support.runtime import paper_manifest, runtime_config
 
-PINNED_VERSION = "1.221.0"
+PINNED_VERSION = "1.231.0"
 
 
 def test_the_nautilus_trader_version_is_the_one_these_pins_were_checked_against():
@@ -55,7 +75,9 @@ def test_the_inferred_fill_hook_is_where_reconciliation_makes_inferred_fills():
     # reporter.py wraps LiveExecutionEngine._generate_inferred_fill(order, report, instrument)
     method = getattr(LiveExecutionEngine, reporter.INFERRED_FILL_METHOD)
     assert list(inspect.signature(method).parameters) == ["self", "order", "report", "instrument"]
-    source = inspect.getsource(LiveExecutionEngine._reconcile_order_report)
+    # 1.231 calls it from _handle_fill_quantity_mismatch (1.221: _reconcile_order_report); the
+    # reporter wraps the engine's method itself, so any caller is covered.
+    source = inspect.getsource(LiveExecutionEngine._handle_fill_quantity_mismatch)
     assert f"self.{reporter.INFERRED_FILL_METHOD}(order, report, instrument)" in source
 
 
@@ -73,11 +95,10 @@ def test_the_stock_sandbox_client_sets_up_only_what_the_fixed_client_does():
     assert assigned == {"test_clock", "exchange", "_client"}
 
 
-def test_a_wildcard_subscription_made_after_a_topic_was_published_misses_it():
-    # NautilusTrader 1.221's MessageBus.subscribe calls is_matching with its arguments swapped, so a
-    # wildcard subscription made after a topic was published (to some subscriber) never receives that
-    # topic. The risk guard (attach) and the halt (TradingHalt.__init__) therefore subscribe to order
-    # and position events before the node starts. Should this pin fail, the workaround can go.
+def test_a_wildcard_subscription_made_after_a_topic_was_published_receives_it():
+    # Fixed upstream after 1.221 (whose MessageBus.subscribe called is_matching with its arguments
+    # swapped, so a late wildcard subscription never received a topic already published). The halt
+    # now subscribes when it begins and the risk guard in on_start: both rely on this.
     bus = MessageBus(TraderId("PIN-001"), TestClock())
     early: list[int] = []
     late: list[int] = []
@@ -87,4 +108,94 @@ def test_a_wildcard_subscription_made_after_a_topic_was_published_misses_it():
     bus.publish("events.order.S-000", 2)  # a topic published before the late subscription
     bus.publish("events.order.S-001", 3)  # a topic first published after it
     assert early == [1, 2, 3]
-    assert late == [3]
+    assert late == [2, 3]
+
+
+def test_the_stock_sandbox_client_still_cannot_see_bars():
+    # Why strategy_runtime/sandbox.py keeps its fixed client: the stock client subscribes its exchange
+    # to data.*.{venue}.* only, and no bar topic (data.bars.{bar_type}) matches it, so on bars alone
+    # every market order is rejected with "no market".
+    source = inspect.getsource(StockSandbox.connect)
+    assert 'self._msgbus.subscribe(f"data.*.{self.venue}.*", handler=self.on_data)' in source
+    assert not is_matching_py("data.bars.BTCUSDT.BINANCE-1-MINUTE-LAST-EXTERNAL", "data.*.BINANCE.*")
+    assert is_matching_py("data.bars.BTCUSDT.BINANCE-1-MINUTE-LAST-EXTERNAL", "data.bars.*.BINANCE-*")
+    # ... and it still hands the config's leverages (instrument id strings) to the exchange unconverted.
+    assert "leverages=config.leverages or {}" in inspect.getsource(StockSandbox.__init__)
+
+
+def _flip_engine(strategy: Strategy) -> BacktestEngine:
+    engine = BacktestEngine(BacktestEngineConfig(logging=LoggingConfig(bypass_logging=True)))
+    engine.add_venue(Venue("BINANCE"), OmsType.NETTING, AccountType.MARGIN, starting_balances=[Money(1_000_000, USDT)])
+    engine.add_instrument(_BTC)
+    prices = [50_000, 50_000, 40_000, 40_000, 45_000]
+    engine.add_data(
+        [
+            TradeTick(_BTC.id, Price(p, 2), Quantity.from_str("1.000000"), AggressorSide.BUYER, TradeId(str(i)), i, i)
+            for i, p in enumerate(prices, start=1)
+        ]
+    )
+    engine.add_strategy(strategy)
+    return engine
+
+
+_BTC = TestInstrumentProvider.btcusdt_binance()
+
+
+class _Flip(Strategy):
+    """Long 0.01, then sell 0.02 (a reversal through zero in one order); with ``halt``, a reduce-only close after."""
+
+    def __init__(self, halt: Callable[[], None] | None = None) -> None:
+        super().__init__(StrategyConfig(strategy_id="FLIP-001"))
+        self.ticks = 0
+        self.halt = halt
+        self.denied: list[str] = []
+
+    def on_start(self) -> None:
+        self.subscribe_trade_ticks(_BTC.id)
+
+    def on_trade_tick(self, tick: TradeTick) -> None:
+        self.ticks += 1
+        if self.ticks == 1:
+            self.submit_order(self.order_factory.market(_BTC.id, OrderSide.BUY, Quantity.from_str("0.010000")))
+        elif self.ticks == 3:
+            self.submit_order(self.order_factory.market(_BTC.id, OrderSide.SELL, Quantity.from_str("0.020000")))
+        elif self.ticks == 5 and self.halt:
+            self.halt()
+            self.submit_order(
+                self.order_factory.market(_BTC.id, OrderSide.BUY, Quantity.from_str("0.010000"), reduce_only=True)
+            )
+
+    def on_order_denied(self, event: OrderDenied) -> None:
+        self.denied.append(event.reason)
+
+
+def test_realized_pnl_survives_a_reversal_in_one_order():
+    # Fixed after 1.221 (which kept no history of the position closed by a flip, so the portfolio's
+    # realized PnL lost it): the portfolio now adds the closed position's snapshot. Buy 0.01 @ 50,000,
+    # sell 0.02 @ 40,000: -100 realized on the long, and commissions on both fills.
+    strategy = _Flip()
+    engine = _flip_engine(strategy)
+    engine.run()
+    fills = [o for o in engine.cache.orders() if o.is_closed]
+    commissions = sum((c.as_decimal() for p in engine.cache.position_snapshots() for c in p.commissions()), Decimal(0))
+    commissions += sum((c.as_decimal() for p in engine.cache.positions() for c in p.commissions()), Decimal(0))
+    assert len(fills) == 2
+    assert engine.portfolio.realized_pnl(_BTC.id).as_decimal() == Decimal(-100) - commissions
+    engine.dispose()
+
+
+def test_a_halted_risk_engine_denies_reduce_only_closes():
+    # Why the halt flattens before it sets HALTED, and why a strategy's own closes in on_stop do not
+    # flatten a halted node (haltPolicy: flatten does): HALTED denies every SubmitOrder in 1.231 too.
+    engine: BacktestEngine | None = None
+
+    def halt() -> None:  # after the reversal: short 0.01
+        assert engine is not None
+        engine.kernel.risk_engine.set_trading_state(TradingState.HALTED)
+
+    strategy = _Flip(halt=halt)
+    engine = _flip_engine(strategy)
+    engine.run()
+    assert strategy.denied == ["TradingState.HALTED"]
+    assert engine.portfolio.is_net_short(_BTC.id)
+    engine.dispose()
