@@ -16,6 +16,7 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
+import yaml
 from nautilus_trader.model.identifiers import InstrumentId
 
 from livestrat.api.resource import LiveStrategy
@@ -190,6 +191,19 @@ async def test_deribit_builds_each_product_type_on_one_margin_account(account_ty
         assert node.nautilus_account_type == "MARGIN", "Deribit books every product type on a margin account"
         assert not node.notional_limit_checked_by_nautilus, "the runtime's risk guard checks the notional"
         assert node.node._config.exec_engine.reconciliation, "a live node reconciles with the venue at start"
+    finally:
+        node.dispose()
+
+
+async def test_the_deribit_example_builds_on_the_test_environment():
+    manifest = yaml.safe_load((ROOT / "examples" / "live-deribit-testnet.yaml").read_text())
+    node = await build_without_connecting(live_config(manifest), FAKE_CREDENTIALS)
+    try:
+        data = node.node._config.data_clients["DERIBIT"]
+        assert data.environment.name.upper() == "TESTNET"
+        assert [p.name.upper() for p in data.product_types] == ["FUTURE"]
+        assert data.instrument_provider.load_ids == frozenset({InstrumentId.from_str("BTC_USDC-PERPETUAL.DERIBIT")})
+        assert [str(c) for c in node.kernel.exec_engine.registered_clients] == ["DERIBIT"]
     finally:
         node.dispose()
 
