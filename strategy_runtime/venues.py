@@ -2,8 +2,9 @@
 
 ``live_venue(spec, environ) -> LiveVenueClients`` for ``binance`` (spot, margin, usdtFutures,
 coinFutures; testnet), ``bybit`` (spot, linear, inverse; testnet, or demo through
-``options.demo``), ``okx`` (spot, margin, swap; ``testnet`` selects the demo environment) and
-``interactive_brokers`` (cash or margin through an IB Gateway/TWS: ``options.ibg_host``,
+``options.demo``), ``okx`` (spot, margin, swap; ``testnet`` selects the demo environment),
+``deribit`` (future, option, spot, futureCombo, optionCombo; ``testnet`` selects its test
+environment) and ``interactive_brokers`` (cash or margin through an IB Gateway/TWS: ``options.ibg_host``,
 ``ibg_port``, ``account_id``; ``testnet`` selects the paper gateway's default port).
 
 Credentials come only from the environment variables of ``livestrat.api.runtime_config``
@@ -35,6 +36,7 @@ DEFAULT_ACCOUNT_TYPES: dict[str, AccountType] = {
     Adapter.BINANCE: AccountType.SPOT,
     Adapter.BYBIT: AccountType.LINEAR,
     Adapter.OKX: AccountType.SWAP,
+    Adapter.DERIBIT: AccountType.FUTURE,
     Adapter.INTERACTIVE_BROKERS: AccountType.MARGIN,
 }
 # IB Gateway's default API ports: paper 4002, live 4001 (TWS: 7497, 7496; set options.ibg_port).
@@ -295,6 +297,55 @@ def _okx(spec: LiveStrategySpec, environ: Mapping[str, str]) -> LiveVenueClients
     )
 
 
+# Deribit config fields NautilusTrader 1.231's Deribit clients never read: refused rather than
+# accepted and silently ignored.
+_DERIBIT_IGNORED = "NautilusTrader 1.231's Deribit clients ignore it"
+
+
+def _deribit(spec: LiveStrategySpec, environ: Mapping[str, str]) -> LiveVenueClients:
+    from nautilus_trader.adapters import deribit
+    from nautilus_trader.core.nautilus_pyo3 import DeribitEnvironment
+
+    account_type = account_type_of(spec)
+    adapter = _Adapter(
+        deribit.DERIBIT,
+        deribit.DeribitDataClientConfig,
+        deribit.DeribitExecClientConfig,
+        deribit.DeribitLiveDataClientFactory,
+        deribit.DeribitLiveExecClientFactory,
+    )
+    options = adapter.options(
+        spec,
+        {
+            "product_types": "use spec.venue.accountType (future, option, spot, futureCombo or optionCombo)",
+            "environment": "use spec.venue.testnet (Deribit's test environment)",
+            # DeribitExecutionClient builds its websocket with DeribitWebSocketClient.with_credentials(),
+            # which takes no URL: orders would go to the environment's host while market data went here.
+            "base_url_ws": "NautilusTrader 1.231's Deribit execution client ignores it (its websocket always "
+            "connects to the environment's URL), so market data and orders would part ways",
+            "transport_backend": _DERIBIT_IGNORED,
+            "update_instruments_interval_mins": _DERIBIT_IGNORED,
+            "auto_load_missing_instruments": _DERIBIT_IGNORED,
+        },
+    )
+    # Both credentials given: the adapter's Rust clients fall back to DERIBIT_API_KEY/_SECRET
+    # (DERIBIT_TESTNET_API_KEY/_SECRET on testnet) only when neither is.
+    common = _with_credentials(spec, read_credentials(environ, passphrase=False, adapter="deribit")) | {
+        "product_types": (
+            {
+                AccountType.FUTURE: deribit.DeribitProductType.FUTURE,
+                AccountType.OPTION: deribit.DeribitProductType.OPTION,
+                AccountType.SPOT: deribit.DeribitProductType.SPOT,
+                AccountType.FUTURE_COMBO: deribit.DeribitProductType.FUTURE_COMBO,
+                AccountType.OPTION_COMBO: deribit.DeribitProductType.OPTION_COMBO,
+            }[account_type],
+        ),
+        "environment": DeribitEnvironment.TESTNET if spec.venue.testnet else DeribitEnvironment.MAINNET,
+    }
+    # DeribitExecutionClient books one MARGIN account for every product type, spot included.
+    return adapter.clients(spec, common, options, booked_as="MARGIN")
+
+
 def _interactive_brokers(spec: LiveStrategySpec, environ: Mapping[str, str]) -> LiveVenueClients:
     try:
         from nautilus_trader.adapters.interactive_brokers.common import IB
@@ -343,6 +394,7 @@ _BUILDERS = {
     Adapter.BINANCE: _binance,
     Adapter.BYBIT: _bybit,
     Adapter.OKX: _okx,
+    Adapter.DERIBIT: _deribit,
     Adapter.INTERACTIVE_BROKERS: _interactive_brokers,
 }
 

@@ -64,7 +64,12 @@ class Adapter(StrEnum):
     BINANCE = "binance"
     BYBIT = "bybit"
     OKX = "okx"
+    DERIBIT = "deribit"
     INTERACTIVE_BROKERS = "interactive_brokers"
+
+
+# The adapters that trade for real (live mode); the CEL rule's message and the docs list them.
+LIVE_ADAPTERS: tuple[Adapter, ...] = tuple(a for a in Adapter if a != Adapter.SANDBOX)
 
 
 class AccountType(StrEnum):
@@ -76,6 +81,10 @@ class AccountType(StrEnum):
     LINEAR = "linear"
     INVERSE = "inverse"
     SWAP = "swap"
+    FUTURE = "future"
+    OPTION = "option"
+    FUTURE_COMBO = "futureCombo"
+    OPTION_COMBO = "optionCombo"
 
 
 # Which account types each adapter can trade; the CEL rule, its message and the field's
@@ -90,6 +99,14 @@ ACCOUNT_TYPES: dict[Adapter, tuple[AccountType, ...]] = {
     ),
     Adapter.BYBIT: (AccountType.SPOT, AccountType.LINEAR, AccountType.INVERSE),
     Adapter.OKX: (AccountType.SPOT, AccountType.MARGIN, AccountType.SWAP),
+    # Deribit's product types: one margin account trades them all, the type says which to load.
+    Adapter.DERIBIT: (
+        AccountType.FUTURE,
+        AccountType.OPTION,
+        AccountType.SPOT,
+        AccountType.FUTURE_COMBO,
+        AccountType.OPTION_COMBO,
+    ),
     Adapter.INTERACTIVE_BROKERS: (AccountType.CASH, AccountType.MARGIN),
 }
 
@@ -236,7 +253,7 @@ class Venue(ApiModel):
 
     adapter: Adapter = Field(
         description="NautilusTrader adapter: `sandbox` simulates the venue for paper trading; "
-        "`binance`, `bybit`, `okx`, `interactive_brokers` trade for real.",
+        f"{', '.join(f'`{a}`' for a in LIVE_ADAPTERS)} trade for real.",
     )
     name: str | None = Field(
         default=None,
@@ -249,7 +266,7 @@ class Venue(ApiModel):
     account_type: AccountType | None = Field(
         default=None,
         description=f"Account or product type, per adapter: {_account_types_text()}. Default: "
-        "sandbox margin, binance spot, bybit linear, okx swap, interactive_brokers margin.",
+        "sandbox margin, binance spot, bybit linear, okx swap, deribit future, interactive_brokers margin.",
     )
     testnet: bool = Field(
         default=False,
@@ -570,7 +587,7 @@ class LiveStrategySpec(ApiModel):
             {
                 "rule": "self.mode == 'paper' ? self.venue.adapter == 'sandbox' : self.venue.adapter != 'sandbox'",
                 "message": "paper mode trades on the sandbox adapter; live mode needs a venue "
-                "adapter (binance, bybit, okx, interactive_brokers)",
+                f"adapter ({', '.join(LIVE_ADAPTERS)})",
                 "fieldPath": ".venue.adapter",
                 "reason": "FieldValueInvalid",
             },

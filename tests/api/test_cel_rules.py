@@ -93,6 +93,11 @@ CASES = [
         {"adapter": "bybit", "accountType": "usdtFutures"},
     ),
     (
+        "accountType is not offered",
+        {"adapter": "deribit", "accountType": "option"},
+        {"adapter": "deribit", "accountType": "swap"},
+    ),
+    (
         "credentials must not be written inline in options",
         {"options": {"use_reduce_only": False}},
         {"options": {"API_KEY": "x"}},

@@ -27,9 +27,19 @@ def live() -> dict[str, Any]:
     return example("live-binance-testnet.yaml")
 
 
+def live_deribit() -> dict[str, Any]:
+    return example("live-deribit-testnet.yaml")
+
+
 def test_there_are_examples_for_paper_live_gcs_and_halted():
     names = {p.name for p in EXAMPLES}
-    assert {"paper-ema-cross.yaml", "live-binance-testnet.yaml", "gcs-fuse-catalog.yaml", "halted.yaml"} <= names
+    assert {
+        "paper-ema-cross.yaml",
+        "live-binance-testnet.yaml",
+        "live-deribit-testnet.yaml",
+        "gcs-fuse-catalog.yaml",
+        "halted.yaml",
+    } <= names
 
 
 @pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.name)
@@ -121,6 +131,14 @@ INVALID = [
         "linear",
         "spec.venue.accountType",
         "not offered",
+    ),
+    (
+        "deribit-account-type-of-other-adapter",
+        live_deribit,
+        "spec.venue.accountType",
+        "swap",
+        "spec.venue.accountType",
+        "deribit: future|option|spot|futureCombo|optionCombo",
     ),
     ("instrument-off-venue", example, "spec.instruments", ["ETHUSDT.BYBIT"], "spec.instruments", "venue.name"),
     ("no-instruments", example, "spec.instruments", [], "spec.instruments", "at least 1"),

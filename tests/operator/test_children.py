@@ -28,7 +28,7 @@ from tests.support.desk import example
 from tests.support.k8s_schemas import manifest_errors
 from tests.support.pss import check_manifest
 
-EXAMPLES = ["paper-ema-cross", "gcs-fuse-catalog", "halted", "live-binance-testnet"]
+EXAMPLES = ["paper-ema-cross", "gcs-fuse-catalog", "halted", "live-binance-testnet", "live-deribit-testnet"]
 SETTINGS = OperatorSettings(live_namespaces=["desk"], default_gcs_bucket="default-bucket")
 
 

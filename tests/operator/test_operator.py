@@ -566,11 +566,12 @@ async def test_an_operator_for_one_namespace_leaves_the_others_alone(emulator, d
 
 
 async def test_everything_the_operator_sends_is_valid_kubernetes(emulator, desk: Desk, kubelet: Kubelet):
-    emulator.create_object(
-        "v1/secrets",
-        {"metadata": {"name": "binance-testnet"}, "data": {"api-key": "eA==", "api-secret": "eA=="}},
-        namespace="default",
-    )
+    for venue_secret in ("binance-testnet", "deribit-testnet"):
+        emulator.create_object(
+            "v1/secrets",
+            {"metadata": {"name": venue_secret}, "data": {"api-key": "eA==", "api-secret": "eA=="}},
+            namespace="default",
+        )
     emulator.create_object(
         "v1/secrets", {"metadata": {"name": "ledger-dsn"}, "data": {"dsn": "eA=="}}, namespace="default"
     )
@@ -579,6 +580,7 @@ async def test_everything_the_operator_sends_is_valid_kubernetes(emulator, desk:
         "gcs-fuse-catalog": "Running",
         "halted": "Halted",
         "live-binance-testnet": "Running",
+        "live-deribit-testnet": "Running",
     }
     async with running_operator(emulator, fast_settings(live_namespaces=["default"])):
         for name in names:

@@ -1,7 +1,7 @@
 """Live-mode manifests and node builds without a venue: up to the point where a node would connect.
 
-Run as a program (``python -m tests.support.live_nodes``) it builds a node for every live
-adapter at DEBUG log level with recognisable fake credentials in the environment and prints
+Run as a program (``python -m tests.support.live_nodes [LEVEL [ADAPTER...]]``) it builds a node
+for every live adapter (or the ones named) at DEBUG log level with recognisable fake credentials in the environment and prints
 what it did, so a test can search the whole output of the process for the secrets.
 """
 
@@ -45,6 +45,11 @@ LIVE_CASES: list[tuple[str, str, str, bool]] = [
     ("okx", "spot", "BTC-USDT.OKX", True),
     ("okx", "margin", "BTC-USDT.OKX", True),
     ("okx", "swap", "BTC-USDT-SWAP.OKX", True),
+    ("deribit", "future", "BTC-PERPETUAL.DERIBIT", True),
+    ("deribit", "option", "BTC-27DEC24-100000-C.DERIBIT", True),
+    ("deribit", "spot", "BTC_USDC.DERIBIT", True),
+    ("deribit", "futureCombo", "BTC-FS-27DEC24_PERP.DERIBIT", True),
+    ("deribit", "optionCombo", "BTC-CS-27DEC24-100000_110000.DERIBIT", False),
     ("interactive_brokers", "margin", "AAPL.NASDAQ", True),
     ("interactive_brokers", "cash", "EUR/USD.IDEALPRO", False),
 ]
@@ -105,7 +110,7 @@ def live_config(manifest: dict[str, Any], log_level: str = "ERROR") -> RuntimeCo
 async def build_without_connecting(config: RuntimeConfig, environ: Mapping[str, str]) -> StrategyNode:
     """Build the live node inside the running loop and cancel whatever connection attempt the build scheduled.
 
-    Binance, Bybit and OKX only create client objects at build; the Interactive Brokers
+    Binance, Bybit, OKX and Deribit only create client objects at build; the Interactive Brokers
     factory starts its client at once (a task that dials the gateway), which is cancelled
     here before it runs.
     """
@@ -128,8 +133,10 @@ async def build_without_connecting(config: RuntimeConfig, environ: Mapping[str, 
     return node
 
 
-async def _probe(log_level: str) -> None:
+async def _probe(log_level: str, adapters: list[str]) -> None:
     for adapter, account_type, instrument, testnet in LIVE_CASES:
+        if adapters and adapter not in adapters:
+            continue
         config = live_config(live_manifest(adapter, account_type, instrument, testnet=testnet), log_level)
         node = await build_without_connecting(config, FAKE_CREDENTIALS)
         print(
@@ -150,4 +157,4 @@ async def _probe(log_level: str) -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(_probe(sys.argv[1] if len(sys.argv) > 1 else "DEBUG"))
+    asyncio.run(_probe(sys.argv[1] if len(sys.argv) > 1 else "DEBUG", sys.argv[2:]))
