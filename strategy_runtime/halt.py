@@ -154,8 +154,8 @@ class TradingHalt:
         self._guard.shut_gate(reason)
         async with self._lock:
             # Order and position events wake the waiting steps up, only while containing. A wildcard
-            # subscription made this late receives topics published before it since NautilusTrader
-            # 1.222 (1.221 missed them; tests/runtime/test_nautilus_pins.py keeps that fixed).
+            # subscription made this late receives topics published before it in NautilusTrader
+            # 1.231 (1.221 missed them; tests/runtime/test_nautilus_pins.py keeps that fixed).
             msgbus = self._kernel.msgbus
             msgbus.subscribe(ORDER_EVENTS, self._on_event)
             msgbus.subscribe(POSITION_EVENTS, self._on_event)

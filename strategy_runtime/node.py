@@ -33,7 +33,7 @@ laptop), ``trading_summary.summarize``/``fills_in``, ``backtest.run_backtest``.
   from the environment variables of ``runtime_config``; instruments from the venue; execution
   reconciliation on.
 - **RiskEngine** from ``spec.risk``: ``max_notional_per_order`` for every instrument and the
-  submit/modify rates. NautilusTrader 1.221 enforces the notional limit only for orders on a
+  submit/modify rates. NautilusTrader (1.221 and 1.231) enforces the notional limit only for orders on a
   CASH account whose price it knows (LIMIT-type price, STOP trigger, or for MARKET orders
   the last quote or trade tick: bars are not enough); MARGIN accounts skip it entirely. The
   rates are counted on the node's clock, i.e. wall time; in a paper replay they are scaled
@@ -54,12 +54,11 @@ laptop), ``trading_summary.summarize``/``fills_in``, ``backtest.run_backtest``.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import os
 import signal
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from decimal import Decimal
@@ -177,7 +176,7 @@ class StrategyNode:
     @property
     def sandbox(self) -> SandboxExecutionClient | None:
         """The simulated venue's execution client in paper mode (its ``exchange`` holds the book)."""
-        # Private in NautilusTrader 1.221 (no public lookup of a client by id); pinned by test_nautilus_pins.
+        # Private in NautilusTrader 1.231 (no public lookup of a client by id); pinned by test_nautilus_pins.
         client = self.kernel.exec_engine._clients.get(ClientId(self.config.spec.venue.name or ""))
         return client if isinstance(client, SandboxExecutionClient) else None
 
@@ -311,31 +310,6 @@ def _replay_client_config(config: RuntimeConfig, catalog: StrategyCatalog) -> Re
     )
 
 
-@contextlib.contextmanager
-def exported(variables: Mapping[str, str]) -> Iterator[None]:
-    """Put ``variables`` in the process environment for the block only, then restore what was there.
-
-    NautilusTrader 1.221's OKX execution client builds its private websockets with
-    ``OKXWebSocketClient.with_credentials()``, which reads ``OKX_API_KEY``/``_SECRET``/``_PASSPHRASE``
-    from the process environment whatever the config says, in the client's constructor
-    (``node.build()``) and never again: the websocket keeps them. Exported only around the build,
-    they do not linger in ``os.environ`` for every later thread, subprocess or crash report.
-    """
-    if not variables:
-        yield
-        return
-    before = {name: os.environ.get(name) for name in variables}
-    os.environ.update(variables)
-    try:
-        yield
-    finally:
-        for name, value in before.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
-
-
 def _take_signals(node: TradingNode, handler: Callable[[signal.Signals], None] | None) -> None:
     loop = node.kernel.loop
     for sig in NAUTILUS_SIGNALS:
@@ -370,7 +344,6 @@ def build_node(
     exec_factories: dict[str, type[LiveExecClientFactory]] = {}
     replay_speed: float | None = None
     account_type = "MARGIN"
-    process_env: Mapping[str, str] = {}
     if paper:
         if spec.venue.adapter != Adapter.SANDBOX:
             raise NodeBuildError(f"paper mode trades on the sandbox adapter, not {spec.venue.adapter}")
@@ -389,7 +362,6 @@ def build_node(
         account_type = venue.account_type
     else:
         clients = live_venue(spec, environ)
-        process_env = clients.process_env
         account_type = clients.nautilus_account_type
         data_clients[clients.name] = clients.data_config
         exec_clients[clients.name] = clients.exec_config
@@ -420,7 +392,7 @@ def build_node(
     node = TradingNode(config=node_config)
     _take_signals(node, signal_handler)
     if shutdown_handler is not None:
-        # The kernel's own handler is private in NautilusTrader 1.221; pinned by test_nautilus_pins.
+        # The kernel's own handler is private in NautilusTrader 1.231; pinned by test_nautilus_pins.
         node.kernel.msgbus.unsubscribe(SHUTDOWN_TOPIC, node.kernel._on_shutdown_system)
         node.kernel.msgbus.subscribe(SHUTDOWN_TOPIC, shutdown_handler)
     if catalog is not None:
@@ -433,12 +405,11 @@ def build_node(
         node.add_data_client_factory(name, factory)
     for name, factory in exec_factories.items():
         node.add_exec_client_factory(name, factory)
-    with exported(process_env):
-        node.build()
+    node.build()
 
     replay: ReplayDataClient | None = None
     if paper:
-        # Private in NautilusTrader 1.221 (the builder hands out no client); pinned by test_nautilus_pins.
+        # Private in NautilusTrader 1.231 (the builder hands out no client); pinned by test_nautilus_pins.
         replay = node.kernel.data_engine._clients[ClientId(REPLAY_CLIENT_ID)]
         assert isinstance(replay, ReplayDataClient)
         replay.attach_kernel(node.kernel)

@@ -209,7 +209,7 @@ class RiskGuard(Actor):
             self._data_subscribed = True
             # From on_start: what a live node's start-up reconciliation published before it, on_start
             # reads from the portfolio below. (NautilusTrader 1.221 never delivered topics published
-            # before a wildcard subscription; 1.222+ does: tests/runtime/test_nautilus_pins.py.)
+            # before a wildcard subscription; 1.231 does: tests/runtime/test_nautilus_pins.py.)
             self._subscribe("events.order.*", self._on_order_event)
             self._subscribe("events.position.*", self._on_position_event)
             if self._watch_pnl:

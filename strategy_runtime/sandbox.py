@@ -1,6 +1,6 @@
 """The paper venue: NautilusTrader's sandbox execution client, fixed to trade on replayed bars.
 
-NautilusTrader 1.221's ``adapters.sandbox.SandboxExecutionClient`` has three problems for us
+NautilusTrader's ``adapters.sandbox.SandboxExecutionClient`` (1.221, and still 1.231) has three problems for us
 (see docs/runtime.md, "Paper replay"):
 
 1. It subscribes its simulated exchange to ``data.*.{venue}.*``, which never matches a bar
@@ -79,7 +79,7 @@ class SandboxExecutionClient(StockSandboxExecutionClient):
         # The stock __init__ builds (and initialises the account of) its own exchange, which
         # crashes on leverages and cannot take our settings; so skip it and do its work here,
         # with our exchange. Everything else (order routing, reports) is inherited unchanged.
-        # NautilusTrader 1.221's stock __init__ sets exactly test_clock, exchange and _client:
+        # NautilusTrader 1.231's stock __init__ sets exactly test_clock, exchange and _client:
         # pinned by tests/runtime/test_nautilus_pins.py.
         venue = Venue(config.venue)
         oms_type = oms_type_from_str(config.oms_type)
@@ -209,7 +209,7 @@ def synchronous_exec_events(kernel: NautilusKernel) -> None:
     callbacks and belong on the queue.
     """
     msgbus, engine = kernel.msgbus, kernel.exec_engine
-    # ``_handle_event_with_tracking`` is private in NautilusTrader 1.221 (the live engine's synchronous
+    # ``_handle_event_with_tracking`` is private in NautilusTrader 1.231 (the live engine's synchronous
     # handler, what its queue calls); pinned by tests/runtime/test_nautilus_pins.py.
     msgbus.deregister("ExecEngine.process", engine.process)
     msgbus.register("ExecEngine.process", engine._handle_event_with_tracking)

@@ -47,6 +47,8 @@ def _is_scalar(tp: Any) -> bool:
 
 def _decode_hook(tp: type, value: Any) -> Any:
     """NautilusTrader's hook, plus enums of the Rust core (pyo3), looked up by member name."""
+    if isinstance(tp, type) and issubclass(tp, str) and isinstance(value, str):
+        return tp(value)  # str subclasses such as Binance's BinanceSymbol (futures_leverages keys)
     try:
         return msgspec_decoding_hook(tp, value)
     except TypeError:

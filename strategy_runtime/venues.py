@@ -21,7 +21,7 @@ dependencies (Interactive Brokers needs the ``nautilus_trader[ib]`` extra).
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from nautilus_trader.config import InstrumentProviderConfig, LiveDataClientConfig, LiveExecClientConfig
@@ -80,11 +80,8 @@ class LiveVenueClients:
     exec_config: LiveExecClientConfig
     data_factory: type
     exec_factory: type
-    # Variables the adapter reads from the process environment no matter what its config says
-    # (OKX's private websocket in 1.221): build_node exports them for the build only.
-    process_env: Mapping[str, str] = field(default_factory=dict)
 
-    def __repr__(self) -> str:  # configs and process_env hold credentials
+    def __repr__(self) -> str:  # the configs hold credentials
         return f"LiveVenueClients(name={self.name!r}, venue={self.venue!r}, account_type={self.account_type!r})"
 
 
@@ -157,7 +154,6 @@ class _Adapter:
         options: tuple[dict[str, Any], dict[str, Any]],
         *,
         booked_as: str,
-        process_env: Mapping[str, str] | None = None,
     ) -> LiveVenueClients:
         data_options, exec_options = options
         return LiveVenueClients(
@@ -170,7 +166,6 @@ class _Adapter:
             exec_config=self.exec_config(**(dict(common) | exec_options)),
             data_factory=self.data_factory,
             exec_factory=self.exec_factory,
-            process_env=dict(process_env or {}),
         )
 
 
@@ -185,11 +180,12 @@ def _with_credentials(spec: LiveStrategySpec, credentials: Credentials) -> dict[
 
 def _binance(spec: LiveStrategySpec, environ: Mapping[str, str]) -> LiveVenueClients:
     from nautilus_trader.adapters import binance
+    from nautilus_trader.adapters.binance.common.enums import BinanceEnvironment
 
     account_type = account_type_of(spec)
     if account_type == AccountType.COIN_FUTURES and spec.venue.testnet:
-        # NautilusTrader 1.221 has no testnet URLs for COIN-M (get_ws_base_url raises at build).
-        raise VenueConfigError("binance coinFutures has no testnet in NautilusTrader 1.221: set testnet: false")
+        # NautilusTrader 1.231 has no WebSocket API testnet for COIN-M (get_ws_api_base_url raises).
+        raise VenueConfigError("binance coinFutures has no testnet in NautilusTrader 1.231: set testnet: false")
     adapter = _Adapter(
         binance.BINANCE,
         binance.BinanceDataClientConfig,
@@ -201,7 +197,7 @@ def _binance(spec: LiveStrategySpec, environ: Mapping[str, str]) -> LiveVenueCli
         spec,
         {
             "account_type": "use spec.venue.accountType",
-            "testnet": "use spec.venue.testnet",
+            "environment": "use spec.venue.testnet",
             "venue": "use spec.venue.name",
         },
     )
@@ -212,13 +208,14 @@ def _binance(spec: LiveStrategySpec, environ: Mapping[str, str]) -> LiveVenueCli
             AccountType.USDT_FUTURES: binance.BinanceAccountType.USDT_FUTURES,
             AccountType.COIN_FUTURES: binance.BinanceAccountType.COIN_FUTURES,
         }[account_type],
-        "testnet": spec.venue.testnet,
+        "environment": BinanceEnvironment.TESTNET if spec.venue.testnet else BinanceEnvironment.LIVE,
     }
     return adapter.clients(spec, common, options, booked_as="CASH" if account_type == AccountType.SPOT else "MARGIN")
 
 
 def _bybit(spec: LiveStrategySpec, environ: Mapping[str, str]) -> LiveVenueClients:
     from nautilus_trader.adapters import bybit
+    from nautilus_trader.core.nautilus_pyo3 import BybitEnvironment
 
     account_type = account_type_of(spec)
     adapter = _Adapter(
@@ -232,11 +229,9 @@ def _bybit(spec: LiveStrategySpec, environ: Mapping[str, str]) -> LiveVenueClien
         spec,
         {
             "product_types": "use spec.venue.accountType (spot, linear or inverse)",
-            "testnet": "use spec.venue.testnet",
+            "environment": "use spec.venue.testnet",
         },
     )
-    if spec.venue.testnet and any(o.get("demo") for o in options):
-        raise VenueConfigError("bybit: options.demo and spec.venue.testnet are exclusive: demo trading is not testnet")
     common = _with_credentials(spec, read_credentials(environ, passphrase=False, adapter="bybit")) | {
         "product_types": [
             {
@@ -245,14 +240,14 @@ def _bybit(spec: LiveStrategySpec, environ: Mapping[str, str]) -> LiveVenueClien
                 AccountType.INVERSE: bybit.BybitProductType.INVERSE,
             }[account_type]
         ],
-        "testnet": spec.venue.testnet,
+        "environment": BybitEnvironment.TESTNET if spec.venue.testnet else BybitEnvironment.MAINNET,
     }
     return adapter.clients(spec, common, options, booked_as="CASH" if account_type == AccountType.SPOT else "MARGIN")
 
 
 def _okx(spec: LiveStrategySpec, environ: Mapping[str, str]) -> LiveVenueClients:
     from nautilus_trader.adapters import okx
-    from nautilus_trader.core.nautilus_pyo3 import OKXInstrumentType
+    from nautilus_trader.core.nautilus_pyo3 import OKXEnvironment, OKXInstrumentType
 
     account_type = account_type_of(spec)
     adapter = _Adapter(
@@ -266,7 +261,7 @@ def _okx(spec: LiveStrategySpec, environ: Mapping[str, str]) -> LiveVenueClients
         spec,
         {
             "instrument_types": "use spec.venue.accountType (spot, margin or swap)",
-            "is_demo": "use spec.venue.testnet (OKX's demo trading)",
+            "environment": "use spec.venue.testnet (OKX's demo trading)",
         },
     )
     credentials = read_credentials(environ, passphrase=True, adapter="okx")
@@ -279,7 +274,7 @@ def _okx(spec: LiveStrategySpec, environ: Mapping[str, str]) -> LiveVenueClients
                 AccountType.SWAP: OKXInstrumentType.SWAP,
             }[account_type],
         ),
-        "is_demo": spec.venue.testnet,
+        "environment": OKXEnvironment.DEMO if spec.venue.testnet else OKXEnvironment.LIVE,
     }
     # Spot is CASH unless options.use_spot_margin (OKXExecutionClient._derive_account_type).
     spot_cash = account_type == AccountType.SPOT and not options[1].get("use_spot_margin")
@@ -288,12 +283,6 @@ def _okx(spec: LiveStrategySpec, environ: Mapping[str, str]) -> LiveVenueClients
         common,
         options,
         booked_as="CASH" if spot_cash else "MARGIN",
-        # OKXWebSocketClient.with_credentials() ignores the config and reads these.
-        process_env={
-            "OKX_API_KEY": credentials.api_key,
-            "OKX_API_SECRET": credentials.api_secret,
-            "OKX_API_PASSPHRASE": credentials.passphrase or "",
-        },
     )
 
 

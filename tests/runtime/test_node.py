@@ -125,7 +125,7 @@ async def test_the_risk_engine_takes_the_spec_limits(config_for):
 
 @pytest.mark.parametrize(("account_type", "denied"), [("cash", True), ("margin", False)])
 async def test_the_notional_limit_holds_on_cash_accounts_only(config_for, account_type, denied):
-    # NautilusTrader 1.221's RiskEngine skips every notional check on MARGIN accounts: this is
+    # NautilusTrader's RiskEngine (1.221, still 1.231) skips every notional check on MARGIN accounts: this is
     # the gap the runtime's own risk guard has to cover.
     venue = {"adapter": "sandbox", "name": "BINANCE", "accountType": account_type, "startingBalances": ["100000 USDT"]}
     probe = strategy(

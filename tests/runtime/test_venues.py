@@ -17,6 +17,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 import yaml
+from nautilus_trader.core.nautilus_pyo3 import BybitEnvironment, OKXEnvironment
 from nautilus_trader.model.identifiers import InstrumentId
 
 from livestrat.api.resource import LiveStrategy
@@ -74,7 +75,7 @@ async def test_binance_builds_for_each_account_type(account_type, instrument, te
         assert [str(c) for c in node.kernel.exec_engine.registered_clients] == ["BINANCE"]
         for config in (data["BINANCE"], execution["BINANCE"]):
             assert config.account_type.name == binance_account
-            assert config.testnet is testnet and config.us is False
+            assert config.environment.name == ("TESTNET" if testnet else "LIVE") and config.us is False
             assert (config.api_key, config.api_secret) == (KEY, SECRET)
             assert config.instrument_provider.load_ids == frozenset({InstrumentId.from_str(instrument)})
         assert type(node.kernel.exec_engine._clients[node.kernel.exec_engine.registered_clients[0]]).__name__ in {
@@ -105,25 +106,23 @@ async def test_bybit_builds_for_each_product(account_type, instrument, product, 
     node, data, execution = await build("bybit", account_type, instrument)
     try:
         for config in (data["BYBIT"], execution["BYBIT"]):
-            assert [p.name for p in config.product_types] == [product]
-            assert config.testnet is True and config.demo is False
+            assert [p.name.upper() for p in config.product_types] == [product]
+            assert config.environment == BybitEnvironment.TESTNET
             assert (config.api_key, config.api_secret) == (KEY, SECRET)
         assert node.nautilus_account_type == booked_as
     finally:
         node.dispose()
 
 
-async def test_bybit_demo_trading_is_an_option_and_excludes_testnet():
-    node, data, execution = await build(
-        "bybit", "linear", "BTCUSDT-LINEAR.BYBIT", testnet=False, options={"demo": "true"}
-    )
+async def test_bybit_mainnet_and_a_refused_environment_option():
+    # NautilusTrader 1.231 replaced testnet/demo with one `environment`; livestrat sets it from spec.venue.testnet.
+    node, data, execution = await build("bybit", "linear", "BTCUSDT-LINEAR.BYBIT", testnet=False)
     try:
-        assert data["BYBIT"].demo is True and execution["BYBIT"].demo is True
-        assert execution["BYBIT"].testnet is False
+        assert data["BYBIT"].environment == execution["BYBIT"].environment == BybitEnvironment.MAINNET
     finally:
         node.dispose()
-    with pytest.raises(VenueConfigError, match="exclusive"):
-        await build("bybit", "linear", "BTCUSDT-LINEAR.BYBIT", testnet=True, options={"demo": "true"})
+    with pytest.raises(VenueOptionError, match="environment cannot be set as an option: use spec.venue.testnet"):
+        await build("bybit", "linear", "BTCUSDT-LINEAR.BYBIT", options={"environment": "demo"})
 
 
 @pytest.mark.parametrize(
@@ -139,11 +138,11 @@ async def test_okx_builds_with_a_passphrase_and_demo_trading(account_type, instr
     try:
         for config in (data["OKX"], execution["OKX"]):
             assert [str(t).split(".")[-1].upper() for t in config.instrument_types] == [okx_type]
-            assert config.is_demo is True
+            assert config.environment == OKXEnvironment.DEMO
             assert (config.api_key, config.api_secret, config.api_passphrase) == (KEY, SECRET, PASSPHRASE)
-        # In NautilusTrader 1.221 the private websockets read OKX_API_* from the process environment,
-        # whatever the config says, when the client is built: they got the credentials, and the
-        # variables were exported for the build only.
+        # In NautilusTrader 1.231 the private websockets take the config's credentials (1.221 read
+        # OKX_API_* from the process environment, which livestrat exported around the build): nothing
+        # is put in the environment any more.
         client = node.kernel.exec_engine._clients[next(iter(node.kernel.exec_engine._clients))]
         assert client._ws_client.api_key == client._ws_business_client.api_key == KEY
         assert not any(name in os.environ for name in OKX_VARIABLES)
@@ -388,7 +387,7 @@ async def test_options_are_typed_per_client_config():
         ({"recv_window_ms": "0"}, ["recv_window_ms: '0' is not a valid int", ">= 1"]),
         ({"use_reduce_only": "maybe"}, ["use_reduce_only: 'maybe' is not a valid bool"]),
         ({"futures_leverages": "BTCUSDT=5"}, ["futures_leverages", "expected JSON"]),
-        ({"testnet": "true"}, ["testnet cannot be set as an option", "spec.venue.testnet"]),
+        ({"environment": "TESTNET"}, ["environment cannot be set as an option", "spec.venue.testnet"]),
         ({"account_type": "SPOT"}, ["account_type cannot be set as an option", "spec.venue.accountType"]),
     ],
 )

@@ -33,7 +33,7 @@ FAKE_CREDENTIALS = {
 }
 
 # adapter, accountType, instrument, testnet: one case per account type the spec offers for live
-# trading (Binance COIN-M futures has no testnet in NautilusTrader 1.221).
+# trading (Binance COIN-M futures has no testnet in NautilusTrader 1.231).
 LIVE_CASES: list[tuple[str, str, str, bool]] = [
     ("binance", "spot", "BTCUSDT.BINANCE", True),
     ("binance", "margin", "BTCUSDT.BINANCE", True),
