@@ -27,15 +27,15 @@ from nautilus_trader.adapters.sandbox.execution import SandboxExecutionClient as
 from nautilus_trader.backtest.engine import BacktestEngine, BacktestEngineConfig
 from nautilus_trader.common.component import MessageBus, TestClock, is_matching_py
 from nautilus_trader.config import LoggingConfig, StrategyConfig
+from nautilus_trader.live.execution_engine import LiveExecutionEngine
 from nautilus_trader.model.currencies import USDT
 from nautilus_trader.model.data import TradeTick
 from nautilus_trader.model.enums import AccountType, AggressorSide, OmsType, OrderSide, TradingState
 from nautilus_trader.model.events import OrderDenied
+from nautilus_trader.model.identifiers import ClientId, TradeId, TraderId, Venue
 from nautilus_trader.model.objects import Money, Price, Quantity
 from nautilus_trader.test_kit.providers import TestInstrumentProvider
 from nautilus_trader.trading.strategy import Strategy
-from nautilus_trader.live.execution_engine import LiveExecutionEngine
-from nautilus_trader.model.identifiers import ClientId, TradeId, TraderId, Venue
 
 from strategy_runtime import reporter
 from strategy_runtime.catalog import prepare_catalog

@@ -121,7 +121,7 @@ async def test_bybit_mainnet_and_a_refused_environment_option():
         assert data["BYBIT"].environment == execution["BYBIT"].environment == BybitEnvironment.MAINNET
     finally:
         node.dispose()
-    with pytest.raises(VenueOptionError, match="environment cannot be set as an option: use spec.venue.testnet"):
+    with pytest.raises(VenueOptionError, match=r"environment cannot be set as an option: use spec\.venue\.testnet"):
         await build("bybit", "linear", "BTCUSDT-LINEAR.BYBIT", options={"environment": "demo"})
 
 
