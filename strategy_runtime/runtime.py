@@ -105,6 +105,9 @@ class RuntimeOptions:
     catalog: StrategyCatalog | None = None  # prepared by the caller (local runs report the sample)
     status_api: StatusApi | None = None  # default: the Kubernetes API (in-cluster or kubeconfig)
     keep_fills: bool = False  # read every fill back from the ledger before closing it (local summary)
+    # Tests read the node's cache after the run; NautilusTrader 1.231's dispose() resets it, so a
+    # caller that sets this disposes the node itself (StrategyNode.dispose) when it has read it.
+    dispose_node: bool = True
     on_ledger_commit: Callable[[CommittedBatch], None] | None = None  # each committed batch (benchmarks)
     # The CLI keeps the halt's watchdog armed through the event loop's teardown and disarms it
     # (disarm_watchdog) once asyncio.run has returned; in-process users have it disarmed by run().
@@ -657,8 +660,9 @@ class StrategyRuntime:
             halt=self.halt_report,
             ledger_fills=self._fills_read,
         )
-        with contextlib.suppress(Exception):
-            node.dispose()
+        if self.options.dispose_node:
+            with contextlib.suppress(Exception):
+                node.dispose()
         return outcome
 
     def _halt_incomplete(self) -> bool:

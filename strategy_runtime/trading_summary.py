@@ -76,11 +76,13 @@ def summarize(cache: Cache, portfolio: PortfolioFacade, instrument_ids: list[str
     for text in instrument_ids:
         iid = InstrumentId.from_str(text)
         pnl = portfolio.realized_pnl(iid)
-        upnl = portfolio.unrealized_pnl(iid)
         if pnl is not None:
             realized[pnl.currency.code] = realized.get(pnl.currency.code, Decimal(0)) + pnl.as_decimal()
         net = portfolio.net_position(iid)
         open_positions = cache.positions_open(instrument_id=iid)
+        # Flat: no unrealized PnL. (NautilusTrader 1.231's backtest portfolio answers 0 for a flat
+        # instrument where a live node's answers None; the summary must not depend on which ran it.)
+        upnl = portfolio.unrealized_pnl(iid) if open_positions else None
         avg = open_positions[0].avg_px_open if len(open_positions) == 1 else None
         positions.append(
             PositionLine(

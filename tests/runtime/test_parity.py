@@ -95,7 +95,7 @@ async def test_resting_limit_and_bracket_orders_run_locally_record_the_backtests
     paper = await local_run(config, catalog=catalog)
     backtest = run_backtest(config, catalog=catalog).summary
 
-    orders = paper.runtime.node.kernel.cache.orders()
+    orders = paper.orders
     kinds = {o.order_type.name for o in orders if o.is_closed and o.filled_qty > 0}
     assert {"LIMIT", "STOP_MARKET"} <= kinds, "entries and take-profits (LIMIT) and stop-losses filled"
     assert any(o.status.name == "CANCELED" for o in orders), "resting orders were cancelled (OUO, timeouts)"

@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from nautilus_trader.model.orders import Order
+
 from livestrat.api.runtime_config import LedgerKind, LedgerTarget, RuntimeConfig, StrategyIdentity
 from livestrat.api.validation import parse
 from strategy_runtime.catalog import StrategyCatalog
@@ -110,6 +112,7 @@ class LocalRun:
     outcome: RunOutcome
     ledger_fills: list[FillRecord]  # read back from the ledger, in its order (ts_event, then trade id)
     summary: TradingSummary  # the node's cache and portfolio, for orders and positions
+    orders: list[Order]  # every order the node's cache held at the end
 
 
 async def local_run(config: RuntimeConfig, *, catalog: StrategyCatalog | None = None) -> LocalRun:
@@ -123,11 +126,16 @@ async def local_run(config: RuntimeConfig, *, catalog: StrategyCatalog | None = 
         environ={},
         catalog=catalog,
         keep_fills=True,
+        dispose_node=False,  # read its cache first: dispose() resets it
     )
     runtime = StrategyRuntime(config, options)
     outcome = await runtime.run()
     assert outcome.exit_code == 0, outcome.reason
     assert outcome.ledger_fills is not None and runtime.node is not None
-    kernel = runtime.node.kernel  # disposed, but its cache and portfolio still say what happened
-    summary = summarize(kernel.cache, kernel.portfolio, list(config.spec.instruments), config.strategy.key)
-    return LocalRun(runtime, outcome, outcome.ledger_fills, summary)
+    kernel = runtime.node.kernel
+    try:
+        summary = summarize(kernel.cache, kernel.portfolio, list(config.spec.instruments), config.strategy.key)
+        orders = list(kernel.cache.orders())
+    finally:
+        runtime.node.dispose()
+    return LocalRun(runtime, outcome, outcome.ledger_fills, summary, orders)

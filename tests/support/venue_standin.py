@@ -6,7 +6,7 @@
 - a market data client replaying a catalog the test wrote (the runtime's own
   ``ReplayDataClient``), as a venue's feed would stream prices;
 - an execution client that simulates the venue's matching (the runtime's own sandbox client,
-  with random trade ids as a real venue gives) and answers NautilusTrader's start-up
+  with trade ids unique run after run, as a real venue gives: ``unique_trade_ids``) and answers NautilusTrader's start-up
   reconciliation with scripted reports: orders the venue filled while the runtime was down.
 
 Everything else is the real live runtime: a live-mode ``TradingNode`` with reconciliation on,
@@ -34,6 +34,7 @@ from nautilus_trader.core.uuid import UUID4
 from nautilus_trader.execution.reports import FillReport, OrderStatusReport
 from nautilus_trader.live.factories import LiveExecClientFactory
 from nautilus_trader.model.enums import LiquiditySide, OrderSide, OrderStatus, OrderType, TimeInForce
+from nautilus_trader.model.events import OrderFilled
 from nautilus_trader.model.identifiers import AccountId, ClientOrderId, InstrumentId, TradeId, VenueOrderId
 from nautilus_trader.model.objects import Money
 from nautilus_trader.portfolio.base import PortfolioFacade
@@ -237,10 +238,34 @@ class StandInVenue:
             for client in node.kernel.data_engine._clients.values():
                 if isinstance(client, ReplayDataClient):
                     client.attach_kernel(node.kernel)  # the replay waits for the trader to run
+            unique_trade_ids(node.kernel)
             return node
 
         setattr_(strategy_runtime.node, "live_venue", live_venue)
         setattr_(strategy_runtime.runtime, "build_node", build_node)
+
+
+def unique_trade_ids(kernel: Any) -> None:
+    """Make the simulated venue's trade ids unique run after run, as a real venue's are.
+
+    NautilusTrader 1.231's simulated exchange derives every trade id from (venue, instrument
+    number, the data point's timestamp) whatever ``use_random_ids`` says, so two runs over the
+    same prices report the same ids, which a real venue never does (and the ledger would take
+    the second run's fills for duplicates of the first's). Each fill the stand-in reports is
+    re-issued with a per-process prefix before the execution engine sees it.
+    """
+    engine = kernel.exec_engine
+    run = UUID4().value[:8]
+
+    def process(event: Any) -> None:
+        if isinstance(event, OrderFilled) and not event.trade_id.value.startswith(run):
+            fields = OrderFilled.to_dict(event)
+            fields["trade_id"] = f"{run}-{event.trade_id.value}"  # 8 + 1 + 22 characters: under TradeId's 36
+            event = OrderFilled.from_dict(fields)
+        engine.process(event)
+
+    kernel.msgbus.deregister("ExecEngine.process", engine.process)
+    kernel.msgbus.register("ExecEngine.process", process)
 
 
 def standin_command(config_path: Path, venue: StandInVenue) -> list[str]:
