@@ -11,13 +11,17 @@ TOOLS  := .tools/bin
 EXAMPLE ?= examples/paper-ema-cross.yaml
 CHART  := charts/livestrat-operator
 
-.PHONY: run test lint crds docs lock tools clean e2e-kind bench
+# The fast tier (tests/support/tiers.py): no process, PostgreSQL or operator; for the edit-test loop.
+.PHONY: run test test-fast lint crds docs lock tools clean e2e-kind bench
 
 run: $(STAMP)
 	$(BIN)/livestrat run $(EXAMPLE)
 
 test: $(STAMP) tools
 	PATH="$(CURDIR)/$(TOOLS):$$PATH" $(BIN)/python -m pytest $(PYTEST_ARGS)
+
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest --fast -q $(PYTEST_ARGS)
 
 lint: $(STAMP)
 	@sh scripts/install-tools.sh $(TOOLS)

@@ -5,4 +5,5 @@ pytest_plugins = [
     "tests.support.kube",
     "tests.support.operator",
     "tests.support.api_calls",
+    "tests.support.tiers",
 ]

@@ -52,6 +52,7 @@ def test_package_never_imports_the_other_side(package, forbidden):
     assert {p: n for p, n in offenders.items() if n} == {}
 
 
+@pytest.mark.slow  # runs a process: the slow tier (tests/support/tiers.py)
 @pytest.mark.parametrize(
     ("package", "forbidden"), [("strategy_operator", "nautilus_trader"), ("strategy_runtime", "kopf")]
 )

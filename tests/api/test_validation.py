@@ -241,12 +241,14 @@ def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
+@pytest.mark.slow  # runs a process: the slow tier (tests/support/tiers.py)
 def test_validate_command_exits_zero_on_examples():
     result = run_cli("validate", *map(str, EXAMPLES))
     assert result.returncode == 0, result.stdout + result.stderr
     assert result.stdout.count(": ok") == len(EXAMPLES)
 
 
+@pytest.mark.slow  # runs a process: the slow tier (tests/support/tiers.py)
 def test_validate_command_prints_each_error_and_exits_non_zero(tmp_path):
     bad = _set(_set(example(), "spec.replicas", 2), "spec.venue.apiKey", SECRET_VALUE)
     path = tmp_path / "bad.yaml"
@@ -258,6 +260,7 @@ def test_validate_command_prints_each_error_and_exits_non_zero(tmp_path):
     assert SECRET_VALUE not in result.stdout + result.stderr
 
 
+@pytest.mark.slow  # runs a process: the slow tier (tests/support/tiers.py)
 def test_validate_command_reports_unreadable_yaml_and_checks_the_other_files(tmp_path):
     broken = tmp_path / "broken.yaml"
     broken.write_text(f"spec: [unclosed {SECRET_VALUE}\n")
@@ -273,6 +276,7 @@ def test_validate_command_reports_unreadable_yaml_and_checks_the_other_files(tmp
     assert SECRET_VALUE not in result.stdout + result.stderr
 
 
+@pytest.mark.slow  # runs a process: the slow tier (tests/support/tiers.py)
 def test_unquoted_timestamps_read_as_kubectl_reads_them(tmp_path):
     text = (
         (ROOT / "examples" / "paper-ema-cross.yaml")
@@ -297,6 +301,7 @@ def test_a_misspelt_field_gets_a_suggestion():
     assert found[0].message.startswith("unknown field (did you mean maxDailyLoss?)")
 
 
+@pytest.mark.slow  # runs a process: the slow tier (tests/support/tiers.py)
 def test_a_file_without_a_live_strategy_names_what_it_found(tmp_path):
     path = tmp_path / "secret.yaml"
     path.write_text("apiVersion: v1\nkind: Secret\nmetadata: {name: x}\n")

@@ -4,6 +4,7 @@ by `kubectl apply --server-side`, never deleted by Helm: docs/install.md)."""
 
 from __future__ import annotations
 
+import pytest
 import yaml
 
 from tests.support.crd_structural import check_crd
@@ -37,6 +38,7 @@ def test_every_chart_crd_is_valid_and_structural():
             assert check_crd(crd) == [], crd["metadata"]["name"]
 
 
+@pytest.mark.slow  # runs a process: the slow tier (tests/support/tiers.py)
 def test_helm_renders_the_crds_only_when_asked():
     plain = helm("template", "livestrat-operator", str(CHART))
     with_crds = helm("template", "livestrat-operator", str(CHART), "--include-crds")

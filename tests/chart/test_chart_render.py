@@ -34,6 +34,9 @@ from tests.support.helm import (
 from tests.support.k8s_schemas import manifest_errors
 from tests.support.pss import check_manifest
 
+# Every test here runs a process (helm, kubectl, livestrat): the slow tier (tests/support/tiers.py).
+pytestmark = pytest.mark.slow
+
 # An in-cluster PostgreSQL (CloudNativePG, say), by selectors rather than addresses.
 IN_CLUSTER_LEDGER = {
     "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "databases"}},

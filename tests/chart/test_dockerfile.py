@@ -84,6 +84,7 @@ def lineage(stage: Stage) -> list[Stage]:
     return chain
 
 
+@pytest.mark.slow  # runs a process: the slow tier (tests/support/tiers.py)
 def test_hadolint_finds_nothing():
     result = subprocess.run(
         [hadolint_binary(), "--no-color", "--failure-threshold", "style", str(DOCKERFILE)],
@@ -94,6 +95,7 @@ def test_hadolint_finds_nothing():
     assert result.returncode == 0 and result.stdout == "", result.stdout + result.stderr
 
 
+@pytest.mark.slow  # runs a process: the slow tier (tests/support/tiers.py)
 def test_hadolint_would_catch_a_bad_dockerfile(tmp_path):
     bad = tmp_path / "Dockerfile"
     bad.write_text("FROM python:latest\nRUN pip install kopf\nCMD livestrat operator\n")

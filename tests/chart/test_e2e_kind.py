@@ -30,6 +30,7 @@ def why_not() -> str | None:
     return None
 
 
+@pytest.mark.slow  # runs a process: the slow tier (tests/support/tiers.py)
 def test_script_is_valid_bash():
     subprocess.run(["bash", "-n", str(SCRIPT)], check=True)
 

@@ -7,11 +7,15 @@ import dataclasses
 import json
 import re
 
+import pytest
 from prometheus_client import generate_latest
 
 from strategy_operator import metrics as operator_metrics
 from strategy_runtime import metrics as runtime_metrics
 from tests.support.helm import find, only, render
+
+# Every test here runs a process (helm, kubectl, livestrat): the slow tier (tests/support/tiers.py).
+pytestmark = pytest.mark.slow
 
 SUFFIXES = ("", "_total", "_bucket", "_sum", "_count")
 

@@ -77,6 +77,7 @@ def test_pod_monitor_scrapes_the_strategy_pod_port(prod, strategy_objects):
     assert template["metadata"]["labels"][STRATEGY_LABEL] == "ema-cross-btc"
 
 
+@pytest.mark.slow  # runs a process: the slow tier (tests/support/tiers.py)
 def test_service_monitor_scrapes_the_strategy_service_port(strategy_objects):
     docs = render("prod", {"monitoring.kind": "ServiceMonitor"})
     monitor = next(m for m in find(docs, "ServiceMonitor") if m["metadata"]["name"].endswith("-strategies"))
@@ -102,6 +103,7 @@ def test_strategy_pod_runs_the_charts_runtime_image_as_the_images_user(prod, str
     assert '["runtime", "--config", "/etc/livestrat/runtime.json"]' in runtime_stage
 
 
+@pytest.mark.slow  # runs a process: the slow tier (tests/support/tiers.py)
 @pytest.mark.parametrize("values", [{}, {"watchNamespaces": ["trading-paper"]}], ids=["all", "named"])
 def test_the_operator_holds_what_it_grants_each_strategy_pod(values, strategy_objects):
     # Kubernetes refuses a Role (and its binding) that grants more than its creator holds.

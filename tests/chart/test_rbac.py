@@ -11,6 +11,9 @@ import pytest
 from tests.support.helm import RELEASE, RELEASE_NAMESPACE, find, render
 from tests.support.rbac import Grants, Request, triples
 
+# Every test here runs a process (helm, kubectl, livestrat): the slow tier (tests/support/tiers.py).
+pytestmark = pytest.mark.slow
+
 WATCHED = ["trading-paper", "trading-live"]
 DANGEROUS_VERBS = {"*", "escalate", "bind", "impersonate", "deletecollection"}
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+import pytest
 import yaml
 
 from strategy_operator.settings import OperatorSettings
@@ -65,6 +66,7 @@ def calls_by_namespace(requests: Iterable) -> set[tuple]:
     return found
 
 
+@pytest.mark.slow  # runs a process: the slow tier (tests/support/tiers.py)
 async def test_an_operator_watching_named_namespaces_needs_nothing_its_roles_do_not_grant(
     emulator, kubeconfig_path, tmp_path, monkeypatch
 ):

@@ -10,6 +10,9 @@ import yaml
 
 from tests.support.helm import CHART, helm, template_result
 
+# Every test here runs a process (helm, kubectl, livestrat): the slow tier (tests/support/tiers.py).
+pytestmark = pytest.mark.slow
+
 WRONG_VALUES = [
     # (values, what the message must say)
     ({"logLevel": "VERBOSE"}, ["at '/logLevel'", "'DEBUG', 'INFO', 'WARNING', 'ERROR'"]),

@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 import aiohttp
+import pytest
 
 from tests.support.desk import Desk, example, paper
 from tests.support.kube import wait_for
@@ -63,6 +64,7 @@ async def test_livestrat_operator_runs_against_a_kubeconfig_and_stops_on_sigterm
     assert code == 0, log.read_text()[-3000:]
 
 
+@pytest.mark.slow  # runs a process: the slow tier (tests/support/tiers.py)
 async def test_livestrat_operator_refuses_bad_settings_and_names_the_variable(tmp_path):
     env = {**os.environ, "LIVESTRAT_STALE_AFTER_SECONDS": "1", "KUBECONFIG": str(tmp_path / "none")}
     process = await asyncio.create_subprocess_exec(

@@ -6,9 +6,13 @@ import json
 import subprocess
 import sys
 
+import pytest
 import yaml
 
 from tests.support.runtime import ROOT
+
+# Every test here runs a process (helm, kubectl, livestrat): the slow tier (tests/support/tiers.py).
+pytestmark = pytest.mark.slow
 
 EXAMPLE = ROOT / "examples" / "paper-ema-cross.yaml"
 

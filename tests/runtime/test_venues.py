@@ -418,6 +418,7 @@ def test_missing_credentials_name_the_variables_and_never_a_value(adapter, accou
     assert "credentialsSecret" in message
 
 
+@pytest.mark.slow  # runs a process: the slow tier (tests/support/tiers.py)
 def test_credentials_never_reach_the_logs():
     """Every live adapter built at DEBUG level in its own process; the secrets are looked for in all it printed."""
     env = {
