@@ -11,7 +11,7 @@ TOOLS  := .tools/bin
 EXAMPLE ?= examples/paper-ema-cross.yaml
 CHART  := charts/livestrat-operator
 
-.PHONY: run test lint crds docs lock tools clean e2e-kind bench
+.PHONY: run test lint crds docs lock tools clean e2e-kind bench images
 
 run: $(STAMP)
 	$(BIN)/livestrat run $(EXAMPLE)
@@ -59,6 +59,12 @@ tools:
 	@sh scripts/install-tools.sh $(TOOLS)
 	@sh scripts/ensure-postgres.sh >/dev/null
 
+# The operator and runtime images (scripts/build-images.sh): a Docker daemon (Debian's dockerd,
+# started as root where none runs), a Debian trixie base made with debootstrap, the locked
+# wheels in wheelhouse/, `docker build` with no network. Unchanged sources build nothing again.
+images: $(STAMP)
+	PIP="$(CURDIR)/$(BIN)/pip" bash scripts/build-images.sh
+
 # End to end on a throwaway kind cluster (needs Docker and kind): build and load both
 # images, install the chart with dev values, run the paper example until it fills, halt it.
 e2e-kind:
@@ -67,3 +73,4 @@ e2e-kind:
 
 clean:
 	rm -rf $(VENV) .tools .livestrat .pytest_cache *.egg-info
+	find wheelhouse -mindepth 1 ! -name README.md -delete
