@@ -67,9 +67,10 @@ images: $(STAMP)
 
 # End to end on a throwaway kind cluster (needs Docker and kind): build and load both
 # images, install the chart with dev values, run the paper example until it fills, halt it.
-e2e-kind:
+# The images come from scripts/build-images.sh, as `make images` builds them (reused if unchanged).
+e2e-kind: $(STAMP)
 	@sh scripts/install-tools.sh $(TOOLS)
-	PATH="$(CURDIR)/$(TOOLS):$$PATH" bash scripts/e2e-kind.sh
+	PATH="$(CURDIR)/$(TOOLS):$$PATH" PIP="$(CURDIR)/$(BIN)/pip" bash scripts/e2e-kind.sh
 
 clean:
 	rm -rf $(VENV) .tools .livestrat .pytest_cache *.egg-info

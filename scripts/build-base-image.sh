@@ -75,10 +75,11 @@ debian=$(cat "$ROOTFS/etc/debian_version")
 log "Debian $debian, Python $python; trimming"
 # What a container never needs: package caches and lists (apt-get update brings them back),
 # documentation, translations, logs; the host's name and resolver (Docker provides its own).
+# The standard library's bytecode stays: on a read-only root filesystem Python would compile
+# every module it imports from source at each start (0.3 to 0.4 s more to ready, measured).
 rm -rf "$ROOTFS"/var/cache/apt/* "$ROOTFS"/var/lib/apt/lists/* "$ROOTFS"/var/cache/debconf/*-old \
     "$ROOTFS"/var/lib/dpkg/*-old "$ROOTFS"/usr/share/doc/* "$ROOTFS"/usr/share/man/* \
     "$ROOTFS"/usr/share/info/* "$ROOTFS"/usr/share/locale/* "$ROOTFS"/var/log/*
-find "$ROOTFS/usr/lib" -name __pycache__ -type d -prune -exec rm -rf {} +
 rm -f "$ROOTFS/etc/hostname"
 : >"$ROOTFS/etc/resolv.conf"
 
