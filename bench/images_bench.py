@@ -24,6 +24,7 @@ import argparse
 import asyncio
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -113,8 +114,8 @@ async def ready_process(config: dict, workdir: Path, kube: Path) -> float:
                     pass
                 await asyncio.sleep(0.02)
     finally:
-        process.terminate()
-        process.wait(timeout=60)
+        process.terminate()  # the emulator answers its final status push from this loop: wait off it
+        await asyncio.to_thread(process.wait, 60)
 
 
 async def run(repeat: int) -> list[str]:
@@ -182,6 +183,8 @@ async def run(repeat: int) -> list[str]:
                 operator_stops.append(await container.stop())
             finally:
                 await container.remove()
+
+    shutil.rmtree(workdir, ignore_errors=True)
 
     def summary(values: list[float]) -> str:
         return f"median {statistics.median(values):.2f} s (min {min(values):.2f}, max {max(values):.2f})"
