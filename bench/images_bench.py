@@ -149,7 +149,9 @@ async def run(repeat: int) -> list[str]:
                 configmaps={configmap["metadata"]["name"]: configmap["data"]},
                 kubeconfig=kube,
             )
-            container = await Container.run(f"livestrat-bench-runtime-{uuid.uuid4().hex[:8]}", args, grace=grace)
+            container = await Container.run(
+                f"livestrat-bench-runtime-{uuid.uuid4().hex[:8]}", args, grace=grace, label="livestrat.bench=1"
+            )
             try:
                 runtime_ready.append(await container.wait_http(f"http://127.0.0.1:{HTTP_PORT}/readyz"))
                 await asyncio.sleep(2)  # the replay of 3,000 bars is over by then: a halt of an idle node

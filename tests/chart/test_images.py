@@ -49,6 +49,7 @@ SCRIPT = ROOT / "scripts" / "build-images.sh"
 LOCK = ROOT / "requirements.lock"
 NAME = "ema-cross-btc"  # examples/paper-ema-cross.yaml
 SKIP = 3  # build-images.sh: no Docker daemon can be had here
+LABEL = f"livestrat.test={uuid.uuid4().hex}"  # this session's containers
 
 
 @dataclass(frozen=True)
@@ -235,7 +236,9 @@ async def test_the_runtime_image_runs_the_paper_example_as_its_statefulset_does(
         "--read-only" in run_args and "--user" in run_args and run_args[run_args.index("--user") + 1] == "10001:10001"
     )
     assert [a for a in run_args if a.startswith(("/tmp:", "/var/lib/livestrat:", "/data/catalog:"))]
-    container = await Container.run(f"livestrat-test-runtime-{uuid.uuid4().hex[:8]}", run_args, grace=grace)
+    container = await Container.run(
+        f"livestrat-test-runtime-{uuid.uuid4().hex[:8]}", run_args, grace=grace, label=LABEL
+    )
     try:
         base = f"http://127.0.0.1:{HTTP_PORT}"
         healthy = await container.wait_http(f"{base}/healthz")
@@ -289,7 +292,9 @@ async def test_the_operator_image_reconciles_a_livestrategy_as_the_charts_statef
     )
     assert "--read-only" in run_args and run_args[run_args.index("--user") + 1] == "10001:10001"
     grace = template["spec"]["terminationGracePeriodSeconds"]
-    container = await Container.run(f"livestrat-test-operator-{uuid.uuid4().hex[:8]}", run_args, grace=grace)
+    container = await Container.run(
+        f"livestrat-test-operator-{uuid.uuid4().hex[:8]}", run_args, grace=grace, label=LABEL
+    )
     desk = Desk(emulator, kubeconfig_path)
     try:
         healthy = await container.wait_http(f"http://127.0.0.1:{health_port}/healthz")
@@ -344,7 +349,7 @@ async def test_the_operator_image_reconciles_a_livestrategy_as_the_charts_statef
 
 def test_no_test_container_is_left_behind(images):
     result = subprocess.run(
-        ["docker", "ps", "--all", "--quiet", "--filter", "label=livestrat.test=1"],
+        ["docker", "ps", "--all", "--quiet", "--filter", f"label={LABEL}"],
         capture_output=True,
         text=True,
         check=True,

@@ -198,12 +198,12 @@ class Container:
     name: str
     started_at: float
     grace: int
-    labels: dict[str, str] = field(default_factory=dict)
 
     @classmethod
-    async def run(cls, name: str, run_args: Sequence[str], *, grace: int) -> Container:
+    async def run(cls, name: str, run_args: Sequence[str], *, grace: int, label: str = "livestrat.test=1") -> Container:
+        """``docker run --detach`` (no ``--rm``: the exit code is read after ``stop``; ``remove`` removes it)."""
         started = time.monotonic()
-        await docker("run", "--detach", "--name", name, "--label", "livestrat.test=1", *run_args)
+        await docker("run", "--detach", "--name", name, "--label", label, *run_args)
         return cls(name, started, grace)
 
     async def state(self) -> dict[str, Any]:
