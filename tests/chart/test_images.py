@@ -12,9 +12,12 @@ from the same lock file as the development virtualenv; then
   the API emulator into its children and stops cleanly on SIGTERM.
 
 A build is reused while nothing that goes into it changed (the script's content hash), so only
-the first run on a machine, or after a change, builds. Where no Docker daemon can be had (not
-root and none running, docker.io not installable, dockerd unable to start) every test here
-skips and says why.
+the first run on a machine, or after a change, builds. Where the images cannot be built (no
+Docker daemon can be had: not root and none running, docker.io not installable, dockerd unable
+to start; or the base cannot be made: debootstrap needs root) every test here skips and says
+why. BASE_IMAGE and INSTALL_FROM in the environment go to the script: e.g.
+``BASE_IMAGE=python:3.13-slim-trixie INSTALL_FROM=index`` where a registry and the package index
+are reachable and the user is not root.
 """
 
 from __future__ import annotations
@@ -63,7 +66,9 @@ class Images:
 
 def build_images() -> tuple[int, dict[str, str], str, float]:
     env = dict(os.environ, PIP=str(Path(sys.executable).with_name("pip")))
-    for name in ("IMAGE_TAG", "IMAGE_REPOSITORY", "BASE_IMAGE", "INSTALL_FROM", "FORCE_BUILD"):
+    # BASE_IMAGE and INSTALL_FROM are the caller's to choose (e.g. the official base where a
+    # registry is reachable, for a developer who is not root); the names are the script's.
+    for name in ("IMAGE_TAG", "IMAGE_REPOSITORY", "FORCE_BUILD"):
         env.pop(name, None)
     started = time.monotonic()
     result = subprocess.run(
@@ -78,8 +83,8 @@ def build_images() -> tuple[int, dict[str, str], str, float]:
 def images() -> Images:
     code, values, log, taken = build_images()
     if code == SKIP:
-        reason = [line for line in log.splitlines() if line.startswith("ensure-docker:")] or log.splitlines()[-1:]
-        pytest.skip(f"no Docker daemon can be had here: {reason[-1] if reason else 'ensure-docker.sh said no'}")
+        said = [line for line in log.splitlines() if line.startswith(("ensure-docker:", "build-base-image:"))]
+        pytest.skip(f"the images cannot be built here: {(said or log.splitlines() or ['no reason given'])[-1]}")
     assert code == 0, f"scripts/build-images.sh failed ({code}):\n{log[-8000:]}"
     source = values["SOURCE_HASH"]
 
