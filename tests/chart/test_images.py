@@ -30,6 +30,7 @@ import subprocess
 import sys
 import time
 import uuid
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -350,6 +351,51 @@ async def test_the_operator_image_reconciles_a_livestrategy_as_the_charts_statef
         grace_seconds=grace,
     )
     assert "Traceback" not in logs, logs[-5000:]
+
+
+def test_a_strategy_image_built_from_the_runtime_image_as_install_md_shows_imports_the_strategy(images, tmp_path):
+    """docs/install.md, "Your strategies": FROM the runtime image, pip install a wheel, back to 10001."""
+    text = (ROOT / "docs" / "install.md").read_text()
+    snippet = re.search(r"### Your strategies.*?```dockerfile\n(.*?)```", text, flags=re.DOTALL).group(1)
+    lines = snippet.splitlines()
+    assert lines[0].startswith("FROM REGISTRY/livestrat-runtime:")
+    (tmp_path / "Dockerfile").write_text("\n".join([f"FROM {images.runtime}", *lines[1:]]) + "\n")
+    wheel_name = re.search(r"COPY dist/(\S+\.whl) ", snippet).group(1)
+    name, version = wheel_name.split("-")[:2]
+    (tmp_path / "dist").mkdir()
+    with zipfile.ZipFile(tmp_path / "dist" / wheel_name, "w") as wheel:
+        info = f"{name}-{version}.dist-info"
+        files = {
+            f"{name}/__init__.py": "class Strategy:\n    pass\n",
+            f"{info}/METADATA": f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n",
+            f"{info}/WHEEL": "Wheel-Version: 1.0\nGenerator: tests\nRoot-Is-Purelib: true\nTag: py3-none-any\n",
+        }
+        files[f"{info}/RECORD"] = "".join(f"{path},,\n" for path in [*files, f"{info}/RECORD"])
+        for path, content in files.items():
+            wheel.writestr(path, content)
+    tag = f"livestrat-test-strategies:{uuid.uuid4().hex[:12]}"
+    try:
+        built = subprocess.run(
+            ["docker", "build", "--network", "none", "--tag", tag, str(tmp_path)],
+            capture_output=True,
+            text=True,
+            timeout=600,
+            check=False,
+        )
+        assert built.returncode == 0, built.stdout[-4000:] + built.stderr[-4000:]
+        assert inspect(tag)["Config"]["User"] == "10001:10001"
+        code = f"import {name}, nautilus_trader; print({name}.Strategy.__name__, nautilus_trader.__version__)"
+        ran = subprocess.run(
+            ["docker", "run", "--rm", "--network", "none", "--read-only", "--entrypoint", "python3", tag, "-c", code],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        assert ran.returncode == 0, ran.stderr[-4000:]
+        assert ran.stdout.split() == ["Strategy", locked_versions()["nautilus-trader"]]
+    finally:
+        subprocess.run(["docker", "image", "rm", "--force", tag], capture_output=True, check=False)
 
 
 def test_no_test_container_is_left_behind(images):
