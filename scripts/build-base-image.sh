@@ -34,6 +34,7 @@ fi
 # The Debian archive apt uses here: the Packages index of a release labelled "Debian" (not the
 # security archive, not a third-party repository), whatever the format of the sources.
 mirror_from_apt() {
+    # shellcheck disable=SC2016  # $(REPO_URI) is apt's field name, not a shell expansion
     uri=$(apt-get indextargets --format '$(REPO_URI)' 'Label: Debian' 'Identifier: Packages' 2>/dev/null | head -n 1)
     if [ -z "$uri" ]; then  # lists not fetched yet: read the sources themselves
         uri=$(cat /etc/apt/sources.list.d/*.sources 2>/dev/null | sed -n 's/^URIs:[[:space:]]*//p' \

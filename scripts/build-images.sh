@@ -16,8 +16,8 @@
 # Each image is tagged REPO/livestrat-operator:TAG (and -runtime), and :src-HASH, HASH being a
 # content hash of what goes into it (Dockerfile, .dockerignore, pyproject.toml,
 # requirements.lock, the three packages' files, the base image's ID, INSTALL_FROM): when an
-# image with that hash exists, nothing is built again. Older src-* tags of the two
-# repositories are removed after a build.
+# image with that hash exists, nothing is built again. After a build, the two repositories
+# keep their three newest src-* images.
 #
 # Stdout: OPERATOR_IMAGE=..., RUNTIME_IMAGE=..., BASE_IMAGE=..., SOURCE_HASH=... (also written
 # to .livestrat/images.env); everything else goes to stderr.
@@ -43,6 +43,7 @@ INSTALL_FROM=${INSTALL_FROM:-wheelhouse}
 PIP=${PIP:-$ROOT/.venv/bin/pip}
 WHEELHOUSE=$ROOT/wheelhouse
 TARGETS=(operator runtime)
+KEEP_BUILDS=3  # src-* builds kept per repository, the current one included
 # The wheels' platform: CPython 3.13 on glibc x86_64. Trixie has glibc 2.41; pip takes one
 # --platform per manylinux level it may choose from.
 PYTHON_VERSION=3.13
@@ -120,8 +121,10 @@ for target in "${TARGETS[@]}"; do
             ${network:+--network "$network"} \
             --tag "$image:src-$HASH" "$ROOT" >&2
         log "built $image:src-$HASH in $((SECONDS - started))s"
-        # Earlier builds of this repository: their tags go; their layers, once nothing uses them.
-        docker image ls --format '{{.Repository}}:{{.Tag}}' "$image" | grep ":src-" | grep -v ":src-$HASH\$" \
+        # Earlier builds of this repository: all but the newest few go (other checkouts on the
+        # same daemon may still be using theirs), with their layers once nothing uses them.
+        docker image ls --format '{{.CreatedAt}}\t{{.Repository}}:{{.Tag}}' "$image" | grep ":src-" | sort -r \
+            | cut -f2 | grep -v ":src-$HASH\$" | tail -n +"$KEEP_BUILDS" \
             | xargs -r docker image rm >/dev/null 2>&1 || true
     fi
     docker tag "$image:src-$HASH" "$image:$TAG"

@@ -69,7 +69,7 @@ log "building images (scripts/build-images.sh)"
 built=$(IMAGE_TAG=$TAG bash "$ROOT/scripts/build-images.sh") || die "scripts/build-images.sh failed"
 OPERATOR_IMAGE=$(printf '%s\n' "$built" | sed -n 's/^OPERATOR_IMAGE=//p')
 RUNTIME_IMAGE=$(printf '%s\n' "$built" | sed -n 's/^RUNTIME_IMAGE=//p')
-[ -n "$OPERATOR_IMAGE" ] && [ -n "$RUNTIME_IMAGE" ] || die "scripts/build-images.sh named no images"
+if [ -z "$OPERATOR_IMAGE" ] || [ -z "$RUNTIME_IMAGE" ]; then die "scripts/build-images.sh named no images"; fi
 
 log "creating kind cluster $CLUSTER"
 if kind get clusters 2>/dev/null | grep -qx "$CLUSTER"; then
