@@ -52,7 +52,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.timeout(1800)]
 SCRIPT = ROOT / "scripts" / "build-images.sh"
 LOCK = ROOT / "requirements.lock"
 NAME = "ema-cross-btc"  # examples/paper-ema-cross.yaml
-SKIP = 3  # build-images.sh: no Docker daemon can be had here
+SKIP = 3  # build-images.sh: the images cannot be built here (no daemon, no base)
 LABEL = f"livestrat.test={uuid.uuid4().hex}"  # this session's containers
 
 
@@ -241,7 +241,9 @@ async def test_the_runtime_image_runs_the_paper_example_as_its_statefulset_does(
     assert (
         "--read-only" in run_args and "--user" in run_args and run_args[run_args.index("--user") + 1] == "10001:10001"
     )
-    assert [a for a in run_args if a.startswith(("/tmp:", "/var/lib/livestrat:", "/data/catalog:"))]
+    tmpfs = {run_args[i + 1].split(":")[0] for i, a in enumerate(run_args) if a == "--tmpfs"}
+    assert tmpfs == {"/tmp", "/var/lib/livestrat", "/data/catalog"}, tmpfs  # the pod's three emptyDirs
+    assert f"type=bind,source={tmp_path / 'volumes' / 'config'},target=/etc/livestrat,readonly" in run_args
     container = await Container.run(
         f"livestrat-test-runtime-{uuid.uuid4().hex[:8]}", run_args, grace=grace, label=LABEL
     )
