@@ -12,7 +12,7 @@ EXAMPLE ?= examples/paper-ema-cross.yaml
 CHART  := charts/livestrat-operator
 
 # The fast tier (tests/support/tiers.py): no process, PostgreSQL or operator; for the edit-test loop.
-.PHONY: run test test-fast lint crds docs lock tools clean e2e-kind bench
+.PHONY: run test test-fast lint crds docs lock tools clean e2e-kind bench images
 
 run: $(STAMP)
 	$(BIN)/livestrat run $(EXAMPLE)
@@ -63,11 +63,19 @@ tools:
 	@sh scripts/install-tools.sh $(TOOLS)
 	@sh scripts/ensure-postgres.sh >/dev/null
 
+# The operator and runtime images (scripts/build-images.sh): a Docker daemon (Debian's dockerd,
+# started as root where none runs), a Debian trixie base made with debootstrap, the locked
+# wheels in wheelhouse/, `docker build` with no network. Unchanged sources build nothing again.
+images: $(STAMP)
+	PIP="$(CURDIR)/$(BIN)/pip" bash scripts/build-images.sh
+
 # End to end on a throwaway kind cluster (needs Docker and kind): build and load both
 # images, install the chart with dev values, run the paper example until it fills, halt it.
-e2e-kind:
+# The images come from scripts/build-images.sh, as `make images` builds them (reused if unchanged).
+e2e-kind: $(STAMP)
 	@sh scripts/install-tools.sh $(TOOLS)
-	PATH="$(CURDIR)/$(TOOLS):$$PATH" bash scripts/e2e-kind.sh
+	PATH="$(CURDIR)/$(TOOLS):$$PATH" PIP="$(CURDIR)/$(BIN)/pip" bash scripts/e2e-kind.sh
 
 clean:
 	rm -rf $(VENV) .tools .livestrat .pytest_cache *.egg-info
+	find wheelhouse -mindepth 1 ! -name README.md -delete

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # End to end on kind: the user's story on a throwaway cluster.
 #
-#   create a kind cluster -> build both images and load them into it -> install the chart
+#   build both images (scripts/build-images.sh, what `make images` runs; reused when nothing
+#   changed) -> create a kind cluster and load them into it -> install the chart
 #   with dev values -> apply the paper example (emptyDir catalog filled with sample bars)
 #   -> wait until its status shows fills -> scale it to 0 -> wait for Halted and no pod
 #   -> tear the cluster down.
@@ -15,13 +16,15 @@
 #   E2E_KEEP=1       keep the cluster afterwards (to look around); delete it yourself with
 #                    kind delete cluster --name "$KIND_CLUSTER"
 #   E2E_TIMEOUT      seconds to wait for fills (default 600)
+#   BASE_IMAGE, INSTALL_FROM, PIP   passed on to scripts/build-images.sh: its default base is
+#                    made with debootstrap (root, Debian); where a registry is reachable,
+#                    BASE_IMAGE=python:3.13-slim-trixie (pinned by digest, docs/install.md) works
+#                    anywhere
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 CLUSTER=${KIND_CLUSTER:-livestrat-e2e}
 TAG=e2e
-OPERATOR_IMAGE=livestrat/livestrat-operator:$TAG
-RUNTIME_IMAGE=livestrat/livestrat-runtime:$TAG
 RELEASE=livestrat-operator
 SYSTEM_NS=livestrat-system
 NS=livestrat-e2e
@@ -62,6 +65,12 @@ cleanup() {
     exit "$rc"
 }
 
+log "building images (scripts/build-images.sh)"
+built=$(IMAGE_TAG=$TAG bash "$ROOT/scripts/build-images.sh") || die "scripts/build-images.sh failed"
+OPERATOR_IMAGE=$(printf '%s\n' "$built" | sed -n 's/^OPERATOR_IMAGE=//p')
+RUNTIME_IMAGE=$(printf '%s\n' "$built" | sed -n 's/^RUNTIME_IMAGE=//p')
+if [ -z "$OPERATOR_IMAGE" ] || [ -z "$RUNTIME_IMAGE" ]; then die "scripts/build-images.sh named no images"; fi
+
 log "creating kind cluster $CLUSTER"
 if kind get clusters 2>/dev/null | grep -qx "$CLUSTER"; then
     die "a kind cluster named $CLUSTER exists already; delete it or set KIND_CLUSTER"
@@ -69,9 +78,7 @@ fi
 trap cleanup EXIT
 kind create cluster --name "$CLUSTER" --wait 180s ${KIND_NODE_IMAGE:+--image "$KIND_NODE_IMAGE"}
 
-log "building images"
-docker build --target operator -t "$OPERATOR_IMAGE" "$ROOT"
-docker build --target runtime -t "$RUNTIME_IMAGE" "$ROOT"
+log "loading the images into $CLUSTER"
 kind load docker-image --name "$CLUSTER" "$OPERATOR_IMAGE" "$RUNTIME_IMAGE"
 
 log "installing the chart (dev values)"
@@ -83,8 +90,8 @@ esac
 helm --kube-context "$CONTEXT" install "$RELEASE" "$CHART" \
     --namespace "$SYSTEM_NS" --create-namespace \
     -f "$CHART/values-dev.yaml" \
-    --set image.repository=livestrat/livestrat-operator --set image.tag=$TAG \
-    --set runtime.image.repository=livestrat/livestrat-runtime --set runtime.image.tag=$TAG \
+    --set image.repository="${OPERATOR_IMAGE%:*}" --set image.tag="${OPERATOR_IMAGE##*:}" \
+    --set runtime.image.repository="${RUNTIME_IMAGE%:*}" --set runtime.image.tag="${RUNTIME_IMAGE##*:}" \
     "${WAIT[@]}" --timeout 5m
 k -n "$SYSTEM_NS" rollout status "statefulset/$RELEASE" --timeout=180s
 k get crd livestrategies.livestrat.io >/dev/null

@@ -1,6 +1,8 @@
-"""The images: hadolint finds nothing, both final stages run as a numeric non-root user on
-a base pinned by version and digest, nothing secret goes in, and the operator image cannot
-contain NautilusTrader."""
+"""The images' Dockerfile: hadolint finds nothing, both final stages run as a numeric non-root
+user on a Python 3.13 Debian trixie base chosen by a build argument, pip installs only the
+locked versions (from the index, or from the wheelhouse with no index), nothing secret goes
+in, and the operator image cannot contain NautilusTrader. tests/chart/test_images.py builds
+and runs them."""
 
 from __future__ import annotations
 
@@ -108,14 +110,32 @@ def test_both_images_are_final_stages():
     assert set(FINAL) <= set(BY_NAME)
 
 
-def test_external_bases_are_pinned_by_exact_version_and_digest():
-    external = {resolve(s.base) for s in STAGES if s.base not in BY_NAME}
-    assert external, "no external base image"
-    for base in external:
-        image, _, digest = base.partition("@")
-        assert re.fullmatch(r"sha256:[0-9a-f]{64}", digest), f"{base}: pin a digest"
-        _, _, tag = image.rpartition(":")
-        assert re.fullmatch(r"\d+\.\d+\.\d+-slim-\w+", tag), f"{base}: pin an exact version tag"
+def test_every_stage_is_built_on_the_base_build_argument():
+    external = {s.base for s in STAGES if s.base not in BY_NAME}
+    assert external == {"${BASE_IMAGE}"}
+
+
+def test_the_default_base_is_the_official_python_3_13_on_trixie_and_pinnable():
+    """Python 3.13 on Debian trixie, as the lock (compiled for 3.13) and the base `make images`
+    makes with debootstrap. A digest in the default must be well formed; without one, the file
+    says how to pin it (none can be checked from where the file is maintained)."""
+    default = GLOBAL_ARGS["BASE_IMAGE"]
+    image, _, digest = default.partition("@")
+    repository, _, tag = image.rpartition(":")
+    assert repository == "python", default
+    assert re.fullmatch(r"3\.13(\.\d+)?-slim-trixie", tag), default
+    if digest:
+        assert re.fullmatch(r"sha256:[0-9a-f]{64}", digest), default
+    else:
+        text = DOCKERFILE.read_text()
+        assert "imagetools inspect" in text and "--build-arg BASE_IMAGE=" in text and "@sha256:" in text
+
+
+def test_the_lock_is_compiled_for_the_images_python():
+    """The images install requirements.lock, as the virtualenv does: both for Python 3.13."""
+    header = (ROOT / "requirements.lock").read_text().splitlines()[:3]
+    assert any("--python-version 3.13" in line for line in header), header
+    assert "--python-version 3.13" in (ROOT / "Makefile").read_text()
 
 
 @pytest.mark.parametrize("target", FINAL)
@@ -150,7 +170,7 @@ def test_no_credentials_go_into_any_image():
     assert "://" not in "".join(args for s in STAGES for kw, args in s.instructions if kw == "RUN")
 
 
-def test_dockerignore_sends_only_the_sources():
+def test_dockerignore_sends_only_the_sources_and_the_wheelhouse():
     lines = (ROOT / ".dockerignore").read_text().splitlines()
     ignore = [line.strip() for line in lines if line.strip() and not line.startswith("#")]
     assert ignore[0] == "*"
@@ -160,14 +180,38 @@ def test_dockerignore_sends_only_the_sources():
         "!livestrat/",
         "!strategy_operator/",
         "!strategy_runtime/",
+        "!wheelhouse/",
     }
+
+
+def test_the_wheelhouse_is_in_the_context_but_not_in_git():
+    assert (ROOT / "wheelhouse" / "README.md").is_file()  # so COPY wheelhouse/ works without wheels
+    gitignore = (ROOT / ".gitignore").read_text().splitlines()
+    assert "/wheelhouse/*" in gitignore and "!/wheelhouse/README.md" in gitignore
+
+
+@pytest.mark.parametrize("stage", ["build-operator", "build-runtime"])
+def test_install_from_selects_the_index_or_the_wheelhouse_alone(stage):
+    assert GLOBAL_ARGS["INSTALL_FROM"] == "index"
+    build = BY_NAME[stage]
+    assert "INSTALL_FROM" in build.all("ARG")
+    assert "wheelhouse/ /wheelhouse/" in build.all("COPY")
+    runs = build.all("RUN")
+    venv = next(r for r in runs if "python3 -m venv /opt/livestrat" in r)
+    assert (
+        "wheelhouse) printf '[global]\\nno-index = true\\nfind-links = /wheelhouse\\n' > /opt/livestrat/pip.conf"
+        in venv
+    )
+    assert "*) echo" in venv and "exit 2" in venv  # anything else is refused
+    # the build-time pip.conf does not ship
+    assert "rm -f /opt/livestrat/pip.conf" in runs[-1]
 
 
 def test_operator_image_has_no_nautilus_trader():
     chain = lineage(BY_NAME["operator"])
     build = BY_NAME["build-operator"]
     installs = [a for a in build.all("RUN") if "pip install" in a]
-    assert installs and all("-c requirements.lock '.[operator]'" in a for a in installs)
+    assert len(installs) == 2 and all("-c requirements.lock '.[operator]'" in a for a in installs)
     assert not any("strategy_runtime" in a for a in build.all("COPY")), "the runtime's code has no place here"
     text = " ".join(args for s in [*chain, build] for kw, args in s.instructions if kw != "LABEL").lower()
     assert "nautilus" not in text
@@ -180,7 +224,30 @@ def test_operator_image_has_no_nautilus_trader():
 
 def test_runtime_image_installs_the_runtime_extra_with_locked_versions():
     installs = [a for a in BY_NAME["build-runtime"].all("RUN") if "pip install" in a]
-    assert installs and all("-c requirements.lock '.[runtime]'" in a for a in installs)
+    assert len(installs) == 2 and all("-c requirements.lock '.[runtime]'" in a for a in installs)
+
+
+@pytest.mark.parametrize("stage", ["build-operator", "build-runtime"])
+def test_dependencies_are_installed_before_the_sources_come_in(stage):
+    """The locked dependencies are a layer of their own, rebuilt only when pyproject.toml or the
+    lock changes; a change of the sources reinstalls only the project (--no-deps)."""
+    order = [(kw, args) for kw, args in BY_NAME[stage].instructions if kw in {"COPY", "RUN"}]
+    first_source = next(i for i, (kw, args) in enumerate(order) if kw == "COPY" and args.startswith("livestrat/"))
+    deps = [args for kw, args in order[:first_source] if kw == "RUN" and "pip install" in args]
+    project = [args for kw, args in order[first_source:] if kw == "RUN" and "pip install" in args]
+    assert len(deps) == 1 and "--no-deps" not in deps[0]
+    assert len(project) == 1 and "--no-deps --force-reinstall" in project[0]
+
+
+def test_the_classic_builder_builds_no_runtime_stage_for_the_operator():
+    """The classic builder (Debian's docker.io) builds every stage up to its target, in order."""
+    names = [s.name for s in STAGES]
+    assert names.index("operator") < names.index("build-runtime")
+
+
+def test_no_stage_needs_a_dockerfile_frontend_from_a_registry():
+    first = DOCKERFILE.read_text().splitlines()[0]
+    assert not first.lower().startswith("# syntax="), "BuildKit would pull the frontend image from a registry"
 
 
 def test_entrypoints_are_the_livestrat_commands():

@@ -35,6 +35,14 @@ def test_script_is_valid_bash():
     subprocess.run(["bash", "-n", str(SCRIPT)], check=True)
 
 
+def test_script_loads_the_images_make_images_builds():
+    """No `docker build` of its own: the images are scripts/build-images.sh's (tests/chart/test_images.py)."""
+    text = SCRIPT.read_text()
+    assert 'bash "$ROOT/scripts/build-images.sh"' in text
+    assert "docker build" not in text
+    assert 'kind load docker-image --name "$CLUSTER" "$OPERATOR_IMAGE" "$RUNTIME_IMAGE"' in text
+
+
 @pytest.mark.slow
 @pytest.mark.timeout(3600)
 def test_paper_example_fills_then_halts_on_kind():
