@@ -29,10 +29,11 @@ class CuttableProxy:
     async def cut(self) -> None:
         assert self._server is not None
         self._server.close()
-        await self._server.wait_closed()
         for transport in list(self._transports):
             transport.abort()  # RST, as from a host that went away
         self._transports.clear()
+        # Since Python 3.12.1 this waits for every accepted connection to close: abort them first.
+        await self._server.wait_closed()
 
     async def restore(self) -> None:
         await self.start()
