@@ -14,9 +14,14 @@ import pytest
 from livestrat.api.crd import build_crd
 from livestrat.api.resource import LiveStrategy
 from livestrat.api.status import LiveStrategyStatus
-from strategy_operator import conditions, lifecycle
-from strategy_operator.children import SpecProblem, build_children
-from strategy_operator.lifecycle import Observation, PodView
+from strategy_operator.build.manifests import build_children
+from strategy_operator.build.policy import SpecProblem
+from strategy_operator.decide import conditions
+from strategy_operator.decide.events import Event, transition_events
+from strategy_operator.decide.plan import Plan
+from strategy_operator.decide.plan import plan as make_plan
+from strategy_operator.decide.status import Report, report, status_patch, with_operator_part, write_failed
+from strategy_operator.observe.observation import Observation, PodView
 from strategy_operator.settings import OperatorSettings
 from tests.support.desk import example
 
@@ -101,7 +106,7 @@ def observe(
         spec=strategy.spec,
         deleting=deleting,
         acknowledgement=acknowledgement,
-        status=status or {},
+        status=LiveStrategyStatus.model_validate(status or {}),
         kill_switch=kill_switch,
         problems=problems or [],
         statefulset=sts or None,
@@ -119,13 +124,21 @@ def observe(
     )
 
 
-def run(obs: Observation) -> tuple[lifecycle.Plan, lifecycle.Report]:
-    plan = lifecycle.plan(obs)
-    return plan, lifecycle.report(obs, plan)
+def run(obs: Observation) -> tuple[Plan, Report]:
+    decided = make_plan(obs)
+    return decided, report(obs, decided)
 
 
-def condition(report: lifecycle.Report, type_: str) -> dict[str, Any]:
-    return next(c for c in report.status["conditions"] if c["type"] == type_)
+def condition(reported: Report, type_: str) -> dict[str, Any]:
+    """A condition of the reported status, as it is written (camelCase)."""
+    return next(c.to_wire() for c in reported.status.conditions if c.type == type_)
+
+
+def status(**wire: Any) -> LiveStrategyStatus:
+    """A status from its wire form; a condition without a transition time gets one (events do not read it)."""
+    for item in wire.get("conditions", []):
+        item.setdefault("lastTransitionTime", stamp(3600))
+    return LiveStrategyStatus.model_validate(wire)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -135,12 +148,12 @@ def condition(report: lifecycle.Report, type_: str) -> dict[str, Any]:
 
 def test_a_new_strategy_is_starting_until_its_pod_is_ready_then_running():
     plan, report = run(observe(sts=None))
-    assert plan.replicas == 1 and plan.apply and report.status["phase"] == "Starting"
+    assert plan.replicas == 1 and plan.apply and report.status.phase == "Starting"
     assert condition(report, "Ready")["status"] == "False"
     _, report = run(observe(pods=[pod(ready=False)]))
-    assert report.status["phase"] == "Starting" and report.status["podName"] == "ema-cross-btc-0"
+    assert report.status.phase == "Starting" and report.status.pod_name == "ema-cross-btc-0"
     _, report = run(observe(pods=[pod()]))
-    assert report.status["phase"] == "Running" and report.status["replicas"] == 1
+    assert report.status.phase == "Running" and report.status.replicas == 1
     assert condition(report, "Ready") | {"lastTransitionTime": ""} == {
         "type": "Ready",
         "status": "True",
@@ -154,10 +167,10 @@ def test_a_new_strategy_is_starting_until_its_pod_is_ready_then_running():
 def test_scaling_to_zero_halts_then_halted_once_the_pod_is_gone():
     halted = parsed(replicas=0)
     plan, report = run(observe(halted, pods=[pod(terminating_for=2)]))
-    assert plan.replicas == 0 and report.status["phase"] == "Halting"
+    assert plan.replicas == 0 and report.status.phase == "Halting"
     assert condition(report, "Halted")["status"] == "False" and condition(report, "Halted")["reason"] == "Halting"
     _, report = run(observe(halted))
-    assert report.status["phase"] == "Halted" and report.status["replicas"] == 0 and report.status["podName"] is None
+    assert report.status.phase == "Halted" and report.status.replicas == 0 and report.status.pod_name is None
     assert condition(report, "Halted") | {"lastTransitionTime": ""} == {
         "type": "Halted",
         "status": "True",
@@ -170,20 +183,20 @@ def test_scaling_to_zero_halts_then_halted_once_the_pod_is_gone():
 
 def test_a_halt_that_outlasts_the_grace_period_fails_with_a_reason():
     _, report = run(observe(parsed(replicas=0), pods=[pod(terminating_for=91)]))  # 60 s grace + 30 s margin
-    assert report.status["phase"] == "Failed"
+    assert report.status.phase == "Failed"
     assert condition(report, "Halted")["reason"] == "HaltTimedOut"
-    assert "kubectl delete pod ema-cross-btc-0 --force" in report.status["message"]
+    assert "kubectl delete pod ema-cross-btc-0 --force" in report.status.message
     _, report = run(observe(parsed(replicas=0), pods=[pod(terminating_for=89)]))
-    assert report.status["phase"] == "Halting" and report.recheck_after == pytest.approx(1.05)
+    assert report.status.phase == "Halting" and report.recheck_after == pytest.approx(1.05)
 
 
 def test_every_wait_has_a_timeout_that_ends_in_failed():
     _, report = run(observe(pods=[pod(ready=False, age=301)]))
-    assert report.status["phase"] == "Failed" and condition(report, "Ready")["reason"] == "StartTimeout"
+    assert report.status.phase == "Failed" and condition(report, "Ready")["reason"] == "StartTimeout"
     _, report = run(observe(pods=[pod(ready=False, age=100)]))
     assert report.recheck_after == pytest.approx(200.05)
     _, report = run(observe(since=301))  # the StatefulSet never made a pod
-    assert report.status["phase"] == "Failed" and condition(report, "Ready")["reason"] == "PodNotCreated"
+    assert report.status.phase == "Failed" and condition(report, "Ready")["reason"] == "PodNotCreated"
 
 
 @pytest.mark.parametrize(
@@ -200,14 +213,14 @@ def test_every_wait_has_a_timeout_that_ends_in_failed():
 )
 def test_a_pod_that_cannot_become_ready_fails_at_once_with_the_kubelets_reason(extra, reason):
     _, report = run(observe(pods=[pod(ready=False, running=False, **extra)]))
-    assert report.status["phase"] == "Failed"
+    assert report.status.phase == "Failed"
     assert condition(report, "Ready")["reason"] == reason
 
 
 def test_a_spec_the_runtime_rejects_is_invalid_with_its_own_words():
     rejected = pod(ready=False, running=False, exit_code=2, exit_message="...\nno module named 'acme.strategies'")
     _, report = run(observe(pods=[rejected]))
-    assert report.status["phase"] == "Invalid"
+    assert report.status.phase == "Invalid"
     invalid = condition(report, "InvalidSpec")
     assert invalid["status"] == "True" and invalid["reason"] == "StrategyRejected"
     assert "no module named 'acme.strategies'" in invalid["message"]
@@ -216,12 +229,12 @@ def test_a_spec_the_runtime_rejects_is_invalid_with_its_own_words():
 def test_spec_problems_hold_the_pod_at_zero_invalid_or_pending():
     live = SpecProblem("LiveTradingNotAllowed", "not here")
     plan, report = run(observe(problems=[live], pods=[]))
-    assert plan.replicas == 0 and report.status["phase"] == "Invalid"
+    assert plan.replicas == 0 and report.status.phase == "Invalid"
     assert condition(report, "InvalidSpec")["reason"] == "LiveTradingNotAllowed"
     missing = SpecProblem("SecretNotFound", "create it")
     plan, report = run(observe(problems=[missing], pods=[]))
-    assert plan.replicas == 0 and report.status["phase"] == "Pending"
-    assert report.events == [lifecycle.Event("Warning", "SecretNotFound", "create it")]
+    assert plan.replicas == 0 and report.status.phase == "Pending"
+    assert report.events == [Event("Warning", "SecretNotFound", "create it")]
 
 
 # ------------------------------------------------------------------------------------------------
@@ -232,9 +245,9 @@ def test_spec_problems_hold_the_pod_at_zero_invalid_or_pending():
 def test_the_kill_switch_holds_at_zero_and_scales_the_spec_down():
     plan, report = run(observe(kill_switch=True, pods=[pod()]))
     assert plan.replicas == 0 and plan.scale_spec_to_zero and plan.hold.reason == "KillSwitch"
-    assert report.status["phase"] == "Halting"
+    assert report.status.phase == "Halting"
     plan, report = run(observe(parsed(replicas=0), kill_switch=True))
-    assert not plan.scale_spec_to_zero and report.status["phase"] == "Halted"
+    assert not plan.scale_spec_to_zero and report.status.phase == "Halted"
     assert condition(report, "Halted")["reason"] == "KillSwitch"
 
 
@@ -249,7 +262,7 @@ BREACH = {
 def test_a_risk_breach_holds_the_pod_at_zero_until_acknowledged():
     plan, report = run(observe(status={"risk": BREACH}))
     assert plan.replicas == 0 and plan.hold.reason == "RiskLimitBreached"
-    assert report.status["phase"] == "RiskHalted"
+    assert report.status.phase == "RiskHalted"
     risk = condition(report, "RiskHalted")
     assert risk["status"] == "True" and "maxDrawdown" in risk["message"]
     assert "livestrat.io/risk-acknowledged=2026-03-02T11:00:00.250Z" in risk["message"]
@@ -263,7 +276,7 @@ def test_a_risk_breach_holds_the_pod_at_zero_until_acknowledged():
 def test_halt_in_place_keeps_the_pod_running_but_not_trading():
     strategy = parsed(risk={"onBreach": "HaltInPlace"})
     plan, report = run(observe(strategy, status={"risk": BREACH}, pods=[pod()]))
-    assert plan.replicas == 1 and report.status["phase"] == "RiskHalted"
+    assert plan.replicas == 1 and report.status.phase == "RiskHalted"
     assert condition(report, "Trading")["status"] == "False"
 
 
@@ -279,7 +292,7 @@ def test_manual_policy_keeps_the_running_configuration_and_names_what_differs():
     running_config, applied_sts = old_obs.desired_config, statefulset(old)
     obs = observe(new, sts=applied_sts, pods=[pod(config_hash=old_obs.desired_hash)], running_config=running_config)
     plan, report = run(obs)
-    assert not plan.apply and plan.replicas == 1 and report.status["phase"] == "Running"
+    assert not plan.apply and plan.replicas == 1 and report.status.phase == "Running"
     drift = condition(report, "ConfigDrift")
     assert drift["status"] == "True" and drift["reason"] == "SpecChanged"
     assert "spec.haltPolicy" in drift["message"] and "spec.risk.maxDailyLoss" in drift["message"]
@@ -299,7 +312,7 @@ def test_auto_policy_reports_the_restart_while_the_old_pod_goes():
     new_obs = observe(new)
     sts = statefulset(new)
     plan, report = run(observe(new, sts=sts, pods=[pod(config_hash=old_hash, terminating_for=1)]))
-    assert plan.apply and report.status["phase"] == "Starting" and condition(report, "Ready")["reason"] == "Restarting"
+    assert plan.apply and report.status.phase == "Starting" and condition(report, "Ready")["reason"] == "Restarting"
     assert condition(report, "ConfigDrift")["reason"] == "Restarting"
     assert new_obs.desired_hash != old_hash
 
@@ -370,34 +383,36 @@ def test_a_transition_time_changes_only_when_the_status_changes():
         [], [conditions.Verdict.false("Ready", "Starting", "a")], now=NOW - timedelta(hours=1), generation=1
     )
     same = conditions.merge(previous, [conditions.Verdict.false("Ready", "Other", "b")], now=NOW, generation=2)
-    assert same[0]["lastTransitionTime"] == previous[0]["lastTransitionTime"] and same[0]["reason"] == "Other"
+    assert same[0].last_transition_time == previous[0].last_transition_time and same[0].reason == "Other"
     flipped = conditions.merge(previous, [conditions.Verdict.true("Ready", "PodReady")], now=NOW, generation=2)
-    assert flipped[0]["lastTransitionTime"] == "2026-03-02T12:00:00Z"
+    assert flipped[0].last_transition_time == "2026-03-02T12:00:00Z"
 
 
 def test_the_same_observation_twice_changes_nothing_and_tells_nothing():
     obs = observe(pods=[pod()], status={"trading": {"nodeState": "Running", "heartbeat": stamp(1)}})
     _, first = run(obs)
-    again = dataclasses.replace(obs, status={**obs.status, **first.status}, now=NOW + timedelta(seconds=5))
+    again = dataclasses.replace(
+        obs, status=with_operator_part(obs.status, first.status), now=NOW + timedelta(seconds=5)
+    )
     _, second = run(again)
     assert second.status == first.status and second.events == []
     assert [e.reason for e in first.events] == ["Running"]
 
 
 def test_events_tell_the_story_of_the_transitions():
-    running = {"phase": "Running", "conditions": [{"type": "Stale", "status": "False", "reason": "Fresh"}]}
-    stale = {
-        "phase": "Running",
-        "conditions": [{"type": "Stale", "status": "True", "reason": "HeartbeatTooOld", "message": "old"}],
-    }
-    assert lifecycle.transition_events(running, stale) == [lifecycle.Event("Warning", "Stale", "old")]
-    assert [e.reason for e in lifecycle.transition_events(stale, running)] == ["HeartbeatResumed"]
-    halted = {
-        "phase": "Halted",
-        "message": "m",
-        "conditions": [{"type": "Halted", "status": "True", "reason": "KillSwitch"}],
-    }
-    assert [e.reason for e in lifecycle.transition_events(running, halted)] == ["KillSwitchHalted"]
+    running = status(phase="Running", conditions=[{"type": "Stale", "status": "False", "reason": "Fresh"}])
+    stale = status(
+        phase="Running",
+        conditions=[{"type": "Stale", "status": "True", "reason": "HeartbeatTooOld", "message": "old"}],
+    )
+    assert transition_events(running, stale) == [Event("Warning", "Stale", "old")]
+    assert [e.reason for e in transition_events(stale, running)] == ["HeartbeatResumed"]
+    halted = status(
+        phase="Halted",
+        message="m",
+        conditions=[{"type": "Halted", "status": "True", "reason": "KillSwitch"}],
+    )
+    assert [e.reason for e in transition_events(running, halted)] == ["KillSwitchHalted"]
 
 
 STATUS_SCHEMA = build_crd()["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["status"]
@@ -415,11 +430,11 @@ STATUS_SCHEMA = build_crd()["spec"]["versions"][0]["schema"]["openAPIV3Schema"][
     ids=["starting", "running", "halt-timed-out", "risk-halted", "pending"],
 )
 def test_the_status_written_is_valid_against_the_crd_and_the_models(obs):
-    _, report = run(obs)
-    status = {k: v for k, v in report.status.items() if v is not None}
-    jsonschema.Draft7Validator(STATUS_SCHEMA).validate(status)
-    LiveStrategyStatus.model_validate(status, strict=False)
-    assert [c["type"] for c in status["conditions"]] == [
+    _, reported = run(obs)
+    written = {k: v for k, v in status_patch(LiveStrategyStatus(), reported.status).items() if v is not None}
+    jsonschema.Draft7Validator(STATUS_SCHEMA).validate(written)
+    assert LiveStrategyStatus.model_validate(written, strict=False) == reported.status
+    assert [c["type"] for c in written["conditions"]] == [
         "Ready",
         "Trading",
         "Halted",
@@ -455,7 +470,7 @@ def built_by_the_old_operator(running: LiveStrategy, now: LiveStrategy | None = 
 def test_a_new_default_runtime_image_never_restarts_a_running_strategy(policy):
     plan, report = run(built_by_the_old_operator(parsed(updatePolicy=policy)))
     assert not plan.apply and plan.replicas == 1 and plan.delete_pods == []
-    assert report.status["phase"] == "Running"
+    assert report.status.phase == "Running"
     drift = condition(report, "ConfigDrift")
     assert drift["status"] == "True" and drift["reason"] == "RuntimeImageChanged"
     assert "ghcr.io/livestrat/livestrat-runtime:0.2.0" in drift["message"]
@@ -480,14 +495,14 @@ def test_a_change_of_the_strategys_own_spec_under_auto_restarts_it_and_brings_th
     obs = built_by_the_old_operator(parsed(), changed, status={"observedGeneration": 2})
     plan, _ = run(obs)
     assert plan.apply  # generation 3 is new to the operator and its spec differs from what runs
-    plan, _ = run(dataclasses.replace(obs, status={"observedGeneration": 3}))
+    plan, _ = run(dataclasses.replace(obs, status=status(observedGeneration=3)))
     assert not plan.apply  # acted on already: a difference in rendering alone replaces nothing
     plan, _ = run(built_by_the_old_operator(parsed(), parsed(restartNonce="now"), status={"observedGeneration": 3}))
     assert plan.apply  # a restart nonce restarts it, whatever else
     manual = built_by_the_old_operator(
         parsed(updatePolicy="Manual"), parsed(updatePolicy="Manual", risk={"maxDailyLoss": 10})
     )
-    assert not lifecycle.plan(dataclasses.replace(manual, status={"observedGeneration": 2})).apply
+    assert not make_plan(dataclasses.replace(manual, status=status(observedGeneration=2))).apply
 
 
 def test_changing_only_the_update_policy_or_the_replicas_restarts_nothing():
@@ -526,13 +541,13 @@ def test_secret_problems_of_a_pending_configuration_hold_nothing_and_are_reporte
         deferred=[missing],
     )
     plan, report = run(obs)
-    assert plan.replicas == 1 and not plan.apply and report.status["phase"] == "Running"
+    assert plan.replicas == 1 and not plan.apply and report.status.phase == "Running"
     invalid = condition(report, "InvalidSpec")
     assert invalid["status"] == "True" and invalid["reason"] == "SecretNotFound"
     assert "pending configuration" in invalid["message"] and "keeps its configuration" in invalid["message"]
     drift = condition(report, "ConfigDrift")
     assert drift["reason"] == "SpecChanged" and "cannot start yet" in drift["message"]
-    assert lifecycle.Event("Warning", "SecretNotFound", invalid["message"]) in report.events
+    assert Event("Warning", "SecretNotFound", invalid["message"]) in report.events
 
 
 def test_a_risk_halt_is_latched_by_the_operator_not_by_what_the_runtime_reports():
@@ -541,7 +556,7 @@ def test_a_risk_halt_is_latched_by_the_operator_not_by_what_the_runtime_reports(
     assert plan.record_breach == at  # first seen: the operator records it
     # the runtime now says Active (a new pod that lost its ledger, or anything with the pod's token): still halted
     plan, report = run(observe(status={"risk": {"state": "Active"}}, recorded=at))
-    assert plan.replicas == 0 and plan.record_breach is None and report.status["phase"] == "RiskHalted"
+    assert plan.replicas == 0 and plan.record_breach is None and report.status.phase == "RiskHalted"
     assert f"livestrat.io/risk-acknowledged={at}" in condition(report, "RiskHalted")["message"]
     # HaltInPlace keeps the pod up only while its runtime itself reports the halt
     in_place = parsed(risk={"onBreach": "HaltInPlace"})
@@ -568,18 +583,18 @@ def test_a_pod_that_was_ready_and_is_not_any_more_is_not_a_failed_start():
     }
     lost = dataclasses.replace(pod(ready=False, age=7300), ready_since=NOW - timedelta(seconds=10))
     _, report = run(observe(pods=[lost], status=was_ready))
-    assert report.status["phase"] == "Starting" and condition(report, "Ready")["reason"] == "PodNotReady"
+    assert report.status.phase == "Starting" and condition(report, "Ready")["reason"] == "PodNotReady"
     assert report.recheck_after == pytest.approx(290.05)  # the start timeout, from when it lost readiness
     assert [e.reason for e in report.events] == ["PodNotReady"]
     long_lost = dataclasses.replace(lost, ready_since=NOW - timedelta(seconds=301))
     _, report = run(observe(pods=[long_lost], status=was_ready))
-    assert report.status["phase"] == "Failed" and condition(report, "Ready")["reason"] == "PodNotReady"
+    assert report.status.phase == "Failed" and condition(report, "Ready")["reason"] == "PodNotReady"
     # the operator's own condition says since when, when the kubelet's does not
     seen = {
         "conditions": [{"type": "Ready", "status": "False", "reason": "PodNotReady", "lastTransitionTime": stamp(100)}]
     }
     _, report = run(observe(pods=[pod(ready=False, age=7300)], status=seen))
-    assert report.status["phase"] == "Starting" and report.recheck_after == pytest.approx(200.05)
+    assert report.status.phase == "Starting" and report.recheck_after == pytest.approx(200.05)
     # a new pod after a ready one is a start
     _, report = run(observe(pods=[pod(ready=False, age=10)], status=was_ready))
     assert condition(report, "Ready")["reason"] == "Starting"
@@ -606,16 +621,16 @@ def test_the_kill_switch_scales_the_spec_down_even_when_it_cannot_be_read():
     unreadable = dataclasses.replace(
         observe(kill_switch=True, pods=[pod()]), spec=None, problems=[SpecProblem("SpecInvalid", "x")]
     )
-    plan = lifecycle.plan(unreadable)
+    plan = make_plan(unreadable)
     assert plan.replicas == 0 and plan.scale_spec_to_zero
-    assert not lifecycle.plan(dataclasses.replace(unreadable, spec_replicas=0)).scale_spec_to_zero
+    assert not make_plan(dataclasses.replace(unreadable, spec_replicas=0)).scale_spec_to_zero
 
 
 def test_a_refused_halt_is_reported_failed_never_halted_and_the_generation_not_observed():
     obs = observe(parsed(replicas=0), pods=[pod()], status={"phase": "Running", "observedGeneration": 2})
     _, report = run(obs)
-    failure = lifecycle.write_failed(obs, report, "HaltFailed", "could not halt: 403 Forbidden")
-    assert failure.status["phase"] == "Failed" and failure.status["observedGeneration"] == 2
+    failure = write_failed(obs, report, "HaltFailed", "could not halt: 403 Forbidden")
+    assert failure.status.phase == "Failed" and failure.status.observed_generation == 2
     assert condition(failure, "Ready")["reason"] == "HaltFailed"
     assert condition(failure, "Halted") | {"lastTransitionTime": ""} == {
         "type": "Halted",
@@ -626,8 +641,8 @@ def test_a_refused_halt_is_reported_failed_never_halted_and_the_generation_not_o
         "observedGeneration": 3,
     }
     assert condition(failure, "Trading")["status"] == "Unknown"
-    assert failure.events == [lifecycle.Event("Warning", "HaltFailed", "could not halt: 403 Forbidden")]
-    applied = lifecycle.write_failed(obs, report, "ApplyFailed", "could not update ConfigMap")
+    assert failure.events == [Event("Warning", "HaltFailed", "could not halt: 403 Forbidden")]
+    applied = write_failed(obs, report, "ApplyFailed", "could not update ConfigMap")
     assert (
         condition(applied, "Ready")["reason"] == "ApplyFailed"
         and condition(applied, "Halted")["reason"] != "ApplyFailed"
