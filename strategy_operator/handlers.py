@@ -30,6 +30,7 @@ from livestrat.api.resource import GROUP, PLURAL, VERSION
 from livestrat.backoff import Backoff
 from strategy_operator import wakeups
 from strategy_operator.build import labels
+from strategy_operator.clock import SYSTEM_CLOCK, Clock
 from strategy_operator.kinds import NAMESPACES_INDEX, WATCHED
 from strategy_operator.kube_client import KubeClient
 from strategy_operator.metrics import OperatorMetrics
@@ -56,12 +57,14 @@ class OperatorContext:
     slots: asyncio.Semaphore
 
     @classmethod
-    async def start(cls, settings: OperatorSettings, *, serve_metrics: bool = True) -> OperatorContext:
+    async def start(
+        cls, settings: OperatorSettings, *, serve_metrics: bool = True, clock: Clock = SYSTEM_CLOCK
+    ) -> OperatorContext:
         phases: dict[Any, str] = {}
         failures: dict[Any, str] = {}
         metrics = OperatorMetrics(phases, failures)
         kube = await KubeClient.connect(metrics, pool_size=max(8, settings.max_concurrent_reconciles * 2))
-        reconciler = Reconciler(settings, kube, metrics)
+        reconciler = Reconciler(settings, kube, metrics, clock=clock)
         reconciler.phases, reconciler.failures = phases, failures
         if serve_metrics:
             await metrics.serve("0.0.0.0", settings.metrics_port)
@@ -100,7 +103,9 @@ def build_registry() -> kopf.OperatorRegistry:
     @kopf.on.startup(registry=registry)
     async def start(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
         configure(settings)
-        memo.context = await OperatorContext.start(memo.settings, serve_metrics=memo.get("serve_metrics", True))
+        memo.context = await OperatorContext.start(
+            memo.settings, serve_metrics=memo.get("serve_metrics", True), clock=memo.get("clock", SYSTEM_CLOCK)
+        )
 
     @kopf.on.cleanup(registry=registry)
     async def stop(memo: kopf.Memo, **_: Any) -> None:

@@ -24,6 +24,7 @@ import kmock
 import kopf
 import pytest
 
+from strategy_operator.clock import SYSTEM_CLOCK, Clock
 from strategy_operator.main import operator_kwargs
 from strategy_operator.settings import OperatorSettings
 from tests.support.kube import wait_for
@@ -83,9 +84,10 @@ class OperatorThread:
         kopf_settings: kopf.OperatorSettings | None = None,
         priority: int | None = None,
         name: str = "operator",
+        clock: Clock = SYSTEM_CLOCK,
     ) -> None:
         self.settings = settings
-        self.kwargs = operator_kwargs(settings, namespaces, liveness_host="127.0.0.1")
+        self.kwargs = operator_kwargs(settings, namespaces, liveness_host="127.0.0.1", clock=clock)
         self.reconciled_versions: dict[tuple[str, str], int] = {}
         self._record_reconciled_versions()
         if priority is not None:
