@@ -11,6 +11,7 @@ Warning event that says to check the pod's node.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
@@ -29,15 +30,13 @@ from strategy_operator.settings import OperatorSettings
 from strategy_operator.wakeups import Key
 
 
+@dataclass(frozen=True)
 class Finalizer:
-    def __init__(
-        self, settings: OperatorSettings, kube: KubeClient, observer: Observer, events: Events, clock: Clock
-    ) -> None:
-        self.settings = settings
-        self.kube = kube
-        self.observer = observer
-        self.events = events
-        self.clock = clock
+    settings: OperatorSettings
+    kube: KubeClient
+    observer: Observer
+    events: Events
+    clock: Clock
 
     async def finalize(
         self, body: Mapping[str, Any], caches: Caches, memory: StrategyMemory, wake: Callable[[], Any]

@@ -11,16 +11,7 @@ import pytest
 from livestrat.api.resource import LiveStrategy
 from strategy_operator.decide.plan import plan as make_plan
 from strategy_operator.observe.observation import Observation
-from tests.support.observations import (
-    SETTINGS,
-    condition,
-    observe,
-    parsed,
-    pod,
-    run,
-    statefulset,
-    status,
-)
+from tests.support.observations import SETTINGS, condition, observe, parsed, pod, run, statefulset, status
 
 NEW_IMAGE = SETTINGS.model_copy(update={"runtime_image": "ghcr.io/livestrat/livestrat-runtime:0.2.0"})
 

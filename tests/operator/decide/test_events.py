@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 from strategy_operator.decide.events import Event, transition_events
-from tests.support.observations import (
-    status,
-)
+from tests.support.observations import status
 
 
 def test_events_tell_the_story_of_the_transitions():

@@ -9,15 +9,7 @@ import pytest
 
 from strategy_operator.build.policy import SpecProblem
 from strategy_operator.decide.events import Event
-from tests.support.observations import (
-    NOW,
-    condition,
-    observe,
-    parsed,
-    pod,
-    run,
-    stamp,
-)
+from tests.support.observations import NOW, condition, observe, parsed, pod, run, stamp
 
 
 def test_a_new_strategy_is_starting_until_its_pod_is_ready_then_running():

@@ -9,14 +9,7 @@ from strategy_operator.decide.events import Event
 from strategy_operator.decide.plan import SecretsCheck, secrets_due
 from strategy_operator.decide.plan import plan as make_plan
 from strategy_operator.observe.observation import PodView
-from tests.support.observations import (
-    condition,
-    observe,
-    parsed,
-    pod,
-    run,
-    statefulset,
-)
+from tests.support.observations import condition, observe, parsed, pod, run, statefulset
 
 
 def test_the_kill_switch_holds_at_zero_and_scales_the_spec_down():

@@ -2,14 +2,7 @@
 
 from __future__ import annotations
 
-from tests.support.observations import (
-    BREACH,
-    condition,
-    observe,
-    parsed,
-    pod,
-    run,
-)
+from tests.support.observations import BREACH, condition, observe, parsed, pod, run
 
 
 def test_a_risk_breach_holds_the_pod_at_zero_until_acknowledged():

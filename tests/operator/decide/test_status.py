@@ -14,16 +14,7 @@ from strategy_operator.build.policy import SpecProblem
 from strategy_operator.decide import conditions
 from strategy_operator.decide.events import Event
 from strategy_operator.decide.status import status_patch, with_operator_part, write_failed
-from tests.support.observations import (
-    BREACH,
-    NOW,
-    condition,
-    observe,
-    parsed,
-    pod,
-    run,
-    stamp,
-)
+from tests.support.observations import BREACH, NOW, condition, observe, parsed, pod, run, stamp
 
 STATUS_SCHEMA = build_crd()["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["status"]
 
