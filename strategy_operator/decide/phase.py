@@ -1,6 +1,6 @@
 """The phase: where a strategy is in its lifecycle, with the Ready, Halted and InvalidSpec verdicts.
 
-:func:`phase` reads the plan's replicas and hold and the observed pod: halting (and its
+:func:`phase_verdicts` reads the plan's replicas and hold and the observed pod: halting (and its
 deadline), halted, pending, invalid, starting (and its timeout), running, risk-halted or
 failed, with a message a person can act on and the deadlines at which time alone would change
 the verdict. The pod's exit codes mean what :mod:`strategy_operator.decide.runtime_signals` says.
