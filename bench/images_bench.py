@@ -43,7 +43,7 @@ from bench.machine import machine_header  # noqa: E402
 from livestrat.api.crd import build_crd  # noqa: E402
 from livestrat.api.resource import LiveStrategy  # noqa: E402
 from livestrat.api.runtime_config import HTTP_PORT  # noqa: E402
-from strategy_operator import children  # noqa: E402
+from strategy_operator.build import manifests  # noqa: E402
 from strategy_operator.settings import OperatorSettings  # noqa: E402
 from tests.support.desk import example  # noqa: E402
 from tests.support.docker_pod import Container, PodIdentity, pod_run_args  # noqa: E402
@@ -134,7 +134,7 @@ async def run(repeat: int) -> list[str]:
         docs = chart_docs(images, **{"ports.metrics": free_port(), "ports.health": free_port()})
         settings = OperatorSettings.from_env(operator_environ(docs))
         built = {
-            d["kind"]: d for d in children.build_children(LiveStrategy.from_manifest(stored), settings, replicas=1)
+            d["kind"]: d for d in manifests.build_children(LiveStrategy.from_manifest(stored), settings, replicas=1)
         }
         configmap, template = built["ConfigMap"], built["StatefulSet"]["spec"]["template"]
         grace = template["spec"]["terminationGracePeriodSeconds"]

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from livestrat import manifests
+from livestrat.api.runtime_config import CONFIG_FILE_NAME, CONFIG_MOUNT_DIR, HTTP_PORT
 
 DESCRIPTION = "livestrat runs NautilusTrader strategies on Kubernetes: one pod per LiveStrategy resource."
 EPILOG = "Run `livestrat COMMAND --help` for a command's options. Documentation: docs/ in the repository."
@@ -151,9 +152,9 @@ def build_parser() -> argparse.ArgumentParser:
         "runtime",
         "The strategy pod's entrypoint",
         "Reads the configuration the operator rendered and secrets from the environment; "
-        "serves /healthz, /readyz, /metrics and /state on port 8080.",
+        f"serves /healthz, /readyz, /metrics and /state on port {HTTP_PORT}.",
     )
-    p.add_argument("--config", default="/etc/livestrat/runtime.json", help="rendered runtime configuration")
+    p.add_argument("--config", default=f"{CONFIG_MOUNT_DIR}/{CONFIG_FILE_NAME}", help="rendered runtime configuration")
     p.set_defaults(func=_cmd_runtime)
 
     p = command(

@@ -25,27 +25,23 @@ from typing import Any
 
 import kopf
 
-from livestrat.api.resource import GROUP, PLURAL, STRATEGY_LABEL, VERSION
-from strategy_operator import labels, wakeups
+from livestrat.api.contract import STRATEGY_LABEL
+from livestrat.api.resource import GROUP, PLURAL, VERSION
+from livestrat.backoff import Backoff
+from strategy_operator import wakeups
+from strategy_operator.build import labels
+from strategy_operator.clock import SYSTEM_CLOCK, Clock
+from strategy_operator.kinds import NAMESPACES_INDEX, WATCHED
 from strategy_operator.kube_client import KubeClient
 from strategy_operator.metrics import OperatorMetrics
-from strategy_operator.reconciler import Caches, Reconciler, kill_switch_engaged
+from strategy_operator.observe.caches import Caches, kill_switch_engaged
+from strategy_operator.reconciler import Reconciler
 from strategy_operator.settings import OperatorSettings
 
 operator_log = logging.getLogger("livestrat.operator")
 
-# Children and pods: (group, version, plural) -> the cache's index id.
-WATCHED = {
-    ("", "v1", "configmaps"): Caches.KINDS["ConfigMap"],
-    ("", "v1", "serviceaccounts"): Caches.KINDS["ServiceAccount"],
-    ("", "v1", "services"): Caches.KINDS["Service"],
-    ("", "v1", "pods"): Caches.KINDS["Pod"],
-    ("rbac.authorization.k8s.io", "v1", "roles"): Caches.KINDS["Role"],
-    ("rbac.authorization.k8s.io", "v1", "rolebindings"): Caches.KINDS["RoleBinding"],
-    ("apps", "v1", "statefulsets"): Caches.KINDS["StatefulSet"],
-}
 RESYNC_SECONDS = 300.0  # a reconciliation at least this often, even with nothing happening (cache reads only)
-MAX_BACKOFF_SECONDS = 60.0
+RETRY = Backoff(first=1.0, cap=60.0)  # a failed reconciliation is retried after these
 DELETION_POLL_SECONDS = 1.0
 
 
@@ -61,12 +57,14 @@ class OperatorContext:
     slots: asyncio.Semaphore
 
     @classmethod
-    async def start(cls, settings: OperatorSettings, *, serve_metrics: bool = True) -> OperatorContext:
+    async def start(
+        cls, settings: OperatorSettings, *, serve_metrics: bool = True, clock: Clock = SYSTEM_CLOCK
+    ) -> OperatorContext:
         phases: dict[Any, str] = {}
         failures: dict[Any, str] = {}
         metrics = OperatorMetrics(phases, failures)
         kube = await KubeClient.connect(metrics, pool_size=max(8, settings.max_concurrent_reconciles * 2))
-        reconciler = Reconciler(settings, kube, metrics)
+        reconciler = Reconciler(settings, kube, metrics, clock=clock)
         reconciler.phases, reconciler.failures = phases, failures
         if serve_metrics:
             await metrics.serve("0.0.0.0", settings.metrics_port)
@@ -94,8 +92,8 @@ def configure(settings: kopf.OperatorSettings) -> None:
     settings.posting.reporting_component = labels.MANAGED_BY
     settings.posting.event_name_prefix = "livestrat-"
     settings.posting.level = logging.INFO
-    for _group, _version, plural in WATCHED:
-        settings.watching.label_selectors[plural] = STRATEGY_LABEL  # server-side: only livestrat's objects
+    for kind in WATCHED:
+        settings.watching.label_selectors[kind.plural] = STRATEGY_LABEL  # server-side: only livestrat's objects
 
 
 def build_registry() -> kopf.OperatorRegistry:
@@ -105,7 +103,9 @@ def build_registry() -> kopf.OperatorRegistry:
     @kopf.on.startup(registry=registry)
     async def start(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
         configure(settings)
-        memo.context = await OperatorContext.start(memo.settings, serve_metrics=memo.get("serve_metrics", True))
+        memo.context = await OperatorContext.start(
+            memo.settings, serve_metrics=memo.get("serve_metrics", True), clock=memo.get("clock", SYSTEM_CLOCK)
+        )
 
     @kopf.on.cleanup(registry=registry)
     async def stop(memo: kopf.Memo, **_: Any) -> None:
@@ -130,12 +130,12 @@ def build_registry() -> kopf.OperatorRegistry:
     def wake_strategy(namespace: str, labels: Mapping[str, str], memo: kopf.Memo, **_: Any) -> None:
         memo.context.wakeups.poke((namespace, labels[STRATEGY_LABEL]))
 
-    for (group, version, plural), index in WATCHED.items():
+    for kind in WATCHED:
         selector = {"labels": {STRATEGY_LABEL: kopf.PRESENT}, "registry": registry}
-        kopf.index(group, version, plural, id=index, **selector)(by_strategy)
-        kopf.on.event(group, version, plural, id=f"wake-on-{plural}", **selector)(wake_strategy)
+        kopf.index(kind.group, kind.version, kind.plural, id=kind.index, **selector)(by_strategy)
+        kopf.on.event(kind.group, kind.version, kind.plural, id=f"wake-on-{kind.plural}", **selector)(wake_strategy)
 
-    @kopf.index("", "v1", "namespaces", id=Caches.NAMESPACES, registry=registry)
+    @kopf.index("", "v1", "namespaces", id=NAMESPACES_INDEX, registry=registry)
     def kill_switches(name: str, annotations: Mapping[str, str], **_: Any) -> dict[str, bool]:
         # An empty result removes the namespace from the index (None would keep its old entry).
         return {name: True} if kill_switch_engaged(annotations) else {}
@@ -181,7 +181,7 @@ def build_registry() -> kopf.OperatorRegistry:
                         recheck = await context.reconciler.reconcile(body, caches)
                 except Exception as exc:  # retried with backoff; the status and an event already say why
                     failures += 1
-                    timeout = min(MAX_BACKOFF_SECONDS, 0.5 * 2**failures)
+                    timeout = RETRY.delay(failures)
                     # The module's logger, not kopf's per-object one (which would post each retry as an event).
                     operator_log.warning(
                         "%s/%s: reconciliation failed (%s: %s); retrying in %.1fs",

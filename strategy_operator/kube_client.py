@@ -20,39 +20,26 @@ with ``_content_type``): they would work, but
 - one place counts every request by verb, resource and response code
   (``livestrat_operator_api_requests_total``), which is what the chart's RBAC is measured from.
 
-What this module adds over ``call_api`` is the path of a kind (:data:`KINDS`), the content type,
-and the error; nothing else.
+What this module adds over ``call_api`` is the path of a kind (from the operator's one kind
+table, :mod:`strategy_operator.kinds`), the content type, and the error; nothing else.
 """
 
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Mapping
 from typing import Any
 
-from kubernetes_asyncio import client, config
+from kubernetes_asyncio import client
 from kubernetes_asyncio.client.exceptions import ApiException
 
-from livestrat.api.resource import GROUP, PLURAL, VERSION
+from livestrat.api.contract import MERGE_PATCH
+from livestrat.kube_config import client_configuration
+from strategy_operator.kinds import KINDS
 from strategy_operator.metrics import OperatorMetrics
 
-MERGE_PATCH = "application/merge-patch+json"
 USER_AGENT = "livestrat-operator/0.1.0"
 REQUEST_TIMEOUT = 30.0
-
-# kind -> (API prefix, plural)
-KINDS: dict[str, tuple[str, str]] = {
-    "ConfigMap": ("/api/v1", "configmaps"),
-    "Secret": ("/api/v1", "secrets"),
-    "ServiceAccount": ("/api/v1", "serviceaccounts"),
-    "Service": ("/api/v1", "services"),
-    "Pod": ("/api/v1", "pods"),
-    "StatefulSet": ("/apis/apps/v1", "statefulsets"),
-    "Role": ("/apis/rbac.authorization.k8s.io/v1", "roles"),
-    "RoleBinding": ("/apis/rbac.authorization.k8s.io/v1", "rolebindings"),
-    "LiveStrategy": (f"/apis/{GROUP}/{VERSION}", PLURAL),
-}
 
 
 class ApiError(Exception):
@@ -64,8 +51,7 @@ class ApiError(Exception):
 
 
 def path(kind: str, namespace: str, name: str | None = None, subresource: str | None = None) -> str:
-    prefix, plural = KINDS[kind]
-    url = f"{prefix}/namespaces/{namespace}/{plural}"
+    url = f"{KINDS[kind].prefix}/namespaces/{namespace}/{KINDS[kind].plural}"
     if name is not None:
         url += f"/{name}"
     if subresource is not None:
@@ -80,13 +66,7 @@ class KubeClient:
 
     @classmethod
     async def connect(cls, metrics: OperatorMetrics, pool_size: int = 32) -> KubeClient:
-        configuration = client.Configuration()
-        if os.environ.get("KUBERNETES_SERVICE_HOST"):
-            config.load_incluster_config(client_configuration=configuration)
-        else:  # pass the path: kubernetes_asyncio reads $KUBECONFIG at import time otherwise
-            await config.load_kube_config(
-                config_file=os.environ.get("KUBECONFIG") or None, client_configuration=configuration
-            )
+        configuration = await client_configuration()
         configuration.connection_pool_maxsize = pool_size
         api_client = client.ApiClient(configuration)
         api_client.user_agent = USER_AGENT
@@ -139,7 +119,7 @@ class KubeClient:
 
     async def get(self, kind: str, namespace: str, name: str) -> dict[str, Any] | None:
         try:
-            return await self.request("GET", path(kind, namespace, name), resource=KINDS[kind][1])
+            return await self.request("GET", path(kind, namespace, name), resource=KINDS[kind].plural)
         except ApiError as exc:
             if exc.status == 404:
                 return None
@@ -147,18 +127,18 @@ class KubeClient:
 
     async def list(self, kind: str, namespace: str, label_selector: str) -> list[dict[str, Any]]:
         found = await self.request(
-            "GET", path(kind, namespace), query={"labelSelector": label_selector}, resource=KINDS[kind][1]
+            "GET", path(kind, namespace), query={"labelSelector": label_selector}, resource=KINDS[kind].plural
         )
         return list(found.get("items") or [])
 
     async def create(self, manifest: Mapping[str, Any]) -> dict[str, Any]:
         kind, namespace = manifest["kind"], manifest["metadata"]["namespace"]
-        return await self.request("POST", path(kind, namespace), body=dict(manifest), resource=KINDS[kind][1])
+        return await self.request("POST", path(kind, namespace), body=dict(manifest), resource=KINDS[kind].plural)
 
     async def patch(
         self, kind: str, namespace: str, name: str, patch: Mapping[str, Any], subresource: str | None = None
     ) -> dict[str, Any]:
-        resource = KINDS[kind][1] + (f"/{subresource}" if subresource else "")
+        resource = KINDS[kind].plural + (f"/{subresource}" if subresource else "")
         return await self.request(
             "PATCH",
             path(kind, namespace, name, subresource),
@@ -172,7 +152,7 @@ class KubeClient:
         if uid:
             body["preconditions"] = {"uid": uid}
         try:
-            await self.request("DELETE", path(kind, namespace, name), body=body, resource=KINDS[kind][1])
+            await self.request("DELETE", path(kind, namespace, name), body=body, resource=KINDS[kind].plural)
         except ApiError as exc:
             if exc.status not in (404, 409):  # gone already, or another object by that name now
                 raise

@@ -17,14 +17,20 @@ from typing import Any
 
 import kopf
 
+from strategy_operator.clock import SYSTEM_CLOCK, Clock
 from strategy_operator.handlers import build_registry
 from strategy_operator.settings import OperatorSettings, SettingsError
 
 
 def operator_kwargs(
-    settings: OperatorSettings, namespaces: Sequence[str] = (), *, liveness_host: str = "0.0.0.0"
+    settings: OperatorSettings,
+    namespaces: Sequence[str] = (),
+    *,
+    liveness_host: str = "0.0.0.0",
+    clock: Clock = SYSTEM_CLOCK,
 ) -> dict[str, Any]:
-    """The arguments of ``kopf.run``/``kopf.operator`` for these settings (tests use them too)."""
+    """The arguments of ``kopf.run``/``kopf.operator`` for these settings (tests use them too, with a clock
+    they move)."""
     namespaces = list(namespaces) or list(settings.watch_namespaces)
     peering = settings.peering
     return {
@@ -35,7 +41,7 @@ def operator_kwargs(
         "priority": settings.peering_priority(),
         "liveness_endpoint": f"http://{liveness_host}:{settings.health_port}/healthz",
         "registry": build_registry(),
-        "memo": kopf.Memo(settings=settings),
+        "memo": kopf.Memo(settings=settings, clock=clock),
     }
 
 

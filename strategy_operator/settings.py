@@ -1,8 +1,14 @@
 """Operator settings: what the Helm chart's values become, read from the environment.
 
-The chart sets one environment variable per setting (names below); ``livestrat operator``
-reads them at start. A wrong value stops the operator at start with a message naming the
-variable, rather than half-working.
+The chart sets one environment variable per setting, ``LIVESTRAT_`` and the field's name in
+capitals; ``livestrat operator`` reads them at start. A wrong value stops the operator at start
+with a message naming the variable, rather than half-working.
+
+Why not pydantic-settings: it reads ``os.environ`` only, and the settings are also read from
+a given mapping (the chart's rendered environment, in the chart's tests); a source over a
+mapping means overriding a private method of its ``EnvSettingsSource``, and its list fields
+expect JSON (the chart passes comma-separated namespaces). Deriving the variable names from
+the fields gives what it would give here, without that.
 """
 
 from __future__ import annotations
@@ -14,29 +20,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from livestrat.api.spec import DNS_LABEL
 
-# Environment variable → field. The chart's templates/deployment.yaml sets exactly these.
-ENVIRONMENT = {
-    "LIVESTRAT_WATCH_NAMESPACES": "watch_namespaces",
-    "LIVESTRAT_LIVE_NAMESPACES": "live_namespaces",
-    "LIVESTRAT_RUNTIME_IMAGE": "runtime_image",
-    "LIVESTRAT_RUNTIME_IMAGE_PULL_POLICY": "runtime_image_pull_policy",
-    "LIVESTRAT_DEFAULT_LEDGER_SECRET": "default_ledger_secret",
-    "LIVESTRAT_DEFAULT_LEDGER_SECRET_KEY": "default_ledger_secret_key",
-    "LIVESTRAT_DEFAULT_GCS_BUCKET": "default_gcs_bucket",
-    "LIVESTRAT_DEFAULT_GCP_SERVICE_ACCOUNT": "default_gcp_service_account",
-    "LIVESTRAT_STALE_AFTER_SECONDS": "stale_after_seconds",
-    "LIVESTRAT_LOG_LEVEL": "log_level",
-    "LIVESTRAT_PEERING": "peering",
-    "LIVESTRAT_PRIORITY": "priority",
-    "LIVESTRAT_REPLICA_ORDINAL": "replica_ordinal",
-    "LIVESTRAT_METRICS_PORT": "metrics_port",
-    "LIVESTRAT_HEALTH_PORT": "health_port",
-    "LIVESTRAT_START_TIMEOUT_SECONDS": "start_timeout_seconds",
-    "LIVESTRAT_HALT_TIMEOUT_MARGIN_SECONDS": "halt_timeout_margin_seconds",
-    "LIVESTRAT_MAX_CONCURRENT_RECONCILES": "max_concurrent_reconciles",
-    "LIVESTRAT_ALLOWED_IMAGE_PREFIXES": "allowed_image_prefixes",
-    "LIVESTRAT_ALLOW_SERVICE_ACCOUNT_NAME": "allow_service_account_name",
-}
+# Every setting is the environment variable LIVESTRAT_<FIELD NAME> (see ENVIRONMENT, derived from the
+# fields below); the chart's templates/deployment.yaml sets exactly these.
+ENV_PREFIX = "LIVESTRAT_"
 # With peering, a replica's priority is this minus its ordinal: replica 0 acts, replica 1 stands by.
 PEERING_PRIORITY_BASE = 1000
 # An image prefix ends at one of these (or the prefix itself ends with one): "ghcr.io/acme" allows
@@ -178,3 +164,7 @@ class OperatorSettings(BaseModel):
                 for err in exc.errors()
             ]
             raise SettingsError("invalid operator settings:\n  " + "\n  ".join(lines)) from None
+
+
+# Environment variable → field.
+ENVIRONMENT = {f"{ENV_PREFIX}{name.upper()}": name for name in OperatorSettings.model_fields}

@@ -54,6 +54,7 @@ from nautilus_trader.model.enums import OrderStatus, TradingState
 from nautilus_trader.model.orders import Order
 from nautilus_trader.model.position import Position
 
+from livestrat.api.contract import ExitCode
 from livestrat.api.spec import HaltPolicy
 from strategy_runtime.risk_guard import HALT_TAG, RiskGuard
 
@@ -68,7 +69,7 @@ STEP_DEADLINES: dict[str, float] = {
     "stop-node": 0.90,
     "close-ledger": 0.97,
 }
-EXIT_HALT_OVERRAN = 70
+EXIT_HALT_OVERRAN = ExitCode.HALT_OVERRAN
 # A cancel or close the venue has not acted on after this long is sent again. In between the
 # halt waits for the venue's answer (an order or position event), never scanning the cache idly.
 RESEND_SECONDS = 1.0

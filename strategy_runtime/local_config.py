@@ -13,6 +13,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from livestrat import manifests
+from livestrat.api.contract import SQLITE_FILE_NAME as LEDGER_FILE_NAME
 from livestrat.api.runtime_config import (
     LedgerKind,
     LedgerTarget,
@@ -23,7 +24,6 @@ from livestrat.api.runtime_config import (
 from livestrat.api.validation import parse
 
 LOCAL_NAMESPACE = "local"
-LEDGER_FILE_NAME = "ledger.sqlite"
 
 
 def local_runtime_config(

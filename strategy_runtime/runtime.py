@@ -30,12 +30,13 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC
-from enum import StrEnum
 from typing import Any
 
+from livestrat.api.contract import RISK_ACK_ANNOTATION, ExitCode
 from livestrat.api.runtime_config import LedgerKind, RuntimeConfig
 from livestrat.api.spec import HaltPolicy, Mode
-from livestrat.api.status import ReplayProgress, RiskState, TradingState
+from livestrat.api.status import NodeState, ReplayProgress, RiskState, TradingState
+from livestrat.backoff import Backoff
 from strategy_runtime import portfolio_view
 from strategy_runtime.catalog import StrategyCatalog
 from strategy_runtime.halt import STEP_DEADLINES, HaltReport, HaltSequence, TradingHalt
@@ -58,12 +59,12 @@ from strategy_runtime.status_push import KubernetesStatusApi, StatusApi, StatusP
 
 logger = logging.getLogger("livestrat.runtime")
 
-EXIT_OK = 0
-EXIT_FAILED = 1  # the node failed or asked to shut down after an error
-EXIT_INVALID = 2  # the spec cannot run (strategy, catalog, venue settings)
-EXIT_FENCED_OUT = 3  # another runtime trades this strategy
-EXIT_FENCE_LOST = 4  # the fence was lost while running: stopped trading at once
-EXIT_HALT_INCOMPLETE = 5  # the halt left orders open at a venue (or, under flatten, a position)
+EXIT_OK = ExitCode.OK
+EXIT_FAILED = ExitCode.FAILED  # the node failed or asked to shut down after an error
+EXIT_INVALID = ExitCode.INVALID  # the spec cannot run (strategy, catalog, venue settings)
+EXIT_FENCED_OUT = ExitCode.FENCED_OUT  # another runtime trades this strategy
+EXIT_FENCE_LOST = ExitCode.FENCE_LOST  # the fence was lost while running: stopped trading at once
+EXIT_HALT_INCOMPLETE = ExitCode.HALT_INCOMPLETE  # the halt left orders open at a venue (or, under flatten, a position)
 
 # A risk halt that left orders open (or a position, under flatten) tries again this often.
 RECONTAIN_SECONDS = 5.0
@@ -77,17 +78,6 @@ BASELINE_SAVE_SECONDS = 2.0
 HALT_RECORD_RETRY_MAX_SECONDS = 5.0
 # What a user fixes in the spec or its data (reported as InvalidSpec by the operator).
 SPEC_ERRORS = (*CONFIGURATION_ERRORS, SampleDataError)
-
-
-class NodeState(StrEnum):
-    """``status.trading.nodeState``."""
-
-    STARTING = "Starting"
-    RUNNING = "Running"
-    HALTING = "Halting"
-    STOPPED = "Stopped"
-    # Stopped, but the halt left orders open at a venue (or, under flatten, a position): act on it.
-    HALT_INCOMPLETE = "HaltIncomplete"
 
 
 @dataclass(frozen=True)
@@ -216,7 +206,7 @@ class StrategyRuntime:
         # Until it is recorded a restart would trade again: the gate stays shut, /readyz answers 503
         # and the status says haltRecorded: false, for as long as it takes (or until the process exits).
         self.halt_recorded = False
-        delay, attempt = 0.2, 0
+        attempt = 0
         while True:
             attempt += 1
             try:
@@ -229,8 +219,7 @@ class StrategyRuntime:
                     attempt,
                     self.ledger.redact(str(exc)),
                 )
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, HALT_RECORD_RETRY_MAX_SECONDS)
+                await asyncio.sleep(Backoff(0.2, HALT_RECORD_RETRY_MAX_SECONDS).delay(attempt))
                 continue
             self.halt_recorded = True
             if attempt > 1:
@@ -503,7 +492,7 @@ class StrategyRuntime:
             return None, True
         logger.error(
             "runtime: %s is risk-halted since %s (%s: %s); it stays halted until the halt is acknowledged "
-            "(annotation livestrat.io/risk-acknowledged)",
+            f"(annotation {RISK_ACK_ANNOTATION})",
             self.key,
             record.breached_at.isoformat(),
             record.breached_limit,

@@ -30,21 +30,22 @@ import asyncio
 import json
 import logging
 import os
-import random
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
+from livestrat.api.contract import MERGE_PATCH
 from livestrat.api.resource import GROUP, PLURAL, VERSION
 from livestrat.api.runtime_config import StrategyIdentity
 from livestrat.api.status import RiskState, TradingState
+from livestrat.backoff import Backoff, jittered
+from livestrat.kube_config import client_configuration
 from strategy_runtime.timestamps import utc_text
 
 logger = logging.getLogger("livestrat.status")
 
-MERGE_PATCH = "application/merge-patch+json"
 REQUEST_TIMEOUT = 5.0
 RETRY_INITIAL = 0.5
 RETRY_MAX = 30.0
@@ -85,16 +86,9 @@ class KubernetesStatusApi:
         self._api: Any = None
 
     async def _connect(self) -> None:
-        from kubernetes_asyncio import client, config
+        from kubernetes_asyncio import client
 
-        configuration = client.Configuration()
-        if self._environ.get("KUBERNETES_SERVICE_HOST"):
-            config.load_incluster_config(client_configuration=configuration)
-        else:
-            await config.load_kube_config(
-                config_file=self._environ.get("KUBECONFIG") or None, client_configuration=configuration
-            )
-        self._client = client.ApiClient(configuration)
+        self._client = client.ApiClient(await client_configuration(self._environ))
         self._api = client.CustomObjectsApi(self._client)
 
     async def patch_status(self, patch: Mapping[str, Any]) -> None:
@@ -200,15 +194,16 @@ class StatusPusher:
 
     async def final_push(self, deadline: float) -> bool:
         """Send the current state once more, whatever was sent before, retrying until ``deadline`` (monotonic)."""
-        delay = 0.1
+        attempt = 0
         while True:
             body = self._snapshot().body()
             if await self._send(body, json.dumps(body, sort_keys=True), final=True):
                 return True
+            attempt += 1
+            delay = Backoff(0.1, 2.0).delay(attempt)
             if self._clock() + delay >= deadline:
                 return False
             await asyncio.sleep(delay)
-            delay = min(delay * 2, 2.0)
 
     async def _send(self, body: dict[str, Any] | None, key: str, *, final: bool = False) -> bool:
         heartbeat = utc_text()
@@ -237,8 +232,8 @@ class StatusPusher:
         self.stats.failures += 1
         self.stats.consecutive_failures += 1
         self.stats.last_error = error
-        delay = min(RETRY_MAX, RETRY_INITIAL * 2 ** min(self.stats.consecutive_failures - 1, 16))
-        self._retry_at = self._clock() + delay * random.uniform(0.5, 1.0)
+        delay = Backoff(RETRY_INITIAL, RETRY_MAX).delay(self.stats.consecutive_failures)
+        self._retry_at = self._clock() + jittered(delay)
         log = logger.error if final else logger.warning
         log(
             "status: push %sfailed (attempt %d; the latest state is kept%s): %s",

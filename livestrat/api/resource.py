@@ -27,11 +27,6 @@ CRD_NAME = f"{PLURAL}.{GROUP}"
 NAME_PATTERN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
 NAME_MAX_LENGTH = 52
 
-# Labels and annotations shared by the operator (which sets them) and the runtime.
-STRATEGY_LABEL = f"{GROUP}/strategy"
-KILL_SWITCH_ANNOTATION = f"{GROUP}/kill-switch"
-RISK_ACK_ANNOTATION = f"{GROUP}/risk-acknowledged"
-
 
 class ObjectMeta(ApiModel):
     """The part of metadata livestrat reads; everything else passes through untouched."""

@@ -6,6 +6,8 @@ Two writers share the status and never touch each other's fields:
 - the strategy's runtime owns `trading` and `risk`.
 
 Status models ignore unknown fields: a reader must survive a writer that is newer than it.
+Both sides read and write the status through these models (the operator its part, the runtime
+its part); :data:`OPERATOR_FIELDS` and :data:`RUNTIME_FIELDS` say which is whose.
 """
 
 from __future__ import annotations
@@ -48,6 +50,17 @@ class ConditionStatus(StrEnum):
     TRUE = "True"
     FALSE = "False"
     UNKNOWN = "Unknown"
+
+
+class NodeState(StrEnum):
+    """``status.trading.nodeState``: the runtime's own view of its node."""
+
+    STARTING = "Starting"
+    RUNNING = "Running"
+    HALTING = "Halting"
+    STOPPED = "Stopped"
+    # Stopped, but the halt left orders open at a venue (or, under flatten, a position): act on it.
+    HALT_INCOMPLETE = "HaltIncomplete"
 
 
 class RiskStateName(StrEnum):
@@ -176,3 +189,8 @@ class LiveStrategyStatus(StatusModel):
     )
     trading: TradingState | None = Field(default=None, description="Reported by the runtime.")
     risk: RiskState | None = Field(default=None, description="Reported by the runtime.")
+
+
+# Who writes which field of LiveStrategyStatus (Python names): neither writer touches the other's.
+OPERATOR_FIELDS = ("phase", "message", "replicas", "selector", "observed_generation", "pod_name", "conditions")
+RUNTIME_FIELDS = ("trading", "risk")

@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from livestrat.api.contract import SQLITE_FILE_NAME
 from livestrat.api.runtime_config import ENV_LEDGER_DSN, LedgerKind, RuntimeConfig
 from strategy_runtime.ledger.base import (
     CommittedBatch,
@@ -32,8 +33,6 @@ from strategy_runtime.ledger.fills import FillRecord, Side, from_order_filled
 from strategy_runtime.ledger.pnl import ContractTerms, InstrumentPnl, PnlBook, PnlSummary, recompute_pnl
 from strategy_runtime.ledger.postgres import PostgresLedger
 from strategy_runtime.ledger.sqlite import SqliteLedger
-
-SQLITE_FILE_NAME = "ledger.sqlite"
 
 __all__ = [
     "CommittedBatch",

@@ -26,7 +26,6 @@ import enum
 import itertools
 import logging
 import os
-import random
 import socket
 import threading
 import time
@@ -37,6 +36,7 @@ from datetime import UTC, date, datetime
 from types import TracebackType
 from typing import ClassVar, Self
 
+from livestrat.backoff import Backoff, jittered
 from strategy_runtime.ledger.fills import FillRecord
 
 logger = logging.getLogger("livestrat.ledger")
@@ -438,7 +438,7 @@ class Ledger(ABC):
             except Exception as exc:  # whatever went wrong, the batch stays queued and is retried
                 self._failures += 1
                 self._last_error = self._error_text(exc)
-                delay = min(self._retry_max, self._retry_initial * 2 ** min(self._failures - 1, 30))
+                delay = Backoff(self._retry_initial, self._retry_max).delay(self._failures)
                 logger.warning(
                     "ledger: writing %d fill(s) to %s failed (attempt %d, %d pending, retry in %.2fs): %s",
                     size,
@@ -448,7 +448,7 @@ class Ledger(ABC):
                     delay,
                     self._last_error,
                 )
-                await asyncio.sleep(delay * random.uniform(0.5, 1.0))
+                await asyncio.sleep(jittered(delay))
                 continue
             committed_at = time.monotonic()
             for _ in range(size):

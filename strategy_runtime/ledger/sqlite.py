@@ -25,6 +25,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any, TypeVar
 
+from livestrat.backoff import Backoff
 from strategy_runtime.ledger.base import (
     FenceHolder,
     HaltRecord,
@@ -374,7 +375,7 @@ def _enable_wal(conn: sqlite3.Connection, timeout: float = 10.0) -> None:
     runtimes open the same new file together; so wait here, bounded like busy_timeout.
     """
     deadline = time.monotonic() + timeout
-    delay = 0.005
+    attempt = 0
     while True:
         try:
             conn.execute("PRAGMA journal_mode = WAL")
@@ -382,5 +383,5 @@ def _enable_wal(conn: sqlite3.Connection, timeout: float = 10.0) -> None:
         except sqlite3.OperationalError as exc:
             if "locked" not in str(exc) or time.monotonic() > deadline:
                 raise
-            time.sleep(delay)
-            delay = min(delay * 2, 0.2)
+            attempt += 1
+            time.sleep(Backoff(0.005, 0.2).delay(attempt))

@@ -39,7 +39,7 @@ import pytest
 
 from livestrat.api.resource import LiveStrategy
 from livestrat.api.runtime_config import HTTP_PORT
-from strategy_operator import children
+from strategy_operator.build import manifests
 from strategy_operator.settings import OperatorSettings
 from tests.support.desk import CHILD_RESOURCES, Desk, example
 from tests.support.docker_pod import Container, PodIdentity, pod_run_args
@@ -220,7 +220,7 @@ async def test_the_runtime_image_runs_the_paper_example_as_its_statefulset_does(
     # The operator's settings exactly as the chart sets them (dev values, these images).
     settings = OperatorSettings.from_env(operator_environ(chart(images)))
     assert settings.runtime_image == images.runtime
-    built = {d["kind"]: d for d in children.build_children(strategy, settings, replicas=1)}
+    built = {d["kind"]: d for d in manifests.build_children(strategy, settings, replicas=1)}
     configmap, statefulset = built["ConfigMap"], built["StatefulSet"]
     template = statefulset["spec"]["template"]
     (main,) = template["spec"]["containers"]
@@ -329,7 +329,7 @@ async def test_the_operator_image_reconciles_a_livestrategy_as_the_charts_statef
         assert document["strategy"]["name"] == NAME and document["httpPort"] == HTTP_PORT
         # The same children the operator's code builds for the stored object with the chart's settings.
         settings = OperatorSettings.from_env(operator_environ(docs))
-        expected = children.build_statefulset(
+        expected = manifests.build_statefulset(
             LiveStrategy.from_manifest(emulator.read_object(LIVESTRATEGIES, NAME, namespace="default")),
             settings,
             replicas=1,

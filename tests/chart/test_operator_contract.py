@@ -9,9 +9,10 @@ import re
 import pytest
 import yaml
 
-from livestrat.api.resource import STRATEGY_LABEL, LiveStrategy
+from livestrat.api.contract import STRATEGY_LABEL
+from livestrat.api.resource import LiveStrategy
 from livestrat.api.runtime_config import HTTP_PORT
-from strategy_operator import children
+from strategy_operator.build import manifests
 from strategy_operator.settings import OperatorSettings
 from tests.support.helm import (
     RELEASE,
@@ -40,7 +41,7 @@ def strategy_objects(prod) -> dict[str, dict]:
     doc = yaml.safe_load(EXAMPLE.read_text())
     doc["metadata"].update(namespace="trading-paper", uid="00000000-0000-0000-0000-000000000001")
     strategy = LiveStrategy.from_manifest(doc)
-    built = children.build_children(strategy, settings, replicas=1)
+    built = manifests.build_children(strategy, settings, replicas=1)
     return {d["kind"]: d for d in built}
 
 

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
-
 import aiohttp
 import jsonschema
 
 from livestrat.api.crd import build_crd
+from tests.support.clock import ShiftedClock
 from tests.support.desk import Desk, example, paper
 from tests.support.k8s_schemas import manifest_errors
 from tests.support.kube import wait_for
@@ -32,6 +31,24 @@ TRANSITIONS = ("Created", "Updated", "Starting", "Restarting", "Running", "Halti
 def transitions(desk: Desk, name: str) -> list[str]:
     """The lifecycle events of a strategy, oldest first."""
     return [reason for reason in desk.events(name) if reason in TRANSITIONS]
+
+
+def transitions_queued(operator: OperatorThread) -> int:
+    """The lifecycle events the operator has handed to kopf, which posts them asynchronously."""
+    return int(sum(operator.metric("livestrat_operator_events_total", reason=reason) for reason in TRANSITIONS))
+
+
+def asked_at_most_one_pod(emulator, name: str) -> bool:
+    """The operator created the strategy's StatefulSet once and never asked it for more than one pod."""
+    writes = [
+        r
+        for r in operator_writes(emulator)
+        if "/statefulsets" in r.url.path and isinstance(r.data, dict) and r.method.value in ("POST", "PATCH")
+    ]
+    created = [r for r in writes if r.method.value == "POST" and r.data["metadata"]["name"] == name]
+    patched = [r for r in writes if r.method.value == "PATCH" and r.url.path.endswith(f"/statefulsets/{name}")]
+    asked = [(r.data.get("spec") or {}).get("replicas") for r in created + patched]
+    return len(created) == 1 and {replicas for replicas in asked if replicas is not None} <= {0, 1}
 
 
 async def test_apply_the_paper_example_then_halt_resume_and_delete_it(emulator, desk: Desk, kubelet: Kubelet):
@@ -63,9 +80,10 @@ async def test_apply_the_paper_example_then_halt_resume_and_delete_it(emulator, 
         await desk.scale(NAME, 1)
         await wait_for(lambda: desk.phase(NAME) == "Running")
         assert kubelet.started_pods == [f"default/{NAME}-0", f"default/{NAME}-0"]
-        assert kubelet.max_running == 1
+        assert asked_at_most_one_pod(emulator, NAME)
         # each transition told once, however many watch events arrived while the operator's copy lagged
         await operator.processed(emulator, NAME)
+        await wait_for(lambda: len(transitions(desk, NAME)) >= transitions_queued(operator))  # kopf posted them
         assert transitions(desk, NAME) == ["Created", "Starting", "Running", "Halting", "Halted", "Starting", "Running"]
 
         await desk.delete(NAME)  # kubectl waits for the finalizer
@@ -115,7 +133,7 @@ async def test_restarting_the_operator_mid_flow_duplicates_nothing_and_loses_no_
         return [r for r in operator_writes(emulator, since) if r.method.value == "POST" and "events" not in r.url.path]
 
     # A runtime that takes 3 s to halt (cancel orders, flatten): the operator restarts while it is Halting.
-    async with Kubelet(emulator, workdir=tmp_path / "pods", kubeconfig=kube_env, stop_delay=3.0) as kubelet:
+    async with Kubelet(emulator, workdir=tmp_path / "pods", kubeconfig=kube_env, stop_delay=3.0):
         async with running_operator(emulator, fast_settings()):
             await desk.apply(example("paper-ema-cross"))
             await wait_for(lambda: desk.phase(NAME) == "Running")
@@ -145,7 +163,7 @@ async def test_restarting_the_operator_mid_flow_duplicates_nothing_and_loses_no_
             await wait_for(lambda: desk.phase(NAME) == "Running", timeout=30)
             await operator.processed(emulator, NAME)
         assert children_posted(since) == []
-        assert kubelet.max_running == 1
+        assert asked_at_most_one_pod(emulator, NAME)
     assert {kind: desk.child(kind, NAME)["metadata"]["uid"] for kind in before} == before
     assert len(emulator.list_objects("apps/v1/statefulsets", "default")) == 1
     status = desk.status(NAME)
@@ -289,7 +307,7 @@ async def test_auto_update_restarts_the_pod_with_the_new_configuration_never_two
         )
         assert '"maxDailyLoss": 1500' in desk.child("ConfigMap", NAME)["data"]["runtime.json"]
         assert _pod_hash(desk, NAME) == _template_hash(desk, NAME)
-        assert len(kubelet.started_pods) == 2 and kubelet.max_running == 1
+        assert len(kubelet.started_pods) == 2 and asked_at_most_one_pod(emulator, NAME)
         await wait_for(lambda: "Restarting" in desk.events(NAME))
 
         since = len(kubelet.started_pods)
@@ -331,7 +349,7 @@ async def test_manual_update_policy_leaves_the_running_strategy_alone_and_report
             )
         )
         assert '"maxDailyLoss": 900' in desk.child("ConfigMap", "manual")["data"]["runtime.json"]
-        assert kubelet.max_running == 1
+        assert asked_at_most_one_pod(emulator, "manual")
 
         # Halting and resuming applies what is pending, too.
         applied = _pod_hash(desk, "manual")
@@ -698,14 +716,15 @@ async def test_a_secret_rotated_while_a_change_is_pending_halts_nothing(emulator
 async def test_a_pod_that_loses_its_readiness_is_reported_so_not_as_a_failed_start(
     emulator, desk: Desk, kube_env, tmp_path
 ):
+    clock = ShiftedClock()  # the operator's and the node's
     async with (
-        Kubelet(emulator, workdir=tmp_path, kubeconfig=kube_env) as kubelet,
-        running_operator(emulator, fast_settings(start_timeout_seconds=2)) as operator,
+        Kubelet(emulator, workdir=tmp_path, kubeconfig=kube_env, clock=clock) as kubelet,
+        running_operator(emulator, fast_settings(start_timeout_seconds=2), clock=clock) as operator,
     ):
         await desk.apply(example("paper-ema-cross"))
         await wait_for(lambda: desk.phase(NAME) == "Running")
-        await asyncio.sleep(2.5)  # ready for longer than the start timeout
         await operator.processed(emulator, NAME)
+        clock.advance(2.5)  # ready for longer than the start timeout
         kubelet.set_ready("default", f"{NAME}-0", False)
         await wait_for(lambda: desk.condition(NAME, "Ready").get("reason") == "PodNotReady", timeout=30)
         assert desk.phase(NAME) == "Starting"
@@ -731,9 +750,10 @@ async def test_a_deletion_seen_after_a_long_operator_outage_still_waits_for_the_
         LIVESTRATEGIES, "ema-cross-halted", {"spec": {"pod": {"terminationGracePeriodSeconds": 1}}}, namespace="default"
     )
     await desk.kubectl("delete", "livestrategy/ema-cross-halted", "--wait=false")
-    await asyncio.sleep(3)  # the operator is down longer than the bound (1 s grace + 1 s margin)
+    clock = ShiftedClock()
+    clock.advance(3)  # the operator is down longer than the bound (1 s grace + 1 s margin)
 
-    async with running_operator(emulator, fast_settings(halt_timeout_margin_seconds=1)):
+    async with running_operator(emulator, fast_settings(halt_timeout_margin_seconds=1), clock=clock):
         await wait_for(lambda: "DeletionTimeout" in desk.events("ema-cross-halted"), timeout=30)
         assert desk.get("ema-cross-halted") is None or desk.get("ema-cross-halted")["metadata"].get("deletionTimestamp")
     reasons = desk.events("ema-cross-halted")

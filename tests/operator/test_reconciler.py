@@ -6,9 +6,13 @@ import copy
 import itertools
 from typing import Any
 
-from strategy_operator.lifecycle import Event
+from strategy_operator.apply.own_writes import CACHE_LAG_SECONDS
+from strategy_operator.decide.events import Event
+from strategy_operator.kinds import WATCHED
 from strategy_operator.metrics import OperatorMetrics
-from strategy_operator.reconciler import Caches, Reconciler
+from strategy_operator.observe.caches import Caches
+from strategy_operator.reconciler import Reconciler
+from tests.support.clock import ManualClock
 from tests.support.desk import example
 from tests.support.operator import fast_settings
 
@@ -52,14 +56,17 @@ def live_strategy() -> dict[str, Any]:
 async def test_the_pod_of_a_statefulset_the_cache_does_not_show_yet_is_never_deleted_as_rogue():
     kube = RecordingKube()
     events: list[Event] = []
-    reconciler = Reconciler(fast_settings(), kube, OperatorMetrics({}), post_event=lambda _body, e: events.append(e))
-    indexes: dict[str, dict] = {index: {} for index in Caches.KINDS.values()}
+    clock = ManualClock()
+    reconciler = Reconciler(
+        fast_settings(), kube, OperatorMetrics({}), post_event=lambda _body, e: events.append(e), clock=clock
+    )
+    indexes: dict[str, dict] = {kind.index: {} for kind in WATCHED}
     body = live_strategy()
 
     await reconciler.reconcile(body, Caches(indexes))  # creates the children
     created = {kind for verb, kind, _ in kube.writes if verb == "create"}
     assert "StatefulSet" in created
-    statefulset = reconciler.memory(KEY).created["StatefulSet"][0]
+    statefulset = reconciler.memory(KEY).created.get("StatefulSet", clock.monotonic())
     statefulset_uid = statefulset["metadata"]["uid"]
 
     # The StatefulSet controller made the pod; its watch event came before the StatefulSet's.
@@ -74,7 +81,7 @@ async def test_the_pod_of_a_statefulset_the_cache_does_not_show_yet_is_never_del
         },
         "status": {"containerStatuses": [{"name": "strategy", "state": {"waiting": {"reason": "ContainerCreating"}}}]},
     }
-    indexes[Caches.KINDS["Pod"]][KEY] = [pod]
+    indexes["livestrat_pods"][KEY] = [pod]
     kube.writes.clear()
     await reconciler.reconcile(body, Caches(indexes))
     assert [w for w in kube.writes if w[0] == "delete"] == [], events
@@ -82,7 +89,8 @@ async def test_the_pod_of_a_statefulset_the_cache_does_not_show_yet_is_never_del
 
     # Past the time the operator trusts its own creation: a pod whose controller is a StatefulSet of this name
     # is still the strategy's own until the cache shows that StatefulSet (and its uid).
-    reconciler.memory(KEY).created.clear()
+    clock.advance(CACHE_LAG_SECONDS + 1)
+    assert reconciler.memory(KEY).created.get("StatefulSet", clock.monotonic()) is None
     await reconciler.reconcile(body, Caches(indexes))
     assert [w for w in kube.writes if w[0] == "delete"] == []
 
@@ -90,8 +98,10 @@ async def test_the_pod_of_a_statefulset_the_cache_does_not_show_yet_is_never_del
 async def test_a_transition_is_told_once_while_the_watchs_copy_lags_behind_the_operators_own_writes():
     kube = RecordingKube()
     events: list[Event] = []
-    reconciler = Reconciler(fast_settings(), kube, OperatorMetrics({}), post_event=lambda _body, e: events.append(e))
-    indexes: dict[str, dict] = {index: {} for index in Caches.KINDS.values()}
+    reconciler = Reconciler(
+        fast_settings(), kube, OperatorMetrics({}), post_event=lambda _body, e: events.append(e), clock=ManualClock()
+    )
+    indexes: dict[str, dict] = {kind.index: {} for kind in WATCHED}
     body = live_strategy()  # never updated: the watch has not delivered the operator's status patch yet
     for _ in range(3):
         await reconciler.reconcile(body, Caches(indexes))

@@ -1149,9 +1149,14 @@ def _json_body(request: kmock.Request, type_: type, optional: bool = False) -> A
 # ------------------------------------------------------------------------------------------------
 
 
+def timestamp(moment: datetime.datetime) -> str:
+    """A time as the API server writes it (RFC 3339, seconds, UTC)."""
+    return moment.astimezone(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
 def timestamp_now() -> str:
-    """The current time as the API server writes it (RFC 3339, seconds, UTC)."""
-    return datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    """The current time as the API server writes it."""
+    return timestamp(datetime.datetime.now(datetime.UTC))
 
 
 def _api_version(resource: kmock.resource) -> str:

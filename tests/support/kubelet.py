@@ -49,7 +49,8 @@ from typing import Any
 import aiohttp
 import kmock
 
-from tests.support.kube_emulator import KubernetesEmulator, timestamp_now
+from strategy_operator.clock import SYSTEM_CLOCK, Clock
+from tests.support.kube_emulator import KubernetesEmulator, timestamp, timestamp_now
 from tests.support.operator import free_port
 
 STATEFULSETS = "apps/v1/statefulsets"
@@ -103,8 +104,10 @@ class Kubelet:
         interval: float = 0.05,
         environ: Mapping[str, str] | None = None,
         stop_delay: float = 0.0,
+        clock: Clock = SYSTEM_CLOCK,
     ) -> None:
         self.emulator = emulator
+        self.clock = clock  # the node's clock: the times of the pod's conditions
         self.workdir = workdir
         self.kubeconfig = kubeconfig
         self.runtime = runtime
@@ -303,7 +306,7 @@ class Kubelet:
         def condition(type_: str, value: bool) -> dict[str, Any]:
             old = previous.get(type_) or {}
             text = "True" if value else "False"
-            since = old.get("lastTransitionTime") if old.get("status") == text else timestamp_now()
+            since = old.get("lastTransitionTime") if old.get("status") == text else timestamp(self.clock.now())
             return {"type": type_, "status": text, "lastTransitionTime": since}
 
         if container.stopped and container.waiting_reason is None and container.exit_code is not None:

@@ -24,6 +24,7 @@ import kmock
 import kopf
 import pytest
 
+from strategy_operator.clock import SYSTEM_CLOCK, Clock
 from strategy_operator.main import operator_kwargs
 from strategy_operator.settings import OperatorSettings
 from tests.support.kube import wait_for
@@ -83,9 +84,12 @@ class OperatorThread:
         kopf_settings: kopf.OperatorSettings | None = None,
         priority: int | None = None,
         name: str = "operator",
+        clock: Clock = SYSTEM_CLOCK,
     ) -> None:
         self.settings = settings
-        self.kwargs = operator_kwargs(settings, namespaces, liveness_host="127.0.0.1")
+        self.kwargs = operator_kwargs(settings, namespaces, liveness_host="127.0.0.1", clock=clock)
+        self.reconciled_versions: dict[tuple[str, str], int] = {}
+        self._record_reconciled_versions()
         if priority is not None:
             self.kwargs["priority"] = priority
         self.kopf_settings = kopf_settings or fast_kopf_settings()
@@ -111,14 +115,36 @@ class OperatorThread:
     def metrics_url(self) -> str:
         return f"http://127.0.0.1:{self.settings.metrics_port}/metrics"
 
+    def _record_reconciled_versions(self) -> None:
+        """After the operator's own startup, wrap its reconciler to note the resourceVersion of each LiveStrategy
+        it reconciled to the end without an error (kopf starts no watch before every startup handler is done)."""
+        versions = self.reconciled_versions
+
+        @kopf.on.startup(id="tests-record-reconciled-versions", registry=self.kwargs["registry"])
+        def record(memo: kopf.Memo, **_: Any) -> None:
+            context = memo.get("context")
+            if context is None:
+                raise kopf.TemporaryError("the operator's context is not made yet", delay=0.05)
+            reconciler = context.reconciler
+            reconcile = reconciler.reconcile
+
+            async def reconcile_and_note(body: Any, caches: Any) -> float | None:
+                meta = body.get("metadata") or {}
+                key, version = (meta.get("namespace"), meta.get("name")), meta.get("resourceVersion")
+                recheck = await reconcile(body, caches)
+                versions[key] = max(versions.get(key, 0), int(version))
+                return recheck
+
+            reconciler.reconcile = reconcile_and_note
+
     def reconciled(self, emulator: KubernetesEmulator, name: str, namespace: str = "default") -> bool:
         """Whether this operator has reconciled the LiveStrategy as it is stored now (its resourceVersion or a
         later one), to the end: what a test waits for before saying the operator did NOT do something."""
         stored = emulator.read_object(LIVESTRATEGIES_PATH, name, namespace=namespace)
-        memory = self.context.reconciler.memories.get((namespace, name)) if self.context is not None else None
-        if stored is None or memory is None or memory.reconciled_version is None:
+        done = self.reconciled_versions.get((namespace, name))
+        if stored is None or done is None:
             return False
-        return int(memory.reconciled_version) >= int(stored["metadata"]["resourceVersion"])
+        return done >= int(stored["metadata"]["resourceVersion"])
 
     async def processed(self, emulator: KubernetesEmulator, *names: str, namespace: str = "default") -> None:
         """Until this operator has reconciled each of these LiveStrategies as they are now."""

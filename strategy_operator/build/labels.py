@@ -3,14 +3,14 @@
 Every child of a LiveStrategy is named after it (a Pod is ``NAME-0``), carries the
 ``livestrat.io/strategy: NAME`` label (the operator's watches select on it) and the
 ``app.kubernetes.io/*`` labels, and is owned by the LiveStrategy (``ownerReferences``),
-so that deleting the LiveStrategy deletes them all.
+so that deleting the LiveStrategy deletes them all. The names the runtime reads too (the
+strategy label, the LiveStrategy's annotations) are the contract's: :mod:`livestrat.api.contract`.
 """
 
 from __future__ import annotations
 
-from typing import Any
-
-from livestrat.api.resource import API_VERSION, GROUP, KIND, STRATEGY_LABEL
+from livestrat.api.contract import STRATEGY_LABEL
+from livestrat.api.resource import GROUP
 
 APP_NAME = "livestrat"
 COMPONENT = "strategy"
@@ -26,11 +26,6 @@ KOPF_PREFIX = GROUP
 CONFIG_HASH_ANNOTATION = f"{GROUP}/config-hash"
 SPEC_HASH_ANNOTATION = f"{GROUP}/spec-hash"
 RESTART_NONCE_ANNOTATION = f"{GROUP}/restart-nonce"
-
-# On the LiveStrategy, written by the operator only: the breach time of the last risk halt it
-# saw. The runtime (which may write the status) cannot change it; only an acknowledgement of
-# this time (livestrat.io/risk-acknowledged) releases the halt.
-RISK_HALTED_AT_ANNOTATION = f"{GROUP}/risk-halted-at"
 
 # GKE Workload Identity: the Google service account a Kubernetes service account impersonates.
 WORKLOAD_IDENTITY_ANNOTATION = "iam.gke.io/gcp-service-account"
@@ -64,16 +59,4 @@ def child_labels(strategy_name: str) -> dict[str, str]:
         "app.kubernetes.io/part-of": APP_NAME,
         "app.kubernetes.io/managed-by": MANAGED_BY,
         **selector_labels(strategy_name),
-    }
-
-
-def owner_reference(name: str, uid: str) -> dict[str, Any]:
-    """The LiveStrategy as the controlling owner: garbage collection deletes the child with it."""
-    return {
-        "apiVersion": API_VERSION,
-        "kind": KIND,
-        "name": name,
-        "uid": uid,
-        "controller": True,
-        "blockOwnerDeletion": True,
     }

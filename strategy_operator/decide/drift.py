@@ -9,6 +9,9 @@ condition then names what differs, read from
   its identity, its risk acknowledgement) and what the operator adds (ledger target, log
   level, paths);
 - the two pod templates (the StatefulSet's, and the one the operator would build now).
+
+:func:`verdict` is the ``ConfigDrift`` condition: what differs, whose change it is (the
+strategy's spec, or the operator's version or settings) and how it applies.
 """
 
 from __future__ import annotations
@@ -16,8 +19,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from strategy_operator import labels
-from strategy_operator.children import config_substance
+from livestrat.api.spec import UpdatePolicy
+from livestrat.api.status import ConditionType
+from strategy_operator.build import labels
+from strategy_operator.build.configuration import config_substance
+from strategy_operator.decide.conditions import Verdict
+from strategy_operator.decide.plan import Plan
+from strategy_operator.observe.observation import Observation
 
 MAX_LISTED = 12
 # runtime.json fields that come from the LiveStrategy itself; the others come from the operator.
@@ -88,3 +96,58 @@ def describe(fields: list[str]) -> str:
     listed = ", ".join(fields[:MAX_LISTED])
     more = f" and {len(fields) - MAX_LISTED} more" if len(fields) > MAX_LISTED else ""
     return f"{listed}{more}"
+
+
+def pending_drift(obs: Observation) -> Verdict:
+    """The running pod is left as it is, and differs from what the operator would build now: say what differs,
+    whose change it is (the strategy's spec, or the operator's version or settings) and how it applies."""
+    assert obs.spec is not None
+    manual = obs.spec.update_policy == UpdatePolicy.MANUAL
+    spec_fields, operator_fields = split(changed_fields(obs.running_config, obs.desired_config))
+    applied_template = ((obs.statefulset or {}).get("spec") or {}).get("template")
+    desired_template = ((obs.desired_statefulset or {}).get("spec") or {}).get("template") or {}
+    image = image_change(applied_template, desired_template)
+    template_fields = [f for f in template_changes(applied_template, desired_template) if not image or f != image[0]]
+    restart = "change spec.restartNonce, or halt and resume the strategy" + ("" if manual else ", or change its spec")
+    pending = (
+        " The pending configuration cannot start yet: " + " ".join(p.message for p in obs.deferred_problems)
+        if obs.deferred_problems
+        else ""
+    )
+    generation = (obs.running_config or {}).get("generation", "?")
+    if spec_fields:
+        policy = "updatePolicy is Manual: " if manual else ""
+        return Verdict.true(
+            ConditionType.CONFIG_DRIFT,
+            "SpecChanged",
+            f"{policy}the running strategy keeps generation {generation}'s configuration; the spec differs in "
+            f"{describe(spec_fields)}. To restart with it: {restart}.{pending}",
+        )
+    parts = []
+    if image:
+        parts.append(f"runtime image {image[1]} (the pod runs {image[2]})")
+    if template_fields:
+        parts.append(f"pod template ({describe(template_fields)})")
+    if operator_fields:
+        parts.append(f"runtime.json ({describe(operator_fields)})")
+    what = "; ".join(parts) or "pod template"
+    return Verdict.true(
+        ConditionType.CONFIG_DRIFT,
+        "RuntimeImageChanged" if image else "OperatorUpgraded",
+        f"the operator (a new version, or new settings) would now build this strategy's pod differently: {what}. "
+        f"A running strategy is never restarted for that; it gets the new pod at its next restart: {restart}.{pending}",
+    )
+
+
+def verdict(obs: Observation, plan_: Plan) -> Verdict:
+    spec = obs.spec
+    pod = obs.pod
+    if spec is None or obs.statefulset is None:
+        return Verdict.false(ConditionType.CONFIG_DRIFT, "UpToDate", "")
+    if not plan_.apply and obs.applied_hash != obs.desired_hash:
+        return pending_drift(obs)
+    if plan_.replicas == 1 and pod is not None and pod.config_hash not in (None, obs.desired_hash):
+        return Verdict.true(
+            ConditionType.CONFIG_DRIFT, "Restarting", f"pod {pod.name} restarts with the new configuration"
+        )
+    return Verdict.false(ConditionType.CONFIG_DRIFT, "UpToDate", "")

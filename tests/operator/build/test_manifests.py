@@ -9,8 +9,9 @@ import pytest
 
 from livestrat.api.resource import LiveStrategy
 from livestrat.api.runtime_config import RuntimeConfig
-from strategy_operator import labels
-from strategy_operator.children import (
+from strategy_operator.build import labels
+from strategy_operator.build.configuration import render_runtime_config
+from strategy_operator.build.manifests import (
     GCSFUSE_DRIVER,
     build_children,
     build_configmap,
@@ -18,11 +19,8 @@ from strategy_operator.children import (
     build_role,
     build_service_account,
     build_statefulset,
-    config_hash,
-    render_runtime_config,
-    secret_requirements,
-    spec_problems,
 )
+from strategy_operator.build.policy import secret_requirements, spec_problems
 from strategy_operator.settings import OperatorSettings
 from tests.support.desk import example
 from tests.support.k8s_schemas import manifest_errors
@@ -226,7 +224,8 @@ def test_the_config_hash_follows_the_configuration_not_the_scaling():
     assert restarted["metadata"]["annotations"][labels.RESTART_NONCE_ANNOTATION] == "again"
     assert restarted["metadata"]["annotations"][labels.CONFIG_HASH_ANNOTATION] != digest
     image = OperatorSettings(live_namespaces=["desk"], default_gcs_bucket="default-bucket", runtime_image="other:2")
-    assert config_hash(build_configmap(strategy(doc), image), build_pod_template(strategy(doc), image)) != digest
+    other_image = build_statefulset(strategy(doc), image, replicas=1)["spec"]["template"]
+    assert other_image["metadata"]["annotations"][labels.CONFIG_HASH_ANNOTATION] != digest
 
 
 @pytest.mark.parametrize(

@@ -11,17 +11,20 @@ returns every child; each ``build_*`` is usable (and unit-tested) on its own:
 - Service ``NAME``: headless, the pod's metrics port;
 - StatefulSet ``NAME``: ``replicas`` 0 or 1, one pod ``NAME-0`` running ``livestrat runtime``.
 
-Names and labels are in :mod:`strategy_operator.labels`.
+Names and labels are in :mod:`strategy_operator.build.labels`, the ``runtime.json`` and the
+hashes in :mod:`strategy_operator.build.configuration`; what may run at all is
+:mod:`strategy_operator.build.policy`'s to say. Every child is adopted by the LiveStrategy
+(kopf's owner reference: ``controller`` and ``blockOwnerDeletion``), so deleting it deletes them.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
-from dataclasses import dataclass
 from typing import Any
 
-from livestrat.api.resource import GROUP, PLURAL, RISK_ACK_ANNOTATION, LiveStrategy
+import kopf
+
+from livestrat.api.resource import API_VERSION, GROUP, KIND, PLURAL, LiveStrategy
 from livestrat.api.runtime_config import (
     CATALOG_MOUNT_DIR,
     CONFIG_FILE_NAME,
@@ -32,19 +35,19 @@ from livestrat.api.runtime_config import (
     ENV_LEDGER_DSN,
     HTTP_PORT,
     STATE_DIR,
-    LedgerKind,
-    LedgerTarget,
-    RuntimeConfig,
-    StrategyIdentity,
-    halt_budget_seconds,
 )
-from livestrat.api.spec import Mode
-from strategy_operator import labels
+from strategy_operator.build import labels
+from strategy_operator.build.configuration import (
+    config_hash,
+    render_runtime_config,
+    spec_hash,
+    strategy_uid,
+)
+from strategy_operator.build.policy import gcp_service_account, gcs_bucket, ledger_secret
 from strategy_operator.settings import OperatorSettings
 
 RUNTIME_UID = 10001  # the runtime image's non-root user (and group)
 TMP_DIR = "/tmp"
-SQLITE_FILE = "ledger.sqlite"
 
 GCSFUSE_DRIVER = "gcsfuse.csi.storage.gke.io"
 # The GKE webhook injects the gcsfuse sidecar into pods with this annotation; the other
@@ -59,187 +62,6 @@ GCSFUSE_POD_ANNOTATIONS = {
     "gke-gcsfuse/ephemeral-storage-limit": "20Gi",
 }
 
-# Spec fields that do not change what the pod runs: scaling is the StatefulSet's replicas,
-# the nonce is a pod-template annotation, the policy only decides when changes apply.
-NOT_CONFIGURATION = ("replicas", "restartNonce", "updatePolicy")
-
-
-@dataclass(frozen=True)
-class SpecProblem:
-    """Why a spec cannot run here, found without asking the API server. ``reason`` is a condition reason."""
-
-    reason: str
-    message: str
-
-
-@dataclass(frozen=True)
-class SecretRequirement:
-    """A Secret (and the keys in it) the pod's environment is filled from."""
-
-    name: str
-    keys: tuple[str, ...]
-    purpose: str  # "venue credentials", "ledger DSN"
-
-
-# ------------------------------------------------------------------------------------------------
-# What the spec needs, and what is wrong with it.
-# ------------------------------------------------------------------------------------------------
-
-
-def strategy_uid(strategy: LiveStrategy) -> str:
-    return str((strategy.metadata.model_extra or {}).get("uid") or "")
-
-
-def strategy_generation(strategy: LiveStrategy) -> int | None:
-    generation = (strategy.metadata.model_extra or {}).get("generation")
-    return int(generation) if generation is not None else None
-
-
-def ledger_secret(strategy: LiveStrategy, settings: OperatorSettings) -> tuple[str, str] | None:
-    """(Secret name, key) of the ledger's PostgreSQL DSN: the spec's, else the operator's default."""
-    ref = strategy.spec.ledger.dsn_secret
-    if ref is not None:
-        return ref.name, ref.key
-    if settings.default_ledger_secret:
-        return settings.default_ledger_secret, settings.default_ledger_secret_key
-    return None
-
-
-def gcs_bucket(strategy: LiveStrategy, settings: OperatorSettings) -> str | None:
-    source = strategy.spec.data.catalog.gcs_fuse
-    if source is None:
-        return None
-    return source.bucket or settings.default_gcs_bucket
-
-
-def gcp_service_account(strategy: LiveStrategy, settings: OperatorSettings) -> str | None:
-    if strategy.spec.pod.service_account_name:
-        return None  # the user's own service account: theirs to annotate
-    identity = strategy.spec.pod.workload_identity
-    return identity.gcp_service_account if identity is not None else settings.default_gcp_service_account
-
-
-def spec_problems(strategy: LiveStrategy, settings: OperatorSettings) -> list[SpecProblem]:
-    """What stops this spec from running in this namespace under these settings (no I/O)."""
-    spec, namespace = strategy.spec, strategy.metadata.namespace or ""
-    found: list[SpecProblem] = []
-    if spec.mode == Mode.LIVE and not settings.live_allowed(namespace):
-        allowed = ", ".join(settings.live_namespaces) or "none"
-        found.append(
-            SpecProblem(
-                "LiveTradingNotAllowed",
-                f"spec.mode is live, but this operator does not allow live trading in namespace {namespace!r} "
-                f"(allowed: {allowed}; Helm value liveTrading.allowedNamespaces). No pod runs: use mode paper, "
-                "or have the namespace allowed.",
-            )
-        )
-    if spec.mode == Mode.LIVE and spec.venue.credentials_secret is None:
-        found.append(
-            SpecProblem(
-                "CredentialsRequired",
-                "spec.mode is live but spec.venue.credentialsSecret is not set: name the Secret holding the "
-                "venue's API key and secret.",
-            )
-        )
-    if spec.mode == Mode.LIVE and ledger_secret(strategy, settings) is None:
-        found.append(
-            SpecProblem(
-                "LedgerRequired",
-                "a live strategy records its fills in PostgreSQL, and neither spec.ledger.dsnSecret nor the "
-                "operator's default ledger Secret (Helm value defaults.ledgerSecret) is set: set one.",
-            )
-        )
-    if spec.pod.image and not settings.image_allowed(spec.pod.image):
-        found.append(
-            SpecProblem(
-                "ImageNotAllowed",
-                f"spec.pod.image {spec.pod.image!r} is not under an image prefix this operator allows "
-                f"({', '.join(settings.allowed_image_prefixes)}; operator setting LIVESTRAT_ALLOWED_IMAGE_PREFIXES): "
-                "use an allowed image, or remove spec.pod.image to run the operator's default runtime image.",
-            )
-        )
-    if spec.pod.service_account_name and not settings.allow_service_account_name:
-        found.append(
-            SpecProblem(
-                "ServiceAccountNotAllowed",
-                f"spec.pod.serviceAccountName {spec.pod.service_account_name!r} is set, but this operator does "
-                "not let a strategy pod run as a service account of its choosing (operator setting "
-                "LIVESTRAT_ALLOW_SERVICE_ACCOUNT_NAME): remove it (use spec.pod.workloadIdentity for Google "
-                "access), or have the setting enabled.",
-            )
-        )
-    if spec.data.catalog.gcs_fuse is not None and gcs_bucket(strategy, settings) is None:
-        found.append(
-            SpecProblem(
-                "BucketRequired",
-                "spec.data.catalog.gcsFuse.bucket is not set and the operator has no default bucket "
-                "(Helm value defaults.gcsBucket): name the bucket that holds the catalog.",
-            )
-        )
-    return found
-
-
-def secret_requirements(strategy: LiveStrategy, settings: OperatorSettings) -> list[SecretRequirement]:
-    """The Secrets (and keys) the pod needs; the operator checks they exist before starting it."""
-    needed: list[SecretRequirement] = []
-    credentials = strategy.spec.venue.credentials_secret
-    if credentials is not None:
-        keys = [credentials.api_key_key, credentials.api_secret_key]
-        if credentials.passphrase_key:
-            keys.append(credentials.passphrase_key)
-        needed.append(SecretRequirement(credentials.name, tuple(keys), "venue credentials"))
-    ledger = ledger_secret(strategy, settings)
-    if ledger is not None:
-        needed.append(SecretRequirement(ledger[0], (ledger[1],), "ledger DSN"))
-    return needed
-
-
-# ------------------------------------------------------------------------------------------------
-# The runtime configuration and its hash.
-# ------------------------------------------------------------------------------------------------
-
-
-def render_runtime_config(strategy: LiveStrategy, settings: OperatorSettings) -> RuntimeConfig:
-    """The configuration the pod's runtime reads from ``/etc/livestrat/runtime.json``."""
-    spec = strategy.spec
-    ledger = (
-        LedgerTarget(kind=LedgerKind.POSTGRESQL)
-        if ledger_secret(strategy, settings) is not None
-        else LedgerTarget(kind=LedgerKind.SQLITE, sqlite_path=f"{STATE_DIR}/{SQLITE_FILE}")
-    )
-    fields: dict[str, Any] = {
-        "strategy": StrategyIdentity(
-            namespace=strategy.metadata.namespace or "", name=strategy.metadata.name, uid=strategy_uid(strategy) or None
-        ),
-        "spec": spec,
-        "generation": strategy_generation(strategy),
-        "catalog_path": CATALOG_MOUNT_DIR,
-        "state_dir": STATE_DIR,
-        "ledger": ledger,
-        "http_port": HTTP_PORT,
-        "halt_budget_seconds": halt_budget_seconds(spec.pod.termination_grace_period_seconds),
-        "log_level": settings.log_level,
-    }
-    # A risk halt the ledger keeps is lifted when the runtime starts with a new acknowledgement.
-    fields["risk_acknowledgement"] = (strategy.metadata.annotations or {}).get(RISK_ACK_ANNOTATION) or None
-    return RuntimeConfig(**fields)
-
-
-def config_substance(document: dict[str, Any]) -> dict[str, Any]:
-    """A rendered ``runtime.json`` without what does not change the pod's behaviour (generation, scaling)."""
-    substance = {key: value for key, value in document.items() if key != "generation"}
-    spec = dict(substance.get("spec") or {})
-    for key in NOT_CONFIGURATION:
-        spec.pop(key, None)
-    substance["spec"] = spec
-    return substance
-
-
-def digest(value: Any) -> str:
-    """16 hex digits of a JSON document's SHA-256: the operator's one way of hashing what it builds."""
-    return hashlib.sha256(json.dumps(value, sort_keys=True, separators=(",", ":")).encode()).hexdigest()[:16]
-
-
 # ------------------------------------------------------------------------------------------------
 # The children.
 # ------------------------------------------------------------------------------------------------
@@ -252,10 +74,11 @@ def _metadata(strategy: LiveStrategy, **extra: Any) -> dict[str, Any]:
         "namespace": strategy.metadata.namespace,
         "labels": labels.child_labels(name),
     }
-    uid = strategy_uid(strategy)
-    if uid:
-        meta["ownerReferences"] = [labels.owner_reference(name, uid)]
     meta.update(extra)
+    uid = strategy_uid(strategy)
+    if uid:  # a strategy not stored yet (a local rendering) has no uid to be owned by
+        owner = {"apiVersion": API_VERSION, "kind": KIND, "metadata": {"name": name, "uid": uid}}
+        kopf.append_owner_reference({"metadata": meta}, owner=kopf.Body(owner))
     return meta
 
 
@@ -472,27 +295,6 @@ def build_pod_template(strategy: LiveStrategy, settings: OperatorSettings) -> di
     }
 
 
-def config_hash(configmap: dict[str, Any], template: dict[str, Any]) -> str:
-    """What the pod runs, in 16 hex digits: the configuration's substance and the pod template."""
-    return _config_hash(json.loads(configmap["data"][CONFIG_FILE_NAME]), template)
-
-
-def _config_hash(document: dict[str, Any], template: dict[str, Any]) -> str:
-    return digest({"config": config_substance(document), "template": template})
-
-
-def spec_hash(document: dict[str, Any], restart_nonce: str | None) -> str:
-    """The part of what the pod runs that the LiveStrategy itself asks for, in 16 hex digits: its spec
-    as rendered into ``runtime.json`` (without scaling and the update policy), its identity and its
-    restart nonce. What ``config_hash`` covers beyond this comes from the operator (its settings, such
-    as the default runtime image, and its version's way of building the pod): a change there never
-    restarts a running strategy by itself."""
-    substance = config_substance(document)
-    return digest(
-        {"strategy": substance.get("strategy"), "spec": substance.get("spec"), "restartNonce": restart_nonce or None}
-    )
-
-
 def build_statefulset(
     strategy: LiveStrategy,
     settings: OperatorSettings,
@@ -508,7 +310,7 @@ def build_statefulset(
     template = build_pod_template(strategy, settings)
     document = json.loads(configmap["data"][CONFIG_FILE_NAME])
     template["metadata"]["annotations"][labels.SPEC_HASH_ANNOTATION] = spec_hash(document, strategy.spec.restart_nonce)
-    hashed = _config_hash(document, template)
+    hashed = config_hash(document, template)
     template["metadata"]["annotations"][labels.CONFIG_HASH_ANNOTATION] = hashed
     return {
         "apiVersion": "apps/v1",

@@ -8,12 +8,11 @@ message with the same status keeps it.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
-from livestrat.api.status import ConditionStatus, ConditionType
+from livestrat.api.status import Condition, ConditionStatus, ConditionType
 
 ORDER = [
     ConditionType.READY,
@@ -53,31 +52,39 @@ def timestamp(moment: datetime) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def by_type(conditions: Iterable[Mapping[str, Any]] | None) -> dict[str, Mapping[str, Any]]:
-    return {str(c.get("type")): c for c in conditions or [] if isinstance(c, Mapping)}
+def by_type(conditions: Iterable[Condition] | None) -> dict[str, Condition]:
+    return {condition.type: condition for condition in conditions or []}
+
+
+def find(conditions: Iterable[Condition] | None, type: str) -> Condition | None:
+    return by_type(conditions).get(type)
+
+
+def verdict_of(condition: Condition) -> Verdict:
+    return Verdict(condition.type, condition.status, condition.reason, condition.message)
 
 
 def merge(
-    previous: Iterable[Mapping[str, Any]] | None,
+    previous: Iterable[Condition] | None,
     verdicts: Iterable[Verdict],
     *,
     now: datetime,
     generation: int | None,
-) -> list[dict[str, Any]]:
+) -> list[Condition]:
     """The new condition list: previous transition times kept where the status did not change."""
     old = by_type(previous)
     result = []
     for verdict in sorted(verdicts, key=lambda v: ORDER.index(v.type) if v.type in ORDER else len(ORDER)):
         before = old.get(verdict.type)
-        changed = before is None or before.get("status") != verdict.status
-        condition: dict[str, Any] = {
-            "type": verdict.type,
-            "status": verdict.status,
-            "reason": verdict.reason,
-            "message": verdict.message[:MAX_MESSAGE],
-            "lastTransitionTime": timestamp(now) if changed else str(before.get("lastTransitionTime")),
-        }
-        if generation is not None:
-            condition["observedGeneration"] = generation
-        result.append(condition)
+        changed = before is None or before.status != verdict.status
+        result.append(
+            Condition(
+                type=verdict.type,
+                status=ConditionStatus(verdict.status),
+                reason=verdict.reason,
+                message=verdict.message[:MAX_MESSAGE],
+                last_transition_time=timestamp(now) if changed or before is None else before.last_transition_time,
+                observed_generation=generation,
+            )
+        )
     return result

@@ -1,0 +1,177 @@
+"""Acting on a plan: the writes of one reconciliation, in the order that keeps a strategy safe.
+
+1. halting first: a StatefulSet that must go to 0 is scaled before anything else;
+2. the kill switch: ``spec.replicas`` set to 0 through the scale subresource (sticky; also
+   when the spec cannot be read);
+3. a risk halt not recorded yet: the ``livestrat.io/risk-halted-at`` annotation;
+4. the children, created or patched only where they differ (:mod:`strategy_operator.apply.children`);
+5. pods that must not run (rogue, or stuck on an old configuration) deleted, with an event;
+6. the status: a merge patch of the operator's own fields, only those that changed;
+7. the events of the transitions.
+
+A write the API server refuses is not only logged: the status says so (phase ``Failed``,
+reason ``HaltFailed`` or ``ApplyFailed`` with the API's message), a Warning event is posted,
+and the error goes up so the reconciliation is retried with back-off. Each write is
+remembered (:mod:`strategy_operator.apply.own_writes`) so a lagging copy does not undo it.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import kopf
+
+from livestrat.api.contract import RISK_HALTED_AT_ANNOTATION
+from livestrat.api.status import LiveStrategyStatus
+from strategy_operator.apply.children import ChildWriter
+from strategy_operator.clock import Clock
+from strategy_operator.decide.events import Event
+from strategy_operator.decide.plan import Plan
+from strategy_operator.decide.status import Report, operator_part, status_patch, write_failed
+from strategy_operator.kube_client import ApiError, KubeClient
+from strategy_operator.memory import StrategyMemory
+from strategy_operator.metrics import OperatorMetrics
+from strategy_operator.observe.caches import Caches
+from strategy_operator.observe.observation import Observation
+from strategy_operator.observe.observer import Observed
+
+logger = logging.getLogger("livestrat.operator")
+
+PostEvent = Callable[[Mapping[str, Any], Event], None]
+
+
+def kopf_event(body: Mapping[str, Any], event: Event) -> None:
+    kopf.event(dict(body), type=event.type, reason=event.reason, message=event.message[:1024])
+
+
+@dataclass
+class Step:
+    """What the reconciliation is writing now: a refused write is reported with it."""
+
+    stage: str = "halt"  # "halt" (the pod must go) or "apply" (children, records)
+    what: str = ""
+
+    def now(self, stage: str, what: str) -> None:
+        self.stage, self.what = stage, what
+
+
+class Events:
+    """Posting events about a LiveStrategy, counted in the operator's metrics."""
+
+    def __init__(self, metrics: OperatorMetrics, post: PostEvent = kopf_event) -> None:
+        self.metrics = metrics
+        self._post = post
+
+    def post(self, body: Mapping[str, Any], event: Event) -> None:
+        self.metrics.events.labels(event.reason).inc()
+        self._post(body, event)
+
+
+class Actions:
+    def __init__(self, kube: KubeClient, metrics: OperatorMetrics, events: Events, clock: Clock) -> None:
+        self.kube = kube
+        self.metrics = metrics
+        self.events = events
+        self.clock = clock
+        self.children = ChildWriter(kube, clock)
+
+    async def act(
+        self,
+        raw: dict[str, Any],
+        observed: Observed,
+        plan: Plan,
+        report: Report,
+        caches: Caches,
+        memory: StrategyMemory,
+        on_failure: Callable[[LiveStrategyStatus], None],
+    ) -> None:
+        """Every write the plan and the report call for; ``on_failure`` is told the status of a refused write."""
+        obs = observed.observation
+        namespace, name = obs.namespace, obs.name
+        actions: list[Event] = []
+        step = Step()
+        try:
+            statefulset = obs.statefulset
+            if plan.replicas == 0 and statefulset is not None and (statefulset.get("spec") or {}).get("replicas") != 0:
+                # halting comes first, always (also when the spec cannot be read)
+                step.now("halt", f"scale StatefulSet {name} to 0")
+                await self.kube.patch("StatefulSet", namespace, name, {"spec": {"replicas": 0}})
+                memory.converged.pop("StatefulSet", None)
+            generation = obs.generation or 0
+            if plan.scale_spec_to_zero and not (
+                memory.spec_scaled_from is not None and generation <= memory.spec_scaled_from
+            ):
+                step.now("halt", f"set spec.replicas of LiveStrategy {name} to 0 (kill switch)")
+                await self.kube.patch("LiveStrategy", namespace, name, {"spec": {"replicas": 0}}, subresource="scale")
+                memory.spec_scaled_from = generation
+                actions.append(
+                    Event(
+                        "Warning",
+                        "KillSwitchEngaged",
+                        f"the kill switch of namespace {namespace} is engaged: spec.replicas set to 0. To resume, "
+                        "remove the namespace's livestrat.io/kill-switch annotation, then scale the strategy to 1.",
+                    )
+                )
+            if plan.record_breach is not None:
+                step.now("apply", f"record the risk halt in annotation {RISK_HALTED_AT_ANNOTATION}")
+                annotation = {RISK_HALTED_AT_ANNOTATION: plan.record_breach}
+                await self.kube.patch("LiveStrategy", namespace, name, {"metadata": {"annotations": annotation}})
+                memory.breach_writes.wrote(obs.risk_recorded, plan.record_breach, self.clock.monotonic())
+            if observed.strategy is not None:
+                actions += await self.children.apply(observed, plan, caches, memory, step)
+            for deletion in plan.delete_pods:
+                stage = "halt" if deletion.reason == "RoguePodDeleted" else "apply"
+                step.now(stage, f"delete pod {deletion.pod.name}")
+                await self.kube.delete("Pod", namespace, deletion.pod.name, uid=deletion.pod.uid)
+                self.metrics.pod_deletions.labels(deletion.reason).inc()
+                kind = "Warning" if deletion.reason == "RoguePodDeleted" else "Normal"
+                actions.append(Event(kind, deletion.reason, deletion.message))
+        except Exception as exc:
+            await self._report_failure(raw, obs, report, step, exc, memory, actions, on_failure)
+            raise
+        await self.write_status(obs, report.status, memory)
+        for event in actions + report.events:
+            self.events.post(raw, event)
+
+    async def write_status(self, obs: Observation, desired: LiveStrategyStatus, memory: StrategyMemory) -> None:
+        """The operator's fields of the status that differ, in one merge patch; nothing when none does."""
+        patch = status_patch(obs.status, desired)
+        if patch:
+            await self.kube.patch("LiveStrategy", obs.namespace, obs.name, {"status": patch}, subresource="status")
+            memory.status_writes.wrote(operator_part(obs.status), operator_part(desired), self.clock.monotonic())
+
+    async def _report_failure(
+        self,
+        raw: dict[str, Any],
+        obs: Observation,
+        report: Report,
+        step: Step,
+        exc: Exception,
+        memory: StrategyMemory,
+        done: list[Event],
+        on_failure: Callable[[LiveStrategyStatus], None],
+    ) -> None:
+        """A write was refused (or never answered): say so in the status and an event, whatever happens next."""
+        detail = f"{exc.status} {exc.reason}: {exc.message}" if isinstance(exc, ApiError) else f"{type(exc).__name__}"
+        if step.stage == "halt":
+            reason = "HaltFailed"
+            message = (
+                f"could not halt: {step.what} failed ({detail}); the pod may still run and trade. The operator "
+                f"retries; check its permissions and the cluster's admission webhooks, or halt it by hand: "
+                f"kubectl scale statefulset {obs.name} --replicas=0"
+            )
+        else:
+            reason = "ApplyFailed"
+            message = f"could not {step.what} ({detail}); the operator retries"
+        failure = write_failed(obs, report, reason, message)
+        on_failure(failure.status)
+        logger.warning("%s/%s: %s", obs.namespace, obs.name, message)
+        try:
+            await self.write_status(obs, failure.status, memory)
+        except Exception as second:  # the API server may be down altogether: the event and metrics remain
+            logger.warning("%s/%s: the status could not be written either (%s)", obs.namespace, obs.name, second)
+        for event in done + failure.events:
+            self.events.post(raw, event)

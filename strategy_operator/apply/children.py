@@ -1,0 +1,154 @@
+"""Writing a strategy's children: created when missing, patched only where they differ, never someone else's.
+
+A child is compared with its desired manifest field by field (what the server defaults or adds
+is ignored) and merge-patched only when a field the operator sets differs; a child whose write
+came back unchanged is remembered (digest and resourceVersion) and not compared again. An
+object holding a child's name that this LiveStrategy does not own is left alone and reported
+(``NameConflict``); the StatefulSet is then held at 0, so no pod runs on top of it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from strategy_operator.build.configuration import config_substance, digest, runtime_json, strategy_generation
+from strategy_operator.build.policy import SpecProblem
+from strategy_operator.clock import Clock
+from strategy_operator.decide.events import Event
+from strategy_operator.decide.plan import Plan
+from strategy_operator.kube_client import ApiError, KubeClient
+from strategy_operator.memory import StrategyMemory
+from strategy_operator.observe.caches import Caches
+from strategy_operator.observe.observer import Observed, owned_by
+from strategy_operator.wakeups import Key
+
+if TYPE_CHECKING:
+    from strategy_operator.apply.actions import Step
+
+
+def is_subset(desired: Any, existing: Any) -> bool:
+    """Every field set in ``desired`` has that value in ``existing`` (lists: same length, element-wise)."""
+    if isinstance(desired, Mapping):
+        return isinstance(existing, Mapping) and all(is_subset(v, existing.get(k)) for k, v in desired.items())
+    if isinstance(desired, list):
+        return (
+            isinstance(existing, list)
+            and len(desired) == len(existing)
+            and all(is_subset(d, e) for d, e in zip(desired, existing, strict=True))
+        )
+    return desired == existing
+
+
+def patchable(desired: Mapping[str, Any]) -> dict[str, Any]:
+    """The merge patch of a desired child: everything but the identity the API keeps itself."""
+    meta = {k: v for k, v in (desired.get("metadata") or {}).items() if k not in ("name", "namespace")}
+    patch = {k: v for k, v in desired.items() if k not in ("apiVersion", "kind", "metadata")}
+    if meta:
+        patch["metadata"] = meta
+    return patch
+
+
+def _template_changed(existing: Mapping[str, Any] | None, desired: Mapping[str, Any]) -> bool:
+    before = ((existing or {}).get("spec") or {}).get("template")
+    after = (desired.get("spec") or {}).get("template")
+    return after is not None and not is_subset(after, before)
+
+
+class ChildWriter:
+    def __init__(self, kube: KubeClient, clock: Clock) -> None:
+        self.kube = kube
+        self.clock = clock
+
+    async def apply(
+        self, observed: Observed, plan: Plan, caches: Caches, memory: StrategyMemory, step: Step
+    ) -> list[Event]:
+        """Every desired child as the plan says (``step`` is told what is being written); the events to post."""
+        strategy, uid, desired_children = observed.strategy, observed.uid, observed.desired_children
+        assert strategy is not None
+        name, namespace = strategy.metadata.name, strategy.metadata.namespace or ""
+        key: Key = (namespace, name)
+        created: list[str] = []
+        updated: list[str] = []
+        for desired in desired_children:
+            kind = desired["kind"]
+            if kind in memory.conflicts:
+                continue  # someone else's object: left alone, looked at again now and then
+            existing = caches.child(kind, key) or memory.created.get(kind, self.clock.monotonic())
+            if kind == "ConfigMap" and existing is not None:
+                if not plan.apply:
+                    continue  # the running strategy keeps its configuration
+                if config_substance(runtime_json(existing) or {}) == config_substance(
+                    observed.observation.desired_config
+                ):
+                    desired = {**desired, "data": existing.get("data")}  # same configuration: keep its generation
+            if kind == "StatefulSet":
+                # A child's name found taken in this very pass: no pod on top of someone else's object.
+                replicas = 0 if memory.conflicts else plan.replicas
+                desired = {**desired, "spec": {**desired["spec"], "replicas": replicas}}
+                if existing is not None and not plan.apply:
+                    desired = {"kind": kind, "metadata": {"name": name}, "spec": {"replicas": replicas}}
+            step.now("apply", f"{'create' if existing is None else 'update'} {kind} {name}")
+            outcome = await self._ensure(desired, existing, uid, namespace, memory)
+            if outcome == "created":
+                created.append(kind)
+            elif outcome == "updated" and (kind != "StatefulSet" or _template_changed(existing, desired)):
+                updated.append(kind)
+
+        own_account = caches.child("ServiceAccount", key)
+        wants_account = any(child["kind"] == "ServiceAccount" for child in desired_children)
+        if not wants_account and own_account is not None and owned_by(own_account, uid):
+            step.now("apply", f"delete ServiceAccount {name}")
+            await self.kube.delete("ServiceAccount", namespace, name)  # the spec now names its own
+        events: list[Event] = []
+        if created:
+            events.append(Event("Normal", "Created", f"created {', '.join(created)} {name}"))
+        if updated:
+            generation = strategy_generation(strategy)
+            events.append(
+                Event("Normal", "Updated", f"updated {', '.join(updated)} {name} for generation {generation}")
+            )
+        return events
+
+    async def _ensure(
+        self,
+        desired: dict[str, Any],
+        existing: Mapping[str, Any] | None,
+        uid: str,
+        namespace: str,
+        memory: StrategyMemory,
+    ) -> str | None:
+        kind, name = desired["kind"], desired["metadata"]["name"]
+        wanted = digest(desired)
+        if existing is None:
+            if "apiVersion" not in desired:
+                return None  # a partial (replicas-only) change of a child that is not there yet
+            try:
+                created = await self.kube.create(desired)
+            except ApiError as exc:
+                if exc.status != 409:
+                    raise
+                existing = await self.kube.get(kind, namespace, name)  # the cache had not seen it yet
+                if existing is None:
+                    raise
+            else:
+                memory.converged[kind] = (wanted, str(created.get("metadata", {}).get("resourceVersion")))
+                memory.created.remember(kind, created, self.clock.monotonic())
+                memory.conflicts.pop(kind, None)
+                return "created"
+        version = str((existing.get("metadata") or {}).get("resourceVersion"))
+        if uid and not owned_by(existing, uid):
+            memory.conflicts[kind] = SpecProblem(
+                "NameConflict",
+                f"a {kind} named {name!r} already exists in namespace {namespace!r} and does not belong to this "
+                "LiveStrategy: rename the LiveStrategy or remove that object.",
+            )
+            memory.conflicts_checked_at = self.clock.monotonic()
+            return None
+        memory.conflicts.pop(kind, None)
+        if memory.converged.get(kind) == (wanted, version) or is_subset(patchable(desired), existing):
+            memory.converged[kind] = (wanted, version)
+            return None
+        patched = await self.kube.patch(kind, namespace, name, patchable(desired))
+        memory.converged[kind] = (wanted, str(patched.get("metadata", {}).get("resourceVersion")))
+        return "updated"

@@ -1,0 +1,167 @@
+"""The plan: what a strategy's children must be now, decided from one observation.
+
+:func:`plan` decides how many pods (0 or 1, and why 0: the :class:`Hold`), whether the desired
+configuration may be written now (``updatePolicy``), whether the kill switch sets
+``spec.replicas`` to 0, which pods to delete, and whether a risk halt must be recorded. It is
+made once per reconciliation. :func:`secrets_due` answers the one question the observation
+needs answered before that: whether the Secrets a pod needs must be looked at now.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from livestrat.api.spec import OnBreach, UpdatePolicy
+from strategy_operator.decide.risk import latch_of, risk_message
+from strategy_operator.observe.observation import Observation, PodView
+
+
+@dataclass(frozen=True)
+class Hold:
+    """Why the StatefulSet is held at 0 replicas."""
+
+    reason: str
+    message: str
+
+
+@dataclass(frozen=True)
+class PodDeletion:
+    pod: PodView
+    reason: str  # event reason
+    message: str
+
+
+@dataclass(frozen=True)
+class Plan:
+    replicas: int
+    hold: Hold | None
+    apply: bool  # write the desired configuration and pod template now
+    scale_spec_to_zero: bool  # the kill switch sets spec.replicas to 0 (sticky)
+    delete_pods: list[PodDeletion] = field(default_factory=list)
+    record_breach: str | None = None  # write livestrat.io/risk-halted-at with this breach time
+
+
+def hold(obs: Observation) -> Hold | None:
+    if obs.deleting:
+        return Hold("Deleting", "the LiveStrategy is being deleted: the strategy halts before it is released")
+    if obs.problems:
+        first = obs.problems[0]
+        return Hold(first.reason, first.message)
+    if obs.kill_switch:
+        return Hold(
+            "KillSwitch",
+            f"the kill switch of namespace {obs.namespace} is engaged (annotation livestrat.io/kill-switch): "
+            "every strategy here is halted; remove the annotation, then scale each strategy to 1 to resume",
+        )
+    spec = obs.spec
+    assert spec is not None  # an unreadable spec is a problem above
+    latch = latch_of(obs)
+    # HaltInPlace leaves the pod up only while its runtime itself says it is halted: one that lost its
+    # state (a new pod, a ledger on scratch space) and reports Active would trade.
+    if latch.latched and (spec.risk.on_breach == OnBreach.SCALE_TO_ZERO or not latch.reported_halted):
+        return Hold("RiskLimitBreached", risk_message(obs, latch))
+    if spec.replicas == 0:
+        return Hold("ScaledToZero", "spec.replicas is 0")
+    return None
+
+
+def spec_changed_unacted(obs: Observation) -> bool:
+    """The LiveStrategy's own spec asks for another pod than the one applied, and the operator has not acted on
+    this generation yet (``status.observedGeneration``): a change of the strategy, not a new way of the
+    operator to render the same spec."""
+    acted = obs.status.observed_generation
+    unacted = acted is None or obs.generation is None or acted != obs.generation
+    return unacted and obs.applied_spec_hash != obs.desired_spec_hash
+
+
+def applies_now(obs: Observation) -> bool:
+    """Whether the desired configuration and pod template may be written now. Without a running pod, always.
+    A running pod is replaced only by an explicit restart (``restartNonce``, an acknowledged risk halt under
+    HaltInPlace) or, under ``Auto``, by a change of the strategy's own spec; never by the operator alone
+    (a new version, a new default runtime image): that waits for the pod's next restart (``ConfigDrift``)."""
+    spec = obs.spec
+    running = [p for p in obs.pods if p.controlled and not p.terminating and p.running]
+    if spec is None or obs.statefulset is None or not running or obs.applied_hash == obs.desired_hash:
+        return True
+    nonce_changed = (spec.restart_nonce or None) != (obs.applied_nonce or None)
+    running_ack = (obs.running_config or {}).get("riskAcknowledgement")
+    ack_changed = obs.acknowledgement is not None and obs.acknowledgement != running_ack and latch_of(obs).acknowledged
+    if nonce_changed or ack_changed:
+        return True
+    return spec.update_policy == UpdatePolicy.AUTO and spec_changed_unacted(obs)
+
+
+def plan(obs: Observation) -> Plan:
+    held = hold(obs)
+    replicas = 0 if held is not None else 1
+    spec = obs.spec
+    apply = applies_now(obs)
+
+    deletions: list[PodDeletion] = []
+    statefulset = obs.statefulset or {}
+    sts_spec, sts_status = statefulset.get("spec") or {}, statefulset.get("status") or {}
+    settled_at_zero = sts_spec.get("replicas") == 0 and (sts_status.get("observedGeneration") or 0) >= (
+        (statefulset.get("metadata") or {}).get("generation") or 0
+    )
+    for pod in obs.pods:
+        if pod.terminating:
+            continue
+        if not pod.controlled:
+            deletions.append(
+                PodDeletion(
+                    pod,
+                    "RoguePodDeleted",
+                    f"pod {pod.name} carries this strategy's label but was not created by its StatefulSet: "
+                    "deleted, a strategy never runs twice",
+                )
+            )
+        elif replicas == 0 and settled_at_zero:
+            deletions.append(
+                PodDeletion(
+                    pod,
+                    "RoguePodDeleted",
+                    f"pod {pod.name} runs although the strategy is halted ({held.reason if held else 'held'}): deleted",
+                )
+            )
+        elif (
+            replicas == 1
+            and apply
+            and obs.applied_hash == obs.desired_hash
+            and pod.config_hash != obs.desired_hash
+            and not pod.ready
+        ):
+            # A StatefulSet does not replace a pod that never became ready (its rolling update
+            # waits for it): the new configuration would never arrive. Replace it ourselves.
+            deletions.append(
+                PodDeletion(pod, "Restarting", f"pod {pod.name} is not ready and runs an old configuration: replaced")
+            )
+    # The kill switch holds whatever the spec says, also when it cannot be read.
+    asked = spec.replicas if spec is not None else obs.spec_replicas
+    scale_spec = obs.kill_switch and not obs.deleting and asked != 0
+    return Plan(
+        replicas=replicas,
+        hold=held,
+        apply=apply,
+        scale_spec_to_zero=scale_spec,
+        delete_pods=deletions,
+        record_breach=latch_of(obs).record if spec is not None else None,
+    )
+
+
+class SecretsCheck(StrEnum):
+    """Why the Secrets a pod needs are looked at now."""
+
+    START = "start"  # a pod is about to start with the desired configuration: a missing Secret holds it
+    PENDING = "pending"  # a running pod is left as it is: a missing Secret is reported for what waits
+
+
+def secrets_due(obs: Observation) -> SecretsCheck | None:
+    """Whether the Secrets of the desired configuration must be looked at before the plan is made: when a pod
+    is to run (nothing holds the strategy) and none runs that configuration ready yet. None otherwise: a
+    held strategy starts nothing, and a ready pod of the desired configuration has its environment."""
+    if obs.spec is None or hold(obs) is not None:
+        return None
+    if any(p.controlled and p.ready and p.config_hash == obs.desired_hash for p in obs.pods):
+        return None
+    return SecretsCheck.START if applies_now(obs) else SecretsCheck.PENDING

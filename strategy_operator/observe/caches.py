@@ -1,0 +1,48 @@
+"""The operator's watch caches (kopf indexes), read by strategy: its children, its pods, its namespace.
+
+kopf fills one index per watched kind (:data:`strategy_operator.kinds.WATCHED`), keyed by
+(namespace, strategy name) from the strategy label, and one of the namespaces whose kill
+switch is engaged. The reconciler reads them and nothing else in the steady state.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from livestrat.api.contract import KILL_SWITCH_ANNOTATION
+from strategy_operator.build import labels
+from strategy_operator.kinds import KINDS, NAMESPACES_INDEX
+from strategy_operator.wakeups import Key
+
+
+def kill_switch_engaged(annotations: Mapping[str, str] | None) -> bool:
+    return str((annotations or {}).get(KILL_SWITCH_ANNOTATION, "")).strip().lower() == "true"
+
+
+class Caches:
+    def __init__(self, indexes: Mapping[str, Any]) -> None:
+        self._indexes = indexes
+
+    def _store(self, index: str, key: Any) -> list[Any]:
+        found = self._indexes.get(index)
+        if found is None:
+            return []
+        try:
+            return list(found.get(key, []))
+        except TypeError:
+            return []
+
+    def child(self, kind: str, key: Key) -> dict[str, Any] | None:
+        """The strategy's child of this kind, by its name (never by position: a foreign object may share the label)."""
+        name = labels.child_name(key[1])
+        for body in self._store(KINDS[kind].index, key):
+            if (body.get("metadata") or {}).get("name") == name:
+                return body
+        return None
+
+    def pods(self, key: Key) -> list[dict[str, Any]]:
+        return self._store(KINDS["Pod"].index, key)
+
+    def kill_switch(self, namespace: str) -> bool:
+        return any(self._store(NAMESPACES_INDEX, namespace))

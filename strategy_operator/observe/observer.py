@@ -1,0 +1,164 @@
+"""Observing one strategy: its copy from the watch, the caches, and the API reads that are due.
+
+In the steady state everything comes from the watch caches. Three things are read from the
+API server, each only when it is due: the Secrets a pod is about to need
+(:mod:`strategy_operator.observe.secrets`, when :func:`~strategy_operator.decide.plan.secrets_due`
+says so), a child's name taken by a foreign object (such an object carries no label, so no
+watch shows it), and the strategy's pods while the operator waits for them to exit (a cache
+may lag behind a deletion). The operator's own recent writes count over a lagging copy.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from livestrat.api.contract import RISK_ACK_ANNOTATION, RISK_HALTED_AT_ANNOTATION
+from livestrat.api.resource import LiveStrategy
+from livestrat.api.runtime_config import CONFIG_FILE_NAME
+from strategy_operator.build import labels
+from strategy_operator.build.configuration import runtime_json
+from strategy_operator.build.manifests import build_children
+from strategy_operator.build.policy import spec_problems
+from strategy_operator.clock import Clock
+from strategy_operator.decide.plan import SecretsCheck, secrets_due
+from strategy_operator.decide.status import operator_part, with_operator_part
+from strategy_operator.kube_client import KubeClient
+from strategy_operator.memory import StrategyMemory
+from strategy_operator.observe.caches import Caches
+from strategy_operator.observe.observation import Observation, PodView
+from strategy_operator.observe.reading import read_status, read_strategy
+from strategy_operator.observe.secrets import SECRETS_REPORT_SECONDS, SECRETS_VALID_SECONDS, SecretLookup
+from strategy_operator.settings import OperatorSettings
+from strategy_operator.wakeups import Key
+
+CONFIRM_PODS_SECONDS = 5.0  # a pod the caches still show while waiting for it to exit is re-read this often
+CONFLICT_RECHECK_SECONDS = 5.0  # a child's name taken by a foreign object is looked at again this often
+
+
+@dataclass(frozen=True)
+class Observed:
+    """One reconciliation's observation, and what it read the spec into."""
+
+    observation: Observation
+    strategy: LiveStrategy | None
+    uid: str
+    desired_children: list[dict[str, Any]]
+
+
+def owned_by(body: Mapping[str, Any], uid: str) -> bool:
+    return any(ref.get("uid") == uid for ref in (body.get("metadata") or {}).get("ownerReferences") or [])
+
+
+class Observer:
+    def __init__(self, settings: OperatorSettings, kube: KubeClient, clock: Clock) -> None:
+        self.settings = settings
+        self.kube = kube
+        self.clock = clock
+        self.secrets = SecretLookup(settings, kube, clock)
+
+    async def observe(self, raw: dict[str, Any], caches: Caches, memory: StrategyMemory) -> Observed:
+        """Everything the decisions need: the caches, plus the API reads that are due (Secrets, conflicts, pods)."""
+        meta = raw.get("metadata") or {}
+        name, namespace, uid = meta["name"], meta["namespace"], str(meta.get("uid") or "")
+        key: Key = (namespace, name)
+        annotations = meta.get("annotations") or {}
+        clock = self.clock.monotonic()
+        seen = read_status(raw.get("status"))
+        status = with_operator_part(seen, memory.status_writes.current(operator_part(seen), clock))
+        recorded = memory.breach_writes.current(annotations.get(RISK_HALTED_AT_ANNOTATION), clock)
+
+        strategy, problems = read_strategy(raw)
+        # A StatefulSet this operator has just created may not be in the cache yet: its pod may be.
+        statefulset = caches.child("StatefulSet", key) or memory.created.get("StatefulSet", clock)
+        desired_config: dict[str, Any] = {}
+        desired_hash = ""
+        desired_children: list[dict[str, Any]] = []
+        if strategy is not None:
+            problems += spec_problems(strategy, self.settings)
+            await self._recheck_conflicts(namespace, name, uid, memory)
+            problems += list(memory.conflicts.values())
+            desired_children = build_children(strategy, self.settings, replicas=1)
+            desired_config = json.loads(desired_children[0]["data"][CONFIG_FILE_NAME])
+            desired_hash = desired_children[-1]["metadata"]["annotations"][labels.CONFIG_HASH_ANNOTATION]
+
+        halting = statefulset is not None and (statefulset.get("spec") or {}).get("replicas") == 0
+        pods = await self.pods(key, caches, memory, statefulset, confirm=halting)
+        now = self.clock.now()
+        observation = Observation(
+            name=name,
+            namespace=namespace,
+            generation=meta.get("generation"),
+            spec=strategy.spec if strategy is not None else None,
+            deleting=bool(meta.get("deletionTimestamp")),
+            acknowledgement=annotations.get(RISK_ACK_ANNOTATION),
+            status=status,
+            kill_switch=caches.kill_switch(namespace),
+            problems=problems,
+            statefulset=statefulset,
+            pods=pods,
+            desired_hash=desired_hash,
+            running_config=runtime_json(caches.child("ConfigMap", key) or memory.created.get("ConfigMap", clock)),
+            desired_config=desired_config,
+            now=now,
+            phase_since=now,
+            settings=self.settings,
+            spec_replicas=(raw.get("spec") or {}).get("replicas", 1),
+            risk_recorded=recorded,
+            desired_statefulset=desired_children[-1] if desired_children else None,
+        )
+
+        # The Secrets a pod needs are read when one is about to start (or cannot), and, less often, while a
+        # running pod is left as it is with a pending configuration: their problems then hold nothing (the
+        # running pod has its environment) and are reported for the pending configuration.
+        check = secrets_due(observation)
+        if strategy is not None and check is not None:
+            kept = check == SecretsCheck.PENDING
+            found = await self.secrets.problems(
+                strategy, memory.secrets, SECRETS_REPORT_SECONDS if kept else SECRETS_VALID_SECONDS
+            )
+            if found and kept:
+                observation = dataclasses.replace(observation, deferred_problems=found)
+            elif found:
+                observation = dataclasses.replace(observation, problems=[*problems, *found])
+        return Observed(observation, strategy, uid, desired_children)
+
+    async def pods(
+        self,
+        key: Key,
+        caches: Caches,
+        memory: StrategyMemory,
+        statefulset: dict[str, Any] | None,
+        *,
+        confirm: bool,
+    ) -> list[PodView]:
+        """The strategy's pods from the cache; re-read from the API when waiting on them (a cache may lag)."""
+        found = [p for p in caches.pods(key) if (p.get("metadata") or {}).get("uid") not in memory.confirmed_gone]
+        now = self.clock.monotonic()
+        if found and confirm and now - memory.pods_confirmed_at >= CONFIRM_PODS_SECONDS:
+            memory.pods_confirmed_at = now
+            live = await self.kube.list("Pod", key[0], labels.selector(key[1]))
+            live_uids = {(p.get("metadata") or {}).get("uid") for p in live}
+            memory.confirmed_gone |= {(p.get("metadata") or {}).get("uid") for p in found} - live_uids
+            found = [p for p in found if (p.get("metadata") or {}).get("uid") in live_uids]
+        sts_uid = ((statefulset or {}).get("metadata") or {}).get("uid")
+        return [PodView.from_body(p, sts_uid, labels.child_name(key[1])) for p in found]
+
+    async def _recheck_conflicts(self, namespace: str, name: str, uid: str, memory: StrategyMemory) -> None:
+        """A foreign object holding a child's name carries no label: it is re-read now and then, not watched."""
+        now = self.clock.monotonic()
+        if not memory.conflicts or now - memory.conflicts_checked_at < CONFLICT_RECHECK_SECONDS:
+            return
+        memory.conflicts_checked_at = now
+        for kind in list(memory.conflicts):
+            found = await self.kube.get(kind, namespace, labels.child_name(name))
+            if found is None or owned_by(found, uid):
+                del memory.conflicts[kind]
+
+    def conflict_recheck_after(self, memory: StrategyMemory) -> float | None:
+        if not memory.conflicts:
+            return None
+        return max(0.1, memory.conflicts_checked_at + CONFLICT_RECHECK_SECONDS - self.clock.monotonic())

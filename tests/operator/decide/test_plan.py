@@ -1,0 +1,138 @@
+"""The plan: replicas, what may be applied now, which pods to delete, the kill switch (no API server, no clock)."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from strategy_operator.build.policy import SpecProblem
+from strategy_operator.decide.events import Event
+from strategy_operator.decide.plan import SecretsCheck, secrets_due
+from strategy_operator.decide.plan import plan as make_plan
+from strategy_operator.observe.observation import PodView
+from tests.support.observations import condition, observe, parsed, pod, run, statefulset
+
+
+def test_the_kill_switch_holds_at_zero_and_scales_the_spec_down():
+    plan, report = run(observe(kill_switch=True, pods=[pod()]))
+    assert plan.replicas == 0 and plan.scale_spec_to_zero and plan.hold.reason == "KillSwitch"
+    assert report.status.phase == "Halting"
+    plan, report = run(observe(parsed(replicas=0), kill_switch=True))
+    assert not plan.scale_spec_to_zero and report.status.phase == "Halted"
+    assert condition(report, "Halted")["reason"] == "KillSwitch"
+
+
+def test_the_kill_switch_scales_the_spec_down_even_when_it_cannot_be_read():
+    unreadable = dataclasses.replace(
+        observe(kill_switch=True, pods=[pod()]), spec=None, problems=[SpecProblem("SpecInvalid", "x")]
+    )
+    plan = make_plan(unreadable)
+    assert plan.replicas == 0 and plan.scale_spec_to_zero
+    assert not make_plan(dataclasses.replace(unreadable, spec_replicas=0)).scale_spec_to_zero
+
+
+def test_manual_policy_keeps_the_running_configuration_and_names_what_differs():
+    old = parsed(updatePolicy="Manual")
+    new = parsed(updatePolicy="Manual", risk={"maxDailyLoss": 10}, haltPolicy="cancelOrders")
+    old_obs = observe(old, pods=[pod()])
+    running_config, applied_sts = old_obs.desired_config, statefulset(old)
+    obs = observe(new, sts=applied_sts, pods=[pod(config_hash=old_obs.desired_hash)], running_config=running_config)
+    plan, report = run(obs)
+    assert not plan.apply and plan.replicas == 1 and report.status.phase == "Running"
+    drift = condition(report, "ConfigDrift")
+    assert drift["status"] == "True" and drift["reason"] == "SpecChanged"
+    assert "spec.haltPolicy" in drift["message"] and "spec.risk.maxDailyLoss" in drift["message"]
+    assert "generation 3" in drift["message"]
+    # a new restartNonce applies it
+    plan, _ = run(dataclasses.replace(obs, spec=parsed(updatePolicy="Manual", restartNonce="1").spec))
+    assert plan.apply
+    # so does a halt: without a running pod there is nothing to leave alone
+    plan, _ = run(dataclasses.replace(obs, pods=[]))
+    assert plan.apply
+
+
+def test_auto_policy_reports_the_restart_while_the_old_pod_goes():
+    old = parsed()
+    new = parsed(risk={"maxDailyLoss": 10})
+    old_hash = observe(old).desired_hash
+    new_obs = observe(new)
+    sts = statefulset(new)
+    plan, report = run(observe(new, sts=sts, pods=[pod(config_hash=old_hash, terminating_for=1)]))
+    assert plan.apply and report.status.phase == "Starting" and condition(report, "Ready")["reason"] == "Restarting"
+    assert condition(report, "ConfigDrift")["reason"] == "Restarting"
+    assert new_obs.desired_hash != old_hash
+
+
+def test_a_pod_stuck_on_an_old_configuration_is_replaced():
+    old_hash = observe(parsed()).desired_hash
+    new = parsed(risk={"maxDailyLoss": 10})
+    plan, _ = run(observe(new, sts=statefulset(new), pods=[pod(ready=False, config_hash=old_hash)]))
+    assert [(d.pod.name, d.reason) for d in plan.delete_pods] == [("ema-cross-btc-0", "Restarting")]
+    plan, _ = run(observe(new, sts=statefulset(new), pods=[pod(ready=True, config_hash=old_hash)]))
+    assert plan.delete_pods == []  # a ready pod is the StatefulSet's to roll
+
+
+def test_pods_that_must_not_run_are_deleted():
+    halted = parsed(replicas=0)
+    plan, _ = run(observe(halted, sts=statefulset(halted, 0), pods=[pod()]))
+    assert [d.reason for d in plan.delete_pods] == ["RoguePodDeleted"]
+    plan, _ = run(observe(halted, sts=statefulset(halted, 0, settled=False), pods=[pod()]))
+    assert plan.delete_pods == []  # the StatefulSet controller has not acted yet: its pod, its job
+    plan, _ = run(observe(pods=[pod(), pod(controlled=False)]))
+    assert [d.reason for d in plan.delete_pods] == ["RoguePodDeleted"]  # never two pods, even when running
+    plan, _ = run(observe(halted, sts=statefulset(halted, 0), pods=[pod(terminating_for=1)]))
+    assert plan.delete_pods == []
+
+
+def test_a_pod_whose_statefulset_is_not_in_the_cache_yet_is_its_own_not_a_rogue():
+    body = {
+        "metadata": {
+            "name": "ema-cross-btc-0",
+            "uid": "pod-uid",
+            "ownerReferences": [
+                {"kind": "StatefulSet", "name": "ema-cross-btc", "uid": "just-made", "controller": True}
+            ],
+        }
+    }
+    assert PodView.from_body(body, None, "ema-cross-btc").controlled
+    assert not PodView.from_body(body, "another-uid", "ema-cross-btc").controlled  # known: it must be this one
+    assert not PodView.from_body(body, None, "other-strategy").controlled
+    plan, _ = run(observe(sts=None, pods=[PodView.from_body(body, None, "ema-cross-btc")]))
+    assert plan.delete_pods == []
+
+
+def test_secret_problems_of_a_pending_configuration_hold_nothing_and_are_reported():
+    old = parsed(updatePolicy="Manual")
+    new = parsed(updatePolicy="Manual", ledger={"dsnSecret": {"name": "pg", "key": "dsn"}})
+    old_obs = observe(old)
+    missing = SpecProblem("SecretNotFound", "Secret 'pg' (ledger DSN) does not exist.")
+    obs = observe(
+        new,
+        sts=statefulset(old),
+        pods=[pod(config_hash=old_obs.desired_hash)],
+        running_config=old_obs.desired_config,
+        deferred=[missing],
+    )
+    plan, report = run(obs)
+    assert plan.replicas == 1 and not plan.apply and report.status.phase == "Running"
+    invalid = condition(report, "InvalidSpec")
+    assert invalid["status"] == "True" and invalid["reason"] == "SecretNotFound"
+    assert "pending configuration" in invalid["message"] and "keeps its configuration" in invalid["message"]
+    drift = condition(report, "ConfigDrift")
+    assert drift["reason"] == "SpecChanged" and "cannot start yet" in drift["message"]
+    assert Event("Warning", "SecretNotFound", invalid["message"]) in report.events
+
+
+def test_the_secrets_are_looked_at_only_when_a_pod_is_to_run_the_desired_configuration():
+    assert secrets_due(observe(sts=None)) == SecretsCheck.START  # a new strategy: before its pod starts
+    assert secrets_due(observe(pods=[pod()])) is None  # its ready pod has its environment
+    assert secrets_due(observe(parsed(replicas=0))) is None  # held: nothing starts
+    assert secrets_due(observe(kill_switch=True)) is None
+    old = parsed(updatePolicy="Manual")
+    old_obs = observe(old)
+    pending = observe(
+        parsed(updatePolicy="Manual", risk={"maxDailyLoss": 10}),
+        sts=statefulset(old),
+        pods=[pod(config_hash=old_obs.desired_hash)],
+        running_config=old_obs.desired_config,
+    )
+    assert secrets_due(pending) == SecretsCheck.PENDING  # the running pod stays; what waits is reported
