@@ -44,25 +44,28 @@ RUN groupadd --system --gid 10001 livestrat \
       --shell /usr/sbin/nologin livestrat
 
 # ---------------------------------------------------------------------------------------
-# Each build stage installs in two steps: the locked dependencies (with the project's
+# The shared build stage makes the virtualenv (and, with INSTALL_FROM=wheelhouse, its pip.conf);
+# each build stage then installs in two steps: the locked dependencies (with the project's
 # metadata, its packages still absent) in a layer that only a change of pyproject.toml or
 # requirements.lock rebuilds, then the project itself, --no-deps. With INSTALL_FROM=wheelhouse
 # the virtualenv's own pip.conf points pip at /wheelhouse alone while it is built; it is
 # removed before the virtualenv is copied out.
-FROM base AS build-operator
+FROM base AS build
 ARG INSTALL_FROM
 WORKDIR /src
 COPY wheelhouse/ /wheelhouse/
 COPY pyproject.toml requirements.lock ./
-# Only the `operator` extra: kopf and the Kubernetes client. strategy_runtime is not even
-# copied, so NautilusTrader cannot come in through it.
 RUN python3 -m venv /opt/livestrat \
  && case "$INSTALL_FROM" in \
       index) ;; \
       wheelhouse) printf '[global]\nno-index = true\nfind-links = /wheelhouse\n' > /opt/livestrat/pip.conf ;; \
       *) echo "INSTALL_FROM is index or wheelhouse, not '$INSTALL_FROM'" >&2; exit 2 ;; \
-    esac \
- && /opt/livestrat/bin/pip install --no-cache-dir -c requirements.lock '.[operator]'
+    esac
+
+FROM build AS build-operator
+# Only the `operator` extra: kopf and the Kubernetes client. strategy_runtime is not even
+# copied, so NautilusTrader cannot come in through it.
+RUN /opt/livestrat/bin/pip install --no-cache-dir -c requirements.lock '.[operator]'
 COPY livestrat/ livestrat/
 COPY strategy_operator/ strategy_operator/
 RUN /opt/livestrat/bin/pip install --no-cache-dir --no-deps --force-reinstall -c requirements.lock '.[operator]' \
@@ -88,18 +91,8 @@ ENTRYPOINT ["livestrat"]
 CMD ["operator"]
 
 # ---------------------------------------------------------------------------------------
-FROM base AS build-runtime
-ARG INSTALL_FROM
-WORKDIR /src
-COPY wheelhouse/ /wheelhouse/
-COPY pyproject.toml requirements.lock ./
-RUN python3 -m venv /opt/livestrat \
- && case "$INSTALL_FROM" in \
-      index) ;; \
-      wheelhouse) printf '[global]\nno-index = true\nfind-links = /wheelhouse\n' > /opt/livestrat/pip.conf ;; \
-      *) echo "INSTALL_FROM is index or wheelhouse, not '$INSTALL_FROM'" >&2; exit 2 ;; \
-    esac \
- && /opt/livestrat/bin/pip install --no-cache-dir -c requirements.lock '.[runtime]'
+FROM build AS build-runtime
+RUN /opt/livestrat/bin/pip install --no-cache-dir -c requirements.lock '.[runtime]'
 COPY livestrat/ livestrat/
 COPY strategy_runtime/ strategy_runtime/
 # pip stays in the runtime image: images with your strategies are built FROM it.

@@ -193,10 +193,10 @@ def test_the_wheelhouse_is_in_the_context_but_not_in_git():
 @pytest.mark.parametrize("stage", ["build-operator", "build-runtime"])
 def test_install_from_selects_the_index_or_the_wheelhouse_alone(stage):
     assert GLOBAL_ARGS["INSTALL_FROM"] == "index"
-    build = BY_NAME[stage]
-    assert "INSTALL_FROM" in build.all("ARG")
-    assert "wheelhouse/ /wheelhouse/" in build.all("COPY")
-    runs = build.all("RUN")
+    chain = list(reversed(lineage(BY_NAME[stage])))  # base first: the shared build stage makes the venv
+    assert "INSTALL_FROM" in [a for s in chain for a in s.all("ARG")]
+    assert "wheelhouse/ /wheelhouse/" in [a for s in chain for a in s.all("COPY")]
+    runs = [r for s in chain for r in s.all("RUN")]
     venv = next(r for r in runs if "python3 -m venv /opt/livestrat" in r)
     assert (
         "wheelhouse) printf '[global]\\nno-index = true\\nfind-links = /wheelhouse\\n' > /opt/livestrat/pip.conf"
