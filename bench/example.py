@@ -19,7 +19,7 @@ def example_over(catalog: str | Path, workdir: str | Path) -> RuntimeConfig:
     example's own ``data.sample`` the runtime would find that sample stale and write the
     example's 3,000 bars over it, so the spec here names no sample: the catalog is the data.
     """
-    from strategy_runtime.local_config import local_runtime_config
+    from strategy_runtime.local.config import local_runtime_config
 
     config = local_runtime_config(EXAMPLE, workdir=Path(workdir), catalog=Path(catalog))
     spec = config.spec

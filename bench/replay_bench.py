@@ -65,7 +65,7 @@ def worker(args: argparse.Namespace) -> None:
     config = example_over(args.catalog, args.workdir)
     imported = time.time() - imported
     if args.backtest:
-        from strategy_runtime.backtest import run_backtest
+        from strategy_runtime.local.backtest import run_backtest
 
         result = run_backtest(config)
         row = {"events": result.events, "replay_seconds": result.wall_seconds, "fills": len(result.fills)}
@@ -115,7 +115,7 @@ def measure(args: argparse.Namespace, actors: list[str], backtest: bool = False)
 
 def main(args: argparse.Namespace) -> None:
     from livestrat.api.spec import SampleData
-    from strategy_runtime.catalog import write_sample_catalog
+    from strategy_runtime.paper.catalog import write_sample_catalog
 
     for line in machine_header("replay benchmark"):
         print(line)

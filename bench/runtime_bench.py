@@ -53,7 +53,7 @@ def percentile(values: list[float], q: float) -> float:
 # ---------------------------------------------------------------------------------------- workers
 def flip_config(workdir: Path, bars: int, speed: float, ledger: str) -> Any:
     from livestrat.api.runtime_config import LedgerKind, LedgerTarget
-    from strategy_runtime.local_config import local_runtime_config
+    from strategy_runtime.local.config import local_runtime_config
 
     config = local_runtime_config(EXAMPLE, workdir=workdir)
     spec = config.spec
@@ -186,8 +186,8 @@ def fill_latency(args: argparse.Namespace, dsn: str) -> list[str]:
 
 def startup(args: argparse.Namespace, dsn: str) -> list[str]:
     from livestrat.api.runtime_config import LedgerKind, LedgerTarget
-    from strategy_runtime.catalog import prepare_catalog
-    from strategy_runtime.local_config import local_runtime_config
+    from strategy_runtime.local.config import local_runtime_config
+    from strategy_runtime.paper.catalog import prepare_catalog
     from tests.support.runtime_process import free_port
 
     lines = [f"start-up, process spawned -> /readyz 200, {args.startups} runs:"]
@@ -244,7 +244,7 @@ def runs(rates: list[float]) -> str:
 
 def throughput(args: argparse.Namespace) -> list[str]:
     from livestrat.api.spec import SampleData
-    from strategy_runtime.catalog import write_sample_catalog
+    from strategy_runtime.paper.catalog import write_sample_catalog
 
     catalog = tempfile.mkdtemp(prefix="runtime-bench-catalog-")
     write_sample_catalog(catalog, ["BTCUSDT.BINANCE"], SampleData(bars=args.throughput_bars))

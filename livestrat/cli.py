@@ -61,13 +61,13 @@ def _cmd_docs(args: argparse.Namespace) -> int:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    from strategy_runtime.local_run import run_local
+    from strategy_runtime.local.run import run_local
 
     return run_local(args)
 
 
 def _cmd_backtest(args: argparse.Namespace) -> int:
-    from strategy_runtime.backtest import run_backtest_command
+    from strategy_runtime.local.backtest import run_backtest_command
 
     return run_backtest_command(args)
 

@@ -56,7 +56,7 @@ from nautilus_trader.model.position import Position
 
 from livestrat.api.contract import ExitCode
 from livestrat.api.spec import HaltPolicy
-from strategy_runtime.risk_guard import HALT_TAG, RiskGuard
+from strategy_runtime.risk.guard import HALT_TAG, RiskGuard
 
 logger = logging.getLogger("livestrat.halt")
 

@@ -83,13 +83,18 @@ from nautilus_trader.trading.strategy import Strategy
 
 from livestrat.api.runtime_config import RuntimeConfig
 from livestrat.api.spec import Adapter, LiveStrategySpec, Mode, ReplayDataType
-from strategy_runtime.catalog import CatalogError, StrategyCatalog, prepare_catalog
-from strategy_runtime.paper_venue import SANDBOX_CLIENT_NAME, PaperVenueError, paper_venue
-from strategy_runtime.replay import REPLAY_CLIENT_ID, ReplayDataClient, ReplayDataClientConfig, ReplayDataClientFactory
-from strategy_runtime.sandbox import SandboxExecutionClient, SandboxLiveExecClientFactory, synchronous_exec_events
+from strategy_runtime.live.venue_options import VenueOptionError
+from strategy_runtime.live.venues import VenueConfigError, live_venue
+from strategy_runtime.paper.catalog import CatalogError, StrategyCatalog, prepare_catalog
+from strategy_runtime.paper.replay import (
+    REPLAY_CLIENT_ID,
+    ReplayDataClient,
+    ReplayDataClientConfig,
+    ReplayDataClientFactory,
+)
+from strategy_runtime.paper.sandbox import SandboxExecutionClient, SandboxLiveExecClientFactory, synchronous_exec_events
+from strategy_runtime.paper.venue import SANDBOX_CLIENT_NAME, PaperVenueError, paper_venue
 from strategy_runtime.strategy_source import StrategyLoadError, load_strategy
-from strategy_runtime.venue_options import VenueOptionError
-from strategy_runtime.venues import VenueConfigError, live_venue
 
 logger = logging.getLogger("livestrat.node")
 

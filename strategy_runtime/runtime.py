@@ -38,9 +38,7 @@ from livestrat.api.spec import HaltPolicy, Mode
 from livestrat.api.status import NodeState, ReplayProgress, RiskState, TradingState
 from livestrat.backoff import Backoff
 from strategy_runtime import portfolio_view
-from strategy_runtime.catalog import StrategyCatalog
 from strategy_runtime.halt import STEP_DEADLINES, HaltReport, HaltSequence, TradingHalt
-from strategy_runtime.http_server import RuntimeHttpServer
 from strategy_runtime.ledger import (
     CommittedBatch,
     FencedOut,
@@ -50,12 +48,14 @@ from strategy_runtime.ledger import (
     LedgerError,
     ledger_for,
 )
-from strategy_runtime.metrics import LoopLagMeter, RuntimeMetrics, new_registry
 from strategy_runtime.node import CONFIGURATION_ERRORS, StrategyNode, build_node
-from strategy_runtime.reporter import Reporter
-from strategy_runtime.risk_guard import Breach, PnlHistory, RiskGuard
-from strategy_runtime.sample_data import SampleDataError
-from strategy_runtime.status_push import KubernetesStatusApi, StatusApi, StatusPusher, StatusSnapshot
+from strategy_runtime.paper.catalog import StrategyCatalog
+from strategy_runtime.paper.sample_data import SampleDataError
+from strategy_runtime.report.http_server import RuntimeHttpServer
+from strategy_runtime.report.metrics import LoopLagMeter, RuntimeMetrics, new_registry
+from strategy_runtime.report.reporter import Reporter
+from strategy_runtime.report.status_push import KubernetesStatusApi, StatusApi, StatusPusher, StatusSnapshot
+from strategy_runtime.risk.guard import Breach, PnlHistory, RiskGuard
 
 logger = logging.getLogger("livestrat.runtime")
 

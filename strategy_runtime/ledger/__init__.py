@@ -29,19 +29,16 @@ from strategy_runtime.ledger.base import (
     RiskBaseline,
     WriteResult,
 )
-from strategy_runtime.ledger.fills import FillRecord, Side, from_order_filled
-from strategy_runtime.ledger.pnl import ContractTerms, InstrumentPnl, PnlBook, PnlSummary, recompute_pnl
 from strategy_runtime.ledger.postgres import PostgresLedger
+from strategy_runtime.ledger.records import FillRecord, Side, from_order_filled
 from strategy_runtime.ledger.sqlite import SqliteLedger
 
 __all__ = [
     "CommittedBatch",
-    "ContractTerms",
     "FenceHolder",
     "FencedOut",
     "FillRecord",
     "HaltRecord",
-    "InstrumentPnl",
     "Ledger",
     "LedgerClosed",
     "LedgerError",
@@ -50,8 +47,6 @@ __all__ = [
     "LedgerSchemaError",
     "LedgerUnavailable",
     "Migration",
-    "PnlBook",
-    "PnlSummary",
     "PostgresLedger",
     "RiskBaseline",
     "Side",
@@ -59,7 +54,6 @@ __all__ = [
     "WriteResult",
     "from_order_filled",
     "ledger_for",
-    "recompute_pnl",
 ]
 
 

@@ -37,7 +37,7 @@ from types import TracebackType
 from typing import ClassVar, Self
 
 from livestrat.backoff import Backoff, jittered
-from strategy_runtime.ledger.fills import FillRecord
+from strategy_runtime.ledger.records import FillRecord
 
 logger = logging.getLogger("livestrat.ledger")
 

@@ -35,7 +35,7 @@ from strategy_runtime.ledger.base import (
     RiskBaseline,
     pending_migrations,
 )
-from strategy_runtime.ledger.fills import COLUMNS, DECIMAL_COLUMNS, INTEGER_COLUMNS, FillRecord
+from strategy_runtime.ledger.records import COLUMNS, DECIMAL_COLUMNS, INTEGER_COLUMNS, FillRecord
 
 # TCP settings of the fencing session: the server drops a silent peer's session, and with
 # it the lock, after idle + interval * count = 25 s, or 25 s of unacknowledged data

@@ -35,7 +35,7 @@ from strategy_runtime.ledger.base import (
     RiskBaseline,
     pending_migrations,
 )
-from strategy_runtime.ledger.fills import COLUMNS, DECIMAL_COLUMNS, FillRecord
+from strategy_runtime.ledger.records import COLUMNS, DECIMAL_COLUMNS, FillRecord
 
 T = TypeVar("T")
 

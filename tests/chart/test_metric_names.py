@@ -11,7 +11,7 @@ import pytest
 from prometheus_client import generate_latest
 
 from strategy_operator import metrics as operator_metrics
-from strategy_runtime import metrics as runtime_metrics
+from strategy_runtime.report import metrics as runtime_metrics
 from tests.support.helm import find, only, render
 
 # Every test here runs a process (helm, kubectl, livestrat): the slow tier (tests/support/tiers.py).

@@ -11,7 +11,7 @@ import pytest
 from nautilus_trader.model.data import QuoteTick, TradeTick
 
 from livestrat.api.spec import SampleData
-from strategy_runtime.catalog import (
+from strategy_runtime.paper.catalog import (
     SAMPLE_STAMP,
     CatalogError,
     bar_types_in,
@@ -20,7 +20,7 @@ from strategy_runtime.catalog import (
     prepare_catalog,
     write_sample_catalog,
 )
-from strategy_runtime.sample_data import SAMPLE_INSTRUMENTS, generate_series
+from strategy_runtime.paper.sample_data import SAMPLE_INSTRUMENTS, generate_series
 from tests.support.catalogs import flat, write_price_path
 from tests.support.runtime import BTC, BTC_BARS, paper_manifest, runtime_config
 

@@ -13,7 +13,8 @@ import pytest
 import yaml
 
 from livestrat.api.runtime_config import ENV_API_KEY, ENV_API_SECRET
-from strategy_runtime.ledger import SqliteLedger, recompute_pnl
+from strategy_runtime.ledger import SqliteLedger
+from strategy_runtime.pnl import recompute_pnl
 from tests.support.catalogs import flat, write_price_path
 from tests.support.kube import LIVESTRATEGIES
 from tests.support.runtime_process import ROOT, RuntimeProcess, paper_spec, strategy_config

@@ -20,8 +20,8 @@ import pytest
 import yaml
 
 from livestrat.api.runtime_config import ENV_LEDGER_DSN
-from strategy_runtime.ledger import recompute_pnl
 from strategy_runtime.ledger.postgres import DsnParts
+from strategy_runtime.pnl import recompute_pnl
 from tests.support.catalogs import write_price_path
 from tests.support.ledger import read_sqlite_fills
 from tests.support.runtime_process import EXAMPLE, LIVESTRAT, ROOT

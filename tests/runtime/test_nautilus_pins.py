@@ -37,10 +37,10 @@ from nautilus_trader.model.objects import Money, Price, Quantity
 from nautilus_trader.test_kit.providers import TestInstrumentProvider
 from nautilus_trader.trading.strategy import Strategy
 
-from strategy_runtime import reporter
-from strategy_runtime.catalog import prepare_catalog
 from strategy_runtime.node import SHUTDOWN_TOPIC, build_node
-from strategy_runtime.replay import REPLAY_CLIENT_ID
+from strategy_runtime.paper.catalog import prepare_catalog
+from strategy_runtime.paper.replay import REPLAY_CLIENT_ID
+from strategy_runtime.report import reporter
 from tests.support.runtime import paper_manifest, runtime_config
 
 PINNED_VERSION = "1.231.0"
@@ -112,7 +112,7 @@ def test_a_wildcard_subscription_made_after_a_topic_was_published_receives_it():
 
 
 def test_the_stock_sandbox_client_still_cannot_see_bars():
-    # Why strategy_runtime/sandbox.py keeps its fixed client: the stock client subscribes its exchange
+    # Why strategy_runtime/paper/sandbox.py keeps its fixed client: the stock client subscribes its exchange
     # to data.*.{venue}.* only, and no bar topic (data.bars.{bar_type}) matches it, so on bars alone
     # every market order is rejected with "no market".
     source = inspect.getsource(StockSandbox.connect)

@@ -11,8 +11,8 @@ import pytest
 from nautilus_trader.model.events import OrderDenied
 from nautilus_trader.model.identifiers import InstrumentId
 
-from strategy_runtime.catalog import prepare_catalog
 from strategy_runtime.node import NodeBuildError, build_node, nautilus_log_level, paper_rate, trader_id_for
+from strategy_runtime.paper.catalog import prepare_catalog
 from strategy_runtime.strategy_source import StrategyLoadError
 from tests.support.runtime import BTC, BTC_BARS, EMA_CROSS, paper_manifest, replay_to_end, runtime_config
 from tests.support.strategies import EventRecorder

@@ -21,10 +21,10 @@ from pathlib import Path
 
 import pytest
 
-from strategy_runtime.backtest import run_backtest
-from strategy_runtime.catalog import prepare_catalog
-from strategy_runtime.ledger.fills import FillRecord
-from strategy_runtime.local_config import local_runtime_config
+from strategy_runtime.ledger.records import FillRecord
+from strategy_runtime.local.backtest import run_backtest
+from strategy_runtime.local.config import local_runtime_config
+from strategy_runtime.paper.catalog import prepare_catalog
 from tests.support.runtime import BRACKET, ROOT, local_run, paper_manifest, runtime_config
 
 CLIENT_ORDER_ID = re.compile(r"^O-\d{8}-\d{6}-(?P<rest>.+)$")
@@ -110,7 +110,7 @@ async def test_resting_limit_and_bracket_orders_run_locally_record_the_backtests
 
 
 def test_fills_compare_in_execution_order_even_past_a_thousand_trades():
-    from strategy_runtime.trading_summary import _natural
+    from strategy_runtime.local.summary import _natural
 
     ids = ["BINANCE-1-999", "BINANCE-1-1000", "BINANCE-1-001"]
     assert sorted(ids, key=_natural) == ["BINANCE-1-001", "BINANCE-1-999", "BINANCE-1-1000"]

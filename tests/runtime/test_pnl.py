@@ -21,7 +21,8 @@ from nautilus_trader.model.objects import Money, Price, Quantity
 from nautilus_trader.model.position import Position
 from nautilus_trader.test_kit.providers import TestInstrumentProvider
 
-from strategy_runtime.ledger import ContractTerms, FillRecord, Side, from_order_filled, recompute_pnl
+from strategy_runtime.ledger import FillRecord, Side, from_order_filled
+from strategy_runtime.pnl import ContractTerms, recompute_pnl
 from tests.support.ledger import KEY
 
 D = Decimal

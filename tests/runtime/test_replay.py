@@ -7,9 +7,9 @@ import asyncio
 import pandas as pd
 import pytest
 
-from strategy_runtime.catalog import prepare_catalog
 from strategy_runtime.node import build_node
-from strategy_runtime.replay import REPLAY_FINISHED_TOPIC, ReplayFinished, ReplayPacer
+from strategy_runtime.paper.catalog import prepare_catalog
+from strategy_runtime.paper.replay import REPLAY_FINISHED_TOPIC, ReplayFinished, ReplayPacer
 from tests.support.runtime import paper_manifest, replay_to_end, runtime_config
 
 MINUTE_NS = 60_000_000_000

@@ -15,7 +15,7 @@ from decimal import Decimal
 
 import pytest
 
-from strategy_runtime.ledger import recompute_pnl
+from strategy_runtime.pnl import recompute_pnl
 from tests.support.kube import LIVESTRATEGIES, wait_for
 from tests.support.ledger import read_sqlite_fills
 from tests.support.runtime_process import RuntimeProcess, example_spec, strategy_config

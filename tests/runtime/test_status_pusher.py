@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from livestrat.api.status import RiskState, TradingState
-from strategy_runtime.status_push import StatusPusher, StatusPushError, StatusSnapshot
+from strategy_runtime.report.status_push import StatusPusher, StatusPushError, StatusSnapshot
 
 
 class RecordingApi:

@@ -24,8 +24,8 @@ from livestrat.api.resource import LiveStrategy
 from livestrat.api.runtime_config import ENV_API_KEY, ENV_API_PASSPHRASE, ENV_API_SECRET
 from livestrat.api.spec import ACCOUNT_TYPES, LIVE_ADAPTERS, Venue
 from livestrat.api.validation import problems
-from strategy_runtime.venue_options import VenueOptionError
-from strategy_runtime.venues import _BUILDERS, DEFAULT_ACCOUNT_TYPES, VenueConfigError, live_venue
+from strategy_runtime.live.venue_options import VenueOptionError
+from strategy_runtime.live.venues import _BUILDERS, DEFAULT_ACCOUNT_TYPES, VenueConfigError, live_venue
 from tests.support.live_nodes import (
     FAKE_CREDENTIALS,
     LIVE_CASES,

@@ -1,6 +1,6 @@
 """Tiny catalogs with a price path chosen by the test: a loss, a drawdown, a flat market.
 
-The instrument definitions are the sample generator's (``strategy_runtime.sample_data``);
+The instrument definitions are the sample generator's (``strategy_runtime.paper.sample_data``);
 the bars follow ``closes`` exactly: one-minute bars of last prices, each opening at the
 previous close, with volume enough that no test order exhausts the simulated book.
 """
@@ -15,7 +15,7 @@ from nautilus_trader.model.data import Bar
 from nautilus_trader.model.objects import Price, Quantity
 from nautilus_trader.persistence.catalog import ParquetDataCatalog
 
-from strategy_runtime.sample_data import ONE_MINUTE_NS, bar_type_for, sample_instrument
+from strategy_runtime.paper.sample_data import ONE_MINUTE_NS, bar_type_for, sample_instrument
 
 START = "2024-01-01T00:00:00Z"
 

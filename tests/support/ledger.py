@@ -23,7 +23,7 @@ from typing import Any
 import asyncpg
 
 from strategy_runtime.ledger import FencedOut, FillRecord, Ledger, PostgresLedger, Side, SqliteLedger
-from strategy_runtime.ledger.fills import COLUMNS, DECIMAL_COLUMNS
+from strategy_runtime.ledger.records import COLUMNS, DECIMAL_COLUMNS
 
 ROOT = Path(__file__).resolve().parents[2]
 KEY = "desk/ema-cross"

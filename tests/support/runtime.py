@@ -17,11 +17,11 @@ from nautilus_trader.model.orders import Order
 
 from livestrat.api.runtime_config import LedgerKind, LedgerTarget, RuntimeConfig, StrategyIdentity
 from livestrat.api.validation import parse
-from strategy_runtime.catalog import StrategyCatalog
 from strategy_runtime.ledger import FillRecord
+from strategy_runtime.local.summary import TradingSummary, summarize
 from strategy_runtime.node import StrategyNode
+from strategy_runtime.paper.catalog import StrategyCatalog
 from strategy_runtime.runtime import RunOutcome, RuntimeOptions, StrategyRuntime
-from strategy_runtime.trading_summary import TradingSummary, summarize
 
 ROOT = Path(__file__).resolve().parents[2]
 BTC = "BTCUSDT.BINANCE"

@@ -42,9 +42,9 @@ from nautilus_trader.portfolio.base import PortfolioFacade
 import strategy_runtime.node
 import strategy_runtime.runtime
 from livestrat.api.spec import LiveStrategySpec
-from strategy_runtime.replay import ReplayDataClient, ReplayDataClientConfig, ReplayDataClientFactory
-from strategy_runtime.sandbox import SandboxExecClientConfig, SandboxExecutionClient
-from strategy_runtime.venues import LiveVenueClients
+from strategy_runtime.live.venues import LiveVenueClients
+from strategy_runtime.paper.replay import ReplayDataClient, ReplayDataClientConfig, ReplayDataClientFactory
+from strategy_runtime.paper.sandbox import SandboxExecClientConfig, SandboxExecutionClient
 
 
 class StandInExecClientConfig(SandboxExecClientConfig, frozen=True, kw_only=True):

@@ -69,7 +69,8 @@ from nautilus_trader.model.orders import Order
 from livestrat.api.spec import RiskLimits
 from livestrat.api.status import RiskState, RiskStateName
 from strategy_runtime import portfolio_view
-from strategy_runtime.ledger import ContractTerms, FillRecord, PnlBook, RiskBaseline
+from strategy_runtime.ledger import FillRecord, RiskBaseline
+from strategy_runtime.pnl import ContractTerms, PnlBook
 from strategy_runtime.portfolio_view import Amounts
 from strategy_runtime.timestamps import utc_text
 

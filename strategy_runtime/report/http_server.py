@@ -6,7 +6,7 @@
   the ledger holds the strategy's fence; 503 with the reason otherwise (starting, fence lost,
   ledger writes failing for more than a few seconds, halting). A risk-halted strategy stays
   ready: it is up and reporting, just not trading.
-- ``GET /metrics``: Prometheus text format (see ``strategy_runtime.metrics``).
+- ``GET /metrics``: Prometheus text format (see ``strategy_runtime.report.metrics``).
 - ``GET /state``: the JSON snapshot the runtime reports (``trading`` and ``risk`` as in the
   status, camelCase), plus ``strategy``, ``ledger`` and ``statusPush`` facts.
 

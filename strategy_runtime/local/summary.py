@@ -16,7 +16,7 @@ from nautilus_trader.model.events import OrderFilled
 from nautilus_trader.model.identifiers import InstrumentId
 from nautilus_trader.portfolio.base import PortfolioFacade
 
-from strategy_runtime.ledger.fills import FillRecord, from_order_filled
+from strategy_runtime.ledger.records import FillRecord, from_order_filled
 
 
 def _natural(text: str) -> tuple[Any, ...]:

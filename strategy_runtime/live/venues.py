@@ -29,7 +29,7 @@ from nautilus_trader.model.identifiers import InstrumentId
 
 from livestrat.api.runtime_config import ENV_API_KEY, ENV_API_PASSPHRASE, ENV_API_SECRET
 from livestrat.api.spec import ACCOUNT_TYPES, AccountType, Adapter, LiveStrategySpec
-from strategy_runtime.venue_options import convert_options
+from strategy_runtime.live.venue_options import convert_options
 
 # spec.py documents these defaults (Venue.account_type); keep them in step.
 DEFAULT_ACCOUNT_TYPES: dict[str, AccountType] = {

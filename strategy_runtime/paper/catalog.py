@@ -33,7 +33,7 @@ from nautilus_trader.persistence.funcs import urisafe_identifier
 
 from livestrat.api.runtime_config import RuntimeConfig
 from livestrat.api.spec import ReplayDataType, SampleData
-from strategy_runtime.sample_data import (
+from strategy_runtime.paper.sample_data import (
     SampleDataError,
     SampleSeries,
     bar_type_for,

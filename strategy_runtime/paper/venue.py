@@ -19,8 +19,8 @@ from nautilus_trader.backtest.config import ImportableFillModelConfig
 from nautilus_trader.config import BacktestVenueConfig
 
 from livestrat.api.spec import AccountType, LiveStrategySpec, ReplayDataType
-from strategy_runtime.sandbox import SandboxExecClientConfig
-from strategy_runtime.venue_options import VenueOptionError, convert_options
+from strategy_runtime.live.venue_options import VenueOptionError, convert_options
+from strategy_runtime.paper.sandbox import SandboxExecClientConfig
 
 SANDBOX_CLIENT_NAME = "SANDBOX"
 DEFAULT_ACCOUNT_TYPE = AccountType.MARGIN

@@ -33,12 +33,12 @@ from nautilus_trader.config import (
 
 from livestrat.api.runtime_config import RuntimeConfig
 from livestrat.api.spec import Mode, ReplayDataType
-from strategy_runtime.catalog import StrategyCatalog, prepare_catalog
-from strategy_runtime.ledger.fills import FillRecord
+from strategy_runtime.ledger.records import FillRecord
+from strategy_runtime.local.summary import TradingSummary, summarize
 from strategy_runtime.node import CONFIGURATION_ERRORS, nautilus_log_level, trader_id_for
-from strategy_runtime.paper_venue import paper_venue
+from strategy_runtime.paper.catalog import StrategyCatalog, prepare_catalog
+from strategy_runtime.paper.venue import paper_venue
 from strategy_runtime.strategy_source import load_strategy
-from strategy_runtime.trading_summary import TradingSummary, summarize
 
 
 class BacktestError(Exception):
@@ -170,7 +170,7 @@ def fill_to_json(fill: FillRecord) -> dict[str, Any]:
 def run_backtest_command(args: argparse.Namespace) -> int:
     """``livestrat backtest FILE [--workdir DIR] [--catalog DIR] [--fills-json PATH]``."""
     from livestrat.api.validation import InvalidManifest
-    from strategy_runtime.local_config import local_runtime_config, paper_only
+    from strategy_runtime.local.config import local_runtime_config, paper_only
 
     # The command prints the sample notice itself: the catalog's own warning would say it twice.
     logging.getLogger("livestrat.catalog").setLevel(logging.ERROR)

@@ -36,12 +36,13 @@ from pathlib import Path
 from livestrat.api.runtime_config import ENV_LEDGER_DSN, LedgerKind, LedgerTarget, RuntimeConfig, StrategyIdentity
 from livestrat.api.spec import Mode
 from livestrat.api.validation import InvalidManifest
-from strategy_runtime.catalog import CatalogError, prepare_catalog
-from strategy_runtime.ledger import LedgerError, recompute_pnl
+from strategy_runtime.ledger import LedgerError
 from strategy_runtime.ledger.postgres import DsnParts
-from strategy_runtime.local_config import local_runtime_config, paper_only
+from strategy_runtime.local.config import local_runtime_config, paper_only
+from strategy_runtime.paper.catalog import CatalogError, prepare_catalog
+from strategy_runtime.paper.sample_data import SampleDataError
+from strategy_runtime.pnl import recompute_pnl
 from strategy_runtime.runtime import EXIT_INVALID, RunOutcome, RuntimeOptions, StrategyRuntime
-from strategy_runtime.sample_data import SampleDataError
 
 PROGRESS_STEP = 0.25  # a line at every quarter of the replay...
 PROGRESS_EVERY_SECONDS = 5.0  # ...or this often when the replay is slower

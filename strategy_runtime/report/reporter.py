@@ -43,7 +43,7 @@ from nautilus_trader.model.identifiers import InstrumentId
 from livestrat.api.status import Fill, ReplayProgress, TradingState
 from strategy_runtime import portfolio_view
 from strategy_runtime.ledger import FillRecord, Ledger, from_order_filled
-from strategy_runtime.ledger.fills import inferred_trade_id
+from strategy_runtime.ledger.records import inferred_trade_id
 from strategy_runtime.timestamps import utc_text_from_ns
 
 logger = logging.getLogger("livestrat.reporter")

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal, localcontext
 from fractions import Fraction
 
-from strategy_runtime.ledger.fills import FillRecord
+from strategy_runtime.ledger.records import FillRecord
 
 
 def _decimal(value: Fraction) -> Decimal:
