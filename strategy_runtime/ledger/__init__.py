@@ -13,25 +13,19 @@ from typing import Any
 
 from livestrat.api.contract import SQLITE_FILE_NAME
 from livestrat.api.runtime_config import ENV_LEDGER_DSN, LedgerKind, RuntimeConfig
-from strategy_runtime.ledger.base import (
-    CommittedBatch,
-    FencedOut,
-    FenceHolder,
-    HaltRecord,
-    Ledger,
+from strategy_runtime.ledger.base import Ledger, LedgerLag, Migration
+from strategy_runtime.ledger.errors import (
     LedgerClosed,
     LedgerError,
     LedgerFlushTimeout,
-    LedgerLag,
     LedgerSchemaError,
     LedgerUnavailable,
-    Migration,
-    RiskBaseline,
-    WriteResult,
 )
+from strategy_runtime.ledger.fencing import FencedOut, FenceHolder
 from strategy_runtime.ledger.postgres import PostgresLedger
-from strategy_runtime.ledger.records import FillRecord, Side, from_order_filled
+from strategy_runtime.ledger.records import FillRecord, HaltRecord, RiskBaseline, Side, from_order_filled
 from strategy_runtime.ledger.sqlite import SqliteLedger
+from strategy_runtime.ledger.writer import CommittedBatch, WriteResult
 
 __all__ = [
     "CommittedBatch",

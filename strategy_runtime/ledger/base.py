@@ -1,13 +1,13 @@
-"""The ledger interface: what every backend shares.
+"""The ledger interface: what every backend shares, and the lifecycle that ties its parts together.
 
 ``record()`` only enqueues: it is called from the node's event handlers, which must never
-wait on a database. One writer task drains the queue in batches, one transaction per batch,
-and a fill leaves the queue only once its batch has committed, so a database outage delays
-fills but never drops one: the writer retries with backoff, and ``lag()`` says how far
-behind it is. Writes are idempotent, which also makes a retry after an unknown outcome (the
-connection dropped after COMMIT was sent) safe.
+wait on a database. The write-behind writer (``writer.WriteBehind``) drains the queue in
+batches, one transaction per batch, and a fill leaves the queue only once its batch has
+committed, so a database outage delays fills but never drops one: the writer retries with
+backoff, and ``lag()`` says how far behind it is. Writes are idempotent, which also makes a
+retry after an unknown outcome (the connection dropped after COMMIT was sent) safe.
 
-Fencing: ``open()`` takes an exclusive, per-strategy lock that the operating system or the
+Fencing (``fencing``): ``open()`` takes an exclusive, per-strategy lock that the operating system or the
 database server frees when this process dies. Losing it while running means another runtime
 may now trade the same strategy: the ledger calls ``on_fence_lost`` and ``fence_held`` turns
 False; the runtime must stop trading. It keeps recording fills (they are still real).
@@ -21,103 +21,23 @@ acknowledgement (``clear_halt``); see docs/runtime.md, "Risk guard".
 from __future__ import annotations
 
 import asyncio
-import collections
 import enum
-import itertools
 import logging
-import os
-import socket
 import threading
-import time
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import datetime
 from types import TracebackType
 from typing import ClassVar, Self
 
-from livestrat.backoff import Backoff, jittered
-from strategy_runtime.ledger.records import FillRecord
+from strategy_runtime.ledger import fencing
+from strategy_runtime.ledger.errors import LedgerClosed, LedgerError, LedgerFlushTimeout, LedgerSchemaError
+from strategy_runtime.ledger.fencing import FenceHolder, default_owner
+from strategy_runtime.ledger.records import FillRecord, HaltRecord, RiskBaseline
+from strategy_runtime.ledger.writer import CommittedBatch, WriteBehind, WriteResult
 
 logger = logging.getLogger("livestrat.ledger")
-
-FENCE_RETRY_SECONDS = 0.2
-
-
-class LedgerError(Exception):
-    """Base of every error the ledger raises."""
-
-
-class LedgerUnavailable(LedgerError):
-    """The ledger's database cannot be reached or opened."""
-
-
-class LedgerSchemaError(LedgerError):
-    """The database holds a ledger schema this runtime does not know."""
-
-
-class LedgerClosed(LedgerError):
-    """A fill was recorded on a ledger that is not open."""
-
-
-class LedgerFlushTimeout(LedgerError):
-    """``close()`` ran out of time with fills still uncommitted (each is logged at ERROR)."""
-
-    def __init__(self, pending: int, where: str) -> None:
-        super().__init__(
-            f"{pending} fill(s) not committed to the ledger at {where} before the close timeout; "
-            "each was logged at ERROR level: replay them (writes are idempotent) once the database is back"
-        )
-        self.pending = pending
-
-
-@dataclass(frozen=True)
-class FenceHolder:
-    owner: str
-    acquired_at: datetime
-
-
-class FencedOut(LedgerError):
-    """Another runtime holds this strategy's fence: this one must not trade."""
-
-    def __init__(self, strategy_key: str, holder: FenceHolder | None, where: str) -> None:
-        who = f"{holder.owner} (since {holder.acquired_at.isoformat()})" if holder else "another runtime"
-        super().__init__(
-            f"strategy {strategy_key!r} is already running: its ledger fence at {where} is held by {who}. "
-            "This runtime will not trade. Stop the other runtime first; its lock is released as soon as its "
-            "process (or database session) ends."
-        )
-        self.strategy_key = strategy_key
-        self.holder = holder
-
-
-@dataclass(frozen=True)
-class HaltRecord:
-    """A risk halt of a strategy, as the ledger keeps it until someone acknowledges it.
-
-    ``acknowledgement`` is the risk acknowledgement that was in force when the halt was
-    recorded: only a different one clears it (a restart with the same configuration does not).
-    """
-
-    breached_limit: str
-    reason: str
-    breached_at: datetime
-    owner: str
-    acknowledgement: str | None = None
-
-
-@dataclass(frozen=True)
-class RiskBaseline:
-    """What the risk guard cannot derive from the fills alone, kept so that its limits hold across restarts.
-
-    Both in "total PnL" (realized from every fill the ledger holds, plus the unrealized PnL of
-    the open positions), per currency: ``day_open`` at the start of the UTC ``day``, and the
-    highest ``peak`` it reached. See docs/runtime.md, "Risk guard".
-    """
-
-    day: date
-    day_open: Mapping[str, float]
-    peak: Mapping[str, float]
 
 
 @dataclass(frozen=True)
@@ -141,25 +61,6 @@ def pending_migrations(migrations: Sequence[Migration], current: int) -> list[Mi
 
 
 @dataclass(frozen=True)
-class WriteResult:
-    new: int = 0
-    duplicates: int = 0
-
-    def __add__(self, other: WriteResult) -> WriteResult:
-        return WriteResult(self.new + other.new, self.duplicates + other.duplicates)
-
-
-@dataclass(frozen=True)
-class CommittedBatch:
-    """Passed to ``on_commit`` after each batch commits (times from ``time.monotonic()``)."""
-
-    fills: Sequence[FillRecord]
-    enqueued_at: Sequence[float]
-    committed_at: float
-    result: WriteResult
-
-
-@dataclass(frozen=True)
 class LedgerLag:
     """How far the ledger is behind: for metrics and /readyz."""
 
@@ -171,11 +72,6 @@ class LedgerLag:
     fence_held: bool
     totals: WriteResult
     writer_stopped: bool = False  # nothing will commit any more (a bug, not an outage): see last_error
-
-
-def default_owner() -> str:
-    """Who holds a fence, for humans: in a pod the hostname is the pod name."""
-    return f"{socket.gethostname()} pid {os.getpid()}"
 
 
 class _State(enum.Enum):
@@ -211,26 +107,21 @@ class Ledger(ABC):
         self.owner = owner or default_owner()
         self._fence_wait = fence_wait
         self._fence_check_interval = fence_check_interval
-        self._batch_size = batch_size
-        self._retry_initial = retry_initial
-        self._retry_max = retry_max
         self._on_fence_lost = on_fence_lost
-        self._on_commit = on_commit
+        self._writer = WriteBehind(
+            self._insert,
+            where=self.describe,
+            error_text=self._error_text,
+            batch_size=batch_size,
+            retry_initial=retry_initial,
+            retry_max=retry_max,
+            on_commit=on_commit,
+        )
 
         self._state = _State.NEW
-        self._pending: collections.deque[tuple[FillRecord, float]] = collections.deque()
-        self._enqueued = 0
-        self._committed = 0
-        self._flush_waiters: collections.deque[tuple[int, asyncio.Future[None]]] = collections.deque()
-        self._wakeup = asyncio.Event()
         self._loop_thread: int | None = None
         self._tasks: list[asyncio.Task[None]] = []
-        self._totals = WriteResult()
-        self._last_commit_at: datetime | None = None
-        self._failures = 0
-        self._last_error: str | None = None
         self._fence_held = False
-        self._broken: str | None = None
         self.fence_lost_reason: str | None = None
 
     # ------------------------------------------------------------------ backend
@@ -294,15 +185,16 @@ class Ledger(ABC):
         """Connect, migrate, and take the fence (waiting up to ``fence_wait`` seconds); raise ``FencedOut``."""
         if self._state is not _State.NEW:
             raise LedgerError(f"ledger for {self.strategy_key!r} was already opened")
-        loop = asyncio.get_running_loop()
         self._loop_thread = threading.get_ident()
         try:
             await self._connect()
-            deadline = loop.time() + self._fence_wait
-            while not await self._try_fence():
-                if loop.time() >= deadline:
-                    raise FencedOut(self.strategy_key, await self._fence_holder(), self.describe())
-                await asyncio.sleep(FENCE_RETRY_SECONDS)
+            await fencing.acquire(
+                self._try_fence,
+                self._fence_holder,
+                wait=self._fence_wait,
+                strategy_key=self.strategy_key,
+                where=self.describe(),
+            )
         except BaseException:
             await self._disconnect()
             self._state = _State.CLOSED
@@ -310,7 +202,7 @@ class Ledger(ABC):
         self._fence_held = True
         self._state = _State.OPEN
         writer = asyncio.create_task(self._write_loop(), name=f"ledger-writer {self.strategy_key}")
-        writer.add_done_callback(self._writer_ended)
+        writer.add_done_callback(self._writer.task_ended)
         watchdog = asyncio.create_task(self._watch_fence(), name=f"ledger-fence {self.strategy_key}")
         watchdog.add_done_callback(self._watchdog_ended)
         self._tasks = [writer, watchdog]
@@ -329,9 +221,9 @@ class Ledger(ABC):
         except BaseException as exc:
             # Whatever stopped the flush (the timeout, a writer that died, a cancellation), the
             # uncommitted fills exist only here now: put them in the log, where they can be replayed.
-            self._log_uncommitted(exc)
+            self._writer.log_uncommitted(exc)
             if isinstance(exc, TimeoutError):
-                raise LedgerFlushTimeout(len(self._pending), self.describe()) from None
+                raise LedgerFlushTimeout(len(self._writer.pending), self.describe()) from None
             raise
         finally:
             for task in self._tasks:
@@ -348,21 +240,7 @@ class Ledger(ABC):
             finally:
                 self._fence_held = False
                 await self._disconnect()
-            logger.info("ledger: closed %s (%s)", self.describe(), self._totals)
-
-    def _log_uncommitted(self, exc: BaseException) -> None:
-        if not self._pending:
-            return
-        why = "the close timed out" if isinstance(exc, TimeoutError) else self._error_text(exc)
-        logger.error(
-            "ledger: %d fill(s) NOT committed to %s at close (%s); trade ids: %s",
-            len(self._pending),
-            self.describe(),
-            why,
-            ", ".join(f"{fill.instrument_id}/{fill.trade_id}" for fill, _ in self._pending),
-        )
-        for fill, _ in self._pending:  # no secret in a fill: ids, instrument, side, quantities, prices
-            logger.error("ledger: fill NOT committed to %s before close: %r", self.describe(), fill)
+            logger.info("ledger: closed %s (%s)", self.describe(), self._writer.totals)
 
     async def __aenter__(self) -> Self:
         return await self.open()
@@ -385,34 +263,27 @@ class Ledger(ABC):
         if threading.get_ident() != self._loop_thread:
             # asyncio.Event is not thread-safe: a wake-up from elsewhere could be missed.
             raise RuntimeError("Ledger.record() must be called from the thread running the ledger's event loop")
-        self._pending.append((fill, time.monotonic()))
-        self._enqueued += 1
-        self._wakeup.set()
+        self._writer.append(fill)
 
     async def flush(self) -> None:
         """Wait until every fill recorded so far is committed (forever, if the database stays away)."""
-        target = self._enqueued
-        if self._committed >= target:
+        if self._writer.caught_up:
             return
         if self._state not in (_State.OPEN, _State.CLOSING):
             raise LedgerClosed(f"the ledger for {self.strategy_key!r} is {self._state.value}")
-        if self._broken is not None:
-            raise LedgerError(f"the ledger cannot commit: {self._broken}")
-        future = asyncio.get_running_loop().create_future()
-        self._flush_waiters.append((target, future))
-        await future
+        await self._writer.flush()
 
     def lag(self) -> LedgerLag:
-        oldest = time.monotonic() - self._pending[0][1] if self._pending else 0.0
+        writer = self._writer
         return LedgerLag(
-            pending=len(self._pending),
-            oldest_pending_seconds=oldest,
-            last_commit_at=self._last_commit_at,
-            consecutive_failures=self._failures,
-            last_error=self._broken or self._last_error,
+            pending=len(writer.pending),
+            oldest_pending_seconds=writer.oldest_pending_seconds,
+            last_commit_at=writer.last_commit_at,
+            consecutive_failures=writer.failures,
+            last_error=writer.broken or writer.last_error,
             fence_held=self.fence_held,
-            totals=self._totals,
-            writer_stopped=self._broken is not None,
+            totals=writer.totals,
+            writer_stopped=writer.broken is not None,
         )
 
     @property
@@ -425,62 +296,7 @@ class Ledger(ABC):
         return self._fence_held and self.fence_lost_reason is None
 
     async def _write_loop(self) -> None:
-        while True:
-            if not self._pending:
-                self._wakeup.clear()
-                await self._wakeup.wait()
-                continue
-            size = min(len(self._pending), self._batch_size)
-            batch = list(itertools.islice(self._pending, size))
-            fills = [fill for fill, _ in batch]
-            try:
-                new = await self._insert(fills)
-            except Exception as exc:  # whatever went wrong, the batch stays queued and is retried
-                self._failures += 1
-                self._last_error = self._error_text(exc)
-                delay = Backoff(self._retry_initial, self._retry_max).delay(self._failures)
-                logger.warning(
-                    "ledger: writing %d fill(s) to %s failed (attempt %d, %d pending, retry in %.2fs): %s",
-                    size,
-                    self.describe(),
-                    self._failures,
-                    len(self._pending),
-                    delay,
-                    self._last_error,
-                )
-                await asyncio.sleep(jittered(delay))
-                continue
-            committed_at = time.monotonic()
-            for _ in range(size):
-                self._pending.popleft()
-            if self._failures:
-                logger.info("ledger: %s reachable again after %d failed attempt(s)", self.describe(), self._failures)
-            self._failures = 0
-            self._committed += size
-            self._last_commit_at = datetime.now(UTC)
-            result = WriteResult(new=new, duplicates=size - new)
-            self._totals += result
-            while self._flush_waiters and self._flush_waiters[0][0] <= self._committed:
-                _, future = self._flush_waiters.popleft()
-                if not future.done():
-                    future.set_result(None)
-            if self._on_commit is not None:
-                try:
-                    self._on_commit(CommittedBatch(fills, [t for _, t in batch], committed_at, result))
-                except Exception:
-                    logger.exception("ledger: on_commit callback failed")
-
-    def _writer_ended(self, task: asyncio.Task[None]) -> None:
-        exc = None if task.cancelled() else task.exception()
-        if exc is None:
-            return
-        # A bug, not an outage (outages are retried inside the loop): nothing will commit any more.
-        self._broken = f"the writer stopped: {self._error_text(exc)}"
-        logger.critical("ledger: %s", self._broken)
-        while self._flush_waiters:
-            _, future = self._flush_waiters.popleft()
-            if not future.done():
-                future.set_exception(LedgerError(f"the ledger cannot commit: {self._broken}"))
+        await self._writer.run()
 
     def _watchdog_ended(self, task: asyncio.Task[None]) -> None:
         exc = None if task.cancelled() else task.exception()

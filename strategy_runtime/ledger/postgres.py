@@ -14,9 +14,10 @@ that leaves this module is scrubbed of it.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import json
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -25,17 +26,17 @@ from urllib.parse import parse_qs, quote, unquote, urlsplit
 import asyncpg
 
 from livestrat.api.runtime_config import ENV_LEDGER_DSN
-from strategy_runtime.ledger.base import (
-    FenceHolder,
+from strategy_runtime.ledger.base import Ledger, Migration, pending_migrations
+from strategy_runtime.ledger.errors import LedgerError, LedgerUnavailable
+from strategy_runtime.ledger.fencing import FenceHolder
+from strategy_runtime.ledger.records import (
+    COLUMNS,
+    DECIMAL_COLUMNS,
+    INTEGER_COLUMNS,
+    FillRecord,
     HaltRecord,
-    Ledger,
-    LedgerError,
-    LedgerUnavailable,
-    Migration,
     RiskBaseline,
-    pending_migrations,
 )
-from strategy_runtime.ledger.records import COLUMNS, DECIMAL_COLUMNS, INTEGER_COLUMNS, FillRecord
 
 # TCP settings of the fencing session: the server drops a silent peer's session, and with
 # it the lock, after idle + interval * count = 25 s, or 25 s of unacknowledged data
@@ -220,6 +221,16 @@ class PostgresLedger(Ledger):
     def _unavailable(self, doing: str, exc: BaseException) -> LedgerUnavailable:
         return LedgerUnavailable(f"cannot {doing} the ledger database {self._where}: {self._error_text(exc)}")
 
+    @contextlib.contextmanager
+    def _database(self, doing: str) -> Iterator[asyncpg.Pool]:
+        """The connection pool, to ``doing`` the ledger database: whatever fails in the block is raised as
+        ``LedgerUnavailable`` saying what was being done and where (never the DSN's password)."""
+        assert self._pool is not None, "the ledger is not connected"
+        try:
+            yield self._pool
+        except Exception as exc:
+            raise self._unavailable(doing, exc) from None
+
     async def _connect(self) -> None:
         try:
             self._pool = await asyncpg.create_pool(
@@ -268,7 +279,7 @@ class PostgresLedger(Ledger):
 
     async def _try_fence(self) -> bool:
         assert self._fence_conn is not None
-        try:
+        with self._database("take the fence in"):
             if not await self._fence_conn.fetchval("SELECT pg_try_advisory_lock($1)", self._fence_key):
                 return False
             await self._fence_conn.execute(
@@ -279,8 +290,6 @@ class PostgresLedger(Ledger):
                 self.owner,
                 datetime.now(UTC),
             )
-        except Exception as exc:
-            raise self._unavailable("take the fence in", exc) from None
         self._fence_conn.add_termination_listener(self._fence_connection_closed)
         return True
 
@@ -341,24 +350,17 @@ class PostgresLedger(Ledger):
         return int(status.rsplit(" ", 1)[1])
 
     async def _select(self, strategy_key: str) -> list[FillRecord]:
-        assert self._pool is not None
-        try:
-            rows = await self._pool.fetch(SELECT_SQL, strategy_key)
-        except Exception as exc:
-            raise self._unavailable("read from", exc) from None
+        with self._database("read from") as pool:
+            rows = await pool.fetch(SELECT_SQL, strategy_key)
         return [FillRecord(*row) for row in rows]
 
     async def _count(self, strategy_key: str) -> int:
-        assert self._pool is not None
-        try:
-            return await self._pool.fetchval("SELECT count(*) FROM fills WHERE strategy_key = $1", strategy_key)
-        except Exception as exc:
-            raise self._unavailable("read from", exc) from None
+        with self._database("read from") as pool:
+            return await pool.fetchval("SELECT count(*) FROM fills WHERE strategy_key = $1", strategy_key)
 
     async def _save_halt(self, halt: HaltRecord) -> None:
-        assert self._pool is not None
-        try:
-            await self._pool.execute(
+        with self._database("write a risk halt to") as pool:
+            await pool.execute(
                 "INSERT INTO risk_halts (strategy_key, breached_at, breached_limit, reason, owner, acknowledgement) "
                 "VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING",
                 self.strategy_key,
@@ -368,37 +370,28 @@ class PostgresLedger(Ledger):
                 halt.owner,
                 halt.acknowledgement,
             )
-        except Exception as exc:
-            raise self._unavailable("write a risk halt to", exc) from None
 
     async def _load_halt(self) -> HaltRecord | None:
-        assert self._pool is not None
-        try:
-            row = await self._pool.fetchrow(
+        with self._database("read risk halts from") as pool:
+            row = await pool.fetchrow(
                 "SELECT breached_limit, reason, breached_at, owner, acknowledgement FROM risk_halts "
                 "WHERE strategy_key = $1 AND cleared_at IS NULL",
                 self.strategy_key,
             )
-        except Exception as exc:
-            raise self._unavailable("read risk halts from", exc) from None
         return HaltRecord(*row) if row is not None else None
 
     async def _clear_halt(self, acknowledgement: str) -> None:
-        assert self._pool is not None
-        try:
-            await self._pool.execute(
+        with self._database("clear a risk halt in") as pool:
+            await pool.execute(
                 "UPDATE risk_halts SET cleared_at = now(), cleared_by = $2"
                 " WHERE strategy_key = $1 AND cleared_at IS NULL",
                 self.strategy_key,
                 acknowledgement,
             )
-        except Exception as exc:
-            raise self._unavailable("clear a risk halt in", exc) from None
 
     async def _save_baseline(self, baseline: RiskBaseline) -> None:
-        assert self._pool is not None
-        try:
-            await self._pool.execute(
+        with self._database("write the risk baseline to") as pool:
+            await pool.execute(
                 "INSERT INTO risk_baselines (strategy_key, day, day_open, peak, updated_at)"
                 " VALUES ($1, $2, $3::jsonb, $4::jsonb, now()) ON CONFLICT (strategy_key) DO UPDATE"
                 " SET day = excluded.day, day_open = excluded.day_open, peak = excluded.peak, updated_at = now()",
@@ -407,18 +400,13 @@ class PostgresLedger(Ledger):
                 json.dumps(dict(baseline.day_open), sort_keys=True),
                 json.dumps(dict(baseline.peak), sort_keys=True),
             )
-        except Exception as exc:
-            raise self._unavailable("write the risk baseline to", exc) from None
 
     async def _load_baseline(self) -> RiskBaseline | None:
-        assert self._pool is not None
-        try:
-            row = await self._pool.fetchrow(
+        with self._database("read the risk baseline from") as pool:
+            row = await pool.fetchrow(
                 "SELECT day, day_open::text, peak::text FROM risk_baselines WHERE strategy_key = $1",
                 self.strategy_key,
             )
-        except Exception as exc:
-            raise self._unavailable("read the risk baseline from", exc) from None
         if row is None:
             return None
         return RiskBaseline(row["day"], json.loads(row["day_open"]), json.loads(row["peak"]))

@@ -1,14 +1,17 @@
-"""One fill as the ledger stores it: plain, exact types, no NautilusTrader objects.
+"""What the ledger stores: fills, risk halts and risk baselines, as plain records (no NautilusTrader objects).
 
 The reporting component turns each NautilusTrader ``OrderFilled`` into a ``FillRecord``
-(``from_order_filled``); everything downstream (the ledger, the PnL recomputation, tests)
-works on these plain records, so it runs and is tested without a node.
+(``from_order_filled``); everything downstream (the ledger, the PnL recomputation, the risk
+limits, tests) works on these plain records, so it runs and is tested without a node.
+``HaltRecord`` and ``RiskBaseline`` are what the risk guard keeps across restarts.
 """
 
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import date, datetime
 from decimal import Decimal
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
@@ -142,3 +145,32 @@ def from_order_filled(event: OrderFilled, strategy_key: str, *, trade_id: str | 
         account_id=event.account_id.value if event.account_id is not None else None,
         quote_currency=event.currency.code,
     )
+
+
+@dataclass(frozen=True)
+class HaltRecord:
+    """A risk halt of a strategy, as the ledger keeps it until someone acknowledges it.
+
+    ``acknowledgement`` is the risk acknowledgement that was in force when the halt was
+    recorded: only a different one clears it (a restart with the same configuration does not).
+    """
+
+    breached_limit: str
+    reason: str
+    breached_at: datetime
+    owner: str
+    acknowledgement: str | None = None
+
+
+@dataclass(frozen=True)
+class RiskBaseline:
+    """What the risk guard cannot derive from the fills alone, kept so that its limits hold across restarts.
+
+    Both in "total PnL" (realized from every fill the ledger holds, plus the unrealized PnL of
+    the open positions), per currency: ``day_open`` at the start of the UTC ``day``, and the
+    highest ``peak`` it reached. See docs/runtime.md, "Risk guard".
+    """
+
+    day: date
+    day_open: Mapping[str, float]
+    peak: Mapping[str, float]

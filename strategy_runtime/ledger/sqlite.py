@@ -26,16 +26,10 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from livestrat.backoff import Backoff
-from strategy_runtime.ledger.base import (
-    FenceHolder,
-    HaltRecord,
-    Ledger,
-    LedgerUnavailable,
-    Migration,
-    RiskBaseline,
-    pending_migrations,
-)
-from strategy_runtime.ledger.records import COLUMNS, DECIMAL_COLUMNS, FillRecord
+from strategy_runtime.ledger.base import Ledger, Migration, pending_migrations
+from strategy_runtime.ledger.errors import LedgerUnavailable
+from strategy_runtime.ledger.fencing import FenceHolder
+from strategy_runtime.ledger.records import COLUMNS, DECIMAL_COLUMNS, FillRecord, HaltRecord, RiskBaseline
 
 T = TypeVar("T")
 
