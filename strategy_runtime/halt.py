@@ -56,7 +56,8 @@ from nautilus_trader.model.position import Position
 
 from livestrat.api.contract import ExitCode
 from livestrat.api.spec import HaltPolicy
-from strategy_runtime.risk.guard import HALT_TAG, RiskGuard
+from strategy_runtime.risk.gate import HALT_TAG
+from strategy_runtime.risk.guard import RiskGuard
 
 logger = logging.getLogger("livestrat.halt")
 

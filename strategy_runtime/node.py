@@ -170,10 +170,6 @@ class StrategyNode:
         return self.node.kernel
 
     @property
-    def is_paper(self) -> bool:
-        return self.config.spec.mode == Mode.PAPER
-
-    @property
     def notional_limit_checked_by_nautilus(self) -> bool:
         """Whether the RiskEngine checks ``spec.risk.maxNotionalPerOrder`` on this account at all."""
         return self.nautilus_account_type == "CASH" and self.config.spec.risk.max_notional_per_order is not None

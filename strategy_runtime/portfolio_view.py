@@ -2,7 +2,7 @@
 
 The reporter (the status, ``/state``, ``/metrics``) and the local run's summary read the
 portfolio through these functions. The risk guard does not: it keeps its own figures
-(``risk_guard``), repriced on every price update with the position's own arithmetic and
+(``risk.limits``), repriced on every price update with the position's own arithmetic and
 carried over restarts from the ledger, so its daily PnL and drawdown are not the status's
 ``realizedPnl``/``unrealizedPnl`` of this process; its exposure figure comes from here.
 """

@@ -55,7 +55,9 @@ from strategy_runtime.report.http_server import RuntimeHttpServer
 from strategy_runtime.report.metrics import LoopLagMeter, RuntimeMetrics, new_registry
 from strategy_runtime.report.reporter import Reporter
 from strategy_runtime.report.status_push import KubernetesStatusApi, StatusApi, StatusPusher, StatusSnapshot
-from strategy_runtime.risk.guard import Breach, PnlHistory, RiskGuard
+from strategy_runtime.risk.breach import Breach
+from strategy_runtime.risk.guard import RiskGuard, RiskGuardConfig
+from strategy_runtime.risk.limits import PnlHistory
 
 logger = logging.getLogger("livestrat.runtime")
 
@@ -400,12 +402,7 @@ class StrategyRuntime:
             fills_before=fills_before,
             replay_progress=self.replay_progress,
         )
-        self.guard = RiskGuard(
-            limits=config.spec.risk,
-            instrument_ids=config.spec.instruments,
-            on_breach=self._on_breach,
-            history=history,
-        )
+        self.guard = RiskGuard(RiskGuardConfig.from_spec(config.spec), on_breach=self._on_breach, history=history)
         if restored is not None:
             self.guard.restore(restored)
             self.halt_recorded = True

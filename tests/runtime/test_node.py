@@ -11,6 +11,7 @@ import pytest
 from nautilus_trader.model.events import OrderDenied
 from nautilus_trader.model.identifiers import InstrumentId
 
+from livestrat.api.spec import Mode
 from strategy_runtime.node import NodeBuildError, build_node, nautilus_log_level, paper_rate, trader_id_for
 from strategy_runtime.paper.catalog import prepare_catalog
 from strategy_runtime.strategy_source import StrategyLoadError
@@ -212,7 +213,7 @@ async def test_a_prepared_catalog_is_used_as_is(config_for, tmp_path):
     try:
         assert node.catalog is catalog
         assert node.kernel.cache.instrument(InstrumentId.from_str(BTC)) is not None
-        assert node.replay is not None and node.is_paper
+        assert node.replay is not None and node.config.spec.mode == Mode.PAPER
     finally:
         node.dispose()
 

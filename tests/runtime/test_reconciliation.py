@@ -51,7 +51,8 @@ async def start_and_stop(config, dsn: str) -> StrategyRuntime:
         assert not run.done(), (await run).reason
         assert asyncio.get_running_loop().time() < deadline, "the runtime did not start"
         await asyncio.sleep(0.02)
-    await asyncio.sleep(0.2)  # let the writer commit what reconciliation recorded
+    # what reconciliation recorded (all of it, once the node runs) is committed
+    await asyncio.wait_for(runtime.ledger.flush(), timeout=30)
     runtime.request_stop("the test is over")
     outcome = await run
     assert outcome.exit_code == EXIT_OK, outcome.reason

@@ -5,14 +5,15 @@ evicted pod) and restarted, and loses a bit more: ``maxDailyLoss`` breaks at the
 cumulative loss, although the second process alone lost less than the limit; a human's
 acknowledgement then starts the day's figures again. The venue is the
 one thing mocked (tests/support/venue_standin.py: a simulated venue whose trade ids are unique
-run after run, as a real venue's); the runtime processes and their PostgreSQL ledger are real.
+run after run, as a real venue's, and whose clock reads a fixed day, so that the runs share their
+UTC day whenever the test runs: the risk guard's day is the venue's); the runtime processes and
+their PostgreSQL ledger are real. The day rolling over at midnight is tested without a clock to
+wait for in tests/runtime/test_risk_limits.py.
 """
 
 from __future__ import annotations
 
-import asyncio
 import re
-from datetime import UTC, datetime, timedelta
 
 import pandas as pd
 import pytest
@@ -35,31 +36,25 @@ STEPS = [
 CLOSES = [40_000.0, 40_000.0, *(40_000.0 * 0.995**i for i in range(1, 9))]
 
 
+# The venue's day: its prices start at midnight, and its clock reads noon when each process starts.
+DAY = "2024-03-04"
+
+
 def amount(text: str | None) -> float:
     return float(text.split()[0]) if text else 0.0
-
-
-async def today_with_time_to_spare() -> str:
-    """Today's UTC midnight, once both runs fit before the next one (the guard's day is the venue's)."""
-    now = datetime.now(UTC)
-    midnight = (now + timedelta(days=1)).replace(hour=0, minute=0, second=0, microsecond=0)
-    if midnight - now < timedelta(minutes=2):
-        await asyncio.sleep((midnight - now).total_seconds() + 1)
-        now = datetime.now(UTC)
-    return now.replace(hour=0, minute=0, second=0, microsecond=0).isoformat()
 
 
 async def test_a_daily_loss_spread_over_a_crash_and_a_restart_breaks_the_limit_until_acknowledged(
     tmp_path, pg_database
 ):
-    catalog = write_price_path(tmp_path / "catalog", CLOSES, start=await today_with_time_to_spare())
+    catalog = write_price_path(tmp_path / "catalog", CLOSES, start=f"{DAY}T00:00:00+00:00")
     spec = live_spec(
         scripted_strategy(str(tmp_path / "events.jsonl"), steps=STEPS),
         risk={"maxDailyLoss": LIMIT, "maxPosition": 1, "maxNotionalPerOrder": 10_000, "onBreach": "HaltInPlace"},
         haltPolicy="flatten",
     )
     config, path = strategy_config(tmp_path, spec, name="carry", catalog=catalog, ledger_kind="postgresql")
-    command = standin_command(path, StandInVenue(str(catalog)))
+    command = standin_command(path, StandInVenue(str(catalog), clock_start=f"{DAY}T12:00:00+00:00"))
 
     first = RuntimeProcess.start(config, path, ledger_dsn=pg_database, command=command, tag="first")
     try:
@@ -96,7 +91,7 @@ async def test_a_daily_loss_spread_over_a_crash_and_a_restart_breaks_the_limit_u
     assert day_pnl - first_loss > -LIMIT
     assert halted["trading"]["fills"] == 4  # the first run's two fills; this run's entry and the halt's close
     assert halted["trading"]["positions"] == []
-    assert pd.Timestamp(risk["breachedAt"]).date() == datetime.now(UTC).date()
+    assert pd.Timestamp(risk["breachedAt"]).date().isoformat() == DAY  # the venue's day
 
     # A human acknowledges the halt: the day's PnL and the peak start again from that moment
     # (otherwise the runtime would halt again at once), and the strategy trades.

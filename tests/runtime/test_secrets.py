@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import traceback
 from urllib.parse import urlsplit, urlunsplit
 
@@ -93,7 +94,12 @@ async def test_no_secret_reaches_logs_state_metrics_or_status(tmp_path, emulator
     assert code == 4, runtime.output()  # the fence went with the connection: trading stopped
 
     output = runtime.output()
-    assert "ledger: writing" in output or "fence" in output  # the error paths did run
+    # the error paths ran, and their texts (which carry the database errors) are among those searched
+    lost = re.search(
+        r"ledger: fence for desk/s at PostgreSQL 127\.0\.0\.1:\d+/\S+ LOST \((.+?)\): another runtime", output
+    )
+    assert lost, "the lost fence was not logged"
+    assert lost.group(1).startswith("the fencing connection to 127.0.0.1:"), lost.group(0)
     pushed = [r.body.decode(errors="replace") for r in emulator.writes()]
     stored = json.dumps(emulator.read_object(LIVESTRATEGIES, "s", namespace="desk"))
     assert_nowhere(

@@ -6,8 +6,12 @@
 - a market data client replaying a catalog the test wrote (the runtime's own
   ``ReplayDataClient``), as a venue's feed would stream prices;
 - an execution client that simulates the venue's matching (the runtime's own sandbox client,
-  with trade ids unique run after run, as a real venue gives: ``unique_trade_ids``) and answers NautilusTrader's start-up
-  reconciliation with scripted reports: orders the venue filled while the runtime was down.
+  with trade ids unique run after run, as a real venue gives: ``unique_trade_ids``) and answers
+  NautilusTrader's start-up reconciliation with scripted reports: orders the venue filled while
+  the runtime was down;
+- the venue's clock, when a test sets one (``StandInVenue.clock_start``): the risk guard's day is
+  the venue's (docs/runtime.md, "Risk guard"), so a test of the day's loss does not depend on
+  the hour it runs at.
 
 Everything else is the real live runtime: a live-mode ``TradingNode`` with reconciliation on,
 the engines' asynchronous event queues, the reporter, the risk guard, the ledger (PostgreSQL,
@@ -20,10 +24,13 @@ with the stand-in described by the JSON file ``STANDIN``, a process a test can S
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import sys
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -45,6 +52,7 @@ from livestrat.api.spec import LiveStrategySpec
 from strategy_runtime.live.venues import LiveVenueClients
 from strategy_runtime.paper.replay import ReplayDataClient, ReplayDataClientConfig, ReplayDataClientFactory
 from strategy_runtime.paper.sandbox import SandboxExecClientConfig, SandboxExecutionClient
+from strategy_runtime.risk.guard import RiskGuard
 
 
 class StandInExecClientConfig(SandboxExecClientConfig, frozen=True, kw_only=True):
@@ -172,6 +180,8 @@ class StandInVenue:
     starting_balances: tuple[str, ...] = ("1000000 USDT",)
     account_type: str = "MARGIN"
     ignore_cancels: bool = False
+    # The venue's time when the process starts (RFC 3339), running at the wall clock's pace; None: the wall clock.
+    clock_start: str | None = None
 
     def to_json(self) -> str:
         return json.dumps(
@@ -182,6 +192,7 @@ class StandInVenue:
                 "starting_balances": list(self.starting_balances),
                 "account_type": self.account_type,
                 "ignore_cancels": self.ignore_cancels,
+                "clock_start": self.clock_start,
             }
         )
 
@@ -195,6 +206,7 @@ class StandInVenue:
             starting_balances=tuple(data["starting_balances"]),
             account_type=data["account_type"],
             ignore_cancels=data["ignore_cancels"],
+            clock_start=data["clock_start"],
         )
 
     def clients(self, spec: LiveStrategySpec) -> LiveVenueClients:
@@ -243,6 +255,14 @@ class StandInVenue:
 
         setattr_(strategy_runtime.node, "live_venue", live_venue)
         setattr_(strategy_runtime.runtime, "build_node", build_node)
+        if self.clock_start is not None:
+            setattr_(strategy_runtime.runtime, "RiskGuard", functools.partial(RiskGuard, now=self.clock()))
+
+    def clock(self) -> Callable[[], datetime]:
+        """The venue's clock: ``clock_start`` now, then the wall clock's pace."""
+        assert self.clock_start is not None
+        start, started = datetime.fromisoformat(self.clock_start), time.monotonic()
+        return lambda: start + timedelta(seconds=time.monotonic() - started)
 
 
 def unique_trade_ids(kernel: Any) -> None:

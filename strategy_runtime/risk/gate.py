@@ -1,0 +1,281 @@
+"""The order gate: the one door between NautilusTrader's RiskEngine and the venues, kept by the risk guard.
+
+NautilusTrader's RiskEngine skips its notional check on MARGIN accounts and for market orders
+when the cache holds no quote or trade (bars only), so a limit set in the spec could be
+silently unenforced. The gate therefore sits on the message-bus endpoint ``ExecEngine.execute``,
+which every command passes after the RiskEngine and before an execution client: it re-checks
+each order's notional (the order's own price, or for a market order the best price the cache
+has, bars included) and denies an oversized order there, with an ``OrderDenied`` event as the
+RiskEngine would, so it never reaches the venue. An oversized order is also a breach
+(``on_breach``). An order it cannot price while ``maxNotionalPerOrder`` is set is denied too
+(not a breach), unless it is reduce-only.
+
+Once **shut** (a breach, a lost fence, the halt) it stays shut: only the halt's own reduce-only
+closing orders (tagged ``HALT_TAG``) and cancels pass, which also closes the hole of the
+RiskEngine's REDUCING state (it lets a flat portfolio open, and an order flip a position through
+zero). While **held** (``hold``/``release``: the ledger too far behind) new orders and
+modifications are denied, not a breach, and pass again once released.
+
+``OrderGate`` keeps the state from construction (a runtime may start shut); ``install`` puts a
+``_Door`` on the endpoint once the node's parts exist (the guard's ``on_start``): it checks each
+command against that state, and ``uninstall`` puts the execution engine back (``on_dispose``).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from nautilus_trader.cache.cache import Cache
+from nautilus_trader.common.component import Clock, MessageBus
+from nautilus_trader.core.uuid import UUID4
+from nautilus_trader.execution.messages import ModifyOrder, SubmitOrder, SubmitOrderList
+from nautilus_trader.model.enums import OrderSide, OrderStatus, PriceType
+from nautilus_trader.model.events import OrderDenied, OrderModifyRejected
+from nautilus_trader.model.identifiers import InstrumentId
+from nautilus_trader.model.objects import Price, Quantity
+from nautilus_trader.model.orders import Order
+
+from strategy_runtime.risk.breach import GATE_REASON_PREFIX, MAX_NOTIONAL, Breach
+
+logger = logging.getLogger("livestrat.risk")
+
+EXEC_ENDPOINT = "ExecEngine.execute"
+# The halt's closing orders carry this tag; nothing else passes the gate once it is shut.
+HALT_TAG = "LIVESTRAT_HALT"
+# The gate forgets orders that left INITIALIZED whenever it tracks more than this many.
+FORWARDED_PRUNE_AT = 1_000
+
+
+class OrderGate:
+    """See the module docstring."""
+
+    def __init__(
+        self, *, max_notional: Decimal | None, on_breach: Callable[[Breach], None], now: Callable[[], datetime]
+    ) -> None:
+        self.max_notional = max_notional
+        self.on_breach = on_breach
+        self.now = now
+        self._door: _Door | None = None  # on the endpoint from install to uninstall
+        self.shut_because: str | None = None
+        # Reversible, unlike the shut gate: orders wait while the ledger is too far behind.
+        self.held_because: str | None = None
+        self.denied = 0
+        # Orders the gate let through to the execution engine, until they leave INITIALIZED:
+        # the halt must cancel them too once the venue has them (see ``orders_on_their_way``).
+        self.forwarded: dict[Any, Order] = {}
+
+    def install(self, msgbus: MessageBus, cache: Cache, clock: Clock, exec_engine: Any) -> None:
+        """Stand on the ``ExecEngine.execute`` endpoint in front of ``exec_engine``."""
+        if self._door is None:
+            self._door = _Door(self, msgbus, cache, clock, exec_engine)
+
+    def uninstall(self) -> None:
+        """Give the endpoint back to the execution engine."""
+        door, self._door = self._door, None
+        if door is not None:
+            door.remove()
+
+    def shut(self, because: str) -> None:
+        """From now on only the halt's closing orders and cancels reach a venue (never undone)."""
+        if self.shut_because is None:
+            self.shut_because = because
+
+    def hold(self, because: str) -> None:
+        """Deny new orders and modifications until ``release`` (cancels and the halt's closes pass)."""
+        if self.held_because is None:
+            logger.error("risk guard: new orders are held: %s", because)
+        self.held_because = because
+
+    def release(self) -> None:
+        if self.held_because is not None:
+            logger.warning("risk guard: orders pass again (%s no longer holds)", self.held_because)
+        self.held_because = None
+
+    def refusal(self) -> str | None:
+        """Why the gate refuses new orders and modifications (shut for good, or held); None while open."""
+        if self.shut_because is not None:
+            return f"trading is halted ({self.shut_because})"
+        if self.held_because is not None:
+            return f"new orders are held: {self.held_because}"
+        return None
+
+    def orders_on_their_way(self) -> list[Order]:
+        """Orders past the gate that are still INITIALIZED: queued for the venue, not yet submitted.
+
+        The cache indexes open, in-flight and emulated orders, but not these; scanning every
+        order the cache holds instead would cost the halt a full pass per poll.
+        """
+        forwarded = self.forwarded
+        for client_order_id in [c for c, o in forwarded.items() if o.status != OrderStatus.INITIALIZED]:
+            del forwarded[client_order_id]
+        return list(forwarded.values())
+
+
+class _Door:
+    """The gate on the endpoint: every command the RiskEngine passes on, checked against the gate's state."""
+
+    def __init__(self, gate: OrderGate, msgbus: MessageBus, cache: Cache, clock: Clock, exec_engine: Any) -> None:
+        self._gate = gate
+        self._msgbus = msgbus
+        self._cache = cache
+        self._clock = clock
+        self._exec_engine = exec_engine
+        msgbus.deregister(EXEC_ENDPOINT, exec_engine.execute)
+        msgbus.register(EXEC_ENDPOINT, self.execute)
+
+    def remove(self) -> None:
+        self._msgbus.deregister(EXEC_ENDPOINT, self.execute)
+        self._msgbus.register(EXEC_ENDPOINT, self._exec_engine.execute)
+
+    def execute(self, command: Any) -> None:
+        if isinstance(command, SubmitOrder):
+            if self._admit([command.order]):
+                self._forward([command.order])
+                self._exec_engine.execute(command)
+        elif isinstance(command, SubmitOrderList):
+            orders = list(command.order_list.orders)
+            if self._admit(orders):
+                self._forward(orders)
+                self._exec_engine.execute(command)
+        elif isinstance(command, ModifyOrder):
+            if self._admit_modify(command):
+                self._exec_engine.execute(command)
+        else:  # cancels, queries: always through
+            self._exec_engine.execute(command)
+
+    def _forward(self, orders: list[Order]) -> None:
+        forwarded = self._gate.forwarded
+        for order in orders:
+            forwarded[order.client_order_id] = order
+        if len(forwarded) > FORWARDED_PRUNE_AT:
+            self._gate.orders_on_their_way()
+
+    def _admit(self, orders: list[Order]) -> bool:
+        why = self._gate.refusal()
+        if why is not None:
+            if all(o.is_reduce_only and HALT_TAG in (o.tags or []) for o in orders):
+                return True  # the halt's own closes
+            for order in orders:
+                self._deny(order, GATE_REASON_PREFIX + why)
+            return False
+        limit = self._gate.max_notional
+        if limit is None:
+            return True
+        for order in orders:
+            notional = self._notional(order.instrument_id, order.side, order.quantity, self._order_price(order))
+            if notional is None:
+                if order.is_reduce_only:
+                    continue  # it can only shrink a position: let it close what is open
+                # Not a breach: nothing is wrong with the order, the market data has not come yet.
+                reason = (
+                    f"order {order.client_order_id} cannot be priced ({order.side_string()} {order.quantity} "
+                    f"{order.instrument_id}: no order price, and no quote, trade or bar for it yet), so "
+                    f"maxNotionalPerOrder {limit:f} cannot be checked; send it once market data "
+                    "has arrived, or give it a price"
+                )
+                for each in orders:
+                    self._deny(each, GATE_REASON_PREFIX + reason)
+                return False
+            if notional > limit:
+                reason = (
+                    f"order {order.client_order_id} notional {notional:.2f} exceeds maxNotionalPerOrder "
+                    f"{limit:f} ({order.side_string()} {order.quantity} {order.instrument_id})"
+                )
+                for each in orders:
+                    self._deny(each, GATE_REASON_PREFIX + reason)
+                self._gate.on_breach(Breach(MAX_NOTIONAL, reason, self._gate.now()))
+                return False
+        return True
+
+    def _admit_modify(self, command: ModifyOrder) -> bool:
+        order = self._cache.order(command.client_order_id)
+        if order is None:
+            return True  # the execution engine reports the unknown order
+        why = self._gate.refusal()
+        if why is not None:
+            self._reject_modify(order, GATE_REASON_PREFIX + why)
+            return False
+        limit = self._gate.max_notional
+        if limit is None:
+            return True
+        quantity = command.quantity or order.quantity
+        price = command.price or command.trigger_price or self._order_price(order)
+        notional = self._notional(order.instrument_id, order.side, quantity, price)
+        if notional is None:
+            if order.is_reduce_only:
+                return True
+            self._reject_modify(
+                order,
+                f"{GATE_REASON_PREFIX}modification of {order.client_order_id} cannot be priced, so "
+                f"maxNotionalPerOrder {limit:f} cannot be checked",
+            )
+            return False
+        if notional > limit:
+            reason = (
+                f"modification of {order.client_order_id} to notional {notional:.2f} exceeds "
+                f"maxNotionalPerOrder {limit:f}"
+            )
+            self._reject_modify(order, GATE_REASON_PREFIX + reason)
+            self._gate.on_breach(Breach(MAX_NOTIONAL, reason, self._gate.now()))
+            return False
+        return True
+
+    # ------------------------------------------------------------------ pricing
+    def _order_price(self, order: Order) -> Price | None:
+        price = getattr(order, "price", None) or getattr(order, "trigger_price", None)
+        if price is not None:
+            return price
+        # A market order fills at the other side of the book; without quotes, at the last trade or bar.
+        cache = self._cache
+        side = PriceType.ASK if order.side == OrderSide.BUY else PriceType.BID
+        return cache.price(order.instrument_id, side) or cache.price(order.instrument_id, PriceType.LAST)
+
+    def _notional(
+        self, instrument_id: InstrumentId, side: OrderSide, quantity: Quantity, price: Price | None
+    ) -> Decimal | None:
+        instrument = self._cache.instrument(instrument_id)
+        if instrument is None or price is None:
+            return None
+        return abs(instrument.notional_value(quantity, price, use_quote_for_inverse=True).as_decimal())
+
+    # ------------------------------------------------------------------ refusing, as the RiskEngine does
+    def _deny(self, order: Order, reason: str) -> None:
+        # What the RiskEngine does to deny (OrderDenied through the execution engine's event endpoint).
+        self._gate.denied += 1
+        logger.warning("risk guard: order %s denied: %s", order.client_order_id, reason)
+        if order.is_closed:
+            return
+        cache = self._cache
+        if not cache.order_exists(order.client_order_id):
+            cache.add_order(order)
+        denied = OrderDenied(
+            trader_id=order.trader_id,
+            strategy_id=order.strategy_id,
+            instrument_id=order.instrument_id,
+            client_order_id=order.client_order_id,
+            reason=reason,
+            event_id=UUID4(),
+            ts_init=self._clock.timestamp_ns(),
+        )
+        self._msgbus.send("ExecEngine.process", denied)
+
+    def _reject_modify(self, order: Order, reason: str) -> None:
+        logger.warning("risk guard: modification of %s rejected: %s", order.client_order_id, reason)
+        now = self._clock.timestamp_ns()
+        rejected = OrderModifyRejected(
+            trader_id=order.trader_id,
+            strategy_id=order.strategy_id,
+            instrument_id=order.instrument_id,
+            client_order_id=order.client_order_id,
+            venue_order_id=order.venue_order_id,
+            account_id=order.account_id,
+            reason=reason,
+            event_id=UUID4(),
+            ts_event=now,
+            ts_init=now,
+        )
+        self._msgbus.send("ExecEngine.process", rejected)

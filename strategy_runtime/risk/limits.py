@@ -1,0 +1,350 @@
+"""The post-trade limits as plain arithmetic: PnL books, the UTC day, the peak, and the breaches.
+
+``LimitsTracker`` is what the risk guard (``guard.RiskGuard``) decides with, without a node:
+
+- **realized PnL** from its own books (``pnl.PnlBook``: NautilusTrader's arithmetic with each
+  instrument's multiplier and inverse terms), fed every fill (``on_fill``), each trade once;
+- **unrealized PnL** as the guard reads it from the portfolio (``mark``: per instrument, in the
+  currency the portfolio reports);
+- **the day**: the UTC day of the market's time (``advance``: the replayed data's time in paper,
+  the venue's, about now, live); when it rolls over, the day opens with the last total PnL seen;
+- **the peak**: the highest total PnL (realized + unrealized) reached, per currency;
+- **the limits**: ``check_pnl`` (``maxDailyLoss``, ``maxDrawdown``) and ``check_position``
+  (``maxPosition``) return the ``Breach`` they find, with the sentence a trader reads.
+
+The figures are floats: they are compared with the limits on every price update while a
+position is open (the hot path), and reported rounded to cents.
+
+**Across restarts** (live, ``PnlHistory``): the books start from every fill the ledger holds, so
+the day's realized PnL and the peak survive a crash, an eviction or a restart; what the fills
+cannot tell (the total PnL when the UTC day opened, the highest total PnL reached) is kept in the
+ledger as a ``RiskBaseline``, taken whenever it changed (``take_baseline``). An acknowledged halt
+starts both again from the total PnL at that moment. Without a history (paper) nothing is carried
+over: a restarted replay relives its catalog from the start, the same PnL path.
+
+The clock is injected (``now``, for the time of a breach); the market's time comes with the data
+(``advance``, and ``clock_ns`` at ``start``): the tracker never reads a clock of its own.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+from fractions import Fraction
+
+from strategy_runtime.ledger.records import FillRecord, RiskBaseline
+from strategy_runtime.pnl import LINEAR, ContractTerms, PnlBook
+from strategy_runtime.portfolio_view import Amounts
+from strategy_runtime.risk.breach import MAX_DAILY_LOSS, MAX_DRAWDOWN, MAX_POSITION, Breach
+
+logger = logging.getLogger("livestrat.risk")
+
+NANOS_PER_DAY = 86_400_000_000_000
+EPOCH = date(1970, 1, 1)
+_EPOCH_UTC = datetime(1970, 1, 1, tzinfo=UTC)
+
+# One instrument's unrealized PnL: the currency the portfolio reports it in, and the amount.
+Mark = tuple[str, float]
+
+
+@dataclass(frozen=True)
+class PnlHistory:
+    """What the ledger holds for the strategy when a live runtime starts (see the module docstring).
+
+    ``fills``: every fill, in the ledger's order; ``baseline``: the last saved ``RiskBaseline``;
+    ``reset``: a halt was just acknowledged, so the day's PnL and the peak start afresh.
+    """
+
+    fills: Sequence[FillRecord]
+    baseline: RiskBaseline | None = None
+    reset: bool = False
+
+
+def limit_value(value: float | None) -> Decimal | None:
+    """A limit of the spec as the messages show it: through the text, so 0.05 stays 0.05; 100.0 reads 100."""
+    return Decimal(str(value)).normalize() if value else None
+
+
+def utc_date(day: int) -> date:
+    """The UTC date of ``day`` days since the epoch."""
+    return EPOCH + timedelta(days=day)
+
+
+def _cents(amounts: dict[str, float]) -> Amounts:
+    return {c: Decimal(f"{v:.2f}") for c, v in amounts.items()}
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def nanos(moment: datetime) -> int:
+    """``moment`` (timezone-aware) in nanoseconds since the epoch, exact to the microsecond."""
+    return (moment - _EPOCH_UTC) // timedelta(microseconds=1) * 1000
+
+
+def linear(_instrument_id: str) -> ContractTerms:
+    """Contract terms when nothing else is known: linear, multiplier 1."""
+    return LINEAR
+
+
+class LimitsTracker:
+    """See the module docstring. Feed it ``on_fill``, ``mark`` and ``advance``; ``start`` it once."""
+
+    def __init__(
+        self,
+        *,
+        max_daily_loss: float | None = None,
+        max_drawdown: float | None = None,
+        max_position: float | None = None,
+        history: PnlHistory | None = None,
+        now: Callable[[], datetime] = utc_now,
+    ) -> None:
+        self.max_daily_loss = limit_value(max_daily_loss)
+        self.max_drawdown = limit_value(max_drawdown)
+        self.max_position = limit_value(max_position)
+        self.watches_pnl = self.max_daily_loss is not None or self.max_drawdown is not None
+        self._daily_limit = float(self.max_daily_loss or 0)  # the hot path compares floats
+        self._drawdown_limit = float(self.max_drawdown or 0)
+        self._history = history
+        self._now = now
+        self._terms: Callable[[str], ContractTerms] = linear
+        self._books: dict[str, PnlBook] = {}
+        self._booked: set[tuple[str, str]] = set()  # (instrument, trade id) of every fill booked
+        self._early_fills: list[FillRecord] = []  # fills that came before start
+        self._started = False
+        self._realized: dict[str, Mark] = {}  # by instrument id
+        self._unrealized: dict[str, Mark] = {}  # by instrument id
+        self._last_ts = 0
+        self._day: int | None = None  # days since the epoch, UTC
+        self._last_total: dict[str, float] = {}
+        self._day_start: dict[str, float] = {}
+        self._peak: dict[str, float] = {}
+        self._daily: dict[str, float] = {}
+        self._drawdown: dict[str, float] = {}
+        self._baseline_dirty = False
+
+    @property
+    def carries_over(self) -> bool:
+        """Started from the ledger's history (live): a loss carried over may already be past a limit."""
+        return self._history is not None
+
+    # ------------------------------------------------------------------ start
+    def start(self, *, clock_ns: int, terms: Callable[[str], ContractTerms] = linear) -> None:
+        """Book the history and the fills that came before; set the day's opening PnL and the peak.
+
+        ``clock_ns``: now, in nanoseconds (the live day is the venue's, about now); ``terms``: each
+        instrument's contract terms, for its book. Call ``mark`` for the open positions first.
+        """
+        self._terms = terms
+        self._started = True
+        if self._history is not None:
+            self._last_ts = clock_ns
+            self._day = clock_ns // NANOS_PER_DAY
+        carried = self._book_history()
+        total = self._totals()
+        self._last_total = total
+        if carried is None:
+            self._peak = dict(total)
+            self._day_start = dict(total)
+        else:
+            self._carry_baselines(total, *carried)
+
+    # ------------------------------------------------------------------ fills and books
+    def on_fill(self, fill: FillRecord) -> None:
+        """A fill (start-up reconciliation's included): book its realized PnL, each trade once."""
+        if not self._started:
+            self._early_fills.append(fill)  # booked at start, after the ledger's history
+            return
+        self._book(fill)
+
+    def _book(self, fill: FillRecord) -> bool:
+        key = (fill.instrument_id, fill.trade_id)
+        if key in self._booked:
+            return False  # a fill the ledger already held (a replay, a reconciliation at restart)
+        self._booked.add(key)
+        book = self._books.get(fill.instrument_id)
+        if book is None:
+            book = self._books[fill.instrument_id] = PnlBook(self._terms(fill.instrument_id))
+        book.apply(fill)
+        self._realized[fill.instrument_id] = (book.currency or "", float(book.net_realized))
+        return True
+
+    def _book_history(self) -> tuple[dict[str, Fraction], set[str], dict[str, Fraction]] | None:
+        """Book the ledger's fills, then those recorded while the node started; None without a history.
+
+        Returns what the baselines need: the realized PnL per currency when today began, the
+        instruments with a position open then, and the highest realized PnL per currency at a
+        moment when nothing of that currency was open (total PnL was then realized PnL alone).
+        """
+        history, early, self._early_fills = self._history, self._early_fills, []
+        if history is None:
+            for fill in early:
+                self._book(fill)
+            return None
+        today = (self._day or 0) * NANOS_PER_DAY
+        at_day_open: tuple[dict[str, Fraction], set[str]] | None = None
+        flat_peak: dict[str, Fraction] = {}
+        for fill in (*history.fills, *early):
+            if at_day_open is None and fill.ts_event >= today:
+                at_day_open = self._realized_by_currency(), {i for i, b in self._books.items() if b.position}
+            if not self._book(fill):
+                continue
+            currency = self._books[fill.instrument_id].currency or ""
+            same = [b for b in self._books.values() if (b.currency or "") == currency]
+            if all(b.position == 0 for b in same):
+                realized = sum((b.net_realized for b in same), Fraction(0))
+                flat_peak[currency] = max(flat_peak.get(currency, Fraction(0)), realized)
+        if at_day_open is None:
+            at_day_open = self._realized_by_currency(), {i for i, b in self._books.items() if b.position}
+        return at_day_open[0], at_day_open[1], flat_peak
+
+    def _realized_by_currency(self) -> dict[str, Fraction]:
+        totals: dict[str, Fraction] = {}
+        for book in self._books.values():
+            code = book.currency or ""
+            totals[code] = totals.get(code, Fraction(0)) + book.net_realized
+        return totals
+
+    def _carry_baselines(
+        self,
+        total: dict[str, float],
+        realized_at_day_open: dict[str, Fraction],
+        open_at_day_open: set[str],
+        flat_peak: dict[str, Fraction],
+    ) -> None:
+        """The day's opening total PnL and the peak, carried over from earlier runtimes (live)."""
+        assert self._history is not None and self._day is not None
+        history, today = self._history, utc_date(self._day)
+        if history.reset:
+            self._day_start, self._peak = dict(total), dict(total)
+            logger.warning("risk guard: the halt was acknowledged: the day's PnL and the peak start again from now")
+        else:
+            saved = history.baseline
+            if saved is not None and saved.day == today:
+                self._day_start = dict(saved.day_open)
+            else:
+                # Nobody saw today open: realized PnL then, plus what the positions open then show
+                # now (the move between the day's open and this start is not known).
+                start: dict[str, float] = {c: float(v) for c, v in realized_at_day_open.items()}
+                for instrument_id, (code, amount) in self._unrealized.items():
+                    if instrument_id in open_at_day_open:
+                        start[code] = start.get(code, 0.0) + amount
+                self._day_start = start
+            peak = {c: float(v) for c, v in flat_peak.items()}
+            for source in (saved.peak if saved is not None else {}, total):
+                for code, value in source.items():
+                    peak[code] = max(peak.get(code, value), value)
+            self._peak = peak
+        self._baseline_dirty = True
+        logger.info(
+            "risk guard: carried over from the ledger: %d fill(s), day %s opened at %s, peak %s",
+            len(self._booked),
+            today,
+            self._day_start,
+            self._peak,
+        )
+
+    # ------------------------------------------------------------------ the market
+    def mark(self, instrument_id: str, unrealized: Mark | None) -> None:
+        """``instrument_id``'s unrealized PnL now (None: nothing open)."""
+        if unrealized is None:
+            self._unrealized.pop(instrument_id, None)
+        else:
+            self._unrealized[instrument_id] = unrealized
+
+    def unrealized(self, instrument_id: str) -> Mark | None:
+        return self._unrealized.get(instrument_id)
+
+    def advance(self, ts_ns: int) -> None:
+        """The market's time moved to ``ts_ns`` (never back): a new UTC day opens with the last total PnL seen."""
+        if ts_ns > self._last_ts:
+            self._last_ts = ts_ns
+        day = self._last_ts // NANOS_PER_DAY
+        if day != self._day:
+            # The day opens with the total PnL last seen: nothing has moved it since.
+            self._day_start = dict(self._last_total)
+            self._day = day
+            self._baseline_dirty = True
+
+    def _totals(self) -> dict[str, float]:
+        totals: dict[str, float] = {}
+        for code, amount in (*self._realized.values(), *self._unrealized.values()):
+            totals[code] = totals.get(code, 0.0) + amount
+        return totals
+
+    # ------------------------------------------------------------------ the limits
+    def check_pnl(self, *, halted: bool = False) -> Breach | None:
+        """The day's PnL and the drawdown from the figures now; the first limit they break.
+
+        ``halted``: a breach already counts; the figures are kept up to date, no new breach is looked for.
+        """
+        total = self._totals()
+        self._last_total = total
+        peak = self._peak
+        for currency, value in total.items():
+            if value > peak.get(currency, 0.0):
+                peak[currency] = value
+                self._baseline_dirty = True
+        start = self._day_start
+        self._daily = {c: v - start.get(c, 0.0) for c, v in total.items()}
+        self._drawdown = {c: peak.get(c, 0.0) - v for c, v in total.items()}
+        if halted:
+            return None
+        if self.max_daily_loss is not None:
+            limit = self._daily_limit
+            for currency, change in self._daily.items():
+                if change < -limit:
+                    day = utc_date(self._last_ts // NANOS_PER_DAY)  # integers: a float rounds 23:59:59.9… up
+                    return Breach(
+                        MAX_DAILY_LOSS,
+                        f"the day's PnL {change:.2f} {currency} is below -{self.max_daily_loss:f} "
+                        f"(maxDailyLoss, UTC day {day})",
+                        self._now(),
+                    )
+        if self.max_drawdown is not None:
+            limit = self._drawdown_limit
+            for currency, drop in self._drawdown.items():
+                if drop >= limit:
+                    return Breach(
+                        MAX_DRAWDOWN,
+                        f"total PnL {total[currency]:.2f} {currency} is {drop:.2f} below its peak "
+                        f"{peak.get(currency, 0.0):.2f} (maxDrawdown {self.max_drawdown:f})",
+                        self._now(),
+                    )
+        return None
+
+    def check_position(self, instrument_id: str, net: Decimal) -> Breach | None:
+        """``maxPosition`` against ``instrument_id``'s net position ``net`` (signed)."""
+        if self.max_position is None or abs(net) <= self.max_position:
+            return None
+        return Breach(
+            MAX_POSITION,
+            f"net position {net:f} {instrument_id} exceeds maxPosition {self.max_position:f}",
+            self._now(),
+        )
+
+    # ------------------------------------------------------------------ what it reports
+    @property
+    def daily_pnl(self) -> Amounts:
+        """The UTC day's total PnL change per currency, in cents."""
+        return _cents(self._daily)
+
+    @property
+    def drawdown(self) -> Amounts:
+        """How far total PnL is below its peak, per currency, in cents."""
+        return _cents(self._drawdown)
+
+    def take_baseline(self) -> RiskBaseline | None:
+        """The baseline to save, if it changed since the last call (live only); see ``baseline_unsaved``."""
+        if self._history is None or not self._baseline_dirty or self._day is None:
+            return None
+        self._baseline_dirty = False
+        return RiskBaseline(day=utc_date(self._day), day_open=dict(self._day_start), peak=dict(self._peak))
+
+    def baseline_unsaved(self) -> None:
+        """Saving the last ``take_baseline`` failed: offer it again."""
+        self._baseline_dirty = True

@@ -1,0 +1,377 @@
+"""The risk limits without a node: the day, the peak, carried baselines, and each breach's sentence.
+
+``LimitsTracker`` is the risk guard's arithmetic (``strategy_runtime.risk.limits``): fills and
+unrealized PnL go in with their timestamps, the clock of a breach is injected, and what comes
+out is what the guard reports (``status.risk``) and the reason a trader reads. These run in
+milliseconds; tests/runtime/test_risk_guard.py and test_risk_carry.py run the same limits in a
+real runtime process.
+"""
+
+from __future__ import annotations
+
+import itertools
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+
+import pytest
+
+from livestrat.api.spec import LiveStrategySpec
+from strategy_runtime.ledger import FillRecord, RiskBaseline, Side
+from strategy_runtime.pnl import LINEAR, ContractTerms
+from strategy_runtime.risk.breach import Breach, from_denial, from_modify_rejection
+from strategy_runtime.risk.guard import GUARD_ID, RiskGuardConfig
+from strategy_runtime.risk.limits import LimitsTracker, PnlHistory
+
+D = Decimal
+BTC = "BTCUSDT.BINANCE"
+ETH = "ETHUSDT.BINANCE"
+PERP = "BTC-PERPETUAL.DERIBIT"  # inverse: quoted in USD, PnL in BTC
+DAY = datetime(2024, 1, 1, tzinfo=UTC)
+BREACH_TIME = datetime(2024, 1, 2, 0, 30, tzinfo=UTC)
+_trade_ids = itertools.count(1)
+
+
+def at(*, day: int = 0, hours: int = 0, minutes: int = 0) -> int:
+    """Nanoseconds since the epoch, ``day`` days after 2024-01-01 00:00 UTC."""
+    moment = DAY + timedelta(days=day, hours=hours, minutes=minutes)
+    return int(moment.timestamp()) * 1_000_000_000
+
+
+def fill(side: str, quantity: str, price: str, ts: int, instrument: str = BTC, quote: str = "USDT") -> FillRecord:
+    n = next(_trade_ids)
+    return FillRecord(
+        strategy_key="desk/limits",
+        trade_id=f"T-{n}",
+        client_order_id=f"O-{n}",
+        venue_order_id=f"V-{n}",
+        instrument_id=instrument,
+        side=Side(side),
+        quantity=D(quantity),
+        price=D(price),
+        commission=D(0),
+        commission_currency=quote,
+        ts_event=ts,
+        ts_init=ts,
+        quote_currency=quote,
+    )
+
+
+def tracker(history: PnlHistory | None = None, **limits: float) -> LimitsTracker:
+    return LimitsTracker(history=history, now=lambda: BREACH_TIME, **limits)
+
+
+def paper(**limits: float) -> LimitsTracker:
+    """A paper tracker, started: no history, the day comes with the data."""
+    started = tracker(**limits)
+    started.start(clock_ns=at(day=99))  # a paper replay's clock says nothing about the market's day
+    return started
+
+
+def usdt(amount: str) -> dict[str, Decimal]:
+    return {"USDT": D(amount)}
+
+
+# --------------------------------------------------------------------------- the UTC day
+
+
+def test_the_day_rolls_over_at_utc_midnight_and_opens_at_the_last_total_seen():
+    limits = paper(max_daily_loss=100)
+    limits.advance(at(hours=23))
+    limits.on_fill(fill("BUY", "1", "40000", at(hours=23)))
+    limits.mark(BTC, ("USDT", -80.0))
+    assert limits.check_pnl() is None
+    assert limits.daily_pnl == usdt("-80.00")
+
+    limits.advance(at(day=1))  # midnight, to the nanosecond
+    limits.mark(BTC, ("USDT", -150.0))
+    assert limits.check_pnl() is None  # -150 in all, but only -70 of it today
+    assert limits.daily_pnl == usdt("-70.00")
+    assert limits.drawdown == usdt("150.00")
+
+    limits.advance(at(hours=23, minutes=59))  # a late event from yesterday does not take the day back
+    limits.mark(BTC, ("USDT", -180.5))
+    assert limits.check_pnl() == Breach(
+        "maxDailyLoss", "the day's PnL -100.50 USDT is below -100 (maxDailyLoss, UTC day 2024-01-02)", BREACH_TIME
+    )
+
+
+def test_a_loss_just_before_midnight_counts_on_its_own_day():
+    limits = paper(max_daily_loss=100)
+    limits.advance(at(day=1) - 1)  # 23:59:59.999999999
+    limits.on_fill(fill("BUY", "1", "40000", at(day=1) - 1))
+    limits.mark(BTC, ("USDT", -150.0))
+    breach = limits.check_pnl()
+    assert breach is not None
+    assert breach.reason == "the day's PnL -150.00 USDT is below -100 (maxDailyLoss, UTC day 2024-01-01)"
+
+
+# --------------------------------------------------------------------------- across restarts
+
+
+def test_a_loss_carried_over_a_restart_counts_toward_the_same_days_limit():
+    first = tracker(PnlHistory(fills=[]), max_daily_loss=100)
+    first.start(clock_ns=at(hours=9))
+    round_trip = [
+        fill("BUY", "0.1", "40000", at(hours=9, minutes=1)),
+        fill("SELL", "0.1", "39400", at(hours=9, minutes=5)),
+    ]
+    for each in round_trip:
+        first.on_fill(each)
+    first.advance(at(hours=9, minutes=5))
+    assert first.check_pnl() is None
+    assert first.daily_pnl == usdt("-60.00")
+    saved = first.take_baseline()
+    assert saved == RiskBaseline(day=date(2024, 1, 1), day_open={}, peak={})
+
+    # killed; a new process starts from the ledger's fills and the saved baseline
+    second = tracker(PnlHistory(fills=round_trip, baseline=saved), max_daily_loss=100)
+    second.start(clock_ns=at(hours=10))
+    assert second.check_pnl() is None
+    assert second.daily_pnl == usdt("-60.00")
+    second.on_fill(round_trip[1])  # reconciliation delivers a fill the ledger holds: booked once
+    assert second.check_pnl() is None
+    assert second.daily_pnl == usdt("-60.00")
+
+    entry = fill("BUY", "0.1", "40000", at(hours=10, minutes=1))
+    second.on_fill(entry)
+    second.advance(at(hours=10, minutes=3))
+    second.mark(BTC, ("USDT", -45.0))
+    assert second.check_pnl() == Breach(
+        "maxDailyLoss", "the day's PnL -105.00 USDT is below -100 (maxDailyLoss, UTC day 2024-01-01)", BREACH_TIME
+    )
+
+    # what the second process alone saw would not have broken it
+    alone = paper(max_daily_loss=100)
+    alone.advance(at(hours=10, minutes=1))
+    alone.on_fill(entry)
+    alone.mark(BTC, ("USDT", -45.0))
+    assert alone.check_pnl() is None
+
+
+def test_after_midnight_a_restart_opens_the_day_at_the_pnl_when_it_began():
+    yesterday = [
+        fill("BUY", "1", "2000", at(hours=8), instrument=ETH),  # still open
+        fill("BUY", "0.1", "40000", at(hours=9, minutes=1)),
+        fill("SELL", "0.1", "39400", at(hours=9, minutes=5)),  # -60
+    ]
+    saved = RiskBaseline(day=date(2024, 1, 1), day_open={"USDT": 0.0}, peak={"USDT": 10.0})
+    limits = tracker(PnlHistory(fills=yesterday, baseline=saved), max_daily_loss=100, max_drawdown=500)
+    limits.mark(ETH, ("USDT", -30.0))  # what the position open since yesterday shows now
+    limits.start(clock_ns=at(day=1, hours=8))
+    assert limits.check_pnl() is None
+    # nobody saw today open: realized then (-60) plus what the positions open then show now (-30)
+    assert limits.daily_pnl == usdt("0.00")
+    assert limits.drawdown == usdt("100.00")  # the peak of 10 the ledger kept
+    assert limits.take_baseline() == RiskBaseline(day=date(2024, 1, 2), day_open={"USDT": -90.0}, peak={"USDT": 10.0})
+    assert limits.take_baseline() is None  # nothing changed since
+
+
+@pytest.mark.parametrize("acknowledged", [False, True])
+def test_an_acknowledged_halt_starts_the_days_pnl_and_the_peak_again(acknowledged):
+    round_trip = [
+        fill("BUY", "0.1", "40000", at(hours=9, minutes=1)),
+        fill("SELL", "0.1", "39400", at(hours=9, minutes=5)),
+    ]
+    saved = RiskBaseline(day=date(2024, 1, 1), day_open={}, peak={"USDT": 20.0})
+    limits = tracker(PnlHistory(round_trip, saved, reset=acknowledged), max_daily_loss=100, max_drawdown=50)
+    limits.start(clock_ns=at(hours=10))
+    breach = limits.check_pnl()
+    if acknowledged:
+        assert breach is None
+        assert (limits.daily_pnl, limits.drawdown) == (usdt("0.00"), usdt("0.00"))
+    else:
+        assert breach == Breach(
+            "maxDrawdown", "total PnL -60.00 USDT is 80.00 below its peak 20.00 (maxDrawdown 50)", BREACH_TIME
+        )
+        assert (limits.daily_pnl, limits.drawdown) == (usdt("-60.00"), usdt("80.00"))
+
+
+def test_a_baseline_is_offered_when_it_changed_and_again_when_saving_it_failed():
+    limits = tracker(PnlHistory(fills=[]), max_drawdown=50)
+    limits.start(clock_ns=at(hours=9))
+    assert limits.take_baseline() == RiskBaseline(day=date(2024, 1, 1), day_open={}, peak={})
+    assert limits.take_baseline() is None
+    limits.mark(BTC, ("USDT", 25.0))
+    assert limits.check_pnl() is None
+    assert limits.take_baseline() == RiskBaseline(day=date(2024, 1, 1), day_open={}, peak={"USDT": 25.0})
+    limits.baseline_unsaved()
+    assert limits.take_baseline() == RiskBaseline(day=date(2024, 1, 1), day_open={}, peak={"USDT": 25.0})
+    limits.advance(at(day=1))
+    assert limits.take_baseline() == RiskBaseline(day=date(2024, 1, 2), day_open={"USDT": 25.0}, peak={"USDT": 25.0})
+
+    assert paper(max_drawdown=50).take_baseline() is None  # paper carries nothing over
+
+
+def test_fills_before_the_start_are_booked_after_the_ledgers_history_each_trade_once():
+    held = fill("BUY", "1", "100", at(hours=1))
+    closed = fill("SELL", "1", "90", at(hours=2))
+    limits = tracker(PnlHistory(fills=[held]), max_daily_loss=100)
+    limits.on_fill(held)  # start-up reconciliation, before the guard starts
+    limits.on_fill(closed)
+    limits.start(clock_ns=at(hours=3))
+    assert limits.check_pnl() is None
+    assert limits.daily_pnl == usdt("-10.00")
+
+
+# --------------------------------------------------------------------------- currencies and contracts
+
+
+def test_each_currency_is_held_to_the_limit_on_its_own():
+    terms = {PERP: ContractTerms(inverse=True, settlement_currency="BTC")}
+    limits = tracker(max_daily_loss=100)
+    limits.start(clock_ns=0, terms=lambda instrument_id: terms.get(instrument_id, LINEAR))
+    limits.advance(at(hours=1))
+    # inverse: (1/40,000 - 1/50,000) x 10,000 USD = +0.05 BTC; linear: -50 USDT
+    for each in (
+        fill("BUY", "10000", "40000", at(hours=1), instrument=PERP, quote="USD"),
+        fill("SELL", "10000", "50000", at(hours=1, minutes=1), instrument=PERP, quote="USD"),
+        fill("BUY", "1", "40000", at(hours=1, minutes=2)),
+        fill("SELL", "1", "39950", at(hours=1, minutes=3)),
+    ):
+        limits.on_fill(each)
+    assert limits.check_pnl() is None
+    assert limits.daily_pnl == {"BTC": D("0.05"), "USDT": D("-50.00")}
+
+    limits.on_fill(fill("SELL", "20000", "40000", at(hours=1, minutes=4), instrument=PERP, quote="USD"))
+    limits.mark(PERP, ("BTC", -99.0))  # nonsense in BTC, but never added to the USDT figures
+    limits.mark(BTC, ("USDT", -49.0))
+    assert limits.check_pnl() is None
+    assert limits.daily_pnl == {"BTC": D("-98.95"), "USDT": D("-99.00")}
+    limits.mark(BTC, ("USDT", -60.0))
+    assert limits.check_pnl() == Breach(
+        "maxDailyLoss", "the day's PnL -110.00 USDT is below -100 (maxDailyLoss, UTC day 2024-01-01)", BREACH_TIME
+    )
+
+
+def test_a_reversal_in_one_fill_realizes_the_closed_side_and_opens_the_rest():
+    limits = paper(max_daily_loss=1000, max_drawdown=15)
+    limits.advance(at(hours=1))
+    limits.on_fill(fill("BUY", "1", "100", at(hours=1)))
+    limits.on_fill(fill("SELL", "3", "110", at(hours=1, minutes=1)))  # +10 on the long; short 2 @ 110
+    limits.mark(BTC, ("USDT", 0.0))
+    assert limits.check_pnl() is None
+    assert (limits.daily_pnl, limits.drawdown) == (usdt("10.00"), usdt("0.00"))
+    limits.mark(BTC, ("USDT", -10.0))  # 115: the short loses 2 x 5
+    assert limits.check_pnl() is None
+    assert limits.drawdown == usdt("10.00")
+    limits.mark(BTC, ("USDT", -16.0))  # 118
+    assert limits.check_pnl() == Breach(
+        "maxDrawdown", "total PnL -6.00 USDT is 16.00 below its peak 10.00 (maxDrawdown 15)", BREACH_TIME
+    )
+
+
+# --------------------------------------------------------------------------- the peak
+
+
+def test_the_drawdown_is_measured_from_the_highest_total_reached():
+    limits = paper(max_drawdown=50)
+    limits.advance(at(hours=1))
+    for total, drawdown in ((30.0, "0.00"), (80.0, "0.00"), (35.0, "45.00"), (70.0, "10.00")):
+        limits.mark(BTC, ("USDT", total))
+        assert limits.check_pnl() is None
+        assert limits.drawdown == usdt(drawdown)
+    limits.mark(BTC, ("USDT", 30.0))
+    assert limits.check_pnl() == Breach(
+        "maxDrawdown", "total PnL 30.00 USDT is 50.00 below its peak 80.00 (maxDrawdown 50)", BREACH_TIME
+    )
+
+
+def test_a_drawdown_from_the_start_is_measured_from_zero():
+    limits = paper(max_drawdown=50)
+    limits.advance(at(hours=1))
+    limits.mark(BTC, ("USDT", -50.0))
+    assert limits.check_pnl() == Breach(
+        "maxDrawdown", "total PnL -50.00 USDT is 50.00 below its peak 0.00 (maxDrawdown 50)", BREACH_TIME
+    )
+
+
+def test_after_a_breach_the_figures_keep_moving_and_no_new_breach_is_sought():
+    limits = paper(max_daily_loss=100)
+    limits.advance(at(hours=1))
+    limits.mark(BTC, ("USDT", -150.0))
+    assert limits.check_pnl(halted=True) is None
+    assert limits.daily_pnl == usdt("-150.00")
+
+
+# --------------------------------------------------------------------------- positions, limits as written
+
+
+def test_a_position_over_the_limit_either_way_is_a_breach_and_one_at_it_is_not():
+    limits = paper(max_position=0.005)
+    assert limits.check_position(BTC, D("0.005")) is None
+    assert limits.check_position(BTC, D("-0.005")) is None
+    assert limits.check_position(BTC, D("0.010000")) == Breach(
+        "maxPosition", "net position 0.010000 BTCUSDT.BINANCE exceeds maxPosition 0.005", BREACH_TIME
+    )
+    assert limits.check_position(BTC, D("-0.006")) == Breach(
+        "maxPosition", "net position -0.006 BTCUSDT.BINANCE exceeds maxPosition 0.005", BREACH_TIME
+    )
+    assert paper().check_position(BTC, D("1000000")) is None  # no limit, no breach
+
+
+def test_limits_read_as_written_in_the_spec():
+    limits = paper(max_daily_loss=100.0, max_drawdown=0.05)
+    assert (limits.max_daily_loss, limits.max_drawdown, limits.max_position) == (D("100"), D("0.05"), None)
+    assert limits.watches_pnl
+    assert not paper(max_position=1).watches_pnl
+
+
+# --------------------------------------------------------------------------- the RiskEngine's denials
+
+
+def test_the_risk_engines_denials_of_the_specs_limits_are_breaches():
+    notional = from_denial("O-1", "NOTIONAL_EXCEEDS_MAX_PER_ORDER: notional=120000.00 USDT", BREACH_TIME)
+    assert notional == Breach(
+        "maxNotionalPerOrder",
+        "order O-1 denied by the RiskEngine: NOTIONAL_EXCEEDS_MAX_PER_ORDER: notional=120000.00 USDT",
+        BREACH_TIME,
+    )
+    rate = from_denial("O-2", "Exceeded MAX_ORDER_SUBMIT_RATE", BREACH_TIME)
+    assert rate == Breach(
+        "maxOrderSubmitRate", "order O-2 denied by the RiskEngine: Exceeded MAX_ORDER_SUBMIT_RATE", BREACH_TIME
+    )
+    modify = from_modify_rejection("O-3", "Exceeded MAX_ORDER_MODIFY_RATE", BREACH_TIME)
+    assert modify == Breach(
+        "maxOrderModifyRate",
+        "modification of O-3 rejected by the RiskEngine: Exceeded MAX_ORDER_MODIFY_RATE",
+        BREACH_TIME,
+    )
+
+
+@pytest.mark.parametrize(
+    "reason",
+    [
+        "TradingState.HALTED",
+        "CUM_NOTIONAL_EXCEEDS_FREE_BALANCE",
+        "livestrat risk guard: trading is halted (maxDailyLoss: …) NOTIONAL_EXCEEDS_MAX_PER_ORDER",
+    ],
+)
+def test_other_denials_are_not_breaches(reason):
+    assert from_denial("O-1", reason, BREACH_TIME) is None
+    assert from_modify_rejection("O-1", reason, BREACH_TIME) is None
+
+
+# --------------------------------------------------------------------------- the guard's configuration
+
+
+def test_the_guards_configuration_is_frozen_and_comes_from_the_spec():
+    spec = LiveStrategySpec.model_validate(
+        {
+            "mode": "paper",
+            "strategy": {
+                "strategyPath": "nautilus_trader.examples.strategies.ema_cross:EMACross",
+                "configPath": "nautilus_trader.examples.strategies.ema_cross:EMACrossConfig",
+            },
+            "venue": {"adapter": "sandbox", "name": "BINANCE", "startingBalances": ["100000 USDT"]},
+            "instruments": [BTC, ETH],
+            "data": {"catalog": {"emptyDir": {}}, "replay": {}},
+            "risk": {"maxDailyLoss": 500, "maxPosition": 2, "maxNotionalPerOrder": 50_000},
+        }
+    )
+    config = RiskGuardConfig.from_spec(spec)
+    assert config.instrument_ids == (BTC, ETH)
+    assert (config.max_daily_loss, config.max_drawdown, config.max_position) == (500, None, 2)
+    assert config.max_notional_per_order == 50_000
+    assert str(config.component_id) == GUARD_ID
+    with pytest.raises(AttributeError):
+        config.max_daily_loss = 1_000_000  # type: ignore[misc]
