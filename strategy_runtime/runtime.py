@@ -17,6 +17,12 @@
 A risk breach on the way halts trading in place (cancel, flatten per policy, HALTED),
 records the halt in the ledger and keeps reporting; the operator decides what happens to
 the pod (``onBreach``).
+
+This module is one concern, longer than most: the runtime's lifecycle, the order in which its
+parts are opened, started, watched and halted, and what each step does when it fails. The parts
+live elsewhere: the ledger (``ledger/``), the node (``node``), the reporter and what the runtime
+reports when asked (``report/``, ``report/state.py``), the risk guard and what of a risk halt
+outlives the pod (``risk/``, ``risk/persistence.py``), the halt (``halt``).
 """
 
 from __future__ import annotations
@@ -29,14 +35,12 @@ import signal
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC
 from typing import Any
 
-from livestrat.api.contract import RISK_ACK_ANNOTATION, ExitCode
+from livestrat.api.contract import ExitCode
 from livestrat.api.runtime_config import LedgerKind, RuntimeConfig
 from livestrat.api.spec import HaltPolicy, Mode
 from livestrat.api.status import NodeState, ReplayProgress, RiskState, TradingState
-from livestrat.backoff import Backoff
 from strategy_runtime import portfolio_view
 from strategy_runtime.halt import STEP_DEADLINES, HaltReport, HaltSequence, TradingHalt
 from strategy_runtime.ledger import (
@@ -53,8 +57,10 @@ from strategy_runtime.paper.catalog import StrategyCatalog
 from strategy_runtime.paper.sample_data import SampleDataError
 from strategy_runtime.report.http_server import RuntimeHttpServer
 from strategy_runtime.report.metrics import LoopLagMeter, RuntimeMetrics, new_registry
-from strategy_runtime.report.reporter import Reporter
+from strategy_runtime.report.reporter import Reporter, ReporterConfig
+from strategy_runtime.report.state import runtime_metrics, state_document
 from strategy_runtime.report.status_push import KubernetesStatusApi, StatusApi, StatusPusher, StatusSnapshot
+from strategy_runtime.risk import persistence
 from strategy_runtime.risk.breach import Breach
 from strategy_runtime.risk.guard import RiskGuard, RiskGuardConfig
 from strategy_runtime.risk.limits import PnlHistory
@@ -72,12 +78,6 @@ EXIT_HALT_INCOMPLETE = ExitCode.HALT_INCOMPLETE  # the halt left orders open at 
 RECONTAIN_SECONDS = 5.0
 # Ledger writes failing for longer than this make the runtime not ready.
 LEDGER_UNREADY_AFTER_SECONDS = 5.0
-# How often the runtime compares the ledger's lag with the configuration's hold thresholds.
-LEDGER_WATCH_SECONDS = 0.25
-# How often a changed risk baseline is saved (a crash loses at most this much of a rising peak).
-BASELINE_SAVE_SECONDS = 2.0
-# Recording a risk halt is retried this often at most (with backoff from 0.2 s) until it succeeds.
-HALT_RECORD_RETRY_MAX_SECONDS = 5.0
 # What a user fixes in the spec or its data (reported as InvalidSpec by the operator).
 SPEC_ERRORS = (*CONFIGURATION_ERRORS, SampleDataError)
 
@@ -208,25 +208,8 @@ class StrategyRuntime:
         # Until it is recorded a restart would trade again: the gate stays shut, /readyz answers 503
         # and the status says haltRecorded: false, for as long as it takes (or until the process exits).
         self.halt_recorded = False
-        attempt = 0
-        while True:
-            attempt += 1
-            try:
-                await self.ledger.record_halt(record)
-            except Exception as exc:  # whatever it is, the halt must be recorded: keep trying
-                log = logger.critical if attempt % 10 == 1 else logger.error
-                log(
-                    "runtime: the risk halt is NOT recorded in the ledger yet (attempt %d; a restart now would "
-                    "trade again): %s",
-                    attempt,
-                    self.ledger.redact(str(exc)),
-                )
-                await asyncio.sleep(Backoff(0.2, HALT_RECORD_RETRY_MAX_SECONDS).delay(attempt))
-                continue
-            self.halt_recorded = True
-            if attempt > 1:
-                logger.warning("runtime: the risk halt is recorded in the ledger after %d attempts", attempt)
-            return
+        await persistence.record_halt(self.ledger, record)
+        self.halt_recorded = True
 
     # ------------------------------------------------------------------ what it reports
     def replay_progress(self) -> ReplayProgress | None:
@@ -259,71 +242,15 @@ class StrategyRuntime:
         return True, "ready"
 
     def metrics(self) -> RuntimeMetrics:
-        m = RuntimeMetrics(strategy=self.key, mode=str(self.config.spec.mode), ready=self.readiness()[0])
-        if self.ledger is not None:
-            lag = self.ledger.lag()
-            m.ledger_pending = lag.pending
-            m.ledger_oldest_pending_seconds = lag.oldest_pending_seconds
-            m.ledger_write_failures = lag.consecutive_failures
-            m.ledger_fence_held = lag.fence_held
-        if self.pusher is not None:
-            m.status_pushes, m.status_push_failures = self.pusher.stats.pushes, self.pusher.stats.failures
-        progress = self.replay_progress()
-        if progress is not None:
-            m.replay_events, m.replay_total = progress.events, progress.total
-        if self.reporter is not None and self.guard is not None and self.node is not None:
-            r, g = self.reporter, self.guard
-            instruments = r.instruments()
-            pnl = portfolio_view.pnl(r.portfolio, r.cache, instruments)
-            m.fills_in_ledger, m.fills_seen, m.fills_not_recorded = (
-                r.fills_in_ledger,
-                r.fills_seen,
-                r.fills_not_recorded,
-            )
-            m.pnl = {"realized": pnl.realized, "unrealized": pnl.unrealized, "total": pnl.total}
-            m.positions = portfolio_view.net_positions(r.portfolio, instruments)
-            m.open_orders = r.cache.orders_open_count()
-            m.order_events = dict(r.order_events)
-            m.risk_state, m.daily_pnl, m.drawdown = g.limit_state, g.daily_pnl, g.drawdown
-            m.denied_by_guard = g.denied_by_gate
-        return m
+        return runtime_metrics(self)
 
     def state_document(self) -> dict[str, Any]:
-        snapshot = self.status_snapshot()
-        document: dict[str, Any] = {
-            "strategy": self.key,
-            "mode": self.config.spec.mode,
-            "nodeState": self.node_state,
-            # Why the runtime is halting or stopped (a signal, a lost fence, …); None while it runs.
-            "stopReason": self._stop_reason or None,
-            # Why the order gate refuses every new order for good (a risk breach, a lost fence); None if open.
-            "ordersRefused": self.guard.gate_shut_because if self.guard is not None else None,
-            **snapshot.body(),
-        }
-        if self.ledger is not None:
-            lag = self.ledger.lag()
-            document["ledger"] = {
-                "where": self.ledger.describe(),
-                "fenceHeld": lag.fence_held,
-                "fenceLostReason": self.ledger.fence_lost_reason,
-                "pending": lag.pending,
-                "lastCommitAt": lag.last_commit_at.isoformat() if lag.last_commit_at else None,
-                "consecutiveFailures": lag.consecutive_failures,
-                "lastError": lag.last_error,
-                "writerStopped": lag.writer_stopped,
-                "ordersHeld": self.guard.held_because if self.guard is not None else None,
-                "haltRecorded": self.halt_recorded,
-            }
-        if self.pusher is not None:
-            stats = self.pusher.stats
-            document["statusPush"] = {
-                "pushes": stats.pushes,
-                "heartbeats": stats.heartbeats,
-                "failures": stats.failures,
-                "lastError": stats.last_error,
-                "lastPushAt": stats.last_push_at.isoformat() if stats.last_push_at else None,
-            }
-        return document
+        return state_document(self)
+
+    @property
+    def stop_reason(self) -> str:
+        """Why the runtime is halting or stopped (a signal, a lost fence, …); empty while it runs."""
+        return self._stop_reason
 
     # ------------------------------------------------------------------ running
     async def run(self) -> RunOutcome:
@@ -387,7 +314,7 @@ class StrategyRuntime:
 
     async def _run_fenced(self, ledger: Ledger) -> RunOutcome:
         config, options = self.config, self.options
-        restored, acknowledged = await self._restored_halt(ledger)
+        restored, acknowledged = await persistence.restored_halt(ledger, config.risk_acknowledgement)
         history = None
         if config.spec.mode == Mode.LIVE:
             # The limits hold across restarts: the guard starts from every fill and the saved baseline.
@@ -395,22 +322,20 @@ class StrategyRuntime:
             fills_before = len(history.fills)  # read whole already: no count query on top
         else:
             fills_before = await ledger.count()
-        self.reporter = Reporter(
-            strategy_key=self.key,
-            ledger=ledger,
-            instrument_ids=config.spec.instruments,
-            fills_before=fills_before,
-            replay_progress=self.replay_progress,
+        reporter_config = ReporterConfig(
+            strategy_key=self.key, instrument_ids=tuple(config.spec.instruments), fills_before=fills_before
         )
-        self.guard = RiskGuard(RiskGuardConfig.from_spec(config.spec), on_breach=self._on_breach, history=history)
+        self.reporter = Reporter(reporter_config, ledger=ledger, replay_progress=self.replay_progress)
+        guard_config = RiskGuardConfig.from_spec(config.spec)
+        guard = self.guard = RiskGuard(guard_config, on_breach=self._on_breach, history=history)
         if restored is not None:
-            self.guard.restore(restored)
+            guard.restore(restored)
             self.halt_recorded = True
         try:
             self.node = build_node(
                 config,
                 catalog=options.catalog,
-                actors=[self.reporter, self.guard],
+                actors=[self.reporter, guard],
                 environ=options.environ,
                 signal_handler=self._on_signal,
                 shutdown_handler=self._on_shutdown_request,
@@ -419,12 +344,12 @@ class StrategyRuntime:
         except SPEC_ERRORS as exc:
             logger.error("runtime: the strategy cannot run: %s", exc)
             return RunOutcome(EXIT_INVALID, str(exc), ledger.describe(), self.key)
-        self.guard.attach(self.node.kernel.exec_engine)
+        guard.attach(self.node.kernel.exec_engine)
         # Before the start: a live node reconciles with the venue (and publishes the fills that
         # happened while this strategy was down) before its trader, and so the reporter, starts.
         self.reporter.attach(self.node.kernel.exec_engine)
-        self.reporter.on_fill(self.guard.on_fill)
-        self.trading = TradingHalt(self.node.node, self.guard)
+        self.reporter.on_fill(guard.on_fill)
+        self.trading = TradingHalt(self.node.node, guard)
         if ledger.fence_lost_reason is not None:  # lost while we were building
             self.trading.stop_trading_now(ledger.fence_lost_reason)
         if options.push_status and config.report_status:
@@ -437,8 +362,11 @@ class StrategyRuntime:
             self.pusher.start()
 
         loop = asyncio.get_running_loop()
-        self._background.append(loop.create_task(self._watch_ledger(ledger), name="ledger-watch"))
-        self._background.append(loop.create_task(self._save_baselines(ledger), name="risk-baseline"))
+        hold = persistence.hold_orders_while_behind(
+            ledger, guard, config.ledger_hold_pending_fills, config.ledger_hold_lag_seconds
+        )
+        self._background.append(loop.create_task(hold, name="ledger-watch"))
+        self._background.append(loop.create_task(persistence.save_baselines(ledger, guard), name="risk-baseline"))
         if await self._started(self.node):
             self.reporter.record_cached_fills()
             self.node_state = NodeState.RUNNING
@@ -448,7 +376,7 @@ class StrategyRuntime:
                 self._breach_task = asyncio.get_running_loop().create_task(self._contain(restored))
 
         await self._wait_for_stop()
-        return await self._halt(ledger)
+        return await self._halt(ledger, guard)
 
     async def _started(self, node: StrategyNode) -> bool:
         """Start the node; False if it failed, or if a stop was asked for first (the halt must not wait
@@ -471,32 +399,6 @@ class StrategyRuntime:
             return False
         return not self._stop.is_set()
 
-    async def _restored_halt(self, ledger: Ledger) -> tuple[Breach | None, bool]:
-        """The unacknowledged risk halt the ledger holds, and whether one was just acknowledged."""
-        record = await ledger.active_halt()
-        if record is None:
-            return None, False
-        ack = self.config.risk_acknowledgement
-        if ack and ack != record.acknowledgement:
-            logger.warning(
-                "runtime: the risk halt of %s (%s at %s) was acknowledged (%r): trading resumes",
-                self.key,
-                record.breached_limit,
-                record.breached_at.isoformat(),
-                ack,
-            )
-            await ledger.clear_halt(ack)
-            return None, True
-        logger.error(
-            "runtime: %s is risk-halted since %s (%s: %s); it stays halted until the halt is acknowledged "
-            f"(annotation {RISK_ACK_ANNOTATION})",
-            self.key,
-            record.breached_at.isoformat(),
-            record.breached_limit,
-            record.reason,
-        )
-        return Breach(record.breached_limit, record.reason, record.breached_at.astimezone(UTC)), False
-
     async def _contain(self, breach: Breach) -> tuple[int, bool]:
         """One containment of a risk halt, within the halt's cancel and flatten shares of the budget."""
         assert self.trading is not None
@@ -507,44 +409,6 @@ class StrategyRuntime:
             started + budget * STEP_DEADLINES["cancel"],
             started + budget * STEP_DEADLINES["flatten"],
         )
-
-    async def _watch_ledger(self, ledger: Ledger) -> None:
-        """Hold new orders while the ledger is too far behind; let them pass once it has caught up.
-
-        Fills are never dropped (the ledger retries for as long as it takes), but a process that
-        dies holds its uncommitted fills in memory only: no more risk is taken until they are in.
-        """
-        max_pending, max_lag = self.config.ledger_hold_pending_fills, self.config.ledger_hold_lag_seconds
-        while True:
-            await asyncio.sleep(LEDGER_WATCH_SECONDS)
-            if self.guard is None:
-                continue
-            lag = ledger.lag()
-            if lag.writer_stopped:
-                self.guard.hold(f"the ledger cannot commit ({lag.last_error})")
-            elif lag.pending > max_pending or lag.oldest_pending_seconds > max_lag:
-                self.guard.hold(
-                    f"the ledger is behind: {lag.pending} fill(s) not committed, the oldest for "
-                    f"{lag.oldest_pending_seconds:.0f}s (limits {max_pending} fills, {max_lag:g}s; "
-                    f"last error: {lag.last_error or 'none'})"
-                )
-            elif lag.pending <= max_pending / 2 and lag.oldest_pending_seconds <= max_lag / 2:
-                self.guard.release()
-
-    async def _save_baselines(self, ledger: Ledger) -> None:
-        while True:
-            await asyncio.sleep(BASELINE_SAVE_SECONDS)
-            await self._save_baseline(ledger)
-
-    async def _save_baseline(self, ledger: Ledger) -> None:
-        baseline = self.guard.take_baseline() if self.guard is not None else None
-        if baseline is None:
-            return
-        try:
-            await ledger.save_risk_baseline(baseline)
-        except LedgerError as exc:
-            self.guard.baseline_unsaved()  # type: ignore[union-attr]
-            logger.error("runtime: could not save the risk baseline (retried): %s", ledger.redact(str(exc)))
 
     async def _wait_for_stop(self) -> None:
         assert self.node is not None
@@ -575,7 +439,7 @@ class StrategyRuntime:
             for wait in waits:
                 wait.cancel()
 
-    async def _halt(self, ledger: Ledger) -> RunOutcome:
+    async def _halt(self, ledger: Ledger, guard: RiskGuard) -> RunOutcome:
         assert self.node is not None
         node = self.node
         self.node_state = NodeState.HALTING
@@ -585,7 +449,9 @@ class StrategyRuntime:
         async def flush_ledger(_deadline: float) -> None:
             # The fills, a risk halt still being recorded and the risk baseline: a restart must find them.
             await asyncio.gather(
-                ledger.flush(), self._save_baseline(ledger), *([self._persist_task] if self._persist_task else [])
+                ledger.flush(),
+                persistence.save_baseline(ledger, guard),
+                *([self._persist_task] if self._persist_task else []),
             )
 
         async def final_status(deadline: float) -> None:

@@ -17,6 +17,9 @@ serves historical requests from the same catalog, never past the replay's curren
 
 The node builder (``strategy_runtime.node``) creates and registers the client itself so it
 keeps a handle on it; ``ReplayDataClientFactory`` is there for nodes configured by hand.
+
+One concern, the replay data client, with its pace and lockstep (longer than most modules:
+NautilusTrader's data client interface is wide).
 """
 
 from __future__ import annotations

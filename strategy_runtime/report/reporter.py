@@ -32,13 +32,13 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from typing import Any
 
 from nautilus_trader.common.actor import Actor
 from nautilus_trader.common.config import ActorConfig
 from nautilus_trader.model.events import OrderFilled
-from nautilus_trader.model.identifiers import InstrumentId
+from nautilus_trader.model.identifiers import ComponentId, InstrumentId
 
 from livestrat.api.status import Fill, ReplayProgress, TradingState
 from strategy_runtime import portfolio_view
@@ -59,27 +59,36 @@ INFERRED_FILL_METHOD = "_generate_inferred_fill"
 FillListener = Callable[[FillRecord], None]
 
 
+class ReporterConfig(ActorConfig, frozen=True, kw_only=True):
+    """Whose fills the reporter records (``strategy_key``: the LiveStrategy's ``namespace/name``), the
+    instruments it reports, and ``fills_before``: what the ledger held for the strategy when the
+    runtime started, so that ``fills`` counts every fill the ledger holds, earlier runs included."""
+
+    component_id: ComponentId | None = ComponentId(REPORTER_ID)
+    strategy_key: str
+    instrument_ids: tuple[str, ...] = ()
+    fills_before: int = 0
+
+
 class Reporter(Actor):
     """Records fills in the ledger and reports the trading state of the whole node.
 
-    ``fills_before`` is what the ledger held for this strategy when the runtime started, so
-    that ``fills`` counts every fill the ledger holds, earlier runs included.
+    Configured by a frozen ``ReporterConfig``; its collaborators are the ``ledger`` it records
+    into and, in a paper replay, where the replay's progress is read (``replay_progress``).
     """
 
     def __init__(
         self,
+        config: ReporterConfig,
         *,
-        strategy_key: str,
         ledger: Ledger,
-        instrument_ids: Iterable[str],
-        fills_before: int,
         replay_progress: Callable[[], ReplayProgress | None] | None = None,
     ) -> None:
-        super().__init__(ActorConfig(component_id=REPORTER_ID))
-        self._strategy_key = strategy_key
+        super().__init__(config)
+        self._strategy_key = config.strategy_key
         self._ledger = ledger
-        self._instrument_ids = [InstrumentId.from_str(i) for i in instrument_ids]
-        self._fills_before = fills_before
+        self._instrument_ids = [InstrumentId.from_str(i) for i in config.instrument_ids]
+        self._fills_before = config.fills_before
         self._replay_progress = replay_progress
         self._subscribed = False
         self._listeners: list[FillListener] = []

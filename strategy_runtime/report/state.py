@@ -1,0 +1,88 @@
+"""What a runtime says about itself when asked: the ``/state`` document and the metrics snapshot.
+
+Both are computed from the runtime's parts at the moment they are asked for (an HTTP request, a
+Prometheus scrape), never per event: the trading and risk state as pushed into the status
+(``StrategyRuntime.status_snapshot``), the ledger's lag, the status push's statistics, why the
+runtime stops or refuses orders. See docs/runtime.md, "HTTP endpoints and metrics".
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from strategy_runtime import portfolio_view
+from strategy_runtime.report.metrics import RuntimeMetrics
+
+if TYPE_CHECKING:
+    from strategy_runtime.runtime import StrategyRuntime
+
+
+def runtime_metrics(runtime: StrategyRuntime) -> RuntimeMetrics:
+    """The metrics snapshot a scrape turns into Prometheus text (``report.metrics``)."""
+    m = RuntimeMetrics(strategy=runtime.key, mode=str(runtime.config.spec.mode), ready=runtime.readiness()[0])
+    if runtime.ledger is not None:
+        lag = runtime.ledger.lag()
+        m.ledger_pending = lag.pending
+        m.ledger_oldest_pending_seconds = lag.oldest_pending_seconds
+        m.ledger_write_failures = lag.consecutive_failures
+        m.ledger_fence_held = lag.fence_held
+    if runtime.pusher is not None:
+        m.status_pushes, m.status_push_failures = runtime.pusher.stats.pushes, runtime.pusher.stats.failures
+    progress = runtime.replay_progress()
+    if progress is not None:
+        m.replay_events, m.replay_total = progress.events, progress.total
+    if runtime.reporter is not None and runtime.guard is not None and runtime.node is not None:
+        r, g = runtime.reporter, runtime.guard
+        instruments = r.instruments()
+        pnl = portfolio_view.pnl(r.portfolio, r.cache, instruments)
+        m.fills_in_ledger, m.fills_seen, m.fills_not_recorded = (
+            r.fills_in_ledger,
+            r.fills_seen,
+            r.fills_not_recorded,
+        )
+        m.pnl = {"realized": pnl.realized, "unrealized": pnl.unrealized, "total": pnl.total}
+        m.positions = portfolio_view.net_positions(r.portfolio, instruments)
+        m.open_orders = r.cache.orders_open_count()
+        m.order_events = dict(r.order_events)
+        m.risk_state, m.daily_pnl, m.drawdown = g.limit_state, g.daily_pnl, g.drawdown
+        m.denied_by_guard = g.denied_by_gate
+    return m
+
+
+def state_document(runtime: StrategyRuntime) -> dict[str, Any]:
+    """``GET /state``: the status as pushed, and why the runtime stops, refuses orders or is not ready."""
+    snapshot = runtime.status_snapshot()
+    document: dict[str, Any] = {
+        "strategy": runtime.key,
+        "mode": runtime.config.spec.mode,
+        "nodeState": runtime.node_state,
+        # Why the runtime is halting or stopped (a signal, a lost fence, …); None while it runs.
+        "stopReason": runtime.stop_reason or None,
+        # Why the order gate refuses every new order for good (a risk breach, a lost fence); None if open.
+        "ordersRefused": runtime.guard.gate_shut_because if runtime.guard is not None else None,
+        **snapshot.body(),
+    }
+    if runtime.ledger is not None:
+        lag = runtime.ledger.lag()
+        document["ledger"] = {
+            "where": runtime.ledger.describe(),
+            "fenceHeld": lag.fence_held,
+            "fenceLostReason": runtime.ledger.fence_lost_reason,
+            "pending": lag.pending,
+            "lastCommitAt": lag.last_commit_at.isoformat() if lag.last_commit_at else None,
+            "consecutiveFailures": lag.consecutive_failures,
+            "lastError": lag.last_error,
+            "writerStopped": lag.writer_stopped,
+            "ordersHeld": runtime.guard.held_because if runtime.guard is not None else None,
+            "haltRecorded": runtime.halt_recorded,
+        }
+    if runtime.pusher is not None:
+        stats = runtime.pusher.stats
+        document["statusPush"] = {
+            "pushes": stats.pushes,
+            "heartbeats": stats.heartbeats,
+            "failures": stats.failures,
+            "lastError": stats.last_error,
+            "lastPushAt": stats.last_push_at.isoformat() if stats.last_push_at else None,
+        }
+    return document
