@@ -18,18 +18,18 @@ shutdown_handler=None, log_level=None) -> StrategyNode``
 ``notional_limit_checked_by_nautilus``, ``run_task``, ``timeouts``; ``start()``, ``stop()``,
 ``dispose()``. ``CONFIGURATION_ERRORS``: the exceptions a user fixes in the spec or its data
 (report them as ``InvalidSpec``); ``NodeStartError`` when the node does not reach RUNNING.
-Related: ``catalog.prepare_catalog``, ``local_config.local_runtime_config`` (a manifest on a
-laptop), ``trading_summary.summarize``/``fills_in``, ``backtest.run_backtest``.
+Related: ``paper.catalog.prepare_catalog``, ``local.config.local_runtime_config`` (a manifest on a
+laptop), ``local.summary.summarize``/``fills_in``, ``local.backtest.run_backtest``.
 
 - **Strategy**: ``spec.strategy`` loaded by import path (``strategy_source.load_strategy``);
   any import/config error is a ``StrategyLoadError`` naming the path (report: InvalidSpec).
 - **Paper** (``mode: paper``, sandbox adapter): the catalog's instruments go into the cache,
   ``ReplayDataClient`` streams ``data.replay`` in lockstep, the fixed sandbox client
-  simulates ``venue.name`` (``paper_venue``), and order events are applied synchronously
-  (``sandbox.synchronous_exec_events``): fills equal a backtest's (``backtest.py``).
+  simulates ``venue.name`` (``paper.venue``), and order events are applied synchronously
+  (``paper.sandbox.synchronous_exec_events``): fills equal a backtest's (``local/backtest.py``).
   ``node.replay`` is the replay client; without ``data.replay`` a paper node has no data
   feed and ``build_node`` raises ``NodeBuildError``.
-- **Live**: the adapter's data and execution clients (``venues.live_venue``) with credentials
+- **Live**: the adapter's data and execution clients (``live.venues.live_venue``) with credentials
   from the environment variables of ``runtime_config``; instruments from the venue; execution
   reconciliation on.
 - **RiskEngine** from ``spec.risk``: ``max_notional_per_order`` for every instrument and the

@@ -3,7 +3,7 @@
 A paper replay of a spec must produce the same fills as this backtest over the same catalog
 (docs/runtime.md, "Backtest oracle"). Everything that decides fills is shared with the paper
 node rather than repeated: the strategy (``strategy_source``), the simulated venue
-(``paper_venue``), the catalog and its sample (``catalog``), the replay window and data
+(``paper.venue``), the catalog and its sample (``paper.catalog``), the replay window and data
 types, the trader id and the RiskEngine limits.
 
 ``run_backtest(config) -> BacktestResult`` runs it in-process; ``run_backtest_command(args)``

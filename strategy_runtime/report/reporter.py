@@ -18,7 +18,7 @@ start sweeps the cache for any fill that reached it without passing the bus (the
 idempotent key makes the overlap harmless). A fill NautilusTrader *inferred* from an order
 status report (the venue said "filled" without reporting the trades) carries a random trade id
 that changes at every restart; it is recorded under a deterministic, marked id instead
-(``ledger.fills.inferred_trade_id``, ``INFERRED-<venue order id>-<cumulative quantity>``).
+(``ledger.records.inferred_trade_id``, ``INFERRED-<venue order id>-<cumulative quantity>``).
 
 ``trading_state()`` turns the node's cache and portfolio into the API's ``TradingState``
 whenever the status pusher, ``/state`` or ``/metrics`` asks: nothing is computed per event
