@@ -23,7 +23,7 @@ from nautilus_trader.test_kit.providers import TestInstrumentProvider
 
 from strategy_runtime.ledger import FillRecord, Side, from_order_filled
 from strategy_runtime.pnl import ContractTerms, recompute_pnl
-from tests.support.ledger import KEY
+from tests.support.ledger import KEY, trade
 
 D = Decimal
 
@@ -31,21 +31,7 @@ D = Decimal
 def fills(*trades: tuple[str, str, str], instrument: str = "EURUSD.SIM", fee: str = "0") -> list[FillRecord]:
     """Fills from (side, quantity, price) triples, in that order."""
     return [
-        FillRecord(
-            strategy_key=KEY,
-            trade_id=f"{instrument}-{n}",
-            client_order_id=f"O-{n}",
-            venue_order_id=f"V-{n}",
-            instrument_id=instrument,
-            side=Side(side),
-            quantity=D(qty),
-            price=D(px),
-            commission=D(fee),
-            commission_currency="USD",
-            ts_event=n,
-            ts_init=n,
-            quote_currency="USD",
-        )
+        trade(n, side, qty, px, instrument=instrument, quote="USD", ts=n, fee=fee)
         for n, (side, qty, px) in enumerate(trades)
     ]
 

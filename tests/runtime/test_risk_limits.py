@@ -16,11 +16,12 @@ from decimal import Decimal
 import pytest
 
 from livestrat.api.spec import LiveStrategySpec
-from strategy_runtime.ledger import FillRecord, RiskBaseline, Side
+from strategy_runtime.ledger import FillRecord, RiskBaseline
 from strategy_runtime.pnl import LINEAR, ContractTerms
 from strategy_runtime.risk.breach import Breach, from_denial, from_modify_rejection
 from strategy_runtime.risk.guard import GUARD_ID, RiskGuardConfig
 from strategy_runtime.risk.limits import LimitsTracker, PnlHistory
+from tests.support.ledger import trade
 
 D = Decimal
 BTC = "BTCUSDT.BINANCE"
@@ -38,22 +39,7 @@ def at(*, day: int = 0, hours: int = 0, minutes: int = 0) -> int:
 
 
 def fill(side: str, quantity: str, price: str, ts: int, instrument: str = BTC, quote: str = "USDT") -> FillRecord:
-    n = next(_trade_ids)
-    return FillRecord(
-        strategy_key="desk/limits",
-        trade_id=f"T-{n}",
-        client_order_id=f"O-{n}",
-        venue_order_id=f"V-{n}",
-        instrument_id=instrument,
-        side=Side(side),
-        quantity=D(quantity),
-        price=D(price),
-        commission=D(0),
-        commission_currency=quote,
-        ts_event=ts,
-        ts_init=ts,
-        quote_currency=quote,
-    )
+    return trade(next(_trade_ids), side, quantity, price, instrument=instrument, quote=quote, ts=ts)
 
 
 def tracker(history: PnlHistory | None = None, **limits: float) -> LimitsTracker:
@@ -263,26 +249,27 @@ def test_a_reversal_in_one_fill_realizes_the_closed_side_and_opens_the_rest():
 # --------------------------------------------------------------------------- the peak
 
 
-def test_the_drawdown_is_measured_from_the_highest_total_reached():
+@pytest.mark.parametrize(
+    ("path", "last", "reason"),
+    [
+        # (total PnL, drawdown) on the way; the last total breaks the limit
+        (
+            ((30.0, "0.00"), (80.0, "0.00"), (35.0, "45.00"), (70.0, "10.00")),
+            30.0,
+            "30.00 USDT is 50.00 below its peak 80.00",
+        ),
+        ((), -50.0, "-50.00 USDT is 50.00 below its peak 0.00"),  # never above zero: measured from zero
+    ],
+)
+def test_the_drawdown_is_measured_from_the_highest_total_reached(path, last, reason):
     limits = paper(max_drawdown=50)
     limits.advance(at(hours=1))
-    for total, drawdown in ((30.0, "0.00"), (80.0, "0.00"), (35.0, "45.00"), (70.0, "10.00")):
+    for total, drawdown in path:
         limits.mark(BTC, ("USDT", total))
         assert limits.check_pnl() is None
         assert limits.drawdown == usdt(drawdown)
-    limits.mark(BTC, ("USDT", 30.0))
-    assert limits.check_pnl() == Breach(
-        "maxDrawdown", "total PnL 30.00 USDT is 50.00 below its peak 80.00 (maxDrawdown 50)", BREACH_TIME
-    )
-
-
-def test_a_drawdown_from_the_start_is_measured_from_zero():
-    limits = paper(max_drawdown=50)
-    limits.advance(at(hours=1))
-    limits.mark(BTC, ("USDT", -50.0))
-    assert limits.check_pnl() == Breach(
-        "maxDrawdown", "total PnL -50.00 USDT is 50.00 below its peak 0.00 (maxDrawdown 50)", BREACH_TIME
-    )
+    limits.mark(BTC, ("USDT", last))
+    assert limits.check_pnl() == Breach("maxDrawdown", f"total PnL {reason} (maxDrawdown 50)", BREACH_TIME)
 
 
 def test_after_a_breach_the_figures_keep_moving_and_no_new_breach_is_sought():
@@ -296,17 +283,17 @@ def test_after_a_breach_the_figures_keep_moving_and_no_new_breach_is_sought():
 # --------------------------------------------------------------------------- positions, limits as written
 
 
-def test_a_position_over_the_limit_either_way_is_a_breach_and_one_at_it_is_not():
-    limits = paper(max_position=0.005)
-    assert limits.check_position(BTC, D("0.005")) is None
-    assert limits.check_position(BTC, D("-0.005")) is None
-    assert limits.check_position(BTC, D("0.010000")) == Breach(
-        "maxPosition", "net position 0.010000 BTCUSDT.BINANCE exceeds maxPosition 0.005", BREACH_TIME
-    )
-    assert limits.check_position(BTC, D("-0.006")) == Breach(
-        "maxPosition", "net position -0.006 BTCUSDT.BINANCE exceeds maxPosition 0.005", BREACH_TIME
-    )
-    assert paper().check_position(BTC, D("1000000")) is None  # no limit, no breach
+@pytest.mark.parametrize(
+    ("net", "breached"), [("0.005", False), ("-0.005", False), ("0.010000", True), ("-0.006", True)]
+)
+def test_a_position_over_the_limit_either_way_is_a_breach_and_one_at_it_is_not(net, breached):
+    breach = paper(max_position=0.005).check_position(BTC, D(net))
+    expected = f"net position {net} BTCUSDT.BINANCE exceeds maxPosition 0.005"
+    assert breach == (Breach("maxPosition", expected, BREACH_TIME) if breached else None)
+
+
+def test_without_a_position_limit_no_position_is_a_breach():
+    assert paper().check_position(BTC, D("1000000")) is None
 
 
 def test_limits_read_as_written_in_the_spec():

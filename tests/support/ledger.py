@@ -53,6 +53,27 @@ def make_fill(i: int, key: str = KEY, **overrides: Any) -> FillRecord:
     return FillRecord(**values | overrides)
 
 
+def trade(
+    n: int, side: str, quantity: str, price: str, *, instrument: str, quote: str, ts: int, fee: str = "0"
+) -> FillRecord:
+    """The ``n``-th fill of a test's hand-written trades: ``quantity`` at ``price``, exact, at ``ts``."""
+    return FillRecord(
+        strategy_key=KEY,
+        trade_id=f"{instrument}-{n}",
+        client_order_id=f"O-{n}",
+        venue_order_id=f"V-{n}",
+        instrument_id=instrument,
+        side=Side(side),
+        quantity=Decimal(quantity),
+        price=Decimal(price),
+        commission=Decimal(fee),
+        commission_currency=quote,
+        ts_event=ts,
+        ts_init=ts,
+        quote_currency=quote,
+    )
+
+
 @dataclasses.dataclass(frozen=True)
 class Target:
     """Where a test's ledger lives: ``kind`` sqlite (a file path) or postgresql (a DSN)."""
