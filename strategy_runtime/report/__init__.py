@@ -1,2 +1,4 @@
-"""What the runtime tells the world: the reporter actor (fills into the ledger, the trading state), the status
-push into its own LiveStrategy, and the HTTP endpoints and Prometheus metrics."""
+"""What the runtime tells the world: ``reporter`` (the actor recording fills into the ledger and
+knowing the trading state), ``status_push`` (into its own LiveStrategy's status), ``http_server``
+and ``metrics`` (``/healthz``, ``/readyz``, ``/metrics``, ``/state``), ``state`` (the ``/state``
+document and the metrics snapshot, computed when asked)."""
