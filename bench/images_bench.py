@@ -47,7 +47,7 @@ from strategy_operator.build import manifests  # noqa: E402
 from strategy_operator.settings import OperatorSettings  # noqa: E402
 from tests.support.desk import example  # noqa: E402
 from tests.support.docker_pod import Container, PodIdentity, pod_run_args  # noqa: E402
-from tests.support.helm import RELEASE, RELEASE_NAMESPACE, only, operator_environ, render  # noqa: E402
+from tests.support.helm import RELEASE, RELEASE_NAMESPACE, only, operator_environ, render_with_images  # noqa: E402
 from tests.support.kube_emulator import KubernetesEmulator, kubeconfig  # noqa: E402
 from tests.support.operator import free_port  # noqa: E402
 
@@ -76,17 +76,7 @@ def size_mb(image: str) -> float:
 
 
 def chart_docs(images: dict[str, str], **values: object) -> list[dict]:
-    operator, runtime = images["OPERATOR_IMAGE"].rsplit(":", 1), images["RUNTIME_IMAGE"].rsplit(":", 1)
-    return render(
-        "dev",
-        {
-            "image.repository": operator[0],
-            "image.tag": operator[1],
-            "runtime.image.repository": runtime[0],
-            "runtime.image.tag": runtime[1],
-            **values,
-        },
-    )
+    return render_with_images(images["OPERATOR_IMAGE"], images["RUNTIME_IMAGE"], **values)
 
 
 async def ready_process(config: dict, workdir: Path, kube: Path) -> float:

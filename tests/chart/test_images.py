@@ -43,7 +43,7 @@ from strategy_operator.build import manifests
 from strategy_operator.settings import OperatorSettings
 from tests.support.desk import CHILD_RESOURCES, Desk, example
 from tests.support.docker_pod import Container, PodIdentity, pod_run_args
-from tests.support.helm import RELEASE, RELEASE_NAMESPACE, ROOT, only, operator_environ, render
+from tests.support.helm import RELEASE, RELEASE_NAMESPACE, ROOT, only, operator_environ, render_with_images
 from tests.support.kube import LIVESTRATEGIES, wait_for
 from tests.support.operator import free_port
 
@@ -136,17 +136,7 @@ def port_free(port: int) -> bool:
 
 def chart(images: Images, **values: object) -> list[dict]:
     """The dev release's objects, with the images just built."""
-    operator, runtime = images.operator.rsplit(":", 1), images.runtime.rsplit(":", 1)
-    return render(
-        "dev",
-        {
-            "image.repository": operator[0],
-            "image.tag": operator[1],
-            "runtime.image.repository": runtime[0],
-            "runtime.image.tag": runtime[1],
-            **values,
-        },
-    )
+    return render_with_images(images.operator, images.runtime, **values)
 
 
 async def get(url: str) -> tuple[int, str]:

@@ -113,6 +113,21 @@ def render(environment: str | None = None, values: dict | None = None) -> list[d
     return list(_render(environment, yaml.safe_dump(values or {}, sort_keys=True)))
 
 
+def render_with_images(operator_image: str, runtime_image: str, **values: object) -> list[dict]:
+    """The dev release's objects with the operator and runtime images given as ``REPOSITORY:TAG``."""
+    operator, runtime = operator_image.rsplit(":", 1), runtime_image.rsplit(":", 1)
+    return render(
+        "dev",
+        {
+            "image.repository": operator[0],
+            "image.tag": operator[1],
+            "runtime.image.repository": runtime[0],
+            "runtime.image.tag": runtime[1],
+            **values,
+        },
+    )
+
+
 def find(docs: list[dict], kind: str, name: str | None = None) -> list[dict]:
     return [d for d in docs if d["kind"] == kind and (name is None or d["metadata"]["name"] == name)]
 
