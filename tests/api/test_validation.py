@@ -191,6 +191,14 @@ INVALID = [
         "config.venue.api_key looks like a credential",
     ),
     (
+        "config-too-large",
+        example,
+        "spec.strategy.config",
+        {"weights": [0.123456] * 40_000},
+        "spec.strategy.config",
+        "at most 256 KiB",
+    ),
+    (
         "live-without-loss-limit",
         live,
         "spec.risk",
@@ -230,6 +238,10 @@ def test_invalid_manifest_is_rejected_naming_the_field(base, field, value, path,
     assert named, f"no problem names {path}: {found}"
     assert any(words in p.message for p in named), named
     assert all(SECRET_VALUE not in str(p) for p in found)
+
+
+def test_a_config_of_200_kib_is_fine():
+    assert problems(_set(example(), "spec.strategy.config", {"weights": [0.123456] * 25_000})) == []
 
 
 def test_a_name_is_refused_with_the_api_servers_own_message():
