@@ -49,6 +49,7 @@ def matches(selector: dict, labels: dict) -> bool:
     return all(labels.get(k) == v for k, v in selector.get("matchLabels", {}).items())
 
 
+@pytest.mark.slow  # runs a process: the slow tier (tests/support/tiers.py)
 def test_the_charts_default_runtime_image_is_the_operators_own_default():
     # The chart always passes its image; the operator's default serves whoever runs it without.
     assert operator_environ(render())["LIVESTRAT_RUNTIME_IMAGE"] == OperatorSettings().runtime_image
