@@ -41,7 +41,7 @@ NAME_MESSAGE = (
     "letters, digits and '-', starting with a letter and ending with a letter or a digit (for "
     "example ema-cross-btc). livestrat names the strategy's Service, StatefulSet and pod after it, "
     f"and Kubernetes appends up to {LONGEST_SUFFIX} characters within a {DNS_LABEL_MAX_LENGTH}-character "
-    "label; choose a shorter name"
+    "label: pick a name that follows this rule"
 )
 # The API server's check (a CEL rule at the CRD's root, where metadata.name is visible), and the
 # same check here for `livestrat validate` and the operator.
