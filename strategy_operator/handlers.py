@@ -11,8 +11,8 @@
 - A deletion handler behind the ``livestrat.io/halt-before-delete`` finalizer: the strategy
   halts, its pod exits (bounded in time), then the LiveStrategy is released.
 
-kopf keeps its own bookkeeping in ``livestrat.io/`` annotations (the last handled spec);
-handlers return nothing, so kopf writes nothing into the status.
+kopf keeps its own bookkeeping in ``livestrat.io/`` annotations (its last-handled configuration,
+kept empty: no copy of the spec); handlers return nothing, so kopf writes nothing into the status.
 """
 
 from __future__ import annotations
@@ -86,8 +86,12 @@ def configure(settings: kopf.OperatorSettings) -> None:
     """kopf's settings for this operator (applied at startup, before any watch begins)."""
     settings.persistence.finalizer = labels.FINALIZER
     settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=labels.KOPF_PREFIX)
+    # kopf keeps the essence of what it last handled, to diff it for change handlers; this operator
+    # has none (a daemon and a deletion handler) and compares the spec itself. A copy of the spec
+    # (spec.strategy.config may be large) beside kubectl's last-applied-configuration could pass the
+    # 256 KiB the API server allows all annotations together: the essence keeps nothing.
     settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
-        prefix=labels.KOPF_PREFIX, key="last-handled-configuration"
+        prefix=labels.KOPF_PREFIX, key="last-handled-configuration", ignored_fields=["spec", "metadata"]
     )
     settings.posting.reporting_component = labels.MANAGED_BY
     settings.posting.event_name_prefix = "livestrat-"

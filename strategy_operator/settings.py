@@ -14,6 +14,7 @@ the fields gives what it would give here, without that.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from importlib.metadata import version
 from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -25,11 +26,15 @@ from livestrat.api.spec import DNS_LABEL
 ENV_PREFIX = "LIVESTRAT_"
 # With peering, a replica's priority is this minus its ordinal: replica 0 acts, replica 1 stands by.
 PEERING_PRIORITY_BASE = 1000
-# An image prefix ends at one of these (or the prefix itself ends with one): "ghcr.io/acme" allows
-# "ghcr.io/acme/runtime:1" and "ghcr.io/acme:1", never "ghcr.io/acme-evil/runtime:1".
+# An image prefix ends at one of these (or the prefix itself ends with one): "registry.example.com/acme"
+# allows "registry.example.com/acme/runtime:1" and "registry.example.com/acme:1", never
+# "registry.example.com/acme-evil/runtime:1".
 IMAGE_REFERENCE_SEPARATORS = "/:@"
 
 Namespace = Annotated[str, Field(pattern=DNS_LABEL, max_length=63)]
+# The chart's default runtime image (runtime.image, tagged with the chart's appVersion: this
+# package's version), for an operator run without the chart.
+DEFAULT_RUNTIME_IMAGE = f"livestrat/livestrat-runtime:{version('livestrat')}"
 
 
 class SettingsError(ValueError):
@@ -47,7 +52,7 @@ class OperatorSettings(BaseModel):
         description="Namespaces where `mode: live` strategies may run. Empty: live trading nowhere.",
     )
     runtime_image: str = Field(
-        default="ghcr.io/livestrat/livestrat-runtime:0.1.0",
+        default=DEFAULT_RUNTIME_IMAGE,
         min_length=1,
         description="Image of strategy pods unless a LiveStrategy sets spec.pod.image.",
     )

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import json
+
 import kubernetes_asyncio
 import pytest
-from kubernetes_asyncio.client import CustomObjectsApi
+from kubernetes_asyncio.client import CoreV1Api, CustomObjectsApi
+from kubernetes_asyncio.client.exceptions import ApiException
 
 from tests.support.kube import LIVESTRATEGIES
+from tests.support.kube_validation import RBAC, name_check
 
 MANIFEST = {
     "apiVersion": "livestrat.io/v1alpha1",
@@ -17,10 +21,15 @@ MANIFEST = {
 
 
 @pytest.fixture
-async def api(kubeconfig_path):
+async def client(kubeconfig_path):
     await kubernetes_asyncio.config.load_kube_config(config_file=str(kubeconfig_path))
     async with kubernetes_asyncio.client.ApiClient() as client:
-        yield CustomObjectsApi(client)
+        yield client
+
+
+@pytest.fixture
+def api(client):
+    return CustomObjectsApi(client)
 
 
 async def test_status_subresource_generation_and_scale(emulator, api):
@@ -63,3 +72,99 @@ async def test_writes_are_counted(emulator, api):
     await api.create_namespaced_custom_object("livestrat.io", "v1alpha1", "default", "livestrategies", MANIFEST)
     await api.get_namespaced_custom_object("livestrat.io", "v1alpha1", "default", "livestrategies", "s1")
     assert len(emulator.writes()) == before + 1
+
+
+# What the Kubernetes documentation says names must be: "Object Names and IDs" (DNS subdomain
+# names for most resource types, RFC 1123 and RFC 1035 label names, path segment names) and the
+# StatefulSet page ("The name of a StatefulSet object must be a valid DNS label").
+DOCUMENTED_NAMES = [
+    # (group, plural, name, accepted)
+    ("", "configmaps", "c" * 253, True),  # a DNS subdomain: no more than 253 characters
+    ("", "configmaps", "c" * 254, False),
+    ("", "configmaps", "runtime.config-1", True),  # lowercase alphanumerics, '-' or '.'
+    ("", "configmaps", "Runtime", False),
+    ("", "configmaps", "run_time", False),
+    ("", "configmaps", "-runtime", False),  # starts with an alphanumeric character
+    ("", "configmaps", "runtime.", False),  # ends with an alphanumeric character
+    ("livestrat.io", "livestrategies", "ema.cross", True),  # custom resources too (the CRD may say more)
+    ("", "namespaces", "n" * 63, True),  # an RFC 1123 label: at most 63 characters
+    ("", "namespaces", "n" * 64, False),
+    ("", "namespaces", "trading.live", False),  # alphanumerics or '-' only
+    ("apps", "statefulsets", "s" * 63, True),
+    ("apps", "statefulsets", "s" * 64, False),
+    ("apps", "statefulsets", "ema.cross", False),
+    ("", "services", "metrics-1", True),  # an RFC 1035 label
+    ("", "services", "m" * 63, True),
+    ("", "services", "m" * 64, False),
+    ("", "services", "1-metrics", False),  # starts with an alphabetic character
+    ("", "services", "ema.cross", False),
+    ("", "services", "metrics-", False),  # ends with an alphanumeric character
+    (RBAC, "roles", "Status_Writer:v1", True),  # a path segment name
+    (RBAC, "rolebindings", ".", False),  # not "." or ".."
+    (RBAC, "clusterroles", "..", False),
+    (RBAC, "clusterrolebindings", "a/b", False),  # no "/" or "%"
+    (RBAC, "roles", "100%", False),
+]
+
+
+@pytest.mark.parametrize(("group", "plural", "name", "accepted"), DOCUMENTED_NAMES)
+def test_names_follow_the_documented_rule_of_their_resource(group, plural, name, accepted):
+    assert (name_check(group, plural)(name, False) == []) is accepted
+
+
+async def test_a_name_its_resource_cannot_have_is_refused_as_the_api_server_refuses_it(emulator, client):
+    service = {"metadata": {"name": "1-metrics"}, "spec": {"clusterIP": "None", "ports": [{"port": 8080}]}}
+    with pytest.raises(ApiException) as refused:
+        await CoreV1Api(client).create_namespaced_service("default", service)
+    assert refused.value.status == 422
+    status = json.loads(refused.value.body)
+    detail = (
+        "a DNS-1035 label must consist of lower case alphanumeric characters or '-', start with an alphabetic "
+        "character, and end with an alphanumeric character (e.g. 'my-name',  or 'abc-123', regex used for "
+        "validation is '[a-z]([-a-z0-9]*[a-z0-9])?')"
+    )
+    assert status["reason"] == "Invalid"
+    assert status["message"] == f'Service "1-metrics" is invalid: metadata.name: Invalid value: "1-metrics": {detail}'
+    assert status["details"] == {
+        "name": "1-metrics",
+        "group": "",
+        "kind": "Service",
+        "causes": [
+            {
+                "reason": "FieldValueInvalid",
+                "message": f'Invalid value: "1-metrics": {detail}',
+                "field": "metadata.name",
+            }
+        ],
+    }
+    assert emulator.read_object("v1/services", "1-metrics", namespace="default") is None
+
+
+async def test_a_generated_name_keeps_58_characters_of_the_prefix_and_adds_5(emulator, client):
+    prefix = "runtime-" + "c" * 60
+    created = await CoreV1Api(client).create_namespaced_config_map("default", {"metadata": {"generateName": prefix}})
+    name = created.metadata.name
+    assert len(name) == 63 and name.startswith(prefix[:58])
+    assert name_check("", "services")(name, False) == []
+
+
+async def test_annotations_hold_256_kib_in_all(emulator, api):
+    # The annotations page: "the total size of all annotations (keys and values combined) must not exceed 256 KiB".
+    at_the_limit = {**MANIFEST, "metadata": {**MANIFEST["metadata"], "annotations": {"note": "x" * (256 * 1024 - 4)}}}
+    await api.create_namespaced_custom_object("livestrat.io", "v1alpha1", "default", "livestrategies", at_the_limit)
+    with pytest.raises(ApiException) as refused:
+        await api.patch_namespaced_custom_object(
+            "livestrat.io",
+            "v1alpha1",
+            "default",
+            "livestrategies",
+            "s1",
+            {"metadata": {"annotations": {"n": "1"}}},
+            _content_type="application/merge-patch+json",
+        )
+    assert refused.value.status == 422
+    assert json.loads(refused.value.body)["message"] == (
+        'LiveStrategy.livestrat.io "s1" is invalid: metadata.annotations: Too long: may not be more than 262144 bytes'
+    )
+    stored = emulator.read_object(LIVESTRATEGIES, "s1", namespace="default")
+    assert list(stored["metadata"]["annotations"]) == ["note"]

@@ -19,7 +19,7 @@ from pydantic import BaseModel
 from pydantic.json_schema import GenerateJsonSchema, NoDefault
 from pydantic_core import core_schema
 
-from livestrat.api import resource
+from livestrat.api import names, resource
 from livestrat.api.spec import LiveStrategySpec
 from livestrat.api.status import LiveStrategyStatus
 
@@ -168,13 +168,30 @@ def openapi_schema() -> dict[str, Any]:
             "kind": {"type": "string"},
             "metadata": {
                 "type": "object",
+                # Both declared, or the API server types them for CEL as unbounded strings
+                # (WithTypeAndObjectMeta) and prices the name rule accordingly.
                 "properties": {
-                    "name": {"type": "string", "maxLength": resource.NAME_MAX_LENGTH, "pattern": resource.NAME_PATTERN},
+                    "name": {"type": "string", "maxLength": names.NAME_MAX_LENGTH, "description": names.NAME_MESSAGE},
+                    "generateName": {
+                        "type": "string",
+                        "maxLength": names.NAME_MAX_LENGTH,
+                        "description": "A prefix the API server completes with 5 random characters; the "
+                        "name it makes must follow the rule of metadata.name.",
+                    },
                 },
             },
             "spec": spec,
             "status": status,
         },
+        # At the root, where the API server lets a rule read metadata.name (and generateName).
+        "x-kubernetes-validations": [
+            {
+                "rule": names.NAME_RULE,
+                "message": names.NAME_MESSAGE,
+                "fieldPath": ".metadata.name",
+                "reason": "FieldValueInvalid",
+            }
+        ],
     }
 
 

@@ -71,7 +71,8 @@ def _rows(node: dict[str, Any], path: str, required: bool) -> Iterator[str]:
 
 def _rules(node: dict[str, Any], path: str) -> Iterator[str]:
     for rule in node.get("x-kubernetes-validations", []):
-        yield f"| `{path}{rule.get('fieldPath', '')}` | {_cell(rule['message'])} | `{_cell(rule['rule'])}` |"
+        field = (path + rule.get("fieldPath", "")).lstrip(".")
+        yield f"| `{field}` | {_cell(rule['message'])} | `{_cell(rule['rule'])}` |"
     for name, child in node.get("properties", {}).items():
         yield from _rules(child, f"{path}.{name}")
     if isinstance(node.get("items"), dict):
@@ -97,6 +98,7 @@ def render_reference() -> str:
         "",
         header,
         *_rows(schema["properties"]["metadata"]["properties"]["name"], "metadata.name", True),
+        *_rows(schema["properties"]["metadata"]["properties"]["generateName"], "metadata.generateName", False),
         "",
         "## spec",
         "",
@@ -106,7 +108,7 @@ def render_reference() -> str:
         "## Cross-field rules (CEL, enforced by the API server)",
         "",
         "| field | message | rule |\n|---|---|---|",
-        *_rules(schema["properties"]["spec"], "spec"),
+        *_rules(schema, ""),
         "",
         "## status",
         "",

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import json
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field
+from pydantic import AfterValidator, Field
 
+from livestrat.api import names
 from livestrat.api.base import ApiModel
 from livestrat.api.spec import LiveStrategySpec
 from livestrat.api.status import LiveStrategyStatus
@@ -21,11 +22,12 @@ SHORT_NAMES = ["lstrat"]
 CATEGORIES = ["trading"]
 CRD_NAME = f"{PLURAL}.{GROUP}"
 
-# A DNS label: the name becomes a label value and part of child object names. At most 52
-# characters: the StatefulSet's controller-revision-hash label is NAME-<10 characters> and
-# label values are limited to 63.
-NAME_PATTERN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
-NAME_MAX_LENGTH = 52
+
+def _child_names_possible(name: str) -> str:
+    # One message, the CRD's (livestrat.api.names), whichever way the name is wrong.
+    if not names.name_allowed(name):
+        raise ValueError(names.NAME_MESSAGE)
+    return name
 
 
 class ObjectMeta(ApiModel):
@@ -33,7 +35,7 @@ class ObjectMeta(ApiModel):
 
     model_config = ApiModel.model_config | {"extra": "allow"}
 
-    name: str = Field(min_length=1, max_length=NAME_MAX_LENGTH, pattern=NAME_PATTERN)
+    name: Annotated[str, AfterValidator(_child_names_possible)]
     namespace: str | None = None
     labels: dict[str, str] | None = None
     annotations: dict[str, str] | None = None

@@ -6,13 +6,14 @@ Every field's ``description`` is user documentation: it becomes the CRD's descri
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterator
 from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, Field, model_validator
+from pydantic import AfterValidator, Field, field_validator, model_validator
 
 from livestrat.api.base import ApiModel, cel_rules
 
@@ -27,6 +28,11 @@ QUANTITY = r"^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$"
 # Names a credential would have. Used to refuse credentials written inline anywhere
 # they could end up in a ConfigMap.
 CREDENTIAL_NAME = r"(?i)(api.?key|secret|passw|passphrase|token|private.?key)"
+
+# spec.strategy.config, as compact JSON. The pod's configuration file (runtime.json, indented)
+# holds it in a ConfigMap, limited to 1 MiB in all: this leaves room for up to four times as much
+# indentation as data. The API server's CEL cannot see inside the free-form object to bound it.
+CONFIG_MAX_BYTES = 256 * 1024
 
 TIMESTAMP = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$"
 
@@ -182,9 +188,22 @@ class StrategySource(ApiModel):
             "Keyword arguments for the config class, exactly as the strategy's "
             "StrategyConfig names them. Checked by the runtime when the pod starts; "
             "an error ends in the `InvalidSpec` condition. Never credentials: this object is "
-            "stored in a ConfigMap."
+            f"stored in a ConfigMap. At most {CONFIG_MAX_BYTES // 1024} KiB as compact JSON (checked by "
+            "`livestrat validate` and the operator; the API server cannot see inside it)."
         ),
     )
+
+    @field_validator("config")
+    @classmethod
+    def _fits_its_configmap(cls, config: dict[str, Any]) -> dict[str, Any]:
+        size = len(json.dumps(config, separators=(",", ":")).encode())
+        if size > CONFIG_MAX_BYTES:
+            raise ValueError(
+                f"is {size // 1024} KiB as compact JSON, at most {CONFIG_MAX_BYTES // 1024} KiB: the pod's "
+                "configuration file holds it (indented) in a ConfigMap, which Kubernetes limits to 1 MiB. "
+                "Keep large data (tables, models) in the catalog or the image and give the strategy its path"
+            )
+        return config
 
     @model_validator(mode="after")
     def _no_inline_credentials(self) -> StrategySource:

@@ -144,7 +144,7 @@ def _rules_at(schema: dict[str, Any], value: Any, path: str) -> Iterator[Problem
         except celpy.CELEvalError as exc:  # the API server reports these as invalid too
             ok, rule = False, {**rule, "message": f"{rule['message']} (rule failed: {exc.args[0]})"}
         if not ok:
-            yield Problem(path + rule.get("fieldPath", ""), rule["message"])
+            yield Problem((path + rule.get("fieldPath", "")).lstrip("."), rule["message"])
     if isinstance(value, dict):
         for name, sub in schema.get("properties", {}).items():
             if name in value:
@@ -173,8 +173,7 @@ def _checked(doc: Any) -> tuple[LiveStrategy | None, list[Problem]]:
         strategy = LiveStrategy.from_manifest(doc)
     except ValidationError as exc:
         return None, [_pydantic_problem(e) for e in exc.errors()]
-    defaulted = strategy.to_wire()
-    return strategy, list(_rules_at(_schema()["properties"]["spec"], defaulted["spec"], "spec"))
+    return strategy, list(_rules_at(_schema(), strategy.to_wire(), ""))
 
 
 def problems(doc: Any) -> list[Problem]:

@@ -1,6 +1,7 @@
 """The names, labels and annotations the operator gives to what it creates.
 
-Every child of a LiveStrategy is named after it (a Pod is ``NAME-0``), carries the
+Every child of a LiveStrategy is named after it (a Pod is ``NAME-0``; which names a strategy may
+have so that every child's is valid: :mod:`livestrat.api.names`), carries the
 ``livestrat.io/strategy: NAME`` label (the operator's watches select on it) and the
 ``app.kubernetes.io/*`` labels, and is owned by the LiveStrategy (``ownerReferences``),
 so that deleting the LiveStrategy deletes them all. The names the runtime reads too (the
@@ -10,6 +11,7 @@ strategy label, the LiveStrategy's annotations) are the contract's: :mod:`livest
 from __future__ import annotations
 
 from livestrat.api.contract import STRATEGY_LABEL
+from livestrat.api.names import POD_SUFFIX
 from livestrat.api.resource import GROUP
 
 APP_NAME = "livestrat"
@@ -37,8 +39,8 @@ def child_name(strategy_name: str) -> str:
 
 
 def pod_name(strategy_name: str) -> str:
-    """The StatefulSet's only pod: ordinal 0."""
-    return f"{child_name(strategy_name)}-0"
+    """The StatefulSet's only pod: ordinal 0 (the names a strategy may have leave room for it)."""
+    return f"{child_name(strategy_name)}{POD_SUFFIX}"
 
 
 def selector_labels(strategy_name: str) -> dict[str, str]:

@@ -14,6 +14,7 @@ import celpy
 import pytest
 
 from livestrat.api.crd import build_crd
+from livestrat.api.names import NAME_MAX_LENGTH
 from livestrat.api.validation import to_cel
 
 SCHEMA = build_crd()["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
@@ -117,6 +118,11 @@ CASES = [
         {"mode": "live", "risk": {"maxPosition": 1.0, "maxNotionalPerOrder": 1.0}},
     ),
     (
+        "name must be a DNS-1035 label",
+        {"metadata": {"name": "ema-cross-btc"}},
+        {"metadata": {"name": "1st-ema-cross"}},
+    ),
+    (
         "interval must be at least one second",
         {"maxOrderSubmitRate": "5/00:00:01", "maxOrderModifyRate": "5/00:01:00"},
         {"maxOrderSubmitRate": "5/00:00:01", "maxOrderModifyRate": "5/00:00:00"},
@@ -135,8 +141,43 @@ def test_every_rule_has_a_case():
     assert covered == set(RULES), set(RULES) - covered
 
 
+@pytest.mark.parametrize(
+    ("name", "allowed"),
+    [
+        ("e", True),
+        ("ema-2", True),
+        ("e" * NAME_MAX_LENGTH, True),
+        ("e" * (NAME_MAX_LENGTH + 1), False),  # its pod's controller-revision-hash label would pass 63
+        ("2-ema", False),  # the Service's name must start with a letter
+        ("ema.cross", False),
+        ("Ema", False),
+        ("ema-", False),
+        ("ema_cross", False),
+    ],
+)
+def test_the_name_rule_allows_only_names_every_child_can_take(name, allowed):
+    assert evaluate("name must be a DNS-1035 label", {"metadata": {"name": name}}) is allowed
+
+
 def test_no_catalog_source_is_refused_too():
     assert evaluate("exactly one catalog source", {}) is False
+
+
+def _as_typed_for_cel(schema: dict[str, Any]) -> dict[str, Any]:
+    """The root schema as the API server types it for CEL (WithTypeAndObjectMeta).
+
+    Unless kind and apiVersion are strings and metadata declares both name and generateName
+    as strings, it replaces them with unbounded strings: bounds on metadata.name alone are lost.
+    """
+    props = schema["properties"]
+    meta = props.get("metadata", {}).get("properties", {})
+    if all(props.get(f, {}).get("type") == "string" for f in ("kind", "apiVersion")) and all(
+        meta.get(f, {}).get("type") == "string" for f in ("name", "generateName")
+    ):
+        return schema
+    unbounded = {"type": "string"}
+    metadata = {"type": "object", "properties": {"name": unbounded, "generateName": unbounded}}
+    return {**schema, "properties": {**props, "kind": unbounded, "apiVersion": unbounded, "metadata": metadata}}
 
 
 def _bounded(node: dict[str, Any]) -> bool:
@@ -160,7 +201,7 @@ def test_every_field_a_rule_reads_is_bounded_for_the_cost_estimator():
     """
     unbounded = []
     for path, rule in RULES.values():
-        node = SCHEMA
+        node = _as_typed_for_cel(SCHEMA)
         for part in path.strip(".").split("."):
             if part:
                 node = node["properties"][part]
@@ -173,6 +214,13 @@ def test_every_field_a_rule_reads_is_bounded_for_the_cost_estimator():
                 if not _bounded(target):
                     unbounded.append(f"{path}{reference} in {rule!r}")
     assert unbounded == []
+
+
+def test_the_bound_check_sees_metadata_as_the_api_server_types_it():
+    name_only = {"type": "object", "properties": {"name": {"type": "string", "maxLength": 9}}}
+    schema = {"type": "object", "properties": {"kind": {"type": "string"}, "apiVersion": {"type": "string"}}}
+    typed = _as_typed_for_cel({**schema, "properties": {**schema["properties"], "metadata": name_only}})
+    assert not _bounded(typed["properties"]["metadata"]["properties"]["name"])
 
 
 def test_the_bound_check_notices_an_unbounded_string():

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 import yaml
 
+from livestrat.api.crd import openapi_schema
 from livestrat.api.validation import problems
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -178,8 +179,9 @@ INVALID = [
         "spec.venue.startingBalances[0]",
         "format",
     ),
-    ("name-too-long", example, "metadata.name", "x" * 60, "metadata.name", "at most 52"),
-    ("name-not-a-dns-label", example, "metadata.name", "my.strategy", "metadata.name", "format"),
+    ("name-too-long", example, "metadata.name", "x" * 60, "metadata.name", "at most 52 characters"),
+    ("name-not-a-dns-label", example, "metadata.name", "my.strategy", "metadata.name", "DNS-1035 label"),
+    ("name-starting-with-a-digit", example, "metadata.name", "1st-ema", "metadata.name", "starting with a letter"),
     (
         "credential-in-strategy-config",
         example,
@@ -187,6 +189,14 @@ INVALID = [
         {"venue": {"api_key": SECRET_VALUE}},
         "spec.strategy",
         "config.venue.api_key looks like a credential",
+    ),
+    (
+        "config-too-large",
+        example,
+        "spec.strategy.config",
+        {"weights": [0.123456] * 40_000},
+        "spec.strategy.config",
+        "at most 256 KiB",
     ),
     (
         "live-without-loss-limit",
@@ -228,6 +238,16 @@ def test_invalid_manifest_is_rejected_naming_the_field(base, field, value, path,
     assert named, f"no problem names {path}: {found}"
     assert any(words in p.message for p in named), named
     assert all(SECRET_VALUE not in str(p) for p in found)
+
+
+def test_a_config_of_200_kib_is_fine():
+    assert problems(_set(example(), "spec.strategy.config", {"weights": [0.123456] * 25_000})) == []
+
+
+def test_a_name_is_refused_with_the_api_servers_own_message():
+    (rule,) = openapi_schema()["x-kubernetes-validations"]
+    found = problems(_set(example(), "metadata.name", "1st-ema"))
+    assert [(p.path, p.message) for p in found] == [("metadata.name", rule["message"])]
 
 
 def test_not_a_live_strategy_is_named():

@@ -49,6 +49,12 @@ def matches(selector: dict, labels: dict) -> bool:
     return all(labels.get(k) == v for k, v in selector.get("matchLabels", {}).items())
 
 
+@pytest.mark.slow  # runs a process: the slow tier (tests/support/tiers.py)
+def test_the_charts_default_runtime_image_is_the_operators_own_default():
+    # The chart always passes its image; the operator's default serves whoever runs it without.
+    assert operator_environ(render())["LIVESTRAT_RUNTIME_IMAGE"] == OperatorSettings().runtime_image
+
+
 def test_network_policy_selects_the_strategy_pod_and_opens_its_metrics_port(prod, strategy_objects):
     template = strategy_objects["StatefulSet"]["spec"]["template"]
     ports = {p["name"]: p["containerPort"] for p in template["spec"]["containers"][0]["ports"]}

@@ -35,6 +35,16 @@ WRONG_VALUES = [
     ({"monitoring": {"interval": "30 seconds"}}, ["at '/monitoring/interval'"]),
     ({"networkPolicy": {"apiServer": {"cidrs": ["10.0.0.1"]}}}, ["at '/networkPolicy/apiServer/cidrs/0'"]),
     ({"networkPolicy": {"enable": True}}, ["additional properties 'enable' not allowed"]),
+    (
+        {"networkPolicy": {"dns": {"providers": ["coredns"]}}},
+        ["at '/networkPolicy/dns/providers/0'", "'kube-dns', 'cloud-dns', 'node-local-dns'"],
+    ),
+    ({"networkPolicy": {"dns": {"providers": []}}}, ["at '/networkPolicy/dns/providers'", "minItems"]),
+    ({"networkPolicy": {"dns": {"providers": "kube-dns"}}}, ["at '/networkPolicy/dns/providers'", "want array"]),
+    (
+        {"networkPolicy": {"dns": {"nodeLocalAddress": "169.254.20.10/32"}}},
+        ["at '/networkPolicy/dns/nodeLocalAddress'"],
+    ),
     ({"networkPolicy": {"ledger": {"to": [{"podSelecter": {}}]}}}, ["at '/networkPolicy/ledger/to/0'"]),
     ({"resources": {"limits": {"memory": "lots"}}}, ["at '/resources/limits/memory'", "does not match pattern"]),
     ({"resources": {"requests": {"cpu": "100 m"}}}, ["at '/resources/requests/cpu'"]),

@@ -28,9 +28,12 @@ semantics with those of a real API server, as far as an operator can observe the
   the history is exhausted), ``labelSelector``/``fieldSelector`` (with the
   ADDED/DELETED transitions), ``timeoutSeconds``, ``sendInitialEvents`` and bookmarks;
 * CRD objects (``apiextensions.k8s.io/v1``) register/unregister their resources;
-* correct routing of ``/api/v1/namespaces[/NAME[/status|finalize]]``.
+* correct routing of ``/api/v1/namespaces[/NAME[/status|finalize]]``;
+* the metadata checks of every write (tests/support/kube_validation.py): names per resource
+  (a DNS-1035 label for Services, ...), ``generateName`` completed as the API server does, and
+  256 KiB of annotations in all; refused with 422 ``Invalid`` and apimachinery's messages.
 
-What it still does not do: admission/validation (no OpenAPI schema, no CEL, no defaults,
+What it still does not do: the rest of admission/validation (no OpenAPI schema, no CEL, no defaults,
 and no pruning of unknown fields -- a real server drops e.g. ``status.kopf`` or handler
 results in ``status.<handler>`` unless the schema preserves them), server-side apply, field
 managers, dry-run, ``deletecollection``, pods & controllers (nothing ever populates a
@@ -56,9 +59,7 @@ import copy
 import dataclasses
 import datetime
 import json
-import random
 import re
-import string
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
@@ -67,6 +68,8 @@ import aiohttp.web
 import attrs
 import jsonpatch
 import kmock
+
+from tests.support import kube_validation
 
 try:  # Private in kmock 0.8; only needed to unwrap errors of user-defined streaming reactions.
     from kmock._internal.rendering import StreamingError as _StreamingError
@@ -437,8 +440,9 @@ class KubernetesEmulator(kmock.KubernetesEmulator):
         if not meta.get("name"):
             if not meta.get("generateName"):
                 raise api_error(422, "Invalid", "metadata.name or metadata.generateName is required")
-            meta["name"] = meta["generateName"] + "".join(random.choices(string.ascii_lowercase + string.digits, k=5))
+            meta["name"] = kube_validation.generated_name(meta["generateName"])
         name = meta["name"]
+        self._validate_metadata(resource, meta, names=True)
         key: Key = (resource, namespace, name)
         if key in self._objects and not self._objects[key].deleted:
             raise api_error(
@@ -587,6 +591,7 @@ class KubernetesEmulator(kmock.KubernetesEmulator):
             )
         if new == old:
             return old  # a no-op: no new resourceVersion, no watch event (as in Kubernetes)
+        self._validate_metadata(resource, meta, names=False)  # the name cannot change
         if resource == CRDS:
             self._validate_crd(new)
 
@@ -842,6 +847,11 @@ class KubernetesEmulator(kmock.KubernetesEmulator):
     def _namespace_active(self, namespace: str) -> bool:
         body = self.read_object(NAMESPACES, namespace)
         return body is not None and "deletionTimestamp" not in body["metadata"]
+
+    def _validate_metadata(self, resource: kmock.resource, meta: Body, *, names: bool) -> None:
+        errors = kube_validation.metadata_errors(resource, meta, names=names)
+        if errors:
+            raise kube_validation.invalid(self._kind(resource), resource.group or "", meta["name"], errors)
 
     def _validate_crd(self, body: Body) -> None:
         spec = body.get("spec") or {}

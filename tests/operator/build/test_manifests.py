@@ -7,6 +7,7 @@ import json
 
 import pytest
 
+from livestrat.api.names import DNS_LABEL_MAX_LENGTH, NAME_MAX_LENGTH, REVISION_HASH_LENGTH, name_allowed
 from livestrat.api.resource import LiveStrategy
 from livestrat.api.runtime_config import RuntimeConfig
 from strategy_operator.build import labels
@@ -24,6 +25,7 @@ from strategy_operator.build.policy import secret_requirements, spec_problems
 from strategy_operator.settings import OperatorSettings
 from tests.support.desk import example
 from tests.support.k8s_schemas import manifest_errors
+from tests.support.kube_validation import dns1123_label, name_check
 from tests.support.pss import check_manifest
 
 EXAMPLES = ["paper-ema-cross", "gcs-fuse-catalog", "halted", "live-binance-testnet", "live-deribit-testnet"]
@@ -91,6 +93,21 @@ def test_every_child_is_owned_labelled_and_named_after_the_strategy():
             }
         ]
     assert kinds == ["ConfigMap", "ServiceAccount", "Role", "RoleBinding", "Service", "StatefulSet"]
+
+
+def test_the_longest_name_a_strategy_may_have_names_every_child_and_what_kubernetes_adds():
+    name = "e" * NAME_MAX_LENGTH
+    doc = example("paper-ema-cross")
+    doc["metadata"]["name"] = name
+    for child in build_children(strategy(doc), SETTINGS, replicas=1):
+        group = child["apiVersion"].rpartition("/")[0]
+        assert name_check(group, f"{child['kind'].lower()}s")(child["metadata"]["name"], False) == [], child["kind"]
+        assert all(len(value) <= DNS_LABEL_MAX_LENGTH for value in child["metadata"]["labels"].values())
+    # The pod (a hostname, and a label value) and the controller-revision-hash label NAME-HASH.
+    for made_by_kubernetes in (labels.pod_name(name), f"{name}-{'9' * REVISION_HASH_LENGTH}"):
+        assert dns1123_label(made_by_kubernetes, False) == [], made_by_kubernetes
+    assert dns1123_label(f"{name}e-{'9' * REVISION_HASH_LENGTH}", False) != []  # one more is too many
+    assert not name_allowed(name + "e")
 
 
 def test_the_runtime_may_only_read_and_patch_its_own_status():

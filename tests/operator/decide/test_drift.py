@@ -13,7 +13,7 @@ from strategy_operator.decide.plan import plan as make_plan
 from strategy_operator.observe.observation import Observation
 from tests.support.observations import SETTINGS, condition, observe, parsed, pod, run, statefulset, status
 
-NEW_IMAGE = SETTINGS.model_copy(update={"runtime_image": "ghcr.io/livestrat/livestrat-runtime:0.2.0"})
+NEW_IMAGE = SETTINGS.model_copy(update={"runtime_image": "registry.example.com/livestrat/livestrat-runtime:0.2.0"})
 
 
 def built_by_the_old_operator(running: LiveStrategy, now: LiveStrategy | None = None, **kwargs: Any) -> Observation:
@@ -37,7 +37,7 @@ def test_a_new_default_runtime_image_never_restarts_a_running_strategy(policy):
     assert report.status.phase == "Running"
     drift = condition(report, "ConfigDrift")
     assert drift["status"] == "True" and drift["reason"] == "RuntimeImageChanged"
-    assert "ghcr.io/livestrat/livestrat-runtime:0.2.0" in drift["message"]
+    assert "registry.example.com/livestrat/livestrat-runtime:0.2.0" in drift["message"]
     assert "livestrat-runtime:0.1.0" in drift["message"] and "restartNonce" in drift["message"]
     assert "ConfigDrift" in [e.reason for e in report.events]
 
