@@ -18,6 +18,7 @@ from livestrat.api.runtime_config import ENV_LEDGER_DSN, LedgerKind, LedgerTarge
 from livestrat.api.spec import LiveStrategySpec
 from livestrat.manifests import load_one_strategy
 from strategy_runtime.ledger import LedgerError, PostgresLedger, ledger_for
+from strategy_runtime.ledger.dsn import DsnParts
 from tests.support.ledger import KEY, ROOT
 from tests.support.secrets import SPECIAL_CHARACTERS, leaks, password_with
 
@@ -48,9 +49,10 @@ def refusal(tmp_path, dsn: str) -> str:
 @pytest.mark.parametrize("character", SPECIAL_CHARACTERS)
 def test_a_percent_encoded_password_with_a_special_character_is_read_whole(character):
     password = password_with(character)
-    ledger = PostgresLedger(f"postgresql://trader:{quote(password, safe='')}@db.internal:5433/ledger", KEY)
+    dsn = f"postgresql://trader:{quote(password, safe='')}@db.internal:5433/ledger"
+    ledger = PostgresLedger(dsn, KEY)
     assert ledger.describe() == "PostgreSQL db.internal:5433/ledger"
-    assert ledger.connect_arguments()["password"] == password
+    assert DsnParts.parse(dsn).connect_arguments()["password"] == password
     assert leaks(password, ledger.redact(f"failed for {password} ({quote(password, safe='')})")) == []
     assert leaks(password, repr(ledger)) == []
 
@@ -61,7 +63,7 @@ def test_a_password_with_a_colon_a_bracket_or_a_space_as_it_is_is_read_whole(tmp
     dsn = f"postgresql://trader:{password}@db.internal:5433/ledger"
     ledger = ledger_for(postgresql_config(tmp_path), environ={ENV_LEDGER_DSN: dsn})
     assert ledger.describe() == "PostgreSQL db.internal:5433/ledger"
-    assert ledger.connect_arguments()["password"] == password
+    assert DsnParts.parse(dsn).connect_arguments()["password"] == password
     assert leaks(password, ledger.redact(f"failed for {password}")) == []
 
 
@@ -136,7 +138,7 @@ def test_the_driver_gets_every_part_apart_so_it_parses_nothing_again():
         "postgresql://tr%40der:Tq%2FZw8%3FHx3%23Lv@[::1]:5433,db-b/led%2Fger"
         "?sslmode=verify-full&sslrootcert=/etc/ca.pem&sslpassword=Kp%26Rs7&target_session_attrs=read-write"
     )
-    arguments = PostgresLedger(dsn, KEY).connect_arguments()
+    arguments = DsnParts.parse(dsn).connect_arguments()
     assert arguments == {
         "host": ["::1", "db-b"],
         "port": [5433, 5432],
@@ -147,4 +149,4 @@ def test_the_driver_gets_every_part_apart_so_it_parses_nothing_again():
         "target_session_attrs": "read-write",
         "dsn": "postgresql://?sslrootcert=%2Fetc%2Fca.pem&sslpassword=Kp%26Rs7",
     }
-    assert PostgresLedger(dsn, KEY).redact("key password Kp&Rs7 (Kp%26Rs7)") == "key password *** (***)"
+    assert DsnParts.parse(dsn).redact("key password Kp&Rs7 (Kp%26Rs7)") == "key password *** (***)"

@@ -21,7 +21,7 @@ import pytest
 import yaml
 
 from livestrat.api.runtime_config import ENV_LEDGER_DSN
-from strategy_runtime.ledger.postgres import DsnParts
+from strategy_runtime.ledger.dsn import DsnParts
 from strategy_runtime.pnl import recompute_pnl
 from tests.support.catalogs import write_price_path
 from tests.support.ledger import read_sqlite_fills
@@ -179,7 +179,7 @@ async def test_the_ledger_dsn_from_the_environment_makes_a_local_run_use_postgre
         env={**environ, ENV_LEDGER_DSN: "host=db password=hunter2"},
     )
     assert broken.returncode == 2
-    assert f"livestrat run: {ENV_LEDGER_DSN}: the ledger DSN must be a URI" in broken.stderr
+    assert f"livestrat run: the ledger DSN in {ENV_LEDGER_DSN} is not a PostgreSQL URI" in broken.stderr
     assert "hunter2" not in broken.stdout + broken.stderr
 
 

@@ -43,7 +43,7 @@ from livestrat.api.runtime_config import (
     RuntimeConfig,
 )
 from strategy_runtime.ledger import LedgerError, LedgerUnavailable, PostgresLedger
-from strategy_runtime.ledger.postgres import DsnParts
+from strategy_runtime.ledger.dsn import DsnParts
 from strategy_runtime.runtime import EXIT_FAILED, EXIT_INVALID
 from tests.support.kube import LIVESTRATEGIES, wait_for
 from tests.support.kube_emulator import kubeconfig
