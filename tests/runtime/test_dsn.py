@@ -5,13 +5,15 @@ A password holding ``/ ? # @ : % [ ]`` or a space is read whole when it is perce
 ``/ ? # @ %`` left as it is would make any URI parser cut the password short and take the rest
 for a host, a database or parameters, so such a DSN is refused, with a message that says which
 part is wrong and what to write instead, and holds no part of the password. These run the
-parser alone; tests/runtime/test_secrets.py runs the same DSNs through a real runtime and server.
+parser alone (and, last, the driver with what it makes of every form of address);
+tests/runtime/test_secrets.py runs the same passwords through a real runtime and server.
 """
 
 from __future__ import annotations
 
 from urllib.parse import quote
 
+import asyncpg
 import pytest
 
 from livestrat.api.runtime_config import ENV_LEDGER_DSN, LedgerKind, LedgerTarget, RuntimeConfig, StrategyIdentity
@@ -20,6 +22,7 @@ from livestrat.manifests import load_one_strategy
 from strategy_runtime.ledger import LedgerError, PostgresLedger, ledger_for
 from strategy_runtime.ledger.dsn import DsnParts
 from tests.support.ledger import KEY, ROOT
+from tests.support.runtime_process import free_port
 from tests.support.secrets import SPECIAL_CHARACTERS, leaks, password_with
 
 # What each character must be written as in a URI's password, when it must be encoded.
@@ -150,3 +153,21 @@ def test_the_driver_gets_every_part_apart_so_it_parses_nothing_again():
         "dsn": "postgresql://?sslrootcert=%2Fetc%2Fca.pem&sslpassword=Kp%26Rs7",
     }
     assert DsnParts.parse(dsn).redact("key password Kp&Rs7 (Kp%26Rs7)") == "key password *** (***)"
+
+
+async def test_the_driver_reaches_the_server_by_every_form_of_address_the_parser_reads(pg_server):
+    closed = free_port()  # nothing listens there: a host list goes on to the next host
+    socket_dir = quote(pg_server.socket_dir, safe="")
+    forms = [
+        pg_server.dsn,
+        f"postgresql://postgres@127.0.0.1:{closed},127.0.0.1:{pg_server.port}/postgres?sslmode=disable",
+        f"postgresql://postgres@/postgres?host={pg_server.socket_dir}&port={pg_server.port}",
+        f"postgresql://postgres@{socket_dir}:{pg_server.port}/postgres",
+        f"postgresql://127.0.0.1:{pg_server.port}/postgres?user=postgres&target_session_attrs=read-write",
+    ]
+    for dsn in forms:
+        connection = await asyncpg.connect(**DsnParts.parse(dsn).connect_arguments())
+        try:
+            assert await connection.fetchval("SELECT current_user") == "postgres", dsn
+        finally:
+            await connection.close()
