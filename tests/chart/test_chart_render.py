@@ -314,6 +314,15 @@ def test_security_settings_reach_the_operator_environment():
     assert settings.allow_service_account_name is False
 
 
+def test_listen_addresses_reach_the_operator_and_default_to_every_ipv4_address():
+    default = OperatorSettings.from_env(operator_environ(render()))
+    assert default.http_host == "0.0.0.0" and default.runtime_http_host == "0.0.0.0"
+    ipv6 = OperatorSettings.from_env(
+        operator_environ(render(None, {"listenAddress": "::", "runtime.listenAddress": "::"}))
+    )
+    assert ipv6.http_host == "::" and ipv6.runtime_http_host == "::"
+
+
 def settings_from(docs: list[dict], pod_index: int = 0) -> OperatorSettings:
     """What `livestrat operator` would read in pod `pod_index` of the rendered StatefulSet."""
     return OperatorSettings.from_env(operator_environ(docs, pod_index))
