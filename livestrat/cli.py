@@ -154,7 +154,8 @@ def build_parser() -> argparse.ArgumentParser:
         "runtime",
         "The strategy pod's entrypoint",
         "Reads the configuration the operator rendered and secrets from the environment; "
-        f"serves /healthz, /readyz, /metrics and /state on port {HTTP_PORT}.",
+        f"serves /healthz, /readyz, /metrics and /state on port {HTTP_PORT} of every IPv4 address (runtime.json's "
+        "httpPort and httpHost say otherwise).",
     )
     p.add_argument("--config", default=f"{CONFIG_MOUNT_DIR}/{CONFIG_FILE_NAME}", help="rendered runtime configuration")
     p.set_defaults(func=_cmd_runtime)

@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote, unquote_to_bytes, urlencode
 
-from livestrat.api.runtime_config import ENV_LEDGER_DSN
+from livestrat.api.runtime_config import ENV_LEDGER_DSN, host_and_port
 from strategy_runtime.ledger.errors import LedgerError
 
 SCHEMES = ("postgresql://", "postgres://")
@@ -103,8 +103,7 @@ class DsnParts:
     def address(self) -> str:
         if not self.hosts:
             return f"localhost:{self.ports[0] if self.ports else DEFAULT_PORT}"
-        shown = (f"[{host}]" if ":" in host else host for host in self.hosts)
-        return ",".join(f"{host}:{port}" for host, port in zip(shown, self.ports, strict=True))
+        return ",".join(host_and_port(host, port) for host, port in zip(self.hosts, self.ports, strict=True))
 
     def connect_arguments(self) -> dict[str, Any]:
         """asyncpg's ``connect``/``create_pool`` arguments: every part apart, nothing left to parse but
