@@ -49,6 +49,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import pytest
@@ -302,24 +303,28 @@ def pg_dsn(pg_server: PgServer) -> str:
 
 
 @contextlib.asynccontextmanager
-async def fresh_database(server_dsn: str, owner: str | None = None) -> AsyncIterator[str]:
-    """A new, empty database on the server for the duration of the block (owned by ``owner``): its DSN."""
+async def connected(dsn: str) -> AsyncIterator[Any]:
+    """An asyncpg connection to ``dsn`` for the duration of the block."""
     import asyncpg  # the runtime's driver; imported here so the server fixtures need no client
 
-    name = f"t_{uuid.uuid4().hex[:16]}"
-    admin = await asyncpg.connect(server_dsn)
+    connection = await asyncpg.connect(dsn)
     try:
-        await admin.execute(f'CREATE DATABASE "{name}"' + (f' OWNER "{owner}"' if owner else ""))
+        yield connection
     finally:
-        await admin.close()
+        await connection.close()
+
+
+@contextlib.asynccontextmanager
+async def fresh_database(server_dsn: str, owner: str | None = None) -> AsyncIterator[str]:
+    """A new, empty database on the server for the duration of the block (owned by ``owner``): its DSN."""
+    name = f"t_{uuid.uuid4().hex[:16]}"
+    async with connected(server_dsn) as admin:
+        await admin.execute(f'CREATE DATABASE "{name}"' + (f' OWNER "{owner}"' if owner else ""))
     try:
         yield urlunsplit(urlsplit(server_dsn)._replace(path=f"/{name}"))
     finally:
-        admin = await asyncpg.connect(server_dsn)
-        try:
+        async with connected(server_dsn) as admin:
             await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        finally:
-            await admin.close()
 
 
 @pytest.fixture
@@ -353,11 +358,8 @@ SCRAM_LOGINS = "livestrat_scram_logins"
 async def password_role(like: PasswordRole, name: str, password: str) -> AsyncIterator[PasswordRole]:
     """Another role the server authenticates by SCRAM password (``password`` may hold any character),
     on the server of ``like``, for the duration of the block (drop what it owns first)."""
-    import asyncpg
-
     admin_dsn = f"postgresql://{SUPERUSER}@{like.host}:{like.port}/{DBNAME}"
-    admin = await asyncpg.connect(admin_dsn)
-    try:
+    async with connected(admin_dsn) as admin:
         await admin.execute("SET password_encryption = 'scram-sha-256'")
         create = await admin.fetchval(
             "SELECT format('CREATE ROLE %I LOGIN PASSWORD %L IN ROLE %I', $1::text, $2::text, $3::text)",
@@ -366,16 +368,11 @@ async def password_role(like: PasswordRole, name: str, password: str) -> AsyncIt
             SCRAM_LOGINS,
         )
         await admin.execute(create)
-    finally:
-        await admin.close()
     try:
         yield PasswordRole(name, password, like.host, like.port)
     finally:
-        admin = await asyncpg.connect(admin_dsn)
-        try:
+        async with connected(admin_dsn) as admin:
             await admin.execute(f'DROP ROLE IF EXISTS "{name}"')
-        finally:
-            await admin.close()
 
 
 async def _trust_the_password_role_no_more(server: PgServer, role: PasswordRole) -> str:
