@@ -109,15 +109,17 @@ def build_parser() -> argparse.ArgumentParser:
         "run",
         "Run a strategy locally in paper mode on replayed data",
         "No cluster or database server needed: the ledger is an SQLite file under WORKDIR, or PostgreSQL "
-        "with --ledger or LIVESTRAT_LEDGER_DSN. Ctrl-C halts it the way a pod halts.",
+        "with a DSN in LIVESTRAT_LEDGER_DSN or in --ledger-file. Ctrl-C halts it the way a pod halts.",
     )
     _local_data_arguments(p)
     p.add_argument(
-        "--ledger",
-        metavar="DSN",
-        help="PostgreSQL DSN (postgresql://USER:PASSWORD@HOST:PORT/DB); default: $LIVESTRAT_LEDGER_DSN when set, "
-        "else an SQLite file in WORKDIR",
+        "--ledger-file",
+        metavar="PATH",
+        help="a file holding the PostgreSQL DSN (postgresql://USER:PASSWORD@HOST:PORT/DB, with / ? # @ %% in the "
+        "password percent-encoded); default: $LIVESTRAT_LEDGER_DSN when set, else an SQLite file in WORKDIR. "
+        "Never on the command line: --ledger DSN is refused (ps shows argv to everyone)",
     )
+    p.add_argument("--ledger", metavar="DSN", help=argparse.SUPPRESS)  # refused with a message that says why
     p.add_argument("--speed", type=_speed, help="override spec.data.replay.speed (0 = as fast as possible)")
     p.add_argument("--quiet", action="store_true", help="no progress lines, only the summary")
     p.set_defaults(func=_cmd_run)
@@ -152,7 +154,8 @@ def build_parser() -> argparse.ArgumentParser:
         "runtime",
         "The strategy pod's entrypoint",
         "Reads the configuration the operator rendered and secrets from the environment; "
-        f"serves /healthz, /readyz, /metrics and /state on port {HTTP_PORT}.",
+        f"serves /healthz, /readyz, /metrics and /state on port {HTTP_PORT} of every IPv4 address (runtime.json's "
+        "httpPort and httpHost say otherwise).",
     )
     p.add_argument("--config", default=f"{CONFIG_MOUNT_DIR}/{CONFIG_FILE_NAME}", help="rendered runtime configuration")
     p.set_defaults(func=_cmd_runtime)

@@ -67,7 +67,7 @@ class OperatorContext:
         reconciler = Reconciler(settings, kube, metrics, clock=clock)
         reconciler.phases, reconciler.failures = phases, failures
         if serve_metrics:
-            await metrics.serve("0.0.0.0", settings.metrics_port)
+            await metrics.serve(settings.http_host, settings.metrics_port)
         return cls(
             settings=settings,
             kube=kube,

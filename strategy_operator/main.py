@@ -17,17 +17,14 @@ from typing import Any
 
 import kopf
 
+from livestrat.api.runtime_config import host_and_port
 from strategy_operator.clock import SYSTEM_CLOCK, Clock
 from strategy_operator.handlers import build_registry
 from strategy_operator.settings import OperatorSettings, SettingsError
 
 
 def operator_kwargs(
-    settings: OperatorSettings,
-    namespaces: Sequence[str] = (),
-    *,
-    liveness_host: str = "0.0.0.0",
-    clock: Clock = SYSTEM_CLOCK,
+    settings: OperatorSettings, namespaces: Sequence[str] = (), *, clock: Clock = SYSTEM_CLOCK
 ) -> dict[str, Any]:
     """The arguments of ``kopf.run``/``kopf.operator`` for these settings (tests use them too, with a clock
     they move)."""
@@ -39,7 +36,7 @@ def operator_kwargs(
         "standalone": peering is None,
         "peering_name": peering,
         "priority": settings.peering_priority(),
-        "liveness_endpoint": f"http://{liveness_host}:{settings.health_port}/healthz",
+        "liveness_endpoint": f"http://{host_and_port(settings.http_host, settings.health_port)}/healthz",
         "registry": build_registry(),
         "memo": kopf.Memo(settings=settings, clock=clock),
     }

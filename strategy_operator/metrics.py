@@ -18,6 +18,7 @@ from prometheus_client.aiohttp import make_aiohttp_handler
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
+from livestrat.api.runtime_config import host_and_port
 from livestrat.api.status import Phase
 
 logger = logging.getLogger("livestrat.operator")
@@ -111,7 +112,7 @@ class OperatorMetrics:
         self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
         await self._runner.setup()
         await web.TCPSite(self._runner, host, port).start()
-        logger.info("operator: metrics on http://%s:%d/metrics", host, port)
+        logger.info("operator: metrics on http://%s/metrics", host_and_port(host, port))
 
     async def close(self) -> None:
         if self._runner is not None:

@@ -19,6 +19,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from livestrat.api.runtime_config import DEFAULT_HTTP_HOST, ListenAddress
 from livestrat.api.spec import DNS_LABEL
 
 # Every setting is the environment variable LIVESTRAT_<FIELD NAME> (see ENVIRONMENT, derived from the
@@ -83,6 +84,16 @@ class OperatorSettings(BaseModel):
         lt=PEERING_PRIORITY_BASE,
         description="This replica's ordinal in the operator's StatefulSet (the chart passes the pod-index label); "
         f"with peering and no explicit priority, the priority is {PEERING_PRIORITY_BASE} minus it: replica 0 acts.",
+    )
+    http_host: ListenAddress = Field(
+        default=DEFAULT_HTTP_HOST,
+        description="Address the operator's /metrics and /healthz listen on: an IP address, :: for every IPv6 "
+        "address (IPv6 only), 0.0.0.0 for every IPv4 address.",
+    )
+    runtime_http_host: ListenAddress = Field(
+        default=DEFAULT_HTTP_HOST,
+        description="Address strategy pods' /healthz, /readyz, /metrics and /state listen on (their runtime.json's "
+        "httpHost), as http_host; the kubelet's probes and Prometheus reach them on the pod's IP.",
     )
     metrics_port: int = Field(default=8080, ge=1, le=65535, description="Port of the operator's /metrics.")
     health_port: int = Field(default=8081, ge=1, le=65535, description="Port of the operator's /healthz.")

@@ -86,8 +86,7 @@ SPEC_ERRORS = (*CONFIGURATION_ERRORS, SampleDataError)
 class RuntimeOptions:
     """How a runtime runs: as a pod (HTTP, status push, stays up after a replay) or locally."""
 
-    serve_http: bool = True
-    http_host: str = "0.0.0.0"  # a pod serves its probes and metrics on its own IP
+    serve_http: bool = True  # on the configuration's address and port (http_bind_host, http_port)
     push_status: bool = True
     stop_when_replay_finishes: bool = False
     fence_wait_seconds: float | None = None  # None: the configuration's (a pod waits for a predecessor)
@@ -269,7 +268,7 @@ class StrategyRuntime:
         config, options = self.config, self.options
         self.lag.start()
         if options.serve_http:
-            self.http = RuntimeHttpServer(self, options.http_host, config.http_port)
+            self.http = RuntimeHttpServer(self, config.http_bind_host, config.http_port)
             await self.http.start()
 
         if config.spec.mode == Mode.LIVE and config.ledger.kind == LedgerKind.SQLITE:

@@ -8,11 +8,13 @@ the pod only as environment variables filled by ``secretKeyRef``, under the name
 
 from __future__ import annotations
 
+import ipaddress
 import json
 from enum import StrEnum
 from pathlib import Path
+from typing import Annotated
 
-from pydantic import Field
+from pydantic import AfterValidator, Field
 
 from livestrat.api.base import ApiModel
 from livestrat.api.spec import LiveStrategySpec
@@ -22,6 +24,8 @@ CONFIG_MOUNT_DIR = "/etc/livestrat"
 CATALOG_MOUNT_DIR = "/data/catalog"
 STATE_DIR = "/var/lib/livestrat"
 HTTP_PORT = 8080
+# What the runtime's endpoints (and the operator's) listen on unless told otherwise: every IPv4 address.
+DEFAULT_HTTP_HOST = "0.0.0.0"
 
 # Environment variables the operator fills from Secrets (secretKeyRef) and the runtime reads.
 ENV_API_KEY = "LIVESTRAT_VENUE_API_KEY"
@@ -47,6 +51,25 @@ def halt_budget_seconds(termination_grace_period_seconds: int) -> float:
     """Seconds the runtime allows itself, from SIGTERM, to cancel, flatten, flush, report and exit."""
     grace = float(termination_grace_period_seconds)
     return grace - max(MIN_HALT_MARGIN_SECONDS, grace / 5)
+
+
+def listen_address(value: str) -> str:
+    """An address an HTTP server can listen on: an IP address as written (IPv4, or IPv6 without brackets)."""
+    try:
+        return str(ipaddress.ip_address(value))
+    except ValueError:
+        raise ValueError(
+            f"{value!r} is not an IP address to listen on: give one of the pod's addresses, 0.0.0.0 (every IPv4 "
+            "address) or :: (every IPv6 address), without brackets or a port"
+        ) from None
+
+
+ListenAddress = Annotated[str, AfterValidator(listen_address)]
+
+
+def host_and_port(host: str, port: int) -> str:
+    """``host:port``, with an IPv6 address in brackets (as in a URL)."""
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
 class LedgerKind(StrEnum):
@@ -81,6 +104,11 @@ class RuntimeConfig(ApiModel):
     catalog_path: str = Field(default=CATALOG_MOUNT_DIR, description="Directory of the ParquetDataCatalog.")
     state_dir: str = Field(default=STATE_DIR, description="Writable directory for local state.")
     ledger: LedgerTarget = Field(description="Where fills are recorded.")
+    http_host: ListenAddress | None = Field(
+        default=None,
+        description="Address /healthz, /readyz, /metrics and /state listen on: an IP address, :: for every IPv6 "
+        f"address. None: {DEFAULT_HTTP_HOST} (every IPv4 address).",
+    )
     http_port: int = Field(default=HTTP_PORT, description="Port of /healthz, /readyz, /metrics, /state.")
     report_status: bool = Field(default=True, description="Push trading state into the LiveStrategy status.")
     report_interval_seconds: float = Field(default=1.0, gt=0, description="Least time between status pushes.")
@@ -116,6 +144,11 @@ class RuntimeConfig(ApiModel):
         "than this, and pass again once it is back under half of it.",
     )
     log_level: str = Field(default="INFO", description="Log level of the runtime and its node.")
+
+    @property
+    def http_bind_host(self) -> str:
+        """The address the endpoints listen on (``http_host``, else every IPv4 address)."""
+        return self.http_host or DEFAULT_HTTP_HOST
 
     def dumps(self) -> str:
         return json.dumps(self.model_dump(mode="json", by_alias=True, exclude_none=True), indent=2, sort_keys=True)

@@ -18,6 +18,7 @@ from livestrat.api.resource import LiveStrategy
 from livestrat.api.runtime_config import (
     CATALOG_MOUNT_DIR,
     CONFIG_FILE_NAME,
+    DEFAULT_HTTP_HOST,
     HTTP_PORT,
     STATE_DIR,
     LedgerKind,
@@ -60,6 +61,9 @@ def render_runtime_config(strategy: LiveStrategy, settings: OperatorSettings) ->
         "catalog_path": CATALOG_MOUNT_DIR,
         "state_dir": STATE_DIR,
         "ledger": ledger,
+        # Only another address than the default is written: runtime.json stays as it was for every strategy
+        # (a running one is not told its configuration changed), and a runtime older than the field reads it.
+        "http_host": settings.runtime_http_host if settings.runtime_http_host != DEFAULT_HTTP_HOST else None,
         "http_port": HTTP_PORT,
         "halt_budget_seconds": halt_budget_seconds(spec.pod.termination_grace_period_seconds),
         "log_level": settings.log_level,

@@ -14,6 +14,7 @@ from typing import Any
 from livestrat.api.contract import SQLITE_FILE_NAME
 from livestrat.api.runtime_config import ENV_LEDGER_DSN, LedgerKind, RuntimeConfig
 from strategy_runtime.ledger.base import Ledger, LedgerLag, Migration
+from strategy_runtime.ledger.dsn import DsnParts, InvalidDsn
 from strategy_runtime.ledger.errors import (
     LedgerClosed,
     LedgerError,
@@ -29,10 +30,12 @@ from strategy_runtime.ledger.writer import CommittedBatch, WriteResult
 
 __all__ = [
     "CommittedBatch",
+    "DsnParts",
     "FenceHolder",
     "FencedOut",
     "FillRecord",
     "HaltRecord",
+    "InvalidDsn",
     "Ledger",
     "LedgerClosed",
     "LedgerError",
@@ -61,6 +64,13 @@ def ledger_for(config: RuntimeConfig, environ: Mapping[str, str] = os.environ, *
                 f"the ledger of {key!r} is PostgreSQL but {ENV_LEDGER_DSN} is not set: in a cluster the operator "
                 "fills it from spec.ledger.dsnSecret; check that the Secret and its key exist"
             )
-        return PostgresLedger(dsn, key, **options)
+        try:
+            where = DsnParts.parse(dsn, ENV_LEDGER_DSN)
+        except InvalidDsn as exc:
+            raise InvalidDsn(
+                f"{exc}. In a cluster the operator fills {ENV_LEDGER_DSN} from the Secret spec.ledger.dsnSecret "
+                "names: correct the DSN there"
+            ) from None
+        return PostgresLedger(where, key, **options)
     path = config.ledger.sqlite_path or Path(config.state_dir) / SQLITE_FILE_NAME
     return SqliteLedger(path, key, **options)

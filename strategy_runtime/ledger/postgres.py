@@ -7,8 +7,9 @@ TCP settings below (about 25 s) when the runtime's node vanishes. The runtime ch
 session every ``fence_check_interval`` seconds and reacts at once to the connection
 closing, so it learns of a loss well before the server would let another runtime in.
 
-The DSN holds a password: it is kept in one attribute, never logged, and every error text
-that leaves this module is scrubbed of it.
+The DSN holds a password: it is parsed once (``strategy_runtime.ledger.dsn``), kept in one
+attribute, handed to asyncpg in parts (nothing parses it again), never logged, and every error
+text that leaves this module is scrubbed of it.
 """
 
 from __future__ import annotations
@@ -18,15 +19,14 @@ import contextlib
 import hashlib
 import json
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import parse_qs, quote, unquote, urlsplit
 
 import asyncpg
 
 from livestrat.api.runtime_config import ENV_LEDGER_DSN
 from strategy_runtime.ledger.base import Ledger, Migration, pending_migrations
+from strategy_runtime.ledger.dsn import DsnParts
 from strategy_runtime.ledger.errors import LedgerError, LedgerUnavailable
 from strategy_runtime.ledger.fencing import FenceHolder
 from strategy_runtime.ledger.records import (
@@ -154,49 +154,12 @@ LOCK_HELD_SQL = """
 """
 
 
-@dataclass(frozen=True)
-class DsnParts:
-    """What of a DSN may be shown (host, port, database), and the secrets to scrub from any text."""
-
-    address: str
-    database: str
-    secrets: tuple[str, ...]
-
-    @classmethod
-    def parse(cls, dsn: str) -> DsnParts:
-        url = urlsplit(dsn)
-        if url.scheme not in ("postgres", "postgresql"):
-            # Never echo the DSN itself: it may be all secret.
-            raise LedgerError("the ledger DSN must be a URI: postgresql://USER:PASSWORD@HOST:PORT/DATABASE")
-        query = parse_qs(url.query)
-        userinfo, _, hosts = url.netloc.rpartition("@")
-        password = unquote(userinfo.partition(":")[2])
-        passwords = [p for p in [password, *query.get("password", [])] if p]
-        secrets = {form for p in passwords for form in (p, quote(p, safe=""), quote(p))}
-        if not hosts:  # a Unix socket directory, given as a query parameter
-            hosts = f"{query.get('host', ['localhost'])[0]}:{query.get('port', ['5432'])[0]}"
-        user = unquote(userinfo.partition(":")[0])
-        return cls(
-            address=hosts,
-            database=url.path.lstrip("/") or query.get("dbname", [""])[0] or user or "postgres",
-            secrets=tuple(sorted(secrets, key=len, reverse=True)),
-        )
-
-    def redact(self, text: str) -> str:
-        for secret in self.secrets:
-            text = text.replace(secret, "***")
-        return text
-
-    def __str__(self) -> str:
-        return f"{self.address}/{self.database}"
-
-
 class PostgresLedger(Ledger):
     MIGRATIONS = MIGRATIONS
 
     def __init__(
         self,
-        dsn: str,
+        dsn: DsnParts | str,
         strategy_key: str,
         *,
         connect_timeout: float = 10.0,
@@ -204,8 +167,8 @@ class PostgresLedger(Ledger):
         **options: Any,
     ) -> None:
         super().__init__(strategy_key, **options)
-        self._dsn = dsn
-        self._where = DsnParts.parse(dsn)
+        # A DSN given as text is parsed here (InvalidDsn when it cannot be read whole).
+        self._where = dsn if isinstance(dsn, DsnParts) else DsnParts.parse(dsn)
         self._connect_timeout = connect_timeout
         self._command_timeout = command_timeout
         self._fence_key = advisory_key(f"fence:{strategy_key}")
@@ -234,7 +197,7 @@ class PostgresLedger(Ledger):
     async def _connect(self) -> None:
         try:
             self._pool = await asyncpg.create_pool(
-                self._dsn,
+                **self._where.connect_arguments(),
                 min_size=1,
                 max_size=2,  # the writer and a reader
                 timeout=self._connect_timeout,
@@ -243,7 +206,7 @@ class PostgresLedger(Ledger):
             )
             await self._migrate()
             self._fence_conn = await asyncpg.connect(
-                self._dsn,
+                **self._where.connect_arguments(),
                 timeout=self._connect_timeout,
                 server_settings={"application_name": f"livestrat-fence {self.owner}"[:63], **FENCE_TCP_SETTINGS},
             )

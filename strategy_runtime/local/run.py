@@ -8,9 +8,10 @@ HTTP endpoints and the status push:
   ``data.sample`` written first, and a stale sample (not what the generator writes now for the
   spec's ``data.sample``) is written again; the run says so either way;
 - the ledger is an SQLite file under ``WORKDIR/state/NAME`` (no database server needed), or
-  PostgreSQL with ``--ledger DSN`` or, without it, ``LIVESTRAT_LEDGER_DSN`` from the environment
-  (the variable a pod gets). Every run is a fresh simulated account, so every run has a
-  ledger key of its own, ``NAMESPACE-run-YYYYMMDD-HHMMSS/NAME``: runs never mix their fills;
+  PostgreSQL with a DSN from ``--ledger-file PATH`` or, without it, ``LIVESTRAT_LEDGER_DSN`` from
+  the environment (the variable a pod gets); never from the command line, where ``ps`` shows it
+  to everyone (``--ledger DSN`` is refused). Every run is a fresh simulated account, so every run
+  has a ledger key of its own, ``NAMESPACE-run-YYYYMMDD-HHMMSS/NAME``: runs never mix their fills;
 - progress while replaying: a line at every quarter of the replay, or every few seconds
   when it is slow (``--quiet`` leaves only the summary);
 - when the replay is over the run halts as a pod does (``haltPolicy`` applies) and prints a
@@ -36,8 +37,7 @@ from pathlib import Path
 from livestrat.api.runtime_config import ENV_LEDGER_DSN, LedgerKind, LedgerTarget, RuntimeConfig, StrategyIdentity
 from livestrat.api.spec import Mode
 from livestrat.api.validation import InvalidManifest
-from strategy_runtime.ledger import LedgerError
-from strategy_runtime.ledger.postgres import DsnParts
+from strategy_runtime.ledger import DsnParts, LedgerError
 from strategy_runtime.local.config import local_runtime_config, paper_only
 from strategy_runtime.paper.catalog import CatalogError, prepare_catalog
 from strategy_runtime.paper.sample_data import SampleDataError
@@ -46,6 +46,11 @@ from strategy_runtime.runtime import EXIT_INVALID, RunOutcome, RuntimeOptions, S
 
 PROGRESS_STEP = 0.25  # a line at every quarter of the replay...
 PROGRESS_EVERY_SECONDS = 5.0  # ...or this often when the replay is slower
+LEDGER_ON_THE_COMMAND_LINE = (
+    "--ledger is not taken: a DSN on the command line shows its password to every user of this machine "
+    f"(ps, /proc/PID/cmdline) for the whole run. Give it in the environment ({ENV_LEDGER_DSN}=postgresql://…) "
+    "or in a file only you can read (--ledger-file PATH)"
+)
 
 
 def configure_logging() -> None:
@@ -60,19 +65,34 @@ def configure_logging() -> None:
     logging.getLogger("livestrat.catalog").setLevel(logging.ERROR)
 
 
-def local_config(args: argparse.Namespace, environ: dict[str, str]) -> RuntimeConfig:
+def given_dsn(args: argparse.Namespace, environ: Mapping[str, str]) -> tuple[str, str] | None:
+    """The ledger DSN a run is given and where it comes from (``--ledger-file PATH``, else
+    ``LIVESTRAT_LEDGER_DSN``); None for none (the SQLite file). LedgerError for a file it cannot read."""
+    if args.ledger_file is None:
+        dsn = environ.get(ENV_LEDGER_DSN)
+        return (dsn, ENV_LEDGER_DSN) if dsn else None  # set but empty: the SQLite file
+    source = f"--ledger-file {args.ledger_file}"
+    try:
+        dsn = Path(args.ledger_file).read_text()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise LedgerError(f"cannot read {source}: {getattr(exc, 'strerror', None) or 'not UTF-8 text'}") from None
+    if not dsn.strip():
+        raise LedgerError(f"{source} is empty: write the ledger's DSN in it (postgresql://USER:PASSWORD@HOST/DB)")
+    return dsn, source
+
+
+def local_config(args: argparse.Namespace, environ: dict[str, str], dsn: str | None) -> RuntimeConfig:
     """The run's configuration: the manifest's spec, local paths, and a ledger key for this run.
 
-    The ledger is PostgreSQL when a DSN is given, by ``--ledger`` or else by ``LIVESTRAT_LEDGER_DSN``
-    in the environment (as a pod gets it); otherwise an SQLite file under the work directory.
+    The ledger is PostgreSQL when a ``dsn`` is given (it goes to the runtime in ``environ``, as a pod
+    gets it); otherwise an SQLite file under the work directory.
     """
     ledger = None
-    dsn = args.ledger or environ.get(ENV_LEDGER_DSN)
     if dsn:
         ledger = LedgerTarget(kind=LedgerKind.POSTGRESQL)
         environ[ENV_LEDGER_DSN] = dsn
     else:
-        environ.pop(ENV_LEDGER_DSN, None)  # set but empty: the SQLite file
+        environ.pop(ENV_LEDGER_DSN, None)
     config = local_runtime_config(
         Path(args.file),
         workdir=Path(args.workdir),
@@ -166,31 +186,28 @@ def print_summary(config: RuntimeConfig, outcome: RunOutcome, seconds: float) ->
     print(f"  ledger:         {outcome.ledger_where} (strategy key {outcome.strategy_key})")
 
 
-def ledger_text(config: RuntimeConfig, environ: Mapping[str, str], *, from_environment: bool) -> str:
-    """Where the run's ledger is, safe to print (never the DSN's password); LedgerError for an unusable DSN."""
-    if config.ledger.kind == LedgerKind.POSTGRESQL:
-        source = f" (from {ENV_LEDGER_DSN})" if from_environment else ""
-        return f"PostgreSQL {DsnParts.parse(environ[ENV_LEDGER_DSN])}{source}"
-    return f"SQLite {config.ledger.sqlite_path}"
-
-
 def run_local(args: argparse.Namespace) -> int:
     configure_logging()
+    if args.ledger is not None:
+        print(f"livestrat run: {LEDGER_ON_THE_COMMAND_LINE}", file=sys.stderr)
+        return EXIT_INVALID
     environ = dict(os.environ)
     try:
-        config = local_config(args, environ)
+        given = given_dsn(args, environ)
+        where = DsnParts.parse(*given) if given else None
+    except LedgerError as exc:  # the message never holds the DSN
+        print(f"livestrat run: {exc}", file=sys.stderr)
+        return EXIT_INVALID
+    try:
+        config = local_config(args, environ, given[0] if given else None)
     except InvalidManifest as exc:
         print(f"livestrat run: {exc}", file=sys.stderr)
         return EXIT_INVALID
     if config.spec.mode == Mode.LIVE:
         print(f"livestrat run: {paper_only(args.file, config, 'livestrat run')}", file=sys.stderr)
         return EXIT_INVALID
-    try:
-        ledger = ledger_text(config, environ, from_environment=not args.ledger)
-    except LedgerError as exc:
-        where = "--ledger" if args.ledger else ENV_LEDGER_DSN
-        print(f"livestrat run: {where}: {exc}", file=sys.stderr)  # the message never holds the DSN
-        return EXIT_INVALID
+    # Where the ledger is, safe to print: host:port/database, never the password.
+    ledger = f"PostgreSQL {where} (from {given[1]})" if given else f"SQLite {config.ledger.sqlite_path}"
     try:
         catalog = prepare_catalog(config, owned=args.catalog is None)
     except (CatalogError, SampleDataError) as exc:

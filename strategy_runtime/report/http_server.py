@@ -23,6 +23,8 @@ from typing import Any, Protocol
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
+from livestrat.api.runtime_config import host_and_port
+
 logger = logging.getLogger("livestrat.http")
 
 
@@ -59,7 +61,7 @@ class RuntimeHttpServer:
         await site.start()
         addresses = self._runner.addresses
         self.port = addresses[0][1] if addresses else self._port
-        logger.info("http: /healthz /readyz /metrics /state on %s:%s", self._host, self.port)
+        logger.info("http: /healthz /readyz /metrics /state on %s", host_and_port(self._host, self.port))
 
     async def stop(self) -> None:
         if self._runner is not None:

@@ -347,6 +347,11 @@ def test_security_settings_reach_the_operator_environment():
     assert settings.allow_service_account_name is False
 
 
+def test_the_operator_and_strategy_pods_listen_on_every_ipv4_address_by_default():
+    default = OperatorSettings.from_env(operator_environ(render()))
+    assert default.http_host == "0.0.0.0" and default.runtime_http_host == "0.0.0.0"  # as before the values existed
+
+
 def settings_from(docs: list[dict], pod_index: int = 0) -> OperatorSettings:
     """What `livestrat operator` would read in pod `pod_index` of the rendered StatefulSet."""
     return OperatorSettings.from_env(operator_environ(docs, pod_index))
@@ -385,7 +390,10 @@ def test_every_setting_reaches_the_operator():
         {
             "watchNamespaces": ["a", "b"],
             "liveTrading": {"allowedNamespaces": ["b"]},
-            "runtime": {"image": {"repository": "r.example/rt", "tag": "1.2.3", "pullPolicy": "Always"}},
+            "runtime": {
+                "image": {"repository": "r.example/rt", "tag": "1.2.3", "pullPolicy": "Always"},
+                "listenAddress": "::",
+            },
             "defaults": {
                 "ledger": {"secretName": "pg", "secretKey": "url"},
                 "gcsBucket": "acme-market-data",
@@ -396,6 +404,7 @@ def test_every_setting_reaches_the_operator():
             "haltTimeoutMarginSeconds": 15,
             "maxConcurrentReconciles": 32,
             "logLevel": "WARNING",
+            "listenAddress": "::1",
             "ports": {"metrics": 9090, "health": 9091},
             "security": {"allowedImagePrefixes": ["r.example/"], "allowServiceAccountName": True},
         },
@@ -418,6 +427,8 @@ def test_every_setting_reaches_the_operator():
         "peering": None,
         "priority": None,
         "replica_ordinal": 0,
+        "http_host": "::1",
+        "runtime_http_host": "::",
         "metrics_port": 9090,
         "health_port": 9091,
         "allowed_image_prefixes": ["r.example/"],

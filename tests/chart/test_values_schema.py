@@ -31,6 +31,8 @@ WRONG_VALUES = [
     ({"defaults": {"gcsBucket": "gs://acme-market-data"}}, ["at '/defaults/gcsBucket'", "does not match pattern"]),
     ({"defaults": {"gcpServiceAccount": "reader"}}, ["at '/defaults/gcpServiceAccount'"]),
     ({"ports": {"metrics": 70000}}, ["at '/ports/metrics'", "maximum"]),
+    ({"listenAddress": "localhost"}, ["at '/listenAddress'", "does not match pattern"]),
+    ({"runtime": {"listenAddress": "[::]"}}, ["at '/runtime/listenAddress'", "does not match pattern"]),
     ({"monitoring": {"kind": "Servicemonitor"}}, ["at '/monitoring/kind'", "'PodMonitor', 'ServiceMonitor'"]),
     ({"monitoring": {"interval": "30 seconds"}}, ["at '/monitoring/interval'"]),
     ({"networkPolicy": {"apiServer": {"cidrs": ["10.0.0.1"]}}}, ["at '/networkPolicy/apiServer/cidrs/0'"]),

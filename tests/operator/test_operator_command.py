@@ -42,6 +42,7 @@ async def test_livestrat_operator_runs_against_a_kubeconfig_and_stops_on_sigterm
         "default",
         LIVESTRAT_HEALTH_PORT=str(health),
         LIVESTRAT_METRICS_PORT=str(metrics),
+        LIVESTRAT_HTTP_HOST="::1",  # both servers listen there, and only there
         LIVESTRAT_RUNTIME_IMAGE="registry.example/livestrat-runtime:1.2.3",
         LIVESTRAT_LOG_LEVEL="INFO",
     )
@@ -54,10 +55,13 @@ async def test_livestrat_operator_runs_against_a_kubeconfig_and_stops_on_sigterm
         image = desk.statefulset("ema-cross-halted")["spec"]["template"]["spec"]["containers"][0]["image"]
         assert image == "registry.example/livestrat-runtime:1.2.3"
         async with aiohttp.ClientSession() as session:
-            async with session.get(f"http://127.0.0.1:{health}/healthz") as response:
+            async with session.get(f"http://[::1]:{health}/healthz") as response:
                 assert response.status == 200
-            async with session.get(f"http://127.0.0.1:{metrics}/metrics") as response:
+            async with session.get(f"http://[::1]:{metrics}/metrics") as response:
                 assert 'livestrat_operator_strategies{phase="Halted"} 1.0' in await response.text()
+            for port in (health, metrics):
+                with pytest.raises(aiohttp.ClientConnectorError):
+                    await session.get(f"http://127.0.0.1:{port}/")
     finally:
         process.send_signal(signal.SIGTERM)
         code = await asyncio.wait_for(process.wait(), timeout=30)

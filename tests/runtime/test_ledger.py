@@ -397,7 +397,7 @@ async def test_fills_wait_in_memory_while_the_database_is_unreachable(pg_databas
 async def test_the_dsn_password_never_appears_in_errors_or_logs(caplog):
     caplog.set_level(logging.DEBUG)
     closed_port = 9  # discard: nothing listens there
-    dsn = f"postgresql://trader:{PASSWORD}@127.0.0.1:{closed_port}/ledger?password={PASSWORD}"
+    dsn = f"postgresql://trader:{PASSWORD}@127.0.0.1:{closed_port}/ledger"
     ledger = PostgresLedger(dsn, KEY, connect_timeout=2)
     assert PASSWORD not in repr(ledger)
     assert PASSWORD not in ledger.describe()
@@ -410,7 +410,7 @@ async def test_the_dsn_password_never_appears_in_errors_or_logs(caplog):
     assert PASSWORD not in repr(unavailable.value)
     assert PASSWORD not in "\n".join(r.getMessage() for r in caplog.records)
 
-    with pytest.raises(LedgerError, match="must be a URI") as not_a_uri:
+    with pytest.raises(LedgerError, match="is not a PostgreSQL URI") as not_a_uri:
         PostgresLedger(f"host=db password={PASSWORD}", KEY)
     assert PASSWORD not in str(not_a_uri.value)
 
@@ -422,7 +422,7 @@ def test_a_percent_encoded_password_is_redacted_in_every_form():
 
 
 def test_every_error_text_of_a_postgresql_ledger_goes_through_its_one_redaction():
-    dsn = "postgresql://trader:p%40ss%2Fw0rd@db.internal:5433/ledger?password=second-secret"
+    dsn = "postgresql://trader:p%40ss%2Fw0rd@db.internal:5433/ledger?sslpassword=second-secret"  # a client key's
     ledger = PostgresLedger(dsn, KEY)
     # what the ledger logs and raises (_error_text), and what the runtime builds about it (redact)
     failure = ConnectionError(f"could not reach {dsn} as trader/p@ss/w0rd (also tried second-secret)")

@@ -14,17 +14,20 @@ import subprocess
 import time
 from decimal import Decimal
 from pathlib import Path
+from urllib.parse import quote, urlsplit
 
 import asyncpg
 import pytest
 import yaml
 
 from livestrat.api.runtime_config import ENV_LEDGER_DSN
-from strategy_runtime.ledger.postgres import DsnParts
+from strategy_runtime.ledger.dsn import DsnParts
 from strategy_runtime.pnl import recompute_pnl
 from tests.support.catalogs import write_price_path
 from tests.support.ledger import read_sqlite_fills
+from tests.support.postgres import PasswordRole, fresh_database, password_role
 from tests.support.runtime_process import EXAMPLE, LIVESTRAT, ROOT
+from tests.support.secrets import SPECIAL_CHARACTERS, assert_no_trace, password_with
 
 pytestmark = pytest.mark.slow
 
@@ -176,5 +179,54 @@ async def test_the_ledger_dsn_from_the_environment_makes_a_local_run_use_postgre
         env={**environ, ENV_LEDGER_DSN: "host=db password=hunter2"},
     )
     assert broken.returncode == 2
-    assert f"livestrat run: {ENV_LEDGER_DSN}: the ledger DSN must be a URI" in broken.stderr
+    assert f"livestrat run: the ledger DSN in {ENV_LEDGER_DSN} is not a PostgreSQL URI" in broken.stderr
     assert "hunter2" not in broken.stdout + broken.stderr
+
+
+async def test_a_local_run_takes_its_dsn_from_a_file_or_the_environment_never_from_the_command_line(
+    tmp_path, pg_dsn, pg_password_role: PasswordRole
+):
+    password = password_with(*SPECIAL_CHARACTERS)
+    places: dict[str, str] = {}
+    async with (
+        password_role(pg_password_role, "ledger_local_run", password) as role,
+        fresh_database(pg_dsn, owner=role.name) as owned,
+    ):
+        database = urlsplit(owned).path.lstrip("/")
+        dsn = role.dsn(database, quote(password, safe=""))
+
+        # on the command line (where ps shows it to everyone): refused before anything runs
+        given = await asyncio.to_thread(livestrat, "run", str(EXAMPLE), "--workdir", str(tmp_path), "--ledger", dsn)
+        places["--ledger"] = given.stdout + given.stderr
+        assert given.returncode == 2
+        assert ENV_LEDGER_DSN in given.stderr and "--ledger-file" in given.stderr, given.stderr
+        assert not (tmp_path / "catalogs").exists()  # nothing ran
+
+        # in a file: the run records its fills in PostgreSQL and names the ledger, not the password
+        file = tmp_path / "ledger.dsn"
+        file.write_text(dsn + "\n")
+        file.chmod(0o600)
+        command = [LIVESTRAT, "run", str(EXAMPLE), "--workdir", str(tmp_path), "--quiet", "--ledger-file", str(file)]
+        process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        places["cmdline"] = Path(f"/proc/{process.pid}/cmdline").read_bytes().decode(errors="replace")
+        out, err = await asyncio.to_thread(process.communicate, timeout=120)
+        places["--ledger-file"] = out + err
+        assert process.returncode == 0, out + err
+        where = f"{role.host}:{role.port}/{database}"
+        assert f"ledger PostgreSQL {where} (from --ledger-file {file})" in out
+        key = re.fullmatch(rf"PostgreSQL {re.escape(where)} \(strategy key (\S+)\)", summary_field(out, "ledger"))
+        conn = await asyncpg.connect(owned)
+        try:
+            stored = await conn.fetchval("SELECT count(*) FROM fills WHERE strategy_key = $1", key.group(1))
+        finally:
+            await conn.close()
+        assert stored == int(summary_field(out, "fills")) > 0
+
+        # malformed in the environment (a '/', '?', '#', '@' and '%' left as they are): which part, what to do
+        environ = {**os.environ, ENV_LEDGER_DSN: role.dsn(database)}
+        broken = await asyncio.to_thread(livestrat, "run", str(EXAMPLE), "--workdir", str(tmp_path), env=environ)
+        places["malformed"] = broken.stdout + broken.stderr
+        assert broken.returncode == 2
+        assert f"livestrat run: the ledger DSN in {ENV_LEDGER_DSN}" in broken.stderr, broken.stderr
+        assert "percent-encode" in broken.stderr
+    assert_no_trace([password], **places)

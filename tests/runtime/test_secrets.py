@@ -13,28 +13,45 @@ kubeconfig. Two stories:
   (the runtime refuses to start, naming the ledger, not the password).
 
 Every byte they wrote, served and pushed is searched, and so are the errors themselves.
+
+Then passwords with every character that means something in a URI (``/ ? # @ : % [ ]`` and a
+space), which the server checks: each one opens the ledger percent-encoded, and as it is where
+that is unambiguous (``: [ ]``, the space), and is refused, saying what to encode, where it is
+not; a pod with all of them in its password trades, and one with a wrong such password, or with
+a malformed DSN, is refused. No piece of four characters of any of them appears anywhere: logs,
+``/state``, ``/metrics``, the status pushed, the errors raised, the process's command line.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import re
 import traceback
-from urllib.parse import urlsplit, urlunsplit
+from pathlib import Path
+from urllib.parse import quote, urlsplit, urlunsplit
 
 import asyncpg
 import pytest
 
-from livestrat.api.runtime_config import ENV_API_KEY, ENV_API_PASSPHRASE, ENV_API_SECRET
-from strategy_runtime.ledger import LedgerUnavailable, PostgresLedger
-from strategy_runtime.ledger.postgres import DsnParts
-from strategy_runtime.runtime import EXIT_FAILED
+from livestrat.api.runtime_config import (
+    ENV_API_KEY,
+    ENV_API_PASSPHRASE,
+    ENV_API_SECRET,
+    ENV_LEDGER_DSN,
+    RuntimeConfig,
+)
+from strategy_runtime.ledger import LedgerError, LedgerUnavailable, PostgresLedger
+from strategy_runtime.ledger.dsn import DsnParts
+from strategy_runtime.runtime import EXIT_FAILED, EXIT_INVALID
 from tests.support.kube import LIVESTRATEGIES, wait_for
 from tests.support.kube_emulator import kubeconfig
+from tests.support.ledger import KEY
 from tests.support.live_nodes import live_manifest
-from tests.support.postgres import PasswordRole
+from tests.support.postgres import PasswordRole, fresh_database, password_role
 from tests.support.runtime_process import RuntimeProcess, example_spec, free_port, strategy_config
+from tests.support.secrets import SPECIAL_CHARACTERS, assert_no_trace, password_with
 from tests.support.tcp_proxy import CuttableProxy
 
 pytestmark = pytest.mark.slow
@@ -218,3 +235,144 @@ async def test_a_scram_ledger_password_and_live_keys_never_leak_with_the_right_p
         status=stored,
         raised=raised,
     )
+
+
+# --------------------------------------------------------------------------- passwords a URI must encode
+
+EVERY_SPECIAL = password_with(*SPECIAL_CHARACTERS)  # Tq5/Zw8?Hx3#Lv6@Mn2:Rp9%Ys4[Kd7]Gb1 Fc0
+WRONG_SPECIAL = password_with(*reversed(SPECIAL_CHARACTERS))
+# What ends the user information or starts an escape when left as it is; ':', '[', ']' and a space do not.
+ENCODE_THESE = "/?#@%"
+
+
+def as_a_user_writes_it(password: str) -> str:
+    """``password`` in a URI: what must be percent-encoded is, the rest (':', '[', ']', ' ') as it is."""
+    return "".join(quote(c, safe="") if c in ENCODE_THESE else c for c in password)
+
+
+def database_of(dsn: str) -> str:
+    return urlsplit(dsn).path.lstrip("/")
+
+
+def raised_texts(error: BaseException) -> str:
+    """An exception as it can be shown: its message, its repr and its traceback with the chain."""
+    return "\n".join([str(error), repr(error), "".join(traceback.format_exception(error))])
+
+
+@pytest.mark.parametrize("character", SPECIAL_CHARACTERS)
+async def test_a_ledger_password_with_a_special_character_opens_the_ledger_and_never_leaks(
+    caplog, pg_dsn, pg_password_role: PasswordRole, character
+):
+    caplog.set_level(logging.DEBUG)
+    password, wrong = password_with(character), "Wr0" + password_with(character)
+    name = f"ledger_pw_{SPECIAL_CHARACTERS.index(character)}"
+    texts: dict[str, str] = {}
+    async with (
+        password_role(pg_password_role, name, password) as role,
+        fresh_database(pg_dsn, owner=role.name) as owned,
+    ):
+        database = database_of(owned)
+        where = f"{role.host}:{role.port}/{database}"
+
+        # percent-encoded: the ledger opens and takes its fence
+        ledger = PostgresLedger(role.dsn(database, quote(password, safe="")), KEY)
+        await ledger.open()
+        try:
+            assert ledger.fence_held
+            texts["open ledger"] = f"{ledger!r} {ledger.describe()}"
+        finally:
+            await ledger.close(timeout=10)
+        assert ledger.describe() == f"PostgreSQL {where}"
+
+        # as it is: read whole (':', '[', ']', ' ') or refused, saying what to encode
+        if character in ENCODE_THESE:
+            with pytest.raises(LedgerError) as refused:
+                PostgresLedger(role.dsn(database), KEY)
+            assert "percent-encode" in str(refused.value)
+            texts["refused"] = raised_texts(refused.value)
+        else:
+            async with PostgresLedger(role.dsn(database), KEY) as ledger:
+                assert ledger.fence_held
+
+        # a wrong one, percent-encoded: refused by the server, naming the ledger, not the password
+        ledger = PostgresLedger(role.dsn(database, quote(wrong, safe="")), KEY, connect_timeout=10)
+        with pytest.raises(LedgerUnavailable) as unavailable:
+            await ledger.open()
+        assert f"cannot connect to the ledger database {where}: InvalidPasswordError" in str(unavailable.value)
+        texts["wrong password"] = raised_texts(unavailable.value) + repr(ledger)
+    texts["logs"] = "\n".join(r.getMessage() for r in caplog.records)
+    assert_no_trace([password, wrong], **texts)
+
+
+async def test_a_pod_whose_ledger_password_has_every_special_character_connects_and_never_leaks_it(
+    tmp_path, emulator, pg_dsn, pg_password_role: PasswordRole
+):
+    emulator.add_namespace("desk")
+    spec = example_spec()
+    manifest = {"apiVersion": "livestrat.io/v1alpha1", "kind": "LiveStrategy", "metadata": {"name": "s"}, "spec": spec}
+    emulator.create_object(LIVESTRATEGIES, manifest, namespace="desk")
+    kube = tmp_path / "kubeconfig.json"
+    kube.write_text(json.dumps(kubeconfig(str(emulator.url), token=TOKEN)))
+    malformed = {c: password_with(c) for c in ENCODE_THESE}  # each left as it is in its DSN
+    places: dict[str, str] = {}
+
+    def configured(tag: str) -> tuple[RuntimeConfig, Path]:
+        return strategy_config(
+            tmp_path / tag, spec, name="s", ledger_kind="postgresql", report_status=True, log_level="DEBUG"
+        )
+
+    async with (
+        password_role(pg_password_role, "ledger_every_special", EVERY_SPECIAL) as role,
+        fresh_database(pg_dsn, owner=role.name) as owned,
+    ):
+        database = database_of(owned)
+        where = f"{role.host}:{role.port}/{database}"
+
+        # the right password: the runtime connects, trades, serves and pushes its status, and halts
+        config, path = configured("right")
+        dsn = role.dsn(database, as_a_user_writes_it(EVERY_SPECIAL))
+        runtime = RuntimeProcess.start(config, path, ledger_dsn=dsn, env={"KUBECONFIG": str(kube)}, tag="right")
+        try:
+            await runtime.wait_ready()
+            state = await runtime.wait_until(lambda s: s["trading"]["fills"] > 0, what="some fills")
+            await wait_for(lambda: emulator.read_object(LIVESTRATEGIES, "s", namespace="desk").get("status"))
+            for endpoint in ("/state", "/metrics", "/healthz", "/readyz"):
+                places[f"served {endpoint}"] = (await runtime.get(endpoint))[1]
+            places["cmdline"] = Path(f"/proc/{runtime.process.pid}/cmdline").read_bytes().decode(errors="replace")
+            runtime.signal()
+            code, _ = await runtime.wait_exit(config.halt_budget_seconds + 10)
+        finally:
+            runtime.kill()
+        places["right run's output"] = runtime.output()
+        assert code == 0, runtime.output()
+        assert state["ledger"]["where"] == f"PostgreSQL {where}"
+
+        # a wrong password: refused by the server at start (exit 1), naming the ledger
+        config, path = configured("wrong")
+        dsn = role.dsn(database, as_a_user_writes_it(WRONG_SPECIAL))
+        wrong = RuntimeProcess.start(config, path, ledger_dsn=dsn, env={"KUBECONFIG": str(kube)}, tag="wrong")
+        try:
+            code, _ = await wrong.wait_exit(60)
+        finally:
+            wrong.kill()
+        places["wrong run's output"] = wrong.output()
+        assert code == EXIT_FAILED, wrong.output()
+        assert f"cannot connect to the ledger database {where}: InvalidPasswordError" in wrong.output()
+
+        # malformed: each character a URI must encode, left as it is; and a host that crashed the parser
+        cases = {c: role.dsn(database, password) for c, password in malformed.items()}
+        cases["an IPv6 host without its bracket"] = f"postgresql://{role.name}:{EVERY_SPECIAL}@[::1:5432/{database}"
+        for case, dsn in cases.items():
+            config, path = configured(f"malformed-{len(places)}")
+            refused = RuntimeProcess.start(config, path, ledger_dsn=dsn, env={"KUBECONFIG": str(kube)}, tag="bad")
+            try:
+                code, _ = await refused.wait_exit(60)
+            finally:
+                refused.kill()
+            output = places[f"output for {case!r}"] = refused.output()
+            assert code == EXIT_INVALID, output
+            assert f"the ledger DSN in {ENV_LEDGER_DSN}" in output, output
+            assert "Traceback" not in output, output
+    places["pushed"] = "\n".join(r.body.decode(errors="replace") for r in emulator.writes())
+    places["status"] = json.dumps(emulator.read_object(LIVESTRATEGIES, "s", namespace="desk"))
+    assert_no_trace([EVERY_SPECIAL, WRONG_SPECIAL, *malformed.values()], **places)

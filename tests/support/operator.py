@@ -44,6 +44,7 @@ def free_port() -> int:
 def fast_settings(**overrides: Any) -> OperatorSettings:
     """Operator settings for tests: free ports, short timeouts."""
     values: dict[str, Any] = {
+        "http_host": "127.0.0.1",
         "metrics_port": free_port(),
         "health_port": free_port(),
         "stale_after_seconds": 5.0,
@@ -87,7 +88,7 @@ class OperatorThread:
         clock: Clock = SYSTEM_CLOCK,
     ) -> None:
         self.settings = settings
-        self.kwargs = operator_kwargs(settings, namespaces, liveness_host="127.0.0.1", clock=clock)
+        self.kwargs = operator_kwargs(settings, namespaces, clock=clock)
         self.reconciled_versions: dict[tuple[str, str], int] = {}
         self._record_reconciled_versions()
         if priority is not None:

@@ -25,7 +25,9 @@ Behaviour
   it on, for benchmarks.
 * ``pg_database``: a fresh, empty database per test (``fresh_database`` outside fixtures).
 * ``pg_password_role``: a login role that must give its password (SCRAM-SHA-256 over TCP,
-  a pg_hba.conf line for that role alone, ahead of ``trust``), for tests about secrets.
+  a pg_hba.conf line for the members of ``livestrat_scram_logins`` alone, ahead of ``trust``),
+  for tests about secrets; ``password_role(role, name, password)`` makes another such role, with
+  any password (special characters included), for the duration of a block.
 * Teardown: SIGINT (fast shutdown), wait, SIGKILL fallback, rm -rf temp dir.
 """
 
@@ -47,6 +49,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import pytest
@@ -300,24 +303,28 @@ def pg_dsn(pg_server: PgServer) -> str:
 
 
 @contextlib.asynccontextmanager
-async def fresh_database(server_dsn: str) -> AsyncIterator[str]:
-    """A new, empty database on the server for the duration of the block: its DSN."""
+async def connected(dsn: str) -> AsyncIterator[Any]:
+    """An asyncpg connection to ``dsn`` for the duration of the block."""
     import asyncpg  # the runtime's driver; imported here so the server fixtures need no client
 
-    name = f"t_{uuid.uuid4().hex[:16]}"
-    admin = await asyncpg.connect(server_dsn)
+    connection = await asyncpg.connect(dsn)
     try:
-        await admin.execute(f'CREATE DATABASE "{name}"')
+        yield connection
     finally:
-        await admin.close()
+        await connection.close()
+
+
+@contextlib.asynccontextmanager
+async def fresh_database(server_dsn: str, owner: str | None = None) -> AsyncIterator[str]:
+    """A new, empty database on the server for the duration of the block (owned by ``owner``): its DSN."""
+    name = f"t_{uuid.uuid4().hex[:16]}"
+    async with connected(server_dsn) as admin:
+        await admin.execute(f'CREATE DATABASE "{name}"' + (f' OWNER "{owner}"' if owner else ""))
     try:
         yield urlunsplit(urlsplit(server_dsn)._replace(path=f"/{name}"))
     finally:
-        admin = await asyncpg.connect(server_dsn)
-        try:
+        async with connected(server_dsn) as admin:
             await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        finally:
-            await admin.close()
 
 
 @pytest.fixture
@@ -329,7 +336,8 @@ async def pg_database(pg_dsn: str) -> AsyncIterator[str]:
 
 @dataclasses.dataclass(frozen=True)
 class PasswordRole:
-    """A role the server authenticates by SCRAM password; ``dsn(database, password)`` to log in as it."""
+    """A role the server authenticates by SCRAM password; ``dsn(database, password)`` to log in as it
+    (the password as it is: percent-encode it first if it needs it)."""
 
     name: str
     password: str
@@ -342,6 +350,29 @@ class PasswordRole:
 
 SCRAM_ROLE = "livestrat_scram"
 SCRAM_PASSWORD = "SCRAM-PASSWORD-4e1f2a-do-not-leak"
+# The server checks the password of this group's members over TCP (one pg_hba.conf line for all of them).
+SCRAM_LOGINS = "livestrat_scram_logins"
+
+
+@contextlib.asynccontextmanager
+async def password_role(like: PasswordRole, name: str, password: str) -> AsyncIterator[PasswordRole]:
+    """Another role the server authenticates by SCRAM password (``password`` may hold any character),
+    on the server of ``like``, for the duration of the block (drop what it owns first)."""
+    admin_dsn = f"postgresql://{SUPERUSER}@{like.host}:{like.port}/{DBNAME}"
+    async with connected(admin_dsn) as admin:
+        await admin.execute("SET password_encryption = 'scram-sha-256'")
+        create = await admin.fetchval(
+            "SELECT format('CREATE ROLE %I LOGIN PASSWORD %L IN ROLE %I', $1::text, $2::text, $3::text)",
+            name,
+            password,
+            SCRAM_LOGINS,
+        )
+        await admin.execute(create)
+    try:
+        yield PasswordRole(name, password, like.host, like.port)
+    finally:
+        async with connected(admin_dsn) as admin:
+            await admin.execute(f'DROP ROLE IF EXISTS "{name}"')
 
 
 async def _trust_the_password_role_no_more(server: PgServer, role: PasswordRole) -> str:
@@ -352,9 +383,10 @@ async def _trust_the_password_role_no_more(server: PgServer, role: PasswordRole)
     try:
         hba = Path(await admin.fetchval("SHOW hba_file"))
         original = hba.read_text()
-        hba.write_text(f"host all {role.name} 127.0.0.1/32 scram-sha-256\n" + original)  # first match wins
+        hba.write_text(f"host all +{SCRAM_LOGINS} 127.0.0.1/32 scram-sha-256\n" + original)  # first match wins
         await admin.execute("SET password_encryption = 'scram-sha-256'")
-        await admin.execute(f"CREATE ROLE {role.name} LOGIN PASSWORD '{role.password}'")
+        await admin.execute(f"CREATE ROLE {SCRAM_LOGINS} NOLOGIN")
+        await admin.execute(f"CREATE ROLE {role.name} LOGIN PASSWORD '{role.password}' IN ROLE {SCRAM_LOGINS}")
         await admin.fetchval("SELECT pg_reload_conf()")
     finally:
         await admin.close()

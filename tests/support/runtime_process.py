@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import ipaddress
 import os
 import signal
 import socket
@@ -31,6 +32,7 @@ from livestrat.api.runtime_config import (
     RuntimeConfig,
     StrategyIdentity,
     halt_budget_seconds,
+    host_and_port,
 )
 from livestrat.api.validation import parse
 
@@ -151,7 +153,11 @@ class RuntimeProcess:
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.config.http_port}"
+        """Where its endpoints answer: the address it listens on (its family's loopback for "every address")."""
+        host = ipaddress.ip_address(self.config.http_bind_host)
+        if host.is_unspecified:
+            host = ipaddress.ip_address("::1" if host.version == 6 else "127.0.0.1")
+        return f"http://{host_and_port(str(host), self.config.http_port)}"
 
     def output(self) -> str:
         return self.stdout_path.read_text(errors="replace") + self.stderr_path.read_text(errors="replace")

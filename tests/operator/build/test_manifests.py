@@ -173,6 +173,18 @@ def test_a_paper_strategy_without_a_ledger_secret_keeps_its_ledger_in_sqlite_on_
     assert with_default.ledger.kind == "postgresql"
 
 
+def test_strategy_pods_listen_where_the_operators_settings_say_and_their_configuration_is_unchanged_by_default():
+    default = render_runtime_config(strategy(example("paper-ema-cross")), SETTINGS)
+    assert default.http_host is None and "httpHost" not in json.loads(default.dumps())  # 0.0.0.0, as before
+    assert default.http_bind_host == "0.0.0.0"
+    explicit = render_runtime_config(
+        strategy(example("paper-ema-cross")), OperatorSettings(runtime_http_host="0.0.0.0")
+    )
+    assert explicit == default  # the default said out loud is the default
+    ipv6 = render_runtime_config(strategy(example("paper-ema-cross")), OperatorSettings(runtime_http_host="::"))
+    assert ipv6.http_host == "::" and json.loads(ipv6.dumps())["httpHost"] == "::"
+
+
 def test_a_gcs_catalog_is_a_gcsfuse_csi_volume_with_the_sidecar_annotations_and_workload_identity():
     s = strategy(example("gcs-fuse-catalog"))
     template = build_pod_template(s, SETTINGS)
