@@ -168,3 +168,59 @@ async def test_annotations_hold_256_kib_in_all(emulator, api):
     )
     stored = emulator.read_object(LIVESTRATEGIES, "s1", namespace="default")
     assert list(stored["metadata"]["annotations"]) == ["note"]
+
+
+async def test_an_object_stored_past_validation_is_served_as_it_is_stored(emulator, api):
+    # What a stale CRD schema or a direct etcd write leaves: the operator must read whatever is stored.
+    created = await api.create_namespaced_custom_object(
+        "livestrat.io", "v1alpha1", "default", "livestrategies", MANIFEST
+    )
+    broken = {
+        **MANIFEST,
+        "metadata": {"name": "s1", "annotations": ["not", "a", "map"], "labels": 7},
+        "spec": "a string",
+        "status": {"risk": ["Halted"], "replicas": "one"},
+    }
+    stored = emulator.store_unchecked(LIVESTRATEGIES, broken, namespace="default")
+    assert stored["metadata"]["uid"] == created["metadata"]["uid"]
+    assert stored["metadata"]["generation"] == 2
+    assert int(stored["metadata"]["resourceVersion"]) > int(created["metadata"]["resourceVersion"])
+    served = await api.get_namespaced_custom_object("livestrat.io", "v1alpha1", "default", "livestrategies", "s1")
+    assert served["spec"] == "a string" and served["metadata"]["annotations"] == ["not", "a", "map"]
+    assert served["metadata"]["labels"] == 7 and served["status"] == {"risk": ["Halted"], "replicas": "one"}
+    # a label selector does not break on it (a real server would have dropped such labels when reading)
+    listed = await api.list_namespaced_custom_object(
+        "livestrat.io", "v1alpha1", "default", "livestrategies", label_selector="app=x"
+    )
+    assert listed["items"] == []
+    born = emulator.store_unchecked(LIVESTRATEGIES, {**broken, "metadata": {"name": "s2"}}, namespace="default")
+    assert born["metadata"]["generation"] == 1 and born["status"] == broken["status"]
+
+
+@pytest.mark.parametrize(
+    ("broken", "path"),
+    [
+        ({"spec": {"replicas": "one"}}, ".spec.replicas"),
+        ({"spec": "a string"}, ".spec"),
+        ({"spec": {"replicas": 10**20}}, ".spec.replicas"),
+        ({"spec": {"replicas": 1}, "status": {"replicas": [1]}}, ".status.replicas"),
+        ({"spec": {"replicas": 1}, "status": {"selector": {"app": "x"}}}, ".status.selector"),
+    ],
+)
+async def test_an_object_whose_replicas_cannot_be_read_cannot_be_scaled(emulator, api, broken, path):
+    # apiextensions' scaleFromCustomResource reads spec.replicas and status.replicas with NestedInt64 and the
+    # selector with NestedString: a value of another type (or a level that is not an object) is an error, for
+    # reading the scale as for writing it.
+    await api.create_namespaced_custom_object("livestrat.io", "v1alpha1", "default", "livestrategies", MANIFEST)
+    emulator.store_unchecked(LIVESTRATEGIES, {**MANIFEST, **broken}, namespace="default")
+    where = ("livestrat.io", "v1alpha1", "default", "livestrategies", "s1")
+    for call in (
+        lambda: api.get_namespaced_custom_object_scale(*where),
+        lambda: api.patch_namespaced_custom_object_scale(
+            *where, {"spec": {"replicas": 0}}, _content_type="application/merge-patch+json"
+        ),
+    ):
+        with pytest.raises(kubernetes_asyncio.client.ApiException) as refused:
+            await call()
+        assert refused.value.status == 500 and f"{path} accessor error" in refused.value.body
+    assert emulator.read_object(LIVESTRATEGIES, "s1", namespace="default")["spec"] == broken["spec"]

@@ -18,7 +18,9 @@ semantics with those of a real API server, as far as an operator can observe the
 * the status subresource: ``PATCH``/``PUT .../status`` change only ``.status``;
   the main endpoint ignores ``.status`` (also on create);
 * the scale subresource (``autoscaling/v1`` Scale) from CRD ``specReplicasPath`` /
-  ``statusReplicasPath`` / ``labelSelectorPath``, and for ``apps/v1`` workloads;
+  ``statusReplicasPath`` / ``labelSelectorPath``, and for ``apps/v1`` workloads; like
+  apiextensions, it answers 500 for an object whose replicas or selector field has another type
+  (or sits under something that is not an object): such an object cannot be scaled;
 * merge-patch (RFC 7386), JSON-patch (RFC 6902, incl. ``test``), PUT; strategic merge
   patch is 415 for custom resources (as in Kubernetes) and a plain merge for builtins;
 * deletion with finalizers (``deletionTimestamp``; removing the last finalizer deletes),
@@ -42,7 +44,8 @@ StatefulSet's status: tests must do it), quotas, RBAC, authentication.
 Everything happens synchronously in the event loop thread: every request is atomic,
 so no locks are needed. The test-side helpers (``create_object``, ``patch_object``,
 ``replace_object``, ``delete_object``, ``read_object``, ``list_objects``) mutate the state
-out-of-band (no HTTP, not recorded as requests) and must be called from the loop thread.
+out-of-band (no HTTP, not recorded as requests) and must be called from the loop thread;
+``store_unchecked`` stores an object that a stale or bypassed schema let into etcd.
 
 Built-in reactions are dispatched directly, not via kmock's DSL: kmock checks each
 reaction against the whole request history (``request in reaction._source``), which
@@ -249,6 +252,50 @@ class KubernetesEmulator(kmock.KubernetesEmulator):
         self, resource: Any, name: str, *, namespace: str | None = None, propagation: str = "Background"
     ) -> Body:
         return self._delete(kmock.resource(resource), namespace, name, {"propagationPolicy": propagation})
+
+    def store_unchecked(self, resource: Any, body: Mapping[str, Any], *, namespace: str | None = None) -> Body:
+        """Store ``body`` whole (``status`` included) as etcd would hold it after a write that skipped validation.
+
+        Why: the API server validates a custom object against its CRD's schema only when it is
+        written, so etcd can hold what today's schema refuses: objects written under an older or
+        laxer CRD (a stale schema, ``x-kubernetes-preserve-unknown-fields``), written to etcd
+        directly (a restore, a migration tool), or left by a conversion bug. The operator reads
+        whatever is stored. This writes such an object: any JSON value anywhere (``spec`` a
+        string, ``metadata.annotations`` a list, ``status.risk`` a list), no validation, no
+        defaulting, no pruning. What stays is what the storage itself needs: ``metadata`` is an
+        object with a name; uid, creationTimestamp, resourceVersion and generation are kept or set
+        as for any write; watchers are told (MODIFIED, or ADDED for a new object).
+
+        Where a real API server differs: it decodes what it reads from etcd with the CRD's schema,
+        so it drops ``metadata.labels``/``annotations`` that are not string maps (apiextensions'
+        ``schemaCoercingDecoder`` with ``dropInvalidMetadata``) and prunes unknown fields and nulls
+        the schema does not allow. This emulator serves what was stored: harsher than a real server,
+        never more lenient (an operator that survives it survives the real one).
+        """
+        resource = kmock.resource(resource)
+        body = copy.deepcopy(dict(body))
+        meta = body.get("metadata")
+        if not isinstance(meta, dict) or not meta.get("name"):
+            raise ValueError("store_unchecked: metadata must be an object with a name (etcd's key needs it)")
+        namespace = namespace or meta.get("namespace")
+        has_status = "status" in body
+        status = body.pop("status", None)
+        try:
+            self._get_live(resource, namespace, meta["name"])
+        except kmock.KubernetesError:
+            stored = self._create(resource, namespace, body)
+        else:
+            stored = self._update(resource, namespace, meta["name"], None, lambda _old: body)
+        if not self._has_status_subresource(resource):
+            return stored
+        whole = {"status": status} if has_status else {}
+        return self._update(
+            resource,
+            namespace,
+            meta["name"],
+            "status",
+            lambda old: {**{k: v for k, v in old.items() if k != "status"}, **whole},
+        )
 
     def read_object(self, resource: Any, name: str, *, namespace: str | None = None) -> Body | None:
         try:
@@ -911,12 +958,12 @@ class KubernetesEmulator(kmock.KubernetesEmulator):
             raise api_error(
                 404, "NotFound", f"the server could not find the requested resource ({resource.plural}/scale)"
             )
-        status: Body = {"replicas": _get_path(body, scale.status_replicas_path) or 0}
+        status: Body = {"replicas": _nested(body, scale.status_replicas_path, int) or 0}
         if scale.selector_from_spec:
             match_labels = ((body.get("spec") or {}).get("selector") or {}).get("matchLabels") or {}
             status["selector"] = ",".join(f"{k}={v}" for k, v in sorted(match_labels.items()))
         elif scale.label_selector_path:
-            selector = _get_path(body, scale.label_selector_path)
+            selector = _nested(body, scale.label_selector_path, str)
             if selector:
                 status["selector"] = selector
         meta = body["metadata"]
@@ -928,7 +975,7 @@ class KubernetesEmulator(kmock.KubernetesEmulator):
                 for key in ("name", "namespace", "uid", "resourceVersion", "creationTimestamp")
                 if key in meta
             },
-            "spec": {"replicas": _get_path(body, scale.spec_replicas_path) or 0},
+            "spec": {"replicas": _nested(body, scale.spec_replicas_path, int) or 0},
             "status": status,
         }
 
@@ -1034,6 +1081,8 @@ class _Selector:
 
     def matches(self, body: Body) -> bool:
         labels = (body.get("metadata") or {}).get("labels") or {}
+        if not isinstance(labels, dict):  # stored past validation: a real server drops such labels when it reads them
+            labels = {}
         for key, op, values in self.requirements:
             if self.fields:
                 value = _get_path(body, "." + key)
@@ -1208,6 +1257,44 @@ def _get_path(body: Body, path: str) -> Any:
             return None
         value = value[part]
     return value
+
+
+def _nested(body: Body, path: str, type_: type) -> Any:
+    """A field the scale subresource reads, as apiextensions reads it (``unstructured.NestedInt64`` /
+    ``NestedString``): None when absent; a 500 when a level on the way is not an object or the value has
+    another type (a custom object stored past validation cannot be scaled until it is repaired)."""
+    value: Any = body
+    parts = _split_path(path)
+    for depth, part in enumerate(parts):
+        if value is None:
+            return None  # a null on the way: not found
+        if not isinstance(value, dict):
+            where = "." + ".".join(parts[:depth])
+            raise api_error(
+                500,
+                "",
+                f"{where} accessor error: {value!r} is of the type {_go_type(value)}, "
+                "expected map[string]interface{}",
+            )
+        if part not in value:
+            return None
+        value = value[part]
+    if type_ is int and (isinstance(value, bool) or not isinstance(value, int) or not -(2**63) <= value < 2**63):
+        raise api_error(500, "", f"{path} accessor error: {value!r} is of the type {_go_type(value)}, expected int64")
+    if type_ is str and not isinstance(value, str):
+        raise api_error(500, "", f"{path} accessor error: {value!r} is of the type {_go_type(value)}, expected string")
+    return value
+
+
+def _go_type(value: Any) -> str:
+    """The Go type of a decoded JSON value, as Kubernetes' error messages name it."""
+    if isinstance(value, bool):
+        return "bool"
+    if isinstance(value, int) and -(2**63) <= value < 2**63:
+        return "int64"
+    if isinstance(value, int | float):
+        return "float64"
+    return {str: "string", list: "[]interface {}", dict: "map[string]interface {}"}.get(type(value), "<nil>")
 
 
 def _set_path(body: Body, path: str, value: Any) -> None:
