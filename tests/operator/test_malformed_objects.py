@@ -1,0 +1,225 @@
+"""Every malformed LiveStrategy gets an answer, and halts still act (decision 11).
+
+The real operator against the emulator, with the stand-in kubelet: valid strategies run; then
+malformed objects (tests/support/malformed.py: what a stale or bypassed schema lets into etcd)
+are stored, most of them over strategies that were running. Each one gets a condition and a
+Warning event naming the field it cannot read, once; a running one keeps its pod (an edit the
+operator cannot read stops nothing); the valid ones keep running; the operator never fails a
+reconciliation. Then every one is halted: a merge patch of ``spec.replicas: 0``, or, where the
+spec is not even an object, the namespace's kill switch; every StatefulSet goes to 0.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+from collections import Counter
+from typing import Any
+
+import aiohttp
+import pytest
+
+from livestrat.api.contract import KILL_SWITCH_ANNOTATION
+from livestrat.api.resource import LiveStrategy
+from livestrat.api.status import LiveStrategyStatus
+from tests.support.desk import Desk
+from tests.support.kube import wait_for
+from tests.support.kube_emulator import KubernetesEmulator
+from tests.support.kubelet import Kubelet
+from tests.support.malformed import Malformation, malformations, oddities, paper_strategy
+from tests.support.operator import fast_settings, running_operator
+
+LIVESTRATEGIES = "livestrat.io/v1alpha1/livestrategies"
+MERGE = {"Content-Type": "application/merge-patch+json"}
+KILL_SWITCHED = "desk-k"  # strategies whose spec is not an object: halted by the kill switch
+
+
+def namespace_of(case: Malformation) -> str:
+    return "default" if case.spec_is_object else KILL_SWITCHED
+
+
+# ------------------------------------------------------------------------------------------------
+# The cases themselves (fast: no operator).
+# ------------------------------------------------------------------------------------------------
+
+
+def _unreadable(case: Malformation) -> bool:
+    broken = case.applied_to({**paper_strategy(case.name), "status": {}})
+    if case.path[0] == "status":
+        try:
+            LiveStrategyStatus.model_validate_json(json.dumps(broken["status"]), strict=True)
+        except ValueError:
+            return True
+        return False
+    try:
+        LiveStrategy.from_manifest({k: v for k, v in broken.items() if k != "status"})
+    except ValueError:
+        return True
+    return False
+
+
+def test_the_malformed_cases_are_malformed_and_the_odd_ones_valid():
+    cases = malformations()
+    assert len(cases) >= 50
+    assert [case.field for case in cases if not _unreadable(case)] == []
+    assert [case.field for case in oddities() if _unreadable(case)] == []
+    parts = Counter(case.path[0] for case in cases)
+    assert parts["spec"] >= 30 and parts["metadata"] >= 5 and parts["status"] >= 20
+
+
+# ------------------------------------------------------------------------------------------------
+# The operator's answers.
+# ------------------------------------------------------------------------------------------------
+
+
+def stored(emulator: KubernetesEmulator, case: Malformation) -> dict[str, Any]:
+    return emulator.read_object(LIVESTRATEGIES, case.name, namespace=namespace_of(case)) or {}
+
+
+def conditions_of(body: dict[str, Any]) -> list[dict[str, Any]]:
+    status = body.get("status")
+    found = status.get("conditions") if isinstance(status, dict) else None
+    return [c for c in found if isinstance(c, dict)] if isinstance(found, list) else []
+
+
+def answered(emulator: KubernetesEmulator, case: Malformation) -> bool:
+    """The condition naming the field is there (or, for the operator's own status fields, they were rewritten)."""
+    body = stored(emulator, case)
+    if case.answer.repaired:
+        try:
+            LiveStrategyStatus.model_validate_json(json.dumps(body.get("status")), strict=True)
+        except ValueError:
+            return False
+        return len(conditions_of(body)) == 7
+    return any(
+        c.get("type") == case.answer.condition
+        and c.get("status") == case.answer.status
+        and c.get("reason") == case.answer.reason
+        and case.field in str(c.get("message"))
+        for c in conditions_of(body)
+    )
+
+
+def told(desk: Desk, case: Malformation) -> list[str]:
+    """The messages of the Warning events of this case's reason that name its field."""
+    messages = desk.in_namespace(namespace_of(case)).event_messages(case.name, case.answer.event)
+    return [m for m in messages if case.field in m]
+
+
+def statefulset_replicas(desk: Desk, case: Malformation) -> int | None:
+    sts = desk.in_namespace(namespace_of(case)).statefulset(case.name)
+    return None if sts is None else sts["spec"]["replicas"]
+
+
+def pods(desk: Desk, case: Malformation) -> list[dict[str, Any]]:
+    return desk.in_namespace(namespace_of(case)).pods(case.name)
+
+
+def failures_logged(records: list[logging.LogRecord]) -> list[str]:
+    """What the operator and kopf logged that says a handler or a reconciliation failed."""
+    return [
+        f"{r.name}: {r.getMessage()[:300]}"
+        for r in records
+        if r.name.startswith(("kopf", "livestrat", "strategy_operator"))
+        and (r.levelno >= logging.ERROR or "failed" in r.getMessage() or r.exc_info)
+    ]
+
+
+async def settled(predicate: Any, timeout: float) -> None:
+    """Until ``predicate()`` holds, or the timeout: what does not hold is then reported case by case."""
+    with contextlib.suppress(AssertionError):
+        await wait_for(predicate, timeout=timeout)
+
+
+@pytest.mark.slow
+async def test_every_malformed_object_gets_a_condition_and_an_event_and_still_halts(
+    emulator: KubernetesEmulator, desk: Desk, kubelet: Kubelet, caplog: pytest.LogCaptureFixture
+):
+    caplog.set_level(logging.INFO)
+    emulator.add_namespace(KILL_SWITCHED)
+    cases = malformations()
+    valid = [paper_strategy("valid-a"), paper_strategy("valid-b", KILL_SWITCHED)]
+    odd = oddities()
+    running = [c for c in cases if not c.born]
+    born = [c for c in cases if c.born]
+
+    async with running_operator(emulator, fast_settings(max_concurrent_reconciles=8)) as operator:
+        # Strategies that run: the valid ones, the odd ones, and those about to be broken.
+        for doc in valid:
+            emulator.create_object(LIVESTRATEGIES, doc, namespace=doc["metadata"]["namespace"])
+        for case in [*running, *odd]:
+            emulator.create_object(LIVESTRATEGIES, paper_strategy(case.name, namespace_of(case)))
+        for case in odd:  # odd but valid: stored as they are, like the malformed ones
+            body = stored(emulator, case)
+            emulator.store_unchecked(LIVESTRATEGIES, case.applied_to(body), namespace=namespace_of(case))
+        everyone = [(d["metadata"]["namespace"], d["metadata"]["name"]) for d in valid] + [
+            (namespace_of(c), c.name) for c in [*running, *odd]
+        ]
+        await wait_for(
+            lambda: all(desk.in_namespace(ns).phase(name) == "Running" for ns, name in everyone), timeout=120
+        )
+
+        # Broken past validation: over running strategies, and stored broken from the start.
+        for case in running:
+            emulator.store_unchecked(
+                LIVESTRATEGIES, case.applied_to(stored(emulator, case)), namespace=namespace_of(case)
+            )
+        for case in born:
+            emulator.store_unchecked(LIVESTRATEGIES, case.applied_to(paper_strategy(case.name, namespace_of(case))))
+
+        await settled(lambda: all(answered(emulator, c) and told(desk, c) for c in cases), timeout=60)
+        # Each reconciled as it is now (failed reconciliations never count): a second look posts nothing more.
+        objects = everyone + [(namespace_of(c), c.name) for c in born]
+        await settled(lambda: all(operator.reconciled(emulator, name, ns) for ns, name in objects), timeout=30)
+        unreconciled = [name for ns, name in objects if not operator.reconciled(emulator, name, ns)]
+
+        unanswered = [c.name for c in cases if not answered(emulator, c)]
+        untold = [c.name for c in cases if not told(desk, c)]
+        told_twice = {c.name: len(told(desk, c)) for c in cases if len(told(desk, c)) > 1}
+        # An edit the operator cannot read stops nothing: the last applied configuration keeps running.
+        stopped = [c.name for c in running if statefulset_replicas(desk, c) != 1 or not pods(desk, c)]
+        started = [c.name for c in born if pods(desk, c)]
+        not_running = [name for ns, name in everyone if desk.in_namespace(ns).phase(name) != "Running"]
+        not_running = [name for name in not_running if name not in {c.name for c in cases}]
+        errors = operator.metric("livestrat_operator_reconcile_errors_total")
+        found = {
+            "unanswered": unanswered,
+            "untold": untold,
+            "told twice": told_twice,
+            "stopped by an unreadable edit": stopped,
+            "started although unreadable": started,
+            "valid but not running": not_running,
+            "never reconciled to the end": unreconciled,
+            "reconcile errors": errors,
+        }
+        assert found == {
+            "unanswered": [],
+            "untold": [],
+            "told twice": {},
+            "stopped by an unreadable edit": [],
+            "started although unreadable": [],
+            "valid but not running": [],
+            "never reconciled to the end": [],
+            "reconcile errors": 0,
+        }, json.dumps(found, indent=1)
+        async with aiohttp.ClientSession() as session, session.get(operator.liveness_url) as response:
+            assert response.status == 200
+
+        # Halts act on every one of them.
+        for case in cases:
+            if case.spec_is_object:
+                response = await emulator.patch(
+                    f"/apis/livestrat.io/v1alpha1/namespaces/{namespace_of(case)}/livestrategies/{case.name}",
+                    json={"spec": {"replicas": 0}},
+                    headers=MERGE,
+                )
+                assert response.status == 200, await response.text()
+        desk.set_namespace_annotation(KILL_SWITCH_ANNOTATION, "true", namespace=KILL_SWITCHED)
+        await settled(lambda: not any(statefulset_replicas(desk, c) or pods(desk, c) for c in cases), timeout=60)
+        not_halted = [c.name for c in cases if statefulset_replicas(desk, c) or pods(desk, c)]
+        assert not_halted == []
+        assert desk.in_namespace(KILL_SWITCHED).statefulset("valid-b")["spec"]["replicas"] == 0
+        assert desk.statefulset("valid-a")["spec"]["replicas"] == 1 and desk.phase("valid-a") == "Running"
+        assert operator.metric("livestrat_operator_reconcile_errors_total") == 0
+    assert failures_logged(caplog.records) == []
