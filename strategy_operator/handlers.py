@@ -28,7 +28,7 @@ import kopf
 from livestrat.api.contract import STRATEGY_LABEL
 from livestrat.api.resource import GROUP, PLURAL, VERSION
 from livestrat.backoff import Backoff
-from strategy_operator import wakeups
+from strategy_operator import kopf_storage, wakeups
 from strategy_operator.build import labels
 from strategy_operator.clock import SYSTEM_CLOCK, Clock
 from strategy_operator.kinds import NAMESPACES_INDEX, WATCHED
@@ -85,12 +85,13 @@ class OperatorContext:
 def configure(settings: kopf.OperatorSettings) -> None:
     """kopf's settings for this operator (applied at startup, before any watch begins)."""
     settings.persistence.finalizer = labels.FINALIZER
-    settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=labels.KOPF_PREFIX)
+    # kopf's own annotation storages, also on an object whose annotations do not read (kopf_storage).
+    settings.persistence.progress_storage = kopf_storage.ProgressStorage(prefix=labels.KOPF_PREFIX)
     # kopf keeps the essence of what it last handled, to diff it for change handlers; this operator
     # has none (a daemon and a deletion handler) and compares the spec itself. A copy of the spec
     # (spec.strategy.config may be large) beside kubectl's last-applied-configuration could pass the
     # 256 KiB the API server allows all annotations together: the essence keeps nothing.
-    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
+    settings.persistence.diffbase_storage = kopf_storage.DiffBaseStorage(
         prefix=labels.KOPF_PREFIX, key="last-handled-configuration", ignored_fields=["spec", "metadata"]
     )
     settings.posting.reporting_component = labels.MANAGED_BY

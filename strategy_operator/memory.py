@@ -42,6 +42,7 @@ class StrategyMemory:
     breach_writes: OwnWrites = field(default_factory=OwnWrites)  # the livestrat.io/risk-halted-at annotation
     spec_scaled_from: int | None = None  # the generation whose spec.replicas the kill switch set to 0
     deletion_seen: datetime | None = None  # when this operator first saw the deletion (bounds the wait)
+    repaired_version: int = 0  # the resourceVersion whose unreadable status fields the operator wrote back
 
     def since(self, situation: str | None, now: datetime) -> datetime:
         """When the current timed wait (``situation``) began; ``now`` when it begins now."""

@@ -73,6 +73,10 @@ def _suggestion(loc: tuple[int | str, ...]) -> str:
     return f" (did you mean {close[0]}?)" if close else ""
 
 
+# What a value is, in the words of an error message (a string's content is never echoed).
+_JSON_KINDS = ((str, "a string"), (list, "a list"), (dict, "an object"), (type(None), "null"))
+
+
 def _pydantic_problem(error: dict[str, Any]) -> Problem:
     loc = tuple(error["loc"])
     path = _dotted(loc)
@@ -92,6 +96,10 @@ def _pydantic_problem(error: dict[str, Any]) -> Problem:
         message = "required field is missing"
     elif isinstance(value, bool | int | float) and not isinstance(value, str):
         message = f"{message} (got {value!r})"
+    elif (what := next((n for t, n in _JSON_KINDS if isinstance(value, t)), None)) and (
+        not isinstance(value, str) or kind.endswith(("_type", "_parsing"))
+    ):
+        message = f"{message} (got {what})"
     if kind == "value_error":
         message = message.removeprefix("Value error, ")
     ctx = error.get("ctx") or {}
@@ -172,8 +180,14 @@ def _checked(doc: Any) -> tuple[LiveStrategy | None, list[Problem]]:
     try:
         strategy = LiveStrategy.from_manifest(doc)
     except ValidationError as exc:
-        return None, [_pydantic_problem(e) for e in exc.errors()]
+        return None, problems_of(exc)
     return strategy, list(_rules_at(_schema(), strategy.to_wire(), ""))
+
+
+def problems_of(error: ValidationError, prefix: str = "") -> list[Problem]:
+    """What a model's validation error says, one problem per field (``prefix``: where the model sits)."""
+    found = [_pydantic_problem(e) for e in error.errors()]
+    return [Problem(f"{prefix}.{p.path}" if prefix and p.path else p.path or prefix, p.message) for p in found]
 
 
 def problems(doc: Any) -> list[Problem]:

@@ -137,11 +137,13 @@ class Actions:
             self.events.post(raw, event)
 
     async def write_status(self, obs: Observation, desired: LiveStrategyStatus, memory: StrategyMemory) -> None:
-        """The operator's fields of the status that differ, in one merge patch; nothing when none does."""
-        patch = status_patch(obs.status, desired)
+        """The operator's fields of the status that differ or do not read, in one merge patch; nothing when none."""
+        patch = status_patch(obs.status, desired, obs.status_repairs)
         if patch:
             await self.kube.patch("LiveStrategy", obs.namespace, obs.name, {"status": patch}, subresource="status")
             memory.status_writes.wrote(operator_part(obs.status), operator_part(desired), self.clock.monotonic())
+            if obs.status_repairs:
+                memory.repaired_version = max(memory.repaired_version, obs.resource_version)
 
     async def _report_failure(
         self,

@@ -25,7 +25,7 @@ from strategy_operator.memory import StrategyMemory
 from strategy_operator.observe.caches import Caches
 from strategy_operator.observe.observation import parse_time
 from strategy_operator.observe.observer import Observer
-from strategy_operator.observe.reading import read_status
+from strategy_operator.observe.reading import grace_seconds, read_status
 from strategy_operator.settings import OperatorSettings
 from strategy_operator.wakeups import Key
 
@@ -52,8 +52,7 @@ class Finalizer:
             memory.deletion_seen = self.clock.now()
         stamped = parse_time(meta.get("deletionTimestamp"))
         began = max(stamped, memory.deletion_seen) if stamped is not None else memory.deletion_seen
-        grace = float(((raw.get("spec") or {}).get("pod") or {}).get("terminationGracePeriodSeconds") or 60)
-        bound = grace + self.settings.halt_timeout_margin_seconds
+        bound = grace_seconds(raw) + self.settings.halt_timeout_margin_seconds
         deadline = began + timedelta(seconds=bound)
         announced = False
         while True:

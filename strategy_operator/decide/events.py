@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from livestrat.api.status import ConditionStatus, ConditionType, LiveStrategyStatus, Phase
-from strategy_operator.decide import conditions
+from strategy_operator.decide import conditions, unreadable
 
 # ConfigDrift reasons of a running pod left as it is (each posts a ConfigDrift event when it begins).
 DRIFT_REASONS = frozenset({"SpecChanged", "OperatorUpgraded", "RuntimeImageChanged"})
@@ -89,4 +89,14 @@ def transition_events(old: LiveStrategyStatus, new: LiveStrategyStatus) -> list[
         _, (now, why, message) = change
         if now == ConditionStatus.TRUE and phase in (Phase.RUNNING, Phase.STARTING, Phase.RISK_HALTED):
             events.append(Event("Warning", str(why), message))
+    # A field that does not read: told once per distinct problem (the message without the effect a halt changes).
+    for type in (ConditionType.INVALID_SPEC, ConditionType.TRADING, ConditionType.RISK_HALTED):
+        (_, was, before), (_, why, message) = _state(old, type), _state(new, type)
+        if why not in unreadable.TOLD_ONCE:
+            continue
+        if (was, unreadable.without_effect(before)) == (why, unreadable.without_effect(message)):
+            continue
+        if type == ConditionType.INVALID_SPEC and any(event.reason == why for event in events):
+            continue  # the phase's event told it
+        events.append(Event("Warning", str(why), message))
     return events

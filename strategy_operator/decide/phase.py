@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 
 from livestrat.api.status import ConditionType, Phase
 from strategy_operator.build import labels
-from strategy_operator.decide import conditions, runtime_signals
+from strategy_operator.decide import conditions, runtime_signals, unreadable
 from strategy_operator.decide.conditions import Verdict
 from strategy_operator.decide.plan import Hold
 from strategy_operator.decide.risk import latch_of, risk_message
@@ -62,6 +62,8 @@ def invalid_verdict(obs: Observation, pod: PodView | None) -> Verdict:
     if obs.problems:
         first = obs.problems[0]
         message = " ".join(p.message for p in obs.problems)
+        if first.reason in unreadable.UNREADABLE:
+            message = f"{message} {unreadable.effect(obs)}"
         return Verdict.true(ConditionType.INVALID_SPEC, first.reason, message)
     if pod is not None and _rejected(pod):
         detail = _last_line(pod.exit_message) or "see the pod's log"

@@ -14,6 +14,7 @@ from enum import StrEnum
 
 from livestrat.api.spec import OnBreach, UpdatePolicy
 from strategy_operator.decide.risk import latch_of, risk_message
+from strategy_operator.decide.unreadable import keeps_running
 from strategy_operator.observe.observation import Observation, PodView
 
 
@@ -45,7 +46,7 @@ class Plan:
 def hold(obs: Observation) -> Hold | None:
     if obs.deleting:
         return Hold("Deleting", "the LiveStrategy is being deleted: the strategy halts before it is released")
-    if obs.problems:
+    if obs.problems and not keeps_running(obs):  # an object that does not read stops nothing that runs
         first = obs.problems[0]
         return Hold(first.reason, first.message)
     if obs.kill_switch:
@@ -55,13 +56,13 @@ def hold(obs: Observation) -> Hold | None:
             "every strategy here is halted; remove the annotation, then scale each strategy to 1 to resume",
         )
     spec = obs.spec
-    assert spec is not None  # an unreadable spec is a problem above
     latch = latch_of(obs)
     # HaltInPlace leaves the pod up only while its runtime itself says it is halted: one that lost its
     # state (a new pod, a ledger on scratch space) and reports Active would trade.
-    if latch.latched and (spec.risk.on_breach == OnBreach.SCALE_TO_ZERO or not latch.reported_halted):
+    on_breach = spec.risk.on_breach if spec is not None else OnBreach.SCALE_TO_ZERO
+    if latch.latched and (on_breach == OnBreach.SCALE_TO_ZERO or not latch.reported_halted):
         return Hold("RiskLimitBreached", risk_message(obs, latch))
-    if spec.replicas == 0:
+    if (spec.replicas if spec is not None else obs.spec_replicas) == 0:
         return Hold("ScaledToZero", "spec.replicas is 0")
     return None
 
@@ -136,9 +137,11 @@ def plan(obs: Observation) -> Plan:
             deletions.append(
                 PodDeletion(pod, "Restarting", f"pod {pod.name} is not ready and runs an old configuration: replaced")
             )
-    # The kill switch holds whatever the spec says, also when it cannot be read.
+    # The kill switch holds whatever the spec says, also when it cannot be read; it sets spec.replicas through
+    # the scale subresource, which serves the object only once its replicas fields read (the operator writes
+    # its own back first). A spec.replicas that does not read is not set: the StatefulSet stays held meanwhile.
     asked = spec.replicas if spec is not None else obs.spec_replicas
-    scale_spec = obs.kill_switch and not obs.deleting and asked != 0
+    scale_spec = obs.kill_switch and not obs.deleting and asked not in (0, None) and obs.scalable
     return Plan(
         replicas=replicas,
         hold=held,

@@ -10,6 +10,7 @@ that differ: the operator writes nothing else, and nothing when nothing changed.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -24,13 +25,14 @@ from livestrat.api.status import (
     TradingState,
 )
 from strategy_operator.build import labels
-from strategy_operator.decide import conditions, drift, runtime_signals
+from strategy_operator.decide import conditions, drift, runtime_signals, unreadable
 from strategy_operator.decide.conditions import Verdict
 from strategy_operator.decide.events import Event, transition_events
 from strategy_operator.decide.phase import phase_verdicts
 from strategy_operator.decide.plan import Plan
 from strategy_operator.decide.risk import latch_of, risk_message
 from strategy_operator.observe.observation import Observation, parse_time
+from strategy_operator.observe.reading import Unreadable
 
 
 @dataclass(frozen=True)
@@ -70,6 +72,8 @@ def _staleness(obs: Observation, phase: str) -> tuple[Verdict, datetime | None]:
 def _trading(obs: Observation, phase: str, stale: Verdict) -> Verdict:
     if phase != Phase.RUNNING:
         return Verdict.false(ConditionType.TRADING, "NotRunning", f"the strategy is {phase}")
+    if unreadable_report := unreadable.status_verdict(obs, ConditionType.TRADING):
+        return unreadable_report
     if stale.status == ConditionStatus.TRUE:
         return Verdict.unknown(ConditionType.TRADING, "Stale", "the runtime's report is out of date")
     node_state = (obs.status.trading or TradingState()).node_state
@@ -84,6 +88,8 @@ def _risk_verdict(obs: Observation) -> Verdict:
     latch = latch_of(obs)
     if latch.latched:
         return Verdict.true(ConditionType.RISK_HALTED, "RiskLimitBreached", risk_message(obs, latch))
+    if unreadable_report := unreadable.status_verdict(obs, ConditionType.RISK_HALTED):
+        return unreadable_report
     if latch.acknowledged:
         message = f"the breach at {latch.breached_at} was acknowledged"
         if latch.reported_halted:  # until the runtime has started with the acknowledgement
@@ -119,7 +125,10 @@ def report(obs: Observation, plan_: Plan) -> Report:
     deadlines = [*verdicts.deadlines, *([stale_deadline] if stale_deadline else [])]
     future = [(d - obs.now).total_seconds() for d in deadlines if d > obs.now]
     recheck = min(future) + 0.05 if future else None
-    return Report(status=status, events=transition_events(obs.status, status), recheck_after=recheck)
+    repaired = [
+        Event("Warning", unreadable.STATUS_REPAIRED, unreadable.repaired_message(r)) for r in obs.status_repairs
+    ]
+    return Report(status=status, events=transition_events(obs.status, status) + repaired, recheck_after=recheck)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -180,11 +189,16 @@ def _wire(value: Any) -> Any:
     return value
 
 
-def status_patch(current: LiveStrategyStatus, desired: LiveStrategyStatus) -> dict[str, Any]:
-    """The merge patch of the operator's fields that differ (``None`` deletes, as a merge patch does)."""
+def status_patch(
+    current: LiveStrategyStatus, desired: LiveStrategyStatus, rewrite: Iterable[Unreadable] = ()
+) -> dict[str, Any]:
+    """The merge patch of the operator's fields that differ (``None`` deletes, as a merge patch does), and of
+    those in ``rewrite`` (stored, but unreadable: ``current`` does not show them). When the status itself did
+    not read, every field of the operator's."""
     fields = LiveStrategyStatus.model_fields
+    broken = {u.part for u in rewrite}
     return {
         str(fields[name].alias): _wire(getattr(desired, name))
         for name in OPERATOR_FIELDS
-        if getattr(current, name) != getattr(desired, name)
+        if getattr(current, name) != getattr(desired, name) or {str(fields[name].alias), ""} & broken
     }

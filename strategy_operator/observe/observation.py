@@ -17,6 +17,7 @@ from livestrat.api.status import LiveStrategyStatus
 from strategy_operator.build import labels
 from strategy_operator.build.configuration import spec_hash
 from strategy_operator.build.policy import SpecProblem
+from strategy_operator.observe.reading import Unreadable
 from strategy_operator.settings import OperatorSettings
 
 
@@ -112,11 +113,15 @@ class Observation:
     now: datetime
     phase_since: datetime  # when this phase was first seen (operator memory)
     settings: OperatorSettings
-    spec_replicas: Any = 1  # spec.replicas as stored, also when the spec cannot be read
+    spec_replicas: int | None = 1  # spec.replicas as stored, also when the spec cannot be read; None: not an integer
     risk_recorded: str | None = None  # the livestrat.io/risk-halted-at annotation (the operator's own)
     # What keeps the pending (not applied) configuration from starting; the running pod is not held for it.
     deferred_problems: Sequence[SpecProblem] = ()
     desired_statefulset: Mapping[str, Any] | None = None  # what the operator would build now
+    unreadable_status: Sequence[Unreadable] = ()  # the runtime's status fields that do not read
+    status_repairs: Sequence[Unreadable] = ()  # the operator's status fields that do not read: written back
+    scalable: bool = True  # the scale subresource can serve the object (the kill switch writes through it)
+    resource_version: int = 0  # of the copy observed
 
     @property
     def applied_hash(self) -> str | None:

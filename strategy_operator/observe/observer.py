@@ -30,7 +30,7 @@ from strategy_operator.kube_client import KubeClient
 from strategy_operator.memory import StrategyMemory
 from strategy_operator.observe.caches import Caches
 from strategy_operator.observe.observation import Observation, PodView
-from strategy_operator.observe.reading import read_status, read_strategy
+from strategy_operator.observe.reading import read_object
 from strategy_operator.observe.secrets import SECRETS_REPORT_SECONDS, SECRETS_VALID_SECONDS, SecretLookup
 from strategy_operator.settings import OperatorSettings
 from strategy_operator.wakeups import Key
@@ -65,13 +65,18 @@ class Observer:
         meta = raw.get("metadata") or {}
         name, namespace, uid = meta["name"], meta["namespace"], str(meta.get("uid") or "")
         key: Key = (namespace, name)
-        annotations = meta.get("annotations") or {}
+        reading = read_object(raw)
+        annotations = reading.annotations
         clock = self.clock.monotonic()
-        seen = read_status(raw.get("status"))
+        seen = reading.status
         status = with_operator_part(seen, memory.status_writes.current(operator_part(seen), clock))
         recorded = memory.breach_writes.current(annotations.get(RISK_HALTED_AT_ANNOTATION), clock)
+        version = int(str(meta.get("resourceVersion") or 0)) if str(meta.get("resourceVersion") or 0).isdigit() else 0
+        # The operator's own fields that do not read are written back once: a copy that lags behind that write
+        # (the same resourceVersion or an older one) shows them still, and is not told again.
+        repairs = reading.status_repairs if version > memory.repaired_version else ()
 
-        strategy, problems = read_strategy(raw)
+        strategy, problems = reading.strategy, list(reading.problems)
         # A StatefulSet this operator has just created may not be in the cache yet: its pod may be.
         statefulset = caches.child("StatefulSet", key) or memory.created.get("StatefulSet", clock)
         desired_config: dict[str, Any] = {}
@@ -106,9 +111,13 @@ class Observer:
             now=now,
             phase_since=now,
             settings=self.settings,
-            spec_replicas=(raw.get("spec") or {}).get("replicas", 1),
+            spec_replicas=reading.spec_replicas,
             risk_recorded=recorded,
             desired_statefulset=desired_children[-1] if desired_children else None,
+            unreadable_status=reading.unreadable_status,
+            status_repairs=repairs,
+            scalable=reading.scalable,
+            resource_version=version,
         )
 
         # The Secrets a pod needs are read when one is about to start (or cannot), and, less often, while a
