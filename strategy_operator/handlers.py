@@ -157,7 +157,10 @@ def build_registry() -> kopf.OperatorRegistry:
         if type == "DELETED":
             memo.context.reconciler.forget((namespace, name))
 
-    @kopf.daemon(GROUP, VERSION, PLURAL, id="reconciler", cancellation_timeout=10.0, registry=registry)
+    # Asked to stop (deletion, operator exit), the reconciler finishes its pass and exits; cancelled only after 5 s.
+    @kopf.daemon(
+        GROUP, VERSION, PLURAL, id="reconciler", cancellation_backoff=5.0, cancellation_timeout=10.0, registry=registry
+    )
     async def reconciler(
         body: kopf.Body,
         namespace: str,

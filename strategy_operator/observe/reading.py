@@ -19,12 +19,13 @@ directly, or left by a conversion bug. :func:`read_object` reads any JSON value 
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from livestrat.api import validation
 from livestrat.api.resource import API_VERSION, KIND, LiveStrategy
@@ -94,7 +95,7 @@ def readable_metadata(meta: Mapping[str, Any]) -> tuple[dict[str, Any], list[Unr
             continue
         del readable[name]
         if isinstance(value, Mapping):
-            odd = next(k for k, v in value.items() if not isinstance(v, str))
+            odd = next((k for k, v in value.items() if not isinstance(v, str)), None)
             what = f"the value of {odd!r} is {_kind(value[odd])}"
         else:
             what = f"it is {_kind(value)}"
@@ -142,16 +143,25 @@ def read_strategy(raw: Mapping[str, Any]) -> tuple[LiveStrategy | None, list[Spe
     return (strategy if not problems else None), problems
 
 
-def _reads(model: type[Any], value: Any) -> bool:
+def _strictly[M: BaseModel](model: type[M], value: Any) -> M:
+    """``value`` read by ``model`` as the API server reads JSON: strictly (no "1" for 1), enums as strings."""
+    return model.model_validate_json(json.dumps(value), strict=True)
+
+
+def _reads(model: type[BaseModel], value: Any) -> bool:
     try:
-        model.model_validate(value)
+        _strictly(model, value)
     except ValidationError:
         return False
     return True
 
 
-def _status_fields(raw: Mapping[str, Any]) -> tuple[dict[str, Any], list[Unreadable]]:
-    """The status fields that read (conditions one by one), and those that do not."""
+def _status(raw: Mapping[str, Any]) -> tuple[LiveStrategyStatus, list[Unreadable]]:
+    """The status as it reads, each field that does not read left out (conditions one by one), and those."""
+    try:
+        return _strictly(LiveStrategyStatus, raw), []
+    except ValidationError:
+        pass
     kept: dict[str, Any] = {}
     unreadable: list[Unreadable] = []
     for model_field in LiveStrategyStatus.model_fields.values():
@@ -160,7 +170,7 @@ def _status_fields(raw: Mapping[str, Any]) -> tuple[dict[str, Any], list[Unreada
             continue
         value = raw[alias]
         try:
-            LiveStrategyStatus.model_validate({alias: value})
+            _strictly(LiveStrategyStatus, {alias: value})
         except ValidationError as exc:
             first = validation.problems_of(exc, "status")[0]
             unreadable.append(Unreadable(first.path, first.message))
@@ -168,26 +178,20 @@ def _status_fields(raw: Mapping[str, Any]) -> tuple[dict[str, Any], list[Unreada
                 kept[alias] = [condition for condition in value if _reads(Condition, condition)]
         else:
             kept[alias] = value
-    return kept, unreadable
+    return _strictly(LiveStrategyStatus, kept), unreadable
 
 
 def read_status(raw: Any) -> LiveStrategyStatus:
     """``status`` as the models read it; each field that does not read is left out (conditions one by one)."""
-    if not isinstance(raw, Mapping):
-        return LiveStrategyStatus()
-    try:
-        return LiveStrategyStatus.model_validate(raw)
-    except ValidationError:
-        return LiveStrategyStatus.model_validate(_status_fields(raw)[0])
+    return _status(raw)[0] if isinstance(raw, Mapping) else LiveStrategyStatus()
 
 
-def _status_problems(raw: Any) -> tuple[tuple[Unreadable, ...], tuple[Unreadable, ...]]:
+def _status_problems(raw: Any, unreadable: list[Unreadable]) -> tuple[tuple[Unreadable, ...], tuple[Unreadable, ...]]:
     """What does not read in the status: (the runtime's fields, the operator's fields)."""
     if raw is None:
         return (), ()
     if not isinstance(raw, Mapping):
         return (), (Unreadable("status", f"must be an object, it is {_kind(raw)}"),)
-    unreadable = _status_fields(raw)[1] if not _reads(LiveStrategyStatus, raw) else []
 
     def among(names: tuple[str, ...]) -> tuple[Unreadable, ...]:
         aliases = {str(LiveStrategyStatus.model_fields[name].alias) for name in names}
@@ -237,13 +241,15 @@ def read_object(raw: Mapping[str, Any]) -> Reading:
     meta = raw.get("metadata")
     annotations = meta.get("annotations") if isinstance(meta, Mapping) else None
     strategy, problems = read_strategy(raw)
-    runtime, ours = _status_problems(raw.get("status"))
+    stored = raw.get("status")
+    status, unreadable = _status(stored) if isinstance(stored, Mapping) else (LiveStrategyStatus(), [])
+    runtime, ours = _status_problems(stored, unreadable)
     return Reading(
         strategy=strategy,
         problems=problems,
         annotations=dict(annotations) if _string_map(annotations) else {},
         spec_replicas=_spec_replicas(raw),
-        status=read_status(raw.get("status")),
+        status=status,
         unreadable_status=runtime,
         status_repairs=ours,
         scalable=_scalable(raw),

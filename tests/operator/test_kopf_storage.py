@@ -1,0 +1,40 @@
+"""kopf's bookkeeping annotations on an object whose annotations do not read: kopf reads around them, writes nothing."""
+
+from __future__ import annotations
+
+import kopf
+import pytest
+
+from strategy_operator.build import labels
+from strategy_operator.kopf_storage import DiffBaseStorage, ProgressStorage
+
+LAST_HANDLED = f"{labels.KOPF_PREFIX}/last-handled-configuration"
+
+
+def body(annotations) -> kopf.Body:
+    return kopf.Body({"metadata": {"name": "m", "annotations": annotations, "labels": 7}, "spec": {"replicas": 1}})
+
+
+@pytest.mark.parametrize("annotations", [["a", "list"], 7, "a string", {"k": {"not": "a string"}}])
+def test_kopf_reads_around_annotations_that_do_not_read_and_writes_nothing_over_them(annotations):
+    # kopf's own storages fail here ("The structure is not a dict") in every event, before any handler runs.
+    with pytest.raises(TypeError):
+        kopf.AnnotationsDiffBaseStorage(prefix=labels.KOPF_PREFIX).fetch(body=body(["a", "list"]))
+    diffbase, progress = DiffBaseStorage(prefix=labels.KOPF_PREFIX), ProgressStorage(prefix=labels.KOPF_PREFIX)
+    broken, patch = body(annotations), kopf.Patch()
+    assert diffbase.fetch(body=broken) is None
+    essence = diffbase.build(body=broken)
+    assert essence == {"spec": {"replicas": 1}}
+    diffbase.store(body=broken, patch=patch, essence=essence)
+    assert progress.fetch(key="halt-before-release", body=broken) is None
+    progress.store(key="halt-before-release", record={"started": "now"}, body=broken, patch=patch)
+    progress.purge(key="halt-before-release", body=broken, patch=patch)
+    progress.touch(body=broken, patch=patch, value="x")
+    assert dict(patch) == {}  # a merge patch of annotations would replace what the user must see and fix
+
+
+def test_on_an_object_that_reads_kopf_keeps_its_bookkeeping_as_usual():
+    diffbase, patch = DiffBaseStorage(prefix=labels.KOPF_PREFIX, key="last-handled-configuration"), kopf.Patch()
+    fine = kopf.Body({"metadata": {"name": "m", "annotations": {"team": "a"}}, "spec": {"replicas": 1}})
+    diffbase.store(body=fine, patch=patch, essence=diffbase.build(body=fine))
+    assert LAST_HANDLED in patch["metadata"]["annotations"]
