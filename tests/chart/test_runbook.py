@@ -115,3 +115,27 @@ def test_the_runbook_prints_these_commands_in_this_order():
     assert -1 not in positions, positions
     assert positions == sorted(positions), "the runbook must record the halt before it stops the pods"
     assert f"kubectl {KILL_SWITCH}" in text
+
+
+PATCH_THE_HALT = """patch livestrategy NAME --type merge -p '{"spec":{"replicas":0}}'"""
+
+
+async def test_scale_all_stops_at_a_strategy_it_cannot_scale_and_the_runbooks_patch_halts_that_one(
+    emulator, desk: Desk
+):
+    # An object stored past validation whose spec.replicas is not an integer: the API server cannot serve its
+    # scale subresource, and `kubectl scale --all` gives up there (docs/operations.md says so, and what to do).
+    for name in ("a-first", "b-broken", "c-last"):
+        emulator.create_object("livestrat.io/v1alpha1/livestrategies", paper(name), namespace=NAMESPACE)
+    broken = desk.get("b-broken")
+    broken["spec"]["replicas"] = "one"
+    emulator.store_unchecked("livestrat.io/v1alpha1/livestrategies", broken)
+    with pytest.raises(AssertionError, match="accessor error"):
+        await run(desk, RECORD_THE_HALT)
+    assert desk.get("c-last")["spec"]["replicas"] == 1  # not scaled
+
+    section = runbook_commands().split("### Operator down", 1)[1].split("\n## ", 1)[0]
+    assert f"kubectl {PATCH_THE_HALT}" in section
+    await desk.kubectl("patch", "livestrategy", "b-broken", "--type", "merge", "-p", '{"spec":{"replicas":0}}')
+    await run(desk, RECORD_THE_HALT)
+    assert [desk.get(n)["spec"]["replicas"] for n in ("a-first", "b-broken", "c-last")] == [0, 0, 0]
