@@ -12,6 +12,7 @@ spec is not even an object, the namespace's kill switch; every StatefulSet goes 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import logging
 from collections import Counter
@@ -32,11 +33,19 @@ from tests.support.operator import fast_settings, running_operator
 
 LIVESTRATEGIES = "livestrat.io/v1alpha1/livestrategies"
 MERGE = {"Content-Type": "application/merge-patch+json"}
-KILL_SWITCHED = "desk-k"  # strategies whose spec is not an object: halted by the kill switch
+KILL_SWITCHED = "desk-k"  # halted by the namespace's kill switch: every spec that is not an object, and these
+ALSO_KILL_SWITCHED = ("type-replicas", "risk-list", "replicas-string", "selector-list", "annotations-list")
 
 
 def namespace_of(case: Malformation) -> str:
-    return "default" if case.spec_is_object else KILL_SWITCHED
+    return KILL_SWITCHED if case.name.startswith("k-") or not case.spec_is_object else "default"
+
+
+def fuzz_cases() -> list[Malformation]:
+    """The malformed objects; those of ALSO_KILL_SWITCHED twice: halted by a merge patch, and (k-) by the switch."""
+    cases = malformations()
+    again = [dataclasses.replace(c, name=f"k-{c.name}") for c in cases if c.name in ALSO_KILL_SWITCHED]
+    return cases + again
 
 
 # ------------------------------------------------------------------------------------------------
@@ -142,7 +151,7 @@ async def test_every_malformed_object_gets_a_condition_and_an_event_and_still_ha
 ):
     caplog.set_level(logging.INFO)
     emulator.add_namespace(KILL_SWITCHED)
-    cases = malformations()
+    cases = fuzz_cases()
     valid = [paper_strategy("valid-a"), paper_strategy("valid-b", KILL_SWITCHED)]
     odd = oddities()
     running = [c for c in cases if not c.born]
@@ -212,7 +221,7 @@ async def test_every_malformed_object_gets_a_condition_and_an_event_and_still_ha
 
         # Halts act on every one of them.
         for case in cases:
-            if case.spec_is_object:
+            if namespace_of(case) == "default":
                 response = await emulator.patch(
                     f"/apis/livestrat.io/v1alpha1/namespaces/{namespace_of(case)}/livestrategies/{case.name}",
                     json={"spec": {"replicas": 0}},
@@ -224,6 +233,13 @@ async def test_every_malformed_object_gets_a_condition_and_an_event_and_still_ha
         not_halted = [c.name for c in cases if statefulset_replicas(desk, c) or pods(desk, c)]
         assert not_halted == []
         assert desk.in_namespace(KILL_SWITCHED).statefulset("valid-b")["spec"]["replicas"] == 0
+        # the switch is sticky: spec.replicas set to 0 wherever it is an integer (the status written back first)
+        switched = [c for c in cases if namespace_of(c) == KILL_SWITCHED]
+        readable = [c for c in switched if isinstance(stored(emulator, c).get("spec"), dict)]
+        readable = [c for c in readable if isinstance(stored(emulator, c)["spec"].get("replicas"), int)]
+        assert {c.name for c in readable} >= {"k-risk-list", "k-replicas-string", "k-selector-list"}
+        await settled(lambda: all(stored(emulator, c)["spec"]["replicas"] == 0 for c in readable), timeout=30)
+        assert [c.name for c in readable if stored(emulator, c)["spec"]["replicas"] != 0] == []
         assert desk.statefulset("valid-a")["spec"]["replicas"] == 1 and desk.phase("valid-a") == "Running"
         assert operator.metric("livestrat_operator_reconcile_errors_total") == 0
 
