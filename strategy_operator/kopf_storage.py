@@ -16,6 +16,12 @@ operator could say what it was. The reconciler reports the broken field (``Metad
 remembers nothing on that object: it takes each of its events for the first one it sees, which
 matters to no handler of this operator (none reacts to a creation or an update; the deletion
 handler's progress is not needed to resume it: it starts over, from the StatefulSet, harmlessly).
+
+One write is let through: kopf's wake-up. When kopf must look at an object again later (while a
+deletion waits for the reconciler to stop), it sleeps, then "touches" the object (an annotation with
+the time) to get a watch event; without it, it would wait for an event that may never come, and the
+deletion would hang. Only kopf's own waits do that, and here only during a deletion, where replacing
+the annotations of an object on its way out loses nothing.
 """
 
 from __future__ import annotations
@@ -67,5 +73,5 @@ class ProgressStorage(kopf.AnnotationsProgressStorage):
             super().purge(key=key, body=body, patch=patch)
 
     def touch(self, *, body: kopf.Body, patch: kopf.Patch, value: str | None) -> None:
-        if writable(body):
-            super().touch(body=body, patch=patch, value=value)
+        if writable(body) or value is not None:  # a wake-up (a value) always: see above
+            super().touch(body=readable(body), patch=patch, value=value)

@@ -29,8 +29,11 @@ def test_kopf_reads_around_annotations_that_do_not_read_and_writes_nothing_over_
     assert progress.fetch(key="halt-before-release", body=broken) is None
     progress.store(key="halt-before-release", record={"started": "now"}, body=broken, patch=patch)
     progress.purge(key="halt-before-release", body=broken, patch=patch)
-    progress.touch(body=broken, patch=patch, value="x")
+    progress.touch(body=broken, patch=patch, value=None)  # the removal of a wake-up that cannot be there
     assert dict(patch) == {}  # a merge patch of annotations would replace what the user must see and fix
+    # kopf's wake-up is written all the same: without it, a deletion waiting for the reconciler to stop would hang
+    progress.touch(body=broken, patch=patch, value="2026-03-02T12:00:00")
+    assert f"{labels.KOPF_PREFIX}/touch-dummy" in patch["metadata"]["annotations"]
 
 
 def test_on_an_object_that_reads_kopf_keeps_its_bookkeeping_as_usual():

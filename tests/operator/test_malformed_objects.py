@@ -11,6 +11,7 @@ spec is not even an object, the namespace's kill switch; every StatefulSet goes 
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import dataclasses
 import json
@@ -249,6 +250,34 @@ async def test_every_malformed_object_gets_a_condition_and_an_event_and_still_ha
             response = await emulator.delete(url)
             assert response.status == 200, await response.text()
         await settled(lambda: not any(stored(emulator, c) for c in cases), timeout=60)
-        assert [c.name for c in cases if stored(emulator, c)] == []
+        left = {c.name: stored(emulator, c)["metadata"] for c in cases if stored(emulator, c)}
+        assert left == {}, [(name, meta.get("finalizers"), meta.get("annotations")) for name, meta in left.items()]
         assert desk.phase("valid-a") == "Running"
         assert sorted(set(failures_logged(caplog.records))) == []  # before the operator stops (its daemons cancelled)
+
+
+@pytest.mark.slow
+async def test_deleting_an_object_whose_annotations_do_not_read_ends_also_when_kopf_must_wake_itself_up(
+    emulator: KubernetesEmulator, desk: Desk, kubelet: Kubelet
+):
+    # A deletion waits for the reconciler to stop. When it does not stop at once and nothing else changes the
+    # object, kopf sleeps, then wakes itself up by writing an annotation: it must be written over annotations that
+    # do not read (kopf's other bookkeeping is not), or the deletion waits for an event that never comes.
+    async with running_operator(emulator, fast_settings(max_concurrent_reconciles=1)) as operator:
+        emulator.create_object(LIVESTRATEGIES, paper_strategy("broken"))
+        await wait_for(lambda: desk.phase("broken") == "Running")
+        body = desk.get("broken")
+        body["metadata"]["annotations"] = ["not", "a", "map"]
+        emulator.store_unchecked(LIVESTRATEGIES, body)
+        await wait_for(lambda: desk.condition("broken", "InvalidSpec").get("reason") == "MetadataInvalid")
+        await operator.processed(emulator, "broken")
+
+        # The reconciler, woken, waits for a reconciliation slot the test holds: it cannot stop at once.
+        slots = operator.context.slots
+        await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(slots.acquire(), operator.loop))
+        desk.push_runtime_status("broken", fills=1)
+        response = await emulator.delete("/apis/livestrat.io/v1alpha1/namespaces/default/livestrategies/broken")
+        assert response.status == 200, await response.text()
+        await asyncio.sleep(1.0)
+        operator.loop.call_soon_threadsafe(slots.release)  # it stops now, writing nothing more
+        await wait_for(lambda: desk.get("broken") is None, timeout=30)
