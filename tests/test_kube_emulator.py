@@ -193,6 +193,17 @@ async def test_an_object_stored_past_validation_is_served_as_it_is_stored(emulat
         "livestrat.io", "v1alpha1", "default", "livestrategies", label_selector="app=x"
     )
     assert listed["items"] == []
+    # a later write is checked as usual, and keeps what it does not replace
+    patched = await api.patch_namespaced_custom_object_status(
+        "livestrat.io",
+        "v1alpha1",
+        "default",
+        "livestrategies",
+        "s1",
+        {"status": {"phase": "Running"}},
+        _content_type="application/merge-patch+json",
+    )
+    assert patched["metadata"]["annotations"] == ["not", "a", "map"] and patched["status"]["risk"] == ["Halted"]
     born = emulator.store_unchecked(LIVESTRATEGIES, {**broken, "metadata": {"name": "s2"}}, namespace="default")
     assert born["metadata"]["generation"] == 1 and born["status"] == broken["status"]
 

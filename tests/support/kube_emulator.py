@@ -183,6 +183,7 @@ class KubernetesEmulator(kmock.KubernetesEmulator):
     _dependents: dict[str, set[Key]] = attrs.field(factory=lambda: collections.defaultdict(set), init=False)
     _log: collections.deque[tuple[int, kmock.resource, str, Body, Body | None]] = attrs.field(init=False)
     _watchers: set[_Watcher] = attrs.field(factory=set, init=False)
+    _unchecked: bool = attrs.field(default=False, init=False)  # store_unchecked is writing
 
     def __attrs_post_init__(self) -> None:
         super().__attrs_post_init__()
@@ -262,15 +263,18 @@ class KubernetesEmulator(kmock.KubernetesEmulator):
         directly (a restore, a migration tool), or left by a conversion bug. The operator reads
         whatever is stored. This writes such an object: any JSON value anywhere (``spec`` a
         string, ``metadata.annotations`` a list, ``status.risk`` a list), no validation, no
-        defaulting, no pruning. What stays is what the storage itself needs: ``metadata`` is an
-        object with a name; uid, creationTimestamp, resourceVersion and generation are kept or set
-        as for any write; watchers are told (MODIFIED, or ADDED for a new object).
+        defaulting, no pruning, none of the metadata checks of a write (names, annotation sizes).
+        What stays is what the storage itself needs: ``metadata`` is an object with a name; uid,
+        creationTimestamp, resourceVersion and generation are kept or set as for any write;
+        watchers are told (MODIFIED, or ADDED for a new object). Later writes to the object are
+        checked as usual (labels and annotations that are not maps excepted, see below).
 
         Where a real API server differs: it decodes what it reads from etcd with the CRD's schema,
         so it drops ``metadata.labels``/``annotations`` that are not string maps (apiextensions'
         ``schemaCoercingDecoder`` with ``dropInvalidMetadata``) and prunes unknown fields and nulls
-        the schema does not allow. This emulator serves what was stored: harsher than a real server,
-        never more lenient (an operator that survives it survives the real one).
+        the schema does not allow; a later write stores that decoded object. This emulator serves
+        what was stored, and keeps it through later writes that do not replace it: harsher than a
+        real server, never more lenient (an operator that survives it survives the real one).
         """
         resource = kmock.resource(resource)
         body = copy.deepcopy(dict(body))
@@ -280,22 +284,26 @@ class KubernetesEmulator(kmock.KubernetesEmulator):
         namespace = namespace or meta.get("namespace")
         has_status = "status" in body
         status = body.pop("status", None)
+        self._unchecked = True
         try:
-            self._get_live(resource, namespace, meta["name"])
-        except kmock.KubernetesError:
-            stored = self._create(resource, namespace, body)
-        else:
-            stored = self._update(resource, namespace, meta["name"], None, lambda _old: body)
-        if not self._has_status_subresource(resource):
-            return stored
-        whole = {"status": status} if has_status else {}
-        return self._update(
-            resource,
-            namespace,
-            meta["name"],
-            "status",
-            lambda old: {**{k: v for k, v in old.items() if k != "status"}, **whole},
-        )
+            try:
+                self._get_live(resource, namespace, meta["name"])
+            except kmock.KubernetesError:
+                stored = self._create(resource, namespace, body)
+            else:
+                stored = self._update(resource, namespace, meta["name"], None, lambda _old: body)
+            if not self._has_status_subresource(resource):
+                return stored
+            whole = {"status": status} if has_status else {}
+            return self._update(
+                resource,
+                namespace,
+                meta["name"],
+                "status",
+                lambda old: {**{k: v for k, v in old.items() if k != "status"}, **whole},
+            )
+        finally:
+            self._unchecked = False
 
     def read_object(self, resource: Any, name: str, *, namespace: str | None = None) -> Body | None:
         try:
@@ -896,6 +904,11 @@ class KubernetesEmulator(kmock.KubernetesEmulator):
         return body is not None and "deletionTimestamp" not in body["metadata"]
 
     def _validate_metadata(self, resource: kmock.resource, meta: Body, *, names: bool) -> None:
+        if self._unchecked:
+            return
+        # Labels or annotations that are not maps can only have been stored past validation: a real server drops
+        # them when it reads the object, before it checks a write; so are they left out of the checks here.
+        meta = {k: v for k, v in meta.items() if k not in ("labels", "annotations") or isinstance(v, dict)}
         errors = kube_validation.metadata_errors(resource, meta, names=names)
         if errors:
             raise kube_validation.invalid(self._kind(resource), resource.group or "", meta["name"], errors)
