@@ -20,6 +20,9 @@ MANIFEST = {
 }
 
 
+S1 = ("livestrat.io", "v1alpha1", "default", "livestrategies", "s1")  # MANIFEST's object, as the client names it
+
+
 @pytest.fixture
 async def client(kubeconfig_path):
     await kubernetes_asyncio.config.load_kube_config(config_file=str(kubeconfig_path))
@@ -185,7 +188,7 @@ async def test_an_object_stored_past_validation_is_served_as_it_is_stored(emulat
     assert stored["metadata"]["uid"] == created["metadata"]["uid"]
     assert stored["metadata"]["generation"] == 2
     assert int(stored["metadata"]["resourceVersion"]) > int(created["metadata"]["resourceVersion"])
-    served = await api.get_namespaced_custom_object("livestrat.io", "v1alpha1", "default", "livestrategies", "s1")
+    served = await api.get_namespaced_custom_object(*S1)
     assert served["spec"] == "a string" and served["metadata"]["annotations"] == ["not", "a", "map"]
     assert served["metadata"]["labels"] == 7 and served["status"] == {"risk": ["Halted"], "replicas": "one"}
     # a label selector does not break on it (a real server would have dropped such labels when reading)
@@ -194,14 +197,9 @@ async def test_an_object_stored_past_validation_is_served_as_it_is_stored(emulat
     )
     assert listed["items"] == []
     # a later write is checked as usual, and keeps what it does not replace
+    merge = "application/merge-patch+json"
     patched = await api.patch_namespaced_custom_object_status(
-        "livestrat.io",
-        "v1alpha1",
-        "default",
-        "livestrategies",
-        "s1",
-        {"status": {"phase": "Running"}},
-        _content_type="application/merge-patch+json",
+        *S1, {"status": {"phase": "Running"}}, _content_type=merge
     )
     assert patched["metadata"]["annotations"] == ["not", "a", "map"] and patched["status"]["risk"] == ["Halted"]
     born = emulator.store_unchecked(LIVESTRATEGIES, {**broken, "metadata": {"name": "s2"}}, namespace="default")
@@ -224,14 +222,13 @@ async def test_an_object_whose_replicas_cannot_be_read_cannot_be_scaled(emulator
     # reading the scale as for writing it.
     await api.create_namespaced_custom_object("livestrat.io", "v1alpha1", "default", "livestrategies", MANIFEST)
     emulator.store_unchecked(LIVESTRATEGIES, {**MANIFEST, **broken}, namespace="default")
-    where = ("livestrat.io", "v1alpha1", "default", "livestrategies", "s1")
     for call in (
-        lambda: api.get_namespaced_custom_object_scale(*where),
+        lambda: api.get_namespaced_custom_object_scale(*S1),
         lambda: api.patch_namespaced_custom_object_scale(
-            *where, {"spec": {"replicas": 0}}, _content_type="application/merge-patch+json"
+            *S1, {"spec": {"replicas": 0}}, _content_type="application/merge-patch+json"
         ),
     ):
-        with pytest.raises(kubernetes_asyncio.client.ApiException) as refused:
+        with pytest.raises(ApiException) as refused:
             await call()
         assert refused.value.status == 500 and f"{path} accessor error" in refused.value.body
     assert emulator.read_object(LIVESTRATEGIES, "s1", namespace="default")["spec"] == broken["spec"]
