@@ -11,7 +11,13 @@
   the runtime was down;
 - the venue's clock, when a test sets one (``StandInVenue.clock_start``): the risk guard's day is
   the venue's (docs/runtime.md, "Risk guard"), so a test of the day's loss does not depend on
-  the hour it runs at.
+  the hour it runs at;
+- the venue's own record, when a test asks for one (``StandInVenue.journal``): a JSON line for
+  every order it receives and every fill it reports, written as it happens (before the runtime
+  sees the fill), so a test counts what reached the venue and what it filled, whatever became of
+  the runtime afterwards (frozen, killed). The venue never delivers a fill twice and keeps no
+  memory across processes: what a runtime did not record is not offered again, as with a live
+  venue outside reconciliation.
 
 Everything else is the real live runtime: a live-mode ``TradingNode`` with reconciliation on,
 the engines' asynchronous event queues, the reporter, the risk guard, the ledger (PostgreSQL,
@@ -60,6 +66,7 @@ class StandInExecClientConfig(SandboxExecClientConfig, frozen=True, kw_only=True
 
     reconcile: list[dict[str, Any]] = []  # noqa: RUF012  (msgspec copies defaults)
     ignore_cancels: bool = False  # a venue that never acts on a cancel (unresponsive, or its API down)
+    journal: str | None = None  # a JSON line per order received (see VenueJournal)
 
 
 class StandInExecClient(SandboxExecutionClient):
@@ -70,6 +77,18 @@ class StandInExecClient(SandboxExecutionClient):
         self._set_account_id(AccountId(f"{config.venue}-001"))  # as the simulated exchange books it
         self._reconcile = [VenueOrder.from_json(o) for o in config.reconcile]
         self._ignore_cancels = config.ignore_cancels
+        self._journal = VenueJournal(config.journal) if config.journal else None
+
+    def submit_order(self, command: Any) -> None:
+        if self._journal is not None:
+            self._journal.write(order=command.order.client_order_id.value)
+        super().submit_order(command)
+
+    def submit_order_list(self, command: Any) -> None:
+        if self._journal is not None:
+            for order in command.order_list.orders:
+                self._journal.write(order=order.client_order_id.value)
+        super().submit_order_list(command)
 
     def cancel_order(self, command: Any) -> None:
         if not self._ignore_cancels:
@@ -142,6 +161,26 @@ class SandboxLiveExecClientFactory(LiveExecClientFactory):
         return StandInExecClient(loop=loop, portfolio=portfolio, msgbus=msgbus, cache=cache, clock=clock, config=config)
 
 
+class VenueJournal:
+    """The venue's own record, one JSON line per order received or fill reported, written at once
+    (a process frozen or killed a moment later has already told the kernel)."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+
+    def write(self, **row: Any) -> None:
+        with open(self.path, "a") as journal:
+            journal.write(json.dumps(row) + "\n")
+
+    @staticmethod
+    def read(path: str | Path) -> tuple[list[str], list[str]]:
+        """(client order ids received, trade ids filled), in order; nothing if the file does not exist."""
+        if not Path(path).exists():
+            return [], []
+        rows = [json.loads(line) for line in Path(path).read_text().splitlines() if line.strip()]
+        return [r["order"] for r in rows if "order" in r], [r["fill"] for r in rows if "fill" in r]
+
+
 @dataclass(frozen=True)
 class VenueTrade:
     trade_id: str
@@ -182,6 +221,7 @@ class StandInVenue:
     ignore_cancels: bool = False
     # The venue's time when the process starts (RFC 3339), running at the wall clock's pace; None: the wall clock.
     clock_start: str | None = None
+    journal: str | None = None  # the venue's record of orders received and fills reported (VenueJournal)
 
     def to_json(self) -> str:
         return json.dumps(
@@ -193,6 +233,7 @@ class StandInVenue:
                 "account_type": self.account_type,
                 "ignore_cancels": self.ignore_cancels,
                 "clock_start": self.clock_start,
+                "journal": self.journal,
             }
         )
 
@@ -207,6 +248,7 @@ class StandInVenue:
             account_type=data["account_type"],
             ignore_cancels=data["ignore_cancels"],
             clock_start=data["clock_start"],
+            journal=data.get("journal"),
         )
 
     def clients(self, spec: LiveStrategySpec) -> LiveVenueClients:
@@ -233,6 +275,7 @@ class StandInVenue:
                 use_random_ids=True,  # a venue's trade ids are unique, run after run
                 reconcile=[o.to_json() for o in self.reconcile],
                 ignore_cancels=self.ignore_cancels,
+                journal=self.journal,
             ),
             data_factory=ReplayDataClientFactory,
             exec_factory=SandboxLiveExecClientFactory,
@@ -250,7 +293,7 @@ class StandInVenue:
             for client in node.kernel.data_engine._clients.values():
                 if isinstance(client, ReplayDataClient):
                     client.attach_kernel(node.kernel)  # the replay waits for the trader to run
-            unique_trade_ids(node.kernel)
+            unique_trade_ids(node.kernel, VenueJournal(self.journal) if self.journal else None)
             return node
 
         setattr_(strategy_runtime.node, "live_venue", live_venue)
@@ -265,14 +308,15 @@ class StandInVenue:
         return lambda: start + timedelta(seconds=time.monotonic() - started)
 
 
-def unique_trade_ids(kernel: Any) -> None:
+def unique_trade_ids(kernel: Any, journal: VenueJournal | None = None) -> None:
     """Make the simulated venue's trade ids unique run after run, as a real venue's are.
 
     NautilusTrader 1.231's simulated exchange derives every trade id from (venue, instrument
     number, the data point's timestamp) whatever ``use_random_ids`` says, so two runs over the
     same prices report the same ids, which a real venue never does (and the ledger would take
     the second run's fills for duplicates of the first's). Each fill the stand-in reports is
-    re-issued with a per-process prefix before the execution engine sees it.
+    re-issued with a per-process prefix before the execution engine sees it, and written to the
+    venue's ``journal`` first, when there is one.
     """
     engine = kernel.exec_engine
     run = UUID4().value[:8]
@@ -282,6 +326,8 @@ def unique_trade_ids(kernel: Any) -> None:
             fields = OrderFilled.to_dict(event)
             fields["trade_id"] = f"{run}-{event.trade_id.value}"  # 8 + 1 + 22 characters: under TradeId's 36
             event = OrderFilled.from_dict(fields)
+            if journal is not None:
+                journal.write(fill=event.trade_id.value, client_order_id=event.client_order_id.value)
         engine.process(event)
 
     kernel.msgbus.deregister("ExecEngine.process", engine.process)
