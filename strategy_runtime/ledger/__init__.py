@@ -22,18 +22,22 @@ from strategy_runtime.ledger.errors import (
     LedgerSchemaError,
     LedgerUnavailable,
 )
-from strategy_runtime.ledger.fencing import FencedOut, FenceHolder
+from strategy_runtime.ledger.fencing import FENCE_LEASE_SECONDS, FencedOut, FenceHolder, FenceTaken
 from strategy_runtime.ledger.postgres import PostgresLedger
 from strategy_runtime.ledger.records import FillRecord, HaltRecord, RiskBaseline, Side, from_order_filled
+from strategy_runtime.ledger.spool import FillSpool, spool_directory
 from strategy_runtime.ledger.sqlite import SqliteLedger
 from strategy_runtime.ledger.writer import CommittedBatch, WriteResult
 
 __all__ = [
+    "FENCE_LEASE_SECONDS",
     "CommittedBatch",
     "DsnParts",
     "FenceHolder",
+    "FenceTaken",
     "FencedOut",
     "FillRecord",
+    "FillSpool",
     "HaltRecord",
     "InvalidDsn",
     "Ledger",
@@ -51,6 +55,7 @@ __all__ = [
     "WriteResult",
     "from_order_filled",
     "ledger_for",
+    "spool_directory",
 ]
 
 

@@ -8,9 +8,17 @@ backoff, and ``lag()`` says how far behind it is. Writes are idempotent, which a
 retry after an unknown outcome (the connection dropped after COMMIT was sent) safe.
 
 Fencing (``fencing``): ``open()`` takes an exclusive, per-strategy lock that the operating system or the
-database server frees when this process dies. Losing it while running means another runtime
-may now trade the same strategy: the ledger calls ``on_fence_lost`` and ``fence_held`` turns
-False; the runtime must stop trading. It keeps recording fills (they are still real).
+database server frees when this process dies, and raises the strategy's epoch (the fencing token)
+in the same step. Every write checks the token in its own transaction (``FenceTaken`` once another
+runtime took the fence). A task keeps the fence's lease confirmed (``_keep_fence``); the order gate
+reads ``fence_refusal()`` before every order: a clock read, no round trip. Losing the fence for
+sure (the lock or the epoch is another runtime's) means another runtime may now trade the same
+strategy: the ledger calls ``on_fence_lost`` and ``fence_held`` turns False; the runtime must stop
+trading. Not being able to confirm it (the database is away) only lets the lease run out: orders
+wait, and trading resumes if the database comes back with the fence still this runtime's.
+
+Durability (``spool``): with a spool, every fill the database has not committed yet is synced to
+the pod's disk; fills an earlier run left there are committed by ``open()`` before it returns.
 
 Risk halts: the ledger also keeps the strategy's risk halts (``record_halt``), because it
 is the one store that outlives a pod and that the runtime must reach before it may trade.
@@ -21,6 +29,7 @@ acknowledgement (``clear_halt``); see docs/runtime.md, "Risk guard".
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import enum
 import logging
 import threading
@@ -32,9 +41,24 @@ from types import TracebackType
 from typing import ClassVar, Self
 
 from strategy_runtime.ledger import fencing
-from strategy_runtime.ledger.errors import LedgerClosed, LedgerError, LedgerFlushTimeout, LedgerSchemaError
-from strategy_runtime.ledger.fencing import FenceHolder, default_owner
+from strategy_runtime.ledger.errors import (
+    LedgerClosed,
+    LedgerError,
+    LedgerFlushTimeout,
+    LedgerSchemaError,
+    LedgerUnavailable,
+)
+from strategy_runtime.ledger.fencing import (
+    FENCE_LEASE_SECONDS,
+    FenceCheck,
+    FenceGrant,
+    FenceHolder,
+    FenceLease,
+    default_owner,
+    lease_clock,
+)
 from strategy_runtime.ledger.records import FillRecord, HaltRecord, RiskBaseline
+from strategy_runtime.ledger.spool import FillSpool
 from strategy_runtime.ledger.writer import CommittedBatch, WriteBehind, WriteResult
 
 logger = logging.getLogger("livestrat.ledger")
@@ -72,6 +96,12 @@ class LedgerLag:
     fence_held: bool
     totals: WriteResult
     writer_stopped: bool = False  # nothing will commit any more (a bug, not an outage): see last_error
+    not_durable: int = 0  # fills neither committed nor synced to the spool: in this process's memory only
+    oldest_not_durable_seconds: float = 0.0
+    spooled: int = 0  # fills not committed yet, durable in the spool
+    spool_error: str | None = None  # the spool's last write failed (a full disk?): see spool_failures
+    fence_unconfirmed: str | None = None  # why the fence cannot be relied on now (its lease ran out, …)
+    fence_epoch: int | None = None  # the fencing token this runtime writes under
 
 
 class _State(enum.Enum):
@@ -96,18 +126,26 @@ class Ledger(ABC):
         *,
         owner: str | None = None,
         fence_wait: float = 0.0,
-        fence_check_interval: float = 2.0,
+        fence_lease: float = FENCE_LEASE_SECONDS,
+        fence_check_interval: float | None = None,
+        lease_clock: Callable[[], float] = lease_clock,
         batch_size: int = 500,
         retry_initial: float = 0.05,
         retry_max: float = 5.0,
+        spool: FillSpool | None = None,
         on_fence_lost: Callable[[str], None] | None = None,
         on_commit: Callable[[CommittedBatch], None] | None = None,
     ) -> None:
         self.strategy_key = strategy_key
         self.owner = owner or default_owner()
         self._fence_wait = fence_wait
-        self._fence_check_interval = fence_check_interval
+        self._lease = FenceLease(fence_lease, lease_clock)
+        # Renewed every third of the lease, each confirmation bounded by a third of it: two may fail
+        # (or the event loop may be late) before orders wait.
+        self._fence_check_interval = fence_check_interval or fence_lease / 3
+        self._fence_confirm_timeout = fence_lease / 3
         self._on_fence_lost = on_fence_lost
+        self._spool = spool
         self._writer = WriteBehind(
             self._insert,
             where=self.describe,
@@ -116,13 +154,19 @@ class Ledger(ABC):
             retry_initial=retry_initial,
             retry_max=retry_max,
             on_commit=on_commit,
+            on_fence_taken=self._fence_lost,
+            spool=spool,
         )
 
         self._state = _State.NEW
         self._loop_thread: int | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._fence_held = False
+        self._epoch = 0  # the fencing token, from the moment the fence is taken
+        self._fence_wakeup = asyncio.Event()
         self.fence_lost_reason: str | None = None
+        self.fence_doubt: str | None = None  # why the last confirmation failed (None: it succeeded)
+        self.drained = WriteResult()  # what open() committed from the spool an earlier run left
 
     # ------------------------------------------------------------------ backend
     @abstractmethod
@@ -134,16 +178,17 @@ class Ledger(ABC):
         """Connect and bring the schema up to date (``MIGRATIONS``); raise ``LedgerUnavailable``."""
 
     @abstractmethod
-    async def _try_fence(self) -> bool:
-        """Take the strategy's lock without waiting and record the owner; False when another holds it."""
+    async def _try_fence(self) -> FenceGrant | None:
+        """Take the strategy's lock without waiting, record the owner, raise the epoch; None if another holds it."""
 
     @abstractmethod
     async def _fence_holder(self) -> FenceHolder | None:
         """Who holds the strategy's fence, as its holder recorded it."""
 
     @abstractmethod
-    async def _check_fence(self) -> str | None:
-        """None while the lock is still held, else why it is lost."""
+    async def _confirm_fence(self) -> FenceCheck:
+        """Whether the lock and the epoch are still this runtime's, within ``_fence_confirm_timeout`` seconds
+        (a backend that lost its session may take the lock again, if the epoch shows nobody else had it)."""
 
     @abstractmethod
     async def _release_fence(self) -> None: ...
@@ -153,7 +198,8 @@ class Ledger(ABC):
 
     @abstractmethod
     async def _insert(self, fills: Sequence[FillRecord]) -> int:
-        """Insert in one transaction, skipping rows already stored; return how many were new."""
+        """Insert in one transaction that checks the token (``FenceTaken``), skipping rows already stored;
+        return how many were new."""
 
     @abstractmethod
     async def _select(self, strategy_key: str) -> list[FillRecord]: ...
@@ -182,57 +228,135 @@ class Ledger(ABC):
 
     # ------------------------------------------------------------------ lifecycle
     async def open(self) -> Self:
-        """Connect, migrate, and take the fence (waiting up to ``fence_wait`` seconds); raise ``FencedOut``."""
+        """Connect, migrate, take the fence (waiting up to ``fence_wait`` seconds; ``FencedOut``), and commit
+        what the spool holds from an earlier run."""
         if self._state is not _State.NEW:
             raise LedgerError(f"ledger for {self.strategy_key!r} was already opened")
         self._loop_thread = threading.get_ident()
         try:
             await self._connect()
-            await fencing.acquire(
+            sent = self._lease.clock()
+            grant = await fencing.acquire(
                 self._try_fence,
                 self._fence_holder,
                 wait=self._fence_wait,
                 strategy_key=self.strategy_key,
                 where=self.describe(),
             )
+            self._epoch = grant.epoch
+            self._lease.start(sent, grant.wait_seconds)
+            self._fence_held = True
+            await self._drain_spool()
         except BaseException:
+            self._fence_held = False
             await self._disconnect()
+            if self._spool is not None:
+                self._spool.close()
             self._state = _State.CLOSED
             raise
-        self._fence_held = True
         self._state = _State.OPEN
-        writer = asyncio.create_task(self._write_loop(), name=f"ledger-writer {self.strategy_key}")
-        writer.add_done_callback(self._writer.task_ended)
-        watchdog = asyncio.create_task(self._watch_fence(), name=f"ledger-fence {self.strategy_key}")
-        watchdog.add_done_callback(self._watchdog_ended)
-        self._tasks = [writer, watchdog]
-        logger.info("ledger: %s, fence for %s taken by %s", self.describe(), self.strategy_key, self.owner)
+        tasks = [
+            asyncio.create_task(self._write_loop(), name=f"ledger-writer {self.strategy_key}"),
+            *(
+                [asyncio.create_task(self._writer.run_spool(), name=f"ledger-spool {self.strategy_key}")]
+                if self._spool is not None
+                else []
+            ),
+        ]
+        for task in tasks:
+            task.add_done_callback(self._writer.task_ended)
+        keeper = asyncio.create_task(self._keep_fence(), name=f"ledger-fence {self.strategy_key}")
+        keeper.add_done_callback(self._keeper_ended)
+        self._tasks = [*tasks, keeper]
+        logger.info(
+            "ledger: %s, fence for %s taken by %s (epoch %d, lease %gs%s)",
+            self.describe(),
+            self.strategy_key,
+            self.owner,
+            self._epoch,
+            self._lease.seconds,
+            f"; the previous holder did not release it: no order for {grant.wait_seconds:g}s"
+            if grant.wait_seconds
+            else "",
+        )
         return self
 
+    async def _drain_spool(self) -> None:
+        """Commit what an earlier run left in the spool (before anything trades), then forget it."""
+        spool = self._spool
+        if spool is None:
+            return
+        leftovers = await spool.call(spool.open)
+        if not leftovers.fills and not leftovers.segments:
+            return
+        result = WriteResult()
+        size = self._writer.batch_size
+        for start in range(0, len(leftovers.fills), size):
+            batch = leftovers.fills[start : start + size]
+            try:
+                new = await self._insert(batch)
+            except LedgerError:
+                raise
+            except Exception as exc:
+                raise LedgerUnavailable(
+                    f"cannot commit the {len(leftovers.fills)} fill(s) the spool {spool.directory} holds from an "
+                    f"earlier run to {self.describe()}: {self._error_text(exc)}"
+                ) from None
+            result += WriteResult(new, len(batch) - new)
+        await spool.call(spool.discard, leftovers)
+        self.drained = result
+        logger.warning(
+            "ledger: committed %d fill(s) an earlier run left in the spool %s (%d new, %d already stored)",
+            len(leftovers.fills),
+            spool.directory,
+            result.new,
+            result.duplicates,
+        )
+
+    async def fence_usable(self) -> None:
+        """Return once the fence may be used to trade: a predecessor that did not release it is past its lease."""
+        wait = self._lease.not_before - self._lease.clock()
+        if wait > 0:
+            logger.warning(
+                "ledger: the previous holder of %s's fence did not release it: waiting %.1fs (its lease) before "
+                "trading",
+                self.strategy_key,
+                wait,
+            )
+            await asyncio.sleep(wait)
+
     async def close(self, timeout: float | None = None) -> None:
-        """Commit everything recorded (waiting at most ``timeout`` seconds), release the fence, disconnect."""
+        """Commit everything recorded (waiting at most ``timeout`` seconds), release the fence, disconnect.
+
+        What cannot be committed in time but is durable in the spool stays there for the next start
+        (a warning); what is not durable anywhere is logged in full and ``LedgerFlushTimeout`` raised.
+        A runtime whose fence is lost only waits for its fills to be durable: the ledger refuses its writes.
+        """
         if self._state is _State.NEW:
             self._state = _State.CLOSED
         if self._state is not _State.OPEN:
             return
         self._state = _State.CLOSING
         try:
-            await asyncio.wait_for(self.flush(), timeout)
+            flush = self.flush() if self.fence_held else self.flush_durable()
+            await asyncio.wait_for(flush, timeout)
         except BaseException as exc:
             # Whatever stopped the flush (the timeout, a writer that died, a cancellation), the
-            # uncommitted fills exist only here now: put them in the log, where they can be replayed.
+            # uncommitted fills are only in the spool, or only here: say so, in the log.
             self._writer.log_uncommitted(exc)
-            if isinstance(exc, TimeoutError):
-                raise LedgerFlushTimeout(len(self._writer.pending), self.describe()) from None
-            raise
+            kept = self._spool is not None and self._writer.not_durable == 0
+            if not (kept and isinstance(exc, (TimeoutError, LedgerError))):
+                if isinstance(exc, TimeoutError):
+                    raise LedgerFlushTimeout(self._writer.not_durable, self.describe()) from None
+                raise
         finally:
             for task in self._tasks:
                 task.cancel()
             await asyncio.gather(*self._tasks, return_exceptions=True)
             self._state = _State.CLOSED
             try:
-                if self._fence_held:
-                    await self._release_fence()
+                if self.fence_held:
+                    await asyncio.wait_for(self._release_fence(), self._fence_confirm_timeout)
             except Exception as exc:
                 logger.warning(
                     "ledger: could not release the fence cleanly (%s); it ends with the session", self._error_text(exc)
@@ -240,6 +364,9 @@ class Ledger(ABC):
             finally:
                 self._fence_held = False
                 await self._disconnect()
+                if self._spool is not None:
+                    await self._spool.call(self._spool.release, self._writer.committed)
+                    self._spool.close()
             logger.info("ledger: closed %s (%s)", self.describe(), self._writer.totals)
 
     async def __aenter__(self) -> Self:
@@ -273,6 +400,14 @@ class Ledger(ABC):
             raise LedgerClosed(f"the ledger for {self.strategy_key!r} is {self._state.value}")
         await self._writer.flush()
 
+    async def flush_durable(self) -> None:
+        """Wait until every fill recorded so far is durable: committed, or synced to the spool."""
+        if self._writer.not_durable == 0:
+            return
+        if self._state not in (_State.OPEN, _State.CLOSING):
+            raise LedgerClosed(f"the ledger for {self.strategy_key!r} is {self._state.value}")
+        await self._writer.flush_durable()
+
     def lag(self) -> LedgerLag:
         writer = self._writer
         return LedgerLag(
@@ -284,7 +419,17 @@ class Ledger(ABC):
             fence_held=self.fence_held,
             totals=writer.totals,
             writer_stopped=writer.broken is not None,
+            not_durable=writer.not_durable,
+            oldest_not_durable_seconds=writer.oldest_not_durable_seconds,
+            spooled=writer.spooled,
+            spool_error=writer.spool_error,
+            fence_unconfirmed=self.fence_refusal() if self.fence_held else None,
+            fence_epoch=self._epoch or None,
         )
+
+    @property
+    def spool_directory(self) -> str | None:
+        return str(self._spool.directory) if self._spool is not None else None
 
     @property
     def is_open(self) -> bool:
@@ -298,9 +443,9 @@ class Ledger(ABC):
     async def _write_loop(self) -> None:
         await self._writer.run()
 
-    def _watchdog_ended(self, task: asyncio.Task[None]) -> None:
+    def _keeper_ended(self, task: asyncio.Task[None]) -> None:
         exc = None if task.cancelled() else task.exception()
-        if exc is not None:  # a fence nobody checks any more is as good as lost
+        if exc is not None:  # a fence nobody confirms any more is as good as lost
             self._fence_lost(f"the fence check stopped: {self._error_text(exc)}")
 
     def redact(self, text: str) -> str:
@@ -316,12 +461,51 @@ class Ledger(ABC):
         return self.redact(f"{type(exc).__name__}: {exc}")
 
     # ------------------------------------------------------------------ fencing
-    async def _watch_fence(self) -> None:
+    def fence_refusal(self) -> str | None:
+        """Why this runtime must not send an order now (None: it may): the fence is lost, not yet usable, or
+        not confirmed within its lease. A clock read: the order gate calls it before every order."""
+        if self.fence_lost_reason is not None:
+            return f"the ledger fence was lost ({self.fence_lost_reason})"
+        if not self._fence_held:
+            return "the ledger fence is not held"
+        return self._lease.refusal()
+
+    @property
+    def fence_lease_seconds(self) -> float:
+        return self._lease.seconds
+
+    async def _keep_fence(self) -> None:
+        """Confirm the fence every ``_fence_check_interval`` (at once when its session is known to be gone)."""
         while self.fence_lost_reason is None:
-            await asyncio.sleep(self._fence_check_interval)
-            reason = await self._check_fence()
-            if reason is not None:
-                self._fence_lost(reason)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._fence_wakeup.wait(), self._fence_check_interval)
+            self._fence_wakeup.clear()
+            sent = self._lease.clock()
+            check = await self._confirm_fence()
+            if check.held is True:
+                self._lease.confirm(sent)
+                if self.fence_doubt is not None:
+                    logger.warning(
+                        "ledger: fence for %s confirmed again (after: %s)", self.strategy_key, self.fence_doubt
+                    )
+                    self.fence_doubt = None
+            elif check.held is False:
+                self._fence_lost(check.reason or "the fence is another runtime's")
+            else:
+                if self.fence_doubt is None:
+                    logger.error(
+                        "ledger: cannot confirm the fence for %s (%s): new orders wait once its lease of %gs runs out",
+                        self.strategy_key,
+                        check.reason,
+                        self._lease.seconds,
+                    )
+                self.fence_doubt = check.reason
+
+    def _fence_suspect(self, reason: str) -> None:
+        """The fence's session is known to be gone: no order from now on, and confirm (or take it again) at once."""
+        self._lease.revoke()
+        self.fence_doubt = reason
+        self._fence_wakeup.set()
 
     def _fence_lost(self, reason: str) -> None:
         if self._state is not _State.OPEN or self.fence_lost_reason is not None:

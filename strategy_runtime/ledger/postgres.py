@@ -1,11 +1,16 @@
 """The cluster ledger: PostgreSQL through asyncpg.
 
 Fence: a session-level advisory lock on a 64-bit hash of the strategy key, taken on a
-connection of its own that lives as long as the runtime. The server frees it when that
+connection of its own that lives as long as the runtime, and the strategy's epoch in
+``fences`` raised in the same step (the fencing token). The server frees the lock when that
 session ends: at once when the process dies (the kernel closes its socket), after the TCP
-TCP settings below (about 25 s) when the runtime's node vanishes. The runtime checks the
-session every ``fence_check_interval`` seconds and reacts at once to the connection
-closing, so it learns of a loss well before the server would let another runtime in.
+settings below (about 25 s) when the runtime's node vanishes. The runtime confirms lock and
+epoch on that session every third of the lease, each query bounded by a third of the lease.
+When the session is gone or does not answer, it opens a new one and takes the lock again,
+but only if the epoch is still its own (nobody else held the fence meanwhile); the lock held
+by another session, or a newer epoch, is a loss. Every write checks the epoch in its own
+transaction: one ``INSERT … SELECT`` whose CTE takes a share lock on the strategy's ``fences``
+row, so a write and a takeover are ordered and a stale runtime's insert stores nothing.
 
 The DSN holds a password: it is parsed once (``strategy_runtime.ledger.dsn``), kept in one
 attribute, handed to asyncpg in parts (nothing parses it again), never logged, and every error
@@ -18,8 +23,8 @@ import asyncio
 import contextlib
 import hashlib
 import json
-from collections.abc import Iterator, Sequence
-from datetime import UTC, datetime
+import logging
+from collections.abc import AsyncIterator, Iterator, Sequence
 from typing import Any
 
 import asyncpg
@@ -28,7 +33,7 @@ from livestrat.api.runtime_config import ENV_LEDGER_DSN
 from strategy_runtime.ledger.base import Ledger, Migration, pending_migrations
 from strategy_runtime.ledger.dsn import DsnParts
 from strategy_runtime.ledger.errors import LedgerError, LedgerUnavailable
-from strategy_runtime.ledger.fencing import FenceHolder
+from strategy_runtime.ledger.fencing import FENCE_LEASE_SECONDS, FenceCheck, FenceGrant, FenceHolder, FenceTaken
 from strategy_runtime.ledger.records import (
     COLUMNS,
     DECIMAL_COLUMNS,
@@ -41,14 +46,19 @@ from strategy_runtime.ledger.records import (
 # TCP settings of the fencing session: the server drops a silent peer's session, and with
 # it the lock, after idle + interval * count = 25 s, or 25 s of unacknowledged data
 # (tcp_user_timeout, PostgreSQL 12+; without it retransmissions could hold the lock for
-# a quarter of an hour). The runtime itself notices within about 5 s (FENCE_CHECK_TIMEOUT).
+# a quarter of an hour). The runtime itself stops ordering when its lease runs out (6 s).
 FENCE_TCP_SETTINGS = {
     "tcp_keepalives_idle": "10",
     "tcp_keepalives_interval": "5",
     "tcp_keepalives_count": "3",
     "tcp_user_timeout": "25000",
 }
-FENCE_CHECK_TIMEOUT = 3.0
+CONNECT_TIMEOUT_SECONDS = 10.0
+COMMAND_TIMEOUT_SECONDS = 30.0
+# How long closing waits for the server to say goodbye before it just drops the connections.
+DISCONNECT_TIMEOUT_SECONDS = 2.0
+
+logger = logging.getLogger("livestrat.ledger")
 
 MIGRATIONS = (
     Migration(
@@ -123,6 +133,18 @@ MIGRATIONS = (
             """,
         ),
     ),
+    Migration(
+        4,
+        "fencing tokens",
+        (
+            # The token: raised by every runtime that takes the fence, checked by every write.
+            "ALTER TABLE fences ADD COLUMN epoch bigint NOT NULL DEFAULT 0",
+            # The holder's lease: a successor taking the fence from a holder that did not release it waits this long.
+            "ALTER TABLE fences ADD COLUMN lease_seconds double precision",
+            # Which holder wrote each fill (NULL: written before tokens existed).
+            "ALTER TABLE fills ADD COLUMN fence_epoch bigint",
+        ),
+    ),
 )
 
 
@@ -138,20 +160,31 @@ _VALUES = ", ".join(f"{c}::numeric" if c in DECIMAL_COLUMNS else c for c in COLU
 # One statement for the whole batch: column arrays unnested into rows. Atomic on its own,
 # and its status ("INSERT 0 n") counts the new rows, which executemany cannot. Decimals
 # travel as text and are cast on the server: exact, and far cheaper to encode than numeric.
+# The fencing token is checked in the same statement: the share lock on the fences row orders
+# this insert and a takeover's UPDATE of the epoch (whichever waits for the other sees its result).
+_TOKEN = len(COLUMNS) + 1
 INSERT_SQL = (
-    f"INSERT INTO fills ({', '.join(COLUMNS)}) "
-    f"SELECT {_VALUES} FROM unnest({_ARRAYS}) AS batch ({', '.join(COLUMNS)}) "
-    "ON CONFLICT (strategy_key, instrument_id, trade_id) DO NOTHING"
+    f"WITH fence AS (SELECT epoch FROM fences WHERE strategy_key = ${_TOKEN + 1} FOR SHARE), "
+    f"inserted AS (INSERT INTO fills ({', '.join(COLUMNS)}, fence_epoch) "
+    f"SELECT {_VALUES}, ${_TOKEN}::bigint FROM unnest({_ARRAYS}) AS batch ({', '.join(COLUMNS)}) "
+    f"WHERE (SELECT epoch FROM fence) = ${_TOKEN}::bigint "
+    "ON CONFLICT (strategy_key, instrument_id, trade_id) DO NOTHING RETURNING 1) "
+    "SELECT (SELECT epoch FROM fence) AS epoch, (SELECT count(*) FROM inserted) AS new"
 )
 SELECT_SQL = f"SELECT {', '.join(COLUMNS)} FROM fills WHERE strategy_key = $1 ORDER BY ts_event, trade_id"
 # A bigint advisory lock shows in pg_locks as classid = high 32 bits, objid = low 32 bits, objsubid = 1.
-LOCK_HELD_SQL = """
+CONFIRM_SQL = """
     SELECT EXISTS (
         SELECT 1 FROM pg_locks
         WHERE locktype = 'advisory' AND pid = pg_backend_pid() AND granted
           AND classid = $1::bigint::oid AND objid = $2::bigint::oid AND objsubid = 1
-    )
+    ) AS locked, (SELECT epoch FROM fences WHERE strategy_key = $3) AS epoch
 """
+TAKE_SQL = (
+    "INSERT INTO fences (strategy_key, owner, acquired_at, epoch, lease_seconds) VALUES ($1, $2, now(), 1, $3) "
+    "ON CONFLICT (strategy_key) DO UPDATE SET owner = excluded.owner, acquired_at = excluded.acquired_at, "
+    "released_at = NULL, epoch = fences.epoch + 1, lease_seconds = excluded.lease_seconds RETURNING epoch"
+)
 
 
 class PostgresLedger(Ledger):
@@ -162,8 +195,8 @@ class PostgresLedger(Ledger):
         dsn: DsnParts | str,
         strategy_key: str,
         *,
-        connect_timeout: float = 10.0,
-        command_timeout: float = 30.0,
+        connect_timeout: float = CONNECT_TIMEOUT_SECONDS,
+        command_timeout: float = COMMAND_TIMEOUT_SECONDS,
         **options: Any,
     ) -> None:
         super().__init__(strategy_key, **options)
@@ -174,6 +207,8 @@ class PostgresLedger(Ledger):
         self._fence_key = advisory_key(f"fence:{strategy_key}")
         self._pool: asyncpg.Pool | None = None
         self._fence_conn: asyncpg.Connection | None = None
+        self._fence_app = f"livestrat-fence {self.owner}"[:63]  # names this process's fencing session
+        self._fence_pid: int | None = None  # its server process, to end it if it outlives its connection
 
     def describe(self) -> str:
         return f"PostgreSQL {self._where}"
@@ -191,6 +226,8 @@ class PostgresLedger(Ledger):
         assert self._pool is not None, "the ledger is not connected"
         try:
             yield self._pool
+        except FenceTaken:
+            raise
         except Exception as exc:
             raise self._unavailable(doing, exc) from None
 
@@ -205,11 +242,7 @@ class PostgresLedger(Ledger):
                 server_settings={"application_name": "livestrat-ledger"},
             )
             await self._migrate()
-            self._fence_conn = await asyncpg.connect(
-                **self._where.connect_arguments(),
-                timeout=self._connect_timeout,
-                server_settings={"application_name": f"livestrat-fence {self.owner}"[:63], **FENCE_TCP_SETTINGS},
-            )
+            self._fence_conn = await self._fence_connection(self._connect_timeout)
         except LedgerError:
             raise
         except asyncpg.InvalidAuthorizationSpecificationError as exc:  # the login itself was refused
@@ -240,24 +273,45 @@ class PostgresLedger(Ledger):
                     migration.description,
                 )
 
-    async def _try_fence(self) -> bool:
+    async def _fence_connection(self, timeout: float) -> asyncpg.Connection:
+        return await asyncpg.connect(
+            **self._where.connect_arguments(),
+            timeout=timeout,
+            server_settings={"application_name": self._fence_app, **FENCE_TCP_SETTINGS},
+        )
+
+    def _watch_fence_connection(self, conn: asyncpg.Connection) -> None:
+        self._fence_conn, self._fence_pid = conn, conn.get_server_pid()
+        conn.add_termination_listener(self._fence_connection_closed)
+
+    def _drop_fence_connection(self) -> None:
+        """Forget the fencing connection without a word to the server (it may not be listening)."""
+        conn, self._fence_conn = self._fence_conn, None
+        if conn is not None:
+            conn.remove_termination_listener(self._fence_connection_closed)
+            conn.terminate()
+
+    async def _try_fence(self) -> FenceGrant | None:
         assert self._fence_conn is not None
         with self._database("take the fence in"):
-            if not await self._fence_conn.fetchval("SELECT pg_try_advisory_lock($1)", self._fence_key):
-                return False
-            await self._fence_conn.execute(
-                "INSERT INTO fences (strategy_key, owner, acquired_at) VALUES ($1, $2, $3) "
-                "ON CONFLICT (strategy_key) DO UPDATE "
-                "SET owner = excluded.owner, acquired_at = excluded.acquired_at, released_at = NULL",
-                self.strategy_key,
-                self.owner,
-                datetime.now(UTC),
-            )
-        self._fence_conn.add_termination_listener(self._fence_connection_closed)
-        return True
+            conn = self._fence_conn
+            if not await conn.fetchval("SELECT pg_try_advisory_lock($1)", self._fence_key):
+                return None
+            async with conn.transaction():
+                previous = await conn.fetchrow(
+                    "SELECT released_at, lease_seconds FROM fences WHERE strategy_key = $1 FOR UPDATE",
+                    self.strategy_key,
+                )
+                epoch = await conn.fetchval(TAKE_SQL, self.strategy_key, self.owner, self._lease.seconds)
+        self._watch_fence_connection(conn)
+        unreleased = previous is not None and previous["released_at"] is None
+        wait = (previous["lease_seconds"] or FENCE_LEASE_SECONDS) if unreleased else 0.0
+        return FenceGrant(epoch, wait)
 
     def _fence_connection_closed(self, _connection: asyncpg.Connection) -> None:
-        self._fence_lost(f"the fencing connection to {self._where} closed")
+        # The session and its lock are gone; the fence is not lost for sure: taken again at once if the
+        # epoch shows that nobody else held it meanwhile.
+        self._fence_suspect(f"the fencing connection to {self._where} closed")
 
     async def _fence_holder(self) -> FenceHolder | None:
         assert self._pool is not None
@@ -269,14 +323,72 @@ class PostgresLedger(Ledger):
             return None  # the refusal matters more than naming the holder
         return FenceHolder(row["owner"], row["acquired_at"]) if row else None
 
-    async def _check_fence(self) -> str | None:
-        assert self._fence_conn is not None
-        high, low = (self._fence_key >> 32) & 0xFFFFFFFF, self._fence_key & 0xFFFFFFFF
+    async def _confirm_fence(self) -> FenceCheck:
+        conn = self._fence_conn
+        why = f"the fencing connection to {self._where} is gone"
+        if conn is not None and not conn.is_closed() and self.fence_doubt is None:
+            high, low = (self._fence_key >> 32) & 0xFFFFFFFF, self._fence_key & 0xFFFFFFFF
+            try:
+                row = await conn.fetchrow(
+                    CONFIRM_SQL, high, low, self.strategy_key, timeout=self._fence_confirm_timeout
+                )
+            except Exception as exc:
+                why = f"the fencing session at {self._where} did not answer: {self._error_text(exc)}"
+            else:
+                if not row["locked"]:
+                    return FenceCheck.lost("the advisory lock is no longer held by the fencing session")
+                if row["epoch"] != self._epoch:
+                    return self._epoch_moved(row["epoch"])
+                return FenceCheck.confirmed()
+        return await self._take_again(why)
+
+    def _epoch_moved(self, epoch: int | None) -> FenceCheck:
+        return FenceCheck.lost(
+            f"another runtime took the fence (epoch {epoch}, this runtime's {self._epoch}) while this one "
+            "could not reach the database"
+        )
+
+    async def _take_again(self, why: str) -> FenceCheck:
+        """A new fencing session: the lock again, if the epoch is still ours; else lost (or unknown: unreachable)."""
+        old_pid = self._fence_pid
+        self._drop_fence_connection()
+        timeout = self._fence_confirm_timeout
         try:
-            held = await self._fence_conn.fetchval(LOCK_HELD_SQL, high, low, timeout=FENCE_CHECK_TIMEOUT)
+            conn = await self._fence_connection(timeout)
         except Exception as exc:
-            return f"the fencing connection to {self._where} failed: {self._error_text(exc)}"
-        return None if held else "the advisory lock is no longer held by the fencing session"
+            return FenceCheck.unknown(f"{why}; reconnecting failed: {self._error_text(exc)}")
+        try:
+            check = await asyncio.wait_for(self._retake(conn, old_pid), timeout)
+        except Exception as exc:
+            conn.terminate()
+            return FenceCheck.unknown(f"{why}; taking the fence again failed: {self._error_text(exc)}")
+        if check.held:
+            self._watch_fence_connection(conn)
+            logger.warning("ledger: fence for %s taken again on a new session (%s)", self.strategy_key, why)
+        else:
+            conn.terminate()
+        return check
+
+    async def _retake(self, conn: asyncpg.Connection, old_pid: int | None) -> FenceCheck:
+        locked = await conn.fetchval("SELECT pg_try_advisory_lock($1)", self._fence_key)
+        if not locked and old_pid is not None:
+            # Our own old session may still hold it (the server has not noticed its client is gone): end it.
+            ended = await conn.fetchval(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE pid = $1 AND application_name = $2",
+                old_pid,
+                self._fence_app,
+            )
+            while ended and not locked:
+                await asyncio.sleep(0.05)
+                locked = await conn.fetchval("SELECT pg_try_advisory_lock($1)", self._fence_key)
+        if not locked:
+            holder = await conn.fetchval("SELECT owner FROM fences WHERE strategy_key = $1", self.strategy_key)
+            return FenceCheck.lost(f"the fence's lock is held by another session (the fences table names {holder})")
+        epoch = await conn.fetchval("SELECT epoch FROM fences WHERE strategy_key = $1", self.strategy_key)
+        if epoch != self._epoch:
+            await conn.fetchval("SELECT pg_advisory_unlock($1)", self._fence_key)
+            return self._epoch_moved(epoch)
+        return FenceCheck.confirmed()
 
     async def _release_fence(self) -> None:
         conn = self._fence_conn
@@ -284,24 +396,25 @@ class PostgresLedger(Ledger):
             return
         conn.remove_termination_listener(self._fence_connection_closed)
         await conn.execute(
-            "UPDATE fences SET released_at = now() WHERE strategy_key = $1 AND owner = $2",
+            "UPDATE fences SET released_at = now() WHERE strategy_key = $1 AND epoch = $2",
             self.strategy_key,
-            self.owner,
+            self._epoch,
         )
         await conn.fetchval("SELECT pg_advisory_unlock($1)", self._fence_key)
 
     async def _disconnect(self) -> None:
+        # Bounded: a server that does not answer (a partition) must not hold the halt up.
         conn, self._fence_conn = self._fence_conn, None
         if conn is not None:
             conn.remove_termination_listener(self._fence_connection_closed)
             try:
-                await conn.close(timeout=5)
+                await conn.close(timeout=DISCONNECT_TIMEOUT_SECONDS)
             except Exception:
                 conn.terminate()
         pool, self._pool = self._pool, None
         if pool is not None:
             try:
-                await asyncio.wait_for(pool.close(), 5)
+                await asyncio.wait_for(pool.close(), DISCONNECT_TIMEOUT_SECONDS)
             except Exception:
                 pool.terminate()
 
@@ -309,8 +422,23 @@ class PostgresLedger(Ledger):
         assert self._pool is not None
         columns = list(zip(*(fill.as_row() for fill in fills), strict=True))
         async with self._pool.acquire(timeout=self._connect_timeout) as conn:
-            status = await conn.execute(INSERT_SQL, *columns)
-        return int(status.rsplit(" ", 1)[1])
+            row = await conn.fetchrow(INSERT_SQL, *columns, self._epoch, self.strategy_key)
+        if row["epoch"] != self._epoch:
+            raise FenceTaken(self.strategy_key, self._epoch, row["epoch"], str(self._where))
+        return row["new"]
+
+    @contextlib.asynccontextmanager
+    async def _fenced(self, doing: str) -> AsyncIterator[asyncpg.Connection]:
+        """A transaction that writes only while the fencing token is this runtime's (``FenceTaken``), errors
+        raised as ``LedgerUnavailable`` saying what was being done (see ``_database``)."""
+        with self._database(doing) as pool:
+            async with pool.acquire(timeout=self._connect_timeout) as conn, conn.transaction():
+                epoch = await conn.fetchval(
+                    "SELECT epoch FROM fences WHERE strategy_key = $1 FOR SHARE", self.strategy_key
+                )
+                if epoch != self._epoch:
+                    raise FenceTaken(self.strategy_key, self._epoch, epoch, str(self._where))
+                yield conn
 
     async def _select(self, strategy_key: str) -> list[FillRecord]:
         with self._database("read from") as pool:
@@ -322,8 +450,8 @@ class PostgresLedger(Ledger):
             return await pool.fetchval("SELECT count(*) FROM fills WHERE strategy_key = $1", strategy_key)
 
     async def _save_halt(self, halt: HaltRecord) -> None:
-        with self._database("write a risk halt to") as pool:
-            await pool.execute(
+        async with self._fenced("write a risk halt to") as conn:
+            await conn.execute(
                 "INSERT INTO risk_halts (strategy_key, breached_at, breached_limit, reason, owner, acknowledgement) "
                 "VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING",
                 self.strategy_key,
@@ -344,8 +472,8 @@ class PostgresLedger(Ledger):
         return HaltRecord(*row) if row is not None else None
 
     async def _clear_halt(self, acknowledgement: str) -> None:
-        with self._database("clear a risk halt in") as pool:
-            await pool.execute(
+        async with self._fenced("clear a risk halt in") as conn:
+            await conn.execute(
                 "UPDATE risk_halts SET cleared_at = now(), cleared_by = $2"
                 " WHERE strategy_key = $1 AND cleared_at IS NULL",
                 self.strategy_key,
@@ -353,8 +481,8 @@ class PostgresLedger(Ledger):
             )
 
     async def _save_baseline(self, baseline: RiskBaseline) -> None:
-        with self._database("write the risk baseline to") as pool:
-            await pool.execute(
+        async with self._fenced("write the risk baseline to") as conn:
+            await conn.execute(
                 "INSERT INTO risk_baselines (strategy_key, day, day_open, peak, updated_at)"
                 " VALUES ($1, $2, $3::jsonb, $4::jsonb, now()) ON CONFLICT (strategy_key) DO UPDATE"
                 " SET day = excluded.day, day_open = excluded.day_open, peak = excluded.peak, updated_at = now()",

@@ -9,6 +9,8 @@ limits, tests) works on these plain records, so it runs and is tested without a 
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -104,6 +106,13 @@ class FillRecord:
 COLUMNS: tuple[str, ...] = tuple(f.name for f in dataclasses.fields(FillRecord))
 DECIMAL_COLUMNS = frozenset({"quantity", "price", "commission"})
 INTEGER_COLUMNS = frozenset({"ts_event", "ts_init"})
+
+
+def strategy_file_stem(strategy_key: str) -> str:
+    """A file name for one strategy's own files (its fence lock, its spool): readable, and a hash for uniqueness."""
+    readable = re.sub(r"[^A-Za-z0-9_.-]+", "_", strategy_key)[:80]
+    digest = hashlib.sha256(strategy_key.encode()).hexdigest()[:12]
+    return f"{readable}-{digest}"
 
 
 # Trade ids of fills NautilusTrader inferred at reconciliation (a venue reported an order filled

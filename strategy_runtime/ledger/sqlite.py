@@ -1,9 +1,11 @@
 """The local ledger: one SQLite file, driven from a thread of its own so the event loop never waits on disk.
 
 Fence: ``fcntl.flock`` on a lock file per strategy next to the database
-(``<db>.fences/<strategy>.lock``), held open for the life of the ledger. The kernel drops it
-when the process dies, however it dies. Per strategy, not per file, so several strategies
-may share one ledger file.
+(``<db>.fences/<strategy>.lock``), held open for the life of the ledger, and the strategy's
+epoch in ``fences`` raised when it is taken (the token every write checks, in the same
+transaction, as in PostgreSQL). The kernel drops the lock when the process dies, however it
+dies, and never while it lives, frozen or not: a successor never has a live holder's lease to
+wait out. Per strategy, not per file, so several strategies may share one ledger file.
 
 Decimals are stored as TEXT (their exact string form), never as SQLite REAL.
 """
@@ -11,14 +13,13 @@ Decimals are stored as TEXT (their exact string form), never as SQLite REAL.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import fcntl
-import hashlib
 import json
 import os
-import re
 import sqlite3
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, date, datetime
 from decimal import Decimal
@@ -28,8 +29,15 @@ from typing import Any, TypeVar
 from livestrat.backoff import Backoff
 from strategy_runtime.ledger.base import Ledger, Migration, pending_migrations
 from strategy_runtime.ledger.errors import LedgerUnavailable
-from strategy_runtime.ledger.fencing import FenceHolder
-from strategy_runtime.ledger.records import COLUMNS, DECIMAL_COLUMNS, FillRecord, HaltRecord, RiskBaseline
+from strategy_runtime.ledger.fencing import FenceCheck, FenceGrant, FenceHolder, FenceTaken
+from strategy_runtime.ledger.records import (
+    COLUMNS,
+    DECIMAL_COLUMNS,
+    FillRecord,
+    HaltRecord,
+    RiskBaseline,
+    strategy_file_stem,
+)
 
 T = TypeVar("T")
 
@@ -106,11 +114,25 @@ MIGRATIONS = (
             """,
         ),
     ),
+    Migration(
+        4,
+        "fencing tokens",
+        (
+            "ALTER TABLE fences ADD COLUMN epoch INTEGER NOT NULL DEFAULT 0",
+            "ALTER TABLE fences ADD COLUMN lease_seconds REAL",
+            "ALTER TABLE fills ADD COLUMN fence_epoch INTEGER",
+        ),
+    ),
 )
 
 INSERT_SQL = (
-    f"INSERT INTO fills ({', '.join(COLUMNS)}) VALUES ({', '.join('?' for _ in COLUMNS)}) "
+    f"INSERT INTO fills ({', '.join(COLUMNS)}, fence_epoch) VALUES ({', '.join('?' for _ in COLUMNS)}, ?) "
     "ON CONFLICT (strategy_key, instrument_id, trade_id) DO NOTHING"
+)
+TAKE_SQL = (
+    "INSERT INTO fences (strategy_key, owner, acquired_at, epoch, lease_seconds) VALUES (?, ?, ?, 1, ?) "
+    "ON CONFLICT (strategy_key) DO UPDATE SET owner = excluded.owner, acquired_at = excluded.acquired_at, "
+    "released_at = NULL, epoch = fences.epoch + 1, lease_seconds = excluded.lease_seconds RETURNING epoch"
 )
 SELECT_SQL = f"SELECT {', '.join(COLUMNS)} FROM fills WHERE strategy_key = ? ORDER BY ts_event, trade_id"
 _DECIMAL_INDEXES = tuple(i for i, c in enumerate(COLUMNS) if c in DECIMAL_COLUMNS)
@@ -122,9 +144,7 @@ def _from_sqlite(row: tuple[Any, ...]) -> FillRecord:
 
 def fence_lock_path(database: Path, strategy_key: str) -> Path:
     """The lock file of one strategy's fence: readable name, hash for uniqueness."""
-    readable = re.sub(r"[^A-Za-z0-9_.-]+", "_", strategy_key)[:80]
-    digest = hashlib.sha256(strategy_key.encode()).hexdigest()[:12]
-    return database.with_name(f"{database.name}.fences") / f"{readable}-{digest}.lock"
+    return database.with_name(f"{database.name}.fences") / f"{strategy_file_stem(strategy_key)}.lock"
 
 
 class SqliteLedger(Ledger):
@@ -146,6 +166,8 @@ class SqliteLedger(Ledger):
     async def _run(self, function: Callable[..., T], *args: Any) -> T:
         try:
             return await asyncio.get_running_loop().run_in_executor(self._executor, function, *args)
+        except FenceTaken:
+            raise
         except (OSError, sqlite3.Error) as exc:
             # As every backend reports it (the file is locked, gone, full): the callers retry LedgerErrors.
             raise LedgerUnavailable(f"the ledger {self.describe()} failed: {self._error_text(exc)}") from exc
@@ -190,10 +212,10 @@ class SqliteLedger(Ledger):
             raise
         self._conn = conn
 
-    async def _try_fence(self) -> bool:
+    async def _try_fence(self) -> FenceGrant | None:
         return await self._run(self._try_fence_sync)
 
-    def _try_fence_sync(self) -> bool:
+    def _try_fence_sync(self) -> FenceGrant | None:
         assert self._conn is not None
         self._lock_path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(self._lock_path, os.O_RDWR | os.O_CREAT, 0o644)  # not inherited by child processes
@@ -201,15 +223,37 @@ class SqliteLedger(Ledger):
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             os.close(fd)
-            return False
+            return None
         self._lock_fd, self._lock_inode = fd, os.fstat(fd).st_ino
-        self._conn.execute(
-            "INSERT INTO fences (strategy_key, owner, acquired_at) VALUES (?, ?, ?) "
-            "ON CONFLICT (strategy_key) DO UPDATE "
-            "SET owner = excluded.owner, acquired_at = excluded.acquired_at, released_at = NULL",
-            (self.strategy_key, self.owner, datetime.now(UTC).isoformat()),
-        )
-        return True
+        with self._transaction() as conn:
+            (epoch,) = conn.execute(
+                TAKE_SQL, (self.strategy_key, self.owner, datetime.now(UTC).isoformat(), self._lease.seconds)
+            ).fetchone()
+        # The previous holder's flock ended with its process: it cannot be trading, no lease to wait out.
+        return FenceGrant(epoch)
+
+    @contextlib.contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        """``BEGIN IMMEDIATE`` … ``COMMIT`` (rolled back on any error) on the ledger's thread."""
+        assert self._conn is not None
+        conn = self._conn
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield conn
+            conn.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+
+    @contextlib.contextmanager
+    def _fenced(self) -> Iterator[sqlite3.Connection]:
+        """A write transaction that goes ahead only while the fencing token is this runtime's (``FenceTaken``)."""
+        with self._transaction() as conn:
+            row = conn.execute("SELECT epoch FROM fences WHERE strategy_key = ?", (self.strategy_key,)).fetchone()
+            if row is None or row[0] != self._epoch:
+                raise FenceTaken(self.strategy_key, self._epoch, row[0] if row else None, self.describe())
+            yield conn
 
     async def _fence_holder(self) -> FenceHolder | None:
         return await self._run(self._fence_holder_sync)
@@ -221,13 +265,15 @@ class SqliteLedger(Ledger):
         ).fetchone()
         return FenceHolder(row[0], datetime.fromisoformat(row[1])) if row else None
 
-    async def _check_fence(self) -> str | None:
+    async def _confirm_fence(self) -> FenceCheck:
         # A deleted or replaced lock file would let another process lock a new file: that is a loss.
         try:
             inode = os.stat(self._lock_path).st_ino
         except FileNotFoundError:
-            return f"the fence lock file {self._lock_path} was removed"
-        return None if inode == self._lock_inode else f"the fence lock file {self._lock_path} was replaced"
+            return FenceCheck.lost(f"the fence lock file {self._lock_path} was removed")
+        if inode != self._lock_inode:
+            return FenceCheck.lost(f"the fence lock file {self._lock_path} was replaced")
+        return FenceCheck.confirmed()
 
     async def _release_fence(self) -> None:
         await self._run(self._release_fence_sync)
@@ -235,8 +281,8 @@ class SqliteLedger(Ledger):
     def _release_fence_sync(self) -> None:
         if self._conn is not None:
             self._conn.execute(
-                "UPDATE fences SET released_at = ? WHERE strategy_key = ? AND owner = ?",
-                (datetime.now(UTC).isoformat(), self.strategy_key, self.owner),
+                "UPDATE fences SET released_at = ? WHERE strategy_key = ? AND epoch = ?",
+                (datetime.now(UTC).isoformat(), self.strategy_key, self._epoch),
             )
         self._unlock()
 
@@ -259,19 +305,10 @@ class SqliteLedger(Ledger):
         return await self._run(self._insert_sync, fills)
 
     def _insert_sync(self, fills: Sequence[FillRecord]) -> int:
-        assert self._conn is not None
-        conn = self._conn
-        conn.execute("BEGIN IMMEDIATE")
-        try:
+        with self._fenced() as conn:
             before = conn.total_changes
-            conn.executemany(INSERT_SQL, [fill.as_row() for fill in fills])
-            new = conn.total_changes - before
-            conn.execute("COMMIT")
-        except BaseException:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            raise
-        return new
+            conn.executemany(INSERT_SQL, [(*fill.as_row(), self._epoch) for fill in fills])
+            return conn.total_changes - before
 
     async def _select(self, strategy_key: str) -> list[FillRecord]:
         return await self._run(self._select_sync, strategy_key)
@@ -292,19 +329,19 @@ class SqliteLedger(Ledger):
         await self._run(self._save_halt_sync, halt)
 
     def _save_halt_sync(self, halt: HaltRecord) -> None:
-        assert self._conn is not None
-        self._conn.execute(
-            "INSERT INTO risk_halts (strategy_key, breached_at, breached_limit, reason, owner, acknowledgement) "
-            "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
-            (
-                self.strategy_key,
-                halt.breached_at.isoformat(),
-                halt.breached_limit,
-                halt.reason,
-                halt.owner,
-                halt.acknowledgement,
-            ),
-        )
+        with self._fenced() as conn:
+            conn.execute(
+                "INSERT INTO risk_halts (strategy_key, breached_at, breached_limit, reason, owner, acknowledgement) "
+                "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+                (
+                    self.strategy_key,
+                    halt.breached_at.isoformat(),
+                    halt.breached_limit,
+                    halt.reason,
+                    halt.owner,
+                    halt.acknowledgement,
+                ),
+            )
 
     async def _load_halt(self) -> HaltRecord | None:
         return await self._run(self._load_halt_sync)
@@ -324,29 +361,29 @@ class SqliteLedger(Ledger):
         await self._run(self._clear_halt_sync, acknowledgement)
 
     def _clear_halt_sync(self, acknowledgement: str) -> None:
-        assert self._conn is not None
-        self._conn.execute(
-            "UPDATE risk_halts SET cleared_at = ?, cleared_by = ? WHERE strategy_key = ? AND cleared_at IS NULL",
-            (datetime.now(UTC).isoformat(), acknowledgement, self.strategy_key),
-        )
+        with self._fenced() as conn:
+            conn.execute(
+                "UPDATE risk_halts SET cleared_at = ?, cleared_by = ? WHERE strategy_key = ? AND cleared_at IS NULL",
+                (datetime.now(UTC).isoformat(), acknowledgement, self.strategy_key),
+            )
 
     async def _save_baseline(self, baseline: RiskBaseline) -> None:
         await self._run(self._save_baseline_sync, baseline)
 
     def _save_baseline_sync(self, baseline: RiskBaseline) -> None:
-        assert self._conn is not None
-        self._conn.execute(
-            "INSERT INTO risk_baselines (strategy_key, day, day_open, peak, updated_at) VALUES (?, ?, ?, ?, ?) "
-            "ON CONFLICT (strategy_key) DO UPDATE SET day = excluded.day, day_open = excluded.day_open, "
-            "peak = excluded.peak, updated_at = excluded.updated_at",
-            (
-                self.strategy_key,
-                baseline.day.isoformat(),
-                json.dumps(dict(baseline.day_open), sort_keys=True),
-                json.dumps(dict(baseline.peak), sort_keys=True),
-                datetime.now(UTC).isoformat(),
-            ),
-        )
+        with self._fenced() as conn:
+            conn.execute(
+                "INSERT INTO risk_baselines (strategy_key, day, day_open, peak, updated_at) VALUES (?, ?, ?, ?, ?) "
+                "ON CONFLICT (strategy_key) DO UPDATE SET day = excluded.day, day_open = excluded.day_open, "
+                "peak = excluded.peak, updated_at = excluded.updated_at",
+                (
+                    self.strategy_key,
+                    baseline.day.isoformat(),
+                    json.dumps(dict(baseline.day_open), sort_keys=True),
+                    json.dumps(dict(baseline.peak), sort_keys=True),
+                    datetime.now(UTC).isoformat(),
+                ),
+            )
 
     async def _load_baseline(self) -> RiskBaseline | None:
         return await self._run(self._load_baseline_sync)

@@ -11,6 +11,7 @@ import inspect
 import logging
 import os
 import signal
+import sqlite3
 import threading
 import time
 import traceback
@@ -25,6 +26,8 @@ from livestrat.api.spec import LiveStrategySpec
 from livestrat.manifests import load_one_strategy
 from strategy_runtime.ledger import (
     FencedOut,
+    FenceTaken,
+    FillSpool,
     HaltRecord,
     LedgerClosed,
     LedgerError,
@@ -284,32 +287,147 @@ async def test_a_second_runtime_for_the_same_strategy_is_fenced_out_until_the_fi
             kill_9(holder)
 
 
-async def test_the_fence_is_reported_lost_when_its_lock_goes_away(target, pg_dsn):
+async def test_the_fence_is_reported_lost_when_its_lock_file_goes_away(tmp_path):
     lost: list[str] = []
+    target = Target("sqlite", str(tmp_path / "ledger.sqlite"))
     async with target.ledger(fence_check_interval=0.05, on_fence_lost=lost.append) as ledger:
         assert ledger.fence_held
-        if target.kind == "sqlite":
-            os.remove(next((ledger.path.parent / f"{ledger.path.name}.fences").iterdir()))
-        else:  # the server ends the fencing session, as it does when it restarts or loses the client
-            admin = await asyncpg.connect(pg_dsn)
-            try:
-                await admin.execute(
-                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
-                    " WHERE application_name LIKE 'livestrat-fence%' AND datname = $1",
-                    DsnParts.parse(target.location).database,
-                )
-            finally:
-                await admin.close()
+        os.remove(next((ledger.path.parent / f"{ledger.path.name}.fences").iterdir()))
 
-        async def lost_it() -> bool:
-            return bool(lost)
-
-        await eventually(lost_it, what="on_fence_lost")
+        await eventually(async_true(lambda: lost), what="on_fence_lost")
         assert not ledger.fence_held
         assert not ledger.lag().fence_held
-        ledger.record(make_fill(0))  # fills already made are still recorded
+        assert "lock file" in ledger.fence_refusal()
+        ledger.record(make_fill(0))  # fills already made are still recorded: nobody else took the fence
         await flushed(ledger)
     assert len(lost) == 1
+
+
+def async_true(condition):
+    async def check() -> bool:
+        return bool(condition())
+
+    return check
+
+
+async def terminate_fencing_sessions(admin_dsn: str, dsn: str) -> None:
+    """The server ends the fencing sessions of ``dsn``'s database, as when it restarts or loses the client."""
+    admin = await asyncpg.connect(admin_dsn)
+    try:
+        await admin.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+            " WHERE application_name LIKE 'livestrat-fence%' AND datname = $1",
+            DsnParts.parse(dsn).database,
+        )
+    finally:
+        await admin.close()
+
+
+async def test_a_fence_whose_session_ended_is_taken_again_when_nobody_else_took_it(pg_database, pg_dsn, caplog):
+    lost: list[str] = []
+    async with PostgresLedger(pg_database, KEY, fence_check_interval=0.05, on_fence_lost=lost.append) as ledger:
+        epoch = ledger.lag().fence_epoch
+        ledger.record(make_fill(0))
+        await flushed(ledger)
+        await terminate_fencing_sessions(pg_dsn, pg_database)
+
+        # the session (and its lock) is gone: not lost, but unconfirmed until taken again on a new session
+        def taken_again() -> bool:
+            return any("taken again on a new session" in r.getMessage() for r in caplog.records)
+
+        await eventually(async_true(taken_again), what="the fence taken again")
+        await eventually(async_true(lambda: ledger.fence_refusal() is None), what="the fence confirmed again")
+        assert ledger.fence_held and not lost
+        assert ledger.lag().fence_epoch == epoch  # nobody else held it: the same token
+        ledger.record(make_fill(1))
+        await flushed(ledger)
+        assert await ledger.count() == 2
+        with pytest.raises(FencedOut):  # and it is locked again
+            await PostgresLedger(pg_database, KEY, owner="another").open()
+
+
+async def take_the_token(target: Target) -> None:
+    """What another runtime taking the fence does to the ledger: the strategy's epoch goes up."""
+    if target.kind == "sqlite":
+        with sqlite3.connect(target.location) as conn:
+            conn.execute("UPDATE fences SET epoch = epoch + 1 WHERE strategy_key = ?", (KEY,))
+        return
+    conn = await asyncpg.connect(target.location)
+    try:
+        await conn.execute("UPDATE fences SET epoch = epoch + 1 WHERE strategy_key = $1", KEY)
+    finally:
+        await conn.close()
+
+
+async def test_a_write_under_a_stale_fencing_token_stores_nothing_and_the_fence_is_lost(target):
+    lost: list[str] = []
+    ledger = await target.ledger(on_fence_lost=lost.append).open()
+    ledger.record(make_fill(0))
+    await flushed(ledger)
+    await take_the_token(target)  # another runtime took the fence: this one's view is stale
+
+    ledger.record(make_fill(1))
+    await eventually(async_true(lambda: lost), what="on_fence_lost")
+    assert "taken by another runtime" in lost[0]
+    assert not ledger.fence_held
+    with pytest.raises(LedgerError, match="refuses this runtime's writes"):
+        await flushed(ledger)
+    with pytest.raises(FenceTaken):  # nor a risk halt or baseline
+        await ledger.record_halt(HaltRecord("maxPosition", "too big", datetime.now(UTC), "pod-0"))
+    with pytest.raises(LedgerError):  # without a spool the refused fill exists in memory (and the log) only
+        await ledger.close(timeout=5)
+    assert await target.stored() == 1  # the stale write stored nothing
+
+
+async def test_a_runtime_cut_off_while_another_takes_its_fence_loses_it_when_the_database_returns(
+    pg_database, tmp_path
+):
+    server = DsnParts.parse(pg_database)
+    host, port = server.address.rsplit(":", 1)
+    proxy = CuttableProxy(host, int(port))
+    await proxy.start()
+    lost: list[str] = []
+    cut_off = PostgresLedger(
+        f"postgresql://postgres@127.0.0.1:{proxy.port}/{server.database}",
+        KEY,
+        owner="cut-off",
+        fence_lease=1.5,
+        connect_timeout=2,
+        retry_max=0.2,
+        spool=FillSpool(tmp_path / "spool"),
+        on_fence_lost=lost.append,
+    )
+    try:
+        await cut_off.open()
+        cut_off.record(make_fill(0))
+        await flushed(cut_off)
+
+        await proxy.cut()  # its sessions end: the lock is free; it cannot tell whether someone takes it
+        await eventually(async_true(lambda: cut_off.fence_refusal()), what="orders refused")
+        async with PostgresLedger(pg_database, KEY, owner="replacement", fence_wait=10) as replacement:
+            # the cut-off runtime did not release the fence: its lease must run out before the replacement trades
+            assert "waiting out the previous holder's lease" in replacement.fence_refusal()
+            await asyncio.wait_for(replacement.fence_usable(), 10)
+            assert replacement.fence_refusal() is None
+            cut_off.record(make_fill(1))  # filled before it knew: it may not write it, but keeps it in its spool
+            await asyncio.wait_for(cut_off.flush_durable(), 10)
+
+            await proxy.restore()
+            await eventually(async_true(lambda: lost), timeout=20, what="the cut-off runtime's fence lost")
+            assert "another" in lost[0]
+            assert not cut_off.fence_held and cut_off.fence_refusal()
+            replacement.record(make_fill(2))
+            await flushed(replacement)
+            assert [f.trade_id for f in await replacement.fills()] == ["T-0000000", "T-0000002"]
+            await cut_off.close(timeout=5)  # nothing is lost: the refused fill stays in the spool
+    finally:
+        await cut_off.close(timeout=5)
+        await proxy.stop()
+
+    # the cut-off pod starts again on its volume: what its spool kept reaches the ledger before it trades
+    async with PostgresLedger(pg_database, KEY, spool=FillSpool(tmp_path / "spool")) as restarted:
+        assert restarted.drained.new == 1
+        assert [f.trade_id for f in await restarted.fills()] == ["T-0000000", "T-0000001", "T-0000002"]
 
 
 # --------------------------------------------------------------------------- crash safety
@@ -371,12 +489,13 @@ async def test_fills_wait_in_memory_while_the_database_is_unreachable(pg_databas
 
         await eventually(failing, what="the writer to fail and retry")
         lag = ledger.lag()
-        assert lag.pending == 500
+        assert lag.pending == lag.not_durable == 500  # no spool: in this process's memory only
         assert lag.oldest_pending_seconds > 0
         assert lag.last_commit_at == committed_at
         assert lag.last_error and PASSWORD not in lag.last_error
-        assert lost, "losing the fencing connection must be reported"
-        assert not ledger.fence_held
+        # its fencing session ended: no order until the fence is confirmed again, but not lost (nobody took it)
+        assert ledger.fence_refusal() and lag.fence_unconfirmed
+        assert not lost and ledger.fence_held
         assert await direct.stored() == 100
 
         await proxy.restore()
@@ -385,6 +504,8 @@ async def test_fills_wait_in_memory_while_the_database_is_unreachable(pg_databas
         assert (lag.pending, lag.consecutive_failures, lag.totals.new) == (0, 0, 600)
         assert lag.last_commit_at > committed_at
         assert await ledger.fills() == [make_fill(i) for i in range(600)]
+        await eventually(async_true(lambda: ledger.fence_refusal() is None), what="the fence confirmed again")
+        assert not lost
     finally:
         await ledger.close(timeout=10)
         await proxy.stop()

@@ -1,0 +1,254 @@
+"""The fill spool: fills kept durably on the pod's own disk until the ledger database has them.
+
+A live venue reports a fill once. While PostgreSQL cannot take it (an outage, a partition, a
+restart of the database), the fill must not live in the process's memory alone: the spool
+appends it to a file in the runtime's state directory and ``fdatasync``s it before it counts
+as durable. The ledger's writer (``writer.WriteBehind``) spools every fill the database has not
+committed yet, in groups (one write and one sync for everything recorded since the last one),
+from a thread of its own; the database writer runs beside it, and a fill is durable as soon as
+either has it. Once the database has committed a segment's fills the segment is emptied (the
+file truncated) or deleted.
+
+At start, before the runtime trades, the ledger reads what an earlier run left here (killed,
+crashed, stopped while the database was away) and commits it (``Ledger.open``): every fill is
+written once, by the ledger's idempotent key, however many restarts happened in between.
+
+Format: JSON lines in segment files ``<number>.jsonl``, one fill a line
+(``{"v": 1, "fill": {column: value}}``, decimals as their exact text), under
+``<stateDir>/ledger-spool/<strategy>-<hash>/``, locked with ``flock`` on ``.lock`` so that two
+processes never share one spool. A line cut short by a crash (no newline yet) was never synced,
+so never durable, and is skipped; a line that cannot be read anywhere else is logged in full and
+its segment kept aside as ``<number>.jsonl.unreadable`` for a human.
+
+What it does not survive: the loss of the disk itself (the pod's volume deleted, or a node's
+local disk gone with the node); see docs/ledger.md, "What is guaranteed".
+"""
+
+from __future__ import annotations
+
+import asyncio
+import fcntl
+import json
+import logging
+import os
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, TypeVar
+
+from strategy_runtime.ledger.errors import LedgerError
+from strategy_runtime.ledger.records import COLUMNS, DECIMAL_COLUMNS, FillRecord, strategy_file_stem
+
+logger = logging.getLogger("livestrat.ledger")
+
+T = TypeVar("T")
+
+SPOOL_DIR_NAME = "ledger-spool"
+FORMAT_VERSION = 1
+# A segment takes new fills until it holds this many lines; then the next one starts (during an
+# outage segments pile up; each is deleted once the database has all of its fills).
+SEGMENT_FILLS = 2_000
+SUFFIX = ".jsonl"
+
+
+def spool_directory(state_dir: str | os.PathLike[str], strategy_key: str) -> Path:
+    """Where a strategy's spool lives in a runtime's state directory."""
+    return Path(state_dir) / SPOOL_DIR_NAME / strategy_file_stem(strategy_key)
+
+
+class SpoolBusy(LedgerError):
+    """Another process uses this spool: two runtimes share one state directory."""
+
+
+def encode(fill: FillRecord) -> bytes:
+    row = dict(zip(COLUMNS, fill.as_row(), strict=True))
+    return json.dumps({"v": FORMAT_VERSION, "fill": row}, separators=(",", ":")).encode() + b"\n"
+
+
+def decode(line: bytes) -> FillRecord:
+    record = json.loads(line)
+    if record.get("v") != FORMAT_VERSION:
+        raise ValueError(f"unknown spool format version {record.get('v')!r}")
+    row: dict[str, Any] = record["fill"]
+    return FillRecord(**{c: Decimal(row[c]) if c in DECIMAL_COLUMNS else row[c] for c in COLUMNS})
+
+
+@dataclass
+class _Segment:
+    number: int
+    path: Path
+    fd: int
+    size: int = 0
+    lines: int = 0
+    end_seq: int = 0  # the writer's sequence number after its last fill
+
+    def close(self) -> None:
+        os.close(self.fd)
+
+
+@dataclass(frozen=True)
+class Leftovers:
+    """What an earlier run left in the spool: its fills, and its segment files."""
+
+    fills: list[FillRecord]
+    segments: list[Path]
+    unreadable: list[Path]
+
+
+class FillSpool:
+    """One strategy's spool; every method but ``call`` does blocking I/O (``call`` runs one on the spool's thread).
+
+    ``sync`` is the call that makes a write durable (``os.fdatasync``); tests replace it.
+    """
+
+    def __init__(
+        self,
+        directory: str | os.PathLike[str],
+        *,
+        segment_fills: int = SEGMENT_FILLS,
+        sync: Callable[[int], None] = os.fdatasync,
+    ) -> None:
+        self.directory = Path(directory)
+        self._segment_fills = segment_fills
+        self._sync = sync
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ledger-spool")
+        self._lock_fd: int | None = None
+        self._active: _Segment | None = None
+        self._full: list[_Segment] = []  # no more lines: deleted once the database has their fills
+        self._next_number = 1
+
+    def __repr__(self) -> str:
+        return f"<FillSpool {self.directory}>"
+
+    async def call(self, function: Callable[..., T], *args: Any) -> T:
+        """``function(*args)`` on the spool's own thread: the event loop never waits on the disk."""
+        return await asyncio.get_running_loop().run_in_executor(self._executor, function, *args)
+
+    # ------------------------------------------------------------------ opening and draining
+    def open(self) -> Leftovers:
+        """Lock the spool (``SpoolBusy`` if another process has it) and read what earlier runs left."""
+        self.directory.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.directory / ".lock", os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            raise SpoolBusy(
+                f"the fill spool {self.directory} is in use by another process: two runtimes share one state "
+                "directory; give each its own"
+            ) from None
+        self._lock_fd = fd
+        segments = sorted(self.directory.glob(f"*{SUFFIX}"), key=lambda p: int(p.stem) if p.stem.isdigit() else 0)
+        numbers = [int(p.stem) for p in segments if p.stem.isdigit()]
+        self._next_number = max(numbers, default=0) + 1
+        fills: list[FillRecord] = []
+        unreadable: list[Path] = []
+        for segment in segments:
+            if not self._read_segment(segment, fills):
+                unreadable.append(segment)
+        return Leftovers(fills, segments, unreadable)
+
+    def _read_segment(self, path: Path, into: list[FillRecord]) -> bool:
+        """Append the segment's fills to ``into``; False if a line could not be read (logged in full)."""
+        data = path.read_bytes()
+        *lines, tail = data.split(b"\n")
+        if tail:
+            logger.warning(
+                "ledger: %s ends with a line cut short (%d bytes): a write the process never finished, so never "
+                "acknowledged as durable; skipped",
+                path,
+                len(tail),
+            )
+        readable = True
+        for number, line in enumerate(lines, 1):
+            if not line.strip():
+                continue
+            try:
+                into.append(decode(line))
+            except (ValueError, TypeError, KeyError) as exc:
+                readable = False
+                logger.error("ledger: %s line %d cannot be read (%s): %r", path, number, exc, line[:2000])
+        return readable
+
+    def discard(self, leftovers: Leftovers) -> None:
+        """The leftovers are committed: delete their segments (one with an unreadable line is kept aside)."""
+        for segment in leftovers.segments:
+            if segment in leftovers.unreadable:
+                segment.rename(segment.with_name(segment.name + ".unreadable"))
+            else:
+                segment.unlink(missing_ok=True)
+        self._sync_directory()
+
+    # ------------------------------------------------------------------ writing
+    def append(self, fills: Sequence[FillRecord], first_seq: int) -> None:
+        """Write ``fills`` (the writer's sequence numbers ``first_seq`` on) and sync; durable when it returns."""
+        if not fills:
+            return
+        segment = self._active or self._new_segment()
+        data = b"".join(encode(fill) for fill in fills)
+        try:
+            written = 0
+            while written < len(data):
+                written += os.write(segment.fd, data[written:])
+            self._sync(segment.fd)
+        except OSError:
+            self._undo(segment)
+            raise
+        segment.size += len(data)
+        segment.lines += len(fills)
+        segment.end_seq = first_seq + len(fills)
+        if segment.lines >= self._segment_fills:
+            self._full.append(segment)
+            self._active = None
+
+    def _undo(self, segment: _Segment) -> None:
+        """A failed write (a full disk): cut the segment back to its last synced line, or give it up."""
+        try:
+            os.ftruncate(segment.fd, segment.size)
+        except OSError:
+            # Cannot cut it back: a partial line may follow. Start a new segment next time; reading
+            # this one at the next start skips the unreadable line (never acknowledged as durable).
+            self._full.append(segment)
+            self._active = None
+
+    def _new_segment(self) -> _Segment:
+        path = self.directory / f"{self._next_number:012d}{SUFFIX}"
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND, 0o644)
+        self._next_number += 1
+        self._sync_directory()  # the new file's name must survive a crash as well as its lines
+        self._active = _Segment(int(path.stem), path, fd)
+        return self._active
+
+    def _sync_directory(self) -> None:
+        fd = os.open(self.directory, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+    def release(self, committed_seq: int) -> None:
+        """The database has every fill before ``committed_seq``: drop the segments that hold nothing else."""
+        for segment in [s for s in self._full if s.end_seq <= committed_seq]:
+            self._full.remove(segment)
+            segment.close()
+            segment.path.unlink(missing_ok=True)
+        active = self._active
+        if active is not None and active.size and active.end_seq <= committed_seq:
+            # Emptied in place, not synced: should the truncation be lost in a crash, the lines come
+            # back and are written to the ledger again, where they are already (idempotent).
+            os.ftruncate(active.fd, 0)
+            active.size = active.lines = 0
+
+    def close(self) -> None:
+        """Close the files and unlock; segments still holding uncommitted fills stay for the next start."""
+        for segment in [*self._full, *([self._active] if self._active else [])]:
+            segment.close()
+            if segment.size == 0:
+                segment.path.unlink(missing_ok=True)
+        self._full, self._active = [], None
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)
+            self._lock_fd = None
+        self._executor.shutdown(wait=False)
