@@ -3,11 +3,13 @@
 ``StrategyRuntime(config, options).run()`` goes through the same steps for both:
 
 1. open the ledger and take the strategy's fence: another runtime holding it means this one
-   refuses to trade (``EXIT_FENCED_OUT``, the ledger's message says who holds it);
+   refuses to trade (``EXIT_FENCED_OUT``, the ledger's message says who holds it); what the
+   fill spool kept from an earlier run is committed first;
 2. read the risk halt the ledger may hold (a halt survives restarts until acknowledged);
 3. build the node (``strategy_runtime.node``) with the reporter and the risk guard as actors,
    our own SIGTERM/SIGINT handler and the node's shutdown requests routed to the halt;
-4. serve HTTP and push status (pod), start the node, and wait for a reason to stop: a
+4. serve HTTP and push status (pod), wait out a predecessor's fence lease if it did not release
+   the fence, start the node, and wait for a reason to stop: a
    signal, a lost ledger fence, the node asking to shut down or dying, or (local runs
    only) the end of the replay; a pod whose replay ended stays up, idle and reporting,
    since exiting would make the StatefulSet restart it and replay again;
@@ -47,10 +49,12 @@ from strategy_runtime.ledger import (
     CommittedBatch,
     FencedOut,
     FillRecord,
+    FillSpool,
     HaltRecord,
     Ledger,
     LedgerError,
     ledger_for,
+    spool_directory,
 )
 from strategy_runtime.node import CONFIGURATION_ERRORS, StrategyNode, build_node
 from strategy_runtime.paper.catalog import StrategyCatalog
@@ -76,8 +80,10 @@ EXIT_HALT_INCOMPLETE = ExitCode.HALT_INCOMPLETE  # the halt left orders open at 
 
 # A risk halt that left orders open (or a position, under flatten) tries again this often.
 RECONTAIN_SECONDS = 5.0
-# Ledger writes failing for longer than this make the runtime not ready.
+# A fill waiting longer than this for the ledger's commit makes the runtime not ready (the ledger is stalled).
 LEDGER_UNREADY_AFTER_SECONDS = 5.0
+# What of the fills' flush the halt keeps for itself: past it, what the spool holds is left for the next start.
+HALT_FLUSH_MARGIN_SECONDS = 0.2
 # What a user fixes in the spec or its data (reported as InvalidSpec by the operator).
 SPEC_ERRORS = (*CONFIGURATION_ERRORS, SampleDataError)
 
@@ -236,8 +242,15 @@ class StrategyRuntime:
         lag = self.ledger.lag()
         if lag.writer_stopped:
             return False, f"not ready: the ledger cannot commit ({lag.last_error})"
-        if lag.consecutive_failures and lag.oldest_pending_seconds > LEDGER_UNREADY_AFTER_SECONDS:
-            return False, f"not ready: ledger writes failing for {lag.oldest_pending_seconds:.0f}s ({lag.last_error})"
+        held = self.guard.orders_held if self.guard is not None else None
+        if held is not None:
+            return False, f"not ready: new orders are held: {held}"
+        if lag.oldest_pending_seconds > LEDGER_UNREADY_AFTER_SECONDS:
+            where = "all of them in the spool" if lag.not_durable == 0 else f"{lag.not_durable} not durable anywhere"
+            return False, (
+                f"not ready: the ledger is stalled: {lag.pending} fill(s) not committed, the oldest for "
+                f"{lag.oldest_pending_seconds:.0f}s ({where}; last error: {lag.last_error or 'none'})"
+            )
         return True, "ready"
 
     def metrics(self) -> RuntimeMetrics:
@@ -282,6 +295,12 @@ class StrategyRuntime:
             logger.error("runtime: %s", message)
             return RunOutcome(EXIT_INVALID, message, None, self.key)
         fence_wait = config.fence_wait_seconds if options.fence_wait_seconds is None else options.fence_wait_seconds
+        # A database can be away; the pod's disk keeps what it has not committed (an SQLite ledger is that disk).
+        spool = (
+            FillSpool(spool_directory(config.state_dir, self.key))
+            if config.ledger.kind == LedgerKind.POSTGRESQL
+            else None
+        )
         try:
             ledger = ledger_for(
                 config,
@@ -289,6 +308,7 @@ class StrategyRuntime:
                 on_fence_lost=self._on_fence_lost,
                 fence_wait=fence_wait,
                 on_commit=options.on_ledger_commit,
+                spool=spool,
             )
         except LedgerError as exc:  # no DSN, or not one it can use (the message never holds the DSN)
             logger.error("runtime: %s", exc)
@@ -326,7 +346,9 @@ class StrategyRuntime:
         )
         self.reporter = Reporter(reporter_config, ledger=ledger, replay_progress=self.replay_progress)
         guard_config = RiskGuardConfig.from_spec(config.spec)
-        guard = self.guard = RiskGuard(guard_config, on_breach=self._on_breach, history=history)
+        guard = self.guard = RiskGuard(
+            guard_config, on_breach=self._on_breach, history=history, fence=ledger.fence_refusal
+        )
         if restored is not None:
             guard.restore(restored)
             self.halt_recorded = True
@@ -377,10 +399,15 @@ class StrategyRuntime:
         await self._wait_for_stop()
         return await self._halt(ledger, guard)
 
+    async def _start_node(self, node: StrategyNode) -> None:
+        assert self.ledger is not None
+        await self.ledger.fence_usable()  # a predecessor that did not release the fence may trade until its lease ends
+        await node.start()
+
     async def _started(self, node: StrategyNode) -> bool:
         """Start the node; False if it failed, or if a stop was asked for first (the halt must not wait
         for a live venue's connection and reconciliation, which can take longer than the grace period)."""
-        starting = asyncio.get_running_loop().create_task(node.start(), name="node-start")
+        starting = asyncio.get_running_loop().create_task(self._start_node(node), name="node-start")
         stopping = asyncio.ensure_future(self._stop.wait())
         try:
             await asyncio.wait([starting, stopping], return_when=asyncio.FIRST_COMPLETED)
@@ -445,10 +472,10 @@ class StrategyRuntime:
         if node.replay is not None:
             node.replay.stop_replay()  # no more market data: nothing new to react to while cancelling
 
-        async def flush_ledger(_deadline: float) -> None:
+        async def flush_ledger(deadline: float) -> None:
             # The fills, a risk halt still being recorded and the risk baseline: a restart must find them.
             await asyncio.gather(
-                ledger.flush(),
+                self._flush_fills(ledger, deadline),
                 persistence.save_baseline(ledger, guard),
                 *([self._persist_task] if self._persist_task else []),
             )
@@ -515,6 +542,21 @@ class StrategyRuntime:
             with contextlib.suppress(Exception):
                 node.dispose()
         return outcome
+
+    async def _flush_fills(self, ledger: Ledger, deadline: float) -> None:
+        """Every fill durable first (the spool, at once), then committed as far as the step's time allows.
+
+        A runtime whose fence is lost does not try: the ledger refuses its writes. Fills the database
+        could not take in time stay in the spool for the next start (the ledger's close says so).
+        """
+        await ledger.flush_durable()
+        if not ledger.fence_held:
+            return
+        if ledger.spool_directory is None:
+            await ledger.flush()
+            return
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(ledger.flush(), max(0.0, deadline - time.monotonic() - HALT_FLUSH_MARGIN_SECONDS))
 
     def _halt_incomplete(self) -> bool:
         """The halt's containment left orders open (or, when it was to flatten, a position)."""

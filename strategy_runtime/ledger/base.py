@@ -63,6 +63,10 @@ from strategy_runtime.ledger.writer import CommittedBatch, WriteBehind, WriteRes
 
 logger = logging.getLogger("livestrat.ledger")
 
+# The writer's retries: 50 ms doubling to 5 s (with jitter), for as long as it takes.
+RETRY_INITIAL_SECONDS = 0.05
+RETRY_MAX_SECONDS = 5.0
+
 
 @dataclass(frozen=True)
 class Migration:
@@ -130,8 +134,8 @@ class Ledger(ABC):
         fence_check_interval: float | None = None,
         lease_clock: Callable[[], float] = lease_clock,
         batch_size: int = 500,
-        retry_initial: float = 0.05,
-        retry_max: float = 5.0,
+        retry_initial: float = RETRY_INITIAL_SECONDS,
+        retry_max: float = RETRY_MAX_SECONDS,
         spool: FillSpool | None = None,
         on_fence_lost: Callable[[str], None] | None = None,
         on_commit: Callable[[CommittedBatch], None] | None = None,

@@ -97,6 +97,37 @@ class Leftovers:
     unreadable: list[Path]
 
 
+def read_spool(directory: Path) -> Leftovers:
+    """The fills in a spool directory, oldest segment first (reading needs no lock: lines are only appended)."""
+    segments = sorted(directory.glob(f"*{SUFFIX}"), key=lambda p: int(p.stem) if p.stem.isdigit() else 0)
+    fills: list[FillRecord] = []
+    unreadable = [segment for segment in segments if not _read_segment(segment, fills)]
+    return Leftovers(fills, segments, unreadable)
+
+
+def _read_segment(path: Path, into: list[FillRecord]) -> bool:
+    """Append the segment's fills to ``into``; False if a line could not be read (logged in full)."""
+    data = path.read_bytes()
+    *lines, tail = data.split(b"\n")
+    if tail:
+        logger.warning(
+            "ledger: %s ends with a line cut short (%d bytes): a write the process never finished, so never "
+            "acknowledged as durable; skipped",
+            path,
+            len(tail),
+        )
+    readable = True
+    for number, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            into.append(decode(line))
+        except (ValueError, TypeError, KeyError) as exc:
+            readable = False
+            logger.error("ledger: %s line %d cannot be read (%s): %r", path, number, exc, line[:2000])
+    return readable
+
+
 class FillSpool:
     """One strategy's spool; every method but ``call`` does blocking I/O (``call`` runs one on the spool's thread).
 
@@ -140,37 +171,10 @@ class FillSpool:
                 "directory; give each its own"
             ) from None
         self._lock_fd = fd
-        segments = sorted(self.directory.glob(f"*{SUFFIX}"), key=lambda p: int(p.stem) if p.stem.isdigit() else 0)
-        numbers = [int(p.stem) for p in segments if p.stem.isdigit()]
+        leftovers = read_spool(self.directory)
+        numbers = [int(p.stem) for p in leftovers.segments if p.stem.isdigit()]
         self._next_number = max(numbers, default=0) + 1
-        fills: list[FillRecord] = []
-        unreadable: list[Path] = []
-        for segment in segments:
-            if not self._read_segment(segment, fills):
-                unreadable.append(segment)
-        return Leftovers(fills, segments, unreadable)
-
-    def _read_segment(self, path: Path, into: list[FillRecord]) -> bool:
-        """Append the segment's fills to ``into``; False if a line could not be read (logged in full)."""
-        data = path.read_bytes()
-        *lines, tail = data.split(b"\n")
-        if tail:
-            logger.warning(
-                "ledger: %s ends with a line cut short (%d bytes): a write the process never finished, so never "
-                "acknowledged as durable; skipped",
-                path,
-                len(tail),
-            )
-        readable = True
-        for number, line in enumerate(lines, 1):
-            if not line.strip():
-                continue
-            try:
-                into.append(decode(line))
-            except (ValueError, TypeError, KeyError) as exc:
-                readable = False
-                logger.error("ledger: %s line %d cannot be read (%s): %r", path, number, exc, line[:2000])
-        return readable
+        return leftovers
 
     def discard(self, leftovers: Leftovers) -> None:
         """The leftovers are committed: delete their segments (one with an unreadable line is kept aside)."""

@@ -343,6 +343,8 @@ class WriteBehind:
                 why,
                 self.spool.directory,
             )
+            for fill, _ in self.pending:  # a second copy, should the pod's volume go with the pod
+                logger.warning("ledger: fill kept in the spool, not committed to %s yet: %r", where, fill)
             return
         logger.error(
             "ledger: %d fill(s) NOT committed to %s at close (%s), %d of them not in the spool either; trade ids: %s",

@@ -68,12 +68,21 @@ def state_document(runtime: StrategyRuntime) -> dict[str, Any]:
             "where": runtime.ledger.describe(),
             "fenceHeld": lag.fence_held,
             "fenceLostReason": runtime.ledger.fence_lost_reason,
+            # Why the fence cannot be relied on right now (its lease ran out, …): orders wait; None if it can.
+            "fenceUnconfirmed": lag.fence_unconfirmed,
+            "fenceEpoch": lag.fence_epoch,
+            "fenceLeaseSeconds": runtime.ledger.fence_lease_seconds,
             "pending": lag.pending,
+            "oldestPendingSeconds": round(lag.oldest_pending_seconds, 3),
+            "notDurable": lag.not_durable,
+            "spooled": lag.spooled,
+            "spool": runtime.ledger.spool_directory,
+            "spoolError": lag.spool_error,
             "lastCommitAt": lag.last_commit_at.isoformat() if lag.last_commit_at else None,
             "consecutiveFailures": lag.consecutive_failures,
             "lastError": lag.last_error,
             "writerStopped": lag.writer_stopped,
-            "ordersHeld": runtime.guard.held_because if runtime.guard is not None else None,
+            "ordersHeld": runtime.guard.orders_held if runtime.guard is not None else None,
             "haltRecorded": runtime.halt_recorded,
         }
     if runtime.pusher is not None:

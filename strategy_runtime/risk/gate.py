@@ -13,8 +13,17 @@ RiskEngine would, so it never reaches the venue. An oversized order is also a br
 Once **shut** (a breach, a lost fence, the halt) it stays shut: only the halt's own reduce-only
 closing orders (tagged ``HALT_TAG``) and cancels pass, which also closes the hole of the
 RiskEngine's REDUCING state (it lets a flat portfolio open, and an order flip a position through
-zero). While **held** (``hold``/``release``: the ledger too far behind) new orders and
+zero). While **held** (``hold``/``release``: fills not durable anywhere) new orders and
 modifications are denied, not a breach, and pass again once released.
+
+**The fence** (``fence``, the ledger's ``fence_refusal``): before every order and modification the
+gate asks whether the ledger fence is confirmed within its lease, a clock read with no round trip.
+While it is not (the database is away, the runtime was frozen or cut off, a predecessor's lease is
+still running), nothing new passes, not even the halt's closes: another runtime may hold the
+strategy. Cancels always pass. The gate asks twice: at the endpoint, and again at the execution
+client, the last step inside the process (``_LastLook``), because the live execution engine queues
+commands between the two and a process frozen in between must not send, once it wakes, an order
+it admitted before its lease ran out.
 
 ``OrderGate`` keeps the state from construction (a runtime may start shut); ``install`` puts a
 ``_Door`` on the endpoint once the node's parts exist (the guard's ``on_start``): it checks each
@@ -48,17 +57,30 @@ EXEC_ENDPOINT = "ExecEngine.execute"
 HALT_TAG = "LIVESTRAT_HALT"
 # The gate forgets orders that left INITIALIZED whenever it tracks more than this many.
 FORWARDED_PRUNE_AT = 1_000
+# The execution client's methods that send an order or a modification to the venue (the last look).
+CLIENT_SENDS = ("submit_order", "submit_order_list", "modify_order")
+
+
+def fence_unchecked() -> str | None:
+    """The fence of a gate without a ledger fence to check (a backtest, a unit test): never a refusal."""
+    return None
 
 
 class OrderGate:
     """See the module docstring."""
 
     def __init__(
-        self, *, max_notional: Decimal | None, on_breach: Callable[[Breach], None], now: Callable[[], datetime]
+        self,
+        *,
+        max_notional: Decimal | None,
+        on_breach: Callable[[Breach], None],
+        now: Callable[[], datetime],
+        fence: Callable[[], str | None] = fence_unchecked,
     ) -> None:
         self.max_notional = max_notional
         self.on_breach = on_breach
         self.now = now
+        self.fence = fence
         self._door: _Door | None = None  # on the endpoint from install to uninstall
         self.shut_because: str | None = None
         # Reversible, unlike the shut gate: orders wait while the ledger is too far behind.
@@ -99,9 +121,12 @@ class OrderGate:
         """Why the gate refuses new orders and modifications (shut for good, or held); None while open."""
         if self.shut_because is not None:
             return f"trading is halted ({self.shut_because})"
-        if self.held_because is not None:
-            return f"new orders are held: {self.held_because}"
-        return None
+        held = self.held()
+        return f"new orders are held: {held}" if held is not None else None
+
+    def held(self) -> str | None:
+        """Why new orders wait for now (the fence not confirmed, fills not durable); None if they do not."""
+        return self.fence() or self.held_because
 
     def orders_on_their_way(self) -> list[Order]:
         """Orders past the gate that are still INITIALIZED: queued for the venue, not yet submitted.
@@ -126,10 +151,14 @@ class _Door:
         self._exec_engine = exec_engine
         msgbus.deregister(EXEC_ENDPOINT, exec_engine.execute)
         msgbus.register(EXEC_ENDPOINT, self.execute)
+        # NautilusTrader 1.231 offers no public way to reach the clients (pinned in test_nautilus_pins.py).
+        self._last_looks = [_LastLook(self, client) for client in exec_engine._clients.values()]
 
     def remove(self) -> None:
         self._msgbus.deregister(EXEC_ENDPOINT, self.execute)
         self._msgbus.register(EXEC_ENDPOINT, self._exec_engine.execute)
+        for look in self._last_looks:
+            look.remove()
 
     def execute(self, command: Any) -> None:
         if isinstance(command, SubmitOrder):
@@ -157,8 +186,9 @@ class _Door:
     def _admit(self, orders: list[Order]) -> bool:
         why = self._gate.refusal()
         if why is not None:
-            if all(o.is_reduce_only and HALT_TAG in (o.tags or []) for o in orders):
-                return True  # the halt's own closes
+            halt_closes = all(o.is_reduce_only and HALT_TAG in (o.tags or []) for o in orders)
+            if halt_closes and self._gate.fence() is None:
+                return True  # the halt's own closes (never without the fence: another runtime may hold it)
             for order in orders:
                 self._deny(order, GATE_REASON_PREFIX + why)
             return False
@@ -263,6 +293,23 @@ class _Door:
         )
         self._msgbus.send("ExecEngine.process", denied)
 
+    def fence_refuses(self, orders: list[Order]) -> bool:
+        """The last look: deny ``orders`` if the fence cannot be relied on now."""
+        why = self._gate.fence()
+        if why is None:
+            return False
+        for order in orders:
+            self._deny(order, f"{GATE_REASON_PREFIX}new orders are held: {why}")
+        return True
+
+    def fence_refuses_modify(self, command: ModifyOrder) -> bool:
+        why = self._gate.fence()
+        order = self._cache.order(command.client_order_id) if why is not None else None
+        if order is None:
+            return False
+        self._reject_modify(order, f"{GATE_REASON_PREFIX}new orders are held: {why}")
+        return True
+
     def _reject_modify(self, order: Order, reason: str) -> None:
         logger.warning("risk guard: modification of %s rejected: %s", order.client_order_id, reason)
         now = self._clock.timestamp_ns()
@@ -279,3 +326,32 @@ class _Door:
             ts_init=now,
         )
         self._msgbus.send("ExecEngine.process", rejected)
+
+
+class _LastLook:
+    """The gate's second look at the fence, on one execution client: in front of its ``submit_order``,
+    ``submit_order_list`` and ``modify_order``, which the execution engine calls when it takes a command
+    off its queue. Installed on the client instance (``remove`` puts the class's methods back)."""
+
+    def __init__(self, door: _Door, client: Any) -> None:
+        self._client = client
+        submit, submit_list, modify = (getattr(client, name) for name in CLIENT_SENDS)
+
+        def submit_order(command: SubmitOrder) -> None:
+            if not door.fence_refuses([command.order]):
+                submit(command)
+
+        def submit_order_list(command: SubmitOrderList) -> None:
+            if not door.fence_refuses(list(command.order_list.orders)):
+                submit_list(command)
+
+        def modify_order(command: ModifyOrder) -> None:
+            if not door.fence_refuses_modify(command):
+                modify(command)
+
+        for name, look in zip(CLIENT_SENDS, (submit_order, submit_order_list, modify_order), strict=True):
+            setattr(client, name, look)
+
+    def remove(self) -> None:
+        for name in CLIENT_SENDS:
+            self._client.__dict__.pop(name, None)

@@ -51,7 +51,7 @@ from strategy_runtime.pnl import ContractTerms
 from strategy_runtime.portfolio_view import Amounts
 from strategy_runtime.risk import breach as breaches
 from strategy_runtime.risk.breach import Breach
-from strategy_runtime.risk.gate import OrderGate
+from strategy_runtime.risk.gate import OrderGate, fence_unchecked
 from strategy_runtime.risk.limits import LimitsTracker, PnlHistory, limit_value, nanos, utc_now
 from strategy_runtime.timestamps import utc_text
 
@@ -89,6 +89,8 @@ class RiskGuard(Actor):
 
     ``history`` (live): what the ledger holds, so that the limits hold across restarts. ``now``: the
     clock the guard reads (the time of a breach, and the live day when it starts: the venue's, about now).
+    ``fence``: why the ledger fence cannot be relied on right now (the ledger's ``fence_refusal``), asked
+    by the gate before every order.
     ``attach(exec_engine)`` (after the node is built, before it starts) gives it the node's
     execution engine: the gate forwards every command it lets through to
     ``exec_engine.execute``, and puts that back on the endpoint when disposed.
@@ -101,6 +103,7 @@ class RiskGuard(Actor):
         on_breach: Callable[[Breach], None],
         history: PnlHistory | None = None,
         now: Callable[[], datetime] = utc_now,
+        fence: Callable[[], str | None] = fence_unchecked,
     ) -> None:
         super().__init__(config)
         self._instrument_ids = [InstrumentId.from_str(i) for i in config.instrument_ids]
@@ -113,7 +116,9 @@ class RiskGuard(Actor):
             history=history,
             now=now,
         )
-        self.gate = OrderGate(max_notional=limit_value(config.max_notional_per_order), on_breach=self.trip, now=now)
+        self.gate = OrderGate(
+            max_notional=limit_value(config.max_notional_per_order), on_breach=self.trip, now=now, fence=fence
+        )
         self._exec_engine: Any = None
         self._subscriptions: list[tuple[str, Callable[[Any], None]]] = []
         self._data_subscribed = False
@@ -290,8 +295,9 @@ class RiskGuard(Actor):
         return self.gate.shut_because
 
     @property
-    def held_because(self) -> str | None:
-        return self.gate.held_because
+    def orders_held(self) -> str | None:
+        """Why new orders wait for now: the ledger fence not confirmed, or fills not durable (None: they pass)."""
+        return self.gate.held()
 
     @property
     def denied_by_gate(self) -> int:

@@ -6,8 +6,9 @@
   runtime starts halted), or the news that one was just acknowledged (cleared, and trading resumes);
 - ``save_baseline`` / ``save_baselines``: the guard's risk baseline (the day's opening PnL and the
   peak) saved whenever it changed, so that a live strategy's loss limits hold across restarts;
-- ``hold_orders_while_behind``: new orders held at the gate while the ledger is too far behind
-  (fills not yet committed exist only in the process's memory), let through once it caught up.
+- ``hold_orders_while_behind``: new orders held at the gate while fills cannot be made durable
+  (neither committed nor in the spool: they exist only in the process's memory), let through
+  once they are.
 
 See docs/runtime.md, "Risk guard", and docs/ledger.md for the tables.
 """
@@ -20,7 +21,7 @@ from datetime import UTC
 
 from livestrat.api.contract import RISK_ACK_ANNOTATION
 from livestrat.backoff import Backoff
-from strategy_runtime.ledger import HaltRecord, Ledger, LedgerError
+from strategy_runtime.ledger import FenceTaken, HaltRecord, Ledger, LedgerError
 from strategy_runtime.risk.breach import Breach
 from strategy_runtime.risk.guard import RiskGuard
 
@@ -41,6 +42,9 @@ async def record_halt(ledger: Ledger, record: HaltRecord) -> None:
         attempt += 1
         try:
             await ledger.record_halt(record)
+        except FenceTaken as exc:  # another runtime holds the strategy now: this one's halt is not its to record
+            logger.critical("runtime: the risk halt cannot be recorded in the ledger: %s", ledger.redact(str(exc)))
+            return
         except Exception as exc:  # whatever it is, the halt must be recorded: keep trying
             log = logger.critical if attempt % 10 == 1 else logger.error
             log(
@@ -85,6 +89,8 @@ async def restored_halt(ledger: Ledger, acknowledgement: str | None) -> tuple[Br
 
 async def save_baseline(ledger: Ledger, guard: RiskGuard) -> None:
     """Save the guard's risk baseline if it changed (offered again next time if saving fails)."""
+    if not ledger.fence_held:
+        return  # another runtime may hold the strategy: the ledger refuses this one's writes
     baseline = guard.take_baseline()
     if baseline is None:
         return
@@ -103,21 +109,31 @@ async def save_baselines(ledger: Ledger, guard: RiskGuard) -> None:
 
 
 async def hold_orders_while_behind(ledger: Ledger, guard: RiskGuard, max_pending: int, max_lag: float) -> None:
-    """Hold new orders while the ledger is too far behind; let them pass once it has caught up (until cancelled).
+    """Hold new orders while fills cannot be made durable; let them pass once they are again (until cancelled).
 
-    Fills are never dropped (the ledger retries for as long as it takes), but a process that
-    dies holds its uncommitted fills in memory only: no more risk is taken until they are in.
+    A fill is durable once the database has committed it or the spool has synced it to the pod's
+    disk. Fills are never dropped (both are retried for as long as it takes), but one that is
+    neither lives in this process's memory only, and a process that dies loses it: no more risk is
+    taken while more than ``max_pending`` of them wait, or the oldest has waited ``max_lag``
+    seconds, or the spool and the database are both failing (a full disk during an outage).
+    Orders pass again once under half of both limits and one of the two works.
     """
     while True:
         await asyncio.sleep(LEDGER_WATCH_SECONDS)
         lag = ledger.lag()
         if lag.writer_stopped:
             guard.hold(f"the ledger cannot commit ({lag.last_error})")
-        elif lag.pending > max_pending or lag.oldest_pending_seconds > max_lag:
+        elif lag.not_durable > max_pending or lag.oldest_not_durable_seconds > max_lag:
+            spool = lag.spool_error or "no error" if ledger.spool_directory else "none"
             guard.hold(
-                f"the ledger is behind: {lag.pending} fill(s) not committed, the oldest for "
-                f"{lag.oldest_pending_seconds:.0f}s (limits {max_pending} fills, {max_lag:g}s; "
-                f"last error: {lag.last_error or 'none'})"
+                f"the ledger is behind: {lag.not_durable} fill(s) not durable (neither committed nor in the spool), "
+                f"the oldest for {lag.oldest_not_durable_seconds:.0f}s (limits {max_pending} fills, {max_lag:g}s; "
+                f"last error: {lag.last_error or 'none'}; spool: {spool})"
             )
-        elif lag.pending <= max_pending / 2 and lag.oldest_pending_seconds <= max_lag / 2:
+        elif lag.spool_error is not None and lag.consecutive_failures:
+            guard.hold(
+                f"fills cannot be made durable: the spool fails ({lag.spool_error}) and so does the ledger "
+                f"({lag.last_error})"
+            )
+        elif lag.not_durable <= max_pending / 2 and lag.oldest_not_durable_seconds <= max_lag / 2:
             guard.release()

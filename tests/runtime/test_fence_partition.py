@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import signal
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 import pytest
@@ -25,10 +24,10 @@ import pytest
 from livestrat.api.contract import ExitCode
 from tests.support.catalogs import flat, write_price_path
 from tests.support.processes import wait_stopped
-from tests.support.runtime_process import RuntimeProcess, strategy_config
+from tests.support.runtime_process import RuntimeProcess
 from tests.support.scripted import scripted_strategy
 from tests.support.tcp_proxy import CuttableProxy
-from tests.support.venue_standin import StandInVenue, VenueJournal, live_spec, standin_command
+from tests.support.venue_standin import VenueJournal, start_live_runtime
 
 pytestmark = pytest.mark.slow
 
@@ -36,17 +35,10 @@ NAME = "partitioned"
 SPEED = 300  # a one-minute bar every 0.2 s, and a market order on each
 
 
-def through(dsn: str, port: int) -> str:
-    url = urlsplit(dsn)
-    return urlunsplit(url._replace(netloc=f"{url.username}@127.0.0.1:{port}"))
-
-
 def runtime(tmp_path: Path, catalog: Path, who: str, dsn: str) -> RuntimeProcess:
     """A live runtime of the one strategy ``desk/partitioned``, in its own directory (its own pod)."""
-    spec = live_spec(scripted_strategy(str(tmp_path / who / "events.jsonl"), keep_trying_from=1))
-    config, path = strategy_config(tmp_path / who, spec, name=NAME, catalog=catalog, ledger_kind="postgresql")
-    venue = StandInVenue(str(catalog), speed=SPEED, journal=str(tmp_path / who / "venue.jsonl"))
-    return RuntimeProcess.start(config, path, ledger_dsn=dsn, command=standin_command(path, venue), tag=who)
+    strategy = scripted_strategy(str(tmp_path / who / "events.jsonl"), keep_trying_from=1)
+    return start_live_runtime(tmp_path / who, catalog, strategy, dsn=dsn, name=NAME, speed=SPEED, tag=who)
 
 
 async def fills_with_prefix(conn: asyncpg.Connection, prefix: str) -> int:
@@ -59,11 +51,10 @@ async def test_a_frozen_runtime_cut_off_by_a_partition_never_trades_after_a_repl
     tmp_path, pg_database
 ):
     catalog = write_price_path(tmp_path / "catalog", flat(5_000))
-    database = urlsplit(pg_database)
-    proxy = CuttableProxy(database.hostname, database.port)
+    proxy = CuttableProxy.to(pg_database)
     await proxy.start()
     admin = await asyncpg.connect(pg_database)
-    stale = runtime(tmp_path, catalog, "stale", through(pg_database, proxy.port))
+    stale = runtime(tmp_path, catalog, "stale", proxy.dsn_through(pg_database))
     replacement: RuntimeProcess | None = None
     try:
         await stale.wait_ready()

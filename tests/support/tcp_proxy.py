@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from urllib.parse import urlsplit, urlunsplit
 
 DIRECTIONS = ("to_client", "to_server", "both")
 
@@ -57,6 +58,18 @@ class CuttableProxy:
         self._links: set[_Link] = set()
         self._pipes: set[asyncio.Task[None]] = set()
         self._silence_new: str | None = None
+
+    @classmethod
+    def to(cls, dsn: str) -> CuttableProxy:
+        """A proxy in front of the server of ``dsn`` (a PostgreSQL URI); ``dsn_through`` to connect through it."""
+        url = urlsplit(dsn)
+        return cls(url.hostname or "127.0.0.1", url.port or 5432)
+
+    def dsn_through(self, dsn: str) -> str:
+        """``dsn``, pointed at the proxy (started) instead of the server."""
+        url = urlsplit(dsn)
+        userinfo = url.netloc.rpartition("@")[0]
+        return urlunsplit(url._replace(netloc=f"{userinfo + '@' if userinfo else ''}127.0.0.1:{self.port}"))
 
     async def start(self) -> int:
         self._server = await asyncio.start_server(self._handle, "127.0.0.1", self.port)

@@ -59,6 +59,7 @@ from strategy_runtime.live.venues import LiveVenueClients
 from strategy_runtime.paper.replay import ReplayDataClient, ReplayDataClientConfig, ReplayDataClientFactory
 from strategy_runtime.paper.sandbox import SandboxExecClientConfig, SandboxExecutionClient
 from strategy_runtime.risk.guard import RiskGuard
+from tests.support.runtime_process import RuntimeProcess, strategy_config
 
 
 class StandInExecClientConfig(SandboxExecClientConfig, frozen=True, kw_only=True):
@@ -367,3 +368,24 @@ def live_spec(strategy: Mapping[str, Any], instrument: str = "BTCUSDT.BINANCE", 
     }
     spec.update(overrides)
     return spec
+
+
+def start_live_runtime(
+    directory: Path,
+    catalog: Path,
+    strategy: Mapping[str, Any],
+    *,
+    dsn: str,
+    name: str,
+    speed: float,
+    tag: str,
+    journal: Path | None = None,
+) -> RuntimeProcess:
+    """A live runtime process of ``desk/NAME`` in ``directory`` (its own pod: state, ports), on the stand-in venue.
+
+    The venue keeps its journal in ``journal`` (default ``directory/venue.jsonl``); ``tag`` names the
+    process's output files.
+    """
+    config, path = strategy_config(directory, live_spec(strategy), name=name, catalog=catalog, ledger_kind="postgresql")
+    venue = StandInVenue(str(catalog), speed=speed, journal=str(journal or directory / "venue.jsonl"))
+    return RuntimeProcess.start(config, path, ledger_dsn=dsn, command=standin_command(path, venue), tag=tag)
