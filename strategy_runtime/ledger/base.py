@@ -507,8 +507,14 @@ class Ledger(ABC):
 
     def _fence_suspect(self, reason: str) -> None:
         """The fence's session is known to be gone: no order from now on, and confirm (or take it again) at once."""
+        if self._state is not _State.OPEN or self.fence_lost_reason is not None:
+            return
+        logger.error(
+            "ledger: %s: no new order for %s until the fence is confirmed again (taken again if nobody else took it)",
+            reason,
+            self.strategy_key,
+        )
         self._lease.revoke()
-        self.fence_doubt = reason
         self._fence_wakeup.set()
 
     def _fence_lost(self, reason: str) -> None:

@@ -326,7 +326,7 @@ class PostgresLedger(Ledger):
     async def _confirm_fence(self) -> FenceCheck:
         conn = self._fence_conn
         why = f"the fencing connection to {self._where} is gone"
-        if conn is not None and not conn.is_closed() and self.fence_doubt is None:
+        if conn is not None and not conn.is_closed():
             high, low = (self._fence_key >> 32) & 0xFFFFFFFF, self._fence_key & 0xFFFFFFFF
             try:
                 row = await conn.fetchrow(

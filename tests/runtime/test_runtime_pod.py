@@ -14,10 +14,10 @@ import asyncpg
 import pytest
 
 from strategy_runtime.ledger import PostgresLedger
-from strategy_runtime.ledger.postgres import DsnParts
 from tests.support.catalogs import flat, write_price_path
 from tests.support.kube import LIVESTRATEGIES
 from tests.support.kube_emulator import kubeconfig
+from tests.support.ledger import take_over_fence
 from tests.support.runtime_process import RuntimeProcess, example_spec, paper_spec, strategy_config
 from tests.support.scripted import read_events, scripted_strategy
 from tests.support.tcp_proxy import CuttableProxy
@@ -102,9 +102,7 @@ async def test_a_second_runtime_for_the_same_strategy_is_refused_while_the_first
         first.kill()
 
 
-async def test_a_lost_fence_stops_every_order_at_once_says_why_in_state_and_exits_4(
-    tmp_path, pg_dsn, pg_database, emulator
-):
+async def test_a_lost_fence_stops_every_order_at_once_says_why_in_state_and_exits_4(tmp_path, pg_database, emulator):
     # Two resting orders, and a strategy that re-quotes the moment one is cancelled: when the halt
     # cancels them after the fence is lost, it tries to trade again at once.
     events = tmp_path / "events.jsonl"
@@ -131,15 +129,8 @@ async def test_a_lost_fence_stops_every_order_at_once_says_why_in_state_and_exit
             lambda s: s["trading"]["openOrders"] == 2 and s["trading"]["replay"]["finished"], what="resting orders"
         )
         await proxy.cut()  # the final status push waits for the API server: /state can be read meanwhile
-        admin = await asyncpg.connect(pg_dsn)
-        try:  # the server ends the fencing session, as when it restarts or loses the pod
-            await admin.execute(
-                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
-                " WHERE application_name LIKE 'livestrat-fence%' AND datname = $1",
-                DsnParts.parse(pg_database).database,
-            )
-        finally:
-            await admin.close()
+        # another runtime takes the fence: the server ends this one's fencing session, the other takes the lock
+        other = await take_over_fence(pg_database, config.strategy.key)
         # the halt: every order cancelled, then its final push held back (nodeState Stopped, the
         # process still up and serving until the API server is back or the push's deadline)
         state = await runtime.wait_until(
@@ -148,6 +139,7 @@ async def test_a_lost_fence_stops_every_order_at_once_says_why_in_state_and_exit
         )
         await proxy.restore()
         code, _ = await runtime.wait_exit(60)
+        await other.close()
     finally:
         runtime.kill()
         await proxy.stop()
@@ -156,7 +148,7 @@ async def test_a_lost_fence_stops_every_order_at_once_says_why_in_state_and_exit
     # /state says why: the fence is lost (and how), the gate refuses every order, the runtime halts
     assert state["nodeState"] in ("Halting", "Stopped")
     assert state["ledger"]["fenceHeld"] is False
-    assert "fencing connection" in state["ledger"]["fenceLostReason"]
+    assert "held by another session" in state["ledger"]["fenceLostReason"]
     assert state["stopReason"].startswith("the ledger fence was lost")
     assert state["ordersRefused"].startswith("the ledger fence was lost")
     assert "another runtime may trade this strategy" in state["ordersRefused"]

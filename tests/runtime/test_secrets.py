@@ -35,6 +35,7 @@ from urllib.parse import quote, urlsplit, urlunsplit
 import asyncpg
 import pytest
 
+from livestrat.api.contract import ExitCode
 from livestrat.api.runtime_config import (
     ENV_API_KEY,
     ENV_API_PASSPHRASE,
@@ -103,20 +104,28 @@ async def test_no_secret_reaches_logs_state_metrics_or_status(tmp_path, emulator
         await wait_for(lambda: emulator.read_object(LIVESTRATEGIES, "s", namespace="desk").get("status"), timeout=10)
         for endpoint in ("/state", "/metrics", "/healthz", "/readyz"):
             served.append((await runtime.get(endpoint))[1])
-        await proxy.cut()  # the database goes away: write retries, a lost fence, a halt
+        await proxy.cut()  # the database goes away: the fence unconfirmed (reconnecting fails), orders held, a halt
+        await runtime.wait_until(
+            lambda s: s["ledger"]["fenceUnconfirmed"] and "reconnecting failed" in runtime.output(),
+            what="the fence unconfirmed, the database unreachable",
+        )
+        for endpoint in ("/state", "/metrics", "/readyz"):
+            served.append((await runtime.get(endpoint))[1])
+        runtime.signal()
         code, _ = await runtime.wait_exit(60)
     finally:
         runtime.kill()
         await proxy.stop()
-    assert code == 4, runtime.output()  # the fence went with the connection: trading stopped
+    # halted as asked, but not flat (the example's haltPolicy is flatten): without a confirmed fence no
+    # order leaves, not even a close, and the halt says it is incomplete
+    assert code == ExitCode.HALT_INCOMPLETE, runtime.output()
 
     output = runtime.output()
     # the error paths ran, and their texts (which carry the database errors) are among those searched
-    lost = re.search(
-        r"ledger: fence for desk/s at PostgreSQL 127\.0\.0\.1:\d+/\S+ LOST \((.+?)\): another runtime", output
-    )
-    assert lost, "the lost fence was not logged"
-    assert lost.group(1).startswith("the fencing connection to 127.0.0.1:"), lost.group(0)
+    unconfirmed = re.search(r"ledger: cannot confirm the fence for desk/s \((.+?)\): new orders wait", output)
+    assert unconfirmed, "the unconfirmed fence was not logged"
+    assert unconfirmed.group(1).startswith("the fencing connection to 127.0.0.1:"), unconfirmed.group(0)
+    assert "not ready: new orders are held" in served[-1]
     pushed = [r.body.decode(errors="replace") for r in emulator.writes()]
     stored = json.dumps(emulator.read_object(LIVESTRATEGIES, "s", namespace="desk"))
     assert_nowhere(

@@ -23,6 +23,7 @@ from typing import Any
 import asyncpg
 
 from strategy_runtime.ledger import FencedOut, FillRecord, Ledger, PostgresLedger, Side, SqliteLedger
+from strategy_runtime.ledger.postgres import advisory_key
 from strategy_runtime.ledger.records import COLUMNS, DECIMAL_COLUMNS
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -138,6 +139,29 @@ def read_sqlite_fills(path: str, key: str) -> list[FillRecord]:
         FillRecord(*(Decimal(v) if c in DECIMAL_COLUMNS else v for c, v in zip(COLUMNS, row, strict=True)))
         for row in rows
     ]
+
+
+async def take_over_fence(dsn: str, key: str, owner: str = "another runtime (the test)") -> asyncpg.Connection:
+    """Another runtime takes ``key``'s fence in the PostgreSQL ledger ``dsn`` from the runtime holding it.
+
+    The server ends the holder's fencing session; this connection then asks for the lock, queued
+    behind the dying session and so ahead of the holder's attempt to take it again (which first has
+    to notice, and reconnect), and raises the epoch, as a runtime taking the fence does. It holds the
+    fence until it is closed.
+    """
+    conn = await asyncpg.connect(dsn)
+    await conn.execute(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+        " WHERE application_name LIKE 'livestrat-fence%' AND datname = current_database()"
+    )
+    await conn.execute("SELECT pg_advisory_lock($1)", advisory_key(f"fence:{key}"))
+    await conn.execute(
+        "UPDATE fences SET epoch = epoch + 1, owner = $2, acquired_at = now(), released_at = NULL"
+        " WHERE strategy_key = $1",
+        key,
+        owner,
+    )
+    return conn
 
 
 def wait_for_line(process: subprocess.Popen[str], expected: str, timeout: float = 30.0) -> str:
