@@ -24,6 +24,9 @@ currencies, event kinds and state names only.
 | ``livestrat_ledger_pending``, ``livestrat_ledger_oldest_pending_seconds`` | gauge | |
 | ``livestrat_ledger_write_failures`` | gauge | consecutive failed ledger writes |
 | ``livestrat_ledger_fence_held`` | gauge 0/1 | |
+| ``livestrat_ledger_fence_confirmed`` | gauge 0/1 | the fence confirmed within its lease (0: new orders wait) |
+| ``livestrat_ledger_not_durable``, ``livestrat_ledger_spooled`` | gauge | fills in memory only; in the spool |
+| ``livestrat_orders_held`` | gauge 0/1 | the gate holds new orders (the fence unconfirmed, fills not durable) |
 | ``livestrat_status_pushes_total``, ``livestrat_status_push_failures_total`` | counter | |
 | ``livestrat_replay_events``, ``livestrat_replay_events_total_planned`` | gauge | paper replay progress |
 """
@@ -68,6 +71,10 @@ class RuntimeMetrics:
     ledger_oldest_pending_seconds: float | None = None
     ledger_write_failures: int | None = None
     ledger_fence_held: bool | None = None
+    ledger_fence_confirmed: bool | None = None
+    ledger_not_durable: int | None = None
+    ledger_spooled: int | None = None
+    orders_held: bool | None = None
     status_pushes: int | None = None
     status_push_failures: int | None = None
     replay_events: int | None = None
@@ -149,6 +156,18 @@ class RuntimeCollector(Collector):
         )
         if m.ledger_fence_held is not None:
             yield from _gauge("livestrat_ledger_fence_held", "1 while the fence is held.", int(m.ledger_fence_held))
+        if m.ledger_fence_confirmed is not None:
+            yield from _gauge(
+                "livestrat_ledger_fence_confirmed",
+                "1 while the fence is confirmed within its lease.",
+                int(m.ledger_fence_confirmed),
+            )
+        yield from _gauge(
+            "livestrat_ledger_not_durable", "Fills neither committed nor in the spool.", m.ledger_not_durable
+        )
+        yield from _gauge("livestrat_ledger_spooled", "Fills in the spool, not committed yet.", m.ledger_spooled)
+        if m.orders_held is not None:
+            yield from _gauge("livestrat_orders_held", "1 while the gate holds new orders.", int(m.orders_held))
         yield from _counter("livestrat_status_pushes", "Status patches accepted.", m.status_pushes)
         yield from _counter("livestrat_status_push_failures", "Status patches that failed.", m.status_push_failures)
         yield from _gauge("livestrat_replay_events", "Replay events handed to the node.", m.replay_events)

@@ -26,6 +26,8 @@ def runtime_metrics(runtime: StrategyRuntime) -> RuntimeMetrics:
         m.ledger_oldest_pending_seconds = lag.oldest_pending_seconds
         m.ledger_write_failures = lag.consecutive_failures
         m.ledger_fence_held = lag.fence_held
+        m.ledger_fence_confirmed = lag.fence_held and lag.fence_unconfirmed is None
+        m.ledger_not_durable, m.ledger_spooled = lag.not_durable, lag.spooled
     if runtime.pusher is not None:
         m.status_pushes, m.status_push_failures = runtime.pusher.stats.pushes, runtime.pusher.stats.failures
     progress = runtime.replay_progress()
@@ -46,6 +48,7 @@ def runtime_metrics(runtime: StrategyRuntime) -> RuntimeMetrics:
         m.order_events = dict(r.order_events)
         m.risk_state, m.daily_pnl, m.drawdown = g.limit_state, g.daily_pnl, g.drawdown
         m.denied_by_guard = g.denied_by_gate
+        m.orders_held = g.orders_held is not None
     return m
 
 
