@@ -6,7 +6,10 @@ Starts its own throwaway PostgreSQL server (tests/support/postgres.py) and turns
 durability on (fsync, full_page_writes, synchronous_commit), so that a commit means
 what it means in production; SQLite runs in WAL mode with synchronous=FULL, as the ledger
 configures it. Latency is the time from ``record()`` to the moment the writer knows the
-batch holding that fill has committed.
+batch holding that fill has committed. PostgreSQL runs twice: without and with the fill spool
+(the runtime's configuration: every fill not committed yet is synced to disk beside the
+commit), and the spool's own cost is measured alone: one group appended and ``fdatasync``ed,
+which is how long a fill takes to become durable while the database is away.
 """
 
 from __future__ import annotations
@@ -30,7 +33,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.machine import cpu_model  # noqa: E402
-from strategy_runtime.ledger import CommittedBatch, Ledger, PostgresLedger, SqliteLedger  # noqa: E402
+from strategy_runtime.ledger import CommittedBatch, FillSpool, Ledger, PostgresLedger, SqliteLedger  # noqa: E402
 from tests.support.event_loop import StallMeter  # noqa: E402
 from tests.support.ledger import make_fill  # noqa: E402
 from tests.support.postgres import start_postgres, stop_postgres  # noqa: E402
@@ -102,6 +105,22 @@ async def burst(make_ledger, count: int, key: str) -> list[str]:
     ]
 
 
+def spool_sync(directory: Path, group: int, samples: int = 300) -> str:
+    """One group of ``group`` fills appended to a spool and synced, ``samples`` times: fill → durable on disk."""
+    spool = FillSpool(directory)
+    spool.open()
+    times: list[float] = []
+    try:
+        for n in range(samples):
+            fills = [make_fill(n * group + i, "bench/spool") for i in range(group)]
+            started = time.perf_counter()
+            spool.append(fills, n * group)
+            times.append((time.perf_counter() - started) * 1000)
+    finally:
+        spool.close()
+    return f"p50 {percentile(times, 0.50):6.2f} ms  p99 {percentile(times, 0.99):6.2f} ms  max {max(times):6.2f} ms"
+
+
 async def run_backend(name: str, make_ledger, args: argparse.Namespace) -> None:
     print(f"\n{name}")
     for rate in (100, 1_000):
@@ -138,8 +157,18 @@ async def main(args: argparse.Namespace) -> None:
         def postgres_ledger(key: str, on_commit) -> Ledger:
             return PostgresLedger(server.dsn, key, on_commit=on_commit)
 
+        spools = Path(workdir) / "spools"
+
+        def postgres_spooled_ledger(key: str, on_commit) -> Ledger:
+            spool = FillSpool(spools / key.replace("/", "-") / str(time.monotonic_ns()))
+            return PostgresLedger(server.dsn, key, on_commit=on_commit, spool=spool)
+
         await run_backend("SQLite", sqlite_ledger, args)
         await run_backend("PostgreSQL", postgres_ledger, args)
+        await run_backend("PostgreSQL with the fill spool", postgres_spooled_ledger, args)
+        print(f"\nfill spool alone, on {filesystem(workdir)}: one group appended and fdatasync'ed (fill → durable)")
+        for group in (1, 100):
+            print(f"  {group:>3} fill(s) a group: {spool_sync(spools / f'alone-{group}', group)}")
     finally:
         stop_postgres(process, tmp)
         shutil.rmtree(workdir, ignore_errors=True)

@@ -237,11 +237,17 @@ class Ledger(ABC):
         if self._state is not _State.NEW:
             raise LedgerError(f"ledger for {self.strategy_key!r} was already opened")
         self._loop_thread = threading.get_ident()
+        sent = self._lease.clock()
+
+        async def try_fence() -> FenceGrant | None:
+            nonlocal sent
+            sent = self._lease.clock()  # the lease counts from the attempt that took the fence
+            return await self._try_fence()
+
         try:
             await self._connect()
-            sent = self._lease.clock()
             grant = await fencing.acquire(
-                self._try_fence,
+                try_fence,
                 self._fence_holder,
                 wait=self._fence_wait,
                 strategy_key=self.strategy_key,

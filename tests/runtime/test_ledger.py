@@ -287,6 +287,27 @@ async def test_a_second_runtime_for_the_same_strategy_is_fenced_out_until_the_fi
             kill_9(holder)
 
 
+async def test_a_runtime_that_waited_for_the_fence_may_trade_once_its_predecessors_lease_ran_out(target):
+    holder = target.spawn("hold", owner="pod ema-cross-0 (killed)")
+    try:
+        wait_for_line(holder, "HOLDING")
+        waiting = asyncio.create_task(target.ledger(owner="replacement", fence_wait=20, fence_lease=1.0).open())
+        await asyncio.sleep(2.5)  # waiting for the lock for longer than its own lease
+        assert not waiting.done()
+        kill_9(holder)
+        replacement = await asyncio.wait_for(waiting, 20)
+    finally:
+        if holder.poll() is None:
+            kill_9(holder)
+    try:
+        # PostgreSQL: the killed holder did not release the fence, its lease (6 s) runs first; SQLite: its flock
+        # ended with it. Either way the lease counts from the moment the fence was taken, not from the wait.
+        await asyncio.wait_for(replacement.fence_usable(), 10)
+        assert replacement.fence_refusal() is None
+    finally:
+        await replacement.close()
+
+
 async def test_the_fence_is_reported_lost_when_its_lock_file_goes_away(tmp_path):
     lost: list[str] = []
     target = Target("sqlite", str(tmp_path / "ledger.sqlite"))

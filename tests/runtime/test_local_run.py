@@ -160,7 +160,8 @@ async def test_the_ledger_dsn_from_the_environment_makes_a_local_run_use_postgre
     assert f"ledger PostgreSQL {where} (from {ENV_LEDGER_DSN})" in out
     ledger = summary_field(out, "ledger")
     key = re.fullmatch(rf"PostgreSQL {re.escape(str(where))} \(strategy key (\S+)\)", ledger).group(1)
-    assert not (tmp_path / "state").exists()  # no SQLite file
+    assert not list(tmp_path.glob("**/*.sqlite"))  # no SQLite file
+    assert not list((tmp_path / "state" / "ledger-spool").glob("*/*.jsonl"))  # the spool: every fill committed
     conn = await asyncpg.connect(pg_database)
     try:
         stored = await conn.fetchval("SELECT count(*) FROM fills WHERE strategy_key = $1", key)
