@@ -49,6 +49,8 @@ _RESERVED_COMMON = {
     "api_passphrase": _CREDENTIALS,
     "instrument_provider": "instruments are spec.instruments",
     "routing": "each live strategy trades one venue",
+    # NautilusTrader 1.231's adapters name their test/demo/live switch `environment`.
+    "environment": "use spec.venue.testnet",
 }
 
 
@@ -197,7 +199,6 @@ def _binance(spec: LiveStrategySpec, environ: Mapping[str, str]) -> LiveVenueCli
         spec,
         {
             "account_type": "use spec.venue.accountType",
-            "environment": "use spec.venue.testnet",
             "venue": "use spec.venue.name",
         },
     )
@@ -229,7 +230,6 @@ def _bybit(spec: LiveStrategySpec, environ: Mapping[str, str]) -> LiveVenueClien
         spec,
         {
             "product_types": "use spec.venue.accountType (spot, linear or inverse)",
-            "environment": "use spec.venue.testnet",
         },
     )
     common = _with_credentials(spec, read_credentials(environ, passphrase=False, adapter="bybit")) | {
