@@ -56,7 +56,7 @@ from nautilus_trader.model.position import Position
 
 from livestrat.api.contract import ExitCode
 from livestrat.api.spec import HaltPolicy
-from strategy_runtime.risk.gate import HALT_TAG
+from strategy_runtime.risk.gate import EXEC_ENDPOINT, HALT_TAG
 from strategy_runtime.risk.guard import RiskGuard
 
 logger = logging.getLogger("livestrat.halt")
@@ -250,7 +250,7 @@ class TradingHalt:
             command_id=UUID4(),
             ts_init=self._kernel.clock.timestamp_ns(),
         )
-        self._kernel.msgbus.send("ExecEngine.execute", command)
+        self._kernel.msgbus.send(EXEC_ENDPOINT, command)
 
     async def flatten(self, deadline: float) -> bool:
         """Close every open position with reduce-only market orders until flat; False if not flat at the deadline."""

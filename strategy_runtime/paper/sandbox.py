@@ -44,6 +44,8 @@ from nautilus_trader.model.identifiers import AccountId, ClientId, InstrumentId,
 from nautilus_trader.model.objects import Currency, Money
 from nautilus_trader.portfolio.base import PortfolioFacade
 
+from strategy_runtime.risk.gate import EXEC_EVENTS_ENDPOINT
+
 if TYPE_CHECKING:
     from nautilus_trader.system.kernel import NautilusKernel
 
@@ -211,5 +213,5 @@ def synchronous_exec_events(kernel: NautilusKernel) -> None:
     msgbus, engine = kernel.msgbus, kernel.exec_engine
     # ``_handle_event_with_tracking`` is private in NautilusTrader 1.231 (the live engine's synchronous
     # handler, what its queue calls); pinned by tests/runtime/test_nautilus_pins.py.
-    msgbus.deregister("ExecEngine.process", engine.process)
-    msgbus.register("ExecEngine.process", engine._handle_event_with_tracking)
+    msgbus.deregister(EXEC_EVENTS_ENDPOINT, engine.process)
+    msgbus.register(EXEC_EVENTS_ENDPOINT, engine._handle_event_with_tracking)

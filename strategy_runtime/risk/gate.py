@@ -53,6 +53,8 @@ from strategy_runtime.risk.breach import GATE_REASON_PREFIX, MAX_NOTIONAL, Breac
 logger = logging.getLogger("livestrat.risk")
 
 EXEC_ENDPOINT = "ExecEngine.execute"
+# Where order events reach the execution engine (NautilusTrader's endpoint name).
+EXEC_EVENTS_ENDPOINT = "ExecEngine.process"
 # The halt's closing orders carry this tag; nothing else passes the gate once it is shut.
 HALT_TAG = "LIVESTRAT_HALT"
 # The gate forgets orders that left INITIALIZED whenever it tracks more than this many.
@@ -291,7 +293,7 @@ class _Door:
             event_id=UUID4(),
             ts_init=self._clock.timestamp_ns(),
         )
-        self._msgbus.send("ExecEngine.process", denied)
+        self._msgbus.send(EXEC_EVENTS_ENDPOINT, denied)
 
     def fence_refuses(self, orders: list[Order]) -> bool:
         """The last look: deny ``orders`` if the fence cannot be relied on now."""
@@ -325,7 +327,7 @@ class _Door:
             ts_event=now,
             ts_init=now,
         )
-        self._msgbus.send("ExecEngine.process", rejected)
+        self._msgbus.send(EXEC_EVENTS_ENDPOINT, rejected)
 
 
 class _LastLook:

@@ -58,6 +58,7 @@ from livestrat.api.spec import LiveStrategySpec
 from strategy_runtime.live.venues import LiveVenueClients
 from strategy_runtime.paper.replay import ReplayDataClient, ReplayDataClientConfig, ReplayDataClientFactory
 from strategy_runtime.paper.sandbox import SandboxExecClientConfig, SandboxExecutionClient
+from strategy_runtime.risk.gate import EXEC_EVENTS_ENDPOINT
 from strategy_runtime.risk.guard import RiskGuard
 from tests.support.runtime_process import RuntimeProcess, strategy_config
 
@@ -331,8 +332,8 @@ def unique_trade_ids(kernel: Any, journal: VenueJournal | None = None) -> None:
                 journal.write(fill=event.trade_id.value, client_order_id=event.client_order_id.value)
         engine.process(event)
 
-    kernel.msgbus.deregister("ExecEngine.process", engine.process)
-    kernel.msgbus.register("ExecEngine.process", process)
+    kernel.msgbus.deregister(EXEC_EVENTS_ENDPOINT, engine.process)
+    kernel.msgbus.register(EXEC_EVENTS_ENDPOINT, process)
 
 
 def standin_command(config_path: Path, venue: StandInVenue) -> list[str]:
