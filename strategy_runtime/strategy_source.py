@@ -4,12 +4,22 @@
 from ``spec.strategy.config`` and instantiates the strategy, so that every way this can go
 wrong ends in one ``StrategyLoadError`` that names the import path (or the config) and
 what to fix. The runtime reports it as the ``InvalidSpec`` condition.
+
+Before msgspec builds the config (it names only the first problem it meets), the keys are checked
+all at once: each unknown key with the field it was probably meant to be, every missing required
+field. A config class the strategy does not take (its ``__init__`` names another) is refused too:
+the strategy would be created with it and fail, if at all, on the first event that reads a field
+only its own class has.
 """
 
 from __future__ import annotations
 
+import difflib
 import importlib
+import typing
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import msgspec
 from nautilus_trader.common.config import msgspec_encoding_hook
@@ -52,10 +62,56 @@ def _import(path: str, field: str, base: type) -> type:
     return found
 
 
+MAX_LISTED_FIELDS = 12  # fields named as "allowed" when nothing is close to an unknown key
+
+
+def key_problems(config: Mapping[str, Any], config_cls: type) -> list[str]:
+    """Every key of ``config`` the class does not have (with what it was probably meant to be), and every
+    required field it lacks, as ``spec.strategy.config.KEY: problem``."""
+    fields = msgspec.structs.fields(config_cls)
+    names = [f.encode_name for f in fields]
+    problems = []
+    for key in config:
+        if key in names:
+            continue
+        close = difflib.get_close_matches(str(key), names, n=1, cutoff=0.75)
+        if close:
+            hint = f"did you mean {close[0]!r}?"
+        else:
+            listed = ", ".join(names[:MAX_LISTED_FIELDS]) + (", ..." if len(names) > MAX_LISTED_FIELDS else "")
+            hint = f"its fields are {listed}"
+        problems.append(f"spec.strategy.config.{key}: {config_cls.__name__} has no such field; {hint}")
+    problems += [
+        f"spec.strategy.config.{f.encode_name}: required by {config_cls.__name__}, missing"
+        for f in fields
+        if f.required and f.encode_name not in config
+    ]
+    return problems
+
+
+def taken_config(strategy_cls: type) -> type | None:
+    """The config class the strategy's ``__init__`` declares, when it declares one (Cython classes do not)."""
+    try:
+        hints = typing.get_type_hints(strategy_cls.__init__)
+    except Exception:  # an annotation that does not resolve: nothing to check against
+        return None
+    declared = hints.get("config")
+    return declared if isinstance(declared, type) and issubclass(declared, StrategyConfig) else None
+
+
 def load_strategy(source: StrategySource) -> LoadedStrategy:
     """The strategy instance the spec describes, or StrategyLoadError saying what is wrong."""
     strategy_cls = _import(source.strategy_path, "strategyPath", Strategy)
     config_cls = _import(source.config_path, "configPath", StrategyConfig)
+    declared = taken_config(strategy_cls)
+    if declared is not None and not issubclass(config_cls, declared):
+        raise StrategyLoadError(
+            f"spec.strategy.configPath {source.config_path!r}: {strategy_cls.__name__} takes a "
+            f"{declared.__module__}:{declared.__name__} (or a subclass of it), not a {config_cls.__name__}"
+        )
+    problems = key_problems(source.config, config_cls)
+    if problems:
+        raise StrategyLoadError(f"spec.strategy.config does not fit {source.config_path}: " + "; ".join(problems))
     try:
         raw = msgspec.json.encode(source.config, enc_hook=msgspec_encoding_hook)
         config = config_cls.parse(raw)

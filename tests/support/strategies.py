@@ -12,6 +12,7 @@ from decimal import Decimal
 from nautilus_trader.common.actor import Actor
 from nautilus_trader.common.config import ActorConfig
 from nautilus_trader.config import StrategyConfig
+from nautilus_trader.examples.strategies.ema_cross import EMACrossConfig
 from nautilus_trader.indicators import AverageTrueRange, ExponentialMovingAverage
 from nautilus_trader.model.data import Bar, BarType
 from nautilus_trader.model.enums import OrderSide, OrderType, TimeInForce
@@ -150,3 +151,9 @@ class EventRecorder(Actor):
     def on_dispose(self) -> None:
         self.msgbus.unsubscribe("events.order.*", self.order_events.append)
         self.msgbus.unsubscribe("events.position.*", self.position_events.append)
+
+
+class EMACrossConfigWithNote(EMACrossConfig, frozen=True):
+    """NautilusTrader's EMACrossConfig extended, as a user's own config class for the stock strategy would be."""
+
+    note: str = ""
