@@ -38,9 +38,31 @@ def _cmd_validate(args: argparse.Namespace) -> int:
                 print(f"{where}: INVALID")
                 for problem in found:
                     print(f"  {problem}")
+            elif args.strict:
+                failed += _strict(args, path, where, doc)
             else:
                 print(f"{where}: ok ({doc['metadata'].get('name', '?')})")
     return 1 if failed else 0
+
+
+def _strict(args: argparse.Namespace, path: str, where: str, doc: dict) -> int:
+    """``validate --strict`` of one valid manifest: the strategy, the venue and the data, as the run would meet
+    them (imports NautilusTrader: the runtime's packages); 1 when it cannot run as written."""
+    from strategy_runtime.local.config import runtime_config_of
+    from strategy_runtime.preflight import Severity, preflight
+
+    config = runtime_config_of(doc, source=path, workdir=Path(args.workdir), catalog=_path(args.catalog))
+    found = preflight(config)
+    errors = [f for f in found if f.severity == Severity.ERROR]
+    verdict = "INVALID" if errors else "ok"
+    print(f"{where}: {verdict} ({doc['metadata'].get('name', '?')}, strict: strategy, venue, data)")
+    for finding in found:
+        print(f"  {finding}")
+    return 1 if errors else 0
+
+
+def _path(text: str | None) -> Path | None:
+    return Path(text) if text else None
 
 
 def _cmd_crd(args: argparse.Namespace) -> int:
@@ -140,6 +162,17 @@ def build_parser() -> argparse.ArgumentParser:
         "would; prints each problem with its field. Exit status 1 if any manifest is invalid.",
     )
     p.add_argument("files", nargs="+", metavar="FILE", help="YAML files with LiveStrategy documents")
+    p.add_argument(
+        "--strict",
+        action="store_true",
+        help="also import the strategy and build its config (unknown keys, missing fields), build the venue's "
+        "configs offline, and check that the catalog holds the instruments, the bar types the config names and "
+        "data in the replay window (paper); needs the runtime's packages (NautilusTrader)",
+    )
+    p.add_argument("--workdir", default=".livestrat", help="with --strict: as for run (default .livestrat)")
+    p.add_argument(
+        "--catalog", metavar="DIR", help="with --strict: the catalog to check (default WORKDIR/catalogs/NAME)"
+    )
     p.set_defaults(func=_cmd_validate)
 
     p = command("crd", "Print the CustomResourceDefinition generated from the API models")

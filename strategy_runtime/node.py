@@ -94,6 +94,7 @@ from strategy_runtime.paper.replay import (
 )
 from strategy_runtime.paper.sandbox import SandboxExecutionClient, SandboxLiveExecClientFactory, synchronous_exec_events
 from strategy_runtime.paper.venue import SANDBOX_CLIENT_NAME, PaperVenueError, paper_venue
+from strategy_runtime.preflight import data_findings
 from strategy_runtime.strategy_source import StrategyLoadError, load_strategy
 
 logger = logging.getLogger("livestrat.node")
@@ -354,6 +355,9 @@ def build_node(
                 "(a live market data feed for paper trading is not supported yet)"
             )
         catalog = catalog if catalog is not None else prepare_catalog(config)
+        # A replay with nothing the strategy can use starts, trades nothing and ends "fine": say so first.
+        for finding in data_findings(config, catalog):
+            logger.warning("%s", finding.message)
         venue = paper_venue(spec)
         data_clients[REPLAY_CLIENT_ID] = _replay_client_config(config, catalog)
         data_factories[REPLAY_CLIENT_ID] = ReplayDataClientFactory

@@ -92,7 +92,9 @@ def render_reference() -> str:
         "`.status.selector`), so `kubectl scale livestrategy/NAME --replicas=0` halts a strategy.",
         "",
         "Check a manifest offline with `livestrat validate FILE`: it applies the same types, "
-        "defaults, bounds and CEL rules as the API server.",
+        "defaults, bounds and CEL rules as the API server. `livestrat validate --strict FILE` also imports the "
+        "strategy and builds its config (`spec.strategy.config`, which the API server cannot see inside), builds "
+        'the venue\'s configs offline and reads the catalog (docs/operations.md, "Start a strategy").',
         "",
         "## metadata",
         "",

@@ -439,8 +439,8 @@ class MarketData(ApiModel):
     catalog: CatalogSource = Field(description="Where the catalog lives.")
     replay: ReplaySettings | None = Field(
         default=None,
-        description="Paper mode only: replay the catalog's history through the live node. "
-        "Without it a paper strategy needs a live data feed.",
+        description="Paper mode only, and required there: replay the catalog's history through the "
+        "node (livestrat feeds paper strategies from the catalog only).",
     )
     sample: SampleData | None = Field(
         default=None,
@@ -627,6 +627,13 @@ class LiveStrategySpec(ApiModel):
                 "rule": "self.mode != 'paper' || has(self.venue.startingBalances)",
                 "message": "paper mode requires venue.startingBalances, for example ['100000 USDT']",
                 "fieldPath": ".venue.startingBalances",
+                "reason": "FieldValueRequired",
+            },
+            {
+                "rule": "self.mode != 'paper' || has(self.data.replay)",
+                "message": "paper mode requires data.replay (for example data.replay: {speed: 0}): livestrat feeds a "
+                "paper strategy from its catalog only",
+                "fieldPath": ".data.replay",
                 "reason": "FieldValueRequired",
             },
             {

@@ -36,7 +36,22 @@ def local_runtime_config(
 ) -> RuntimeConfig:
     """The configuration for running the manifest's strategy on this machine (InvalidManifest if invalid)."""
     doc = manifests.load_one_strategy(manifest)
-    strategy = parse(doc, source=str(manifest))
+    return runtime_config_of(
+        doc, source=str(manifest), workdir=workdir, catalog=catalog, ledger=ledger, log_level=log_level
+    )
+
+
+def runtime_config_of(
+    doc: dict,
+    *,
+    source: str,
+    workdir: Path,
+    catalog: Path | None = None,
+    ledger: LedgerTarget | None = None,
+    log_level: str = "ERROR",
+) -> RuntimeConfig:
+    """:func:`local_runtime_config` of one manifest document already read (``source`` names it in errors)."""
+    strategy = parse(doc, source=source)
     name = strategy.metadata.name
     state_dir = workdir / "state" / name
     return RuntimeConfig(

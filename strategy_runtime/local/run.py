@@ -153,6 +153,9 @@ def print_summary(config: RuntimeConfig, outcome: RunOutcome, seconds: float) ->
     trading, risk = snapshot.trading, snapshot.risk
     if trading.replay is not None:
         print(f"  replayed:       {trading.replay.events:,} of {trading.replay.total:,} events")
+        if trading.replay.total == 0:
+            print("  WARNING:        nothing was replayed: the catalog holds no data in spec.data.replay's window for")
+            print("                  what was replayed (livestrat validate --strict FILE says what is missing)")
     print(f"  fills:          {trading.fills}")
     pnl = outcome.pnl
     realized = pnl.realized if pnl is not None else {}

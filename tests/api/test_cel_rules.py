@@ -74,6 +74,11 @@ CASES = [
         {"mode": "paper", "venue": {"adapter": "sandbox"}},
     ),
     (
+        "paper mode requires data.replay",
+        {"mode": "paper", "data": {"replay": {"speed": 0}}},
+        {"mode": "paper", "data": {"catalog": {"emptyDir": {}}}},
+    ),
+    (
         "live mode must not set venue.startingBalances",
         {"mode": "live", "venue": VENUE_LIVE},
         {"mode": "live", "venue": {**VENUE_LIVE, "startingBalances": ["1 USD"]}},

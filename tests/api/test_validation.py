@@ -116,6 +116,9 @@ INVALID = [
     ("paper-on-real-venue", example, "spec.venue.adapter", "binance", "spec.venue.adapter", "sandbox"),
     ("live-on-sandbox", live, "spec.venue.adapter", "sandbox", "spec.venue.adapter", "live mode"),
     ("live-with-replay", live, "spec.data.replay", {"speed": 0}, "spec.data.replay", "paper mode only"),
+    # livestrat feeds a paper strategy from the catalog only: without a replay it would start, trade nothing
+    # and exit 2 (NodeBuildError), after `validate` said ok.
+    ("paper-without-replay", example, "spec.data.replay", _DELETE, "spec.data.replay", "requires data.replay"),
     ("live-with-balances", live, "spec.venue.startingBalances", ["1 USDT"], "spec.venue.startingBalances", "must not"),
     (
         "paper-without-balances",
