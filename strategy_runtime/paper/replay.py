@@ -11,6 +11,13 @@ serves historical requests from the same catalog, never past the replay's curren
   waits until every queue of the node (data, risk, execution: commands and events) is empty,
   so an order the strategy sends on bar N is matched by the simulated exchange before bar
   N+1 exists, which is the backtest engine's order of things.
+- **Time bars on market time.** The node aggregates time bars (``…-5-MINUTE-LAST-INTERNAL@1-MINUTE-EXTERNAL``,
+  time bars from trades) on timers of its clock, which in a live node is the wall clock: a replay that
+  runs a day of market data in a second would close no 5-minute bar at all. Each time bar aggregator the
+  node's subscriptions create is therefore moved onto a clock of its own that the replayed data advances
+  (NautilusTrader's own mode for aggregating history: ``set_clock(TestClock())`` and historical mode,
+  handing its bars to the live ``process``), which is how a backtest's clock moves: the same bars, at
+  the same market times, at any replay speed.
 - **Progress.** ``progress`` (events replayed, total, finished, market time) for the progress
   display and the status; ``finished`` is an ``asyncio.Event``, and a ``ReplayFinished``
   message goes out on the message bus topic ``REPLAY_FINISHED_TOPIC``.
@@ -32,9 +39,10 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from nautilus_trader.cache.cache import Cache
-from nautilus_trader.common.component import LiveClock, MessageBus
+from nautilus_trader.common.component import LiveClock, MessageBus, TestClock
 from nautilus_trader.common.providers import InstrumentProvider
 from nautilus_trader.core.data import Data
+from nautilus_trader.data.aggregation import TimeBarAggregator
 from nautilus_trader.live.config import LiveDataClientConfig
 from nautilus_trader.live.data_client import LiveMarketDataClient
 from nautilus_trader.live.factories import LiveDataClientFactory
@@ -215,7 +223,20 @@ class ReplayDataClient(LiveMarketDataClient):
     async def _subscribe_instrument(self, command: Any) -> None:
         pass
 
+    def _time_bars_on_market_time(self) -> None:
+        """Move every time bar aggregator of the node's subscriptions onto a clock the replayed data advances."""
+        if self._kernel is None:
+            return
+        engine = self._kernel.data_engine
+        for (_, request_id), aggregator in list(engine._bar_aggregators.items()):
+            if request_id is not None or not isinstance(aggregator, TimeBarAggregator) or aggregator.historical_mode:
+                continue  # a request's own aggregator, another kind, or one moved already
+            aggregator.stop_timer()  # its timer on the wall clock
+            aggregator.set_clock(TestClock())  # set to the first update's time by the aggregator itself
+            aggregator.set_historical_mode(True, engine.process)
+
     async def _subscribe_quote_ticks(self, command: Any) -> None:
+        self._time_bars_on_market_time()
         if not self._replay_config.quotes:
             self._log.warning(
                 f"{command.instrument_id} quotes were subscribed but the replay streams none: "
@@ -223,6 +244,7 @@ class ReplayDataClient(LiveMarketDataClient):
             )
 
     async def _subscribe_trade_ticks(self, command: Any) -> None:
+        self._time_bars_on_market_time()
         if not self._replay_config.trades:
             self._log.warning(
                 f"{command.instrument_id} trades were subscribed but the replay streams none: "
@@ -230,6 +252,7 @@ class ReplayDataClient(LiveMarketDataClient):
             )
 
     async def _subscribe_bars(self, command: Any) -> None:
+        self._time_bars_on_market_time()
         if str(command.bar_type) not in self._replay_config.bar_types:
             self._log.warning(
                 f"bars {command.bar_type} were subscribed but the catalog holds none to replay "
@@ -391,6 +414,7 @@ class ReplayDataClient(LiveMarketDataClient):
     async def _replay(self) -> None:
         try:
             await self._wait_until_trading()
+            self._time_bars_on_market_time()
             if self._stop_requested:
                 self._finish(0, None, None, 0.0)
                 return

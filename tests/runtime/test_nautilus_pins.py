@@ -67,8 +67,43 @@ async def test_the_engines_private_attributes_the_runtime_uses_exist(tmp_path):
         assert SHUTDOWN_TOPIC == "commands.system.shutdown"
         # sandbox.py: the execution engine's synchronous event handler (paper parity)
         assert callable(kernel.exec_engine._handle_event_with_tracking)
+        # replay.py: the data engine's bar aggregators (keyed by (bar type, request id)), moved onto market time
+        assert isinstance(kernel.data_engine._bar_aggregators, dict)
     finally:
         node.dispose()
+
+
+def test_time_bars_close_on_the_clock_they_are_given():
+    # Why replay.py moves each time bar aggregator onto a clock of its own: the data engine gives it the
+    # node's clock, a LiveClock in a live node, whose timers run on wall time; history replayed through it
+    # closes no bar. On a TestClock in historical mode, the data's own timestamps close them.
+    from nautilus_trader.common.component import LiveClock, TestClock
+    from nautilus_trader.data.aggregation import TimeBarAggregator
+    from nautilus_trader.model.data import Bar, BarType
+    from nautilus_trader.model.objects import Price, Quantity
+    from nautilus_trader.test_kit.providers import TestInstrumentProvider
+
+    instrument = TestInstrumentProvider.btcusdt_binance()
+    one_minute = BarType.from_str(f"{instrument.id}-1-MINUTE-LAST-EXTERNAL")
+    five = BarType.from_str(f"{instrument.id}-5-MINUTE-LAST-INTERNAL")
+    start = 1_704_067_200_000_000_000  # 2024-01-01, long before the wall clock's now
+
+    def closed(clock, historical: bool) -> list:
+        built: list = []
+        aggregator = TimeBarAggregator(instrument, five, built.append, clock)
+        if historical:
+            aggregator.set_historical_mode(True, built.append)
+        else:
+            aggregator.start_timer()
+        for minute in range(1, 21):
+            ts = start + minute * 60_000_000_000
+            price = Price.from_str("42000.00")
+            aggregator.handle_bar(Bar(one_minute, price, price, price, price, Quantity.from_str("1.000000"), ts, ts))
+        aggregator.stop_timer()
+        return built
+
+    assert closed(LiveClock(), historical=False) == []
+    assert len(closed(TestClock(), historical=True)) == 4  # 20 minutes: four 5-minute bars
 
 
 def test_the_inferred_fill_hook_is_where_reconciliation_makes_inferred_fills():

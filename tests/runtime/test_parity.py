@@ -15,6 +15,7 @@ time in a live node and market time in a backtest; everything after the timestam
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import re
 from pathlib import Path
@@ -25,7 +26,7 @@ from strategy_runtime.ledger.records import FillRecord
 from strategy_runtime.local.backtest import run_backtest
 from strategy_runtime.local.config import local_runtime_config
 from strategy_runtime.paper.catalog import prepare_catalog
-from tests.support.runtime import BRACKET, ROOT, local_run, paper_manifest, runtime_config
+from tests.support.runtime import BRACKET, BTC, EMA_CROSS, ROOT, local_run, paper_manifest, runtime_config
 
 CLIENT_ORDER_ID = re.compile(r"^O-\d{8}-\d{6}-(?P<rest>.+)$")
 
@@ -115,3 +116,32 @@ def test_fills_compare_in_execution_order_even_past_a_thousand_trades():
     ids = ["BINANCE-1-999", "BINANCE-1-1000", "BINANCE-1-001"]
     assert sorted(ids, key=_natural) == ["BINANCE-1-001", "BINANCE-1-999", "BINANCE-1-1000"]
     assert Path(ROOT / "examples" / "paper-ema-cross.yaml").exists()
+
+
+@pytest.mark.parametrize(
+    ("bar_type", "data_types", "speed"),
+    [
+        # 5-minute bars the node builds from the catalog's 1-minute bars: everyday practice.
+        pytest.param(f"{BTC}-5-MINUTE-LAST-INTERNAL@1-MINUTE-EXTERNAL", ["bars"], 0, id="5min-from-1min"),
+        # The same, paced (1,000 market minutes in about one second): the bars close on market time, not wall time.
+        pytest.param(f"{BTC}-5-MINUTE-LAST-INTERNAL@1-MINUTE-EXTERNAL", ["bars"], 60_000, id="5min-from-1min-paced"),
+        # Time bars built from trades.
+        pytest.param(f"{BTC}-2-MINUTE-LAST-INTERNAL", ["trades"], 0, id="2min-from-trades"),
+    ],
+)
+async def test_time_bars_the_node_aggregates_give_the_backtests_fills(tmp_path, bar_type, data_types, speed):
+    strategy = copy.deepcopy(EMA_CROSS)
+    strategy["config"].update(bar_type=bar_type, fast_ema_period=5, slow_ema_period=10)
+    manifest = paper_manifest(
+        name="aggregated", strategy=strategy, bars=1000, replay={"speed": speed, "dataTypes": data_types}
+    )
+    manifest["spec"]["haltPolicy"] = "flatten"  # the backtest's on_stop closes the position: the halt does here
+    config = runtime_config(manifest, tmp_path / "catalog")
+    catalog = prepare_catalog(config)
+
+    paper = await local_run(config, catalog=catalog)
+    backtest = run_backtest(config, catalog=catalog).summary
+
+    assert len(backtest.fills) >= 10, "the oracle itself trades on these bars"
+    assert_same_fills(paper.ledger_fills, backtest.fills)
+    assert paper.summary.realized_pnl == backtest.realized_pnl
