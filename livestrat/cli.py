@@ -94,6 +94,12 @@ def _cmd_backtest(args: argparse.Namespace) -> int:
     return run_backtest_command(args)
 
 
+def _cmd_fills(args: argparse.Namespace) -> int:
+    from strategy_runtime.local.fills import fills_command
+
+    return fills_command(args)
+
+
 def _cmd_runtime(args: argparse.Namespace) -> int:
     from strategy_runtime.entrypoint import run_pod
 
@@ -144,6 +150,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--ledger", metavar="DSN", help=argparse.SUPPRESS)  # refused with a message that says why
     p.add_argument("--speed", type=_speed, help="override spec.data.replay.speed (0 = as fast as possible)")
     p.add_argument("--quiet", action="store_true", help="no progress lines, only the summary")
+    p.add_argument("--fills-json", metavar="PATH", help="also write the run's fills, as the ledger holds them, as JSON")
+    p.add_argument("--fills-csv", metavar="PATH", help="also write the run's fills, as the ledger holds them, as CSV")
     p.set_defaults(func=_cmd_run)
 
     p = command(
@@ -154,6 +162,30 @@ def build_parser() -> argparse.ArgumentParser:
     _local_data_arguments(p)
     p.add_argument("--fills-json", metavar="PATH", help="also write every fill to PATH as JSON")
     p.set_defaults(func=_cmd_backtest)
+
+    p = command(
+        "fills",
+        "Print a strategy's fills from a ledger (SQLite or PostgreSQL), or the strategies it holds",
+        "Reads only: never takes a running strategy's fence. The ledger: --sqlite PATH, or PostgreSQL with the DSN "
+        "in LIVESTRAT_LEDGER_DSN or in --ledger-file. Without --strategy it lists the strategy keys and their fills.",
+    )
+    p.add_argument(
+        "--sqlite", metavar="PATH", help="an SQLite ledger file (livestrat run's: WORKDIR/state/NAME/ledger.sqlite)"
+    )
+    p.add_argument(
+        "--ledger-file",
+        metavar="PATH",
+        help="a file holding the PostgreSQL DSN (default: $LIVESTRAT_LEDGER_DSN); never a DSN on the command line",
+    )
+    p.add_argument(
+        "--strategy",
+        metavar="KEY",
+        help="the strategy key (NAMESPACE/NAME in a cluster; livestrat run prints its own), or a NAME that only one "
+        "key ends with",
+    )
+    p.add_argument("--format", choices=("csv", "json"), default="csv", help="output format (default csv)")
+    p.add_argument("--output", metavar="PATH", help="write to PATH instead of stdout")
+    p.set_defaults(func=_cmd_fills)
 
     p = command(
         "validate",

@@ -13,11 +13,10 @@ is the CLI (summary on stdout, ``--fills-json PATH`` writes every fill).
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import sys
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -33,6 +32,7 @@ from nautilus_trader.config import (
 
 from livestrat.api.runtime_config import RuntimeConfig
 from livestrat.api.spec import Mode, ReplayDataType
+from strategy_runtime.ledger.export import write_fills
 from strategy_runtime.ledger.records import FillRecord
 from strategy_runtime.local.summary import TradingSummary, summarize
 from strategy_runtime.node import CONFIGURATION_ERRORS, nautilus_log_level, trader_id_for
@@ -159,14 +159,6 @@ def run_backtest(
     )
 
 
-def fill_to_json(fill: FillRecord) -> dict[str, Any]:
-    row = asdict(fill)
-    for key in ("quantity", "price", "commission"):
-        row[key] = str(row[key])
-    row["side"] = fill.side.value
-    return row
-
-
 def run_backtest_command(args: argparse.Namespace) -> int:
     """``livestrat backtest FILE [--workdir DIR] [--catalog DIR] [--fills-json PATH]``."""
     from livestrat.api.validation import InvalidManifest
@@ -195,8 +187,6 @@ def run_backtest_command(args: argparse.Namespace) -> int:
         print(f"  {line}")
     fills_json = getattr(args, "fills_json", None)
     if fills_json:
-        path = Path(fills_json)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps([fill_to_json(f) for f in result.fills], indent=1) + "\n")
+        path = write_fills(fills_json, result.fills, as_csv=False)
         print(f"  fills written to {path}")
     return 0

@@ -38,6 +38,7 @@ from livestrat.api.runtime_config import ENV_LEDGER_DSN, LedgerKind, LedgerTarge
 from livestrat.api.spec import Mode
 from livestrat.api.validation import InvalidManifest
 from strategy_runtime.ledger import DsnParts, LedgerError
+from strategy_runtime.ledger.export import write_fills
 from strategy_runtime.local.config import local_runtime_config, paper_only
 from strategy_runtime.paper.catalog import CatalogError, prepare_catalog
 from strategy_runtime.paper.sample_data import SampleDataError
@@ -250,4 +251,12 @@ def run_local(args: argparse.Namespace) -> int:
     outcome = asyncio.run(main())
     runtime.disarm_watchdog()
     print_summary(config, outcome, time.monotonic() - started)
+    for path, as_csv in ((args.fills_json, False), (args.fills_csv, True)):
+        if not path:
+            continue
+        if outcome.ledger_fills is None:
+            print(f"livestrat run: the ledger could not be read back: no fills written to {path}", file=sys.stderr)
+            continue
+        written = write_fills(path, outcome.ledger_fills, as_csv=as_csv)
+        print(f"  fills written:  {written} ({len(outcome.ledger_fills)}, as the ledger holds them)")
     return outcome.exit_code

@@ -1,0 +1,96 @@
+"""Reading a ledger from outside the runtime (``livestrat fills``): never a write, never the fence.
+
+A runtime that opens a ledger takes its strategy's fence and raises the epoch, which would stop the
+strategy that trades on it; a reader must do neither. So this reads with a connection of its own:
+SQLite opened read-only (``mode=ro``: no migration, no lock file, no WAL checkpoint), PostgreSQL with
+plain SELECTs. Its errors say where (host:port/database or the file), never the password.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from dataclasses import dataclass
+from pathlib import Path
+
+import asyncpg
+
+from strategy_runtime.ledger.dsn import DsnParts
+from strategy_runtime.ledger.errors import LedgerUnavailable
+from strategy_runtime.ledger.postgres import SELECT_SQL as PG_SELECT_SQL
+from strategy_runtime.ledger.records import FillRecord
+from strategy_runtime.ledger.sqlite import SELECT_SQL as SQLITE_SELECT_SQL
+from strategy_runtime.ledger.sqlite import _from_sqlite
+
+COUNT_SQL = "SELECT strategy_key, count(*) FROM fills GROUP BY strategy_key ORDER BY strategy_key"
+CONNECT_TIMEOUT_SECONDS = 10.0
+
+
+@dataclass(frozen=True)
+class LedgerSource:
+    """One ledger to read: an SQLite file or a PostgreSQL database."""
+
+    sqlite: Path | None = None
+    postgres: DsnParts | None = None
+
+    def describe(self) -> str:
+        return f"SQLite {self.sqlite}" if self.sqlite is not None else f"PostgreSQL {self.postgres}"
+
+    async def strategies(self) -> dict[str, int]:
+        """Every strategy key the ledger holds fills of, with their number."""
+        rows = await self._fetch(COUNT_SQL, ())
+        return {str(key): int(count) for key, count in rows}
+
+    async def fills(self, strategy_key: str) -> list[FillRecord]:
+        """The strategy's fills in the ledger's order (venue time, then trade id)."""
+        if self.sqlite is not None:
+            return [_from_sqlite(row) for row in await self._fetch(SQLITE_SELECT_SQL, (strategy_key,))]
+        return [FillRecord(*row) for row in await self._fetch(PG_SELECT_SQL, (strategy_key,))]
+
+    async def _fetch(self, sql: str, arguments: tuple) -> list[tuple]:
+        if self.sqlite is not None:
+            return self._sqlite(sql, arguments)
+        assert self.postgres is not None
+        where = self.postgres
+        try:
+            conn = await asyncpg.connect(**where.connect_arguments(), timeout=CONNECT_TIMEOUT_SECONDS)
+        except Exception as exc:
+            raise LedgerUnavailable(
+                f"cannot connect to the ledger database {where}: {where.redact(str(exc))}"
+            ) from None
+        try:
+            return [tuple(row) for row in await conn.fetch(sql, *arguments)]
+        except asyncpg.UndefinedTableError:
+            raise LedgerUnavailable(f"the database {where} holds no livestrat ledger (no fills table)") from None
+        except Exception as exc:
+            raise LedgerUnavailable(f"cannot read the ledger database {where}: {where.redact(str(exc))}") from None
+        finally:
+            await conn.close()
+
+    def _sqlite(self, sql: str, arguments: tuple) -> list[tuple]:
+        assert self.sqlite is not None
+        if not self.sqlite.is_file():
+            raise LedgerUnavailable(f"no ledger file at {self.sqlite}")
+        try:
+            conn = sqlite3.connect(f"{self.sqlite.absolute().as_uri()}?mode=ro", uri=True)
+        except sqlite3.Error as exc:
+            raise LedgerUnavailable(f"cannot open the ledger {self.describe()}: {exc}") from None
+        try:
+            return list(conn.execute(sql, arguments))
+        except sqlite3.OperationalError as exc:
+            raise LedgerUnavailable(f"cannot read the ledger {self.describe()}: {exc}") from None
+        finally:
+            conn.close()
+
+
+def pick_strategy(keys: dict[str, int], asked: str) -> str:
+    """The strategy key ``asked`` means: itself, or the one key whose name part (after the slash) it is.
+    LookupError naming the candidates when it means none or several (``livestrat run`` keeps one key per run)."""
+    if asked in keys:
+        return asked
+    named = [key for key in keys if key.rsplit("/", 1)[-1] == asked]
+    if len(named) == 1:
+        return named[0]
+    if named:
+        raise LookupError(f"{asked!r} names {len(named)} strategy keys: {', '.join(named)}; pass one of them")
+    held = ", ".join(keys) or "none"
+    raise LookupError(f"the ledger holds no fills of {asked!r} (strategy keys: {held})")
