@@ -62,6 +62,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from decimal import Decimal
+from typing import Any
 
 import pandas as pd
 from nautilus_trader.common.actor import Actor
@@ -164,6 +165,9 @@ class StrategyNode:
     nautilus_account_type: str = "MARGIN"
     replay: ReplayDataClient | None = None  # paper replay only
     catalog: StrategyCatalog | None = None  # paper only
+    # What the message bus's ExecEngine.process endpoint calls: the engine's process (live), its synchronous
+    # handler (paper). The reporter stands in front of it.
+    exec_events_handler: Callable[[Any], None] | None = None
     _run_task: asyncio.Task[None] | None = field(default=None, repr=False)
 
     @property
@@ -418,7 +422,9 @@ def build_node(
         replay = node.kernel.data_engine._clients[ClientId(REPLAY_CLIENT_ID)]
         assert isinstance(replay, ReplayDataClient)
         replay.attach_kernel(node.kernel)
-        synchronous_exec_events(node.kernel)
+        events_handler = synchronous_exec_events(node.kernel)
+    else:
+        events_handler = node.kernel.exec_engine.process
     return StrategyNode(
         node=node,
         config=config,
@@ -428,4 +434,5 @@ def build_node(
         nautilus_account_type=account_type,
         replay=replay,
         catalog=catalog,
+        exec_events_handler=events_handler,
     )

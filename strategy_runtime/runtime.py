@@ -368,7 +368,7 @@ class StrategyRuntime:
         guard.attach(self.node.kernel.exec_engine)
         # Before the start: a live node reconciles with the venue (and publishes the fills that
         # happened while this strategy was down) before its trader, and so the reporter, starts.
-        self.reporter.attach(self.node.kernel.exec_engine)
+        self.reporter.attach(self.node.kernel.exec_engine, events_handler=self.node.exec_events_handler)
         self.reporter.on_fill(guard.on_fill)
         self.trading = TradingHalt(self.node.node, guard)
         if ledger.fence_lost_reason is not None:  # lost while we were building
@@ -549,6 +549,8 @@ class StrategyRuntime:
         A runtime whose fence is lost does not try: the ledger refuses its writes. Fills the database
         could not take in time stay in the spool for the next start (the ledger's close says so).
         """
+        if self.reporter is not None:
+            self.reporter.record_undelivered()  # fills the venue reported that the node's books never took
         await ledger.flush_durable()
         if not ledger.fence_held:
             return

@@ -162,9 +162,10 @@ def print_summary(config: RuntimeConfig, outcome: RunOutcome, seconds: float) ->
     realized = pnl.realized if pnl is not None else {}
     print(f"  realized PnL:   {_amount(realized)}")
     print(f"  unrealized PnL: {_amount(pnl.unrealized) if pnl is not None and pnl.unrealized else 'none'}")
-    if outcome.ledger_fills is not None:
+    ledger_book = recompute_pnl(outcome.ledger_fills).instruments if outcome.ledger_fills is not None else None
+    if ledger_book is not None:
         recomputed: dict[str, Decimal] = {}
-        for each in recompute_pnl(outcome.ledger_fills).instruments.values():
+        for each in ledger_book.values():
             currency = each.quote_currency or "?"
             recomputed[currency] = recomputed.get(currency, Decimal(0)) + each.net_realized_pnl
         # At the node's precision (the currency's): the node sums in binary floating point.
@@ -182,6 +183,17 @@ def print_summary(config: RuntimeConfig, outcome: RunOutcome, seconds: float) ->
             )
     else:
         print("  positions:      flat")
+    if ledger_book is not None:
+        # The node's portfolio can miss a fill the venue executed (one that made the node fail): the ledger
+        # has it. Whatever the node says, what its fills leave open is shown when it differs.
+        node_net = {p.instrument: Decimal(p.quantity) * (-1 if p.side == "SHORT" else 1) for p in trading.positions}
+        for each in ledger_book.values():
+            if each.position != node_net.get(each.instrument_id, Decimal(0)):
+                side = "LONG" if each.position > 0 else "SHORT" if each.position < 0 else "FLAT"
+                print(
+                    f"  per the ledger: {side} {abs(each.position)} {each.instrument_id}: the node's portfolio "
+                    "says otherwise (it did not apply every fill the venue executed); the venue is the truth"
+                )
     print(f"  open orders:    {trading.open_orders}")
     print(
         f"  risk:           {risk.state}"

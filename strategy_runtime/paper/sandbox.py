@@ -24,8 +24,9 @@ portfolio (which the simulated exchange needs) only to a factory class of exactl
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from decimal import Decimal
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from nautilus_trader.adapters.sandbox.config import SandboxExecutionClientConfig
 from nautilus_trader.adapters.sandbox.execution import SandboxExecutionClient as StockSandboxExecutionClient
@@ -193,7 +194,7 @@ class SandboxLiveExecClientFactory(LiveExecClientFactory):
         )
 
 
-def synchronous_exec_events(kernel: NautilusKernel) -> None:
+def synchronous_exec_events(kernel: NautilusKernel) -> Callable[[Any], None]:
     """Paper only: apply order events the moment they are emitted, as a backtest does.
 
     In a live node every order event goes through the execution engine's queue and is applied
@@ -215,3 +216,4 @@ def synchronous_exec_events(kernel: NautilusKernel) -> None:
     # handler, what its queue calls); pinned by tests/runtime/test_nautilus_pins.py.
     msgbus.deregister(EXEC_EVENTS_ENDPOINT, engine.process)
     msgbus.register(EXEC_EVENTS_ENDPOINT, engine._handle_event_with_tracking)
+    return engine._handle_event_with_tracking

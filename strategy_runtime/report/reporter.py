@@ -10,6 +10,17 @@ every strategy of the node:
 - ``events.position.*`` and ``events.account.*``: counted, and they tell the status that
   positions or balances moved.
 
+**Fills as the venue reports them.** NautilusTrader applies a fill to the order, then to the account,
+and publishes it only then; when the account refuses it (a short sale on a CASH account:
+``AccountBalanceNegative``) the node stops and the event never reaches ``events.order.*``. The venue
+executed it all the same. ``attach(..., events_handler=...)`` therefore stands in front of the
+execution engine's event endpoint (``ExecEngine.process``) and keeps each ``OrderFilled`` that
+arrives until the bus delivers it. One the engine fails on (it raises through the endpoint in a
+paper node), and any still undelivered when the runtime flushes the ledger at its halt
+(``record_undelivered``), is recorded then: the same event object, completed by the engine as far
+as it got (its position id is set before the account is touched). A fill recorded that way is not
+recorded again when the bus delivers it late; the rest (listeners, last fill, counts) happens then.
+
 **Fills from start-up reconciliation.** A live node reconciles with the venue *before* its
 trader (and so this actor) starts: fills that happened while the pod was down (resting
 orders filled after a ``kill -9``) are published then. ``attach(exec_engine)`` therefore
@@ -44,6 +55,7 @@ from livestrat.api.status import Fill, ReplayProgress, TradingState
 from strategy_runtime import portfolio_view
 from strategy_runtime.ledger import FillRecord, Ledger, from_order_filled
 from strategy_runtime.ledger.records import inferred_trade_id
+from strategy_runtime.risk.gate import EXEC_EVENTS_ENDPOINT
 from strategy_runtime.timestamps import utc_text_from_ns
 
 logger = logging.getLogger("livestrat.reporter")
@@ -103,14 +115,36 @@ class Reporter(Actor):
         self.fills_inferred = 0
         self.fills_not_recorded = 0
         self._last_fill_event: OrderFilled | None = None
+        # Fills that reached the execution engine and that the bus has not delivered yet, by event id (the engine
+        # completes the same event object: its id stays), and those of them recorded before the bus delivered them.
+        self._undelivered: dict[Any, OrderFilled] = {}
+        self._recorded_early: set[Any] = set()
+        self._events_endpoint: tuple[Any, Callable[[Any], None], Callable[[Any], None]] | None = None
 
     # ------------------------------------------------------------------ lifecycle
-    def attach(self, exec_engine: Any | None = None) -> None:
+    def attach(self, exec_engine: Any | None = None, events_handler: Callable[[Any], None] | None = None) -> None:
         """Subscribe now, before the node starts, so start-up reconciliation's fills are recorded too.
 
         With the live execution engine (``exec_engine``), fills it infers from order status
         reports are recorded under a deterministic trade id (see the module docstring).
+        ``events_handler``: what the message bus's ``ExecEngine.process`` endpoint calls now; fills
+        are recorded before it is called (see the module docstring).
         """
+        if events_handler is not None and self._events_endpoint is None:
+            msgbus = self.msgbus  # registered with the node's trader: the kernel's bus
+
+            def on_execution_event(event: Any) -> None:
+                if isinstance(event, OrderFilled):
+                    self._undelivered[event.id] = event
+                try:
+                    events_handler(event)
+                except BaseException:
+                    self.record_undelivered()  # the engine failed on it: the venue executed it all the same
+                    raise
+
+            msgbus.deregister(EXEC_EVENTS_ENDPOINT, events_handler)
+            msgbus.register(EXEC_EVENTS_ENDPOINT, on_execution_event)
+            self._events_endpoint = (msgbus, events_handler, on_execution_event)
         if exec_engine is not None and hasattr(exec_engine, INFERRED_FILL_METHOD):
             generate = getattr(exec_engine, INFERRED_FILL_METHOD)
 
@@ -162,6 +196,11 @@ class Reporter(Actor):
         return swept
 
     def on_dispose(self) -> None:
+        if self._events_endpoint is not None:
+            msgbus, handler, ours = self._events_endpoint
+            msgbus.deregister(EXEC_EVENTS_ENDPOINT, ours)
+            msgbus.register(EXEC_EVENTS_ENDPOINT, handler)
+            self._events_endpoint = None
         if not self._subscribed:
             return
         self.msgbus.unsubscribe(ORDER_TOPIC, self._on_order_event)
@@ -178,6 +217,30 @@ class Reporter(Actor):
     def _trade_id(self, event: OrderFilled) -> str:
         return self._inferred.get(event.id) or event.trade_id.value
 
+    def record_undelivered(self) -> int:
+        """Record every fill that reached the execution engine and that the bus has not delivered; how many."""
+        pending, self._undelivered = self._undelivered, {}
+        for event_id, event in pending.items():
+            try:
+                self._ledger.record(from_order_filled(event, self._strategy_key))
+            except Exception:
+                # The fill happened at the venue whatever the ledger says: make it loud, keep it in the log.
+                self.fills_not_recorded += 1
+                logger.exception("reporter: fill %s NOT recorded in the ledger: %r", event.trade_id, event)
+                continue
+            self._recorded_early.add(event_id)
+            logger.warning(
+                "reporter: fill %s of order %s (%s %s %s @ %s) reached the node but not its books: recorded in the "
+                "ledger as the venue reported it",
+                event.trade_id,
+                event.client_order_id,
+                "BUY" if event.is_buy else "SELL",
+                event.last_qty,
+                event.instrument_id,
+                event.last_px,
+            )
+        return len(pending)
+
     def _record_fill(self, event: OrderFilled) -> None:
         self.fills_seen += 1
         inferred = self._inferred.get(event.id)
@@ -185,7 +248,11 @@ class Reporter(Actor):
             self.fills_inferred += 1
         try:
             record = from_order_filled(event, self._strategy_key, trade_id=inferred)
-            self._ledger.record(record)
+            self._undelivered.pop(event.id, None)
+            if event.id in self._recorded_early:
+                self._recorded_early.discard(event.id)  # recorded before the bus delivered it
+            else:
+                self._ledger.record(record)
         except Exception:
             # The fill happened at the venue whatever the ledger says: make it loud, keep it in the log.
             self.fills_not_recorded += 1

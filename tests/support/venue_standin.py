@@ -295,7 +295,10 @@ class StandInVenue:
             for client in node.kernel.data_engine._clients.values():
                 if isinstance(client, ReplayDataClient):
                     client.attach_kernel(node.kernel)  # the replay waits for the trader to run
-            unique_trade_ids(node.kernel, VenueJournal(self.journal) if self.journal else None)
+            # The stand-in is the venue: its fills pass it before they reach the node's endpoint handler.
+            node.exec_events_handler = unique_trade_ids(
+                node.kernel, node.exec_events_handler, VenueJournal(self.journal) if self.journal else None
+            )
             return node
 
         setattr_(strategy_runtime.node, "live_venue", live_venue)
@@ -310,7 +313,7 @@ class StandInVenue:
         return lambda: start + timedelta(seconds=time.monotonic() - started)
 
 
-def unique_trade_ids(kernel: Any, journal: VenueJournal | None = None) -> None:
+def unique_trade_ids(kernel: Any, handler: Any, journal: VenueJournal | None = None) -> Any:
     """Make the simulated venue's trade ids unique run after run, as a real venue's are.
 
     NautilusTrader 1.231's simulated exchange derives every trade id from (venue, instrument
@@ -318,9 +321,9 @@ def unique_trade_ids(kernel: Any, journal: VenueJournal | None = None) -> None:
     same prices report the same ids, which a real venue never does (and the ledger would take
     the second run's fills for duplicates of the first's). Each fill the stand-in reports is
     re-issued with a per-process prefix before the execution engine sees it, and written to the
-    venue's ``journal`` first, when there is one.
+    venue's ``journal`` first, when there is one. ``handler``: what the execution engine's event endpoint
+    calls now; the function that stands in front of it is returned (and registered there).
     """
-    engine = kernel.exec_engine
     run = UUID4().value[:8]
 
     def process(event: Any) -> None:
@@ -330,10 +333,11 @@ def unique_trade_ids(kernel: Any, journal: VenueJournal | None = None) -> None:
             event = OrderFilled.from_dict(fields)
             if journal is not None:
                 journal.write(fill=event.trade_id.value, client_order_id=event.client_order_id.value)
-        engine.process(event)
+        handler(event)
 
-    kernel.msgbus.deregister(EXEC_EVENTS_ENDPOINT, engine.process)
+    kernel.msgbus.deregister(EXEC_EVENTS_ENDPOINT, handler)
     kernel.msgbus.register(EXEC_EVENTS_ENDPOINT, process)
+    return process
 
 
 def standin_command(config_path: Path, venue: StandInVenue) -> list[str]:
