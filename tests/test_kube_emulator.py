@@ -10,7 +10,7 @@ import pytest
 from kubernetes_asyncio.client import CoreV1Api, CustomObjectsApi
 from kubernetes_asyncio.client.exceptions import ApiException
 
-from tests.support.kube import LIVESTRATEGIES
+from tests.support.kube import ADMISSION_PLURALS, LIVESTRATEGIES
 from tests.support.kube_validation import RBAC, name_check
 
 MANIFEST = {
@@ -338,3 +338,70 @@ async def test_defaults_are_applied_on_writes_and_to_what_is_read_after_the_crd_
     assert read["spec"]["timeZone"] == "UTC"
     assert read["metadata"]["resourceVersion"] == created["metadata"]["resourceVersion"]
     assert emulator.resource_version == version + 1  # the CRD's own write, nothing else
+
+
+def crontab_policy(failure_policy: str = "Fail") -> list[dict]:
+    return [
+        {
+            "apiVersion": "admissionregistration.k8s.io/v1",
+            "kind": "ValidatingAdmissionPolicy",
+            "metadata": {"name": "few-replicas"},
+            "spec": {
+                "failurePolicy": failure_policy,
+                "matchConstraints": {
+                    "resourceRules": [
+                        {
+                            "apiGroups": ["stable.example.com"],
+                            "apiVersions": ["v1"],
+                            "operations": ["CREATE", "UPDATE"],
+                            "resources": ["crontabs"],
+                        }
+                    ]
+                },
+                "validations": [
+                    {
+                        "expression": "object.spec.replicas <= 5",
+                        "messageExpression": "'replicas ' + string(object.spec.replicas) + ' is more than 5'",
+                    },
+                    {"expression": "request.operation == 'CREATE' || oldObject.spec.image == object.spec.image"},
+                    {"expression": "object.spec.extra.size() < 3"},  # fails to evaluate without spec.extra
+                ],
+            },
+        },
+        {
+            "apiVersion": "admissionregistration.k8s.io/v1",
+            "kind": "ValidatingAdmissionPolicyBinding",
+            "metadata": {"name": "few-replicas"},
+            "spec": {"policyName": "few-replicas", "validationActions": ["Deny"]},
+        },
+    ]
+
+
+@pytest.mark.parametrize("failure_policy", ["Fail", "Ignore"])
+async def test_a_bound_validating_admission_policy_refuses_what_its_expressions_do_not_allow(emulator, failure_policy):
+    # Documentation, reference/access-authn-authz/validating-admission-policy and the API reference of
+    # ValidatingAdmissionPolicy: a policy acts through a binding whose validationActions include Deny, on the
+    # requests its matchConstraints.resourceRules name; CEL variables "'object' - The object from the incoming
+    # request ... 'oldObject' - The existing object. The value is null for CREATE requests. 'request' - Attributes
+    # of the admission request"; a failed validation answers with its messageExpression (else message) and its
+    # reason, Invalid when unset; failurePolicy "Fail" (the default) refuses a request whose expression cannot be
+    # evaluated, "Ignore" lets it through.
+    emulator.add_crd(CRONTAB_CRD)
+    for document in crontab_policy(failure_policy):
+        emulator.create_object(ADMISSION_PLURALS[document["kind"]], document)
+    merge = {"Content-Type": "application/merge-patch+json"}
+    body = {"apiVersion": "stable.example.com/v1", "kind": "CronTab", "metadata": {"name": "c"}}
+    async with aiohttp.ClientSession() as http:
+        many = {**body, "spec": {"image": "a", "replicas": 9, "extra": {}}}
+        async with http.post(crontab_url(emulator), json=many) as refused:
+            assert refused.status == 422 and (await refused.json())["reason"] == "Invalid"
+            assert (await refused.json())["message"] == (
+                "ValidatingAdmissionPolicy 'few-replicas' with binding 'few-replicas' denied request: "
+                "replicas 9 is more than 5"
+            )
+        async with http.post(crontab_url(emulator), json={**body, "spec": {"image": "a", "extra": {}}}) as created:
+            assert created.status == 201
+        async with http.patch(crontab_url(emulator, "c"), json={"spec": {"image": "b"}}, headers=merge) as changed:
+            assert changed.status == 422  # oldObject: the stored object
+        async with http.patch(crontab_url(emulator, "c"), json={"spec": {"extra": None}}, headers=merge) as broken:
+            assert broken.status == (500 if failure_policy == "Fail" else 200)

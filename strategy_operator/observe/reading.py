@@ -135,14 +135,16 @@ def read_strategy(raw: Mapping[str, Any]) -> tuple[LiveStrategy | None, list[Spe
         )
     bad_spec = [p for p in found if not p.field.startswith("metadata")]
     if bad_spec and all(p.field in unknown for p in bad_spec):
-        # Most likely a CRD-first upgrade: the API server defaults a field the newer CRD added into every object.
-        # A field this operator does not know may be a limit it cannot honour: the spec is not applied.
+        # A CRD-first upgrade (the API server defaults a field the newer CRD added into every object), or a typo
+        # where the admission policy is not installed. A field this operator does not know may be a limit it cannot
+        # honour: the spec is not applied.
         problems.append(
             SpecProblem(
                 "SpecInvalid",
                 f"{_listed(bad_spec)}. This operator does not know these fields: the CRD installed is newer than "
-                "this operator (upgrade the operator to the CRD's version: docs/install.md, Upgrades), or they were "
-                f"stored past the API server's validation (then remove them: kubectl edit livestrategy {name}).",
+                "this operator (upgrade the operator to the CRD's version: docs/install.md, Upgrades), or they are "
+                "misspelt and no admission policy refused them (docs/install.md, Misspelt fields: then fix them with "
+                f"kubectl edit livestrategy {name}).",
             )
         )
     elif bad_spec:

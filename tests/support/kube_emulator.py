@@ -38,7 +38,9 @@ semantics with those of a real API server, as far as an operator can observe the
 * a custom object's structural schema (tests/support/crd_schema.py): unknown fields pruned before it
   is stored, unless the schema preserves them; refused with 400 under ``fieldValidation=Strict``, told
   in ``Warning`` headers under ``Warn`` (the default when a request names none), silent under
-  ``Ignore``; defaults applied on every write, and to what is read once a CRD gains one.
+  ``Ignore``; defaults applied on every write, and to what is read once a CRD gains one;
+* ValidatingAdmissionPolicies and their bindings, applied to every write they match
+  (tests/support/admission_policy.py);
 
 What it still does not do: the rest of admission/validation (no type, enum or bound checks, no CEL),
 server-side apply, field managers, dry-run, ``deletecollection``, pods & controllers (nothing ever
@@ -75,7 +77,7 @@ import attrs
 import jsonpatch
 import kmock
 
-from tests.support import crd_schema, kube_validation
+from tests.support import admission_policy, crd_schema, kube_validation
 
 try:  # Private in kmock 0.8; only needed to unwrap errors of user-defined streaming reactions.
     from kmock._internal.rendering import StreamingError as _StreamingError
@@ -97,6 +99,8 @@ IGNORE, WARN, STRICT = "Ignore", "Warn", "Strict"
 
 CRDS = kmock.resource("apiextensions.k8s.io", "v1", "customresourcedefinitions")
 NAMESPACES = kmock.resource("", "v1", "namespaces")
+POLICIES = kmock.resource("admissionregistration.k8s.io", "v1", "validatingadmissionpolicies")
+POLICY_BINDINGS = kmock.resource("admissionregistration.k8s.io", "v1", "validatingadmissionpolicybindings")
 
 JSON_PATCH = "application/json-patch+json"
 MERGE_PATCH = "application/merge-patch+json"
@@ -193,6 +197,7 @@ class KubernetesEmulator(kmock.KubernetesEmulator):
     _schemas: dict[kmock.resource, Body] = attrs.field(factory=dict, init=False)  # CRD openAPIV3Schema
     _field_validation: str = attrs.field(default=WARN, init=False)  # of the request being served
     _warnings: list[str] = attrs.field(factory=list, init=False)  # for its Warning headers
+    _subresource: str | None = attrs.field(default=None, init=False)  # of the request being served
 
     def __attrs_post_init__(self) -> None:
         super().__attrs_post_init__()
@@ -408,7 +413,7 @@ class KubernetesEmulator(kmock.KubernetesEmulator):
         level = request.params.get("fieldValidation") or WARN
         if level not in (IGNORE, WARN, STRICT):
             raise api_error(400, "BadRequest", f'fieldValidation: invalid value "{level}"')
-        self._field_validation, self._warnings = level, []
+        self._field_validation, self._warnings, self._subresource = level, [], request.subresource
         try:
             response = await self._serve_request(request)
             for warning in self._warnings:  # the standard Warning header: 299, no agent, the text quoted
@@ -416,7 +421,7 @@ class KubernetesEmulator(kmock.KubernetesEmulator):
                 response.headers.add("Warning", f'299 - "{escaped}"')
             return response
         finally:
-            self._field_validation, self._warnings = WARN, []
+            self._field_validation, self._warnings, self._subresource = WARN, [], None
 
     async def _serve_request(self, request: kmock.Request) -> aiohttp.web.StreamResponse:
         resource, method = request.resource, request.method.value
@@ -538,6 +543,7 @@ class KubernetesEmulator(kmock.KubernetesEmulator):
             body.pop("status", None)
         body = {"apiVersion": _api_version(resource), "kind": self._kind(resource), **body}
         body = self._against_schema(resource, body, None)
+        self._admit(resource, None, "CREATE", body, None)
         meta = body["metadata"]
         meta["uid"] = str(uuid.uuid4())
         meta["creationTimestamp"] = timestamp_now()
@@ -659,6 +665,7 @@ class KubernetesEmulator(kmock.KubernetesEmulator):
                 meta.pop(field, None)
         _drop_empty_metadata(meta)
         new = self._against_schema(resource, new, old)
+        self._admit(resource, sub, "UPDATE", new, old)
         meta = new["metadata"]
 
         deleting = "deletionTimestamp" in old["metadata"]
@@ -712,6 +719,25 @@ class KubernetesEmulator(kmock.KubernetesEmulator):
         if self._field_validation == WARN:
             self._warnings += fields
         return crd_schema.default(pruned, schema)
+
+    def _admit(self, resource: kmock.resource, sub: str | None, operation: str, new: Body, old: Body | None) -> None:
+        """The ValidatingAdmissionPolicies stored here, applied to a write (tests/support/admission_policy.py).
+        The request's own subresource counts: a write through ``/scale`` is a ``RESOURCE/scale`` request."""
+        if self._unchecked:
+            return
+        sub = self._subresource or sub
+        refused = admission_policy.denial(
+            (body for _, body in self._iter_live(POLICIES, None)),
+            (body for _, body in self._iter_live(POLICY_BINDINGS, None)),
+            group=resource.group or "",
+            version=resource.version or "",
+            resource=f"{resource.plural}/{sub}" if sub else str(resource.plural),
+            operation=operation,
+            obj=new,
+            old=old,
+        )
+        if refused is not None:
+            raise api_error(refused.status, refused.reason, refused.message)
 
     def _update_scale(
         self, resource: kmock.resource, namespace: str | None, name: str, apply: Callable[[Body], Body]
