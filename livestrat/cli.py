@@ -72,6 +72,10 @@ def _cmd_crd(args: argparse.Namespace) -> int:
         print(f"wrote {write_crd(Path(args.write))}")
     else:
         sys.stdout.write(render_crd())
+    if args.policy:
+        from livestrat.api.admission import write_validations
+
+        print(f"wrote {write_validations(Path(args.policy))}")
     return 0
 
 
@@ -209,6 +213,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = command("crd", "Print the CustomResourceDefinition generated from the API models")
     p.add_argument("--write", metavar="PATH", help="write it to PATH instead of stdout")
+    p.add_argument(
+        "--policy", metavar="PATH", help="also write the admission policy's validations (undeclared fields) to PATH"
+    )
     p.set_defaults(func=_cmd_crd)
 
     p = command("docs", "Write the API field reference generated from the models")

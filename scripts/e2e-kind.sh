@@ -4,6 +4,7 @@
 #   build both images (scripts/build-images.sh, what `make images` runs; reused when nothing
 #   changed) -> create a kind cluster and load them into it -> install the chart
 #   with dev values -> apply the paper example (emptyDir catalog filled with sample bars)
+#   -> a misspelt field is refused at admission for every kubectl --validate level
 #   -> wait until its status shows fills -> scale it to 0 -> wait for Halted and no pod
 #   -> tear the cluster down.
 #
@@ -99,6 +100,19 @@ k get crd livestrategies.livestrat.io >/dev/null
 log "applying the paper example in namespace $NS"
 k create namespace "$NS"
 k -n "$NS" apply -f "$EXAMPLE"
+
+log "a misspelt field is refused at admission, whatever the client asks for (docs/install.md, Misspelt fields)"
+if k get validatingadmissionpolicies -o name 2>/dev/null | grep -q -- '-fields$'; then
+    typo=$(k -n "$NS" get livestrategy "$STRATEGY" -o yaml | sed '/^  risk:$/a\    maxDrawdwn: 500')
+    printf '%s\n' "$typo" | grep -q '^    maxDrawdwn: 500$' || die "could not write the misspelt manifest"
+    for validate in strict warn false; do
+        if printf '%s\n' "$typo" | k apply --validate="$validate" --dry-run=server -f - >/dev/null 2>&1; then
+            die "kubectl apply --validate=$validate accepted spec.risk.maxDrawdwn"
+        fi
+    done
+else
+    log "  no ValidatingAdmissionPolicy served (Kubernetes before 1.30): the operator refuses such a spec itself"
+fi
 
 log "waiting up to ${TIMEOUT}s for fills"
 deadline=$((SECONDS + TIMEOUT))

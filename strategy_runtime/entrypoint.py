@@ -22,6 +22,7 @@ import sys
 from pathlib import Path
 
 from pydantic import ValidationError
+from pydantic_core import ErrorDetails
 
 from livestrat.api.runtime_config import RuntimeConfig
 from strategy_runtime.runtime import EXIT_INVALID, RuntimeOptions, StrategyRuntime
@@ -38,6 +39,18 @@ def configure_logging(level: str) -> None:
     root.propagate = False
 
 
+def _problem(error: ErrorDetails) -> str:
+    if error["type"] == "extra_forbidden":
+        # Within an API version the operator writes a field only when a strategy uses it (RuntimeConfig.dumps):
+        # this one is used, and this runtime would not honour it.
+        return (
+            "this runtime does not know the field: it was written by a newer operator for a newer runtime image. "
+            "Run the operator's runtime image (remove spec.pod.image, or set it to the operator's version), or "
+            "leave the field at its default"
+        )
+    return error["msg"]
+
+
 def run_pod(args: argparse.Namespace) -> int:
     path = Path(args.config)
     try:
@@ -47,7 +60,7 @@ def run_pod(args: argparse.Namespace) -> int:
         return EXIT_INVALID
     except ValidationError as exc:
         # Field paths and messages only: the file holds no secret, but never echo input values anyway.
-        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {_problem(e)}" for e in exc.errors())
         print(f"livestrat runtime: {path} is not a valid runtime configuration: {problems}", file=sys.stderr)
         return EXIT_INVALID
     configure_logging(config.log_level)

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import json
 
+import aiohttp
 import kubernetes_asyncio
 import pytest
 from kubernetes_asyncio.client import CoreV1Api, CustomObjectsApi
 from kubernetes_asyncio.client.exceptions import ApiException
 
-from tests.support.kube import LIVESTRATEGIES
+from tests.support.kube import ADMISSION_PLURALS, LIVESTRATEGIES
 from tests.support.kube_validation import RBAC, name_check
 
 MANIFEST = {
@@ -232,3 +233,175 @@ async def test_an_object_whose_replicas_cannot_be_read_cannot_be_scaled(emulator
             await call()
         assert refused.value.status == 500 and f"{path} accessor error" in refused.value.body
     assert emulator.read_object(LIVESTRATEGIES, "s1", namespace="default")["spec"] == broken["spec"]
+
+
+# The CronTab of the Kubernetes documentation (tasks/extend-kubernetes/custom-resources/custom-resource-definitions,
+# "Defaulting"), with a node that preserves unknown fields ("Controlling pruning").
+CRONTAB_CRD = {
+    "apiVersion": "apiextensions.k8s.io/v1",
+    "kind": "CustomResourceDefinition",
+    "metadata": {"name": "crontabs.stable.example.com"},
+    "spec": {
+        "group": "stable.example.com",
+        "scope": "Namespaced",
+        "names": {"plural": "crontabs", "singular": "crontab", "kind": "CronTab"},
+        "versions": [
+            {
+                "name": "v1",
+                "served": True,
+                "storage": True,
+                "schema": {
+                    "openAPIV3Schema": {
+                        "type": "object",
+                        "properties": {
+                            "spec": {
+                                "type": "object",
+                                "properties": {
+                                    "cronSpec": {"type": "string", "default": "5 0 * * *"},
+                                    "image": {"type": "string"},
+                                    "replicas": {"type": "integer", "default": 1},
+                                    "extra": {"type": "object", "x-kubernetes-preserve-unknown-fields": True},
+                                },
+                            }
+                        },
+                    }
+                },
+            }
+        ],
+    },
+}
+CRONTABS = "stable.example.com/v1/crontabs"
+
+
+def crontab_url(emulator, name: str = "") -> str:
+    return f"{str(emulator.url).rstrip('/')}/apis/stable.example.com/v1/namespaces/default/crontabs{'/' + name if name else ''}"
+
+
+async def test_unknown_fields_are_pruned_and_told_unless_the_write_asks_for_strict_validation(emulator):
+    # Documentation, "Field pruning": "if you specify a field that the API server does not recognize, the unknown
+    # field is pruned (removed) before being persisted"; "Controlling pruning": not under
+    # x-kubernetes-preserve-unknown-fields. The API reference, parameter fieldValidation of every write: "Ignore:
+    # ... unknown fields that are silently dropped from the object ... - Warn: This will send a warning via the
+    # standard warning response header for each unknown field that is dropped from the object ... This is the
+    # default in v1.23+ - Strict: This will fail the request with a BadRequest error if any unknown fields would
+    # be dropped from the object".
+    emulator.add_crd(CRONTAB_CRD)
+    body = {
+        "apiVersion": "stable.example.com/v1",
+        "kind": "CronTab",
+        "metadata": {"name": "typo"},
+        "spec": {"image": "busybox", "replica": 3, "extra": {"anything": [1]}},
+        "stray": True,
+    }
+    async with aiohttp.ClientSession() as http:
+        async with http.post(crontab_url(emulator), params={"fieldValidation": "Strict"}, json=body) as refused:
+            assert refused.status == 400
+            message = (await refused.json())["message"]
+            assert 'unknown field "spec.replica"' in message and 'unknown field "stray"' in message, message
+        assert emulator.read_object(CRONTABS, "typo", namespace="default") is None
+        async with http.post(crontab_url(emulator), json=body) as warned:  # no fieldValidation: Warn
+            assert warned.status == 201
+            assert sorted(warned.headers.getall("Warning")) == [
+                '299 - "unknown field \\"spec.replica\\""',
+                '299 - "unknown field \\"stray\\""',
+            ]
+        stored = emulator.read_object(CRONTABS, "typo", namespace="default")
+        assert "stray" not in stored and "replica" not in stored["spec"]
+        assert stored["spec"]["extra"] == {"anything": [1]}  # preserved where the schema says so
+        patch = {"spec": {"replicaz": 2}}
+        async with http.patch(
+            crontab_url(emulator, "typo"),
+            params={"fieldValidation": "Ignore"},
+            json=patch,
+            headers={"Content-Type": "application/merge-patch+json"},
+        ) as ignored:
+            assert ignored.status == 200 and "Warning" not in ignored.headers
+            assert "replicaz" not in (await ignored.json())["spec"]
+
+
+async def test_defaults_are_applied_on_writes_and_to_what_is_read_after_the_crd_gains_one(emulator):
+    # Documentation, "Defaulting": "Defaulting happens on the object - in the request to the API server using the
+    # request version defaults, - when reading from etcd using the storage version defaults ... Defaults applied
+    # when reading data from etcd are not automatically written back to etcd."
+    emulator.add_crd(CRONTAB_CRD)
+    created = emulator.create_object(
+        CRONTABS, {"metadata": {"name": "cron"}, "spec": {"image": "busybox"}}, namespace="default"
+    )
+    assert created["spec"] == {"cronSpec": "5 0 * * *", "image": "busybox", "replicas": 1}
+    # A newer CRD adds a defaulted field: what was stored before reads with it, without a write or a watch event.
+    newer = json.loads(json.dumps(CRONTAB_CRD))
+    properties = newer["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]["properties"]
+    properties["timeZone"] = {"type": "string", "default": "UTC"}
+    version = emulator.resource_version
+    emulator.patch_object("apiextensions.k8s.io/v1/customresourcedefinitions", "crontabs.stable.example.com", newer)
+    read = emulator.read_object(CRONTABS, "cron", namespace="default")
+    assert read["spec"]["timeZone"] == "UTC"
+    assert read["metadata"]["resourceVersion"] == created["metadata"]["resourceVersion"]
+    assert emulator.resource_version == version + 1  # the CRD's own write, nothing else
+
+
+def crontab_policy(failure_policy: str = "Fail") -> list[dict]:
+    return [
+        {
+            "apiVersion": "admissionregistration.k8s.io/v1",
+            "kind": "ValidatingAdmissionPolicy",
+            "metadata": {"name": "few-replicas"},
+            "spec": {
+                "failurePolicy": failure_policy,
+                "matchConstraints": {
+                    "resourceRules": [
+                        {
+                            "apiGroups": ["stable.example.com"],
+                            "apiVersions": ["v1"],
+                            "operations": ["CREATE", "UPDATE"],
+                            "resources": ["crontabs"],
+                        }
+                    ]
+                },
+                "validations": [
+                    {
+                        "expression": "object.spec.replicas <= 5",
+                        "messageExpression": "'replicas ' + string(object.spec.replicas) + ' is more than 5'",
+                    },
+                    {"expression": "request.operation == 'CREATE' || oldObject.spec.image == object.spec.image"},
+                    {"expression": "object.spec.extra.size() < 3"},  # fails to evaluate without spec.extra
+                ],
+            },
+        },
+        {
+            "apiVersion": "admissionregistration.k8s.io/v1",
+            "kind": "ValidatingAdmissionPolicyBinding",
+            "metadata": {"name": "few-replicas"},
+            "spec": {"policyName": "few-replicas", "validationActions": ["Deny"]},
+        },
+    ]
+
+
+@pytest.mark.parametrize("failure_policy", ["Fail", "Ignore"])
+async def test_a_bound_validating_admission_policy_refuses_what_its_expressions_do_not_allow(emulator, failure_policy):
+    # Documentation, reference/access-authn-authz/validating-admission-policy and the API reference of
+    # ValidatingAdmissionPolicy: a policy acts through a binding whose validationActions include Deny, on the
+    # requests its matchConstraints.resourceRules name; CEL variables "'object' - The object from the incoming
+    # request ... 'oldObject' - The existing object. The value is null for CREATE requests. 'request' - Attributes
+    # of the admission request"; a failed validation answers with its messageExpression (else message) and its
+    # reason, Invalid when unset; failurePolicy "Fail" (the default) refuses a request whose expression cannot be
+    # evaluated, "Ignore" lets it through.
+    emulator.add_crd(CRONTAB_CRD)
+    for document in crontab_policy(failure_policy):
+        emulator.create_object(ADMISSION_PLURALS[document["kind"]], document)
+    merge = {"Content-Type": "application/merge-patch+json"}
+    body = {"apiVersion": "stable.example.com/v1", "kind": "CronTab", "metadata": {"name": "c"}}
+    async with aiohttp.ClientSession() as http:
+        many = {**body, "spec": {"image": "a", "replicas": 9, "extra": {}}}
+        async with http.post(crontab_url(emulator), json=many) as refused:
+            assert refused.status == 422 and (await refused.json())["reason"] == "Invalid"
+            assert (await refused.json())["message"] == (
+                "ValidatingAdmissionPolicy 'few-replicas' with binding 'few-replicas' denied request: "
+                "replicas 9 is more than 5"
+            )
+        async with http.post(crontab_url(emulator), json={**body, "spec": {"image": "a", "extra": {}}}) as created:
+            assert created.status == 201
+        async with http.patch(crontab_url(emulator, "c"), json={"spec": {"image": "b"}}, headers=merge) as changed:
+            assert changed.status == 422  # oldObject: the stored object
+        async with http.patch(crontab_url(emulator, "c"), json={"spec": {"extra": None}}, headers=merge) as broken:
+            assert broken.status == (500 if failure_policy == "Fail" else 200)

@@ -155,8 +155,28 @@ def model_schema(model: type[BaseModel]) -> dict[str, Any]:
     return to_structural(raw, defs)
 
 
+def _kept_for_admission(node: dict[str, Any]) -> dict[str, Any]:
+    """The spec's objects keep fields they do not declare, for the admission policy to refuse.
+
+    A structural schema makes the API server prune an unknown field before anything else sees it,
+    and a client that does not ask for strict field validation (the API server's default is Warn;
+    GitOps controllers and client libraries often do not ask) gets its write through without it:
+    ``maxDrawdwn: 500`` would be stored as no drawdown limit. Kept, the field reaches the admission
+    policy (:mod:`livestrat.api.admission`), which refuses it for every client; where the policy is
+    not installed, the operator refuses such a spec itself. Free-form maps stay as they are."""
+    if node.get("type") == "object" and "properties" in node:
+        node["x-kubernetes-preserve-unknown-fields"] = True
+    for key in ("properties",):
+        for sub in (node.get(key) or {}).values():
+            _kept_for_admission(sub)
+    for key in ("items", "additionalProperties"):
+        if isinstance(node.get(key), dict):
+            _kept_for_admission(node[key])
+    return node
+
+
 def openapi_schema() -> dict[str, Any]:
-    spec = model_schema(LiveStrategySpec)
+    spec = _kept_for_admission(model_schema(LiveStrategySpec))
     status = model_schema(LiveStrategyStatus)
     status.pop("required", None)  # the operator and the runtime each write part of it
     return {

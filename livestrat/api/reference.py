@@ -19,7 +19,7 @@ def _type_of(node: dict[str, Any]) -> str:
         return f"list of {_type_of(node.get('items', {}))}"
     if kind == "object" and isinstance(node.get("additionalProperties"), dict):
         return f"map of {_type_of(node['additionalProperties'])}"
-    if node.get("x-kubernetes-preserve-unknown-fields"):
+    if node.get("x-kubernetes-preserve-unknown-fields") and "properties" not in node:
         return "object (free-form)"
     return str(kind)
 

@@ -12,9 +12,9 @@ import ipaddress
 import json
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
-from pydantic import AfterValidator, Field
+from pydantic import AfterValidator, Field, ValidationError
 
 from livestrat.api.base import ApiModel
 from livestrat.api.spec import LiveStrategySpec
@@ -151,8 +151,26 @@ class RuntimeConfig(ApiModel):
         return self.http_host or DEFAULT_HTTP_HOST
 
     def dumps(self) -> str:
-        return json.dumps(self.model_dump(mode="json", by_alias=True, exclude_none=True), indent=2, sort_keys=True)
+        """``runtime.json``: every field that is not at its default, and no other.
+
+        Within an API version a field is added only with a default that keeps the behaviour from before
+        it, so a runtime image older than the operator reads every configuration that uses nothing it
+        lacks; one that does use a field it does not know, it refuses (:meth:`load`)."""
+        document = self.model_dump(mode="json", by_alias=True, exclude_none=True, exclude_defaults=True)
+        return json.dumps(document, indent=2, sort_keys=True)
 
     @classmethod
     def load(cls, path: Path) -> RuntimeConfig:
+        """Strictly: a field this runtime does not know is an error, never ignored (it may be a limit)."""
         return cls.model_validate_json(path.read_text())
+
+    @classmethod
+    def complete(cls, document: dict[str, Any]) -> dict[str, Any]:
+        """A ``runtime.json`` document with every default written out, as this version reads it: what an
+        operator compares, whichever version wrote it. The document as it is when this version cannot read it
+        (one written by a newer operator, or damaged)."""
+        try:
+            config = cls.model_validate(document)
+        except ValidationError:
+            return document
+        return config.model_dump(mode="json", by_alias=True, exclude_none=True)

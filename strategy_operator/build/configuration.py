@@ -74,8 +74,10 @@ def render_runtime_config(strategy: LiveStrategy, settings: OperatorSettings) ->
 
 
 def config_substance(document: dict[str, Any]) -> dict[str, Any]:
-    """A rendered ``runtime.json`` without what does not change the pod's behaviour (generation, scaling)."""
-    substance = {key: value for key, value in document.items() if key != "generation"}
+    """A rendered ``runtime.json`` without what does not change the pod's behaviour (generation, scaling), with
+    every default written out: the operator writes none (``RuntimeConfig.dumps``), older versions wrote them
+    all, and both mean the same configuration."""
+    substance = {key: value for key, value in RuntimeConfig.complete(document).items() if key != "generation"}
     spec = dict(substance.get("spec") or {})
     for key in NOT_CONFIGURATION:
         spec.pop(key, None)

@@ -109,11 +109,8 @@ def pending_drift(obs: Observation) -> Verdict:
     image = image_change(applied_template, desired_template)
     template_fields = [f for f in template_changes(applied_template, desired_template) if not image or f != image[0]]
     restart = "change spec.restartNonce, or halt and resume the strategy" + ("" if manual else ", or change its spec")
-    pending = (
-        " The pending configuration cannot start yet: " + " ".join(p.message for p in obs.deferred_problems)
-        if obs.deferred_problems
-        else ""
-    )
+    refused = [*obs.problems, *obs.deferred_problems]
+    pending = " The pending configuration cannot start yet: " + " ".join(p.message for p in refused) if refused else ""
     generation = (obs.running_config or {}).get("generation", "?")
     if spec_fields:
         policy = "updatePolicy is Manual: " if manual else ""

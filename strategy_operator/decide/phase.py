@@ -62,7 +62,7 @@ def invalid_verdict(obs: Observation, pod: PodView | None) -> Verdict:
     if obs.problems:
         first = obs.problems[0]
         message = " ".join(p.message for p in obs.problems)
-        if first.reason in unreadable.UNREADABLE:
+        if first.reason in unreadable.UNREADABLE or unreadable.keeps_running(obs):
             message = f"{message} {unreadable.effect(obs)}"
         return Verdict.true(ConditionType.INVALID_SPEC, first.reason, message)
     if pod is not None and _rejected(pod):
@@ -75,7 +75,7 @@ def invalid_verdict(obs: Observation, pod: PodView | None) -> Verdict:
         message = (
             "the pending configuration (see ConfigDrift) could not start: "
             + " ".join(p.message for p in obs.deferred_problems)
-            + " The running pod keeps its configuration meanwhile."
+            + f" {unreadable.KEPT}"
         )
         return Verdict.true(ConditionType.INVALID_SPEC, first.reason, message)
     return Verdict.false(ConditionType.INVALID_SPEC, "Valid", "")

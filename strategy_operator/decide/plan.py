@@ -46,7 +46,7 @@ class Plan:
 def hold(obs: Observation) -> Hold | None:
     if obs.deleting:
         return Hold("Deleting", "the LiveStrategy is being deleted: the strategy halts before it is released")
-    if obs.problems and not keeps_running(obs):  # an object that does not read stops nothing that runs
+    if obs.problems and not keeps_running(obs):  # a spec that does not read or is refused stops nothing that runs
         first = obs.problems[0]
         return Hold(first.reason, first.message)
     if obs.kill_switch:
@@ -97,7 +97,9 @@ def plan(obs: Observation) -> Plan:
     held = hold(obs)
     replicas = 0 if held is not None else 1
     spec = obs.spec
-    apply = applies_now(obs)
+    # A spec the operator refuses is never written over what runs (Flink's lastStableSpec): the running pod keeps
+    # the configuration it was started with until the spec can run, or a halt stops it.
+    apply = applies_now(obs) and not (obs.problems and keeps_running(obs))
 
     deletions: list[PodDeletion] = []
     statefulset = obs.statefulset or {}
@@ -163,7 +165,7 @@ def secrets_due(obs: Observation) -> SecretsCheck | None:
     """Whether the Secrets of the desired configuration must be looked at before the plan is made: when a pod
     is to run (nothing holds the strategy) and none runs that configuration ready yet. None otherwise: a
     held strategy starts nothing, and a ready pod of the desired configuration has its environment."""
-    if obs.spec is None or hold(obs) is not None:
+    if obs.spec is None or obs.problems or hold(obs) is not None:
         return None
     if any(p.controlled and p.ready and p.config_hash == obs.desired_hash for p in obs.pods):
         return None

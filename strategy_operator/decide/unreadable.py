@@ -35,9 +35,10 @@ HELD = "No pod runs until it can be read."
 
 
 def keeps_running(obs: Observation) -> bool:
-    """The object does not read and its StatefulSet runs a pod (or is starting one): it keeps it."""
+    """The strategy's StatefulSet runs a pod (or is starting one): a spec the operator cannot read, or refuses
+    (:mod:`strategy_operator.build.policy`), leaves it on the configuration it was started with."""
     replicas = ((obs.statefulset or {}).get("spec") or {}).get("replicas")
-    return obs.spec is None and isinstance(replicas, int) and replicas >= 1
+    return isinstance(replicas, int) and replicas >= 1
 
 
 def effect(obs: Observation) -> str:

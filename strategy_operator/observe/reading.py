@@ -113,10 +113,13 @@ def read_strategy(raw: Mapping[str, Any]) -> tuple[LiveStrategy | None, list[Spe
     doc = {"apiVersion": API_VERSION, "kind": KIND, "metadata": readable}
     if "spec" in raw:
         doc["spec"] = raw["spec"]
+    unknown: set[str] = set()  # fields the models do not have
     try:
         strategy = LiveStrategy.from_manifest(doc)
     except ValidationError as exc:
-        strategy, found = None, [Unreadable(p.path, p.message) for p in validation.problems_of(exc)]
+        listed = validation.problems_of(exc)
+        strategy, found = None, [Unreadable(p.path, p.message) for p in listed]
+        unknown = {p.path for p, e in zip(listed, exc.errors(), strict=True) if e["type"] == "extra_forbidden"}
     else:
         found = []
     problems = []
@@ -131,7 +134,20 @@ def read_strategy(raw: Mapping[str, Any]) -> tuple[LiveStrategy | None, list[Spe
             )
         )
     bad_spec = [p for p in found if not p.field.startswith("metadata")]
-    if bad_spec:
+    if bad_spec and all(p.field in unknown for p in bad_spec):
+        # A CRD-first upgrade (the API server defaults a field the newer CRD added into every object), or a typo
+        # where the admission policy is not installed. A field this operator does not know may be a limit it cannot
+        # honour: the spec is not applied.
+        problems.append(
+            SpecProblem(
+                "SpecInvalid",
+                f"{_listed(bad_spec)}. This operator does not know these fields: the CRD installed is newer than "
+                "this operator (upgrade the operator to the CRD's version: docs/install.md, Upgrades), or they are "
+                "misspelt and no admission policy refused them (docs/install.md, Misspelt fields: then fix them with "
+                f"kubectl edit livestrategy {name}).",
+            )
+        )
+    elif bad_spec:
         problems.append(
             SpecProblem(
                 "SpecInvalid",

@@ -681,6 +681,41 @@ async def test_a_running_strategy_whose_spec_becomes_unreadable_keeps_running_un
         assert not desk.is_true(NAME, "InvalidSpec")
 
 
+async def test_an_edit_the_operator_refuses_leaves_a_running_strategy_on_its_last_applied_spec(
+    emulator, desk: Desk, kubelet: Kubelet
+):
+    # updatePolicy Auto: a change it accepts restarts the pod; one it refuses stops nothing (decision 11).
+    async with running_operator(emulator, fast_settings(allowed_image_prefixes=["livestrat/"])) as operator:
+        await desk.apply(example("paper-ema-cross"))
+        await wait_for(lambda: desk.phase(NAME) == "Running")
+        [pod] = desk.pods(NAME)
+        applied = desk.statefulset(NAME)["spec"]
+        configuration = desk.child("ConfigMap", NAME)["data"]
+        for edit, reason in (
+            ({"pod": {"image": "elsewhere.example/runtime:1"}}, "ImageNotAllowed"),
+            ({"pod": {"image": None}, "ledger": {"dsnSecret": {"name": "ledger-dsn", "key": "dsn"}}}, "SecretNotFound"),
+        ):
+            await desk.edit_spec(NAME, edit)
+            await wait_for(lambda reason=reason: desk.condition(NAME, "InvalidSpec").get("reason") == reason)
+            await operator.processed(emulator, NAME)
+            invalid = desk.condition(NAME, "InvalidSpec")
+            assert "The running pod keeps the configuration it was started with" in invalid["message"], invalid
+            assert desk.phase(NAME) == "Running" and desk.statefulset(NAME)["spec"] == applied
+            assert desk.child("ConfigMap", NAME)["data"] == configuration
+            assert [p["metadata"]["uid"] for p in desk.pods(NAME)] == [pod["metadata"]["uid"]]
+            await wait_for(lambda reason=reason: reason in desk.events(NAME))
+
+        # Halts still act; nothing starts again from the refused spec; once it can run, it does.
+        await desk.scale(NAME, 0)
+        await wait_for(lambda: desk.statefulset(NAME)["spec"]["replicas"] == 0 and not desk.pods(NAME))
+        await desk.scale(NAME, 1)
+        await operator.processed(emulator, NAME)
+        assert desk.statefulset(NAME)["spec"]["replicas"] == 0 and desk.phase(NAME) == "Pending"
+        await desk.edit_spec(NAME, {"ledger": None})
+        await wait_for(lambda: desk.phase(NAME) == "Running")
+        assert not desk.is_true(NAME, "InvalidSpec")
+
+
 async def test_a_pending_change_needing_a_missing_secret_leaves_a_manual_strategy_running(
     emulator, desk: Desk, kubelet: Kubelet
 ):

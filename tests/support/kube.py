@@ -2,7 +2,8 @@
 
 kmock's pytest plugin provides the ``kmock`` fixture (a real aiohttp server on
 127.0.0.1); ``kmock_options`` makes it our extended emulator. ``emulator`` registers the
-generated LiveStrategy CRD, so the API the tests talk to is the one users install.
+generated LiveStrategy CRD and the admission policy the chart installs with it (on Kubernetes
+1.30+), so the API the tests talk to is the one users install.
 """
 
 from __future__ import annotations
@@ -16,10 +17,21 @@ from typing import Any
 
 import pytest
 
+from livestrat.api.admission import policy
 from livestrat.api.crd import build_crd
 from tests.support.kube_emulator import KubernetesEmulator, kubeconfig
 
 LIVESTRATEGIES = "livestrat.io/v1alpha1/livestrategies"
+ADMISSION_PLURALS = {
+    "ValidatingAdmissionPolicy": "admissionregistration.k8s.io/v1/validatingadmissionpolicies",
+    "ValidatingAdmissionPolicyBinding": "admissionregistration.k8s.io/v1/validatingadmissionpolicybindings",
+}
+
+
+def install_admission_policy(emulator: KubernetesEmulator) -> None:
+    """The chart's ValidatingAdmissionPolicy and its binding (livestrat.api.admission)."""
+    for document in policy():
+        emulator.create_object(ADMISSION_PLURALS[document["kind"]], document)
 
 
 @pytest.fixture
@@ -32,6 +44,7 @@ def kmock_options() -> dict[str, Any]:
 @pytest.fixture
 async def emulator(kmock: KubernetesEmulator) -> KubernetesEmulator:
     kmock.add_crd(build_crd())
+    install_admission_policy(kmock)
     return kmock
 
 

@@ -35,11 +35,16 @@ semantics with those of a real API server, as far as an operator can observe the
   (a DNS-1035 label for Services, ...), ``generateName`` completed as the API server does, and
   256 KiB of annotations in all; refused with 422 ``Invalid`` and apimachinery's messages.
 
-What it still does not do: the rest of admission/validation (no OpenAPI schema, no CEL, no defaults,
-and no pruning of unknown fields -- a real server drops e.g. ``status.kopf`` or handler
-results in ``status.<handler>`` unless the schema preserves them), server-side apply, field
-managers, dry-run, ``deletecollection``, pods & controllers (nothing ever populates a
-StatefulSet's status: tests must do it), quotas, RBAC, authentication.
+* a custom object's structural schema (tests/support/crd_schema.py): unknown fields pruned before it
+  is stored, unless the schema preserves them; refused with 400 under ``fieldValidation=Strict``, told
+  in ``Warning`` headers under ``Warn`` (the default when a request names none), silent under
+  ``Ignore``; defaults applied on every write, and to what is read once a CRD gains one;
+* ValidatingAdmissionPolicies and their bindings, applied to every write they match
+  (tests/support/admission_policy.py);
+
+What it still does not do: the rest of admission/validation (no type, enum or bound checks, no CEL),
+server-side apply, field managers, dry-run, ``deletecollection``, pods & controllers (nothing ever
+populates a StatefulSet's status: tests must do it), quotas, RBAC, authentication.
 
 Everything happens synchronously in the event loop thread: every request is atomic,
 so no locks are needed. The test-side helpers (``create_object``, ``patch_object``,
@@ -72,7 +77,7 @@ import attrs
 import jsonpatch
 import kmock
 
-from tests.support import kube_validation
+from tests.support import admission_policy, crd_schema, kube_validation
 
 try:  # Private in kmock 0.8; only needed to unwrap errors of user-defined streaming reactions.
     from kmock._internal.rendering import StreamingError as _StreamingError
@@ -89,8 +94,13 @@ Key = tuple[kmock.resource, str | None, str]
 
 WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
+# The fieldValidation levels of a write; Warn when the request names none (the API server's default).
+IGNORE, WARN, STRICT = "Ignore", "Warn", "Strict"
+
 CRDS = kmock.resource("apiextensions.k8s.io", "v1", "customresourcedefinitions")
 NAMESPACES = kmock.resource("", "v1", "namespaces")
+POLICIES = kmock.resource("admissionregistration.k8s.io", "v1", "validatingadmissionpolicies")
+POLICY_BINDINGS = kmock.resource("admissionregistration.k8s.io", "v1", "validatingadmissionpolicybindings")
 
 JSON_PATCH = "application/json-patch+json"
 MERGE_PATCH = "application/merge-patch+json"
@@ -184,6 +194,10 @@ class KubernetesEmulator(kmock.KubernetesEmulator):
     _log: collections.deque[tuple[int, kmock.resource, str, Body, Body | None]] = attrs.field(init=False)
     _watchers: set[_Watcher] = attrs.field(factory=set, init=False)
     _unchecked: bool = attrs.field(default=False, init=False)  # store_unchecked is writing
+    _schemas: dict[kmock.resource, Body] = attrs.field(factory=dict, init=False)  # CRD openAPIV3Schema
+    _field_validation: str = attrs.field(default=WARN, init=False)  # of the request being served
+    _warnings: list[str] = attrs.field(factory=list, init=False)  # for its Warning headers
+    _subresource: str | None = attrs.field(default=None, init=False)  # of the request being served
 
     def __attrs_post_init__(self) -> None:
         super().__attrs_post_init__()
@@ -396,6 +410,20 @@ class KubernetesEmulator(kmock.KubernetesEmulator):
         return await super()._render_error(exc)
 
     async def _serve(self, request: kmock.Request) -> aiohttp.web.StreamResponse:
+        level = request.params.get("fieldValidation") or WARN
+        if level not in (IGNORE, WARN, STRICT):
+            raise api_error(400, "BadRequest", f'fieldValidation: invalid value "{level}"')
+        self._field_validation, self._warnings, self._subresource = level, [], request.subresource
+        try:
+            response = await self._serve_request(request)
+            for warning in self._warnings:  # the standard Warning header: 299, no agent, the text quoted
+                escaped = warning.replace("\\", "\\\\").replace('"', '\\"')
+                response.headers.add("Warning", f'299 - "{escaped}"')
+            return response
+        finally:
+            self._field_validation, self._warnings, self._subresource = WARN, [], None
+
+    async def _serve_request(self, request: kmock.Request) -> aiohttp.web.StreamResponse:
         resource, method = request.resource, request.method.value
         if resource is None:  # non-resource URLs: discovery roots
             path = request.url.path.rstrip("/") or "/"
@@ -514,6 +542,9 @@ class KubernetesEmulator(kmock.KubernetesEmulator):
         if self._has_status_subresource(resource):
             body.pop("status", None)
         body = {"apiVersion": _api_version(resource), "kind": self._kind(resource), **body}
+        body = self._against_schema(resource, body, None)
+        self._admit(resource, None, "CREATE", body, None)
+        meta = body["metadata"]
         meta["uid"] = str(uuid.uuid4())
         meta["creationTimestamp"] = timestamp_now()
         if self._tracks_generation(resource):
@@ -633,6 +664,9 @@ class KubernetesEmulator(kmock.KubernetesEmulator):
             else:
                 meta.pop(field, None)
         _drop_empty_metadata(meta)
+        new = self._against_schema(resource, new, old)
+        self._admit(resource, sub, "UPDATE", new, old)
+        meta = new["metadata"]
 
         deleting = "deletionTimestamp" in old["metadata"]
         added_finalizers = set(meta.get("finalizers", [])) - set(old["metadata"].get("finalizers", []))
@@ -669,6 +703,41 @@ class KubernetesEmulator(kmock.KubernetesEmulator):
         if resource == CRDS:
             self._register_crd(new)
         return new
+
+    def _against_schema(self, resource: kmock.resource, body: Body, old: Body | None) -> Body:
+        """A custom object to be stored, pruned and defaulted by its CRD's schema (tests/support/crd_schema.py);
+        its unknown fields refused under ``fieldValidation=Strict``, told in Warning headers under ``Warn`` (the
+        default), dropped silently under ``Ignore``. An unknown field ``old`` already holds is kept (stored past
+        validation, see :meth:`store_unchecked`): harsher than the real server, which prunes it when it reads it."""
+        schema = self._schemas.get(resource)
+        if schema is None or self._unchecked:
+            return body
+        pruned, unknown = crd_schema.prune(body, schema, kept=old)
+        fields = [f'unknown field "{path}"' for path in unknown]
+        if fields and self._field_validation == STRICT:
+            raise api_error(400, "BadRequest", f"strict decoding error: {', '.join(fields)}")
+        if self._field_validation == WARN:
+            self._warnings += fields
+        return crd_schema.default(pruned, schema)
+
+    def _admit(self, resource: kmock.resource, sub: str | None, operation: str, new: Body, old: Body | None) -> None:
+        """The ValidatingAdmissionPolicies stored here, applied to a write (tests/support/admission_policy.py).
+        The request's own subresource counts: a write through ``/scale`` is a ``RESOURCE/scale`` request."""
+        if self._unchecked:
+            return
+        sub = self._subresource or sub
+        refused = admission_policy.denial(
+            (body for _, body in self._iter_live(POLICIES, None)),
+            (body for _, body in self._iter_live(POLICY_BINDINGS, None)),
+            group=resource.group or "",
+            version=resource.version or "",
+            resource=f"{resource.plural}/{sub}" if sub else str(resource.plural),
+            operation=operation,
+            obj=new,
+            old=old,
+        )
+        if refused is not None:
+            raise api_error(refused.status, refused.reason, refused.message)
 
     def _update_scale(
         self, resource: kmock.resource, namespace: str | None, name: str, apply: Callable[[Body], Body]
@@ -943,6 +1012,16 @@ class KubernetesEmulator(kmock.KubernetesEmulator):
                 subresources={sub for sub in ("status", "scale") if sub in subresources},
             )
             self._custom.add(resource)
+            schema = (version.get("schema") or {}).get("openAPIV3Schema")
+            if isinstance(schema, dict):
+                self._schemas[resource] = schema
+                # The API server defaults what it reads from etcd with the schema it has now: a CRD that adds a
+                # defaulted field shows it in every object read (GET, LIST, the objects of later watch events),
+                # without writing it back or telling watchers. The stored copies are what the emulator reads.
+                for key, stored in list(self._iter_live(resource, None)):
+                    defaulted = crd_schema.default(stored, schema)
+                    if defaulted != stored:
+                        self._objects[key].history.append(defaulted)  # same resourceVersion: not a write
             if "scale" in subresources:
                 scale = subresources["scale"] or {}
                 self._scales[resource] = ScaleSubresource(
@@ -961,6 +1040,7 @@ class KubernetesEmulator(kmock.KubernetesEmulator):
         for resource in removed:
             self._custom.discard(resource)
             self._scales.pop(resource, None)
+            self._schemas.pop(resource, None)
             if resource in self._resources:
                 del self._resources[resource]
         return removed

@@ -104,11 +104,11 @@ def test_a_spec_the_runtime_rejects_is_invalid_with_its_own_words():
 
 def test_spec_problems_hold_the_pod_at_zero_invalid_or_pending():
     live = SpecProblem("LiveTradingNotAllowed", "not here")
-    plan, report = run(observe(problems=[live], pods=[]))
+    plan, report = run(observe(problems=[live], sts=None))  # a strategy that runs nothing starts nothing
     assert plan.replicas == 0 and report.status.phase == "Invalid"
     assert condition(report, "InvalidSpec")["reason"] == "LiveTradingNotAllowed"
     missing = SpecProblem("SecretNotFound", "create it")
-    plan, report = run(observe(problems=[missing], pods=[]))
+    plan, report = run(observe(problems=[missing], sts=None))
     assert plan.replicas == 0 and report.status.phase == "Pending"
     assert report.events == [Event("Warning", "SecretNotFound", "create it")]
 

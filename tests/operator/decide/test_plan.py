@@ -116,10 +116,45 @@ def test_secret_problems_of_a_pending_configuration_hold_nothing_and_are_reporte
     assert plan.replicas == 1 and not plan.apply and report.status.phase == "Running"
     invalid = condition(report, "InvalidSpec")
     assert invalid["status"] == "True" and invalid["reason"] == "SecretNotFound"
-    assert "pending configuration" in invalid["message"] and "keeps its configuration" in invalid["message"]
+    assert (
+        "pending configuration" in invalid["message"]
+        and "keeps the configuration it was started with" in invalid["message"]
+    )
     drift = condition(report, "ConfigDrift")
     assert drift["reason"] == "SpecChanged" and "cannot start yet" in drift["message"]
     assert Event("Warning", "SecretNotFound", invalid["message"]) in report.events
+
+
+def test_an_edit_a_running_strategy_cannot_run_is_not_applied_and_stops_nothing():
+    """Decision 11: a spec edit the operator refuses (an image, live mode, a Secret it cannot find under Auto)
+    keeps the running pod on the configuration it was started with; halts still act, a new strategy starts nothing."""
+    old = parsed()
+    new = parsed(pod={"image": "elsewhere.example/runtime:1"})
+    old_obs = observe(old)
+    refused = SpecProblem("ImageNotAllowed", "spec.pod.image 'elsewhere.example/runtime:1' is not allowed.")
+    obs = observe(
+        new,
+        sts=statefulset(old),
+        pods=[pod(config_hash=old_obs.desired_hash)],
+        running_config=old_obs.desired_config,
+        problems=[refused],
+    )
+    plan, report = run(obs)
+    assert plan.replicas == 1 and plan.hold is None and not plan.apply and plan.delete_pods == []
+    assert report.status.phase == "Running"
+    invalid = condition(report, "InvalidSpec")
+    assert invalid["status"] == "True" and invalid["reason"] == "ImageNotAllowed"
+    assert "The running pod keeps the configuration it was started with" in invalid["message"]
+    assert "not allowed" in condition(report, "ConfigDrift")["message"]
+    assert secrets_due(obs) is None
+    # halts still act
+    plan, _ = run(dataclasses.replace(obs, spec=parsed(pod={"image": "elsewhere.example/runtime:1"}, replicas=0).spec))
+    assert plan.replicas == 0 and plan.hold.reason == "ScaledToZero"
+    assert make_plan(dataclasses.replace(obs, kill_switch=True)).replicas == 0
+    # nothing starts from it: a new strategy, or one halted
+    for held in (observe(new, sts=None, problems=[refused]), observe(new, sts=statefulset(old, 0), problems=[refused])):
+        plan, report = run(held)
+        assert plan.replicas == 0 and plan.hold.reason == "ImageNotAllowed" and report.status.phase == "Invalid"
 
 
 def test_the_secrets_are_looked_at_only_when_a_pod_is_to_run_the_desired_configuration():
