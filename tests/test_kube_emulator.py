@@ -232,3 +232,58 @@ async def test_an_object_whose_replicas_cannot_be_read_cannot_be_scaled(emulator
             await call()
         assert refused.value.status == 500 and f"{path} accessor error" in refused.value.body
     assert emulator.read_object(LIVESTRATEGIES, "s1", namespace="default")["spec"] == broken["spec"]
+
+
+STATEFULSET = {
+    "metadata": {"name": "s1", "labels": {"app": "s1"}},
+    "spec": {
+        "replicas": 1,
+        "serviceName": "s1",
+        "selector": {"matchLabels": {"app": "s1"}},
+        "podManagementPolicy": "OrderedReady",
+        "template": {
+            "metadata": {"labels": {"app": "s1"}},
+            "spec": {"containers": [{"name": "c", "image": "runtime:1"}]},
+        },
+    },
+}
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"serviceName": "other"},
+        {"selector": {"matchLabels": {"app": "s1", "tier": "x"}}},
+        {"podManagementPolicy": "Parallel"},
+        {"volumeClaimTemplates": [{"metadata": {"name": "data"}, "spec": {"accessModes": ["ReadWriteOnce"]}}]},
+    ],
+)
+async def test_a_statefulset_refuses_changes_outside_its_mutable_fields(emulator, client, change):
+    # The API server's update validation of a StatefulSet (ValidateStatefulSetUpdate) lets only replicas,
+    # ordinals, template, updateStrategy, revisionHistoryLimit, persistentVolumeClaimRetentionPolicy and
+    # minReadySeconds change; anything else is 422 with this message, for every client.
+    from kubernetes_asyncio.client import AppsV1Api
+
+    apps = AppsV1Api(client)
+    emulator.create_object("apps/v1/statefulsets", STATEFULSET, namespace="default")
+    with pytest.raises(ApiException) as refused:
+        await apps.patch_namespaced_stateful_set(
+            "s1", "default", {"spec": change}, _content_type="application/merge-patch+json"
+        )
+    assert refused.value.status == 422
+    assert json.loads(refused.value.body)["message"] == (
+        'StatefulSet.apps "s1" is invalid: spec: Forbidden: updates to statefulset spec for fields other than '
+        "'replicas', 'ordinals', 'template', 'updateStrategy', 'revisionHistoryLimit', "
+        "'persistentVolumeClaimRetentionPolicy' and 'minReadySeconds' are forbidden"
+    )
+    allowed = {
+        "replicas": 0,
+        "revisionHistoryLimit": 3,
+        "minReadySeconds": 5,
+        "updateStrategy": {"type": "OnDelete"},
+        "template": {"metadata": {"annotations": {"a": "b"}}},
+    }
+    patched = await apps.patch_namespaced_stateful_set(
+        "s1", "default", {"spec": allowed}, _content_type="application/merge-patch+json"
+    )
+    assert patched.spec.replicas == 0 and patched.spec.service_name == "s1"

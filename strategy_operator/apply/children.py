@@ -1,8 +1,10 @@
 """Writing a strategy's children: created when missing, patched only where they differ, never someone else's.
 
 A child is compared with its desired manifest field by field (what the server defaults or adds
-is ignored) and merge-patched only when a field the operator sets differs; a child whose write
-came back unchanged is remembered (digest and resourceVersion) and not compared again. An
+is ignored) and merge-patched only when a field the operator sets differs, or when a field it set
+before is no longer wanted (a three-way merge against the record it keeps on the child:
+:mod:`strategy_operator.apply.applied_fields`); a child whose write came back unchanged is
+remembered (digest and resourceVersion) and not compared again. An
 object holding a child's name that this LiveStrategy does not own is left alone and reported
 (``NameConflict``); the StatefulSet is then held at 0, so no pod runs on top of it.
 """
@@ -12,7 +14,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+from strategy_operator.apply import applied_fields
 from strategy_operator.build.configuration import config_substance, digest, runtime_json, strategy_generation
+from strategy_operator.build.manifests import STATEFULSET_MUTABLE
 from strategy_operator.build.policy import SpecProblem
 from strategy_operator.clock import Clock
 from strategy_operator.decide.events import Event
@@ -41,9 +45,12 @@ def is_subset(desired: Any, existing: Any) -> bool:
 
 
 def patchable(desired: Mapping[str, Any]) -> dict[str, Any]:
-    """The merge patch of a desired child: everything but the identity the API keeps itself."""
+    """The merge patch of a desired child: everything but the identity the API keeps itself, and what it
+    refuses to change (a StatefulSet's fixed fields)."""
     meta = {k: v for k, v in (desired.get("metadata") or {}).items() if k not in ("name", "namespace")}
     patch = {k: v for k, v in desired.items() if k not in ("apiVersion", "kind", "metadata")}
+    if desired.get("kind") == "StatefulSet" and isinstance(patch.get("spec"), Mapping):
+        patch["spec"] = {k: v for k, v in patch["spec"].items() if k in STATEFULSET_MUTABLE}  # never the fixed ones
     if meta:
         patch["metadata"] = meta
     return patch
@@ -119,10 +126,13 @@ class ChildWriter:
         memory: StrategyMemory,
     ) -> str | None:
         kind, name = desired["kind"], desired["metadata"]["name"]
+        whole = "apiVersion" in desired  # else a partial (replicas-only) change: no record, nothing removed
+        if whole:
+            desired = applied_fields.with_record(desired, patchable(desired))
         wanted = digest(desired)
         if existing is None:
-            if "apiVersion" not in desired:
-                return None  # a partial (replicas-only) change of a child that is not there yet
+            if not whole:
+                return None  # a partial change of a child that is not there yet
             try:
                 created = await self.kube.create(desired)
             except ApiError as exc:
@@ -146,9 +156,15 @@ class ChildWriter:
             memory.conflicts_checked_at = self.clock.monotonic()
             return None
         memory.conflicts.pop(kind, None)
-        if memory.converged.get(kind) == (wanted, version) or is_subset(patchable(desired), existing):
+        if memory.converged.get(kind) == (wanted, version):
+            return None
+        patch = patchable(desired)
+        nulls, resend = (
+            applied_fields.removals(applied_fields.recorded(existing), patch, existing) if whole else ({}, False)
+        )
+        if not nulls and not resend and is_subset(applied_fields.without_record(patch), existing):
             memory.converged[kind] = (wanted, version)
             return None
-        patched = await self.kube.patch(kind, namespace, name, patchable(desired))
+        patched = await self.kube.patch(kind, namespace, name, applied_fields.merged(patch, nulls))
         memory.converged[kind] = (wanted, str(patched.get("metadata", {}).get("resourceVersion")))
         return "updated"

@@ -29,6 +29,10 @@ CONFIG_HASH_ANNOTATION = f"{GROUP}/config-hash"
 SPEC_HASH_ANNOTATION = f"{GROUP}/spec-hash"
 RESTART_NONCE_ANNOTATION = f"{GROUP}/restart-nonce"
 
+# On every child: the shape of what the operator last applied to it (keys, not values), so that what it no
+# longer wants can be removed (strategy_operator.apply.applied_fields).
+APPLIED_FIELDS_ANNOTATION = f"{GROUP}/applied-fields"
+
 # GKE Workload Identity: the Google service account a Kubernetes service account impersonates.
 WORKLOAD_IDENTITY_ANNOTATION = "iam.gke.io/gcp-service-account"
 

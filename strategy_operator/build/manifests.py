@@ -20,6 +20,7 @@ hashes in :mod:`strategy_operator.build.configuration`; what may run at all is
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from typing import Any
 
 import kopf
@@ -61,6 +62,26 @@ GCSFUSE_POD_ANNOTATIONS = {
     "gke-gcsfuse/memory-limit": "2Gi",
     "gke-gcsfuse/ephemeral-storage-limit": "20Gi",
 }
+
+# The only fields of a StatefulSet's spec an update may change (the API server's update validation); the others
+# (selector, serviceName, podManagementPolicy, volumeClaimTemplates) are fixed when it is created.
+STATEFULSET_MUTABLE = (
+    "replicas",
+    "ordinals",
+    "template",
+    "updateStrategy",
+    "revisionHistoryLimit",
+    "persistentVolumeClaimRetentionPolicy",
+    "minReadySeconds",
+)
+
+
+def fixed_field_changes(desired: Mapping[str, Any] | None, existing: Mapping[str, Any] | None) -> list[str]:
+    """The fixed fields the operator sets that a StatefulSet has with other values (built by an older version)."""
+    wanted, found = (desired or {}).get("spec") or {}, (existing or {}).get("spec") or {}
+    fixed = sorted(wanted.keys() - set(STATEFULSET_MUTABLE))
+    return [f"spec.{key}" for key in fixed if wanted.get(key) != found.get(key)]
+
 
 # ------------------------------------------------------------------------------------------------
 # The children.

@@ -31,6 +31,8 @@ semantics with those of a real API server, as far as an operator can observe the
   ADDED/DELETED transitions), ``timeoutSeconds``, ``sendInitialEvents`` and bookmarks;
 * CRD objects (``apiextensions.k8s.io/v1``) register/unregister their resources;
 * correct routing of ``/api/v1/namespaces[/NAME[/status|finalize]]``;
+* fields an update may not change (tests/support/kube_immutable.py: a StatefulSet's spec
+  outside replicas, template, updateStrategy, ...), refused with 422 as the API server does;
 * the metadata checks of every write (tests/support/kube_validation.py): names per resource
   (a DNS-1035 label for Services, ...), ``generateName`` completed as the API server does, and
   256 KiB of annotations in all; refused with 422 ``Invalid`` and apimachinery's messages.
@@ -72,7 +74,7 @@ import attrs
 import jsonpatch
 import kmock
 
-from tests.support import kube_validation
+from tests.support import kube_immutable, kube_validation
 
 try:  # Private in kmock 0.8; only needed to unwrap errors of user-defined streaming reactions.
     from kmock._internal.rendering import StreamingError as _StreamingError
@@ -647,6 +649,8 @@ class KubernetesEmulator(kmock.KubernetesEmulator):
         if new == old:
             return old  # a no-op: no new resourceVersion, no watch event (as in Kubernetes)
         self._validate_metadata(resource, meta, names=False)  # the name cannot change
+        if not self._unchecked:
+            kube_immutable.check_update(resource, old, new)
         if resource == CRDS:
             self._validate_crd(new)
 
