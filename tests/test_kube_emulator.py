@@ -10,6 +10,7 @@ from kubernetes_asyncio.client import CoreV1Api, CustomObjectsApi
 from kubernetes_asyncio.client.exceptions import ApiException
 
 from tests.support.kube import LIVESTRATEGIES
+from tests.support.kube_quantities import DOCUMENTED_EXAMPLES, canonical
 from tests.support.kube_validation import RBAC, name_check
 
 MANIFEST = {
@@ -287,3 +288,31 @@ async def test_a_statefulset_refuses_changes_outside_its_mutable_fields(emulator
         "s1", "default", {"spec": allowed}, _content_type="application/merge-patch+json"
     )
     assert patched.spec.replicas == 0 and patched.spec.service_name == "s1"
+
+
+# The Quantity type of the Kubernetes API reference (DOCUMENTED_EXAMPLES cites it): the documented canonical forms.
+@pytest.mark.parametrize(("written", "stored"), DOCUMENTED_EXAMPLES)
+def test_a_quantity_is_stored_in_its_documented_canonical_form(written, stored):
+    assert canonical(written) == stored
+
+
+async def test_pods_and_pod_templates_store_their_quantities_canonically_and_the_same_value_is_a_no_op(emulator):
+    template = {
+        "metadata": {"labels": {"app": "s1"}},
+        "spec": {
+            "containers": [{"name": "c", "image": "i", "resources": {"requests": {"cpu": "0.5", "memory": "1024Mi"}}}],
+            "volumes": [{"name": "tmp", "emptyDir": {"sizeLimit": "0.5Gi"}}],
+        },
+    }
+    sts = emulator.create_object(
+        "apps/v1/statefulsets",
+        {**STATEFULSET, "spec": {**STATEFULSET["spec"], "template": template}},
+        namespace="default",
+    )
+    stored = sts["spec"]["template"]["spec"]
+    assert stored["containers"][0]["resources"]["requests"] == {"cpu": "500m", "memory": "1Gi"}
+    assert stored["volumes"][0]["emptyDir"]["sizeLimit"] == "512Mi"
+    again = emulator.patch_object("apps/v1/statefulsets", "s1", {"spec": {"template": template}}, namespace="default")
+    assert again["metadata"]["resourceVersion"] == sts["metadata"]["resourceVersion"]  # nothing changed
+    pod = emulator.create_object("v1/pods", {"metadata": {"name": "p"}, "spec": template["spec"]}, namespace="default")
+    assert pod["spec"]["containers"][0]["resources"]["requests"]["cpu"] == "500m"

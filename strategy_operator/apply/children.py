@@ -25,22 +25,26 @@ from strategy_operator.kube_client import ApiError, KubeClient
 from strategy_operator.memory import StrategyMemory
 from strategy_operator.observe.caches import Caches
 from strategy_operator.observe.observer import Observed, owned_by
+from strategy_operator.quantities import QUANTITY_FIELDS, QUANTITY_MAPS, same_quantity
 from strategy_operator.wakeups import Key
 
 if TYPE_CHECKING:
     from strategy_operator.apply.actions import Step
 
 
-def is_subset(desired: Any, existing: Any) -> bool:
-    """Every field set in ``desired`` has that value in ``existing`` (lists: same length, element-wise)."""
+def is_subset(desired: Any, existing: Any, key: str | None = None, parent: str | None = None) -> bool:
+    """Every field set in ``desired`` has that value in ``existing`` (lists: same length, element-wise;
+    resource quantities by value: the API server stores them in canonical form)."""
     if isinstance(desired, Mapping):
-        return isinstance(existing, Mapping) and all(is_subset(v, existing.get(k)) for k, v in desired.items())
+        return isinstance(existing, Mapping) and all(is_subset(v, existing.get(k), k, key) for k, v in desired.items())
     if isinstance(desired, list):
         return (
             isinstance(existing, list)
             and len(desired) == len(existing)
             and all(is_subset(d, e) for d, e in zip(desired, existing, strict=True))
         )
+    if key in QUANTITY_FIELDS or parent in QUANTITY_MAPS:
+        return same_quantity(desired, existing)
     return desired == existing
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from tests.support.desk import Desk, example, paper
 from tests.support.kube import wait_for
 from tests.support.kubelet import Kubelet
-from tests.support.operator import fast_settings, running_operator
+from tests.support.operator import fast_settings, operator_writes, running_operator
 
 NONCE = "livestrat.io/restart-nonce"
 WORKLOAD_IDENTITY = "iam.gke.io/gcp-service-account"
@@ -86,3 +86,24 @@ async def test_a_statefulset_built_with_other_fixed_fields_is_updated_around_the
         await desk.scale("older", 1)
         await wait_for(lambda: desk.phase("older") == "Running" and not desk.is_true("older", "ConfigDrift"))
         assert "ApplyFailed" not in desk.events("older")
+
+
+async def test_a_quantity_the_api_server_rewrites_costs_no_write_and_no_event_after_an_operator_restart(
+    emulator, desk: Desk, kubelet: Kubelet
+):
+    resources = {"requests": {"cpu": "0.5", "memory": "1024Mi"}, "limits": {"memory": "2048Mi"}}
+    async with running_operator(emulator, fast_settings()):
+        await desk.apply(paper("halfcore", pod={"resources": resources}))
+        await wait_for(lambda: desk.phase("halfcore") == "Running")
+    stored = desk.statefulset("halfcore")["spec"]["template"]["spec"]["containers"][0]["resources"]
+    assert stored == {
+        "requests": {"cpu": "500m", "memory": "1Gi"},
+        "limits": {"memory": "2Gi"},
+    }  # as the server keeps it
+    events = desk.events("halfcore")
+
+    since = len(emulator)
+    async with running_operator(emulator, fast_settings()) as operator:
+        await operator.processed(emulator, "halfcore")
+        assert operator_writes(emulator, since) == []
+    assert desk.events("halfcore") == events

@@ -31,6 +31,9 @@ semantics with those of a real API server, as far as an operator can observe the
   ADDED/DELETED transitions), ``timeoutSeconds``, ``sendInitialEvents`` and bookmarks;
 * CRD objects (``apiextensions.k8s.io/v1``) register/unregister their resources;
 * correct routing of ``/api/v1/namespaces[/NAME[/status|finalize]]``;
+* resource quantities of pods and pod templates stored in canonical form
+  (tests/support/kube_quantities.py: ``0.5`` is stored as ``500m``), so a write of the same value
+  spelt otherwise is a no-op;
 * fields an update may not change (tests/support/kube_immutable.py: a StatefulSet's spec
   outside replicas, template, updateStrategy, ...), refused with 422 as the API server does;
 * the metadata checks of every write (tests/support/kube_validation.py): names per resource
@@ -74,7 +77,7 @@ import attrs
 import jsonpatch
 import kmock
 
-from tests.support import kube_immutable, kube_validation
+from tests.support import kube_immutable, kube_quantities, kube_validation
 
 try:  # Private in kmock 0.8; only needed to unwrap errors of user-defined streaming reactions.
     from kmock._internal.rendering import StreamingError as _StreamingError
@@ -516,6 +519,8 @@ class KubernetesEmulator(kmock.KubernetesEmulator):
         if self._has_status_subresource(resource):
             body.pop("status", None)
         body = {"apiVersion": _api_version(resource), "kind": self._kind(resource), **body}
+        if not self._unchecked:
+            kube_quantities.canonicalise(resource, body)
         meta["uid"] = str(uuid.uuid4())
         meta["creationTimestamp"] = timestamp_now()
         if self._tracks_generation(resource):
@@ -646,6 +651,8 @@ class KubernetesEmulator(kmock.KubernetesEmulator):
                 f"if the object is being deleted, found new finalizers "
                 f"{sorted(added_finalizers)}",
             )
+        if not self._unchecked:
+            kube_quantities.canonicalise(resource, new)
         if new == old:
             return old  # a no-op: no new resourceVersion, no watch event (as in Kubernetes)
         self._validate_metadata(resource, meta, names=False)  # the name cannot change
