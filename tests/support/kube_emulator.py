@@ -24,8 +24,9 @@ semantics with those of a real API server, as far as an operator can observe the
 * merge-patch (RFC 7386), JSON-patch (RFC 6902, incl. ``test``), PUT; strategic merge
   patch is 415 for custom resources (as in Kubernetes) and a plain merge for builtins;
 * deletion with finalizers (``deletionTimestamp``; removing the last finalizer deletes),
-  no new finalizers during deletion, ``ownerReferences`` garbage collection (background
-  or orphan), namespace deletion cascades;
+  no new finalizers during deletion, ``ownerReferences`` garbage collection: background, and
+  foreground and orphan through their finalizers (``foregroundDeletion``, ``orphan``) as the
+  garbage collector does them (tests/support/kube_gc.py); namespace deletion cascades;
 * watches that honour ``resourceVersion`` (no replay on reconnection; 410 Gone when
   the history is exhausted), ``labelSelector``/``fieldSelector`` (with the
   ADDED/DELETED transitions), ``timeoutSeconds``, ``sendInitialEvents`` and bookmarks;
@@ -77,7 +78,7 @@ import attrs
 import jsonpatch
 import kmock
 
-from tests.support import kube_immutable, kube_quantities, kube_validation
+from tests.support import kube_gc, kube_immutable, kube_quantities, kube_validation
 
 try:  # Private in kmock 0.8; only needed to unwrap errors of user-defined streaming reactions.
     from kmock._internal.rendering import StreamingError as _StreamingError
@@ -710,8 +711,12 @@ class KubernetesEmulator(kmock.KubernetesEmulator):
             raise self._conflict(resource, name)
         if "deletionTimestamp" in old["metadata"]:
             return old  # the deletion is already in progress
-        if old["metadata"].get("finalizers"):
+        propagation = str(options.get("propagationPolicy") or "Background")
+        gc_finalizer = kube_gc.deletion_finalizer(propagation) if self.garbage_collection else None
+        if old["metadata"].get("finalizers") or gc_finalizer:
             new = copy.deepcopy(old)
+            if gc_finalizer and gc_finalizer not in (new["metadata"].get("finalizers") or []):
+                new["metadata"]["finalizers"] = [*(new["metadata"].get("finalizers") or []), gc_finalizer]
             new["metadata"]["deletionTimestamp"] = timestamp_now()
             new["metadata"]["deletionGracePeriodSeconds"] = 0
             if "generation" in new["metadata"]:
@@ -720,8 +725,10 @@ class KubernetesEmulator(kmock.KubernetesEmulator):
             new["metadata"]["resourceVersion"] = str(self._revision)
             self._objects[key].history.append(new)
             self._notify(resource, "MODIFIED", new, old)
+            if gc_finalizer:
+                kube_gc.process(self, key)  # the garbage collector's part: orphan or delete the dependents
             return new
-        return self._remove(key, old, propagation=str(options.get("propagationPolicy") or "Background"))
+        return self._remove(key, old, propagation=propagation)
 
     def _remove(self, key: Key, last: Body, *, propagation: str) -> Body:
         resource, _namespace, name = key
@@ -742,6 +749,8 @@ class KubernetesEmulator(kmock.KubernetesEmulator):
                     self._delete_quietly(dependent_key, {})
         if self.garbage_collection:
             self._collect_garbage(last["metadata"]["uid"], orphan=(propagation == "Orphan"))
+            for owner in kube_gc.owners_waiting(self, last):  # a foreground deletion may end now
+                kube_gc.process(self, owner)
         return final
 
     def _reindex_owners(self, key: Key, old: Body | None, new: Body | None) -> None:
