@@ -91,7 +91,7 @@ def removals(previous: Shape, desired: Any, existing: Any) -> tuple[dict[str, An
         nulls: dict[str, Any] = {}
         resend = False
         for key, before in previous.items():
-            if key not in existing:
+            if key not in existing or key == "finalizers":  # others' too: added and removed one by one
                 continue
             if key not in desired:
                 if key in SHARED_MAPS:  # others' keys stay: only the operator's own go

@@ -14,7 +14,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from strategy_operator.apply import applied_fields
+from livestrat.api.contract import STRATEGY_LABEL
+from strategy_operator.apply import applied_fields, pod_identity
+from strategy_operator.build import labels
 from strategy_operator.build.configuration import config_substance, digest, runtime_json, strategy_generation
 from strategy_operator.build.manifests import STATEFULSET_MUTABLE
 from strategy_operator.build.policy import SpecProblem
@@ -60,6 +62,19 @@ def patchable(desired: Mapping[str, Any]) -> dict[str, Any]:
     return patch
 
 
+def left_by_a_namesake(existing: Mapping[str, Any], name: str) -> bool:
+    """A child of an earlier LiveStrategy of this name, left without an owner (deleted with ``--cascade=orphan``):
+    livestrat's (its managed-by label), this strategy's (its strategy label), and nobody's. Adopted: the patch
+    gives it this LiveStrategy's owner reference. Anything else holding the name is someone else's (NameConflict)."""
+    meta = existing.get("metadata") or {}
+    found = meta.get("labels") if isinstance(meta.get("labels"), Mapping) else {}
+    return (
+        not meta.get("ownerReferences")
+        and found.get(STRATEGY_LABEL) == name
+        and found.get("app.kubernetes.io/managed-by") == labels.MANAGED_BY
+    )
+
+
 def _template_changed(existing: Mapping[str, Any] | None, desired: Mapping[str, Any]) -> bool:
     before = ((existing or {}).get("spec") or {}).get("template")
     after = (desired.get("spec") or {}).get("template")
@@ -86,6 +101,14 @@ class ChildWriter:
             if kind in memory.conflicts:
                 continue  # someone else's object: left alone, looked at again now and then
             existing = caches.child(kind, key) or memory.created.get(kind, self.clock.monotonic())
+            if existing is not None and (existing.get("metadata") or {}).get("deletionTimestamp"):
+                # Going (a foreground deletion, or deleted by hand): nothing to write. What the pod reports with
+                # is held until no pod is left; it is created anew once gone, if the strategy still wants it.
+                if not observed.observation.pods:
+                    step.now("apply", f"release {kind} {name}")
+                    await pod_identity.release(self.kube, existing)
+                continue
+            desired = pod_identity.with_finalizers(desired, existing, deleting=observed.observation.deleting)
             if kind == "ConfigMap" and existing is not None:
                 if not plan.apply:
                     continue  # the running strategy keeps its configuration
@@ -100,7 +123,9 @@ class ChildWriter:
                 if existing is not None and not plan.apply:
                     desired = {"kind": kind, "metadata": {"name": name}, "spec": {"replicas": replicas}}
             step.now("apply", f"{'create' if existing is None else 'update'} {kind} {name}")
-            outcome = await self._ensure(desired, existing, uid, namespace, memory)
+            outcome = await self._ensure(
+                desired, existing, uid, namespace, memory, deleting=observed.observation.deleting
+            )
             if outcome == "created":
                 created.append(kind)
             elif outcome == "updated" and (kind != "StatefulSet" or _template_changed(existing, desired)):
@@ -128,6 +153,8 @@ class ChildWriter:
         uid: str,
         namespace: str,
         memory: StrategyMemory,
+        *,
+        deleting: bool = False,
     ) -> str | None:
         kind, name = desired["kind"], desired["metadata"]["name"]
         whole = "apiVersion" in desired  # else a partial (replicas-only) change: no record, nothing removed
@@ -151,7 +178,8 @@ class ChildWriter:
                 memory.conflicts.pop(kind, None)
                 return "created"
         version = str((existing.get("metadata") or {}).get("resourceVersion"))
-        if uid and not owned_by(existing, uid):
+        adopt = not deleting and left_by_a_namesake(existing, name)  # never to an owner on its way out
+        if uid and not owned_by(existing, uid) and not adopt:
             memory.conflicts[kind] = SpecProblem(
                 "NameConflict",
                 f"a {kind} named {name!r} already exists in namespace {namespace!r} and does not belong to this "

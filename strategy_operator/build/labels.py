@@ -20,6 +20,10 @@ MANAGED_BY = "livestrat-operator"
 CONTAINER = "strategy"
 
 FINALIZER = f"{GROUP}/halt-before-delete"
+# On the children the pod reports its state with (its ServiceAccount, Role, RoleBinding): kept until no pod of
+# the strategy is left, also when a foreground deletion deletes them first (strategy_operator.apply.pod_identity).
+POD_IDENTITY_FINALIZER = f"{GROUP}/pod-identity"
+POD_IDENTITY_KINDS = ("ServiceAccount", "Role", "RoleBinding")
 # kopf's own bookkeeping (the last handled spec, progress of the deletion handler).
 KOPF_PREFIX = GROUP
 

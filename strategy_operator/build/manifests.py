@@ -88,13 +88,16 @@ def fixed_field_changes(desired: Mapping[str, Any] | None, existing: Mapping[str
 # ------------------------------------------------------------------------------------------------
 
 
-def _metadata(strategy: LiveStrategy, **extra: Any) -> dict[str, Any]:
+def _metadata(strategy: LiveStrategy, *, pod_identity: bool = False, **extra: Any) -> dict[str, Any]:
+    """``pod_identity``: what the pod reports its state with, held by a finalizer until the pod is gone."""
     name = strategy.metadata.name
     meta: dict[str, Any] = {
         "name": labels.child_name(name),
         "namespace": strategy.metadata.namespace,
         "labels": labels.child_labels(name),
     }
+    if pod_identity:
+        meta["finalizers"] = [labels.POD_IDENTITY_FINALIZER]
     meta.update(extra)
     uid = strategy_uid(strategy)
     if uid:  # a strategy not stored yet (a local rendering) has no uid to be owned by
@@ -121,7 +124,7 @@ def build_service_account(strategy: LiveStrategy, settings: OperatorSettings) ->
     """The pod's identity; None when the spec names an existing service account."""
     if strategy.spec.pod.service_account_name:
         return None
-    meta = _metadata(strategy)
+    meta = _metadata(strategy, pod_identity=True)
     google_account = gcp_service_account(strategy, settings)
     if google_account:
         meta["annotations"] = {labels.WORKLOAD_IDENTITY_ANNOTATION: google_account}
@@ -133,7 +136,7 @@ def build_role(strategy: LiveStrategy) -> dict[str, Any]:
     return {
         "apiVersion": "rbac.authorization.k8s.io/v1",
         "kind": "Role",
-        "metadata": _metadata(strategy),
+        "metadata": _metadata(strategy, pod_identity=True),
         "rules": [
             {
                 "apiGroups": [GROUP],
@@ -150,7 +153,7 @@ def build_role_binding(strategy: LiveStrategy) -> dict[str, Any]:
     return {
         "apiVersion": "rbac.authorization.k8s.io/v1",
         "kind": "RoleBinding",
-        "metadata": _metadata(strategy),
+        "metadata": _metadata(strategy, pod_identity=True),
         "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": name},
         "subjects": [
             {
