@@ -27,6 +27,7 @@ from strategy_operator.build.manifests import fixed_field_changes
 from strategy_operator.decide.conditions import Verdict
 from strategy_operator.decide.plan import Plan
 from strategy_operator.observe.observation import Observation
+from strategy_operator.quantities import QUANTITY_FIELDS, QUANTITY_MAPS, same_quantity
 
 MAX_LISTED = 12
 # runtime.json fields that come from the LiveStrategy itself; the others come from the operator.
@@ -46,12 +47,20 @@ def _leaves(value: Any, path: str, out: dict[str, Any], depth: int) -> None:
         out[path] = value
 
 
+def _same(path: str, a: Any, b: Any) -> bool:
+    """Equal values; quantities (resources, sizeLimit) by value, as the API server rewrites them (0.5 is 500m)."""
+    *_, parent, key = ["", *path.split(".")]
+    if key in QUANTITY_FIELDS or parent in QUANTITY_MAPS:
+        return same_quantity(a, b)
+    return a == b
+
+
 def _differences(old: Any, new: Any, depth: int) -> list[str]:
     before: dict[str, Any] = {}
     after: dict[str, Any] = {}
     _leaves(old, "", before, depth)
     _leaves(new, "", after, depth)
-    return sorted(path for path in before.keys() | after.keys() if before.get(path) != after.get(path))
+    return sorted(path for path in before.keys() | after.keys() if not _same(path, before.get(path), after.get(path)))
 
 
 def changed_fields(running: dict[str, Any] | None, desired: dict[str, Any], *, depth: int = 4) -> list[str]:
