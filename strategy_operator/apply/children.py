@@ -133,9 +133,12 @@ class ChildWriter:
 
         own_account = caches.child("ServiceAccount", key)
         wants_account = any(child["kind"] == "ServiceAccount" for child in desired_children)
-        if not wants_account and own_account is not None and owned_by(own_account, uid):
+        used = any(pod.service_account == labels.child_name(name) for pod in observed.observation.pods)
+        if not wants_account and own_account is not None and owned_by(own_account, uid) and not used:
+            # The spec now names its own, and no pod runs with livestrat's any more (a Manual pod keeps it).
             step.now("apply", f"delete ServiceAccount {name}")
-            await self.kube.delete("ServiceAccount", namespace, name)  # the spec now names its own
+            await pod_identity.release(self.kube, {"kind": "ServiceAccount", **own_account})
+            await self.kube.delete("ServiceAccount", namespace, name)
         events: list[Event] = []
         if created:
             events.append(Event("Normal", "Created", f"created {', '.join(created)} {name}"))

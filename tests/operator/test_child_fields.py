@@ -107,3 +107,22 @@ async def test_a_quantity_the_api_server_rewrites_costs_no_write_and_no_event_af
         await operator.processed(emulator, "halfcore")
         assert operator_writes(emulator, since) == []
     assert desk.events("halfcore") == events
+
+
+async def test_the_service_account_livestrat_made_goes_once_no_pod_runs_with_it(emulator, desk: Desk, kubelet: Kubelet):
+    emulator.create_object("v1/serviceaccounts", {"metadata": {"name": "team"}}, namespace="default")
+    async with running_operator(emulator, fast_settings(allow_service_account_name=True)) as operator:
+        await desk.apply(paper("own", updatePolicy="Manual"))
+        await wait_for(lambda: desk.phase("own") == "Running")
+
+        await desk.edit_spec("own", {"pod": {"serviceAccountName": "team"}})  # Manual: the pod keeps its account
+        await wait_for(lambda: desk.is_true("own", "ConfigDrift"))
+        await operator.processed(emulator, "own")
+        account = desk.child("ServiceAccount", "own")
+        assert account is not None and not account["metadata"].get("deletionTimestamp")
+
+        await desk.scale("own", 0)  # no pod runs with it any more: it goes, for good
+        await wait_for(lambda: desk.phase("own") == "Halted" and desk.child("ServiceAccount", "own") is None)
+        await desk.scale("own", 1)
+        await wait_for(lambda: desk.phase("own") == "Running")
+        assert desk.pods("own")[0]["spec"]["serviceAccountName"] == "team"
