@@ -37,20 +37,6 @@ async def test_a_statefulset_deleted_with_cascade_orphan_is_recreated_and_adopts
         assert desk.phase("orphaned") == "Running"
 
 
-async def test_a_pod_that_must_not_run_is_deleted_also_when_it_is_an_orphan(emulator, desk: Desk, kubelet: Kubelet):
-    async with running_operator(emulator, fast_settings()):
-        await desk.apply(paper("halted-orphan", replicas=0))
-        await wait_for(lambda: desk.phase("halted-orphan") == "Halted")
-        template = desk.statefulset("halted-orphan")["spec"]["template"]
-        emulator.create_object(  # a pod its StatefulSet would adopt, while the strategy is halted
-            "v1/pods",
-            {"metadata": {"name": "halted-orphan-0", **template["metadata"]}, "spec": template["spec"]},
-            namespace="default",
-        )
-        await wait_for(lambda: desk.pods("halted-orphan") == [])
-        await wait_for(lambda: "RoguePodDeleted" in desk.events("halted-orphan"))
-
-
 async def test_a_foreground_deletion_keeps_what_the_pod_reports_with_until_the_pod_is_gone(
     emulator, desk: Desk, kube_env, tmp_path
 ):
