@@ -11,6 +11,7 @@ from kubernetes_asyncio.client import CoreV1Api, CustomObjectsApi
 from kubernetes_asyncio.client.exceptions import ApiException
 
 from tests.support.kube import ADMISSION_PLURALS, LIVESTRATEGIES
+from tests.support.kube_quantities import DOCUMENTED_EXAMPLES, canonical
 from tests.support.kube_validation import RBAC, name_check
 
 MANIFEST = {
@@ -405,3 +406,158 @@ async def test_a_bound_validating_admission_policy_refuses_what_its_expressions_
             assert changed.status == 422  # oldObject: the stored object
         async with http.patch(crontab_url(emulator, "c"), json={"spec": {"extra": None}}, headers=merge) as broken:
             assert broken.status == (500 if failure_policy == "Fail" else 200)
+
+
+STATEFULSET = {
+    "metadata": {"name": "s1", "labels": {"app": "s1"}},
+    "spec": {
+        "replicas": 1,
+        "serviceName": "s1",
+        "selector": {"matchLabels": {"app": "s1"}},
+        "podManagementPolicy": "OrderedReady",
+        "template": {
+            "metadata": {"labels": {"app": "s1"}},
+            "spec": {"containers": [{"name": "c", "image": "runtime:1"}]},
+        },
+    },
+}
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"serviceName": "other"},
+        {"selector": {"matchLabels": {"app": "s1", "tier": "x"}}},
+        {"podManagementPolicy": "Parallel"},
+        {"volumeClaimTemplates": [{"metadata": {"name": "data"}, "spec": {"accessModes": ["ReadWriteOnce"]}}]},
+    ],
+)
+async def test_a_statefulset_refuses_changes_outside_its_mutable_fields(emulator, client, change):
+    # The API server's update validation of a StatefulSet (ValidateStatefulSetUpdate) lets only replicas,
+    # ordinals, template, updateStrategy, revisionHistoryLimit, persistentVolumeClaimRetentionPolicy and
+    # minReadySeconds change; anything else is 422 with this message, for every client.
+    from kubernetes_asyncio.client import AppsV1Api
+
+    apps = AppsV1Api(client)
+    emulator.create_object("apps/v1/statefulsets", STATEFULSET, namespace="default")
+    with pytest.raises(ApiException) as refused:
+        await apps.patch_namespaced_stateful_set(
+            "s1", "default", {"spec": change}, _content_type="application/merge-patch+json"
+        )
+    assert refused.value.status == 422
+    assert json.loads(refused.value.body)["message"] == (
+        'StatefulSet.apps "s1" is invalid: spec: Forbidden: updates to statefulset spec for fields other than '
+        "'replicas', 'ordinals', 'template', 'updateStrategy', 'revisionHistoryLimit', "
+        "'persistentVolumeClaimRetentionPolicy' and 'minReadySeconds' are forbidden"
+    )
+    allowed = {
+        "replicas": 0,
+        "revisionHistoryLimit": 3,
+        "minReadySeconds": 5,
+        "updateStrategy": {"type": "OnDelete"},
+        "template": {"metadata": {"annotations": {"a": "b"}}},
+    }
+    patched = await apps.patch_namespaced_stateful_set(
+        "s1", "default", {"spec": allowed}, _content_type="application/merge-patch+json"
+    )
+    assert patched.spec.replicas == 0 and patched.spec.service_name == "s1"
+
+
+# The Quantity type of the Kubernetes API reference (DOCUMENTED_EXAMPLES cites it): the documented canonical forms.
+@pytest.mark.parametrize(("written", "stored"), DOCUMENTED_EXAMPLES)
+def test_a_quantity_is_stored_in_its_documented_canonical_form(written, stored):
+    assert canonical(written) == stored
+
+
+async def test_pods_and_pod_templates_store_their_quantities_canonically_and_the_same_value_is_a_no_op(emulator):
+    template = {
+        "metadata": {"labels": {"app": "s1"}},
+        "spec": {
+            "containers": [{"name": "c", "image": "i", "resources": {"requests": {"cpu": "0.5", "memory": "1024Mi"}}}],
+            "volumes": [{"name": "tmp", "emptyDir": {"sizeLimit": "0.5Gi"}}],
+        },
+    }
+    sts = emulator.create_object(
+        "apps/v1/statefulsets",
+        {**STATEFULSET, "spec": {**STATEFULSET["spec"], "template": template}},
+        namespace="default",
+    )
+    stored = sts["spec"]["template"]["spec"]
+    assert stored["containers"][0]["resources"]["requests"] == {"cpu": "500m", "memory": "1Gi"}
+    assert stored["volumes"][0]["emptyDir"]["sizeLimit"] == "512Mi"
+    again = emulator.patch_object("apps/v1/statefulsets", "s1", {"spec": {"template": template}}, namespace="default")
+    assert again["metadata"]["resourceVersion"] == sts["metadata"]["resourceVersion"]  # nothing changed
+    pod = emulator.create_object("v1/pods", {"metadata": {"name": "p"}, "spec": template["spec"]}, namespace="default")
+    assert pod["spec"]["containers"][0]["resources"]["requests"]["cpu"] == "500m"
+
+
+def _owned(name: str, owner: dict, *, block: bool, finalizers: tuple[str, ...] = ()) -> dict:
+    ref = {"apiVersion": "v1", "kind": "ConfigMap", "name": owner["metadata"]["name"], "uid": owner["metadata"]["uid"]}
+    meta = {"name": name, "ownerReferences": [{**ref, "blockOwnerDeletion": block}]}
+    if finalizers:
+        meta["finalizers"] = list(finalizers)
+    return {"metadata": meta}
+
+
+async def test_foreground_deletion_keeps_the_owner_until_its_blocking_dependents_are_gone(emulator):
+    # "Garbage Collection": in foreground cascading deletion the owner enters deletion in progress (deletionTimestamp,
+    # the foregroundDeletion finalizer), the controller deletes the dependents, and the owner is deleted once the
+    # dependents with ownerReference.blockOwnerDeletion=true are gone; the others do not block it.
+    owner = emulator.create_object("v1/configmaps", {"metadata": {"name": "owner"}}, namespace="default")
+    emulator.create_object("v1/configmaps", _owned("blocking", owner, block=True, finalizers=("x/hold",)), "default")
+    emulator.create_object("v1/configmaps", _owned("free", owner, block=False, finalizers=("x/hold",)), "default")
+    emulator.create_object("v1/configmaps", _owned("plain", owner, block=True), "default")
+    emulator.delete_object("v1/configmaps", "owner", namespace="default", propagation="Foreground")
+
+    waiting = emulator.read_object("v1/configmaps", "owner", namespace="default")
+    assert waiting["metadata"]["finalizers"] == ["foregroundDeletion"] and waiting["metadata"]["deletionTimestamp"]
+    assert emulator.read_object("v1/configmaps", "plain", namespace="default") is None
+    for name in ("blocking", "free"):  # deleted, held by their own finalizers
+        assert emulator.read_object("v1/configmaps", name, namespace="default")["metadata"]["deletionTimestamp"]
+    emulator.patch_object("v1/configmaps", "free", {"metadata": {"finalizers": None}}, namespace="default")
+    assert emulator.read_object("v1/configmaps", "owner", namespace="default") is not None  # "free" never blocked
+    emulator.patch_object("v1/configmaps", "blocking", {"metadata": {"finalizers": None}}, namespace="default")
+    assert emulator.read_object("v1/configmaps", "owner", namespace="default") is None
+
+
+async def test_orphan_deletion_leaves_the_dependents_without_the_owners_reference(emulator):
+    # "Use Cascading Deletion" (--cascade=orphan): the owner gets the orphan finalizer, the garbage collector removes
+    # the owner reference from the dependents, which stay. The owner's other finalizers still hold it.
+    owner = emulator.create_object(
+        "v1/configmaps", {"metadata": {"name": "owner", "finalizers": ["x/hold"]}}, namespace="default"
+    )
+    emulator.create_object("v1/configmaps", _owned("child", owner, block=True), "default")
+    emulator.delete_object("v1/configmaps", "owner", namespace="default", propagation="Orphan")
+    assert (
+        emulator.read_object("v1/configmaps", "child", namespace="default")["metadata"].get("ownerReferences") is None
+    )
+    assert emulator.read_object("v1/configmaps", "owner", namespace="default")["metadata"]["finalizers"] == ["x/hold"]
+    emulator.patch_object("v1/configmaps", "owner", {"metadata": {"finalizers": None}}, namespace="default")
+    assert emulator.read_object("v1/configmaps", "owner", namespace="default") is None
+    assert emulator.read_object("v1/configmaps", "child", namespace="default") is not None  # not collected later
+
+
+async def test_a_new_statefulset_adopts_the_orphan_pod_its_selector_matches(emulator, tmp_path):
+    # "Use Cascading Deletion": deleting a StatefulSet with --cascade=orphan leaves its pods, and a controller whose
+    # selector matches orphan pods adopts them (ControllerRefManager) rather than creating others.
+    from tests.support.kube import wait_for
+    from tests.support.kubelet import Kubelet
+
+    async with Kubelet(emulator, workdir=tmp_path) as kubelet:
+        emulator.create_object("apps/v1/statefulsets", STATEFULSET, namespace="default")
+        await wait_for(lambda: emulator.read_object("v1/pods", "s1-0", namespace="default") is not None)
+        pod_uid = emulator.read_object("v1/pods", "s1-0", namespace="default")["metadata"]["uid"]
+        emulator.delete_object("apps/v1/statefulsets", "s1", namespace="default", propagation="Orphan")
+        orphan = emulator.read_object("v1/pods", "s1-0", namespace="default")
+        assert orphan["metadata"]["uid"] == pod_uid and not orphan["metadata"].get("ownerReferences")
+
+        again = emulator.create_object("apps/v1/statefulsets", STATEFULSET, namespace="default")
+
+        def adopted() -> bool:
+            pod = emulator.read_object("v1/pods", "s1-0", namespace="default")
+            refs = pod["metadata"].get("ownerReferences") or []
+            return [(r["uid"], r["controller"]) for r in refs] == [(again["metadata"]["uid"], True)]
+
+        await wait_for(adopted)
+        assert emulator.read_object("v1/pods", "s1-0", namespace="default")["metadata"]["uid"] == pod_uid
+        assert kubelet.started_pods == ["default/s1-0"]

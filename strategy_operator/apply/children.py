@@ -1,8 +1,10 @@
 """Writing a strategy's children: created when missing, patched only where they differ, never someone else's.
 
 A child is compared with its desired manifest field by field (what the server defaults or adds
-is ignored) and merge-patched only when a field the operator sets differs; a child whose write
-came back unchanged is remembered (digest and resourceVersion) and not compared again. An
+is ignored) and merge-patched only when a field the operator sets differs, or when a field it set
+before is no longer wanted (a three-way merge against the record it keeps on the child:
+:mod:`strategy_operator.apply.applied_fields`); a child whose write came back unchanged is
+remembered (digest and resourceVersion) and not compared again. An
 object holding a child's name that this LiveStrategy does not own is left alone and reported
 (``NameConflict``); the StatefulSet is then held at 0, so no pod runs on top of it.
 """
@@ -12,7 +14,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+from livestrat.api.contract import STRATEGY_LABEL
+from strategy_operator.apply import applied_fields, pod_identity
+from strategy_operator.build import labels
 from strategy_operator.build.configuration import config_substance, digest, runtime_json, strategy_generation
+from strategy_operator.build.manifests import STATEFULSET_MUTABLE
 from strategy_operator.build.policy import SpecProblem
 from strategy_operator.clock import Clock
 from strategy_operator.decide.events import Event
@@ -21,32 +27,52 @@ from strategy_operator.kube_client import ApiError, KubeClient
 from strategy_operator.memory import StrategyMemory
 from strategy_operator.observe.caches import Caches
 from strategy_operator.observe.observer import Observed, owned_by
+from strategy_operator.quantities import QUANTITY_FIELDS, QUANTITY_MAPS, same_quantity
 from strategy_operator.wakeups import Key
 
 if TYPE_CHECKING:
     from strategy_operator.apply.actions import Step
 
 
-def is_subset(desired: Any, existing: Any) -> bool:
-    """Every field set in ``desired`` has that value in ``existing`` (lists: same length, element-wise)."""
+def is_subset(desired: Any, existing: Any, key: str | None = None, parent: str | None = None) -> bool:
+    """Every field set in ``desired`` has that value in ``existing`` (lists: same length, element-wise;
+    resource quantities by value: the API server stores them in canonical form)."""
     if isinstance(desired, Mapping):
-        return isinstance(existing, Mapping) and all(is_subset(v, existing.get(k)) for k, v in desired.items())
+        return isinstance(existing, Mapping) and all(is_subset(v, existing.get(k), k, key) for k, v in desired.items())
     if isinstance(desired, list):
         return (
             isinstance(existing, list)
             and len(desired) == len(existing)
             and all(is_subset(d, e) for d, e in zip(desired, existing, strict=True))
         )
+    if key in QUANTITY_FIELDS or parent in QUANTITY_MAPS:
+        return same_quantity(desired, existing)
     return desired == existing
 
 
 def patchable(desired: Mapping[str, Any]) -> dict[str, Any]:
-    """The merge patch of a desired child: everything but the identity the API keeps itself."""
+    """The merge patch of a desired child: everything but the identity the API keeps itself, and what it
+    refuses to change (a StatefulSet's fixed fields)."""
     meta = {k: v for k, v in (desired.get("metadata") or {}).items() if k not in ("name", "namespace")}
     patch = {k: v for k, v in desired.items() if k not in ("apiVersion", "kind", "metadata")}
+    if desired.get("kind") == "StatefulSet" and isinstance(patch.get("spec"), Mapping):
+        patch["spec"] = {k: v for k, v in patch["spec"].items() if k in STATEFULSET_MUTABLE}  # never the fixed ones
     if meta:
         patch["metadata"] = meta
     return patch
+
+
+def left_by_a_namesake(existing: Mapping[str, Any], name: str) -> bool:
+    """A child of an earlier LiveStrategy of this name, left without an owner (deleted with ``--cascade=orphan``):
+    livestrat's (its managed-by label), this strategy's (its strategy label), and nobody's. Adopted: the patch
+    gives it this LiveStrategy's owner reference. Anything else holding the name is someone else's (NameConflict)."""
+    meta = existing.get("metadata") or {}
+    found = meta.get("labels") if isinstance(meta.get("labels"), Mapping) else {}
+    return (
+        not meta.get("ownerReferences")
+        and found.get(STRATEGY_LABEL) == name
+        and found.get("app.kubernetes.io/managed-by") == labels.MANAGED_BY
+    )
 
 
 def _template_changed(existing: Mapping[str, Any] | None, desired: Mapping[str, Any]) -> bool:
@@ -75,6 +101,14 @@ class ChildWriter:
             if kind in memory.conflicts:
                 continue  # someone else's object: left alone, looked at again now and then
             existing = caches.child(kind, key) or memory.created.get(kind, self.clock.monotonic())
+            if existing is not None and (existing.get("metadata") or {}).get("deletionTimestamp"):
+                # Going (a foreground deletion, or deleted by hand): nothing to write. What the pod reports with
+                # is held until no pod is left; it is created anew once gone, if the strategy still wants it.
+                if not observed.observation.pods:
+                    step.now("apply", f"release {kind} {name}")
+                    await pod_identity.release(self.kube, existing)
+                continue
+            desired = pod_identity.with_finalizers(desired, existing, deleting=observed.observation.deleting)
             if kind == "ConfigMap" and existing is not None:
                 if not plan.apply:
                     continue  # the running strategy keeps its configuration
@@ -89,7 +123,9 @@ class ChildWriter:
                 if existing is not None and not plan.apply:
                     desired = {"kind": kind, "metadata": {"name": name}, "spec": {"replicas": replicas}}
             step.now("apply", f"{'create' if existing is None else 'update'} {kind} {name}")
-            outcome = await self._ensure(desired, existing, uid, namespace, memory)
+            outcome = await self._ensure(
+                desired, existing, uid, namespace, memory, deleting=observed.observation.deleting
+            )
             if outcome == "created":
                 created.append(kind)
             elif outcome == "updated" and (kind != "StatefulSet" or _template_changed(existing, desired)):
@@ -97,9 +133,12 @@ class ChildWriter:
 
         own_account = caches.child("ServiceAccount", key)
         wants_account = any(child["kind"] == "ServiceAccount" for child in desired_children)
-        if not wants_account and own_account is not None and owned_by(own_account, uid):
+        used = any(pod.service_account == labels.child_name(name) for pod in observed.observation.pods)
+        if not wants_account and own_account is not None and owned_by(own_account, uid) and not used:
+            # The spec now names its own, and no pod runs with livestrat's any more (a Manual pod keeps it).
             step.now("apply", f"delete ServiceAccount {name}")
-            await self.kube.delete("ServiceAccount", namespace, name)  # the spec now names its own
+            await pod_identity.release(self.kube, {"kind": "ServiceAccount", **own_account})
+            await self.kube.delete("ServiceAccount", namespace, name)
         events: list[Event] = []
         if created:
             events.append(Event("Normal", "Created", f"created {', '.join(created)} {name}"))
@@ -117,12 +156,17 @@ class ChildWriter:
         uid: str,
         namespace: str,
         memory: StrategyMemory,
+        *,
+        deleting: bool = False,
     ) -> str | None:
         kind, name = desired["kind"], desired["metadata"]["name"]
+        whole = "apiVersion" in desired  # else a partial (replicas-only) change: no record, nothing removed
+        if whole:
+            desired = applied_fields.with_record(desired, patchable(desired))
         wanted = digest(desired)
         if existing is None:
-            if "apiVersion" not in desired:
-                return None  # a partial (replicas-only) change of a child that is not there yet
+            if not whole:
+                return None  # a partial change of a child that is not there yet
             try:
                 created = await self.kube.create(desired)
             except ApiError as exc:
@@ -137,7 +181,8 @@ class ChildWriter:
                 memory.conflicts.pop(kind, None)
                 return "created"
         version = str((existing.get("metadata") or {}).get("resourceVersion"))
-        if uid and not owned_by(existing, uid):
+        adopt = not deleting and left_by_a_namesake(existing, name)  # never to an owner on its way out
+        if uid and not owned_by(existing, uid) and not adopt:
             memory.conflicts[kind] = SpecProblem(
                 "NameConflict",
                 f"a {kind} named {name!r} already exists in namespace {namespace!r} and does not belong to this "
@@ -146,9 +191,15 @@ class ChildWriter:
             memory.conflicts_checked_at = self.clock.monotonic()
             return None
         memory.conflicts.pop(kind, None)
-        if memory.converged.get(kind) == (wanted, version) or is_subset(patchable(desired), existing):
+        if memory.converged.get(kind) == (wanted, version):
+            return None
+        patch = patchable(desired)
+        nulls, resend = (
+            applied_fields.removals(applied_fields.recorded(existing), patch, existing) if whole else ({}, False)
+        )
+        if not nulls and not resend and is_subset(applied_fields.without_record(patch), existing):
             memory.converged[kind] = (wanted, version)
             return None
-        patched = await self.kube.patch(kind, namespace, name, patchable(desired))
+        patched = await self.kube.patch(kind, namespace, name, applied_fields.merged(patch, nulls))
         memory.converged[kind] = (wanted, str(patched.get("metadata", {}).get("resourceVersion")))
         return "updated"

@@ -2,7 +2,8 @@
 
 Behind the ``livestrat.io/halt-before-delete`` finalizer: the StatefulSet is scaled to 0 and a
 pod no StatefulSet owns is deleted, then the operator waits for every pod of the strategy to
-be gone (re-reading them from the API, since a cache may lag behind a deletion). The wait is
+be gone (re-reading them from the API, since a cache may lag behind a deletion), and releases
+what the pod reported with (:mod:`strategy_operator.apply.pod_identity`). The wait is
 bounded by the pod's grace period plus the operator's margin, counted from the deletion but
 never from before this operator saw it; past that the LiveStrategy is released anyway, with a
 Warning event that says to check the pod's node.
@@ -16,6 +17,7 @@ from datetime import timedelta
 from typing import Any
 
 from livestrat.api.status import Phase
+from strategy_operator.apply import pod_identity
 from strategy_operator.apply.actions import Events
 from strategy_operator.clock import Clock
 from strategy_operator.decide.events import Event
@@ -64,11 +66,13 @@ class Finalizer:
                 if not pod.controlled and not pod.terminating:
                     await self.kube.delete("Pod", namespace, pod.name, uid=pod.uid)
             if not pods:
+                await pod_identity.release_all(self.kube, namespace, name)
                 self.events.post(
                     raw, Event("Normal", "Deleted", "no strategy pod is left: the LiveStrategy is released")
                 )
                 return
             if self.clock.now() >= deadline:
+                await pod_identity.release_all(self.kube, namespace, name)  # given up: nothing may hold them then
                 names = ", ".join(p.name for p in pods)
                 self.events.post(
                     raw,

@@ -54,6 +54,14 @@ class CreatedChildren:
     def remember(self, kind: str, body: dict[str, Any], now: float) -> None:
         self._bodies[kind] = (body, now)
 
+    def seen(self, kinds: list[str]) -> None:
+        """The cache shows these children now: it counts from here on (also once they are deleted)."""
+        for kind in kinds:
+            self._bodies.pop(kind, None)
+
+    def kinds(self) -> list[str]:
+        return list(self._bodies)
+
     def get(self, kind: str, now: float) -> dict[str, Any] | None:
         found = self._bodies.get(kind)
         if found is None or now - found[1] > CACHE_LAG_SECONDS:

@@ -20,6 +20,10 @@ MANAGED_BY = "livestrat-operator"
 CONTAINER = "strategy"
 
 FINALIZER = f"{GROUP}/halt-before-delete"
+# On the children the pod reports its state with (its ServiceAccount, Role, RoleBinding): kept until no pod of
+# the strategy is left, also when a foreground deletion deletes them first (strategy_operator.apply.pod_identity).
+POD_IDENTITY_FINALIZER = f"{GROUP}/pod-identity"
+POD_IDENTITY_KINDS = ("ServiceAccount", "Role", "RoleBinding")
 # kopf's own bookkeeping (the last handled spec, progress of the deletion handler).
 KOPF_PREFIX = GROUP
 
@@ -28,6 +32,10 @@ KOPF_PREFIX = GROUP
 CONFIG_HASH_ANNOTATION = f"{GROUP}/config-hash"
 SPEC_HASH_ANNOTATION = f"{GROUP}/spec-hash"
 RESTART_NONCE_ANNOTATION = f"{GROUP}/restart-nonce"
+
+# On every child: the shape of what the operator last applied to it (keys, not values), so that what it no
+# longer wants can be removed (strategy_operator.apply.applied_fields).
+APPLIED_FIELDS_ANNOTATION = f"{GROUP}/applied-fields"
 
 # GKE Workload Identity: the Google service account a Kubernetes service account impersonates.
 WORKLOAD_IDENTITY_ANNOTATION = "iam.gke.io/gcp-service-account"

@@ -20,6 +20,7 @@ hashes in :mod:`strategy_operator.build.configuration`; what may run at all is
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from typing import Any
 
 import kopf
@@ -62,18 +63,41 @@ GCSFUSE_POD_ANNOTATIONS = {
     "gke-gcsfuse/ephemeral-storage-limit": "20Gi",
 }
 
+# The only fields of a StatefulSet's spec an update may change (the API server's update validation); the others
+# (selector, serviceName, podManagementPolicy, volumeClaimTemplates) are fixed when it is created.
+STATEFULSET_MUTABLE = (
+    "replicas",
+    "ordinals",
+    "template",
+    "updateStrategy",
+    "revisionHistoryLimit",
+    "persistentVolumeClaimRetentionPolicy",
+    "minReadySeconds",
+)
+
+
+def fixed_field_changes(desired: Mapping[str, Any] | None, existing: Mapping[str, Any] | None) -> list[str]:
+    """The fixed fields the operator sets that a StatefulSet has with other values (built by an older version)."""
+    wanted, found = (desired or {}).get("spec") or {}, (existing or {}).get("spec") or {}
+    fixed = sorted(wanted.keys() - set(STATEFULSET_MUTABLE))
+    return [f"spec.{key}" for key in fixed if wanted.get(key) != found.get(key)]
+
+
 # ------------------------------------------------------------------------------------------------
 # The children.
 # ------------------------------------------------------------------------------------------------
 
 
-def _metadata(strategy: LiveStrategy, **extra: Any) -> dict[str, Any]:
+def _metadata(strategy: LiveStrategy, *, pod_identity: bool = False, **extra: Any) -> dict[str, Any]:
+    """``pod_identity``: what the pod reports its state with, held by a finalizer until the pod is gone."""
     name = strategy.metadata.name
     meta: dict[str, Any] = {
         "name": labels.child_name(name),
         "namespace": strategy.metadata.namespace,
         "labels": labels.child_labels(name),
     }
+    if pod_identity:
+        meta["finalizers"] = [labels.POD_IDENTITY_FINALIZER]
     meta.update(extra)
     uid = strategy_uid(strategy)
     if uid:  # a strategy not stored yet (a local rendering) has no uid to be owned by
@@ -100,7 +124,7 @@ def build_service_account(strategy: LiveStrategy, settings: OperatorSettings) ->
     """The pod's identity; None when the spec names an existing service account."""
     if strategy.spec.pod.service_account_name:
         return None
-    meta = _metadata(strategy)
+    meta = _metadata(strategy, pod_identity=True)
     google_account = gcp_service_account(strategy, settings)
     if google_account:
         meta["annotations"] = {labels.WORKLOAD_IDENTITY_ANNOTATION: google_account}
@@ -112,7 +136,7 @@ def build_role(strategy: LiveStrategy) -> dict[str, Any]:
     return {
         "apiVersion": "rbac.authorization.k8s.io/v1",
         "kind": "Role",
-        "metadata": _metadata(strategy),
+        "metadata": _metadata(strategy, pod_identity=True),
         "rules": [
             {
                 "apiGroups": [GROUP],
@@ -129,7 +153,7 @@ def build_role_binding(strategy: LiveStrategy) -> dict[str, Any]:
     return {
         "apiVersion": "rbac.authorization.k8s.io/v1",
         "kind": "RoleBinding",
-        "metadata": _metadata(strategy),
+        "metadata": _metadata(strategy, pod_identity=True),
         "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": name},
         "subjects": [
             {

@@ -23,9 +23,11 @@ from livestrat.api.spec import UpdatePolicy
 from livestrat.api.status import ConditionType
 from strategy_operator.build import labels
 from strategy_operator.build.configuration import config_substance
+from strategy_operator.build.manifests import fixed_field_changes
 from strategy_operator.decide.conditions import Verdict
 from strategy_operator.decide.plan import Plan
 from strategy_operator.observe.observation import Observation
+from strategy_operator.quantities import QUANTITY_FIELDS, QUANTITY_MAPS, same_quantity
 
 MAX_LISTED = 12
 # runtime.json fields that come from the LiveStrategy itself; the others come from the operator.
@@ -45,12 +47,20 @@ def _leaves(value: Any, path: str, out: dict[str, Any], depth: int) -> None:
         out[path] = value
 
 
+def _same(path: str, a: Any, b: Any) -> bool:
+    """Equal values; quantities (resources, sizeLimit) by value, as the API server rewrites them (0.5 is 500m)."""
+    *_, parent, key = ["", *path.split(".")]
+    if key in QUANTITY_FIELDS or parent in QUANTITY_MAPS:
+        return same_quantity(a, b)
+    return a == b
+
+
 def _differences(old: Any, new: Any, depth: int) -> list[str]:
     before: dict[str, Any] = {}
     after: dict[str, Any] = {}
     _leaves(old, "", before, depth)
     _leaves(new, "", after, depth)
-    return sorted(path for path in before.keys() | after.keys() if before.get(path) != after.get(path))
+    return sorted(path for path in before.keys() | after.keys() if not _same(path, before.get(path), after.get(path)))
 
 
 def changed_fields(running: dict[str, Any] | None, desired: dict[str, Any], *, depth: int = 4) -> list[str]:
@@ -136,11 +146,26 @@ def pending_drift(obs: Observation) -> Verdict:
     )
 
 
+def fixed_drift(obs: Observation, fields: list[str]) -> Verdict:
+    """The StatefulSet was built with fixed fields (which no update may change) that this operator builds otherwise."""
+    return Verdict.true(
+        ConditionType.CONFIG_DRIFT,
+        "OperatorUpgraded",
+        f"StatefulSet {obs.name} was built with other {describe(fields)} than this operator builds, and the API "
+        "server lets no update change them: it keeps them, and its pod is not affected (its other fields are kept "
+        f"up to date). To build it anew: halt the strategy, then kubectl delete statefulset {obs.name} "
+        "(the operator creates it again).",
+    )
+
+
 def verdict(obs: Observation, plan_: Plan) -> Verdict:
     spec = obs.spec
     pod = obs.pod
     if spec is None or obs.statefulset is None:
         return Verdict.false(ConditionType.CONFIG_DRIFT, "UpToDate", "")
+    fixed = fixed_field_changes(obs.desired_statefulset, obs.statefulset)
+    if fixed and (plan_.apply or obs.applied_hash == obs.desired_hash):
+        return fixed_drift(obs, fixed)
     if not plan_.apply and obs.applied_hash != obs.desired_hash:
         return pending_drift(obs)
     if plan_.replicas == 1 and pod is not None and pod.config_hash not in (None, obs.desired_hash):

@@ -110,6 +110,11 @@ def plan(obs: Observation) -> Plan:
     for pod in obs.pods:
         if pod.terminating:
             continue
+        if not pod.controlled and pod.adoptable and replicas == 1:
+            # The StatefulSet's own pod, orphaned (``kubectl delete statefulset --cascade=orphan``): the StatefulSet
+            # (recreated by this very pass if it is gone) adopts it, as its controller claims orphans its selector
+            # matches, and rolls it if its template differs. Deleting it would stop a healthy strategy.
+            continue
         if not pod.controlled:
             deletions.append(
                 PodDeletion(

@@ -49,6 +49,8 @@ class PodView:
     waiting_message: str | None = None
     exit_code: int | None = None
     exit_message: str | None = None
+    adoptable: bool = False  # no controller, and the name of the StatefulSet's pod: its StatefulSet claims it
+    service_account: str | None = None  # the identity it runs (and reports its state) with
 
     @classmethod
     def from_body(cls, body: Mapping[str, Any], statefulset_uid: str | None, statefulset_name: str) -> PodView:
@@ -77,6 +79,8 @@ class PodView:
             name=str(meta.get("name")),
             uid=str(meta.get("uid") or ""),
             controlled=controlled,
+            adoptable=not owners and meta.get("name") == labels.pod_name(statefulset_name),
+            service_account=(body.get("spec") or {}).get("serviceAccountName"),
             terminating=bool(meta.get("deletionTimestamp")),
             deletion_started=parse_time(meta.get("deletionTimestamp")),
             grace_seconds=float(grace) if grace is not None else None,

@@ -77,6 +77,8 @@ class Observer:
         repairs = reading.status_repairs if version > memory.repaired_version else ()
 
         strategy, problems = reading.strategy, list(reading.problems)
+        # A child the cache shows has caught up with its creation: a deletion right after it is not hidden.
+        memory.created.seen([kind for kind in memory.created.kinds() if caches.child(kind, key) is not None])
         # A StatefulSet this operator has just created may not be in the cache yet: its pod may be.
         statefulset = caches.child("StatefulSet", key) or memory.created.get("StatefulSet", clock)
         desired_config: dict[str, Any] = {}

@@ -23,6 +23,10 @@ EXPECTED = (
     | calls("", "services", *WATCHED, "create", "patch")
     | calls(RBAC, "roles", *WATCHED, "create", "patch")
     | calls(RBAC, "rolebindings", *WATCHED, "create", "patch")
+    # what the pod reports with, read from the API when a deletion releases it (pod-identity finalizer)
+    | calls("", "serviceaccounts", "get")
+    | calls(RBAC, "roles", "get")
+    | calls(RBAC, "rolebindings", "get")
     | calls(APPS, "statefulsets", *WATCHED, "create", "patch")
     # pods: watched; rogue ones deleted; re-listed while waiting for one to exit
     | calls("", "pods", *WATCHED, "delete")

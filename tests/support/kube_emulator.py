@@ -24,13 +24,19 @@ semantics with those of a real API server, as far as an operator can observe the
 * merge-patch (RFC 7386), JSON-patch (RFC 6902, incl. ``test``), PUT; strategic merge
   patch is 415 for custom resources (as in Kubernetes) and a plain merge for builtins;
 * deletion with finalizers (``deletionTimestamp``; removing the last finalizer deletes),
-  no new finalizers during deletion, ``ownerReferences`` garbage collection (background
-  or orphan), namespace deletion cascades;
+  no new finalizers during deletion, ``ownerReferences`` garbage collection: background, and
+  foreground and orphan through their finalizers (``foregroundDeletion``, ``orphan``) as the
+  garbage collector does them (tests/support/kube_gc.py); namespace deletion cascades;
 * watches that honour ``resourceVersion`` (no replay on reconnection; 410 Gone when
   the history is exhausted), ``labelSelector``/``fieldSelector`` (with the
   ADDED/DELETED transitions), ``timeoutSeconds``, ``sendInitialEvents`` and bookmarks;
 * CRD objects (``apiextensions.k8s.io/v1``) register/unregister their resources;
 * correct routing of ``/api/v1/namespaces[/NAME[/status|finalize]]``;
+* resource quantities of pods and pod templates stored in canonical form
+  (tests/support/kube_quantities.py: ``0.5`` is stored as ``500m``), so a write of the same value
+  spelt otherwise is a no-op;
+* fields an update may not change (tests/support/kube_immutable.py: a StatefulSet's spec
+  outside replicas, template, updateStrategy, ...), refused with 422 as the API server does;
 * the metadata checks of every write (tests/support/kube_validation.py): names per resource
   (a DNS-1035 label for Services, ...), ``generateName`` completed as the API server does, and
   256 KiB of annotations in all; refused with 422 ``Invalid`` and apimachinery's messages.
@@ -77,7 +83,7 @@ import attrs
 import jsonpatch
 import kmock
 
-from tests.support import admission_policy, crd_schema, kube_validation
+from tests.support import admission_policy, crd_schema, kube_gc, kube_immutable, kube_quantities, kube_validation
 
 try:  # Private in kmock 0.8; only needed to unwrap errors of user-defined streaming reactions.
     from kmock._internal.rendering import StreamingError as _StreamingError
@@ -543,6 +549,8 @@ class KubernetesEmulator(kmock.KubernetesEmulator):
             body.pop("status", None)
         body = {"apiVersion": _api_version(resource), "kind": self._kind(resource), **body}
         body = self._against_schema(resource, body, None)
+        if not self._unchecked:
+            kube_quantities.canonicalise(resource, body)
         self._admit(resource, None, "CREATE", body, None)
         meta = body["metadata"]
         meta["uid"] = str(uuid.uuid4())
@@ -665,6 +673,8 @@ class KubernetesEmulator(kmock.KubernetesEmulator):
                 meta.pop(field, None)
         _drop_empty_metadata(meta)
         new = self._against_schema(resource, new, old)
+        if not self._unchecked:
+            kube_quantities.canonicalise(resource, new)  # as decoded: before admission sees it
         self._admit(resource, sub, "UPDATE", new, old)
         meta = new["metadata"]
 
@@ -681,6 +691,8 @@ class KubernetesEmulator(kmock.KubernetesEmulator):
         if new == old:
             return old  # a no-op: no new resourceVersion, no watch event (as in Kubernetes)
         self._validate_metadata(resource, meta, names=False)  # the name cannot change
+        if not self._unchecked:
+            kube_immutable.check_update(resource, old, new)
         if resource == CRDS:
             self._validate_crd(new)
 
@@ -768,8 +780,12 @@ class KubernetesEmulator(kmock.KubernetesEmulator):
             raise self._conflict(resource, name)
         if "deletionTimestamp" in old["metadata"]:
             return old  # the deletion is already in progress
-        if old["metadata"].get("finalizers"):
+        propagation = str(options.get("propagationPolicy") or "Background")
+        gc_finalizer = kube_gc.deletion_finalizer(propagation) if self.garbage_collection else None
+        if old["metadata"].get("finalizers") or gc_finalizer:
             new = copy.deepcopy(old)
+            if gc_finalizer and gc_finalizer not in (new["metadata"].get("finalizers") or []):
+                new["metadata"]["finalizers"] = [*(new["metadata"].get("finalizers") or []), gc_finalizer]
             new["metadata"]["deletionTimestamp"] = timestamp_now()
             new["metadata"]["deletionGracePeriodSeconds"] = 0
             if "generation" in new["metadata"]:
@@ -778,8 +794,10 @@ class KubernetesEmulator(kmock.KubernetesEmulator):
             new["metadata"]["resourceVersion"] = str(self._revision)
             self._objects[key].history.append(new)
             self._notify(resource, "MODIFIED", new, old)
+            if gc_finalizer:
+                kube_gc.process(self, key)  # the garbage collector's part: orphan or delete the dependents
             return new
-        return self._remove(key, old, propagation=str(options.get("propagationPolicy") or "Background"))
+        return self._remove(key, old, propagation=propagation)
 
     def _remove(self, key: Key, last: Body, *, propagation: str) -> Body:
         resource, _namespace, name = key
@@ -800,6 +818,8 @@ class KubernetesEmulator(kmock.KubernetesEmulator):
                     self._delete_quietly(dependent_key, {})
         if self.garbage_collection:
             self._collect_garbage(last["metadata"]["uid"], orphan=(propagation == "Orphan"))
+            for owner in kube_gc.owners_waiting(self, last):  # a foreground deletion may end now
+                kube_gc.process(self, owner)
         return final
 
     def _reindex_owners(self, key: Key, old: Body | None, new: Body | None) -> None:

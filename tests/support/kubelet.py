@@ -5,7 +5,9 @@ StatefulSet into a pod, or a pod into a running process. ``Kubelet`` plays both 
 against the emulator, as faithfully as the operator can observe them:
 
 - the StatefulSet controller: ``spec.replicas`` 1 creates pod ``NAME-0`` from the template
-  (labels, ``controller-revision-hash``, a controlling ownerReference); a template change
+  (labels, ``controller-revision-hash``, a controlling ownerReference), or adopts an orphan pod
+  ``NAME-0`` its selector matches (as the controller's ControllerRefManager claims orphans: after
+  ``kubectl delete statefulset --cascade=orphan`` a new StatefulSet takes the running pod over); a template change
   deletes the old pod and creates the new one only after it is gone (RollingUpdate, one
   identity, so never two pods); ``spec.replicas`` 0 deletes the pod; ``.status`` follows
   (replicas, readyReplicas, revisions, observedGeneration);
@@ -185,6 +187,8 @@ class Kubelet:
         revision = revision_of(sts)
         pod_name = f"{name}-0"
         pod = self.emulator.read_object(PODS, pod_name, namespace=namespace)
+        if pod is not None and self._adoptable(pod, sts):
+            pod = self._adopt(pod, sts)
         if want >= 1 and pod is None:
             pod = self._create_pod(sts, pod_name, revision)
         elif pod is not None and not pod["metadata"].get("deletionTimestamp") and self._controlled(pod, sts):
@@ -209,6 +213,33 @@ class Kubelet:
             self.emulator.patch_object(
                 STATEFULSETS, name, {"status": status}, namespace=namespace, subresource="status"
             )
+
+    @staticmethod
+    def _adoptable(pod: Mapping[str, Any], sts: Mapping[str, Any]) -> bool:
+        """An orphan (no controller) the StatefulSet's selector matches, neither of them being deleted: the
+        StatefulSet controller claims it (ControllerRefManager.ClaimPods) instead of creating another."""
+        if pod["metadata"].get("deletionTimestamp") or sts["metadata"].get("deletionTimestamp"):
+            return False
+        if any(ref.get("controller") for ref in pod["metadata"].get("ownerReferences") or []):
+            return False
+        selector = ((sts.get("spec") or {}).get("selector") or {}).get("matchLabels") or {}
+        labels = pod["metadata"].get("labels") or {}
+        return bool(selector) and all(labels.get(key) == value for key, value in selector.items())
+
+    def _adopt(self, pod: Mapping[str, Any], sts: Mapping[str, Any]) -> dict[str, Any]:
+        meta = sts["metadata"]
+        reference = {
+            "apiVersion": "apps/v1",
+            "kind": "StatefulSet",
+            "name": meta["name"],
+            "uid": meta["uid"],
+            "controller": True,
+            "blockOwnerDeletion": True,
+        }
+        refs = [*(pod["metadata"].get("ownerReferences") or []), reference]
+        return self.emulator.patch_object(
+            PODS, pod["metadata"]["name"], {"metadata": {"ownerReferences": refs}}, namespace=meta["namespace"]
+        )
 
     @staticmethod
     def _controlled(pod: Mapping[str, Any], sts: Mapping[str, Any]) -> bool:

@@ -85,3 +85,17 @@ def test_a_strategy_without_a_running_pod_takes_the_new_pod_at_once():
     obs = built_by_the_old_operator(parsed())
     plan, _ = run(dataclasses.replace(obs, pods=[dataclasses.replace(obs.pods[0], running=False, ready=False)]))
     assert plan.apply  # crash-looping: nothing running to leave alone
+
+
+def test_a_quantity_stored_in_canonical_form_is_no_template_change():
+    from strategy_operator.decide.drift import template_changes
+
+    def template(cpu: str, memory: str, size: str) -> dict[str, Any]:
+        container = {"name": "strategy", "resources": {"requests": {"cpu": cpu, "memory": memory}}}
+        volume = {"name": "tmp", "emptyDir": {"sizeLimit": size}}
+        return {"spec": {"containers": [container], "volumes": [volume]}}
+
+    assert template_changes(template("500m", "1Gi", "1Gi"), template("0.5", "1024Mi", "1Gi")) == []
+    assert template_changes(template("500m", "1Gi", "1Gi"), template("1", "1Gi", "1Gi")) == [
+        "spec.containers[strategy].resources.requests.cpu"
+    ]

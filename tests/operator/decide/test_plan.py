@@ -83,6 +83,17 @@ def test_pods_that_must_not_run_are_deleted():
     assert plan.delete_pods == []
 
 
+def test_the_orphaned_pod_of_a_running_strategy_is_left_for_its_statefulset_to_adopt_not_deleted():
+    orphan = pod(controlled=False, adoptable=True)
+    plan, _ = run(observe(sts=None, pods=[orphan]))  # `kubectl delete statefulset --cascade=orphan`
+    assert plan.replicas == 1 and plan.delete_pods == []
+    halted = parsed(replicas=0)
+    plan, _ = run(observe(halted, sts=None, pods=[orphan]))  # it must not run: deleted
+    assert [d.reason for d in plan.delete_pods] == ["RoguePodDeleted"]
+    plan, _ = run(observe(pods=[pod(), pod(controlled=False)]))  # a foreign pod beside it: never two
+    assert [d.reason for d in plan.delete_pods] == ["RoguePodDeleted"]
+
+
 def test_a_pod_whose_statefulset_is_not_in_the_cache_yet_is_its_own_not_a_rogue():
     body = {
         "metadata": {
