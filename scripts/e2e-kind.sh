@@ -6,7 +6,10 @@
 #   with dev values -> apply the paper example (emptyDir catalog filled with sample bars)
 #   -> a misspelt field is refused at admission for every kubectl --validate level
 #   -> wait until its status shows fills -> scale it to 0 -> wait for Halted and no pod
-#   -> tear the cluster down.
+#   -> the cluster acceptance checklist (docs/operations.md, "Cluster acceptance") on a strategy
+#      that keeps trading: names, orphaned StatefulSet, drain against the PodDisruptionBudget, a
+#      CRD with a new defaulted field, field removal, the desk's halt and the kill switch under a
+#      GitOps loop, cascades -> tear the cluster down.
 #
 # Needs: docker (with a running daemon), kind, helm, kubectl (`make e2e-kind` puts the
 # project's pinned helm and kubectl first on PATH).
@@ -56,6 +59,7 @@ diagnose() {
 
 cleanup() {
     local rc=$?
+    [ -z "${WORK:-}" ] || rm -rf "$WORK"
     if [ "$rc" -ne 0 ]; then diagnose; fi
     if [ "${E2E_KEEP:-0}" = 1 ]; then
         log "keeping cluster $CLUSTER (E2E_KEEP=1)"
@@ -77,6 +81,7 @@ if kind get clusters 2>/dev/null | grep -qx "$CLUSTER"; then
     die "a kind cluster named $CLUSTER exists already; delete it or set KIND_CLUSTER"
 fi
 trap cleanup EXIT
+WORK=$(mktemp -d)
 kind create cluster --name "$CLUSTER" --wait 180s ${KIND_NODE_IMAGE:+--image "$KIND_NODE_IMAGE"}
 
 log "loading the images into $CLUSTER"
@@ -137,4 +142,137 @@ replicas=$(k -n "$NS" get livestrategy "$STRATEGY" -o jsonpath='{.status.replica
 [ "${replicas:-0}" = 0 ] || die "Halted, but status.replicas=$replicas"
 k -n "$NS" get livestrategies -o wide
 
-log "e2e-kind passed: $fills fills, then Halted"
+# ------------------------------------------------------------------ the cluster acceptance checklist
+# What docs/operations.md, "Cluster acceptance", lists and a kind cluster can show. One strategy that keeps
+# trading (the example, replayed at one market minute per second) is halted, restarted, orphaned and
+# deleted in the ways a cluster and a GitOps controller do it; none may halt, restart or flatten it unasked.
+SLOW=e2e-slow
+slow_manifest() {
+    sed -e "s/^  name: $STRATEGY\$/  name: $SLOW/" -e 's/^      speed: 0 .*/      speed: 1/' "$EXAMPLE"
+}
+phase_of() { k -n "$NS" get livestrategy "$1" -o jsonpath='{.status.phase}' 2>/dev/null || true; }
+pod_uid() { k -n "$NS" get pod "$1-0" -o jsonpath='{.metadata.uid}' 2>/dev/null || true; }
+wait_phase() { # NAME PHASE [SECONDS]
+    k -n "$NS" wait "livestrategy/$1" --for=jsonpath='{.status.phase}'="$2" --timeout="${3:-300}s" >/dev/null \
+        || die "$1 did not reach phase $2 (it is $(phase_of "$1"))"
+}
+wait_ready_pod() { k -n "$NS" wait pod "$1-0" --for=condition=Ready --timeout=300s >/dev/null || die "$1-0 not ready"; }
+same_pod() { # NAME UID WHAT: the pod NAME-0 is still the one with UID (neither restarted nor replaced)
+    local now
+    now=$(pod_uid "$1")
+    [ "$now" = "$2" ] || die "$3 replaced pod $1-0 (uid $2, now ${now:-none})"
+}
+refused() { # WHAT FILE: the API server refuses FILE at admission (server-side dry run, no strict field validation)
+    if k -n "$NS" apply --dry-run=server --validate=false -f "$2" >/dev/null 2>"$2.err"; then
+        die "$1 was admitted"
+    fi
+    log "refused as it must be ($1): $(head -c 300 "$2.err")"
+}
+
+log "checklist: names that cannot make valid child names are refused"
+slow_manifest | sed -e "s/^  name: $SLOW\$/  name: 9-lives/" >"$WORK/bad-name.yaml"
+refused "a name starting with a digit" "$WORK/bad-name.yaml"
+
+log "checklist: a trading strategy (replay at one market minute per second)"
+slow_manifest >"$WORK/slow.yaml"
+k -n "$NS" apply -f "$WORK/slow.yaml"
+wait_phase "$SLOW" Running
+wait_ready_pod "$SLOW"
+uid=$(pod_uid "$SLOW")
+
+log "checklist: the StatefulSet deleted with --cascade=orphan: recreated, and it adopts the running pod"
+k -n "$NS" delete statefulset "$SLOW" --cascade=orphan
+deadline=$((SECONDS + 120))
+until k -n "$NS" get statefulset "$SLOW" >/dev/null 2>&1; do
+    [ "$SECONDS" -lt "$deadline" ] || die "the StatefulSet was not recreated"
+    sleep 2
+done
+sleep 15
+same_pod "$SLOW" "$uid" "an orphaned StatefulSet"
+owner=$(k -n "$NS" get pod "$SLOW-0" -o jsonpath='{.metadata.ownerReferences[0].kind}')
+[ "$owner" = StatefulSet ] || die "the pod was not adopted (owner: ${owner:-none})"
+
+log "checklist: a drain waits for a deliberate decision (PodDisruptionBudget)"
+node=$(k -n "$NS" get pod "$SLOW-0" -o jsonpath='{.spec.nodeName}')
+if k drain "$node" --pod-selector="livestrat.io/strategy=$SLOW" --ignore-daemonsets --delete-emptydir-data \
+    --timeout=30s >/dev/null 2>&1; then
+    die "the drain evicted the running strategy"
+fi
+k uncordon "$node" >/dev/null
+same_pod "$SLOW" "$uid" "a drain"
+[ "$(phase_of "$SLOW")" = Running ] || die "a drain changed the phase to $(phase_of "$SLOW")"
+
+log "checklist: a CRD-first upgrade adding a defaulted field leaves the strategy running"
+k patch crd livestrategies.livestrat.io --type json -p '[{"op":"add",
+  "path":"/spec/versions/0/schema/openAPIV3Schema/properties/spec/properties/e2eAddedField",
+  "value":{"type":"string","default":"added-by-a-newer-crd"}}]'
+k -n "$NS" annotate livestrategy "$SLOW" e2e/poke="$(date +%s)" --overwrite  # an event: the operator reads it again
+k -n "$NS" wait "livestrategy/$SLOW" --for=jsonpath='{.status.conditions[?(@.type=="InvalidSpec")].reason}'=SpecInvalid \
+    --timeout=120s >/dev/null || die "the operator did not say it cannot read a spec from a newer CRD"
+same_pod "$SLOW" "$uid" "a CRD with a new defaulted field"
+[ "$(phase_of "$SLOW")" = Running ] || die "the new CRD changed the phase to $(phase_of "$SLOW")"
+k patch crd livestrategies.livestrat.io --type json \
+    -p '[{"op":"remove","path":"/spec/versions/0/schema/openAPIV3Schema/properties/spec/properties/e2eAddedField"}]'
+# The write above stored the default: it stays in the object (kept, unknown now) until removed.
+k -n "$NS" patch livestrategy "$SLOW" --type json -p '[{"op":"remove","path":"/spec/e2eAddedField"}]' >/dev/null 2>&1 || true
+k -n "$NS" annotate livestrategy "$SLOW" e2e/poke- >/dev/null
+k -n "$NS" wait "livestrategy/$SLOW" --for=jsonpath='{.status.conditions[?(@.type=="InvalidSpec")].status}'=False \
+    --timeout=120s >/dev/null || die "the spec did not read again once the CRD was put back"
+
+log "checklist: restartNonce set restarts the pod once; removed, its annotation leaves the StatefulSet"
+k -n "$NS" patch livestrategy "$SLOW" --type merge -p '{"spec":{"restartNonce":"e2e-1"}}'
+deadline=$((SECONDS + 300))
+while [ "$(pod_uid "$SLOW")" = "$uid" ] || [ -z "$(pod_uid "$SLOW")" ]; do
+    [ "$SECONDS" -lt "$deadline" ] || die "restartNonce did not restart the pod"
+    sleep 3
+done
+wait_ready_pod "$SLOW"
+uid=$(pod_uid "$SLOW")
+k -n "$NS" patch livestrategy "$SLOW" --type json -p '[{"op":"remove","path":"/spec/restartNonce"}]'
+sleep 15
+nonce=$(k -n "$NS" get statefulset "$SLOW" \
+    -o jsonpath='{.spec.template.metadata.annotations.livestrat\.io/restart-nonce}')
+[ -z "$nonce" ] || die "restartNonce was removed, but the StatefulSet still carries it ($nonce)"
+same_pod "$SLOW" "$uid" "removing restartNonce"
+
+log "checklist: the desk's halt stays put while a GitOps loop re-applies the manifest every 3 s"
+(while :; do k -n "$NS" apply -f "$WORK/slow.yaml" >/dev/null 2>&1 || true; sleep 3; done) &
+gitops=$!
+k -n "$NS" annotate livestrategy "$SLOW" livestrat.io/halt="e2e: halted by the desk"
+wait_phase "$SLOW" Halted
+sleep 30
+[ "$(phase_of "$SLOW")" = Halted ] || { kill "$gitops"; die "the GitOps loop resumed a halted strategy"; }
+[ -z "$(pod_uid "$SLOW")" ] || { kill "$gitops"; die "a pod runs although the strategy is halted"; }
+k -n "$NS" annotate livestrategy "$SLOW" livestrat.io/halt-
+wait_phase "$SLOW" Running
+kill "$gitops"
+wait "$gitops" 2>/dev/null || true
+
+log "checklist: the kill switch holds against the GitOps loop too"
+(while :; do k -n "$NS" apply -f "$WORK/slow.yaml" >/dev/null 2>&1 || true; sleep 3; done) &
+gitops=$!
+k annotate namespace "$NS" livestrat.io/kill-switch=true
+wait_phase "$SLOW" Halted
+sleep 20
+[ "$(phase_of "$SLOW")" = Halted ] || { kill "$gitops"; die "the GitOps loop undid the kill switch"; }
+k annotate namespace "$NS" livestrat.io/kill-switch-
+sleep 15
+[ "$(phase_of "$SLOW")" = Halted ] || { kill "$gitops"; die "lifting the kill switch resumed a strategy by itself"; }
+kill "$gitops"
+wait "$gitops" 2>/dev/null || true
+
+log "checklist: deleted with --cascade=orphan, a LiveStrategy of the same name takes its children back"
+k -n "$NS" delete livestrategy "$SLOW" --cascade=orphan --timeout=300s
+k -n "$NS" apply -f "$WORK/slow.yaml"
+k -n "$NS" annotate livestrategy "$SLOW" livestrat.io/halt- >/dev/null 2>&1 || true
+wait_phase "$SLOW" Running
+conflicts=$(k -n "$NS" get livestrategy "$SLOW" -o jsonpath='{.status.conditions[?(@.reason=="NameConflict")].message}')
+[ -z "$conflicts" ] || die "the new LiveStrategy reports a name conflict: $conflicts"
+
+log "checklist: deleted with --cascade=foreground, nothing of it is left"
+k -n "$NS" delete livestrategy "$SLOW" --cascade=foreground --timeout=300s
+left=$(k -n "$NS" get statefulsets,pods,configmaps,services,serviceaccounts,roles,rolebindings,poddisruptionbudgets \
+    -l "livestrat.io/strategy=$SLOW" -o name)
+[ -z "$left" ] || die "left behind after a foreground deletion: $left"
+
+log "e2e-kind passed: $fills fills, then Halted; the cluster acceptance checklist passed"

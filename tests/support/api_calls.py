@@ -151,7 +151,11 @@ async def exercise_operator(emulator: KubernetesEmulator, kubeconfig: Path, work
             "v1/secrets", {"metadata": {"name": name}, "data": dict.fromkeys(keys, "eA==")}, namespace=namespace
         )
     settings = fast_settings(
-        peering="livestrat", replica_ordinal=0, live_namespaces=["live"], default_ledger_secret="ledger-dsn"
+        peering="livestrat",
+        replica_ordinal=0,
+        live_namespaces=["live"],
+        default_ledger_secret="ledger-dsn",
+        allow_service_account_name=True,  # a strategy may move to its own account: livestrat's is then deleted
     )
     with _kubeconfig(kubeconfig):
         async with (
@@ -223,6 +227,10 @@ async def exercise_operator(emulator: KubernetesEmulator, kubeconfig: Path, work
             desk.set_namespace_annotation("livestrat.io/kill-switch", None)
             await desk.apply(paper("own-account", pod={}))  # back to its own service account...
             await desk.apply(paper("own-account", pod={"serviceAccountName": "team"}))  # ...and away again
+            await wait_for(  # livestrat's account goes once no pod runs with it
+                lambda: emulator.read_object("v1/serviceaccounts", "own-account", namespace="default") is None,
+                timeout=30,
+            )
             await desk.delete(name)
             await desk.delete("ema-cross-halted")
     return api_use(list(emulator)[since:])
