@@ -71,6 +71,7 @@ class Observer:
         seen = reading.status
         status = with_operator_part(seen, memory.status_writes.current(operator_part(seen), clock))
         recorded = memory.breach_writes.current(annotations.get(RISK_HALTED_AT_ANNOTATION), clock)
+        halt_request = memory.halt_writes.current(reading.halt_request, clock)
         version = int(str(meta.get("resourceVersion") or 0)) if str(meta.get("resourceVersion") or 0).isdigit() else 0
         # The operator's own fields that do not read are written back once: a copy that lags behind that write
         # (the same resourceVersion or an older one) shows them still, and is not told again.
@@ -118,6 +119,8 @@ class Observer:
             status_repairs=repairs,
             scalable=reading.scalable,
             resource_version=version,
+            halt_requested=halt_request,
+            annotations_writable=reading.annotations_writable,
         )
 
         # The Secrets a pod needs are read when one is about to start (or cannot), and, less often, while a

@@ -10,8 +10,9 @@ part of them, is all that is cluster-wide when watching named namespaces.
 */}}
 
 {{- define "livestrat.rbac.namespacedRules" -}}
-# The LiveStrategies: kopf's watch, its finalizer and annotations (patch); the kill switch
-# sets spec.replicas to 0 through the scale subresource.
+# The LiveStrategies: kopf's watch, its finalizer and annotations, the risk record and the kill
+# switch's livestrat.io/halt (patch); where a strategy's annotations do not read, the kill switch
+# sets spec.replicas to 0 through the scale subresource instead.
 - apiGroups: [livestrat.io]
   resources: [livestrategies]
   verbs: [list, watch, patch]
