@@ -35,6 +35,7 @@ from strategy_operator.kinds import NAMESPACES_INDEX, WATCHED
 from strategy_operator.kube_client import KubeClient
 from strategy_operator.metrics import OperatorMetrics
 from strategy_operator.observe.caches import Caches, kill_switch_engaged
+from strategy_operator.observe.observer import Gone
 from strategy_operator.reconciler import Reconciler
 from strategy_operator.settings import OperatorSettings
 
@@ -152,10 +153,14 @@ def build_registry() -> kopf.OperatorRegistry:
     # ------------------------------------------------------------------------------ LiveStrategies
 
     @kopf.on.event(GROUP, VERSION, PLURAL, id="wake-on-livestrategies", registry=registry)
-    def strategy_changed(type: str | None, namespace: str, name: str, memo: kopf.Memo, **_: Any) -> None:
-        memo.context.wakeups.poke((namespace, name))
+    def strategy_changed(
+        type: str | None, namespace: str, name: str, uid: str | None, memo: kopf.Memo, **_: Any
+    ) -> None:
         if type == "DELETED":
-            memo.context.reconciler.forget((namespace, name))
+            memo.context.reconciler.forget((namespace, name), str(uid or ""))
+        else:
+            memo.context.reconciler.saw((namespace, name), str(uid or ""))
+        memo.context.wakeups.poke((namespace, name))
 
     # Asked to stop (deletion, operator exit), the reconciler finishes its pass and exits; cancelled only after 5 s.
     @kopf.daemon(
@@ -187,6 +192,11 @@ def build_registry() -> kopf.OperatorRegistry:
                         if stopped:
                             break
                         recheck = await context.reconciler.reconcile(body, caches)
+                except Gone as gone:
+                    # kopf never told of its deletion (a watch gap): the object this daemon serves is no more, and
+                    # the one of its name now (if any) has a daemon of its own. Nothing to do; kopf respawns none.
+                    operator_log.info("%s/%s: %s: its reconciler stops", namespace, name, gone)
+                    return
                 except Exception as exc:  # retried with backoff; the status and an event already say why
                     failures += 1
                     timeout = RETRY.delay(failures)

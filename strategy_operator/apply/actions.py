@@ -37,7 +37,7 @@ from strategy_operator.memory import StrategyMemory
 from strategy_operator.metrics import OperatorMetrics
 from strategy_operator.observe.caches import Caches
 from strategy_operator.observe.observation import Observation
-from strategy_operator.observe.observer import Observed
+from strategy_operator.observe.observer import Gone, Observed, Observer
 
 logger = logging.getLogger("livestrat.operator")
 
@@ -72,12 +72,14 @@ class Events:
 
 
 class Actions:
-    def __init__(self, kube: KubeClient, metrics: OperatorMetrics, events: Events, clock: Clock) -> None:
+    def __init__(
+        self, kube: KubeClient, metrics: OperatorMetrics, events: Events, clock: Clock, observer: Observer
+    ) -> None:
         self.kube = kube
         self.metrics = metrics
         self.events = events
         self.clock = clock
-        self.children = ChildWriter(kube, clock)
+        self.children = ChildWriter(kube, clock, observer)
 
     async def act(
         self,
@@ -144,6 +146,8 @@ class Actions:
                 self.metrics.pod_deletions.labels(deletion.reason).inc()
                 kind = "Warning" if deletion.reason == "RoguePodDeleted" else "Normal"
                 actions.append(Event(kind, deletion.reason, deletion.message))
+        except Gone:
+            raise  # a stale reconciler: nothing of its own to report, and no status of its to write
         except Exception as exc:
             await self._report_failure(raw, obs, report, step, exc, memory, actions, on_failure)
             raise

@@ -21,16 +21,19 @@ KEY = (NAMESPACE, NAME)
 
 
 class RecordingKube:
-    """Answers like an API server that accepts everything; remembers every write."""
+    """Answers like an API server that accepts everything; remembers every write, and serves what it created and
+    the LiveStrategy it is given (as it is stored) to a read."""
 
-    def __init__(self) -> None:
+    def __init__(self, strategy: dict[str, Any]) -> None:
         self.writes: list[tuple[str, str, str]] = []
         self._uids = (f"uid-{n}" for n in itertools.count())
+        self.stored: dict[tuple[str, str], dict[str, Any]] = {("LiveStrategy", strategy["metadata"]["name"]): strategy}
 
     async def create(self, manifest: dict[str, Any]) -> dict[str, Any]:
         self.writes.append(("create", manifest["kind"], manifest["metadata"]["name"]))
         created = copy.deepcopy(manifest)
         created["metadata"].update(uid=next(self._uids), resourceVersion="1")
+        self.stored[(manifest["kind"], manifest["metadata"]["name"])] = created
         return created
 
     async def patch(self, kind: str, namespace: str, name: str, patch: Any, subresource: str | None = None) -> dict:
@@ -41,7 +44,7 @@ class RecordingKube:
         self.writes.append(("delete", kind, name))
 
     async def get(self, kind: str, namespace: str, name: str) -> dict | None:
-        return None
+        return copy.deepcopy(self.stored.get((kind, name)))
 
     async def list(self, kind: str, namespace: str, label_selector: str) -> list[dict]:
         return []
@@ -54,14 +57,14 @@ def live_strategy() -> dict[str, Any]:
 
 
 async def test_the_pod_of_a_statefulset_the_cache_does_not_show_yet_is_never_deleted_as_rogue():
-    kube = RecordingKube()
+    body = live_strategy()
+    kube = RecordingKube(body)
     events: list[Event] = []
     clock = ManualClock()
     reconciler = Reconciler(
         fast_settings(), kube, OperatorMetrics({}), post_event=lambda _body, e: events.append(e), clock=clock
     )
     indexes: dict[str, dict] = {kind.index: {} for kind in WATCHED}
-    body = live_strategy()
 
     await reconciler.reconcile(body, Caches(indexes))  # creates the children
     created = {kind for verb, kind, _ in kube.writes if verb == "create"}
@@ -96,13 +99,13 @@ async def test_the_pod_of_a_statefulset_the_cache_does_not_show_yet_is_never_del
 
 
 async def test_a_transition_is_told_once_while_the_watchs_copy_lags_behind_the_operators_own_writes():
-    kube = RecordingKube()
+    body = live_strategy()  # never updated: the watch has not delivered the operator's status patch yet
+    kube = RecordingKube(body)
     events: list[Event] = []
     reconciler = Reconciler(
         fast_settings(), kube, OperatorMetrics({}), post_event=lambda _body, e: events.append(e), clock=ManualClock()
     )
     indexes: dict[str, dict] = {kind.index: {} for kind in WATCHED}
-    body = live_strategy()  # never updated: the watch has not delivered the operator's status patch yet
     for _ in range(3):
         await reconciler.reconcile(body, Caches(indexes))
     assert [e.reason for e in events].count("Starting") == 1

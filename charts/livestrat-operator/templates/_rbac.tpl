@@ -12,10 +12,11 @@ part of them, is all that is cluster-wide when watching named namespaces.
 {{- define "livestrat.rbac.namespacedRules" -}}
 # The LiveStrategies: kopf's watch, its finalizer and annotations, the risk record and the kill
 # switch's livestrat.io/halt (patch); where a strategy's annotations do not read, the kill switch
-# sets spec.replicas to 0 through the scale subresource instead.
+# sets spec.replicas to 0 through the scale subresource instead. get: before a halt, a pod's
+# deletion or a name declared taken, the object is read (a watch gap may have deleted it).
 - apiGroups: [livestrat.io]
   resources: [livestrategies]
-  verbs: [list, watch, patch]
+  verbs: [get, list, watch, patch]
 - apiGroups: [livestrat.io]
   resources: [livestrategies/scale]
   verbs: [patch]
