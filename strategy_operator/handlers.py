@@ -36,6 +36,7 @@ from strategy_operator.kube_client import KubeClient
 from strategy_operator.metrics import OperatorMetrics
 from strategy_operator.observe.caches import Caches, kill_switch_engaged
 from strategy_operator.observe.observer import Gone
+from strategy_operator.peering import FAULTS, PeeringMonitor
 from strategy_operator.reconciler import Reconciler
 from strategy_operator.settings import OperatorSettings
 
@@ -56,10 +57,17 @@ class OperatorContext:
     reconciler: Reconciler
     wakeups: wakeups.Wakeups
     slots: asyncio.Semaphore
+    peering: PeeringMonitor
 
     @classmethod
     async def start(
-        cls, settings: OperatorSettings, *, serve_metrics: bool = True, clock: Clock = SYSTEM_CLOCK
+        cls,
+        settings: OperatorSettings,
+        *,
+        identity: str,
+        priority: int,
+        serve_metrics: bool = True,
+        clock: Clock = SYSTEM_CLOCK,
     ) -> OperatorContext:
         phases: dict[Any, str] = {}
         failures: dict[Any, str] = {}
@@ -67,6 +75,11 @@ class OperatorContext:
         kube = await KubeClient.connect(metrics, pool_size=max(8, settings.max_concurrent_reconciles * 2))
         reconciler = Reconciler(settings, kube, metrics, clock=clock)
         reconciler.phases, reconciler.failures = phases, failures
+        peering = PeeringMonitor(kube, settings.peering, identity, priority)
+        metrics.paused_by = lambda: peering.reason
+        metrics.readiness = lambda: (peering.reason not in FAULTS, peering.message())
+        await peering.check_safely()
+        peering.start()
         if serve_metrics:
             await metrics.serve(settings.http_host, settings.metrics_port)
         return cls(
@@ -76,9 +89,11 @@ class OperatorContext:
             reconciler=reconciler,
             wakeups=wakeups.Wakeups(),
             slots=asyncio.Semaphore(settings.max_concurrent_reconciles),
+            peering=peering,
         )
 
     async def close(self) -> None:
+        await self.peering.stop()
         await self.metrics.close()
         await self.kube.close()
 
@@ -95,6 +110,10 @@ def configure(settings: kopf.OperatorSettings) -> None:
     settings.persistence.diffbase_storage = kopf_storage.DiffBaseStorage(
         prefix=labels.KOPF_PREFIX, key="last-handled-configuration", ignored_fields=["spec", "metadata"]
     )
+    # One ClusterKopfPeering, also for an operator watching named namespaces: with one KopfPeering per watched
+    # namespace (kopf's default then), a namespace without its object would pause the whole operator (peering is
+    # mandatory: kopf waits for every object it watches), and no namespace may freeze the others.
+    settings.peering.clusterwide = True
     settings.posting.reporting_component = labels.MANAGED_BY
     settings.posting.event_name_prefix = "livestrat-"
     settings.posting.level = logging.INFO
@@ -110,7 +129,11 @@ def build_registry() -> kopf.OperatorRegistry:
     async def start(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
         configure(settings)
         memo.context = await OperatorContext.start(
-            memo.settings, serve_metrics=memo.get("serve_metrics", True), clock=memo.get("clock", SYSTEM_CLOCK)
+            memo.settings,
+            identity=memo.identity,
+            priority=settings.peering.priority,
+            serve_metrics=memo.get("serve_metrics", True),
+            clock=memo.get("clock", SYSTEM_CLOCK),
         )
 
     @kopf.on.cleanup(registry=registry)

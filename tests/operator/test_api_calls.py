@@ -33,7 +33,7 @@ EXPECTED = (
     | calls("", "namespaces", *WATCHED)
     | calls(CRDS, "customresourcedefinitions", *WATCHED)
     | calls("", "events", "create")
-    | calls(KOPF, "clusterkopfpeerings", *WATCHED, "patch")
+    | calls(KOPF, "clusterkopfpeerings", *WATCHED, "get", "patch")  # get: whether this replica acts
 )
 # A child created moments before its watch event arrives is read back after a 409; the StatefulSet and ConfigMap are
 # read before a halt or a pod deletion is acted on, a child before its name is declared taken.

@@ -518,7 +518,11 @@ async def test_of_two_operator_replicas_only_one_acts(emulator, desk: Desk, kube
             await wait_for(lambda: desk.phase(NAME) == "Running")
             await high.processed(emulator, NAME)
             assert high.context.reconciler.phases and not low.context.reconciler.phases
-            assert _samples(low.context.metrics, "livestrat_operator_api_requests_total") == 0
+            # the standby reads nothing but the peering object (whether it acts), and says it stands by
+            requests = [s for s in _series(low.context.metrics, "livestrat_operator_api_requests_total")]
+            assert {s.labels["resource"] for s in requests if s.value} <= {"clusterkopfpeerings"}
+            await wait_for(lambda: low.metric("livestrat_operator_paused", reason="HigherPriorityPeer") == 1)
+            assert low.metric("livestrat_operator_acting") == 0 and high.metric("livestrat_operator_acting") == 1
         # the active replica has left: the other one takes over
         await desk.scale(NAME, 0)
         await wait_for(lambda: desk.phase(NAME) == "Halted", timeout=15)
@@ -549,8 +553,8 @@ def stuck_pod(emulator, strategy: str) -> None:
     )
 
 
-def _samples(metrics, name: str) -> float:
-    return sum(s.value for family in metrics.registry.collect() for s in family.samples if s.name == name)
+def _series(metrics, name: str) -> list:
+    return [s for family in metrics.registry.collect() for s in family.samples if s.name == name]
 
 
 async def test_the_operator_serves_liveness_and_metrics(emulator, desk: Desk, kubelet: Kubelet):

@@ -59,12 +59,6 @@ part of them, is all that is cluster-wide when watching named namespaces.
 - apiGroups: [""]
   resources: [events]
   verbs: [create]
-{{- if and (include "livestrat.peering" .) .Values.watchNamespaces }}
-# kopf peering: keep-alives of the operator replicas, one object per watched namespace.
-- apiGroups: [kopf.dev]
-  resources: [kopfpeerings]
-  verbs: [list, watch, patch]
-{{- end }}
 {{- end -}}
 
 {{/*
@@ -84,10 +78,17 @@ the only cluster-wide grant when the operator watches named namespaces.
 {{- define "livestrat.rbac.clusterRules" -}}
 # The namespaces' kill switches and kopf's CRD watch.
 {{ include "livestrat.rbac.clusterReadRules" . }}
+{{ include "livestrat.rbac.peeringRules" . }}
+{{- end -}}
+
+{{/*
+kopf peering (2+ replicas): one ClusterKopfPeering whatever the operator watches (kopf's
+keep-alives: list, watch, patch), read by the operator to tell whether it acts (get).
+*/}}
+{{- define "livestrat.rbac.peeringRules" -}}
 {{- if include "livestrat.peering" . }}
-# kopf peering: keep-alives of the operator replicas.
 - apiGroups: [kopf.dev]
   resources: [clusterkopfpeerings]
-  verbs: [list, watch, patch]
+  verbs: [get, list, watch, patch]
 {{- end }}
 {{- end -}}
