@@ -2,7 +2,8 @@
 
 With peering (``LIVESTRAT_PEERING``), kopf pauses a replica (no watches, no reconcilers, no halts) while its
 peering object shows a live peer of a higher priority (a standby: as intended), a live peer of the same
-priority (kopf then pauses both), or, peering being mandatory, while the object or its CRD is missing. kopf
+priority (kopf then pauses both), or, peering being mandatory, while the object or its CRD is missing (kopf
+checks that when it starts: a replica acting when the object is deleted goes on until it restarts). kopf
 says so in its log only, and its liveness endpoint answers all the same: a paused operator looked healthy.
 :class:`PeeringMonitor` reads the same object (the one ClusterKopfPeering: see ``handlers.configure``) every
 :data:`CHECK_SECONDS`, parses it with kopf's own ``Peer`` (priority, lifetime, last keep-alive) and applies
@@ -86,7 +87,8 @@ class PeeringMonitor:
             return "acting" if self.name else "acting (standalone)"
         return {
             Paused.PEERING_OBJECT_MISSING: f"paused: the peering object ClusterKopfPeering {self.name} (or its CRD) "
-            "is missing, and peering is mandatory: no replica acts until it exists (the chart creates it)",
+            "is missing, and peering is mandatory: a replica that starts acts only once it exists (the chart "
+            "creates it); one that was acting when it went goes on only until it restarts",
             Paused.SAME_PRIORITY_PEER: f"paused: another live replica has this one's priority {self.priority} in "
             f"ClusterKopfPeering {self.name}: kopf pauses both (set LIVESTRAT_REPLICA_ORDINAL or LIVESTRAT_PRIORITY)",
             Paused.HIGHER_PRIORITY_PEER: f"standby: a live replica of higher priority acts (ClusterKopfPeering "
