@@ -6,11 +6,14 @@ import copy
 import itertools
 from typing import Any
 
+import pytest
+
 from strategy_operator.apply.own_writes import CACHE_LAG_SECONDS
 from strategy_operator.decide.events import Event
 from strategy_operator.kinds import WATCHED
 from strategy_operator.metrics import OperatorMetrics
 from strategy_operator.observe.caches import Caches
+from strategy_operator.observe.observer import Gone
 from strategy_operator.reconciler import Reconciler
 from tests.support.clock import ManualClock
 from tests.support.desk import example
@@ -110,3 +113,56 @@ async def test_a_transition_is_told_once_while_the_watchs_copy_lags_behind_the_o
         await reconciler.reconcile(body, Caches(indexes))
     assert [e.reason for e in events].count("Starting") == 1
     assert [w for w in kube.writes if w[1] == "LiveStrategy/status"] == [("patch", "LiveStrategy/status", NAME)]
+
+
+def cached_child(kind: str, owner_uid: str, uid: str) -> dict[str, Any]:
+    """A child of the strategy's name as a watch cache holds it, owned by the LiveStrategy of ``owner_uid``."""
+    return {
+        "kind": kind,
+        "metadata": {
+            "name": NAME,
+            "namespace": NAMESPACE,
+            "uid": uid,
+            "resourceVersion": "5",
+            "labels": {"livestrat.io/strategy": NAME},
+            "ownerReferences": [{"kind": "LiveStrategy", "name": NAME, "uid": owner_uid, "controller": True}],
+        },
+        "spec": {"replicas": 1},
+    }
+
+
+async def test_children_a_watch_gap_left_in_the_caches_are_confirmed_gone_and_made_again_not_declared_taken():
+    # The LiveStrategy was deleted and recreated while the watches were cut off: the caches still hold the
+    # children of the old one (another owner uid), which the API server no longer has.
+    body = live_strategy()
+    kube = RecordingKube(body)
+    events: list[Event] = []
+    reconciler = Reconciler(
+        fast_settings(), kube, OperatorMetrics({}), post_event=lambda _body, e: events.append(e), clock=ManualClock()
+    )
+    indexes: dict[str, dict] = {kind.index: {} for kind in WATCHED}
+    for kind in WATCHED:
+        if kind.kind != "Pod":
+            indexes[kind.index][KEY] = [cached_child(kind.kind, "old-strategy-uid", f"old-{kind.plural}")]
+
+    await reconciler.reconcile(body, Caches(indexes))
+    created = {kind for verb, kind, _ in kube.writes if verb == "create"}
+    assert created == {"ConfigMap", "ServiceAccount", "Role", "RoleBinding", "Service", "StatefulSet"}
+    assert not [w for w in kube.writes if w[:2] == ("patch", "StatefulSet")]  # nothing scaled down
+    assert "NameConflict" not in [e.reason for e in events] and not reconciler.memory(KEY).conflicts
+    assert {f"old-{kind.plural}" for kind in WATCHED if kind.kind != "Pod"} <= reconciler.memory(KEY).confirmed_gone
+
+
+async def test_a_reconciler_whose_strategy_was_recreated_meanwhile_stops_and_writes_nothing():
+    old = live_strategy()
+    new = copy.deepcopy(old)
+    new["metadata"]["uid"] = "recreated-uid"
+    kube = RecordingKube(new)  # what the API server has now
+    reconciler = Reconciler(fast_settings(), kube, OperatorMetrics({}), post_event=lambda *_: None, clock=ManualClock())
+    indexes: dict[str, dict] = {kind.index: {} for kind in WATCHED}
+    indexes["livestrat_statefulsets"][KEY] = [cached_child("StatefulSet", "recreated-uid", "new-sts")]
+    reconciler.saw(KEY, "recreated-uid")  # kopf told of the new one; the old one's daemon never heard of its end
+
+    with pytest.raises(Gone):
+        await reconciler.reconcile(old, Caches(indexes))
+    assert kube.writes == []
