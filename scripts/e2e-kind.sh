@@ -5,7 +5,8 @@
 #   changed) -> create a kind cluster and load them into it -> install the chart
 #   with dev values -> apply the paper example (emptyDir catalog filled with sample bars)
 #   -> wait until its status shows fills -> scale it to 0 -> wait for Halted and no pod
-#   -> tear the cluster down.
+#   -> resume, halt with the livestrat.io/halt annotation, re-apply the manifest (as a GitOps
+#   sync) -> still Halted, no pod -> tear the cluster down.
 #
 # Needs: docker (with a running daemon), kind, helm, kubectl (`make e2e-kind` puts the
 # project's pinned helm and kubectl first on PATH).
@@ -123,4 +124,20 @@ replicas=$(k -n "$NS" get livestrategy "$STRATEGY" -o jsonpath='{.status.replica
 [ "${replicas:-0}" = 0 ] || die "Halted, but status.replicas=$replicas"
 k -n "$NS" get livestrategies -o wide
 
-log "e2e-kind passed: $fills fills, then Halted"
+# GitOps self-heal: re-applying the manifest (replicas: 1) undoes a scale to 0, never the desk's halt.
+log "resuming, then halting with the livestrat.io/halt annotation while the manifest is re-applied"
+k -n "$NS" scale "livestrategy/$STRATEGY" --replicas=1
+k -n "$NS" wait "livestrategy/$STRATEGY" --for=jsonpath='{.status.phase}'=Running --timeout=300s
+k -n "$NS" annotate "livestrategy/$STRATEGY" livestrat.io/halt="e2e: GitOps self-heal"
+k -n "$NS" wait "livestrategy/$STRATEGY" --for=jsonpath='{.status.phase}'=Halted --timeout=300s
+for _ in 1 2 3; do
+    k -n "$NS" apply -f "$EXAMPLE"
+    sleep 5
+done
+reason=$(k -n "$NS" get livestrategy "$STRATEGY" -o jsonpath='{.status.conditions[?(@.type=="Halted")].reason}')
+[ "$reason" = HaltRequested ] || die "re-applied under the desk's halt: Halted reason is '$reason'"
+pods=$(k -n "$NS" get pods -l "livestrat.io/strategy=$STRATEGY" -o name)
+[ -z "$pods" ] || die "the desk's halt did not hold a re-applied manifest: pods $pods"
+k -n "$NS" get livestrategies -o wide
+
+log "e2e-kind passed: $fills fills, then Halted (scaled, and by the desk's annotation under a re-apply)"
