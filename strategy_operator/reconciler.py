@@ -21,6 +21,7 @@ metrics of each pass. The clock is injected: no decision reads the system's.
 from __future__ import annotations
 
 import dataclasses
+import logging
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -32,13 +33,15 @@ from strategy_operator.decide import conditions
 from strategy_operator.decide.phase import timed_wait
 from strategy_operator.decide.plan import plan
 from strategy_operator.decide.status import report
-from strategy_operator.kube_client import KubeClient
+from strategy_operator.kube_client import ApiError, KubeClient
 from strategy_operator.memory import StrategyMemory
 from strategy_operator.metrics import OperatorMetrics
 from strategy_operator.observe.caches import Caches
 from strategy_operator.observe.observer import Gone, Observer, destructive
 from strategy_operator.settings import OperatorSettings
 from strategy_operator.wakeups import Key
+
+logger = logging.getLogger("livestrat.operator")
 
 
 class Reconciler:
@@ -113,8 +116,17 @@ class Reconciler:
         decided = plan(observed.observation)
         if destructive(observed.observation, decided):
             # Nothing is destroyed on the caches' word (they may hold what a watch gap deleted): again, from the API.
-            observed = await self.observer.observe(raw, caches, memory, confirm=True)
-            decided = plan(observed.observation)
+            try:
+                observed = await self.observer.observe(raw, caches, memory, confirm=True)
+            except ApiError as exc:
+                if decided.hold is None or not decided.hold.asked:
+                    raise  # retried: nothing is stopped on an unconfirmed view
+                # A halt someone asked for is not held up by a read that fails (a missing RBAC grant, an outage):
+                # the StatefulSet goes to 0 all the same; only the pods the caches show are not deleted on it.
+                logger.warning("%s/%s: could not confirm before halting (%s): halting anyway", *key, exc)
+                decided = dataclasses.replace(decided, delete_pods=[])
+            else:
+                decided = plan(observed.observation)
         observation = observed.observation
         since = memory.since(timed_wait(decided.replicas, list(observation.pods)), observation.now)
         observation = dataclasses.replace(observation, phase_since=since)

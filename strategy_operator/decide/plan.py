@@ -27,6 +27,16 @@ class Hold:
     reason: str
     message: str
 
+    @property
+    def asked(self) -> bool:
+        """A halt someone with the right to stop the strategy asked for (architecture decision 11), rather than a
+        problem that keeps a pod from running (a spec, a Secret, a name taken)."""
+        return self.reason in ASKED_HALTS
+
+
+# The holds someone asked for: deletion, the kill switch, the desk's halt annotation, a risk breach, spec.replicas 0.
+ASKED_HALTS = frozenset({"Deleting", "KillSwitch", "HaltRequested", "RiskLimitBreached", "ScaledToZero"})
+
 
 @dataclass(frozen=True)
 class PodDeletion:

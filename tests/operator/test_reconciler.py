@@ -11,6 +11,7 @@ import pytest
 from strategy_operator.apply.own_writes import CACHE_LAG_SECONDS
 from strategy_operator.decide.events import Event
 from strategy_operator.kinds import WATCHED
+from strategy_operator.kube_client import ApiError
 from strategy_operator.metrics import OperatorMetrics
 from strategy_operator.observe.caches import Caches
 from strategy_operator.observe.observer import Gone
@@ -166,3 +167,26 @@ async def test_a_reconciler_whose_strategy_was_recreated_meanwhile_stops_and_wri
     with pytest.raises(Gone):
         await reconciler.reconcile(old, Caches(indexes))
     assert kube.writes == []
+
+
+class ForbiddenReads(RecordingKube):
+    """An API server that refuses the operator's reads (a grant missing from an older chart, an outage)."""
+
+    async def get(self, kind: str, namespace: str, name: str) -> dict | None:
+        raise ApiError(403, "Forbidden", f"cannot get {kind}")
+
+    async def list(self, kind: str, namespace: str, label_selector: str) -> list[dict]:
+        raise ApiError(403, "Forbidden", f"cannot list {kind}")
+
+
+async def test_a_halt_is_not_held_up_by_a_confirmation_the_api_server_refuses():
+    body = live_strategy()
+    body["spec"]["replicas"] = 0  # halted by the desk
+    kube = ForbiddenReads(body)
+    reconciler = Reconciler(fast_settings(), kube, OperatorMetrics({}), post_event=lambda *_: None, clock=ManualClock())
+    indexes: dict[str, dict] = {kind.index: {} for kind in WATCHED}
+    for kind in WATCHED:
+        if kind.kind != "Pod":
+            indexes[kind.index][KEY] = [cached_child(kind.kind, "strategy-uid", f"{kind.plural}-uid")]
+    await reconciler.reconcile(body, Caches(indexes))
+    assert kube.writes[0] == ("patch", "StatefulSet", NAME)  # scaled to 0 first, all the same
