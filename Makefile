@@ -57,11 +57,12 @@ $(STAMP): pyproject.toml requirements.lock
 	@rm -f $(VENV)/.installed-*
 	@touch $@
 
-# helm and kubectl (official builds) into .tools/bin, and PostgreSQL server binaries
-# (found on the machine, or installed from the distribution's packages).
+# helm and kubectl (official builds) into .tools/bin, and PostgreSQL server binaries and
+# Prometheus's promtool (found on the machine, or installed from the distribution's packages).
 tools:
 	@sh scripts/install-tools.sh $(TOOLS)
 	@sh scripts/ensure-postgres.sh >/dev/null
+	@sh scripts/ensure-promtool.sh
 
 # The operator and runtime images (scripts/build-images.sh): a Docker daemon (Debian's dockerd,
 # started as root where none runs), a Debian trixie base made with debootstrap, the locked

@@ -243,6 +243,8 @@ wait_phase "$SLOW" Halted
 sleep 30
 [ "$(phase_of "$SLOW")" = Halted ] || { kill "$gitops"; die "the GitOps loop resumed a halted strategy"; }
 [ -z "$(pod_uid "$SLOW")" ] || { kill "$gitops"; die "a pod runs although the strategy is halted"; }
+reason=$(k -n "$NS" get livestrategy "$SLOW" -o jsonpath='{.status.conditions[?(@.type=="Halted")].reason}')
+[ "$reason" = HaltRequested ] || { kill "$gitops"; die "halted by the desk, but the Halted reason is '$reason'"; }
 k -n "$NS" annotate livestrategy "$SLOW" livestrat.io/halt-
 wait_phase "$SLOW" Running
 kill "$gitops"

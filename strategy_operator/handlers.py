@@ -35,6 +35,8 @@ from strategy_operator.kinds import NAMESPACES_INDEX, WATCHED
 from strategy_operator.kube_client import KubeClient
 from strategy_operator.metrics import OperatorMetrics
 from strategy_operator.observe.caches import Caches, kill_switch_engaged
+from strategy_operator.observe.observer import Gone
+from strategy_operator.peering import FAULTS, PeeringMonitor
 from strategy_operator.reconciler import Reconciler
 from strategy_operator.settings import OperatorSettings
 
@@ -55,10 +57,17 @@ class OperatorContext:
     reconciler: Reconciler
     wakeups: wakeups.Wakeups
     slots: asyncio.Semaphore
+    peering: PeeringMonitor
 
     @classmethod
     async def start(
-        cls, settings: OperatorSettings, *, serve_metrics: bool = True, clock: Clock = SYSTEM_CLOCK
+        cls,
+        settings: OperatorSettings,
+        *,
+        identity: str,
+        priority: int,
+        serve_metrics: bool = True,
+        clock: Clock = SYSTEM_CLOCK,
     ) -> OperatorContext:
         phases: dict[Any, str] = {}
         failures: dict[Any, str] = {}
@@ -66,6 +75,11 @@ class OperatorContext:
         kube = await KubeClient.connect(metrics, pool_size=max(8, settings.max_concurrent_reconciles * 2))
         reconciler = Reconciler(settings, kube, metrics, clock=clock)
         reconciler.phases, reconciler.failures = phases, failures
+        peering = PeeringMonitor(kube, settings.peering, identity, priority)
+        metrics.paused_by = lambda: peering.reason
+        metrics.readiness = lambda: (peering.reason not in FAULTS, peering.message())
+        await peering.check_safely()
+        peering.start()
         if serve_metrics:
             await metrics.serve(settings.http_host, settings.metrics_port)
         return cls(
@@ -75,9 +89,11 @@ class OperatorContext:
             reconciler=reconciler,
             wakeups=wakeups.Wakeups(),
             slots=asyncio.Semaphore(settings.max_concurrent_reconciles),
+            peering=peering,
         )
 
     async def close(self) -> None:
+        await self.peering.stop()
         await self.metrics.close()
         await self.kube.close()
 
@@ -94,6 +110,10 @@ def configure(settings: kopf.OperatorSettings) -> None:
     settings.persistence.diffbase_storage = kopf_storage.DiffBaseStorage(
         prefix=labels.KOPF_PREFIX, key="last-handled-configuration", ignored_fields=["spec", "metadata"]
     )
+    # One ClusterKopfPeering, also for an operator watching named namespaces: with one KopfPeering per watched
+    # namespace (kopf's default then), a namespace without its object would pause the whole operator (peering is
+    # mandatory: kopf waits for every object it watches), and no namespace may freeze the others.
+    settings.peering.clusterwide = True
     settings.posting.reporting_component = labels.MANAGED_BY
     settings.posting.event_name_prefix = "livestrat-"
     settings.posting.level = logging.INFO
@@ -109,7 +129,11 @@ def build_registry() -> kopf.OperatorRegistry:
     async def start(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
         configure(settings)
         memo.context = await OperatorContext.start(
-            memo.settings, serve_metrics=memo.get("serve_metrics", True), clock=memo.get("clock", SYSTEM_CLOCK)
+            memo.settings,
+            identity=memo.identity,
+            priority=settings.peering.priority,
+            serve_metrics=memo.get("serve_metrics", True),
+            clock=memo.get("clock", SYSTEM_CLOCK),
         )
 
     @kopf.on.cleanup(registry=registry)
@@ -152,10 +176,14 @@ def build_registry() -> kopf.OperatorRegistry:
     # ------------------------------------------------------------------------------ LiveStrategies
 
     @kopf.on.event(GROUP, VERSION, PLURAL, id="wake-on-livestrategies", registry=registry)
-    def strategy_changed(type: str | None, namespace: str, name: str, memo: kopf.Memo, **_: Any) -> None:
-        memo.context.wakeups.poke((namespace, name))
+    def strategy_changed(
+        type: str | None, namespace: str, name: str, uid: str | None, memo: kopf.Memo, **_: Any
+    ) -> None:
         if type == "DELETED":
-            memo.context.reconciler.forget((namespace, name))
+            memo.context.reconciler.forget((namespace, name), str(uid or ""))
+        else:
+            memo.context.reconciler.saw((namespace, name), str(uid or ""))
+        memo.context.wakeups.poke((namespace, name))
 
     # Asked to stop (deletion, operator exit), the reconciler finishes its pass and exits; cancelled only after 5 s.
     @kopf.daemon(
@@ -187,6 +215,11 @@ def build_registry() -> kopf.OperatorRegistry:
                         if stopped:
                             break
                         recheck = await context.reconciler.reconcile(body, caches)
+                except Gone as gone:
+                    # kopf never told of its deletion (a watch gap): the object this daemon serves is no more, and
+                    # the one of its name now (if any) has a daemon of its own. Nothing to do; kopf respawns none.
+                    operator_log.info("%s/%s: %s: its reconciler stops", namespace, name, gone)
+                    return
                 except Exception as exc:  # retried with backoff; the status and an event already say why
                     failures += 1
                     timeout = RETRY.delay(failures)

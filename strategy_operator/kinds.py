@@ -19,6 +19,7 @@ class Kind:
     version: str
     plural: str
     watched: bool = False  # cached per strategy (selected by the strategy label)
+    namespaced: bool = True
 
     @property
     def prefix(self) -> str:
@@ -43,6 +44,8 @@ KINDS: dict[str, Kind] = {
         Kind("StatefulSet", "apps", "v1", "statefulsets", watched=True),
         Kind("Secret", "", "v1", "secrets"),  # read only when a pod is about to need it
         Kind(KIND, GROUP, VERSION, PLURAL),  # watched by kopf itself (its handlers)
+        # kopf's peering object (with LIVESTRAT_PEERING): read to tell whether this replica acts (peering.py)
+        Kind("ClusterKopfPeering", "kopf.dev", "v1", "clusterkopfpeerings", namespaced=False),
     )
 }
 WATCHED = [kind for kind in KINDS.values() if kind.watched]

@@ -51,7 +51,9 @@ class ApiError(Exception):
 
 
 def path(kind: str, namespace: str, name: str | None = None, subresource: str | None = None) -> str:
-    url = f"{KINDS[kind].prefix}/namespaces/{namespace}/{KINDS[kind].plural}"
+    found = KINDS[kind]
+    scope = f"/namespaces/{namespace}" if found.namespaced else ""  # cluster-scoped: no namespace
+    url = f"{found.prefix}{scope}/{found.plural}"
     if name is not None:
         url += f"/{name}"
     if subresource is not None:

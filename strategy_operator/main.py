@@ -20,6 +20,7 @@ import kopf
 from livestrat.api.runtime_config import host_and_port
 from strategy_operator.clock import SYSTEM_CLOCK, Clock
 from strategy_operator.handlers import build_registry
+from strategy_operator.peering import own_identity
 from strategy_operator.settings import OperatorSettings, SettingsError
 
 
@@ -30,15 +31,17 @@ def operator_kwargs(
     they move)."""
     namespaces = list(namespaces) or list(settings.watch_namespaces)
     peering = settings.peering
+    identity = own_identity()  # given to kopf, so the operator tells itself from its peers (peering.py)
     return {
         "clusterwide": not namespaces,
         "namespaces": namespaces,
         "standalone": peering is None,
         "peering_name": peering,
         "priority": settings.peering_priority(),
+        "identity": identity,
         "liveness_endpoint": f"http://{host_and_port(settings.http_host, settings.health_port)}/healthz",
         "registry": build_registry(),
-        "memo": kopf.Memo(settings=settings, clock=clock),
+        "memo": kopf.Memo(settings=settings, clock=clock, identity=identity),
     }
 
 

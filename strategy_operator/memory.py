@@ -40,6 +40,7 @@ class StrategyMemory:
     confirmed_gone: set[str] = field(default_factory=set)  # pod uids the caches still show but the API does not
     status_writes: OwnWrites = field(default_factory=OwnWrites)  # the operator's status fields
     breach_writes: OwnWrites = field(default_factory=OwnWrites)  # the livestrat.io/risk-halted-at annotation
+    halt_writes: OwnWrites = field(default_factory=OwnWrites)  # the livestrat.io/halt annotation (kill switch)
     spec_scaled_from: int | None = None  # the generation whose spec.replicas the kill switch set to 0
     deletion_seen: datetime | None = None  # when this operator first saw the deletion (bounds the wait)
     repaired_version: int = 0  # the resourceVersion whose unreadable status fields the operator wrote back

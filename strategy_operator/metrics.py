@@ -4,13 +4,13 @@ Per operator instance (a registry of its own, so several operators can run in on
 process): reconciliations and their errors, their duration, the strategies in each phase and
 the failed ones by reason (what alerts need: ``HaltTimedOut``, ``HaltFailed``, ...), the API
 requests the operator itself makes (kopf's watches and bookkeeping are not counted), the
-events it posts and the pods it deletes.
+events it posts and the pods it deletes; whether this replica acts (peering), and ``/readyz``.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 
 from aiohttp import web
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
@@ -26,6 +26,8 @@ logger = logging.getLogger("livestrat.operator")
 
 # Failure reasons always exported (0 when none), so that an alert on them has a series to watch.
 ALERTED_FAILURES = ("HaltTimedOut", "HaltFailed", "ApplyFailed")
+# Why kopf may pause a replica (strategy_operator.peering.Paused), always exported.
+PAUSE_REASONS = ("PeeringObjectMissing", "SamePriorityPeer", "HigherPriorityPeer")
 
 
 class _PhaseCollector(Collector):
@@ -59,11 +61,39 @@ class _PhaseCollector(Collector):
         yield failed
 
 
+class _PauseCollector(Collector):
+    """``livestrat_operator_acting`` (1: this replica acts) and ``livestrat_operator_paused{reason}`` (1 for the
+    reason kopf pauses it, every reason exported), read at scrape time from the peering monitor."""
+
+    def __init__(self, metrics: OperatorMetrics) -> None:
+        self._metrics = metrics
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        reason = self._metrics.paused_by()
+        yield GaugeMetricFamily(
+            "livestrat_operator_acting",
+            "1 when this operator replica acts (watches and reconciles); 0 while kopf pauses it",
+            value=0 if reason else 1,
+        )
+        paused = GaugeMetricFamily(
+            "livestrat_operator_paused",
+            "1 for the reason kopf pauses this replica: PeeringObjectMissing, SamePriorityPeer (faults: nobody "
+            "acts), HigherPriorityPeer (a standby)",
+            labels=["reason"],
+        )
+        for known in PAUSE_REASONS:
+            paused.add_metric([known], 1 if reason == known else 0)
+        yield paused
+
+
 class OperatorMetrics:
     def __init__(
         self, phases: Mapping[tuple[str, str], str], failures: Mapping[tuple[str, str], str] | None = None
     ) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
+        # Why kopf pauses this replica (None: it acts); the peering monitor sets it (standalone: always acting).
+        self.paused_by: Callable[[], str | None] = lambda: None
+        self.readiness: Callable[[], tuple[bool, str]] = lambda: (True, "acting (standalone)")
         self.reconciles = Counter(
             "livestrat_operator_reconciles",
             "Reconciliations of a LiveStrategy, by result (ok, error)",
@@ -101,6 +131,7 @@ class OperatorMetrics:
             registry=self.registry,
         )
         self.registry.register(_PhaseCollector(phases, failures if failures is not None else {}))
+        self.registry.register(_PauseCollector(self))
         self._runner: web.AppRunner | None = None
 
     def exposition(self) -> bytes:
@@ -109,10 +140,16 @@ class OperatorMetrics:
     async def serve(self, host: str, port: int) -> None:
         app = web.Application()
         app.router.add_get("/metrics", make_aiohttp_handler(self.registry))
+        app.router.add_get("/readyz", self._readyz)
         self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
         await self._runner.setup()
         await web.TCPSite(self._runner, host, port).start()
         logger.info("operator: metrics on http://%s/metrics", host_and_port(host, port))
+
+    async def _readyz(self, _request: web.Request) -> web.Response:
+        """Ready: acting, or a standby behind a live replica of higher priority; not ready: paused by a fault."""
+        ready, message = self.readiness()
+        return web.Response(status=200 if ready else 503, text=message + "\n")
 
     async def close(self) -> None:
         if self._runner is not None:

@@ -9,6 +9,10 @@ Each pass:
 3. **apply** (:mod:`strategy_operator.apply`): halting first, then everything else, each write
    skipped when there is nothing to change, so a strategy at rest costs no write at all.
 
+A pass that would scale a StatefulSet down or delete a pod observes again from the API server
+first and decides on that (the caches may hold what a watch gap deleted); a reconciler whose
+LiveStrategy the API server no longer has raises :class:`~strategy_operator.observe.observer.Gone`.
+
 This module only sequences them and keeps what one operator remembers per strategy
 (:class:`~strategy_operator.memory.StrategyMemory`), the phases its metrics count, and the
 metrics of each pass. The clock is injected: no decision reads the system's.
@@ -17,6 +21,7 @@ metrics of each pass. The clock is injected: no decision reads the system's.
 from __future__ import annotations
 
 import dataclasses
+import logging
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -28,13 +33,15 @@ from strategy_operator.decide import conditions
 from strategy_operator.decide.phase import timed_wait
 from strategy_operator.decide.plan import plan
 from strategy_operator.decide.status import report
-from strategy_operator.kube_client import KubeClient
+from strategy_operator.kube_client import ApiError, KubeClient
 from strategy_operator.memory import StrategyMemory
 from strategy_operator.metrics import OperatorMetrics
 from strategy_operator.observe.caches import Caches
-from strategy_operator.observe.observer import Observer
+from strategy_operator.observe.observer import Gone, Observer, destructive
 from strategy_operator.settings import OperatorSettings
 from strategy_operator.wakeups import Key
+
+logger = logging.getLogger("livestrat.operator")
 
 
 class Reconciler:
@@ -52,15 +59,24 @@ class Reconciler:
         self.memories: dict[Key, StrategyMemory] = {}
         self.phases: dict[Key, str] = {}  # the phase of each strategy (metrics, liveness probe)
         self.failures: dict[Key, str] = {}  # the reason of each Failed one (metrics: alerts)
+        # The uid of each LiveStrategy kopf last told of: a reconciler of another uid under that name may be a stale
+        # one (kopf keeps the daemon of an object deleted during a watch gap, and tells nothing).
+        self.uids: dict[Key, str] = {}
         self.events = Events(metrics, post_event)
         self.observer = Observer(settings, kube, clock)
-        self.actions = Actions(kube, metrics, self.events, clock)
+        self.actions = Actions(kube, metrics, self.events, clock, self.observer)
         self.finalizer = Finalizer(settings, kube, self.observer, self.events, clock)
 
     def memory(self, key: Key) -> StrategyMemory:
         return self.memories.setdefault(key, StrategyMemory())
 
-    def forget(self, key: Key) -> None:
+    def saw(self, key: Key, uid: str) -> None:
+        """kopf told of the LiveStrategy of this name and uid (any event but its deletion)."""
+        self.uids[key] = uid
+
+    def forget(self, key: Key, uid: str | None = None) -> None:
+        if uid is None or self.uids.get(key) in (None, uid):  # not a newer object's, of the same name
+            self.uids.pop(key, None)
         self.memories.pop(key, None)
         self.phases.pop(key, None)
         self.failures.pop(key, None)
@@ -78,6 +94,8 @@ class Reconciler:
         started = self.clock.monotonic()
         try:
             recheck = await self._reconcile(dict(body), caches)
+        except Gone:
+            raise  # not a failed reconciliation: this reconciler's LiveStrategy is gone
         except Exception as exc:
             self.metrics.reconciles.labels("error").inc()
             self.metrics.reconcile_errors.labels(type(exc).__name__).inc()
@@ -90,9 +108,25 @@ class Reconciler:
     async def _reconcile(self, raw: dict[str, Any], caches: Caches) -> float | None:
         meta = raw.get("metadata") or {}
         key: Key = (meta["namespace"], meta["name"])
+        uid = str(meta.get("uid") or "")
+        if self.uids.get(key, uid) != uid:  # kopf has told of another object of this name since
+            await self.observer.confirm_identity(key[0], key[1], uid)
         memory = self.memory(key)
         observed = await self.observer.observe(raw, caches, memory)
         decided = plan(observed.observation)
+        if destructive(observed.observation, decided):
+            # Nothing is destroyed on the caches' word (they may hold what a watch gap deleted): again, from the API.
+            try:
+                observed = await self.observer.observe(raw, caches, memory, confirm=True)
+            except ApiError as exc:
+                if decided.hold is None or not decided.hold.asked:
+                    raise  # retried: nothing is stopped on an unconfirmed view
+                # A halt someone asked for is not held up by a read that fails (a missing RBAC grant, an outage):
+                # the StatefulSet goes to 0 all the same; only the pods the caches show are not deleted on it.
+                logger.warning("%s/%s: could not confirm before halting (%s): halting anyway", *key, exc)
+                decided = dataclasses.replace(decided, delete_pods=[])
+            else:
+                decided = plan(observed.observation)
         observation = observed.observation
         since = memory.since(timed_wait(decided.replicas, list(observation.pods)), observation.now)
         observation = dataclasses.replace(observation, phase_since=since)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 
 import aiohttp
@@ -13,6 +14,7 @@ from kubernetes_asyncio.client.exceptions import ApiException
 from tests.support.kube import ADMISSION_PLURALS, LIVESTRATEGIES
 from tests.support.kube_quantities import DOCUMENTED_EXAMPLES, canonical
 from tests.support.kube_validation import RBAC, name_check
+from tests.support.watch_gap import WatchGap
 
 MANIFEST = {
     "apiVersion": "livestrat.io/v1alpha1",
@@ -561,3 +563,46 @@ async def test_a_new_statefulset_adopts_the_orphan_pod_its_selector_matches(emul
         await wait_for(adopted)
         assert emulator.read_object("v1/pods", "s1-0", namespace="default")["metadata"]["uid"] == pod_uid
         assert kubelet.started_pods == ["default/s1-0"]
+
+
+async def test_a_client_whose_watches_were_cut_off_is_told_410_gone_and_its_relist_misses_what_was_deleted(emulator):
+    # Kubernetes documentation, API concepts, "Efficient detection of changes": a server keeps a limited history
+    # (etcd 3: the last 5 minutes by default); "When the requested watch operations fail because the historical
+    # version of that resource is not available, clients must handle the case by recognizing the status code 410
+    # Gone, clearing their local cache, performing a new get or list operation, and starting the watch from the
+    # resourceVersion that was returned." The 410 comes as an ERROR event in a watch stream ("Expired", "too old
+    # resource version"), and a list shows what exists: a deletion in the gap leaves no trace in it.
+    url = f"{str(emulator.url).rstrip('/')}/api/v1/namespaces/default/configmaps"
+    cut_off, other = {"User-Agent": "kopf/1.0"}, {"User-Agent": "someone-else/1.0"}
+    for name in ("kept", "doomed"):
+        emulator.create_object("v1/configmaps", {"metadata": {"name": name}}, namespace="default")
+    async with aiohttp.ClientSession() as session:
+        async with session.get(url, headers=cut_off) as response:
+            listed = await response.json()
+        seen = listed["metadata"]["resourceVersion"]
+        watch = {"watch": "true", "resourceVersion": seen}
+        async with session.get(url, params=watch, headers=cut_off) as stream, WatchGap(emulator, user_agent="kopf/"):
+            assert await stream.content.readline() == b""  # the server ended the stream
+
+            resumed = asyncio.ensure_future(session.get(url, params=watch, headers=cut_off))
+            async with session.get(url, params=watch, headers=other) as unaffected:
+                emulator.delete_object("v1/configmaps", "doomed", namespace="default")
+                emulator.create_object("v1/configmaps", {"metadata": {"name": "doomed"}}, namespace="default")
+                told = [json.loads(await unaffected.content.readline())["type"] for _ in range(2)]
+                assert told == ["DELETED", "ADDED"]  # other clients see everything
+            await asyncio.sleep(0.2)
+            assert not resumed.done()  # held: the cut-off client hears nothing
+        async with await resumed as response:
+            error = json.loads(await response.content.readline())
+        assert error["type"] == "ERROR" and error["object"]["code"] == 410 and error["object"]["reason"] == "Expired"
+        assert error["object"]["message"].startswith(f"too old resource version: {seen} ")
+
+        async with session.get(url, headers=cut_off) as response:  # the relist
+            relisted = await response.json()
+        names = {item["metadata"]["name"]: item["metadata"]["uid"] for item in relisted["items"]}
+        before = {item["metadata"]["name"]: item["metadata"]["uid"] for item in listed["items"]}
+        assert names.keys() == before.keys() and names["doomed"] != before["doomed"]  # no DELETED: a new uid
+        params = {"watch": "true", "resourceVersion": relisted["metadata"]["resourceVersion"]}
+        async with session.get(url, params=params, headers=cut_off) as stream:
+            emulator.delete_object("v1/configmaps", "kept", namespace="default")
+            assert json.loads(await stream.content.readline())["type"] == "DELETED"  # watching again

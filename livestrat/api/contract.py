@@ -9,8 +9,8 @@ Here:
 
 - :class:`ExitCode`: how ``livestrat runtime`` ends, and what each code means;
 - the labels and annotations on a LiveStrategy and its children that both sides (and the
-  user) read: :data:`STRATEGY_LABEL`, :data:`KILL_SWITCH_ANNOTATION`, :data:`RISK_ACK_ANNOTATION`,
-  :data:`RISK_HALTED_AT_ANNOTATION`;
+  user) read: :data:`STRATEGY_LABEL`, :data:`KILL_SWITCH_ANNOTATION`, :data:`HALT_ANNOTATION`,
+  :data:`RISK_ACK_ANNOTATION`, :data:`RISK_HALTED_AT_ANNOTATION`;
 - the files and the content type both sides name: :data:`SQLITE_FILE_NAME`, :data:`MERGE_PATCH`.
 
 Beside it, in the modules whose models they belong to:
@@ -67,6 +67,11 @@ _MEANINGS = {
 STRATEGY_LABEL = f"{GROUP}/strategy"
 # On a Namespace: "true" halts every strategy in it.
 KILL_SWITCH_ANNOTATION = f"{GROUP}/kill-switch"
+# On a LiveStrategy: present (whatever its value, a note of who halted it and why), the strategy is halted;
+# removed, it resumes. A manifest in Git does not own it, so a GitOps controller re-applying
+# ``replicas: 1`` does not undo it (as CloudNativePG's ``cnpg.io/hibernation``). The kill switch sets it
+# on every strategy of its namespace.
+HALT_ANNOTATION = f"{GROUP}/halt"
 # On a LiveStrategy, set by the user to the breach time: releases a risk halt. The operator
 # passes it to the runtime (``RuntimeConfig.risk_acknowledgement``).
 RISK_ACK_ANNOTATION = f"{GROUP}/risk-acknowledged"

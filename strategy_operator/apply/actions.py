@@ -1,8 +1,9 @@
 """Acting on a plan: the writes of one reconciliation, in the order that keeps a strategy safe.
 
 1. halting first: a StatefulSet that must go to 0 is scaled before anything else;
-2. the kill switch: ``spec.replicas`` set to 0 through the scale subresource (sticky; also
-   when the spec cannot be read);
+2. the kill switch: the desk's halt annotation ``livestrat.io/halt`` (sticky; also when the spec
+   cannot be read), or ``spec.replicas`` 0 through the scale subresource where the annotations do
+   not read;
 3. a risk halt not recorded yet: the ``livestrat.io/risk-halted-at`` annotation;
 4. the children, created or patched only where they differ (:mod:`strategy_operator.apply.children`);
 5. pods that must not run (rogue, or stuck on an old configuration) deleted, with an event;
@@ -24,7 +25,7 @@ from typing import Any
 
 import kopf
 
-from livestrat.api.contract import RISK_HALTED_AT_ANNOTATION
+from livestrat.api.contract import HALT_ANNOTATION, KILL_SWITCH_ANNOTATION, RISK_HALTED_AT_ANNOTATION
 from livestrat.api.status import LiveStrategyStatus
 from strategy_operator.apply.children import ChildWriter
 from strategy_operator.clock import Clock
@@ -36,7 +37,7 @@ from strategy_operator.memory import StrategyMemory
 from strategy_operator.metrics import OperatorMetrics
 from strategy_operator.observe.caches import Caches
 from strategy_operator.observe.observation import Observation
-from strategy_operator.observe.observer import Observed
+from strategy_operator.observe.observer import Gone, Observed, Observer
 
 logger = logging.getLogger("livestrat.operator")
 
@@ -71,12 +72,14 @@ class Events:
 
 
 class Actions:
-    def __init__(self, kube: KubeClient, metrics: OperatorMetrics, events: Events, clock: Clock) -> None:
+    def __init__(
+        self, kube: KubeClient, metrics: OperatorMetrics, events: Events, clock: Clock, observer: Observer
+    ) -> None:
         self.kube = kube
         self.metrics = metrics
         self.events = events
         self.clock = clock
-        self.children = ChildWriter(kube, clock)
+        self.children = ChildWriter(kube, clock, observer)
 
     async def act(
         self,
@@ -100,6 +103,20 @@ class Actions:
                 step.now("halt", f"scale StatefulSet {name} to 0")
                 await self.kube.patch("StatefulSet", namespace, name, {"spec": {"replicas": 0}})
                 memory.converged.pop("StatefulSet", None)
+            if plan.mark_halted is not None:
+                step.now("halt", f"set annotation {HALT_ANNOTATION} on LiveStrategy {name} (kill switch)")
+                note = {HALT_ANNOTATION: plan.mark_halted}
+                await self.kube.patch("LiveStrategy", namespace, name, {"metadata": {"annotations": note}})
+                memory.halt_writes.wrote(obs.halt_requested, plan.mark_halted, self.clock.monotonic())
+                actions.append(
+                    Event(
+                        "Warning",
+                        "KillSwitchEngaged",
+                        f"the kill switch of namespace {namespace} is engaged: annotation {HALT_ANNOTATION} set. To "
+                        f"resume, remove the namespace's {KILL_SWITCH_ANNOTATION} annotation, then this one: "
+                        f"kubectl annotate livestrategy {name} {HALT_ANNOTATION}-",
+                    )
+                )
             generation = obs.generation or 0
             if plan.scale_spec_to_zero and not (
                 memory.spec_scaled_from is not None and generation <= memory.spec_scaled_from
@@ -129,6 +146,8 @@ class Actions:
                 self.metrics.pod_deletions.labels(deletion.reason).inc()
                 kind = "Warning" if deletion.reason == "RoguePodDeleted" else "Normal"
                 actions.append(Event(kind, deletion.reason, deletion.message))
+        except Gone:
+            raise  # a stale reconciler: nothing of its own to report, and no status of its to write
         except Exception as exc:
             await self._report_failure(raw, obs, report, step, exc, memory, actions, on_failure)
             raise

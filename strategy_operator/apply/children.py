@@ -6,12 +6,15 @@ before is no longer wanted (a three-way merge against the record it keeps on the
 :mod:`strategy_operator.apply.applied_fields`); a child whose write came back unchanged is
 remembered (digest and resourceVersion) and not compared again. An
 object holding a child's name that this LiveStrategy does not own is left alone and reported
-(``NameConflict``); the StatefulSet is then held at 0, so no pod runs on top of it.
+(``NameConflict``); the StatefulSet is then held at 0, so no pod runs on top of it. A conflict is
+declared only once the API server confirms it: the cache may hold a child deleted during a watch
+gap, and the reconciler itself may be a stale one, of a LiveStrategy deleted and recreated meanwhile
+(:meth:`~strategy_operator.observe.observer.Observer.confirm_conflict`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from livestrat.api.contract import STRATEGY_LABEL
@@ -25,8 +28,8 @@ from strategy_operator.decide.events import Event
 from strategy_operator.decide.plan import Plan
 from strategy_operator.kube_client import ApiError, KubeClient
 from strategy_operator.memory import StrategyMemory
-from strategy_operator.observe.caches import Caches
-from strategy_operator.observe.observer import Observed, owned_by
+from strategy_operator.observe.caches import Caches, uid_of
+from strategy_operator.observe.observer import Observed, Observer, owned_by
 from strategy_operator.quantities import QUANTITY_FIELDS, QUANTITY_MAPS, same_quantity
 from strategy_operator.wakeups import Key
 
@@ -82,9 +85,10 @@ def _template_changed(existing: Mapping[str, Any] | None, desired: Mapping[str, 
 
 
 class ChildWriter:
-    def __init__(self, kube: KubeClient, clock: Clock) -> None:
+    def __init__(self, kube: KubeClient, clock: Clock, observer: Observer) -> None:
         self.kube = kube
         self.clock = clock
+        self.observer = observer
 
     async def apply(
         self, observed: Observed, plan: Plan, caches: Caches, memory: StrategyMemory, step: Step
@@ -96,11 +100,22 @@ class ChildWriter:
         key: Key = (namespace, name)
         created: list[str] = []
         updated: list[str] = []
+        confirmed = False
+
+        async def identity() -> None:
+            """Once per pass, before anything is created or declared taken: a stale reconciler (its LiveStrategy
+            deleted, perhaps recreated, while kopf did not say so) raises Gone instead."""
+            nonlocal confirmed
+            if not confirmed:
+                await self.observer.confirm_identity(namespace, name, uid)
+                confirmed = True
+
         for desired in desired_children:
             kind = desired["kind"]
             if kind in memory.conflicts:
                 continue  # someone else's object: left alone, looked at again now and then
-            existing = caches.child(kind, key) or memory.created.get(kind, self.clock.monotonic())
+            existing = caches.child(kind, key, memory.confirmed_gone)
+            existing = existing or memory.created.get(kind, self.clock.monotonic())
             if existing is not None and (existing.get("metadata") or {}).get("deletionTimestamp"):
                 # Going (a foreground deletion, or deleted by hand): nothing to write. What the pod reports with
                 # is held until no pod is left; it is created anew once gone, if the strategy still wants it.
@@ -124,21 +139,22 @@ class ChildWriter:
                     desired = {"kind": kind, "metadata": {"name": name}, "spec": {"replicas": replicas}}
             step.now("apply", f"{'create' if existing is None else 'update'} {kind} {name}")
             outcome = await self._ensure(
-                desired, existing, uid, namespace, memory, deleting=observed.observation.deleting
+                desired, existing, uid, key, memory, identity, deleting=observed.observation.deleting
             )
             if outcome == "created":
                 created.append(kind)
             elif outcome == "updated" and (kind != "StatefulSet" or _template_changed(existing, desired)):
                 updated.append(kind)
 
-        own_account = caches.child("ServiceAccount", key)
+        own_account = caches.child("ServiceAccount", key, memory.confirmed_gone)
         wants_account = any(child["kind"] == "ServiceAccount" for child in desired_children)
         used = any(pod.service_account == labels.child_name(name) for pod in observed.observation.pods)
         if not wants_account and own_account is not None and owned_by(own_account, uid) and not used:
             # The spec now names its own, and no pod runs with livestrat's any more (a Manual pod keeps it).
             step.now("apply", f"delete ServiceAccount {name}")
             await pod_identity.release(self.kube, {"kind": "ServiceAccount", **own_account})
-            await self.kube.delete("ServiceAccount", namespace, name)
+            # that very object (a cached one may have been replaced since)
+            await self.kube.delete("ServiceAccount", namespace, name, uid=uid_of(own_account))
         events: list[Event] = []
         if created:
             events.append(Event("Normal", "Created", f"created {', '.join(created)} {name}"))
@@ -154,19 +170,25 @@ class ChildWriter:
         desired: dict[str, Any],
         existing: Mapping[str, Any] | None,
         uid: str,
-        namespace: str,
+        key: Key,
         memory: StrategyMemory,
+        identity: Callable[[], Awaitable[None]],
         *,
         deleting: bool = False,
     ) -> str | None:
         kind, name = desired["kind"], desired["metadata"]["name"]
+        namespace = key[0]
         whole = "apiVersion" in desired  # else a partial (replicas-only) change: no record, nothing removed
         if whole:
             desired = applied_fields.with_record(desired, patchable(desired))
         wanted = digest(desired)
+        if existing is not None and uid and not owned_by(existing, uid):
+            # someone else's, says the cache: the API server's word first (None: it was deleted in a watch gap)
+            existing = await self.observer.confirm_conflict(kind, key, existing, memory)
         if existing is None:
             if not whole:
                 return None  # a partial change of a child that is not there yet
+            await identity()
             try:
                 created = await self.kube.create(desired)
             except ApiError as exc:
@@ -183,6 +205,7 @@ class ChildWriter:
         version = str((existing.get("metadata") or {}).get("resourceVersion"))
         adopt = not deleting and left_by_a_namesake(existing, name)  # never to an owner on its way out
         if uid and not owned_by(existing, uid) and not adopt:
+            await identity()
             memory.conflicts[kind] = SpecProblem(
                 "NameConflict",
                 f"a {kind} named {name!r} already exists in namespace {namespace!r} and does not belong to this "

@@ -46,7 +46,7 @@ class Finalizer:
         """Returns once no pod of the strategy is left, or the wait is over; ``wake`` waits for a change."""
         raw = dict(body)
         meta = raw.get("metadata") or {}
-        name, namespace = meta["name"], meta["namespace"]
+        name, namespace, uid = meta["name"], meta["namespace"], str(meta.get("uid") or "")
         key: Key = (namespace, name)
         # Bounded from the deletion, but never from before this operator saw it: after an outage longer than
         # the bound, the pod still gets its full time to exit before the LiveStrategy is let go.
@@ -58,7 +58,8 @@ class Finalizer:
         deadline = began + timedelta(seconds=bound)
         announced = False
         while True:
-            statefulset = caches.child("StatefulSet", key) or memory.created.get("StatefulSet", self.clock.monotonic())
+            # confirmed with the API server when the cache's copy may be one a watch gap left (observer.child)
+            statefulset = await self.observer.child("StatefulSet", key, uid, caches, memory)
             if statefulset is not None and (statefulset.get("spec") or {}).get("replicas") != 0:
                 await self.kube.patch("StatefulSet", namespace, name, {"spec": {"replicas": 0}})
             pods = await self.observer.pods(key, caches, memory, statefulset, confirm=True)

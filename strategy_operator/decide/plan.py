@@ -1,8 +1,9 @@
 """The plan: what a strategy's children must be now, decided from one observation.
 
 :func:`plan` decides how many pods (0 or 1, and why 0: the :class:`Hold`), whether the desired
-configuration may be written now (``updatePolicy``), whether the kill switch sets
-``spec.replicas`` to 0, which pods to delete, and whether a risk halt must be recorded. It is
+configuration may be written now (``updatePolicy``), whether the kill switch marks the strategy
+halted (the desk's ``livestrat.io/halt`` annotation), which pods to delete, and whether a risk halt
+must be recorded. It is
 made once per reconciliation. :func:`secrets_due` answers the one question the observation
 needs answered before that: whether the Secrets a pod needs must be looked at now.
 """
@@ -12,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+from livestrat.api.contract import HALT_ANNOTATION, KILL_SWITCH_ANNOTATION
 from livestrat.api.spec import OnBreach, UpdatePolicy
 from strategy_operator.decide.risk import latch_of, risk_message
 from strategy_operator.decide.unreadable import keeps_running
@@ -24,6 +26,16 @@ class Hold:
 
     reason: str
     message: str
+
+    @property
+    def asked(self) -> bool:
+        """A halt someone with the right to stop the strategy asked for (architecture decision 11), rather than a
+        problem that keeps a pod from running (a spec, a Secret, a name taken)."""
+        return self.reason in ASKED_HALTS
+
+
+# The holds someone asked for: deletion, the kill switch, the desk's halt annotation, a risk breach, spec.replicas 0.
+ASKED_HALTS = frozenset({"Deleting", "KillSwitch", "HaltRequested", "RiskLimitBreached", "ScaledToZero"})
 
 
 @dataclass(frozen=True)
@@ -38,7 +50,10 @@ class Plan:
     replicas: int
     hold: Hold | None
     apply: bool  # write the desired configuration and pod template now
-    scale_spec_to_zero: bool  # the kill switch sets spec.replicas to 0 (sticky)
+    # The kill switch leaves its halt on the strategy (sticky): the livestrat.io/halt annotation with this note;
+    # or, where the annotations do not read (a write would replace them), spec.replicas 0.
+    mark_halted: str | None = None
+    scale_spec_to_zero: bool = False
     delete_pods: list[PodDeletion] = field(default_factory=list)
     record_breach: str | None = None  # write livestrat.io/risk-halted-at with this breach time
 
@@ -52,8 +67,9 @@ def hold(obs: Observation) -> Hold | None:
     if obs.kill_switch:
         return Hold(
             "KillSwitch",
-            f"the kill switch of namespace {obs.namespace} is engaged (annotation livestrat.io/kill-switch): "
-            "every strategy here is halted; remove the annotation, then scale each strategy to 1 to resume",
+            f"the kill switch of namespace {obs.namespace} is engaged (annotation {KILL_SWITCH_ANNOTATION}): "
+            f"every strategy here is halted; to resume, remove it, then each strategy's {HALT_ANNOTATION} "
+            f"annotation: kubectl annotate livestrategy {obs.name} {HALT_ANNOTATION}-",
         )
     spec = obs.spec
     latch = latch_of(obs)
@@ -62,6 +78,12 @@ def hold(obs: Observation) -> Hold | None:
     on_breach = spec.risk.on_breach if spec is not None else OnBreach.SCALE_TO_ZERO
     if latch.latched and (on_breach == OnBreach.SCALE_TO_ZERO or not latch.reported_halted):
         return Hold("RiskLimitBreached", risk_message(obs, latch))
+    if obs.halt_requested is not None:
+        return Hold(
+            "HaltRequested",
+            f"halted by the annotation {HALT_ANNOTATION}: {obs.halt_requested!r}. To resume: "
+            f"kubectl annotate livestrategy {obs.name} {HALT_ANNOTATION}-",
+        )
     if (spec.replicas if spec is not None else obs.spec_replicas) == 0:
         return Hold("ScaledToZero", "spec.replicas is 0")
     return None
@@ -144,15 +166,21 @@ def plan(obs: Observation) -> Plan:
             deletions.append(
                 PodDeletion(pod, "Restarting", f"pod {pod.name} is not ready and runs an old configuration: replaced")
             )
-    # The kill switch holds whatever the spec says, also when it cannot be read; it sets spec.replicas through
+    # The kill switch holds whatever the spec says, also when it cannot be read, and leaves the desk's halt on
+    # each strategy so that lifting it resumes none (sticky). Not by rewriting spec.replicas: a GitOps controller
+    # would put its manifest's replicas back, and lifting the switch would then resume everything at once.
+    # Where the annotations do not read, adding one would replace them: spec.replicas is set instead, through
     # the scale subresource, which serves the object only once its replicas fields read (the operator writes
     # its own back first). A spec.replicas that does not read is not set: the StatefulSet stays held meanwhile.
+    switched = obs.kill_switch and not obs.deleting
+    mark = switched and obs.halt_requested is None and obs.annotations_writable
     asked = spec.replicas if spec is not None else obs.spec_replicas
-    scale_spec = obs.kill_switch and not obs.deleting and asked not in (0, None) and obs.scalable
+    scale_spec = switched and not obs.annotations_writable and asked not in (0, None) and obs.scalable
     return Plan(
         replicas=replicas,
         hold=held,
         apply=apply,
+        mark_halted=f"kill switch of namespace {obs.namespace}, seen {obs.now:%Y-%m-%dT%H:%M:%SZ}" if mark else None,
         scale_spec_to_zero=scale_spec,
         delete_pods=deletions,
         record_breach=latch_of(obs).record if spec is not None else None,

@@ -2,18 +2,25 @@
 
 kopf fills one index per watched kind (:data:`strategy_operator.kinds.WATCHED`), keyed by
 (namespace, strategy name) from the strategy label, and one of the namespaces whose kill
-switch is engaged. The reconciler reads them and nothing else in the steady state.
+switch is engaged. The reconciler reads them and nothing else in the steady state. They may
+hold objects deleted during a gap in the watches (kopf removes an object only on a DELETED
+event, and a relist after 410 Gone sends none): the observer confirms with the API server
+before anything is destroyed or declared taken on their word (:mod:`strategy_operator.observe.observer`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from typing import Any
 
 from livestrat.api.contract import KILL_SWITCH_ANNOTATION
 from strategy_operator.build import labels
 from strategy_operator.kinds import KINDS, NAMESPACES_INDEX
 from strategy_operator.wakeups import Key
+
+
+def uid_of(body: Mapping[str, Any] | None) -> str:
+    return str(((body or {}).get("metadata") or {}).get("uid") or "")
 
 
 def kill_switch_engaged(annotations: Mapping[str, str] | None) -> bool:
@@ -33,13 +40,20 @@ class Caches:
         except TypeError:
             return []
 
-    def child(self, kind: str, key: Key) -> dict[str, Any] | None:
-        """The strategy's child of this kind, by its name (never by position: a foreign object may share the label)."""
+    def named(self, kind: str, key: Key) -> list[dict[str, Any]]:
+        """Every copy the cache holds of the strategy's child of this kind, by its name (never by position: a foreign
+        object may share the label). More than one: all but one were deleted in a watch gap (see :meth:`child`)."""
         name = labels.child_name(key[1])
-        for body in self._store(KINDS[kind].index, key):
-            if (body.get("metadata") or {}).get("name") == name:
-                return body
-        return None
+        stored = self._store(KINDS[kind].index, key)
+        return [body for body in stored if (body.get("metadata") or {}).get("name") == name]
+
+    def child(self, kind: str, key: Key, gone: Collection[str] = ()) -> dict[str, Any] | None:
+        """The strategy's child of this kind, leaving out the uids ``gone`` (confirmed deleted by the API server).
+
+        kopf forgets an object only on a DELETED event: after a gap in its watches (a 410 Gone and a relist, a
+        peering pause) an object deleted meanwhile stays here, beside the one created since under its name."""
+        found = [body for body in self.named(kind, key) if uid_of(body) not in gone]
+        return found[0] if found else None
 
     def pods(self, key: Key) -> list[dict[str, Any]]:
         return self._store(KINDS["Pod"].index, key)

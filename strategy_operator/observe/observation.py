@@ -126,6 +126,8 @@ class Observation:
     status_repairs: Sequence[Unreadable] = ()  # the operator's status fields that do not read: written back
     scalable: bool = True  # the scale subresource can serve the object (the kill switch writes through it)
     resource_version: int = 0  # of the copy observed
+    halt_requested: str | None = None  # the livestrat.io/halt annotation's note: the desk halted it
+    annotations_writable: bool = True  # the operator can add an annotation without replacing what is there
 
     @property
     def applied_hash(self) -> str | None:

@@ -1,11 +1,23 @@
 """Observing one strategy: its copy from the watch, the caches, and the API reads that are due.
 
-In the steady state everything comes from the watch caches. Three things are read from the
+In the steady state everything comes from the watch caches. Some things are read from the
 API server, each only when it is due: the Secrets a pod is about to need
 (:mod:`strategy_operator.observe.secrets`, when :func:`~strategy_operator.decide.plan.secrets_due`
 says so), a child's name taken by a foreign object (such an object carries no label, so no
 watch shows it), and the strategy's pods while the operator waits for them to exit (a cache
 may lag behind a deletion). The operator's own recent writes count over a lagging copy.
+
+**Confirmed before acting on it.** The caches may hold objects deleted during a gap in the
+watches (kopf forgets an object only on a DELETED event; after a 410 Gone and a relist, or a
+peering pause, none comes), and kopf may keep running the reconciler of a LiveStrategy deleted
+meanwhile (and perhaps recreated: a new uid). So before a pass scales a StatefulSet down or
+deletes a pod (:func:`destructive`), it is observed again from the API server
+(``observe(confirm=True)``: the LiveStrategy, its StatefulSet and ConfigMap, its pods); before a
+name is declared taken, that child is read (:meth:`Observer.confirm_conflict`), and before one is
+declared taken or created, the LiveStrategy (:meth:`Observer.confirm_identity`).
+What the API server no longer has is remembered as gone and left out of the caches; a reconciler
+whose LiveStrategy is gone stops (:class:`Gone`). Two copies of one child's name in a cache are
+themselves a sign of a gap: they are confirmed at once.
 """
 
 from __future__ import annotations
@@ -16,7 +28,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from livestrat.api.contract import RISK_ACK_ANNOTATION, RISK_HALTED_AT_ANNOTATION
+from livestrat.api.contract import RISK_ACK_ANNOTATION, RISK_HALTED_AT_ANNOTATION, STRATEGY_LABEL
 from livestrat.api.resource import LiveStrategy
 from livestrat.api.runtime_config import CONFIG_FILE_NAME
 from strategy_operator.build import labels
@@ -24,11 +36,11 @@ from strategy_operator.build.configuration import runtime_json
 from strategy_operator.build.manifests import build_children
 from strategy_operator.build.policy import spec_problems
 from strategy_operator.clock import Clock
-from strategy_operator.decide.plan import SecretsCheck, secrets_due
+from strategy_operator.decide.plan import Plan, SecretsCheck, secrets_due
 from strategy_operator.decide.status import operator_part, with_operator_part
 from strategy_operator.kube_client import KubeClient
 from strategy_operator.memory import StrategyMemory
-from strategy_operator.observe.caches import Caches
+from strategy_operator.observe.caches import Caches, uid_of
 from strategy_operator.observe.observation import Observation, PodView
 from strategy_operator.observe.reading import read_object
 from strategy_operator.observe.secrets import SECRETS_REPORT_SECONDS, SECRETS_VALID_SECONDS, SecretLookup
@@ -37,6 +49,17 @@ from strategy_operator.wakeups import Key
 
 CONFIRM_PODS_SECONDS = 5.0  # a pod the caches still show while waiting for it to exit is re-read this often
 CONFLICT_RECHECK_SECONDS = 5.0  # a child's name taken by a foreign object is looked at again this often
+
+
+class Gone(Exception):
+    """The LiveStrategy a reconciler was started for is gone from the API server (deleted, perhaps recreated under
+    a new uid) although kopf never said so: that reconciler stops, and acts on nothing."""
+
+
+def destructive(obs: Observation, plan: Plan) -> bool:
+    """Whether acting on this plan would destroy something: scale a running StatefulSet down, or delete a pod."""
+    replicas = ((obs.statefulset or {}).get("spec") or {}).get("replicas")
+    return bool(plan.delete_pods) or (plan.replicas == 0 and obs.statefulset is not None and replicas != 0)
 
 
 @dataclass(frozen=True)
@@ -60,17 +83,24 @@ class Observer:
         self.clock = clock
         self.secrets = SecretLookup(settings, kube, clock)
 
-    async def observe(self, raw: dict[str, Any], caches: Caches, memory: StrategyMemory) -> Observed:
-        """Everything the decisions need: the caches, plus the API reads that are due (Secrets, conflicts, pods)."""
+    async def observe(
+        self, raw: dict[str, Any], caches: Caches, memory: StrategyMemory, *, confirm: bool = False
+    ) -> Observed:
+        """Everything the decisions need: the caches, plus the API reads that are due (Secrets, conflicts, pods).
+        ``confirm``: the LiveStrategy, its StatefulSet, ConfigMap and pods as the API server has them now."""
         meta = raw.get("metadata") or {}
         name, namespace, uid = meta["name"], meta["namespace"], str(meta.get("uid") or "")
         key: Key = (namespace, name)
+        if confirm:
+            raw = await self.confirm_identity(namespace, name, uid)
+            meta = raw.get("metadata") or {}
         reading = read_object(raw)
         annotations = reading.annotations
         clock = self.clock.monotonic()
         seen = reading.status
         status = with_operator_part(seen, memory.status_writes.current(operator_part(seen), clock))
         recorded = memory.breach_writes.current(annotations.get(RISK_HALTED_AT_ANNOTATION), clock)
+        halt_request = memory.halt_writes.current(reading.halt_request, clock)
         version = int(str(meta.get("resourceVersion") or 0)) if str(meta.get("resourceVersion") or 0).isdigit() else 0
         # The operator's own fields that do not read are written back once: a copy that lags behind that write
         # (the same resourceVersion or an older one) shows them still, and is not told again.
@@ -80,7 +110,7 @@ class Observer:
         # A child the cache shows has caught up with its creation: a deletion right after it is not hidden.
         memory.created.seen([kind for kind in memory.created.kinds() if caches.child(kind, key) is not None])
         # A StatefulSet this operator has just created may not be in the cache yet: its pod may be.
-        statefulset = caches.child("StatefulSet", key) or memory.created.get("StatefulSet", clock)
+        statefulset = await self.child("StatefulSet", key, uid, caches, memory, confirm=confirm)
         desired_config: dict[str, Any] = {}
         desired_hash = ""
         desired_children: list[dict[str, Any]] = []
@@ -93,7 +123,7 @@ class Observer:
             desired_hash = desired_children[-1]["metadata"]["annotations"][labels.CONFIG_HASH_ANNOTATION]
 
         halting = statefulset is not None and (statefulset.get("spec") or {}).get("replicas") == 0
-        pods = await self.pods(key, caches, memory, statefulset, confirm=halting)
+        pods = await self.pods(key, caches, memory, statefulset, confirm=halting, now=confirm)
         now = self.clock.now()
         observation = Observation(
             name=name,
@@ -108,7 +138,7 @@ class Observer:
             statefulset=statefulset,
             pods=pods,
             desired_hash=desired_hash,
-            running_config=runtime_json(caches.child("ConfigMap", key) or memory.created.get("ConfigMap", clock)),
+            running_config=runtime_json(await self.child("ConfigMap", key, uid, caches, memory, confirm=confirm)),
             desired_config=desired_config,
             now=now,
             phase_since=now,
@@ -120,6 +150,8 @@ class Observer:
             status_repairs=repairs,
             scalable=reading.scalable,
             resource_version=version,
+            halt_requested=halt_request,
+            annotations_writable=reading.annotations_writable,
         )
 
         # The Secrets a pod needs are read when one is about to start (or cannot), and, less often, while a
@@ -137,6 +169,39 @@ class Observer:
                 observation = dataclasses.replace(observation, problems=[*problems, *found])
         return Observed(observation, strategy, uid, desired_children)
 
+    async def confirm_identity(self, namespace: str, name: str, uid: str) -> dict[str, Any]:
+        """The LiveStrategy as the API server has it now, if it is still the one of this uid; else :class:`Gone`."""
+        live = await self.kube.get("LiveStrategy", namespace, name)
+        if live is None or uid_of(live) != uid:
+            raise Gone(f"LiveStrategy {namespace}/{name} of uid {uid} is gone" + (", recreated" if live else ""))
+        return live
+
+    async def child(
+        self, kind: str, key: Key, uid: str, caches: Caches, memory: StrategyMemory, *, confirm: bool = False
+    ) -> dict[str, Any] | None:
+        """The strategy's child of this kind: from the cache; from the API server (the copies it no longer has
+        remembered as gone) when ``confirm``, when two copies of its name are cached (one was deleted in a watch
+        gap), or when the cached one is not this LiveStrategy's (left by one of its name deleted in a gap?)."""
+        cached = [body for body in caches.named(kind, key) if uid_of(body) not in memory.confirmed_gone]
+        if not confirm and len(cached) <= 1 and all(owned_by(body, uid) for body in cached):
+            return cached[0] if cached else memory.created.get(kind, self.clock.monotonic())
+        live = await self.kube.get(kind, key[0], labels.child_name(key[1]))
+        memory.confirmed_gone |= {uid_of(body) for body in cached} - {uid_of(live)}
+        # as the cache selects: only an object carrying the strategy's label (a foreign one is a conflict)
+        ours = live is not None and ((live.get("metadata") or {}).get("labels") or {}).get(STRATEGY_LABEL) == key[1]
+        return live if ours else None
+
+    async def confirm_conflict(
+        self, kind: str, key: Key, cached: Mapping[str, Any], memory: StrategyMemory
+    ) -> dict[str, Any] | None:
+        """A cached child of the strategy's name that it does not own (``cached``), confirmed before the name is
+        declared taken: the object the API server has under that name now (None: the cached one is gone, and is
+        remembered so)."""
+        live = await self.kube.get(kind, key[0], labels.child_name(key[1]))
+        if uid_of(live) != uid_of(cached):
+            memory.confirmed_gone.add(uid_of(cached))
+        return live
+
     async def pods(
         self,
         key: Key,
@@ -145,12 +210,22 @@ class Observer:
         statefulset: dict[str, Any] | None,
         *,
         confirm: bool,
+        now: bool = False,
     ) -> list[PodView]:
-        """The strategy's pods from the cache; re-read from the API when waiting on them (a cache may lag)."""
-        found = [p for p in caches.pods(key) if (p.get("metadata") or {}).get("uid") not in memory.confirmed_gone]
-        now = self.clock.monotonic()
-        if found and confirm and now - memory.pods_confirmed_at >= CONFIRM_PODS_SECONDS:
-            memory.pods_confirmed_at = now
+        """The strategy's pods from the cache; re-read from the API when waiting on them (a cache may lag; at most
+        every few seconds), and at once when ``now``, when two of one name are cached, or when one's StatefulSet
+        is known to be gone (left by a watch gap)."""
+        found = [p for p in caches.pods(key) if uid_of(p) not in memory.confirmed_gone]
+        clock = self.clock.monotonic()
+        names = [(p.get("metadata") or {}).get("name") for p in found]
+        # two pods of one name, or one whose StatefulSet is gone: the cache may hold a pod deleted in a watch gap
+        suspect = len(set(names)) < len(names) or any(
+            ref.get("uid") in memory.confirmed_gone
+            for p in found
+            for ref in (p.get("metadata") or {}).get("ownerReferences") or []
+        )
+        if found and (now or suspect or (confirm and clock - memory.pods_confirmed_at >= CONFIRM_PODS_SECONDS)):
+            memory.pods_confirmed_at = clock
             live = await self.kube.list("Pod", key[0], labels.selector(key[1]))
             live_uids = {(p.get("metadata") or {}).get("uid") for p in live}
             memory.confirmed_gone |= {(p.get("metadata") or {}).get("uid") for p in found} - live_uids

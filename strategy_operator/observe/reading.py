@@ -12,9 +12,9 @@ directly, or left by a conversion bug. :func:`read_object` reads any JSON value 
 - the status, leniently, through the models the runtime writes it with: a field that does not read
   is left out (conditions one by one). The runtime's fields (``trading``, ``risk``) are reported
   (``StatusInvalid``); the operator's own are written back (``StatusRepaired``);
-- ``spec.replicas`` on its own (a halt must act whatever else is broken), and whether the scale
-  subresource can serve the object (apiextensions refuses to when its replicas or selector field
-  has another type): the kill switch writes ``spec.replicas`` through it.
+- ``spec.replicas`` and the desk's halt annotation on their own (a halt must act whatever else is
+  broken), and whether the scale subresource can serve the object (apiextensions refuses to when its
+  replicas or selector field has another type): the kill switch may write ``spec.replicas`` through it.
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from livestrat.api import validation
+from livestrat.api.contract import HALT_ANNOTATION
 from livestrat.api.resource import API_VERSION, KIND, LiveStrategy
 from livestrat.api.status import OPERATOR_FIELDS, RUNTIME_FIELDS, Condition, LiveStrategyStatus
 from strategy_operator.build.policy import SpecProblem
@@ -65,6 +66,8 @@ class Reading:
     unreadable_status: tuple[Unreadable, ...] = ()  # the runtime's fields that do not read
     status_repairs: tuple[Unreadable, ...] = ()  # the operator's fields that do not read: written back
     scalable: bool = True  # the scale subresource can serve it
+    halt_request: str | None = None  # the livestrat.io/halt annotation (its note), also when others do not read
+    annotations_writable: bool = True  # absent or a map of strings: a merge patch of one key replaces nothing
 
 
 def _kind(value: Any) -> str:
@@ -252,6 +255,15 @@ def _scalable(raw: Mapping[str, Any]) -> bool:
     )
 
 
+def _halt_request(annotations: Any) -> str | None:
+    """The desk's halt, read on its own: present is a halt whatever its value (a note that is not a string, or
+    other annotations that do not read, do not make it less of one)."""
+    if not isinstance(annotations, Mapping) or HALT_ANNOTATION not in annotations:
+        return None
+    value = annotations[HALT_ANNOTATION]
+    return value if isinstance(value, str) else f"(a note that is {_kind(value)})"
+
+
 def read_object(raw: Mapping[str, Any]) -> Reading:
     """Everything the operator reads of a stored LiveStrategy, and what it cannot read."""
     meta = raw.get("metadata")
@@ -269,4 +281,6 @@ def read_object(raw: Mapping[str, Any]) -> Reading:
         unreadable_status=runtime,
         status_repairs=ours,
         scalable=_scalable(raw),
+        halt_request=_halt_request(annotations),
+        annotations_writable=annotations is None or _string_map(annotations),
     )

@@ -453,14 +453,20 @@ def test_one_replica_runs_standalone_without_peering_objects():
     assert not find(docs, "PodDisruptionBudget")
 
 
-def test_two_replicas_watching_named_namespaces_peer_through_one_object_per_namespace():
+def test_two_replicas_watching_named_namespaces_peer_through_one_cluster_object_not_one_per_namespace():
+    # One KopfPeering per namespace meant that a namespace missing its object paused the whole operator.
     docs = render(None, {"replicaCount": 2, "watchNamespaces": ["a", "b"]})
-    name = settings_from(docs).peering
-    peerings = find(docs, "KopfPeering")
-    assert {(p["metadata"]["namespace"], p["metadata"]["name"]) for p in peerings} == {("a", name), ("b", name)}
-    assert not find(docs, "ClusterKopfPeering")
+    (peering,) = find(docs, "ClusterKopfPeering")
+    assert peering["metadata"]["name"] == settings_from(docs).peering and "namespace" not in peering["metadata"]
+    assert not find(docs, "KopfPeering")
     anti = operator_pod(docs)["spec"]["affinity"]["podAntiAffinity"]
     assert anti["preferredDuringSchedulingIgnoredDuringExecution"]
+
+
+def test_a_replica_is_ready_when_it_acts_or_stands_by_and_not_when_a_fault_pauses_it():
+    (container,) = operator_pod(render(None, {"replicaCount": 2}))["spec"]["containers"]
+    assert container["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "metrics"}
+    assert container["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "health"}
 
 
 def test_two_replicas_watching_all_namespaces_peer_cluster_wide():

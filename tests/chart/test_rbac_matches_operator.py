@@ -77,8 +77,8 @@ async def test_an_operator_watching_named_namespaces_needs_nothing_its_roles_do_
             emulator.add_crd(crd)
     for namespace in WATCHED:
         emulator.add_namespace(namespace)
-    for peering in find(docs, "KopfPeering"):
-        emulator.create_object("kopf.dev/v1/kopfpeerings", peering, namespace=peering["metadata"]["namespace"])
+    for peering in find(docs, "ClusterKopfPeering"):
+        emulator.create_object("kopf.dev/v1/clusterkopfpeerings", peering)
     environ = operator_environ(docs, pod_index=1)
     test_only = fast_settings()  # free ports, short timeouts
     settings = OperatorSettings.model_validate(
@@ -123,5 +123,7 @@ async def test_an_operator_watching_named_namespaces_needs_nothing_its_roles_do_
         ("watch", "", "namespaces"),
         ("list", "apiextensions.k8s.io", "customresourcedefinitions"),
         ("watch", "apiextensions.k8s.io", "customresourcedefinitions"),
+        # kopf's keep-alives in the one ClusterKopfPeering, and the operator's look at it (peering.py)
+        *{(verb, "kopf.dev", "clusterkopfpeerings") for verb in ("get", "list", "watch", "patch")},
     }
     assert access.cluster_rules and triples(access.cluster_rules) == cluster_calls

@@ -3,9 +3,9 @@ down"), command by command with the real ``kubectl``, and the real operator comi
 
 The order matters: a StatefulSet scaled to 0 by hand while its LiveStrategy still says
 ``replicas: 1`` is scaled up again by the returning operator, and the strategy trades again.
-The runbook first records the halt where the operator reads it (the LiveStrategy's scale
-subresource, served by the API server alone, or the namespace's kill switch), then stops
-the pods directly.
+The runbook first records the halt where the operator reads it and no GitOps controller undoes
+it (the desk's ``livestrat.io/halt`` annotation, written by the API server alone, or the
+namespace's kill switch), then stops the pods directly.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ RUNBOOK = ROOT / "docs" / "operations.md"
 
 # The commands of the runbook, as docs/operations.md prints them (without `-n NAMESPACE`,
 # which the desk adds).
-RECORD_THE_HALT = "scale livestrategy --all --replicas=0"
+RECORD_THE_HALT = "annotate livestrategy --all livestrat.io/halt=emergency-stop --overwrite"
 KILL_SWITCH = f"annotate namespace {NAMESPACE} livestrat.io/kill-switch=true --overwrite"
 STOP_THE_PODS = "scale statefulset -l livestrat.io/strategy --replicas=0"
 
@@ -70,7 +70,7 @@ def runbook_commands() -> str:
     return re.sub(r"kubectl -n \S+ ", "kubectl ", RUNBOOK.read_text())
 
 
-@pytest.mark.parametrize("record", [RECORD_THE_HALT, KILL_SWITCH], ids=["scale-livestrategies", "kill-switch"])
+@pytest.mark.parametrize("record", [RECORD_THE_HALT, KILL_SWITCH], ids=["annotate-livestrategies", "kill-switch"])
 async def test_halting_by_hand_while_the_operator_is_down_keeps_every_strategy_halted_when_it_returns(
     emulator, desk: Desk, kubelet: Kubelet, record: str
 ):
@@ -85,7 +85,8 @@ async def test_halting_by_hand_while_the_operator_is_down_keeps_every_strategy_h
         await wait_for(lambda: all(desk.phase(n) == "Halted" for n in STRATEGIES))
         await asyncio.sleep(1.0)  # time enough to undo it, if it were going to
         for name in STRATEGIES:
-            assert desk.get(name)["spec"]["replicas"] == 0
+            await wait_for(lambda name=name: "livestrat.io/halt" in desk.get(name)["metadata"]["annotations"])
+            assert desk.get(name)["spec"]["replicas"] == 1  # the manifest's: a GitOps controller has nothing to undo
             assert desk.statefulset(name)["spec"]["replicas"] == 0
             assert desk.pods(name) == []
     assert len(kubelet.started_pods) == started, "a halted strategy was started again"
@@ -117,25 +118,21 @@ def test_the_runbook_prints_these_commands_in_this_order():
     assert f"kubectl {KILL_SWITCH}" in text
 
 
-PATCH_THE_HALT = """patch livestrategy NAME --type merge -p '{"spec":{"replicas":0}}'"""
-
-
-async def test_scale_all_stops_at_a_strategy_it_cannot_scale_and_the_runbooks_patch_halts_that_one(
-    emulator, desk: Desk
-):
-    # An object stored past validation whose spec.replicas is not an integer: the API server cannot serve its
-    # scale subresource, and `kubectl scale --all` gives up there (docs/operations.md says so, and what to do).
+async def test_annotating_every_strategy_also_halts_one_the_scale_subresource_cannot_serve(emulator, desk: Desk):
+    # An object stored past validation whose spec.replicas is not an integer: the API server cannot serve its scale
+    # subresource, and `kubectl scale --all` would give up there, leaving those after it as they were. The
+    # annotation is a patch of metadata, which leaves the broken field as it is (a real API server lets unchanged
+    # invalid fields through an update since CRD validation ratcheting, beta and on by default in Kubernetes 1.30,
+    # GA in 1.33: "Ignores errors raised on unchanged fields of Custom Resources across UPDATE/PATCH requests").
     for name in ("a-first", "b-broken", "c-last"):
         emulator.create_object("livestrat.io/v1alpha1/livestrategies", paper(name), namespace=NAMESPACE)
     broken = desk.get("b-broken")
     broken["spec"]["replicas"] = "one"
     emulator.store_unchecked("livestrat.io/v1alpha1/livestrategies", broken)
     with pytest.raises(AssertionError, match="accessor error"):
-        await run(desk, RECORD_THE_HALT)
+        await desk.kubectl("scale", "livestrategy", "--all", "--replicas=0")
     assert desk.get("c-last")["spec"]["replicas"] == 1  # not scaled
 
-    section = runbook_commands().split("### Operator down", 1)[1].split("\n## ", 1)[0]
-    assert f"kubectl {PATCH_THE_HALT}" in section
-    await desk.kubectl("patch", "livestrategy", "b-broken", "--type", "merge", "-p", '{"spec":{"replicas":0}}')
     await run(desk, RECORD_THE_HALT)
-    assert [desk.get(n)["spec"]["replicas"] for n in ("a-first", "b-broken", "c-last")] == [0, 0, 0]
+    notes = [desk.get(n)["metadata"]["annotations"].get("livestrat.io/halt") for n in ("a-first", "b-broken", "c-last")]
+    assert notes == ["emergency-stop"] * 3

@@ -13,8 +13,9 @@ def calls(group: str, resource: str, *verbs: str) -> set[ApiCall]:
 
 WATCHED = ("list", "watch")
 EXPECTED = (
-    # its own resource: kopf's watch, finalizer and annotations; the operator's status; the kill switch's scale
-    calls(LS, "livestrategies", *WATCHED, "patch")
+    # its own resource: kopf's watch, finalizer and annotations; the operator's status; the kill switch's scale;
+    # read before a halt or a pod's deletion is acted on (the daemon's copy may be of one deleted meanwhile)
+    calls(LS, "livestrategies", *WATCHED, "get", "patch")
     | calls(LS, "livestrategies/status", "patch")
     | calls(LS, "livestrategies/scale", "patch")
     # the children, watched (label-selected) and kept as desired
@@ -36,9 +37,10 @@ EXPECTED = (
     | calls("", "namespaces", *WATCHED)
     | calls(CRDS, "customresourcedefinitions", *WATCHED)
     | calls("", "events", "create")
-    | calls(KOPF, "clusterkopfpeerings", *WATCHED, "patch")
+    | calls(KOPF, "clusterkopfpeerings", *WATCHED, "get", "patch")  # get: whether this replica acts
 )
-# A child created moments before its watch event arrives is read back after a 409.
+# A child created moments before its watch event arrives is read back after a 409; the StatefulSet and ConfigMap are
+# read before a halt or a pod deletion is acted on, a child before its name is declared taken.
 MAY_ALSO = {
     ApiCall("get", group, plural)
     for group, plural in (

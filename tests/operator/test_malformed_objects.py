@@ -234,12 +234,21 @@ async def test_every_malformed_object_gets_a_condition_and_an_event_and_still_ha
         not_halted = [c.name for c in cases if statefulset_replicas(desk, c) or pods(desk, c)]
         assert not_halted == []
         assert desk.in_namespace(KILL_SWITCHED).statefulset("valid-b")["spec"]["replicas"] == 0
-        # the switch is sticky: spec.replicas set to 0 wherever it is an integer (the status written back first)
+        # the switch is sticky: the desk's halt annotation wherever the annotations read; where they do not (a write
+        # would replace them), spec.replicas set to 0 wherever it is an integer (the status written back first)
         switched = [c for c in cases if namespace_of(c) == KILL_SWITCHED]
-        readable = [c for c in switched if isinstance(stored(emulator, c).get("spec"), dict)]
+        annotatable = [c for c in switched if _string_map_or_none(stored(emulator, c)["metadata"].get("annotations"))]
+        readable = [c for c in switched if c not in annotatable and isinstance(stored(emulator, c).get("spec"), dict)]
         readable = [c for c in readable if isinstance(stored(emulator, c)["spec"].get("replicas"), int)]
-        assert {c.name for c in readable} >= {"k-risk-list", "k-replicas-string", "k-selector-list"}
+        assert {c.name for c in annotatable} >= {"k-risk-list", "k-replicas-string", "k-selector-list"}
+        assert {c.name for c in readable} == {"k-annotations-list"}
+
+        def marked(case: Malformation) -> bool:
+            return "livestrat.io/halt" in (stored(emulator, case)["metadata"].get("annotations") or {})
+
+        await settled(lambda: all(marked(c) for c in annotatable), timeout=30)
         await settled(lambda: all(stored(emulator, c)["spec"]["replicas"] == 0 for c in readable), timeout=30)
+        assert [c.name for c in annotatable if not marked(c)] == []
         assert [c.name for c in readable if stored(emulator, c)["spec"]["replicas"] != 0] == []
         assert desk.statefulset("valid-a")["spec"]["replicas"] == 1 and desk.phase("valid-a") == "Running"
         assert operator.metric("livestrat_operator_reconcile_errors_total") == 0
@@ -281,3 +290,7 @@ async def test_deleting_an_object_whose_annotations_do_not_read_ends_also_when_k
         await asyncio.sleep(1.0)
         operator.loop.call_soon_threadsafe(slots.release)  # it stops now, writing nothing more
         await wait_for(lambda: desk.get("broken") is None, timeout=30)
+
+
+def _string_map_or_none(value: object) -> bool:
+    return value is None or (isinstance(value, dict) and all(isinstance(v, str) for v in value.values()))

@@ -172,7 +172,7 @@ async def test_restarting_the_operator_mid_flow_duplicates_nothing_and_loses_no_
     assert transitions(desk, NAME) == ["Created", "Starting", "Running", "Halting", "Halted", "Starting", "Running"]
 
 
-async def test_the_kill_switch_halts_every_strategy_of_the_namespace_whatever_its_state_until_each_is_scaled_again(
+async def test_the_kill_switch_halts_every_strategy_of_the_namespace_whatever_its_state_until_each_is_resumed(
     emulator, desk: Desk, kubelet: Kubelet
 ):
     emulator.add_namespace("desk-a")
@@ -209,7 +209,9 @@ async def test_the_kill_switch_halts_every_strategy_of_the_namespace_whatever_it
         desk.set_namespace_annotation("livestrat.io/kill-switch", "true", namespace="desk-a")
         await wait_for(lambda: all(a.is_true(n, "Halted") and not a.pods(n) for n in states), timeout=30)
         for name in states:
-            assert a.get(name)["spec"]["replicas"] == 0, name  # sticky: the switch scaled the resource itself
+            # sticky: the switch left the desk's halt on each resource, and rewrote no spec
+            assert "kill switch" in a.get(name)["metadata"]["annotations"]["livestrat.io/halt"], name
+            assert a.get(name)["spec"]["replicas"] == 1, name
             assert a.statefulset(name)["spec"]["replicas"] == 0 and a.pods(name) == []
             await wait_for(lambda name=name: "KillSwitchEngaged" in a.events(name), timeout=30)
         for name in ("one", "two", "starting", "drifting", "failed"):
@@ -217,18 +219,18 @@ async def test_the_kill_switch_halts_every_strategy_of_the_namespace_whatever_it
         assert a.is_true("risky", "RiskHalted") and a.phase("unreadable") == "Invalid"
         assert b.phase("elsewhere") == "Running"
 
-        await a.scale("one", 1)  # refused while the switch is engaged
-        await wait_for(lambda: a.get("one")["spec"]["replicas"] == 0)
+        await a.annotate("one", "livestrat.io/halt", None)  # undone while the switch is engaged
+        await wait_for(lambda: "livestrat.io/halt" in (a.get("one")["metadata"].get("annotations") or {}))
         await operator.processed(emulator, "one", namespace="desk-a")
         assert a.phase("one") == "Halted" and a.pods("one") == []
 
         desk.set_namespace_annotation("livestrat.io/kill-switch", None, namespace="desk-a")
         # lifting the switch resumes nothing: the same reconciliation that drops its reason keeps the pods at 0
-        await wait_for(lambda: a.condition("one", "Halted").get("reason") == "ScaledToZero", timeout=30)
-        await wait_for(lambda: a.condition("two", "Halted").get("reason") == "ScaledToZero", timeout=30)
+        await wait_for(lambda: a.condition("one", "Halted").get("reason") == "HaltRequested", timeout=30)
+        await wait_for(lambda: a.condition("two", "Halted").get("reason") == "HaltRequested", timeout=30)
         assert a.phase("one") == "Halted" and a.phase("two") == "Halted"
         assert a.statefulset("one")["spec"]["replicas"] == 0 and a.pods("one") == []
-        await a.scale("two", 1)
+        await a.annotate("two", "livestrat.io/halt", None)
         await wait_for(lambda: a.phase("two") == "Running")
         assert a.phase("one") == "Halted"
 
@@ -516,7 +518,11 @@ async def test_of_two_operator_replicas_only_one_acts(emulator, desk: Desk, kube
             await wait_for(lambda: desk.phase(NAME) == "Running")
             await high.processed(emulator, NAME)
             assert high.context.reconciler.phases and not low.context.reconciler.phases
-            assert _samples(low.context.metrics, "livestrat_operator_api_requests_total") == 0
+            # the standby reads nothing but the peering object (whether it acts), and says it stands by
+            requests = [s for s in _series(low.context.metrics, "livestrat_operator_api_requests_total")]
+            assert {s.labels["resource"] for s in requests if s.value} <= {"clusterkopfpeerings"}
+            await wait_for(lambda: low.metric("livestrat_operator_paused", reason="HigherPriorityPeer") == 1)
+            assert low.metric("livestrat_operator_acting") == 0 and high.metric("livestrat_operator_acting") == 1
         # the active replica has left: the other one takes over
         await desk.scale(NAME, 0)
         await wait_for(lambda: desk.phase(NAME) == "Halted", timeout=15)
@@ -547,8 +553,8 @@ def stuck_pod(emulator, strategy: str) -> None:
     )
 
 
-def _samples(metrics, name: str) -> float:
-    return sum(s.value for family in metrics.registry.collect() for s in family.samples if s.name == name)
+def _series(metrics, name: str) -> list:
+    return [s for family in metrics.registry.collect() for s in family.samples if s.name == name]
 
 
 async def test_the_operator_serves_liveness_and_metrics(emulator, desk: Desk, kubelet: Kubelet):

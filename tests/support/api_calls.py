@@ -222,8 +222,19 @@ async def exercise_operator(emulator: KubernetesEmulator, kubeconfig: Path, work
                         and _restored(emulator, r, name)
                     )
                 )
+            # annotations stored past validation: the kill switch cannot add its halt to them, and scales the spec
+            odd = paper("odd-annotations")
+            odd["metadata"]["annotations"] = ["not", "a", "map"]
+            emulator.store_unchecked("livestrat.io/v1alpha1/livestrategies", odd, namespace="default")
+            await wait_for(lambda: desk.condition("odd-annotations", "InvalidSpec").get("reason") == "MetadataInvalid")
             desk.set_namespace_annotation("livestrat.io/kill-switch", "true")
-            await wait_for(lambda: desk.phase(name) == "Halted" and desk.get(name)["spec"]["replicas"] == 0)
+            await wait_for(
+                lambda: (
+                    desk.phase(name) == "Halted"
+                    and "livestrat.io/halt" in desk.get(name)["metadata"]["annotations"]
+                    and desk.get("odd-annotations")["spec"]["replicas"] == 0
+                )
+            )
             desk.set_namespace_annotation("livestrat.io/kill-switch", None)
             await desk.apply(paper("own-account", pod={}))  # back to its own service account...
             await desk.apply(paper("own-account", pod={"serviceAccountName": "team"}))  # ...and away again

@@ -30,6 +30,8 @@ semantics with those of a real API server, as far as an operator can observe the
 * watches that honour ``resourceVersion`` (no replay on reconnection; 410 Gone when
   the history is exhausted), ``labelSelector``/``fieldSelector`` (with the
   ADDED/DELETED transitions), ``timeoutSeconds``, ``sendInitialEvents`` and bookmarks;
+  a gap in one client's watches, after which it must relist (tests/support/watch_gap.py,
+  through ``watch_gate`` and ``end_watches``);
 * CRD objects (``apiextensions.k8s.io/v1``) register/unregister their resources;
 * correct routing of ``/api/v1/namespaces[/NAME[/status|finalize]]``;
 * resource quantities of pods and pod templates stored in canonical form
@@ -75,7 +77,7 @@ import datetime
 import json
 import re
 import uuid
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
 from typing import Any
 
 import aiohttp.web
@@ -204,6 +206,8 @@ class KubernetesEmulator(kmock.KubernetesEmulator):
     _field_validation: str = attrs.field(default=WARN, init=False)  # of the request being served
     _warnings: list[str] = attrs.field(factory=list, init=False)  # for its Warning headers
     _subresource: str | None = attrs.field(default=None, init=False)  # of the request being served
+    # Asked before a watch starts: None admits it, an ERROR event refuses it (tests/support/watch_gap.py).
+    watch_gate: Callable[[kmock.Request], Awaitable[Body | None]] | None = attrs.field(default=None, init=False)
 
     def __attrs_post_init__(self) -> None:
         super().__attrs_post_init__()
@@ -338,6 +342,13 @@ class KubernetesEmulator(kmock.KubernetesEmulator):
     @property
     def resource_version(self) -> int:
         return self._revision
+
+    def end_watches(self, predicate: Callable[[kmock.Request], bool]) -> int:
+        """End the watch streams whose request matches (the server closes them, as on a lost connection); how many."""
+        ended = [w for w in self._watchers if w.request is not None and predicate(w.request)]
+        for watcher in ended:
+            watcher.queue.put_nowait(_END_OF_STREAM)
+        return len(ended)
 
     def writes(self, *, user_agent: str | re.Pattern[str] | None = None, since: int = 0) -> list[kmock.Request]:
         """Recorded write requests (POST/PUT/PATCH/DELETE), optionally by client (User-Agent prefix)."""
@@ -868,12 +879,14 @@ class KubernetesEmulator(kmock.KubernetesEmulator):
         resource = request.resource
         assert resource is not None
         params = request.params
+        refusal = await self.watch_gate(request) if self.watch_gate is not None else None
         watcher = _Watcher(
             resource=resource,
             namespace=request.namespace,
             name=request.name,
             labels=_Selector.parse(params.get("labelSelector", ""), fields=False),
             fields=_Selector.parse(params.get("fieldSelector", ""), fields=True),
+            request=request,
         )
         since = params.get("resourceVersion") or ""
         initial_events = params.get("sendInitialEvents") == "true"
@@ -881,7 +894,9 @@ class KubernetesEmulator(kmock.KubernetesEmulator):
 
         # Snapshot & subscription are atomic: no awaits in between, so no events are lost.
         backlog: list[Body] = []
-        if initial_events or since in ("", "0") or not self.resume_watches:
+        if refusal is not None:
+            backlog.append(refusal)
+        elif initial_events or since in ("", "0") or not self.resume_watches:
             live = sorted(
                 self._iter_live(resource, request.namespace),  # etcd's key order
                 key=lambda kb: (kb[0][1] or "", kb[0][2]),
@@ -938,6 +953,8 @@ class KubernetesEmulator(kmock.KubernetesEmulator):
                         await response.write(_line(self._bookmark(resource)))
                         watcher.last_sent = loop.time()
                     continue
+                if event is _END_OF_STREAM:
+                    break
                 await response.write(_line(event))
                 watcher.last_sent = loop.time()
             await response.write_eof()
@@ -1137,6 +1154,9 @@ class KubernetesEmulator(kmock.KubernetesEmulator):
 # ------------------------------------------------------------------------------------------------
 
 
+_END_OF_STREAM: Body = {}  # put in a watcher's queue: the server ends the stream (end_watches)
+
+
 @dataclasses.dataclass(eq=False)
 class _Watcher:
     resource: kmock.resource
@@ -1146,6 +1166,7 @@ class _Watcher:
     fields: _Selector
     queue: asyncio.Queue[Body] = dataclasses.field(default_factory=asyncio.Queue)
     last_sent: float = 0.0
+    request: kmock.Request | None = None
 
     def matches(self, body: Body | None) -> bool:
         if body is None:

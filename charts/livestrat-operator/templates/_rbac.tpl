@@ -10,11 +10,13 @@ part of them, is all that is cluster-wide when watching named namespaces.
 */}}
 
 {{- define "livestrat.rbac.namespacedRules" -}}
-# The LiveStrategies: kopf's watch, its finalizer and annotations (patch); the kill switch
-# sets spec.replicas to 0 through the scale subresource.
+# The LiveStrategies: kopf's watch, its finalizer and annotations, the risk record and the kill
+# switch's livestrat.io/halt (patch); where a strategy's annotations do not read, the kill switch
+# sets spec.replicas to 0 through the scale subresource instead. get: before a halt, a pod's
+# deletion or a name declared taken, the object is read (a watch gap may have deleted it).
 - apiGroups: [livestrat.io]
   resources: [livestrategies]
-  verbs: [list, watch, patch]
+  verbs: [get, list, watch, patch]
 - apiGroups: [livestrat.io]
   resources: [livestrategies/scale]
   verbs: [patch]
@@ -57,12 +59,6 @@ part of them, is all that is cluster-wide when watching named namespaces.
 - apiGroups: [""]
   resources: [events]
   verbs: [create]
-{{- if and (include "livestrat.peering" .) .Values.watchNamespaces }}
-# kopf peering: keep-alives of the operator replicas, one object per watched namespace.
-- apiGroups: [kopf.dev]
-  resources: [kopfpeerings]
-  verbs: [list, watch, patch]
-{{- end }}
 {{- end -}}
 
 {{/*
@@ -82,10 +78,17 @@ the only cluster-wide grant when the operator watches named namespaces.
 {{- define "livestrat.rbac.clusterRules" -}}
 # The namespaces' kill switches and kopf's CRD watch.
 {{ include "livestrat.rbac.clusterReadRules" . }}
+{{ include "livestrat.rbac.peeringRules" . }}
+{{- end -}}
+
+{{/*
+kopf peering (2+ replicas): one ClusterKopfPeering whatever the operator watches (kopf's
+keep-alives: list, watch, patch), read by the operator to tell whether it acts (get).
+*/}}
+{{- define "livestrat.rbac.peeringRules" -}}
 {{- if include "livestrat.peering" . }}
-# kopf peering: keep-alives of the operator replicas.
 - apiGroups: [kopf.dev]
   resources: [clusterkopfpeerings]
-  verbs: [list, watch, patch]
+  verbs: [get, list, watch, patch]
 {{- end }}
 {{- end -}}

@@ -12,22 +12,33 @@ from strategy_operator.observe.observation import PodView
 from tests.support.observations import condition, observe, parsed, pod, run, statefulset
 
 
-def test_the_kill_switch_holds_at_zero_and_scales_the_spec_down():
+def test_the_kill_switch_holds_at_zero_and_leaves_the_desks_halt_without_rewriting_the_spec():
     plan, report = run(observe(kill_switch=True, pods=[pod()]))
-    assert plan.replicas == 0 and plan.scale_spec_to_zero and plan.hold.reason == "KillSwitch"
+    assert plan.replicas == 0 and plan.hold.reason == "KillSwitch" and not plan.scale_spec_to_zero
+    assert plan.mark_halted == "kill switch of namespace desk, seen 2026-03-02T12:00:00Z"
     assert report.status.phase == "Halting"
     plan, report = run(observe(parsed(replicas=0), kill_switch=True))
-    assert not plan.scale_spec_to_zero and report.status.phase == "Halted"
+    assert plan.mark_halted is not None and report.status.phase == "Halted"  # a manifest may say 1 again
     assert condition(report, "Halted")["reason"] == "KillSwitch"
+    # a halt the desk has already noted is kept as it is
+    plan, _ = run(dataclasses.replace(observe(kill_switch=True), halt_requested="desk: bob"))
+    assert plan.hold.reason == "KillSwitch" and plan.mark_halted is None
 
 
-def test_the_kill_switch_scales_the_spec_down_even_when_it_cannot_be_read():
+def test_the_desks_halt_annotation_holds_whatever_the_spec_says_and_its_note_is_shown():
+    plan, report = run(dataclasses.replace(observe(pods=[pod()]), halt_requested="desk: alice, venue down"))
+    assert plan.replicas == 0 and plan.hold.reason == "HaltRequested" and plan.mark_halted is None
+    assert report.status.phase == "Halting"
+    plan, report = run(dataclasses.replace(observe(), halt_requested="desk: alice, venue down"))
+    assert report.status.phase == "Halted"
+    halted = condition(report, "Halted")
+    assert halted["reason"] == "HaltRequested" and "'desk: alice, venue down'" in halted["message"]
+    assert "kubectl annotate livestrategy ema-cross-btc livestrat.io/halt-" in halted["message"]
+    # also when the spec does not read, and over a running pod that keeps running otherwise
     unreadable = dataclasses.replace(
-        observe(kill_switch=True, pods=[pod()]), spec=None, problems=[SpecProblem("SpecInvalid", "x")]
+        observe(pods=[pod()]), spec=None, problems=[SpecProblem("SpecInvalid", "x")], halt_requested=""
     )
-    plan = make_plan(unreadable)
-    assert plan.replicas == 0 and plan.scale_spec_to_zero
-    assert not make_plan(dataclasses.replace(unreadable, spec_replicas=0)).scale_spec_to_zero
+    assert make_plan(unreadable).replicas == 0 and make_plan(unreadable).hold.reason == "HaltRequested"
 
 
 def test_manual_policy_keeps_the_running_configuration_and_names_what_differs():

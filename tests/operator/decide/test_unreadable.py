@@ -52,6 +52,7 @@ def test_halts_act_on_an_object_that_does_not_read():
         "KillSwitch": dataclasses.replace(running, kill_switch=True),
         "Deleting": dataclasses.replace(running, deleting=True),
         "RiskLimitBreached": dataclasses.replace(running, risk_recorded="2026-03-02T11:00:00Z"),
+        "HaltRequested": dataclasses.replace(running, halt_requested="desk: alice"),
     }
     for reason, obs in halts.items():
         plan, report = run(obs)
@@ -64,9 +65,16 @@ def test_halts_act_on_an_object_that_does_not_read():
     assert plan.replicas == 0
 
 
-def test_the_kill_switch_sets_spec_replicas_only_where_the_scale_subresource_can():
+def test_the_kill_switch_marks_an_unreadable_strategy_halted_by_its_annotation():
     engaged = unreadable(observe(pods=[pod()]), kill_switch=True)
-    assert run(engaged)[0].scale_spec_to_zero
+    plan, _ = run(engaged)
+    assert plan.replicas == 0 and plan.mark_halted is not None and not plan.scale_spec_to_zero
+
+
+def test_where_the_annotations_do_not_read_the_kill_switch_sets_spec_replicas_where_the_scale_subresource_can():
+    # Adding an annotation to annotations that are not a map of strings would replace them all.
+    engaged = unreadable(observe(pods=[pod()]), kill_switch=True, annotations_writable=False)
+    assert run(engaged)[0].scale_spec_to_zero and run(engaged)[0].mark_halted is None
     assert not run(dataclasses.replace(engaged, spec_replicas=None))[0].scale_spec_to_zero
     blocked, _ = run(dataclasses.replace(engaged, scalable=False))  # status.replicas unreadable: written back first
     assert blocked.replicas == 0 and not blocked.scale_spec_to_zero

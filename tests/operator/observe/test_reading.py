@@ -45,6 +45,19 @@ def test_a_halt_holds_whatever_else_in_the_status_is_broken():
     assert plan(dataclasses.replace(obs, status=broken)).replicas == 0
 
 
+def test_the_desks_halt_is_read_on_its_own_also_when_the_other_annotations_do_not_read():
+    strategy = paper_strategy("m")
+    assert read_object(strategy).halt_request is None and read_object(strategy).annotations_writable
+    strategy["metadata"]["annotations"] = {"livestrat.io/halt": "desk: alice", "odd": 7}
+    reading = read_object(strategy)
+    assert reading.halt_request == "desk: alice" and reading.strategy is None  # MetadataInvalid, halted all the same
+    assert not reading.annotations_writable  # a merge patch of one key would keep 7, which the server refuses
+    strategy["metadata"]["annotations"] = {"livestrat.io/halt": True}
+    assert read_object(strategy).halt_request == "(a note that is a boolean)"
+    strategy["metadata"]["annotations"] = ["livestrat.io/halt"]  # not a map: nothing to read a halt from
+    assert read_object(strategy).halt_request is None and not read_object(strategy).annotations_writable
+
+
 # ------------------------------------------------------------------------------------------------
 # Whatever is stored (tests/support/malformed.py): never an exception, always what does not read.
 # ------------------------------------------------------------------------------------------------
