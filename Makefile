@@ -58,11 +58,11 @@ $(STAMP): pyproject.toml requirements.lock
 	@touch $@
 
 # helm and kubectl (official builds) into .tools/bin, and PostgreSQL server binaries and
-# Prometheus's promtool (found on the machine, or installed from the distribution's packages).
+# Prometheus's promtool (found on the machine, or taken out of the distribution's package into .tools/bin).
 tools:
 	@sh scripts/install-tools.sh $(TOOLS)
 	@sh scripts/ensure-postgres.sh >/dev/null
-	@sh scripts/ensure-promtool.sh
+	@sh scripts/ensure-promtool.sh $(TOOLS)
 
 # The operator and runtime images (scripts/build-images.sh): a Docker daemon (Debian's dockerd,
 # started as root where none runs), a Debian trixie base made with debootstrap, the locked
