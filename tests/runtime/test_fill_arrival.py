@@ -11,9 +11,9 @@ from decimal import Decimal
 
 from nautilus_trader.model.events import OrderFilled
 
+from livestrat.api.contract import ExitCode
 from strategy_runtime.pnl import recompute_pnl
-from strategy_runtime.runtime import RuntimeOptions, StrategyRuntime
-from tests.support.runtime import BTC, paper_manifest, runtime_config
+from tests.support.runtime import BTC, local_run, paper_manifest, runtime_config
 
 CASH_VENUE = {"adapter": "sandbox", "name": "BINANCE", "accountType": "cash", "startingBalances": ["100000 USDT"]}
 
@@ -22,22 +22,9 @@ async def test_a_fill_the_account_refuses_is_in_the_ledger(tmp_path):
     # EMA cross on a cash account: long, then on the cross down it closes and sells short, which a cash
     # account cannot hold.
     config = runtime_config(paper_manifest(venue=CASH_VENUE, bars=1000), tmp_path / "catalog")
-    options = RuntimeOptions(
-        serve_http=False,
-        push_status=False,
-        stop_when_replay_finishes=True,
-        fence_wait_seconds=0.0,
-        environ={},
-        keep_fills=True,
-        dispose_node=False,
-    )
-    runtime = StrategyRuntime(config, options)
-    outcome = await runtime.run()
-    assert runtime.node is not None
-    try:
-        executed = [e for o in runtime.node.kernel.cache.orders() for e in o.events if isinstance(e, OrderFilled)]
-    finally:
-        runtime.node.dispose()
+    run = await local_run(config, exit_code=ExitCode.FAILED)  # the node fails on the third fill
+    outcome = run.outcome
+    executed = [e for o in run.orders for e in o.events if isinstance(e, OrderFilled)]
 
     assert "AccountBalanceNegative" in outcome.reason  # the node did fail on it
     assert outcome.ledger_fills is not None

@@ -115,9 +115,9 @@ class LocalRun:
     orders: list[Order]  # every order the node's cache held at the end
 
 
-async def local_run(config: RuntimeConfig, *, catalog: StrategyCatalog | None = None) -> LocalRun:
+async def local_run(config: RuntimeConfig, *, catalog: StrategyCatalog | None = None, exit_code: int = 0) -> LocalRun:
     """Run the spec as ``livestrat run`` does: the whole runtime (reporter, risk guard, ledger, the
-    halt when the replay is over), no HTTP and no status push. Fails unless it exits 0."""
+    halt when the replay is over), no HTTP and no status push. Fails unless it exits ``exit_code``."""
     options = RuntimeOptions(
         serve_http=False,
         push_status=False,
@@ -130,7 +130,7 @@ async def local_run(config: RuntimeConfig, *, catalog: StrategyCatalog | None = 
     )
     runtime = StrategyRuntime(config, options)
     outcome = await runtime.run()
-    assert outcome.exit_code == 0, outcome.reason
+    assert outcome.exit_code == exit_code, outcome.reason
     assert outcome.ledger_fills is not None and runtime.node is not None
     kernel = runtime.node.kernel
     try:
