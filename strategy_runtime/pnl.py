@@ -28,7 +28,8 @@ from fractions import Fraction
 from strategy_runtime.ledger.records import FillRecord
 
 
-def _decimal(value: Fraction) -> Decimal:
+def to_decimal(value: Fraction) -> Decimal:
+    """``value`` as a Decimal of 40 significant digits (exact for the prices and quantities of fills)."""
     with localcontext() as ctx:
         ctx.prec = 40
         return +(Decimal(value.numerator) / Decimal(value.denominator))
@@ -130,14 +131,24 @@ class PnlBook:
             self.average = price  # flipped through zero: the remainder opened at this fill's price
         return self.net_realized - before
 
+    def unrealized(self, price: Fraction) -> Fraction:
+        """What closing the open position at ``price`` would realize, before commission (0 when flat)."""
+        if self.position == 0:
+            return Fraction(0)
+        if self.terms.inverse:
+            points = (1 / self.average - 1 / price) if self.average and price else Fraction(0)
+        else:
+            points = price - self.average
+        return points * self.position * Fraction(self.terms.multiplier)
+
     def summary(self, instrument_id: str) -> InstrumentPnl:
         return InstrumentPnl(
             instrument_id=instrument_id,
             quote_currency=self.quote_currency,
-            realized_pnl=_decimal(self.realized),
-            position=_decimal(self.position),
-            average_price=_decimal(self.average) if self.position else None,
-            commissions={c: _decimal(v) for c, v in sorted(self.commissions.items())},
+            realized_pnl=to_decimal(self.realized),
+            position=to_decimal(self.position),
+            average_price=to_decimal(self.average) if self.position else None,
+            commissions={c: to_decimal(v) for c, v in sorted(self.commissions.items())},
             fills=self.fills,
             pnl_currency=self.terms.settlement_currency,
         )
@@ -161,5 +172,5 @@ def recompute_pnl(fills: Iterable[FillRecord], terms: Mapping[str, ContractTerms
             commissions[currency] = commissions.get(currency, Fraction(0)) + amount
     return PnlSummary(
         instruments={iid: book.summary(iid) for iid, book in sorted(books.items())},
-        commissions={c: _decimal(v) for c, v in sorted(commissions.items())},
+        commissions={c: to_decimal(v) for c, v in sorted(commissions.items())},
     )

@@ -1,10 +1,10 @@
-"""What the node's portfolio says, in the API's words: PnL per currency, positions, money as text.
+"""What the node's portfolio says, in the API's words, and money as text.
 
-The reporter (the status, ``/state``, ``/metrics``) and the local run's summary read the
-portfolio through these functions. The risk guard does not: it keeps its own figures
-(``risk.limits``), repriced on every price update with the position's own arithmetic and
-carried over restarts from the ledger, so its daily PnL and drawdown are not the status's
-``realizedPnl``/``unrealizedPnl`` of this process; its exposure figure comes from here.
+The PnL and positions every surface shows come from the one book of the fills
+(``strategy_runtime.book_view``), not from here. The portfolio is read for what the book does not
+keep (the gross exposure at the last price, the instruments traded) and as a cross-check:
+``livestrat run``'s summary says when the node's own figures differ from the fills' (a fill the
+node failed to apply).
 """
 
 from __future__ import annotations

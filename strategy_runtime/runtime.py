@@ -37,6 +37,7 @@ import signal
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any
 
 from livestrat.api.contract import ExitCode
@@ -118,9 +119,12 @@ class RunOutcome:
     ledger_where: str | None = None
     strategy_key: str | None = None
     snapshot: StatusSnapshot | None = None
-    pnl: portfolio_view.PnlView | None = None
+    pnl: portfolio_view.PnlView | None = None  # the one book's (strategy_runtime.book_view)
     halt: HaltReport | None = None
     ledger_fills: list[FillRecord] | None = None
+    # What the node's own portfolio says at the end: a cross-check only (it can miss a fill it failed to apply).
+    node_pnl: portfolio_view.PnlView | None = None
+    node_positions: dict[str, Decimal] | None = None
 
 
 class StrategyRuntime:
@@ -230,7 +234,8 @@ class StrategyRuntime:
         risk = self.guard.risk_state()
         if self.halt_recorded is not None:
             risk = risk.model_copy(update={"halt_recorded": self.halt_recorded})
-        return StatusSnapshot(self.reporter.trading_state(self.node_state), risk)
+        trading = self.reporter.trading_state(self.node_state, self.guard.book_pnl(), self.guard.book_positions())
+        return StatusSnapshot(trading, risk)
 
     def readiness(self) -> tuple[bool, str]:
         if self.node_state != NodeState.RUNNING:
@@ -537,6 +542,8 @@ class StrategyRuntime:
             pnl=self._pnl_now(),
             halt=self.halt_report,
             ledger_fills=self._fills_read,
+            node_pnl=self._node_pnl(),
+            node_positions=self._node_positions(),
         )
         if self.options.dispose_node:
             with contextlib.suppress(Exception):
@@ -571,11 +578,19 @@ class StrategyRuntime:
         must_flatten = report.policy == HaltPolicy.FLATTEN and self._allow_flatten
         return bool(report.orders_left) or (must_flatten and report.flat is False)
 
-    def _pnl_now(self) -> portfolio_view.PnlView | None:
-        if self.reporter is None:
+    def _node_pnl(self) -> portfolio_view.PnlView | None:
+        if self.reporter is None or self.node is None:
             return None
         r = self.reporter
         return portfolio_view.pnl(r.portfolio, r.cache, r.instruments())
+
+    def _node_positions(self) -> dict[str, Decimal] | None:
+        if self.reporter is None or self.node is None:
+            return None
+        return portfolio_view.net_positions(self.reporter.portfolio, self.reporter.instruments())
+
+    def _pnl_now(self) -> portfolio_view.PnlView | None:
+        return self.guard.book_pnl() if self.guard is not None and self.node is not None else None
 
     async def _shutdown_services(self) -> None:
         for task in self._background:

@@ -127,8 +127,15 @@ class TradingState(StatusModel):
 
     fills: int = Field(default=0, ge=0, description="Fills recorded in the ledger since the strategy first ran.")
     last_fill: Fill | None = Field(default=None, description="The most recent fill.")
-    realized_pnl: str | None = Field(default=None, description=f"Realized PnL, e.g. `{MONEY_EXAMPLE}`.")
-    unrealized_pnl: str | None = Field(default=None, description="Unrealized PnL at the last price.")
+    realized_pnl: str | None = Field(
+        default=None,
+        description=f"Realized PnL, e.g. `{MONEY_EXAMPLE}`, net of commissions paid in its currency: recomputed "
+        "from the fills the ledger holds for this strategy (a live strategy's across its restarts), never "
+        "from the node's portfolio alone.",
+    )
+    unrealized_pnl: str | None = Field(
+        default=None, description="Unrealized PnL of the open positions at the price a close would trade at."
+    )
     total_pnl: str | None = Field(default=None, description="Realized plus unrealized PnL.")
     positions: list[Position] = Field(
         default_factory=list,

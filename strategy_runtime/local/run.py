@@ -36,6 +36,7 @@ from pathlib import Path
 
 from livestrat.api.runtime_config import ENV_LEDGER_DSN, LedgerKind, LedgerTarget, RuntimeConfig, StrategyIdentity
 from livestrat.api.spec import Mode
+from livestrat.api.status import Position
 from livestrat.api.validation import InvalidManifest
 from strategy_runtime.ledger import DsnParts, LedgerError
 from strategy_runtime.ledger.export import write_fills
@@ -162,18 +163,16 @@ def print_summary(config: RuntimeConfig, outcome: RunOutcome, seconds: float) ->
     realized = pnl.realized if pnl is not None else {}
     print(f"  realized PnL:   {_amount(realized)}")
     print(f"  unrealized PnL: {_amount(pnl.unrealized) if pnl is not None and pnl.unrealized else 'none'}")
-    ledger_book = recompute_pnl(outcome.ledger_fills).instruments if outcome.ledger_fills is not None else None
-    if ledger_book is not None:
+    if outcome.ledger_fills is not None:
+        # The figures above are the one book's (strategy_runtime.book_view); the ledger, read back, must agree.
         recomputed: dict[str, Decimal] = {}
-        for each in ledger_book.values():
-            currency = each.quote_currency or "?"
+        for each in recompute_pnl(outcome.ledger_fills).instruments.values():
+            currency = each.currency or "?"
             recomputed[currency] = recomputed.get(currency, Decimal(0)) + each.net_realized_pnl
-        # At the node's precision (the currency's): the node sums in binary floating point.
-        shown = {c: a.quantize(realized[c]) if c in realized else a for c, a in recomputed.items()}
-        agree = all(shown.get(c, Decimal(0)) == realized.get(c, Decimal(0)) for c in {*shown, *realized})
+        agree = all(recomputed.get(c, Decimal(0)) == realized.get(c, Decimal(0)) for c in {*recomputed, *realized})
         print(
-            f"  ledger PnL:     {_amount(shown)} realized, recomputed from the ledger's "
-            f"{len(outcome.ledger_fills)} fills ({'agrees' if agree else 'DIFFERS from the node'})"
+            f"  ledger PnL:     {_amount(recomputed)} realized, recomputed from the ledger's "
+            f"{len(outcome.ledger_fills)} fills ({'agrees' if agree else 'DIFFERS: report it'})"
         )
     if trading.positions:
         for position in trading.positions:
@@ -183,23 +182,32 @@ def print_summary(config: RuntimeConfig, outcome: RunOutcome, seconds: float) ->
             )
     else:
         print("  positions:      flat")
-    if ledger_book is not None:
-        # The node's portfolio can miss a fill the venue executed (one that made the node fail): the ledger
-        # has it. Whatever the node says, what its fills leave open is shown when it differs.
-        node_net = {p.instrument: Decimal(p.quantity) * (-1 if p.side == "SHORT" else 1) for p in trading.positions}
-        for each in ledger_book.values():
-            if each.position != node_net.get(each.instrument_id, Decimal(0)):
-                side = "LONG" if each.position > 0 else "SHORT" if each.position < 0 else "FLAT"
-                print(
-                    f"  per the ledger: {side} {abs(each.position)} {each.instrument_id}: the node's portfolio "
-                    "says otherwise (it did not apply every fill the venue executed); the venue is the truth"
-                )
+    disagreement = _node_disagrees(outcome, realized, trading.positions)
+    if disagreement:
+        print(
+            f"  the node:       its own portfolio says {disagreement}: it did not apply every fill the venue "
+            "executed (the figures above are the fills'); check the venue"
+        )
     print(f"  open orders:    {trading.open_orders}")
     print(
         f"  risk:           {risk.state}"
         + (f" since {risk.breached_at}: {risk.breached_limit}: {risk.reason}" if risk.breached_limit else "")
     )
     print(f"  ledger:         {outcome.ledger_where} (strategy key {outcome.strategy_key})")
+
+
+def _node_disagrees(outcome: RunOutcome, realized: Mapping[str, Decimal], positions: list[Position]) -> str | None:
+    """What the node's portfolio says where it differs from the book of the fills (at its precision), or None."""
+    node_pnl, node_positions = outcome.node_pnl, outcome.node_positions
+    if node_pnl is None or node_positions is None:
+        return None
+    at_its_precision = {c: realized[c].quantize(a) if c in realized else None for c, a in node_pnl.realized.items()}
+    booked = {p.instrument: Decimal(p.quantity) * (-1 if p.side == "SHORT" else 1) for p in positions}
+    net = {i: q for i, q in node_positions.items() if q}
+    if at_its_precision == dict(node_pnl.realized) and booked == net:
+        return None
+    held = ", ".join(f"{q:+f} {i}" for i, q in sorted(net.items())) or "flat"
+    return f"{_amount(node_pnl.realized)} realized, {held}"
 
 
 def run_local(args: argparse.Namespace) -> int:

@@ -51,7 +51,7 @@ from nautilus_trader.common.config import ActorConfig
 from nautilus_trader.model.events import OrderFilled
 from nautilus_trader.model.identifiers import ComponentId, InstrumentId
 
-from livestrat.api.status import Fill, ReplayProgress, TradingState
+from livestrat.api.status import Fill, Position, ReplayProgress, TradingState
 from strategy_runtime import portfolio_view
 from strategy_runtime.ledger import FillRecord, Ledger, from_order_filled
 from strategy_runtime.ledger.records import inferred_trade_id
@@ -229,6 +229,7 @@ class Reporter(Actor):
                 logger.exception("reporter: fill %s NOT recorded in the ledger: %r", event.trade_id, event)
                 continue
             self._recorded_early.add(event_id)
+            self._tell_listeners(from_order_filled(event, self._strategy_key))
             logger.warning(
                 "reporter: fill %s of order %s (%s %s %s @ %s) reached the node but not its books: recorded in the "
                 "ledger as the venue reported it",
@@ -260,12 +261,15 @@ class Reporter(Actor):
         else:
             if self._recorded_at_start is not None:
                 self._recorded_at_start.add((record.instrument_id, record.trade_id))
-            for listener in self._listeners:
-                try:
-                    listener(record)
-                except Exception:
-                    logger.exception("reporter: a fill listener failed on %s", record.trade_id)
+            self._tell_listeners(record)
         self._last_fill_event = event  # turned into the API's Fill only when reported
+
+    def _tell_listeners(self, record: FillRecord) -> None:
+        for listener in self._listeners:
+            try:
+                listener(record)
+            except Exception:
+                logger.exception("reporter: a fill listener failed on %s", record.trade_id)
 
     def _on_position_event(self, _event: object) -> None:
         self.position_events += 1
@@ -296,17 +300,16 @@ class Reporter(Actor):
     def instruments(self) -> list[InstrumentId]:
         return portfolio_view.traded_instruments(self.cache, self._instrument_ids)
 
-    def trading_state(self, node_state: str) -> TradingState:
-        """The trading state now (no heartbeat: the status pusher stamps it when it sends)."""
-        instruments = self.instruments()
-        pnl = portfolio_view.pnl(self.portfolio, self.cache, instruments)
+    def trading_state(self, node_state: str, pnl: portfolio_view.PnlView, positions: list[Position]) -> TradingState:
+        """The trading state now (no heartbeat: the status pusher stamps it when it sends). ``pnl`` and
+        ``positions``: the one book's (the risk guard's, of every fill recorded: ``strategy_runtime.book_view``)."""
         return TradingState(
             fills=self.fills_in_ledger,
             last_fill=self.last_fill,
             realized_pnl=portfolio_view.money_text(pnl.realized),
             unrealized_pnl=portfolio_view.money_text(pnl.unrealized),
             total_pnl=portfolio_view.money_text(pnl.total),
-            positions=portfolio_view.positions(self.portfolio, self.cache, instruments),
+            positions=positions,
             open_orders=self.cache.orders_open_count(),
             node_state=node_state,
             replay=self._replay_progress() if self._replay_progress is not None else None,

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from strategy_runtime import portfolio_view
+from strategy_runtime import book_view
 from strategy_runtime.report.metrics import RuntimeMetrics
 
 if TYPE_CHECKING:
@@ -35,15 +35,14 @@ def runtime_metrics(runtime: StrategyRuntime) -> RuntimeMetrics:
         m.replay_events, m.replay_total = progress.events, progress.total
     if runtime.reporter is not None and runtime.guard is not None and runtime.node is not None:
         r, g = runtime.reporter, runtime.guard
-        instruments = r.instruments()
-        pnl = portfolio_view.pnl(r.portfolio, r.cache, instruments)
+        pnl = g.book_pnl()  # the one book (strategy_runtime.book_view), as the status shows it
         m.fills_in_ledger, m.fills_seen, m.fills_not_recorded = (
             r.fills_in_ledger,
             r.fills_seen,
             r.fills_not_recorded,
         )
         m.pnl = {"realized": pnl.realized, "unrealized": pnl.unrealized, "total": pnl.total}
-        m.positions = portfolio_view.net_positions(r.portfolio, instruments)
+        m.positions = book_view.net_positions(g.limits.books)
         m.open_orders = r.cache.orders_open_count()
         m.order_events = dict(r.order_events)
         m.risk_state, m.daily_pnl, m.drawdown = g.limit_state, g.daily_pnl, g.drawdown

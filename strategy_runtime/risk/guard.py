@@ -44,8 +44,8 @@ from nautilus_trader.model.objects import Price
 from nautilus_trader.model.orders import Order
 
 from livestrat.api.spec import LiveStrategySpec
-from livestrat.api.status import RiskState, RiskStateName
-from strategy_runtime import portfolio_view
+from livestrat.api.status import Position, RiskState, RiskStateName
+from strategy_runtime import book_view, portfolio_view
 from strategy_runtime.ledger.records import FillRecord, RiskBaseline
 from strategy_runtime.pnl import ContractTerms
 from strategy_runtime.portfolio_view import Amounts
@@ -358,6 +358,15 @@ class RiskGuard(Actor):
     @property
     def drawdown(self) -> Amounts:
         return self.limits.drawdown
+
+    # ------------------------------------------------------------------ the one book (strategy_runtime.book_view)
+    def book_pnl(self) -> portfolio_view.PnlView:
+        """Realized and unrealized PnL per currency from the books of every fill recorded."""
+        return book_view.pnl(self.limits.books, self.cache)
+
+    def book_positions(self) -> list[Position]:
+        """The open positions the books of every fill recorded leave."""
+        return book_view.positions(self.limits.books, self.cache)
 
     def risk_state(self) -> RiskState:
         exposure = portfolio_view.gross_exposure(self.portfolio, self.cache, self._instruments())

@@ -29,11 +29,12 @@ The clock is injected (``now``, for the time of a breach); the market's time com
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from fractions import Fraction
+from types import MappingProxyType
 
 from strategy_runtime.ledger.records import FillRecord, RiskBaseline
 from strategy_runtime.pnl import LINEAR, ContractTerms, PnlBook
@@ -126,6 +127,12 @@ class LimitsTracker:
         self._daily: dict[str, float] = {}
         self._drawdown: dict[str, float] = {}
         self._baseline_dirty = False
+
+    @property
+    def books(self) -> Mapping[str, PnlBook]:
+        """The book of each instrument, by instrument id: every fill booked once, the ledger's history first
+        (live). What the status, ``/state``, the metrics and the summary show (``strategy_runtime.book_view``)."""
+        return MappingProxyType(self._books)
 
     @property
     def carries_over(self) -> bool:

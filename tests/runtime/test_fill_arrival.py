@@ -45,5 +45,6 @@ def test_the_run_summary_shows_what_the_ledger_leaves_open(tmp_path, capsys):
     path.write_text(yaml.safe_dump(manifest))
     assert main(["run", "--quiet", "--workdir", str(tmp_path / "work"), str(path)]) == 1  # the node failed
     out = capsys.readouterr().out
-    assert "recomputed from the ledger's 3 fills (DIFFERS from the node)" in out
-    assert f"per the ledger: SHORT 0.01 {BTC}" in out
+    assert "recomputed from the ledger's 3 fills (agrees)" in out  # the figures shown are the fills'
+    assert f"position:       SHORT 0.010000 {BTC}" in out  # at the instrument's size precision
+    assert "the node:       its own portfolio says 27.38" in out and "flat: it did not apply every fill" in out

@@ -1,0 +1,95 @@
+"""The one book, in the API's words: the PnL and positions every surface shows.
+
+The status (``trading.realizedPnl``, ``unrealizedPnl``, ``totalPnl``, ``positions``), ``/state``, the
+metrics and ``livestrat run``'s summary all read the books the risk guard keeps
+(``risk.limits.LimitsTracker.books``): one ``pnl.PnlBook`` per instrument, fed with the very records
+the ledger stores (the reporter hands each to the guard as it records it), the ledger's history
+first in a live runtime. Recomputing the ledger's fills (``pnl.recompute_pnl``) therefore gives the
+same figures, whatever the node's portfolio says: it can miss a fill it failed to apply, and its
+figures cover this process only.
+
+- **Realized** PnL per currency: each book's net realized PnL (commissions paid in the PnL's currency
+  taken off, as NautilusTrader's ``Position.realized_pnl``; commissions in another currency are not
+  PnL), exact.
+- **Unrealized**: each open position closed at the price a close would trade at, as NautilusTrader's
+  portfolio picks it: the bid for a long and the ask for a short when quotes come in, else the last
+  trade, else the last bar's close.
+- **Positions**: each book's net position and average open price.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from decimal import Decimal
+from fractions import Fraction
+from typing import TYPE_CHECKING
+
+from nautilus_trader.model.enums import PriceType
+from nautilus_trader.model.identifiers import InstrumentId
+
+from livestrat.api.status import Position
+from strategy_runtime.pnl import PnlBook, to_decimal
+from strategy_runtime.portfolio_view import Amounts, PnlView, money_text
+
+if TYPE_CHECKING:
+    from nautilus_trader.cache.cache import Cache
+
+
+def mark_price(cache: Cache, instrument_id: str, position: Fraction) -> Fraction | None:
+    """The price closing ``position`` would trade at now, as the portfolio prices it; None without one."""
+    iid = InstrumentId.from_str(instrument_id)
+    price = cache.price(iid, PriceType.BID if position > 0 else PriceType.ASK) or cache.price(iid, PriceType.LAST)
+    return Fraction(price.as_decimal()) if price is not None else None
+
+
+def _unrealized(book: PnlBook, cache: Cache, instrument_id: str) -> Fraction | None:
+    if book.position == 0:
+        return None
+    price = mark_price(cache, instrument_id, book.position)
+    return book.unrealized(price) if price is not None else None
+
+
+def pnl(books: Mapping[str, PnlBook], cache: Cache) -> PnlView:
+    """Realized and unrealized PnL per currency over every instrument booked."""
+    realized: dict[str, Fraction] = {}
+    unrealized: dict[str, Fraction] = {}
+    for instrument_id, book in books.items():
+        code = book.currency or ""
+        realized[code] = realized.get(code, Fraction(0)) + book.net_realized
+        open_pnl = _unrealized(book, cache, instrument_id)
+        if open_pnl is not None:
+            unrealized[code] = unrealized.get(code, Fraction(0)) + open_pnl
+    return PnlView(_amounts(realized), _amounts(unrealized))
+
+
+def positions(books: Mapping[str, PnlBook], cache: Cache) -> list[Position]:
+    """The open net position of each instrument booked (flat ones left out), at its average open price."""
+    result: list[Position] = []
+    for instrument_id, book in sorted(books.items()):
+        if book.position == 0:
+            continue
+        instrument = cache.instrument(InstrumentId.from_str(instrument_id))
+        places = instrument.price_precision if instrument is not None else 8
+        size_places = instrument.size_precision if instrument is not None else 8
+        open_pnl = _unrealized(book, cache, instrument_id)
+        result.append(
+            Position(
+                instrument=instrument_id,
+                side="LONG" if book.position > 0 else "SHORT",
+                quantity=f"{to_decimal(abs(book.position)).quantize(Decimal(1).scaleb(-size_places)):f}",
+                avg_price=f"{to_decimal(book.average).quantize(Decimal(1).scaleb(-places)):f}",
+                unrealized_pnl=money_text({book.currency or "": to_decimal(open_pnl)})
+                if open_pnl is not None
+                else None,
+            )
+        )
+    return result
+
+
+def net_positions(books: Mapping[str, PnlBook]) -> dict[str, Decimal]:
+    """Each instrument's signed net position (the metrics' ``livestrat_position``)."""
+    return {instrument_id: to_decimal(book.position) for instrument_id, book in sorted(books.items())}
+
+
+def _amounts(values: Mapping[str, Fraction]) -> Amounts:
+    return {code: to_decimal(value) for code, value in sorted(values.items())}
