@@ -41,6 +41,7 @@ KINDS: dict[str, Kind] = {
         Kind("Role", "rbac.authorization.k8s.io", "v1", "roles", watched=True),
         Kind("RoleBinding", "rbac.authorization.k8s.io", "v1", "rolebindings", watched=True),
         Kind("StatefulSet", "apps", "v1", "statefulsets", watched=True),
+        Kind("PodDisruptionBudget", "policy", "v1", "poddisruptionbudgets", watched=True),
         Kind("Secret", "", "v1", "secrets"),  # read only when a pod is about to need it
         Kind(KIND, GROUP, VERSION, PLURAL),  # watched by kopf itself (its handlers)
     )

@@ -232,3 +232,70 @@ async def test_an_object_whose_replicas_cannot_be_read_cannot_be_scaled(emulator
             await call()
         assert refused.value.status == 500 and f"{path} accessor error" in refused.value.body
     assert emulator.read_object(LIVESTRATEGIES, "s1", namespace="default")["spec"] == broken["spec"]
+
+
+def _pod(name: str, *, ready: bool) -> dict:
+    return {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": name, "namespace": "default", "labels": {"app": "strategy"}},
+        "spec": {"containers": [{"name": "c", "image": "i"}]},
+        "status": {"phase": "Running", "conditions": [{"type": "Ready", "status": "True" if ready else "False"}]},
+    }
+
+
+def _budget(name: str, **spec) -> dict:
+    return {
+        "apiVersion": "policy/v1",
+        "kind": "PodDisruptionBudget",
+        "metadata": {"name": name, "namespace": "default"},
+        "spec": {"selector": {"matchLabels": {"app": "strategy"}}, **spec},
+    }
+
+
+async def _evict(client, name: str) -> tuple[int, dict]:
+    body = {"apiVersion": "policy/v1", "kind": "Eviction", "metadata": {"name": name, "namespace": "default"}}
+    try:
+        answer = await CoreV1Api(client).create_namespaced_pod_eviction(name, "default", body)
+    except ApiException as exc:
+        return exc.status, json.loads(exc.body)
+    return 200, client.sanitize_for_serialization(answer)
+
+
+async def test_an_eviction_honours_the_pod_disruption_budget_as_documented(emulator, client):
+    # https://kubernetes.io/docs/concepts/scheduling-eviction/api-eviction/ ("How API-initiated eviction
+    # works"): 200 OK, the eviction is allowed and the pod is deleted as by a DELETE; 429 Too Many Requests,
+    # the eviction is not allowed because of a configured PodDisruptionBudget (try again later); 500
+    # Internal Server Error, a misconfiguration such as several PodDisruptionBudgets for the same pod; a pod
+    # that no PodDisruptionBudget selects is always evicted.
+    # https://kubernetes.io/docs/reference/kubernetes-api/policy-resources/pod-disruption-budget-v1/:
+    # maxUnavailable 0 prevents all voluntary evictions; unhealthyPodEvictionPolicy IfHealthyBudget (the
+    # default): a running pod that is not healthy (Ready) is evicted only if status.currentHealthy is at least
+    # status.desiredHealthy; AlwaysAllow: it is evicted whatever the budget says.
+    pods = "v1/pods"
+    budgets = "policy/v1/poddisruptionbudgets"
+    emulator.create_object(pods, _pod("guarded", ready=True), namespace="default")
+    emulator.create_object(budgets, _budget("strategy", maxUnavailable=0), namespace="default")
+    status, answer = await _evict(client, "guarded")
+    assert status == 429 and answer["reason"] == "TooManyRequests", answer
+    assert "disruption budget" in answer["message"]
+    assert emulator.read_object(pods, "guarded", namespace="default") is not None
+
+    # a pod that never got ready: the budget is not healthy (0 of 1), so the default policy keeps it too
+    emulator.patch_object(pods, "guarded", {"status": _pod("x", ready=False)["status"]}, namespace="default")
+    assert (await _evict(client, "guarded"))[0] == 429
+    emulator.patch_object(
+        budgets, "strategy", {"spec": {"unhealthyPodEvictionPolicy": "AlwaysAllow"}}, namespace="default"
+    )
+    assert (await _evict(client, "guarded"))[0] == 200
+    assert emulator.read_object(pods, "guarded", namespace="default") is None
+
+    # one more budget over the same pod: a misconfiguration
+    emulator.create_object(pods, _pod("twice", ready=True), namespace="default")
+    emulator.create_object(budgets, _budget("other", minAvailable=0), namespace="default")
+    assert (await _evict(client, "twice"))[0] == 500
+
+    # no budget at all: evicted
+    emulator.create_object(pods, {**_pod("free", ready=True), "metadata": {"name": "free"}}, namespace="default")
+    assert (await _evict(client, "free"))[0] == 200
+    assert emulator.read_object(pods, "free", namespace="default") is None

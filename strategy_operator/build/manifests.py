@@ -9,6 +9,7 @@ returns every child; each ``build_*`` is usable (and unit-tested) on its own:
 - Role + RoleBinding ``NAME``: ``get`` and ``patch`` on ``livestrategies/status`` of this
   one LiveStrategy (``resourceNames``), nothing else: the runtime reports its own state;
 - Service ``NAME``: headless, the pod's metrics port;
+- PodDisruptionBudget ``NAME``: no voluntary disruption (a drain waits for a halt or a move);
 - StatefulSet ``NAME``: ``replicas`` 0 or 1, one pod ``NAME-0`` running ``livestrat runtime``.
 
 Names and labels are in :mod:`strategy_operator.build.labels`, the ``runtime.json`` and the
@@ -153,6 +154,21 @@ def build_service(strategy: LiveStrategy) -> dict[str, Any]:
             "selector": labels.selector_labels(strategy.metadata.name),
             "ports": [{"name": "metrics", "port": HTTP_PORT, "targetPort": "http", "protocol": "TCP"}],
         },
+    }
+
+
+def build_pod_disruption_budget(strategy: LiveStrategy) -> dict[str, Any]:
+    """No voluntary disruption of the strategy's pod: a drain's eviction (429) waits for a deliberate decision.
+
+    A halt, a rollout or the operator deleting a pod delete it directly and are never held by it; only the
+    Eviction API (``kubectl drain``, the cluster autoscaler, node upgrades) asks the budget. The default
+    ``unhealthyPodEvictionPolicy`` (IfHealthyBudget) holds a pod that is not ready too: a runtime that is not
+    ready may still hold orders and positions (a stalled ledger, a held gate)."""
+    return {
+        "apiVersion": "policy/v1",
+        "kind": "PodDisruptionBudget",
+        "metadata": _metadata(strategy),
+        "spec": {"maxUnavailable": 0, "selector": {"matchLabels": labels.selector_labels(strategy.metadata.name)}},
     }
 
 
@@ -339,6 +355,7 @@ def build_children(strategy: LiveStrategy, settings: OperatorSettings, *, replic
         build_role(strategy),
         build_role_binding(strategy),
         build_service(strategy),
-        build_statefulset(strategy, settings, replicas=replicas, configmap=configmap),
+        build_pod_disruption_budget(strategy),
+        build_statefulset(strategy, settings, replicas=replicas, configmap=configmap),  # the last, always
     ]
     return children

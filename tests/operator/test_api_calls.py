@@ -24,6 +24,7 @@ EXPECTED = (
     | calls(RBAC, "roles", *WATCHED, "create", "patch")
     | calls(RBAC, "rolebindings", *WATCHED, "create", "patch")
     | calls(APPS, "statefulsets", *WATCHED, "create", "patch")
+    | calls("policy", "poddisruptionbudgets", *WATCHED, "create", "patch")
     # pods: watched; rogue ones deleted; re-listed while waiting for one to exit
     | calls("", "pods", *WATCHED, "delete")
     # Secrets: only whether the referenced ones (and keys) exist, before a pod starts
@@ -44,6 +45,7 @@ MAY_ALSO = {
         (RBAC, "roles"),
         (RBAC, "rolebindings"),
         (APPS, "statefulsets"),
+        ("policy", "poddisruptionbudgets"),
     )
 }
 

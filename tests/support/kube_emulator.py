@@ -31,6 +31,7 @@ semantics with those of a real API server, as far as an operator can observe the
   ADDED/DELETED transitions), ``timeoutSeconds``, ``sendInitialEvents`` and bookmarks;
 * CRD objects (``apiextensions.k8s.io/v1``) register/unregister their resources;
 * correct routing of ``/api/v1/namespaces[/NAME[/status|finalize]]``;
+* the Eviction API honouring PodDisruptionBudgets (tests/support/disruption.py);
 * the metadata checks of every write (tests/support/kube_validation.py): names per resource
   (a DNS-1035 label for Services, ...), ``generateName`` completed as the API server does, and
   256 KiB of annotations in all; refused with 422 ``Invalid`` and apimachinery's messages.
@@ -72,7 +73,7 @@ import attrs
 import jsonpatch
 import kmock
 
-from tests.support import kube_validation
+from tests.support import disruption, kube_validation
 
 try:  # Private in kmock 0.8; only needed to unwrap errors of user-defined streaming reactions.
     from kmock._internal.rendering import StreamingError as _StreamingError
@@ -91,6 +92,7 @@ WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 CRDS = kmock.resource("apiextensions.k8s.io", "v1", "customresourcedefinitions")
 NAMESPACES = kmock.resource("", "v1", "namespaces")
+PODS = kmock.resource("", "v1", "pods")
 
 JSON_PATCH = "application/json-patch+json"
 MERGE_PATCH = "application/merge-patch+json"
@@ -432,6 +434,8 @@ class KubernetesEmulator(kmock.KubernetesEmulator):
             return _json(self._patch(resource, namespace, name, sub, _json_body(request, object), content_type))
         if method == "PUT":
             return _json(self._replace(resource, namespace, name, sub, _json_body(request, dict)))
+        if method == "POST" and sub == "eviction" and resource == PODS:  # tests/support/disruption.py
+            return _json(disruption.evict(self, namespace or "", name, _json_body(request, dict)))
         if method == "DELETE" and sub is None:
             options = _json_body(request, dict, optional=True) or {}
             if "propagationPolicy" in request.params:

@@ -41,6 +41,10 @@ part of them, is all that is cluster-wide when watching named namespaces.
 - apiGroups: [apps]
   resources: [statefulsets]
   verbs: [get, list, watch, create, patch]
+# Each strategy's pod is guarded against voluntary disruption (a drain waits for a decision).
+- apiGroups: [policy]
+  resources: [poddisruptionbudgets]
+  verbs: [get, list, watch, create, patch]
 - apiGroups: [rbac.authorization.k8s.io]
   resources: [roles, rolebindings]
   verbs: [get, list, watch, create, patch]
