@@ -234,14 +234,21 @@ async def test_an_object_whose_replicas_cannot_be_read_cannot_be_scaled(emulator
     assert emulator.read_object(LIVESTRATEGIES, "s1", namespace="default")["spec"] == broken["spec"]
 
 
-def _pod(name: str, *, ready: bool) -> dict:
-    return {
+def _pod(emulator, name: str, *, ready: bool, labels: dict | None = None) -> None:
+    """A running pod; its status written through the status subresource, as the kubelet does."""
+    pod = {
         "apiVersion": "v1",
         "kind": "Pod",
-        "metadata": {"name": name, "namespace": "default", "labels": {"app": "strategy"}},
+        "metadata": {"name": name, "namespace": "default", "labels": {"app": "strategy"} if labels is None else labels},
         "spec": {"containers": [{"name": "c", "image": "i"}]},
-        "status": {"phase": "Running", "conditions": [{"type": "Ready", "status": "True" if ready else "False"}]},
     }
+    emulator.create_object("v1/pods", pod, namespace="default")
+    _set_ready(emulator, name, ready)
+
+
+def _set_ready(emulator, name: str, ready: bool) -> None:
+    status = {"phase": "Running", "conditions": [{"type": "Ready", "status": "True" if ready else "False"}]}
+    emulator.patch_object("v1/pods", name, {"status": status}, namespace="default", subresource="status")
 
 
 def _budget(name: str, **spec) -> dict:
@@ -274,15 +281,27 @@ async def test_an_eviction_honours_the_pod_disruption_budget_as_documented(emula
     # status.desiredHealthy; AlwaysAllow: it is evicted whatever the budget says.
     pods = "v1/pods"
     budgets = "policy/v1/poddisruptionbudgets"
-    emulator.create_object(pods, _pod("guarded", ready=True), namespace="default")
+    _pod(emulator, "guarded", ready=True)
     emulator.create_object(budgets, _budget("strategy", maxUnavailable=0), namespace="default")
     status, answer = await _evict(client, "guarded")
     assert status == 429 and answer["reason"] == "TooManyRequests", answer
     assert "disruption budget" in answer["message"]
     assert emulator.read_object(pods, "guarded", namespace="default") is not None
 
+    assert emulator.read_object(budgets, "strategy", namespace="default")  # (the budget itself is untouched)
+    # a budget that allows one disruption (two healthy pods, at least one available): one eviction passes
+    emulator.patch_object(
+        budgets, "strategy", {"spec": {"maxUnavailable": None, "minAvailable": 1}}, namespace="default"
+    )
+    _pod(emulator, "spare", ready=True)
+    assert (await _evict(client, "spare"))[0] == 200
+    assert (await _evict(client, "guarded"))[0] == 429  # now the last healthy one
+    emulator.patch_object(
+        budgets, "strategy", {"spec": {"maxUnavailable": 0, "minAvailable": None}}, namespace="default"
+    )
+
     # a pod that never got ready: the budget is not healthy (0 of 1), so the default policy keeps it too
-    emulator.patch_object(pods, "guarded", {"status": _pod("x", ready=False)["status"]}, namespace="default")
+    _set_ready(emulator, "guarded", False)
     assert (await _evict(client, "guarded"))[0] == 429
     emulator.patch_object(
         budgets, "strategy", {"spec": {"unhealthyPodEvictionPolicy": "AlwaysAllow"}}, namespace="default"
@@ -291,11 +310,11 @@ async def test_an_eviction_honours_the_pod_disruption_budget_as_documented(emula
     assert emulator.read_object(pods, "guarded", namespace="default") is None
 
     # one more budget over the same pod: a misconfiguration
-    emulator.create_object(pods, _pod("twice", ready=True), namespace="default")
+    _pod(emulator, "twice", ready=True)
     emulator.create_object(budgets, _budget("other", minAvailable=0), namespace="default")
     assert (await _evict(client, "twice"))[0] == 500
 
     # no budget at all: evicted
-    emulator.create_object(pods, {**_pod("free", ready=True), "metadata": {"name": "free"}}, namespace="default")
+    _pod(emulator, "free", ready=True, labels={})
     assert (await _evict(client, "free"))[0] == 200
     assert emulator.read_object(pods, "free", namespace="default") is None

@@ -23,7 +23,9 @@ Where it differs: only integer ``maxUnavailable``/``minAvailable`` (a percentage
 with 422, never silently read); ``expectedPods`` counts the selected pods that are not being
 deleted (the real controller asks the pods' controller for its scale, which for a StatefulSet
 of one pod is the same number); the budget's ``disruptedPods`` bookkeeping is not kept (one
-eviction at a time, in the loop thread, cannot race with another).
+eviction at a time, in the loop thread, cannot race with another); a pod that is not Running is
+handled as a running one that is not healthy (the documentation states the policies for
+running pods only; the API server's own exceptions for other pods are not modelled).
 """
 
 from __future__ import annotations
