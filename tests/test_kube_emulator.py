@@ -318,3 +318,47 @@ async def test_an_eviction_honours_the_pod_disruption_budget_as_documented(emula
     _pod(emulator, "free", ready=True, labels={})
     assert (await _evict(client, "free"))[0] == 200
     assert emulator.read_object(pods, "free", namespace="default") is None
+
+
+@pytest.mark.parametrize(
+    ("containers", "init", "expected"),
+    [
+        # every container (init containers included) with cpu and memory limits equal to their requests
+        (
+            [{"requests": {"cpu": "700m", "memory": "200Mi"}, "limits": {"cpu": "0.7", "memory": "200Mi"}}],
+            [],
+            "Guaranteed",
+        ),
+        # a limit without a request: the request defaults to the limit
+        ([{"limits": {"cpu": "1", "memory": "1Gi"}}], [], "Guaranteed"),
+        # memory limit above its request
+        ([{"requests": {"memory": "100Mi"}, "limits": {"memory": "200Mi"}}], [], "Burstable"),
+        # one container without cpu: not every container meets the criteria
+        ([{"limits": {"cpu": "1", "memory": "1Gi"}}, {"limits": {"memory": "1Gi"}}], [], "Burstable"),
+        # an init container that does not meet them either
+        ([{"limits": {"cpu": "1", "memory": "1Gi"}}], [{"requests": {"cpu": "100m"}}], "Burstable"),
+        # no cpu or memory request or limit anywhere (other resources do not count)
+        ([{}, {"requests": {"ephemeral-storage": "1Gi"}}], [], "BestEffort"),
+    ],
+)
+async def test_a_pod_gets_its_qos_class_when_it_is_created_as_documented(emulator, client, containers, init, expected):
+    # https://kubernetes.io/docs/concepts/workloads/pods/pod-qos/ and
+    # https://kubernetes.io/docs/tasks/configure-pod-container/quality-service-pod/: Kubernetes assigns the
+    # class when the pod is created (status.qosClass). Guaranteed: every container, init containers included,
+    # has a memory limit and request that are equal, and a cpu limit and request that are equal (a container
+    # that gives a limit and no request gets a request equal to it). Burstable: not Guaranteed, and at least
+    # one container has a memory or cpu request or limit. BestEffort: none has any.
+    def container(i: int, resources: dict) -> dict:
+        return {"name": f"c{i}", "image": "i", "resources": resources}
+
+    pod = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": "qos"},
+        "spec": {
+            "containers": [container(i, r) for i, r in enumerate(containers)],
+            "initContainers": [container(10 + i, r) for i, r in enumerate(init)],
+        },
+    }
+    created = await CoreV1Api(client).create_namespaced_pod("default", pod)
+    assert created.status.qos_class == expected

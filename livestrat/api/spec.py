@@ -518,6 +518,11 @@ class WorkloadIdentity(ApiModel):
     )
 
 
+# The strategy container's defaults (spec.pod.resources), and what a Guaranteed pod falls back on.
+DEFAULT_CPU = "500m"
+DEFAULT_MEMORY_LIMIT = "2Gi"
+
+
 class ResourceRequirements(ApiModel):
     """CPU and memory for the strategy container, as Kubernetes quantities."""
 
@@ -556,10 +561,17 @@ class PodSettings(ApiModel):
     )
     resources: ResourceRequirements = Field(
         default_factory=lambda: ResourceRequirements(
-            requests={"cpu": "500m", "memory": "1Gi"}, limits={"memory": "2Gi"}
+            requests={"cpu": DEFAULT_CPU, "memory": "1Gi"}, limits={"memory": DEFAULT_MEMORY_LIMIT}
         ),
         description="Container resources. Setting this replaces the whole default (requests cpu 500m, "
-        "memory 1Gi; limits memory 2Gi): give limits too.",
+        "memory 1Gi; limits memory 2Gi): give limits too. Under guaranteedQos each of cpu and memory gets "
+        "its limit (else its request, else the default's) as both request and limit.",
+    )
+    guaranteed_qos: bool | None = Field(
+        default=None,
+        description="Give every container of the pod (the GCS FUSE sidecar included) requests equal to limits "
+        "for cpu and memory: Kubernetes' Guaranteed QoS class, the last evicted under node pressure, with the "
+        "CPU it asks for. Default: true for mode live, false for paper.",
     )
     termination_grace_period_seconds: int = Field(
         default=60,

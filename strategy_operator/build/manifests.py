@@ -37,6 +37,7 @@ from livestrat.api.runtime_config import (
     HTTP_PORT,
     STATE_DIR,
 )
+from livestrat.api.spec import DEFAULT_CPU, DEFAULT_MEMORY_LIMIT, Mode
 from strategy_operator.build import labels
 from strategy_operator.build.configuration import (
     config_hash,
@@ -227,6 +228,40 @@ def _catalog_volume(strategy: LiveStrategy, settings: OperatorSettings) -> tuple
     return {"name": "catalog", "emptyDir": empty}, mount
 
 
+def guaranteed_qos(strategy: LiveStrategy) -> bool:
+    """Whether the pod runs Guaranteed (requests equal limits for cpu and memory): by default, live strategies."""
+    chosen = strategy.spec.pod.guaranteed_qos
+    return chosen if chosen is not None else strategy.spec.mode == Mode.LIVE
+
+
+def _container_resources(strategy: LiveStrategy) -> dict[str, dict[str, str]]:
+    """``spec.pod.resources``; under Guaranteed QoS each of cpu and memory gets its limit (else its request, else
+    the default) as both request and limit: a limit the user accepted is never lowered, a request never raised
+    past it."""
+    given = strategy.spec.pod.resources
+    resources = {key: dict(value) for key, value in (("requests", given.requests), ("limits", given.limits)) if value}
+    if not guaranteed_qos(strategy):
+        return resources
+    requests, limits = resources.setdefault("requests", {}), resources.setdefault("limits", {})
+    for resource, default in (("cpu", DEFAULT_CPU), ("memory", DEFAULT_MEMORY_LIMIT)):
+        requests[resource] = limits[resource] = limits.get(resource) or requests.get(resource) or default
+    return resources
+
+
+def _gcsfuse_annotations(strategy: LiveStrategy) -> dict[str, str]:
+    """The GKE webhook sizes its sidecar from these; under Guaranteed QoS its limits equal its requests."""
+    annotations = dict(GCSFUSE_POD_ANNOTATIONS)
+    if guaranteed_qos(strategy):
+        for resource in ("cpu", "memory"):
+            request, limit = (
+                annotations[f"gke-gcsfuse/{resource}-request"],
+                annotations[f"gke-gcsfuse/{resource}-limit"],
+            )
+            chosen = request if limit == "0" else limit  # "0": no limit
+            annotations[f"gke-gcsfuse/{resource}-request"] = annotations[f"gke-gcsfuse/{resource}-limit"] = chosen
+    return annotations
+
+
 def _probe(path: str, *, period: int, timeout: int, failures: int) -> dict[str, Any]:
     return {
         "httpGet": {"path": path, "port": "http", "scheme": "HTTP"},
@@ -243,14 +278,10 @@ def build_pod_template(strategy: LiveStrategy, settings: OperatorSettings) -> di
     catalog_volume, catalog_mount = _catalog_volume(strategy, settings)
     annotations = {"kubectl.kubernetes.io/default-container": labels.CONTAINER}
     if spec.data.catalog.gcs_fuse is not None:
-        annotations.update(GCSFUSE_POD_ANNOTATIONS)
+        annotations.update(_gcsfuse_annotations(strategy))
     if spec.restart_nonce:
         annotations[labels.RESTART_NONCE_ANNOTATION] = spec.restart_nonce
-    resources = {
-        key: dict(value)
-        for key, value in (("requests", spec.pod.resources.requests), ("limits", spec.pod.resources.limits))
-        if value
-    }
+    resources = _container_resources(strategy)
     container = {
         "name": labels.CONTAINER,
         "image": spec.pod.image or settings.runtime_image,

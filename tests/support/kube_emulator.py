@@ -32,6 +32,7 @@ semantics with those of a real API server, as far as an operator can observe the
 * CRD objects (``apiextensions.k8s.io/v1``) register/unregister their resources;
 * correct routing of ``/api/v1/namespaces[/NAME[/status|finalize]]``;
 * the Eviction API honouring PodDisruptionBudgets (tests/support/disruption.py);
+* a pod's ``status.qosClass``, set when it is created (tests/support/qos.py);
 * the metadata checks of every write (tests/support/kube_validation.py): names per resource
   (a DNS-1035 label for Services, ...), ``generateName`` completed as the API server does, and
   256 KiB of annotations in all; refused with 422 ``Invalid`` and apimachinery's messages.
@@ -73,7 +74,7 @@ import attrs
 import jsonpatch
 import kmock
 
-from tests.support import disruption, kube_validation
+from tests.support import disruption, kube_validation, qos
 
 try:  # Private in kmock 0.8; only needed to unwrap errors of user-defined streaming reactions.
     from kmock._internal.rendering import StreamingError as _StreamingError
@@ -517,6 +518,8 @@ class KubernetesEmulator(kmock.KubernetesEmulator):
             meta.pop(field, None)
         if self._has_status_subresource(resource):
             body.pop("status", None)
+        if resource == PODS:  # the API server sets it at creation, once (tests/support/qos.py)
+            body["status"] = {"qosClass": qos.qos_class(body.get("spec") or {})}
         body = {"apiVersion": _api_version(resource), "kind": self._kind(resource), **body}
         meta["uid"] = str(uuid.uuid4())
         meta["creationTimestamp"] = timestamp_now()
