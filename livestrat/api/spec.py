@@ -16,6 +16,7 @@ from typing import Annotated, Any
 from pydantic import AfterValidator, Field, field_validator, model_validator
 
 from livestrat.api.base import ApiModel, cel_rules
+from livestrat.api.scheduling import Affinity, Toleration
 
 DNS_LABEL = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
 DNS_SUBDOMAIN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
@@ -579,6 +580,23 @@ class PodSettings(ApiModel):
         le=3600,
         description="Seconds Kubernetes waits after SIGTERM. The runtime cancels orders, "
         "applies haltPolicy, flushes the ledger and reports within this minus a safety margin.",
+    )
+    priority_class_name: Name | None = Field(
+        default=None,
+        description="PriorityClass of the pod: a higher priority keeps it from being preempted by the scheduler "
+        "for other pods, and places it first when capacity is short.",
+    )
+    node_selector: dict[str, str] | None = Field(
+        default=None,
+        description="Node labels the pod requires, for example a node pool that is not preemptible "
+        '(`cloud.google.com/gke-spot: "false"`).',
+    )
+    affinity: Affinity | None = Field(
+        default=None, description="Kubernetes affinity (node, pod, anti-affinity), passed to the pod as written."
+    )
+    tolerations: list[Toleration] | None = Field(
+        default=None,
+        description="Kubernetes tolerations (a dedicated node pool's taints), passed to the pod as written.",
     )
     service_account_name: Name | None = Field(
         default=None,

@@ -262,6 +262,18 @@ def _gcsfuse_annotations(strategy: LiveStrategy) -> dict[str, str]:
     return annotations
 
 
+def _scheduling(strategy: LiveStrategy) -> dict[str, Any]:
+    """``spec.pod``'s priorityClassName, nodeSelector, affinity and tolerations, as written; absent ones left out."""
+    pod = strategy.spec.pod
+    fields: dict[str, Any] = {
+        "priorityClassName": pod.priority_class_name,
+        "nodeSelector": dict(pod.node_selector) if pod.node_selector else None,
+        "affinity": pod.affinity.to_wire() if pod.affinity is not None else None,
+        "tolerations": [t.to_wire() for t in pod.tolerations] if pod.tolerations else None,
+    }
+    return {key: value for key, value in fields.items() if value is not None}
+
+
 def _probe(path: str, *, period: int, timeout: int, failures: int) -> dict[str, Any]:
     return {
         "httpGet": {"path": path, "port": "http", "scheme": "HTTP"},
@@ -324,6 +336,7 @@ def build_pod_template(strategy: LiveStrategy, settings: OperatorSettings) -> di
                 "fsGroupChangePolicy": "OnRootMismatch",
                 "seccompProfile": {"type": "RuntimeDefault"},
             },
+            **_scheduling(strategy),
             "containers": [container],
             "volumes": [
                 {
