@@ -48,3 +48,4 @@ KINDS: dict[str, Kind] = {
 }
 WATCHED = [kind for kind in KINDS.values() if kind.watched]
 NAMESPACES_INDEX = "livestrat_namespaces"  # the namespaces whose kill switch is engaged
+NODES_INDEX = "livestrat_nodes"  # the nodes being drained (cordoned, or marked for removal), and why

@@ -44,6 +44,7 @@ class ConditionType(StrEnum):
     CONFIG_DRIFT = "ConfigDrift"
     INVALID_SPEC = "InvalidSpec"
     STALE = "Stale"
+    DISRUPTION_BLOCKED = "DisruptionBlocked"
 
 
 class ConditionStatus(StrEnum):
@@ -75,7 +76,7 @@ class Condition(StatusModel):
     type: str = Field(
         max_length=316,
         pattern=r"^([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$",
-        description="Ready, Trading, Halted, RiskHalted, ConfigDrift, InvalidSpec or Stale.",
+        description="Ready, Trading, Halted, RiskHalted, ConfigDrift, InvalidSpec, Stale or DisruptionBlocked.",
     )
     status: ConditionStatus = Field(description="True, False or Unknown.")
     reason: str = Field(
@@ -206,7 +207,8 @@ class LiveStrategyStatus(StatusModel):
     pod_name: str | None = Field(default=None, description="The strategy's pod.")
     conditions: list[Condition] = Field(
         default_factory=list,
-        description="metav1.Condition list: Ready, Trading, Halted, RiskHalted, ConfigDrift, InvalidSpec, Stale.",
+        description="metav1.Condition list: Ready, Trading, Halted, RiskHalted, ConfigDrift, InvalidSpec, Stale, "
+        "DisruptionBlocked.",
         json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["type"]},
     )
     halt: HaltRecord | None = Field(

@@ -26,7 +26,7 @@ from livestrat.api.status import (
     TradingState,
 )
 from strategy_operator.build import labels
-from strategy_operator.decide import conditions, drift, runtime_signals, unreadable
+from strategy_operator.decide import conditions, disruption, drift, runtime_signals, unreadable
 from strategy_operator.decide.conditions import Verdict
 from strategy_operator.decide.events import Event, transition_events
 from strategy_operator.decide.phase import phase_verdicts
@@ -120,6 +120,7 @@ def report(obs: Observation, plan_: Plan) -> Report:
         drift.verdict(obs, plan_),
         verdicts.invalid,
         stale,
+        disruption.verdict(obs),
     ]
     merged = conditions.merge(obs.status.conditions, all_verdicts, now=obs.now, generation=obs.generation)
     pods_present = [p for p in obs.pods if p.controlled]

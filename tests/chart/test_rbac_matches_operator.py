@@ -123,5 +123,7 @@ async def test_an_operator_watching_named_namespaces_needs_nothing_its_roles_do_
         ("watch", "", "namespaces"),
         ("list", "apiextensions.k8s.io", "customresourcedefinitions"),
         ("watch", "apiextensions.k8s.io", "customresourcedefinitions"),
+        ("list", "", "nodes"),
+        ("watch", "", "nodes"),
     }
     assert access.cluster_rules and triples(access.cluster_rules) == cluster_calls

@@ -31,6 +31,7 @@ EXPECTED = (
     | calls("", "secrets", "get")
     # the kill switch (namespace annotations), kopf's CRD scanning, events, peering
     | calls("", "namespaces", *WATCHED)
+    | calls("", "nodes", *WATCHED)
     | calls(CRDS, "customresourcedefinitions", *WATCHED)
     | calls("", "events", "create")
     | calls(KOPF, "clusterkopfpeerings", *WATCHED, "patch")

@@ -50,3 +50,26 @@ async def test_a_drain_cannot_evict_a_running_strategy_and_a_halt_is_never_block
         await desk.scale(NAME, 0)  # the deliberate decision: the StatefulSet deletes the pod, no eviction
         await wait_for(lambda: desk.phase(NAME) == "Halted")
         assert desk.pods(NAME) == []
+
+
+async def test_a_drain_held_by_the_budget_is_shown_until_someone_decides(emulator, desk: Desk, kubelet: Kubelet):
+    # kubectl drain cordons the node first (spec.unschedulable), then evicts its pods and retries every 429.
+    async with running_operator(emulator, fast_settings()):
+        await desk.apply(example("paper-ema-cross"))
+        await wait_for(lambda: desk.phase(NAME) == "Running")
+        [pod] = desk.pods(NAME)
+        node = pod["spec"]["nodeName"]
+        assert desk.condition(NAME, "DisruptionBlocked")["status"] == "False"
+
+        emulator.patch_object("v1/nodes", node, {"spec": {"unschedulable": True}})  # kubectl cordon
+        assert await evict(emulator, f"{NAME}-0") == 429
+        await wait_for(lambda: desk.is_true(NAME, "DisruptionBlocked"))
+        blocked = desk.condition(NAME, "DisruptionBlocked")
+        assert blocked["reason"] == "NodeDraining"
+        assert node in blocked["message"] and "--replicas=0" in blocked["message"]
+        assert f"kubectl -n default delete pod {NAME}-0" in blocked["message"]
+        await wait_for(lambda: "DisruptionBlocked" in desk.events(NAME))
+        assert desk.phase(NAME) == "Running"  # nothing else changes: the strategy trades on
+
+        emulator.patch_object("v1/nodes", node, {"spec": {"unschedulable": None}})  # kubectl uncordon
+        await wait_for(lambda: desk.condition(NAME, "DisruptionBlocked")["status"] == "False")
