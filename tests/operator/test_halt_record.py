@@ -8,6 +8,7 @@ of its requests, as the API server received them, is what these tests check.
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import kmock
@@ -18,6 +19,7 @@ from tests.support.kubelet import Kubelet
 from tests.support.operator import fast_settings, operator_writes, running_operator
 
 NAME = "ema-cross-btc"
+LIVESTRATEGIES = "livestrat.io/v1alpha1/livestrategies"
 
 
 def _halt_written(request: kmock.Request) -> bool | None:
@@ -85,3 +87,27 @@ async def test_the_kill_switch_is_a_halt_too(emulator, desk: Desk, kubelet: Kube
         await wait_for(lambda: desk.phase(NAME) == "Halted")
         assert _story(emulator, since)[:2] == ["halt recorded", "StatefulSet 0"]
         assert desk.status(NAME)["halt"]["reason"] == "KillSwitch"
+
+
+async def test_a_halt_record_the_api_server_refuses_does_not_hold_the_halt_up(emulator, desk: Desk, kubelet: Kubelet):
+    # Halts work in every state: without the record the pod is stopped all the same (its runtime then cancels its
+    # orders and does not flatten), and the status says what failed once it can be written.
+    refusing = asyncio.Event()
+    denied = kmock.KubernetesError(403, "Forbidden", 'admission webhook "freeze.example.com" denied the request')
+    emulator[kmock.method.PATCH, kmock.resource(LIVESTRATEGIES), refusing] << denied
+    async with running_operator(emulator, fast_settings()):
+        await desk.apply(example("paper-ema-cross"))
+        await wait_for(lambda: desk.phase(NAME) == "Running")
+
+        refusing.set()
+        since = len(emulator)
+        emulator.patch_object(LIVESTRATEGIES, NAME, {"spec": {"replicas": 0}}, namespace="default")  # out of band
+        await wait_for(lambda: desk.statefulset(NAME)["spec"]["replicas"] == 0 and desk.pods(NAME) == [])
+        assert "halt" not in desk.status(NAME)
+        # the record was tried first (the emulator records the refused request too), then the halt went ahead
+        assert _story(emulator, since)[:2] == ["halt recorded", "StatefulSet 0"]
+        await wait_for(lambda: "ApplyFailed" in desk.events(NAME))
+
+        refusing.clear()
+        await wait_for(lambda: desk.phase(NAME) == "Halted", timeout=60)
+        assert desk.status(NAME)["halt"]["reason"] == "ScaledToZero"
