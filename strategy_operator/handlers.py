@@ -20,7 +20,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import kopf
@@ -31,10 +31,10 @@ from livestrat.backoff import Backoff
 from strategy_operator import kopf_storage, wakeups
 from strategy_operator.build import labels
 from strategy_operator.clock import SYSTEM_CLOCK, Clock
-from strategy_operator.kinds import NAMESPACES_INDEX, WATCHED
+from strategy_operator.kinds import NAMESPACES_INDEX, NODES_INDEX, WATCHED
 from strategy_operator.kube_client import KubeClient
 from strategy_operator.metrics import OperatorMetrics
-from strategy_operator.observe.caches import Caches, kill_switch_engaged
+from strategy_operator.observe.caches import Caches, kill_switch_engaged, node_drain
 from strategy_operator.observe.observer import Gone
 from strategy_operator.peering import FAULTS, PeeringMonitor
 from strategy_operator.reconciler import Reconciler
@@ -58,6 +58,7 @@ class OperatorContext:
     wakeups: wakeups.Wakeups
     slots: asyncio.Semaphore
     peering: PeeringMonitor
+    drains: dict[str, str | None] = field(default_factory=dict)  # node -> why it is drained (wake-ups)
 
     @classmethod
     async def start(
@@ -172,6 +173,20 @@ def build_registry() -> kopf.OperatorRegistry:
     @kopf.on.event("", "v1", "namespaces", id="wake-on-namespaces", registry=registry)
     def namespace_changed(name: str, memo: kopf.Memo, **_: Any) -> None:
         memo.context.wakeups.poke_namespace(name)
+
+    @kopf.index("", "v1", "nodes", id=NODES_INDEX, registry=registry)
+    def drained_nodes(name: str, spec: Mapping[str, Any], **_: Any) -> dict[str, str]:
+        why = node_drain(spec)
+        return {name: why} if why is not None else {}
+
+    @kopf.on.event("", "v1", "nodes", id="wake-on-nodes", registry=registry)
+    def node_changed(type: str | None, name: str, spec: Mapping[str, Any], memo: kopf.Memo, **_: Any) -> None:
+        # Nodes change all the time (their status); only a drain beginning or ending wakes the strategies.
+        drains: dict[str, str | None] = memo.context.drains
+        why = None if type == "DELETED" else node_drain(spec)
+        if drains.get(name) != why:
+            drains[name] = why
+            memo.context.wakeups.poke_all()
 
     # ------------------------------------------------------------------------------ LiveStrategies
 

@@ -42,6 +42,7 @@ KINDS: dict[str, Kind] = {
         Kind("Role", "rbac.authorization.k8s.io", "v1", "roles", watched=True),
         Kind("RoleBinding", "rbac.authorization.k8s.io", "v1", "rolebindings", watched=True),
         Kind("StatefulSet", "apps", "v1", "statefulsets", watched=True),
+        Kind("PodDisruptionBudget", "policy", "v1", "poddisruptionbudgets", watched=True),
         Kind("Secret", "", "v1", "secrets"),  # read only when a pod is about to need it
         Kind(KIND, GROUP, VERSION, PLURAL),  # watched by kopf itself (its handlers)
         # kopf's peering object (with LIVESTRAT_PEERING): read to tell whether this replica acts (peering.py)
@@ -50,3 +51,4 @@ KINDS: dict[str, Kind] = {
 }
 WATCHED = [kind for kind in KINDS.values() if kind.watched]
 NAMESPACES_INDEX = "livestrat_namespaces"  # the namespaces whose kill switch is engaged
+NODES_INDEX = "livestrat_nodes"  # the nodes being drained (cordoned, or marked for removal), and why

@@ -34,6 +34,10 @@ class Wakeups:
         for event in self._waiters.get(key, ()):
             event.set()
 
+    def poke_all(self) -> None:
+        for key in list(self._waiters):
+            self.poke(key)
+
     def poke_namespace(self, namespace: str) -> None:
         for key in [k for k in self._waiters if k[0] == namespace]:
             self.poke(key)

@@ -11,8 +11,9 @@ Two parts, shared by every way a strategy stops:
    strategy (a graceful disconnect does not trigger a venue's cancel-on-disconnect), and
    re-cancelled every ``RESEND_SECONDS`` until none is left; in between the halt waits for
    the venue's answer (it listens to order and position events), it does not poll;
-3. with ``haltPolicy: flatten``, every open position is closed with a reduce-only market
-   order, re-sent until the position is flat;
+3. with ``haltPolicy: flatten``, and only when the stop is a halt (``strategy_runtime.stop_cause``:
+   a rollout, an eviction or a drain is not), every open position is closed with a reduce-only
+   market order, re-sent until the position is flat;
 4. the RiskEngine goes HALTED.
 
 A risk breach runs ``contain`` and keeps the node up (halted, reporting). ``HaltSequence.run``
@@ -58,6 +59,7 @@ from livestrat.api.contract import ExitCode
 from livestrat.api.spec import HaltPolicy
 from strategy_runtime.risk.gate import EXEC_ENDPOINT, HALT_TAG
 from strategy_runtime.risk.guard import RiskGuard
+from strategy_runtime.stop_cause import StopCause, settled
 
 logger = logging.getLogger("livestrat.halt")
 
@@ -95,6 +97,12 @@ class HaltReport:
     steps: list[StepOutcome] = field(default_factory=list)
     flat: bool | None = None
     orders_left: int | None = None
+    cause: StopCause | None = None  # whether it was a halt (haltPolicy applied), once known
+
+    @property
+    def must_flatten(self) -> bool:
+        """Whether this stop had to leave no position: a halt under ``haltPolicy: flatten``."""
+        return self.policy == HaltPolicy.FLATTEN and self.cause is not None and self.cause.halt
 
     @property
     def ended(self) -> float:
@@ -150,9 +158,18 @@ class TradingHalt:
         return len(self.open_orders()), not self.cache.positions_open()
 
     async def contain(
-        self, reason: str, policy: str, cancel_deadline: float, flatten_deadline: float, *, allow_flatten: bool = True
+        self,
+        reason: str,
+        policy: str,
+        cancel_deadline: float,
+        flatten_deadline: float,
+        *,
+        flatten_wanted: Callable[[], Awaitable[bool]] | None = None,
     ) -> tuple[int, bool]:
-        """Run the containment; deadlines are ``time.monotonic()`` values. Returns (orders left, flat)."""
+        """Run the containment; deadlines are ``time.monotonic()`` values. Returns (orders left, flat).
+
+        ``flatten_wanted``: asked, once the orders are cancelled and only if the policy would flatten an open
+        position, whether this stop may flatten (a halt); None: it may (a risk breach)."""
         self._guard.shut_gate(reason)
         async with self._lock:
             # Order and position events wake the waiting steps up, only while containing. A wildcard
@@ -163,7 +180,7 @@ class TradingHalt:
             msgbus.subscribe(POSITION_EVENTS, self._on_event)
             self._listening = True
             try:
-                return await self._contain(policy, cancel_deadline, flatten_deadline, allow_flatten)
+                return await self._contain(policy, cancel_deadline, flatten_deadline, flatten_wanted)
             finally:
                 self._listening = False
                 msgbus.unsubscribe(ORDER_EVENTS, self._on_event)
@@ -187,14 +204,18 @@ class TradingHalt:
         self._changed.clear()
 
     async def _contain(
-        self, policy: str, cancel_deadline: float, flatten_deadline: float, allow_flatten: bool
+        self,
+        policy: str,
+        cancel_deadline: float,
+        flatten_deadline: float,
+        flatten_wanted: Callable[[], Awaitable[bool]] | None,
     ) -> tuple[int, bool]:
         risk_engine = self._kernel.risk_engine
         if not self.halted:
             risk_engine.set_trading_state(TradingState.REDUCING)
         left = await self.cancel_all(cancel_deadline)
         flat = not self.cache.positions_open()
-        if policy == HaltPolicy.FLATTEN and allow_flatten and not flat:
+        if policy == HaltPolicy.FLATTEN and not flat and (flatten_wanted is None or await flatten_wanted()):
             if self.halted:  # only REDUCING lets a closing order through the RiskEngine
                 risk_engine.set_trading_state(TradingState.REDUCING)
             flat = await self.flatten(flatten_deadline)
@@ -346,13 +367,31 @@ class HaltSequence:
         self._watchdog.daemon = True
         self._watchdog.start()
 
-    async def run(self, reason: str, policy: str, *, allow_flatten: bool = True) -> HaltReport:
+    async def run(self, reason: str, policy: str, *, cause: Awaitable[StopCause]) -> HaltReport:
+        """The whole halt; ``cause`` says (or is looking up) whether this stop is a halt: only a halt flattens."""
         started = time.monotonic()
         self._arm_watchdog()
         report = self.report = HaltReport(reason=reason, policy=policy, started=started)
         logger.info("halt: %s; policy %s, budget %.1fs", reason, policy, self._budget)
+        flatten_deadline = self.deadline(started, "flatten")
+
+        async def flatten_wanted() -> bool:
+            report.cause = await settled(cause, flatten_deadline)
+            return report.cause.halt
+
         if self._trading is not None:
-            await self._contain(report, policy, started, allow_flatten)
+            await self._contain(report, policy, started, flatten_wanted)
+        if report.cause is None:  # not asked (nothing to flatten, or no node): known by now, or soon
+            report.cause = await settled(cause, flatten_deadline)
+        if report.cause.halt:
+            logger.info("halt: a halt (%s): policy %s applies", report.cause.why, policy)
+        else:
+            logger.warning(
+                "halt: not a halt (%s): orders cancelled, positions kept (policy %s not applied); the next start "
+                "reconciles with the venue",
+                report.cause.why,
+                policy,
+            )
         for name, step in self._steps:
             await self._run_step(report, name, step, self.deadline(started, name))
         logger.info(
@@ -362,7 +401,9 @@ class HaltSequence:
         )
         return report
 
-    async def _contain(self, report: HaltReport, policy: str, started: float, allow_flatten: bool) -> None:
+    async def _contain(
+        self, report: HaltReport, policy: str, started: float, flatten_wanted: Callable[[], Awaitable[bool]]
+    ) -> None:
         assert self._trading is not None
         cancel_deadline = self.deadline(started, "cancel")
         flatten_deadline = self.deadline(started, "flatten")
@@ -370,13 +411,12 @@ class HaltSequence:
         try:
             left, flat = await asyncio.wait_for(
                 self._trading.contain(
-                    report.reason, policy, cancel_deadline, flatten_deadline, allow_flatten=allow_flatten
+                    report.reason, policy, cancel_deadline, flatten_deadline, flatten_wanted=flatten_wanted
                 ),
                 max(0.0, flatten_deadline - begun),
             )
             report.orders_left, report.flat = left, flat
-            flattened = flat or policy != HaltPolicy.FLATTEN or not allow_flatten
-            outcome = "done" if left == 0 and flattened else "incomplete"
+            outcome = "done" if left == 0 and (flat or not report.must_flatten) else "incomplete"
         except TimeoutError:
             outcome = "overran"
             logger.error("halt: cancelling and flattening overran the deadline; moving on")

@@ -14,7 +14,11 @@
    only) the end of the replay; a pod whose replay ended stays up, idle and reporting,
    since exiting would make the StatefulSet restart it and replay again;
 5. run the halt sequence (``strategy_runtime.halt``) within ``halt_budget_seconds`` and
-   return the exit code.
+   return the exit code. Only a halt applies ``haltPolicy`` (``strategy_runtime.stop_cause``):
+   a pod's SIGTERM is one when its LiveStrategy says so at that moment (the operator's
+   ``status.halt``, or a deletion); a failure, a lost fence or any other SIGTERM (a rollout, an
+   eviction, a drain) cancels the orders and never flattens. In a local run the person at the
+   terminal asked: Ctrl-C and the end of the replay are halts.
 
 A risk breach on the way halts trading in place (cancel, flatten per policy, HALTED),
 records the halt in the ledger and keeps reporting; the operator decides what happens to
@@ -69,6 +73,7 @@ from strategy_runtime.risk import persistence
 from strategy_runtime.risk.breach import Breach
 from strategy_runtime.risk.guard import RiskGuard, RiskGuardConfig
 from strategy_runtime.risk.limits import PnlHistory
+from strategy_runtime.stop_cause import StopCause, ask_the_operator, halt, known, not_a_halt
 
 logger = logging.getLogger("livestrat.runtime")
 
@@ -110,6 +115,9 @@ class RuntimeOptions:
     # The CLI keeps the halt's watchdog armed through the event loop's teardown and disarms it
     # (disarm_watchdog) once asyncio.run has returned; in-process users have it disarmed by run().
     keep_watchdog_armed: bool = False
+    # A signal is the person at the terminal asking for a halt (livestrat run). In a pod a SIGTERM is a
+    # halt only when the LiveStrategy says so (its status.halt, or its deletion), read at that moment.
+    signals_halt: bool = False
 
 
 @dataclass
@@ -147,7 +155,8 @@ class StrategyRuntime:
         self._stop = asyncio.Event()
         self._stop_reason = ""
         self._exit_code = EXIT_OK
-        self._allow_flatten = True
+        self._stop_cause: asyncio.Future[StopCause] | None = None  # whether the stop is a halt (or its lookup)
+        self._status_api: StatusApi | None = None  # also reads the LiveStrategy at SIGTERM (its halt record)
         self._breach_task: asyncio.Task[None] | None = None
         self._persist_task: asyncio.Task[None] | None = None
         self._background: list[asyncio.Task[None]] = []
@@ -160,19 +169,41 @@ class StrategyRuntime:
         self.ready_at: float | None = None
 
     # ------------------------------------------------------------------ stop requests
-    def request_stop(self, reason: str, exit_code: int = EXIT_OK, *, allow_flatten: bool = True) -> None:
+    def request_stop(
+        self,
+        reason: str,
+        exit_code: int = EXIT_OK,
+        *,
+        cause: StopCause | asyncio.Future[StopCause] | None = None,
+    ) -> None:
+        """Stop and halt; ``cause`` says whether it is a halt (``haltPolicy`` applies), or is looking it up.
+        None: a halt, asked for by the caller (in-process users; the end of a local run)."""
         if self._stop.is_set():
             logger.warning("runtime: %s, but already halting (%s)", reason, self._stop_reason)
+            if isinstance(cause, asyncio.Future):
+                cause.cancel()
             return
-        self._stop_reason, self._exit_code, self._allow_flatten = reason, exit_code, allow_flatten
+        if cause is None:
+            cause = halt(reason)
+        self._stop_reason, self._exit_code = reason, exit_code
+        self._stop_cause = known(cause) if isinstance(cause, StopCause) else cause
         self._stop.set()
 
     def _on_signal(self, sig: signal.Signals) -> None:
-        self.request_stop(f"received {sig.name}")
+        reason = f"received {sig.name}"
+        if self.options.signals_halt:
+            self.request_stop(reason, cause=halt(f"{reason} from the person running it"))
+        elif self._status_api is None:
+            self.request_stop(reason, cause=not_a_halt("no API server to read the halt record from"))
+        else:
+            # Asked now, beside the cancels every stop makes; only the flatten step waits for the answer.
+            lookup = ask_the_operator(self._status_api.read_own, self.config.strategy.uid)
+            self.request_stop(reason, cause=asyncio.ensure_future(lookup))
 
     def _on_shutdown_request(self, command: Any) -> None:
         why = getattr(command, "reason", None) or "no reason given"
-        self.request_stop(f"the node asked to shut down ({why})", EXIT_FAILED)
+        message = f"the node asked to shut down ({why})"
+        self.request_stop(message, EXIT_FAILED, cause=not_a_halt(f"{message}: the pod restarts"))
 
     def _on_fence_lost(self, reason: str) -> None:
         # Another runtime may be trading this strategy now: not one more order, not even a close.
@@ -180,7 +211,8 @@ class StrategyRuntime:
         logger.error("runtime: %s; trading stops now", message)
         if self.trading is not None:
             self.trading.stop_trading_now(message)
-        self.request_stop(message, EXIT_FENCE_LOST, allow_flatten=False)
+        # Not a halt: the position may now be the other runtime's to manage.
+        self.request_stop(message, EXIT_FENCE_LOST, cause=not_a_halt(message))
 
     def _on_breach(self, breach: Breach) -> None:
         # Called inside a message handler of the node: the gate is already shut. Containing the
@@ -263,6 +295,15 @@ class StrategyRuntime:
 
     def state_document(self) -> dict[str, Any]:
         return state_document(self)
+
+    @property
+    def stop_cause_text(self) -> str | None:
+        """Whether the stop is a halt (``haltPolicy`` applied) and why, once known; None while running or asking."""
+        report = self._halt_sequence.report if self._halt_sequence is not None else None
+        cause = report.cause if report is not None else None
+        if cause is None:
+            return None
+        return f"{'a halt' if cause.halt else 'not a halt'}: {cause.why}"
 
     @property
     def stop_reason(self) -> str:
@@ -379,8 +420,9 @@ class StrategyRuntime:
         if ledger.fence_lost_reason is not None:  # lost while we were building
             self.trading.stop_trading_now(ledger.fence_lost_reason)
         if options.push_status and config.report_status:
+            self._status_api = options.status_api or KubernetesStatusApi(config.strategy, options.environ)
             self.pusher = StatusPusher(
-                api=options.status_api or KubernetesStatusApi(config.strategy, options.environ),
+                api=self._status_api,
                 snapshot=self.status_snapshot,
                 interval=config.report_interval_seconds,
                 heartbeat_interval=config.heartbeat_interval_seconds,
@@ -426,7 +468,8 @@ class StrategyRuntime:
         failure = starting.exception()
         if failure is not None:
             logger.error("runtime: %s", failure)
-            self.request_stop(f"the node did not start: {failure}", EXIT_FAILED)
+            message = f"the node did not start: {failure}"
+            self.request_stop(message, EXIT_FAILED, cause=not_a_halt(message))
             return False
         return not self._stop.is_set()
 
@@ -457,11 +500,13 @@ class StrategyRuntime:
                     break
                 if run_task is not None and run_task.done():
                     failure = run_task.exception() if not run_task.cancelled() else None
-                    self.request_stop(f"the node stopped by itself ({failure or 'no error'})", EXIT_FAILED)
+                    message = f"the node stopped by itself ({failure or 'no error'})"
+                    self.request_stop(message, EXIT_FAILED, cause=not_a_halt(message))
                 elif replay is not None and replay.finished.is_set():
                     waits = [w for w in waits if w not in done]
                     if replay.failure is not None:
-                        self.request_stop(f"the replay failed: {replay.failure}", EXIT_FAILED)
+                        message = f"the replay failed: {replay.failure}"
+                        self.request_stop(message, EXIT_FAILED, cause=not_a_halt(message))
                     elif self.options.stop_when_replay_finishes:
                         self.request_stop("the replay finished")
                     else:
@@ -515,9 +560,8 @@ class StrategyRuntime:
             await asyncio.gather(self._breach_task, return_exceptions=True)
         for task in self._background:
             task.cancel()
-        self.halt_report = await sequence.run(
-            self._stop_reason, self.config.spec.halt_policy, allow_flatten=self._allow_flatten
-        )
+        assert self._stop_cause is not None
+        self.halt_report = await sequence.run(self._stop_reason, self.config.spec.halt_policy, cause=self._stop_cause)
         exit_code = self._exit_code
         if self._halt_incomplete():
             report = self.halt_report
@@ -525,7 +569,7 @@ class StrategyRuntime:
             logger.critical(
                 "runtime: the halt is INCOMPLETE: %s order(s) left open%s; check the venue and close them by hand",
                 report.orders_left if report.orders_left is not None else "an unknown number of",
-                ", positions not flat" if report.flat is False and report.policy == HaltPolicy.FLATTEN else "",
+                ", positions not flat" if report.flat is False and report.must_flatten else "",
             )
             if exit_code in (EXIT_OK, EXIT_FAILED):
                 exit_code = EXIT_HALT_INCOMPLETE
@@ -575,8 +619,7 @@ class StrategyRuntime:
             report = self._halt_sequence.report if self._halt_sequence is not None else None
         if report is None or self.trading is None:
             return False
-        must_flatten = report.policy == HaltPolicy.FLATTEN and self._allow_flatten
-        return bool(report.orders_left) or (must_flatten and report.flat is False)
+        return bool(report.orders_left) or (report.must_flatten and report.flat is False)
 
     def _node_pnl(self) -> portfolio_view.PnlView | None:
         if self.reporter is None or self.node is None:

@@ -606,3 +606,133 @@ async def test_a_client_whose_watches_were_cut_off_is_told_410_gone_and_its_reli
         async with session.get(url, params=params, headers=cut_off) as stream:
             emulator.delete_object("v1/configmaps", "kept", namespace="default")
             assert json.loads(await stream.content.readline())["type"] == "DELETED"  # watching again
+
+
+def _pod(emulator, name: str, *, ready: bool, labels: dict | None = None) -> None:
+    """A running pod; its status written through the status subresource, as the kubelet does."""
+    pod = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": name, "namespace": "default", "labels": {"app": "strategy"} if labels is None else labels},
+        "spec": {"containers": [{"name": "c", "image": "i"}]},
+    }
+    emulator.create_object("v1/pods", pod, namespace="default")
+    _set_ready(emulator, name, ready)
+
+
+def _set_ready(emulator, name: str, ready: bool) -> None:
+    status = {"phase": "Running", "conditions": [{"type": "Ready", "status": "True" if ready else "False"}]}
+    emulator.patch_object("v1/pods", name, {"status": status}, namespace="default", subresource="status")
+
+
+def _budget(name: str, **spec) -> dict:
+    return {
+        "apiVersion": "policy/v1",
+        "kind": "PodDisruptionBudget",
+        "metadata": {"name": name, "namespace": "default"},
+        "spec": {"selector": {"matchLabels": {"app": "strategy"}}, **spec},
+    }
+
+
+async def _evict(client, name: str) -> tuple[int, dict]:
+    body = {"apiVersion": "policy/v1", "kind": "Eviction", "metadata": {"name": name, "namespace": "default"}}
+    try:
+        answer = await CoreV1Api(client).create_namespaced_pod_eviction(name, "default", body)
+    except ApiException as exc:
+        return exc.status, json.loads(exc.body)
+    return 200, client.sanitize_for_serialization(answer)
+
+
+async def test_an_eviction_honours_the_pod_disruption_budget_as_documented(emulator, client):
+    # https://kubernetes.io/docs/concepts/scheduling-eviction/api-eviction/ ("How API-initiated eviction
+    # works"): 200 OK, the eviction is allowed and the pod is deleted as by a DELETE; 429 Too Many Requests,
+    # the eviction is not allowed because of a configured PodDisruptionBudget (try again later); 500
+    # Internal Server Error, a misconfiguration such as several PodDisruptionBudgets for the same pod; a pod
+    # that no PodDisruptionBudget selects is always evicted.
+    # https://kubernetes.io/docs/reference/kubernetes-api/policy-resources/pod-disruption-budget-v1/:
+    # maxUnavailable 0 prevents all voluntary evictions; unhealthyPodEvictionPolicy IfHealthyBudget (the
+    # default): a running pod that is not healthy (Ready) is evicted only if status.currentHealthy is at least
+    # status.desiredHealthy; AlwaysAllow: it is evicted whatever the budget says.
+    pods = "v1/pods"
+    budgets = "policy/v1/poddisruptionbudgets"
+    _pod(emulator, "guarded", ready=True)
+    emulator.create_object(budgets, _budget("strategy", maxUnavailable=0), namespace="default")
+    status, answer = await _evict(client, "guarded")
+    assert status == 429 and answer["reason"] == "TooManyRequests", answer
+    assert "disruption budget" in answer["message"]
+    assert emulator.read_object(pods, "guarded", namespace="default") is not None
+
+    assert emulator.read_object(budgets, "strategy", namespace="default")  # (the budget itself is untouched)
+    # a budget that allows one disruption (two healthy pods, at least one available): one eviction passes
+    emulator.patch_object(
+        budgets, "strategy", {"spec": {"maxUnavailable": None, "minAvailable": 1}}, namespace="default"
+    )
+    _pod(emulator, "spare", ready=True)
+    assert (await _evict(client, "spare"))[0] == 200
+    assert (await _evict(client, "guarded"))[0] == 429  # now the last healthy one
+    emulator.patch_object(
+        budgets, "strategy", {"spec": {"maxUnavailable": 0, "minAvailable": None}}, namespace="default"
+    )
+
+    # a pod that never got ready: the budget is not healthy (0 of 1), so the default policy keeps it too
+    _set_ready(emulator, "guarded", False)
+    assert (await _evict(client, "guarded"))[0] == 429
+    emulator.patch_object(
+        budgets, "strategy", {"spec": {"unhealthyPodEvictionPolicy": "AlwaysAllow"}}, namespace="default"
+    )
+    assert (await _evict(client, "guarded"))[0] == 200
+    assert emulator.read_object(pods, "guarded", namespace="default") is None
+
+    # one more budget over the same pod: a misconfiguration
+    _pod(emulator, "twice", ready=True)
+    emulator.create_object(budgets, _budget("other", minAvailable=0), namespace="default")
+    assert (await _evict(client, "twice"))[0] == 500
+
+    # no budget at all: evicted
+    _pod(emulator, "free", ready=True, labels={})
+    assert (await _evict(client, "free"))[0] == 200
+    assert emulator.read_object(pods, "free", namespace="default") is None
+
+
+@pytest.mark.parametrize(
+    ("containers", "init", "expected"),
+    [
+        # every container (init containers included) with cpu and memory limits equal to their requests
+        (
+            [{"requests": {"cpu": "700m", "memory": "200Mi"}, "limits": {"cpu": "0.7", "memory": "200Mi"}}],
+            [],
+            "Guaranteed",
+        ),
+        # a limit without a request: the request defaults to the limit
+        ([{"limits": {"cpu": "1", "memory": "1Gi"}}], [], "Guaranteed"),
+        # memory limit above its request
+        ([{"requests": {"memory": "100Mi"}, "limits": {"memory": "200Mi"}}], [], "Burstable"),
+        # one container without cpu: not every container meets the criteria
+        ([{"limits": {"cpu": "1", "memory": "1Gi"}}, {"limits": {"memory": "1Gi"}}], [], "Burstable"),
+        # an init container that does not meet them either
+        ([{"limits": {"cpu": "1", "memory": "1Gi"}}], [{"requests": {"cpu": "100m"}}], "Burstable"),
+        # no cpu or memory request or limit anywhere (other resources do not count)
+        ([{}, {"requests": {"ephemeral-storage": "1Gi"}}], [], "BestEffort"),
+    ],
+)
+async def test_a_pod_gets_its_qos_class_when_it_is_created_as_documented(emulator, client, containers, init, expected):
+    # https://kubernetes.io/docs/concepts/workloads/pods/pod-qos/ and
+    # https://kubernetes.io/docs/tasks/configure-pod-container/quality-service-pod/: Kubernetes assigns the
+    # class when the pod is created (status.qosClass). Guaranteed: every container, init containers included,
+    # has a memory limit and request that are equal, and a cpu limit and request that are equal (a container
+    # that gives a limit and no request gets a request equal to it). Burstable: not Guaranteed, and at least
+    # one container has a memory or cpu request or limit. BestEffort: none has any.
+    def container(i: int, resources: dict) -> dict:
+        return {"name": f"c{i}", "image": "i", "resources": resources}
+
+    pod = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": "qos"},
+        "spec": {
+            "containers": [container(i, r) for i, r in enumerate(containers)],
+            "initContainers": [container(10 + i, r) for i, r in enumerate(init)],
+        },
+    }
+    created = await CoreV1Api(client).create_namespaced_pod("default", pod)
+    assert created.status.qos_class == expected

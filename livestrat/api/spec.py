@@ -16,6 +16,7 @@ from typing import Annotated, Any
 from pydantic import AfterValidator, Field, field_validator, model_validator
 
 from livestrat.api.base import ApiModel, cel_rules
+from livestrat.api.scheduling import Affinity, Toleration
 
 DNS_LABEL = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
 DNS_SUBDOMAIN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
@@ -518,6 +519,11 @@ class WorkloadIdentity(ApiModel):
     )
 
 
+# The strategy container's defaults (spec.pod.resources), and what a Guaranteed pod falls back on.
+DEFAULT_CPU = "500m"
+DEFAULT_MEMORY_LIMIT = "2Gi"
+
+
 class ResourceRequirements(ApiModel):
     """CPU and memory for the strategy container, as Kubernetes quantities."""
 
@@ -556,10 +562,17 @@ class PodSettings(ApiModel):
     )
     resources: ResourceRequirements = Field(
         default_factory=lambda: ResourceRequirements(
-            requests={"cpu": "500m", "memory": "1Gi"}, limits={"memory": "2Gi"}
+            requests={"cpu": DEFAULT_CPU, "memory": "1Gi"}, limits={"memory": DEFAULT_MEMORY_LIMIT}
         ),
         description="Container resources. Setting this replaces the whole default (requests cpu 500m, "
-        "memory 1Gi; limits memory 2Gi): give limits too.",
+        "memory 1Gi; limits memory 2Gi): give limits too. Under guaranteedQos each of cpu and memory gets "
+        "its limit (else its request, else the default's) as both request and limit.",
+    )
+    guaranteed_qos: bool | None = Field(
+        default=None,
+        description="Give every container of the pod (the GCS FUSE sidecar included) requests equal to limits "
+        "for cpu and memory: Kubernetes' Guaranteed QoS class, the last evicted under node pressure, with the "
+        "CPU it asks for. Default: true for mode live, false for paper.",
     )
     termination_grace_period_seconds: int = Field(
         default=60,
@@ -567,6 +580,23 @@ class PodSettings(ApiModel):
         le=3600,
         description="Seconds Kubernetes waits after SIGTERM. The runtime cancels orders, "
         "applies haltPolicy, flushes the ledger and reports within this minus a safety margin.",
+    )
+    priority_class_name: Name | None = Field(
+        default=None,
+        description="PriorityClass of the pod: a higher priority keeps it from being preempted by the scheduler "
+        "for other pods, and places it first when capacity is short.",
+    )
+    node_selector: dict[str, str] | None = Field(
+        default=None,
+        description="Node labels the pod requires, for example a node pool that is not preemptible "
+        '(`cloud.google.com/gke-spot: "false"`).',
+    )
+    affinity: Affinity | None = Field(
+        default=None, description="Kubernetes affinity (node, pod, anti-affinity), passed to the pod as written."
+    )
+    tolerations: list[Toleration] | None = Field(
+        default=None,
+        description="Kubernetes tolerations (a dedicated node pool's taints), passed to the pod as written.",
     )
     service_account_name: Name | None = Field(
         default=None,

@@ -2,7 +2,7 @@
 
 Two writers share the status and never touch each other's fields:
 - the operator owns the workload part (`phase`, `replicas`, `selector`,
-  `observedGeneration`, `podName`, `conditions`, `message`);
+  `observedGeneration`, `podName`, `conditions`, `message`) and its halt decision (`halt`);
 - the strategy's runtime owns `trading` and `risk`.
 
 Status models ignore unknown fields: a reader must survive a writer that is newer than it.
@@ -44,6 +44,7 @@ class ConditionType(StrEnum):
     CONFIG_DRIFT = "ConfigDrift"
     INVALID_SPEC = "InvalidSpec"
     STALE = "Stale"
+    DISRUPTION_BLOCKED = "DisruptionBlocked"
 
 
 class ConditionStatus(StrEnum):
@@ -75,7 +76,7 @@ class Condition(StatusModel):
     type: str = Field(
         max_length=316,
         pattern=r"^([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$",
-        description="Ready, Trading, Halted, RiskHalted, ConfigDrift, InvalidSpec or Stale.",
+        description="Ready, Trading, Halted, RiskHalted, ConfigDrift, InvalidSpec, Stale or DisruptionBlocked.",
     )
     status: ConditionStatus = Field(description="True, False or Unknown.")
     reason: str = Field(
@@ -180,6 +181,28 @@ class RiskState(StatusModel):
     exposure: str | None = Field(default=None, description="Gross notional of open positions.")
 
 
+class HaltRecord(StatusModel):
+    """``status.halt``: the operator's decision that no pod of the strategy may run, and why.
+
+    The operator writes it before it tells a pod to stop for a halt (scales the StatefulSet to
+    0, or holds it there for deletion) and removes it before it lets a pod start again. The
+    runtime reads it, fresh from the API server, when it gets SIGTERM: only a halt applies
+    ``spec.haltPolicy``; any other stop (a rollout, an eviction, a drain, a lost node) cancels
+    the orders and never flattens.
+    """
+
+    reason: str = Field(
+        min_length=1,
+        max_length=1024,
+        description="Why, in one CamelCase word: ScaledToZero, KillSwitch, RiskLimitBreached, Deleting, or a "
+        "spec problem (the Halted condition's reason).",
+    )
+    message: str = Field(default="", max_length=32768, description="Why, in words.")
+    since: str = Field(
+        json_schema_extra={"format": "date-time"}, description="When the operator decided the strategy halts."
+    )
+
+
 class LiveStrategyStatus(StatusModel):
     """Observed state. Operator-owned fields first, then the runtime's."""
 
@@ -191,13 +214,29 @@ class LiveStrategyStatus(StatusModel):
     pod_name: str | None = Field(default=None, description="The strategy's pod.")
     conditions: list[Condition] = Field(
         default_factory=list,
-        description="metav1.Condition list: Ready, Trading, Halted, RiskHalted, ConfigDrift, InvalidSpec, Stale.",
+        description="metav1.Condition list: Ready, Trading, Halted, RiskHalted, ConfigDrift, InvalidSpec, Stale, "
+        "DisruptionBlocked.",
         json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["type"]},
+    )
+    halt: HaltRecord | None = Field(
+        default=None,
+        description="Set by the operator while the strategy is halted (or halting): the runtime applies "
+        "spec.haltPolicy only when it stops while this is set, or while the LiveStrategy is being deleted. "
+        "Absent: a stop is a restart (rollout, eviction, drain), which cancels orders and never flattens.",
     )
     trading: TradingState | None = Field(default=None, description="Reported by the runtime.")
     risk: RiskState | None = Field(default=None, description="Reported by the runtime.")
 
 
 # Who writes which field of LiveStrategyStatus (Python names): neither writer touches the other's.
-OPERATOR_FIELDS = ("phase", "message", "replicas", "selector", "observed_generation", "pod_name", "conditions")
+OPERATOR_FIELDS = (
+    "phase",
+    "message",
+    "replicas",
+    "selector",
+    "observed_generation",
+    "pod_name",
+    "conditions",
+    "halt",
+)
 RUNTIME_FIELDS = ("trading", "risk")

@@ -1,11 +1,15 @@
 """Acting on a plan: the writes of one reconciliation, in the order that keeps a strategy safe.
 
-1. halting first: a StatefulSet that must go to 0 is scaled before anything else;
+1. halting first: the halt is recorded in ``status.halt`` (the runtime reads it at SIGTERM: only a
+   halt applies ``haltPolicy``), then a StatefulSet that must go to 0 is scaled, before anything
+   else; a record that cannot be written does not keep the pod from being stopped;
 2. the kill switch: the desk's halt annotation ``livestrat.io/halt`` (sticky; also when the spec
    cannot be read), or ``spec.replicas`` 0 through the scale subresource where the annotations do
    not read;
 3. a risk halt not recorded yet: the ``livestrat.io/risk-halted-at`` annotation;
-4. the children, created or patched only where they differ (:mod:`strategy_operator.apply.children`);
+4. the children, created or patched only where they differ (:mod:`strategy_operator.apply.children`),
+   after the halt record is removed when a pod may run again (a pod never runs under a stale
+   record: its eviction would flatten);
 5. pods that must not run (rogue, or stuck on an old configuration) deleted, with an event;
 6. the status: a merge patch of the operator's own fields, only those that changed;
 7. the events of the transitions.
@@ -26,7 +30,7 @@ from typing import Any
 import kopf
 
 from livestrat.api.contract import HALT_ANNOTATION, KILL_SWITCH_ANNOTATION, RISK_HALTED_AT_ANNOTATION
-from livestrat.api.status import LiveStrategyStatus
+from livestrat.api.status import HaltRecord, LiveStrategyStatus
 from strategy_operator.apply.children import ChildWriter
 from strategy_operator.clock import Clock
 from strategy_operator.decide.events import Event
@@ -96,8 +100,16 @@ class Actions:
         namespace, name = obs.namespace, obs.name
         actions: list[Event] = []
         step = Step()
+        current = obs.status  # the status as stored, with what this pass has written so far
         try:
             statefulset = obs.statefulset
+            unrecorded: Exception | None = None
+            if report.status.halt is not None and current.halt is None:
+                # Before the pod hears of it: its runtime reads the record at SIGTERM to know it is a halt.
+                try:
+                    current = await self._write_halt(obs, current, report.status.halt, memory)
+                except Exception as exc:  # the halt goes ahead without it (the runtime then does not flatten)
+                    unrecorded = exc
             if plan.replicas == 0 and statefulset is not None and (statefulset.get("spec") or {}).get("replicas") != 0:
                 # halting comes first, always (also when the spec cannot be read)
                 step.now("halt", f"scale StatefulSet {name} to 0")
@@ -117,6 +129,10 @@ class Actions:
                         f"kubectl annotate livestrategy {name} {HALT_ANNOTATION}-",
                     )
                 )
+            if report.status.halt is None and current.halt is not None:
+                # Before a pod may start: a pod running under a stale record would flatten on an eviction.
+                step.now("apply", "remove the halt record status.halt before a pod may run")
+                current = await self._write_halt(obs, current, None, memory)
             generation = obs.generation or 0
             if plan.scale_spec_to_zero and not (
                 memory.spec_scaled_from is not None and generation <= memory.spec_scaled_from
@@ -132,6 +148,9 @@ class Actions:
                         "remove the namespace's livestrat.io/kill-switch annotation, then scale the strategy to 1.",
                     )
                 )
+            if unrecorded is not None:
+                step.now("apply", "record the halt in status.halt (the pod was stopped without it: no flatten)")
+                raise unrecorded
             if plan.record_breach is not None:
                 step.now("apply", f"record the risk halt in annotation {RISK_HALTED_AT_ANNOTATION}")
                 annotation = {RISK_HALTED_AT_ANNOTATION: plan.record_breach}
@@ -151,16 +170,36 @@ class Actions:
         except Exception as exc:
             await self._report_failure(raw, obs, report, step, exc, memory, actions, on_failure)
             raise
-        await self.write_status(obs, report.status, memory)
+        await self.write_status(obs, report.status, memory, current=current)
         for event in actions + report.events:
             self.events.post(raw, event)
 
-    async def write_status(self, obs: Observation, desired: LiveStrategyStatus, memory: StrategyMemory) -> None:
-        """The operator's fields of the status that differ or do not read, in one merge patch; nothing when none."""
-        patch = status_patch(obs.status, desired, obs.status_repairs)
+    async def _write_halt(
+        self, obs: Observation, current: LiveStrategyStatus, record: HaltRecord | None, memory: StrategyMemory
+    ) -> LiveStrategyStatus:
+        """``status.halt`` alone, ahead of the writes that depend on it; the status as it is afterwards."""
+        after = current.model_copy(update={"halt": record})
+        wire = record.to_wire() if record is not None else None
+        await self.kube.patch("LiveStrategy", obs.namespace, obs.name, {"status": {"halt": wire}}, subresource="status")
+        memory.status_writes.wrote(operator_part(current), operator_part(after), self.clock.monotonic())
+        return after
+
+    async def write_status(
+        self,
+        obs: Observation,
+        desired: LiveStrategyStatus,
+        memory: StrategyMemory,
+        *,
+        current: LiveStrategyStatus | None = None,
+    ) -> None:
+        """The operator's fields of the status that differ or do not read, in one merge patch; nothing when none.
+
+        ``current``: the status as this pass left it (default: as observed)."""
+        current = obs.status if current is None else current
+        patch = status_patch(current, desired, obs.status_repairs)
         if patch:
             await self.kube.patch("LiveStrategy", obs.namespace, obs.name, {"status": patch}, subresource="status")
-            memory.status_writes.wrote(operator_part(obs.status), operator_part(desired), self.clock.monotonic())
+            memory.status_writes.wrote(operator_part(current), operator_part(desired), self.clock.monotonic())
             if obs.status_repairs:
                 memory.repaired_version = max(memory.repaired_version, obs.resource_version)
 

@@ -1,6 +1,7 @@
 """Deleting a LiveStrategy: halt it, wait (bounded) for its pod to exit, then let it go.
 
-Behind the ``livestrat.io/halt-before-delete`` finalizer: the StatefulSet is scaled to 0 and a
+Behind the ``livestrat.io/halt-before-delete`` finalizer: the halt is recorded (``status.halt``, which
+the runtime reads at SIGTERM), the StatefulSet is scaled to 0 and a
 pod no StatefulSet owns is deleted, then the operator waits for every pod of the strategy to
 be gone (re-reading them from the API, since a cache may lag behind a deletion), and releases
 what the pod reported with (:mod:`strategy_operator.apply.pod_identity`). The wait is
@@ -16,11 +17,13 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from livestrat.api.status import Phase
+from livestrat.api.status import HaltRecord, Phase
 from strategy_operator.apply import pod_identity
 from strategy_operator.apply.actions import Events
 from strategy_operator.clock import Clock
+from strategy_operator.decide.conditions import timestamp
 from strategy_operator.decide.events import Event
+from strategy_operator.decide.plan import DELETING
 from strategy_operator.decide.status import status_patch
 from strategy_operator.kube_client import KubeClient
 from strategy_operator.memory import StrategyMemory
@@ -57,10 +60,16 @@ class Finalizer:
         bound = grace_seconds(raw) + self.settings.halt_timeout_margin_seconds
         deadline = began + timedelta(seconds=bound)
         announced = False
+        recorded = read_status(raw.get("status")).halt is not None
         while True:
             # confirmed with the API server when the cache's copy may be one a watch gap left (observer.child)
             statefulset = await self.observer.child("StatefulSet", key, uid, caches, memory)
             if statefulset is not None and (statefulset.get("spec") or {}).get("replicas") != 0:
+                if not recorded:  # before the pod hears of it: its runtime reads it at SIGTERM (a halt, not a restart)
+                    record = HaltRecord(reason="Deleting", message=DELETING, since=timestamp(self.clock.now()))
+                    patch = {"status": {"halt": record.to_wire()}}
+                    await self.kube.patch("LiveStrategy", namespace, name, patch, subresource="status")
+                    recorded = True
                 await self.kube.patch("StatefulSet", namespace, name, {"spec": {"replicas": 0}})
             pods = await self.observer.pods(key, caches, memory, statefulset, confirm=True)
             for pod in pods:

@@ -9,6 +9,7 @@ returns every child; each ``build_*`` is usable (and unit-tested) on its own:
 - Role + RoleBinding ``NAME``: ``get`` and ``patch`` on ``livestrategies/status`` of this
   one LiveStrategy (``resourceNames``), nothing else: the runtime reports its own state;
 - Service ``NAME``: headless, the pod's metrics port;
+- PodDisruptionBudget ``NAME``: no voluntary disruption (a drain waits for a halt or a move);
 - StatefulSet ``NAME``: ``replicas`` 0 or 1, one pod ``NAME-0`` running ``livestrat runtime``.
 
 Names and labels are in :mod:`strategy_operator.build.labels`, the ``runtime.json`` and the
@@ -37,6 +38,7 @@ from livestrat.api.runtime_config import (
     HTTP_PORT,
     STATE_DIR,
 )
+from livestrat.api.spec import DEFAULT_CPU, DEFAULT_MEMORY_LIMIT, Mode
 from strategy_operator.build import labels
 from strategy_operator.build.configuration import (
     config_hash,
@@ -180,6 +182,21 @@ def build_service(strategy: LiveStrategy) -> dict[str, Any]:
     }
 
 
+def build_pod_disruption_budget(strategy: LiveStrategy) -> dict[str, Any]:
+    """No voluntary disruption of the strategy's pod: a drain's eviction (429) waits for a deliberate decision.
+
+    A halt, a rollout or the operator deleting a pod delete it directly and are never held by it; only the
+    Eviction API (``kubectl drain``, the cluster autoscaler, node upgrades) asks the budget. The default
+    ``unhealthyPodEvictionPolicy`` (IfHealthyBudget) holds a pod that is not ready too: a runtime that is not
+    ready may still hold orders and positions (a stalled ledger, a held gate)."""
+    return {
+        "apiVersion": "policy/v1",
+        "kind": "PodDisruptionBudget",
+        "metadata": _metadata(strategy),
+        "spec": {"maxUnavailable": 0, "selector": {"matchLabels": labels.selector_labels(strategy.metadata.name)}},
+    }
+
+
 def _secret_env(name: str, secret: str, key: str) -> dict[str, Any]:
     return {"name": name, "valueFrom": {"secretKeyRef": {"name": secret, "key": key}}}
 
@@ -235,6 +252,52 @@ def _catalog_volume(strategy: LiveStrategy, settings: OperatorSettings) -> tuple
     return {"name": "catalog", "emptyDir": empty}, mount
 
 
+def guaranteed_qos(strategy: LiveStrategy) -> bool:
+    """Whether the pod runs Guaranteed (requests equal limits for cpu and memory): by default, live strategies."""
+    chosen = strategy.spec.pod.guaranteed_qos
+    return chosen if chosen is not None else strategy.spec.mode == Mode.LIVE
+
+
+def _container_resources(strategy: LiveStrategy) -> dict[str, dict[str, str]]:
+    """``spec.pod.resources``; under Guaranteed QoS each of cpu and memory gets its limit (else its request, else
+    the default) as both request and limit: a limit the user accepted is never lowered, a request never raised
+    past it."""
+    given = strategy.spec.pod.resources
+    resources = {key: dict(value) for key, value in (("requests", given.requests), ("limits", given.limits)) if value}
+    if not guaranteed_qos(strategy):
+        return resources
+    requests, limits = resources.setdefault("requests", {}), resources.setdefault("limits", {})
+    for resource, default in (("cpu", DEFAULT_CPU), ("memory", DEFAULT_MEMORY_LIMIT)):
+        requests[resource] = limits[resource] = limits.get(resource) or requests.get(resource) or default
+    return resources
+
+
+def _gcsfuse_annotations(strategy: LiveStrategy) -> dict[str, str]:
+    """The GKE webhook sizes its sidecar from these; under Guaranteed QoS its limits equal its requests."""
+    annotations = dict(GCSFUSE_POD_ANNOTATIONS)
+    if guaranteed_qos(strategy):
+        for resource in ("cpu", "memory"):
+            request, limit = (
+                annotations[f"gke-gcsfuse/{resource}-request"],
+                annotations[f"gke-gcsfuse/{resource}-limit"],
+            )
+            chosen = request if limit == "0" else limit  # "0": no limit
+            annotations[f"gke-gcsfuse/{resource}-request"] = annotations[f"gke-gcsfuse/{resource}-limit"] = chosen
+    return annotations
+
+
+def _scheduling(strategy: LiveStrategy) -> dict[str, Any]:
+    """``spec.pod``'s priorityClassName, nodeSelector, affinity and tolerations, as written; absent ones left out."""
+    pod = strategy.spec.pod
+    fields: dict[str, Any] = {
+        "priorityClassName": pod.priority_class_name,
+        "nodeSelector": dict(pod.node_selector) if pod.node_selector else None,
+        "affinity": pod.affinity.to_wire() if pod.affinity is not None else None,
+        "tolerations": [t.to_wire() for t in pod.tolerations] if pod.tolerations else None,
+    }
+    return {key: value for key, value in fields.items() if value is not None}
+
+
 def _probe(path: str, *, period: int, timeout: int, failures: int) -> dict[str, Any]:
     return {
         "httpGet": {"path": path, "port": "http", "scheme": "HTTP"},
@@ -251,14 +314,10 @@ def build_pod_template(strategy: LiveStrategy, settings: OperatorSettings) -> di
     catalog_volume, catalog_mount = _catalog_volume(strategy, settings)
     annotations = {"kubectl.kubernetes.io/default-container": labels.CONTAINER}
     if spec.data.catalog.gcs_fuse is not None:
-        annotations.update(GCSFUSE_POD_ANNOTATIONS)
+        annotations.update(_gcsfuse_annotations(strategy))
     if spec.restart_nonce:
         annotations[labels.RESTART_NONCE_ANNOTATION] = spec.restart_nonce
-    resources = {
-        key: dict(value)
-        for key, value in (("requests", spec.pod.resources.requests), ("limits", spec.pod.resources.limits))
-        if value
-    }
+    resources = _container_resources(strategy)
     container = {
         "name": labels.CONTAINER,
         "image": spec.pod.image or settings.runtime_image,
@@ -301,6 +360,7 @@ def build_pod_template(strategy: LiveStrategy, settings: OperatorSettings) -> di
                 "fsGroupChangePolicy": "OnRootMismatch",
                 "seccompProfile": {"type": "RuntimeDefault"},
             },
+            **_scheduling(strategy),
             "containers": [container],
             "volumes": [
                 {
@@ -363,6 +423,7 @@ def build_children(strategy: LiveStrategy, settings: OperatorSettings, *, replic
         build_role(strategy),
         build_role_binding(strategy),
         build_service(strategy),
-        build_statefulset(strategy, settings, replicas=replicas, configmap=configmap),
+        build_pod_disruption_budget(strategy),
+        build_statefulset(strategy, settings, replicas=replicas, configmap=configmap),  # the last, always
     ]
     return children

@@ -1,6 +1,6 @@
 """``status.conditions`` in the shape of ``metav1.Condition``.
 
-The operator always reports the same seven condition types, in the same order, so that
+The operator always reports the same eight condition types, in the same order, so that
 ``kubectl wait --for=condition=Halted`` and friends work from the first reconciliation.
 ``lastTransitionTime`` changes only when a condition's ``status`` changes; a new reason or
 message with the same status keeps it.
@@ -22,6 +22,7 @@ ORDER = [
     ConditionType.CONFIG_DRIFT,
     ConditionType.INVALID_SPEC,
     ConditionType.STALE,
+    ConditionType.DISRUPTION_BLOCKED,
 ]
 MAX_MESSAGE = 2048
 

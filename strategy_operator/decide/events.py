@@ -80,6 +80,10 @@ def transition_events(old: LiveStrategyStatus, new: LiveStrategyStatus) -> list[
         _, (now, why, message) = change
         if now == ConditionStatus.TRUE and why in DRIFT_REASONS:
             events.append(Event("Normal", "ConfigDrift", message))
+    if change := flipped(ConditionType.DISRUPTION_BLOCKED):
+        _, (now, _, message) = change
+        if now == ConditionStatus.TRUE:
+            events.append(Event("Warning", "DisruptionBlocked", message))
     if change := flipped(ConditionType.RISK_HALTED):
         (was, _, _), (now, _, message) = change
         if was == ConditionStatus.TRUE and now == ConditionStatus.FALSE:

@@ -58,9 +58,12 @@ class Plan:
     record_breach: str | None = None  # write livestrat.io/risk-halted-at with this breach time
 
 
+DELETING = "the LiveStrategy is being deleted: the strategy halts before it is released"
+
+
 def hold(obs: Observation) -> Hold | None:
     if obs.deleting:
-        return Hold("Deleting", "the LiveStrategy is being deleted: the strategy halts before it is released")
+        return Hold("Deleting", DELETING)
     if obs.problems and not keeps_running(obs):  # a spec that does not read or is refused stops nothing that runs
         first = obs.problems[0]
         return Hold(first.reason, first.message)

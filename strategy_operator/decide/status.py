@@ -20,16 +20,17 @@ from livestrat.api.status import (
     RUNTIME_FIELDS,
     ConditionStatus,
     ConditionType,
+    HaltRecord,
     LiveStrategyStatus,
     Phase,
     TradingState,
 )
 from strategy_operator.build import labels
-from strategy_operator.decide import conditions, drift, runtime_signals, unreadable
+from strategy_operator.decide import conditions, disruption, drift, runtime_signals, unreadable
 from strategy_operator.decide.conditions import Verdict
 from strategy_operator.decide.events import Event, transition_events
 from strategy_operator.decide.phase import phase_verdicts
-from strategy_operator.decide.plan import Plan
+from strategy_operator.decide.plan import Hold, Plan
 from strategy_operator.decide.risk import latch_of, risk_message
 from strategy_operator.observe.observation import Observation, parse_time
 from strategy_operator.observe.reading import Unreadable
@@ -98,6 +99,16 @@ def _risk_verdict(obs: Observation) -> Verdict:
     return Verdict.false(ConditionType.RISK_HALTED, "WithinLimits", "")
 
 
+def halt_record(obs: Observation, hold: Hold | None) -> HaltRecord | None:
+    """``status.halt``: the operator's decision that no pod may run (any hold), for the runtime to read at SIGTERM.
+
+    Its time is that of the first decision while the strategy stays held, whatever the reason becomes."""
+    if hold is None:
+        return None
+    since = obs.status.halt.since if obs.status.halt is not None else conditions.timestamp(obs.now)
+    return HaltRecord(reason=hold.reason, message=hold.message, since=since)
+
+
 def report(obs: Observation, plan_: Plan) -> Report:
     verdicts = phase_verdicts(obs, plan_.hold, plan_.replicas)
     stale, stale_deadline = _staleness(obs, verdicts.phase)
@@ -109,6 +120,7 @@ def report(obs: Observation, plan_: Plan) -> Report:
         drift.verdict(obs, plan_),
         verdicts.invalid,
         stale,
+        disruption.verdict(obs),
     ]
     merged = conditions.merge(obs.status.conditions, all_verdicts, now=obs.now, generation=obs.generation)
     pods_present = [p for p in obs.pods if p.controlled]
@@ -121,6 +133,7 @@ def report(obs: Observation, plan_: Plan) -> Report:
         observed_generation=obs.generation,
         pod_name=pod.name if pod is not None else None,
         conditions=merged,
+        halt=halt_record(obs, plan_.hold),
     )
     deadlines = [*verdicts.deadlines, *([stale_deadline] if stale_deadline else [])]
     future = [(d - obs.now).total_seconds() for d in deadlines if d > obs.now]
@@ -186,6 +199,8 @@ def with_operator_part(status: LiveStrategyStatus, part: LiveStrategyStatus) -> 
 def _wire(value: Any) -> Any:
     if isinstance(value, list):
         return [item.to_wire() for item in value]
+    if isinstance(value, HaltRecord):
+        return value.to_wire()
     return value
 
 

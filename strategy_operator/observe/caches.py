@@ -1,10 +1,10 @@
 """The operator's watch caches (kopf indexes), read by strategy: its children, its pods, its namespace.
 
 kopf fills one index per watched kind (:data:`strategy_operator.kinds.WATCHED`), keyed by
-(namespace, strategy name) from the strategy label, and one of the namespaces whose kill
-switch is engaged. The reconciler reads them and nothing else in the steady state. They may
-hold objects deleted during a gap in the watches (kopf removes an object only on a DELETED
-event, and a relist after 410 Gone sends none): the observer confirms with the API server
+(namespace, strategy name) from the strategy label, one of the namespaces whose kill
+switch is engaged, and one of the nodes being drained. The reconciler reads them and nothing else in the
+steady state. They may hold objects deleted during a gap in the watches (kopf removes an object only on a
+DELETED event, and a relist after 410 Gone sends none): the observer confirms with the API server
 before anything is destroyed or declared taken on their word (:mod:`strategy_operator.observe.observer`).
 """
 
@@ -15,7 +15,7 @@ from typing import Any
 
 from livestrat.api.contract import KILL_SWITCH_ANNOTATION
 from strategy_operator.build import labels
-from strategy_operator.kinds import KINDS, NAMESPACES_INDEX
+from strategy_operator.kinds import KINDS, NAMESPACES_INDEX, NODES_INDEX
 from strategy_operator.wakeups import Key
 
 
@@ -25,6 +25,22 @@ def uid_of(body: Mapping[str, Any] | None) -> str:
 
 def kill_switch_engaged(annotations: Mapping[str, str] | None) -> bool:
     return str((annotations or {}).get(KILL_SWITCH_ANNOTATION, "")).strip().lower() == "true"
+
+
+# The taint the cluster autoscaler puts on a node it is about to remove (it then evicts the node's pods).
+AUTOSCALER_REMOVAL_TAINT = "ToBeDeletedByClusterAutoscaler"
+
+
+def node_drain(spec: Mapping[str, Any] | None) -> str | None:
+    """Why a node's pods are being evicted, from its spec: cordoned (``kubectl drain`` and node upgrades mark it
+    unschedulable first), or tainted for removal by the cluster autoscaler; None when neither."""
+    spec = spec or {}
+    if spec.get("unschedulable") is True:
+        return "cordoned (spec.unschedulable: kubectl drain, a node upgrade)"
+    taints = spec.get("taints") or []
+    if any(isinstance(t, Mapping) and t.get("key") == AUTOSCALER_REMOVAL_TAINT for t in taints):
+        return f"tainted {AUTOSCALER_REMOVAL_TAINT} (the cluster autoscaler is removing it)"
+    return None
 
 
 class Caches:
@@ -60,3 +76,8 @@ class Caches:
 
     def kill_switch(self, namespace: str) -> bool:
         return any(self._store(NAMESPACES_INDEX, namespace))
+
+    def node_drain(self, node: str | None) -> str | None:
+        """Why the node is being drained (see :func:`node_drain`), None when it is not (or not known)."""
+        found = self._store(NODES_INDEX, node) if node else []
+        return str(found[0]) if found else None

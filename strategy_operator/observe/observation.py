@@ -51,6 +51,7 @@ class PodView:
     exit_message: str | None = None
     adoptable: bool = False  # no controller, and the name of the StatefulSet's pod: its StatefulSet claims it
     service_account: str | None = None  # the identity it runs (and reports its state) with
+    node_name: str | None = None  # the node it is bound to
 
     @classmethod
     def from_body(cls, body: Mapping[str, Any], statefulset_uid: str | None, statefulset_name: str) -> PodView:
@@ -93,6 +94,7 @@ class PodView:
             waiting_message=waiting.get("message"),
             exit_code=terminated.get("exitCode"),
             exit_message=terminated.get("message"),
+            node_name=(body.get("spec") or {}).get("nodeName"),
         )
 
 
@@ -125,6 +127,8 @@ class Observation:
     unreadable_status: Sequence[Unreadable] = ()  # the runtime's status fields that do not read
     status_repairs: Sequence[Unreadable] = ()  # the operator's status fields that do not read: written back
     scalable: bool = True  # the scale subresource can serve the object (the kill switch writes through it)
+    # The pod's node is being drained and the strategy's PodDisruptionBudget allows no disruption: (node, why).
+    drain_blocked: tuple[str, str] | None = None
     resource_version: int = 0  # of the copy observed
     halt_requested: str | None = None  # the livestrat.io/halt annotation's note: the desk halted it
     annotations_writable: bool = True  # the operator can add an annotation without replacing what is there

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -152,6 +152,7 @@ class Observer:
             resource_version=version,
             halt_requested=halt_request,
             annotations_writable=reading.annotations_writable,
+            drain_blocked=self._drain_blocked(key, caches, pods),
         )
 
         # The Secrets a pod needs are read when one is about to start (or cannot), and, less often, while a
@@ -201,6 +202,20 @@ class Observer:
         if uid_of(live) != uid_of(cached):
             memory.confirmed_gone.add(uid_of(cached))
         return live
+
+    @staticmethod
+    def _drain_blocked(key: Key, caches: Caches, pods: Sequence[PodView]) -> tuple[str, str] | None:
+        """(node, why) when the running pod's node is being drained and the strategy's budget allows no disruption
+        (its status says 0, or the disruption controller has not counted yet: maxUnavailable is 0)."""
+        budget = caches.child("PodDisruptionBudget", key)
+        if budget is None or ((budget.get("status") or {}).get("disruptionsAllowed") or 0) > 0:
+            return None
+        for pod in pods:
+            if pod.controlled and not pod.terminating and pod.node_name:
+                why = caches.node_drain(pod.node_name)
+                if why is not None:
+                    return pod.node_name, why
+        return None
 
     async def pods(
         self,

@@ -254,6 +254,7 @@ def run_local(args: argparse.Namespace) -> int:
         catalog=catalog,
         keep_fills=True,
         keep_watchdog_armed=True,
+        signals_halt=True,  # Ctrl-C: the person at the terminal asks for a halt
     )
     started = time.monotonic()
 

@@ -60,6 +60,7 @@ def state_document(runtime: StrategyRuntime) -> dict[str, Any]:
         "nodeState": runtime.node_state,
         # Why the runtime is halting or stopped (a signal, a lost fence, …); None while it runs.
         "stopReason": runtime.stop_reason or None,
+        "stopCause": runtime.stop_cause_text,
         # Why the order gate refuses every new order for good (a risk breach, a lost fence); None if open.
         "ordersRefused": runtime.guard.gate_shut_because if runtime.guard is not None else None,
         **snapshot.body(),

@@ -69,6 +69,10 @@ class StatusSnapshot:
 class StatusApi(Protocol):
     async def patch_status(self, patch: Mapping[str, Any]) -> None: ...
 
+    async def read_own(self) -> Mapping[str, Any]:
+        """The runtime's own LiveStrategy as the API server has it now (read at SIGTERM: its halt record)."""
+        ...
+
     async def close(self) -> None: ...
 
 
@@ -111,6 +115,28 @@ class KubernetesStatusApi:
             raise StatusPushError(f"the API server answered {exc.status} {exc.reason}: {_message(exc.body)}") from None
         except Exception as exc:
             raise StatusPushError(f"{type(exc).__name__}: {exc}") from None
+
+    async def read_own(self) -> Mapping[str, Any]:
+        """GET of the status subresource, which returns the whole object: the Role the operator gives the pod
+        grants ``get`` on it (and nothing on the object itself)."""
+        from kubernetes_asyncio.client.exceptions import ApiException
+
+        try:
+            if self._api is None:
+                await self._connect()
+            body = await self._api.get_namespaced_custom_object_status(
+                GROUP,
+                VERSION,
+                self._strategy.namespace,
+                PLURAL,
+                self._strategy.name,
+                _request_timeout=REQUEST_TIMEOUT,
+            )
+        except ApiException as exc:
+            raise StatusPushError(f"the API server answered {exc.status} {exc.reason}: {_message(exc.body)}") from None
+        except Exception as exc:
+            raise StatusPushError(f"{type(exc).__name__}: {exc}") from None
+        return dict(body)
 
     async def close(self) -> None:
         if self._client is not None:

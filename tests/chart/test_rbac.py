@@ -38,12 +38,14 @@ def test_watching_named_namespaces_uses_one_role_per_namespace_and_only_reads_cl
     access = grants(docs)
     assert set(access.namespaced_rules) == set(WATCHED)
     # Cluster-wide only what the operator reads across namespaces: Namespace objects (the
-    # kill switch) and CRDs (kopf), never anything namespaced.
+    # kill switch), Nodes (drains: DisruptionBlocked) and CRDs (kopf), never anything namespaced.
     assert triples(access.cluster_rules) == {
         ("list", "", "namespaces"),
         ("watch", "", "namespaces"),
         ("list", "apiextensions.k8s.io", "customresourcedefinitions"),
         ("watch", "apiextensions.k8s.io", "customresourcedefinitions"),
+        ("list", "", "nodes"),
+        ("watch", "", "nodes"),
     }
     (cluster_role,) = find(docs, "ClusterRole")
     assert cluster_role["metadata"]["name"].endswith("-read")

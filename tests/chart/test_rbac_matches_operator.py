@@ -125,5 +125,7 @@ async def test_an_operator_watching_named_namespaces_needs_nothing_its_roles_do_
         ("watch", "apiextensions.k8s.io", "customresourcedefinitions"),
         # kopf's keep-alives in the one ClusterKopfPeering, and the operator's look at it (peering.py)
         *{(verb, "kopf.dev", "clusterkopfpeerings") for verb in ("get", "list", "watch", "patch")},
+        ("list", "", "nodes"),
+        ("watch", "", "nodes"),
     }
     assert access.cluster_rules and triples(access.cluster_rules) == cluster_calls

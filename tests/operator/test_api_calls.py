@@ -29,12 +29,14 @@ EXPECTED = (
     | calls(RBAC, "roles", "get")
     | calls(RBAC, "rolebindings", "get")
     | calls(APPS, "statefulsets", *WATCHED, "create", "patch")
+    | calls("policy", "poddisruptionbudgets", *WATCHED, "create", "patch")
     # pods: watched; rogue ones deleted; re-listed while waiting for one to exit
     | calls("", "pods", *WATCHED, "delete")
     # Secrets: only whether the referenced ones (and keys) exist, before a pod starts
     | calls("", "secrets", "get")
     # the kill switch (namespace annotations), kopf's CRD scanning, events, peering
     | calls("", "namespaces", *WATCHED)
+    | calls("", "nodes", *WATCHED)
     | calls(CRDS, "customresourcedefinitions", *WATCHED)
     | calls("", "events", "create")
     | calls(KOPF, "clusterkopfpeerings", *WATCHED, "get", "patch")  # get: whether this replica acts
@@ -50,6 +52,7 @@ MAY_ALSO = {
         (RBAC, "roles"),
         (RBAC, "rolebindings"),
         (APPS, "statefulsets"),
+        ("policy", "poddisruptionbudgets"),
     )
 }
 

@@ -11,10 +11,12 @@ from __future__ import annotations
 import pytest
 
 from livestrat.api.status import LiveStrategyStatus
-from tests.support.desk import Desk, example
+from tests.support.desk import Desk, example, paper
 from tests.support.kube import wait_for
 from tests.support.kubelet import Kubelet
 from tests.support.operator import fast_settings, operator_writes, running_operator
+from tests.support.runtime_process import ROOT
+from tests.support.scripted import read_events, scripted_strategy
 
 NAME = "ema-cross-btc"
 pytestmark = pytest.mark.slow
@@ -95,3 +97,40 @@ async def test_a_strategy_class_that_does_not_exist_is_reported_by_the_runtime_a
         assert invalid["reason"] == "StrategyRejected"
         assert "acme_strategies" in invalid["message"], invalid["message"]
         await wait_for(lambda: "StrategyRejected" in desk.events("no-such-class"))
+
+
+async def test_an_evicted_pod_keeps_its_position_and_only_a_halt_flattens(emulator, desk: Desk, kube_env, tmp_path):
+    # haltPolicy: flatten, and a position open. A pod deleted by anyone but the operator's halt (an eviction,
+    # a drain, Spot preemption) cancels its orders and leaves the position; scaling to 0 closes it.
+    events = tmp_path / "events.jsonl"
+    entry = {"bar": 2, "do": "market", "side": "BUY", "quantity": "0.02", "tag": "entry"}
+    manifest = paper("flatten-on-halt", strategy=scripted_strategy(str(events), steps=[entry]), haltPolicy="flatten")
+    name = "flatten-on-halt"
+
+    def halt_closes() -> list[dict]:
+        rows = read_events(str(events)) if events.exists() else []
+        return [e for e in rows if e.get("event") == "OrderFilled" and "LIVESTRAT_HALT" in e["tags"]]
+
+    def holding() -> bool:
+        trading = desk.status(name).get("trading") or {}
+        return bool(trading.get("positions")) and trading.get("nodeState") == "Running"
+
+    pods = Kubelet(
+        emulator, workdir=tmp_path / "pods", kubeconfig=kube_env, runtime=True, environ={"PYTHONPATH": str(ROOT)}
+    )
+    async with pods as kubelet, running_operator(emulator, fast_settings(stale_after_seconds=30)):
+        await desk.apply(manifest)
+        await wait_for(holding, timeout=90)
+        first = kubelet.containers[("default", f"{name}-0")]
+
+        emulator.delete_object("v1/pods", f"{name}-0", namespace="default")  # evicted: not a halt
+        await wait_for(lambda: first.history == ["exit 0"], timeout=60)
+        assert halt_closes() == [], first.log.read_text() if first.log else ""
+        assert "not a halt" in (first.log.read_text() if first.log else "")
+        assert "halt" not in desk.status(name)  # the operator decided no halt: the StatefulSet starts a new pod
+
+        await wait_for(lambda: len(kubelet.started_pods) == 2 and holding(), timeout=90)
+        await desk.scale(name, 0)  # a halt: the operator records it, then the runtime flattens
+        await wait_for(lambda: desk.phase(name) == "Halted", timeout=60)
+        assert len(halt_closes()) == 1
+        assert (desk.status(name).get("trading") or {}).get("positions") in (None, [])

@@ -101,7 +101,7 @@ def answered(emulator: KubernetesEmulator, case: Malformation) -> bool:
             LiveStrategyStatus.model_validate_json(json.dumps(body.get("status")), strict=True)
         except ValueError:
             return False
-        return len(conditions_of(body)) == 7
+        return len(conditions_of(body)) == 8
     return any(
         c.get("type") == case.answer.condition
         and c.get("status") == case.answer.status

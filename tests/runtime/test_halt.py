@@ -8,6 +8,7 @@ the pod's grace period): the test measures from the signal to the process being 
 from __future__ import annotations
 
 import asyncio
+import json
 
 import pytest
 import yaml
@@ -17,8 +18,10 @@ from strategy_runtime.ledger import SqliteLedger
 from strategy_runtime.pnl import recompute_pnl
 from tests.support.catalogs import flat, write_price_path
 from tests.support.kube import LIVESTRATEGIES
+from tests.support.kube_emulator import kubeconfig
 from tests.support.runtime_process import ROOT, RuntimeProcess, paper_spec, strategy_config
 from tests.support.scripted import read_events, scripted_strategy
+from tests.support.tcp_proxy import CuttableProxy
 
 pytestmark = pytest.mark.slow
 
@@ -26,7 +29,17 @@ RESTING = {"bar": 2, "do": "limit", "side": "BUY", "quantity": "0.01", "offset":
 ENTRY = {"bar": 2, "do": "market", "side": "BUY", "quantity": "0.02", "tag": "entry"}
 
 
-async def run_until_sigterm(tmp_path, emulator, kubeconfig_path, steps, halt_policy):
+async def run_until_sigterm(
+    tmp_path, emulator, kubeconfig_path, steps, halt_policy, *, halt_record=None, partition=False
+):
+    """Run the scripted strategy until its orders rest, then SIGTERM; ``halt_record``: the operator's
+    ``status.halt`` stored on the LiveStrategy before the signal (None: a stop that is no halt); ``partition``:
+    the runtime reaches the API server through a proxy that goes silent just before the signal."""
+    proxy = CuttableProxy(emulator.url.host, emulator.url.port)
+    if partition:
+        await proxy.start()
+        kubeconfig_path = tmp_path / "kubeconfig-through-proxy.json"
+        kubeconfig_path.write_text(json.dumps(kubeconfig(f"http://127.0.0.1:{proxy.port}")))
     events = tmp_path / "events.jsonl"
     catalog = write_price_path(tmp_path / "catalog", flat(20))
     spec = paper_spec(scripted_strategy(str(events), steps=steps), haltPolicy=halt_policy)
@@ -41,12 +54,23 @@ async def run_until_sigterm(tmp_path, emulator, kubeconfig_path, steps, halt_pol
             lambda s: s["trading"]["openOrders"] == 3 and s["trading"].get("replay", {}).get("finished"),
             what="three resting orders",
         )
+        if halt_record is not None:
+            emulator.patch_object(
+                LIVESTRATEGIES,
+                "scripted",
+                {"status": {"halt": halt_record}},
+                namespace=config.strategy.namespace,
+                subresource="status",
+            )
+        if partition:
+            proxy.blackhole("both", new_connections=False)
         signalled = runtime.signal()
         code, gone = await runtime.wait_exit(timeout=config.halt_budget_seconds + 10)
     finally:
         runtime.kill()
+        await proxy.stop()
     stored = emulator.read_object(LIVESTRATEGIES, "scripted", namespace=config.strategy.namespace)
-    return config, runtime, before, code, gone - signalled, read_events(str(events)), stored["status"]["trading"]
+    return config, runtime, before, code, gone - signalled, read_events(str(events)), stored["status"].get("trading")
 
 
 def final_status_of(events):
@@ -72,9 +96,13 @@ async def test_sigterm_cancels_every_resting_order_and_exits_0_within_the_bound(
     assert pushed["openOrders"] == 0
 
 
-async def test_sigterm_with_flatten_leaves_no_position(tmp_path, emulator, kubeconfig_path):
+HALT_RECORD = {"reason": "ScaledToZero", "message": "spec.replicas is 0", "since": "2026-12-06T07:00:00Z"}
+
+
+async def test_a_halt_the_operator_recorded_flattens_under_flatten(tmp_path, emulator, kubeconfig_path):
+    # kubectl scale --replicas=0: the operator records status.halt, then scales the StatefulSet to 0
     config, runtime, before, code, took, events, pushed = await run_until_sigterm(
-        tmp_path, emulator, kubeconfig_path, [RESTING, ENTRY], "flatten"
+        tmp_path, emulator, kubeconfig_path, [RESTING, ENTRY], "flatten", halt_record=HALT_RECORD
     )
 
     assert before["trading"]["positions"][0]["quantity"] == "0.020000"
@@ -91,6 +119,42 @@ async def test_sigterm_with_flatten_leaves_no_position(tmp_path, emulator, kubec
     assert recompute_pnl(fills).instruments["BTCUSDT.BINANCE"].position == 0
     assert pushed["nodeState"] == "Stopped"
     assert pushed["positions"] == [] and pushed["openOrders"] == 0 and pushed["fills"] == 2
+
+
+async def test_a_stop_without_a_halt_record_cancels_every_order_and_never_flattens(tmp_path, emulator, kubeconfig_path):
+    # An eviction, a drain, Spot preemption, an Auto rollout or a restartNonce: SIGTERM, and no halt record.
+    config, runtime, before, code, took, events, pushed = await run_until_sigterm(
+        tmp_path, emulator, kubeconfig_path, [RESTING, ENTRY], "flatten"
+    )
+
+    assert before["trading"]["positions"][0]["quantity"] == "0.020000"
+    assert code == 0, runtime.output()
+    assert took <= config.halt_budget_seconds
+    final = final_status_of(events)
+    assert {final[e["submit"]] for e in events if e.get("tag") == "resting" and "submit" in e} == {"OrderCanceled"}
+    # no close was sent: the position stays for the next start to reconcile
+    assert [e for e in events if "LIVESTRAT_HALT" in (e.get("tags") or [])] == []
+    async with SqliteLedger(config.ledger.sqlite_path, config.strategy.key) as ledger:
+        fills = await ledger.fills()
+    assert recompute_pnl(fills).instruments["BTCUSDT.BINANCE"].position != 0
+    assert pushed["nodeState"] == "Stopped" and pushed["openOrders"] == 0
+    assert pushed["positions"][0]["quantity"] == "0.020000"
+    assert "not a halt" in runtime.output()
+
+
+async def test_a_stop_whose_halt_record_cannot_be_read_never_flattens(tmp_path, emulator, kubeconfig_path):
+    # A partition: the API server does not answer at SIGTERM. Flattening nobody asked for is the worse error.
+    config, runtime, _, code, took, events, _ = await run_until_sigterm(
+        tmp_path, emulator, kubeconfig_path, [RESTING, ENTRY], "flatten", halt_record=HALT_RECORD, partition=True
+    )
+
+    assert code == 0, runtime.output()
+    assert took <= config.halt_budget_seconds
+    assert [e for e in events if "LIVESTRAT_HALT" in (e.get("tags") or [])] == []
+    async with SqliteLedger(config.ledger.sqlite_path, config.strategy.key) as ledger:
+        fills = await ledger.fills()
+    assert recompute_pnl(fills).instruments["BTCUSDT.BINANCE"].position != 0
+    assert "could not be read" in runtime.output()
 
 
 async def test_sigterm_while_a_live_venue_is_still_connecting_exits_within_the_bound(tmp_path, pg_database):

@@ -12,6 +12,8 @@ import itertools
 import time
 
 from strategy_runtime.halt import EXIT_HALT_OVERRAN, STEP_DEADLINES, HaltSequence
+from strategy_runtime.stop_cause import halt as a_halt
+from strategy_runtime.stop_cause import known
 
 STEPS = ["flush-ledger", "final-status", "stop-node", "close-ledger"]
 
@@ -49,7 +51,7 @@ def sequence(budget: float, *, slow: str | None = None, stuck: str | None = None
 
 async def test_a_step_that_overruns_its_share_is_abandoned_and_the_others_still_run():
     halt, ran = sequence(1.0, slow="final-status")
-    report = await halt.run("test", "cancelOrders")
+    report = await halt.run("test", "cancelOrders", cause=known(a_halt("test")))
     halt.disarm()
 
     # the slow step was cancelled at its deadline, then the remaining steps ran, in order
@@ -63,7 +65,7 @@ async def test_a_step_that_overruns_its_share_is_abandoned_and_the_others_still_
 
 async def test_a_stuck_event_loop_is_ended_by_the_watchdog_within_the_budget():
     halt, ran = sequence(0.2, stuck="stop-node")
-    await halt.run("test", "cancelOrders")
+    await halt.run("test", "cancelOrders", cause=known(a_halt("test")))
     halt.disarm()
     # the watchdog thread ended the process while the loop was still held by the stuck step
     # (in a real process: os._exit(70), so nothing after it would run)
@@ -78,3 +80,14 @@ async def test_a_stuck_event_loop_is_ended_by_the_watchdog_within_the_budget():
 def test_the_step_deadlines_leave_the_exit_inside_the_budget():
     shares = list(STEP_DEADLINES.values())
     assert shares == sorted(shares) and shares[-1] < 1.0
+
+
+async def test_a_stop_whose_cause_never_comes_is_no_halt_and_the_steps_still_run():
+    # The GET of the halt record hangs (a partition): at the flatten deadline the stop is taken for no halt.
+    halt, ran = sequence(0.4)
+    never: asyncio.Future = asyncio.get_running_loop().create_future()
+    report = await halt.run("test", "flatten", cause=never)
+    halt.disarm()
+    assert report.cause is not None and not report.cause.halt and "not read in time" in report.cause.why
+    assert not report.must_flatten
+    assert ran == STEPS

@@ -111,6 +111,9 @@ async def test_no_secret_reaches_logs_state_metrics_or_status(tmp_path, emulator
         )
         for endpoint in ("/state", "/metrics", "/readyz"):
             served.append((await runtime.get(endpoint))[1])
+        # the operator's halt record (kubectl scale --replicas=0): this SIGTERM is a halt, haltPolicy applies
+        halt = {"reason": "ScaledToZero", "message": "spec.replicas is 0", "since": "2026-12-06T07:00:00Z"}
+        emulator.patch_object(LIVESTRATEGIES, "s", {"status": {"halt": halt}}, namespace="desk", subresource="status")
         runtime.signal()
         code, _ = await runtime.wait_exit(60)
     finally:

@@ -210,6 +210,7 @@ async def exercise_operator(emulator: KubernetesEmulator, kubeconfig: Path, work
                     {"rules": [{"apiGroups": ["*"], "resources": ["*"], "verbs": ["*"]}]},
                 ),
                 ("v1/configmaps", {"data": {"runtime.json": "{}"}}),
+                ("policy/v1/poddisruptionbudgets", {"spec": {"maxUnavailable": 1}}),
             ):
                 emulator.patch_object(resource, name, patch, namespace="default")
                 await wait_for(
@@ -255,6 +256,8 @@ def _restored(emulator: KubernetesEmulator, resource: str, name: str) -> bool:
         return body["rules"][0]["resources"] == ["livestrategies/status"]
     if resource == "v1/configmaps":
         return body["data"]["runtime.json"] != "{}"
+    if resource.endswith("/poddisruptionbudgets"):
+        return body["spec"]["maxUnavailable"] == 0
     return True
 
 

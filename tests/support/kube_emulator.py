@@ -39,6 +39,8 @@ semantics with those of a real API server, as far as an operator can observe the
   spelt otherwise is a no-op;
 * fields an update may not change (tests/support/kube_immutable.py: a StatefulSet's spec
   outside replicas, template, updateStrategy, ...), refused with 422 as the API server does;
+* the Eviction API honouring PodDisruptionBudgets (tests/support/disruption.py);
+* a pod's ``status.qosClass``, set when it is created (tests/support/qos.py);
 * the metadata checks of every write (tests/support/kube_validation.py): names per resource
   (a DNS-1035 label for Services, ...), ``generateName`` completed as the API server does, and
   256 KiB of annotations in all; refused with 422 ``Invalid`` and apimachinery's messages.
@@ -85,7 +87,16 @@ import attrs
 import jsonpatch
 import kmock
 
-from tests.support import admission_policy, crd_schema, kube_gc, kube_immutable, kube_quantities, kube_validation
+from tests.support import (
+    admission_policy,
+    crd_schema,
+    disruption,
+    kube_gc,
+    kube_immutable,
+    kube_quantities,
+    kube_validation,
+    qos,
+)
 
 try:  # Private in kmock 0.8; only needed to unwrap errors of user-defined streaming reactions.
     from kmock._internal.rendering import StreamingError as _StreamingError
@@ -109,6 +120,7 @@ CRDS = kmock.resource("apiextensions.k8s.io", "v1", "customresourcedefinitions")
 NAMESPACES = kmock.resource("", "v1", "namespaces")
 POLICIES = kmock.resource("admissionregistration.k8s.io", "v1", "validatingadmissionpolicies")
 POLICY_BINDINGS = kmock.resource("admissionregistration.k8s.io", "v1", "validatingadmissionpolicybindings")
+PODS = kmock.resource("", "v1", "pods")
 
 JSON_PATCH = "application/json-patch+json"
 MERGE_PATCH = "application/merge-patch+json"
@@ -477,6 +489,8 @@ class KubernetesEmulator(kmock.KubernetesEmulator):
             return _json(self._patch(resource, namespace, name, sub, _json_body(request, object), content_type))
         if method == "PUT":
             return _json(self._replace(resource, namespace, name, sub, _json_body(request, dict)))
+        if method == "POST" and sub == "eviction" and resource == PODS:  # tests/support/disruption.py
+            return _json(disruption.evict(self, namespace or "", name, _json_body(request, dict)))
         if method == "DELETE" and sub is None:
             options = _json_body(request, dict, optional=True) or {}
             if "propagationPolicy" in request.params:
@@ -558,6 +572,8 @@ class KubernetesEmulator(kmock.KubernetesEmulator):
             meta.pop(field, None)
         if self._has_status_subresource(resource):
             body.pop("status", None)
+        if resource == PODS:  # the API server sets it at creation, once (tests/support/qos.py)
+            body["status"] = {"qosClass": qos.qos_class(body.get("spec") or {})}
         body = {"apiVersion": _api_version(resource), "kind": self._kind(resource), **body}
         body = self._against_schema(resource, body, None)
         if not self._unchecked:

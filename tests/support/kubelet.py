@@ -11,6 +11,7 @@ against the emulator, as faithfully as the operator can observe them:
   deletes the old pod and creates the new one only after it is gone (RollingUpdate, one
   identity, so never two pods); ``spec.replicas`` 0 deletes the pod; ``.status`` follows
   (replicas, readyReplicas, revisions, observedGeneration);
+- the scheduler: every pod is bound to one Node (``node``, created if missing), ``spec.nodeName``;
 - the kubelet: a pod it created gets a ``tests.livestrat.io/kubelet`` finalizer, so deleting
   it only marks it terminating (as graceful deletion does), the container is sent SIGTERM,
   waited for up to the grace period (then SIGKILL), and the pod disappears once it exited.
@@ -107,7 +108,9 @@ class Kubelet:
         environ: Mapping[str, str] | None = None,
         stop_delay: float = 0.0,
         clock: Clock = SYSTEM_CLOCK,
+        node: str = "node-1",
     ) -> None:
+        self.node = node  # the one node every pod is bound to (the stand-in is the scheduler too)
         self.emulator = emulator
         self.clock = clock  # the node's clock: the times of the pod's conditions
         self.workdir = workdir
@@ -128,6 +131,8 @@ class Kubelet:
         self._session: aiohttp.ClientSession | None = None
 
     async def __aenter__(self) -> Kubelet:
+        if self.emulator.read_object("v1/nodes", self.node) is None:
+            self.emulator.create_object("v1/nodes", {"metadata": {"name": self.node}, "spec": {}})
         self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=2))
         self._task = asyncio.create_task(self._loop(), name="kubelet")
         return self
@@ -283,7 +288,12 @@ class Kubelet:
                 ],
                 "finalizers": [FINALIZER],
             },
-            "spec": {**template.get("spec", {}), "hostname": pod_name, "subdomain": sts["spec"].get("serviceName")},
+            "spec": {
+                **template.get("spec", {}),
+                "hostname": pod_name,
+                "subdomain": sts["spec"].get("serviceName"),
+                "nodeName": self.node,  # bound at once: the scheduler's part, played here too
+            },
         }
         created = self.emulator.create_object(PODS, pod, namespace=meta["namespace"])
         self.started_pods.append(f"{meta['namespace']}/{pod_name}")

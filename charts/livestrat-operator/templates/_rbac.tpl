@@ -43,6 +43,10 @@ part of them, is all that is cluster-wide when watching named namespaces.
 - apiGroups: [apps]
   resources: [statefulsets]
   verbs: [get, list, watch, create, patch]
+# Each strategy's pod is guarded against voluntary disruption (a drain waits for a decision).
+- apiGroups: [policy]
+  resources: [poddisruptionbudgets]
+  verbs: [get, list, watch, create, patch]
 - apiGroups: [rbac.authorization.k8s.io]
   resources: [roles, rolebindings]
   verbs: [get, list, watch, create, patch]
@@ -63,7 +67,7 @@ part of them, is all that is cluster-wide when watching named namespaces.
 
 {{/*
 Cluster-scoped reads the operator makes in either mode: the namespaces' kill-switch
-annotations (a watch of all Namespace objects) and kopf's watch of CRDs. Read-only, and
+annotations (a watch of all Namespace objects), the nodes being drained, and kopf's watch of CRDs. Read-only, and
 the only cluster-wide grant when the operator watches named namespaces.
 */}}
 {{- define "livestrat.rbac.clusterReadRules" -}}
@@ -72,6 +76,11 @@ the only cluster-wide grant when the operator watches named namespaces.
   verbs: [list, watch]
 - apiGroups: [apiextensions.k8s.io]
   resources: [customresourcedefinitions]
+  verbs: [list, watch]
+# Whether a strategy pod's node is being drained (cordoned, or marked for removal), while its
+# PodDisruptionBudget holds the pod there: the DisruptionBlocked condition.
+- apiGroups: [""]
+  resources: [nodes]
   verbs: [list, watch]
 {{- end -}}
 

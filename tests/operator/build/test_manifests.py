@@ -92,7 +92,15 @@ def test_every_child_is_owned_labelled_and_named_after_the_strategy():
                 "blockOwnerDeletion": True,
             }
         ]
-    assert kinds == ["ConfigMap", "ServiceAccount", "Role", "RoleBinding", "Service", "StatefulSet"]
+    assert kinds == [
+        "ConfigMap",
+        "ServiceAccount",
+        "Role",
+        "RoleBinding",
+        "Service",
+        "PodDisruptionBudget",
+        "StatefulSet",
+    ]
 
 
 def test_the_longest_name_a_strategy_may_have_names_every_child_and_what_kubernetes_adds():

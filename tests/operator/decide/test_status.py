@@ -89,6 +89,7 @@ def test_the_status_written_is_valid_against_the_crd_and_the_models(obs):
         "ConfigDrift",
         "InvalidSpec",
         "Stale",
+        "DisruptionBlocked",
     ]
 
 

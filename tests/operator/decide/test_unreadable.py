@@ -119,5 +119,6 @@ def test_the_operators_own_status_that_does_not_read_is_written_back_and_told():
         "observedGeneration",
         "podName",
         "conditions",
+        "halt",
     }
     assert status_patch(LiveStrategyStatus(), LiveStrategyStatus()) == {}

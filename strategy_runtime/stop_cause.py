@@ -1,0 +1,104 @@
+"""Why the runtime stops: a halt applies ``haltPolicy``; any other stop cancels and never flattens.
+
+Architecture decision 12, a restart is not a halt. Kubernetes sends the same SIGTERM for a halt
+(``spec.replicas: 0``, the kill switch, a risk halt under ``ScaleToZero``, deletion) as for
+everything else that stops a pod: a drain, an eviction, Spot preemption, an ``Auto`` rollout, a
+``restartNonce``. Only the first closes positions under ``haltPolicy: flatten``; the others cancel
+the orders (the next start reconciles with the venue) and leave the positions alone.
+
+So, at SIGTERM, a pod asks the API server, fresh: it GETs its own LiveStrategy (through the status
+subresource, which its Role already allows) and reads the operator's decision, ``status.halt``
+(:class:`livestrat.api.status.HaltRecord`), which the operator writes before it tells the pod to
+stop and removes before it lets a pod start. A LiveStrategy being deleted is a halt too (with a
+foreground deletion the garbage collector may stop the pod before the operator has written its
+record). Why not a file (a ConfigMap or downward-API volume): the kubelet refreshes those only
+after its sync delay (a minute or more), so at SIGTERM they may not show the halt yet.
+
+Anything else is not a halt: no record, a LiveStrategy of that name that is another object, or no
+answer in time (a partition, an API server down): flattening positions nobody asked to close is
+the worse error, and a halt without its flatten still cancels every order and is said so in the log.
+
+The lookup starts the moment the signal arrives and runs beside the cancels, which every stop
+does; only the flatten step waits for its answer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import ValidationError
+
+from livestrat.api.status import HaltRecord
+
+# The GET of the halt record gets this long; past it, the stop is not a halt.
+HALT_RECORD_TIMEOUT_SECONDS = 2.0
+
+ReadOwn = Callable[[], Awaitable[Mapping[str, Any]]]  # GET of the runtime's own LiveStrategy
+
+
+@dataclass(frozen=True)
+class StopCause:
+    """``halt``: whether ``haltPolicy`` applies (flatten closes positions); ``why``: said in logs and ``/state``."""
+
+    halt: bool
+    why: str
+
+
+def halt(why: str) -> StopCause:
+    return StopCause(True, why)
+
+
+def not_a_halt(why: str) -> StopCause:
+    return StopCause(False, why)
+
+
+def cause_from(body: Mapping[str, Any], uid: str | None) -> StopCause:
+    """What the LiveStrategy, as the API server returned it, says about this stop."""
+    meta = body.get("metadata")
+    meta = meta if isinstance(meta, Mapping) else {}
+    if uid and meta.get("uid") not in (None, uid):
+        return not_a_halt(f"the LiveStrategy of this name is another object (uid {meta.get('uid')}, this pod's {uid})")
+    if meta.get("deletionTimestamp"):
+        return halt("the LiveStrategy is being deleted")
+    status = body.get("status")
+    record = status.get("halt") if isinstance(status, Mapping) else None
+    if record is None:
+        return not_a_halt("no halt record (status.halt): a restart, a rollout, an eviction, a drain or a lost node")
+    try:
+        parsed = HaltRecord.model_validate(record)
+    except ValidationError:
+        return not_a_halt(f"status.halt does not read ({str(record)[:200]}): taken for no halt")
+    said = f": {parsed.message}" if parsed.message else ""
+    return halt(f"the operator halted it since {parsed.since} ({parsed.reason}{said})")
+
+
+async def ask_the_operator(
+    read_own: ReadOwn, uid: str | None, timeout: float = HALT_RECORD_TIMEOUT_SECONDS
+) -> StopCause:
+    """The cause of a SIGTERM, from the LiveStrategy as the API server has it now; never raises."""
+    try:
+        body = await asyncio.wait_for(read_own(), timeout)
+    except TimeoutError:
+        return not_a_halt(f"the halt record could not be read (no answer within {timeout:g}s): taken for no halt")
+    except Exception as exc:  # its text carries the HTTP status and message, never a token
+        return not_a_halt(f"the halt record could not be read ({exc}): taken for no halt")
+    return cause_from(body, uid)
+
+
+async def settled(cause: Awaitable[StopCause], deadline: float) -> StopCause:
+    """The cause, waited for until ``deadline`` (``time.monotonic()``) at the latest; not a halt past it."""
+    try:
+        return await asyncio.wait_for(asyncio.shield(cause), max(0.0, deadline - time.monotonic()))
+    except TimeoutError:
+        return not_a_halt("the halt record was not read in time: taken for no halt")
+
+
+def known(cause: StopCause) -> asyncio.Future[StopCause]:
+    """A cause known at once, in the shape of one being looked up."""
+    future: asyncio.Future[StopCause] = asyncio.get_running_loop().create_future()
+    future.set_result(cause)
+    return future

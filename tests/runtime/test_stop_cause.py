@@ -1,0 +1,77 @@
+"""Whether a stop is a halt, from the LiveStrategy the API server returns at SIGTERM (``strategy_runtime.stop_cause``).
+
+No node here: the answers to every shape of the object, and to a read that fails or never answers.
+The real processes are in tests/runtime/test_halt.py (a halt flattens, a restart and a partition do
+not) and tests/operator/test_halt_record.py (the operator writes the record before the pod stops).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from strategy_runtime.stop_cause import ask_the_operator, cause_from
+
+UID = "1b4e28ba-2fa1-11d2-883f-0016d3cca427"
+RECORD = {"reason": "KillSwitch", "message": "the kill switch is engaged", "since": "2026-12-06T07:00:00Z"}
+
+
+def strategy(status: Any = None, **meta: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {"metadata": {"name": "s", "uid": UID, **meta}}
+    if status is not None:
+        body["status"] = status
+    return body
+
+
+def test_the_operators_halt_record_is_a_halt():
+    cause = cause_from(strategy({"phase": "Halting", "halt": RECORD}), UID)
+    assert cause.halt and "KillSwitch" in cause.why and RECORD["since"] in cause.why
+
+
+def test_a_deletion_is_a_halt_even_before_the_operator_recorded_it():
+    # foreground deletion: the garbage collector may stop the pod first
+    assert cause_from(strategy({"phase": "Running"}, deletionTimestamp="2026-12-06T07:00:00Z"), UID).halt
+
+
+def test_no_record_is_no_halt():
+    for body in (strategy(), strategy({"phase": "Running"}), strategy({"halt": None}), strategy("not an object")):
+        cause = cause_from(body, UID)
+        assert not cause.halt, body
+
+
+def test_a_record_that_does_not_read_is_no_halt():
+    for record in ({"reason": ""}, "halt", {"since": "2026-12-06T07:00:00Z"}, ["KillSwitch"]):
+        assert not cause_from(strategy({"halt": record}), UID).halt, record
+
+
+def test_another_object_of_the_same_name_is_no_halt():
+    other = strategy({"halt": RECORD})
+    other["metadata"]["uid"] = "another"
+    cause = cause_from(other, UID)
+    assert not cause.halt and "another object" in cause.why
+    # a runtime that does not know its uid (rendered before it was stored) reads the record all the same
+    assert cause_from(other, None).halt
+
+
+async def test_a_read_that_fails_is_no_halt():
+    async def refused() -> dict[str, Any]:
+        raise RuntimeError("the API server answered 403 Forbidden: livestrategies/status is forbidden")
+
+    cause = await ask_the_operator(refused, UID)
+    assert not cause.halt and "403 Forbidden" in cause.why
+
+
+async def test_a_read_that_never_answers_is_no_halt_once_its_time_is_up():
+    async def partition() -> dict[str, Any]:
+        await asyncio.Event().wait()
+        return {}
+
+    cause = await ask_the_operator(partition, UID, timeout=0.05)
+    assert not cause.halt and "no answer within" in cause.why
+
+
+async def test_a_read_that_answers_in_time_is_taken():
+    async def answered() -> dict[str, Any]:
+        return strategy({"halt": RECORD})
+
+    assert (await ask_the_operator(answered, UID)).halt
