@@ -27,6 +27,7 @@ import asyncio
 import logging
 import math
 import os
+import secrets
 import sys
 import time
 from collections.abc import Mapping
@@ -105,7 +106,9 @@ def local_config(args: argparse.Namespace, environ: dict[str, str], dsn: str | N
     if args.speed is not None and spec.data.replay is not None:
         replay = spec.data.replay.model_copy(update={"speed": args.speed})
         spec = spec.model_copy(update={"data": spec.data.model_copy(update={"replay": replay})})
-    stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
+    # The second and a random tag: two runs started within one second (a run of the example takes less)
+    # would otherwise share a key, and the second's fills be taken for the first's.
+    stamp = f"{datetime.now(UTC):%Y%m%d-%H%M%S}-{secrets.token_hex(3)}"
     identity = StrategyIdentity(namespace=f"{config.strategy.namespace}-run-{stamp}", name=config.strategy.name)
     return config.model_copy(update={"spec": spec, "strategy": identity})
 

@@ -148,7 +148,15 @@ async def test_children_a_watch_gap_left_in_the_caches_are_confirmed_gone_and_ma
 
     await reconciler.reconcile(body, Caches(indexes))
     created = {kind for verb, kind, _ in kube.writes if verb == "create"}
-    assert created == {"ConfigMap", "ServiceAccount", "Role", "RoleBinding", "Service", "StatefulSet"}
+    assert created == {
+        "ConfigMap",
+        "ServiceAccount",
+        "Role",
+        "RoleBinding",
+        "Service",
+        "StatefulSet",
+        "PodDisruptionBudget",
+    }
     assert not [w for w in kube.writes if w[:2] == ("patch", "StatefulSet")]  # nothing scaled down
     assert "NameConflict" not in [e.reason for e in events] and not reconciler.memory(KEY).conflicts
     assert {f"old-{kind.plural}" for kind in WATCHED if kind.kind != "Pod"} <= reconciler.memory(KEY).confirmed_gone
@@ -189,4 +197,5 @@ async def test_a_halt_is_not_held_up_by_a_confirmation_the_api_server_refuses():
         if kind.kind != "Pod":
             indexes[kind.index][KEY] = [cached_child(kind.kind, "strategy-uid", f"{kind.plural}-uid")]
     await reconciler.reconcile(body, Caches(indexes))
-    assert kube.writes[0] == ("patch", "StatefulSet", NAME)  # scaled to 0 first, all the same
+    # the halt recorded for the runtime (status.halt), then scaled to 0, before anything else, all the same
+    assert kube.writes[:2] == [("patch", "LiveStrategy/status", NAME), ("patch", "StatefulSet", NAME)]
