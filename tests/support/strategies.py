@@ -157,3 +157,42 @@ class EMACrossConfigWithNote(EMACrossConfig, frozen=True):
     """NautilusTrader's EMACrossConfig extended, as a user's own config class for the stock strategy would be."""
 
     note: str = ""
+
+
+class ReversalOnCrossConfig(StrategyConfig, frozen=True):
+    instrument_id: InstrumentId
+    bar_type: BarType
+    trade_size: Decimal
+    fast_ema_period: int = 10
+    slow_ema_period: int = 20
+
+
+class ReversalOnCross(Strategy):
+    """Always in the market: on each EMA cross it goes from long to short (or back) in ONE market order of
+    twice its size, the flip NautilusTrader 1.221 booked wrongly (no history of the closed side)."""
+
+    def __init__(self, config: ReversalOnCrossConfig) -> None:
+        super().__init__(config)
+        self.fast = ExponentialMovingAverage(config.fast_ema_period)
+        self.slow = ExponentialMovingAverage(config.slow_ema_period)
+
+    def on_start(self) -> None:
+        self.instrument = self.cache.instrument(self.config.instrument_id)
+        self.register_indicator_for_bars(self.config.bar_type, self.fast)
+        self.register_indicator_for_bars(self.config.bar_type, self.slow)
+        self.subscribe_bars(self.config.bar_type)
+
+    def on_bar(self, bar: Bar) -> None:
+        if not self.indicators_initialized():
+            return
+        iid = self.config.instrument_id
+        want = OrderSide.BUY if self.fast.value >= self.slow.value else OrderSide.SELL
+        if want == OrderSide.BUY and self.portfolio.is_net_long(iid):
+            return
+        if want == OrderSide.SELL and self.portfolio.is_net_short(iid):
+            return
+        size = self.config.trade_size * (1 if self.portfolio.is_flat(iid) else 2)
+        self.submit_order(self.order_factory.market(iid, want, self.instrument.make_qty(size)))
+
+    def on_stop(self) -> None:
+        self.close_all_positions(self.config.instrument_id)
