@@ -66,6 +66,7 @@ from typing import Any
 
 import pandas as pd
 from nautilus_trader.common.actor import Actor
+from nautilus_trader.common.component import TestClock
 from nautilus_trader.common.messages import ShutdownSystem
 from nautilus_trader.config import (
     LiveDataClientConfig,
@@ -76,6 +77,7 @@ from nautilus_trader.config import (
     LoggingConfig,
     TradingNodeConfig,
 )
+from nautilus_trader.execution.algorithm import ExecAlgorithm
 from nautilus_trader.live.factories import LiveDataClientFactory, LiveExecClientFactory
 from nautilus_trader.live.node import TradingNode
 from nautilus_trader.model.identifiers import ClientId
@@ -325,6 +327,37 @@ def _take_signals(node: TradingNode, handler: Callable[[signal.Signals], None] |
             loop.add_signal_handler(sig, handler, sig)
 
 
+def _add_exec_algorithms(
+    node: TradingNode, algorithms: Sequence[ExecAlgorithm], *, market_time: bool
+) -> list[TestClock]:
+    """Register ``spec.strategy.execAlgorithms`` (each on its ``{id}.execute`` endpoint); the clocks to drive.
+
+    Live, ``Trader.add_exec_algorithm`` gives each the trader's kind of clock: wall time. In a paper replay
+    its timers (a TWAP's slices) must run on market time, as a backtest's do: each gets a ``TestClock`` the
+    replay advances (``ReplayDataClient.drive_clocks``). The trader makes every component's clock a new
+    instance of its own clock's class and NautilusTrader 1.231 offers no way to choose another, so a paper
+    algorithm is registered as ``add_exec_algorithm`` does it, with that clock, and put in
+    ``Trader._exec_algorithms`` (private, pinned in test_nautilus_pins.py) for the trader to start and stop.
+    """
+    trader = node.trader
+    if not market_time:
+        for algorithm in algorithms:
+            trader.add_exec_algorithm(algorithm)
+        return []
+    kernel = node.kernel
+    clocks = []
+    for algorithm in algorithms:
+        if algorithm.id in trader._exec_algorithms:
+            raise NodeBuildError(f"two execution algorithms have the id {algorithm.id}")
+        clock = TestClock()
+        algorithm.register(
+            trader_id=trader.id, portfolio=kernel.portfolio, msgbus=kernel.msgbus, cache=kernel.cache, clock=clock
+        )
+        trader._exec_algorithms[algorithm.id] = algorithm
+        clocks.append(clock)
+    return clocks
+
+
 def build_node(
     config: RuntimeConfig,
     *,
@@ -408,6 +441,7 @@ def build_node(
         for instrument in catalog.instruments:
             node.kernel.cache.add_instrument(instrument)
     node.trader.add_strategy(loaded.strategy)
+    market_clocks = _add_exec_algorithms(node, loaded.exec_algorithms, market_time=paper)
     for actor in actors:
         node.trader.add_actor(actor)
     for name, factory in data_factories.items():
@@ -422,6 +456,7 @@ def build_node(
         replay = node.kernel.data_engine._clients[ClientId(REPLAY_CLIENT_ID)]
         assert isinstance(replay, ReplayDataClient)
         replay.attach_kernel(node.kernel)
+        replay.drive_clocks(market_clocks)
         events_handler = synchronous_exec_events(node.kernel)
     else:
         events_handler = node.kernel.exec_engine.process

@@ -26,7 +26,16 @@ from strategy_runtime.ledger.records import FillRecord
 from strategy_runtime.local.backtest import run_backtest
 from strategy_runtime.local.config import local_runtime_config
 from strategy_runtime.paper.catalog import prepare_catalog
-from tests.support.runtime import BRACKET, BTC, EMA_CROSS, ROOT, local_run, paper_manifest, runtime_config
+from tests.support.runtime import (
+    BRACKET,
+    BTC,
+    EMA_CROSS,
+    EMA_CROSS_TWAP,
+    ROOT,
+    local_run,
+    paper_manifest,
+    runtime_config,
+)
 
 CLIENT_ORDER_ID = re.compile(r"^O-\d{8}-\d{6}-(?P<rest>.+)$")
 
@@ -145,3 +154,27 @@ async def test_time_bars_the_node_aggregates_give_the_backtests_fills(tmp_path, 
     assert len(backtest.fills) >= 10, "the oracle itself trades on these bars"
     assert_same_fills(paper.ledger_fills, backtest.fills)
     assert paper.summary.realized_pnl == backtest.realized_pnl
+
+
+@pytest.mark.parametrize("speed", [0, 6_000], ids=["full-speed", "paced"])
+async def test_orders_through_the_twap_execution_algorithm_give_the_backtests_fills(tmp_path, speed):
+    # NautilusTrader's ema_cross_twap: every entry and reversal is a primary order the TWAP algorithm
+    # (spec.strategy.execAlgorithms) splits into slices a market minute apart, on its clock's timers.
+    manifest = paper_manifest(name="twap", strategy=EMA_CROSS_TWAP, bars=600, replay={"speed": speed})
+    manifest["spec"]["haltPolicy"] = "flatten"  # the backtest's on_stop closes the position: the halt does here
+    config = runtime_config(manifest, tmp_path / "catalog")
+    catalog = prepare_catalog(config)
+
+    paper = await local_run(config, catalog=catalog)
+    backtest = run_backtest(config, catalog=catalog).summary
+
+    spawned = [o for o in paper.orders if o.exec_spawn_id is not None and o.client_order_id != o.exec_spawn_id]
+    assert len(spawned) >= 10, "the algorithm spawned slices"
+    assert len(backtest.fills) >= 20, "the oracle itself trades through the algorithm"
+    assert_same_fills(paper.ledger_fills, backtest.fills)
+    assert paper.summary.realized_pnl == backtest.realized_pnl
+    assert (paper.summary.orders, paper.summary.orders_denied, paper.summary.orders_rejected) == (
+        backtest.orders,
+        backtest.orders_denied,
+        backtest.orders_rejected,
+    )

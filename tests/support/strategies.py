@@ -13,6 +13,7 @@ from nautilus_trader.common.actor import Actor
 from nautilus_trader.common.config import ActorConfig
 from nautilus_trader.config import StrategyConfig
 from nautilus_trader.examples.strategies.ema_cross import EMACrossConfig
+from nautilus_trader.examples.strategies.ema_cross_twap import EMACrossTWAP
 from nautilus_trader.indicators import AverageTrueRange, ExponentialMovingAverage
 from nautilus_trader.model.data import Bar, BarType
 from nautilus_trader.model.enums import OrderSide, OrderType, TimeInForce
@@ -157,3 +158,15 @@ class EMACrossConfigWithNote(EMACrossConfig, frozen=True):
     """NautilusTrader's EMACrossConfig extended, as a user's own config class for the stock strategy would be."""
 
     note: str = ""
+
+
+class EMACrossTWAPFromBars(EMACrossTWAP):
+    """NautilusTrader's ``ema_cross_twap`` example (orders through the TWAP execution algorithm), without its
+    history request at start: it asks for the last day of the *clock's* time, wall time in a paper node and
+    market time in a backtest, which cannot be compared (docs/runtime.md, "Backtest oracle")."""
+
+    def on_start(self) -> None:
+        self.instrument = self.cache.instrument(self.config.instrument_id)
+        self.register_indicator_for_bars(self.config.bar_type, self.fast_ema)
+        self.register_indicator_for_bars(self.config.bar_type, self.slow_ema)
+        self.subscribe_bars(self.config.bar_type)
