@@ -16,13 +16,16 @@ shutdown_handler=None, log_level=None) -> StrategyNode``
 ``replay`` (paper: ``progress``, ``finished``, ``stop_replay()``), ``catalog`` (paper),
 ``sandbox`` (paper: the simulated venue's client), ``nautilus_account_type`` and
 ``notional_limit_checked_by_nautilus``, ``run_task``, ``timeouts``; ``start()``, ``stop()``,
-``dispose()``. ``CONFIGURATION_ERRORS``: the exceptions a user fixes in the spec or its data
+``dispose()``, ``front_doors()`` (the OrderEmulator's and the execution algorithms' endpoints, for
+the risk guard's gate). ``CONFIGURATION_ERRORS``: the exceptions a user fixes in the spec or its data
 (report them as ``InvalidSpec``); ``NodeStartError`` when the node does not reach RUNNING.
 Related: ``paper.catalog.prepare_catalog``, ``local.config.local_runtime_config`` (a manifest on a
 laptop), ``local.summary.summarize``/``fills_in``, ``local.backtest.run_backtest``.
 
 - **Strategy**: ``spec.strategy`` loaded by import path (``strategy_source.load_strategy``);
   any import/config error is a ``StrategyLoadError`` naming the path (report: InvalidSpec).
+  Its execution algorithms (``spec.strategy.execAlgorithms``) join the trader; in paper mode each
+  on a clock the replay runs on market time (``paper.market_clocks``).
 - **Paper** (``mode: paper``, sandbox adapter): the catalog's instruments go into the cache,
   ``ReplayDataClient`` streams ``data.replay`` in lockstep, the fixed sandbox client
   simulates ``venue.name`` (``paper.venue``), and order events are applied synchronously
@@ -98,6 +101,7 @@ from strategy_runtime.paper.replay import (
 from strategy_runtime.paper.sandbox import SandboxExecutionClient, SandboxLiveExecClientFactory, synchronous_exec_events
 from strategy_runtime.paper.venue import SANDBOX_CLIENT_NAME, PaperVenueError, paper_venue
 from strategy_runtime.preflight import data_findings
+from strategy_runtime.risk.gate import EMULATOR_ENDPOINT
 from strategy_runtime.strategy_source import StrategyLoadError, load_strategy
 
 logger = logging.getLogger("livestrat.node")
@@ -187,6 +191,14 @@ class StrategyNode:
         # Private in NautilusTrader 1.231 (no public lookup of a client by id); pinned by test_nautilus_pins.
         client = self.kernel.exec_engine._clients.get(ClientId(self.config.spec.venue.name or ""))
         return client if isinstance(client, SandboxExecutionClient) else None
+
+    def front_doors(self) -> dict[str, Callable[[Any], None]]:
+        """The endpoints a strategy sends orders to before the RiskEngine, with their handlers: the
+        OrderEmulator's (emulated orders) and each execution algorithm's (the risk guard's gate stands on them)."""
+        doors: dict[str, Callable[[Any], None]] = {EMULATOR_ENDPOINT: self.kernel.emulator.execute}
+        for algorithm in self.node.trader.exec_algorithms():
+            doors[f"{algorithm.id}.execute"] = algorithm.execute
+        return doors
 
     @property
     def run_task(self) -> asyncio.Task[None] | None:

@@ -178,3 +178,19 @@ async def test_orders_through_the_twap_execution_algorithm_give_the_backtests_fi
         backtest.orders_denied,
         backtest.orders_rejected,
     )
+
+
+async def test_a_halt_cancels_the_primary_orders_an_execution_algorithm_still_holds(tmp_path):
+    # A TWAP over 100 market minutes: when the replay ends and the run halts, the algorithm still holds
+    # the primary order (INITIALIZED, sent to no venue yet). It is an open order until the halt cancels it.
+    strategy = copy.deepcopy(EMA_CROSS_TWAP)
+    strategy["config"].update(twap_horizon_secs=6000.0, twap_interval_secs=60.0)
+    manifest = paper_manifest(name="twap-held", strategy=strategy, bars=300, replay={"speed": 0})
+    config = runtime_config(manifest, tmp_path / "catalog")
+
+    paper = await local_run(config, catalog=prepare_catalog(config))
+
+    primaries = [o for o in paper.orders if o.exec_algorithm_id is not None and o.exec_spawn_id == o.client_order_id]
+    assert primaries and primaries[-1].status.name == "CANCELED", "the held primary was cancelled by the halt"
+    assert [o for o in paper.orders if not o.is_closed] == [], "no order of any kind is left"
+    assert paper.outcome.snapshot.trading.open_orders == 0
