@@ -79,22 +79,31 @@ async def test_the_ema_cross_example_run_locally_records_the_backtests_fills_in_
 
 
 @pytest.mark.parametrize(
-    ("data_types", "options"),
+    ("data_types", "options", "emulation"),
     [
-        pytest.param(["bars"], None, id="bars"),
+        pytest.param(["bars"], None, "NO_TRIGGER", id="bars"),
         # Quotes and trades move the simulated book too, and a seeded fill model slips half the
         # market fills by a tick: options reach the sandbox and the backtest venue alike.
         pytest.param(
-            ["bars", "quotes", "trades"], {"prob_slippage": "0.5", "random_seed": "7"}, id="ticks-seeded-slippage"
+            ["bars", "quotes", "trades"],
+            {"prob_slippage": "0.5", "random_seed": "7"},
+            "NO_TRIGGER",
+            id="ticks-seeded-slippage",
         ),
+        # The whole bracket held by the node's OrderEmulator and released on quotes (ema_cross_bracket's way).
+        pytest.param(["bars", "quotes", "trades"], None, "BID_ASK", id="emulated-on-quotes"),
     ],
 )
-async def test_resting_limit_and_bracket_orders_run_locally_record_the_backtests_fills(tmp_path, data_types, options):
+async def test_resting_limit_and_bracket_orders_run_locally_record_the_backtests_fills(
+    tmp_path, data_types, options, emulation
+):
     venue = {"adapter": "sandbox", "name": "BINANCE", "accountType": "margin", "startingBalances": ["100000 USDT"]}
     if options:
         venue["options"] = options
+    strategy = copy.deepcopy(BRACKET)
+    strategy["config"]["emulation_trigger"] = emulation
     manifest = paper_manifest(
-        name="bracket", strategy=BRACKET, bars=1500, venue=venue, replay={"speed": 0, "dataTypes": data_types}
+        name="bracket", strategy=strategy, bars=1500, venue=venue, replay={"speed": 0, "dataTypes": data_types}
     )
     # The backtest ends with BracketOnCross's on_stop closing its position. The runtime halts first,
     # and a halted node denies a strategy's own orders: the halt itself closes the position instead.
@@ -107,7 +116,12 @@ async def test_resting_limit_and_bracket_orders_run_locally_record_the_backtests
 
     orders = paper.orders
     kinds = {o.order_type.name for o in orders if o.is_closed and o.filled_qty > 0}
-    assert {"LIMIT", "STOP_MARKET"} <= kinds, "entries and take-profits (LIMIT) and stop-losses filled"
+    if emulation == "NO_TRIGGER":
+        assert {"LIMIT", "STOP_MARKET"} <= kinds, "entries and take-profits (LIMIT) and stop-losses filled"
+    else:  # the emulator releases a triggered LIMIT or STOP_MARKET order as a MARKET order
+        assert kinds == {"MARKET"}
+        released = [o for o in orders if any(type(e).__name__ == "OrderReleased" for e in o.events)]
+        assert {o.client_order_id for o in orders if o.filled_qty > 0} <= {o.client_order_id for o in released}
     assert any(o.status.name == "CANCELED" for o in orders), "resting orders were cancelled (OUO, timeouts)"
     assert len(paper.ledger_fills) > 30
     assert_same_fills(paper.ledger_fills, backtest.fills)
