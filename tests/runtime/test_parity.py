@@ -170,11 +170,22 @@ async def test_time_bars_the_node_aggregates_give_the_backtests_fills(tmp_path, 
     assert paper.summary.realized_pnl == backtest.realized_pnl
 
 
-@pytest.mark.parametrize("speed", [0, 6_000], ids=["full-speed", "paced"])
-async def test_orders_through_the_twap_execution_algorithm_give_the_backtests_fills(tmp_path, speed):
+@pytest.mark.parametrize(
+    ("instrument", "speed"),
+    [
+        pytest.param(BTC, 0, id="spot-full-speed"),
+        pytest.param(BTC, 6_000, id="spot-paced"),
+        pytest.param("BTCUSDT-PERP.BINANCE", 0, id="perpetual"),
+    ],
+)
+async def test_orders_through_the_twap_execution_algorithm_give_the_backtests_fills(tmp_path, instrument, speed):
     # NautilusTrader's ema_cross_twap: every entry and reversal is a primary order the TWAP algorithm
     # (spec.strategy.execAlgorithms) splits into slices a market minute apart, on its clock's timers.
-    manifest = paper_manifest(name="twap", strategy=EMA_CROSS_TWAP, bars=600, replay={"speed": speed})
+    strategy = copy.deepcopy(EMA_CROSS_TWAP)
+    strategy["config"].update(instrument_id=instrument, bar_type=f"{instrument}-1-MINUTE-LAST-EXTERNAL")
+    manifest = paper_manifest(
+        name="twap", strategy=strategy, bars=600, replay={"speed": speed}, instruments=[instrument]
+    )
     manifest["spec"]["haltPolicy"] = "flatten"  # the backtest's on_stop closes the position: the halt does here
     config = runtime_config(manifest, tmp_path / "catalog")
     catalog = prepare_catalog(config)
