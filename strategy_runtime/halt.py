@@ -7,8 +7,9 @@ Two parts, shared by every way a strategy stops:
 
 1. the risk guard's order gate shuts (nothing new reaches a venue except the halt's own
    reduce-only closes) and the RiskEngine goes REDUCING;
-2. every open, in-flight and emulated order is cancelled by the runtime itself, through its
-   strategy (a graceful disconnect does not trigger a venue's cancel-on-disconnect), and
+2. every working order (``orders_view``: open, in flight, held by the OrderEmulator or an
+   execution algorithm, on its way) is cancelled by the runtime itself, through its strategy
+   (a graceful disconnect does not trigger a venue's cancel-on-disconnect), and
    re-cancelled every ``RESEND_SECONDS`` until none is left; in between the halt waits for
    the venue's answer (it listens to order and position events), it does not poll;
 3. with ``haltPolicy: flatten``, and only when the stop is a halt (``strategy_runtime.stop_cause``:
@@ -51,13 +52,14 @@ from typing import Any
 
 from nautilus_trader.core.uuid import UUID4
 from nautilus_trader.execution.messages import CancelOrder
-from nautilus_trader.model.enums import OrderStatus, TradingState
+from nautilus_trader.model.enums import OrderStatus, TradingState, TriggerType
 from nautilus_trader.model.orders import Order
 from nautilus_trader.model.position import Position
 
 from livestrat.api.contract import ExitCode
 from livestrat.api.spec import HaltPolicy
-from strategy_runtime.risk.gate import EXEC_ENDPOINT, HALT_TAG
+from strategy_runtime.orders_view import working_orders
+from strategy_runtime.risk.gate import EMULATOR_ENDPOINT, EXEC_ENDPOINT, HALT_TAG
 from strategy_runtime.risk.guard import RiskGuard
 from strategy_runtime.stop_cause import StopCause, settled
 
@@ -135,23 +137,15 @@ class TradingHalt:
         self.halted = True
 
     def open_orders(self) -> list[Order]:
-        """Orders that are or may become live at a venue: open, in flight, emulated, or still on their way.
+        """Orders that are or may become live at a venue (``orders_view.working_orders``): open, in flight,
+        held by the OrderEmulator or an execution algorithm, or still on their way.
 
         "On their way" are orders still INITIALIZED: they passed the RiskEngine and the gate
         before it shut and wait in the execution engine's queue; the venue will accept them
         in a moment, and the halt must then cancel them too. The gate keeps them
         (``RiskGuard.orders_on_their_way``): the cache has no index of INITIALIZED orders.
         """
-        cache = self.cache
-        seen: dict[Any, Order] = {}
-        for order in (
-            *cache.orders_open(),
-            *cache.orders_inflight(),
-            *cache.orders_emulated(),
-            *self._guard.orders_on_their_way(),
-        ):
-            seen.setdefault(order.client_order_id, order)
-        return list(seen.values())
+        return working_orders(self.cache, self._guard.orders_on_their_way())
 
     def leftovers(self) -> tuple[int, bool]:
         """What is still live now: (orders open, in flight or on their way; whether flat)."""
@@ -226,7 +220,7 @@ class TradingHalt:
         return left, flat
 
     async def cancel_all(self, deadline: float) -> int:
-        """Cancel every order until none is open, in flight or emulated; the number left at the deadline.
+        """Cancel every working order until none is left; the number left at the deadline.
 
         Between two looks it waits for an order event (the venue's answer), or for the moment a
         cancel the venue has not acted on is due again, whichever comes first.
@@ -242,9 +236,12 @@ class TradingHalt:
             if now >= deadline:
                 logger.error("halt: %d order(s) still open at the cancel deadline: %s", len(orders), orders)
                 return len(orders)
+            queued = {o.client_order_id for o in self._guard.orders_on_their_way()}
             for order in orders:
-                if order.status == OrderStatus.INITIALIZED:
-                    continue  # not at the venue yet: cancelled once it is (its OrderSubmitted wakes us)
+                if order.status == OrderStatus.INITIALIZED and order.client_order_id in queued:
+                    continue  # on its way to the venue: cancelled once it is there (its OrderSubmitted wakes us)
+                # Anything else INITIALIZED is held inside the node (an emulated bracket's stop-loss and
+                # take-profit, an execution algorithm's primary order): the node cancels it at once.
                 if now - requested.get(order.client_order_id, -1e9) < RESEND_SECONDS:
                     continue
                 requested[order.client_order_id] = now
@@ -261,7 +258,8 @@ class TradingHalt:
             strategy.cancel_order(order)
             return
         # An order of no running strategy (reconciled from the venue), or a cancel sent again (a
-        # strategy refuses to cancel an order already PENDING_CANCEL): the command the strategy sends.
+        # strategy refuses to cancel an order already PENDING_CANCEL): the command the strategy sends,
+        # where the strategy sends it (the emulator, the algorithm holding it, or the execution engine).
         command = CancelOrder(
             trader_id=order.trader_id,
             strategy_id=order.strategy_id,
@@ -271,7 +269,13 @@ class TradingHalt:
             command_id=UUID4(),
             ts_init=self._kernel.clock.timestamp_ns(),
         )
-        self._kernel.msgbus.send(EXEC_ENDPOINT, command)
+        if order.is_emulated or order.emulation_trigger != TriggerType.NO_TRIGGER:
+            endpoint = EMULATOR_ENDPOINT
+        elif order.exec_algorithm_id is not None and order.is_active_local:
+            endpoint = f"{order.exec_algorithm_id}.execute"
+        else:
+            endpoint = EXEC_ENDPOINT
+        self._kernel.msgbus.send(endpoint, command)
 
     async def flatten(self, deadline: float) -> bool:
         """Close every open position with reduce-only market orders until flat; False if not flat at the deadline."""

@@ -16,13 +16,16 @@ shutdown_handler=None, log_level=None) -> StrategyNode``
 ``replay`` (paper: ``progress``, ``finished``, ``stop_replay()``), ``catalog`` (paper),
 ``sandbox`` (paper: the simulated venue's client), ``nautilus_account_type`` and
 ``notional_limit_checked_by_nautilus``, ``run_task``, ``timeouts``; ``start()``, ``stop()``,
-``dispose()``. ``CONFIGURATION_ERRORS``: the exceptions a user fixes in the spec or its data
+``dispose()``, ``front_doors()`` (the OrderEmulator's and the execution algorithms' endpoints, for
+the risk guard's gate). ``CONFIGURATION_ERRORS``: the exceptions a user fixes in the spec or its data
 (report them as ``InvalidSpec``); ``NodeStartError`` when the node does not reach RUNNING.
 Related: ``paper.catalog.prepare_catalog``, ``local.config.local_runtime_config`` (a manifest on a
 laptop), ``local.summary.summarize``/``fills_in``, ``local.backtest.run_backtest``.
 
 - **Strategy**: ``spec.strategy`` loaded by import path (``strategy_source.load_strategy``);
   any import/config error is a ``StrategyLoadError`` naming the path (report: InvalidSpec).
+  Its execution algorithms (``spec.strategy.execAlgorithms``) join the trader; in paper mode each
+  on a clock the replay runs on market time (``paper.market_clocks``).
 - **Paper** (``mode: paper``, sandbox adapter): the catalog's instruments go into the cache,
   ``ReplayDataClient`` streams ``data.replay`` in lockstep, the fixed sandbox client
   simulates ``venue.name`` (``paper.venue``), and order events are applied synchronously
@@ -66,6 +69,7 @@ from typing import Any
 
 import pandas as pd
 from nautilus_trader.common.actor import Actor
+from nautilus_trader.common.component import TestClock
 from nautilus_trader.common.messages import ShutdownSystem
 from nautilus_trader.config import (
     LiveDataClientConfig,
@@ -76,6 +80,7 @@ from nautilus_trader.config import (
     LoggingConfig,
     TradingNodeConfig,
 )
+from nautilus_trader.execution.algorithm import ExecAlgorithm
 from nautilus_trader.live.factories import LiveDataClientFactory, LiveExecClientFactory
 from nautilus_trader.live.node import TradingNode
 from nautilus_trader.model.identifiers import ClientId
@@ -96,6 +101,7 @@ from strategy_runtime.paper.replay import (
 from strategy_runtime.paper.sandbox import SandboxExecutionClient, SandboxLiveExecClientFactory, synchronous_exec_events
 from strategy_runtime.paper.venue import SANDBOX_CLIENT_NAME, PaperVenueError, paper_venue
 from strategy_runtime.preflight import data_findings
+from strategy_runtime.risk.gate import EMULATOR_ENDPOINT
 from strategy_runtime.strategy_source import StrategyLoadError, load_strategy
 
 logger = logging.getLogger("livestrat.node")
@@ -185,6 +191,14 @@ class StrategyNode:
         # Private in NautilusTrader 1.231 (no public lookup of a client by id); pinned by test_nautilus_pins.
         client = self.kernel.exec_engine._clients.get(ClientId(self.config.spec.venue.name or ""))
         return client if isinstance(client, SandboxExecutionClient) else None
+
+    def front_doors(self) -> dict[str, Callable[[Any], None]]:
+        """The endpoints a strategy sends orders to before the RiskEngine, with their handlers: the
+        OrderEmulator's (emulated orders) and each execution algorithm's (the risk guard's gate stands on them)."""
+        doors: dict[str, Callable[[Any], None]] = {EMULATOR_ENDPOINT: self.kernel.emulator.execute}
+        for algorithm in self.node.trader.exec_algorithms():
+            doors[f"{algorithm.id}.execute"] = algorithm.execute
+        return doors
 
     @property
     def run_task(self) -> asyncio.Task[None] | None:
@@ -325,6 +339,37 @@ def _take_signals(node: TradingNode, handler: Callable[[signal.Signals], None] |
             loop.add_signal_handler(sig, handler, sig)
 
 
+def _add_exec_algorithms(
+    node: TradingNode, algorithms: Sequence[ExecAlgorithm], *, market_time: bool
+) -> list[TestClock]:
+    """Register ``spec.strategy.execAlgorithms`` (each on its ``{id}.execute`` endpoint); the clocks to drive.
+
+    Live, ``Trader.add_exec_algorithm`` gives each the trader's kind of clock: wall time. In a paper replay
+    its timers (a TWAP's slices) must run on market time, as a backtest's do: each gets a ``TestClock`` the
+    replay advances (``ReplayDataClient.drive_clocks``). The trader makes every component's clock a new
+    instance of its own clock's class and NautilusTrader 1.231 offers no way to choose another, so a paper
+    algorithm is registered as ``add_exec_algorithm`` does it, with that clock, and put in
+    ``Trader._exec_algorithms`` (private, pinned in test_nautilus_pins.py) for the trader to start and stop.
+    """
+    trader = node.trader
+    if not market_time:
+        for algorithm in algorithms:
+            trader.add_exec_algorithm(algorithm)
+        return []
+    kernel = node.kernel
+    clocks = []
+    for algorithm in algorithms:
+        if algorithm.id in trader._exec_algorithms:
+            raise NodeBuildError(f"two execution algorithms have the id {algorithm.id}")
+        clock = TestClock()
+        algorithm.register(
+            trader_id=trader.id, portfolio=kernel.portfolio, msgbus=kernel.msgbus, cache=kernel.cache, clock=clock
+        )
+        trader._exec_algorithms[algorithm.id] = algorithm
+        clocks.append(clock)
+    return clocks
+
+
 def build_node(
     config: RuntimeConfig,
     *,
@@ -408,6 +453,7 @@ def build_node(
         for instrument in catalog.instruments:
             node.kernel.cache.add_instrument(instrument)
     node.trader.add_strategy(loaded.strategy)
+    market_clocks = _add_exec_algorithms(node, loaded.exec_algorithms, market_time=paper)
     for actor in actors:
         node.trader.add_actor(actor)
     for name, factory in data_factories.items():
@@ -422,6 +468,7 @@ def build_node(
         replay = node.kernel.data_engine._clients[ClientId(REPLAY_CLIENT_ID)]
         assert isinstance(replay, ReplayDataClient)
         replay.attach_kernel(node.kernel)
+        replay.drive_clocks(market_clocks)
         events_handler = synchronous_exec_events(node.kernel)
     else:
         events_handler = node.kernel.exec_engine.process

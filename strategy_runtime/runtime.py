@@ -411,7 +411,7 @@ class StrategyRuntime:
         except SPEC_ERRORS as exc:
             logger.error("runtime: the strategy cannot run: %s", exc)
             return RunOutcome(EXIT_INVALID, str(exc), ledger.describe(), self.key)
-        guard.attach(self.node.kernel.exec_engine)
+        guard.attach(self.node.kernel.exec_engine, front_doors=self.node.front_doors())
         # Before the start: a live node reconciles with the venue (and publishes the fills that
         # happened while this strategy was down) before its trader, and so the reporter, starts.
         self.reporter.attach(self.node.kernel.exec_engine, events_handler=self.node.exec_events_handler)

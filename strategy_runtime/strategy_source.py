@@ -23,10 +23,12 @@ from typing import Any
 
 import msgspec
 from nautilus_trader.common.config import msgspec_encoding_hook
+from nautilus_trader.execution.algorithm import ExecAlgorithm
+from nautilus_trader.execution.config import ExecAlgorithmConfig, ImportableExecAlgorithmConfig
 from nautilus_trader.trading.config import ImportableStrategyConfig, StrategyConfig
 from nautilus_trader.trading.strategy import Strategy
 
-from livestrat.api.spec import StrategySource
+from livestrat.api.spec import ExecAlgorithmSource, StrategySource
 
 
 class StrategyLoadError(Exception):
@@ -37,6 +39,9 @@ class StrategyLoadError(Exception):
 class LoadedStrategy:
     strategy: Strategy
     importable: ImportableStrategyConfig  # the same strategy, as a BacktestNode takes it
+    # spec.strategy.execAlgorithms, in order: a fresh instance each, and each as a BacktestNode takes it.
+    exec_algorithms: tuple[ExecAlgorithm, ...] = ()
+    importable_exec_algorithms: tuple[ImportableExecAlgorithmConfig, ...] = ()
 
 
 def _import(path: str, field: str, base: type) -> type:
@@ -65,9 +70,9 @@ def _import(path: str, field: str, base: type) -> type:
 MAX_LISTED_FIELDS = 12  # fields named as "allowed" when nothing is close to an unknown key
 
 
-def key_problems(config: Mapping[str, Any], config_cls: type) -> list[str]:
+def key_problems(config: Mapping[str, Any], config_cls: type, where: str = "spec.strategy.config") -> list[str]:
     """Every key of ``config`` the class does not have (with what it was probably meant to be), and every
-    required field it lacks, as ``spec.strategy.config.KEY: problem``."""
+    required field it lacks, as ``spec.strategy.config.KEY: problem`` (``where``: the config's field)."""
     fields = msgspec.structs.fields(config_cls)
     names = [f.encode_name for f in fields]
     problems = []
@@ -80,9 +85,9 @@ def key_problems(config: Mapping[str, Any], config_cls: type) -> list[str]:
         else:
             listed = ", ".join(names[:MAX_LISTED_FIELDS]) + (", ..." if len(names) > MAX_LISTED_FIELDS else "")
             hint = f"its fields are {listed}"
-        problems.append(f"spec.strategy.config.{key}: {config_cls.__name__} has no such field; {hint}")
+        problems.append(f"{where}.{key}: {config_cls.__name__} has no such field; {hint}")
     problems += [
-        f"spec.strategy.config.{f.encode_name}: required by {config_cls.__name__}, missing"
+        f"{where}.{f.encode_name}: required by {config_cls.__name__}, missing"
         for f in fields
         if f.required and f.encode_name not in config
     ]
@@ -99,8 +104,53 @@ def taken_config(strategy_cls: type) -> type | None:
     return declared if isinstance(declared, type) and issubclass(declared, StrategyConfig) else None
 
 
+def _build_config(config_cls: type, values: Mapping[str, Any], where: str, config_path: str) -> Any:
+    problems = key_problems(values, config_cls, where)
+    if problems:
+        raise StrategyLoadError(f"{where} does not fit {config_path}: " + "; ".join(problems))
+    try:
+        return config_cls.parse(msgspec.json.encode(values, enc_hook=msgspec_encoding_hook))
+    except (msgspec.ValidationError, msgspec.DecodeError, TypeError, ValueError) as exc:
+        raise StrategyLoadError(f"{where} does not fit {config_path} ({config_cls.__name__}): {exc}") from exc
+
+
+def load_exec_algorithms(
+    sources: list[ExecAlgorithmSource],
+) -> tuple[tuple[ExecAlgorithm, ...], tuple[ImportableExecAlgorithmConfig, ...]]:
+    """The execution algorithms of ``spec.strategy.execAlgorithms``: instances, and the same as importable configs."""
+    algorithms: list[ExecAlgorithm] = []
+    importables: list[ImportableExecAlgorithmConfig] = []
+    ids: dict[str, int] = {}
+    for i, source in enumerate(sources):
+        field = f"execAlgorithms[{i}]"
+        algorithm_cls = _import(source.algorithm_path, f"{field}.algorithmPath", ExecAlgorithm)
+        config_cls = _import(source.config_path, f"{field}.configPath", ExecAlgorithmConfig)
+        config = _build_config(config_cls, source.config, f"spec.strategy.{field}.config", source.config_path)
+        try:
+            algorithm = algorithm_cls(config=config)
+        except Exception as exc:
+            raise StrategyLoadError(
+                f"spec.strategy.{field}.algorithmPath {source.algorithm_path!r} could not be created with its "
+                f"config: {type(exc).__name__}: {exc}"
+            ) from exc
+        earlier = ids.setdefault(algorithm.id.value, i)
+        if earlier != i:
+            raise StrategyLoadError(
+                f"spec.strategy.{field}: execution algorithm id {algorithm.id.value!r} is execAlgorithms[{earlier}]'s "
+                "too; give one of them another exec_algorithm_id in its config"
+            )
+        algorithms.append(algorithm)
+        importables.append(
+            ImportableExecAlgorithmConfig(
+                exec_algorithm_path=source.algorithm_path, config_path=source.config_path, config=dict(source.config)
+            )
+        )
+    return tuple(algorithms), tuple(importables)
+
+
 def load_strategy(source: StrategySource) -> LoadedStrategy:
-    """The strategy instance the spec describes, or StrategyLoadError saying what is wrong."""
+    """The strategy instance the spec describes (and its execution algorithms), or StrategyLoadError saying
+    what is wrong."""
     strategy_cls = _import(source.strategy_path, "strategyPath", Strategy)
     config_cls = _import(source.config_path, "configPath", StrategyConfig)
     declared = taken_config(strategy_cls)
@@ -109,16 +159,7 @@ def load_strategy(source: StrategySource) -> LoadedStrategy:
             f"spec.strategy.configPath {source.config_path!r}: {strategy_cls.__name__} takes a "
             f"{declared.__module__}:{declared.__name__} (or a subclass of it), not a {config_cls.__name__}"
         )
-    problems = key_problems(source.config, config_cls)
-    if problems:
-        raise StrategyLoadError(f"spec.strategy.config does not fit {source.config_path}: " + "; ".join(problems))
-    try:
-        raw = msgspec.json.encode(source.config, enc_hook=msgspec_encoding_hook)
-        config = config_cls.parse(raw)
-    except (msgspec.ValidationError, msgspec.DecodeError, TypeError, ValueError) as exc:
-        raise StrategyLoadError(
-            f"spec.strategy.config does not fit {source.config_path} ({config_cls.__name__}): {exc}"
-        ) from exc
+    config = _build_config(config_cls, source.config, "spec.strategy.config", source.config_path)
     try:
         strategy = strategy_cls(config=config)
     except Exception as exc:
@@ -128,4 +169,10 @@ def load_strategy(source: StrategySource) -> LoadedStrategy:
     importable = ImportableStrategyConfig(
         strategy_path=source.strategy_path, config_path=source.config_path, config=dict(source.config)
     )
-    return LoadedStrategy(strategy=strategy, importable=importable)
+    algorithms, importable_algorithms = load_exec_algorithms(source.exec_algorithms)
+    return LoadedStrategy(
+        strategy=strategy,
+        importable=importable,
+        exec_algorithms=algorithms,
+        importable_exec_algorithms=importable_algorithms,
+    )

@@ -34,6 +34,8 @@ CREDENTIAL_NAME = r"(?i)(api.?key|secret|passw|passphrase|token|private.?key)"
 # holds it in a ConfigMap, limited to 1 MiB in all: this leaves room for up to four times as much
 # indentation as data. The API server's CEL cannot see inside the free-form object to bound it.
 CONFIG_MAX_BYTES = 256 * 1024
+# Each of spec.strategy.execAlgorithms[].config (at most MAX_EXEC_ALGORITHMS): with the strategy's, within 1 MiB.
+ALGORITHM_CONFIG_MAX_BYTES = 64 * 1024
 
 TIMESTAMP = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$"
 
@@ -168,6 +170,42 @@ def _credential_keys(value: Any, path: str) -> Iterator[str]:
             yield from _credential_keys(item, f"{path}[{index}]")
 
 
+class ExecAlgorithmSource(ApiModel):
+    """A NautilusTrader execution algorithm the strategy sends orders through (``exec_algorithm_id``)."""
+
+    algorithm_path: str = Field(
+        pattern=IMPORT_PATH,
+        max_length=512,
+        description="Import path of the ExecAlgorithm class, `package.module:ClassName`.",
+        examples=["nautilus_trader.examples.algorithms.twap:TWAPExecAlgorithm"],
+    )
+    config_path: str = Field(
+        pattern=IMPORT_PATH,
+        max_length=512,
+        description="Import path of the algorithm's ExecAlgorithmConfig class, `package.module:ClassName`.",
+        examples=["nautilus_trader.examples.algorithms.twap:TWAPExecAlgorithmConfig"],
+    )
+    config: FreeForm = Field(
+        default_factory=dict,
+        description=(
+            "Keyword arguments for the config class, exactly as it names them (`exec_algorithm_id` is the "
+            "id the strategy's orders name; without it, the class's default). Checked as `strategy.config` "
+            "is. Never credentials. At most 64 KiB as compact JSON."
+        ),
+    )
+
+    @field_validator("config")
+    @classmethod
+    def _small(cls, config: dict[str, Any]) -> dict[str, Any]:
+        size = len(json.dumps(config, separators=(",", ":")).encode())
+        if size > ALGORITHM_CONFIG_MAX_BYTES:
+            raise ValueError(f"is {size // 1024} KiB as compact JSON, at most {ALGORITHM_CONFIG_MAX_BYTES // 1024} KiB")
+        return config
+
+
+MAX_EXEC_ALGORITHMS = 8
+
+
 class StrategySource(ApiModel):
     """The NautilusTrader strategy the pod runs."""
 
@@ -193,6 +231,15 @@ class StrategySource(ApiModel):
             "`livestrat validate` and the operator; the API server cannot see inside it)."
         ),
     )
+    exec_algorithms: list[ExecAlgorithmSource] = Field(
+        default_factory=list,
+        max_length=MAX_EXEC_ALGORITHMS,
+        description=(
+            "Execution algorithms (NautilusTrader `ExecAlgorithm`s, such as TWAP) the node runs for the "
+            "strategy, named by import path as the strategy is; the strategy's orders name one by its "
+            "`exec_algorithm_id`. In paper mode and in `livestrat backtest` their timers run on market time."
+        ),
+    )
 
     @field_validator("config")
     @classmethod
@@ -211,6 +258,8 @@ class StrategySource(ApiModel):
         # The API server's CEL cannot see inside this free-form object, so the operator and
         # `livestrat validate` refuse it here, before it could reach a ConfigMap.
         found = sorted(_credential_keys(self.config, "config"))
+        for i, algorithm in enumerate(self.exec_algorithms):
+            found += sorted(_credential_keys(algorithm.config, f"execAlgorithms[{i}].config"))
         if found:
             raise ValueError(
                 f"{', '.join(found)} looks like a credential; strategy config is stored in a "

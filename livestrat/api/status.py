@@ -143,7 +143,14 @@ class TradingState(StatusModel):
         description="Open net positions.",
         json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["instrument"]},
     )
-    open_orders: int = Field(default=0, ge=0, description="Orders open at the venue.")
+    open_orders: int = Field(
+        default=0,
+        ge=0,
+        description=(
+            "Working orders: open or in flight at a venue, held by the node's OrderEmulator (emulated orders, "
+            "an emulated bracket's waiting stop-loss and take-profit) or by an execution algorithm."
+        ),
+    )
     heartbeat: str | None = Field(
         default=None,
         json_schema_extra={"format": "date-time"},

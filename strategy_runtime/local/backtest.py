@@ -113,6 +113,7 @@ def backtest_run_config(config: RuntimeConfig, catalog: StrategyCatalog, log_lev
     engine = BacktestEngineConfig(
         trader_id=trader_id_for(config),
         strategies=[loaded.importable],
+        exec_algorithms=list(loaded.importable_exec_algorithms),
         logging=LoggingConfig(log_level=nautilus_log_level(log_level), log_colors=False),
         # Rates are counted on the backtest clock, i.e. in market time: what the spec means.
         risk_engine=RiskEngineConfig(

@@ -50,6 +50,8 @@ from nautilus_trader.model.identifiers import ClientId, InstrumentId
 from nautilus_trader.model.instruments import Instrument
 from nautilus_trader.persistence.catalog import ParquetDataCatalog
 
+from strategy_runtime.paper.market_clocks import MarketClocks
+
 if TYPE_CHECKING:
     from nautilus_trader.data.messages import (
         RequestBars,
@@ -165,6 +167,7 @@ class ReplayDataClient(LiveMarketDataClient):
         self._task: asyncio.Task[None] | None = None
         self._progress = ReplayProgress()
         self.finished = asyncio.Event()
+        self._market_clocks = MarketClocks([], self.drain)  # drive_clocks: components' clocks on market time
         self.failure: BaseException | None = None  # why the replay ended early, if it failed
         # Replaceable for tests: how the client waits for an event's due time.
         self.sleep: Callable[[float], Any] = asyncio.sleep
@@ -189,6 +192,11 @@ class ReplayDataClient(LiveMarketDataClient):
     def attach_kernel(self, kernel: NautilusKernel) -> None:
         """Give the client the node's engines: needed to know when the trader runs and for lockstep."""
         self._kernel = kernel
+
+    def drive_clocks(self, clocks: list[TestClock]) -> None:
+        """Run these clocks (the execution algorithms') on market time, timers firing in a backtest's order
+        (``paper.market_clocks``)."""
+        self._market_clocks = MarketClocks(clocks, self.drain)
 
     @property
     def progress(self) -> ReplayProgress:
@@ -439,15 +447,22 @@ class ReplayDataClient(LiveMarketDataClient):
         started = time.perf_counter()
         first_ts = events[0].ts_init if events else None
         count = 0
+        clocks = self._market_clocks
+        market_time = 0
         for event in events:
             if self._stop_requested:
                 break
+            if clocks and market_time and event.ts_init > market_time:
+                await clocks.after(market_time)  # timers due at the last market time: after its events
             if pacer is not None:
                 delay = pacer.delay(event.ts_init)
                 if delay > 0:
                     await self.sleep(delay)
                     if self._stop_requested:
                         break
+            if clocks and event.ts_init > market_time:
+                await clocks.before(event.ts_init)  # timers due before this market time, then the clocks move
+                market_time = event.ts_init
             handle(event)
             count += 1
             self._progress = ReplayProgress(events=count, total=total, market_time_ns=event.ts_init)
@@ -455,6 +470,8 @@ class ReplayDataClient(LiveMarketDataClient):
                 await self.drain()
             elif count % 256 == 0:
                 await asyncio.sleep(0)  # without lockstep, still let the node breathe
+        if clocks and market_time and not self._stop_requested:
+            await clocks.after(market_time)
         await self.drain()
         self._finish(count, first_ts, self._progress.market_time_ns, time.perf_counter() - started)
 

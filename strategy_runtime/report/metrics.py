@@ -15,7 +15,7 @@ currencies, event kinds and state names only.
 | ``livestrat_fills_not_recorded_total`` | counter | fills the ledger refused (should stay 0) |
 | ``livestrat_pnl`` | gauge | ``kind`` (realized, unrealized, total), ``currency`` |
 | ``livestrat_position`` | gauge | ``instrument`` (signed net quantity) |
-| ``livestrat_open_orders`` | gauge | |
+| ``livestrat_open_orders`` | gauge | working orders (``orders_view``) |
 | ``livestrat_order_events_total`` | counter | ``event`` (OrderSubmitted, OrderFilled, OrderDenied, ...) |
 | ``livestrat_risk_state`` | gauge 0/1 | ``state`` (Active, Reducing, Halted) |
 | ``livestrat_risk_daily_pnl``, ``livestrat_risk_drawdown`` | gauge | ``currency`` |
@@ -122,7 +122,11 @@ class RuntimeCollector(Collector):
         for instrument, quantity in m.positions.items():
             positions.add_metric([instrument], float(quantity))
         yield positions
-        yield from _gauge("livestrat_open_orders", "Orders open at the venue.", m.open_orders)
+        yield from _gauge(
+            "livestrat_open_orders",
+            "Working orders: open or in flight at a venue, emulated, or held by an execution algorithm.",
+            m.open_orders,
+        )
         events = CounterMetricFamily("livestrat_order_events", "Order events by kind.", labels=["event"])
         for event, count in sorted(m.order_events.items()):
             events.add_metric([event], float(count))

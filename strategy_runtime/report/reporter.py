@@ -55,6 +55,7 @@ from livestrat.api.status import Fill, Position, ReplayProgress, TradingState
 from strategy_runtime import portfolio_view
 from strategy_runtime.ledger import FillRecord, Ledger, from_order_filled
 from strategy_runtime.ledger.records import inferred_trade_id
+from strategy_runtime.orders_view import working_orders
 from strategy_runtime.risk.gate import EXEC_EVENTS_ENDPOINT
 from strategy_runtime.timestamps import utc_text_from_ns
 
@@ -310,7 +311,7 @@ class Reporter(Actor):
             unrealized_pnl=portfolio_view.money_text(pnl.unrealized),
             total_pnl=portfolio_view.money_text(pnl.total),
             positions=positions,
-            open_orders=self.cache.orders_open_count(),
+            open_orders=len(working_orders(self.cache)),
             node_state=node_state,
             replay=self._replay_progress() if self._replay_progress is not None else None,
         )

@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from strategy_runtime import book_view
+from strategy_runtime.orders_view import working_orders
 from strategy_runtime.report.metrics import RuntimeMetrics
 
 if TYPE_CHECKING:
@@ -43,7 +44,7 @@ def runtime_metrics(runtime: StrategyRuntime) -> RuntimeMetrics:
         )
         m.pnl = {"realized": pnl.realized, "unrealized": pnl.unrealized, "total": pnl.total}
         m.positions = book_view.net_positions(g.limits.books)
-        m.open_orders = r.cache.orders_open_count()
+        m.open_orders = len(working_orders(r.cache))
         m.order_events = dict(r.order_events)
         m.risk_state, m.daily_pnl, m.drawdown = g.limit_state, g.daily_pnl, g.drawdown
         m.denied_by_guard = g.denied_by_gate

@@ -10,6 +10,12 @@ RiskEngine would, so it never reaches the venue. An oversized order is also a br
 (``on_breach``). An order it cannot price while ``maxNotionalPerOrder`` is set is denied too
 (not a breach), unless it is reduce-only.
 
+**Front doors.** A strategy sends an emulated order to the OrderEmulator and an algorithm's order to the
+execution algorithm directly, before the RiskEngine; either hands it on to ``ExecEngine.execute`` later
+(released, or sliced). The gate stands on those endpoints too (``install(front_doors=…)``): shut or held,
+it denies the order there, whole, rather than let the emulator or the algorithm hold it. A released order
+it denies at ``ExecEngine.execute`` takes its contingent orders with it (denied, not left INITIALIZED).
+
 Once **shut** (a breach, a lost fence, the halt) it stays shut: only the halt's own reduce-only
 closing orders (tagged ``HALT_TAG``) and cancels pass, which also closes the hole of the
 RiskEngine's REDUCING state (it lets a flat portfolio open, and an order flip a position through
@@ -33,7 +39,7 @@ command against that state, and ``uninstall`` puts the execution engine back (``
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -53,6 +59,9 @@ from strategy_runtime.risk.breach import GATE_REASON_PREFIX, MAX_NOTIONAL, Breac
 logger = logging.getLogger("livestrat.risk")
 
 EXEC_ENDPOINT = "ExecEngine.execute"
+# Where a strategy sends an emulated order (NautilusTrader's endpoint name); an execution algorithm's is
+# "{exec_algorithm_id}.execute". Both lie before the RiskEngine: the gate stands on them too.
+EMULATOR_ENDPOINT = "OrderEmulator.execute"
 # Where order events reach the execution engine (NautilusTrader's endpoint name).
 EXEC_EVENTS_ENDPOINT = "ExecEngine.process"
 # The halt's closing orders carry this tag; nothing else passes the gate once it is shut.
@@ -92,10 +101,18 @@ class OrderGate:
         # the halt must cancel them too once the venue has them (see ``orders_on_their_way``).
         self.forwarded: dict[Any, Order] = {}
 
-    def install(self, msgbus: MessageBus, cache: Cache, clock: Clock, exec_engine: Any) -> None:
-        """Stand on the ``ExecEngine.execute`` endpoint in front of ``exec_engine``."""
+    def install(
+        self,
+        msgbus: MessageBus,
+        cache: Cache,
+        clock: Clock,
+        exec_engine: Any,
+        front_doors: Mapping[str, Callable[[Any], None]] | None = None,
+    ) -> None:
+        """Stand on the ``ExecEngine.execute`` endpoint in front of ``exec_engine``, and on each of
+        ``front_doors`` (endpoint: its handler; the OrderEmulator's, each execution algorithm's)."""
         if self._door is None:
-            self._door = _Door(self, msgbus, cache, clock, exec_engine)
+            self._door = _Door(self, msgbus, cache, clock, exec_engine, front_doors or {})
 
     def uninstall(self) -> None:
         """Give the endpoint back to the execution engine."""
@@ -145,7 +162,15 @@ class OrderGate:
 class _Door:
     """The gate on the endpoint: every command the RiskEngine passes on, checked against the gate's state."""
 
-    def __init__(self, gate: OrderGate, msgbus: MessageBus, cache: Cache, clock: Clock, exec_engine: Any) -> None:
+    def __init__(
+        self,
+        gate: OrderGate,
+        msgbus: MessageBus,
+        cache: Cache,
+        clock: Clock,
+        exec_engine: Any,
+        front_doors: Mapping[str, Callable[[Any], None]],
+    ) -> None:
         self._gate = gate
         self._msgbus = msgbus
         self._cache = cache
@@ -155,18 +180,48 @@ class _Door:
         msgbus.register(EXEC_ENDPOINT, self.execute)
         # NautilusTrader 1.231 offers no public way to reach the clients (pinned in test_nautilus_pins.py).
         self._last_looks = [_LastLook(self, client) for client in exec_engine._clients.values()]
+        self._fronts: list[tuple[str, Callable[[Any], None], Callable[[Any], None]]] = []
+        for endpoint, handler in front_doors.items():
+            front = self._front_door(handler)
+            msgbus.deregister(endpoint, handler)
+            msgbus.register(endpoint, front)
+            self._fronts.append((endpoint, handler, front))
 
     def remove(self) -> None:
         self._msgbus.deregister(EXEC_ENDPOINT, self.execute)
         self._msgbus.register(EXEC_ENDPOINT, self._exec_engine.execute)
         for look in self._last_looks:
             look.remove()
+        for endpoint, handler, front in self._fronts:
+            self._msgbus.deregister(endpoint, front)
+            self._msgbus.register(endpoint, handler)
+
+    def _front_door(self, handler: Callable[[Any], None]) -> Callable[[Any], None]:
+        """The gate before the OrderEmulator or an execution algorithm, which a strategy's emulated and
+        algorithm orders reach without passing the RiskEngine: a refused gate denies the whole order (an
+        emulated bracket: every order of it) there, before anything is held. The notional limit is checked
+        at ``ExecEngine.execute``, where the released order or the algorithm's slice arrives priced."""
+
+        def front(command: Any) -> None:
+            if isinstance(command, SubmitOrder):
+                orders = [command.order]
+            elif isinstance(command, SubmitOrderList):
+                orders = list(command.order_list.orders)
+            else:  # cancels, modifications (a released order is checked again at ExecEngine.execute)
+                handler(command)
+                return
+            if not self._refused(orders):
+                handler(command)
+
+        return front
 
     def execute(self, command: Any) -> None:
         if isinstance(command, SubmitOrder):
             if self._admit([command.order]):
                 self._forward([command.order])
                 self._exec_engine.execute(command)
+            else:  # a released emulated entry, say: the stop-loss and take-profit waiting on it go too
+                self._deny_children(command.order)
         elif isinstance(command, SubmitOrderList):
             orders = list(command.order_list.orders)
             if self._admit(orders):
@@ -185,14 +240,32 @@ class _Door:
         if len(forwarded) > FORWARDED_PRUNE_AT:
             self._gate.orders_on_their_way()
 
-    def _admit(self, orders: list[Order]) -> bool:
+    def _refused(self, orders: list[Order]) -> bool:
+        """Deny ``orders`` if the gate refuses new orders (shut or held); the halt's own closes pass."""
         why = self._gate.refusal()
-        if why is not None:
-            halt_closes = all(o.is_reduce_only and HALT_TAG in (o.tags or []) for o in orders)
-            if halt_closes and self._gate.fence() is None:
-                return True  # the halt's own closes (never without the fence: another runtime may hold it)
-            for order in orders:
-                self._deny(order, GATE_REASON_PREFIX + why)
+        if why is None:
+            return False
+        halt_closes = all(o.is_reduce_only and HALT_TAG in (o.tags or []) for o in orders)
+        if halt_closes and self._gate.fence() is None:
+            return False  # the halt's own closes (never without the fence: another runtime may hold it)
+        for order in orders:
+            self._deny(order, GATE_REASON_PREFIX + why)
+        return True
+
+    def _deny_children(self, parent: Order) -> None:
+        """The contingent orders still waiting on a denied ``parent`` (an OTO bracket's stop-loss and
+        take-profit, INITIALIZED until it fills): nothing will ever submit them now, so they are denied too
+        rather than left INITIALIZED for good (NautilusTrader's order manager acts on a rejected parent,
+        not on a denied one)."""
+        for child_id in parent.linked_order_ids or []:
+            child = self._cache.order(child_id)
+            if child is None or child.parent_order_id != parent.client_order_id:
+                continue
+            if child.status == OrderStatus.INITIALIZED and child_id not in self._gate.forwarded:
+                self._deny(child, f"{GATE_REASON_PREFIX}its parent order {parent.client_order_id} was denied")
+
+    def _admit(self, orders: list[Order]) -> bool:
+        if self._refused(orders):
             return False
         limit = self._gate.max_notional
         if limit is None:

@@ -30,7 +30,7 @@ finds the halt acknowledged (see docs/runtime.md, "Risk guard").
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -120,6 +120,7 @@ class RiskGuard(Actor):
             max_notional=limit_value(config.max_notional_per_order), on_breach=self.trip, now=now, fence=fence
         )
         self._exec_engine: Any = None
+        self._front_doors: dict[str, Callable[[Any], None]] = {}
         self._subscriptions: list[tuple[str, Callable[[Any], None]]] = []
         self._data_subscribed = False
         self._started = False
@@ -128,13 +129,16 @@ class RiskGuard(Actor):
         self._known: set[InstrumentId] = set(self._instrument_ids)  # grows with position events
 
     # ------------------------------------------------------------------ lifecycle
-    def attach(self, exec_engine: Any) -> None:
+    def attach(self, exec_engine: Any, front_doors: Mapping[str, Callable[[Any], None]] | None = None) -> None:
+        """``front_doors``: the endpoints before the RiskEngine (the OrderEmulator's, each execution
+        algorithm's) and their handlers, for the gate to stand on as well (see ``risk.gate``)."""
         self._exec_engine = exec_engine
+        self._front_doors = dict(front_doors or {})
 
     def on_start(self) -> None:
         if self._exec_engine is None:
             raise RuntimeError("the risk guard starts without its order gate: attach() the execution engine first")
-        self.gate.install(self.msgbus, self.cache, self.clock, self._exec_engine)
+        self.gate.install(self.msgbus, self.cache, self.clock, self._exec_engine, self._front_doors)
         if not self._data_subscribed:
             self._data_subscribed = True
             # From on_start: what a live node's start-up reconciliation published before it, on_start

@@ -148,6 +148,35 @@ INVALID = [
     ("no-instruments", example, "spec.instruments", [], "spec.instruments", "at least 1"),
     ("bad-import-path", example, "spec.strategy.strategyPath", "ema cross", "spec.strategy.strategyPath", "format"),
     (
+        "bad-exec-algorithm-path",
+        example,
+        "spec.strategy.execAlgorithms",
+        [
+            {
+                "algorithmPath": "twap algo",
+                "configPath": "nautilus_trader.examples.algorithms.twap:TWAPExecAlgorithmConfig",
+            }
+        ],
+        "spec.strategy.execAlgorithms[0].algorithmPath",
+        "format",
+    ),
+    (
+        "exec-algorithm-path-too-long",
+        example,
+        "spec.strategy.execAlgorithms",
+        [{"algorithmPath": "a" * 600 + ":B", "configPath": "a:B"}],
+        "spec.strategy.execAlgorithms[0].algorithmPath",
+        "at most 512",
+    ),
+    (
+        "credential-in-exec-algorithm-config",
+        example,
+        "spec.strategy.execAlgorithms",
+        [{"algorithmPath": "a:B", "configPath": "a:C", "config": {"api_secret": SECRET_VALUE}}],
+        "spec.strategy",
+        "execAlgorithms[0].config.api_secret looks like a credential",
+    ),
+    (
         "replay-backwards",
         example,
         "spec.data.replay",

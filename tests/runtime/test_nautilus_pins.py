@@ -69,6 +69,9 @@ async def test_the_engines_private_attributes_the_runtime_uses_exist(tmp_path):
         assert callable(kernel.exec_engine._handle_event_with_tracking)
         # replay.py: the data engine's bar aggregators (keyed by (bar type, request id)), moved onto market time
         assert isinstance(kernel.data_engine._bar_aggregators, dict)
+        # node.py: a paper node's execution algorithms, registered with a market-time clock, go where
+        # Trader.add_exec_algorithm puts them, for the trader to start, stop and dispose
+        assert node.node.trader._exec_algorithms == {}
     finally:
         node.dispose()
 
@@ -234,3 +237,46 @@ def test_a_halted_risk_engine_denies_reduce_only_closes():
     assert strategy.denied == ["TradingState.HALTED"]
     assert engine.portfolio.is_net_short(_BTC.id)
     engine.dispose()
+
+
+def test_a_backtest_fires_timers_due_at_the_same_time_in_the_order_of_their_names():
+    # paper.market_clocks fires ties so (and compares client-order-id names by their market time).
+    from datetime import timedelta
+
+    from nautilus_trader.common.actor import Actor
+    from nautilus_trader.config import ActorConfig
+    from nautilus_trader.model.data import Bar, BarType
+
+    instrument = TestInstrumentProvider.btcusdt_binance()
+    bar_type = BarType.from_str(f"{instrument.id}-1-MINUTE-LAST-EXTERNAL")
+    fired: list[tuple[int, str]] = []
+    names = ["T-9", "T-10", "b", "a"]  # set one a bar, in this order, each every minute
+
+    class SetsTimers(Actor):
+        def __init__(self) -> None:
+            super().__init__(ActorConfig())
+            self.bars = 0
+
+        def on_start(self) -> None:
+            self.subscribe_bars(bar_type)
+
+        def on_bar(self, bar: Bar) -> None:
+            if self.bars < len(names):
+                self.clock.set_timer(
+                    names[self.bars], timedelta(minutes=1), callback=lambda e: fired.append((e.ts_event, e.name))
+                )
+            self.bars += 1
+
+    engine = BacktestEngine(BacktestEngineConfig(logging=LoggingConfig(log_level="ERROR")))
+    try:
+        engine.add_venue(Venue("BINANCE"), OmsType.NETTING, AccountType.MARGIN, starting_balances=[Money(1000, USDT)])
+        engine.add_instrument(instrument)
+        price, size = Price.from_str("100.00"), Quantity.from_str("1.000000")
+        minute = 60_000_000_000
+        engine.add_data([Bar(bar_type, price, price, price, price, size, m * minute, m * minute) for m in range(1, 7)])
+        engine.add_actor(SetsTimers())
+        engine.run()
+    finally:
+        engine.dispose()
+    last = max(ts for ts, _ in fired)
+    assert [name for ts, name in fired if ts == last] == sorted(names) == ["T-10", "T-9", "a", "b"]

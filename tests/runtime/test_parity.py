@@ -26,7 +26,16 @@ from strategy_runtime.ledger.records import FillRecord
 from strategy_runtime.local.backtest import run_backtest
 from strategy_runtime.local.config import local_runtime_config
 from strategy_runtime.paper.catalog import prepare_catalog
-from tests.support.runtime import BRACKET, BTC, EMA_CROSS, ROOT, local_run, paper_manifest, runtime_config
+from tests.support.runtime import (
+    BRACKET,
+    BTC,
+    EMA_CROSS,
+    EMA_CROSS_TWAP,
+    ROOT,
+    local_run,
+    paper_manifest,
+    runtime_config,
+)
 
 CLIENT_ORDER_ID = re.compile(r"^O-\d{8}-\d{6}-(?P<rest>.+)$")
 
@@ -70,22 +79,31 @@ async def test_the_ema_cross_example_run_locally_records_the_backtests_fills_in_
 
 
 @pytest.mark.parametrize(
-    ("data_types", "options"),
+    ("data_types", "options", "emulation"),
     [
-        pytest.param(["bars"], None, id="bars"),
+        pytest.param(["bars"], None, "NO_TRIGGER", id="bars"),
         # Quotes and trades move the simulated book too, and a seeded fill model slips half the
         # market fills by a tick: options reach the sandbox and the backtest venue alike.
         pytest.param(
-            ["bars", "quotes", "trades"], {"prob_slippage": "0.5", "random_seed": "7"}, id="ticks-seeded-slippage"
+            ["bars", "quotes", "trades"],
+            {"prob_slippage": "0.5", "random_seed": "7"},
+            "NO_TRIGGER",
+            id="ticks-seeded-slippage",
         ),
+        # The whole bracket held by the node's OrderEmulator and released on quotes (ema_cross_bracket's way).
+        pytest.param(["bars", "quotes", "trades"], None, "BID_ASK", id="emulated-on-quotes"),
     ],
 )
-async def test_resting_limit_and_bracket_orders_run_locally_record_the_backtests_fills(tmp_path, data_types, options):
+async def test_resting_limit_and_bracket_orders_run_locally_record_the_backtests_fills(
+    tmp_path, data_types, options, emulation
+):
     venue = {"adapter": "sandbox", "name": "BINANCE", "accountType": "margin", "startingBalances": ["100000 USDT"]}
     if options:
         venue["options"] = options
+    strategy = copy.deepcopy(BRACKET)
+    strategy["config"]["emulation_trigger"] = emulation
     manifest = paper_manifest(
-        name="bracket", strategy=BRACKET, bars=1500, venue=venue, replay={"speed": 0, "dataTypes": data_types}
+        name="bracket", strategy=strategy, bars=1500, venue=venue, replay={"speed": 0, "dataTypes": data_types}
     )
     # The backtest ends with BracketOnCross's on_stop closing its position. The runtime halts first,
     # and a halted node denies a strategy's own orders: the halt itself closes the position instead.
@@ -98,7 +116,12 @@ async def test_resting_limit_and_bracket_orders_run_locally_record_the_backtests
 
     orders = paper.orders
     kinds = {o.order_type.name for o in orders if o.is_closed and o.filled_qty > 0}
-    assert {"LIMIT", "STOP_MARKET"} <= kinds, "entries and take-profits (LIMIT) and stop-losses filled"
+    if emulation == "NO_TRIGGER":
+        assert {"LIMIT", "STOP_MARKET"} <= kinds, "entries and take-profits (LIMIT) and stop-losses filled"
+    else:  # the emulator releases a triggered LIMIT or STOP_MARKET order as a MARKET order
+        assert kinds == {"MARKET"}
+        released = [o for o in orders if any(type(e).__name__ == "OrderReleased" for e in o.events)]
+        assert {o.client_order_id for o in orders if o.filled_qty > 0} <= {o.client_order_id for o in released}
     assert any(o.status.name == "CANCELED" for o in orders), "resting orders were cancelled (OUO, timeouts)"
     assert len(paper.ledger_fills) > 30
     assert_same_fills(paper.ledger_fills, backtest.fills)
@@ -145,3 +168,54 @@ async def test_time_bars_the_node_aggregates_give_the_backtests_fills(tmp_path, 
     assert len(backtest.fills) >= 10, "the oracle itself trades on these bars"
     assert_same_fills(paper.ledger_fills, backtest.fills)
     assert paper.summary.realized_pnl == backtest.realized_pnl
+
+
+@pytest.mark.parametrize(
+    ("instrument", "speed"),
+    [
+        pytest.param(BTC, 0, id="spot-full-speed"),
+        pytest.param(BTC, 6_000, id="spot-paced"),
+        pytest.param("BTCUSDT-PERP.BINANCE", 0, id="perpetual"),
+    ],
+)
+async def test_orders_through_the_twap_execution_algorithm_give_the_backtests_fills(tmp_path, instrument, speed):
+    # NautilusTrader's ema_cross_twap: every entry and reversal is a primary order the TWAP algorithm
+    # (spec.strategy.execAlgorithms) splits into slices a market minute apart, on its clock's timers.
+    strategy = copy.deepcopy(EMA_CROSS_TWAP)
+    strategy["config"].update(instrument_id=instrument, bar_type=f"{instrument}-1-MINUTE-LAST-EXTERNAL")
+    manifest = paper_manifest(
+        name="twap", strategy=strategy, bars=600, replay={"speed": speed}, instruments=[instrument]
+    )
+    manifest["spec"]["haltPolicy"] = "flatten"  # the backtest's on_stop closes the position: the halt does here
+    config = runtime_config(manifest, tmp_path / "catalog")
+    catalog = prepare_catalog(config)
+
+    paper = await local_run(config, catalog=catalog)
+    backtest = run_backtest(config, catalog=catalog).summary
+
+    spawned = [o for o in paper.orders if o.exec_spawn_id is not None and o.client_order_id != o.exec_spawn_id]
+    assert len(spawned) >= 10, "the algorithm spawned slices"
+    assert len(backtest.fills) >= 20, "the oracle itself trades through the algorithm"
+    assert_same_fills(paper.ledger_fills, backtest.fills)
+    assert paper.summary.realized_pnl == backtest.realized_pnl
+    assert (paper.summary.orders, paper.summary.orders_denied, paper.summary.orders_rejected) == (
+        backtest.orders,
+        backtest.orders_denied,
+        backtest.orders_rejected,
+    )
+
+
+async def test_a_halt_cancels_the_primary_orders_an_execution_algorithm_still_holds(tmp_path):
+    # A TWAP over 100 market minutes: when the replay ends and the run halts, the algorithm still holds
+    # the primary order (INITIALIZED, sent to no venue yet). It is an open order until the halt cancels it.
+    strategy = copy.deepcopy(EMA_CROSS_TWAP)
+    strategy["config"].update(twap_horizon_secs=6000.0, twap_interval_secs=60.0)
+    manifest = paper_manifest(name="twap-held", strategy=strategy, bars=300, replay={"speed": 0})
+    config = runtime_config(manifest, tmp_path / "catalog")
+
+    paper = await local_run(config, catalog=prepare_catalog(config))
+
+    primaries = [o for o in paper.orders if o.exec_algorithm_id is not None and o.exec_spawn_id == o.client_order_id]
+    assert primaries and primaries[-1].status.name == "CANCELED", "the held primary was cancelled by the halt"
+    assert [o for o in paper.orders if not o.is_closed] == [], "no order of any kind is left"
+    assert paper.outcome.snapshot.trading.open_orders == 0

@@ -187,3 +187,12 @@ async def test_history_requests_are_answered_from_the_catalog_but_never_from_the
     assert len(answers) == 1
     assert max(answers[0]) == seen15[0] and sorted(set(answers[0])) == sorted(answers[0])[::2]
     assert len(set(answers[0])) == 15
+
+
+def test_a_timer_named_after_a_client_order_id_is_ordered_by_the_market_time_it_was_set():
+    from strategy_runtime.paper.market_clocks import backtest_name
+
+    set_at = 1_704_067_260_000_000_000  # 2024-01-01T00:01:00Z
+    # the paper node's id carries the wall clock's time; the backtest's the market time
+    assert backtest_name("O-20261206-081000-001-000-9", set_at) == "O-20240101-000100-001-000-9"
+    assert backtest_name("my-timer", set_at) == "my-timer"

@@ -204,3 +204,61 @@ async def test_an_order_that_cannot_be_priced_is_denied_when_a_notional_limit_is
     assert state["risk"]["state"] == "Active"
     # once there is a price, orders are checked and pass
     assert any(e.get("event") == "OrderFilled" and "priced" in e["tags"] for e in events)
+
+
+async def test_a_strategy_with_emulated_brackets_halted_by_a_breach_leaves_no_order_of_any_kind(
+    tmp_path, emulator, kubeconfig_path
+):
+    # Brackets the node's OrderEmulator holds (entry EMULATED, stop-loss and take-profit INITIALIZED until
+    # the entry fills) are open orders: counted while they rest, cancelled by the halt, and a halted
+    # strategy that keeps submitting emulated brackets gets none of them past the gate, not even into the
+    # emulator. One market minute a second, so /state can be read while the first bracket rests.
+    events_path = tmp_path / "events.jsonl"
+    catalog = write_price_path(tmp_path / "catalog", flat(14))
+    resting = {"bar": 1, "do": "bracket", "side": "BUY", "quantity": "0.01", "offset": -0.2, "emulated": True}
+    breach = {"bar": 5, "do": "market", "side": "BUY", "quantity": "0.1", "tag": "entry"}
+    strategy = scripted_strategy(
+        str(events_path),
+        steps=[{**resting, "tag": "resting"}, breach],
+        keep_trying_from=6,
+        keep_trying_with="emulated-bracket",
+    )
+    spec = paper_spec(
+        strategy,
+        risk={"onBreach": "HaltInPlace", "maxPosition": 0.05},
+        haltPolicy="flatten",
+        data={"catalog": {"emptyDir": {}}, "replay": {"speed": 60}},
+    )
+    config, path = strategy_config(tmp_path, spec, catalog=catalog, report_status=True)
+    create_strategy(emulator, config)
+    runtime = RuntimeProcess.start(config, path, env={"KUBECONFIG": str(kubeconfig_path)})
+    try:
+        await runtime.wait_ready()
+        resting_state = await runtime.wait_until(
+            lambda s: s["trading"]["openOrders"] == 3, what="the emulated bracket counted as 3 open orders"
+        )
+        state = await runtime.wait_until(
+            lambda s: s["risk"]["state"] == "Halted" and s["trading"]["replay"]["finished"],
+            what="a maxPosition halt and the replay's end",
+        )
+        runtime.signal()
+        code, _ = await runtime.wait_exit(timeout=30)
+    finally:
+        runtime.kill()
+
+    assert resting_state["risk"]["state"] == "Active"
+    assert state["trading"]["openOrders"] == 0
+    assert state["trading"]["positions"] == []
+    assert code == 0, runtime.output()  # no order of any kind left (5: the halt left orders)
+
+    events = read_events(str(events_path))
+    final: dict[str, str] = {}
+    for e in events:
+        if "event" in e:
+            final[e["order"]] = e["event"]
+    first = [e["submit"] for e in events if e.get("tag") == "resting"]
+    assert [final[o] for o in first] == ["OrderCanceled"] * 3, "the resting bracket: entry, stop-loss, take-profit"
+    tried = [e["submit"] for e in events if e.get("tag") == "keep-trying"]
+    assert len(tried) >= 3 * 5, "the strategy kept submitting brackets after the breach"
+    assert {final.get(o) for o in tried} == {"OrderDenied"}, "every order of every later bracket was denied"
+    assert not [e for e in events if e.get("event") == "OrderEmulated" and e["bar"] >= 6]

@@ -97,3 +97,42 @@ def test_a_subclass_of_the_strategy_config_class_is_accepted():
 def test_the_example_config_loads():
     loaded = load_strategy(source(config()))
     assert loaded.strategy.config.fast_ema_period == 10
+
+
+TWAP = "nautilus_trader.examples.algorithms.twap"
+
+
+def with_algorithms(*configs: dict) -> StrategySource:
+    algorithms = [
+        {"algorithmPath": f"{TWAP}:TWAPExecAlgorithm", "configPath": f"{TWAP}:TWAPExecAlgorithmConfig", "config": c}
+        for c in configs
+    ]
+    return StrategySource.model_validate({**EMA_CROSS, "execAlgorithms": algorithms})
+
+
+def test_execution_algorithms_load_with_their_config_as_the_backtest_takes_them():
+    loaded = load_strategy(with_algorithms({}, {"exec_algorithm_id": "TWAP-2"}))
+    assert [a.id.value for a in loaded.exec_algorithms] == ["TWAP", "TWAP-2"]
+    assert [i.exec_algorithm_path for i in loaded.importable_exec_algorithms] == [f"{TWAP}:TWAPExecAlgorithm"] * 2
+
+
+def test_a_misspelt_execution_algorithm_key_is_refused_with_the_key_it_meant():
+    with pytest.raises(StrategyLoadError) as caught:
+        load_strategy(with_algorithms({"exec_algorithm_idd": "TWAP"}))
+    assert "spec.strategy.execAlgorithms[0].config.exec_algorithm_idd" in str(caught.value)
+    assert "did you mean 'exec_algorithm_id'?" in str(caught.value)
+
+
+def test_two_execution_algorithms_with_one_id_are_refused():
+    with pytest.raises(StrategyLoadError) as caught:
+        load_strategy(with_algorithms({}, {}))
+    assert "execAlgorithms[1]" in str(caught.value) and "'TWAP'" in str(caught.value)
+
+
+def test_an_execution_algorithm_path_that_is_a_strategy_is_refused():
+    source = StrategySource.model_validate(
+        {**EMA_CROSS, "execAlgorithms": [{"algorithmPath": EMA_CROSS["strategyPath"], "configPath": "a.b:C"}]}
+    )
+    with pytest.raises(StrategyLoadError) as caught:
+        load_strategy(source)
+    assert "spec.strategy.execAlgorithms[0].algorithmPath" in str(caught.value) and "ExecAlgorithm" in str(caught.value)

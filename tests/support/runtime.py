@@ -48,6 +48,22 @@ BRACKET = {
 }
 
 
+TWAP = "nautilus_trader.examples.algorithms.twap"
+EMA_CROSS_TWAP = {
+    "strategyPath": "tests.support.strategies:EMACrossTWAPFromBars",
+    "configPath": "nautilus_trader.examples.strategies.ema_cross_twap:EMACrossTWAPConfig",
+    "config": {
+        "instrument_id": BTC,
+        "bar_type": BTC_BARS,
+        "trade_size": "0.050",
+        # three slices a market minute apart: the first at once, the last (the primary) two minutes later
+        "twap_horizon_secs": 180.0,
+        "twap_interval_secs": 60.0,
+    },
+    "execAlgorithms": [{"algorithmPath": f"{TWAP}:TWAPExecAlgorithm", "configPath": f"{TWAP}:TWAPExecAlgorithmConfig"}],
+}
+
+
 def paper_manifest(
     *,
     name: str = "paper-test",

@@ -5,8 +5,13 @@
 - ``{"bar": 2, "do": "market", "side": "BUY", "quantity": "0.1"}``: a market order;
 - ``{"bar": 2, "do": "limit", "side": "BUY", "quantity": "0.01", "offset": -0.2, "count": 3}``:
   ``count`` limit orders at ``close * (1 + offset)`` (far from the market: they rest);
-- ``"keep_trying_from": N``: from bar N on, a small market BUY on every bar, the orders a
-  halted strategy must never get through;
+- ``{"bar": 1, "do": "bracket", "side": "BUY", "quantity": "0.01", "offset": -0.2, "emulated": true}``:
+  a bracket (LIMIT entry at ``close * (1 + offset)``, STOP_MARKET stop-loss and LIMIT take-profit 5 %
+  either side of it), emulated by the node's OrderEmulator with ``"emulated": true`` (the entry waits
+  there as EMULATED, its stop-loss and take-profit as INITIALIZED until the entry fills);
+- ``"keep_trying_from": N``: from bar N on, a small market BUY on every bar (``"keep_trying_with":
+  "emulated-bracket"``: an emulated bracket resting 20 % below), the orders a halted strategy must never
+  get through;
 - ``"resubmit_on_cancel": true``: a small market BUY whenever one of its orders is canceled
   (a strategy re-quoting), so it tries to trade again the moment a halt cancels its orders.
 
@@ -26,7 +31,7 @@ from typing import Any
 
 from nautilus_trader.config import StrategyConfig
 from nautilus_trader.model.data import Bar, BarType
-from nautilus_trader.model.enums import OrderSide
+from nautilus_trader.model.enums import OrderSide, OrderType, TriggerType
 from nautilus_trader.model.identifiers import InstrumentId
 from nautilus_trader.trading.strategy import Strategy
 
@@ -39,6 +44,7 @@ class ScriptedConfig(StrategyConfig, frozen=True):
     steps: list[dict[str, Any]] = []  # noqa: RUF012  (msgspec copies defaults)
     keep_trying_from: int | None = None
     keep_trying_quantity: str = "0.001"
+    keep_trying_with: str = "market"  # or "emulated-bracket"
     resubmit_on_cancel: bool = False
     events_path: str | None = None
 
@@ -74,12 +80,24 @@ class ScriptedStrategy(Strategy):
                 self._do(step, bar)
         start = self.config.keep_trying_from
         if start is not None and self.bars >= start:
-            self._submit_market(OrderSide.BUY, self.config.keep_trying_quantity, "keep-trying")
+            if self.config.keep_trying_with == "emulated-bracket":
+                self._submit_bracket(OrderSide.BUY, self.config.keep_trying_quantity, -0.2, True, "keep-trying", bar)
+            else:
+                self._submit_market(OrderSide.BUY, self.config.keep_trying_quantity, "keep-trying")
 
     def _do(self, step: dict[str, Any], bar: Bar | None) -> None:
         side = OrderSide.BUY if step.get("side", "BUY") == "BUY" else OrderSide.SELL
         if step["do"] == "market":
             self._submit_market(side, step["quantity"], step.get("tag", "scripted"))
+        elif step["do"] == "bracket":
+            self._submit_bracket(
+                side,
+                step["quantity"],
+                float(step.get("offset", -0.2)),
+                bool(step.get("emulated", False)),
+                step.get("tag", "scripted"),
+                bar,
+            )
         elif step["do"] == "limit":
             assert bar is not None, "a limit step needs a bar to price it"
             price = self.instrument.make_price(float(bar.close) * (1 + float(step.get("offset", -0.2))))
@@ -93,6 +111,29 @@ class ScriptedStrategy(Strategy):
                 )
                 self._write(submit=order.client_order_id.value, tag=step.get("tag", "scripted"))
                 self.submit_order(order)
+
+    def _submit_bracket(
+        self, side: OrderSide, quantity: str, offset: float, emulated: bool, tag: str, bar: Bar | None
+    ) -> None:
+        assert bar is not None, "a bracket step needs a bar to price it"
+        entry = float(bar.close) * (1 + offset)
+        sign = 1 if side == OrderSide.BUY else -1
+        orders = self.order_factory.bracket(
+            instrument_id=self.instrument_id,
+            order_side=side,
+            quantity=self.instrument.make_qty(Decimal(quantity)),
+            entry_order_type=OrderType.LIMIT,
+            entry_price=self.instrument.make_price(entry),
+            sl_trigger_price=self.instrument.make_price(entry * (1 - sign * 0.05)),
+            tp_price=self.instrument.make_price(entry * (1 + sign * 0.05)),
+            emulation_trigger=TriggerType.DEFAULT if emulated else TriggerType.NO_TRIGGER,
+            entry_tags=[tag],
+            sl_tags=[tag],
+            tp_tags=[tag],
+        )
+        for order in orders.orders:
+            self._write(submit=order.client_order_id.value, tag=tag)
+        self.submit_order_list(orders)
 
     def _submit_market(self, side: OrderSide, quantity: str, tag: str) -> None:
         order = self.order_factory.market(

@@ -13,9 +13,10 @@ from nautilus_trader.common.actor import Actor
 from nautilus_trader.common.config import ActorConfig
 from nautilus_trader.config import StrategyConfig
 from nautilus_trader.examples.strategies.ema_cross import EMACrossConfig
+from nautilus_trader.examples.strategies.ema_cross_twap import EMACrossTWAP
 from nautilus_trader.indicators import AverageTrueRange, ExponentialMovingAverage
 from nautilus_trader.model.data import Bar, BarType
-from nautilus_trader.model.enums import OrderSide, OrderType, TimeInForce
+from nautilus_trader.model.enums import OrderSide, OrderType, TimeInForce, TriggerType
 from nautilus_trader.model.identifiers import InstrumentId
 from nautilus_trader.trading.strategy import Strategy
 
@@ -30,12 +31,15 @@ class BracketOnCrossConfig(StrategyConfig, frozen=True):
     entry_offset_atr: float = 0.3
     bracket_distance_atr: float = 1.5
     entry_timeout_bars: int = 5
+    emulation_trigger: str = "NO_TRIGGER"  # a TriggerType name: the whole bracket held by the OrderEmulator
 
 
 class BracketOnCross(Strategy):
     """On an EMA cross, when flat: a bracket whose entry is a resting LIMIT order a fraction of an
     ATR away from the close, with a STOP_MARKET stop-loss and a LIMIT take-profit (OTO, then OUO),
-    all GTC. An entry still unfilled after ``entry_timeout_bars`` bars is cancelled."""
+    all GTC. An entry still unfilled after ``entry_timeout_bars`` bars is cancelled. With an
+    ``emulation_trigger`` (as NautilusTrader's ema_cross_bracket example) the node's OrderEmulator
+    holds the orders and releases each when the quotes or trades reach its price."""
 
     def __init__(self, config: BracketOnCrossConfig) -> None:
         super().__init__(config)
@@ -54,7 +58,9 @@ class BracketOnCross(Strategy):
         if not self.indicators_initialized():
             return
         iid = self.config.instrument_id
-        open_orders = self.cache.orders_open(instrument_id=iid, strategy_id=self.id)
+        open_orders = self.cache.orders_open(instrument_id=iid, strategy_id=self.id) + self.cache.orders_emulated(
+            instrument_id=iid, strategy_id=self.id
+        )
         if self.portfolio.is_flat(iid) and open_orders:
             self.bars_since_entry += 1
             if self.bars_since_entry > self.config.entry_timeout_bars:
@@ -76,6 +82,7 @@ class BracketOnCross(Strategy):
             entry_price=self.instrument.make_price(entry),
             sl_trigger_price=self.instrument.make_price(entry - sign * distance),
             tp_price=self.instrument.make_price(entry + sign * distance),
+            emulation_trigger=TriggerType[self.config.emulation_trigger],
         )
         self.bars_since_entry = 0
         self.submit_order_list(orders)
@@ -196,3 +203,15 @@ class ReversalOnCross(Strategy):
 
     def on_stop(self) -> None:
         self.close_all_positions(self.config.instrument_id)
+
+
+class EMACrossTWAPFromBars(EMACrossTWAP):
+    """NautilusTrader's ``ema_cross_twap`` example (orders through the TWAP execution algorithm), without its
+    history request at start: it asks for the last day of the *clock's* time, wall time in a paper node and
+    market time in a backtest, which cannot be compared (docs/runtime.md, "Backtest oracle")."""
+
+    def on_start(self) -> None:
+        self.instrument = self.cache.instrument(self.config.instrument_id)
+        self.register_indicator_for_bars(self.config.bar_type, self.fast_ema)
+        self.register_indicator_for_bars(self.config.bar_type, self.slow_ema)
+        self.subscribe_bars(self.config.bar_type)
