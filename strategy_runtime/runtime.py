@@ -341,8 +341,10 @@ class StrategyRuntime:
             fills_before = len(history.fills)  # read whole already: no count query on top
         else:
             fills_before = await ledger.count()
+        # A paper start is a fresh simulated account: its fills are a run of their own (ledger.fills_key),
+        # so the count, the status and the summary are this run's; a live strategy's are every run's.
         reporter_config = ReporterConfig(
-            strategy_key=self.key, instrument_ids=tuple(config.spec.instruments), fills_before=fills_before
+            strategy_key=ledger.fills_key, instrument_ids=tuple(config.spec.instruments), fills_before=fills_before
         )
         self.reporter = Reporter(reporter_config, ledger=ledger, replay_progress=self.replay_progress)
         guard_config = RiskGuardConfig.from_spec(config.spec)
@@ -532,7 +534,7 @@ class StrategyRuntime:
             exit_code=exit_code,
             reason=self._stop_reason,
             ledger_where=ledger.describe(),
-            strategy_key=self.key,
+            strategy_key=ledger.fills_key,
             snapshot=self.status_snapshot(),
             pnl=self._pnl_now(),
             halt=self.halt_report,

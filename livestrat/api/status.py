@@ -125,7 +125,18 @@ class ReplayProgress(StatusModel):
 class TradingState(StatusModel):
     """Trading state reported by the runtime."""
 
-    fills: int = Field(default=0, ge=0, description="Fills recorded in the ledger since the strategy first ran.")
+    fills: int = Field(
+        default=0,
+        ge=0,
+        description="Fills recorded in the ledger under `ledgerKey`: since the strategy first ran (live), or in "
+        "this run (paper: every start is a fresh simulated account replaying from the first bar).",
+    )
+    ledger_key: str | None = Field(
+        default=None,
+        description="The ledger key the fills, PnL and positions shown are those of: `namespace/name` for a live "
+        "strategy (its venue account persists across restarts); `namespace/name@run-N` for a paper strategy, a "
+        "new run N at every start (`livestrat fills --strategy` takes it).",
+    )
     last_fill: Fill | None = Field(default=None, description="The most recent fill.")
     realized_pnl: str | None = Field(default=None, description=f"Realized PnL, e.g. `{MONEY_EXAMPLE}`.")
     unrealized_pnl: str | None = Field(default=None, description="Unrealized PnL at the last price.")

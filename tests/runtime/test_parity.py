@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from strategy_runtime.ledger.records import FillRecord
+from strategy_runtime.ledger.records import FillRecord, strategy_of
 from strategy_runtime.local.backtest import run_backtest
 from strategy_runtime.local.config import local_runtime_config
 from strategy_runtime.paper.catalog import prepare_catalog
@@ -47,6 +47,8 @@ def assert_same_fills(ledger: list[FillRecord], backtest: list[FillRecord]) -> N
     for i, (p, b) in enumerate(zip(ledger, backtest, strict=True)):
         paper_row, backtest_row = dataclasses.asdict(p), dataclasses.asdict(b)
         paper_client, backtest_client = paper_row.pop("client_order_id"), backtest_row.pop("client_order_id")
+        # The paper runtime records its fills as a run of the strategy (docs/ledger.md, "Runs").
+        assert strategy_of(paper_row.pop("strategy_key")) == backtest_row.pop("strategy_key")
         assert paper_row == backtest_row, f"fill #{i} differs"
         # Pinned difference: the clock's timestamp inside the client order id (see the module docstring).
         assert CLIENT_ORDER_ID.match(paper_client)["rest"] == CLIENT_ORDER_ID.match(backtest_client)["rest"]
