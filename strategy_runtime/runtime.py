@@ -182,14 +182,28 @@ class StrategyRuntime:
         # Called inside a message handler of the node: the gate is already shut. Containing the
         # trading and recording the halt (so that a restart does not trade) both start now.
         loop = asyncio.get_running_loop()
-        self._breach_task = loop.create_task(self._contain_breach(breach), name="risk-halt")
+        first_round: asyncio.Future[None] = loop.create_future()
+        self._breach_task = loop.create_task(self._contain_breach(breach, first_round), name="risk-halt")
         self._persist_task = loop.create_task(self._persist_halt(breach), name="risk-halt-record")
+        replay = self.node.replay if self.node is not None else None
+        if replay is not None:  # contained at the breach's market time, as the backtest does
+            replay.hold(first_round)
 
-    async def _contain_breach(self, breach: Breach) -> None:
-        """Cancel, flatten per policy, HALTED, with the halt's deadlines; again every few seconds until clean."""
+    async def _contain_breach(self, breach: Breach, first_round: asyncio.Future[None] | None = None) -> None:
+        """Cancel, flatten per policy, HALTED, with the halt's deadlines; again every few seconds until clean.
+        ``first_round`` is done once the first containment is over (or abandoned)."""
+        try:
+            await self._keep_containing(breach, first_round)
+        finally:
+            if first_round is not None and not first_round.done():
+                first_round.set_result(None)
+
+    async def _keep_containing(self, breach: Breach, first_round: asyncio.Future[None] | None) -> None:
         policy = self.config.spec.halt_policy
         while True:
             left, flat = await self._contain(breach)
+            if first_round is not None and not first_round.done():
+                first_round.set_result(None)
             clean = left == 0 and (flat or policy != HaltPolicy.FLATTEN)
             logger.error(
                 "runtime: risk halt (%s): %d order(s) left open, %s; trading stays halted until acknowledged",
@@ -367,7 +381,8 @@ class StrategyRuntime:
         except SPEC_ERRORS as exc:
             logger.error("runtime: the strategy cannot run: %s", exc)
             return RunOutcome(EXIT_INVALID, str(exc), ledger.describe(), self.key)
-        guard.attach(self.node.kernel.exec_engine)
+        replay = self.node.replay  # a paper replay: the gate counts order rates on its market time
+        guard.attach(self.node.kernel.exec_engine, market_clock=replay.market_clock if replay is not None else None)
         # Before the start: a live node reconciles with the venue (and publishes the fills that
         # happened while this strategy was down) before its trader, and so the reporter, starts.
         self.reporter.attach(self.node.kernel.exec_engine, events_handler=self.node.exec_events_handler)

@@ -36,6 +36,7 @@ from decimal import Decimal
 from typing import Any
 
 from nautilus_trader.common.actor import Actor
+from nautilus_trader.common.component import Clock
 from nautilus_trader.common.config import ActorConfig
 from nautilus_trader.model.data import Bar, QuoteTick
 from nautilus_trader.model.events import OrderDenied, OrderModifyRejected
@@ -71,6 +72,9 @@ class RiskGuardConfig(ActorConfig, frozen=True, kw_only=True):
     max_drawdown: float | None = None
     max_position: float | None = None
     max_notional_per_order: float | None = None
+    # ``LIMIT/HH:MM:SS``; counted by the gate only on a market clock (``attach``): a paper replay.
+    max_order_submit_rate: str | None = None
+    max_order_modify_rate: str | None = None
 
     @classmethod
     def from_spec(cls, spec: LiveStrategySpec) -> RiskGuardConfig:
@@ -81,6 +85,8 @@ class RiskGuardConfig(ActorConfig, frozen=True, kw_only=True):
             max_drawdown=risk.max_drawdown,
             max_position=risk.max_position,
             max_notional_per_order=risk.max_notional_per_order,
+            max_order_submit_rate=risk.max_order_submit_rate,
+            max_order_modify_rate=risk.max_order_modify_rate,
         )
 
 
@@ -128,8 +134,13 @@ class RiskGuard(Actor):
         self._known: set[InstrumentId] = set(self._instrument_ids)  # grows with position events
 
     # ------------------------------------------------------------------ lifecycle
-    def attach(self, exec_engine: Any) -> None:
+    def attach(self, exec_engine: Any, *, market_clock: Clock | None = None) -> None:
+        """The node's execution engine; ``market_clock`` (a paper replay's): the gate counts the submit and
+        modify rates on it, as a backtest's RiskEngine does on its clock (the node's RiskEngine does not)."""
         self._exec_engine = exec_engine
+        if market_clock is not None:
+            config = self.config
+            self.gate.count_rates(market_clock, config.max_order_submit_rate, config.max_order_modify_rate)
 
     def on_start(self) -> None:
         if self._exec_engine is None:

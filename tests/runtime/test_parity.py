@@ -147,3 +147,51 @@ async def test_time_bars_the_node_aggregates_give_the_backtests_fills(tmp_path, 
     assert len(backtest.fills) >= 10, "the oracle itself trades on these bars"
     assert_same_fills(paper.ledger_fills, backtest.fills)
     assert paper.summary.realized_pnl == backtest.realized_pnl
+
+
+async def test_a_binding_max_notional_on_a_margin_account_stops_the_backtest_where_it_stops_paper(tmp_path):
+    # NautilusTrader's RiskEngine skips maxNotionalPerOrder on a MARGIN account; the runtime's order gate
+    # enforces it, and a breach halts (cancel, flatten per policy, HALTED). The backtest must do the same.
+    manifest = paper_manifest(name="ema-cross-btc", bars=1000)
+    manifest["spec"]["haltPolicy"] = "flatten"
+    unlimited = runtime_config(manifest, tmp_path / "catalog")
+    catalog = prepare_catalog(unlimited)
+    free = run_backtest(unlimited, catalog=catalog).summary.fills
+    notionals = [f.quantity * f.price for f in free]
+    limit = max(notionals[:10]) + 1  # the first ten fills pass; an order later in the replay does not
+    assert any(n > limit + 1 for n in notionals[10:]), "a price path on which the limit binds"
+
+    manifest["spec"]["risk"] = {"maxNotionalPerOrder": float(limit), "onBreach": "HaltInPlace"}
+    config = runtime_config(manifest, tmp_path / "catalog")
+    paper = await local_run(config, catalog=catalog)
+    backtest = run_backtest(config, catalog=catalog).summary
+
+    assert paper.runtime.guard.breach is not None and paper.runtime.guard.breach.limit == "maxNotionalPerOrder"
+    assert 10 <= len(paper.ledger_fills) < len(free)
+    assert_same_fills(paper.ledger_fills, backtest.fills)
+    assert paper.summary.realized_pnl == backtest.realized_pnl
+    assert paper.summary.positions == backtest.positions
+    assert {p.side for p in backtest.positions} == {"FLAT"}  # the halt flattened, in both
+    assert (paper.summary.orders, paper.summary.orders_denied) == (backtest.orders, backtest.orders_denied)
+
+
+@pytest.mark.parametrize("speed", [pytest.param(0, id="full-speed"), pytest.param(100_000, id="paced")])
+async def test_a_binding_submit_rate_counts_market_time_in_paper_as_in_the_backtest(tmp_path, speed):
+    # EMACross sends two orders at the same bar when it reverses (close, then the new entry): one order
+    # per second of market time lets the close through and denies the entry, a breach (haltPolicy
+    # cancelOrders: the position stays, in both). The paper node must count market time at any replay speed.
+    manifest = paper_manifest(name="ema-cross-btc", bars=600, replay={"speed": speed})
+    manifest["spec"]["haltPolicy"] = "cancelOrders"
+    manifest["spec"]["risk"] = {"maxOrderSubmitRate": "1/00:00:01", "onBreach": "HaltInPlace"}
+    config = runtime_config(manifest, tmp_path / "catalog")
+    catalog = prepare_catalog(config)
+
+    paper = await local_run(config, catalog=catalog)
+    backtest = run_backtest(config, catalog=catalog).summary
+
+    assert paper.runtime.guard.breach is not None and paper.runtime.guard.breach.limit == "maxOrderSubmitRate"
+    assert backtest.orders_denied >= 1 and len(backtest.fills) >= 2
+    assert_same_fills(paper.ledger_fills, backtest.fills)
+    assert paper.summary.realized_pnl == backtest.realized_pnl
+    assert paper.summary.positions == backtest.positions
+    assert (paper.summary.orders, paper.summary.orders_denied) == (backtest.orders, backtest.orders_denied)
