@@ -221,6 +221,7 @@ class StrategyRuntime:
             breached_limit=breach.limit,
             reason=breach.reason,
             breached_at=breach.at,
+            breached_at_market=breach.market_at,
             owner=self.ledger.owner,
             acknowledgement=self.config.risk_acknowledgement,
         )

@@ -171,8 +171,14 @@ class RiskState(StatusModel):
     breached_at: str | None = Field(
         default=None,
         json_schema_extra={"format": "date-time"},
-        description="When the limit broke; acknowledge a risk halt by annotating the LiveStrategy "
-        "with this value (livestrat.io/risk-acknowledged).",
+        description="When the limit broke, on the runtime's wall clock; acknowledge a risk halt by annotating the "
+        "LiveStrategy with this value (livestrat.io/risk-acknowledged).",
+    )
+    breached_at_market: str | None = Field(
+        default=None,
+        json_schema_extra={"format": "date-time"},
+        description="When the limit broke in market time: the time of the event that broke it (the replayed "
+        "data's in paper, the venue's latest event live). Absent for a halt recorded before it was kept.",
     )
     halt_recorded: bool | None = Field(
         default=None,

@@ -189,6 +189,7 @@ class HaltRecord:
     breached_at: datetime
     owner: str
     acknowledgement: str | None = None
+    breached_at_market: datetime | None = None  # market time of the event that broke the limit (migration 5)
 
 
 @dataclass(frozen=True)

@@ -116,7 +116,8 @@ def _add_risk_guard(config: RuntimeConfig, engine: BacktestEngine) -> RiskGuard:
 
     guard = RiskGuard(RiskGuardConfig.from_spec(config.spec), on_breach=on_breach)
     halt = BacktestHalt(engine, guard, config.spec.halt_policy)
-    guard.attach(engine.kernel.exec_engine)
+    # Breaches timed on the engine's clock (market time); its RiskEngine counts the order rates on it already.
+    guard.attach(engine.kernel.exec_engine, market_clock=engine.kernel.clock, count_rates=False)
     engine.add_actor(guard)
     key = config.strategy.key
 

@@ -202,8 +202,12 @@ async def test_a_risk_halt_survives_a_restart_until_it_is_acknowledged(tmp_path,
         try:
             await runtime.wait_ready()
             state = await runtime.wait_until(
-                lambda s: s["trading"]["replay"]["finished"] and s["risk"]["state"] != "Reducing",
-                what="the replay's end, and no halt half-way",
+                lambda s: (
+                    s["trading"]["replay"]["finished"]
+                    and s["risk"]["state"] != "Reducing"
+                    and s["ledger"]["pending"] == 0
+                ),  # the halt's close committed: this run's fills count it
+                what="the replay's end, no halt half-way, every fill committed",
             )
             runtime.signal()
             assert (await runtime.wait_exit(30))[0] == 0
@@ -219,6 +223,8 @@ async def test_a_risk_halt_survives_a_restart_until_it_is_acknowledged(tmp_path,
     restarted = await run(None, "restart")
     assert restarted["risk"]["state"] == "Halted"
     assert restarted["risk"]["breachedAt"] == breached["risk"]["breachedAt"]
+    assert restarted["risk"]["breachedAtMarket"] == breached["risk"]["breachedAtMarket"]  # both kept in the ledger
+    assert breached["risk"]["breachedAtMarket"] < breached["risk"]["breachedAt"]  # the catalog's day, not today
     assert restarted["trading"]["fills"] == 0  # this run (a fresh account) filled nothing ...
     assert restarted["trading"]["lastFill"] is None
     assert restarted["trading"]["ledgerKey"] != breached["trading"]["ledgerKey"]  # ... the first run's 2 are its own
