@@ -111,30 +111,19 @@ class HaltReport:
         return self.steps[-1].ended if self.steps else self.started
 
 
-class TradingHalt:
-    """``contain``: cancel, flatten per policy, HALTED. Needs the built node and the risk guard."""
+class Containment:
+    """What a halt cancels and closes, and how: the part a live node's halt (``TradingHalt``) and the
+    backtest's (``strategy_runtime.local.backtest.BacktestHalt``) share. ``node``: anything with the
+    ``kernel`` and ``trader`` of a TradingNode or a BacktestEngine."""
 
     def __init__(self, node: Any, guard: RiskGuard) -> None:
         self._node = node
         self._guard = guard
         self._kernel = node.kernel
-        self._lock = asyncio.Lock()  # a breach's containment and a SIGTERM's never interleave
-        self.halted = False
-        self._changed = asyncio.Event()  # an order or position event arrived since the last look
-        self._listening = False
-        self._loop = asyncio.get_running_loop()
-        self._loop_thread = threading.get_ident()
-        self.scans = 0  # how many times the halt looked for what is left (each after an event or a resend)
 
     @property
     def cache(self) -> Any:
         return self._kernel.cache
-
-    def stop_trading_now(self, because: str) -> None:
-        """Synchronous: shut the gate and set HALTED at once (a lost fence: nothing may trade, not even a close)."""
-        self._guard.shut_gate(because)
-        self._kernel.risk_engine.set_trading_state(TradingState.HALTED)
-        self.halted = True
 
     def open_orders(self) -> list[Order]:
         """Orders that are or may become live at a venue (``orders_view.working_orders``): open, in flight,
@@ -146,6 +135,71 @@ class TradingHalt:
         (``RiskGuard.orders_on_their_way``): the cache has no index of INITIALIZED orders.
         """
         return working_orders(self.cache, self._guard.orders_on_their_way())
+
+    def _strategy_of(self, strategy_id: Any) -> Any:
+        return next((s for s in self._node.trader.strategies() if s.id == strategy_id), None)
+
+    def _cancel(self, order: Order) -> None:
+        strategy = self._strategy_of(order.strategy_id)
+        if strategy is not None and not order.is_pending_cancel:
+            strategy.cancel_order(order)
+            return
+        # An order of no running strategy (reconciled from the venue), or a cancel sent again (a
+        # strategy refuses to cancel an order already PENDING_CANCEL): the command the strategy sends,
+        # where the strategy sends it (the emulator, the algorithm holding it, or the execution engine).
+        command = CancelOrder(
+            trader_id=order.trader_id,
+            strategy_id=order.strategy_id,
+            instrument_id=order.instrument_id,
+            client_order_id=order.client_order_id,
+            venue_order_id=order.venue_order_id,
+            command_id=UUID4(),
+            ts_init=self._kernel.clock.timestamp_ns(),
+        )
+        if order.is_emulated or order.emulation_trigger != TriggerType.NO_TRIGGER:
+            endpoint = EMULATOR_ENDPOINT
+        elif order.exec_algorithm_id is not None and order.is_active_local:
+            endpoint = f"{order.exec_algorithm_id}.execute"
+        else:
+            endpoint = EXEC_ENDPOINT
+        self._kernel.msgbus.send(endpoint, command)
+
+    def _close(self, position: Position) -> bool:
+        """Send the halt's reduce-only market close of ``position`` through its strategy; False if it has none."""
+        strategy = self._strategy_of(position.strategy_id)
+        if strategy is None:
+            logger.error("halt: position %s belongs to no running strategy; it cannot be closed", position)
+            return False
+        strategy.close_position(position, tags=[HALT_TAG], reduce_only=True)
+        return True
+
+    def _closing(self, position: Position) -> bool:
+        """A close of the halt's is still working on ``position``, whatever its state: queued in the
+        RiskEngine or the execution engine (INITIALIZED), in flight or open at the venue.
+
+        ``close_position`` indexes its order under the position from the moment it is submitted.
+        """
+        return any(HALT_TAG in (o.tags or []) and not o.is_closed for o in self.cache.orders_for_position(position.id))
+
+
+class TradingHalt(Containment):
+    """``contain``: cancel, flatten per policy, HALTED. Needs the built node and the risk guard."""
+
+    def __init__(self, node: Any, guard: RiskGuard) -> None:
+        super().__init__(node, guard)
+        self._lock = asyncio.Lock()  # a breach's containment and a SIGTERM's never interleave
+        self.halted = False
+        self._changed = asyncio.Event()  # an order or position event arrived since the last look
+        self._listening = False
+        self._loop = asyncio.get_running_loop()
+        self._loop_thread = threading.get_ident()
+        self.scans = 0  # how many times the halt looked for what is left (each after an event or a resend)
+
+    def stop_trading_now(self, because: str) -> None:
+        """Synchronous: shut the gate and set HALTED at once (a lost fence: nothing may trade, not even a close)."""
+        self._guard.shut_gate(because)
+        self._kernel.risk_engine.set_trading_state(TradingState.HALTED)
+        self.halted = True
 
     def leftovers(self) -> tuple[int, bool]:
         """What is still live now: (orders open, in flight or on their way; whether flat)."""
@@ -249,34 +303,6 @@ class TradingHalt:
             resend_at = min((requested.get(o.client_order_id, now) + RESEND_SECONDS for o in orders), default=deadline)
             await self._wait_for_change(min(deadline, max(resend_at, now)))
 
-    def _strategy_of(self, strategy_id: Any) -> Any:
-        return next((s for s in self._node.trader.strategies() if s.id == strategy_id), None)
-
-    def _cancel(self, order: Order) -> None:
-        strategy = self._strategy_of(order.strategy_id)
-        if strategy is not None and not order.is_pending_cancel:
-            strategy.cancel_order(order)
-            return
-        # An order of no running strategy (reconciled from the venue), or a cancel sent again (a
-        # strategy refuses to cancel an order already PENDING_CANCEL): the command the strategy sends,
-        # where the strategy sends it (the emulator, the algorithm holding it, or the execution engine).
-        command = CancelOrder(
-            trader_id=order.trader_id,
-            strategy_id=order.strategy_id,
-            instrument_id=order.instrument_id,
-            client_order_id=order.client_order_id,
-            venue_order_id=order.venue_order_id,
-            command_id=UUID4(),
-            ts_init=self._kernel.clock.timestamp_ns(),
-        )
-        if order.is_emulated or order.emulation_trigger != TriggerType.NO_TRIGGER:
-            endpoint = EMULATOR_ENDPOINT
-        elif order.exec_algorithm_id is not None and order.is_active_local:
-            endpoint = f"{order.exec_algorithm_id}.execute"
-        else:
-            endpoint = EXEC_ENDPOINT
-        self._kernel.msgbus.send(endpoint, command)
-
     async def flatten(self, deadline: float) -> bool:
         """Close every open position with reduce-only market orders until flat; False if not flat at the deadline."""
         requested: dict[Any, float] = {}
@@ -294,21 +320,9 @@ class TradingHalt:
                 if now - requested.get(position.id, -1e9) < RESEND_SECONDS or self._closing(position):
                     continue
                 requested[position.id] = now
-                strategy = self._strategy_of(position.strategy_id)
-                if strategy is None:
-                    logger.error("halt: position %s belongs to no running strategy; it cannot be closed", position)
-                    continue
-                strategy.close_position(position, tags=[HALT_TAG], reduce_only=True)
+                self._close(position)
             resend_at = min((requested.get(p.id, now) + RESEND_SECONDS for p in positions), default=deadline)
             await self._wait_for_change(min(deadline, max(resend_at, now)))
-
-    def _closing(self, position: Position) -> bool:
-        """A close of the halt's is still working on ``position``, whatever its state: queued in the
-        RiskEngine or the execution engine (INITIALIZED), in flight or open at the venue.
-
-        ``close_position`` indexes its order under the position from the moment it is submitted.
-        """
-        return any(HALT_TAG in (o.tags or []) and not o.is_closed for o in self.cache.orders_for_position(position.id))
 
 
 Step = Callable[[float], Awaitable[Any]]  # takes the step's deadline (time.monotonic())

@@ -39,9 +39,11 @@ laptop), ``local.summary.summarize``/``fills_in``, ``local.backtest.run_backtest
   submit/modify rates. NautilusTrader (1.221 and 1.231) enforces the notional limit only for orders on a
   CASH account whose price it knows (LIMIT-type price, STOP trigger, or for MARKET orders
   the last quote or trade tick: bars are not enough); MARGIN accounts skip it entirely. The
-  rates are counted on the node's clock, i.e. wall time; in a paper replay they are scaled
-  by the replay speed so they mean market time (``paper_rate``), and at speed 0 (no relation
-  between market and wall time) they are not enforced by the node. See docs/runtime.md.
+  rates are counted on the node's clock, i.e. wall time, which is what they mean live. A paper
+  replay's market time has no fixed relation to wall time (speed 0; a paced replay's jitter), so
+  there the RiskEngine does not throttle (``UNTHROTTLED``) and the risk guard's order gate counts
+  the rates on the replay's market clock instead, with NautilusTrader's own ``Throttler``, as a
+  backtest's RiskEngine does. See docs/runtime.md.
 - **Actors**: instances passed in ``actors`` join the trader before it starts, after the
   strategy (the reporting actor and the risk guard).
 - **Signals**: the kernel installs loop handlers for SIGTERM/SIGINT/SIGABRT that stop the
@@ -63,11 +65,9 @@ import signal
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
-import pandas as pd
 from nautilus_trader.common.actor import Actor
 from nautilus_trader.common.component import TestClock
 from nautilus_trader.common.messages import ShutdownSystem
@@ -269,26 +269,13 @@ def nautilus_log_level(level: str) -> str:
         raise NodeBuildError(f"log level {level!r} is not one of {', '.join(_LOG_LEVELS)}") from None
 
 
-def paper_rate(rate: str, speed: float) -> str:
-    """A ``LIMIT/HH:MM:SS`` rate of market time as the node's wall-clock throttle sees it at replay ``speed``.
-
-    At speed S a market interval T passes in T/S of wall time. Speed 0 has no such relation:
-    the limit is lifted (a replay at full speed sends orders far faster than any market would).
-    """
-    limit, _, interval = rate.partition("/")
-    if speed <= 0:
-        return "1000000000/00:00:01"
-    wall = pd.to_timedelta(interval) / speed
-    if wall < timedelta(microseconds=1):
-        return "1000000000/00:00:01"
-    total = wall.total_seconds()
-    hours, rest = divmod(total, 3600)
-    minutes, seconds = divmod(rest, 60)
-    return f"{limit}/{int(hours):02d}:{int(minutes):02d}:{seconds:09.6f}"
+# A paper node's RiskEngine rate: no throttle on the wall clock (the order gate counts market time).
+UNTHROTTLED = "1000000000/00:00:01"
 
 
 def risk_engine_config(spec: LiveStrategySpec, *, replay_speed: float | None) -> LiveRiskEngineConfig:
-    """The RiskEngine's pre-trade limits from ``spec.risk`` (``replay_speed``: paper replay, see ``paper_rate``)."""
+    """The RiskEngine's pre-trade limits from ``spec.risk`` (``replay_speed`` given: a paper replay, whose
+    submit and modify rates the order gate counts on market time instead: ``UNTHROTTLED``)."""
     risk = spec.risk
     notional: dict[str, str] = {}
     if risk.max_notional_per_order is not None:
@@ -297,7 +284,7 @@ def risk_engine_config(spec: LiveStrategySpec, *, replay_speed: float | None) ->
         notional = dict.fromkeys(spec.instruments, value)
     submit, modify = risk.max_order_submit_rate, risk.max_order_modify_rate
     if replay_speed is not None:
-        submit, modify = paper_rate(submit, replay_speed), paper_rate(modify, replay_speed)
+        submit = modify = UNTHROTTLED
     return LiveRiskEngineConfig(
         max_order_submit_rate=submit,
         max_order_modify_rate=modify,

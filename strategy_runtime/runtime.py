@@ -218,14 +218,28 @@ class StrategyRuntime:
         # Called inside a message handler of the node: the gate is already shut. Containing the
         # trading and recording the halt (so that a restart does not trade) both start now.
         loop = asyncio.get_running_loop()
-        self._breach_task = loop.create_task(self._contain_breach(breach), name="risk-halt")
+        first_round: asyncio.Future[None] = loop.create_future()
+        self._breach_task = loop.create_task(self._contain_breach(breach, first_round), name="risk-halt")
         self._persist_task = loop.create_task(self._persist_halt(breach), name="risk-halt-record")
+        replay = self.node.replay if self.node is not None else None
+        if replay is not None:  # contained at the breach's market time, as the backtest does
+            replay.hold(first_round)
 
-    async def _contain_breach(self, breach: Breach) -> None:
-        """Cancel, flatten per policy, HALTED, with the halt's deadlines; again every few seconds until clean."""
+    async def _contain_breach(self, breach: Breach, first_round: asyncio.Future[None] | None = None) -> None:
+        """Cancel, flatten per policy, HALTED, with the halt's deadlines; again every few seconds until clean.
+        ``first_round`` is done once the first containment is over (or abandoned)."""
+        try:
+            await self._keep_containing(breach, first_round)
+        finally:
+            if first_round is not None and not first_round.done():
+                first_round.set_result(None)
+
+    async def _keep_containing(self, breach: Breach, first_round: asyncio.Future[None] | None) -> None:
         policy = self.config.spec.halt_policy
         while True:
             left, flat = await self._contain(breach)
+            if first_round is not None and not first_round.done():
+                first_round.set_result(None)
             clean = left == 0 and (flat or policy != HaltPolicy.FLATTEN)
             logger.error(
                 "runtime: risk halt (%s): %d order(s) left open, %s; trading stays halted until acknowledged",
@@ -243,6 +257,7 @@ class StrategyRuntime:
             breached_limit=breach.limit,
             reason=breach.reason,
             breached_at=breach.at,
+            breached_at_market=breach.market_at,
             owner=self.ledger.owner,
             acknowledgement=self.config.risk_acknowledgement,
         )
@@ -387,8 +402,10 @@ class StrategyRuntime:
             fills_before = len(history.fills)  # read whole already: no count query on top
         else:
             fills_before = await ledger.count()
+        # A paper start is a fresh simulated account: its fills are a run of their own (ledger.fills_key),
+        # so the count, the status and the summary are this run's; a live strategy's are every run's.
         reporter_config = ReporterConfig(
-            strategy_key=self.key, instrument_ids=tuple(config.spec.instruments), fills_before=fills_before
+            strategy_key=ledger.fills_key, instrument_ids=tuple(config.spec.instruments), fills_before=fills_before
         )
         self.reporter = Reporter(reporter_config, ledger=ledger, replay_progress=self.replay_progress)
         guard_config = RiskGuardConfig.from_spec(config.spec)
@@ -411,7 +428,12 @@ class StrategyRuntime:
         except SPEC_ERRORS as exc:
             logger.error("runtime: the strategy cannot run: %s", exc)
             return RunOutcome(EXIT_INVALID, str(exc), ledger.describe(), self.key)
-        guard.attach(self.node.kernel.exec_engine, front_doors=self.node.front_doors())
+        replay = self.node.replay  # a paper replay: the gate counts order rates on its market time
+        guard.attach(
+            self.node.kernel.exec_engine,
+            front_doors=self.node.front_doors(),
+            market_clock=replay.market_clock if replay is not None else None,
+        )
         # Before the start: a live node reconciles with the venue (and publishes the fills that
         # happened while this strategy was down) before its trader, and so the reporter, starts.
         self.reporter.attach(self.node.kernel.exec_engine, events_handler=self.node.exec_events_handler)
@@ -581,7 +603,7 @@ class StrategyRuntime:
             exit_code=exit_code,
             reason=self._stop_reason,
             ledger_where=ledger.describe(),
-            strategy_key=self.key,
+            strategy_key=ledger.fills_key,
             snapshot=self.status_snapshot(),
             pnl=self._pnl_now(),
             halt=self.halt_report,

@@ -126,7 +126,18 @@ class ReplayProgress(StatusModel):
 class TradingState(StatusModel):
     """Trading state reported by the runtime."""
 
-    fills: int = Field(default=0, ge=0, description="Fills recorded in the ledger since the strategy first ran.")
+    fills: int = Field(
+        default=0,
+        ge=0,
+        description="Fills recorded in the ledger under `ledgerKey`: since the strategy first ran (live), or in "
+        "this run (paper: every start is a fresh simulated account replaying from the first bar).",
+    )
+    ledger_key: str | None = Field(
+        default=None,
+        description="The ledger key the fills, PnL and positions shown are those of: `namespace/name` for a live "
+        "strategy (its venue account persists across restarts); `namespace/name@run-N` for a paper strategy, a "
+        "new run N at every start (`livestrat fills --strategy` takes it).",
+    )
     last_fill: Fill | None = Field(default=None, description="The most recent fill.")
     realized_pnl: str | None = Field(
         default=None,
@@ -175,8 +186,14 @@ class RiskState(StatusModel):
     breached_at: str | None = Field(
         default=None,
         json_schema_extra={"format": "date-time"},
-        description="When the limit broke; acknowledge a risk halt by annotating the LiveStrategy "
-        "with this value (livestrat.io/risk-acknowledged).",
+        description="When the limit broke, on the runtime's wall clock; acknowledge a risk halt by annotating the "
+        "LiveStrategy with this value (livestrat.io/risk-acknowledged).",
+    )
+    breached_at_market: str | None = Field(
+        default=None,
+        json_schema_extra={"format": "date-time"},
+        description="When the limit broke in market time: the time of the event that broke it (the replayed "
+        "data's in paper, the venue's latest event live). Absent for a halt recorded before it was kept.",
     )
     halt_recorded: bool | None = Field(
         default=None,

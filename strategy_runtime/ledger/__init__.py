@@ -13,6 +13,7 @@ from typing import Any
 
 from livestrat.api.contract import SQLITE_FILE_NAME
 from livestrat.api.runtime_config import ENV_LEDGER_DSN, LedgerKind, RuntimeConfig
+from livestrat.api.spec import Mode
 from strategy_runtime.ledger.base import Ledger, LedgerLag, Migration
 from strategy_runtime.ledger.dsn import DsnParts, InvalidDsn
 from strategy_runtime.ledger.errors import (
@@ -24,7 +25,15 @@ from strategy_runtime.ledger.errors import (
 )
 from strategy_runtime.ledger.fencing import FENCE_LEASE_SECONDS, FencedOut, FenceHolder, FenceTaken
 from strategy_runtime.ledger.postgres import PostgresLedger
-from strategy_runtime.ledger.records import FillRecord, HaltRecord, RiskBaseline, Side, from_order_filled
+from strategy_runtime.ledger.records import (
+    FillRecord,
+    HaltRecord,
+    RiskBaseline,
+    Side,
+    from_order_filled,
+    run_key,
+    strategy_of,
+)
 from strategy_runtime.ledger.spool import FillSpool, spool_directory
 from strategy_runtime.ledger.sqlite import SqliteLedger
 from strategy_runtime.ledger.writer import CommittedBatch, WriteResult
@@ -55,13 +64,21 @@ __all__ = [
     "WriteResult",
     "from_order_filled",
     "ledger_for",
+    "run_key",
     "spool_directory",
+    "strategy_of",
 ]
 
 
 def ledger_for(config: RuntimeConfig, environ: Mapping[str, str] = os.environ, **options: Any) -> Ledger:
-    """The (unopened) ledger the runtime configuration names; ``options`` go to the backend."""
+    """The (unopened) ledger the runtime configuration names; ``options`` go to the backend.
+
+    A paper strategy's ledger records each start as a run of its own (``runs``, docs/ledger.md, "Runs"):
+    every start is a fresh simulated account. A live strategy's account persists across restarts, and
+    so does its one key.
+    """
     key = config.strategy.key
+    options.setdefault("runs", config.spec.mode == Mode.PAPER)
     if config.ledger.kind == LedgerKind.POSTGRESQL:
         dsn = environ.get(ENV_LEDGER_DSN)
         if not dsn:

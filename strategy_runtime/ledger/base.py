@@ -57,7 +57,7 @@ from strategy_runtime.ledger.fencing import (
     default_owner,
     lease_clock,
 )
-from strategy_runtime.ledger.records import FillRecord, HaltRecord, RiskBaseline
+from strategy_runtime.ledger.records import FillRecord, HaltRecord, RiskBaseline, run_key
 from strategy_runtime.ledger.spool import FillSpool
 from strategy_runtime.ledger.writer import CommittedBatch, WriteBehind, WriteResult
 
@@ -139,8 +139,14 @@ class Ledger(ABC):
         spool: FillSpool | None = None,
         on_fence_lost: Callable[[str], None] | None = None,
         on_commit: Callable[[CommittedBatch], None] | None = None,
+        runs: bool = False,
     ) -> None:
-        self.strategy_key = strategy_key
+        self.strategy_key = strategy_key  # the fence, the risk halts and the baseline are the strategy's
+        # Where this opening records and counts fills: the strategy key, or with ``runs`` (paper
+        # strategies: each start is a fresh simulated account) a run of its own, ``run_key``, known once
+        # the fence is taken (its epoch numbers the run).
+        self.fills_key = strategy_key
+        self._runs = runs
         self.owner = owner or default_owner()
         self._fence_wait = fence_wait
         self._lease = FenceLease(fence_lease, lease_clock)
@@ -254,6 +260,8 @@ class Ledger(ABC):
                 where=self.describe(),
             )
             self._epoch = grant.epoch
+            if self._runs:
+                self.fills_key = run_key(self.strategy_key, self._epoch)
             self._lease.start(sent, grant.wait_seconds)
             self._fence_held = True
             await self._drain_spool()
@@ -279,7 +287,7 @@ class Ledger(ABC):
         keeper.add_done_callback(self._keeper_ended)
         self._tasks = [*tasks, keeper]
         logger.info(
-            "ledger: %s, fence for %s taken by %s (epoch %d, lease %gs%s)",
+            "ledger: %s, fence for %s taken by %s (epoch %d, lease %gs%s)%s",
             self.describe(),
             self.strategy_key,
             self.owner,
@@ -288,6 +296,7 @@ class Ledger(ABC):
             f"; the previous holder did not release it: no order for {grant.wait_seconds:g}s"
             if grant.wait_seconds
             else "",
+            f"; this run's fills are recorded as {self.fills_key}" if self._runs else "",
         )
         return self
 
@@ -395,8 +404,8 @@ class Ledger(ABC):
         """Enqueue a fill for the writer; returns at once. Call it from the event loop's thread."""
         if self._state is not _State.OPEN:
             raise LedgerClosed(f"the ledger for {self.strategy_key!r} is {self._state.value}: fill {fill!r} refused")
-        if fill.strategy_key != self.strategy_key:
-            raise ValueError(f"fill of strategy {fill.strategy_key!r} recorded in the ledger of {self.strategy_key!r}")
+        if fill.strategy_key != self.fills_key:
+            raise ValueError(f"fill of {fill.strategy_key!r} recorded in the ledger of {self.fills_key!r}")
         if threading.get_ident() != self._loop_thread:
             # asyncio.Event is not thread-safe: a wake-up from elsewhere could be missed.
             raise RuntimeError("Ledger.record() must be called from the thread running the ledger's event loop")
@@ -541,12 +550,12 @@ class Ledger(ABC):
 
     # ------------------------------------------------------------------ reading
     async def fills(self, strategy_key: str | None = None) -> list[FillRecord]:
-        """Committed fills of a strategy (default: this one), ordered by ts_event, then trade id."""
-        return await self._select(strategy_key or self.strategy_key)
+        """Committed fills of a ledger key (default: this one's, ``fills_key``), ordered by ts_event, then trade id."""
+        return await self._select(strategy_key or self.fills_key)
 
     async def count(self, strategy_key: str | None = None) -> int:
-        """Number of committed fills of a strategy (default: this one)."""
-        return await self._count(strategy_key or self.strategy_key)
+        """Number of committed fills of a ledger key (default: this one's, ``fills_key``)."""
+        return await self._count(strategy_key or self.fills_key)
 
     # ------------------------------------------------------------------ risk halts
     def _require_open(self, doing: str) -> None:

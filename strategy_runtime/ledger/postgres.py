@@ -145,6 +145,8 @@ MIGRATIONS = (
             "ALTER TABLE fills ADD COLUMN fence_epoch bigint",
         ),
     ),
+    # The market time of the event that broke the limit, beside breached_at (the wall clock's).
+    Migration(5, "risk halts in market time", ("ALTER TABLE risk_halts ADD COLUMN breached_at_market timestamptz",)),
 )
 
 
@@ -452,21 +454,22 @@ class PostgresLedger(Ledger):
     async def _save_halt(self, halt: HaltRecord) -> None:
         async with self._fenced("write a risk halt to") as conn:
             await conn.execute(
-                "INSERT INTO risk_halts (strategy_key, breached_at, breached_limit, reason, owner, acknowledgement) "
-                "VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING",
+                "INSERT INTO risk_halts (strategy_key, breached_at, breached_limit, reason, owner, acknowledgement, "
+                "breached_at_market) VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING",
                 self.strategy_key,
                 halt.breached_at,
                 halt.breached_limit,
                 halt.reason,
                 halt.owner,
                 halt.acknowledgement,
+                halt.breached_at_market,
             )
 
     async def _load_halt(self) -> HaltRecord | None:
         with self._database("read risk halts from") as pool:
             row = await pool.fetchrow(
-                "SELECT breached_limit, reason, breached_at, owner, acknowledgement FROM risk_halts "
-                "WHERE strategy_key = $1 AND cleared_at IS NULL",
+                "SELECT breached_limit, reason, breached_at, owner, acknowledgement, breached_at_market"
+                " FROM risk_halts WHERE strategy_key = $1 AND cleared_at IS NULL",
                 self.strategy_key,
             )
         return HaltRecord(*row) if row is not None else None

@@ -17,7 +17,7 @@ import asyncpg
 from strategy_runtime.ledger.dsn import DsnParts
 from strategy_runtime.ledger.errors import LedgerUnavailable
 from strategy_runtime.ledger.postgres import SELECT_SQL as PG_SELECT_SQL
-from strategy_runtime.ledger.records import FillRecord
+from strategy_runtime.ledger.records import FillRecord, strategy_of
 from strategy_runtime.ledger.sqlite import SELECT_SQL as SQLITE_SELECT_SQL
 from strategy_runtime.ledger.sqlite import _from_sqlite
 
@@ -83,11 +83,12 @@ class LedgerSource:
 
 
 def pick_strategy(keys: dict[str, int], asked: str) -> str:
-    """The strategy key ``asked`` means: itself, or the one key whose name part (after the slash) it is.
-    LookupError naming the candidates when it means none or several (``livestrat run`` keeps one key per run)."""
+    """The ledger key ``asked`` means: itself, or the one key of the strategy ``namespace/name`` or the name
+    (after the slash) it is. LookupError naming the candidates when it means none or several (``livestrat
+    run`` keeps one key per run; a paper pod one per start, ``namespace/name@run-N``)."""
     if asked in keys:
         return asked
-    named = [key for key in keys if key.rsplit("/", 1)[-1] == asked]
+    named = [key for key in keys if asked in (strategy_of(key), strategy_of(key).rsplit("/", 1)[-1])]
     if len(named) == 1:
         return named[0]
     if named:

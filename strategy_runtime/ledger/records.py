@@ -115,6 +115,26 @@ def strategy_file_stem(strategy_key: str) -> str:
     return f"{readable}-{digest}"
 
 
+# A paper runtime records each start's fills as a run of their own: ``namespace/name@run-EPOCH``.
+RUN_MARK = "@run-"
+
+
+def run_key(strategy_key: str, epoch: int) -> str:
+    """The ledger key of one run of a paper strategy: its fills, apart from every other start's.
+
+    A paper start is a fresh simulated account replaying from the first bar, so its fills are not
+    the same trades as an earlier start's, even where the trade ids repeat (or differ, with random
+    ids); ``epoch`` is the fencing token this start took (one per start, rising), so the runs of a
+    strategy sort in the order they ran. A LiveStrategy name has no ``@``: the mark is unambiguous.
+    """
+    return f"{strategy_key}{RUN_MARK}{epoch}"
+
+
+def strategy_of(ledger_key: str) -> str:
+    """The strategy key (``namespace/name``) a ledger key belongs to: itself, or the strategy of a run."""
+    return ledger_key.split(RUN_MARK, 1)[0]
+
+
 # Trade ids of fills NautilusTrader inferred at reconciliation (a venue reported an order filled
 # further than the fills it reported): see ``inferred_trade_id``.
 INFERRED_TRADE_PREFIX = "INFERRED-"
@@ -169,6 +189,7 @@ class HaltRecord:
     breached_at: datetime
     owner: str
     acknowledgement: str | None = None
+    breached_at_market: datetime | None = None  # market time of the event that broke the limit (migration 5)
 
 
 @dataclass(frozen=True)

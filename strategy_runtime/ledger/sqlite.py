@@ -123,6 +123,7 @@ MIGRATIONS = (
             "ALTER TABLE fills ADD COLUMN fence_epoch INTEGER",
         ),
     ),
+    Migration(5, "risk halts in market time", ("ALTER TABLE risk_halts ADD COLUMN breached_at_market TEXT",)),
 )
 
 INSERT_SQL = (
@@ -331,8 +332,8 @@ class SqliteLedger(Ledger):
     def _save_halt_sync(self, halt: HaltRecord) -> None:
         with self._fenced() as conn:
             conn.execute(
-                "INSERT INTO risk_halts (strategy_key, breached_at, breached_limit, reason, owner, acknowledgement) "
-                "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+                "INSERT INTO risk_halts (strategy_key, breached_at, breached_limit, reason, owner, acknowledgement, "
+                "breached_at_market) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
                 (
                     self.strategy_key,
                     halt.breached_at.isoformat(),
@@ -340,6 +341,7 @@ class SqliteLedger(Ledger):
                     halt.reason,
                     halt.owner,
                     halt.acknowledgement,
+                    halt.breached_at_market.isoformat() if halt.breached_at_market is not None else None,
                 ),
             )
 
@@ -349,13 +351,14 @@ class SqliteLedger(Ledger):
     def _load_halt_sync(self) -> HaltRecord | None:
         assert self._conn is not None
         row = self._conn.execute(
-            "SELECT breached_limit, reason, breached_at, owner, acknowledgement FROM risk_halts "
+            "SELECT breached_limit, reason, breached_at, owner, acknowledgement, breached_at_market FROM risk_halts "
             "WHERE strategy_key = ? AND cleared_at IS NULL",
             (self.strategy_key,),
         ).fetchone()
         if row is None:
             return None
-        return HaltRecord(row[0], row[1], datetime.fromisoformat(row[2]), row[3], row[4])
+        market = datetime.fromisoformat(row[5]) if row[5] is not None else None
+        return HaltRecord(row[0], row[1], datetime.fromisoformat(row[2]), row[3], row[4], market)
 
     async def _clear_halt(self, acknowledgement: str) -> None:
         await self._run(self._clear_halt_sync, acknowledgement)

@@ -4,7 +4,9 @@ A paper replay of a spec must produce the same fills as this backtest over the s
 (docs/runtime.md, "Backtest oracle"). Everything that decides fills is shared with the paper
 node rather than repeated: the strategy (``strategy_source``), the simulated venue
 (``paper.venue``), the catalog and its sample (``paper.catalog``), the replay window and data
-types, the trader id and the RiskEngine limits.
+types, the trader id and the RiskEngine limits, and the runtime's risk guard: its order gate
+(``maxNotionalPerOrder`` on MARGIN accounts too, orders it cannot price), its post-trade limits,
+and on a breach the risk halt (``BacktestHalt``).
 
 ``run_backtest(config) -> BacktestResult`` runs it in-process; ``run_backtest_command(args)``
 is the CLI (summary on stdout, ``--fills-json PATH`` writes every fill).
@@ -21,6 +23,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from nautilus_trader.backtest.engine import BacktestEngine
 from nautilus_trader.backtest.node import BacktestNode
 from nautilus_trader.config import (
     BacktestDataConfig,
@@ -29,15 +32,20 @@ from nautilus_trader.config import (
     LoggingConfig,
     RiskEngineConfig,
 )
+from nautilus_trader.model.enums import OrderStatus, TradingState
+from nautilus_trader.model.events import OrderFilled
 
 from livestrat.api.runtime_config import RuntimeConfig
-from livestrat.api.spec import Mode, ReplayDataType
+from livestrat.api.spec import HaltPolicy, Mode, ReplayDataType
+from strategy_runtime.halt import Containment
 from strategy_runtime.ledger.export import write_fills
-from strategy_runtime.ledger.records import FillRecord
+from strategy_runtime.ledger.records import FillRecord, from_order_filled
 from strategy_runtime.local.summary import TradingSummary, summarize
 from strategy_runtime.node import CONFIGURATION_ERRORS, nautilus_log_level, trader_id_for
 from strategy_runtime.paper.catalog import StrategyCatalog, prepare_catalog
 from strategy_runtime.paper.venue import paper_venue
+from strategy_runtime.risk.breach import Breach
+from strategy_runtime.risk.guard import RiskGuard, RiskGuardConfig
 from strategy_runtime.strategy_source import load_strategy
 
 
@@ -56,6 +64,69 @@ class BacktestResult:
     @property
     def fills(self) -> list[FillRecord]:
         return self.summary.fills
+
+
+class BacktestHalt(Containment):
+    """The runtime's risk halt in a backtest (``StrategyRuntime`` on a breach: ``TradingHalt.contain``).
+
+    The runtime contains a breach in a task of the event loop, so after the message handler that broke
+    the limit is over (a strategy that goes on submitting in the same ``on_bar`` has its orders denied
+    first) and before the replay hands over the next data point. The backtest does it in a time alert at
+    the breach's market time, which the engine fires before the next data point reaches the venue:
+    RiskEngine REDUCING, every order cancelled, under ``haltPolicy: flatten`` every position closed with
+    the halt's reduce-only market order (``LIVESTRAT_HALT``), RiskEngine HALTED. The simulated venue
+    answers commands as they come, so nothing is waited for.
+    """
+
+    ALERT_NAME = "livestrat-risk-halt"
+
+    def __init__(self, engine: BacktestEngine, guard: RiskGuard, policy: str) -> None:
+        super().__init__(engine, guard)
+        self._policy = policy
+        self.breach: Breach | None = None
+
+    def on_breach(self, breach: Breach) -> None:
+        if self.breach is not None:
+            return
+        self.breach = breach
+        clock = self._kernel.clock
+        clock.set_time_alert_ns(self.ALERT_NAME, clock.timestamp_ns(), self._contain)
+
+    def _contain(self, _event: Any) -> None:
+        risk_engine = self._kernel.risk_engine
+        risk_engine.set_trading_state(TradingState.REDUCING)
+        for order in self.open_orders():
+            if order.status != OrderStatus.INITIALIZED:
+                self._cancel(order)
+        if self._policy == HaltPolicy.FLATTEN:
+            for position in self.cache.positions_open():
+                if not self._closing(position):
+                    self._close(position)
+        risk_engine.set_trading_state(TradingState.HALTED)
+        self._guard.mark_halted()
+
+
+def _add_risk_guard(config: RuntimeConfig, engine: BacktestEngine) -> RiskGuard:
+    """The runtime's risk guard on the engine, after the strategy (as ``build_node`` adds it), with its halt."""
+    halt: BacktestHalt | None = None
+
+    def on_breach(breach: Breach) -> None:
+        assert halt is not None
+        halt.on_breach(breach)
+
+    guard = RiskGuard(RiskGuardConfig.from_spec(config.spec), on_breach=on_breach)
+    halt = BacktestHalt(engine, guard, config.spec.halt_policy)
+    # Breaches timed on the engine's clock (market time); its RiskEngine counts the order rates on it already.
+    guard.attach(engine.kernel.exec_engine, market_clock=engine.kernel.clock, count_rates=False)
+    engine.add_actor(guard)
+    key = config.strategy.key
+
+    def on_order_event(event: Any) -> None:  # what the runtime's reporter hands the guard: every fill
+        if isinstance(event, OrderFilled):
+            guard.on_fill(from_order_filled(event, key))
+
+    engine.kernel.msgbus.subscribe("events.order.*", on_order_event)
+    return guard
 
 
 def _check_backtestable(config: RuntimeConfig) -> None:
@@ -143,10 +214,12 @@ def run_backtest(
     node = BacktestNode(configs=[run_config])
     started = time.perf_counter()
     try:
-        results = node.run()
-        wall = time.perf_counter() - started
+        node.build()
         engine = node.get_engine(run_config.id)
         assert engine is not None
+        _add_risk_guard(config, engine)
+        results = node.run()
+        wall = time.perf_counter() - started
         summary = summarize(engine.cache, engine.portfolio, list(config.spec.instruments), config.strategy.key)
         events = results[0].iterations if results else 0
     finally:

@@ -194,7 +194,12 @@ def print_summary(config: RuntimeConfig, outcome: RunOutcome, seconds: float) ->
     print(f"  open orders:    {trading.open_orders}")
     print(
         f"  risk:           {risk.state}"
-        + (f" since {risk.breached_at}: {risk.breached_limit}: {risk.reason}" if risk.breached_limit else "")
+        + (
+            f" since {risk.breached_at} (market time {risk.breached_at_market or 'not recorded'}): "
+            f"{risk.breached_limit}: {risk.reason}"
+            if risk.breached_limit
+            else ""
+        )
     )
     print(f"  ledger:         {outcome.ledger_where} (strategy key {outcome.strategy_key})")
 

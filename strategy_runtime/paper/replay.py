@@ -164,6 +164,10 @@ class ReplayDataClient(LiveMarketDataClient):
         self._catalog = ParquetDataCatalog(config.catalog_path)
         self._kernel: NautilusKernel | None = None
         self._stop_requested = False
+        self._holds: list[asyncio.Future[Any]] = []  # the next event waits until these are done (``hold``)
+        # Market time, as a backtest's clock: set to each event's ts_init before the node gets it, firing
+        # the timers due before it first (the order gate's rate throttles count on it: ``market_clock``).
+        self.market_clock = TestClock()
         self._task: asyncio.Task[None] | None = None
         self._progress = ReplayProgress()
         self.finished = asyncio.Event()
@@ -201,6 +205,15 @@ class ReplayDataClient(LiveMarketDataClient):
     @property
     def progress(self) -> ReplayProgress:
         return self._progress
+
+    def hold(self, until: asyncio.Future[Any]) -> None:
+        """Hand over no further event until ``until`` is done, and the node has processed what it caused.
+
+        The runtime's risk halt: a backtest contains a breach before its next data point reaches the
+        venue (``local.backtest.BacktestHalt``), so the replay lets the halt's first containment
+        (cancels, the flatten's fills) happen at the breach's market time too.
+        """
+        self._holds.append(until)
 
     def stop_replay(self) -> None:
         """Hand over no further events (a halt stops the market data before cancelling orders)."""
@@ -409,6 +422,9 @@ class ReplayDataClient(LiveMarketDataClient):
         while idle < 2:
             await asyncio.sleep(0)
             idle = 0 if self._queues_busy() else idle + 1
+            if idle == 2 and self._holds:
+                await asyncio.wait([self._holds.pop(0)])  # never raises: a failed halt is the runtime's to report
+                idle = 0
 
     async def _wait_until_trading(self) -> None:
         if self._kernel is None:
@@ -463,6 +479,7 @@ class ReplayDataClient(LiveMarketDataClient):
             if clocks and event.ts_init > market_time:
                 await clocks.before(event.ts_init)  # timers due before this market time, then the clocks move
                 market_time = event.ts_init
+            self._advance_market_clock(event.ts_init)
             handle(event)
             count += 1
             self._progress = ReplayProgress(events=count, total=total, market_time_ns=event.ts_init)
@@ -474,6 +491,16 @@ class ReplayDataClient(LiveMarketDataClient):
             await clocks.after(market_time)
         await self.drain()
         self._finish(count, first_ts, self._progress.market_time_ns, time.perf_counter() - started)
+
+    def _advance_market_clock(self, ts: int) -> None:
+        """Market time moves to ``ts``: timers due before it fire first, those due at ``ts`` after the event
+        (before the next one), as a backtest engine advances its clocks around each data point."""
+        clock = self.market_clock
+        if ts <= clock.timestamp_ns():
+            return
+        for handler in clock.advance_time(ts - 1):
+            handler.handle()
+        clock.set_time(ts)
 
     def _finish(self, count: int, first_ts: int | None, last_ts: int | None, wall_seconds: float) -> None:
         total = self._progress.total if self._progress.total is not None else count

@@ -73,9 +73,10 @@ FillListener = Callable[[FillRecord], None]
 
 
 class ReporterConfig(ActorConfig, frozen=True, kw_only=True):
-    """Whose fills the reporter records (``strategy_key``: the LiveStrategy's ``namespace/name``), the
-    instruments it reports, and ``fills_before``: what the ledger held for the strategy when the
-    runtime started, so that ``fills`` counts every fill the ledger holds, earlier runs included."""
+    """Under which ledger key the reporter records fills (``strategy_key``: the LiveStrategy's
+    ``namespace/name``, or a paper strategy's run of it, ``namespace/name@run-N``), the instruments it
+    reports, and ``fills_before``: what the ledger held under that key when the runtime started, so
+    that ``fills`` counts every fill the ledger holds under it (a live strategy's earlier runs included)."""
 
     component_id: ComponentId | None = ComponentId(REPORTER_ID)
     strategy_key: str
@@ -295,7 +296,8 @@ class Reporter(Actor):
 
     @property
     def fills_in_ledger(self) -> int:
-        """Fills the ledger holds for this strategy (committed), earlier runs included."""
+        """Fills the ledger holds under this runtime's key (committed): a live strategy's earlier runs included,
+        a paper strategy's current run only."""
         return self._fills_before + self._ledger.lag().totals.new
 
     def instruments(self) -> list[InstrumentId]:
@@ -314,4 +316,5 @@ class Reporter(Actor):
             open_orders=len(working_orders(self.cache)),
             node_state=node_state,
             replay=self._replay_progress() if self._replay_progress is not None else None,
+            ledger_key=self._strategy_key,
         )

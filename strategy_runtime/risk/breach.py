@@ -27,11 +27,15 @@ GATE_REASON_PREFIX = "livestrat risk guard: "
 
 @dataclass(frozen=True)
 class Breach:
-    """A broken limit: which one, a sentence a trader understands, and when."""
+    """A broken limit: which one, a sentence a trader understands, and when: ``at`` on the wall clock (when
+    the runtime saw it; the value a human acknowledges), ``market_at`` in market time (of the event that
+    broke it: the replayed data's time in paper and in a backtest, the venue's latest event live; None
+    when unknown, as for a halt recorded before market times were)."""
 
     limit: str
     reason: str
     at: datetime
+    market_at: datetime | None = None
 
 
 def from_denial(client_order_id: object, reason: str, at: datetime) -> Breach | None:

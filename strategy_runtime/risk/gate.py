@@ -31,6 +31,14 @@ client, the last step inside the process (``_LastLook``), because the live execu
 commands between the two and a process frozen in between must not send, once it wakes, an order
 it admitted before its lease ran out.
 
+**Rates on market time** (``count_rates``, a paper replay only). NautilusTrader's RiskEngine counts
+``maxOrderSubmitRate`` and ``maxOrderModifyRate`` on the node's clock: wall time in a live node, market
+time in a backtest. A paper replay runs market time at any pace (speed 0: as fast as the node goes), so
+its RiskEngine does not throttle and the gate does, first thing at the endpoint (where the RiskEngine's
+throttle hands commands on): NautilusTrader's own ``Throttler`` on the replay's market clock, denying
+with the RiskEngine's own reasons (``Exceeded MAX_ORDER_SUBMIT_RATE``), which the guard takes for a
+breach as it does the RiskEngine's.
+
 ``OrderGate`` keeps the state from construction (a runtime may start shut); ``install`` puts a
 ``_Door`` on the endpoint once the node's parts exist (the guard's ``on_start``): it checks each
 command against that state, and ``uninstall`` puts the execution engine back (``on_dispose``).
@@ -44,8 +52,9 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
+import pandas as pd
 from nautilus_trader.cache.cache import Cache
-from nautilus_trader.common.component import Clock, MessageBus
+from nautilus_trader.common.component import Clock, MessageBus, Throttler
 from nautilus_trader.core.uuid import UUID4
 from nautilus_trader.execution.messages import ModifyOrder, SubmitOrder, SubmitOrderList
 from nautilus_trader.model.enums import OrderSide, OrderStatus, PriceType
@@ -68,6 +77,9 @@ EXEC_EVENTS_ENDPOINT = "ExecEngine.process"
 HALT_TAG = "LIVESTRAT_HALT"
 # The gate forgets orders that left INITIALIZED whenever it tracks more than this many.
 FORWARDED_PRUNE_AT = 1_000
+# The RiskEngine's own denial reasons for its rate throttles (the guard's breach.from_denial reads them).
+SUBMIT_RATE_DENIAL = "Exceeded MAX_ORDER_SUBMIT_RATE"
+MODIFY_RATE_DENIAL = "Exceeded MAX_ORDER_MODIFY_RATE"
 # The execution client's methods that send an order or a modification to the venue (the last look).
 CLIENT_SENDS = ("submit_order", "submit_order_list", "modify_order")
 
@@ -100,6 +112,12 @@ class OrderGate:
         # Orders the gate let through to the execution engine, until they leave INITIALIZED:
         # the halt must cancel them too once the venue has them (see ``orders_on_their_way``).
         self.forwarded: dict[Any, Order] = {}
+        # (clock, submit rate, modify rate): the rates the gate counts on a market clock (``count_rates``).
+        self.rates: tuple[Clock, str | None, str | None] | None = None
+
+    def count_rates(self, clock: Clock, submit: str | None, modify: str | None) -> None:
+        """Throttle submits and modifications (``LIMIT/HH:MM:SS``; None: not at all) on ``clock`` (before install)."""
+        self.rates = (clock, submit, modify)
 
     def install(
         self,
@@ -176,10 +194,24 @@ class _Door:
         self._cache = cache
         self._clock = clock
         self._exec_engine = exec_engine
+        self._submit_throttle: Throttler | None = None
+        self._modify_throttle: Throttler | None = None
+        if gate.rates is not None:
+            market, submit, modify = gate.rates
+            if submit:
+                self._submit_throttle = _throttler(
+                    "ORDER_SUBMIT_THROTTLER", submit, market, self._submit, self._too_fast
+                )
+            if modify:
+                self._modify_throttle = _throttler(
+                    "ORDER_MODIFY_THROTTLER", modify, market, self._modify, self._modify_too_fast
+                )
         msgbus.deregister(EXEC_ENDPOINT, exec_engine.execute)
         msgbus.register(EXEC_ENDPOINT, self.execute)
         # NautilusTrader 1.231 offers no public way to reach the clients (pinned in test_nautilus_pins.py).
-        self._last_looks = [_LastLook(self, client) for client in exec_engine._clients.values()]
+        # A gate with no fence to check (a backtest, whose clients are Cython classes) needs no last look.
+        clients = exec_engine._clients.values() if gate.fence is not fence_unchecked else ()
+        self._last_looks = [_LastLook(self, client) for client in clients]
         self._fronts: list[tuple[str, Callable[[Any], None], Callable[[Any], None]]] = []
         for endpoint, handler in front_doors.items():
             front = self._front_door(handler)
@@ -216,22 +248,42 @@ class _Door:
         return front
 
     def execute(self, command: Any) -> None:
-        if isinstance(command, SubmitOrder):
-            if self._admit([command.order]):
-                self._forward([command.order])
-                self._exec_engine.execute(command)
-            else:  # a released emulated entry, say: the stop-loss and take-profit waiting on it go too
-                self._deny_children(command.order)
-        elif isinstance(command, SubmitOrderList):
-            orders = list(command.order_list.orders)
-            if self._admit(orders):
-                self._forward(orders)
-                self._exec_engine.execute(command)
+        if isinstance(command, (SubmitOrder, SubmitOrderList)):
+            if self._submit_throttle is not None:
+                self._submit_throttle.send(command)  # on to _submit, or _too_fast
+            else:
+                self._submit(command)
         elif isinstance(command, ModifyOrder):
-            if self._admit_modify(command):
-                self._exec_engine.execute(command)
+            if self._modify_throttle is not None:
+                self._modify_throttle.send(command)
+            else:
+                self._modify(command)
         else:  # cancels, queries: always through
             self._exec_engine.execute(command)
+
+    def _submit(self, command: SubmitOrder | SubmitOrderList) -> None:
+        orders = [command.order] if isinstance(command, SubmitOrder) else list(command.order_list.orders)
+        if self._admit(orders):
+            self._forward(orders)
+            self._exec_engine.execute(command)
+        elif isinstance(command, SubmitOrder):  # a released emulated entry, say: its stop-loss and take-profit go too
+            self._deny_children(command.order)
+
+    def _modify(self, command: ModifyOrder) -> None:
+        if self._admit_modify(command):
+            self._exec_engine.execute(command)
+
+    def _too_fast(self, command: SubmitOrder | SubmitOrderList) -> None:
+        orders = [command.order] if isinstance(command, SubmitOrder) else list(command.order_list.orders)
+        for order in orders:
+            self._deny(order, SUBMIT_RATE_DENIAL)  # the RiskEngine's reason: a breach of maxOrderSubmitRate
+        if isinstance(command, SubmitOrder):
+            self._deny_children(command.order)
+
+    def _modify_too_fast(self, command: ModifyOrder) -> None:
+        order = self._cache.order(command.client_order_id)
+        if order is not None:
+            self._reject_modify(order, MODIFY_RATE_DENIAL)
 
     def _forward(self, orders: list[Order]) -> None:
         forwarded = self._gate.forwarded
@@ -401,6 +453,21 @@ class _Door:
             ts_init=now,
         )
         self._msgbus.send(EXEC_EVENTS_ENDPOINT, rejected)
+
+
+def _throttler(
+    name: str, rate: str, clock: Clock, send: Callable[[Any], None], drop: Callable[[Any], None]
+) -> Throttler:
+    """NautilusTrader's ``Throttler`` for a ``LIMIT/HH:MM:SS`` rate, as its RiskEngine builds one, dropping."""
+    limit, _, interval = rate.partition("/")
+    return Throttler(
+        name=name,
+        limit=int(limit),
+        interval=pd.to_timedelta(interval).to_pytimedelta(),
+        clock=clock,
+        output_send=send,
+        output_drop=drop,
+    )
 
 
 class _LastLook:

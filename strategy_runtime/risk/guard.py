@@ -29,13 +29,15 @@ finds the halt acknowledged (see docs/runtime.md, "Risk guard").
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Callable, Mapping
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
 from nautilus_trader.common.actor import Actor
+from nautilus_trader.common.component import Clock
 from nautilus_trader.common.config import ActorConfig
 from nautilus_trader.model.data import Bar, QuoteTick
 from nautilus_trader.model.events import OrderDenied, OrderModifyRejected
@@ -71,6 +73,9 @@ class RiskGuardConfig(ActorConfig, frozen=True, kw_only=True):
     max_drawdown: float | None = None
     max_position: float | None = None
     max_notional_per_order: float | None = None
+    # ``LIMIT/HH:MM:SS``; counted by the gate only on a market clock (``attach``): a paper replay.
+    max_order_submit_rate: str | None = None
+    max_order_modify_rate: str | None = None
 
     @classmethod
     def from_spec(cls, spec: LiveStrategySpec) -> RiskGuardConfig:
@@ -81,6 +86,8 @@ class RiskGuardConfig(ActorConfig, frozen=True, kw_only=True):
             max_drawdown=risk.max_drawdown,
             max_position=risk.max_position,
             max_notional_per_order=risk.max_notional_per_order,
+            max_order_submit_rate=risk.max_order_submit_rate,
+            max_order_modify_rate=risk.max_order_modify_rate,
         )
 
 
@@ -121,6 +128,7 @@ class RiskGuard(Actor):
         )
         self._exec_engine: Any = None
         self._front_doors: dict[str, Callable[[Any], None]] = {}
+        self._market_clock: Clock | None = None
         self._subscriptions: list[tuple[str, Callable[[Any], None]]] = []
         self._data_subscribed = False
         self._started = False
@@ -129,11 +137,25 @@ class RiskGuard(Actor):
         self._known: set[InstrumentId] = set(self._instrument_ids)  # grows with position events
 
     # ------------------------------------------------------------------ lifecycle
-    def attach(self, exec_engine: Any, front_doors: Mapping[str, Callable[[Any], None]] | None = None) -> None:
-        """``front_doors``: the endpoints before the RiskEngine (the OrderEmulator's, each execution
-        algorithm's) and their handlers, for the gate to stand on as well (see ``risk.gate``)."""
+    def attach(
+        self,
+        exec_engine: Any,
+        front_doors: Mapping[str, Callable[[Any], None]] | None = None,
+        *,
+        market_clock: Clock | None = None,
+        count_rates: bool = True,
+    ) -> None:
+        """The node's execution engine; ``front_doors``: the endpoints before the RiskEngine (the OrderEmulator's,
+        each execution algorithm's) and their handlers, for the gate to stand on as well (see ``risk.gate``);
+        ``market_clock`` (a paper replay's, a backtest's): breaches are timed on it in market time (without one:
+        the latest market time the limits saw), and with ``count_rates`` the gate counts the submit and modify
+        rates on it, as a backtest's RiskEngine does on its clock (a paper node's RiskEngine does not)."""
         self._exec_engine = exec_engine
         self._front_doors = dict(front_doors or {})
+        self._market_clock = market_clock
+        if market_clock is not None and count_rates:
+            config = self.config
+            self.gate.count_rates(market_clock, config.max_order_submit_rate, config.max_order_modify_rate)
 
     def on_start(self) -> None:
         if self._exec_engine is None:
@@ -343,6 +365,8 @@ class RiskGuard(Actor):
         if self.tripped:
             logger.warning("risk guard: %s (already halting for %s)", breach.reason, self.breach and self.breach.limit)
             return
+        if breach.market_at is None:
+            breach = dataclasses.replace(breach, market_at=self.market_now())
         self.limit_state = RiskStateName.REDUCING
         self.breach = breach
         self.shut_gate(f"{breach.limit}: {breach.reason}")
@@ -351,6 +375,11 @@ class RiskGuard(Actor):
             self._on_breach(breach)
         except Exception:
             logger.exception("risk guard: the breach handler failed; the gate stays shut")
+
+    def market_now(self) -> datetime | None:
+        """Market time now: the market clock's, else the latest the limits saw (None before any)."""
+        ns = self._market_clock.timestamp_ns() if self._market_clock is not None else self.limits.market_ns
+        return datetime.fromtimestamp(ns / 1e9, UTC) if ns else None
 
     def _instruments(self) -> list[InstrumentId]:
         return sorted(self._known, key=str)
@@ -380,6 +409,7 @@ class RiskGuard(Actor):
             reason=self.breach.reason if self.breach else None,
             breached_limit=self.breach.limit if self.breach else None,
             breached_at=utc_text(self.breach.at) if self.breach else None,
+            breached_at_market=utc_text(self.breach.market_at) if self.breach and self.breach.market_at else None,
             daily_pnl=portfolio_view.money_text(self.daily_pnl) if watch_pnl else None,
             drawdown=portfolio_view.money_text(self.drawdown) if watch_pnl else None,
             exposure=portfolio_view.money_text(exposure),

@@ -266,6 +266,11 @@ class LimitsTracker:
     def unrealized(self, instrument_id: str) -> Mark | None:
         return self._unrealized.get(instrument_id)
 
+    @property
+    def market_ns(self) -> int:
+        """The latest market time seen (nanoseconds): of the last price or position event, or the start."""
+        return self._last_ts
+
     def advance(self, ts_ns: int) -> None:
         """The market's time moved to ``ts_ns`` (never back): a new UTC day opens with the last total PnL seen."""
         if ts_ns > self._last_ts:

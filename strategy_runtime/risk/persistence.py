@@ -84,7 +84,8 @@ async def restored_halt(ledger: Ledger, acknowledgement: str | None) -> tuple[Br
         record.breached_limit,
         record.reason,
     )
-    return Breach(record.breached_limit, record.reason, record.breached_at.astimezone(UTC)), False
+    market = record.breached_at_market.astimezone(UTC) if record.breached_at_market is not None else None
+    return Breach(record.breached_limit, record.reason, record.breached_at.astimezone(UTC), market), False
 
 
 async def save_baseline(ledger: Ledger, guard: RiskGuard) -> None:

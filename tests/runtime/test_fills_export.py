@@ -17,6 +17,7 @@ import pytest
 
 from livestrat.cli import main
 from strategy_runtime.ledger.postgres import PostgresLedger
+from strategy_runtime.ledger.reader import pick_strategy
 from strategy_runtime.ledger.records import COLUMNS
 from strategy_runtime.ledger.sqlite import SqliteLedger
 from tests.support.ledger import KEY, make_fill, read_sqlite_fills
@@ -57,7 +58,7 @@ def test_fills_lists_the_strategies_then_prints_one_by_name(tmp_path, capsys):
     assert main(["fills", "--sqlite", ledger]) == 0
     listing = capsys.readouterr().out
     (key, count) = listing.strip().split("\t")
-    assert key.endswith("/ema-cross-btc") and count.endswith(" fills")
+    assert key.endswith("/ema-cross-btc@run-1") and count.endswith(" fills")  # a paper run's key
 
     assert main(["fills", "--sqlite", ledger, "--strategy", "ema-cross-btc", "--format", "json"]) == 0
     printed = json.loads(capsys.readouterr().out)
@@ -121,3 +122,13 @@ def test_a_refused_login_never_shows_the_password(pg_password_role, tmp_path, ca
     err = capsys.readouterr().err
     assert "cannot connect to the ledger database" in err
     assert "WRONG-pass-7c1d" not in err and pg_password_role.password not in err
+
+
+def test_a_paper_pods_runs_are_named_by_their_key_and_a_strategy_with_several_runs_is_refused_with_them():
+    keys = {"desk/ema@run-1": 3, "desk/ema@run-2": 5, "desk/other": 1}
+    assert pick_strategy(keys, "desk/ema@run-2") == "desk/ema@run-2"
+    assert pick_strategy({"desk/ema@run-4": 3}, "desk/ema") == "desk/ema@run-4"  # its only run
+    assert pick_strategy({"desk/ema@run-4": 3}, "ema") == "desk/ema@run-4"
+    for asked in ("desk/ema", "ema"):
+        with pytest.raises(LookupError, match="names 2 strategy keys: desk/ema@run-1, desk/ema@run-2"):
+            pick_strategy(keys, asked)

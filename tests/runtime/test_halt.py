@@ -14,7 +14,7 @@ import pytest
 import yaml
 
 from livestrat.api.runtime_config import ENV_API_KEY, ENV_API_SECRET
-from strategy_runtime.ledger import SqliteLedger
+from strategy_runtime.ledger import SqliteLedger, run_key
 from strategy_runtime.pnl import recompute_pnl
 from tests.support.catalogs import flat, write_price_path
 from tests.support.kube import LIVESTRATEGIES
@@ -114,7 +114,7 @@ async def test_a_halt_the_operator_recorded_flattens_under_flatten(tmp_path, emu
     closes = [e for e in events if e.get("event") == "OrderFilled" and "LIVESTRAT_HALT" in e["tags"]]
     assert len(closes) == 1
     async with SqliteLedger(config.ledger.sqlite_path, config.strategy.key) as ledger:
-        fills = await ledger.fills()
+        fills = await ledger.fills(run_key(config.strategy.key, 1))  # the paper runtime's first (and only) run
     assert len(fills) == 2
     assert recompute_pnl(fills).instruments["BTCUSDT.BINANCE"].position == 0
     assert pushed["nodeState"] == "Stopped"

@@ -257,6 +257,15 @@ async def test_a_risk_halt_outlives_the_runtime_until_a_new_acknowledgement_clea
         assert await other.active_halt() is None
 
 
+async def test_a_risk_halt_keeps_the_market_time_of_its_breach_beside_the_wall_time(target):
+    wall, market = datetime(2026, 12, 6, 8, 30, 1, 250000, tzinfo=UTC), datetime(2024, 1, 1, 5, 11, tzinfo=UTC)
+    halt = HaltRecord("maxNotionalPerOrder", "order too big", wall, "pod-0", None, breached_at_market=market)
+    async with target.ledger() as ledger:
+        await ledger.record_halt(halt)
+    async with target.ledger() as restarted:
+        assert await restarted.active_halt() == halt
+
+
 # --------------------------------------------------------------------------- fencing
 
 

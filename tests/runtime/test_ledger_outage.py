@@ -10,7 +10,7 @@ from __future__ import annotations
 import pytest
 import yaml
 
-from strategy_runtime.ledger import SqliteLedger
+from strategy_runtime.ledger import SqliteLedger, run_key
 from tests.support.catalogs import flat, write_price_path
 from tests.support.ledger import read_sqlite_fills, sqlite_write_lock
 from tests.support.runtime_process import ROOT, RuntimeProcess, paper_spec, strategy_config
@@ -52,7 +52,7 @@ async def test_new_orders_wait_while_the_ledger_is_behind_and_no_fill_is_lost(tm
     assert any(e.get("event") == "OrderFilled" for e in rows[first_denial:])
     # no fill was dropped: every fill the strategy saw is in the ledger, once
     filled = {e["order"] for e in rows if e.get("event") == "OrderFilled"}
-    stored = read_sqlite_fills(config.ledger.sqlite_path, config.strategy.key)
+    stored = read_sqlite_fills(config.ledger.sqlite_path, run_key(config.strategy.key, 1))
     assert len(stored) == len(filled) == len({f.client_order_id for f in stored})
 
 

@@ -6,13 +6,21 @@ import asyncio
 import os
 import signal
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 from nautilus_trader.model.events import OrderDenied
 from nautilus_trader.model.identifiers import InstrumentId
 
 from livestrat.api.spec import Mode
-from strategy_runtime.node import NodeBuildError, build_node, nautilus_log_level, paper_rate, trader_id_for
+from strategy_runtime.node import (
+    UNTHROTTLED,
+    NodeBuildError,
+    build_node,
+    nautilus_log_level,
+    risk_engine_config,
+    trader_id_for,
+)
 from strategy_runtime.paper.catalog import prepare_catalog
 from strategy_runtime.strategy_source import StrategyLoadError
 from tests.support.runtime import BTC, BTC_BARS, EMA_CROSS, paper_manifest, replay_to_end, runtime_config
@@ -97,11 +105,14 @@ def test_a_paper_strategy_without_replay_has_no_data_feed(tmp_path):
         build_node(config.model_copy(update={"spec": spec}))
 
 
-def test_rates_mean_market_time_in_a_paced_replay():
-    assert paper_rate("20/00:00:01", 60) == "20/00:00:00.016666"  # rounded down: never looser
-    assert paper_rate("5/00:01:00", 0.5) == "5/00:02:00.000000"
-    assert paper_rate("5/00:01:00", 1) == "5/00:01:00.000000"
-    assert paper_rate("20/00:00:01", 0) == "1000000000/00:00:01"  # full speed: no relation to wall time
+def test_a_paper_nodes_risk_engine_leaves_the_rates_to_the_gate_and_a_live_one_keeps_them():
+    spec = paper_manifest(risk={"maxOrderSubmitRate": "5/00:01:00", "maxOrderModifyRate": "2/00:00:01"})
+    config = runtime_config(spec, Path("/nonexistent")).spec
+    # a replay's market time has no fixed pace: the order gate counts the rates on it (test_parity.py)
+    paper = risk_engine_config(config, replay_speed=60)
+    assert (paper.max_order_submit_rate, paper.max_order_modify_rate) == (UNTHROTTLED, UNTHROTTLED)
+    live = risk_engine_config(config, replay_speed=None)
+    assert (live.max_order_submit_rate, live.max_order_modify_rate) == ("5/00:01:00", "2/00:00:01")
 
 
 def test_log_levels_and_trader_id(config_for):
@@ -118,7 +129,7 @@ async def test_the_risk_engine_takes_the_spec_limits(config_for):
     try:
         risk = node.kernel.risk_engine
         assert risk.max_notional_per_order(InstrumentId.from_str(BTC)) == Decimal("5000.1")
-        assert node.node._config.risk_engine.max_order_submit_rate == "7/00:00:00.016666"
+        assert node.node._config.risk_engine.max_order_submit_rate == UNTHROTTLED  # the gate counts market time
         assert node.node._config.risk_engine.graceful_shutdown_on_exception
         assert node.nautilus_account_type == "MARGIN" and not node.notional_limit_checked_by_nautilus
     finally:

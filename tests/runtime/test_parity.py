@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from strategy_runtime.ledger.records import FillRecord
+from strategy_runtime.ledger.records import FillRecord, strategy_of
 from strategy_runtime.local.backtest import run_backtest
 from strategy_runtime.local.config import local_runtime_config
 from strategy_runtime.paper.catalog import prepare_catalog
@@ -56,6 +56,8 @@ def assert_same_fills(ledger: list[FillRecord], backtest: list[FillRecord]) -> N
     for i, (p, b) in enumerate(zip(ledger, backtest, strict=True)):
         paper_row, backtest_row = dataclasses.asdict(p), dataclasses.asdict(b)
         paper_client, backtest_client = paper_row.pop("client_order_id"), backtest_row.pop("client_order_id")
+        # The paper runtime records its fills as a run of the strategy (docs/ledger.md, "Runs").
+        assert strategy_of(paper_row.pop("strategy_key")) == backtest_row.pop("strategy_key")
         assert paper_row == backtest_row, f"fill #{i} differs"
         # Pinned difference: the clock's timestamp inside the client order id (see the module docstring).
         assert CLIENT_ORDER_ID.match(paper_client)["rest"] == CLIENT_ORDER_ID.match(backtest_client)["rest"]
@@ -219,3 +221,51 @@ async def test_a_halt_cancels_the_primary_orders_an_execution_algorithm_still_ho
     assert primaries and primaries[-1].status.name == "CANCELED", "the held primary was cancelled by the halt"
     assert [o for o in paper.orders if not o.is_closed] == [], "no order of any kind is left"
     assert paper.outcome.snapshot.trading.open_orders == 0
+
+
+async def test_a_binding_max_notional_on_a_margin_account_stops_the_backtest_where_it_stops_paper(tmp_path):
+    # NautilusTrader's RiskEngine skips maxNotionalPerOrder on a MARGIN account; the runtime's order gate
+    # enforces it, and a breach halts (cancel, flatten per policy, HALTED). The backtest must do the same.
+    manifest = paper_manifest(name="ema-cross-btc", bars=1000)
+    manifest["spec"]["haltPolicy"] = "flatten"
+    unlimited = runtime_config(manifest, tmp_path / "catalog")
+    catalog = prepare_catalog(unlimited)
+    free = run_backtest(unlimited, catalog=catalog).summary.fills
+    notionals = [f.quantity * f.price for f in free]
+    limit = max(notionals[:10]) + 1  # the first ten fills pass; an order later in the replay does not
+    assert any(n > limit + 1 for n in notionals[10:]), "a price path on which the limit binds"
+
+    manifest["spec"]["risk"] = {"maxNotionalPerOrder": float(limit), "onBreach": "HaltInPlace"}
+    config = runtime_config(manifest, tmp_path / "catalog")
+    paper = await local_run(config, catalog=catalog)
+    backtest = run_backtest(config, catalog=catalog).summary
+
+    assert paper.runtime.guard.breach is not None and paper.runtime.guard.breach.limit == "maxNotionalPerOrder"
+    assert 10 <= len(paper.ledger_fills) < len(free)
+    assert_same_fills(paper.ledger_fills, backtest.fills)
+    assert paper.summary.realized_pnl == backtest.realized_pnl
+    assert paper.summary.positions == backtest.positions
+    assert {p.side for p in backtest.positions} == {"FLAT"}  # the halt flattened, in both
+    assert (paper.summary.orders, paper.summary.orders_denied) == (backtest.orders, backtest.orders_denied)
+
+
+@pytest.mark.parametrize("speed", [pytest.param(0, id="full-speed"), pytest.param(100_000, id="paced")])
+async def test_a_binding_submit_rate_counts_market_time_in_paper_as_in_the_backtest(tmp_path, speed):
+    # EMACross sends two orders at the same bar when it reverses (close, then the new entry): one order
+    # per second of market time lets the close through and denies the entry, a breach (haltPolicy
+    # cancelOrders: the position stays, in both). The paper node must count market time at any replay speed.
+    manifest = paper_manifest(name="ema-cross-btc", bars=600, replay={"speed": speed})
+    manifest["spec"]["haltPolicy"] = "cancelOrders"
+    manifest["spec"]["risk"] = {"maxOrderSubmitRate": "1/00:00:01", "onBreach": "HaltInPlace"}
+    config = runtime_config(manifest, tmp_path / "catalog")
+    catalog = prepare_catalog(config)
+
+    paper = await local_run(config, catalog=catalog)
+    backtest = run_backtest(config, catalog=catalog).summary
+
+    assert paper.runtime.guard.breach is not None and paper.runtime.guard.breach.limit == "maxOrderSubmitRate"
+    assert backtest.orders_denied >= 1 and len(backtest.fills) >= 2
+    assert_same_fills(paper.ledger_fills, backtest.fills)
+    assert paper.summary.realized_pnl == backtest.realized_pnl
+    assert paper.summary.positions == backtest.positions
+    assert (paper.summary.orders, paper.summary.orders_denied) == (backtest.orders, backtest.orders_denied)

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from strategy_runtime.ledger import SqliteLedger
+from strategy_runtime.ledger import SqliteLedger, run_key
 from tests.support.catalogs import falling, flat, up_then_down, write_price_path
 from tests.support.kube import LIVESTRATEGIES, wait_for
 from tests.support.runtime_process import RuntimeProcess, paper_spec, strategy_config
@@ -166,7 +166,7 @@ async def test_a_strategy_breaking_a_limit_is_halted_with_the_reason_and_no_orde
 
     # the ledger holds the entry and the halt's closing fill only
     async with SqliteLedger(config.ledger.sqlite_path, config.strategy.key) as ledger:
-        fills = await ledger.fills()
+        fills = await ledger.fills(run_key(config.strategy.key, 1))  # the paper runtime's first (and only) run
     closes = 1 if case.halt_policy == "flatten" and case.entry_fills else 0
     assert len(fills) == case.entry_fills + closes
     if case.limit == "maxNotionalPerOrder":

@@ -8,12 +8,16 @@ from __future__ import annotations
 
 import json
 import re
+from decimal import Decimal
 from urllib.parse import urlsplit
 
 import asyncpg
 import pytest
 
 from strategy_runtime.ledger import PostgresLedger
+from strategy_runtime.ledger.dsn import DsnParts
+from strategy_runtime.ledger.reader import LedgerSource
+from strategy_runtime.pnl import recompute_pnl
 from tests.support.catalogs import flat, write_price_path
 from tests.support.kube import LIVESTRATEGIES
 from tests.support.kube_emulator import kubeconfig
@@ -41,20 +45,21 @@ async def stored(dsn: str, key: str) -> tuple[int, int]:
         await conn.close()
 
 
-async def test_kill_9_mid_run_then_a_restart_leaves_every_fill_exactly_once(tmp_path, pg_database):
+async def test_kill_9_mid_run_then_a_restart_leaves_every_fill_exactly_once_each_run_apart(tmp_path, pg_database):
     spec = example_spec()
     spec["data"]["replay"]["speed"] = 20000  # 3000 one-minute bars in about 9 s: the kill lands mid-replay
     config, path = strategy_config(tmp_path, spec, name="ema-cross-btc", ledger_kind="postgresql")
     first = RuntimeProcess.start(config, path, ledger_dsn=pg_database, tag="first")
     try:
         await first.wait_ready()
-        await first.wait_until(lambda s: s["trading"]["fills"] >= 20, what="20 fills committed")
+        killed = await first.wait_until(lambda s: s["trading"]["fills"] >= 20, what="20 fills committed")
         first.kill()  # SIGKILL: no halt, no flush, no goodbye
     finally:
         first.kill()
-    killed_at, _ = await stored(pg_database, config.strategy.key)
+    killed_key = killed["trading"]["ledgerKey"]
+    killed_at, _ = await stored(pg_database, killed_key)
 
-    # the replacement replays the catalog from the start: the same fills come again
+    # the replacement is a fresh simulated account replaying the catalog from the start: a run of its own
     second = RuntimeProcess.start(config, path, ledger_dsn=pg_database, tag="second")
     try:
         await second.wait_ready()
@@ -67,13 +72,16 @@ async def test_kill_9_mid_run_then_a_restart_leaves_every_fill_exactly_once(tmp_
         second.kill()
     assert code == 0, second.output()
 
-    total, distinct = await stored(pg_database, config.strategy.key)
+    key = state["trading"]["ledgerKey"]
+    assert (killed_key, key) == (f"{config.strategy.key}@run-1", f"{config.strategy.key}@run-2")
+    total, distinct = await stored(pg_database, key)
     complete_run = fills_seen(metrics)  # the replacement saw every fill of an uninterrupted run
     assert 0 < killed_at < complete_run, (killed_at, complete_run)
-    assert state["trading"]["fills"] == complete_run  # the status counts what the ledger holds
+    assert state["trading"]["fills"] == complete_run  # the status counts this run's fills, as the ledger holds them
     # each once: none lost, none twice; and no close of the halt's (haltPolicy flatten): a SIGTERM the operator
     # recorded no halt for (a rollout, an eviction, a drain) is not a halt and leaves the position
     assert total == distinct == complete_run
+    assert await stored(pg_database, killed_key) == (killed_at, killed_at)  # the killed run's, untouched
 
 
 async def test_a_second_runtime_for_the_same_strategy_is_refused_while_the_first_runs(tmp_path, pg_database):
@@ -195,8 +203,12 @@ async def test_a_risk_halt_survives_a_restart_until_it_is_acknowledged(tmp_path,
         try:
             await runtime.wait_ready()
             state = await runtime.wait_until(
-                lambda s: s["trading"]["replay"]["finished"] and s["risk"]["state"] != "Reducing",
-                what="the replay's end, and no halt half-way",
+                lambda s: (
+                    s["trading"]["replay"]["finished"]
+                    and s["risk"]["state"] != "Reducing"
+                    and s["ledger"]["pending"] == 0
+                ),  # the halt's close committed: this run's fills count it
+                what="the replay's end, no halt half-way, every fill committed",
             )
             runtime.signal()
             assert (await runtime.wait_exit(30))[0] == 0
@@ -212,11 +224,70 @@ async def test_a_risk_halt_survives_a_restart_until_it_is_acknowledged(tmp_path,
     restarted = await run(None, "restart")
     assert restarted["risk"]["state"] == "Halted"
     assert restarted["risk"]["breachedAt"] == breached["risk"]["breachedAt"]
-    assert restarted["trading"]["fills"] == 2  # the entry and the halt's close, from the first run only
-    assert restarted["trading"]["lastFill"] is None  # this run filled nothing
+    assert restarted["risk"]["breachedAtMarket"] == breached["risk"]["breachedAtMarket"]  # both kept in the ledger
+    assert breached["risk"]["breachedAtMarket"] < breached["risk"]["breachedAt"]  # the catalog's day, not today
+    assert restarted["trading"]["fills"] == 0  # this run (a fresh account) filled nothing ...
+    assert restarted["trading"]["lastFill"] is None
+    assert restarted["trading"]["ledgerKey"] != breached["trading"]["ledgerKey"]  # ... the first run's 2 are its own
+    assert await stored(pg_database, breached["trading"]["ledgerKey"]) == (2, 2)  # the entry and the halt's close
 
     # a human acknowledged the halt (the operator renders the annotation into the configuration)
     resumed = await run("2026-01-02T10:00:00Z ops@desk", "acknowledged")
     assert resumed["risk"]["state"] == "Halted"  # it traded again, and broke the same limit again
     assert resumed["risk"]["breachedAt"] != breached["risk"]["breachedAt"]
     assert resumed["trading"]["fills"] == 2  # the deterministic replay's fills are the same ones
+
+
+async def test_a_restarted_paper_pod_records_each_run_apart_and_its_ledger_is_what_its_account_did(
+    tmp_path, pg_database, emulator
+):
+    # The EMA-cross example (haltPolicy flatten), stopped gracefully at a different point of the replay
+    # each time, on a venue that draws new trade ids at every start: each start is a fresh simulated
+    # account replaying from the first bar, and each SIGTERM flattens where that run happened to be.
+    spec = example_spec()
+    assert spec["haltPolicy"] == "flatten"
+    spec["data"]["replay"]["speed"] = 20000
+    spec["venue"]["options"] = {"use_random_ids": "true"}
+    config, path = strategy_config(tmp_path, spec, name="ema-cross-btc", ledger_kind="postgresql", report_status=True)
+    namespace = config.strategy.namespace
+    emulator.add_namespace(namespace)
+    manifest = {"apiVersion": "livestrat.io/v1alpha1", "kind": "LiveStrategy", "metadata": {"name": "ema-cross-btc"}}
+    emulator.create_object(LIVESTRATEGIES, {**manifest, "spec": spec}, namespace=namespace)
+    kube = tmp_path / "kubeconfig.json"
+    kube.write_text(json.dumps(kubeconfig(str(emulator.url))))
+    ledger = LedgerSource(postgres=DsnParts.parse(pg_database))
+
+    keys: list[str] = []
+    for run, stop_after in enumerate((10, 25, 40)):
+        runtime = RuntimeProcess.start(
+            config, path, ledger_dsn=pg_database, env={"KUBECONFIG": str(kube)}, tag=f"r{run}"
+        )
+        try:
+            await runtime.wait_ready()
+            await runtime.wait_until(lambda s, n=stop_after: s["trading"]["fills"] >= n, what=f"{stop_after} fills")
+            runtime.signal()  # a graceful restart: the halt flattens, the final status is pushed
+            code, _ = await runtime.wait_exit(30)
+        finally:
+            runtime.kill()
+        assert code == 0, runtime.output()
+
+        # what the account did, as the final status says (after the halt's flatten) ...
+        final = emulator.read_object(LIVESTRATEGIES, "ema-cross-btc", namespace=namespace)["status"]["trading"]
+        assert final["nodeState"] == "Stopped"
+        key = final.get("ledgerKey", config.strategy.key)
+        keys.append(key)
+        # ... is what the ledger holds for this run: its fills, its position, its PnL
+        fills = await ledger.fills(key)
+        assert final["fills"] == len(fills) >= stop_after
+        book = recompute_pnl(fills).instruments
+        assert final["positions"] == [] and all(each.position == 0 for each in book.values()), (run, book)  # flat
+        amount, currency = final["realizedPnl"].split()
+        recomputed = sum((each.net_realized_pnl for each in book.values()), Decimal(0))
+        assert {each.currency for each in book.values()} == {currency}
+        assert recomputed.quantize(Decimal(amount)) == Decimal(amount), (run, recomputed, amount)
+
+    # every run is its own, and nothing of an earlier run is counted in a later one
+    assert len(set(keys)) == 3, keys
+    assert all(key.startswith(f"{config.strategy.key}@run-") for key in keys), keys
+    held = await ledger.strategies()
+    assert set(held) == set(keys)

@@ -14,6 +14,7 @@ from decimal import Decimal
 
 import pytest
 
+from strategy_runtime.ledger import run_key
 from strategy_runtime.pnl import recompute_pnl
 from tests.support.kube import LIVESTRATEGIES, wait_for
 from tests.support.ledger import read_sqlite_fills
@@ -94,7 +95,7 @@ async def test_the_status_shows_what_the_ledger_holds_and_a_quiet_strategy_sends
         await runtime.wait_until(
             lambda s: s["trading"]["replay"]["finished"] and s["ledger"]["pending"] == 0, what="a finished replay"
         )
-        fills = read_sqlite_fills(config.ledger.sqlite_path, config.strategy.key)
+        fills = read_sqlite_fills(config.ledger.sqlite_path, run_key(config.strategy.key, 1))
         assert fills
         # what the runtime pushed catches up with what it holds: every fill and the replay's end
         await wait_for(
