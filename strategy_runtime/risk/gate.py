@@ -319,6 +319,8 @@ class _Door:
     def _admit(self, orders: list[Order]) -> bool:
         if self._refused(orders):
             return False
+        if self._gate.refusal() is not None:
+            return True  # through a shut gate only the halt's own closes come: they shrink a position, never priced
         limit = self._gate.max_notional
         if limit is None:
             return True
