@@ -157,6 +157,16 @@ LIVE_TIMEOUTS = NodeTimeouts(
 )
 
 
+def front_doors(kernel: Any, trader: Any) -> dict[str, Callable[[Any], None]]:
+    """The endpoints a strategy sends orders to before the RiskEngine, with their handlers: the
+    OrderEmulator's (emulated orders) and each execution algorithm's (the risk guard's gate stands on them),
+    in a live node and a backtest engine alike."""
+    doors: dict[str, Callable[[Any], None]] = {EMULATOR_ENDPOINT: kernel.emulator.execute}
+    for algorithm in trader.exec_algorithms():
+        doors[f"{algorithm.id}.execute"] = algorithm.execute
+    return doors
+
+
 @dataclass
 class StrategyNode:
     """A built node and what the runtime needs to drive it."""
@@ -193,12 +203,8 @@ class StrategyNode:
         return client if isinstance(client, SandboxExecutionClient) else None
 
     def front_doors(self) -> dict[str, Callable[[Any], None]]:
-        """The endpoints a strategy sends orders to before the RiskEngine, with their handlers: the
-        OrderEmulator's (emulated orders) and each execution algorithm's (the risk guard's gate stands on them)."""
-        doors: dict[str, Callable[[Any], None]] = {EMULATOR_ENDPOINT: self.kernel.emulator.execute}
-        for algorithm in self.node.trader.exec_algorithms():
-            doors[f"{algorithm.id}.execute"] = algorithm.execute
-        return doors
+        """See :func:`front_doors`."""
+        return front_doors(self.kernel, self.node.trader)
 
     @property
     def run_task(self) -> asyncio.Task[None] | None:

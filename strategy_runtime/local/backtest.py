@@ -41,7 +41,7 @@ from strategy_runtime.halt import Containment
 from strategy_runtime.ledger.export import write_fills
 from strategy_runtime.ledger.records import FillRecord, from_order_filled
 from strategy_runtime.local.summary import TradingSummary, summarize
-from strategy_runtime.node import CONFIGURATION_ERRORS, nautilus_log_level, trader_id_for
+from strategy_runtime.node import CONFIGURATION_ERRORS, front_doors, nautilus_log_level, trader_id_for
 from strategy_runtime.paper.catalog import StrategyCatalog, prepare_catalog
 from strategy_runtime.paper.venue import paper_venue
 from strategy_runtime.risk.breach import Breach
@@ -117,7 +117,9 @@ def _add_risk_guard(config: RuntimeConfig, engine: BacktestEngine) -> RiskGuard:
     guard = RiskGuard(RiskGuardConfig.from_spec(config.spec), on_breach=on_breach)
     halt = BacktestHalt(engine, guard, config.spec.halt_policy)
     # Breaches timed on the engine's clock (market time); its RiskEngine counts the order rates on it already.
-    guard.attach(engine.kernel.exec_engine, market_clock=engine.kernel.clock, count_rates=False)
+    # The same doors as the runtime's: emulated and algorithm orders meet the gate before the RiskEngine.
+    doors = front_doors(engine.kernel, engine.trader)
+    guard.attach(engine.kernel.exec_engine, doors, market_clock=engine.kernel.clock, count_rates=False)
     engine.add_actor(guard)
     key = config.strategy.key
 

@@ -20,7 +20,7 @@ from strategy_runtime.paper.catalog import prepare_catalog
 from strategy_runtime.pnl import recompute_pnl
 from strategy_runtime.portfolio_view import money_text
 from tests.runtime.test_parity import assert_same_fills
-from tests.support.runtime import local_run, paper_manifest, runtime_config
+from tests.support.runtime import BRACKET, EMA_CROSS_TWAP, local_run, paper_manifest, runtime_config
 
 EXAMPLES = "nautilus_trader.examples.strategies"
 INSTRUMENTS = {"spot": "BTCUSDT.BINANCE", "perpetual": "BTCUSDT-PERP.BINANCE"}
@@ -128,6 +128,22 @@ def cases(instrument: str) -> list[tuple[str, dict[str, Any], list[str], dict[st
             {},
         ),
         (
+            # NautilusTrader's ema_cross_bracket sets a GTD expiry from its clock (wall time in paper): the project's
+            # BracketOnCross, its brackets held by the OrderEmulator and released on quotes.
+            "bracket-emulated",
+            {**BRACKET, "config": {**common, "trade_size": "0.020", "emulation_trigger": "BID_ASK"}},
+            TICKS,
+            {},
+        ),
+        (
+            # NautilusTrader's ema_cross_twap without its history request at start (it asks for the clock's last
+            # day): every order through the TWAP execution algorithm.
+            "twap",
+            {**EMA_CROSS_TWAP, "config": {**EMA_CROSS_TWAP["config"], "instrument_id": instrument, "bar_type": bars}},
+            ["bars"],
+            {},
+        ),
+        (
             "hedge-mode",
             example(
                 "ema_cross_hedge_mode", "EMACross", "EMACrossConfig", **common, **fast, subscribe_trade_ticks=False
@@ -182,3 +198,45 @@ async def test_an_example_strategy_gives_the_backtests_fills_and_the_ledgers_pnl
     assert trading.realized_pnl == money_text(realized)
     assert paper.outcome.pnl is not None and paper.outcome.pnl.realized == {c: v for c, v in realized.items()}
     assert {p.instrument for p in trading.positions} == {i for i, b in book.items() if b.position}
+
+
+@pytest.mark.parametrize(("kind", "instrument", "name", "strategy", "data_types", "options"), MATRIX)
+async def test_an_example_strategy_with_a_binding_limit_halts_where_the_backtest_halts(
+    tmp_path, kind, instrument, name, strategy, data_types, options
+):
+    # maxNotionalPerOrder at the median notional the strategy trades: an order above it comes, is denied,
+    # and the risk halt (HaltInPlace, flatten) follows, in paper and in the backtest at the same order.
+    venue = {"adapter": "sandbox", "name": "BINANCE", "accountType": "margin", "startingBalances": ["1000000 USDT"]}
+    if options:
+        venue["options"] = options
+    manifest = paper_manifest(
+        name=name,
+        strategy=strategy,
+        bars=1000,
+        venue=venue,
+        instruments=[instrument],
+        replay={"speed": 0, "dataTypes": data_types},
+    )
+    manifest["spec"]["haltPolicy"] = "flatten"
+    unlimited = runtime_config(manifest, tmp_path / "catalog")
+    catalog = prepare_catalog(unlimited)
+    notionals = sorted(f.quantity * f.price for f in run_backtest(unlimited, catalog=catalog).summary.fills)
+    limit = notionals[len(notionals) // 2]
+    assert notionals[-1] > limit, "a limit that binds on this price path"
+    manifest["spec"]["risk"] = {"maxNotionalPerOrder": float(limit), "onBreach": "HaltInPlace"}
+    config = runtime_config(manifest, tmp_path / "catalog")
+
+    paper = await local_run(config, catalog=catalog)
+    backtest = run_backtest(config, catalog=catalog).summary
+
+    assert paper.runtime.guard.breach is not None and paper.runtime.guard.breach.limit == "maxNotionalPerOrder"
+    assert_same_fills(paper.ledger_fills, backtest.fills)
+    assert paper.summary.realized_pnl == backtest.realized_pnl
+    assert paper.summary.positions == backtest.positions
+    assert paper.summary.orders_denied == backtest.orders_denied
+    if name != "twap":
+        assert paper.summary.orders == backtest.orders
+    else:
+        # Known, not yet explained (docs/runtime.md, "Backtest oracle"): paper counts one order more, the primary
+        # the TWAP algorithm held when the halt came (CANCELED by the halt); fills, PnL, positions, denials agree.
+        assert paper.summary.orders == backtest.orders + 1
