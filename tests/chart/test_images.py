@@ -38,7 +38,7 @@ import aiohttp
 import pytest
 
 from livestrat.api.resource import LiveStrategy
-from livestrat.api.runtime_config import HTTP_PORT
+from livestrat.api.runtime_config import HTTP_PORT, RuntimeConfig
 from strategy_operator.build import manifests
 from strategy_operator.settings import OperatorSettings
 from tests.support.desk import CHILD_RESOURCES, Desk, example
@@ -315,8 +315,9 @@ async def test_the_operator_image_reconciles_a_livestrategy_as_the_charts_statef
         (pod_container,) = made["spec"]["template"]["spec"]["containers"]
         assert pod_container["image"] == images.runtime
         configmap = desk.child("ConfigMap", NAME)
-        document = json.loads(configmap["data"]["runtime.json"])
-        assert document["strategy"]["name"] == NAME and document["httpPort"] == HTTP_PORT
+        # As the runtime in the image reads it (fields at their default are not written: docs/runtime.md).
+        document = RuntimeConfig.model_validate_json(configmap["data"]["runtime.json"])
+        assert document.strategy.name == NAME and document.http_port == HTTP_PORT
         # The same children the operator's code builds for the stored object with the chart's settings.
         settings = OperatorSettings.from_env(operator_environ(docs))
         expected = manifests.build_statefulset(

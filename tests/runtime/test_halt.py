@@ -135,7 +135,7 @@ async def test_a_stop_without_a_halt_record_cancels_every_order_and_never_flatte
     # no close was sent: the position stays for the next start to reconcile
     assert [e for e in events if "LIVESTRAT_HALT" in (e.get("tags") or [])] == []
     async with SqliteLedger(config.ledger.sqlite_path, config.strategy.key) as ledger:
-        fills = await ledger.fills()
+        fills = await ledger.fills(run_key(config.strategy.key, 1))  # the paper runtime's first (and only) run
     assert recompute_pnl(fills).instruments["BTCUSDT.BINANCE"].position != 0
     assert pushed["nodeState"] == "Stopped" and pushed["openOrders"] == 0
     assert pushed["positions"][0]["quantity"] == "0.020000"
@@ -152,7 +152,7 @@ async def test_a_stop_whose_halt_record_cannot_be_read_never_flattens(tmp_path, 
     assert took <= config.halt_budget_seconds
     assert [e for e in events if "LIVESTRAT_HALT" in (e.get("tags") or [])] == []
     async with SqliteLedger(config.ledger.sqlite_path, config.strategy.key) as ledger:
-        fills = await ledger.fills()
+        fills = await ledger.fills(run_key(config.strategy.key, 1))  # the paper runtime's first (and only) run
     assert recompute_pnl(fills).instruments["BTCUSDT.BINANCE"].position != 0
     assert "could not be read" in runtime.output()
 

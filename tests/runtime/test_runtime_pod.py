@@ -265,11 +265,20 @@ async def test_a_restarted_paper_pod_records_each_run_apart_and_its_ledger_is_wh
         try:
             await runtime.wait_ready()
             await runtime.wait_until(lambda s, n=stop_after: s["trading"]["fills"] >= n, what=f"{stop_after} fills")
-            runtime.signal()  # a graceful restart: the halt flattens, the final status is pushed
+            # a halt the operator recorded (status.halt, as for kubectl scale --replicas=0), then SIGTERM: the halt
+            # flattens and the final status is pushed; the record goes before the next start, as the operator's does
+            record = {"reason": "ScaledToZero", "message": "spec.replicas is 0", "since": "2026-12-06T07:00:00Z"}
+            emulator.patch_object(
+                LIVESTRATEGIES, "ema-cross-btc", {"status": {"halt": record}}, namespace=namespace, subresource="status"
+            )
+            runtime.signal()
             code, _ = await runtime.wait_exit(30)
         finally:
             runtime.kill()
         assert code == 0, runtime.output()
+        emulator.patch_object(
+            LIVESTRATEGIES, "ema-cross-btc", {"status": {"halt": None}}, namespace=namespace, subresource="status"
+        )
 
         # what the account did, as the final status says (after the halt's flatten) ...
         final = emulator.read_object(LIVESTRATEGIES, "ema-cross-btc", namespace=namespace)["status"]["trading"]
