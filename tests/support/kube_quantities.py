@@ -55,18 +55,33 @@ TEMPLATES = {  # workloads whose spec.template (spec.jobTemplate.spec.template f
 } | {kmock.resource("batch", "v1", "jobs"), kmock.resource("", "v1", "podtemplates")}
 
 
-def canonical(text: str) -> str:
-    """``text`` in canonical form; unchanged when it is not a quantity (validation is not emulated here)."""
-    found = _FORM.match(text) if isinstance(text, str) else None
+def _parsed(text: Any) -> tuple[Decimal, str] | None:
+    """A quantity's exact value and the kind of its suffix (binary, decimal, exponent); None if not one."""
+    found = _FORM.match(text.strip()) if isinstance(text, str) else None
     if found is None:
-        return text
+        return None
     number, suffix = Decimal(found[1]), found[2] or ""
     if suffix in _BINARY[1:]:
-        value, kind = number * 1024 ** _BINARY.index(suffix), "binary"
-    elif suffix in _DECIMAL_EXPONENTS:
-        value, kind = number.scaleb(_DECIMAL_EXPONENTS[suffix]), "decimal"
-    else:
-        value, kind = number.scaleb(int(suffix[1:])), "exponent"
+        return number * 1024 ** _BINARY.index(suffix), "binary"
+    if suffix in _DECIMAL_EXPONENTS:
+        return number.scaleb(_DECIMAL_EXPONENTS[suffix]), "decimal"
+    return number.scaleb(int(suffix[1:])), "exponent"
+
+
+def value(text: Any) -> Decimal:
+    """A quantity's exact value (``500m`` is 0.5, ``1Gi`` is 1073741824, ``1e3`` is 1000); ValueError if not one."""
+    parsed = _parsed(text if isinstance(text, str) else str(text))
+    if parsed is None:
+        raise ValueError(f"not a quantity: {text!r}")
+    return parsed[0]
+
+
+def canonical(text: str) -> str:
+    """``text`` in canonical form; unchanged when it is not a quantity (validation is not emulated here)."""
+    parsed = _parsed(text)
+    if parsed is None:
+        return text
+    value, kind = parsed
     milli = math.ceil(value * 1000)  # at most three decimal places, rounded up
     if milli == 0:
         return "0"

@@ -18,41 +18,13 @@ differs: ephemeral containers and pod-level resources (a newer, feature-gated fi
 from __future__ import annotations
 
 from collections.abc import Mapping
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 
+from tests.support import kube_quantities
+
 QOS_RESOURCES = ("cpu", "memory")
-_SUFFIXES = {
-    "n": Decimal("1e-9"),
-    "u": Decimal("1e-6"),
-    "m": Decimal("1e-3"),
-    "": Decimal(1),
-    "k": Decimal(10) ** 3,
-    "M": Decimal(10) ** 6,
-    "G": Decimal(10) ** 9,
-    "T": Decimal(10) ** 12,
-    "P": Decimal(10) ** 15,
-    "E": Decimal(10) ** 18,
-    "Ki": Decimal(2) ** 10,
-    "Mi": Decimal(2) ** 20,
-    "Gi": Decimal(2) ** 30,
-    "Ti": Decimal(2) ** 40,
-    "Pi": Decimal(2) ** 50,
-    "Ei": Decimal(2) ** 60,
-}
-
-
-def quantity(text: Any) -> Decimal:
-    """A Kubernetes quantity's value (``500m`` is 0.5, ``1Gi`` is 1073741824, ``1e3`` and ``1E3`` are 1000)."""
-    value = str(text).strip()
-    try:
-        return Decimal(value)  # a plain number, or one with a decimal exponent
-    except InvalidOperation:
-        pass
-    for suffix in sorted(_SUFFIXES, key=len, reverse=True):  # Ki before K-less, Ei before E
-        if suffix and value.endswith(suffix):
-            return Decimal(value[: -len(suffix)]) * _SUFFIXES[suffix]
-    raise ValueError(f"not a quantity: {text!r}")
+quantity = kube_quantities.value  # compared by value: one parser of the quantity format for the emulator
 
 
 def _resources(container: Mapping[str, Any]) -> tuple[dict[str, Decimal], dict[str, Decimal]]:
