@@ -161,10 +161,10 @@ MATRIX = [
 ]
 
 
-@pytest.mark.parametrize(("kind", "instrument", "name", "strategy", "data_types", "options"), MATRIX)
-async def test_an_example_strategy_gives_the_backtests_fills_and_the_ledgers_pnl(
-    tmp_path, kind, instrument, name, strategy, data_types, options
-):
+def matrix_manifest(
+    instrument: str, name: str, strategy: dict[str, Any], data_types: list[str], options: dict[str, Any]
+) -> dict[str, Any]:
+    """A case's paper LiveStrategy: a margin account on the simulated BINANCE, 1,000 sample bars."""
     venue = {"adapter": "sandbox", "name": "BINANCE", "accountType": "margin", "startingBalances": ["1000000 USDT"]}
     if options:
         venue["options"] = options
@@ -179,6 +179,14 @@ async def test_an_example_strategy_gives_the_backtests_fills_and_the_ledgers_pnl
     # The backtest ends with the strategies' on_stop closing their positions; the runtime halts first (a
     # halted node denies a strategy's own orders), so the halt closes them instead.
     manifest["spec"]["haltPolicy"] = "flatten"
+    return manifest
+
+
+@pytest.mark.parametrize(("kind", "instrument", "name", "strategy", "data_types", "options"), MATRIX)
+async def test_an_example_strategy_gives_the_backtests_fills_and_the_ledgers_pnl(
+    tmp_path, kind, instrument, name, strategy, data_types, options
+):
+    manifest = matrix_manifest(instrument, name, strategy, data_types, options)
     config = runtime_config(manifest, tmp_path / "catalog")
     catalog = prepare_catalog(config)
 
@@ -206,18 +214,7 @@ async def test_an_example_strategy_with_a_binding_limit_halts_where_the_backtest
 ):
     # maxNotionalPerOrder at the median notional the strategy trades: an order above it comes, is denied,
     # and the risk halt (HaltInPlace, flatten) follows, in paper and in the backtest at the same order.
-    venue = {"adapter": "sandbox", "name": "BINANCE", "accountType": "margin", "startingBalances": ["1000000 USDT"]}
-    if options:
-        venue["options"] = options
-    manifest = paper_manifest(
-        name=name,
-        strategy=strategy,
-        bars=1000,
-        venue=venue,
-        instruments=[instrument],
-        replay={"speed": 0, "dataTypes": data_types},
-    )
-    manifest["spec"]["haltPolicy"] = "flatten"
+    manifest = matrix_manifest(instrument, name, strategy, data_types, options)
     unlimited = runtime_config(manifest, tmp_path / "catalog")
     catalog = prepare_catalog(unlimited)
     notionals = sorted(f.quantity * f.price for f in run_backtest(unlimited, catalog=catalog).summary.fills)
