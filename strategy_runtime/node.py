@@ -320,6 +320,7 @@ def _replay_client_config(config: RuntimeConfig, catalog: StrategyCatalog) -> Re
         end=replay.end,
         speed=replay.speed,
         lockstep=True,
+        synchronous_commands=True,
     )
 
 

@@ -95,9 +95,14 @@ class BacktestHalt(Containment):
     def _contain(self, _event: Any) -> None:
         risk_engine = self._kernel.risk_engine
         risk_engine.set_trading_state(TradingState.REDUCING)
+        queued = {o.client_order_id for o in self._guard.orders_on_their_way()}
         for order in self.open_orders():
-            if order.status != OrderStatus.INITIALIZED:
-                self._cancel(order)
+            # As the runtime's halt (``TradingHalt.cancel_all``): an order on its way to the venue is left to the
+            # venue's answer; anything else INITIALIZED is held inside the node (an emulated bracket's stop-loss and
+            # take-profit, an execution algorithm's primary order) and is cancelled at once.
+            if order.status == OrderStatus.INITIALIZED and order.client_order_id in queued:
+                continue
+            self._cancel(order)
         if self._policy == HaltPolicy.FLATTEN:
             for position in self.cache.positions_open():
                 if not self._closing(position):

@@ -51,6 +51,7 @@ from nautilus_trader.model.instruments import Instrument
 from nautilus_trader.persistence.catalog import ParquetDataCatalog
 
 from strategy_runtime.paper.market_clocks import MarketClocks
+from strategy_runtime.paper.sandbox import synchronous_risk_commands
 
 if TYPE_CHECKING:
     from nautilus_trader.data.messages import (
@@ -111,6 +112,8 @@ class ReplayDataClientConfig(LiveDataClientConfig, frozen=True, kw_only=True):
     end: str | int | None = None
     speed: float = 0.0
     lockstep: bool = True
+    # A paper node's: once the trader runs, the RiskEngine executes commands as they are sent (paper.sandbox).
+    synchronous_commands: bool = False
 
 
 class ReplayPacer:
@@ -439,6 +442,8 @@ class ReplayDataClient(LiveMarketDataClient):
         try:
             await self._wait_until_trading()
             self._time_bars_on_market_time()
+            if self._replay_config.synchronous_commands and not self._stop_requested:
+                synchronous_risk_commands(self._kernel)  # as a backtest's (paper.sandbox)
             if self._stop_requested:
                 self._finish(0, None, None, 0.0)
                 return

@@ -45,7 +45,7 @@ from nautilus_trader.model.identifiers import AccountId, ClientId, InstrumentId,
 from nautilus_trader.model.objects import Currency, Money
 from nautilus_trader.portfolio.base import PortfolioFacade
 
-from strategy_runtime.risk.gate import EXEC_EVENTS_ENDPOINT
+from strategy_runtime.risk.gate import EXEC_EVENTS_ENDPOINT, RISK_ENDPOINT
 
 if TYPE_CHECKING:
     from nautilus_trader.system.kernel import NautilusKernel
@@ -217,3 +217,18 @@ def synchronous_exec_events(kernel: NautilusKernel) -> Callable[[Any], None]:
     msgbus.deregister(EXEC_EVENTS_ENDPOINT, engine.process)
     msgbus.register(EXEC_EVENTS_ENDPOINT, engine._handle_event_with_tracking)
     return engine._handle_event_with_tracking
+
+
+def synchronous_risk_commands(kernel: NautilusKernel) -> None:
+    """Paper only, once the trader runs: the RiskEngine executes a command the moment it is sent, as a backtest's.
+
+    In a backtest an order a strategy submits is checked (and, by the risk guard's gate, denied and a
+    breach declared) before the strategy's next line runs; queued, a strategy that closes and then
+    re-enters through an execution algorithm had its entry taken by the algorithm before the close's
+    breach shut the gate. Not before the trader runs: what strategies send from ``on_start`` stays on
+    the queue until every component, the risk guard's gate among them, has started.
+    ``_execute_command`` (private in NautilusTrader 1.231, pinned) is what the live engine's queue calls.
+    """
+    risk = kernel.risk_engine
+    kernel.msgbus.deregister(RISK_ENDPOINT, risk.execute)
+    kernel.msgbus.register(RISK_ENDPOINT, risk._execute_command)

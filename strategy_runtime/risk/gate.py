@@ -73,6 +73,8 @@ EXEC_ENDPOINT = "ExecEngine.execute"
 EMULATOR_ENDPOINT = "OrderEmulator.execute"
 # Where order events reach the execution engine (NautilusTrader's endpoint name).
 EXEC_EVENTS_ENDPOINT = "ExecEngine.process"
+# Where strategies send their commands first (NautilusTrader's endpoint name): the RiskEngine.
+RISK_ENDPOINT = "RiskEngine.execute"
 # The halt's closing orders carry this tag; nothing else passes the gate once it is shut.
 HALT_TAG = "LIVESTRAT_HALT"
 # The gate forgets orders that left INITIALIZED whenever it tracks more than this many.

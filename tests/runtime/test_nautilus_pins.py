@@ -67,6 +67,8 @@ async def test_the_engines_private_attributes_the_runtime_uses_exist(tmp_path):
         assert SHUTDOWN_TOPIC == "commands.system.shutdown"
         # sandbox.py: the execution engine's synchronous event handler (paper parity)
         assert callable(kernel.exec_engine._handle_event_with_tracking)
+        # sandbox.py: the RiskEngine's synchronous command handler (paper parity), where its queue hands commands
+        assert callable(kernel.risk_engine._execute_command)
         # replay.py: the data engine's bar aggregators (keyed by (bar type, request id)), moved onto market time
         assert isinstance(kernel.data_engine._bar_aggregators, dict)
         # node.py: a paper node's execution algorithms, registered with a market-time clock, go where
