@@ -224,14 +224,15 @@ class Reporter(Actor):
         pending, self._undelivered = self._undelivered, {}
         for event_id, event in pending.items():
             try:
-                self._ledger.record(from_order_filled(event, self._strategy_key))
+                record = from_order_filled(event, self._strategy_key)
+                self._ledger.record(record)
             except Exception:
                 # The fill happened at the venue whatever the ledger says: make it loud, keep it in the log.
                 self.fills_not_recorded += 1
                 logger.exception("reporter: fill %s NOT recorded in the ledger: %r", event.trade_id, event)
                 continue
             self._recorded_early.add(event_id)
-            self._tell_listeners(from_order_filled(event, self._strategy_key))
+            self._tell_listeners(record)
             logger.warning(
                 "reporter: fill %s of order %s (%s %s %s @ %s) reached the node but not its books: recorded in the "
                 "ledger as the venue reported it",
