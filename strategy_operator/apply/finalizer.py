@@ -25,7 +25,7 @@ from strategy_operator.decide.conditions import timestamp
 from strategy_operator.decide.events import Event
 from strategy_operator.decide.plan import DELETING
 from strategy_operator.decide.status import status_patch
-from strategy_operator.kube_client import KubeClient
+from strategy_operator.kube_client import ApiError, KubeClient
 from strategy_operator.memory import StrategyMemory
 from strategy_operator.observe.caches import Caches
 from strategy_operator.observe.observation import parse_time
@@ -70,7 +70,14 @@ class Finalizer:
                     patch = {"status": {"halt": record.to_wire()}}
                     await self.kube.patch("LiveStrategy", namespace, name, patch, subresource="status")
                     recorded = True
-                await self.kube.patch("StatefulSet", namespace, name, {"spec": {"replicas": 0}})
+                try:
+                    await self.kube.patch("StatefulSet", namespace, name, {"spec": {"replicas": 0}})
+                except ApiError as exc:
+                    # gone since the cache saw it (a foreground deletion's garbage collector, a person, a watch
+                    # gap): nothing left to scale; the pods it leaves are handled below
+                    if exc.status != 404:
+                        raise
+                    statefulset = None
             pods = await self.observer.pods(key, caches, memory, statefulset, confirm=True)
             for pod in pods:
                 if not pod.controlled and not pod.terminating:

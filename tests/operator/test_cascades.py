@@ -43,15 +43,17 @@ async def test_a_foreground_deletion_keeps_what_the_pod_reports_with_until_the_p
     # The garbage collector deletes the dependents first; the pod still halts and pushes its final status with its
     # service account, through its Role and RoleBinding: those stay until it is gone.
     identity = ("ServiceAccount", "Role", "RoleBinding")
-    kubelet = Kubelet(emulator, workdir=tmp_path / "pods", kubeconfig=kube_env, stop_delay=2.0)
+    kubelet = Kubelet(emulator, workdir=tmp_path / "pods", kubeconfig=kube_env)
     async with kubelet, running_operator(emulator, fast_settings()):
         await desk.apply(paper("fg"))
         await wait_for(lambda: desk.phase("fg") == "Running")
 
+        kubelet.hold_stops()
         await desk.kubectl("delete", "livestrategy", "fg", "--cascade=foreground", "--wait=false")
         await wait_for(lambda: any(p["metadata"].get("deletionTimestamp") for p in desk.pods("fg")))
-        assert desk.pods("fg"), "the pod was to take 2 s to halt"
+        assert desk.pods("fg"), "the pod was to be still halting"
         assert {kind: desk.child(kind, "fg") is not None for kind in identity} == dict.fromkeys(identity, True)
+        kubelet.release_stops()
 
         await wait_for(lambda: desk.get("fg") is None, timeout=30)
         assert desk.pods("fg") == []

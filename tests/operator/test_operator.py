@@ -132,8 +132,8 @@ async def test_restarting_the_operator_mid_flow_duplicates_nothing_and_loses_no_
     def children_posted(since: int) -> list:
         return [r for r in operator_writes(emulator, since) if r.method.value == "POST" and "events" not in r.url.path]
 
-    # A runtime that takes 3 s to halt (cancel orders, flatten): the operator restarts while it is Halting.
-    async with Kubelet(emulator, workdir=tmp_path / "pods", kubeconfig=kube_env, stop_delay=3.0):
+    # A runtime that is still halting (cancel orders, flatten) while the operator restarts.
+    async with Kubelet(emulator, workdir=tmp_path / "pods", kubeconfig=kube_env) as kubelet:
         async with running_operator(emulator, fast_settings()):
             await desk.apply(example("paper-ema-cross"))
             await wait_for(lambda: desk.phase(NAME) == "Running")
@@ -148,12 +148,16 @@ async def test_restarting_the_operator_mid_flow_duplicates_nothing_and_loses_no_
             assert operator_writes(emulator, since) == []
             assert desk.status(NAME) == status_before
 
+            kubelet.hold_stops()
             await desk.scale(NAME, 0)
             await wait_for(lambda: desk.phase(NAME) == "Halting" and desk.pods(NAME))
         assert desk.pods(NAME), "the operator was to restart while the pod was still halting"
 
         since = len(emulator)
-        async with running_operator(emulator, fast_settings()):  # mid-transition
+        async with running_operator(emulator, fast_settings()) as operator:  # mid-transition
+            await operator.processed(emulator, NAME)
+            assert desk.phase(NAME) == "Halting" and desk.pods(NAME)
+            kubelet.release_stops()
             await wait_for(lambda: desk.phase(NAME) == "Halted", timeout=30)
         assert children_posted(since) == []
 

@@ -15,6 +15,7 @@ from tests.support.operator import OperatorThread, fast_settings, peering_crd, r
 from tests.support.watch_gap import WatchGap
 
 LIVESTRATEGIES = "livestrat.io/v1alpha1/livestrategies"
+STATEFULSETS = "apps/v1/statefulsets"
 
 
 def owner_uid(body: dict) -> str:
@@ -85,3 +86,20 @@ async def test_after_a_failover_the_strategy_recreated_meanwhile_keeps_its_runni
         )
         assert desk.phase("failover") == "Running" and len(kubelet.started_pods) == started
         assert "NameConflict" not in desk.events("failover")
+
+
+async def test_a_deletion_whose_statefulset_went_unseen_releases_the_strategy_without_waiting_for_a_retry(
+    emulator, desk: Desk, kubelet: Kubelet
+):
+    # The StatefulSet goes while the operator's StatefulSet watch is cut off (the garbage collector of a foreground
+    # deletion, a person): its cache still shows it with one replica. Scaling it down answers 404; that is the
+    # halt done, not a failure to retry in a minute while the pod it left keeps trading.
+    async with running_operator(emulator, fast_settings()) as operator:
+        await desk.apply(paper("unseen"))
+        await wait_for(lambda: desk.phase("unseen") == "Running" and desk.pods("unseen"))
+        async with WatchGap(emulator, user_agent="kopf/", plural="statefulsets"):
+            emulator.delete_object(STATEFULSETS, "unseen", namespace="default", propagation="Orphan")
+            await wait_for(lambda: desk.statefulset("unseen") is None)
+            await desk.kubectl("delete", "livestrategy/unseen", "--wait=false")
+            await wait_for(lambda: desk.get("unseen") is None and not desk.pods("unseen"), timeout=20)
+        assert operator.metric("livestrat_operator_reconcile_errors_total") == 0

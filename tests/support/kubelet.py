@@ -23,8 +23,9 @@ against the emulator, as faithfully as the operator can observe them:
   is Ready when ``/readyz`` answers 200. A process that exits is restarted (restartPolicy
   Always) with a back-off, and its last log lines become the termination message
   (``FallbackToLogsOnError``). With ``runtime=False`` the container is imaginary: ready
-  after ``ready_delay``, gone on SIGTERM after ``stop_delay`` (at once by default), for tests
-  that need no trading. Tests steer imaginary containers: ``unready`` (pods that never become
+  after ``ready_delay``, gone on SIGTERM at once, or, while ``hold_stops`` holds, once the test
+  releases it (``release_stops``) or the grace period ends (SIGKILL), for tests that need no
+  trading. A hold, not a delay: a test that must act while a pod is halting must not race a timer. Tests steer imaginary containers: ``unready`` (pods that never become
   ready), ``set_ready`` (a ready pod loses its readiness, or gets it back), ``broken_images``
   (an image that cannot be pulled: ``ImagePullBackOff``).
 
@@ -106,7 +107,6 @@ class Kubelet:
         ready_delay: float = 0.1,
         interval: float = 0.05,
         environ: Mapping[str, str] | None = None,
-        stop_delay: float = 0.0,
         clock: Clock = SYSTEM_CLOCK,
         node: str = "node-1",
     ) -> None:
@@ -119,7 +119,8 @@ class Kubelet:
         self.ready_delay = ready_delay
         self.interval = interval
         self.environ = dict(environ or {})
-        self.stop_delay = stop_delay
+        self._stops_released = asyncio.Event()
+        self._stops_released.set()
         self.unready: set[str] = set()  # "namespace/pod" of imaginary containers that never become ready
         self.broken_images: set[str] = set()  # images that cannot be pulled
         self.containers: dict[tuple[str, str], Container] = {}
@@ -386,8 +387,10 @@ class Kubelet:
         return status
 
     async def _stop_and_remove(self, container: Container, grace: float) -> None:
-        if container.process is None and self.stop_delay and not container.stopped:
-            await asyncio.sleep(min(self.stop_delay, grace))  # an imaginary halt that takes its time
+        if container.process is None and not container.stopped:
+            # an imaginary halt that takes its time: until the test releases it, or the kubelet's SIGKILL at grace
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stops_released.wait(), grace)
         await self._terminate(container, grace=grace)
         pod = self.emulator.read_object(PODS, container.pod, namespace=container.namespace)
         if pod is not None:
@@ -396,6 +399,13 @@ class Kubelet:
                 PODS, container.pod, {"metadata": {"finalizers": finalizers or None}}, namespace=container.namespace
             )
         self.containers.pop((container.namespace, container.pod), None)
+
+    def hold_stops(self) -> None:
+        """Imaginary containers sent SIGTERM from now on keep halting until ``release_stops``."""
+        self._stops_released.clear()
+
+    def release_stops(self) -> None:
+        self._stops_released.set()
 
     def set_ready(self, namespace: str, pod: str, ready: bool) -> None:
         """An imaginary container's readiness probe starts failing (or passing again)."""

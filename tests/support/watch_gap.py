@@ -33,15 +33,18 @@ from tests.support.kube_emulator import KubernetesEmulator
 
 
 class WatchGap:
-    def __init__(self, emulator: KubernetesEmulator, *, user_agent: str) -> None:
+    def __init__(self, emulator: KubernetesEmulator, *, user_agent: str, plural: str | None = None) -> None:
         self.emulator = emulator
         self.user_agent = user_agent
+        self.plural = plural  # only the watches of this resource (e.g. "statefulsets"): a partial outage
         self.closed = asyncio.Event()
         self.closed_at: int | None = None  # the revision when the gap closed: older resumptions are Gone
         self.held = 0  # watches held while the gap is open
         self.refused = 0  # watches answered 410 Gone
 
     def _selected(self, request: kmock.Request) -> bool:
+        if self.plural is not None and request.url.path.rstrip("/").rsplit("/", 1)[-1] != self.plural:
+            return False
         return str(request.headers.get("User-Agent", "")).startswith(self.user_agent)
 
     async def __call__(self, request: kmock.Request) -> dict[str, Any] | None:
