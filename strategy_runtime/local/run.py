@@ -149,10 +149,10 @@ def _amount(amounts: Mapping[str, Decimal]) -> str:
     return ", ".join(f"{amount:f} {currency}" for currency, amount in sorted(amounts.items())) or "0"
 
 
-def print_summary(config: RuntimeConfig, outcome: RunOutcome, seconds: float) -> None:
+def print_summary(config: RuntimeConfig, outcome: RunOutcome, seconds: float, command: str = "livestrat run") -> None:
     name = config.strategy.name
     snapshot = outcome.snapshot
-    print(f"\nlivestrat run: {name} stopped after {seconds:.1f}s ({outcome.reason})")
+    print(f"\n{command}: {name} stopped after {seconds:.1f}s ({outcome.reason})")
     if snapshot is None:
         return
     trading, risk = snapshot.trading, snapshot.risk
