@@ -300,7 +300,7 @@ class Exchange:
 
         order = Order(
             order_id=next(self._order_ids),
-            client_order_id=client_order_id or _generated_client_id(),
+            client_order_id=client_order_id or generated_client_id(),
             symbol=symbol,
             side=side,  # type: ignore[arg-type]
             type=order_type,  # type: ignore[arg-type]
@@ -354,7 +354,7 @@ class Exchange:
             raise errors.unknown_order_on_cancel()
         now = self._now_ms()
         events: list[UserEvent] = []
-        self._cancel(order, new_client_order_id or _generated_client_id(), now, events)
+        self._cancel(order, new_client_order_id or generated_client_id(), now, events)
         events.append(self._balance_change((rules.base_asset, rules.quote_asset), now))
         self._emit(events)
         return replace(order)
@@ -370,7 +370,7 @@ class Exchange:
         events: list[UserEvent] = []
         cancelled = []
         for order in open_orders:
-            cancel_id = _generated_client_id()
+            cancel_id = generated_client_id()
             self._cancel(order, cancel_id, now, events)
             cancelled.append((replace(order), cancel_id))
         events.append(self._balance_change((rules.base_asset, rules.quote_asset), now))
@@ -534,6 +534,6 @@ def _check_filters(rules: SymbolRules, qty: Decimal, limit_px: Decimal | None, v
         raise errors.filter_failure("NOTIONAL")
 
 
-def _generated_client_id() -> str:
+def generated_client_id() -> str:
     """A client order id as Binance generates one when none is sent (22 letters and digits)."""
     return "".join(secrets.choice(_CLIENT_ID_ALPHABET) for _ in range(22))

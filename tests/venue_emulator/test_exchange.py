@@ -175,11 +175,11 @@ def test_unknown_orders_are_minus_2011_on_cancel_and_minus_2013_on_query():
 
 def test_cancel_releases_the_lock_and_reports_the_cancels_own_client_id():
     ex, seen = exchange()
-    order, _ = ex.new_order("BTCUSDT", "SELL", "LIMIT", D("0.3"), D("120.00"), "GTC", "sell-1")
+    ex.new_order("BTCUSDT", "SELL", "LIMIT", D("0.3"), D("120.00"), "GTC", "sell-1")
     assert ex.balances()["BTC"].locked == D("0.3")
     cancelled = ex.cancel_order("BTCUSDT", orig_client_order_id="sell-1", new_client_order_id="cxl-1")
     assert cancelled.status == "CANCELED"
-    assert ex.balances()["BTC"] .locked == 0 and ex.balances()["BTC"].free == D("1")
+    assert ex.balances()["BTC"].locked == 0 and ex.balances()["BTC"].free == D("1")
     report = [e for e in seen if isinstance(e, Execution)][-1]
     assert (report.execution_type, report.order.client_order_id, report.cancel_client_order_id) == (
         "CANCELED",
