@@ -20,9 +20,10 @@ Matching rules (the shared contract, docs/runtime.md "Venue emulator"):
   in the base asset (unless BNB pays); the contract keeps every commission in quote so one currency
   carries the fees. To keep free balances non-negative a buy locks ``price * qty * (1 + taker fee)``
   of quote (Binance locks ``price * qty``); a sell locks the base quantity.
-- filters on placement, Binance's (filters.md): PRICE_FILTER (price a positive multiple of the tick),
-  LOT_SIZE (min_qty <= qty <= max_qty, (qty - min_qty) a multiple of the step), NOTIONAL
-  (price * qty >= min notional; a MARKET order is valued at the price it would fill at).
+- filters on placement, Binance's (filters.md): PRICE_FILTER (within min/max price where set, and
+  (price - min price) a multiple of the tick), LOT_SIZE (min_qty <= qty <= max_qty, (qty - min_qty) a
+  multiple of the step), NOTIONAL (min notional <= price * qty <= max notional where set; a MARKET
+  order is valued at the price it would fill at).
 - order ids and trade ids increase and never repeat in one process.
 """
 
@@ -382,8 +383,8 @@ class Exchange:
     def on_market(self, event: MarketEvent) -> None:
         """The feed's MarketListener: move the book, then fill resting orders the new prices reach."""
         book = self._books.get(event.symbol)
-        if book is None:
-            return
+        if book is None or self.rules[event.symbol].product != event.product:
+            return  # another product's symbol of the same name (a USD-M perpetual spells BTCUSDT too)
         if isinstance(event, BookTop):
             book.bid, book.ask = event.bid, event.ask
         elif isinstance(event, Print):
@@ -526,11 +527,18 @@ def _check_precision(name: str, value: Decimal) -> None:
 
 def _check_filters(rules: SymbolRules, qty: Decimal, limit_px: Decimal | None, value_px: Decimal | None) -> None:
     """filters.md: PRICE_FILTER, LOT_SIZE, NOTIONAL, in that order."""
-    if limit_px is not None and (limit_px <= 0 or limit_px % rules.tick_size != 0):
+    if limit_px is not None and (
+        limit_px <= 0
+        or (rules.min_price > 0 and limit_px < rules.min_price)
+        or (rules.max_price > 0 and limit_px > rules.max_price)
+        or (limit_px - rules.min_price) % rules.tick_size != 0
+    ):
         raise errors.filter_failure("PRICE_FILTER")
     if qty < rules.min_qty or qty > rules.max_qty or (qty - rules.min_qty) % rules.step_size != 0:
         raise errors.filter_failure("LOT_SIZE")
-    if value_px is not None and value_px * qty < rules.min_notional:
+    if value_px is not None and (
+        value_px * qty < rules.min_notional or (rules.max_notional is not None and value_px * qty > rules.max_notional)
+    ):
         raise errors.filter_failure("NOTIONAL")
 
 

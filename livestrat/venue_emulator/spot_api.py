@@ -2,10 +2,11 @@
 
 ``GET /api/v3/account`` (connect, and after each ``balanceUpdate``), ``POST/GET/DELETE
 /api/v3/order`` (submit, status query, cancel), ``GET/DELETE /api/v3/openOrders`` (reconciliation,
-cancel-all), ``GET /api/v3/allOrders`` and ``GET /api/v3/myTrades`` (reconciliation). Shapes follow
-rest-api.md ("New order" FULL response, "Cancel order", "Account information", "Query order",
-"Account trade list"), which is what the adapter's msgspec schemas (``BinanceOrder``,
-``BinanceUserTrade``, ``BinanceSpotAccountInfo``) decode. Parameters are read from the query
+cancel-all), ``GET /api/v3/allOrders`` and ``GET /api/v3/myTrades`` (reconciliation), and ``GET
+/sapi/v1/asset/tradeFee`` (the instrument provider's fee tier). Shapes follow rest-api.md ("New
+order" FULL response, "Cancel order", "Account information", "Query order", "Account trade list"),
+which is what the adapter's msgspec schemas (``BinanceOrder``, ``BinanceUserTrade``,
+``BinanceSpotAccountInfo``, ``BinanceSpotTradeFee``) decode. Parameters are read from the query
 string and, for POST/DELETE, a form-encoded body (the query string wins, as rest-api.md "General
 Information on Endpoints" says). Decimals go out with 8 decimals, as Binance's spot API renders them.
 """
@@ -266,6 +267,15 @@ def spot_routes(exchange: Exchange, auth: Authenticator) -> list[web.RouteDef]:
         )
         return [trade_json(t) for t in rows]
 
+    async def trade_fees(_request: web.Request, p: Params) -> object:
+        # Binance's wallet API, "Trade Fee (USER_DATA)": the instrument provider asks it for the fee tier
+        symbol = p.get("symbol")
+        rules = [exchange.symbol_rules(symbol)] if symbol else list(exchange.rules.values())
+        return [
+            {"symbol": r.symbol, "makerCommission": str(r.maker_fee), "takerCommission": str(r.taker_fee)}
+            for r in rules
+        ]
+
     def _cancel_json(order: Order, cancel_id: str) -> dict[str, object]:
         body = _result_json(order, order.update_ms)
         body.pop("workingTime", None)
@@ -280,4 +290,5 @@ def spot_routes(exchange: Exchange, auth: Authenticator) -> list[web.RouteDef]:
         web.delete("/api/v3/openOrders", signed(auth, cancel_open_orders)),
         web.get("/api/v3/allOrders", signed(auth, all_orders)),
         web.get("/api/v3/myTrades", signed(auth, my_trades)),
+        web.get("/sapi/v1/asset/tradeFee", signed(auth, trade_fees)),
     ]

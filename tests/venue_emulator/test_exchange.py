@@ -46,7 +46,7 @@ def exchange(usdt: str = "10000", btc: str = "1") -> tuple[Exchange, list]:
 
 
 def top(bid: str, ask: str, ts: int = 1_700_000_000_500) -> BookTop:
-    return BookTop("BTCUSDT", D(bid), D("1"), D(ask), D("1"), ts)
+    return BookTop("BTCUSDT", D(bid), D("1"), D(ask), D("1"), ts, "spot")
 
 
 def refusal(call) -> errors.BinanceError:
@@ -109,8 +109,15 @@ def test_a_limit_that_crosses_on_arrival_takes_the_best_opposite_price():
 def test_a_print_is_both_bid_and_ask_when_the_catalog_has_no_quotes():
     ex, _ = exchange()
     ex.new_order("BTCUSDT", "SELL", "LIMIT", D("0.1"), D("101.00"), "GTC")
-    ex.on_market(Print("BTCUSDT", D("101.00"), D("1"), False, 7, 1_700_000_001_000))
+    ex.on_market(Print("BTCUSDT", D("101.00"), D("1"), False, 7, 1_700_000_001_000, "spot"))
     assert [t.price for t in ex.trades()] == [D("101.00")]
+
+
+def test_a_usdm_event_of_the_same_name_does_not_move_the_spot_book():
+    ex, _ = exchange()
+    ex.new_order("BTCUSDT", "SELL", "LIMIT", D("0.1"), D("101.00"), "GTC")
+    ex.on_market(BookTop("BTCUSDT", D("102.00"), D("1"), D("102.10"), D("1"), 1_700_000_001_000, "usdm"))
+    assert ex.trades() == [] and len(ex.open_orders()) == 1
 
 
 def test_limit_maker_that_would_take_is_rejected_as_binance_does():
