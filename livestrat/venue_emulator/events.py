@@ -4,6 +4,8 @@ One vocabulary for both, so matching sees exactly the prices a subscriber sees, 
 Times are the venue's: milliseconds since the epoch on the wall clock (the feed restamps the
 catalog's history onto it), as Binance's payloads carry them. Prices and sizes are Decimals at the
 instrument's precision, rendered as Binance renders them (strings) only at the protocol edge.
+Every event names its ``product`` as well as its symbol: Binance spells a spot pair and its USD-M
+perpetual the same way (BTCUSDT), and one catalog can hold both.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ class BookTop:
     ask: Decimal
     ask_qty: Decimal
     ts_ms: int
+    product: Product
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,6 +40,7 @@ class Print:
     buyer_is_maker: bool
     trade_id: int
     ts_ms: int
+    product: Product
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,13 +50,19 @@ class Candle:
     symbol: str
     interval: str  # Binance's interval names: 1m, 5m, 1h ...
     open_ms: int
-    close_ms: int
+    close_ms: int  # Binance's kline close time ``T``: the interval's last millisecond (open_ms + interval - 1)
     open: Decimal
     high: Decimal
     low: Decimal
     close: Decimal
     volume: Decimal
     closed: bool
+    product: Product
+
+    @property
+    def ts_ms(self) -> int:
+        """When the kline closes (the feed sends a closed kline then): the millisecond after ``close_ms``."""
+        return self.close_ms + 1
 
 
 MarketEvent = BookTop | Print | Candle
@@ -81,3 +91,8 @@ class SymbolRules:
     min_notional: Decimal  # NOTIONAL (spot) / MIN_NOTIONAL (futures)
     maker_fee: Decimal
     taker_fee: Decimal
+    # PRICE_FILTER's bounds; 0 disables a bound, as Binance documents (filters.md, PRICE_FILTER)
+    min_price: Decimal = Decimal(0)
+    max_price: Decimal = Decimal(0)
+    # NOTIONAL's maxNotional (spot); None: no maximum enforced (exchangeInfo then shows Binance's BTCUSDT value)
+    max_notional: Decimal | None = None

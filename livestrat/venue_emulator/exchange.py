@@ -1,0 +1,547 @@
+"""The venue's books: one account's balances, its orders and its trades, and the deterministic matching.
+
+The one source of truth the endpoints answer from and a test asks. Everything runs on the event loop
+with no awaits inside, so each call (a new order, a cancel, a market event) is atomic; listeners
+(the user-data streams) are called synchronously, in order, after the state has changed.
+
+Matching rules (the shared contract, docs/runtime.md "Venue emulator"):
+
+- per symbol the exchange keeps the last book top; a Print or a Candle (a catalog without quotes)
+  sets both bid and ask to its price.
+- a MARKET order fills at once and whole at the ask (buy) or the bid (sell), as taker. With no price
+  yet it expires (Binance expires a market order that finds no liquidity).
+- a LIMIT order that crosses on arrival (buy: ask <= price; sell: bid >= price) fills at once at the
+  best opposite price, as taker; LIMIT_MAKER that would cross is rejected -2010 "Order would
+  immediately match and take."; IOC/FOK that do not cross expire. Otherwise the order rests and
+  fills whole at its own price, as maker, at the first market event whose ask <= price (buy) or
+  bid >= price (sell). Resting orders fill in order-id order.
+- partial fills only when a fault asks for them (:meth:`Exchange.fill_next_partially`).
+- commission is charged in the quote asset at the symbol's maker/taker fee. Binance charges a buyer
+  in the base asset (unless BNB pays); the contract keeps every commission in quote so one currency
+  carries the fees. To keep free balances non-negative a buy locks ``price * qty * (1 + taker fee)``
+  of quote (Binance locks ``price * qty``); a sell locks the base quantity.
+- filters on placement, Binance's (filters.md): PRICE_FILTER (within min/max price where set, and
+  (price - min price) a multiple of the tick), LOT_SIZE (min_qty <= qty <= max_qty, (qty - min_qty) a
+  multiple of the step), NOTIONAL (min notional <= price * qty <= max notional where set; a MARKET
+  order is valued at the price it would fill at).
+- order ids and trade ids increase and never repeat in one process.
+"""
+
+from __future__ import annotations
+
+import itertools
+import secrets
+import string
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from decimal import Decimal
+from typing import Literal
+
+from livestrat.venue_emulator import errors
+from livestrat.venue_emulator.events import BookTop, Candle, MarketEvent, Print, SymbolRules
+
+Side = Literal["BUY", "SELL"]
+OrderType = Literal["LIMIT", "MARKET", "LIMIT_MAKER"]
+TimeInForce = Literal["GTC", "IOC", "FOK"]
+OrderStatus = Literal["NEW", "PARTIALLY_FILLED", "FILLED", "CANCELED", "EXPIRED", "REJECTED"]
+ExecutionType = Literal["NEW", "TRADE", "CANCELED", "EXPIRED", "REJECTED"]
+
+ORDER_TYPES: tuple[str, ...] = ("LIMIT", "MARKET", "LIMIT_MAKER")
+TIME_IN_FORCES: tuple[str, ...] = ("GTC", "IOC", "FOK")
+MAX_DECIMALS = 8  # Binance's spot assets carry 8 decimals; more answers -1111 BAD_PRECISION
+_CLIENT_ID_ALPHABET = string.ascii_letters + string.digits
+
+
+@dataclass
+class Order:
+    order_id: int
+    client_order_id: str
+    symbol: str
+    side: Side
+    type: OrderType
+    time_in_force: TimeInForce
+    price: Decimal  # 0 for MARKET, as Binance renders it
+    orig_qty: Decimal
+    time_ms: int
+    executed_qty: Decimal = Decimal(0)
+    cum_quote: Decimal = Decimal(0)
+    status: OrderStatus = "NEW"
+    update_ms: int = 0
+    working_ms: int | None = None
+    locked: Decimal = Decimal(0)  # what this order still holds of the account's balance
+
+    @property
+    def is_open(self) -> bool:
+        return self.status in ("NEW", "PARTIALLY_FILLED")
+
+    @property
+    def remaining(self) -> Decimal:
+        return self.orig_qty - self.executed_qty
+
+
+@dataclass(frozen=True)
+class Trade:
+    """One fill of one of the account's orders (Binance's myTrades row)."""
+
+    trade_id: int
+    order_id: int
+    symbol: str
+    side: Side
+    price: Decimal
+    qty: Decimal
+    quote_qty: Decimal
+    commission: Decimal
+    commission_asset: str
+    time_ms: int
+    is_maker: bool
+
+
+@dataclass(frozen=True)
+class Execution:
+    """What the user-data stream reports: an order's state after one execution (an executionReport)."""
+
+    order: Order  # a snapshot, taken when it happened
+    execution_type: ExecutionType
+    time_ms: int
+    trade: Trade | None = None
+    cancel_client_order_id: str = ""  # executionReport ``C``: set on a cancel, ``c`` is then the cancel's id
+
+
+@dataclass(frozen=True)
+class BalanceChange:
+    """The account's balances of the assets one action touched (an outboundAccountPosition)."""
+
+    balances: dict[str, tuple[Decimal, Decimal]]  # asset -> (free, locked)
+    time_ms: int
+
+
+UserEvent = Execution | BalanceChange
+
+
+@dataclass
+class _Book:
+    bid: Decimal | None = None
+    ask: Decimal | None = None
+
+
+@dataclass
+class Balance:
+    free: Decimal = Decimal(0)
+    locked: Decimal = Decimal(0)
+
+
+@dataclass
+class _FaultPlan:
+    """One-shot behaviours a fault asks of the next order(s)."""
+
+    reject_next: list[str] = field(default_factory=list)  # messages, one per next order
+    partial_next: list[Decimal] = field(default_factory=list)  # fractions of the quantity, one per next order
+
+
+class Exchange:
+    """One spot account on a set of symbols. ``now_ms`` is the venue's clock (wall time)."""
+
+    def __init__(
+        self,
+        rules: list[SymbolRules],
+        balances: dict[str, Decimal],
+        now_ms: Callable[[], int],
+        first_order_id: int = 1,
+        first_trade_id: int = 1,
+    ) -> None:
+        self.rules = {r.symbol: r for r in rules}
+        self._now_ms = now_ms
+        self._balances: dict[str, Balance] = {a: Balance(free=Decimal(v)) for a, v in balances.items()}
+        self._books: dict[str, _Book] = {s: _Book() for s in self.rules}
+        self._orders: dict[int, Order] = {}
+        self._trades: list[Trade] = []
+        self._order_ids = itertools.count(first_order_id)
+        self._trade_ids = itertools.count(first_trade_id)
+        self._listeners: list[Callable[[UserEvent], None]] = []
+        self._faults = _FaultPlan()
+        self.update_ms = now_ms()
+
+    # -- listeners and faults --------------------------------------------------------------------------
+
+    def listen(self, listener: Callable[[UserEvent], None]) -> Callable[[], None]:
+        """Register a user-data listener; returns the function that removes it."""
+        self._listeners.append(listener)
+        return lambda: self._listeners.remove(listener) if listener in self._listeners else None
+
+    def reject_next_order(self, msg: str = errors.INSUFFICIENT_BALANCE) -> None:
+        """The next new order is refused -2010 with ``msg``, whatever it is."""
+        self._faults.reject_next.append(msg)
+
+    def fill_next_partially(self, fraction: Decimal) -> None:
+        """The next order's first fill is only ``fraction`` of its quantity (rounded down to the step);
+        the rest waits for later market events at the same rule."""
+        if not Decimal(0) < fraction < Decimal(1):
+            raise ValueError("the fraction of a partial fill is between 0 and 1, exclusive")
+        self._faults.partial_next.append(fraction)
+
+    # -- queries ---------------------------------------------------------------------------------------
+
+    def symbol_rules(self, symbol: str | None) -> SymbolRules:
+        if not symbol:
+            raise errors.mandatory_param("symbol")
+        rules = self.rules.get(symbol)
+        if rules is None:
+            raise errors.bad_symbol()
+        return rules
+
+    def balances(self) -> dict[str, Balance]:
+        return {a: replace(b) for a, b in sorted(self._balances.items())}
+
+    def order(self, symbol: str, order_id: int | None = None, orig_client_order_id: str | None = None) -> Order:
+        """Query order (rest-api.md "Query order"): by id, else by client id; -2013 when there is none."""
+        self.symbol_rules(symbol)
+        found = self._find(symbol, order_id, orig_client_order_id)
+        if found is None:
+            raise errors.no_such_order()
+        return replace(found)
+
+    def open_orders(self, symbol: str | None = None) -> list[Order]:
+        if symbol is not None:
+            self.symbol_rules(symbol)
+        return [replace(o) for o in self._orders.values() if o.is_open and symbol in (None, o.symbol)]
+
+    def all_orders(
+        self,
+        symbol: str,
+        order_id: int | None = None,
+        start_ms: int | None = None,
+        end_ms: int | None = None,
+        limit: int = 500,
+    ) -> list[Order]:
+        """rest-api.md "All orders": orderId gives orders >= it; otherwise the most recent ``limit``."""
+        self.symbol_rules(symbol)
+        rows = [o for o in self._orders.values() if o.symbol == symbol]
+        if order_id is not None:
+            rows = [o for o in rows if o.order_id >= order_id][:limit]
+        else:
+            rows = [o for o in rows if _in_window(o.time_ms, start_ms, end_ms)]
+            rows = rows[:limit] if start_ms is not None else rows[-limit:]
+        return [replace(o) for o in rows]
+
+    def trades(
+        self,
+        symbol: str | None = None,
+        order_id: int | None = None,
+        start_ms: int | None = None,
+        end_ms: int | None = None,
+        from_id: int | None = None,
+        limit: int | None = None,
+    ) -> list[Trade]:
+        """rest-api.md "Account trade list": fromId gives trades >= it; startTime the oldest from it;
+        otherwise the most recent ``limit``. ``symbol=None`` (the admin view) gives every trade."""
+        rows = [t for t in self._trades if symbol in (None, t.symbol)]
+        if order_id is not None:
+            rows = [t for t in rows if t.order_id == order_id]
+        if from_id is not None:
+            rows = [t for t in rows if t.trade_id >= from_id]
+        rows = [t for t in rows if _in_window(t.time_ms, start_ms, end_ms)]
+        if limit is None:
+            return rows
+        return rows[:limit] if from_id is not None or start_ms is not None else rows[-limit:]
+
+    # -- orders ----------------------------------------------------------------------------------------
+
+    def new_order(
+        self,
+        symbol: str,
+        side: str,
+        order_type: str,
+        quantity: Decimal | None,
+        price: Decimal | None = None,
+        time_in_force: str | None = None,
+        client_order_id: str | None = None,
+    ) -> tuple[Order, list[Trade]]:
+        """Place an order (rest-api.md "New order"): the order as it stands after matching on arrival,
+        and the trades it made. Refusals raise :class:`errors.BinanceError` and change nothing."""
+        rules = self.symbol_rules(symbol)
+        if side not in ("BUY", "SELL"):
+            raise errors.invalid_side()
+        if order_type not in ORDER_TYPES:
+            raise errors.invalid_order_type()
+        if quantity is None:
+            raise errors.mandatory_param("quantity")
+        _check_precision("quantity", quantity)
+        if order_type in ("LIMIT", "LIMIT_MAKER"):
+            if price is None:
+                raise errors.mandatory_param("price")
+            _check_precision("price", price)
+        if order_type == "LIMIT":
+            if time_in_force is None:
+                raise errors.mandatory_param("timeInForce")
+            if time_in_force not in TIME_IN_FORCES:
+                raise errors.invalid_tif()
+        elif time_in_force is not None and order_type == "MARKET":
+            raise errors.tif_not_required()
+        if client_order_id and any(o.client_order_id == client_order_id for o in self._orders.values() if o.is_open):
+            raise errors.new_order_rejected(errors.DUPLICATE_ORDER)
+
+        book = self._books[symbol]
+        taker_px = book.ask if side == "BUY" else book.bid
+        limit_px = price if order_type != "MARKET" else None
+        _check_filters(rules, quantity, limit_px, limit_px if limit_px is not None else taker_px)
+        crosses = taker_px is not None and (
+            limit_px is None or (taker_px <= limit_px if side == "BUY" else taker_px >= limit_px)
+        )
+        if order_type == "LIMIT_MAKER" and crosses:
+            raise errors.new_order_rejected(errors.WOULD_TAKE)
+        if self._faults.reject_next:
+            raise errors.new_order_rejected(self._faults.reject_next.pop(0))
+
+        now = self._now_ms()
+        lock_px = limit_px if limit_px is not None else taker_px
+        to_lock = self._lock_amount(rules, side, quantity, lock_px) if lock_px is not None else Decimal(0)
+        lock_asset = rules.quote_asset if side == "BUY" else rules.base_asset
+        if to_lock > self._balance(lock_asset).free:
+            raise errors.new_order_rejected(errors.INSUFFICIENT_BALANCE)
+
+        order = Order(
+            order_id=next(self._order_ids),
+            client_order_id=client_order_id or generated_client_id(),
+            symbol=symbol,
+            side=side,  # type: ignore[arg-type]
+            type=order_type,  # type: ignore[arg-type]
+            time_in_force=(time_in_force or "GTC"),  # type: ignore[arg-type]
+            price=limit_px if limit_px is not None else Decimal(0),
+            orig_qty=quantity,
+            time_ms=now,
+            update_ms=now,
+        )
+        self._orders[order.order_id] = order
+        partial = self._faults.partial_next.pop(0) if self._faults.partial_next else None
+        events: list[UserEvent] = []
+        trades: list[Trade] = []
+
+        if (taker_px is None and order_type == "MARKET") or (not crosses and order.time_in_force in ("IOC", "FOK")):
+            order.status = "EXPIRED"  # nothing to take: Binance expires what cannot rest
+            events.append(Execution(replace(order), "EXPIRED", now))
+        else:
+            order.locked = to_lock
+            self._balance(lock_asset).free -= to_lock
+            self._balance(lock_asset).locked += to_lock
+            if order_type != "MARKET":
+                order.working_ms = now
+            events.append(Execution(replace(order), "NEW", now))
+            if crosses:
+                assert taker_px is not None
+                qty = self._fill_qty(rules, order, partial)
+                trades.append(self._fill(rules, order, taker_px, qty, is_maker=False, time_ms=now, events=events))
+                if order_type == "MARKET" and order.is_open:
+                    self._expire(order, now, events)  # a market order never rests
+            elif partial is not None:
+                self._faults.partial_next.insert(0, partial)  # the fault applies to the order's first fill
+        events.append(self._balance_change((rules.base_asset, rules.quote_asset), now))
+        self._emit(events)
+        return replace(order), trades
+
+    def cancel_order(
+        self,
+        symbol: str,
+        order_id: int | None = None,
+        orig_client_order_id: str | None = None,
+        new_client_order_id: str | None = None,
+    ) -> Order:
+        """Cancel order (rest-api.md "Cancel order"): -2011 "Unknown order sent." for an order that is
+        not open (unknown, filled or already canceled)."""
+        rules = self.symbol_rules(symbol)
+        if order_id is None and not orig_client_order_id:
+            raise errors.one_of_params("orderId", "origClientOrderId")
+        order = self._find(symbol, order_id, orig_client_order_id)
+        if order is None or not order.is_open:
+            raise errors.unknown_order_on_cancel()
+        now = self._now_ms()
+        events: list[UserEvent] = []
+        self._cancel(order, new_client_order_id or generated_client_id(), now, events)
+        events.append(self._balance_change((rules.base_asset, rules.quote_asset), now))
+        self._emit(events)
+        return replace(order)
+
+    def cancel_open_orders(self, symbol: str) -> list[tuple[Order, str]]:
+        """Cancel all open orders on a symbol (rest-api.md "Cancel All Open Orders on a Symbol"): each
+        order with the cancel's client id; -2011 "Unknown order sent." when none is open."""
+        rules = self.symbol_rules(symbol)
+        open_orders = [o for o in self._orders.values() if o.is_open and o.symbol == symbol]
+        if not open_orders:
+            raise errors.unknown_order_on_cancel()
+        now = self._now_ms()
+        events: list[UserEvent] = []
+        cancelled = []
+        for order in open_orders:
+            cancel_id = generated_client_id()
+            self._cancel(order, cancel_id, now, events)
+            cancelled.append((replace(order), cancel_id))
+        events.append(self._balance_change((rules.base_asset, rules.quote_asset), now))
+        self._emit(events)
+        return cancelled
+
+    # -- the market ------------------------------------------------------------------------------------
+
+    def on_market(self, event: MarketEvent) -> None:
+        """The feed's MarketListener: move the book, then fill resting orders the new prices reach."""
+        book = self._books.get(event.symbol)
+        if book is None or self.rules[event.symbol].product != event.product:
+            return  # another product's symbol of the same name (a USD-M perpetual spells BTCUSDT too)
+        if isinstance(event, BookTop):
+            book.bid, book.ask = event.bid, event.ask
+        elif isinstance(event, Print):
+            book.bid = book.ask = event.price
+        elif isinstance(event, Candle):
+            book.bid = book.ask = event.close
+        rules = self.rules[event.symbol]
+        events: list[UserEvent] = []
+        for order in [o for o in self._orders.values() if o.is_open and o.symbol == event.symbol]:
+            reached = (
+                book.ask is not None and book.ask <= order.price
+                if order.side == "BUY"
+                else book.bid is not None and book.bid >= order.price
+            )
+            if reached:
+                partial = self._faults.partial_next.pop(0) if self._faults.partial_next else None
+                qty = self._fill_qty(rules, order, partial)
+                self._fill(rules, order, order.price, qty, is_maker=True, time_ms=event.ts_ms, events=events)
+        if events:
+            events.append(self._balance_change((rules.base_asset, rules.quote_asset), event.ts_ms))
+            self._emit(events)
+
+    # -- internals -------------------------------------------------------------------------------------
+
+    def _find(self, symbol: str, order_id: int | None, client_order_id: str | None) -> Order | None:
+        if order_id is not None:
+            order = self._orders.get(order_id)
+            if order is None or order.symbol != symbol:
+                return None
+            # rest-api.md: "If both orderId and origClientOrderId are provided, the orderId is searched
+            # first, then the origClientOrderId from that result is checked against that order."
+            if client_order_id and order.client_order_id != client_order_id:
+                return None
+            return order
+        # the latest order with that client id (an id can be reused once its order is closed)
+        matches = [o for o in self._orders.values() if o.symbol == symbol and o.client_order_id == client_order_id]
+        return matches[-1] if matches else None
+
+    def _balance(self, asset: str) -> Balance:
+        return self._balances.setdefault(asset, Balance())
+
+    @staticmethod
+    def _lock_amount(rules: SymbolRules, side: str, qty: Decimal, price: Decimal) -> Decimal:
+        if side == "SELL":
+            return qty
+        return price * qty * (1 + max(rules.maker_fee, rules.taker_fee))
+
+    @staticmethod
+    def _fill_qty(rules: SymbolRules, order: Order, partial: Decimal | None) -> Decimal:
+        if partial is None:
+            return order.remaining
+        qty = (order.remaining * partial // rules.step_size) * rules.step_size
+        return qty if qty > 0 else order.remaining
+
+    def _fill(
+        self,
+        rules: SymbolRules,
+        order: Order,
+        price: Decimal,
+        qty: Decimal,
+        is_maker: bool,
+        time_ms: int,
+        events: list[UserEvent],
+    ) -> Trade:
+        quote_qty = price * qty
+        fee = rules.maker_fee if is_maker else rules.taker_fee
+        commission = (quote_qty * fee).quantize(Decimal(1).scaleb(-MAX_DECIMALS))
+        base, quote = self._balance(rules.base_asset), self._balance(rules.quote_asset)
+        if order.side == "BUY":
+            # release what this part of the order locked, pay for it, receive the base
+            release = order.locked if qty == order.remaining else order.locked * qty / order.remaining
+            quote.locked -= release
+            quote.free += release - quote_qty - commission
+            base.free += qty
+        else:
+            base.locked -= qty
+            quote.free += quote_qty - commission
+            release = qty
+        order.locked -= release
+        order.executed_qty += qty
+        order.cum_quote += quote_qty
+        order.status = "FILLED" if order.remaining == 0 else "PARTIALLY_FILLED"
+        order.update_ms = time_ms
+        trade = Trade(
+            trade_id=next(self._trade_ids),
+            order_id=order.order_id,
+            symbol=order.symbol,
+            side=order.side,
+            price=price,
+            qty=qty,
+            quote_qty=quote_qty,
+            commission=commission,
+            commission_asset=rules.quote_asset,
+            time_ms=time_ms,
+            is_maker=is_maker,
+        )
+        self._trades.append(trade)
+        events.append(Execution(replace(order), "TRADE", time_ms, trade=trade))
+        return trade
+
+    def _unlock(self, order: Order) -> None:
+        rules = self.rules[order.symbol]
+        asset = self._balance(rules.quote_asset if order.side == "BUY" else rules.base_asset)
+        asset.locked -= order.locked
+        asset.free += order.locked
+        order.locked = Decimal(0)
+
+    def _cancel(self, order: Order, cancel_client_id: str, now: int, events: list[UserEvent]) -> None:
+        self._unlock(order)
+        order.status = "CANCELED"
+        order.update_ms = now
+        snapshot = replace(order, client_order_id=cancel_client_id)
+        events.append(Execution(snapshot, "CANCELED", now, cancel_client_order_id=order.client_order_id))
+
+    def _expire(self, order: Order, now: int, events: list[UserEvent]) -> None:
+        self._unlock(order)
+        order.status = "EXPIRED"
+        order.update_ms = now
+        events.append(Execution(replace(order), "EXPIRED", now))
+
+    def _balance_change(self, assets: tuple[str, ...], time_ms: int) -> BalanceChange:
+        self.update_ms = time_ms
+        return BalanceChange({a: (self._balance(a).free, self._balance(a).locked) for a in assets}, time_ms)
+
+    def _emit(self, events: list[UserEvent]) -> None:
+        for event in events:
+            for listener in list(self._listeners):
+                listener(event)
+
+
+def _in_window(t: int, start_ms: int | None, end_ms: int | None) -> bool:
+    return (start_ms is None or t >= start_ms) and (end_ms is None or t <= end_ms)
+
+
+def _check_precision(name: str, value: Decimal) -> None:
+    exponent = value.normalize().as_tuple().exponent
+    if isinstance(exponent, int) and -exponent > MAX_DECIMALS:
+        raise errors.bad_precision(name)
+
+
+def _check_filters(rules: SymbolRules, qty: Decimal, limit_px: Decimal | None, value_px: Decimal | None) -> None:
+    """filters.md: PRICE_FILTER, LOT_SIZE, NOTIONAL, in that order."""
+    if limit_px is not None and (
+        limit_px <= 0
+        or (rules.min_price > 0 and limit_px < rules.min_price)
+        or (rules.max_price > 0 and limit_px > rules.max_price)
+        or (limit_px - rules.min_price) % rules.tick_size != 0
+    ):
+        raise errors.filter_failure("PRICE_FILTER")
+    if qty < rules.min_qty or qty > rules.max_qty or (qty - rules.min_qty) % rules.step_size != 0:
+        raise errors.filter_failure("LOT_SIZE")
+    if value_px is not None and (
+        value_px * qty < rules.min_notional or (rules.max_notional is not None and value_px * qty > rules.max_notional)
+    ):
+        raise errors.filter_failure("NOTIONAL")
+
+
+def generated_client_id() -> str:
+    """A client order id as Binance generates one when none is sent (22 letters and digits)."""
+    return "".join(secrets.choice(_CLIENT_ID_ALPHABET) for _ in range(22))

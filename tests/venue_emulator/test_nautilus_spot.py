@@ -1,0 +1,152 @@
+"""The proof: NautilusTrader 1.231's own Binance spot clients, in a real TradingNode, trade against the emulator.
+
+Nothing of the adapter is swapped: the node is configured as a live Binance spot node whose only change
+is its base URLs (REST, the WebSocket API for the execution client). It connects (instruments, account,
+clock check, ``session.logon`` + ``userDataStream.subscribe``), reconciles an order the venue already
+holds, submits a MARKET and a LIMIT order, learns their fills only from the user-data stream, cancels a
+third order, and the emulator's trade history equals the fills NautilusTrader reported, field by field.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from decimal import Decimal
+
+from nautilus_trader.adapters.binance import (
+    BINANCE,
+    BinanceAccountType,
+    BinanceDataClientConfig,
+    BinanceExecClientConfig,
+    BinanceLiveDataClientFactory,
+    BinanceLiveExecClientFactory,
+)
+from nautilus_trader.adapters.binance.common.enums import BinanceEnvironment
+from nautilus_trader.config import (
+    InstrumentProviderConfig,
+    LiveExecEngineConfig,
+    LoggingConfig,
+    StrategyConfig,
+    TradingNodeConfig,
+)
+from nautilus_trader.live.node import TradingNode
+from nautilus_trader.model.enums import OrderSide, OrderStatus, TimeInForce
+from nautilus_trader.model.events import OrderAccepted, OrderCanceled, OrderFilled
+from nautilus_trader.model.identifiers import ClientOrderId, InstrumentId, VenueOrderId
+from nautilus_trader.model.objects import Price, Quantity
+from nautilus_trader.trading.strategy import Strategy
+
+from tests.venue_emulator.spot_venue import ED25519_KEY, book_top, served_venue
+
+D = Decimal
+BTCUSDT = InstrumentId.from_str("BTCUSDT.BINANCE")
+
+
+class Recorder(Strategy):
+    """Submits what the test asks and keeps every order event it is sent."""
+
+    def __init__(self) -> None:
+        super().__init__(StrategyConfig(strategy_id="RECORDER-001"))
+        self.events: list[object] = []
+
+    def on_order_event(self, event) -> None:
+        self.events.append(event)
+
+    def of(self, kind: type) -> list:
+        return [e for e in self.events if isinstance(e, kind)]
+
+
+async def until(condition: Callable[[], bool], what: str, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        await asyncio.sleep(0.01)
+
+
+def node_config(http: str, ws_api: str) -> TradingNodeConfig:
+    common = {
+        "api_key": ED25519_KEY.api_key,
+        "api_secret": ED25519_KEY.secret,
+        "account_type": BinanceAccountType.SPOT,
+        "environment": BinanceEnvironment.LIVE,
+        "base_url_http": http,
+        "instrument_provider": InstrumentProviderConfig(load_ids=frozenset([BTCUSDT])),
+    }
+    return TradingNodeConfig(
+        trader_id="EMULATOR-001",
+        logging=LoggingConfig(log_level="WARNING", log_colors=False),
+        exec_engine=LiveExecEngineConfig(reconciliation=True, open_check_interval_secs=None),
+        data_clients={BINANCE: BinanceDataClientConfig(**common)},
+        exec_clients={BINANCE: BinanceExecClientConfig(**common, base_url_ws=ws_api, max_retries=0)},
+        timeout_connection=20.0,
+        timeout_reconciliation=10.0,
+        timeout_disconnection=5.0,
+        timeout_post_stop=1.0,
+    )
+
+
+async def test_nautilus_binance_spot_clients_trade_against_the_emulator_and_report_its_trades():
+    async with served_venue() as v:
+        exchange = v.venue.exchange
+        exchange.on_market(book_top("100.00", "100.50"))
+        resting, _ = exchange.new_order("BTCUSDT", "SELL", "LIMIT", D("0.05"), D("150.00"), "GTC", "before-start")
+
+        node = TradingNode(config=node_config(v.http, v.ws_api), loop=asyncio.get_running_loop())
+        node.kernel._setup_loop = lambda: None
+        strategy = Recorder()
+        node.trader.add_strategy(strategy)
+        node.add_data_client_factory(BINANCE, BinanceLiveDataClientFactory)
+        node.add_exec_client_factory(BINANCE, BinanceLiveExecClientFactory)
+        node.build()
+        run = asyncio.create_task(node.run_async())
+        try:
+            await until(lambda: node.trader.is_running or run.done(), "the node to run")
+            assert not run.done(), run.exception() if run.done() else None
+            # reconciled: the order the venue held before the start is in the node's cache, open
+            held = node.kernel.cache.order(ClientOrderId("before-start"))
+            assert held is not None and held.status == OrderStatus.ACCEPTED
+            assert held.venue_order_id == VenueOrderId(str(resting.order_id))
+
+            factory = strategy.order_factory
+            market = factory.market(BTCUSDT, OrderSide.BUY, Quantity.from_str("0.10000"))
+            strategy.submit_order(market)
+            await until(lambda: len(strategy.of(OrderFilled)) == 1, "the market order's fill")
+
+            limit = factory.limit(BTCUSDT, OrderSide.BUY, Quantity.from_str("0.20000"), Price.from_str("99.00"))
+            strategy.submit_order(limit)
+            await until(
+                lambda: any(e.client_order_id == limit.client_order_id for e in strategy.of(OrderAccepted)), "accepted"
+            )
+            exchange.on_market(book_top("98.80", "98.90"))  # the ask reaches the limit: it fills at 99.00, maker
+            await until(lambda: len(strategy.of(OrderFilled)) == 2, "the limit order's fill")
+
+            to_cancel = factory.limit(
+                BTCUSDT, OrderSide.SELL, Quantity.from_str("0.10000"), Price.from_str("130.00"), TimeInForce.GTC
+            )
+            strategy.submit_order(to_cancel)
+            await until(
+                lambda: any(e.client_order_id == to_cancel.client_order_id for e in strategy.of(OrderAccepted)),
+                "accepted",
+            )
+            strategy.cancel_order(to_cancel)
+            await until(lambda: len(strategy.of(OrderCanceled)) == 1, "the cancel")
+            assert strategy.cache.order(to_cancel.client_order_id).status == OrderStatus.CANCELED
+            assert strategy.cache.order(limit.client_order_id).status == OrderStatus.FILLED
+        finally:
+            await node.stop_async()
+            await asyncio.wait_for(run, 30)
+            node.kernel.dispose()  # TradingNode.dispose would stop the test's loop
+
+        venue_trades = exchange.trades()
+        reported = strategy.of(OrderFilled)
+        assert [
+            (str(t.trade_id), t.price, t.qty, t.commission, t.is_maker) for t in venue_trades
+        ] == [
+            (f.trade_id.value, f.last_px.as_decimal(), f.last_qty.as_decimal(), f.commission.as_decimal(),
+             f.liquidity_side.name == "MAKER")
+            for f in reported
+        ]  # fmt: skip
+        assert [(t.price, t.is_maker) for t in venue_trades] == [(D("100.50"), False), (D("99.00"), True)]
+        assert [o.client_order_id for o in exchange.open_orders()] == ["before-start"]

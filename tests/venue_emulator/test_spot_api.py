@@ -1,0 +1,177 @@
+"""The authenticated spot REST endpoints and the WebSocket API, over HTTP, against Binance's documented answers.
+
+Requests are signed with NautilusTrader's own ``hmac_signature``/``ed25519_signature``, not the emulator's
+signer, so a signature check that agreed only with itself would fail here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+import urllib.parse
+from decimal import Decimal
+
+import aiohttp
+from nautilus_trader.adapters.binance.common.credentials import extract_ed25519_private_key
+from nautilus_trader.core.nautilus_pyo3 import ed25519_signature, hmac_signature
+
+from tests.venue_emulator.spot_venue import ED25519_KEY, HMAC_KEY, book_top, served_venue
+
+D = Decimal
+
+
+def now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+def signed_query(params: dict[str, object], secret: str = HMAC_KEY.secret, timestamp: int | None = None) -> str:
+    payload = dict(params) | {"timestamp": timestamp if timestamp is not None else now_ms()}
+    query = urllib.parse.urlencode(payload)
+    return f"{query}&signature={hmac_signature(secret, query)}"
+
+
+async def call(http: str, method: str, path: str, query: str, api_key: str | None = HMAC_KEY.api_key):
+    headers = {"X-MBX-APIKEY": api_key} if api_key else {}
+    async with (
+        aiohttp.ClientSession() as session,
+        session.request(method, f"{http}{path}?{query}", headers=headers) as resp,
+    ):
+        return resp.status, await resp.json()
+
+
+async def test_signature_timestamp_and_key_errors_are_binances():
+    async with served_venue() as v:
+        good = signed_query({})
+        assert (await call(v.http, "GET", "/api/v3/account", good))[0] == 200
+        answers = [
+            await call(v.http, "GET", "/api/v3/account", signed_query({}, secret="wrong")),
+            await call(v.http, "GET", "/api/v3/account", signed_query({}, timestamp=now_ms() - 60_000)),
+            await call(v.http, "GET", "/api/v3/account", signed_query({}, timestamp=now_ms() + 5_000)),
+            await call(v.http, "GET", "/api/v3/account", good, api_key=None),
+            await call(v.http, "GET", "/api/v3/account", good, api_key="Z" * 64),
+        ]
+    assert answers == [
+        (400, {"code": -1022, "msg": "Signature for this request is not valid."}),
+        (400, {"code": -1021, "msg": "Timestamp for this request is outside of the recvWindow."}),
+        (400, {"code": -1021, "msg": "Timestamp for this request was 1000ms ahead of the server's time."}),
+        (401, {"code": -2014, "msg": "API-key format invalid."}),
+        (401, {"code": -2015, "msg": "Invalid API-key, IP, or permissions for action."}),
+    ]
+
+
+async def test_an_ed25519_key_signs_rest_requests_base64_percent_encoded():
+    async with served_venue() as v:
+        query = urllib.parse.urlencode({"timestamp": now_ms()})
+        signature = ed25519_signature(extract_ed25519_private_key(ED25519_KEY.secret), query)
+        full = query + "&" + urllib.parse.urlencode({"signature": signature})
+        status, body = await call(v.http, "GET", "/api/v3/account", full, api_key=ED25519_KEY.api_key)
+        bad = query + "&" + urllib.parse.urlencode({"signature": signature.swapcase()})
+        bad_status, bad_body = await call(v.http, "GET", "/api/v3/account", bad, api_key=ED25519_KEY.api_key)
+    assert status == 200 and {b["asset"] for b in body["balances"]} == {"BTC", "USDT"}
+    assert (bad_status, bad_body["code"]) == (400, -1022)
+
+
+async def test_orders_filters_balance_and_unknown_orders_over_rest():
+    async with served_venue() as v:
+        v.venue.exchange.on_market(book_top("100.00", "100.50"))
+        order = {"symbol": "BTCUSDT", "side": "BUY", "type": "LIMIT", "timeInForce": "GTC"}
+        placed = await call(
+            v.http, "POST", "/api/v3/order", signed_query(order | {"quantity": "0.1", "price": "99.00"})
+        )
+        tick = await call(v.http, "POST", "/api/v3/order", signed_query(order | {"quantity": "0.1", "price": "99.001"}))
+        lot = await call(v.http, "POST", "/api/v3/order", signed_query(order | {"quantity": "0.000011", "price": "99"}))
+        small = await call(
+            v.http, "POST", "/api/v3/order", signed_query(order | {"quantity": "0.01", "price": "99.00"})
+        )
+        broke = await call(v.http, "POST", "/api/v3/order", signed_query(order | {"quantity": "2000", "price": "99"}))
+        unknown_cancel = await call(
+            v.http, "DELETE", "/api/v3/order", signed_query({"symbol": "BTCUSDT", "orderId": 77})
+        )
+        unknown_query = await call(v.http, "GET", "/api/v3/order", signed_query({"symbol": "BTCUSDT", "orderId": 77}))
+        open_orders = await call(v.http, "GET", "/api/v3/openOrders", signed_query({"symbol": "BTCUSDT"}))
+        order_id = placed[1]["orderId"]
+        cancelled = await call(
+            v.http, "DELETE", "/api/v3/order", signed_query({"symbol": "BTCUSDT", "orderId": order_id})
+        )
+    assert placed[0] == 200 and placed[1]["status"] == "NEW" and placed[1]["fills"] == []
+    assert [a[1] for a in (tick, lot, small)] == [
+        {"code": -1013, "msg": "Filter failure: PRICE_FILTER"},
+        {"code": -1013, "msg": "Filter failure: LOT_SIZE"},
+        {"code": -1013, "msg": "Filter failure: NOTIONAL"},
+    ]
+    assert broke == (400, {"code": -2010, "msg": "Account has insufficient balance for requested action."})
+    assert unknown_cancel == (400, {"code": -2011, "msg": "Unknown order sent."})
+    assert unknown_query == (400, {"code": -2013, "msg": "Order does not exist."})
+    assert [o["orderId"] for o in open_orders[1]] == [order_id]
+    assert cancelled[1]["status"] == "CANCELED" and cancelled[1]["origClientOrderId"] == placed[1]["clientOrderId"]
+
+
+async def test_a_market_order_answers_full_and_shows_in_my_trades_and_all_orders():
+    async with served_venue() as v:
+        v.venue.exchange.on_market(book_top("100.00", "100.50"))
+        query = {"symbol": "BTCUSDT", "side": "BUY", "type": "MARKET", "quantity": "0.2", "newClientOrderId": "m-1"}
+        status, placed = await call(v.http, "POST", "/api/v3/order", signed_query(query))
+        _, trades = await call(v.http, "GET", "/api/v3/myTrades", signed_query({"symbol": "BTCUSDT"}))
+        _, orders = await call(v.http, "GET", "/api/v3/allOrders", signed_query({"symbol": "BTCUSDT"}))
+    assert status == 200 and placed["status"] == "FILLED" and placed["clientOrderId"] == "m-1"
+    assert placed["fills"] == [
+        {"price": "100.50000000", "qty": "0.20000000", "commission": "0.02010000", "commissionAsset": "USDT",
+         "tradeId": trades[0]["id"]}
+    ]  # fmt: skip
+    assert [(t["orderId"], t["price"], t["qty"], t["isBuyer"], t["isMaker"]) for t in trades] == [
+        (placed["orderId"], "100.50000000", "0.20000000", True, False)
+    ]
+    assert [(o["orderId"], o["status"], o["executedQty"]) for o in orders] == [
+        (placed["orderId"], "FILLED", "0.20000000")
+    ]
+
+
+async def ws_request(ws: aiohttp.ClientWebSocketResponse, request_id: str, method: str, params=None) -> dict:
+    await ws.send_str(json.dumps({"id": request_id, "method": method, "params": params or {}}))
+    while True:
+        msg = json.loads((await asyncio.wait_for(ws.receive(), 10)).data)
+        if msg.get("id") == request_id:
+            return msg
+
+
+def logon_params(key, sign) -> dict[str, object]:
+    timestamp = now_ms()
+    return {
+        "apiKey": key.api_key,
+        "timestamp": timestamp,
+        "signature": sign(f"apiKey={key.api_key}&timestamp={timestamp}"),
+    }
+
+
+async def test_ws_api_logon_needs_an_ed25519_key_and_the_stream_carries_execution_reports():
+    ed_seed = extract_ed25519_private_key(ED25519_KEY.secret)
+    async with served_venue() as v, aiohttp.ClientSession() as session, session.ws_connect(v.ws_api) as ws:
+        early = await ws_request(ws, "0", "userDataStream.subscribe")
+        hmac_logon = await ws_request(
+            ws, "1", "session.logon", logon_params(HMAC_KEY, lambda p: hmac_signature(HMAC_KEY.secret, p))
+        )
+        logon = await ws_request(
+            ws, "2", "session.logon", logon_params(ED25519_KEY, lambda p: ed25519_signature(ed_seed, p))
+        )
+        subscribed = await ws_request(ws, "3", "userDataStream.subscribe")
+        again = await ws_request(ws, "4", "userDataStream.subscribe")
+        v.venue.exchange.on_market(book_top("100.00", "100.50"))
+        v.venue.exchange.new_order("BTCUSDT", "SELL", "MARKET", D("0.1"), client_order_id="s-1")
+        events = [json.loads((await asyncio.wait_for(ws.receive(), 10)).data) for _ in range(3)]
+    assert early["status"] == 401 and early["error"]["code"] == -1002
+    assert hmac_logon["error"] == {"code": -1022, "msg": "Signature for this request is not valid."}
+    assert logon["status"] == 200 and logon["result"]["apiKey"] == ED25519_KEY.api_key
+    assert subscribed["result"] == {"subscriptionId": 0}
+    assert again["error"] == {"code": -2035, "msg": "User Data Stream subscription already active."}
+    assert [e["subscriptionId"] for e in events] == [0, 0, 0]
+    new, trade, account = (e["event"] for e in events)
+    assert (new["e"], new["x"], new["X"], new["c"]) == ("executionReport", "NEW", "NEW", "s-1")
+    assert (trade["x"], trade["X"], trade["L"], trade["l"], trade["m"]) == (
+        "TRADE",
+        "FILLED",
+        "100.00000000",
+        "0.10000000",
+        False,
+    )
+    assert account["e"] == "outboundAccountPosition" and {b["a"] for b in account["B"]} == {"BTC", "USDT"}
