@@ -55,6 +55,7 @@ from livestrat.api.runtime_config import (
 )
 from livestrat.api.spec import AccountType, Adapter, Mode, SampleData
 from livestrat.api.validation import InvalidManifest
+from livestrat.venue_emulator.auth import ed25519_private_key_pkcs8
 from strategy_runtime.ledger import DsnParts, FillRecord, LedgerError
 from strategy_runtime.live.endpoints import ENV_VENUE_ENDPOINTS
 from strategy_runtime.local.config import local_runtime_config
@@ -80,17 +81,18 @@ class CannotRehearse(ValueError):
 
 @dataclass(frozen=True)
 class EmulatorKeys:
-    """The key pair the emulator accepts for this rehearsal (Binance's format: 64 letters and digits each)."""
+    """The key pair the emulator accepts for this rehearsal, in Binance's formats: an API key of 64 letters and
+    digits, and an Ed25519 private key (PKCS#8, base64) as the secret. Ed25519, because NautilusTrader 1.231's spot
+    execution client logs on to the WebSocket API, which Binance (and the emulator) open to Ed25519 keys only."""
 
     api_key: str
     api_secret: str
+    key_type: str = "ed25519"
 
     @classmethod
     def generate(cls) -> EmulatorKeys:
-        def key() -> str:
-            return "".join(secrets.choice(_KEY_ALPHABET) for _ in range(64))
-
-        return cls(key(), key())
+        api_key = "".join(secrets.choice(_KEY_ALPHABET) for _ in range(64))
+        return cls(api_key, ed25519_private_key_pkcs8(secrets.token_bytes(32)))
 
     def __repr__(self) -> str:
         return "EmulatorKeys(<redacted>)"
@@ -160,7 +162,7 @@ def starting_balances(given: Sequence[str], quote_assets: Iterable[str]) -> dict
 def scenario_for(keys: EmulatorKeys, balances: Mapping[str, Decimal]) -> dict[str, Any]:
     """The emulator's scenario (``livestrat.venue_emulator.scenario``): the keys it accepts and the balances."""
     return {
-        "keys": [{"api_key": keys.api_key, "api_secret": keys.api_secret}],
+        "keys": [{"api_key": keys.api_key, "secret": keys.api_secret, "key_type": keys.key_type}],
         "balances": {asset: str(amount) for asset, amount in balances.items()},
     }
 

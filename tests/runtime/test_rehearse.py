@@ -21,6 +21,9 @@ import yaml
 from livestrat.cli import build_parser
 from strategy_runtime.ledger import FillRecord
 from strategy_runtime.local.rehearse import VenueComparison, rehearse_command, starting_balances
+from strategy_runtime.local.run import _node_disagrees
+from strategy_runtime.portfolio_view import PnlView
+from strategy_runtime.runtime import RunOutcome
 from tests.support.runtime_process import LIVESTRAT, ROOT
 
 LIVE_EXAMPLE = ROOT / "examples" / "live-binance-testnet.yaml"
@@ -141,6 +144,14 @@ def test_the_live_example_rehearses_unchanged_and_the_venue_agrees_with_the_ledg
     scenarios = list(tmp_path.glob("state/*/rehearsals/*/scenario.json"))
     assert len(scenarios) == 1 and scenarios[0].stat().st_mode & 0o077 == 0
     keys = json.loads(scenarios[0].read_text())["keys"][0]
-    assert keys["api_key"] not in out and keys["api_secret"] not in out
+    assert keys["api_key"] not in out and keys["secret"] not in out
     logs = "".join(p.read_text(errors="replace") for p in scenarios[0].parent.glob("venue-emulator.*"))
-    assert keys["api_secret"] not in logs
+    assert keys["secret"] not in logs
+
+
+def test_a_live_account_s_zero_pnl_before_any_fill_is_not_the_node_disagreeing():
+    # A live CASH account reports 0 USDT realized before its first fill, where the book of no fills has none.
+    outcome = RunOutcome(0, "over", node_pnl=PnlView(realized={"USDT": Decimal(0)}), node_positions={})
+    assert _node_disagrees(outcome, {}, []) is None
+    outcome = RunOutcome(0, "over", node_pnl=PnlView(realized={"USDT": Decimal("1.5")}), node_positions={})
+    assert _node_disagrees(outcome, {}, []) == "1.5 USDT realized, flat"

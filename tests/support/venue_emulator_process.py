@@ -20,14 +20,18 @@ from pathlib import Path
 from typing import Any
 
 from livestrat.api.runtime_config import ENV_API_KEY, ENV_API_SECRET
+from livestrat.venue_emulator.auth import ed25519_private_key_pkcs8
 from strategy_runtime.live.endpoints import ENV_VENUE_ENDPOINTS
 from strategy_runtime.local.emulated_venue import EmulatedVenue, VenueAdmin, write_scenario
 from strategy_runtime.local.rehearse import EmulatorKeys, scenario_for
 
-# Recognisable (no word in them), Binance's format (64 letters and digits): any fragment found in an output is a leak.
+# Recognisable (no word in them), in Binance's formats (a 64-character key, an Ed25519 PKCS#8 secret): any
+# fragment of them found in an output is a leak.
 KEYS = EmulatorKeys(
     api_key="vK3qZ8xW2mR7tB4nJ9pL5sD1fG6hY0cVkQ7xZ2mV9wR4tB8nJ3pL6sF5hD1gK8jQ",
-    api_secret="zX6cV9bN2mW4sF5hD1gK8jQ3pY7uT2rE5wQ9oI3aS6dF1gH4jK7lZ0xC3vB8nM5q",
+    api_secret=ed25519_private_key_pkcs8(
+        bytes.fromhex("9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60")
+    ),
 )
 
 
