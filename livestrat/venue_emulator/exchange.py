@@ -205,6 +205,10 @@ class Exchange:
             self.symbol_rules(symbol)
         return [replace(o) for o in self._orders.values() if o.is_open and symbol in (None, o.symbol)]
 
+    def every_order(self) -> list[Order]:
+        """Every order of every symbol, in id order (the admin view)."""
+        return [replace(o) for o in self._orders.values()]
+
     def all_orders(
         self,
         symbol: str,

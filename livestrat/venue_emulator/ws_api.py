@@ -97,6 +97,7 @@ def account_position(change: BalanceChange) -> dict[str, object]:
 class _Session:
     ws: web.WebSocketResponse
     connected_ms: int
+    transport: asyncio.BaseTransport | None
     outbox: asyncio.Queue[str] = field(default_factory=asyncio.Queue)
     key: ApiKey | None = None
     authorized_ms: int | None = None
@@ -135,9 +136,8 @@ class WsApi:
         """Close every connection at once, without a close handshake (a network drop); returns how many."""
         sessions = list(self._sessions)
         for session in sessions:
-            transport = session.ws._req.transport if session.ws._req is not None else None
-            if transport is not None:
-                transport.abort()
+            if isinstance(session.transport, asyncio.Transport):
+                session.transport.abort()
         return len(sessions)
 
     def terminate_subscriptions(self) -> int:
@@ -163,8 +163,9 @@ class WsApi:
 
     async def handle(self, request: web.Request) -> web.WebSocketResponse:
         ws = web.WebSocketResponse(heartbeat=HEARTBEAT_S)
+        transport = request.transport
         await ws.prepare(request)
-        session = _Session(ws, self._now_ms())
+        session = _Session(ws, self._now_ms(), transport)
         self._sessions.add(session)
         sender = asyncio.create_task(self._send_loop(session))
         try:

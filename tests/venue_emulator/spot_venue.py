@@ -17,6 +17,7 @@ from aiohttp.test_utils import TestServer
 
 from livestrat.venue_emulator.auth import ApiKey, ed25519_private_key_pkcs8
 from livestrat.venue_emulator.events import BookTop, SymbolRules
+from livestrat.venue_emulator.scenario import Scenario
 from livestrat.venue_emulator.server import Venue, build_app, build_venue
 
 D = Decimal
@@ -96,15 +97,21 @@ class Served:
     venue: Venue
     http: str
     ws_api: str
+    admin: str
+
+
+def scenario(**fields: object) -> Scenario:
+    keys = [{"api_key": k.api_key, "secret": k.secret, "key_type": k.key_type} for k in (HMAC_KEY, ED25519_KEY)]
+    return Scenario.model_validate({"keys": keys, "balances": BALANCES} | fields)
 
 
 @asynccontextmanager
-async def served_venue(balances: dict[str, Decimal] | None = None):
-    venue = build_venue([BTCUSDT], dict(balances or BALANCES), [HMAC_KEY, ED25519_KEY])
+async def served_venue(start: Scenario | None = None):
+    venue = build_venue([BTCUSDT], start or scenario())
     server = TestServer(build_app(venue, exchange_info_stub([BTCUSDT])), host="127.0.0.1")
     await server.start_server()
     http = str(server.make_url("")).rstrip("/")
     try:
-        yield Served(venue, http, http.replace("http://", "ws://") + "/ws-api/v3")
+        yield Served(venue, http, http.replace("http://", "ws://") + "/ws-api/v3", http + "/_emulator")
     finally:
         await server.close()

@@ -1,0 +1,269 @@
+"""Faults on demand: what a test or a scenario asks the venue to do wrong, and the admin API that asks.
+
+One pydantic model per fault (the admin API's ``POST /_emulator/faults`` body and a scenario's
+``faults`` entries are the same models), applied by :func:`apply_fault`:
+
+- ``http_error``: the next ``count`` requests of ``path`` answer ``status`` (5xx). With ``executed``
+  the request is carried out first (an order is placed) and only the answer is lost: rest-api.md
+  "HTTP Return Codes" says a 5xx leaves the execution status unknown.
+- ``rate_limit``: the next ``count`` requests of ``path`` answer 429 with ``Retry-After`` (seconds).
+  A client that goes on sending inside that window is banned: after ``ban_after`` such requests
+  every REST request answers 418 with ``Retry-After`` until the ban ends (rest-api.md "IP Limits":
+  "Repeatedly violating rate limits and/or failing to back off after receiving 429s will result
+  in an automated IP ban (HTTP status 418)"; bans last "from 2 minutes to 3 days").
+- ``delay_ack``: the next ``count`` requests of ``path`` are carried out at once but answered
+  ``seconds`` later (user-data events overtake the REST answer).
+- ``reject_next_order``: the next new order is refused -2010 with ``msg``.
+- ``partial_fill``: the next order's first fill is only ``fraction`` of it.
+- ``drop_user_stream``: every WebSocket API connection is cut (no close handshake).
+- ``expire_user_stream``: every user-data subscription ends with ``eventStreamTerminated``.
+- ``drop_market_stream``: every market-stream connection is cut (the market side's ``drop_all``).
+
+The admin API (never behind the faults) also answers ``GET /_emulator/trades``,
+``/_emulator/orders[?open=true]``, ``/_emulator/balances`` and ``/_emulator/state``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Annotated, Literal, Protocol
+
+from aiohttp import web
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+
+from livestrat.venue_emulator import errors
+from livestrat.venue_emulator.exchange import Exchange
+from livestrat.venue_emulator.spot_api import error_response, order_json, trade_json, wire
+from livestrat.venue_emulator.ws_api import WsApi
+
+ADMIN_PREFIX = "/_emulator"
+# rest-api.md "IP Limits": bans "scale in duration for repeat offenders, from 2 minutes to 3 days"
+DEFAULT_BAN_S = 120.0
+
+
+class _Fault(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    after_s: float = Field(0.0, ge=0, description="in a scenario: seconds after the start to apply it")
+
+
+class HttpError(_Fault):
+    kind: Literal["http_error"] = "http_error"
+    path: str
+    count: int = Field(1, ge=1)
+    status: int = Field(503, ge=500, le=599)
+    executed: bool = False
+
+
+class RateLimit(_Fault):
+    kind: Literal["rate_limit"] = "rate_limit"
+    path: str
+    count: int = Field(1, ge=1)
+    retry_after_s: int = Field(1, ge=1)
+    ban_after: int = Field(3, ge=1, description="requests inside the Retry-After window that earn a 418 ban")
+    ban_s: float = Field(DEFAULT_BAN_S, gt=0)
+
+
+class DelayAck(_Fault):
+    kind: Literal["delay_ack"] = "delay_ack"
+    path: str
+    count: int = Field(1, ge=1)
+    seconds: float = Field(gt=0)
+
+
+class RejectNextOrder(_Fault):
+    kind: Literal["reject_next_order"] = "reject_next_order"
+    msg: str = errors.INSUFFICIENT_BALANCE
+
+
+class PartialFill(_Fault):
+    kind: Literal["partial_fill"] = "partial_fill"
+    fraction: Decimal = Field(gt=0, lt=1)
+
+
+class DropUserStream(_Fault):
+    kind: Literal["drop_user_stream"] = "drop_user_stream"
+
+
+class ExpireUserStream(_Fault):
+    kind: Literal["expire_user_stream"] = "expire_user_stream"
+
+
+class DropMarketStream(_Fault):
+    kind: Literal["drop_market_stream"] = "drop_market_stream"
+
+
+Fault = Annotated[
+    HttpError
+    | RateLimit
+    | DelayAck
+    | RejectNextOrder
+    | PartialFill
+    | DropUserStream
+    | ExpireUserStream
+    | DropMarketStream,
+    Field(discriminator="kind"),
+]
+FAULT = TypeAdapter(Fault)
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+class MarketStreams(Protocol):
+    async def drop_all(self) -> int: ...
+
+
+@dataclass
+class _PathRule:
+    fault: HttpError | RateLimit | DelayAck
+    left: int
+
+
+@dataclass
+class HttpFaults:
+    """The REST faults armed now, and the rate-limit window and ban they lead to. Clock in seconds."""
+
+    now_s: Callable[[], float] = time.monotonic
+    rules: list[_PathRule] = field(default_factory=list)
+    window_until: float = 0.0  # a 429's Retry-After window: requests inside it count towards a ban
+    window_requests: int = 0
+    window_ban_after: int = 0
+    window_ban_s: float = DEFAULT_BAN_S
+    banned_until: float = 0.0
+    banned_until_ms: int = 0
+
+    def arm(self, fault: HttpError | RateLimit | DelayAck) -> None:
+        self.rules.append(_PathRule(fault, fault.count))
+
+    def _take(self, path: str) -> HttpError | RateLimit | DelayAck | None:
+        for rule in self.rules:
+            if rule.fault.path == path and rule.left > 0:
+                rule.left -= 1
+                if rule.left == 0:
+                    self.rules.remove(rule)
+                return rule.fault
+        return None
+
+    def middleware(self) -> Callable[[web.Request, Handler], Awaitable[web.StreamResponse]]:
+        @web.middleware
+        async def faults(request: web.Request, handler: Handler) -> web.StreamResponse:
+            if request.path.startswith(ADMIN_PREFIX) or request.headers.get("Upgrade", "").lower() == "websocket":
+                return await handler(request)
+            now = self.now_s()
+            if now < self.banned_until:
+                return error_response(
+                    errors.ip_banned(self.banned_until_ms), {"Retry-After": str(int(self.banned_until - now) + 1)}
+                )
+            if now < self.window_until:
+                self.window_requests += 1
+                if self.window_requests >= self.window_ban_after:
+                    self.banned_until = now + self.window_ban_s
+                    self.banned_until_ms = time.time_ns() // 1_000_000 + int(self.window_ban_s * 1000)
+                    self.window_until = 0.0
+                    return error_response(
+                        errors.ip_banned(self.banned_until_ms), {"Retry-After": str(int(self.window_ban_s))}
+                    )
+            fault = self._take(request.path)
+            if isinstance(fault, RateLimit):
+                self.window_until = now + fault.retry_after_s
+                self.window_requests = 0
+                self.window_ban_after = fault.ban_after
+                self.window_ban_s = fault.ban_s
+                return error_response(
+                    errors.too_many_requests("6000 request weight per 1 MINUTE"),
+                    {"Retry-After": str(fault.retry_after_s)},
+                )
+            if isinstance(fault, HttpError):
+                if fault.executed:
+                    await handler(request)
+                return error_response(errors.server_error(fault.status))
+            response = await handler(request)
+            if isinstance(fault, DelayAck):
+                await asyncio.sleep(fault.seconds)
+            return response
+
+        return faults
+
+
+async def apply_fault(
+    fault: HttpError
+    | RateLimit
+    | DelayAck
+    | RejectNextOrder
+    | PartialFill
+    | DropUserStream
+    | ExpireUserStream
+    | DropMarketStream,
+    http: HttpFaults,
+    exchange: Exchange,
+    ws_api: WsApi,
+    market_streams: MarketStreams | None,
+) -> dict[str, object]:
+    """Arm or carry out one fault; what it did, for the admin API's answer."""
+    if isinstance(fault, HttpError | RateLimit | DelayAck):
+        http.arm(fault)
+        return {"armed": fault.kind, "path": fault.path, "count": fault.count}
+    if isinstance(fault, RejectNextOrder):
+        exchange.reject_next_order(fault.msg)
+        return {"armed": fault.kind}
+    if isinstance(fault, PartialFill):
+        exchange.fill_next_partially(fault.fraction)
+        return {"armed": fault.kind}
+    if isinstance(fault, DropUserStream):
+        return {"dropped": await ws_api.drop_all()}
+    if isinstance(fault, ExpireUserStream):
+        return {"terminated": ws_api.terminate_subscriptions()}
+    if market_streams is None:
+        raise ValueError("this emulator serves no market streams to drop")
+    return {"dropped": await market_streams.drop_all()}
+
+
+def admin_routes(
+    http: HttpFaults,
+    exchange: Exchange,
+    ws_api: WsApi,
+    market_streams: MarketStreams | None = None,
+) -> list[web.RouteDef]:
+    """``/_emulator/...``: the venue's state for tests, and faults on demand."""
+
+    async def trades(request: web.Request) -> web.Response:
+        symbol = request.query.get("symbol")
+        return web.json_response([trade_json(t) for t in exchange.trades(symbol)])
+
+    async def orders(request: web.Request) -> web.Response:
+        if request.query.get("open", "").lower() == "true":
+            rows = exchange.open_orders(request.query.get("symbol"))
+        else:
+            rows = exchange.every_order()
+        return web.json_response([order_json(o) for o in rows])
+
+    async def balances(_request: web.Request) -> web.Response:
+        return web.json_response(
+            {a: {"free": wire(b.free), "locked": wire(b.locked)} for a, b in exchange.balances().items()}
+        )
+
+    async def state(_request: web.Request) -> web.Response:
+        return web.json_response(
+            {
+                "trades": len(exchange.trades()),
+                "open_orders": len(exchange.open_orders()),
+                "user_stream_subscriptions": ws_api.subscribed_sessions,
+            }
+        )
+
+    async def inject(request: web.Request) -> web.Response:
+        try:
+            fault = FAULT.validate_json(await request.read())
+            return web.json_response(await apply_fault(fault, http, exchange, ws_api, market_streams))
+        except (ValidationError, ValueError) as exc:
+            return web.json_response({"error": str(exc)}, status=400)
+
+    return [
+        web.get(f"{ADMIN_PREFIX}/trades", trades),
+        web.get(f"{ADMIN_PREFIX}/orders", orders),
+        web.get(f"{ADMIN_PREFIX}/balances", balances),
+        web.get(f"{ADMIN_PREFIX}/state", state),
+        web.post(f"{ADMIN_PREFIX}/faults", inject),
+    ]
