@@ -107,25 +107,28 @@ class VenueAdmin:
         return await self._request("POST", path, body)
 
     async def state(self) -> dict[str, Any]:
+        """Counts: trades, open orders, live user-data subscriptions."""
         return await self.get("state")
 
-    async def trades(self) -> list[dict[str, Any]]:
-        """Every trade of the account, oldest first (Binance's myTrades rows, every symbol)."""
-        return await self.get("trades")
+    async def trades(self, symbol: str | None = None) -> list[dict[str, Any]]:
+        """Every fill of the account, oldest first, as Binance's ``myTrades`` rows (``symbol``, ``id``, ...)."""
+        return await self.get(f"trades?symbol={symbol}" if symbol else "trades")
 
-    async def open_orders(self) -> list[dict[str, Any]]:
-        return await self.get("open_orders")
+    async def orders(self) -> list[dict[str, Any]]:
+        """Every order the venue has had, as Binance's order rows."""
+        return await self.get("orders")
 
-    async def balances(self) -> dict[str, Any]:
+    async def open_orders(self, symbol: str | None = None) -> list[dict[str, Any]]:
+        return await self.get("orders?open=true" + (f"&symbol={symbol}" if symbol else ""))
+
+    async def balances(self) -> dict[str, dict[str, str]]:
+        """``asset -> {"free": ..., "locked": ...}``."""
         return await self.get("balances")
 
-    async def positions(self) -> list[dict[str, Any]]:
-        return await self.get("positions")
-
-    async def fault(self, kind: str, **params: Any) -> Any:
-        """Inject a fault now (``/_emulator/faults``): e.g. ``fault("drop_user_streams")``, ``fault("http_status",
-        status=429, retry_after=1, count=3)``."""
-        return await self.post("faults", {"kind": kind, **params})
+    async def fault(self, kind: str, **fields: Any) -> Any:
+        """Inject one fault now (``POST /_emulator/faults``), e.g. ``fault("drop_user_stream")``,
+        ``fault("rate_limit", path="/api/v3/order", count=2, retry_after_s=1)``."""
+        return await self.post("faults", {"kind": kind, **fields})
 
 
 @dataclass

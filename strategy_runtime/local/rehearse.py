@@ -241,15 +241,13 @@ async def _progress(runtime: StrategyRuntime, started: float) -> None:
         )
 
 
-def _free_balances(document: Any) -> dict[str, Any]:
-    """The emulator's balances as ``asset -> free (+ locked)`` for the summary line."""
-    if isinstance(document, Mapping):
-        rows = document.get("balances", document)
-        if isinstance(rows, Mapping):
-            return dict(rows)
-        if isinstance(rows, list):
-            return {row["asset"]: row.get("free") for row in rows if isinstance(row, Mapping) and "asset" in row}
-    return {}
+def _account(balances: Mapping[str, Mapping[str, str]]) -> dict[str, str]:
+    """The emulator's balances for the summary line: ``free`` (and ``locked``, when something is)."""
+    shown = {}
+    for asset, balance in balances.items():
+        locked = Decimal(balance.get("locked") or 0)
+        shown[asset] = f"{balance.get('free')}" + (f" (+{balance['locked']} locked)" if locked else "")
+    return shown
 
 
 async def rehearse(
@@ -305,7 +303,7 @@ async def rehearse(
         try:
             trades = await venue.admin.trades()
             open_orders = await venue.admin.open_orders()
-            account = _free_balances(await venue.admin.balances())
+            account = _account(await venue.admin.balances())
         except (EmulatorError, OSError, ValueError, KeyError) as exc:
             return Rehearsal(runtime, outcome, None, None, str(exc))
         comparison = VenueComparison.of(trades, outcome.ledger_fills or [], len(open_orders))

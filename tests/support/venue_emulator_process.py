@@ -4,12 +4,12 @@
 starts it with a port of 0, waits for its ready line and stops it by its PID at the end (SIGTERM,
 then SIGKILL), whatever the test did. ``venue.endpoints`` is what ``LIVESTRAT_VENUE_ENDPOINTS``
 takes; ``venue.admin`` answers for the venue's own record (``trades()``, ``open_orders()``,
-``balances()``, ``positions()``, ``state()``) and injects faults (``fault(kind, ...)``). The
+``orders()``, ``balances()``, ``state()``) and injects faults (``fault(kind, ...)``). The
 process itself is ``strategy_runtime.local.emulated_venue.EmulatedVenue``, the one ``livestrat
 rehearse`` starts: the tests use the product's harness rather than a copy of it.
 
 ``KEYS`` is the key pair a test's scenario gives the emulator and its runtime; ``scenario(...)``
-writes the rest (balances, open orders and positions at start).
+writes the rest (balances, open orders at start, scripted faults).
 """
 
 from __future__ import annotations
@@ -41,7 +41,7 @@ def scenario(
     keys: EmulatorKeys = KEYS,
     **more: Any,
 ) -> dict[str, Any]:
-    """A scenario: the key pair, the balances, and ``more`` (open orders, positions, faults) as the emulator takes them."""
+    """A scenario: the key pair, the balances, and ``more`` (``open_orders``, ``faults``) as the emulator takes them (``livestrat.venue_emulator.scenario``)."""
     return scenario_for(keys, balances) | more
 
 
