@@ -136,7 +136,7 @@ class MarketStreams:
 
     # -- faults ---------------------------------------------------------------------------------
 
-    def drop_all(self) -> int:
+    async def drop_all(self) -> int:
         """Cut every market connection (no close frame, as a lost connection); returns how many were cut."""
         dropped = list(self._connections)
         self._connections.clear()  # nothing more is queued to them

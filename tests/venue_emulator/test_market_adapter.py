@@ -138,7 +138,7 @@ async def test_the_data_client_receives_the_catalogs_sequence_and_again_after_th
 
         connections, opened = streams.connections, streams.opened
         assert connections >= 2  # spot: trades and klines on one connection, quotes on another
-        assert streams.drop_all() == connections
+        assert await streams.drop_all() == connections
         await wait_until(
             lambda: streams.opened >= opened + connections and subscribed(),
             timeout=60,

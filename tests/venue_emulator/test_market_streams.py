@@ -129,7 +129,7 @@ async def test_drop_all_cuts_every_market_connection(sample_catalog, serve):
     async with ClientSession() as http:
         sockets = [await http.ws_connect(f"{base}/stream?streams=btcusdt@trade") for _ in range(3)]
         await wait_until(lambda: streams.connections == 3, what="three connections")
-        assert streams.drop_all() == 3
+        assert await streams.drop_all() == 3
         for ws in sockets:
             message = await asyncio.wait_for(ws.receive(), 10)
             assert message.type in (WSMsgType.CLOSED, WSMsgType.ERROR, WSMsgType.CLOSE)
