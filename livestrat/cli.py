@@ -116,6 +116,12 @@ def _cmd_runtime(args: argparse.Namespace) -> int:
     return run_pod(args)
 
 
+def _cmd_venue_emulator(args: argparse.Namespace) -> int:
+    from livestrat.venue_emulator.server import run_command
+
+    return run_command(args)
+
+
 def _cmd_operator(args: argparse.Namespace) -> int:
     from strategy_operator.main import run_operator
 
@@ -276,6 +282,26 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--config", default=f"{CONFIG_MOUNT_DIR}/{CONFIG_FILE_NAME}", help="rendered runtime configuration")
     p.set_defaults(func=_cmd_runtime)
+
+    p = command(
+        "venue-emulator",
+        "Serve a local venue that speaks Binance's protocol, its market replayed from a catalog",
+        "NautilusTrader's Binance adapter connects to it with only its base URLs changed. Prints one JSON line "
+        "(http, ws_api, ws_stream, admin URLs) when ready, then serves until SIGTERM/SIGINT. See docs/runtime.md.",
+    )
+    p.add_argument("--catalog", required=True, metavar="DIR", help="the catalog whose history is the market")
+    p.add_argument("--instrument", required=True, action="append", metavar="ID", help="an instrument id (repeatable)")
+    p.add_argument(
+        "--scenario",
+        required=True,
+        metavar="FILE",
+        help="YAML/JSON: the keys, balances, open orders and scripted faults (docs/runtime.md, Venue emulator)",
+    )
+    p.add_argument("--speed", type=float, default=1.0, help="replay pace: catalog seconds per wall second (default 1)")
+    p.add_argument("--start", metavar="TIME", help="where in the catalog the market starts (default its first event)")
+    p.add_argument("--host", default="127.0.0.1", help="listen address (default 127.0.0.1)")
+    p.add_argument("--port", type=int, default=0, help="listen port (default 0: a free one, printed)")
+    p.set_defaults(func=_cmd_venue_emulator)
 
     p = command(
         "operator",

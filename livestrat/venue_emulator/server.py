@@ -1,13 +1,23 @@
-"""The emulator's aiohttp application: the venue's state, and every route composed onto one server.
+"""The emulator's aiohttp application and the ``livestrat venue-emulator`` command.
 
 One HTTP server carries Binance's REST (``/api/v3/...``, ``/sapi/v1/...``), the WebSocket API
 (``/ws-api/v3``), the market streams (``/ws/...``, ``/stream``) and the admin API
-(``/_emulator/...``): the adapter's base URLs all point at the same ``host:port``.
+(``/_emulator/...``): the adapter's base URLs all point at the same ``host:port``. The command::
+
+    livestrat venue-emulator --catalog DIR --instrument BTCUSDT.BINANCE --scenario FILE \
+        [--speed X] [--start TIME] [--host 127.0.0.1] [--port 0]
+
+prints one JSON line ``{"http": ..., "ws_api": ..., "ws_stream": ..., "admin": ...}`` once it
+listens, then serves until SIGTERM or SIGINT.
 """
 
 from __future__ import annotations
 
+import argparse
 import asyncio
+import json
+import signal
+import sys
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -18,6 +28,9 @@ from livestrat.venue_emulator.auth import Authenticator
 from livestrat.venue_emulator.events import SymbolRules
 from livestrat.venue_emulator.exchange import Exchange
 from livestrat.venue_emulator.faults import Fault, HttpFaults, MarketStreams, admin_routes, apply_fault
+from livestrat.venue_emulator.feed import MarketFeed
+from livestrat.venue_emulator.instruments import InstrumentError
+from livestrat.venue_emulator.market_api import market_routes
 from livestrat.venue_emulator.scenario import Scenario
 from livestrat.venue_emulator.spot_api import spot_routes
 from livestrat.venue_emulator.ws_api import WS_API_PATH, WsApi
@@ -93,3 +106,76 @@ def endpoints(base_http: str) -> dict[str, str]:
         "ws_stream": base_ws,
         "admin": base_http + "/_emulator",
     }
+
+
+@dataclass(frozen=True)
+class ServeOptions:
+    """What ``livestrat venue-emulator`` is asked: the catalog and instruments, the pace, the scenario."""
+
+    catalog: str
+    instruments: list[str]
+    scenario: Scenario
+    speed: float = 1.0
+    start: str | None = None
+    host: str = "127.0.0.1"
+    port: int = 0
+
+
+async def serve(options: ServeOptions, ready: Callable[[dict[str, str]], None], stop: asyncio.Event) -> None:
+    """Serve the venue until ``stop`` is set; ``ready`` gets the endpoints once the server listens.
+
+    The feed starts with the server: matching sees each market event before any subscriber does.
+    When the catalog ends the venue stays up, its books at the last prices.
+    """
+    feed = MarketFeed(options.catalog, options.instruments, speed=options.speed, start=options.start)
+    venue = build_venue(feed.rules, options.scenario)
+    feed.listen(venue.exchange)
+    runner = web.AppRunner(build_app(venue, market_routes(feed.rules)), handle_signals=False)
+    await runner.setup()
+    site = web.TCPSite(runner, options.host, options.port)
+    await site.start()
+    host, port = site._server.sockets[0].getsockname()[:2]
+    ready(endpoints(f"http://{host}:{port}"))
+    tasks = [asyncio.create_task(feed.run(), name="venue-feed"), *play_scenario_faults(venue)]
+    try:
+        await stop.wait()
+    finally:
+        for task in tasks:
+            task.cancel()
+        await runner.cleanup()
+
+
+def run_command(args: argparse.Namespace) -> int:
+    """``livestrat venue-emulator``: one JSON line of endpoints on stdout when ready, then serve until
+    SIGTERM/SIGINT."""
+    try:
+        scenario = Scenario.load(args.scenario)
+    except (OSError, ValueError) as exc:
+        print(f"livestrat venue-emulator: --scenario {args.scenario}: {exc}", file=sys.stderr)
+        return 2
+    options = ServeOptions(
+        catalog=args.catalog,
+        instruments=list(args.instrument),
+        scenario=scenario,
+        speed=args.speed,
+        start=args.start,
+        host=args.host,
+        port=args.port,
+    )
+
+    def ready(urls: dict[str, str]) -> None:
+        print(json.dumps(urls), flush=True)
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        await serve(options, ready, stop)
+
+    try:
+        asyncio.run(main())
+    except InstrumentError as exc:
+        print(f"livestrat venue-emulator: {exc}", file=sys.stderr)
+        return 2
+    return 0

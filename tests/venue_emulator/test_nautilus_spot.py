@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from decimal import Decimal
 
 from nautilus_trader.adapters.binance import (
@@ -34,10 +35,9 @@ from nautilus_trader.live.node import TradingNode
 from nautilus_trader.model.enums import OrderSide, OrderStatus, TimeInForce
 from nautilus_trader.model.events import OrderAccepted, OrderCanceled, OrderFilled
 from nautilus_trader.model.identifiers import ClientOrderId, InstrumentId, VenueOrderId
-from nautilus_trader.model.objects import Price, Quantity
 from nautilus_trader.trading.strategy import Strategy
 
-from tests.venue_emulator.spot_venue import ED25519_KEY, book_top, served_venue
+from tests.venue_emulator.spot_venue import ED25519_KEY, Served, book_top, served_venue
 
 D = Decimal
 BTCUSDT = InstrumentId.from_str("BTCUSDT.BINANCE")
@@ -87,34 +87,47 @@ def node_config(http: str, ws_api: str) -> TradingNodeConfig:
     )
 
 
+@asynccontextmanager
+async def running_node(v: Served) -> AsyncIterator[tuple[TradingNode, Recorder]]:
+    """A live Binance spot TradingNode pointed at the served venue, running on the test's loop."""
+    node = TradingNode(config=node_config(v.http, v.ws_api), loop=asyncio.get_running_loop())
+    node.kernel._setup_loop = lambda: None
+    strategy = Recorder()
+    node.trader.add_strategy(strategy)
+    node.add_data_client_factory(BINANCE, BinanceLiveDataClientFactory)
+    node.add_exec_client_factory(BINANCE, BinanceLiveExecClientFactory)
+    node.build()
+    run = asyncio.create_task(node.run_async())
+    try:
+        await until(lambda: node.trader.is_running or run.done(), "the node to run")
+        assert not run.done(), run.exception() if run.done() else None
+        yield node, strategy
+    finally:
+        await node.stop_async()
+        await asyncio.wait_for(run, 30)
+        node.kernel.dispose()  # TradingNode.dispose would stop the test's loop
+
+
 async def test_nautilus_binance_spot_clients_trade_against_the_emulator_and_report_its_trades():
     async with served_venue() as v:
         exchange = v.venue.exchange
         exchange.on_market(book_top("100.00", "100.50"))
         resting, _ = exchange.new_order("BTCUSDT", "SELL", "LIMIT", D("0.05"), D("150.00"), "GTC", "before-start")
 
-        node = TradingNode(config=node_config(v.http, v.ws_api), loop=asyncio.get_running_loop())
-        node.kernel._setup_loop = lambda: None
-        strategy = Recorder()
-        node.trader.add_strategy(strategy)
-        node.add_data_client_factory(BINANCE, BinanceLiveDataClientFactory)
-        node.add_exec_client_factory(BINANCE, BinanceLiveExecClientFactory)
-        node.build()
-        run = asyncio.create_task(node.run_async())
-        try:
-            await until(lambda: node.trader.is_running or run.done(), "the node to run")
-            assert not run.done(), run.exception() if run.done() else None
+        async with running_node(v) as (node, strategy):
             # reconciled: the order the venue held before the start is in the node's cache, open
             held = node.kernel.cache.order(ClientOrderId("before-start"))
             assert held is not None and held.status == OrderStatus.ACCEPTED
             assert held.venue_order_id == VenueOrderId(str(resting.order_id))
 
             factory = strategy.order_factory
-            market = factory.market(BTCUSDT, OrderSide.BUY, Quantity.from_str("0.10000"))
+            instrument = node.kernel.cache.instrument(BTCUSDT)  # as exchangeInfo gave it: spot precision 8
+            qty, px = instrument.make_qty, instrument.make_price
+            market = factory.market(BTCUSDT, OrderSide.BUY, qty(D("0.1")))
             strategy.submit_order(market)
             await until(lambda: len(strategy.of(OrderFilled)) == 1, "the market order's fill")
 
-            limit = factory.limit(BTCUSDT, OrderSide.BUY, Quantity.from_str("0.20000"), Price.from_str("99.00"))
+            limit = factory.limit(BTCUSDT, OrderSide.BUY, qty(D("0.2")), px(D("99")))
             strategy.submit_order(limit)
             await until(
                 lambda: any(e.client_order_id == limit.client_order_id for e in strategy.of(OrderAccepted)), "accepted"
@@ -122,9 +135,7 @@ async def test_nautilus_binance_spot_clients_trade_against_the_emulator_and_repo
             exchange.on_market(book_top("98.80", "98.90"))  # the ask reaches the limit: it fills at 99.00, maker
             await until(lambda: len(strategy.of(OrderFilled)) == 2, "the limit order's fill")
 
-            to_cancel = factory.limit(
-                BTCUSDT, OrderSide.SELL, Quantity.from_str("0.10000"), Price.from_str("130.00"), TimeInForce.GTC
-            )
+            to_cancel = factory.limit(BTCUSDT, OrderSide.SELL, qty(D("0.1")), px(D("130")), TimeInForce.GTC)
             strategy.submit_order(to_cancel)
             await until(
                 lambda: any(e.client_order_id == to_cancel.client_order_id for e in strategy.of(OrderAccepted)),
@@ -134,10 +145,6 @@ async def test_nautilus_binance_spot_clients_trade_against_the_emulator_and_repo
             await until(lambda: len(strategy.of(OrderCanceled)) == 1, "the cancel")
             assert strategy.cache.order(to_cancel.client_order_id).status == OrderStatus.CANCELED
             assert strategy.cache.order(limit.client_order_id).status == OrderStatus.FILLED
-        finally:
-            await node.stop_async()
-            await asyncio.wait_for(run, 30)
-            node.kernel.dispose()  # TradingNode.dispose would stop the test's loop
 
         venue_trades = exchange.trades()
         reported = strategy.of(OrderFilled)
@@ -150,3 +157,34 @@ async def test_nautilus_binance_spot_clients_trade_against_the_emulator_and_repo
         ]  # fmt: skip
         assert [(t.price, t.is_maker) for t in venue_trades] == [(D("100.50"), False), (D("99.00"), True)]
         assert [o.client_order_id for o in exchange.open_orders()] == ["before-start"]
+
+
+async def test_a_fill_made_while_the_user_stream_is_down_reaches_nautilus_after_it_reconnects():
+    async with served_venue() as v, running_node(v) as (node, strategy):
+        exchange = v.venue.exchange
+        exchange.on_market(book_top("100.00", "100.50"))
+        instrument = node.kernel.cache.instrument(BTCUSDT)
+        order = strategy.order_factory.limit(
+            BTCUSDT, OrderSide.BUY, instrument.make_qty(D("0.3")), instrument.make_price(D("99"))
+        )
+        strategy.submit_order(order)
+        await until(lambda: len(strategy.of(OrderAccepted)) == 1, "accepted")
+        assert v.venue.ws_api.subscribed_sessions == 1
+
+        assert await v.venue.ws_api.drop_all() == 1
+        exchange.on_market(book_top("98.00", "98.50"))  # fills now: the executionReport goes nowhere
+        [trade] = exchange.trades()
+
+        # NautilusTrader reconnects, logs on, subscribes and reconciles: the fill comes back from myTrades
+        await until(lambda: len(strategy.of(OrderFilled)) == 1, "the fill made during the drop", timeout=60)
+        [fill] = strategy.of(OrderFilled)
+        assert (fill.trade_id.value, fill.last_px.as_decimal(), fill.last_qty.as_decimal()) == (
+            str(trade.trade_id),
+            trade.price,
+            trade.qty,
+        )
+        await until(lambda: v.venue.ws_api.subscribed_sessions == 1, "the resubscription")
+
+        v.venue.ws_api.terminate_subscriptions()  # eventStreamTerminated: it subscribes again
+        await until(lambda: v.venue.ws_api.subscribed_sessions == 1, "a subscription after the termination")
+        assert strategy.cache.order(order.client_order_id).status == OrderStatus.FILLED
