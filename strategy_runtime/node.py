@@ -389,6 +389,7 @@ def build_node(
     exec_factories: dict[str, type[LiveExecClientFactory]] = {}
     replay_speed: float | None = None
     account_type = "MARGIN"
+    reports_positions = True
     if paper:
         if spec.venue.adapter != Adapter.SANDBOX:
             raise NodeBuildError(f"paper mode trades on the sandbox adapter, not {spec.venue.adapter}")
@@ -411,6 +412,7 @@ def build_node(
     else:
         clients = live_venue(spec, environ)
         account_type = clients.nautilus_account_type
+        reports_positions = clients.reports_positions
         data_clients[clients.name] = clients.data_config
         exec_clients[clients.name] = clients.exec_config
         data_factories[clients.name] = clients.data_factory
@@ -426,6 +428,9 @@ def build_node(
             # checking open orders (a missed websocket message must not hide an order).
             reconciliation=not paper,
             open_check_interval_secs=None if paper else 10.0,
+            # A venue that reports no positions (Binance spot) would have the engine "correct" the position the
+            # fills built with an invented fill; there the fills are the position (live.venues.reports_positions).
+            generate_missing_orders=reports_positions,
             graceful_shutdown_on_exception=True,
         ),
         data_clients=data_clients,

@@ -35,6 +35,7 @@ from nautilus_trader.model.identifiers import InstrumentId
 
 from livestrat.api.runtime_config import ENV_API_KEY, ENV_API_PASSPHRASE, ENV_API_SECRET
 from livestrat.api.spec import ACCOUNT_TYPES, AccountType, Adapter, LiveStrategySpec
+from strategy_runtime.live.binance_reconciliation import BinanceExecClientFactory
 from strategy_runtime.live.endpoints import (
     BINANCE_DATA_FIELDS,
     BINANCE_EXEC_FIELDS,
@@ -97,6 +98,9 @@ class LiveVenueClients:
     exec_config: LiveExecClientConfig
     data_factory: type
     exec_factory: type
+    # Whether the venue reports positions for this account: Binance spot and margin have none (balances only),
+    # and reconciling the node's position against its always-flat reports would invent a closing fill.
+    reports_positions: bool = True
 
     def __repr__(self) -> str:  # the configs hold credentials
         return f"LiveVenueClients(name={self.name!r}, venue={self.venue!r}, account_type={self.account_type!r})"
@@ -171,6 +175,8 @@ class _Adapter:
         options: tuple[dict[str, Any], dict[str, Any]],
         *,
         booked_as: str,
+        exec_factory: type | None = None,
+        reports_positions: bool = True,
     ) -> LiveVenueClients:
         data_options, exec_options = options
         return LiveVenueClients(
@@ -182,7 +188,8 @@ class _Adapter:
             data_config=self.data_config(**(dict(common) | data_options)),
             exec_config=self.exec_config(**(dict(common) | exec_options)),
             data_factory=self.data_factory,
-            exec_factory=self.exec_factory,
+            exec_factory=exec_factory or self.exec_factory,
+            reports_positions=reports_positions,
         )
 
 
@@ -226,7 +233,16 @@ def _binance(spec: LiveStrategySpec, environ: Mapping[str, str]) -> LiveVenueCli
         }[account_type],
         "environment": BinanceEnvironment.TESTNET if spec.venue.testnet else BinanceEnvironment.LIVE,
     }
-    return adapter.clients(spec, common, options, booked_as="CASH" if account_type == AccountType.SPOT else "MARGIN")
+    return adapter.clients(
+        spec,
+        common,
+        options,
+        booked_as="CASH" if account_type == AccountType.SPOT else "MARGIN",
+        # Reconciles every instrument of the spec, not only those in the (empty) cache of a new process.
+        exec_factory=BinanceExecClientFactory,
+        # NautilusTrader's Binance spot/margin client reports no position (a spot account holds balances).
+        reports_positions=account_type in (AccountType.USDT_FUTURES, AccountType.COIN_FUTURES),
+    )
 
 
 def _bybit(spec: LiveStrategySpec, environ: Mapping[str, str]) -> LiveVenueClients:
@@ -448,6 +464,7 @@ def _redirected(spec: LiveStrategySpec, clients: LiveVenueClients, endpoints: Ve
         exec_config=msgspec.structs.replace(clients.exec_config, **endpoints.fields(exec_fields)),
         data_factory=clients.data_factory,
         exec_factory=clients.exec_factory,
+        reports_positions=clients.reports_positions,
     )
 
 

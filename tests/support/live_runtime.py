@@ -20,7 +20,7 @@ from livestrat.api.runtime_config import RuntimeConfig
 from livestrat.api.spec import SampleData
 from strategy_runtime.ledger import FillRecord, PostgresLedger
 from strategy_runtime.local.emulated_venue import EmulatedVenue
-from strategy_runtime.paper.sample_data import write_sample_catalog
+from strategy_runtime.paper.catalog import write_sample_catalog
 from tests.support.runtime_process import RuntimeProcess, strategy_config
 from tests.support.venue_emulator_process import runtime_environ
 

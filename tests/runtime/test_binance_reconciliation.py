@@ -1,0 +1,74 @@
+"""What a Binance node reconciles at start: the venue's trades of every instrument of the spec, and no invented fill.
+
+NautilusTrader 1.231's Binance execution client asks the venue for orders and trades only of the
+symbols its cache holds an open order or position in: a freshly started process holds none, so the
+fills made while it was down (a ``kill -9``, a resting order filled meanwhile) came back as fills
+inferred from the order's status, under made-up trade ids, or not at all when no order was still
+open. And a spot account has no positions at Binance: the client reports every instrument flat, and
+the engine "corrected" the position the fills built with an invented SELL. These tests build the
+node (no connection) and look at what it would ask and do; tests/live/test_spot_story.py shows both
+against the emulator.
+"""
+
+from __future__ import annotations
+
+import inspect
+
+import pytest
+from nautilus_trader.adapters.binance.execution import BinanceCommonExecutionClient
+from nautilus_trader.adapters.binance.spot.execution import BinanceSpotExecutionClient
+
+from tests.support.live_nodes import FAKE_CREDENTIALS, build_without_connecting, live_config, live_manifest
+
+
+def exec_client(node):
+    engine = node.kernel.exec_engine
+    return engine._clients[engine.registered_clients[0]]
+
+
+@pytest.mark.parametrize(
+    ("account_type", "instrument", "symbol"),
+    [("spot", "BTCUSDT.BINANCE", "BTCUSDT"), ("usdtFutures", "BTCUSDT-PERP.BINANCE", "BTCUSDT-PERP")],
+)
+async def test_a_fresh_node_asks_the_venue_about_every_instrument_of_the_spec(account_type, instrument, symbol):
+    node = await build_without_connecting(
+        live_config(live_manifest("binance", account_type, instrument)), FAKE_CREDENTIALS
+    )
+    try:
+        # The cache is empty (no order, no position): the spec's instruments are asked about all the same.
+        assert exec_client(node)._get_cache_active_symbols() == {symbol}
+    finally:
+        node.dispose()
+
+
+@pytest.mark.parametrize(("account_type", "instrument", "invents"), [("spot", "BTCUSDT.BINANCE", False)])
+async def test_a_spot_node_never_invents_a_fill_to_match_positions_binance_does_not_report(
+    account_type, instrument, invents
+):
+    node = await build_without_connecting(
+        live_config(live_manifest("binance", account_type, instrument)), FAKE_CREDENTIALS
+    )
+    try:
+        assert node.node._config.exec_engine.generate_missing_orders is invents
+    finally:
+        node.dispose()
+
+
+async def test_a_futures_node_still_reconciles_its_positions_with_the_venue_s():
+    node = await build_without_connecting(
+        live_config(live_manifest("binance", "usdtFutures", "BTCUSDT-PERP.BINANCE")), FAKE_CREDENTIALS
+    )
+    try:
+        assert node.node._config.exec_engine.generate_missing_orders is True
+    finally:
+        node.dispose()
+
+
+def test_the_adapter_asks_trades_and_orders_of_the_cache_s_symbols_and_reports_no_spot_position():
+    # Pins of NautilusTrader 1.231 the widening in strategy_runtime/live/binance_reconciliation.py relies on.
+    fills = inspect.getsource(BinanceCommonExecutionClient.generate_fill_reports)
+    assert "active_symbols = self._get_cache_active_symbols()" in fills
+    orders = inspect.getsource(BinanceCommonExecutionClient._build_active_symbols)
+    assert "active_symbols = self._get_cache_active_symbols()" in orders
+    positions = inspect.getsource(BinanceSpotExecutionClient._get_binance_position_status_reports)
+    assert "return []" in positions
