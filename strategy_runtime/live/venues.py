@@ -35,7 +35,7 @@ from nautilus_trader.model.identifiers import InstrumentId
 
 from livestrat.api.runtime_config import ENV_API_KEY, ENV_API_PASSPHRASE, ENV_API_SECRET
 from livestrat.api.spec import ACCOUNT_TYPES, AccountType, Adapter, LiveStrategySpec
-from strategy_runtime.live.binance_reconciliation import BinanceExecClientFactory
+from strategy_runtime.live.binance import BinanceExecClientFactory
 from strategy_runtime.live.endpoints import (
     BINANCE_DATA_FIELDS,
     BINANCE_EXEC_FIELDS,

@@ -65,7 +65,7 @@ async def test_a_futures_node_still_reconciles_its_positions_with_the_venue_s():
 
 
 def test_the_adapter_asks_trades_and_orders_of_the_cache_s_symbols_and_reports_no_spot_position():
-    # Pins of NautilusTrader 1.231 the widening in strategy_runtime/live/binance_reconciliation.py relies on.
+    # Pins of NautilusTrader 1.231 the widening in strategy_runtime.live.binance.py relies on.
     fills = inspect.getsource(BinanceCommonExecutionClient.generate_fill_reports)
     assert "active_symbols = self._get_cache_active_symbols()" in fills
     orders = inspect.getsource(BinanceCommonExecutionClient._build_active_symbols)

@@ -1,0 +1,164 @@
+"""NautilusTrader's Binance execution client as the runtime creates it: the adapter's own, with two corrections.
+
+Both were found by running the real adapter against the venue emulator (``tests/live/``), and each is
+pinned against the adapter's source (``tests/runtime/test_binance_reconciliation.py``,
+``tests/runtime/test_binance_rate_limits.py``).
+
+**Every instrument of the spec is reconciled.** NautilusTrader 1.231's Binance execution client builds
+its start-up reconciliation (``allOrders`` for the order reports, ``myTrades`` for the fill reports)
+from the symbols its cache holds an open order or a position in (``_get_cache_active_symbols``), plus
+open orders and, for futures, open positions at the venue. A runtime process starts with an empty
+cache (the pod keeps none), so after a restart the fills the venue made while it was away came back
+as fills *inferred* from an order's status (under ids NautilusTrader makes up), or not at all when
+none of its orders was still open: a ledger short of fills, or holding fills the venue never made.
+The factory widens that set with the symbols of the instruments the spec loads, so every trade of
+the strategy's instruments is reported under the venue's trade id. Binance answers ``myTrades``
+without a start time with the most recent trades (500 by default), and ``allOrders`` with the last
+1000 orders (the adapter's limit): a runtime away for longer than that many fills would still miss
+the oldest.
+
+**Retry-After is honoured** (``RetryAfter``). Binance answers a client over its limits 429 with a
+``Retry-After`` header, and bans the IP (418, "from 2 minutes to 3 days") when it goes on sending
+(rest-api.md, "LIMITS": "failing to back off after receiving 429s will result in an automated IP
+ban"). NautilusTrader 1.231's HTTP client sends on regardless, so one 429 became a ban that blocked
+even the halt's cancels; and its Rust HTTP response hands Python no headers at all (``headers`` is
+always empty), so the client cannot even read Retry-After. The client's ``send_request`` is wrapped:
+after a 429 no request leaves for the Retry-After given, or, as the header cannot be read, for
+``BACKOFF_SECONDS`` (5 s), doubled at each 429 that follows (at most 60 s) until a request succeeds;
+after a 418 until the time its message gives ("IP banned until <ms>"). A request made inside that
+time waits for its end when the wait is short (``WAIT_AT_MOST``), and otherwise fails at once,
+locally, with the venue's own answer (418/-1003, its message saying how long), sending nothing. The
+data and execution clients share one HTTP client, and so one back-off (the limits are per IP).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
+
+from nautilus_trader.adapters.binance import BinanceExecClientConfig, BinanceLiveExecClientFactory
+from nautilus_trader.adapters.binance.http.error import BinanceClientError
+from nautilus_trader.cache.cache import Cache
+from nautilus_trader.common.component import LiveClock, MessageBus
+
+TOO_MANY_REQUESTS = (429, 418)  # 418: the IP ban that follows 429s not backed off from
+BACKOFF_SECONDS = 5.0  # a 429 whose Retry-After cannot be read: doubled at each 429 that follows
+BACKOFF_AT_MOST = 60.0
+WAIT_AT_MOST = 5.0  # a request waits out a back-off this short; a longer one (a ban) fails at once
+TOO_MUCH_REQUEST_WEIGHT = -1003  # Binance's code for both (errors.md)
+_BANNED_UNTIL = re.compile(r"banned until (\d{10,})")
+
+
+def _retry_after(headers: Mapping[str, Any] | None) -> float | None:
+    for name, value in (headers or {}).items():
+        if str(name).lower() == "retry-after":
+            try:
+                return max(0.0, float(value))
+            except (TypeError, ValueError):
+                return None
+    return None
+
+
+def _banned_for(message: Any, now_epoch: float) -> float | None:
+    """The seconds left of a ban whose end a 418's message gives (``IP banned until 1796553824649.``)."""
+    text = message.get("msg", "") if isinstance(message, Mapping) else str(message)
+    match = _BANNED_UNTIL.search(text)
+    return max(0.0, int(match.group(1)) / 1000 - now_epoch) if match else None
+
+
+class RetryAfter:
+    """No request to the venue inside the back-off of its last 429/418 (see the module docstring)."""
+
+    _ATTRIBUTE = "_livestrat_retry_after"
+
+    def __init__(
+        self,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        wall: Callable[[], float] = time.time,
+        wait_at_most: float = WAIT_AT_MOST,
+    ) -> None:
+        self._clock = clock
+        self._sleep = sleep
+        self._wall = wall
+        self._wait_at_most = wait_at_most
+        self.until = 0.0  # on ``clock``: no request before this
+        self.status = 429
+        self.backoffs = 0  # 429/418 answers seen
+        self._in_a_row = 0  # 429s since the last request that succeeded
+
+    def install(self, client: Any) -> RetryAfter:
+        """Wrap ``client.send_request`` (a BinanceHttpClient's); the back-off already installed there, if any."""
+        installed = getattr(client, self._ATTRIBUTE, None)
+        if installed is not None:
+            return installed
+        send = client.send_request
+
+        async def send_request(
+            http_method: Any, url_path: str, payload: Any = None, ratelimiter_keys: Any = None
+        ) -> bytes:
+            await self._wait()
+            try:
+                answer = await send(http_method, url_path, payload=payload, ratelimiter_keys=ratelimiter_keys)
+            except BinanceClientError as exc:
+                if exc.status in TOO_MANY_REQUESTS:
+                    self._back_off(exc)
+                raise
+            self._in_a_row = 0
+            return answer
+
+        client.send_request = send_request
+        setattr(client, self._ATTRIBUTE, self)
+        return self
+
+    def _back_off(self, exc: BinanceClientError) -> None:
+        self.backoffs += 1
+        self.status = exc.status
+        seconds = _retry_after(exc.headers)
+        if seconds is None and exc.status == 418:
+            seconds = _banned_for(exc.message, self._wall())
+        if seconds is None:
+            seconds = min(BACKOFF_AT_MOST, BACKOFF_SECONDS * 2**self._in_a_row)
+            self._in_a_row += 1
+        self.until = max(self.until, self._clock() + seconds)
+
+    async def _wait(self) -> None:
+        wait = self.until - self._clock()
+        if wait <= 0:
+            return
+        if wait > self._wait_at_most:
+            message = (
+                f"not sent: Binance asked for no request for another {wait:.0f}s (Retry-After, after HTTP "
+                f"{self.status}); sending now would extend an IP ban"
+            )
+            raise BinanceClientError(418, {"code": TOO_MUCH_REQUEST_WEIGHT, "msg": message}, {})
+        await self._sleep(wait)
+
+
+class BinanceExecClientFactory(BinanceLiveExecClientFactory):
+    """The adapter's factory; its clients reconcile every instrument of ``config.instrument_provider.load_ids``
+    and their HTTP client honours Retry-After."""
+
+    @staticmethod
+    def create(  # type: ignore[override]
+        loop: asyncio.AbstractEventLoop,
+        name: str,
+        config: BinanceExecClientConfig,
+        msgbus: MessageBus,
+        cache: Cache,
+        clock: LiveClock,
+    ) -> Any:
+        client = BinanceLiveExecClientFactory.create(loop, name, config, msgbus, cache, clock)
+        symbols = frozenset(i.symbol.value for i in (config.instrument_provider.load_ids or ()))
+        in_cache = client._get_cache_active_symbols
+
+        def active_symbols() -> set[str]:
+            return in_cache() | symbols
+
+        # The adapter's private attributes (NautilusTrader 1.231), pinned by test_binance_reconciliation.
+        client._get_cache_active_symbols = active_symbols
+        RetryAfter().install(client._http_client)
+        return client
