@@ -24,6 +24,7 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
+from livestrat.venue_emulator.accounts import SpotAccount
 from livestrat.venue_emulator.auth import Authenticator
 from livestrat.venue_emulator.events import SymbolRules
 from livestrat.venue_emulator.exchange import Exchange
@@ -63,7 +64,7 @@ def build_venue(
     """The venue in the scenario's starting state (balances, resting orders); faults are played by
     :func:`play_scenario_faults` once the server runs."""
     spot = [r for r in rules if r.product == "spot"]
-    exchange = Exchange(spot, dict(scenario.balances), now_ms)
+    exchange = Exchange(spot, SpotAccount(dict(scenario.balances)), now_ms)
     scenario.place_open_orders(exchange)
     auth = Authenticator(scenario.api_keys(), now_ms)
     return Venue(

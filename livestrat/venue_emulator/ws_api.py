@@ -31,8 +31,9 @@ from decimal import Decimal
 from aiohttp import WSMsgType, web
 
 from livestrat.venue_emulator import errors
+from livestrat.venue_emulator.accounts import BalanceChange
 from livestrat.venue_emulator.auth import ApiKey, Authenticator
-from livestrat.venue_emulator.exchange import BalanceChange, Exchange, Execution, UserEvent
+from livestrat.venue_emulator.exchange import Exchange, Execution, UserEvent
 from livestrat.venue_emulator.spot_api import wire
 
 WS_API_PATH = "/ws-api/v3"
@@ -155,8 +156,10 @@ class WsApi:
     def _on_user_event(self, event: UserEvent) -> None:
         if isinstance(event, Execution):
             payload = execution_report(event, next(self._execution_ids))
-        else:
+        elif isinstance(event, BalanceChange):
             payload = account_position(event)
+        else:
+            return  # MarginChange: a USD-M account's, not the spot stream's
         for session in self._sessions:
             for sub_id in session.subscriptions:
                 session.outbox.put_nowait(json.dumps({"subscriptionId": sub_id, "event": payload}))
