@@ -1,4 +1,4 @@
-"""The venue's books: one account's balances, its orders and its trades, and the deterministic matching.
+"""The venue's books: one account's orders and trades (spot, or USD-M futures), and the deterministic matching.
 
 The one source of truth the endpoints answer from and a test asks. Everything runs on the event loop
 with no awaits inside, so each call (a new order, a cancel, a market event) is atomic; listeners
@@ -16,11 +16,12 @@ Matching rules (the shared contract, docs/runtime.md "Venue emulator"):
   fills whole at its own price, as maker, at the first market event whose ask <= price (buy) or
   bid >= price (sell). Resting orders fill in order-id order.
 - partial fills only when a fault asks for them (:meth:`Exchange.fill_next_partially`).
-- commission is charged in the quote asset at the symbol's maker/taker fee. Binance charges a buyer
-  in the base asset (unless BNB pays); the contract keeps every commission in quote so one currency
-  carries the fees. To keep free balances non-negative a buy locks ``price * qty * (1 + taker fee)``
-  of quote (Binance locks ``price * qty``); a sell locks the base quantity.
-- filters on placement, Binance's (filters.md): PRICE_FILTER (within min/max price where set, and
+- commission is charged in the quote asset at the symbol's maker/taker fee (Binance charges a spot
+  buyer in the base asset, unless BNB pays; the contract keeps every fee in quote). What an order
+  reserves and what a fill pays and earns is the account's business (:mod:`accounts`: spot
+  balances, or a USD-M wallet with one-way positions and margin).
+- filters on placement, Binance's spot ones (filters.md; USD-M answers its own codes, see
+  ``_check_futures_filters``): PRICE_FILTER (within min/max price where set, and
   (price - min price) a multiple of the tick), LOT_SIZE (min_qty <= qty <= max_qty, (qty - min_qty) a
   multiple of the step), NOTIONAL (min notional <= price * qty <= max notional where set; a MARKET
   order is valued at the price it would fill at).
