@@ -80,6 +80,7 @@ def bar_key(b: Bar):
     return (b.open, b.high, b.low, b.close, b.volume)
 
 
+@pytest.mark.slow  # about 10 s each: the client's reconnection backoff after the drop
 @pytest.mark.parametrize(
     ("instrument_id", "account_type"), [(SPOT, BinanceAccountType.SPOT), (PERP, BinanceAccountType.USDT_FUTURES)]
 )
