@@ -29,7 +29,7 @@ from nautilus_trader.persistence.catalog import ParquetDataCatalog
 from livestrat.venue_emulator.market_api import add_market
 from livestrat.venue_emulator.market_streams import STREAM_PREFIX
 from tests.venue_emulator.conftest import PERP, SPOT
-from tests.venue_emulator.test_market_streams import Gate, gated_feed, wait_until
+from tests.venue_emulator.gated import Gate, gated_feed, wait_until
 
 
 class RecorderConfig(ActorConfig, frozen=True):
