@@ -92,6 +92,12 @@ def _cmd_run(args: argparse.Namespace) -> int:
     return run_local(args)
 
 
+def _cmd_rehearse(args: argparse.Namespace) -> int:
+    from strategy_runtime.local.rehearse import rehearse_command
+
+    return rehearse_command(args)
+
+
 def _cmd_backtest(args: argparse.Namespace) -> int:
     from strategy_runtime.local.backtest import run_backtest_command
 
@@ -163,6 +169,45 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--fills-json", metavar="PATH", help="also write the run's fills, as the ledger holds them, as JSON")
     p.add_argument("--fills-csv", metavar="PATH", help="also write the run's fills, as the ledger holds them, as CSV")
     p.set_defaults(func=_cmd_run)
+
+    p = command(
+        "rehearse",
+        "Rehearse a live strategy: its manifest, unchanged, through the venue's real adapter against a local "
+        "venue emulator",
+        "Binance spot and USD-M futures. Starts livestrat venue-emulator on 127.0.0.1 fed by the catalog, with a key "
+        "pair it generates; the ledger is an SQLite file under WORKDIR (a rehearsal only), or PostgreSQL as for run. "
+        "Prints run's summary and what the venue says (its fills against the ledger's, the orders it still holds).",
+    )
+    p.add_argument("file", metavar="FILE", help="a LiveStrategy manifest (live mode, binance adapter)")
+    p.add_argument("--workdir", default=".livestrat", help="where catalogs and ledgers go (default .livestrat)")
+    p.add_argument("--catalog", metavar="DIR", help="catalog directory (default WORKDIR/catalogs/NAME)")
+    p.add_argument(
+        "--speed",
+        type=_speed,
+        default=60.0,
+        help="the emulator's pace over the catalog's time (default 60: a one-minute bar a second)",
+    )
+    p.add_argument(
+        "--duration",
+        type=float,
+        metavar="S",
+        help="halt after S seconds (default: when the emulator's feed is over, or at Ctrl-C)",
+    )
+    p.add_argument(
+        "--balance",
+        action="append",
+        default=[],
+        metavar="'AMOUNT ASSET'",
+        help="a starting balance of the emulated account (repeatable; default 100000 of each quote asset)",
+    )
+    p.add_argument(
+        "--ledger-file",
+        metavar="PATH",
+        help="a file holding the PostgreSQL DSN (default: $LIVESTRAT_LEDGER_DSN when set, else an SQLite file)",
+    )
+    p.add_argument("--ledger", metavar="DSN", help=argparse.SUPPRESS)  # refused with a message that says why
+    p.add_argument("--quiet", action="store_true", help="no progress lines, only the summary")
+    p.set_defaults(func=_cmd_rehearse)
 
     p = command(
         "backtest",

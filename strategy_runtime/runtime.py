@@ -118,6 +118,9 @@ class RuntimeOptions:
     # A signal is the person at the terminal asking for a halt (livestrat run). In a pod a SIGTERM is a
     # halt only when the LiveStrategy says so (its status.halt, or its deletion), read at that moment.
     signals_halt: bool = False
+    # A rehearsal (livestrat rehearse): a live spec against the venue emulator on this machine, where an
+    # SQLite ledger is allowed (no real money, and the emulated account lives no longer than the run).
+    rehearsal: bool = False
 
 
 @dataclass
@@ -345,7 +348,7 @@ class StrategyRuntime:
             self.http = RuntimeHttpServer(self, config.http_bind_host, config.http_port)
             await self.http.start()
 
-        if config.spec.mode == Mode.LIVE and config.ledger.kind == LedgerKind.SQLITE:
+        if config.spec.mode == Mode.LIVE and config.ledger.kind == LedgerKind.SQLITE and not options.rehearsal:
             where = config.ledger.sqlite_path or "in its state directory"
             message = (
                 f"{self.key} is a live strategy but its ledger is an SQLite file ({where}): a pod's disk is not "

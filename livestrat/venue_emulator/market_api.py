@@ -2,10 +2,15 @@
 
 Spot under ``/api/v3/`` and USD-M futures under ``/fapi/v1/``, as Binance serves them (on one host
 here, where Binance has two): ``ping``, ``time`` (the wall clock: signed requests are checked
-against it) and ``exchangeInfo`` built from the catalog's instruments (``instruments.SymbolRules``),
-in the shapes Binance documents (spot: rest-api.md "Exchange information" and filters.md; USD-M:
-"Exchange Information" of the USDⓈ-M futures REST API) and the adapter's msgspec schemas decode
-(``BinanceSpotExchangeInfo``, ``BinanceFuturesExchangeInfo``).
+against it), ``exchangeInfo`` built from the catalog's instruments (``instruments.SymbolRules``),
+``klines`` (the feed's history: never a bar it has not reached) and ``ticker/bookTicker`` (the last
+book top sent), in the shapes Binance documents (spot: rest-api.md and filters.md; USD-M: the
+USDⓈ-M futures REST API) and the adapter's msgspec schemas decode (``BinanceSpotExchangeInfo``,
+``BinanceFuturesExchangeInfo``, ``BinanceKline``, ``BinanceTickerBook``).
+
+``add_market(app, feed)`` is the composition the emulator's server calls: these routes, and the
+market WebSocket streams (``market_streams``) listening to the feed. ``market_routes(rules)`` alone
+(exchangeInfo, time, ping) serves a test that needs no market.
 
 Errors are Binance's: HTTP 400 with ``{"code": ..., "msg": ...}`` (errors.md).
 """
@@ -21,7 +26,9 @@ from typing import Any
 from aiohttp import web
 
 from livestrat.venue_emulator.events import Product, SymbolRules
+from livestrat.venue_emulator.feed import BINANCE_INTERVALS, MarketFeed
 from livestrat.venue_emulator.instruments import SPOT_DECIMALS, price_text, qty_text
+from livestrat.venue_emulator.market_streams import MarketStreams, kline_row
 
 # The order types and times in force the emulated exchange accepts (exchangeInfo lists them).
 SPOT_ORDER_TYPES = ["LIMIT", "LIMIT_MAKER", "MARKET"]
@@ -43,6 +50,8 @@ ASSET_DECIMALS = 8  # baseAssetPrecision / quoteAssetPrecision: 8 for every asse
 PERPETUAL_DELIVERY_MS = 4133404800000  # a perpetual's deliveryDate on Binance (2100-12-25)
 
 BASE_PATH: dict[Product, str] = {"spot": "/api/v3/", "usdm": "/fapi/v1/"}
+# klines' limit: default 500; at most 1000 (spot) or 1500 (USD-M)
+KLINES_LIMIT: dict[Product, int] = {"spot": 1000, "usdm": 1500}
 
 
 def server_time_ms() -> int:
@@ -194,11 +203,38 @@ def _handler(fn: Callable[[web.Request], web.Response]) -> Callable[[web.Request
     return handle
 
 
-def market_routes(rules: Sequence[SymbolRules]) -> list[web.RouteDef]:
-    """The public REST routes for the given symbols (spot and USD-M alike; each product under its own path)."""
+def _mandatory(name: str) -> web.Response:
+    return binance_error(-1102, f"Mandatory parameter '{name}' was not sent, was empty/null, or malformed.")
+
+
+def _int_param(request: web.Request, name: str) -> int | None:
+    text = request.query.get(name)
+    if text is None:
+        return None
+    try:
+        return int(text)
+    except ValueError:
+        raise web.HTTPBadRequest(
+            text=json.dumps(
+                {
+                    "code": -1100,
+                    "msg": f"Illegal characters found in parameter '{name}'; legal range is '^[0-9]{{1,20}}$'.",
+                }
+            ),
+            content_type="application/json",
+        ) from None
+
+
+def _by_product(rules: Sequence[SymbolRules]) -> dict[Product, dict[str, SymbolRules]]:
     by_product: dict[Product, dict[str, SymbolRules]] = {"spot": {}, "usdm": {}}
     for r in rules:
         by_product[r.product][r.symbol] = r
+    return by_product
+
+
+def market_routes(rules: Sequence[SymbolRules]) -> list[web.RouteDef]:
+    """The routes that need only the symbols: ``ping``, ``time``, ``exchangeInfo`` (spot and USD-M)."""
+    by_product = _by_product(rules)
 
     def ping(_: web.Request) -> web.Response:
         return web.json_response({})
@@ -240,7 +276,99 @@ def market_routes(rules: Sequence[SymbolRules]) -> list[web.RouteDef]:
 
     routes: list[web.RouteDef] = []
     for product, base in BASE_PATH.items():
-        routes += [web.get(base + "ping", _handler(ping)), web.get(base + "time", _handler(server_time))]
         info = spot_exchange_info if product == "spot" else usdm_exchange_info
-        routes.append(web.get(base + "exchangeInfo", _handler(info)))
+        routes += [
+            web.get(base + "ping", _handler(ping)),
+            web.get(base + "time", _handler(server_time)),
+            web.get(base + "exchangeInfo", _handler(info)),
+        ]
     return routes
+
+
+def feed_routes(feed: MarketFeed) -> list[web.RouteDef]:
+    """The routes that read the market: ``klines`` and ``ticker/bookTicker`` (spot and USD-M)."""
+    by_product = _by_product(feed.rules)
+
+    def klines(product: Product) -> Callable[[web.Request], web.Response]:
+        def answer(request: web.Request) -> web.Response:
+            symbol, interval = request.query.get("symbol"), request.query.get("interval")
+            if not symbol:
+                return _mandatory("symbol")
+            if not interval:
+                return _mandatory("interval")
+            rules = by_product[product].get(symbol)
+            if rules is None:
+                return invalid_symbol()
+            if interval not in BINANCE_INTERVALS:
+                return binance_error(-1120, "Invalid interval.")
+            limit = _int_param(request, "limit") or 500
+            candles = feed.history(
+                product,
+                symbol,
+                interval,
+                start_ms=_int_param(request, "startTime"),
+                end_ms=_int_param(request, "endTime"),
+                limit=min(limit, KLINES_LIMIT[product]),
+            )
+            return web.json_response([kline_row(rules, c) for c in candles])
+
+        return answer
+
+    def book_ticker(product: Product) -> Callable[[web.Request], web.Response]:
+        def entry(r: SymbolRules) -> dict[str, Any]:
+            top = feed.last_top(product, r.symbol)
+            zero = Decimal(0)
+            bid, bid_qty, ask, ask_qty = (top.bid, top.bid_qty, top.ask, top.ask_qty) if top else (zero,) * 4
+            answer = {
+                "symbol": r.symbol,
+                "bidPrice": price_text(r, bid),
+                "bidQty": qty_text(r, bid_qty),
+                "askPrice": price_text(r, ask),
+                "askQty": qty_text(r, ask_qty),
+            }
+            if product == "usdm":
+                answer["time"] = top.ts_ms if top else feed.origin_ms
+            return answer
+
+        def answer(request: web.Request) -> web.Response:
+            symbols = by_product[product]
+            wanted = _requested_symbols(request) if product == "spot" or "symbol" in request.query else None
+            if wanted is not None and any(s not in symbols for s in wanted):
+                return invalid_symbol()
+            if "symbol" in request.query:
+                return web.json_response(entry(symbols[request.query["symbol"]]))
+            listed = [symbols[s] for s in wanted] if wanted is not None else list(symbols.values())
+            return web.json_response([entry(r) for r in listed])
+
+        return answer
+
+    routes: list[web.RouteDef] = []
+    for product, base in BASE_PATH.items():
+        routes += [
+            web.get(base + "klines", _handler(klines(product))),
+            web.get(base + "ticker/bookTicker", _handler(book_ticker(product))),
+        ]
+    return routes
+
+
+def add_market(app: web.Application, feed: MarketFeed) -> MarketStreams:
+    """Serve the feed's market on ``app``: the public REST (``market_routes``) and the market WebSocket streams.
+
+    The streams listen to the feed from now on, after any listener already there: make the exchange
+    listen first (``feed.listen(exchange)``), so that matching sees an event before subscribers do, as
+    ``events.MarketListener`` promises. Spot streams are at the application's root (the adapter's
+    ``base_url_ws`` is ``ws://host:port``), USD-M ones under ``/fstream`` (``ws://host:port/fstream``);
+    the paths ``/ws`` (without a stream) and ``/ws-api/...`` are left free for the user-data side.
+    Returns the streams (``drop_all()`` is the fault "market connection lost"); they are closed when
+    the application shuts down.
+    """
+    streams = MarketStreams(feed.rules)
+    feed.listen(streams)
+    app.add_routes(market_routes(feed.rules) + feed_routes(feed))
+    app.add_routes(streams.routes())
+
+    async def close_streams(_: web.Application) -> None:
+        await streams.close_all()
+
+    app.on_shutdown.append(close_streams)
+    return streams

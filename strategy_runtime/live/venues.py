@@ -16,20 +16,35 @@ logged: errors name the variable, never its value. ``spec.venue.options`` go thr
 
 The adapter modules are imported only for the adapter in use: each pulls in its own
 dependencies (Interactive Brokers needs the ``nautilus_trader[ib]`` extra).
+
+A rehearsal or a test points the Binance adapter at a local venue with the endpoints override
+(``live.endpoints``: ``LIVESTRAT_VENUE_ENDPOINTS`` in the environment, never in the manifest),
+applied last, over ``spec.venue.options``; any other adapter is refused while it is set.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import msgspec
 from nautilus_trader.config import InstrumentProviderConfig, LiveDataClientConfig, LiveExecClientConfig
 from nautilus_trader.model.identifiers import InstrumentId
 
 from livestrat.api.runtime_config import ENV_API_KEY, ENV_API_PASSPHRASE, ENV_API_SECRET
 from livestrat.api.spec import ACCOUNT_TYPES, AccountType, Adapter, LiveStrategySpec
+from strategy_runtime.live.endpoints import (
+    BINANCE_DATA_FIELDS,
+    BINANCE_EXEC_FIELDS,
+    ENV_VENUE_ENDPOINTS,
+    EndpointsError,
+    VenueEndpoints,
+)
 from strategy_runtime.live.venue_options import convert_options
+
+logger = logging.getLogger("livestrat.venues")
 
 # spec.py documents these defaults (Venue.account_type); keep them in step.
 DEFAULT_ACCOUNT_TYPES: dict[str, AccountType] = {
@@ -388,6 +403,54 @@ _BUILDERS = {
 }
 
 
+# The adapters the endpoints override can point elsewhere, with the fields it sets in each config.
+_REDIRECTABLE = {Adapter.BINANCE: (BINANCE_DATA_FIELDS, BINANCE_EXEC_FIELDS)}
+
+
+def venue_endpoints(spec: LiveStrategySpec, environ: Mapping[str, str]) -> VenueEndpoints | None:
+    """The endpoints override the environment gives for ``spec``'s adapter, or None; VenueConfigError if unusable."""
+    try:
+        endpoints = VenueEndpoints.from_environ(environ)
+    except EndpointsError as exc:
+        raise VenueConfigError(str(exc)) from None
+    if endpoints is not None and Adapter(spec.venue.adapter) not in _REDIRECTABLE:
+        raise VenueConfigError(
+            f"{ENV_VENUE_ENDPOINTS} is set, and the {spec.venue.adapter} adapter cannot be pointed at it: the "
+            f"override (for rehearsals and tests) redirects only {', '.join(_REDIRECTABLE)}, whose protocol the "
+            f"venue emulator speaks. Unset {ENV_VENUE_ENDPOINTS} to trade at the venue itself"
+        )
+    return endpoints
+
+
+def _redirected(spec: LiveStrategySpec, clients: LiveVenueClients, endpoints: VenueEndpoints) -> LiveVenueClients:
+    data_fields, exec_fields = _REDIRECTABLE[Adapter(spec.venue.adapter)]
+    replaced = sorted(set(spec.venue.options or {}) & (set(data_fields) | set(exec_fields)))
+    if replaced:
+        logger.warning(
+            "venue: spec.venue.options %s replaced by %s for this run (a rehearsal never reaches the venue)",
+            ", ".join(replaced),
+            ENV_VENUE_ENDPOINTS,
+        )
+    logger.info(
+        "venue: %s redirected by %s to %s (REST), %s (market streams), %s (WebSocket API)",
+        clients.name,
+        ENV_VENUE_ENDPOINTS,
+        endpoints.http,
+        endpoints.ws_stream,
+        endpoints.ws_api,
+    )
+    return LiveVenueClients(
+        name=clients.name,
+        venue=clients.venue,
+        account_type=clients.account_type,
+        nautilus_account_type=clients.nautilus_account_type,
+        data_config=msgspec.structs.replace(clients.data_config, **endpoints.fields(data_fields)),
+        exec_config=msgspec.structs.replace(clients.exec_config, **endpoints.fields(exec_fields)),
+        data_factory=clients.data_factory,
+        exec_factory=clients.exec_factory,
+    )
+
+
 def live_venue(spec: LiveStrategySpec, environ: Mapping[str, str]) -> LiveVenueClients:
     """The client configs and factories of the spec's live adapter (no connection is made here)."""
     builder = _BUILDERS.get(Adapter(spec.venue.adapter))
@@ -395,4 +458,6 @@ def live_venue(spec: LiveStrategySpec, environ: Mapping[str, str]) -> LiveVenueC
         raise VenueConfigError(
             f"spec.venue.adapter {spec.venue.adapter} is not a live adapter (live: {', '.join(_BUILDERS)})"
         )
-    return builder(spec, environ)
+    endpoints = venue_endpoints(spec, environ)
+    clients = builder(spec, environ)
+    return clients if endpoints is None else _redirected(spec, clients, endpoints)

@@ -149,10 +149,10 @@ def _amount(amounts: Mapping[str, Decimal]) -> str:
     return ", ".join(f"{amount:f} {currency}" for currency, amount in sorted(amounts.items())) or "0"
 
 
-def print_summary(config: RuntimeConfig, outcome: RunOutcome, seconds: float) -> None:
+def print_summary(config: RuntimeConfig, outcome: RunOutcome, seconds: float, command: str = "livestrat run") -> None:
     name = config.strategy.name
     snapshot = outcome.snapshot
-    print(f"\nlivestrat run: {name} stopped after {seconds:.1f}s ({outcome.reason})")
+    print(f"\n{command}: {name} stopped after {seconds:.1f}s ({outcome.reason})")
     if snapshot is None:
         return
     trading, risk = snapshot.trading, snapshot.risk
@@ -209,7 +209,8 @@ def _node_disagrees(outcome: RunOutcome, realized: Mapping[str, Decimal], positi
     node_pnl, node_positions = outcome.node_pnl, outcome.node_positions
     if node_pnl is None or node_positions is None:
         return None
-    at_its_precision = {c: realized[c].quantize(a) if c in realized else None for c, a in node_pnl.realized.items()}
+    # A currency the book has no fill in is 0 there (a live account reports 0 realized before its first fill).
+    at_its_precision = {c: realized.get(c, Decimal(0)).quantize(a) for c, a in node_pnl.realized.items()}
     booked = {p.instrument: Decimal(p.quantity) * (-1 if p.side == "SHORT" else 1) for p in positions}
     net = {i: q for i, q in node_positions.items() if q}
     if at_its_precision == dict(node_pnl.realized) and booked == net:

@@ -33,6 +33,7 @@ from nautilus_trader.config import StrategyConfig
 from nautilus_trader.model.data import Bar, BarType
 from nautilus_trader.model.enums import OrderSide, OrderType, TriggerType
 from nautilus_trader.model.identifiers import InstrumentId
+from nautilus_trader.model.objects import Price
 from nautilus_trader.trading.strategy import Strategy
 
 PATH = "tests.support.scripted"
@@ -100,7 +101,7 @@ class ScriptedStrategy(Strategy):
             )
         elif step["do"] == "limit":
             assert bar is not None, "a limit step needs a bar to price it"
-            price = self.instrument.make_price(float(bar.close) * (1 + float(step.get("offset", -0.2))))
+            price = self._on_tick(float(bar.close) * (1 + float(step.get("offset", -0.2))))
             for _ in range(int(step.get("count", 1))):
                 order = self.order_factory.limit(
                     self.instrument_id,
@@ -123,9 +124,9 @@ class ScriptedStrategy(Strategy):
             order_side=side,
             quantity=self.instrument.make_qty(Decimal(quantity)),
             entry_order_type=OrderType.LIMIT,
-            entry_price=self.instrument.make_price(entry),
-            sl_trigger_price=self.instrument.make_price(entry * (1 - sign * 0.05)),
-            tp_price=self.instrument.make_price(entry * (1 + sign * 0.05)),
+            entry_price=self._on_tick(entry),
+            sl_trigger_price=self._on_tick(entry * (1 - sign * 0.05)),
+            tp_price=self._on_tick(entry * (1 + sign * 0.05)),
             emulation_trigger=TriggerType.DEFAULT if emulated else TriggerType.NO_TRIGGER,
             entry_tags=[tag],
             sl_tags=[tag],
@@ -134,6 +135,12 @@ class ScriptedStrategy(Strategy):
         for order in orders.orders:
             self._write(submit=order.client_order_id.value, tag=tag)
         self.submit_order_list(orders)
+
+    def _on_tick(self, value: float) -> Price:
+        """``value`` on the instrument's tick: a venue's instrument may carry more decimals than its tick
+        (Binance spot prices come with 8), and a price off the tick is refused (PRICE_FILTER)."""
+        tick = self.instrument.price_increment.as_decimal()
+        return self.instrument.make_price((Decimal(repr(value)) / tick).to_integral_value() * tick)
 
     def _submit_market(self, side: OrderSide, quantity: str, tag: str) -> None:
         order = self.order_factory.market(

@@ -119,6 +119,42 @@ class LimitProbe(Strategy):
         self.submit_order(order)
 
 
+class QuoteLadderConfig(StrategyConfig, frozen=True):
+    instrument_id: InstrumentId
+    bar_type: BarType
+    trade_size: Decimal
+    distance: Decimal = Decimal("0.0005")  # of the close, each side
+    max_open: int = 6
+
+
+class QuoteLadder(Strategy):
+    """On every bar: a BUY LIMIT below the close and a SELL LIMIT above it, ``distance`` away (GTC, on the tick),
+    so a random walk fills some of them bars later, whether or not the runtime is there to see it; beyond
+    ``max_open`` of its orders open it cancels the oldest. Live tests only (it trades on every bar)."""
+
+    def on_start(self) -> None:
+        self.instrument = self.cache.instrument(self.config.instrument_id)
+        self.subscribe_bars(self.config.bar_type)
+
+    def on_bar(self, bar: Bar) -> None:
+        close = bar.close.as_decimal()
+        tick = self.instrument.price_increment.as_decimal()
+        for side, sign in ((OrderSide.BUY, -1), (OrderSide.SELL, 1)):
+            price = (close * (1 + sign * self.config.distance) / tick).to_integral_value() * tick
+            order = self.order_factory.limit(
+                instrument_id=self.config.instrument_id,
+                order_side=side,
+                quantity=self.instrument.make_qty(self.config.trade_size),
+                price=self.instrument.make_price(price),
+                time_in_force=TimeInForce.GTC,
+            )
+            self.submit_order(order)
+        mine = sorted(self.cache.orders_open(strategy_id=self.id), key=lambda o: o.ts_init)
+        for order in mine[: max(0, len(mine) - self.config.max_open)]:
+            if not order.is_pending_cancel:
+                self.cancel_order(order)
+
+
 class ShutdownRequesterConfig(StrategyConfig, frozen=True):
     bar_type: BarType
     after_bars: int = 3

@@ -6,25 +6,32 @@ from decimal import Decimal
 
 import pytest
 from aiohttp import ClientSession, web
-from nautilus_trader.adapters.binance.common.enums import BinanceAccountType
+from nautilus_trader.adapters.binance.common.enums import BinanceAccountType, BinanceKlineInterval
 from nautilus_trader.adapters.binance.futures.http.market import BinanceFuturesMarketHttpAPI
 from nautilus_trader.adapters.binance.futures.providers import BinanceFuturesInstrumentProvider
 from nautilus_trader.adapters.binance.http.client import BinanceHttpClient
 from nautilus_trader.adapters.binance.spot.http.market import BinanceSpotMarketHttpAPI
 from nautilus_trader.adapters.binance.spot.providers import BinanceSpotInstrumentProvider
 from nautilus_trader.common.component import LiveClock
+from nautilus_trader.core.datetime import millis_to_nanos
+from nautilus_trader.model.data import BarType
 from nautilus_trader.model.identifiers import InstrumentId
 from nautilus_trader.model.objects import Money
+from nautilus_trader.persistence.catalog import ParquetDataCatalog
 
+from livestrat.venue_emulator.feed import MarketFeed
 from livestrat.venue_emulator.instruments import catalog_rules
-from livestrat.venue_emulator.market_api import market_routes
+from livestrat.venue_emulator.market_api import feed_routes, market_routes
 from strategy_runtime.paper.catalog import load_instruments, open_catalog
 from tests.venue_emulator.conftest import PERP, SPOT
 
+ORIGIN_MS = 1_900_000_000_000
 
-def app_for(catalog) -> web.Application:
+
+def app_for(catalog, feed: MarketFeed | None = None) -> web.Application:
     app = web.Application()
-    app.add_routes(market_routes(catalog_rules(catalog, [SPOT, PERP])))
+    feed = feed or MarketFeed(catalog, [SPOT, PERP], speed=60.0)
+    app.add_routes(market_routes(feed.rules) + feed_routes(feed))
     return app
 
 
@@ -121,3 +128,67 @@ def test_rules_follow_the_catalog_instrument(sample_catalog):
         Decimal("0.0002"),
         Decimal("0.0005"),
     )
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = ORIGIN_MS
+
+    def now_ms(self) -> int:
+        return self.now
+
+    async def sleep(self, seconds: float) -> None:
+        self.now += round(seconds * 1000)
+
+
+async def test_klines_are_the_bars_the_feed_has_reached_as_the_adapter_reads_them(sample_catalog, serve):
+    clock = Clock()
+    feed = MarketFeed(
+        sample_catalog, [SPOT, PERP], speed=60.0, origin_ms=ORIGIN_MS, now_ms=clock.now_ms, sleep=clock.sleep
+    )
+    base_url = await serve(app_for(sample_catalog, feed))
+    spot = BinanceSpotMarketHttpAPI(public_client(base_url), BinanceAccountType.SPOT)
+    perp = BinanceFuturesMarketHttpAPI(public_client(base_url), BinanceAccountType.USDT_FUTURES)
+    assert await spot.query_klines("BTCUSDT", BinanceKlineInterval.MINUTE_1) == []  # nothing reached yet
+    await feed.run()
+
+    for market, instrument_id in ((spot, SPOT), (perp, PERP)):
+        bar_type = BarType.from_str(f"{instrument_id}-1-MINUTE-LAST-EXTERNAL")
+        catalog_bars = ParquetDataCatalog(str(sample_catalog)).bars(instrument_ids=[instrument_id])
+        # request_binance_bars pages by open time with a limit, as the data client's request_bars does
+        bars = await market.request_binance_bars(bar_type, BinanceKlineInterval.MINUTE_1, limit=7, start_time=0)
+        assert [(b.open, b.high, b.low, b.close, b.volume) for b in bars] == [
+            (b.open, b.high, b.low, b.close, b.volume) for b in catalog_bars
+        ]
+        assert [b.ts_event for b in bars] == [
+            millis_to_nanos(feed.restamp(b.ts_event) - 1) for b in catalog_bars
+        ]  # the kline's close time T, restamped
+
+    async with ClientSession() as http:
+        for params, error in (
+            ({"interval": "1m"}, -1102),
+            ({"symbol": "NOPE", "interval": "1m"}, -1121),
+            ({"symbol": "BTCUSDT", "interval": "7m"}, -1120),
+        ):
+            async with http.get(f"{base_url}/api/v3/klines", params=params) as response:
+                assert response.status == 400
+                assert (await response.json())["code"] == error
+
+
+async def test_book_ticker_is_the_last_book_top_sent(sample_catalog, serve):
+    clock = Clock()
+    feed = MarketFeed(
+        sample_catalog, [SPOT, PERP], speed=60.0, origin_ms=ORIGIN_MS, now_ms=clock.now_ms, sleep=clock.sleep
+    )
+    base_url = await serve(app_for(sample_catalog, feed))
+    await feed.run()
+    quotes = ParquetDataCatalog(str(sample_catalog)).quote_ticks(instrument_ids=[SPOT])
+    spot = BinanceSpotMarketHttpAPI(public_client(base_url), BinanceAccountType.SPOT)
+    [ticker] = await spot.query_ticker_book(symbol="BTCUSDT")
+    assert (ticker.bidPrice, ticker.askPrice) == (
+        f"{quotes[-1].bid_price.as_decimal():.8f}",
+        f"{quotes[-1].ask_price.as_decimal():.8f}",
+    )
+    perp = BinanceFuturesMarketHttpAPI(public_client(base_url), BinanceAccountType.USDT_FUTURES)
+    [perp_ticker] = await perp.query_ticker_book(symbol="BTCUSDT")
+    assert perp_ticker.time == feed.last_top("usdm", "BTCUSDT").ts_ms

@@ -1,0 +1,286 @@
+"""A live Binance spot strategy's whole story, through NautilusTrader's real adapter, against the venue emulator.
+
+Each test runs real ``livestrat runtime`` processes (the pod's entrypoint, pointed at the emulator by
+``LIVESTRAT_VENUE_ENDPOINTS``, nothing else changed), the emulator as a process (Binance's protocol,
+fed by a catalog, its own record asked through its admin API) and a real PostgreSQL ledger. What
+each checks is asked of the venue, not of the runtime: its trades against the ledger's fills, the
+orders it still holds. Every test prints the counts it checked.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import signal
+
+import pytest
+
+from tests.support.live_runtime import SPOT, LiveStory, Reckoning, ladder, live_catalog, story_spec
+from tests.support.scripted import read_events, scripted_strategy
+from tests.support.venue_emulator_process import KEYS, scenario, venue_emulator
+
+pytestmark = pytest.mark.slow
+
+SPEED = 120  # two one-minute bars a wall second
+BALANCES = {"USDT": "1000000", "BTC": "100"}
+
+
+async def settled(story: LiveStory, what: str, timeout: float = 60) -> Reckoning:
+    """The venue's trades and the ledger's fills once the ledger has caught up with the venue (nothing lost)."""
+
+    async def caught_up() -> Reckoning | None:
+        reckoning = await story.reckoning()
+        return reckoning if not reckoning.lost else None
+
+    try:
+        return await story.wait_for(caught_up, what, timeout=timeout, interval=0.5)
+    except AssertionError:
+        reckoning = await story.reckoning()
+        raise AssertionError(f"{reckoning.line(what)}; lost {reckoning.lost[:10]}") from None
+
+
+async def test_an_order_and_a_fill_at_the_venue_before_start_are_reconciled_and_recorded_once(tmp_path, pg_database):
+    catalog = live_catalog(tmp_path / "catalog")
+    held = [
+        # Rests far above the market: open at the venue when the runtime starts, and still after.
+        {"symbol": "BTCUSDT", "side": "SELL", "quantity": "0.01", "price": "84000.00", "client_order_id": "held-ask"},
+        # Crosses the first book the feed makes: filled at the venue before the runtime connects.
+        {"symbol": "BTCUSDT", "side": "BUY", "quantity": "0.02", "price": "84000.00", "client_order_id": "held-bid"},
+    ]
+    venue_scenario = scenario({"USDT": "100000", "BTC": "0.5"}, open_orders=held)
+    async with venue_emulator(
+        tmp_path / "venue", catalog=catalog, instruments=[SPOT], scenario=venue_scenario, speed=SPEED
+    ) as venue:
+        await asyncio.sleep(1)  # the feed's first bar fills held-bid while no client is connected
+        assert len(await venue.admin.trades()) == 1
+        steps = [{"bar": 1, "do": "limit", "side": "BUY", "quantity": "0.001", "offset": -0.5, "tag": "own"}]
+        story = LiveStory.of(
+            tmp_path, venue, pg_database, story_spec(scripted_strategy(str(tmp_path / "events.jsonl"), steps=steps))
+        )
+        try:
+            for attempt in range(2):  # the second start reconciles the same venue again: nothing new, nothing twice
+                runtime = story.start(tag=f"runtime-{attempt}")
+                await runtime.wait_ready(timeout=90)
+                state = await runtime.wait_until(
+                    lambda s: s["trading"]["openOrders"] >= 1 and s["trading"]["fills"] >= 1,
+                    what="the venue's open order and fill reconciled",
+                )
+                reckoning = await settled(story, "reconciled at start")
+                venue_open = await venue.admin.open_orders()
+                print(
+                    f"{reckoning.line(f'start {attempt + 1}')}; open at the venue {len(venue_open)}, "
+                    f"open in the runtime {state['trading']['openOrders']}"
+                )
+                assert (reckoning.at_venue, reckoning.in_ledger, reckoning.duplicated) == (1, 1, 0)
+                assert not reckoning.unknown, "the fill is recorded under the venue's trade id"
+                held_ask = [o for o in venue_open if o["clientOrderId"] == "held-ask"]
+                assert len(held_ask) == 1
+                runtime.process.send_signal(signal.SIGKILL)  # a crash: nothing cancelled
+                await runtime.wait_exit()
+        finally:
+            story.kill_all()
+
+
+async def test_kill_9_twenty_times_while_the_venue_keeps_filling_loses_and_duplicates_no_fill(tmp_path, pg_database):
+    catalog = live_catalog(tmp_path / "catalog", bars=6000)
+    rng = random.Random(20261206)
+    async with venue_emulator(
+        tmp_path / "venue", catalog=catalog, instruments=[SPOT], scenario=scenario(BALANCES), speed=SPEED
+    ) as venue:
+        story = LiveStory.of(tmp_path, venue, pg_database, story_spec(ladder(distance="0.0004", max_open=8)))
+        kills = 0
+        try:
+            for round_ in range(20):
+                runtime = story.start(tag=f"runtime-{round_}")
+                # Anywhere from mid-start (connecting, reconciling) to well into trading.
+                await asyncio.sleep(rng.uniform(0.5, 8.0))
+                runtime.process.send_signal(signal.SIGKILL)
+                await runtime.wait_exit()
+                kills += 1
+                await asyncio.sleep(rng.uniform(0.0, 2.0))  # the venue keeps filling its resting orders
+            during = len(await venue.admin.trades())
+            final = story.start(tag="runtime-final")
+            await final.wait_ready(timeout=120)
+            await asyncio.sleep(5)  # it trades again
+            final.signal(signal.SIGTERM)  # a stop that is no halt: cancels its orders, flushes, exits
+            code, _ = await final.wait_exit(timeout=60)
+            assert code == 0, final.output()[-3000:]
+            venue_open = await venue.admin.open_orders()
+            reckoning = await story.reckoning()
+        finally:
+            story.kill_all()
+    print(
+        f"{reckoning.line(f'kill -9 x{kills}')}; trades while being killed {during}; "
+        f"open at the venue after the final stop {len(venue_open)}"
+    )
+    assert kills == 20 and during > 0
+    assert reckoning.at_venue > 0
+    assert (reckoning.lost, reckoning.unknown, reckoning.duplicated) == ((), (), 0)
+    assert reckoning.in_ledger == reckoning.at_venue
+    assert venue_open == []
+
+
+async def test_user_data_stream_drops_lose_no_fill(tmp_path, pg_database):
+    catalog = live_catalog(tmp_path / "catalog")
+    async with venue_emulator(
+        tmp_path / "venue", catalog=catalog, instruments=[SPOT], scenario=scenario(BALANCES), speed=SPEED
+    ) as venue:
+        story = LiveStory.of(tmp_path, venue, pg_database, story_spec(ladder(distance="0.0004")))
+        try:
+            runtime = story.start()
+            await runtime.wait_ready(timeout=90)
+            drops = 0
+            for _ in range(5):
+                await asyncio.sleep(3)
+                await venue.admin.fault("drop_user_stream")
+                drops += 1
+            await venue.admin.fault("expire_user_stream")
+            await asyncio.sleep(5)
+            runtime.signal(signal.SIGTERM)
+            code, _ = await runtime.wait_exit(timeout=60)
+            assert code == 0, runtime.output()[-3000:]
+            reckoning = await story.reckoning()
+        finally:
+            story.kill_all()
+    print(f"{reckoning.line(f'user-data stream dropped x{drops}, expired x1')}")
+    assert reckoning.at_venue > 0
+    assert (reckoning.lost, reckoning.unknown, reckoning.duplicated) == ((), (), 0)
+
+
+async def test_429_and_5xx_are_backed_off_and_no_order_is_lost_or_doubled(tmp_path, pg_database):
+    catalog = live_catalog(tmp_path / "catalog")
+    async with venue_emulator(
+        tmp_path / "venue", catalog=catalog, instruments=[SPOT], scenario=scenario(BALANCES), speed=SPEED
+    ) as venue:
+        story = LiveStory.of(tmp_path, venue, pg_database, story_spec(ladder(distance="0.0004")))
+        try:
+            runtime = story.start()
+            await runtime.wait_ready(timeout=90)
+            await asyncio.sleep(2)
+            await venue.admin.fault("rate_limit", path="/api/v3/openOrders", count=2, retry_after_s=1)
+            await venue.admin.fault("http_error", path="/api/v3/openOrders", count=2, status=503)
+            await venue.admin.fault("http_error", path="/api/v3/myTrades", count=2, status=500)
+            await asyncio.sleep(15)  # the open-order check (every 10 s) meets them
+            state = await venue.admin.state()
+            runtime.signal(signal.SIGTERM)
+            code, _ = await runtime.wait_exit(timeout=60)
+            reckoning = await story.reckoning()
+            venue_open = await venue.admin.open_orders()
+        finally:
+            story.kill_all()
+    print(f"{reckoning.line('429 x2 and 5xx x4')}; venue state {state}; open after the stop {len(venue_open)}")
+    assert code == 0
+    assert "banned" not in str(state).lower() or "true" not in str(state).lower()
+    assert (reckoning.lost, reckoning.unknown, reckoning.duplicated) == ((), (), 0)
+    assert venue_open == []
+
+
+HALT_RECORD = {"reason": "ScaledToZero", "message": "spec.replicas is 0", "since": "2026-12-06T07:00:00Z"}
+
+
+@pytest.mark.parametrize("policy", ["cancelOrders", "flatten"])
+async def test_a_halt_leaves_no_order_open_at_the_venue_and_flatten_a_flat_position(
+    tmp_path, pg_database, emulator, kubeconfig_path, policy
+):
+    from tests.support.kube import LIVESTRATEGIES
+
+    catalog = live_catalog(tmp_path / "catalog")
+    events = tmp_path / "events.jsonl"
+    steps = [
+        {"bar": 2, "do": "market", "side": "BUY", "quantity": "0.02", "tag": "entry"},
+        {"bar": 2, "do": "limit", "side": "BUY", "quantity": "0.01", "offset": -0.2, "count": 3, "tag": "resting"},
+    ]
+    async with venue_emulator(
+        tmp_path / "venue", catalog=catalog, instruments=[SPOT], scenario=scenario(BALANCES), speed=SPEED
+    ) as venue:
+        spec = story_spec(scripted_strategy(str(events), steps=steps), haltPolicy=policy)
+        story = LiveStory.of(tmp_path, venue, pg_database, spec, name="halted", report_status=True)
+        namespace = story.config.strategy.namespace
+        emulator.add_namespace(namespace)
+        manifest = {"apiVersion": "livestrat.io/v1alpha1", "kind": "LiveStrategy", "metadata": {"name": "halted"}}
+        emulator.create_object(LIVESTRATEGIES, {**manifest, "spec": spec}, namespace=namespace)
+        try:
+            runtime = story.start(env={"KUBECONFIG": str(kubeconfig_path)})
+            await runtime.wait_ready(timeout=90)
+            await runtime.wait_until(
+                lambda s: s["trading"]["openOrders"] == 3 and s["trading"]["fills"] == 1, what="entry and resting"
+            )
+            before = await venue.admin.open_orders()
+            balances_before = await venue.admin.balances()
+            emulator.patch_object(
+                LIVESTRATEGIES, "halted", {"status": {"halt": HALT_RECORD}}, namespace=namespace, subresource="status"
+            )
+            runtime.signal(signal.SIGTERM)
+            code, _ = await runtime.wait_exit(timeout=story.config.halt_budget_seconds + 10)
+            after = await venue.admin.open_orders()
+            balances = await venue.admin.balances()
+            reckoning = await story.reckoning()
+        finally:
+            story.kill_all()
+    print(
+        f"halt {policy}: open at the venue before {len(before)}, after {len(after)}; BTC before "
+        f"{balances_before['BTC']}, after {balances['BTC']}; {reckoning.line('halt')}"
+    )
+    assert code == 0, runtime.output()[-3000:]
+    assert after == []
+    if policy == "flatten":
+        assert balances["BTC"]["free"] == BALANCES["BTC"] + ".00000000", "the position bought is sold back"
+    else:
+        assert balances["BTC"] == balances_before["BTC"], "cancel only: the position stays"
+    assert (reckoning.lost, reckoning.unknown, reckoning.duplicated) == ((), (), 0)
+
+
+async def test_a_risk_breach_denies_every_later_order_at_the_gate(tmp_path, pg_database):
+    catalog = live_catalog(tmp_path / "catalog")
+    events = tmp_path / "events.jsonl"
+    strategy = scripted_strategy(
+        str(events),
+        steps=[{"bar": 2, "do": "market", "side": "BUY", "quantity": "0.02", "tag": "entry"}],
+        keep_trying_from=4,
+    )
+    risk = {
+        "maxDailyLoss": 1_000_000,
+        "maxPosition": 0.01,
+        "maxNotionalPerOrder": 10_000_000,
+        "onBreach": "HaltInPlace",
+    }
+    async with venue_emulator(
+        tmp_path / "venue", catalog=catalog, instruments=[SPOT], scenario=scenario(BALANCES), speed=SPEED
+    ) as venue:
+        story = LiveStory.of(tmp_path, venue, pg_database, story_spec(strategy, risk=risk))
+        try:
+            runtime = story.start()
+            await runtime.wait_ready(timeout=90)
+            await runtime.wait_until(lambda s: s["risk"]["state"] == "Halted", what="the breach")
+            at_breach = len(await venue.admin.orders())
+            await asyncio.sleep(5)  # the strategy keeps trying on every bar
+            later = len(await venue.admin.orders())
+            runtime.signal(signal.SIGTERM)
+            await runtime.wait_exit(timeout=60)
+        finally:
+            story.kill_all()
+    tried = [e for e in read_events(str(events)) if e.get("tag") == "keep-trying" or e.get("event") == "OrderDenied"]
+    denied = [e for e in read_events(str(events)) if e.get("event") == "OrderDenied"]
+    print(f"risk breach: orders at the venue at the breach {at_breach}, 5 s later {later}; denied {len(denied)}")
+    assert later == at_breach, "no order reached the venue after the breach"
+    assert denied and tried
+
+
+async def test_wrong_keys_stop_the_runtime_with_a_clear_reason_and_no_secret_anywhere(tmp_path, pg_database):
+    catalog = live_catalog(tmp_path / "catalog")
+    async with venue_emulator(
+        tmp_path / "venue", catalog=catalog, instruments=[SPOT], scenario=scenario(BALANCES), speed=SPEED
+    ) as venue:
+        story = LiveStory.of(tmp_path, venue, pg_database, story_spec(ladder()))
+        wrong_secret = KEYS.api_secret[:-8] + "AAAAAAA="
+        try:
+            runtime = story.start(env={"LIVESTRAT_VENUE_API_SECRET": wrong_secret})
+            code, _ = await runtime.wait_exit(timeout=120)
+        finally:
+            story.kill_all()
+        output = runtime.output() + venue.output()
+    print(f"wrong keys: exit {code}; last lines: {output.strip().splitlines()[-3:]}")
+    assert code != 0
+    assert "-1022" in output or "Signature" in output or "API-key" in output
+    for secret in (KEYS.api_secret, wrong_secret):
+        assert not any(secret[i : i + 12] in output for i in range(len(secret) - 11))
