@@ -32,7 +32,8 @@ from livestrat.venue_emulator.faults import Fault, HttpFaults, MarketStreams, ad
 from livestrat.venue_emulator.feed import MarketFeed
 from livestrat.venue_emulator.futures_api import PRIVATE_STREAM_PATH, FuturesUserStreams, futures_routes
 from livestrat.venue_emulator.instruments import InstrumentError
-from livestrat.venue_emulator.market_api import market_routes
+from livestrat.venue_emulator.market_api import add_market
+from livestrat.venue_emulator.market_streams import STREAM_PREFIX
 from livestrat.venue_emulator.scenario import Scenario
 from livestrat.venue_emulator.spot_api import spot_routes
 from livestrat.venue_emulator.ws_api import WS_API_PATH, WsApi
@@ -116,6 +117,7 @@ def endpoints(base_http: str) -> dict[str, str]:
         "http": base_http,
         "ws_api": base_ws + WS_API_PATH,
         "ws_stream": base_ws,
+        "ws_stream_usdm": base_ws + STREAM_PREFIX["usdm"],
         "ws_private": base_ws + PRIVATE_STREAM_PATH.removesuffix("/ws"),
         "admin": base_http + "/_emulator",
     }
@@ -142,8 +144,12 @@ async def serve(options: ServeOptions, ready: Callable[[dict[str, str]], None], 
     """
     feed = MarketFeed(options.catalog, options.instruments, speed=options.speed, start=options.start)
     venue = build_venue(feed.rules, options.scenario)
-    feed.listen(venue.exchange)
-    runner = web.AppRunner(build_app(venue, market_routes(feed.rules)), handle_signals=False)
+    feed.listen(venue.exchange)  # matching first, then the market streams (add_market listens after)
+    if venue.futures is not None:
+        feed.listen(venue.futures)
+    app = build_app(venue)
+    venue.market_streams = add_market(app, feed)
+    runner = web.AppRunner(app, handle_signals=False)
     await runner.setup()
     site = web.TCPSite(runner, options.host, options.port)
     await site.start()
