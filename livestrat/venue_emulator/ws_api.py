@@ -124,6 +124,7 @@ class WsApi:
         self._now_ms = now_ms
         self._sessions: set[_Session] = set()
         self._execution_ids = itertools.count(1)
+        self.refusals: list[tuple[str, int]] = []  # (method, code) of every refused request, for tests
         exchange.listen(self._on_user_event)
 
     def routes(self) -> list[web.RouteDef]:
@@ -204,6 +205,7 @@ class WsApi:
         try:
             result = self._call(session, method, params)
         except errors.BinanceError as exc:
+            self.refusals.append((method, exc.code))
             return {"id": request_id, "status": exc.http_status, "error": exc.body()}
         return {"id": request_id, "status": 200, "result": result}
 
