@@ -10,7 +10,8 @@ One pydantic model per fault (the admin API's ``POST /_emulator/faults`` body an
   A client that goes on sending inside that window is banned: after ``ban_after`` such requests
   every REST request answers 418 with ``Retry-After`` until the ban ends (rest-api.md "IP Limits":
   "Repeatedly violating rate limits and/or failing to back off after receiving 429s will result
-  in an automated IP ban (HTTP status 418)"; bans last "from 2 minutes to 3 days").
+  in an automated IP ban (HTTP status 418)"; bans last "from 2 minutes to 3 days"). The same
+  window and ban follow a 429 the venue's own limits give (:mod:`limits`).
 - ``delay_ack``: the next ``count`` requests of ``path`` are carried out at once but answered
   ``seconds`` later (user-data events overtake the REST answer).
 - ``reject_next_order``: the next new order is refused -2010 with ``msg``.
@@ -29,7 +30,6 @@ The admin API (never behind the faults) also answers ``GET /_emulator/trades``,
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -42,14 +42,13 @@ from livestrat.venue_emulator import errors
 from livestrat.venue_emulator.accounts import UsdmAccount
 from livestrat.venue_emulator.exchange import Exchange
 from livestrat.venue_emulator.futures_api import futures_order_json, futures_trade_json
+from livestrat.venue_emulator.limits import DEFAULT_BAN_S, RateLimits
 from livestrat.venue_emulator.spot_api import error_response, order_json, trade_json, wire
 
 if TYPE_CHECKING:
     from livestrat.venue_emulator.server import Venue
 
 ADMIN_PREFIX = "/_emulator"
-# rest-api.md "IP Limits": bans "scale in duration for repeat offenders, from 2 minutes to 3 days"
-DEFAULT_BAN_S = 120.0
 
 
 class _Fault(BaseModel):
@@ -132,16 +131,10 @@ class _PathRule:
 
 @dataclass
 class HttpFaults:
-    """The REST faults armed now, and the rate-limit window and ban they lead to. Clock in seconds."""
+    """The REST faults armed now, in front of the venue's rate limits (which own the 429 window and the ban)."""
 
-    now_s: Callable[[], float] = time.monotonic
+    limits: RateLimits = field(default_factory=RateLimits)
     rules: list[_PathRule] = field(default_factory=list)
-    window_until: float = 0.0  # a 429's Retry-After window: requests inside it count towards a ban
-    window_requests: int = 0
-    window_ban_after: int = 0
-    window_ban_s: float = DEFAULT_BAN_S
-    banned_until: float = 0.0
-    banned_until_ms: int = 0
 
     def arm(self, fault: HttpError | RateLimit | DelayAck) -> None:
         self.rules.append(_PathRule(fault, fault.count))
@@ -160,26 +153,12 @@ class HttpFaults:
         async def faults(request: web.Request, handler: Handler) -> web.StreamResponse:
             if request.path.startswith(ADMIN_PREFIX) or request.headers.get("Upgrade", "").lower() == "websocket":
                 return await handler(request)
-            now = self.now_s()
-            if now < self.banned_until:
-                return error_response(
-                    errors.ip_banned(self.banned_until_ms), {"Retry-After": str(int(self.banned_until - now) + 1)}
-                )
-            if now < self.window_until:
-                self.window_requests += 1
-                if self.window_requests >= self.window_ban_after:
-                    self.banned_until = now + self.window_ban_s
-                    self.banned_until_ms = time.time_ns() // 1_000_000 + int(self.window_ban_s * 1000)
-                    self.window_until = 0.0
-                    return error_response(
-                        errors.ip_banned(self.banned_until_ms), {"Retry-After": str(int(self.window_ban_s))}
-                    )
+            refused, headers = self.limits.admit(request)
+            if refused is not None:
+                return refused
             fault = self._take(request.path)
             if isinstance(fault, RateLimit):
-                self.window_until = now + fault.retry_after_s
-                self.window_requests = 0
-                self.window_ban_after = fault.ban_after
-                self.window_ban_s = fault.ban_s
+                self.limits.refused_429(fault.retry_after_s, fault.ban_after, fault.ban_s)
                 return error_response(
                     errors.too_many_requests("6000 request weight per 1 MINUTE"),
                     {"Retry-After": str(fault.retry_after_s)},
@@ -191,6 +170,8 @@ class HttpFaults:
             response = await handler(request)
             if isinstance(fault, DelayAck):
                 await asyncio.sleep(fault.seconds)
+            if isinstance(response, web.Response):
+                response.headers.update(headers)
             return response
 
         return faults
