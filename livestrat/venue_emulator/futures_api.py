@@ -37,7 +37,14 @@ from livestrat.venue_emulator.accounts import MarginChange, UsdmAccount
 from livestrat.venue_emulator.auth import Authenticator
 from livestrat.venue_emulator.exchange import Exchange, Execution, Order, Trade, UserEvent, generated_client_id
 from livestrat.venue_emulator.instruments import price_text, qty_text
-from livestrat.venue_emulator.spot_api import Params, decimal_param, error_response, int_param, signed, wire
+from livestrat.venue_emulator.spot_api import (
+    Params,
+    decimal_param,
+    error_response,
+    int_param,
+    signed,
+    wire,
+)
 
 PRIVATE_STREAM_PATH = "/private/ws"
 LISTEN_KEY_VALIDITY_MS = 60 * 60 * 1000  # "a listenKey ... will be valid for 60 minutes"
@@ -459,18 +466,19 @@ def futures_routes(exchange: Exchange, auth: Authenticator, streams: FuturesUser
 
     async def all_orders(_request: web.Request, p: Params) -> object:
         limit = min(int_param(p, "limit") or 500, 1000)
-        rows = exchange.all_orders(
-            p.get("symbol") or "", int_param(p, "orderId"), int_param(p, "startTime"), int_param(p, "endTime"), limit
-        )
+        # USD-M limits the window too (7 days); its error is not emulated: any window is answered
+        start, end = int_param(p, "startTime"), int_param(p, "endTime")
+        rows = exchange.all_orders(p.get("symbol") or "", int_param(p, "orderId"), start, end, limit)
         return [futures_order_json(exchange, o) for o in rows]
 
     async def user_trades(_request: web.Request, p: Params) -> object:
         symbol = exchange.symbol_rules(p.get("symbol")).symbol
+        start, end = int_param(p, "startTime"), int_param(p, "endTime")  # (the 7-day window: not emulated)
         rows = exchange.trades(
             symbol,
             order_id=int_param(p, "orderId"),
-            start_ms=int_param(p, "startTime"),
-            end_ms=int_param(p, "endTime"),
+            start_ms=start,
+            end_ms=end,
             from_id=int_param(p, "fromId"),
             limit=min(int_param(p, "limit") or 500, 1000),
         )
