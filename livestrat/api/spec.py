@@ -79,6 +79,14 @@ class Adapter(StrEnum):
 
 # The adapters that trade for real (live mode); the CEL rule's message and the docs list them.
 LIVE_ADAPTERS: tuple[Adapter, ...] = tuple(a for a in Adapter if a != Adapter.SANDBOX)
+# Adapters whose public market data can feed a paper strategy (paper on a live feed, no keys): the
+# runtime builds their data client without credentials and executes in the sandbox.
+LIVE_FEED_ADAPTERS: tuple[Adapter, ...] = (Adapter.BINANCE,)
+PAPER_ADAPTERS: tuple[Adapter, ...] = (Adapter.SANDBOX, *LIVE_FEED_ADAPTERS)
+
+
+def _cel_list(values: tuple[str, ...]) -> str:
+    return f"[{', '.join(repr(str(v)) for v in values)}]"
 
 
 class AccountType(StrEnum):
@@ -322,7 +330,8 @@ class Venue(ApiModel):
 
     adapter: Adapter = Field(
         description="NautilusTrader adapter: `sandbox` simulates the venue for paper trading; "
-        f"{', '.join(f'`{a}`' for a in LIVE_ADAPTERS)} trade for real.",
+        f"{', '.join(f'`{a}`' for a in LIVE_ADAPTERS)} trade for real; in paper mode "
+        f"{', '.join(f'`{a}`' for a in LIVE_FEED_ADAPTERS)} feeds the sandbox with the venue's live market data.",
     )
     name: str | None = Field(
         default=None,
@@ -489,8 +498,8 @@ class MarketData(ApiModel):
     catalog: CatalogSource = Field(description="Where the catalog lives.")
     replay: ReplaySettings | None = Field(
         default=None,
-        description="Paper mode only, and required there: replay the catalog's history through the "
-        "node (livestrat feeds paper strategies from the catalog only).",
+        description="Paper mode on the sandbox adapter only, and required there: replay the catalog's history "
+        "through the node. Paper on a live feed (venue.adapter: binance) takes its market data from the venue.",
     )
     sample: SampleData | None = Field(
         default=None,
@@ -683,11 +692,25 @@ class LiveStrategySpec(ApiModel):
     model_config = ApiModel.model_config | {
         "json_schema_extra": cel_rules(
             {
-                "rule": "self.mode == 'paper' ? self.venue.adapter == 'sandbox' : self.venue.adapter != 'sandbox'",
-                "message": "paper mode trades on the sandbox adapter; live mode needs a venue "
-                f"adapter ({', '.join(LIVE_ADAPTERS)})",
+                "rule": f"self.mode != 'paper' || self.venue.adapter in {_cel_list(PAPER_ADAPTERS)}",
+                "message": "paper mode trades in the sandbox: on a catalog's replay (venue.adapter: sandbox) or on a "
+                f"live feed of the venue's public market data (venue.adapter: {', '.join(LIVE_FEED_ADAPTERS)})",
                 "fieldPath": ".venue.adapter",
                 "reason": "FieldValueInvalid",
+            },
+            {
+                "rule": "self.mode != 'live' || self.venue.adapter != 'sandbox'",
+                "message": f"live mode needs a venue adapter ({', '.join(LIVE_ADAPTERS)})",
+                "fieldPath": ".venue.adapter",
+                "reason": "FieldValueInvalid",
+            },
+            {
+                "rule": "self.mode != 'paper' || self.venue.adapter == 'sandbox' || "
+                "(!has(self.data.replay) && !has(self.data.sample))",
+                "message": "paper on a live feed takes its market data from the venue: data.replay and data.sample "
+                "replay a catalog, on venue.adapter: sandbox",
+                "fieldPath": ".data",
+                "reason": "FieldValueForbidden",
             },
             {
                 "rule": "self.mode != 'live' || has(self.venue.credentialsSecret)",
@@ -709,9 +732,9 @@ class LiveStrategySpec(ApiModel):
                 "reason": "FieldValueRequired",
             },
             {
-                "rule": "self.mode != 'paper' || has(self.data.replay)",
-                "message": "paper mode requires data.replay (for example data.replay: {speed: 0}): livestrat feeds a "
-                "paper strategy from its catalog only",
+                "rule": "self.mode != 'paper' || self.venue.adapter != 'sandbox' || has(self.data.replay)",
+                "message": "paper mode on the sandbox adapter requires data.replay (for example data.replay: "
+                "{speed: 0}): the sandbox has no market of its own (for a live feed, set venue.adapter to the venue)",
                 "fieldPath": ".data.replay",
                 "reason": "FieldValueRequired",
             },
@@ -760,8 +783,8 @@ class LiveStrategySpec(ApiModel):
     )
     mode: Mode = Field(
         default=Mode.PAPER,
-        description="`paper` simulates fills in the sandbox; `live` sends real orders (the "
-        "operator must also allow live trading in this namespace).",
+        description="`paper` simulates fills in the sandbox (on a catalog's replay, or on the venue's live "
+        "market data); `live` sends real orders (the operator must also allow live trading in this namespace).",
     )
     strategy: StrategySource = Field(description="The strategy class and its configuration.")
     venue: Venue = Field(description="Where orders go.")

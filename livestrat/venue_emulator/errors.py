@@ -100,6 +100,10 @@ def bad_symbol() -> BinanceError:
     return BinanceError(400, -1121, "Invalid symbol.")
 
 
+def more_than_24_hours() -> BinanceError:
+    return BinanceError(400, -1127, "More than 24 hours between startTime and endTime.")
+
+
 def invalid_parameter(name: str) -> BinanceError:
     return BinanceError(400, -1130, f"Data sent for parameter '{name}' is not valid.")
 

@@ -1,4 +1,4 @@
-"""The venue's books: one account's balances, its orders and its trades, and the deterministic matching.
+"""The venue's books: one account's orders and trades (spot, or USD-M futures), and the deterministic matching.
 
 The one source of truth the endpoints answer from and a test asks. Everything runs on the event loop
 with no awaits inside, so each call (a new order, a cancel, a market event) is atomic; listeners
@@ -16,11 +16,12 @@ Matching rules (the shared contract, docs/runtime.md "Venue emulator"):
   fills whole at its own price, as maker, at the first market event whose ask <= price (buy) or
   bid >= price (sell). Resting orders fill in order-id order.
 - partial fills only when a fault asks for them (:meth:`Exchange.fill_next_partially`).
-- commission is charged in the quote asset at the symbol's maker/taker fee. Binance charges a buyer
-  in the base asset (unless BNB pays); the contract keeps every commission in quote so one currency
-  carries the fees. To keep free balances non-negative a buy locks ``price * qty * (1 + taker fee)``
-  of quote (Binance locks ``price * qty``); a sell locks the base quantity.
-- filters on placement, Binance's (filters.md): PRICE_FILTER (within min/max price where set, and
+- commission is charged in the quote asset at the symbol's maker/taker fee (Binance charges a spot
+  buyer in the base asset, unless BNB pays; the contract keeps every fee in quote). What an order
+  reserves and what a fill pays and earns is the account's business (:mod:`accounts`: spot
+  balances, or a USD-M wallet with one-way positions and margin).
+- filters on placement, Binance's spot ones (filters.md; USD-M answers its own codes, see
+  ``_check_futures_filters``): PRICE_FILTER (within min/max price where set, and
   (price - min price) a multiple of the tick), LOT_SIZE (min_qty <= qty <= max_qty, (qty - min_qty) a
   multiple of the step), NOTIONAL (min notional <= price * qty <= max notional where set; a MARKET
   order is valued at the price it would fill at).
@@ -38,6 +39,7 @@ from decimal import Decimal
 from typing import Literal
 
 from livestrat.venue_emulator import errors
+from livestrat.venue_emulator.accounts import Balance, BalanceChange, MarginChange, SpotAccount, UsdmAccount
 from livestrat.venue_emulator.events import BookTop, Candle, MarketEvent, Print, SymbolRules
 
 Side = Literal["BUY", "SELL"]
@@ -48,6 +50,9 @@ ExecutionType = Literal["NEW", "TRADE", "CANCELED", "EXPIRED", "REJECTED"]
 
 ORDER_TYPES: tuple[str, ...] = ("LIMIT", "MARKET", "LIMIT_MAKER")
 TIME_IN_FORCES: tuple[str, ...] = ("GTC", "IOC", "FOK")
+FUTURES_ORDER_TYPES: tuple[str, ...] = ("LIMIT", "MARKET")
+FUTURES_TIME_IN_FORCES: tuple[str, ...] = ("GTC", "IOC", "FOK", "GTX")
+GTX_REJECT_MSG = "Due to the order could not be executed as maker, the Post Only order will be rejected."
 MAX_DECIMALS = 8  # Binance's spot assets carry 8 decimals; more answers -1111 BAD_PRECISION
 _CLIENT_ID_ALPHABET = string.ascii_letters + string.digits
 
@@ -68,7 +73,8 @@ class Order:
     status: OrderStatus = "NEW"
     update_ms: int = 0
     working_ms: int | None = None
-    locked: Decimal = Decimal(0)  # what this order still holds of the account's balance
+    locked: Decimal = Decimal(0)  # what this order still holds of the account's balance (spot) or margin (USD-M)
+    reduce_only: bool = False
 
     @property
     def is_open(self) -> bool:
@@ -94,6 +100,7 @@ class Trade:
     commission_asset: str
     time_ms: int
     is_maker: bool
+    realized_pnl: Decimal = Decimal(0)  # USD-M: what the fill realized of the position
 
 
 @dataclass(frozen=True)
@@ -107,27 +114,14 @@ class Execution:
     cancel_client_order_id: str = ""  # executionReport ``C``: set on a cancel, ``c`` is then the cancel's id
 
 
-@dataclass(frozen=True)
-class BalanceChange:
-    """The account's balances of the assets one action touched (an outboundAccountPosition)."""
-
-    balances: dict[str, tuple[Decimal, Decimal]]  # asset -> (free, locked)
-    time_ms: int
-
-
-UserEvent = Execution | BalanceChange
+UserEvent = Execution | BalanceChange | MarginChange
+Account = SpotAccount | UsdmAccount
 
 
 @dataclass
 class _Book:
     bid: Decimal | None = None
     ask: Decimal | None = None
-
-
-@dataclass
-class Balance:
-    free: Decimal = Decimal(0)
-    locked: Decimal = Decimal(0)
 
 
 @dataclass
@@ -139,19 +133,23 @@ class _FaultPlan:
 
 
 class Exchange:
-    """One spot account on a set of symbols. ``now_ms`` is the venue's clock (wall time)."""
+    """One account (spot, or USD-M futures) on a set of symbols of its product. ``now_ms`` is the venue's
+    clock (wall time)."""
 
     def __init__(
         self,
         rules: list[SymbolRules],
-        balances: dict[str, Decimal],
+        account: Account,
         now_ms: Callable[[], int],
         first_order_id: int = 1,
         first_trade_id: int = 1,
     ) -> None:
         self.rules = {r.symbol: r for r in rules}
+        self.account = account
+        self.product = "usdm" if isinstance(account, UsdmAccount) else "spot"
+        if any(r.product != self.product for r in rules):
+            raise ValueError(f"a {self.product} account trades only {self.product} symbols")
         self._now_ms = now_ms
-        self._balances: dict[str, Balance] = {a: Balance(free=Decimal(v)) for a, v in balances.items()}
         self._books: dict[str, _Book] = {s: _Book() for s in self.rules}
         self._orders: dict[int, Order] = {}
         self._trades: list[Trade] = []
@@ -190,7 +188,15 @@ class Exchange:
         return rules
 
     def balances(self) -> dict[str, Balance]:
-        return {a: replace(b) for a, b in sorted(self._balances.items())}
+        """Spot balances, free and locked (a USD-M account has a wallet instead: ``account``)."""
+        if not isinstance(self.account, SpotAccount):
+            raise TypeError("a USD-M account has a wallet and positions, not spot balances")
+        return self.account.balances()
+
+    def mark_price(self, symbol: str) -> Decimal | None:
+        """The book's mid (USD-M's mark price stand-in), or None before the first price."""
+        book = self._books[symbol]
+        return (book.bid + book.ask) / 2 if book.bid is not None and book.ask is not None else None
 
     def order(self, symbol: str, order_id: int | None = None, orig_client_order_id: str | None = None) -> Order:
         """Query order (rest-api.md "Query order"): by id, else by client id; -2013 when there is none."""
@@ -259,13 +265,15 @@ class Exchange:
         price: Decimal | None = None,
         time_in_force: str | None = None,
         client_order_id: str | None = None,
+        reduce_only: bool = False,
     ) -> tuple[Order, list[Trade]]:
         """Place an order (rest-api.md "New order"): the order as it stands after matching on arrival,
         and the trades it made. Refusals raise :class:`errors.BinanceError` and change nothing."""
         rules = self.symbol_rules(symbol)
+        usdm = self.product == "usdm"
         if side not in ("BUY", "SELL"):
             raise errors.invalid_side()
-        if order_type not in ORDER_TYPES:
+        if order_type not in (FUTURES_ORDER_TYPES if usdm else ORDER_TYPES):
             raise errors.invalid_order_type()
         if quantity is None:
             raise errors.mandatory_param("quantity")
@@ -277,9 +285,9 @@ class Exchange:
         if order_type == "LIMIT":
             if time_in_force is None:
                 raise errors.mandatory_param("timeInForce")
-            if time_in_force not in TIME_IN_FORCES:
+            if time_in_force not in (FUTURES_TIME_IN_FORCES if usdm else TIME_IN_FORCES):
                 raise errors.invalid_tif()
-        elif time_in_force is not None and order_type == "MARKET":
+        elif time_in_force is not None and order_type == "MARKET" and not usdm:
             raise errors.tif_not_required()
         if client_order_id and any(o.client_order_id == client_order_id for o in self._orders.values() if o.is_open):
             raise errors.new_order_rejected(errors.DUPLICATE_ORDER)
@@ -287,24 +295,25 @@ class Exchange:
         book = self._books[symbol]
         taker_px = book.ask if side == "BUY" else book.bid
         limit_px = price if order_type != "MARKET" else None
-        _check_filters(rules, quantity, limit_px, limit_px if limit_px is not None else taker_px)
+        value_px = limit_px if limit_px is not None else taker_px
+        if usdm:
+            _check_futures_filters(rules, quantity, limit_px, value_px, reduce_only)
+        else:
+            _check_filters(rules, quantity, limit_px, value_px)
         crosses = taker_px is not None and (
             limit_px is None or (taker_px <= limit_px if side == "BUY" else taker_px >= limit_px)
         )
-        if order_type == "LIMIT_MAKER" and crosses:
+        post_only = order_type == "LIMIT_MAKER" or time_in_force == "GTX"
+        if post_only and crosses:
+            if usdm:  # USD-M: "Due to the order could not be executed as maker, the Post Only order will be rejected."
+                raise errors.BinanceError(400, -5022, GTX_REJECT_MSG)
             raise errors.new_order_rejected(errors.WOULD_TAKE)
         if self._faults.reject_next:
             raise errors.new_order_rejected(self._faults.reject_next.pop(0))
 
         now = self._now_ms()
-        lock_px = limit_px if limit_px is not None else taker_px
-        to_lock = self._lock_amount(rules, side, quantity, lock_px) if lock_px is not None else Decimal(0)
-        lock_asset = rules.quote_asset if side == "BUY" else rules.base_asset
-        if to_lock > self._balance(lock_asset).free:
-            raise errors.new_order_rejected(errors.INSUFFICIENT_BALANCE)
-
         order = Order(
-            order_id=next(self._order_ids),
+            order_id=0,
             client_order_id=client_order_id or generated_client_id(),
             symbol=symbol,
             side=side,  # type: ignore[arg-type]
@@ -314,19 +323,23 @@ class Exchange:
             orig_qty=quantity,
             time_ms=now,
             update_ms=now,
+            reduce_only=reduce_only,
         )
+        expires = (taker_px is None and order_type == "MARKET") or (
+            not crosses and order.time_in_force in ("IOC", "FOK")
+        )
+        if not expires and value_px is not None:
+            self.account.reserve(rules, order, value_px)  # refuses -2010 / -2019 / -2022, changing nothing
+        order.order_id = next(self._order_ids)
         self._orders[order.order_id] = order
         partial = self._faults.partial_next.pop(0) if self._faults.partial_next else None
         events: list[UserEvent] = []
         trades: list[Trade] = []
 
-        if (taker_px is None and order_type == "MARKET") or (not crosses and order.time_in_force in ("IOC", "FOK")):
+        if expires:
             order.status = "EXPIRED"  # nothing to take: Binance expires what cannot rest
             events.append(Execution(replace(order), "EXPIRED", now))
         else:
-            order.locked = to_lock
-            self._balance(lock_asset).free -= to_lock
-            self._balance(lock_asset).locked += to_lock
             if order_type != "MARKET":
                 order.working_ms = now
             events.append(Execution(replace(order), "NEW", now))
@@ -338,7 +351,7 @@ class Exchange:
                     self._expire(order, now, events)  # a market order never rests
             elif partial is not None:
                 self._faults.partial_next.insert(0, partial)  # the fault applies to the order's first fill
-        events.append(self._balance_change((rules.base_asset, rules.quote_asset), now))
+        events.append(self.account.change(rules, now))
         self._emit(events)
         return replace(order), trades
 
@@ -360,17 +373,19 @@ class Exchange:
         now = self._now_ms()
         events: list[UserEvent] = []
         self._cancel(order, new_client_order_id or generated_client_id(), now, events)
-        events.append(self._balance_change((rules.base_asset, rules.quote_asset), now))
+        events.append(self.account.change(rules, now))
         self._emit(events)
         return replace(order)
 
-    def cancel_open_orders(self, symbol: str) -> list[tuple[Order, str]]:
+    def cancel_open_orders(self, symbol: str, *, none_is_error: bool = True) -> list[tuple[Order, str]]:
         """Cancel all open orders on a symbol (rest-api.md "Cancel All Open Orders on a Symbol"): each
-        order with the cancel's client id; -2011 "Unknown order sent." when none is open."""
+        order with the cancel's client id; -2011 "Unknown order sent." when none is open (spot)."""
         rules = self.symbol_rules(symbol)
         open_orders = [o for o in self._orders.values() if o.is_open and o.symbol == symbol]
         if not open_orders:
-            raise errors.unknown_order_on_cancel()
+            if none_is_error:
+                raise errors.unknown_order_on_cancel()
+            return []
         now = self._now_ms()
         events: list[UserEvent] = []
         cancelled = []
@@ -378,7 +393,7 @@ class Exchange:
             cancel_id = generated_client_id()
             self._cancel(order, cancel_id, now, events)
             cancelled.append((replace(order), cancel_id))
-        events.append(self._balance_change((rules.base_asset, rules.quote_asset), now))
+        events.append(self.account.change(rules, now))
         self._emit(events)
         return cancelled
 
@@ -387,7 +402,7 @@ class Exchange:
     def on_market(self, event: MarketEvent) -> None:
         """The feed's MarketListener: move the book, then fill resting orders the new prices reach."""
         book = self._books.get(event.symbol)
-        if book is None or self.rules[event.symbol].product != event.product:
+        if book is None or event.product != self.product:
             return  # another product's symbol of the same name (a USD-M perpetual spells BTCUSDT too)
         if isinstance(event, BookTop):
             book.bid, book.ask = event.bid, event.ask
@@ -408,7 +423,7 @@ class Exchange:
                 qty = self._fill_qty(rules, order, partial)
                 self._fill(rules, order, order.price, qty, is_maker=True, time_ms=event.ts_ms, events=events)
         if events:
-            events.append(self._balance_change((rules.base_asset, rules.quote_asset), event.ts_ms))
+            events.append(self.account.change(rules, event.ts_ms))
             self._emit(events)
 
     # -- internals -------------------------------------------------------------------------------------
@@ -426,15 +441,6 @@ class Exchange:
         # the latest order with that client id (an id can be reused once its order is closed)
         matches = [o for o in self._orders.values() if o.symbol == symbol and o.client_order_id == client_order_id]
         return matches[-1] if matches else None
-
-    def _balance(self, asset: str) -> Balance:
-        return self._balances.setdefault(asset, Balance())
-
-    @staticmethod
-    def _lock_amount(rules: SymbolRules, side: str, qty: Decimal, price: Decimal) -> Decimal:
-        if side == "SELL":
-            return qty
-        return price * qty * (1 + max(rules.maker_fee, rules.taker_fee))
 
     @staticmethod
     def _fill_qty(rules: SymbolRules, order: Order, partial: Decimal | None) -> Decimal:
@@ -456,18 +462,7 @@ class Exchange:
         quote_qty = price * qty
         fee = rules.maker_fee if is_maker else rules.taker_fee
         commission = (quote_qty * fee).quantize(Decimal(1).scaleb(-MAX_DECIMALS))
-        base, quote = self._balance(rules.base_asset), self._balance(rules.quote_asset)
-        if order.side == "BUY":
-            # release what this part of the order locked, pay for it, receive the base
-            release = order.locked if qty == order.remaining else order.locked * qty / order.remaining
-            quote.locked -= release
-            quote.free += release - quote_qty - commission
-            base.free += qty
-        else:
-            base.locked -= qty
-            quote.free += quote_qty - commission
-            release = qty
-        order.locked -= release
+        realized = self.account.settle(rules, order, price, qty, commission)
         order.executed_qty += qty
         order.cum_quote += quote_qty
         order.status = "FILLED" if order.remaining == 0 else "PARTIALLY_FILLED"
@@ -484,37 +479,29 @@ class Exchange:
             commission_asset=rules.quote_asset,
             time_ms=time_ms,
             is_maker=is_maker,
+            realized_pnl=realized,
         )
         self._trades.append(trade)
         events.append(Execution(replace(order), "TRADE", time_ms, trade=trade))
         return trade
 
-    def _unlock(self, order: Order) -> None:
-        rules = self.rules[order.symbol]
-        asset = self._balance(rules.quote_asset if order.side == "BUY" else rules.base_asset)
-        asset.locked -= order.locked
-        asset.free += order.locked
-        order.locked = Decimal(0)
-
     def _cancel(self, order: Order, cancel_client_id: str, now: int, events: list[UserEvent]) -> None:
-        self._unlock(order)
+        self.account.release(self.rules[order.symbol], order)
         order.status = "CANCELED"
         order.update_ms = now
         snapshot = replace(order, client_order_id=cancel_client_id)
         events.append(Execution(snapshot, "CANCELED", now, cancel_client_order_id=order.client_order_id))
 
     def _expire(self, order: Order, now: int, events: list[UserEvent]) -> None:
-        self._unlock(order)
+        self.account.release(self.rules[order.symbol], order)
         order.status = "EXPIRED"
         order.update_ms = now
         events.append(Execution(replace(order), "EXPIRED", now))
 
-    def _balance_change(self, assets: tuple[str, ...], time_ms: int) -> BalanceChange:
-        self.update_ms = time_ms
-        return BalanceChange({a: (self._balance(a).free, self._balance(a).locked) for a in assets}, time_ms)
-
     def _emit(self, events: list[UserEvent]) -> None:
         for event in events:
+            if isinstance(event, BalanceChange | MarginChange):
+                self.update_ms = event.time_ms
             for listener in list(self._listeners):
                 listener(event)
 
@@ -544,6 +531,30 @@ def _check_filters(rules: SymbolRules, qty: Decimal, limit_px: Decimal | None, v
         value_px * qty < rules.min_notional or (rules.max_notional is not None and value_px * qty > rules.max_notional)
     ):
         raise errors.filter_failure("NOTIONAL")
+
+
+def _check_futures_filters(
+    rules: SymbolRules, qty: Decimal, limit_px: Decimal | None, value_px: Decimal | None, reduce_only: bool
+) -> None:
+    """USD-M answers filter failures with their own codes (its "Error Codes" page: -4014, -4003/-4004/-4005,
+    -4023, -4164); a reduce-only order is exempt from the notional minimum."""
+    if limit_px is not None and (limit_px <= 0 or (limit_px - rules.min_price) % rules.tick_size != 0):
+        raise errors.BinanceError(400, -4014, "Price not increased by tick size.")
+    if qty <= 0:
+        raise errors.BinanceError(400, -4003, "Quantity less than or equal to zero.")
+    if qty < rules.min_qty:
+        raise errors.BinanceError(400, -4004, "Quantity less than min quantity.")
+    if qty > rules.max_qty:
+        raise errors.BinanceError(400, -4005, "Quantity greater than max quantity.")
+    if (qty - rules.min_qty) % rules.step_size != 0:
+        raise errors.BinanceError(400, -4023, "Quantity not increased by step size.")
+    if not reduce_only and value_px is not None and value_px * qty < rules.min_notional:
+        raise errors.BinanceError(
+            400,
+            -4164,
+            f"Order's notional must be no smaller than {rules.min_notional.normalize()} "
+            "(unless you choose reduce only).",
+        )
 
 
 def generated_client_id() -> str:

@@ -10,39 +10,45 @@ One pydantic model per fault (the admin API's ``POST /_emulator/faults`` body an
   A client that goes on sending inside that window is banned: after ``ban_after`` such requests
   every REST request answers 418 with ``Retry-After`` until the ban ends (rest-api.md "IP Limits":
   "Repeatedly violating rate limits and/or failing to back off after receiving 429s will result
-  in an automated IP ban (HTTP status 418)"; bans last "from 2 minutes to 3 days").
+  in an automated IP ban (HTTP status 418)"; bans last "from 2 minutes to 3 days"). The same
+  window and ban follow a 429 the venue's own limits give (:mod:`limits`).
 - ``delay_ack``: the next ``count`` requests of ``path`` are carried out at once but answered
   ``seconds`` later (user-data events overtake the REST answer).
 - ``reject_next_order``: the next new order is refused -2010 with ``msg``.
 - ``partial_fill``: the next order's first fill is only ``fraction`` of it.
-- ``drop_user_stream``: every WebSocket API connection is cut (no close handshake).
-- ``expire_user_stream``: every user-data subscription ends with ``eventStreamTerminated``.
+- ``drop_user_stream``: every WebSocket API connection and USD-M private stream is cut (no close
+  handshake).
+- ``expire_user_stream``: every spot user-data subscription ends with ``eventStreamTerminated``; the
+  USD-M listen key expires (its streams get ``listenKeyExpired`` and close; keepalives answer -1125).
 - ``drop_market_stream``: every market-stream connection is cut (the market side's ``drop_all``).
 
 The admin API (never behind the faults) also answers ``GET /_emulator/trades``,
-``/_emulator/orders[?open=true]``, ``/_emulator/balances`` and ``/_emulator/state``.
+``/_emulator/orders[?open=true]`` (``&product=usdm`` for the USD-M account), ``/_emulator/balances``
+(spot), ``/_emulator/positions`` (USD-M wallet and positions) and ``/_emulator/state``.
 """
 
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Annotated, Literal, Protocol
+from typing import TYPE_CHECKING, Annotated, Literal, Protocol
 
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 from livestrat.venue_emulator import errors
+from livestrat.venue_emulator.accounts import UsdmAccount
 from livestrat.venue_emulator.exchange import Exchange
+from livestrat.venue_emulator.futures_api import futures_order_json, futures_trade_json
+from livestrat.venue_emulator.limits import DEFAULT_BAN_S, RateLimits
 from livestrat.venue_emulator.spot_api import error_response, order_json, trade_json, wire
-from livestrat.venue_emulator.ws_api import WsApi
+
+if TYPE_CHECKING:
+    from livestrat.venue_emulator.server import Venue
 
 ADMIN_PREFIX = "/_emulator"
-# rest-api.md "IP Limits": bans "scale in duration for repeat offenders, from 2 minutes to 3 days"
-DEFAULT_BAN_S = 120.0
 
 
 class _Fault(BaseModel):
@@ -77,11 +83,13 @@ class DelayAck(_Fault):
 class RejectNextOrder(_Fault):
     kind: Literal["reject_next_order"] = "reject_next_order"
     msg: str = errors.INSUFFICIENT_BALANCE
+    product: Literal["spot", "usdm"] = "spot"
 
 
 class PartialFill(_Fault):
     kind: Literal["partial_fill"] = "partial_fill"
     fraction: Decimal = Field(gt=0, lt=1)
+    product: Literal["spot", "usdm"] = "spot"
 
 
 class DropUserStream(_Fault):
@@ -123,16 +131,10 @@ class _PathRule:
 
 @dataclass
 class HttpFaults:
-    """The REST faults armed now, and the rate-limit window and ban they lead to. Clock in seconds."""
+    """The REST faults armed now, in front of the venue's rate limits (which own the 429 window and the ban)."""
 
-    now_s: Callable[[], float] = time.monotonic
+    limits: RateLimits = field(default_factory=RateLimits)
     rules: list[_PathRule] = field(default_factory=list)
-    window_until: float = 0.0  # a 429's Retry-After window: requests inside it count towards a ban
-    window_requests: int = 0
-    window_ban_after: int = 0
-    window_ban_s: float = DEFAULT_BAN_S
-    banned_until: float = 0.0
-    banned_until_ms: int = 0
 
     def arm(self, fault: HttpError | RateLimit | DelayAck) -> None:
         self.rules.append(_PathRule(fault, fault.count))
@@ -151,26 +153,12 @@ class HttpFaults:
         async def faults(request: web.Request, handler: Handler) -> web.StreamResponse:
             if request.path.startswith(ADMIN_PREFIX) or request.headers.get("Upgrade", "").lower() == "websocket":
                 return await handler(request)
-            now = self.now_s()
-            if now < self.banned_until:
-                return error_response(
-                    errors.ip_banned(self.banned_until_ms), {"Retry-After": str(int(self.banned_until - now) + 1)}
-                )
-            if now < self.window_until:
-                self.window_requests += 1
-                if self.window_requests >= self.window_ban_after:
-                    self.banned_until = now + self.window_ban_s
-                    self.banned_until_ms = time.time_ns() // 1_000_000 + int(self.window_ban_s * 1000)
-                    self.window_until = 0.0
-                    return error_response(
-                        errors.ip_banned(self.banned_until_ms), {"Retry-After": str(int(self.window_ban_s))}
-                    )
+            refused, headers = self.limits.admit(request)
+            if refused is not None:
+                return refused
             fault = self._take(request.path)
             if isinstance(fault, RateLimit):
-                self.window_until = now + fault.retry_after_s
-                self.window_requests = 0
-                self.window_ban_after = fault.ban_after
-                self.window_ban_s = fault.ban_s
+                self.limits.refused_429(fault.retry_after_s, fault.ban_after, fault.ban_s)
                 return error_response(
                     errors.too_many_requests("6000 request weight per 1 MINUTE"),
                     {"Retry-After": str(fault.retry_after_s)},
@@ -182,88 +170,124 @@ class HttpFaults:
             response = await handler(request)
             if isinstance(fault, DelayAck):
                 await asyncio.sleep(fault.seconds)
+            if isinstance(response, web.Response):
+                response.headers.update(headers)
             return response
 
         return faults
 
 
-async def apply_fault(
-    fault: HttpError
-    | RateLimit
-    | DelayAck
-    | RejectNextOrder
-    | PartialFill
-    | DropUserStream
-    | ExpireUserStream
-    | DropMarketStream,
-    http: HttpFaults,
-    exchange: Exchange,
-    ws_api: WsApi,
-    market_streams: MarketStreams | None,
-) -> dict[str, object]:
+def _exchange(venue: Venue, product: str) -> Exchange:
+    if product == "usdm":
+        if venue.futures is None:
+            raise ValueError("this emulator lists no USD-M symbols")
+        return venue.futures
+    return venue.exchange
+
+
+async def apply_fault(fault: Fault, venue: Venue) -> dict[str, object]:
     """Arm or carry out one fault; what it did, for the admin API's answer."""
     if isinstance(fault, HttpError | RateLimit | DelayAck):
-        http.arm(fault)
+        venue.http_faults.arm(fault)
         return {"armed": fault.kind, "path": fault.path, "count": fault.count}
     if isinstance(fault, RejectNextOrder):
-        exchange.reject_next_order(fault.msg)
+        _exchange(venue, fault.product).reject_next_order(fault.msg)
         return {"armed": fault.kind}
     if isinstance(fault, PartialFill):
-        exchange.fill_next_partially(fault.fraction)
+        _exchange(venue, fault.product).fill_next_partially(fault.fraction)
         return {"armed": fault.kind}
     if isinstance(fault, DropUserStream):
-        return {"dropped": await ws_api.drop_all()}
+        dropped = await venue.ws_api.drop_all()
+        if venue.futures_streams is not None:
+            dropped += await venue.futures_streams.drop_all()
+        return {"dropped": dropped}
     if isinstance(fault, ExpireUserStream):
-        return {"terminated": ws_api.terminate_subscriptions()}
-    if market_streams is None:
+        ended = venue.ws_api.terminate_subscriptions()
+        if venue.futures_streams is not None:
+            ended += venue.futures_streams.expire()
+        return {"terminated": ended}
+    if venue.market_streams is None:
         raise ValueError("this emulator serves no market streams to drop")
-    return {"dropped": await market_streams.drop_all()}
+    return {"dropped": await venue.market_streams.drop_all()}
 
 
-def admin_routes(
-    http: HttpFaults,
-    exchange: Exchange,
-    ws_api: WsApi,
-    market_streams: MarketStreams | None = None,
-) -> list[web.RouteDef]:
-    """``/_emulator/...``: the venue's state for tests, and faults on demand."""
+def admin_routes(venue: Venue) -> list[web.RouteDef]:
+    """``/_emulator/...``: the venue's state for tests, and faults on demand. ``?product=usdm`` asks the
+    USD-M account instead of the spot one."""
+
+    def exchange_of(request: web.Request) -> Exchange:
+        return _exchange(venue, request.query.get("product", "spot"))
 
     async def trades(request: web.Request) -> web.Response:
-        symbol = request.query.get("symbol")
-        return web.json_response([trade_json(t) for t in exchange.trades(symbol)])
+        exchange = exchange_of(request)
+        rows = exchange.trades(request.query.get("symbol"))
+        if exchange.product == "usdm":
+            return web.json_response([futures_trade_json(exchange, t) for t in rows])
+        return web.json_response([trade_json(t) for t in rows])
 
     async def orders(request: web.Request) -> web.Response:
+        exchange = exchange_of(request)
         if request.query.get("open", "").lower() == "true":
             rows = exchange.open_orders(request.query.get("symbol"))
         else:
             rows = exchange.every_order()
+        if exchange.product == "usdm":
+            return web.json_response([futures_order_json(exchange, o) for o in rows])
         return web.json_response([order_json(o) for o in rows])
 
     async def balances(_request: web.Request) -> web.Response:
         return web.json_response(
-            {a: {"free": wire(b.free), "locked": wire(b.locked)} for a, b in exchange.balances().items()}
+            {a: {"free": wire(b.free), "locked": wire(b.locked)} for a, b in venue.exchange.balances().items()}
+        )
+
+    async def positions(_request: web.Request) -> web.Response:
+        futures = _exchange(venue, "usdm")
+        account = futures.account
+        assert isinstance(account, UsdmAccount)
+        return web.json_response(
+            {
+                "wallet": wire(account.wallet),
+                "positions": {
+                    s: {"amount": f"{p.amount:f}", "entry_price": f"{p.entry_price:f}", "realized": wire(p.realized)}
+                    for s, p in account.positions.items()
+                },
+            }
         )
 
     async def state(_request: web.Request) -> web.Response:
+        futures = venue.futures
         return web.json_response(
             {
-                "trades": len(exchange.trades()),
-                "open_orders": len(exchange.open_orders()),
-                "user_stream_subscriptions": ws_api.subscribed_sessions,
+                "trades": len(venue.exchange.trades()),
+                "open_orders": len(venue.exchange.open_orders()),
+                "user_stream_subscriptions": venue.ws_api.subscribed_sessions,
+                "usdm_trades": len(futures.trades()) if futures else 0,
+                "usdm_open_orders": len(futures.open_orders()) if futures else 0,
+                "usdm_private_streams": venue.futures_streams.connected if venue.futures_streams else 0,
             }
         )
 
     async def inject(request: web.Request) -> web.Response:
         try:
             fault = FAULT.validate_json(await request.read())
-            return web.json_response(await apply_fault(fault, http, exchange, ws_api, market_streams))
+            return web.json_response(await apply_fault(fault, venue))
         except (ValidationError, ValueError) as exc:
             return web.json_response({"error": str(exc)}, status=400)
 
+    def route(handler: Handler) -> Handler:
+        async def guarded(request: web.Request) -> web.StreamResponse:
+            try:
+                return await handler(request)
+            except ValueError as exc:  # asked for the USD-M account of a venue without one
+                return web.json_response({"error": str(exc)}, status=400)
+
+        return guarded
+
     return [
-        web.get(f"{ADMIN_PREFIX}/trades", trades),
-        web.get(f"{ADMIN_PREFIX}/orders", orders),
-        web.get(f"{ADMIN_PREFIX}/balances", balances),
-        web.get(f"{ADMIN_PREFIX}/state", state),
+        web.get(f"{ADMIN_PREFIX}/trades", route(trades)),
+        web.get(f"{ADMIN_PREFIX}/orders", route(orders)),
+        web.get(f"{ADMIN_PREFIX}/balances", route(balances)),
+        web.get(f"{ADMIN_PREFIX}/positions", route(positions)),
+        web.get(f"{ADMIN_PREFIX}/state", route(state)),
         web.post(f"{ADMIN_PREFIX}/faults", inject),
     ]

@@ -9,7 +9,8 @@ USDⓈ-M futures REST API) and the adapter's msgspec schemas decode (``BinanceSp
 ``BinanceFuturesExchangeInfo``, ``BinanceKline``, ``BinanceTickerBook``).
 
 ``add_market(app, feed)`` is the composition the emulator's server calls: these routes, and the
-market WebSocket streams (``market_streams``) listening to the feed.
+market WebSocket streams (``market_streams``) listening to the feed. ``market_routes(rules)`` alone
+(exchangeInfo, time, ping) serves a test that needs no market.
 
 Errors are Binance's: HTTP 400 with ``{"code": ..., "msg": ...}`` (errors.md).
 """
@@ -18,7 +19,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from decimal import Decimal
 from typing import Any
 
@@ -224,11 +225,16 @@ def _int_param(request: web.Request, name: str) -> int | None:
         ) from None
 
 
-def market_routes(feed: MarketFeed) -> list[web.RouteDef]:
-    """The public REST routes for the feed's symbols (spot and USD-M alike; each product under its own path)."""
+def _by_product(rules: Sequence[SymbolRules]) -> dict[Product, dict[str, SymbolRules]]:
     by_product: dict[Product, dict[str, SymbolRules]] = {"spot": {}, "usdm": {}}
-    for r in feed.rules:
+    for r in rules:
         by_product[r.product][r.symbol] = r
+    return by_product
+
+
+def market_routes(rules: Sequence[SymbolRules]) -> list[web.RouteDef]:
+    """The routes that need only the symbols: ``ping``, ``time``, ``exchangeInfo`` (spot and USD-M)."""
+    by_product = _by_product(rules)
 
     def ping(_: web.Request) -> web.Response:
         return web.json_response({})
@@ -267,6 +273,21 @@ def market_routes(feed: MarketFeed) -> list[web.RouteDef]:
                 "symbols": [_usdm_symbol(r) for r in symbols],
             }
         )
+
+    routes: list[web.RouteDef] = []
+    for product, base in BASE_PATH.items():
+        info = spot_exchange_info if product == "spot" else usdm_exchange_info
+        routes += [
+            web.get(base + "ping", _handler(ping)),
+            web.get(base + "time", _handler(server_time)),
+            web.get(base + "exchangeInfo", _handler(info)),
+        ]
+    return routes
+
+
+def feed_routes(feed: MarketFeed) -> list[web.RouteDef]:
+    """The routes that read the market: ``klines`` and ``ticker/bookTicker`` (spot and USD-M)."""
+    by_product = _by_product(feed.rules)
 
     def klines(product: Product) -> Callable[[web.Request], web.Response]:
         def answer(request: web.Request) -> web.Response:
@@ -323,11 +344,7 @@ def market_routes(feed: MarketFeed) -> list[web.RouteDef]:
 
     routes: list[web.RouteDef] = []
     for product, base in BASE_PATH.items():
-        info = spot_exchange_info if product == "spot" else usdm_exchange_info
         routes += [
-            web.get(base + "ping", _handler(ping)),
-            web.get(base + "time", _handler(server_time)),
-            web.get(base + "exchangeInfo", _handler(info)),
             web.get(base + "klines", _handler(klines(product))),
             web.get(base + "ticker/bookTicker", _handler(book_ticker(product))),
         ]
@@ -347,7 +364,7 @@ def add_market(app: web.Application, feed: MarketFeed) -> MarketStreams:
     """
     streams = MarketStreams(feed.rules)
     feed.listen(streams)
-    app.add_routes(market_routes(feed))
+    app.add_routes(market_routes(feed.rules) + feed_routes(feed))
     app.add_routes(streams.routes())
 
     async def close_streams(_: web.Application) -> None:

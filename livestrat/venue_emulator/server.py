@@ -24,13 +24,16 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
+from livestrat.venue_emulator.accounts import SpotAccount
 from livestrat.venue_emulator.auth import Authenticator
 from livestrat.venue_emulator.events import SymbolRules
 from livestrat.venue_emulator.exchange import Exchange
 from livestrat.venue_emulator.faults import Fault, HttpFaults, MarketStreams, admin_routes, apply_fault
 from livestrat.venue_emulator.feed import MarketFeed
+from livestrat.venue_emulator.futures_api import PRIVATE_STREAM_PATH, FuturesUserStreams, futures_routes
 from livestrat.venue_emulator.instruments import InstrumentError
-from livestrat.venue_emulator.market_api import market_routes
+from livestrat.venue_emulator.market_api import add_market
+from livestrat.venue_emulator.market_streams import STREAM_PREFIX
 from livestrat.venue_emulator.scenario import Scenario
 from livestrat.venue_emulator.spot_api import spot_routes
 from livestrat.venue_emulator.ws_api import WS_API_PATH, WsApi
@@ -51,6 +54,8 @@ class Venue:
     auth: Authenticator
     ws_api: WsApi
     http_faults: HttpFaults
+    futures: Exchange | None = None  # the USD-M account, when the venue lists USD-M symbols
+    futures_streams: FuturesUserStreams | None = None
     market_streams: MarketStreams | None = None
 
 
@@ -63,8 +68,12 @@ def build_venue(
     """The venue in the scenario's starting state (balances, resting orders); faults are played by
     :func:`play_scenario_faults` once the server runs."""
     spot = [r for r in rules if r.product == "spot"]
-    exchange = Exchange(spot, dict(scenario.balances), now_ms)
+    usdm = [r for r in rules if r.product == "usdm"]
+    exchange = Exchange(spot, SpotAccount(dict(scenario.balances)), now_ms)
     scenario.place_open_orders(exchange)
+    futures = Exchange(usdm, scenario.usdm_account(), now_ms) if usdm else None
+    if futures is not None:
+        scenario.place_open_orders(futures)
     auth = Authenticator(scenario.api_keys(), now_ms)
     return Venue(
         rules=rules,
@@ -73,6 +82,8 @@ def build_venue(
         auth=auth,
         ws_api=WsApi(exchange, auth, now_ms),
         http_faults=HttpFaults(),
+        futures=futures,
+        futures_streams=FuturesUserStreams(futures, now_ms) if futures is not None else None,
         market_streams=market_streams,
     )
 
@@ -83,7 +94,9 @@ def build_app(venue: Venue, market_routes: Iterable[web.RouteDef] = ()) -> web.A
     app.add_routes(list(market_routes))
     app.add_routes(spot_routes(venue.exchange, venue.auth))
     app.add_routes(venue.ws_api.routes())
-    app.add_routes(admin_routes(venue.http_faults, venue.exchange, venue.ws_api, venue.market_streams))
+    if venue.futures is not None and venue.futures_streams is not None:
+        app.add_routes(futures_routes(venue.futures, venue.auth, venue.futures_streams))
+    app.add_routes(admin_routes(venue))
     return app
 
 
@@ -92,7 +105,7 @@ def play_scenario_faults(venue: Venue) -> list[asyncio.Task[dict[str, object]]]:
 
     async def play(fault: Fault) -> dict[str, object]:
         await asyncio.sleep(fault.after_s)
-        return await apply_fault(fault, venue.http_faults, venue.exchange, venue.ws_api, venue.market_streams)
+        return await apply_fault(fault, venue)
 
     return [asyncio.get_running_loop().create_task(play(f)) for f in venue.scenario.faults]
 
@@ -104,6 +117,8 @@ def endpoints(base_http: str) -> dict[str, str]:
         "http": base_http,
         "ws_api": base_ws + WS_API_PATH,
         "ws_stream": base_ws,
+        "ws_stream_usdm": base_ws + STREAM_PREFIX["usdm"],
+        "ws_private": base_ws + PRIVATE_STREAM_PATH.removesuffix("/ws"),
         "admin": base_http + "/_emulator",
     }
 
@@ -129,8 +144,12 @@ async def serve(options: ServeOptions, ready: Callable[[dict[str, str]], None], 
     """
     feed = MarketFeed(options.catalog, options.instruments, speed=options.speed, start=options.start)
     venue = build_venue(feed.rules, options.scenario)
-    feed.listen(venue.exchange)
-    runner = web.AppRunner(build_app(venue, market_routes(feed.rules)), handle_signals=False)
+    feed.listen(venue.exchange)  # matching first, then the market streams (add_market listens after)
+    if venue.futures is not None:
+        feed.listen(venue.futures)
+    app = build_app(venue)
+    venue.market_streams = add_market(app, feed)
+    runner = web.AppRunner(app, handle_signals=False)
     await runner.setup()
     site = web.TCPSite(runner, options.host, options.port)
     await site.start()

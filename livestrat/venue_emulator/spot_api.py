@@ -150,6 +150,15 @@ def int_param(params: Params, name: str) -> int | None:
     return int(raw)
 
 
+def time_window(params: Params) -> tuple[int | None, int | None]:
+    """``startTime``/``endTime``; rest-api.md ("All orders", "Account trade list"): "The time between startTime
+    and endTime can't be longer than 24 hours" (-1127)."""
+    start, end = int_param(params, "startTime"), int_param(params, "endTime")
+    if start is not None and end is not None and end - start > 24 * 60 * 60 * 1000:
+        raise errors.more_than_24_hours()
+    return start, end
+
+
 def error_response(exc: errors.BinanceError, headers: dict[str, str] | None = None) -> web.Response:
     return web.json_response(exc.body(), status=exc.http_status, headers=headers)
 
@@ -246,9 +255,8 @@ def spot_routes(exchange: Exchange, auth: Authenticator) -> list[web.RouteDef]:
         limit = int_param(p, "limit") or 500
         if limit > 1000:
             raise errors.param_too_large("limit", 1000)
-        rows = exchange.all_orders(
-            p.get("symbol") or "", int_param(p, "orderId"), int_param(p, "startTime"), int_param(p, "endTime"), limit
-        )
+        start, end = time_window(p)
+        rows = exchange.all_orders(p.get("symbol") or "", int_param(p, "orderId"), start, end, limit)
         return [order_json(o) for o in rows]
 
     async def my_trades(_request: web.Request, p: Params) -> object:
@@ -257,11 +265,12 @@ def spot_routes(exchange: Exchange, auth: Authenticator) -> list[web.RouteDef]:
             raise errors.param_too_large("limit", 1000)
         symbol = p.get("symbol") or ""
         exchange.symbol_rules(symbol)
+        start, end = time_window(p)
         rows = exchange.trades(
             symbol,
             order_id=int_param(p, "orderId"),
-            start_ms=int_param(p, "startTime"),
-            end_ms=int_param(p, "endTime"),
+            start_ms=start,
+            end_ms=end,
             from_id=int_param(p, "fromId"),
             limit=limit,
         )

@@ -31,8 +31,9 @@ from decimal import Decimal
 from aiohttp import WSMsgType, web
 
 from livestrat.venue_emulator import errors
+from livestrat.venue_emulator.accounts import BalanceChange
 from livestrat.venue_emulator.auth import ApiKey, Authenticator
-from livestrat.venue_emulator.exchange import BalanceChange, Exchange, Execution, UserEvent
+from livestrat.venue_emulator.exchange import Exchange, Execution, UserEvent
 from livestrat.venue_emulator.spot_api import wire
 
 WS_API_PATH = "/ws-api/v3"
@@ -123,6 +124,7 @@ class WsApi:
         self._now_ms = now_ms
         self._sessions: set[_Session] = set()
         self._execution_ids = itertools.count(1)
+        self.refusals: list[tuple[str, int]] = []  # (method, code) of every refused request, for tests
         exchange.listen(self._on_user_event)
 
     def routes(self) -> list[web.RouteDef]:
@@ -155,8 +157,10 @@ class WsApi:
     def _on_user_event(self, event: UserEvent) -> None:
         if isinstance(event, Execution):
             payload = execution_report(event, next(self._execution_ids))
-        else:
+        elif isinstance(event, BalanceChange):
             payload = account_position(event)
+        else:
+            return  # MarginChange: a USD-M account's, not the spot stream's
         for session in self._sessions:
             for sub_id in session.subscriptions:
                 session.outbox.put_nowait(json.dumps({"subscriptionId": sub_id, "event": payload}))
@@ -201,6 +205,7 @@ class WsApi:
         try:
             result = self._call(session, method, params)
         except errors.BinanceError as exc:
+            self.refusals.append((method, exc.code))
             return {"id": request_id, "status": exc.http_status, "error": exc.body()}
         return {"id": request_id, "status": 200, "result": result}
 

@@ -54,9 +54,24 @@ VENUE_LIVE = {"adapter": "okx", "credentialsSecret": {"name": "k"}}
 CASES = [
     # (rule message fragment, accepted object, refused object)
     (
-        "paper mode trades on the sandbox",
-        {"mode": "paper", "venue": VENUE_SANDBOX},
+        "paper mode trades in the sandbox",
+        {"mode": "paper", "venue": {"adapter": "binance", "startingBalances": ["1 USDT"]}},
         {"mode": "paper", "venue": VENUE_LIVE},
+    ),
+    (
+        "live mode needs a venue adapter",
+        {"mode": "live", "venue": VENUE_LIVE},
+        {"mode": "live", "venue": VENUE_SANDBOX},
+    ),
+    (
+        "paper on a live feed takes its market data from the venue",
+        {"mode": "paper", "venue": {"adapter": "binance"}, "data": {"catalog": {"emptyDir": {}}}},
+        {"mode": "paper", "venue": {"adapter": "binance"}, "data": {"replay": {"speed": 0}}},
+    ),
+    (
+        "paper on a live feed takes its market data from the venue",
+        {"mode": "paper", "venue": VENUE_SANDBOX, "data": {"sample": {}, "replay": {"speed": 0}}},
+        {"mode": "paper", "venue": {"adapter": "binance"}, "data": {"sample": {}}},
     ),
     (
         "live mode requires venue.credentialsSecret",
@@ -74,9 +89,9 @@ CASES = [
         {"mode": "paper", "venue": {"adapter": "sandbox"}},
     ),
     (
-        "paper mode requires data.replay",
-        {"mode": "paper", "data": {"replay": {"speed": 0}}},
-        {"mode": "paper", "data": {"catalog": {"emptyDir": {}}}},
+        "paper mode on the sandbox adapter requires data.replay",
+        {"mode": "paper", "venue": VENUE_SANDBOX, "data": {"replay": {"speed": 0}}},
+        {"mode": "paper", "venue": VENUE_SANDBOX, "data": {"catalog": {"emptyDir": {}}}},
     ),
     (
         "live mode must not set venue.startingBalances",

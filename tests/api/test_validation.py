@@ -113,11 +113,13 @@ INVALID = [
         "spec.venue.credentialsSecret",
         "must not",
     ),
-    ("paper-on-real-venue", example, "spec.venue.adapter", "binance", "spec.venue.adapter", "sandbox"),
+    ("paper-on-unfed-venue", example, "spec.venue.adapter", "okx", "spec.venue.adapter", "sandbox"),
+    # Paper on a live feed (venue.adapter binance) takes market data from the venue: no catalog replay
+    ("paper-on-live-feed-with-replay", example, "spec.venue.adapter", "binance", "spec.data", "live feed"),
     ("live-on-sandbox", live, "spec.venue.adapter", "sandbox", "spec.venue.adapter", "live mode"),
     ("live-with-replay", live, "spec.data.replay", {"speed": 0}, "spec.data.replay", "paper mode only"),
-    # livestrat feeds a paper strategy from the catalog only: without a replay it would start, trade nothing
-    # and exit 2 (NodeBuildError), after `validate` said ok.
+    # A sandbox has no market of its own: without a replay it would start, trade nothing and exit 2
+    # (NodeBuildError), after `validate` said ok.
     ("paper-without-replay", example, "spec.data.replay", _DELETE, "spec.data.replay", "requires data.replay"),
     ("live-with-balances", live, "spec.venue.startingBalances", ["1 USDT"], "spec.venue.startingBalances", "must not"),
     (

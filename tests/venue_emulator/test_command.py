@@ -25,6 +25,7 @@ async def test_the_command_prints_its_endpoints_trades_on_the_catalogs_market_an
             {
                 "keys": [{"api_key": HMAC_KEY.api_key, "secret": HMAC_KEY.secret}],
                 "balances": {"USDT": "1000000", "BTC": "10"},
+                "usdm_wallet": "1000000",
                 "open_orders": [{"symbol": "BTCUSDT", "side": "SELL", "quantity": "0.5", "price": "900000"}],
             }
         )
@@ -38,6 +39,8 @@ async def test_the_command_prints_its_endpoints_trades_on_the_catalogs_market_an
         str(sample_catalog),
         "--instrument",
         "BTCUSDT.BINANCE",
+        "--instrument",
+        "BTCUSDT-PERP.BINANCE",
         "--scenario",
         str(scenario),
         "--speed",
@@ -47,7 +50,7 @@ async def test_the_command_prints_its_endpoints_trades_on_the_catalogs_market_an
     )
     try:
         urls = json.loads(await asyncio.wait_for(proc.stdout.readline(), 60))
-        assert set(urls) == {"http", "ws_api", "ws_stream", "admin"}
+        assert set(urls) == {"http", "ws_api", "ws_stream", "ws_stream_usdm", "ws_private", "admin"}
         assert urls["http"].startswith("http://127.0.0.1:") and urls["ws_api"].endswith("/ws-api/v3")
         async with aiohttp.ClientSession() as session:
             for _ in range(600):  # the feed has sent a first price
@@ -64,9 +67,22 @@ async def test_the_command_prints_its_endpoints_trades_on_the_catalogs_market_an
                 await asyncio.sleep(0.1)
             async with session.get(urls["admin"] + "/trades") as resp:
                 trades = await resp.json()
+            async with session.post(
+                f"{urls['http']}/fapi/v1/order?"
+                + signed_query({"symbol": "BTCUSDT", "side": "SELL", "type": "MARKET", "quantity": "0.01"}),
+                headers={"X-MBX-APIKEY": HMAC_KEY.api_key},
+            ) as resp:
+                futures_order = await resp.json()
+            async with session.get(urls["admin"] + "/positions") as resp:
+                positions = await resp.json()
+            async with session.post(urls["admin"] + "/faults", json={"kind": "drop_market_stream"}) as resp:
+                dropped = await resp.json()
         assert placed["status"] == "FILLED", placed
         assert state["open_orders"] == 1  # the scenario's resting sell
         assert [t["orderId"] for t in trades] == [placed["orderId"]]
+        assert futures_order["status"] == "FILLED", futures_order
+        assert positions["positions"]["BTCUSDT"]["amount"] == "-0.01"
+        assert dropped == {"dropped": 0}  # the market streams are wired to the fault (nobody subscribed)
     finally:
         proc.send_signal(signal.SIGTERM)
         code = await asyncio.wait_for(proc.wait(), 30)

@@ -7,8 +7,9 @@ from decimal import Decimal
 import pytest
 
 from livestrat.venue_emulator import errors
+from livestrat.venue_emulator.accounts import BalanceChange, SpotAccount
 from livestrat.venue_emulator.events import BookTop, Print, SymbolRules
-from livestrat.venue_emulator.exchange import BalanceChange, Exchange, Execution
+from livestrat.venue_emulator.exchange import Exchange, Execution
 
 D = Decimal
 
@@ -39,7 +40,7 @@ class Clock:
 
 
 def exchange(usdt: str = "10000", btc: str = "1") -> tuple[Exchange, list]:
-    ex = Exchange([BTCUSDT], {"USDT": D(usdt), "BTC": D(btc)}, Clock())
+    ex = Exchange([BTCUSDT], SpotAccount({"USDT": D(usdt), "BTC": D(btc)}), Clock())
     seen: list = []
     ex.listen(seen.append)
     return ex, seen

@@ -29,7 +29,7 @@ from nautilus_trader.persistence.catalog import ParquetDataCatalog
 from livestrat.venue_emulator.market_api import add_market
 from livestrat.venue_emulator.market_streams import STREAM_PREFIX
 from tests.venue_emulator.conftest import PERP, SPOT
-from tests.venue_emulator.test_market_streams import Gate, gated_feed, wait_until
+from tests.venue_emulator.gated import Gate, gated_feed, wait_until
 
 
 class RecorderConfig(ActorConfig, frozen=True):
@@ -80,6 +80,7 @@ def bar_key(b: Bar):
     return (b.open, b.high, b.low, b.close, b.volume)
 
 
+@pytest.mark.slow  # about 10 s each: the client's reconnection backoff after the drop
 @pytest.mark.parametrize(
     ("instrument_id", "account_type"), [(SPOT, BinanceAccountType.SPOT), (PERP, BinanceAccountType.USDT_FUTURES)]
 )

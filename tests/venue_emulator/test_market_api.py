@@ -21,7 +21,7 @@ from nautilus_trader.persistence.catalog import ParquetDataCatalog
 
 from livestrat.venue_emulator.feed import MarketFeed
 from livestrat.venue_emulator.instruments import catalog_rules
-from livestrat.venue_emulator.market_api import market_routes
+from livestrat.venue_emulator.market_api import feed_routes, market_routes
 from strategy_runtime.paper.catalog import load_instruments, open_catalog
 from tests.venue_emulator.conftest import PERP, SPOT
 
@@ -30,7 +30,8 @@ ORIGIN_MS = 1_900_000_000_000
 
 def app_for(catalog, feed: MarketFeed | None = None) -> web.Application:
     app = web.Application()
-    app.add_routes(market_routes(feed or MarketFeed(catalog, [SPOT, PERP], speed=60.0)))
+    feed = feed or MarketFeed(catalog, [SPOT, PERP], speed=60.0)
+    app.add_routes(market_routes(feed.rules) + feed_routes(feed))
     return app
 
 

@@ -37,7 +37,7 @@ from nautilus_trader.model.events import OrderAccepted, OrderCanceled, OrderFill
 from nautilus_trader.model.identifiers import ClientOrderId, InstrumentId, VenueOrderId
 from nautilus_trader.trading.strategy import Strategy
 
-from tests.venue_emulator.spot_venue import ED25519_KEY, Served, book_top, served_venue
+from tests.venue_emulator.spot_venue import ED25519_KEY, HMAC_KEY, Served, book_top, served_venue
 
 D = Decimal
 BTCUSDT = InstrumentId.from_str("BTCUSDT.BINANCE")
@@ -188,3 +188,47 @@ async def test_a_fill_made_while_the_user_stream_is_down_reaches_nautilus_after_
         v.venue.ws_api.terminate_subscriptions()  # eventStreamTerminated: it subscribes again
         await until(lambda: v.venue.ws_api.subscribed_sessions == 1, "a subscription after the termination")
         assert strategy.cache.order(order.client_order_id).status == OrderStatus.FILLED
+
+
+async def test_an_hmac_key_cannot_log_on_to_the_spot_websocket_api_so_the_execution_client_never_connects():
+    """Binance takes session.logon only from Ed25519 keys; NautilusTrader 1.231's spot client sends it with
+    any key, so with an HMAC key its user-data stream (and with it the execution client) never comes up."""
+    async with served_venue() as v:
+        config = node_config(v.http, v.ws_api)
+        exec_config = config.exec_clients[BINANCE]
+        hmac_exec = BinanceExecClientConfig(
+            **{
+                **{f: getattr(exec_config, f) for f in ("account_type", "environment", "base_url_http", "base_url_ws")},
+                "api_key": HMAC_KEY.api_key,
+                "api_secret": HMAC_KEY.secret,
+                "instrument_provider": exec_config.instrument_provider,
+                "max_retries": 0,
+            }
+        )
+        config = TradingNodeConfig(
+            trader_id="EMULATOR-003",
+            logging=LoggingConfig(log_level="ERROR", log_colors=False),
+            exec_engine=LiveExecEngineConfig(reconciliation=True, open_check_interval_secs=None),
+            data_clients=config.data_clients,
+            exec_clients={BINANCE: hmac_exec},
+            timeout_connection=3.0,
+            timeout_reconciliation=3.0,
+            timeout_disconnection=3.0,
+            timeout_post_stop=0.5,
+        )
+        node = TradingNode(config=config, loop=asyncio.get_running_loop())
+        node.kernel._setup_loop = lambda: None
+        node.add_data_client_factory(BINANCE, BinanceLiveDataClientFactory)
+        node.add_exec_client_factory(BINANCE, BinanceLiveExecClientFactory)
+        node.build()
+        run = asyncio.create_task(node.run_async())
+        try:
+            # the REST calls of the connect succeed (HMAC signs REST); the logon is what fails
+            await until(lambda: ("session.logon", -1022) in v.venue.ws_api.refusals, "the logon's refusal")
+            assert not node.kernel.exec_engine.check_connected()
+            assert not node.trader.is_running
+            assert v.venue.ws_api.subscribed_sessions == 0
+        finally:
+            await node.stop_async()
+            await asyncio.wait_for(run, 30)
+            node.kernel.dispose()

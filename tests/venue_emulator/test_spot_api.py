@@ -175,3 +175,16 @@ async def test_ws_api_logon_needs_an_ed25519_key_and_the_stream_carries_executio
         False,
     )
     assert account["e"] == "outboundAccountPosition" and {b["a"] for b in account["B"]} == {"BTC", "USDT"}
+
+
+async def test_history_windows_longer_than_24_hours_are_refused():
+    async with served_venue() as v:
+        day, end = 24 * 60 * 60 * 1000, now_ms()
+        wide = {"symbol": "BTCUSDT", "startTime": end - day - 1, "endTime": end}
+        day_wide = {"symbol": "BTCUSDT", "startTime": end - day, "endTime": end}
+        answers = [
+            await call(v.http, "GET", path, signed_query(wide)) for path in ("/api/v3/allOrders", "/api/v3/myTrades")
+        ]
+        ok = await call(v.http, "GET", "/api/v3/myTrades", signed_query(day_wide))
+    assert answers == [(400, {"code": -1127, "msg": "More than 24 hours between startTime and endTime."})] * 2
+    assert ok == (200, [])
