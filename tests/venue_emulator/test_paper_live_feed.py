@@ -11,8 +11,13 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import signal
+import sqlite3
+from pathlib import Path
 
 import pytest
+import yaml
 from aiohttp import web
 from nautilus_trader.model.events import OrderFilled
 from nautilus_trader.persistence.catalog import ParquetDataCatalog
@@ -22,7 +27,8 @@ from livestrat.venue_emulator.market_api import add_market
 from strategy_runtime.live.endpoints import ENV_VENUE_ENDPOINTS
 from strategy_runtime.runtime import RuntimeOptions, StrategyRuntime
 from tests.support.ledger import read_sqlite_fills
-from tests.support.runtime import runtime_config
+from tests.support.runtime import ROOT, runtime_config
+from tests.support.runtime_process import LIVESTRAT
 from tests.venue_emulator.conftest import PERP, SPOT
 from tests.venue_emulator.gated import Gate, gated_feed, wait_until
 
@@ -121,3 +127,53 @@ async def test_paper_on_the_emulators_feed_records_the_sandboxs_fills_and_trades
         (e.trade_id.value, e.order_side.name, e.last_qty.as_decimal(), e.last_px.as_decimal()) for e in matched
     )
     print(f"paper live feed {instrument_id}: {bars} bars, {len(matched)} sandbox fills, {len(recorded)} in the ledger")
+
+
+@pytest.mark.slow  # a livestrat process
+async def test_livestrat_run_trades_a_paper_spec_on_the_live_feed_until_ctrl_c(sample_catalog, serve, tmp_path):
+    gate = Gate(open_=False)
+    feed = gated_feed(sample_catalog, [SPOT], gate)
+    bars = len(ParquetDataCatalog(str(sample_catalog)).bars(instrument_ids=[SPOT]))
+    app = web.Application()
+    streams = add_market(app, feed)
+    http = await serve(app)
+    ws = http.replace("http://", "ws://")
+    manifest = tmp_path / "dry-run.yaml"
+    manifest.write_text(yaml.safe_dump(live_feed_manifest(SPOT, "spot", "0.010")))
+    endpoints = json.dumps({"http": http, "ws_stream": ws, "ws_api": ws + "/ws-api/v3"})
+    # PYTHONPATH: the strategy is the tests' own
+    environ = os.environ | {"PYTHONPATH": str(ROOT), ENV_VENUE_ENDPOINTS: endpoints}
+    process = await asyncio.create_subprocess_exec(
+        LIVESTRAT, "run", "--quiet", "--workdir", str(tmp_path / "work"), str(manifest),
+        cwd=ROOT, env=environ, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+    )  # fmt: skip
+    try:
+        first = (await asyncio.wait_for(process.stdout.readline(), 60)).decode()
+        assert "in paper mode on binance's live market data" in first, first
+        try:
+            await wait_until(
+                lambda: "btcusdt@kline_1m" in {s for _, names in streams.subscriptions() for s in names},
+                what="the run's bar subscription",
+            )
+        except AssertionError:
+            if process.returncode is None:
+                process.kill()
+            raise AssertionError((await process.stdout.read()).decode()[-3000:]) from None
+        gate.open.set()
+        await asyncio.wait_for(feed.run(), 60)
+        ledgers = list((tmp_path / "work").rglob("ledger.sqlite"))
+        await wait_until(lambda: ledgers and fills_in(ledgers[0]) == bars, what="a fill for every bar")
+        process.send_signal(signal.SIGINT)  # Ctrl-C: a halt
+        output = (await asyncio.wait_for(process.stdout.read(), 60)).decode()
+        assert await asyncio.wait_for(process.wait(), 60) == 0, output
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+    assert f"fills:          {bars}" in output
+    assert "positions:      flat" in output
+
+
+def fills_in(ledger: Path) -> int:
+    with sqlite3.connect(ledger) as conn:
+        return conn.execute("SELECT count(*) FROM fills").fetchone()[0]
