@@ -7,10 +7,12 @@ JSON object of loopback URLs::
     {"http": "http://127.0.0.1:P", "ws_stream": "ws://127.0.0.1:P", "ws_api": "ws://127.0.0.1:P/ws-api/v3",
      "ws_private": "ws://127.0.0.1:P"}
 
-``http`` is the REST API, ``ws_stream`` the market-data streams, ``ws_api`` the WebSocket API the
-execution client trades and logs on through, ``ws_private`` the futures user-data stream (by
-default the ``ws_stream`` host, as Binance's testnet serves it). ``livestrat venue-emulator``'s
-ready line can be given as it is printed (its ``admin`` URL is accepted and not used).
+``http`` is the REST API, ``ws_stream`` the market-data streams, ``ws_stream_usdm`` those of USD-M
+futures when they are served apart (the emulator serves them under ``/fstream``; by default
+``ws_stream``), ``ws_api`` the WebSocket API the execution client logs on to and receives its user
+data from (orders go by REST), ``ws_private`` the futures user-data stream (by default the
+``ws_stream`` host, as Binance's testnet serves it). ``livestrat venue-emulator``'s ready line can
+be given as it is printed (its ``admin`` URL is accepted and not used).
 
 Only the Binance adapter can be redirected: the emulator speaks Binance's protocol, and the
 mapping below is onto Binance's config fields, whose data and execution configs both have a
@@ -37,11 +39,19 @@ from urllib.parse import urlsplit
 ENV_VENUE_ENDPOINTS = "LIVESTRAT_VENUE_ENDPOINTS"
 
 _HTTP, _WS = ("http", "https"), ("ws", "wss")
-_SCHEMES = {"http": _HTTP, "ws_stream": _WS, "ws_api": _WS, "ws_private": _WS, "admin": _HTTP}
+_SCHEMES = {
+    "http": _HTTP,
+    "ws_stream": _WS,
+    "ws_stream_usdm": _WS,
+    "ws_api": _WS,
+    "ws_private": _WS,
+    "admin": _HTTP,
+}
 _REQUIRED = ("http", "ws_stream", "ws_api")
 
 # Binance's config fields, per client, and the endpoint each takes (None: cleared).
 BINANCE_DATA_FIELDS = {"base_url_http": "http", "base_url_ws": "ws_stream", "proxy_url": None}
+BINANCE_USDM_DATA_FIELDS = {"base_url_http": "http", "base_url_ws": "ws_stream_usdm", "proxy_url": None}
 BINANCE_EXEC_FIELDS = {
     "base_url_http": "http",
     "base_url_ws": "ws_api",
@@ -90,6 +100,7 @@ class VenueEndpoints:
     ws_stream: str
     ws_api: str
     ws_private: str | None = None
+    ws_stream_usdm: str | None = None
 
     @classmethod
     def parse(cls, text: str) -> VenueEndpoints:
@@ -113,6 +124,7 @@ class VenueEndpoints:
             ws_stream=document["ws_stream"],
             ws_api=document["ws_api"],
             ws_private=document.get("ws_private"),
+            ws_stream_usdm=document.get("ws_stream_usdm"),
         )
 
     @classmethod
@@ -126,6 +138,8 @@ class VenueEndpoints:
             return None
         if endpoint == "ws_private":
             return self.ws_private or self.ws_stream
+        if endpoint == "ws_stream_usdm":
+            return self.ws_stream_usdm or self.ws_stream
         return getattr(self, endpoint)
 
     def fields(self, table: Mapping[str, str | None]) -> dict[str, str | None]:
@@ -134,5 +148,11 @@ class VenueEndpoints:
 
     def to_json(self) -> str:
         """The variable's value for these endpoints (what a rehearsal hands its runtime)."""
-        values = {"http": self.http, "ws_stream": self.ws_stream, "ws_api": self.ws_api}
-        return json.dumps(values | ({"ws_private": self.ws_private} if self.ws_private else {}))
+        values = {
+            "http": self.http,
+            "ws_stream": self.ws_stream,
+            "ws_api": self.ws_api,
+            "ws_private": self.ws_private,
+            "ws_stream_usdm": self.ws_stream_usdm,
+        }
+        return json.dumps({name: url for name, url in values.items() if url})

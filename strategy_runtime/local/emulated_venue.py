@@ -57,6 +57,7 @@ class EmulatorUrls:
     ws_stream: str
     admin: str
     ws_private: str | None = None  # futures user data, when it serves it apart from the market streams
+    ws_stream_usdm: str | None = None  # USD-M market streams, when served apart from spot's
     line: str = ""
 
     @classmethod
@@ -69,6 +70,7 @@ class EmulatorUrls:
                 ws_stream=document["ws_stream"],
                 admin=document["admin"],
                 ws_private=document.get("ws_private"),
+                ws_stream_usdm=document.get("ws_stream_usdm"),
                 line=line.strip(),
             )
         except (json.JSONDecodeError, KeyError, TypeError) as exc:
@@ -77,8 +79,14 @@ class EmulatorUrls:
     @property
     def endpoints(self) -> str:
         """The value of ``LIVESTRAT_VENUE_ENDPOINTS`` that points the Binance adapter here."""
-        values = {"http": self.http, "ws_api": self.ws_api, "ws_stream": self.ws_stream}
-        return json.dumps(values | ({"ws_private": self.ws_private} if self.ws_private else {}))
+        values = {
+            "http": self.http,
+            "ws_api": self.ws_api,
+            "ws_stream": self.ws_stream,
+            "ws_private": self.ws_private,
+            "ws_stream_usdm": self.ws_stream_usdm,
+        }
+        return json.dumps({name: url for name, url in values.items() if url})
 
 
 class VenueAdmin:
