@@ -89,6 +89,7 @@ from nautilus_trader.trading.strategy import Strategy
 
 from livestrat.api.runtime_config import RuntimeConfig
 from livestrat.api.spec import Adapter, LiveStrategySpec, Mode, ReplayDataType
+from strategy_runtime.live.binance import connect_failure
 from strategy_runtime.live.venue_options import VenueOptionError
 from strategy_runtime.live.venues import VenueConfigError, live_venue
 from strategy_runtime.paper.catalog import CatalogError, StrategyCatalog, prepare_catalog
@@ -234,6 +235,11 @@ class StrategyNode:
             parts.append(f"data clients not connected ({', '.join(map(str, k.data_engine.registered_clients))})")
         if not k.exec_engine.check_connected():
             parts.append(f"execution clients not connected ({', '.join(map(str, k.exec_engine.registered_clients))})")
+            # Private in NautilusTrader 1.231 (the engine hands out no client); pinned by test_nautilus_pins.
+            for client_id, client in k.exec_engine._clients.items():
+                failure = connect_failure(client)
+                if failure is not None:
+                    parts.append(f"execution client {client_id} could not connect: {failure}")
         if len(parts) == 1:
             parts.append("reconciliation or portfolio initialisation did not complete")
         return "; ".join(parts)

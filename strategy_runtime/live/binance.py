@@ -29,6 +29,11 @@ after a 418 until the time its message gives ("IP banned until <ms>"). A request
 time waits for its end when the wait is short (``WAIT_AT_MOST``), and otherwise fails at once,
 locally, with the venue's own answer (418/-1003, its message saying how long), sending nothing. The
 data and execution clients share one HTTP client, and so one back-off (the limits are per IP).
+
+**Why it did not connect** is kept on the client (``connect_failure``): a venue refusing the keys
+(-2014, -2015, -1022) otherwise showed only as "execution clients not connected" after the start's
+timeouts, the venue's answer left in NautilusTrader's log. Its code and message are kept, never a
+request (the venue never echoes a secret).
 """
 
 from __future__ import annotations
@@ -40,7 +45,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from nautilus_trader.adapters.binance import BinanceExecClientConfig, BinanceLiveExecClientFactory
-from nautilus_trader.adapters.binance.http.error import BinanceClientError
+from nautilus_trader.adapters.binance.http.error import BinanceClientError, BinanceError
 from nautilus_trader.cache.cache import Cache
 from nautilus_trader.common.component import LiveClock, MessageBus
 
@@ -161,4 +166,34 @@ class BinanceExecClientFactory(BinanceLiveExecClientFactory):
         # The adapter's private attributes (NautilusTrader 1.231), pinned by test_binance_reconciliation.
         client._get_cache_active_symbols = active_symbols
         RetryAfter().install(client._http_client)
+        connect = client._connect
+
+        async def connect_or_say_why() -> None:
+            try:
+                await connect()
+            except Exception as exc:
+                setattr(client, CONNECT_FAILURE_ATTRIBUTE, _refusal(exc))
+                raise
+
+        client._connect = connect_or_say_why
         return client
+
+
+CONNECT_FAILURE_ATTRIBUTE = "livestrat_connect_failure"
+# Binance's answers to keys it does not take (errors.md): the user fixes them in the credentials Secret.
+_CREDENTIAL_CODES = {-2014, -2015, -1022}
+
+
+def _refusal(exc: BaseException) -> str:
+    if isinstance(exc, BinanceError) and isinstance(exc.message, Mapping):
+        code, msg = exc.message.get("code"), exc.message.get("msg")
+        text = f"the venue answered HTTP {exc.status}, {code} {msg}"
+        if code in _CREDENTIAL_CODES:
+            text += ": check the API key and secret in the Secret named by spec.venue.credentialsSecret"
+        return text
+    return f"{type(exc).__name__}: {str(exc)[:300]}"
+
+
+def connect_failure(client: Any) -> str | None:
+    """Why ``client`` (an execution client the runtime's factory made) could not connect, or None."""
+    return getattr(client, CONNECT_FAILURE_ATTRIBUTE, None)

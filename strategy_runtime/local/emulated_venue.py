@@ -115,23 +115,34 @@ class VenueAdmin:
         return await self._request("POST", path, body)
 
     async def state(self) -> dict[str, Any]:
-        """Counts: trades, open orders, live user-data subscriptions."""
+        """Counts: trades, open orders, live user-data subscriptions (spot and USD-M)."""
         return await self.get("state")
 
-    async def trades(self, symbol: str | None = None) -> list[dict[str, Any]]:
-        """Every fill of the account, oldest first, as Binance's ``myTrades`` rows (``symbol``, ``id``, ...)."""
-        return await self.get(f"trades?symbol={symbol}" if symbol else "trades")
+    @staticmethod
+    def _query(product: str, **more: str | None) -> str:
+        fields = {"product": product if product != "spot" else None, **more}
+        query = "&".join(f"{name}={value}" for name, value in fields.items() if value)
+        return f"?{query}" if query else ""
 
-    async def orders(self) -> list[dict[str, Any]]:
-        """Every order the venue has had, as Binance's order rows."""
-        return await self.get("orders")
+    async def trades(self, symbol: str | None = None, *, product: str = "spot") -> list[dict[str, Any]]:
+        """Every fill of the account (``product``: ``spot`` or ``usdm``), oldest first, as Binance's trade rows
+        (``symbol``, ``id``, ...)."""
+        return await self.get("trades" + self._query(product, symbol=symbol))
 
-    async def open_orders(self, symbol: str | None = None) -> list[dict[str, Any]]:
-        return await self.get("orders?open=true" + (f"&symbol={symbol}" if symbol else ""))
+    async def orders(self, *, product: str = "spot") -> list[dict[str, Any]]:
+        """Every order the account has had, as Binance's order rows."""
+        return await self.get("orders" + self._query(product))
+
+    async def open_orders(self, symbol: str | None = None, *, product: str = "spot") -> list[dict[str, Any]]:
+        return await self.get("orders" + self._query(product, open="true", symbol=symbol))
 
     async def balances(self) -> dict[str, dict[str, str]]:
-        """``asset -> {"free": ..., "locked": ...}``."""
+        """The spot account's ``asset -> {"free": ..., "locked": ...}``."""
         return await self.get("balances")
+
+    async def positions(self) -> dict[str, Any]:
+        """The USD-M account: ``{"wallet": ..., "positions": {symbol: {"amount", "entry_price", "realized"}}}``."""
+        return await self.get("positions")
 
     async def fault(self, kind: str, **fields: Any) -> Any:
         """Inject one fault now (``POST /_emulator/faults``), e.g. ``fault("drop_user_stream")``,

@@ -82,20 +82,34 @@ class CannotRehearse(ValueError):
 @dataclass(frozen=True)
 class EmulatorKeys:
     """The key pair the emulator accepts for this rehearsal, in Binance's formats: an API key of 64 letters and
-    digits, and an Ed25519 private key (PKCS#8, base64) as the secret. Ed25519, because NautilusTrader 1.231's spot
-    execution client logs on to the WebSocket API, which Binance (and the emulator) open to Ed25519 keys only."""
+    digits; as the secret an Ed25519 private key (PKCS#8, base64) or an HMAC secret. Spot takes Ed25519, because
+    NautilusTrader 1.231's spot execution client logs on to the WebSocket API, which Binance (and the emulator)
+    open to Ed25519 keys only; USD-M takes HMAC, with which the futures client keeps its listen key over REST."""
 
     api_key: str
     api_secret: str
     key_type: str = "ed25519"
 
     @classmethod
-    def generate(cls) -> EmulatorKeys:
-        api_key = "".join(secrets.choice(_KEY_ALPHABET) for _ in range(64))
-        return cls(api_key, ed25519_private_key_pkcs8(secrets.token_bytes(32)))
+    def generate(cls, key_type: str = "ed25519") -> EmulatorKeys:
+        def letters_and_digits() -> str:
+            return "".join(secrets.choice(_KEY_ALPHABET) for _ in range(64))
+
+        if key_type == "hmac":
+            return cls(letters_and_digits(), letters_and_digits(), "hmac")
+        return cls(letters_and_digits(), ed25519_private_key_pkcs8(secrets.token_bytes(32)))
+
+    @classmethod
+    def for_account(cls, account_type: AccountType) -> EmulatorKeys:
+        return cls.generate("hmac" if account_type == AccountType.USDT_FUTURES else "ed25519")
 
     def __repr__(self) -> str:
         return "EmulatorKeys(<redacted>)"
+
+
+def product_of(account_type: AccountType) -> str:
+    """The emulator's account a spec trades: ``spot`` or ``usdm``."""
+    return "usdm" if account_type == AccountType.USDT_FUTURES else "spot"
 
 
 def rehearsable(file: str | Path, config: RuntimeConfig) -> None:
@@ -159,12 +173,17 @@ def starting_balances(given: Sequence[str], quote_assets: Iterable[str]) -> dict
     return dict.fromkeys(sorted(set(quote_assets)), DEFAULT_QUOTE_BALANCE)
 
 
-def scenario_for(keys: EmulatorKeys, balances: Mapping[str, Decimal]) -> dict[str, Any]:
-    """The emulator's scenario (``livestrat.venue_emulator.scenario``): the keys it accepts and the balances."""
-    return {
-        "keys": [{"api_key": keys.api_key, "secret": keys.api_secret, "key_type": keys.key_type}],
-        "balances": {asset: str(amount) for asset, amount in balances.items()},
+def scenario_for(keys: EmulatorKeys, balances: Mapping[str, Decimal], product: str = "spot") -> dict[str, Any]:
+    """The emulator's scenario (``livestrat.venue_emulator.scenario``): the keys it accepts and the balances (for
+    USD-M: the wallet, in USDT)."""
+    scenario: dict[str, Any] = {
+        "keys": [{"api_key": keys.api_key, "secret": keys.api_secret, "key_type": keys.key_type}]
     }
+    if product == "usdm":
+        scenario["usdm_wallet"] = str(balances.get("USDT", DEFAULT_QUOTE_BALANCE))
+    else:
+        scenario["balances"] = {asset: str(amount) for asset, amount in balances.items()}
+    return scenario
 
 
 def venue_symbol(instrument_id: str) -> str:
@@ -250,6 +269,14 @@ def _account(balances: Mapping[str, Mapping[str, str]]) -> dict[str, str]:
     return shown
 
 
+def _positions(document: Mapping[str, Any]) -> dict[str, str]:
+    """The emulator's USD-M account for the summary line: the wallet and each position."""
+    shown = {"wallet USDT": str(document.get("wallet"))}
+    for symbol, position in (document.get("positions") or {}).items():
+        shown[f"position {symbol}"] = f"{position.get('amount')} @ {position.get('entry_price')}"
+    return shown
+
+
 async def rehearse(
     config: RuntimeConfig,
     *,
@@ -263,7 +290,8 @@ async def rehearse(
     quiet: bool,
 ) -> Rehearsal:
     """Start the emulator, run the runtime against it until asked to stop, halt, ask the venue, stop the emulator."""
-    scenario = write_scenario(directory / "scenario.json", scenario_for(keys, balances))
+    product = product_of(AccountType(config.spec.venue.account_type or AccountType.SPOT))
+    scenario = write_scenario(directory / "scenario.json", scenario_for(keys, balances, product))
     venue = await EmulatedVenue.start(
         directory, catalog=catalog, instruments=list(config.spec.instruments), scenario=scenario, speed=speed
     )
@@ -301,9 +329,12 @@ async def rehearse(
             for task in helpers:
                 task.cancel()
         try:
-            trades = await venue.admin.trades()
-            open_orders = await venue.admin.open_orders()
-            account = _account(await venue.admin.balances())
+            trades = await venue.admin.trades(product=product)
+            open_orders = await venue.admin.open_orders(product=product)
+            if product == "usdm":
+                account = _positions(await venue.admin.positions())
+            else:
+                account = _account(await venue.admin.balances())
         except (EmulatorError, OSError, ValueError, KeyError) as exc:
             return Rehearsal(runtime, outcome, None, None, str(exc))
         comparison = VenueComparison.of(trades, outcome.ledger_fills or [], len(open_orders))
@@ -360,7 +391,7 @@ def rehearse_command(args: argparse.Namespace) -> int:
                 environ=environ,
                 catalog=Path(catalog.path),
                 directory=directory,
-                keys=EmulatorKeys.generate(),
+                keys=EmulatorKeys.for_account(AccountType(config.spec.venue.account_type or AccountType.SPOT)),
                 balances=balances,
                 speed=args.speed,
                 duration=args.duration,

@@ -72,3 +72,30 @@ def test_the_adapter_asks_trades_and_orders_of_the_cache_s_symbols_and_reports_n
     assert "active_symbols = self._get_cache_active_symbols()" in orders
     positions = inspect.getsource(BinanceSpotExecutionClient._get_binance_position_status_reports)
     assert "return []" in positions
+
+
+async def test_a_venue_refusing_the_keys_is_why_the_node_did_not_start_without_the_secret():
+    from nautilus_trader.adapters.binance.http.error import BinanceClientError
+
+    node = await build_without_connecting(
+        live_config(live_manifest("binance", "spot", "BTCUSDT.BINANCE")), FAKE_CREDENTIALS
+    )
+    try:
+        client = exec_client(node)
+
+        async def refused() -> None:
+            raise BinanceClientError(401, {"code": -2015, "msg": "Invalid API-key, IP, or permissions for action."}, {})
+
+        async def loaded() -> None:
+            return None
+
+        client._instrument_provider.initialize = loaded
+        client._update_account_state = refused  # the first signed request of the client's _connect
+        with pytest.raises(BinanceClientError):
+            await client._connect()
+        why = node._why_not_running(75)
+        assert "execution client BINANCE could not connect: the venue answered HTTP 401, -2015 Invalid API-key" in why
+        assert "check the API key and secret in the Secret named by spec.venue.credentialsSecret" in why
+        assert not any(value in why for value in FAKE_CREDENTIALS.values())
+    finally:
+        node.dispose()

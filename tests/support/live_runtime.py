@@ -20,9 +20,10 @@ from livestrat.api.runtime_config import RuntimeConfig
 from livestrat.api.spec import SampleData
 from strategy_runtime.ledger import FillRecord, PostgresLedger
 from strategy_runtime.local.emulated_venue import EmulatedVenue
+from strategy_runtime.local.rehearse import EmulatorKeys
 from strategy_runtime.paper.catalog import write_sample_catalog
 from tests.support.runtime_process import RuntimeProcess, strategy_config
-from tests.support.venue_emulator_process import runtime_environ
+from tests.support.venue_emulator_process import KEYS, runtime_environ
 
 SPOT = "BTCUSDT.BINANCE"
 
@@ -106,21 +107,32 @@ class LiveStory:
     dsn: str
     config: RuntimeConfig
     config_path: Path
+    keys: EmulatorKeys = KEYS
+    product: str = "spot"  # the emulator's account: spot or usdm
     processes: list[RuntimeProcess] = field(default_factory=list)
 
     @classmethod
     def of(
-        cls, directory: Path, venue: EmulatedVenue, dsn: str, spec: Mapping[str, Any], name: str = "live", **fields: Any
+        cls,
+        directory: Path,
+        venue: EmulatedVenue,
+        dsn: str,
+        spec: Mapping[str, Any],
+        name: str = "live",
+        *,
+        keys: EmulatorKeys = KEYS,
+        product: str = "spot",
+        **fields: Any,
     ) -> LiveStory:
         config, path = strategy_config(directory, spec, name=name, ledger_kind="postgresql", **fields)
-        return cls(directory, venue, dsn, config, path)
+        return cls(directory, venue, dsn, config, path, keys, product)
 
     def start(self, tag: str = "runtime", env: Mapping[str, str] | None = None) -> RuntimeProcess:
         process = RuntimeProcess.start(
             self.config,
             self.config_path,
             ledger_dsn=self.dsn,
-            env=runtime_environ(self.venue) | dict(env or {}),
+            env=runtime_environ(self.venue, self.keys) | dict(env or {}),
             tag=tag,
         )
         self.processes.append(process)
@@ -134,7 +146,7 @@ class LiveStory:
         return await ledger_fills(self.dsn, self.config.strategy.key)
 
     async def reckoning(self) -> Reckoning:
-        return Reckoning.of(await self.venue.admin.trades(), await self.fills())
+        return Reckoning.of(await self.venue.admin.trades(product=self.product), await self.fills())
 
     async def wait_for(
         self, condition: Callable[[], Any], what: str, timeout: float = 60.0, interval: float = 0.1

@@ -35,14 +35,24 @@ KEYS = EmulatorKeys(
 )
 
 
+# USD-M futures: an HMAC pair (NautilusTrader's futures client keeps its listen key over REST with it).
+HMAC_KEYS = EmulatorKeys(
+    api_key="hM4cK3yZ8xW2mR7tB4nJ9pL5sD1fG6hY0cVkQ7xZ2mV9wR4tB8nJ3pL6sF5hD1gK",
+    api_secret="qW8eR2tY6uI0oP4aS8dF2gH6jK0lZ4xC8vB2nM6qW0eR4tY8uI2oP6aS0dF4gH8j",
+    key_type="hmac",
+)
+
+
 def scenario(
     balances: Mapping[str, Any],
     *,
     keys: EmulatorKeys = KEYS,
+    product: str = "spot",
     **more: Any,
 ) -> dict[str, Any]:
-    """A scenario: the key pair, the balances, and ``more`` (``open_orders``, ``faults``) as the emulator takes them (``livestrat.venue_emulator.scenario``)."""
-    return scenario_for(keys, balances) | more
+    """A scenario: the key pair, the balances (USD-M: the USDT wallet), and ``more`` (``open_orders``,
+    ``usdm_positions``, ``faults``...) as the emulator takes them (``livestrat.venue_emulator.scenario``)."""
+    return scenario_for(keys, balances, product) | more
 
 
 def runtime_environ(venue: EmulatedVenue, keys: EmulatorKeys = KEYS) -> dict[str, str]:
@@ -71,4 +81,4 @@ async def venue_emulator(
         await venue.stop_async()
 
 
-__all__ = ["KEYS", "EmulatedVenue", "VenueAdmin", "runtime_environ", "scenario", "venue_emulator"]
+__all__ = ["HMAC_KEYS", "KEYS", "EmulatedVenue", "VenueAdmin", "runtime_environ", "scenario", "venue_emulator"]

@@ -1,0 +1,126 @@
+"""A live Binance USD-M futures strategy's story, through NautilusTrader's real adapter, against the venue emulator.
+
+As tests/live/test_spot_story.py, on a ``usdtFutures`` account: an HMAC key (the futures client keeps
+its listen key over REST), the emulator's USD-M account (a USDT wallet, positions) asked through its
+admin API (``?product=usdm``). Every test prints the counts it checked.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import signal
+from decimal import Decimal
+
+import pytest
+
+from tests.support.kube import LIVESTRATEGIES
+from tests.support.live_runtime import LiveStory, ladder, live_catalog, story_spec
+from tests.support.scripted import scripted_strategy
+from tests.support.venue_emulator_process import HMAC_KEYS, scenario, venue_emulator
+
+pytestmark = pytest.mark.slow
+
+PERP = "BTCUSDT-PERP.BINANCE"
+SPEED = 120
+WALLET = {"USDT": "1000000"}
+HALT_RECORD = {"reason": "ScaledToZero", "message": "spec.replicas is 0", "since": "2026-12-06T07:00:00Z"}
+
+
+def usdm_spec(strategy, **overrides):
+    spec = story_spec(strategy, PERP, **overrides)
+    spec["venue"] = spec["venue"] | {"accountType": "usdtFutures"}
+    return spec
+
+
+def usdm_story(tmp_path, venue, dsn, spec, **fields) -> LiveStory:
+    return LiveStory.of(tmp_path, venue, dsn, spec, keys=HMAC_KEYS, product="usdm", **fields)
+
+
+async def test_usdm_kill_9_twenty_times_while_the_venue_keeps_filling_loses_and_duplicates_no_fill(
+    tmp_path, pg_database
+):
+    catalog = live_catalog(tmp_path / "catalog", PERP, bars=6000)
+    rng = random.Random(20261207)
+    venue_scenario = scenario(WALLET, keys=HMAC_KEYS, product="usdm")
+    async with venue_emulator(
+        tmp_path / "venue", catalog=catalog, instruments=[PERP], scenario=venue_scenario, speed=SPEED
+    ) as venue:
+        story = usdm_story(tmp_path, venue, pg_database, usdm_spec(ladder(PERP, distance="0.0004", max_open=8)))
+        kills = 0
+        try:
+            for round_ in range(20):
+                runtime = story.start(tag=f"runtime-{round_}")
+                await asyncio.sleep(rng.uniform(0.5, 8.0))
+                runtime.process.send_signal(signal.SIGKILL)
+                await runtime.wait_exit()
+                kills += 1
+                await asyncio.sleep(rng.uniform(0.0, 2.0))
+            during = len(await venue.admin.trades(product="usdm"))
+            final = story.start(tag="runtime-final")
+            await final.wait_ready(timeout=120)
+            await asyncio.sleep(5)
+            final.signal(signal.SIGTERM)
+            code, _ = await final.wait_exit(timeout=60)
+            assert code == 0, final.output()[-3000:]
+            venue_open = await venue.admin.open_orders(product="usdm")
+            reckoning = await story.reckoning()
+            positions = await venue.admin.positions()
+        finally:
+            story.kill_all()
+    print(
+        f"{reckoning.line(f'USD-M kill -9 x{kills}')}; trades while being killed {during}; "
+        f"open at the venue after the final stop {len(venue_open)}; venue positions {positions['positions']}"
+    )
+    assert kills == 20 and during > 0
+    assert (reckoning.lost, reckoning.unknown, reckoning.duplicated) == ((), (), 0)
+    assert reckoning.in_ledger == reckoning.at_venue > 0
+    assert venue_open == []
+
+
+async def test_usdm_halt_under_flatten_leaves_no_order_and_a_flat_position_at_the_venue(
+    tmp_path, pg_database, emulator, kubeconfig_path
+):
+    catalog = live_catalog(tmp_path / "catalog", PERP)
+    events = tmp_path / "events.jsonl"
+    steps = [
+        {"bar": 2, "do": "market", "side": "BUY", "quantity": "0.02", "tag": "entry"},
+        {"bar": 2, "do": "limit", "side": "BUY", "quantity": "0.01", "offset": -0.2, "count": 3, "tag": "resting"},
+    ]
+    venue_scenario = scenario(WALLET, keys=HMAC_KEYS, product="usdm")
+    async with venue_emulator(
+        tmp_path / "venue", catalog=catalog, instruments=[PERP], scenario=venue_scenario, speed=SPEED
+    ) as venue:
+        spec = usdm_spec(scripted_strategy(str(events), PERP, steps=steps), haltPolicy="flatten")
+        story = usdm_story(tmp_path, venue, pg_database, spec, name="halted", report_status=True)
+        namespace = story.config.strategy.namespace
+        emulator.add_namespace(namespace)
+        manifest = {"apiVersion": "livestrat.io/v1alpha1", "kind": "LiveStrategy", "metadata": {"name": "halted"}}
+        emulator.create_object(LIVESTRATEGIES, {**manifest, "spec": spec}, namespace=namespace)
+        try:
+            runtime = story.start(env={"KUBECONFIG": str(kubeconfig_path)})
+            await runtime.wait_ready(timeout=90)
+            await runtime.wait_until(
+                lambda s: s["trading"]["openOrders"] == 3 and s["trading"]["fills"] == 1, what="entry and resting"
+            )
+            before_open = await venue.admin.open_orders(product="usdm")
+            before = await venue.admin.positions()
+            emulator.patch_object(
+                LIVESTRATEGIES, "halted", {"status": {"halt": HALT_RECORD}}, namespace=namespace, subresource="status"
+            )
+            runtime.signal(signal.SIGTERM)
+            code, _ = await runtime.wait_exit(timeout=story.config.halt_budget_seconds + 10)
+            after_open = await venue.admin.open_orders(product="usdm")
+            after = await venue.admin.positions()
+            reckoning = await story.reckoning()
+        finally:
+            story.kill_all()
+    amount = {s: Decimal(p["amount"]) for s, p in after["positions"].items()}
+    print(
+        f"USD-M halt flatten: open at the venue before {len(before_open)}, after {len(after_open)}; position before "
+        f"{before['positions']}, after {after['positions']}; {reckoning.line('halt')}"
+    )
+    assert code == 0, runtime.output()[-3000:]
+    assert after_open == []
+    assert all(q == 0 for q in amount.values()), "flat at the venue"
+    assert (reckoning.lost, reckoning.unknown, reckoning.duplicated) == ((), (), 0)
