@@ -191,7 +191,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--duration",
         type=float,
         metavar="S",
-        help="halt after S seconds (default: when the emulator's feed is over, or at Ctrl-C)",
+        help="halt after S seconds (default: when the catalog's market is over, at --speed; Ctrl-C halts at any time)",
     )
     p.add_argument(
         "--balance",

@@ -19,7 +19,8 @@ public protocol on 127.0.0.1, fed by a catalog), which the rehearsal starts and 
   only: no real money, and the emulated account lives no longer than the run), or PostgreSQL with
   a DSN from ``LIVESTRAT_LEDGER_DSN`` or ``--ledger-file``, as for ``livestrat run``. Every
   rehearsal is a fresh emulated account under a ledger key of its own;
-- it stops after ``--duration`` seconds, when the emulator's feed is over, or at Ctrl-C, and halts
+- it stops after ``--duration`` seconds (by default when the catalog's market is over: its span at
+  ``--speed``, a few seconds more for the last fills to arrive), or at Ctrl-C, and halts
   as a pod asked to halt does (``haltPolicy`` applies); then ``livestrat run``'s summary, and what
   the venue says: its trades against the ledger's fills (by trade id) and the orders it still holds.
 
@@ -61,7 +62,7 @@ from strategy_runtime.live.endpoints import ENV_VENUE_ENDPOINTS
 from strategy_runtime.local.config import local_runtime_config
 from strategy_runtime.local.emulated_venue import EmulatedVenue, EmulatorError, write_scenario
 from strategy_runtime.local.run import LEDGER_ON_THE_COMMAND_LINE, configure_logging, given_dsn, print_summary
-from strategy_runtime.paper.catalog import CatalogError, prepare_catalog
+from strategy_runtime.paper.catalog import CatalogError, StrategyCatalog, prepare_catalog
 from strategy_runtime.paper.sample_data import SampleDataError
 from strategy_runtime.runtime import EXIT_FAILED, EXIT_INVALID, EXIT_OK, RunOutcome, RuntimeOptions, StrategyRuntime
 
@@ -229,6 +230,17 @@ class VenueComparison:
         )
 
 
+FEED_END_MARGIN_SECONDS = 5.0
+
+
+def market_seconds(catalog: StrategyCatalog, instrument_ids: Sequence[str], speed: float) -> float | None:
+    """How long the emulator's feed of the catalog's bars lasts at ``speed`` (wall seconds), None without bars."""
+    stamps = [bar.ts_init for bar in catalog.catalog.bars(instrument_ids=list(instrument_ids))]
+    if not stamps or speed <= 0:
+        return None
+    return (max(stamps) - min(stamps)) / 1e9 / speed + FEED_END_MARGIN_SECONDS
+
+
 def print_venue(comparison: VenueComparison | None, balances: Mapping[str, Any] | None, problem: str | None) -> None:
     if comparison is None:
         print(f"  the venue:      not asked ({problem or 'the emulator did not answer'})")
@@ -320,7 +332,7 @@ async def rehearse(
 
             async def stop_after() -> None:
                 await asyncio.sleep(duration)
-                runtime.request_stop(f"the rehearsal's --duration of {duration:g}s is over")
+                runtime.request_stop(f"the rehearsal's {duration:g}s are over")
 
             helpers.append(loop.create_task(stop_after()))
         try:
@@ -394,7 +406,9 @@ def rehearse_command(args: argparse.Namespace) -> int:
                 keys=EmulatorKeys.for_account(AccountType(config.spec.venue.account_type or AccountType.SPOT)),
                 balances=balances,
                 speed=args.speed,
-                duration=args.duration,
+                duration=args.duration
+                if args.duration is not None
+                else market_seconds(catalog, config.spec.instruments, args.speed),
                 quiet=args.quiet,
             )
         )

@@ -155,3 +155,15 @@ def test_a_live_account_s_zero_pnl_before_any_fill_is_not_the_node_disagreeing()
     assert _node_disagrees(outcome, {}, []) is None
     outcome = RunOutcome(0, "over", node_pnl=PnlView(realized={"USDT": Decimal("1.5")}), node_positions={})
     assert _node_disagrees(outcome, {}, []) == "1.5 USDT realized, flat"
+
+
+def test_by_default_a_rehearsal_lasts_as_long_as_the_catalog_s_market_at_its_speed(tmp_path):
+    from livestrat.api.spec import SampleData
+    from strategy_runtime.local.rehearse import FEED_END_MARGIN_SECONDS, market_seconds
+    from strategy_runtime.paper.catalog import StrategyCatalog, open_catalog, write_sample_catalog
+
+    write_sample_catalog(tmp_path, ["BTCUSDT.BINANCE"], SampleData(bars=120))
+    catalog = StrategyCatalog(path=str(tmp_path), catalog=open_catalog(tmp_path), instruments=(), bar_types=())
+    # 120 one-minute bars: 119 minutes from the first close to the last, a minute of market a second at speed 60.
+    assert market_seconds(catalog, ["BTCUSDT.BINANCE"], 60) == 119 + FEED_END_MARGIN_SECONDS
+    assert market_seconds(catalog, ["ETHUSDT.BINANCE"], 60) is None
