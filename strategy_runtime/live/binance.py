@@ -186,7 +186,7 @@ _CREDENTIAL_CODES = {-2014, -2015, -1022}
 
 def _refusal(exc: BaseException) -> str:
     if isinstance(exc, BinanceError) and isinstance(exc.message, Mapping):
-        code, msg = exc.message.get("code"), exc.message.get("msg")
+        code, msg = exc.message.get("code"), str(exc.message.get("msg") or "").rstrip(".")
         text = f"the venue answered HTTP {exc.status}, {code} {msg}"
         if code in _CREDENTIAL_CODES:
             text += ": check the API key and secret in the Secret named by spec.venue.credentialsSecret"

@@ -99,3 +99,31 @@ async def test_a_venue_refusing_the_keys_is_why_the_node_did_not_start_without_t
         assert not any(value in why for value in FAKE_CREDENTIALS.values())
     finally:
         node.dispose()
+
+
+def test_the_engine_adjusts_reported_fills_to_the_position_s_last_lifecycle_before_reconciling():
+    # Pin of NautilusTrader 1.231 (strategy_runtime/live/reconciliation.py turns it off for live nodes).
+    from nautilus_trader.live.execution_engine import LiveExecutionEngine
+
+    from strategy_runtime.live.reconciliation import ADJUST_FILLS_METHOD
+
+    method = getattr(LiveExecutionEngine, ADJUST_FILLS_METHOD)
+    assert list(inspect.signature(method).parameters) == ["self", "mass_status"]
+    source = inspect.getsource(LiveExecutionEngine._reconcile_execution_mass_status)
+    assert f"self.{ADJUST_FILLS_METHOD}(mass_status)" in source
+
+
+async def test_a_live_node_reconciles_every_fill_the_venue_reports_not_only_the_position_s_last_lifecycle():
+    from nautilus_trader.execution.reports import ExecutionMassStatus
+
+    node = await build_without_connecting(
+        live_config(live_manifest("binance", "usdtFutures", "BTCUSDT-PERP.BINANCE")), FAKE_CREDENTIALS
+    )
+    try:
+        engine = node.kernel.exec_engine
+        status = ExecutionMassStatus.__new__(ExecutionMassStatus)
+        status._fill_reports = {"V-1": ["a fill of an earlier lifecycle"]}
+        engine._adjust_mass_status_fills(status)
+        assert status._fill_reports == {"V-1": ["a fill of an earlier lifecycle"]}
+    finally:
+        node.dispose()
