@@ -51,6 +51,12 @@ ExecutionType = Literal["NEW", "TRADE", "CANCELED", "EXPIRED", "REJECTED"]
 ORDER_TYPES: tuple[str, ...] = ("LIMIT", "MARKET", "LIMIT_MAKER")
 TIME_IN_FORCES: tuple[str, ...] = ("GTC", "IOC", "FOK")
 FUTURES_ORDER_TYPES: tuple[str, ...] = ("LIMIT", "MARKET")
+UNSUPPORTED_SPOT_TYPES = {
+    "STOP_LOSS": "Stop loss orders are not supported for this symbol.",
+    "STOP_LOSS_LIMIT": "Stop loss limit orders are not supported for this symbol.",
+    "TAKE_PROFIT": "Take profit orders are not supported for this symbol.",
+    "TAKE_PROFIT_LIMIT": "Take profit limit orders are not supported for this symbol.",
+}
 FUTURES_TIME_IN_FORCES: tuple[str, ...] = ("GTC", "IOC", "FOK", "GTX")
 GTX_REJECT_MSG = "Due to the order could not be executed as maker, the Post Only order will be rejected."
 MAX_DECIMALS = 8  # Binance's spot assets carry 8 decimals; more answers -1111 BAD_PRECISION
@@ -273,8 +279,13 @@ class Exchange:
         usdm = self.product == "usdm"
         if side not in ("BUY", "SELL"):
             raise errors.invalid_side()
+        if not usdm and order_type in UNSUPPORTED_SPOT_TYPES:
+            # errors.md, -2010 messages: what the symbol's orderTypes (exchangeInfo) leave out
+            raise errors.new_order_rejected(UNSUPPORTED_SPOT_TYPES[order_type])
         if order_type not in (FUTURES_ORDER_TYPES if usdm else ORDER_TYPES):
             raise errors.invalid_order_type()
+        if order_type == "MARKET" and price is not None:
+            raise errors.BinanceError(400, -1106, "Parameter 'price' sent when not required.")
         if quantity is None:
             raise errors.mandatory_param("quantity")
         _check_precision("quantity", quantity)

@@ -200,6 +200,8 @@ class WsApi:
             request_id = request.get("id")
             method = str(request.get("method", "")).removeprefix("v3/")
             params = request.get("params") or {}
+            if not isinstance(params, dict):
+                raise ValueError("params is not an object")
         except (ValueError, AttributeError):
             return {"id": None, "status": 400, "error": {"code": -1000, "msg": "Malformed request."}}
         try:
@@ -233,6 +235,8 @@ class WsApi:
             sub_id = params.get("subscriptionId")
             if sub_id is None:
                 session.subscriptions.clear()
+            elif not str(sub_id).isdigit():
+                raise errors.invalid_parameter("subscriptionId")
             elif session.subscriptions.pop(int(str(sub_id)), None) is None:
                 raise errors.subscription_inactive()
             return {}
