@@ -21,6 +21,7 @@ import sys
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from pathlib import Path
 
 from aiohttp import web
 
@@ -36,6 +37,7 @@ from livestrat.venue_emulator.market_api import add_market
 from livestrat.venue_emulator.market_streams import STREAM_PREFIX
 from livestrat.venue_emulator.scenario import Scenario
 from livestrat.venue_emulator.spot_api import spot_routes
+from livestrat.venue_emulator.state_file import StateFile, load_state, restore
 from livestrat.venue_emulator.ws_api import WS_API_PATH, WsApi
 
 
@@ -134,6 +136,7 @@ class ServeOptions:
     start: str | None = None
     host: str = "127.0.0.1"
     port: int = 0
+    state: Path | None = None
 
 
 async def serve(options: ServeOptions, ready: Callable[[dict[str, str]], None], stop: asyncio.Event) -> None:
@@ -144,6 +147,10 @@ async def serve(options: ServeOptions, ready: Callable[[dict[str, str]], None], 
     """
     feed = MarketFeed(options.catalog, options.instruments, speed=options.speed, start=options.start)
     venue = build_venue(feed.rules, options.scenario)
+    saved = load_state(options.state) if options.state is not None else None
+    if saved is not None:
+        restore(venue, saved)
+    state_file = StateFile(options.state, venue) if options.state is not None else None
     feed.listen(venue.exchange)  # matching first, then the market streams (add_market listens after)
     if venue.futures is not None:
         feed.listen(venue.futures)
@@ -154,6 +161,8 @@ async def serve(options: ServeOptions, ready: Callable[[dict[str, str]], None], 
     site = web.TCPSite(runner, options.host, options.port)
     await site.start()
     host, port = site._server.sockets[0].getsockname()[:2]
+    if state_file is not None:
+        state_file.start()
     ready(endpoints(f"http://{host}:{port}"))
     tasks = [asyncio.create_task(feed.run(), name="venue-feed"), *play_scenario_faults(venue)]
     try:
@@ -162,6 +171,8 @@ async def serve(options: ServeOptions, ready: Callable[[dict[str, str]], None], 
         for task in tasks:
             task.cancel()
         await runner.cleanup()
+        if state_file is not None:
+            await state_file.close()
 
 
 def run_command(args: argparse.Namespace) -> int:
@@ -180,6 +191,7 @@ def run_command(args: argparse.Namespace) -> int:
         start=args.start,
         host=args.host,
         port=args.port,
+        state=Path(args.state) if args.state else None,
     )
 
     def ready(urls: dict[str, str]) -> None:
@@ -194,7 +206,7 @@ def run_command(args: argparse.Namespace) -> int:
 
     try:
         asyncio.run(main())
-    except InstrumentError as exc:
+    except (InstrumentError, ValueError) as exc:
         print(f"livestrat venue-emulator: {exc}", file=sys.stderr)
         return 2
     return 0
