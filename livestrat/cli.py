@@ -151,7 +151,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = command(
         "run",
-        "Run a strategy locally in paper mode on replayed data",
+        "Run a strategy locally in paper mode, on replayed data or a venue's live feed",
         "No cluster or database server needed: the ledger is an SQLite file under WORKDIR, or PostgreSQL "
         "with a DSN in LIVESTRAT_LEDGER_DSN or in --ledger-file. Ctrl-C halts it the way a pod halts.",
     )

@@ -92,6 +92,7 @@ from livestrat.api.spec import Adapter, LiveStrategySpec, Mode, ReplayDataType
 from strategy_runtime.live.venue_options import VenueOptionError
 from strategy_runtime.live.venues import VenueConfigError, live_venue
 from strategy_runtime.paper.catalog import CatalogError, StrategyCatalog, prepare_catalog
+from strategy_runtime.paper.live_feed import LiveFeed, live_feed
 from strategy_runtime.paper.replay import (
     REPLAY_CLIENT_ID,
     ReplayDataClient,
@@ -199,8 +200,8 @@ class StrategyNode:
     def sandbox(self) -> SandboxExecutionClient | None:
         """The simulated venue's execution client in paper mode (its ``exchange`` holds the book)."""
         # Private in NautilusTrader 1.231 (no public lookup of a client by id); pinned by test_nautilus_pins.
-        client = self.kernel.exec_engine._clients.get(ClientId(self.config.spec.venue.name or ""))
-        return client if isinstance(client, SandboxExecutionClient) else None
+        clients = self.kernel.exec_engine._clients.values()
+        return next((c for c in clients if isinstance(c, SandboxExecutionClient)), None)
 
     def front_doors(self) -> dict[str, Callable[[Any], None]]:
         """See :func:`front_doors`."""
@@ -389,13 +390,23 @@ def build_node(
     exec_factories: dict[str, type[LiveExecClientFactory]] = {}
     replay_speed: float | None = None
     account_type = "MARGIN"
-    if paper:
-        if spec.venue.adapter != Adapter.SANDBOX:
-            raise NodeBuildError(f"paper mode trades on the sandbox adapter, not {spec.venue.adapter}")
+    feed: LiveFeed | None = None
+    if paper and spec.venue.adapter != Adapter.SANDBOX:
+        # Paper on a live feed: the venue's data client (no keys) feeds the sandbox.
+        feed = live_feed(spec, environ)
+        timeouts = LIVE_TIMEOUTS  # a network data client connects, as a live one does
+        venue = paper_venue(spec, live_feed=(feed.venue, feed.sandbox_account_type))
+        data_clients[feed.name] = feed.data_config
+        data_factories[feed.name] = feed.data_factory
+        exec_clients[SANDBOX_CLIENT_NAME] = venue.sandbox_config()
+        exec_factories[SANDBOX_CLIENT_NAME] = SandboxLiveExecClientFactory
+        account_type = venue.account_type
+        catalog = None  # instruments and data come from the venue
+    elif paper:
         if spec.data.replay is None:
             raise NodeBuildError(
-                "a paper strategy needs data.replay: livestrat feeds paper strategies from the catalog only "
-                "(a live market data feed for paper trading is not supported yet)"
+                "a paper strategy on the sandbox adapter needs data.replay: the sandbox has no market of its own "
+                "(for a live feed, set venue.adapter to the venue)"
             )
         catalog = catalog if catalog is not None else prepare_catalog(config)
         # A replay with nothing the strategy can use starts, trades nothing and ends "fine": say so first.
@@ -457,12 +468,15 @@ def build_node(
     node.build()
 
     replay: ReplayDataClient | None = None
-    if paper:
+    if paper and feed is None:
         # Private in NautilusTrader 1.231 (the builder hands out no client); pinned by test_nautilus_pins.
         replay = node.kernel.data_engine._clients[ClientId(REPLAY_CLIENT_ID)]
         assert isinstance(replay, ReplayDataClient)
         replay.attach_kernel(node.kernel)
         replay.drive_clocks(market_clocks)
+        events_handler = synchronous_exec_events(node.kernel)
+    elif paper:
+        # The sandbox matches synchronously, on the live feed as on a replay: its events are applied at once.
         events_handler = synchronous_exec_events(node.kernel)
     else:
         events_handler = node.kernel.exec_engine.process

@@ -28,7 +28,7 @@ import pandas as pd
 from nautilus_trader.model.data import Bar, BarType
 
 from livestrat.api.runtime_config import ENV_API_KEY, ENV_API_PASSPHRASE, ENV_API_SECRET, RuntimeConfig
-from livestrat.api.spec import Mode, ReplayDataType
+from livestrat.api.spec import Adapter, Mode, ReplayDataType
 from strategy_runtime.live.venue_options import VenueOptionError
 from strategy_runtime.live.venues import VenueConfigError, live_venue
 from strategy_runtime.paper.catalog import (
@@ -39,6 +39,7 @@ from strategy_runtime.paper.catalog import (
     open_catalog,
     prepare_catalog,
 )
+from strategy_runtime.paper.live_feed import live_feed
 from strategy_runtime.paper.venue import PaperVenueError, paper_venue
 from strategy_runtime.strategy_source import StrategyLoadError, load_strategy
 
@@ -185,7 +186,14 @@ def preflight(config: RuntimeConfig) -> list[Finding]:
         load_strategy(spec.strategy)
     except StrategyLoadError as exc:
         found.append(_error(str(exc)))
-    if spec.mode == Mode.PAPER:
+    if spec.mode == Mode.PAPER and spec.venue.adapter != Adapter.SANDBOX:
+        # Paper on a live feed: the venue's data client and the sandbox; no catalog is read.
+        try:
+            feed = live_feed(spec, {})
+            paper_venue(spec, live_feed=(feed.venue, feed.sandbox_account_type))
+        except (PaperVenueError, VenueConfigError, VenueOptionError) as exc:
+            found.append(_error(str(exc)))
+    elif spec.mode == Mode.PAPER:
         try:
             paper_venue(spec)
         except (PaperVenueError, VenueOptionError) as exc:

@@ -17,7 +17,10 @@ HTTP endpoints and the status push:
 - when the replay is over the run halts as a pod does (``haltPolicy`` applies) and prints a
   summary: fills, realized and unrealized PnL, final positions, risk state, where the ledger
   is, and the realized PnL recomputed from the ledger's own fills, independently of the node;
-- Ctrl-C (or SIGTERM) halts it the same way, at any time.
+- Ctrl-C (or SIGTERM) halts it the same way, at any time;
+- paper on a live feed (``venue.adapter: binance``, no ``data.replay``) reads no catalog and runs on
+  the venue's market data until Ctrl-C (``LIVESTRAT_VENUE_ENDPOINTS`` in the environment points it at
+  the venue emulator instead).
 """
 
 from __future__ import annotations
@@ -36,13 +39,13 @@ from decimal import Decimal
 from pathlib import Path
 
 from livestrat.api.runtime_config import ENV_LEDGER_DSN, LedgerKind, LedgerTarget, RuntimeConfig, StrategyIdentity
-from livestrat.api.spec import Mode
+from livestrat.api.spec import Adapter, Mode
 from livestrat.api.status import Position
 from livestrat.api.validation import InvalidManifest
 from strategy_runtime.ledger import DsnParts, LedgerError
 from strategy_runtime.ledger.export import write_fills
 from strategy_runtime.local.config import local_runtime_config, paper_only
-from strategy_runtime.paper.catalog import CatalogError, prepare_catalog
+from strategy_runtime.paper.catalog import CatalogError, StrategyCatalog, prepare_catalog
 from strategy_runtime.paper.sample_data import SampleDataError
 from strategy_runtime.pnl import recompute_pnl
 from strategy_runtime.runtime import EXIT_INVALID, RunOutcome, RuntimeOptions, StrategyRuntime
@@ -241,16 +244,21 @@ def run_local(args: argparse.Namespace) -> int:
         return EXIT_INVALID
     # Where the ledger is, safe to print: host:port/database, never the password.
     ledger = f"PostgreSQL {where} (from {given[1]})" if given else f"SQLite {config.ledger.sqlite_path}"
-    try:
-        catalog = prepare_catalog(config, owned=args.catalog is None)
-    except (CatalogError, SampleDataError) as exc:
-        print(f"livestrat run: {exc}", file=sys.stderr)
-        return EXIT_INVALID
-    notice = catalog.sample_notice(config.spec.data.sample)
-    if notice is not None:
-        print(notice, flush=True)
+    catalog: StrategyCatalog | None = None
+    if config.spec.venue.adapter != Adapter.SANDBOX:  # paper on a live feed: no catalog is read
+        market = f"{config.spec.venue.adapter}'s live market data"
+    else:
+        try:
+            catalog = prepare_catalog(config, owned=args.catalog is None)
+        except (CatalogError, SampleDataError) as exc:
+            print(f"livestrat run: {exc}", file=sys.stderr)
+            return EXIT_INVALID
+        notice = catalog.sample_notice(config.spec.data.sample)
+        if notice is not None:
+            print(notice, flush=True)
+        market = catalog.path
     print(
-        f"running {config.strategy.name} in paper mode on {catalog.path}, ledger {ledger} (Ctrl-C halts it)",
+        f"running {config.strategy.name} in paper mode on {market}, ledger {ledger} (Ctrl-C halts it)",
         flush=True,
     )
 

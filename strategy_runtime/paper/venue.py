@@ -123,22 +123,29 @@ class PaperVenueError(ValueError):
     """The spec does not describe a venue the sandbox can simulate."""
 
 
-def paper_venue(spec: LiveStrategySpec) -> PaperVenue:
-    """The simulated venue of a paper spec (sandbox adapter), options applied."""
+def paper_venue(spec: LiveStrategySpec, *, live_feed: tuple[str, str] | None = None) -> PaperVenue:
+    """The simulated venue of a paper spec, options applied.
+
+    ``live_feed``: (venue, CASH or MARGIN) of a paper strategy on a live feed (``paper.live_feed``), whose
+    ``venue.options`` belong to the venue's data client: the sandbox then runs with its defaults.
+    """
     venue = spec.venue
-    if venue.name is None:
+    name, account_type = live_feed or (venue.name, str(venue.account_type or DEFAULT_ACCOUNT_TYPE).upper())
+    if name is None:
         raise PaperVenueError("spec.venue.name is required for the sandbox adapter (the venue it simulates)")
     if not venue.starting_balances:
         raise PaperVenueError("spec.venue.startingBalances is required in paper mode, for example ['100000 USDT']")
     replay = spec.data.replay
     data_types = replay.data_types if replay is not None else [ReplayDataType.BARS]
     settings: dict[str, Any] = {
-        "venue": venue.name,
-        "account_type": str(venue.account_type or DEFAULT_ACCOUNT_TYPE).upper(),
+        "venue": name,
+        "account_type": account_type,
         "starting_balances": tuple(venue.starting_balances),
         # The exchange moves on trades only if trades are replayed (a backtest of the same data does the same).
         "trade_execution": ReplayDataType.TRADES in data_types,
     }
+    if live_feed is not None:
+        return PaperVenue(**settings)
     (options,) = convert_options(venue.options, [SandboxExecClientConfig], reserved=_RESERVED, adapter="sandbox")
     known = {f.name for f in fields(PaperVenue)}
     for key, value in options.items():

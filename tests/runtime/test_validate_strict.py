@@ -153,3 +153,19 @@ def test_a_run_over_a_window_without_data_says_so_loudly(tmp_path, capsys):
     captured = capsys.readouterr()
     assert "nothing would be replayed (0 bars, 0 fills)" in captured.err
     assert "WARNING:        nothing was replayed" in captured.out
+
+
+def test_paper_on_a_live_feed_passes_without_a_catalog_and_names_a_venue_that_cannot_feed(tmp_path, capsys):
+    def live_feed(spec):
+        spec["venue"] = {"adapter": "binance", "accountType": "spot", "startingBalances": ["10000 USDT"]}
+        del spec["data"]["replay"], spec["data"]["sample"]
+
+    assert strict(tmp_path, manifest(tmp_path, live_feed)) == 0
+    assert ": ok (ema-cross-btc, strict" in capsys.readouterr().out
+
+    def option_it_lacks(spec):
+        live_feed(spec)
+        spec["venue"]["options"] = {"no_such_option": "1"}
+
+    assert strict(tmp_path, manifest(tmp_path, option_it_lacks)) == 1
+    assert "no_such_option" in capsys.readouterr().out
