@@ -38,7 +38,7 @@ from livestrat.venue_emulator.market_streams import STREAM_PREFIX
 from livestrat.venue_emulator.scenario import Scenario
 from livestrat.venue_emulator.spot_api import spot_routes
 from livestrat.venue_emulator.state_file import StateFile, load_state, restore
-from livestrat.venue_emulator.ws_api import WS_API_PATH, WsApi
+from livestrat.venue_emulator.ws_api import FUTURES_WS_API_PATH, WS_API_PATH, WsApi
 
 
 def wall_clock_ms() -> int:
@@ -58,6 +58,7 @@ class Venue:
     http_faults: HttpFaults
     futures: Exchange | None = None  # the USD-M account, when the venue lists USD-M symbols
     futures_streams: FuturesUserStreams | None = None
+    futures_ws_api: WsApi | None = None  # USD-M's WebSocket API (listen keys for Ed25519 keys)
     market_streams: MarketStreams | None = None
 
 
@@ -77,6 +78,7 @@ def build_venue(
     if futures is not None:
         scenario.place_open_orders(futures)
     auth = Authenticator(scenario.api_keys(), now_ms)
+    futures_streams = FuturesUserStreams(futures, now_ms) if futures is not None else None
     return Venue(
         rules=rules,
         scenario=scenario,
@@ -85,7 +87,10 @@ def build_venue(
         ws_api=WsApi(exchange, auth, now_ms),
         http_faults=HttpFaults(),
         futures=futures,
-        futures_streams=FuturesUserStreams(futures, now_ms) if futures is not None else None,
+        futures_streams=futures_streams,
+        futures_ws_api=(
+            WsApi(None, auth, now_ms, FUTURES_WS_API_PATH, listen_keys=futures_streams) if futures_streams else None
+        ),
         market_streams=market_streams,
     )
 
@@ -98,6 +103,8 @@ def build_app(venue: Venue, market_routes: Iterable[web.RouteDef] = ()) -> web.A
     app.add_routes(venue.ws_api.routes())
     if venue.futures is not None and venue.futures_streams is not None:
         app.add_routes(futures_routes(venue.futures, venue.auth, venue.futures_streams))
+    if venue.futures_ws_api is not None:
+        app.add_routes(venue.futures_ws_api.routes())
     app.add_routes(admin_routes(venue))
     return app
 
@@ -118,6 +125,7 @@ def endpoints(base_http: str) -> dict[str, str]:
     return {
         "http": base_http,
         "ws_api": base_ws + WS_API_PATH,
+        "ws_api_usdm": base_ws + FUTURES_WS_API_PATH,
         "ws_stream": base_ws,
         "ws_stream_usdm": base_ws + STREAM_PREFIX["usdm"],
         "ws_private": base_ws + PRIVATE_STREAM_PATH.removesuffix("/ws"),
