@@ -20,7 +20,8 @@ order (ties: book tops, then prints, then candles; then the order of ``instrumen
   exchange always has a price to match against.
 - **History.** Bars before ``start`` are not sent; they are kline history, as are the candles sent
   so far: ``history(...)`` answers ``/klines`` and ``request_bars`` and never shows a bar the feed has
-  not reached. Quotes and trades before ``start`` are dropped.
+  not reached; ``trades(...)`` answers ``/trades`` and ``/aggTrades`` with the trades sent so far.
+  Quotes and trades before ``start`` are dropped.
 - **Trade ids** are Binance's: integers from 1 per symbol, in the feed's order (the catalog's
   ``TradeId`` strings are not numbers). A trade without an aggressor is sent as a buyer's
   (``m: false``).
@@ -127,6 +128,7 @@ class MarketFeed:
         # Kline history per (product, symbol, interval), ascending by open time.
         self._candles: dict[tuple[Product, str, str], list[Candle]] = {}
         self._tops: dict[tuple[Product, str], BookTop] = {}
+        self._prints: dict[tuple[Product, str], list[Print]] = {}
         history = [i for i in items if i.ts_ns < start_ns]
         for item in history:
             event = item.event(self.restamp)
@@ -180,6 +182,8 @@ class MarketFeed:
                     self._remember(event)
                 elif isinstance(event, BookTop):
                     self._tops[(event.product, event.symbol)] = event
+                else:
+                    self._prints.setdefault((event.product, event.symbol), []).append(event)
                 self.sent += 1
                 for listener in self._listeners:
                     listener.on_market(event)
@@ -203,6 +207,31 @@ class MarketFeed:
         hi = bisect.bisect_right(opens, end_ms) if end_ms is not None else len(candles)
         window = candles[lo:hi]
         return window[:limit] if start_ms is not None else window[-limit:] if limit else []
+
+    def trades(
+        self,
+        product: Product,
+        symbol: str,
+        *,
+        from_id: int | None = None,
+        start_ms: int | None = None,
+        end_ms: int | None = None,
+        limit: int,
+    ) -> list[Print]:
+        """The market's trades sent so far, as Binance's ``trades``/``aggTrades`` select them (rest-api.md
+        "Compressed/Aggregate trades list"): from ``from_id`` or from ``start_ms`` (inclusive), the first
+        ``limit``, up to ``end_ms`` (inclusive); with neither, the ``limit`` most recent."""
+        prints = self._prints.get((product, symbol), [])
+        if from_id is not None:
+            window = prints[bisect.bisect_left([p.trade_id for p in prints], from_id) :]
+        else:
+            times = [p.ts_ms for p in prints]
+            lo = bisect.bisect_left(times, start_ms) if start_ms is not None else 0
+            hi = bisect.bisect_right(times, end_ms) if end_ms is not None else len(prints)
+            window = prints[lo:hi]
+        if from_id is None and start_ms is None:
+            return window[-limit:] if limit else []
+        return window[:limit]
 
     def last_top(self, product: Product, symbol: str) -> BookTop | None:
         """The last book top sent for the symbol (None before the first)."""
