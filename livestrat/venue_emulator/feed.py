@@ -16,8 +16,8 @@ order (ties: book tops, then prints, then candles; then the order of ``instrumen
   at the end. The stamps depend only on the catalog, ``origin_ms`` and ``speed``: two feeds over one
   catalog emit the same sequence.
 - **Bars without quotes.** An instrument whose catalog holds no quotes gets a ``BookTop`` at each
-  bar's close, bid = ask = the close price, sized by the bar's volume, just before the candle, so the
-  exchange always has a price to match against.
+  close of its finest bars, bid = ask = the close price, sized by the bar's volume, just before the
+  candle, so the exchange always has a price to match against.
 - **History.** Bars before ``start`` are not sent; they are kline history, as are the candles sent
   so far: ``history(...)`` answers ``/klines`` and ``request_bars`` and never shows a bar the feed has
   not reached; ``trades(...)`` answers ``/trades`` and ``/aggTrades`` with the trades sent so far.
@@ -148,8 +148,11 @@ class MarketFeed:
             items += [_Item(q.ts_init, 0, n, k, _top_maker(rules, q)) for k, q in enumerate(quotes)]
             items += [_Item(t.ts_init, 1, n, k, _print_maker(rules, t, k + 1)) for k, t in enumerate(trades)]
             items += [_Item(b.ts_init, 2, n, k, _candle_maker(rules, b)) for k, b in enumerate(bars)]
-            if not quotes:
-                items += [_Item(b.ts_init, 0, n, k, _close_top_maker(rules, b)) for k, b in enumerate(bars)]
+            if not quotes and bars:
+                # A book top at each close of the finest bars only: a coarser bar closes on one of them.
+                finest = min(b.bar_type.spec.timedelta for b in bars)
+                closes = [b for b in bars if b.bar_type.spec.timedelta == finest]
+                items += [_Item(b.ts_init, 0, n, k, _close_top_maker(rules, b)) for k, b in enumerate(closes)]
         return items
 
     # -- the clock ------------------------------------------------------------------------------
