@@ -22,7 +22,8 @@ order (ties: book tops, then prints, then candles; then the order of ``instrumen
   so far: ``history(...)`` answers ``/klines`` and ``request_bars`` and never shows a bar the feed has
   not reached; ``trades(...)`` answers ``/trades`` and ``/aggTrades`` with the trades sent so far.
   Quotes and trades before ``start`` are dropped.
-- **Trade ids** are Binance's: integers from 1 per symbol, in the feed's order (the catalog's
+- **Trade ids** are Binance's: integers numbering the symbol's catalog trades from 1 (those before
+  ``start`` included, so ids do not depend on where the feed starts; the catalog's
   ``TradeId`` strings are not numbers). A trade without an aggressor is sent as a buyer's
   (``m: false``).
 
