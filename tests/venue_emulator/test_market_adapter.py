@@ -10,6 +10,7 @@ flows on.
 from __future__ import annotations
 
 import asyncio
+import time
 
 import pandas as pd
 import pytest
@@ -80,7 +81,7 @@ def bar_key(b: Bar):
     return (b.open, b.high, b.low, b.close, b.volume)
 
 
-@pytest.mark.slow  # about 10 s each: the client's reconnection backoff after the drop
+@pytest.mark.slow  # about 10 s each: a TradingNode started and stopped
 @pytest.mark.parametrize(
     ("instrument_id", "account_type"), [(SPOT, BinanceAccountType.SPOT), (PERP, BinanceAccountType.USDT_FUTURES)]
 )
@@ -140,11 +141,13 @@ async def test_the_data_client_receives_the_catalogs_sequence_and_again_after_th
         connections, opened = streams.connections, streams.opened
         assert connections >= 2  # spot: trades and klines on one connection, quotes on another
         assert await streams.drop_all() == connections
+        dropped_at = time.monotonic()
         await wait_until(
             lambda: streams.opened >= opened + connections and subscribed(),
             timeout=60,
             what="the client to reconnect and subscribe again",
         )
+        reconnected_in = time.monotonic() - dropped_at
         gate.open.set()
         await asyncio.wait_for(feed_task, 60)
 
@@ -161,6 +164,11 @@ async def test_the_data_client_receives_the_catalogs_sequence_and_again_after_th
         recorder.request_bars(BarType.from_str(bar_type), start=start.to_pydatetime())
         await wait_until(lambda: len(recorder.history) == len(bars), what="the requested history")
         assert [bar_key(b) for b in recorder.history] == [bar_key(b) for b in bars]
+        print(
+            f"{instrument_id}: {len(recorder.bars)} bars, {len(recorder.quotes)} quotes, {len(recorder.trades)} "
+            f"trades received of {len(bars)}/{len(quotes)}/{len(trades)}; {connections} connections cut, "
+            f"subscribed again in {reconnected_in:.1f}s; {len(recorder.history)} bars of history"
+        )
     finally:
         await node.stop_async()
         await asyncio.wait_for(run, 30)
