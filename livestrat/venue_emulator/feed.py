@@ -130,6 +130,7 @@ class MarketFeed:
         self._candles: dict[tuple[Product, str, str], list[Candle]] = {}
         self._tops: dict[tuple[Product, str], BookTop] = {}
         self._prints: dict[tuple[Product, str], list[Print]] = {}
+        self._book_ids: dict[tuple[Product, str], int] = {}
         history = [i for i in items if i.ts_ns < start_ns]
         for item in history:
             event = item.event(self.restamp)
@@ -185,7 +186,9 @@ class MarketFeed:
                 if isinstance(event, Candle):
                     self._remember(event)
                 elif isinstance(event, BookTop):
-                    self._tops[(event.product, event.symbol)] = event
+                    key = (event.product, event.symbol)
+                    self._tops[key] = event
+                    self._book_ids[key] = self._book_ids.get(key, 0) + 1
                 else:
                     self._prints.setdefault((event.product, event.symbol), []).append(event)
                 self.sent += 1
@@ -236,6 +239,10 @@ class MarketFeed:
         if from_id is None and start_ms is None:
             return window[-limit:] if limit else []
         return window[:limit]
+
+    def book_update_id(self, product: Product, symbol: str) -> int:
+        """The symbol's order book update id: how many book tops have been sent (0 before the first)."""
+        return self._book_ids.get((product, symbol), 0)
 
     def last_top(self, product: Product, symbol: str) -> BookTop | None:
         """The last book top sent for the symbol (None before the first)."""

@@ -4,10 +4,11 @@ Spot under ``/api/v3/`` and USD-M futures under ``/fapi/v1/``, as Binance serves
 here, where Binance has two): ``ping``, ``time`` (the wall clock: signed requests are checked
 against it), ``exchangeInfo`` built from the catalog's instruments (``instruments.SymbolRules``),
 ``klines`` (the feed's history: never a bar it has not reached), ``ticker/bookTicker`` (the last
-book top sent), ``trades`` and ``aggTrades`` (the trades sent so far), in the shapes Binance
-documents (spot: rest-api.md and filters.md; USD-M: the USDⓈ-M futures REST API) and the adapter's
-msgspec schemas decode (``BinanceSpotExchangeInfo``, ``BinanceFuturesExchangeInfo``, ``BinanceKline``,
-``BinanceTickerBook``, ``BinanceTrade``, ``BinanceAggTrade``).
+book top sent), ``depth`` (the book top as a one-level book), ``trades`` and ``aggTrades`` (the
+trades sent so far), in the shapes Binance documents (spot: rest-api.md and filters.md; USD-M: the
+USDⓈ-M futures REST API) and the adapter's msgspec schemas decode (``BinanceSpotExchangeInfo``,
+``BinanceFuturesExchangeInfo``, ``BinanceKline``, ``BinanceTickerBook``, ``BinanceDepth``,
+``BinanceTrade``, ``BinanceAggTrade``).
 
 ``add_market(app, feed)`` is the composition the emulator's server calls: these routes, and the
 market WebSocket streams (``market_streams``) listening to the feed. ``market_routes(rules)`` alone
@@ -379,9 +380,30 @@ def feed_routes(feed: MarketFeed) -> list[web.RouteDef]:
 
         return answer
 
+    def depth(product: Product) -> Callable[[web.Request], web.Response]:
+        def answer(request: web.Request) -> web.Response:
+            symbol = request.query.get("symbol")
+            if not symbol:
+                return _mandatory("symbol")
+            rules = by_product[product].get(symbol)
+            if rules is None:
+                return invalid_symbol()
+            # The emulated book has one level a side: the last book top (none before the first).
+            top = feed.last_top(product, symbol)
+            bids = [[price_text(rules, top.bid), qty_text(rules, top.bid_qty)]] if top else []
+            asks = [[price_text(rules, top.ask), qty_text(rules, top.ask_qty)]] if top else []
+            answer: dict[str, Any] = {"lastUpdateId": feed.book_update_id(product, symbol)}
+            if product == "usdm":
+                when = top.ts_ms if top else server_time_ms()
+                answer |= {"E": when, "T": when}
+            return web.json_response(answer | {"bids": bids, "asks": asks})
+
+        return answer
+
     routes: list[web.RouteDef] = []
     for product, base in BASE_PATH.items():
         routes += [
+            web.get(base + "depth", _handler(depth(product))),
             web.get(base + "klines", _handler(klines(product))),
             web.get(base + "ticker/bookTicker", _handler(book_ticker(product))),
             web.get(base + "trades", _handler(trades(product, aggregate=False))),
@@ -401,7 +423,7 @@ def add_market(app: web.Application, feed: MarketFeed) -> MarketStreams:
     Returns the streams (``drop_all()`` is the fault "market connection lost"); they are closed when
     the application shuts down.
     """
-    streams = MarketStreams(feed.rules)
+    streams = MarketStreams(feed)
     feed.listen(streams)
     app.add_routes(market_routes(feed.rules) + feed_routes(feed))
     app.add_routes(streams.routes())
