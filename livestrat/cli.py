@@ -301,6 +301,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--start", metavar="TIME", help="where in the catalog the market starts (default its first event)")
     p.add_argument("--host", default="127.0.0.1", help="listen address (default 127.0.0.1)")
     p.add_argument("--port", type=int, default=0, help="listen port (default 0: a free one, printed)")
+    p.add_argument(
+        "--state",
+        metavar="FILE",
+        help="keep the books (orders, trades, balances, positions, ids) in FILE and start from it when it exists, "
+        "so the emulator itself can be restarted",
+    )
     p.set_defaults(func=_cmd_venue_emulator)
 
     p = command(

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from livestrat.venue_emulator import errors
 from livestrat.venue_emulator.events import SymbolRules
@@ -107,6 +107,12 @@ class SpotAccount:
         asset.free += order.locked
         order.locked = Decimal(0)
 
+    def snapshot(self) -> dict[str, Any]:
+        return {"balances": {a: {"free": b.free, "locked": b.locked} for a, b in self._balances.items()}}
+
+    def restore(self, data: dict[str, Any]) -> None:
+        self._balances = {a: Balance(Decimal(b["free"]), Decimal(b["locked"])) for a, b in data["balances"].items()}
+
     def change(self, rules: SymbolRules, time_ms: int) -> BalanceChange:
         assets = (rules.base_asset, rules.quote_asset)
         return BalanceChange({a: (self.balance(a).free, self.balance(a).locked) for a in assets}, time_ms)
@@ -178,6 +184,27 @@ class UsdmAccount:
     def release(self, rules: SymbolRules, order: Order) -> None:
         self.open_order_margin -= order.locked
         order.locked = Decimal(0)
+
+    def snapshot(self) -> dict[str, Any]:
+        return {
+            "wallet": self.wallet,
+            "asset": self.asset,
+            "open_order_margin": self.open_order_margin,
+            "leverage": dict(self.leverage),
+            "positions": {
+                s: {"amount": p.amount, "entry_price": p.entry_price, "realized": p.realized, "update_ms": p.update_ms}
+                for s, p in self.positions.items()
+            },
+        }
+
+    def restore(self, data: dict[str, Any]) -> None:
+        self.wallet, self.asset = Decimal(data["wallet"]), data["asset"]
+        self.open_order_margin = Decimal(data["open_order_margin"])
+        self.leverage = {s: int(v) for s, v in data["leverage"].items()}
+        self.positions = {
+            s: Position(s, Decimal(p["amount"]), Decimal(p["entry_price"]), Decimal(p["realized"]), p["update_ms"])
+            for s, p in data["positions"].items()
+        }
 
     def change(self, rules: SymbolRules, time_ms: int) -> MarginChange:
         position = self.position(rules.symbol)

@@ -30,13 +30,12 @@ Matching rules (the shared contract, docs/runtime.md "Venue emulator"):
 
 from __future__ import annotations
 
-import itertools
 import secrets
 import string
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, fields, replace
 from decimal import Decimal
-from typing import Literal
+from typing import Any, Literal
 
 from livestrat.venue_emulator import errors
 from livestrat.venue_emulator.accounts import Balance, BalanceChange, MarginChange, SpotAccount, UsdmAccount
@@ -51,6 +50,12 @@ ExecutionType = Literal["NEW", "TRADE", "CANCELED", "EXPIRED", "REJECTED"]
 ORDER_TYPES: tuple[str, ...] = ("LIMIT", "MARKET", "LIMIT_MAKER")
 TIME_IN_FORCES: tuple[str, ...] = ("GTC", "IOC", "FOK")
 FUTURES_ORDER_TYPES: tuple[str, ...] = ("LIMIT", "MARKET")
+UNSUPPORTED_SPOT_TYPES = {
+    "STOP_LOSS": "Stop loss orders are not supported for this symbol.",
+    "STOP_LOSS_LIMIT": "Stop loss limit orders are not supported for this symbol.",
+    "TAKE_PROFIT": "Take profit orders are not supported for this symbol.",
+    "TAKE_PROFIT_LIMIT": "Take profit limit orders are not supported for this symbol.",
+}
 FUTURES_TIME_IN_FORCES: tuple[str, ...] = ("GTC", "IOC", "FOK", "GTX")
 GTX_REJECT_MSG = "Due to the order could not be executed as maker, the Post Only order will be rejected."
 MAX_DECIMALS = 8  # Binance's spot assets carry 8 decimals; more answers -1111 BAD_PRECISION
@@ -153,8 +158,8 @@ class Exchange:
         self._books: dict[str, _Book] = {s: _Book() for s in self.rules}
         self._orders: dict[int, Order] = {}
         self._trades: list[Trade] = []
-        self._order_ids = itertools.count(first_order_id)
-        self._trade_ids = itertools.count(first_trade_id)
+        self._next_order_id = first_order_id
+        self._next_trade_id = first_trade_id
         self._listeners: list[Callable[[UserEvent], None]] = []
         self._faults = _FaultPlan()
         self.update_ms = now_ms()
@@ -273,8 +278,13 @@ class Exchange:
         usdm = self.product == "usdm"
         if side not in ("BUY", "SELL"):
             raise errors.invalid_side()
+        if not usdm and order_type in UNSUPPORTED_SPOT_TYPES:
+            # errors.md, -2010 messages: what the symbol's orderTypes (exchangeInfo) leave out
+            raise errors.new_order_rejected(UNSUPPORTED_SPOT_TYPES[order_type])
         if order_type not in (FUTURES_ORDER_TYPES if usdm else ORDER_TYPES):
             raise errors.invalid_order_type()
+        if order_type == "MARKET" and price is not None:
+            raise errors.BinanceError(400, -1106, "Parameter 'price' sent when not required.")
         if quantity is None:
             raise errors.mandatory_param("quantity")
         _check_precision("quantity", quantity)
@@ -330,7 +340,7 @@ class Exchange:
         )
         if not expires and value_px is not None:
             self.account.reserve(rules, order, value_px)  # refuses -2010 / -2019 / -2022, changing nothing
-        order.order_id = next(self._order_ids)
+        order.order_id, self._next_order_id = self._next_order_id, self._next_order_id + 1
         self._orders[order.order_id] = order
         partial = self._faults.partial_next.pop(0) if self._faults.partial_next else None
         events: list[UserEvent] = []
@@ -468,7 +478,7 @@ class Exchange:
         order.status = "FILLED" if order.remaining == 0 else "PARTIALLY_FILLED"
         order.update_ms = time_ms
         trade = Trade(
-            trade_id=next(self._trade_ids),
+            trade_id=self._take_trade_id(),
             order_id=order.order_id,
             symbol=order.symbol,
             side=order.side,
@@ -484,6 +494,32 @@ class Exchange:
         self._trades.append(trade)
         events.append(Execution(replace(order), "TRADE", time_ms, trade=trade))
         return trade
+
+    def _take_trade_id(self) -> int:
+        trade_id, self._next_trade_id = self._next_trade_id, self._next_trade_id + 1
+        return trade_id
+
+    # -- persistence (``--state FILE``) ----------------------------------------------------------------
+
+    def snapshot(self) -> dict[str, object]:
+        """The books as JSON-ready data: orders, trades, the account and the next ids (prices as strings)."""
+        return {
+            "product": self.product,
+            "next_order_id": self._next_order_id,
+            "next_trade_id": self._next_trade_id,
+            "orders": [_plain(asdict(o)) for o in self._orders.values()],
+            "trades": [_plain(asdict(t)) for t in self._trades],
+            "account": _plain(self.account.snapshot()),
+        }
+
+    def restore(self, data: dict[str, Any]) -> None:
+        """Take back a :meth:`snapshot` (same product): ids go on from where they were."""
+        if data["product"] != self.product:
+            raise ValueError(f"a {data['product']} state cannot be restored into a {self.product} exchange")
+        self._next_order_id, self._next_trade_id = data["next_order_id"], data["next_trade_id"]
+        self._orders = {o["order_id"]: Order(**_typed(Order, o)) for o in data["orders"]}
+        self._trades = [Trade(**_typed(Trade, t)) for t in data["trades"]]
+        self.account.restore(data["account"])
 
     def _cancel(self, order: Order, cancel_client_id: str, now: int, events: list[UserEvent]) -> None:
         self.account.release(self.rules[order.symbol], order)
@@ -504,6 +540,22 @@ class Exchange:
                 self.update_ms = event.time_ms
             for listener in list(self._listeners):
                 listener(event)
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    return value
+
+
+def _typed(cls: type, data: dict[str, Any]) -> dict[str, Any]:
+    """A snapshot row's fields with the Decimals the dataclass declares put back."""
+    decimals = {f.name for f in fields(cls) if f.type in ("Decimal", Decimal)}
+    return {k: Decimal(v) if k in decimals else v for k, v in data.items()}
 
 
 def _in_window(t: int, start_ms: int | None, end_ms: int | None) -> bool:

@@ -198,6 +198,8 @@ async def apply_fault(fault: Fault, venue: Venue) -> dict[str, object]:
         return {"armed": fault.kind}
     if isinstance(fault, DropUserStream):
         dropped = await venue.ws_api.drop_all()
+        if venue.futures_ws_api is not None:
+            dropped += await venue.futures_ws_api.drop_all()
         if venue.futures_streams is not None:
             dropped += await venue.futures_streams.drop_all()
         return {"dropped": dropped}

@@ -21,6 +21,7 @@ import sys
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from pathlib import Path
 
 from aiohttp import web
 
@@ -36,7 +37,8 @@ from livestrat.venue_emulator.market_api import add_market
 from livestrat.venue_emulator.market_streams import STREAM_PREFIX
 from livestrat.venue_emulator.scenario import Scenario
 from livestrat.venue_emulator.spot_api import spot_routes
-from livestrat.venue_emulator.ws_api import WS_API_PATH, WsApi
+from livestrat.venue_emulator.state_file import StateFile, load_state, restore
+from livestrat.venue_emulator.ws_api import FUTURES_WS_API_PATH, WS_API_PATH, WsApi
 
 
 def wall_clock_ms() -> int:
@@ -56,6 +58,7 @@ class Venue:
     http_faults: HttpFaults
     futures: Exchange | None = None  # the USD-M account, when the venue lists USD-M symbols
     futures_streams: FuturesUserStreams | None = None
+    futures_ws_api: WsApi | None = None  # USD-M's WebSocket API (listen keys for Ed25519 keys)
     market_streams: MarketStreams | None = None
 
 
@@ -75,6 +78,7 @@ def build_venue(
     if futures is not None:
         scenario.place_open_orders(futures)
     auth = Authenticator(scenario.api_keys(), now_ms)
+    futures_streams = FuturesUserStreams(futures, now_ms) if futures is not None else None
     return Venue(
         rules=rules,
         scenario=scenario,
@@ -83,7 +87,10 @@ def build_venue(
         ws_api=WsApi(exchange, auth, now_ms),
         http_faults=HttpFaults(),
         futures=futures,
-        futures_streams=FuturesUserStreams(futures, now_ms) if futures is not None else None,
+        futures_streams=futures_streams,
+        futures_ws_api=(
+            WsApi(None, auth, now_ms, FUTURES_WS_API_PATH, listen_keys=futures_streams) if futures_streams else None
+        ),
         market_streams=market_streams,
     )
 
@@ -96,6 +103,8 @@ def build_app(venue: Venue, market_routes: Iterable[web.RouteDef] = ()) -> web.A
     app.add_routes(venue.ws_api.routes())
     if venue.futures is not None and venue.futures_streams is not None:
         app.add_routes(futures_routes(venue.futures, venue.auth, venue.futures_streams))
+    if venue.futures_ws_api is not None:
+        app.add_routes(venue.futures_ws_api.routes())
     app.add_routes(admin_routes(venue))
     return app
 
@@ -116,6 +125,7 @@ def endpoints(base_http: str) -> dict[str, str]:
     return {
         "http": base_http,
         "ws_api": base_ws + WS_API_PATH,
+        "ws_api_usdm": base_ws + FUTURES_WS_API_PATH,
         "ws_stream": base_ws,
         "ws_stream_usdm": base_ws + STREAM_PREFIX["usdm"],
         "ws_private": base_ws + PRIVATE_STREAM_PATH.removesuffix("/ws"),
@@ -134,6 +144,7 @@ class ServeOptions:
     start: str | None = None
     host: str = "127.0.0.1"
     port: int = 0
+    state: Path | None = None
 
 
 async def serve(options: ServeOptions, ready: Callable[[dict[str, str]], None], stop: asyncio.Event) -> None:
@@ -144,6 +155,10 @@ async def serve(options: ServeOptions, ready: Callable[[dict[str, str]], None], 
     """
     feed = MarketFeed(options.catalog, options.instruments, speed=options.speed, start=options.start)
     venue = build_venue(feed.rules, options.scenario)
+    saved = load_state(options.state) if options.state is not None else None
+    if saved is not None:
+        restore(venue, saved)
+    state_file = StateFile(options.state, venue) if options.state is not None else None
     feed.listen(venue.exchange)  # matching first, then the market streams (add_market listens after)
     if venue.futures is not None:
         feed.listen(venue.futures)
@@ -154,6 +169,8 @@ async def serve(options: ServeOptions, ready: Callable[[dict[str, str]], None], 
     site = web.TCPSite(runner, options.host, options.port)
     await site.start()
     host, port = site._server.sockets[0].getsockname()[:2]
+    if state_file is not None:
+        state_file.start()
     ready(endpoints(f"http://{host}:{port}"))
     tasks = [asyncio.create_task(feed.run(), name="venue-feed"), *play_scenario_faults(venue)]
     try:
@@ -162,6 +179,8 @@ async def serve(options: ServeOptions, ready: Callable[[dict[str, str]], None], 
         for task in tasks:
             task.cancel()
         await runner.cleanup()
+        if state_file is not None:
+            await state_file.close()
 
 
 def run_command(args: argparse.Namespace) -> int:
@@ -180,6 +199,7 @@ def run_command(args: argparse.Namespace) -> int:
         start=args.start,
         host=args.host,
         port=args.port,
+        state=Path(args.state) if args.state else None,
     )
 
     def ready(urls: dict[str, str]) -> None:
@@ -194,7 +214,7 @@ def run_command(args: argparse.Namespace) -> int:
 
     try:
         asyncio.run(main())
-    except InstrumentError as exc:
+    except (InstrumentError, ValueError) as exc:
         print(f"livestrat venue-emulator: {exc}", file=sys.stderr)
         return 2
     return 0

@@ -197,6 +197,8 @@ def spot_routes(exchange: Exchange, auth: Authenticator) -> list[web.RouteDef]:
         resp_type = p.get("newOrderRespType") or ("FULL" if p.get("type") in ("MARKET", "LIMIT") else "ACK")
         if resp_type not in ("ACK", "RESULT", "FULL"):
             raise errors.invalid_parameter("newOrderRespType")
+        if p.get("icebergQty"):
+            raise errors.new_order_rejected("Iceberg orders are not supported for this symbol.")
         if p.get("quoteOrderQty"):
             raise errors.BinanceError(400, -2010, "Quote order qty market orders are not support for this symbol.")
         order, trades = exchange.new_order(

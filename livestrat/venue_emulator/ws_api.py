@@ -13,6 +13,10 @@ Ed25519 keys (web-socket-api.md: "Only Ed25519 keys are supported for this featu
 logon is answered -1022 "Signature for this request is not valid.", the answer users report from
 Binance. An HMAC key can still subscribe with ``userDataStream.subscribe.signature``.
 
+The same class serves USD-M's WebSocket API at ``/ws-fapi/v1`` (what NautilusTrader uses with an
+Ed25519 futures key): ``session.logon``, then ``userDataStream.start`` / ``.ping`` / ``.stop`` manage
+the account's listen key, whose events go out on the private stream (:mod:`futures_api`).
+
 Where it differs: a ``userDataStream.subscribe`` on a session that is not logged on answers -1002
 "You are not authorized to execute this request." (Binance does not document this answer), and
 methods other than the session and user-data ones answer -1020 "This operation is not supported."
@@ -34,9 +38,11 @@ from livestrat.venue_emulator import errors
 from livestrat.venue_emulator.accounts import BalanceChange
 from livestrat.venue_emulator.auth import ApiKey, Authenticator
 from livestrat.venue_emulator.exchange import Exchange, Execution, UserEvent
+from livestrat.venue_emulator.futures_api import FuturesUserStreams
 from livestrat.venue_emulator.spot_api import wire
 
 WS_API_PATH = "/ws-api/v3"
+FUTURES_WS_API_PATH = "/ws-fapi/v1"
 HEARTBEAT_S = 20.0  # web-socket-api.md: "The WebSocket server will send a ping frame every 20 seconds."
 
 
@@ -119,16 +125,32 @@ class _Session:
 class WsApi:
     """The WebSocket API server side: sessions, their user-data subscriptions, and the events sent."""
 
-    def __init__(self, exchange: Exchange, auth: Authenticator, now_ms: Callable[[], int]) -> None:
+    def __init__(
+        self,
+        exchange: Exchange | None,
+        auth: Authenticator,
+        now_ms: Callable[[], int],
+        path: str = WS_API_PATH,
+        listen_keys: FuturesUserStreams | None = None,
+    ) -> None:
+        """The spot WebSocket API (``exchange``'s events to subscribers), or with ``listen_keys`` USD-M's
+        (``/ws-fapi/v1``: listen keys started, pinged and stopped here, events on the private stream)."""
         self._auth = auth
         self._now_ms = now_ms
+        self._path = path
+        self._listen_keys = listen_keys
         self._sessions: set[_Session] = set()
         self._execution_ids = itertools.count(1)
         self.refusals: list[tuple[str, int]] = []  # (method, code) of every refused request, for tests
-        exchange.listen(self._on_user_event)
+        if exchange is not None:
+            exchange.listen(self._on_user_event)
 
     def routes(self) -> list[web.RouteDef]:
-        return [web.get(WS_API_PATH, self.handle)]
+        return [web.get(self._path, self.handle)]
+
+    @property
+    def logged_on_sessions(self) -> int:
+        return sum(1 for s in self._sessions if s.key is not None)
 
     @property
     def subscribed_sessions(self) -> int:
@@ -200,6 +222,8 @@ class WsApi:
             request_id = request.get("id")
             method = str(request.get("method", "")).removeprefix("v3/")
             params = request.get("params") or {}
+            if not isinstance(params, dict):
+                raise ValueError("params is not an object")
         except (ValueError, AttributeError):
             return {"id": None, "status": 400, "error": {"code": -1000, "msg": "Malformed request."}}
         try:
@@ -223,6 +247,8 @@ class WsApi:
             session.key, session.authorized_ms = None, None
             session.subscriptions.clear()
             return session.status(now)
+        if self._listen_keys is not None:
+            return self._listen_key_call(session, method, params)
         if method == "userDataStream.subscribe":
             if session.key is None:
                 raise errors.BinanceError(401, -1002, "You are not authorized to execute this request.")
@@ -233,12 +259,31 @@ class WsApi:
             sub_id = params.get("subscriptionId")
             if sub_id is None:
                 session.subscriptions.clear()
+            elif not str(sub_id).isdigit():
+                raise errors.invalid_parameter("subscriptionId")
             elif session.subscriptions.pop(int(str(sub_id)), None) is None:
                 raise errors.subscription_inactive()
             return {}
         if method == "session.subscriptions":
             return [{"subscriptionId": s} for s in session.subscriptions]
         raise errors.unsupported_operation()
+
+    def _listen_key_call(self, session: _Session, method: str, params: dict[str, object]) -> object:
+        """USD-M WebSocket API "User Data Streams": userDataStream.start / .ping / .stop, on a logged-on
+        session or with an ``apiKey`` parameter."""
+        assert self._listen_keys is not None
+        if method not in ("userDataStream.start", "userDataStream.ping", "userDataStream.stop"):
+            raise errors.unsupported_operation()
+        if session.key is None:
+            self._auth.key(str(params.get("apiKey") or ""))
+        if method == "userDataStream.start":
+            return {"listenKey": self._listen_keys.create()}
+        key = str(params.get("listenKey") or "") or None
+        if method == "userDataStream.ping":
+            self._listen_keys.keepalive(key)
+            return {"listenKey": self._listen_keys.listen_key.key if self._listen_keys.listen_key else key}
+        self._listen_keys.close(key)
+        return {}
 
     @staticmethod
     def _subscribe(session: _Session, key: ApiKey) -> dict[str, object]:

@@ -50,7 +50,7 @@ async def test_the_command_prints_its_endpoints_trades_on_the_catalogs_market_an
     )
     try:
         urls = json.loads(await asyncio.wait_for(proc.stdout.readline(), 60))
-        assert set(urls) == {"http", "ws_api", "ws_stream", "ws_stream_usdm", "ws_private", "admin"}
+        assert set(urls) == {"http", "ws_api", "ws_api_usdm", "ws_stream", "ws_stream_usdm", "ws_private", "admin"}
         assert urls["http"].startswith("http://127.0.0.1:") and urls["ws_api"].endswith("/ws-api/v3")
         async with aiohttp.ClientSession() as session:
             for _ in range(600):  # the feed has sent a first price

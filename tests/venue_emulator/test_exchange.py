@@ -249,3 +249,14 @@ def test_faults_reject_the_next_order_and_fill_the_next_one_partially():
     ex.on_market(top("100.00", "100.80"))  # the rest rests at its own price, 101.00
     assert [(t.qty, t.price, t.is_maker) for t in ex.trades()][1:] == [(D("0.15"), D("101.00"), True)]
     assert ex.balances()["USDT"].locked == 0
+
+
+def test_order_types_the_symbol_does_not_list_are_refused_with_binances_messages():
+    ex, _ = exchange()
+    ex.on_market(top("100.00", "100.50"))
+    stop = refusal(lambda: ex.new_order("BTCUSDT", "SELL", "STOP_LOSS", D("0.1")))
+    unknown = refusal(lambda: ex.new_order("BTCUSDT", "SELL", "TRAILING", D("0.1")))
+    priced = refusal(lambda: ex.new_order("BTCUSDT", "SELL", "MARKET", D("0.1"), D("100.00")))
+    assert (stop.code, stop.msg) == (-2010, "Stop loss orders are not supported for this symbol.")
+    assert (unknown.code, unknown.msg) == (-1116, "Invalid orderType.")
+    assert (priced.code, priced.msg) == (-1106, "Parameter 'price' sent when not required.")

@@ -1,9 +1,10 @@
 """The USD-M proof: NautilusTrader 1.231's own Binance futures clients, in a real TradingNode, trade against the emulator.
 
 The node is a live USDT_FUTURES node changed only in its base URLs (``base_url_http``, and the
-execution client's ``base_url_ws_stream`` = the emulator's private stream base). With an HMAC key the
-adapter manages a listen key over REST and reads ORDER_TRADE_UPDATE / ACCOUNT_UPDATE from the
-private stream. It reconciles a position the venue held before it started, opens and closes
+execution client's ``base_url_ws`` = the emulator's USD-M WebSocket API and ``base_url_ws_stream`` =
+its private stream base). With an HMAC key the adapter manages a listen key over REST, with an
+Ed25519 key over USD-M's WebSocket API (session.logon, userDataStream.start); either way it reads
+ORDER_TRADE_UPDATE / ACCOUNT_UPDATE from the private stream. It reconciles a position the venue held before it started, opens and closes
 exposure with a MARKET and a LIMIT order, cancels a third, and the venue's trades and position
 equal what NautilusTrader reported.
 """
@@ -17,6 +18,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from decimal import Decimal
 
+import pytest
 from aiohttp.test_utils import TestServer
 from nautilus_trader.adapters.binance import (
     BINANCE,
@@ -40,11 +42,12 @@ from nautilus_trader.model.events import OrderAccepted, OrderCanceled, OrderFill
 from nautilus_trader.model.identifiers import InstrumentId
 from nautilus_trader.trading.strategy import Strategy
 
+from livestrat.venue_emulator.auth import ApiKey
 from livestrat.venue_emulator.events import BookTop, SymbolRules
 from livestrat.venue_emulator.market_api import market_routes
 from livestrat.venue_emulator.server import Venue, build_app, build_venue, endpoints
 from tests.venue_emulator.spot_venue import BTCUSDT as SPOT_BTCUSDT
-from tests.venue_emulator.spot_venue import HMAC_KEY, scenario
+from tests.venue_emulator.spot_venue import ED25519_KEY, HMAC_KEY, scenario
 
 D = Decimal
 PERP = InstrumentId.from_str("BTCUSDT-PERP.BINANCE")
@@ -111,10 +114,10 @@ async def served_usdm(**fields: object) -> AsyncIterator[Served]:
 
 
 @asynccontextmanager
-async def running_node(urls: dict[str, str]) -> AsyncIterator[tuple[TradingNode, Recorder]]:
+async def running_node(urls: dict[str, str], key: ApiKey = HMAC_KEY) -> AsyncIterator[tuple[TradingNode, Recorder]]:
     common = {
-        "api_key": HMAC_KEY.api_key,
-        "api_secret": HMAC_KEY.secret,
+        "api_key": key.api_key,
+        "api_secret": key.secret,
         "account_type": BinanceAccountType.USDT_FUTURES,
         "environment": BinanceEnvironment.LIVE,
         "base_url_http": urls["http"],
@@ -127,7 +130,7 @@ async def running_node(urls: dict[str, str]) -> AsyncIterator[tuple[TradingNode,
         data_clients={BINANCE: BinanceDataClientConfig(**common)},
         exec_clients={
             BINANCE: BinanceExecClientConfig(
-                **common, base_url_ws=urls["ws_api"], base_url_ws_stream=urls["ws_private"], max_retries=0
+                **common, base_url_ws=urls["ws_api_usdm"], base_url_ws_stream=urls["ws_private"], max_retries=0
             )
         },
         timeout_connection=20.0,
@@ -153,17 +156,21 @@ async def running_node(urls: dict[str, str]) -> AsyncIterator[tuple[TradingNode,
         node.kernel.dispose()  # TradingNode.dispose would stop the test's loop
 
 
-async def test_nautilus_binance_usdm_clients_trade_against_the_emulator_and_report_its_trades_and_position():
+@pytest.mark.parametrize("key", [HMAC_KEY, ED25519_KEY], ids=["hmac-rest-listen-key", "ed25519-ws-api-listen-key"])
+async def test_nautilus_binance_usdm_clients_trade_against_the_emulator_and_report_its_trades_and_position(key):
+    """With HMAC the client keeps its listen key over REST; with Ed25519 through USD-M's WebSocket API."""
     held = [{"symbol": "BTCUSDT", "amount": "0.100", "entry_price": "100.0"}]
     async with served_usdm(usdm_wallet="10000", usdm_positions=held) as v:
         futures = v.venue.futures
         assert futures is not None and v.venue.futures_streams is not None
         futures.on_market(top("100.0", "100.5"))
-        async with running_node(v.urls) as (node, strategy):
+        async with running_node(v.urls, key) as (node, strategy):
             # reconciled: the position the venue held is the node's
             [position] = node.kernel.cache.positions_open(instrument_id=PERP)
             assert position.signed_decimal_qty() == D("0.100")
             assert v.venue.futures_streams.connected == 1  # the listen key's private stream
+            assert v.venue.futures_ws_api is not None
+            assert v.venue.futures_ws_api.logged_on_sessions == (1 if key.key_type == "ed25519" else 0)
 
             instrument = node.kernel.cache.instrument(PERP)
             qty, px = instrument.make_qty, instrument.make_price
