@@ -1,9 +1,13 @@
 """The money side of an account: what an order reserves, what a fill pays and earns, what the stream reports.
 
 - :class:`SpotAccount`: balances per asset, free and locked (rest-api.md "Account information"). A buy
-  locks ``price * qty * (1 + the larger fee)`` of quote (Binance locks ``price * qty``; the emulator
-  charges fees in quote, so it reserves them), a sell its base quantity. Short: -2010 "Account has
-  insufficient balance for requested action.".
+  locks ``price * qty`` of quote, a sell its base quantity. Short: -2010 "Account has insufficient
+  balance for requested action.". The commission is a share of what the trade receives and comes out
+  of it (faqs/commission_faq.md: "the received amount is multiplied with the sum of the rates ...
+  For orders on the BUY side, the received amount would be quantity", "deducted from your received
+  amount"): a BTCUSDT buy pays in BTC, a sell in USDT (faqs/sor_faq.md's BUY fills show
+  ``"commissionAsset": "BTC"``). Paying fees in BNB (the account's BNB-burn discount) is not
+  modelled: the emulator's accounts always pay in the received asset.
 - :class:`UsdmAccount`: Binance USD-M futures in one-way mode (positionSide BOTH), cross margin, one
   margin asset (USDT). A position is a signed amount with an average entry price; a fill that
   reduces it realizes ``closed qty * (price - entry)`` (times the sign), a fill past zero opens the
@@ -11,7 +15,8 @@
   leverage`` of initial margin; the available balance is the wallet less the positions' initial
   margin (at entry) and the open orders' (unrealized profit is not counted: the emulator has no mark
   price); short: -2019 "Margin is insufficient.". A reduce-only order reserves nothing and is refused
-  -2022 "ReduceOnly Order is rejected." when it would not reduce. Commission is charged to the wallet.
+  -2022 "ReduceOnly Order is rejected." when it would not reduce. Commission is charged to the wallet,
+  in the margin asset, whichever the side.
   Leverage defaults to 20 (Binance's default for BTCUSDT) and is set per symbol.
 """
 
@@ -71,6 +76,11 @@ class SpotAccount:
     def balance(self, asset: str) -> Balance:
         return self._balances.setdefault(asset, Balance())
 
+    @staticmethod
+    def commission_asset(rules: SymbolRules, side: str) -> str:
+        """The asset the trade receives: the base for a buy, the quote for a sell."""
+        return rules.base_asset if side == "BUY" else rules.quote_asset
+
     def balances(self) -> dict[str, Balance]:
         return {a: Balance(b.free, b.locked) for a, b in sorted(self._balances.items())}
 
@@ -78,7 +88,7 @@ class SpotAccount:
         if order.side == "SELL":
             amount, asset = order.orig_qty, self.balance(rules.base_asset)
         else:
-            amount = price * order.orig_qty * (1 + max(rules.maker_fee, rules.taker_fee))
+            amount = price * order.orig_qty  # the fee is paid from the base received, nothing to reserve
             asset = self.balance(rules.quote_asset)
         if amount > asset.free:
             raise errors.new_order_rejected(errors.INSUFFICIENT_BALANCE)
@@ -89,11 +99,11 @@ class SpotAccount:
     def settle(self, rules: SymbolRules, order: Order, price: Decimal, qty: Decimal, commission: Decimal) -> Decimal:
         base, quote = self.balance(rules.base_asset), self.balance(rules.quote_asset)
         if order.side == "BUY":
-            # release what this part of the order locked, pay for it, receive the base
+            # release what this part of the order locked, pay for it, receive the base less its commission
             release = order.locked if qty == order.remaining else order.locked * qty / order.remaining
             quote.locked -= release
-            quote.free += release - price * qty - commission
-            base.free += qty
+            quote.free += release - price * qty
+            base.free += qty - commission
         else:
             release = qty
             base.locked -= qty
@@ -128,6 +138,9 @@ class UsdmAccount:
 
     def position(self, symbol: str) -> Position:
         return self.positions.setdefault(symbol, Position(symbol))
+
+    def commission_asset(self, rules: SymbolRules, side: str) -> str:
+        return self.asset  # USD-M: the margin asset, whichever the side
 
     def leverage_of(self, symbol: str) -> int:
         return self.leverage.get(symbol, DEFAULT_LEVERAGE)

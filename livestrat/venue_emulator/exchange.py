@@ -16,8 +16,10 @@ Matching rules (the shared contract, docs/runtime.md "Venue emulator"):
   fills whole at its own price, as maker, at the first market event whose ask <= price (buy) or
   bid >= price (sell). Resting orders fill in order-id order.
 - partial fills only when a fault asks for them (:meth:`Exchange.fill_next_partially`).
-- commission is charged in the quote asset at the symbol's maker/taker fee (Binance charges a spot
-  buyer in the base asset, unless BNB pays; the contract keeps every fee in quote). What an order
+- commission at the symbol's maker/taker fee, on and in what the trade receives: spot, the base
+  asset for a buy (``qty * fee``) and the quote for a sell (``price * qty * fee``), as Binance charges
+  when BNB does not pay (faqs/commission_faq.md; BNB fee deduction is not modelled); USD-M, the
+  margin asset. Rounded to 8 decimals. What an order
   reserves and what a fill pays and earns is the account's business (:mod:`accounts`: spot
   balances, or a USD-M wallet with one-way positions and margin).
 - filters on placement, Binance's spot ones (filters.md; USD-M answers its own codes, see
@@ -471,7 +473,9 @@ class Exchange:
     ) -> Trade:
         quote_qty = price * qty
         fee = rules.maker_fee if is_maker else rules.taker_fee
-        commission = (quote_qty * fee).quantize(Decimal(1).scaleb(-MAX_DECIMALS))
+        commission_asset = self.account.commission_asset(rules, order.side)
+        received = qty if commission_asset == rules.base_asset else quote_qty
+        commission = (received * fee).quantize(Decimal(1).scaleb(-MAX_DECIMALS))
         realized = self.account.settle(rules, order, price, qty, commission)
         order.executed_qty += qty
         order.cum_quote += quote_qty
@@ -486,7 +490,7 @@ class Exchange:
             qty=qty,
             quote_qty=quote_qty,
             commission=commission,
-            commission_asset=rules.quote_asset,
+            commission_asset=commission_asset,
             time_ms=time_ms,
             is_maker=is_maker,
             realized_pnl=realized,

@@ -56,28 +56,43 @@ def refusal(call) -> errors.BinanceError:
     return caught.value
 
 
-def test_a_market_buy_fills_whole_at_the_ask_as_taker_and_pays_commission_in_quote():
+def test_a_market_buy_fills_whole_at_the_ask_as_taker_and_pays_commission_in_the_base_it_receives():
+    # Binance's commission_faq.md: the commission is a share of the received amount, "for orders on the
+    # BUY side, the received amount would be quantity": a BTCUSDT buyer pays in BTC
     ex, seen = exchange()
     ex.on_market(top("100.00", "100.50"))
     order, trades = ex.new_order("BTCUSDT", "BUY", "MARKET", D("0.1"))
     assert order.status == "FILLED" and order.executed_qty == D("0.1")
     [trade] = trades
     assert (trade.price, trade.qty, trade.is_maker) == (D("100.50"), D("0.1"), False)
-    assert trade.commission == D("10.05") * D("0.002") and trade.commission_asset == "USDT"
+    assert trade.commission == D("0.1") * D("0.002") and trade.commission_asset == "BTC"
     balances = ex.balances()
-    assert balances["BTC"].free == D("1.1") and balances["BTC"].locked == 0
-    assert balances["USDT"].free == D("10000") - D("10.05") - trade.commission and balances["USDT"].locked == 0
+    assert balances["BTC"].free == D("1.1") - trade.commission and balances["BTC"].locked == 0
+    assert balances["USDT"].free == D("10000") - D("10.05") and balances["USDT"].locked == 0
     assert [e.execution_type for e in seen if isinstance(e, Execution)] == ["NEW", "TRADE"]
     assert isinstance(seen[-1], BalanceChange)
+    assert seen[-1].balances["BTC"] == (D("1.1") - trade.commission, D(0))
     assert ex.trades("BTCUSDT") == trades
 
 
-def test_a_market_sell_fills_at_the_bid():
+def test_a_market_sell_fills_at_the_bid_and_pays_commission_in_the_quote_it_receives():
     ex, _ = exchange()
     ex.on_market(top("100.00", "100.50"))
     _, [trade] = ex.new_order("BTCUSDT", "SELL", "MARKET", D("0.5"))
     assert trade.price == D("100.00")
+    assert (trade.commission, trade.commission_asset) == (D("50") * D("0.002"), "USDT")
     assert ex.balances()["USDT"].free == D("10000") + D("50") - D("50") * D("0.002")
+    assert ex.balances()["BTC"].free == D("0.5")
+
+
+def test_a_buy_leaves_less_base_than_it_bought_so_selling_all_of_it_is_refused():
+    ex, _ = exchange(btc="0")
+    ex.on_market(top("10000.00", "10000.50"))
+    ex.new_order("BTCUSDT", "BUY", "MARKET", D("0.001"))
+    assert ex.balances()["BTC"].free == D("0.000998")
+    assert refusal(lambda: ex.new_order("BTCUSDT", "SELL", "MARKET", D("0.001"))).code == -2010
+    _, [sold] = ex.new_order("BTCUSDT", "SELL", "MARKET", D("0.00099"))
+    assert sold.qty == D("0.00099") and ex.balances()["BTC"].free == D("0.000008")
 
 
 def test_a_limit_that_does_not_cross_rests_locks_its_funds_and_fills_at_its_own_price_as_maker():
@@ -85,7 +100,7 @@ def test_a_limit_that_does_not_cross_rests_locks_its_funds_and_fills_at_its_own_
     ex.on_market(top("100.00", "100.50"))
     order, trades = ex.new_order("BTCUSDT", "BUY", "LIMIT", D("0.2"), D("99.00"), "GTC", "my-1")
     assert order.status == "NEW" and trades == []
-    assert ex.balances()["USDT"].locked == D("99.00") * D("0.2") * D("1.002")
+    assert ex.balances()["USDT"].locked == D("99.00") * D("0.2")  # price * qty: the fee comes out of the BTC
     ex.on_market(top("99.10", "99.20"))  # ask still above the limit
     assert ex.open_orders("BTCUSDT")[0].status == "NEW"
     ex.on_market(top("98.50", "98.90", ts=1_700_000_009_000))
@@ -94,7 +109,8 @@ def test_a_limit_that_does_not_cross_rests_locks_its_funds_and_fills_at_its_own_
     assert ex.open_orders() == []
     balances = ex.balances()
     assert balances["USDT"].locked == 0
-    assert balances["USDT"].free == D("10000") - D("19.8") - D("19.8") * D("0.001")
+    assert balances["USDT"].free == D("10000") - D("19.8")
+    assert balances["BTC"].free == D("1.2") - D("0.2") * D("0.001") and trade.commission_asset == "BTC"
     assert ex.order("BTCUSDT", orig_client_order_id="my-1").status == "FILLED"
     trade_events = [e for e in seen if isinstance(e, Execution) and e.execution_type == "TRADE"]
     assert trade_events[0].trade == trade

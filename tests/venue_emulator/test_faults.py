@@ -104,7 +104,7 @@ async def test_reject_and_partial_fill_on_demand():
     assert rejected[1] == {"code": -2010, "msg": "Market is closed."}
     assert partial[1]["status"] == "PARTIALLY_FILLED" and partial[1]["executedQty"] == "0.02500000"
     assert [t["qty"] for t in trades] == ["0.02500000"]
-    assert balances["BTC"] == {"free": "2.02500000", "locked": "0.00000000"}
+    assert balances["BTC"] == {"free": "2.02497500", "locked": "0.00000000"}  # 0.025 bought less its 0.1 % in BTC
 
 
 async def test_a_dropped_user_stream_loses_no_fill_at_the_venue():

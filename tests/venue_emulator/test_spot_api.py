@@ -116,7 +116,7 @@ async def test_a_market_order_answers_full_and_shows_in_my_trades_and_all_orders
         _, orders = await call(v.http, "GET", "/api/v3/allOrders", signed_query({"symbol": "BTCUSDT"}))
     assert status == 200 and placed["status"] == "FILLED" and placed["clientOrderId"] == "m-1"
     assert placed["fills"] == [
-        {"price": "100.50000000", "qty": "0.20000000", "commission": "0.02010000", "commissionAsset": "USDT",
+        {"price": "100.50000000", "qty": "0.20000000", "commission": "0.00020000", "commissionAsset": "BTC",
          "tradeId": trades[0]["id"]}
     ]  # fmt: skip
     assert [(t["orderId"], t["price"], t["qty"], t["isBuyer"], t["isMaker"]) for t in trades] == [
@@ -175,6 +175,23 @@ async def test_ws_api_logon_needs_an_ed25519_key_and_the_stream_carries_executio
         False,
     )
     assert account["e"] == "outboundAccountPosition" and {b["a"] for b in account["B"]} == {"BTC", "USDT"}
+    assert (trade["n"], trade["N"]) == ("0.01000000", "USDT")  # a sell pays in the quote it receives
+
+
+async def test_a_buys_execution_report_and_account_position_carry_the_commission_in_the_base():
+    # user-data-stream.md "Order Update": ``n`` commission amount, ``N`` commission asset; the asset is
+    # the one the trade receives (commission_faq.md), BTC for a BTCUSDT buy
+    ed_seed = extract_ed25519_private_key(ED25519_KEY.secret)
+    async with served_venue() as v, aiohttp.ClientSession() as session, session.ws_connect(v.ws_api) as ws:
+        await ws_request(ws, "1", "session.logon", logon_params(ED25519_KEY, lambda p: ed25519_signature(ed_seed, p)))
+        await ws_request(ws, "2", "userDataStream.subscribe")
+        v.venue.exchange.on_market(book_top("100.00", "100.50"))
+        v.venue.exchange.new_order("BTCUSDT", "BUY", "MARKET", D("0.1"), client_order_id="b-1")
+        events = [json.loads((await asyncio.wait_for(ws.receive(), 10)).data)["event"] for _ in range(3)]
+    _, trade, account = events
+    assert (trade["x"], trade["n"], trade["N"]) == ("TRADE", "0.00010000", "BTC")
+    balances = {b["a"]: (b["f"], b["l"]) for b in account["B"]}
+    assert balances == {"BTC": ("2.09990000", "0.00000000"), "USDT": ("99989.95000000", "0.00000000")}
 
 
 async def test_history_windows_longer_than_24_hours_are_refused():
