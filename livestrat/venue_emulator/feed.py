@@ -16,12 +16,14 @@ order (ties: book tops, then prints, then candles; then the order of ``instrumen
   at the end. The stamps depend only on the catalog, ``origin_ms`` and ``speed``: two feeds over one
   catalog emit the same sequence.
 - **Bars without quotes.** An instrument whose catalog holds no quotes gets a ``BookTop`` at each
-  bar's close, bid = ask = the close price, sized by the bar's volume, just before the candle, so the
-  exchange always has a price to match against.
+  close of its finest bars, bid = ask = the close price, sized by the bar's volume, just before the
+  candle, so the exchange always has a price to match against.
 - **History.** Bars before ``start`` are not sent; they are kline history, as are the candles sent
   so far: ``history(...)`` answers ``/klines`` and ``request_bars`` and never shows a bar the feed has
-  not reached. Quotes and trades before ``start`` are dropped.
-- **Trade ids** are Binance's: integers from 1 per symbol, in the feed's order (the catalog's
+  not reached; ``trades(...)`` answers ``/trades`` and ``/aggTrades`` with the trades sent so far.
+  Quotes and trades before ``start`` are dropped.
+- **Trade ids** are Binance's: integers numbering the symbol's catalog trades from 1 (those before
+  ``start`` included, so ids do not depend on where the feed starts; the catalog's
   ``TradeId`` strings are not numbers). A trade without an aggressor is sent as a buyer's
   (``m: false``).
 
@@ -127,6 +129,8 @@ class MarketFeed:
         # Kline history per (product, symbol, interval), ascending by open time.
         self._candles: dict[tuple[Product, str, str], list[Candle]] = {}
         self._tops: dict[tuple[Product, str], BookTop] = {}
+        self._prints: dict[tuple[Product, str], list[Print]] = {}
+        self._book_ids: dict[tuple[Product, str], int] = {}
         history = [i for i in items if i.ts_ns < start_ns]
         for item in history:
             event = item.event(self.restamp)
@@ -146,8 +150,11 @@ class MarketFeed:
             items += [_Item(q.ts_init, 0, n, k, _top_maker(rules, q)) for k, q in enumerate(quotes)]
             items += [_Item(t.ts_init, 1, n, k, _print_maker(rules, t, k + 1)) for k, t in enumerate(trades)]
             items += [_Item(b.ts_init, 2, n, k, _candle_maker(rules, b)) for k, b in enumerate(bars)]
-            if not quotes:
-                items += [_Item(b.ts_init, 0, n, k, _close_top_maker(rules, b)) for k, b in enumerate(bars)]
+            if not quotes and bars:
+                # A book top at each close of the finest bars only: a coarser bar closes on one of them.
+                finest = min(b.bar_type.spec.timedelta for b in bars)
+                closes = [b for b in bars if b.bar_type.spec.timedelta == finest]
+                items += [_Item(b.ts_init, 0, n, k, _close_top_maker(rules, b)) for k, b in enumerate(closes)]
         return items
 
     # -- the clock ------------------------------------------------------------------------------
@@ -179,7 +186,11 @@ class MarketFeed:
                 if isinstance(event, Candle):
                     self._remember(event)
                 elif isinstance(event, BookTop):
-                    self._tops[(event.product, event.symbol)] = event
+                    key = (event.product, event.symbol)
+                    self._tops[key] = event
+                    self._book_ids[key] = self._book_ids.get(key, 0) + 1
+                else:
+                    self._prints.setdefault((event.product, event.symbol), []).append(event)
                 self.sent += 1
                 for listener in self._listeners:
                     listener.on_market(event)
@@ -203,6 +214,35 @@ class MarketFeed:
         hi = bisect.bisect_right(opens, end_ms) if end_ms is not None else len(candles)
         window = candles[lo:hi]
         return window[:limit] if start_ms is not None else window[-limit:] if limit else []
+
+    def trades(
+        self,
+        product: Product,
+        symbol: str,
+        *,
+        from_id: int | None = None,
+        start_ms: int | None = None,
+        end_ms: int | None = None,
+        limit: int,
+    ) -> list[Print]:
+        """The market's trades sent so far, as Binance's ``trades``/``aggTrades`` select them (rest-api.md
+        "Compressed/Aggregate trades list"): from ``from_id`` or from ``start_ms`` (inclusive), the first
+        ``limit``, up to ``end_ms`` (inclusive); with neither, the ``limit`` most recent."""
+        prints = self._prints.get((product, symbol), [])
+        if from_id is not None:
+            window = prints[bisect.bisect_left([p.trade_id for p in prints], from_id) :]
+        else:
+            times = [p.ts_ms for p in prints]
+            lo = bisect.bisect_left(times, start_ms) if start_ms is not None else 0
+            hi = bisect.bisect_right(times, end_ms) if end_ms is not None else len(prints)
+            window = prints[lo:hi]
+        if from_id is None and start_ms is None:
+            return window[-limit:] if limit else []
+        return window[:limit]
+
+    def book_update_id(self, product: Product, symbol: str) -> int:
+        """The symbol's order book update id: how many book tops have been sent (0 before the first)."""
+        return self._book_ids.get((product, symbol), 0)
 
     def last_top(self, product: Product, symbol: str) -> BookTop | None:
         """The last book top sent for the symbol (None before the first)."""

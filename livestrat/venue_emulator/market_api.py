@@ -3,10 +3,12 @@
 Spot under ``/api/v3/`` and USD-M futures under ``/fapi/v1/``, as Binance serves them (on one host
 here, where Binance has two): ``ping``, ``time`` (the wall clock: signed requests are checked
 against it), ``exchangeInfo`` built from the catalog's instruments (``instruments.SymbolRules``),
-``klines`` (the feed's history: never a bar it has not reached) and ``ticker/bookTicker`` (the last
-book top sent), in the shapes Binance documents (spot: rest-api.md and filters.md; USD-M: the
+``klines`` (the feed's history: never a bar it has not reached), ``ticker/bookTicker`` (the last
+book top sent), ``depth`` (the book top as a one-level book), ``trades`` and ``aggTrades`` (the
+trades sent so far), in the shapes Binance documents (spot: rest-api.md and filters.md; USD-M: the
 USDⓈ-M futures REST API) and the adapter's msgspec schemas decode (``BinanceSpotExchangeInfo``,
-``BinanceFuturesExchangeInfo``, ``BinanceKline``, ``BinanceTickerBook``).
+``BinanceFuturesExchangeInfo``, ``BinanceKline``, ``BinanceTickerBook``, ``BinanceDepth``,
+``BinanceTrade``, ``BinanceAggTrade``).
 
 ``add_market(app, feed)`` is the composition the emulator's server calls: these routes, and the
 market WebSocket streams (``market_streams``) listening to the feed. ``market_routes(rules)`` alone
@@ -25,7 +27,7 @@ from typing import Any
 
 from aiohttp import web
 
-from livestrat.venue_emulator.events import Product, SymbolRules
+from livestrat.venue_emulator.events import Print, Product, SymbolRules
 from livestrat.venue_emulator.feed import BINANCE_INTERVALS, MarketFeed
 from livestrat.venue_emulator.instruments import SPOT_DECIMALS, price_text, qty_text
 from livestrat.venue_emulator.market_streams import MarketStreams, kline_row
@@ -286,7 +288,7 @@ def market_routes(rules: Sequence[SymbolRules]) -> list[web.RouteDef]:
 
 
 def feed_routes(feed: MarketFeed) -> list[web.RouteDef]:
-    """The routes that read the market: ``klines`` and ``ticker/bookTicker`` (spot and USD-M)."""
+    """The routes that read the market: ``klines``, ``ticker/bookTicker``, ``trades`` and ``aggTrades``."""
     by_product = _by_product(feed.rules)
 
     def klines(product: Product) -> Callable[[web.Request], web.Response]:
@@ -342,11 +344,70 @@ def feed_routes(feed: MarketFeed) -> list[web.RouteDef]:
 
         return answer
 
+    def trades(product: Product, *, aggregate: bool) -> Callable[[web.Request], web.Response]:
+        def row(r: SymbolRules, t: Print) -> dict[str, Any]:
+            price, qty = price_text(r, t.price), qty_text(r, t.qty)
+            if aggregate:  # one trade per aggregate: a = f = l
+                row = {"a": t.trade_id, "p": price, "q": qty, "f": t.trade_id, "l": t.trade_id, "T": t.ts_ms}
+                return row | {"m": t.buyer_is_maker} | ({"M": True} if product == "spot" else {})
+            quote = t.price * t.qty
+            row = {"id": t.trade_id, "price": price, "qty": qty}
+            row |= {
+                "quoteQty": format(quote.quantize(Decimal(1).scaleb(-SPOT_DECIMALS)), "f")
+                if product == "spot"
+                else _plain(quote)
+            }
+            row |= {"time": t.ts_ms, "isBuyerMaker": t.buyer_is_maker}
+            return row | ({"isBestMatch": True} if product == "spot" else {})
+
+        def answer(request: web.Request) -> web.Response:
+            symbol = request.query.get("symbol")
+            if not symbol:
+                return _mandatory("symbol")
+            rules = by_product[product].get(symbol)
+            if rules is None:
+                return invalid_symbol()
+            limit = min(_int_param(request, "limit") or 500, 1000)
+            selection = feed.trades(
+                product,
+                symbol,
+                from_id=_int_param(request, "fromId") if aggregate else None,
+                start_ms=_int_param(request, "startTime") if aggregate else None,
+                end_ms=_int_param(request, "endTime") if aggregate else None,
+                limit=limit,
+            )
+            return web.json_response([row(rules, t) for t in selection])
+
+        return answer
+
+    def depth(product: Product) -> Callable[[web.Request], web.Response]:
+        def answer(request: web.Request) -> web.Response:
+            symbol = request.query.get("symbol")
+            if not symbol:
+                return _mandatory("symbol")
+            rules = by_product[product].get(symbol)
+            if rules is None:
+                return invalid_symbol()
+            # The emulated book has one level a side: the last book top (none before the first).
+            top = feed.last_top(product, symbol)
+            bids = [[price_text(rules, top.bid), qty_text(rules, top.bid_qty)]] if top else []
+            asks = [[price_text(rules, top.ask), qty_text(rules, top.ask_qty)]] if top else []
+            answer: dict[str, Any] = {"lastUpdateId": feed.book_update_id(product, symbol)}
+            if product == "usdm":
+                when = top.ts_ms if top else server_time_ms()
+                answer |= {"E": when, "T": when}
+            return web.json_response(answer | {"bids": bids, "asks": asks})
+
+        return answer
+
     routes: list[web.RouteDef] = []
     for product, base in BASE_PATH.items():
         routes += [
+            web.get(base + "depth", _handler(depth(product))),
             web.get(base + "klines", _handler(klines(product))),
             web.get(base + "ticker/bookTicker", _handler(book_ticker(product))),
+            web.get(base + "trades", _handler(trades(product, aggregate=False))),
+            web.get(base + "aggTrades", _handler(trades(product, aggregate=True))),
         ]
     return routes
 
@@ -362,7 +423,7 @@ def add_market(app: web.Application, feed: MarketFeed) -> MarketStreams:
     Returns the streams (``drop_all()`` is the fault "market connection lost"); they are closed when
     the application shuts down.
     """
-    streams = MarketStreams(feed.rules)
+    streams = MarketStreams(feed)
     feed.listen(streams)
     app.add_routes(market_routes(feed.rules) + feed_routes(feed))
     app.add_routes(streams.routes())

@@ -8,8 +8,9 @@ they are) and combined streams at ``/stream?streams=<a>/<b>`` (each payload wrap
 the root (``ws://host:port``), USD-M futures under ``/fstream`` (``ws://host:port/fstream``): Binance has
 two hosts, the emulator one, and a symbol such as BTCUSDT exists in both.
 
-Streams: ``<symbol>@bookTicker`` (a ``BookTop``), ``<symbol>@trade`` (spot) and ``<symbol>@aggTrade`` (a
-``Print``: one trade per aggregate, ``a = f = l``), ``<symbol>@kline_<interval>`` (a closed ``Candle``),
+Streams: ``<symbol>@bookTicker`` (a ``BookTop``), ``<symbol>@depth...`` (the one-level book of a ``BookTop``,
+see ``_depth_payloads``), ``<symbol>@trade`` (spot) and ``<symbol>@aggTrade`` (a ``Print``: one trade per
+aggregate, ``a = f = l``), ``<symbol>@kline_<interval>`` (a closed ``Candle``),
 with the payloads of web-socket-streams.md (spot) and the USD-M "Websocket Market Streams" pages; spot's
 bookTicker has no event time (NautilusTrader then stamps the quote on arrival), USD-M's has ``E`` and ``T``.
 A kline's trade count is 0 and its quote and taker volumes "0": a catalog's bar does not hold them.
@@ -27,6 +28,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import re
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -35,11 +37,13 @@ from typing import Any
 from aiohttp import WSMsgType, web
 
 from livestrat.venue_emulator.events import BookTop, Candle, MarketEvent, Print, Product, SymbolRules
+from livestrat.venue_emulator.feed import MarketFeed
 from livestrat.venue_emulator.instruments import price_text, qty_text
 
 logger = logging.getLogger("livestrat.venue_emulator.market_streams")
 
 STREAM_PREFIX: dict[Product, str] = {"spot": "", "usdm": "/fstream"}
+_DEPTH = re.compile(r"(?P<symbol>[a-z0-9]+)@depth(?P<levels>5|10|20)?(@\d+ms)?")
 HEARTBEAT_SECONDS = 20.0  # web-socket-streams.md: "The WebSocket server will send a ping frame every 20 seconds."
 METHODS = ("SUBSCRIBE", "UNSUBSCRIBE", "LIST_SUBSCRIPTIONS", "SET_PROPERTY", "GET_PROPERTY")
 
@@ -60,11 +64,12 @@ class _Connection:
 class MarketStreams:
     """The market WebSocket server for the given symbols; see the module docstring."""
 
-    def __init__(self, rules: Sequence[SymbolRules]) -> None:
-        self._rules = {(r.product, r.symbol): r for r in rules}
+    def __init__(self, feed: MarketFeed) -> None:
+        self._feed = feed
+        self._rules = {(r.product, r.symbol): r for r in feed.rules}
         self._connections: set[_Connection] = set()
         self.opened = 0  # connections accepted since the start (a reconnection is a new one)
-        self._update_ids: dict[tuple[Product, str], int] = {}
+        self._sent_tops: dict[tuple[Product, str], BookTop] = {}  # the book a depth diff changes
 
     @property
     def connections(self) -> int:
@@ -90,24 +95,29 @@ class MarketStreams:
         rules = self._rules.get((event.product, event.symbol))
         if rules is None:
             return
-        for name, payload in self._payloads(rules, event):
-            text_raw: str | None = None
-            text_combined: str | None = None
-            for connection in self._connections:
-                if connection.product != event.product or name not in connection.streams:
+        payloads = dict(self._payloads(rules, event))
+        depth = self._depth_payloads(rules, event) if isinstance(event, BookTop) else None
+        texts: dict[tuple[str, bool], str] = {}
+        for connection in self._connections:
+            if connection.product != event.product:
+                continue
+            for name in connection.streams:
+                payload = payloads.get(name)
+                if payload is None and depth is not None:
+                    payload = depth(name)
+                if payload is None:
                     continue
-                if connection.combined:
-                    text_combined = text_combined or json.dumps({"stream": name, "data": payload})
-                    connection.queue.put_nowait(text_combined)
-                else:
-                    text_raw = text_raw or json.dumps(payload)
-                    connection.queue.put_nowait(text_raw)
+                key = (name, connection.combined)
+                if key not in texts:
+                    texts[key] = json.dumps({"stream": name, "data": payload} if connection.combined else payload)
+                connection.queue.put_nowait(texts[key])
+        if isinstance(event, BookTop):
+            self._sent_tops[(event.product, event.symbol)] = event
 
     def _payloads(self, r: SymbolRules, event: MarketEvent) -> list[tuple[str, dict[str, Any]]]:
         symbol = r.symbol.lower()
         if isinstance(event, BookTop):
-            key = (r.product, r.symbol)
-            self._update_ids[key] = update_id = self._update_ids.get(key, 0) + 1
+            update_id = self._feed.book_update_id(r.product, r.symbol)
             top = {
                 "u": update_id,
                 "s": r.symbol,
@@ -133,6 +143,46 @@ class MarketStreams:
             kline = {"e": "kline", "E": event.ts_ms, "s": r.symbol, "k": kline_object(r, event)}
             return [(f"{symbol}@kline_{event.interval}", kline)]
         return []
+
+    def _depth_payloads(self, r: SymbolRules, top: BookTop) -> Callable[[str], dict[str, Any] | None]:
+        """The depth streams' payloads for a new book top, by stream name (None: not a depth stream of it).
+
+        The emulated book has one level a side, the book top: a diff stream (``<symbol>@depth``,
+        ``@depth@100ms``...) sends the new level and, when the price moved, the old one at quantity 0
+        (web-socket-streams.md "Diff. Depth Stream"); a partial stream (``@depth5``, ``@depth10``,
+        ``@depth20``) sends the whole book ("Partial Book Depth Streams"). One update id per book top.
+        """
+        update_id = self._feed.book_update_id(r.product, r.symbol)
+        previous = self._sent_tops.get((r.product, r.symbol))
+        bids = [[price_text(r, top.bid), qty_text(r, top.bid_qty)]]
+        asks = [[price_text(r, top.ask), qty_text(r, top.ask_qty)]]
+        diff_bids, diff_asks = list(bids), list(asks)
+        if previous is not None and previous.bid != top.bid:
+            diff_bids.insert(0, [price_text(r, previous.bid), qty_text(r, Decimal(0))])
+        if previous is not None and previous.ask != top.ask:
+            diff_asks.insert(0, [price_text(r, previous.ask), qty_text(r, Decimal(0))])
+        symbol = r.symbol.lower()
+
+        def update(b: list[list[str]], a: list[list[str]]) -> dict[str, Any]:
+            event = {"e": "depthUpdate", "E": top.ts_ms}
+            if r.product == "usdm":
+                event |= {"T": top.ts_ms}
+            event |= {"s": r.symbol, "U": update_id, "u": update_id}
+            if r.product == "usdm":
+                event |= {"pu": update_id - 1}
+            return event | {"b": b, "a": a}
+
+        def payload(name: str) -> dict[str, Any] | None:
+            match = _DEPTH.fullmatch(name)
+            if match is None or match["symbol"] != symbol:
+                return None
+            if match["levels"] is None:
+                return update(diff_bids, diff_asks)
+            if r.product == "spot":
+                return {"lastUpdateId": update_id, "bids": bids, "asks": asks}
+            return update(bids, asks)
+
+        return payload
 
     # -- faults ---------------------------------------------------------------------------------
 

@@ -7,6 +7,7 @@ from decimal import Decimal
 
 import pandas as pd
 import pytest
+from nautilus_trader.model.data import Bar, BarType
 from nautilus_trader.persistence.catalog import ParquetDataCatalog
 
 from livestrat.venue_emulator.events import BookTop, Candle, MarketEvent, Print
@@ -164,3 +165,18 @@ async def test_bars_only_give_a_book_top_at_each_close_and_history_serves_closed
     window = feed.history("spot", "BTCUSDT", "1m", start_ms=after[3].open_ms, end_ms=after[6].open_ms, limit=500)
     assert window == after[3:7]  # startTime and endTime both inclusive, on the open time
     assert feed.history("usdm", "BTCUSDT", "1m", start_ms=None, end_ms=None, limit=500) == []
+
+
+async def test_bars_of_two_intervals_give_one_book_top_per_close_of_the_finer(tmp_path):
+    catalog_path = write_price_path(tmp_path / "bars", [40_000.0 + i for i in range(10)])
+    catalog = ParquetDataCatalog(str(catalog_path))
+    minute = catalog.bars(instrument_ids=[SPOT])
+    five = BarType.from_str(f"{SPOT}-5-MINUTE-LAST-EXTERNAL")
+    catalog.write_data(
+        [Bar(five, b.open, b.high, b.low, b.close, b.volume, b.ts_event, b.ts_init) for b in minute[4::5]]
+    )
+    _, recorder, _ = await run_feed(catalog_path, ids=(SPOT,))
+    tops = [e for e in recorder.events if isinstance(e, BookTop)]
+    candles = [e for e in recorder.events if isinstance(e, Candle)]
+    assert [c.interval for c in candles].count("5m") == 2
+    assert len(tops) == len(minute)  # one per one-minute close, none repeated at the five-minute ones

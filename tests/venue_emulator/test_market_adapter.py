@@ -10,6 +10,7 @@ flows on.
 from __future__ import annotations
 
 import asyncio
+import time
 
 import pandas as pd
 import pytest
@@ -80,7 +81,7 @@ def bar_key(b: Bar):
     return (b.open, b.high, b.low, b.close, b.volume)
 
 
-@pytest.mark.slow  # about 10 s each: the client's reconnection backoff after the drop
+@pytest.mark.slow  # about 10 s each: a TradingNode started and stopped
 @pytest.mark.parametrize(
     ("instrument_id", "account_type"), [(SPOT, BinanceAccountType.SPOT), (PERP, BinanceAccountType.USDT_FUTURES)]
 )
@@ -140,11 +141,13 @@ async def test_the_data_client_receives_the_catalogs_sequence_and_again_after_th
         connections, opened = streams.connections, streams.opened
         assert connections >= 2  # spot: trades and klines on one connection, quotes on another
         assert await streams.drop_all() == connections
+        dropped_at = time.monotonic()
         await wait_until(
             lambda: streams.opened >= opened + connections and subscribed(),
             timeout=60,
             what="the client to reconnect and subscribe again",
         )
+        reconnected_in = time.monotonic() - dropped_at
         gate.open.set()
         await asyncio.wait_for(feed_task, 60)
 
@@ -161,7 +164,92 @@ async def test_the_data_client_receives_the_catalogs_sequence_and_again_after_th
         recorder.request_bars(BarType.from_str(bar_type), start=start.to_pydatetime())
         await wait_until(lambda: len(recorder.history) == len(bars), what="the requested history")
         assert [bar_key(b) for b in recorder.history] == [bar_key(b) for b in bars]
+        print(
+            f"{instrument_id}: {len(recorder.bars)} bars, {len(recorder.quotes)} quotes, {len(recorder.trades)} "
+            f"trades received of {len(bars)}/{len(quotes)}/{len(trades)}; {connections} connections cut, "
+            f"subscribed again in {reconnected_in:.1f}s; {len(recorder.history)} bars of history"
+        )
     finally:
         await node.stop_async()
         await asyncio.wait_for(run, 30)
         node.kernel.dispose()  # TradingNode.dispose would stop the test's event loop
+
+
+class BookWatcherConfig(ActorConfig, frozen=True):
+    instrument_id: str
+
+
+class BookWatcher(Actor):
+    """Subscribes to order book deltas (an L2 book the data engine keeps) and counts what arrives."""
+
+    def __init__(self, config: BookWatcherConfig) -> None:
+        super().__init__(config)
+        self.instrument_id = InstrumentId.from_str(config.instrument_id)
+        self.deltas = 0
+
+    def on_start(self) -> None:
+        self.subscribe_order_book_deltas(self.instrument_id)
+
+    def on_order_book_deltas(self, deltas) -> None:
+        self.deltas += 1
+
+
+@pytest.mark.slow  # a TradingNode started and stopped
+@pytest.mark.parametrize(
+    ("instrument_id", "account_type"),
+    [(SPOT, BinanceAccountType.SPOT), (PERP, BinanceAccountType.USDT_FUTURES)],
+)
+async def test_an_order_book_subscription_gets_the_snapshot_and_the_diffs_of_the_book_top(
+    sample_catalog, serve, instrument_id, account_type
+):
+    quotes = ParquetDataCatalog(str(sample_catalog)).quote_ticks(instrument_ids=[instrument_id])
+    gate = Gate(open_=False)
+    feed = gated_feed(sample_catalog, [instrument_id], gate)
+    gate.pause_at = 9 * 3  # three minutes in: the snapshot then has a book to give
+    app = web.Application()
+    streams = add_market(app, feed)
+    http = await serve(app)
+    product = "spot" if account_type.is_spot else "usdm"
+    node = TradingNode(
+        config=TradingNodeConfig(
+            trader_id="TESTER-002",
+            logging=LoggingConfig(log_level="ERROR"),
+            data_clients={
+                "BINANCE": BinanceDataClientConfig(
+                    account_type=account_type,
+                    base_url_http=http,
+                    base_url_ws=http.replace("http://", "ws://") + STREAM_PREFIX[product],
+                    instrument_provider=InstrumentProviderConfig(load_ids=frozenset([instrument_id])),
+                )
+            },
+        )
+    )
+    watcher = BookWatcher(BookWatcherConfig(instrument_id=instrument_id))
+    node.trader.add_actor(watcher)
+    node.add_data_client_factory("BINANCE", BinanceLiveDataClientFactory)
+    node.build()
+    gate.open.set()
+    feed_task = asyncio.create_task(feed.run())
+    await wait_until(lambda: len(gate.events) == gate.pause_at, what="three minutes of market")
+    run = asyncio.create_task(node.run_async())
+    try:
+        diff = "btcusdt@depth@100ms" if product == "spot" else "btcusdt@depth@0ms"
+        await wait_until(
+            lambda: diff in {s for _, names in streams.subscriptions() for s in names}, what="the depth stream"
+        )
+        await wait_until(lambda: watcher.deltas >= 1, what="the snapshot")
+        gate.open.set()
+        await asyncio.wait_for(feed_task, 60)
+        book = node.cache.order_book(InstrumentId.from_str(instrument_id))
+        last = quotes[-1]
+        await wait_until(
+            lambda: book.best_bid_price() == last.bid_price and book.best_ask_price() == last.ask_price,
+            what="the book's top to be the last quote",
+        )
+        assert (book.best_bid_size(), book.best_ask_size()) == (last.bid_size, last.ask_size)
+        assert len(book.bids()) == len(book.asks()) == 1  # one level each side: a diff removes the old top
+        assert watcher.deltas == 1 + len(quotes) - 3 * 4  # the snapshot, then one diff per later quote
+    finally:
+        await node.stop_async()
+        await asyncio.wait_for(run, 30)
+        node.kernel.dispose()

@@ -89,3 +89,31 @@ async def test_drop_all_cuts_every_market_connection(sample_catalog, serve):
             assert message.type in (WSMsgType.CLOSED, WSMsgType.ERROR, WSMsgType.CLOSE)
             await ws.close()
         await wait_until(lambda: streams.connections == 0, what="the cut connections to be forgotten")
+
+
+async def test_depth_streams_carry_the_one_level_book_of_the_book_top(sample_catalog, serve):
+    gate = Gate(open_=False)
+    feed = gated_feed(sample_catalog, [SPOT, PERP], gate)
+    _, base = await market_server(serve, feed)
+    async with (
+        ClientSession() as http,
+        http.ws_connect(f"{base}/stream?streams=btcusdt@depth5@100ms/btcusdt@depth@100ms") as spot,
+        http.ws_connect(f"{base}/fstream/ws/btcusdt@depth@0ms") as futures,
+    ):
+        gate.open.set()
+        await asyncio.wait_for(feed.run(), 30)
+        tops = [e for e in gate.events if isinstance(e, BookTop) and e.product == "spot"]
+        partial, diff = await receive_json(spot), await receive_json(spot)
+        assert partial == {
+            "stream": "btcusdt@depth5@100ms",
+            "data": {"lastUpdateId": 1, "bids": [[f"{tops[0].bid:.8f}", f"{tops[0].bid_qty:.8f}"]],
+                     "asks": [[f"{tops[0].ask:.8f}", f"{tops[0].ask_qty:.8f}"]]},
+        }  # fmt: skip
+        assert diff["data"]["e"] == "depthUpdate" and diff["data"]["U"] == diff["data"]["u"] == 1
+        await receive_json(spot)  # the second top's partial
+        second = (await receive_json(spot))["data"]
+        # The top moved: the old levels leave the book (quantity 0) as the new ones come in
+        assert second["b"][0] == [f"{tops[0].bid:.8f}", "0.00000000"] and second["u"] == 2
+        first_futures, second_futures = await receive_json(futures), await receive_json(futures)
+        assert {"e", "E", "T", "s", "U", "u", "pu", "b", "a"} == set(first_futures)
+        assert second_futures["pu"] == first_futures["u"] == 1

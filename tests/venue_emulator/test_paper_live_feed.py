@@ -58,7 +58,7 @@ def live_feed_manifest(instrument_id: str, account_type: str, trade_size: str) -
     }
 
 
-@pytest.mark.slow  # the data client's reconnection backoff after the drop (about 10 s)
+@pytest.mark.slow  # a whole runtime, started and halted, and a market cut and restored
 @pytest.mark.parametrize(("instrument_id", "account_type", "prefix", "size"), CASES)
 async def test_paper_on_the_emulators_feed_records_the_sandboxs_fills_and_trades_on_after_a_drop(
     sample_catalog, serve, tmp_path, instrument_id, account_type, prefix, size
