@@ -32,12 +32,13 @@ from nautilus_trader.config import (
 )
 from nautilus_trader.core.nautilus_pyo3 import OKXEnvironment, OKXInstrumentType
 from nautilus_trader.live.node import TradingNode
+from nautilus_trader.model.data import BarType
 from nautilus_trader.model.enums import OrderSide, OrderStatus, TimeInForce
 from nautilus_trader.model.events import OrderAccepted, OrderCanceled, OrderFilled
 from nautilus_trader.model.identifiers import InstrumentId
 from nautilus_trader.trading.strategy import Strategy
 
-from livestrat.venue_emulator.events import BookTop, SymbolRules
+from livestrat.venue_emulator.events import BookTop, Candle, Print, SymbolRules
 from livestrat.venue_emulator.okx.venue import OkxKey, OkxVenue
 
 D = Decimal
@@ -186,3 +187,65 @@ async def test_nautilus_okx_clients_trade_against_the_emulator_and_report_its_tr
         ]  # fmt: skip
         assert [(t.price, t.is_maker) for t in venue_trades] == [(D("100.5"), False), (D("99.0"), True)]
         assert exchange.open_orders() == []
+
+
+class Watcher(Strategy):
+    """Subscribes to the instrument's quotes, trades and 1-minute bars and keeps what arrives."""
+
+    def __init__(self) -> None:
+        super().__init__(StrategyConfig(strategy_id="WATCHER-001"))
+        self.quotes: list = []
+        self.trades: list = []
+        self.bars: list = []
+
+    def on_start(self) -> None:
+        self.subscribe_quote_ticks(BTC_USDT)
+        self.subscribe_trade_ticks(BTC_USDT)
+        self.subscribe_bars(BarType.from_str("BTC-USDT.OKX-1-MINUTE-LAST-EXTERNAL"))
+
+    def on_quote_tick(self, tick) -> None:
+        self.quotes.append(tick)
+
+    def on_trade_tick(self, tick) -> None:
+        self.trades.append(tick)
+
+    def on_bar(self, bar) -> None:
+        self.bars.append(bar)
+
+
+async def test_nautilus_okx_data_client_receives_the_venues_quotes_trades_and_bars():
+    async with served() as (venue, http, ws):
+        node = TradingNode(config=node_config(http, ws), loop=asyncio.get_running_loop())
+        node.kernel._setup_loop = lambda: None
+        watcher = Watcher()
+        node.trader.add_strategy(watcher)
+        node.add_data_client_factory(OKX, OKXLiveDataClientFactory)
+        node.add_exec_client_factory(OKX, OKXLiveExecClientFactory)
+        node.build()
+        run = asyncio.create_task(node.run_async())
+        try:
+            await until(lambda: node.trader.is_running or run.done(), "the node to run")
+            # the subscriptions reach the venue: the public bbo-tbt and trades, the business candle1m
+            await until(lambda: venue.subscribed("bbo-tbt", "BTC-USDT") and venue.subscribed("trades", "BTC-USDT")
+                        and venue.subscribed("candle1m", "BTC-USDT"), "the subscriptions")  # fmt: skip
+            now = time.time_ns() // 1_000_000
+            minute = now - now % 60_000
+            venue.on_market(book_top("100.1", "100.3"))
+            venue.on_market(Print("BTC-USDT", D("100.2"), D("0.5"), False, 77, now, "spot"))
+            venue.on_market(Candle("BTC-USDT", "1m", minute - 60_000, minute - 1, D("100"), D("101"), D("99.5"),
+                                   D("100.2"), D("12.5"), True, "spot"))  # fmt: skip
+            await until(lambda: watcher.quotes and watcher.trades and watcher.bars, "the quote, trade and bar")
+            [quote], [trade], [bar] = watcher.quotes, watcher.trades, watcher.bars
+            assert (quote.bid_price.as_decimal(), quote.ask_price.as_decimal()) == (D("100.1"), D("100.3"))
+            assert (trade.price.as_decimal(), trade.size.as_decimal(), trade.trade_id.value) == (
+                D("100.2"),
+                D("0.5"),
+                "77",
+            )
+            assert (bar.open.as_decimal(), bar.high.as_decimal(), bar.low.as_decimal(), bar.close.as_decimal()) == (
+                D("100"), D("101"), D("99.5"), D("100.2"))  # fmt: skip
+            assert bar.volume.as_decimal() == D("12.5")
+        finally:
+            await node.stop_async()
+            await asyncio.wait_for(run, 30)
+            node.kernel.dispose()

@@ -404,6 +404,10 @@ class OkxVenue:
 
     # -- the market --------------------------------------------------------------------------------
 
+    def subscribed(self, channel: str, inst_id: str) -> bool:
+        """Whether some connection is subscribed to ``channel`` for ``inst_id`` (tests wait on it)."""
+        return any((channel, inst_id) in s.channels for s in self._sessions)
+
     def on_market(self, event: MarketEvent) -> None:
         """The feed's listener, after the exchange: the public channels' pushes."""
         if event.symbol not in self.rules or event.product != "spot":
@@ -429,15 +433,22 @@ class OkxVenue:
             }
             self._publish("public", "trades", event.symbol, data)
         elif isinstance(event, Candle):
-            row = [str(event.open_ms), *(shapes.text(v) for v in (event.open, event.high, event.low, event.close)),
-                   shapes.text(event.volume), "0", "0", "1"]  # fmt: skip
-            self._publish("business", f"candle{event.interval}", event.symbol, row)
+            prices = (event.open, event.high, event.low, event.close, event.volume)
+            # OKX "Candlesticks channel": [ts, o, h, l, c, vol, volCcy, volCcyQuote, confirm]; 1 = closed
+            row = [str(event.open_ms), *(shapes.text(v) for v in prices), "0", "0", "1" if event.closed else "0"]
+            self._publish("business", candle_channel(event.interval), event.symbol, row)
 
     def _publish(self, kind: str, channel: str, symbol: str, data: Any) -> None:
         push = {"arg": {"channel": channel, "instId": symbol}, "data": [data]}
         for session in self._sessions:
             if session.kind == kind and (channel, symbol) in session.channels:
                 session.send(push)
+
+
+def candle_channel(interval: str) -> str:
+    """Binance's interval name (the feed's) as OKX's candle channel: 1m -> candle1m, 1h -> candle1H,
+    1d -> candle1D (OKX writes hours, days and weeks upper-case; 1M is a month in both)."""
+    return "candle" + (interval[:-1] + interval[-1].upper() if interval[-1] in "hdw" else interval)
 
 
 def _okx_refusal(exc: errors.BinanceError, rules: SymbolRules, side: str) -> OkxError:
