@@ -205,6 +205,11 @@ class Exchange:
         book = self._books[symbol]
         return (book.bid + book.ask) / 2 if book.bid is not None and book.ask is not None else None
 
+    def best_prices(self, symbol: str) -> tuple[Decimal | None, Decimal | None]:
+        """The book's (bid, ask) as matching sees them; None before the first price."""
+        book = self._books[symbol]
+        return book.bid, book.ask
+
     def order(self, symbol: str, order_id: int | None = None, orig_client_order_id: str | None = None) -> Order:
         """Query order (rest-api.md "Query order"): by id, else by client id; -2013 when there is none."""
         self.symbol_rules(symbol)

@@ -1,0 +1,251 @@
+"""The proof for OKX: NautilusTrader 1.231's own OKX clients, in a real TradingNode, trade against the emulator.
+
+The node is configured as ``strategy_runtime/live/venues.py`` configures a live OKX spot node (instrument
+type SPOT, cash), with only its base URLs changed (REST, and the public / private WebSocket; the adapter
+derives the business one). It connects (instruments, fee rate, balance, login, the orders and account
+channels), submits a MARKET and a LIMIT order over the private WebSocket, learns their fills only from
+the ``orders`` channel, cancels a third order, and the emulator's trades equal NautilusTrader's fills.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from decimal import Decimal
+
+from aiohttp.test_utils import TestServer
+from nautilus_trader.adapters.okx import (
+    OKX,
+    OKXDataClientConfig,
+    OKXExecClientConfig,
+    OKXLiveDataClientFactory,
+    OKXLiveExecClientFactory,
+)
+from nautilus_trader.config import (
+    InstrumentProviderConfig,
+    LiveExecEngineConfig,
+    LoggingConfig,
+    StrategyConfig,
+    TradingNodeConfig,
+)
+from nautilus_trader.core.nautilus_pyo3 import OKXEnvironment, OKXInstrumentType
+from nautilus_trader.live.node import TradingNode
+from nautilus_trader.model.data import BarType
+from nautilus_trader.model.enums import OrderSide, OrderStatus, TimeInForce
+from nautilus_trader.model.events import OrderAccepted, OrderCanceled, OrderFilled
+from nautilus_trader.model.identifiers import InstrumentId
+from nautilus_trader.trading.strategy import Strategy
+
+from livestrat.venue_emulator.events import BookTop, Candle, Print, SymbolRules
+from livestrat.venue_emulator.okx.venue import OkxKey, OkxVenue
+
+D = Decimal
+BTC_USDT = InstrumentId.from_str("BTC-USDT.OKX")
+RULES = SymbolRules(
+    symbol="BTC-USDT",
+    product="spot",
+    instrument_id="BTC-USDT.OKX",
+    base_asset="BTC",
+    quote_asset="USDT",
+    price_precision=1,
+    qty_precision=8,
+    tick_size=D("0.1"),
+    step_size=D("0.00000001"),
+    min_qty=D("0.00001"),
+    max_qty=D("9000"),
+    min_notional=D("0"),
+    maker_fee=D("0.0008"),
+    taker_fee=D("0.001"),
+)
+KEY = OkxKey("okx-emulator-key", "okx-emulator-secret", "okx-emulator-passphrase")
+
+
+def book_top(bid: str, ask: str) -> BookTop:
+    return BookTop("BTC-USDT", D(bid), D("5"), D(ask), D("5"), time.time_ns() // 1_000_000, "spot")
+
+
+class Recorder(Strategy):
+    def __init__(self) -> None:
+        super().__init__(StrategyConfig(strategy_id="RECORDER-001"))
+        self.events: list[object] = []
+
+    def on_order_event(self, event) -> None:
+        self.events.append(event)
+
+    def of(self, kind: type) -> list:
+        return [e for e in self.events if isinstance(e, kind)]
+
+
+async def until(condition: Callable[[], bool], what: str, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        await asyncio.sleep(0.01)
+
+
+def node_config(http: str, ws: str) -> TradingNodeConfig:
+    # as strategy_runtime/live/venues.py `_okx` builds them for accountType spot, plus the base URLs
+    common = {
+        "api_key": KEY.api_key,
+        "api_secret": KEY.secret,
+        "api_passphrase": KEY.passphrase,
+        "instrument_provider": InstrumentProviderConfig(load_all=False, load_ids=frozenset([BTC_USDT])),
+        "instrument_types": (OKXInstrumentType.SPOT,),
+        "environment": OKXEnvironment.LIVE,
+        "base_url_http": http,
+        "max_retries": 1,
+    }
+    return TradingNodeConfig(
+        trader_id="EMULATOR-001",
+        logging=LoggingConfig(log_level="WARNING", log_colors=False),
+        exec_engine=LiveExecEngineConfig(reconciliation=True, open_check_interval_secs=None),
+        data_clients={OKX: OKXDataClientConfig(**common, base_url_ws=ws + "/public")},
+        exec_clients={OKX: OKXExecClientConfig(**common, base_url_ws=ws + "/private")},
+        timeout_connection=20.0,
+        timeout_reconciliation=10.0,
+        timeout_disconnection=5.0,
+        timeout_post_stop=1.0,
+    )
+
+
+@asynccontextmanager
+async def served() -> AsyncIterator[tuple[OkxVenue, str, str]]:
+    venue = OkxVenue([RULES], [KEY], {"USDT": D("100000"), "BTC": D("2")})
+    server = TestServer(venue.app(), host="127.0.0.1")
+    await server.start_server()
+    http = str(server.make_url("")).rstrip("/")
+    try:
+        yield venue, http, http.replace("http://", "ws://") + "/ws/v5"
+    finally:
+        await server.close()
+
+
+@asynccontextmanager
+async def running_node(http: str, ws: str) -> AsyncIterator[tuple[TradingNode, Recorder]]:
+    node = TradingNode(config=node_config(http, ws), loop=asyncio.get_running_loop())
+    node.kernel._setup_loop = lambda: None
+    strategy = Recorder()
+    node.trader.add_strategy(strategy)
+    node.add_data_client_factory(OKX, OKXLiveDataClientFactory)
+    node.add_exec_client_factory(OKX, OKXLiveExecClientFactory)
+    node.build()
+    run = asyncio.create_task(node.run_async())
+    try:
+        await until(lambda: node.trader.is_running or run.done(), "the node to run")
+        assert not run.done(), run.exception() if run.done() else None
+        yield node, strategy
+    finally:
+        await node.stop_async()
+        await asyncio.wait_for(run, 30)
+        node.kernel.dispose()
+
+
+async def test_nautilus_okx_clients_trade_against_the_emulator_and_report_its_trades():
+    async with served() as (venue, http, ws):
+        exchange = venue.exchange
+        exchange.on_market(book_top("100.0", "100.5"))
+        async with running_node(http, ws) as (node, strategy):
+            instrument = node.kernel.cache.instrument(BTC_USDT)
+            assert instrument is not None
+            qty, px = instrument.make_qty, instrument.make_price
+            factory = strategy.order_factory
+
+            market = factory.market(BTC_USDT, OrderSide.BUY, qty(D("0.1")))
+            strategy.submit_order(market)
+            await until(lambda: len(strategy.of(OrderFilled)) == 1, "the market order's fill")
+
+            limit = factory.limit(BTC_USDT, OrderSide.BUY, qty(D("0.2")), px(D("99")))
+            strategy.submit_order(limit)
+            await until(
+                lambda: any(e.client_order_id == limit.client_order_id for e in strategy.of(OrderAccepted)), "accepted"
+            )
+            exchange.on_market(book_top("98.8", "98.9"))  # the ask reaches the limit: it fills at 99.0, maker
+            await until(lambda: len(strategy.of(OrderFilled)) == 2, "the limit order's fill")
+
+            to_cancel = factory.limit(BTC_USDT, OrderSide.SELL, qty(D("0.1")), px(D("130")), TimeInForce.GTC)
+            strategy.submit_order(to_cancel)
+            await until(
+                lambda: any(e.client_order_id == to_cancel.client_order_id for e in strategy.of(OrderAccepted)),
+                "accepted",
+            )
+            strategy.cancel_order(to_cancel)
+            await until(lambda: len(strategy.of(OrderCanceled)) == 1, "the cancel")
+            assert strategy.cache.order(to_cancel.client_order_id).status == OrderStatus.CANCELED
+            assert strategy.cache.order(limit.client_order_id).status == OrderStatus.FILLED
+
+        venue_trades = exchange.trades()
+        reported = strategy.of(OrderFilled)
+        assert [
+            (str(t.trade_id), t.price, t.qty, t.commission, t.is_maker) for t in venue_trades
+        ] == [
+            (f.trade_id.value, f.last_px.as_decimal(), f.last_qty.as_decimal(), f.commission.as_decimal(),
+             f.liquidity_side.name == "MAKER")
+            for f in reported
+        ]  # fmt: skip
+        assert [(t.price, t.is_maker) for t in venue_trades] == [(D("100.5"), False), (D("99.0"), True)]
+        assert exchange.open_orders() == []
+
+
+class Watcher(Strategy):
+    """Subscribes to the instrument's quotes, trades and 1-minute bars and keeps what arrives."""
+
+    def __init__(self) -> None:
+        super().__init__(StrategyConfig(strategy_id="WATCHER-001"))
+        self.quotes: list = []
+        self.trades: list = []
+        self.bars: list = []
+
+    def on_start(self) -> None:
+        self.subscribe_quote_ticks(BTC_USDT)
+        self.subscribe_trade_ticks(BTC_USDT)
+        self.subscribe_bars(BarType.from_str("BTC-USDT.OKX-1-MINUTE-LAST-EXTERNAL"))
+
+    def on_quote_tick(self, tick) -> None:
+        self.quotes.append(tick)
+
+    def on_trade_tick(self, tick) -> None:
+        self.trades.append(tick)
+
+    def on_bar(self, bar) -> None:
+        self.bars.append(bar)
+
+
+async def test_nautilus_okx_data_client_receives_the_venues_quotes_trades_and_bars():
+    async with served() as (venue, http, ws):
+        node = TradingNode(config=node_config(http, ws), loop=asyncio.get_running_loop())
+        node.kernel._setup_loop = lambda: None
+        watcher = Watcher()
+        node.trader.add_strategy(watcher)
+        node.add_data_client_factory(OKX, OKXLiveDataClientFactory)
+        node.add_exec_client_factory(OKX, OKXLiveExecClientFactory)
+        node.build()
+        run = asyncio.create_task(node.run_async())
+        try:
+            await until(lambda: node.trader.is_running or run.done(), "the node to run")
+            # the subscriptions reach the venue: the public bbo-tbt and trades, the business candle1m
+            await until(lambda: venue.subscribed("bbo-tbt", "BTC-USDT") and venue.subscribed("trades", "BTC-USDT")
+                        and venue.subscribed("candle1m", "BTC-USDT"), "the subscriptions")  # fmt: skip
+            now = time.time_ns() // 1_000_000
+            minute = now - now % 60_000
+            venue.on_market(book_top("100.1", "100.3"))
+            venue.on_market(Print("BTC-USDT", D("100.2"), D("0.5"), False, 77, now, "spot"))
+            venue.on_market(Candle("BTC-USDT", "1m", minute - 60_000, minute - 1, D("100"), D("101"), D("99.5"),
+                                   D("100.2"), D("12.5"), True, "spot"))  # fmt: skip
+            await until(lambda: watcher.quotes and watcher.trades and watcher.bars, "the quote, trade and bar")
+            [quote], [trade], [bar] = watcher.quotes, watcher.trades, watcher.bars
+            assert (quote.bid_price.as_decimal(), quote.ask_price.as_decimal()) == (D("100.1"), D("100.3"))
+            assert (trade.price.as_decimal(), trade.size.as_decimal(), trade.trade_id.value) == (
+                D("100.2"),
+                D("0.5"),
+                "77",
+            )
+            assert (bar.open.as_decimal(), bar.high.as_decimal(), bar.low.as_decimal(), bar.close.as_decimal()) == (
+                D("100"), D("101"), D("99.5"), D("100.2"))  # fmt: skip
+            assert bar.volume.as_decimal() == D("12.5")
+        finally:
+            await node.stop_async()
+            await asyncio.wait_for(run, 30)
+            node.kernel.dispose()

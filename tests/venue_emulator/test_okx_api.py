@@ -1,0 +1,182 @@
+"""The OKX venue's signing and refusals, as OKX documents them (API v5, "REST Authentication",
+"WebSocket Login", "Error Code"), asked over plain HTTP and WebSocket."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from decimal import Decimal
+
+import aiohttp
+import pytest
+from aiohttp.test_utils import TestServer
+
+from livestrat.venue_emulator.okx.auth import OkxKey, rest_timestamp
+from livestrat.venue_emulator.okx.venue import OkxVenue
+from tests.venue_emulator.test_nautilus_okx import KEY, RULES, book_top
+
+D = Decimal
+
+
+def now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+def signed_headers(key: OkxKey, method: str, path: str, body: str = "", *, ms: int | None = None) -> dict[str, str]:
+    stamp = rest_timestamp(now_ms() if ms is None else ms)
+    sign = base64.b64encode(hmac.new(key.secret.encode(), f"{stamp}{method}{path}{body}".encode(), "sha256").digest())
+    return {
+        "OK-ACCESS-KEY": key.api_key,
+        "OK-ACCESS-SIGN": sign.decode(),
+        "OK-ACCESS-TIMESTAMP": stamp,
+        "OK-ACCESS-PASSPHRASE": key.passphrase,
+    }
+
+
+def login_arg(key: OkxKey, *, seconds: int | None = None) -> dict[str, str]:
+    stamp = str(now_ms() // 1000 if seconds is None else seconds)
+    sign = hmac.new(key.secret.encode(), f"{stamp}GET/users/self/verify".encode(), hashlib.sha256).digest()
+    return {
+        "apiKey": key.api_key,
+        "passphrase": key.passphrase,
+        "timestamp": stamp,
+        "sign": base64.b64encode(sign).decode(),
+    }
+
+
+@asynccontextmanager
+async def served(balances: dict[str, Decimal] | None = None) -> AsyncIterator[tuple[OkxVenue, str]]:
+    venue = OkxVenue([RULES], [KEY], balances if balances is not None else {"USDT": D("1000"), "BTC": D("1")})
+    server = TestServer(venue.app(), host="127.0.0.1")
+    await server.start_server()
+    try:
+        yield venue, str(server.make_url("")).rstrip("/")
+    finally:
+        await server.close()
+
+
+async def get(http: str, path: str, headers: dict[str, str]) -> tuple[int, dict]:
+    async with aiohttp.ClientSession() as s, s.get(http + path, headers=headers) as r:
+        return r.status, await r.json()
+
+
+WRONG = OkxKey(KEY.api_key, "not-the-secret", KEY.passphrase)
+
+
+BALANCE = "/api/v5/account/balance"
+
+
+# the headers are made when the test runs (a timestamp taken at collection may be stale by then)
+@pytest.mark.parametrize(
+    ("headers", "code", "msg"),
+    [
+        (lambda: signed_headers(KEY, "GET", BALANCE), "0", ""),
+        (lambda: signed_headers(OkxKey("unknown", KEY.secret, KEY.passphrase), "GET", BALANCE),
+         "50111", "Invalid OK-ACCESS-KEY."),
+        (lambda: signed_headers(WRONG, "GET", BALANCE), "50113", "Invalid signature."),
+        # the signature covers the path with its query: one signed for ?ccy=BTC is wrong for the bare path
+        (lambda: signed_headers(KEY, "GET", BALANCE + "?ccy=BTC"), "50113", "Invalid signature."),
+        (lambda: signed_headers(OkxKey(KEY.api_key, KEY.secret, "wrong"), "GET", BALANCE),
+         "50105", 'Request header "OK-ACCESS-PASSPHRASE" incorrect.'),
+        (lambda: signed_headers(KEY, "GET", BALANCE, ms=now_ms() - 31_000), "50102", "Timestamp request expired."),
+        (lambda: signed_headers(KEY, "GET", BALANCE, ms=now_ms() + 31_000), "50102", "Timestamp request expired."),
+        (dict, "50103", 'Request header "OK-ACCESS-KEY" cannot be empty.'),
+    ],
+)  # fmt: skip
+async def test_signed_rest_takes_only_a_correct_key_signature_passphrase_and_fresh_timestamp(headers, code, msg):
+    async with served() as (venue, http):
+        status, body = await get(http, BALANCE, headers())
+        assert (body["code"], body["msg"]) == (code, msg)
+        assert status == (200 if code == "0" else 401)
+        if code == "0":
+            details = {d["ccy"]: (d["cashBal"], d["availBal"], d["frozenBal"]) for d in body["data"][0]["details"]}
+            assert details == {"BTC": ("1", "1", "0"), "USDT": ("1000", "1000", "0")}
+        else:
+            assert venue.refusals == [("/api/v5/account/balance", code)]
+
+
+async def test_a_query_string_is_signed_with_the_path():
+    async with served() as (_, http):
+        path = "/api/v5/account/balance?ccy=BTC"
+        status, body = await get(http, path, signed_headers(KEY, "GET", path))
+        assert status == 200 and [d["ccy"] for d in body["data"][0]["details"]] == ["BTC"]
+
+
+@pytest.mark.parametrize(
+    ("arg", "code"),
+    [
+        (lambda: login_arg(OkxKey("unknown", KEY.secret, KEY.passphrase)), "60005"),
+        (lambda: login_arg(WRONG), "60007"),
+        (lambda: login_arg(OkxKey(KEY.api_key, KEY.secret, "wrong")), "60024"),
+        (lambda: login_arg(KEY, seconds=now_ms() // 1000 - 60), "60006"),
+    ],
+)
+async def test_a_websocket_login_with_a_wrong_key_signature_passphrase_or_timestamp_is_refused(arg, code):
+    async with served() as (venue, http), aiohttp.ClientSession() as s:
+        async with s.ws_connect(http + "/ws/v5/private") as ws:
+            await ws.send_json({"op": "login", "args": [arg()]})
+            answer = await ws.receive_json(timeout=10)
+            assert (answer["event"], answer["code"]) == ("error", code)
+            # and without a login the private channels stay closed: 60011 "Please log in"
+            await ws.send_json({"op": "subscribe", "args": [{"channel": "orders", "instType": "SPOT"}]})
+            answer = await ws.receive_json(timeout=10)
+            assert (answer["event"], answer["code"], answer["msg"]) == ("error", "60011", "Please log in")
+        assert venue.refusals == [("login", code)]
+
+
+async def test_orders_over_the_private_websocket_answer_then_push_and_refusals_carry_okx_codes():
+    async with served() as (venue, http), aiohttp.ClientSession() as s:
+        venue.exchange.on_market(book_top("100.0", "100.5"))
+        async with s.ws_connect(http + "/ws/v5/private") as ws:
+            await ws.send_json({"op": "login", "args": [login_arg(KEY)]})
+            assert (await ws.receive_json(timeout=10))["event"] == "login"
+            await ws.send_json({"op": "subscribe", "args": [{"channel": "orders", "instType": "SPOT"}]})
+            assert (await ws.receive_json(timeout=10))["event"] == "subscribe"
+
+            order = {"instIdCode": venue.codes["BTC-USDT"], "tdMode": "cash", "side": "buy", "ordType": "limit"}
+            too_big = order | {"clOrdId": "big", "sz": "100", "px": "99"}  # 9900 USDT > 1000
+            await ws.send_json({"id": "1", "op": "order", "args": [too_big]})
+            answer = await ws.receive_json(timeout=10)
+            assert (answer["id"], answer["code"]) == ("1", "1")
+            assert (answer["data"][0]["sCode"], answer["data"][0]["sMsg"]) == (
+                "51008",
+                "Order failed. Insufficient USDT balance in account",
+            )
+
+            await ws.send_json({"id": "2", "op": "order", "args": [order | {"clOrdId": "ok", "sz": "1", "px": "99"}]})
+            answer = await ws.receive_json(timeout=10)
+            assert (answer["code"], answer["data"][0]["sCode"], answer["data"][0]["clOrdId"]) == ("0", "0", "ok")
+            push = await ws.receive_json(timeout=10)  # after the answer: the order, live
+            assert push["arg"]["channel"] == "orders"
+            assert (push["data"][0]["clOrdId"], push["data"][0]["state"]) == ("ok", "live")
+
+            cancel = {"instIdCode": venue.codes["BTC-USDT"], "ordId": "999"}
+            await ws.send_json({"id": "3", "op": "cancel-order", "args": [cancel]})
+            answer = await ws.receive_json(timeout=10)
+            assert (answer["code"], answer["data"][0]["sCode"]) == ("1", "51400")
+
+            await ws.send_json({"id": "4", "op": "cancel-order", "args": [cancel | {"ordId": answer_id(venue)}]})
+            answer = await ws.receive_json(timeout=10)
+            assert (answer["code"], answer["data"][0]["sCode"]) == ("0", "0")
+            push = await ws.receive_json(timeout=10)
+            assert (push["data"][0]["clOrdId"], push["data"][0]["state"]) == ("ok", "canceled")
+
+        status, body = await get(
+            http, "/api/v5/trade/order?instId=BTC-USDT&ordId=12345",
+            signed_headers(KEY, "GET", "/api/v5/trade/order?instId=BTC-USDT&ordId=12345"),
+        )  # fmt: skip
+        assert (status, body["code"], body["msg"]) == (200, "51603", "Order does not exist.")
+        assert venue.refusals == [("order", "51008"), ("cancel-order", "51400"), ("/api/v5/trade/order", "51603")]
+
+
+def answer_id(venue: OkxVenue) -> str:
+    [order] = venue.exchange.open_orders()
+    return str(order.order_id)
+
+
+def test_a_key_never_shows_its_secret_or_passphrase():
+    assert KEY.secret not in repr(KEY) and KEY.passphrase not in repr(KEY)
