@@ -32,7 +32,7 @@ from strategy_operator import kopf_storage, wakeups
 from strategy_operator.build import labels
 from strategy_operator.clock import SYSTEM_CLOCK, Clock
 from strategy_operator.kinds import NAMESPACES_INDEX, NODES_INDEX, WATCHED
-from strategy_operator.kube_client import KubeClient
+from strategy_operator.kube_client import KubeClient, login
 from strategy_operator.metrics import OperatorMetrics
 from strategy_operator.observe.caches import Caches, kill_switch_engaged, node_drain
 from strategy_operator.observe.observer import Gone
@@ -67,13 +67,16 @@ class OperatorContext:
         *,
         identity: str,
         priority: int,
+        kopf_settings: kopf.OperatorSettings,
         serve_metrics: bool = True,
         clock: Clock = SYSTEM_CLOCK,
     ) -> OperatorContext:
         phases: dict[Any, str] = {}
         failures: dict[Any, str] = {}
         metrics = OperatorMetrics(phases, failures)
-        kube = await KubeClient.connect(metrics, pool_size=max(8, settings.max_concurrent_reconciles * 2))
+        kube = await KubeClient.connect(
+            metrics, lambda: login(kopf_settings), pool_size=max(8, settings.max_concurrent_reconciles * 2)
+        )
         reconciler = Reconciler(settings, kube, metrics, clock=clock)
         reconciler.phases, reconciler.failures = phases, failures
         peering = PeeringMonitor(kube, settings.peering, identity, priority)
@@ -133,6 +136,7 @@ def build_registry() -> kopf.OperatorRegistry:
             memo.settings,
             identity=memo.identity,
             priority=settings.peering.priority,
+            kopf_settings=settings,
             serve_metrics=memo.get("serve_metrics", True),
             clock=memo.get("clock", SYSTEM_CLOCK),
         )
