@@ -148,20 +148,21 @@ def build_registry() -> kopf.OperatorRegistry:
             await context.close()
 
     @kopf.on.login(registry=registry)
-    def login(**kwargs: Any) -> kopf.ConnectionInfo | None:
+    async def login(**kwargs: Any) -> kopf.ConnectionInfo | None:
         # In a pod: its service account; elsewhere: $KUBECONFIG (read now) or ~/.kube/config.
         return kopf.login_with_service_account(**kwargs) or kopf.login_with_kubeconfig(**kwargs)
 
     @kopf.on.probe(id="strategies", registry=registry)
-    def strategies(memo: kopf.Memo, **_: Any) -> int:
+    async def strategies(memo: kopf.Memo, **_: Any) -> int:
         return len(memo.context.reconciler.phases)
 
     # ------------------------------------------------------------------------------ watch caches
 
-    def by_strategy(namespace: str, labels: Mapping[str, str], body: kopf.Body, **_: Any) -> dict[Any, Any]:
+    # Every handler is a coroutine: kopf runs a plain function in its thread pool, one hand-off per watch event.
+    async def by_strategy(namespace: str, labels: Mapping[str, str], body: kopf.Body, **_: Any) -> dict[Any, Any]:
         return {(namespace, labels[STRATEGY_LABEL]): dict(body)}
 
-    def wake_strategy(namespace: str, labels: Mapping[str, str], memo: kopf.Memo, **_: Any) -> None:
+    async def wake_strategy(namespace: str, labels: Mapping[str, str], memo: kopf.Memo, **_: Any) -> None:
         memo.context.wakeups.poke((namespace, labels[STRATEGY_LABEL]))
 
     for kind in WATCHED:
@@ -170,21 +171,21 @@ def build_registry() -> kopf.OperatorRegistry:
         kopf.on.event(kind.group, kind.version, kind.plural, id=f"wake-on-{kind.plural}", **selector)(wake_strategy)
 
     @kopf.index("", "v1", "namespaces", id=NAMESPACES_INDEX, registry=registry)
-    def kill_switches(name: str, annotations: Mapping[str, str], **_: Any) -> dict[str, bool]:
+    async def kill_switches(name: str, annotations: Mapping[str, str], **_: Any) -> dict[str, bool]:
         # An empty result removes the namespace from the index (None would keep its old entry).
         return {name: True} if kill_switch_engaged(annotations) else {}
 
     @kopf.on.event("", "v1", "namespaces", id="wake-on-namespaces", registry=registry)
-    def namespace_changed(name: str, memo: kopf.Memo, **_: Any) -> None:
+    async def namespace_changed(name: str, memo: kopf.Memo, **_: Any) -> None:
         memo.context.wakeups.poke_namespace(name)
 
     @kopf.index("", "v1", "nodes", id=NODES_INDEX, registry=registry)
-    def drained_nodes(name: str, spec: Mapping[str, Any], **_: Any) -> dict[str, str]:
+    async def drained_nodes(name: str, spec: Mapping[str, Any], **_: Any) -> dict[str, str]:
         why = node_drain(spec)
         return {name: why} if why is not None else {}
 
     @kopf.on.event("", "v1", "nodes", id="wake-on-nodes", registry=registry)
-    def node_changed(type: str | None, name: str, spec: Mapping[str, Any], memo: kopf.Memo, **_: Any) -> None:
+    async def node_changed(type: str | None, name: str, spec: Mapping[str, Any], memo: kopf.Memo, **_: Any) -> None:
         # Nodes change all the time (their status); only a drain beginning or ending wakes the strategies.
         drains: dict[str, str | None] = memo.context.drains
         why = None if type == "DELETED" else node_drain(spec)
@@ -195,7 +196,7 @@ def build_registry() -> kopf.OperatorRegistry:
     # ------------------------------------------------------------------------------ LiveStrategies
 
     @kopf.on.event(GROUP, VERSION, PLURAL, id="wake-on-livestrategies", registry=registry)
-    def strategy_changed(
+    async def strategy_changed(
         type: str | None, namespace: str, name: str, uid: str | None, memo: kopf.Memo, **_: Any
     ) -> None:
         if type == "DELETED":
