@@ -11,8 +11,9 @@
 - A deletion handler behind the ``livestrat.io/halt-before-delete`` finalizer: the strategy
   halts, its pod exits (bounded in time), then the LiveStrategy is released.
 
-kopf keeps its own bookkeeping in ``livestrat.io/`` annotations (its last-handled configuration,
-kept empty: no copy of the spec); handlers return nothing, so kopf writes nothing into the status.
+kopf keeps its own bookkeeping in ``livestrat.io/`` annotations (the deletion handler's progress; its
+last-handled configuration is never stored: :class:`~strategy_operator.kopf_storage.DiffBaseStorage`);
+handlers return nothing, so kopf writes nothing into the status.
 """
 
 from __future__ import annotations
@@ -107,10 +108,9 @@ def configure(settings: kopf.OperatorSettings) -> None:
     settings.persistence.finalizer = labels.FINALIZER
     # kopf's own annotation storages, also on an object whose annotations do not read (kopf_storage).
     settings.persistence.progress_storage = kopf_storage.ProgressStorage(prefix=labels.KOPF_PREFIX)
-    # kopf keeps the essence of what it last handled, to diff it for change handlers; this operator
-    # has none (a daemon and a deletion handler) and compares the spec itself. A copy of the spec
-    # (spec.strategy.config may be large) beside kubectl's last-applied-configuration could pass the
-    # 256 KiB the API server allows all annotations together: the essence keeps nothing.
+    # kopf keeps the essence of what it last handled, to diff it for change handlers; this operator has none
+    # (a daemon and a deletion handler) and compares the spec itself: it is never stored (one write less per
+    # strategy; no copy of a large spec beside kubectl's last-applied-configuration).
     settings.persistence.diffbase_storage = kopf_storage.DiffBaseStorage(
         prefix=labels.KOPF_PREFIX, key="last-handled-configuration", ignored_fields=["spec", "metadata"]
     )
