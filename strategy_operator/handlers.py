@@ -60,6 +60,7 @@ class OperatorContext:
     slots: asyncio.Semaphore
     peering: PeeringMonitor
     drains: dict[str, str | None] = field(default_factory=dict)  # node -> why it is drained (wake-ups)
+    heartbeats: wakeups.Heartbeats = field(default_factory=wakeups.Heartbeats)  # changes that wake nothing
 
     @classmethod
     async def start(
@@ -197,13 +198,18 @@ def build_registry() -> kopf.OperatorRegistry:
 
     @kopf.on.event(GROUP, VERSION, PLURAL, id="wake-on-livestrategies", registry=registry)
     async def strategy_changed(
-        type: str | None, namespace: str, name: str, uid: str | None, memo: kopf.Memo, **_: Any
+        type: str | None, namespace: str, name: str, uid: str | None, body: kopf.Body, memo: kopf.Memo, **_: Any
     ) -> None:
+        context: OperatorContext = memo.context
+        key = (namespace, name)
         if type == "DELETED":
-            memo.context.reconciler.forget((namespace, name), str(uid or ""))
+            context.reconciler.forget(key, str(uid or ""))
+            context.heartbeats.forget(key)
         else:
-            memo.context.reconciler.saw((namespace, name), str(uid or ""))
-        memo.context.wakeups.poke((namespace, name))
+            context.reconciler.saw(key, str(uid or ""))
+            if context.heartbeats.only_heartbeat(key, body):
+                return  # the reconciler looks again when it would turn stale (its deadline), and not before
+        context.wakeups.poke(key)
 
     # Asked to stop (deletion, operator exit), the reconciler finishes its pass and exits; cancelled only after 5 s.
     @kopf.daemon(
