@@ -63,7 +63,8 @@ RUN python3 -m venv /opt/livestrat \
     esac
 
 FROM build AS build-operator
-# Only the `operator` extra: kopf and the Kubernetes client. strategy_runtime is not even
+# Only the `operator` extra: kopf, aiohttp, prometheus-client (no Kubernetes client library: the
+# operator calls the API through aiohttp, strategy_operator/kube_client.py). strategy_runtime is not even
 # copied, so NautilusTrader cannot come in through it.
 RUN /opt/livestrat/bin/pip install --no-cache-dir -c requirements.lock '.[operator]'
 COPY livestrat/ livestrat/

@@ -10,7 +10,9 @@ each N it measures:
 - the time from creating N LiveStrategies at once until every one has its children and its
   ``status.observedGeneration`` current (and until every one is Running);
 - the operator's API requests per strategy during that time (kopf's and its own), and writes;
+- the operator's CPU time per strategy until all are reconciled, and its writes by kind;
 - the operator's resident memory afterwards;
+- the operator's CPU at steady state (percent of one core);
 - writes per minute at steady state, while every strategy's "runtime" pushes a heartbeat
   every 10 s (the goal is zero);
 - latency from ``spec.replicas: 0`` (through the scale subresource) to the StatefulSet scaled;
@@ -28,6 +30,7 @@ import statistics
 import sys
 import tempfile
 import time
+from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -53,6 +56,30 @@ def rss_mib(pid: int) -> float:
         if line.startswith("VmRSS:"):
             return int(line.split()[1]) / 1024
     return float("nan")
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of the process so far (from /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def write_kind(request: kmock.Request) -> str:
+    """What a write was: verb and resource (``PATCH livestrategies/status``); a LiveStrategy's own patch by what it
+    touched (kopf's finalizer, kopf's annotations, the operator's annotations)."""
+    parts = request.url.path.strip("/").split("/")
+    parts = parts[parts.index("namespaces") + 2 :] if "namespaces" in parts else parts[2:]
+    resource = parts[0] + (f"/{parts[2]}" if len(parts) > 2 else "")
+    kind = f"{request.method.value} {resource}"
+    if resource == "livestrategies" and request.method.value == "PATCH":
+        data = request.data
+        if isinstance(data, list):  # a JSON patch: the paths it touches
+            touched = {str(op.get("path", "")).split("/")[2] for op in data if str(op.get("path", "")).count("/") > 1}
+        else:
+            meta = (data or {}).get("metadata") or {}
+            touched = {k for k in meta if meta[k] is not None}
+        kind += " (" + ", ".join(sorted(touched) or ["other"]) + ")"
+    return kind
 
 
 def now_text() -> str:
@@ -107,6 +134,8 @@ async def run(n: int, steady_seconds: float, samples: int) -> dict:
                 idle_rss = rss_mib(operator.pid)
                 await asyncio.sleep(1)
                 since = len(emulator)
+                cpu_before = cpu_seconds(operator.pid)
+                emulator_cpu = time.process_time()  # the emulator and the stand-in kubelet: this process
                 for i in range(n):
                     emulator.create_object(LS, strategy(i), namespace="default")
 
@@ -118,6 +147,8 @@ async def run(n: int, steady_seconds: float, samples: int) -> dict:
 
                 reconciled = await until(observed, timeout=1800, interval=0.5)
                 at_reconciled = len(emulator)
+                cpu_reconciled = cpu_seconds(operator.pid) - cpu_before
+                emulator_cpu = time.process_time() - emulator_cpu
 
                 def all_running() -> bool:
                     return all(
@@ -151,7 +182,9 @@ async def run(n: int, steady_seconds: float, samples: int) -> dict:
                 await asyncio.sleep(2)
                 quiet_since = len(emulator)
                 quiet_started = time.monotonic()
+                quiet_cpu = cpu_seconds(operator.pid)
                 await heartbeats(steady_seconds)
+                quiet_cpu = cpu_seconds(operator.pid) - quiet_cpu
                 quiet_minutes = (time.monotonic() - quiet_started) / 60
                 quiet_writes = [r for r in operator_requests(emulator, quiet_since) if r.method.value in WRITES]
 
@@ -201,10 +234,17 @@ async def run(n: int, steady_seconds: float, samples: int) -> dict:
         "requests_per_strategy": len(requests_to_reconciled) / n,
         "requests_per_strategy_to_running": len(requests) / n,
         "writes_per_strategy": len(writes) / n,
+        "non_event_writes_per_strategy": len([w for w in writes if "events" not in w.url.path]) / n,
+        "writes_by_kind_per_strategy": {
+            kind: round(count / n, 2) for kind, count in sorted(Counter(write_kind(w) for w in writes).items())
+        },
+        "cpu_ms_per_strategy_to_reconciled": 1000 * cpu_reconciled / n,
+        "emulator_cpu_ms_per_strategy_to_reconciled": 1000 * emulator_cpu / n,
         "rss_idle_mib": idle_rss,
         "rss_mib": loaded_rss,
         "steady_minutes": quiet_minutes,
         "steady_writes_per_minute": len(quiet_writes) / quiet_minutes,
+        "steady_cpu_percent_of_a_core": 100 * quiet_cpu / (quiet_minutes * 60),
         "scale_latency": percentiles(scale_latencies),
         "push_latency": percentiles(push_latencies),
     }

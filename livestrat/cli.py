@@ -123,6 +123,9 @@ def _cmd_venue_emulator(args: argparse.Namespace) -> int:
 
 
 def _cmd_operator(args: argparse.Namespace) -> int:
+    from strategy_operator import client_libraries
+
+    client_libraries.leave_out()  # before kopf is imported: it would import them, 80 MiB of models
     from strategy_operator.main import run_operator
 
     return run_operator(args)

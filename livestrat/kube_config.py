@@ -1,4 +1,4 @@
-"""How both the operator and the runtime find the Kubernetes API: one way, written once.
+"""How the runtime finds the Kubernetes API (the operator logs in through kopf: ``strategy_operator.kube_client``).
 
 In a pod (``KUBERNETES_SERVICE_HOST`` set): its service account. Elsewhere: the kubeconfig
 named by ``$KUBECONFIG``, else ``~/.kube/config``. The path is passed explicitly because

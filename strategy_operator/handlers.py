@@ -11,8 +11,9 @@
 - A deletion handler behind the ``livestrat.io/halt-before-delete`` finalizer: the strategy
   halts, its pod exits (bounded in time), then the LiveStrategy is released.
 
-kopf keeps its own bookkeeping in ``livestrat.io/`` annotations (its last-handled configuration,
-kept empty: no copy of the spec); handlers return nothing, so kopf writes nothing into the status.
+kopf keeps its own bookkeeping in ``livestrat.io/`` annotations (the deletion handler's progress; its
+last-handled configuration is never stored: :class:`~strategy_operator.kopf_storage.DiffBaseStorage`);
+handlers return nothing, so kopf writes nothing into the status.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ from strategy_operator import kopf_storage, wakeups
 from strategy_operator.build import labels
 from strategy_operator.clock import SYSTEM_CLOCK, Clock
 from strategy_operator.kinds import NAMESPACES_INDEX, NODES_INDEX, WATCHED
-from strategy_operator.kube_client import KubeClient
+from strategy_operator.kube_client import KubeClient, login
 from strategy_operator.metrics import OperatorMetrics
 from strategy_operator.observe.caches import Caches, kill_switch_engaged, node_drain
 from strategy_operator.observe.observer import Gone
@@ -59,6 +60,7 @@ class OperatorContext:
     slots: asyncio.Semaphore
     peering: PeeringMonitor
     drains: dict[str, str | None] = field(default_factory=dict)  # node -> why it is drained (wake-ups)
+    heartbeats: wakeups.Heartbeats = field(default_factory=wakeups.Heartbeats)  # changes that wake nothing
 
     @classmethod
     async def start(
@@ -67,13 +69,16 @@ class OperatorContext:
         *,
         identity: str,
         priority: int,
+        kopf_settings: kopf.OperatorSettings,
         serve_metrics: bool = True,
         clock: Clock = SYSTEM_CLOCK,
     ) -> OperatorContext:
         phases: dict[Any, str] = {}
         failures: dict[Any, str] = {}
         metrics = OperatorMetrics(phases, failures)
-        kube = await KubeClient.connect(metrics, pool_size=max(8, settings.max_concurrent_reconciles * 2))
+        kube = await KubeClient.connect(
+            metrics, lambda: login(kopf_settings), pool_size=max(8, settings.max_concurrent_reconciles * 2)
+        )
         reconciler = Reconciler(settings, kube, metrics, clock=clock)
         reconciler.phases, reconciler.failures = phases, failures
         peering = PeeringMonitor(kube, settings.peering, identity, priority)
@@ -104,10 +109,9 @@ def configure(settings: kopf.OperatorSettings) -> None:
     settings.persistence.finalizer = labels.FINALIZER
     # kopf's own annotation storages, also on an object whose annotations do not read (kopf_storage).
     settings.persistence.progress_storage = kopf_storage.ProgressStorage(prefix=labels.KOPF_PREFIX)
-    # kopf keeps the essence of what it last handled, to diff it for change handlers; this operator
-    # has none (a daemon and a deletion handler) and compares the spec itself. A copy of the spec
-    # (spec.strategy.config may be large) beside kubectl's last-applied-configuration could pass the
-    # 256 KiB the API server allows all annotations together: the essence keeps nothing.
+    # kopf keeps the essence of what it last handled, to diff it for change handlers; this operator has none
+    # (a daemon and a deletion handler) and compares the spec itself: it is never stored (one write less per
+    # strategy; no copy of a large spec beside kubectl's last-applied-configuration).
     settings.persistence.diffbase_storage = kopf_storage.DiffBaseStorage(
         prefix=labels.KOPF_PREFIX, key="last-handled-configuration", ignored_fields=["spec", "metadata"]
     )
@@ -133,6 +137,7 @@ def build_registry() -> kopf.OperatorRegistry:
             memo.settings,
             identity=memo.identity,
             priority=settings.peering.priority,
+            kopf_settings=settings,
             serve_metrics=memo.get("serve_metrics", True),
             clock=memo.get("clock", SYSTEM_CLOCK),
         )
@@ -144,20 +149,21 @@ def build_registry() -> kopf.OperatorRegistry:
             await context.close()
 
     @kopf.on.login(registry=registry)
-    def login(**kwargs: Any) -> kopf.ConnectionInfo | None:
+    async def login(**kwargs: Any) -> kopf.ConnectionInfo | None:
         # In a pod: its service account; elsewhere: $KUBECONFIG (read now) or ~/.kube/config.
         return kopf.login_with_service_account(**kwargs) or kopf.login_with_kubeconfig(**kwargs)
 
     @kopf.on.probe(id="strategies", registry=registry)
-    def strategies(memo: kopf.Memo, **_: Any) -> int:
+    async def strategies(memo: kopf.Memo, **_: Any) -> int:
         return len(memo.context.reconciler.phases)
 
     # ------------------------------------------------------------------------------ watch caches
 
-    def by_strategy(namespace: str, labels: Mapping[str, str], body: kopf.Body, **_: Any) -> dict[Any, Any]:
+    # Every handler is a coroutine: kopf runs a plain function in its thread pool, one hand-off per watch event.
+    async def by_strategy(namespace: str, labels: Mapping[str, str], body: kopf.Body, **_: Any) -> dict[Any, Any]:
         return {(namespace, labels[STRATEGY_LABEL]): dict(body)}
 
-    def wake_strategy(namespace: str, labels: Mapping[str, str], memo: kopf.Memo, **_: Any) -> None:
+    async def wake_strategy(namespace: str, labels: Mapping[str, str], memo: kopf.Memo, **_: Any) -> None:
         memo.context.wakeups.poke((namespace, labels[STRATEGY_LABEL]))
 
     for kind in WATCHED:
@@ -166,21 +172,21 @@ def build_registry() -> kopf.OperatorRegistry:
         kopf.on.event(kind.group, kind.version, kind.plural, id=f"wake-on-{kind.plural}", **selector)(wake_strategy)
 
     @kopf.index("", "v1", "namespaces", id=NAMESPACES_INDEX, registry=registry)
-    def kill_switches(name: str, annotations: Mapping[str, str], **_: Any) -> dict[str, bool]:
+    async def kill_switches(name: str, annotations: Mapping[str, str], **_: Any) -> dict[str, bool]:
         # An empty result removes the namespace from the index (None would keep its old entry).
         return {name: True} if kill_switch_engaged(annotations) else {}
 
     @kopf.on.event("", "v1", "namespaces", id="wake-on-namespaces", registry=registry)
-    def namespace_changed(name: str, memo: kopf.Memo, **_: Any) -> None:
+    async def namespace_changed(name: str, memo: kopf.Memo, **_: Any) -> None:
         memo.context.wakeups.poke_namespace(name)
 
     @kopf.index("", "v1", "nodes", id=NODES_INDEX, registry=registry)
-    def drained_nodes(name: str, spec: Mapping[str, Any], **_: Any) -> dict[str, str]:
+    async def drained_nodes(name: str, spec: Mapping[str, Any], **_: Any) -> dict[str, str]:
         why = node_drain(spec)
         return {name: why} if why is not None else {}
 
     @kopf.on.event("", "v1", "nodes", id="wake-on-nodes", registry=registry)
-    def node_changed(type: str | None, name: str, spec: Mapping[str, Any], memo: kopf.Memo, **_: Any) -> None:
+    async def node_changed(type: str | None, name: str, spec: Mapping[str, Any], memo: kopf.Memo, **_: Any) -> None:
         # Nodes change all the time (their status); only a drain beginning or ending wakes the strategies.
         drains: dict[str, str | None] = memo.context.drains
         why = None if type == "DELETED" else node_drain(spec)
@@ -191,14 +197,19 @@ def build_registry() -> kopf.OperatorRegistry:
     # ------------------------------------------------------------------------------ LiveStrategies
 
     @kopf.on.event(GROUP, VERSION, PLURAL, id="wake-on-livestrategies", registry=registry)
-    def strategy_changed(
-        type: str | None, namespace: str, name: str, uid: str | None, memo: kopf.Memo, **_: Any
+    async def strategy_changed(
+        type: str | None, namespace: str, name: str, uid: str | None, body: kopf.Body, memo: kopf.Memo, **_: Any
     ) -> None:
+        context: OperatorContext = memo.context
+        key = (namespace, name)
         if type == "DELETED":
-            memo.context.reconciler.forget((namespace, name), str(uid or ""))
+            context.reconciler.forget(key, str(uid or ""))
+            context.heartbeats.forget(key)
         else:
-            memo.context.reconciler.saw((namespace, name), str(uid or ""))
-        memo.context.wakeups.poke((namespace, name))
+            context.reconciler.saw(key, str(uid or ""))
+            if context.heartbeats.only_heartbeat(key, body):
+                return  # the reconciler looks again when it would turn stale (its deadline), and not before
+        context.wakeups.poke(key)
 
     # Asked to stop (deletion, operator exit), the reconciler finishes its pass and exits; cancelled only after 5 s.
     @kopf.daemon(

@@ -49,6 +49,14 @@ def writable(body: kopf.Body) -> bool:
 
 
 class DiffBaseStorage(kopf.AnnotationsDiffBaseStorage):
+    """kopf's last-handled configuration, read (one left by an older operator does no harm) and never written.
+
+    kopf diffs it only for change handlers (creation, update, resume), and the operator has none: a daemon and a
+    deletion handler, which kopf calls on the deletion whatever the diff base says. Without a stored one kopf takes
+    each event for a creation with no handler to call, and does nothing. Storing it cost a write on every new
+    LiveStrategy (with kopf's ``kopf-managed`` marker), and a copy of a large spec would count against the 256 KiB
+    the API server allows all annotations together."""
+
     def build(self, *, body: kopf.Body, extra_fields: Iterable[Any] | None = None) -> Any:
         return super().build(body=readable(body), extra_fields=extra_fields)
 
@@ -56,8 +64,7 @@ class DiffBaseStorage(kopf.AnnotationsDiffBaseStorage):
         return super().fetch(body=readable(body))
 
     def store(self, *, body: kopf.Body, patch: kopf.Patch, essence: Any) -> None:
-        if writable(body):
-            super().store(body=body, patch=patch, essence=essence)
+        return  # never written: see the class
 
 
 class ProgressStorage(kopf.AnnotationsProgressStorage):

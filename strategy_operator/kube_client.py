@@ -1,40 +1,42 @@
 """The operator's own Kubernetes API calls (kopf does the watching and its own bookkeeping).
 
-A thin layer over kubernetes_asyncio's ``ApiClient.call_api``: JSON in, JSON out, merge patches
-only (``application/merge-patch+json``: the same semantics for built-in and custom
-resources, unlike strategic merge), every request counted in the operator's metrics, every
-failure an :class:`ApiError` with the status code. Credentials: the pod's service account
-in a cluster, else the kubeconfig named by ``$KUBECONFIG`` (read when the client is made).
+A thin layer over an aiohttp session made from kopf's own login (:func:`login`: the pod's service
+account in a cluster, else the kubeconfig named by ``$KUBECONFIG``, read by kopf's own parsers): JSON
+in, JSON out, merge patches only (``application/merge-patch+json``: the same semantics for built-in
+and custom resources, unlike strategic merge), every request counted in the operator's metrics, every
+failure an :class:`ApiError` with the status code. A 401 logs in again (a service account's token is
+rotated by the kubelet) and retries once.
 
-Why not kubernetes_asyncio's generated APIs (``CoreV1Api``, ``AppsV1Api``, ``CustomObjectsApi``
-with ``_content_type``): they would work, but
+Why not a Kubernetes client library (kubernetes_asyncio, which this module used before):
 
+- importing it costs 80 MiB: its package imports every generated model and API class, and kopf
+  imports its models too whenever it is installed (to recognise them as objects; the operator hands
+  kopf plain dicts only). Without it the idle operator takes 41 MiB instead of 98 MiB
+  (docs/performance.md, "Operator"); ``livestrat operator`` even keeps kopf from importing it where
+  it is installed for the runtime (:mod:`strategy_operator.client_libraries`);
 - the operator handles nine kinds by kind name (children built as plain manifests, compared
   with what kopf's watch caches hold, which are plain dicts too); the generated APIs are five
-  classes with a method per kind and verb, and return model objects that must be turned back
-  into dicts (``sanitize_for_serialization``) before they can be compared with anything;
-- a generated call reads the response with ``_preload_content=True``, and then
-  ``kubernetes_asyncio.client.rest`` logs the whole response body at DEBUG: a ``read_namespaced_secret``
-  would write the Secret's values into the operator's log. Here every body is read by this
-  module and never logged (the operator also pins that logger to WARNING: ``main.configure_logging``);
+  classes with a method per kind and verb, and return model objects;
+- its generated calls log whole response bodies at DEBUG (a Secret's values among them). Here every
+  body is read by this module and never logged (the operator also pins the HTTP clients' loggers to
+  WARNING: ``main.configure_logging``);
 - one place counts every request by verb, resource and response code
   (``livestrat_operator_api_requests_total``), which is what the chart's RBAC is measured from.
 
-What this module adds over ``call_api`` is the path of a kind (from the operator's one kind
-table, :mod:`strategy_operator.kinds`), the content type, and the error; nothing else.
+What this module adds over aiohttp is the path of a kind (from the operator's one kind table,
+:mod:`strategy_operator.kinds`), the content type, the credentials, and the error; nothing else.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
-from kubernetes_asyncio import client
-from kubernetes_asyncio.client.exceptions import ApiException
+import aiohttp
+import kopf
 
 from livestrat.api.contract import MERGE_PATCH
-from livestrat.kube_config import client_configuration
 from strategy_operator.kinds import KINDS
 from strategy_operator.metrics import OperatorMetrics
 
@@ -61,21 +63,48 @@ def path(kind: str, namespace: str, name: str | None = None, subresource: str | 
     return url
 
 
+Login = Callable[[], kopf.ConnectionInfo]
+
+
+def login(settings: kopf.OperatorSettings) -> kopf.ConnectionInfo:
+    """The credentials kopf logs in with: in a pod its service account, elsewhere ``$KUBECONFIG`` (read now) or
+    ``~/.kube/config``."""
+    found = kopf.login_with_service_account(settings=settings) or kopf.login_with_kubeconfig(settings=settings)
+    if found is None:
+        raise kopf.LoginError("no service account token and no kubeconfig: cannot reach the Kubernetes API")
+    return found
+
+
 class KubeClient:
-    def __init__(self, api_client: client.ApiClient, metrics: OperatorMetrics) -> None:
-        self._api = api_client
+    def __init__(self, login: Login, metrics: OperatorMetrics, pool_size: int = 32) -> None:
+        self._login = login
         self._metrics = metrics
+        self._pool_size = pool_size
+        self._session: aiohttp.ClientSession | None = None
+        self._server = ""
 
     @classmethod
-    async def connect(cls, metrics: OperatorMetrics, pool_size: int = 32) -> KubeClient:
-        configuration = await client_configuration()
-        configuration.connection_pool_maxsize = pool_size
-        api_client = client.ApiClient(configuration)
-        api_client.user_agent = USER_AGENT
-        return cls(api_client, metrics)
+    async def connect(cls, metrics: OperatorMetrics, login: Login, pool_size: int = 32) -> KubeClient:
+        kube = cls(login, metrics, pool_size)
+        await kube._open()
+        return kube
+
+    async def _open(self) -> None:
+        info = self._login()
+        self._server = info.server.rstrip("/")
+        self._session = aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(
+                limit=self._pool_size, ssl=False if info.insecure else info.as_ssl_context()
+            ),
+            headers={**info.as_http_headers(), "User-Agent": USER_AGENT, "Accept": "application/json"},
+            timeout=aiohttp.ClientTimeout(total=REQUEST_TIMEOUT),
+            proxy=info.proxy_url,
+            trust_env=info.trust_env,
+        )
 
     async def close(self) -> None:
-        await self._api.close()
+        if self._session is not None:
+            await self._session.close()
 
     async def request(
         self,
@@ -87,35 +116,31 @@ class KubeClient:
         query: Mapping[str, str] | None = None,
         resource: str = "",
     ) -> dict[str, Any]:
-        headers = {"Accept": "application/json"}
-        if content_type:
-            headers["Content-Type"] = content_type
-        elif body is not None:
-            headers["Content-Type"] = "application/json"
+        headers = {}
+        if body is not None:
+            headers["Content-Type"] = content_type or "application/json"
+        data = json.dumps(body) if body is not None else None
         verb = _verb(method)
-        try:
-            response = await self._api.call_api(
-                url,
-                method,
-                query_params=list((query or {}).items()),
-                header_params=headers,
-                body=body,
-                auth_settings=["BearerToken"],
-                _preload_content=False,
-                _request_timeout=REQUEST_TIMEOUT,
-            )
-        except ApiException as exc:
-            self._metrics.api_requests.labels(verb, resource, str(exc.status)).inc()
-            raise _api_error(exc.status, exc.reason, exc.body) from None
-        except Exception:
-            self._metrics.api_requests.labels(verb, resource, "error").inc()
-            raise
-        async with response:
-            text = await response.text()
-            self._metrics.api_requests.labels(verb, resource, str(response.status)).inc()
-            if response.status >= 400:
-                raise _api_error(response.status, response.reason or "", text)
-        return json.loads(text) if text else {}
+        for attempt in (1, 2):
+            assert self._session is not None, "connect() first"
+            try:
+                async with self._session.request(
+                    method, self._server + url, params=query, data=data, headers=headers
+                ) as response:
+                    text = await response.text()
+                    status, reason = response.status, response.reason
+            except Exception:
+                self._metrics.api_requests.labels(verb, resource, "error").inc()
+                raise
+            self._metrics.api_requests.labels(verb, resource, str(status)).inc()
+            if status == 401 and attempt == 1:  # a rotated token: log in again, once
+                await self.close()
+                await self._open()
+                continue
+            if status >= 400:
+                raise _api_error(status, reason or "", text)
+            return json.loads(text) if text else {}
+        raise AssertionError("unreachable")
 
     # ---------------------------------------------------------------------------------------- verbs
 

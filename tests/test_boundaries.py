@@ -36,7 +36,7 @@ def _top(name: str) -> str:
 @pytest.mark.parametrize(
     ("package", "forbidden"),
     [
-        ("strategy_operator", {"nautilus_trader", "strategy_runtime", "asyncpg"}),
+        ("strategy_operator", {"nautilus_trader", "strategy_runtime", "asyncpg", "kubernetes_asyncio", "kubernetes"}),
         ("strategy_runtime", {"kopf", "strategy_operator"}),
         ("livestrat", {"nautilus_trader", "kopf", "asyncpg"}),
     ],

@@ -108,6 +108,40 @@ async def test_apply_the_halted_example_no_pod_starts_until_it_is_scaled_to_one(
         assert kubelet.started_pods == [f"default/{name}-0"]
 
 
+def write_of(request) -> str:
+    """A write as ``VERB resource[/subresource]``; a patch of the LiveStrategy itself by the metadata it sets."""
+    parts = request.url.path.strip("/").split("/")
+    parts = parts[parts.index("namespaces") + 2 :]
+    what = f"{request.method.value} {parts[0]}" + (f"/{parts[2]}" if len(parts) > 2 else "")
+    if what == "PATCH livestrategies":  # a merge patch, or kopf's JSON patch (of /metadata/... paths)
+        data = request.data
+        keys = {op["path"].split("/")[2] for op in data} if isinstance(data, list) else (data.get("metadata") or {})
+        what += " " + ",".join(sorted(key for key in keys if key != "resourceVersion"))
+    return what
+
+
+async def test_a_new_strategy_costs_its_children_its_status_and_the_finalizer_and_nothing_else(
+    emulator, desk: Desk, kubelet: Kubelet
+):
+    """What a strategy costs the API server as it starts: every write is one a user can name (docs/performance.md)."""
+    async with running_operator(emulator, fast_settings()) as operator:
+        await desk.apply(example("paper-ema-cross"))
+        await wait_for(lambda: desk.phase(NAME) == "Running")
+        await operator.processed(emulator, NAME)
+        writes = sorted(write_of(r) for r in operator_writes(emulator) if "/events" not in r.url.path)
+    children = ["configmaps", "poddisruptionbudgets", "rolebindings", "roles", "serviceaccounts", "services"]
+    assert writes == sorted(
+        [
+            *[f"POST {plural}" for plural in children],
+            "PATCH livestrategies finalizers",  # kopf's finalizer: a deletion halts first
+            "PATCH livestrategies/status",  # Starting, with its children made
+            "PATCH livestrategies/status",  # its pod made (podName, replicas), not ready yet
+            "PATCH livestrategies/status",  # Running
+            "POST statefulsets",
+        ]
+    ), writes
+
+
 async def test_a_strategy_at_rest_costs_no_writes_even_while_its_runtime_reports(
     emulator, desk: Desk, kubelet: Kubelet
 ):

@@ -79,6 +79,27 @@ async def test_livestrat_operator_refuses_bad_settings_and_names_the_variable(tm
     assert "LIVESTRAT_STALE_AFTER_SECONDS" in err.decode()
 
 
+@pytest.mark.slow  # runs a process: the slow tier (tests/support/tiers.py)
+async def test_livestrat_operator_imports_no_kubernetes_client_library(tmp_path):
+    """kopf imports kubernetes_asyncio's 80 MiB of generated models whenever it is installed (as it is in a virtualenv
+    that also carries the runtime); the operator uses none of it. Every module the command imports, as Python lists
+    it holds after the command ran up to the settings check (kopf and the operator's modules imported by then)."""
+    env = {**os.environ, "LIVESTRAT_STALE_AFTER_SECONDS": "1", "KUBECONFIG": str(tmp_path / "none")}
+    code = (
+        "import json, sys; from livestrat.cli import main; code = main(['operator']); "
+        "print(json.dumps([name for name, module in sys.modules.items() if module is not None])); sys.exit(code)"
+    )
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", code, env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
+    )
+    out, err = await asyncio.wait_for(process.communicate(), timeout=60)
+    assert process.returncode == 2, err.decode()[-2000:]
+    imported = json.loads(out)
+    assert "kopf" in imported and "strategy_operator.handlers" in imported
+    clients = [name for name in imported if name.split(".")[0] in ("kubernetes", "kubernetes_asyncio", "pykube")]
+    assert clients == []
+
+
 def test_debug_logging_is_the_operators_own_never_the_http_clients():
     """kubernetes_asyncio logs every response body it preloads at DEBUG (a Secret's values among them)."""
     import logging
