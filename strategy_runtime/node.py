@@ -222,6 +222,10 @@ class StrategyNode:
         limit = self.timeouts.start + 5.0 if timeout is None else timeout
         deadline = time.monotonic() + limit
         while not self.node.trader.is_running:
+            # A client whose connect failed never connects (NautilusTrader does not retry it): say why now,
+            # not after the start's timeouts; the pod's restart, with its back-off, is the retry.
+            if failures := self._connect_failures():
+                raise NodeStartError("; ".join(failures))
             if self._run_task.done():
                 self._run_task.result()  # raises what run_async raised
                 raise NodeStartError("the node stopped while starting (see the NautilusTrader log above)")
@@ -236,14 +240,19 @@ class StrategyNode:
             parts.append(f"data clients not connected ({', '.join(map(str, k.data_engine.registered_clients))})")
         if not k.exec_engine.check_connected():
             parts.append(f"execution clients not connected ({', '.join(map(str, k.exec_engine.registered_clients))})")
-            # Private in NautilusTrader 1.231 (the engine hands out no client); pinned by test_nautilus_pins.
-            for client_id, client in k.exec_engine._clients.items():
-                failure = connect_failure(client)
-                if failure is not None:
-                    parts.append(f"execution client {client_id} could not connect: {failure}")
+            parts.extend(self._connect_failures())
         if len(parts) == 1:
             parts.append("reconciliation or portfolio initialisation did not complete")
         return "; ".join(parts)
+
+    def _connect_failures(self) -> list[str]:
+        """Why each execution client that tried to connect and failed did (the venue's answer), if any."""
+        # Private in NautilusTrader 1.231 (the engine hands out no client); pinned by test_nautilus_pins.
+        return [
+            f"execution client {client_id} could not connect: {failure}"
+            for client_id, client in self.kernel.exec_engine._clients.items()
+            if (failure := connect_failure(client)) is not None
+        ]
 
     async def stop(self) -> None:
         """Stop the trader (actors, then strategies' ``on_stop``) and the clients, then wait for the run task."""

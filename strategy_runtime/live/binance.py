@@ -45,6 +45,8 @@ from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from nautilus_trader.adapters.binance import BinanceExecClientConfig, BinanceLiveExecClientFactory
+from nautilus_trader.adapters.binance.common.credentials import is_ed25519_private_key
+from nautilus_trader.adapters.binance.common.enums import BinanceKeyType
 from nautilus_trader.adapters.binance.http.error import BinanceClientError, BinanceError
 from nautilus_trader.cache.cache import Cache
 from nautilus_trader.common.component import LiveClock, MessageBus
@@ -167,12 +169,13 @@ class BinanceExecClientFactory(BinanceLiveExecClientFactory):
         client._get_cache_active_symbols = active_symbols
         RetryAfter().install(client._http_client)
         connect = client._connect
+        hint = _key_type_hint(config)
 
         async def connect_or_say_why() -> None:
             try:
                 await connect()
             except Exception as exc:
-                setattr(client, CONNECT_FAILURE_ATTRIBUTE, _refusal(exc))
+                setattr(client, CONNECT_FAILURE_ATTRIBUTE, _refusal(exc) + hint)
                 raise
 
         client._connect = connect_or_say_why
@@ -192,6 +195,26 @@ def _refusal(exc: BaseException) -> str:
             text += ": check the API key and secret in the Secret named by spec.venue.credentialsSecret"
         return text
     return f"{type(exc).__name__}: {str(exc)[:300]}"
+
+
+def _key_type_hint(config: BinanceExecClientConfig) -> str:
+    """What to tell a spot or margin account whose secret is not an Ed25519 private key, should it not connect.
+
+    Binance's spot WebSocket API takes ``session.logon`` from Ed25519 keys only ("Only Ed25519 keys are
+    supported for this feature", web-socket-api "Session Authentication"), and NautilusTrader 1.231's spot
+    and margin execution client logs on there for its user data stream whatever the key: with an HMAC (or
+    RSA) key it never connects. Futures keep their listen key over REST with an HMAC key, and are fine.
+    """
+    if config.account_type.is_futures or config.key_type == BinanceKeyType.ED25519:
+        return ""
+    if is_ed25519_private_key(config.api_secret or ""):
+        return ""
+    return (
+        "; the secret is not an Ed25519 private key, and Binance's spot WebSocket API (where NautilusTrader's "
+        "spot and margin client subscribes to its user data) accepts only Ed25519 keys: register an Ed25519 key "
+        "pair with Binance and put its API key in the credentials Secret's api-key and the private key (PEM, "
+        'unencrypted) in its api-secret (docs/runtime.md, "Credentials")'
+    )
 
 
 def connect_failure(client: Any) -> str | None:

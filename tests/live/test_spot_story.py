@@ -17,7 +17,7 @@ import pytest
 
 from tests.support.live_runtime import SPOT, LiveStory, Reckoning, ladder, live_catalog, story_spec
 from tests.support.scripted import read_events, scripted_strategy
-from tests.support.venue_emulator_process import KEYS, scenario, venue_emulator
+from tests.support.venue_emulator_process import HMAC_KEYS, KEYS, scenario, venue_emulator
 
 pytestmark = pytest.mark.slow
 
@@ -298,3 +298,29 @@ async def test_wrong_keys_stop_the_runtime_with_a_clear_reason_and_no_secret_any
     assert "could not connect: the venue answered HTTP" in reason and "spec.venue.credentialsSecret" in reason
     for secret in (KEYS.api_secret, wrong_secret):
         assert not any(secret[i : i + 12] in output for i in range(len(secret) - 11))
+
+
+async def test_an_hmac_key_on_a_spot_account_stops_the_runtime_at_once_saying_binance_wants_ed25519(
+    tmp_path, pg_database
+):
+    # Valid keys of the wrong type: Binance's spot WebSocket API refuses session.logon to an HMAC key, and
+    # NautilusTrader's spot client never connects. The reason must say so (not "check the key"), and come
+    # from the failed connect itself, not from the start's timeouts running out.
+    catalog = live_catalog(tmp_path / "catalog")
+    venue_scenario = scenario(BALANCES, keys=HMAC_KEYS)
+    async with venue_emulator(
+        tmp_path / "venue", catalog=catalog, instruments=[SPOT], scenario=venue_scenario, speed=SPEED
+    ) as venue:
+        story = LiveStory.of(tmp_path, venue, pg_database, story_spec(ladder()), keys=HMAC_KEYS)
+        try:
+            runtime = story.start()
+            code, _ = await runtime.wait_exit(timeout=120)
+        finally:
+            story.kill_all()
+        output = runtime.output() + venue.output()
+    reason = next(line for line in output.splitlines() if "runtime: exiting with code" in line)
+    print(f"hmac key on spot: exit {code}; {reason}")
+    assert code != 0
+    assert "could not connect" in reason and "not an Ed25519 private key" in reason
+    assert "was not running after" not in reason, "the failed connect is the reason, not a timeout"
+    assert not any(HMAC_KEYS.api_secret[i : i + 12] in output for i in range(len(HMAC_KEYS.api_secret) - 11))
