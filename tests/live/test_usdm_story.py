@@ -16,7 +16,7 @@ import pytest
 
 from tests.support.kube import LIVESTRATEGIES
 from tests.support.live_runtime import LiveStory, ladder, live_catalog, story_spec
-from tests.support.scripted import scripted_strategy
+from tests.support.scripted import read_events, scripted_strategy
 from tests.support.venue_emulator_process import HMAC_KEYS, scenario, venue_emulator
 
 pytestmark = pytest.mark.slow
@@ -170,3 +170,124 @@ async def test_usdm_halt_under_flatten_leaves_no_order_and_a_flat_position_at_th
     assert after_open == []
     assert all(q == 0 for q in amount.values()), "flat at the venue"
     assert (reckoning.lost, reckoning.unknown, reckoning.duplicated) == ((), (), 0)
+
+
+async def test_usdm_user_data_stream_drops_and_an_expired_listen_key_lose_no_fill(tmp_path, pg_database):
+    catalog = live_catalog(tmp_path / "catalog", PERP)
+    venue_scenario = scenario(WALLET, keys=HMAC_KEYS, product="usdm")
+    async with venue_emulator(
+        tmp_path / "venue", catalog=catalog, instruments=[PERP], scenario=venue_scenario, speed=SPEED
+    ) as venue:
+        story = usdm_story(tmp_path, venue, pg_database, usdm_spec(ladder(PERP, distance="0.0004")))
+        try:
+            runtime = story.start()
+            await runtime.wait_ready(timeout=90)
+            drops = 0
+            for _ in range(5):
+                await asyncio.sleep(3)
+                await venue.admin.fault("drop_user_stream")
+                drops += 1
+            await venue.admin.fault("expire_user_stream")  # listenKeyExpired, then the stream closes
+            await asyncio.sleep(5)
+            runtime.signal(signal.SIGTERM)
+            code, _ = await runtime.wait_exit(timeout=60)
+            assert code == 0, runtime.output()[-3000:]
+            reckoning = await story.reckoning()
+        finally:
+            story.kill_all()
+    print(f"{reckoning.line(f'USD-M user-data stream dropped x{drops}, listen key expired x1')}")
+    assert reckoning.at_venue > 0
+    assert (reckoning.lost, reckoning.unknown, reckoning.duplicated) == ((), (), 0)
+
+
+async def test_usdm_429_and_5xx_are_backed_off_and_no_order_is_lost_or_doubled(tmp_path, pg_database):
+    catalog = live_catalog(tmp_path / "catalog", PERP)
+    venue_scenario = scenario(WALLET, keys=HMAC_KEYS, product="usdm")
+    async with venue_emulator(
+        tmp_path / "venue", catalog=catalog, instruments=[PERP], scenario=venue_scenario, speed=SPEED
+    ) as venue:
+        story = usdm_story(tmp_path, venue, pg_database, usdm_spec(ladder(PERP, distance="0.0004")))
+        try:
+            runtime = story.start()
+            await runtime.wait_ready(timeout=90)
+            await asyncio.sleep(2)
+            await venue.admin.fault("http_error", path="/fapi/v1/order", count=2, status=503, executed=True)
+            await asyncio.sleep(2)
+            await venue.admin.fault("http_error", path="/fapi/v1/order", count=2, status=500)
+            await asyncio.sleep(2)
+            await venue.admin.fault("rate_limit", path="/fapi/v1/order", count=1, retry_after_s=2, ban_after=5)
+            await asyncio.sleep(10)
+            runtime.signal(signal.SIGTERM)
+            code, _ = await runtime.wait_exit(timeout=60)
+            reckoning = await story.reckoning()
+            venue_open = await venue.admin.open_orders(product="usdm")
+        finally:
+            story.kill_all()
+    output = runtime.output()
+    answered = {what: output.count(what) for what in ("'code': -1001", "Too much request weight", "IP banned")}
+    print(f"{reckoning.line('USD-M 5xx x4 (2 executed), 429 x1')}; answered {answered}; open after {len(venue_open)}")
+    assert answered["Too much request weight"] >= 1, "the 429 was met"
+    assert answered["IP banned"] == 0, "the client kept sending inside Retry-After: banned (418)"
+    assert code == 0, output[-3000:]
+    assert (reckoning.lost, reckoning.unknown, reckoning.duplicated) == ((), (), 0)
+    assert venue_open == []
+
+
+async def test_usdm_a_risk_breach_denies_every_later_order_at_the_gate(tmp_path, pg_database):
+    catalog = live_catalog(tmp_path / "catalog", PERP)
+    events = tmp_path / "events.jsonl"
+    strategy = scripted_strategy(
+        str(events),
+        PERP,
+        steps=[{"bar": 2, "do": "market", "side": "BUY", "quantity": "0.02", "tag": "entry"}],
+        keep_trying_from=4,
+    )
+    risk = {
+        "maxDailyLoss": 1_000_000,
+        "maxPosition": 0.01,
+        "maxNotionalPerOrder": 10_000_000,
+        "onBreach": "HaltInPlace",
+    }
+    venue_scenario = scenario(WALLET, keys=HMAC_KEYS, product="usdm")
+    async with venue_emulator(
+        tmp_path / "venue", catalog=catalog, instruments=[PERP], scenario=venue_scenario, speed=SPEED
+    ) as venue:
+        story = usdm_story(tmp_path, venue, pg_database, usdm_spec(strategy, risk=risk))
+        try:
+            runtime = story.start()
+            await runtime.wait_ready(timeout=90)
+            await runtime.wait_until(lambda s: s["risk"]["state"] == "Halted", what="the breach")
+            at_breach = len(await venue.admin.orders(product="usdm"))
+            await asyncio.sleep(5)  # the strategy keeps trying on every bar
+            later = len(await venue.admin.orders(product="usdm"))
+            runtime.signal(signal.SIGTERM)
+            await runtime.wait_exit(timeout=60)
+        finally:
+            story.kill_all()
+    denied = [e for e in read_events(str(events)) if e.get("event") == "OrderDenied"]
+    print(f"USD-M risk breach: orders at the venue at the breach {at_breach}, 5 s later {later}; denied {len(denied)}")
+    assert later == at_breach, "no order reached the venue after the breach"
+    assert denied
+
+
+async def test_usdm_wrong_keys_stop_the_runtime_with_a_clear_reason_and_no_secret_anywhere(tmp_path, pg_database):
+    catalog = live_catalog(tmp_path / "catalog", PERP)
+    venue_scenario = scenario(WALLET, keys=HMAC_KEYS, product="usdm")
+    async with venue_emulator(
+        tmp_path / "venue", catalog=catalog, instruments=[PERP], scenario=venue_scenario, speed=SPEED
+    ) as venue:
+        story = usdm_story(tmp_path, venue, pg_database, usdm_spec(ladder(PERP)))
+        wrong_secret = HMAC_KEYS.api_secret[::-1]
+        try:
+            runtime = story.start(env={"LIVESTRAT_VENUE_API_SECRET": wrong_secret})
+            code, _ = await runtime.wait_exit(timeout=120)
+        finally:
+            story.kill_all()
+        output = runtime.output() + venue.output()
+    reason = next(line for line in output.splitlines() if "runtime: exiting with code" in line)
+    print(f"USD-M wrong keys: exit {code}; {reason}")
+    assert code != 0
+    assert "could not connect: the venue answered HTTP" in reason and "spec.venue.credentialsSecret" in reason
+    assert "Ed25519" not in reason, "futures take an HMAC key"
+    for secret in (HMAC_KEYS.api_secret, wrong_secret):
+        assert not any(secret[i : i + 12] in output for i in range(len(secret) - 11))
