@@ -89,7 +89,7 @@ from nautilus_trader.trading.strategy import Strategy
 
 from livestrat.api.runtime_config import RuntimeConfig
 from livestrat.api.spec import Adapter, LiveStrategySpec, Mode, ReplayDataType
-from strategy_runtime.live.binance import connect_failure
+from strategy_runtime.live.client_hooks import connect_failure
 from strategy_runtime.live.reconciliation import keep_every_reported_fill
 from strategy_runtime.live.venue_options import VenueOptionError
 from strategy_runtime.live.venues import VenueConfigError, live_venue

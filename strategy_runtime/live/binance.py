@@ -34,11 +34,18 @@ data and execution clients share one HTTP client, and so one back-off (the limit
 (-2014, -2015, -1022) otherwise showed only as "execution clients not connected" after the start's
 timeouts, the venue's answer left in NautilusTrader's log. Its code and message are kept, never a
 request (the venue never echoes a secret).
+
+**The halt's venue sweep** (``venue_sweep``): an order the venue placed although its answer was lost
+(a 5xx: "the execution status is unknown", rest-api.md) is marked rejected by NautilusTrader and
+stays open at the venue, out of the halt's sight. After cancelling what the node knows, the halt asks
+the venue for the open orders of the spec's instruments and cancels those the node submitted (its
+cache holds them) but does not hold open; nobody else's order is touched.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import re
 import time
 from collections.abc import Awaitable, Callable, Mapping
@@ -50,6 +57,10 @@ from nautilus_trader.adapters.binance.common.enums import BinanceKeyType
 from nautilus_trader.adapters.binance.http.error import BinanceClientError, BinanceError
 from nautilus_trader.cache.cache import Cache
 from nautilus_trader.common.component import LiveClock, MessageBus
+
+from strategy_runtime.live.client_hooks import CONNECT_FAILURE_ATTRIBUTE, VENUE_SWEEP_ATTRIBUTE
+
+logger = logging.getLogger("livestrat.halt")
 
 TOO_MANY_REQUESTS = (429, 418)  # 418: the IP ban that follows 429s not backed off from
 BACKOFF_SECONDS = 5.0  # a 429 whose Retry-After cannot be read: doubled at each 429 that follows
@@ -179,10 +190,28 @@ class BinanceExecClientFactory(BinanceLiveExecClientFactory):
                 raise
 
         client._connect = connect_or_say_why
+
+        async def sweep(ours: Callable[[str], bool]) -> int:
+            left = 0
+            for symbol in sorted(symbols):
+                for order in await client._http_account.query_open_orders(symbol):
+                    if not ours(order.clientOrderId):
+                        continue
+                    logger.warning(
+                        "halt: %s is open at the venue but not in the node (its answer was lost): cancelling it there",
+                        order.clientOrderId,
+                    )
+                    try:
+                        await client._http_account.cancel_order(symbol=symbol, orig_client_order_id=order.clientOrderId)
+                    except BinanceError as exc:
+                        left += 1
+                        logger.error("halt: the venue did not cancel %s: %s", order.clientOrderId, exc.message)
+            return left
+
+        setattr(client, VENUE_SWEEP_ATTRIBUTE, sweep)
         return client
 
 
-CONNECT_FAILURE_ATTRIBUTE = "livestrat_connect_failure"
 # Binance's answers to keys it does not take (errors.md): the user fixes them in the credentials Secret.
 _CREDENTIAL_CODES = {-2014, -2015, -1022}
 

@@ -187,6 +187,30 @@ async def test_429_and_5xx_are_backed_off_and_no_order_is_lost_or_doubled(tmp_pa
     assert venue_open == []
 
 
+async def test_orders_placed_although_the_venue_answered_5xx_are_cancelled_by_the_stop(tmp_path, pg_database):
+    # Binance: a 5xx leaves an order's status unknown (rest-api.md "HTTP Return Codes"). NautilusTrader marks it
+    # rejected; the venue holds it open. A stop must not leave it there.
+    catalog = live_catalog(tmp_path / "catalog")
+    async with venue_emulator(
+        tmp_path / "venue", catalog=catalog, instruments=[SPOT], scenario=scenario(BALANCES), speed=SPEED
+    ) as venue:
+        story = LiveStory.of(tmp_path, venue, pg_database, story_spec(ladder(distance="0.05")))  # nothing fills
+        try:
+            runtime = story.start()
+            await runtime.wait_ready(timeout=90)
+            await venue.admin.fault("http_error", path="/api/v3/order", count=2, status=503, executed=True)
+            await asyncio.sleep(3)
+            at_venue = len(await venue.admin.open_orders())
+            runtime.signal(signal.SIGTERM)
+            code, _ = await runtime.wait_exit(timeout=60)
+            left = await venue.admin.open_orders()
+        finally:
+            story.kill_all()
+    print(f"5xx x2 (executed): open at the venue before the stop {at_venue}, after {len(left)}; exit {code}")
+    assert left == [], f"left open at the venue: {[o['clientOrderId'] for o in left]} (exit {code})"
+    assert code == 0
+
+
 HALT_RECORD = {"reason": "ScaledToZero", "message": "spec.replicas is 0", "since": "2026-12-06T07:00:00Z"}
 
 
