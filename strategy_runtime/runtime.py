@@ -285,6 +285,9 @@ class StrategyRuntime:
         if self.halt_recorded is not None:
             risk = risk.model_copy(update={"halt_recorded": self.halt_recorded})
         trading = self.reporter.trading_state(self.node_state, self.guard.book_pnl(), self.guard.book_positions())
+        halt = self.halt_report or (self._halt_sequence.report if self._halt_sequence is not None else None)
+        if halt is not None and halt.dust:
+            trading = trading.model_copy(update={"halt_dust": "; ".join(d.text() for d in halt.dust)})
         return StatusSnapshot(trading, risk)
 
     def readiness(self) -> tuple[bool, str]:
