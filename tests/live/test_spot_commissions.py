@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import signal
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -104,6 +105,23 @@ async def flatten_halt_after_a_buy(
     return halted
 
 
+async def test_the_book_takes_a_buys_btc_commission_off_the_position_and_prices_it_in_the_pnl(
+    tmp_path, pg_database, emulator, kubeconfig_path
+):
+    # The sample's BTCUSDT steps 0.000001: NautilusTrader's position takes the 0.000001 BTC commission
+    # off (0.000999), the halt sells exactly what the account holds.
+    halted = await flatten_halt_after_a_buy(tmp_path, pg_database, emulator, kubeconfig_path, SPOT, "0.001")
+    assert halted.bought["BTC"]["free"] == "0.00099900", "the buy's commission is paid in BTC"
+    assert halted.code == 0, halted.output[-4000:]
+    assert halted.balances["BTC"]["free"] == "0.00000000" and halted.open_orders == []
+    assert halted.final["positions"] == [], "the book is flat when the venue is"
+    usdt_pnl = Decimal(halted.balances["USDT"]["free"]) - Decimal(BALANCES["USDT"])
+    assert halted.final["realizedPnl"] == f"{usdt_pnl.quantize(Decimal('0.01'))} USDT", (
+        "realized PnL in USDT is what the account gained in USDT: the BTC commission priced at its fill"
+    )
+    assert (halted.reckoning.lost, halted.reckoning.unknown, halted.reckoning.duplicated) == ((), (), 0)
+
+
 async def test_a_flatten_halt_on_spot_sells_what_the_account_holds_and_reports_the_dust(
     tmp_path, pg_database, emulator, kubeconfig_path
 ):
@@ -120,6 +138,9 @@ async def test_a_flatten_halt_on_spot_sells_what_the_account_holds_and_reports_t
     assert len(halted.refused) <= 1, "a refused close is not sent again and again"
     assert "dust" in halted.output and "0.00000993" in halted.output, halted.output[-4000:]
     assert halted.final["nodeState"] == "Stopped"
+    assert [(p["side"], p["quantity"]) for p in halted.final["positions"]] == [("LONG", "0.00000993")], (
+        "the book holds what the account holds: the dust"
+    )
     assert halted.final.get("haltDust") and "0.00000993 ETH" in halted.final["haltDust"], halted.final
     assert (halted.reckoning.lost, halted.reckoning.unknown, halted.reckoning.duplicated) == ((), (), 0)
 
