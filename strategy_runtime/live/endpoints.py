@@ -11,8 +11,10 @@ JSON object of loopback URLs::
 futures when they are served apart (the emulator serves them under ``/fstream``; by default
 ``ws_stream``), ``ws_api`` the WebSocket API the execution client logs on to and receives its user
 data from (orders go by REST), ``ws_private`` the futures user-data stream (by default the
-``ws_stream`` host, as Binance's testnet serves it). ``livestrat venue-emulator``'s ready line can
-be given as it is printed (its ``admin`` URL is accepted and not used).
+``ws_stream`` host, as Binance's testnet serves it), ``ws_api_usdm`` the USD-M WebSocket API when
+served apart (a futures client with an Ed25519 key keeps its listen key there; by default
+``ws_api``). ``livestrat venue-emulator``'s ready line can be given as it is printed (its ``admin``
+URL is accepted and not used).
 
 Only the Binance adapter can be redirected: the emulator speaks Binance's protocol, and the
 mapping below is onto Binance's config fields, whose data and execution configs both have a
@@ -44,6 +46,7 @@ _SCHEMES = {
     "ws_stream": _WS,
     "ws_stream_usdm": _WS,
     "ws_api": _WS,
+    "ws_api_usdm": _WS,
     "ws_private": _WS,
     "admin": _HTTP,
 }
@@ -58,6 +61,7 @@ BINANCE_EXEC_FIELDS = {
     "base_url_ws_stream": "ws_private",
     "proxy_url": None,
 }
+BINANCE_USDM_EXEC_FIELDS = BINANCE_EXEC_FIELDS | {"base_url_ws": "ws_api_usdm"}
 
 
 class EndpointsError(ValueError):
@@ -101,6 +105,7 @@ class VenueEndpoints:
     ws_api: str
     ws_private: str | None = None
     ws_stream_usdm: str | None = None
+    ws_api_usdm: str | None = None
 
     @classmethod
     def parse(cls, text: str) -> VenueEndpoints:
@@ -125,6 +130,7 @@ class VenueEndpoints:
             ws_api=document["ws_api"],
             ws_private=document.get("ws_private"),
             ws_stream_usdm=document.get("ws_stream_usdm"),
+            ws_api_usdm=document.get("ws_api_usdm"),
         )
 
     @classmethod
@@ -140,6 +146,8 @@ class VenueEndpoints:
             return self.ws_private or self.ws_stream
         if endpoint == "ws_stream_usdm":
             return self.ws_stream_usdm or self.ws_stream
+        if endpoint == "ws_api_usdm":
+            return self.ws_api_usdm or self.ws_api
         return getattr(self, endpoint)
 
     def fields(self, table: Mapping[str, str | None]) -> dict[str, str | None]:
@@ -154,5 +162,6 @@ class VenueEndpoints:
             "ws_api": self.ws_api,
             "ws_private": self.ws_private,
             "ws_stream_usdm": self.ws_stream_usdm,
+            "ws_api_usdm": self.ws_api_usdm,
         }
         return json.dumps({name: url for name, url in values.items() if url})

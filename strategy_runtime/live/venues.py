@@ -40,6 +40,7 @@ from strategy_runtime.live.endpoints import (
     BINANCE_DATA_FIELDS,
     BINANCE_EXEC_FIELDS,
     BINANCE_USDM_DATA_FIELDS,
+    BINANCE_USDM_EXEC_FIELDS,
     ENV_VENUE_ENDPOINTS,
     EndpointsError,
     VenueEndpoints,
@@ -442,7 +443,8 @@ def venue_endpoints(spec: LiveStrategySpec, environ: Mapping[str, str]) -> Venue
 def _redirected(spec: LiveStrategySpec, clients: LiveVenueClients, endpoints: VenueEndpoints) -> LiveVenueClients:
     data_fields, exec_fields = _REDIRECTABLE[Adapter(spec.venue.adapter)]
     if clients.account_type == AccountType.USDT_FUTURES:
-        data_fields = BINANCE_USDM_DATA_FIELDS  # USD-M market streams, where served apart from spot's
+        # USD-M market streams and WebSocket API, where served apart from spot's
+        data_fields, exec_fields = BINANCE_USDM_DATA_FIELDS, BINANCE_USDM_EXEC_FIELDS
     replaced = sorted(set(spec.venue.options or {}) & (set(data_fields) | set(exec_fields)))
     if replaced:
         logger.warning(

@@ -58,6 +58,7 @@ class EmulatorUrls:
     admin: str
     ws_private: str | None = None  # futures user data, when it serves it apart from the market streams
     ws_stream_usdm: str | None = None  # USD-M market streams, when served apart from spot's
+    ws_api_usdm: str | None = None  # USD-M WebSocket API, when served apart from spot's
     line: str = ""
 
     @classmethod
@@ -71,6 +72,7 @@ class EmulatorUrls:
                 admin=document["admin"],
                 ws_private=document.get("ws_private"),
                 ws_stream_usdm=document.get("ws_stream_usdm"),
+                ws_api_usdm=document.get("ws_api_usdm"),
                 line=line.strip(),
             )
         except (json.JSONDecodeError, KeyError, TypeError) as exc:
@@ -85,6 +87,7 @@ class EmulatorUrls:
             "ws_stream": self.ws_stream,
             "ws_private": self.ws_private,
             "ws_stream_usdm": self.ws_stream_usdm,
+            "ws_api_usdm": self.ws_api_usdm,
         }
         return json.dumps({name: url for name, url in values.items() if url})
 

@@ -41,9 +41,11 @@ strategies, and the fills of a strategy's own closing orders on stop arrive afte
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections import Counter
 from collections.abc import Callable
+from decimal import Decimal
 from typing import Any
 
 from nautilus_trader.common.actor import Actor
@@ -68,6 +70,15 @@ ACCOUNT_TOPIC = "events.account.*"
 # LiveExecutionEngine's method that makes a fill out of an order status report (private in
 # NautilusTrader 1.231, live/execution_engine.py); pinned by tests/runtime/test_nautilus_pins.py.
 INFERRED_FILL_METHOD = "_generate_inferred_fill"
+# The tag NautilusTrader 1.231 gives the orders it makes up to align a position with the venue's
+# (LiveExecutionEngine, "Internal position diff alignment (synthetic fill)"); pinned by test_nautilus_pins.
+POSITION_ALIGNMENT_TAG = "RECONCILIATION"
+
+
+def position_alignment_id(venue: Decimal, ledger: Decimal) -> str:
+    """The trade id of a position alignment: the same venue position over the same book, the same id."""
+    return f"INFERRED-POSITION-{venue:f}-FROM-{ledger:f}"
+
 
 FillListener = Callable[[FillRecord], None]
 
@@ -108,6 +119,10 @@ class Reporter(Actor):
         self._listeners: list[FillListener] = []
         # OrderFilled event id -> the deterministic trade id of a fill NautilusTrader inferred.
         self._inferred: dict[Any, str] = {}
+        # OrderFilled event id of a position alignment -> (what the ledger lacks of it, signed; its trade id).
+        self._alignments: dict[Any, tuple[Decimal, str]] = {}
+        # The signed net position the one book holds for an instrument (set by the runtime: the risk guard's books).
+        self.book_position: Callable[[str], Decimal] = lambda _instrument: Decimal(0)
         # (instrument, trade id) recorded before the sweep of the cache at start; None afterwards.
         self._recorded_at_start: set[tuple[str, str]] | None = set()
         self.order_events: Counter[str] = Counter()
@@ -151,7 +166,10 @@ class Reporter(Actor):
             generate = getattr(exec_engine, INFERRED_FILL_METHOD)
 
             def generate_inferred_fill(order: Any, report: Any, instrument: Any) -> OrderFilled:
+                before = self._node_position(instrument.id)
                 fill = generate(order, report, instrument)
+                if POSITION_ALIGNMENT_TAG in (order.tags or []):
+                    return self._aligning(fill, instrument, before)
                 trade_id = inferred_trade_id(report.venue_order_id.value, report.filled_qty.as_decimal())
                 self._inferred[fill.id] = trade_id
                 logger.warning(
@@ -168,6 +186,33 @@ class Reporter(Actor):
 
             setattr(exec_engine, INFERRED_FILL_METHOD, generate_inferred_fill)
         self._subscribe()
+
+    def _book_position(self, instrument_id: str) -> Decimal:
+        return self.book_position(instrument_id)
+
+    def _node_position(self, instrument_id: Any) -> Decimal:
+        return sum((p.signed_decimal_qty() for p in self.cache.positions_open(instrument_id=instrument_id)), Decimal(0))
+
+    def _aligning(self, fill: OrderFilled, instrument: Any, node_before: Decimal) -> OrderFilled:
+        """A fill NautilusTrader made up to align the node's position with the venue's (the venue reported a
+        position its trades do not explain: one older than the trades it returns). The ledger needs only what
+        its own book lacks of the venue's position: at a restart it already holds the alignment of the last start,
+        while the node, starting empty, makes it again."""
+        signed = fill.last_qty.as_decimal() * (1 if fill.is_buy else -1)
+        venue = node_before + signed
+        ledger = self._book_position(str(instrument.id))
+        missing = venue - ledger
+        self._alignments[fill.id] = (missing, position_alignment_id(venue, ledger))
+        logger.warning(
+            "reporter: the venue holds %s %s that its trades do not explain; NautilusTrader inferred a fill of %s; "
+            "the ledger's book holds %s of it: %s",
+            venue,
+            instrument.id,
+            signed,
+            ledger,
+            f"recorded {missing:+f} as {position_alignment_id(venue, ledger)}" if missing else "nothing to record",
+        )
+        return fill
 
     def on_fill(self, listener: FillListener) -> None:
         """Call ``listener`` with every fill recorded (the risk guard books its PnL from them)."""
@@ -217,14 +262,17 @@ class Reporter(Actor):
             self._record_fill(event)
 
     def _trade_id(self, event: OrderFilled) -> str:
-        return self._inferred.get(event.id) or event.trade_id.value
+        alignment = self._alignments.get(event.id)
+        return self._inferred.get(event.id) or (alignment[1] if alignment else None) or event.trade_id.value
 
     def record_undelivered(self) -> int:
         """Record every fill that reached the execution engine and that the bus has not delivered; how many."""
         pending, self._undelivered = self._undelivered, {}
         for event_id, event in pending.items():
             try:
-                record = from_order_filled(event, self._strategy_key)
+                record = self._record_of(event)
+                if record is None:
+                    continue  # a position alignment the ledger's book already holds
                 self._ledger.record(record)
             except Exception:
                 # The fill happened at the venue whatever the ledger says: make it loud, keep it in the log.
@@ -248,10 +296,17 @@ class Reporter(Actor):
     def _record_fill(self, event: OrderFilled) -> None:
         self.fills_seen += 1
         inferred = self._inferred.get(event.id)
-        if inferred is not None:
+        alignment = self._alignments.get(event.id)
+        if inferred is not None or alignment is not None:
             self.fills_inferred += 1
+        if alignment is not None and alignment[0] == 0:
+            # The ledger's book already holds the venue's position (recorded at an earlier start).
+            if self._recorded_at_start is not None:
+                self._recorded_at_start.add((event.instrument_id.value, alignment[1]))
+            return
         try:
-            record = from_order_filled(event, self._strategy_key, trade_id=inferred)
+            record = self._record_of(event)
+            assert record is not None  # an alignment the book holds returned above
             self._undelivered.pop(event.id, None)
             if event.id in self._recorded_early:
                 self._recorded_early.discard(event.id)  # recorded before the bus delivered it
@@ -266,6 +321,18 @@ class Reporter(Actor):
                 self._recorded_at_start.add((record.instrument_id, record.trade_id))
             self._tell_listeners(record)
         self._last_fill_event = event  # turned into the API's Fill only when reported
+
+    def _record_of(self, event: OrderFilled) -> FillRecord | None:
+        """The ledger's record of ``event``: an inferred fill under its marked id, a position alignment for what
+        the book lacks of it (None when it lacks nothing)."""
+        alignment = self._alignments.get(event.id)
+        if alignment is None:
+            return from_order_filled(event, self._strategy_key, trade_id=self._inferred.get(event.id))
+        missing, trade_id = alignment
+        if missing == 0:
+            return None
+        record = from_order_filled(event, self._strategy_key, trade_id=trade_id)
+        return dataclasses.replace(record, quantity=abs(missing), side="BUY" if missing > 0 else "SELL")
 
     def _tell_listeners(self, record: FillRecord) -> None:
         for listener in self._listeners:

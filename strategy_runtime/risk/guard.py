@@ -201,6 +201,11 @@ class RiskGuard(Actor):
         """Every fill the reporter records (start-up reconciliation's included): book its realized PnL."""
         self.limits.on_fill(fill)
 
+    def book_position(self, instrument_id: str) -> Decimal:
+        """The signed net position the one book holds for ``instrument_id`` (the ledger's fills and every one since)."""
+        book = self.limits.books.get(instrument_id)
+        return Decimal(book.position.numerator) / Decimal(book.position.denominator) if book is not None else Decimal(0)
+
     def _terms(self, instrument_id: str) -> ContractTerms:
         instrument = self.cache.instrument(InstrumentId.from_str(instrument_id))
         if instrument is None:

@@ -37,6 +37,52 @@ def usdm_story(tmp_path, venue, dsn, spec, **fields) -> LiveStory:
     return LiveStory.of(tmp_path, venue, dsn, spec, keys=HMAC_KEYS, product="usdm", **fields)
 
 
+async def test_usdm_a_position_and_an_order_at_the_venue_before_start_are_reconciled_and_recorded_once(
+    tmp_path, pg_database
+):
+    catalog = live_catalog(tmp_path / "catalog", PERP)
+    held = {"symbol": "BTCUSDT", "side": "SELL", "quantity": "0.01", "price": "84000.0", "client_order_id": "held-ask"}
+    venue_scenario = scenario(
+        WALLET,
+        keys=HMAC_KEYS,
+        product="usdm",
+        usdm_positions=[{"symbol": "BTCUSDT", "amount": "0.05", "entry_price": "42000"}],
+        usdm_open_orders=[held],
+    )
+    async with venue_emulator(
+        tmp_path / "venue", catalog=catalog, instruments=[PERP], scenario=venue_scenario, speed=SPEED
+    ) as venue:
+        steps = [{"bar": 1, "do": "limit", "side": "BUY", "quantity": "0.001", "offset": -0.5, "tag": "own"}]
+        story = usdm_story(
+            tmp_path,
+            venue,
+            pg_database,
+            usdm_spec(scripted_strategy(str(tmp_path / "events.jsonl"), PERP, steps=steps)),
+        )
+        try:
+            for attempt in range(3):  # every start reconciles the same venue: the position is recorded once
+                runtime = story.start(tag=f"runtime-{attempt}")
+                await runtime.wait_ready(timeout=90)
+                state = await runtime.wait_until(
+                    lambda s: s["trading"]["openOrders"] >= 1 and s["trading"]["positions"],
+                    what="the venue's open order and position reconciled",
+                )
+                await asyncio.sleep(1)
+                fills = await story.fills()
+                positions = await venue.admin.positions()
+                print(
+                    f"USD-M start {attempt + 1}: venue position {positions['positions']}, runtime positions "
+                    f"{[(p['side'], p['quantity']) for p in state['trading']['positions']]}, open orders "
+                    f"{state['trading']['openOrders']}; ledger fills {[(f.trade_id, str(f.quantity)) for f in fills]}"
+                )
+                assert [(p["side"], p["quantity"]) for p in state["trading"]["positions"]] == [("LONG", "0.050")]
+                assert len(fills) == 1 and fills[0].trade_id.startswith("INFERRED-"), "recorded once, marked"
+                runtime.process.send_signal(signal.SIGKILL)
+                await runtime.wait_exit()
+        finally:
+            story.kill_all()
+
+
 async def test_usdm_kill_9_twenty_times_while_the_venue_keeps_filling_loses_and_duplicates_no_fill(
     tmp_path, pg_database
 ):

@@ -282,3 +282,10 @@ def test_a_backtest_fires_timers_due_at_the_same_time_in_the_order_of_their_name
         engine.dispose()
     last = max(ts for ts, _ in fired)
     assert [name for ts, name in fired if ts == last] == sorted(names) == ["T-10", "T-9", "a", "b"]
+
+
+def test_the_orders_made_up_to_align_a_position_carry_the_tag_the_reporter_knows_them_by():
+    # reporter.py records what the ledger's book lacks of a position alignment, not each start's made-up fill.
+    source = inspect.getsource(LiveExecutionEngine)
+    assert f'tags = ["{reporter.POSITION_ALIGNMENT_TAG}"]' in source
+    assert "# Internal position diff alignment (synthetic fill)" in source

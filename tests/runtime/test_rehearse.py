@@ -106,6 +106,38 @@ def summary_field(output: str, name: str) -> str:
     return match.group(1)
 
 
+def usdm_manifest(tmp_path: Path) -> Path:
+    """The live example on a USD-M perpetual: the same strategy, another account type and instrument."""
+    document = yaml.safe_load(LIVE_EXAMPLE.read_text())
+    spec = document["spec"]
+    spec["venue"]["accountType"] = "usdtFutures"
+    spec["instruments"] = ["BTCUSDT-PERP.BINANCE"]
+    spec["strategy"]["config"] |= {
+        "instrument_id": "BTCUSDT-PERP.BINANCE",
+        "bar_type": "BTCUSDT-PERP.BINANCE-1-MINUTE-LAST-EXTERNAL",
+    }
+    path = tmp_path / "usdm.yaml"
+    path.write_text(yaml.safe_dump(document))
+    return path
+
+
+@pytest.mark.slow
+def test_a_usd_m_spec_rehearses_with_an_hmac_key_and_ends_flat_at_the_venue(tmp_path):
+    manifest = usdm_manifest(tmp_path)
+    command = [LIVESTRAT, "rehearse", str(manifest), "--workdir", str(tmp_path), "--speed", "600", "--duration", "40"]
+    result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=240)
+    out = result.stdout + result.stderr
+    assert result.returncode == 0, out
+    venue = summary_field(out, "venue fills")
+    print(f"USD-M rehearsal: fills {summary_field(out, 'fills')}; {venue}; {summary_field(out, 'venue account')}")
+    assert int(summary_field(out, "fills")) > 0 and "(the same trades)" in venue
+    assert summary_field(out, "venue orders").startswith("0 open at the venue")
+    assert summary_field(out, "positions") == "flat"  # USD-M honours reduce-only: the close cannot overshoot
+    assert re.search(r"position BTCUSDT 0(\.0+)? @", summary_field(out, "venue account")), "flat at the venue"
+    scenario = json.loads(next(tmp_path.glob("state/*/rehearsals/*/scenario.json")).read_text())
+    assert scenario["keys"][0]["key_type"] == "hmac" and "usdm_wallet" in scenario
+
+
 @pytest.mark.slow
 def test_the_live_example_rehearses_unchanged_and_the_venue_agrees_with_the_ledger(tmp_path):
     result = subprocess.run(
@@ -139,7 +171,11 @@ def test_the_live_example_rehearses_unchanged_and_the_venue_agrees_with_the_ledg
     print(f"rehearsal: fills {fills}, at the venue {at_venue}, in the ledger {in_ledger}; {venue}")
     assert fills > 0 and at_venue == in_ledger == fills and "(the same trades)" in venue
     assert summary_field(out, "venue orders").startswith("0 open at the venue")
-    assert summary_field(out, "positions") == "flat"  # haltPolicy flatten
+    # haltPolicy flatten: flat, unless the node missed a fill the venue made, which the summary then says. EMACross
+    # closes (reduce-only) and re-enters in one go; Binance spot knows no reduce-only, and when the entry reaches the
+    # venue first both sell: NautilusTrader refuses to apply the close, the ledger (and the book) have it.
+    if "positions:      flat" not in out:
+        assert "it did not apply every fill the venue executed" in summary_field(out, "the node"), out
     # The generated key pair: in the scenario file (owner-only), never in anything printed.
     scenarios = list(tmp_path.glob("state/*/rehearsals/*/scenario.json"))
     assert len(scenarios) == 1 and scenarios[0].stat().st_mode & 0o077 == 0

@@ -51,12 +51,18 @@ async def test_a_spot_node_built_with_the_override_connects_only_to_its_urls():
 
 def test_a_usd_m_node_takes_the_usd_m_market_streams_of_the_emulator_s_ready_line():
     spec = live_config(live_manifest("binance", "usdtFutures", "BTCUSDT-PERP.BINANCE")).spec
-    ready_line = EMULATOR | {"ws_stream_usdm": "ws://127.0.0.1:18081/fstream", "ws_private": "ws://127.0.0.1:18081/p"}
+    ready_line = EMULATOR | {
+        "ws_stream_usdm": "ws://127.0.0.1:18081/fstream",
+        "ws_api_usdm": "ws://127.0.0.1:18080/ws-fapi/v1",
+        "ws_private": "ws://127.0.0.1:18081/p",
+    }
     clients = live_venue(spec, environ_with(ready_line))
     assert clients.data_config.base_url_ws == "ws://127.0.0.1:18081/fstream"
+    assert clients.exec_config.base_url_ws == "ws://127.0.0.1:18080/ws-fapi/v1"  # an Ed25519 key's WebSocket API
     assert clients.exec_config.base_url_ws_stream == "ws://127.0.0.1:18081/p"
     spot = live_venue(spot_spec(), environ_with(ready_line))
     assert spot.data_config.base_url_ws == EMULATOR["ws_stream"]
+    assert spot.exec_config.base_url_ws == EMULATOR["ws_api"]
 
 
 def test_futures_user_data_goes_to_ws_private_when_given_else_to_the_market_stream_host():
