@@ -48,7 +48,16 @@ class Halted:
 
 
 async def flatten_halt_after_a_buy(
-    tmp_path, pg_database, emulator, kubeconfig_path, instrument, quantity, *, refusals: int = 0
+    tmp_path,
+    pg_database,
+    emulator,
+    kubeconfig_path,
+    instrument,
+    quantity,
+    *,
+    refusals: int = 0,
+    then: list[dict[str, Any]] = (),  # type: ignore[assignment]
+    balances: dict[str, str] = BALANCES,
 ) -> Halted:
     """A live spot strategy buys ``quantity`` at market, then halts under ``haltPolicy: flatten``; the venue
     refuses the next ``refusals`` orders (the halt's closes)."""
@@ -56,9 +65,9 @@ async def flatten_halt_after_a_buy(
 
     catalog = live_catalog(tmp_path / "catalog", instrument)
     events = tmp_path / "events.jsonl"
-    steps = [{"bar": 2, "do": "market", "side": "BUY", "quantity": quantity, "tag": "entry"}]
+    steps = [{"bar": 2, "do": "market", "side": "BUY", "quantity": quantity, "tag": "entry"}, *then]
     async with venue_emulator(
-        tmp_path / "venue", catalog=catalog, instruments=[instrument], scenario=scenario(BALANCES), speed=SPEED
+        tmp_path / "venue", catalog=catalog, instruments=[instrument], scenario=scenario(balances), speed=SPEED
     ) as venue:
         strategy = scripted_strategy(str(events), instrument, steps=steps)
         spec = story_spec(strategy, instrument, haltPolicy="flatten")
@@ -70,7 +79,7 @@ async def flatten_halt_after_a_buy(
         try:
             runtime = story.start(env={"KUBECONFIG": str(kubeconfig_path)})
             await runtime.wait_ready(timeout=90)
-            await runtime.wait_until(lambda s: s["trading"]["fills"] == 1, what="the entry filled")
+            await runtime.wait_until(lambda s: s["trading"]["fills"] == 1 + len(then), what="the entry filled")
             bought = await venue.admin.balances()
             for _ in range(refusals):
                 await venue.admin.fault(
@@ -156,3 +165,26 @@ async def test_a_close_the_venue_keeps_refusing_is_not_sent_again_and_again(
     assert halted.final["nodeState"] == "HaltIncomplete"
     assert halted.balances["BTC"]["free"] == "0.00099900", "the position stays at the venue"
     assert "not sending it again" in halted.output
+
+
+async def test_a_short_left_by_a_buys_commission_is_dust_the_halt_does_not_try_to_buy_back(
+    tmp_path, pg_database, emulator, kubeconfig_path
+):
+    # Buy 0.001 BTC, sell 0.002, buy 0.001 back: each buy pays 0.000001 BTC, the position is short 0.000002,
+    # worth 0.08 USDT: a buy of it is refused -1013 NOTIONAL, again and again.
+    halted = await flatten_halt_after_a_buy(
+        tmp_path,
+        pg_database,
+        emulator,
+        kubeconfig_path,
+        SPOT,
+        "0.001",
+        then=[{"bar": 3, "do": "market", "side": "SELL", "quantity": "0.002", "tag": "flip"},
+              {"bar": 4, "do": "market", "side": "BUY", "quantity": "0.001", "tag": "back"}],
+        balances={"USDT": "100000", "BTC": "0.01"},
+    )  # fmt: skip
+    assert halted.code == 0, halted.output[-4000:]
+    assert halted.refused == [] and halted.open_orders == []
+    assert len(halted.trades) == 3, "no close is sent"
+    assert [(p["side"], p["quantity"]) for p in halted.final["positions"]] == [("SHORT", "0.00000200")]
+    assert "SHORT 0.000002 BTC" in halted.final["haltDust"] and "minimum notional" in halted.final["haltDust"]
