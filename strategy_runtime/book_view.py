@@ -9,12 +9,14 @@ same figures, whatever the node's portfolio says: it can miss a fill it failed t
 figures cover this process only.
 
 - **Realized** PnL per currency: each book's net realized PnL (commissions paid in the PnL's currency
-  taken off, as NautilusTrader's ``Position.realized_pnl``; commissions in another currency are not
-  PnL), exact.
+  taken off, as NautilusTrader's ``Position.realized_pnl``, and those a spot pair paid in its base
+  valued at their fills' prices, which NautilusTrader's leaves out; commissions in any other
+  currency are not PnL), exact.
 - **Unrealized**: each open position closed at the price a close would trade at, as NautilusTrader's
   portfolio picks it: the bid for a long and the ask for a short when quotes come in, else the last
   trade, else the last bar's close.
-- **Positions**: each book's net position and average open price.
+- **Positions**: each book's net position (a spot pair's less the commissions paid in its base, as the
+  account holds it) and average open price.
 """
 
 from __future__ import annotations

@@ -14,7 +14,13 @@ Two parts, shared by every way a strategy stops:
    the venue's answer (it listens to order and position events), it does not poll;
 3. with ``haltPolicy: flatten``, and only when the stop is a halt (``strategy_runtime.stop_cause``:
    a rollout, an eviction or a drain is not), every open position is closed with a reduce-only
-   market order, re-sent until the position is flat;
+   market order, re-sent until the position is flat. A long spot position is sold only as far as
+   the account holds it, on the symbol's step (``spot_close``: Binance takes a buy's commission
+   in the base asset); what no order can sell is dust, reported (``HaltReport.dust``), not
+   retried, and no reason for an incomplete halt. A close the venue refused
+   ``CLOSE_REFUSALS_TOLERATED`` times with the same quantity is not sent again: the position is left
+   open and the halt is incomplete (a refusal for the balance or a filter repeats; a passing one, a
+   rate limit, gets its retries);
 4. the RiskEngine goes HALTED.
 
 A risk breach runs ``contain`` and keeps the node up (halted, reporting). ``HaltSequence.run``
@@ -63,6 +69,7 @@ from strategy_runtime.live.client_hooks import venue_sweep
 from strategy_runtime.orders_view import working_orders
 from strategy_runtime.risk.gate import EMULATOR_ENDPOINT, EXEC_ENDPOINT, HALT_TAG
 from strategy_runtime.risk.guard import RiskGuard
+from strategy_runtime.spot_close import Dust, closing_quantity
 from strategy_runtime.stop_cause import StopCause, settled
 
 logger = logging.getLogger("livestrat.halt")
@@ -80,6 +87,9 @@ EXIT_HALT_OVERRAN = ExitCode.HALT_OVERRAN
 # A cancel or close the venue has not acted on after this long is sent again. In between the
 # halt waits for the venue's answer (an order or position event), never scanning the cache idly.
 RESEND_SECONDS = 1.0
+# A close the venue refused this many times with the same quantity is not sent again (the same order meets
+# the same refusal: a balance, a filter); fewer, and it is re-sent like any close not acted on.
+CLOSE_REFUSALS_TOLERATED = 3
 # The message-bus topics whose events can change what the halt still has to do.
 ORDER_EVENTS = "events.order.*"
 POSITION_EVENTS = "events.position.*"
@@ -102,6 +112,7 @@ class HaltReport:
     flat: bool | None = None
     orders_left: int | None = None
     cause: StopCause | None = None  # whether it was a halt (haltPolicy applied), once known
+    dust: list[Dust] = field(default_factory=list)  # what of the positions no order could sell (flat regardless)
 
     @property
     def must_flatten(self) -> bool:
@@ -122,6 +133,8 @@ class Containment:
         self._node = node
         self._guard = guard
         self._kernel = node.kernel
+        self.dust: dict[Any, Dust] = {}  # by position id: what a close could not sell
+        self.refused: dict[Any, str] = {}  # by position id: why the venue refused the close that is not re-sent
 
     @property
     def cache(self) -> Any:
@@ -167,13 +180,65 @@ class Containment:
         self._kernel.msgbus.send(endpoint, command)
 
     def _close(self, position: Position) -> bool:
-        """Send the halt's reduce-only market close of ``position`` through its strategy; False if it has none."""
+        """Send the halt's reduce-only market close of ``position`` through its strategy; False if none was sent.
+
+        The quantity is ``spot_close.closing_quantity``'s: a long spot position sells what the account
+        holds, on the step; dust is recorded, not sent. A quantity the venue already refused for this
+        position is not sent again (the same order would be refused the same way)."""
         strategy = self._strategy_of(position.strategy_id)
         if strategy is None:
             logger.error("halt: position %s belongs to no running strategy; it cannot be closed", position)
             return False
-        strategy.close_position(position, tags=[HALT_TAG], reduce_only=True)
+        quantity = closing_quantity(position, self.cache.instrument(position.instrument_id), self.cache)
+        if isinstance(quantity, Dust):
+            self.dust[position.id] = quantity
+            logger.warning("halt: %s", quantity.text())
+            return False
+        refusals, why = self._refusals(position, quantity)
+        if refusals >= CLOSE_REFUSALS_TOLERATED:
+            self.refused[position.id] = why
+            logger.error(
+                "halt: the venue refused the close of %s %s %d times (%s); not sending it again: the position "
+                "stays open",
+                quantity,
+                position.instrument_id,
+                refusals,
+                why,
+            )
+            return False
+        if quantity != position.quantity:
+            logger.warning(
+                "halt: closing %s of the position's %s %s: what the account holds (a commission paid in the base)",
+                quantity,
+                position.quantity,
+                position.instrument_id,
+            )
+        order = strategy.order_factory.market(
+            instrument_id=position.instrument_id,
+            order_side=Order.closing_side(position.side),
+            quantity=quantity,
+            reduce_only=True,
+            tags=[HALT_TAG],
+        )
+        strategy.submit_order(order, position_id=position.id)
         return True
+
+    def _refusals(self, position: Position, quantity: Any) -> tuple[int, str]:
+        """How many of the halt's closes of ``quantity`` of ``position`` the venue rejected (or the RiskEngine
+        denied), and the last one's reason."""
+        refused = [
+            o
+            for o in self.cache.orders_for_position(position.id)
+            if HALT_TAG in (o.tags or [])
+            and o.status in (OrderStatus.REJECTED, OrderStatus.DENIED)
+            and o.quantity == quantity
+        ]
+        why = str(getattr(refused[-1].last_event, "reason", "") or refused[-1].status_string()) if refused else ""
+        return len(refused), why
+
+    def unsold(self, positions: list[Position]) -> list[Position]:
+        """``positions`` less those the halt gave up on: dust, or a close the venue refused."""
+        return [p for p in positions if p.id not in self.dust and p.id not in self.refused]
 
     def _closing(self, position: Position) -> bool:
         """A close of the halt's is still working on ``position``, whatever its state: queued in the
@@ -329,14 +394,15 @@ class TradingHalt(Containment):
             await self._wait_for_change(min(deadline, max(resend_at, now)))
 
     async def flatten(self, deadline: float) -> bool:
-        """Close every open position with reduce-only market orders until flat; False if not flat at the deadline."""
+        """Close every open position with reduce-only market orders until flat; False if not flat at the deadline,
+        or if the venue refused a close. Dust (``self.dust``: what no order can sell) counts as flat."""
         requested: dict[Any, float] = {}
         while True:
             self._changed.clear()
             self.scans += 1
-            positions: list[Position] = self.cache.positions_open()
+            positions: list[Position] = self.unsold(self.cache.positions_open())
             if not positions:
-                return True
+                return not self.refused
             now = time.monotonic()
             if now >= deadline:
                 logger.error("halt: %d position(s) still open at the flatten deadline: %s", len(positions), positions)
@@ -346,6 +412,8 @@ class TradingHalt(Containment):
                     continue
                 requested[position.id] = now
                 self._close(position)
+            if not self.unsold(positions):
+                continue  # every position left is dust or refused: look once more, then done
             resend_at = min((requested.get(p.id, now) + RESEND_SECONDS for p in positions), default=deadline)
             await self._wait_for_change(min(deadline, max(resend_at, now)))
 
@@ -459,6 +527,7 @@ class HaltSequence:
                 max(0.0, flatten_deadline - begun),
             )
             report.orders_left, report.flat = left, flat
+            report.dust = list(self._trading.dust.values())
             outcome = "done" if left == 0 and (flat or not report.must_flatten) else "incomplete"
         except TimeoutError:
             outcome = "overran"

@@ -12,6 +12,14 @@ NautilusTrader does: a multiplier, and inverse contracts, whose PnL is
 Commissions are totalled separately, per currency; ``net_realized_pnl`` subtracts those paid
 in the PnL's currency, as NautilusTrader's ``Position.realized_pnl`` does.
 
+A spot pair's commission paid in its base currency (Binance spot takes a buy's commission out of
+the base it buys) is what the account no longer holds: it comes off the position (as
+NautilusTrader's ``Position`` adjusts its quantity), and its value at the fill's price is a cost
+in the PnL's currency (``commission_value``; NautilusTrader leaves it out of ``realized_pnl``, so
+the book's realized PnL is lower than the node's by that much and equals what the account gained).
+``ContractTerms.base_currency`` names that currency; a commission in any other currency (BNB) is
+listed, not priced.
+
 ``PnlBook`` is one instrument's running book, fill by fill (the risk guard keeps one per
 instrument, seeded from the ledger); ``recompute_pnl`` runs a whole list of fills.
 
@@ -42,6 +50,7 @@ class ContractTerms:
     multiplier: Decimal = Decimal(1)
     inverse: bool = False
     settlement_currency: str | None = None  # the PnL's currency; None: the fills' quote currency
+    base_currency: str | None = None  # a spot pair's base: a commission in it comes off the position, priced
 
 
 LINEAR = ContractTerms()
@@ -57,6 +66,7 @@ class InstrumentPnl:
     commissions: Mapping[str, Decimal]
     fills: int
     pnl_currency: str | None = None  # the currency of realized_pnl when not the quote currency (inverse)
+    commission_value: Decimal = Decimal(0)  # commissions paid in the base, valued at their fills' prices
 
     @property
     def currency(self) -> str | None:
@@ -65,10 +75,10 @@ class InstrumentPnl:
 
     @property
     def net_realized_pnl(self) -> Decimal:
-        """Realized PnL less the commissions paid in its own currency."""
+        """Realized PnL less the commissions paid in its own currency and the value of those paid in the base."""
         if self.currency is None:
-            return self.realized_pnl
-        return self.realized_pnl - self.commissions.get(self.currency, Decimal(0))
+            return self.realized_pnl - self.commission_value
+        return self.realized_pnl - self.commissions.get(self.currency, Decimal(0)) - self.commission_value
 
 
 @dataclass(frozen=True)
@@ -90,6 +100,7 @@ class PnlBook:
         self.average = Fraction(0)
         self.realized = Fraction(0)
         self.commissions: dict[str, Fraction] = {}
+        self.commission_value = Fraction(0)  # base-currency commissions at their fills' prices
         self.quote_currency: str | None = None
         self.fills = 0
 
@@ -100,8 +111,9 @@ class PnlBook:
 
     @property
     def net_realized(self) -> Fraction:
-        """Realized PnL less the commissions paid in the PnL's currency (NautilusTrader's ``realized_pnl``)."""
-        return self.realized - self.commissions.get(self.currency or "", Fraction(0))
+        """Realized PnL less the commissions paid in the PnL's currency (NautilusTrader's ``realized_pnl``) and the
+        value of those paid in the base (which NautilusTrader's leaves out)."""
+        return self.realized - self.commissions.get(self.currency or "", Fraction(0)) - self.commission_value
 
     def apply(self, fill: FillRecord) -> Fraction:
         """Book ``fill``; returns what it changed the net realized PnL by (commission included)."""
@@ -113,10 +125,21 @@ class PnlBook:
         )
         qty = Fraction(fill.signed_quantity)
         price = Fraction(fill.price)
+        self._trade(qty, price)
+        if self.terms.base_currency is not None and fill.commission_currency == self.terms.base_currency:
+            # the base the commission took is not held any more: off the position, its value a cost
+            commission = Fraction(fill.commission)
+            self.position -= commission
+            self.commission_value += commission * price
+            if self.position == 0:
+                self.average = Fraction(0)
+        return self.net_realized - before
+
+    def _trade(self, qty: Fraction, price: Fraction) -> None:
         if self.position == 0 or (self.position > 0) == (qty > 0):
             self.average = (self.average * abs(self.position) + price * abs(qty)) / (abs(self.position) + abs(qty))
             self.position += qty
-            return self.net_realized - before
+            return
         closed = min(abs(qty), abs(self.position))
         direction = 1 if self.position > 0 else -1
         if self.terms.inverse:
@@ -129,7 +152,6 @@ class PnlBook:
             self.average = Fraction(0)
         elif (self.position > 0) != (direction > 0):
             self.average = price  # flipped through zero: the remainder opened at this fill's price
-        return self.net_realized - before
 
     def unrealized(self, price: Fraction) -> Fraction:
         """What closing the open position at ``price`` would realize, before commission (0 when flat)."""
@@ -151,6 +173,7 @@ class PnlBook:
             commissions={c: to_decimal(v) for c, v in sorted(self.commissions.items())},
             fills=self.fills,
             pnl_currency=self.terms.settlement_currency,
+            commission_value=to_decimal(self.commission_value),
         )
 
 

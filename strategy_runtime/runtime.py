@@ -64,6 +64,7 @@ from strategy_runtime.ledger import (
 from strategy_runtime.node import CONFIGURATION_ERRORS, StrategyNode, build_node
 from strategy_runtime.paper.catalog import StrategyCatalog
 from strategy_runtime.paper.sample_data import SampleDataError
+from strategy_runtime.pnl import ContractTerms, to_decimal
 from strategy_runtime.report.http_server import RuntimeHttpServer
 from strategy_runtime.report.metrics import LoopLagMeter, RuntimeMetrics, new_registry
 from strategy_runtime.report.reporter import Reporter, ReporterConfig
@@ -136,6 +137,10 @@ class RunOutcome:
     # What the node's own portfolio says at the end: a cross-check only (it can miss a fill it failed to apply).
     node_pnl: portfolio_view.PnlView | None = None
     node_positions: dict[str, Decimal] | None = None
+    # The books' contract terms by instrument (recomputing the ledger's fills needs them: a spot pair's base)
+    # and, per PnL currency, the commissions paid in a base valued at their fills (the node's PnL leaves them out).
+    terms: dict[str, ContractTerms] = field(default_factory=dict)
+    commission_values: dict[str, Decimal] = field(default_factory=dict)
 
 
 class StrategyRuntime:
@@ -285,6 +290,9 @@ class StrategyRuntime:
         if self.halt_recorded is not None:
             risk = risk.model_copy(update={"halt_recorded": self.halt_recorded})
         trading = self.reporter.trading_state(self.node_state, self.guard.book_pnl(), self.guard.book_positions())
+        halt = self.halt_report or (self._halt_sequence.report if self._halt_sequence is not None else None)
+        if halt is not None and halt.dust:
+            trading = trading.model_copy(update={"halt_dust": "; ".join(d.text() for d in halt.dust)})
         return StatusSnapshot(trading, risk)
 
     def readiness(self) -> tuple[bool, str]:
@@ -614,6 +622,7 @@ class StrategyRuntime:
             ledger_fills=self._fills_read,
             node_pnl=self._node_pnl(),
             node_positions=self._node_positions(),
+            **self._book_terms(),
         )
         if self.options.dispose_node:
             with contextlib.suppress(Exception):
@@ -646,6 +655,16 @@ class StrategyRuntime:
         if report is None or self.trading is None:
             return False
         return bool(report.orders_left) or (report.must_flatten and report.flat is False)
+
+    def _book_terms(self) -> dict[str, Any]:
+        """``RunOutcome.terms`` and ``commission_values`` from the guard's books."""
+        books = self.guard.limits.books if self.guard is not None else {}
+        values: dict[str, Decimal] = {}
+        for book in books.values():
+            if book.commission_value:
+                code = book.currency or ""
+                values[code] = values.get(code, Decimal(0)) + to_decimal(book.commission_value)
+        return {"terms": {i: b.terms for i, b in books.items()}, "commission_values": values}
 
     def _node_pnl(self) -> portfolio_view.PnlView | None:
         if self.reporter is None or self.node is None:

@@ -172,6 +172,12 @@ class TradingState(StatusModel):
         description="The runtime's own view: Starting, Running, Halting, Stopped, or HaltIncomplete (stopped, "
         "but the halt left orders open at a venue, or a position under haltPolicy flatten: check the venue).",
     )
+    halt_dust: str | None = Field(
+        default=None,
+        description="After a halt under haltPolicy flatten: what of a spot position no order could sell (below the "
+        "symbol's step, minimum quantity or notional; Binance takes a buy's commission in the asset bought), per "
+        "instrument, with the amount the account still holds. Not a reason for HaltIncomplete.",
+    )
     replay: ReplayProgress | None = Field(default=None, description="Paper replay progress.")
 
 

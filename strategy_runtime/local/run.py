@@ -172,7 +172,7 @@ def print_summary(config: RuntimeConfig, outcome: RunOutcome, seconds: float, co
     if outcome.ledger_fills is not None:
         # The figures above are the one book's (strategy_runtime.book_view); the ledger, read back, must agree.
         recomputed: dict[str, Decimal] = {}
-        for each in recompute_pnl(outcome.ledger_fills).instruments.values():
+        for each in recompute_pnl(outcome.ledger_fills, outcome.terms).instruments.values():
             currency = each.currency or "?"
             recomputed[currency] = recomputed.get(currency, Decimal(0)) + each.net_realized_pnl
         agree = all(recomputed.get(c, Decimal(0)) == realized.get(c, Decimal(0)) for c in {*recomputed, *realized})
@@ -213,7 +213,9 @@ def _node_disagrees(outcome: RunOutcome, realized: Mapping[str, Decimal], positi
     if node_pnl is None or node_positions is None:
         return None
     # A currency the book has no fill in is 0 there (a live account reports 0 realized before its first fill).
-    at_its_precision = {c: realized.get(c, Decimal(0)).quantize(a) for c, a in node_pnl.realized.items()}
+    # The node's realized PnL leaves out the commissions paid in a base (Binance spot's buys); the book prices them.
+    as_the_node = {c: realized.get(c, Decimal(0)) + outcome.commission_values.get(c, Decimal(0)) for c in realized}
+    at_its_precision = {c: as_the_node.get(c, Decimal(0)).quantize(a) for c, a in node_pnl.realized.items()}
     booked = {p.instrument: Decimal(p.quantity) * (-1 if p.side == "SHORT" else 1) for p in positions}
     net = {i: q for i, q in node_positions.items() if q}
     if at_its_precision == dict(node_pnl.realized) and booked == net:

@@ -42,6 +42,7 @@ from nautilus_trader.common.config import ActorConfig
 from nautilus_trader.model.data import Bar, QuoteTick
 from nautilus_trader.model.events import OrderDenied, OrderModifyRejected
 from nautilus_trader.model.identifiers import ComponentId, InstrumentId
+from nautilus_trader.model.instruments import CurrencyPair
 from nautilus_trader.model.objects import Price
 from nautilus_trader.model.orders import Order
 
@@ -216,6 +217,8 @@ class RiskGuard(Actor):
             multiplier=instrument.multiplier.as_decimal(),
             inverse=instrument.is_inverse,
             settlement_currency=instrument.get_cost_currency().code if instrument.is_inverse else None,
+            # a spot pair: a commission in its base (Binance spot's buys) comes off the position, priced
+            base_currency=instrument.base_currency.code if isinstance(instrument, CurrencyPair) else None,
         )
 
     def _on_position_event(self, event: Any) -> None:

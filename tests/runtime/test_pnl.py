@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from decimal import Decimal
 
 from nautilus_trader.core.uuid import UUID4
@@ -182,3 +183,22 @@ def test_an_inverse_contract_is_booked_in_its_settlement_currency_as_nautilus_tr
     assert summary.net_realized_pnl.quantize(precision) == position.realized_pnl.as_decimal()
     # booked as if linear, the same fills would be a USD amount: the terms are what make it right
     assert recompute_pnl(from_order_filled(e, KEY) for e in events).instruments["BTC/USD.BITMEX"].currency == "USD"
+
+
+def test_a_commission_paid_in_the_base_comes_off_the_position_and_is_priced_in_the_pnl():
+    # Binance spot: a buy pays its commission in the base. Buy 0.001 BTC @ 40000 paying 0.000001 BTC:
+    # the account holds 0.000999; sell that @ 41000 paying 0.04095 USDT. What the account gained in
+    # USDT: 0.000999 * 41000 - 0.001 * 40000 - 0.04095 = 0.91805.
+    buy = dataclasses.replace(
+        trade(0, "BUY", "0.001", "40000", instrument="BTCUSDT.BINANCE", quote="USDT", ts=0, fee="0.000001"),
+        commission_currency="BTC",
+    )
+    sell = trade(1, "SELL", "0.000999", "41000", instrument="BTCUSDT.BINANCE", quote="USDT", ts=1, fee="0.04095")
+    terms = {"BTCUSDT.BINANCE": ContractTerms(base_currency="BTC")}
+    opened = recompute_pnl([buy], terms).instruments["BTCUSDT.BINANCE"]
+    assert opened.position == D("0.000999") and opened.average_price == D(40000)
+    assert opened.net_realized_pnl == D("-0.04"), "the commission's value at its fill: 0.000001 BTC @ 40000"
+    closed = recompute_pnl([buy, sell], terms).instruments["BTCUSDT.BINANCE"]
+    assert closed.position == 0
+    assert closed.net_realized_pnl == D("0.91805")
+    assert closed.commissions == {"BTC": D("0.000001"), "USDT": D("0.04095")}
