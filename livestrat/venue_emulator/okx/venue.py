@@ -404,6 +404,11 @@ class OkxVenue:
 
     # -- the market --------------------------------------------------------------------------------
 
+    @property
+    def private_sessions(self) -> int:
+        """Private connections logged in (the admin state's user-stream count)."""
+        return sum(1 for s in self._sessions if s.kind == "private" and s.logged_in)
+
     def subscribed(self, channel: str, inst_id: str) -> bool:
         """Whether some connection is subscribed to ``channel`` for ``inst_id`` (tests wait on it)."""
         return any((channel, inst_id) in s.channels for s in self._sessions)
