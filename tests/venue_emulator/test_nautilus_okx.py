@@ -14,6 +14,7 @@ import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from decimal import Decimal
+from typing import Any
 
 from aiohttp.test_utils import TestServer
 from nautilus_trader.adapters.okx import (
@@ -35,7 +36,7 @@ from nautilus_trader.live.node import TradingNode
 from nautilus_trader.model.data import BarType
 from nautilus_trader.model.enums import OrderSide, OrderStatus, TimeInForce
 from nautilus_trader.model.events import OrderAccepted, OrderCanceled, OrderFilled
-from nautilus_trader.model.identifiers import InstrumentId
+from nautilus_trader.model.identifiers import ClientOrderId, InstrumentId, VenueOrderId
 from nautilus_trader.trading.strategy import Strategy
 
 from livestrat.venue_emulator.events import BookTop, Candle, Print, SymbolRules
@@ -86,7 +87,9 @@ async def until(condition: Callable[[], bool], what: str, timeout: float = 30.0)
         await asyncio.sleep(0.01)
 
 
-def node_config(http: str, ws: str) -> TradingNodeConfig:
+def node_config(
+    http: str, ws: str, open_check_secs: float | None = None, open_check_open_only: bool = True
+) -> TradingNodeConfig:
     # as strategy_runtime/live/venues.py `_okx` builds them for accountType spot, plus the base URLs
     common = {
         "api_key": KEY.api_key,
@@ -101,7 +104,12 @@ def node_config(http: str, ws: str) -> TradingNodeConfig:
     return TradingNodeConfig(
         trader_id="EMULATOR-001",
         logging=LoggingConfig(log_level="WARNING", log_colors=False),
-        exec_engine=LiveExecEngineConfig(reconciliation=True, open_check_interval_secs=None),
+        exec_engine=LiveExecEngineConfig(
+            reconciliation=True,
+            open_check_interval_secs=open_check_secs,
+            open_check_open_only=open_check_open_only,
+            reconciliation_startup_delay_secs=1.0,
+        ),
         data_clients={OKX: OKXDataClientConfig(**common, base_url_ws=ws + "/public")},
         exec_clients={OKX: OKXExecClientConfig(**common, base_url_ws=ws + "/private")},
         timeout_connection=20.0,
@@ -124,8 +132,8 @@ async def served() -> AsyncIterator[tuple[OkxVenue, str, str]]:
 
 
 @asynccontextmanager
-async def running_node(http: str, ws: str) -> AsyncIterator[tuple[TradingNode, Recorder]]:
-    node = TradingNode(config=node_config(http, ws), loop=asyncio.get_running_loop())
+async def running_node(http: str, ws: str, **engine: Any) -> AsyncIterator[tuple[TradingNode, Recorder]]:
+    node = TradingNode(config=node_config(http, ws, **engine), loop=asyncio.get_running_loop())
     node.kernel._setup_loop = lambda: None
     strategy = Recorder()
     node.trader.add_strategy(strategy)
@@ -249,3 +257,41 @@ async def test_nautilus_okx_data_client_receives_the_venues_quotes_trades_and_ba
             await node.stop_async()
             await asyncio.wait_for(run, 30)
             node.kernel.dispose()
+
+
+async def test_an_order_held_before_the_start_is_reconciled_and_a_fill_made_during_a_drop_is_not_lost():
+    """NautilusTrader 1.231's OKX execution client reconnects, logs in and subscribes again after a drop, but
+    does not ask for what it missed, and OKX pushes nothing old on a new subscription; ``orders-pending``
+    no longer lists a filled order. With the engine's default ``open_check_open_only=True`` (the live
+    runtime's setting today) the engine skips orders missing from that list ("can't reliably resolve
+    missing orders in open_only mode"): measured, the fill never reached the node in 60 s. With
+    ``open_check_open_only=False`` the open check reads the order history, finds the order filled and
+    infers the fill: the venue's price and quantity, a trade id of NautilusTrader's own (a UUID)."""
+    async with served() as (venue, http, ws):
+        exchange = venue.exchange
+        exchange.on_market(book_top("100.0", "100.5"))
+        held, _ = exchange.new_order("BTC-USDT", "SELL", "LIMIT", D("0.05"), D("150.0"), "GTC", "beforestart")
+        async with running_node(http, ws, open_check_secs=1.0, open_check_open_only=False) as (node, strategy):
+            order = node.kernel.cache.order(ClientOrderId("beforestart"))
+            assert order is not None and order.status == OrderStatus.ACCEPTED
+            assert order.venue_order_id == VenueOrderId(str(held.order_id))
+
+            instrument = node.kernel.cache.instrument(BTC_USDT)
+            limit = strategy.order_factory.limit(
+                BTC_USDT, OrderSide.BUY, instrument.make_qty(D("0.3")), instrument.make_price(D("99"))
+            )
+            strategy.submit_order(limit)
+            await until(
+                lambda: any(e.client_order_id == limit.client_order_id for e in strategy.of(OrderAccepted)), "accepted"
+            )
+            assert await venue.drop_all() == 1
+            exchange.on_market(book_top("98.0", "98.5"))  # fills now: the orders push goes nowhere
+            [trade] = exchange.trades()
+            await until(lambda: len(strategy.of(OrderFilled)) == 1, "the fill made during the drop", timeout=60)
+            [fill] = strategy.of(OrderFilled)
+            assert (fill.client_order_id, fill.last_px.as_decimal(), fill.last_qty.as_decimal()) == (
+                limit.client_order_id, trade.price, trade.qty
+            )  # fmt: skip
+            assert fill.trade_id.value != str(trade.trade_id)  # inferred from the order's status, not from /fills
+            assert strategy.cache.order(limit.client_order_id).status == OrderStatus.FILLED
+            await until(lambda: venue.private_sessions == 1, "the private WebSocket's new login")

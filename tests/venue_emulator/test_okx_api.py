@@ -180,3 +180,31 @@ def answer_id(venue: OkxVenue) -> str:
 
 def test_a_key_never_shows_its_secret_or_passphrase():
     assert KEY.secret not in repr(KEY) and KEY.passphrase not in repr(KEY)
+
+
+async def test_fills_and_order_history_page_newest_first_with_the_after_cursor_as_okx_documents():
+    """OKX "Get transaction details (last 3 days)" / "Get order history (last 7 days)": newest first, at most
+    ``limit`` (default and max 100) rows, ``after`` = rows older than that billId / ordId, begin/end (ms)."""
+    async with served({"USDT": D("1000000"), "BTC": D("0")}) as (venue, http):
+        venue.exchange.on_market(book_top("100.0", "100.5"))
+        for _ in range(150):
+            venue.exchange.new_order("BTC-USDT", "BUY", "MARKET", D("0.01"))
+
+        async def rows(path: str) -> list[dict]:
+            status, body = await get(http, path, signed_headers(KEY, "GET", path))
+            assert (status, body["code"]) == (200, "0"), body
+            return body["data"]
+
+        first = await rows("/api/v5/trade/fills?instType=SPOT")
+        rest = await rows(f"/api/v5/trade/fills?instType=SPOT&after={first[-1]['billId']}")
+        ids = [int(r["tradeId"]) for r in first + rest]
+        assert (len(first), len(rest)) == (100, 50)
+        assert ids == sorted((t.trade_id for t in venue.exchange.trades()), reverse=True)
+        assert len(await rows("/api/v5/trade/fills?instType=SPOT&limit=500")) == 100  # OKX: at most 100
+        newest = int(first[0]["ts"])
+        assert [r["tradeId"] for r in await rows(f"/api/v5/trade/fills?instType=SPOT&begin={newest + 1}")] == []
+
+        orders = await rows("/api/v5/trade/orders-history?instType=SPOT&limit=40")
+        older = await rows(f"/api/v5/trade/orders-history?instType=SPOT&after={orders[-1]['ordId']}")
+        assert (len(orders), len(older)) == (40, 100)
+        assert [int(o["ordId"]) for o in orders + older] == list(range(150, 10, -1))

@@ -50,6 +50,7 @@ ORDER_TYPES = {
     "ioc": ("LIMIT", "IOC"),
     "fok": ("LIMIT", "FOK"),
 }
+PAGE_LIMIT = 100  # OKX's default and maximum page size for its history lists
 ORDER_NOT_FOUND = OkxError("51603", "Order does not exist.")
 CANCEL_FAILED = OkxError("51400", "Order cancellation failed as the order has been filled, canceled or does not exist.")
 
@@ -144,6 +145,8 @@ class OkxVenue:
             except OkxError as exc:
                 self.refusals.append((request.path, exc.code))
                 return self._refused(exc)
+            except ValueError:  # a number that is not one (after=, limit=, ordId=)
+                return self._refused(OkxError("51000", "Parameter error", 400))
 
         return check
 
@@ -178,8 +181,7 @@ class OkxVenue:
     def _orders_of(self, request: web.Request, is_open: bool) -> list[Any]:
         inst_id = request.query.get("instId")
         rows = [o for o in self.exchange.every_order() if o.is_open == is_open and inst_id in (None, o.symbol)]
-        rows.sort(key=lambda o: o.order_id, reverse=True)  # OKX lists the newest first
-        return [self._history_row(o) for o in rows[: int(request.query.get("limit", "100"))]]
+        return [self._history_row(o) for o in _page(request, rows, lambda o: o.order_id, lambda o: o.time_ms)]
 
     def _orders_pending(self, request: web.Request) -> list[Any]:
         return self._orders_of(request, True)
@@ -198,8 +200,9 @@ class OkxVenue:
         inst_id, ord_id = request.query.get("instId"), request.query.get("ordId")
         orders = {o.order_id: o for o in self.exchange.every_order()}
         rows = [t for t in self.exchange.trades() if inst_id in (None, t.symbol) and ord_id in (None, str(t.order_id))]
-        rows.reverse()  # newest first
-        return [shapes.fill(t, orders[t.order_id]) for t in rows[: int(request.query.get("limit", "100"))]]
+        return [
+            shapes.fill(t, orders[t.order_id]) for t in _page(request, rows, lambda t: t.trade_id, lambda t: t.time_ms)
+        ]
 
     def _find(self, inst_id: str, ord_id: str | None, cl_ord_id: str | None) -> Order | None:
         if inst_id not in self.rules:
@@ -404,6 +407,13 @@ class OkxVenue:
 
     # -- the market --------------------------------------------------------------------------------
 
+    async def drop_all(self, kind: str = "private") -> int:
+        """Close every ``kind`` WebSocket connection (a fault: the client must reconnect); how many."""
+        dropped = [s for s in self._sessions if s.kind == kind]
+        for session in dropped:
+            await session.ws.close()
+        return len(dropped)
+
     @property
     def private_sessions(self) -> int:
         """Private connections logged in (the admin state's user-stream count)."""
@@ -448,6 +458,25 @@ class OkxVenue:
         for session in self._sessions:
             if session.kind == kind and (channel, symbol) in session.channels:
                 session.send(push)
+
+
+def _page(request: web.Request, rows: list[Any], key: Callable[[Any], int], time_ms: Callable[[Any], int]) -> list[Any]:
+    """OKX's paging of its history lists ("Get order history", "Get transaction details"): newest first;
+    ``after`` = older than that id (ordId / billId), ``before`` = newer than it; ``begin``/``end`` (ms)
+    bound the time; ``limit`` defaults to and is capped at 100."""
+    q = request.query
+    after, before = q.get("after"), q.get("before")
+    begin, end = q.get("begin"), q.get("end")
+    picked = [
+        r
+        for r in rows
+        if (not after or key(r) < int(after))
+        and (not before or key(r) > int(before))
+        and (not begin or time_ms(r) >= int(begin))
+        and (not end or time_ms(r) <= int(end))
+    ]
+    picked.sort(key=key, reverse=True)
+    return picked[: min(int(q.get("limit") or PAGE_LIMIT), PAGE_LIMIT)]
 
 
 def candle_channel(interval: str) -> str:
