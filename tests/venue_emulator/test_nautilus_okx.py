@@ -295,3 +295,27 @@ async def test_an_order_held_before_the_start_is_reconciled_and_a_fill_made_duri
             assert fill.trade_id.value != str(trade.trade_id)  # inferred from the order's status, not from /fills
             assert strategy.cache.order(limit.client_order_id).status == OrderStatus.FILLED
             await until(lambda: venue.private_sessions == 1, "the private WebSocket's new login")
+
+
+async def test_cancel_all_orders_reaches_the_venue_as_one_batch_cancel_and_cancels_every_open_order():
+    """What a halt does (strategy_runtime's halt cancels every open order): each order ends CANCELED at the
+    venue and in the node, sent as one ``batch-cancel-orders`` operation."""
+    async with served() as (venue, http, ws):
+        venue.exchange.on_market(book_top("100.0", "100.5"))
+        async with running_node(http, ws) as (node, strategy):
+            instrument = node.kernel.cache.instrument(BTC_USDT)
+            qty, px = instrument.make_qty, instrument.make_price
+            orders = [
+                strategy.order_factory.limit(BTC_USDT, OrderSide.BUY, qty(D("0.1")), px(D("90"))),
+                strategy.order_factory.limit(BTC_USDT, OrderSide.SELL, qty(D("0.1")), px(D("120"))),
+            ]
+            for order in orders:
+                strategy.submit_order(order)
+            # NautilusTrader 1.231 reports each OKX order accepted twice (the operation's answer, then the
+            # orders push's status report, handled before the first event reached the order): count orders
+            await until(lambda: len({e.client_order_id for e in strategy.of(OrderAccepted)}) == 2, "both accepted")
+            strategy.cancel_all_orders(BTC_USDT)
+            await until(lambda: len({e.client_order_id for e in strategy.of(OrderCanceled)}) == 2, "both canceled")
+        assert venue.exchange.open_orders() == []
+        assert [o.status for o in venue.exchange.every_order()] == ["CANCELED", "CANCELED"]
+        assert venue.operations.count("batch-cancel-orders") == 1

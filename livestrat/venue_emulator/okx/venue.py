@@ -97,6 +97,7 @@ class OkxVenue:
         self._fees: dict[int, Decimal] = {}  # order id -> fees paid so far
         self._held: list[dict[str, Any]] | None = None  # pushes held back until an operation has answered
         self.refusals: list[tuple[str, str]] = []  # (what, code): the auth and order refusals, for tests
+        self.operations: list[str] = []  # the order operations asked for, in order (order, cancel-order, ...)
         self.unknown_paths: list[str] = []
         self.exchange.listen(self._on_user_event)
 
@@ -285,6 +286,7 @@ class OkxVenue:
 
     def _operate(self, session: _Session, request: dict[str, Any]) -> None:
         op, req_id = request["op"], request.get("id", "")
+        self.operations.append(op)
         if not session.logged_in:
             session.send({"id": req_id, "op": op, "code": "60011", "msg": "Please log in", "data": []})
             return
