@@ -184,6 +184,14 @@ async def test_nautilus_okx_clients_trade_against_the_emulator_and_report_its_tr
             assert strategy.cache.order(to_cancel.client_order_id).status == OrderStatus.CANCELED
             assert strategy.cache.order(limit.client_order_id).status == OrderStatus.FILLED
 
+            # the node's account is the venue's: the account pushes after each fill and cancel
+            def node_balances() -> dict[str, tuple[Decimal, Decimal]]:
+                account = node.kernel.cache.account_for_venue(BTC_USDT.venue)
+                return {c.code: (b.total.as_decimal(), b.free.as_decimal()) for c, b in account.balances().items()}
+
+            venue_balances = {a: (b.free + b.locked, b.free) for a, b in exchange.balances().items()}
+            await until(lambda: node_balances() == venue_balances, f"the node's balances {venue_balances}")
+
         venue_trades = exchange.trades()
         reported = strategy.of(OrderFilled)
         assert [

@@ -11,9 +11,8 @@ What OKX adds here:
   as NautilusTrader sends them). Each operation answers first, then the ``orders`` pushes of what it did
   (the new order, its fill) and an ``account`` push of the balances it touched. A resting order that
   fills on a market event is pushed the same way.
-- the public WebSocket: ``instruments``, ``trades``, ``bbo-tbt`` and ``tickers`` fed by the market feed's
-  events (the business one carries ``candle*``; it also takes ``login`` and the algo channels, which
-  stay silent).
+- the public WebSocket: ``bbo-tbt`` and ``trades`` fed by the market feed's events; the business one
+  carries ``candle*`` (and takes ``login``). Any other channel is acknowledged and stays silent.
 - OKX's spot buyer pays the fee in the base currency; the shared contract charges every fee in the
   quote currency, so ``feeCcy`` is the quote currency here too.
 """
