@@ -35,7 +35,7 @@ from nautilus_trader.core.nautilus_pyo3 import OKXEnvironment, OKXInstrumentType
 from nautilus_trader.live.node import TradingNode
 from nautilus_trader.model.data import BarType
 from nautilus_trader.model.enums import OrderSide, OrderStatus, TimeInForce
-from nautilus_trader.model.events import OrderAccepted, OrderCanceled, OrderFilled
+from nautilus_trader.model.events import OrderAccepted, OrderCanceled, OrderFilled, OrderRejected
 from nautilus_trader.model.identifiers import ClientOrderId, InstrumentId, VenueOrderId
 from nautilus_trader.trading.strategy import Strategy
 
@@ -327,3 +327,23 @@ async def test_cancel_all_orders_reaches_the_venue_as_one_batch_cancel_and_cance
         assert venue.exchange.open_orders() == []
         assert [o.status for o in venue.exchange.every_order()] == ["CANCELED", "CANCELED"]
         assert venue.operations.count("batch-cancel-orders") == 1
+
+
+async def test_an_order_the_venue_refuses_is_rejected_in_the_node_with_okxs_message():
+    async with served() as (venue, http, ws):
+        venue.exchange.on_market(book_top("100.0", "100.5"))
+        async with running_node(http, ws) as (node, strategy):
+            instrument = node.kernel.cache.instrument(BTC_USDT)
+            # the node's risk engine denies what the cached balance cannot pay; the venue refuses the next
+            # order whatever it is (the fault), as when the balance moved elsewhere
+            venue.exchange.reject_next_order()
+            too_big = strategy.order_factory.limit(
+                BTC_USDT, OrderSide.BUY, instrument.make_qty(D("0.1")), instrument.make_price(D("99"))
+            )
+            strategy.submit_order(too_big)
+            await until(lambda: strategy.of(OrderRejected), "the rejection")
+            [rejected] = strategy.of(OrderRejected)
+            assert rejected.reason == "Order failed. Insufficient USDT balance in account"  # sMsg (1.231 drops sCode)
+            assert strategy.cache.order(too_big.client_order_id).status == OrderStatus.REJECTED
+        assert venue.refusals == [("order", "51008")]
+        assert venue.exchange.every_order() == []
