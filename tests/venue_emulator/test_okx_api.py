@@ -208,3 +208,30 @@ async def test_fills_and_order_history_page_newest_first_with_the_after_cursor_a
         older = await rows(f"/api/v5/trade/orders-history?instType=SPOT&after={orders[-1]['ordId']}")
         assert (len(orders), len(older)) == (40, 100)
         assert [int(o["ordId"]) for o in orders + older] == list(range(150, 10, -1))
+
+
+async def test_a_partly_filled_orders_pushes_carry_each_fills_fee_and_the_cumulative_fee():
+    """OKX "Order channel": ``fillFee``/``fillSz`` are this fill's, ``fee``/``accFillSz`` the order's so far
+    (fees negative); NautilusTrader takes each fill's commission as the difference of ``fee``."""
+    async with served() as (venue, http), aiohttp.ClientSession() as s:
+        venue.exchange.on_market(book_top("100.0", "100.5"))
+        async with s.ws_connect(http + "/ws/v5/private") as ws:
+            await ws.send_json({"op": "login", "args": [login_arg(KEY)]})
+            await ws.receive_json(timeout=10)
+            await ws.send_json({"op": "subscribe", "args": [{"channel": "orders", "instType": "SPOT"}]})
+            await ws.receive_json(timeout=10)
+            venue.exchange.fill_next_partially(D("0.5"))
+            order = {"instIdCode": venue.codes["BTC-USDT"], "tdMode": "cash", "side": "buy", "ordType": "limit"}
+            await ws.send_json({"id": "1", "op": "order", "args": [order | {"clOrdId": "p", "sz": "1", "px": "99"}]})
+            assert (await ws.receive_json(timeout=10))["code"] == "0"
+            assert (await ws.receive_json(timeout=10))["data"][0]["state"] == "live"
+            venue.exchange.on_market(book_top("98.0", "98.5"))  # half fills (the fault)
+            venue.exchange.on_market(book_top("98.0", "98.5"))  # the rest
+            pushes = [(await ws.receive_json(timeout=10))["data"][0] for _ in range(2)]
+        first, second = venue.exchange.trades()
+        assert [(p["state"], p["fillSz"], p["accFillSz"], p["fillFee"], p["fee"], p["execType"]) for p in pushes] == [
+            ("partially_filled", "0.5", "0.5", f"-{first.commission.normalize()}",
+             f"-{first.commission.normalize()}", "M"),
+            ("filled", "0.5", "1", f"-{second.commission.normalize()}",
+             f"-{(first.commission + second.commission).normalize()}", "M"),
+        ]  # fmt: skip

@@ -93,7 +93,6 @@ class OkxVenue:
         self._now_ms = now_ms
         self._sessions: list[_Session] = []
         self._conn_ids = itertools.count(1)
-        self._fees: dict[int, Decimal] = {}  # order id -> fees paid so far
         self._held: list[dict[str, Any]] | None = None  # pushes held back until an operation has answered
         self.refusals: list[tuple[str, str]] = []  # (what, code): the auth and order refusals, for tests
         self.operations: list[str] = []  # the order operations asked for, in order (order, cancel-order, ...)
@@ -172,11 +171,22 @@ class OkxVenue:
         balances = {c: b for c, b in self.exchange.balances().items() if not wanted or c in wanted}
         return [shapes.account(balances, self.exchange.update_ms)]
 
+    def _fills_of(self, order: Order) -> list[Trade]:
+        """The trades behind ``order`` as it stood (a snapshot: the fills that make its executed quantity),
+        from the exchange's history: OKX's cumulative ``fee`` is their commissions' sum, so nothing but the
+        exchange has to remember it (a snapshot taken before a fill of the same call must not count it)."""
+        fills, done = [], Decimal(0)
+        for trade in self.exchange.trades(order.symbol, order_id=order.order_id):
+            if done >= order.executed_qty:
+                break
+            fills.append(trade)
+            done += trade.qty
+        return fills
+
     def _history_row(self, order: Order) -> dict[str, Any]:
-        trades = self.exchange.trades(order.symbol, order_id=order.order_id)
-        return shapes.order_history(
-            order, self.rules[order.symbol], self._fees.get(order.order_id, Decimal(0)), trades[-1] if trades else None
-        )
+        trades = self._fills_of(order)
+        fee = sum((t.commission for t in trades), Decimal(0))
+        return shapes.order_history(order, self.rules[order.symbol], fee, trades[-1] if trades else None)
 
     def _orders_of(self, request: web.Request, is_open: bool) -> list[Any]:
         inst_id = request.query.get("instId")
@@ -379,11 +389,8 @@ class OkxVenue:
             if event.execution_type == "CANCELED":  # the exchange reports a cancel with the cancel's id
                 order = replace(order, client_order_id=event.cancel_client_order_id)
             trade: Trade | None = event.trade
-            if trade is not None:
-                self._fees[order.order_id] = self._fees.get(order.order_id, Decimal(0)) + trade.commission
-            message = shapes.order_message(
-                order, self.rules[order.symbol], self._fees.get(order.order_id, Decimal(0)), trade
-            )
+            fee = sum((t.commission for t in self._fills_of(order)), Decimal(0))
+            message = shapes.order_message(order, self.rules[order.symbol], fee, trade)
             push = {"arg": {"channel": "orders", "instType": "SPOT"}, "data": [message]}
         elif isinstance(event, BalanceChange):
             balances = self.exchange.balances()
