@@ -16,6 +16,7 @@ from contextlib import asynccontextmanager
 from decimal import Decimal
 from typing import Any
 
+import pandas as pd
 from aiohttp.test_utils import TestServer
 from nautilus_trader.adapters.okx import (
     OKX,
@@ -347,3 +348,51 @@ async def test_an_order_the_venue_refuses_is_rejected_in_the_node_with_okxs_mess
             assert strategy.cache.order(too_big.client_order_id).status == OrderStatus.REJECTED
         assert venue.refusals == [("order", "51008")]
         assert venue.exchange.every_order() == []
+
+
+class Warmer(Strategy):
+    """Asks for the last hour of 1-minute bars at start, as a strategy with ``request_bars: true`` does."""
+
+    def __init__(self) -> None:
+        super().__init__(StrategyConfig(strategy_id="WARMER-001"))
+        self.bars: list = []
+
+    def on_start(self) -> None:
+        self.request_bars(
+            BarType.from_str("BTC-USDT.OKX-1-MINUTE-LAST-EXTERNAL"),
+            start=self.clock.utc_now() - pd.Timedelta(hours=1),
+        )
+
+    def on_historical_data(self, data) -> None:
+        self.bars.append(data)
+
+
+async def test_a_strategys_bar_request_is_answered_from_the_feeds_candles():
+    from tests.venue_emulator.test_okx_api import _Feed
+
+    now = time.time_ns() // 1_000_000
+    minute = now - now % 60_000
+    opens = [minute - (10 - i) * 60_000 for i in range(5)]  # five closed minutes, ten to six minutes ago
+    venue = OkxVenue([RULES], [KEY], {"USDT": D("1000")}, feed=_Feed(opens))
+    server = TestServer(venue.app(), host="127.0.0.1")
+    await server.start_server()
+    http = str(server.make_url("")).rstrip("/")
+    node = TradingNode(config=node_config(http, http.replace("http://", "ws://") + "/ws/v5"),
+                       loop=asyncio.get_running_loop())  # fmt: skip
+    node.kernel._setup_loop = lambda: None
+    warmer = Warmer()
+    node.trader.add_strategy(warmer)
+    node.add_data_client_factory(OKX, OKXLiveDataClientFactory)
+    node.add_exec_client_factory(OKX, OKXLiveExecClientFactory)
+    node.build()
+    run = asyncio.create_task(node.run_async())
+    try:
+        await until(lambda: len(warmer.bars) == 5, "the five bars")
+        # NautilusTrader 1.231 stamps an OKX historical bar at its open (OKX's ts), not at its close as for Binance
+        assert [b.ts_event // 1_000_000 for b in warmer.bars] == opens
+        assert [b.close.as_decimal() for b in warmer.bars] == [D(100) + D("0.5") * i for i in range(5)]
+    finally:
+        await node.stop_async()
+        await asyncio.wait_for(run, 30)
+        node.kernel.dispose()
+        await server.close()

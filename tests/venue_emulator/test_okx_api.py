@@ -15,6 +15,7 @@ import aiohttp
 import pytest
 from aiohttp.test_utils import TestServer
 
+from livestrat.venue_emulator.events import Candle
 from livestrat.venue_emulator.okx.auth import OkxKey, rest_timestamp
 from livestrat.venue_emulator.okx.venue import OkxVenue
 from tests.venue_emulator.test_nautilus_okx import KEY, RULES, book_top
@@ -235,3 +236,56 @@ async def test_a_partly_filled_orders_pushes_carry_each_fills_fee_and_the_cumula
             ("filled", "0.5", "1", f"-{second.commission.normalize()}",
              f"-{(first.commission + second.commission).normalize()}", "M"),
         ]  # fmt: skip
+
+
+class _Feed:
+    """A market that has had three closed 1-minute candles (the feed's ``history``, as MarketFeed answers it)."""
+
+    def __init__(self, opens: list[int]) -> None:
+        self.candles = [
+            Candle(
+                "BTC-USDT",
+                "1m",
+                t,
+                t + 59_999,
+                D("100"),
+                D("102"),
+                D("99"),
+                D(100) + D("0.5") * i,
+                D("3"),
+                True,
+                "spot",
+            )
+            for i, t in enumerate(opens)
+        ]
+
+    def history(self, product, symbol, interval, *, start_ms, end_ms, limit):
+        assert (product, symbol, interval) == ("spot", "BTC-USDT", "1m")
+        rows = [c for c in self.candles if (start_ms is None or c.open_ms >= start_ms)
+                and (end_ms is None or c.open_ms <= end_ms)]  # fmt: skip
+        return rows[:limit] if start_ms is not None else rows[-limit:]
+
+
+async def test_candles_answer_newest_first_with_okxs_after_and_before_bounds():
+    """OKX "Get candlesticks" / "Get candlesticks history": rows [ts, o, h, l, c, vol, volCcy, volCcyQuote,
+    confirm], newest first; ``after`` = older than that ts, ``before`` = newer than it; bar 1m/1H/1D."""
+    opens = [1_700_000_000_000 + i * 60_000 for i in range(3)]
+    venue = OkxVenue([RULES], [KEY], {}, feed=_Feed(opens))
+    server = TestServer(venue.app(), host="127.0.0.1")
+    await server.start_server()
+    http = str(server.make_url("")).rstrip("/")
+    try:
+        for endpoint in ("candles", "history-candles"):
+            path = f"/api/v5/market/{endpoint}?instId=BTC-USDT&bar=1m"
+            status, body = await get(http, path, {})
+            assert (status, body["code"]) == (200, "0")
+            assert [r[0] for r in body["data"]] == [str(t) for t in reversed(opens)]
+            assert body["data"][0] == [str(opens[2]), "100", "102", "99", "101", "3", "0", "0", "1"]
+            _, body = await get(http, f"{path}&after={opens[2]}&before={opens[0]}", {})
+            assert [r[0] for r in body["data"]] == [str(opens[1])]
+            _, body = await get(http, f"{path}&limit=2", {})
+            assert [r[0] for r in body["data"]] == [str(opens[2]), str(opens[1])]
+        _, body = await get(http, "/api/v5/market/candles?instId=ETH-USDT&bar=1m", {})
+        assert (body["code"], body["data"]) == ("51001", [])
+    finally:
+        await server.close()

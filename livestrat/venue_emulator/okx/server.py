@@ -74,7 +74,7 @@ async def serve(
     args: argparse.Namespace, scenario: OkxScenario, ready: Callable[[dict[str, str]], None], stop: asyncio.Event
 ) -> None:
     feed = MarketFeed(args.catalog, list(args.instrument), speed=args.speed, start=args.start, venue=VENUE)
-    venue = OkxVenue(feed.rules, scenario.okx_keys(), dict(scenario.balances))
+    venue = OkxVenue(feed.rules, scenario.okx_keys(), dict(scenario.balances), feed=feed)
     scenario.place_open_orders(venue.exchange)
     feed.listen(venue.exchange)  # matching first, then the public channels
     feed.listen(venue)

@@ -27,13 +27,13 @@ import time
 from collections.abc import Callable
 from dataclasses import replace
 from decimal import Decimal, InvalidOperation
-from typing import Any
+from typing import Any, Protocol
 
 from aiohttp import WSMsgType, web
 
 from livestrat.venue_emulator import errors
 from livestrat.venue_emulator.accounts import BalanceChange, SpotAccount
-from livestrat.venue_emulator.events import BookTop, Candle, MarketEvent, Print, SymbolRules
+from livestrat.venue_emulator.events import BookTop, Candle, MarketEvent, Print, Product, SymbolRules
 from livestrat.venue_emulator.exchange import Exchange, Execution, Order, Trade
 from livestrat.venue_emulator.okx import shapes
 from livestrat.venue_emulator.okx.auth import OkxAuthenticator, OkxError, OkxKey
@@ -52,6 +52,14 @@ ORDER_TYPES = {
 PAGE_LIMIT = 100  # OKX's default and maximum page size for its history lists
 ORDER_NOT_FOUND = OkxError("51603", "Order does not exist.")
 CANCEL_FAILED = OkxError("51400", "Order cancellation failed as the order has been filled, canceled or does not exist.")
+
+
+class CandleHistory(Protocol):
+    """What the venue asks the market feed for its candle endpoints (``MarketFeed.history``)."""
+
+    def history(
+        self, product: Product, symbol: str, interval: str, *, start_ms: int | None, end_ms: int | None, limit: int
+    ) -> list[Candle]: ...
 
 
 def wall_clock_ms() -> int:
@@ -85,8 +93,10 @@ class OkxVenue:
         keys: list[OkxKey],
         balances: dict[str, Decimal],
         now_ms: Callable[[], int] = wall_clock_ms,
+        feed: CandleHistory | None = None,
     ) -> None:
         self.rules = {r.symbol: r for r in rules}
+        self._feed = feed
         self.codes = {r.symbol: shapes.INST_ID_CODE_BASE + i for i, r in enumerate(rules)}
         self.exchange = Exchange(rules, SpotAccount(dict(balances)), now_ms)
         self.auth = OkxAuthenticator(keys, now_ms)
@@ -121,6 +131,8 @@ class OkxVenue:
         return [
             web.get("/api/v5/public/time", self._time),
             web.get("/api/v5/public/instruments", self._instruments),
+            web.get("/api/v5/market/candles", self._candles),
+            web.get("/api/v5/market/history-candles", self._candles),
             *[web.get(path, self._signed(handler)) for path, handler in signed.items()],
             web.get(WS_PREFIX + "/{kind:public|private|business}", self._websocket),
         ]
@@ -158,6 +170,34 @@ class OkxVenue:
         inst_id = request.query.get("instId")
         rows = [shapes.instrument(r, self.codes[s]) for s, r in self.rules.items() if inst_id in (None, s)]
         return self._ok(rows)
+
+    async def _candles(self, request: web.Request) -> web.Response:
+        """OKX "Get candlesticks" (and "... history", the same here): the feed's closed klines, newest first;
+        ``after`` = opened before that ms, ``before`` = after it; ``limit`` up to 300 (history: 100)."""
+        q = request.query
+        symbol = q.get("instId", "")
+        if symbol not in self.rules:
+            return self._ok_or(OkxError("51001", "Instrument ID, Instrument ID code or Spread ID doesn't exist."))
+        bar = q.get("bar", "1m")
+        interval = bar[:-1] + bar[-1].lower() if bar[-1] in "HDW" else bar
+        cap = 100 if request.path.endswith("history-candles") else 300
+        try:
+            after, before = int(q.get("after") or 0) or None, int(q.get("before") or 0) or None
+            limit = min(int(q.get("limit") or 100), cap)
+        except ValueError:
+            return self._ok_or(OkxError("51000", "Parameter error"))
+        candles = self._feed.history(
+            "spot", symbol, interval,
+            start_ms=before + 1 if before else None, end_ms=after - 1 if after else None, limit=1_000_000,
+        ) if self._feed is not None else []  # fmt: skip
+        rows = [
+            [str(c.open_ms), *(shapes.text(v) for v in (c.open, c.high, c.low, c.close, c.volume)), "0", "0", "1"]
+            for c in reversed(candles[-limit:])
+        ]
+        return self._ok(rows)
+
+    def _ok_or(self, exc: OkxError) -> web.Response:
+        return web.json_response({"code": exc.code, "msg": exc.msg, "data": []}, status=exc.http_status)
 
     def _empty(self, request: web.Request) -> list[Any]:
         return []
