@@ -288,9 +288,16 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = command(
         "venue-emulator",
-        "Serve a local venue that speaks Binance's protocol, its market replayed from a catalog",
-        "NautilusTrader's Binance adapter connects to it with only its base URLs changed. Prints one JSON line "
-        "(http, ws_api, ws_stream, admin URLs) when ready, then serves until SIGTERM/SIGINT. See docs/runtime.md.",
+        "Serve a local venue that speaks Binance's (or OKX's) protocol, its market replayed from a catalog",
+        "NautilusTrader's Binance (or OKX) adapter connects to it with only its base URLs changed. Prints one JSON "
+        "line (http, ws_api, ws_stream, admin URLs; OKX: http, ws_public, ws_private, ws_business, admin) when "
+        "ready, then serves until SIGTERM/SIGINT. See docs/runtime.md.",
+    )
+    p.add_argument(
+        "--venue",
+        choices=("binance", "okx"),
+        default="binance",
+        help="the protocol: binance (spot and USD-M, the default) or okx (spot; instruments like BTC-USDT.OKX)",
     )
     p.add_argument("--catalog", required=True, metavar="DIR", help="the catalog whose history is the market")
     p.add_argument("--instrument", required=True, action="append", metavar="ID", help="an instrument id (repeatable)")

@@ -50,7 +50,7 @@ from nautilus_trader.model.enums import AggregationSource, AggressorSide, BarAgg
 from nautilus_trader.persistence.catalog import ParquetDataCatalog
 
 from livestrat.venue_emulator.events import BookTop, Candle, MarketEvent, MarketListener, Print, Product, SymbolRules
-from livestrat.venue_emulator.instruments import catalog_rules
+from livestrat.venue_emulator.instruments import VENUE, catalog_rules
 
 # Binance's kline intervals (rest-api.md "Kline/Candlestick data") by NautilusTrader bar aggregation.
 INTERVAL_UNITS = {
@@ -106,10 +106,11 @@ class MarketFeed:
         origin_ms: int | None = None,
         now_ms: Callable[[], int] = wall_clock_ms,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        venue: str = VENUE,
     ) -> None:
         if not speed > 0:
             raise ValueError(f"the feed's speed must be positive (1 is real time), got {speed}")
-        self.rules: list[SymbolRules] = catalog_rules(catalog_path, instrument_ids)
+        self.rules: list[SymbolRules] = catalog_rules(catalog_path, instrument_ids, venue)
         self.speed = speed
         self._speed = Fraction(speed).limit_denominator(1_000_000)
         self._now_ms = now_ms

@@ -35,13 +35,17 @@ class InstrumentError(ValueError):
     """An instrument the emulator cannot list (wrong venue or kind, or missing from the catalog)."""
 
 
-def _product(instrument: Instrument) -> Product:
-    if instrument.id.venue.value != VENUE:
+def _product(instrument: Instrument, venue: str = VENUE) -> Product:
+    if instrument.id.venue.value != venue:
         raise InstrumentError(
-            f"instrument {instrument.id} is not a {VENUE} instrument: the venue emulator speaks Binance's protocol only"
+            f"instrument {instrument.id} is not a {venue} instrument: this venue emulator speaks {venue}'s protocol"
         )
     if isinstance(instrument, CurrencyPair):
         return "spot"
+    if venue != VENUE:  # the OKX emulator lists spot pairs only (its symbol is the pair's raw symbol, BTC-USDT)
+        raise InstrumentError(
+            f"instrument {instrument.id} is a {type(instrument).__name__}: {venue} lists spot pairs only"
+        )
     if isinstance(instrument, CryptoPerpetual) and not instrument.is_inverse:
         return "usdm"
     raise InstrumentError(
@@ -50,9 +54,9 @@ def _product(instrument: Instrument) -> Product:
     )
 
 
-def symbol_rules(instrument: Instrument) -> SymbolRules:
-    """The exchangeInfo entry (and the filters the exchange enforces) for one catalog instrument."""
-    product = _product(instrument)
+def symbol_rules(instrument: Instrument, venue: str = VENUE) -> SymbolRules:
+    """The exchangeInfo entry (and the filters the exchange enforces) for one catalog instrument of ``venue``."""
+    product = _product(instrument, venue)
     defaults = DEFAULTS[product]
     step = instrument.size_increment.as_decimal()
     max_notional = instrument.max_notional.as_decimal() if instrument.max_notional is not None else None
@@ -81,8 +85,9 @@ def symbol_rules(instrument: Instrument) -> SymbolRules:
     )
 
 
-def catalog_rules(catalog_path: str | Path, instrument_ids: Sequence[str]) -> list[SymbolRules]:
-    """The rules of each instrument, in the order given, read from the catalog at ``catalog_path``."""
+def catalog_rules(catalog_path: str | Path, instrument_ids: Sequence[str], venue: str = VENUE) -> list[SymbolRules]:
+    """The rules of each instrument (of ``venue``: BINANCE, or OKX for the OKX emulator), in the order given,
+    read from the catalog at ``catalog_path``."""
     catalog = ParquetDataCatalog(str(catalog_path))
     try:
         held = {str(i.id): i for i in catalog.instruments(instrument_ids=list(instrument_ids))}
@@ -91,7 +96,7 @@ def catalog_rules(catalog_path: str | Path, instrument_ids: Sequence[str]) -> li
     missing = [i for i in instrument_ids if i not in held]
     if missing:
         raise InstrumentError(f"instrument(s) {', '.join(missing)} not found in the catalog at {catalog_path}")
-    rules = [symbol_rules(held[i]) for i in instrument_ids]
+    rules = [symbol_rules(held[i], venue) for i in instrument_ids]
     seen: set[tuple[str, str]] = set()
     for r in rules:
         if (r.product, r.symbol) in seen:

@@ -185,7 +185,11 @@ async def serve(options: ServeOptions, ready: Callable[[dict[str, str]], None], 
 
 def run_command(args: argparse.Namespace) -> int:
     """``livestrat venue-emulator``: one JSON line of endpoints on stdout when ready, then serve until
-    SIGTERM/SIGINT."""
+    SIGTERM/SIGINT. ``--venue okx`` serves OKX's protocol instead (:mod:`livestrat.venue_emulator.okx.server`)."""
+    if getattr(args, "venue", "binance") == "okx":
+        from livestrat.venue_emulator.okx.server import run_command as run_okx
+
+        return run_okx(args)
     try:
         scenario = Scenario.load(args.scenario)
     except (OSError, ValueError) as exc:

@@ -49,9 +49,9 @@ class _Definition:
     volume: tuple[float, float]  # uniform range of one bar's volume, in base units
 
 
-def _spot(symbol: str, base: Currency, price_precision: int, size_precision: int) -> Instrument:
+def _spot(symbol: str, base: Currency, price_precision: int, size_precision: int, venue: str = "BINANCE") -> Instrument:
     return CurrencyPair(
-        instrument_id=InstrumentId(Symbol(symbol), Venue("BINANCE")),
+        instrument_id=InstrumentId(Symbol(symbol), Venue(venue)),
         raw_symbol=Symbol(symbol),
         base_currency=base,
         quote_currency=USDT,
@@ -107,6 +107,8 @@ SAMPLE_INSTRUMENTS: dict[str, _Definition] = {
     "ETHUSDT.BINANCE": _Definition(lambda: _spot("ETHUSDT", ETH, 2, 5), 2_300.0, (2_000.0, 12_000.0)),
     "BTCUSDT-PERP.BINANCE": _Definition(lambda: _perpetual("BTCUSDT", BTC, 1), 42_000.0, (200.0, 1200.0)),
     "ETHUSDT-PERP.BINANCE": _Definition(lambda: _perpetual("ETHUSDT", ETH, 2), 2_300.0, (2_000.0, 12_000.0)),
+    # OKX's spot pair (tick 0.1, lot 1e-8, as OKX lists BTC-USDT), for the OKX venue emulator
+    "BTC-USDT.OKX": _Definition(lambda: _spot("BTC-USDT", BTC, 1, 8, venue="OKX"), 42_000.0, (200.0, 1200.0)),
 }
 
 

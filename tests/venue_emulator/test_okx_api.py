@@ -15,6 +15,7 @@ import aiohttp
 import pytest
 from aiohttp.test_utils import TestServer
 
+from livestrat.venue_emulator.events import Candle
 from livestrat.venue_emulator.okx.auth import OkxKey, rest_timestamp
 from livestrat.venue_emulator.okx.venue import OkxVenue
 from tests.venue_emulator.test_nautilus_okx import KEY, RULES, book_top
@@ -180,3 +181,111 @@ def answer_id(venue: OkxVenue) -> str:
 
 def test_a_key_never_shows_its_secret_or_passphrase():
     assert KEY.secret not in repr(KEY) and KEY.passphrase not in repr(KEY)
+
+
+async def test_fills_and_order_history_page_newest_first_with_the_after_cursor_as_okx_documents():
+    """OKX "Get transaction details (last 3 days)" / "Get order history (last 7 days)": newest first, at most
+    ``limit`` (default and max 100) rows, ``after`` = rows older than that billId / ordId, begin/end (ms)."""
+    async with served({"USDT": D("1000000"), "BTC": D("0")}) as (venue, http):
+        venue.exchange.on_market(book_top("100.0", "100.5"))
+        for _ in range(150):
+            venue.exchange.new_order("BTC-USDT", "BUY", "MARKET", D("0.01"))
+
+        async def rows(path: str) -> list[dict]:
+            status, body = await get(http, path, signed_headers(KEY, "GET", path))
+            assert (status, body["code"]) == (200, "0"), body
+            return body["data"]
+
+        first = await rows("/api/v5/trade/fills?instType=SPOT")
+        rest = await rows(f"/api/v5/trade/fills?instType=SPOT&after={first[-1]['billId']}")
+        ids = [int(r["tradeId"]) for r in first + rest]
+        assert (len(first), len(rest)) == (100, 50)
+        assert ids == sorted((t.trade_id for t in venue.exchange.trades()), reverse=True)
+        assert len(await rows("/api/v5/trade/fills?instType=SPOT&limit=500")) == 100  # OKX: at most 100
+        newest = int(first[0]["ts"])
+        assert [r["tradeId"] for r in await rows(f"/api/v5/trade/fills?instType=SPOT&begin={newest + 1}")] == []
+
+        orders = await rows("/api/v5/trade/orders-history?instType=SPOT&limit=40")
+        older = await rows(f"/api/v5/trade/orders-history?instType=SPOT&after={orders[-1]['ordId']}")
+        assert (len(orders), len(older)) == (40, 100)
+        assert [int(o["ordId"]) for o in orders + older] == list(range(150, 10, -1))
+
+
+async def test_a_partly_filled_orders_pushes_carry_each_fills_fee_and_the_cumulative_fee():
+    """OKX "Order channel": ``fillFee``/``fillSz`` are this fill's, ``fee``/``accFillSz`` the order's so far
+    (fees negative); NautilusTrader takes each fill's commission as the difference of ``fee``."""
+    async with served() as (venue, http), aiohttp.ClientSession() as s:
+        venue.exchange.on_market(book_top("100.0", "100.5"))
+        async with s.ws_connect(http + "/ws/v5/private") as ws:
+            await ws.send_json({"op": "login", "args": [login_arg(KEY)]})
+            await ws.receive_json(timeout=10)
+            await ws.send_json({"op": "subscribe", "args": [{"channel": "orders", "instType": "SPOT"}]})
+            await ws.receive_json(timeout=10)
+            venue.exchange.fill_next_partially(D("0.5"))
+            order = {"instIdCode": venue.codes["BTC-USDT"], "tdMode": "cash", "side": "buy", "ordType": "limit"}
+            await ws.send_json({"id": "1", "op": "order", "args": [order | {"clOrdId": "p", "sz": "1", "px": "99"}]})
+            assert (await ws.receive_json(timeout=10))["code"] == "0"
+            assert (await ws.receive_json(timeout=10))["data"][0]["state"] == "live"
+            venue.exchange.on_market(book_top("98.0", "98.5"))  # half fills (the fault)
+            venue.exchange.on_market(book_top("98.0", "98.5"))  # the rest
+            pushes = [(await ws.receive_json(timeout=10))["data"][0] for _ in range(2)]
+        first, second = venue.exchange.trades()
+        assert [(p["state"], p["fillSz"], p["accFillSz"], p["fillFee"], p["fee"], p["execType"]) for p in pushes] == [
+            ("partially_filled", "0.5", "0.5", f"-{first.commission.normalize()}",
+             f"-{first.commission.normalize()}", "M"),
+            ("filled", "0.5", "1", f"-{second.commission.normalize()}",
+             f"-{(first.commission + second.commission).normalize()}", "M"),
+        ]  # fmt: skip
+
+
+class _Feed:
+    """A market that has had three closed 1-minute candles (the feed's ``history``, as MarketFeed answers it)."""
+
+    def __init__(self, opens: list[int]) -> None:
+        self.candles = [
+            Candle(
+                "BTC-USDT",
+                "1m",
+                t,
+                t + 59_999,
+                D("100"),
+                D("102"),
+                D("99"),
+                D(100) + D("0.5") * i,
+                D("3"),
+                True,
+                "spot",
+            )
+            for i, t in enumerate(opens)
+        ]
+
+    def history(self, product, symbol, interval, *, start_ms, end_ms, limit):
+        assert (product, symbol, interval) == ("spot", "BTC-USDT", "1m")
+        rows = [c for c in self.candles if (start_ms is None or c.open_ms >= start_ms)
+                and (end_ms is None or c.open_ms <= end_ms)]  # fmt: skip
+        return rows[:limit] if start_ms is not None else rows[-limit:]
+
+
+async def test_candles_answer_newest_first_with_okxs_after_and_before_bounds():
+    """OKX "Get candlesticks" / "Get candlesticks history": rows [ts, o, h, l, c, vol, volCcy, volCcyQuote,
+    confirm], newest first; ``after`` = older than that ts, ``before`` = newer than it; bar 1m/1H/1D."""
+    opens = [1_700_000_000_000 + i * 60_000 for i in range(3)]
+    venue = OkxVenue([RULES], [KEY], {}, feed=_Feed(opens))
+    server = TestServer(venue.app(), host="127.0.0.1")
+    await server.start_server()
+    http = str(server.make_url("")).rstrip("/")
+    try:
+        for endpoint in ("candles", "history-candles"):
+            path = f"/api/v5/market/{endpoint}?instId=BTC-USDT&bar=1m"
+            status, body = await get(http, path, {})
+            assert (status, body["code"]) == (200, "0")
+            assert [r[0] for r in body["data"]] == [str(t) for t in reversed(opens)]
+            assert body["data"][0] == [str(opens[2]), "100", "102", "99", "101", "3", "0", "0", "1"]
+            _, body = await get(http, f"{path}&after={opens[2]}&before={opens[0]}", {})
+            assert [r[0] for r in body["data"]] == [str(opens[1])]
+            _, body = await get(http, f"{path}&limit=2", {})
+            assert [r[0] for r in body["data"]] == [str(opens[2]), str(opens[1])]
+        _, body = await get(http, "/api/v5/market/candles?instId=ETH-USDT&bar=1m", {})
+        assert (body["code"], body["data"]) == ("51001", [])
+    finally:
+        await server.close()

@@ -11,9 +11,8 @@ What OKX adds here:
   as NautilusTrader sends them). Each operation answers first, then the ``orders`` pushes of what it did
   (the new order, its fill) and an ``account`` push of the balances it touched. A resting order that
   fills on a market event is pushed the same way.
-- the public WebSocket: ``instruments``, ``trades``, ``bbo-tbt`` and ``tickers`` fed by the market feed's
-  events (the business one carries ``candle*``; it also takes ``login`` and the algo channels, which
-  stay silent).
+- the public WebSocket: ``bbo-tbt`` and ``trades`` fed by the market feed's events; the business one
+  carries ``candle*`` (and takes ``login``). Any other channel is acknowledged and stays silent.
 - OKX's spot buyer pays the fee in the base currency; the shared contract charges every fee in the
   quote currency, so ``feeCcy`` is the quote currency here too.
 """
@@ -28,13 +27,13 @@ import time
 from collections.abc import Callable
 from dataclasses import replace
 from decimal import Decimal, InvalidOperation
-from typing import Any
+from typing import Any, Protocol
 
 from aiohttp import WSMsgType, web
 
 from livestrat.venue_emulator import errors
 from livestrat.venue_emulator.accounts import BalanceChange, SpotAccount
-from livestrat.venue_emulator.events import BookTop, Candle, MarketEvent, Print, SymbolRules
+from livestrat.venue_emulator.events import BookTop, Candle, MarketEvent, Print, Product, SymbolRules
 from livestrat.venue_emulator.exchange import Exchange, Execution, Order, Trade
 from livestrat.venue_emulator.okx import shapes
 from livestrat.venue_emulator.okx.auth import OkxAuthenticator, OkxError, OkxKey
@@ -50,8 +49,17 @@ ORDER_TYPES = {
     "ioc": ("LIMIT", "IOC"),
     "fok": ("LIMIT", "FOK"),
 }
+PAGE_LIMIT = 100  # OKX's default and maximum page size for its history lists
 ORDER_NOT_FOUND = OkxError("51603", "Order does not exist.")
 CANCEL_FAILED = OkxError("51400", "Order cancellation failed as the order has been filled, canceled or does not exist.")
+
+
+class CandleHistory(Protocol):
+    """What the venue asks the market feed for its candle endpoints (``MarketFeed.history``)."""
+
+    def history(
+        self, product: Product, symbol: str, interval: str, *, start_ms: int | None, end_ms: int | None, limit: int
+    ) -> list[Candle]: ...
 
 
 def wall_clock_ms() -> int:
@@ -85,17 +93,19 @@ class OkxVenue:
         keys: list[OkxKey],
         balances: dict[str, Decimal],
         now_ms: Callable[[], int] = wall_clock_ms,
+        feed: CandleHistory | None = None,
     ) -> None:
         self.rules = {r.symbol: r for r in rules}
+        self._feed = feed
         self.codes = {r.symbol: shapes.INST_ID_CODE_BASE + i for i, r in enumerate(rules)}
         self.exchange = Exchange(rules, SpotAccount(dict(balances)), now_ms)
         self.auth = OkxAuthenticator(keys, now_ms)
         self._now_ms = now_ms
         self._sessions: list[_Session] = []
         self._conn_ids = itertools.count(1)
-        self._fees: dict[int, Decimal] = {}  # order id -> fees paid so far
         self._held: list[dict[str, Any]] | None = None  # pushes held back until an operation has answered
         self.refusals: list[tuple[str, str]] = []  # (what, code): the auth and order refusals, for tests
+        self.operations: list[str] = []  # the order operations asked for, in order (order, cancel-order, ...)
         self.unknown_paths: list[str] = []
         self.exchange.listen(self._on_user_event)
 
@@ -121,6 +131,8 @@ class OkxVenue:
         return [
             web.get("/api/v5/public/time", self._time),
             web.get("/api/v5/public/instruments", self._instruments),
+            web.get("/api/v5/market/candles", self._candles),
+            web.get("/api/v5/market/history-candles", self._candles),
             *[web.get(path, self._signed(handler)) for path, handler in signed.items()],
             web.get(WS_PREFIX + "/{kind:public|private|business}", self._websocket),
         ]
@@ -144,6 +156,8 @@ class OkxVenue:
             except OkxError as exc:
                 self.refusals.append((request.path, exc.code))
                 return self._refused(exc)
+            except ValueError:  # a number that is not one (after=, limit=, ordId=)
+                return self._refused(OkxError("51000", "Parameter error", 400))
 
         return check
 
@@ -157,6 +171,34 @@ class OkxVenue:
         rows = [shapes.instrument(r, self.codes[s]) for s, r in self.rules.items() if inst_id in (None, s)]
         return self._ok(rows)
 
+    async def _candles(self, request: web.Request) -> web.Response:
+        """OKX "Get candlesticks" (and "... history", the same here): the feed's closed klines, newest first;
+        ``after`` = opened before that ms, ``before`` = after it; ``limit`` up to 300 (history: 100)."""
+        q = request.query
+        symbol = q.get("instId", "")
+        if symbol not in self.rules:
+            return self._ok_or(OkxError("51001", "Instrument ID, Instrument ID code or Spread ID doesn't exist."))
+        bar = q.get("bar", "1m")
+        interval = bar[:-1] + bar[-1].lower() if bar[-1] in "HDW" else bar
+        cap = 100 if request.path.endswith("history-candles") else 300
+        try:
+            after, before = int(q.get("after") or 0) or None, int(q.get("before") or 0) or None
+            limit = min(int(q.get("limit") or 100), cap)
+        except ValueError:
+            return self._ok_or(OkxError("51000", "Parameter error"))
+        candles = self._feed.history(
+            "spot", symbol, interval,
+            start_ms=before + 1 if before else None, end_ms=after - 1 if after else None, limit=1_000_000,
+        ) if self._feed is not None else []  # fmt: skip
+        rows = [
+            [str(c.open_ms), *(shapes.text(v) for v in (c.open, c.high, c.low, c.close, c.volume)), "0", "0", "1"]
+            for c in reversed(candles[-limit:])
+        ]
+        return self._ok(rows)
+
+    def _ok_or(self, exc: OkxError) -> web.Response:
+        return web.json_response({"code": exc.code, "msg": exc.msg, "data": []}, status=exc.http_status)
+
     def _empty(self, request: web.Request) -> list[Any]:
         return []
 
@@ -169,17 +211,27 @@ class OkxVenue:
         balances = {c: b for c, b in self.exchange.balances().items() if not wanted or c in wanted}
         return [shapes.account(balances, self.exchange.update_ms)]
 
+    def _fills_of(self, order: Order) -> list[Trade]:
+        """The trades behind ``order`` as it stood (a snapshot: the fills that make its executed quantity),
+        from the exchange's history: OKX's cumulative ``fee`` is their commissions' sum, so nothing but the
+        exchange has to remember it (a snapshot taken before a fill of the same call must not count it)."""
+        fills, done = [], Decimal(0)
+        for trade in self.exchange.trades(order.symbol, order_id=order.order_id):
+            if done >= order.executed_qty:
+                break
+            fills.append(trade)
+            done += trade.qty
+        return fills
+
     def _history_row(self, order: Order) -> dict[str, Any]:
-        trades = self.exchange.trades(order.symbol, order_id=order.order_id)
-        return shapes.order_history(
-            order, self.rules[order.symbol], self._fees.get(order.order_id, Decimal(0)), trades[-1] if trades else None
-        )
+        trades = self._fills_of(order)
+        fee = sum((t.commission for t in trades), Decimal(0))
+        return shapes.order_history(order, self.rules[order.symbol], fee, trades[-1] if trades else None)
 
     def _orders_of(self, request: web.Request, is_open: bool) -> list[Any]:
         inst_id = request.query.get("instId")
         rows = [o for o in self.exchange.every_order() if o.is_open == is_open and inst_id in (None, o.symbol)]
-        rows.sort(key=lambda o: o.order_id, reverse=True)  # OKX lists the newest first
-        return [self._history_row(o) for o in rows[: int(request.query.get("limit", "100"))]]
+        return [self._history_row(o) for o in _page(request, rows, lambda o: o.order_id, lambda o: o.time_ms)]
 
     def _orders_pending(self, request: web.Request) -> list[Any]:
         return self._orders_of(request, True)
@@ -198,8 +250,9 @@ class OkxVenue:
         inst_id, ord_id = request.query.get("instId"), request.query.get("ordId")
         orders = {o.order_id: o for o in self.exchange.every_order()}
         rows = [t for t in self.exchange.trades() if inst_id in (None, t.symbol) and ord_id in (None, str(t.order_id))]
-        rows.reverse()  # newest first
-        return [shapes.fill(t, orders[t.order_id]) for t in rows[: int(request.query.get("limit", "100"))]]
+        return [
+            shapes.fill(t, orders[t.order_id]) for t in _page(request, rows, lambda t: t.trade_id, lambda t: t.time_ms)
+        ]
 
     def _find(self, inst_id: str, ord_id: str | None, cl_ord_id: str | None) -> Order | None:
         if inst_id not in self.rules:
@@ -282,6 +335,7 @@ class OkxVenue:
 
     def _operate(self, session: _Session, request: dict[str, Any]) -> None:
         op, req_id = request["op"], request.get("id", "")
+        self.operations.append(op)
         if not session.logged_in:
             session.send({"id": req_id, "op": op, "code": "60011", "msg": "Please log in", "data": []})
             return
@@ -375,11 +429,8 @@ class OkxVenue:
             if event.execution_type == "CANCELED":  # the exchange reports a cancel with the cancel's id
                 order = replace(order, client_order_id=event.cancel_client_order_id)
             trade: Trade | None = event.trade
-            if trade is not None:
-                self._fees[order.order_id] = self._fees.get(order.order_id, Decimal(0)) + trade.commission
-            message = shapes.order_message(
-                order, self.rules[order.symbol], self._fees.get(order.order_id, Decimal(0)), trade
-            )
+            fee = sum((t.commission for t in self._fills_of(order)), Decimal(0))
+            message = shapes.order_message(order, self.rules[order.symbol], fee, trade)
             push = {"arg": {"channel": "orders", "instType": "SPOT"}, "data": [message]}
         elif isinstance(event, BalanceChange):
             balances = self.exchange.balances()
@@ -403,6 +454,18 @@ class OkxVenue:
         session.send({"arg": {"channel": "account"}, "data": [shapes.account(balances, self.exchange.update_ms)]})
 
     # -- the market --------------------------------------------------------------------------------
+
+    async def drop_all(self, kind: str = "private") -> int:
+        """Close every ``kind`` WebSocket connection (a fault: the client must reconnect); how many."""
+        dropped = [s for s in self._sessions if s.kind == kind]
+        for session in dropped:
+            await session.ws.close()
+        return len(dropped)
+
+    @property
+    def private_sessions(self) -> int:
+        """Private connections logged in (the admin state's user-stream count)."""
+        return sum(1 for s in self._sessions if s.kind == "private" and s.logged_in)
 
     def subscribed(self, channel: str, inst_id: str) -> bool:
         """Whether some connection is subscribed to ``channel`` for ``inst_id`` (tests wait on it)."""
@@ -443,6 +506,25 @@ class OkxVenue:
         for session in self._sessions:
             if session.kind == kind and (channel, symbol) in session.channels:
                 session.send(push)
+
+
+def _page(request: web.Request, rows: list[Any], key: Callable[[Any], int], time_ms: Callable[[Any], int]) -> list[Any]:
+    """OKX's paging of its history lists ("Get order history", "Get transaction details"): newest first;
+    ``after`` = older than that id (ordId / billId), ``before`` = newer than it; ``begin``/``end`` (ms)
+    bound the time; ``limit`` defaults to and is capped at 100."""
+    q = request.query
+    after, before = q.get("after"), q.get("before")
+    begin, end = q.get("begin"), q.get("end")
+    picked = [
+        r
+        for r in rows
+        if (not after or key(r) < int(after))
+        and (not before or key(r) > int(before))
+        and (not begin or time_ms(r) >= int(begin))
+        and (not end or time_ms(r) <= int(end))
+    ]
+    picked.sort(key=key, reverse=True)
+    return picked[: min(int(q.get("limit") or PAGE_LIMIT), PAGE_LIMIT)]
 
 
 def candle_channel(interval: str) -> str:

@@ -1,0 +1,122 @@
+"""``livestrat venue-emulator --venue okx``: the OKX venue served from a catalog's market.
+
+Prints one JSON line ``{"http", "ws_public", "ws_private", "ws_business", "admin"}`` once it listens,
+then serves until SIGTERM or SIGINT. The admin API (``/_emulator/trades``, ``/orders``,
+``/balances``, ``/state``) answers in the Binance emulator's shapes, so a test asks both the same way.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import signal
+import sys
+from collections.abc import Callable
+
+from aiohttp import web
+
+from livestrat.venue_emulator.feed import MarketFeed
+from livestrat.venue_emulator.instruments import InstrumentError
+from livestrat.venue_emulator.okx.scenario import OkxScenario
+from livestrat.venue_emulator.okx.venue import WS_PREFIX, OkxVenue
+from livestrat.venue_emulator.spot_api import order_json, trade_json, wire
+
+VENUE = "OKX"
+ADMIN_PREFIX = "/_emulator"
+
+
+def admin_routes(venue: OkxVenue) -> list[web.RouteDef]:
+    exchange = venue.exchange
+
+    async def trades(request: web.Request) -> web.Response:
+        return web.json_response([trade_json(t) for t in exchange.trades(request.query.get("symbol"))])
+
+    async def orders(request: web.Request) -> web.Response:
+        is_open = request.query.get("open", "").lower() == "true"
+        rows = exchange.open_orders() if is_open else exchange.every_order()
+        return web.json_response([order_json(o) for o in rows])
+
+    async def balances(_request: web.Request) -> web.Response:
+        return web.json_response(
+            {a: {"free": wire(b.free), "locked": wire(b.locked)} for a, b in exchange.balances().items()}
+        )
+
+    async def state(_request: web.Request) -> web.Response:
+        return web.json_response(
+            {
+                "trades": len(exchange.trades()),
+                "open_orders": len(exchange.open_orders()),
+                "private_sessions": venue.private_sessions,
+            }
+        )
+
+    return [
+        web.get(f"{ADMIN_PREFIX}/trades", trades),
+        web.get(f"{ADMIN_PREFIX}/orders", orders),
+        web.get(f"{ADMIN_PREFIX}/balances", balances),
+        web.get(f"{ADMIN_PREFIX}/state", state),
+    ]
+
+
+def endpoints(base_http: str) -> dict[str, str]:
+    base_ws = base_http.replace("http://", "ws://", 1) + WS_PREFIX
+    return {
+        "http": base_http,
+        "ws_public": base_ws + "/public",
+        "ws_private": base_ws + "/private",
+        "ws_business": base_ws + "/business",
+        "admin": base_http + ADMIN_PREFIX,
+    }
+
+
+async def serve(
+    args: argparse.Namespace, scenario: OkxScenario, ready: Callable[[dict[str, str]], None], stop: asyncio.Event
+) -> None:
+    feed = MarketFeed(args.catalog, list(args.instrument), speed=args.speed, start=args.start, venue=VENUE)
+    venue = OkxVenue(feed.rules, scenario.okx_keys(), dict(scenario.balances), feed=feed)
+    scenario.place_open_orders(venue.exchange)
+    feed.listen(venue.exchange)  # matching first, then the public channels
+    feed.listen(venue)
+    app = venue.app()
+    app.add_routes(admin_routes(venue))
+    runner = web.AppRunner(app, handle_signals=False)
+    await runner.setup()
+    site = web.TCPSite(runner, args.host, args.port)
+    await site.start()
+    host, port = site._server.sockets[0].getsockname()[:2]
+    ready(endpoints(f"http://{host}:{port}"))
+    task = asyncio.create_task(feed.run(), name="venue-feed")
+    try:
+        await stop.wait()
+    finally:
+        task.cancel()
+        await runner.cleanup()
+
+
+def run_command(args: argparse.Namespace) -> int:
+    if args.state:
+        print("livestrat venue-emulator: --state is not supported with --venue okx", file=sys.stderr)
+        return 2
+    try:
+        scenario = OkxScenario.load(args.scenario)
+    except (OSError, ValueError) as exc:
+        print(f"livestrat venue-emulator: --scenario {args.scenario}: {exc}", file=sys.stderr)
+        return 2
+
+    def ready(urls: dict[str, str]) -> None:
+        print(json.dumps(urls), flush=True)
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        await serve(args, scenario, ready, stop)
+
+    try:
+        asyncio.run(main())
+    except (InstrumentError, ValueError) as exc:
+        print(f"livestrat venue-emulator: {exc}", file=sys.stderr)
+        return 2
+    return 0
