@@ -245,6 +245,7 @@ async def run(n: int, steady_seconds: float, samples: int) -> dict:
         "steady_minutes": quiet_minutes,
         "steady_writes_per_minute": len(quiet_writes) / quiet_minutes,
         "steady_cpu_percent_of_a_core": 100 * quiet_cpu / (quiet_minutes * 60),
+        "steady_writes_by_kind": dict(Counter(write_kind(w) for w in quiet_writes)),
         "scale_latency": percentiles(scale_latencies),
         "push_latency": percentiles(push_latencies),
     }

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -35,7 +35,7 @@ from strategy_operator.clock import SYSTEM_CLOCK, Clock
 from strategy_operator.kinds import NAMESPACES_INDEX, NODES_INDEX, WATCHED
 from strategy_operator.kube_client import KubeClient, login
 from strategy_operator.metrics import OperatorMetrics
-from strategy_operator.observe.caches import Caches, kill_switch_engaged, node_drain
+from strategy_operator.observe.caches import Caches, cached, kill_switch_engaged, node_drain
 from strategy_operator.observe.observer import Gone
 from strategy_operator.peering import FAULTS, PeeringMonitor
 from strategy_operator.reconciler import Reconciler
@@ -160,15 +160,18 @@ def build_registry() -> kopf.OperatorRegistry:
     # ------------------------------------------------------------------------------ watch caches
 
     # Every handler is a coroutine: kopf runs a plain function in its thread pool, one hand-off per watch event.
-    async def by_strategy(namespace: str, labels: Mapping[str, str], body: kopf.Body, **_: Any) -> dict[Any, Any]:
-        return {(namespace, labels[STRATEGY_LABEL]): dict(body)}
+    def by_strategy(kind: str) -> Callable[..., Awaitable[dict[Any, Any]]]:
+        async def index(namespace: str, labels: Mapping[str, str], body: kopf.Body, **_: Any) -> dict[Any, Any]:
+            return {(namespace, labels[STRATEGY_LABEL]): cached(kind, body)}  # only what the operator reads
+
+        return index
 
     async def wake_strategy(namespace: str, labels: Mapping[str, str], memo: kopf.Memo, **_: Any) -> None:
         memo.context.wakeups.poke((namespace, labels[STRATEGY_LABEL]))
 
     for kind in WATCHED:
         selector = {"labels": {STRATEGY_LABEL: kopf.PRESENT}, "registry": registry}
-        kopf.index(kind.group, kind.version, kind.plural, id=kind.index, **selector)(by_strategy)
+        kopf.index(kind.group, kind.version, kind.plural, id=kind.index, **selector)(by_strategy(kind.kind))
         kopf.on.event(kind.group, kind.version, kind.plural, id=f"wake-on-{kind.plural}", **selector)(wake_strategy)
 
     @kopf.index("", "v1", "namespaces", id=NAMESPACES_INDEX, registry=registry)

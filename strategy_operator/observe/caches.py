@@ -43,6 +43,27 @@ def node_drain(spec: Mapping[str, Any] | None) -> str | None:
     return None
 
 
+# What the operator reads of a pod's spec (observe.observation.PodView): the rest (containers, volumes, probes)
+# is the StatefulSet's template, which the cache holds once per strategy already.
+POD_SPEC_READ = frozenset({"nodeName", "serviceAccountName", "terminationGracePeriodSeconds"})
+
+
+def cached(kind: str, body: Mapping[str, Any]) -> dict[str, Any]:
+    """What a watch cache keeps of an object: everything the operator reads of it, and no more.
+
+    Never ``metadata.managedFields`` (the API server's record of field ownership: often larger than the object,
+    and never read); of a pod, only the spec fields :data:`POD_SPEC_READ`. A child is kept whole otherwise: it is
+    compared with its desired manifest field by field."""
+    kept = dict(body)
+    meta = kept.get("metadata")
+    if isinstance(meta, Mapping) and "managedFields" in meta:
+        kept["metadata"] = {k: v for k, v in meta.items() if k != "managedFields"}
+    spec = kept.get("spec")
+    if kind == "Pod" and isinstance(spec, Mapping):
+        kept["spec"] = {k: v for k, v in spec.items() if k in POD_SPEC_READ}
+    return kept
+
+
 class Caches:
     def __init__(self, indexes: Mapping[str, Any]) -> None:
         self._indexes = indexes

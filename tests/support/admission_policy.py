@@ -69,6 +69,9 @@ def denial(
     old: Any,
 ) -> Denial | None:
     """Why the bound policies refuse this request, or None. ``resource``: the plural, with ``/SUBRESOURCE``."""
+    bindings = list(bindings)
+    if not bindings:  # nothing bound: no policy applies (and no object is converted for CEL)
+        return None
     by_name = {(p.get("metadata") or {}).get("name"): p for p in policies}
     try:
         activation: dict[str, Any] | None = {

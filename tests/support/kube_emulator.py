@@ -218,6 +218,10 @@ class KubernetesEmulator(kmock.KubernetesEmulator):
     _field_validation: str = attrs.field(default=WARN, init=False)  # of the request being served
     _warnings: list[str] = attrs.field(factory=list, init=False)  # for its Warning headers
     _subresource: str | None = attrs.field(default=None, init=False)  # of the request being served
+    # The stored keys by resource, in the order first stored: kept up to date with kmock's _objects, which only grows
+    # (deletions are soft). Without it every write scanned every object (admission reads the policies): quadratic in N.
+    _keys: dict[tuple[str | None, str | None, str | None], list[Key]] = attrs.field(factory=dict, init=False)
+    _keys_indexed: int = attrs.field(default=0, init=False)
     # Asked before a watch starts: None admits it, an ERROR event refuses it (tests/support/watch_gap.py).
     watch_gate: Callable[[kmock.Request], Awaitable[Body | None]] | None = attrs.field(default=None, init=False)
 
@@ -1135,9 +1139,14 @@ class KubernetesEmulator(kmock.KubernetesEmulator):
                 yield key, obj.last.raw
 
     def _iter_live(self, resource: kmock.resource, namespace: str | None) -> Iterator[tuple[Key, Body]]:
-        for key, body in self._iter_all_live():
-            if key[0] == resource and (namespace is None or key[1] == namespace):
-                yield key, body
+        if len(self._objects) > self._keys_indexed:
+            for key in list(self._objects)[self._keys_indexed :]:
+                self._keys.setdefault((key[0].group, key[0].version, key[0].plural), []).append(key)
+            self._keys_indexed = len(self._objects)
+        for key in list(self._keys.get((resource.group, resource.version, resource.plural), ())):
+            obj = self._objects[key]
+            if not obj.deleted and (namespace is None or key[1] == namespace):
+                yield key, obj.last.raw
 
     def _get_live(self, resource: kmock.resource, namespace: str | None, name: str) -> tuple[Key, Body]:
         key: Key = (resource, namespace if self._namespaced(resource, namespace) else None, name)
