@@ -183,8 +183,9 @@ class Containment:
         """Send the halt's reduce-only market close of ``position`` through its strategy; False if none was sent.
 
         The quantity is ``spot_close.closing_quantity``'s: a long spot position sells what the account
-        holds, on the step; dust is recorded, not sent. A quantity the venue already refused for this
-        position is not sent again (the same order would be refused the same way)."""
+        holds, on the step; dust is recorded, not sent. A quantity the venue already refused
+        ``CLOSE_REFUSALS_TOLERATED`` times for this position is not sent again (the same order meets the
+        same refusal). The order is ``Strategy.close_position``'s, with that quantity."""
         strategy = self._strategy_of(position.strategy_id)
         if strategy is None:
             logger.error("halt: position %s belongs to no running strategy; it cannot be closed", position)
@@ -208,7 +209,8 @@ class Containment:
             return False
         if quantity != position.quantity:
             logger.warning(
-                "halt: closing %s of the position's %s %s: what the account holds (a commission paid in the base)",
+                "halt: closing %s of the position's %s %s: on the symbol's step, no more than the account holds "
+                "(a commission paid in the base)",
                 quantity,
                 position.quantity,
                 position.instrument_id,
@@ -244,7 +246,8 @@ class Containment:
         """A close of the halt's is still working on ``position``, whatever its state: queued in the
         RiskEngine or the execution engine (INITIALIZED), in flight or open at the venue.
 
-        ``close_position`` indexes its order under the position from the moment it is submitted.
+        ``submit_order(order, position_id=...)`` indexes the close under the position from the moment it is
+        submitted.
         """
         return any(HALT_TAG in (o.tags or []) and not o.is_closed for o in self.cache.orders_for_position(position.id))
 
