@@ -2,7 +2,10 @@
 
 Prints one JSON line ``{"http", "ws_public", "ws_private", "ws_business", "admin"}`` once it listens,
 then serves until SIGTERM or SIGINT. The admin API (``/_emulator/trades``, ``/orders``,
-``/balances``, ``/state``) answers in the Binance emulator's shapes, so a test asks both the same way.
+``/balances``, ``/state``) answers in the Binance emulator's shapes, so a test asks both the same way;
+``POST /_emulator/faults`` takes the shared fault models OKX can play (``reject_next_order``,
+``partial_fill``, ``drop_user_stream``: the private connections, ``drop_market_stream``: the public
+and business ones) and answers 400 for the others.
 """
 
 from __future__ import annotations
@@ -15,7 +18,9 @@ import sys
 from collections.abc import Callable
 
 from aiohttp import web
+from pydantic import ValidationError
 
+from livestrat.venue_emulator.faults import FAULT, DropMarketStream, DropUserStream, PartialFill, RejectNextOrder
 from livestrat.venue_emulator.feed import MarketFeed
 from livestrat.venue_emulator.instruments import InstrumentError
 from livestrat.venue_emulator.okx.scenario import OkxScenario
@@ -51,11 +56,30 @@ def admin_routes(venue: OkxVenue) -> list[web.RouteDef]:
             }
         )
 
+    async def inject(request: web.Request) -> web.Response:
+        """The shared fault models (``faults.py``) that OKX's venue can play; the others answer 400."""
+        try:
+            fault = FAULT.validate_json(await request.read())
+        except ValidationError as exc:
+            return web.json_response({"error": str(exc)}, status=400)
+        if isinstance(fault, RejectNextOrder):
+            exchange.reject_next_order(fault.msg)  # answered 51008 (the default) or 51000 with the message
+        elif isinstance(fault, PartialFill):
+            exchange.fill_next_partially(fault.fraction)
+        elif isinstance(fault, DropUserStream):
+            return web.json_response({"dropped": await venue.drop_all("private")})
+        elif isinstance(fault, DropMarketStream):
+            return web.json_response({"dropped": await venue.drop_all("public") + await venue.drop_all("business")})
+        else:
+            return web.json_response({"error": f"fault {fault.kind} is not emulated for OKX"}, status=400)
+        return web.json_response({"armed": fault.kind})
+
     return [
         web.get(f"{ADMIN_PREFIX}/trades", trades),
         web.get(f"{ADMIN_PREFIX}/orders", orders),
         web.get(f"{ADMIN_PREFIX}/balances", balances),
         web.get(f"{ADMIN_PREFIX}/state", state),
+        web.post(f"{ADMIN_PREFIX}/faults", inject),
     ]
 
 
