@@ -1,7 +1,7 @@
 """The proof for OKX: NautilusTrader 1.231's own OKX clients, in a real TradingNode, trade against the emulator.
 
-The node is configured as ``strategy_runtime/live/venues.py`` configures a live OKX spot node (instrument
-type SPOT, cash), with only its base URLs changed (REST, and the public / private WebSocket; the adapter
+The node's client configs are the ones ``strategy_runtime/live/venues.py`` builds for a live OKX spot
+manifest (instrument type SPOT, cash), with only their base URLs changed (REST, and the public / private WebSocket; the adapter
 derives the business one). It connects (instruments, fee rate, balance, login, the orders and account
 channels), submits a MARKET and a LIMIT order over the private WebSocket, learns their fills only from
 the ``orders`` channel, cancels a third order, and the emulator's trades equal NautilusTrader's fills.
@@ -16,23 +16,20 @@ from contextlib import asynccontextmanager
 from decimal import Decimal
 from typing import Any
 
+import msgspec
 import pandas as pd
 from aiohttp.test_utils import TestServer
 from nautilus_trader.adapters.okx import (
     OKX,
-    OKXDataClientConfig,
-    OKXExecClientConfig,
     OKXLiveDataClientFactory,
     OKXLiveExecClientFactory,
 )
 from nautilus_trader.config import (
-    InstrumentProviderConfig,
     LiveExecEngineConfig,
     LoggingConfig,
     StrategyConfig,
     TradingNodeConfig,
 )
-from nautilus_trader.core.nautilus_pyo3 import OKXEnvironment, OKXInstrumentType
 from nautilus_trader.live.node import TradingNode
 from nautilus_trader.model.data import BarType
 from nautilus_trader.model.enums import OrderSide, OrderStatus, TimeInForce
@@ -40,8 +37,12 @@ from nautilus_trader.model.events import OrderAccepted, OrderCanceled, OrderFill
 from nautilus_trader.model.identifiers import ClientOrderId, InstrumentId, VenueOrderId
 from nautilus_trader.trading.strategy import Strategy
 
+from livestrat.api.runtime_config import ENV_API_KEY, ENV_API_PASSPHRASE, ENV_API_SECRET
+from livestrat.api.validation import parse
 from livestrat.venue_emulator.events import BookTop, Candle, Print, SymbolRules
 from livestrat.venue_emulator.okx.venue import OkxKey, OkxVenue
+from strategy_runtime.live.venues import live_venue
+from tests.support.live_nodes import live_manifest
 
 D = Decimal
 BTC_USDT = InstrumentId.from_str("BTC-USDT.OKX")
@@ -91,17 +92,15 @@ async def until(condition: Callable[[], bool], what: str, timeout: float = 30.0)
 def node_config(
     http: str, ws: str, open_check_secs: float | None = None, open_check_open_only: bool = True
 ) -> TradingNodeConfig:
-    # as strategy_runtime/live/venues.py `_okx` builds them for accountType spot, plus the base URLs
-    common = {
-        "api_key": KEY.api_key,
-        "api_secret": KEY.secret,
-        "api_passphrase": KEY.passphrase,
-        "instrument_provider": InstrumentProviderConfig(load_all=False, load_ids=frozenset([BTC_USDT])),
-        "instrument_types": (OKXInstrumentType.SPOT,),
-        "environment": OKXEnvironment.LIVE,
-        "base_url_http": http,
-        "max_retries": 1,
-    }
+    # the client configs the live runtime builds for a spot OKX manifest (strategy_runtime/live/venues.py),
+    # with only the base URLs replaced
+    spec = parse(live_manifest("okx", "spot", str(BTC_USDT), testnet=False)).spec
+    environ = {ENV_API_KEY: KEY.api_key, ENV_API_SECRET: KEY.secret, ENV_API_PASSPHRASE: KEY.passphrase}
+    clients = live_venue(spec, environ)
+    assert clients.nautilus_account_type == "CASH"
+    urls = {"base_url_http": http, "max_retries": 1}
+    data = msgspec.structs.replace(clients.data_config, **urls, base_url_ws=ws + "/public")
+    execution = msgspec.structs.replace(clients.exec_config, **urls, base_url_ws=ws + "/private")
     return TradingNodeConfig(
         trader_id="EMULATOR-001",
         logging=LoggingConfig(log_level="WARNING", log_colors=False),
@@ -111,8 +110,8 @@ def node_config(
             open_check_open_only=open_check_open_only,
             reconciliation_startup_delay_secs=1.0,
         ),
-        data_clients={OKX: OKXDataClientConfig(**common, base_url_ws=ws + "/public")},
-        exec_clients={OKX: OKXExecClientConfig(**common, base_url_ws=ws + "/private")},
+        data_clients={OKX: data},
+        exec_clients={OKX: execution},
         timeout_connection=20.0,
         timeout_reconciliation=10.0,
         timeout_disconnection=5.0,

@@ -289,3 +289,39 @@ async def test_candles_answer_newest_first_with_okxs_after_and_before_bounds():
         assert (body["code"], body["data"]) == ("51001", [])
     finally:
         await server.close()
+
+
+async def test_the_admin_api_arms_the_faults_okx_can_play_and_refuses_the_others():
+    from livestrat.venue_emulator.okx.server import admin_routes
+
+    venue = OkxVenue([RULES], [KEY], {"USDT": D("1000"), "BTC": D("1")})
+    venue.exchange.on_market(book_top("100.0", "100.5"))
+    app = venue.app()
+    app.add_routes(admin_routes(venue))
+    server = TestServer(app, host="127.0.0.1")
+    await server.start_server()
+    http = str(server.make_url("")).rstrip("/")
+    try:
+        async with aiohttp.ClientSession() as s:
+            async with s.ws_connect(http + "/ws/v5/private") as ws:
+                await ws.send_json({"op": "login", "args": [login_arg(KEY)]})
+                await ws.receive_json(timeout=10)
+
+                async def fault(body: dict) -> tuple[int, dict]:
+                    async with s.post(http + "/_emulator/faults", json=body) as r:
+                        return r.status, await r.json()
+
+                assert await fault({"kind": "reject_next_order"}) == (200, {"armed": "reject_next_order"})
+                order = {"instIdCode": venue.codes["BTC-USDT"], "tdMode": "cash", "side": "buy", "ordType": "limit",
+                         "sz": "0.1", "px": "90"}  # fmt: skip
+                await ws.send_json({"id": "1", "op": "order", "args": [order]})
+                assert (await ws.receive_json(timeout=10))["data"][0]["sCode"] == "51008"
+                status, answer = await fault({"kind": "rate_limit", "path": "/api/v5/trade/fills"})
+                assert status == 400 and "not emulated for OKX" in answer["error"]
+                assert await fault({"kind": "drop_user_stream"}) == (200, {"dropped": 1})
+                closed = await ws.receive(timeout=10)
+                assert closed.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED)
+            async with s.get(http + "/_emulator/state") as r:
+                assert await r.json() == {"trades": 0, "open_orders": 0, "private_sessions": 0}
+    finally:
+        await server.close()

@@ -83,3 +83,42 @@ async def test_the_okx_command_serves_the_catalogs_pair_fills_a_market_order_and
         if proc.returncode is None:
             proc.send_signal(signal.SIGTERM)
         assert await asyncio.wait_for(proc.wait(), 30) == 0
+
+
+async def test_the_okx_command_keeps_its_books_in_a_state_file_across_a_restart(okx_catalog, tmp_path):
+    scenario = tmp_path / "okx.json"
+    scenario.write_text(
+        json.dumps(
+            {
+                "keys": [{"api_key": KEY.api_key, "secret": KEY.secret, "passphrase": KEY.passphrase}],
+                "balances": {"USDT": "1000000", "BTC": "10"},
+                "open_orders": [{"symbol": "BTC-USDT", "side": "SELL", "quantity": "0.5", "price": "900000"}],
+            }
+        )
+    )
+    state = tmp_path / "okx-state.json"
+
+    async def run_once() -> tuple[list[dict], list[dict]]:
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "livestrat.cli", "venue-emulator", "--venue", "okx", "--catalog", str(okx_catalog),
+            "--instrument", OKX_SPOT, "--scenario", str(scenario), "--state", str(state),
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        )  # fmt: skip
+        try:
+            urls = json.loads(await asyncio.wait_for(proc.stdout.readline(), 60))
+            async with aiohttp.ClientSession() as session:
+                async with session.get(urls["admin"] + "/orders") as resp:
+                    orders = await resp.json()
+                async with session.get(urls["admin"] + "/balances") as resp:
+                    balances = await resp.json()
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            assert await asyncio.wait_for(proc.wait(), 30) == 0
+        return orders, balances
+
+    first_orders, first_balances = await run_once()
+    assert state.exists()
+    second_orders, second_balances = await run_once()
+    # the scenario's resting order is placed once: the restart takes the books from the file
+    assert [o["orderId"] for o in first_orders] == [o["orderId"] for o in second_orders] == [1]
+    assert first_balances == second_balances and first_balances["BTC"]["locked"] == "0.50000000"

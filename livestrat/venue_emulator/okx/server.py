@@ -2,7 +2,10 @@
 
 Prints one JSON line ``{"http", "ws_public", "ws_private", "ws_business", "admin"}`` once it listens,
 then serves until SIGTERM or SIGINT. The admin API (``/_emulator/trades``, ``/orders``,
-``/balances``, ``/state``) answers in the Binance emulator's shapes, so a test asks both the same way.
+``/balances``, ``/state``) answers in the Binance emulator's shapes, so a test asks both the same way;
+``POST /_emulator/faults`` takes the shared fault models OKX can play (``reject_next_order``,
+``partial_fill``, ``drop_user_stream``: the private connections, ``drop_market_stream``: the public
+and business ones) and answers 400 for the others.
 """
 
 from __future__ import annotations
@@ -13,14 +16,20 @@ import json
 import signal
 import sys
 from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
 
 from aiohttp import web
+from pydantic import ValidationError
 
+from livestrat.venue_emulator.exchange import Exchange
+from livestrat.venue_emulator.faults import FAULT, DropMarketStream, DropUserStream, PartialFill, RejectNextOrder
 from livestrat.venue_emulator.feed import MarketFeed
 from livestrat.venue_emulator.instruments import InstrumentError
 from livestrat.venue_emulator.okx.scenario import OkxScenario
 from livestrat.venue_emulator.okx.venue import WS_PREFIX, OkxVenue
 from livestrat.venue_emulator.spot_api import order_json, trade_json, wire
+from livestrat.venue_emulator.state_file import StateFile, load_state, restore
 
 VENUE = "OKX"
 ADMIN_PREFIX = "/_emulator"
@@ -51,11 +60,30 @@ def admin_routes(venue: OkxVenue) -> list[web.RouteDef]:
             }
         )
 
+    async def inject(request: web.Request) -> web.Response:
+        """The shared fault models (``faults.py``) that OKX's venue can play; the others answer 400."""
+        try:
+            fault = FAULT.validate_json(await request.read())
+        except ValidationError as exc:
+            return web.json_response({"error": str(exc)}, status=400)
+        if isinstance(fault, RejectNextOrder):
+            exchange.reject_next_order(fault.msg)  # answered 51008 (the default) or 51000 with the message
+        elif isinstance(fault, PartialFill):
+            exchange.fill_next_partially(fault.fraction)
+        elif isinstance(fault, DropUserStream):
+            return web.json_response({"dropped": await venue.drop_all("private")})
+        elif isinstance(fault, DropMarketStream):
+            return web.json_response({"dropped": await venue.drop_all("public") + await venue.drop_all("business")})
+        else:
+            return web.json_response({"error": f"fault {fault.kind} is not emulated for OKX"}, status=400)
+        return web.json_response({"armed": fault.kind})
+
     return [
         web.get(f"{ADMIN_PREFIX}/trades", trades),
         web.get(f"{ADMIN_PREFIX}/orders", orders),
         web.get(f"{ADMIN_PREFIX}/balances", balances),
         web.get(f"{ADMIN_PREFIX}/state", state),
+        web.post(f"{ADMIN_PREFIX}/faults", inject),
     ]
 
 
@@ -75,7 +103,14 @@ async def serve(
 ) -> None:
     feed = MarketFeed(args.catalog, list(args.instrument), speed=args.speed, start=args.start, venue=VENUE)
     venue = OkxVenue(feed.rules, scenario.okx_keys(), dict(scenario.balances), feed=feed)
-    scenario.place_open_orders(venue.exchange)
+    # --state: the Binance emulator's state file, with the OKX venue's one (spot) exchange as its books
+    books = _Books(venue.exchange)
+    saved = load_state(Path(args.state)) if args.state else None
+    if saved is not None:
+        restore(books, saved)
+    else:
+        scenario.place_open_orders(venue.exchange)
+    state_file = StateFile(Path(args.state), books) if args.state else None
     feed.listen(venue.exchange)  # matching first, then the public channels
     feed.listen(venue)
     app = venue.app()
@@ -85,6 +120,8 @@ async def serve(
     site = web.TCPSite(runner, args.host, args.port)
     await site.start()
     host, port = site._server.sockets[0].getsockname()[:2]
+    if state_file is not None:
+        state_file.start()
     ready(endpoints(f"http://{host}:{port}"))
     task = asyncio.create_task(feed.run(), name="venue-feed")
     try:
@@ -92,12 +129,20 @@ async def serve(
     finally:
         task.cancel()
         await runner.cleanup()
+        if state_file is not None:
+            await state_file.close()
+
+
+@dataclass
+class _Books:
+    """What ``state_file`` keeps of a venue (it reads ``exchange`` and ``futures`` only): the OKX venue's
+    spot exchange; there is no USD-M account here."""
+
+    exchange: Exchange
+    futures: None = None
 
 
 def run_command(args: argparse.Namespace) -> int:
-    if args.state:
-        print("livestrat venue-emulator: --state is not supported with --venue okx", file=sys.stderr)
-        return 2
     try:
         scenario = OkxScenario.load(args.scenario)
     except (OSError, ValueError) as exc:

@@ -4,8 +4,10 @@ The books are one :class:`~livestrat.venue_emulator.exchange.Exchange` with a sp
 rules, balances, ids and trade history are the Binance emulator's (docs/runtime.md "Venue emulator").
 What OKX adds here:
 
-- signed REST (``auth.OkxAuthenticator.check_rest``), answered ``{"code": "0", "msg": "", "data": [...]}``;
-  a refused signature answers HTTP 401 with OKX's code, as OKX does.
+- public REST (time, instruments with their ``instIdCode``, candles from the feed) and signed REST
+  (``auth.OkxAuthenticator.check_rest``: fee rate, balance, orders, fills, paged as OKX pages them),
+  answered ``{"code": "0", "msg": "", "data": [...]}``; a refused signature answers HTTP 401 with
+  OKX's code, as OKX does.
 - the private WebSocket: ``login``, then ``subscribe`` to ``orders`` (instType SPOT or ANY) and
   ``account``; the operations ``order``, ``cancel-order`` and ``batch-cancel-orders`` (by ``instIdCode``,
   as NautilusTrader sends them). Each operation answers first, then the ``orders`` pushes of what it did
@@ -22,7 +24,6 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
-import logging
 import time
 from collections.abc import Callable
 from dataclasses import replace
@@ -37,8 +38,6 @@ from livestrat.venue_emulator.events import BookTop, Candle, MarketEvent, Print,
 from livestrat.venue_emulator.exchange import Exchange, Execution, Order, Trade
 from livestrat.venue_emulator.okx import shapes
 from livestrat.venue_emulator.okx.auth import OkxAuthenticator, OkxError, OkxKey
-
-logger = logging.getLogger(__name__)
 
 WS_PREFIX = "/ws/v5"
 # OKX order types -> the exchange's (type, time in force)
@@ -106,7 +105,6 @@ class OkxVenue:
         self._held: list[dict[str, Any]] | None = None  # pushes held back until an operation has answered
         self.refusals: list[tuple[str, str]] = []  # (what, code): the auth and order refusals, for tests
         self.operations: list[str] = []  # the order operations asked for, in order (order, cancel-order, ...)
-        self.unknown_paths: list[str] = []
         self.exchange.listen(self._on_user_event)
 
     # -- the application ---------------------------------------------------------------------------
