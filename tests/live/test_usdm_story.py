@@ -187,6 +187,10 @@ async def test_usdm_user_data_stream_drops_and_an_expired_listen_key_lose_no_fil
                 await asyncio.sleep(3)
                 await venue.admin.fault("drop_user_stream")
                 drops += 1
+            # The expiry reaches a stream that is up again: an expiry that lands while the stream is still
+            # reconnecting after a drop can leave NautilusTrader 1.231's futures user stream dead (docs/runtime.md,
+            # "Known gaps of the live path"), which this test does not claim to survive.
+            await asyncio.sleep(3)
             await venue.admin.fault("expire_user_stream")  # listenKeyExpired, then the stream closes
             await asyncio.sleep(5)
             runtime.signal(signal.SIGTERM)
