@@ -124,8 +124,9 @@ async def test_usdm_kill_9_twenty_times_while_the_venue_keeps_filling_loses_and_
     assert venue_open == []
 
 
-async def test_usdm_halt_under_flatten_leaves_no_order_and_a_flat_position_at_the_venue(
-    tmp_path, pg_database, emulator, kubeconfig_path
+@pytest.mark.parametrize("policy", ["cancelOrders", "flatten"])
+async def test_usdm_a_halt_leaves_no_order_open_at_the_venue_and_flatten_a_flat_position(
+    tmp_path, pg_database, emulator, kubeconfig_path, policy
 ):
     catalog = live_catalog(tmp_path / "catalog", PERP)
     events = tmp_path / "events.jsonl"
@@ -137,7 +138,7 @@ async def test_usdm_halt_under_flatten_leaves_no_order_and_a_flat_position_at_th
     async with venue_emulator(
         tmp_path / "venue", catalog=catalog, instruments=[PERP], scenario=venue_scenario, speed=SPEED
     ) as venue:
-        spec = usdm_spec(scripted_strategy(str(events), PERP, steps=steps), haltPolicy="flatten")
+        spec = usdm_spec(scripted_strategy(str(events), PERP, steps=steps), haltPolicy=policy)
         story = usdm_story(tmp_path, venue, pg_database, spec, name="halted", report_status=True)
         namespace = story.config.strategy.namespace
         emulator.add_namespace(namespace)
@@ -163,12 +164,16 @@ async def test_usdm_halt_under_flatten_leaves_no_order_and_a_flat_position_at_th
             story.kill_all()
     amount = {s: Decimal(p["amount"]) for s, p in after["positions"].items()}
     print(
-        f"USD-M halt flatten: open at the venue before {len(before_open)}, after {len(after_open)}; position before "
+        f"USD-M halt {policy}: open at the venue before {len(before_open)}, after {len(after_open)}; position before "
         f"{before['positions']}, after {after['positions']}; {reckoning.line('halt')}"
     )
     assert code == 0, runtime.output()[-3000:]
-    assert after_open == []
-    assert all(q == 0 for q in amount.values()), "flat at the venue"
+    assert len(before_open) == 3 and after_open == []
+    if policy == "flatten":
+        assert all(q == 0 for q in amount.values()), "flat at the venue"
+    else:
+        assert after["positions"] == before["positions"], "cancel only: the position stays"
+        assert any(q != 0 for q in amount.values())
     assert (reckoning.lost, reckoning.unknown, reckoning.duplicated) == ((), (), 0)
 
 
