@@ -186,7 +186,7 @@ class BinanceExecClientFactory(BinanceLiveExecClientFactory):
             try:
                 await connect()
             except Exception as exc:
-                setattr(client, CONNECT_FAILURE_ATTRIBUTE, _refusal(exc) + hint)
+                setattr(client, CONNECT_FAILURE_ATTRIBUTE, _refusal(exc) + (hint if _refused_the_key(exc) else ""))
                 raise
 
         client._connect = connect_or_say_why
@@ -224,6 +224,14 @@ def _refusal(exc: BaseException) -> str:
             text += ": check the API key and secret in the Secret named by spec.venue.credentialsSecret"
         return text
     return f"{type(exc).__name__}: {str(exc)[:300]}"
+
+
+def _refused_the_key(exc: BaseException) -> bool:
+    """The venue answered and refused the credentials (not a network error): a REST refusal, or a WebSocket API
+    ``session.logon`` refused (NautilusTrader raises those as RuntimeError with the venue's message)."""
+    if isinstance(exc, BinanceError) and isinstance(exc.message, Mapping):
+        return exc.message.get("code") in _CREDENTIAL_CODES
+    return isinstance(exc, RuntimeError) and "session.logon failed" in str(exc)
 
 
 def _key_type_hint(config: BinanceExecClientConfig) -> str:

@@ -158,13 +158,22 @@ async def test_a_stop_whose_halt_record_cannot_be_read_never_flattens(tmp_path, 
 
 
 async def test_sigterm_while_a_live_venue_is_still_connecting_exits_within_the_bound(tmp_path, pg_database):
-    # A live Binance testnet node on a machine without a route to Binance: it keeps trying to
-    # connect (30 s timeout). The venue's network is what cannot exist here; nothing is mocked.
+    # A live Binance testnet node whose way to Binance never answers: a proxy that accepts the connection and
+    # says nothing (a black hole, as a firewall that drops packets), so the client is still connecting when
+    # SIGTERM comes. (A refused connection fails the connect at once, and the runtime stops by itself with the
+    # reason: tests/live.) The venue's network is what cannot exist here; nothing is mocked.
     manifest = yaml.safe_load((ROOT / "examples" / "live-binance-testnet.yaml").read_text())
     spec = manifest["spec"]
     spec["pod"] = {"terminationGracePeriodSeconds": 15}
     config, path = strategy_config(tmp_path, spec, name="live-unreachable", ledger_kind="postgresql")
-    env = {ENV_API_KEY: "k" * 16, ENV_API_SECRET: "s" * 16, "HTTPS_PROXY": "http://127.0.0.1:9", "HTTP_PROXY": ""}
+    held: list[asyncio.StreamWriter] = []
+
+    async def black_hole(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        held.append(writer)  # never answered, never closed until the test ends
+
+    server = await asyncio.start_server(black_hole, "127.0.0.1", 0)
+    proxy = f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}"
+    env = {ENV_API_KEY: "k" * 16, ENV_API_SECRET: "s" * 16, "HTTPS_PROXY": proxy, "HTTP_PROXY": ""}
     runtime = RuntimeProcess.start(config, path, ledger_dsn=pg_database, env=env)
     try:
         await runtime.wait_until(lambda s: s["nodeState"] == "Starting" and "ledger" in s, what="a starting node")
@@ -173,6 +182,10 @@ async def test_sigterm_while_a_live_venue_is_still_connecting_exits_within_the_b
         code, gone = await runtime.wait_exit(timeout=config.halt_budget_seconds + 10)
     finally:
         runtime.kill()
+        for writer in held:
+            writer.close()
+        server.close()
+    assert held, "the client dialled the venue through the black hole"
     assert gone - signalled <= config.halt_budget_seconds, runtime.output()
     assert code == 0, runtime.output()
     assert "stopping before the node finished starting" in runtime.output()
