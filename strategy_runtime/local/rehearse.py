@@ -40,7 +40,6 @@ import sys
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
@@ -48,20 +47,22 @@ from typing import Any
 from livestrat.api.runtime_config import (
     ENV_API_KEY,
     ENV_API_SECRET,
-    ENV_LEDGER_DSN,
-    LedgerKind,
-    LedgerTarget,
     RuntimeConfig,
-    StrategyIdentity,
 )
 from livestrat.api.spec import AccountType, Adapter, Mode, SampleData
 from livestrat.api.validation import InvalidManifest
 from livestrat.venue_emulator.auth import ed25519_private_key_pkcs8
 from strategy_runtime.ledger import DsnParts, FillRecord, LedgerError
 from strategy_runtime.live.endpoints import ENV_VENUE_ENDPOINTS
-from strategy_runtime.local.config import local_runtime_config
 from strategy_runtime.local.emulated_venue import EmulatedVenue, EmulatorError, write_scenario
-from strategy_runtime.local.run import LEDGER_ON_THE_COMMAND_LINE, configure_logging, given_dsn, print_summary
+from strategy_runtime.local.run import (
+    LEDGER_ON_THE_COMMAND_LINE,
+    configure_logging,
+    given_dsn,
+    manifest_config,
+    own_key,
+    print_summary,
+)
 from strategy_runtime.paper.catalog import CatalogError, StrategyCatalog, prepare_catalog
 from strategy_runtime.paper.sample_data import SampleDataError
 from strategy_runtime.runtime import EXIT_FAILED, EXIT_INVALID, EXIT_OK, RunOutcome, RuntimeOptions, StrategyRuntime
@@ -138,21 +139,8 @@ def rehearsable(file: str | Path, config: RuntimeConfig) -> None:
 
 def rehearsal_config(args: argparse.Namespace, environ: dict[str, str], dsn: str | None) -> RuntimeConfig:
     """The manifest's spec as it is, local paths, a ledger key of the rehearsal's own (InvalidManifest if invalid)."""
-    ledger = None
-    if dsn:
-        ledger = LedgerTarget(kind=LedgerKind.POSTGRESQL)
-        environ[ENV_LEDGER_DSN] = dsn
-    else:
-        environ.pop(ENV_LEDGER_DSN, None)
-    config = local_runtime_config(
-        Path(args.file),
-        workdir=Path(args.workdir),
-        catalog=Path(args.catalog) if args.catalog else None,
-        ledger=ledger,
-    )
-    stamp = f"{datetime.now(UTC):%Y%m%d-%H%M%S}-{secrets.token_hex(3)}"
-    identity = StrategyIdentity(namespace=f"{config.strategy.namespace}-rehearsal-{stamp}", name=config.strategy.name)
-    return config.model_copy(update={"strategy": identity})
+    config = manifest_config(args, environ, dsn)
+    return config.model_copy(update={"strategy": own_key(config, "rehearsal")})
 
 
 def parse_balance(text: str) -> tuple[str, Decimal]:

@@ -87,33 +87,41 @@ def given_dsn(args: argparse.Namespace, environ: Mapping[str, str]) -> tuple[str
     return dsn, source
 
 
-def local_config(args: argparse.Namespace, environ: dict[str, str], dsn: str | None) -> RuntimeConfig:
-    """The run's configuration: the manifest's spec, local paths, and a ledger key for this run.
-
-    The ledger is PostgreSQL when a ``dsn`` is given (it goes to the runtime in ``environ``, as a pod
-    gets it); otherwise an SQLite file under the work directory.
-    """
+def manifest_config(args: argparse.Namespace, environ: dict[str, str], dsn: str | None) -> RuntimeConfig:
+    """The manifest's spec with local paths, and the ledger: PostgreSQL when a ``dsn`` is given (it goes to the
+    runtime in ``environ``, as a pod gets it), otherwise an SQLite file under the work directory."""
     ledger = None
     if dsn:
         ledger = LedgerTarget(kind=LedgerKind.POSTGRESQL)
         environ[ENV_LEDGER_DSN] = dsn
     else:
         environ.pop(ENV_LEDGER_DSN, None)
-    config = local_runtime_config(
+    return local_runtime_config(
         Path(args.file),
         workdir=Path(args.workdir),
         catalog=Path(args.catalog) if args.catalog else None,
         ledger=ledger,
     )
+
+
+def own_key(config: RuntimeConfig, kind: str) -> StrategyIdentity:
+    """A ledger key of this invocation's own (``NAMESPACE-KIND-STAMP/NAME``).
+
+    The second and a random tag: two runs started within one second (a run of the example takes less)
+    would otherwise share a key, and the second's fills be taken for the first's.
+    """
+    stamp = f"{datetime.now(UTC):%Y%m%d-%H%M%S}-{secrets.token_hex(3)}"
+    return StrategyIdentity(namespace=f"{config.strategy.namespace}-{kind}-{stamp}", name=config.strategy.name)
+
+
+def local_config(args: argparse.Namespace, environ: dict[str, str], dsn: str | None) -> RuntimeConfig:
+    """The run's configuration: ``manifest_config``, the replay at ``--speed``, and a ledger key for this run."""
+    config = manifest_config(args, environ, dsn)
     spec = config.spec
     if args.speed is not None and spec.data.replay is not None:
         replay = spec.data.replay.model_copy(update={"speed": args.speed})
         spec = spec.model_copy(update={"data": spec.data.model_copy(update={"replay": replay})})
-    # The second and a random tag: two runs started within one second (a run of the example takes less)
-    # would otherwise share a key, and the second's fills be taken for the first's.
-    stamp = f"{datetime.now(UTC):%Y%m%d-%H%M%S}-{secrets.token_hex(3)}"
-    identity = StrategyIdentity(namespace=f"{config.strategy.namespace}-run-{stamp}", name=config.strategy.name)
-    return config.model_copy(update={"spec": spec, "strategy": identity})
+    return config.model_copy(update={"spec": spec, "strategy": own_key(config, "run")})
 
 
 class ProgressLines:
