@@ -10,6 +10,7 @@ particular to one market are in test_spot_story.py and test_usdm_story.py.
 from __future__ import annotations
 
 import asyncio
+import random
 import signal
 from dataclasses import dataclass
 from typing import Any
@@ -37,6 +38,7 @@ class Market:
     # (an expiry during NautilusTrader 1.231's futures stream reconnect can leave it down: docs/runtime.md,
     # "Known gaps of the live path"); spot's WebSocket API recovers either way.
     pause_before_expiry: float
+    seed: int  # the kill -9 story's random moments, fixed per market so a failure can be replayed
 
     def spec(self, strategy: dict[str, Any], **overrides: Any) -> dict[str, Any]:
         spec = story_spec(strategy, self.instrument, **overrides)
@@ -55,14 +57,54 @@ class Market:
 
 
 MARKETS = [
-    Market("spot", SPOT, KEYS, {"USDT": "1000000", "BTC": "100"}, "/api/v3/order", 0.0),
-    Market("usdm", "BTCUSDT-PERP.BINANCE", HMAC_KEYS, {"USDT": "1000000"}, "/fapi/v1/order", 3.0),
+    Market("spot", SPOT, KEYS, {"USDT": "1000000", "BTC": "100"}, "/api/v3/order", 0.0, 20261206),
+    Market("usdm", "BTCUSDT-PERP.BINANCE", HMAC_KEYS, {"USDT": "1000000"}, "/fapi/v1/order", 3.0, 20261207),
 ]
 
 
 @pytest.fixture(params=MARKETS, ids=lambda m: m.product)
 def market(request) -> Market:
     return request.param
+
+
+async def test_kill_9_twenty_times_while_the_venue_keeps_filling_loses_and_duplicates_no_fill(
+    tmp_path, pg_database, market: Market
+):
+    catalog = live_catalog(tmp_path / "catalog", market.instrument, bars=6000)
+    rng = random.Random(market.seed)
+    async with market.venue(tmp_path, catalog) as venue:
+        spec = market.spec(ladder(market.instrument, distance="0.0004", max_open=8))
+        story = market.story(tmp_path, venue, pg_database, spec)
+        kills = 0
+        try:
+            for round_ in range(20):
+                runtime = story.start(tag=f"runtime-{round_}")
+                # Anywhere from mid-start (connecting, reconciling) to well into trading.
+                await asyncio.sleep(rng.uniform(0.5, 8.0))
+                runtime.process.send_signal(signal.SIGKILL)
+                await runtime.wait_exit()
+                kills += 1
+                await asyncio.sleep(rng.uniform(0.0, 2.0))  # the venue keeps filling its resting orders
+            during = len(await venue.admin.trades(product=market.product))
+            final = story.start(tag="runtime-final")
+            await final.wait_ready(timeout=120)
+            await asyncio.sleep(5)  # it trades again
+            final.signal(signal.SIGTERM)  # a stop that is no halt: cancels its orders, flushes, exits
+            code, _ = await final.wait_exit(timeout=60)
+            assert code == 0, final.output()[-3000:]
+            venue_open = await venue.admin.open_orders(product=market.product)
+            reckoning = await story.reckoning()
+        finally:
+            story.kill_all()
+    print(
+        f"{reckoning.line(f'{market.product}: kill -9 x{kills}')}; trades while being killed {during}; "
+        f"open at the venue after the final stop {len(venue_open)}"
+    )
+    assert kills == 20 and during > 0
+    assert reckoning.at_venue > 0
+    assert (reckoning.lost, reckoning.unknown, reckoning.duplicated) == ((), (), 0)
+    assert reckoning.in_ledger == reckoning.at_venue
+    assert venue_open == []
 
 
 async def test_user_data_stream_drops_and_an_expiry_lose_no_fill(tmp_path, pg_database, market: Market):

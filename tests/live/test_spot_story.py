@@ -10,7 +10,6 @@ orders it still holds. Every test prints the counts it checked.
 from __future__ import annotations
 
 import asyncio
-import random
 import signal
 
 import pytest
@@ -79,45 +78,6 @@ async def test_an_order_and_a_fill_at_the_venue_before_start_are_reconciled_and_
                 await runtime.wait_exit()
         finally:
             story.kill_all()
-
-
-async def test_kill_9_twenty_times_while_the_venue_keeps_filling_loses_and_duplicates_no_fill(tmp_path, pg_database):
-    catalog = live_catalog(tmp_path / "catalog", bars=6000)
-    rng = random.Random(20261206)
-    async with venue_emulator(
-        tmp_path / "venue", catalog=catalog, instruments=[SPOT], scenario=scenario(BALANCES), speed=SPEED
-    ) as venue:
-        story = LiveStory.of(tmp_path, venue, pg_database, story_spec(ladder(distance="0.0004", max_open=8)))
-        kills = 0
-        try:
-            for round_ in range(20):
-                runtime = story.start(tag=f"runtime-{round_}")
-                # Anywhere from mid-start (connecting, reconciling) to well into trading.
-                await asyncio.sleep(rng.uniform(0.5, 8.0))
-                runtime.process.send_signal(signal.SIGKILL)
-                await runtime.wait_exit()
-                kills += 1
-                await asyncio.sleep(rng.uniform(0.0, 2.0))  # the venue keeps filling its resting orders
-            during = len(await venue.admin.trades())
-            final = story.start(tag="runtime-final")
-            await final.wait_ready(timeout=120)
-            await asyncio.sleep(5)  # it trades again
-            final.signal(signal.SIGTERM)  # a stop that is no halt: cancels its orders, flushes, exits
-            code, _ = await final.wait_exit(timeout=60)
-            assert code == 0, final.output()[-3000:]
-            venue_open = await venue.admin.open_orders()
-            reckoning = await story.reckoning()
-        finally:
-            story.kill_all()
-    print(
-        f"{reckoning.line(f'kill -9 x{kills}')}; trades while being killed {during}; "
-        f"open at the venue after the final stop {len(venue_open)}"
-    )
-    assert kills == 20 and during > 0
-    assert reckoning.at_venue > 0
-    assert (reckoning.lost, reckoning.unknown, reckoning.duplicated) == ((), (), 0)
-    assert reckoning.in_ledger == reckoning.at_venue
-    assert venue_open == []
 
 
 async def test_orders_placed_although_the_venue_answered_5xx_are_cancelled_by_the_stop(tmp_path, pg_database):

@@ -8,14 +8,13 @@ admin API (``?product=usdm``). Every test prints the counts it checked.
 from __future__ import annotations
 
 import asyncio
-import random
 import signal
 from decimal import Decimal
 
 import pytest
 
 from tests.support.kube import LIVESTRATEGIES
-from tests.support.live_runtime import LiveStory, ladder, live_catalog, story_spec
+from tests.support.live_runtime import LiveStory, live_catalog, story_spec
 from tests.support.scripted import scripted_strategy
 from tests.support.venue_emulator_process import HMAC_KEYS, scenario, venue_emulator
 
@@ -81,47 +80,6 @@ async def test_usdm_a_position_and_an_order_at_the_venue_before_start_are_reconc
                 await runtime.wait_exit()
         finally:
             story.kill_all()
-
-
-async def test_usdm_kill_9_twenty_times_while_the_venue_keeps_filling_loses_and_duplicates_no_fill(
-    tmp_path, pg_database
-):
-    catalog = live_catalog(tmp_path / "catalog", PERP, bars=6000)
-    rng = random.Random(20261207)
-    venue_scenario = scenario(WALLET, keys=HMAC_KEYS, product="usdm")
-    async with venue_emulator(
-        tmp_path / "venue", catalog=catalog, instruments=[PERP], scenario=venue_scenario, speed=SPEED
-    ) as venue:
-        story = usdm_story(tmp_path, venue, pg_database, usdm_spec(ladder(PERP, distance="0.0004", max_open=8)))
-        kills = 0
-        try:
-            for round_ in range(20):
-                runtime = story.start(tag=f"runtime-{round_}")
-                await asyncio.sleep(rng.uniform(0.5, 8.0))
-                runtime.process.send_signal(signal.SIGKILL)
-                await runtime.wait_exit()
-                kills += 1
-                await asyncio.sleep(rng.uniform(0.0, 2.0))
-            during = len(await venue.admin.trades(product="usdm"))
-            final = story.start(tag="runtime-final")
-            await final.wait_ready(timeout=120)
-            await asyncio.sleep(5)
-            final.signal(signal.SIGTERM)
-            code, _ = await final.wait_exit(timeout=60)
-            assert code == 0, final.output()[-3000:]
-            venue_open = await venue.admin.open_orders(product="usdm")
-            reckoning = await story.reckoning()
-            positions = await venue.admin.positions()
-        finally:
-            story.kill_all()
-    print(
-        f"{reckoning.line(f'USD-M kill -9 x{kills}')}; trades while being killed {during}; "
-        f"open at the venue after the final stop {len(venue_open)}; venue positions {positions['positions']}"
-    )
-    assert kills == 20 and during > 0
-    assert (reckoning.lost, reckoning.unknown, reckoning.duplicated) == ((), (), 0)
-    assert reckoning.in_ledger == reckoning.at_venue > 0
-    assert venue_open == []
 
 
 @pytest.mark.parametrize("policy", ["cancelOrders", "flatten"])
