@@ -26,6 +26,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from livestrat.api.status import ConditionType, LiveStrategyStatus, Phase
+from strategy_operator.apply import shared_identity
 from strategy_operator.apply.actions import Actions, Events, PostEvent, kopf_event
 from strategy_operator.apply.finalizer import Finalizer
 from strategy_operator.clock import SYSTEM_CLOCK, Clock
@@ -149,6 +150,8 @@ class Reconciler:
             reported.recheck_after,
             self.observer.secrets.recheck_after(memory.secrets),
             self.observer.conflict_recheck_after(memory),
+            # a pod wanted and missing may want the namespace's shared identity (apply.shared_identity)
+            shared_identity.URGENT_EVERY if decided.replicas > 0 and not observation.pods else None,
         ]
         due = [delay for delay in delays if delay is not None]
         return min(due) if due else None

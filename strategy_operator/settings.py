@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from importlib.metadata import version
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
@@ -114,6 +114,14 @@ class OperatorSettings(BaseModel):
     allowed_image_prefixes: list[str] = Field(
         default_factory=list,
         description="spec.pod.image must start with one of these (a registry, a repository); empty: any image.",
+    )
+    runtime_identity: Literal["shared", "perStrategy"] = Field(
+        default="perStrategy",
+        description="How strategy pods authenticate to report their status. perStrategy: a ServiceAccount, Role and "
+        "RoleBinding for each strategy (the Role names its LiveStrategy). shared: one ServiceAccount, Role and "
+        "RoleBinding per namespace (livestrat-runtime), three writes fewer per strategy; only where the chart's "
+        "runtime-identity ValidatingAdmissionPolicy narrows each status patch to the pod's own strategy (the chart "
+        "sets this; without that policy the shared Role would let a pod patch any strategy's status).",
     )
     allow_service_account_name: bool = Field(
         default=False,

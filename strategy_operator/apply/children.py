@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from livestrat.api.contract import STRATEGY_LABEL
 from strategy_operator.apply import applied_fields, pod_identity
+from strategy_operator.apply.shared_identity import SharedIdentity
 from strategy_operator.build import labels
 from strategy_operator.build.configuration import config_substance, digest, runtime_json, strategy_generation
 from strategy_operator.build.manifests import STATEFULSET_MUTABLE
@@ -78,6 +79,12 @@ def left_by_a_namesake(existing: Mapping[str, Any], name: str) -> bool:
     )
 
 
+def _service_account(children: list[dict[str, Any]]) -> str | None:
+    """The account the desired StatefulSet's pod runs as."""
+    sts = next((c for c in children if c["kind"] == "StatefulSet"), None)
+    return (((sts or {}).get("spec") or {}).get("template") or {}).get("spec", {}).get("serviceAccountName")
+
+
 def _template_changed(existing: Mapping[str, Any] | None, desired: Mapping[str, Any]) -> bool:
     before = ((existing or {}).get("spec") or {}).get("template")
     after = (desired.get("spec") or {}).get("template")
@@ -89,6 +96,7 @@ class ChildWriter:
         self.kube = kube
         self.clock = clock
         self.observer = observer
+        self.shared = SharedIdentity(kube, clock, observer.settings)
 
     async def apply(
         self, observed: Observed, plan: Plan, caches: Caches, memory: StrategyMemory, step: Step
@@ -109,6 +117,11 @@ class ChildWriter:
             if not confirmed:
                 await self.observer.confirm_identity(namespace, name, uid)
                 confirmed = True
+
+        desired_sa = _service_account(desired_children)
+        if desired_sa == labels.SHARED_IDENTITY and not observed.observation.deleting:
+            missing = plan.replicas > 0 and not observed.observation.pods
+            await self.shared.ensure(namespace, urgent=missing)  # before a pod may need it
 
         for desired in desired_children:
             kind = desired["kind"]
@@ -146,15 +159,8 @@ class ChildWriter:
             elif outcome == "updated" and (kind != "StatefulSet" or _template_changed(existing, desired)):
                 updated.append(kind)
 
-        own_account = caches.child("ServiceAccount", key, memory.confirmed_gone)
-        wants_account = any(child["kind"] == "ServiceAccount" for child in desired_children)
-        used = any(pod.service_account == labels.child_name(name) for pod in observed.observation.pods)
-        if not wants_account and own_account is not None and owned_by(own_account, uid) and not used:
-            # The spec now names its own, and no pod runs with livestrat's any more (a Manual pod keeps it).
-            step.now("apply", f"delete ServiceAccount {name}")
-            await pod_identity.release(self.kube, {"kind": "ServiceAccount", **own_account})
-            # that very object (a cached one may have been replaced since)
-            await self.kube.delete("ServiceAccount", namespace, name, uid=uid_of(own_account))
+        if not observed.observation.deleting:
+            await self._retire(observed, caches, memory, step, desired_sa)
         events: list[Event] = []
         if created:
             events.append(Event("Normal", "Created", f"created {', '.join(created)} {name}"))
@@ -164,6 +170,36 @@ class ChildWriter:
                 Event("Normal", "Updated", f"updated {', '.join(updated)} {name} for generation {generation}")
             )
         return events
+
+    async def _retire(
+        self, observed: Observed, caches: Caches, memory: StrategyMemory, step: Step, desired_sa: str | None
+    ) -> None:
+        """Delete the children of this strategy that it no longer wants, once nothing depends on them.
+
+        - the headless Service (made before issue 15: nothing reads it now, the chart's PodMonitor scrapes pods);
+        - livestrat's ServiceAccount of the strategy, once no pod runs as it (the spec now names its own, or the pod
+          shares the namespace's identity; a pod left running by ``updatePolicy: Manual`` or an operator upgrade keeps
+          it as long as it runs);
+        - the strategy's Role and RoleBinding, once every pod runs as the account the strategy wants now, which no
+          longer needs them (a pod still running as another account still reports with them)."""
+        name, uid = observed.observation.name, observed.uid
+        key: Key = (observed.observation.namespace, name)
+        wanted = {child["kind"] for child in observed.desired_children}
+        pods = observed.observation.pods
+        for kind in ("Service", "ServiceAccount", "Role", "RoleBinding"):
+            if kind in wanted:
+                continue
+            existing = caches.child(kind, key, memory.confirmed_gone)
+            if existing is None or not owned_by(existing, uid):
+                continue
+            if kind == "ServiceAccount" and any(pod.service_account == labels.child_name(name) for pod in pods):
+                continue
+            if kind in ("Role", "RoleBinding") and any(pod.service_account != desired_sa for pod in pods):
+                continue
+            step.now("apply", f"delete {kind} {name}")
+            await pod_identity.release(self.kube, {"kind": kind, **existing})
+            # that very object (a cached one may have been replaced since)
+            await self.kube.delete(kind, key[0], name, uid=uid_of(existing))
 
     async def _ensure(
         self,

@@ -24,6 +24,12 @@ FINALIZER = f"{GROUP}/halt-before-delete"
 # the strategy is left, also when a foreground deletion deletes them first (strategy_operator.apply.pod_identity).
 POD_IDENTITY_FINALIZER = f"{GROUP}/pod-identity"
 POD_IDENTITY_KINDS = ("ServiceAccount", "Role", "RoleBinding")
+# The identity strategy pods share in a namespace (strategy_operator.apply.shared_identity): a ServiceAccount, a Role
+# that may patch LiveStrategy status there, and its RoleBinding, all of this name and label. The chart's admission
+# policy (templates/runtime-identity-policy.yaml) narrows each patch to the strategy of the pod that sends it.
+SHARED_IDENTITY = "livestrat-runtime"
+SHARED_IDENTITY_LABEL = f"{GROUP}/runtime-identity"
+SHARED_IDENTITY_KINDS = POD_IDENTITY_KINDS
 # kopf's own bookkeeping (the last handled spec, progress of the deletion handler).
 KOPF_PREFIX = GROUP
 
@@ -42,7 +48,7 @@ WORKLOAD_IDENTITY_ANNOTATION = "iam.gke.io/gcp-service-account"
 
 
 def child_name(strategy_name: str) -> str:
-    """The name of every child (ConfigMap, ServiceAccount, Role, RoleBinding, Service, StatefulSet)."""
+    """The name of every child (ConfigMap, ServiceAccount, Role, RoleBinding, PodDisruptionBudget, StatefulSet)."""
     return strategy_name
 
 
@@ -59,6 +65,17 @@ def selector_labels(strategy_name: str) -> dict[str, str]:
 def selector(strategy_name: str) -> str:
     """``status.selector`` (the scale subresource's labelSelectorPath) in label-selector syntax."""
     return ",".join(f"{key}={value}" for key, value in sorted(selector_labels(strategy_name).items()))
+
+
+def shared_identity_labels() -> dict[str, str]:
+    """No strategy label: the shared identity belongs to no one strategy (and is in none of their caches)."""
+    return {
+        "app.kubernetes.io/name": APP_NAME,
+        "app.kubernetes.io/component": "runtime-identity",
+        "app.kubernetes.io/part-of": APP_NAME,
+        "app.kubernetes.io/managed-by": MANAGED_BY,
+        SHARED_IDENTITY_LABEL: "true",
+    }
 
 
 def child_labels(strategy_name: str) -> dict[str, str]:

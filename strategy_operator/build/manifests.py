@@ -4,13 +4,20 @@ Pure functions: no API server, no clock. ``build_children(strategy, settings, re
 returns every child; each ``build_*`` is usable (and unit-tested) on its own:
 
 - ConfigMap ``NAME``: ``runtime.json``, the rendered ``RuntimeConfig`` (never a secret);
-- ServiceAccount ``NAME`` (unless ``spec.pod.serviceAccountName`` names an existing one),
-  annotated for GKE Workload Identity;
-- Role + RoleBinding ``NAME``: ``get`` and ``patch`` on ``livestrategies/status`` of this
-  one LiveStrategy (``resourceNames``), nothing else: the runtime reports its own state;
-- Service ``NAME``: headless, the pod's metrics port;
 - PodDisruptionBudget ``NAME``: no voluntary disruption (a drain waits for a halt or a move);
-- StatefulSet ``NAME``: ``replicas`` 0 or 1, one pod ``NAME-0`` running ``livestrat runtime``.
+- StatefulSet ``NAME``: ``replicas`` 0 or 1, one pod ``NAME-0`` running ``livestrat runtime``;
+- the pod's identity, which may ``patch`` the status of this one LiveStrategy and nothing else (the
+  runtime reports its own state). Under the operator's ``runtimeIdentity: shared`` (the chart's
+  default) the pod runs as the namespace's ``livestrat-runtime`` (:func:`build_shared_identity`,
+  kept by :mod:`strategy_operator.apply.shared_identity`; the chart's admission policy narrows its
+  patches to the pod's own strategy), unless the strategy asks for an identity of its own. Otherwise
+  (and under ``perStrategy``) a ServiceAccount ``NAME`` (unless ``spec.pod.serviceAccountName``
+  names an existing one), annotated for GKE Workload Identity, and a Role + RoleBinding ``NAME``
+  naming this LiveStrategy (``resourceNames``).
+
+No Service: Prometheus scrapes the pods directly (the chart's PodMonitor), and nothing addresses a
+pod by its DNS name. The StatefulSet still names ``NAME`` as its ``serviceName`` (a field fixed at
+creation; StatefulSets made before issue 15 have a headless Service of that name).
 
 Names and labels are in :mod:`strategy_operator.build.labels`, the ``runtime.json`` and the
 hashes in :mod:`strategy_operator.build.configuration`; what may run at all is
@@ -46,7 +53,7 @@ from strategy_operator.build.configuration import (
     spec_hash,
     strategy_uid,
 )
-from strategy_operator.build.policy import gcp_service_account, gcs_bucket, ledger_secret
+from strategy_operator.build.policy import gcp_service_account, gcs_bucket, ledger_secret, shares_identity
 from strategy_operator.settings import OperatorSettings
 
 RUNTIME_UID = 10001  # the runtime image's non-root user (and group)
@@ -118,13 +125,39 @@ def build_configmap(strategy: LiveStrategy, settings: OperatorSettings) -> dict[
     }
 
 
-def service_account_name(strategy: LiveStrategy) -> str:
+def service_account_name(strategy: LiveStrategy, settings: OperatorSettings) -> str:
+    if shares_identity(strategy, settings):
+        return labels.SHARED_IDENTITY
     return strategy.spec.pod.service_account_name or labels.child_name(strategy.metadata.name)
 
 
+def build_shared_identity(namespace: str, settings: OperatorSettings) -> list[dict[str, Any]]:
+    """The namespace's shared pod identity: ServiceAccount, Role, RoleBinding ``livestrat-runtime``, owned by no
+    strategy. The Role may patch the status of any LiveStrategy here; which one a pod may patch is the admission
+    policy's to say (the pod name in its token must be that strategy's pod)."""
+    meta = {"name": labels.SHARED_IDENTITY, "namespace": namespace, "labels": labels.shared_identity_labels()}
+    account: dict[str, Any] = {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": dict(meta)}
+    if settings.default_gcp_service_account:
+        account["metadata"]["annotations"] = {labels.WORKLOAD_IDENTITY_ANNOTATION: settings.default_gcp_service_account}
+    role = {
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": "Role",
+        "metadata": dict(meta),
+        "rules": [{"apiGroups": [GROUP], "resources": [f"{PLURAL}/status"], "verbs": ["patch"]}],
+    }
+    binding = {
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": "RoleBinding",
+        "metadata": dict(meta),
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": labels.SHARED_IDENTITY},
+        "subjects": [{"kind": "ServiceAccount", "name": labels.SHARED_IDENTITY, "namespace": namespace}],
+    }
+    return [account, role, binding]
+
+
 def build_service_account(strategy: LiveStrategy, settings: OperatorSettings) -> dict[str, Any] | None:
-    """The pod's identity; None when the spec names an existing service account."""
-    if strategy.spec.pod.service_account_name:
+    """The pod's identity; None when the spec names an existing service account or the pod shares one."""
+    if strategy.spec.pod.service_account_name or shares_identity(strategy, settings):
         return None
     meta = _metadata(strategy, pod_identity=True)
     google_account = gcp_service_account(strategy, settings)
@@ -134,7 +167,8 @@ def build_service_account(strategy: LiveStrategy, settings: OperatorSettings) ->
 
 
 def build_role(strategy: LiveStrategy) -> dict[str, Any]:
-    """Only what the runtime needs: read and patch the status of its own LiveStrategy."""
+    """Only what the runtime needs: patch the status of its own LiveStrategy (it reads its halt record from the
+    response of a patch that changes nothing, so not even ``get``)."""
     return {
         "apiVersion": "rbac.authorization.k8s.io/v1",
         "kind": "Role",
@@ -144,13 +178,13 @@ def build_role(strategy: LiveStrategy) -> dict[str, Any]:
                 "apiGroups": [GROUP],
                 "resources": [f"{PLURAL}/status"],
                 "resourceNames": [strategy.metadata.name],
-                "verbs": ["get", "patch"],
+                "verbs": ["patch"],
             }
         ],
     }
 
 
-def build_role_binding(strategy: LiveStrategy) -> dict[str, Any]:
+def build_role_binding(strategy: LiveStrategy, settings: OperatorSettings) -> dict[str, Any]:
     name = labels.child_name(strategy.metadata.name)
     return {
         "apiVersion": "rbac.authorization.k8s.io/v1",
@@ -160,25 +194,10 @@ def build_role_binding(strategy: LiveStrategy) -> dict[str, Any]:
         "subjects": [
             {
                 "kind": "ServiceAccount",
-                "name": service_account_name(strategy),
+                "name": service_account_name(strategy, settings),
                 "namespace": strategy.metadata.namespace,
             }
         ],
-    }
-
-
-def build_service(strategy: LiveStrategy) -> dict[str, Any]:
-    """Headless: a stable DNS name for the StatefulSet's pod and a target for metrics scraping."""
-    return {
-        "apiVersion": "v1",
-        "kind": "Service",
-        "metadata": _metadata(strategy),
-        "spec": {
-            "clusterIP": "None",
-            "publishNotReadyAddresses": True,  # scrape a halted or starting runtime too
-            "selector": labels.selector_labels(strategy.metadata.name),
-            "ports": [{"name": "metrics", "port": HTTP_PORT, "targetPort": "http", "protocol": "TCP"}],
-        },
     }
 
 
@@ -348,7 +367,7 @@ def build_pod_template(strategy: LiveStrategy, settings: OperatorSettings) -> di
     return {
         "metadata": {"labels": labels.child_labels(name), "annotations": annotations},
         "spec": {
-            "serviceAccountName": service_account_name(strategy),
+            "serviceAccountName": service_account_name(strategy, settings),
             "automountServiceAccountToken": True,  # the runtime patches its own status
             "enableServiceLinks": False,
             "terminationGracePeriodSeconds": spec.pod.termination_grace_period_seconds,
@@ -419,10 +438,9 @@ def build_children(strategy: LiveStrategy, settings: OperatorSettings, *, replic
     account = build_service_account(strategy, settings)
     if account is not None:
         children.append(account)
+    if not shares_identity(strategy, settings):
+        children += [build_role(strategy), build_role_binding(strategy, settings)]
     children += [
-        build_role(strategy),
-        build_role_binding(strategy),
-        build_service(strategy),
         build_pod_disruption_budget(strategy),
         build_statefulset(strategy, settings, replicas=replicas, configmap=configmap),  # the last, always
     ]

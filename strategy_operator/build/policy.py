@@ -56,6 +56,13 @@ def gcp_service_account(strategy: LiveStrategy, settings: OperatorSettings) -> s
     return identity.gcp_service_account if identity is not None else settings.default_gcp_service_account
 
 
+def shares_identity(strategy: LiveStrategy, settings: OperatorSettings) -> bool:
+    """Whether the pod runs as the namespace's shared identity: the operator shares it, and the strategy asks for no
+    identity of its own (an account of its choosing, or a Google service account of its own to impersonate)."""
+    pod = strategy.spec.pod
+    return settings.runtime_identity == "shared" and not pod.service_account_name and pod.workload_identity is None
+
+
 def spec_problems(strategy: LiveStrategy, settings: OperatorSettings) -> list[SpecProblem]:
     """What stops this spec from running in this namespace under these settings (no I/O)."""
     spec, namespace = strategy.spec, strategy.metadata.namespace or ""

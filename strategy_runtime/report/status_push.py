@@ -117,19 +117,23 @@ class KubernetesStatusApi:
             raise StatusPushError(f"{type(exc).__name__}: {exc}") from None
 
     async def read_own(self) -> Mapping[str, Any]:
-        """GET of the status subresource, which returns the whole object: the Role the operator gives the pod
-        grants ``get`` on it (and nothing on the object itself)."""
+        """The whole object, from the response of a merge patch of the status that changes nothing (``{}``: the API
+        server writes nothing, no new resourceVersion, no watch event). Not a GET: the pod's identity may only patch
+        the status of its own LiveStrategy, and a read is never narrowed by an admission policy (the shared
+        identity's Role names no strategy; the policy that narrows it sees writes only)."""
         from kubernetes_asyncio.client.exceptions import ApiException
 
         try:
             if self._api is None:
                 await self._connect()
-            body = await self._api.get_namespaced_custom_object_status(
+            body = await self._api.patch_namespaced_custom_object_status(
                 GROUP,
                 VERSION,
                 self._strategy.namespace,
                 PLURAL,
                 self._strategy.name,
+                {},
+                _content_type=MERGE_PATCH,
                 _request_timeout=REQUEST_TIMEOUT,
             )
         except ApiException as exc:

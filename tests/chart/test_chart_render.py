@@ -433,6 +433,7 @@ def test_every_setting_reaches_the_operator():
         "health_port": 9091,
         "allowed_image_prefixes": ["r.example/"],
         "allow_service_account_name": True,
+        "runtime_identity": "perStrategy",  # the cluster serves no ValidatingAdmissionPolicy here
     }
     (container,) = operator_pod(docs)["spec"]["containers"]
     assert {p["name"]: p["containerPort"] for p in container["ports"]} == {"metrics": 9090, "health": 9091}

@@ -85,12 +85,16 @@ def test_pod_monitor_scrapes_the_strategy_pod_port(prod, strategy_objects):
 
 
 @pytest.mark.slow  # runs a process: the slow tier (tests/support/tiers.py)
-def test_service_monitor_scrapes_the_strategy_service_port(strategy_objects):
+def test_strategy_pods_are_scraped_by_a_pod_monitor_also_when_the_operator_is_by_a_service_monitor(strategy_objects):
+    # Strategies have no Service (issue 15): a ServiceMonitor would find nothing to scrape.
+    assert "Service" not in strategy_objects
     docs = render("prod", {"monitoring.kind": "ServiceMonitor"})
-    monitor = next(m for m in find(docs, "ServiceMonitor") if m["metadata"]["name"].endswith("-strategies"))
-    service = strategy_objects["Service"]
-    assert matches(monitor["spec"]["selector"], service["metadata"]["labels"])
-    assert {e["port"] for e in monitor["spec"]["endpoints"]} <= {p["name"] for p in service["spec"]["ports"]}
+    assert not [m for m in find(docs, "ServiceMonitor") if m["metadata"]["name"].endswith("-strategies")]
+    monitor = next(m for m in find(docs, "PodMonitor") if m["metadata"]["name"].endswith("-strategies"))
+    template = strategy_objects["StatefulSet"]["spec"]["template"]
+    assert matches(monitor["spec"]["selector"], template["metadata"]["labels"])
+    ports = {p["name"] for p in template["spec"]["containers"][0]["ports"]}
+    assert {e["port"] for e in monitor["spec"]["podMetricsEndpoints"]} <= ports
 
 
 def test_strategy_pod_runs_the_charts_runtime_image_as_the_images_user(prod, strategy_objects):

@@ -21,10 +21,13 @@ EXPECTED = (
     # the children, watched (label-selected) and kept as desired
     | calls("", "configmaps", *WATCHED, "create", "patch")
     | calls("", "serviceaccounts", *WATCHED, "create", "patch", "delete")
-    | calls("", "services", *WATCHED, "create", "patch")
-    | calls(RBAC, "roles", *WATCHED, "create", "patch")
-    | calls(RBAC, "rolebindings", *WATCHED, "create", "patch")
-    # what the pod reports with, read from the API when a deletion releases it (pod-identity finalizer)
+    # the headless Service of a strategy made before issue 15: deleted
+    | calls("", "services", *WATCHED, "delete")
+    # a strategy's own Role and RoleBinding: deleted once its pod shares the namespace's identity
+    | calls(RBAC, "roles", *WATCHED, "create", "patch", "delete")
+    | calls(RBAC, "rolebindings", *WATCHED, "create", "patch", "delete")
+    # what the pod reports with, read from the API when a deletion releases it (pod-identity finalizer), and the
+    # namespace's shared identity, read before a pod needs it
     | calls("", "serviceaccounts", "get")
     | calls(RBAC, "roles", "get")
     | calls(RBAC, "rolebindings", "get")
@@ -48,7 +51,6 @@ MAY_ALSO = {
     for group, plural in (
         ("", "configmaps"),
         ("", "serviceaccounts"),
-        ("", "services"),
         (RBAC, "roles"),
         (RBAC, "rolebindings"),
         (APPS, "statefulsets"),

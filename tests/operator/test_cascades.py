@@ -70,7 +70,7 @@ async def test_a_strategy_deleted_with_cascade_orphan_leaves_children_a_new_one_
         await wait_for(lambda: desk.phase("reborn") == "Running")
         await desk.kubectl("delete", "livestrategy", "reborn", "--cascade=orphan", "--timeout=60s")  # halts first
         assert desk.get("reborn") is None and desk.pods("reborn") == []
-        kinds = ("ConfigMap", "ServiceAccount", "Role", "RoleBinding", "Service", "StatefulSet")
+        kinds = ("ConfigMap", "ServiceAccount", "Role", "RoleBinding", "StatefulSet")
         assert all(not desk.child(kind, "reborn")["metadata"].get("ownerReferences") for kind in kinds)
 
         await desk.apply(paper("reborn"))

@@ -33,7 +33,7 @@ async def test_apply_the_paper_example_it_trades_halts_resumes_and_is_deleted(em
     ):
         await desk.apply(example("paper-ema-cross"))  # kubectl apply -f examples/paper-ema-cross.yaml
         await wait_for(lambda: desk.statefulset(NAME) is not None)
-        for kind in ("ConfigMap", "ServiceAccount", "Role", "RoleBinding", "Service"):
+        for kind in ("ConfigMap", "ServiceAccount", "Role", "RoleBinding"):
             assert desk.child(kind, NAME) is not None, kind
 
         # The runtime starts, replays the sample, trades, and pushes fills and PnL into the status.

@@ -42,7 +42,7 @@ async def test_a_strategy_deleted_and_recreated_during_a_watch_gap_gets_its_chil
         assert second != first
         await wait_for(lambda: desk.statefulset("gap") and owner_uid(desk.statefulset("gap")) == second, timeout=30)
         await wait_for(lambda: desk.phase("gap") == "Running" and desk.pods("gap"), timeout=30)
-        for kind in ("ConfigMap", "ServiceAccount", "Role", "RoleBinding", "Service", "StatefulSet"):
+        for kind in ("ConfigMap", "ServiceAccount", "Role", "RoleBinding", "StatefulSet"):
             assert owner_uid(desk.child(kind, "gap")) == second, kind
 
         # Anything of the strategy wakes every reconciler of its name, the gone one's too: none acts on the past.

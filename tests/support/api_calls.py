@@ -19,8 +19,7 @@ Use in the chart's RBAC test (the ``operator_api_calls`` fixture runs the flow o
 (a ClusterRole is needed for them); ``used.namespaced`` those made inside one namespace.
 ``as_rules(calls)`` renders a set as RBAC rules (one per group and resource), for comparing or
 for printing. Besides what is recorded here, an operator that creates a Role granting
-``get``/``patch`` on ``livestrategies/status`` must itself hold both verbs on that resource
-(it only ever sends the patch) or ``escalate`` on roles; and setting ``blockOwnerDeletion``
+``patch`` on ``livestrategies/status`` must itself hold it (it does send it) or ``escalate`` on roles; and setting ``blockOwnerDeletion``
 in ownerReferences needs ``update`` on ``livestrategies/finalizers`` where the
 OwnerReferencesPermissionEnforcement admission plugin runs (the emulator does not check it):
 ``REQUIRED_BEYOND_RECORDED`` lists them; grant ``used.all | REQUIRED_BEYOND_RECORDED``.
@@ -63,12 +62,11 @@ class OperatorApiUse:
 
 # Needed although the operator never sends these requests itself:
 # - a Role may grant only what its creator holds (or the creator needs `escalate` on roles):
-#   the runtime's Role grants get and patch on livestrategies/status;
+#   the runtime's Role grants patch on livestrategies/status;
 # - ownerReferences with blockOwnerDeletion need update on the owner's finalizers where the
 #   OwnerReferencesPermissionEnforcement admission plugin runs (the emulator does not check it).
 REQUIRED_BEYOND_RECORDED = frozenset(
     {
-        ApiCall("get", "livestrat.io", "livestrategies/status"),
         ApiCall("patch", "livestrat.io", "livestrategies/status"),
         ApiCall("update", "livestrat.io", "livestrategies/finalizers"),
     }
@@ -200,7 +198,6 @@ async def exercise_operator(emulator: KubernetesEmulator, kubeconfig: Path, work
             await desk.annotate(name, "livestrat.io/risk-acknowledged", "2026-01-01T00:00:00Z")
             await wait_for(lambda: desk.phase(name) == "Running")
             for resource, patch in (  # children edited by hand are put back
-                ("v1/services", {"spec": {"ports": [{"name": "metrics", "port": 9999}]}}),
                 (
                     "v1/serviceaccounts",
                     {"metadata": {"labels": {"livestrat.io/strategy": name, "app.kubernetes.io/name": "x"}}},
@@ -244,14 +241,42 @@ async def exercise_operator(emulator: KubernetesEmulator, kubeconfig: Path, work
                 timeout=30,
             )
             await desk.delete(name)
+        # The operator upgraded to the shared identity (the chart's default where the cluster serves admission
+        # policies): the namespace's identity is made; what a halted strategy no longer uses goes, and the headless
+        # Service every strategy had before issue 15.
+        emulator.store_unchecked("v1/services", _legacy_service(desk, "ema-cross-halted"), namespace="default")
+        shared = settings.model_copy(update={"runtime_identity": "shared", "peering": None, "replica_ordinal": None})
+        async with (
+            Kubelet(emulator, workdir=workdir, kubeconfig=kubeconfig),
+            OperatorThread(shared, name="rbac-shared") as operator,
+        ):
+            await wait_for(lambda: operator.context is not None, timeout=15)
+            await desk.apply(paper("shares"))
+            await wait_for(lambda: desk.phase("shares") == "Running", timeout=30)
+            gone = [("v1/services", "ema-cross-halted"), ("rbac.authorization.k8s.io/v1/roles", "ema-cross-halted")]
+            await wait_for(
+                lambda: all(emulator.read_object(r, n, namespace="default") is None for r, n in gone), timeout=30
+            )
             await desk.delete("ema-cross-halted")
     return api_use(list(emulator)[since:])
 
 
+def _legacy_service(desk: Desk, name: str) -> dict:
+    """The headless Service the operator made for each strategy before issue 15."""
+    uid = desk.get(name)["metadata"]["uid"]
+    owner = {"apiVersion": "livestrat.io/v1alpha1", "kind": "LiveStrategy", "name": name, "uid": uid}
+    return {
+        "metadata": {
+            "name": name,
+            "labels": {"livestrat.io/strategy": name, "app.kubernetes.io/managed-by": "livestrat-operator"},
+            "ownerReferences": [{**owner, "controller": True, "blockOwnerDeletion": True}],
+        },
+        "spec": {"clusterIP": "None", "selector": {"livestrat.io/strategy": name}, "ports": [{"port": 8080}]},
+    }
+
+
 def _restored(emulator: KubernetesEmulator, resource: str, name: str) -> bool:
     body = emulator.read_object(resource, name, namespace="default") or {}
-    if resource == "v1/services":
-        return body["spec"]["ports"][0]["port"] == 8080
     if resource.endswith("/roles"):
         return body["rules"][0]["resources"] == ["livestrategies/status"]
     if resource == "v1/configmaps":

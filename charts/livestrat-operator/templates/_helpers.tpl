@@ -52,7 +52,6 @@ app.kubernetes.io/name: livestrat
 app.kubernetes.io/component: strategy
 {{- end -}}
 {{- define "livestrat.strategyContainerPort" -}}http{{- end -}}
-{{- define "livestrat.strategyServicePort" -}}metrics{{- end -}}
 
 {{/* repository:tag or repository@digest; the tag defaults to the chart's appVersion. */}}
 {{- define "livestrat.image" -}}
@@ -80,4 +79,20 @@ app.kubernetes.io/component: strategy
 {{- define "livestrat.networkPolicyNamespaces" -}}
 {{- $ns := .Values.networkPolicy.namespaces | default .Values.watchNamespaces | default (list .Release.Namespace) -}}
 {{- toJson (uniq $ns) -}}
+{{- end -}}
+
+{{- /*
+The strategy pods' identity the operator uses (LIVESTRAT_RUNTIME_IDENTITY): "shared" only where the
+runtime-identity admission policy is rendered with it, so that a pod may never patch another
+strategy's status (templates/runtime-identity-policy.yaml).
+*/ -}}
+{{- define "livestrat.runtimeIdentity" -}}
+{{- $wanted := .Values.security.runtimeIdentity -}}
+{{- $served := .Capabilities.APIVersions.Has "admissionregistration.k8s.io/v1/ValidatingAdmissionPolicy" -}}
+{{- if eq $wanted "perStrategy" -}}perStrategy
+{{- else if $served -}}shared
+{{- else if eq $wanted "shared" -}}
+{{- fail "security.runtimeIdentity is shared, but this cluster does not serve ValidatingAdmissionPolicy (admissionregistration.k8s.io/v1, Kubernetes 1.30+), which keeps each strategy pod to its own status: set security.runtimeIdentity to auto or perStrategy (with helm template, pass --api-versions admissionregistration.k8s.io/v1/ValidatingAdmissionPolicy if the target cluster serves it)" -}}
+{{- else -}}perStrategy
+{{- end -}}
 {{- end -}}

@@ -20,12 +20,12 @@ part of them, is all that is cluster-wide when watching named namespaces.
 - apiGroups: [livestrat.io]
   resources: [livestrategies/scale]
   verbs: [patch]
-# The operator's fields of the status (phase, replicas, conditions, ...). It only patches;
-# get is there because Kubernetes lets it create the strategy pod's Role (get+patch on its
-# own status) only if it holds both itself.
+# The operator's fields of the status (phase, replicas, conditions, ...). It only patches
+# (the strategy pods' Roles grant patch on it too: Kubernetes lets the operator create them
+# only because it holds that itself).
 - apiGroups: [livestrat.io]
   resources: [livestrategies/status]
-  verbs: [get, patch]
+  verbs: [patch]
 # Children are owned with blockOwnerDeletion: where the OwnerReferencesPermissionEnforcement
 # admission plugin runs, that needs update on the owner's finalizers.
 - apiGroups: [livestrat.io]
@@ -34,9 +34,15 @@ part of them, is all that is cluster-wide when watching named namespaces.
 # The children of each LiveStrategy: watched (label-selected), created, kept as desired;
 # get reads one back when its create conflicts with a copy the watch has not shown yet.
 - apiGroups: [""]
-  resources: [configmaps, services]
+  resources: [configmaps]
   verbs: [get, list, watch, create, patch]
-# A strategy that names its own service account gets livestrat's removed.
+# Strategies made before issue 15 have a headless Service: watched, and deleted (nothing
+# reads it; strategy pods are scraped by a PodMonitor).
+- apiGroups: [""]
+  resources: [services]
+  verbs: [list, watch, delete]
+# A strategy's own service account, or the namespace's shared one (livestrat-runtime, read
+# before a pod needs it); a strategy's own is removed once no pod runs as it.
 - apiGroups: [""]
   resources: [serviceaccounts]
   verbs: [get, list, watch, create, patch, delete]
@@ -47,9 +53,11 @@ part of them, is all that is cluster-wide when watching named namespaces.
 - apiGroups: [policy]
   resources: [poddisruptionbudgets]
   verbs: [get, list, watch, create, patch]
+# A strategy's own Role and RoleBinding (removed once its pod shares the namespace's), or
+# the namespace's shared ones.
 - apiGroups: [rbac.authorization.k8s.io]
   resources: [roles, rolebindings]
-  verbs: [get, list, watch, create, patch]
+  verbs: [get, list, watch, create, patch, delete]
 # Strategy pods: watched, and deleted when one runs while the spec says replicas 0.
 - apiGroups: [""]
   resources: [pods]

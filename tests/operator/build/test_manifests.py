@@ -19,6 +19,7 @@ from strategy_operator.build.manifests import (
     build_pod_template,
     build_role,
     build_service_account,
+    build_shared_identity,
     build_statefulset,
 )
 from strategy_operator.build.policy import secret_requirements, spec_problems
@@ -97,7 +98,6 @@ def test_every_child_is_owned_labelled_and_named_after_the_strategy():
         "ServiceAccount",
         "Role",
         "RoleBinding",
-        "Service",
         "PodDisruptionBudget",
         "StatefulSet",
     ]
@@ -118,16 +118,79 @@ def test_the_longest_name_a_strategy_may_have_names_every_child_and_what_kuberne
     assert not name_allowed(name + "e")
 
 
-def test_the_runtime_may_only_read_and_patch_its_own_status():
+def test_the_runtime_may_only_patch_its_own_status():
+    # Not even read it: the runtime reads its halt record with a patch that changes nothing (its response).
     role = build_role(strategy(example("paper-ema-cross")))
     assert role["rules"] == [
         {
             "apiGroups": ["livestrat.io"],
             "resources": ["livestrategies/status"],
             "resourceNames": ["ema-cross-btc"],
-            "verbs": ["get", "patch"],
+            "verbs": ["patch"],
         }
     ]
+
+
+SHARED = SETTINGS.model_copy(update={"runtime_identity": "shared"})
+
+
+def test_with_the_shared_identity_a_strategy_has_three_children_and_no_service():
+    s = strategy(example("paper-ema-cross"))
+    children = build_children(s, SHARED, replicas=1)
+    assert [c["kind"] for c in children] == ["ConfigMap", "PodDisruptionBudget", "StatefulSet"]
+    template = children[-1]["spec"]["template"]
+    assert template["spec"]["serviceAccountName"] == labels.SHARED_IDENTITY == "livestrat-runtime"
+
+
+def test_the_shared_identity_may_patch_livestrategy_status_in_its_namespace_and_nothing_else():
+    account, role, binding = build_shared_identity("desk", SHARED)
+    for child in (account, role, binding):
+        meta = child["metadata"]
+        assert meta["name"] == "livestrat-runtime" and meta["namespace"] == "desk"
+        assert "ownerReferences" not in meta  # no strategy owns it: it outlives each of them
+        assert meta["labels"][labels.SHARED_IDENTITY_LABEL] == "true"
+        assert meta["labels"]["app.kubernetes.io/managed-by"] == "livestrat-operator"
+        assert labels.STRATEGY_LABEL not in meta["labels"]
+        assert manifest_errors(child, strict=True) == []
+    # Which strategy's status: the chart's admission policy narrows a patch to the pod's own strategy.
+    assert role["rules"] == [
+        {"apiGroups": ["livestrat.io"], "resources": ["livestrategies/status"], "verbs": ["patch"]}
+    ]
+    assert binding["subjects"] == [{"kind": "ServiceAccount", "name": "livestrat-runtime", "namespace": "desk"}]
+    assert binding["roleRef"] == {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "livestrat-runtime"}
+    assert "annotations" not in account["metadata"]
+
+
+def test_the_shared_identity_carries_the_operators_default_google_service_account():
+    settings = SHARED.model_copy(update={"default_gcp_service_account": "runtime@acme.iam.gserviceaccount.com"})
+    account, _, _ = build_shared_identity("desk", settings)
+    assert account["metadata"]["annotations"] == {
+        labels.WORKLOAD_IDENTITY_ANNOTATION: "runtime@acme.iam.gserviceaccount.com"
+    }
+
+
+@pytest.mark.parametrize(
+    "pod, kinds",
+    [
+        # its own Google identity: its own Kubernetes service account, hence its own Role and binding
+        (
+            {"workloadIdentity": {"gcpServiceAccount": "catalog-reader@acme.iam.gserviceaccount.com"}},
+            ["ConfigMap", "ServiceAccount", "Role", "RoleBinding", "PodDisruptionBudget", "StatefulSet"],
+        ),
+        # an account of its choosing: bound to a Role of its own
+        (
+            {"serviceAccountName": "team-strategies"},
+            ["ConfigMap", "Role", "RoleBinding", "PodDisruptionBudget", "StatefulSet"],
+        ),
+    ],
+)
+def test_a_strategy_with_an_identity_of_its_own_keeps_its_own_role_under_the_shared_setting(pod, kinds):
+    doc = example("paper-ema-cross")
+    doc["spec"]["pod"] = pod
+    children = build_children(strategy(doc), SHARED, replicas=1)
+    assert [c["kind"] for c in children] == kinds
+    account = children[-1]["spec"]["template"]["spec"]["serviceAccountName"]
+    assert account == pod.get("serviceAccountName", "ema-cross-btc")
 
 
 def test_the_statefulset_runs_one_pod_that_cannot_overlap_its_successor():

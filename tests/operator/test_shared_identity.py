@@ -1,0 +1,139 @@
+"""Strategy pods sharing one identity per namespace (issue 15: three writes fewer per strategy), and the upgrade to it.
+
+Under ``runtimeIdentity: shared`` the operator keeps ServiceAccount, Role and RoleBinding ``livestrat-runtime`` in
+each namespace with a strategy, and gives a new strategy only its ConfigMap, PodDisruptionBudget and StatefulSet.
+An operator upgraded to it restarts no running strategy: a running pod keeps the identity it runs as (and its
+Role and RoleBinding) until its next restart; what nothing uses any more goes.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from strategy_operator.build import labels
+from tests.support.desk import CHILD_RESOURCES, Desk, paper
+from tests.support.kube import wait_for
+from tests.support.kubelet import Kubelet
+from tests.support.operator import fast_settings, is_operator_request, running_operator
+
+SHARED = "livestrat-runtime"
+
+
+def account_of(desk: Desk, name: str) -> str | None:
+    pods = [p for p in desk.pods(name) if not p["metadata"].get("deletionTimestamp")]
+    return pods[0]["spec"].get("serviceAccountName") if pods else None
+
+
+def template_account(desk: Desk, name: str) -> str:
+    return desk.statefulset(name)["spec"]["template"]["spec"]["serviceAccountName"]
+
+
+def own_identity(desk: Desk, name: str) -> dict[str, Any]:
+    return {kind: desk.child(kind, name) for kind in ("ServiceAccount", "Role", "RoleBinding", "Service")}
+
+
+def legacy_service(desk: Desk, name: str) -> dict[str, Any]:
+    """The headless Service the operator made for each strategy before issue 15."""
+    strategy = desk.get(name)
+    return {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {
+            "name": name,
+            "labels": labels.child_labels(name),
+            "ownerReferences": [
+                {
+                    "apiVersion": "livestrat.io/v1alpha1",
+                    "kind": "LiveStrategy",
+                    "name": name,
+                    "uid": strategy["metadata"]["uid"],
+                    "controller": True,
+                    "blockOwnerDeletion": True,
+                }
+            ],
+        },
+        "spec": {
+            "clusterIP": "None",
+            "selector": labels.selector_labels(name),
+            "ports": [{"name": "metrics", "port": 8080, "targetPort": "http", "protocol": "TCP"}],
+        },
+    }
+
+
+async def test_strategies_of_a_namespace_share_one_identity_made_once(emulator, desk: Desk, kubelet: Kubelet):
+    async with running_operator(emulator, fast_settings(runtime_identity="shared")) as operator:
+        for name in ("one", "two", "three"):
+            await desk.apply(paper(name))
+        await wait_for(lambda: all(desk.phase(n) == "Running" for n in ("one", "two", "three")), timeout=30)
+        await operator.processed(emulator, "one", "two", "three")
+        for name in ("one", "two", "three"):
+            assert account_of(desk, name) == SHARED
+            assert own_identity(desk, name) == {
+                "ServiceAccount": None,
+                "Role": None,
+                "RoleBinding": None,
+                "Service": None,
+            }
+        account, role, binding = (desk.child(kind, SHARED) for kind in ("ServiceAccount", "Role", "RoleBinding"))
+        assert role["rules"] == [
+            {"apiGroups": ["livestrat.io"], "resources": ["livestrategies/status"], "verbs": ["patch"]}
+        ]
+        assert binding["subjects"] == [{"kind": "ServiceAccount", "name": SHARED, "namespace": "default"}]
+        for made in (account, role, binding):
+            assert not made["metadata"].get("ownerReferences")  # outlives any one strategy
+        # written once for the namespace, not once per strategy
+        creates = [
+            r.url.path
+            for r in emulator
+            if is_operator_request(r)
+            and r.method.value == "POST"
+            and r.url.path.rsplit("/", 1)[-1] in ("serviceaccounts", "roles", "rolebindings")
+        ]
+        assert len(creates) == 3, creates
+
+        # a strategy deleted leaves the others their identity
+        await desk.delete("one")
+        await wait_for(lambda: desk.get("one") is None, timeout=30)
+        assert desk.child("Role", SHARED) is not None and desk.child("RoleBinding", SHARED) is not None
+
+
+async def test_upgrading_to_the_shared_identity_restarts_nothing_and_removes_what_nothing_uses(
+    emulator, desk: Desk, kubelet: Kubelet
+):
+    running = ("auto", "manual")
+    async with running_operator(emulator, fast_settings()):  # before: an identity per strategy
+        await desk.apply(paper("auto"))
+        await desk.apply(paper("manual", updatePolicy="Manual"))
+        await desk.apply(paper("halted", replicas=0))
+        await wait_for(lambda: all(desk.phase(n) == "Running" for n in running) and desk.phase("halted") == "Halted")
+        for name in (*running, "halted"):
+            emulator.store_unchecked(CHILD_RESOURCES["Service"], legacy_service(desk, name), namespace="default")
+    started = list(kubelet.started_pods)
+    for name in running:
+        assert account_of(desk, name) == name
+
+    async with running_operator(emulator, fast_settings(runtime_identity="shared")) as operator:
+        await wait_for(lambda: all(desk.child("Service", n) is None for n in (*running, "halted")), timeout=30)
+        await operator.processed(emulator, *running, "halted")
+        assert kubelet.started_pods == started  # not one pod restarted
+        for name in running:
+            # the running pod keeps the identity it reports with
+            assert account_of(desk, name) == name and template_account(desk, name) == name
+            kept = own_identity(desk, name)
+            assert all(kept[kind] is not None for kind in ("ServiceAccount", "Role", "RoleBinding")), kept
+            message = desk.condition(name, "ConfigDrift")["message"]
+            assert "serviceAccountName" in message, message
+        # nothing runs: it takes the shared identity at once, and its own goes
+        assert template_account(desk, "halted") == SHARED
+        await wait_for(lambda: all(v is None for v in own_identity(desk, "halted").values()), timeout=30)
+
+        # at its next restart a strategy runs as the shared identity; its own goes once its old pod is gone
+        await desk.edit_spec("auto", {"restartNonce": "after-upgrade"})
+        await wait_for(lambda: desk.phase("auto") == "Running" and account_of(desk, "auto") == SHARED, timeout=30)
+        await wait_for(lambda: all(v is None for v in own_identity(desk, "auto").values()), timeout=30)
+        assert not desk.is_true("auto", "ConfigDrift")
+
+        # Manual, untouched, keeps its pod and its identity
+        await operator.processed(emulator, "manual")
+        assert account_of(desk, "manual") == "manual" and desk.child("Role", "manual") is not None
+        assert kubelet.max_running == 1
