@@ -5,7 +5,8 @@ account in a cluster, else the kubeconfig named by ``$KUBECONFIG``, read by kopf
 in, JSON out, merge patches only (``application/merge-patch+json``: the same semantics for built-in
 and custom resources, unlike strategic merge), every request counted in the operator's metrics, every
 failure an :class:`ApiError` with the status code. A 401 logs in again (a service account's token is
-rotated by the kubelet) and retries once.
+rotated by the kubelet) and retries once, with the same connection pool (requests in flight on it are not
+failed by the new login).
 
 Why not a Kubernetes client library (kubernetes_asyncio, which this module used before):
 
@@ -82,6 +83,7 @@ class KubeClient:
         self._pool_size = pool_size
         self._session: aiohttp.ClientSession | None = None
         self._server = ""
+        self._credentials: dict[str, str] = {}
 
     @classmethod
     async def connect(cls, metrics: OperatorMetrics, login: Login, pool_size: int = 32) -> KubeClient:
@@ -92,11 +94,12 @@ class KubeClient:
     async def _open(self) -> None:
         info = self._login()
         self._server = info.server.rstrip("/")
+        self._credentials = info.as_http_headers()
         self._session = aiohttp.ClientSession(
             connector=aiohttp.TCPConnector(
                 limit=self._pool_size, ssl=False if info.insecure else info.as_ssl_context()
             ),
-            headers={**info.as_http_headers(), "User-Agent": USER_AGENT, "Accept": "application/json"},
+            headers={"User-Agent": USER_AGENT, "Accept": "application/json"},
             timeout=aiohttp.ClientTimeout(total=REQUEST_TIMEOUT),
             proxy=info.proxy_url,
             trust_env=info.trust_env,
@@ -116,7 +119,7 @@ class KubeClient:
         query: Mapping[str, str] | None = None,
         resource: str = "",
     ) -> dict[str, Any]:
-        headers = {}
+        headers: dict[str, str] = {}
         if body is not None:
             headers["Content-Type"] = content_type or "application/json"
         data = json.dumps(body) if body is not None else None
@@ -125,7 +128,7 @@ class KubeClient:
             assert self._session is not None, "connect() first"
             try:
                 async with self._session.request(
-                    method, self._server + url, params=query, data=data, headers=headers
+                    method, self._server + url, params=query, data=data, headers={**self._credentials, **headers}
                 ) as response:
                     text = await response.text()
                     status, reason = response.status, response.reason
@@ -133,9 +136,10 @@ class KubeClient:
                 self._metrics.api_requests.labels(verb, resource, "error").inc()
                 raise
             self._metrics.api_requests.labels(verb, resource, str(status)).inc()
-            if status == 401 and attempt == 1:  # a rotated token: log in again, once
-                await self.close()
-                await self._open()
+            if status == 401 and attempt == 1:
+                # A rotated token: log in again, once, and take the new credentials for this request and the next
+                # ones. The connection pool is kept: closing it would fail every request in flight on it.
+                self._credentials = self._login().as_http_headers()
                 continue
             if status >= 400:
                 raise _api_error(status, reason or "", text)
