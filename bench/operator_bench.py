@@ -12,6 +12,7 @@ each N it measures:
 - the operator's API requests per strategy during that time (kopf's and its own), and writes;
 - the operator's CPU time per strategy until all are reconciled, and its writes by kind;
 - the operator's resident memory afterwards;
+  (``--identity shared``, the default: the pods share their namespace's identity; ``perStrategy``: each has its own)
 - the operator's CPU at steady state (percent of one core);
 - writes per minute at steady state, while every strategy's "runtime" pushes a heartbeat
   every 10 s (the goal is zero);
@@ -111,7 +112,7 @@ def percentiles(values: list[float]) -> str:
     return f"p50 {statistics.median(values) * 1000:.0f} ms, p95 {p95 * 1000:.0f} ms, max {values[-1] * 1000:.0f} ms"
 
 
-async def run(n: int, steady_seconds: float, samples: int) -> dict:
+async def run(n: int, steady_seconds: float, samples: int, identity: str = "shared") -> dict:
     async with KubernetesEmulator() as emulator, kmock.Server(emulator) as server:
         emulator.add_crd(build_crd())
         workdir = Path(tempfile.mkdtemp(prefix="operator-bench-"))
@@ -124,6 +125,8 @@ async def run(n: int, steady_seconds: float, samples: int) -> dict:
             "LIVESTRAT_HEALTH_PORT": str(free_port()),
             "LIVESTRAT_LOG_LEVEL": "WARNING",
             "LIVESTRAT_START_TIMEOUT_SECONDS": "3600",
+            # the chart's default where the cluster serves admission policies (docs/install.md)
+            "LIVESTRAT_RUNTIME_IDENTITY": identity,
         }
         log = (workdir / "operator.log").open("wb")
         command = os.environ.get("BENCH_OPERATOR_COMMAND", f"{LIVESTRAT} operator").split()
@@ -256,11 +259,18 @@ def main() -> None:
     parser.add_argument("--n", type=int, nargs="+", default=[100, 500, 1000])
     parser.add_argument("--steady", type=float, default=60.0, help="seconds of steady state measured (default 60)")
     parser.add_argument("--samples", type=int, default=20, help="latency samples (default 20)")
+    parser.add_argument(
+        "--identity",
+        choices=["shared", "perStrategy"],
+        default="shared",
+        help="the strategy pods' identity (the operator's runtimeIdentity; default shared, as the chart where the "
+        "cluster serves ValidatingAdmissionPolicy)",
+    )
     args = parser.parse_args()
     machine = platform.processor() or platform.machine()
     print(f"{datetime.now(UTC):%Y-%m-%d}, {machine}, {os.cpu_count()} cores, Python {platform.python_version()}")
     for n in args.n:
-        result = asyncio.run(run(n, args.steady, args.samples))
+        result = asyncio.run(run(n, args.steady, args.samples, args.identity))
         print(json.dumps(result, indent=1), flush=True)
 
 
