@@ -12,13 +12,15 @@ apiserver endpoints/handlers/responsewriters/errors.go (``forbiddenMessage``), a
 
 from __future__ import annotations
 
+import asyncio
 import datetime
+import json
 from typing import Any
 
 import aiohttp
 import pytest
 
-from tests.support.kube import LIVESTRATEGIES
+from tests.support.kube import LIVESTRATEGIES, wait_for
 from tests.support.kube_authn import (
     ADMIN_TOKEN,
     CREDENTIAL_ID_KEY,
@@ -30,6 +32,7 @@ from tests.support.kube_authn import (
     Unauthorized,
 )
 from tests.support.kube_emulator import KubernetesEmulator
+from tests.support.kubelet import Container, Kubelet
 
 SA = "v1/serviceaccounts"
 PODS = "v1/pods"
@@ -430,3 +433,72 @@ async def test_a_match_condition_that_errors_follows_the_failure_policy_and_a_fa
         {"spec": {"matchConditions": [{"name": "errs", "expression": errs}, {"name": "never", "expression": "false"}]}},
     )
     assert (await call(desk, "PATCH", STATUS_URL.format(name="s2"), token=ADMIN_TOKEN, json=patch))[0] == 200
+
+
+# ----------------------------------------------------------------------------------------- the stand-in kubelet
+
+
+def statefulset(service_account: str | None) -> dict[str, Any]:
+    template_spec: dict[str, Any] = {"containers": [{"name": "strategy", "image": "i"}]}
+    if service_account:
+        template_spec["serviceAccountName"] = service_account
+    return {
+        "metadata": {"name": "s1"},
+        "spec": {
+            "replicas": 1,
+            "serviceName": "s1",
+            "selector": {"matchLabels": {"app": "s1"}},
+            "template": {"metadata": {"labels": {"app": "s1"}}, "spec": template_spec},
+        },
+    }
+
+
+async def test_the_statefulset_controller_makes_no_pod_until_its_service_account_exists(desk, tmp_path):
+    # The ServiceAccount admission refuses the pod; the StatefulSet controller says so in a FailedCreate event and
+    # retries, so the pod comes once the ServiceAccount does.
+    desk.delete_object(PODS, "s1-0", namespace="desk")  # the fixture's
+    async with Kubelet(desk, workdir=tmp_path) as kubelet:
+        desk.create_object("apps/v1/statefulsets", statefulset("later"), namespace="desk")
+        events = await wait_for(lambda: desk.list_objects("v1/events", "desk"))
+        assert events[0]["reason"] == "FailedCreate" and events[0]["type"] == "Warning"
+        assert events[0]["message"] == (
+            'create Pod s1-0 in StatefulSet s1 failed error: pods "s1-0" is forbidden: '
+            'error looking up service account desk/later: serviceaccount "later" not found'
+        )
+        assert desk.read_object(PODS, "s1-0", namespace="desk") is None and kubelet.started_pods == []
+        await asyncio.sleep(0.2)
+        assert len(desk.list_objects("v1/events", "desk")) == 1  # once per distinct refusal
+        desk.create_object(SA, {"metadata": {"name": "later"}}, namespace="desk")
+        await wait_for(lambda: desk.read_object(PODS, "s1-0", namespace="desk") is not None)
+        assert kubelet.started_pods == ["desk/s1-0"]
+
+
+async def test_a_runtime_pod_gets_a_kubeconfig_with_a_token_bound_to_it_or_none(desk, tmp_path, kubeconfig_path):
+    # The kubelet mounts the projected token the ServiceAccount admission added: bound to the pod, as its
+    # ServiceAccount; automountServiceAccountToken false: nothing mounted, no credentials.
+    kubelet = Kubelet(desk, workdir=tmp_path, kubeconfig=kubeconfig_path)
+    desk.delete_object(PODS, "s1-0", namespace="desk")
+    pod = desk.create_object(
+        PODS,
+        {"metadata": {"name": "s1-0"}, "spec": statefulset("runner")["spec"]["template"]["spec"]},
+        namespace="desk",
+    )
+    container = Container(namespace="desk", pod="s1-0", grace=1)
+    main = pod["spec"]["containers"][0]
+    config = json.loads(kubelet._pod_kubeconfig(container, pod, main, tmp_path / "p").read_text())
+    assert config["clusters"][0]["cluster"]["server"] == str(desk.url)
+    token = config["users"][0]["user"]["token"]
+    volume = next(v["name"] for v in pod["spec"]["volumes"] if v["name"].startswith("kube-api-access-"))
+    assert (tmp_path / "p" / volume / "token").read_text() == token
+    user = desk.tokens.authenticate(f"Bearer {token}")
+    assert user.username == "system:serviceaccount:desk:runner"
+    assert user.extra[POD_UID_KEY] == (pod["metadata"]["uid"],)
+    assert (await call(desk, "GET", STATUS_URL.format(name="s1"), token=token))[0] == 200
+
+    quiet = statefulset("runner")["spec"]["template"]["spec"] | {"automountServiceAccountToken": False}
+    other = desk.create_object(PODS, {"metadata": {"name": "s2-0"}, "spec": quiet}, namespace="desk")
+    container = Container(namespace="desk", pod="s2-0", grace=1)
+    config = json.loads(
+        kubelet._pod_kubeconfig(container, other, other["spec"]["containers"][0], tmp_path / "q").read_text()
+    )
+    assert config["users"][0]["user"] == {}
