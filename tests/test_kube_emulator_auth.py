@@ -173,6 +173,12 @@ async def test_a_request_without_a_token_is_anonymous_and_may_read_only_public_i
     assert body["details"] == {}
     status, body = await call(desk, "GET", "/api/v1/namespaces/desk/pods")
     assert status == 403 and body["reason"] == "Forbidden"
+    # kubectl and helm send no token over plain HTTP (client-go): taken as the admin the tests configure them as
+    assert (
+        desk.tokens.authenticate(None, "kubectl/v1.34.5 (linux/amd64) kubernetes/ebfac05").username
+        == "kubernetes-admin"
+    )
+    assert desk.tokens.authenticate(None, "kopf/1.38").username == "system:anonymous"
     strict = KubernetesEmulator(anonymous_auth=False)
     assert strict.tokens is not None  # the switch is kube-apiserver's --anonymous-auth=false: 401 instead
 

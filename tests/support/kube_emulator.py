@@ -460,7 +460,7 @@ class KubernetesEmulator(kmock.KubernetesEmulator):
         # Authentication and authorization first, as the API server's filters do; then user-defined reactions
         # (kmock's DSL, in their priorities), then the emulation.
         try:
-            user = self.tokens.authenticate(request.headers.get("Authorization"))
+            user = self.tokens.authenticate(request.headers.get("Authorization"), request.headers.get("User-Agent", ""))
             if user is kube_authn.ANONYMOUS and not self.anonymous_auth:
                 raise kube_authn.Unauthorized("anonymous requests are disabled")
         except kube_authn.Unauthorized:
