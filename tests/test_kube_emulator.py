@@ -12,6 +12,7 @@ from kubernetes_asyncio.client import CoreV1Api, CustomObjectsApi
 from kubernetes_asyncio.client.exceptions import ApiException
 
 from tests.support.kube import ADMISSION_PLURALS, LIVESTRATEGIES
+from tests.support.kube_emulator import ADMIN_HEADERS
 from tests.support.kube_quantities import DOCUMENTED_EXAMPLES, canonical
 from tests.support.kube_validation import RBAC, name_check
 from tests.support.watch_gap import WatchGap
@@ -296,7 +297,7 @@ async def test_unknown_fields_are_pruned_and_told_unless_the_write_asks_for_stri
         "spec": {"image": "busybox", "replica": 3, "extra": {"anything": [1]}},
         "stray": True,
     }
-    async with aiohttp.ClientSession() as http:
+    async with aiohttp.ClientSession(headers=ADMIN_HEADERS) as http:
         async with http.post(crontab_url(emulator), params={"fieldValidation": "Strict"}, json=body) as refused:
             assert refused.status == 400
             message = (await refused.json())["message"]
@@ -388,17 +389,21 @@ async def test_a_bound_validating_admission_policy_refuses_what_its_expressions_
     # request ... 'oldObject' - The existing object. The value is null for CREATE requests. 'request' - Attributes
     # of the admission request"; a failed validation answers with its messageExpression (else message) and its
     # reason, Invalid when unset; failurePolicy "Fail" (the default) refuses a request whose expression cannot be
-    # evaluated, "Ignore" lets it through.
+    # evaluated, "Ignore" lets it through. The API server (admission/plugin/policy/validating dispatcher.go) wraps the
+    # message with admission.NewForbidden ('crontabs.stable.example.com "c" is forbidden: ...') and answers an
+    # expression that errors under Fail as a denial without a reason: Invalid, 422, "expression '...' resulted in
+    # error: ..." (validator.go, cel filter.go).
     emulator.add_crd(CRONTAB_CRD)
     for document in crontab_policy(failure_policy):
         emulator.create_object(ADMISSION_PLURALS[document["kind"]], document)
     merge = {"Content-Type": "application/merge-patch+json"}
     body = {"apiVersion": "stable.example.com/v1", "kind": "CronTab", "metadata": {"name": "c"}}
-    async with aiohttp.ClientSession() as http:
+    async with aiohttp.ClientSession(headers=ADMIN_HEADERS) as http:
         many = {**body, "spec": {"image": "a", "replicas": 9, "extra": {}}}
         async with http.post(crontab_url(emulator), json=many) as refused:
             assert refused.status == 422 and (await refused.json())["reason"] == "Invalid"
             assert (await refused.json())["message"] == (
+                'crontabs.stable.example.com "c" is forbidden: '
                 "ValidatingAdmissionPolicy 'few-replicas' with binding 'few-replicas' denied request: "
                 "replicas 9 is more than 5"
             )
@@ -407,7 +412,11 @@ async def test_a_bound_validating_admission_policy_refuses_what_its_expressions_
         async with http.patch(crontab_url(emulator, "c"), json={"spec": {"image": "b"}}, headers=merge) as changed:
             assert changed.status == 422  # oldObject: the stored object
         async with http.patch(crontab_url(emulator, "c"), json={"spec": {"extra": None}}, headers=merge) as broken:
-            assert broken.status == (500 if failure_policy == "Fail" else 200)
+            assert broken.status == (422 if failure_policy == "Fail" else 200)
+            if failure_policy == "Fail":
+                assert (
+                    "expression 'object.spec.extra.size() < 3' resulted in error: " in (await broken.json())["message"]
+                )
 
 
 STATEFULSET = {
@@ -576,7 +585,7 @@ async def test_a_client_whose_watches_were_cut_off_is_told_410_gone_and_its_reli
     cut_off, other = {"User-Agent": "kopf/1.0"}, {"User-Agent": "someone-else/1.0"}
     for name in ("kept", "doomed"):
         emulator.create_object("v1/configmaps", {"metadata": {"name": name}}, namespace="default")
-    async with aiohttp.ClientSession() as session:
+    async with aiohttp.ClientSession(headers=ADMIN_HEADERS) as session:
         async with session.get(url, headers=cut_off) as response:
             listed = await response.json()
         seen = listed["metadata"]["resourceVersion"]

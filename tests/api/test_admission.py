@@ -19,6 +19,7 @@ from livestrat.api.resource import LiveStrategy
 from tests.support.admission_policy import denial
 from tests.support.desk import example
 from tests.support.kube import LIVESTRATEGIES
+from tests.support.kube_emulator import ADMIN_HEADERS
 
 NODES = list(object_nodes(openapi_schema()["properties"]["spec"]))
 
@@ -67,7 +68,7 @@ async def test_a_misspelt_limit_is_refused_for_every_client(emulator):
     doc = example("paper-ema-cross")
     typo = with_field(doc, ("spec", "risk"), "maxDrawdwn", 500)
     url = f"{str(emulator.url).rstrip('/')}/apis/livestrat.io/v1alpha1/namespaces/default/livestrategies"
-    async with aiohttp.ClientSession() as http:
+    async with aiohttp.ClientSession(headers=ADMIN_HEADERS) as http:
         for level in (None, "Ignore", "Warn", "Strict"):  # a GitOps controller, a client library, kubectl
             params = {"fieldValidation": level} if level else {}
             async with http.post(url, params=params, json=typo) as answer:

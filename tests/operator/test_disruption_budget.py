@@ -12,6 +12,7 @@ import aiohttp
 
 from tests.support.desk import Desk, example
 from tests.support.kube import wait_for
+from tests.support.kube_emulator import ADMIN_HEADERS
 from tests.support.kubelet import Kubelet
 from tests.support.operator import fast_settings, running_operator
 
@@ -23,7 +24,7 @@ async def evict(emulator, pod: str) -> int:
     """What ``kubectl drain`` sends for each pod of the node: a policy/v1 Eviction; the HTTP status."""
     body = {"apiVersion": "policy/v1", "kind": "Eviction", "metadata": {"name": pod, "namespace": "default"}}
     async with (
-        aiohttp.ClientSession() as session,
+        aiohttp.ClientSession(headers=ADMIN_HEADERS) as session,
         session.post(
             f"{str(emulator.url).rstrip('/')}/api/v1/namespaces/default/pods/{pod}/eviction", json=body
         ) as response,

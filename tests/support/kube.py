@@ -19,7 +19,7 @@ import pytest
 
 from livestrat.api.admission import policy
 from livestrat.api.crd import build_crd
-from tests.support.kube_emulator import KubernetesEmulator, kubeconfig
+from tests.support.kube_emulator import ADMIN_HEADERS, KubernetesEmulator, kubeconfig
 
 LIVESTRATEGIES = "livestrat.io/v1alpha1/livestrategies"
 ADMISSION_PLURALS = {
@@ -43,6 +43,8 @@ def kmock_options() -> dict[str, Any]:
 
 @pytest.fixture
 async def emulator(kmock: KubernetesEmulator) -> KubernetesEmulator:
+    for client in kmock.clients:  # kmock's own client (``emulator.get(...)``) is the test's: the admin
+        client.headers.update(ADMIN_HEADERS)
     kmock.add_crd(build_crd())
     install_admission_policy(kmock)
     return kmock

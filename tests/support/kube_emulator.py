@@ -49,12 +49,24 @@ semantics with those of a real API server, as far as an operator can observe the
   is stored, unless the schema preserves them; refused with 400 under ``fieldValidation=Strict``, told
   in ``Warning`` headers under ``Warn`` (the default when a request names none), silent under
   ``Ignore``; defaults applied on every write, and to what is read once a CRD gains one;
-* ValidatingAdmissionPolicies and their bindings, applied to every write they match
-  (tests/support/admission_policy.py);
+* ValidatingAdmissionPolicies and their bindings, applied to every write they match, with the requesting
+  user in ``request.userInfo`` (tests/support/admission_policy.py);
+* authentication (tests/support/kube_authn.py): the static admin token ``kmock`` (group ``system:masters``:
+  never refused by authorization), service-account tokens issued by :meth:`KubernetesEmulator.issue_token`
+  (bound to a pod if asked, as the kubelet mounts them) and checked on every request against the
+  ServiceAccount and pod they name, anonymous requests without a token; 401 with the API server's body;
+* authorization: RBAC (tests/support/rbac.py) from the Roles, ClusterRoles and bindings stored here, with the
+  bootstrap policy every cluster has (``system:discovery``, ``system:basic-user``,
+  ``system:public-info-viewer``); 403 with the API server's message
+  (``User "..." cannot patch resource "livestrategies/status" in API group ... in the namespace ...``);
+* the ServiceAccount admission plugin on pods and the ServiceAccount controller's ``default`` ServiceAccount
+  in every namespace (tests/support/service_account_admission.py).
 
 What it still does not do: the rest of admission/validation (no type, enum or bound checks, no CEL),
 server-side apply, field managers, dry-run, ``deletecollection``, pods & controllers (nothing ever
-populates a StatefulSet's status: tests must do it), quotas, RBAC, authentication.
+populates a StatefulSet's status: tests must do it), quotas, impersonation, client certificates, the
+Node authorizer, the default user-facing ClusterRoles (``admin``, ``edit``, ``view``, ``cluster-admin``),
+the ``kube-root-ca.crt`` ConfigMap. The test-side helpers below act as the admin (``kubernetes-admin``).
 
 Everything happens synchronously in the event loop thread: every request is atomic,
 so no locks are needed. The test-side helpers (``create_object``, ``patch_object``,
@@ -91,11 +103,14 @@ from tests.support import (
     admission_policy,
     crd_schema,
     disruption,
+    kube_authn,
     kube_gc,
     kube_immutable,
     kube_quantities,
     kube_validation,
     qos,
+    rbac,
+    service_account_admission,
 )
 
 try:  # Private in kmock 0.8; only needed to unwrap errors of user-defined streaming reactions.
@@ -106,12 +121,14 @@ except ImportError:  # pragma: no cover
         pass
 
 
-__all__ = ["WRITE_METHODS", "KubernetesEmulator", "ScaleSubresource", "kubeconfig"]
+__all__ = ["ADMIN_HEADERS", "WRITE_METHODS", "KubernetesEmulator", "ScaleSubresource", "kubeconfig"]
 
 Body = dict[str, Any]
 Key = tuple[kmock.resource, str | None, str]
 
 WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+# What a test's own HTTP client sends to act as the admin (a request without a token is system:anonymous).
+ADMIN_HEADERS = {"Authorization": f"Bearer {kube_authn.ADMIN_TOKEN}"}
 
 # The fieldValidation levels of a write; Warn when the request names none (the API server's default).
 IGNORE, WARN, STRICT = "Ignore", "Warn", "Strict"
@@ -121,6 +138,11 @@ NAMESPACES = kmock.resource("", "v1", "namespaces")
 POLICIES = kmock.resource("admissionregistration.k8s.io", "v1", "validatingadmissionpolicies")
 POLICY_BINDINGS = kmock.resource("admissionregistration.k8s.io", "v1", "validatingadmissionpolicybindings")
 PODS = kmock.resource("", "v1", "pods")
+SERVICE_ACCOUNTS = service_account_admission.SERVICE_ACCOUNTS
+ROLES = kmock.resource(rbac.RBAC_GROUP, "v1", "roles")
+CLUSTER_ROLES = kmock.resource(rbac.RBAC_GROUP, "v1", "clusterroles")
+ROLE_BINDINGS = kmock.resource(rbac.RBAC_GROUP, "v1", "rolebindings")
+CLUSTER_ROLE_BINDINGS = kmock.resource(rbac.RBAC_GROUP, "v1", "clusterrolebindings")
 
 JSON_PATCH = "application/json-patch+json"
 MERGE_PATCH = "application/merge-patch+json"
@@ -205,6 +227,7 @@ class KubernetesEmulator(kmock.KubernetesEmulator):
     bookmark_interval: float | None = None  # seconds; BOOKMARK events if the client allows them
     max_watch_seconds: float | None = None  # end every watch after N seconds (tests reconnections)
     resume_watches: bool = True  # False: ignore ?resourceVersion=, replay all objects (as vanilla kmock)
+    anonymous_auth: bool = True  # kube-apiserver's default; False: a request without a token is 401
 
     _revision: int = attrs.field(default=0, init=False)
     _scales: dict[kmock.resource, ScaleSubresource] = attrs.field(factory=dict, init=False)
@@ -224,6 +247,9 @@ class KubernetesEmulator(kmock.KubernetesEmulator):
     _keys_indexed: int = attrs.field(default=0, init=False)
     # Asked before a watch starts: None admits it, an ERROR event refuses it (tests/support/watch_gap.py).
     watch_gate: Callable[[kmock.Request], Awaitable[Body | None]] | None = attrs.field(default=None, init=False)
+    # Authentication: static tokens and service-account tokens (tests/support/kube_authn.py); tests may move its clock.
+    tokens: kube_authn.TokenIssuer = attrs.field(init=False)
+    _user: kube_authn.UserInfo = attrs.field(default=kube_authn.ADMIN, init=False)  # of the request being served
 
     def __attrs_post_init__(self) -> None:
         super().__attrs_post_init__()
@@ -249,6 +275,9 @@ class KubernetesEmulator(kmock.KubernetesEmulator):
             subresources={"status"},
             verbs={"create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"},
         )
+        self.tokens = kube_authn.TokenIssuer(read=self._read_for_authentication)
+        for resource, document in rbac.bootstrap_policy():  # as the API server stores it at startup
+            self.create_object(resource, document)
         for name in self.namespaces:
             self.create_object(NAMESPACES, {"metadata": {"name": name}})
 
@@ -259,6 +288,17 @@ class KubernetesEmulator(kmock.KubernetesEmulator):
     def add_crd(self, crd: Mapping[str, Any]) -> Body:
         """Store a CustomResourceDefinition; its served versions become API resources."""
         return self.create_object(CRDS, copy.deepcopy(dict(crd)))
+
+    def issue_token(
+        self, namespace: str, service_account: str, *, pod: str | None = None, expiration_seconds: int = 3600
+    ) -> str:
+        """A bearer token of ServiceAccount ``namespace/service_account`` (bound to ``pod`` if given), as the
+        TokenRequest API (``serviceaccounts/NAME/token``) issues it; its requests are that user (and its pod's)."""
+        return self.tokens.issue(namespace, service_account, pod=pod, expiration_seconds=expiration_seconds)
+
+    def add_static_token(self, token: str, user: kube_authn.UserInfo = kube_authn.ADMIN) -> None:
+        """A token of ``--token-auth-file``: ``token`` authenticates as ``user`` (the admin unless told)."""
+        self.tokens.static[token] = user
 
     def add_namespace(self, name: str, labels: Mapping[str, str] | None = None) -> Body:
         return self.create_object(NAMESPACES, {"metadata": {"name": name, "labels": dict(labels or {})}})
@@ -417,7 +457,60 @@ class KubernetesEmulator(kmock.KubernetesEmulator):
             return raw_response
 
     async def _handle(self, request: kmock.Request) -> aiohttp.web.StreamResponse:
-        # User-defined reactions first (kmock's DSL, in their priorities), then the emulation.
+        # Authentication and authorization first, as the API server's filters do; then user-defined reactions
+        # (kmock's DSL, in their priorities), then the emulation.
+        try:
+            user = self.tokens.authenticate(request.headers.get("Authorization"), request.headers.get("User-Agent", ""))
+            if user is kube_authn.ANONYMOUS and not self.anonymous_auth:
+                raise kube_authn.Unauthorized("anonymous requests are disabled")
+        except kube_authn.Unauthorized:
+            return _json(kube_authn.UNAUTHORIZED_BODY, status=401)
+        self._authorize(user, request)
+        self._user = user
+        try:
+            return await self._handle_authorized(request)
+        finally:
+            self._user = kube_authn.ADMIN
+
+    def _authorize(self, user: kube_authn.UserInfo, request: kmock.Request) -> None:
+        """RBAC over the stored roles and bindings (``system:masters`` passes, as the API server's privileged-group
+        authorizer lets it); 403 with the API server's Status otherwise."""
+        if "system:masters" in user.groups:
+            return
+        attributes = _request_attributes(request)
+        allowed, reason = rbac.authorize(
+            user.username,
+            user.groups,
+            attributes,
+            roles={(key[1] or "", key[2]): body for key, body in self._iter_live(ROLES, None)},
+            cluster_roles={key[2]: body for key, body in self._iter_live(CLUSTER_ROLES, None)},
+            role_bindings=[body for _, body in self._iter_live(ROLE_BINDINGS, None)],
+            cluster_role_bindings=[body for _, body in self._iter_live(CLUSTER_ROLE_BINDINGS, None)],
+        )
+        if allowed:
+            return
+        details: dict[str, Any] = {}
+        if attributes.path is None:
+            details = {
+                "name": attributes.name,
+                "group": attributes.group,
+                "kind": attributes.resource.partition("/")[0],
+            }
+        raise api_error(
+            403,
+            "Forbidden",
+            rbac.forbidden_message(user.username, attributes, reason),
+            **{key: value for key, value in details.items() if value},
+        )
+
+    def _read_for_authentication(self, resource: str, name: str, namespace: str | None) -> Body | None:
+        """The token authenticator's lookups: the live object (one being deleted included), read-only."""
+        try:
+            return self._get_live(kmock.resource(resource), namespace, name)[1]
+        except kmock.KubernetesError:
+            return None
+
+    async def _handle_authorized(self, request: kmock.Request) -> aiohttp.web.StreamResponse:
         if self._payloads:
             try:
                 return await super(kmock.KubernetesEmulator, self)._handle(request)
@@ -576,6 +669,12 @@ class KubernetesEmulator(kmock.KubernetesEmulator):
             meta.pop(field, None)
         if self._has_status_subresource(resource):
             body.pop("status", None)
+        if resource == PODS and not self._unchecked:  # mutating admission (tests/support/service_account_admission.py)
+            refused = service_account_admission.admit_pod(
+                body, namespace or "", lambda ns, sa: self.read_object(SERVICE_ACCOUNTS, sa, namespace=ns)
+            )
+            if refused is not None:
+                raise api_error(403, "Forbidden", f'pods "{name}" is forbidden: {refused}', name=name, kind="pods")
         if resource == PODS:  # the API server sets it at creation, once (tests/support/qos.py)
             body["status"] = {"qosClass": qos.qos_class(body.get("spec") or {})}
         body = {"apiVersion": _api_version(resource), "kind": self._kind(resource), **body}
@@ -603,6 +702,9 @@ class KubernetesEmulator(kmock.KubernetesEmulator):
         self._notify(resource, "ADDED", body, None)
         if resource == CRDS:
             self._register_crd(body)
+        if resource == NAMESPACES and not self._unchecked:  # the ServiceAccount controller's part
+            with contextlib.suppress(kmock.KubernetesError):
+                self._create(SERVICE_ACCOUNTS, name, service_account_admission.default_service_account(name))
         return body
 
     def _patch(
@@ -778,9 +880,22 @@ class KubernetesEmulator(kmock.KubernetesEmulator):
             operation=operation,
             obj=new,
             old=old,
+            user=self._user.admission(),
+            name=str((new.get("metadata") or {}).get("name") or ""),
+            namespace=str((new.get("metadata") or {}).get("namespace") or ""),
+            kind=str(new.get("kind") or ""),
         )
-        if refused is not None:
-            raise api_error(refused.status, refused.reason, refused.message)
+        if refused is not None:  # admission.NewForbidden's message and details, the policy's reason and code
+            name = str((new.get("metadata") or {}).get("name") or "")
+            qualified = f"{resource.plural}.{resource.group}" if resource.group else str(resource.plural)
+            details = {"name": name, "group": resource.group, "kind": resource.plural}
+            raise api_error(
+                refused.status,
+                refused.reason,
+                f'{qualified} "{name}" is forbidden: {refused.message}',
+                **{key: value for key, value in details.items() if value},
+                causes=[{"message": refused.message}],
+            )
 
     def _update_scale(
         self, resource: kmock.resource, namespace: str | None, name: str, apply: Callable[[Body], Body]
@@ -1324,6 +1439,32 @@ async def _parse_request(raw: aiohttp.web.BaseRequest, *, id: int) -> kmock.Requ
         name=name,
         subresource=sub,
     )
+
+
+def _request_attributes(request: kmock.Request) -> rbac.Request:
+    """The authorizer's attributes of a request (apiserver's RequestInfoFactory): the verb from the method, a list
+    or watch named by a ``metadata.name`` field selector, a Namespace's own namespace being its name."""
+    method = request.method.value.upper()
+    if request.resource is None or request.resource.plural is None:
+        return rbac.Request(verb=method.lower(), group="", resource="", path=request.url.path or "/")
+    resource = request.resource
+    name, namespace = request.name, request.namespace
+    if name is None:
+        watching = request.params.get("watch") in ("true", "1")
+        verb = {"GET": "watch" if watching else "list", "POST": "create", "DELETE": "deletecollection"}.get(
+            method, method.lower()
+        )
+        if verb in ("list", "watch"):
+            for requirement in (request.params.get("fieldSelector") or "").split(","):
+                key, op, value = re.split(r"(==|=)", requirement, maxsplit=1) if "=" in requirement else ("", "", "")
+                if key.strip() == "metadata.name" and op and "!" not in key and value.strip():
+                    name = value.strip()
+    else:
+        verb = {"GET": "get", "HEAD": "get", "POST": "create", "PUT": "update", "PATCH": "patch"}.get(method, "delete")
+    if resource.plural == "namespaces" and name is not None and resource.group == "":
+        namespace = name
+    combined = f"{resource.plural}/{request.subresource}" if request.subresource else str(resource.plural)
+    return rbac.Request(verb=verb, group=resource.group or "", resource=combined, namespace=namespace, name=name)
 
 
 def _parse_path(path: str) -> tuple[str | None, str | None, str | None, str | None, str | None, str | None]:

@@ -4,7 +4,9 @@ These machines have no control plane and no container engine: nothing would ever
 StatefulSet into a pod, or a pod into a running process. ``Kubelet`` plays both parts
 against the emulator, as faithfully as the operator can observe them:
 
-- the StatefulSet controller: ``spec.replicas`` 1 creates pod ``NAME-0`` from the template
+- the StatefulSet controller: ``spec.replicas`` 1 creates pod ``NAME-0`` from the template (a pod the API
+  server refuses, such as one whose ServiceAccount does not exist, is not created: a ``FailedCreate``
+  Warning event on the StatefulSet says why, and it is tried again until it succeeds)
   (labels, ``controller-revision-hash``, a controlling ownerReference), or adopts an orphan pod
   ``NAME-0`` its selector matches (as the controller's ControllerRefManager claims orphans: after
   ``kubectl delete statefulset --cascade=orphan`` a new StatefulSet takes the running pod over); a template change
@@ -19,7 +21,14 @@ against the emulator, as faithfully as the operator can observe them:
   ``runtime.json`` is the ConfigMap's, with the mount paths (catalog, state) and the port
   mapped to a directory and a free port of this machine (nothing else changed); its environment is the
   container's, with ``secretKeyRef`` resolved from the emulator's Secrets; it reaches the
-  API server through a kubeconfig (standing in for the in-cluster service account). The pod
+  API server through a kubeconfig of its own (standing in for the in-cluster configuration): the server
+  of ``kubeconfig`` and, when the pod mounts its service account's token (the ``kube-api-access-*``
+  projected volume the API server's ServiceAccount admission adds unless ``automountServiceAccountToken``
+  is false on the pod or its ServiceAccount), a token bound to the pod (``emulator.issue_token(namespace,
+  serviceAccountName, pod=NAME)``, as the kubelet asks the TokenRequest API for it; written to the
+  mount's ``token`` file too), else no credentials at all (anonymous). So a runtime can do exactly what
+  RBAC and the admission policies let its ServiceAccount do, never what the admin token could. The token
+  is issued once per pod (a real kubelet refreshes it at 80% of its 3607 s; no test lasts that long). The pod
   is Ready when ``/readyz`` answers 200. A process that exits is restarted (restartPolicy
   Always) with a back-off, and its last log lines become the termination message
   (``FallbackToLogsOnError``). With ``runtime=False`` the container is imaginary: ready
@@ -52,12 +61,15 @@ from typing import Any
 
 import aiohttp
 import kmock
+import yaml
 
 from strategy_operator.clock import SYSTEM_CLOCK, Clock
 from tests.support.kube_emulator import KubernetesEmulator, timestamp, timestamp_now
 from tests.support.operator import free_port
+from tests.support.service_account_admission import service_account_token_path
 
 STATEFULSETS = "apps/v1/statefulsets"
+EVENTS = "v1/events"
 PODS = "v1/pods"
 CONFIGMAPS = "v1/configmaps"
 SECRETS = "v1/secrets"
@@ -94,6 +106,7 @@ class Container:
     task: asyncio.Task[None] | None = None
     history: list[str] = field(default_factory=list)
     signature: tuple[Any, ...] | None = None
+    token: str | None = None  # the pod's bound service-account token, issued when it first starts
 
 
 class Kubelet:
@@ -129,6 +142,7 @@ class Kubelet:
         self._task: asyncio.Task[None] | None = None
         self._stoppers: set[asyncio.Task[None]] = set()
         self._seen: dict[str, tuple[str, str | None]] = {}
+        self.failed_creates: dict[str, str] = {}  # StatefulSet uid -> why its pod was last refused
         self._session: aiohttp.ClientSession | None = None
 
     async def __aenter__(self) -> Kubelet:
@@ -171,8 +185,7 @@ class Kubelet:
             pod = self.emulator._objects[key] if key in self.emulator._objects else None  # noqa: SIM401 (no .get)
             pod_version = None if pod is None or pod.deleted else pod.last.raw["metadata"]["resourceVersion"]
             seen = (statefulset["metadata"]["resourceVersion"], pod_version)
-            if self._seen.get(statefulset["metadata"]["uid"]) != seen:
-                self._sync_statefulset(statefulset)
+            if self._seen.get(statefulset["metadata"]["uid"]) != seen and self._sync_statefulset(statefulset):
                 self._seen[statefulset["metadata"]["uid"]] = seen
         for pod in self._live(PODS):
             if FINALIZER in (pod["metadata"].get("finalizers") or []):
@@ -186,7 +199,8 @@ class Kubelet:
 
     # ------------------------------------------------------------------- the StatefulSet controller
 
-    def _sync_statefulset(self, sts: dict[str, Any]) -> None:
+    def _sync_statefulset(self, sts: dict[str, Any]) -> bool:
+        """Reconcile one StatefulSet; False when its pod could not be created (looked at again next time)."""
         meta, spec = sts["metadata"], sts.get("spec") or {}
         namespace, name = meta["namespace"], meta["name"]
         want = int(spec.get("replicas", 1))
@@ -196,7 +210,12 @@ class Kubelet:
         if pod is not None and self._adoptable(pod, sts):
             pod = self._adopt(pod, sts)
         if want >= 1 and pod is None:
-            pod = self._create_pod(sts, pod_name, revision)
+            try:
+                pod = self._create_pod(sts, pod_name, revision)
+            except kmock.KubernetesError as refused:
+                self._failed_create(sts, pod_name, refused)
+                return False
+            self.failed_creates.pop(meta["uid"], None)
         elif pod is not None and not pod["metadata"].get("deletionTimestamp") and self._controlled(pod, sts):
             outdated = (pod["metadata"].get("labels") or {}).get("controller-revision-hash") != revision
             if want == 0 or outdated:
@@ -219,6 +238,33 @@ class Kubelet:
             self.emulator.patch_object(
                 STATEFULSETS, name, {"status": status}, namespace=namespace, subresource="status"
             )
+        return True
+
+    def _failed_create(self, sts: dict[str, Any], pod_name: str, refused: kmock.KubernetesError) -> None:
+        """The StatefulSet controller's Warning event, once per distinct refusal (it retries with a back-off)."""
+        meta = sts["metadata"]
+        message = f"create Pod {pod_name} in StatefulSet {meta['name']} failed error: {refused.message}"
+        if self.failed_creates.get(meta["uid"]) == message:
+            return
+        self.failed_creates[meta["uid"]] = message
+        event = {
+            "metadata": {"name": f"{meta['name']}.{time.time_ns():x}"},  # client-go's event recorder names it so
+            "involvedObject": {
+                "apiVersion": "apps/v1",
+                "kind": "StatefulSet",
+                "name": meta["name"],
+                "namespace": meta["namespace"],
+                "uid": meta["uid"],
+            },
+            "reason": "FailedCreate",
+            "message": message,
+            "type": "Warning",
+            "source": {"component": "statefulset-controller"},
+            "firstTimestamp": timestamp_now(),
+            "lastTimestamp": timestamp_now(),
+            "count": 1,
+        }
+        self.emulator.create_object(EVENTS, event, namespace=meta["namespace"])
 
     @staticmethod
     def _adoptable(pod: Mapping[str, Any], sts: Mapping[str, Any]) -> bool:
@@ -475,6 +521,8 @@ class Kubelet:
         directory = self.workdir / namespace / f"{container.pod}-{pod['metadata']['uid'][:8]}"
         config_path, port = self._mount(namespace, spec, main, directory)
         env = self._environment(namespace, main, directory)
+        if self.kubeconfig is not None:
+            env["KUBECONFIG"] = str(self._pod_kubeconfig(container, pod, main, directory))
         command = [LIVESTRAT if part == "livestrat" else part for part in main.get("command") or []]
         command = [str(config_path) if part.endswith("/runtime.json") else part for part in command]
         container.log = directory / f"container-{container.restarts}.log"
@@ -544,8 +592,6 @@ class Kubelet:
             "LANG": "C.UTF-8",
             **self.environ,
         }
-        if self.kubeconfig is not None:
-            env["KUBECONFIG"] = str(self.kubeconfig)
         for item in main.get("env") or []:
             if "value" in item:
                 env[item["name"]] = str(item["value"])
@@ -560,6 +606,55 @@ class Kubelet:
         if env.get("HOME") == "/tmp":
             env["HOME"] = str(directory / "tmp")
         return env
+
+    def _pod_kubeconfig(
+        self, container: Container, pod: Mapping[str, Any], main: Mapping[str, Any], directory: Path
+    ) -> Path:
+        """The pod's own kubeconfig: the API server of ``self.kubeconfig``, with the pod's bound token if it mounts
+        one (written to the mount's file as well), else no credentials."""
+        assert self.kubeconfig is not None
+        document = yaml.safe_load(self.kubeconfig.read_text())
+        clusters = {c["name"]: c["cluster"] for c in document["clusters"]}
+        current = next(c["context"] for c in document["contexts"] if c["name"] == document["current-context"])
+        server = clusters[current["cluster"]]["server"]
+        spec = pod["spec"]
+        mounted = service_account_token_path(spec, dict(main))
+        user: dict[str, Any] = {}
+        if mounted is not None:
+            token_file, expiration = mounted
+            if container.token is None:
+                container.token = self.emulator.issue_token(
+                    container.namespace,
+                    spec.get("serviceAccountName") or "default",
+                    pod=container.pod,
+                    expiration_seconds=expiration,
+                )
+            user = {"token": container.token}
+            mount_path = token_file.rsplit("/", 1)[0]
+            mount = next(m for m in main.get("volumeMounts") or [] if m["mountPath"].rstrip("/") == mount_path)
+            local = directory / mount["name"]
+            local.mkdir(parents=True, exist_ok=True)
+            (local / token_file.rsplit("/", 1)[1]).write_text(container.token)
+        directory.mkdir(parents=True, exist_ok=True)
+        path = directory / "kubeconfig.json"
+        path.write_text(
+            json.dumps(
+                {
+                    "apiVersion": "v1",
+                    "kind": "Config",
+                    "clusters": [{"name": "cluster", "cluster": {"server": server}}],
+                    "users": [{"name": "pod", "user": user}],
+                    "contexts": [
+                        {
+                            "name": "pod",
+                            "context": {"cluster": "cluster", "user": "pod", "namespace": container.namespace},
+                        }
+                    ],
+                    "current-context": "pod",
+                }
+            )
+        )
+        return path
 
 
 def _comparable(status: Mapping[str, Any]) -> Any:

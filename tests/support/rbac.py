@@ -1,17 +1,27 @@
-"""Kubernetes RBAC, evaluated offline: which requests a set of rendered Roles, ClusterRoles
-and bindings allows a ServiceAccount to make.
+"""Kubernetes RBAC, evaluated offline: which requests a set of Roles, ClusterRoles and bindings allows.
 
-Follows the RBAC authorizer (k8s.io/kubernetes/plugin/pkg/auth/authorizer/rbac): a request
-(verb, apiGroup, resource[/subresource], namespace, name) is allowed when a rule of a role
-bound to the subject matches it. RoleBindings grant only inside their own namespace;
-ClusterRoleBindings everywhere. A request on a Namespace object itself (GET
-/api/v1/namespaces/NAME) has that namespace as its namespace, so a Role in NAME can allow it.
+Follows the RBAC authorizer (k8s.io/kubernetes/plugin/pkg/auth/authorizer/rbac, rbac.go and
+pkg/apis/rbac/v1/evaluation_helpers.go): a request (verb, apiGroup, resource[/subresource], namespace,
+name; or verb and path for a non-resource URL) is allowed when a rule of a role bound to the subject
+matches it. ``*`` matches every verb, group or resource (subresources included), ``*/SUB`` every
+resource's SUB; ``resourceNames`` restrict a rule to named objects, so a request without a name (create,
+list, watch without a ``metadata.name`` field selector) never matches such a rule; a ``nonResourceURLs``
+entry ending in ``*`` is a prefix. RoleBindings grant only inside their own namespace; ClusterRoleBindings
+everywhere. Subjects: ServiceAccount (its namespace defaults to the RoleBinding's), User, Group. A request
+on a Namespace object itself (GET /api/v1/namespaces/NAME) has that namespace as its namespace, so a Role in
+NAME can allow it.
+
+Two uses: :class:`Grants` reads rendered manifests (the chart's, the operator's children) for one
+ServiceAccount; :func:`authorize` decides a request of any user from the objects an API server stores
+(the emulator's), with the authorizer's denial reason (a binding whose role is missing:
+``RBAC: role.rbac.authorization.k8s.io "NAME" not found``) and :func:`forbidden_message` its 403 text.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 RBAC_GROUP = "rbac.authorization.k8s.io"
 
@@ -23,6 +33,11 @@ class Request:
     resource: str  # "livestrategies" or "livestrategies/status"
     namespace: str | None = None  # None: a cluster-scoped request (or all namespaces)
     name: str | None = None
+    path: str | None = None  # set: a non-resource request (``/api``, ``/version``), ``resource`` unused
+
+    @property
+    def subresource(self) -> str:
+        return self.resource.partition("/")[2]
 
 
 def _matches(values: Iterable[str], wanted: str) -> bool:
@@ -30,13 +45,24 @@ def _matches(values: Iterable[str], wanted: str) -> bool:
     return "*" in values or wanted in values
 
 
-def rule_allows(rule: dict, request: Request) -> bool:
-    if "nonResourceURLs" in rule:
-        return False
+def _resource_matches(resources: Iterable[str], request: Request) -> bool:
+    sub = request.subresource
+    return any(resource in ("*", request.resource) or (bool(sub) and resource == f"*/{sub}") for resource in resources)
+
+
+def _url_matches(urls: Iterable[str], path: str) -> bool:
+    return any(url in ("*", path) or (url.endswith("*") and path.startswith(url[:-1])) for url in urls)
+
+
+def rule_allows(rule: Mapping[str, Any], request: Request) -> bool:
+    if request.path is not None:
+        return _matches(rule.get("verbs") or [], request.verb) and _url_matches(
+            rule.get("nonResourceURLs") or [], request.path
+        )
     return (
-        _matches(rule.get("verbs", []), request.verb)
-        and _matches(rule.get("apiGroups", []), request.group)
-        and _matches(rule.get("resources", []), request.resource)
+        _matches(rule.get("verbs") or [], request.verb)
+        and _matches(rule.get("apiGroups") or [], request.group)
+        and _resource_matches(rule.get("resources") or [], request)
         and (not rule.get("resourceNames") or request.name in rule["resourceNames"])
     )
 
@@ -91,3 +117,121 @@ def triples(rules: Iterable[dict]) -> set[tuple[str, str, str]]:
         for group in rule.get("apiGroups", [])
         for resource in rule.get("resources", [])
     }
+
+
+def applies_to(subject: Mapping[str, Any], username: str, groups: Sequence[str], namespace: str) -> bool:
+    """rbac.go ``appliesToUser``: ``namespace`` is the RoleBinding's ("" for a ClusterRoleBinding)."""
+    kind, name = subject.get("kind"), subject.get("name")
+    if kind == "ServiceAccount":
+        sa_namespace = subject.get("namespace") or namespace
+        return bool(sa_namespace) and username == f"system:serviceaccount:{sa_namespace}:{name}"
+    if kind == "User":
+        return username == name
+    if kind == "Group":
+        return name in groups
+    return False
+
+
+def authorize(
+    username: str,
+    groups: Sequence[str],
+    request: Request,
+    *,
+    roles: Mapping[tuple[str, str], Mapping[str, Any]],
+    cluster_roles: Mapping[str, Mapping[str, Any]],
+    role_bindings: Iterable[Mapping[str, Any]],
+    cluster_role_bindings: Iterable[Mapping[str, Any]],
+) -> tuple[bool, str]:
+    """(allowed, reason) as the RBAC authorizer decides: ClusterRoleBindings first, then the RoleBindings of the
+    request's namespace; the reason names the roles that bindings of this user refer to and that do not exist."""
+    errors: list[str] = []
+
+    def rules_of(ref: Mapping[str, Any], namespace: str) -> list[Mapping[str, Any]]:
+        if ref.get("kind") == "ClusterRole":
+            role = cluster_roles.get(ref.get("name", ""))
+            if role is None:
+                errors.append(f'clusterrole.rbac.authorization.k8s.io "{ref.get("name")}" not found')
+                return []
+        else:
+            role = roles.get((namespace, ref.get("name", "")))
+            if role is None:
+                errors.append(f'role.rbac.authorization.k8s.io "{ref.get("name")}" not found')
+                return []
+        return list(role.get("rules") or [])
+
+    for binding in cluster_role_bindings:
+        subjects = binding.get("subjects") or []
+        if any(applies_to(s, username, groups, "") for s in subjects) and any(
+            rule_allows(rule, request) for rule in rules_of(binding.get("roleRef") or {}, "")
+        ):
+            return True, ""
+    if request.namespace:
+        for binding in role_bindings:
+            if (binding.get("metadata") or {}).get("namespace") != request.namespace:
+                continue
+            subjects = binding.get("subjects") or []
+            if any(applies_to(s, username, groups, request.namespace) for s in subjects) and any(
+                rule_allows(r, request) for r in rules_of(binding.get("roleRef") or {}, request.namespace)
+            ):
+                return True, ""
+    if not errors:
+        return False, ""
+    return False, "RBAC: " + (errors[0] if len(errors) == 1 else "[" + ", ".join(errors) + "]")
+
+
+def forbidden_message(username: str, request: Request, reason: str = "") -> str:
+    """The 403's message (apiserver responsewriters ``forbiddenMessage`` wrapped by ``apierrors.NewForbidden``)."""
+    if request.path is not None:
+        text = f'forbidden: User "{username}" cannot {request.verb} path "{request.path}"'
+    else:
+        where = f'in the namespace "{request.namespace}"' if request.namespace else "at the cluster scope"
+        text = f'User "{username}" cannot {request.verb} resource "{request.resource}" in API group "{request.group}" {where}'
+        plural = request.resource.partition("/")[0]
+        qualified = f"{plural}.{request.group}" if request.group else plural
+        prefix = f'{qualified} "{request.name}"' if request.name else qualified
+        text = f"{prefix} is forbidden: {text}"
+    return f"{text}: {reason}" if reason else text
+
+
+def bootstrap_policy() -> list[tuple[str, dict[str, Any]]]:
+    """(resource, object) of the bootstrap ClusterRoles and ClusterRoleBindings every API server stores at startup
+    (plugin/pkg/auth/authorizer/rbac/bootstrappolicy) that concern any authenticated user or anonymous requests:
+    discovery, the self-reviews, the public info (``/version``, ``/healthz``)."""
+    meta = {
+        "labels": {"kubernetes.io/bootstrapping": "rbac-defaults"},
+        "annotations": {"rbac.authorization.kubernetes.io/autoupdate": "true"},
+    }
+    public = ["/healthz", "/livez", "/readyz", "/version", "/version/"]
+    roles = {
+        "system:discovery": [
+            {
+                "nonResourceURLs": ["/api", "/api/*", "/apis", "/apis/*", "/openapi", "/openapi/*", *public],
+                "verbs": ["get"],
+            }
+        ],
+        "system:basic-user": [
+            {
+                "apiGroups": ["authorization.k8s.io"],
+                "resources": ["selfsubjectaccessreviews", "selfsubjectrulesreviews"],
+                "verbs": ["create"],
+            },
+            {"apiGroups": ["authentication.k8s.io"], "resources": ["selfsubjectreviews"], "verbs": ["create"]},
+        ],
+        "system:public-info-viewer": [{"nonResourceURLs": public, "verbs": ["get"]}],
+    }
+    groups = {
+        "system:discovery": ["system:authenticated"],
+        "system:basic-user": ["system:authenticated"],
+        "system:public-info-viewer": ["system:authenticated", "system:unauthenticated"],
+    }
+    documents: list[tuple[str, dict[str, Any]]] = []
+    for name, rules in roles.items():
+        documents.append((f"{RBAC_GROUP}/v1/clusterroles", {"metadata": {"name": name, **meta}, "rules": rules}))
+    for name, members in groups.items():
+        binding = {
+            "metadata": {"name": name, **meta},
+            "roleRef": {"apiGroup": RBAC_GROUP, "kind": "ClusterRole", "name": name},
+            "subjects": [{"apiGroup": RBAC_GROUP, "kind": "Group", "name": group} for group in members],
+        }
+        documents.append((f"{RBAC_GROUP}/v1/clusterrolebindings", binding))
+    return documents
