@@ -10,9 +10,14 @@ from __future__ import annotations
 
 from typing import Any
 
+import aiohttp
+import pytest
+import yaml
+
 from strategy_operator.build import labels
 from tests.support.desk import CHILD_RESOURCES, Desk, paper
-from tests.support.kube import wait_for
+from tests.support.helm import template_result
+from tests.support.kube import ADMISSION_PLURALS, wait_for
 from tests.support.kubelet import Kubelet
 from tests.support.operator import fast_settings, is_operator_request, running_operator
 
@@ -91,6 +96,14 @@ async def test_strategies_of_a_namespace_share_one_identity_made_once(emulator, 
         ]
         assert len(creates) == 3, creates
 
+        # deleted by hand: the running pods need it no more; the operator puts it back when a pod is wanted again
+        emulator.delete_object(CHILD_RESOURCES["ServiceAccount"], SHARED, namespace="default")
+        await desk.scale("two", 0)
+        await wait_for(lambda: desk.phase("two") == "Halted", timeout=30)
+        await desk.scale("two", 1)
+        await wait_for(lambda: desk.phase("two") == "Running" and account_of(desk, "two") == SHARED, timeout=30)
+        assert desk.child("ServiceAccount", SHARED) is not None
+
         # a strategy deleted leaves the others their identity
         await desk.delete("one")
         await wait_for(lambda: desk.get("one") is None, timeout=30)
@@ -137,3 +150,66 @@ async def test_upgrading_to_the_shared_identity_restarts_nothing_and_removes_wha
         await operator.processed(emulator, "manual")
         assert account_of(desk, "manual") == "manual" and desk.child("Role", "manual") is not None
         assert kubelet.max_running == 1
+
+
+def chart_identity_policy() -> list[dict[str, Any]]:
+    """The chart's runtime-identity policy and binding, as helm renders them for a cluster that serves them."""
+    served = ("--api-versions", "admissionregistration.k8s.io/v1/ValidatingAdmissionPolicy")
+    result = template_result(None, None, *served)
+    assert result.returncode == 0, result.output
+    docs = [d for d in yaml.safe_load_all(result.stdout) if d]
+    found = [
+        d
+        for d in docs
+        if d["kind"].startswith("ValidatingAdmissionPolicy") and "runtime-identity" in d["metadata"]["name"]
+    ]
+    assert [d["kind"] for d in found] == ["ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding"]
+    return found
+
+
+async def patch_status(emulator, name: str, token: str, patch: dict, method: str = "PATCH") -> tuple[int, dict]:
+    url = f"{str(emulator.url).rstrip('/')}/apis/livestrat.io/v1alpha1/namespaces/default/livestrategies/{name}/status"
+    headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/merge-patch+json"}
+    async with (
+        aiohttp.ClientSession() as http,
+        http.request(method, url, json=patch if method == "PATCH" else None, headers=headers) as answer,
+    ):
+        return answer.status, await answer.json(content_type=None)
+
+
+@pytest.mark.slow  # renders the chart with helm
+async def test_a_pod_of_the_shared_identity_writes_only_its_own_strategys_status(
+    emulator, desk: Desk, kubelet: Kubelet
+):
+    """The shared Role names no strategy: the chart's admission policy is what keeps each pod to its own status, from
+    the pod name its bound token carries (the emulator authenticates, authorizes and admits as an API server)."""
+    policy, binding = chart_identity_policy()
+    for document in (policy, binding):
+        emulator.create_object(ADMISSION_PLURALS[document["kind"]], document)
+    async with running_operator(emulator, fast_settings(runtime_identity="shared")):
+        await desk.apply(paper("one"))
+        await desk.apply(paper("two"))
+        await wait_for(lambda: desk.phase("one") == "Running" and desk.phase("two") == "Running", timeout=30)
+        own = emulator.issue_token("default", SHARED, pod="one-0")
+        report = {"status": {"trading": {"fills": 3}}}
+
+        status, body = await patch_status(emulator, "one", own, report)
+        assert status == 200 and body["status"]["trading"]["fills"] == 3, body
+        status, body = await patch_status(emulator, "two", own, report)
+        assert status == 403 and body["reason"] == "Forbidden", body
+        assert "may patch only the status of the strategy its pod runs" in body["message"], body
+        assert (desk.status("two").get("trading") or {}).get("fills") != 3
+        # a token bound to no pod (kubectl create token) says no pod: refused
+        status, body = await patch_status(emulator, "one", emulator.issue_token("default", SHARED), report)
+        assert status == 403, body
+        # no reads at all (a policy never sees them); the runtime reads its halt record through an empty patch
+        status, body = await patch_status(emulator, "one", own, {}, method="GET")
+        assert status == 403, body
+        version = desk.get("one")["metadata"]["resourceVersion"]
+        status, body = await patch_status(emulator, "one", own, {})
+        assert status == 200 and body["metadata"]["name"] == "one" and body["metadata"]["resourceVersion"] == version
+
+        # the policy is what narrows the shared Role: unbound, the same patch goes through
+        emulator.delete_object(ADMISSION_PLURALS["ValidatingAdmissionPolicyBinding"], binding["metadata"]["name"])
+        status, body = await patch_status(emulator, "two", own, report)
+        assert status == 200, body
