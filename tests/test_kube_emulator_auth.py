@@ -18,6 +18,7 @@ import json
 from typing import Any
 
 import aiohttp
+import kmock
 import pytest
 
 from tests.support.kube import LIVESTRATEGIES, wait_for
@@ -153,6 +154,21 @@ async def test_a_pod_token_stays_valid_one_minute_past_the_pods_deletion_timesta
     assert (await call(desk, "GET", STATUS_URL.format(name="s1"), token=token))[0] == 401
 
 
+async def test_a_service_account_held_by_a_finalizer_stops_authenticating_a_minute_after_its_deletion(desk):
+    # The same rule for the ServiceAccount: a finalizer keeps the object, not its tokens (claims.go checks the
+    # ServiceAccount's deletionTimestamp against now - 1 min before it looks at the pod).
+    token = desk.issue_token("desk", "runner", pod="s1-0")
+    desk.patch_object(SA, "runner", {"metadata": {"finalizers": ["example.com/hold"]}}, namespace="desk")
+    desk.delete_object(SA, "runner", namespace="desk")
+    stamp = desk.read_object(SA, "runner", namespace="desk")["metadata"]["deletionTimestamp"]
+    deleted = datetime.datetime.strptime(stamp, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=datetime.UTC)
+    desk.tokens.now = lambda: deleted + datetime.timedelta(seconds=59)
+    assert (await call(desk, "GET", STATUS_URL.format(name="s1"), token=token))[0] == 200
+    desk.tokens.now = lambda: deleted + datetime.timedelta(seconds=61)
+    assert (await call(desk, "GET", STATUS_URL.format(name="s1"), token=token))[0] == 401
+    assert desk.tokens.refusals[-1] == "service account desk/runner has been deleted"
+
+
 async def test_a_token_expires_a_minute_after_its_expiry(desk):
     token = desk.issue_token("desk", "runner", expiration_seconds=600)
     start = datetime.datetime.now(datetime.UTC)
@@ -179,8 +195,9 @@ async def test_a_request_without_a_token_is_anonymous_and_may_read_only_public_i
         == "kubernetes-admin"
     )
     assert desk.tokens.authenticate(None, "kopf/1.38").username == "system:anonymous"
-    strict = KubernetesEmulator(anonymous_auth=False)
-    assert strict.tokens is not None  # the switch is kube-apiserver's --anonymous-auth=false: 401 instead
+    # kube-apiserver's --anonymous-auth=false: 401 instead
+    async with KubernetesEmulator(anonymous_auth=False) as strict, kmock.Server(strict):
+        assert await call(strict, "GET", "/version") == (401, UNAUTHORIZED_BODY)
 
 
 # ------------------------------------------------------------------------------------------- authorization
