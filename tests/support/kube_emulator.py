@@ -250,6 +250,7 @@ class KubernetesEmulator(kmock.KubernetesEmulator):
     # Authentication: static tokens and service-account tokens (tests/support/kube_authn.py); tests may move its clock.
     tokens: kube_authn.TokenIssuer = attrs.field(init=False)
     _user: kube_authn.UserInfo = attrs.field(default=kube_authn.ADMIN, init=False)  # of the request being served
+    forbidden: list[str] = attrs.field(factory=list, init=False)  # the messages of the 403s authorization answered
 
     def __attrs_post_init__(self) -> None:
         super().__attrs_post_init__()
@@ -489,6 +490,7 @@ class KubernetesEmulator(kmock.KubernetesEmulator):
         )
         if allowed:
             return
+        self.forbidden.append(rbac.forbidden_message(user.username, attributes, reason))
         details: dict[str, Any] = {}
         if attributes.path is None:
             details = {
