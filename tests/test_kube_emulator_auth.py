@@ -525,3 +525,55 @@ async def test_a_runtime_pod_gets_a_kubeconfig_with_a_token_bound_to_it_or_none(
         kubelet._pod_kubeconfig(container, other, other["spec"]["containers"][0], tmp_path / "q").read_text()
     )
     assert config["users"][0]["user"] == {}
+
+
+async def test_a_service_account_may_grant_only_what_it_holds(desk):
+    # rbac "Privilege escalation prevention": "You can only create/update a role if ... you already have all the
+    # permissions contained in the role, at the same scope ... or you have been granted explicit permission to perform
+    # the escalate verb"; "You can only create/update a role binding if you already have all the permissions contained
+    # in the referenced role ... or if you have been authorized to perform the bind verb". Texts: rule.go
+    # ConfirmNoEscalation; a binding to a missing role: the role's NotFound (policybased storage).
+    writer = {"apiGroups": ["rbac.authorization.k8s.io"], "resources": ["roles", "rolebindings"], "verbs": ["create"]}
+    desk.patch_object(
+        ROLES,
+        "s1-status",
+        {"rules": [*desk.read_object(ROLES, "s1-status", namespace="desk")["rules"], writer]},
+        namespace="desk",
+    )
+    token = desk.issue_token("desk", "runner")
+    roles, bindings = (
+        "/apis/rbac.authorization.k8s.io/v1/namespaces/desk/roles",
+        "/apis/rbac.authorization.k8s.io/v1/namespaces/desk/rolebindings",
+    )
+    own = {
+        "apiGroups": ["livestrat.io"],
+        "resources": ["livestrategies/status"],
+        "resourceNames": ["s1"],
+        "verbs": ["get"],
+    }
+    assert (await call(desk, "POST", roles, token=token, json={"metadata": {"name": "same"}, "rules": [own]}))[0] == 201
+    more = [own, {"apiGroups": ["livestrat.io"], "resources": ["livestrategies"], "verbs": ["get", "patch"]}]
+    status, body = await call(desk, "POST", roles, token=token, json={"metadata": {"name": "more"}, "rules": more})
+    assert status == 403 and body["reason"] == "Forbidden"
+    assert body["message"] == (
+        'roles.rbac.authorization.k8s.io "more" is forbidden: user "system:serviceaccount:desk:runner" '
+        '(groups=["system:serviceaccounts" "system:serviceaccounts:desk" "system:authenticated"]) is attempting to '
+        "grant RBAC permissions not currently held:\n"
+        '{APIGroups:["livestrat.io"], Resources:["livestrategies"], Verbs:["get" "patch"]}'
+    )
+    ref = {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role"}
+    subjects = [{"kind": "ServiceAccount", "name": "default"}]
+    binding = {"metadata": {"name": "b"}, "roleRef": {**ref, "name": "same"}, "subjects": subjects}
+    assert (await call(desk, "POST", bindings, token=token, json=binding))[0] == 201
+    early = {"metadata": {"name": "early"}, "roleRef": {**ref, "name": "not-yet"}, "subjects": subjects}
+    status, body = await call(desk, "POST", bindings, token=token, json=early)
+    assert (status, body["message"]) == (404, 'roles.rbac.authorization.k8s.io "not-yet" not found')
+    # the escalate verb lifts the check
+    escalate = {"apiGroups": ["rbac.authorization.k8s.io"], "resources": ["roles"], "verbs": ["escalate"]}
+    desk.patch_object(
+        ROLES,
+        "s1-status",
+        {"rules": [*desk.read_object(ROLES, "s1-status", namespace="desk")["rules"], escalate]},
+        namespace="desk",
+    )
+    assert (await call(desk, "POST", roles, token=token, json={"metadata": {"name": "more"}, "rules": more}))[0] == 201
