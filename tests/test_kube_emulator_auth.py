@@ -18,6 +18,7 @@ import json
 from typing import Any
 
 import aiohttp
+import kmock
 import pytest
 
 from tests.support.kube import LIVESTRATEGIES, wait_for
@@ -153,6 +154,21 @@ async def test_a_pod_token_stays_valid_one_minute_past_the_pods_deletion_timesta
     assert (await call(desk, "GET", STATUS_URL.format(name="s1"), token=token))[0] == 401
 
 
+async def test_a_service_account_held_by_a_finalizer_stops_authenticating_a_minute_after_its_deletion(desk):
+    # The same rule for the ServiceAccount: a finalizer keeps the object, not its tokens (claims.go checks the
+    # ServiceAccount's deletionTimestamp against now - 1 min before it looks at the pod).
+    token = desk.issue_token("desk", "runner", pod="s1-0")
+    desk.patch_object(SA, "runner", {"metadata": {"finalizers": ["example.com/hold"]}}, namespace="desk")
+    desk.delete_object(SA, "runner", namespace="desk")
+    stamp = desk.read_object(SA, "runner", namespace="desk")["metadata"]["deletionTimestamp"]
+    deleted = datetime.datetime.strptime(stamp, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=datetime.UTC)
+    desk.tokens.now = lambda: deleted + datetime.timedelta(seconds=59)
+    assert (await call(desk, "GET", STATUS_URL.format(name="s1"), token=token))[0] == 200
+    desk.tokens.now = lambda: deleted + datetime.timedelta(seconds=61)
+    assert (await call(desk, "GET", STATUS_URL.format(name="s1"), token=token))[0] == 401
+    assert desk.tokens.refusals[-1] == "service account desk/runner has been deleted"
+
+
 async def test_a_token_expires_a_minute_after_its_expiry(desk):
     token = desk.issue_token("desk", "runner", expiration_seconds=600)
     start = datetime.datetime.now(datetime.UTC)
@@ -179,8 +195,9 @@ async def test_a_request_without_a_token_is_anonymous_and_may_read_only_public_i
         == "kubernetes-admin"
     )
     assert desk.tokens.authenticate(None, "kopf/1.38").username == "system:anonymous"
-    strict = KubernetesEmulator(anonymous_auth=False)
-    assert strict.tokens is not None  # the switch is kube-apiserver's --anonymous-auth=false: 401 instead
+    # kube-apiserver's --anonymous-auth=false: 401 instead
+    async with KubernetesEmulator(anonymous_auth=False) as strict, kmock.Server(strict):
+        assert await call(strict, "GET", "/version") == (401, UNAUTHORIZED_BODY)
 
 
 # ------------------------------------------------------------------------------------------- authorization
@@ -508,3 +525,55 @@ async def test_a_runtime_pod_gets_a_kubeconfig_with_a_token_bound_to_it_or_none(
         kubelet._pod_kubeconfig(container, other, other["spec"]["containers"][0], tmp_path / "q").read_text()
     )
     assert config["users"][0]["user"] == {}
+
+
+async def test_a_service_account_may_grant_only_what_it_holds(desk):
+    # rbac "Privilege escalation prevention": "You can only create/update a role if ... you already have all the
+    # permissions contained in the role, at the same scope ... or you have been granted explicit permission to perform
+    # the escalate verb"; "You can only create/update a role binding if you already have all the permissions contained
+    # in the referenced role ... or if you have been authorized to perform the bind verb". Texts: rule.go
+    # ConfirmNoEscalation; a binding to a missing role: the role's NotFound (policybased storage).
+    writer = {"apiGroups": ["rbac.authorization.k8s.io"], "resources": ["roles", "rolebindings"], "verbs": ["create"]}
+    desk.patch_object(
+        ROLES,
+        "s1-status",
+        {"rules": [*desk.read_object(ROLES, "s1-status", namespace="desk")["rules"], writer]},
+        namespace="desk",
+    )
+    token = desk.issue_token("desk", "runner")
+    roles, bindings = (
+        "/apis/rbac.authorization.k8s.io/v1/namespaces/desk/roles",
+        "/apis/rbac.authorization.k8s.io/v1/namespaces/desk/rolebindings",
+    )
+    own = {
+        "apiGroups": ["livestrat.io"],
+        "resources": ["livestrategies/status"],
+        "resourceNames": ["s1"],
+        "verbs": ["get"],
+    }
+    assert (await call(desk, "POST", roles, token=token, json={"metadata": {"name": "same"}, "rules": [own]}))[0] == 201
+    more = [own, {"apiGroups": ["livestrat.io"], "resources": ["livestrategies"], "verbs": ["get", "patch"]}]
+    status, body = await call(desk, "POST", roles, token=token, json={"metadata": {"name": "more"}, "rules": more})
+    assert status == 403 and body["reason"] == "Forbidden"
+    assert body["message"] == (
+        'roles.rbac.authorization.k8s.io "more" is forbidden: user "system:serviceaccount:desk:runner" '
+        '(groups=["system:serviceaccounts" "system:serviceaccounts:desk" "system:authenticated"]) is attempting to '
+        "grant RBAC permissions not currently held:\n"
+        '{APIGroups:["livestrat.io"], Resources:["livestrategies"], Verbs:["get" "patch"]}'
+    )
+    ref = {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role"}
+    subjects = [{"kind": "ServiceAccount", "name": "default"}]
+    binding = {"metadata": {"name": "b"}, "roleRef": {**ref, "name": "same"}, "subjects": subjects}
+    assert (await call(desk, "POST", bindings, token=token, json=binding))[0] == 201
+    early = {"metadata": {"name": "early"}, "roleRef": {**ref, "name": "not-yet"}, "subjects": subjects}
+    status, body = await call(desk, "POST", bindings, token=token, json=early)
+    assert (status, body["message"]) == (404, 'roles.rbac.authorization.k8s.io "not-yet" not found')
+    # the escalate verb lifts the check
+    escalate = {"apiGroups": ["rbac.authorization.k8s.io"], "resources": ["roles"], "verbs": ["escalate"]}
+    desk.patch_object(
+        ROLES,
+        "s1-status",
+        {"rules": [*desk.read_object(ROLES, "s1-status", namespace="desk")["rules"], escalate]},
+        namespace="desk",
+    )
+    assert (await call(desk, "POST", roles, token=token, json={"metadata": {"name": "more"}, "rules": more}))[0] == 201

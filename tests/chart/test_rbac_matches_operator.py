@@ -4,11 +4,13 @@ The calls are recorded, not listed by hand: the real kopf operator runs against 
 Kubernetes API emulator (tests/support/api_calls.py) and every request it sends is turned
 into (verb, apiGroup, resource[/subresource]) with its namespace. The chart's Roles,
 ClusterRoles and bindings are then evaluated like the API server's RBAC authorizer would
-(tests/support/rbac.py).
+(tests/support/rbac.py). With watched namespaces, the operator also runs as the chart's own
+ServiceAccount, its roles stored in the emulator, whose RBAC refuses live what they do not grant.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
 
 import pytest
@@ -19,11 +21,19 @@ from tests.support import api_calls
 from tests.support.desk import Desk, paper
 from tests.support.helm import CHART, RELEASE, RELEASE_NAMESPACE, find, operator_environ, render
 from tests.support.kube import wait_for
+from tests.support.kube_emulator import kubeconfig
 from tests.support.kubelet import Kubelet
 from tests.support.operator import OperatorThread, fast_settings, is_operator_request
 from tests.support.rbac import Grants, Request, triples
 
 WATCHED = ["desk-a", "desk-b"]
+RBAC_KINDS = {
+    "ServiceAccount": "v1/serviceaccounts",
+    "ClusterRole": "rbac.authorization.k8s.io/v1/clusterroles",
+    "ClusterRoleBinding": "rbac.authorization.k8s.io/v1/clusterrolebindings",
+    "Role": "rbac.authorization.k8s.io/v1/roles",
+    "RoleBinding": "rbac.authorization.k8s.io/v1/rolebindings",
+}
 
 
 def grants(docs: list[dict]) -> Grants:
@@ -87,9 +97,19 @@ async def test_an_operator_watching_named_namespaces_needs_nothing_its_roles_do_
     )
     assert settings.watch_namespaces == WATCHED and settings.peering
 
+    # The operator logs in as the chart's ServiceAccount, so the emulator's RBAC enforces the chart's roles live
+    # (a request they do not grant is a 403 the run would show); the desk (kubectl) stays the admin.
+    emulator.add_namespace(RELEASE_NAMESPACE)
+    for kind, plural in RBAC_KINDS.items():
+        for document in find(docs, kind):
+            emulator.create_object(plural, document, namespace=document["metadata"].get("namespace"))
+    operator_kubeconfig = tmp_path / "operator-kubeconfig.json"
+    token = emulator.issue_token(RELEASE_NAMESPACE, RELEASE)
+    operator_kubeconfig.write_text(json.dumps(kubeconfig(str(emulator.url), namespace=RELEASE_NAMESPACE, token=token)))
+
     since = len(emulator)
     desk = Desk(emulator, kubeconfig_path, WATCHED[0])
-    monkeypatch.setenv("KUBECONFIG", str(kubeconfig_path))
+    monkeypatch.setenv("KUBECONFIG", str(operator_kubeconfig))
     async with (
         Kubelet(emulator, workdir=tmp_path / "pods", kubeconfig=kubeconfig_path),
         OperatorThread(settings, name="namespaced"),
@@ -109,6 +129,10 @@ async def test_an_operator_watching_named_namespaces_needs_nothing_its_roles_do_
     access = grants(docs)
     calls = calls_by_namespace(list(emulator)[since:])
     assert calls, "no operator request recorded"
+    assert any(r.headers.get("Authorization") == f"Bearer {token}" for r in list(emulator)[since:])
+    operator_user = f'User "system:serviceaccount:{RELEASE_NAMESPACE}:{RELEASE}"'
+    assert [message for message in emulator.forbidden if operator_user in message] == []
+    assert emulator.tokens.refusals == []
     not_granted = sorted(
         (verb, group, resource, namespace or "<cluster>")
         for verb, group, resource, namespace in calls

@@ -13,6 +13,7 @@ import pytest
 from livestrat.api.status import LiveStrategyStatus
 from tests.support.desk import Desk, example, paper
 from tests.support.kube import wait_for
+from tests.support.kube_emulator import ADMIN_HEADERS
 from tests.support.kubelet import Kubelet
 from tests.support.operator import fast_settings, operator_writes, running_operator
 from tests.support.runtime_process import ROOT
@@ -47,6 +48,14 @@ async def test_apply_the_paper_example_it_trades_halts_resumes_and_is_deleted(em
         assert status["risk"]["state"] == "Active"
         assert status["podName"] == f"{NAME}-0" and status["replicas"] == 1
         first_pod = kubelet.containers[("default", f"{NAME}-0")]
+        # The runtime pushed all that as its pod's own ServiceAccount (the token the kubelet mounted), not as admin.
+        pushes = [r for r in emulator.writes() if r.url.path.endswith(f"/livestrategies/{NAME}/status")]
+        pod_users = {
+            emulator.tokens.authenticate(r.headers["Authorization"]).username
+            for r in pushes
+            if r.headers.get("Authorization") != ADMIN_HEADERS["Authorization"]
+        }
+        assert pod_users == {f"system:serviceaccount:default:{NAME}"}
 
         # kubectl scale --replicas=0: the runtime halts (SIGTERM), exits cleanly, the pod is gone.
         await desk.scale(NAME, 0)

@@ -50,6 +50,7 @@ from tests.support.kube import LIVESTRATEGIES, wait_for
 from tests.support.kube_emulator import kubeconfig
 from tests.support.ledger import KEY
 from tests.support.live_nodes import live_manifest
+from tests.support.operator import runtime_token
 from tests.support.postgres import PasswordRole, fresh_database, password_role
 from tests.support.runtime_process import RuntimeProcess, example_spec, free_port, strategy_config
 from tests.support.secrets import SPECIAL_CHARACTERS, assert_no_trace, password_with
@@ -63,7 +64,6 @@ SECRETS = {
     ENV_API_PASSPHRASE: "PASSPHRASE-0d2c19-do-not-leak",
 }
 DB_PASSWORD = "DB-PASSWORD-5e6f70-do-not-leak"
-TOKEN = "SERVICE-ACCOUNT-TOKEN-91ab2c-do-not-leak"
 
 
 def assert_nowhere(secrets: list[str], **places: str) -> None:
@@ -84,7 +84,8 @@ async def test_no_secret_reaches_logs_state_metrics_or_status(tmp_path, emulator
     manifest = {"apiVersion": "livestrat.io/v1alpha1", "kind": "LiveStrategy", "metadata": {"name": "s"}, "spec": spec}
     emulator.create_object(LIVESTRATEGIES, manifest, namespace="desk")
     kube = tmp_path / "kubeconfig.json"
-    kube.write_text(json.dumps(kubeconfig(str(emulator.url), token=TOKEN)))
+    token = runtime_token(emulator, "desk", manifest["metadata"]["name"])  # the pod's own: recognisable, must not leak
+    kube.write_text(json.dumps(kubeconfig(str(emulator.url), token=token)))
     database = urlsplit(pg_database)
     proxy = CuttableProxy(database.hostname, database.port)
     await proxy.start()
@@ -132,7 +133,7 @@ async def test_no_secret_reaches_logs_state_metrics_or_status(tmp_path, emulator
     pushed = [r.body.decode(errors="replace") for r in emulator.writes()]
     stored = json.dumps(emulator.read_object(LIVESTRATEGIES, "s", namespace="desk"))
     assert_nowhere(
-        [*SECRETS.values(), DB_PASSWORD, TOKEN],
+        [*SECRETS.values(), DB_PASSWORD, token],
         logs=output,
         served="\n".join(served),
         pushed="\n".join(pushed),
@@ -166,9 +167,10 @@ async def test_a_scram_ledger_password_and_live_keys_never_leak_with_the_right_p
     emulator.add_namespace("desk")
     emulator.create_object(LIVESTRATEGIES, manifest, namespace="desk")
     kube = tmp_path / "kubeconfig.json"
-    kube.write_text(json.dumps(kubeconfig(str(emulator.url), token=TOKEN)))
+    token = runtime_token(emulator, "desk", manifest["metadata"]["name"])  # the pod's own: recognisable, must not leak
+    kube.write_text(json.dumps(kubeconfig(str(emulator.url), token=token)))
     env = {**LIVE_KEYS, "KUBECONFIG": str(kube)}
-    secrets = [*LIVE_KEYS.values(), role.password, WRONG_PASSWORD, TOKEN]
+    secrets = [*LIVE_KEYS.values(), role.password, WRONG_PASSWORD, token]
 
     # the right password: the ledger opens (fence taken), the live node is built and connecting
     config, path = strategy_config(
@@ -324,7 +326,8 @@ async def test_a_pod_whose_ledger_password_has_every_special_character_connects_
     manifest = {"apiVersion": "livestrat.io/v1alpha1", "kind": "LiveStrategy", "metadata": {"name": "s"}, "spec": spec}
     emulator.create_object(LIVESTRATEGIES, manifest, namespace="desk")
     kube = tmp_path / "kubeconfig.json"
-    kube.write_text(json.dumps(kubeconfig(str(emulator.url), token=TOKEN)))
+    token = runtime_token(emulator, "desk", manifest["metadata"]["name"])  # the pod's own: recognisable, must not leak
+    kube.write_text(json.dumps(kubeconfig(str(emulator.url), token=token)))
     malformed = {c: password_with(c) for c in ENCODE_THESE}  # each left as it is in its DSN
     places: dict[str, str] = {}
 

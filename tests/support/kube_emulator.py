@@ -59,6 +59,8 @@ semantics with those of a real API server, as far as an operator can observe the
   bootstrap policy every cluster has (``system:discovery``, ``system:basic-user``,
   ``system:public-info-viewer``); 403 with the API server's message
   (``User "..." cannot patch resource "livestrategies/status" in API group ... in the namespace ...``);
+  RBAC's escalation prevention on writes of roles and bindings (grant only what you hold, or ``escalate`` /
+  ``bind``; a binding to a missing role is 404 for such a user);
 * the ServiceAccount admission plugin on pods and the ServiceAccount controller's ``default`` ServiceAccount
   in every namespace (tests/support/service_account_admission.py).
 
@@ -250,6 +252,7 @@ class KubernetesEmulator(kmock.KubernetesEmulator):
     # Authentication: static tokens and service-account tokens (tests/support/kube_authn.py); tests may move its clock.
     tokens: kube_authn.TokenIssuer = attrs.field(init=False)
     _user: kube_authn.UserInfo = attrs.field(default=kube_authn.ADMIN, init=False)  # of the request being served
+    forbidden: list[str] = attrs.field(factory=list, init=False)  # the messages of the 403s authorization answered
 
     def __attrs_post_init__(self) -> None:
         super().__attrs_post_init__()
@@ -478,17 +481,10 @@ class KubernetesEmulator(kmock.KubernetesEmulator):
         if "system:masters" in user.groups:
             return
         attributes = _request_attributes(request)
-        allowed, reason = rbac.authorize(
-            user.username,
-            user.groups,
-            attributes,
-            roles={(key[1] or "", key[2]): body for key, body in self._iter_live(ROLES, None)},
-            cluster_roles={key[2]: body for key, body in self._iter_live(CLUSTER_ROLES, None)},
-            role_bindings=[body for _, body in self._iter_live(ROLE_BINDINGS, None)],
-            cluster_role_bindings=[body for _, body in self._iter_live(CLUSTER_ROLE_BINDINGS, None)],
-        )
+        allowed, reason = rbac.authorize(user.username, user.groups, attributes, **self._rbac_objects())
         if allowed:
             return
+        self.forbidden.append(rbac.forbidden_message(user.username, attributes, reason))
         details: dict[str, Any] = {}
         if attributes.path is None:
             details = {
@@ -502,6 +498,87 @@ class KubernetesEmulator(kmock.KubernetesEmulator):
             rbac.forbidden_message(user.username, attributes, reason),
             **{key: value for key, value in details.items() if value},
         )
+
+    def _rbac_objects(self) -> dict[str, Any]:
+        return {
+            "roles": {(key[1] or "", key[2]): body for key, body in self._iter_live(ROLES, None)},
+            "cluster_roles": {key[2]: body for key, body in self._iter_live(CLUSTER_ROLES, None)},
+            "role_bindings": [body for _, body in self._iter_live(ROLE_BINDINGS, None)],
+            "cluster_role_bindings": [body for _, body in self._iter_live(CLUSTER_ROLE_BINDINGS, None)],
+        }
+
+    def _confirm_no_escalation(
+        self, resource: kmock.resource, namespace: str | None, new: Body, old: Body | None
+    ) -> None:
+        """RBAC's escalation prevention (reference/access-authn-authz/rbac, "Privilege escalation prevention and
+        bootstrapping"; pkg/registry/rbac/*/policybased): a user may write a Role or ClusterRole only with every
+        permission it grants (or ``escalate`` on it), and a binding only to a role whose permissions it holds (or
+        ``bind`` on that role; a binding to a role that does not exist is then that role's 404). Writes that change
+        only ownerReferences and finalizers, and ``system:masters``, pass."""
+        kinds = {
+            ROLES: "roles",
+            CLUSTER_ROLES: "clusterroles",
+            ROLE_BINDINGS: "rolebindings",
+            CLUSTER_ROLE_BINDINGS: "clusterrolebindings",
+        }
+        user = self._user
+        if resource not in kinds or self._unchecked or "system:masters" in user.groups:
+            return
+        if old is not None:
+
+            def essence(body: Body) -> Body:
+                meta = {
+                    k: v
+                    for k, v in body["metadata"].items()
+                    if k not in ("ownerReferences", "finalizers", *SERVER_METADATA)
+                }
+                return {**body, "metadata": meta}
+
+            if essence(new) == essence(old):  # IsOnlyMutatingGCFields
+                return
+        objects = self._rbac_objects()
+        scope = namespace if resource in (ROLES, ROLE_BINDINGS) else ""
+        name = new["metadata"]["name"]
+
+        def may(verb: str, plural: str, target: str) -> bool:
+            request = rbac.Request(verb, rbac.RBAC_GROUP, plural, namespace=scope or None, name=target)
+            return rbac.authorize(user.username, user.groups, request, **objects)[0]
+
+        if resource in (ROLES, CLUSTER_ROLES):
+            if may("escalate", kinds[resource], name):
+                return
+            granted = new.get("rules") or []
+        else:
+            ref = new.get("roleRef") or {}
+            plural = "clusterroles" if ref.get("kind") == "ClusterRole" else "roles"
+            if may("bind", plural, ref.get("name", "")):
+                return
+            role = (
+                objects["cluster_roles"].get(ref.get("name", ""))
+                if plural == "clusterroles"
+                else objects["roles"].get((scope or "", ref.get("name", "")))
+            )
+            if role is None:
+                raise api_error(
+                    404,
+                    "NotFound",
+                    f'{plural}.{rbac.RBAC_GROUP} "{ref.get("name")}" not found',
+                    name=ref.get("name"),
+                    group=rbac.RBAC_GROUP,
+                    kind=plural,
+                )
+            granted = role.get("rules") or []
+        held = rbac.rules_for(user.username, user.groups, scope or "", **objects)
+        refused = rbac.escalation(user.username, user.groups, held, granted)
+        if refused is not None:
+            raise api_error(
+                403,
+                "Forbidden",
+                f'{kinds[resource]}.{rbac.RBAC_GROUP} "{name}" is forbidden: {refused}',
+                name=name,
+                group=rbac.RBAC_GROUP,
+                kind=kinds[resource],
+            )
 
     def _read_for_authentication(self, resource: str, name: str, namespace: str | None) -> Body | None:
         """The token authenticator's lookups: the live object (one being deleted included), read-only."""
@@ -681,6 +758,7 @@ class KubernetesEmulator(kmock.KubernetesEmulator):
         body = self._against_schema(resource, body, None)
         if not self._unchecked:
             kube_quantities.canonicalise(resource, body)
+        self._confirm_no_escalation(resource, namespace, body, None)
         self._admit(resource, None, "CREATE", body, None)
         meta = body["metadata"]
         meta["uid"] = str(uuid.uuid4())
@@ -808,6 +886,7 @@ class KubernetesEmulator(kmock.KubernetesEmulator):
         new = self._against_schema(resource, new, old)
         if not self._unchecked:
             kube_quantities.canonicalise(resource, new)  # as decoded: before admission sees it
+        self._confirm_no_escalation(resource, namespace, new, old)
         self._admit(resource, sub, "UPDATE", new, old)
         meta = new["metadata"]
 

@@ -24,6 +24,8 @@ import kmock
 import kopf
 import pytest
 
+from livestrat.api.resource import LiveStrategy
+from strategy_operator.build import manifests
 from strategy_operator.clock import SYSTEM_CLOCK, Clock
 from strategy_operator.main import operator_kwargs
 from strategy_operator.settings import OperatorSettings
@@ -244,3 +246,22 @@ def peering_crd(clusterwide: bool = True) -> dict[str, Any]:
             ],
         },
     }
+
+
+def runtime_token(emulator: KubernetesEmulator, namespace: str, name: str) -> str:
+    """A token of the identity the operator gives strategy ``name``'s pod, for a runtime a test starts itself: its
+    ServiceAccount, Role and RoleBinding built by the operator's own builders (created unless there), then a token of
+    that ServiceAccount as the TokenRequest API issues it. The runtime can do what its pod could, nothing more."""
+    strategy = LiveStrategy.model_validate(emulator.read_object(LIVESTRATEGIES, name, namespace=namespace))
+    children = (
+        ("v1/serviceaccounts", manifests.build_service_account(strategy, fast_settings())),
+        ("rbac.authorization.k8s.io/v1/roles", manifests.build_role(strategy)),
+        ("rbac.authorization.k8s.io/v1/rolebindings", manifests.build_role_binding(strategy)),
+    )
+    for resource, document in children:
+        if (
+            document is not None
+            and emulator.read_object(resource, document["metadata"]["name"], namespace=namespace) is None
+        ):
+            emulator.create_object(resource, document, namespace=namespace)
+    return emulator.issue_token(namespace, manifests.service_account_name(strategy))

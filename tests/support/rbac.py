@@ -19,6 +19,7 @@ ServiceAccount; :func:`authorize` decides a request of any user from the objects
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -235,3 +236,93 @@ def bootstrap_policy() -> list[tuple[str, dict[str, Any]]]:
         }
         documents.append((f"{RBAC_GROUP}/v1/clusterrolebindings", binding))
     return documents
+
+
+def rules_for(
+    username: str,
+    groups: Sequence[str],
+    namespace: str,
+    *,
+    roles: Mapping[tuple[str, str], Mapping[str, Any]],
+    cluster_roles: Mapping[str, Mapping[str, Any]],
+    role_bindings: Iterable[Mapping[str, Any]],
+    cluster_role_bindings: Iterable[Mapping[str, Any]],
+) -> list[Mapping[str, Any]]:
+    """Every rule a user holds in ``namespace`` ("" : cluster-wide only), as the rule resolver's ``RulesFor``."""
+    held: list[Mapping[str, Any]] = []
+    bindings = [(b, "") for b in cluster_role_bindings]
+    if namespace:
+        bindings += [(b, namespace) for b in role_bindings if (b.get("metadata") or {}).get("namespace") == namespace]
+    for binding, where in bindings:
+        if not any(applies_to(s, username, groups, where) for s in binding.get("subjects") or []):
+            continue
+        ref = binding.get("roleRef") or {}
+        role = (
+            cluster_roles.get(ref.get("name", ""))
+            if ref.get("kind") == "ClusterRole"
+            else roles.get((where, ref.get("name", "")))
+        )
+        held += list((role or {}).get("rules") or [])
+    return held
+
+
+def _atomic(rule: Mapping[str, Any]) -> list[tuple[Request, dict[str, Any]]]:
+    """BreakdownRule: one (request, rule) per verb x group x resource x name, or verb x URL."""
+    verbs = list(rule.get("verbs") or [])
+    pieces: list[tuple[Request, dict[str, Any]]] = []
+    for group in rule.get("apiGroups") or []:
+        for resource in rule.get("resources") or []:
+            for name in rule.get("resourceNames") or [None]:
+                for verb in verbs:
+                    atom: dict[str, Any] = {"apiGroups": [group], "resources": [resource], "verbs": [verb]}
+                    if name is not None:
+                        atom["resourceNames"] = [name]
+                    pieces.append((Request(verb, group, resource, name=name), atom))
+    for url in rule.get("nonResourceURLs") or []:
+        for verb in verbs:
+            pieces.append((Request(verb, "", "", path=url), {"nonResourceURLs": [url], "verbs": [verb]}))
+    return pieces
+
+
+def _go_strings(values: Sequence[str]) -> str:
+    return "[" + " ".join(json.dumps(value) for value in values) + "]"
+
+
+def compact_string(rule: Mapping[str, Any]) -> str:
+    """rbacv1helpers.CompactString."""
+    parts = [
+        f"{label}:{_go_strings(rule[key])}"
+        for key, label in (
+            ("apiGroups", "APIGroups"),
+            ("resources", "Resources"),
+            ("nonResourceURLs", "NonResourceURLs"),
+            ("resourceNames", "ResourceNames"),
+            ("verbs", "Verbs"),
+        )
+        if rule.get(key)
+    ]
+    return "{" + ", ".join(parts) + "}"
+
+
+def escalation(
+    username: str, groups: Sequence[str], held: Sequence[Mapping[str, Any]], granted: Iterable[Mapping[str, Any]]
+) -> str | None:
+    """ConfirmNoEscalation (pkg/registry/rbac/validation/rule.go): why granting ``granted`` is an escalation for a user
+    holding ``held`` (each atomic right must be covered by a held rule; ``*`` covers only as ``*``), or None."""
+    missing: dict[tuple[str, ...], dict[str, Any]] = {}  # CompactRules: the atoms that differ only in their verb
+    for rule in granted:
+        for request, atom in _atomic(rule):
+            if any(rule_allows(owner, request) for owner in held):
+                continue
+            key = tuple(json.dumps(atom.get(k)) for k in ("apiGroups", "resources", "nonResourceURLs", "resourceNames"))
+            if key in missing:
+                missing[key]["verbs"].append(request.verb)
+            else:
+                missing[key] = atom
+    if not missing:
+        return None
+    lines = sorted(compact_string(atom) for atom in missing.values())
+    return (
+        f'user "{username}" (groups={_go_strings(groups)}) is attempting to grant RBAC permissions not currently held:\n'
+        + "\n".join(lines)
+    )
