@@ -253,10 +253,11 @@ def runtime_token(emulator: KubernetesEmulator, namespace: str, name: str) -> st
     ServiceAccount, Role and RoleBinding built by the operator's own builders (created unless there), then a token of
     that ServiceAccount as the TokenRequest API issues it. The runtime can do what its pod could, nothing more."""
     strategy = LiveStrategy.model_validate(emulator.read_object(LIVESTRATEGIES, name, namespace=namespace))
+    settings = fast_settings()  # an identity of its own (runtimeIdentity perStrategy): its Role names the strategy
     children = (
-        ("v1/serviceaccounts", manifests.build_service_account(strategy, fast_settings())),
+        ("v1/serviceaccounts", manifests.build_service_account(strategy, settings)),
         ("rbac.authorization.k8s.io/v1/roles", manifests.build_role(strategy)),
-        ("rbac.authorization.k8s.io/v1/rolebindings", manifests.build_role_binding(strategy)),
+        ("rbac.authorization.k8s.io/v1/rolebindings", manifests.build_role_binding(strategy, settings)),
     )
     for resource, document in children:
         if (
@@ -264,4 +265,4 @@ def runtime_token(emulator: KubernetesEmulator, namespace: str, name: str) -> st
             and emulator.read_object(resource, document["metadata"]["name"], namespace=namespace) is None
         ):
             emulator.create_object(resource, document, namespace=namespace)
-    return emulator.issue_token(namespace, manifests.service_account_name(strategy))
+    return emulator.issue_token(namespace, manifests.service_account_name(strategy, settings))
