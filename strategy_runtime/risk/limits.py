@@ -29,6 +29,7 @@ The clock is injected (``now``, for the time of a breach); the market's time com
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -281,6 +282,28 @@ class LimitsTracker:
             self._day_start = dict(self._last_total)
             self._day = day
             self._baseline_dirty = True
+
+    def same_day(self, ts_ns: int) -> bool:
+        """``advance(ts_ns)`` would leave the UTC day as it is."""
+        return max(ts_ns, self._last_ts) // NANOS_PER_DAY == self._day
+
+    def total(self, currency: str) -> float:
+        """Total PnL in ``currency`` at the last check."""
+        return self._last_total.get(currency, 0.0)
+
+    def pnl_room(self, currency: str) -> tuple[float, float]:
+        """The total PnL in ``currency`` above which a check could find a breach and below which no new peak.
+
+        From the figures now: ``maxDailyLoss`` breaks below the day's opening less the limit, ``maxDrawdown``
+        at the peak less the limit (or lower); anything above the peak is a new peak.
+        """
+        peak = self._peak.get(currency, 0.0)
+        low = -math.inf
+        if self.max_daily_loss is not None:
+            low = max(low, self._day_start.get(currency, 0.0) - self._daily_limit)
+        if self.max_drawdown is not None:
+            low = max(low, peak - self._drawdown_limit)
+        return low, peak
 
     def _totals(self) -> dict[str, float]:
         totals: dict[str, float] = {}
