@@ -283,9 +283,15 @@ class LimitsTracker:
             self._day = day
             self._baseline_dirty = True
 
-    def same_day(self, ts_ns: int) -> bool:
-        """``advance(ts_ns)`` would leave the UTC day as it is."""
-        return max(ts_ns, self._last_ts) // NANOS_PER_DAY == self._day
+    @property
+    def day_end_ns(self) -> int:
+        """When the current UTC day ends (ns): ``advance`` to any time before it leaves the day as it is."""
+        return ((self._day if self._day is not None else self._last_ts // NANOS_PER_DAY) + 1) * NANOS_PER_DAY
+
+    def advance_within_day(self, ts_ns: int) -> None:
+        """``advance`` to a time before ``day_end_ns``: the day stays, only the market's time moves."""
+        if ts_ns > self._last_ts:
+            self._last_ts = ts_ns
 
     def total(self, currency: str) -> float:
         """Total PnL in ``currency`` at the last check."""

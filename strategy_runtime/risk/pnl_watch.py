@@ -45,16 +45,17 @@ class PnlWatch:
         self.limits = limits
         self._reprice = reprice
         self._shortcut = shortcut
-        self._band: tuple[Any, float, float] | None = None  # instrument, lowest and highest quiet price
+        # The instrument, its lowest and highest quiet price, and the end of the UTC day (ns) it holds for.
+        self._band: tuple[Any, float, float, int] | None = None
         self._deferred: tuple[Any, Any] | None = None  # the last price taken without a check
         self.skipped = 0
         self.checked = 0
 
     def on_price(self, instrument_id: Any, price: Any, value: float, ts_ns: int, *, halted: bool) -> Breach | None:
         """A new price (``value``: as a float) of an instrument with a position open; the breach it makes."""
-        band = self._band
-        if band is not None and band[0] == instrument_id and band[1] < value < band[2] and self.limits.same_day(ts_ns):
-            self.limits.advance(ts_ns)
+        band = self._band  # the hot path: a few comparisons, on most prices
+        if band is not None and band[1] < value < band[2] and ts_ns < band[3] and band[0] == instrument_id:
+            self.limits.advance_within_day(ts_ns)
             self._deferred = (instrument_id, price)
             self.skipped += 1
             return None
@@ -84,14 +85,15 @@ class PnlWatch:
 
     def _quiet_band(
         self, instrument_id: Any, price: float, currency: str, slope: float
-    ) -> tuple[Any, float, float] | None:
+    ) -> tuple[Any, float, float, int] | None:
         total = self.limits.total(currency)
         low, high = self.limits.pnl_room(currency)
         margin = ROUNDING_MARGIN + RELATIVE_MARGIN * (abs(total) + abs(slope * price))
         low, high = low + margin, high - margin
         if not low < total < high:
             return None
+        day_end = self.limits.day_end_ns
         if slope == 0:
-            return instrument_id, -math.inf, math.inf
+            return instrument_id, -math.inf, math.inf, day_end
         ends = (price + (low - total) / slope, price + (high - total) / slope)
-        return instrument_id, min(ends), max(ends)
+        return instrument_id, min(ends), max(ends), day_end
