@@ -21,4 +21,6 @@ def machine_header(title: str) -> list[str]:
         f"{title}, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC",
         f"machine: {cpu_model()}, {os.cpu_count()} cores, {platform.system()} {platform.release()}, "
         f"Python {platform.python_version()}",
+        # Other work on the machine moves every absolute figure: say how busy it was.
+        "load average (1, 5, 15 min) at the start: {:.2f}, {:.2f}, {:.2f}".format(*os.getloadavg()),
     ]

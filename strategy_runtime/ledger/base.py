@@ -66,6 +66,8 @@ logger = logging.getLogger("livestrat.ledger")
 # The writer's retries: 50 ms doubling to 5 s (with jitter), for as long as it takes.
 RETRY_INITIAL_SECONDS = 0.05
 RETRY_MAX_SECONDS = 5.0
+# Group commit (``pacing.Turns``): a busy ledger starts a commit at most this often; an idle one at once.
+COMMIT_INTERVAL_SECONDS = 0.02
 
 
 @dataclass(frozen=True)
@@ -137,6 +139,7 @@ class Ledger(ABC):
         retry_initial: float = RETRY_INITIAL_SECONDS,
         retry_max: float = RETRY_MAX_SECONDS,
         spool: FillSpool | None = None,
+        commit_interval: float = COMMIT_INTERVAL_SECONDS,
         on_fence_lost: Callable[[str], None] | None = None,
         on_commit: Callable[[CommittedBatch], None] | None = None,
         runs: bool = False,
@@ -166,6 +169,7 @@ class Ledger(ABC):
             on_commit=on_commit,
             on_fence_taken=self._fence_lost,
             spool=spool,
+            commit_interval=commit_interval,
         )
 
         self._state = _State.NEW

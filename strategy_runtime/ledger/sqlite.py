@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import fcntl
+import functools
 import json
 import os
 import sqlite3
@@ -126,10 +127,21 @@ MIGRATIONS = (
     Migration(5, "risk halts in market time", ("ALTER TABLE risk_halts ADD COLUMN breached_at_market TEXT",)),
 )
 
-INSERT_SQL = (
-    f"INSERT INTO fills ({', '.join(COLUMNS)}, fence_epoch) VALUES ({', '.join('?' for _ in COLUMNS)}, ?) "
-    "ON CONFLICT (strategy_key, instrument_id, trade_id) DO NOTHING"
-)
+_ROW = f"({', '.join('?' for _ in COLUMNS)}, ?)"
+_ROW_VALUES = len(COLUMNS) + 1
+
+
+@functools.cache
+def insert_sql(rows: int) -> str:
+    """One INSERT of ``rows`` fills. One statement, not ``executemany``: the sqlite3 module gives up and
+    takes back the interpreter's lock around every statement it steps, and each taking back waits for
+    the replay's thread to let go of it."""
+    return (
+        f"INSERT INTO fills ({', '.join(COLUMNS)}, fence_epoch) VALUES {', '.join([_ROW] * rows)} "
+        "ON CONFLICT (strategy_key, instrument_id, trade_id) DO NOTHING"
+    )
+
+
 TAKE_SQL = (
     "INSERT INTO fences (strategy_key, owner, acquired_at, epoch, lease_seconds) VALUES (?, ?, ?, 1, ?) "
     "ON CONFLICT (strategy_key) DO UPDATE SET owner = excluded.owner, acquired_at = excluded.acquired_at, "
@@ -308,7 +320,13 @@ class SqliteLedger(Ledger):
     def _insert_sync(self, fills: Sequence[FillRecord]) -> int:
         with self._fenced() as conn:
             before = conn.total_changes
-            conn.executemany(INSERT_SQL, [(*fill.as_row(), self._epoch) for fill in fills])
+            # As many rows per statement as SQLite takes parameters (32,766 since 3.32; 999 before).
+            per_statement = max(1, conn.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER) // _ROW_VALUES)
+            for start in range(0, len(fills), per_statement):
+                chunk = fills[start : start + per_statement]
+                conn.execute(
+                    insert_sql(len(chunk)), [value for fill in chunk for value in (*fill.as_row(), self._epoch)]
+                )
             return conn.total_changes - before
 
     async def _select(self, strategy_key: str) -> list[FillRecord]:

@@ -4,20 +4,23 @@
 next sequence number. Two tasks drain the queue, side by side:
 
 - ``run`` commits: it takes up to ``batch_size`` queued fills at a time and hands them to the
-  backend's insert, one transaction per batch; a fill leaves the queue only once its batch has
-  committed. A failed insert (an outage, or anything else) leaves the batch queued and is retried
-  with exponential backoff and jitter, for as long as it takes. An insert the fencing token
-  refuses (``FenceTaken``: another runtime holds the fence now) ends it: nothing this runtime
-  writes may reach the ledger any more.
-- ``run_spool`` (when the ledger has a spool, ``spool.FillSpool``) makes durable: everything
-  queued and not yet committed is appended to the spool and synced, in one write for all of it
-  (group commit), retried with backoff if the disk fails; then it tells the spool which segments
-  the database has since committed.
+  backend's insert, one transaction per batch, at once when it has been idle for ``commit_interval``
+  and otherwise at most once per ``commit_interval`` (group commit, ``pacing.Turns``: a busy ledger
+  gathers the fills that come meanwhile into one commit); a fill leaves the queue only once its
+  batch has committed. A failed insert (an outage, or anything else) leaves the batch queued and is
+  retried with exponential backoff and jitter, for as long as it takes. An insert the fencing token
+  refuses (``FenceTaken``: another runtime holds the fence now) ends it: nothing this runtime writes
+  may reach the ledger any more.
+- ``run_spool`` (when the ledger has a spool, ``spool.FillSpool``) makes durable: everything queued
+  and not yet committed is appended to the spool and synced, in one write for all of it (group
+  commit, on the same turns as the commits), retried with backoff if the disk fails; then it tells
+  the spool which segments the database has since committed.
 
 Both stages go through the same sequence of fills in order, so "durable" is a prefix of it: a
 fill is durable once either stage has passed it (``durable``), never before the spool's sync
 returned or the database committed. ``flush()`` waits until everything appended before the call
-has committed; ``flush_durable()`` until it is durable. See docs/ledger.md, "Batching and lag".
+has committed; ``flush_durable()`` until it is durable. Both take the stage's turn at once: a
+waiter is never kept waiting for the interval. See docs/ledger.md, "Batching and lag".
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ from datetime import UTC, datetime
 from livestrat.backoff import Backoff, jittered
 from strategy_runtime.ledger.errors import LedgerError
 from strategy_runtime.ledger.fencing import FenceTaken
+from strategy_runtime.ledger.pacing import Turns
 from strategy_runtime.ledger.records import FillRecord
 from strategy_runtime.ledger.spool import FillSpool
 
@@ -64,6 +68,9 @@ class _Waiters:
 
     def __init__(self) -> None:
         self._waiting: collections.deque[tuple[int, asyncio.Future[None]]] = collections.deque()
+
+    def __bool__(self) -> bool:
+        return bool(self._waiting)
 
     async def wait(self, target: int) -> None:
         future = asyncio.get_running_loop().create_future()
@@ -103,6 +110,7 @@ class WriteBehind:
         on_commit: Callable[[CommittedBatch], None] | None,
         on_fence_taken: Callable[[str], None],
         spool: FillSpool | None = None,
+        commit_interval: float = 0.0,
     ) -> None:
         self._insert = insert
         self._where = where
@@ -120,6 +128,8 @@ class WriteBehind:
         self._committed_waiters = _Waiters()
         self._durable_waiters = _Waiters()
         self._wakeup = asyncio.Event()
+        self._commit_turns = Turns(commit_interval)
+        self._spool_turns = Turns(commit_interval)
         self._spool_wakeup = asyncio.Event()
         self.totals = WriteResult()
         self.last_commit_at: datetime | None = None
@@ -180,6 +190,7 @@ class WriteBehind:
         if self._committed >= target:
             return
         self._raise_if_stopped()
+        self._commit_turns.hurry()
         await self._committed_waiters.wait(target)
 
     async def flush_durable(self) -> None:
@@ -189,6 +200,8 @@ class WriteBehind:
             return
         if self.spool is None:
             self._raise_if_stopped()
+        self._commit_turns.hurry()
+        self._spool_turns.hurry()
         await self._durable_waiters.wait(target)
 
     def _raise_if_stopped(self) -> None:
@@ -208,6 +221,7 @@ class WriteBehind:
                 self._wakeup.clear()
                 await self._wakeup.wait()
                 continue
+            await self._commit_turns.take(hurried=bool(self._committed_waiters or self._durable_waiters))
             size = min(len(self.pending), self.batch_size)
             batch = list(itertools.islice(self.pending, size))
             fills = [fill for fill, _ in batch]
@@ -285,6 +299,10 @@ class WriteBehind:
                 if self._committed > self._released:
                     continue
                 await self._spool_wakeup.wait()
+                continue
+            await self._spool_turns.take(hurried=bool(self._durable_waiters))
+            start = self.durable  # the database may have committed some while this stage waited its turn
+            if start >= self._enqueued:
                 continue
             fills = [fill for fill, _ in itertools.islice(self.pending, start - self._committed, None)]
             try:

@@ -16,7 +16,9 @@ What it watches:
 This module is the shell that connects them to the node: it subscribes to order and position
 events and to prices, reads the portfolio's unrealized PnL and net positions, and feeds them to
 the pure limits tracker (``limits.LimitsTracker``: PnL books, the UTC day, the peak, the breach
-messages), which decides. It is configured in NautilusTrader's way, with a frozen
+messages), which decides. Prices go through ``pnl_watch.PnlWatch``, which checks in full only a
+price that could make a new peak or a breach, or opens a new day, and settles the figures before
+anything reads them. It is configured in NautilusTrader's way, with a frozen
 ``RiskGuardConfig`` handed to its constructor; its collaborators (``on_breach``, the ledger's
 ``PnlHistory``) are given beside it.
 
@@ -56,6 +58,7 @@ from strategy_runtime.risk import breach as breaches
 from strategy_runtime.risk.breach import Breach
 from strategy_runtime.risk.gate import OrderGate, fence_unchecked
 from strategy_runtime.risk.limits import LimitsTracker, PnlHistory, limit_value, nanos, utc_now
+from strategy_runtime.risk.pnl_watch import Line, PnlWatch
 from strategy_runtime.timestamps import utc_text
 
 logger = logging.getLogger("livestrat.risk")
@@ -124,6 +127,8 @@ class RiskGuard(Actor):
             history=history,
             now=now,
         )
+        self._watch = PnlWatch(self.limits, self._reprice)
+        self._multipliers: dict[InstrumentId, float | None] = {}  # None: not a line in the price (inverse, …)
         self.gate = OrderGate(
             max_notional=limit_value(config.max_notional_per_order), on_breach=self.trip, now=now, fence=fence
         )
@@ -199,6 +204,7 @@ class RiskGuard(Actor):
     # ------------------------------------------------------------------ fills, positions, prices
     def on_fill(self, fill: FillRecord) -> None:
         """Every fill the reporter records (start-up reconciliation's included): book its realized PnL."""
+        self._forget_line()
         self.limits.on_fill(fill)
 
     def book_position(self, instrument_id: str) -> Decimal:
@@ -225,6 +231,7 @@ class RiskGuard(Actor):
         self._known.add(event.instrument_id)
         if not self._started:
             return  # reconciliation, before the trader runs: on_start takes the portfolio as it is
+        self._forget_line()  # before the day can turn: it opens with the total PnL of the last price
         self.limits.advance(event.ts_event)
         if self.limits.max_position is not None:
             self._check_position(event.instrument_id)
@@ -233,9 +240,9 @@ class RiskGuard(Actor):
             self._check_pnl()
 
     def _on_price(self, data: Any) -> None:
-        self.limits.advance(data.ts_event)
         # Unrealized PnL moves with the price only while something is open; realized only with fills.
         if not self.cache.positions_open_count():
+            self.limits.advance(data.ts_event)
             return
         if isinstance(data, Bar):
             instrument_id, price = data.bar_type.instrument_id, data.close
@@ -245,8 +252,21 @@ class RiskGuard(Actor):
             price = data.bid_price if long else data.ask_price  # where a close would trade, as the portfolio
         else:
             instrument_id, price = data.instrument_id, data.price
-        self._reprice(instrument_id, price)
-        self._check_pnl()
+        breach = self._watch.on_price(instrument_id, price, price.as_double(), data.ts_event, halted=self.tripped)
+        if breach is not None:
+            self.trip(breach)
+
+    def _settle(self) -> None:
+        """The figures at the last price seen, before they are read (``PnlWatch.settle``)."""
+        breach = self._watch.settle()
+        if breach is not None:
+            self.trip(breach)
+
+    def _forget_line(self) -> None:
+        """A fill or a position event: PnL is no longer the line the watch knows."""
+        breach = self._watch.forget()
+        if breach is not None:
+            self.trip(breach)
 
     def _refresh(self) -> None:
         """Every instrument's unrealized PnL as the portfolio computes it (after a fill; realized is booked)."""
@@ -264,31 +284,45 @@ class RiskGuard(Actor):
                 instrument_id.value, None if unrealized is None else (unrealized.currency.code, unrealized.as_double())
             )
 
-    def _reprice(self, instrument_id: InstrumentId, price: Price | None) -> None:
-        """One instrument's unrealized PnL at a new price, from its open positions.
+    def _reprice(self, instrument_id: InstrumentId, price: Price | None) -> Line | None:
+        """One instrument's unrealized PnL at a new price, from its open positions; its line in the price.
 
         The portfolio would recompute the same figure from scratch (about 20 µs, on every price
         update); this is the position's own arithmetic at the price the portfolio would pick.
         When the portfolio reports it in another currency (an account converting to its base
-        currency), its own computation is used instead.
+        currency), its own computation is used instead. The line (the currency, and the PnL per
+        unit of price: net quantity × multiplier) is what ``PnlWatch`` bands the price with; None
+        where the PnL is not linear in the price or not in the positions' currency.
         """
         key = instrument_id.value
         positions = self.cache.positions_open(instrument_id=instrument_id)
         if not positions or price is None:
             self.limits.mark(key, None)
-            return
-        total, code = 0.0, None
+            return None
+        total, code, quantity = 0.0, None, 0.0
         for position in positions:
             money = position.unrealized_pnl(price)
             total += money.as_double()
             code = money.currency.code
+            quantity += position.signed_qty
         known = self.limits.unrealized(key)
         if known is not None and known[0] != code:
             money = self.portfolio.unrealized_pnl(instrument_id)
             if money is None:
-                return
-            code, total = money.currency.code, money.as_double()
+                return None
+            self.limits.mark(key, (money.currency.code, money.as_double()))
+            return None
         self.limits.mark(key, (code or "", total))
+        multiplier = self._multiplier(instrument_id)
+        return None if multiplier is None else (code or "", quantity * multiplier)
+
+    def _multiplier(self, instrument_id: InstrumentId) -> float | None:
+        """The instrument's multiplier when its PnL is a line in the price (not inverse); None otherwise."""
+        if instrument_id not in self._multipliers:
+            instrument = self.cache.instrument(instrument_id)
+            linear = instrument is not None and not instrument.is_inverse
+            self._multipliers[instrument_id] = instrument.multiplier.as_double() if linear else None
+        return self._multipliers[instrument_id]
 
     def _check_pnl(self) -> None:
         breach = self.limits.check_pnl(halted=self.tripped)  # the first breach is the one that counts
@@ -317,6 +351,7 @@ class RiskGuard(Actor):
     # ------------------------------------------------------------------ baselines (live)
     def take_baseline(self) -> RiskBaseline | None:
         """The baseline to save, if it changed since the last call (live only); see ``baseline_unsaved``."""
+        self._settle()
         return self.limits.take_baseline()
 
     def baseline_unsaved(self) -> None:
@@ -394,10 +429,12 @@ class RiskGuard(Actor):
 
     @property
     def daily_pnl(self) -> Amounts:
+        self._settle()
         return self.limits.daily_pnl
 
     @property
     def drawdown(self) -> Amounts:
+        self._settle()
         return self.limits.drawdown
 
     # ------------------------------------------------------------------ the one book (strategy_runtime.book_view)

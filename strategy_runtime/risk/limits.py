@@ -29,6 +29,7 @@ The clock is injected (``now``, for the time of a breach); the market's time com
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -281,6 +282,34 @@ class LimitsTracker:
             self._day_start = dict(self._last_total)
             self._day = day
             self._baseline_dirty = True
+
+    @property
+    def day_end_ns(self) -> int:
+        """When the current UTC day ends (ns): ``advance`` to any time before it leaves the day as it is."""
+        return ((self._day if self._day is not None else self._last_ts // NANOS_PER_DAY) + 1) * NANOS_PER_DAY
+
+    def advance_within_day(self, ts_ns: int) -> None:
+        """``advance`` to a time before ``day_end_ns``: the day stays, only the market's time moves."""
+        if ts_ns > self._last_ts:
+            self._last_ts = ts_ns
+
+    def total(self, currency: str) -> float:
+        """Total PnL in ``currency`` at the last check."""
+        return self._last_total.get(currency, 0.0)
+
+    def pnl_room(self, currency: str) -> tuple[float, float]:
+        """The total PnL in ``currency`` above which a check could find a breach and below which no new peak.
+
+        From the figures now: ``maxDailyLoss`` breaks below the day's opening less the limit, ``maxDrawdown``
+        at the peak less the limit (or lower); anything above the peak is a new peak.
+        """
+        peak = self._peak.get(currency, 0.0)
+        low = -math.inf
+        if self.max_daily_loss is not None:
+            low = max(low, self._day_start.get(currency, 0.0) - self._daily_limit)
+        if self.max_drawdown is not None:
+            low = max(low, peak - self._drawdown_limit)
+        return low, peak
 
     def _totals(self) -> dict[str, float]:
         totals: dict[str, float] = {}

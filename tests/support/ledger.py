@@ -2,7 +2,8 @@
 
 As a program (``python -m tests.support.ledger``) it is the other runtime a fencing or
 crash test needs: a separate process that holds a strategy's fence, or records fills
-until it is killed.
+until it is killed (``acked``: a few at a time, as a busy replay does, printing ``DURABLE n``
+each time the ledger acknowledges the first ``n`` as durable).
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from typing import Any
 
 import asyncpg
 
-from strategy_runtime.ledger import FencedOut, FillRecord, Ledger, PostgresLedger, Side, SqliteLedger
+from strategy_runtime.ledger import CommittedBatch, FencedOut, FillRecord, Ledger, PostgresLedger, Side, SqliteLedger
 from strategy_runtime.ledger.postgres import advisory_key
 from strategy_runtime.ledger.records import COLUMNS, DECIMAL_COLUMNS
 
@@ -191,8 +192,45 @@ def wait_for_line(process: subprocess.Popen[str], expected: str, timeout: float 
     raise AssertionError(f"process exited with {process.returncode} before printing {expected!r}:\n{stderr}")
 
 
+def durable_acknowledged(stdout: str) -> int:
+    """How many fills an ``acked`` process was told were durable (its last ``DURABLE n`` line)."""
+    counts = [int(line.split()[1]) for line in stdout.splitlines() if line.startswith("DURABLE ")]
+    return max(counts, default=0)
+
+
+class Acknowledgements:
+    """Prints ``DURABLE n`` each time the first ``n`` fills are acknowledged durable (a commit, a flush)."""
+
+    def __init__(self) -> None:
+        self.committed = 0
+
+    def on_commit(self, batch: CommittedBatch) -> None:
+        self.committed += len(batch.fills)
+        print(f"DURABLE {self.committed}", flush=True)
+
+    async def record(self, ledger: Ledger, key: str, count: int) -> None:
+        """Fills a few at a time, every millisecond or two, and now and then a flush that waits for them."""
+        recorded = 0
+
+        async def flushes() -> None:  # a waiter, as a halt's flush is: it takes the commit's turn at once
+            while True:
+                target = recorded
+                await ledger.flush_durable()
+                print(f"DURABLE {target}", flush=True)
+                await asyncio.sleep(0.013)
+
+        flusher = asyncio.create_task(flushes())
+        for i in range(count):
+            ledger.record(make_fill(i, key))
+            recorded = i + 1
+            if i % 3 == 2:
+                await asyncio.sleep(0.001 * (1 + i % 2))
+        flusher.cancel()
+
+
 async def _run(mode: str, target: Target, key: str, owner: str, count: int) -> int:
-    ledger = target.ledger(key, owner=owner)
+    acked = Acknowledgements() if mode == "acked" else None
+    ledger = target.ledger(key, owner=owner, on_commit=acked.on_commit if acked is not None else None)
     try:
         await ledger.open()
     except FencedOut as exc:
@@ -201,7 +239,9 @@ async def _run(mode: str, target: Target, key: str, owner: str, count: int) -> i
     print("HOLDING", flush=True)
     if mode == "hold":
         await asyncio.Event().wait()
-    for i in range(count):
+    if acked is not None:
+        await acked.record(ledger, key, count)
+    for i in range(count if mode == "record" else 0):
         ledger.record(make_fill(i, key))
         if i % 50 == 49:  # a steady trickle, like a busy strategy, so a kill lands mid-run
             await asyncio.sleep(0.005)
@@ -212,7 +252,7 @@ async def _run(mode: str, target: Target, key: str, owner: str, count: int) -> i
 
 def main() -> int:
     parser = argparse.ArgumentParser(description="a second ledger-holding runtime, for tests")
-    parser.add_argument("mode", choices=["hold", "record"])
+    parser.add_argument("mode", choices=["hold", "record", "acked"])
     parser.add_argument("kind", choices=["sqlite", "postgresql"])
     parser.add_argument("location")
     parser.add_argument("key")
