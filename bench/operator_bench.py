@@ -26,6 +26,7 @@ import asyncio
 import json
 import os
 import platform
+import signal
 import statistics
 import sys
 import tempfile
@@ -111,7 +112,16 @@ def percentiles(values: list[float]) -> str:
     return f"p50 {statistics.median(values) * 1000:.0f} ms, p95 {p95 * 1000:.0f} ms, max {values[-1] * 1000:.0f} ms"
 
 
-async def run(n: int, steady_seconds: float, samples: int) -> dict:
+async def memory_report(pid: int, path: Path) -> dict:
+    """The operator's memory report (bench/operator_memory.py), asked for with SIGUSR1, into ``path``."""
+    (path.parent / "memory-report-path").write_text(str(path))
+    os.kill(pid, signal.SIGUSR1)
+    await until(lambda: path.exists() and path.stat().st_size > 0, 180, 0.2)
+    await asyncio.sleep(0.5)  # written in one go; let it finish
+    return json.loads(path.read_text())
+
+
+async def run(n: int, steady_seconds: float, samples: int, memory: bool = False, frames: int = 0) -> dict:
     async with KubernetesEmulator() as emulator, kmock.Server(emulator) as server:
         emulator.add_crd(build_crd())
         workdir = Path(tempfile.mkdtemp(prefix="operator-bench-"))
@@ -127,11 +137,17 @@ async def run(n: int, steady_seconds: float, samples: int) -> dict:
         }
         log = (workdir / "operator.log").open("wb")
         command = os.environ.get("BENCH_OPERATOR_COMMAND", f"{LIVESTRAT} operator").split()
+        report_path = workdir / "memory.json"
+        if memory:  # the same operator, with a memory report on SIGUSR1 (and tracemalloc when frames > 0)
+            command = [sys.executable, str(ROOT / "bench" / "operator_memory.py")]
+            env["LIVESTRAT_MEMORY_REPORT"] = str(workdir / "memory-report-path")
+            env["LIVESTRAT_TRACEMALLOC_FRAMES"] = str(frames)
         operator = await asyncio.create_subprocess_exec(*command, env=env, stdout=log, stderr=log)
         async with Kubelet(emulator, workdir=workdir, interval=0.5, ready_delay=0.0):
             try:
                 await until(lambda: any(r.action == kmock.action.WATCH for r in operator_requests(emulator, 0)), 60)
                 idle_rss = rss_mib(operator.pid)
+                idle_report = await memory_report(operator.pid, workdir / "memory-idle.json") if memory else None
                 await asyncio.sleep(1)
                 since = len(emulator)
                 cpu_before = cpu_seconds(operator.pid)
@@ -161,6 +177,7 @@ async def run(n: int, steady_seconds: float, samples: int) -> dict:
                 requests_to_reconciled = [r for r in requests if r.id < at_reconciled]
                 writes = [r for r in requests if r.method.value in WRITES]
                 loaded_rss = rss_mib(operator.pid)
+                report = await memory_report(operator.pid, report_path) if memory else None
 
                 # Steady state: every runtime reports a heartbeat every 10 s; the operator must not write.
                 names = [f"s{i:04d}" for i in range(n)]
@@ -248,6 +265,7 @@ async def run(n: int, steady_seconds: float, samples: int) -> dict:
         "steady_writes_by_kind": dict(Counter(write_kind(w) for w in quiet_writes)),
         "scale_latency": percentiles(scale_latencies),
         "push_latency": percentiles(push_latencies),
+        **({"memory_idle": idle_report, "memory": report} if report is not None else {}),
     }
 
 
@@ -256,11 +274,17 @@ def main() -> None:
     parser.add_argument("--n", type=int, nargs="+", default=[100, 500, 1000])
     parser.add_argument("--steady", type=float, default=60.0, help="seconds of steady state measured (default 60)")
     parser.add_argument("--samples", type=int, default=20, help="latency samples (default 20)")
+    parser.add_argument(
+        "--memory", action="store_true", help="report where the operator's memory is, once loaded (operator_memory.py)"
+    )
+    parser.add_argument(
+        "--tracemalloc", type=int, default=0, metavar="FRAMES", help="with --memory: trace allocations (slower)"
+    )
     args = parser.parse_args()
     machine = platform.processor() or platform.machine()
     print(f"{datetime.now(UTC):%Y-%m-%d}, {machine}, {os.cpu_count()} cores, Python {platform.python_version()}")
     for n in args.n:
-        result = asyncio.run(run(n, args.steady, args.samples))
+        result = asyncio.run(run(n, args.steady, args.samples, args.memory, args.tracemalloc))
         print(json.dumps(result, indent=1), flush=True)
 
 
