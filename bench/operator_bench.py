@@ -25,7 +25,6 @@ import argparse
 import asyncio
 import json
 import os
-import platform
 import signal
 import statistics
 import sys
@@ -40,6 +39,7 @@ import kmock
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.machine import machine_header  # noqa: E402
 from livestrat.api.crd import build_crd  # noqa: E402
 from tests.support.desk import example  # noqa: E402
 from tests.support.kube_emulator import KubernetesEmulator, kubeconfig  # noqa: E402
@@ -281,8 +281,7 @@ def main() -> None:
         "--tracemalloc", type=int, default=0, metavar="FRAMES", help="with --memory: trace allocations (slower)"
     )
     args = parser.parse_args()
-    machine = platform.processor() or platform.machine()
-    print(f"{datetime.now(UTC):%Y-%m-%d}, {machine}, {os.cpu_count()} cores, Python {platform.python_version()}")
+    print("\n".join(machine_header("operator benchmark")))
     for n in args.n:
         result = asyncio.run(run(n, args.steady, args.samples, args.memory, args.tracemalloc))
         print(json.dumps(result, indent=1), flush=True)

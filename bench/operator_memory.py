@@ -200,12 +200,23 @@ def traced(limit: int = 30) -> dict[str, Any]:
     }
 
 
+def census(limit: int = 15) -> dict[str, Any]:
+    """Every object the garbage collector tracks (containers: dicts, lists, frames, instances), by type."""
+    sizes: Counter[str] = Counter()
+    counts: Counter[str] = Counter()
+    for obj in gc.get_objects():
+        name = type(obj).__qualname__
+        sizes[name] += sys.getsizeof(obj)
+        counts[name] += 1
+    return {name: {"mib": round(size / 2**20, 2), "objects": counts[name]} for name, size in sizes.most_common(limit)}
+
+
 def report(path: str) -> None:
     """Never raises: it runs inside whatever the operator was doing when the signal came."""
     try:
         gc.collect()
         data: dict[str, Any] = {"rss_before_report_mib": rss_kib() / 1024}
-        data |= {"retained": retained(), "tracemalloc": traced()}
+        data |= {"retained": retained(), "census": census(), "tracemalloc": traced()}
         data["allocator"] = allocator()  # last: malloc_trim changes what it measures
     except Exception as exc:
         data = {"error": f"{type(exc).__name__}: {exc}"}
