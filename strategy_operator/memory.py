@@ -44,15 +44,6 @@ class StrategyMemory:
     spec_scaled_from: int | None = None  # the generation whose spec.replicas the kill switch set to 0
     deletion_seen: datetime | None = None  # when this operator first saw the deletion (bounds the wait)
     repaired_version: int = 0  # the resourceVersion whose unreadable status fields the operator wrote back
-    last_pass_at: float = -math.inf  # (monotonic) when a reconciliation of this strategy last ended
-
-    def forget_own_writes(self) -> None:
-        """Forget the records of the operator's own writes, once they are older than ``CACHE_LAG_SECONDS``.
-
-        Past that, a record counts for nothing (the watch's copy counts as it is: the next pass clears it), yet it
-        holds copies of the status until that pass, which at rest may be minutes away: about 12 KiB a strategy.
-        An empty record answers the same."""
-        self.status_writes, self.breach_writes, self.halt_writes = OwnWrites(), OwnWrites(), OwnWrites()
 
     def since(self, situation: str | None, now: datetime) -> datetime:
         """When the current timed wait (``situation``) began; ``now`` when it begins now."""

@@ -20,17 +20,14 @@ metrics of each pass. The clock is injected: no decision reads the system's.
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import logging
-from collections import deque
 from collections.abc import Callable, Mapping
 from typing import Any
 
 from livestrat.api.status import ConditionType, LiveStrategyStatus, Phase
 from strategy_operator.apply.actions import Actions, Events, PostEvent, kopf_event
 from strategy_operator.apply.finalizer import Finalizer
-from strategy_operator.apply.own_writes import CACHE_LAG_SECONDS
 from strategy_operator.clock import SYSTEM_CLOCK, Clock
 from strategy_operator.decide import conditions
 from strategy_operator.decide.phase import timed_wait
@@ -69,9 +66,6 @@ class Reconciler:
         self.observer = Observer(settings, kube, clock)
         self.actions = Actions(kube, metrics, self.events, clock, self.observer)
         self.finalizer = Finalizer(settings, kube, self.observer, self.events, clock)
-        # The passes whose records of own writes are still to be forgotten, oldest first (release_stale_writes).
-        self._passes: deque[tuple[float, Key, StrategyMemory]] = deque()
-        self._release_timer: asyncio.TimerHandle | None = None
 
     def memory(self, key: Key) -> StrategyMemory:
         return self.memories.setdefault(key, StrategyMemory())
@@ -86,30 +80,6 @@ class Reconciler:
         self.memories.pop(key, None)
         self.phases.pop(key, None)
         self.failures.pop(key, None)
-
-    def release_stale_writes(self) -> None:
-        """Forget the records of own writes of every strategy whose last pass ended ``CACHE_LAG_SECONDS`` ago.
-
-        What a strategy at rest keeps in memory is then only what a later pass needs (memory.forget_own_writes)."""
-        now = self.clock.monotonic()
-        while self._passes and now - self._passes[0][0] >= CACHE_LAG_SECONDS:
-            ended, key, memory = self._passes.popleft()
-            if memory.last_pass_at == ended and self.memories.get(key) is memory:  # else a later pass is queued
-                memory.forget_own_writes()
-
-    def _passed(self, key: Key, memory: StrategyMemory) -> None:
-        """A pass ended: its records are forgotten after ``CACHE_LAG_SECONDS`` (one timer for all strategies)."""
-        memory.last_pass_at = self.clock.monotonic()
-        self._passes.append((memory.last_pass_at, key, memory))
-        if self._release_timer is None:
-            self._release_timer = asyncio.get_running_loop().call_later(CACHE_LAG_SECONDS, self._release_tick)
-
-    def _release_tick(self) -> None:
-        self._release_timer = None
-        self.release_stale_writes()
-        if self._passes:
-            delay = max(0.1, self._passes[0][0] + CACHE_LAG_SECONDS - self.clock.monotonic())
-            self._release_timer = asyncio.get_running_loop().call_later(delay, self._release_tick)
 
     def _record_phase(self, key: Key, status: LiveStrategyStatus) -> None:
         self.phases[key] = str(status.phase)
@@ -172,7 +142,6 @@ class Reconciler:
             on_failure=lambda status: self._record_phase(key, status),
         )
         self._record_phase(key, reported.status)
-        self._passed(key, memory)
 
         if set(memory.conflicts) - conflicts_before:
             return 0.1  # found while acting: decide again with it

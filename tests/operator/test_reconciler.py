@@ -199,32 +199,3 @@ async def test_a_halt_is_not_held_up_by_a_confirmation_the_api_server_refuses():
     await reconciler.reconcile(body, Caches(indexes))
     # the halt recorded for the runtime (status.halt), then scaled to 0, before anything else, all the same
     assert kube.writes[:2] == [("patch", "LiveStrategy/status", NAME), ("patch", "StatefulSet", NAME)]
-
-
-async def test_records_of_own_writes_are_forgotten_once_stale_and_forgetting_them_changes_no_decision():
-    """A strategy at rest keeps no copies of its status once the watch's copy counts anyway (CACHE_LAG_SECONDS)."""
-
-    async def passes(release: bool) -> tuple[list[tuple[str, str, str]], list[str], object, object]:
-        body = live_strategy()  # lags behind the operator's own status write throughout
-        kube = RecordingKube(body)
-        events: list[Event] = []
-        clock = ManualClock()
-        reconciler = Reconciler(
-            fast_settings(), kube, OperatorMetrics({}), post_event=lambda _body, e: events.append(e), clock=clock
-        )
-        indexes: dict[str, dict] = {kind.index: {} for kind in WATCHED}
-        await reconciler.reconcile(body, Caches(indexes))
-        written = reconciler.memory(KEY).status_writes
-        clock.advance(CACHE_LAG_SECONDS / 2)
-        reconciler.release_stale_writes()  # too early: kept
-        kept = reconciler.memory(KEY).status_writes
-        clock.advance(CACHE_LAG_SECONDS / 2)
-        if release:
-            reconciler.release_stale_writes()
-            assert reconciler.memory(KEY).status_writes is not written  # forgotten: a new, empty record
-        await reconciler.reconcile(body, Caches(indexes))
-        return kube.writes, [e.reason for e in events], written, kept
-
-    released = await passes(release=True)
-    assert released[3] is released[2]  # within CACHE_LAG_SECONDS the record stays
-    assert released[:2] == (await passes(release=False))[:2]
