@@ -11,7 +11,7 @@ each N it measures:
   ``status.observedGeneration`` current (and until every one is Running);
 - the operator's API requests per strategy during that time (kopf's and its own), and writes;
 - the operator's CPU time per strategy until all are reconciled, and its writes by kind;
-- the operator's resident memory afterwards;
+- the operator's resident memory afterwards, and again after the steady state;
 - the operator's CPU at steady state (percent of one core);
 - writes per minute at steady state, while every strategy's "runtime" pushes a heartbeat
   every 10 s (the goal is zero);
@@ -204,6 +204,10 @@ async def run(n: int, steady_seconds: float, samples: int, memory: bool = False,
                 quiet_cpu = cpu_seconds(operator.pid) - quiet_cpu
                 quiet_minutes = (time.monotonic() - quiet_started) / 60
                 quiet_writes = [r for r in operator_requests(emulator, quiet_since) if r.method.value in WRITES]
+                rest_rss = rss_mib(operator.pid)  # after the steady state: what a burst's transients left
+                rest_report = await memory_report(operator.pid, workdir / "memory-rest.json") if memory else None
+                if memory:
+                    await asyncio.sleep(2)  # the heartbeats that queued while it reported
 
                 # Latency: spec.replicas 0 through the scale subresource -> StatefulSet at 0.
                 scale_latencies = []
@@ -259,13 +263,14 @@ async def run(n: int, steady_seconds: float, samples: int, memory: bool = False,
         "emulator_cpu_ms_per_strategy_to_reconciled": 1000 * emulator_cpu / n,
         "rss_idle_mib": idle_rss,
         "rss_mib": loaded_rss,
+        "rss_at_rest_mib": rest_rss,
         "steady_minutes": quiet_minutes,
         "steady_writes_per_minute": len(quiet_writes) / quiet_minutes,
         "steady_cpu_percent_of_a_core": 100 * quiet_cpu / (quiet_minutes * 60),
         "steady_writes_by_kind": dict(Counter(write_kind(w) for w in quiet_writes)),
         "scale_latency": percentiles(scale_latencies),
         "push_latency": percentiles(push_latencies),
-        **({"memory_idle": idle_report, "memory": report} if report is not None else {}),
+        **({"memory_idle": idle_report, "memory": report, "memory_at_rest": rest_report} if memory else {}),
     }
 
 
