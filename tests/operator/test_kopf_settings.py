@@ -14,3 +14,16 @@ def test_an_objects_watch_worker_lets_go_after_a_second_idle_not_five():
     settings = kopf.OperatorSettings()
     configure(settings)
     assert settings.batching.idle_timeout == 1.0
+
+
+def test_every_object_shares_the_operators_memo_rather_than_a_copy_each():
+    """kopf gives each object it watches a shallow copy of the operator's memo (9,002 objects at N = 1000, 1.7 MiB):
+    the handlers keep nothing per object in it, so one is shared by all."""
+    import copy
+
+    from strategy_operator.main import operator_kwargs
+    from tests.support.operator import fast_settings
+
+    memo = operator_kwargs(fast_settings())["memo"]
+    assert copy.copy(memo) is memo
+    assert isinstance(memo, kopf.Memo) and memo.settings is not None
