@@ -8,12 +8,12 @@ from strategy_operator.handlers import configure
 
 
 def test_an_objects_watch_worker_lets_go_after_a_second_idle_not_five():
-    """kopf keeps one worker per object while its events come; an idle one lingers for batching.idle_timeout with
+    """kopf keeps one worker per object while its events come; an idle one lingers for queueing.idle_timeout with
     its frames, queue and last body. With 5 s (kopf's default) about every object of a burst had one at the end of
     it (973 at N = 1000): a second is enough for events of one object, which come together."""
     settings = kopf.OperatorSettings()
     configure(settings)
-    assert settings.batching.idle_timeout == 1.0
+    assert settings.queueing.idle_timeout == 1.0
 
 
 def test_every_object_shares_the_operators_memo_rather_than_a_copy_each():
