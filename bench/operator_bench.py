@@ -11,13 +11,15 @@ each N it measures:
   ``status.observedGeneration`` current (and until every one is Running);
 - the operator's API requests per strategy during that time (kopf's and its own), and writes;
 - the operator's CPU time per strategy until all are reconciled, and its writes by kind;
-- the operator's resident memory afterwards;
-  (``--identity shared``, the default: the pods share their namespace's identity; ``perStrategy``: each has its own)
+- the operator's resident memory afterwards, and again after the steady state;
 - the operator's CPU at steady state (percent of one core);
 - writes per minute at steady state, while every strategy's "runtime" pushes a heartbeat
   every 10 s (the goal is zero);
 - latency from ``spec.replicas: 0`` (through the scale subresource) to the StatefulSet scaled;
 - latency from a runtime status push (a risk halt) to the operator's RiskHalted condition.
+
+``--identity shared`` (the default, as the chart where the cluster serves admission policies): strategy pods share
+their namespace's identity; ``perStrategy``: each has its own ServiceAccount, Role and RoleBinding.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ import argparse
 import asyncio
 import json
 import os
-import platform
+import signal
 import statistics
 import sys
 import tempfile
@@ -40,6 +42,7 @@ import kmock
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.machine import machine_header  # noqa: E402
 from livestrat.api.crd import build_crd  # noqa: E402
 from tests.support.desk import example  # noqa: E402
 from tests.support.kube_emulator import KubernetesEmulator, kubeconfig  # noqa: E402
@@ -112,7 +115,18 @@ def percentiles(values: list[float]) -> str:
     return f"p50 {statistics.median(values) * 1000:.0f} ms, p95 {p95 * 1000:.0f} ms, max {values[-1] * 1000:.0f} ms"
 
 
-async def run(n: int, steady_seconds: float, samples: int, identity: str = "shared") -> dict:
+async def memory_report(pid: int, path: Path) -> dict:
+    """The operator's memory report (bench/operator_memory.py), asked for with SIGUSR1, into ``path``."""
+    (path.parent / "memory-report-path").write_text(str(path))
+    os.kill(pid, signal.SIGUSR1)
+    await until(lambda: path.exists() and path.stat().st_size > 0, 180, 0.2)
+    await asyncio.sleep(0.5)  # written in one go; let it finish
+    return json.loads(path.read_text())
+
+
+async def run(
+    n: int, steady_seconds: float, samples: int, memory: bool = False, frames: int = 0, identity: str = "shared"
+) -> dict:
     async with KubernetesEmulator() as emulator, kmock.Server(emulator) as server:
         emulator.add_crd(build_crd())
         workdir = Path(tempfile.mkdtemp(prefix="operator-bench-"))
@@ -130,11 +144,17 @@ async def run(n: int, steady_seconds: float, samples: int, identity: str = "shar
         }
         log = (workdir / "operator.log").open("wb")
         command = os.environ.get("BENCH_OPERATOR_COMMAND", f"{LIVESTRAT} operator").split()
+        report_path = workdir / "memory.json"
+        if memory:  # the same operator, with a memory report on SIGUSR1 (and tracemalloc when frames > 0)
+            command = [sys.executable, str(ROOT / "bench" / "operator_memory.py")]
+            env["LIVESTRAT_MEMORY_REPORT"] = str(workdir / "memory-report-path")
+            env["LIVESTRAT_TRACEMALLOC_FRAMES"] = str(frames)
         operator = await asyncio.create_subprocess_exec(*command, env=env, stdout=log, stderr=log)
         async with Kubelet(emulator, workdir=workdir, interval=0.5, ready_delay=0.0):
             try:
                 await until(lambda: any(r.action == kmock.action.WATCH for r in operator_requests(emulator, 0)), 60)
                 idle_rss = rss_mib(operator.pid)
+                idle_report = await memory_report(operator.pid, workdir / "memory-idle.json") if memory else None
                 await asyncio.sleep(1)
                 since = len(emulator)
                 cpu_before = cpu_seconds(operator.pid)
@@ -164,6 +184,7 @@ async def run(n: int, steady_seconds: float, samples: int, identity: str = "shar
                 requests_to_reconciled = [r for r in requests if r.id < at_reconciled]
                 writes = [r for r in requests if r.method.value in WRITES]
                 loaded_rss = rss_mib(operator.pid)
+                report = await memory_report(operator.pid, report_path) if memory else None
 
                 # Steady state: every runtime reports a heartbeat every 10 s; the operator must not write.
                 names = [f"s{i:04d}" for i in range(n)]
@@ -190,6 +211,10 @@ async def run(n: int, steady_seconds: float, samples: int, identity: str = "shar
                 quiet_cpu = cpu_seconds(operator.pid) - quiet_cpu
                 quiet_minutes = (time.monotonic() - quiet_started) / 60
                 quiet_writes = [r for r in operator_requests(emulator, quiet_since) if r.method.value in WRITES]
+                rest_rss = rss_mib(operator.pid)  # after the steady state: what a burst's transients left
+                rest_report = await memory_report(operator.pid, workdir / "memory-rest.json") if memory else None
+                if memory:
+                    await asyncio.sleep(2)  # the heartbeats that queued while it reported
 
                 # Latency: spec.replicas 0 through the scale subresource -> StatefulSet at 0.
                 scale_latencies = []
@@ -245,12 +270,14 @@ async def run(n: int, steady_seconds: float, samples: int, identity: str = "shar
         "emulator_cpu_ms_per_strategy_to_reconciled": 1000 * emulator_cpu / n,
         "rss_idle_mib": idle_rss,
         "rss_mib": loaded_rss,
+        "rss_at_rest_mib": rest_rss,
         "steady_minutes": quiet_minutes,
         "steady_writes_per_minute": len(quiet_writes) / quiet_minutes,
         "steady_cpu_percent_of_a_core": 100 * quiet_cpu / (quiet_minutes * 60),
         "steady_writes_by_kind": dict(Counter(write_kind(w) for w in quiet_writes)),
         "scale_latency": percentiles(scale_latencies),
         "push_latency": percentiles(push_latencies),
+        **({"memory_idle": idle_report, "memory": report, "memory_at_rest": rest_report} if memory else {}),
     }
 
 
@@ -266,11 +293,16 @@ def main() -> None:
         help="the strategy pods' identity (the operator's runtimeIdentity; default shared, as the chart where the "
         "cluster serves ValidatingAdmissionPolicy)",
     )
+    parser.add_argument(
+        "--memory", action="store_true", help="report where the operator's memory is, once loaded (operator_memory.py)"
+    )
+    parser.add_argument(
+        "--tracemalloc", type=int, default=0, metavar="FRAMES", help="with --memory: trace allocations (slower)"
+    )
     args = parser.parse_args()
-    machine = platform.processor() or platform.machine()
-    print(f"{datetime.now(UTC):%Y-%m-%d}, {machine}, {os.cpu_count()} cores, Python {platform.python_version()}")
+    print("\n".join(machine_header("operator benchmark")))
     for n in args.n:
-        result = asyncio.run(run(n, args.steady, args.samples, args.identity))
+        result = asyncio.run(run(n, args.steady, args.samples, args.memory, args.tracemalloc, args.identity))
         print(json.dumps(result, indent=1), flush=True)
 
 

@@ -26,6 +26,17 @@ from strategy_operator.peering import own_identity
 from strategy_operator.settings import OperatorSettings, SettingsError
 
 
+class SharedMemo(kopf.Memo):
+    """The operator's memo, shared by every object kopf watches instead of a shallow copy each.
+
+    kopf copies the memo for each object it sees (``copy.copy``), so that handlers may keep per-object state in
+    it; these handlers keep none (the reconciler's memory is :mod:`strategy_operator.memory`), and 9,000 copies
+    at N = 1000 strategies are 1.7 MiB."""
+
+    def __copy__(self) -> SharedMemo:
+        return self
+
+
 def operator_kwargs(
     settings: OperatorSettings, namespaces: Sequence[str] = (), *, clock: Clock = SYSTEM_CLOCK
 ) -> dict[str, Any]:
@@ -43,7 +54,7 @@ def operator_kwargs(
         "identity": identity,
         "liveness_endpoint": f"http://{host_and_port(settings.http_host, settings.health_port)}/healthz",
         "registry": build_registry(),
-        "memo": kopf.Memo(settings=settings, clock=clock, identity=identity),
+        "memo": SharedMemo(settings=settings, clock=clock, identity=identity),
     }
 
 

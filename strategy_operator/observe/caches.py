@@ -10,6 +10,7 @@ before anything is destroyed or declared taken on their word (:mod:`strategy_ope
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Collection, Mapping
 from typing import Any
 
@@ -48,12 +49,28 @@ def node_drain(spec: Mapping[str, Any] | None) -> str | None:
 POD_SPEC_READ = frozenset({"nodeName", "serviceAccountName", "terminationGracePeriodSeconds"})
 
 
+def compact(value: Any) -> Any:
+    """A deep copy of a JSON value with every string interned.
+
+    The watch decodes each event's JSON anew, so each cached object holds its own copy of every key ("metadata",
+    "name", "apiVersion", ...) and of every value its siblings repeat (labels, the image, "True", "apps/v1"):
+    about a third of the caches' bytes. Interned, the N copies are one string (Python 3.12+ frees an interned
+    string nothing holds any more, so the uids and timestamps of deleted objects do not stay)."""
+    if isinstance(value, str):
+        return sys.intern(value)
+    if isinstance(value, Mapping):
+        return {sys.intern(str(k)): compact(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [compact(item) for item in value]
+    return value
+
+
 def cached(kind: str, body: Mapping[str, Any]) -> dict[str, Any]:
     """What a watch cache keeps of an object: everything the operator reads of it, and no more.
 
     Never ``metadata.managedFields`` (the API server's record of field ownership: often larger than the object,
     and never read); of a pod, only the spec fields :data:`POD_SPEC_READ`. A child is kept whole otherwise: it is
-    compared with its desired manifest field by field."""
+    compared with its desired manifest field by field. Its strings are interned (:func:`compact`)."""
     kept = dict(body)
     meta = kept.get("metadata")
     if isinstance(meta, Mapping) and "managedFields" in meta:
@@ -61,7 +78,7 @@ def cached(kind: str, body: Mapping[str, Any]) -> dict[str, Any]:
     spec = kept.get("spec")
     if kind == "Pod" and isinstance(spec, Mapping):
         kept["spec"] = {k: v for k, v in spec.items() if k in POD_SPEC_READ}
-    return kept
+    return compact(kept)
 
 
 class Caches:

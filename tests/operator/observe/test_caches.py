@@ -47,3 +47,18 @@ def test_a_cached_child_is_kept_whole_but_for_its_field_owners():
     for child in build_children(strategy, fast_settings(), replicas=1):
         stored = child | {"metadata": child["metadata"] | {"managedFields": MANAGED}}
         assert cached(child["kind"], stored) == child
+
+
+def test_cached_copies_of_many_objects_share_their_keys_and_repeated_strings():
+    """The watch decodes each event's JSON anew: without interning, every copy of every key ("metadata",
+    "name", ...) and of every repeated value (an image, a label) is a string object of its own, per object."""
+    import json
+
+    pod = a_running_pod()
+    first, second = (cached("Pod", json.loads(json.dumps(pod))) for _ in range(2))
+    assert first == cached("Pod", pod)
+    assert next(k for k in first["metadata"] if k == "ownerReferences") is next(
+        k for k in second["metadata"] if k == "ownerReferences"
+    )
+    assert first["metadata"]["ownerReferences"][0]["kind"] is second["metadata"]["ownerReferences"][0]["kind"]
+    assert first["status"]["conditions"][0]["type"] is second["status"]["conditions"][0]["type"]
