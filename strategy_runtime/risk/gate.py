@@ -64,6 +64,7 @@ from nautilus_trader.model.objects import Price, Quantity
 from nautilus_trader.model.orders import Order
 
 from strategy_runtime.risk.breach import GATE_REASON_PREFIX, MAX_NOTIONAL, Breach
+from strategy_runtime.risk.prices import LatestPrices
 
 logger = logging.getLogger("livestrat.risk")
 
@@ -194,6 +195,7 @@ class _Door:
         self._gate = gate
         self._msgbus = msgbus
         self._cache = cache
+        self._prices = LatestPrices(cache)  # Cache.price's answers, cheaper on bars
         self._clock = clock
         self._exec_engine = exec_engine
         self._submit_throttle: Throttler | None = None
@@ -391,9 +393,9 @@ class _Door:
         if price is not None:
             return price
         # A market order fills at the other side of the book; without quotes, at the last trade or bar.
-        cache = self._cache
+        prices = self._prices
         side = PriceType.ASK if order.side == OrderSide.BUY else PriceType.BID
-        return cache.price(order.instrument_id, side) or cache.price(order.instrument_id, PriceType.LAST)
+        return prices.price(order.instrument_id, side) or prices.price(order.instrument_id, PriceType.LAST)
 
     def _notional(
         self, instrument_id: InstrumentId, side: OrderSide, quantity: Quantity, price: Price | None

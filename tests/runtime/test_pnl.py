@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import dataclasses
+import random
 from decimal import Decimal
+from fractions import Fraction
 
+import pytest
 from nautilus_trader.core.uuid import UUID4
 from nautilus_trader.model.enums import LiquiditySide, OrderSide, OrderType
 from nautilus_trader.model.events import OrderFilled
@@ -23,7 +26,7 @@ from nautilus_trader.model.position import Position
 from nautilus_trader.test_kit.providers import TestInstrumentProvider
 
 from strategy_runtime.ledger import FillRecord, Side, from_order_filled
-from strategy_runtime.pnl import ContractTerms, recompute_pnl
+from strategy_runtime.pnl import ContractTerms, PnlBook, recompute_pnl
 from tests.support.ledger import KEY, trade
 
 D = Decimal
@@ -202,3 +205,88 @@ def test_a_commission_paid_in_the_base_comes_off_the_position_and_is_priced_in_t
     assert closed.position == 0
     assert closed.net_realized_pnl == D("0.91805")
     assert closed.commissions == {"BTC": D("0.000001"), "USDT": D("0.04095")}
+
+
+class _ReferenceBook:
+    """The average-cost rules as first written (every figure recomputed, nothing kept): what ``PnlBook``,
+    which keeps its net realized PnL between fills and takes shortcuts on the hot path, must agree with."""
+
+    def __init__(self, terms: ContractTerms) -> None:
+        self.terms = terms
+        self.position = self.average = self.realized = self.commission_value = Fraction(0)
+        self.commissions: dict[str, Fraction] = {}
+
+    def net_realized(self, currency: str) -> Fraction:
+        return self.realized - self.commissions.get(currency, Fraction(0)) - self.commission_value
+
+    def apply(self, fill: FillRecord) -> None:
+        self.commissions[fill.commission_currency] = self.commissions.get(
+            fill.commission_currency, Fraction(0)
+        ) + Fraction(fill.commission)
+        qty, price = Fraction(fill.signed_quantity), Fraction(fill.price)
+        if self.position == 0 or (self.position > 0) == (qty > 0):
+            size = abs(self.position) + abs(qty)
+            self.average = (self.average * abs(self.position) + price * abs(qty)) / size
+            self.position += qty
+        else:
+            closed = min(abs(qty), abs(self.position))
+            direction = 1 if self.position > 0 else -1
+            if self.terms.inverse:
+                points = (1 / self.average - 1 / price) if self.average and price else Fraction(0)
+            else:
+                points = price - self.average
+            self.realized += points * closed * direction * Fraction(self.terms.multiplier)
+            self.position += qty
+            if self.position == 0:
+                self.average = Fraction(0)
+            elif (self.position > 0) != (direction > 0):
+                self.average = price
+        if self.terms.base_currency is not None and fill.commission_currency == self.terms.base_currency:
+            commission = Fraction(fill.commission)
+            self.position -= commission
+            self.commission_value += commission * price
+            if self.position == 0:
+                self.average = Fraction(0)
+
+
+@pytest.mark.parametrize(
+    ("terms", "currency", "fee_currencies"),
+    [
+        (ContractTerms(), "USDT", ("USDT",)),
+        (ContractTerms(multiplier=D("0.01")), "USDT", ("USDT", "BNB")),
+        (ContractTerms(multiplier=D(100), inverse=True, settlement_currency="BTC"), "BTC", ("BTC",)),
+        (ContractTerms(base_currency="BTC"), "USDT", ("USDT", "BTC")),
+    ],
+)
+@pytest.mark.parametrize("seed", range(20))
+def test_the_running_book_agrees_with_the_rules_recomputed_fill_by_fill(
+    terms: ContractTerms, currency: str, fee_currencies: tuple[str, ...], seed: int
+) -> None:
+    rng = random.Random(seed)
+    book, reference = PnlBook(terms), _ReferenceBook(terms)
+    for n in range(150):
+        side = rng.choice(("BUY", "SELL"))
+        quantity = str(D(rng.randint(1, 3000)) / 1000)
+        price = str(D(rng.randint(1, 10_000_000)) / 100)
+        fee = str(D(rng.randint(0, 500)) / 10_000) if rng.random() < 0.8 else "0"
+        fill = trade(n, side, quantity, price, instrument="BTCUSDT.BINANCE", quote="USDT", ts=n, fee=fee)
+        fill = dataclasses.replace(fill, commission_currency=rng.choice(fee_currencies))
+        before = book.net_realized
+        change = book.apply(fill)
+        reference.apply(fill)
+        assert (book.position, book.average, book.realized) == (
+            reference.position,
+            reference.average,
+            reference.realized,
+        )
+        assert book.commissions == reference.commissions and book.commission_value == reference.commission_value
+        assert book.net_realized == reference.net_realized(currency)
+        assert change == book.net_realized - before
+        mark = Fraction(D(rng.randint(1, 10_000_000)) / 100)
+        if reference.position == 0:
+            expected = Fraction(0)
+        elif terms.inverse:
+            expected = (1 / reference.average - 1 / mark) * reference.position * Fraction(terms.multiplier)
+        else:
+            expected = (mark - reference.average) * reference.position * Fraction(terms.multiplier)
+        assert book.unrealized(mark) == expected
