@@ -12,12 +12,9 @@ import random
 import signal
 from collections.abc import Sequence
 
-import pytest
-
 from strategy_runtime.ledger.records import FillRecord
 from strategy_runtime.ledger.writer import WriteBehind
 from tests.support.ledger import Target, durable_acknowledged, make_fill, wait_for_line
-from tests.support.postgres import fresh_database
 
 LONG = 3600.0  # an interval no test waits out: anything committed early was committed on purpose
 
@@ -108,15 +105,6 @@ async def test_without_an_interval_every_turn_commits_what_is_queued_at_once():
 
 
 KILLS = 4
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-async def target(request, tmp_path, pg_dsn):
-    if request.param == "sqlite":
-        yield Target("sqlite", str(tmp_path / "ledger.sqlite"))
-        return
-    async with fresh_database(pg_dsn) as dsn:
-        yield Target("postgresql", dsn)
 
 
 async def test_kill_9_at_random_moments_loses_no_fill_acknowledged_durable_and_stores_none_twice(target):

@@ -42,21 +42,11 @@ from strategy_runtime.ledger import (
 from strategy_runtime.ledger.postgres import DsnParts
 from strategy_runtime.runtime import EXIT_INVALID, RuntimeOptions, StrategyRuntime
 from tests.support.ledger import FENCED_OUT_EXIT, KEY, ROOT, Target, make_fill, wait_for_line
-from tests.support.postgres import fresh_database
 from tests.support.tcp_proxy import CuttableProxy
 
 PASSWORD = "Sup3r-S3cret-Ledger-Pw"
 ALL_VERSIONS = [m.version for m in SqliteLedger.MIGRATIONS]
 NEXT_VERSION = len(ALL_VERSIONS) + 1
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-async def target(request, tmp_path, pg_dsn):
-    if request.param == "sqlite":
-        yield Target("sqlite", str(tmp_path / "ledger.sqlite"))
-        return
-    async with fresh_database(pg_dsn) as dsn:
-        yield Target("postgresql", dsn)
 
 
 async def flushed(ledger, timeout: float = 60) -> None:
