@@ -224,6 +224,11 @@ def _binance(spec: LiveStrategySpec, environ: Mapping[str, str]) -> LiveVenueCli
         {
             "account_type": "use spec.venue.accountType",
             "venue": "use spec.venue.name",
+            # Both configs have a field of this name, and an option goes to every config that has it: one URL
+            # would reach two endpoints. base_url_ws_stream (futures user data) is the execution client's alone.
+            "base_url_ws": "NautilusTrader's Binance data client reads it as the market streams' URL and its "
+            "execution client as the WebSocket API's, so one value cannot be right for both; the clients derive "
+            "both from spec.venue.testnet and the account type",
         },
     )
     common = _with_credentials(spec, read_credentials(environ, passphrase=False, adapter="binance")) | {

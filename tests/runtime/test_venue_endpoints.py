@@ -84,15 +84,16 @@ def test_without_the_variable_the_adapter_keeps_its_own_urls():
 
 def test_the_override_wins_over_the_manifest_s_base_url_options_and_proxy():
     # A rehearsal must never reach what the options name (the real venue or a proxy to it, with real keys).
-    options = {
+    options = {  # (base_url_ws is refused for Binance whatever the override: one name, two endpoints)
         "base_url_http": "https://api.example.invalid",
-        "base_url_ws": "wss://stream.example.invalid",
+        "base_url_ws_stream": "wss://stream.example.invalid",
         "proxy_url": "http://proxy.example.invalid:3128",
     }
     clients = live_venue(spot_spec(options), environ_with(EMULATOR))
     assert clients.data_config.base_url_http == clients.exec_config.base_url_http == EMULATOR["http"]
     assert clients.data_config.base_url_ws == EMULATOR["ws_stream"]
     assert clients.exec_config.base_url_ws == EMULATOR["ws_api"]
+    assert clients.exec_config.base_url_ws_stream == EMULATOR["ws_stream"]
     assert clients.data_config.proxy_url is None and clients.exec_config.proxy_url is None
 
 

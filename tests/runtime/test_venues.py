@@ -389,6 +389,11 @@ async def test_options_are_typed_per_client_config():
         ({"futures_leverages": "BTCUSDT=5"}, ["futures_leverages", "expected JSON"]),
         ({"environment": "TESTNET"}, ["environment cannot be set as an option", "spec.venue.testnet"]),
         ({"account_type": "SPOT"}, ["account_type cannot be set as an option", "spec.venue.accountType"]),
+        # one name, two endpoints: the data client's market streams, the execution client's WebSocket API
+        (
+            {"base_url_ws": "wss://stream.example/ws"},
+            ["base_url_ws cannot be set as an option", "market streams", "WebSocket API"],
+        ),
     ],
 )
 def test_a_bad_option_says_what_is_allowed(options, expected):
