@@ -44,6 +44,8 @@ class StrategyMemory:
     spec_scaled_from: int | None = None  # the generation whose spec.replicas the kill switch set to 0
     deletion_seen: datetime | None = None  # when this operator first saw the deletion (bounds the wait)
     repaired_version: int = 0  # the resourceVersion whose unreadable status fields the operator wrote back
+    statefulset_created_at: float | None = None  # when this operator created the StatefulSet (apply.children)
+    first_status_deferred: bool = False  # a new strategy's first status waits for its StatefulSet's pod (actions)
 
     def since(self, situation: str | None, now: datetime) -> datetime:
         """When the current timed wait (``situation``) began; ``now`` when it begins now."""

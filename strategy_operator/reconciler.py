@@ -27,7 +27,7 @@ from typing import Any
 
 from livestrat.api.status import ConditionType, LiveStrategyStatus, Phase
 from strategy_operator.apply import shared_identity
-from strategy_operator.apply.actions import Actions, Events, PostEvent, kopf_event
+from strategy_operator.apply.actions import FIRST_STATUS_WITHIN, Actions, Events, PostEvent, kopf_event
 from strategy_operator.apply.finalizer import Finalizer
 from strategy_operator.clock import SYSTEM_CLOCK, Clock
 from strategy_operator.decide import conditions
@@ -152,6 +152,7 @@ class Reconciler:
             self.observer.conflict_recheck_after(memory),
             # a pod wanted and missing may want the namespace's shared identity (apply.shared_identity)
             shared_identity.URGENT_EVERY if decided.replicas > 0 and not observation.pods else None,
+            FIRST_STATUS_WITHIN if memory.first_status_deferred else None,  # apply.actions: a new strategy's status
         ]
         due = [delay for delay in delays if delay is not None]
         return min(due) if due else None

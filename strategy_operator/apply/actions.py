@@ -30,7 +30,7 @@ from typing import Any
 import kopf
 
 from livestrat.api.contract import HALT_ANNOTATION, KILL_SWITCH_ANNOTATION, RISK_HALTED_AT_ANNOTATION
-from livestrat.api.status import HaltRecord, LiveStrategyStatus
+from livestrat.api.status import HaltRecord, LiveStrategyStatus, Phase
 from strategy_operator.apply.children import ChildWriter
 from strategy_operator.clock import Clock
 from strategy_operator.decide.events import Event
@@ -50,6 +50,11 @@ PostEvent = Callable[[Mapping[str, Any], Event], None]
 
 def kopf_event(body: Mapping[str, Any], event: Event) -> None:
     kopf.event(dict(body), type=event.type, reason=event.reason, message=event.message[:1024])
+
+
+# A new strategy's first status is written once its StatefulSet's pod is there, or this many seconds after the pass
+# that created the StatefulSet, whichever comes first (Actions.act).
+FIRST_STATUS_WITHIN = 1.0
 
 
 @dataclass
@@ -170,6 +175,24 @@ class Actions:
         except Exception as exc:
             await self._report_failure(raw, obs, report, step, exc, memory, actions, on_failure)
             raise
+        created_at = memory.statefulset_created_at
+        if (
+            obs.status.phase is None
+            and report.status.phase == Phase.STARTING
+            and not obs.pods
+            and created_at is not None
+            and self.clock.monotonic() - created_at < FIRST_STATUS_WITHIN
+        ):
+            # A new strategy whose StatefulSet this operator has just created: its first status ("waiting for the
+            # StatefulSet to create pod NAME-0") would be out of date within a second. It is written by the pass
+            # the pod's arrival wakes, or at the latest FIRST_STATUS_WITHIN after the StatefulSet was created (the
+            # reconciler looks again then): one status write per new strategy less. Its transition events wait with
+            # it (they are derived from the status as stored).
+            memory.first_status_deferred = True
+            for event in actions:
+                self.events.post(raw, event)
+            return
+        memory.first_status_deferred = False
         await self.write_status(obs, report.status, memory, current=current)
         for event in actions + report.events:
             self.events.post(raw, event)

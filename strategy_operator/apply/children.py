@@ -156,6 +156,8 @@ class ChildWriter:
             )
             if outcome == "created":
                 created.append(kind)
+                if kind == "StatefulSet":
+                    memory.statefulset_created_at = self.clock.monotonic()
             elif outcome == "updated" and (kind != "StatefulSet" or _template_changed(existing, desired)):
                 updated.append(kind)
 

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from strategy_operator.apply.actions import FIRST_STATUS_WITHIN
 from strategy_operator.apply.own_writes import CACHE_LAG_SECONDS
 from strategy_operator.decide.events import Event
 from strategy_operator.kinds import WATCHED
@@ -106,12 +107,14 @@ async def test_a_transition_is_told_once_while_the_watchs_copy_lags_behind_the_o
     body = live_strategy()  # never updated: the watch has not delivered the operator's status patch yet
     kube = RecordingKube(body)
     events: list[Event] = []
+    clock = ManualClock()
     reconciler = Reconciler(
-        fast_settings(), kube, OperatorMetrics({}), post_event=lambda _body, e: events.append(e), clock=ManualClock()
+        fast_settings(), kube, OperatorMetrics({}), post_event=lambda _body, e: events.append(e), clock=clock
     )
     indexes: dict[str, dict] = {kind.index: {} for kind in WATCHED}
     for _ in range(3):
         await reconciler.reconcile(body, Caches(indexes))
+        clock.advance(FIRST_STATUS_WITHIN)  # no pod comes: the first status is not deferred past this
     assert [e.reason for e in events].count("Starting") == 1
     assert [w for w in kube.writes if w[1] == "LiveStrategy/status"] == [("patch", "LiveStrategy/status", NAME)]
 
