@@ -45,6 +45,7 @@ from livestrat.api.runtime_config import (
 )
 from strategy_runtime.ledger import LedgerError, LedgerUnavailable, PostgresLedger
 from strategy_runtime.ledger.dsn import DsnParts
+from strategy_runtime.live.endpoints import ENV_VENUE_ENDPOINTS
 from strategy_runtime.runtime import EXIT_FAILED, EXIT_INVALID
 from tests.support.kube import LIVESTRATEGIES, wait_for
 from tests.support.kube_emulator import kubeconfig
@@ -157,19 +158,20 @@ async def test_a_scram_ledger_password_and_live_keys_never_leak_with_the_right_p
     finally:
         await admin.close()
     closed = free_port()  # the venue: nothing listens, so the live clients fail to connect, locally
-    manifest = live_manifest(
-        "binance",
-        "spot",
-        "BTCUSDT.BINANCE",
-        options={"base_url_http": f"http://127.0.0.1:{closed}", "base_url_ws": f"ws://127.0.0.1:{closed}"},
-    )
+    manifest = live_manifest("binance", "spot", "BTCUSDT.BINANCE")
     manifest["metadata"]["name"] = name = "live-secrets"
     emulator.add_namespace("desk")
     emulator.create_object(LIVESTRATEGIES, manifest, namespace="desk")
     kube = tmp_path / "kubeconfig.json"
     token = runtime_token(emulator, "desk", manifest["metadata"]["name"])  # the pod's own: recognisable, must not leak
     kube.write_text(json.dumps(kubeconfig(str(emulator.url), token=token)))
-    env = {**LIVE_KEYS, "KUBECONFIG": str(kube)}
+    # the venue's endpoints, for this test only (spec.venue.options may not name base_url_ws for Binance)
+    nowhere = {
+        "http": f"http://127.0.0.1:{closed}",
+        "ws_stream": f"ws://127.0.0.1:{closed}",
+        "ws_api": f"ws://127.0.0.1:{closed}",
+    }
+    env = {**LIVE_KEYS, "KUBECONFIG": str(kube), ENV_VENUE_ENDPOINTS: json.dumps(nowhere)}
     secrets = [*LIVE_KEYS.values(), role.password, WRONG_PASSWORD, token]
 
     # the right password: the ledger opens (fence taken), the live node is built and connecting
