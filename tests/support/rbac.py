@@ -20,7 +20,7 @@ ServiceAccount; :func:`authorize` decides a request of any user from the objects
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -133,6 +133,30 @@ def applies_to(subject: Mapping[str, Any], username: str, groups: Sequence[str],
     return False
 
 
+def _bound_roles(
+    username: str,
+    groups: Sequence[str],
+    namespace: str,
+    roles: Mapping[tuple[str, str], Mapping[str, Any]],
+    cluster_roles: Mapping[str, Mapping[str, Any]],
+    role_bindings: Iterable[Mapping[str, Any]],
+    cluster_role_bindings: Iterable[Mapping[str, Any]],
+) -> Iterator[tuple[Mapping[str, Any], Mapping[str, Any] | None]]:
+    """(roleRef, the role or None when it does not exist) of every binding of this user that counts in ``namespace``
+    ("": cluster-wide only), in the authorizer's order: ClusterRoleBindings first, then the namespace's RoleBindings."""
+    bindings = [(b, "") for b in cluster_role_bindings]
+    if namespace:
+        bindings += [(b, namespace) for b in role_bindings if (b.get("metadata") or {}).get("namespace") == namespace]
+    for binding, where in bindings:
+        if not any(applies_to(s, username, groups, where) for s in binding.get("subjects") or []):
+            continue
+        ref = binding.get("roleRef") or {}
+        if ref.get("kind") == "ClusterRole":
+            yield ref, cluster_roles.get(ref.get("name", ""))
+        else:
+            yield ref, roles.get((where, ref.get("name", "")))
+
+
 def authorize(
     username: str,
     groups: Sequence[str],
@@ -146,35 +170,15 @@ def authorize(
     """(allowed, reason) as the RBAC authorizer decides: ClusterRoleBindings first, then the RoleBindings of the
     request's namespace; the reason names the roles that bindings of this user refer to and that do not exist."""
     errors: list[str] = []
-
-    def rules_of(ref: Mapping[str, Any], namespace: str) -> list[Mapping[str, Any]]:
-        if ref.get("kind") == "ClusterRole":
-            role = cluster_roles.get(ref.get("name", ""))
-            if role is None:
-                errors.append(f'clusterrole.rbac.authorization.k8s.io "{ref.get("name")}" not found')
-                return []
-        else:
-            role = roles.get((namespace, ref.get("name", "")))
-            if role is None:
-                errors.append(f'role.rbac.authorization.k8s.io "{ref.get("name")}" not found')
-                return []
-        return list(role.get("rules") or [])
-
-    for binding in cluster_role_bindings:
-        subjects = binding.get("subjects") or []
-        if any(applies_to(s, username, groups, "") for s in subjects) and any(
-            rule_allows(rule, request) for rule in rules_of(binding.get("roleRef") or {}, "")
-        ):
+    bound = _bound_roles(
+        username, groups, request.namespace or "", roles, cluster_roles, role_bindings, cluster_role_bindings
+    )
+    for ref, role in bound:
+        if role is None:
+            kind = "clusterrole" if ref.get("kind") == "ClusterRole" else "role"
+            errors.append(f'{kind}.rbac.authorization.k8s.io "{ref.get("name")}" not found')
+        elif any(rule_allows(rule, request) for rule in role.get("rules") or []):
             return True, ""
-    if request.namespace:
-        for binding in role_bindings:
-            if (binding.get("metadata") or {}).get("namespace") != request.namespace:
-                continue
-            subjects = binding.get("subjects") or []
-            if any(applies_to(s, username, groups, request.namespace) for s in subjects) and any(
-                rule_allows(r, request) for r in rules_of(binding.get("roleRef") or {}, request.namespace)
-            ):
-                return True, ""
     if not errors:
         return False, ""
     return False, "RBAC: " + (errors[0] if len(errors) == 1 else "[" + ", ".join(errors) + "]")
@@ -249,21 +253,8 @@ def rules_for(
     cluster_role_bindings: Iterable[Mapping[str, Any]],
 ) -> list[Mapping[str, Any]]:
     """Every rule a user holds in ``namespace`` ("" : cluster-wide only), as the rule resolver's ``RulesFor``."""
-    held: list[Mapping[str, Any]] = []
-    bindings = [(b, "") for b in cluster_role_bindings]
-    if namespace:
-        bindings += [(b, namespace) for b in role_bindings if (b.get("metadata") or {}).get("namespace") == namespace]
-    for binding, where in bindings:
-        if not any(applies_to(s, username, groups, where) for s in binding.get("subjects") or []):
-            continue
-        ref = binding.get("roleRef") or {}
-        role = (
-            cluster_roles.get(ref.get("name", ""))
-            if ref.get("kind") == "ClusterRole"
-            else roles.get((where, ref.get("name", "")))
-        )
-        held += list((role or {}).get("rules") or [])
-    return held
+    bound = _bound_roles(username, groups, namespace, roles, cluster_roles, role_bindings, cluster_role_bindings)
+    return [rule for _, role in bound for rule in (role or {}).get("rules") or []]
 
 
 def _atomic(rule: Mapping[str, Any]) -> list[tuple[Request, dict[str, Any]]]:
