@@ -151,7 +151,9 @@ class Reconciler:
             self.observer.secrets.recheck_after(memory.secrets),
             self.observer.conflict_recheck_after(memory),
             # a pod wanted and missing may want the namespace's shared identity (apply.shared_identity)
-            shared_identity.URGENT_EVERY if decided.replicas > 0 and not observation.pods else None,
+            shared_identity.URGENT_EVERY
+            if shared_identity.pod_awaited(observed.desired_children, decided.replicas, observation.pods)
+            else None,
             FIRST_STATUS_WITHIN if memory.first_status_deferred else None,  # apply.actions: a new strategy's status
         ]
         due = [delay for delay in delays if delay is not None]

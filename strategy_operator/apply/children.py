@@ -18,11 +18,11 @@ from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from livestrat.api.contract import STRATEGY_LABEL
-from strategy_operator.apply import applied_fields, pod_identity
+from strategy_operator.apply import applied_fields, pod_identity, shared_identity
+from strategy_operator.apply.merge import is_subset, patchable
 from strategy_operator.apply.shared_identity import SharedIdentity
 from strategy_operator.build import labels
 from strategy_operator.build.configuration import config_substance, digest, runtime_json, strategy_generation
-from strategy_operator.build.manifests import STATEFULSET_MUTABLE
 from strategy_operator.build.policy import SpecProblem
 from strategy_operator.clock import Clock
 from strategy_operator.decide.events import Event
@@ -31,39 +31,10 @@ from strategy_operator.kube_client import ApiError, KubeClient
 from strategy_operator.memory import StrategyMemory
 from strategy_operator.observe.caches import Caches, uid_of
 from strategy_operator.observe.observer import Observed, Observer, owned_by
-from strategy_operator.quantities import QUANTITY_FIELDS, QUANTITY_MAPS, same_quantity
 from strategy_operator.wakeups import Key
 
 if TYPE_CHECKING:
     from strategy_operator.apply.actions import Step
-
-
-def is_subset(desired: Any, existing: Any, key: str | None = None, parent: str | None = None) -> bool:
-    """Every field set in ``desired`` has that value in ``existing`` (lists: same length, element-wise;
-    resource quantities by value: the API server stores them in canonical form)."""
-    if isinstance(desired, Mapping):
-        return isinstance(existing, Mapping) and all(is_subset(v, existing.get(k), k, key) for k, v in desired.items())
-    if isinstance(desired, list):
-        return (
-            isinstance(existing, list)
-            and len(desired) == len(existing)
-            and all(is_subset(d, e) for d, e in zip(desired, existing, strict=True))
-        )
-    if key in QUANTITY_FIELDS or parent in QUANTITY_MAPS:
-        return same_quantity(desired, existing)
-    return desired == existing
-
-
-def patchable(desired: Mapping[str, Any]) -> dict[str, Any]:
-    """The merge patch of a desired child: everything but the identity the API keeps itself, and what it
-    refuses to change (a StatefulSet's fixed fields)."""
-    meta = {k: v for k, v in (desired.get("metadata") or {}).items() if k not in ("name", "namespace")}
-    patch = {k: v for k, v in desired.items() if k not in ("apiVersion", "kind", "metadata")}
-    if desired.get("kind") == "StatefulSet" and isinstance(patch.get("spec"), Mapping):
-        patch["spec"] = {k: v for k, v in patch["spec"].items() if k in STATEFULSET_MUTABLE}  # never the fixed ones
-    if meta:
-        patch["metadata"] = meta
-    return patch
 
 
 def left_by_a_namesake(existing: Mapping[str, Any], name: str) -> bool:
@@ -77,12 +48,6 @@ def left_by_a_namesake(existing: Mapping[str, Any], name: str) -> bool:
         and found.get(STRATEGY_LABEL) == name
         and found.get("app.kubernetes.io/managed-by") == labels.MANAGED_BY
     )
-
-
-def _service_account(children: list[dict[str, Any]]) -> str | None:
-    """The account the desired StatefulSet's pod runs as."""
-    sts = next((c for c in children if c["kind"] == "StatefulSet"), None)
-    return (((sts or {}).get("spec") or {}).get("template") or {}).get("spec", {}).get("serviceAccountName")
 
 
 def _template_changed(existing: Mapping[str, Any] | None, desired: Mapping[str, Any]) -> bool:
@@ -118,10 +83,10 @@ class ChildWriter:
                 await self.observer.confirm_identity(namespace, name, uid)
                 confirmed = True
 
-        desired_sa = _service_account(desired_children)
+        desired_sa = shared_identity.runs_as(desired_children)
         if desired_sa == labels.SHARED_IDENTITY and not observed.observation.deleting:
-            missing = plan.replicas > 0 and not observed.observation.pods
-            await self.shared.ensure(namespace, urgent=missing)  # before a pod may need it
+            urgent = shared_identity.pod_awaited(desired_children, plan.replicas, observed.observation.pods)
+            await self.shared.ensure(namespace, urgent=urgent)  # before a pod may need it
 
         for desired in desired_children:
             kind = desired["kind"]

@@ -20,9 +20,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
+from strategy_operator.apply.merge import is_subset, patchable
 from strategy_operator.build import labels
 from strategy_operator.build.manifests import build_shared_identity
 from strategy_operator.clock import Clock
@@ -35,25 +36,20 @@ VERIFY_EVERY = 300.0
 URGENT_EVERY = 5.0
 
 
+def runs_as(children: Sequence[Mapping[str, Any]]) -> str | None:
+    """The account the pod of the desired StatefulSet (among a strategy's desired children) runs as."""
+    sts = next((c for c in children if c["kind"] == "StatefulSet"), None)
+    return (((sts or {}).get("spec") or {}).get("template") or {}).get("spec", {}).get("serviceAccountName")
+
+
+def pod_awaited(children: Sequence[Mapping[str, Any]], replicas: int, pods: Sequence[object]) -> bool:
+    """A pod of the shared identity is wanted and not there: it may be missing for want of the identity (read
+    again every URGENT_EVERY seconds, and the reconciler looks again as often)."""
+    return replicas > 0 and not pods and runs_as(children) == labels.SHARED_IDENTITY
+
+
 class SharedIdentityTaken(RuntimeError):
     """An object of the shared identity's name that livestrat did not make: it is not used, nor changed."""
-
-
-def _differs(desired: Mapping[str, Any], existing: Mapping[str, Any]) -> dict[str, Any] | None:
-    """The merge patch that makes ``existing`` what ``desired`` says (its labels, annotations, rules, subjects)."""
-    patch: dict[str, Any] = {}
-    want_meta = desired.get("metadata") or {}
-    have_meta = existing.get("metadata") or {}
-    for field in ("labels", "annotations"):
-        wanted = want_meta.get(field) or {}
-        have = have_meta.get(field) or {}
-        changed = {k: v for k, v in wanted.items() if have.get(k) != v}
-        if changed:
-            patch.setdefault("metadata", {})[field] = changed
-    for field in ("rules", "subjects"):
-        if field in desired and existing.get(field) != desired[field]:
-            patch[field] = desired[field]
-    return patch or None
 
 
 class SharedIdentity:
@@ -105,7 +101,7 @@ class SharedIdentity:
                 f"lacks the label {labels.SHARED_IDENTITY_LABEL}=true), so strategy pods cannot run as the shared "
                 f"identity there: rename or remove that {kind}, or run the operator with runtimeIdentity: perStrategy."
             )
-        patch = _differs(desired, existing)
-        if patch is not None:
+        patch = patchable(desired)
+        if not is_subset(patch, existing):  # changed by hand: put back (labels, annotations, rules, subjects)
             await self.kube.patch(kind, meta["namespace"], meta["name"], patch)
         return None
