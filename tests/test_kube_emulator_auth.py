@@ -17,11 +17,10 @@ import datetime
 import json
 from typing import Any
 
-import aiohttp
 import kmock
 import pytest
 
-from tests.support.kube import LIVESTRATEGIES, wait_for
+from tests.support.kube import LIVESTRATEGIES, call, wait_for
 from tests.support.kube_authn import (
     ADMIN_TOKEN,
     CREDENTIAL_ID_KEY,
@@ -44,20 +43,6 @@ CLUSTER_ROLE_BINDINGS = "rbac.authorization.k8s.io/v1/clusterrolebindings"
 POLICIES = "admissionregistration.k8s.io/v1/validatingadmissionpolicies"
 POLICY_BINDINGS = "admissionregistration.k8s.io/v1/validatingadmissionpolicybindings"
 STATUS_URL = "/apis/livestrat.io/v1alpha1/namespaces/desk/livestrategies/{name}/status"
-MERGE = {"Content-Type": "application/merge-patch+json"}
-
-
-async def call(
-    emulator: KubernetesEmulator, method: str, path: str, *, token: str | None = None, json: Any = None, **params: str
-) -> tuple[int, Any]:
-    headers = {**MERGE} if method == "PATCH" else {}
-    if token is not None:
-        headers["Authorization"] = f"Bearer {token}"
-    async with (
-        aiohttp.ClientSession() as http,
-        http.request(method, str(emulator.url).rstrip("/") + path, json=json, headers=headers, params=params) as answer,
-    ):
-        return answer.status, await answer.json(content_type=None)
 
 
 @pytest.fixture

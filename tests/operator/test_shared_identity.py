@@ -10,14 +10,12 @@ from __future__ import annotations
 
 from typing import Any
 
-import aiohttp
 import pytest
 import yaml
 
-from strategy_operator.build import labels
 from tests.support.desk import CHILD_RESOURCES, Desk, paper
 from tests.support.helm import template_result
-from tests.support.kube import ADMISSION_PLURALS, wait_for
+from tests.support.kube import ADMISSION_PLURALS, call, wait_for
 from tests.support.kubelet import Kubelet
 from tests.support.operator import fast_settings, is_operator_request, running_operator
 
@@ -35,34 +33,6 @@ def template_account(desk: Desk, name: str) -> str:
 
 def own_identity(desk: Desk, name: str) -> dict[str, Any]:
     return {kind: desk.child(kind, name) for kind in ("ServiceAccount", "Role", "RoleBinding", "Service")}
-
-
-def legacy_service(desk: Desk, name: str) -> dict[str, Any]:
-    """The headless Service the operator made for each strategy before issue 15."""
-    strategy = desk.get(name)
-    return {
-        "apiVersion": "v1",
-        "kind": "Service",
-        "metadata": {
-            "name": name,
-            "labels": labels.child_labels(name),
-            "ownerReferences": [
-                {
-                    "apiVersion": "livestrat.io/v1alpha1",
-                    "kind": "LiveStrategy",
-                    "name": name,
-                    "uid": strategy["metadata"]["uid"],
-                    "controller": True,
-                    "blockOwnerDeletion": True,
-                }
-            ],
-        },
-        "spec": {
-            "clusterIP": "None",
-            "selector": labels.selector_labels(name),
-            "ports": [{"name": "metrics", "port": 8080, "targetPort": "http", "protocol": "TCP"}],
-        },
-    }
 
 
 async def test_strategies_of_a_namespace_share_one_identity_made_once(emulator, desk: Desk, kubelet: Kubelet):
@@ -120,7 +90,7 @@ async def test_upgrading_to_the_shared_identity_restarts_nothing_and_removes_wha
         await desk.apply(paper("halted", replicas=0))
         await wait_for(lambda: all(desk.phase(n) == "Running" for n in running) and desk.phase("halted") == "Halted")
         for name in (*running, "halted"):
-            emulator.store_unchecked(CHILD_RESOURCES["Service"], legacy_service(desk, name), namespace="default")
+            desk.store_legacy_service(name)
     started = list(kubelet.started_pods)
     for name in running:
         assert account_of(desk, name) == name
@@ -168,13 +138,8 @@ def chart_identity_policy() -> list[dict[str, Any]]:
 
 
 async def patch_status(emulator, name: str, token: str, patch: dict, method: str = "PATCH") -> tuple[int, dict]:
-    url = f"{str(emulator.url).rstrip('/')}/apis/livestrat.io/v1alpha1/namespaces/default/livestrategies/{name}/status"
-    headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/merge-patch+json"}
-    async with (
-        aiohttp.ClientSession() as http,
-        http.request(method, url, json=patch if method == "PATCH" else None, headers=headers) as answer,
-    ):
-        return answer.status, await answer.json(content_type=None)
+    path = f"/apis/livestrat.io/v1alpha1/namespaces/default/livestrategies/{name}/status"
+    return await call(emulator, method, path, token=token, json=patch if method == "PATCH" else None)
 
 
 @pytest.mark.slow  # renders the chart with helm

@@ -244,7 +244,7 @@ async def exercise_operator(emulator: KubernetesEmulator, kubeconfig: Path, work
         # The operator upgraded to the shared identity (the chart's default where the cluster serves admission
         # policies): the namespace's identity is made; what a halted strategy no longer uses goes, and the headless
         # Service every strategy had before issue 15.
-        emulator.store_unchecked("v1/services", _legacy_service(desk, "ema-cross-halted"), namespace="default")
+        desk.store_legacy_service("ema-cross-halted")
         shared = settings.model_copy(update={"runtime_identity": "shared", "peering": None, "replica_ordinal": None})
         async with (
             Kubelet(emulator, workdir=workdir, kubeconfig=kubeconfig),
@@ -259,20 +259,6 @@ async def exercise_operator(emulator: KubernetesEmulator, kubeconfig: Path, work
             )
             await desk.delete("ema-cross-halted")
     return api_use(list(emulator)[since:])
-
-
-def _legacy_service(desk: Desk, name: str) -> dict:
-    """The headless Service the operator made for each strategy before issue 15."""
-    uid = desk.get(name)["metadata"]["uid"]
-    owner = {"apiVersion": "livestrat.io/v1alpha1", "kind": "LiveStrategy", "name": name, "uid": uid}
-    return {
-        "metadata": {
-            "name": name,
-            "labels": {"livestrat.io/strategy": name, "app.kubernetes.io/managed-by": "livestrat-operator"},
-            "ownerReferences": [{**owner, "controller": True, "blockOwnerDeletion": True}],
-        },
-        "spec": {"clusterIP": "None", "selector": {"livestrat.io/strategy": name}, "ports": [{"port": 8080}]},
-    }
 
 
 def _restored(emulator: KubernetesEmulator, resource: str, name: str) -> bool:

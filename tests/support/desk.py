@@ -21,6 +21,7 @@ from typing import Any
 
 import yaml
 
+from strategy_operator.build import labels
 from tests.support.kube_emulator import KubernetesEmulator
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -164,6 +165,26 @@ class Desk:
 
     def child(self, kind: str, name: str) -> dict[str, Any] | None:
         return self.emulator.read_object(CHILD_RESOURCES[kind], name, namespace=self.namespace)
+
+    def store_legacy_service(self, name: str) -> None:
+        """The headless Service the operator made for each strategy before issue 15 (strategy NAME's, owned by it)."""
+        uid = self.get(name)["metadata"]["uid"]
+        owner = {"apiVersion": "livestrat.io/v1alpha1", "kind": "LiveStrategy", "name": name, "uid": uid}
+        service = {
+            "apiVersion": "v1",
+            "kind": "Service",
+            "metadata": {
+                "name": name,
+                "labels": labels.child_labels(name),
+                "ownerReferences": [{**owner, "controller": True, "blockOwnerDeletion": True}],
+            },
+            "spec": {
+                "clusterIP": "None",
+                "selector": labels.selector_labels(name),
+                "ports": [{"name": "metrics", "port": 8080, "targetPort": "http", "protocol": "TCP"}],
+            },
+        }
+        self.emulator.store_unchecked(CHILD_RESOURCES["Service"], service, namespace=self.namespace)
 
     def statefulset(self, name: str) -> dict[str, Any] | None:
         return self.child("StatefulSet", name)

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import pytest
 
 from livestrat.api.admission import policy
@@ -67,3 +68,17 @@ async def wait_for(predicate: Callable[[], Any], timeout: float = 10.0, interval
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout}s waiting for {predicate}")
         await asyncio.sleep(interval)
+
+
+async def call(
+    emulator: KubernetesEmulator, method: str, path: str, *, token: str | None = None, json: Any = None, **params: str
+) -> tuple[int, Any]:
+    """A raw request to the emulator as ``token``'s user (none: anonymous); PATCH is a merge patch. (status, body)"""
+    headers = {"Content-Type": "application/merge-patch+json"} if method == "PATCH" else {}
+    if token is not None:
+        headers["Authorization"] = f"Bearer {token}"
+    async with (
+        aiohttp.ClientSession() as http,
+        http.request(method, str(emulator.url).rstrip("/") + path, json=json, headers=headers, params=params) as answer,
+    ):
+        return answer.status, await answer.json(content_type=None)
