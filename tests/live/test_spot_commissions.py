@@ -72,10 +72,8 @@ async def flatten_halt_after_a_buy(
         strategy = scripted_strategy(str(events), instrument, steps=steps)
         spec = story_spec(strategy, instrument, haltPolicy="flatten")
         story = LiveStory.of(tmp_path, venue, pg_database, spec, name="dusty", report_status=True)
+        story.publish(emulator, spec)
         namespace = story.config.strategy.namespace
-        emulator.add_namespace(namespace)
-        manifest = {"apiVersion": "livestrat.io/v1alpha1", "kind": "LiveStrategy", "metadata": {"name": "dusty"}}
-        emulator.create_object(LIVESTRATEGIES, {**manifest, "spec": spec}, namespace=namespace)
         try:
             runtime = story.start(env={"KUBECONFIG": str(kubeconfig_path)})
             await runtime.wait_ready(timeout=90)

@@ -124,10 +124,8 @@ async def test_a_halt_leaves_no_order_open_at_the_venue_and_flatten_a_flat_posit
     ) as venue:
         spec = story_spec(scripted_strategy(str(events), steps=steps), haltPolicy=policy)
         story = LiveStory.of(tmp_path, venue, pg_database, spec, name="halted", report_status=True)
+        story.publish(emulator, spec)
         namespace = story.config.strategy.namespace
-        emulator.add_namespace(namespace)
-        manifest = {"apiVersion": "livestrat.io/v1alpha1", "kind": "LiveStrategy", "metadata": {"name": "halted"}}
-        emulator.create_object(LIVESTRATEGIES, {**manifest, "spec": spec}, namespace=namespace)
         try:
             runtime = story.start(env={"KUBECONFIG": str(kubeconfig_path)})
             await runtime.wait_ready(timeout=90)

@@ -138,6 +138,15 @@ class LiveStory:
         self.processes.append(process)
         return process
 
+    def publish(self, emulator: Any, spec: Mapping[str, Any]) -> None:
+        """The LiveStrategy this runtime reports its status to, stored in the API emulator (its namespace first)."""
+        namespace, name = self.config.strategy.namespace, self.config.strategy.name
+        emulator.add_namespace(namespace)
+        body = {"apiVersion": "livestrat.io/v1alpha1", "kind": "LiveStrategy", "metadata": {"name": name}}
+        emulator.create_object(
+            "livestrat.io/v1alpha1/livestrategies", {**body, "spec": dict(spec)}, namespace=namespace
+        )
+
     def kill_all(self) -> None:
         for process in self.processes:
             process.kill()
