@@ -20,6 +20,7 @@ import pytest
 from strategy_runtime.local.rehearse import EmulatorKeys
 from tests.support.live_runtime import SPOT, LiveStory, ladder, live_catalog, story_spec
 from tests.support.scripted import read_events, scripted_strategy
+from tests.support.secrets import fragments
 from tests.support.venue_emulator_process import HMAC_KEYS, KEYS, scenario, venue_emulator
 
 pytestmark = pytest.mark.slow
@@ -229,4 +230,4 @@ async def test_wrong_keys_stop_the_runtime_with_a_clear_reason_and_no_secret_any
     assert "could not connect: the venue answered HTTP" in reason and "spec.venue.credentialsSecret" in reason
     assert "not an Ed25519 private key" not in reason, "a key of the right type: the hint would mislead"
     for secret in (market.keys.api_secret, wrong_secret):
-        assert not any(secret[i : i + 12] in output for i in range(len(secret) - 11))
+        assert not any(piece in output for piece in fragments(secret, 12))

@@ -16,6 +16,7 @@ import pytest
 
 from tests.support.live_runtime import SPOT, LiveStory, Reckoning, ladder, live_catalog, story_spec
 from tests.support.scripted import scripted_strategy
+from tests.support.secrets import fragments
 from tests.support.venue_emulator_process import HMAC_KEYS, scenario, venue_emulator
 
 pytestmark = pytest.mark.slow
@@ -180,4 +181,4 @@ async def test_an_hmac_key_on_a_spot_account_stops_the_runtime_at_once_saying_bi
     assert code != 0
     assert "could not connect" in reason and "not an Ed25519 private key" in reason
     assert "was not running after" not in reason, "the failed connect is the reason, not a timeout"
-    assert not any(HMAC_KEYS.api_secret[i : i + 12] in output for i in range(len(HMAC_KEYS.api_secret) - 11))
+    assert not any(piece in output for piece in fragments(HMAC_KEYS.api_secret, 12))

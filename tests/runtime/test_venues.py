@@ -34,6 +34,7 @@ from tests.support.live_nodes import (
     live_manifest,
 )
 from tests.support.runtime import ROOT
+from tests.support.secrets import fragments
 
 KEY, SECRET, PASSPHRASE = (FAKE_CREDENTIALS[k] for k in (ENV_API_KEY, ENV_API_SECRET, ENV_API_PASSPHRASE))
 
@@ -449,5 +450,5 @@ def test_credentials_never_reach_the_logs():
     # No fragment of the secret or the passphrase either. The API key shows up only as
     # NautilusTrader's OKX and Deribit adapters mask it (first and last four characters).
     for value in (SECRET, PASSPHRASE):
-        assert not any(value[i : i + 6] in output for i in range(len(value) - 5))
+        assert not any(piece in output for piece in fragments(value, 6))
     assert all(line.endswith(f"REST API key {KEY[:4]}...{KEY[-4:]}") for line in output.splitlines() if KEY[:4] in line)
