@@ -40,7 +40,10 @@ crds: $(STAMP)
 docs: crds
 
 # Re-resolve the pinned versions after changing dependencies in pyproject.toml.
-lock: $(STAMP)
+# Not after $(STAMP): that installs from the lock this target is about to rewrite (a dependency just added
+# to pyproject.toml would make the install fail before the lock could learn of it). uv alone is enough.
+lock:
+	@test -x $(BIN)/uv || { test -x $(BIN)/pip || "$$(sh scripts/find-python.sh)" -m venv $(VENV); $(BIN)/pip install --quiet uv; }
 	$(BIN)/uv pip compile pyproject.toml --all-extras --python-version 3.13 \
 		--python-platform x86_64-manylinux_2_28 -o requirements.lock
 
