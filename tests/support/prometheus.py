@@ -22,7 +22,7 @@ import shutil
 import signal
 import subprocess
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -314,8 +314,18 @@ class PrometheusServer:
         """The instant vector ``expr`` evaluates to now."""
         return (await self.api("query", query=expr))["result"]
 
-    async def targets(self) -> list[dict[str, Any]]:
-        return (await self.api("targets", state="active"))["activeTargets"]
+    async def query_until(
+        self, expr: str, enough: Callable[[list[dict[str, Any]]], bool], timeout: float = 30
+    ) -> list[dict[str, Any]]:
+        """``expr``'s result once ``enough(result)``, or its last result after ``timeout`` (the caller judges it)."""
+        deadline = time.monotonic() + timeout
+        while not enough(result := await self.query(expr)) and time.monotonic() < deadline:
+            await asyncio.sleep(0.5)
+        return result
+
+    async def targets(self) -> dict[str, list[dict[str, Any]]]:
+        """The scrape targets: ``activeTargets`` and ``droppedTargets`` (their relabeling dropped them)."""
+        return await self.api("targets")
 
     def stop(self) -> None:
         """SIGTERM by PID, then SIGKILL if it has not exited in 10 s."""
