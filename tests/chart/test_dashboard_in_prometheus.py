@@ -111,15 +111,19 @@ async def variable_options(
     return await prometheus.api(f"label/{found.group(2)}/values", **{"match[]": selector})
 
 
+# The operator is scraped as monitoring.kind says: its pod directly (prod's), or through its Service.
+@pytest.mark.parametrize("operator_monitor", ["PodMonitor", "ServiceMonitor"])
 async def test_every_dashboard_query_and_every_alerted_series_has_data_in_a_real_prometheus_scraping_a_runtime_and_the_operator(
-    emulator, desk: Desk, kube_env, tmp_path
+    emulator, desk: Desk, kube_env, tmp_path, operator_monitor
 ):
-    docs = render("prod")
+    docs = render("prod", {"monitoring.kind": operator_monitor})
     board = dashboard(docs)
     monitors = [d for d in docs if d["kind"] in ("PodMonitor", "ServiceMonitor")]
     strategies = next(m for m in monitors if m["metadata"]["name"].endswith("-strategies"))
     (own,) = [m for m in monitors if m is not strategies]
-    assert own["kind"] == "PodMonitor"  # the prod release's; the operator's pod is selected directly
+    assert own["kind"] == operator_monitor
+    service = only(docs, "Service")
+    via_service = operator_monitor == "ServiceMonitor"
     operator_set = only(docs, "StatefulSet")
     template = operator_set["spec"]["template"]
     (operator_container,) = template["spec"]["containers"]
@@ -156,6 +160,9 @@ async def test_every_dashboard_query_and_every_alerted_series_has_data_in_a_real
                 container=operator_container["name"],
                 port=name,
                 pod_labels=operator_labels,
+                service=service["metadata"]["name"] if via_service else None,
+                service_labels=service["metadata"]["labels"] if via_service else {},
+                service_port=next((p["name"] for p in service["spec"]["ports"] if p["targetPort"] == name), None),
             )
             # the health port too: the monitor's port must keep only the metrics one
             for name, port in (("metrics", settings.metrics_port), ("health", settings.health_port))
@@ -169,7 +176,7 @@ async def test_every_dashboard_query_and_every_alerted_series_has_data_in_a_real
             # the labels the real scrape attached: what the alert rules and tests/chart/test_alerts.py assume
             up = await prometheus.query_until("up == 1", lambda r: len(r) >= 2, timeout=60)
             by_job = {s["metric"]["job"]: s["metric"] for s in up}
-            strategy_job, operator_job = monitor_job(strategies), monitor_job(own)
+            strategy_job, operator_job = monitor_job(strategies), monitor_job(own, service=service["metadata"]["name"])
             assert set(by_job) == {strategy_job, operator_job}, up
             targets = await prometheus.targets()
             assert len(targets["activeTargets"]) == 2, targets["activeTargets"]
@@ -193,7 +200,7 @@ async def test_every_dashboard_query_and_every_alerted_series_has_data_in_a_real
                 "container": operator_container["name"],
                 "endpoint": "metrics",
                 "instance": operator_targets[0].address,
-            }
+            } | ({"service": service["metadata"]["name"]} if via_service else {})
 
             # Grafana's variables: the namespace and the strategy are offered, then chosen (and "All")
             all_selected: dict[str, list[str] | None] = {"namespace": None, "strategy": None}

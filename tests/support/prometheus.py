@@ -50,6 +50,7 @@ class PodTarget:
     pod_labels: Mapping[str, str]
     service: str | None = None  # the Service a ServiceMonitor selects it through
     service_labels: Mapping[str, str] = field(default_factory=dict)
+    service_port: str | None = None  # the Service's port backed by it; None: a container port the Service lacks
 
     def meta_labels(self) -> dict[str, str]:
         labels = {
@@ -65,10 +66,11 @@ class PodTarget:
         if self.service is not None:
             labels |= {
                 "__meta_kubernetes_service_name": self.service,
-                "__meta_kubernetes_endpoint_port_name": self.port,
                 "__meta_kubernetes_endpoint_address_target_kind": "Pod",
                 "__meta_kubernetes_endpoint_address_target_name": self.pod,
             }
+            if self.service_port is not None:
+                labels["__meta_kubernetes_endpoint_port_name"] = self.service_port
             for key, value in self.service_labels.items():
                 labels[f"__meta_kubernetes_service_label_{sanitize(key)}"] = value
                 labels[f"__meta_kubernetes_service_labelpresent_{sanitize(key)}"] = "true"
