@@ -90,13 +90,14 @@ def expand(text: str, labels: dict[str, str], value: str) -> str:
     return re.sub(r"\{\{\s*\$value\s*\}\}", value, text)
 
 
-def expected(alert: str, labels: dict[str, str], value: str = "1") -> dict:
-    """One firing alert as promtool reports it: its labels (the rule's added) and its rendered annotations."""
+def expected(alert: str, labels: dict[str, str], value: str = "1", annotations: dict[str, str] | None = None) -> dict:
+    """One firing alert as promtool reports it: its labels (the rule's added) and its rendered annotations
+    (``annotations`` as the on-call reads them, where the rule's templates are more than labels and value)."""
     rule = alerts()[alert]
     every = {**labels, **rule.get("labels", {})}
     return {
         "exp_labels": every,
-        "exp_annotations": {k: expand(v, every, value) for k, v in rule["annotations"].items()},
+        "exp_annotations": annotations or {k: expand(v, every, value) for k, v in rule["annotations"].items()},
     }
 
 
@@ -180,9 +181,29 @@ def risk_halted(s: Scrape) -> list[dict]:
         series("livestrat_operator_strategies", s.replica(0) | {"phase": "RiskHalted"}, "1x40"),
     )
     operator_labels = {k: v for k, v in s.replica(0).items() if k not in ("instance", "pod")} | {"phase": "RiskHalted"}
+    review = '; acknowledge only after review (docs/operations.md, "Risk halts").'
+    by_strategy = {
+        "summary": f"Risk halt: {STRATEGY_NAMESPACE}/{STRATEGY}",
+        "description": "A post-trade risk limit broke and the strategy stopped trading. "
+        f"kubectl describe livestrategy -n {STRATEGY_NAMESPACE} {STRATEGY}{review}",
+    }
+    by_phase = {
+        "summary": "Risk halt: 1 LiveStrategy(ies) in phase RiskHalted",
+        "description": "A post-trade risk limit broke and the strategy stopped trading. Its pod is gone "
+        f"(onBreach ScaleToZero): find it with kubectl get livestrategies -A | grep RiskHalted{review}",
+    }
     return [
-        check("LiveStrategyRiskHalted", halted, ("3m", []), ("6m", [expected("LiveStrategyRiskHalted", where)])),
-        check("LiveStrategyRiskHalted", by_operator, ("10m", [expected("LiveStrategyRiskHalted", operator_labels)])),
+        check(
+            "LiveStrategyRiskHalted",
+            halted,
+            ("3m", []),
+            ("6m", [expected("LiveStrategyRiskHalted", where, annotations=by_strategy)]),
+        ),
+        check(
+            "LiveStrategyRiskHalted",
+            by_operator,
+            ("10m", [expected("LiveStrategyRiskHalted", operator_labels, annotations=by_phase)]),
+        ),
     ]
 
 
