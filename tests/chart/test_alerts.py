@@ -41,15 +41,16 @@ class Scrape:
     """The labels the prod release's monitors give the operator's and a strategy's series."""
 
     operator: dict[str, str]  # job and namespace of the operator's targets
+    operator_pod: dict[str, str]  # the StatefulSet's name, the container's and the monitored port's
     strategy: dict[str, str]  # every label of a strategy pod's target
 
     def replica(self, n: int) -> dict[str, str]:
         """Operator replica ``n``'s target labels (a PodMonitor: pod, container and endpoint too)."""
         return {
             **self.operator,
-            "pod": f"{self.operator['job']}-{n}",
-            "container": "operator",
-            "endpoint": "metrics",
+            "pod": f"{self.operator_pod['statefulset']}-{n}",
+            "container": self.operator_pod["container"],
+            "endpoint": self.operator_pod["port"],
             "instance": f"10.0.0.{n + 10}:8080",
         }
 
@@ -72,6 +73,11 @@ def scrape() -> Scrape:
     namespace = operator["metadata"]["namespace"]
     return Scrape(
         operator={"job": monitor_job(own, service=operator["metadata"]["name"]), "namespace": namespace},
+        operator_pod={
+            "statefulset": operator["metadata"]["name"],
+            "container": operator["spec"]["template"]["spec"]["containers"][0]["name"],
+            "port": own["spec"]["podMetricsEndpoints"][0]["port"],
+        },
         strategy={
             "job": monitor_job(strategies),
             "namespace": STRATEGY_NAMESPACE,
