@@ -60,12 +60,13 @@ $(STAMP): pyproject.toml requirements.lock
 	@rm -f $(VENV)/.installed-*
 	@touch $@
 
-# helm and kubectl (official builds) into .tools/bin, and PostgreSQL server binaries and
-# Prometheus's promtool (found on the machine, or taken out of the distribution's package into .tools/bin).
+# helm and kubectl (official builds) into .tools/bin, and PostgreSQL server binaries and Prometheus's
+# promtool and prometheus server (found on the machine, or taken out of the distribution's package into
+# .tools/bin; no Prometheus service is installed or started: the tests start their own).
 tools:
 	@sh scripts/install-tools.sh $(TOOLS)
 	@sh scripts/ensure-postgres.sh >/dev/null
-	@sh scripts/ensure-promtool.sh $(TOOLS)
+	@sh scripts/ensure-prometheus.sh $(TOOLS)
 
 # The operator and runtime images (scripts/build-images.sh): a Docker daemon (Debian's dockerd,
 # started as root where none runs), a Debian trixie base made with debootstrap, the locked
