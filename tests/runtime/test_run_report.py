@@ -196,6 +196,11 @@ def test_clear_errors_for_a_missing_ledger_an_unknown_key_and_a_manifest_never_r
     assert main(["report"]) == 2
     assert "--sqlite PATH" in capsys.readouterr().err
 
+    # a live manifest: its fills are in its PostgreSQL ledger, and the message says how to report from there
+    assert main(["report", str(ROOT / "examples" / "live-binance-testnet.yaml"), "--workdir", str(work)]) == 2
+    err = capsys.readouterr().err
+    assert "spec.mode is live" in err and "livestrat report --ledger-file PATH --strategy NAMESPACE/NAME" in err
+
 
 async def test_a_live_strategys_report_from_postgresql_never_shows_the_password(
     tmp_path, pg_dsn, pg_password_role: PasswordRole, capsys, monkeypatch
