@@ -267,7 +267,7 @@ def run_backtest_command(args: argparse.Namespace) -> int:
     )
     for line in result.summary.lines():
         print(f"  {line}")
-    print(f"  report: {report_command_line(args.file, args.workdir, backtest=True)}")
+    print(f"  report: {report_command_line(args.file, args.workdir, catalog=args.catalog, backtest=True)}")
     fills_json = getattr(args, "fills_json", None)
     if fills_json:
         path = write_fills(fills_json, result.fills, as_csv=False)

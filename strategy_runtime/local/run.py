@@ -302,7 +302,11 @@ def run_local(args: argparse.Namespace) -> int:
     print_summary(config, outcome, time.monotonic() - started)
     if outcome.strategy_key:  # how to make this run's report (strategy_runtime.run_report)
         hint = report_command_line(
-            args.file, args.workdir, strategy_key=outcome.strategy_key, ledger_file=args.ledger_file
+            args.file,
+            args.workdir,
+            strategy_key=outcome.strategy_key,
+            catalog=args.catalog,
+            ledger_file=args.ledger_file,
         )
         print(f"  report:         {hint}")
     for path, as_csv in ((args.fills_json, False), (args.fills_csv, True)):

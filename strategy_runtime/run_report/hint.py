@@ -16,13 +16,17 @@ def report_command_line(
     workdir: str | Path,
     *,
     strategy_key: str | None = None,
+    catalog: str | None = None,
     ledger_file: str | None = None,
     backtest: bool = False,
 ) -> str:
-    """``livestrat report FILE …`` for the run of ``strategy_key`` (the DSN where the run took it), or the backtest."""
+    """``livestrat report FILE …`` for the run of ``strategy_key`` (its catalog, and the DSN where the run took
+    it), or for the backtest."""
     words = ["livestrat", "report", file]
     if Path(workdir) != DEFAULT_WORKDIR:
         words += ["--workdir", str(workdir)]
+    if catalog:
+        words += ["--catalog", catalog]
     if backtest:
         words.append("--backtest")
     if ledger_file:

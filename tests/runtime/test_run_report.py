@@ -128,9 +128,13 @@ def test_a_paper_runs_report_shows_the_ledgers_figures_and_the_backtest_of_the_s
     assert html.count(fills[-1].trade_id) == 1  # the fills table
 
 
-def test_a_backtest_report_needs_no_ledger(tmp_path, capsys):
+def test_a_backtest_says_how_to_make_its_report_which_needs_no_ledger(tmp_path, capsys):
     work = tmp_path / "work"
-    assert main(["report", str(EXAMPLE), "--workdir", str(work), "--backtest"]) == 0
+    assert main(["backtest", str(EXAMPLE), "--workdir", str(work)]) == 0
+    line = next(x for x in capsys.readouterr().out.splitlines() if x.startswith("  report:"))
+    command = line.split("report:", 1)[1].split()
+    assert command == ["livestrat", "report", str(EXAMPLE), "--workdir", str(work), "--backtest"]
+    assert main(command[1:]) == 0
     paths = printed_paths(capsys.readouterr().out)
     summary = json.loads(paths["summary.json"].read_text())
     backtest = run_backtest(local_runtime_config(EXAMPLE, workdir=work)).summary
@@ -143,16 +147,20 @@ def test_a_backtest_report_needs_no_ledger(tmp_path, capsys):
 
 
 def test_the_run_summary_says_how_to_make_its_report(tmp_path, capsys):
-    work = tmp_path / "work"
-    assert main(["run", "--quiet", "--workdir", str(work), str(EXAMPLE)]) == 0
+    work, catalog = tmp_path / "work", tmp_path / "my-catalog"
+    assert main(["run", "--quiet", "--workdir", str(work), "--catalog", str(catalog), str(EXAMPLE)]) == 0
     out = capsys.readouterr().out
     key = out.split("(strategy key ", 1)[1].split(")", 1)[0]
     line = next(x for x in out.splitlines() if x.startswith("  report:"))
     command = line.split("report:", 1)[1].split()
-    assert command[:2] == ["livestrat", "report"] and key in command
-    assert main(command[1:]) == 0  # as printed, it makes the report of that run
+    assert command == [
+        *("livestrat", "report", str(EXAMPLE)),
+        *("--workdir", str(work), "--catalog", str(catalog), "--strategy", key),
+    ]
+    assert main(command[1:]) == 0  # as printed, it makes the report of that run, over that catalog
     summary = json.loads(printed_paths(capsys.readouterr().out)["summary.json"].read_text())
-    assert summary["strategy_key"] == key
+    assert summary["strategy_key"] == key and summary["instruments"] == "catalog"
+    assert summary["comparison"]["agrees"] is True
 
 
 def test_a_run_without_fills_gets_a_report_that_says_so(tmp_path, capsys):
