@@ -225,11 +225,18 @@ async def test_a_live_strategys_report_from_postgresql_never_shows_the_password(
             for fill in fills:
                 ledger.record(fill)
             await ledger.flush()
-        dsn_file = tmp_path / "ledger.dsn"
-        dsn_file.write_text(dsn + "\n")
         monkeypatch.delenv("LIVESTRAT_LEDGER_DSN", raising=False)
         work = tmp_path / "work"
+        dsn_file = tmp_path / "ledger.dsn"
         args = ["report", "--ledger-file", str(dsn_file), "--strategy", KEY, "--workdir", str(work)]
+
+        dsn_file.write_text(role.dsn(database, "WRONG-pass-5e2b") + "\n")  # refused: says so, not the password
+        assert await asyncio.to_thread(main, args) == 2
+        refused = capsys.readouterr()
+        assert "cannot connect to the ledger database" in refused.err
+        assert "WRONG-pass-5e2b" not in refused.err + refused.out and not work.exists()
+
+        dsn_file.write_text(dsn + "\n")
         assert await asyncio.to_thread(main, args) == 0
     captured = capsys.readouterr()
     paths = printed_paths(captured.out)
