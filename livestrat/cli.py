@@ -173,6 +173,7 @@ def _report_parser(command: Callable[..., argparse.ArgumentParser]) -> None:
         metavar="PATH",
         help="a file holding the PostgreSQL DSN (default: $LIVESTRAT_LEDGER_DSN); never a DSN on the command line",
     )
+    p.add_argument("--ledger", metavar="DSN", help=argparse.SUPPRESS)  # refused with a message that says why
     p.add_argument("--strategy", metavar="KEY", help="the strategy key (livestrat run prints its own), or a NAME")
     p.add_argument("--backtest", action="store_true", help="report on FILE's backtest, run now (no ledger)")
     p.add_argument("--no-compare", action="store_true", help="a paper run: skip the backtest of the same window")

@@ -38,10 +38,14 @@ def paper_vs_backtest(report: ReportInput, realized: dict) -> tuple[PaperVsBackt
 
 def report_command(args: argparse.Namespace) -> int:
     from strategy_runtime.local.backtest import BacktestError
+    from strategy_runtime.local.run import LEDGER_ON_THE_COMMAND_LINE
     from strategy_runtime.node import CONFIGURATION_ERRORS
     from strategy_runtime.paper.catalog import CatalogError
     from strategy_runtime.paper.sample_data import SampleDataError
 
+    if args.ledger is not None:  # argparse would echo an unknown option's DSN; this names none of it
+        print(f"livestrat report: {LEDGER_ON_THE_COMMAND_LINE}", file=sys.stderr)
+        return int(ExitCode.INVALID)
     try:
         report = backtest_input(args) if args.backtest else ledger_input(args)
         figures = analyse(report.fills, report.starting_balances, report.instruments)

@@ -230,6 +230,12 @@ async def test_a_live_strategys_report_from_postgresql_never_shows_the_password(
         dsn_file = tmp_path / "ledger.dsn"
         args = ["report", "--ledger-file", str(dsn_file), "--strategy", KEY, "--workdir", str(work)]
 
+        # on the command line (where ps shows it): refused, and the message holds nothing of it
+        assert await asyncio.to_thread(main, ["report", "--ledger", dsn, "--strategy", KEY]) == 2
+        given = capsys.readouterr()
+        assert "--ledger-file" in given.err
+        assert_no_trace([password], out=given.out, err=given.err)
+
         dsn_file.write_text(role.dsn(database, "WRONG-pass-5e2b") + "\n")  # refused: says so, not the password
         assert await asyncio.to_thread(main, args) == 2
         refused = capsys.readouterr()
