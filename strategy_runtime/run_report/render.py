@@ -99,7 +99,7 @@ def equity_png(figures: RunFigures, title: str) -> bytes:
     for currency, points in sorted(figures.equity.items()):
         if not points:
             continue
-        times = [t.to_pydatetime() for t, _ in points]
+        times = [t.to_pydatetime(warn=False) for t, _ in points]  # matplotlib plots microseconds
         values = [float(v) for _, v in points]
         peaks, drawdowns = [], []
         for value in values:
