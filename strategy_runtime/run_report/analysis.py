@@ -140,12 +140,16 @@ def analyse(
     instruments: Mapping[str, Instrument] | None = None,
 ) -> RunFigures:
     """The figures of ``fills`` (in the ledger's order) on an account that started with ``starting_balances``."""
+    if not fills:
+        return RunFigures(
+            0, {}, {}, dict(starting_balances), dict(starting_balances), [], {}, Statistics(), 0, None, None
+        )
     book = PositionBook(instruments_for(fills, instruments or {}))
     # Without starting balances (a live ledger), the account starts at 0 in the fills' currencies: equity is PnL.
     traded = {c for f in fills for c in (f.quote_currency or f.commission_currency, f.commission_currency)}
     balances = dict(starting_balances) or dict.fromkeys(sorted(traded), Decimal(0))
     # borrowing allowed: a balance below 0 (a live ledger's, which starts at 0) is a loss to show, not an error
-    account = CashAccount(_state(balances, fills[0].ts_event), allow_borrowing=True) if fills else None
+    account = CashAccount(_state(balances, fills[0].ts_event), allow_borrowing=True)
     equity: dict[str, list[tuple[pd.Timestamp, Decimal]]] = {}
     commissions: dict[str, Decimal] = {}
     booked: dict[tuple[int, str], Decimal] = {}  # (position, currency) -> what it has added to the balance
@@ -161,7 +165,6 @@ def analyse(
         when = pd.Timestamp(unix_nanos_to_dt(fill.ts_event))
         for currency, amount in balances.items():
             equity.setdefault(currency, []).append((when, amount))
-        assert account is not None
         account.apply(_state(balances, fill.ts_event))
 
     realized: dict[str, Decimal] = {}
@@ -169,7 +172,6 @@ def analyse(
         if position.realized_pnl is not None:
             code = position.realized_pnl.currency.code
             realized[code] = realized.get(code, Decimal(0)) + position.realized_pnl.as_decimal()
-    statistics = _statistics(account, book.positions) if account is not None else Statistics()
     return RunFigures(
         fills=len(fills),
         realized_pnl=realized,
@@ -178,10 +180,10 @@ def analyse(
         final_equity=balances,
         open_positions=[_open(p, last_price[p.instrument_id.value]) for p in book.positions if p.is_open],
         equity=equity,
-        statistics=statistics,
+        statistics=_statistics(account, book.positions),
         trades=len(book.positions),
-        first_fill=pd.Timestamp(unix_nanos_to_dt(fills[0].ts_event)) if fills else None,
-        last_fill=pd.Timestamp(unix_nanos_to_dt(fills[-1].ts_event)) if fills else None,
+        first_fill=pd.Timestamp(unix_nanos_to_dt(fills[0].ts_event)),
+        last_fill=pd.Timestamp(unix_nanos_to_dt(fills[-1].ts_event)),
     )
 
 
