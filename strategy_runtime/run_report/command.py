@@ -8,10 +8,17 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Mapping
+from decimal import Decimal
 
 from livestrat.api.contract import ExitCode
 from livestrat.api.validation import InvalidManifest
 from strategy_runtime.ledger.errors import LedgerError
+from strategy_runtime.local.backtest import BacktestError, run_backtest
+from strategy_runtime.local.run import LEDGER_ON_THE_COMMAND_LINE
+from strategy_runtime.node import CONFIGURATION_ERRORS
+from strategy_runtime.paper.catalog import CatalogError
+from strategy_runtime.paper.sample_data import SampleDataError
 from strategy_runtime.run_report.analysis import analyse
 from strategy_runtime.run_report.comparison import PaperVsBacktest, compare
 from strategy_runtime.run_report.render import amounts, write_report
@@ -24,25 +31,19 @@ from strategy_runtime.run_report.selection import (
 )
 
 
-def paper_vs_backtest(report: ReportInput, realized: dict) -> tuple[PaperVsBacktest | None, str | None]:
-    """The comparison with the backtest of the same spec and window, or why there is none."""
-    from strategy_runtime.local.backtest import run_backtest
-
+def paper_vs_backtest(
+    report: ReportInput, realized: Mapping[str, Decimal], *, owned: bool
+) -> tuple[PaperVsBacktest | None, str | None]:
+    """The comparison with the backtest of the same spec and window, or why there is none (``owned``: the
+    catalog is the work directory's own, as for ``livestrat backtest``)."""
     why_not = comparable(report.config)
-    if why_not is not None:
+    if why_not is not None or report.config is None:
         return None, f"not compared: {why_not}"
-    assert report.config is not None
-    result = run_backtest(report.config)
+    result = run_backtest(report.config, owned=owned)
     return compare(report.fills, result.fills, realized, result.summary.realized_pnl), None
 
 
 def report_command(args: argparse.Namespace) -> int:
-    from strategy_runtime.local.backtest import BacktestError
-    from strategy_runtime.local.run import LEDGER_ON_THE_COMMAND_LINE
-    from strategy_runtime.node import CONFIGURATION_ERRORS
-    from strategy_runtime.paper.catalog import CatalogError
-    from strategy_runtime.paper.sample_data import SampleDataError
-
     if args.ledger is not None:  # argparse would echo an unknown option's DSN; this names none of it
         print(f"livestrat report: {LEDGER_ON_THE_COMMAND_LINE}", file=sys.stderr)
         return int(ExitCode.INVALID)
@@ -54,7 +55,7 @@ def report_command(args: argparse.Namespace) -> int:
             if args.no_compare:
                 note = "not compared (--no-compare)"
             else:
-                comparison, note = paper_vs_backtest(report, figures.realized_pnl)
+                comparison, note = paper_vs_backtest(report, figures.realized_pnl, owned=args.catalog is None)
         written = write_report(report, figures, comparison, note)
     except (
         LedgerError,
