@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from livestrat import manifests
@@ -110,6 +110,12 @@ def _cmd_fills(args: argparse.Namespace) -> int:
     return fills_command(args)
 
 
+def _cmd_report(args: argparse.Namespace) -> int:
+    from strategy_runtime.run_report.command import report_command
+
+    return report_command(args)
+
+
 def _cmd_runtime(args: argparse.Namespace) -> int:
     from strategy_runtime.entrypoint import run_pod
 
@@ -143,6 +149,36 @@ def _local_data_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("file", metavar="FILE", help="a LiveStrategy manifest (paper mode)")
     p.add_argument("--workdir", default=".livestrat", help="where catalogs and ledgers go (default .livestrat)")
     p.add_argument("--catalog", metavar="DIR", help="catalog directory (default WORKDIR/catalogs/NAME)")
+
+
+def _report_parser(command: Callable[..., argparse.ArgumentParser]) -> None:
+    p = command(
+        "report",
+        "Render a run's report: equity and drawdown, NautilusTrader's statistics, commissions, fills, and for a "
+        "paper run the backtest of the same window",
+        "Of a local paper run (FILE: its latest run in WORKDIR's ledger, or --strategy KEY), of FILE's backtest "
+        "(--backtest), or of any strategy in a ledger (--sqlite PATH, or PostgreSQL with the DSN in "
+        "LIVESTRAT_LEDGER_DSN or in --ledger-file; never on the command line). Writes report.html, equity.png, "
+        "fills.csv and summary.json into WORKDIR/reports/NAME/RUN (or --output DIR) and prints their paths. "
+        "Reads the ledger only: never takes a running strategy's fence.",
+    )
+    p.add_argument("file", metavar="FILE", nargs="?", help="a LiveStrategy manifest (paper mode)")
+    p.add_argument(
+        "--workdir", help="where ledgers, catalogs and reports are (default .livestrat, or the --sqlite file's)"
+    )
+    p.add_argument("--catalog", metavar="DIR", help="catalog directory (default WORKDIR/catalogs/NAME)")
+    p.add_argument("--sqlite", metavar="PATH", help="an SQLite ledger file (default for FILE: WORKDIR's)")
+    p.add_argument(
+        "--ledger-file",
+        metavar="PATH",
+        help="a file holding the PostgreSQL DSN (default: $LIVESTRAT_LEDGER_DSN); never a DSN on the command line",
+    )
+    p.add_argument("--ledger", metavar="DSN", help=argparse.SUPPRESS)  # refused with a message that says why
+    p.add_argument("--strategy", metavar="KEY", help="the strategy key (livestrat run prints its own), or a NAME")
+    p.add_argument("--backtest", action="store_true", help="report on FILE's backtest, run now (no ledger)")
+    p.add_argument("--no-compare", action="store_true", help="a paper run: skip the backtest of the same window")
+    p.add_argument("--output", metavar="DIR", help="write the report into DIR (default WORKDIR/reports/NAME/RUN)")
+    p.set_defaults(func=_cmd_report)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -244,6 +280,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--format", choices=("csv", "json"), default="csv", help="output format (default csv)")
     p.add_argument("--output", metavar="PATH", help="write to PATH instead of stdout")
     p.set_defaults(func=_cmd_fills)
+
+    _report_parser(command)
 
     p = command(
         "validate",

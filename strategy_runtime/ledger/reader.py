@@ -17,11 +17,14 @@ import asyncpg
 from strategy_runtime.ledger.dsn import DsnParts
 from strategy_runtime.ledger.errors import LedgerUnavailable
 from strategy_runtime.ledger.postgres import SELECT_SQL as PG_SELECT_SQL
-from strategy_runtime.ledger.records import FillRecord, strategy_of
+from strategy_runtime.ledger.records import RUN_MARK, FillRecord, strategy_of
 from strategy_runtime.ledger.sqlite import SELECT_SQL as SQLITE_SELECT_SQL
 from strategy_runtime.ledger.sqlite import _from_sqlite
 
 COUNT_SQL = "SELECT strategy_key, count(*) FROM fills GROUP BY strategy_key ORDER BY strategy_key"
+# Every strategy that ever took its fence, and how often (a paper strategy's runs are ``KEY@run-1`` to ``@run-EPOCH``):
+# a strategy can have run, and be worth a report, without a single fill.
+FENCES_SQL = "SELECT strategy_key, epoch, acquired_at FROM fences ORDER BY acquired_at, strategy_key"
 CONNECT_TIMEOUT_SECONDS = 10.0
 
 
@@ -39,6 +42,19 @@ class LedgerSource:
         """Every strategy key the ledger holds fills of, with their number."""
         rows = await self._fetch(COUNT_SQL, ())
         return {str(key): int(count) for key, count in rows}
+
+    async def fences(self) -> list[tuple[str, int, str]]:
+        """(strategy key, epoch, when its fence was last taken as ISO text) of every strategy that ran, oldest first."""
+        return [(str(key), int(epoch), str(at)) for key, epoch, at in await self._fetch(FENCES_SQL, ())]
+
+    async def ran(self, ledger_key: str) -> bool:
+        """Whether ``ledger_key`` (a strategy, or a run ``KEY@run-N``) ever took its fence in this ledger."""
+        strategy = strategy_of(ledger_key)
+        run = ledger_key[len(strategy) + len(RUN_MARK) :] if ledger_key != strategy else None
+        for key, epoch, _ in await self.fences():
+            if key == strategy:
+                return run is None or (run.isdigit() and 1 <= int(run) <= epoch)
+        return False
 
     async def fills(self, strategy_key: str) -> list[FillRecord]:
         """The strategy's fills in the ledger's order (venue time, then trade id)."""

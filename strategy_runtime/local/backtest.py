@@ -46,6 +46,7 @@ from strategy_runtime.paper.catalog import StrategyCatalog, prepare_catalog
 from strategy_runtime.paper.venue import paper_venue
 from strategy_runtime.risk.breach import Breach
 from strategy_runtime.risk.guard import RiskGuard, RiskGuardConfig
+from strategy_runtime.run_report.hint import report_command_line
 from strategy_runtime.strategy_source import load_strategy
 
 
@@ -266,6 +267,7 @@ def run_backtest_command(args: argparse.Namespace) -> int:
     )
     for line in result.summary.lines():
         print(f"  {line}")
+    print(f"  report: {report_command_line(args.file, args.workdir, catalog=args.catalog, backtest=True)}")
     fills_json = getattr(args, "fills_json", None)
     if fills_json:
         path = write_fills(fills_json, result.fills, as_csv=False)

@@ -48,6 +48,7 @@ from strategy_runtime.local.config import local_runtime_config, paper_only
 from strategy_runtime.paper.catalog import CatalogError, StrategyCatalog, prepare_catalog
 from strategy_runtime.paper.sample_data import SampleDataError
 from strategy_runtime.pnl import recompute_pnl
+from strategy_runtime.run_report.hint import report_command_line
 from strategy_runtime.runtime import EXIT_INVALID, RunOutcome, RuntimeOptions, StrategyRuntime
 
 PROGRESS_STEP = 0.25  # a line at every quarter of the replay...
@@ -299,6 +300,15 @@ def run_local(args: argparse.Namespace) -> int:
     outcome = asyncio.run(main())
     runtime.disarm_watchdog()
     print_summary(config, outcome, time.monotonic() - started)
+    if outcome.strategy_key:  # how to make this run's report (strategy_runtime.run_report)
+        hint = report_command_line(
+            args.file,
+            args.workdir,
+            strategy_key=outcome.strategy_key,
+            catalog=args.catalog,
+            ledger_file=args.ledger_file,
+        )
+        print(f"  report:         {hint}")
     for path, as_csv in ((args.fills_json, False), (args.fills_csv, True)):
         if not path:
             continue
