@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
@@ -124,9 +124,13 @@ class LocalRun:
 
 
 class LocalDashboard(Dashboard):
-    """The dashboard of one local run: Ctrl-C halts it at once, as it does without the dashboard."""
+    """The dashboard of one local run: Ctrl-C halts it at once, as it does without the dashboard; quitting while
+    it runs halts it too (the summary follows)."""
 
-    BINDINGS: ClassVar[list[BindingType]] = [Binding("ctrl+c", "interrupt", "Halt now", show=False, priority=True)]
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("ctrl+c", "interrupt", "Halt now", show=False, priority=True),
+        Binding("q", "quit", "Quit (halts a run still going)"),
+    ]
 
     def __init__(self, local: LocalRun, run: asyncio.Task[RunOutcome]) -> None:
         super().__init__(local.source, local, clock=local.clock)
@@ -157,8 +161,17 @@ class _ToTheDashboard(logging.Handler):
         self.app.notify(self.format(record), severity=severity, timeout=15)
 
 
-async def run_with_desk(runtime: StrategyRuntime, config: RuntimeConfig) -> RunOutcome:
-    """The run and its dashboard in one event loop; quitting the dashboard halts a run still going."""
+async def _in_the_terminal(app: LocalDashboard) -> None:
+    await app.run_async()
+
+
+async def run_with_desk(
+    runtime: StrategyRuntime,
+    config: RuntimeConfig,
+    show: Callable[[LocalDashboard], Awaitable[None]] = _in_the_terminal,
+) -> RunOutcome:
+    """The run and its dashboard in one event loop; closing the dashboard halts a run still going. ``show`` runs
+    the app until it is closed (tests drive it with Textual's pilot)."""
     local = LocalRun(runtime, config, clock=lambda: datetime.now(UTC))
     run = asyncio.get_running_loop().create_task(runtime.run(), name="local-run")
     app = LocalDashboard(local, run)
@@ -167,7 +180,7 @@ async def run_with_desk(runtime: StrategyRuntime, config: RuntimeConfig) -> RunO
     handlers = logger.handlers[:]
     logger.handlers[:] = [_ToTheDashboard(app)]
     try:
-        await app.run_async()
+        await show(app)
     finally:
         logger.handlers[:] = handlers
         follow.cancel()
