@@ -26,7 +26,7 @@ from rich.table import Table
 from rich.text import Text
 from textual.app import App, ComposeResult
 from textual.binding import Binding, BindingType
-from textual.containers import Grid, VerticalScroll
+from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Button, DataTable, Footer, Header, Label, Static
 
@@ -342,11 +342,12 @@ class ConfirmAction(ModalScreen[bool]):
         self.plan = plan
 
     def compose(self) -> ComposeResult:
-        with Grid(id="dialog"):
+        with Vertical(id="dialog"):
             yield Label(f"{self.plan.action} {self.plan.strategy}?", id="question")
             yield Static(self.plan.will, id="will")
-            yield Button(f"Yes, {self.plan.action} (y)", variant="error", id="yes")
-            yield Button("Cancel (n)", variant="primary", id="no")
+            with Horizontal(id="answers"):
+                yield Button(f"Yes, {self.plan.action} (y)", variant="error", id="yes")
+                yield Button("Cancel (n)", variant="primary", id="no")
 
     def on_mount(self) -> None:
         self.query_one("#no", Button).focus()  # Enter on the dialog does nothing by accident
@@ -389,9 +390,6 @@ ConfirmAction {
 }
 
 #dialog {
-    grid-size: 2;
-    grid-gutter: 1 2;
-    grid-rows: auto 1fr 3;
     padding: 1 2;
     width: 80;
     height: auto;
@@ -401,17 +399,22 @@ ConfirmAction {
 }
 
 #question {
-    column-span: 2;
     text-style: bold;
+    margin-bottom: 1;
 }
 
 #will {
-    column-span: 2;
+    height: auto;
+    margin-bottom: 1;
+}
+
+#answers {
     height: auto;
 }
 
-#dialog Button {
-    width: 100%;
+#answers Button {
+    width: 1fr;
+    margin: 0 1;
 }
 """
     TITLE = "livestrat desk"
