@@ -20,6 +20,8 @@ from dataclasses import dataclass
 DESK, TRADER, KILL_SWITCH = "desk", "trader", "kill-switch"
 ROLES = (DESK, TRADER, KILL_SWITCH)
 CHART_VALUE = "rbac.deskRoles"
+# The release docs/install.md installs: the chart names its ClusterRoles after it (RELEASE-desk, ...).
+DEFAULT_RELEASE = "livestrat-operator"
 
 
 @dataclass(frozen=True)
@@ -86,8 +88,9 @@ def forbidden_advice(method: str, path: str, message: str, context: str = "") ->
     if role is None:
         return text
     binding_ns = namespace or "NAMESPACE"
+    cluster_role = f"{DEFAULT_RELEASE}-{role}"
     return (
-        f"{text}\nThe chart's {role!r} role grants it (ClusterRole RELEASE-{role}, Helm value {CHART_VALUE}; "
-        f"docs/desk.md, 'Roles'). Ask your cluster admin to bind it to you there:\n"
-        f"  kubectl -n {binding_ns} create rolebinding YOU-{role} --clusterrole=RELEASE-{role} --user=YOU"
+        f"{text}\nThe chart's {role!r} role grants it: ClusterRole {cluster_role} (the release's name, then -{role}; "
+        f"Helm value {CHART_VALUE}.enabled; docs/desk.md, 'Roles'). Ask your cluster admin to bind it to you there:\n"
+        f"  kubectl -n {binding_ns} create rolebinding YOU-{role} --clusterrole={cluster_role} --user=YOU"
     )

@@ -162,7 +162,7 @@ async def test_the_desk_role_may_look_but_not_halt(emulator, desk_namespace, tmp
             await action.run(cluster)
     message = str(refused.value)
     assert f"you may not patch livestrategies/scale in namespace '{NS}'" in message
-    assert "'trader' role grants it" in message and "--clusterrole=RELEASE-trader" in message
+    assert "'trader' role grants it" in message and "--clusterrole=livestrat-operator-trader" in message
     assert read(emulator, "ema")["spec"]["replicas"] == 1
 
 
