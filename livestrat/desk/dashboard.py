@@ -206,6 +206,10 @@ def limit_style(use: LimitUse) -> str:
 
 
 def limit_cell(each: StrategyRow) -> Text:
+    risk = each.status.risk
+    if each.risk_state != "Active" and risk is not None and risk.breached_limit:
+        # After a breach the limit that broke is the news, not the one nearest now (a flattened position uses none).
+        return Text(f"breached {risk.breached_limit}", style="bold red")
     nearest = each.nearest_limit
     if nearest is None:
         return Text("no limits", style="dim")
@@ -291,6 +295,10 @@ def detail(each: StrategyRow, fills: Sequence[Fill], now: datetime) -> Renderabl
     risk = Text.assemble(("state ", ""), (each.risk_state, RISK_STYLES.get(each.risk_state, "")))
     if each.risk_reason:
         risk.append(f": {each.risk_reason}")
+    breach = each.status.risk
+    if breach is not None and breach.breached_limit:
+        risk.append(f"\nbreached {breach.breached_limit} at {breach.breached_at or '?'}", style="bold red")
+        risk.append(f" (market time {breach.breached_at_market})" if breach.breached_at_market else "")
     parts.append(risk)
     if each.limits:
         table = Table("LIMIT", "USED", "ALLOWED", "USE", box=None, pad_edge=False)

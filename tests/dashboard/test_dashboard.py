@@ -131,7 +131,8 @@ async def test_the_fleet_table_has_a_row_per_strategy_with_its_heartbeat_phase_p
         assert cell(app, halted, "phase") == "RiskHalted"
         assert cell(app, halted, "risk") == "Halted"
         assert cell(app, halted, "pnl") == "-2100 USDT"
-        assert cell(app, halted, "limit") == "maxDailyLoss 2100/2000 USDT (105%)"
+        # after a breach, the limit that broke (the detail pane has its numbers)
+        assert cell(app, halted, "limit") == "breached maxDailyLoss"
         assert cell(app, "desk-b/quiet", "position") == "flat"
         # Totals per currency, and how many are halted.
         totals = plain(app.query_one("#totals", Static).content)
@@ -191,6 +192,7 @@ async def test_the_detail_pane_shows_the_selected_strategys_conditions_positions
         for line in ("maxDailyLoss  2100 USDT  2000 USDT  105%", "maxDrawdown   2500 USDT  3000 USDT  83%"):
             assert " ".join(line.split()) in " ".join(text.split()), text
         assert "maxPosition" in text and "0.030" in text and "0.05" in text
+        assert "breached maxDailyLoss at" in text
         # the last fill, and the halt record
         assert "BINANCE-1-12" in text
         assert "RiskLimitBreached since" in text and "onBreach ScaleToZero" in text
