@@ -30,7 +30,7 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Button, DataTable, Footer, Header, Label, Static
 
-from livestrat.api.status import Fill
+from livestrat.api.status import Fill, Phase, RiskStateName
 from livestrat.desk.fleet import LimitUse, StrategyRow, money_text, parse_time, row, totals_by_currency
 
 HALT, RESUME, ACK_RISK = "halt", "resume", "ack-risk"
@@ -51,17 +51,21 @@ COLUMNS: tuple[tuple[str, str], ...] = (
 )
 STALE_STYLE = "bold red"
 FRESH_STYLE = "green"
-PHASE_STYLES = {
-    "Running": "green",
-    "Starting": "cyan",
-    "Pending": "cyan",
-    "Halting": "yellow",
-    "Halted": "yellow",
-    "RiskHalted": "bold red",
-    "Invalid": "bold red",
-    "Failed": "bold red",
+PHASE_STYLES: dict[str, str] = {
+    Phase.RUNNING: "green",
+    Phase.STARTING: "cyan",
+    Phase.PENDING: "cyan",
+    Phase.HALTING: "yellow",
+    Phase.HALTED: "yellow",
+    Phase.RISK_HALTED: "bold red",
+    Phase.INVALID: "bold red",
+    Phase.FAILED: "bold red",
 }
-RISK_STYLES = {"Active": "green", "Reducing": "yellow", "Halted": "bold red"}
+RISK_STYLES: dict[str, str] = {
+    RiskStateName.ACTIVE: "green",
+    RiskStateName.REDUCING: "yellow",
+    RiskStateName.HALTED: "bold red",
+}
 
 
 Body = Mapping[str, Any]
@@ -207,7 +211,7 @@ def limit_style(use: LimitUse) -> str:
 
 def limit_cell(each: StrategyRow) -> Text:
     risk = each.status.risk
-    if each.risk_state != "Active" and risk is not None and risk.breached_limit:
+    if each.risk_state != RiskStateName.ACTIVE and risk is not None and risk.breached_limit:
         # After a breach the limit that broke is the news, not the one nearest now (a flattened position uses none).
         return Text(f"breached {risk.breached_limit}", style="bold red")
     nearest = each.nearest_limit
@@ -442,7 +446,6 @@ ConfirmAction {
         self.bodies: dict[str, Body] = {}
         self.fills: dict[str, deque[Fill]] = {}
         self.selected: str | None = None
-        self.snapshots_seen = 0  # how many sets from the source are drawn (tests wait on it)
         self.sub_title = source.title
 
     def compose(self) -> ComposeResult:
@@ -464,7 +467,6 @@ ConfirmAction {
     async def _follow(self) -> None:
         async for bodies in self.source.snapshots():
             self.show(bodies)
-        self.notify("the source has no more changes: what is shown is the last state", timeout=10)
 
     def show(self, bodies: Sequence[Body]) -> None:
         """A new set of LiveStrategies from the source: redraw."""
@@ -477,8 +479,8 @@ ConfirmAction {
             self._remember_fill(each)
         for gone in set(self.bodies) - set(rows):
             self.bodies.pop(gone, None)
+            self.fills.pop(gone, None)
         self.rows = dict(sorted(rows.items()))
-        self.snapshots_seen += 1
         self.redraw()
 
     def _remember_fill(self, each: StrategyRow) -> None:
@@ -517,7 +519,7 @@ ConfirmAction {
     def _draw_totals(self, now: datetime) -> None:
         rows = list(self.rows.values())
         stale = sum(1 for each in rows if each.stale(now))
-        halted = sum(1 for each in rows if each.phase in ("Halted", "RiskHalted"))
+        halted = sum(1 for each in rows if each.phase in (Phase.HALTED, Phase.RISK_HALTED))
         text = Text.assemble(
             f"{len(rows)} {'strategy' if len(rows) == 1 else 'strategies'}   ",
             f"total PnL {money_text(totals_by_currency(rows))}   ",
