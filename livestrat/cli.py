@@ -18,6 +18,17 @@ DESCRIPTION = "livestrat runs NautilusTrader strategies on Kubernetes: one pod p
 EPILOG = "Run `livestrat COMMAND --help` for a command's options. Documentation: docs/ in the repository."
 
 
+DESK_EXTRA_MISSING = (
+    "the dashboard needs Textual, which comes with the desk extra: pip install 'livestrat[desk]' (make run installs it)"
+)
+
+
+def desk_extra_missing() -> bool:
+    from importlib.util import find_spec
+
+    return find_spec("textual") is None
+
+
 def _cmd_validate(args: argparse.Namespace) -> int:
     from livestrat.api.validation import problems
 
@@ -87,6 +98,9 @@ def _cmd_docs(args: argparse.Namespace) -> int:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
+    if args.desk and desk_extra_missing():
+        print(f"livestrat run --desk: {DESK_EXTRA_MISSING}", file=sys.stderr)
+        return 2
     from strategy_runtime.local.run import run_local
 
     return run_local(args)
@@ -111,6 +125,9 @@ def _cmd_fills(args: argparse.Namespace) -> int:
 
 
 def _cmd_desk(args: argparse.Namespace) -> int:
+    if desk_extra_missing():
+        print(f"livestrat desk: {DESK_EXTRA_MISSING}", file=sys.stderr)
+        return 2
     from livestrat.desk.cluster_feed import desk_command
 
     return desk_command(args.kubeconfig, args.context, args.namespace, args.all_namespaces)
