@@ -29,6 +29,7 @@ from rich.console import Console, RenderableType
 from livestrat.api import names
 from livestrat.desk import actions, fleet, views
 from livestrat.desk.cluster import PODS, Cluster, DeskError, NotFound
+from livestrat.desk.redact import scrub_text
 from livestrat.desk.report import archive, write_report
 
 NOT_CONFIRMED = 3
@@ -363,14 +364,13 @@ async def _logs(args: argparse.Namespace) -> int:
         try:
             if args.follow:
                 async for line in cluster.follow_log(namespace, pod, tail_lines=args.tail, since_seconds=args.since):
-                    sys.stdout.write(line)
+                    sys.stdout.write(scrub_text(line))  # a secret a strategy logged by mistake stays off the screen
                     sys.stdout.flush()
             else:
-                sys.stdout.write(
-                    await cluster.pod_log(
-                        namespace, pod, tail_lines=args.tail, since_seconds=args.since, previous=args.previous
-                    )
+                text = await cluster.pod_log(
+                    namespace, pod, tail_lines=args.tail, since_seconds=args.since, previous=args.previous
                 )
+                sys.stdout.write(scrub_text(text))
         except NotFound:
             raise DeskError(
                 f"LiveStrategy {args.name} in namespace {namespace} has no pod {pod} (phase {row.phase}): a halted "

@@ -16,6 +16,7 @@ from rich.table import Table
 from rich.text import Text
 
 from livestrat.desk.fleet import StrategyRow, money_text, parse_time, totals_by_currency
+from livestrat.desk.redact import scrub_text
 
 PHASE_STYLES = {
     "Running": "green",
@@ -203,7 +204,7 @@ def _conditions(each: StrategyRow, now: datetime) -> RenderableType:
             str(condition.status),
             condition.reason,
             since(condition.last_transition_time, now),
-            condition.message,
+            scrub_text(condition.message),
         )
     return table
 
@@ -247,7 +248,7 @@ def _events(events: Sequence[Mapping[str, Any]], now: datetime, last: int = 10) 
             since(when, now) + (f" (x{count})" if count > 1 else ""),
             str(event.get("type") or ""),
             str(event.get("reason") or ""),
-            str(event.get("message") or ""),
+            scrub_text(str(event.get("message") or "")),  # written by anyone who may create Events
         )
     return table
 
@@ -332,13 +333,16 @@ def status_document(
     each: StrategyRow, events: Sequence[Mapping[str, Any]], pod: Mapping[str, Any] | None, now: datetime
 ) -> dict[str, Any]:
     document = row_document(each, now)
-    document["conditions"] = [c.model_dump(mode="json", by_alias=True, exclude_none=True) for c in each.conditions]
+    document["conditions"] = [
+        c.model_dump(mode="json", by_alias=True, exclude_none=True) | {"message": scrub_text(c.message)}
+        for c in each.conditions
+    ]
     document["halt"] = each.status.halt.model_dump(mode="json", by_alias=True) if each.status.halt else None
     document["events"] = [
         {
             "type": e.get("type"),
             "reason": e.get("reason"),
-            "message": e.get("message"),
+            "message": scrub_text(str(e.get("message") or "")),
             "count": e.get("count"),
             "lastTimestamp": e.get("lastTimestamp") or e.get("eventTime"),
         }
