@@ -153,10 +153,30 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--since", type=int, default=None, metavar="SECONDS", help="only lines of the last N seconds")
     p.add_argument("-p", "--previous", action="store_true", help="the log of the instance before the last restart")
     p.set_defaults(run=_logs)
+
+    p = verb("desk", "The live dashboard of the fleet: redraws on every change; h/r/a halt, resume, ack-risk")
+    p.set_defaults(run=_desk)
     return main
 
 
 # ------------------------------------------------------------------------------------------------ verbs
+
+
+async def _desk(args: argparse.Namespace) -> int:
+    """``livestrat desk`` (docs/dashboard.md), with the same connection options; Textual comes with the desk extra."""
+    from livestrat.cli import DESK_EXTRA_MISSING, desk_extra_missing
+
+    if desk_extra_missing():
+        raise DeskError(DESK_EXTRA_MISSING)
+    from livestrat.desk.cluster_feed import follow_cluster
+
+    await follow_cluster(
+        kubeconfig=args.kubeconfig,
+        context=args.context,
+        namespace=args.namespace,
+        all_namespaces=args.all_namespaces,
+    )
+    return 0
 
 
 async def _connect(args: argparse.Namespace) -> Cluster:
