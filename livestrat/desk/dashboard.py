@@ -31,7 +31,16 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, DataTable, Footer, Header, Label, Static
 
 from livestrat.api.status import Fill, Phase, RiskStateName
-from livestrat.desk.fleet import LimitUse, StrategyRow, money_text, parse_time, row, totals_by_currency
+from livestrat.desk.fleet import (
+    SORTS,
+    LimitUse,
+    StrategyRow,
+    money_text,
+    parse_time,
+    row,
+    sort_rows,
+    totals_by_currency,
+)
 
 HALT, RESUME, ACK_RISK = "halt", "resume", "ack-risk"
 LAST_FILLS_KEPT = 5  # per strategy, in the detail pane: the fills the desk saw go by, newest first
@@ -434,6 +443,7 @@ ConfirmAction {
         Binding("h", f"act('{HALT}')", "Halt"),
         Binding("r", f"act('{RESUME}')", "Resume"),
         Binding("a", f"act('{ACK_RISK}')", "Ack risk"),
+        Binding("s", "sort", "Sort"),
         Binding("q", "quit", "Quit"),
     ]
 
@@ -446,6 +456,7 @@ ConfirmAction {
         self.bodies: dict[str, Body] = {}
         self.fills: dict[str, deque[Fill]] = {}
         self.selected: str | None = None
+        self.sort = "name"  # one of fleet.SORTS, as kubectl livestrat list --sort
         self.sub_title = source.title
 
     def compose(self) -> ComposeResult:
@@ -480,8 +491,16 @@ ConfirmAction {
         for gone in set(self.bodies) - set(rows):
             self.bodies.pop(gone, None)
             self.fills.pop(gone, None)
-        self.rows = dict(sorted(rows.items()))
+        self.rows = {each.key: each for each in sort_rows(rows.values(), self.sort)}
         self.redraw()
+
+    def action_sort(self) -> None:
+        """The next order of fleet.SORTS (name, namespace, phase, pnl, risk, ...)."""
+        orders = list(SORTS)
+        self.sort = orders[(orders.index(self.sort) + 1) % len(orders)]
+        self.rows = {each.key: each for each in sort_rows(self.rows.values(), self.sort)}
+        self.redraw()
+        self.notify(f"sorted by {self.sort}")
 
     def _remember_fill(self, each: StrategyRow) -> None:
         fill = each.last_fill
@@ -526,6 +545,7 @@ ConfirmAction {
             (f"{stale} stale", STALE_STYLE if stale else ""),
             f"   {halted} halted",
         )
+        text.append(f"   sorted by {self.sort} (s)", style="dim")
         if self.source.trouble:
             text.append(f"   {self.source.trouble}", style="bold red")
         self.query_one("#totals", Static).update(text)

@@ -309,3 +309,22 @@ async def test_risk_state_and_nearest_limit_of_a_strategy_reducing_its_position(
         assert cell(app, "default/near", "risk") == "Reducing"
         limit = table(app).get_cell("default/near", "limit")
         assert limit.plain == "maxDailyLoss 1700/2000 USDT (85%)" and limit.style == "yellow"
+
+
+async def test_s_sorts_the_fleet_as_kubectl_livestrat_list_does_and_the_selection_follows_its_strategy():
+    app = Dashboard(fleet(), RecordingControls())
+    async with app.run_test(size=SIZE) as pilot:
+        await drawn(app, pilot, 3)
+        await pilot.press("down")  # desk-b/mean-revert, second by name
+        await pilot.press("s", "s", "s")  # name -> namespace -> phase -> pnl: the largest |PnL| first
+        await pilot.pause()
+        assert [str(k.value) for k in table(app).rows] == [
+            "desk-b/mean-revert",
+            "default/ema-cross-btc",
+            "desk-b/quiet",
+        ]
+        assert "sorted by pnl" in plain(app.query_one("#totals", Static).content)
+        assert table(app).cursor_row == 0 and "desk-b/mean-revert" in detail_text(app)  # the cursor followed it
+        await pilot.press("s")  # risk: a breach first, then the limit nearest its breach
+        await pilot.pause()
+        assert [str(k.value) for k in table(app).rows][:2] == ["desk-b/mean-revert", "default/ema-cross-btc"]
