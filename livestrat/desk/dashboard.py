@@ -3,7 +3,7 @@
 One row per strategy (heartbeat age, mode, phase, position, PnL, risk state and the nearest limit, last fill),
 redrawn whenever its :class:`Source` says the set changed and every second (ages grow while nothing changes); a
 detail pane for the selected strategy; ``h`` halt, ``r`` resume, ``a`` acknowledge a risk halt, each confirmed in
-a dialog that says what will happen before anything is done.
+a dialog that says what will happen before anything is done; ``s`` changes the order (:data:`fleet.SORTS`).
 
 Where the strategies come from is a :class:`Source`: the cluster's LiveStrategies (a watch through the user's
 kubeconfig), or a local ``livestrat run --desk`` whose runtime is shown as the cluster would show it. What an
@@ -83,7 +83,7 @@ Body = Mapping[str, Any]
 class Source(Protocol):
     """Where the dashboard's LiveStrategies come from."""
 
-    title: str  # where, in a few words: "cluster kind-dev, all namespaces", "local run ema-cross-btc"
+    title: str  # where, in a few words: "context gke-prod, all namespaces", "local run NS-run-STAMP/NAME"
     trouble: str | None  # why what is shown may be out of date (a watch that failed and is retried), or None
 
     def snapshots(self) -> AsyncIterator[Sequence[Body]]:
