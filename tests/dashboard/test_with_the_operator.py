@@ -47,6 +47,8 @@ async def test_a_trader_sees_a_real_runtimes_fills_and_pnl_arrive_and_halts_it_f
         async with app.run_test(size=(200, 50)) as pilot:
             await desk.apply(example("paper-ema-cross"))  # kubectl apply -f examples/paper-ema-cross.yaml
             await wait_for(lambda: cell(app, "strategy") == KEY, timeout=30)
+            # Seen as soon as it is applied: no pod yet, so nothing traded (a runtime takes seconds to start).
+            assert cell(app, "fill") == "-" and cell(app, "pnl") == "-"
 
             # The runtime trades and pushes its state; the row shows it as it comes.
             await wait_for(lambda: cell(app, "phase") == "Running", timeout=90)
