@@ -203,7 +203,10 @@ async def _top(args: argparse.Namespace) -> int:
         filters = fleet.Filters(mode=args.mode, phase=args.phase, risk=args.risk)
         bodies: dict[str, dict[str, Any]] = {}
         scope = None if args.all_namespaces else cluster.namespace
-        with Live(console=_console(), auto_refresh=False) as live:
+        console = _console()
+        # A terminal gets one screen redrawn in place; a pipe gets one frame per change, each under its time.
+        live = Live(console=console, auto_refresh=False) if console.is_terminal else None
+        with live or contextlib.nullcontext():
             async for kind, body in cluster.watch_strategies(scope):
                 meta = body.get("metadata") or {}
                 key = f"{meta.get('namespace')}/{meta.get('name')}"
@@ -212,7 +215,12 @@ async def _top(args: argparse.Namespace) -> int:
                 else:
                     bodies[key] = body
                 rows = fleet.select([fleet.row(b) for b in bodies.values()], filters)
-                live.update(screen(rows), refresh=True)
+                if live is not None:
+                    live.update(screen(rows), refresh=True)
+                else:
+                    console.print(f"--- {_now().isoformat(timespec='seconds')}")
+                    console.print(screen(rows))
+                    console.file.flush()
     return 0
 
 
