@@ -27,12 +27,13 @@ import yaml
 from rich.console import Console, RenderableType
 
 from livestrat.api import names
-from livestrat.desk import actions, fleet, views
+from livestrat.desk import actions, fleet, ledger, views
 from livestrat.desk.cluster import PODS, Cluster, DeskError, NotFound
 from livestrat.desk.redact import scrub_text
 from livestrat.desk.report import archive, write_report
 
 NOT_CONFIRMED = 3
+LAST_FILLS = 5  # status --ledger-file shows this many of the latest fills
 
 
 def _now() -> datetime:
@@ -75,6 +76,10 @@ def _confirm(parser: argparse.ArgumentParser, wait: bool = True) -> None:
         parser.add_argument("--timeout", type=float, default=300.0, help="seconds --wait waits (default 300)")
 
 
+def _ledger_file(parser: argparse.ArgumentParser, text: str) -> None:
+    parser.add_argument("--ledger-file", type=Path, metavar="PATH", help=f"{text}; never a DSN on the command line")
+
+
 def parser() -> argparse.ArgumentParser:
     main = argparse.ArgumentParser(
         prog="kubectl livestrat",
@@ -102,6 +107,7 @@ def parser() -> argparse.ArgumentParser:
     p = verb("status", "One strategy: phase, conditions, trading, PnL, risk limits, fills, events, pod")
     p.add_argument("name", metavar="NAME")
     _output(p, ("json", "yaml"))
+    _ledger_file(p, "also show its last fills from the ledger, whose PostgreSQL DSN is in PATH")
     p.set_defaults(run=_status)
 
     p = verb("halt", "Halt a strategy: scale it to 0 (or, with --note, the desk's halt annotation)")
@@ -127,12 +133,7 @@ def parser() -> argparse.ArgumentParser:
 
     p = verb("fills", "A strategy's fills from its ledger (PostgreSQL: the DSN in --ledger-file)")
     p.add_argument("name", metavar="NAME")
-    p.add_argument(
-        "--ledger-file",
-        metavar="PATH",
-        help="a file holding the ledger's PostgreSQL DSN (default: $LIVESTRAT_LEDGER_DSN); never a DSN on the "
-        "command line",
-    )
+    _ledger_file(p, "a file holding the ledger's PostgreSQL DSN (default: $LIVESTRAT_LEDGER_DSN)")
     p.add_argument("-o", "--output", choices=("csv", "json"), default=None, help="output format (default: a table)")
     p.add_argument("--last", type=int, default=None, help="only the last N fills")
     p.set_defaults(run=_fills)
@@ -144,6 +145,7 @@ def parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--tar", action="store_true", help="also pack it as DIR.tar.gz")
     p.add_argument("--tail-lines", type=int, default=2000, help="lines of the pod's log to include (default 2000)")
+    _ledger_file(p, "also include its fills (fills.csv) from the ledger, whose PostgreSQL DSN is in PATH")
     p.set_defaults(run=_report)
 
     p = verb("logs", "The strategy pod's log")
@@ -223,7 +225,10 @@ async def _top(args: argparse.Namespace) -> int:
         filters = fleet.Filters(mode=args.mode, phase=args.phase, risk=args.risk)
         bodies: dict[str, dict[str, Any]] = {}
         scope = None if args.all_namespaces else cluster.namespace
-        with Live(console=_console(), auto_refresh=False) as live:
+        console = _console()
+        # A terminal gets one screen redrawn in place; a pipe gets one frame per change, each under its time.
+        live = Live(console=console, auto_refresh=False) if console.is_terminal else None
+        with live or contextlib.nullcontext():
             async for kind, body in cluster.watch_strategies(scope):
                 meta = body.get("metadata") or {}
                 key = f"{meta.get('namespace')}/{meta.get('name')}"
@@ -232,7 +237,12 @@ async def _top(args: argparse.Namespace) -> int:
                 else:
                     bodies[key] = body
                 rows = fleet.select([fleet.row(b) for b in bodies.values()], filters)
-                live.update(screen(rows), refresh=True)
+                if live is not None:
+                    live.update(screen(rows), refresh=True)
+                else:
+                    console.print(f"--- {_now().isoformat(timespec='seconds')}")
+                    console.print(screen(rows))
+                    console.file.flush()
     return 0
 
 
@@ -243,10 +253,20 @@ async def _status(args: argparse.Namespace) -> int:
         row = fleet.row(await cluster.get_strategy(namespace, args.name), now)
         events = await cluster.events_for(namespace, args.name)
         pod = await cluster.get(PODS, namespace, row.status.pod_name or f"{args.name}{names.POD_SUFFIX}")
+    last_fills = None
+    if args.ledger_file is not None:
+        found = await ledger.read_fills(row, ledger.given_dsn(args.ledger_file) or ("", ""))
+        last_fills = (found, ledger.fill_rows(found.fills[-LAST_FILLS:]))
     if args.output:
-        _print_document(views.status_document(row, events, pod, now), args.output)
+        document = views.status_document(row, events, pod, now)
+        if last_fills is not None:
+            document["lastFills"] = last_fills[1]
+        _print_document(document, args.output)
     else:
         _console().print(views.status_view(row, events, pod, now))
+        if last_fills is not None:
+            found, rows = last_fills
+            _console().print(views.fills_view(rows, found.key, found.where, of=len(found.fills)))
     return 0
 
 
@@ -290,75 +310,20 @@ async def _act(args: argparse.Namespace) -> int:
 
 
 async def _fills(args: argparse.Namespace) -> int:
-    from livestrat.api.runtime_config import ENV_LEDGER_DSN
-
     async with await _connect(args) as cluster:
-        body = await cluster.get_strategy(cluster.namespace, args.name)
-    row = fleet.row(body)
-    key = (row.status.trading.ledger_key if row.status.trading else None) or f"{row.namespace}/{row.name}"
-    if args.ledger_file:
-        dsn, source = _read_dsn_file(Path(args.ledger_file)), f"--ledger-file {args.ledger_file}"
-    elif os.environ.get(ENV_LEDGER_DSN):
-        dsn, source = os.environ[ENV_LEDGER_DSN], ENV_LEDGER_DSN
-    else:
-        raise DeskError(
-            f"the fills of {row.key} are in its ledger (key {key!r}), which the desk reads directly: the runtime "
-            f"serves no fills over HTTP. Give the ledger's PostgreSQL DSN in a file (--ledger-file PATH) or in "
-            f"${ENV_LEDGER_DSN}; never on the command line. The status shows {row.fills} fill(s), the last: "
-            f"{views.last_fill_text(row)}"
-        )
-    try:
-        from strategy_runtime.ledger.dsn import DsnParts
-        from strategy_runtime.ledger.errors import LedgerError
-        from strategy_runtime.ledger.export import fills_csv, fills_json
-        from strategy_runtime.ledger.reader import LedgerSource
-    except ImportError as exc:  # the desk extra alone has no PostgreSQL driver
-        raise DeskError(
-            f"reading a ledger needs livestrat's runtime extra (pip install 'livestrat[runtime]'): {exc}"
-        ) from None
-    try:
-        ledger = LedgerSource(postgres=DsnParts.parse(dsn, source))
-        fills = await ledger.fills(key)
-    except LedgerError as exc:  # its messages name host:port/database, never the password
-        raise DeskError(f"{exc}") from None
-    if args.last:
-        fills = fills[-args.last :]
+        row = fleet.row(await cluster.get_strategy(cluster.namespace, args.name))
+    dsn = ledger.given_dsn(args.ledger_file)
+    if dsn is None:
+        raise ledger.no_dsn(row)
+    found = await ledger.read_fills(row, dsn)
+    fills = found.fills[-args.last :] if args.last else found.fills
     if args.output == "csv":
-        sys.stdout.write(fills_csv(fills))
+        sys.stdout.write(ledger.csv_text(fills))
     elif args.output == "json":
-        sys.stdout.write(fills_json(fills))
+        sys.stdout.write(ledger.json_text(fills))
     else:
-        _console().print(_fills_table(fills, key, ledger.describe()))
+        _console().print(views.fills_view(ledger.fill_rows(fills), found.key, found.where))
     return 0
-
-
-def _read_dsn_file(path: Path) -> str:
-    try:
-        text = path.read_text()
-    except (OSError, UnicodeDecodeError) as exc:
-        raise DeskError(f"cannot read --ledger-file {path}: {getattr(exc, 'strerror', None) or 'not text'}") from None
-    if not text.strip():
-        raise DeskError(
-            f"--ledger-file {path} is empty: write the ledger's DSN in it (postgresql://USER:PASSWORD@HOST/DB)"
-        )
-    return text
-
-
-def _fills_table(fills: Sequence[Any], key: str, where: str) -> RenderableType:
-    from rich.console import Group
-    from rich.table import Table
-    from rich.text import Text
-
-    from strategy_runtime.ledger.export import fill_to_json
-
-    table = Table(box=None, pad_edge=False, header_style="bold")
-    columns = ("ts_event", "instrument_id", "side", "quantity", "price", "commission", "trade_id")
-    for column in columns:
-        table.add_column(column.upper(), no_wrap=True)
-    for fill in fills:
-        record = fill_to_json(fill)
-        table.add_row(*(str(record.get(column, "")) for column in columns))
-    return Group(Text(f"{len(fills)} fill(s) of {key} in {where}"), table)
 
 
 async def _report(args: argparse.Namespace) -> int:
@@ -366,7 +331,10 @@ async def _report(args: argparse.Namespace) -> int:
     async with await _connect(args) as cluster:
         namespace = cluster.namespace
         directory = args.dir or Path(f"livestrat-report-{namespace}-{args.name}-{now.strftime('%Y%m%dT%H%M%SZ')}")
-        bundle = await write_report(cluster, namespace, args.name, directory, now, tail_lines=args.tail_lines)
+        dsn = ledger.given_dsn(args.ledger_file) if args.ledger_file is not None else None
+        bundle = await write_report(
+            cluster, namespace, args.name, directory, now, tail_lines=args.tail_lines, ledger_dsn=dsn
+        )
     print(f"report of LiveStrategy {args.name} in namespace {namespace}: {directory}/ ({len(bundle.written)} files)")
     for what in bundle.missing:
         print(f"  not included: {what}")

@@ -10,7 +10,8 @@ listed in ``README.txt`` with the reason, and the rest is still written):
 - ``history.txt``: the status's history as the API keeps it: each condition's last transition and the halt
   record, merged with the Events in time order (Kubernetes keeps no older status than the current one);
 - ``status.txt``: what ``kubectl livestrat status`` shows;
-- ``logs/``: the pod's log (the last ``tail_lines`` lines) and its previous instance's, if it restarted.
+- ``logs/``: the pod's log (the last ``tail_lines`` lines) and its previous instance's, if it restarted;
+- ``fills.csv``: the fills from the ledger, when a ledger DSN is given (:mod:`livestrat.desk.ledger`).
 
 Secrets: a Secret is never read (the desk's roles cannot; this code asks for none), and everything written passes
 through :mod:`livestrat.desk.redact`, so a DSN password, a token or a key written by mistake in an annotation, a
@@ -32,7 +33,7 @@ from rich.console import Console, RenderableType
 
 from livestrat.api import names
 from livestrat.desk import cluster as api
-from livestrat.desk import fleet, views
+from livestrat.desk import fleet, ledger, views
 from livestrat.desk.cluster import Cluster, DeskError, Forbidden, NotFound
 from livestrat.desk.redact import scrub, scrub_text
 
@@ -48,6 +49,7 @@ class Bundle:
     directory: Path
     written: list[str] = field(default_factory=list)
     missing: list[str] = field(default_factory=list)  # what could not be included, and why
+    notes: list[str] = field(default_factory=list)  # what was left out by choice
 
     def write(self, relative: str, text: str) -> None:
         path = self.directory / relative
@@ -81,7 +83,14 @@ async def _optional(bundle: Bundle, what: str, read: Any) -> Any:
 
 
 async def write_report(
-    cluster: Cluster, namespace: str, name: str, directory: Path, now: datetime, *, tail_lines: int = 2000
+    cluster: Cluster,
+    namespace: str,
+    name: str,
+    directory: Path,
+    now: datetime,
+    *,
+    tail_lines: int = 2000,
+    ledger_dsn: tuple[str, str] | None = None,
 ) -> Bundle:
     body = await cluster.get_strategy(namespace, name)  # the one thing the report cannot do without
     directory.mkdir(parents=True, exist_ok=False)
@@ -128,6 +137,13 @@ async def write_report(
                 bundle.write("logs/strategy.previous.log", previous)
     else:
         bundle.missing.append(f"logs: no pod {pod_name} (phase {row.phase}): a halted strategy has none")
+
+    if ledger_dsn is not None:
+        found = await _optional(bundle, "fills from the ledger", ledger.read_fills(row, ledger_dsn))
+        if found is not None:
+            bundle.write("fills.csv", ledger.csv_text(found.fills))
+    else:
+        bundle.notes.append("fills.csv: no ledger DSN was given (--ledger-file PATH); the status counts the fills")
 
     bundle.write("README.txt", _readme(bundle, namespace, name, now))
     return bundle
@@ -186,6 +202,8 @@ def _readme(bundle: Bundle, namespace: str, name: str, now: datetime) -> str:
     ]
     if bundle.missing:
         lines += ["", "Not included:", *(f"  {what}" for what in bundle.missing)]
+    if bundle.notes:
+        lines += ["", "Left out:", *(f"  {what}" for what in bundle.notes)]
     return "\n".join(lines) + "\n"
 
 

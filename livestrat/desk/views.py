@@ -359,3 +359,21 @@ def status_document(
         }
     )
     return document
+
+
+FILL_COLUMNS = ("ts_event", "instrument_id", "side", "quantity", "price", "commission", "trade_id")
+
+
+def fills_view(fills: Sequence[Mapping[str, Any]], key: str, where: str, of: int | None = None) -> RenderableType:
+    """Fills as the ledger holds them (rows of ``strategy_runtime.ledger.export.fill_to_json``)."""
+    table = Table(box=None, pad_edge=False, header_style="bold")
+    for column in FILL_COLUMNS:
+        table.add_column(column.upper(), no_wrap=True)
+    for fill in fills:
+        table.add_row(*(str(fill.get(column, "")) for column in FILL_COLUMNS))
+    title = (
+        f"{len(fills)} fill(s) of {key} in {where}"
+        if of is None
+        else f"last {len(fills)} of {of} fill(s) of {key} in {where}"
+    )
+    return Group(Text(""), Text(title, style="bold"), table)

@@ -18,10 +18,14 @@ from tests.support.desk import Desk, example
 from tests.support.desk_plugin import kubectl_livestrat
 from tests.support.desk_users import desk_user
 from tests.support.helm import RELEASE, find, render, template_result
+from tests.support.k8s_schemas import manifest_errors
 from tests.support.kube import wait_for
 from tests.support.kubelet import Kubelet
 from tests.support.operator import fast_settings, running_operator
 from tests.support.rbac import triples
+
+# Every test here runs a process (helm, kubectl, the plugin): the slow tier (tests/support/tiers.py).
+pytestmark = pytest.mark.slow
 
 NAME = "ema-cross-btc"
 ENABLED = {"rbac.deskRoles.enabled": True}
@@ -68,6 +72,24 @@ def test_the_roles_are_off_by_default_and_bindings_are_rendered_per_namespace():
     assert bound["subjects"] == [{"kind": "Group", "name": "traders"}]
 
 
+def test_the_roles_and_bindings_are_valid_kubernetes_objects():
+    binding = {
+        "name": "oncall",
+        "namespace": "trading-live",
+        "role": "kill-switch",
+        "subjects": [{"kind": "User", "name": "sam"}],
+    }
+    docs = render(None, {**ENABLED, "rbac.deskRoles.bindings": [binding]})
+    ours = [
+        d
+        for d in docs
+        if d["metadata"]["name"].startswith((f"{RELEASE}-desk", f"{RELEASE}-trader", f"{RELEASE}-kill-switch"))
+    ]
+    assert len(ours) == 4
+    for doc in ours:
+        assert manifest_errors(doc) == [], doc["metadata"]["name"]
+
+
 def test_a_binding_to_a_role_the_chart_does_not_have_is_refused():
     wrong = {"name": "x", "namespace": "a", "role": "admin", "subjects": [{"kind": "User", "name": "eve"}]}
     result = template_result(None, {**ENABLED, "rbac.deskRoles.bindings": [wrong]})
@@ -91,7 +113,6 @@ def person(desk: Desk, tmp_path, who: str, *role_names: str):
     return desk_user(desk.emulator, tmp_path, who, [f"{RELEASE}-{r}" for r in role_names], [desk.namespace])
 
 
-@pytest.mark.slow
 async def test_the_desk_role_reads_everything_and_is_refused_a_halt_with_what_to_ask_for(
     emulator, desk: Desk, kube_env, tmp_path
 ):
@@ -135,7 +156,6 @@ async def test_the_desk_role_reads_everything_and_is_refused_a_halt_with_what_to
         assert desk.get(NAME)["spec"]["replicas"] == 1
 
 
-@pytest.mark.slow
 async def test_the_trader_role_halts_resumes_and_acknowledges_but_cannot_pull_the_kill_switch(
     emulator, desk: Desk, kube_env, tmp_path
 ):
@@ -178,7 +198,6 @@ async def test_the_trader_role_halts_resumes_and_acknowledges_but_cannot_pull_th
         assert refused.returncode == 1 and f"--clusterrole={RELEASE}-kill-switch" in refused.stderr, refused.output
 
 
-@pytest.mark.slow
 async def test_the_kill_switch_role_halts_the_namespace(emulator, desk: Desk, kube_env, tmp_path):
     install(desk)
     on_call = person(desk, tmp_path, "oncall", roles.DESK, roles.KILL_SWITCH)

@@ -21,7 +21,7 @@ import pytest
 
 from livestrat.desk.fleet import parse_money
 from strategy_runtime.ledger.dsn import DsnParts
-from strategy_runtime.ledger.export import fills_json
+from strategy_runtime.ledger.export import fills_csv, fills_json
 from strategy_runtime.ledger.reader import LedgerSource
 from tests.support.desk import Desk, paper
 from tests.support.desk_plugin import kubectl_livestrat
@@ -156,12 +156,17 @@ async def _story(emulator, desk: Desk, other: Desk, kube_env, tmp_path, dsn: str
         assert len(in_ledger) == trading(desk, PG)["fills"]
         table = await kubectl_livestrat("fills", PG, "--ledger-file", str(ledger_file), kubeconfig=kube_env)
         assert f"{len(in_ledger)} fill(s) of {key}" in table.stdout
+        with_fills = await kubectl_livestrat("status", PG, "--ledger-file", str(ledger_file), kubeconfig=kube_env)
+        assert f"last 5 of {len(in_ledger)} fill(s) of {key}" in with_fills.stdout, with_fills.output
+        assert in_ledger[-1].trade_id in with_fills.stdout
         no_dsn = await kubectl_livestrat("fills", PG, kubeconfig=kube_env)
         assert no_dsn.returncode == 1 and "--ledger-file PATH" in no_dsn.stderr
 
         # the diagnostic bundle
         bundle = tmp_path / "bundle"
-        report = await kubectl_livestrat("report", PG, "--dir", str(bundle), "--tar", kubeconfig=kube_env)
+        report = await kubectl_livestrat(
+            "report", PG, "--dir", str(bundle), "--tar", "--ledger-file", str(ledger_file), kubeconfig=kube_env
+        )
         assert report.returncode == 0, report.output
         files = {str(p.relative_to(bundle)): p.read_text() for p in bundle.rglob("*") if p.is_file()}
         for expected_file in (
@@ -176,6 +181,7 @@ async def _story(emulator, desk: Desk, other: Desk, kube_env, tmp_path, dsn: str
         ):
             assert expected_file in files, expected_file
         assert "Halted" in files["history.txt"] and "Planted" in files["events.yaml"]
+        assert files["fills.csv"] == fills_csv(in_ledger)
         assert "REDACTED" in files["livestrategy.yaml"] and "REDACTED" in files["events.yaml"]
         with tarfile.open(bundle.with_name("bundle.tar.gz")) as tar:
             packed = {m.name: tar.extractfile(m).read().decode() for m in tar.getmembers() if m.isfile()}
@@ -189,7 +195,7 @@ async def _story(emulator, desk: Desk, other: Desk, kube_env, tmp_path, dsn: str
             "list": listed.output,
             "status": status.output,
             "halt": halted.output,
-            "fills": printed.output + table.output + no_dsn.output,
+            "fills": printed.output + table.output + no_dsn.output + with_fills.output,
             "report": report.output,
             **{f"bundle/{name}": text for name, text in files.items()},
             **packed,

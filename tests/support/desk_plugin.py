@@ -26,14 +26,34 @@ class Ran:
         return self.stdout + self.stderr
 
 
+def _environment(kubeconfig: Path) -> dict[str, str]:
+    assert PLUGIN.exists(), f"no {PLUGIN}: install the package (make) so that its console scripts exist"
+    env = dict(os.environ, KUBECONFIG=str(kubeconfig), PATH=f"{PLUGIN.parent}{os.pathsep}{os.environ.get('PATH', '')}")
+    env.pop("LIVESTRAT_LEDGER_DSN", None)
+    return env
+
+
+async def spawn(*args: str, kubeconfig: Path) -> asyncio.subprocess.Process:
+    """``kubectl livestrat ARGS`` left running (``top -w``, ``logs -f``): read its stdout, then terminate it."""
+    binary = kubectl_binary()
+    assert binary is not None, "no kubectl: run `make tools` (installs the pinned kubectl into .tools/bin)"
+    return await asyncio.create_subprocess_exec(
+        binary,
+        "livestrat",
+        *args,
+        env=_environment(kubeconfig),
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+
+
 async def kubectl_livestrat(
     *args: str, kubeconfig: Path, stdin: str | None = None, timeout: float = 120, cwd: Path | None = None
 ) -> Ran:
     binary = kubectl_binary()
     assert binary is not None, "no kubectl: run `make tools` (installs the pinned kubectl into .tools/bin)"
-    assert PLUGIN.exists(), f"no {PLUGIN}: install the package (make) so that its console scripts exist"
-    env = dict(os.environ, KUBECONFIG=str(kubeconfig), PATH=f"{PLUGIN.parent}{os.pathsep}{os.environ.get('PATH', '')}")
-    env.pop("LIVESTRAT_LEDGER_DSN", None)
+    env = _environment(kubeconfig)
     process = await asyncio.create_subprocess_exec(
         binary,
         "livestrat",
