@@ -18,6 +18,17 @@ DESCRIPTION = "livestrat runs NautilusTrader strategies on Kubernetes: one pod p
 EPILOG = "Run `livestrat COMMAND --help` for a command's options. Documentation: docs/ in the repository."
 
 
+DESK_EXTRA_MISSING = (
+    "the dashboard needs Textual, which comes with the desk extra: pip install 'livestrat[desk]' (make run installs it)"
+)
+
+
+def desk_extra_missing() -> bool:
+    from importlib.util import find_spec
+
+    return find_spec("textual") is None
+
+
 def _cmd_validate(args: argparse.Namespace) -> int:
     from livestrat.api.validation import problems
 
@@ -87,6 +98,9 @@ def _cmd_docs(args: argparse.Namespace) -> int:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
+    if args.desk and desk_extra_missing():
+        print(f"livestrat run --desk: {DESK_EXTRA_MISSING}", file=sys.stderr)
+        return 2
     from strategy_runtime.local.run import run_local
 
     return run_local(args)
@@ -114,6 +128,15 @@ def _cmd_report(args: argparse.Namespace) -> int:
     from strategy_runtime.run_report.command import report_command
 
     return report_command(args)
+
+
+def _cmd_desk(args: argparse.Namespace) -> int:
+    if desk_extra_missing():
+        print(f"livestrat desk: {DESK_EXTRA_MISSING}", file=sys.stderr)
+        return 2
+    from livestrat.desk.cluster_feed import desk_command
+
+    return desk_command(args.kubeconfig, args.context, args.namespace, args.all_namespaces)
 
 
 def _cmd_runtime(args: argparse.Namespace) -> int:
@@ -205,6 +228,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--ledger", metavar="DSN", help=argparse.SUPPRESS)  # refused with a message that says why
     p.add_argument("--speed", type=_speed, help="override spec.data.replay.speed (0 = as fast as possible)")
     p.add_argument("--quiet", action="store_true", help="no progress lines, only the summary")
+    p.add_argument(
+        "--desk",
+        action="store_true",
+        help="follow the run in the live dashboard of `livestrat desk` (h or Ctrl-C halts it, q quits); the summary "
+        "is printed when it closes",
+    )
     p.add_argument("--fills-json", metavar="PATH", help="also write the run's fills, as the ledger holds them, as JSON")
     p.add_argument("--fills-csv", metavar="PATH", help="also write the run's fills, as the ledger holds them, as CSV")
     p.set_defaults(func=_cmd_run)
@@ -302,6 +331,19 @@ def build_parser() -> argparse.ArgumentParser:
         "--catalog", metavar="DIR", help="with --strict: the catalog to check (default WORKDIR/catalogs/NAME)"
     )
     p.set_defaults(func=_cmd_validate)
+
+    p = command(
+        "desk",
+        "Watch the LiveStrategies of a cluster live: heartbeat, phase, position, PnL, risk; halt, resume, ack-risk",
+        "A terminal dashboard (docs/dashboard.md) with your kubeconfig and your rights: h halts, r resumes, "
+        "a acknowledges a risk halt, each confirmed first; q quits. `livestrat run --desk` shows a local run "
+        "the same way.",
+    )
+    p.add_argument("--kubeconfig", metavar="PATH", help="the kubeconfig (default: $KUBECONFIG, else ~/.kube/config)")
+    p.add_argument("--context", metavar="NAME", help="the kubeconfig context (default: its current context)")
+    p.add_argument("-n", "--namespace", metavar="NS", help="the namespace (default: the context's, else default)")
+    p.add_argument("-A", "--all-namespaces", action="store_true", help="every namespace the user may list")
+    p.set_defaults(func=_cmd_desk)
 
     p = command("crd", "Print the CustomResourceDefinition generated from the API models")
     p.add_argument("--write", metavar="PATH", help="write it to PATH instead of stdout")

@@ -18,6 +18,8 @@ HTTP endpoints and the status push:
   summary: fills, realized and unrealized PnL, final positions, risk state, where the ledger
   is, and the realized PnL recomputed from the ledger's own fills, independently of the node;
 - Ctrl-C (or SIGTERM) halts it the same way, at any time;
+- ``--desk`` shows the run in the desk's dashboard instead of the progress lines (``strategy_runtime.local.desk``),
+  its halt key and Ctrl-C halting it as above; the summary is printed when the dashboard is closed;
 - paper on a live feed (``venue.adapter: binance``, no ``data.replay``) reads no catalog and runs on
   the venue's market data until Ctrl-C (``LIVESTRAT_VENUE_ENDPOINTS`` in the environment points it at
   the venue emulator instead).
@@ -289,6 +291,10 @@ def run_local(args: argparse.Namespace) -> int:
     runtime = StrategyRuntime(config, options)
 
     async def main() -> RunOutcome:
+        if args.desk:  # the dashboard instead of the progress lines
+            from strategy_runtime.local.desk import run_with_desk
+
+            return await run_with_desk(runtime, config)
         progress = ProgressLines(runtime)
         task = None if args.quiet else asyncio.get_running_loop().create_task(progress.run())
         try:

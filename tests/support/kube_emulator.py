@@ -40,6 +40,9 @@ semantics with those of a real API server, as far as an operator can observe the
 * fields an update may not change (tests/support/kube_immutable.py: a StatefulSet's spec
   outside replicas, template, updateStrategy, ...), refused with 422 as the API server does;
 * the Eviction API honouring PodDisruptionBudgets (tests/support/disruption.py);
+* a container's log (``pods/NAME/log``, with ``container``, ``previous``, ``sinceSeconds``/``sinceTime``,
+  ``tailLines``, ``limitBytes``, ``timestamps``, ``follow``) from the stand-in kubelet's CRI log files
+  (tests/support/pod_logs.py);
 * a pod's ``status.qosClass``, set when it is created (tests/support/qos.py);
 * the metadata checks of every write (tests/support/kube_validation.py): names per resource
   (a DNS-1035 label for Services, ...), ``generateName`` completed as the API server does, and
@@ -110,6 +113,7 @@ from tests.support import (
     kube_immutable,
     kube_quantities,
     kube_validation,
+    pod_logs,
     qos,
     rbac,
     service_account_admission,
@@ -253,6 +257,8 @@ class KubernetesEmulator(kmock.KubernetesEmulator):
     tokens: kube_authn.TokenIssuer = attrs.field(init=False)
     _user: kube_authn.UserInfo = attrs.field(default=kube_authn.ADMIN, init=False)  # of the request being served
     forbidden: list[str] = attrs.field(factory=list, init=False)  # the messages of the 403s authorization answered
+    # Where ``pods/NAME/log`` reads a container's log: the stand-in kubelet registers itself (tests/support/pod_logs.py).
+    log_source: pod_logs.LogSource | None = attrs.field(default=None, init=False)
 
     def __attrs_post_init__(self) -> None:
         super().__attrs_post_init__()
@@ -656,6 +662,9 @@ class KubernetesEmulator(kmock.KubernetesEmulator):
             if method == "POST":
                 return _json(self._create(resource, namespace, _json_body(request, dict)), status=201)
             raise api_error(405, "MethodNotAllowed", f"{method} on a collection is not supported")
+        if method == "GET" and sub == "log" and resource == PODS:  # tests/support/pod_logs.py
+            _key, pod = self._get_live(resource, namespace, name)
+            return await pod_logs.serve(request, pod, self.log_source)
         if method == "GET":
             return _json(self._fetch(resource, namespace, name, sub))
         if method == "PATCH":

@@ -31,7 +31,9 @@ against the emulator, as faithfully as the operator can observe them:
   is issued once per pod (a real kubelet refreshes it at 80% of its 3607 s; no test lasts that long). The pod
   is Ready when ``/readyz`` answers 200. A process that exits is restarted (restartPolicy
   Always) with a back-off, and its last log lines become the termination message
-  (``FallbackToLogsOnError``). With ``runtime=False`` the container is imaginary: ready
+  (``FallbackToLogsOnError``). What the process writes on stdout and stderr is recorded line by line, with the
+  time, in the CRI log format the real kubelet writes (one file per instance of the container), and the
+  emulator serves it as ``pods/NAME/log`` (tests/support/pod_logs.py; ``previous`` is the instance before). With ``runtime=False`` the container is imaginary: ready
   after ``ready_delay``, gone on SIGTERM at once, or, while ``hold_stops`` holds, once the test
   releases it (``release_stops``) or the grace period ends (SIGKILL), for tests that need no
   trading. A hold, not a delay: a test that must act while a pod is halting must not race a timer. Tests steer imaginary containers: ``unready`` (pods that never become
@@ -48,6 +50,7 @@ import asyncio
 import base64
 import contextlib
 import copy
+import datetime
 import hashlib
 import json
 import os
@@ -64,6 +67,7 @@ import kmock
 import yaml
 
 from strategy_operator.clock import SYSTEM_CLOCK, Clock
+from tests.support import pod_logs
 from tests.support.kube_emulator import KubernetesEmulator, timestamp, timestamp_now
 from tests.support.operator import free_port
 from tests.support.service_account_admission import service_account_token_path
@@ -93,7 +97,8 @@ class Container:
     grace: float
     process: asyncio.subprocess.Process | None = None
     port: int | None = None
-    log: Path | None = None
+    log: Path | None = None  # the current instance's log, in the CRI format (tests/support/pod_logs.py)
+    logs: list[Path] = field(default_factory=list)  # every instance's log, oldest first (``previous``: the one before)
     started_at: str | None = None
     ready: bool = False
     stopping: bool = False
@@ -150,9 +155,12 @@ class Kubelet:
             self.emulator.create_object("v1/nodes", {"metadata": {"name": self.node}, "spec": {}})
         self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=2))
         self._task = asyncio.create_task(self._loop(), name="kubelet")
+        self.emulator.log_source = self  # the API server's pods/NAME/log reads the containers' logs here
         return self
 
     async def __aexit__(self, *exc: Any) -> None:
+        if self.emulator.log_source is self:
+            self.emulator.log_source = None
         try:
             if self._task is not None:
                 self._task.cancel()
@@ -446,6 +454,21 @@ class Kubelet:
             )
         self.containers.pop((container.namespace, container.pod), None)
 
+    def container_log(self, namespace: str, pod: str, container: str, previous: bool) -> pod_logs.ContainerLog | None:
+        """The emulator's ``pods/NAME/log`` (:class:`tests.support.pod_logs.LogSource`): the pod's one container."""
+        found = self.containers.get((namespace, pod))
+        if found is None:
+            return None
+        if previous:
+            return pod_logs.ContainerLog(found.logs[-2], running=False) if len(found.logs) >= 2 else None
+        if found.logs:
+            return pod_logs.ContainerLog(found.logs[-1], running=found.process is not None and not found.stopped)
+        if found.started_at is None or found.waiting_reason is not None:
+            return pod_logs.ContainerLog(
+                None, running=False, waiting_reason=found.waiting_reason or "ContainerCreating"
+            )
+        return pod_logs.ContainerLog(None, running=not found.stopped)  # imaginary: it writes nothing
+
     def hold_stops(self) -> None:
         """Imaginary containers sent SIGTERM from now on keep halting until ``release_stops``."""
         self._stops_released.clear()
@@ -526,10 +549,21 @@ class Kubelet:
         command = [LIVESTRAT if part == "livestrat" else part for part in main.get("command") or []]
         command = [str(config_path) if part.endswith("/runtime.json") else part for part in command]
         container.log = directory / f"container-{container.restarts}.log"
-        with container.log.open("wb") as log:
-            container.process = await asyncio.create_subprocess_exec(
-                *command, env=env, stdout=log, stderr=asyncio.subprocess.STDOUT, start_new_session=True
-            )
+        container.logs.append(container.log)
+        log = container.log.open("ab")
+        container.process = await asyncio.create_subprocess_exec(
+            *command,
+            env=env,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+            start_new_session=True,
+            limit=LOG_LINE_LIMIT,
+        )
+        assert container.process.stdout is not None and container.process.stderr is not None
+        pumps = [
+            asyncio.create_task(_record(container.process.stdout, "stdout", log)),
+            asyncio.create_task(_record(container.process.stderr, "stderr", log)),
+        ]
         container.port, container.started_at, container.stopped = port, timestamp_now(), False
         container.exit_code = None
         assert self._session is not None
@@ -545,6 +579,10 @@ class Kubelet:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(asyncio.shield(container.process.wait()), timeout=0.2)
         container.ready = False
+        _done, late = await asyncio.wait(pumps, timeout=2)  # the last lines (a child may hold the pipe: not for ever)
+        for pump in late:
+            pump.cancel()
+        log.close()
         container.exit_code = container.process.returncode
         container.exit_message = _tail(container.log) if container.exit_code else None
         container.history.append(f"exit {container.exit_code}")
@@ -662,7 +700,27 @@ def _comparable(status: Mapping[str, Any]) -> Any:
 
 
 def _tail(path: Path | None, lines: int = 20) -> str:
-    if path is None or not path.exists():
-        return ""
-    text = path.read_text(errors="replace").splitlines()[-lines:]
+    text = pod_logs.plain_text(path).splitlines()[-lines:]
     return "\n".join(text)[-2048:]
+
+
+# Longest line read at once; a longer one is recorded in pieces (tag P), as the kubelet splits long lines.
+LOG_LINE_LIMIT = 1 << 20
+
+
+async def _record(stream: asyncio.StreamReader, name: str, log: Any) -> None:
+    """Each line the container writes on ``name`` (stdout, stderr), with the time it was read, in the CRI log format
+    the real kubelet writes (``TIME STREAM F LINE``)."""
+    while True:
+        try:
+            line = await stream.readuntil(b"\n")
+            partial = False
+        except asyncio.IncompleteReadError as end:
+            line, partial = end.partial, False
+            if not line:
+                return
+        except asyncio.LimitOverrunError as long:
+            line, partial = await stream.readexactly(long.consumed), True
+        text = line.rstrip(b"\n").decode("utf-8", errors="replace")
+        log.write(pod_logs.cri_line(datetime.datetime.now(datetime.UTC), name, text, partial))
+        log.flush()

@@ -1,0 +1,96 @@
+"""What the desk may need to do in a namespace, and which of the chart's roles grants it.
+
+The chart (``rbac.deskRoles``) installs three ClusterRoles, bound per namespace by a RoleBinding:
+
+- ``desk``: read the fleet and one strategy's story (LiveStrategies, Events, pods and their logs, the strategy's
+  ConfigMap, StatefulSet and PodDisruptionBudget). Never Secrets.
+- ``trader``: the desk's rights, and halt / resume / acknowledge a risk halt: ``patch`` on ``livestrategies`` (the
+  desk's halt annotation, the acknowledgement; the same right changes the spec) and ``livestrategies/scale``.
+- ``kill-switch``: ``get``/``patch`` on the Namespace itself (bound in a namespace, it reaches that namespace's
+  object only). For the people on call, apart from the trader role (docs/operations.md, "Who may do what").
+
+:data:`RIGHTS` is the one table: the chart's test checks each role against it, and a 403 names the role from it.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+DESK, TRADER, KILL_SWITCH = "desk", "trader", "kill-switch"
+ROLES = (DESK, TRADER, KILL_SWITCH)
+CHART_VALUE = "rbac.deskRoles"
+# The release docs/install.md installs: the chart names its ClusterRoles after it (RELEASE-desk, ...).
+DEFAULT_RELEASE = "livestrat-operator"
+
+
+@dataclass(frozen=True)
+class Right:
+    verb: str
+    group: str
+    resource: str  # plural, or plural/subresource
+
+
+# Every request the plugin makes, and the narrowest role that grants it (a trader has the desk's rights too).
+RIGHTS: dict[Right, str] = {
+    **{Right(verb, "livestrat.io", "livestrategies"): DESK for verb in ("get", "list", "watch")},
+    **{Right(verb, "", "events"): DESK for verb in ("get", "list", "watch")},
+    **{Right(verb, "", "pods"): DESK for verb in ("get", "list", "watch")},
+    Right("get", "", "pods/log"): DESK,
+    **{Right(verb, "", "configmaps"): DESK for verb in ("get", "list", "watch")},
+    **{Right(verb, "apps", "statefulsets"): DESK for verb in ("get", "list", "watch")},
+    **{Right(verb, "policy", "poddisruptionbudgets"): DESK for verb in ("get", "list", "watch")},
+    Right("patch", "livestrat.io", "livestrategies"): TRADER,
+    Right("get", "livestrat.io", "livestrategies/scale"): TRADER,
+    Right("patch", "livestrat.io", "livestrategies/scale"): TRADER,
+    Right("get", "", "namespaces"): KILL_SWITCH,
+    Right("patch", "", "namespaces"): KILL_SWITCH,
+}
+# What each role holds: its own rights and those of the roles it includes.
+INCLUDES = {DESK: (DESK,), TRADER: (DESK, TRADER), KILL_SWITCH: (KILL_SWITCH,)}
+
+
+def rights_of(role: str) -> set[Right]:
+    return {right for right, needed in RIGHTS.items() if needed in INCLUDES[role]}
+
+
+def rules_of(role: str) -> list[dict[str, list[str]]]:
+    """The RBAC rules that grant exactly :func:`rights_of` ``role``, one rule per group and resource."""
+    by_resource: dict[tuple[str, str], list[str]] = {}
+    for right in sorted(rights_of(role), key=lambda r: (r.group, r.resource, r.verb)):
+        by_resource.setdefault((right.group, right.resource), []).append(right.verb)
+    return [{"apiGroups": [g], "resources": [r], "verbs": verbs} for (g, r), verbs in by_resource.items()]
+
+
+_PATH = re.compile(r"^/(?:api/v1|apis/(?P<group>[^/]+)/[^/]+)(?:/namespaces/(?P<ns>[^/]+))?/(?P<rest>.*)$")
+
+
+def forbidden_advice(method: str, path: str, message: str, context: str = "") -> str:
+    """A 403 in the user's words: what was refused, which role of the chart grants it, and how to get it."""
+    found = _PATH.match(path.split("?")[0])
+    if found is None:
+        return f"forbidden: {message}"
+    parts = found["rest"].split("/")
+    namespace = found["ns"]
+    if parts[0] == "namespaces" and len(parts) >= 2:  # the Namespace object itself
+        namespace, resource = parts[1], "namespaces" + (f"/{parts[2]}" if len(parts) > 2 else "")
+    else:
+        resource = parts[0] + (f"/{parts[2]}" if len(parts) > 2 else "")
+    verb = {"GET": "list" if len(parts) == 1 else "get", "PATCH": "patch"}.get(method, method.lower())
+    if "watch=" in path:
+        verb = "watch"
+    role = RIGHTS.get(Right(verb, found["group"] or "", resource))
+    where = f"in namespace {namespace!r}" if namespace else "in all namespaces"
+    text = f"forbidden: you may not {verb} {resource} {where}"
+    if context:
+        text += f" (kubeconfig context {context!r})"
+    text += f".\nThe API server said: {message}"
+    if role is None:
+        return text
+    binding_ns = namespace or "NAMESPACE"
+    cluster_role = f"{DEFAULT_RELEASE}-{role}"
+    return (
+        f"{text}\nThe chart's {role!r} role grants it: ClusterRole {cluster_role} (the release's name, then -{role}; "
+        f"Helm value {CHART_VALUE}.enabled; docs/desk.md, 'Roles'). Ask your cluster admin to bind it to you there:\n"
+        f"  kubectl -n {binding_ns} create rolebinding YOU-{role} --clusterrole={cluster_role} --user=YOU"
+    )
