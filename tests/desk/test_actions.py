@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import pytest
@@ -17,6 +18,7 @@ from livestrat.desk.cluster import Cluster, DeskError, Forbidden, NotFound
 from tests.support.desk import LIVESTRATEGIES, paper
 from tests.support.desk_users import add_cluster_role, desk_user
 from tests.support.kube_emulator import KubernetesEmulator
+from tests.support.watch_gap import WatchGap
 
 NS = "desk-a"
 
@@ -186,3 +188,27 @@ async def test_watching_the_fleet_sees_every_strategy_then_each_change(emulator,
         kind, body = await anext(seen)
         assert (kind, body["metadata"]["name"], body["kind"]) == ("ADDED", "b", "LiveStrategy")
         await seen.aclose()
+
+
+async def test_after_a_watch_gap_the_fleet_relists_and_forgets_what_was_deleted_meanwhile(
+    emulator, desk_namespace, kubeconfig_path
+):
+    store(emulator, "kept")
+    store(emulator, "gone")
+    async with await Cluster.connect(kubeconfig=str(kubeconfig_path)) as cluster:
+        seen = cluster.watch_strategies(NS)
+        first = {(await anext(seen))[1]["metadata"]["name"] for _ in range(2)}
+        assert first == {"kept", "gone"}
+        next_event = asyncio.ensure_future(anext(seen))
+        async with WatchGap(emulator, user_agent="kubectl-livestrat/"):
+            await asyncio.sleep(0.2)  # the watch is cut and held: nothing arrives
+            emulator.delete_object(LIVESTRATEGIES, "gone", namespace=NS)
+            store(emulator, "new")
+            assert not next_event.done()
+        events = [await next_event] + [await anext(seen) for _ in range(2)]
+        await seen.aclose()
+    assert sorted((kind, body["metadata"]["name"]) for kind, body in events) == [
+        ("ADDED", "new"),
+        ("DELETED", "gone"),
+        ("MODIFIED", "kept"),
+    ]
