@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from pathlib import Path
 
 import pytest
@@ -17,7 +18,7 @@ from livestrat.desk import actions, roles
 from livestrat.desk.cluster import Cluster, DeskError, Forbidden, NotFound
 from tests.support.desk import LIVESTRATEGIES, paper
 from tests.support.desk_users import add_cluster_role, desk_user
-from tests.support.kube_emulator import KubernetesEmulator
+from tests.support.kube_emulator import KubernetesEmulator, kubeconfig
 from tests.support.watch_gap import WatchGap
 
 NS = "desk-a"
@@ -212,3 +213,16 @@ async def test_after_a_watch_gap_the_fleet_relists_and_forgets_what_was_deleted_
         ("DELETED", "gone"),
         ("MODIFIED", "kept"),
     ]
+
+
+async def test_another_context_of_the_kubeconfig_is_taken_with_its_namespace(emulator, desk_namespace, tmp_path):
+    two = kubeconfig(str(emulator.url), namespace="default")
+    two["contexts"].append({"name": "desk", "context": {"cluster": "kmock", "user": "kmock", "namespace": NS}})
+    path = tmp_path / "two-contexts.json"
+    path.write_text(json.dumps(two))
+    store(emulator, "ema")
+    async with await Cluster.connect(kubeconfig=str(path), context="desk") as cluster:
+        assert (cluster.context, cluster.namespace) == ("desk", NS)
+        assert [s["metadata"]["name"] for s in await cluster.list_strategies(cluster.namespace)] == ["ema"]
+    with pytest.raises(DeskError, match=r"cannot be used: .*nope"):
+        await Cluster.connect(kubeconfig=str(path), context="nope")
