@@ -226,3 +226,15 @@ async def test_another_context_of_the_kubeconfig_is_taken_with_its_namespace(emu
         assert [s["metadata"]["name"] for s in await cluster.list_strategies(cluster.namespace)] == ["ema"]
     with pytest.raises(DeskError, match=r"cannot be used: .*nope"):
         await Cluster.connect(kubeconfig=str(path), context="nope")
+
+
+async def test_the_kill_switch_role_alone_pulls_the_switch_without_listing_the_strategies(
+    emulator, desk_namespace, tmp_path
+):
+    store(emulator, "a")
+    on_call = user(emulator, tmp_path, "sam", roles.KILL_SWITCH)
+    async with await Cluster.connect(kubeconfig=str(on_call)) as cluster:
+        action = await actions.kill_switch(cluster, NS, True)
+        assert "you may not list" in action.describe()
+        await action.run(cluster)
+    assert emulator.read_object("v1/namespaces", NS)["metadata"]["annotations"][KILL_SWITCH_ANNOTATION] == "true"
