@@ -18,14 +18,13 @@ from tests.support.desk_users import add_cluster_role, desk_user
 from tests.support.kube_emulator import ADMIN_HEADERS, KubernetesEmulator
 from tests.support.kubelet import _record
 
-NOW = datetime.datetime.now(datetime.UTC)
-
 
 @dataclass
 class Instances:
     """A container's instances, their log files written in the CRI format at chosen times."""
 
     directory: Path
+    now: datetime.datetime = field(default_factory=lambda: datetime.datetime.now(datetime.UTC))  # when written
     files: list[Path] = field(default_factory=list)
     running: bool = True
     waiting: str | None = None
@@ -34,7 +33,9 @@ class Instances:
         """A new instance, with ``(seconds ago, text)`` lines."""
         path = self.directory / f"container-{len(self.files)}.log"
         path.write_bytes(
-            b"".join(pod_logs.cri_line(NOW - datetime.timedelta(seconds=ago), "stdout", text) for ago, text in lines)
+            b"".join(
+                pod_logs.cri_line(self.now - datetime.timedelta(seconds=ago), "stdout", text) for ago, text in lines
+            )
         )
         self.files.append(path)
 
@@ -82,12 +83,12 @@ async def test_tail_lines_since_seconds_and_limit_bytes(emulator, pod):
 
 
 async def test_since_time_and_timestamps(emulator, pod):
-    since = (NOW - datetime.timedelta(seconds=10)).isoformat().replace("+00:00", "Z")
+    since = (pod.now - datetime.timedelta(seconds=10)).isoformat().replace("+00:00", "Z")
     status, text = await logs(emulator, sinceTime=since, timestamps=True)
     assert status == 200
     stamp, _, line = text.rstrip("\n").partition(" ")
     assert line == "five seconds ago"
-    assert stamp.endswith("Z") and datetime.datetime.fromisoformat(stamp[:26] + "+00:00") <= NOW
+    assert stamp.endswith("Z") and datetime.datetime.fromisoformat(stamp[:26] + "+00:00") <= pod.now
 
 
 async def test_invalid_options_are_refused_as_the_api_server_does(emulator, pod):
@@ -95,7 +96,7 @@ async def test_invalid_options_are_refused_as_the_api_server_does(emulator, pod)
     assert status == 422 and "tailLines: Invalid value: -1: must be greater than or equal to 0" in text
     status, text = await logs(emulator, sinceSeconds=0)
     assert status == 422 and "must be greater than 0" in text
-    status, text = await logs(emulator, sinceSeconds=5, sinceTime=NOW.isoformat())
+    status, text = await logs(emulator, sinceSeconds=5, sinceTime=pod.now.isoformat())
     assert status == 422 and "at most one of `sinceTime` or `sinceSeconds`" in text
     status, text = await logs(emulator, container="sidecar")
     assert status == 400 and "container sidecar is not valid for pod ema-0" in text

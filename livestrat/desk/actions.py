@@ -31,7 +31,7 @@ from livestrat.api.contract import (
 )
 from livestrat.api.status import LiveStrategyStatus, Phase
 from livestrat.desk import fleet
-from livestrat.desk.cluster import Cluster, DeskError
+from livestrat.desk.cluster import Cluster, DeskError, Forbidden
 from strategy_operator.decide.risk import risk_latch
 
 
@@ -219,14 +219,17 @@ async def kill_switch(cluster: Cluster, namespace: str, engage: bool) -> Action:
     target = f"namespace {namespace}"
     found = await cluster.get_namespace(namespace)
     engaged = ((found.get("metadata") or {}).get("annotations") or {}).get(KILL_SWITCH_ANNOTATION) == "true"
-    strategies = await cluster.list_strategies(namespace)
-    names = ", ".join(s["metadata"]["name"] for s in strategies) or "none now"
+    try:
+        strategies = await cluster.list_strategies(namespace)
+        names = f"{len(strategies)}: " + (", ".join(s["metadata"]["name"] for s in strategies) or "none now")
+    except Forbidden:  # the kill-switch role alone may not list them: the switch works all the same
+        names = "which ones, you may not list: the desk role shows them"
     if engage == engaged:
         return Action(name, target, (), nothing_to_do=f"the kill switch is {'on' if engaged else 'off'} already")
     if engage:
         plan = (
             f"annotate the namespace {KILL_SWITCH_ANNOTATION}=true",
-            f"the operator halts EVERY strategy in {namespace}, whatever its state ({len(strategies)}: {names}), and "
+            f"the operator halts EVERY strategy in {namespace}, whatever its state ({names}), and "
             f"puts the desk's halt annotation on each; strategies created later do not start either",
         )
         patch: dict[str, Any] = {"metadata": {"annotations": {KILL_SWITCH_ANNOTATION: "true"}}}

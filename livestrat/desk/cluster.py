@@ -237,18 +237,29 @@ class Cluster:
     async def watch_strategies(self, namespace: str | None) -> AsyncIterator[tuple[str, dict[str, Any]]]:
         """(type, object) for every LiveStrategy now (``ADDED``) and every change after (``ADDED``, ``MODIFIED``,
         ``DELETED``), for ever. A watch the server ends is resumed from its last resourceVersion; one it refuses
-        as too old (410 Gone) starts over with a list, whose objects come again as ``ADDED``."""
+        as too old (410 Gone: the history of a gap is compacted) starts over with a list, as the API documentation
+        asks ("Efficient detection of changes"): its objects come again (``MODIFIED`` if known, ``ADDED`` if new)
+        and those that vanished during the gap, of which no event will ever come, as ``DELETED``."""
+        known: dict[str, dict[str, Any]] = {}
         while True:
             listed = await self.request("GET", LIVESTRATEGIES.path(namespace))
-            for item in listed.get("items") or []:
-                yield "ADDED", _with_kind(item)
+            now = {_key(item): _with_kind(item) for item in listed.get("items") or []}
+            for key in [k for k in known if k not in now]:
+                yield "DELETED", known.pop(key)
+            for key, item in now.items():
+                yield ("MODIFIED" if key in known else "ADDED"), item
+                known[key] = item
             version = (listed.get("metadata") or {}).get("resourceVersion") or ""
             while version:
                 query = {"watch": True, "resourceVersion": version, "timeoutSeconds": WATCH_SECONDS}
                 response = await self._send("GET", LIVESTRATEGIES.path(namespace), query, None, None)
                 try:
+                    if response.status == 410:  # the version is too old already: list again
+                        version = ""
+                        continue
                     if response.status >= 400:
-                        raise self._error("GET", LIVESTRATEGIES.path(namespace), response.status, "", "")
+                        text = (await response.read()).decode("utf-8", errors="replace")
+                        raise self._error("GET", LIVESTRATEGIES.path(namespace) + "?watch=1", response.status, text, "")
                     async for line in response.content:
                         if not line.strip():
                             continue
@@ -258,7 +269,11 @@ class Cluster:
                             version = "" if obj.get("code") == 410 else version
                             break
                         version = (obj.get("metadata") or {}).get("resourceVersion") or version
-                        if kind in ("ADDED", "MODIFIED", "DELETED"):
+                        if kind in ("ADDED", "MODIFIED"):
+                            known[_key(obj)] = _with_kind(obj)
+                            yield kind, known[_key(obj)]
+                        elif kind == "DELETED":
+                            known.pop(_key(obj), None)
                             yield kind, _with_kind(obj)
                 finally:
                     response.release()
@@ -368,6 +383,11 @@ def _event_time(event: Mapping[str, Any]) -> str:
         or (event.get("metadata") or {}).get("creationTimestamp")
         or ""
     )
+
+
+def _key(body: Mapping[str, Any]) -> str:
+    meta = body.get("metadata") or {}
+    return f"{meta.get('namespace')}/{meta.get('name')}"
 
 
 def _with_kind(body: dict[str, Any]) -> dict[str, Any]:

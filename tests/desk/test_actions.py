@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
 from pathlib import Path
 
 import pytest
@@ -16,7 +18,8 @@ from livestrat.desk import actions, roles
 from livestrat.desk.cluster import Cluster, DeskError, Forbidden, NotFound
 from tests.support.desk import LIVESTRATEGIES, paper
 from tests.support.desk_users import add_cluster_role, desk_user
-from tests.support.kube_emulator import KubernetesEmulator
+from tests.support.kube_emulator import KubernetesEmulator, kubeconfig
+from tests.support.watch_gap import WatchGap
 
 NS = "desk-a"
 
@@ -186,3 +189,52 @@ async def test_watching_the_fleet_sees_every_strategy_then_each_change(emulator,
         kind, body = await anext(seen)
         assert (kind, body["metadata"]["name"], body["kind"]) == ("ADDED", "b", "LiveStrategy")
         await seen.aclose()
+
+
+async def test_after_a_watch_gap_the_fleet_relists_and_forgets_what_was_deleted_meanwhile(
+    emulator, desk_namespace, kubeconfig_path
+):
+    store(emulator, "kept")
+    store(emulator, "gone")
+    async with await Cluster.connect(kubeconfig=str(kubeconfig_path)) as cluster:
+        seen = cluster.watch_strategies(NS)
+        first = {(await anext(seen))[1]["metadata"]["name"] for _ in range(2)}
+        assert first == {"kept", "gone"}
+        next_event = asyncio.ensure_future(anext(seen))
+        async with WatchGap(emulator, user_agent="kubectl-livestrat/"):
+            await asyncio.sleep(0.2)  # the watch is cut and held: nothing arrives
+            emulator.delete_object(LIVESTRATEGIES, "gone", namespace=NS)
+            store(emulator, "new")
+            assert not next_event.done()
+        events = [await next_event] + [await anext(seen) for _ in range(2)]
+        await seen.aclose()
+    assert sorted((kind, body["metadata"]["name"]) for kind, body in events) == [
+        ("ADDED", "new"),
+        ("DELETED", "gone"),
+        ("MODIFIED", "kept"),
+    ]
+
+
+async def test_another_context_of_the_kubeconfig_is_taken_with_its_namespace(emulator, desk_namespace, tmp_path):
+    two = kubeconfig(str(emulator.url), namespace="default")
+    two["contexts"].append({"name": "desk", "context": {"cluster": "kmock", "user": "kmock", "namespace": NS}})
+    path = tmp_path / "two-contexts.json"
+    path.write_text(json.dumps(two))
+    store(emulator, "ema")
+    async with await Cluster.connect(kubeconfig=str(path), context="desk") as cluster:
+        assert (cluster.context, cluster.namespace) == ("desk", NS)
+        assert [s["metadata"]["name"] for s in await cluster.list_strategies(cluster.namespace)] == ["ema"]
+    with pytest.raises(DeskError, match=r"cannot be used: .*nope"):
+        await Cluster.connect(kubeconfig=str(path), context="nope")
+
+
+async def test_the_kill_switch_role_alone_pulls_the_switch_without_listing_the_strategies(
+    emulator, desk_namespace, tmp_path
+):
+    store(emulator, "a")
+    on_call = user(emulator, tmp_path, "sam", roles.KILL_SWITCH)
+    async with await Cluster.connect(kubeconfig=str(on_call)) as cluster:
+        action = await actions.kill_switch(cluster, NS, True)
+        assert "you may not list" in action.describe()
+        await action.run(cluster)
+    assert emulator.read_object("v1/namespaces", NS)["metadata"]["annotations"][KILL_SWITCH_ANNOTATION] == "true"
