@@ -23,7 +23,7 @@ CONFIG_FILE_NAME = "runtime.json"
 CONFIG_MOUNT_DIR = "/etc/livestrat"
 CATALOG_MOUNT_DIR = "/data/catalog"
 # Where spec.strategy.code is mounted (read-only): the runtime appends it to the import path.
-CODE_MOUNT_DIR = "/opt/livestrat/code"
+CODE_MOUNT_DIR = "/opt/strategy-code"
 STATE_DIR = "/var/lib/livestrat"
 HTTP_PORT = 8080
 # What the runtime's endpoints (and the operator's) listen on unless told otherwise: every IPv4 address.
