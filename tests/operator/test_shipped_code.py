@@ -138,3 +138,30 @@ async def test_a_live_strategy_takes_code_only_from_a_source_the_operator_allows
         await wait_for(lambda: desk.phase(name) == "Running", timeout=20)
         volumes = desk.statefulset(name)["spec"]["template"]["spec"]["volumes"]
         assert {"name": "code", "configMap": {"name": "ema-code", "optional": False, "defaultMode": 0o444}} in volumes
+
+
+async def test_a_package_shipped_beside_the_catalog_on_its_volume_trades(emulator, desk: Desk, kube_env, tmp_path):
+    # The catalog's volume is a PVC here (the stand-in keeps a claim's data across pods; GCS FUSE is the same
+    # mount with another volume source): the desk copies a package into strategies/v1 of it.
+    manifest = shipped_manifest()
+    strategy = manifest["spec"]["strategy"]
+    strategy["strategyPath"], strategy["configPath"] = (
+        "desk_strats.ema:ShippedEMACross",
+        "desk_strats.ema:ShippedEMACrossConfig",
+    )
+    strategy["code"] = {"catalogVolume": {"path": "strategies/v1"}}
+    manifest["spec"]["data"]["catalog"] = {"persistentVolumeClaim": {"claimName": "market-data", "readOnly": False}}
+    async with (
+        Kubelet(emulator, workdir=tmp_path / "pods", kubeconfig=kube_env, runtime=True) as kubelet,
+        running_operator(emulator, fast_settings(stale_after_seconds=30)),
+    ):
+        package = kubelet.claim_directory("default", "market-data") / "strategies" / "v1" / "desk_strats"
+        package.mkdir(parents=True)
+        (package / "__init__.py").write_text("")
+        (package / "ema.py").write_text(SOURCE)
+        await desk.apply(manifest)
+        await wait_for(lambda: desk.phase(NAME) == "Running", timeout=90)
+        await wait_for(lambda: trading(desk).get("fills", 0) > 0, timeout=90)
+        [pod] = desk.pods(NAME)
+        mounts = pod["spec"]["containers"][0]["volumeMounts"]
+        assert {"name": "catalog", "mountPath": CODE_MOUNT_DIR, "subPath": "strategies/v1", "readOnly": True} in mounts

@@ -34,7 +34,9 @@ against the emulator, as faithfully as the operator can observe them:
   re-written when the ConfigMap changes, except under a ``subPath``): a missing ConfigMap (or listed key) of
   a volume that is not ``optional`` leaves the pod in ContainerCreating with a ``FailedMount`` Warning event
   (once per distinct message; the kubelet repeats it) until it appears. A mount's ``subPath`` is that
-  directory of its volume (created if missing, as the kubelet does). The ConfigMap volume that holds
+  directory of its volume (created if missing, as the kubelet does). A persistentVolumeClaim's volume is
+  one directory per claim (``claim_directory``), kept across pods as a claim's data is (its binding and
+  access modes are not modelled); other volumes live as long as their pod. The ConfigMap volume that holds
   ``runtime.json`` is the exception: the process reads the stand-in's rewritten copy of it. The pod
   is Ready when ``/readyz`` answers 200. A process that exits is restarted (restartPolicy
   Always) with a back-off, and its last log lines become the termination message
@@ -645,11 +647,16 @@ class Kubelet:
         directory.mkdir(parents=True, exist_ok=True)
         volumes = {v["name"]: v for v in spec.get("volumes") or []}
         mounts = {m["mountPath"]: m for m in main.get("volumeMounts") or []}
-        config_volume = next(v for v in volumes.values() if "configMap" in v)
+        config_volume = volumes[mounts[CONFIG_MOUNT_DIR]["name"]] if CONFIG_MOUNT_DIR in mounts else None
+        config_volume = config_volume or next(v for v in volumes.values() if "configMap" in v)
         configmap = self.emulator.read_object(CONFIGMAPS, config_volume["configMap"]["name"], namespace=namespace)
         assert configmap is not None, "the pod's ConfigMap does not exist"
         document = json.loads(configmap["data"]["runtime.json"])
-        mapped = {path: directory / mount["name"] / mount.get("subPath", "") for path, mount in mounts.items()}
+        mapped = {
+            path: self._volume_directory(namespace, volumes.get(mount["name"]) or {}, directory / mount["name"])
+            / mount.get("subPath", "")
+            for path, mount in mounts.items()
+        }
         for path in mapped.values():
             path.mkdir(parents=True, exist_ok=True)  # a subPath that does not exist yet: the kubelet creates it
 
@@ -672,6 +679,15 @@ class Kubelet:
         path = config_dir / "runtime.json"
         path.write_text(json.dumps(document, indent=2))
         return path, port
+
+    def claim_directory(self, namespace: str, claim: str) -> Path:
+        """What PersistentVolumeClaim ``claim`` holds: one directory per claim, kept across pods (a test puts the
+        data a claim would have there before a pod mounts it)."""
+        return self.workdir / namespace / f"pvc-{claim}"
+
+    def _volume_directory(self, namespace: str, volume: Mapping[str, Any], pod_local: Path) -> Path:
+        claim = (volume.get("persistentVolumeClaim") or {}).get("claimName")
+        return self.claim_directory(namespace, claim) if claim else pod_local
 
     def _environment(self, namespace: str, main: Mapping[str, Any], directory: Path) -> dict[str, str]:
         env = {
