@@ -6,13 +6,18 @@ from __future__ import annotations
 
 import sys
 import uuid
+from pathlib import Path
 
 import pytest
+import yaml
 
 from livestrat.api.spec import StrategySource
+from livestrat.api.validation import parse
 from strategy_runtime.strategy_source import StrategyLoadError, load_strategy
 from tests.support import configmap_volume
 from tests.support.shipped_code import SOURCE, configmap, shipped_manifest
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
@@ -96,3 +101,24 @@ def test_a_local_run_names_no_code_path_and_imports_as_usual(module):
     # outside a pod nothing is mounted: the shipped module must be importable, and is reported as any other
     with pytest.raises(StrategyLoadError, match="Is the package installed in the runtime image"):
         load_strategy(source(module))
+
+
+def test_the_shipped_code_example_runs_its_strategy_from_its_own_configmap(tmp_path):
+    # examples/paper-shipped-code.yaml: the ConfigMap and the LiveStrategy naming it, as `kubectl apply -f` stores them
+    docs = list(yaml.safe_load_all((ROOT / "examples" / "paper-shipped-code.yaml").read_text()))
+    [configmap_doc] = [d for d in docs if d["kind"] == "ConfigMap"]
+    [strategy_doc] = [d for d in docs if d["kind"] == "LiveStrategy"]
+    strategy = parse(strategy_doc)
+    source = strategy.spec.strategy
+    assert source.code is not None and source.code.config_map.name == configmap_doc["metadata"]["name"]
+    code = tmp_path / "code"
+    configmap_volume.write(code, configmap_volume.payload({"name": configmap_doc["metadata"]["name"]}, configmap_doc))
+    module = source.strategy_path.split(":")[0]
+    try:
+        loaded = load_strategy(source, code_path=str(code))
+        assert sys.modules[module].__file__ == str(code / f"{module}.py")
+        assert type(loaded.strategy).__name__ == "DeskEMA"
+    finally:
+        sys.modules.pop(module, None)
+        if str(code) in sys.path:
+            sys.path.remove(str(code))
