@@ -13,7 +13,7 @@ only its own class has.
 
 With ``spec.strategy.code`` the modules may come from a directory the pod mounts (a ConfigMap, a directory of
 the catalog's volume; ``runtime.json``'s ``codePath``): :class:`CodeDirectory` appends it to the import path
-first, and a module that is not there is reported with the source and the files it holds.
+before anything is imported, and a module that is not there is reported with the source and the files it holds.
 """
 
 from __future__ import annotations
@@ -137,15 +137,10 @@ def _import(path: str, field: str, base: type, code: CodeDirectory | None = None
         )
     try:
         module = importlib.import_module(module_name)
-    except ModuleNotFoundError as exc:
-        named = exc.name is not None and (module_name == exc.name or module_name.startswith(f"{exc.name}."))
-        if code is not None and named:  # the module itself, not one it imports, is missing
-            raise code.missing(field, path, module_name) from exc
-        raise StrategyLoadError(
-            f"spec.strategy.{field} {path!r}: cannot import module {module_name!r}: "
-            f"{type(exc).__name__}: {exc}. Is the package installed in the runtime image?"
-        ) from exc
     except Exception as exc:
+        missing = exc.name if isinstance(exc, ModuleNotFoundError) else None
+        if code is not None and missing and (module_name == missing or module_name.startswith(f"{missing}.")):
+            raise code.missing(field, path, module_name) from exc  # the module itself, not one it imports
         raise StrategyLoadError(
             f"spec.strategy.{field} {path!r}: cannot import module {module_name!r}: "
             f"{type(exc).__name__}: {exc}. Is the package installed in the runtime image?"
