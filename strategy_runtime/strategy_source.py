@@ -242,8 +242,17 @@ def load_strategy(source: StrategySource, code_path: str | None = None) -> Loade
     """The strategy instance the spec describes (and its execution algorithms), or StrategyLoadError saying
     what is wrong. ``code_path``: where ``spec.strategy.code`` is mounted (``RuntimeConfig.code_path``)."""
     code = code_directory(source, code_path)
-    strategy_cls = _import(source.strategy_path, "strategyPath", Strategy, code)
-    config_cls = _import(source.config_path, "configPath", StrategyConfig, code)
+    try:
+        strategy_cls = _import(source.strategy_path, "strategyPath", Strategy, code)
+        config_cls = _import(source.config_path, "configPath", StrategyConfig, code)
+    except StrategyLoadError as exc:
+        if source.code is None or code is not None:
+            raise
+        # outside a pod (livestrat run, backtest, validate --strict) nothing is mounted
+        raise StrategyLoadError(
+            f"{exc} The spec ships its code in {source.code.describe()} ({source.code.field}), which only a pod "
+            "mounts: here the module must be importable (installed, or its directory on PYTHONPATH)."
+        ) from exc
     declared = taken_config(strategy_cls)
     if declared is not None and not issubclass(config_cls, declared):
         raise StrategyLoadError(

@@ -99,8 +99,10 @@ def test_a_package_from_a_directory_of_the_catalogs_volume_is_imported(tmp_path,
 
 def test_a_local_run_names_no_code_path_and_imports_as_usual(module):
     # outside a pod nothing is mounted: the shipped module must be importable, and is reported as any other
-    with pytest.raises(StrategyLoadError, match="Is the package installed in the runtime image"):
+    with pytest.raises(StrategyLoadError) as failed:
         load_strategy(source(module))
+    assert "ConfigMap ema-code (spec.strategy.code.configMap), which only a pod mounts" in str(failed.value)
+    assert "its directory on PYTHONPATH" in str(failed.value)
 
 
 def test_the_shipped_code_example_runs_its_strategy_from_its_own_configmap(tmp_path):
