@@ -20,7 +20,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from livestrat.api.runtime_config import DEFAULT_HTTP_HOST, ListenAddress
-from livestrat.api.spec import DNS_LABEL
+from livestrat.api.spec import DNS_LABEL, CodeSourceKind
 
 # Every setting is the environment variable LIVESTRAT_<FIELD NAME> (see ENVIRONMENT, derived from the
 # fields below); the chart's templates/deployment.yaml sets exactly these.
@@ -51,6 +51,13 @@ class OperatorSettings(BaseModel):
     live_namespaces: list[Namespace] = Field(
         default_factory=list,
         description="Namespaces where `mode: live` strategies may run. Empty: live trading nowhere.",
+    )
+    live_code_sources: list[CodeSourceKind] = Field(
+        default_factory=lambda: [CodeSourceKind.IMAGE],
+        min_length=1,
+        description="Where a `mode: live` strategy may take its code from: image (the runtime image), configMap "
+        "(spec.strategy.code.configMap), catalogVolume (spec.strategy.code.catalogVolume). Paper strategies may use "
+        "any. Default: the image only, the one source that is reviewed and pinned as an image is.",
     )
     runtime_image: str = Field(
         default=DEFAULT_RUNTIME_IMAGE,
@@ -129,7 +136,9 @@ class OperatorSettings(BaseModel):
         "(spec.pod.serviceAccountName). Off: every strategy pod runs as the service account livestrat creates.",
     )
 
-    @field_validator("watch_namespaces", "live_namespaces", "allowed_image_prefixes", mode="before")
+    @field_validator(
+        "watch_namespaces", "live_namespaces", "allowed_image_prefixes", "live_code_sources", mode="before"
+    )
     @classmethod
     def _split(cls, value: object) -> object:
         if isinstance(value, str):

@@ -398,7 +398,7 @@ def build_node(
     """
     spec = config.spec
     paper = spec.mode == Mode.PAPER
-    loaded = load_strategy(spec.strategy)  # first: the most common user error, and no side effects
+    loaded = load_strategy(spec.strategy, config.code_path)  # first: the most common user error, and no side effects
     timeouts = PAPER_TIMEOUTS if paper else LIVE_TIMEOUTS
     data_clients: dict[str, LiveDataClientConfig] = {}
     exec_clients: dict[str, LiveExecClientConfig] = {}

@@ -183,7 +183,7 @@ def preflight(config: RuntimeConfig) -> list[Finding]:
     spec = config.spec
     found: list[Finding] = []
     try:
-        load_strategy(spec.strategy)
+        load_strategy(spec.strategy, config.code_path)
     except StrategyLoadError as exc:
         found.append(_error(str(exc)))
     if spec.mode == Mode.PAPER and spec.venue.adapter != Adapter.SANDBOX:

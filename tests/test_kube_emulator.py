@@ -745,3 +745,11 @@ async def test_a_pod_gets_its_qos_class_when_it_is_created_as_documented(emulato
     }
     created = await CoreV1Api(client).create_namespaced_pod("default", pod)
     assert created.status.qos_class == expected
+
+
+async def test_the_core_groups_discovery_is_named_v1_so_kubectl_finds_built_in_kinds(emulator):
+    # The API server's /api/v1 is an APIResourceList whose groupVersion is "v1" (no group, no slash).
+    response = await emulator.get("/api/v1")
+    listed = await response.json()
+    assert listed["groupVersion"] == "v1"
+    assert "configmaps" in {r["name"] for r in listed["resources"]}

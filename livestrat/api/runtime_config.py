@@ -22,6 +22,8 @@ from livestrat.api.spec import LiveStrategySpec
 CONFIG_FILE_NAME = "runtime.json"
 CONFIG_MOUNT_DIR = "/etc/livestrat"
 CATALOG_MOUNT_DIR = "/data/catalog"
+# Where spec.strategy.code is mounted (read-only): the runtime appends it to the import path.
+CODE_MOUNT_DIR = "/opt/strategy-code"
 STATE_DIR = "/var/lib/livestrat"
 HTTP_PORT = 8080
 # What the runtime's endpoints (and the operator's) listen on unless told otherwise: every IPv4 address.
@@ -103,6 +105,11 @@ class RuntimeConfig(ApiModel):
     generation: int | None = Field(default=None, description="metadata.generation rendered.")
     catalog_path: str = Field(default=CATALOG_MOUNT_DIR, description="Directory of the ParquetDataCatalog.")
     state_dir: str = Field(default=STATE_DIR, description="Writable directory for local state.")
+    code_path: str | None = Field(
+        default=None,
+        description="Directory holding spec.strategy.code's Python files, appended to the import path before the "
+        "strategy is imported. None: the strategy's code is in the image.",
+    )
     ledger: LedgerTarget = Field(description="Where fills are recorded.")
     http_host: ListenAddress | None = Field(
         default=None,

@@ -213,6 +213,81 @@ class ExecAlgorithmSource(ApiModel):
 
 MAX_EXEC_ALGORITHMS = 8
 
+# A directory inside a volume: relative, each segment starting with a letter, digit or underscore (so no
+# "..", no ".", no hidden directory, never absolute), as a volumeMount's subPath takes it.
+VOLUME_SUBDIRECTORY = r"^[A-Za-z0-9_][-A-Za-z0-9_.]*(/[A-Za-z0-9_][-A-Za-z0-9_.]*)*$"
+
+
+class CodeSourceKind(StrEnum):
+    """Where a strategy's code comes from; the operator's setting LIVESTRAT_LIVE_CODE_SOURCES lists these."""
+
+    IMAGE = "image"
+    CONFIG_MAP = "configMap"
+    CATALOG_VOLUME = "catalogVolume"
+
+
+class ConfigMapCode(ApiModel):
+    """A ConfigMap in the strategy's namespace whose keys are Python files (``kubectl create configmap NAME
+    --from-file=my_strategy.py``)."""
+
+    name: Name = Field(description="Name of the ConfigMap. It must exist before the pod can start.")
+
+
+class CatalogVolumeCode(ApiModel):
+    """A directory of Python files on the volume the catalog comes from (`data.catalog`: a GCS bucket through FUSE,
+    or a PersistentVolumeClaim)."""
+
+    path: str = Field(
+        pattern=VOLUME_SUBDIRECTORY,
+        max_length=1024,
+        description="Directory inside the catalog's volume, relative to what the volume mounts: for gcsFuse "
+        "the bucket's directory `data.catalog.gcsFuse.path` (the bucket's root when empty), for a "
+        "persistentVolumeClaim the claim's root. No `..` and no leading `/`.",
+        examples=["strategies/ema_cross/v3"],
+    )
+
+
+class StrategyCode(ApiModel):
+    """Where the Python files of the strategy come from, when not from the runtime image; exactly one source."""
+
+    model_config = ApiModel.model_config | {
+        "json_schema_extra": cel_rules(
+            {
+                "rule": "[has(self.configMap), has(self.catalogVolume)].filter(x, x).size() == 1",
+                "message": "set exactly one code source: configMap or catalogVolume (leave spec.strategy.code out "
+                "to run code from the runtime image)",
+                "reason": "FieldValueInvalid",
+            }
+        )
+    }
+
+    config_map: ConfigMapCode | None = Field(
+        default=None,
+        description="Python files from a ConfigMap (small strategies; a ConfigMap holds at most 1 MiB), mounted "
+        "read-only in the pod.",
+    )
+    catalog_volume: CatalogVolumeCode | None = Field(
+        default=None,
+        description="Python files from a directory of the catalog's volume (a GCS bucket, a PVC), mounted "
+        "read-only in the pod.",
+    )
+
+    @property
+    def kind(self) -> CodeSourceKind:
+        return CodeSourceKind.CONFIG_MAP if self.config_map is not None else CodeSourceKind.CATALOG_VOLUME
+
+    @property
+    def field(self) -> str:
+        """The spec field that names this source, for messages."""
+        return "spec.strategy.code.configMap" if self.config_map is not None else "spec.strategy.code.catalogVolume"
+
+    def describe(self) -> str:
+        """The source in words: ``ConfigMap NAME`` or ``directory PATH of the catalog's volume``."""
+        if self.config_map is not None:
+            return f"ConfigMap {self.config_map.name}"
+        assert self.catalog_volume is not None
+        return f"directory {self.catalog_volume.path} of the catalog's volume"
+
 
 class StrategySource(ApiModel):
     """The NautilusTrader strategy the pod runs."""
@@ -238,6 +313,15 @@ class StrategySource(ApiModel):
             f"stored in a ConfigMap. At most {CONFIG_MAX_BYTES // 1024} KiB as compact JSON (checked by "
             "`livestrat validate` and the operator; the API server cannot see inside it)."
         ),
+    )
+    code: StrategyCode | None = Field(
+        default=None,
+        description="Where the strategy's Python files come from besides the runtime image: a ConfigMap or a "
+        "directory of the catalog's volume, mounted read-only and put on the import path, so `strategyPath`, "
+        "`configPath` and `execAlgorithms` may name modules there. Unset: the image. A live strategy takes code only "
+        "from the sources the operator allows (setting LIVESTRAT_LIVE_CODE_SOURCES, Helm value "
+        "liveTrading.codeSources; default: the image only). A change of the files does not restart a running "
+        'strategy (docs/runtime.md, "Shipping strategy code").',
     )
     exec_algorithms: list[ExecAlgorithmSource] = Field(
         default_factory=list,
@@ -763,6 +847,14 @@ class LiveStrategySpec(ApiModel):
                 "risk.maxNotionalPerOrder: real money does not trade without limits",
                 "fieldPath": ".risk",
                 "reason": "FieldValueRequired",
+            },
+            {
+                "rule": "!has(self.strategy.code) || !has(self.strategy.code.catalogVolume) || "
+                "!has(self.data.catalog.emptyDir)",
+                "message": "strategy.code.catalogVolume reads code from the catalog's volume, and an emptyDir catalog "
+                "starts empty: use data.catalog.gcsFuse or persistentVolumeClaim, or strategy.code.configMap",
+                "fieldPath": ".strategy.code.catalogVolume",
+                "reason": "FieldValueForbidden",
             },
             {
                 "rule": "self.venue.adapter != 'sandbox' || !has(self.venue.name) || "

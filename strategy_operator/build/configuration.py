@@ -17,6 +17,7 @@ from livestrat.api.contract import RISK_ACK_ANNOTATION, SQLITE_FILE_NAME
 from livestrat.api.resource import LiveStrategy
 from livestrat.api.runtime_config import (
     CATALOG_MOUNT_DIR,
+    CODE_MOUNT_DIR,
     CONFIG_FILE_NAME,
     DEFAULT_HTTP_HOST,
     HTTP_PORT,
@@ -60,6 +61,7 @@ def render_runtime_config(strategy: LiveStrategy, settings: OperatorSettings) ->
         "generation": strategy_generation(strategy),
         "catalog_path": CATALOG_MOUNT_DIR,
         "state_dir": STATE_DIR,
+        "code_path": CODE_MOUNT_DIR if spec.strategy.code is not None else None,
         "ledger": ledger,
         # Only another address than the default is written: runtime.json stays as it was for every strategy
         # (a running one is not told its configuration changed), and a runtime older than the field reads it.

@@ -36,6 +36,7 @@ import kopf
 from livestrat.api.resource import API_VERSION, GROUP, KIND, PLURAL, LiveStrategy
 from livestrat.api.runtime_config import (
     CATALOG_MOUNT_DIR,
+    CODE_MOUNT_DIR,
     CONFIG_FILE_NAME,
     CONFIG_MOUNT_DIR,
     ENV_API_KEY,
@@ -271,6 +272,26 @@ def _catalog_volume(strategy: LiveStrategy, settings: OperatorSettings) -> tuple
     return {"name": "catalog", "emptyDir": empty}, mount
 
 
+def _code_volume(strategy: LiveStrategy) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
+    """``spec.strategy.code``: a volume of its own (a ConfigMap) or none (a directory of the catalog's volume), and
+    the read-only mount at ``CODE_MOUNT_DIR``; (None, None) for code in the image.
+
+    The ConfigMap is not optional: without it the kubelet leaves the pod in ContainerCreating with a FailedMount
+    event naming it, rather than starting a strategy without its code. Its content is not hashed into the pod
+    template: an edit does not restart a running strategy (decision 11), whose imported modules stay as they were
+    (docs/runtime.md, "Shipping strategy code")."""
+    code = strategy.spec.strategy.code
+    if code is None:
+        return None, None
+    if code.config_map is not None:
+        volume = {"name": "code", "configMap": {"name": code.config_map.name, "optional": False, "defaultMode": 0o444}}
+        return volume, {"name": "code", "mountPath": CODE_MOUNT_DIR, "readOnly": True}
+    assert code.catalog_volume is not None
+    # The catalog's own volume, mounted a second time at the code's directory (subPath), read-only whatever the
+    # catalog's mount is: the strategy never writes its own code.
+    return None, {"name": "catalog", "mountPath": CODE_MOUNT_DIR, "subPath": code.catalog_volume.path, "readOnly": True}
+
+
 def guaranteed_qos(strategy: LiveStrategy) -> bool:
     """Whether the pod runs Guaranteed (requests equal limits for cpu and memory): by default, live strategies."""
     chosen = strategy.spec.pod.guaranteed_qos
@@ -331,6 +352,7 @@ def build_pod_template(strategy: LiveStrategy, settings: OperatorSettings) -> di
     """The pod template, without the config-hash annotation (see :func:`build_statefulset`)."""
     spec, name = strategy.spec, strategy.metadata.name
     catalog_volume, catalog_mount = _catalog_volume(strategy, settings)
+    code_volume, code_mount = _code_volume(strategy)
     annotations = {"kubectl.kubernetes.io/default-container": labels.CONTAINER}
     if spec.data.catalog.gcs_fuse is not None:
         annotations.update(_gcsfuse_annotations(strategy))
@@ -362,6 +384,7 @@ def build_pod_template(strategy: LiveStrategy, settings: OperatorSettings) -> di
             catalog_mount,
             {"name": "state", "mountPath": STATE_DIR},
             {"name": "tmp", "mountPath": TMP_DIR},
+            *([code_mount] if code_mount is not None else []),
         ],
     }
     return {
@@ -393,6 +416,7 @@ def build_pod_template(strategy: LiveStrategy, settings: OperatorSettings) -> di
                 catalog_volume,
                 {"name": "state", "emptyDir": {}},
                 {"name": "tmp", "emptyDir": {"sizeLimit": "1Gi"}},
+                *([code_volume] if code_volume is not None else []),
             ],
         },
     }

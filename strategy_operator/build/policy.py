@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from livestrat.api.resource import LiveStrategy
-from livestrat.api.spec import Mode
+from livestrat.api.spec import CodeSourceKind, Mode
 from strategy_operator.settings import OperatorSettings
 
 
@@ -91,6 +91,19 @@ def spec_problems(strategy: LiveStrategy, settings: OperatorSettings) -> list[Sp
                 "LedgerRequired",
                 "a live strategy records its fills in PostgreSQL, and neither spec.ledger.dsnSecret nor the "
                 "operator's default ledger Secret (Helm value defaults.ledgerSecret) is set: set one.",
+            )
+        )
+    code = spec.strategy.code
+    source = code.kind if code is not None else CodeSourceKind.IMAGE
+    if spec.mode == Mode.LIVE and source not in settings.live_code_sources:
+        where = f"{code.field} ({code.describe()})" if code is not None else "the runtime image"
+        found.append(
+            SpecProblem(
+                "CodeSourceNotAllowed",
+                f"spec.mode is live and its code comes from {where}, but this operator lets live strategies take "
+                f"code only from: {', '.join(settings.live_code_sources)} (operator setting "
+                "LIVESTRAT_LIVE_CODE_SOURCES, Helm value liveTrading.codeSources). No pod runs: ship the code "
+                "in the runtime image (spec.pod.image), or have the source allowed.",
             )
         )
     if spec.pod.image and not settings.image_allowed(spec.pod.image):

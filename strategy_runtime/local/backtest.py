@@ -149,7 +149,7 @@ def backtest_run_config(config: RuntimeConfig, catalog: StrategyCatalog, log_lev
     """The ``BacktestRunConfig`` equivalent of the paper node of ``config`` (see the module docstring)."""
     spec = config.spec
     _check_backtestable(config)
-    loaded = load_strategy(spec.strategy)  # the same checks and errors as the node
+    loaded = load_strategy(spec.strategy, config.code_path)  # the same checks and errors as the node
     replay = spec.data.replay
     data_types = set(replay.data_types) if replay is not None else {ReplayDataType.BARS}
     window: dict[str, Any] = {

@@ -123,6 +123,16 @@ CASES = [
         {"options": {"use_reduce_only": False}},
         {"options": {"API_KEY": "x"}},
     ),
+    (
+        "set exactly one code source",
+        {"configMap": {"name": "ema-v3"}},
+        {"configMap": {"name": "ema-v3"}, "catalogVolume": {"path": "strategies"}},
+    ),
+    (
+        "an emptyDir catalog starts empty",
+        {"strategy": {"code": {"catalogVolume": {"path": "s"}}}, "data": {"catalog": {"gcsFuse": {}}}},
+        {"strategy": {"code": {"catalogVolume": {"path": "s"}}}, "data": {"catalog": {"emptyDir": {}}}},
+    ),
     ("the sandbox adapter needs venue.name", {"adapter": "sandbox", "name": "SIM"}, {"adapter": "sandbox"}),
     ("exactly one catalog source", {"emptyDir": {}}, {"emptyDir": {}, "gcsFuse": {"bucket": "bkt"}}),
     (

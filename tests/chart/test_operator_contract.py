@@ -126,3 +126,13 @@ def test_the_operator_holds_what_it_grants_each_strategy_pod(values, strategy_ob
                 assert access.allows(Request(verb, group, resource, "trading-paper", name)), (verb, resource)
     for kind in ("roles", "rolebindings"):
         assert access.allows(Request("create", "rbac.authorization.k8s.io", kind, "trading-paper"))
+
+
+@pytest.mark.slow  # runs helm: the slow tier (tests/support/tiers.py)
+def test_live_strategies_take_code_only_from_the_image_unless_the_release_allows_more_sources():
+    by_default = OperatorSettings.from_env(operator_environ(render("prod")))
+    assert by_default.live_code_sources == ["image"]
+    allowing = OperatorSettings.from_env(
+        operator_environ(render("prod", {"liveTrading.codeSources": ["image", "configMap"]}))
+    )
+    assert allowing.live_code_sources == ["image", "configMap"]

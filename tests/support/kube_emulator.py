@@ -33,7 +33,8 @@ semantics with those of a real API server, as far as an operator can observe the
   a gap in one client's watches, after which it must relist (tests/support/watch_gap.py,
   through ``watch_gate`` and ``end_watches``);
 * CRD objects (``apiextensions.k8s.io/v1``) register/unregister their resources;
-* correct routing of ``/api/v1/namespaces[/NAME[/status|finalize]]``;
+* correct routing of ``/api/v1/namespaces[/NAME[/status|finalize]]``, and the core group's discovery named
+  ``v1`` (kmock says ``/v1``), so kubectl finds built-in kinds;
 * resource quantities of pods and pod templates stored in canonical form
   (tests/support/kube_quantities.py: ``0.5`` is stored as ``500m``), so a write of the same value
   spelt otherwise is a no-op;
@@ -46,7 +47,8 @@ semantics with those of a real API server, as far as an operator can observe the
 * a pod's ``status.qosClass``, set when it is created (tests/support/qos.py);
 * the metadata checks of every write (tests/support/kube_validation.py): names per resource
   (a DNS-1035 label for Services, ...), ``generateName`` completed as the API server does, and
-  256 KiB of annotations in all; refused with 422 ``Invalid`` and apimachinery's messages.
+  256 KiB of annotations in all; and ConfigMaps' keys (file names a configMap volume can hold); refused
+  with 422 ``Invalid`` and apimachinery's messages.
 
 * a custom object's structural schema (tests/support/crd_schema.py): unknown fields pruned before it
   is stored, unless the schema preserves them; refused with 400 under ``fieldValidation=Strict``, told
@@ -632,6 +634,14 @@ class KubernetesEmulator(kmock.KubernetesEmulator):
         finally:
             self._field_validation, self._warnings, self._subresource = WARN, [], None
 
+    async def _serve_version(self, request: kmock.Request) -> Any:
+        payload = await super()._serve_version(request)
+        # kmock names the core group's version "/v1"; the API server says "v1", and kubectl finds no built-in kind
+        # (ConfigMap, Secret, ...) in a list named otherwise.
+        if isinstance(payload, dict) and str(payload.get("groupVersion", "")).startswith("/"):
+            payload["groupVersion"] = payload["groupVersion"][1:]
+        return payload
+
     async def _serve_request(self, request: kmock.Request) -> aiohttp.web.StreamResponse:
         resource, method = request.resource, request.method.value
         if resource is None:  # non-resource URLs: discovery roots
@@ -740,6 +750,7 @@ class KubernetesEmulator(kmock.KubernetesEmulator):
             meta["name"] = kube_validation.generated_name(meta["generateName"])
         name = meta["name"]
         self._validate_metadata(resource, meta, names=True)
+        self._validate_object(resource, body)
         key: Key = (resource, namespace, name)
         if key in self._objects and not self._objects[key].deleted:
             raise api_error(
@@ -912,6 +923,7 @@ class KubernetesEmulator(kmock.KubernetesEmulator):
         if new == old:
             return old  # a no-op: no new resourceVersion, no watch event (as in Kubernetes)
         self._validate_metadata(resource, meta, names=False)  # the name cannot change
+        self._validate_object(resource, new)
         if not self._unchecked:
             kube_immutable.check_update(resource, old, new)
         if resource == CRDS:
@@ -1241,6 +1253,13 @@ class KubernetesEmulator(kmock.KubernetesEmulator):
         errors = kube_validation.metadata_errors(resource, meta, names=names)
         if errors:
             raise kube_validation.invalid(self._kind(resource), resource.group or "", meta["name"], errors)
+
+    def _validate_object(self, resource: kmock.resource, body: Body) -> None:
+        if self._unchecked:
+            return
+        errors = kube_validation.object_errors(resource, body)
+        if errors:
+            raise kube_validation.invalid(self._kind(resource), resource.group or "", body["metadata"]["name"], errors)
 
     def _validate_crd(self, body: Body) -> None:
         spec = body.get("spec") or {}

@@ -10,6 +10,10 @@
 - **Annotations**: keys and values together at most 256 KiB (the annotations page: "the total
   size of all annotations (keys and values combined) must not exceed 256 KiB"). The keys'
   syntax is not checked.
+- **ConfigMap keys** (``data`` and ``binaryData``), as ``ValidateConfigMap`` checks them
+  (``IsConfigMapKey``): at most 253 characters of ``[-._a-zA-Z0-9]``, not ``.`` or ``..`` and not starting
+  with ``..`` (so every key is a file name a configMap volume can hold beside its ``..data`` link), and no key
+  in both maps. The 1 MiB total is not checked.
 
 The messages are apimachinery's (``k8s.io/apimachinery/pkg/util/validation``), so a test that
 reads one reads what a real cluster answers; :func:`invalid` wraps them in the 422 ``Invalid``
@@ -145,6 +149,44 @@ def metadata_errors(resource: kmock.resource, meta: Mapping[str, Any], *, names:
     annotations = meta.get("annotations") or {}
     if sum(len(k) + len(v) for k, v in annotations.items() if isinstance(v, str)) > TOTAL_ANNOTATION_SIZE:
         errors.append(FieldError.too_long("metadata.annotations", TOTAL_ANNOTATION_SIZE))
+    return errors
+
+
+CONFIG_MAP_KEY = "[-._a-zA-Z0-9]+"
+CONFIG_MAP_KEY_MESSAGE = "a valid config key must consist of alphanumeric characters, '-', '_' or '.'"
+
+
+def config_map_key(key: str) -> list[str]:
+    """apimachinery's ``IsConfigMapKey``."""
+    errors = []
+    if len(key) > SUBDOMAIN_MAX_LENGTH:
+        errors.append(f"must be no more than {SUBDOMAIN_MAX_LENGTH} characters")
+    if not re.fullmatch(CONFIG_MAP_KEY, key):
+        errors.append(_regex_error(CONFIG_MAP_KEY_MESSAGE, CONFIG_MAP_KEY, "key.name", "KEY_NAME", "key-name"))
+    if key == ".":
+        errors.append("must not be '.'")
+    elif key == "..":
+        errors.append("must not be '..'")
+    elif key.startswith(".."):
+        errors.append("must not start with '..'")
+    return errors
+
+
+def object_errors(resource: kmock.resource, body: Mapping[str, Any]) -> list[FieldError]:
+    """What the API server's validation of the kind refuses beyond metadata (ConfigMaps' keys, so far)."""
+    if resource.group or resource.plural != "configmaps":
+        return []
+    errors: list[FieldError] = []
+    data, binary = body.get("data") or {}, body.get("binaryData") or {}
+    for field, keys in (("data", data), ("binaryData", binary)):
+        for key in keys if isinstance(keys, dict) else {}:
+            errors += [FieldError.invalid_value(f"{field}[{key}]", key, d) for d in config_map_key(str(key))]
+    if isinstance(data, dict) and isinstance(binary, dict):
+        errors += [
+            FieldError.invalid_value(f"binaryData[{key}]", key, "duplicate of key present in data")
+            for key in binary
+            if key in data
+        ]
     return errors
 
 

@@ -28,7 +28,16 @@ against the emulator, as faithfully as the operator can observe them:
   serviceAccountName, pod=NAME)``, as the kubelet asks the TokenRequest API for it; written to the
   mount's ``token`` file too), else no credentials at all (anonymous). So a runtime can do exactly what
   RBAC and the admission policies let its ServiceAccount do, never what the admin token could. The token
-  is issued once per pod (a real kubelet refreshes it at 80% of its 3607 s; no test lasts that long). The pod
+  is issued once per pod (a real kubelet refreshes it at 80% of its 3607 s; no test lasts that long).
+  Before any container starts, every ``configMap`` volume is set up as the kubelet sets it up
+  (tests/support/configmap_volume.py: one file per key, or per ``items`` entry, behind the ``..data`` link;
+  re-written when the ConfigMap changes, except under a ``subPath``): a missing ConfigMap (or listed key) of
+  a volume that is not ``optional`` leaves the pod in ContainerCreating with a ``FailedMount`` Warning event
+  (once per distinct message; the kubelet repeats it) until it appears. A mount's ``subPath`` is that
+  directory of its volume (created if missing, as the kubelet does). A persistentVolumeClaim's volume is
+  one directory per claim (``claim_directory``), kept across pods as a claim's data is (its binding and
+  access modes are not modelled); other volumes live as long as their pod. The ConfigMap volume that holds
+  ``runtime.json`` is the exception: the process reads the stand-in's rewritten copy of it. The pod
   is Ready when ``/readyz`` answers 200. A process that exits is restarted (restartPolicy
   Always) with a back-off, and its last log lines become the termination message
   (``FallbackToLogsOnError``). What the process writes on stdout and stderr is recorded line by line, with the
@@ -66,8 +75,10 @@ import aiohttp
 import kmock
 import yaml
 
+from livestrat.api.runtime_config import CONFIG_MOUNT_DIR
 from strategy_operator.clock import SYSTEM_CLOCK, Clock
 from tests.support import pod_logs
+from tests.support import configmap_volume
 from tests.support.kube_emulator import KubernetesEmulator, timestamp, timestamp_now
 from tests.support.operator import free_port
 from tests.support.service_account_admission import service_account_token_path
@@ -112,6 +123,10 @@ class Container:
     history: list[str] = field(default_factory=list)
     signature: tuple[Any, ...] | None = None
     token: str | None = None  # the pod's bound service-account token, issued when it first starts
+    # configMap volumes set up for the pod: volume name -> (its directory here, its source, the ConfigMap's
+    # resourceVersion written there), re-written when the ConfigMap changes
+    volumes: dict[str, tuple[Path, dict[str, Any], str | None]] = field(default_factory=dict)
+    mount_failure: str | None = None  # the last FailedMount message, told once
 
 
 class Kubelet:
@@ -198,6 +213,9 @@ class Kubelet:
         for pod in self._live(PODS):
             if FINALIZER in (pod["metadata"].get("finalizers") or []):
                 self._sync_pod(pod)
+        for container in self.containers.values():
+            if not container.stopping:
+                self._refresh_volumes(container)
         alive: dict[tuple[str, str], int] = {}
         for (namespace, name), container in self.containers.items():
             if not container.stopped:
@@ -505,7 +523,79 @@ class Kubelet:
 
     # ----------------------------------------------------------------------------- the container
 
+    @staticmethod
+    def pod_directory(workdir: Path, container: Container, pod: Mapping[str, Any]) -> Path:
+        """The pod's directory here: its volumes, logs and kubeconfig. An emptyDir lives as long as its pod: a
+        new pod (uid) gets new directories."""
+        return workdir / container.namespace / f"{container.pod}-{pod['metadata']['uid'][:8]}"
+
+    def _fail_mount(self, container: Container, pod: Mapping[str, Any], volume: str, message: str) -> None:
+        """The kubelet's FailedMount Warning event on the pod (once per distinct message here)."""
+        text = f'MountVolume.SetUp failed for volume "{volume}" : {message}'
+        if container.mount_failure == text:
+            return
+        container.mount_failure = text
+        meta = pod["metadata"]
+        event = {
+            "metadata": {"name": f"{meta['name']}.{time.time_ns():x}"},
+            "involvedObject": {
+                "apiVersion": "v1",
+                "kind": "Pod",
+                "name": meta["name"],
+                "namespace": meta["namespace"],
+                "uid": meta["uid"],
+            },
+            "reason": "FailedMount",
+            "message": text,
+            "type": "Warning",
+            "source": {"component": "kubelet", "host": self.node},
+            "firstTimestamp": timestamp_now(),
+            "lastTimestamp": timestamp_now(),
+            "count": 1,
+        }
+        self.emulator.create_object(EVENTS, event, namespace=meta["namespace"])
+
+    def _set_up_volumes(self, container: Container, pod: Mapping[str, Any]) -> bool:
+        """Write every configMap volume of the pod (but the one holding runtime.json); False, with a FailedMount
+        event, while one cannot be set up."""
+        spec = pod["spec"]
+        main = spec["containers"][0]
+        directory = self.pod_directory(self.workdir, container, pod)
+        mounts = main.get("volumeMounts") or []
+        for volume in spec.get("volumes") or []:
+            source = volume.get("configMap")
+            if source is None:
+                continue
+            configmap = self.emulator.read_object(CONFIGMAPS, source.get("name", ""), namespace=container.namespace)
+            try:
+                files = configmap_volume.payload(source, configmap)
+            except configmap_volume.MountFailed as failed:
+                self._fail_mount(container, pod, volume["name"], str(failed))
+                return False
+            if any(m["name"] == volume["name"] and m["mountPath"] == CONFIG_MOUNT_DIR for m in mounts):
+                continue  # the stand-in writes its own copy of runtime.json there (_mount)
+            configmap_volume.write(directory / volume["name"], files)
+            if any(m["name"] == volume["name"] and m.get("subPath") for m in mounts):
+                continue  # a subPath mount is a bind mount of what was there: the kubelet never updates it
+            version = (configmap or {}).get("metadata", {}).get("resourceVersion")
+            container.volumes[volume["name"]] = (directory / volume["name"], dict(source), version)
+        return True
+
+    def _refresh_volumes(self, container: Container) -> None:
+        """The kubelet's periodic sync of mounted ConfigMaps: a changed one is written anew (atomically)."""
+        for name, (target, source, version) in list(container.volumes.items()):
+            configmap = self.emulator.read_object(CONFIGMAPS, source.get("name", ""), namespace=container.namespace)
+            if configmap is None or configmap["metadata"].get("resourceVersion") == version:
+                continue  # a ConfigMap deleted under a running pod: the kubelet keeps the last files
+            try:
+                configmap_volume.write(target, configmap_volume.payload(source, configmap))
+            except configmap_volume.MountFailed:
+                continue  # the kubelet logs it and keeps the last files
+            container.volumes[name] = (target, source, configmap["metadata"].get("resourceVersion"))
+
     async def _run_container(self, container: Container, pod: dict[str, Any]) -> None:
+        while not container.stopping and not self._set_up_volumes(container, pod):
+            await asyncio.sleep(self.interval)  # ContainerCreating: the kubelet retries the mount
         attempt = 0
         while not container.stopping:
             if self.runtime:
@@ -540,8 +630,7 @@ class Kubelet:
         namespace = container.namespace
         spec = pod["spec"]
         main = spec["containers"][0]
-        # an emptyDir lives as long as its pod: a new pod (uid) gets new directories
-        directory = self.workdir / namespace / f"{container.pod}-{pod['metadata']['uid'][:8]}"
+        directory = self.pod_directory(self.workdir, container, pod)
         config_path, port = self._mount(namespace, spec, main, directory)
         env = self._environment(namespace, main, directory)
         if self.kubeconfig is not None:
@@ -596,13 +685,18 @@ class Kubelet:
         directory.mkdir(parents=True, exist_ok=True)
         volumes = {v["name"]: v for v in spec.get("volumes") or []}
         mounts = {m["mountPath"]: m for m in main.get("volumeMounts") or []}
-        config_volume = next(v for v in volumes.values() if "configMap" in v)
+        config_volume = volumes[mounts[CONFIG_MOUNT_DIR]["name"]] if CONFIG_MOUNT_DIR in mounts else None
+        config_volume = config_volume or next(v for v in volumes.values() if "configMap" in v)
         configmap = self.emulator.read_object(CONFIGMAPS, config_volume["configMap"]["name"], namespace=namespace)
         assert configmap is not None, "the pod's ConfigMap does not exist"
         document = json.loads(configmap["data"]["runtime.json"])
-        mapped = {path: directory / mount["name"] for path, mount in mounts.items()}
+        mapped = {
+            path: self._volume_directory(namespace, volumes.get(mount["name"]) or {}, directory / mount["name"])
+            / mount.get("subPath", "")
+            for path, mount in mounts.items()
+        }
         for path in mapped.values():
-            path.mkdir(parents=True, exist_ok=True)
+            path.mkdir(parents=True, exist_ok=True)  # a subPath that does not exist yet: the kubelet creates it
 
         def remap(value: str) -> str:
             for mount_path, local in mapped.items():
@@ -610,7 +704,7 @@ class Kubelet:
                     return str(local) + value[len(mount_path) :]
             return value
 
-        for key in ("stateDir", "catalogPath"):
+        for key in ("stateDir", "catalogPath", "codePath"):
             if key in document:
                 document[key] = remap(document[key])
         ledger = document.get("ledger") or {}
@@ -618,11 +712,20 @@ class Kubelet:
             ledger["sqlitePath"] = remap(ledger["sqlitePath"])
         port = free_port()
         document["httpPort"] = port
-        config_dir = mapped.get("/etc/livestrat", directory / "config")
+        config_dir = mapped.get(CONFIG_MOUNT_DIR, directory / "config")
         config_dir.mkdir(parents=True, exist_ok=True)
         path = config_dir / "runtime.json"
         path.write_text(json.dumps(document, indent=2))
         return path, port
+
+    def claim_directory(self, namespace: str, claim: str) -> Path:
+        """What PersistentVolumeClaim ``claim`` holds: one directory per claim, kept across pods (a test puts the
+        data a claim would have there before a pod mounts it)."""
+        return self.workdir / namespace / f"pvc-{claim}"
+
+    def _volume_directory(self, namespace: str, volume: Mapping[str, Any], pod_local: Path) -> Path:
+        claim = (volume.get("persistentVolumeClaim") or {}).get("claimName")
+        return self.claim_directory(namespace, claim) if claim else pod_local
 
     def _environment(self, namespace: str, main: Mapping[str, Any], directory: Path) -> dict[str, str]:
         env = {
