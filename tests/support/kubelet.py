@@ -77,8 +77,7 @@ import yaml
 
 from livestrat.api.runtime_config import CONFIG_MOUNT_DIR
 from strategy_operator.clock import SYSTEM_CLOCK, Clock
-from tests.support import pod_logs
-from tests.support import configmap_volume
+from tests.support import configmap_volume, pod_logs
 from tests.support.kube_emulator import KubernetesEmulator, timestamp, timestamp_now
 from tests.support.operator import free_port
 from tests.support.service_account_admission import service_account_token_path
