@@ -51,7 +51,7 @@ $(STAMP): pyproject.toml requirements.lock
 		|| { rm -rf $(VENV); py=$$(sh scripts/find-python.sh) && echo "Creating $(VENV)/ with $$py" \
 		     && "$$py" -m venv $(VENV); }
 	@echo "Installing livestrat and its locked dependencies into $(VENV)/ (first run takes a minute)..."
-	@$(BIN)/python -m pip install --quiet -c requirements.lock -e '.[runtime,operator,desk,dev]' 2>&1 \
+	@$(BIN)/python -m pip install --quiet -c requirements.lock -e '.[runtime,operator,desk,demo,dev]' 2>&1 \
 		| { grep -v '^WARNING: Location' || true; }
 	@$(BIN)/livestrat --help >/dev/null
 	@rm -f $(VENV)/.installed-*

@@ -63,10 +63,10 @@ import aiohttp
 import kmock
 import yaml
 
+from livestrat.kube_emulator.emulator import KubernetesEmulator, timestamp, timestamp_now
+from livestrat.kube_emulator.ports import free_port
+from livestrat.kube_emulator.service_account_admission import service_account_token_path
 from strategy_operator.clock import SYSTEM_CLOCK, Clock
-from tests.support.kube_emulator import KubernetesEmulator, timestamp, timestamp_now
-from tests.support.operator import free_port
-from tests.support.service_account_admission import service_account_token_path
 
 STATEFULSETS = "apps/v1/statefulsets"
 EVENTS = "v1/events"
