@@ -62,9 +62,12 @@ semantics with those of a real API server, as far as an operator can observe the
   RBAC's escalation prevention on writes of roles and bindings (grant only what you hold, or ``escalate`` /
   ``bind``; a binding to a missing role is 404 for such a user);
 * the ServiceAccount admission plugin on pods and the ServiceAccount controller's ``default`` ServiceAccount
-  in every namespace (service_account_admission.py).
+  in every namespace (service_account_admission.py);
+* server-side printing for custom resources (tables.py): ``kubectl get lstrat`` (and ``-w``) shows the CRD's
+  printer columns; discovery as kubectl reads it (the core group version ``v1``, subresources without short
+  names), so ``kubectl get pods`` finds the core pods.
 
-What it still does not do: the rest of admission/validation (no type, enum or bound checks, no CEL),
+What it still does not do: Tables for built-in resources (kubectl prints their lists with NAME and AGE), the rest of admission/validation (no type, enum or bound checks, no CEL),
 server-side apply, field managers, dry-run, ``deletecollection``, pods & controllers (nothing ever
 populates a StatefulSet's status: tests must do it), quotas, impersonation, client certificates, the
 Node authorizer, the default user-facing ClusterRoles (``admin``, ``edit``, ``view``, ``cluster-admin``),
@@ -112,6 +115,7 @@ from livestrat.kube_emulator import (
     quantities,
     rbac,
     service_account_admission,
+    tables,
     validation,
 )
 
@@ -240,6 +244,7 @@ class KubernetesEmulator(kmock.KubernetesEmulator):
     _watchers: set[_Watcher] = attrs.field(factory=set, init=False)
     _unchecked: bool = attrs.field(default=False, init=False)  # store_unchecked is writing
     _schemas: dict[kmock.resource, Body] = attrs.field(factory=dict, init=False)  # CRD openAPIV3Schema
+    _printer_columns: dict[kmock.resource, list[Body]] = attrs.field(factory=dict, init=False)  # tables.py
     _field_validation: str = attrs.field(default=WARN, init=False)  # of the request being served
     _warnings: list[str] = attrs.field(factory=list, init=False)  # for its Warning headers
     _subresource: str | None = attrs.field(default=None, init=False)  # of the request being served
@@ -650,14 +655,23 @@ class KubernetesEmulator(kmock.KubernetesEmulator):
         namespace, name, sub = request.namespace, request.name, request.subresource
         if request.action == kmock.action.WATCH:
             return await self._watch(request)
+        table = (
+            tables.requested_version(request.headers.get("Accept", "")) if resource in self._printer_columns else None
+        )
         if name is None:
             if method == "GET":
-                return _json(self._list(request))
+                listed = self._list(request)
+                if table is not None:  # kubectl get: server-side printing
+                    return _json(self._table(request, listed["items"], table, metadata=listed["metadata"]))
+                return _json(listed)
             if method == "POST":
                 return _json(self._create(resource, namespace, _json_body(request, dict)), status=201)
             raise api_error(405, "MethodNotAllowed", f"{method} on a collection is not supported")
         if method == "GET":
-            return _json(self._fetch(resource, namespace, name, sub))
+            fetched = self._fetch(resource, namespace, name, sub)
+            if table is not None and sub is None:
+                return _json(self._table(request, [fetched], table, metadata=fetched["metadata"]))
+            return _json(fetched)
         if method == "PATCH":
             content_type = request.headers.get("Content-Type", "").split(";")[0].strip().lower()
             return _json(self._patch(resource, namespace, name, sub, _json_body(request, object), content_type))
@@ -1140,10 +1154,23 @@ class KubernetesEmulator(kmock.KubernetesEmulator):
         raw = request._raw_request
         assert raw is not None
         response = aiohttp.web.StreamResponse(status=200, headers={"Content-Type": "application/json"})
+        as_table = (
+            tables.requested_version(request.headers.get("Accept", "")) if resource in self._printer_columns else None
+        )
+        headers_sent = False
+
+        def render(event: Body) -> bytes:
+            nonlocal headers_sent
+            if as_table is None or event["type"] not in ("ADDED", "MODIFIED", "DELETED"):
+                return _line(event)
+            obj = self._table(request, [event["object"]], as_table, headers=not headers_sent)
+            headers_sent = True  # the column definitions go with the first event only
+            return _line({"type": event["type"], "object": obj})
+
         try:
             await response.prepare(raw)
             for event in backlog:
-                await response.write(_line(event))
+                await response.write(render(event))
                 if event["type"] == "ERROR":
                     return response
             while True:
@@ -1169,7 +1196,7 @@ class KubernetesEmulator(kmock.KubernetesEmulator):
                     continue
                 if event is _END_OF_STREAM:
                     break
-                await response.write(_line(event))
+                await response.write(render(event))
                 watcher.last_sent = loop.time()
             await response.write_eof()
         except ConnectionError:
@@ -1177,6 +1204,25 @@ class KubernetesEmulator(kmock.KubernetesEmulator):
         finally:
             self._watchers.discard(watcher)
         return response
+
+    def _table(
+        self,
+        request: kmock.Request,
+        documents: list[Body],
+        api_version: str,
+        *,
+        headers: bool = True,
+        metadata: Mapping[str, Any] | None = None,
+    ) -> Body:
+        assert request.resource is not None
+        return tables.table(
+            documents,
+            self._printer_columns[request.resource],
+            api_version=api_version,
+            include=request.params.get("includeObject") or "Metadata",
+            headers=headers,
+            metadata={k: v for k, v in (metadata or {}).items() if k in ("resourceVersion", "continue")},
+        )
 
     def _bookmark(self, resource: kmock.resource, initial_events_end: bool = False) -> Body:
         meta: Body = {"resourceVersion": str(self._revision)}
@@ -1190,6 +1236,20 @@ class KubernetesEmulator(kmock.KubernetesEmulator):
     # --------------------------------------------------------------------------------------------
     # Resources: discovery info, CRDs, subresources.
     # --------------------------------------------------------------------------------------------
+
+    async def _serve_version(self, request: kmock.Request) -> Body:
+        """kmock's APIResourceList, as kubectl needs it: the core group's version is ``v1`` (kmock writes ``/v1``,
+        and kubectl then finds no core resource: ``kubectl get pods`` asks metrics.k8s.io); a subresource has no
+        singular or short names of its own (kmock copies its resource's, and kubectl warns that ``lstrat`` could
+        also be ``livestrategies/status``)."""
+        listing = await super()._serve_version(request)
+        assert request.resource is not None
+        if request.resource.group == "":
+            listing["groupVersion"] = request.resource.version
+        for entry in listing["resources"]:
+            if "/" in entry["name"]:
+                entry.update(singularName="", shortNames=[], categories=[])
+        return listing
 
     def _info(self, resource: kmock.resource) -> kmock.ResourceInfo | None:
         # NB: `self.resources[...]` auto-creates entries (a defaultdict) and thus pollutes discovery.
@@ -1263,6 +1323,7 @@ class KubernetesEmulator(kmock.KubernetesEmulator):
                 subresources={sub for sub in ("status", "scale") if sub in subresources},
             )
             self._custom.add(resource)
+            self._printer_columns[resource] = tables.columns_of(version, spec)
             schema = (version.get("schema") or {}).get("openAPIV3Schema")
             if isinstance(schema, dict):
                 self._schemas[resource] = schema
@@ -1292,6 +1353,7 @@ class KubernetesEmulator(kmock.KubernetesEmulator):
             self._custom.discard(resource)
             self._scales.pop(resource, None)
             self._schemas.pop(resource, None)
+            self._printer_columns.pop(resource, None)
             if resource in self._resources:
                 del self._resources[resource]
         return removed
