@@ -1,0 +1,19 @@
+"""``livestrat demo`` refuses, before starting anything, what it cannot show, saying what to do."""
+
+from __future__ import annotations
+
+from livestrat.cli import main
+from tests.support.desk import EXAMPLES
+
+
+def test_a_directory_without_manifests_is_refused(tmp_path, capsys):
+    assert main(["demo", "--examples", str(tmp_path), "--workdir", str(tmp_path / "w")]) == 2
+    assert "no LiveStrategy manifest (*.yaml) there" in capsys.readouterr().err
+    assert not (tmp_path / "w").exists()  # nothing was started or written
+
+
+def test_examples_that_all_need_a_venue_are_refused_with_what_each_needs(tmp_path, capsys):
+    live = EXAMPLES / "live-binance-testnet.yaml"
+    assert main(["demo", "--examples", str(live), "--workdir", str(tmp_path / "w")]) == 2
+    err = capsys.readouterr().err
+    assert "runs without a venue or a cluster" in err and "live-binance-testnet.yaml: live mode: needs binance" in err
