@@ -16,13 +16,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import fcntl
 import os
 import shutil
 import signal
 import sys
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import IO, Any
 
 import aiohttp
 import kmock
@@ -53,6 +54,22 @@ OPERATOR_TOKEN_SECONDS = 7 * 24 * 3600
 
 class DemoError(Exception):
     """The demo's cluster could not start: what failed, and where its log is."""
+
+
+def hold_workdir(workdir: Path) -> IO[bytes]:
+    """An exclusive lock on ``workdir`` for as long as the returned file stays open: a second demo on the same
+    directory would delete the first one's pods' files when it starts."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    lock = (workdir / "demo.lock").open("wb")
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        lock.close()
+        raise DemoError(
+            f"another livestrat demo is running in {workdir}: stop it (Ctrl-C in its terminal) or give this one "
+            "its own --workdir"
+        ) from None
+    return lock
 
 
 def _tail(path: Path, lines: int = 15) -> str:
@@ -104,7 +121,7 @@ class DemoCluster:
             self.stopped.append(f"pod {namespace}/{pod} ({ended})")
 
     async def _start(self) -> None:
-        self.workdir.mkdir(parents=True, exist_ok=True)
+        self._stack.enter_context(hold_workdir(self.workdir))
         shutil.rmtree(self.pods_dir, ignore_errors=True)  # a previous demo's pods: their emptyDirs are gone
         rbac = chart.operator_rbac()  # before anything starts: a checkout is needed for the chart
         await self._stack.enter_async_context(self.emulator)

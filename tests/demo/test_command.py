@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import pytest
+
 from livestrat.cli import main
+from livestrat.demo.cluster import DemoError, hold_workdir
 from tests.support.desk import EXAMPLES
 
 
@@ -17,3 +20,13 @@ def test_examples_that_all_need_a_venue_are_refused_with_what_each_needs(tmp_pat
     assert main(["demo", "--examples", str(live), "--workdir", str(tmp_path / "w")]) == 2
     err = capsys.readouterr().err
     assert "runs without a venue or a cluster" in err and "live-binance-testnet.yaml: live mode: needs binance" in err
+
+
+def test_a_second_demo_on_the_same_workdir_is_refused_while_the_first_runs(tmp_path):
+    first = hold_workdir(tmp_path)
+    try:
+        with pytest.raises(DemoError, match=r"another livestrat demo is running in .*--workdir"):
+            hold_workdir(tmp_path)
+    finally:
+        first.close()
+    hold_workdir(tmp_path).close()  # free again once the first has stopped
