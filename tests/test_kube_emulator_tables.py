@@ -93,6 +93,60 @@ async def test_a_watch_of_tables_sends_the_columns_once_and_a_row_per_event(emul
     assert cells[0] == "a" and 2 in cells
 
 
+def pod(emulator, name: str, state: dict, *, ready: bool, restarts: int = 0) -> None:
+    spec = {"containers": [{"name": "strategy", "image": "livestrat-runtime:test"}]}
+    emulator.create_object("v1/pods", {"metadata": {"name": name}, "spec": spec}, "default")
+    status = {
+        "phase": "Running" if "running" in state else "Pending",
+        "containerStatuses": [{"name": "strategy", "ready": ready, "restartCount": restarts, "state": state}],
+    }
+    emulator.patch_object("v1/pods", name, {"status": status}, namespace="default", subresource="status")
+
+
+async def test_pods_and_statefulsets_as_tables_have_the_api_servers_columns(emulator):
+    pod(emulator, "up-0", {"running": {"startedAt": "2026-01-01T00:00:00Z"}}, ready=True, restarts=2)
+    pod(emulator, "new-0", {"waiting": {"reason": "ContainerCreating"}}, ready=False)
+    pod(emulator, "crashed-0", {"terminated": {"exitCode": 2, "reason": "Error"}}, ready=False, restarts=1)
+    emulator.patch_object("v1/pods", "up-0", {"metadata": {"finalizers": ["x.io/hold"]}}, namespace="default")
+    table = await get(emulator, "/api/v1/namespaces/default/pods")
+    assert [c["name"] for c in table["columnDefinitions"]] == ["Name", "Ready", "Status", "Restarts", "Age"]
+    rows = {row["cells"][0]: row["cells"][1:4] for row in table["rows"]}
+    assert rows == {
+        "up-0": ["1/1", "Running", 2],
+        "new-0": ["0/1", "ContainerCreating", 0],
+        "crashed-0": ["0/1", "Error", 1],
+    }
+    emulator.delete_object("v1/pods", "up-0", namespace="default")  # held by its finalizer: terminating
+    rows = {
+        row["cells"][0]: row["cells"][2] for row in (await get(emulator, "/api/v1/namespaces/default/pods"))["rows"]
+    }
+    assert rows["up-0"] == "Terminating"
+
+    template = {"metadata": {"labels": {"app": "a"}}, "spec": spec_of_one_container()}
+    sts = {
+        "metadata": {"name": "a"},
+        "spec": {"replicas": 1, "selector": {"matchLabels": {"app": "a"}}, "template": template},
+    }
+    emulator.create_object("apps/v1/statefulsets", sts, "default")
+    table = await get(emulator, "/apis/apps/v1/namespaces/default/statefulsets")
+    assert [c["name"] for c in table["columnDefinitions"]] == ["Name", "Ready", "Age"]
+    assert table["rows"][0]["cells"][:2] == ["a", "0/1"]
+    emulator.patch_object(
+        "apps/v1/statefulsets",
+        "a",
+        {"status": {"replicas": 1, "readyReplicas": 1}},
+        namespace="default",
+        subresource="status",
+    )
+    assert (await get(emulator, "/apis/apps/v1/namespaces/default/statefulsets"))["rows"][0]["cells"][1] == "1/1"
+    # Other built-in kinds stay lists: kubectl prints those itself.
+    assert (await get(emulator, "/api/v1/namespaces/default/configmaps"))["kind"] == "ConfigMapList"
+
+
+def spec_of_one_container() -> dict:
+    return {"containers": [{"name": "strategy", "image": "livestrat-runtime:test"}]}
+
+
 async def test_the_core_group_version_is_v1_and_subresources_have_no_names_of_their_own(emulator):
     core = await get(emulator, "/api/v1", accept="application/json")
     assert core["groupVersion"] == "v1"
@@ -129,3 +183,9 @@ async def test_kubectl_shows_the_printer_columns_and_finds_pods_without_a_warnin
     assert "Warning" not in err
     out, err = await kubectl("get", "pods")
     assert "No resources found in default namespace." in err and "Warning" not in err
+    pod(emulator, "a-0", {"running": {"startedAt": "2026-01-01T00:00:00Z"}}, ready=True)
+    out, _ = await kubectl("get", "pods")
+    assert [line.split()[:4] for line in out.splitlines()] == [
+        ["NAME", "READY", "STATUS", "RESTARTS"],
+        ["a-0", "1/1", "Running", "0"],
+    ]

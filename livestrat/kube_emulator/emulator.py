@@ -63,11 +63,11 @@ semantics with those of a real API server, as far as an operator can observe the
   ``bind``; a binding to a missing role is 404 for such a user);
 * the ServiceAccount admission plugin on pods and the ServiceAccount controller's ``default`` ServiceAccount
   in every namespace (service_account_admission.py);
-* server-side printing for custom resources (tables.py): ``kubectl get lstrat`` (and ``-w``) shows the CRD's
-  printer columns; discovery as kubectl reads it (the core group version ``v1``, subresources without short
-  names), so ``kubectl get pods`` finds the core pods.
+* server-side printing (tables.py): ``kubectl get lstrat`` (and ``-w``) shows the CRD's printer columns,
+  ``kubectl get pods`` / ``statefulsets`` the API server's own; discovery as kubectl reads it (the core
+  group version ``v1``, subresources without short names), so ``kubectl get pods`` finds the core pods.
 
-What it still does not do: Tables for built-in resources (kubectl prints their lists with NAME and AGE), the rest of admission/validation (no type, enum or bound checks, no CEL),
+What it still does not do: Tables for the other built-in resources (kubectl prints them with NAME and AGE), the rest of admission/validation (no type, enum or bound checks, no CEL),
 server-side apply, field managers, dry-run, ``deletecollection``, pods & controllers (nothing ever
 populates a StatefulSet's status: tests must do it), quotas, impersonation, client certificates, the
 Node authorizer, the default user-facing ClusterRoles (``admin``, ``edit``, ``view``, ``cluster-admin``),
@@ -655,9 +655,7 @@ class KubernetesEmulator(kmock.KubernetesEmulator):
         namespace, name, sub = request.namespace, request.name, request.subresource
         if request.action == kmock.action.WATCH:
             return await self._watch(request)
-        table = (
-            tables.requested_version(request.headers.get("Accept", "")) if resource in self._printer_columns else None
-        )
+        table = tables.requested_version(request.headers.get("Accept", "")) if self._printable(resource) else None
         if name is None:
             if method == "GET":
                 listed = self._list(request)
@@ -1154,9 +1152,7 @@ class KubernetesEmulator(kmock.KubernetesEmulator):
         raw = request._raw_request
         assert raw is not None
         response = aiohttp.web.StreamResponse(status=200, headers={"Content-Type": "application/json"})
-        as_table = (
-            tables.requested_version(request.headers.get("Accept", "")) if resource in self._printer_columns else None
-        )
+        as_table = tables.requested_version(request.headers.get("Accept", "")) if self._printable(resource) else None
         headers_sent = False
 
         def render(event: Body) -> bytes:
@@ -1214,15 +1210,21 @@ class KubernetesEmulator(kmock.KubernetesEmulator):
         headers: bool = True,
         metadata: Mapping[str, Any] | None = None,
     ) -> Body:
-        assert request.resource is not None
-        return tables.table(
-            documents,
-            self._printer_columns[request.resource],
-            api_version=api_version,
-            include=request.params.get("includeObject") or "Metadata",
-            headers=headers,
-            metadata={k: v for k, v in (metadata or {}).items() if k in ("resourceVersion", "continue")},
-        )
+        resource = request.resource
+        assert resource is not None
+        options: dict[str, Any] = {
+            "api_version": api_version,
+            "include": request.params.get("includeObject") or "Metadata",
+            "headers": headers,
+            "metadata": {k: v for k, v in (metadata or {}).items() if k in ("resourceVersion", "continue")},
+        }
+        if resource in self._printer_columns:
+            return tables.table(documents, self._printer_columns[resource], **options)
+        return tables.builtin_table((resource.group or "", resource.plural or ""), documents, **options)
+
+    def _printable(self, resource: kmock.resource) -> bool:
+        """Whether a Table can be served for it: a custom resource, or a built-in one tables.py knows."""
+        return resource in self._printer_columns or (resource.group or "", resource.plural or "") in tables.BUILTIN
 
     def _bookmark(self, resource: kmock.resource, initial_events_end: bool = False) -> Body:
         meta: Body = {"resourceVersion": str(self._revision)}

@@ -8,7 +8,12 @@ convertor does (``tableconvertor.go``): a ``string`` column prints the value, ``
 age as ``duration.HumanDuration`` writes it. Only simple JSON paths (``.a.b.c``, what CRDs may use here).
 A row carries the object as ``includeObject`` asks (``Metadata`` unless told: PartialObjectMetadata).
 A watch asked for as Tables sends one Table per event, the column definitions in the first only.
-Built-in resources are not converted: their answer stays a list, which kubectl prints itself.
+
+Of the built-in resources, pods and StatefulSets get the API server's own columns (``printers.go`` in
+kubernetes' ``pkg/printers/internalversion``: ``printPod``, ``printStatefulSet``), the common cases only:
+a pod's READY, STATUS (a waiting or terminated container's reason, ``Terminating`` once deleted),
+RESTARTS, AGE; a StatefulSet's READY and AGE. Other built-in resources stay lists, which kubectl prints
+itself (NAME and AGE).
 """
 
 from __future__ import annotations
@@ -160,5 +165,96 @@ def table(
         "apiVersion": api_version,
         "metadata": dict(metadata or {}),
         "columnDefinitions": definitions(columns) if headers else [],
+        "rows": rows,
+    }
+
+
+def _age(document: Mapping[str, Any], now: datetime.datetime) -> Any:
+    return cell({"type": "date", "jsonPath": ".metadata.creationTimestamp"}, document, now)
+
+
+def _pod_cells(pod: Mapping[str, Any], now: datetime.datetime) -> list[Any]:
+    status = pod.get("status") or {}
+    containers = status.get("containerStatuses") or []
+    reason = status.get("reason") or status.get("phase") or "Unknown"
+    running = False
+    for container in reversed(containers):
+        state = container.get("state") or {}
+        if (state.get("waiting") or {}).get("reason"):
+            reason = state["waiting"]["reason"]
+        elif "terminated" in state:
+            terminated = state["terminated"]
+            reason = terminated.get("reason") or (
+                f"Signal:{terminated['signal']}"
+                if terminated.get("signal")
+                else f"ExitCode:{terminated.get('exitCode')}"
+            )
+        elif "running" in state and container.get("ready"):
+            running = True
+    if reason == "Completed" and running:
+        reason = "Running"
+    if pod["metadata"].get("deletionTimestamp"):
+        reason = "Terminating"
+    ready = sum(1 for c in containers if c.get("ready"))
+    total = len((pod.get("spec") or {}).get("containers") or [])
+    restarts = sum(int(c.get("restartCount") or 0) for c in containers)
+    return [pod["metadata"]["name"], f"{ready}/{total}", reason, restarts, _age(pod, now)]
+
+
+def _statefulset_cells(statefulset: Mapping[str, Any], now: datetime.datetime) -> list[Any]:
+    ready = (statefulset.get("status") or {}).get("readyReplicas") or 0
+    wanted = (statefulset.get("spec") or {}).get("replicas", 1)
+    return [statefulset["metadata"]["name"], f"{ready}/{wanted}", _age(statefulset, now)]
+
+
+def _column(name: str, kind: str, description: str, format_: str = "") -> Body:
+    return {"name": name, "type": kind, "format": format_, "description": description, "priority": 0}
+
+
+AGE = _column(
+    "Age", "string", "CreationTimestamp is a timestamp representing the server time when this object was created."
+)
+# The built-in resources converted here: their column definitions and their cells.
+BUILTIN: dict[tuple[str, str], tuple[list[Body], Any]] = {
+    ("", "pods"): (
+        [
+            NAME_COLUMN,
+            _column("Ready", "string", "The aggregate readiness state of this pod for accepting traffic."),
+            _column("Status", "string", "The aggregate status of the containers in this pod."),
+            _column("Restarts", "string", "The number of times the containers in this pod have been restarted."),
+            AGE,
+        ],
+        _pod_cells,
+    ),
+    ("apps", "statefulsets"): (
+        [NAME_COLUMN, _column("Ready", "string", "Number of the pod with ready state"), AGE],
+        _statefulset_cells,
+    ),
+}
+
+
+def builtin_table(
+    key: tuple[str, str],
+    documents: Iterable[Mapping[str, Any]],
+    *,
+    api_version: str,
+    include: str = "Metadata",
+    headers: bool = True,
+    metadata: Mapping[str, Any] | None = None,
+) -> Body:
+    """A Table of pods or StatefulSets (``key``: group and plural, one of :data:`BUILTIN`)."""
+    columns, cells = BUILTIN[key]
+    now = datetime.datetime.now(datetime.UTC)
+    rows = []
+    for document in documents:
+        row: Body = {"cells": cells(document, now)}
+        if (obj := _row_object(document, include)) is not None:
+            row["object"] = obj
+        rows.append(row)
+    return {
+        "kind": "Table",
+        "apiVersion": api_version,
+        "metadata": dict(metadata or {}),
+        "columnDefinitions": columns if headers else [],
         "rows": rows,
     }
