@@ -124,9 +124,7 @@ def _cmd_venue_emulator(args: argparse.Namespace) -> int:
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
-    from livestrat.demo.main import run_demo
-
-    return run_demo(args)
+    return demo_options.run(args)
 
 
 def _cmd_operator(args: argparse.Namespace) -> int:

@@ -1,8 +1,10 @@
-"""The command line of ``livestrat demo`` (kept apart so ``livestrat --help`` imports nothing heavy)."""
+"""The command line of ``livestrat demo`` and its entry point (kept apart so ``livestrat --help`` imports nothing
+heavy: the demo's own modules load kmock and aiohttp, a second's work a Ctrl-C may interrupt)."""
 
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 SUMMARY = "Watch the operator work on this machine: no cluster, real strategies trading on replayed data"
@@ -51,3 +53,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=DEFAULT_SPEED,
         help=f"replay pace of the examples: market seconds per second (default {DEFAULT_SPEED:g}: a bar a second)",
     )
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        from livestrat.demo.main import run_demo
+
+        return run_demo(args)
+    except KeyboardInterrupt:  # before the demo's own signal handlers exist, so before it started anything
+        print("livestrat demo: interrupted before it started; nothing was left running", file=sys.stderr)
+        return 130

@@ -30,3 +30,14 @@ def test_a_second_demo_on_the_same_workdir_is_refused_while_the_first_runs(tmp_p
     finally:
         first.close()
     hold_workdir(tmp_path).close()  # free again once the first has stopped
+
+
+def test_ctrl_c_before_the_demo_has_started_ends_without_a_traceback(monkeypatch, capsys):
+    import livestrat.demo.main
+
+    def interrupted(args):
+        raise KeyboardInterrupt  # as a Ctrl-C while its modules are still being imported
+
+    monkeypatch.setattr(livestrat.demo.main, "run_demo", interrupted)
+    assert main(["demo"]) == 130
+    assert capsys.readouterr().err == "livestrat demo: interrupted before it started; nothing was left running\n"
