@@ -17,6 +17,11 @@ CHART  := charts/livestrat-operator
 run: $(STAMP)
 	$(BIN)/livestrat run $(EXAMPLE)
 
+# No cluster needed: the real operator and strategy pods on a local API emulator, for kubectl (docs/demo.md).
+.PHONY: demo
+demo: $(STAMP)
+	$(BIN)/livestrat demo
+
 test: $(STAMP) tools
 	PATH="$(CURDIR)/$(TOOLS):$$PATH" $(BIN)/python -m pytest $(PYTEST_ARGS)
 
