@@ -17,6 +17,11 @@ CHART  := charts/livestrat-operator
 run: $(STAMP)
 	$(BIN)/livestrat run $(EXAMPLE)
 
+# No cluster needed: the real operator and strategy pods on a local API emulator, for kubectl (docs/demo.md).
+.PHONY: demo
+demo: $(STAMP)
+	$(BIN)/livestrat demo
+
 test: $(STAMP) tools
 	PATH="$(CURDIR)/$(TOOLS):$$PATH" $(BIN)/python -m pytest $(PYTEST_ARGS)
 
@@ -54,7 +59,7 @@ $(STAMP): pyproject.toml requirements.lock
 		|| { rm -rf $(VENV); py=$$(sh scripts/find-python.sh) && echo "Creating $(VENV)/ with $$py" \
 		     && "$$py" -m venv $(VENV); }
 	@echo "Installing livestrat and its locked dependencies into $(VENV)/ (first run takes a minute)..."
-	@$(BIN)/python -m pip install --quiet -c requirements.lock -e '.[runtime,operator,desk,dev]' 2>&1 \
+	@$(BIN)/python -m pip install --quiet -c requirements.lock -e '.[runtime,operator,desk,demo,dev]' 2>&1 \
 		| { grep -v '^WARNING: Location' || true; }
 	@$(BIN)/livestrat --help >/dev/null
 	@rm -f $(VENV)/.installed-*

@@ -43,12 +43,12 @@ from bench.machine import machine_header  # noqa: E402
 from livestrat.api.crd import build_crd  # noqa: E402
 from livestrat.api.resource import LiveStrategy  # noqa: E402
 from livestrat.api.runtime_config import HTTP_PORT  # noqa: E402
+from livestrat.kube_emulator.emulator import KubernetesEmulator, kubeconfig  # noqa: E402
 from strategy_operator.build import manifests  # noqa: E402
 from strategy_operator.settings import OperatorSettings  # noqa: E402
 from tests.support.desk import example  # noqa: E402
 from tests.support.docker_pod import Container, PodIdentity, pod_run_args  # noqa: E402
 from tests.support.helm import RELEASE, RELEASE_NAMESPACE, only, operator_environ, render_with_images  # noqa: E402
-from tests.support.kube_emulator import KubernetesEmulator, kubeconfig  # noqa: E402
 from tests.support.operator import free_port  # noqa: E402
 
 LS = "livestrat.io/v1alpha1/livestrategies"

@@ -44,9 +44,9 @@ sys.path.insert(0, str(ROOT))
 
 from bench.machine import machine_header  # noqa: E402
 from livestrat.api.crd import build_crd  # noqa: E402
+from livestrat.kube_emulator.emulator import KubernetesEmulator, kubeconfig  # noqa: E402
+from livestrat.kube_emulator.kubelet import Kubelet  # noqa: E402
 from tests.support.desk import example  # noqa: E402
-from tests.support.kube_emulator import KubernetesEmulator, kubeconfig  # noqa: E402
-from tests.support.kubelet import Kubelet  # noqa: E402
 from tests.support.operator import free_port, is_operator_request  # noqa: E402
 
 LS = "livestrat.io/v1alpha1/livestrategies"

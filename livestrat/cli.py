@@ -13,6 +13,7 @@ from pathlib import Path
 
 from livestrat import manifests
 from livestrat.api.runtime_config import CONFIG_FILE_NAME, CONFIG_MOUNT_DIR, HTTP_PORT
+from livestrat.demo import options as demo_options
 
 DESCRIPTION = "livestrat runs NautilusTrader strategies on Kubernetes: one pod per LiveStrategy resource."
 EPILOG = "Run `livestrat COMMAND --help` for a command's options. Documentation: docs/ in the repository."
@@ -149,6 +150,10 @@ def _cmd_venue_emulator(args: argparse.Namespace) -> int:
     from livestrat.venue_emulator.server import run_command
 
     return run_command(args)
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    return demo_options.run(args)
 
 
 def _cmd_operator(args: argparse.Namespace) -> int:
@@ -409,6 +414,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--namespace", action="append", default=[], metavar="NS", help="watch only NS (repeatable); default all"
     )
     p.set_defaults(func=_cmd_operator)
+
+    p = command("demo", demo_options.SUMMARY, demo_options.DETAILS)
+    demo_options.add_arguments(p)
+    p.set_defaults(func=_cmd_demo)
     return parser
 
 

@@ -13,10 +13,10 @@ import pytest
 from kubernetes_asyncio.client import CoreV1Api
 from kubernetes_asyncio.client.exceptions import ApiException
 
-from tests.support import configmap_volume
-from tests.support.configmap_volume import MountFailed, payload, write
+from livestrat.kube_emulator import configmap_volume
+from livestrat.kube_emulator.configmap_volume import MountFailed, payload, write
+from livestrat.kube_emulator.kubelet import Kubelet
 from tests.support.kube import wait_for
-from tests.support.kubelet import Kubelet
 
 
 @pytest.fixture

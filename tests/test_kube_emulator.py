@@ -11,10 +11,10 @@ import pytest
 from kubernetes_asyncio.client import CoreV1Api, CustomObjectsApi
 from kubernetes_asyncio.client.exceptions import ApiException
 
+from livestrat.kube_emulator.emulator import ADMIN_HEADERS
+from livestrat.kube_emulator.quantities import DOCUMENTED_EXAMPLES, canonical
+from livestrat.kube_emulator.validation import RBAC, name_check
 from tests.support.kube import ADMISSION_PLURALS, LIVESTRATEGIES
-from tests.support.kube_emulator import ADMIN_HEADERS
-from tests.support.kube_quantities import DOCUMENTED_EXAMPLES, canonical
-from tests.support.kube_validation import RBAC, name_check
 from tests.support.watch_gap import WatchGap
 
 MANIFEST = {
@@ -551,8 +551,8 @@ async def test_orphan_deletion_leaves_the_dependents_without_the_owners_referenc
 async def test_a_new_statefulset_adopts_the_orphan_pod_its_selector_matches(emulator, tmp_path):
     # "Use Cascading Deletion": deleting a StatefulSet with --cascade=orphan leaves its pods, and a controller whose
     # selector matches orphan pods adopts them (ControllerRefManager) rather than creating others.
+    from livestrat.kube_emulator.kubelet import Kubelet
     from tests.support.kube import wait_for
-    from tests.support.kubelet import Kubelet
 
     async with Kubelet(emulator, workdir=tmp_path) as kubelet:
         emulator.create_object("apps/v1/statefulsets", STATEFULSET, namespace="default")

@@ -20,8 +20,7 @@ from typing import Any
 import kmock
 import pytest
 
-from tests.support.kube import LIVESTRATEGIES, call, wait_for
-from tests.support.kube_authn import (
+from livestrat.kube_emulator.authn import (
     ADMIN_TOKEN,
     CREDENTIAL_ID_KEY,
     NODE_NAME_KEY,
@@ -31,8 +30,9 @@ from tests.support.kube_authn import (
     UNAUTHORIZED_BODY,
     Unauthorized,
 )
-from tests.support.kube_emulator import KubernetesEmulator
-from tests.support.kubelet import Container, Kubelet
+from livestrat.kube_emulator.emulator import KubernetesEmulator
+from livestrat.kube_emulator.kubelet import Container, Kubelet
+from tests.support.kube import LIVESTRATEGIES, call, wait_for
 
 SA = "v1/serviceaccounts"
 PODS = "v1/pods"

@@ -13,10 +13,10 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from tests.support import pod_logs
+from livestrat.kube_emulator import pod_logs
+from livestrat.kube_emulator.emulator import ADMIN_HEADERS, KubernetesEmulator
+from livestrat.kube_emulator.kubelet import _record
 from tests.support.desk_users import add_cluster_role, desk_user
-from tests.support.kube_emulator import ADMIN_HEADERS, KubernetesEmulator
-from tests.support.kubelet import _record
 
 
 @dataclass

@@ -16,10 +16,10 @@ import pytest
 from livestrat.api.admission import object_nodes, policy
 from livestrat.api.crd import openapi_schema
 from livestrat.api.resource import LiveStrategy
-from tests.support.admission_policy import denial
+from livestrat.kube_emulator.admission_policy import denial
+from livestrat.kube_emulator.emulator import ADMIN_HEADERS
 from tests.support.desk import example
 from tests.support.kube import LIVESTRATEGIES
-from tests.support.kube_emulator import ADMIN_HEADERS
 
 NODES = list(object_nodes(openapi_schema()["properties"]["spec"]))
 

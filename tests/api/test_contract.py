@@ -172,10 +172,13 @@ def test_no_contract_value_is_retyped(package):
     )
     by_value = {value: name for name, value in CONTRACT_VALUES.items()}
     homes = {"livestrat/api/contract.py", "livestrat/api/runtime_config.py"}
+    # The API emulator and the stand-in kubelet play Kubernetes, the other side of this contract: they spell
+    # the values as Kubernetes does on purpose, so a value changed on the product's side is caught against them.
+    stand_ins = "livestrat/kube_emulator/"
     retyped = [
         f"{path}:{node.lineno}: {node.value!r} is {by_value[node.value]}"
         for path, tree in sources(package).items()
-        if path not in homes
+        if path not in homes and not path.startswith(stand_ins)
         for node in ast.walk(tree)
         if isinstance(node, ast.Constant) and isinstance(node.value, str) and node.value in by_value
     ]

@@ -18,11 +18,11 @@ from typing import Any
 
 import pytest
 
+from livestrat.kube_emulator.emulator import KubernetesEmulator
+from livestrat.kube_emulator.kubelet import Kubelet
 from tests.support.desk import Desk, example
 from tests.support.helm import find, only, render
 from tests.support.kube import wait_for
-from tests.support.kube_emulator import KubernetesEmulator
-from tests.support.kubelet import Kubelet
 from tests.support.operator import fast_settings, running_operator
 from tests.support.prometheus import PodTarget, PrometheusServer, monitor_job, scrape_config
 

@@ -14,15 +14,15 @@ import pytest
 
 from livestrat.api.contract import HALT_ANNOTATION, KILL_SWITCH_ANNOTATION, RISK_ACK_ANNOTATION
 from livestrat.desk import roles
+from livestrat.kube_emulator.kubelet import Kubelet
+from livestrat.kube_emulator.rbac import triples
 from tests.support.desk import Desk, example
 from tests.support.desk_plugin import kubectl_livestrat
 from tests.support.desk_users import desk_user
 from tests.support.helm import RELEASE, find, render, template_result
 from tests.support.k8s_schemas import manifest_errors
 from tests.support.kube import wait_for
-from tests.support.kubelet import Kubelet
 from tests.support.operator import fast_settings, running_operator
-from tests.support.rbac import triples
 
 # Every test here runs a process (helm, kubectl, the plugin): the slow tier (tests/support/tiers.py).
 pytestmark = pytest.mark.slow

@@ -12,6 +12,7 @@ import yaml
 from livestrat.api.contract import STRATEGY_LABEL
 from livestrat.api.resource import LiveStrategy
 from livestrat.api.runtime_config import HTTP_PORT
+from livestrat.kube_emulator.rbac import Grants, Request, triples
 from strategy_operator.build import manifests
 from strategy_operator.settings import OperatorSettings
 from tests.support.helm import (
@@ -24,7 +25,6 @@ from tests.support.helm import (
     operator_environ,
     render,
 )
-from tests.support.rbac import Grants, Request, triples
 
 EXAMPLE = ROOT / "examples" / "paper-ema-cross.yaml"
 

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import pytest
 
+from livestrat.kube_emulator.rbac import Grants, Request, triples
 from tests.support.helm import RELEASE, RELEASE_NAMESPACE, find, render
-from tests.support.rbac import Grants, Request, triples
 
 # Every test here runs a process (helm, kubectl, livestrat): the slow tier (tests/support/tiers.py).
 pytestmark = pytest.mark.slow

@@ -4,7 +4,7 @@ The calls are recorded, not listed by hand: the real kopf operator runs against 
 Kubernetes API emulator (tests/support/api_calls.py) and every request it sends is turned
 into (verb, apiGroup, resource[/subresource]) with its namespace. The chart's Roles,
 ClusterRoles and bindings are then evaluated like the API server's RBAC authorizer would
-(tests/support/rbac.py). With watched namespaces, the operator also runs as the chart's own
+(livestrat/kube_emulator/rbac.py). With watched namespaces, the operator also runs as the chart's own
 ServiceAccount, its roles stored in the emulator, whose RBAC refuses live what they do not grant.
 """
 
@@ -16,15 +16,15 @@ from collections.abc import Iterable
 import pytest
 import yaml
 
+from livestrat.kube_emulator.emulator import kubeconfig
+from livestrat.kube_emulator.kubelet import Kubelet
+from livestrat.kube_emulator.rbac import Grants, Request, triples
 from strategy_operator.settings import OperatorSettings
 from tests.support import api_calls
 from tests.support.desk import Desk, paper
 from tests.support.helm import CHART, RELEASE, RELEASE_NAMESPACE, find, operator_environ, render
 from tests.support.kube import wait_for
-from tests.support.kube_emulator import kubeconfig
-from tests.support.kubelet import Kubelet
 from tests.support.operator import OperatorThread, fast_settings, is_operator_request
-from tests.support.rbac import Grants, Request, triples
 
 WATCHED = ["desk-a", "desk-b"]
 RBAC_KINDS = {

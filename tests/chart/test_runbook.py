@@ -17,11 +17,11 @@ from pathlib import Path
 
 import pytest
 
+from livestrat.kube_emulator.emulator import KubernetesEmulator
+from livestrat.kube_emulator.kubelet import Kubelet
 from tests.support.desk import Desk, kubectl_binary, paper
 from tests.support.helm import ROOT
 from tests.support.kube import wait_for
-from tests.support.kube_emulator import KubernetesEmulator
-from tests.support.kubelet import Kubelet
 from tests.support.operator import fast_settings, running_operator
 
 NAMESPACE = "trading-live"

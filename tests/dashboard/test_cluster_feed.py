@@ -16,10 +16,10 @@ from livestrat.desk import roles
 from livestrat.desk.cluster import Cluster
 from livestrat.desk.cluster_feed import ClusterControls, ClusterSource
 from livestrat.desk.dashboard import ConfirmAction, Dashboard
+from livestrat.kube_emulator.emulator import KubernetesEmulator
 from tests.support.desk import LIVESTRATEGIES, Desk, paper
 from tests.support.desk_users import add_cluster_role, desk_user
 from tests.support.kube import wait_for
-from tests.support.kube_emulator import KubernetesEmulator
 
 SIZE = (200, 50)
 NS = "desk-a"

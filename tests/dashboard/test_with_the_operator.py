@@ -13,10 +13,10 @@ from livestrat.desk.cluster import Cluster
 from livestrat.desk.cluster_feed import ClusterControls, ClusterSource
 from livestrat.desk.dashboard import ConfirmAction, Dashboard
 from livestrat.desk.fleet import money_text, parse_money
+from livestrat.kube_emulator.kubelet import Kubelet
 from tests.support.desk import Desk, example
 from tests.support.desk_users import add_cluster_role, desk_user
 from tests.support.kube import wait_for
-from tests.support.kubelet import Kubelet
 from tests.support.operator import fast_settings, running_operator
 
 pytestmark = pytest.mark.slow

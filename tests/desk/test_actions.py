@@ -16,9 +16,9 @@ from livestrat.api.contract import (
 )
 from livestrat.desk import actions, roles
 from livestrat.desk.cluster import Cluster, DeskError, Forbidden, NotFound
+from livestrat.kube_emulator.emulator import KubernetesEmulator, kubeconfig
 from tests.support.desk import LIVESTRATEGIES, paper
 from tests.support.desk_users import add_cluster_role, desk_user
-from tests.support.kube_emulator import KubernetesEmulator, kubeconfig
 from tests.support.watch_gap import WatchGap
 
 NS = "desk-a"

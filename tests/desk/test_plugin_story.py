@@ -20,15 +20,15 @@ from urllib.parse import quote
 import pytest
 
 from livestrat.desk.fleet import parse_money
+from livestrat.kube_emulator.kubelet import Kubelet
+from livestrat.kube_emulator.pod_logs import plain_text
 from strategy_runtime.ledger.dsn import DsnParts
 from strategy_runtime.ledger.export import fills_csv, fills_json
 from strategy_runtime.ledger.reader import LedgerSource
 from tests.support.desk import Desk, paper
 from tests.support.desk_plugin import kubectl_livestrat
 from tests.support.kube import wait_for
-from tests.support.kubelet import Kubelet
 from tests.support.operator import fast_settings, running_operator
-from tests.support.pod_logs import plain_text
 from tests.support.postgres import PasswordRole, connected, password_role
 from tests.support.secrets import assert_no_trace, password_with
 

@@ -10,9 +10,9 @@ import time
 import pytest
 import yaml
 
+from livestrat.kube_emulator.emulator import KubernetesEmulator
 from tests.support.desk import LIVESTRATEGIES, now_text, paper
 from tests.support.desk_plugin import kubectl_livestrat, spawn
-from tests.support.kube_emulator import KubernetesEmulator
 
 pytestmark = pytest.mark.slow  # runs kubectl and the plugin
 

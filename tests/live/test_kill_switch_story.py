@@ -18,9 +18,9 @@ from decimal import Decimal
 
 import pytest
 
+from livestrat.kube_emulator.kubelet import Kubelet
 from tests.support.desk import Desk
 from tests.support.kube import wait_for
-from tests.support.kubelet import Kubelet
 from tests.support.live_runtime import SPOT, Reckoning, ledger_fills, live_catalog, story_spec
 from tests.support.operator import fast_settings, running_operator
 from tests.support.runtime_process import ROOT

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from livestrat.kube_emulator.emulator import KubernetesEmulator
+from livestrat.kube_emulator.kubelet import Kubelet
 from tests.support.desk import Desk
-from tests.support.kube_emulator import KubernetesEmulator
-from tests.support.kubelet import Kubelet
 
 
 @pytest.fixture

@@ -1,7 +1,7 @@
 """A drain waits for a deliberate decision: each strategy's pod is guarded by a PodDisruptionBudget.
 
 ``kubectl drain`` evicts pods through the Eviction API, which honours PodDisruptionBudgets
-(tests/support/disruption.py, checked against the documentation in tests/test_kube_emulator.py).
+(livestrat/kube_emulator/disruption.py, checked against the documentation in tests/test_kube_emulator.py).
 The operator gives every LiveStrategy one that allows no disruption, so a drain retries (429) until
 the desk halts the strategy or moves it; the halt itself deletes the pod and is never blocked.
 """
@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import aiohttp
 
+from livestrat.kube_emulator.emulator import ADMIN_HEADERS
+from livestrat.kube_emulator.kubelet import Kubelet
 from tests.support.desk import Desk, example
 from tests.support.kube import wait_for
-from tests.support.kube_emulator import ADMIN_HEADERS
-from tests.support.kubelet import Kubelet
 from tests.support.operator import fast_settings, running_operator
 
 NAME = "ema-cross-btc"

@@ -11,10 +11,10 @@ from __future__ import annotations
 import pytest
 
 from livestrat.api.status import LiveStrategyStatus
+from livestrat.kube_emulator.emulator import ADMIN_HEADERS
+from livestrat.kube_emulator.kubelet import Kubelet
 from tests.support.desk import Desk, example, paper
 from tests.support.kube import wait_for
-from tests.support.kube_emulator import ADMIN_HEADERS
-from tests.support.kubelet import Kubelet
 from tests.support.operator import fast_settings, operator_writes, running_operator
 from tests.support.runtime_process import ROOT
 from tests.support.scripted import read_events, scripted_strategy

@@ -9,10 +9,10 @@ halt is an annotation no manifest owns (``livestrat.io/halt``, as CloudNativePG 
 from __future__ import annotations
 
 from livestrat.api.contract import HALT_ANNOTATION, KILL_SWITCH_ANNOTATION
+from livestrat.kube_emulator.kubelet import Kubelet
 from tests.support.desk import Desk, paper
 from tests.support.gitops import SelfHeal
 from tests.support.kube import wait_for
-from tests.support.kubelet import Kubelet
 from tests.support.operator import fast_settings, operator_writes, running_operator
 
 

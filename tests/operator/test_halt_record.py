@@ -13,9 +13,9 @@ from typing import Any
 
 import kmock
 
+from livestrat.kube_emulator.kubelet import Kubelet
 from tests.support.desk import Desk, example
 from tests.support.kube import wait_for
-from tests.support.kubelet import Kubelet
 from tests.support.operator import fast_settings, operator_writes, running_operator
 
 NAME = "ema-cross-btc"

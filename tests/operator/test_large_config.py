@@ -7,9 +7,9 @@ from __future__ import annotations
 import json
 
 from livestrat.api.runtime_config import CONFIG_FILE_NAME
+from livestrat.kube_emulator.kubelet import Kubelet
 from tests.support.desk import Desk, example
 from tests.support.kube import wait_for
-from tests.support.kubelet import Kubelet
 from tests.support.operator import fast_settings, running_operator
 
 NAME = "ema-cross-btc"

@@ -17,9 +17,9 @@ from urllib.parse import quote
 
 import pytest
 
+from livestrat.kube_emulator.kubelet import Kubelet
 from tests.support.desk import Desk, paper
 from tests.support.kube import wait_for
-from tests.support.kubelet import Kubelet
 from tests.support.operator import fast_settings, running_operator
 from tests.support.postgres import PasswordRole
 from tests.support.secrets import assert_no_trace, password_with

@@ -25,10 +25,10 @@ import pytest
 from livestrat.api.contract import KILL_SWITCH_ANNOTATION
 from livestrat.api.resource import LiveStrategy
 from livestrat.api.status import LiveStrategyStatus
+from livestrat.kube_emulator.emulator import KubernetesEmulator
+from livestrat.kube_emulator.kubelet import Kubelet
 from tests.support.desk import Desk
 from tests.support.kube import wait_for
-from tests.support.kube_emulator import KubernetesEmulator
-from tests.support.kubelet import Kubelet
 from tests.support.malformed import Malformation, malformations, oddities, paper_strategy
 from tests.support.operator import fast_settings, running_operator
 

@@ -7,11 +7,11 @@ import jsonschema
 import pytest
 
 from livestrat.api.crd import build_crd
+from livestrat.kube_emulator.kubelet import Kubelet
 from tests.support.clock import ShiftedClock
 from tests.support.desk import Desk, example, paper
 from tests.support.k8s_schemas import manifest_errors
 from tests.support.kube import wait_for
-from tests.support.kubelet import Kubelet
 from tests.support.operator import (
     OperatorThread,
     fast_settings,

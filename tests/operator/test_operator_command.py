@@ -13,9 +13,9 @@ from pathlib import Path
 import aiohttp
 import pytest
 
+from livestrat.kube_emulator.kubelet import Kubelet
 from tests.support.desk import Desk, example, paper
 from tests.support.kube import wait_for
-from tests.support.kubelet import Kubelet
 from tests.support.operator import free_port, operator_writes
 
 LIVESTRAT = str(Path(sys.executable).with_name("livestrat"))

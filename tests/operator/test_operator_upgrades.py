@@ -7,9 +7,9 @@ resume, or (under Auto) a change of its own spec. A strategy without a running p
 
 from __future__ import annotations
 
+from livestrat.kube_emulator.kubelet import Kubelet
 from tests.support.desk import Desk, paper
 from tests.support.kube import wait_for
-from tests.support.kubelet import Kubelet
 from tests.support.operator import fast_settings, running_operator
 
 OLD, NEW = "livestrat-runtime:1.0", "livestrat-runtime:2.0"

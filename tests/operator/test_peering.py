@@ -12,10 +12,10 @@ from datetime import UTC, datetime, timedelta
 
 import aiohttp
 
+from livestrat.kube_emulator.kubelet import Kubelet
 from strategy_operator.peering import Paused, paused_by
 from tests.support.desk import Desk, paper
 from tests.support.kube import wait_for
-from tests.support.kubelet import Kubelet
 from tests.support.operator import OperatorThread, fast_settings, peering_crd
 
 CLUSTER_PEERINGS = "kopf.dev/v1/clusterkopfpeerings"

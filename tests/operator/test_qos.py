@@ -2,17 +2,17 @@
 
 A Guaranteed pod is the last one a node under memory pressure evicts and gets the CPU it asked for
 (no overcommit); the API server decides the class when the pod is created, from its containers
-(tests/support/qos.py, checked against the documentation in tests/test_kube_emulator.py).
+(livestrat/kube_emulator/qos.py, checked against the documentation in tests/test_kube_emulator.py).
 """
 
 from __future__ import annotations
 
 from livestrat.api.validation import parse
+from livestrat.kube_emulator.kubelet import Kubelet
 from strategy_operator.build.manifests import build_pod_template
 from strategy_operator.settings import OperatorSettings
 from tests.support.desk import Desk, example
 from tests.support.kube import wait_for
-from tests.support.kubelet import Kubelet
 from tests.support.operator import fast_settings, running_operator
 
 

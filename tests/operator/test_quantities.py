@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from livestrat.kube_emulator.quantities import DOCUMENTED_EXAMPLES
 from strategy_operator.quantities import parse_quantity, same_quantity
-from tests.support.kube_quantities import DOCUMENTED_EXAMPLES
 
 
 @pytest.mark.parametrize(("written", "stored"), DOCUMENTED_EXAMPLES)

@@ -13,10 +13,10 @@ from typing import Any
 import pytest
 import yaml
 
+from livestrat.kube_emulator.kubelet import Kubelet
 from tests.support.desk import CHILD_RESOURCES, Desk, paper
 from tests.support.helm import template_result
 from tests.support.kube import ADMISSION_PLURALS, call, wait_for
-from tests.support.kubelet import Kubelet
 from tests.support.operator import fast_settings, is_operator_request, running_operator
 
 SHARED = "livestrat-runtime"

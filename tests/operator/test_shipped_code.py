@@ -10,9 +10,9 @@ import os
 import pytest
 
 from livestrat.api.runtime_config import CODE_MOUNT_DIR
+from livestrat.kube_emulator.kubelet import Kubelet
 from tests.support.desk import Desk, example
 from tests.support.kube import wait_for
-from tests.support.kubelet import Kubelet
 from tests.support.operator import fast_settings, running_operator
 from tests.support.shipped_code import HELPER, MODULE, SOURCE, configmap, shipped_manifest
 

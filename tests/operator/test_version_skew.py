@@ -12,9 +12,9 @@ import pytest
 from livestrat.api.admission import policy
 from livestrat.api.crd import build_crd
 from livestrat.api.resource import CRD_NAME
+from livestrat.kube_emulator.kubelet import Kubelet
 from tests.support.desk import Desk, example, paper
 from tests.support.kube import ADMISSION_PLURALS, wait_for
-from tests.support.kubelet import Kubelet
 from tests.support.operator import fast_settings, running_operator
 
 NAME = "ema-cross-btc"

@@ -8,9 +8,9 @@ taken, deletes a pod or scales a StatefulSet down, and a reconciler whose LiveSt
 
 from __future__ import annotations
 
+from livestrat.kube_emulator.kubelet import Kubelet
 from tests.support.desk import Desk, paper
 from tests.support.kube import wait_for
-from tests.support.kubelet import Kubelet
 from tests.support.operator import OperatorThread, fast_settings, peering_crd, running_operator
 from tests.support.watch_gap import WatchGap
 

@@ -14,11 +14,11 @@ import pytest
 import yaml
 
 from livestrat.api.runtime_config import ENV_API_KEY, ENV_API_SECRET
+from livestrat.kube_emulator.emulator import kubeconfig
 from strategy_runtime.ledger import SqliteLedger, run_key
 from strategy_runtime.pnl import recompute_pnl
 from tests.support.catalogs import flat, write_price_path
 from tests.support.kube import LIVESTRATEGIES
-from tests.support.kube_emulator import kubeconfig
 from tests.support.runtime_process import ROOT, RuntimeProcess, paper_spec, strategy_config
 from tests.support.scripted import read_events, scripted_strategy
 from tests.support.tcp_proxy import CuttableProxy

@@ -14,13 +14,13 @@ from urllib.parse import urlsplit
 import asyncpg
 import pytest
 
+from livestrat.kube_emulator.emulator import kubeconfig
 from strategy_runtime.ledger import PostgresLedger
 from strategy_runtime.ledger.dsn import DsnParts
 from strategy_runtime.ledger.reader import LedgerSource
 from strategy_runtime.pnl import recompute_pnl
 from tests.support.catalogs import flat, write_price_path
 from tests.support.kube import LIVESTRATEGIES
-from tests.support.kube_emulator import kubeconfig
 from tests.support.ledger import take_over_fence
 from tests.support.runtime_process import RuntimeProcess, example_spec, paper_spec, strategy_config
 from tests.support.scripted import read_events, scripted_strategy

@@ -43,12 +43,12 @@ from livestrat.api.runtime_config import (
     ENV_LEDGER_DSN,
     RuntimeConfig,
 )
+from livestrat.kube_emulator.emulator import kubeconfig
 from strategy_runtime.ledger import LedgerError, LedgerUnavailable, PostgresLedger
 from strategy_runtime.ledger.dsn import DsnParts
 from strategy_runtime.live.endpoints import ENV_VENUE_ENDPOINTS
 from strategy_runtime.runtime import EXIT_FAILED, EXIT_INVALID
 from tests.support.kube import LIVESTRATEGIES, wait_for
-from tests.support.kube_emulator import kubeconfig
 from tests.support.ledger import KEY
 from tests.support.live_nodes import live_manifest
 from tests.support.operator import runtime_token

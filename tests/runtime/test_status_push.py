@@ -1,6 +1,6 @@
 """The runtime pushes its trading state into its LiveStrategy's status, against the HTTP Kubernetes API emulator.
 
-A real ``livestrat runtime`` process talks to the emulator (tests/support/kube_emulator.py)
+A real ``livestrat runtime`` process talks to the emulator (livestrat/kube_emulator/emulator.py)
 through kubernetes_asyncio and a kubeconfig, as it would talk to an API server. What the
 emulator stores is compared with what the ledger holds (read from the SQLite file).
 """

@@ -13,8 +13,8 @@ import yaml
 
 from livestrat.api.spec import StrategySource
 from livestrat.api.validation import parse
+from livestrat.kube_emulator import configmap_volume
 from strategy_runtime.strategy_source import StrategyLoadError, load_strategy
-from tests.support import configmap_volume
 from tests.support.shipped_code import SOURCE, configmap, shipped_manifest
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -37,10 +37,10 @@ from typing import NamedTuple
 import kmock
 import pytest
 
+from livestrat.kube_emulator.emulator import KubernetesEmulator
+from livestrat.kube_emulator.kubelet import Kubelet
 from tests.support.desk import Desk, example, paper
 from tests.support.kube import wait_for
-from tests.support.kube_emulator import KubernetesEmulator
-from tests.support.kubelet import Kubelet
 from tests.support.operator import OperatorThread, fast_settings, is_operator_request, peering_crd
 
 

@@ -21,8 +21,8 @@ from typing import Any
 
 import yaml
 
+from livestrat.kube_emulator.emulator import KubernetesEmulator
 from strategy_operator.build import labels
-from tests.support.kube_emulator import KubernetesEmulator
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "examples"

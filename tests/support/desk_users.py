@@ -13,7 +13,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from tests.support.kube_emulator import KubernetesEmulator, kubeconfig
+from livestrat.kube_emulator.emulator import KubernetesEmulator, kubeconfig
 
 CLUSTER_ROLES = "rbac.authorization.k8s.io/v1/clusterroles"
 ROLE_BINDINGS = "rbac.authorization.k8s.io/v1/rolebindings"

@@ -23,7 +23,7 @@ Where it must differ from a cluster, and says so:
   loopback ports, and the API server is the emulator on 127.0.0.1;
 - the service account token is stood in for by a kubeconfig, mounted read-only and named by
   ``KUBECONFIG`` (both the operator and the runtime use a kubeconfig when
-  ``KUBERNETES_SERVICE_HOST`` is not set), as tests/support/kubelet.py does for processes;
+  ``KUBERNETES_SERVICE_HOST`` is not set), as livestrat/kube_emulator/kubelet.py does for processes;
 - ``terminationGracePeriodSeconds`` is the ``docker stop -t`` of ``stop()``: SIGTERM, then
   SIGKILL after the grace period, as the kubelet does.
 """

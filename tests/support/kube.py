@@ -20,7 +20,7 @@ import pytest
 
 from livestrat.api.admission import policy
 from livestrat.api.crd import build_crd
-from tests.support.kube_emulator import ADMIN_HEADERS, KubernetesEmulator, kubeconfig
+from livestrat.kube_emulator.emulator import ADMIN_HEADERS, KubernetesEmulator, kubeconfig
 
 LIVESTRATEGIES = "livestrat.io/v1alpha1/livestrategies"
 ADMISSION_PLURALS = {

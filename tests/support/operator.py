@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import socket
 import threading
 from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
@@ -25,22 +24,17 @@ import kopf
 import pytest
 
 from livestrat.api.resource import LiveStrategy
+from livestrat.kube_emulator.emulator import KubernetesEmulator
+from livestrat.kube_emulator.ports import free_port
 from strategy_operator.build import manifests
 from strategy_operator.clock import SYSTEM_CLOCK, Clock
 from strategy_operator.main import operator_kwargs
 from strategy_operator.settings import OperatorSettings
 from tests.support.kube import wait_for
-from tests.support.kube_emulator import KubernetesEmulator
 
 LIVESTRATEGIES_PATH = "livestrat.io/v1alpha1/livestrategies"
 LIVESTRATEGIES = kmock.resource(LIVESTRATEGIES_PATH)
 OPERATOR_AGENTS = ("kopf/", "livestrat-operator/")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def fast_settings(**overrides: Any) -> OperatorSettings:

@@ -29,7 +29,7 @@ from typing import Any
 
 import kmock
 
-from tests.support.kube_emulator import KubernetesEmulator
+from livestrat.kube_emulator.emulator import KubernetesEmulator
 
 
 class WatchGap:

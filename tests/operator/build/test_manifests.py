@@ -10,6 +10,7 @@ import pytest
 from livestrat.api.names import DNS_LABEL_MAX_LENGTH, NAME_MAX_LENGTH, REVISION_HASH_LENGTH, name_allowed
 from livestrat.api.resource import LiveStrategy
 from livestrat.api.runtime_config import RuntimeConfig
+from livestrat.kube_emulator.validation import dns1123_label, name_check
 from strategy_operator.build import labels
 from strategy_operator.build.configuration import render_runtime_config
 from strategy_operator.build.manifests import (
@@ -26,7 +27,6 @@ from strategy_operator.build.policy import secret_requirements, spec_problems
 from strategy_operator.settings import OperatorSettings
 from tests.support.desk import example
 from tests.support.k8s_schemas import manifest_errors
-from tests.support.kube_validation import dns1123_label, name_check
 from tests.support.pss import check_manifest
 
 EXAMPLES = ["paper-ema-cross", "gcs-fuse-catalog", "halted", "live-binance-testnet", "live-deribit-testnet"]

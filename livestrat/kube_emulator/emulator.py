@@ -26,7 +26,7 @@ semantics with those of a real API server, as far as an operator can observe the
 * deletion with finalizers (``deletionTimestamp``; removing the last finalizer deletes),
   no new finalizers during deletion, ``ownerReferences`` garbage collection: background, and
   foreground and orphan through their finalizers (``foregroundDeletion``, ``orphan``) as the
-  garbage collector does them (tests/support/kube_gc.py); namespace deletion cascades;
+  garbage collector does them (garbage_collector.py); namespace deletion cascades;
 * watches that honour ``resourceVersion`` (no replay on reconnection; 410 Gone when
   the history is exhausted), ``labelSelector``/``fieldSelector`` (with the
   ADDED/DELETED transitions), ``timeoutSeconds``, ``sendInitialEvents`` and bookmarks;
@@ -36,40 +36,43 @@ semantics with those of a real API server, as far as an operator can observe the
 * correct routing of ``/api/v1/namespaces[/NAME[/status|finalize]]``, and the core group's discovery named
   ``v1`` (kmock says ``/v1``), so kubectl finds built-in kinds;
 * resource quantities of pods and pod templates stored in canonical form
-  (tests/support/kube_quantities.py: ``0.5`` is stored as ``500m``), so a write of the same value
+  (quantities.py: ``0.5`` is stored as ``500m``), so a write of the same value
   spelt otherwise is a no-op;
-* fields an update may not change (tests/support/kube_immutable.py: a StatefulSet's spec
+* fields an update may not change (immutable.py: a StatefulSet's spec
   outside replicas, template, updateStrategy, ...), refused with 422 as the API server does;
-* the Eviction API honouring PodDisruptionBudgets (tests/support/disruption.py);
+* the Eviction API honouring PodDisruptionBudgets (disruption.py);
 * a container's log (``pods/NAME/log``, with ``container``, ``previous``, ``sinceSeconds``/``sinceTime``,
   ``tailLines``, ``limitBytes``, ``timestamps``, ``follow``) from the stand-in kubelet's CRI log files
-  (tests/support/pod_logs.py);
-* a pod's ``status.qosClass``, set when it is created (tests/support/qos.py);
-* the metadata checks of every write (tests/support/kube_validation.py): names per resource
+  (pod_logs.py);
+* a pod's ``status.qosClass``, set when it is created (qos.py);
+* the metadata checks of every write (validation.py): names per resource
   (a DNS-1035 label for Services, ...), ``generateName`` completed as the API server does, and
   256 KiB of annotations in all; and ConfigMaps' keys (file names a configMap volume can hold); refused
   with 422 ``Invalid`` and apimachinery's messages.
 
-* a custom object's structural schema (tests/support/crd_schema.py): unknown fields pruned before it
+* a custom object's structural schema (crd_schema.py): unknown fields pruned before it
   is stored, unless the schema preserves them; refused with 400 under ``fieldValidation=Strict``, told
   in ``Warning`` headers under ``Warn`` (the default when a request names none), silent under
   ``Ignore``; defaults applied on every write, and to what is read once a CRD gains one;
 * ValidatingAdmissionPolicies and their bindings, applied to every write they match, with the requesting
-  user in ``request.userInfo`` (tests/support/admission_policy.py);
-* authentication (tests/support/kube_authn.py): the static admin token ``kmock`` (group ``system:masters``:
+  user in ``request.userInfo`` (admission_policy.py);
+* authentication (authn.py): the static admin token ``kmock`` (group ``system:masters``:
   never refused by authorization), service-account tokens issued by :meth:`KubernetesEmulator.issue_token`
   (bound to a pod if asked, as the kubelet mounts them) and checked on every request against the
   ServiceAccount and pod they name, anonymous requests without a token; 401 with the API server's body;
-* authorization: RBAC (tests/support/rbac.py) from the Roles, ClusterRoles and bindings stored here, with the
+* authorization: RBAC (rbac.py) from the Roles, ClusterRoles and bindings stored here, with the
   bootstrap policy every cluster has (``system:discovery``, ``system:basic-user``,
   ``system:public-info-viewer``); 403 with the API server's message
   (``User "..." cannot patch resource "livestrategies/status" in API group ... in the namespace ...``);
   RBAC's escalation prevention on writes of roles and bindings (grant only what you hold, or ``escalate`` /
   ``bind``; a binding to a missing role is 404 for such a user);
 * the ServiceAccount admission plugin on pods and the ServiceAccount controller's ``default`` ServiceAccount
-  in every namespace (tests/support/service_account_admission.py).
+  in every namespace (service_account_admission.py);
+* server-side printing (tables.py): ``kubectl get lstrat`` (and ``-w``) shows the CRD's printer columns,
+  ``kubectl get pods`` / ``statefulsets`` the API server's own; discovery as kubectl reads it (the core
+  group version ``v1``, subresources without short names), so ``kubectl get pods`` finds the core pods.
 
-What it still does not do: the rest of admission/validation (no type, enum or bound checks, no CEL),
+What it still does not do: Tables for the other built-in resources (kubectl prints them with NAME and AGE), the rest of admission/validation (no type, enum or bound checks, no CEL),
 server-side apply, field managers, dry-run, ``deletecollection``, pods & controllers (nothing ever
 populates a StatefulSet's status: tests must do it), quotas, impersonation, client certificates, the
 Node authorizer, the default user-facing ClusterRoles (``admin``, ``edit``, ``view``, ``cluster-admin``),
@@ -106,19 +109,20 @@ import attrs
 import jsonpatch
 import kmock
 
-from tests.support import (
+from livestrat.kube_emulator import (
     admission_policy,
+    authn,
     crd_schema,
     disruption,
-    kube_authn,
-    kube_gc,
-    kube_immutable,
-    kube_quantities,
-    kube_validation,
+    garbage_collector,
+    immutable,
     pod_logs,
     qos,
+    quantities,
     rbac,
     service_account_admission,
+    tables,
+    validation,
 )
 
 try:  # Private in kmock 0.8; only needed to unwrap errors of user-defined streaming reactions.
@@ -136,7 +140,7 @@ Key = tuple[kmock.resource, str | None, str]
 
 WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 # What a test's own HTTP client sends to act as the admin (a request without a token is system:anonymous).
-ADMIN_HEADERS = {"Authorization": f"Bearer {kube_authn.ADMIN_TOKEN}"}
+ADMIN_HEADERS = {"Authorization": f"Bearer {authn.ADMIN_TOKEN}"}
 
 # The fieldValidation levels of a write; Warn when the request names none (the API server's default).
 IGNORE, WARN, STRICT = "Ignore", "Warn", "Strict"
@@ -246,6 +250,7 @@ class KubernetesEmulator(kmock.KubernetesEmulator):
     _watchers: set[_Watcher] = attrs.field(factory=set, init=False)
     _unchecked: bool = attrs.field(default=False, init=False)  # store_unchecked is writing
     _schemas: dict[kmock.resource, Body] = attrs.field(factory=dict, init=False)  # CRD openAPIV3Schema
+    _printer_columns: dict[kmock.resource, list[Body]] = attrs.field(factory=dict, init=False)  # tables.py
     _field_validation: str = attrs.field(default=WARN, init=False)  # of the request being served
     _warnings: list[str] = attrs.field(factory=list, init=False)  # for its Warning headers
     _subresource: str | None = attrs.field(default=None, init=False)  # of the request being served
@@ -255,11 +260,11 @@ class KubernetesEmulator(kmock.KubernetesEmulator):
     _keys_indexed: int = attrs.field(default=0, init=False)
     # Asked before a watch starts: None admits it, an ERROR event refuses it (tests/support/watch_gap.py).
     watch_gate: Callable[[kmock.Request], Awaitable[Body | None]] | None = attrs.field(default=None, init=False)
-    # Authentication: static tokens and service-account tokens (tests/support/kube_authn.py); tests may move its clock.
-    tokens: kube_authn.TokenIssuer = attrs.field(init=False)
-    _user: kube_authn.UserInfo = attrs.field(default=kube_authn.ADMIN, init=False)  # of the request being served
+    # Authentication: static tokens and service-account tokens (authn.py); tests may move its clock.
+    tokens: authn.TokenIssuer = attrs.field(init=False)
+    _user: authn.UserInfo = attrs.field(default=authn.ADMIN, init=False)  # of the request being served
     forbidden: list[str] = attrs.field(factory=list, init=False)  # the messages of the 403s authorization answered
-    # Where ``pods/NAME/log`` reads a container's log: the stand-in kubelet registers itself (tests/support/pod_logs.py).
+    # Where ``pods/NAME/log`` reads a container's log: the stand-in kubelet registers itself (livestrat/kube_emulator/pod_logs.py).
     log_source: pod_logs.LogSource | None = attrs.field(default=None, init=False)
 
     def __attrs_post_init__(self) -> None:
@@ -286,7 +291,7 @@ class KubernetesEmulator(kmock.KubernetesEmulator):
             subresources={"status"},
             verbs={"create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"},
         )
-        self.tokens = kube_authn.TokenIssuer(read=self._read_for_authentication)
+        self.tokens = authn.TokenIssuer(read=self._read_for_authentication)
         for resource, document in rbac.bootstrap_policy():  # as the API server stores it at startup
             self.create_object(resource, document)
         for name in self.namespaces:
@@ -307,7 +312,7 @@ class KubernetesEmulator(kmock.KubernetesEmulator):
         TokenRequest API (``serviceaccounts/NAME/token``) issues it; its requests are that user (and its pod's)."""
         return self.tokens.issue(namespace, service_account, pod=pod, expiration_seconds=expiration_seconds)
 
-    def add_static_token(self, token: str, user: kube_authn.UserInfo = kube_authn.ADMIN) -> None:
+    def add_static_token(self, token: str, user: authn.UserInfo = authn.ADMIN) -> None:
         """A token of ``--token-auth-file``: ``token`` authenticates as ``user`` (the admin unless told)."""
         self.tokens.static[token] = user
 
@@ -472,18 +477,18 @@ class KubernetesEmulator(kmock.KubernetesEmulator):
         # (kmock's DSL, in their priorities), then the emulation.
         try:
             user = self.tokens.authenticate(request.headers.get("Authorization"), request.headers.get("User-Agent", ""))
-            if user is kube_authn.ANONYMOUS and not self.anonymous_auth:
-                raise kube_authn.Unauthorized("anonymous requests are disabled")
-        except kube_authn.Unauthorized:
-            return _json(kube_authn.UNAUTHORIZED_BODY, status=401)
+            if user is authn.ANONYMOUS and not self.anonymous_auth:
+                raise authn.Unauthorized("anonymous requests are disabled")
+        except authn.Unauthorized:
+            return _json(authn.UNAUTHORIZED_BODY, status=401)
         self._authorize(user, request)
         self._user = user
         try:
             return await self._handle_authorized(request)
         finally:
-            self._user = kube_authn.ADMIN
+            self._user = authn.ADMIN
 
-    def _authorize(self, user: kube_authn.UserInfo, request: kmock.Request) -> None:
+    def _authorize(self, user: authn.UserInfo, request: kmock.Request) -> None:
         """RBAC over the stored roles and bindings (``system:masters`` passes, as the API server's privileged-group
         authorizer lets it); 403 with the API server's Status otherwise."""
         if "system:masters" in user.groups:
@@ -666,23 +671,30 @@ class KubernetesEmulator(kmock.KubernetesEmulator):
         namespace, name, sub = request.namespace, request.name, request.subresource
         if request.action == kmock.action.WATCH:
             return await self._watch(request)
+        table = tables.requested_version(request.headers.get("Accept", "")) if self._printable(resource) else None
         if name is None:
             if method == "GET":
-                return _json(self._list(request))
+                listed = self._list(request)
+                if table is not None:  # kubectl get: server-side printing
+                    return _json(self._table(request, listed["items"], table, metadata=listed["metadata"]))
+                return _json(listed)
             if method == "POST":
                 return _json(self._create(resource, namespace, _json_body(request, dict)), status=201)
             raise api_error(405, "MethodNotAllowed", f"{method} on a collection is not supported")
-        if method == "GET" and sub == "log" and resource == PODS:  # tests/support/pod_logs.py
+        if method == "GET" and sub == "log" and resource == PODS:  # livestrat/kube_emulator/pod_logs.py
             _key, pod = self._get_live(resource, namespace, name)
             return await pod_logs.serve(request, pod, self.log_source)
         if method == "GET":
-            return _json(self._fetch(resource, namespace, name, sub))
+            fetched = self._fetch(resource, namespace, name, sub)
+            if table is not None and sub is None:
+                return _json(self._table(request, [fetched], table, metadata=fetched["metadata"]))
+            return _json(fetched)
         if method == "PATCH":
             content_type = request.headers.get("Content-Type", "").split(";")[0].strip().lower()
             return _json(self._patch(resource, namespace, name, sub, _json_body(request, object), content_type))
         if method == "PUT":
             return _json(self._replace(resource, namespace, name, sub, _json_body(request, dict)))
-        if method == "POST" and sub == "eviction" and resource == PODS:  # tests/support/disruption.py
+        if method == "POST" and sub == "eviction" and resource == PODS:  # disruption.py
             return _json(disruption.evict(self, namespace or "", name, _json_body(request, dict)))
         if method == "DELETE" and sub is None:
             options = _json_body(request, dict, optional=True) or {}
@@ -747,7 +759,7 @@ class KubernetesEmulator(kmock.KubernetesEmulator):
         if not meta.get("name"):
             if not meta.get("generateName"):
                 raise api_error(422, "Invalid", "metadata.name or metadata.generateName is required")
-            meta["name"] = kube_validation.generated_name(meta["generateName"])
+            meta["name"] = validation.generated_name(meta["generateName"])
         name = meta["name"]
         self._validate_metadata(resource, meta, names=True)
         self._validate_object(resource, body)
@@ -766,18 +778,18 @@ class KubernetesEmulator(kmock.KubernetesEmulator):
             meta.pop(field, None)
         if self._has_status_subresource(resource):
             body.pop("status", None)
-        if resource == PODS and not self._unchecked:  # mutating admission (tests/support/service_account_admission.py)
+        if resource == PODS and not self._unchecked:  # mutating admission (service_account_admission.py)
             refused = service_account_admission.admit_pod(
                 body, namespace or "", lambda ns, sa: self.read_object(SERVICE_ACCOUNTS, sa, namespace=ns)
             )
             if refused is not None:
                 raise api_error(403, "Forbidden", f'pods "{name}" is forbidden: {refused}', name=name, kind="pods")
-        if resource == PODS:  # the API server sets it at creation, once (tests/support/qos.py)
+        if resource == PODS:  # the API server sets it at creation, once (qos.py)
             body["status"] = {"qosClass": qos.qos_class(body.get("spec") or {})}
         body = {"apiVersion": _api_version(resource), "kind": self._kind(resource), **body}
         body = self._against_schema(resource, body, None)
         if not self._unchecked:
-            kube_quantities.canonicalise(resource, body)
+            quantities.canonicalise(resource, body)
         self._confirm_no_escalation(resource, namespace, body, None)
         self._admit(resource, None, "CREATE", body, None)
         meta = body["metadata"]
@@ -905,7 +917,7 @@ class KubernetesEmulator(kmock.KubernetesEmulator):
         _drop_empty_metadata(meta)
         new = self._against_schema(resource, new, old)
         if not self._unchecked:
-            kube_quantities.canonicalise(resource, new)  # as decoded: before admission sees it
+            quantities.canonicalise(resource, new)  # as decoded: before admission sees it
         self._confirm_no_escalation(resource, namespace, new, old)
         self._admit(resource, sub, "UPDATE", new, old)
         meta = new["metadata"]
@@ -925,7 +937,7 @@ class KubernetesEmulator(kmock.KubernetesEmulator):
         self._validate_metadata(resource, meta, names=False)  # the name cannot change
         self._validate_object(resource, new)
         if not self._unchecked:
-            kube_immutable.check_update(resource, old, new)
+            immutable.check_update(resource, old, new)
         if resource == CRDS:
             self._validate_crd(new)
 
@@ -950,7 +962,7 @@ class KubernetesEmulator(kmock.KubernetesEmulator):
         return new
 
     def _against_schema(self, resource: kmock.resource, body: Body, old: Body | None) -> Body:
-        """A custom object to be stored, pruned and defaulted by its CRD's schema (tests/support/crd_schema.py);
+        """A custom object to be stored, pruned and defaulted by its CRD's schema (crd_schema.py);
         its unknown fields refused under ``fieldValidation=Strict``, told in Warning headers under ``Warn`` (the
         default), dropped silently under ``Ignore``. An unknown field ``old`` already holds is kept (stored past
         validation, see :meth:`store_unchecked`): harsher than the real server, which prunes it when it reads it."""
@@ -966,7 +978,7 @@ class KubernetesEmulator(kmock.KubernetesEmulator):
         return crd_schema.default(pruned, schema)
 
     def _admit(self, resource: kmock.resource, sub: str | None, operation: str, new: Body, old: Body | None) -> None:
-        """The ValidatingAdmissionPolicies stored here, applied to a write (tests/support/admission_policy.py).
+        """The ValidatingAdmissionPolicies stored here, applied to a write (admission_policy.py).
         The request's own subresource counts: a write through ``/scale`` is a ``RESOURCE/scale`` request."""
         if self._unchecked:
             return
@@ -1027,7 +1039,7 @@ class KubernetesEmulator(kmock.KubernetesEmulator):
         if "deletionTimestamp" in old["metadata"]:
             return old  # the deletion is already in progress
         propagation = str(options.get("propagationPolicy") or "Background")
-        gc_finalizer = kube_gc.deletion_finalizer(propagation) if self.garbage_collection else None
+        gc_finalizer = garbage_collector.deletion_finalizer(propagation) if self.garbage_collection else None
         if old["metadata"].get("finalizers") or gc_finalizer:
             new = copy.deepcopy(old)
             if gc_finalizer and gc_finalizer not in (new["metadata"].get("finalizers") or []):
@@ -1041,7 +1053,7 @@ class KubernetesEmulator(kmock.KubernetesEmulator):
             self._objects[key].history.append(new)
             self._notify(resource, "MODIFIED", new, old)
             if gc_finalizer:
-                kube_gc.process(self, key)  # the garbage collector's part: orphan or delete the dependents
+                garbage_collector.process(self, key)  # the garbage collector's part: orphan or delete the dependents
             return new
         return self._remove(key, old, propagation=propagation)
 
@@ -1064,8 +1076,8 @@ class KubernetesEmulator(kmock.KubernetesEmulator):
                     self._delete_quietly(dependent_key, {})
         if self.garbage_collection:
             self._collect_garbage(last["metadata"]["uid"], orphan=(propagation == "Orphan"))
-            for owner in kube_gc.owners_waiting(self, last):  # a foreground deletion may end now
-                kube_gc.process(self, owner)
+            for owner in garbage_collector.owners_waiting(self, last):  # a foreground deletion may end now
+                garbage_collector.process(self, owner)
         return final
 
     def _reindex_owners(self, key: Key, old: Body | None, new: Body | None) -> None:
@@ -1161,10 +1173,21 @@ class KubernetesEmulator(kmock.KubernetesEmulator):
         raw = request._raw_request
         assert raw is not None
         response = aiohttp.web.StreamResponse(status=200, headers={"Content-Type": "application/json"})
+        as_table = tables.requested_version(request.headers.get("Accept", "")) if self._printable(resource) else None
+        headers_sent = False
+
+        def render(event: Body) -> bytes:
+            nonlocal headers_sent
+            if as_table is None or event["type"] not in ("ADDED", "MODIFIED", "DELETED"):
+                return _line(event)
+            obj = self._table(request, [event["object"]], as_table, headers=not headers_sent)
+            headers_sent = True  # the column definitions go with the first event only
+            return _line({"type": event["type"], "object": obj})
+
         try:
             await response.prepare(raw)
             for event in backlog:
-                await response.write(_line(event))
+                await response.write(render(event))
                 if event["type"] == "ERROR":
                     return response
             while True:
@@ -1190,7 +1213,7 @@ class KubernetesEmulator(kmock.KubernetesEmulator):
                     continue
                 if event is _END_OF_STREAM:
                     break
-                await response.write(_line(event))
+                await response.write(render(event))
                 watcher.last_sent = loop.time()
             await response.write_eof()
         except ConnectionError:
@@ -1198,6 +1221,31 @@ class KubernetesEmulator(kmock.KubernetesEmulator):
         finally:
             self._watchers.discard(watcher)
         return response
+
+    def _table(
+        self,
+        request: kmock.Request,
+        documents: list[Body],
+        api_version: str,
+        *,
+        headers: bool = True,
+        metadata: Mapping[str, Any] | None = None,
+    ) -> Body:
+        resource = request.resource
+        assert resource is not None
+        options: dict[str, Any] = {
+            "api_version": api_version,
+            "include": request.params.get("includeObject") or "Metadata",
+            "headers": headers,
+            "metadata": {k: v for k, v in (metadata or {}).items() if k in ("resourceVersion", "continue")},
+        }
+        if resource in self._printer_columns:
+            return tables.table(documents, self._printer_columns[resource], **options)
+        return tables.builtin_table((resource.group or "", resource.plural or ""), documents, **options)
+
+    def _printable(self, resource: kmock.resource) -> bool:
+        """Whether a Table can be served for it: a custom resource, or a built-in one tables.py knows."""
+        return resource in self._printer_columns or (resource.group or "", resource.plural or "") in tables.BUILTIN
 
     def _bookmark(self, resource: kmock.resource, initial_events_end: bool = False) -> Body:
         meta: Body = {"resourceVersion": str(self._revision)}
@@ -1211,6 +1259,20 @@ class KubernetesEmulator(kmock.KubernetesEmulator):
     # --------------------------------------------------------------------------------------------
     # Resources: discovery info, CRDs, subresources.
     # --------------------------------------------------------------------------------------------
+
+    async def _serve_version(self, request: kmock.Request) -> Body:
+        """kmock's APIResourceList, as kubectl needs it: the core group's version is ``v1`` (kmock writes ``/v1``,
+        and kubectl then finds no core resource: ``kubectl get pods`` asks metrics.k8s.io); a subresource has no
+        singular or short names of its own (kmock copies its resource's, and kubectl warns that ``lstrat`` could
+        also be ``livestrategies/status``)."""
+        listing = await super()._serve_version(request)
+        assert request.resource is not None
+        if request.resource.group == "":
+            listing["groupVersion"] = request.resource.version
+        for entry in listing["resources"]:
+            if "/" in entry["name"]:
+                entry.update(singularName="", shortNames=[], categories=[])
+        return listing
 
     def _info(self, resource: kmock.resource) -> kmock.ResourceInfo | None:
         # NB: `self.resources[...]` auto-creates entries (a defaultdict) and thus pollutes discovery.
@@ -1250,16 +1312,16 @@ class KubernetesEmulator(kmock.KubernetesEmulator):
         # Labels or annotations that are not maps can only have been stored past validation: a real server drops
         # them when it reads the object, before it checks a write; so are they left out of the checks here.
         meta = {k: v for k, v in meta.items() if k not in ("labels", "annotations") or isinstance(v, dict)}
-        errors = kube_validation.metadata_errors(resource, meta, names=names)
+        errors = validation.metadata_errors(resource, meta, names=names)
         if errors:
-            raise kube_validation.invalid(self._kind(resource), resource.group or "", meta["name"], errors)
+            raise validation.invalid(self._kind(resource), resource.group or "", meta["name"], errors)
 
     def _validate_object(self, resource: kmock.resource, body: Body) -> None:
         if self._unchecked:
             return
-        errors = kube_validation.object_errors(resource, body)
+        errors = validation.object_errors(resource, body)
         if errors:
-            raise kube_validation.invalid(self._kind(resource), resource.group or "", body["metadata"]["name"], errors)
+            raise validation.invalid(self._kind(resource), resource.group or "", body["metadata"]["name"], errors)
 
     def _validate_crd(self, body: Body) -> None:
         spec = body.get("spec") or {}
@@ -1291,6 +1353,7 @@ class KubernetesEmulator(kmock.KubernetesEmulator):
                 subresources={sub for sub in ("status", "scale") if sub in subresources},
             )
             self._custom.add(resource)
+            self._printer_columns[resource] = tables.columns_of(version, spec)
             schema = (version.get("schema") or {}).get("openAPIV3Schema")
             if isinstance(schema, dict):
                 self._schemas[resource] = schema
@@ -1320,6 +1383,7 @@ class KubernetesEmulator(kmock.KubernetesEmulator):
             self._custom.discard(resource)
             self._scales.pop(resource, None)
             self._schemas.pop(resource, None)
+            self._printer_columns.pop(resource, None)
             if resource in self._resources:
                 del self._resources[resource]
         return removed

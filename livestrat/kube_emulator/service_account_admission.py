@@ -8,7 +8,7 @@ the pod is refused 403 (``pods "NAME" is forbidden: error looking up service acc
 a projected volume ``kube-api-access-XXXXX`` (a bound token at ``token``, expiring in 3607 s, the cluster CA
 and the namespace) is added and mounted read-only at ``/var/run/secrets/kubernetes.io/serviceaccount`` in
 every container and init container that has no mount at that path. The kubelet stand-in
-(tests/support/kubelet.py) issues the token for that volume, as the kubelet does.
+(kubelet.py) issues the token for that volume, as the kubelet does.
 
 Also, as the ServiceAccount controller does in every namespace: :func:`default_service_account`.
 """

@@ -17,7 +17,7 @@ PodDisruptionBudget reference):
   is healthy (``currentHealthy >= desiredHealthy``), under ``AlwaysAllow`` always;
 - the disruption controller keeps ``status`` (``expectedPods``, ``currentHealthy``,
   ``desiredHealthy``, ``disruptionsAllowed``): :func:`budget_status` computes it, the stand-in
-  controllers (tests/support/kubelet.py) write it.
+  controllers (kubelet.py) write it.
 
 Where it differs: only integer ``maxUnavailable``/``minAvailable`` (a percentage is refused
 with 422, never silently read); ``expectedPods`` counts the selected pods that are not being
@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING, Any
 import kmock
 
 if TYPE_CHECKING:
-    from tests.support.kube_emulator import KubernetesEmulator
+    from livestrat.kube_emulator.emulator import KubernetesEmulator
 
 Body = dict[str, Any]
 PODS = "v1/pods"
@@ -69,7 +69,7 @@ def healthy(pod: Mapping[str, Any]) -> bool:
 
 
 def _count(value: Any, field: str) -> int:
-    from tests.support.kube_emulator import api_error
+    from livestrat.kube_emulator.emulator import api_error
 
     if isinstance(value, int) and not isinstance(value, bool):
         return value
@@ -102,7 +102,7 @@ def budget_status(budget: Mapping[str, Any], pods: Iterable[Mapping[str, Any]]) 
 
 def evict(emulator: KubernetesEmulator, namespace: str, name: str, eviction: Mapping[str, Any]) -> Body:
     """The Eviction subresource: delete the pod if no budget forbids it (a Status), else raise the API's error."""
-    from tests.support.kube_emulator import api_error
+    from livestrat.kube_emulator.emulator import api_error
 
     pod = emulator.read_object(PODS, name, namespace=namespace)
     if pod is None:

@@ -22,7 +22,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from tests.support.kube_emulator import Body, Key, KubernetesEmulator
+    from livestrat.kube_emulator.emulator import Body, Key, KubernetesEmulator
 
 ORPHAN = "orphan"
 FOREGROUND = "foregroundDeletion"

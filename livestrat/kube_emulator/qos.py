@@ -21,10 +21,10 @@ from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
 
-from tests.support import kube_quantities
+from livestrat.kube_emulator import quantities
 
 QOS_RESOURCES = ("cpu", "memory")
-quantity = kube_quantities.value  # compared by value: one parser of the quantity format for the emulator
+quantity = quantities.value  # compared by value: one parser of the quantity format for the emulator
 
 
 def _resources(container: Mapping[str, Any]) -> tuple[dict[str, Decimal], dict[str, Decimal]]:

@@ -15,7 +15,7 @@ from typing import Any
 
 import kmock
 
-from tests.support import kube_validation
+from livestrat.kube_emulator import validation
 
 STATEFULSETS = kmock.resource("apps", "v1", "statefulsets")
 STATEFULSET_MUTABLE = (
@@ -43,5 +43,5 @@ def check_update(resource: kmock.resource, old: Mapping[str, Any], new: Mapping[
     if resource == STATEFULSETS and _fixed(old.get("spec"), STATEFULSET_MUTABLE) != _fixed(
         new.get("spec"), STATEFULSET_MUTABLE
     ):
-        error = kube_validation.FieldError("spec", "FieldValueForbidden", STATEFULSET_FORBIDDEN)
-        raise kube_validation.invalid("StatefulSet", "apps", str(old["metadata"]["name"]), [error])
+        error = validation.FieldError("spec", "FieldValueForbidden", STATEFULSET_FORBIDDEN)
+        raise validation.invalid("StatefulSet", "apps", str(old["metadata"]["name"]), [error])

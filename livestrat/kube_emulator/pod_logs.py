@@ -16,7 +16,7 @@ module does:
 - a container that has not started: 400 ``container "X" in pod "NAME" is waiting to start: REASON``.
 - the body is ``text/plain``; the request is ``get`` on ``pods/log`` for RBAC (the emulator's authorizer).
 
-The lines come from the stand-in kubelet (tests/support/kubelet.py), which records each line a container writes
+The lines come from the stand-in kubelet (livestrat/kube_emulator/kubelet.py), which records each line a container writes
 in the CRI log format the real kubelet uses (``TIME STREAM F|P LINE``, one file per container instance), through
 the :class:`LogSource` the emulator is given. Where it differs: the log is read from the kubelet's files directly,
 not through the kubelet's HTTP port; a pod no kubelet runs (created by a test, bound to no process) has an empty

@@ -1,4 +1,4 @@
-"""ValidatingAdmissionPolicies as the API server applies them, for the emulator (tests/support/kube_emulator.py).
+"""ValidatingAdmissionPolicies as the API server applies them, for the emulator (emulator.py).
 
 As the Kubernetes documentation describes them (reference/access-authn-authz/validating-admission-policy) and
 the API server does them (apiserver admission/plugin/policy/validating: dispatcher.go, validator.go; the

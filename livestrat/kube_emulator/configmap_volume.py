@@ -1,4 +1,4 @@
-"""A configMap volume written as the kubelet writes it, for the stand-in kubelet (tests/support/kubelet.py).
+"""A configMap volume written as the kubelet writes it, for the stand-in kubelet (livestrat/kube_emulator/kubelet.py).
 
 What the kubelet does (``pkg/volume/configmap``'s ``MakePayload`` and ``pkg/volume/util/atomic_writer.go``), and
 this module with it:

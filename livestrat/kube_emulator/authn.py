@@ -1,4 +1,4 @@
-"""Who a request to the emulator is (tests/support/kube_emulator.py): bearer tokens as the API server authenticates them.
+"""Who a request to the emulator is (emulator.py): bearer tokens as the API server authenticates them.
 
 Two kinds of token, as a real API server knows them:
 

@@ -30,7 +30,7 @@ against the emulator, as faithfully as the operator can observe them:
   RBAC and the admission policies let its ServiceAccount do, never what the admin token could. The token
   is issued once per pod (a real kubelet refreshes it at 80% of its 3607 s; no test lasts that long).
   Before any container starts, every ``configMap`` volume is set up as the kubelet sets it up
-  (tests/support/configmap_volume.py: one file per key, or per ``items`` entry, behind the ``..data`` link;
+  (livestrat/kube_emulator/configmap_volume.py: one file per key, or per ``items`` entry, behind the ``..data`` link;
   re-written when the ConfigMap changes, except under a ``subPath``): a missing ConfigMap (or listed key) of
   a volume that is not ``optional`` leaves the pod in ContainerCreating with a ``FailedMount`` Warning event
   (once per distinct message; the kubelet repeats it) until it appears. A mount's ``subPath`` is that
@@ -42,7 +42,7 @@ against the emulator, as faithfully as the operator can observe them:
   Always) with a back-off, and its last log lines become the termination message
   (``FallbackToLogsOnError``). What the process writes on stdout and stderr is recorded line by line, with the
   time, in the CRI log format the real kubelet writes (one file per instance of the container), and the
-  emulator serves it as ``pods/NAME/log`` (tests/support/pod_logs.py; ``previous`` is the instance before). With ``runtime=False`` the container is imaginary: ready
+  emulator serves it as ``pods/NAME/log`` (livestrat/kube_emulator/pod_logs.py; ``previous`` is the instance before). With ``runtime=False`` the container is imaginary: ready
   after ``ready_delay``, gone on SIGTERM at once, or, while ``hold_stops`` holds, once the test
   releases it (``release_stops``) or the grace period ends (SIGKILL), for tests that need no
   trading. A hold, not a delay: a test that must act while a pod is halting must not race a timer. Tests steer imaginary containers: ``unready`` (pods that never become
@@ -76,11 +76,11 @@ import kmock
 import yaml
 
 from livestrat.api.runtime_config import CONFIG_MOUNT_DIR
+from livestrat.kube_emulator import configmap_volume, pod_logs
+from livestrat.kube_emulator.emulator import KubernetesEmulator, timestamp, timestamp_now
+from livestrat.kube_emulator.ports import free_port
+from livestrat.kube_emulator.service_account_admission import service_account_token_path
 from strategy_operator.clock import SYSTEM_CLOCK, Clock
-from tests.support import configmap_volume, pod_logs
-from tests.support.kube_emulator import KubernetesEmulator, timestamp, timestamp_now
-from tests.support.operator import free_port
-from tests.support.service_account_admission import service_account_token_path
 
 STATEFULSETS = "apps/v1/statefulsets"
 EVENTS = "v1/events"
@@ -107,7 +107,7 @@ class Container:
     grace: float
     process: asyncio.subprocess.Process | None = None
     port: int | None = None
-    log: Path | None = None  # the current instance's log, in the CRI format (tests/support/pod_logs.py)
+    log: Path | None = None  # the current instance's log, in the CRI format (livestrat/kube_emulator/pod_logs.py)
     logs: list[Path] = field(default_factory=list)  # every instance's log, oldest first (``previous``: the one before)
     started_at: str | None = None
     ready: bool = False
@@ -472,7 +472,7 @@ class Kubelet:
         self.containers.pop((container.namespace, container.pod), None)
 
     def container_log(self, namespace: str, pod: str, container: str, previous: bool) -> pod_logs.ContainerLog | None:
-        """The emulator's ``pods/NAME/log`` (:class:`tests.support.pod_logs.LogSource`): the pod's one container."""
+        """The emulator's ``pods/NAME/log`` (:class:`livestrat.kube_emulator.pod_logs.LogSource`): the pod's one container."""
         found = self.containers.get((namespace, pod))
         if found is None:
             return None
