@@ -368,7 +368,7 @@ def rehearse_command(args: argparse.Namespace) -> int:
         }
     )
     try:
-        catalog = prepare_catalog(with_sample, owned=args.catalog is None)
+        catalog = prepare_catalog(with_sample)
         balances = starting_balances(args.balance, (i.quote_currency.code for i in catalog.instruments))
     except (CatalogError, SampleDataError, ValueError) as exc:
         print(f"livestrat rehearse: {exc}", file=sys.stderr)

@@ -42,9 +42,11 @@ from livestrat.api.runtime_config import ENV_LEDGER_DSN, LedgerKind, LedgerTarge
 from livestrat.api.spec import Adapter, Mode
 from livestrat.api.status import Position
 from livestrat.api.validation import InvalidManifest
+from livestrat.exits import take_ctrl_c
 from strategy_runtime.ledger import DsnParts, LedgerError
 from strategy_runtime.ledger.export import write_fills
 from strategy_runtime.local.config import local_runtime_config, paper_only
+from strategy_runtime.local.progress import ThrottledProgress
 from strategy_runtime.paper.catalog import CatalogError, StrategyCatalog, prepare_catalog
 from strategy_runtime.paper.sample_data import SampleDataError
 from strategy_runtime.pnl import recompute_pnl
@@ -59,13 +61,14 @@ LEDGER_ON_THE_COMMAND_LINE = (
 )
 
 
-def configure_logging() -> None:
-    # The runtime's warnings and errors, short; NautilusTrader's own log is set to ERROR.
+def configure_logging(level: str = "ERROR") -> None:
+    # The runtime's warnings and errors, short (more with --log-level INFO or DEBUG); NautilusTrader's own log,
+    # the strategy's among it, is at --log-level (ERROR unless asked).
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("livestrat: %(message)s"))
     root = logging.getLogger("livestrat")
     root.handlers[:] = [handler]
-    root.setLevel(logging.WARNING)
+    root.setLevel(level if level in ("DEBUG", "INFO") else logging.WARNING)
     root.propagate = False
     # The run says itself, on stdout, when it writes the sample catalog.
     logging.getLogger("livestrat.catalog").setLevel(logging.ERROR)
@@ -101,6 +104,7 @@ def manifest_config(args: argparse.Namespace, environ: dict[str, str], dsn: str 
         workdir=Path(args.workdir),
         catalog=Path(args.catalog) if args.catalog else None,
         ledger=ledger,
+        log_level=getattr(args, "log_level", "ERROR"),
     )
 
 
@@ -135,7 +139,13 @@ class ProgressLines:
     async def run(self) -> None:
         while True:
             await asyncio.sleep(0.2)
-            self.maybe_print()
+            try:
+                self.maybe_print()
+            except BrokenPipeError:
+                # Whoever read the output is gone (``livestrat run … | head``): nobody sees this run any more,
+                # so it halts as on Ctrl-C, and the command ends quietly (livestrat.exits).
+                self._runtime.request_stop("its output was closed")
+                return
 
     def maybe_print(self) -> None:
         progress = self._runtime.replay_progress()
@@ -233,7 +243,7 @@ def _node_disagrees(outcome: RunOutcome, realized: Mapping[str, Decimal], positi
 
 
 def run_local(args: argparse.Namespace) -> int:
-    configure_logging()
+    configure_logging(getattr(args, "log_level", "ERROR"))
     if args.ledger is not None:
         print(f"livestrat run: {LEDGER_ON_THE_COMMAND_LINE}", file=sys.stderr)
         return EXIT_INVALID
@@ -259,7 +269,7 @@ def run_local(args: argparse.Namespace) -> int:
         market = f"{config.spec.venue.adapter}'s live market data"
     else:
         try:
-            catalog = prepare_catalog(config, owned=args.catalog is None)
+            catalog = prepare_catalog(config, progress=None if args.quiet else ThrottledProgress())
         except (CatalogError, SampleDataError) as exc:
             print(f"livestrat run: {exc}", file=sys.stderr)
             return EXIT_INVALID
@@ -296,6 +306,7 @@ def run_local(args: argparse.Namespace) -> int:
             if task is not None:
                 task.cancel()
 
+    take_ctrl_c()  # until the node takes it (a halt): Ctrl-C while the ledger opens or the node builds stops at once
     outcome = asyncio.run(main())
     runtime.disarm_watchdog()
     print_summary(config, outcome, time.monotonic() - started)
