@@ -11,7 +11,8 @@ HTTP endpoints and the status push:
   PostgreSQL with a DSN from ``--ledger-file PATH`` or, without it, ``LIVESTRAT_LEDGER_DSN`` from
   the environment (the variable a pod gets); never from the command line, where ``ps`` shows it
   to everyone (``--ledger DSN`` is refused). Every run is a fresh simulated account, so every run
-  has a ledger key of its own, ``NAMESPACE-run-YYYYMMDD-HHMMSS/NAME``: runs never mix their fills;
+  has a ledger key of its own, ``NAMESPACE-run-YYYYMMDD-HHMMSS-TAG/NAME`` (``own_key``: TAG is random, so two
+  runs started in the same second differ too): runs never mix their fills;
 - progress while replaying: a line at every quarter of the replay, or every few seconds
   when it is slow (``--quiet`` leaves only the summary);
 - when the replay is over the run halts as a pod does (``haltPolicy`` applies) and prints a
