@@ -23,9 +23,11 @@ def _cmd_validate(args: argparse.Namespace) -> int:
     from livestrat.api.validation import problems
 
     failed = 0
-    for path in args.files:
+    for path in manifests.manifest_files(args.files):
         try:
-            documents = list(manifests.load_strategies(Path(path)))
+            if isinstance(path, manifests.ManifestError):
+                raise path
+            documents = list(manifests.load_strategies(path, sys.stdin))
         except manifests.ManifestError as exc:
             # Keep going: one unreadable file must not hide the verdict on the others.
             failed += 1
@@ -46,13 +48,13 @@ def _cmd_validate(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
-def _strict(args: argparse.Namespace, path: str, where: str, doc: dict) -> int:
+def _strict(args: argparse.Namespace, path: Path, where: str, doc: dict) -> int:
     """``validate --strict`` of one valid manifest: the strategy, the venue and the data, as the run would meet
     them (imports NautilusTrader: the runtime's packages); 1 when it cannot run as written."""
     from strategy_runtime.local.config import runtime_config_of
     from strategy_runtime.preflight import Severity, preflight
 
-    config = runtime_config_of(doc, source=path, workdir=Path(args.workdir), catalog=_path(args.catalog))
+    config = runtime_config_of(doc, source=str(path), workdir=Path(args.workdir), catalog=_path(args.catalog))
     found = preflight(config)
     errors = [f for f in found if f.severity == Severity.ERROR]
     verdict = "INVALID" if errors else "ok"
@@ -289,7 +291,12 @@ def build_parser() -> argparse.ArgumentParser:
         "Applies the API's types, bounds, defaults and the CRD's CEL rules, as the API server "
         "would; prints each problem with its field. Exit status 1 if any manifest is invalid.",
     )
-    p.add_argument("files", nargs="+", metavar="FILE", help="YAML files with LiveStrategy documents")
+    p.add_argument(
+        "files",
+        nargs="+",
+        metavar="FILE",
+        help="YAML files with LiveStrategy documents; a directory: every *.yaml and *.yml in it; -: standard input",
+    )
     p.add_argument(
         "--strict",
         action="store_true",
