@@ -181,6 +181,13 @@ def _local_data_arguments(p: argparse.ArgumentParser) -> None:
         help="NautilusTrader's log level, the strategy's own self.log lines among it: DEBUG, INFO, WARNING, ERROR "
         "(the default: quiet) or OFF",
     )
+    p.add_argument(
+        "--path",
+        action="append",
+        default=[],
+        metavar="DIR",
+        help="also import the strategy from DIR (repeatable); the manifest's own directory always is",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -41,6 +41,7 @@ from livestrat.api.spec import HaltPolicy, Mode, ReplayDataType
 from strategy_runtime.halt import Containment
 from strategy_runtime.ledger.export import write_fills
 from strategy_runtime.ledger.records import FillRecord, from_order_filled
+from strategy_runtime.local.import_path import add_strategy_directories
 from strategy_runtime.local.progress import ThrottledProgress
 from strategy_runtime.local.summary import TradingSummary, summarize
 from strategy_runtime.node import CONFIGURATION_ERRORS, front_doors, nautilus_log_level, trader_id_for
@@ -288,6 +289,7 @@ def run_backtest_command(args: argparse.Namespace) -> int:
 
     # The command prints the sample notice itself: the catalog's own warning would say it twice.
     logging.getLogger("livestrat.catalog").setLevel(logging.ERROR)
+    add_strategy_directories(Path(args.file), getattr(args, "path", ()))
     try:
         config = local_runtime_config(
             Path(args.file), workdir=Path(args.workdir), catalog=Path(args.catalog) if args.catalog else None

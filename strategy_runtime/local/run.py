@@ -47,6 +47,7 @@ from livestrat.exits import take_ctrl_c
 from strategy_runtime.ledger import DsnParts, LedgerError
 from strategy_runtime.ledger.export import write_fills
 from strategy_runtime.local.config import local_runtime_config, paper_only
+from strategy_runtime.local.import_path import add_strategy_directories
 from strategy_runtime.local.progress import ThrottledProgress
 from strategy_runtime.paper.catalog import CatalogError, StrategyCatalog, prepare_catalog
 from strategy_runtime.paper.sample_data import SampleDataError
@@ -245,6 +246,7 @@ def _node_disagrees(outcome: RunOutcome, realized: Mapping[str, Decimal], positi
 
 def run_local(args: argparse.Namespace) -> int:
     configure_logging(getattr(args, "log_level", "ERROR"))
+    add_strategy_directories(Path(args.file), getattr(args, "path", ()))
     if args.ledger is not None:
         print(f"livestrat run: {LEDGER_ON_THE_COMMAND_LINE}", file=sys.stderr)
         return EXIT_INVALID

@@ -202,3 +202,52 @@ def test_a_backtest_of_a_large_sample_says_how_far_it_is(tmp_path):
     assert re.search(r"^  sample: BTCUSDT.BINANCE bars generated: [\d,]+/60,000 \(\d+%\)$", result.stderr, re.M)
     assert re.search(r"^  backtest: (events replayed: [\d,]+/[\d,]+ \(\d+%\)|loading)", result.stderr, re.M)
     assert "backtest: events replayed" not in result.stdout  # the result stays alone on stdout
+
+
+MY_STRATEGY = """
+import sys
+
+from nautilus_trader.examples.strategies.ema_cross import EMACross as _EMACross, EMACrossConfig
+
+
+class EMACross(_EMACross):
+    def on_start(self):
+        print("my own strategy starts", file=sys.stderr, flush=True)
+        super().on_start()
+"""
+
+
+@pytest.mark.slow
+def test_a_strategy_in_a_file_next_to_the_manifest_runs_with_one_command(tmp_path):
+    desk = tmp_path / "desk"
+    desk.mkdir()
+    (desk / "my_strategy.py").write_text(MY_STRATEGY)
+    file = manifest(tmp_path, bars=300, strategy="my_strategy").rename(desk / "strategy.yaml")
+    result = subprocess.run(
+        [LIVESTRAT, "run", str(file), "--workdir", str(tmp_path / "work"), "--quiet"],
+        cwd=ROOT,  # not the manifest's directory, and no PYTHONPATH
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "my own strategy starts" in result.stderr
+    assert re.search(r"^  fills:\s+[1-9]", result.stdout, re.MULTILINE)
+
+
+@pytest.mark.slow
+def test_path_adds_a_directory_of_strategies_elsewhere(tmp_path):
+    library = tmp_path / "library"
+    library.mkdir()
+    (library / "my_strategy.py").write_text(MY_STRATEGY)
+    file = manifest(tmp_path, bars=300, strategy="my_strategy")
+
+    def backtest(*args: str) -> subprocess.CompletedProcess[str]:
+        argv = [LIVESTRAT, "backtest", str(file), "--workdir", str(tmp_path / "work"), "--quiet", *args]
+        return subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, timeout=120)
+
+    without = backtest()
+    assert without.returncode == 2 and "my_strategy" in without.stderr
+    found = backtest("--path", str(library))
+    assert found.returncode == 0, found.stdout + found.stderr
+    assert "my own strategy starts" in found.stderr
