@@ -285,7 +285,7 @@ def run_backtest(
 def run_backtest_command(args: argparse.Namespace) -> int:
     """``livestrat backtest FILE [--workdir DIR] [--catalog DIR] [--fills-json PATH]``."""
     from livestrat.api.validation import InvalidManifest
-    from strategy_runtime.local.config import local_runtime_config, paper_only
+    from strategy_runtime.local.config import halted_note, local_runtime_config, paper_only
 
     # The command prints the sample notice itself: the catalog's own warning would say it twice.
     logging.getLogger("livestrat.catalog").setLevel(logging.ERROR)
@@ -302,6 +302,9 @@ def run_backtest_command(args: argparse.Namespace) -> int:
     except (InvalidManifest, BacktestError, *CONFIGURATION_ERRORS) as exc:
         print(f"livestrat backtest: {exc}", file=sys.stderr)
         return 2
+    halted = halted_note(args.file, config, "livestrat backtest")
+    if halted is not None:
+        print(halted)
     if result.sample_notice is not None:
         print(result.sample_notice)
     print(

@@ -46,7 +46,7 @@ from livestrat.api.validation import InvalidManifest
 from livestrat.exits import take_ctrl_c
 from strategy_runtime.ledger import DsnParts, LedgerError
 from strategy_runtime.ledger.export import write_fills
-from strategy_runtime.local.config import local_runtime_config, paper_only
+from strategy_runtime.local.config import halted_note, local_runtime_config, paper_only
 from strategy_runtime.local.import_path import add_strategy_directories
 from strategy_runtime.local.progress import ThrottledProgress
 from strategy_runtime.paper.catalog import CatalogError, StrategyCatalog, prepare_catalog
@@ -265,6 +265,9 @@ def run_local(args: argparse.Namespace) -> int:
     if config.spec.mode == Mode.LIVE:
         print(f"livestrat run: {paper_only(args.file, config, 'livestrat run')}", file=sys.stderr)
         return EXIT_INVALID
+    halted = halted_note(args.file, config, "livestrat run")
+    if halted is not None:
+        print(halted, flush=True)
     # Where the ledger is, safe to print: host:port/database, never the password.
     ledger = f"PostgreSQL {where} (from {given[1]})" if given else f"SQLite {config.ledger.sqlite_path}"
     catalog: StrategyCatalog | None = None

@@ -251,3 +251,27 @@ def test_path_adds_a_directory_of_strategies_elsewhere(tmp_path):
     found = backtest("--path", str(library))
     assert found.returncode == 0, found.stdout + found.stderr
     assert "my own strategy starts" in found.stderr
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("command", ["run", "backtest"])
+def test_the_halted_example_run_locally_says_it_is_halted_in_a_cluster_and_runs_on_paper(tmp_path, command):
+    argv = [LIVESTRAT, command, "examples/halted.yaml", "--workdir", str(tmp_path), "--quiet"]
+    result = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stdout + result.stderr
+    note = (
+        "note: examples/halted.yaml has spec.replicas: 0: applied to a cluster, ema-cross-halted is halted (no pod "
+        "runs) until `kubectl scale livestrategy/ema-cross-halted --replicas=1`; "
+        f"livestrat {command} runs it anyway, on paper"
+    )
+    assert note in result.stdout.splitlines()
+    assert re.search(r"^  fills:\s+[1-9]", result.stdout, re.MULTILINE)
+
+    paper = subprocess.run(
+        [LIVESTRAT, command, str(EXAMPLE), "--workdir", str(tmp_path), "--quiet"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert paper.returncode == 0 and "replicas: 0" not in paper.stdout  # a running spec gets no note
