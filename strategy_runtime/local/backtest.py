@@ -41,6 +41,7 @@ from livestrat.api.spec import HaltPolicy, Mode, ReplayDataType
 from strategy_runtime.halt import Containment
 from strategy_runtime.ledger.export import write_fills
 from strategy_runtime.ledger.records import FillRecord, from_order_filled
+from strategy_runtime.local import figures
 from strategy_runtime.local.import_path import add_strategy_directories
 from strategy_runtime.local.progress import ThrottledProgress
 from strategy_runtime.local.summary import TradingSummary, summarize
@@ -309,7 +310,7 @@ def run_backtest_command(args: argparse.Namespace) -> int:
         print(result.sample_notice)
     print(
         f"backtest of {config.strategy.name} over {config.catalog_path}: "
-        f"{result.events} events in {result.wall_seconds:.2f}s"
+        f"{figures.count(result.events)} events in {figures.seconds(result.wall_seconds)}"
     )
     for line in result.summary.lines():
         print(f"  {line}")

@@ -254,7 +254,7 @@ async def _progress(runtime: StrategyRuntime, started: float) -> None:
             continue
         trading = runtime.status_snapshot().trading
         print(
-            f"  {time.monotonic() - started:6.0f}s  fills {trading.fills}  open orders {trading.open_orders}  "
+            f"  {time.monotonic() - started:6.0f}s  fills {trading.fills:,}  open orders {trading.open_orders:,}  "
             f"PnL {trading.total_pnl or '-'}",
             flush=True,
         )

@@ -46,6 +46,7 @@ from livestrat.api.validation import InvalidManifest
 from livestrat.exits import take_ctrl_c
 from strategy_runtime.ledger import DsnParts, LedgerError
 from strategy_runtime.ledger.export import write_fills
+from strategy_runtime.local import figures
 from strategy_runtime.local.config import halted_note, local_runtime_config, paper_only
 from strategy_runtime.local.import_path import add_strategy_directories
 from strategy_runtime.local.progress import ThrottledProgress
@@ -161,21 +162,19 @@ class ProgressLines:
             self._next_step += PROGRESS_STEP
         self._last_line = now
         trading = self._runtime.status_snapshot().trading
+        guard = self._runtime.guard
+        pnl = guard.book_pnl().total if guard is not None else {}  # exact, as the summary (status: cents)
         print(
             f"  replay {math.floor(fraction * 100):3d}%  {progress.events:,}/{progress.total:,} events  "
-            f"fills {trading.fills}  PnL {trading.total_pnl or '-'}",
+            f"fills {figures.count(trading.fills)}  PnL {figures.amounts(pnl, empty='-')}",
             flush=True,
         )
-
-
-def _amount(amounts: Mapping[str, Decimal]) -> str:
-    return ", ".join(f"{amount:f} {currency}" for currency, amount in sorted(amounts.items())) or "0"
 
 
 def print_summary(config: RuntimeConfig, outcome: RunOutcome, seconds: float, command: str = "livestrat run") -> None:
     name = config.strategy.name
     snapshot = outcome.snapshot
-    print(f"\n{command}: {name} stopped after {seconds:.1f}s ({outcome.reason})")
+    print(f"\n{command}: {name} stopped after {figures.seconds(seconds)} ({outcome.reason})")
     if snapshot is None:
         return
     trading, risk = snapshot.trading, snapshot.risk
@@ -184,11 +183,11 @@ def print_summary(config: RuntimeConfig, outcome: RunOutcome, seconds: float, co
         if trading.replay.total == 0:
             print("  WARNING:        nothing was replayed: the catalog holds no data in spec.data.replay's window for")
             print("                  what was replayed (livestrat validate --strict FILE says what is missing)")
-    print(f"  fills:          {trading.fills}")
+    print(f"  fills:          {figures.count(trading.fills)}")
     pnl = outcome.pnl
     realized = pnl.realized if pnl is not None else {}
-    print(f"  realized PnL:   {_amount(realized)}")
-    print(f"  unrealized PnL: {_amount(pnl.unrealized) if pnl is not None and pnl.unrealized else 'none'}")
+    print(f"  realized PnL:   {figures.amounts(realized)}")
+    print(f"  unrealized PnL: {figures.amounts(pnl.unrealized) if pnl is not None and pnl.unrealized else 'none'}")
     if outcome.ledger_fills is not None:
         # The figures above are the one book's (strategy_runtime.book_view); the ledger, read back, must agree.
         recomputed: dict[str, Decimal] = {}
@@ -197,14 +196,14 @@ def print_summary(config: RuntimeConfig, outcome: RunOutcome, seconds: float, co
             recomputed[currency] = recomputed.get(currency, Decimal(0)) + each.net_realized_pnl
         agree = all(recomputed.get(c, Decimal(0)) == realized.get(c, Decimal(0)) for c in {*recomputed, *realized})
         print(
-            f"  ledger PnL:     {_amount(recomputed)} realized, recomputed from the ledger's "
-            f"{len(outcome.ledger_fills)} fills ({'agrees' if agree else 'DIFFERS: report it'})"
+            f"  ledger PnL:     {figures.amounts(recomputed)} realized, recomputed from the ledger's "
+            f"{figures.count(len(outcome.ledger_fills))} fills ({'agrees' if agree else 'DIFFERS: report it'})"
         )
     if trading.positions:
         for position in trading.positions:
             print(
                 f"  position:       {position.side} {position.quantity} {position.instrument} "
-                f"@ {position.avg_price} (unrealized {position.unrealized_pnl})"
+                f"@ {position.avg_price} (unrealized {figures.money(position.unrealized_pnl)})"
             )
     else:
         print("  positions:      flat")
@@ -241,7 +240,7 @@ def _node_disagrees(outcome: RunOutcome, realized: Mapping[str, Decimal], positi
     if at_its_precision == dict(node_pnl.realized) and booked == net:
         return None
     held = ", ".join(f"{q:+f} {i}" for i, q in sorted(net.items())) or "flat"
-    return f"{_amount(node_pnl.realized)} realized, {held}"
+    return f"{figures.amounts(node_pnl.realized)} realized, {held}"
 
 
 def run_local(args: argparse.Namespace) -> int:
@@ -323,5 +322,5 @@ def run_local(args: argparse.Namespace) -> int:
             print(f"livestrat run: the ledger could not be read back: no fills written to {path}", file=sys.stderr)
             continue
         written = write_fills(path, outcome.ledger_fills, as_csv=as_csv)
-        print(f"  fills written:  {written} ({len(outcome.ledger_fills)}, as the ledger holds them)")
+        print(f"  fills written:  {written} ({figures.count(len(outcome.ledger_fills))}, as the ledger holds them)")
     return outcome.exit_code

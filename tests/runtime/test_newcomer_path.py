@@ -202,6 +202,8 @@ def test_a_backtest_of_a_large_sample_says_how_far_it_is(tmp_path):
     assert re.search(r"^  sample: BTCUSDT.BINANCE bars generated: [\d,]+/60,000 \(\d+%\)$", result.stderr, re.M)
     assert re.search(r"^  backtest: (events replayed: [\d,]+/[\d,]+ \(\d+%\)|loading)", result.stderr, re.M)
     assert "backtest: events replayed" not in result.stdout  # the result stays alone on stdout
+    # counts with separators and seconds to a tenth, as livestrat run writes them
+    assert re.search(r"^backtest of ema-cross-btc over \S+: 60,000 events in \d+\.\ds$", result.stdout, re.M)
 
 
 MY_STRATEGY = """
