@@ -54,6 +54,7 @@ from livestrat.api.validation import InvalidManifest
 from livestrat.venue_emulator.auth import ed25519_private_key_pkcs8
 from strategy_runtime.ledger import DsnParts, FillRecord, LedgerError
 from strategy_runtime.live.endpoints import ENV_VENUE_ENDPOINTS
+from strategy_runtime.local import figures
 from strategy_runtime.local.emulated_venue import EmulatedVenue, EmulatorError, write_scenario
 from strategy_runtime.local.run import (
     LEDGER_ON_THE_COMMAND_LINE,
@@ -253,9 +254,10 @@ async def _progress(runtime: StrategyRuntime, started: float) -> None:
         if runtime.reporter is None:
             continue
         trading = runtime.status_snapshot().trading
+        pnl = runtime.guard.book_pnl().total if runtime.guard is not None else {}  # exact, as the summary
         print(
-            f"  {time.monotonic() - started:6.0f}s  fills {trading.fills:,}  open orders {trading.open_orders:,}  "
-            f"PnL {trading.total_pnl or '-'}",
+            f"  {time.monotonic() - started:6.0f}s  fills {figures.count(trading.fills)}  "
+            f"open orders {figures.count(trading.open_orders)}  PnL {figures.amounts(pnl, empty='-')}",
             flush=True,
         )
 
