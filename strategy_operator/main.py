@@ -18,7 +18,6 @@ from typing import Any
 
 import kopf
 import uvloop
-import yaml
 
 from livestrat.api.runtime_config import host_and_port
 from strategy_operator.clock import SYSTEM_CLOCK, Clock
@@ -95,7 +94,7 @@ def cluster_login_problem() -> str | None:
         login(kopf.OperatorSettings())
     except kopf.LoginError:
         return NO_CLUSTER
-    except (OSError, ValueError, LookupError, TypeError, yaml.YAMLError) as exc:  # unreadable or not a kubeconfig
+    except Exception as exc:  # kopf's reader raises OSError, PyYAML's errors, KeyError/TypeError for a wrong shape
         where = os.environ.get("KUBECONFIG") or "~/.kube/config"
         why = " ".join(str(exc).split())  # one line: YAML's errors span several
         return f"cannot read the kubeconfig {where}: {why}; fix it, or point KUBECONFIG at another one"
