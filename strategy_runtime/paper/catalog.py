@@ -263,7 +263,7 @@ def not_the_sample(path: str | Path) -> list[str]:
     )
 
 
-def _refuse_real_data(path: str | Path) -> None:
+def refuse_real_data(path: str | Path) -> None:
     """CatalogError when the catalog at ``path`` holds data that is not a sample: a sample is never written into it."""
     foreign = not_the_sample(path)
     if foreign:
@@ -322,7 +322,7 @@ def prepare_catalog(config: RuntimeConfig, *, progress: SampleProgress | None = 
             if stale is None and not _has_anything_for(catalog, instrument_ids):
                 stale = "its data is gone"
         if stale is not None:
-            _refuse_real_data(path)  # the sample's own directories go; someone's added beside them would stay
+            refuse_real_data(path)  # the sample's own directories go; someone's added beside them would stay
             logger.warning("the sample catalog at %s is stale (%s): writing it again", path, stale)
             remove_sample(path)
             catalog = open_catalog(path)
@@ -335,7 +335,7 @@ def prepare_catalog(config: RuntimeConfig, *, progress: SampleProgress | None = 
                 ", ".join(instrument_ids),
             )
         elif not _has_anything_for(catalog, instrument_ids):
-            _refuse_real_data(path)
+            refuse_real_data(path)
             logger.warning(
                 "the catalog at %s holds no data for %s: writing a synthetic sample (%d one-minute bars per "
                 "instrument%s, seed %d, from %s): THIS IS NOT MARKET DATA",
