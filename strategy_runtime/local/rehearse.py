@@ -255,11 +255,15 @@ async def _progress(runtime: StrategyRuntime, started: float) -> None:
             continue
         trading = runtime.status_snapshot().trading
         pnl = runtime.guard.book_pnl().total if runtime.guard is not None else {}  # exact, as the summary
-        print(
-            f"  {time.monotonic() - started:6.0f}s  fills {figures.count(trading.fills)}  "
-            f"open orders {figures.count(trading.open_orders)}  PnL {figures.amounts(pnl, empty='-')}",
-            flush=True,
-        )
+        try:
+            print(
+                f"  {time.monotonic() - started:6.0f}s  fills {figures.count(trading.fills)}  "
+                f"open orders {figures.count(trading.open_orders)}  PnL {figures.amounts(pnl, empty='-')}",
+                flush=True,
+            )
+        except BrokenPipeError:  # nobody reads it any more (| head): halt, as livestrat run does
+            runtime.request_stop("its output was closed")
+            return
 
 
 def _account(balances: Mapping[str, Mapping[str, str]]) -> dict[str, str]:
