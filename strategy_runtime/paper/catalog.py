@@ -194,13 +194,13 @@ def write_sample_catalog(
         staged = open_catalog(scratch)
         total, done = sum(len(s.bars) for s in series), 0
         for s in series:
-            if progress is not None:
-                progress(f"sample: bars written to the catalog ({s.instrument.id} next)", done, total)
             staged.write_data(s.bars)
             if s.quotes:
                 staged.write_data(s.quotes)
                 staged.write_data(s.trades)
             done += len(s.bars)
+            if progress is not None:
+                progress("sample: bars written to the catalog", done, total)
         staged.write_data([s.instrument for s in series])
         leaves = sorted(
             (p for p in (scratch / "data").glob("*/*") if p.is_dir()),

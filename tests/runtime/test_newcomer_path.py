@@ -3,7 +3,9 @@
 Each story was found by trying the project as a new user would: Ctrl-C at every stage ends in one
 line and exit status 130 (the replay's own Ctrl-C halt stays as it was); output piped to ``head``
 ends without a traceback; ``--version``; ``--log-level`` shows the strategy's own log lines;
-progress on stderr while a large sample is written and while a backtest runs.
+progress on stderr while a large sample is written and while a backtest runs; a strategy in a file
+next to the manifest (or in ``--path DIR``) runs with one command; the halted example says it is
+halted in a cluster.
 """
 
 from __future__ import annotations
