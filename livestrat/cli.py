@@ -52,8 +52,11 @@ def _strict(args: argparse.Namespace, path: Path, where: str, doc: dict) -> int:
     """``validate --strict`` of one valid manifest: the strategy, the venue and the data, as the run would meet
     them (imports NautilusTrader: the runtime's packages); 1 when it cannot run as written."""
     from strategy_runtime.local.config import runtime_config_of
+    from strategy_runtime.local.import_path import add_strategy_directories
     from strategy_runtime.preflight import Severity, preflight
 
+    if path != manifests.STDIN:  # the strategy is imported from where livestrat run would import it
+        add_strategy_directories(path)
     config = runtime_config_of(doc, source=str(path), workdir=Path(args.workdir), catalog=_path(args.catalog))
     found = preflight(config)
     errors = [f for f in found if f.severity == Severity.ERROR]

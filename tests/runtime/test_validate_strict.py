@@ -178,3 +178,18 @@ def test_a_catalog_holding_other_real_data_fails_as_the_run_would_refuse_it(tmp_
     out = capsys.readouterr().out
     assert f"the catalog at {real} holds data that livestrat did not write as a sample" in out
     assert main(["run", "--workdir", str(tmp_path / "work"), "--catalog", str(real), manifest(tmp_path)]) == 2
+
+
+def test_a_strategy_next_to_the_manifest_is_found_as_livestrat_run_finds_it(tmp_path, capsys):
+    desk = tmp_path / "desk"
+    desk.mkdir()
+    (desk / "strict_desk_strategy.py").write_text(
+        "from nautilus_trader.examples.strategies.ema_cross import EMACross, EMACrossConfig\n"
+    )
+
+    def own_file(spec):
+        spec["strategy"]["strategyPath"] = "strict_desk_strategy:EMACross"
+        spec["strategy"]["configPath"] = "strict_desk_strategy:EMACrossConfig"
+
+    path = Path(manifest(tmp_path, own_file)).rename(desk / "strategy.yaml")
+    assert strict(tmp_path, str(path)) == 0, capsys.readouterr().out
