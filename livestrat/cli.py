@@ -9,9 +9,10 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Callable, Sequence
+from importlib import metadata
 from pathlib import Path
 
-from livestrat import manifests
+from livestrat import exits, manifests
 from livestrat.api.runtime_config import CONFIG_FILE_NAME, CONFIG_MOUNT_DIR, HTTP_PORT
 from livestrat.demo import options as demo_options
 
@@ -34,9 +35,11 @@ def _cmd_validate(args: argparse.Namespace) -> int:
     from livestrat.api.validation import problems
 
     failed = 0
-    for path in args.files:
+    for path in manifests.manifest_files(args.files):
         try:
-            documents = list(manifests.load_strategies(Path(path)))
+            if isinstance(path, manifests.ManifestError):
+                raise path
+            documents = list(manifests.load_strategies(path, sys.stdin))
         except manifests.ManifestError as exc:
             # Keep going: one unreadable file must not hide the verdict on the others.
             failed += 1
@@ -57,13 +60,16 @@ def _cmd_validate(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
-def _strict(args: argparse.Namespace, path: str, where: str, doc: dict) -> int:
+def _strict(args: argparse.Namespace, path: Path, where: str, doc: dict) -> int:
     """``validate --strict`` of one valid manifest: the strategy, the venue and the data, as the run would meet
     them (imports NautilusTrader: the runtime's packages); 1 when it cannot run as written."""
     from strategy_runtime.local.config import runtime_config_of
+    from strategy_runtime.local.import_path import add_strategy_directories
     from strategy_runtime.preflight import Severity, preflight
 
-    config = runtime_config_of(doc, source=path, workdir=Path(args.workdir), catalog=_path(args.catalog))
+    if path != manifests.STDIN:  # the strategy is imported from where livestrat run would import it
+        add_strategy_directories(path)
+    config = runtime_config_of(doc, source=str(path), workdir=Path(args.workdir), catalog=_path(args.catalog))
     found = preflight(config)
     errors = [f for f in found if f.severity == Severity.ERROR]
     verdict = "INVALID" if errors else "ok"
@@ -165,6 +171,29 @@ def _cmd_operator(args: argparse.Namespace) -> int:
     return run_operator(args)
 
 
+def version_line() -> str:
+    """``livestrat --version``: this package's version and NautilusTrader's (what a bug report needs)."""
+
+    def installed(package: str) -> str:
+        try:
+            return metadata.version(package)
+        except metadata.PackageNotFoundError:  # the operator's image carries no NautilusTrader
+            return "not installed"
+
+    return f"livestrat {installed('livestrat')} (NautilusTrader {installed('nautilus_trader')})"
+
+
+class _VersionAction(argparse.Action):
+    """``--version``, looked up only when asked (argparse's own action formats its text at every start)."""
+
+    def __init__(self, option_strings: Sequence[str], dest: str, **kwargs: object) -> None:
+        super().__init__(option_strings, dest, nargs=0, help="print livestrat's and NautilusTrader's versions")
+
+    def __call__(self, parser: argparse.ArgumentParser, *_: object) -> None:
+        print(version_line())
+        parser.exit()
+
+
 def _speed(text: str) -> float:
     value = float(text)
     if value < 0:
@@ -172,11 +201,30 @@ def _speed(text: str) -> float:
     return value
 
 
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "OFF")
+
+
 def _local_data_arguments(p: argparse.ArgumentParser) -> None:
-    """What `run` and `backtest` share: they read the same catalog from the same place."""
+    """What `run` and `backtest` share: they read the same catalog from the same place, and log alike."""
     p.add_argument("file", metavar="FILE", help="a LiveStrategy manifest (paper mode)")
     p.add_argument("--workdir", default=".livestrat", help="where catalogs and ledgers go (default .livestrat)")
     p.add_argument("--catalog", metavar="DIR", help="catalog directory (default WORKDIR/catalogs/NAME)")
+    p.add_argument(
+        "--log-level",
+        type=str.upper,
+        choices=LOG_LEVELS,
+        default="ERROR",
+        metavar="LEVEL",
+        help="NautilusTrader's log level, the strategy's own self.log lines among it: DEBUG, INFO, WARNING, ERROR "
+        "(the default: quiet) or OFF",
+    )
+    p.add_argument(
+        "--path",
+        action="append",
+        default=[],
+        metavar="DIR",
+        help="also import the strategy from DIR (repeatable); the manifest's own directory always is",
+    )
 
 
 def _report_parser(command: Callable[..., argparse.ArgumentParser]) -> None:
@@ -211,6 +259,7 @@ def _report_parser(command: Callable[..., argparse.ArgumentParser]) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="livestrat", description=DESCRIPTION, epilog=EPILOG)
+    parser.add_argument("--version", action=_VersionAction)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     def command(name: str, summary: str, details: str = "") -> argparse.ArgumentParser:
@@ -289,6 +338,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _local_data_arguments(p)
     p.add_argument("--fills-json", metavar="PATH", help="also write every fill to PATH as JSON")
+    p.add_argument("--quiet", action="store_true", help="no progress lines on stderr, only the summary")
     p.set_defaults(func=_cmd_backtest)
 
     p = command(
@@ -323,7 +373,12 @@ def build_parser() -> argparse.ArgumentParser:
         "Applies the API's types, bounds, defaults and the CRD's CEL rules, as the API server "
         "would; prints each problem with its field. Exit status 1 if any manifest is invalid.",
     )
-    p.add_argument("files", nargs="+", metavar="FILE", help="YAML files with LiveStrategy documents")
+    p.add_argument(
+        "files",
+        nargs="+",
+        metavar="FILE",
+        help="YAML files with LiveStrategy documents; a directory: every *.yaml and *.yml in it; -: standard input",
+    )
     p.add_argument(
         "--strict",
         action="store_true",
@@ -422,16 +477,24 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    if args.command is None:
-        parser.print_help()
-        return 2
     try:
-        return int(args.func(args) or 0)
-    except manifests.ManifestError as exc:
-        print(f"livestrat: {exc}", file=sys.stderr)
-        return 2
+        parser = build_parser()
+        args = parser.parse_args(argv)
+        if args.command is None:
+            parser.print_help()
+            return 2
+        try:
+            code = int(args.func(args) or 0)
+        except manifests.ManifestError as exc:
+            print(f"livestrat: {exc}", file=sys.stderr)
+            code = 2
+        sys.stdout.flush()  # here, not at exit: a closed pipe is answered below, not with a traceback
+        return code
+    except KeyboardInterrupt:
+        words = [w for w in (sys.argv[1:] if argv is None else argv) if not w.startswith("-")]
+        return exits.interrupted(f"livestrat {words[0]}" if words else "livestrat")
+    except BrokenPipeError:
+        return exits.stdout_closed()
 
 
 if __name__ == "__main__":

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 import yaml
 
@@ -29,9 +29,32 @@ _ManifestLoader.yaml_implicit_resolvers = {
 }
 
 
-def load_documents(path: Path) -> list[Any]:
+STDIN = Path("<stdin>")  # how `-` (standard input) is named in messages
+MANIFEST_SUFFIXES = (".yaml", ".yml")
+
+
+def manifest_files(arguments: Sequence[str]) -> Iterator[Path | ManifestError]:
+    """The files the arguments name, as ``kubectl apply -f`` takes them: a file; a directory: every ``*.yaml`` and
+    ``*.yml`` in it (not its subdirectories), sorted; ``-``: standard input (``STDIN``). A directory with none is a
+    ManifestError, yielded in its place so that the caller goes on with the others."""
+    for argument in arguments:
+        if argument == "-":
+            yield STDIN
+            continue
+        path = Path(argument)
+        if not path.is_dir():
+            yield path
+            continue
+        found = sorted(p for p in path.iterdir() if p.suffix in MANIFEST_SUFFIXES and p.is_file())
+        if not found:
+            yield ManifestError(f"{path}: a directory with no *.yaml or *.yml file in it")
+        yield from found
+
+
+def load_documents(path: Path, stdin: TextIO | None = None) -> list[Any]:
+    """The YAML documents of ``path`` (read from ``stdin`` when it is ``STDIN``)."""
     try:
-        text = path.read_text()
+        text = stdin.read() if path == STDIN and stdin is not None else path.read_text()
     except OSError as exc:
         raise ManifestError(f"{path}: cannot read: {exc.strerror}") from None
     try:
@@ -49,9 +72,9 @@ def is_strategy(doc: Any) -> bool:
     return isinstance(doc, dict) and doc.get("kind") == resource.KIND
 
 
-def load_strategies(path: Path) -> Iterator[tuple[int, Any]]:
+def load_strategies(path: Path, stdin: TextIO | None = None) -> Iterator[tuple[int, Any]]:
     """The LiveStrategy documents of a file with their index; other kinds (a Secret) are skipped."""
-    docs = load_documents(path)
+    docs = load_documents(path, stdin)
     found = [(i, d) for i, d in enumerate(docs) if is_strategy(d) or not isinstance(d, dict)]
     if not found:
         kinds = sorted({str(d.get("kind")) for d in docs if isinstance(d, dict)})

@@ -22,6 +22,7 @@ import uvloop
 from livestrat.api.runtime_config import host_and_port
 from strategy_operator.clock import SYSTEM_CLOCK, Clock
 from strategy_operator.handlers import build_registry
+from strategy_operator.kube_client import login
 from strategy_operator.peering import own_identity
 from strategy_operator.settings import OperatorSettings, SettingsError
 
@@ -77,11 +78,38 @@ def configure_logging(level: str) -> None:
         logging.getLogger(name).setLevel(logging.WARNING)
 
 
+NO_CLUSTER = (
+    "no Kubernetes API to connect to: not in a pod (no service account token) and no kubeconfig "
+    "($KUBECONFIG is not set and ~/.kube/config does not exist). Point KUBECONFIG at a cluster's kubeconfig "
+    "(kind get kubeconfig --name NAME > FILE; export KUBECONFIG=FILE), or install the operator into the cluster "
+    "with its Helm chart (docs/install.md)"
+)
+
+
+def cluster_login_problem() -> str | None:
+    """Why the operator cannot log in to any cluster (None when it can try): kopf would otherwise retry its
+    startup every minute, for ever, with a traceback each time. A kubeconfig that names an unreachable cluster
+    is not a problem here: the cluster may come back, and kopf's retries are right for that."""
+    try:
+        login(kopf.OperatorSettings())
+    except kopf.LoginError:
+        return NO_CLUSTER
+    except Exception as exc:  # kopf's reader raises OSError, PyYAML's errors, KeyError/TypeError for a wrong shape
+        where = os.environ.get("KUBECONFIG") or "~/.kube/config"
+        why = " ".join(str(exc).split())  # one line: YAML's errors span several
+        return f"cannot read the kubeconfig {where}: {why}; fix it, or point KUBECONFIG at another one"
+    return None
+
+
 def run_operator(args: argparse.Namespace) -> int:
     try:
         settings = OperatorSettings.from_env(os.environ)
     except SettingsError as exc:
         print(f"livestrat operator: {exc}", file=sys.stderr)
+        return 2
+    problem = cluster_login_problem()
+    if problem is not None:
+        print(f"livestrat operator: {problem}", file=sys.stderr)
         return 2
     configure_logging(settings.log_level)
     kwargs = operator_kwargs(settings, getattr(args, "namespace", None) or ())

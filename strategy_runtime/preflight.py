@@ -38,6 +38,7 @@ from strategy_runtime.paper.catalog import (
     load_instruments,
     open_catalog,
     prepare_catalog,
+    refuse_real_data,
 )
 from strategy_runtime.paper.live_feed import live_feed
 from strategy_runtime.paper.venue import PaperVenueError, paper_venue
@@ -163,6 +164,8 @@ def _catalog_for_check(config: RuntimeConfig, scratch: Path) -> StrategyCatalog:
     existing = open_catalog(config.catalog_path) if Path(config.catalog_path).is_dir() else None
     holds = existing is not None and bool(bar_types_in(existing, spec.instruments))
     if spec.data.sample is not None and not holds:
+        if existing is not None:
+            refuse_real_data(config.catalog_path)  # the run would refuse to write the sample beside real data
         return prepare_catalog(config.model_copy(update={"catalog_path": str(scratch)}))
     if existing is None:
         raise CatalogError(

@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+import threading
 import time
 from dataclasses import dataclass
 from decimal import Decimal
@@ -40,9 +41,13 @@ from livestrat.api.spec import HaltPolicy, Mode, ReplayDataType
 from strategy_runtime.halt import Containment
 from strategy_runtime.ledger.export import write_fills
 from strategy_runtime.ledger.records import FillRecord, from_order_filled
+from strategy_runtime.local import figures
+from strategy_runtime.local.import_path import add_strategy_directories
+from strategy_runtime.local.progress import ThrottledProgress
 from strategy_runtime.local.summary import TradingSummary, summarize
 from strategy_runtime.node import CONFIGURATION_ERRORS, front_doors, nautilus_log_level, trader_id_for
 from strategy_runtime.paper.catalog import StrategyCatalog, prepare_catalog
+from strategy_runtime.paper.sample_data import SampleProgress
 from strategy_runtime.paper.venue import paper_venue
 from strategy_runtime.risk.breach import Breach
 from strategy_runtime.risk.guard import RiskGuard, RiskGuardConfig
@@ -211,13 +216,47 @@ def backtest_run_config(config: RuntimeConfig, catalog: StrategyCatalog, log_lev
     )
 
 
+class EngineProgress:
+    """Reports how far a running ``BacktestEngine`` is, from a thread of its own, every ``every`` seconds:
+    ``BacktestNode.run`` holds the caller until the backtest is over and has no progress hook. It reads
+    the engine's iteration counter (a C integer) and, once the data is loaded, how many data points
+    it has; it never touches the engine otherwise."""
+
+    def __init__(self, engine: BacktestEngine, report: SampleProgress, every: float = 1.0) -> None:
+        self._engine, self._report, self._every = engine, report, every
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._watch, name="backtest-progress", daemon=True)
+
+    def __enter__(self) -> EngineProgress:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _watch(self) -> None:
+        total = 0
+        while not self._stop.wait(self._every):
+            done = self._engine.iteration
+            if not done:
+                self._report("backtest: loading the catalog's data", 0, 0)
+                continue
+            total = total or len(self._engine.data)  # loaded before the first iteration; copied once
+            self._report("backtest: events replayed", done, total)
+
+
 def run_backtest(
-    config: RuntimeConfig, *, catalog: StrategyCatalog | None = None, log_level: str = "ERROR", owned: bool = False
+    config: RuntimeConfig,
+    *,
+    catalog: StrategyCatalog | None = None,
+    log_level: str = "ERROR",
+    progress: SampleProgress | None = None,
 ) -> BacktestResult:
-    """Backtest the spec of ``config`` over its catalog (writing ``data.sample`` first if the spec asks;
-    ``owned`` as for ``prepare_catalog``)."""
+    """Backtest the spec of ``config`` over its catalog (writing ``data.sample`` first if the spec asks);
+    ``progress`` hears how far writing the sample and the backtest are."""
     _check_backtestable(config)
-    catalog = catalog if catalog is not None else prepare_catalog(config, owned=owned)
+    catalog = catalog if catalog is not None else prepare_catalog(config, progress=progress)
     run_config = backtest_run_config(config, catalog, log_level)
     node = BacktestNode(configs=[run_config])
     started = time.perf_counter()
@@ -226,7 +265,11 @@ def run_backtest(
         engine = node.get_engine(run_config.id)
         assert engine is not None
         _add_risk_guard(config, engine)
-        results = node.run()
+        if progress is None:
+            results = node.run()
+        else:
+            with EngineProgress(engine, progress):
+                results = node.run()
         wall = time.perf_counter() - started
         summary = summarize(engine.cache, engine.portfolio, list(config.spec.instruments), config.strategy.key)
         events = results[0].iterations if results else 0
@@ -244,10 +287,11 @@ def run_backtest(
 def run_backtest_command(args: argparse.Namespace) -> int:
     """``livestrat backtest FILE [--workdir DIR] [--catalog DIR] [--fills-json PATH]``."""
     from livestrat.api.validation import InvalidManifest
-    from strategy_runtime.local.config import local_runtime_config, paper_only
+    from strategy_runtime.local.config import halted_note, local_runtime_config, paper_only
 
     # The command prints the sample notice itself: the catalog's own warning would say it twice.
     logging.getLogger("livestrat.catalog").setLevel(logging.ERROR)
+    add_strategy_directories(Path(args.file), getattr(args, "path", ()))
     try:
         config = local_runtime_config(
             Path(args.file), workdir=Path(args.workdir), catalog=Path(args.catalog) if args.catalog else None
@@ -255,15 +299,19 @@ def run_backtest_command(args: argparse.Namespace) -> int:
         if config.spec.mode != Mode.PAPER:
             print(f"livestrat backtest: {paper_only(args.file, config, 'livestrat backtest')}", file=sys.stderr)
             return 2
-        result = run_backtest(config, owned=args.catalog is None)
+        progress = None if getattr(args, "quiet", False) else ThrottledProgress()
+        result = run_backtest(config, log_level=getattr(args, "log_level", "ERROR"), progress=progress)
     except (InvalidManifest, BacktestError, *CONFIGURATION_ERRORS) as exc:
         print(f"livestrat backtest: {exc}", file=sys.stderr)
         return 2
+    halted = halted_note(args.file, config, "livestrat backtest")
+    if halted is not None:
+        print(halted)
     if result.sample_notice is not None:
         print(result.sample_notice)
     print(
         f"backtest of {config.strategy.name} over {config.catalog_path}: "
-        f"{result.events} events in {result.wall_seconds:.2f}s"
+        f"{figures.count(result.events)} events in {figures.seconds(result.wall_seconds)}"
     )
     for line in result.summary.lines():
         print(f"  {line}")

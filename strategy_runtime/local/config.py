@@ -80,3 +80,16 @@ def paper_only(file: str | Path, config: RuntimeConfig, command: str) -> str:
         "remove spec.venue.credentialsSecret and spec.venue.testnet. "
         f"To trade it live, apply it to a cluster running the operator: kubectl apply -f {file}"
     )
+
+
+def halted_note(file: str | Path, config: RuntimeConfig, command: str) -> str | None:
+    """What ``command`` says about a manifest with ``spec.replicas: 0`` (None for any other): in a cluster the
+    strategy is halted and no pod runs; here it runs anyway, as a paper test of the spec (a local run trades
+    nothing real, and refusing would only make the user edit the file to try it)."""
+    if config.spec.replicas != 0:
+        return None
+    name = config.strategy.name
+    return (
+        f"note: {file} has spec.replicas: 0: applied to a cluster, {name} is halted (no pod runs) until "
+        f"`kubectl scale livestrategy/{name} --replicas=1`; {command} runs it anyway, on paper"
+    )

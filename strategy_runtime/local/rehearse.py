@@ -54,6 +54,7 @@ from livestrat.api.validation import InvalidManifest
 from livestrat.venue_emulator.auth import ed25519_private_key_pkcs8
 from strategy_runtime.ledger import DsnParts, FillRecord, LedgerError
 from strategy_runtime.live.endpoints import ENV_VENUE_ENDPOINTS
+from strategy_runtime.local import figures
 from strategy_runtime.local.emulated_venue import EmulatedVenue, EmulatorError, write_scenario
 from strategy_runtime.local.run import (
     LEDGER_ON_THE_COMMAND_LINE,
@@ -253,11 +254,16 @@ async def _progress(runtime: StrategyRuntime, started: float) -> None:
         if runtime.reporter is None:
             continue
         trading = runtime.status_snapshot().trading
-        print(
-            f"  {time.monotonic() - started:6.0f}s  fills {trading.fills}  open orders {trading.open_orders}  "
-            f"PnL {trading.total_pnl or '-'}",
-            flush=True,
-        )
+        pnl = runtime.guard.book_pnl().total if runtime.guard is not None else {}  # exact, as the summary
+        try:
+            print(
+                f"  {time.monotonic() - started:6.0f}s  fills {figures.count(trading.fills)}  "
+                f"open orders {figures.count(trading.open_orders)}  PnL {figures.amounts(pnl, empty='-')}",
+                flush=True,
+            )
+        except BrokenPipeError:  # nobody reads it any more (| head): halt, as livestrat run does
+            runtime.request_stop("its output was closed")
+            return
 
 
 def _account(balances: Mapping[str, Mapping[str, str]]) -> dict[str, str]:
@@ -368,7 +374,7 @@ def rehearse_command(args: argparse.Namespace) -> int:
         }
     )
     try:
-        catalog = prepare_catalog(with_sample, owned=args.catalog is None)
+        catalog = prepare_catalog(with_sample)
         balances = starting_balances(args.balance, (i.quote_currency.code for i in catalog.instruments))
     except (CatalogError, SampleDataError, ValueError) as exc:
         print(f"livestrat rehearse: {exc}", file=sys.stderr)

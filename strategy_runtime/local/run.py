@@ -11,7 +11,8 @@ HTTP endpoints and the status push:
   PostgreSQL with a DSN from ``--ledger-file PATH`` or, without it, ``LIVESTRAT_LEDGER_DSN`` from
   the environment (the variable a pod gets); never from the command line, where ``ps`` shows it
   to everyone (``--ledger DSN`` is refused). Every run is a fresh simulated account, so every run
-  has a ledger key of its own, ``NAMESPACE-run-YYYYMMDD-HHMMSS/NAME``: runs never mix their fills;
+  has a ledger key of its own, ``NAMESPACE-run-YYYYMMDD-HHMMSS-TAG/NAME`` (``own_key``: TAG is random, so two
+  runs started in the same second differ too): runs never mix their fills;
 - progress while replaying: a line at every quarter of the replay, or every few seconds
   when it is slow (``--quiet`` leaves only the summary);
 - when the replay is over the run halts as a pod does (``haltPolicy`` applies) and prints a
@@ -44,9 +45,13 @@ from livestrat.api.runtime_config import ENV_LEDGER_DSN, LedgerKind, LedgerTarge
 from livestrat.api.spec import Adapter, Mode
 from livestrat.api.status import Position
 from livestrat.api.validation import InvalidManifest
+from livestrat.exits import take_ctrl_c
 from strategy_runtime.ledger import DsnParts, LedgerError
 from strategy_runtime.ledger.export import write_fills
-from strategy_runtime.local.config import local_runtime_config, paper_only
+from strategy_runtime.local import figures
+from strategy_runtime.local.config import halted_note, local_runtime_config, paper_only
+from strategy_runtime.local.import_path import add_strategy_directories
+from strategy_runtime.local.progress import ThrottledProgress
 from strategy_runtime.paper.catalog import CatalogError, StrategyCatalog, prepare_catalog
 from strategy_runtime.paper.sample_data import SampleDataError
 from strategy_runtime.pnl import recompute_pnl
@@ -62,13 +67,14 @@ LEDGER_ON_THE_COMMAND_LINE = (
 )
 
 
-def configure_logging() -> None:
-    # The runtime's warnings and errors, short; NautilusTrader's own log is set to ERROR.
+def configure_logging(level: str = "ERROR") -> None:
+    # The runtime's warnings and errors, short (more with --log-level INFO or DEBUG); NautilusTrader's own log,
+    # the strategy's among it, is at --log-level (ERROR unless asked).
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("livestrat: %(message)s"))
     root = logging.getLogger("livestrat")
     root.handlers[:] = [handler]
-    root.setLevel(logging.WARNING)
+    root.setLevel(level if level in ("DEBUG", "INFO") else logging.WARNING)
     root.propagate = False
     # The run says itself, on stdout, when it writes the sample catalog.
     logging.getLogger("livestrat.catalog").setLevel(logging.ERROR)
@@ -104,6 +110,7 @@ def manifest_config(args: argparse.Namespace, environ: dict[str, str], dsn: str 
         workdir=Path(args.workdir),
         catalog=Path(args.catalog) if args.catalog else None,
         ledger=ledger,
+        log_level=getattr(args, "log_level", "ERROR"),
     )
 
 
@@ -138,7 +145,13 @@ class ProgressLines:
     async def run(self) -> None:
         while True:
             await asyncio.sleep(0.2)
-            self.maybe_print()
+            try:
+                self.maybe_print()
+            except BrokenPipeError:
+                # Whoever read the output is gone (``livestrat run … | head``): nobody sees this run any more,
+                # so it halts as on Ctrl-C, and the command ends quietly (livestrat.exits).
+                self._runtime.request_stop("its output was closed")
+                return
 
     def maybe_print(self) -> None:
         progress = self._runtime.replay_progress()
@@ -152,21 +165,19 @@ class ProgressLines:
             self._next_step += PROGRESS_STEP
         self._last_line = now
         trading = self._runtime.status_snapshot().trading
+        guard = self._runtime.guard
+        pnl = guard.book_pnl().total if guard is not None else {}  # exact, as the summary (status: cents)
         print(
             f"  replay {math.floor(fraction * 100):3d}%  {progress.events:,}/{progress.total:,} events  "
-            f"fills {trading.fills}  PnL {trading.total_pnl or '-'}",
+            f"fills {figures.count(trading.fills)}  PnL {figures.amounts(pnl, empty='-')}",
             flush=True,
         )
-
-
-def _amount(amounts: Mapping[str, Decimal]) -> str:
-    return ", ".join(f"{amount:f} {currency}" for currency, amount in sorted(amounts.items())) or "0"
 
 
 def print_summary(config: RuntimeConfig, outcome: RunOutcome, seconds: float, command: str = "livestrat run") -> None:
     name = config.strategy.name
     snapshot = outcome.snapshot
-    print(f"\n{command}: {name} stopped after {seconds:.1f}s ({outcome.reason})")
+    print(f"\n{command}: {name} stopped after {figures.seconds(seconds)} ({outcome.reason})")
     if snapshot is None:
         return
     trading, risk = snapshot.trading, snapshot.risk
@@ -175,11 +186,11 @@ def print_summary(config: RuntimeConfig, outcome: RunOutcome, seconds: float, co
         if trading.replay.total == 0:
             print("  WARNING:        nothing was replayed: the catalog holds no data in spec.data.replay's window for")
             print("                  what was replayed (livestrat validate --strict FILE says what is missing)")
-    print(f"  fills:          {trading.fills}")
+    print(f"  fills:          {figures.count(trading.fills)}")
     pnl = outcome.pnl
     realized = pnl.realized if pnl is not None else {}
-    print(f"  realized PnL:   {_amount(realized)}")
-    print(f"  unrealized PnL: {_amount(pnl.unrealized) if pnl is not None and pnl.unrealized else 'none'}")
+    print(f"  realized PnL:   {figures.amounts(realized)}")
+    print(f"  unrealized PnL: {figures.amounts(pnl.unrealized) if pnl is not None and pnl.unrealized else 'none'}")
     if outcome.ledger_fills is not None:
         # The figures above are the one book's (strategy_runtime.book_view); the ledger, read back, must agree.
         recomputed: dict[str, Decimal] = {}
@@ -188,14 +199,14 @@ def print_summary(config: RuntimeConfig, outcome: RunOutcome, seconds: float, co
             recomputed[currency] = recomputed.get(currency, Decimal(0)) + each.net_realized_pnl
         agree = all(recomputed.get(c, Decimal(0)) == realized.get(c, Decimal(0)) for c in {*recomputed, *realized})
         print(
-            f"  ledger PnL:     {_amount(recomputed)} realized, recomputed from the ledger's "
-            f"{len(outcome.ledger_fills)} fills ({'agrees' if agree else 'DIFFERS: report it'})"
+            f"  ledger PnL:     {figures.amounts(recomputed)} realized, recomputed from the ledger's "
+            f"{figures.count(len(outcome.ledger_fills))} fills ({'agrees' if agree else 'DIFFERS: report it'})"
         )
     if trading.positions:
         for position in trading.positions:
             print(
                 f"  position:       {position.side} {position.quantity} {position.instrument} "
-                f"@ {position.avg_price} (unrealized {position.unrealized_pnl})"
+                f"@ {position.avg_price} (unrealized {figures.money(position.unrealized_pnl)})"
             )
     else:
         print("  positions:      flat")
@@ -232,11 +243,12 @@ def _node_disagrees(outcome: RunOutcome, realized: Mapping[str, Decimal], positi
     if at_its_precision == dict(node_pnl.realized) and booked == net:
         return None
     held = ", ".join(f"{q:+f} {i}" for i, q in sorted(net.items())) or "flat"
-    return f"{_amount(node_pnl.realized)} realized, {held}"
+    return f"{figures.amounts(node_pnl.realized)} realized, {held}"
 
 
 def run_local(args: argparse.Namespace) -> int:
-    configure_logging()
+    configure_logging(getattr(args, "log_level", "ERROR"))
+    add_strategy_directories(Path(args.file), getattr(args, "path", ()))
     if args.ledger is not None:
         print(f"livestrat run: {LEDGER_ON_THE_COMMAND_LINE}", file=sys.stderr)
         return EXIT_INVALID
@@ -255,6 +267,9 @@ def run_local(args: argparse.Namespace) -> int:
     if config.spec.mode == Mode.LIVE:
         print(f"livestrat run: {paper_only(args.file, config, 'livestrat run')}", file=sys.stderr)
         return EXIT_INVALID
+    halted = halted_note(args.file, config, "livestrat run")
+    if halted is not None:
+        print(halted, flush=True)
     # Where the ledger is, safe to print: host:port/database, never the password.
     ledger = f"PostgreSQL {where} (from {given[1]})" if given else f"SQLite {config.ledger.sqlite_path}"
     catalog: StrategyCatalog | None = None
@@ -262,7 +277,7 @@ def run_local(args: argparse.Namespace) -> int:
         market = f"{config.spec.venue.adapter}'s live market data"
     else:
         try:
-            catalog = prepare_catalog(config, owned=args.catalog is None)
+            catalog = prepare_catalog(config, progress=None if args.quiet else ThrottledProgress())
         except (CatalogError, SampleDataError) as exc:
             print(f"livestrat run: {exc}", file=sys.stderr)
             return EXIT_INVALID
@@ -303,6 +318,7 @@ def run_local(args: argparse.Namespace) -> int:
             if task is not None:
                 task.cancel()
 
+    take_ctrl_c()  # until the node takes it (a halt): Ctrl-C while the ledger opens or the node builds stops at once
     outcome = asyncio.run(main())
     runtime.disarm_watchdog()
     print_summary(config, outcome, time.monotonic() - started)
@@ -322,5 +338,5 @@ def run_local(args: argparse.Namespace) -> int:
             print(f"livestrat run: the ledger could not be read back: no fills written to {path}", file=sys.stderr)
             continue
         written = write_fills(path, outcome.ledger_fills, as_csv=as_csv)
-        print(f"  fills written:  {written} ({len(outcome.ledger_fills)}, as the ledger holds them)")
+        print(f"  fills written:  {written} ({figures.count(len(outcome.ledger_fills))}, as the ledger holds them)")
     return outcome.exit_code

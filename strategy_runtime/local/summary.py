@@ -17,6 +17,7 @@ from nautilus_trader.model.identifiers import InstrumentId
 from nautilus_trader.portfolio.base import PortfolioFacade
 
 from strategy_runtime.ledger.records import FillRecord, from_order_filled
+from strategy_runtime.local import figures
 
 
 def _natural(text: str) -> tuple[Any, ...]:
@@ -56,15 +57,16 @@ class TradingSummary:
 
     def lines(self) -> list[str]:
         """The summary as a person reads it."""
-        out = [f"fills: {len(self.fills)}  orders: {self.orders} (denied {self.orders_denied}, "]
-        out[0] += f"rejected {self.orders_rejected})"
-        pnl = ", ".join(f"{amount} {ccy}" for ccy, amount in sorted(self.realized_pnl.items())) or "none"
-        out.append(f"realized PnL: {pnl}")
+        out = [
+            f"fills: {figures.count(len(self.fills))}  orders: {figures.count(self.orders)} "
+            f"(denied {figures.count(self.orders_denied)}, rejected {figures.count(self.orders_rejected)})"
+        ]
+        out.append(f"realized PnL: {figures.amounts(self.realized_pnl, empty='none')}")
         for p in self.positions:
             price = f" @ {p.avg_price}" if p.avg_price is not None else ""
             out.append(
-                f"position {p.instrument_id}: {p.side} {p.quantity}{price}  realized {p.realized_pnl or '-'}  "
-                f"unrealized {p.unrealized_pnl or '-'}"
+                f"position {p.instrument_id}: {p.side} {p.quantity}{price}  "
+                f"realized {figures.money(p.realized_pnl) or '-'}  unrealized {figures.money(p.unrealized_pnl) or '-'}"
             )
         return out
 

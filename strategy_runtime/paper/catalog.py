@@ -6,14 +6,19 @@ holds nothing for the instruments, then loads every instrument of the spec (a cl
 ``CatalogError`` naming the instrument and the path when one is missing) and finds the
 bar types the catalog holds for them.
 
-A sample catalog is stamped (``livestrat-sample.json`` at its root: the settings, what was
-written, and a digest of the content). A stamped catalog whose digest is not what the
-generator writes now for the spec's ``data.sample`` (another generator version, another
-seed, ticks now asked for) is **stale**: its sample is removed and written again, and the
-caller says so. A catalog livestrat owns (``livestrat run``'s default
-``WORKDIR/catalogs/NAME``) is checked by its content when it has no stamp (written before
-stamps existed). Any other catalog that holds data is never touched: real data is never
-mixed with, or replaced by, a sample.
+A sample catalog is stamped (``livestrat-sample.json`` at its root: the settings, the
+directories written, and ``generator_fingerprint``: the generator's version and the digest of
+a short probe sample). A stamped sample whose settings or generator are not what the spec's
+``data.sample`` asks of the generator now (another seed, ticks now asked for, another
+generator version), or whose writing did not finish, is **stale**: it is removed and written
+again, and the caller says so. The check reads the stamp and makes the probe (milliseconds);
+it never generates or reads back the whole sample.
+
+A catalog that holds data without a stamp is someone's: it is replayed as it is (the caller
+says the sample was not written), never touched; and a sample is never written into a
+catalog that holds data that is not the sample's, for other instruments either
+(``CatalogError`` naming the catalog and what to do): real data is never mixed with, or
+replaced by, a sample.
 """
 
 from __future__ import annotations
@@ -35,11 +40,10 @@ from livestrat.api.runtime_config import RuntimeConfig
 from livestrat.api.spec import ReplayDataType, SampleData
 from strategy_runtime.paper.sample_data import (
     SampleDataError,
+    SampleProgress,
     SampleSeries,
-    bar_type_for,
     generate_sample,
-    sample_fingerprint,
-    sample_instrument,
+    generator_fingerprint,
 )
 
 logger = logging.getLogger("livestrat.catalog")
@@ -59,9 +63,16 @@ class StrategyCatalog:
     bar_types: tuple[str, ...]  # EXTERNAL bar types of the instruments, sorted
     sample_written: bool = False
     stale_sample: str | None = None  # why the sample found there was written again (it was stale)
+    not_a_sample: bool = False  # the spec asks for data.sample, and the catalog holds someone's data instead
 
     def sample_notice(self, sample: SampleData | None) -> str | None:
-        """What a local command prints when it wrote the sample (None when it did not)."""
+        """What a local command prints when it wrote the sample, or did not because the catalog holds someone's
+        data (None otherwise)."""
+        if sample is not None and self.not_a_sample:
+            return (
+                f"the catalog at {self.path} holds data livestrat did not write as a sample: replaying that data, "
+                "not spec.data.sample (for the sample, give an empty catalog directory: --catalog DIR)"
+            )
         if not self.sample_written or sample is None:
             return None
         what = f"{sample.bars:,} one-minute bars per instrument, seed {sample.seed} (not market data)"
@@ -118,27 +129,59 @@ def load_instruments(catalog: ParquetDataCatalog, instrument_ids: Sequence[str])
 SAMPLE_STAMP = "livestrat-sample.json"
 
 
-def _generate(instrument_ids: Sequence[str], sample: SampleData, with_ticks: bool) -> list[SampleSeries]:
+def _generate(
+    instrument_ids: Sequence[str], sample: SampleData, with_ticks: bool, progress: SampleProgress | None = None
+) -> list[SampleSeries]:
     try:
         return generate_sample(
-            instrument_ids, bars=sample.bars, seed=sample.seed, start=sample.start, with_ticks=with_ticks
+            instrument_ids,
+            bars=sample.bars,
+            seed=sample.seed,
+            start=sample.start,
+            with_ticks=with_ticks,
+            progress=progress,
         )
     except SampleDataError as exc:
         raise CatalogError(str(exc)) from None
 
 
+def _generator(instrument_ids: Sequence[str], sample: SampleData, with_ticks: bool) -> str:
+    try:
+        return generator_fingerprint(instrument_ids, seed=sample.seed, start=sample.start, with_ticks=with_ticks)
+    except SampleDataError as exc:
+        raise CatalogError(str(exc)) from None
+
+
+def _settings(instrument_ids: Sequence[str], sample: SampleData, with_ticks: bool) -> dict:
+    """What the stamp records of the spec's ``data.sample`` (and compares when the sample is reused)."""
+    return {
+        "instruments": list(instrument_ids),
+        "bars": sample.bars,
+        "seed": sample.seed,
+        "start": sample.start,
+        "withTicks": with_ticks,
+    }
+
+
 def write_sample_catalog(
-    path: str | Path, instrument_ids: Sequence[str], sample: SampleData, *, with_ticks: bool = False
+    path: str | Path,
+    instrument_ids: Sequence[str],
+    sample: SampleData,
+    *,
+    with_ticks: bool = False,
+    progress: SampleProgress | None = None,
 ) -> None:
     """Write the deterministic sample into the catalog at ``path``, and its stamp.
 
     The files are written in a scratch directory next to the catalog and then moved into
-    place one directory at a time, instrument definitions last: a crash half-way leaves data
-    without definitions, which the next start reports as a missing instrument instead of
-    trading on a half-written sample. The stamp comes last of all.
+    place one directory at a time, instrument definitions last. The stamp goes first, marked
+    incomplete, and is marked complete last: a write cut short (Ctrl-C, a crash) leaves a
+    catalog that says it holds an unfinished sample, which the next start writes again, never
+    one that looks like someone's data. ``progress`` hears how far it is (``SampleProgress``).
     """
     target = Path(path)
-    series = _generate(instrument_ids, sample, with_ticks)
+    generator = _generator(instrument_ids, sample, with_ticks)
+    series = _generate(instrument_ids, sample, with_ticks, progress)
     try:
         target.mkdir(parents=True, exist_ok=True)
         scratch = Path(tempfile.mkdtemp(prefix=".livestrat-sample-", dir=target))
@@ -149,29 +192,35 @@ def write_sample_catalog(
         ) from None
     try:
         staged = open_catalog(scratch)
+        total, done = sum(len(s.bars) for s in series), 0
         for s in series:
             staged.write_data(s.bars)
             if s.quotes:
                 staged.write_data(s.quotes)
                 staged.write_data(s.trades)
+            done += len(s.bars)
+            if progress is not None:
+                progress("sample: bars written to the catalog", done, total)
         staged.write_data([s.instrument for s in series])
         leaves = sorted(
             (p for p in (scratch / "data").glob("*/*") if p.is_dir()),
             key=lambda p: (p.parent.name in _INSTRUMENT_DIRS, str(p)),
         )
-        written: list[str] = []
-        for leaf in leaves:
-            destination = target / "data" / leaf.parent.name / leaf.name
+        moves = [(leaf, target / "data" / leaf.parent.name / leaf.name) for leaf in leaves]
+        for _, destination in moves:
             if destination.exists():
                 raise CatalogError(
                     f"the catalog at {target} already holds {destination.relative_to(target)} although it "
                     "had no data for the instruments when the sample was started: remove the catalog "
                     "directory and start again"
                 )
+        written = sorted(str(destination.relative_to(target)) for _, destination in moves)
+        settings = _settings(instrument_ids, sample, with_ticks)
+        _write_stamp(target, settings, written, generator, complete=False)
+        for leaf, destination in moves:
             destination.parent.mkdir(parents=True, exist_ok=True)
             os.replace(leaf, destination)
-            written.append(str(destination.relative_to(target)))
-        _write_stamp(target, instrument_ids, sample, with_ticks, sorted(written), sample_fingerprint(series))
+        _write_stamp(target, settings, written, generator, complete=True)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
 
@@ -184,139 +233,129 @@ def _read_stamp(path: Path) -> dict | None:
     return stamp if isinstance(stamp, dict) else None
 
 
-def _read_back(catalog: ParquetDataCatalog, instrument_ids: Sequence[str], with_ticks: bool) -> list[SampleSeries]:
-    """What the catalog holds for the sample's instruments, as the generator's series (for the digest)."""
-    held = {str(i.id): i for i in catalog.instruments(instrument_ids=list(instrument_ids))}
-    series = []
-    for instrument_id in instrument_ids:
-        instrument = held.get(instrument_id) or sample_instrument(instrument_id)
-        bar_type = str(bar_type_for(instrument_id))
-        bars = catalog.bars(bar_types=[bar_type]) if bar_type in bar_types_in(catalog, [instrument_id]) else []
-        quotes = catalog.quote_ticks(instrument_ids=[instrument_id]) if with_ticks else []
-        trades = catalog.trade_ticks(instrument_ids=[instrument_id]) if with_ticks else []
-        series.append(SampleSeries(instrument, bars, quotes, trades))
-    return series
-
-
 def stale_sample(
-    path: str | Path, instrument_ids: Sequence[str], sample: SampleData, *, with_ticks: bool, owned: bool
+    path: str | Path, instrument_ids: Sequence[str], sample: SampleData, *, with_ticks: bool
 ) -> str | None:
-    """Why the sample in the catalog at ``path`` is not what the generator writes now; None if it is (or is
-    not a sample: a catalog without a stamp that livestrat does not own holds someone's data)."""
-    target = Path(path)
-    stamp = _read_stamp(target)
-    if stamp is None and not owned:
-        return None
-    expected = sample_fingerprint(_generate(instrument_ids, sample, with_ticks))
-    if stamp is not None:
-        if stamp.get("fingerprint") == expected:
-            return None
-        settings = {"instruments": list(instrument_ids), "bars": sample.bars, "seed": sample.seed}
-        settings |= {"start": sample.start, "withTicks": with_ticks}
-        if any(stamp.get(k) != v for k, v in settings.items()):
-            return "written for other data.sample settings or instruments"
+    """Why the stamped sample in the catalog at ``path`` is not what the generator writes now for the spec's
+    ``data.sample``; None if it is. From the stamp alone (settings and ``generator_fingerprint``): the sample is
+    never generated or read back for it."""
+    stamp = _read_stamp(Path(path)) or {}
+    if stamp.get("complete") is not True:
+        return "its writing did not finish" if stamp.get("complete") is False else "stamped by an older livestrat"
+    if any(stamp.get(k) != v for k, v in _settings(instrument_ids, sample, with_ticks).items()):
+        return "written for other data.sample settings or instruments"
+    if stamp.get("generator") != _generator(instrument_ids, sample, with_ticks):
         return "written by another version of the sample generator"
-    try:
-        held = sample_fingerprint(_read_back(open_catalog(target), instrument_ids, with_ticks))
-    except Exception:  # unreadable as a sample: it is not what the generator writes
-        held = None
-    if held == expected:  # written before stamps existed: stamp it now, and it is not read back again
-        _write_stamp(target, instrument_ids, sample, with_ticks, _sample_leaves(target, instrument_ids), expected)
-        return None
-    return "its data is not what the sample generator writes now for this data.sample"
+    return None
 
 
-def _sample_leaves(target: Path, instrument_ids: Sequence[str]) -> list[str]:
-    """The catalog's directories of the instruments' data and definitions (relative to the catalog)."""
-    names = [urisafe_identifier(i) for i in instrument_ids]
+def not_the_sample(path: str | Path) -> list[str]:
+    """The catalog's data directories (``data/KIND/NAME``) that its sample stamp does not list: someone's data.
+    Every one of them when the catalog has no stamp."""
+    target = Path(path)
+    stamp = _read_stamp(target) or {}
+    written = stamp.get("written")
+    ours = {str(w) for w in written} if isinstance(written, list) else set()
     return sorted(
         str(leaf.relative_to(target))
         for leaf in (target / "data").glob("*/*")
-        if leaf.is_dir() and any(leaf.name == n or leaf.name.startswith(f"{n}-") for n in names)
+        if leaf.is_dir() and str(leaf.relative_to(target)) not in ours
     )
 
 
-def _write_stamp(
-    target: Path,
-    instrument_ids: Sequence[str],
-    sample: SampleData,
-    with_ticks: bool,
-    written: list[str],
-    fingerprint: str,
-) -> None:
-    stamp = {
-        "instruments": list(instrument_ids),
-        "bars": sample.bars,
-        "seed": sample.seed,
-        "start": sample.start,
-        "withTicks": with_ticks,
-        "written": written,
-        "fingerprint": fingerprint,
-    }
+def refuse_real_data(path: str | Path) -> None:
+    """CatalogError when the catalog at ``path`` holds data that is not a sample: a sample is never written into it."""
+    foreign = not_the_sample(path)
+    if foreign:
+        shown = ", ".join(foreign[:3]) + (f" and {len(foreign) - 3} more" if len(foreign) > 3 else "")
+        raise CatalogError(
+            f"the catalog at {path} holds data that livestrat did not write as a sample ({shown}), and "
+            "spec.data.sample is never written into a catalog that holds real data. To replay that data, list "
+            "its instruments in spec.instruments and remove spec.data.sample; to run on the sample, give the run "
+            "an empty catalog directory (livestrat run --catalog DIR, or the default WORKDIR/catalogs/NAME)"
+        )
+
+
+def _write_stamp(target: Path, settings: dict, written: list[str], generator: str, *, complete: bool) -> None:
+    stamp = {**settings, "written": written, "generator": generator, "complete": complete}
     fd, staged = tempfile.mkstemp(prefix=".livestrat-stamp-", dir=target)
     with os.fdopen(fd, "w") as f:
         f.write(json.dumps(stamp, indent=1, sort_keys=True) + "\n")
     os.replace(staged, target / SAMPLE_STAMP)
 
 
-def remove_sample(path: str | Path, instrument_ids: Sequence[str]) -> None:
-    """Remove a stale sample: what its stamp says it wrote, or (no stamp) every directory of its instruments."""
+def remove_sample(path: str | Path) -> None:
+    """Remove a stale sample: what its stamp says it wrote (nothing else), then the stamp."""
     target = Path(path)
-    stamp = _read_stamp(target)
-    written = stamp.get("written") if stamp is not None else None
-    if not isinstance(written, list):
-        written = _sample_leaves(target, instrument_ids)
-    leaves = [target / str(p) for p in written]
-    # The stamp first: a crash half-way leaves an unstamped catalog, checked by content next time.
-    (target / SAMPLE_STAMP).unlink(missing_ok=True)
-    for leaf in leaves:
+    stamp = _read_stamp(target) or {}
+    written = stamp.get("written")
+    for leaf in (target / str(p) for p in (written if isinstance(written, list) else [])):
         if leaf.resolve().is_relative_to(target.resolve()):
             shutil.rmtree(leaf, ignore_errors=True)
+    (target / SAMPLE_STAMP).unlink(missing_ok=True)
 
 
 # Directory names (data/<name>/) of instrument definitions; everything else under data/ is market data.
 _INSTRUMENT_DIRS = frozenset({"currency_pair", "crypto_perpetual", "crypto_future", "equity"})
 
 
-def prepare_catalog(config: RuntimeConfig, *, owned: bool = False) -> StrategyCatalog:
-    """The strategy's catalog, with ``data.sample`` written first when the spec asks for it and it is empty
-    (or holds a stale sample). ``owned``: the catalog directory is livestrat's own (``livestrat run``'s
-    default), so a sample without a stamp is checked by its content too."""
+def prepare_catalog(config: RuntimeConfig, *, progress: SampleProgress | None = None) -> StrategyCatalog:
+    """The strategy's catalog, with ``data.sample`` written first when the spec asks for it and the catalog is empty
+    (or holds a stale sample of livestrat's: stamped). A catalog holding data without a stamp is someone's: it is
+    replayed as it is, and a sample is never written into it (CatalogError when it lacks the spec's instruments).
+    ``progress`` hears how far writing the sample is."""
     spec = config.spec
     instrument_ids = list(spec.instruments)
-    catalog = open_catalog(config.catalog_path)
+    path = config.catalog_path
+    catalog = open_catalog(path)
     sample_written = False
     stale: str | None = None
+    not_a_sample = False
     sample = spec.data.sample
     replay = spec.data.replay
     data_types = replay.data_types if replay is not None else [ReplayDataType.BARS]
     with_ticks = ReplayDataType.QUOTES in data_types or ReplayDataType.TRADES in data_types
-    if sample is not None and _has_anything_for(catalog, instrument_ids):
-        stale = stale_sample(config.catalog_path, instrument_ids, sample, with_ticks=with_ticks, owned=owned)
+    if sample is not None:
+        stamped = _read_stamp(Path(path)) is not None
+        if stamped:
+            stale = stale_sample(path, instrument_ids, sample, with_ticks=with_ticks)
+            if stale is None and not _has_anything_for(catalog, instrument_ids):
+                stale = "its data is gone"
         if stale is not None:
-            logger.warning("the sample catalog at %s is stale (%s): writing it again", config.catalog_path, stale)
-            remove_sample(config.catalog_path, instrument_ids)
-            catalog = open_catalog(config.catalog_path)
-    if sample is not None and not _has_anything_for(catalog, instrument_ids):
-        logger.warning(
-            "the catalog at %s holds no data for %s: writing a synthetic sample (%d one-minute bars per "
-            "instrument%s, seed %d, from %s): THIS IS NOT MARKET DATA",
-            config.catalog_path,
-            ", ".join(instrument_ids),
-            sample.bars,
-            " with quotes and trades" if with_ticks else "",
-            sample.seed,
-            sample.start,
-        )
-        write_sample_catalog(config.catalog_path, instrument_ids, sample, with_ticks=with_ticks)
-        catalog = open_catalog(config.catalog_path)  # re-open: the catalog caches what it listed
-        sample_written = True
+            refuse_real_data(path)  # the sample's own directories go; someone's added beside them would stay
+            logger.warning("the sample catalog at %s is stale (%s): writing it again", path, stale)
+            remove_sample(path)
+            catalog = open_catalog(path)
+        if not stamped and _has_anything_for(catalog, instrument_ids):
+            not_a_sample = True
+            logger.warning(
+                "the catalog at %s holds data for %s that is not a livestrat sample: replaying it; data.sample is "
+                "not written into it",
+                path,
+                ", ".join(instrument_ids),
+            )
+        elif not _has_anything_for(catalog, instrument_ids):
+            refuse_real_data(path)
+            logger.warning(
+                "the catalog at %s holds no data for %s: writing a synthetic sample (%d one-minute bars per "
+                "instrument%s, seed %d, from %s): THIS IS NOT MARKET DATA",
+                path,
+                ", ".join(instrument_ids),
+                sample.bars,
+                " with quotes and trades" if with_ticks else "",
+                sample.seed,
+                sample.start,
+            )
+            write_sample_catalog(path, instrument_ids, sample, with_ticks=with_ticks, progress=progress)
+            catalog = open_catalog(path)  # re-open: the catalog caches what it listed
+            sample_written = True
     instruments = load_instruments(catalog, instrument_ids)
     return StrategyCatalog(
-        path=str(config.catalog_path),
+        path=str(path),
         catalog=catalog,
         instruments=tuple(instruments),
         bar_types=tuple(bar_types_in(catalog, instrument_ids)),
         sample_written=sample_written,
         stale_sample=stale if sample_written else None,
+        not_a_sample=not_a_sample,
     )

@@ -14,6 +14,10 @@ minute. Conventions the replay and the backtest both rely on:
 
 Each instrument gets its own random generator seeded from ``(seed, crc32(instrument id))``:
 adding an instrument to a spec does not change the data of the others.
+
+``generator_fingerprint`` says what this generator writes for a spec's instruments, seed and start
+without generating the whole sample (``paper.catalog`` stamps a written sample with it, and a
+reused sample is checked against it): the generator's version and the digest of a short sample.
 """
 
 from __future__ import annotations
@@ -32,6 +36,15 @@ from nautilus_trader.model.enums import AggressorSide
 from nautilus_trader.model.identifiers import InstrumentId, Symbol, TradeId, Venue
 from nautilus_trader.model.instruments import CryptoPerpetual, CurrencyPair, Instrument
 from nautilus_trader.model.objects import Currency, Money, Price, Quantity
+
+# Bump when a change here changes what the generator writes: a sample stamped with another version is
+# written again. (The probe in ``generator_fingerprint`` catches most changes even without a bump.)
+SAMPLE_GENERATOR_VERSION = 2
+PROBE_BARS = 32  # the short sample whose digest stands for the generator's output
+PROGRESS_EVERY_BARS = 10_000  # how often the generator reports its progress
+
+# A progress report: (what is being done, bars done, bars in all).
+SampleProgress = Callable[[str, int, int], None]
 
 ONE_MINUTE_NS = 60_000_000_000
 TICKS_PER_BAR = 4
@@ -139,8 +152,16 @@ class SampleSeries:
     trades: list[TradeTick]
 
 
-def generate_series(instrument_id: str, *, bars: int, seed: int, start: str, with_ticks: bool = False) -> SampleSeries:
-    """The synthetic series of one instrument (pure: no files)."""
+def generate_series(
+    instrument_id: str,
+    *,
+    bars: int,
+    seed: int,
+    start: str,
+    with_ticks: bool = False,
+    progress: Callable[[int], None] | None = None,
+) -> SampleSeries:
+    """The synthetic series of one instrument (pure: no files); ``progress(bars made)`` now and then."""
     instrument = sample_instrument(instrument_id)
     definition = SAMPLE_INSTRUMENTS[instrument_id]
     rng = np.random.default_rng([seed, zlib.crc32(instrument_id.encode())])
@@ -162,6 +183,8 @@ def generate_series(instrument_id: str, *, bars: int, seed: int, start: str, wit
     quotes: list[QuoteTick] = []
     trades: list[TradeTick] = []
     for i in range(bars):
+        if progress is not None and i and i % PROGRESS_EVERY_BARS == 0:
+            progress(i)
         o, c = round(opens[i], pp), round(closes[i], pp)
         h, low = max(round(highs[i], pp), o, c), min(round(lows[i], pp), o, c)
         ts_close = t0 + (i + 1) * ONE_MINUTE_NS
@@ -209,12 +232,38 @@ def generate_series(instrument_id: str, *, bars: int, seed: int, start: str, wit
 
 
 def generate_sample(
-    instrument_ids: Sequence[str], *, bars: int, seed: int, start: str, with_ticks: bool = False
+    instrument_ids: Sequence[str],
+    *,
+    bars: int,
+    seed: int,
+    start: str,
+    with_ticks: bool = False,
+    progress: SampleProgress | None = None,
 ) -> list[SampleSeries]:
     """The sample of every instrument, or SampleDataError naming the first one it cannot make."""
     for instrument_id in instrument_ids:
         sample_instrument(instrument_id)  # fail before generating anything
-    return [generate_series(i, bars=bars, seed=seed, start=start, with_ticks=with_ticks) for i in instrument_ids]
+    total = bars * len(instrument_ids)
+    series = []
+    for n, instrument_id in enumerate(instrument_ids):
+
+        def made(done: int, before: int = n * bars, what: str = f"sample: {instrument_id} bars generated") -> None:
+            if progress is not None:
+                progress(what, before + done, total)
+
+        series.append(
+            generate_series(instrument_id, bars=bars, seed=seed, start=start, with_ticks=with_ticks, progress=made)
+        )
+    return series
+
+
+def generator_fingerprint(instrument_ids: Sequence[str], *, seed: int, start: str, with_ticks: bool) -> str:
+    """What this generator writes for these instruments, seed and start, in a few milliseconds: its version and
+    the digest of a ``PROBE_BARS`` sample. The digest changes with the instruments' definitions, the walk and the
+    ticks, so a sample written by another generator is found even if nobody bumped ``SAMPLE_GENERATOR_VERSION``;
+    the number of bars is not in it (the stamp records it beside)."""
+    probe = generate_sample(instrument_ids, bars=PROBE_BARS, seed=seed, start=start, with_ticks=with_ticks)
+    return f"v{SAMPLE_GENERATOR_VERSION}:{sample_fingerprint(probe)}"
 
 
 def sample_fingerprint(series: Iterable[SampleSeries]) -> str:

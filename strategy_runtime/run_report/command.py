@@ -32,14 +32,14 @@ from strategy_runtime.run_report.selection import (
 
 
 def paper_vs_backtest(
-    report: ReportInput, realized: Mapping[str, Decimal], *, owned: bool
+    report: ReportInput, realized: Mapping[str, Decimal]
 ) -> tuple[PaperVsBacktest | None, str | None]:
-    """The comparison with the backtest of the same spec and window, or why there is none (``owned``: the
-    catalog is the work directory's own, as for ``livestrat backtest``)."""
+    """The comparison with the backtest of the same spec and window (over the catalog as ``livestrat
+    backtest`` reads it), or why there is none."""
     why_not = comparable(report.config)
     if why_not is not None or report.config is None:
         return None, f"not compared: {why_not}"
-    result = run_backtest(report.config, owned=owned)
+    result = run_backtest(report.config)
     return compare(report.fills, result.fills, realized, result.summary.realized_pnl), None
 
 
@@ -55,7 +55,7 @@ def report_command(args: argparse.Namespace) -> int:
             if args.no_compare:
                 note = "not compared (--no-compare)"
             else:
-                comparison, note = paper_vs_backtest(report, figures.realized_pnl, owned=args.catalog is None)
+                comparison, note = paper_vs_backtest(report, figures.realized_pnl)
         written = write_report(report, figures, comparison, note)
     except (
         LedgerError,

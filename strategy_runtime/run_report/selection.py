@@ -198,7 +198,7 @@ def backtest_input(args: argparse.Namespace) -> ReportInput:
         raise LedgerError("--backtest needs the manifest to backtest: livestrat report FILE --backtest")
     workdir = workdir_of(args)
     config = manifest_config(args, workdir)
-    result = run_backtest(config, owned=args.catalog is None)
+    result = run_backtest(config)
     stamp = f"{datetime.now(UTC):%Y%m%d-%H%M%S}"
     key = f"{config.strategy.namespace}-backtest-{stamp}/{config.strategy.name}"
     return ReportInput(

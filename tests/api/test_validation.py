@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import io
 import subprocess
 import sys
 from pathlib import Path
@@ -13,6 +14,7 @@ import yaml
 
 from livestrat.api.crd import openapi_schema
 from livestrat.api.validation import problems
+from livestrat.cli import main
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = sorted((ROOT / "examples").glob("*.yaml"))
@@ -362,3 +364,33 @@ def test_a_file_without_a_live_strategy_names_what_it_found(tmp_path):
     result = run_cli("validate", str(path))
     assert result.returncode == 1
     assert "no LiveStrategy document in this file (found kind Secret)" in result.stdout
+
+
+def test_validate_takes_a_directory_of_manifests_as_kubectl_apply_does(tmp_path, capsys):
+    # every *.yaml and *.yml of the directory, sorted; not its subdirectories; other files ignored
+    (tmp_path / "b-paper.yml").write_text((ROOT / "examples" / "paper-ema-cross.yaml").read_text())
+    (tmp_path / "a-bad.yaml").write_text(yaml.safe_dump(_set(example(), "spec.replicas", 2)))
+    (tmp_path / "notes.txt").write_text("not a manifest")
+    (tmp_path / "nested").mkdir()
+    (tmp_path / "nested" / "c.yaml").write_text("{{ not yaml")
+    (tmp_path / "empty").mkdir()
+    assert main(["validate", str(tmp_path), str(tmp_path / "empty")]) == 1
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == f"{tmp_path / 'a-bad.yaml'}: INVALID"
+    assert lines[1].startswith("  spec.replicas:")
+    assert lines[2:] == [
+        f"{tmp_path / 'b-paper.yml'}: ok (ema-cross-btc)",
+        f"{tmp_path / 'empty'}: a directory with no *.yaml or *.yml file in it",
+    ]
+
+
+def test_validate_reads_a_manifest_from_standard_input(monkeypatch, capsys):
+    monkeypatch.setattr("sys.stdin", io.StringIO((ROOT / "examples" / "halted.yaml").read_text()))
+    assert main(["validate", "-"]) == 0
+    assert capsys.readouterr().out == "<stdin>: ok (ema-cross-halted)\n"
+
+    monkeypatch.setattr("sys.stdin", io.StringIO(yaml.safe_dump(_set(example(), "spec.replicas", 2))))
+    assert main(["validate", "-", str(ROOT / "examples" / "halted.yaml")]) == 1
+    out = capsys.readouterr().out
+    assert out.startswith("<stdin>: INVALID\n  spec.replicas:")
+    assert out.endswith("halted.yaml: ok (ema-cross-halted)\n")

@@ -203,3 +203,34 @@ async def test_an_operator_logging_at_debug_writes_no_secret_anywhere(emulator, 
             assert needle not in logged, f"the {key} Secret value is in the operator's log"
             assert not [w for w in written if needle in w], f"the {key} Secret value was sent in a write"
             assert not [s for s in stored if needle in s], f"the {key} Secret value is in an object"
+
+
+@pytest.mark.slow  # runs a process: the slow tier (tests/support/tiers.py)
+@pytest.mark.parametrize("kubeconfig", ["none set", "missing", "not YAML"])
+async def test_livestrat_operator_without_a_cluster_exits_with_what_to_do_instead_of_retrying(tmp_path, kubeconfig):
+    # a newcomer's laptop: not in a pod, no ~/.kube/config; KUBECONFIG unset, naming no file, or naming garbage
+    env = {k: v for k, v in os.environ.items() if k not in ("KUBECONFIG", "KUBERNETES_SERVICE_HOST")}
+    env["HOME"] = str(tmp_path)
+    if kubeconfig == "missing":
+        env["KUBECONFIG"] = str(tmp_path / "kubeconfig")
+    elif kubeconfig == "not YAML":
+        env["KUBECONFIG"] = str(tmp_path / "kubeconfig")
+        (tmp_path / "kubeconfig").write_text("clusters: [\n")
+    process = await asyncio.create_subprocess_exec(
+        LIVESTRAT, "operator", env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
+    )
+    try:
+        _, err = await asyncio.wait_for(process.communicate(), timeout=60)
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+    assert process.returncode == 2
+    lines = err.decode().splitlines()
+    assert len(lines) == 1 and "Traceback" not in err.decode(), err.decode()[-2000:]
+    if kubeconfig == "none set":
+        assert "no kubeconfig ($KUBECONFIG is not set and ~/.kube/config does not exist)" in lines[0]
+        assert "Point KUBECONFIG at a cluster's kubeconfig" in lines[0] and "Helm chart" in lines[0]
+    else:
+        assert f"cannot read the kubeconfig {tmp_path / 'kubeconfig'}" in lines[0]
+        assert "point KUBECONFIG at another one" in lines[0]

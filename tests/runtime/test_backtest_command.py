@@ -31,7 +31,7 @@ def test_backtesting_the_example_writes_its_sample_and_summarises_the_fills(tmp_
     out = result.stdout
     assert f"wrote a synthetic sample catalog to {tmp_path / 'catalogs' / 'ema-cross-btc'}: 3,000 one-minute" in out
     assert out.count("synthetic sample") == 1 and "synthetic sample" not in result.stderr  # said once
-    assert f"fills: {len(fills)} " in out and len(fills) > 100
+    assert f"fills: {len(fills):,} " in out and len(fills) > 100
     assert "realized PnL: " in out and "USDT" in out
     assert "position BTCUSDT.BINANCE: FLAT" in out  # EMACross closes its position on stop
     first = fills[0]

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import logging
+import os
 from pathlib import Path
 
 import pytest
 from nautilus_trader.model.data import QuoteTick, TradeTick
 
 from livestrat.api.spec import SampleData
+from strategy_runtime.paper import catalog as catalog_module
+from strategy_runtime.paper import sample_data
 from strategy_runtime.paper.catalog import (
     SAMPLE_STAMP,
     CatalogError,
@@ -144,7 +148,7 @@ def test_a_sample_stamped_by_another_generator_is_written_again(tmp_path):
     prepare_catalog(config)
     stamp_path = tmp_path / "catalog" / SAMPLE_STAMP
     stamp = json.loads(stamp_path.read_text())
-    stamp_path.write_text(json.dumps({**stamp, "fingerprint": "what an older generator wrote"}))
+    stamp_path.write_text(json.dumps({**stamp, "generator": "v1:what an older generator wrote"}))
 
     again = prepare_catalog(config)
     assert again.sample_written
@@ -152,23 +156,86 @@ def test_a_sample_stamped_by_another_generator_is_written_again(tmp_path):
     assert json.loads(stamp_path.read_text()) == stamp
 
 
-def test_an_unstamped_catalog_livestrat_owns_is_checked_by_its_content(tmp_path):
-    # livestrat run's own catalog directory, written before samples were stamped: with other
-    # prices than the generator's it is stale; with the generator's own it is kept (and stamped)
-    config = runtime_config(paper_manifest(bars=100), tmp_path / "catalog")
-    write_price_path(tmp_path / "catalog", flat(100))
-    assert not prepare_catalog(config).sample_written  # not owned: someone's data, left alone
-    replaced = prepare_catalog(config, owned=True)
-    assert replaced.sample_written
-    assert replaced.stale_sample == "its data is not what the sample generator writes now for this data.sample"
-    assert len(replaced.catalog.bars(bar_types=[BTC_BARS])) == 100
+def test_a_reused_sample_is_checked_without_generating_it_again(tmp_path, monkeypatch):
+    # 20,000 bars written once; checking that they are current makes only the generator's short probe
+    config = runtime_config(paper_manifest(bars=20_000), tmp_path / "catalog")
+    prepare_catalog(config)
+    made: list[int] = []
+    generate = sample_data.generate_series
 
-    (tmp_path / "catalog" / SAMPLE_STAMP).unlink()
+    def counting(instrument_id: str, **kwargs):
+        made.append(kwargs["bars"])
+        return generate(instrument_id, **kwargs)
+
+    monkeypatch.setattr(sample_data, "generate_series", counting)
+    reused = prepare_catalog(config)
+    assert not reused.sample_written and reused.stale_sample is None
+    assert made and max(made) == sample_data.PROBE_BARS
+
+    # and the probe is what tells a changed generator apart: another start price is another sample
+    definition = sample_data.SAMPLE_INSTRUMENTS[BTC]
+    changed = dataclasses.replace(definition, start_price=definition.start_price + 1)
+    monkeypatch.setitem(sample_data.SAMPLE_INSTRUMENTS, BTC, changed)
+    assert prepare_catalog(config).stale_sample == "written by another version of the sample generator"
+
+
+def test_a_sample_whose_writing_was_cut_short_is_written_again(tmp_path, monkeypatch):
+    config = runtime_config(paper_manifest(bars=100), tmp_path / "catalog")
+
+    moved: list[str] = []
+
+    def interrupted(source, destination):  # Ctrl-C once the stamp and the first directory are in place
+        os.rename(source, destination)
+        moved.append(str(destination))
+        if len(moved) == 2:
+            raise KeyboardInterrupt
+
+    with monkeypatch.context() as patched:
+        patched.setattr(catalog_module.os, "replace", interrupted)
+        with pytest.raises(KeyboardInterrupt):
+            catalog_module.write_sample_catalog(tmp_path / "catalog", [BTC], SampleData(bars=100))
+    assert moved[0].endswith(SAMPLE_STAMP) and "/data/" in moved[1]
+    assert json.loads((tmp_path / "catalog" / SAMPLE_STAMP).read_text())["complete"] is False
+
+    again = prepare_catalog(config)
+    assert again.sample_written and again.stale_sample == "its writing did not finish"
+    fresh = tmp_path / "fresh"
+    write_sample_catalog(fresh, [BTC], SampleData(bars=100))
+    assert file_digests(tmp_path / "catalog") == file_digests(fresh)
+
+
+def test_a_catalog_holding_data_without_a_stamp_is_replayed_as_it_is_never_rewritten(tmp_path):
+    # someone's BTC bars where the spec asks for a BTC sample (livestrat run's own directory or not)
+    write_price_path(tmp_path / "catalog", flat(100))
     before = file_digests(tmp_path / "catalog")
-    kept = prepare_catalog(config, owned=True)
-    assert not kept.sample_written
-    assert (tmp_path / "catalog" / SAMPLE_STAMP).exists()
-    assert {k: v for k, v in file_digests(tmp_path / "catalog").items() if k != SAMPLE_STAMP} == before
+    prepared = prepare_catalog(runtime_config(paper_manifest(bars=100), tmp_path / "catalog"))
+    assert not prepared.sample_written and prepared.not_a_sample
+    assert file_digests(tmp_path / "catalog") == before
+    notice = prepared.sample_notice(SampleData(bars=100))
+    assert notice.startswith(f"the catalog at {tmp_path / 'catalog'} holds data livestrat did not write as a sample")
+
+
+def test_a_sample_is_never_written_into_a_catalog_holding_real_data(tmp_path):
+    # real ETH data in the catalog, the spec asks for a BTC sample: no sample beside real data
+    real = tmp_path / "catalog"
+    write_price_path(real, flat(100), instrument_id=ETH)
+    before = file_digests(real)
+    with pytest.raises(CatalogError) as caught:
+        prepare_catalog(runtime_config(paper_manifest(bars=100), real))
+    message = str(caught.value)
+    assert f"the catalog at {real} holds data that livestrat did not write as a sample" in message
+    assert f"data/bar/{ETH}-1-MINUTE-LAST-EXTERNAL" in message
+    assert "remove spec.data.sample" in message and "an empty catalog directory" in message
+    assert file_digests(real) == before
+
+    # nor when a stale sample of livestrat's would be replaced: the real data beside it stays untouched
+    sampled = tmp_path / "sampled"
+    prepare_catalog(runtime_config(paper_manifest(bars=100, seed=1), sampled))
+    write_price_path(sampled, flat(100), instrument_id=ETH)
+    before = file_digests(sampled)
+    with pytest.raises(CatalogError, match="did not write as a sample"):
+        prepare_catalog(runtime_config(paper_manifest(bars=100, seed=2), sampled))
+    assert file_digests(sampled) == before
 
 
 def test_the_sample_cannot_make_an_unknown_instrument(tmp_path):

@@ -21,9 +21,10 @@ import pytest
 import yaml
 
 from livestrat.api.runtime_config import ENV_LEDGER_DSN
+from livestrat.api.spec import SampleData
 from strategy_runtime.ledger.dsn import DsnParts
+from strategy_runtime.paper.catalog import write_sample_catalog
 from strategy_runtime.pnl import recompute_pnl
-from tests.support.catalogs import write_price_path
 from tests.support.ledger import read_sqlite_fills
 from tests.support.postgres import PasswordRole, fresh_database, password_role
 from tests.support.runtime_process import EXAMPLE, LIVESTRAT, ROOT
@@ -135,12 +136,12 @@ def test_live_strategies_are_refused_locally_with_what_to_change(tmp_path):
 
 
 def test_a_stale_sample_catalog_is_written_again_and_the_run_says_so(tmp_path):
-    # a catalog an older livestrat generated in the run's own place, with other prices than the
-    # generator writes now (and no stamp: written before stamps existed)
-    old = write_price_path(tmp_path / "catalogs" / "ema-cross-btc", [40_000.0 + i for i in range(500)])
+    # a sample written in the run's own place for another seed and length (the manifest changed since)
+    old = tmp_path / "catalogs" / "ema-cross-btc"
+    write_sample_catalog(old, ["BTCUSDT.BINANCE"], SampleData(bars=500, seed=1))
     result = livestrat("run", str(EXAMPLE), "--workdir", str(tmp_path), "--quiet")
     assert result.returncode == 0, result.stdout + result.stderr
-    assert f"the sample catalog at {old} was stale (its data is not what the sample generator writes now" in (
+    assert f"the sample catalog at {old} was stale (written for other data.sample settings or instruments)" in (
         result.stdout
     )
     assert "wrote it again: 3,000 one-minute bars per instrument, seed 42 (not market data)" in result.stdout

@@ -15,6 +15,7 @@ import pytest
 import yaml
 
 from livestrat.cli import main
+from tests.support.catalogs import write_price_path
 from tests.support.runtime import ROOT
 
 EXAMPLE = yaml.safe_load((ROOT / "examples" / "paper-ema-cross.yaml").read_text())
@@ -169,3 +170,26 @@ def test_paper_on_a_live_feed_passes_without_a_catalog_and_names_a_venue_that_ca
 
     assert strict(tmp_path, manifest(tmp_path, option_it_lacks)) == 1
     assert "no_such_option" in capsys.readouterr().out
+
+
+def test_a_catalog_holding_other_real_data_fails_as_the_run_would_refuse_it(tmp_path, capsys):
+    real = write_price_path(tmp_path / "catalog", [2_300.0] * 50, instrument_id="ETHUSDT.BINANCE")
+    assert strict(tmp_path, manifest(tmp_path), "--catalog", str(real)) == 1
+    out = capsys.readouterr().out
+    assert f"the catalog at {real} holds data that livestrat did not write as a sample" in out
+    assert main(["run", "--workdir", str(tmp_path / "work"), "--catalog", str(real), manifest(tmp_path)]) == 2
+
+
+def test_a_strategy_next_to_the_manifest_is_found_as_livestrat_run_finds_it(tmp_path, capsys):
+    desk = tmp_path / "desk"
+    desk.mkdir()
+    (desk / "strict_desk_strategy.py").write_text(
+        "from nautilus_trader.examples.strategies.ema_cross import EMACross, EMACrossConfig\n"
+    )
+
+    def own_file(spec):
+        spec["strategy"]["strategyPath"] = "strict_desk_strategy:EMACross"
+        spec["strategy"]["configPath"] = "strict_desk_strategy:EMACrossConfig"
+
+    path = Path(manifest(tmp_path, own_file)).rename(desk / "strategy.yaml")
+    assert strict(tmp_path, str(path)) == 0, capsys.readouterr().out
