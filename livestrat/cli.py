@@ -14,6 +14,7 @@ from pathlib import Path
 
 from livestrat import exits, manifests
 from livestrat.api.runtime_config import CONFIG_FILE_NAME, CONFIG_MOUNT_DIR, HTTP_PORT
+from livestrat.arguments import SecretSafeParser
 from livestrat.demo import options as demo_options
 
 DESCRIPTION = "livestrat runs NautilusTrader strategies on Kubernetes: one pod per LiveStrategy resource."
@@ -258,7 +259,7 @@ def _report_parser(command: Callable[..., argparse.ArgumentParser]) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="livestrat", description=DESCRIPTION, epilog=EPILOG)
+    parser = SecretSafeParser(prog="livestrat", description=DESCRIPTION, epilog=EPILOG)
     parser.add_argument("--version", action=_VersionAction)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 

@@ -27,6 +27,7 @@ import yaml
 from rich.console import Console, RenderableType
 
 from livestrat.api import names
+from livestrat.arguments import SecretSafeParser
 from livestrat.desk import actions, fleet, ledger, views
 from livestrat.desk.cluster import PODS, Cluster, DeskError, NotFound
 from livestrat.desk.redact import scrub_text
@@ -81,7 +82,7 @@ def _ledger_file(parser: argparse.ArgumentParser, text: str) -> None:
 
 
 def parser() -> argparse.ArgumentParser:
-    main = argparse.ArgumentParser(
+    main = SecretSafeParser(
         prog="kubectl livestrat",
         description="The trading desk's view of LiveStrategies, and its actions on them (docs/desk.md).",
     )
