@@ -283,8 +283,9 @@ def reconcile_errors(s: Scrape) -> list[dict]:
 def operator_down(s: Scrape) -> list[dict]:
     down = replace(healthy_fleet(s), series("up", s.replica(0), "1x5 0x35"), series("up", s.replica(1), "1x5 0x35"))
     gone = [x for x in healthy_fleet(s) if s.operator["job"] not in x["series"]]  # no target at all
-    # absent() of a comparison keeps no label (only of a bare selector): the summary names the release instead
-    fires = [expected("LivestratOperatorDown", {})]
+    # absent() of a comparison keeps no label (only of a bare selector): the rule sets the release's namespace and
+    # job itself, so Alertmanager can route it by namespace like every other alert
+    fires = [expected("LivestratOperatorDown", {"namespace": s.operator["namespace"], "job": s.operator["job"]})]
     return [
         check("LivestratOperatorDown", down, ("7m", []), ("20m", fires)),
         check("LivestratOperatorDown", gone, ("20m", fires)),
@@ -298,7 +299,10 @@ def operator_paused(s: Scrape) -> list[dict]:
             "LivestratOperatorPaused",
             paused,
             ("3m", []),  # not yet: for operatorDownFor
-            ("10m", [expected("LivestratOperatorPaused", {})]),
+            (
+                "10m",
+                [expected("LivestratOperatorPaused", {"namespace": s.operator["namespace"], "job": s.operator["job"]})],
+            ),
         )
     ]
 
