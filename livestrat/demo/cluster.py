@@ -33,6 +33,7 @@ from livestrat.api.admission import policy
 from livestrat.api.crd import build_crd
 from livestrat.api.resource import GROUP, PLURAL, VERSION
 from livestrat.demo import chart
+from livestrat.demo.examples import COMPANION_KINDS
 from livestrat.kube_emulator.emulator import ADMIN_HEADERS, KubernetesEmulator, kubeconfig
 from livestrat.kube_emulator.kubelet import Kubelet
 from livestrat.kube_emulator.ports import free_port
@@ -201,10 +202,13 @@ class DemoCluster:
         return found
 
     async def apply(self, document: dict[str, Any]) -> str | None:
-        """Create a LiveStrategy through the API as ``kubectl apply`` would (admission included): None, or
-        the API server's refusal."""
+        """Create a LiveStrategy (or a companion of its file: livestrat/demo/examples.py COMPANION_KINDS)
+        through the API as ``kubectl apply`` would (admission included): None, or the API server's refusal."""
         namespace = (document.get("metadata") or {}).get("namespace") or "default"
-        url = f"{self.url}/apis/{GROUP}/{VERSION}/namespaces/{namespace}/{PLURAL}"
+        collection = COMPANION_KINDS.get(
+            document.get("kind", ""), f"apis/{GROUP}/{VERSION}/namespaces/{{namespace}}/{PLURAL}"
+        )
+        url = f"{self.url}/{collection.format(namespace=namespace)}"
         async with aiohttp.ClientSession(headers=ADMIN_HEADERS) as http, http.post(url, json=document) as answer:
             if answer.status < 300:
                 return None

@@ -18,6 +18,9 @@ from livestrat import manifests
 from livestrat.api.spec import Adapter, Mode
 from livestrat.api.validation import InvalidManifest, parse
 
+# Kinds of an example file the demo applies besides its LiveStrategies, with the API path of their collection.
+COMPANION_KINDS = {"ConfigMap": "api/v1/namespaces/{namespace}/configmaps"}
+
 
 @dataclass(frozen=True)
 class Example:
@@ -25,6 +28,9 @@ class Example:
     name: str
     document: dict[str, Any] | None  # what is applied (paced), or None: skipped
     skipped: str | None = None  # why it does not run here
+    # the file's other objects the strategy needs, applied before it (kubectl apply -f applies the whole file):
+    # the ConfigMap holding a shipped strategy's code
+    companions: tuple[dict[str, Any], ...] = ()
 
     @property
     def replicas(self) -> int:
@@ -61,8 +67,11 @@ def choose(where: Path, speed: float) -> list[Example]:
     ``speed``, the others skipped."""
     found = []
     for path in [where] if where.is_file() else sorted(where.glob("*.yaml")):
+        companions = tuple(
+            d for d in manifests.load_documents(path) if isinstance(d, dict) and d.get("kind") in COMPANION_KINDS
+        )
         for _, document in manifests.load_strategies(path):
             name = str((document.get("metadata") or {}).get("name", "?"))
             reason = why_not_here(document)
-            found.append(Example(path, name, None if reason else paced(document, speed), reason))
+            found.append(Example(path, name, None if reason else paced(document, speed), reason, companions))
     return found

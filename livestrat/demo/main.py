@@ -36,8 +36,12 @@ async def _demo(args: argparse.Namespace, stop: asyncio.Event) -> int:
     async with DemoCluster(workdir, kubeconfig, port=args.port) as cluster:
         refused = {}
         for example in chosen:
-            if example.document is not None and (why := await cluster.apply(example.document)):
-                refused[example.name] = why
+            if example.document is None:
+                continue
+            for document in [*example.companions, example.document]:
+                if why := await cluster.apply(document):
+                    refused[example.name] = why
+                    break
         print(script.started(cluster.url, chosen, refused, args.speed), flush=True)
         print(script.what_to_try(kubeconfig, chosen, refused, workdir), flush=True)
         while not stop.is_set():

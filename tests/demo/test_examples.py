@@ -8,7 +8,14 @@ from tests.support.desk import EXAMPLES, example
 
 def test_the_paper_examples_on_sample_data_run_here_and_the_others_say_what_they_need():
     chosen = {e.path.name: e for e in choose(EXAMPLES, speed=60)}
-    assert {name for name, e in chosen.items() if e.skipped is None} == {"paper-ema-cross.yaml", "halted.yaml"}
+    assert {name for name, e in chosen.items() if e.skipped is None} == {
+        "paper-ema-cross.yaml",
+        "halted.yaml",
+        "paper-shipped-code.yaml",
+    }
+    # its code travels in a ConfigMap of the same file, applied with it as `kubectl apply -f` would
+    assert [c["kind"] for c in chosen["paper-shipped-code.yaml"].companions] == ["ConfigMap"]
+    assert chosen["paper-ema-cross.yaml"].companions == ()
     assert "keys" in chosen["live-binance-testnet.yaml"].skipped
     assert "network" in chosen["paper-live-binance.yaml"].skipped
     assert "bucket" in chosen["gcs-fuse-catalog.yaml"].skipped
