@@ -17,6 +17,7 @@ from enum import StrEnum
 from pydantic import ConfigDict, Field
 
 from livestrat.api.base import ApiModel
+from livestrat.api.promotion import PromotionRecord
 
 MONEY_EXAMPLE = "-12.50 USDT"
 
@@ -208,6 +209,11 @@ class RiskState(StatusModel):
     )
     daily_pnl: str | None = Field(default=None, description="PnL since the UTC day began.")
     drawdown: str | None = Field(default=None, description="Distance of total PnL below its peak.")
+    max_drawdown: str | None = Field(
+        default=None,
+        description="The largest drawdown seen since the runtime started (a paper strategy's run); with "
+        "risk.maxDailyLoss or risk.maxDrawdown set, as `drawdown`.",
+    )
     exposure: str | None = Field(default=None, description="Gross notional of open positions.")
 
 
@@ -254,6 +260,11 @@ class LiveStrategyStatus(StatusModel):
         "spec.haltPolicy only when it stops while this is set, or while the LiveStrategy is being deleted. "
         "Absent: a stop is a restart (rollout, eviction, drain), which cancels orders and never flattens.",
     )
+    promotion: PromotionRecord | None = Field(
+        default=None,
+        description="With spec.promotion: the operator's last promotion decision, who asked, and the paper "
+        "strategy's figures it was made on.",
+    )
     trading: TradingState | None = Field(default=None, description="Reported by the runtime.")
     risk: RiskState | None = Field(default=None, description="Reported by the runtime.")
 
@@ -268,5 +279,6 @@ OPERATOR_FIELDS = (
     "pod_name",
     "conditions",
     "halt",
+    "promotion",
 )
 RUNTIME_FIELDS = ("trading", "risk")
