@@ -92,13 +92,18 @@ async def test_alice_promotes_a_paper_strategy_to_live_and_the_operator_admits_i
         assert desk.pods(LIVE) == []
         status = await kubectl_livestrat("status", LIVE, "-o", "yaml", kubeconfig=alice)
         shown = yaml.safe_load(status.stdout)
-        assert "has 25 fills, at least 30 needed" in yaml.safe_dump(shown)
+        assert shown["promotion"]["state"] == "Refused" and shown["promotion"]["promotedBy"] == ALICE
+        assert "has 25 fills, at least 30 needed" in shown["promotion"]["message"]
 
         desk.push_runtime_status(PAPER, fills=30, risk={"state": "Active", "maxDrawdown": "900.00 USDT"})
         await wait_for(lambda: desk.phase(LIVE) == "Running", timeout=30)
         record = desk.status(LIVE)["promotion"]
         assert (record["state"], record["promotedBy"], record["evidence"]["fills"]) == ("Accepted", ALICE, 30)
         await wait_for(lambda: desk.event_messages(LIVE, "PromotionAccepted"))
+        status = await kubectl_livestrat("status", LIVE, kubeconfig=alice)
+        assert f"promotion: Accepted at {record['decidedAt']}: promoted from paper strategy {PAPER} by {ALICE}" in (
+            " ".join(status.stdout.split())
+        )
 
         again = await kubectl_livestrat("promote", PAPER, "--to", LIVE, "--yes", kubeconfig=alice)
         assert again.returncode == 0 and "nothing to do: promoted from ema-cross-btc already" in again.stdout
