@@ -52,6 +52,11 @@ class OperatorSettings(BaseModel):
         default_factory=list,
         description="Namespaces where `mode: live` strategies may run. Empty: live trading nowhere.",
     )
+    promotion_required: bool = Field(
+        default=False,
+        description="A `mode: live` strategy runs only through a promotion from a paper strategy (spec.promotion): "
+        "without one it gets no pod (docs/promotion.md).",
+    )
     runtime_image: str = Field(
         default=DEFAULT_RUNTIME_IMAGE,
         min_length=1,

@@ -94,21 +94,18 @@ def hold(obs: Observation) -> Hold | None:
     if (spec.replicas if spec is not None else obs.spec_replicas) == 0:
         return Hold("ScaledToZero", "spec.replicas is 0")
     record = promotion_of(obs)
-    if record is not None and record.state == PromotionState.REFUSED and not _running(obs):
+    if record is not None and record.state == PromotionState.REFUSED and not keeps_running(obs):
         return Hold("PromotionRefused", record.message)
     return None
-
-
-def _running(obs: Observation) -> bool:
-    return any(p.controlled and not p.terminating for p in obs.pods)
 
 
 def promotion_of(obs: Observation) -> PromotionRecord | None:
     """The promotion decided now: None without ``spec.promotion`` or when an earlier acceptance holds (the record
     stays as it is). A refusal that finds what the last one found is that one, unchanged (not written again).
 
-    A refused promotion stops nothing that runs (architecture decision 11): a running pod keeps the configuration
-    it started with (:func:`plan` applies nothing new), and a live strategy without a pod gets none."""
+    A refused promotion stops nothing that runs or starts (architecture decision 11; ``keeps_running``, as for a
+    spec the operator refuses): it keeps the configuration it started with (:func:`plan` applies nothing new),
+    and a live strategy without a pod gets none."""
     spec = obs.spec
     if spec is None or spec.promotion is None or promotion.granted(spec, obs.status.promotion):
         return None
@@ -154,7 +151,7 @@ def plan(obs: Observation) -> Plan:
     # the configuration it was started with until the spec can run, or a halt stops it.
     apply = applies_now(obs) and not (obs.problems and keeps_running(obs))
     promoted = promotion_of(obs)
-    if promoted is not None and promoted.state == PromotionState.REFUSED and _running(obs):
+    if promoted is not None and promoted.state == PromotionState.REFUSED and keeps_running(obs):
         apply = False  # what the promotion does not admit is never written over what runs
 
     deletions: list[PodDeletion] = []

@@ -389,7 +389,7 @@ def test_every_setting_reaches_the_operator():
         None,
         {
             "watchNamespaces": ["a", "b"],
-            "liveTrading": {"allowedNamespaces": ["b"]},
+            "liveTrading": {"allowedNamespaces": ["b"], "requirePromotion": True},
             "runtime": {
                 "image": {"repository": "r.example/rt", "tag": "1.2.3", "pullPolicy": "Always"},
                 "listenAddress": "::",
@@ -413,6 +413,7 @@ def test_every_setting_reaches_the_operator():
     assert settings.model_dump() == {
         "watch_namespaces": ["a", "b"],
         "live_namespaces": ["b"],
+        "promotion_required": True,
         "runtime_image": "r.example/rt:1.2.3",
         "runtime_image_pull_policy": "Always",
         "default_ledger_secret": "pg",
