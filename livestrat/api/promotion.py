@@ -33,6 +33,14 @@ class PromotionCriteria(ApiModel):
         ge=0,
         description="At least this many fills in the paper strategy's current run (`status.trading.fills`).",
     )
+    max_backtest_mismatches: int | None = Field(
+        default=None,
+        ge=0,
+        description="The paper strategy's fills must agree with a NautilusTrader backtest of the same spec over the "
+        "same catalog (its runtime runs one when its replay finishes: `status.trading.backtest`): at most this many "
+        "fills only in one of them or differing in side, quantity or price. Paper on a replay only: a live feed has "
+        "no catalog to backtest.",
+    )
     max_drawdown: float | None = Field(
         default=None,
         gt=0,
@@ -63,6 +71,19 @@ class StatusModel(ApiModel):
     model_config = ApiModel.model_config | ConfigDict(extra="ignore")
 
 
+class BacktestAgreement(StatusModel):
+    """``status.trading.backtest``: a paper run's fills against the backtest of the same spec over the same data."""
+
+    checked_at: str = Field(json_schema_extra={"format": "date-time"}, description="When the runtime compared them.")
+    paper_fills: int = Field(ge=0, description="Fills of the paper run (the ledger's, under `ledgerKey`).")
+    backtest_fills: int = Field(ge=0, description="Fills of the backtest.")
+    matched: int = Field(ge=0, description="Fills in both (the same instrument and trade id).")
+    mismatches: int = Field(
+        ge=0, description="Fills only in one of them, plus matched fills differing in side, quantity or price."
+    )
+    message: str = Field(default="", description="The comparison in words, or why it could not be made.")
+
+
 class PromotionState(StrEnum):
     ACCEPTED = "Accepted"
     REFUSED = "Refused"
@@ -80,6 +101,9 @@ class PromotionEvidence(StatusModel):
     fills: int = Field(default=0, ge=0, description="Fills in its current run.")
     max_drawdown: str | None = Field(default=None, description="Largest drawdown seen in its current run.")
     risk_halts: int = Field(default=0, ge=0, description="Risk halts in its current run (0 or 1: a halt ends a run).")
+    backtest_mismatches: int | None = Field(
+        default=None, ge=0, description="Its fills against the backtest's (`status.trading.backtest.mismatches`)."
+    )
 
 
 class PromotionRecord(StatusModel):

@@ -17,7 +17,7 @@ from enum import StrEnum
 from pydantic import ConfigDict, Field
 
 from livestrat.api.base import ApiModel
-from livestrat.api.promotion import PromotionRecord
+from livestrat.api.promotion import BacktestAgreement, PromotionRecord
 
 MONEY_EXAMPLE = "-12.50 USDT"
 
@@ -180,6 +180,11 @@ class TradingState(StatusModel):
         "instrument, with the amount the account still holds. Not a reason for HaltIncomplete.",
     )
     replay: ReplayProgress | None = Field(default=None, description="Paper replay progress.")
+    backtest: BacktestAgreement | None = Field(
+        default=None,
+        description="Paper on a replay, once the replay finished: its fills against a NautilusTrader backtest of "
+        "the same spec over the same catalog (what a promotion's criteria.maxBacktestMismatches checks).",
+    )
 
 
 class RiskState(StatusModel):

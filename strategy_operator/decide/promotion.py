@@ -96,6 +96,19 @@ def failures(promotion: PromotionSpec, live: LiveStrategySpec, paper: PaperTrack
                 f"criteria.maxDrawdown: the {name}'s largest drawdown {paper.max_drawdown} is not below "
                 f"{criteria.max_drawdown:g}"
             )
+    if criteria.max_backtest_mismatches is not None:
+        allowed = criteria.max_backtest_mismatches
+        if paper.backtest is None:
+            failed.append(
+                f"criteria.maxBacktestMismatches: the {name} reports no comparison with its backtest "
+                "(status.trading.backtest: its runtime makes one when its replay finishes; paper on a live feed has "
+                "no catalog to backtest)"
+            )
+        elif paper.backtest.mismatches > allowed:
+            failed.append(
+                f"criteria.maxBacktestMismatches: the {name}'s fills disagree with its backtest: "
+                f"{paper.backtest.message}; {paper.backtest.mismatches} mismatches, at most {allowed} allowed"
+            )
     return failed
 
 
@@ -112,6 +125,7 @@ def decide(live: LiveStrategySpec, paper: PaperTrackRecord, promoted_by: str | N
             fills=paper.fills,
             max_drawdown=paper.max_drawdown,
             risk_halts=1 if paper.risk_halt else 0,
+            backtest_mismatches=paper.backtest.mismatches if paper.backtest is not None else None,
         )
     if failed:
         state = PromotionState.REFUSED

@@ -16,6 +16,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from livestrat.api.contract import RISK_HALTED_AT_ANNOTATION
+from livestrat.api.promotion import BacktestAgreement
 from livestrat.api.spec import LiveStrategySpec
 from livestrat.api.status import ConditionStatus, ConditionType, LiveStrategyStatus, RiskStateName
 
@@ -38,6 +39,7 @@ class PaperTrackRecord:
     fills: int = 0
     max_drawdown: str | None = None
     risk_halt: str | None = None  # a risk halt in its current run: its reason
+    backtest: BacktestAgreement | None = None  # its finished replay against the backtest (its runtime's report)
 
     @classmethod
     def missing(cls, name: str) -> PaperTrackRecord:
@@ -75,4 +77,5 @@ class PaperTrackRecord:
             fills=status.trading.fills if status.trading is not None else 0,
             max_drawdown=risk.max_drawdown if risk is not None else None,
             risk_halt=halt,
+            backtest=status.trading.backtest if status.trading is not None else None,
         )

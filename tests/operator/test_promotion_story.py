@@ -12,7 +12,7 @@ import pytest
 
 from livestrat.api.contract import PROMOTED_BY_ANNOTATION
 from tests.support.desk import Desk, example
-from tests.support.kube import wait_for
+from tests.support.kube import LIVESTRATEGIES, wait_for
 from tests.support.kubelet import Kubelet
 from tests.support.operator import fast_settings, running_operator
 
@@ -25,7 +25,12 @@ LIVE = "ema-cross-btc-live"
 def live_manifest(promoted_by: str) -> dict:
     live = example("live-ema-cross-promoted")
     live["metadata"]["annotations"] = {PROMOTED_BY_ANNOTATION: promoted_by}
-    live["spec"]["promotion"]["criteria"] = {"minDurationSeconds": 0, "minFills": 20, "maxDrawdown": 1500}
+    live["spec"]["promotion"]["criteria"] = {
+        "minDurationSeconds": 0,
+        "minFills": 20,
+        "maxDrawdown": 1500,
+        "maxBacktestMismatches": 0,
+    }
     return live
 
 
@@ -53,18 +58,37 @@ async def test_a_live_strategy_runs_only_once_its_paper_track_record_meets_its_c
         halted = desk.condition(LIVE, "Halted")
         assert halted["reason"] == "PromotionRefused"
         assert f"criteria.minFills: the paper strategy {PAPER} has 2 fills, at least 20 needed" in halted["message"]
+        assert "criteria.maxBacktestMismatches" in halted["message"]
         assert desk.pods(LIVE) == [] and desk.statefulset(LIVE)["spec"]["replicas"] == 0
         await wait_for(lambda: any("has 2 fills" in m for m in desk.event_messages(LIVE, "PromotionRefused")))
 
         # the paper strategy trades on: the operator reads its record again by itself and admits the live one
         desk.push_runtime_status(PAPER, fills=25, risk={"state": "Active", "maxDrawdown": "900.00 USDT"})
+        # ... and its runtime, its replay finished, compares it with the backtest (strategy_runtime.backtest_agreement)
+        agreement = {
+            "checkedAt": "2026-12-06T10:00:00Z",
+            "paperFills": 25,
+            "backtestFills": 25,
+            "matched": 25,
+            "mismatches": 0,
+            "message": "the same 25 fills at the same prices as the backtest",
+        }
+        emulator.patch_object(
+            LIVESTRATEGIES,
+            PAPER,
+            {"status": {"trading": {"backtest": agreement}}},
+            namespace="default",
+            subresource="status",
+        )
         await wait_for(lambda: desk.phase(LIVE) == "Running", timeout=30)
         record = desk.status(LIVE)["promotion"]
         assert record["state"] == "Accepted" and record["from"] == PAPER
         assert record["promotedBy"] == "alice@example.com" and record["decidedAt"]
-        assert (record["evidence"]["fills"], record["evidence"]["maxDrawdown"], record["evidence"]["riskHalts"]) == (
+        evidence = record["evidence"]
+        assert (evidence["fills"], evidence["maxDrawdown"], evidence["riskHalts"], evidence["backtestMismatches"]) == (
             25,
             "900.00 USDT",
+            0,
             0,
         )
         assert record["evidence"]["runningSince"] == desk.condition(PAPER, "Trading")["lastTransitionTime"]

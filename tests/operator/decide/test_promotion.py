@@ -8,7 +8,7 @@ from datetime import timedelta
 
 import pytest
 
-from livestrat.api.promotion import PromotionState
+from livestrat.api.promotion import BacktestAgreement, PromotionState
 from livestrat.api.resource import LiveStrategy
 from livestrat.api.spec import LiveStrategySpec
 from strategy_operator.decide.promotion import decide, granted
@@ -181,3 +181,27 @@ def test_the_same_refusal_is_not_written_again():
     _, second = run(dataclasses.replace(again, now=NOW + timedelta(seconds=30)))
     assert second.status.promotion == first.status.promotion
     assert not [e for e in second.events if e.reason.startswith("Promotion")]
+
+
+def agreement(mismatches: int) -> BacktestAgreement:
+    return BacktestAgreement(
+        checked_at="2026-03-02T11:00:00Z",
+        paper_fills=25,
+        backtest_fills=25 + mismatches,
+        matched=25,
+        mismatches=mismatches,
+        message=f"paper 25 fills, backtest {25 + mismatches}: 0 only in paper, {mismatches} only in the backtest",
+    )
+
+
+def test_fills_disagreeing_with_the_backtest_beyond_the_tolerance_are_refused_with_the_comparison():
+    message = refused_for(good_record(backtest=agreement(2)), live_spec(maxBacktestMismatches=1))
+    assert "criteria.maxBacktestMismatches" in message and "2 mismatches, at most 1 allowed" in message
+    assert "paper 25 fills, backtest 27" in message
+    accepted = decide(live_spec(maxBacktestMismatches=1), good_record(backtest=agreement(1)), None, NOW)
+    assert accepted.state == PromotionState.ACCEPTED and accepted.evidence.backtest_mismatches == 1
+
+
+def test_no_comparison_with_the_backtest_is_refused_when_the_criterion_asks_for_one():
+    message = refused_for(good_record(), live_spec(maxBacktestMismatches=0))
+    assert "criteria.maxBacktestMismatches" in message and "reports no comparison with its backtest" in message
