@@ -59,6 +59,11 @@ class OperatorSettings(BaseModel):
         "(spec.strategy.code.configMap), catalogVolume (spec.strategy.code.catalogVolume). Paper strategies may use "
         "any. Default: the image only, the one source that is reviewed and pinned as an image is.",
     )
+    promotion_required: bool = Field(
+        default=False,
+        description="A `mode: live` strategy runs only through a promotion from a paper strategy (spec.promotion): "
+        "without one it gets no pod (docs/promotion.md).",
+    )
     runtime_image: str = Field(
         default=DEFAULT_RUNTIME_IMAGE,
         min_length=1,

@@ -42,13 +42,15 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 from livestrat.api.contract import ExitCode
+from livestrat.api.promotion import BacktestAgreement
 from livestrat.api.runtime_config import LedgerKind, RuntimeConfig
 from livestrat.api.spec import HaltPolicy, Mode
 from livestrat.api.status import NodeState, ReplayProgress, RiskState, TradingState
-from strategy_runtime import portfolio_view
+from strategy_runtime import backtest_agreement, portfolio_view
 from strategy_runtime.halt import STEP_DEADLINES, HaltReport, HaltSequence, TradingHalt
 from strategy_runtime.ledger import (
     CommittedBatch,
@@ -152,6 +154,7 @@ class StrategyRuntime:
         self.key = config.strategy.key
         self.node_state = NodeState.STARTING
         self.ledger: Ledger | None = None
+        self.backtest: BacktestAgreement | None = None  # the finished replay against its backtest
         self.node: StrategyNode | None = None
         self.reporter: Reporter | None = None
         self.guard: RiskGuard | None = None
@@ -275,6 +278,21 @@ class StrategyRuntime:
         await persistence.record_halt(self.ledger, record)
         self.halt_recorded = True
 
+    async def _check_backtest(self) -> None:
+        """The finished replay's fills against the backtest of the same spec and catalog (a promotion's evidence,
+        docs/promotion.md); a backtest that fails is reported as such, with no figures a promotion could pass on."""
+        assert self.ledger is not None
+        try:
+            theirs = await backtest_agreement.backtest_fills(self.config, Path(self.config.state_dir) / "backtest")
+            await self.ledger.flush()  # the replay's last fills may still be on their way to the database
+            replay = self.node.replay if self.node is not None else None
+            until = replay.progress.market_time_ns if replay is not None else None
+            self.backtest = backtest_agreement.compare(await self.ledger.fills(), theirs, until)
+        except Exception as exc:  # reported, never fatal: the node keeps reporting
+            logger.warning("runtime: the backtest of the finished replay could not be compared: %s", exc)
+            return
+        logger.info("runtime: the finished replay against its backtest: %s", self.backtest.message)
+
     # ------------------------------------------------------------------ what it reports
     def replay_progress(self) -> ReplayProgress | None:
         replay = self.node.replay if self.node is not None else None
@@ -293,6 +311,8 @@ class StrategyRuntime:
         halt = self.halt_report or (self._halt_sequence.report if self._halt_sequence is not None else None)
         if halt is not None and halt.dust:
             trading = trading.model_copy(update={"halt_dust": "; ".join(d.text() for d in halt.dust)})
+        if self.backtest is not None:
+            trading = trading.model_copy(update={"backtest": self.backtest})
         return StatusSnapshot(trading, risk)
 
     def readiness(self) -> tuple[bool, str]:
@@ -545,6 +565,7 @@ class StrategyRuntime:
                         self.request_stop("the replay finished")
                     else:
                         logger.info("runtime: the replay finished; the node stays up, idle, reporting")
+                        self._background.append(asyncio.get_running_loop().create_task(self._check_backtest()))
         finally:
             for wait in waits:
                 wait.cancel()

@@ -562,3 +562,18 @@ async def test_a_service_account_may_grant_only_what_it_holds(desk):
         namespace="desk",
     )
     assert (await call(desk, "POST", roles, token=token, json={"metadata": {"name": "more"}, "rules": more}))[0] == 201
+
+
+async def test_a_self_subject_review_answers_who_the_caller_is_and_stores_nothing(desk):
+    # reference/kubernetes-api/authentication-resources/self-subject-review-v1: create only; the status holds the
+    # user info of the request; every authenticated user may create one (system:basic-user).
+    token = desk.issue_token("desk", "runner", pod="s1-0")
+    review = {"apiVersion": "authentication.k8s.io/v1", "kind": "SelfSubjectReview"}
+    url = "/apis/authentication.k8s.io/v1/selfsubjectreviews"
+    status, body = await call(desk, "POST", url, token=token, json=review)
+    assert status == 201 and body["kind"] == "SelfSubjectReview"
+    user = body["status"]["userInfo"]
+    assert user["username"] == "system:serviceaccount:desk:runner"
+    assert "system:serviceaccounts:desk" in user["groups"] and user["extra"][POD_NAME_KEY] == ["s1-0"]
+    assert (await call(desk, "GET", url, token=token))[0] == 403  # only create is granted (and served)
+    assert (await call(desk, "POST", url, json=review))[0] in (401, 403)  # anonymous: not an authenticated user

@@ -79,6 +79,9 @@ RISK_ACK_ANNOTATION = f"{GROUP}/risk-acknowledged"
 # The runtime (which may write the status) cannot change it; only an acknowledgement of this
 # time releases the halt.
 RISK_HALTED_AT_ANNOTATION = f"{GROUP}/risk-halted-at"
+# On a live LiveStrategy with spec.promotion, written by ``kubectl livestrat promote``: who asked for the
+# promotion (the user's identity from a SelfSubjectReview). The operator copies it into status.promotion.
+PROMOTED_BY_ANNOTATION = f"{GROUP}/promoted-by"
 
 # ------------------------------------------------------------------------------------------------
 # Files and wire formats.

@@ -16,6 +16,7 @@ from typing import Annotated, Any
 from pydantic import AfterValidator, Field, field_validator, model_validator
 
 from livestrat.api.base import ApiModel, cel_rules
+from livestrat.api.promotion import PromotionSpec
 from livestrat.api.scheduling import Affinity, Toleration
 
 DNS_LABEL = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
@@ -857,6 +858,13 @@ class LiveStrategySpec(ApiModel):
                 "reason": "FieldValueForbidden",
             },
             {
+                "rule": "self.mode == 'live' || !has(self.promotion)",
+                "message": "promotion admits a live strategy from a paper one: set it on the live strategy "
+                "(mode: live)",
+                "fieldPath": ".promotion",
+                "reason": "FieldValueForbidden",
+            },
+            {
                 "rule": "self.venue.adapter != 'sandbox' || !has(self.venue.name) || "
                 "self.instruments.all(i, i.endsWith('.' + self.venue.name))",
                 "message": "every instrument must be on the simulated venue (venue.name)",
@@ -906,3 +914,9 @@ class LiveStrategySpec(ApiModel):
     )
     pod: PodSettings = Field(default_factory=PodSettings, description="Pod settings.")
     ledger: LedgerSettings = Field(default_factory=LedgerSettings, description="Fills ledger.")
+    promotion: PromotionSpec | None = Field(
+        default=None,
+        description="Live mode: run only once the paper strategy named here has a track record meeting these "
+        "criteria, as the operator finds and records it in `status.promotion` (docs/promotion.md). Never restarts "
+        "a running pod: it is not part of the pod's configuration.",
+    )

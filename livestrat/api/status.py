@@ -17,6 +17,7 @@ from enum import StrEnum
 from pydantic import ConfigDict, Field
 
 from livestrat.api.base import ApiModel
+from livestrat.api.promotion import BacktestAgreement, PromotionRecord
 
 MONEY_EXAMPLE = "-12.50 USDT"
 
@@ -179,6 +180,11 @@ class TradingState(StatusModel):
         "instrument, with the amount the account still holds. Not a reason for HaltIncomplete.",
     )
     replay: ReplayProgress | None = Field(default=None, description="Paper replay progress.")
+    backtest: BacktestAgreement | None = Field(
+        default=None,
+        description="Paper on a replay, once the replay finished: its fills against a NautilusTrader backtest of "
+        "the same spec over the same catalog (what a promotion's criteria.maxBacktestMismatches checks).",
+    )
 
 
 class RiskState(StatusModel):
@@ -208,6 +214,11 @@ class RiskState(StatusModel):
     )
     daily_pnl: str | None = Field(default=None, description="PnL since the UTC day began.")
     drawdown: str | None = Field(default=None, description="Distance of total PnL below its peak.")
+    max_drawdown: str | None = Field(
+        default=None,
+        description="The largest drawdown seen since the runtime started (a paper strategy's run); with "
+        "risk.maxDailyLoss or risk.maxDrawdown set, as `drawdown`.",
+    )
     exposure: str | None = Field(default=None, description="Gross notional of open positions.")
 
 
@@ -254,6 +265,11 @@ class LiveStrategyStatus(StatusModel):
         "spec.haltPolicy only when it stops while this is set, or while the LiveStrategy is being deleted. "
         "Absent: a stop is a restart (rollout, eviction, drain), which cancels orders and never flattens.",
     )
+    promotion: PromotionRecord | None = Field(
+        default=None,
+        description="With spec.promotion: the operator's last promotion decision, who asked, and the paper "
+        "strategy's figures it was made on.",
+    )
     trading: TradingState | None = Field(default=None, description="Reported by the runtime.")
     risk: RiskState | None = Field(default=None, description="Reported by the runtime.")
 
@@ -268,5 +284,6 @@ OPERATOR_FIELDS = (
     "pod_name",
     "conditions",
     "halt",
+    "promotion",
 )
 RUNTIME_FIELDS = ("trading", "risk")

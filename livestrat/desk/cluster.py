@@ -224,6 +224,25 @@ class Cluster:
             )
         )
 
+    async def create_strategy(self, namespace: str, body: Mapping[str, Any]) -> dict[str, Any]:
+        return _with_kind(
+            await self.request(
+                "POST",
+                LIVESTRATEGIES.path(namespace),
+                body=dict(body),
+                what=f"namespace {namespace!r}",
+            )
+        )
+
+    async def whoami(self) -> str:
+        """The user the API server authenticates this session as (``kubectl auth whoami``: a SelfSubjectReview)."""
+        review = {"apiVersion": "authentication.k8s.io/v1", "kind": "SelfSubjectReview"}
+        found = await self.request("POST", "/apis/authentication.k8s.io/v1/selfsubjectreviews", body=review)
+        username = ((found.get("status") or {}).get("userInfo") or {}).get("username")
+        if not username:
+            raise DeskError("the API server's SelfSubjectReview named no user: see what `kubectl auth whoami` says")
+        return str(username)
+
     async def scale_strategy(self, namespace: str, name: str, replicas: int) -> dict[str, Any]:
         """``kubectl scale livestrategy/NAME --replicas=N``: the scale subresource; the Scale it answers."""
         return await self.request(

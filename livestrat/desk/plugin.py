@@ -4,8 +4,8 @@ kubectl runs ``kubectl-livestrat`` from the PATH with the words after ``kubectl 
 flags, so the plugin takes kubectl's: ``--kubeconfig``, ``--context``, ``-n/--namespace``, ``-A/--all-namespaces``,
 before or after the verb. It talks to the API with the user's kubeconfig and rights (:mod:`livestrat.desk.cluster`).
 
-Verbs: ``list``, ``top``, ``status``, ``halt``, ``resume``, ``ack-risk``, ``kill-switch``, ``fills``, ``report``,
-``logs``. An action prints what it will do, asks (unless ``--yes``), and prints what it did.
+Verbs: ``list``, ``top``, ``status``, ``halt``, ``resume``, ``ack-risk``, ``promote``, ``kill-switch``, ``fills``,
+``report``, ``logs``. An action prints what it will do, asks (unless ``--yes``), and prints what it did.
 Exit codes: 0 done; 1 the cluster refused or something is wrong (the message says what to do); 2 bad usage;
 3 an action not confirmed.
 """
@@ -28,7 +28,7 @@ from rich.console import Console, RenderableType
 
 from livestrat.api import names
 from livestrat.arguments import SecretSafeParser
-from livestrat.desk import actions, fleet, ledger, views
+from livestrat.desk import actions, fleet, ledger, promotion, views
 from livestrat.desk.cluster import PODS, Cluster, DeskError, NotFound
 from livestrat.desk.redact import scrub_text
 from livestrat.desk.report import archive, write_report
@@ -126,6 +126,15 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("name", metavar="NAME")
     _confirm(p)
     p.set_defaults(run=_act, action=lambda c, ns, a: actions.ack_risk(c, ns, a.name))
+
+    p = verb("promote", "Ask the operator to run a live strategy on a paper strategy's track record")
+    p.add_argument("paper", metavar="PAPER", help="the paper LiveStrategy whose track record admits the live one")
+    p.add_argument("--to", required=True, metavar="LIVE", dest="name", help="the live LiveStrategy")
+    p.add_argument(
+        "-f", "--filename", type=Path, default=None, help="the live strategy's manifest (needed to create it)"
+    )
+    _confirm(p, wait=False)
+    p.set_defaults(run=_act, action=_promote)
 
     p = verb("kill-switch", "Halt every strategy of the namespace (on), or lift the switch (off)")
     p.add_argument("state", choices=("on", "off"))
@@ -308,6 +317,19 @@ async def _act(args: argparse.Namespace) -> int:
             f"{row.open_orders} open order(s)" + (f", halt annotation {row.halt_note!r}" if row.halt_note else "")
         )
     return 0
+
+
+async def _promote(cluster: Cluster, namespace: str, args: argparse.Namespace) -> actions.Action:
+    manifest = None
+    if args.filename is not None:
+        try:
+            docs = [d for d in yaml.safe_load_all(args.filename.read_text()) if d]
+        except (OSError, yaml.YAMLError) as exc:
+            raise DeskError(f"-f {args.filename}: cannot read it ({exc})") from None
+        if len(docs) != 1 or not isinstance(docs[0], dict):
+            raise DeskError(f"-f {args.filename}: give exactly one LiveStrategy manifest, found {len(docs)} documents")
+        manifest = docs[0]
+    return await promotion.promote(cluster, namespace, args.paper, args.name, manifest)
 
 
 async def _fills(args: argparse.Namespace) -> int:

@@ -76,7 +76,7 @@ def forbidden_advice(method: str, path: str, message: str, context: str = "") ->
         namespace, resource = parts[1], "namespaces" + (f"/{parts[2]}" if len(parts) > 2 else "")
     else:
         resource = parts[0] + (f"/{parts[2]}" if len(parts) > 2 else "")
-    verb = {"GET": "list" if len(parts) == 1 else "get", "PATCH": "patch"}.get(method, method.lower())
+    verb = {"GET": "list" if len(parts) == 1 else "get", "PATCH": "patch", "POST": "create"}.get(method, method.lower())
     if "watch=" in path:
         verb = "watch"
     role = RIGHTS.get(Right(verb, found["group"] or "", resource))

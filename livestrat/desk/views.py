@@ -164,6 +164,10 @@ def status_view(
         parts.append(
             Text(f"halt record: {halt.reason} since {halt.since} ({since(halt.since, now)} ago) {halt.message}")
         )
+    promotion = each.status.promotion
+    if promotion is not None:  # spec.promotion: the operator's decision and its evidence (docs/promotion.md)
+        style = "green" if promotion.state == "Accepted" else "yellow"
+        parts.append(Text(f"promotion: {promotion.state} at {promotion.decided_at}: {promotion.message}", style=style))
     parts.append(Text.assemble("heartbeat ", heartbeat_text(each, now)))
     parts.append(_section("Conditions", _conditions(each, now)))
     trading = Table(box=None, pad_edge=False, show_header=False)
@@ -338,6 +342,8 @@ def status_document(
         for c in each.conditions
     ]
     document["halt"] = each.status.halt.model_dump(mode="json", by_alias=True) if each.status.halt else None
+    promotion = each.status.promotion
+    document["promotion"] = promotion.model_dump(mode="json", by_alias=True) if promotion is not None else None
     document["events"] = [
         {
             "type": e.get("type"),

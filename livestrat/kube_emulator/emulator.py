@@ -667,6 +667,8 @@ class KubernetesEmulator(kmock.KubernetesEmulator):
                 return _json(await self._serve_group(request))
             return _json(await self._serve_version(request))
 
+        if (resource.group, resource.plural) == ("authentication.k8s.io", "selfsubjectreviews"):
+            return _json(self._self_subject_review(request), status=201)
         self._require_known(resource)
         namespace, name, sub = request.namespace, request.name, request.subresource
         if request.action == kmock.action.WATCH:
@@ -702,6 +704,19 @@ class KubernetesEmulator(kmock.KubernetesEmulator):
                 options["propagationPolicy"] = request.params["propagationPolicy"]
             return _json(self._delete(resource, namespace, name, options))
         raise api_error(405, "MethodNotAllowed", f"{method} is not supported for this URL")
+
+    def _self_subject_review(self, request: kmock.Request) -> Body:
+        """``kubectl auth whoami``: authentication.k8s.io/v1 SelfSubjectReview, create only, never stored; its
+        status is the caller's user info as authentication found it (every authenticated user may create one:
+        the API server's default ``system:basic-user`` role grants it)."""
+        if request.method.value != "POST" or request.name is not None or request.namespace is not None:
+            raise api_error(405, "MethodNotAllowed", "selfsubjectreviews: only create (POST) is supported")
+        return {
+            "apiVersion": "authentication.k8s.io/v1",
+            "kind": "SelfSubjectReview",
+            "metadata": {"creationTimestamp": None},
+            "status": {"userInfo": self._user.admission()},
+        }
 
     # --------------------------------------------------------------------------------------------
     # Storage semantics.

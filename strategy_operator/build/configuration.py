@@ -57,7 +57,8 @@ def render_runtime_config(strategy: LiveStrategy, settings: OperatorSettings) ->
         "strategy": StrategyIdentity(
             namespace=strategy.metadata.namespace or "", name=strategy.metadata.name, uid=strategy_uid(strategy) or None
         ),
-        "spec": spec,
+        # spec.promotion is the operator's gate, not the pod's configuration: a promotion never restarts a pod.
+        "spec": spec.model_copy(update={"promotion": None}),
         "generation": strategy_generation(strategy),
         "catalog_path": CATALOG_MOUNT_DIR,
         "state_dir": STATE_DIR,

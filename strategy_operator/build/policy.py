@@ -77,6 +77,15 @@ def spec_problems(strategy: LiveStrategy, settings: OperatorSettings) -> list[Sp
                 "or have the namespace allowed.",
             )
         )
+    if spec.mode == Mode.LIVE and settings.promotion_required and spec.promotion is None:
+        found.append(
+            SpecProblem(
+                "PromotionRequired",
+                "spec.mode is live, and this operator runs a live strategy only through a promotion (Helm value "
+                "liveTrading.requirePromotion): set spec.promotion.from to the paper strategy whose track record "
+                "admits it (kubectl livestrat promote PAPER --to NAME; docs/promotion.md).",
+            )
+        )
     if spec.mode == Mode.LIVE and spec.venue.credentials_secret is None:
         found.append(
             SpecProblem(

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from livestrat.api.promotion import PromotionState
 from livestrat.api.status import ConditionStatus, ConditionType, LiveStrategyStatus, Phase
 from strategy_operator.decide import conditions, unreadable
 
 # ConfigDrift reasons of a running pod left as it is (each posts a ConfigDrift event when it begins).
 DRIFT_REASONS = frozenset({"SpecChanged", "OperatorUpgraded", "RuntimeImageChanged"})
+PROMOTION_REFUSED = "PromotionRefused"  # the hold of a live strategy its promotion does not admit yet
 
 
 @dataclass(frozen=True)
@@ -29,6 +31,8 @@ _PHASE_EVENTS = {
 
 def _primary_reason(status: LiveStrategyStatus) -> str | None:
     phase = status.phase
+    if phase == Phase.PENDING and _reason(status, ConditionType.HALTED) == PROMOTION_REFUSED:
+        return PROMOTION_REFUSED
     if phase in (Phase.INVALID, Phase.PENDING):
         return _reason(status, ConditionType.INVALID_SPEC)
     if phase in (Phase.FAILED, Phase.STARTING):
@@ -54,7 +58,9 @@ def transition_events(old: LiveStrategyStatus, new: LiveStrategyStatus) -> list[
     phase, reason = new.phase, _primary_reason(new)
     if (old.phase, _primary_reason(old)) != (phase, reason):
         message = str(new.message or "")
-        if phase in (Phase.INVALID, Phase.PENDING, Phase.FAILED):
+        if reason == PROMOTION_REFUSED:
+            pass  # the promotion's own event below tells it, with its figures
+        elif phase in (Phase.INVALID, Phase.PENDING, Phase.FAILED):
             events.append(Event("Warning", reason or str(phase), message))
         elif phase == Phase.STARTING and reason == "Restarting":
             events.append(Event("Normal", "Restarting", message))
@@ -70,6 +76,14 @@ def transition_events(old: LiveStrategyStatus, new: LiveStrategyStatus) -> list[
         before, after = _state(old, type), _state(new, type)
         return None if before[:2] == after[:2] else (before, after)
 
+    promotion = new.promotion
+    if promotion is not None and (old.promotion is None or old.promotion.message != promotion.message):
+        accepted = promotion.state == PromotionState.ACCEPTED
+        events.append(
+            Event("Normal", "PromotionAccepted", promotion.message)
+            if accepted
+            else Event("Warning", PROMOTION_REFUSED, promotion.message)
+        )
     if change := flipped(ConditionType.STALE):
         (was, _, _), (now, _, message) = change
         if now == ConditionStatus.TRUE:

@@ -33,7 +33,8 @@ FATAL_WAITING = frozenset(
     }
 )
 # Reasons for holding the StatefulSet at 0 that leave the phase Pending (fixable without a spec change).
-PENDING_REASONS = frozenset({"SecretNotFound", "SecretKeyNotFound"})
+# PromotionRefused: the paper strategy's track record does not meet spec.promotion yet (decide.promotion).
+PENDING_REASONS = frozenset({"SecretNotFound", "SecretKeyNotFound", "PromotionRefused"})
 
 
 @dataclass

@@ -14,10 +14,13 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 
 from livestrat.api.contract import HALT_ANNOTATION, KILL_SWITCH_ANNOTATION
+from livestrat.api.promotion import PromotionRecord, PromotionState
 from livestrat.api.spec import OnBreach, UpdatePolicy
+from strategy_operator.decide import promotion
 from strategy_operator.decide.risk import latch_of, risk_message
 from strategy_operator.decide.unreadable import keeps_running
 from strategy_operator.observe.observation import Observation, PodView
+from strategy_operator.observe.paper_record import PaperTrackRecord
 
 
 @dataclass(frozen=True)
@@ -56,6 +59,7 @@ class Plan:
     scale_spec_to_zero: bool = False
     delete_pods: list[PodDeletion] = field(default_factory=list)
     record_breach: str | None = None  # write livestrat.io/risk-halted-at with this breach time
+    promotion: PromotionRecord | None = None  # a promotion decided now, for status.promotion
 
 
 DELETING = "the LiveStrategy is being deleted: the strategy halts before it is released"
@@ -89,7 +93,28 @@ def hold(obs: Observation) -> Hold | None:
         )
     if (spec.replicas if spec is not None else obs.spec_replicas) == 0:
         return Hold("ScaledToZero", "spec.replicas is 0")
+    record = promotion_of(obs)
+    if record is not None and record.state == PromotionState.REFUSED and not keeps_running(obs):
+        return Hold("PromotionRefused", record.message)
     return None
+
+
+def promotion_of(obs: Observation) -> PromotionRecord | None:
+    """The promotion decided now: None without ``spec.promotion`` or when an earlier acceptance holds (the record
+    stays as it is). A refusal that finds what the last one found is that one, unchanged (not written again).
+
+    A refused promotion stops nothing that runs or starts (architecture decision 11; ``keeps_running``, as for a
+    spec the operator refuses): it keeps the configuration it started with (:func:`plan` applies nothing new),
+    and a live strategy without a pod gets none."""
+    spec = obs.spec
+    if spec is None or spec.promotion is None or promotion.granted(spec, obs.status.promotion):
+        return None
+    paper = obs.paper or PaperTrackRecord.missing(spec.promotion.from_)
+    record = promotion.decide(spec, paper, obs.promoted_by, obs.now)
+    previous = obs.status.promotion
+    if previous is not None and (previous.state, previous.message) == (record.state, record.message):
+        return previous
+    return record
 
 
 def spec_changed_unacted(obs: Observation) -> bool:
@@ -125,6 +150,9 @@ def plan(obs: Observation) -> Plan:
     # A spec the operator refuses is never written over what runs (Flink's lastStableSpec): the running pod keeps
     # the configuration it was started with until the spec can run, or a halt stops it.
     apply = applies_now(obs) and not (obs.problems and keeps_running(obs))
+    promoted = promotion_of(obs)
+    if promoted is not None and promoted.state == PromotionState.REFUSED and keeps_running(obs):
+        apply = False  # what the promotion does not admit is never written over what runs
 
     deletions: list[PodDeletion] = []
     statefulset = obs.statefulset or {}
@@ -187,6 +215,7 @@ def plan(obs: Observation) -> Plan:
         scale_spec_to_zero=scale_spec,
         delete_pods=deletions,
         record_breach=latch_of(obs).record if spec is not None else None,
+        promotion=promoted,
     )
 
 

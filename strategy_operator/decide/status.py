@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from livestrat.api.promotion import PromotionRecord, PromotionState
 from livestrat.api.status import (
     OPERATOR_FIELDS,
     RUNTIME_FIELDS,
@@ -34,6 +35,8 @@ from strategy_operator.decide.plan import Hold, Plan
 from strategy_operator.decide.risk import latch_of, risk_message
 from strategy_operator.observe.observation import Observation, parse_time
 from strategy_operator.observe.reading import Unreadable
+
+PROMOTION_RECHECK_SECONDS = 5.0
 
 
 @dataclass(frozen=True)
@@ -134,10 +137,14 @@ def report(obs: Observation, plan_: Plan) -> Report:
         pod_name=pod.name if pod is not None else None,
         conditions=merged,
         halt=halt_record(obs, plan_.hold),
+        promotion=plan_.promotion or obs.status.promotion,
     )
     deadlines = [*verdicts.deadlines, *([stale_deadline] if stale_deadline else [])]
     future = [(d - obs.now).total_seconds() for d in deadlines if d > obs.now]
     recheck = min(future) + 0.05 if future else None
+    if plan_.promotion is not None and plan_.promotion.state == PromotionState.REFUSED:
+        # The paper strategy's record changes without telling this one: its status is read again this often.
+        recheck = min(recheck or PROMOTION_RECHECK_SECONDS, PROMOTION_RECHECK_SECONDS)
     repaired = [
         Event("Warning", unreadable.STATUS_REPAIRED, unreadable.repaired_message(r)) for r in obs.status_repairs
     ]
@@ -199,7 +206,7 @@ def with_operator_part(status: LiveStrategyStatus, part: LiveStrategyStatus) -> 
 def _wire(value: Any) -> Any:
     if isinstance(value, list):
         return [item.to_wire() for item in value]
-    if isinstance(value, HaltRecord):
+    if isinstance(value, HaltRecord | PromotionRecord):
         return value.to_wire()
     return value
 

@@ -17,6 +17,7 @@ from livestrat.api.status import LiveStrategyStatus
 from strategy_operator.build import labels
 from strategy_operator.build.configuration import spec_hash
 from strategy_operator.build.policy import SpecProblem
+from strategy_operator.observe.paper_record import PaperTrackRecord
 from strategy_operator.observe.reading import Unreadable
 from strategy_operator.settings import OperatorSettings
 
@@ -132,6 +133,9 @@ class Observation:
     resource_version: int = 0  # of the copy observed
     halt_requested: str | None = None  # the livestrat.io/halt annotation's note: the desk halted it
     annotations_writable: bool = True  # the operator can add an annotation without replacing what is there
+    # spec.promotion not yet granted: the paper strategy it names, as read now; and the livestrat.io/promoted-by note
+    paper: PaperTrackRecord | None = None
+    promoted_by: str | None = None
 
     @property
     def applied_hash(self) -> str | None:

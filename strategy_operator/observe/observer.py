@@ -28,7 +28,12 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from livestrat.api.contract import RISK_ACK_ANNOTATION, RISK_HALTED_AT_ANNOTATION, STRATEGY_LABEL
+from livestrat.api.contract import (
+    PROMOTED_BY_ANNOTATION,
+    RISK_ACK_ANNOTATION,
+    RISK_HALTED_AT_ANNOTATION,
+    STRATEGY_LABEL,
+)
 from livestrat.api.resource import LiveStrategy
 from livestrat.api.runtime_config import CONFIG_FILE_NAME
 from strategy_operator.build import labels
@@ -36,12 +41,14 @@ from strategy_operator.build.configuration import runtime_json
 from strategy_operator.build.manifests import build_children
 from strategy_operator.build.policy import spec_problems
 from strategy_operator.clock import Clock
+from strategy_operator.decide import promotion
 from strategy_operator.decide.plan import Plan, SecretsCheck, secrets_due
 from strategy_operator.decide.status import operator_part, with_operator_part
 from strategy_operator.kube_client import KubeClient
 from strategy_operator.memory import StrategyMemory
 from strategy_operator.observe.caches import Caches, uid_of
 from strategy_operator.observe.observation import Observation, PodView
+from strategy_operator.observe.paper_record import PaperTrackRecord
 from strategy_operator.observe.reading import read_object
 from strategy_operator.observe.secrets import SECRETS_REPORT_SECONDS, SECRETS_VALID_SECONDS, SecretLookup
 from strategy_operator.settings import OperatorSettings
@@ -158,6 +165,7 @@ class Observer:
         # The Secrets a pod needs are read when one is about to start (or cannot), and, less often, while a
         # running pod is left as it is with a pending configuration: their problems then hold nothing (the
         # running pod has its environment) and are reported for the pending configuration.
+        observation = await self._promotion(observation, annotations)
         check = secrets_due(observation)
         if strategy is not None and check is not None:
             kept = check == SecretsCheck.PENDING
@@ -169,6 +177,17 @@ class Observer:
             elif found:
                 observation = dataclasses.replace(observation, problems=[*problems, *found])
         return Observed(observation, strategy, uid, desired_children)
+
+    async def _promotion(self, observation: Observation, annotations: Mapping[str, str]) -> Observation:
+        """With ``spec.promotion`` not yet granted: the paper strategy it names, read now from the API server (its
+        status changes without this strategy's watch telling), and who asked (``livestrat.io/promoted-by``)."""
+        spec = observation.spec
+        if spec is None or spec.promotion is None or promotion.granted(spec, observation.status.promotion):
+            return observation
+        paper = spec.promotion.from_
+        body = await self.kube.get("LiveStrategy", observation.namespace, paper)
+        record = PaperTrackRecord.from_body(paper, body) if body is not None else PaperTrackRecord.missing(paper)
+        return dataclasses.replace(observation, paper=record, promoted_by=annotations.get(PROMOTED_BY_ANNOTATION))
 
     async def confirm_identity(self, namespace: str, name: str, uid: str) -> dict[str, Any]:
         """The LiveStrategy as the API server has it now, if it is still the one of this uid; else :class:`Gone`."""

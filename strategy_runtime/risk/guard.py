@@ -457,5 +457,6 @@ class RiskGuard(Actor):
             breached_at_market=utc_text(self.breach.market_at) if self.breach and self.breach.market_at else None,
             daily_pnl=portfolio_view.money_text(self.daily_pnl) if watch_pnl else None,
             drawdown=portfolio_view.money_text(self.drawdown) if watch_pnl else None,
+            max_drawdown=portfolio_view.money_text(self.limits.max_drawdown_seen) if watch_pnl else None,
             exposure=portfolio_view.money_text(exposure),
         )

@@ -127,6 +127,7 @@ class LimitsTracker:
         self._peak: dict[str, float] = {}
         self._daily: dict[str, float] = {}
         self._drawdown: dict[str, float] = {}
+        self._max_drawdown: dict[str, float] = {}  # the largest drawdown seen since start (a promotion's evidence)
         self._baseline_dirty = False
 
     @property
@@ -333,6 +334,8 @@ class LimitsTracker:
         start = self._day_start
         self._daily = {c: v - start.get(c, 0.0) for c, v in total.items()}
         self._drawdown = {c: peak.get(c, 0.0) - v for c, v in total.items()}
+        for currency, drop in self._drawdown.items():
+            self._max_drawdown[currency] = max(drop, self._max_drawdown.get(currency, 0.0))
         if halted:
             return None
         if self.max_daily_loss is not None:
@@ -378,6 +381,11 @@ class LimitsTracker:
     def drawdown(self) -> Amounts:
         """How far total PnL is below its peak, per currency, in cents."""
         return _cents(self._drawdown)
+
+    @property
+    def max_drawdown_seen(self) -> Amounts:
+        """The largest drawdown seen since the runtime started, per currency, in cents."""
+        return _cents(self._max_drawdown)
 
     def take_baseline(self) -> RiskBaseline | None:
         """The baseline to save, if it changed since the last call (live only); see ``baseline_unsaved``."""

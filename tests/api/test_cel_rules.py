@@ -143,6 +143,11 @@ CASES = [
     ("not both", {"serviceAccountName": "a"}, {"serviceAccountName": "a", "workloadIdentity": {}}),
     ("data.sample writes synthetic data", {"mode": "live", "data": {}}, {"mode": "live", "data": {"sample": {}}}),
     (
+        "promotion admits a live strategy from a paper one",
+        {"mode": "live", "promotion": {"from": "paper"}},
+        {"mode": "paper", "promotion": {"from": "paper"}},
+    ),
+    (
         "real money does not trade without limits",
         {"mode": "live", "risk": {"maxDailyLoss": 1.0, "maxPosition": 1.0, "maxNotionalPerOrder": 1.0}},
         {"mode": "live", "risk": {"maxPosition": 1.0, "maxNotionalPerOrder": 1.0}},

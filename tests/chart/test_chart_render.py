@@ -389,7 +389,11 @@ def test_every_setting_reaches_the_operator():
         None,
         {
             "watchNamespaces": ["a", "b"],
-            "liveTrading": {"allowedNamespaces": ["b"], "codeSources": ["image", "configMap"]},
+            "liveTrading": {
+                "allowedNamespaces": ["b"],
+                "codeSources": ["image", "configMap"],
+                "requirePromotion": True,
+            },
             "runtime": {
                 "image": {"repository": "r.example/rt", "tag": "1.2.3", "pullPolicy": "Always"},
                 "listenAddress": "::",
@@ -414,6 +418,7 @@ def test_every_setting_reaches_the_operator():
         "watch_namespaces": ["a", "b"],
         "live_namespaces": ["b"],
         "live_code_sources": ["image", "configMap"],
+        "promotion_required": True,
         "runtime_image": "r.example/rt:1.2.3",
         "runtime_image_pull_policy": "Always",
         "default_ledger_secret": "pg",

@@ -362,3 +362,22 @@ def test_the_guards_configuration_is_frozen_and_comes_from_the_spec():
     assert str(config.component_id) == GUARD_ID
     with pytest.raises(AttributeError):
         config.max_daily_loss = 1_000_000  # type: ignore[misc]
+
+
+# --------------------------------------------------------------------------- a promotion's evidence
+
+
+def test_the_largest_drawdown_seen_stays_when_pnl_recovers():
+    # A paper strategy's track record (status.risk.maxDrawdown) is what a promotion checks: a recovery after a
+    # deep fall must not hide the fall.
+    limits = paper(max_drawdown=1000)
+    limits.advance(at(hours=1))
+    limits.on_fill(fill("BUY", "1", "40000", at(hours=1)))
+    limits.mark(BTC, ("USDT", 50.0))
+    limits.check_pnl()
+    limits.mark(BTC, ("USDT", -250.0))
+    limits.check_pnl()
+    limits.mark(BTC, ("USDT", 20.0))
+    limits.check_pnl()
+    assert limits.drawdown == usdt("30.00")
+    assert limits.max_drawdown_seen == usdt("300.00")

@@ -350,6 +350,18 @@ def test_live_trading_needs_an_allowed_namespace_and_a_postgresql_ledger(namespa
         assert "spec." in problem.message or "namespace" in problem.message  # says what to change
 
 
+def test_where_promotion_is_required_a_live_strategy_runs_only_through_one():
+    # Helm value liveTrading.requirePromotion: removing spec.promotion must not be a way around the gate.
+    settings = OperatorSettings(live_namespaces=["desk"], promotion_required=True)
+    plain = example("live-binance-testnet")
+    problems = spec_problems(strategy(plain, namespace="desk"), settings)
+    assert [p.reason for p in problems] == ["PromotionRequired"]
+    assert "spec.promotion" in problems[0].message and "liveTrading.requirePromotion" in problems[0].message
+    assert spec_problems(strategy(example("live-ema-cross-promoted"), namespace="desk"), settings) == []
+    assert spec_problems(strategy(example("paper-ema-cross"), namespace="desk"), settings) == []
+    assert spec_problems(strategy(plain, namespace="desk"), OperatorSettings(live_namespaces=["desk"])) == []
+
+
 def test_the_pod_template_says_which_part_of_it_the_strategy_asked_for():
     doc = example("paper-ema-cross")
     template = build_statefulset(strategy(doc), SETTINGS, replicas=1)["spec"]["template"]
