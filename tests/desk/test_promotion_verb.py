@@ -11,12 +11,12 @@ import pytest
 import yaml
 
 from livestrat.api.contract import PROMOTED_BY_ANNOTATION
+from livestrat.kube_emulator.authn import UserInfo
+from livestrat.kube_emulator.emulator import kubeconfig
+from livestrat.kube_emulator.kubelet import Kubelet
 from tests.support.desk import Desk, example
 from tests.support.desk_plugin import kubectl_livestrat
 from tests.support.kube import wait_for
-from tests.support.kube_authn import UserInfo
-from tests.support.kube_emulator import kubeconfig
-from tests.support.kubelet import Kubelet
 from tests.support.operator import fast_settings, running_operator
 
 pytestmark = pytest.mark.slow

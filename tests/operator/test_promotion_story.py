@@ -11,9 +11,9 @@ from __future__ import annotations
 import pytest
 
 from livestrat.api.contract import PROMOTED_BY_ANNOTATION
+from livestrat.kube_emulator.kubelet import Kubelet
 from tests.support.desk import Desk, example
 from tests.support.kube import LIVESTRATEGIES, wait_for
-from tests.support.kubelet import Kubelet
 from tests.support.operator import fast_settings, running_operator
 
 pytestmark = pytest.mark.slow
