@@ -244,10 +244,6 @@ class RiskGuard(Actor):
             self._check_pnl()
 
     def _on_price(self, data: Any) -> None:
-        # Unrealized PnL moves with the price only while something is open; realized only with fills.
-        if not self.cache.positions_open_count():
-            self.limits.advance(data.ts_event)
-            return
         if isinstance(data, Bar):
             instrument_id, price = data.bar_type.instrument_id, data.close
         elif isinstance(data, QuoteTick):
@@ -256,7 +252,15 @@ class RiskGuard(Actor):
             price = data.bid_price if long else data.ask_price  # where a close would trade, as the portfolio
         else:
             instrument_id, price = data.instrument_id, data.price
-        breach = self._watch.on_price(instrument_id, price, price.as_double(), data.ts_event, halted=self.tripped)
+        value, ts_ns = price.as_double(), data.ts_event
+        watch = self._watch
+        if watch.quiet(instrument_id, price, value, ts_ns):  # most prices: a position is open, PnL in its band
+            return
+        # Unrealized PnL moves with the price only while something is open; realized only with fills.
+        if not self.cache.positions_open_count():
+            self.limits.advance(ts_ns)
+            return
+        breach = watch.check(instrument_id, price, value, ts_ns, halted=self.tripped)
         if breach is not None:
             self.trip(breach)
 
