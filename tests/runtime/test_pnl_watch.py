@@ -155,4 +155,3 @@ def test_the_shortcut_finds_every_breach_on_the_same_bar_with_the_same_sentence_
     assert breaches, "no path broke a limit: the paths prove nothing about breaches"
     if breaches < SEEDS / 2:  # a halted strategy is checked in full: where most paths trade on, most prices skip
         assert skipped > checked, f"the shortcut hardly ever applies ({skipped} skipped, {checked} checked)"
-
