@@ -114,6 +114,7 @@ class PnlBook:
         # Only ``apply`` changes what it is made of.
         self._net_realized = _ZERO
         self._multiplier = Fraction(terms.multiplier)
+        self._scaled = self._multiplier != 1
 
     @property
     def currency(self) -> str | None:
@@ -128,7 +129,7 @@ class PnlBook:
 
     def apply(self, fill: FillRecord) -> Fraction:
         """Book ``fill``; returns what it changed the net realized PnL by (commission included)."""
-        before = self._net_realized
+        currency = self.currency
         self.fills += 1
         if not self.quote_currency:
             self.quote_currency = fill.quote_currency
@@ -138,42 +139,59 @@ class PnlBook:
         commissions[code] = commissions[code] + commission if code in commissions else commission
         quantity = _fraction(fill.quantity)
         price = _fraction(fill.price)
-        self._trade(quantity if fill.side is Side.BUY else -quantity, price)
+        change = self._trade(quantity if fill.side is Side.BUY else -quantity, price)
         if self.terms.base_currency is not None and code == self.terms.base_currency:
             # the base the commission took is not held any more: off the position, its value a cost
             self.position -= commission
-            self.commission_value += commission * price
+            value = commission * price
+            self.commission_value += value
+            change -= value
             if self.position == 0:
                 self.average = _ZERO
-        self._net_realized = self.realized - commissions.get(self.currency or "", _ZERO) - self.commission_value
-        return self._net_realized - before
+        if self.currency != currency:
+            # The PnL's currency became known with this fill: commissions booked in it before count now.
+            before = self._net_realized
+            self._net_realized = self.realized - commissions.get(self.currency or "", _ZERO) - self.commission_value
+            return self._net_realized - before
+        # Exact, so kept by adding up what each fill changed rather than recomputed from its parts.
+        if code == (currency or ""):
+            change -= commission
+        if change:
+            self._net_realized += change
+        return change
 
-    def _trade(self, qty: Fraction, price: Fraction) -> None:
+    def _trade(self, qty: Fraction, price: Fraction) -> Fraction:
+        """Book a trade of ``qty`` (signed) at ``price``; returns the PnL it realized (0 when it opens or adds)."""
         position = self.position
         if position == 0:
             self.average = price  # (0 × average + price × |qty|) / |qty|
             self.position = qty
-            return
-        if (position > 0) == (qty > 0):
+            return _ZERO
+        # Signs from the numerators: a Fraction's denominator is positive (an int comparison, not a Fraction's).
+        long = position.numerator > 0
+        if long == (qty.numerator > 0):
             size, added = abs(position), abs(qty)
             self.average = (self.average * size + price * added) / (size + added)
             self.position = position + qty
-            return
-        long = position > 0
+            return _ZERO
         closed = min(abs(qty), abs(position))
         if self.terms.inverse:
-            points = (1 / self.average - 1 / price) if self.average and price else _ZERO
+            if not (self.average and price):
+                points = _ZERO
+            else:
+                points = (1 / self.average - 1 / price) if long else (1 / price - 1 / self.average)
         else:
-            points = price - self.average
-        realized = points * closed if long else -(points * closed)
-        if self._multiplier != 1:
+            points = price - self.average if long else self.average - price
+        realized = points * closed
+        if self._scaled:
             realized *= self._multiplier
         self.realized += realized
         self.position = position = position + qty
         if position == 0:
             self.average = _ZERO
-        elif (position > 0) != long:
+        elif (position.numerator > 0) != long:
             self.average = price  # flipped through zero: the remainder opened at this fill's price
+        return realized
 
     def unrealized(self, price: Fraction) -> Fraction:
         """What closing the open position at ``price`` would realize, before commission (0 when flat)."""

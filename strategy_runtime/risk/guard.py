@@ -42,10 +42,11 @@ from nautilus_trader.common.actor import Actor
 from nautilus_trader.common.component import Clock
 from nautilus_trader.common.config import ActorConfig
 from nautilus_trader.model.data import Bar, QuoteTick
+from nautilus_trader.model.enums import PositionSide, PriceType
 from nautilus_trader.model.events import OrderDenied, OrderModifyRejected
 from nautilus_trader.model.identifiers import ComponentId, InstrumentId
-from nautilus_trader.model.instruments import CurrencyPair
-from nautilus_trader.model.objects import Price
+from nautilus_trader.model.instruments import BettingInstrument, CurrencyPair
+from nautilus_trader.model.objects import Money, Price
 from nautilus_trader.model.orders import Order
 
 from livestrat.api.spec import LiveStrategySpec
@@ -57,8 +58,9 @@ from strategy_runtime.portfolio_view import Amounts
 from strategy_runtime.risk import breach as breaches
 from strategy_runtime.risk.breach import Breach
 from strategy_runtime.risk.gate import OrderGate, fence_unchecked
-from strategy_runtime.risk.limits import LimitsTracker, PnlHistory, limit_value, nanos, utc_now
+from strategy_runtime.risk.limits import LimitsTracker, Mark, PnlHistory, limit_value, nanos, utc_now
 from strategy_runtime.risk.pnl_watch import Line, PnlWatch
+from strategy_runtime.risk.prices import LatestPrices
 from strategy_runtime.timestamps import utc_text
 
 logger = logging.getLogger("livestrat.risk")
@@ -129,6 +131,7 @@ class RiskGuard(Actor):
         )
         self._watch = PnlWatch(self.limits, self._reprice)
         self._multipliers: dict[InstrumentId, float | None] = {}  # None: not a line in the price (inverse, …)
+        self._prices: LatestPrices | None = None  # the cache's prices as the portfolio reads them (from on_start)
         self.gate = OrderGate(
             max_notional=limit_value(config.max_notional_per_order), on_breach=self.trip, now=now, fence=fence
         )
@@ -167,6 +170,7 @@ class RiskGuard(Actor):
         if self._exec_engine is None:
             raise RuntimeError("the risk guard starts without its order gate: attach() the execution engine first")
         self.gate.install(self.msgbus, self.cache, self.clock, self._exec_engine, self._front_doors)
+        self._prices = LatestPrices(self.cache)
         if not self._data_subscribed:
             self._data_subscribed = True
             # From on_start: what a live node's start-up reconciliation published before it, on_start
@@ -240,10 +244,6 @@ class RiskGuard(Actor):
             self._check_pnl()
 
     def _on_price(self, data: Any) -> None:
-        # Unrealized PnL moves with the price only while something is open; realized only with fills.
-        if not self.cache.positions_open_count():
-            self.limits.advance(data.ts_event)
-            return
         if isinstance(data, Bar):
             instrument_id, price = data.bar_type.instrument_id, data.close
         elif isinstance(data, QuoteTick):
@@ -252,7 +252,15 @@ class RiskGuard(Actor):
             price = data.bid_price if long else data.ask_price  # where a close would trade, as the portfolio
         else:
             instrument_id, price = data.instrument_id, data.price
-        breach = self._watch.on_price(instrument_id, price, price.as_double(), data.ts_event, halted=self.tripped)
+        value, ts_ns = price.as_double(), data.ts_event
+        watch = self._watch
+        if watch.quiet(instrument_id, price, value, ts_ns):  # most prices: a position is open, PnL in its band
+            return
+        # Unrealized PnL moves with the price only while something is open; realized only with fills.
+        if not self.cache.positions_open_count():
+            self.limits.advance(ts_ns)
+            return
+        breach = watch.check(instrument_id, price, value, ts_ns, halted=self.tripped)
         if breach is not None:
             self.trip(breach)
 
@@ -270,19 +278,58 @@ class RiskGuard(Actor):
 
     def _refresh(self) -> None:
         """Every instrument's unrealized PnL as the portfolio computes it (after a fill; realized is booked)."""
-        portfolio, cache = self.portfolio, self.cache
+        cache = self.cache
         for instrument_id in self._known:
             # Without an account for the venue the portfolio logs an error per call: ask only once it exists.
-            if cache.account_for_venue(instrument_id.venue) is None:
+            account = cache.account_for_venue(instrument_id.venue)
+            if account is None:
                 continue
-            unrealized = (
-                portfolio.unrealized_pnl(instrument_id)
-                if cache.positions_open_count(instrument_id=instrument_id)
-                else None
-            )
-            self.limits.mark(
-                instrument_id.value, None if unrealized is None else (unrealized.currency.code, unrealized.as_double())
-            )
+            if not cache.positions_open_count(instrument_id=instrument_id):
+                self.limits.mark(instrument_id.value, None)
+                continue
+            mark = self._unrealized_as_portfolio(instrument_id, account)
+            if mark is None:  # one the portfolio works out itself
+                money = self.portfolio.unrealized_pnl(instrument_id)
+                mark = None if money is None else (money.currency.code, money.as_double())
+            self.limits.mark(instrument_id.value, mark)
+
+    def _unrealized_as_portfolio(self, instrument_id: InstrumentId, account: Any) -> Mark | None:
+        """``Portfolio.unrealized_pnl(instrument_id)`` worked out the portfolio's way, without its recomputation.
+
+        NautilusTrader 1.231's ``Portfolio`` (portfolio.pyx: ``_aggregate_pnl_by_calculation``,
+        ``_calculate_unrealized_pnl``, ``_get_price``), with the node's default ``PortfolioConfig`` (no mark
+        prices): per account, the open positions of the instrument the cache lists for it, each priced at
+        the cache's BID if long, ASK if short, else its LAST (``Cache.price``, bars included:
+        ``LatestPrices``), the position's own ``unrealized_pnl`` at that price summed as floats, rounded to
+        the cost currency's precision, as ``Money``. Asking the portfolio costs about 20 µs on every
+        position event, mostly ``Cache.price`` sorting the cache's bar types. None where it would do more
+        than this (convert to an account's other base currency, price a betting instrument, fall back to
+        its own bar closes, add up several accounts): then the portfolio is asked.
+        tests/runtime/test_guard_unrealized.py holds the two equal after every position event of replays.
+        """
+        cache, prices = self.cache, self._prices
+        instrument = cache.instrument(instrument_id)
+        if instrument is None or prices is None or isinstance(instrument, BettingInstrument):
+            return None
+        currency = instrument.get_cost_currency()
+        if account.base_currency is not None and account.base_currency != currency:
+            return None  # converted to the account's base currency
+        account_id = account.id
+        # The portfolio's own query, per account: the same positions in the same order (floats add in it).
+        positions = cache.positions_open(None, instrument_id, None, PositionSide.NO_POSITION_SIDE, account_id)
+        if len(positions) != cache.positions_open_count(instrument_id=instrument_id):
+            return None  # positions in another account too
+        total = 0.0
+        for position in positions:
+            side = position.side
+            if side == PositionSide.FLAT:
+                continue
+            price = prices.price(instrument_id, PriceType.BID if side == PositionSide.LONG else PriceType.ASK)
+            price = price or prices.price(instrument_id, PriceType.LAST)
+            if price is None:
+                return None  # the portfolio may still price from the bar closes it keeps
+            total += position.unrealized_pnl(price).as_double()
+        return currency.code, Money(round(total, currency.precision), currency).as_double()
 
     def _reprice(self, instrument_id: InstrumentId, price: Price | None) -> Line | None:
         """One instrument's unrealized PnL at a new price, from its open positions; its line in the price.

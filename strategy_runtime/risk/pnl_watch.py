@@ -13,6 +13,10 @@ reprices at the last price remembered: the figures, the peak and the day's openi
 exactly what checking every price would have left, and a breach (which a band never hides) comes
 on the same price with the same sentence (tests/runtime/test_pnl_watch.py).
 
+The guard asks ``quiet`` first, on every price: the band exists only while a position is open, so a
+price inside it needs neither the cache's count of open positions nor anything else; ``check`` is
+the full check of any other price of an instrument with a position open.
+
 ``reprice(instrument_id, price)`` is the guard's: it marks the instrument's unrealized PnL at
 ``price`` in the tracker and returns its line: the currency and the slope per unit of price, or
 None when it is not a line the watch may rely on (inverse contracts, a PnL converted to another
@@ -51,14 +55,20 @@ class PnlWatch:
         self.skipped = 0
         self.checked = 0
 
-    def on_price(self, instrument_id: Any, price: Any, value: float, ts_ns: int, *, halted: bool) -> Breach | None:
-        """A new price (``value``: as a float) of an instrument with a position open; the breach it makes."""
+    def quiet(self, instrument_id: Any, price: Any, value: float, ts_ns: int) -> bool:
+        """The shortcut: True if the price is inside the band of the last full check, on its day, and so taken
+        without one (remembered for ``settle``). The band is only ever there while a position is open: any
+        fill or position event takes it away (``forget``)."""
         band = self._band  # the hot path: a few comparisons, on most prices
-        if band is not None and band[1] < value < band[2] and ts_ns < band[3] and band[0] == instrument_id:
-            self.limits.advance_within_day(ts_ns)
-            self._deferred = (instrument_id, price)
-            self.skipped += 1
-            return None
+        if band is None or not (band[1] < value < band[2] and ts_ns < band[3]) or band[0] != instrument_id:
+            return False
+        self.limits.advance_within_day(ts_ns)
+        self._deferred = (instrument_id, price)
+        self.skipped += 1
+        return True
+
+    def check(self, instrument_id: Any, price: Any, value: float, ts_ns: int, *, halted: bool) -> Breach | None:
+        """The full check of a price outside the band (``quiet`` said False); the breach it makes."""
         breach = self.settle()
         self.checked += 1
         self.limits.advance(ts_ns)

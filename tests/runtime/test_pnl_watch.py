@@ -121,10 +121,12 @@ class Replay:
             self.reprice(BTC, step.price)
             self.breach(at, self.limits.check_pnl(halted=self.halted))
         book = self.limits.books.get(BTC)
-        if book is None or book.position == 0:
+        if self.watch.quiet(BTC, step.price, float(step.price), step.ts):
+            assert book is not None and book.position != 0, "a quiet band while nothing is open"
+        elif book is None or book.position == 0:
             self.limits.advance(step.ts)  # nothing open: the guard only moves the clock
         else:
-            self.breach(at, self.watch.on_price(BTC, step.price, float(step.price), step.ts, halted=self.halted))
+            self.breach(at, self.watch.check(BTC, step.price, float(step.price), step.ts, halted=self.halted))
         if step.observe:
             self.observe(at)
 
