@@ -17,6 +17,7 @@ from livestrat.api.status import LiveStrategyStatus
 from strategy_operator.build import labels
 from strategy_operator.build.configuration import spec_hash
 from strategy_operator.build.policy import SpecProblem
+from strategy_operator.decide.claims import Claimant
 from strategy_operator.observe.reading import Unreadable
 from strategy_operator.settings import OperatorSettings
 
@@ -132,6 +133,7 @@ class Observation:
     resource_version: int = 0  # of the copy observed
     halt_requested: str | None = None  # the livestrat.io/halt annotation's note: the desk halted it
     annotations_writable: bool = True  # the operator can add an annotation without replacing what is there
+    claimant: Claimant | None = None  # a live strategy on a NETTING account, and its claims (decide.claims)
 
     @property
     def applied_hash(self) -> str | None:

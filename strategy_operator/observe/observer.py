@@ -36,11 +36,13 @@ from strategy_operator.build.configuration import runtime_json
 from strategy_operator.build.manifests import build_children
 from strategy_operator.build.policy import spec_problems
 from strategy_operator.clock import Clock
+from strategy_operator.decide.claims import Claimant, claim_problems
 from strategy_operator.decide.plan import Plan, SecretsCheck, secrets_due
 from strategy_operator.decide.status import operator_part, with_operator_part
 from strategy_operator.kube_client import KubeClient
 from strategy_operator.memory import StrategyMemory
 from strategy_operator.observe.caches import Caches, uid_of
+from strategy_operator.observe.claims import ClaimReader, asks_for_pod, claimant_of
 from strategy_operator.observe.observation import Observation, PodView
 from strategy_operator.observe.reading import read_object
 from strategy_operator.observe.secrets import SECRETS_REPORT_SECONDS, SECRETS_VALID_SECONDS, SecretLookup
@@ -70,6 +72,7 @@ class Observed:
     strategy: LiveStrategy | None
     uid: str
     desired_children: list[dict[str, Any]]
+    claimant: Claimant | None = None  # a live strategy on a NETTING account (decide.claims)
 
 
 def owned_by(body: Mapping[str, Any], uid: str) -> bool:
@@ -82,12 +85,20 @@ class Observer:
         self.kube = kube
         self.clock = clock
         self.secrets = SecretLookup(settings, kube, clock)
+        self.claims = ClaimReader(kube, clock)
 
     async def observe(
-        self, raw: dict[str, Any], caches: Caches, memory: StrategyMemory, *, confirm: bool = False
+        self,
+        raw: dict[str, Any],
+        caches: Caches,
+        memory: StrategyMemory,
+        *,
+        confirm: bool = False,
+        confirm_claims: bool = False,
     ) -> Observed:
         """Everything the decisions need: the caches, plus the API reads that are due (Secrets, conflicts, pods).
-        ``confirm``: the LiveStrategy, its StatefulSet, ConfigMap and pods as the API server has them now."""
+        ``confirm``: the LiveStrategy, its StatefulSet, ConfigMap and pods as the API server has them now;
+        ``confirm_claims``: the other live strategies of its NETTING account too (before its pod starts)."""
         meta = raw.get("metadata") or {}
         name, namespace, uid = meta["name"], meta["namespace"], str(meta.get("uid") or "")
         key: Key = (namespace, name)
@@ -114,8 +125,16 @@ class Observer:
         desired_config: dict[str, Any] = {}
         desired_hash = ""
         desired_children: list[dict[str, Any]] = []
+        claimant = (
+            claimant_of(raw, active=asks_for_pod(statefulset), record=status.netting_claim or {})
+            if strategy is not None
+            else None
+        )
         if strategy is not None:
             problems += spec_problems(strategy, self.settings)
+            if claimant is not None:
+                others = await self.claims.claimants(claimant, namespace, caches, memory, confirm=confirm_claims)
+                problems += claim_problems(claimant, others)
             await self._recheck_conflicts(namespace, name, uid, memory)
             problems += list(memory.conflicts.values())
             desired_children = build_children(strategy, self.settings, replicas=1)
@@ -153,6 +172,7 @@ class Observer:
             halt_requested=halt_request,
             annotations_writable=reading.annotations_writable,
             drain_blocked=self._drain_blocked(key, caches, pods),
+            claimant=claimant,
         )
 
         # The Secrets a pod needs are read when one is about to start (or cannot), and, less often, while a
@@ -168,7 +188,7 @@ class Observer:
                 observation = dataclasses.replace(observation, deferred_problems=found)
             elif found:
                 observation = dataclasses.replace(observation, problems=[*problems, *found])
-        return Observed(observation, strategy, uid, desired_children)
+        return Observed(observation, strategy, uid, desired_children, claimant)
 
     async def confirm_identity(self, namespace: str, name: str, uid: str) -> dict[str, Any]:
         """The LiveStrategy as the API server has it now, if it is still the one of this uid; else :class:`Gone`."""
