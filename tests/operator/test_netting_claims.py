@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import copy
 from typing import Any
 
@@ -13,8 +14,10 @@ from tests.support.desk import Desk, example, paper
 from tests.support.kube import wait_for
 from tests.support.kubelet import Kubelet
 from tests.support.operator import fast_settings, operator_writes, running_operator
+from tests.support.watch_gap import WatchGap
 
 LIVE_NAMESPACE = "live-desk"
+LIVESTRATEGIES = "livestrat.io/v1alpha1/livestrategies"
 
 
 def live(name: str, *, instruments: tuple[str, ...] = ("BTCUSDT.BINANCE",), **venue: Any) -> dict[str, Any]:
@@ -164,3 +167,53 @@ async def test_an_operator_upgraded_over_two_strategies_sharing_an_account_halts
         await floor.scale(other, 0)
         await wait_for(lambda: floor.pods(other) == [] and floor.phase(other) == "Pending")  # waits for the claim
         assert pod_uids(floor, holder) == {holder: running[holder]}
+
+
+async def test_a_holder_deleted_during_a_watch_gap_releases_its_claim_although_the_caches_still_show_it(
+    emulator, floor: Desk, kubelet: Kubelet
+):
+    async with running_operator(emulator, settings()):
+        await floor.apply(live("trend-btc"))
+        await wait_for(lambda: floor.phase("trend-btc") == "Running")
+        await floor.apply(live("mean-revert-btc"))
+        await wait_for(lambda: floor.phase("mean-revert-btc") == "Pending")
+
+        async with WatchGap(emulator, user_agent="kopf/") as gap:
+            await floor.scale("trend-btc", 0)
+            await floor.kubectl("delete", "livestrategy/trend-btc", "--wait=false")
+            # Nobody releases it while the operator is blind: a person removes the finalizer, as for a stuck one.
+            emulator.patch_object(
+                LIVESTRATEGIES, "trend-btc", {"metadata": {"finalizers": None}}, namespace=LIVE_NAMESPACE
+            )
+            await wait_for(lambda: floor.get("trend-btc") is None and not floor.pods("trend-btc"))
+        await wait_for(lambda: gap.refused > 0)  # the operator was told 410 Gone, and relisted: no DELETED came
+
+        await wait_for(lambda: floor.phase("mean-revert-btc") == "Running", timeout=30)
+
+
+def asked_for_a_pod(emulator, name: str) -> bool:
+    """The operator ever wrote this strategy's StatefulSet with a pod wanted (created or patched to 1)."""
+    return any(
+        isinstance(r.data, dict)
+        and (r.data.get("spec") or {}).get("replicas") == 1
+        and (r.url.path.endswith(f"/statefulsets/{name}") or (r.data.get("metadata") or {}).get("name") == name)
+        for r in statefulset_writes(emulator, 0)
+    )
+
+
+async def test_strategies_applied_at_the_same_moment_never_both_get_a_pod(emulator, floor: Desk, kubelet: Kubelet):
+    pairs = [(f"fast-{coin}", f"slow-{coin}", f"{coin.upper()}USDT.BINANCE") for coin in ("btc", "eth", "sol")]
+    async with running_operator(emulator, settings()) as operator:
+        await asyncio.gather(
+            *(floor.apply(live(name, instruments=(instrument,))) for *names, instrument in pairs for name in names)
+        )
+        everyone = [name for *names, _ in pairs for name in names]
+        await wait_for(lambda: all(floor.phase(name) in ("Running", "Pending") for name in everyone), timeout=30)
+        await operator.processed(emulator, *everyone, namespace=LIVE_NAMESPACE)
+        for pair in pairs:
+            # One runs: the older, unless it did not exist yet when the other started (created in the same second).
+            [holder] = [name for name in pair[:2] if floor.phase(name) == "Running"]
+            [waiting] = [name for name in pair[:2] if name != holder]
+            assert floor.phase(waiting) == "Pending" and floor.pods(waiting) == []
+            assert not asked_for_a_pod(emulator, waiting)
+            assert floor.status(holder)["nettingClaim"]["instruments"] == [pair[2]]
