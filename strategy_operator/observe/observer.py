@@ -4,8 +4,9 @@ In the steady state everything comes from the watch caches. Some things are read
 API server, each only when it is due: the Secrets a pod is about to need
 (:mod:`strategy_operator.observe.secrets`, when :func:`~strategy_operator.decide.plan.secrets_due`
 says so), a child's name taken by a foreign object (such an object carries no label, so no
-watch shows it), and the strategy's pods while the operator waits for them to exit (a cache
-may lag behind a deletion). The operator's own recent writes count over a lagging copy.
+watch shows it), the strategy's pods while the operator waits for them to exit (a cache
+may lag behind a deletion), and the other live strategies of its NETTING account before its pod
+starts (:mod:`strategy_operator.observe.claims`). The operator's own recent writes count over a lagging copy.
 
 **Confirmed before acting on it.** The caches may hold objects deleted during a gap in the
 watches (kopf forgets an object only on a DELETED event; after a 410 Gone and a relist, or a
