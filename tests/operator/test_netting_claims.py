@@ -13,7 +13,7 @@ from strategy_operator.observe import observer
 from tests.support.desk import Desk, example, paper
 from tests.support.kube import wait_for
 from tests.support.kubelet import Kubelet
-from tests.support.operator import fast_settings, operator_writes, running_operator
+from tests.support.operator import OperatorThread, fast_settings, operator_writes, peering_crd, running_operator
 from tests.support.watch_gap import WatchGap
 
 LIVE_NAMESPACE = "live-desk"
@@ -217,3 +217,40 @@ async def test_strategies_applied_at_the_same_moment_never_both_get_a_pod(emulat
             assert floor.phase(waiting) == "Pending" and floor.pods(waiting) == []
             assert not asked_for_a_pod(emulator, waiting)
             assert floor.status(holder)["nettingClaim"]["instruments"] == [pair[2]]
+
+
+async def test_after_a_failover_the_replica_with_stale_caches_keeps_the_same_holder_and_restarts_nothing(
+    emulator, floor: Desk, kubelet: Kubelet
+):
+    # Replica "low" acts; "high" takes over (it pauses "low") and meanwhile the holder is deleted, the claim passes
+    # on and a third strategy waits for it. "high" leaves: "low" acts again, its caches still holding the deleted
+    # holder and its StatefulSet at one replica (kopf forgets an object only on a DELETED event).
+    emulator.add_crd(peering_crd(clusterwide=True))
+    emulator.create_object("kopf.dev/v1/clusterkopfpeerings", {"metadata": {"name": "livestrat"}})
+    low = OperatorThread(fast_settings(peering="livestrat", priority=50, live_namespaces=[LIVE_NAMESPACE]), name="low")
+    high = OperatorThread(
+        fast_settings(peering="livestrat", priority=100, live_namespaces=[LIVE_NAMESPACE]), name="high"
+    )
+    async with low:
+        await floor.apply(live("trend-btc"))
+        await wait_for(lambda: floor.phase("trend-btc") == "Running")
+        async with high:
+            await wait_for(lambda: (LIVE_NAMESPACE, "trend-btc") in high.context.reconciler.phases, timeout=30)
+            await floor.apply(live("mean-revert-btc"))
+            await wait_for(lambda: floor.phase("mean-revert-btc") == "Pending")
+            await floor.delete("trend-btc")
+            await wait_for(lambda: floor.get("trend-btc") is None)
+            await wait_for(lambda: floor.phase("mean-revert-btc") == "Running", timeout=30)
+            await floor.apply(live("late-btc"))
+            await wait_for(lambda: floor.phase("late-btc") == "Pending")
+        started = list(kubelet.started_pods)
+        told = floor.events("mean-revert-btc")
+        since = len(emulator)
+
+        await wait_for(lambda: low.reconciled(emulator, "mean-revert-btc", LIVE_NAMESPACE), timeout=30)  # acts again
+        floor.push_runtime_status("mean-revert-btc", fills=1)
+        await low.processed(emulator, "mean-revert-btc", "late-btc", namespace=LIVE_NAMESPACE)
+        assert floor.phase("mean-revert-btc") == "Running" and floor.phase("late-btc") == "Pending"
+        assert floor.events("mean-revert-btc") == told  # nothing new: no conflict found on stale caches
+        assert "mean-revert-btc" in floor.condition("late-btc", "InvalidSpec")["message"]
+        assert kubelet.started_pods == started and statefulset_writes(emulator, since) == []
