@@ -36,7 +36,7 @@ from strategy_operator.kinds import ACCOUNTS_INDEX, NAMESPACES_INDEX, NODES_INDE
 from strategy_operator.kube_client import KubeClient, login
 from strategy_operator.metrics import OperatorMetrics
 from strategy_operator.observe.caches import Caches, cached, kill_switch_engaged, node_drain
-from strategy_operator.observe.claims import claimant_of
+from strategy_operator.observe.claims import claimants_of
 from strategy_operator.observe.observer import Gone
 from strategy_operator.peering import FAULTS, PeeringMonitor
 from strategy_operator.reconciler import Reconciler
@@ -208,8 +208,7 @@ def build_registry() -> kopf.OperatorRegistry:
     async def accounts(namespace: str, body: kopf.Body, **_: Any) -> dict[Any, Any]:
         # The live strategies on a NETTING account, for their claims (observe.claims); read from the raw body,
         # never raising on a malformed one. An empty result removes the strategy from the index.
-        claimant = claimant_of(body)
-        return {(namespace, claimant.account): claimant} if claimant is not None else {}
+        return {(namespace, claimant.account): claimant for claimant in claimants_of(body)}
 
     @kopf.on.event(GROUP, VERSION, PLURAL, id="wake-on-livestrategies", registry=registry)
     async def strategy_changed(
@@ -220,7 +219,7 @@ def build_registry() -> kopf.OperatorRegistry:
         if type == "DELETED":
             context.reconciler.forget(key, str(uid or ""))
             context.heartbeats.forget(key)
-            if claimant_of(body) is not None:  # its claims pass on: the strategies of its account look again
+            if claimants_of(body):  # its claims pass on: the strategies of its accounts look again
                 context.wakeups.poke_namespace(namespace)
         else:
             context.reconciler.saw(key, str(uid or ""))

@@ -238,8 +238,9 @@ class NettingClaim(StatusModel):
 
     The operator records it when it lets the strategy's pod run as their one holder, and keeps it while the
     strategy is halted (a halted strategy may still hold a position there): another live strategy of the namespace
-    on that account and instrument gets no pod (``NettingAccountInUse``) until this one is deleted, or starts again
-    on other instruments or another account (docs/operator.md, "One strategy per NETTING account and instrument").
+    on that account and instrument gets no pod (``NettingAccountInUse``) until this one is deleted, or its pod
+    starts again on another account (or in paper mode): docs/operator.md, "One strategy per NETTING account and
+    instrument".
     """
 
     account: str = Field(

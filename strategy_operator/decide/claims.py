@@ -19,10 +19,10 @@ wanting or holding the instrument, the first by :func:`rank`:
    the same second).
 
 A strategy that waits keeps the place it would have (a younger one on another of its instruments waits too).
-A claim passes on only when its holder is deleted (after its halt) or starts again on other instruments or
-another account. When two strategies both run (started by an operator that knew no claims, or while one's
-record was lost), neither is halted: the one that does not hold the claim reports the conflict (the same
-reason, on a running pod) until someone halts one of them.
+A claim passes on only when its holder is deleted (after its halt) or its pod starts again on another account
+(or in paper mode): an edit alone releases nothing. When two strategies both run (started by an operator that
+knew no claims, or while one's record was lost), neither is halted: the one that does not hold the claim
+reports the conflict (the same reason, on a running pod) until someone halts one of them.
 """
 
 from __future__ import annotations
@@ -130,9 +130,9 @@ def record(
     plan wants its pod; not ``blocked``: no other holds one of them). On the same account it only grows (a pod under
     ``updatePolicy: Manual`` may run an older list of instruments, and a halted one may hold a position in any it
     traded), its time kept; on another account it is replaced. Kept as it is while the strategy is halted or held;
-    none for a strategy that claims nothing (paper, a HEDGING account)."""
-    if me is None:
-        return None
+    dropped when the pod of a strategy that claims nothing now (paper, a HEDGING account) runs."""
+    if me is None:  # paper or a HEDGING account now: kept until its pod starts so
+        return None if runs else previous
     if not runs or blocked:
         return previous
     same = previous is not None and previous.account == me.account

@@ -31,36 +31,57 @@ from strategy_operator.observe.caches import Caches, uid_of
 RECHECK_SECONDS = 5.0  # the holders of a held strategy's instruments are read from the API server this often
 
 
-def claimant_of(
-    body: Mapping[str, Any], active: bool = False, record: NettingClaim | Mapping[str, Any] | None = None
-) -> Claimant | None:
-    """A LiveStrategy as a claimant, from its body as stored (a malformed one claims nothing it cannot say), with
-    the claim recorded in its status (``record``: that of the body, unless the operator's own latest write is given)."""
-    meta = body.get("metadata") or {}
-    spec = body.get("spec")
-    account = netting_account(spec) if isinstance(spec, Mapping) else None
-    if account is None or not isinstance(meta, Mapping):
-        return None
+def _record_of(body: Mapping[str, Any], record: NettingClaim | Mapping[str, Any] | None) -> Mapping[str, Any]:
     if record is None:
         status = body.get("status")
         record = status.get("nettingClaim") if isinstance(status, Mapping) else None
     if isinstance(record, NettingClaim):
-        record = {"account": record.account, "instruments": record.instruments, "since": record.since}
-    held: tuple[str, ...] = ()
-    since = ""
-    if isinstance(record, Mapping) and record.get("account") == account:
-        held = instruments_of(record)
-        since = str(record.get("since") or "")
-    return Claimant(
-        name=str(meta.get("name") or ""),
-        uid=str(meta.get("uid") or ""),
-        created=str(meta.get("creationTimestamp") or ""),
-        account=account,
-        instruments=instruments_of(spec),
-        active=active,
-        held=held,
-        since=since,
-    )
+        return {"account": record.account, "instruments": record.instruments, "since": record.since}
+    return record if isinstance(record, Mapping) else {}
+
+
+def claimants_of(
+    body: Mapping[str, Any], active: bool = False, record: NettingClaim | Mapping[str, Any] | None = None
+) -> list[Claimant]:
+    """A LiveStrategy as claimants: on the NETTING account its spec trades (first), and on the account its status
+    records a claim on, if another (it keeps that claim, wanting nothing there, until its pod starts again).
+    From its body as stored (a malformed one claims nothing it cannot say); ``record``: the operator's own latest
+    write of ``status.nettingClaim``, if known, instead of the body's."""
+    meta = body.get("metadata") or {}
+    if not isinstance(meta, Mapping):
+        return []
+    spec = body.get("spec")
+    account = netting_account(spec) if isinstance(spec, Mapping) else None
+    recorded = _record_of(body, record)
+    recorded_account = recorded.get("account") if isinstance(recorded.get("account"), str) else None
+    found = []
+    for where, wanted in ((account, instruments_of(spec) if isinstance(spec, Mapping) else ()), (recorded_account, ())):
+        if where is None or any(c.account == where for c in found):
+            continue
+        here = where == recorded_account
+        found.append(
+            Claimant(
+                name=str(meta.get("name") or ""),
+                uid=str(meta.get("uid") or ""),
+                created=str(meta.get("creationTimestamp") or ""),
+                account=where,
+                instruments=wanted,
+                active=active,
+                held=instruments_of(recorded) if here else (),
+                since=str(recorded.get("since") or "") if here else "",
+            )
+        )
+    return found
+
+
+def claimant_of(
+    body: Mapping[str, Any], active: bool = False, record: NettingClaim | Mapping[str, Any] | None = None
+) -> Claimant | None:
+    """The strategy as a claimant on the NETTING account its spec trades (None: paper, HEDGING, unreadable)."""
+    spec = body.get("spec")
+    account = netting_account(spec) if isinstance(spec, Mapping) else None
+    mine = [c for c in claimants_of(body, active, record) if c.account == account]
+    return mine[0] if account is not None and mine else None
 
 
 def shares(me: Claimant, other: Claimant) -> bool:
@@ -119,13 +140,11 @@ class ClaimReader:
         listed = await self.kube.list("LiveStrategy", namespace, "")
         found = []
         for body in listed:
-            other = claimant_of(body)
-            if other is None or other.uid == me.uid or other.account != me.account:
-                continue
-            if not shares(me, other):
-                continue
-            statefulset = await self.kube.get("StatefulSet", namespace, labels.child_name(other.name))
-            found.append(dataclasses.replace(other, active=asks_for_pod(statefulset)))
+            for other in claimants_of(body):
+                if other.uid == me.uid or other.account != me.account or not shares(me, other):
+                    continue
+                statefulset = await self.kube.get("StatefulSet", namespace, labels.child_name(other.name))
+                found.append(dataclasses.replace(other, active=asks_for_pod(statefulset)))
         return found
 
     def recheck_after(self, memory: StrategyMemory) -> float | None:

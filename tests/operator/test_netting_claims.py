@@ -94,7 +94,7 @@ async def test_a_second_live_strategy_on_the_account_and_instrument_gets_no_pod_
 async def test_the_claim_passes_on_when_its_holder_is_deleted_and_stays_while_it_is_halted(
     emulator, floor: Desk, kubelet: Kubelet
 ):
-    async with running_operator(emulator, settings()):
+    async with running_operator(emulator, settings()) as operator:
         await floor.apply(live("trend-btc"))
         await wait_for(lambda: floor.phase("trend-btc") == "Running")
         await floor.apply(live("mean-revert-btc"))
@@ -104,6 +104,11 @@ async def test_the_claim_passes_on_when_its_holder_is_deleted_and_stays_while_it
         await floor.scale("trend-btc", 0)
         await wait_for(lambda: floor.phase("trend-btc") == "Halted")
         await wait_for(lambda: "is not running" in floor.condition("mean-revert-btc", "InvalidSpec")["message"])
+        assert floor.phase("mean-revert-btc") == "Pending" and floor.pods("mean-revert-btc") == []
+        # an edit to another account releases nothing while it is halted: its position is on this one
+        await floor.edit_spec("trend-btc", {"venue": {"credentialsSecret": {"name": "desk-b-keys"}}})
+        await operator.processed(emulator, "trend-btc", "mean-revert-btc", namespace=LIVE_NAMESPACE)
+        assert floor.status("trend-btc")["nettingClaim"]["account"] == "binance spot (testnet), Secret binance-testnet"
         assert floor.phase("mean-revert-btc") == "Pending" and floor.pods("mean-revert-btc") == []
 
         await floor.delete("trend-btc")

@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from livestrat.api.accounts import netting_account
 from livestrat.api.status import NettingClaim
 from strategy_operator.decide.claims import NETTING_ACCOUNT_IN_USE, Claimant, blocked, claim_problems, record
+from strategy_operator.observe.claims import claimant_of, claimants_of
 
 ACCOUNT = netting_account({"mode": "live", "venue": {"adapter": "binance", "credentialsSecret": {"name": "desk-keys"}}})
 
@@ -170,3 +171,25 @@ def test_the_claim_is_recorded_when_the_pod_runs_as_holder_and_kept_while_halted
     elsewhere = dataclasses.replace(me, account="binance spot (live), Secret other")
     assert record(elsewhere, first, runs=True, blocked=False, now=later).account == elsewhere.account
     assert record(None, first, runs=True, blocked=False, now=later) is None  # paper, HEDGING: nothing claimed
+
+
+def test_an_edit_to_another_account_releases_nothing_until_the_pod_starts_there():
+    body = {
+        "metadata": {"name": "trend", "uid": "u1", "creationTimestamp": "2026-12-06T10:00:00Z"},
+        "spec": {**live(credentialsSecret={"name": "other-keys"}), "instruments": ["BTCUSDT.BINANCE"]},
+        "status": {
+            "nettingClaim": {"account": ACCOUNT, "instruments": ["BTCUSDT.BINANCE"], "since": "2026-12-06T10:00:01Z"}
+        },
+    }
+    wanted, kept = claimants_of(body)
+    assert wanted.account == "binance spot (live), Secret other-keys" and wanted.held == ()
+    assert kept.account == ACCOUNT and kept.instruments == () and kept.held == ("BTCUSDT.BINANCE",)
+    waiting = claimant("mean-revert", "2026-12-06T09:00:00Z")  # older, on the account trend still holds
+    assert [b.holder.name for b in blocked(waiting, [kept])] == ["trend"]
+    # now paper: still kept while halted; dropped once its (paper) pod runs
+    paper_body = {**body, "spec": {**body["spec"], "mode": "paper"}}
+    assert [c.account for c in claimants_of(paper_body)] == [ACCOUNT] and claimant_of(paper_body) is None
+    recorded = NettingClaim.model_validate(body["status"]["nettingClaim"])
+    now = datetime(2026, 12, 6, 11, tzinfo=UTC)
+    assert record(None, recorded, runs=False, blocked=False, now=now) is recorded
+    assert record(None, recorded, runs=True, blocked=False, now=now) is None
