@@ -107,7 +107,9 @@ async def test_the_claim_passes_on_when_its_holder_is_deleted_and_stays_while_it
         assert floor.phase("mean-revert-btc") == "Pending" and floor.pods("mean-revert-btc") == []
         # an edit to another account releases nothing while it is halted: its position is on this one
         await floor.edit_spec("trend-btc", {"venue": {"credentialsSecret": {"name": "desk-b-keys"}}})
-        await operator.processed(emulator, "trend-btc", "mean-revert-btc", namespace=LIVE_NAMESPACE)
+        await operator.processed(emulator, "trend-btc", namespace=LIVE_NAMESPACE)
+        await floor.annotate("mean-revert-btc", "example.com/look-again", "1")  # decided again, after the edit
+        await operator.processed(emulator, "mean-revert-btc", namespace=LIVE_NAMESPACE)
         assert floor.status("trend-btc")["nettingClaim"]["account"] == "binance spot (testnet), Secret binance-testnet"
         assert floor.phase("mean-revert-btc") == "Pending" and floor.pods("mean-revert-btc") == []
 
