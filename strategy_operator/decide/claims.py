@@ -97,10 +97,8 @@ def claim_problems(me: Claimant | None, others: Iterable[Claimant]) -> list[Spec
         return []
     holders = sorted({b.holder.name for b in found})
     instruments = ", ".join(f"{b.instrument} (held by {b.holder.name})" for b in found)
-    states = "; ".join(
-        f"{name} {'runs' if any(b.holder.active for b in found if b.holder.name == name) else 'is not running'}"
-        for name in holders
-    )
+    # Nothing in the message changes with the holder's own state (running, halted): it would rewrite this status
+    # at every turn of the other strategy's lifecycle.
     if me.active:
         effect = (
             f"Both run on it: neither is halted by the operator (a running strategy stops only when asked). Halt one "
@@ -108,12 +106,12 @@ def claim_problems(me: Claimant | None, others: Iterable[Claimant]) -> list[Spec
         )
     else:
         effect = (
-            "No pod starts for this strategy until the claim is free. A halted or waiting holder keeps it (it may "
-            "still hold a position at the venue); it passes on when the holder is deleted or stops trading these "
-            "instruments on this account"
+            "No pod starts for this strategy until the claim is free. A holder keeps it while it runs, and while it is "
+            "halted or waiting (it may still hold a position at the venue); it passes on when the holder is deleted, "
+            "or its pod starts again on another account"
         )
     message = (
-        f"NETTING account {me.account}: instrument {instruments}; {states}. On a NETTING account NautilusTrader "
+        f"NETTING account {me.account}: instrument {instruments}. On a NETTING account NautilusTrader "
         "keeps one position per instrument, so two strategies trading it would each take the other's fills for "
         f"its own at reconciliation. {effect}. To run this strategy: trade on another account or subaccount (a "
         "credentials Secret of its own keys), or other instruments; or halt and delete "

@@ -103,7 +103,7 @@ async def test_the_claim_passes_on_when_its_holder_is_deleted_and_stays_while_it
         # halted, it may still hold a position at the venue: it keeps its claim
         await floor.scale("trend-btc", 0)
         await wait_for(lambda: floor.phase("trend-btc") == "Halted")
-        await wait_for(lambda: "is not running" in floor.condition("mean-revert-btc", "InvalidSpec")["message"])
+        await operator.processed(emulator, "trend-btc", "mean-revert-btc", namespace=LIVE_NAMESPACE)
         assert floor.phase("mean-revert-btc") == "Pending" and floor.pods("mean-revert-btc") == []
         # an edit to another account releases nothing while it is halted: its position is on this one
         await floor.edit_spec("trend-btc", {"venue": {"credentialsSecret": {"name": "desk-b-keys"}}})

@@ -86,7 +86,7 @@ def test_the_problem_names_the_holder_the_account_the_instrument_and_what_to_do(
     holder = claimant("trend-btc", "2026-12-06T10:00:00Z", active=True)
     [problem] = claim_problems(claimant("mean-revert-btc", "2026-12-06T10:00:09Z"), [holder])
     assert problem.reason == NETTING_ACCOUNT_IN_USE
-    for said in ("trend-btc", "binance spot (live), Secret desk-keys", "BTCUSDT.BINANCE", "trend-btc runs"):
+    for said in ("trend-btc", "binance spot (live), Secret desk-keys", "BTCUSDT.BINANCE (held by trend-btc)"):
         assert said in problem.message
     assert "another account or subaccount" in problem.message and "halt and delete trend-btc" in problem.message
     assert "No pod starts" in problem.message
