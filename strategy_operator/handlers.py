@@ -32,10 +32,11 @@ from livestrat.backoff import Backoff
 from strategy_operator import kopf_storage, wakeups
 from strategy_operator.build import labels
 from strategy_operator.clock import SYSTEM_CLOCK, Clock
-from strategy_operator.kinds import NAMESPACES_INDEX, NODES_INDEX, WATCHED
+from strategy_operator.kinds import ACCOUNTS_INDEX, NAMESPACES_INDEX, NODES_INDEX, WATCHED
 from strategy_operator.kube_client import KubeClient, login
 from strategy_operator.metrics import OperatorMetrics
 from strategy_operator.observe.caches import Caches, cached, kill_switch_engaged, node_drain
+from strategy_operator.observe.claims import claimants_of
 from strategy_operator.observe.observer import Gone
 from strategy_operator.peering import FAULTS, PeeringMonitor
 from strategy_operator.reconciler import Reconciler
@@ -203,6 +204,12 @@ def build_registry() -> kopf.OperatorRegistry:
 
     # ------------------------------------------------------------------------------ LiveStrategies
 
+    @kopf.index(GROUP, VERSION, PLURAL, id=ACCOUNTS_INDEX, registry=registry)
+    async def accounts(namespace: str, body: kopf.Body, **_: Any) -> dict[Any, Any]:
+        # The live strategies on a NETTING account, for their claims (observe.claims); read from the raw body,
+        # never raising on a malformed one. An empty result removes the strategy from the index.
+        return {(namespace, claimant.account): claimant for claimant in claimants_of(body)}
+
     @kopf.on.event(GROUP, VERSION, PLURAL, id="wake-on-livestrategies", registry=registry)
     async def strategy_changed(
         type: str | None, namespace: str, name: str, uid: str | None, body: kopf.Body, memo: kopf.Memo, **_: Any
@@ -212,6 +219,8 @@ def build_registry() -> kopf.OperatorRegistry:
         if type == "DELETED":
             context.reconciler.forget(key, str(uid or ""))
             context.heartbeats.forget(key)
+            if claimants_of(body):  # its claims pass on: the strategies of its accounts look again
+                context.wakeups.poke_namespace(namespace)
         else:
             context.reconciler.saw(key, str(uid or ""))
             if context.heartbeats.only_heartbeat(key, body):

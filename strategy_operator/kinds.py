@@ -52,3 +52,4 @@ KINDS: dict[str, Kind] = {
 WATCHED = [kind for kind in KINDS.values() if kind.watched]
 NAMESPACES_INDEX = "livestrat_namespaces"  # the namespaces whose kill switch is engaged
 NODES_INDEX = "livestrat_nodes"  # the nodes being drained (cordoned, or marked for removal), and why
+ACCOUNTS_INDEX = "livestrat_accounts"  # the live strategies on a NETTING account, by (namespace, account): claims

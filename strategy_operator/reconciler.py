@@ -20,6 +20,8 @@ metrics of each pass. The clock is injected: no decision reads the system's.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import dataclasses
 import logging
 from collections.abc import Callable, Mapping
@@ -32,13 +34,13 @@ from strategy_operator.apply.finalizer import Finalizer
 from strategy_operator.clock import SYSTEM_CLOCK, Clock
 from strategy_operator.decide import conditions
 from strategy_operator.decide.phase import timed_wait
-from strategy_operator.decide.plan import plan
+from strategy_operator.decide.plan import Plan, plan
 from strategy_operator.decide.status import report
 from strategy_operator.kube_client import ApiError, KubeClient
 from strategy_operator.memory import StrategyMemory
 from strategy_operator.metrics import OperatorMetrics
 from strategy_operator.observe.caches import Caches
-from strategy_operator.observe.observer import Gone, Observer, destructive
+from strategy_operator.observe.observer import Gone, Observed, Observer, destructive
 from strategy_operator.settings import OperatorSettings
 from strategy_operator.wakeups import Key
 
@@ -67,6 +69,9 @@ class Reconciler:
         self.observer = Observer(settings, kube, clock)
         self.actions = Actions(kube, metrics, self.events, clock, self.observer)
         self.finalizer = Finalizer(settings, kube, self.observer, self.events, clock)
+        # One pass at a time starts a pod on each NETTING account (decide.claims), so two strategies of one account
+        # never both see the claim free: the second reads the first's StatefulSet from the API server.
+        self.account_locks: dict[tuple[str, str], asyncio.Lock] = {}
 
     def memory(self, key: Key) -> StrategyMemory:
         return self.memories.setdefault(key, StrategyMemory())
@@ -113,8 +118,28 @@ class Reconciler:
         if self.uids.get(key, uid) != uid:  # kopf has told of another object of this name since
             await self.observer.confirm_identity(key[0], key[1], uid)
         memory = self.memory(key)
-        observed = await self.observer.observe(raw, caches, memory)
-        decided = plan(observed.observation)
+        async with contextlib.AsyncExitStack() as held:
+            observed = await self.observer.observe(raw, caches, memory)
+            decided = plan(observed.observation)
+            claimant = observed.claimant
+            if claimant is not None and decided.replicas == 1 and not claimant.active:
+                # About to start the pod of a live strategy on a NETTING account: decided again on what the API
+                # server has (the caches may lag behind a strategy created a moment ago), one start per account.
+                lock = self.account_locks.setdefault((key[0], claimant.account), asyncio.Lock())
+                await held.enter_async_context(lock)
+                observed = await self.observer.observe(raw, caches, memory, confirm_claims=True)
+                decided = plan(observed.observation)
+            return await self._decide_and_act(key, raw, caches, memory, observed, decided)
+
+    async def _decide_and_act(
+        self,
+        key: Key,
+        raw: dict[str, Any],
+        caches: Caches,
+        memory: StrategyMemory,
+        observed: Observed,
+        decided: Plan,
+    ) -> float | None:
         if destructive(observed.observation, decided):
             # Nothing is destroyed on the caches' word (they may hold what a watch gap deleted): again, from the API.
             try:
@@ -150,6 +175,7 @@ class Reconciler:
             reported.recheck_after,
             self.observer.secrets.recheck_after(memory.secrets),
             self.observer.conflict_recheck_after(memory),
+            self.observer.claims.recheck_after(memory),  # a strategy held by a claim: are its holders still there
             # a pod wanted and missing may want the namespace's shared identity (apply.shared_identity)
             shared_identity.URGENT_EVERY
             if shared_identity.pod_awaited(observed.desired_children, decided.replicas, observation.pods)

@@ -244,6 +244,26 @@ class HaltRecord(StatusModel):
     )
 
 
+class NettingClaim(StatusModel):
+    """``status.nettingClaim``: the instruments of a NETTING venue account this live strategy holds the claim on.
+
+    The operator records it when it lets the strategy's pod run as their one holder, and keeps it while the
+    strategy is halted (a halted strategy may still hold a position there): another live strategy of the namespace
+    on that account and instrument gets no pod (``NettingAccountInUse``) until this one is deleted, or its pod
+    starts again on another account (or in paper mode): docs/operator.md, "One strategy per NETTING account and
+    instrument".
+    """
+
+    account: str = Field(
+        min_length=1,
+        max_length=1024,
+        description="The account: adapter, market (account type), environment and credentials Secret (for "
+        "interactive_brokers, options.account_id), as the operator identifies it without reading the Secret.",
+    )
+    instruments: list[str] = Field(default_factory=list, max_length=64, description="The instruments held.")
+    since: str = Field(json_schema_extra={"format": "date-time"}, description="When the operator recorded it.")
+
+
 class LiveStrategyStatus(StatusModel):
     """Observed state. Operator-owned fields first, then the runtime's."""
 
@@ -270,6 +290,11 @@ class LiveStrategyStatus(StatusModel):
         description="With spec.promotion: the operator's last promotion decision, who asked, and the paper "
         "strategy's figures it was made on.",
     )
+    netting_claim: NettingClaim | None = Field(
+        default=None,
+        description="Set by the operator for a live strategy on a NETTING account once its pod runs: the "
+        "instruments it holds there, against every other live strategy of the namespace on that account.",
+    )
     trading: TradingState | None = Field(default=None, description="Reported by the runtime.")
     risk: RiskState | None = Field(default=None, description="Reported by the runtime.")
 
@@ -285,5 +310,6 @@ OPERATOR_FIELDS = (
     "conditions",
     "halt",
     "promotion",
+    "netting_claim",
 )
 RUNTIME_FIELDS = ("trading", "risk")

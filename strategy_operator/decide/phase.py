@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 from livestrat.api.status import ConditionType, Phase
 from strategy_operator.build import labels
 from strategy_operator.decide import conditions, runtime_signals, unreadable
+from strategy_operator.decide.claims import NETTING_ACCOUNT_IN_USE
 from strategy_operator.decide.conditions import Verdict
 from strategy_operator.decide.plan import Hold
 from strategy_operator.decide.risk import latch_of, risk_message
@@ -32,9 +33,10 @@ FATAL_WAITING = frozenset(
         "RunContainerError",
     }
 )
-# Reasons for holding the StatefulSet at 0 that leave the phase Pending (fixable without a spec change).
-# PromotionRefused: the paper strategy's track record does not meet spec.promotion yet (decide.promotion).
-PENDING_REASONS = frozenset({"SecretNotFound", "SecretKeyNotFound", "PromotionRefused"})
+# Reasons for holding the StatefulSet at 0 that leave the phase Pending (fixable without a spec change: a Secret
+# created, the holder of a NETTING account's claim gone, or (PromotionRefused) the paper strategy's track record
+# meeting spec.promotion: decide.promotion).
+PENDING_REASONS = frozenset({"SecretNotFound", "SecretKeyNotFound", NETTING_ACCOUNT_IN_USE, "PromotionRefused"})
 
 
 @dataclass

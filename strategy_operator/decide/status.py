@@ -23,11 +23,12 @@ from livestrat.api.status import (
     ConditionType,
     HaltRecord,
     LiveStrategyStatus,
+    NettingClaim,
     Phase,
     TradingState,
 )
 from strategy_operator.build import labels
-from strategy_operator.decide import conditions, disruption, drift, runtime_signals, unreadable
+from strategy_operator.decide import claims, conditions, disruption, drift, runtime_signals, unreadable
 from strategy_operator.decide.conditions import Verdict
 from strategy_operator.decide.events import Event, transition_events
 from strategy_operator.decide.phase import phase_verdicts
@@ -138,6 +139,13 @@ def report(obs: Observation, plan_: Plan) -> Report:
         conditions=merged,
         halt=halt_record(obs, plan_.hold),
         promotion=plan_.promotion or obs.status.promotion,
+        netting_claim=claims.record(
+            obs.claimant,
+            obs.status.netting_claim,
+            runs=plan_.replicas == 1,
+            blocked=any(p.reason == claims.NETTING_ACCOUNT_IN_USE for p in obs.problems),
+            now=obs.now,
+        ),
     )
     deadlines = [*verdicts.deadlines, *([stale_deadline] if stale_deadline else [])]
     future = [(d - obs.now).total_seconds() for d in deadlines if d > obs.now]
@@ -206,7 +214,7 @@ def with_operator_part(status: LiveStrategyStatus, part: LiveStrategyStatus) -> 
 def _wire(value: Any) -> Any:
     if isinstance(value, list):
         return [item.to_wire() for item in value]
-    if isinstance(value, HaltRecord | PromotionRecord):
+    if isinstance(value, HaltRecord | PromotionRecord | NettingClaim):
         return value.to_wire()
     return value
 

@@ -2,7 +2,8 @@
 
 kopf fills one index per watched kind (:data:`strategy_operator.kinds.WATCHED`), keyed by
 (namespace, strategy name) from the strategy label, one of the namespaces whose kill
-switch is engaged, and one of the nodes being drained. The reconciler reads them and nothing else in the
+switch is engaged, one of the nodes being drained, and one of the live strategies on a NETTING account
+(their claims: :mod:`strategy_operator.observe.claims`). The reconciler reads them and nothing else in the
 steady state. They may hold objects deleted during a gap in the watches (kopf removes an object only on a
 DELETED event, and a relist after 410 Gone sends none): the observer confirms with the API server
 before anything is destroyed or declared taken on their word (:mod:`strategy_operator.observe.observer`).
@@ -16,7 +17,7 @@ from typing import Any
 
 from livestrat.api.contract import KILL_SWITCH_ANNOTATION
 from strategy_operator.build import labels
-from strategy_operator.kinds import KINDS, NAMESPACES_INDEX, NODES_INDEX
+from strategy_operator.kinds import ACCOUNTS_INDEX, KINDS, NAMESPACES_INDEX, NODES_INDEX
 from strategy_operator.wakeups import Key
 
 
@@ -111,6 +112,10 @@ class Caches:
 
     def pods(self, key: Key) -> list[dict[str, Any]]:
         return self._store(KINDS["Pod"].index, key)
+
+    def claimants(self, namespace: str, account: str) -> list[Any]:
+        """The live strategies of the namespace on this NETTING account (``decide.claims.Claimant``, not active)."""
+        return self._store(ACCOUNTS_INDEX, (namespace, account))
 
     def kill_switch(self, namespace: str) -> bool:
         return any(self._store(NAMESPACES_INDEX, namespace))

@@ -17,6 +17,7 @@ from livestrat.api.status import LiveStrategyStatus
 from strategy_operator.build import labels
 from strategy_operator.build.configuration import spec_hash
 from strategy_operator.build.policy import SpecProblem
+from strategy_operator.decide.claims import Claimant
 from strategy_operator.observe.paper_record import PaperTrackRecord
 from strategy_operator.observe.reading import Unreadable
 from strategy_operator.settings import OperatorSettings
@@ -136,6 +137,7 @@ class Observation:
     # spec.promotion not yet granted: the paper strategy it names, as read now; and the livestrat.io/promoted-by note
     paper: PaperTrackRecord | None = None
     promoted_by: str | None = None
+    claimant: Claimant | None = None  # a live strategy on a NETTING account, and its claims (decide.claims)
 
     @property
     def applied_hash(self) -> str | None:

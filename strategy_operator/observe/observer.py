@@ -4,8 +4,9 @@ In the steady state everything comes from the watch caches. Some things are read
 API server, each only when it is due: the Secrets a pod is about to need
 (:mod:`strategy_operator.observe.secrets`, when :func:`~strategy_operator.decide.plan.secrets_due`
 says so), a child's name taken by a foreign object (such an object carries no label, so no
-watch shows it), and the strategy's pods while the operator waits for them to exit (a cache
-may lag behind a deletion). The operator's own recent writes count over a lagging copy.
+watch shows it), the strategy's pods while the operator waits for them to exit (a cache
+may lag behind a deletion), and the other live strategies of its NETTING account before its pod
+starts (:mod:`strategy_operator.observe.claims`). The operator's own recent writes count over a lagging copy.
 
 **Confirmed before acting on it.** The caches may hold objects deleted during a gap in the
 watches (kopf forgets an object only on a DELETED event; after a 410 Gone and a relist, or a
@@ -42,11 +43,13 @@ from strategy_operator.build.manifests import build_children
 from strategy_operator.build.policy import spec_problems
 from strategy_operator.clock import Clock
 from strategy_operator.decide import promotion
+from strategy_operator.decide.claims import Claimant, claim_problems
 from strategy_operator.decide.plan import Plan, SecretsCheck, secrets_due
 from strategy_operator.decide.status import operator_part, with_operator_part
 from strategy_operator.kube_client import KubeClient
 from strategy_operator.memory import StrategyMemory
 from strategy_operator.observe.caches import Caches, uid_of
+from strategy_operator.observe.claims import ClaimReader, asks_for_pod, claimant_of
 from strategy_operator.observe.observation import Observation, PodView
 from strategy_operator.observe.paper_record import PaperTrackRecord
 from strategy_operator.observe.reading import read_object
@@ -77,6 +80,7 @@ class Observed:
     strategy: LiveStrategy | None
     uid: str
     desired_children: list[dict[str, Any]]
+    claimant: Claimant | None = None  # a live strategy on a NETTING account (decide.claims)
 
 
 def owned_by(body: Mapping[str, Any], uid: str) -> bool:
@@ -89,12 +93,20 @@ class Observer:
         self.kube = kube
         self.clock = clock
         self.secrets = SecretLookup(settings, kube, clock)
+        self.claims = ClaimReader(kube, clock)
 
     async def observe(
-        self, raw: dict[str, Any], caches: Caches, memory: StrategyMemory, *, confirm: bool = False
+        self,
+        raw: dict[str, Any],
+        caches: Caches,
+        memory: StrategyMemory,
+        *,
+        confirm: bool = False,
+        confirm_claims: bool = False,
     ) -> Observed:
         """Everything the decisions need: the caches, plus the API reads that are due (Secrets, conflicts, pods).
-        ``confirm``: the LiveStrategy, its StatefulSet, ConfigMap and pods as the API server has them now."""
+        ``confirm``: the LiveStrategy, its StatefulSet, ConfigMap and pods as the API server has them now;
+        ``confirm_claims``: the other live strategies of its NETTING account too (before its pod starts)."""
         meta = raw.get("metadata") or {}
         name, namespace, uid = meta["name"], meta["namespace"], str(meta.get("uid") or "")
         key: Key = (namespace, name)
@@ -121,8 +133,16 @@ class Observer:
         desired_config: dict[str, Any] = {}
         desired_hash = ""
         desired_children: list[dict[str, Any]] = []
+        claimant = (
+            claimant_of(raw, active=asks_for_pod(statefulset), record=status.netting_claim or {})
+            if strategy is not None
+            else None
+        )
         if strategy is not None:
             problems += spec_problems(strategy, self.settings)
+            if claimant is not None:
+                others = await self.claims.claimants(claimant, namespace, caches, memory, confirm=confirm_claims)
+                problems += claim_problems(claimant, others)
             await self._recheck_conflicts(namespace, name, uid, memory)
             problems += list(memory.conflicts.values())
             desired_children = build_children(strategy, self.settings, replicas=1)
@@ -160,6 +180,7 @@ class Observer:
             halt_requested=halt_request,
             annotations_writable=reading.annotations_writable,
             drain_blocked=self._drain_blocked(key, caches, pods),
+            claimant=claimant,
         )
 
         # The Secrets a pod needs are read when one is about to start (or cannot), and, less often, while a
@@ -176,7 +197,7 @@ class Observer:
                 observation = dataclasses.replace(observation, deferred_problems=found)
             elif found:
                 observation = dataclasses.replace(observation, problems=[*problems, *found])
-        return Observed(observation, strategy, uid, desired_children)
+        return Observed(observation, strategy, uid, desired_children, claimant)
 
     async def _promotion(self, observation: Observation, annotations: Mapping[str, str]) -> Observation:
         """With ``spec.promotion`` not yet granted: the paper strategy it names, read now from the API server (its

@@ -33,6 +33,7 @@ import msgspec
 from nautilus_trader.config import InstrumentProviderConfig, LiveDataClientConfig, LiveExecClientConfig
 from nautilus_trader.model.identifiers import InstrumentId
 
+from livestrat.api.accounts import DEFAULT_ACCOUNT_TYPES
 from livestrat.api.runtime_config import ENV_API_KEY, ENV_API_PASSPHRASE, ENV_API_SECRET
 from livestrat.api.spec import ACCOUNT_TYPES, AccountType, Adapter, LiveStrategySpec
 from strategy_runtime.live.binance import BinanceExecClientFactory
@@ -49,14 +50,6 @@ from strategy_runtime.live.venue_options import convert_options
 
 logger = logging.getLogger("livestrat.venues")
 
-# spec.py documents these defaults (Venue.account_type); keep them in step.
-DEFAULT_ACCOUNT_TYPES: dict[str, AccountType] = {
-    Adapter.BINANCE: AccountType.SPOT,
-    Adapter.BYBIT: AccountType.LINEAR,
-    Adapter.OKX: AccountType.SWAP,
-    Adapter.DERIBIT: AccountType.FUTURE,
-    Adapter.INTERACTIVE_BROKERS: AccountType.MARGIN,
-}
 # IB Gateway's default API ports: paper 4002, live 4001 (TWS: 7497, 7496; set options.ibg_port).
 IB_GATEWAY_PORTS = {True: 4002, False: 4001}
 

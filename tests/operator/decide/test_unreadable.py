@@ -121,5 +121,6 @@ def test_the_operators_own_status_that_does_not_read_is_written_back_and_told():
         "conditions",
         "halt",
         "promotion",
+        "nettingClaim",
     }
     assert status_patch(LiveStrategyStatus(), LiveStrategyStatus()) == {}
