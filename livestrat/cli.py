@@ -66,12 +66,13 @@ def _path(text: str | None) -> Path | None:
 
 
 def _cmd_crd(args: argparse.Namespace) -> int:
-    from livestrat.api.crd import render_crd, write_crd
+    from livestrat.api.crd import render_all, write_crds
 
     if args.write:
-        print(f"wrote {write_crd(Path(args.write))}")
+        for path in write_crds(Path(args.write)):
+            print(f"wrote {path}")
     else:
-        sys.stdout.write(render_crd())
+        sys.stdout.write(render_all())
     if args.policy:
         from livestrat.api.admission import write_validations
 
@@ -265,8 +266,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.set_defaults(func=_cmd_validate)
 
-    p = command("crd", "Print the CustomResourceDefinition generated from the API models")
-    p.add_argument("--write", metavar="PATH", help="write it to PATH instead of stdout")
+    p = command("crd", "Print the CustomResourceDefinitions (LiveStrategy, RiskBudget) generated from the API models")
+    p.add_argument(
+        "--write", metavar="DIR", help="write each into DIR (its own file, named after the CRD) instead of stdout"
+    )
     p.add_argument(
         "--policy", metavar="PATH", help="also write the admission policy's validations (undeclared fields) to PATH"
     )
