@@ -79,6 +79,10 @@ RISK_ACK_ANNOTATION = f"{GROUP}/risk-acknowledged"
 # The runtime (which may write the status) cannot change it; only an acknowledgement of this
 # time releases the halt.
 RISK_HALTED_AT_ANNOTATION = f"{GROUP}/risk-halted-at"
+# On a LiveStrategy, written by the operator only: ``PREFIX + BUDGET`` holds the breach time of the RiskBudget
+# BUDGET that halts this member (docs/risk-budgets.md). The member halts as on its own risk breach until the
+# operator removes it, once the budget's breach is acknowledged (on the RiskBudget, with RISK_ACK_ANNOTATION).
+BUDGET_HALT_PREFIX = f"{GROUP}/budget-halt."
 
 # ------------------------------------------------------------------------------------------------
 # Files and wire formats.

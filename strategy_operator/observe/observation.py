@@ -131,6 +131,7 @@ class Observation:
     drain_blocked: tuple[str, str] | None = None
     resource_version: int = 0  # of the copy observed
     halt_requested: str | None = None  # the livestrat.io/halt annotation's note: the desk halted it
+    budget_halts: tuple[tuple[str, str], ...] = ()  # (RiskBudget, breach time): budgets whose breach halts it
     annotations_writable: bool = True  # the operator can add an annotation without replacing what is there
 
     @property
