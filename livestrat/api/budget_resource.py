@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import json
-from typing import Any, Literal
+import re
+from typing import Annotated, Any, Literal
 
-from pydantic import Field
+from pydantic import AfterValidator, Field
 
+from livestrat.api import names
 from livestrat.api.base import ApiModel
 from livestrat.api.budget_spec import RiskBudgetSpec
 from livestrat.api.budget_status import RiskBudgetStatus
+from livestrat.api.contract import BUDGET_HALT_PREFIX
 from livestrat.api.resource import API_VERSION, GROUP, VERSION
 
 KIND = "RiskBudget"
@@ -19,6 +22,28 @@ SHORT_NAMES = ["rbudget"]
 CATEGORIES = ["trading"]
 CRD_NAME = f"{PLURAL}.{GROUP}"
 
+# The operator marks each member a breach halts with the annotation BUDGET_HALT_PREFIX + the budget's name, whose
+# name part (after the "/") Kubernetes limits to 63 characters: so a budget's name is a DNS-1035 label this short.
+NAME_MAX_LENGTH = names.DNS_LABEL_MAX_LENGTH - len(BUDGET_HALT_PREFIX.split("/", 1)[1])
+NAME_MESSAGE = (
+    f"the name must be a DNS-1035 label of at most {NAME_MAX_LENGTH} characters: lowercase letters, digits and '-', "
+    "starting with a letter and ending with a letter or a digit (for example account-binance-main). The operator "
+    f"marks each member a breach halts with the annotation {BUDGET_HALT_PREFIX}NAME, whose name Kubernetes limits "
+    f"to {names.DNS_LABEL_MAX_LENGTH} characters"
+)
+NAME_RULE = f"size(self.metadata.name) <= {NAME_MAX_LENGTH} && self.metadata.name.matches('{names.DNS_1035_LABEL}')"
+
+
+def name_allowed(name: str) -> bool:
+    return len(name) <= NAME_MAX_LENGTH and re.fullmatch(names.DNS_1035_LABEL, name) is not None
+
+
+def _name_allowed(name: str) -> str:
+    if not name_allowed(name):
+        raise ValueError(NAME_MESSAGE)
+    return name
+
+
 __all__ = ["API_VERSION", "CRD_NAME", "GROUP", "KIND", "PLURAL", "VERSION", "BudgetMeta", "RiskBudget"]
 
 
@@ -27,7 +52,7 @@ class BudgetMeta(ApiModel):
 
     model_config = ApiModel.model_config | {"extra": "allow"}
 
-    name: str
+    name: Annotated[str, AfterValidator(_name_allowed)]
     namespace: str | None = None
     generation: int | None = None
     annotations: dict[str, str] | None = None

@@ -269,10 +269,34 @@ def budget_openapi_schema() -> dict[str, Any]:
         "properties": {
             "apiVersion": {"type": "string"},
             "kind": {"type": "string"},
-            "metadata": {"type": "object"},
+            "metadata": {
+                "type": "object",
+                # Both declared, as the LiveStrategy's, for the CEL cost estimator (see openapi_schema).
+                "properties": {
+                    "name": {
+                        "type": "string",
+                        "maxLength": budget_resource.NAME_MAX_LENGTH,
+                        "description": budget_resource.NAME_MESSAGE,
+                    },
+                    "generateName": {
+                        "type": "string",
+                        "maxLength": budget_resource.NAME_MAX_LENGTH,
+                        "description": "A prefix the API server completes with 5 random characters; the "
+                        "name it makes must follow the rule of metadata.name.",
+                    },
+                },
+            },
             "spec": spec,
             "status": status,
         },
+        "x-kubernetes-validations": [
+            {
+                "rule": budget_resource.NAME_RULE,
+                "message": budget_resource.NAME_MESSAGE,
+                "fieldPath": ".metadata.name",
+                "reason": "FieldValueInvalid",
+            }
+        ],
     }
 
 

@@ -149,6 +149,11 @@ def _budget_reference(header: str) -> list[str]:
         "Subresource: `status`. Limits across several LiveStrategies trading one venue account "
         "(docs/risk-budgets.md).",
         "",
+        "## metadata",
+        "",
+        header,
+        *_rows(schema["properties"]["metadata"]["properties"]["name"], "metadata.name", True),
+        "",
         "## spec",
         "",
         header,

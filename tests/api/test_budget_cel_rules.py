@@ -15,6 +15,8 @@ RULES = rules_by_message(SCHEMA)
 MEMBERS = ["ema-a", "ema-b"]
 
 CASES = [
+    ("the name must be a DNS-1035 label", {"metadata": {"name": "account-a"}}, {"metadata": {"name": "Account"}}),
+    ("the name must be a DNS-1035 label", {"metadata": {"name": "a" * 51}}, {"metadata": {"name": "a" * 52}}),
     ("at least one limit", {"maxDailyLoss": 100.0}, {}),
     ("at least one limit", {"instruments": [{"instrument": "BTCUSDT.BINANCE"}]}, {}),
     (
