@@ -167,3 +167,17 @@ async def test_deleting_a_breached_budget_releases_the_members_it_halts(emulator
         await desk.delete_budget("account-a")
         await wait_for(lambda: all(desk.phase(n) == "Running" for n in MEMBERS), timeout=30)
         assert desk.budget("account-a") == {}
+
+
+async def test_an_operator_on_a_cluster_without_the_riskbudget_crd_still_runs_strategies(
+    emulator, desk: Desk, kubelet: Kubelet
+):
+    """Helm does not upgrade CRDs: until the RiskBudget CRD is applied, the new operator serves strategies as before."""
+    emulator.delete_object("apiextensions.k8s.io/v1/customresourcedefinitions", "riskbudgets.livestrat.io")
+    response = await emulator.get("/apis/livestrat.io/v1alpha1/namespaces/default/riskbudgets")
+    assert response.status == 404  # not served
+    async with running_operator(emulator, fast_settings()):
+        await desk.apply(paper("alone"))
+        await wait_for(lambda: desk.phase("alone") == "Running", timeout=30)
+        await desk.scale("alone", 0)
+        await wait_for(lambda: desk.phase("alone") == "Halted", timeout=30)
