@@ -9,6 +9,7 @@ see a breach it has recorded as a new one.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -22,6 +23,10 @@ from strategy_operator.kube_client import KubeClient
 from strategy_operator.observe.budget import read_budget
 
 RESYNC_SECONDS = 30.0
+# A status whose figures alone changed is written at most this often: members' marks move with every report,
+# and a budget of N members would otherwise write N times a second. A breach, its release, a condition or a
+# new generation is written at once.
+FIGURES_INTERVAL_SECONDS = 1.0
 
 # member name -> its cache entry (strategy_operator.observe.budget.member_entry), None when there is no such member
 Entries = Callable[[str, str], Mapping[str, Any] | None]
@@ -30,6 +35,7 @@ Entries = Callable[[str, str], Mapping[str, Any] | None]
 @dataclass
 class BudgetMemory:
     status_writes: OwnWrites = field(default_factory=OwnWrites)
+    written_at: float = -math.inf  # monotonic time of the last status write
     halt_writes: dict[str, OwnWrites] = field(default_factory=dict)  # member -> its annotation for this budget
 
 
@@ -43,9 +49,10 @@ class BudgetReconciler:
     def forget(self, namespace: str, name: str) -> None:
         self.memories.pop((namespace, name), None)
 
-    async def reconcile(self, body: Mapping[str, Any], entry: Entries, halted_members: list[str]) -> None:
+    async def reconcile(self, body: Mapping[str, Any], entry: Entries, halted_members: list[str]) -> float | None:
         """``entry(namespace, member)``: a member's cache entry; ``halted_members``: those whose annotations name
-        this budget (members or not any more)."""
+        this budget (members or not any more). Returns in how many seconds to look again (figures not written yet),
+        or None."""
         meta = body.get("metadata") or {}
         namespace, name = str(meta.get("namespace")), str(meta.get("name"))
         memory = self.memories.setdefault((namespace, name), BudgetMemory())
@@ -70,10 +77,17 @@ class BudgetReconciler:
 
         obs = read_budget({**body, "status": current}, entries, self.clock.now())
         decision = decide_budget(obs)
-        written, status = await apply_budget(self.kube, self.events, body, decision, current)
+        waited = tick - memory.written_at
+        due = waited >= FIGURES_INTERVAL_SECONDS
+        written, status = await apply_budget(self.kube, self.events, body, decision, current, figures_due=due)
         for member in written:
             before = (entries.get(member) or {}).get("halts", {}).get(name)
             after = decision.halt.get(member)
             memory.halt_writes.setdefault(member, OwnWrites()).wrote(before, after, tick)
         if status is not None:
             memory.status_writes.wrote(current, status, tick)
+            memory.written_at = tick
+            return None
+        if decision.status.to_wire() != current:  # figures held back: written when the interval is over
+            return max(0.0, FIGURES_INTERVAL_SECONDS - waited)
+        return None

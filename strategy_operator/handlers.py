@@ -364,7 +364,7 @@ def build_registry() -> kopf.OperatorRegistry:
                     break
                 woken.clear()
                 try:
-                    await context.budgets.reconcile(body, entry, list(halts.get((namespace, name), [])))
+                    recheck = await context.budgets.reconcile(body, entry, list(halts.get((namespace, name), [])))
                 except Exception as exc:  # retried with backoff; an event already says why when a member was not marked
                     failures += 1
                     timeout = RETRY.delay(failures)
@@ -378,7 +378,7 @@ def build_registry() -> kopf.OperatorRegistry:
                     )
                 else:
                     failures = 0
-                    timeout = BUDGET_RESYNC_SECONDS
+                    timeout = min(recheck, BUDGET_RESYNC_SECONDS) if recheck is not None else BUDGET_RESYNC_SECONDS
         finally:
             stop.cancel()
             context.wakeups.unsubscribe(key, woken)

@@ -25,6 +25,15 @@ logger = logging.getLogger("livestrat.operator")
 RISK_BUDGET = "RiskBudget"
 
 
+# What a budget's status says besides its figures: a change here is written at once.
+VERDICT_FIELDS = ("state", "breach", "conditions", "observedGeneration")
+
+
+def only_figures(current: Mapping[str, Any], wire: Mapping[str, Any]) -> bool:
+    """The two statuses differ in their figures only (exposure, PnL, usage...), not in what they decide."""
+    return all(current.get(key) == wire.get(key) for key in VERDICT_FIELDS)
+
+
 async def mark(kube: KubeClient, namespace: str, member: str, budget: str, value: str | None) -> int | None:
     """Set (or, with None, remove) the member's annotation for ``budget``; its new resourceVersion, None if gone."""
     patch = {"metadata": {"annotations": {BUDGET_HALT_PREFIX + budget: value}}}
@@ -44,9 +53,11 @@ async def apply_budget(
     body: Mapping[str, Any],
     decision: BudgetDecision,
     current: dict[str, Any],
+    figures_due: bool = True,
 ) -> tuple[dict[str, int | None], dict[str, Any] | None]:
-    """Carry out ``decision``; ``current``: the status as the operator knows it (wire). Returns the resourceVersion
-    of each member written, and the budget's status as written (None when nothing changed)."""
+    """Carry out ``decision``; ``current``: the status as the operator knows it (wire). ``figures_due``: a status
+    that differs only in its figures is written now (else it waits: see ``budget_reconciler``). Returns the
+    resourceVersion of each member written, and the budget's status as written (None when none was)."""
     meta = body.get("metadata") or {}
     namespace, name = str(meta.get("namespace")), str(meta.get("name"))
     written: dict[str, int | None] = {}
@@ -65,7 +76,7 @@ async def apply_budget(
 
     wire = decision.status.to_wire()
     status: dict[str, Any] | None = None
-    if wire != current:
+    if wire != current and (figures_due or not only_figures(current, wire)):
         patch = {key: wire.get(key) for key in {*wire, *current}}  # None removes what is no longer there
         await kube.patch(RISK_BUDGET, namespace, name, {"status": patch}, subresource="status")
         status = wire

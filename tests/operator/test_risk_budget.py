@@ -8,13 +8,14 @@ The real operator against the Kubernetes emulator; the runtimes' side is their s
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from livestrat.api.crd import BUDGET_PRINTER_COLUMNS
 from tests.support.desk import Desk, paper
 from tests.support.kube import wait_for
 from tests.support.kubelet import Kubelet
-from tests.support.operator import fast_settings, running_operator
+from tests.support.operator import fast_settings, operator_writes, running_operator
 
 MEMBERS = ["alpha", "beta", "gamma"]
 ACK = "livestrat.io/risk-acknowledged"
@@ -181,3 +182,21 @@ async def test_an_operator_on_a_cluster_without_the_riskbudget_crd_still_runs_st
         await wait_for(lambda: desk.phase("alone") == "Running", timeout=30)
         await desk.scale("alone", 0)
         await wait_for(lambda: desk.phase("alone") == "Halted", timeout=30)
+
+
+async def test_a_budget_writes_its_figures_at_most_about_once_a_second_and_the_last_ones_always(
+    emulator, desk: Desk, kubelet: Kubelet
+):
+    async with running_operator(emulator, fast_settings()):
+        await start_members(desk)
+        await desk.apply_budget(budget("HaltAll", maxGrossExposure=1e9))
+        report(desk, "alpha", 100)
+        await wait_for(lambda: columns(desk, "account-a")["Exposure"] == "100.00 USDT")
+        since = len(emulator)
+        reports = 30
+        for step in range(1, reports + 1):  # a mark that moves with every report
+            report(desk, "alpha", 100 + step)
+            await asyncio.sleep(0.02)
+        await wait_for(lambda: columns(desk, "account-a")["Exposure"] == f"{100 + reports}.00 USDT")
+        writes = [r for r in operator_writes(emulator, since) if r.url.path.endswith("/riskbudgets/account-a/status")]
+        assert 1 <= len(writes) < reports / 2
