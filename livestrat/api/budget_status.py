@@ -22,6 +22,7 @@ class BudgetState(StrEnum):
 class BudgetConditionType(StrEnum):
     BREACHED = "Breached"
     MEMBERS_REPORTING = "MembersReporting"
+    INVALID_SPEC = "InvalidSpec"
 
 
 class InstrumentExposure(StatusModel):
@@ -133,6 +134,6 @@ class RiskBudgetStatus(StatusModel):
     breach: BudgetBreach | None = Field(default=None, description="The latched breach, until acknowledged.")
     conditions: list[Condition] = Field(
         default_factory=list,
-        description="metav1.Condition list: Breached, MembersReporting.",
+        description="metav1.Condition list: Breached, MembersReporting, InvalidSpec.",
         json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["type"]},
     )
