@@ -55,8 +55,9 @@ def test_a_member_stored_past_validation_never_stops_the_budget(case):
     entries = {"alpha": member_entry(reporting("alpha")), "broken": member_entry(broken)}
     obs = read_budget(budget_body(["alpha", "broken"]), entries, NOW)
     decision = decide_budget(obs)
-    counted = member_report("broken", entries["broken"]).trading is not None
-    # alpha alone (5000) is within 8000; with the broken member's position counted (if its report reads), over it
-    assert decision.status.state == ("Breached" if counted else "Active")
+    trading = member_report("broken", entries["broken"]).trading
+    counted = trading is not None
+    # alpha alone (5000) is within 8000; with the broken member's position counted (if its report shows it), over it
+    assert decision.status.state == ("Breached" if counted and trading.positions else "Active")
     assert decision.status.member_count == ("2/2" if counted else "1/2")
     assert {m.name for m in decision.status.members} == {"alpha", "broken"}
