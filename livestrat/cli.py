@@ -76,7 +76,8 @@ def _cmd_crd(args: argparse.Namespace) -> int:
     if args.policy:
         from livestrat.api.admission import write_validations
 
-        print(f"wrote {write_validations(Path(args.policy))}")
+        for written in write_validations(Path(args.policy)):
+            print(f"wrote {written}")
     return 0
 
 
@@ -271,7 +272,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--write", metavar="DIR", help="write each into DIR (its own file, named after the CRD) instead of stdout"
     )
     p.add_argument(
-        "--policy", metavar="PATH", help="also write the admission policy's validations (undeclared fields) to PATH"
+        "--policy",
+        metavar="PATH",
+        help="also write the admission policy's validations (undeclared fields) to PATH (LiveStrategy) and "
+        "riskbudget-fields.yaml beside it (RiskBudget)",
     )
     p.set_defaults(func=_cmd_crd)
 

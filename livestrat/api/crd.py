@@ -256,10 +256,9 @@ def openapi_schema() -> dict[str, Any]:
 
 
 def budget_openapi_schema() -> dict[str, Any]:
-    """The RiskBudget's schema. Undeclared spec fields are pruned (no admission policy for it): the models
-    forbid them, so `livestrat validate`-style checks and the operator refuse them, and kubectl's strict
-    field validation (its default) refuses them at the API server."""
-    spec = model_schema(RiskBudgetSpec)
+    """The RiskBudget's schema. Its spec keeps undeclared fields for the admission policy to refuse, as the
+    LiveStrategy's does (:func:`_kept_for_admission`)."""
+    spec = _kept_for_admission(model_schema(RiskBudgetSpec))
     status = model_schema(RiskBudgetStatus)
     status.pop("required", None)  # the operator writes it part by part
     return {

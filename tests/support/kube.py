@@ -18,7 +18,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from livestrat.api.admission import policy
+from livestrat.api.admission import budget_policy, policy
 from livestrat.api.crd import build_budget_crd, build_crd
 from tests.support.kube_emulator import ADMIN_HEADERS, KubernetesEmulator, kubeconfig
 
@@ -30,8 +30,8 @@ ADMISSION_PLURALS = {
 
 
 def install_admission_policy(emulator: KubernetesEmulator) -> None:
-    """The chart's ValidatingAdmissionPolicy and its binding (livestrat.api.admission)."""
-    for document in policy():
+    """The chart's ValidatingAdmissionPolicies and their bindings (livestrat.api.admission): LiveStrategies', RiskBudgets'."""
+    for document in [*policy(), *budget_policy()]:
         emulator.create_object(ADMISSION_PLURALS[document["kind"]], document)
 
 
