@@ -36,10 +36,10 @@ lint: $(STAMP)
 	sh scripts/lint-chart.sh $(TOOLS)/helm $(CHART)
 
 # The CRD, the admission policy's validations and the API reference are generated from the models
-# (livestrat/api); the chart ships a byte-identical copy of the CRD (tests/chart/test_chart_crds.py checks).
+# (livestrat/api); the chart ships a byte-identical copy of each CRD (tests/chart/test_chart_crds.py checks).
 crds: $(STAMP)
-	$(BIN)/livestrat crd --write crds/livestrategies.livestrat.io.yaml --policy $(CHART)/files/livestrategy-fields.yaml
-	cp crds/livestrategies.livestrat.io.yaml $(CHART)/crds/livestrategies.livestrat.io.yaml
+	$(BIN)/livestrat crd --write crds --policy $(CHART)/files/livestrategy-fields.yaml
+	cp crds/livestrategies.livestrat.io.yaml crds/riskbudgets.livestrat.io.yaml $(CHART)/crds/
 	$(BIN)/livestrat docs --output docs/api.md
 
 docs: crds

@@ -40,7 +40,7 @@ def _cmd_validate(args: argparse.Namespace) -> int:
         try:
             if isinstance(path, manifests.ManifestError):
                 raise path
-            documents = list(manifests.load_strategies(path, sys.stdin))
+            documents = list(manifests.load_checkable(path, sys.stdin))
         except manifests.ManifestError as exc:
             # Keep going: one unreadable file must not hide the verdict on the others.
             failed += 1
@@ -54,7 +54,7 @@ def _cmd_validate(args: argparse.Namespace) -> int:
                 print(f"{where}: INVALID")
                 for problem in found:
                     print(f"  {problem}")
-            elif args.strict:
+            elif args.strict and manifests.is_strategy(doc):  # a RiskBudget has nothing more to check
                 failed += _strict(args, path, where, doc)
             else:
                 print(f"{where}: ok ({doc['metadata'].get('name', '?')})")
@@ -85,16 +85,18 @@ def _path(text: str | None) -> Path | None:
 
 
 def _cmd_crd(args: argparse.Namespace) -> int:
-    from livestrat.api.crd import render_crd, write_crd
+    from livestrat.api.crd import render_all, write_crds
 
     if args.write:
-        print(f"wrote {write_crd(Path(args.write))}")
+        for path in write_crds(Path(args.write)):
+            print(f"wrote {path}")
     else:
-        sys.stdout.write(render_crd())
+        sys.stdout.write(render_all())
     if args.policy:
         from livestrat.api.admission import write_validations
 
-        print(f"wrote {write_validations(Path(args.policy))}")
+        for written in write_validations(Path(args.policy)):
+            print(f"wrote {written}")
     return 0
 
 
@@ -378,7 +380,8 @@ def build_parser() -> argparse.ArgumentParser:
         "files",
         nargs="+",
         metavar="FILE",
-        help="YAML files with LiveStrategy documents; a directory: every *.yaml and *.yml in it; -: standard input",
+        help="YAML files with LiveStrategy (or RiskBudget) documents; a directory: every *.yaml and *.yml in it; "
+        "-: standard input",
     )
     p.add_argument(
         "--strict",
@@ -406,10 +409,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-A", "--all-namespaces", action="store_true", help="every namespace the user may list")
     p.set_defaults(func=_cmd_desk)
 
-    p = command("crd", "Print the CustomResourceDefinition generated from the API models")
-    p.add_argument("--write", metavar="PATH", help="write it to PATH instead of stdout")
+    p = command("crd", "Print the CustomResourceDefinitions (LiveStrategy, RiskBudget) generated from the API models")
     p.add_argument(
-        "--policy", metavar="PATH", help="also write the admission policy's validations (undeclared fields) to PATH"
+        "--write", metavar="DIR", help="write each into DIR (its own file, named after the CRD) instead of stdout"
+    )
+    p.add_argument(
+        "--policy",
+        metavar="PATH",
+        help="also write the admission policy's validations (undeclared fields) to PATH (LiveStrategy) and "
+        "riskbudget-fields.yaml beside it (RiskBudget)",
     )
     p.set_defaults(func=_cmd_crd)
 

@@ -16,7 +16,8 @@ figures cover this process only.
   portfolio picks it: the bid for a long and the ask for a short when quotes come in, else the last
   trade, else the last bar's close.
 - **Positions**: each book's net position (a spot pair's less the commissions paid in its base, as the
-  account holds it) and average open price.
+  account holds it) and average open price; the price it is marked at and its notional there
+  (NautilusTrader's ``Instrument.notional_value``), which RiskBudgets add up across strategies.
 """
 
 from __future__ import annotations
@@ -35,13 +36,27 @@ from strategy_runtime.portfolio_view import Amounts, PnlView, money_text
 
 if TYPE_CHECKING:
     from nautilus_trader.cache.cache import Cache
+    from nautilus_trader.model.instruments import Instrument
+    from nautilus_trader.model.objects import Money, Price
+
+
+def _mark(cache: Cache, instrument_id: str, position: Fraction) -> Price | None:
+    iid = InstrumentId.from_str(instrument_id)
+    return cache.price(iid, PriceType.BID if position > 0 else PriceType.ASK) or cache.price(iid, PriceType.LAST)
 
 
 def mark_price(cache: Cache, instrument_id: str, position: Fraction) -> Fraction | None:
     """The price closing ``position`` would trade at now, as the portfolio prices it; None without one."""
-    iid = InstrumentId.from_str(instrument_id)
-    price = cache.price(iid, PriceType.BID if position > 0 else PriceType.ASK) or cache.price(iid, PriceType.LAST)
+    price = _mark(cache, instrument_id, position)
     return Fraction(price.as_decimal()) if price is not None else None
+
+
+def notional(instrument: Instrument | None, position: Fraction, price: Price | None) -> Money | None:
+    """The position's absolute notional at ``price``, as NautilusTrader values it (quantity × price × multiplier;
+    an inverse contract's in its base currency): what a RiskBudget adds up across strategies."""
+    if instrument is None or price is None:
+        return None
+    return instrument.notional_value(instrument.make_qty(to_decimal(abs(position))), price)
 
 
 def _unrealized(book: PnlBook, cache: Cache, instrument_id: str) -> Fraction | None:
@@ -74,6 +89,8 @@ def positions(books: Mapping[str, PnlBook], cache: Cache) -> list[Position]:
         places = instrument.price_precision if instrument is not None else 8
         size_places = instrument.size_precision if instrument is not None else 8
         open_pnl = _unrealized(book, cache, instrument_id)
+        price = _mark(cache, instrument_id, book.position)
+        value = notional(instrument, book.position, price)
         result.append(
             Position(
                 instrument=instrument_id,
@@ -83,6 +100,8 @@ def positions(books: Mapping[str, PnlBook], cache: Cache) -> list[Position]:
                 unrealized_pnl=money_text({book.currency or "": to_decimal(open_pnl)})
                 if open_pnl is not None
                 else None,
+                mark_price=str(price) if price is not None else None,
+                notional=money_text({value.currency.code: value.as_decimal()}) if value is not None else None,
             )
         )
     return result

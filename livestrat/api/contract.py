@@ -83,6 +83,11 @@ RISK_HALTED_AT_ANNOTATION = f"{GROUP}/risk-halted-at"
 # promotion (the user's identity from a SelfSubjectReview). The operator copies it into status.promotion.
 PROMOTED_BY_ANNOTATION = f"{GROUP}/promoted-by"
 
+# On a LiveStrategy, written by the operator only: ``PREFIX + BUDGET`` holds the breach time of the RiskBudget
+# BUDGET that halts this member (docs/risk-budgets.md). The member halts as on its own risk breach until the
+# operator removes it, once the budget's breach is acknowledged (on the RiskBudget, with RISK_ACK_ANNOTATION).
+BUDGET_HALT_PREFIX = f"{GROUP}/budget-halt."
+
 # ------------------------------------------------------------------------------------------------
 # Files and wire formats.
 # ------------------------------------------------------------------------------------------------

@@ -1,7 +1,8 @@
-"""Generate the LiveStrategy CustomResourceDefinition from the pydantic models.
+"""Generate the CustomResourceDefinitions (LiveStrategy, RiskBudget) from the pydantic models.
 
-The models are the single source of truth; ``crds/livestrategies.livestrat.io.yaml`` is this
-module's output and a test fails when the committed file differs from it.
+The models are the single source of truth; ``crds/livestrategies.livestrat.io.yaml`` and
+``crds/riskbudgets.livestrat.io.yaml`` are this module's output and a test fails when a committed
+file differs from it.
 
 Pydantic writes JSON Schema 2020-12 (``$ref``, ``anyOf`` for optionals, ``title``...);
 Kubernetes wants a *structural* OpenAPI v3 schema: every node typed, no references, no
@@ -19,11 +20,15 @@ from pydantic import BaseModel
 from pydantic.json_schema import GenerateJsonSchema, NoDefault
 from pydantic_core import core_schema
 
-from livestrat.api import names, resource
+from livestrat.api import budget_resource, names, resource
+from livestrat.api.budget_spec import RiskBudgetSpec
+from livestrat.api.budget_status import RiskBudgetStatus
 from livestrat.api.spec import LiveStrategySpec
 from livestrat.api.status import LiveStrategyStatus
 
-CRD_FILE = Path("crds") / f"{resource.CRD_NAME}.yaml"
+CRD_DIR = Path("crds")
+CRD_FILE = CRD_DIR / f"{resource.CRD_NAME}.yaml"
+BUDGET_CRD_FILE = CRD_DIR / f"{budget_resource.CRD_NAME}.yaml"
 
 # Keys of JSON Schema that the Kubernetes OpenAPI v3 subset does not accept.
 _DROPPED_KEYS = {"title", "examples", "$schema"}
@@ -58,6 +63,41 @@ PRINTER_COLUMNS: list[dict[str, Any]] = [
         "description": "Last runtime report",
     },
     {"name": "Pod", "type": "string", "jsonPath": ".status.podName", "priority": 1, "description": "Strategy pod"},
+]
+
+
+# `kubectl get riskbudgets`: the fleet view.
+BUDGET_PRINTER_COLUMNS: list[dict[str, Any]] = [
+    {
+        "name": "Members",
+        "type": "string",
+        "jsonPath": ".status.memberCount",
+        "description": "Members reporting / members",
+    },
+    {
+        "name": "Exposure",
+        "type": "string",
+        "jsonPath": ".status.exposure",
+        "description": "Gross exposure, in the budget's currency",
+    },
+    {"name": "Daily PnL", "type": "string", "jsonPath": ".status.dailyPnl", "description": "Members' daily PnL"},
+    {"name": "Used", "type": "string", "jsonPath": ".status.used", "description": "The most used limit, in percent"},
+    {"name": "State", "type": "string", "jsonPath": ".status.state", "description": "Active or Breached"},
+    {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
+    {
+        "name": "Policy",
+        "type": "string",
+        "jsonPath": ".spec.onBreach",
+        "priority": 1,
+        "description": "HaltAll, HaltBreacher or ReduceOnly",
+    },
+    {
+        "name": "Breached",
+        "type": "date",
+        "jsonPath": ".status.breach.breachedAt",
+        "priority": 1,
+        "description": "When the latched breach happened",
+    },
 ]
 
 
@@ -215,6 +255,50 @@ def openapi_schema() -> dict[str, Any]:
     }
 
 
+def budget_openapi_schema() -> dict[str, Any]:
+    """The RiskBudget's schema. Its spec keeps undeclared fields for the admission policy to refuse, as the
+    LiveStrategy's does (:func:`_kept_for_admission`)."""
+    spec = _kept_for_admission(model_schema(RiskBudgetSpec))
+    status = model_schema(RiskBudgetStatus)
+    status.pop("required", None)  # the operator writes it part by part
+    return {
+        "type": "object",
+        "description": "Limits across several LiveStrategies trading one venue account, and what a breach does.",
+        "required": ["spec"],
+        "properties": {
+            "apiVersion": {"type": "string"},
+            "kind": {"type": "string"},
+            "metadata": {
+                "type": "object",
+                # Both declared, as the LiveStrategy's, for the CEL cost estimator (see openapi_schema).
+                "properties": {
+                    "name": {
+                        "type": "string",
+                        "maxLength": budget_resource.NAME_MAX_LENGTH,
+                        "description": budget_resource.NAME_MESSAGE,
+                    },
+                    "generateName": {
+                        "type": "string",
+                        "maxLength": budget_resource.NAME_MAX_LENGTH,
+                        "description": "A prefix the API server completes with 5 random characters; the "
+                        "name it makes must follow the rule of metadata.name.",
+                    },
+                },
+            },
+            "spec": spec,
+            "status": status,
+        },
+        "x-kubernetes-validations": [
+            {
+                "rule": budget_resource.NAME_RULE,
+                "message": budget_resource.NAME_MESSAGE,
+                "fieldPath": ".metadata.name",
+                "reason": "FieldValueInvalid",
+            }
+        ],
+    }
+
+
 def build_crd() -> dict[str, Any]:
     return {
         "apiVersion": "apiextensions.k8s.io/v1",
@@ -255,6 +339,39 @@ def build_crd() -> dict[str, Any]:
     }
 
 
+def build_budget_crd() -> dict[str, Any]:
+    return {
+        "apiVersion": "apiextensions.k8s.io/v1",
+        "kind": "CustomResourceDefinition",
+        "metadata": {
+            "name": budget_resource.CRD_NAME,
+            "labels": {"app.kubernetes.io/name": "livestrat", "app.kubernetes.io/component": "crd"},
+        },
+        "spec": {
+            "group": budget_resource.GROUP,
+            "scope": "Namespaced",
+            "names": {
+                "kind": budget_resource.KIND,
+                "listKind": f"{budget_resource.KIND}List",
+                "plural": budget_resource.PLURAL,
+                "singular": budget_resource.SINGULAR,
+                "shortNames": budget_resource.SHORT_NAMES,
+                "categories": budget_resource.CATEGORIES,
+            },
+            "versions": [
+                {
+                    "name": budget_resource.VERSION,
+                    "served": True,
+                    "storage": True,
+                    "schema": {"openAPIV3Schema": budget_openapi_schema()},
+                    "subresources": {"status": {}},
+                    "additionalPrinterColumns": BUDGET_PRINTER_COLUMNS,
+                }
+            ],
+        },
+    }
+
+
 HEADER = (
     "# GENERATED by `livestrat crd` from livestrat/api (the pydantic models). Do not edit:\n"
     "# change the models and run `make crds`; a test fails when this file is out of date.\n"
@@ -265,7 +382,24 @@ def render_crd() -> str:
     return HEADER + yaml.safe_dump(build_crd(), sort_keys=False, width=100)
 
 
-def write_crd(path: Path = CRD_FILE) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(render_crd())
-    return path
+def render_budget_crd() -> str:
+    return HEADER + yaml.safe_dump(build_budget_crd(), sort_keys=False, width=100)
+
+
+# Every CRD livestrat defines: its file name, and how it renders.
+RENDERERS = {CRD_FILE.name: render_crd, BUDGET_CRD_FILE.name: render_budget_crd}
+
+
+def render_all() -> str:
+    """Every CRD, as one multi-document YAML stream (`livestrat crd`)."""
+    return "---\n".join(render() for render in RENDERERS.values())
+
+
+def write_crds(directory: Path = CRD_DIR) -> list[Path]:
+    """Write every CRD into ``directory``, each in the file named after it."""
+    directory.mkdir(parents=True, exist_ok=True)
+    written = []
+    for name, render in RENDERERS.items():
+        (directory / name).write_text(render())
+        written.append(directory / name)
+    return written

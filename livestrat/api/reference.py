@@ -7,8 +7,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from livestrat.api import resource
-from livestrat.api.crd import PRINTER_COLUMNS, openapi_schema
+from livestrat.api import budget_resource, resource
+from livestrat.api.crd import BUDGET_PRINTER_COLUMNS, PRINTER_COLUMNS, budget_openapi_schema, openapi_schema
 
 REFERENCE_FILE = Path("docs") / "api.md"
 
@@ -122,14 +122,60 @@ def render_reference() -> str:
         "",
         "## Columns of `kubectl get livestrategies`",
         "",
+        *_columns(PRINTER_COLUMNS),
+        "",
+        *_budget_reference(header),
+    ]
+    return "\n".join(lines)
+
+
+def _columns(columns: list[dict[str, Any]]) -> list[str]:
+    return [
         "| column | field | shown |\n|---|---|---|",
         *(
             f"| {c['name']} | `{c['jsonPath']}` | {'with `-o wide`' if c.get('priority') else 'always'} |"
-            for c in PRINTER_COLUMNS
+            for c in columns
         ),
+    ]
+
+
+def _budget_reference(header: str) -> list[str]:
+    schema = budget_openapi_schema()
+    return [
+        f"# {budget_resource.KIND} API reference (`{budget_resource.API_VERSION}`)",
+        "",
+        f"Plural `{budget_resource.PLURAL}`, singular `{budget_resource.SINGULAR}`, short name "
+        f"`{', '.join(budget_resource.SHORT_NAMES)}`, category `{', '.join(budget_resource.CATEGORIES)}`. "
+        "Subresource: `status`. Limits across several LiveStrategies trading one venue account "
+        "(docs/risk-budgets.md). `livestrat validate FILE` checks a RiskBudget offline too.",
+        "",
+        "## metadata",
+        "",
+        header,
+        *_rows(schema["properties"]["metadata"]["properties"]["name"], "metadata.name", True),
+        "",
+        "## spec",
+        "",
+        header,
+        *_rows(schema["properties"]["spec"], "spec", True),
+        "",
+        "## Cross-field rules (CEL, enforced by the API server)",
+        "",
+        "| field | message | rule |\n|---|---|---|",
+        *_rules(schema, ""),
+        "",
+        "## status",
+        "",
+        "The operator writes all of it, from the members' own status.",
+        "",
+        header,
+        *_rows(schema["properties"]["status"], "status", False),
+        "",
+        "## Columns of `kubectl get riskbudgets`",
+        "",
+        *_columns(BUDGET_PRINTER_COLUMNS),
         "",
     ]
-    return "\n".join(lines)
 
 
 def write_reference(path: Path = REFERENCE_FILE) -> Path:

@@ -1,13 +1,14 @@
 """``LiveStrategy.status``: what is true now.
 
-Two writers share the status and never touch each other's fields:
+Three writers share the status and never touch each other's fields:
 - the operator owns the workload part (`phase`, `replicas`, `selector`,
   `observedGeneration`, `podName`, `conditions`, `message`) and its halt decision (`halt`);
+- the operator's RiskBudget reconciler owns the strategy's share of a budget (`budget`);
 - the strategy's runtime owns `trading` and `risk`.
 
 Status models ignore unknown fields: a reader must survive a writer that is newer than it.
 Both sides read and write the status through these models (the operator its part, the runtime
-its part); :data:`OPERATOR_FIELDS` and :data:`RUNTIME_FIELDS` say which is whose.
+its part); :data:`OPERATOR_FIELDS`, :data:`RUNTIME_FIELDS` and :data:`BUDGET_FIELDS` say which is whose.
 """
 
 from __future__ import annotations
@@ -114,6 +115,14 @@ class Position(StatusModel):
     quantity: str = Field(description="Absolute net quantity.")
     avg_price: str | None = Field(default=None, description="Average entry price.")
     unrealized_pnl: str | None = Field(default=None, description="Unrealized PnL, `AMOUNT CCY`.")
+    mark_price: str | None = Field(
+        default=None, description="The price a close would trade at now, as unrealizedPnl is marked at."
+    )
+    notional: str | None = Field(
+        default=None,
+        description="Absolute notional at markPrice, `AMOUNT CCY`: NautilusTrader's Instrument.notional_value "
+        "(quantity × markPrice × multiplier; an inverse contract's in its base currency). RiskBudgets add it up.",
+    )
 
 
 class ReplayProgress(StatusModel):
@@ -264,6 +273,43 @@ class NettingClaim(StatusModel):
     since: str = Field(json_schema_extra={"format": "date-time"}, description="When the operator recorded it.")
 
 
+class InstrumentShare(StatusModel):
+    """A member's share of one instrument's budget limits."""
+
+    instrument: str = Field(description="Instrument ID.")
+    max_gross_exposure: str | None = Field(default=None, description="Its share of the gross limit, `AMOUNT CCY`.")
+    max_net_exposure: str | None = Field(default=None, description="Its share of the net limit, `AMOUNT CCY`.")
+
+
+class BudgetShare(StatusModel):
+    """``status.budget``: this strategy's share of the RiskBudget it is a member of (written by the operator).
+
+    The wire contract between the operator, which computes shares from the budget's ``allocation``,
+    and the runtime's order gate, which holds the strategy within them before a trade. Money is
+    ``AMOUNT CCY`` in the budget's currency; absent means no such limit.
+    """
+
+    budget: str = Field(description="Name of the RiskBudget (same namespace).")
+    weight: float = Field(ge=0, le=1, description="This member's weight: its fraction of each limit.")
+    max_gross_exposure: str | None = Field(default=None, description="Share of limits.maxGrossExposure.")
+    max_net_exposure: str | None = Field(default=None, description="Share of limits.maxNetExposure.")
+    instruments: list[InstrumentShare] = Field(
+        default_factory=list,
+        description="Shares of limits.instruments.",
+        json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["instrument"]},
+    )
+    max_daily_loss: str | None = Field(default=None, description="Share of limits.maxDailyLoss.")
+    max_drawdown: str | None = Field(default=None, description="Share of limits.maxDrawdown.")
+    max_open_orders: int | None = Field(default=None, ge=0, description="Share of limits.maxOpenOrders.")
+    reduce_only: bool = Field(
+        default=False,
+        description="The budget is breached under onBreach ReduceOnly: only orders that reduce a position pass.",
+    )
+    observed_generation: int | None = Field(
+        default=None, ge=0, description="The RiskBudget's metadata.generation these shares were computed from."
+    )
+
+
 class LiveStrategyStatus(StatusModel):
     """Observed state. Operator-owned fields first, then the runtime's."""
 
@@ -297,6 +343,11 @@ class LiveStrategyStatus(StatusModel):
     )
     trading: TradingState | None = Field(default=None, description="Reported by the runtime.")
     risk: RiskState | None = Field(default=None, description="Reported by the runtime.")
+    budget: BudgetShare | None = Field(
+        default=None,
+        description="Set by the operator while the strategy is a member of a RiskBudget: its share of the "
+        "budget's limits, which its order gate holds it within.",
+    )
 
 
 # Who writes which field of LiveStrategyStatus (Python names): neither writer touches the other's.
@@ -313,3 +364,5 @@ OPERATOR_FIELDS = (
     "netting_claim",
 )
 RUNTIME_FIELDS = ("trading", "risk")
+# Written by the operator's RiskBudget reconciler, apart from the LiveStrategy's own reconciler.
+BUDGET_FIELDS = ("budget",)

@@ -17,7 +17,7 @@ from livestrat.api.contract import HALT_ANNOTATION, KILL_SWITCH_ANNOTATION
 from livestrat.api.promotion import PromotionRecord, PromotionState
 from livestrat.api.spec import OnBreach, UpdatePolicy
 from strategy_operator.decide import promotion
-from strategy_operator.decide.risk import latch_of, risk_message
+from strategy_operator.decide.risk import budget_halt_message, latch_of, risk_message
 from strategy_operator.decide.unreadable import keeps_running
 from strategy_operator.observe.observation import Observation, PodView
 from strategy_operator.observe.paper_record import PaperTrackRecord
@@ -85,6 +85,8 @@ def hold(obs: Observation) -> Hold | None:
     on_breach = spec.risk.on_breach if spec is not None else OnBreach.SCALE_TO_ZERO
     if latch.latched and (on_breach == OnBreach.SCALE_TO_ZERO or not latch.reported_halted):
         return Hold("RiskLimitBreached", risk_message(obs, latch))
+    if obs.budget_halts:  # a RiskBudget's breach: whatever its own onBreach, the pod stops (its runtime is not halted)
+        return Hold("RiskLimitBreached", budget_halt_message(obs))
     if obs.halt_requested is not None:
         return Hold(
             "HaltRequested",

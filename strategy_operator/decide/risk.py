@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from livestrat.api.contract import RISK_ACK_ANNOTATION
 from livestrat.api.spec import OnBreach
 from livestrat.api.status import RiskState, RiskStateName
 from strategy_operator.observe.observation import Observation, parse_time
@@ -91,4 +92,17 @@ def risk_message(obs: Observation, latch: RiskLatch) -> str:
     return (
         f"{what} breached{when}{why}; onBreach {policy}: {effect}. To resume, acknowledge this breach: "
         f"kubectl annotate livestrategy {obs.name} livestrat.io/risk-acknowledged={stamp} --overwrite"
+    )
+
+
+def budget_halt_message(obs: Observation) -> str:
+    """Why a member of a breached RiskBudget is halted, and how it resumes (on the budget, not here)."""
+    budgets = "; ".join(f"RiskBudget {budget} breached at {at}" for budget, at in obs.budget_halts)
+    acks = " ".join(
+        f"kubectl annotate riskbudget {budget} {RISK_ACK_ANNOTATION}={at or '<status.breach.breachedAt>'} --overwrite"
+        for budget, at in obs.budget_halts
+    )
+    return (
+        f"{budgets}: its onBreach halts this strategy as on its own risk breach (haltPolicy applies; the pod is "
+        f"stopped). To resume, acknowledge the budget's breach: {acks}"
     )

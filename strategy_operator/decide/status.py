@@ -33,7 +33,7 @@ from strategy_operator.decide.conditions import Verdict
 from strategy_operator.decide.events import Event, transition_events
 from strategy_operator.decide.phase import phase_verdicts
 from strategy_operator.decide.plan import Hold, Plan
-from strategy_operator.decide.risk import latch_of, risk_message
+from strategy_operator.decide.risk import budget_halt_message, latch_of, risk_message
 from strategy_operator.observe.observation import Observation, parse_time
 from strategy_operator.observe.reading import Unreadable
 
@@ -93,6 +93,8 @@ def _risk_verdict(obs: Observation) -> Verdict:
     latch = latch_of(obs)
     if latch.latched:
         return Verdict.true(ConditionType.RISK_HALTED, "RiskLimitBreached", risk_message(obs, latch))
+    if obs.budget_halts:
+        return Verdict.true(ConditionType.RISK_HALTED, "RiskBudgetBreached", budget_halt_message(obs))
     if unreadable_report := unreadable.status_verdict(obs, ConditionType.RISK_HALTED):
         return unreadable_report
     if latch.acknowledged:

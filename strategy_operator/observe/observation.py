@@ -133,6 +133,7 @@ class Observation:
     drain_blocked: tuple[str, str] | None = None
     resource_version: int = 0  # of the copy observed
     halt_requested: str | None = None  # the livestrat.io/halt annotation's note: the desk halted it
+    budget_halts: tuple[tuple[str, str], ...] = ()  # (RiskBudget, breach time): budgets whose breach halts it
     annotations_writable: bool = True  # the operator can add an annotation without replacing what is there
     # spec.promotion not yet granted: the paper strategy it names, as read now; and the livestrat.io/promoted-by note
     paper: PaperTrackRecord | None = None

@@ -178,6 +178,7 @@ class Observer:
             scalable=reading.scalable,
             resource_version=version,
             halt_requested=halt_request,
+            budget_halts=reading.budget_halts,
             annotations_writable=reading.annotations_writable,
             drain_blocked=self._drain_blocked(key, caches, pods),
             claimant=claimant,

@@ -28,7 +28,7 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from livestrat.api import validation
-from livestrat.api.contract import HALT_ANNOTATION
+from livestrat.api.contract import BUDGET_HALT_PREFIX, HALT_ANNOTATION
 from livestrat.api.resource import API_VERSION, KIND, LiveStrategy
 from livestrat.api.status import OPERATOR_FIELDS, RUNTIME_FIELDS, Condition, LiveStrategyStatus
 from strategy_operator.build.policy import SpecProblem
@@ -67,6 +67,7 @@ class Reading:
     status_repairs: tuple[Unreadable, ...] = ()  # the operator's fields that do not read: written back
     scalable: bool = True  # the scale subresource can serve it
     halt_request: str | None = None  # the livestrat.io/halt annotation (its note), also when others do not read
+    budget_halts: tuple[tuple[str, str], ...] = ()  # (RiskBudget, breach time) of each livestrat.io/budget-halt.*
     annotations_writable: bool = True  # absent or a map of strings: a merge patch of one key replaces nothing
 
 
@@ -264,6 +265,19 @@ def _halt_request(annotations: Any) -> str | None:
     return value if isinstance(value, str) else f"(a note that is {_kind(value)})"
 
 
+def _budget_halts(annotations: Any) -> tuple[tuple[str, str], ...]:
+    """The RiskBudgets that halt this member, read on their own as the desk's halt is."""
+    if not isinstance(annotations, Mapping):
+        return ()
+    return tuple(
+        sorted(
+            (str(key).removeprefix(BUDGET_HALT_PREFIX), value if isinstance(value, str) else "")
+            for key, value in annotations.items()
+            if str(key).startswith(BUDGET_HALT_PREFIX)
+        )
+    )
+
+
 def read_object(raw: Mapping[str, Any]) -> Reading:
     """Everything the operator reads of a stored LiveStrategy, and what it cannot read."""
     meta = raw.get("metadata")
@@ -282,5 +296,6 @@ def read_object(raw: Mapping[str, Any]) -> Reading:
         status_repairs=ours,
         scalable=_scalable(raw),
         halt_request=_halt_request(annotations),
+        budget_halts=_budget_halts(annotations),
         annotations_writable=annotations is None or _string_map(annotations),
     )

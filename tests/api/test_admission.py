@@ -13,8 +13,8 @@ import copy
 import aiohttp
 import pytest
 
-from livestrat.api.admission import object_nodes, policy
-from livestrat.api.crd import openapi_schema
+from livestrat.api.admission import budget_policy, object_nodes, policy
+from livestrat.api.crd import budget_openapi_schema, openapi_schema
 from livestrat.api.resource import LiveStrategy
 from livestrat.kube_emulator.admission_policy import denial
 from livestrat.kube_emulator.emulator import ADMIN_HEADERS
@@ -91,3 +91,41 @@ async def test_a_misspelt_limit_is_refused_for_every_client(emulator):
         async with http.patch(f"{url}/{name}", json={"spec": {"replicas": 0}}, headers=merge) as answer:
             assert answer.status == 200, await answer.text()
     assert emulator.read_object(LIVESTRATEGIES, name, namespace="default")["spec"]["replicas"] == 0
+
+
+BUDGET = {
+    "apiVersion": "livestrat.io/v1alpha1",
+    "kind": "RiskBudget",
+    "metadata": {"name": "account"},
+    "spec": {"members": ["ema-cross-btc"], "currency": "USDT", "limits": {"maxDailyLoss": 1000.0}},
+}
+
+
+@pytest.mark.parametrize(
+    "path", [path for path, _ in object_nodes(budget_openapi_schema()["properties"]["spec"])], ids=".".join
+)
+def test_an_undeclared_budget_field_is_refused_at_every_level_naming_it(path):
+    typo = with_field(BUDGET, path, "maxDailyLose", 500)
+    found = denial(
+        *([document] for document in budget_policy()),
+        group="livestrat.io",
+        version="v1alpha1",
+        resource="riskbudgets",
+        operation="CREATE",
+        obj=typo,
+        old=None,
+    )
+    assert found is not None and f"{'.'.join(path)}.maxDailyLose: unknown field" in found.message
+
+
+async def test_a_misspelt_budget_limit_is_refused_for_every_client(emulator):
+    typo = with_field(BUDGET, ("spec", "limits"), "maxDailyLose", 500)
+    url = f"{str(emulator.url).rstrip('/')}/apis/livestrat.io/v1alpha1/namespaces/default/riskbudgets"
+    async with aiohttp.ClientSession(headers=ADMIN_HEADERS) as http:
+        for level in (None, "Ignore", "Warn", "Strict"):
+            params = {"fieldValidation": level} if level else {}
+            async with http.post(url, params=params, json=typo) as answer:
+                assert answer.status == 422, (level, answer.status, await answer.text())
+                assert "spec.limits.maxDailyLose: unknown field" in (await answer.json())["message"]
+        async with http.post(url, json=BUDGET) as answer:
+            assert answer.status == 201, await answer.text()

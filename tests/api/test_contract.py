@@ -23,7 +23,14 @@ import pytest
 import strategy_runtime
 from livestrat.api import contract, runtime_config
 from livestrat.api.contract import ExitCode
-from livestrat.api.status import OPERATOR_FIELDS, RUNTIME_FIELDS, LiveStrategyStatus, NodeState, TradingState
+from livestrat.api.status import (
+    BUDGET_FIELDS,
+    OPERATOR_FIELDS,
+    RUNTIME_FIELDS,
+    LiveStrategyStatus,
+    NodeState,
+    TradingState,
+)
 from strategy_operator.decide import runtime_signals
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -144,8 +151,9 @@ def test_the_status_documents_every_node_state():
 
 
 def test_each_status_field_has_one_writer():
-    assert set(OPERATOR_FIELDS).isdisjoint(RUNTIME_FIELDS)
-    assert set(OPERATOR_FIELDS) | set(RUNTIME_FIELDS) == set(LiveStrategyStatus.model_fields)
+    writers = [set(OPERATOR_FIELDS), set(RUNTIME_FIELDS), set(BUDGET_FIELDS)]
+    assert all(a.isdisjoint(b) for i, a in enumerate(writers) for b in writers[i + 1 :])
+    assert set().union(*writers) == set(LiveStrategyStatus.model_fields)
 
 
 # ------------------------------------------------------------------------------------------------

@@ -1,4 +1,5 @@
-"""The CRD is generated from the models, valid for Kubernetes, structural, and committed current."""
+"""The CRDs (LiveStrategy, RiskBudget) are generated from the models, valid for Kubernetes, structural,
+and committed current."""
 
 from __future__ import annotations
 
@@ -9,11 +10,26 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from livestrat.api.crd import CRD_FILE, build_crd, render_crd
+from livestrat.api.crd import (
+    BUDGET_CRD_FILE,
+    CRD_FILE,
+    build_budget_crd,
+    build_crd,
+    render_all,
+    render_budget_crd,
+    render_crd,
+)
 from tests.support.crd_structural import check_crd, check_schema
 
 ROOT = Path(__file__).resolve().parents[2]
 KUBERNETES_VERSION = "1.34"
+
+
+# Each CRD: its committed file, how it renders, how it builds.
+EVERY_CRD = {
+    "livestrategies": (CRD_FILE, render_crd, build_crd),
+    "riskbudgets": (BUDGET_CRD_FILE, render_budget_crd, build_budget_crd),
+}
 
 
 @pytest.fixture(scope="module")
@@ -21,13 +37,24 @@ def crd() -> dict:
     return build_crd()
 
 
-def test_committed_crd_is_what_the_models_generate():
-    committed = (ROOT / CRD_FILE).read_text()
-    assert committed == render_crd(), "crds/ is stale: run `make crds` and commit the result"
+@pytest.fixture(scope="module", params=list(EVERY_CRD))
+def each_crd(request) -> dict:
+    return EVERY_CRD[request.param][2]()
 
 
-def test_crd_validates_against_the_official_kubernetes_schema(crd):
-    kubernetes_validate.validate(crd, KUBERNETES_VERSION, strict=True)
+@pytest.mark.parametrize("plural", list(EVERY_CRD))
+def test_committed_crd_is_what_the_models_generate(plural):
+    path, render, _build = EVERY_CRD[plural]
+    assert (ROOT / path).read_text() == render(), "crds/ is stale: run `make crds` and commit the result"
+
+
+def test_livestrat_crd_prints_every_crd():
+    documents = list(yaml.safe_load_all(render_all()))
+    assert documents == [build() for _path, _render, build in EVERY_CRD.values()]
+
+
+def test_crd_validates_against_the_official_kubernetes_schema(each_crd):
+    kubernetes_validate.validate(each_crd, KUBERNETES_VERSION, strict=True)
 
 
 def test_official_schema_check_rejects_a_broken_crd(crd):
@@ -37,8 +64,15 @@ def test_official_schema_check_rejects_a_broken_crd(crd):
         kubernetes_validate.validate(broken, KUBERNETES_VERSION, strict=True)
 
 
-def test_crd_schema_is_structural(crd):
-    assert check_crd(crd) == []
+def test_crd_schema_is_structural(each_crd):
+    assert check_crd(each_crd) == []
+
+
+def test_structural_check_finds_an_untyped_budget_node():
+    crd = build_budget_crd()
+    schema = crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
+    del schema["properties"]["spec"]["properties"]["limits"]["properties"]["maxDailyLoss"]["type"]
+    assert "maxDailyLoss" in "\n".join(check_crd(crd))
 
 
 def test_structural_check_finds_untyped_and_referencing_nodes(crd):
@@ -75,15 +109,33 @@ def test_names_and_desk_columns(crd):
     columns = {c["name"]: c["jsonPath"] for c in crd["spec"]["versions"][0]["additionalPrinterColumns"]}
     for wanted in ("Mode", "Venue", "Phase", "Fills", "PnL", "Risk", "Age"):
         assert wanted in columns
-    # every column must point at a field the schema has, or kubectl shows it empty forever
-    schema = crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
-    for path in columns.values():
-        if path == ".metadata.creationTimestamp":
+
+
+def test_the_fleet_view_names_and_columns():
+    crd = build_budget_crd()
+    names = crd["spec"]["names"]
+    assert (names["kind"], names["plural"], names["singular"], names["categories"]) == (
+        "RiskBudget",
+        "riskbudgets",
+        "riskbudget",
+        ["trading"],
+    )
+    assert crd["spec"]["scope"] == "Namespaced"
+    assert crd["spec"]["versions"][0]["subresources"] == {"status": {}}
+    always = [c["name"] for c in crd["spec"]["versions"][0]["additionalPrinterColumns"] if not c.get("priority")]
+    assert always == ["Members", "Exposure", "Daily PnL", "Used", "State", "Age"]
+
+
+def test_every_column_points_at_a_typed_field(each_crd):
+    """A column whose path the schema lacks stays empty forever in kubectl."""
+    schema = each_crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
+    for column in each_crd["spec"]["versions"][0]["additionalPrinterColumns"]:
+        if column["jsonPath"] == ".metadata.creationTimestamp":
             continue
         node = schema
-        for part in path.strip(".").split("."):
+        for part in column["jsonPath"].strip(".").split("."):
             node = node["properties"][part]
-        assert "type" in node, path
+        assert node["type"] == {"date": "string"}.get(column["type"], column["type"]), column
 
 
 def test_defaults_reach_nested_fields(crd):
@@ -95,7 +147,9 @@ def test_defaults_reach_nested_fields(crd):
     assert spec["updatePolicy"]["enum"] == ["Auto", "Manual"]
 
 
-def test_every_cross_field_rule_compiles_as_cel(crd):
+@pytest.mark.parametrize(("plural", "at_least"), [("livestrategies", 10), ("riskbudgets", 6)])
+def test_every_cross_field_rule_compiles_as_cel(plural, at_least):
+    crd = EVERY_CRD[plural][2]()
     import celpy
 
     env = celpy.Environment()
@@ -109,10 +163,12 @@ def test_every_cross_field_rule_compiles_as_cel(crd):
             collect(node["items"])
 
     collect(crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"])
-    assert len(rules) >= 10
+    assert len(rules) >= at_least
     for rule in rules:
         env.compile(rule)
 
 
-def test_crd_yaml_round_trips():
-    assert yaml.safe_load(render_crd()) == build_crd()
+@pytest.mark.parametrize("plural", list(EVERY_CRD))
+def test_crd_yaml_round_trips(plural):
+    _path, render, build = EVERY_CRD[plural]
+    assert yaml.safe_load(render()) == build()

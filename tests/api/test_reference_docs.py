@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from livestrat.api.crd import build_crd
+import pytest
+
+from livestrat.api.crd import build_budget_crd, build_crd
 from livestrat.api.reference import REFERENCE_FILE, render_reference
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -14,9 +16,10 @@ def test_committed_reference_is_current():
     assert (ROOT / REFERENCE_FILE).read_text() == render_reference(), "run `make docs` and commit docs/api.md"
 
 
-def test_every_spec_field_is_documented():
+@pytest.mark.parametrize("build", [build_crd, build_budget_crd], ids=["LiveStrategy", "RiskBudget"])
+def test_every_spec_field_is_documented(build):
     text = render_reference()
-    spec = build_crd()["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]
+    spec = build()["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]
 
     def walk(node, path):
         for name, sub in node.get("properties", {}).items():

@@ -18,6 +18,10 @@ EXPECTED = (
     calls(LS, "livestrategies", *WATCHED, "get", "patch")
     | calls(LS, "livestrategies/status", "patch")
     | calls(LS, "livestrategies/scale", "patch")
+    # RiskBudgets: kopf's watch and finalizer (its daemon's; a deletion releases the members the budget halts); the
+    # operator writes their status (their breach marks members: livestrategies patch)
+    | calls(LS, "riskbudgets", *WATCHED, "patch")
+    | calls(LS, "riskbudgets/status", "patch")
     # the children, watched (label-selected) and kept as desired
     | calls("", "configmaps", *WATCHED, "create", "patch")
     | calls("", "serviceaccounts", *WATCHED, "create", "patch", "delete")

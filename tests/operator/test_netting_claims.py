@@ -8,11 +8,11 @@ from typing import Any
 
 import pytest
 
+from livestrat.kube_emulator.kubelet import Kubelet
 from strategy_operator.decide import claims
 from strategy_operator.observe import observer
 from tests.support.desk import Desk, example, paper
 from tests.support.kube import wait_for
-from tests.support.kubelet import Kubelet
 from tests.support.operator import OperatorThread, fast_settings, operator_writes, peering_crd, running_operator
 from tests.support.watch_gap import WatchGap
 

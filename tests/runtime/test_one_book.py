@@ -62,6 +62,13 @@ async def test_status_state_metrics_and_summary_agree_with_the_ledger_with_a_pos
     assert shown_positions(trading) == positions
     assert trading.unrealized_pnl is not None
     assert all(p.unrealized_pnl is not None for p in trading.positions)
+    # what a RiskBudget adds up: the notional at the mark price, recomputable from the position shown
+    for position in trading.positions:
+        amount, currency = position.notional.split()
+        assert (currency, Decimal(amount)) == (
+            "USDT",
+            (Decimal(position.quantity) * Decimal(position.mark_price)).quantize(Decimal("0.01")),
+        )
     pnl = run.outcome.pnl
     assert pnl is not None
     assert money_text(pnl.realized) == realized

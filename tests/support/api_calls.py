@@ -197,6 +197,22 @@ async def exercise_operator(emulator: KubernetesEmulator, kubeconfig: Path, work
             await wait_for(lambda: desk.phase(name) == "RiskHalted")
             await desk.annotate(name, "livestrat.io/risk-acknowledged", "2026-01-01T00:00:00Z")
             await wait_for(lambda: desk.phase(name) == "Running")
+            # a RiskBudget over it: its breach halts the member, its acknowledgement releases it
+            await desk.apply_budget(
+                {
+                    "apiVersion": "livestrat.io/v1alpha1",
+                    "kind": "RiskBudget",
+                    "metadata": {"name": "account"},
+                    "spec": {"members": [name], "currency": "USDT", "limits": {"maxOpenOrders": 1}},
+                }
+            )
+            desk.push_runtime_status(name, open_orders=5)
+            await wait_for(lambda: desk.phase(name) == "RiskHalted")
+            desk.push_runtime_status(name, open_orders=0)
+            await wait_for(lambda: desk.budget_status("account").get("used") == "0%")
+            at = desk.budget_status("account")["breach"]["breachedAt"]
+            await desk.annotate_budget("account", "livestrat.io/risk-acknowledged", at)
+            await wait_for(lambda: desk.phase(name) == "Running")
             for resource, patch in (  # children edited by hand are put back
                 (
                     "v1/serviceaccounts",

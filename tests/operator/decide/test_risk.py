@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 from tests.support.observations import BREACH, condition, observe, parsed, pod, run
 
 
@@ -51,3 +53,23 @@ def test_a_risk_halt_is_latched_by_the_operator_not_by_what_the_runtime_reports(
     assert plan.replicas == 0 and plan.record_breach == "2026-03-02T12:30:00Z"
     plan, _ = run(observe(status={"risk": BREACH}, recorded="2026-03-02T12:30:00Z", acknowledgement=at))
     assert plan.replicas == 0 and plan.record_breach is None
+
+
+def test_a_budget_breach_halts_the_member_as_its_own_risk_breach_would_whatever_its_on_breach():
+    at = "2026-03-02T11:00:00.250000Z"
+    for on_breach in ("ScaleToZero", "HaltInPlace"):  # its runtime is not halted: the pod stops either way
+        strategy = parsed(risk={"onBreach": on_breach})
+        running = dataclasses.replace(observe(strategy, pods=[pod()]), budget_halts=(("account-a", at),))
+        plan, report = run(running)
+        assert plan.replicas == 0 and plan.hold.reason == "RiskLimitBreached" and plan.hold.asked
+        assert report.status.phase == "Halting"
+        stopped = dataclasses.replace(observe(strategy), budget_halts=(("account-a", at),))
+        plan, report = run(stopped)
+        assert plan.replicas == 0 and report.status.phase == "RiskHalted"
+        assert report.status.halt.reason == "RiskLimitBreached"  # a halt: the member's haltPolicy applies
+        risk = condition(report, "RiskHalted")
+        assert risk["status"] == "True" and risk["reason"] == "RiskBudgetBreached"
+        assert f"kubectl annotate riskbudget account-a livestrat.io/risk-acknowledged={at}" in risk["message"]
+    # the member's own acknowledgement does not release the budget's halt
+    obs = dataclasses.replace(observe(acknowledgement=at), budget_halts=(("account-a", at),))
+    assert run(obs)[0].replicas == 0
