@@ -123,6 +123,7 @@ class OrderGate:
         # budget. Replaced whole while the node runs (``set_share``): the next order meets the new share.
         self.share: Share | None = None
         self.share_denied = 0  # orders denied for the share (also counted in ``denied``)
+        self.share_denial: str | None = None  # the reason of the last of them
 
     def set_share(self, share: Share | None) -> None:
         """Hold new orders within ``share`` from the next one on (None: the strategy left its budget)."""
@@ -376,6 +377,7 @@ class _Door:
         if why is None:
             return True
         self._gate.share_denied += 1
+        self._gate.share_denial = why
         for each in orders:
             self._deny(each, GATE_REASON_PREFIX + why)
         return False
