@@ -26,10 +26,13 @@ from typing import Any
 
 import kopf
 
+from livestrat.api import budget_resource
 from livestrat.api.contract import STRATEGY_LABEL
 from livestrat.api.resource import GROUP, PLURAL, VERSION
 from livestrat.backoff import Backoff
 from strategy_operator import kopf_storage, wakeups
+from strategy_operator.apply.actions import kopf_event
+from strategy_operator.apply.shares import ShareWriter
 from strategy_operator.build import labels
 from strategy_operator.clock import SYSTEM_CLOCK, Clock
 from strategy_operator.kinds import NAMESPACES_INDEX, NODES_INDEX, WATCHED
@@ -59,6 +62,7 @@ class OperatorContext:
     wakeups: wakeups.Wakeups
     slots: asyncio.Semaphore
     peering: PeeringMonitor
+    shares: ShareWriter  # each member's share of its RiskBudget, in its status.budget
     drains: dict[str, str | None] = field(default_factory=dict)  # node -> why it is drained (wake-ups)
     heartbeats: wakeups.Heartbeats = field(default_factory=wakeups.Heartbeats)  # changes that wake nothing
 
@@ -96,6 +100,7 @@ class OperatorContext:
             wakeups=wakeups.Wakeups(),
             slots=asyncio.Semaphore(settings.max_concurrent_reconciles),
             peering=peering,
+            shares=ShareWriter(kube, kopf_event),
         )
 
     async def close(self) -> None:
@@ -209,6 +214,7 @@ def build_registry() -> kopf.OperatorRegistry:
     ) -> None:
         context: OperatorContext = memo.context
         key = (namespace, name)
+        context.shares.see_member(namespace, body, deleted=type == "DELETED")
         if type == "DELETED":
             context.reconciler.forget(key, str(uid or ""))
             context.heartbeats.forget(key)
@@ -217,6 +223,11 @@ def build_registry() -> kopf.OperatorRegistry:
             if context.heartbeats.only_heartbeat(key, body):
                 return  # the reconciler looks again when it would turn stale (its deadline), and not before
         context.wakeups.poke(key)
+
+    # ------------------------------------------------------------------------------ RiskBudgets: members' shares
+    @kopf.on.event(GROUP, VERSION, budget_resource.PLURAL, id="budget-shares", registry=registry)
+    async def budget_changed(type: str | None, namespace: str, body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
+        memo.context.shares.see_budget(namespace, body, deleted=type == "DELETED")
 
     # Asked to stop (deletion, operator exit), the reconciler finishes its pass and exits; cancelled only after 5 s.
     @kopf.daemon(

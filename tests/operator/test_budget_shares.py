@@ -1,0 +1,122 @@
+"""The operator hands each member of a RiskBudget its share (``status.budget``), against the Kubernetes API emulator.
+
+A desk's story: three paper strategies run; the desk applies a RiskBudget over two of them. Each member gets
+its share of the limits in its status; a weight changed in the budget reaches their status; a strategy taken
+out of the budget loses its share; a second budget that lists a strategy already held by the first gives it no
+share and says so, naming both. At rest the operator writes no share again.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from livestrat.api.crd import build_budget_crd
+from tests.support.desk import Desk, paper
+from tests.support.kube import wait_for
+from tests.support.kubelet import Kubelet
+from tests.support.operator import fast_settings, operator_writes, running_operator
+
+pytestmark = pytest.mark.slow
+
+RISKBUDGETS = "livestrat.io/v1alpha1/riskbudgets"
+
+
+def risk_budget(name: str, members: list[str], **spec: Any) -> dict[str, Any]:
+    return {
+        "apiVersion": "livestrat.io/v1alpha1",
+        "kind": "RiskBudget",
+        "metadata": {"name": name, "namespace": "default"},
+        "spec": {
+            "members": members,
+            "currency": "USDT",
+            "limits": {"maxGrossExposure": 10000, "maxDailyLoss": 600, "maxOpenOrders": 8},
+            **spec,
+        },
+    }
+
+
+def share_writes(emulator, since: int) -> list[str]:
+    """The strategies whose status.budget the operator wrote since ``since``."""
+    return [
+        r.url.path.split("/")[-2]
+        for r in operator_writes(emulator, since)
+        if r.url.path.endswith("/status") and isinstance(r.data, dict) and "budget" in (r.data.get("status") or {})
+    ]
+
+
+async def test_members_get_their_shares_and_a_weight_change_reaches_their_status(
+    emulator, desk: Desk, kubelet: Kubelet
+):
+    emulator.add_crd(build_budget_crd())
+    async with running_operator(emulator, fast_settings()):
+        for name in ("alpha", "beta", "gamma"):
+            await desk.apply(paper(name))
+        await wait_for(lambda: all(desk.phase(n) == "Running" for n in ("alpha", "beta", "gamma")), timeout=30)
+
+        emulator.create_object(RISKBUDGETS, risk_budget("desk-usdt", ["alpha", "beta"]), namespace="default")
+        await wait_for(lambda: desk.status("alpha").get("budget") and desk.status("beta").get("budget"), timeout=15)
+        alpha = desk.status("alpha")["budget"]
+        assert alpha["budget"] == "desk-usdt" and alpha["weight"] == 0.5
+        assert alpha["maxGrossExposure"] == "5000.00 USDT" and alpha["maxDailyLoss"] == "300.00 USDT"
+        assert alpha["maxOpenOrders"] == 4 and alpha["reduceOnly"] is False
+        assert "budget" not in desk.status("gamma")  # not a member
+        assert desk.phase("alpha") == "Running"  # the operator's own status fields are untouched
+
+        # The desk gives alpha three times beta's weight.
+        since = len(emulator)
+        emulator.patch_object(
+            RISKBUDGETS,
+            "desk-usdt",
+            {"spec": {"allocation": {"rule": "Weights", "weights": {"alpha": 3, "beta": 1}}}},
+            namespace="default",
+        )
+        await wait_for(lambda: desk.status("beta")["budget"]["maxGrossExposure"] == "2500.00 USDT", timeout=15)
+        assert desk.status("alpha")["budget"]["maxGrossExposure"] == "7500.00 USDT"
+        assert desk.status("alpha")["budget"]["weight"] == 0.75
+        assert sorted(share_writes(emulator, since)) == ["alpha", "beta"]  # one write each
+
+        # At rest, and while the runtimes push their trading state, no share is written again.
+        since = len(emulator)
+        for n in range(3):
+            desk.push_runtime_status("alpha", fills=n)
+            desk.push_runtime_status("beta", fills=n)
+        await desk.apply(paper("delta"))  # another strategy comes: not a member
+        await wait_for(lambda: desk.phase("delta") == "Running", timeout=30)
+        assert share_writes(emulator, since) == []
+
+        # beta leaves the budget: its share goes; alpha now holds all of it.
+        emulator.patch_object(RISKBUDGETS, "desk-usdt", {"spec": {"members": ["alpha"]}}, namespace="default")
+        await wait_for(lambda: "budget" not in desk.status("beta"), timeout=15)
+        await wait_for(lambda: desk.status("alpha")["budget"]["maxGrossExposure"] == "10000.00 USDT", timeout=15)
+
+
+async def test_a_strategy_never_belongs_to_two_budgets_and_the_second_says_so_naming_both(
+    emulator, desk: Desk, kubelet: Kubelet
+):
+    emulator.add_crd(build_budget_crd())
+    async with running_operator(emulator, fast_settings()):
+        for name in ("alpha", "beta"):
+            await desk.apply(paper(name))
+        emulator.create_object(RISKBUDGETS, risk_budget("desk-usdt", ["alpha"]), namespace="default")
+        await wait_for(lambda: desk.status("alpha").get("budget"), timeout=15)
+
+        emulator.create_object(RISKBUDGETS, risk_budget("night-usdt", ["alpha", "beta"]), namespace="default")
+        await wait_for(lambda: desk.status("beta").get("budget"), timeout=15)
+
+        assert desk.status("alpha")["budget"]["budget"] == "desk-usdt"  # the older budget keeps it
+        assert desk.status("alpha")["budget"]["maxGrossExposure"] == "10000.00 USDT"
+        assert desk.status("beta")["budget"]["budget"] == "night-usdt"
+        assert desk.status("beta")["budget"]["maxGrossExposure"] == "5000.00 USDT"  # alpha still counts in its 1/N
+
+        def warnings() -> list[str]:
+            return [
+                e.get("message", "")
+                for e in emulator.list_objects("v1/events", "default")
+                if (e.get("involvedObject") or {}).get("name") == "night-usdt"
+                and e.get("reason") == "MemberOfAnotherBudget"
+            ]
+
+        [message] = await wait_for(warnings, timeout=15)
+        assert "listed by RiskBudgets desk-usdt and night-usdt" in message and "Remove it" in message
