@@ -18,6 +18,8 @@ EXPECTED = (
     calls(LS, "livestrategies", *WATCHED, "get", "patch")
     | calls(LS, "livestrategies/status", "patch")
     | calls(LS, "livestrategies/scale", "patch")
+    # the RiskBudgets, watched: each member's share goes into its status.budget
+    | calls(LS, "riskbudgets", *WATCHED)
     # the children, watched (label-selected) and kept as desired
     | calls("", "configmaps", *WATCHED, "create", "patch")
     | calls("", "serviceaccounts", *WATCHED, "create", "patch", "delete")

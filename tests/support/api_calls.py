@@ -37,6 +37,7 @@ from typing import NamedTuple
 import kmock
 import pytest
 
+from livestrat.api.crd import build_budget_crd
 from tests.support.desk import Desk, example, paper
 from tests.support.kube import wait_for
 from tests.support.kube_emulator import KubernetesEmulator
@@ -137,6 +138,7 @@ async def exercise_operator(emulator: KubernetesEmulator, kubeconfig: Path, work
     """Run the operator through every feature (peering included) and return the API calls it made."""
     since = len(emulator)
     emulator.add_crd(peering_crd(clusterwide=True))
+    emulator.add_crd(build_budget_crd())
     emulator.create_object("kopf.dev/v1/clusterkopfpeerings", {"metadata": {"name": "livestrat"}})
     emulator.add_namespace("live")
     desk, live = Desk(emulator, kubeconfig), Desk(emulator, kubeconfig, "live")
@@ -174,6 +176,12 @@ async def exercise_operator(emulator: KubernetesEmulator, kubeconfig: Path, work
                 timeout=15,
             )
             desk.push_runtime_status(name, fills=1)
+            budget = {
+                "metadata": {"name": "desk-usdt"},
+                "spec": {"members": [name], "currency": "USDT", "limits": {"maxGrossExposure": 1000}},
+            }
+            emulator.create_object("livestrat.io/v1alpha1/riskbudgets", budget, namespace="default")
+            await wait_for(lambda: desk.status(name).get("budget"))  # its share, in its status
             await desk.edit_spec(name, {"risk": {"maxDailyLoss": 1000}})  # Auto: restart
             await live.edit_spec("ema-cross-binance-testnet", {"risk": {"maxDailyLoss": 50}})  # Manual: drift
             await wait_for(lambda: live.is_true("ema-cross-binance-testnet", "ConfigDrift"))

@@ -20,6 +20,11 @@ part of them, is all that is cluster-wide when watching named namespaces.
 - apiGroups: [livestrat.io]
   resources: [livestrategies/scale]
   verbs: [patch]
+# The RiskBudgets: watched, to write each member's share into its status.budget
+# (docs/risk-budget-shares.md).
+- apiGroups: [livestrat.io]
+  resources: [riskbudgets]
+  verbs: [list, watch]
 # The operator's fields of the status (phase, replicas, conditions, ...). It only patches
 # (the strategy pods' Roles grant patch on it too: Kubernetes lets the operator create them
 # only because it holds that itself).
