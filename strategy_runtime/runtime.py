@@ -79,6 +79,9 @@ from strategy_runtime.stop_cause import StopCause, ask_the_operator, halt, known
 
 logger = logging.getLogger("livestrat.runtime")
 
+# How long the push before the node starts may take (its answer brings the RiskBudget share); then it starts anyway.
+FIRST_PUSH_SECONDS = 2.0
+
 EXIT_OK = ExitCode.OK
 EXIT_FAILED = ExitCode.FAILED  # the node failed or asked to shut down after an error
 EXIT_INVALID = ExitCode.INVALID  # the spec cannot run (strategy, catalog, venue settings)
@@ -479,6 +482,10 @@ class StrategyRuntime:
                 heartbeat_interval=config.heartbeat_interval_seconds,
                 on_answer=self._on_own_object,
             )
+            # One push before the node starts: its answer carries the RiskBudget share (status.budget), so the share
+            # is in force before the strategy's first order. Not waited for long: an API server away delays no start.
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.pusher.push_if_due(), FIRST_PUSH_SECONDS)
             self.pusher.start()
 
         loop = asyncio.get_running_loop()

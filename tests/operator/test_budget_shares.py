@@ -17,6 +17,8 @@ from tests.support.desk import Desk, paper
 from tests.support.kube import wait_for
 from tests.support.kubelet import Kubelet
 from tests.support.operator import fast_settings, operator_writes, running_operator
+from tests.support.runtime_process import ROOT
+from tests.support.scripted import read_events, scripted_strategy
 
 pytestmark = pytest.mark.slow
 
@@ -24,6 +26,7 @@ RISKBUDGETS = "livestrat.io/v1alpha1/riskbudgets"
 
 
 def risk_budget(name: str, members: list[str], **spec: Any) -> dict[str, Any]:
+    """A RiskBudget manifest over ``members`` (USDT), with spec fields replaced."""
     return {
         "apiVersion": "livestrat.io/v1alpha1",
         "kind": "RiskBudget",
@@ -120,3 +123,55 @@ async def test_a_strategy_never_belongs_to_two_budgets_and_the_second_says_so_na
 
         [message] = await wait_for(warnings, timeout=15)
         assert "listed by RiskBudgets desk-usdt and night-usdt" in message and "Remove it" in message
+
+
+async def test_a_real_runtime_is_held_within_the_share_the_operator_hands_it_and_a_new_weight_needs_no_restart(
+    emulator, desk: Desk, kube_env, tmp_path
+):
+    # A paper strategy buys 0.01 BTC (about 420 USDT) on every bar of a paced replay. Its budget allows 2,000 USDT of
+    # gross exposure between two members: 1,000 USDT is its share.
+    events = tmp_path / "events.jsonl"
+    strategy = scripted_strategy(str(events), keep_trying_from=2, keep_trying_quantity="0.01")
+    data = {"catalog": {"emptyDir": {}}, "sample": {"bars": 3000, "seed": 42}, "replay": {"speed": 600}}
+    manifest = paper("scalper", strategy=strategy, data=data, risk={"maxNotionalPerOrder": 5000})
+    emulator.add_crd(build_budget_crd())
+
+    def rows(kind: str) -> list[dict]:
+        return [e for e in read_events(str(events)) if e.get("event") == kind] if events.exists() else []
+
+    def denied_for(share: str) -> list[dict]:
+        return [r for r in rows("OrderDenied") if f"RiskBudget desk-usdt maxGrossExposure {share}" in r["reason"]]
+
+    def held() -> float:
+        positions = (desk.status("scalper").get("trading") or {}).get("positions") or []
+        return sum(float(p["quantity"]) for p in positions)
+
+    pods = Kubelet(
+        emulator, workdir=tmp_path / "pods", kubeconfig=kube_env, runtime=True, environ={"PYTHONPATH": str(ROOT)}
+    )
+    async with pods as kubelet, running_operator(emulator, fast_settings(stale_after_seconds=30)):
+        budget = risk_budget("desk-usdt", ["scalper", "night-owl"], limits={"maxGrossExposure": 2000})
+        emulator.create_object(RISKBUDGETS, budget, namespace="default")
+        await desk.apply(manifest)
+        await wait_for(lambda: desk.status("scalper").get("budget"), timeout=30)
+        assert desk.status("scalper")["budget"]["maxGrossExposure"] == "1000.00 USDT"
+
+        await wait_for(lambda: len(denied_for("1000.00 USDT")) >= 3, timeout=90)
+        filled = len(rows("OrderFilled"))
+        await wait_for(lambda: len(denied_for("1000.00 USDT")) >= 8, timeout=30)
+        assert len(rows("OrderFilled")) <= filled + 1  # one already past the gate may fill; then none
+        await wait_for(lambda: held() > 0, timeout=15)
+        assert held() * 42_000 < 1000 * 1.5  # within its share (the price walks around 42,000)
+
+        # The desk gives it the whole budget: its runtime trades again, up to the new share, in the same pod.
+        emulator.patch_object(
+            RISKBUDGETS,
+            "desk-usdt",
+            {"spec": {"allocation": {"rule": "Weights", "weights": {"scalper": 1, "night-owl": 0}}}},
+            namespace="default",
+        )
+        await wait_for(lambda: desk.status("scalper")["budget"]["maxGrossExposure"] == "2000.00 USDT", timeout=15)
+        await wait_for(lambda: len(rows("OrderFilled")) >= filled + 2, timeout=60)
+        await wait_for(lambda: denied_for("2000.00 USDT"), timeout=60)
+        assert len(kubelet.started_pods) == 1  # never restarted
+        assert desk.phase("scalper") == "Running"
