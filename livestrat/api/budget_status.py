@@ -22,6 +22,7 @@ class BudgetState(StrEnum):
 class BudgetConditionType(StrEnum):
     BREACHED = "Breached"
     MEMBERS_REPORTING = "MembersReporting"
+    MEMBER_CONFLICT = "MemberConflict"
 
 
 class InstrumentExposure(StatusModel):
@@ -133,6 +134,7 @@ class RiskBudgetStatus(StatusModel):
     breach: BudgetBreach | None = Field(default=None, description="The latched breach, until acknowledged.")
     conditions: list[Condition] = Field(
         default_factory=list,
-        description="metav1.Condition list: Breached, MembersReporting.",
+        description="metav1.Condition list: Breached, MembersReporting, MemberConflict (a member another, older "
+        "budget holds: it gets its share there, none here).",
         json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["type"]},
     )

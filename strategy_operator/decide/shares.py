@@ -28,6 +28,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from livestrat.api.budget_spec import AllocationRule, BudgetOnBreach, RiskBudgetSpec
+from livestrat.api.contract import RISK_ACK_ANNOTATION
 from livestrat.api.status import BudgetShare, InstrumentShare
 from strategy_operator.decide.allocation import weights
 from strategy_operator.decide.budget_figures import money, parse_money
@@ -61,7 +62,7 @@ class BudgetView:
         except ValidationError:
             spec = None
         breach = (body.get("status") or {}).get("breach") or {}
-        acknowledged = (meta.get("annotations") or {}).get("livestrat.io/risk-acknowledged")
+        acknowledged = (meta.get("annotations") or {}).get(RISK_ACK_ANNOTATION)
         latched = bool(breach.get("breachedAt")) and not same_instant(acknowledged, breach.get("breachedAt"))
         return cls(
             name=str(meta.get("name") or ""),
@@ -123,6 +124,12 @@ def claims(budgets: Sequence[BudgetView]) -> tuple[dict[str, str], list[Conflict
             listed.setdefault(member, []).append(view.name)
     conflicts = [Conflict(m, names[0], tuple(names[1:])) for m, names in sorted(listed.items()) if len(names) > 1]
     return holder, conflicts
+
+
+def held_elsewhere(name: str, budgets: Sequence[BudgetView]) -> dict[str, str]:
+    """For the budget ``name``'s status (``BudgetObservation.held_elsewhere``): each strategy another budget holds."""
+    holder, _ = claims(budgets)
+    return {member: other for member, other in holder.items() if other != name}
 
 
 def _part(limit: float | None, weight: Decimal, currency: str) -> str | None:
