@@ -390,10 +390,18 @@ class _Door:
         if why is not None:
             self._reject_modify(order, GATE_REASON_PREFIX + why)
             return False
+        quantity = command.quantity or order.quantity
+        share = self._gate.share
+        if share is not None:
+            beyond = self._share_check.modify_refusal(share, order, quantity, command.price or command.trigger_price)
+            if beyond is not None:
+                self._gate.share_denied += 1
+                self._gate.share_denial = beyond
+                self._reject_modify(order, GATE_REASON_PREFIX + beyond)
+                return False
         limit = self._gate.max_notional
         if limit is None:
             return True
-        quantity = command.quantity or order.quantity
         price = command.price or command.trigger_price or self._order_price(order)
         notional = self._notional(order.instrument_id, order.side, quantity, price)
         if notional is None:

@@ -15,6 +15,9 @@ An order that adds is denied (not a breach: nothing broke yet) when
 - the exposure after it would be over a limit and over the exposure before it: the instrument's
   ``|notional|``, the gross ``Σ|notional|`` and the net ``|Σ signed notional|`` over every instrument.
 
+A modification that raises a working order's quantity is checked as an order of the added quantity
+(``modify_refusal``); one that lowers it or moves only its price adds nothing.
+
 Notional is NautilusTrader's ``Instrument.notional_value`` at the price the gate uses for
 ``maxNotionalPerOrder``: the order's own, or for a market order the best price the cache has (bars
 included); a position in another instrument at its mid, else its last trade or bar. Only notional in
@@ -24,12 +27,13 @@ the share's currency counts (as in the budget's sums). An adding order that cann
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from decimal import Decimal
 
 from nautilus_trader.cache.cache import Cache
 from nautilus_trader.model.enums import OrderSide
 from nautilus_trader.model.identifiers import InstrumentId
-from nautilus_trader.model.objects import Price
+from nautilus_trader.model.objects import Price, Quantity
 from nautilus_trader.model.orders import Order
 
 from strategy_runtime.risk.share import Money, Share
@@ -46,6 +50,14 @@ def reduces(before: Decimal, after: Decimal) -> bool:
     return after == 0 or (before * after > 0 and abs(after) <= abs(before))
 
 
+@dataclass(frozen=True)
+class _Adding:
+    order: Order
+    quantity: Decimal  # what it adds: the order's quantity, or the rise of a working order's
+    price: Price | None
+    label: str  # how the denial names it
+
+
 class ShareCheck:
     """``refusal(share, orders)``: why ``orders`` would take the strategy beyond ``share`` (None: they pass)."""
 
@@ -60,27 +72,49 @@ class ShareCheck:
         self._mark_price = mark_price
 
     def refusal(self, share: Share, orders: Iterable[Order]) -> str | None:
+        """Why submitting ``orders`` would take the strategy beyond ``share``; None if it would not."""
         # A contingent order (an OTO's stop-loss or take-profit) waits for its parent and closes what that opens.
-        adding = [o for o in orders if not o.is_reduce_only and o.parent_order_id is None]
+        adding = [
+            _Adding(o, o.quantity.as_decimal(), self._order_price(o), f"order {o.client_order_id}")
+            for o in orders
+            if not o.is_reduce_only and o.parent_order_id is None
+        ]
+        return self._refusal(share, adding, new_orders=len(adding))
+
+    def modify_refusal(self, share: Share, order: Order, quantity: Quantity, price: Price | None) -> str | None:
+        """Why raising working ``order`` to ``quantity`` would take the strategy beyond ``share`` (a modification
+        that does not raise the quantity, or of a reduce-only order, adds nothing: None)."""
+        added = quantity.as_decimal() - order.quantity.as_decimal()
+        if added <= 0 or order.is_reduce_only or order.parent_order_id is not None:
+            return None
+        what = f"modification of {order.client_order_id} to {quantity}"
+        return self._refusal(share, [_Adding(order, added, price or self._order_price(order), what)], new_orders=0)
+
+    def _refusal(self, share: Share, adding: list[_Adding], *, new_orders: int) -> str | None:
+        """``adding``: quantities on their way to the venue (new orders, or the rise of a working one), beside the
+        working orders the cache holds; ``new_orders``: how many working orders they add."""
         if not adding:
             return None
         cache = self._cache
         before = self._positions()
         after = dict(before)
-        for instrument_id in {o.instrument_id for o in adding}:
-            sides = {o.side for o in adding if o.instrument_id == instrument_id}
+        for instrument_id in {a.order.instrument_id for a in adding}:
+            sides = {a.order.side for a in adding if a.order.instrument_id == instrument_id}
             working = [w for w in self._working(instrument_id) if w.side in sides and not w.is_reduce_only]
             total = after.get(instrument_id, ZERO)
             total += sum((_signed(w, w.leaves_qty.as_decimal()) for w in working), ZERO)
-            total += sum(
-                (_signed(o, o.quantity.as_decimal()) for o in adding if o.instrument_id == instrument_id), ZERO
-            )
+            total += sum((_signed(a.order, a.quantity) for a in adding if a.order.instrument_id == instrument_id), ZERO)
             after[instrument_id] = total
-        growing = [o for o in adding if not reduces(before.get(o.instrument_id, ZERO), after[o.instrument_id])]
+        growing = [
+            a.order
+            for a in adding
+            if not reduces(before.get(a.order.instrument_id, ZERO), after[a.order.instrument_id])
+        ]
         if not growing:
             return None
         first = growing[0]
-        what = f"order {first.client_order_id} ({first.side_string()} {first.quantity} {first.instrument_id})"
+        label = next(a.label for a in adding if a.order is first)
+        what = f"{label} ({first.side_string()} {first.quantity} {first.instrument_id})"
         budget = f"RiskBudget {share.budget}"
         if share.reduce_only:
             return (
@@ -89,16 +123,16 @@ class ShareCheck:
             )
         if share.max_open_orders is not None:
             working = len(cache.orders_open()) + len(cache.orders_inflight()) + len(cache.orders_emulated())
-            if working + len(adding) > share.max_open_orders:
+            if new_orders and working + new_orders > share.max_open_orders:
                 return (
-                    f"{what} would make {working + len(adding)} working orders, over this strategy's share of "
+                    f"{what} would make {working + new_orders} working orders, over this strategy's share of "
                     f"{budget} maxOpenOrders {share.max_open_orders}"
                 )
         if share.max_gross is None and share.max_net is None and not share.instruments:
             return None
         prices: dict[InstrumentId, Price | None] = {}
-        for order in adding:
-            prices.setdefault(order.instrument_id, self._order_price(order))
+        for each in adding:
+            prices.setdefault(each.order.instrument_id, each.price)
         for instrument_id in after:
             if instrument_id not in prices:
                 prices[instrument_id] = self._mark_price(instrument_id)

@@ -16,9 +16,9 @@ from nautilus_trader.cache.cache import Cache
 from nautilus_trader.common.component import MessageBus, TestClock
 from nautilus_trader.common.factories import OrderFactory
 from nautilus_trader.core.uuid import UUID4
-from nautilus_trader.execution.messages import SubmitOrder
+from nautilus_trader.execution.messages import ModifyOrder, SubmitOrder
 from nautilus_trader.model.enums import OmsType, OrderSide
-from nautilus_trader.model.events import OrderDenied
+from nautilus_trader.model.events import OrderDenied, OrderModifyRejected
 from nautilus_trader.model.identifiers import PositionId, StrategyId, TraderId
 from nautilus_trader.model.objects import Price, Quantity
 from nautilus_trader.model.position import Position
@@ -49,6 +49,7 @@ class Desk:
             self.cache.add_quote_tick(TestDataStubs.quote_tick(instrument, bid_price=bid, ask_price=ask))
         self.reached: list[object] = []
         self.denials: list[OrderDenied] = []
+        self.modify_rejections: list[OrderModifyRejected] = []
         self.breaches: list[Breach] = []
         self._clients: dict = {}  # the execution engine's clients: none here
         self.msgbus.register(EXEC_ENDPOINT, self.execute)
@@ -64,6 +65,8 @@ class Desk:
     def _event(self, event: object) -> None:
         if isinstance(event, OrderDenied):
             self.denials.append(event)
+        elif isinstance(event, OrderModifyRejected):
+            self.modify_rejections.append(event)
 
     def share(self, **fields) -> None:
         """The operator's ``status.budget`` for this strategy, as the status push's answer carries it."""
@@ -81,7 +84,7 @@ class Desk:
         )
         self.cache.add_position(Position(instrument, fill), OmsType.NETTING)
 
-    def working(self, instrument, side: OrderSide, quantity: str, price: str) -> None:
+    def working(self, instrument, side: OrderSide, quantity: str, price: str):
         """A limit order accepted by the venue, not filled yet."""
         order = self.factory.limit(instrument.id, side, Quantity.from_str(quantity), Price.from_str(price))
         self.cache.add_order(order)
@@ -89,6 +92,25 @@ class Desk:
         self.cache.update_order(order)
         order.apply(TestEventStubs.order_accepted(order))
         self.cache.update_order(order)
+        return order
+
+    def modify(self, order, quantity: str) -> bool:
+        """The strategy raises or lowers a working order's quantity; True if the modification passed the gate."""
+        before = len(self.reached)
+        command = ModifyOrder(
+            trader_id=TRADER,
+            strategy_id=STRATEGY,
+            instrument_id=order.instrument_id,
+            client_order_id=order.client_order_id,
+            venue_order_id=order.venue_order_id,
+            quantity=Quantity.from_str(quantity),
+            price=None,
+            trigger_price=None,
+            command_id=UUID4(),
+            ts_init=0,
+        )
+        self.msgbus.send(EXEC_ENDPOINT, command)
+        return len(self.reached) > before
 
     def send(self, instrument, side: OrderSide, quantity: str, price: str | None = None, *, reduce_only=False):
         """The strategy submits an order (a limit order at ``price``, else a market order); True if it passed."""
@@ -139,6 +161,19 @@ def test_working_orders_on_the_same_side_count_as_if_they_filled():
 
     assert not desk.send(BTC, OrderSide.BUY, "0.030000", "40000.00")  # 0.13 BTC if both fill: 5200
     assert desk.send(BTC, OrderSide.SELL, "0.030000", "40000.00")  # the other side: a short of 1200 at most
+
+
+def test_a_working_order_raised_beyond_the_share_is_rejected_and_one_lowered_passes():
+    desk = Desk()
+    resting = desk.working(BTC, OrderSide.BUY, "0.100000", "40000.00")  # 4000 USDT if it fills
+    desk.share(maxGrossExposure="5000 USDT", maxOpenOrders=1)
+
+    assert desk.modify(resting, "0.120000")  # 4800: within (and no new working order)
+    assert not desk.modify(resting, "0.150000")  # 6000: beyond
+    reason = desk.modify_rejections[-1].reason
+    assert reason.startswith(GATE_REASON_PREFIX)
+    assert f"modification of {resting.client_order_id} to 0.150000" in reason and "maxGrossExposure 5000 USDT" in reason
+    assert desk.modify(resting, "0.050000")
 
 
 def test_net_exposure_lets_a_hedge_through_and_denies_what_adds_to_the_net():
