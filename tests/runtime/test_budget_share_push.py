@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.support.catalogs import flat, write_price_path
+from tests.support.catalogs import falling, flat, write_price_path
 from tests.support.kube import LIVESTRATEGIES, wait_for
 from tests.support.runtime_process import RuntimeProcess, paper_spec, strategy_config
 from tests.support.scripted import read_events, scripted_strategy
@@ -105,3 +105,56 @@ async def test_the_operators_share_reaches_the_running_gate_and_a_change_of_shar
     finally:
         runtime.kill()
     assert code == 0, runtime.output()
+
+
+async def test_a_daily_loss_share_that_arrives_mid_run_halts_a_strategy_without_limits_of_its_own(
+    tmp_path, emulator, kubeconfig_path
+):
+    # The strategy has no maxDailyLoss of its own; it buys on every bar while the price falls 0.5 % a bar.
+    events = tmp_path / "events.jsonl"
+    catalog = write_price_path(tmp_path / "catalog", falling(3_000))
+    spec = paper_spec(scripted_strategy(str(events), keep_trying_from=2, keep_trying_quantity="0.01"), data=PACED)
+    emulator.add_namespace(NAMESPACE)
+    manifest = {"apiVersion": "livestrat.io/v1alpha1", "kind": "LiveStrategy", "metadata": {"name": NAME}, "spec": spec}
+    emulator.create_object(LIVESTRATEGIES, manifest, namespace=NAMESPACE)
+    emulator.patch_object(LIVESTRATEGIES, NAME, {"status": RUNNING}, namespace=NAMESPACE, subresource="status")
+    config, path = strategy_config(
+        tmp_path,
+        spec,
+        name=NAME,
+        namespace=NAMESPACE,
+        catalog=catalog,
+        report_status=True,
+        heartbeat_interval_seconds=HEARTBEAT,
+    )
+
+    def risk() -> dict:
+        return (emulator.read_object(LIVESTRATEGIES, NAME, namespace=NAMESPACE) or {}).get("status", {}).get(
+            "risk"
+        ) or {}
+
+    runtime = RuntimeProcess.start(config, path, env={"KUBECONFIG": str(kubeconfig_path)})
+    try:
+        await runtime.wait_ready()
+        filled = await wait_for(
+            lambda: (
+                [e for e in read_events(str(events)) if e.get("event") == "OrderFilled"][4:]
+                if events.exists()
+                else None
+            ),
+            timeout=60,
+        )
+        assert filled and risk()["state"] == "Active"  # a loss, and nothing to hold it to yet
+
+        # Its budget's share of maxDailyLoss: 5 USDT, written while it runs.
+        share_written = {"budget": share(1, maxDailyLoss="5 USDT")}
+        emulator.patch_object(
+            LIVESTRATEGIES, NAME, {"status": share_written}, namespace=NAMESPACE, subresource="status"
+        )
+
+        halted = await wait_for(lambda: risk() if risk().get("state") == "Halted" else None, timeout=30)
+        assert halted["breachedLimit"] == "maxDailyLoss"
+        assert "this strategy's share of RiskBudget desk-usdt maxDailyLoss" in halted["reason"], halted
+        assert runtime.process.poll() is None  # halted by its guard, in the same process (the operator stops it)
+    finally:
+        runtime.kill()
