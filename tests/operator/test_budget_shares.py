@@ -94,6 +94,11 @@ async def test_members_get_their_shares_and_a_weight_change_reaches_their_status
         await wait_for(lambda: "budget" not in desk.status("beta"), timeout=15)
         await wait_for(lambda: desk.status("alpha")["budget"]["maxGrossExposure"] == "10000.00 USDT", timeout=15)
 
+        # The budget is deleted: no strategy holds a share of it any more.
+        emulator.delete_object(RISKBUDGETS, "desk-usdt", namespace="default")
+        await wait_for(lambda: "budget" not in desk.status("alpha"), timeout=15)
+        assert desk.phase("alpha") == "Running"
+
 
 async def test_a_strategy_never_belongs_to_two_budgets_and_the_second_says_so_naming_both(
     emulator, desk: Desk, kubelet: Kubelet
