@@ -39,6 +39,10 @@ WEIGHT_PLACES = 6
 PERFORMANCE_WEIGHT_PLACES = 2
 
 
+def _mapping(value: Any) -> Mapping[str, Any]:
+    return value if isinstance(value, Mapping) else {}
+
+
 @dataclass(frozen=True)
 class BudgetView:
     """What the share writer reads of one RiskBudget."""
@@ -56,18 +60,19 @@ class BudgetView:
 
     @classmethod
     def read(cls, body: Mapping[str, Any]) -> BudgetView:
-        meta = body.get("metadata") or {}
+        meta = _mapping(body.get("metadata"))
         try:
             spec: RiskBudgetSpec | None = RiskBudgetSpec.model_validate(body.get("spec") or {})
         except ValidationError:
             spec = None
-        breach = (body.get("status") or {}).get("breach") or {}
-        acknowledged = (meta.get("annotations") or {}).get(RISK_ACK_ANNOTATION)
+        breach = _mapping(_mapping(body.get("status")).get("breach"))
+        acknowledged = _mapping(meta.get("annotations")).get(RISK_ACK_ANNOTATION)
+        generation = meta.get("generation")
         latched = bool(breach.get("breachedAt")) and not same_instant(acknowledged, breach.get("breachedAt"))
         return cls(
             name=str(meta.get("name") or ""),
             created=str(meta.get("creationTimestamp") or ""),
-            generation=meta.get("generation"),
+            generation=generation if isinstance(generation, int) else None,
             spec=spec,
             reduce_only=latched and breach.get("onBreach") == BudgetOnBreach.REDUCE_ONLY,
         )
@@ -83,11 +88,13 @@ class MemberView:
 
     @classmethod
     def read(cls, body: Mapping[str, Any]) -> MemberView:
-        status = body.get("status") or {}
+        """Whatever the object holds (one stored past validation may hold anything): what does not read is absent."""
+        status, meta = _mapping(body.get("status")), _mapping(body.get("metadata"))
+        budget, pnl = status.get("budget"), _mapping(status.get("trading")).get("totalPnl")
         return cls(
-            name=str((body.get("metadata") or {}).get("name") or ""),
-            budget=status.get("budget"),
-            total_pnl=(status.get("trading") or {}).get("totalPnl"),
+            name=str(meta.get("name") or ""),
+            budget=budget if isinstance(budget, Mapping) else None,
+            total_pnl=pnl if isinstance(pnl, str) else None,
         )
 
 
