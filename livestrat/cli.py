@@ -24,7 +24,7 @@ def _cmd_validate(args: argparse.Namespace) -> int:
     failed = 0
     for path in args.files:
         try:
-            documents = list(manifests.load_strategies(Path(path)))
+            documents = list(manifests.load_checkable(Path(path)))
         except manifests.ManifestError as exc:
             # Keep going: one unreadable file must not hide the verdict on the others.
             failed += 1
@@ -38,7 +38,7 @@ def _cmd_validate(args: argparse.Namespace) -> int:
                 print(f"{where}: INVALID")
                 for problem in found:
                     print(f"  {problem}")
-            elif args.strict:
+            elif args.strict and manifests.is_strategy(doc):  # a RiskBudget has nothing more to check
                 failed += _strict(args, path, where, doc)
             else:
                 print(f"{where}: ok ({doc['metadata'].get('name', '?')})")
@@ -252,7 +252,7 @@ def build_parser() -> argparse.ArgumentParser:
         "Applies the API's types, bounds, defaults and the CRD's CEL rules, as the API server "
         "would; prints each problem with its field. Exit status 1 if any manifest is invalid.",
     )
-    p.add_argument("files", nargs="+", metavar="FILE", help="YAML files with LiveStrategy documents")
+    p.add_argument("files", nargs="+", metavar="FILE", help="YAML files with LiveStrategy (or RiskBudget) documents")
     p.add_argument(
         "--strict",
         action="store_true",

@@ -8,7 +8,7 @@ from typing import Any
 
 import yaml
 
-from livestrat.api import resource
+from livestrat.api import budget_resource, resource
 
 
 class ManifestError(Exception):
@@ -49,6 +49,10 @@ def is_strategy(doc: Any) -> bool:
     return isinstance(doc, dict) and doc.get("kind") == resource.KIND
 
 
+def is_budget(doc: Any) -> bool:
+    return isinstance(doc, dict) and doc.get("kind") == budget_resource.KIND
+
+
 def load_strategies(path: Path) -> Iterator[tuple[int, Any]]:
     """The LiveStrategy documents of a file with their index; other kinds (a Secret) are skipped."""
     docs = load_documents(path)
@@ -57,6 +61,17 @@ def load_strategies(path: Path) -> Iterator[tuple[int, Any]]:
         kinds = sorted({str(d.get("kind")) for d in docs if isinstance(d, dict)})
         seen = f" (found kind {', '.join(kinds)})" if kinds else " (the file is empty)"
         raise ManifestError(f"{path}: no {resource.KIND} document in this file{seen}")
+    yield from found
+
+
+def load_checkable(path: Path) -> Iterator[tuple[int, Any]]:
+    """The documents `livestrat validate` checks (LiveStrategies and RiskBudgets) with their index."""
+    docs = load_documents(path)
+    found = [(i, d) for i, d in enumerate(docs) if is_strategy(d) or is_budget(d) or not isinstance(d, dict)]
+    if not found:
+        kinds = sorted({str(d.get("kind")) for d in docs if isinstance(d, dict)})
+        seen = f" (found kind {', '.join(kinds)})" if kinds else " (the file is empty)"
+        raise ManifestError(f"{path}: no {resource.KIND} or {budget_resource.KIND} document in this file{seen}")
     yield from found
 
 

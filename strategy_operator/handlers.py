@@ -10,6 +10,9 @@
   ``max_concurrent_reconciles`` strategies reconcile at the same time.
 - A deletion handler behind the ``livestrat.io/halt-before-delete`` finalizer: the strategy
   halts, its pod exits (bounded in time), then the LiveStrategy is released.
+- One budget reconciler per RiskBudget (a kopf daemon, :mod:`strategy_operator.budget_reconciler`),
+  woken when one of its members changes (a watch cache of what budgets read of every LiveStrategy)
+  or the budget does.
 
 kopf keeps its own bookkeeping in ``livestrat.io/`` annotations (the deletion handler's progress; its
 last-handled configuration is never stored: :class:`~strategy_operator.kopf_storage.DiffBaseStorage`);
@@ -31,13 +34,24 @@ from livestrat.api.contract import STRATEGY_LABEL
 from livestrat.api.resource import GROUP, PLURAL, VERSION
 from livestrat.backoff import Backoff
 from strategy_operator import kopf_storage, wakeups
-from strategy_operator.apply.actions import kopf_event
+from strategy_operator.apply.actions import Events, kopf_event
+from strategy_operator.apply.budget import mark
 from strategy_operator.apply.shares import ShareWriter
+from strategy_operator.budget_reconciler import RESYNC_SECONDS as BUDGET_RESYNC_SECONDS
+from strategy_operator.budget_reconciler import BudgetReconciler
 from strategy_operator.build import labels
 from strategy_operator.clock import SYSTEM_CLOCK, Clock
-from strategy_operator.kinds import NAMESPACES_INDEX, NODES_INDEX, WATCHED
+from strategy_operator.kinds import (
+    BUDGET_HALTS_INDEX,
+    BUDGETS_INDEX,
+    MEMBERS_INDEX,
+    NAMESPACES_INDEX,
+    NODES_INDEX,
+    WATCHED,
+)
 from strategy_operator.kube_client import KubeClient, login
 from strategy_operator.metrics import OperatorMetrics
+from strategy_operator.observe.budget import member_entry
 from strategy_operator.observe.caches import Caches, cached, kill_switch_engaged, node_drain
 from strategy_operator.observe.observer import Gone
 from strategy_operator.peering import FAULTS, PeeringMonitor
@@ -63,6 +77,7 @@ class OperatorContext:
     slots: asyncio.Semaphore
     peering: PeeringMonitor
     shares: ShareWriter  # each member's share of its RiskBudget, in its status.budget
+    budgets: BudgetReconciler
     drains: dict[str, str | None] = field(default_factory=dict)  # node -> why it is drained (wake-ups)
     heartbeats: wakeups.Heartbeats = field(default_factory=wakeups.Heartbeats)  # changes that wake nothing
 
@@ -84,6 +99,7 @@ class OperatorContext:
             metrics, lambda: login(kopf_settings), pool_size=max(8, settings.max_concurrent_reconciles * 2)
         )
         reconciler = Reconciler(settings, kube, metrics, clock=clock)
+        budgets = BudgetReconciler(kube, Events(metrics), clock)
         reconciler.phases, reconciler.failures = phases, failures
         peering = PeeringMonitor(kube, settings.peering, identity, priority)
         metrics.paused_by = lambda: peering.reason
@@ -101,6 +117,7 @@ class OperatorContext:
             slots=asyncio.Semaphore(settings.max_concurrent_reconciles),
             peering=peering,
             shares=ShareWriter(kube, kopf_event),
+            budgets=budgets,
         )
 
     async def close(self) -> None:
@@ -226,7 +243,9 @@ def build_registry() -> kopf.OperatorRegistry:
 
     # ------------------------------------------------------------------------------ RiskBudgets: members' shares
     @kopf.on.event(GROUP, VERSION, budget_resource.PLURAL, id="budget-shares", registry=registry)
-    async def budget_changed(type: str | None, namespace: str, body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
+    async def shares_of_budget_changed(
+        type: str | None, namespace: str, body: kopf.Body, memo: kopf.Memo, **_: Any
+    ) -> None:
         memo.context.shares.see_budget(namespace, body, deleted=type == "DELETED")
 
     # Asked to stop (deletion, operator exit), the reconciler finishes its pass and exits; cancelled only after 5 s.
@@ -298,4 +317,94 @@ def build_registry() -> kopf.OperatorRegistry:
         finally:
             context.wakeups.unsubscribe(key, woken)
 
+    # ------------------------------------------------------------------------------ RiskBudgets
+
+    @kopf.index(GROUP, VERSION, PLURAL, id=MEMBERS_INDEX, registry=registry)
+    async def budget_members(namespace: str, name: str, body: kopf.Body, **_: Any) -> dict[Any, Any]:
+        return {(namespace, name): member_entry(body)}
+
+    @kopf.index(GROUP, VERSION, PLURAL, id=BUDGET_HALTS_INDEX, registry=registry)
+    async def budget_halts(namespace: str, name: str, body: kopf.Body, **_: Any) -> dict[Any, Any]:
+        return {(namespace, budget): name for budget in member_entry(body)["halts"]}
+
+    @kopf.index(GROUP, VERSION, budget_resource.PLURAL, id=BUDGETS_INDEX, registry=registry)
+    async def budgets_of(namespace: str, name: str, spec: Mapping[str, Any], **_: Any) -> dict[Any, Any]:
+        members = spec.get("members")
+        return {(namespace, m): name for m in members if isinstance(m, str)} if isinstance(members, list) else {}
+
+    @kopf.on.event(GROUP, VERSION, PLURAL, id="wake-budgets", registry=registry)
+    async def member_changed(namespace: str, name: str, body: kopf.Body, memo: kopf.Memo, **kwargs: Any) -> None:
+        budgets = set(kwargs[BUDGETS_INDEX].get((namespace, name), []))
+        budgets |= set(member_entry(body)["halts"])  # a former member its budget's breach still marks
+        for budget in budgets:
+            memo.context.wakeups.poke(budget_key(namespace, budget))
+
+    @kopf.on.event(GROUP, VERSION, budget_resource.PLURAL, id="wake-budget", registry=registry)
+    async def budget_changed(type: str | None, namespace: str, name: str, memo: kopf.Memo, **_: Any) -> None:
+        if type == "DELETED":
+            memo.context.budgets.forget(namespace, name)
+        memo.context.wakeups.poke(budget_key(namespace, name))
+
+    @kopf.daemon(
+        GROUP,
+        VERSION,
+        budget_resource.PLURAL,
+        id="budget-reconciler",
+        cancellation_backoff=5.0,
+        cancellation_timeout=10.0,
+        registry=registry,
+    )
+    async def budget_reconciler(
+        body: kopf.Body, namespace: str, name: str, stopped: kopf.DaemonStopped, memo: kopf.Memo, **kwargs: Any
+    ) -> None:
+        context: OperatorContext = memo.context
+        key = budget_key(namespace, name)
+        members, halts = kwargs[MEMBERS_INDEX], kwargs[BUDGET_HALTS_INDEX]
+
+        def entry(ns: str, member: str) -> Mapping[str, Any] | None:
+            return next(iter(members.get((ns, member), [])), None)
+
+        woken = context.wakeups.subscribe(key)
+        stop = asyncio.ensure_future(stopped.wait())
+        timeout: float | None = 0.0  # at once: a budget created over members already breaching it
+        failures = 0
+        try:
+            while not stopped:
+                await wakeups.wait(woken, stop, timeout)
+                if stopped:
+                    break
+                woken.clear()
+                try:
+                    recheck = await context.budgets.reconcile(body, entry, list(halts.get((namespace, name), [])))
+                except Exception as exc:  # retried with backoff; an event already says why when a member was not marked
+                    failures += 1
+                    timeout = RETRY.delay(failures)
+                    operator_log.warning(
+                        "riskbudget %s/%s: reconciliation failed (%s: %s); retrying in %.1fs",
+                        namespace,
+                        name,
+                        type(exc).__name__,
+                        exc,
+                        timeout,
+                    )
+                else:
+                    failures = 0
+                    timeout = min(recheck, BUDGET_RESYNC_SECONDS) if recheck is not None else BUDGET_RESYNC_SECONDS
+        finally:
+            stop.cancel()
+            context.wakeups.unsubscribe(key, woken)
+
+    @kopf.on.delete(GROUP, VERSION, budget_resource.PLURAL, id="release-members", registry=registry)
+    async def release_members(namespace: str, name: str, memo: kopf.Memo, **kwargs: Any) -> None:
+        # A deleted budget can no longer be acknowledged: deleting it is the user's release of the members it halts.
+        context: OperatorContext = memo.context
+        for member in sorted(set(kwargs[BUDGET_HALTS_INDEX].get((namespace, name), []))):
+            await mark(context.kube, namespace, member, name, None)
+        context.budgets.forget(namespace, name)
+
     return registry
+
+
+def budget_key(namespace: str, name: str) -> tuple[str, str]:
+    """A RiskBudget's wake-up key: apart from a LiveStrategy's of the same name ("/" is in no object's name)."""
+    return (namespace, f"{budget_resource.PLURAL}/{name}")

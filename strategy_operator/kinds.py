@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from livestrat.api import budget_resource
 from livestrat.api.resource import GROUP, KIND, PLURAL, VERSION
 
 
@@ -45,6 +46,7 @@ KINDS: dict[str, Kind] = {
         Kind("PodDisruptionBudget", "policy", "v1", "poddisruptionbudgets", watched=True),
         Kind("Secret", "", "v1", "secrets"),  # read only when a pod is about to need it
         Kind(KIND, GROUP, VERSION, PLURAL),  # watched by kopf itself (its handlers)
+        Kind(budget_resource.KIND, GROUP, VERSION, budget_resource.PLURAL),  # watched by kopf itself too
         # kopf's peering object (with LIVESTRAT_PEERING): read to tell whether this replica acts (peering.py)
         Kind("ClusterKopfPeering", "kopf.dev", "v1", "clusterkopfpeerings", namespaced=False),
     )
@@ -52,3 +54,6 @@ KINDS: dict[str, Kind] = {
 WATCHED = [kind for kind in KINDS.values() if kind.watched]
 NAMESPACES_INDEX = "livestrat_namespaces"  # the namespaces whose kill switch is engaged
 NODES_INDEX = "livestrat_nodes"  # the nodes being drained (cordoned, or marked for removal), and why
+MEMBERS_INDEX = "livestrat_budget_members"  # (namespace, LiveStrategy) -> what a RiskBudget reads of it
+BUDGETS_INDEX = "livestrat_budgets"  # (namespace, member) -> the RiskBudgets naming it in spec.members
+BUDGET_HALTS_INDEX = "livestrat_budget_halts"  # (namespace, RiskBudget) -> the LiveStrategies its breach marks

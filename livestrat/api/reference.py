@@ -147,7 +147,7 @@ def _budget_reference(header: str) -> list[str]:
         f"Plural `{budget_resource.PLURAL}`, singular `{budget_resource.SINGULAR}`, short name "
         f"`{', '.join(budget_resource.SHORT_NAMES)}`, category `{', '.join(budget_resource.CATEGORIES)}`. "
         "Subresource: `status`. Limits across several LiveStrategies trading one venue account "
-        "(docs/risk-budgets.md).",
+        "(docs/risk-budgets.md). `livestrat validate FILE` checks a RiskBudget offline too.",
         "",
         "## metadata",
         "",

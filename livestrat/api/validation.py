@@ -1,4 +1,4 @@
-"""Offline validation of LiveStrategy manifests, in the order the API server applies it.
+"""Offline validation of LiveStrategy (and RiskBudget) manifests, in the order the API server applies it.
 
 1. Structure, types, enums and bounds: the pydantic models in strict JSON mode (the API
    server does not coerce ``"1"`` into ``1`` either), which also fill in defaults.
@@ -23,8 +23,9 @@ import celpy
 from celpy import celtypes
 from pydantic import ValidationError
 
-from livestrat.api import resource
-from livestrat.api.crd import openapi_schema
+from livestrat.api import budget_resource, resource
+from livestrat.api.budget_resource import RiskBudget
+from livestrat.api.crd import budget_openapi_schema, openapi_schema
 from livestrat.api.resource import LiveStrategy
 from livestrat.api.spec import CREDENTIAL_NAME
 
@@ -63,9 +64,14 @@ def _schema() -> dict[str, Any]:
     return openapi_schema()
 
 
-def _suggestion(loc: tuple[int | str, ...]) -> str:
-    """' (did you mean X?)' for a misspelt field, from the fields the schema has there."""
-    schema = _schema()["properties"]
+@cache
+def _budget_schema() -> dict[str, Any]:
+    return budget_openapi_schema()
+
+
+def _suggestion(loc: tuple[int | str, ...], root: dict[str, Any] | None = None) -> str:
+    """' (did you mean X?)' for a misspelt field, from the fields the schema (``root``: the CRD's) has there."""
+    schema = (root or _schema())["properties"]
     node: dict[str, Any] = {"properties": {"spec": schema["spec"], "metadata": schema["metadata"]}}
     for part in loc[:-1]:
         node = node.get("items", {}) if isinstance(part, int) else node.get("properties", {}).get(part, {})
@@ -77,7 +83,7 @@ def _suggestion(loc: tuple[int | str, ...]) -> str:
 _JSON_KINDS = ((str, "a string"), (list, "a list"), (dict, "an object"), (type(None), "null"))
 
 
-def _pydantic_problem(error: dict[str, Any]) -> Problem:
+def _pydantic_problem(error: dict[str, Any], root: dict[str, Any] | None = None) -> Problem:
     loc = tuple(error["loc"])
     path = _dotted(loc)
     kind = error["type"]
@@ -89,7 +95,7 @@ def _pydantic_problem(error: dict[str, Any]) -> Problem:
                 "credentials must not be written inline; store them in a Secret and "
                 "reference it with spec.venue.credentialsSecret",
             )
-        return Problem(path, f"unknown field{_suggestion(loc)}; the fields are listed in docs/api.md")
+        return Problem(path, f"unknown field{_suggestion(loc, root)}; the fields are listed in docs/api.md")
     message = error["msg"]
     value = error.get("input")
     if kind == "missing":
@@ -184,14 +190,30 @@ def _checked(doc: Any) -> tuple[LiveStrategy | None, list[Problem]]:
     return strategy, list(_rules_at(_schema(), strategy.to_wire(), ""))
 
 
-def problems_of(error: ValidationError, prefix: str = "") -> list[Problem]:
-    """What a model's validation error says, one problem per field (``prefix``: where the model sits)."""
-    found = [_pydantic_problem(e) for e in error.errors()]
+def _checked_budget(doc: dict[str, Any]) -> list[Problem]:
+    """Everything wrong with a RiskBudget manifest: its models, then its CRD's CEL rules."""
+    try:
+        budget = RiskBudget.from_manifest(doc)
+    except ValidationError as exc:
+        return problems_of(exc, root=_budget_schema())
+    return list(_rules_at(_budget_schema(), budget.to_wire(), ""))
+
+
+def problems_of(error: ValidationError, prefix: str = "", root: dict[str, Any] | None = None) -> list[Problem]:
+    """What a model's validation error says, one problem per field (``prefix``: where the model sits; ``root``: the
+    CRD schema it is checked against, the LiveStrategy's unless told)."""
+    found = [_pydantic_problem(e, root) for e in error.errors()]
     return [Problem(f"{prefix}.{p.path}" if prefix and p.path else p.path or prefix, p.message) for p in found]
 
 
 def problems(doc: Any) -> list[Problem]:
-    """Everything wrong with one manifest, or an empty list."""
+    """Everything wrong with one manifest (a LiveStrategy, or a RiskBudget), or an empty list."""
+    budget = isinstance(doc, dict) and (doc.get("apiVersion"), doc.get("kind")) == (
+        resource.API_VERSION,
+        budget_resource.KIND,
+    )
+    if budget:
+        return _checked_budget(doc)
     return _checked(doc)[1]
 
 

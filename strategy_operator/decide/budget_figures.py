@@ -53,8 +53,14 @@ def parse_money(text: str | None) -> Amounts | None:
     return found
 
 
+CENT = Decimal("0.01")
+
+
 def money(amount: Decimal, currency: str) -> str:
-    return f"{amount + 0:f} {currency}"  # + 0: no "-0"
+    """At least two places, as the runtime writes money (a sum of nothing is "0.00", not "0"); never "-0"."""
+    if int(amount.as_tuple().exponent) > -2:
+        amount = amount.quantize(CENT)
+    return f"{amount + 0:f} {currency}"
 
 
 def money_list(amounts: Mapping[str, Decimal]) -> str | None:

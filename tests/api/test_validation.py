@@ -361,4 +361,28 @@ def test_a_file_without_a_live_strategy_names_what_it_found(tmp_path):
     path.write_text("apiVersion: v1\nkind: Secret\nmetadata: {name: x}\n")
     result = run_cli("validate", str(path))
     assert result.returncode == 1
-    assert "no LiveStrategy document in this file (found kind Secret)" in result.stdout
+    assert "no LiveStrategy or RiskBudget document in this file (found kind Secret)" in result.stdout
+
+
+def budget_example() -> dict[str, Any]:
+    return yaml.safe_load((ROOT / "examples" / "risk-budget.yaml").read_text())
+
+
+def test_a_risk_budget_validates_and_each_mistake_is_named():
+    assert problems(budget_example()) == []
+    cases = {
+        "spec.limits.maxDailyLose": ("spec.limits.maxDailyLose", "did you mean maxDailyLoss?"),
+        "spec.currency": ("spec.currency", "does not match the allowed format"),
+        "spec.allocation": ("spec.allocation.weights", "every key of allocation.weights must be a member"),
+        "metadata.name": ("metadata.name", "DNS-1035 label of at most 51 characters"),
+    }
+    values = {
+        "spec.limits.maxDailyLose": 10,
+        "spec.currency": "usdt",
+        "spec.allocation": {"rule": "Weights", "weights": {"not-a-member": 1}},
+        "metadata.name": "Binance_Main",
+    }
+    for dotted, (path, message) in cases.items():
+        found = problems(_set(budget_example(), dotted, values[dotted]))
+        assert [p.path for p in found] == [path], dotted
+        assert message in found[0].message, found

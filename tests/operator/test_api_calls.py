@@ -18,8 +18,11 @@ EXPECTED = (
     calls(LS, "livestrategies", *WATCHED, "get", "patch")
     | calls(LS, "livestrategies/status", "patch")
     | calls(LS, "livestrategies/scale", "patch")
-    # the RiskBudgets, watched: each member's share goes into its status.budget
-    | calls(LS, "riskbudgets", *WATCHED)
+    # RiskBudgets: kopf's watch and finalizer (its daemon's; a deletion releases the members the budget halts); the
+    # operator writes their status (their breach marks members: livestrategies patch); each member's share goes into
+    # its status.budget (livestrategies/status patch)
+    | calls(LS, "riskbudgets", *WATCHED, "patch")
+    | calls(LS, "riskbudgets/status", "patch")
     # the children, watched (label-selected) and kept as desired
     | calls("", "configmaps", *WATCHED, "create", "patch")
     | calls("", "serviceaccounts", *WATCHED, "create", "patch", "delete")

@@ -12,7 +12,6 @@ from typing import Any
 
 import pytest
 
-from livestrat.api.crd import build_budget_crd
 from tests.support.desk import Desk, paper
 from tests.support.kube import wait_for
 from tests.support.kubelet import Kubelet
@@ -52,7 +51,6 @@ def share_writes(emulator, since: int) -> list[str]:
 async def test_members_get_their_shares_and_a_weight_change_reaches_their_status(
     emulator, desk: Desk, kubelet: Kubelet
 ):
-    emulator.add_crd(build_budget_crd())
     async with running_operator(emulator, fast_settings()):
         for name in ("alpha", "beta", "gamma"):
             await desk.apply(paper(name))
@@ -103,7 +101,6 @@ async def test_members_get_their_shares_and_a_weight_change_reaches_their_status
 async def test_a_strategy_never_belongs_to_two_budgets_and_the_second_says_so_naming_both(
     emulator, desk: Desk, kubelet: Kubelet
 ):
-    emulator.add_crd(build_budget_crd())
     async with running_operator(emulator, fast_settings()):
         for name in ("alpha", "beta"):
             await desk.apply(paper(name))
@@ -139,7 +136,6 @@ async def test_a_real_runtime_is_held_within_the_share_the_operator_hands_it_and
     strategy = scripted_strategy(str(events), keep_trying_from=2, keep_trying_quantity="0.01")
     data = {"catalog": {"emptyDir": {}}, "sample": {"bars": 3000, "seed": 42}, "replay": {"speed": 600}}
     manifest = paper("scalper", strategy=strategy, data=data, risk={"maxNotionalPerOrder": 5000})
-    emulator.add_crd(build_budget_crd())
 
     def rows(kind: str) -> list[dict]:
         return [e for e in read_events(str(events)) if e.get("event") == kind] if events.exists() else []

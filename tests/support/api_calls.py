@@ -37,7 +37,6 @@ from typing import NamedTuple
 import kmock
 import pytest
 
-from livestrat.api.crd import build_budget_crd
 from tests.support.desk import Desk, example, paper
 from tests.support.kube import wait_for
 from tests.support.kube_emulator import KubernetesEmulator
@@ -138,7 +137,6 @@ async def exercise_operator(emulator: KubernetesEmulator, kubeconfig: Path, work
     """Run the operator through every feature (peering included) and return the API calls it made."""
     since = len(emulator)
     emulator.add_crd(peering_crd(clusterwide=True))
-    emulator.add_crd(build_budget_crd())
     emulator.create_object("kopf.dev/v1/clusterkopfpeerings", {"metadata": {"name": "livestrat"}})
     emulator.add_namespace("live")
     desk, live = Desk(emulator, kubeconfig), Desk(emulator, kubeconfig, "live")
@@ -204,6 +202,22 @@ async def exercise_operator(emulator: KubernetesEmulator, kubeconfig: Path, work
             )
             await wait_for(lambda: desk.phase(name) == "RiskHalted")
             await desk.annotate(name, "livestrat.io/risk-acknowledged", "2026-01-01T00:00:00Z")
+            await wait_for(lambda: desk.phase(name) == "Running")
+            # a RiskBudget over it: its breach halts the member, its acknowledgement releases it
+            await desk.apply_budget(
+                {
+                    "apiVersion": "livestrat.io/v1alpha1",
+                    "kind": "RiskBudget",
+                    "metadata": {"name": "account"},
+                    "spec": {"members": [name], "currency": "USDT", "limits": {"maxOpenOrders": 1}},
+                }
+            )
+            desk.push_runtime_status(name, open_orders=5)
+            await wait_for(lambda: desk.phase(name) == "RiskHalted")
+            desk.push_runtime_status(name, open_orders=0)
+            await wait_for(lambda: desk.budget_status("account").get("used") == "0%")
+            at = desk.budget_status("account")["breach"]["breachedAt"]
+            await desk.annotate_budget("account", "livestrat.io/risk-acknowledged", at)
             await wait_for(lambda: desk.phase(name) == "Running")
             for resource, patch in (  # children edited by hand are put back
                 (

@@ -27,6 +27,7 @@ from tests.support.kube_emulator import KubernetesEmulator
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "examples"
 LIVESTRATEGIES = "livestrat.io/v1alpha1/livestrategies"
+RISKBUDGETS = "livestrat.io/v1alpha1/riskbudgets"
 STATEFULSETS = "apps/v1/statefulsets"
 PODS = "v1/pods"
 CHILD_RESOURCES = {
@@ -225,13 +226,67 @@ class Desk:
         heartbeat: str | None = None,
         risk: dict[str, Any] | None = None,
         total_pnl: str | None = None,
+        positions: list[dict[str, Any]] | None = None,
+        open_orders: int | None = None,
     ) -> None:
         """What ``livestrat runtime`` patches into its own status (trading and risk)."""
         trading: dict[str, Any] = {"fills": fills, "nodeState": node_state, "heartbeat": heartbeat or now_text()}
         if total_pnl is not None:
             trading["totalPnl"] = total_pnl
+        if positions is not None:
+            trading["positions"] = positions
+        if open_orders is not None:
+            trading["openOrders"] = open_orders
         patch = {"status": {"trading": trading, "risk": risk or {"state": "Active"}}}
         self.emulator.patch_object(LIVESTRATEGIES, name, patch, namespace=self.namespace, subresource="status")
+
+    # ---------------------------------------------------------------------------------- RiskBudgets
+
+    async def apply_budget(self, manifest: dict[str, Any]) -> None:
+        """``kubectl apply -f`` of a RiskBudget."""
+        if self.binary is not None:
+            await self.kubectl("apply", "--validate=false", "-f", "-", stdin=yaml.safe_dump(manifest))
+            return
+        url = f"/apis/livestrat.io/v1alpha1/namespaces/{self.namespace}/riskbudgets"
+        response = await self.emulator.post(url, json=manifest)
+        assert response.status < 300, await response.text()
+
+    async def annotate_budget(self, name: str, key: str, value: str | None) -> None:
+        """``kubectl annotate riskbudget/NAME KEY=VALUE --overwrite``."""
+        if self.binary is not None:
+            await self.kubectl(
+                "annotate", f"riskbudget/{name}", f"{key}={value}" if value else f"{key}-", "--overwrite"
+            )
+            return
+        url = f"/apis/livestrat.io/v1alpha1/namespaces/{self.namespace}/riskbudgets/{name}"
+        response = await self.emulator.patch(url, json={"metadata": {"annotations": {key: value}}}, headers=MERGE)
+        assert response.status < 300, await response.text()
+
+    async def delete_budget(self, name: str) -> None:
+        """``kubectl delete riskbudget/NAME`` (waiting for the finalizers, as it does by default)."""
+        if self.binary is not None:
+            await self.kubectl("delete", f"riskbudget/{name}", "--timeout=60s")
+            return
+        url = f"/apis/livestrat.io/v1alpha1/namespaces/{self.namespace}/riskbudgets/{name}"
+        response = await self.emulator.delete(url)
+        assert response.status < 300, await response.text()
+
+    def budget(self, name: str) -> dict[str, Any]:
+        return self.emulator.read_object(RISKBUDGETS, name, namespace=self.namespace) or {}
+
+    def budget_status(self, name: str) -> dict[str, Any]:
+        return self.budget(name).get("status") or {}
+
+    def budget_events(self, name: str) -> list[tuple[str, str]]:
+        """(reason, message) of the Events about the RiskBudget (what `kubectl describe` lists), oldest first."""
+        events = [
+            e
+            for e in self.emulator.list_objects("v1/events", self.namespace)
+            if (e.get("involvedObject") or {}).get("name") == name
+            and (e.get("involvedObject") or {}).get("kind") == "RiskBudget"
+        ]
+        events.sort(key=lambda e: int(e["metadata"]["resourceVersion"]))
+        return [(e["reason"], e.get("message", "")) for e in events]
 
     def set_namespace_annotation(self, key: str, value: str | None, namespace: str | None = None) -> None:
         self.emulator.patch_object(

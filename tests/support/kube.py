@@ -2,7 +2,7 @@
 
 kmock's pytest plugin provides the ``kmock`` fixture (a real aiohttp server on
 127.0.0.1); ``kmock_options`` makes it our extended emulator. ``emulator`` registers the
-generated LiveStrategy CRD and the admission policy the chart installs with it (on Kubernetes
+generated LiveStrategy and RiskBudget CRDs and the admission policy the chart installs with it (on Kubernetes
 1.30+), so the API the tests talk to is the one users install.
 """
 
@@ -19,7 +19,7 @@ import aiohttp
 import pytest
 
 from livestrat.api.admission import policy
-from livestrat.api.crd import build_crd
+from livestrat.api.crd import build_budget_crd, build_crd
 from tests.support.kube_emulator import ADMIN_HEADERS, KubernetesEmulator, kubeconfig
 
 LIVESTRATEGIES = "livestrat.io/v1alpha1/livestrategies"
@@ -47,6 +47,7 @@ async def emulator(kmock: KubernetesEmulator) -> KubernetesEmulator:
     for client in kmock.clients:  # kmock's own client (``emulator.get(...)``) is the test's: the admin
         client.headers.update(ADMIN_HEADERS)
     kmock.add_crd(build_crd())
+    kmock.add_crd(build_budget_crd())
     install_admission_policy(kmock)
     return kmock
 

@@ -31,6 +31,15 @@ part of them, is all that is cluster-wide when watching named namespaces.
 - apiGroups: [livestrat.io]
   resources: [livestrategies/status]
   verbs: [patch]
+# RiskBudgets: watched, with kopf's finalizer (patch: a budget's deletion releases the members
+# it halts); the operator writes their status. A breach marks the members it halts with an
+# annotation (livestrat.io/budget-halt.NAME: patch on livestrategies, above).
+- apiGroups: [livestrat.io]
+  resources: [riskbudgets]
+  verbs: [list, watch, patch]
+- apiGroups: [livestrat.io]
+  resources: [riskbudgets/status]
+  verbs: [patch]
 # Children are owned with blockOwnerDeletion: where the OwnerReferencesPermissionEnforcement
 # admission plugin runs, that needs update on the owner's finalizers.
 - apiGroups: [livestrat.io]
