@@ -375,7 +375,12 @@ def build_registry() -> kopf.OperatorRegistry:
                     break
                 woken.clear()
                 try:
-                    recheck = await context.budgets.reconcile(body, entry, list(halts.get((namespace, name), [])))
+                    recheck = await context.budgets.reconcile(
+                        body,
+                        entry,
+                        list(halts.get((namespace, name), [])),
+                        held_elsewhere=context.shares.held_elsewhere(namespace, name),
+                    )
                 except Exception as exc:  # retried with backoff; an event already says why when a member was not marked
                     failures += 1
                     timeout = RETRY.delay(failures)

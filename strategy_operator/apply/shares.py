@@ -21,7 +21,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from strategy_operator.decide.events import Event
-from strategy_operator.decide.shares import BudgetView, MemberView, decide_shares
+from strategy_operator.decide.shares import BudgetView, MemberView, decide_shares, held_elsewhere
 from strategy_operator.kube_client import ApiError, KubeClient
 
 logger = logging.getLogger("livestrat.operator")
@@ -52,6 +52,10 @@ class ShareWriter:
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._reported: dict[tuple[str, str], str] = {}  # (namespace, member) -> the conflict last reported
         self.writes = 0
+
+    def held_elsewhere(self, namespace: str, name: str) -> dict[str, str]:
+        """Each strategy budget ``name`` lists that another, older budget holds (its MemberConflict condition)."""
+        return held_elsewhere(name, list(self._budgets.get(namespace, {}).values()))
 
     def see_budget(self, namespace: str, body: Mapping[str, Any], deleted: bool) -> None:
         name = str((body.get("metadata") or {}).get("name") or "")

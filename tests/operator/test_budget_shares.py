@@ -126,6 +126,17 @@ async def test_a_strategy_never_belongs_to_two_budgets_and_the_second_says_so_na
         [message] = await wait_for(warnings, timeout=15)
         assert "listed by RiskBudgets desk-usdt and night-usdt" in message and "Remove it" in message
 
+        def conflict(budget: str) -> dict:
+            status = (emulator.read_object(RISKBUDGETS, budget, namespace="default") or {}).get("status") or {}
+            return next((c for c in status.get("conditions") or [] if c["type"] == "MemberConflict"), {})
+
+        said = await wait_for(
+            lambda: conflict("night-usdt").get("status") == "True" and conflict("night-usdt"), timeout=15
+        )
+        assert said["reason"] == "MemberOfAnotherBudget"
+        assert "LiveStrategy alpha is listed by RiskBudgets desk-usdt and night-usdt" in said["message"]
+        assert conflict("desk-usdt").get("status") == "False"
+
 
 async def test_a_real_runtime_is_held_within_the_share_the_operator_hands_it_and_a_new_weight_needs_no_restart(
     emulator, desk: Desk, kube_env, tmp_path

@@ -20,11 +20,6 @@ part of them, is all that is cluster-wide when watching named namespaces.
 - apiGroups: [livestrat.io]
   resources: [livestrategies/scale]
   verbs: [patch]
-# The RiskBudgets: watched, to write each member's share into its status.budget
-# (docs/risk-budget-shares.md).
-- apiGroups: [livestrat.io]
-  resources: [riskbudgets]
-  verbs: [list, watch]
 # The operator's fields of the status (phase, replicas, conditions, ...). It only patches
 # (the strategy pods' Roles grant patch on it too: Kubernetes lets the operator create them
 # only because it holds that itself).
@@ -33,7 +28,8 @@ part of them, is all that is cluster-wide when watching named namespaces.
   verbs: [patch]
 # RiskBudgets: watched, with kopf's finalizer (patch: a budget's deletion releases the members
 # it halts); the operator writes their status. A breach marks the members it halts with an
-# annotation (livestrat.io/budget-halt.NAME: patch on livestrategies, above).
+# annotation (livestrat.io/budget-halt.NAME: patch on livestrategies, above); each member's
+# share goes into its status.budget (patch on livestrategies/status, above).
 - apiGroups: [livestrat.io]
   resources: [riskbudgets]
   verbs: [list, watch, patch]
