@@ -2,7 +2,8 @@
 
 Only an order that adds to a position is held to the share. What the strategy would hold after the order:
 its net position in the instrument (the node's open positions), plus its working orders on the same side
-in that instrument (they may all fill), plus the order. An order **reduces** when that is zero, or on the
+in that instrument (they may all fill; working as ``orders_view.working_orders`` says, the definition
+``status.trading.openOrders`` counts with), plus the order. An order **reduces** when that is zero, or on the
 same side as now and no larger: such an order always passes, whatever the share (a reduce-only order, and
 the stop-loss or take-profit waiting on a parent, count as reducing). So a share that shrinks below what the
 strategy holds (a weight changed, a member joined) flattens nothing: the strategy keeps its position and may
@@ -36,6 +37,7 @@ from nautilus_trader.model.identifiers import InstrumentId
 from nautilus_trader.model.objects import Price, Quantity
 from nautilus_trader.model.orders import Order
 
+from strategy_runtime.orders_view import working_orders
 from strategy_runtime.risk.share import Money, Share
 
 ZERO = Decimal(0)
@@ -98,9 +100,14 @@ class ShareCheck:
         cache = self._cache
         before = self._positions()
         after = dict(before)
+        every_working = working_orders(cache)  # as status.trading.openOrders counts them (the budget adds those up)
         for instrument_id in {a.order.instrument_id for a in adding}:
             sides = {a.order.side for a in adding if a.order.instrument_id == instrument_id}
-            working = [w for w in self._working(instrument_id) if w.side in sides and not w.is_reduce_only]
+            working = [
+                w
+                for w in every_working
+                if w.instrument_id == instrument_id and w.side in sides and not w.is_reduce_only
+            ]
             total = after.get(instrument_id, ZERO)
             total += sum((_signed(w, w.leaves_qty.as_decimal()) for w in working), ZERO)
             total += sum((_signed(a.order, a.quantity) for a in adding if a.order.instrument_id == instrument_id), ZERO)
@@ -122,10 +129,10 @@ class ShareCheck:
                 f"reduce a position pass until the budget's breach is acknowledged"
             )
         if share.max_open_orders is not None:
-            working = len(cache.orders_open()) + len(cache.orders_inflight()) + len(cache.orders_emulated())
-            if new_orders and working + new_orders > share.max_open_orders:
+            count = len(every_working)
+            if new_orders and count + new_orders > share.max_open_orders:
                 return (
-                    f"{what} would make {working + new_orders} working orders, over this strategy's share of "
+                    f"{what} would make {count + new_orders} working orders, over this strategy's share of "
                     f"{budget} maxOpenOrders {share.max_open_orders}"
                 )
         if share.max_gross is None and share.max_net is None and not share.instruments:
@@ -180,14 +187,6 @@ class ShareCheck:
         for position in self._cache.positions_open():
             net[position.instrument_id] = net.get(position.instrument_id, ZERO) + position.signed_decimal_qty()
         return net
-
-    def _working(self, instrument_id: InstrumentId) -> list[Order]:
-        cache = self._cache
-        return [
-            *cache.orders_open(instrument_id=instrument_id),
-            *cache.orders_inflight(instrument_id=instrument_id),
-            *cache.orders_emulated(instrument_id=instrument_id),
-        ]
 
     def _notional(self, instrument_id: InstrumentId, quantity: Decimal, price: Price | None) -> Money | None:
         """The signed notional of ``quantity`` (a short's negative) at ``price``, in the currency it comes in."""
