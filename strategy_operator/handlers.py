@@ -51,6 +51,7 @@ from strategy_operator.kinds import (
 )
 from strategy_operator.kube_client import KubeClient, login
 from strategy_operator.metrics import OperatorMetrics
+from strategy_operator.observe.budget import budget_halts as budget_halts_of
 from strategy_operator.observe.budget import member_entry
 from strategy_operator.observe.caches import Caches, cached, kill_switch_engaged, node_drain
 from strategy_operator.observe.observer import Gone
@@ -325,7 +326,7 @@ def build_registry() -> kopf.OperatorRegistry:
 
     @kopf.index(GROUP, VERSION, PLURAL, id=BUDGET_HALTS_INDEX, registry=registry)
     async def budget_halts(namespace: str, name: str, body: kopf.Body, **_: Any) -> dict[Any, Any]:
-        return {(namespace, budget): name for budget in member_entry(body)["halts"]}
+        return {(namespace, budget): name for budget in budget_halts_of(body)}
 
     @kopf.index(GROUP, VERSION, budget_resource.PLURAL, id=BUDGETS_INDEX, registry=registry)
     async def budgets_of(namespace: str, name: str, spec: Mapping[str, Any], **_: Any) -> dict[Any, Any]:
@@ -335,7 +336,7 @@ def build_registry() -> kopf.OperatorRegistry:
     @kopf.on.event(GROUP, VERSION, PLURAL, id="wake-budgets", registry=registry)
     async def member_changed(namespace: str, name: str, body: kopf.Body, memo: kopf.Memo, **kwargs: Any) -> None:
         budgets = set(kwargs[BUDGETS_INDEX].get((namespace, name), []))
-        budgets |= set(member_entry(body)["halts"])  # a former member its budget's breach still marks
+        budgets |= set(budget_halts_of(body))  # a former member its budget's breach still marks
         for budget in budgets:
             memo.context.wakeups.poke(budget_key(namespace, budget))
 

@@ -212,7 +212,10 @@ def _status(
         usage=[u.row(ccy) for u in figures.usage],
         breach=breach,
         conditions=conditions.merge(
-            obs.status.conditions, [breached, listening, conflict], now=obs.now, generation=obs.generation
+            obs.status.conditions,
+            [breached, listening, conflict, Verdict.false(BudgetConditionType.INVALID_SPEC, "SpecValid", "")],
+            now=obs.now,
+            generation=obs.generation,
         ),
     )
 
@@ -220,14 +223,14 @@ def _status(
 def _unreadable(obs: BudgetObservation) -> BudgetDecision:
     """A spec that does not read (stored past validation) stops nothing and releases nothing: the last breach holds."""
     message = f"the spec cannot be read: {obs.problem}; fix it (docs/api.md, RiskBudget)"
-    invalid = Verdict.false(BudgetConditionType.MEMBERS_REPORTING, "InvalidSpec", message)
+    invalid = Verdict.true(BudgetConditionType.INVALID_SPEC, "SpecInvalid", message)
     status = obs.status.model_copy(
         update={
             "message": message,
             "conditions": conditions.merge(obs.status.conditions, [invalid], now=obs.now, generation=obs.generation),
         }
     )
-    events = [Event("Warning", "InvalidSpec", message)] if obs.status.message != message else []
+    events = [Event("Warning", "SpecInvalid", message)] if obs.status.message != message else []
     return BudgetDecision(status=status, events=events)
 
 

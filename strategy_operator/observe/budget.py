@@ -30,21 +30,27 @@ def resource_version(meta: Mapping[str, Any]) -> int:
     return int(text) if text.isdigit() else 0
 
 
+def budget_halts(body: Mapping[str, Any]) -> dict[str, str]:
+    """RiskBudget -> breach time, from a LiveStrategy's livestrat.io/budget-halt.* annotations."""
+    meta = body.get("metadata") or {}
+    annotations = meta.get("annotations") if isinstance(meta.get("annotations"), Mapping) else {}
+    return {
+        str(k).removeprefix(BUDGET_HALT_PREFIX): v
+        for k, v in annotations.items()
+        if str(k).startswith(BUDGET_HALT_PREFIX) and isinstance(v, str)
+    }
+
+
 def member_entry(body: Mapping[str, Any]) -> dict[str, Any]:
     """The cache's entry for one LiveStrategy: what a budget reads of it."""
     meta = body.get("metadata") or {}
     status = body.get("status") if isinstance(body.get("status"), Mapping) else {}
-    annotations = meta.get("annotations") if isinstance(meta.get("annotations"), Mapping) else {}
     trading, risk = status.get("trading"), status.get("risk")
     return {
         "phase": status.get("phase"),
         "trading": {k: trading[k] for k in _TRADING_FIELDS if k in trading} if isinstance(trading, Mapping) else None,
         "risk": {k: risk[k] for k in _RISK_FIELDS if k in risk} if isinstance(risk, Mapping) else None,
-        "halts": {
-            str(k).removeprefix(BUDGET_HALT_PREFIX): v
-            for k, v in annotations.items()
-            if str(k).startswith(BUDGET_HALT_PREFIX) and isinstance(v, str)
-        },
+        "halts": budget_halts(body),
         "resourceVersion": resource_version(meta),
     }
 

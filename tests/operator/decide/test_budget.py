@@ -7,6 +7,7 @@ random fleets, and against the rows the status itself shows.
 
 from __future__ import annotations
 
+import dataclasses
 import random
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -322,3 +323,14 @@ def test_allocation_rules():
     # 1 + pnl/1000: alpha 2.0, beta 1.0, gamma max(0.1, 1 - 2.5) = 0.1
     found = weights(performance, {"alpha": Decimal(1000), "beta": Decimal(0), "gamma": Decimal(-2500)})
     assert found == pytest.approx({"alpha": 2 / 3.1, "beta": 1 / 3.1, "gamma": 0.1 / 3.1})
+
+
+def test_a_spec_that_does_not_read_halts_nothing_and_releases_nothing():
+    _budget, status, at = breached()
+    obs = observe(None, [], status=status, ack=at, halted=dict.fromkeys(NAMES, at))
+    decision = decide_budget(dataclasses.replace(obs, problem="spec.currency: not a currency"))
+    assert decision.halt == {} and decision.release == []
+    assert decision.status.breach.breached_at == at  # the last breach holds
+    invalid = next(c for c in decision.status.conditions if c.type == "InvalidSpec")
+    assert invalid.status == "True" and "spec.currency" in invalid.message
+    assert [e.reason for e in decision.events] == ["SpecInvalid"]

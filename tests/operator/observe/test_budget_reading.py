@@ -1,0 +1,63 @@
+"""What a RiskBudget reads of its members, from objects as etcd may hold them: a member whose object does not read
+counts as not reporting, and never stops the budget's reconciliation (nor the halt of the members that do read)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+from livestrat.api.contract import BUDGET_HALT_PREFIX
+from strategy_operator.decide.budget import decide_budget
+from strategy_operator.observe.budget import member_entry, member_report, read_budget
+from tests.support.malformed import malformations, paper_strategy
+
+NOW = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
+POSITION = {"instrument": "BTCUSDT.BINANCE", "side": "LONG", "quantity": "0.1", "notional": "5000.00 USDT"}
+
+
+def reporting(name: str, halted: bool = False) -> dict:
+    body = paper_strategy(name)
+    body["status"] = {
+        "phase": "Running",
+        "trading": {"positions": [POSITION], "openOrders": 1, "totalPnl": "3.00 USDT"},
+        "risk": {"state": "Active", "dailyPnl": "-5.00 USDT", "drawdown": "1.00 USDT"},
+    }
+    body["metadata"]["annotations"] = {"other": "x"}
+    if halted:  # the budget "account"'s breach marks it
+        body["metadata"]["annotations"][BUDGET_HALT_PREFIX + "account"] = "2026-03-02T11:00:00.000000Z"
+    return body
+
+
+def budget_body(members: list[str]) -> dict:
+    return {
+        "apiVersion": "livestrat.io/v1alpha1",
+        "kind": "RiskBudget",
+        "metadata": {"name": "account", "namespace": "default", "generation": 2},
+        "spec": {"members": members, "currency": "USDT", "limits": {"maxGrossExposure": 8000.0}},
+    }
+
+
+def test_a_member_entry_keeps_what_a_budget_reads_and_nothing_else():
+    entry = member_entry(reporting("alpha", halted=True))
+    assert entry["trading"] == {"positions": [POSITION], "openOrders": 1, "totalPnl": "3.00 USDT"}
+    assert entry["risk"] == {"dailyPnl": "-5.00 USDT", "drawdown": "1.00 USDT"}
+    assert entry["halts"] == {"account": "2026-03-02T11:00:00.000000Z"}
+    report = member_report("alpha", entry)
+    assert report.exists and report.trading.positions[0].notional == "5000.00 USDT"
+
+
+@pytest.mark.parametrize(
+    "case", [c for c in malformations() if c.path[0] in ("status", "metadata")], ids=lambda c: c.name
+)
+def test_a_member_stored_past_validation_never_stops_the_budget(case):
+    broken = case.applied_to(reporting("broken"))
+    entries = {"alpha": member_entry(reporting("alpha")), "broken": member_entry(broken)}
+    obs = read_budget(budget_body(["alpha", "broken"]), entries, NOW)
+    decision = decide_budget(obs)
+    trading = member_report("broken", entries["broken"]).trading
+    counted = trading is not None
+    # alpha alone (5000) is within 8000; with the broken member's position counted (if its report shows it), over it
+    assert decision.status.state == ("Breached" if counted and trading.positions else "Active")
+    assert decision.status.member_count == ("2/2" if counted else "1/2")
+    assert {m.name for m in decision.status.members} == {"alpha", "broken"}
