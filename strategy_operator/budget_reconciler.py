@@ -9,6 +9,7 @@ see a breach it has recorded as a new one.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -49,10 +50,16 @@ class BudgetReconciler:
     def forget(self, namespace: str, name: str) -> None:
         self.memories.pop((namespace, name), None)
 
-    async def reconcile(self, body: Mapping[str, Any], entry: Entries, halted_members: list[str]) -> float | None:
+    async def reconcile(
+        self,
+        body: Mapping[str, Any],
+        entry: Entries,
+        halted_members: list[str],
+        held_elsewhere: Mapping[str, str] | None = None,
+    ) -> float | None:
         """``entry(namespace, member)``: a member's cache entry; ``halted_members``: those whose annotations name
-        this budget (members or not any more). Returns in how many seconds to look again (figures not written yet),
-        or None."""
+        this budget (members or not any more); ``held_elsewhere``: member -> the other (older) budget that holds it
+        (condition MemberConflict). Returns in how many seconds to look again (figures not written yet), or None."""
         meta = body.get("metadata") or {}
         namespace, name = str(meta.get("namespace")), str(meta.get("name"))
         memory = self.memories.setdefault((namespace, name), BudgetMemory())
@@ -76,6 +83,8 @@ class BudgetReconciler:
             entries[member] = found
 
         obs = read_budget({**body, "status": current}, entries, self.clock.now())
+        if held_elsewhere:
+            obs = dataclasses.replace(obs, held_elsewhere=dict(held_elsewhere))
         decision = decide_budget(obs)
         waited = tick - memory.written_at
         due = waited >= FIGURES_INTERVAL_SECONDS

@@ -34,8 +34,9 @@ from livestrat.api.contract import STRATEGY_LABEL
 from livestrat.api.resource import GROUP, PLURAL, VERSION
 from livestrat.backoff import Backoff
 from strategy_operator import kopf_storage, wakeups
-from strategy_operator.apply.actions import Events
+from strategy_operator.apply.actions import Events, kopf_event
 from strategy_operator.apply.budget import mark
+from strategy_operator.apply.shares import ShareWriter
 from strategy_operator.budget_reconciler import RESYNC_SECONDS as BUDGET_RESYNC_SECONDS
 from strategy_operator.budget_reconciler import BudgetReconciler
 from strategy_operator.build import labels
@@ -78,6 +79,7 @@ class OperatorContext:
     wakeups: wakeups.Wakeups
     slots: asyncio.Semaphore
     peering: PeeringMonitor
+    shares: ShareWriter  # each member's share of its RiskBudget, in its status.budget
     budgets: BudgetReconciler
     drains: dict[str, str | None] = field(default_factory=dict)  # node -> why it is drained (wake-ups)
     heartbeats: wakeups.Heartbeats = field(default_factory=wakeups.Heartbeats)  # changes that wake nothing
@@ -117,6 +119,7 @@ class OperatorContext:
             wakeups=wakeups.Wakeups(),
             slots=asyncio.Semaphore(settings.max_concurrent_reconciles),
             peering=peering,
+            shares=ShareWriter(kube, kopf_event),
             budgets=budgets,
         )
 
@@ -237,6 +240,7 @@ def build_registry() -> kopf.OperatorRegistry:
     ) -> None:
         context: OperatorContext = memo.context
         key = (namespace, name)
+        context.shares.see_member(namespace, body, deleted=type == "DELETED")
         if type == "DELETED":
             context.reconciler.forget(key, str(uid or ""))
             context.heartbeats.forget(key)
@@ -247,6 +251,13 @@ def build_registry() -> kopf.OperatorRegistry:
             if context.heartbeats.only_heartbeat(key, body):
                 return  # the reconciler looks again when it would turn stale (its deadline), and not before
         context.wakeups.poke(key)
+
+    # ------------------------------------------------------------------------------ RiskBudgets: members' shares
+    @kopf.on.event(GROUP, VERSION, budget_resource.PLURAL, id="budget-shares", registry=registry)
+    async def shares_of_budget_changed(
+        type: str | None, namespace: str, body: kopf.Body, memo: kopf.Memo, **_: Any
+    ) -> None:
+        memo.context.shares.see_budget(namespace, body, deleted=type == "DELETED")
 
     # Asked to stop (deletion, operator exit), the reconciler finishes its pass and exits; cancelled only after 5 s.
     @kopf.daemon(
@@ -375,7 +386,12 @@ def build_registry() -> kopf.OperatorRegistry:
                     break
                 woken.clear()
                 try:
-                    recheck = await context.budgets.reconcile(body, entry, list(halts.get((namespace, name), [])))
+                    recheck = await context.budgets.reconcile(
+                        body,
+                        entry,
+                        list(halts.get((namespace, name), [])),
+                        held_elsewhere=context.shares.held_elsewhere(namespace, name),
+                    )
                 except Exception as exc:  # retried with backoff; an event already says why when a member was not marked
                     failures += 1
                     timeout = RETRY.delay(failures)

@@ -76,9 +76,13 @@ from strategy_runtime.risk import persistence
 from strategy_runtime.risk.breach import Breach
 from strategy_runtime.risk.guard import RiskGuard, RiskGuardConfig
 from strategy_runtime.risk.limits import PnlHistory
+from strategy_runtime.risk.share import ShareUnreadable, read_share
 from strategy_runtime.stop_cause import StopCause, ask_the_operator, halt, known, not_a_halt
 
 logger = logging.getLogger("livestrat.runtime")
+
+# How long the push before the node starts may take (its answer brings the RiskBudget share); then it starts anyway.
+FIRST_PUSH_SECONDS = 2.0
 
 EXIT_OK = ExitCode.OK
 EXIT_FAILED = ExitCode.FAILED  # the node failed or asked to shut down after an error
@@ -160,6 +164,7 @@ class StrategyRuntime:
         self.guard: RiskGuard | None = None
         self.trading: TradingHalt | None = None
         self.pusher: StatusPusher | None = None
+        self._budget_seen: Any = None  # status.budget as last answered: read again only when it changes
         self.http: RuntimeHttpServer | None = None
         self.registry = new_registry(self.metrics)
         self.lag = LoopLagMeter(self.registry)
@@ -300,6 +305,21 @@ class StrategyRuntime:
             return None
         progress = replay.progress
         return ReplayProgress(events=progress.events, total=progress.total or 0, finished=progress.finished)
+
+    def _on_own_object(self, own: Mapping[str, Any]) -> None:
+        """The LiveStrategy as the API server answered a status push: the operator's share of a RiskBudget
+        (``status.budget``) goes to the guard, in force from the next order, without a restart."""
+        budget = (own.get("status") or {}).get("budget")
+        if budget == self._budget_seen or self.guard is None:
+            return
+        self._budget_seen = budget
+        try:
+            share = read_share(budget)
+        except ShareUnreadable as exc:
+            # Not a reason to trade without a share, nor to stop: the share read last stays in force.
+            logger.error("runtime: %s; the share read last stays in force", exc)
+            return
+        self.guard.set_share(share)
 
     def status_snapshot(self) -> StatusSnapshot:
         if self.reporter is None or self.guard is None or self.node is None:
@@ -480,7 +500,12 @@ class StrategyRuntime:
                 snapshot=self.status_snapshot,
                 interval=config.report_interval_seconds,
                 heartbeat_interval=config.heartbeat_interval_seconds,
+                on_answer=self._on_own_object,
             )
+            # One push before the node starts: its answer carries the RiskBudget share (status.budget), so the share
+            # is in force before the strategy's first order. Not waited for long: an API server away delays no start.
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.pusher.push_if_due(), FIRST_PUSH_SECONDS)
             self.pusher.start()
 
         loop = asyncio.get_running_loop()

@@ -22,6 +22,7 @@ class BudgetState(StrEnum):
 class BudgetConditionType(StrEnum):
     BREACHED = "Breached"
     MEMBERS_REPORTING = "MembersReporting"
+    MEMBER_CONFLICT = "MemberConflict"
     INVALID_SPEC = "InvalidSpec"
 
 
@@ -134,6 +135,7 @@ class RiskBudgetStatus(StatusModel):
     breach: BudgetBreach | None = Field(default=None, description="The latched breach, until acknowledged.")
     conditions: list[Condition] = Field(
         default_factory=list,
-        description="metav1.Condition list: Breached, MembersReporting, InvalidSpec.",
+        description="metav1.Condition list: Breached, MembersReporting, InvalidSpec, MemberConflict (a member "
+        "another, older budget holds: it gets its share there, none here).",
         json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["type"]},
     )

@@ -37,6 +37,7 @@ from strategy_operator.decide.budget_figures import (
 from strategy_operator.decide.conditions import Verdict
 from strategy_operator.decide.events import Event
 from strategy_operator.decide.risk import same_instant
+from strategy_operator.decide.shares import Conflict
 from strategy_operator.observe.observation import parse_time
 
 
@@ -54,6 +55,8 @@ class BudgetObservation:
     halted_by_this: Mapping[str, str]  # member -> the breach time its livestrat.io/budget-halt.NAME says
     now: datetime
     problem: str | None = None
+    # member -> the other budget that holds it (a strategy belongs to one budget: decide.shares.claims)
+    held_elsewhere: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -187,6 +190,14 @@ def _status(
         )
     else:
         listening = Verdict.true(BudgetConditionType.MEMBERS_REPORTING, "AllReporting", "")
+    claimed = sorted(m for m in spec.members if m in obs.held_elsewhere)
+    if claimed:
+        named = "; ".join(
+            Conflict(m, obs.held_elsewhere[m], (obs.name,)).message().removesuffix(" of all but one") for m in claimed
+        )
+        conflict = Verdict.true(BudgetConditionType.MEMBER_CONFLICT, "MemberOfAnotherBudget", f"{named} of all but one")
+    else:
+        conflict = Verdict.false(BudgetConditionType.MEMBER_CONFLICT, "NoConflict", "")
     return RiskBudgetStatus(
         observed_generation=obs.generation,
         state=BudgetState.BREACHED if breach is not None else BudgetState.ACTIVE,
@@ -202,7 +213,7 @@ def _status(
         breach=breach,
         conditions=conditions.merge(
             obs.status.conditions,
-            [breached, listening, Verdict.false(BudgetConditionType.INVALID_SPEC, "SpecValid", "")],
+            [breached, listening, conflict, Verdict.false(BudgetConditionType.INVALID_SPEC, "SpecValid", "")],
             now=obs.now,
             generation=obs.generation,
         ),

@@ -66,6 +66,15 @@ def state_document(runtime: StrategyRuntime) -> dict[str, Any]:
         "ordersRefused": runtime.guard.gate_shut_because if runtime.guard is not None else None,
         **snapshot.body(),
     }
+    gate = runtime.guard.gate if runtime.guard is not None else None
+    if gate is not None and gate.share is not None:
+        # The RiskBudget share the gate holds orders within (from the last status push's answer).
+        document["budgetShare"] = {
+            "inForce": gate.share.describe(),
+            "observedGeneration": gate.share.generation,
+            "ordersDenied": gate.share_denied,
+            "lastDenial": gate.share_denial,
+        }
     if runtime.ledger is not None:
         lag = runtime.ledger.lag()
         document["ledger"] = {

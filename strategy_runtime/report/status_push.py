@@ -14,7 +14,9 @@ server accepted, heartbeat left out:
   staleness check (``Stale`` when the heartbeat is older than a few intervals) holds.
 
 So a burst of fills costs at most one patch per interval, and a strategy at rest none but its
-heartbeat. When the API server cannot be reached (or refuses), the pusher keeps the latest
+heartbeat. The API server answers each patch with the whole object: ``on_answer`` gets it, and the
+runtime reads from it what the operator hands it while it runs (``status.budget``, its share of a
+RiskBudget), with no read of its own. When the API server cannot be reached (or refuses), the pusher keeps the latest
 state and retries with exponential backoff (0.5 s doubling to 30 s): it runs in a task of its
 own and never blocks the node. ``final_push`` sends the state one last time at shutdown,
 regardless of coalescing and backoff, retrying until its deadline.
@@ -67,7 +69,9 @@ class StatusSnapshot:
 
 
 class StatusApi(Protocol):
-    async def patch_status(self, patch: Mapping[str, Any]) -> None: ...
+    async def patch_status(self, patch: Mapping[str, Any]) -> Mapping[str, Any] | None:
+        """Merge ``patch`` into the status; the object as the API server has it after (None: not known)."""
+        ...
 
     async def read_own(self) -> Mapping[str, Any]:
         """The runtime's own LiveStrategy as the API server has it now (read at SIGTERM: its halt record)."""
@@ -95,13 +99,13 @@ class KubernetesStatusApi:
         self._client = client.ApiClient(await client_configuration(self._environ))
         self._api = client.CustomObjectsApi(self._client)
 
-    async def patch_status(self, patch: Mapping[str, Any]) -> None:
+    async def patch_status(self, patch: Mapping[str, Any]) -> Mapping[str, Any] | None:
         from kubernetes_asyncio.client.exceptions import ApiException
 
         try:
             if self._api is None:
                 await self._connect()
-            await self._api.patch_namespaced_custom_object_status(
+            return await self._api.patch_namespaced_custom_object_status(
                 GROUP,
                 VERSION,
                 self._strategy.namespace,
@@ -176,8 +180,10 @@ class StatusPusher:
         interval: float,
         heartbeat_interval: float,
         clock: Callable[[], float] = time.monotonic,
+        on_answer: Callable[[Mapping[str, Any]], None] | None = None,
     ) -> None:
         self._api = api
+        self._on_answer = on_answer
         self._snapshot = snapshot
         self._interval = interval
         self._heartbeat_interval = heartbeat_interval
@@ -243,10 +249,15 @@ class StatusPusher:
             body["trading"]["heartbeat"] = heartbeat
             patch = {"status": body}
         try:
-            await self._api.patch_status(patch)
+            answer = await self._api.patch_status(patch)
         except StatusPushError as exc:
             self._failed(str(exc), final)
             return False
+        if answer is not None and self._on_answer is not None:
+            try:
+                self._on_answer(answer)
+            except Exception:  # what the runtime reads from the answer must not make the push count as failed
+                logger.exception("status: reading the API server's answer failed")
         self.stats.pushes += 1
         if body is None:
             self.stats.heartbeats += 1

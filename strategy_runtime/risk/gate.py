@@ -65,6 +65,8 @@ from nautilus_trader.model.orders import Order
 
 from strategy_runtime.risk.breach import GATE_REASON_PREFIX, MAX_NOTIONAL, Breach
 from strategy_runtime.risk.prices import LatestPrices
+from strategy_runtime.risk.share import Share
+from strategy_runtime.risk.share_check import ShareCheck
 
 logger = logging.getLogger("livestrat.risk")
 
@@ -117,6 +119,17 @@ class OrderGate:
         self.forwarded: dict[Any, Order] = {}
         # (clock, submit rate, modify rate): the rates the gate counts on a market clock (``count_rates``).
         self.rates: tuple[Clock, str | None, str | None] | None = None
+        # The strategy's share of its RiskBudget (``status.budget``, read back from each status push); None: no
+        # budget. Replaced whole while the node runs (``set_share``): the next order meets the new share.
+        self.share: Share | None = None
+        self.share_denied = 0  # orders denied for the share (also counted in ``denied``)
+        self.share_denial: str | None = None  # the reason of the last of them
+
+    def set_share(self, share: Share | None) -> None:
+        """Hold new orders within ``share`` from the next one on (None: the strategy left its budget)."""
+        if share != self.share:
+            logger.warning("risk guard: %s", share.describe() if share is not None else "no RiskBudget share any more")
+        self.share = share
 
     def count_rates(self, clock: Clock, submit: str | None, modify: str | None) -> None:
         """Throttle submits and modifications (``LIMIT/HH:MM:SS``; None: not at all) on ``clock`` (before install)."""
@@ -196,6 +209,7 @@ class _Door:
         self._msgbus = msgbus
         self._cache = cache
         self._prices = LatestPrices(cache)  # Cache.price's answers, cheaper on bars
+        self._share_check = ShareCheck(cache, self._order_price, self._mark_price)
         self._clock = clock
         self._exec_engine = exec_engine
         self._submit_throttle: Throttler | None = None
@@ -327,7 +341,7 @@ class _Door:
             return True  # through a shut gate only the halt's own closes come: they shrink a position, never priced
         limit = self._gate.max_notional
         if limit is None:
-            return True
+            return self._within_share(orders)
         for order in orders:
             notional = self._notional(order.instrument_id, order.side, order.quantity, self._order_price(order))
             if notional is None:
@@ -352,7 +366,21 @@ class _Door:
                     self._deny(each, GATE_REASON_PREFIX + reason)
                 self._gate.on_breach(Breach(MAX_NOTIONAL, reason, self._gate.now()))
                 return False
-        return True
+        return self._within_share(orders)
+
+    def _within_share(self, orders: list[Order]) -> bool:
+        """Deny ``orders`` (not a breach: nothing broke yet) if they would take the strategy beyond its share."""
+        share = self._gate.share
+        if share is None:
+            return True
+        why = self._share_check.refusal(share, orders)
+        if why is None:
+            return True
+        self._gate.share_denied += 1
+        self._gate.share_denial = why
+        for each in orders:
+            self._deny(each, GATE_REASON_PREFIX + why)
+        return False
 
     def _admit_modify(self, command: ModifyOrder) -> bool:
         order = self._cache.order(command.client_order_id)
@@ -362,10 +390,18 @@ class _Door:
         if why is not None:
             self._reject_modify(order, GATE_REASON_PREFIX + why)
             return False
+        quantity = command.quantity or order.quantity
+        share = self._gate.share
+        if share is not None:
+            beyond = self._share_check.modify_refusal(share, order, quantity, command.price or command.trigger_price)
+            if beyond is not None:
+                self._gate.share_denied += 1
+                self._gate.share_denial = beyond
+                self._reject_modify(order, GATE_REASON_PREFIX + beyond)
+                return False
         limit = self._gate.max_notional
         if limit is None:
             return True
-        quantity = command.quantity or order.quantity
         price = command.price or command.trigger_price or self._order_price(order)
         notional = self._notional(order.instrument_id, order.side, quantity, price)
         if notional is None:
@@ -396,6 +432,11 @@ class _Door:
         prices = self._prices
         side = PriceType.ASK if order.side == OrderSide.BUY else PriceType.BID
         return prices.price(order.instrument_id, side) or prices.price(order.instrument_id, PriceType.LAST)
+
+    def _mark_price(self, instrument_id: InstrumentId) -> Price | None:
+        """What a position already open is worth a unit: the mid, else the last trade or bar."""
+        prices = self._prices
+        return prices.price(instrument_id, PriceType.MID) or prices.price(instrument_id, PriceType.LAST)
 
     def _notional(
         self, instrument_id: InstrumentId, side: OrderSide, quantity: Quantity, price: Price | None

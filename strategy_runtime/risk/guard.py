@@ -58,9 +58,10 @@ from strategy_runtime.portfolio_view import Amounts
 from strategy_runtime.risk import breach as breaches
 from strategy_runtime.risk.breach import Breach
 from strategy_runtime.risk.gate import OrderGate, fence_unchecked
-from strategy_runtime.risk.limits import LimitsTracker, Mark, PnlHistory, limit_value, nanos, utc_now
+from strategy_runtime.risk.limits import LimitsTracker, Mark, PnlHistory, PnlShare, limit_value, nanos, utc_now
 from strategy_runtime.risk.pnl_watch import Line, PnlWatch
 from strategy_runtime.risk.prices import LatestPrices
+from strategy_runtime.risk.share import Share
 from strategy_runtime.timestamps import utc_text
 
 logger = logging.getLogger("livestrat.risk")
@@ -140,6 +141,7 @@ class RiskGuard(Actor):
         self._market_clock: Clock | None = None
         self._subscriptions: list[tuple[str, Callable[[Any], None]]] = []
         self._data_subscribed = False
+        self._prices_subscribed = False
         self._started = False
         self.limit_state: str = RiskStateName.ACTIVE
         self.breach: Breach | None = None
@@ -179,11 +181,7 @@ class RiskGuard(Actor):
             self._subscribe("events.order.*", self._on_order_event)
             self._subscribe("events.position.*", self._on_position_event)
             if self.limits.watches_pnl:
-                for instrument_id in self._instrument_ids:
-                    venue, symbol = instrument_id.venue.value, instrument_id.symbol.value
-                    self._subscribe(f"data.bars.{instrument_id}-*", self._on_price, DATA_PRIORITY)
-                    self._subscribe(f"data.quotes.{venue}.{symbol}", self._on_price, DATA_PRIORITY)
-                    self._subscribe(f"data.trades.{venue}.{symbol}", self._on_price, DATA_PRIORITY)
+                self._subscribe_prices()
         self._started = True
         self._refresh()
         self.limits.start(clock_ns=nanos(self._now()), terms=self._terms)  # live: the day is the venue's, about now
@@ -193,12 +191,51 @@ class RiskGuard(Actor):
             for instrument_id in self._instruments():  # a position reconciled at start may already be too big
                 self._check_position(instrument_id)
 
+    def _subscribe_prices(self) -> None:
+        if self._prices_subscribed:
+            return
+        self._prices_subscribed = True
+        for instrument_id in self._instrument_ids:
+            venue, symbol = instrument_id.venue.value, instrument_id.symbol.value
+            self._subscribe(f"data.bars.{instrument_id}-*", self._on_price, DATA_PRIORITY)
+            self._subscribe(f"data.quotes.{venue}.{symbol}", self._on_price, DATA_PRIORITY)
+            self._subscribe(f"data.trades.{venue}.{symbol}", self._on_price, DATA_PRIORITY)
+
+    def set_share(self, share: Share | None) -> None:
+        """The strategy's share of its RiskBudget, read back from a status push (None: not a member), in force
+        from the next order and the next price: the gate holds orders within its exposure, open orders and
+        reduce-only; the daily loss and drawdown checks use the tighter of the strategy's own limit and its share.
+        A share that is already broken (it shrank below the day's loss) is a breach now, as the own limit's."""
+        self.gate.set_share(share)
+        pnl = None
+        if share is not None:
+            money = share.max_daily_loss or share.max_drawdown
+            if money is not None:
+                pnl = PnlShare(
+                    budget=share.budget,
+                    currency=money.currency,
+                    daily=share.max_daily_loss.amount if share.max_daily_loss is not None else None,
+                    drawdown=share.max_drawdown.amount if share.max_drawdown is not None else None,
+                )
+        if pnl == self.limits.pnl_share:
+            return
+        self.limits.share(pnl)
+        if not self._started:
+            return  # on_start subscribes and checks with the share in place
+        if self.limits.watches_pnl and self._data_subscribed:
+            self._subscribe_prices()
+        self._forget_line()  # the watch's band was drawn with the old limits
+        if self.limits.watches_pnl:
+            self._refresh()
+            self._check_pnl()
+
     def on_dispose(self) -> None:
         # Not on_stop: strategies stop after actors, and their closing orders must still meet the gate.
         for topic, handler in self._subscriptions:
             self.msgbus.unsubscribe(topic, handler)
         self._subscriptions.clear()
         self._data_subscribed = False
+        self._prices_subscribed = False
         self.gate.uninstall()
 
     def _subscribe(self, topic: str, handler: Callable[[Any], None], priority: int = 0) -> None:

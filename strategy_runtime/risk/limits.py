@@ -53,6 +53,16 @@ Mark = tuple[str, float]
 
 
 @dataclass(frozen=True)
+class PnlShare:
+    """The strategy's share of its RiskBudget's ``maxDailyLoss`` and ``maxDrawdown``, in the budget's currency."""
+
+    budget: str
+    currency: str
+    daily: Decimal | None
+    drawdown: Decimal | None
+
+
+@dataclass(frozen=True)
 class PnlHistory:
     """What the ledger holds for the strategy when a live runtime starts (see the module docstring).
 
@@ -108,9 +118,10 @@ class LimitsTracker:
         self.max_daily_loss = limit_value(max_daily_loss)
         self.max_drawdown = limit_value(max_drawdown)
         self.max_position = limit_value(max_position)
-        self.watches_pnl = self.max_daily_loss is not None or self.max_drawdown is not None
         self._daily_limit = float(self.max_daily_loss or 0)  # the hot path compares floats
         self._drawdown_limit = float(self.max_drawdown or 0)
+        # The strategy's share of its RiskBudget's daily loss and drawdown, in the budget's currency (``share``).
+        self._share: PnlShare | None = None
         self._history = history
         self._now = now
         self._terms: Callable[[str], ContractTerms] = linear
@@ -129,6 +140,38 @@ class LimitsTracker:
         self._drawdown: dict[str, float] = {}
         self._max_drawdown: dict[str, float] = {}  # the largest drawdown seen since start (a promotion's evidence)
         self._baseline_dirty = False
+
+    @property
+    def watches_pnl(self) -> bool:
+        """A daily loss or drawdown limit is checked: the strategy's own, or its share of a RiskBudget's."""
+        own = self.max_daily_loss is not None or self.max_drawdown is not None
+        return own or self._share is not None
+
+    @property
+    def pnl_share(self) -> PnlShare | None:
+        return self._share
+
+    def share(self, share: PnlShare | None) -> None:
+        """Check the day's PnL and the drawdown in ``share.currency`` also against ``share`` (None: no more)."""
+        self._share = share if share is not None and (share.daily is not None or share.drawdown is not None) else None
+
+    def _daily_for(self, currency: str) -> tuple[float, PnlShare | None] | None:
+        """The tighter of ``maxDailyLoss`` and the share's in ``currency``: the amount, and the share if it is that."""
+        share = self._share
+        if share is None or share.daily is None or share.currency != currency:
+            return (self._daily_limit, None) if self.max_daily_loss is not None else None
+        mine = float(share.daily)
+        return (mine, share) if self.max_daily_loss is None or mine < self._daily_limit else (self._daily_limit, None)
+
+    def _drawdown_for(self, currency: str) -> tuple[float, PnlShare | None] | None:
+        """The tighter of ``maxDrawdown`` and the share's in ``currency``: the amount, and the share if it is that."""
+        share = self._share
+        if share is None or share.drawdown is None or share.currency != currency:
+            return (self._drawdown_limit, None) if self.max_drawdown is not None else None
+        mine = float(share.drawdown)
+        if self.max_drawdown is None or mine < self._drawdown_limit:
+            return mine, share
+        return self._drawdown_limit, None
 
     @property
     def books(self) -> Mapping[str, PnlBook]:
@@ -306,10 +349,11 @@ class LimitsTracker:
         """
         peak = self._peak.get(currency, 0.0)
         low = -math.inf
-        if self.max_daily_loss is not None:
-            low = max(low, self._day_start.get(currency, 0.0) - self._daily_limit)
-        if self.max_drawdown is not None:
-            low = max(low, peak - self._drawdown_limit)
+        daily, drawdown = self._daily_for(currency), self._drawdown_for(currency)
+        if daily is not None:
+            low = max(low, self._day_start.get(currency, 0.0) - daily[0])
+        if drawdown is not None:
+            low = max(low, peak - drawdown[0])
         return low, peak
 
     def _totals(self) -> dict[str, float]:
@@ -338,27 +382,25 @@ class LimitsTracker:
             self._max_drawdown[currency] = max(drop, self._max_drawdown.get(currency, 0.0))
         if halted:
             return None
-        if self.max_daily_loss is not None:
-            limit = self._daily_limit
-            for currency, change in self._daily.items():
-                if change < -limit:
-                    day = utc_date(self._last_ts // NANOS_PER_DAY)  # integers: a float rounds 23:59:59.9… up
-                    return Breach(
-                        MAX_DAILY_LOSS,
-                        f"the day's PnL {change:.2f} {currency} is below -{self.max_daily_loss:f} "
-                        f"(maxDailyLoss, UTC day {day})",
-                        self._now(),
-                    )
-        if self.max_drawdown is not None:
-            limit = self._drawdown_limit
-            for currency, drop in self._drawdown.items():
-                if drop >= limit:
-                    return Breach(
-                        MAX_DRAWDOWN,
-                        f"total PnL {total[currency]:.2f} {currency} is {drop:.2f} below its peak "
-                        f"{peak.get(currency, 0.0):.2f} (maxDrawdown {self.max_drawdown:f})",
-                        self._now(),
-                    )
+        for currency, change in self._daily.items():
+            daily = self._daily_for(currency)
+            if daily is not None and change < -daily[0]:
+                day = utc_date(self._last_ts // NANOS_PER_DAY)  # integers: a float rounds 23:59:59.9… up
+                return Breach(
+                    MAX_DAILY_LOSS,
+                    f"the day's PnL {change:.2f} {currency} is below "
+                    + _daily_words(daily[1], self.max_daily_loss, day),
+                    self._now(),
+                )
+        for currency, drop in self._drawdown.items():
+            drawdown = self._drawdown_for(currency)
+            if drawdown is not None and drop >= drawdown[0]:
+                return Breach(
+                    MAX_DRAWDOWN,
+                    f"total PnL {total[currency]:.2f} {currency} is {drop:.2f} below its peak "
+                    f"{peak.get(currency, 0.0):.2f} ({_drawdown_words(drawdown[1], self.max_drawdown)})",
+                    self._now(),
+                )
         return None
 
     def check_position(self, instrument_id: str, net: Decimal) -> Breach | None:
@@ -397,3 +439,15 @@ class LimitsTracker:
     def baseline_unsaved(self) -> None:
         """Saving the last ``take_baseline`` failed: offer it again."""
         self._baseline_dirty = True
+
+
+def _daily_words(share: PnlShare | None, own: Decimal | None, day: date) -> str:
+    if share is None:
+        return f"-{own:f} (maxDailyLoss, UTC day {day})"
+    return f"-{share.daily:f} (this strategy's share of RiskBudget {share.budget} maxDailyLoss, UTC day {day})"
+
+
+def _drawdown_words(share: PnlShare | None, own: Decimal | None) -> str:
+    if share is None:
+        return f"maxDrawdown {own:f}"
+    return f"this strategy's share of RiskBudget {share.budget} maxDrawdown {share.drawdown:f}"

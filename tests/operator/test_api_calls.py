@@ -19,7 +19,8 @@ EXPECTED = (
     | calls(LS, "livestrategies/status", "patch")
     | calls(LS, "livestrategies/scale", "patch")
     # RiskBudgets: kopf's watch and finalizer (its daemon's; a deletion releases the members the budget halts); the
-    # operator writes their status (their breach marks members: livestrategies patch)
+    # operator writes their status (their breach marks members: livestrategies patch); each member's share goes into
+    # its status.budget (livestrategies/status patch)
     | calls(LS, "riskbudgets", *WATCHED, "patch")
     | calls(LS, "riskbudgets/status", "patch")
     # the children, watched (label-selected) and kept as desired

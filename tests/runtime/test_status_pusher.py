@@ -100,3 +100,57 @@ async def test_the_final_push_goes_out_even_when_nothing_changed():
     await pusher.push_if_due()
     assert await pusher.final_push(deadline=clock.now + 1) is True
     assert len(api.patches) == 2 and api.patches[-1]["status"]["trading"]["fills"] == 3
+
+
+class AnsweringApi(RecordingApi):
+    """An API server that answers each patch with the whole object, as a merge patch of the status does."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.stored: dict[str, Any] = {"status": {"budget": {"budget": "desk-usdt", "weight": 0.5}}}
+
+    async def patch_status(self, patch: dict[str, Any]) -> dict[str, Any]:
+        await super().patch_status(patch)
+        return self.stored
+
+
+async def test_each_answer_is_handed_over_and_a_failed_push_keeps_what_was_read_last():
+    api, clock, answers = AnsweringApi(), Clock(), []
+    state = {"fills": 1}
+
+    def snapshot() -> StatusSnapshot:
+        return StatusSnapshot(TradingState(fills=state["fills"], node_state="Running"), RiskState())
+
+    pusher = StatusPusher(
+        api=api, snapshot=snapshot, interval=1, heartbeat_interval=10, clock=clock, on_answer=answers.append
+    )
+    assert await pusher.push_if_due() is True
+    assert answers[-1]["status"]["budget"]["budget"] == "desk-usdt"
+
+    api.down = True  # the API server is away: nothing is handed over, the runtime keeps what it read last
+    state["fills"] = 2
+    clock.now += 1
+    assert await pusher.push_if_due() is False
+    assert len(answers) == 1
+
+    api.down = False
+    api.stored = {"status": {}}  # the operator took the share away meanwhile
+    clock.now += 60
+    assert await pusher.push_if_due() is True
+    assert answers[-1] == {"status": {}}
+
+
+async def test_a_failure_reading_the_answer_does_not_count_as_a_failed_push():
+    def broken(_answer: Any) -> None:
+        raise ValueError("a bug in what reads the answer")
+
+    pusher = StatusPusher(
+        api=AnsweringApi(),
+        snapshot=lambda: StatusSnapshot(TradingState(node_state="Running"), RiskState()),
+        interval=1,
+        heartbeat_interval=10,
+        clock=Clock(),
+        on_answer=broken,
+    )
+    assert await pusher.push_if_due() is True
+    assert pusher.stats.failures == 0

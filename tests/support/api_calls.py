@@ -174,6 +174,12 @@ async def exercise_operator(emulator: KubernetesEmulator, kubeconfig: Path, work
                 timeout=15,
             )
             desk.push_runtime_status(name, fills=1)
+            budget = {
+                "metadata": {"name": "desk-usdt"},
+                "spec": {"members": [name], "currency": "USDT", "limits": {"maxGrossExposure": 1000}},
+            }
+            emulator.create_object("livestrat.io/v1alpha1/riskbudgets", budget, namespace="default")
+            await wait_for(lambda: desk.status(name).get("budget"))  # its share, in its status
             await desk.edit_spec(name, {"risk": {"maxDailyLoss": 1000}})  # Auto: restart
             await live.edit_spec("ema-cross-binance-testnet", {"risk": {"maxDailyLoss": 50}})  # Manual: drift
             await wait_for(lambda: live.is_true("ema-cross-binance-testnet", "ConfigDrift"))

@@ -28,7 +28,8 @@ part of them, is all that is cluster-wide when watching named namespaces.
   verbs: [patch]
 # RiskBudgets: watched, with kopf's finalizer (patch: a budget's deletion releases the members
 # it halts); the operator writes their status. A breach marks the members it halts with an
-# annotation (livestrat.io/budget-halt.NAME: patch on livestrategies, above).
+# annotation (livestrat.io/budget-halt.NAME: patch on livestrategies, above); each member's
+# share goes into its status.budget (patch on livestrategies/status, above).
 - apiGroups: [livestrat.io]
   resources: [riskbudgets]
   verbs: [list, watch, patch]
