@@ -12,9 +12,9 @@ from typing import Any
 
 import pytest
 
+from livestrat.kube_emulator.kubelet import Kubelet
 from tests.support.desk import Desk, paper
 from tests.support.kube import wait_for
-from tests.support.kubelet import Kubelet
 from tests.support.operator import fast_settings, operator_writes, running_operator
 from tests.support.runtime_process import ROOT
 from tests.support.scripted import read_events, scripted_strategy

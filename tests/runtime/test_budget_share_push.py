@@ -1,7 +1,7 @@
 """A RiskBudget share reaches a running runtime through the answer to its status push, and changes without a restart.
 
 A real ``livestrat runtime`` process trades a paced paper replay (a market BUY of 0.01 BTC at 40,000 on every
-bar) and pushes its status to the HTTP Kubernetes API emulator (tests/support/kube_emulator.py). The test
+bar) and pushes its status to the HTTP Kubernetes API emulator (livestrat/kube_emulator/emulator.py). The test
 plays the operator: it writes ``status.budget`` into the LiveStrategy, as the operator's share writer does,
 and changes it while the strategy runs. The runtime has no ``get``: it reads the share from the object the
 API server answers each merge patch with. What the strategy saw (every order and its events, with the
