@@ -155,7 +155,8 @@ async def test_the_core_group_version_is_v1_and_subresources_have_no_names_of_th
         for entry in listing["resources"]:
             if "/" in entry["name"]:
                 assert entry["shortNames"] == [] and entry["singularName"] == "", entry
-    assert {"lstrat"} == {n for e in custom["resources"] for n in e["shortNames"]}
+    # the group's two kinds (the fixture installs both CRDs): LiveStrategy and RiskBudget
+    assert {"lstrat", "rbudget"} == {n for e in custom["resources"] for n in e["shortNames"]}
 
 
 @pytest.mark.slow  # runs kubectl

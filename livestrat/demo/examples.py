@@ -70,6 +70,11 @@ def choose(where: Path, speed: float) -> list[Example]:
         companions = tuple(
             d for d in manifests.load_documents(path) if isinstance(d, dict) and d.get("kind") in COMPANION_KINDS
         )
+        if not any(manifests.is_strategy(d) for d in manifests.load_documents(path)):
+            # another kind of example (examples/risk-budget.yaml): named, with where it belongs, not applied
+            kinds = sorted({str(d.get("kind")) for d in manifests.load_documents(path) if isinstance(d, dict)})
+            found.append(Example(path, path.stem, None, f"a {', '.join(kinds) or 'file'} with no LiveStrategy in it"))
+            continue
         for _, document in manifests.load_strategies(path):
             name = str((document.get("metadata") or {}).get("name", "?"))
             reason = why_not_here(document)

@@ -38,7 +38,7 @@ async def test_the_local_run_trades_in_the_dashboard_and_ctrl_c_there_halts_it_w
     )
     environ: dict[str, str] = {}
     config = local_config(args, environ, None)
-    catalog = prepare_catalog(config, owned=True)
+    catalog = prepare_catalog(config)
     options = RuntimeOptions(
         serve_http=False,
         push_status=False,

@@ -19,6 +19,7 @@ def test_the_paper_examples_on_sample_data_run_here_and_the_others_say_what_they
     assert "keys" in chosen["live-binance-testnet.yaml"].skipped
     assert "network" in chosen["paper-live-binance.yaml"].skipped
     assert "bucket" in chosen["gcs-fuse-catalog.yaml"].skipped
+    assert chosen["risk-budget.yaml"].skipped == "a RiskBudget with no LiveStrategy in it"
     assert chosen["halted.yaml"].replicas == 0 and chosen["paper-ema-cross.yaml"].replicas == 1
 
 
