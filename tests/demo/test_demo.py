@@ -21,6 +21,7 @@ from tests.support.desk import kubectl_binary
 pytestmark = pytest.mark.slow
 LIVESTRAT = str(Path(sys.executable).with_name("livestrat"))
 TRADING, HALTED = "ema-cross-btc", "ema-cross-halted"  # examples/paper-ema-cross.yaml, examples/halted.yaml
+SHIPPED = "desk-ema"  # examples/paper-shipped-code.yaml: its code from the ConfigMap applied with it
 
 
 def poll(predicate: Callable[[], Any], timeout: float, what: str) -> Any:
@@ -130,7 +131,7 @@ def test_a_newcomer_watches_a_strategy_trade_halts_it_with_kubectl_and_stops_the
         # kubectl get lstrat: a row for each example that runs here, with the CRD's printer columns.
         header, *rows = get("get", "lstrat").splitlines()
         assert header.split()[:4] == ["NAME", "MODE", "VENUE", "PHASE"]
-        assert sorted(row.split()[0] for row in rows) == [TRADING, HALTED]
+        assert sorted(row.split()[0] for row in rows) == sorted([TRADING, HALTED, SHIPPED])
         assert "live-binance-testnet.yaml" in demo.printed(r"skipped live-binance-testnet\.yaml.*").group(0)
 
         def trading() -> bool:
@@ -175,5 +176,9 @@ def test_a_newcomer_watches_a_strategy_trade_halts_it_with_kubectl_and_stops_the
     assert code in (0, 130), "".join(demo.err)
     assert "Traceback" not in "".join(demo.err + demo.out)
     # Each stopped as asked (a process killed at exit instead would say -9).
-    assert demo.printed(rf"^livestrat demo: stopped the operator \(exit 0\), pod default/{TRADING}-0 \(exit 0\) and")
+    stopped = demo.printed(r"^livestrat demo: stopped (.*) and the API emulator\.$")
+    assert stopped, "".join(demo.out)
+    assert sorted(stopped.group(1).split(", ")) == sorted(
+        ["the operator (exit 0)", f"pod default/{TRADING}-0 (exit 0)", f"pod default/{SHIPPED}-0 (exit 0)"]
+    ), stopped.group(0)
     poll(lambda: not [pid for pid in every if alive(pid)], 30, f"no process of the demo left: {every}")
