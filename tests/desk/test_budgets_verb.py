@@ -96,3 +96,19 @@ async def test_without_the_desk_role_the_refusal_names_the_role_that_grants_budg
     code, _, err = await run(capsys, stranger, "budgets")
     assert code == 1
     assert "you may not list riskbudgets" in err and "-desk" in err
+
+
+async def test_all_namespaces_lists_every_budget(emulator, desk_namespace, kubeconfig_path, capsys):
+    store_budget(emulator, budget_body("account-a", NS, [member_report("alpha", 100)], maxDailyLoss=500.0))
+    emulator.add_namespace("desk-b")
+    other = budget_body("account-b", "desk-b", [member_report("beta", 100)], maxDailyLoss=500.0)
+    manifest = {k: other[k] for k in ("apiVersion", "kind", "spec")} | {"metadata": {"name": "account-b"}}
+    emulator.create_object(RISKBUDGETS, manifest, namespace="desk-b")
+
+    code, out, err = await run(capsys, kubeconfig_path, "budgets", "-A", "-o", "yaml")
+    assert code == 0, err
+    listed = [(b["namespace"], b["name"], b["state"]) for b in yaml.safe_load(out)["budgets"]]
+    assert listed == [("desk-a", "account-a", "Active"), ("desk-b", "account-b", "Unknown")]  # no status yet
+    code, out, err = await run(capsys, kubeconfig_path, "budgets", "-n", "desk-b")
+    assert code == 0, err
+    assert "account-b" in out and "account-a" not in out and "?/1" in out
