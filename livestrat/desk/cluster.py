@@ -27,6 +27,7 @@ from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from livestrat.api import budget_resource
 from livestrat.api.contract import MERGE_PATCH
 from livestrat.api.resource import GROUP, KIND, PLURAL, VERSION
 from livestrat.desk import roles
@@ -68,6 +69,7 @@ class Resource:
 
 
 LIVESTRATEGIES = Resource(STRATEGIES, PLURAL)
+RISKBUDGETS = Resource(STRATEGIES, budget_resource.PLURAL)
 EVENTS = Resource("/api/v1", "events")
 PODS = Resource("/api/v1", "pods")
 CONFIGMAPS = Resource("/api/v1", "configmaps")
@@ -297,6 +299,17 @@ class Cluster:
                 finally:
                     response.release()
 
+    # ------------------------------------------------------------------------------------------- budgets
+
+    async def list_budgets(self, namespace: str | None) -> list[dict[str, Any]]:
+        """Every RiskBudget of ``namespace`` (None: of all namespaces), as stored."""
+        found = await self.request("GET", RISKBUDGETS.path(namespace))
+        return [_with_kind(item, budget_resource.KIND) for item in found.get("items") or []]
+
+    async def get_budget(self, namespace: str, name: str) -> dict[str, Any]:
+        what = f"RiskBudget {name!r} in namespace {namespace!r} (`kubectl livestrat budgets -n {namespace}` lists them)"
+        return _with_kind(await self.request("GET", RISKBUDGETS.path(namespace, name), what=what), budget_resource.KIND)
+
     # ------------------------------------------------------------------------------------------- around it
 
     async def get_namespace(self, name: str) -> dict[str, Any]:
@@ -409,8 +422,8 @@ def _key(body: Mapping[str, Any]) -> str:
     return f"{meta.get('namespace')}/{meta.get('name')}"
 
 
-def _with_kind(body: dict[str, Any]) -> dict[str, Any]:
+def _with_kind(body: dict[str, Any], kind: str = KIND) -> dict[str, Any]:
     """Items of a list carry no apiVersion/kind; a report or ``-o yaml`` should show them as ``kubectl get`` does."""
     body.setdefault("apiVersion", f"{GROUP}/{VERSION}")
-    body.setdefault("kind", KIND)
+    body.setdefault("kind", kind)
     return body

@@ -41,6 +41,7 @@ from livestrat.desk.fleet import (
     sort_rows,
     totals_by_currency,
 )
+from livestrat.desk.views import budget_share_text
 
 HALT, RESUME, ACK_RISK = "halt", "resume", "ack-risk"
 LAST_FILLS_KEPT = 5  # per strategy, in the detail pane: the fills the desk saw go by, newest first
@@ -229,6 +230,27 @@ def limit_cell(each: StrategyRow) -> Text:
     return Text(nearest.text(), style=limit_style(nearest))
 
 
+def budgets_text(rows: Iterable[StrategyRow]) -> str | None:
+    """The RiskBudgets the strategies in view are members of (their status.budget), with how many members each has
+    here: ``budgets: ns/account-a 2 members, ns/account-b 1 member reduce-only``. None when no strategy is a member."""
+    members: dict[str, int] = {}
+    reduce_only: set[str] = set()
+    for each in rows:
+        share = each.status.budget
+        if share is None:
+            continue
+        key = f"{each.namespace}/{share.budget}"
+        members[key] = members.get(key, 0) + 1
+        if share.reduce_only:
+            reduce_only.add(key)
+    if not members:
+        return None
+    return "budgets: " + ", ".join(
+        f"{key} {count} member{'s' if count != 1 else ''}" + (" reduce-only" if key in reduce_only else "")
+        for key, count in sorted(members.items())
+    )
+
+
 def fill_text(fill: Fill | None) -> str:
     if fill is None:
         return "-"
@@ -313,6 +335,9 @@ def detail(each: StrategyRow, fills: Sequence[Fill], now: datetime) -> Renderabl
         risk.append(f"\nbreached {breach.breached_limit} at {breach.breached_at or '?'}", style="bold red")
         risk.append(f" (market time {breach.breached_at_market})" if breach.breached_at_market else "")
     parts.append(risk)
+    share = budget_share_text(each)
+    if share is not None:  # a member of a RiskBudget: its share of each limit, held at its order gate
+        parts.append(Text(share, style="bold yellow" if each.status.budget and each.status.budget.reduce_only else ""))
     if each.limits:
         table = Table("LIMIT", "USED", "ALLOWED", "USE", box=None, pad_edge=False)
         for use in each.limits:
@@ -545,6 +570,9 @@ ConfirmAction {
             (f"{stale} stale", STALE_STYLE if stale else ""),
             f"   {halted} halted",
         )
+        budgets = budgets_text(rows)
+        if budgets is not None:
+            text.append(f"   {budgets}")
         text.append(f"   sorted by {self.sort} (s)", style="dim")
         if self.source.trouble:
             text.append(f"   {self.source.trouble}", style="bold red")

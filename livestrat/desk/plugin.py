@@ -4,8 +4,8 @@ kubectl runs ``kubectl-livestrat`` from the PATH with the words after ``kubectl 
 flags, so the plugin takes kubectl's: ``--kubeconfig``, ``--context``, ``-n/--namespace``, ``-A/--all-namespaces``,
 before or after the verb. It talks to the API with the user's kubeconfig and rights (:mod:`livestrat.desk.cluster`).
 
-Verbs: ``list``, ``top``, ``status``, ``halt``, ``resume``, ``ack-risk``, ``promote``, ``kill-switch``, ``fills``,
-``report``, ``logs``. An action prints what it will do, asks (unless ``--yes``), and prints what it did.
+Verbs: ``list``, ``top``, ``budgets``, ``status``, ``halt``, ``resume``, ``ack-risk``, ``promote``, ``kill-switch``,
+``fills``, ``report``, ``logs``. An action prints what it will do, asks (unless ``--yes``), and prints what it did.
 Exit codes: 0 done; 1 the cluster refused or something is wrong (the message says what to do); 2 bad usage;
 3 an action not confirmed.
 """
@@ -28,7 +28,7 @@ from rich.console import Console, RenderableType
 
 from livestrat.api import names
 from livestrat.arguments import SecretSafeParser
-from livestrat.desk import actions, fleet, ledger, promotion, views
+from livestrat.desk import actions, budget_views, budgets, fleet, ledger, promotion, views
 from livestrat.desk.cluster import PODS, Cluster, DeskError, NotFound
 from livestrat.desk.redact import scrub_text
 from livestrat.desk.report import archive, write_report
@@ -55,7 +55,7 @@ def _connection_options(parser: argparse.ArgumentParser, default: Any) -> None:
     parser.add_argument("--context", default=default, help="kubeconfig context (default: the current one)")
     parser.add_argument("-n", "--namespace", default=default, help="namespace (default: the context's)")
     parser.add_argument(
-        "-A", "--all-namespaces", action="store_true", default=default, help="every namespace (list, top)"
+        "-A", "--all-namespaces", action="store_true", default=default, help="every namespace (list, top, budgets)"
     )
 
 
@@ -104,6 +104,11 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("-w", "--watch", action="store_true", help="redraw on every change until Ctrl-C")
     p.add_argument("--limit", type=int, default=None, help="show only the first N rows")
     p.set_defaults(run=_top)
+
+    p = verb("budgets", "Every RiskBudget (of the namespace, or -A all); with NAME, one budget and its members")
+    p.add_argument("name", metavar="NAME", nargs="?", default=None)
+    _output(p, ("json", "yaml"))
+    p.set_defaults(run=_budgets)
 
     p = verb("status", "One strategy: phase, conditions, trading, PnL, risk limits, fills, events, pod")
     p.add_argument("name", metavar="NAME")
@@ -253,6 +258,28 @@ async def _top(args: argparse.Namespace) -> int:
                     console.print(f"--- {_now().isoformat(timespec='seconds')}")
                     console.print(screen(rows))
                     console.file.flush()
+    return 0
+
+
+async def _budgets(args: argparse.Namespace) -> int:
+    async with await _connect(args) as cluster:
+        if args.name is not None:
+            found = budgets.row(await cluster.get_budget(cluster.namespace, args.name))
+        else:
+            scope = None if args.all_namespaces else cluster.namespace
+            rows = sorted(
+                (budgets.row(body) for body in await cluster.list_budgets(scope)),
+                key=lambda each: (each.namespace, each.name),
+            )
+    if args.name is not None:
+        if args.output:
+            _print_document(budget_views.budget_document(found, members=True), args.output)
+        else:
+            _console().print(budget_views.budget_view(found))
+    elif args.output:
+        _print_document(budget_views.budgets_document(rows), args.output)
+    else:
+        _console().print(budget_views.budgets_view(rows))
     return 0
 
 

@@ -2,8 +2,8 @@
 
 The chart (``rbac.deskRoles``) installs three ClusterRoles, bound per namespace by a RoleBinding:
 
-- ``desk``: read the fleet and one strategy's story (LiveStrategies, Events, pods and their logs, the strategy's
-  ConfigMap, StatefulSet and PodDisruptionBudget). Never Secrets.
+- ``desk``: read the fleet, its RiskBudgets and one strategy's story (LiveStrategies, RiskBudgets, Events, pods and
+  their logs, the strategy's ConfigMap, StatefulSet and PodDisruptionBudget). Never Secrets.
 - ``trader``: the desk's rights, and halt / resume / acknowledge a risk halt: ``patch`` on ``livestrategies`` (the
   desk's halt annotation, the acknowledgement; the same right changes the spec) and ``livestrategies/scale``.
 - ``kill-switch``: ``get``/``patch`` on the Namespace itself (bound in a namespace, it reaches that namespace's
@@ -34,6 +34,7 @@ class Right:
 # Every request the plugin makes, and the narrowest role that grants it (a trader has the desk's rights too).
 RIGHTS: dict[Right, str] = {
     **{Right(verb, "livestrat.io", "livestrategies"): DESK for verb in ("get", "list", "watch")},
+    **{Right(verb, "livestrat.io", "riskbudgets"): DESK for verb in ("get", "list", "watch")},
     **{Right(verb, "", "events"): DESK for verb in ("get", "list", "watch")},
     **{Right(verb, "", "pods"): DESK for verb in ("get", "list", "watch")},
     Right("get", "", "pods/log"): DESK,

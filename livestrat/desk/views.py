@@ -83,9 +83,50 @@ def heartbeat_text(each: StrategyRow, now: datetime) -> Text:
     return Text(f"{text} STALE" if each.stale(now) else text, style="bold red" if each.stale(now) else "")
 
 
+def budget_text(each: StrategyRow) -> str:
+    """The RiskBudget the strategy is a member of and its share (status.budget, the operator's), ``-`` for none."""
+    share = each.status.budget
+    if share is None:
+        return "-"
+    return f"{share.budget} {share.weight:.0%}" + (" reduce-only" if share.reduce_only else "")
+
+
+def budget_share_text(each: StrategyRow) -> str | None:
+    """One line for ``status NAME``: the budget, the weight, and each limit's share the order gate holds it to."""
+    share = each.status.budget
+    if share is None:
+        return None
+    limits = [
+        f"{name} {value}"
+        for name, value in (
+            ("maxGrossExposure", share.max_gross_exposure),
+            ("maxNetExposure", share.max_net_exposure),
+            ("maxDailyLoss", share.max_daily_loss),
+            ("maxDrawdown", share.max_drawdown),
+            ("maxOpenOrders", share.max_open_orders),
+        )
+        if value is not None
+    ]
+    limits += [
+        f"{i.instrument} {name} {value}"
+        for i in share.instruments
+        for name, value in (("maxGrossExposure", i.max_gross_exposure), ("maxNetExposure", i.max_net_exposure))
+        if value is not None
+    ]
+    text = f"budget: {share.budget}, share {share.weight:.0%}"
+    if limits:
+        text += ": " + ", ".join(limits)
+    if share.reduce_only:
+        text += "; REDUCE-ONLY (the budget is breached: only orders that reduce a position pass)"
+    return text + f" (`kubectl livestrat budgets {share.budget}`)"
+
+
 def fleet_table(rows: Sequence[StrategyRow], now: datetime, *, wide: bool = False) -> Table:
     table = Table(box=None, pad_edge=False, header_style="bold")
     columns = ["NAMESPACE", "NAME", "MODE", "VENUE", "PHASE", "HEARTBEAT", "FILLS", "POSITION", "PNL", "RISK", "LIMIT"]
+    members = any(each.status.budget is not None for each in rows)  # the column only when a budget is in view
+    if members:
+        columns.append("BUDGET")
     if wide:
         columns += ["OPEN ORDERS", "REALIZED", "UNREALIZED", "LAST FILL"]
     for column in columns:
@@ -104,6 +145,8 @@ def fleet_table(rows: Sequence[StrategyRow], now: datetime, *, wide: bool = Fals
             risk_text(each),
             nearest_text(each),
         ]
+        if members:
+            cells.append(budget_text(each))
         if wide:
             cells += [str(each.open_orders), _pnl(each.realized_pnl), _pnl(each.unrealized_pnl), last_fill_text(each)]
         table.add_row(*cells)
@@ -168,6 +211,9 @@ def status_view(
     if promotion is not None:  # spec.promotion: the operator's decision and its evidence (docs/promotion.md)
         style = "green" if promotion.state == "Accepted" else "yellow"
         parts.append(Text(f"promotion: {promotion.state} at {promotion.decided_at}: {promotion.message}", style=style))
+    share = budget_share_text(each)
+    if share is not None:
+        parts.append(Text(share, style="yellow" if each.status.budget and each.status.budget.reduce_only else ""))
     parts.append(Text.assemble("heartbeat ", heartbeat_text(each, now)))
     parts.append(_section("Conditions", _conditions(each, now)))
     trading = Table(box=None, pad_edge=False, show_header=False)
@@ -288,6 +334,7 @@ def row_document(each: StrategyRow, now: datetime) -> dict[str, Any]:
         return {currency: f"{amount:f}" for currency, amount in sorted(amounts.items())}
 
     nearest = each.nearest_limit
+    budget = each.status.budget
     return {
         "namespace": each.namespace,
         "name": each.name,
@@ -319,6 +366,7 @@ def row_document(each: StrategyRow, now: datetime) -> dict[str, Any]:
         "nearestLimit": nearest.limit if nearest else None,
         "lastFill": each.last_fill.model_dump(mode="json", by_alias=True) if each.last_fill else None,
         "haltAnnotation": each.halt_note,
+        "budget": None if budget is None else {"name": budget.budget, "weight": budget.weight},
         "problem": each.problem,
     }
 
@@ -342,6 +390,8 @@ def status_document(
         for c in each.conditions
     ]
     document["halt"] = each.status.halt.model_dump(mode="json", by_alias=True) if each.status.halt else None
+    share = each.status.budget  # its share of its RiskBudget's limits, whole (docs/risk-budgets.md, "Shares")
+    document["budgetShare"] = share.model_dump(mode="json", by_alias=True, exclude_none=True) if share else None
     promotion = each.status.promotion
     document["promotion"] = promotion.model_dump(mode="json", by_alias=True) if promotion is not None else None
     document["events"] = [

@@ -125,6 +125,20 @@ async def test_the_desk_role_reads_everything_and_is_refused_a_halt_with_what_to
         await desk.apply(example("paper-ema-cross"))
         await wait_for(lambda: desk.phase(NAME) == "Running", timeout=30)
         desk.push_runtime_status(NAME, fills=3, total_pnl="12.50 USDT")
+        await desk.apply_budget(
+            {
+                "apiVersion": "livestrat.io/v1alpha1",
+                "kind": "RiskBudget",
+                "metadata": {"name": "account-a"},
+                "spec": {"members": [NAME], "currency": "USDT", "limits": {"maxDailyLoss": 1000.0}},
+            }
+        )
+        await wait_for(lambda: desk.budget_status("account-a").get("state") == "Active", timeout=30)
+
+        budgets = await kubectl_livestrat("budgets", "-o", "json", kubeconfig=reader)
+        assert budgets.returncode == 0, budgets.output
+        (budget,) = json.loads(budgets.stdout)["budgets"]
+        assert (budget["name"], budget["members"], budget["state"]) == ("account-a", "1/1", "Active")
 
         listed = await kubectl_livestrat("list", "-o", "json", kubeconfig=reader)
         assert listed.returncode == 0, listed.output
@@ -135,6 +149,7 @@ async def test_the_desk_role_reads_everything_and_is_refused_a_halt_with_what_to
             ["list"],
             ["top"],
             ["status", NAME],
+            ["budgets", "account-a"],
             ["logs", NAME],
             ["report", NAME, "--dir", str(tmp_path / "r")],
         ):

@@ -35,6 +35,7 @@ from tests.dashboard.fleet_bodies import (
     strategy,
     trading_btc,
 )
+from tests.support.budgets import budget_body, member_report, member_share
 from tests.support.kube import wait_for
 
 SIZE = (200, 50)
@@ -328,3 +329,18 @@ async def test_s_sorts_the_fleet_as_kubectl_livestrat_list_does_and_the_selectio
         await pilot.press("s")  # risk: a breach first, then the limit nearest its breach
         await pilot.pause()
         assert [str(k.value) for k in table(app).rows][:2] == ["desk-b/mean-revert", "default/ema-cross-btc"]
+
+
+async def test_members_of_a_risk_budget_show_it_on_the_totals_line_and_their_share_in_the_detail_pane():
+    budget = budget_body(
+        "account-a", "default", [member_report("alpha", 3000), member_report("beta", -1000)], maxDailyLoss=500.0
+    )
+    alpha, beta = strategy("alpha"), strategy("beta")
+    for body in (alpha, beta):
+        body["status"]["budget"] = member_share(budget, 0.5)
+    app = Dashboard(MemorySource("fleet", [alpha, beta, strategy("solo")]), RecordingControls())
+    async with app.run_test(size=SIZE) as pilot:
+        await drawn(app, pilot, 3)
+        assert "budgets: default/account-a 2 members" in plain(app.query_one("#totals", Static).content)
+        assert "default/alpha" in detail_text(app)  # the first row is selected at start
+        assert "budget: account-a, share 50%: maxDailyLoss 250.00 USDT" in " ".join(detail_text(app).split())
