@@ -215,13 +215,14 @@ def _kept_for_admission(node: dict[str, Any]) -> dict[str, Any]:
     return node
 
 
-def openapi_schema() -> dict[str, Any]:
-    spec = _kept_for_admission(model_schema(LiveStrategySpec))
-    status = model_schema(LiveStrategyStatus)
-    status.pop("required", None)  # the operator and the runtime each write part of it
+def _object_schema(
+    spec: dict[str, Any], status: dict[str, Any], description: str, name_max: int, name_message: str, name_rule: str
+) -> dict[str, Any]:
+    """A livestrat object's schema: its spec and status, and metadata.name's rule (both kinds share the shape)."""
+    status.pop("required", None)  # written part by part (LiveStrategy: by the operator and the runtime each)
     return {
         "type": "object",
-        "description": "A trading strategy run by livestrat: one pod running one NautilusTrader node.",
+        "description": description,
         "required": ["spec"],
         "properties": {
             "apiVersion": {"type": "string"},
@@ -231,10 +232,10 @@ def openapi_schema() -> dict[str, Any]:
                 # Both declared, or the API server types them for CEL as unbounded strings
                 # (WithTypeAndObjectMeta) and prices the name rule accordingly.
                 "properties": {
-                    "name": {"type": "string", "maxLength": names.NAME_MAX_LENGTH, "description": names.NAME_MESSAGE},
+                    "name": {"type": "string", "maxLength": name_max, "description": name_message},
                     "generateName": {
                         "type": "string",
-                        "maxLength": names.NAME_MAX_LENGTH,
+                        "maxLength": name_max,
                         "description": "A prefix the API server completes with 5 random characters; the "
                         "name it makes must follow the rule of metadata.name.",
                     },
@@ -245,131 +246,82 @@ def openapi_schema() -> dict[str, Any]:
         },
         # At the root, where the API server lets a rule read metadata.name (and generateName).
         "x-kubernetes-validations": [
-            {
-                "rule": names.NAME_RULE,
-                "message": names.NAME_MESSAGE,
-                "fieldPath": ".metadata.name",
-                "reason": "FieldValueInvalid",
-            }
+            {"rule": name_rule, "message": name_message, "fieldPath": ".metadata.name", "reason": "FieldValueInvalid"}
         ],
     }
+
+
+def openapi_schema() -> dict[str, Any]:
+    return _object_schema(
+        _kept_for_admission(model_schema(LiveStrategySpec)),
+        model_schema(LiveStrategyStatus),
+        "A trading strategy run by livestrat: one pod running one NautilusTrader node.",
+        names.NAME_MAX_LENGTH,
+        names.NAME_MESSAGE,
+        names.NAME_RULE,
+    )
 
 
 def budget_openapi_schema() -> dict[str, Any]:
     """The RiskBudget's schema. Its spec keeps undeclared fields for the admission policy to refuse, as the
     LiveStrategy's does (:func:`_kept_for_admission`)."""
-    spec = _kept_for_admission(model_schema(RiskBudgetSpec))
-    status = model_schema(RiskBudgetStatus)
-    status.pop("required", None)  # the operator writes it part by part
+    return _object_schema(
+        _kept_for_admission(model_schema(RiskBudgetSpec)),
+        model_schema(RiskBudgetStatus),
+        "Limits across several LiveStrategies trading one venue account, and what a breach does.",
+        budget_resource.NAME_MAX_LENGTH,
+        budget_resource.NAME_MESSAGE,
+        budget_resource.NAME_RULE,
+    )
+
+
+def _crd(
+    kind: Any, schema: dict[str, Any], subresources: dict[str, Any], columns: list[dict[str, Any]]
+) -> dict[str, Any]:
+    """The CustomResourceDefinition of ``kind`` (its module of names: livestrat/api/resource.py, budget_resource.py)."""
     return {
-        "type": "object",
-        "description": "Limits across several LiveStrategies trading one venue account, and what a breach does.",
-        "required": ["spec"],
-        "properties": {
-            "apiVersion": {"type": "string"},
-            "kind": {"type": "string"},
-            "metadata": {
-                "type": "object",
-                # Both declared, as the LiveStrategy's, for the CEL cost estimator (see openapi_schema).
-                "properties": {
-                    "name": {
-                        "type": "string",
-                        "maxLength": budget_resource.NAME_MAX_LENGTH,
-                        "description": budget_resource.NAME_MESSAGE,
-                    },
-                    "generateName": {
-                        "type": "string",
-                        "maxLength": budget_resource.NAME_MAX_LENGTH,
-                        "description": "A prefix the API server completes with 5 random characters; the "
-                        "name it makes must follow the rule of metadata.name.",
-                    },
-                },
-            },
-            "spec": spec,
-            "status": status,
+        "apiVersion": "apiextensions.k8s.io/v1",
+        "kind": "CustomResourceDefinition",
+        "metadata": {
+            "name": kind.CRD_NAME,
+            "labels": {"app.kubernetes.io/name": "livestrat", "app.kubernetes.io/component": "crd"},
         },
-        "x-kubernetes-validations": [
-            {
-                "rule": budget_resource.NAME_RULE,
-                "message": budget_resource.NAME_MESSAGE,
-                "fieldPath": ".metadata.name",
-                "reason": "FieldValueInvalid",
-            }
-        ],
+        "spec": {
+            "group": kind.GROUP,
+            "scope": "Namespaced",
+            "names": {
+                "kind": kind.KIND,
+                "listKind": f"{kind.KIND}List",
+                "plural": kind.PLURAL,
+                "singular": kind.SINGULAR,
+                "shortNames": kind.SHORT_NAMES,
+                "categories": kind.CATEGORIES,
+            },
+            "versions": [
+                {
+                    "name": kind.VERSION,
+                    "served": True,
+                    "storage": True,
+                    "schema": {"openAPIV3Schema": schema},
+                    "subresources": subresources,
+                    "additionalPrinterColumns": columns,
+                }
+            ],
+        },
     }
 
 
 def build_crd() -> dict[str, Any]:
-    return {
-        "apiVersion": "apiextensions.k8s.io/v1",
-        "kind": "CustomResourceDefinition",
-        "metadata": {
-            "name": resource.CRD_NAME,
-            "labels": {"app.kubernetes.io/name": "livestrat", "app.kubernetes.io/component": "crd"},
-        },
-        "spec": {
-            "group": resource.GROUP,
-            "scope": "Namespaced",
-            "names": {
-                "kind": resource.KIND,
-                "listKind": f"{resource.KIND}List",
-                "plural": resource.PLURAL,
-                "singular": resource.SINGULAR,
-                "shortNames": resource.SHORT_NAMES,
-                "categories": resource.CATEGORIES,
-            },
-            "versions": [
-                {
-                    "name": resource.VERSION,
-                    "served": True,
-                    "storage": True,
-                    "schema": {"openAPIV3Schema": openapi_schema()},
-                    "subresources": {
-                        "status": {},
-                        "scale": {
-                            "specReplicasPath": ".spec.replicas",
-                            "statusReplicasPath": ".status.replicas",
-                            "labelSelectorPath": ".status.selector",
-                        },
-                    },
-                    "additionalPrinterColumns": PRINTER_COLUMNS,
-                }
-            ],
-        },
+    scale = {
+        "specReplicasPath": ".spec.replicas",
+        "statusReplicasPath": ".status.replicas",
+        "labelSelectorPath": ".status.selector",
     }
+    return _crd(resource, openapi_schema(), {"status": {}, "scale": scale}, PRINTER_COLUMNS)
 
 
 def build_budget_crd() -> dict[str, Any]:
-    return {
-        "apiVersion": "apiextensions.k8s.io/v1",
-        "kind": "CustomResourceDefinition",
-        "metadata": {
-            "name": budget_resource.CRD_NAME,
-            "labels": {"app.kubernetes.io/name": "livestrat", "app.kubernetes.io/component": "crd"},
-        },
-        "spec": {
-            "group": budget_resource.GROUP,
-            "scope": "Namespaced",
-            "names": {
-                "kind": budget_resource.KIND,
-                "listKind": f"{budget_resource.KIND}List",
-                "plural": budget_resource.PLURAL,
-                "singular": budget_resource.SINGULAR,
-                "shortNames": budget_resource.SHORT_NAMES,
-                "categories": budget_resource.CATEGORIES,
-            },
-            "versions": [
-                {
-                    "name": budget_resource.VERSION,
-                    "served": True,
-                    "storage": True,
-                    "schema": {"openAPIV3Schema": budget_openapi_schema()},
-                    "subresources": {"status": {}},
-                    "additionalPrinterColumns": BUDGET_PRINTER_COLUMNS,
-                }
-            ],
-        },
-    }
+    return _crd(budget_resource, budget_openapi_schema(), {"status": {}}, BUDGET_PRINTER_COLUMNS)
 
 
 HEADER = (

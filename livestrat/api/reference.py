@@ -96,34 +96,15 @@ def render_reference() -> str:
         "strategy and builds its config (`spec.strategy.config`, which the API server cannot see inside), builds "
         'the venue\'s configs offline and reads the catalog (docs/operations.md, "Start a strategy").',
         "",
-        "## metadata",
-        "",
-        header,
-        *_rows(schema["properties"]["metadata"]["properties"]["name"], "metadata.name", True),
-        *_rows(schema["properties"]["metadata"]["properties"]["generateName"], "metadata.generateName", False),
-        "",
-        "## spec",
-        "",
-        header,
-        *_rows(schema["properties"]["spec"], "spec", True),
-        "",
-        "## Cross-field rules (CEL, enforced by the API server)",
-        "",
-        "| field | message | rule |\n|---|---|---|",
-        *_rules(schema, ""),
-        "",
-        "## status",
-        "",
-        "The operator writes `phase`, `message`, `replicas`, `selector`, `observedGeneration`, "
-        "`podName` and `conditions`; the strategy's runtime writes `trading` and `risk`.",
-        "",
-        header,
-        *_rows(schema["properties"]["status"], "status", False),
-        "",
-        "## Columns of `kubectl get livestrategies`",
-        "",
-        *_columns(PRINTER_COLUMNS),
-        "",
+        *_sections(
+            schema,
+            header,
+            "The operator writes `phase`, `message`, `replicas`, `selector`, `observedGeneration`, "
+            "`podName` and `conditions`; the strategy's runtime writes `trading` and `risk`.",
+            resource.PLURAL,
+            PRINTER_COLUMNS,
+            generate_name=True,
+        ),
         *_budget_reference(header),
     ]
     return "\n".join(lines)
@@ -149,10 +130,34 @@ def _budget_reference(header: str) -> list[str]:
         "Subresource: `status`. Limits across several LiveStrategies trading one venue account "
         "(docs/risk-budgets.md). `livestrat validate FILE` checks a RiskBudget offline too.",
         "",
+        *_sections(
+            schema,
+            header,
+            "The operator writes all of it, from the members' own status.",
+            budget_resource.PLURAL,
+            BUDGET_PRINTER_COLUMNS,
+            generate_name=False,
+        ),
+    ]
+
+
+def _sections(
+    schema: dict[str, Any],
+    header: str,
+    status_note: str,
+    plural: str,
+    columns: list[dict[str, Any]],
+    *,
+    generate_name: bool,
+) -> list[str]:
+    """A kind's metadata, spec, cross-field rules, status and printer columns: the same sections for each kind."""
+    metadata = schema["properties"]["metadata"]["properties"]
+    return [
         "## metadata",
         "",
         header,
-        *_rows(schema["properties"]["metadata"]["properties"]["name"], "metadata.name", True),
+        *_rows(metadata["name"], "metadata.name", True),
+        *(_rows(metadata["generateName"], "metadata.generateName", False) if generate_name else []),
         "",
         "## spec",
         "",
@@ -166,14 +171,14 @@ def _budget_reference(header: str) -> list[str]:
         "",
         "## status",
         "",
-        "The operator writes all of it, from the members' own status.",
+        status_note,
         "",
         header,
         *_rows(schema["properties"]["status"], "status", False),
         "",
-        "## Columns of `kubectl get riskbudgets`",
+        f"## Columns of `kubectl get {plural}`",
         "",
-        *_columns(BUDGET_PRINTER_COLUMNS),
+        *_columns(columns),
         "",
     ]
 
