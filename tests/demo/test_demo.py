@@ -170,9 +170,17 @@ def test_a_newcomer_watches_a_strategy_trade_halts_it_with_kubectl_and_stops_the
         demo.process.send_signal(signal.SIGINT)
         code = demo.ended(timeout=120)
     finally:
-        if demo.process.poll() is None:
-            demo.process.kill()
-            demo.process.wait()
+        if demo.process.poll() is None:  # a step above failed: stop the demo as a user would, its children with it
+            left = descendants(demo.process.pid)  # each in a session of its own: a killed demo would orphan them
+            demo.process.send_signal(signal.SIGINT)
+            try:
+                demo.process.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                demo.process.kill()
+                demo.process.wait()
+            for pid in left:
+                if alive(pid):
+                    os.kill(pid, signal.SIGKILL)
     assert code in (0, 130), "".join(demo.err)
     assert "Traceback" not in "".join(demo.err + demo.out)
     # Each stopped as asked (a process killed at exit instead would say -9).
