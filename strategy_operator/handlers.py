@@ -274,44 +274,14 @@ def build_registry() -> kopf.OperatorRegistry:
         context: OperatorContext = memo.context
         key = (namespace, name)
         caches = Caches(kwargs)
-        woken = context.wakeups.subscribe(key)
-        stop = asyncio.ensure_future(stopped.wait())
-        timeout: float | None = RESYNC_SECONDS
-        failures = 0
-        try:
-            while not stopped:
-                await wakeups.wait(woken, stop, timeout)
-                if stopped:
-                    break
-                woken.clear()
-                try:
-                    async with context.slots:
-                        if stopped:
-                            break
-                        recheck = await context.reconciler.reconcile(body, caches)
-                except Gone as gone:
-                    # kopf never told of its deletion (a watch gap): the object this daemon serves is no more, and
-                    # the one of its name now (if any) has a daemon of its own. Nothing to do; kopf respawns none.
-                    operator_log.info("%s/%s: %s: its reconciler stops", namespace, name, gone)
-                    return
-                except Exception as exc:  # retried with backoff; the status and an event already say why
-                    failures += 1
-                    timeout = RETRY.delay(failures)
-                    # The module's logger, not kopf's per-object one (which would post each retry as an event).
-                    operator_log.warning(
-                        "%s/%s: reconciliation failed (%s: %s); retrying in %.1fs",
-                        namespace,
-                        name,
-                        type(exc).__name__,
-                        exc,
-                        timeout,
-                    )
-                else:
-                    failures = 0
-                    timeout = min(recheck, RESYNC_SECONDS) if recheck is not None else RESYNC_SECONDS
-        finally:
-            stop.cancel()
-            context.wakeups.unsubscribe(key, woken)
+
+        async def reconcile() -> float | None:
+            async with context.slots:
+                return None if stopped else await context.reconciler.reconcile(body, caches)
+
+        await _serve(
+            context, key, stopped, reconcile, f"{namespace}/{name}", first=RESYNC_SECONDS, resync=RESYNC_SECONDS
+        )
 
     @kopf.on.delete(GROUP, VERSION, PLURAL, id="halt-before-release", registry=registry)
     async def halt_before_release(body: kopf.Body, namespace: str, name: str, memo: kopf.Memo, **kwargs: Any) -> None:
@@ -375,40 +345,15 @@ def build_registry() -> kopf.OperatorRegistry:
         def entry(ns: str, member: str) -> Mapping[str, Any] | None:
             return next(iter(members.get((ns, member), [])), None)
 
-        woken = context.wakeups.subscribe(key)
-        stop = asyncio.ensure_future(stopped.wait())
-        timeout: float | None = 0.0  # at once: a budget created over members already breaching it
-        failures = 0
-        try:
-            while not stopped:
-                await wakeups.wait(woken, stop, timeout)
-                if stopped:
-                    break
-                woken.clear()
-                try:
-                    recheck = await context.budgets.reconcile(
-                        body,
-                        entry,
-                        list(halts.get((namespace, name), [])),
-                        held_elsewhere=context.shares.held_elsewhere(namespace, name),
-                    )
-                except Exception as exc:  # retried with backoff; an event already says why when a member was not marked
-                    failures += 1
-                    timeout = RETRY.delay(failures)
-                    operator_log.warning(
-                        "riskbudget %s/%s: reconciliation failed (%s: %s); retrying in %.1fs",
-                        namespace,
-                        name,
-                        type(exc).__name__,
-                        exc,
-                        timeout,
-                    )
-                else:
-                    failures = 0
-                    timeout = min(recheck, BUDGET_RESYNC_SECONDS) if recheck is not None else BUDGET_RESYNC_SECONDS
-        finally:
-            stop.cancel()
-            context.wakeups.unsubscribe(key, woken)
+        async def reconcile() -> float | None:
+            halted = list(halts.get((namespace, name), []))
+            held = context.shares.held_elsewhere(namespace, name)
+            return await context.budgets.reconcile(body, entry, halted, held_elsewhere=held)
+
+        # first at once: a budget created over members already breaching it
+        await _serve(
+            context, key, stopped, reconcile, f"riskbudget {namespace}/{name}", first=0.0, resync=BUDGET_RESYNC_SECONDS
+        )
 
     @kopf.on.delete(GROUP, VERSION, budget_resource.PLURAL, id="release-members", registry=registry)
     async def release_members(namespace: str, name: str, memo: kopf.Memo, **kwargs: Any) -> None:
@@ -424,3 +369,47 @@ def build_registry() -> kopf.OperatorRegistry:
 def budget_key(namespace: str, name: str) -> tuple[str, str]:
     """A RiskBudget's wake-up key: apart from a LiveStrategy's of the same name ("/" is in no object's name)."""
     return (namespace, f"{budget_resource.PLURAL}/{name}")
+
+
+async def _serve(
+    context: OperatorContext,
+    key: Any,
+    stopped: kopf.DaemonStopped,
+    reconcile: Callable[[], Awaitable[float | None]],
+    label: str,
+    *,
+    first: float,
+    resync: float,
+) -> None:
+    """A daemon's loop, the same for a LiveStrategy and a RiskBudget: a pass when woken (``key``'s wakeups), when
+    the pass's own recheck is due, or every ``resync`` seconds; a failed pass is retried with backoff."""
+    woken = context.wakeups.subscribe(key)
+    stop = asyncio.ensure_future(stopped.wait())
+    timeout: float | None = first
+    failures = 0
+    try:
+        while not stopped:
+            await wakeups.wait(woken, stop, timeout)
+            if stopped:
+                break
+            woken.clear()
+            try:
+                recheck = await reconcile()
+            except Gone as gone:
+                # kopf never told of its deletion (a watch gap): the object this daemon serves is no more, and
+                # the one of its name now (if any) has a daemon of its own. Nothing to do; kopf respawns none.
+                operator_log.info("%s: %s: its reconciler stops", label, gone)
+                return
+            except Exception as exc:  # retried with backoff; the status or an event already says why
+                failures += 1
+                timeout = RETRY.delay(failures)
+                # The module's logger, not kopf's per-object one (which would post each retry as an event).
+                operator_log.warning(
+                    "%s: reconciliation failed (%s: %s); retrying in %.1fs", label, type(exc).__name__, exc, timeout
+                )
+            else:
+                failures = 0
+                timeout = min(recheck, resync) if recheck is not None else resync
+    finally:
+        stop.cancel()
+        context.wakeups.unsubscribe(key, woken)
