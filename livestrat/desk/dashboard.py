@@ -41,7 +41,7 @@ from livestrat.desk.fleet import (
     sort_rows,
     totals_by_currency,
 )
-from livestrat.desk.views import budget_share_text
+from livestrat.desk.views import age, budget_share_text
 
 HALT, RESUME, ACK_RISK = "halt", "resume", "ack-risk"
 LAST_FILLS_KEPT = 5  # per strategy, in the detail pane: the fills the desk saw go by, newest first
@@ -176,24 +176,13 @@ class MemorySource:
 # ------------------------------------------------------------------------------------------------ cells
 
 
-def age_text(age: timedelta) -> str:
-    seconds = int(age.total_seconds())
-    if seconds < 60:
-        return f"{seconds}s"
-    if seconds < 3600:
-        return f"{seconds // 60}m{seconds % 60:02d}s"
-    if seconds < 86400:
-        return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
-    return f"{seconds // 86400}d"
-
-
 def heartbeat_cell(each: StrategyRow, now: datetime) -> Text:
-    age = each.heartbeat_age(now)
+    elapsed = each.heartbeat_age(now)
     if each.stale(now):
-        return Text(f"{age_text(age)} STALE" if age is not None else "none STALE", style=STALE_STYLE)
-    if age is None:
+        return Text(f"{age(elapsed)} STALE" if elapsed is not None else "none STALE", style=STALE_STYLE)
+    if elapsed is None:
         return Text("-", style="dim")
-    return Text(age_text(age), style=FRESH_STYLE if each.replicas else "dim")
+    return Text(age(elapsed), style=FRESH_STYLE if each.replicas else "dim")
 
 
 def position_text(each: StrategyRow) -> str:
@@ -276,7 +265,7 @@ def cells(each: StrategyRow, now: datetime) -> dict[str, RenderableType]:
 
 def _age_since(text: str | None, now: datetime) -> str:
     when = parse_time(text)
-    return age_text(max(now - when, timedelta(0))) + " ago" if when is not None else "-"
+    return age(max(now - when, timedelta(0))) + " ago" if when is not None else "-"
 
 
 def _section(title: str) -> Text:
