@@ -30,8 +30,9 @@ from typing import Any
 import kopf
 
 from livestrat.api import budget_resource
-from livestrat.api.contract import STRATEGY_LABEL
-from livestrat.api.resource import GROUP, PLURAL, VERSION
+from livestrat.api.contract import STRATEGY_LABEL, TWIN_OF_LABEL
+from livestrat.api.resource import GROUP, KIND, PLURAL, VERSION
+from livestrat.api.twin import TWIN_SUFFIX
 from livestrat.backoff import Backoff
 from strategy_operator import kopf_storage, wakeups
 from strategy_operator.apply.actions import Events, kopf_event
@@ -48,6 +49,7 @@ from strategy_operator.kinds import (
     MEMBERS_INDEX,
     NAMESPACES_INDEX,
     NODES_INDEX,
+    TWINS_INDEX,
     WATCHED,
 )
 from strategy_operator.kube_client import KubeClient, login
@@ -83,6 +85,8 @@ class OperatorContext:
     budgets: BudgetReconciler
     drains: dict[str, str | None] = field(default_factory=dict)  # node -> why it is drained (wake-ups)
     heartbeats: wakeups.Heartbeats = field(default_factory=wakeups.Heartbeats)  # changes that wake nothing
+    # paper twin -> (its live strategy, uid, generation, deleting) last seen: a change wakes the live strategy
+    twins: dict[Any, tuple[str, str, Any, bool]] = field(default_factory=dict)
 
     @classmethod
     async def start(
@@ -241,6 +245,7 @@ def build_registry() -> kopf.OperatorRegistry:
         context: OperatorContext = memo.context
         key = (namespace, name)
         context.shares.see_member(namespace, body, deleted=type == "DELETED")
+        _twin_changed(context, key, type, body)
         if type == "DELETED":
             context.reconciler.forget(key, str(uid or ""))
             context.heartbeats.forget(key)
@@ -251,6 +256,11 @@ def build_registry() -> kopf.OperatorRegistry:
             if context.heartbeats.only_heartbeat(key, body):
                 return  # the reconciler looks again when it would turn stale (its deadline), and not before
         context.wakeups.poke(key)
+
+    @kopf.index(GROUP, VERSION, PLURAL, id=TWINS_INDEX, labels={TWIN_OF_LABEL: kopf.PRESENT}, registry=registry)
+    async def twins(namespace: str, labels: Mapping[str, str], body: kopf.Body, **_: Any) -> dict[Any, Any]:
+        # Without its status: its runtime reports every few seconds, and its live strategy reads only the rest.
+        return {(namespace, labels[TWIN_OF_LABEL]): cached(KIND, {k: v for k, v in body.items() if k != "status"})}
 
     # ------------------------------------------------------------------------------ RiskBudgets: members' shares
     @kopf.on.event(GROUP, VERSION, budget_resource.PLURAL, id="budget-shares", registry=registry)
@@ -364,6 +374,26 @@ def build_registry() -> kopf.OperatorRegistry:
         context.budgets.forget(namespace, name)
 
     return registry
+
+
+def _twin_changed(context: OperatorContext, key: Any, type: str | None, body: Mapping[str, Any]) -> None:
+    """Wake a paper twin's live strategy when the twin appears, goes, loses its label, or its spec or metadata changes
+    (someone edited it: the live strategy's pass puts it back), not on its runtime's reports."""
+    meta = body.get("metadata") or {}
+    owner = (meta.get("labels") or {}).get(TWIN_OF_LABEL)
+    before = context.twins.get(key)
+    if type == "DELETED" or not isinstance(owner, str):
+        context.twins.pop(key, None)
+    else:
+        seen = (owner, str(meta.get("uid") or ""), meta.get("generation"), bool(meta.get("deletionTimestamp")))
+        if before == seen:
+            return
+        context.twins[key] = seen
+    lives = {before[0] if before else None, owner if isinstance(owner, str) else None}
+    if type == "DELETED" and key[1].endswith(TWIN_SUFFIX):
+        lives.add(key[1].removesuffix(TWIN_SUFFIX))  # someone else's object of a twin's name gone: the name is free
+    for live in lives - {None}:
+        context.wakeups.poke((key[0], live))
 
 
 def budget_key(namespace: str, name: str) -> tuple[str, str]:

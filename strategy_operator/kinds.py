@@ -57,4 +57,5 @@ NODES_INDEX = "livestrat_nodes"  # the nodes being drained (cordoned, or marked 
 ACCOUNTS_INDEX = "livestrat_accounts"  # the live strategies on a NETTING account, by (namespace, account): claims
 MEMBERS_INDEX = "livestrat_budget_members"  # (namespace, LiveStrategy) -> what a RiskBudget reads of it
 BUDGETS_INDEX = "livestrat_budgets"  # (namespace, member) -> the RiskBudgets naming it in spec.members
+TWINS_INDEX = "livestrat_twins"  # (namespace, live strategy) -> its paper twin (spec.twin), without its status
 BUDGET_HALTS_INDEX = "livestrat_budget_halts"  # (namespace, RiskBudget) -> the LiveStrategies its breach marks

@@ -83,6 +83,10 @@ RISK_HALTED_AT_ANNOTATION = f"{GROUP}/risk-halted-at"
 # promotion (the user's identity from a SelfSubjectReview). The operator copies it into status.promotion.
 PROMOTED_BY_ANNOTATION = f"{GROUP}/promoted-by"
 
+# On a paper twin (a LiveStrategy the operator keeps for a live one's spec.twin): the live strategy's name. The
+# operator finds a live strategy's twin by it; the desk puts the two side by side.
+TWIN_OF_LABEL = f"{GROUP}/twin-of"
+
 # On a LiveStrategy, written by the operator only: ``PREFIX + BUDGET`` holds the breach time of the RiskBudget
 # BUDGET that halts this member (docs/risk-budgets.md). The member halts as on its own risk breach until the
 # operator removes it, once the budget's breach is acknowledged (on the RiskBudget, with RISK_ACK_ANNOTATION).

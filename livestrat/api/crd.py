@@ -20,7 +20,7 @@ from pydantic import BaseModel
 from pydantic.json_schema import GenerateJsonSchema, NoDefault
 from pydantic_core import core_schema
 
-from livestrat.api import budget_resource, names, resource
+from livestrat.api import budget_resource, names, resource, twin
 from livestrat.api.budget_spec import RiskBudgetSpec
 from livestrat.api.budget_status import RiskBudgetStatus
 from livestrat.api.spec import LiveStrategySpec
@@ -216,7 +216,13 @@ def _kept_for_admission(node: dict[str, Any]) -> dict[str, Any]:
 
 
 def _object_schema(
-    spec: dict[str, Any], status: dict[str, Any], description: str, name_max: int, name_message: str, name_rule: str
+    spec: dict[str, Any],
+    status: dict[str, Any],
+    description: str,
+    name_max: int,
+    name_message: str,
+    name_rule: str,
+    root_rules: tuple[dict[str, str], ...] = (),
 ) -> dict[str, Any]:
     """A livestrat object's schema: its spec and status, and metadata.name's rule (both kinds share the shape)."""
     status.pop("required", None)  # written part by part (LiveStrategy: by the operator and the runtime each)
@@ -246,7 +252,8 @@ def _object_schema(
         },
         # At the root, where the API server lets a rule read metadata.name (and generateName).
         "x-kubernetes-validations": [
-            {"rule": name_rule, "message": name_message, "fieldPath": ".metadata.name", "reason": "FieldValueInvalid"}
+            {"rule": name_rule, "message": name_message, "fieldPath": ".metadata.name", "reason": "FieldValueInvalid"},
+            *root_rules,
         ],
     }
 
@@ -259,6 +266,15 @@ def openapi_schema() -> dict[str, Any]:
         names.NAME_MAX_LENGTH,
         names.NAME_MESSAGE,
         names.NAME_RULE,
+        # A twin's name is the strategy's and a suffix: only the root sees metadata.name and spec.twin together.
+        (
+            {
+                "rule": twin.TWIN_NAME_RULE,
+                "message": twin.TWIN_NAME_MESSAGE,
+                "fieldPath": ".metadata.name",
+                "reason": "FieldValueInvalid",
+            },
+        ),
     )
 
 

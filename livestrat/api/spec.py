@@ -771,6 +771,18 @@ class LedgerSettings(ApiModel):
     )
 
 
+class TwinSpec(ApiModel):
+    """A paper twin: the live strategy's own spec run in the sandbox on the venue's public market data."""
+
+    starting_balances: list[Annotated[str, Field(pattern=MONEY, max_length=64)]] = Field(
+        min_length=1,
+        max_length=16,
+        description="The twin's simulated account balances, each `AMOUNT CURRENCY` (the live account's are the "
+        "venue's): give it what the live strategy trades with, so that both size their orders alike.",
+        examples=[["100000 USDT"]],
+    )
+
+
 class LiveStrategySpec(ApiModel):
     """The desired state of one trading strategy."""
 
@@ -865,6 +877,20 @@ class LiveStrategySpec(ApiModel):
                 "reason": "FieldValueForbidden",
             },
             {
+                "rule": "self.mode == 'live' || !has(self.twin)",
+                "message": "a paper twin runs beside a live strategy: set spec.twin on the live one (mode: live)",
+                "fieldPath": ".twin",
+                "reason": "FieldValueForbidden",
+            },
+            {
+                "rule": f"!has(self.twin) || self.venue.adapter in {_cel_list(LIVE_FEED_ADAPTERS)}",
+                "message": "a paper twin trades on the venue's public market data, which livestrat reads from "
+                f"{', '.join(LIVE_FEED_ADAPTERS)} only: remove spec.twin, or trade on "
+                f"{', '.join(LIVE_FEED_ADAPTERS)}",
+                "fieldPath": ".twin",
+                "reason": "FieldValueForbidden",
+            },
+            {
                 "rule": "self.venue.adapter != 'sandbox' || !has(self.venue.name) || "
                 "self.instruments.all(i, i.endsWith('.' + self.venue.name))",
                 "message": "every instrument must be on the simulated venue (venue.name)",
@@ -919,4 +945,11 @@ class LiveStrategySpec(ApiModel):
         description="Live mode: run only once the paper strategy named here has a track record meeting these "
         "criteria, as the operator finds and records it in `status.promotion` (docs/promotion.md). Never restarts "
         "a running pod: it is not part of the pod's configuration.",
+    )
+    twin: TwinSpec | None = Field(
+        default=None,
+        description="Live mode: keep a paper twin, the LiveStrategy `NAME-twin` running this spec in the sandbox on "
+        "the venue's public market data, which the operator creates, keeps equal to this spec (its own edits are "
+        "undone), halts and resumes with this one (`replicas`) and deletes when this field goes. The desk shows live "
+        "and twin side by side (PnL, slippage, fill rate). Never restarts the live pod (docs/promotion.md).",
     )

@@ -21,6 +21,7 @@ from livestrat.api.contract import STRATEGY_LABEL
 from strategy_operator.apply import applied_fields, pod_identity, shared_identity
 from strategy_operator.apply.merge import is_subset, patchable
 from strategy_operator.apply.shared_identity import SharedIdentity
+from strategy_operator.apply.twin import TwinWriter
 from strategy_operator.build import labels
 from strategy_operator.build.configuration import config_substance, digest, runtime_json, strategy_generation
 from strategy_operator.build.policy import SpecProblem
@@ -62,6 +63,7 @@ class ChildWriter:
         self.clock = clock
         self.observer = observer
         self.shared = SharedIdentity(kube, clock, observer.settings)
+        self.twin = TwinWriter(kube)
 
     async def apply(
         self, observed: Observed, plan: Plan, caches: Caches, memory: StrategyMemory, step: Step
@@ -126,9 +128,10 @@ class ChildWriter:
             elif outcome == "updated" and (kind != "StatefulSet" or _template_changed(existing, desired)):
                 updated.append(kind)
 
+        events: list[Event] = []
         if not observed.observation.deleting:
             await self._retire(observed, caches, memory, step, desired_sa)
-        events: list[Event] = []
+            events += await self.twin.apply(strategy, uid, caches, memory, step, identity)
         if created:
             events.append(Event("Normal", "Created", f"created {', '.join(created)} {name}"))
         if updated:

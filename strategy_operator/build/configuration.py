@@ -57,8 +57,9 @@ def render_runtime_config(strategy: LiveStrategy, settings: OperatorSettings) ->
         "strategy": StrategyIdentity(
             namespace=strategy.metadata.namespace or "", name=strategy.metadata.name, uid=strategy_uid(strategy) or None
         ),
-        # spec.promotion is the operator's gate, not the pod's configuration: a promotion never restarts a pod.
-        "spec": spec.model_copy(update={"promotion": None}),
+        # spec.promotion is the operator's gate and spec.twin its paper twin, not the pod's configuration: neither
+        # restarts a pod.
+        "spec": spec.model_copy(update={"promotion": None, "twin": None}),
         "generation": strategy_generation(strategy),
         "catalog_path": CATALOG_MOUNT_DIR,
         "state_dir": STATE_DIR,

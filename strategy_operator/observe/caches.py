@@ -17,7 +17,7 @@ from typing import Any
 
 from livestrat.api.contract import KILL_SWITCH_ANNOTATION
 from strategy_operator.build import labels
-from strategy_operator.kinds import ACCOUNTS_INDEX, KINDS, NAMESPACES_INDEX, NODES_INDEX
+from strategy_operator.kinds import ACCOUNTS_INDEX, KINDS, NAMESPACES_INDEX, NODES_INDEX, TWINS_INDEX
 from strategy_operator.wakeups import Key
 
 
@@ -108,6 +108,12 @@ class Caches:
         kopf forgets an object only on a DELETED event: after a gap in its watches (a 410 Gone and a relist, a
         peering pause) an object deleted meanwhile stays here, beside the one created since under its name."""
         found = [body for body in self.named(kind, key) if uid_of(body) not in gone]
+        return found[0] if found else None
+
+    def twin(self, key: Key, gone: Collection[str] = ()) -> dict[str, Any] | None:
+        """The strategy's paper twin (``spec.twin``): what holds the twin label naming it, leaving out the uids
+        ``gone``. Foreign objects of the twin's name without the label are not here: creating the twin finds them."""
+        found = [body for body in self._store(TWINS_INDEX, key) if uid_of(body) not in gone]
         return found[0] if found else None
 
     def pods(self, key: Key) -> list[dict[str, Any]]:

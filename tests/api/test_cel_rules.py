@@ -150,6 +150,21 @@ CASES = [
         {"mode": "paper", "promotion": {"from": "paper"}},
     ),
     (
+        "a paper twin runs beside a live strategy",
+        {"mode": "live", "twin": {"startingBalances": ["100000 USDT"]}},
+        {"mode": "paper", "twin": {"startingBalances": ["100000 USDT"]}},
+    ),
+    (
+        "a paper twin trades on the venue's public market data",
+        {"venue": {"adapter": "binance"}, "twin": {"startingBalances": ["100000 USDT"]}},
+        {"venue": {"adapter": "okx"}, "twin": {"startingBalances": ["100000 USDT"]}},
+    ),
+    (
+        "the paper twin is named NAME-twin",
+        {"metadata": {"name": "e" * (NAME_MAX_LENGTH - 5)}, "spec": {"twin": {"startingBalances": ["1 USDT"]}}},
+        {"metadata": {"name": "e" * (NAME_MAX_LENGTH - 4)}, "spec": {"twin": {"startingBalances": ["1 USDT"]}}},
+    ),
+    (
         "real money does not trade without limits",
         {"mode": "live", "risk": {"maxDailyLoss": 1.0, "maxPosition": 1.0, "maxNotionalPerOrder": 1.0}},
         {"mode": "live", "risk": {"maxPosition": 1.0, "maxNotionalPerOrder": 1.0}},

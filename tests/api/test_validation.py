@@ -13,6 +13,8 @@ import pytest
 import yaml
 
 from livestrat.api.crd import openapi_schema
+from livestrat.api.names import NAME_MAX_LENGTH
+from livestrat.api.twin import TWIN_NAME_MESSAGE
 from livestrat.api.validation import problems
 from livestrat.cli import main
 
@@ -281,9 +283,17 @@ def test_a_config_of_200_kib_is_fine():
 
 
 def test_a_name_is_refused_with_the_api_servers_own_message():
-    (rule,) = openapi_schema()["x-kubernetes-validations"]
+    rule = openapi_schema()["x-kubernetes-validations"][0]
     found = problems(_set(example(), "metadata.name", "1st-ema"))
     assert [(p.path, p.message) for p in found] == [("metadata.name", rule["message"])]
+
+
+def test_a_name_that_leaves_no_room_for_the_twin_is_refused_only_with_a_twin():
+    live = example("live-binance-testnet.yaml")
+    live["metadata"]["name"] = "e" * (NAME_MAX_LENGTH - 3)
+    assert problems(live) == []
+    live["spec"]["twin"] = {"startingBalances": ["10000 USDT"]}
+    assert [(p.path, p.message) for p in problems(live)] == [("metadata.name", TWIN_NAME_MESSAGE)]
 
 
 def test_not_a_live_strategy_is_named():

@@ -15,7 +15,7 @@ WATCHED = ("list", "watch")
 EXPECTED = (
     # its own resource: kopf's watch, finalizer and annotations; the operator's status; the kill switch's scale;
     # read before a halt or a pod's deletion is acted on (the daemon's copy may be of one deleted meanwhile)
-    calls(LS, "livestrategies", *WATCHED, "get", "patch")
+    calls(LS, "livestrategies", *WATCHED, "get", "create", "patch", "delete")  # create, delete: paper twins
     | calls(LS, "livestrategies/status", "patch")
     | calls(LS, "livestrategies/scale", "patch")
     # RiskBudgets: kopf's watch and finalizer (its daemon's; a deletion releases the members the budget halts); the

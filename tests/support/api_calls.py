@@ -184,6 +184,11 @@ async def exercise_operator(emulator: KubernetesEmulator, kubeconfig: Path, work
             await live.edit_spec("ema-cross-binance-testnet", {"risk": {"maxDailyLoss": 50}})  # Manual: drift
             await wait_for(lambda: live.is_true("ema-cross-binance-testnet", "ConfigDrift"))
             await live.edit_spec("ema-cross-binance-testnet", {"restartNonce": "1"})
+            # its paper twin: created as a LiveStrategy, deleted when spec.twin goes
+            await live.edit_spec("ema-cross-binance-testnet", {"twin": {"startingBalances": ["10000 USDT"]}})
+            await wait_for(lambda: live.get("ema-cross-binance-testnet-twin") is not None)
+            await live.edit_spec("ema-cross-binance-testnet", {"twin": None})
+            await wait_for(lambda: live.get("ema-cross-binance-testnet-twin") is None, timeout=30)
             await desk.scale(name, 0)
             await wait_for(lambda: desk.phase(name) == "Halted")
             emulator.create_object(

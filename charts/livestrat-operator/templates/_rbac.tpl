@@ -14,9 +14,10 @@ part of them, is all that is cluster-wide when watching named namespaces.
 # switch's livestrat.io/halt (patch); where a strategy's annotations do not read, the kill switch
 # sets spec.replicas to 0 through the scale subresource instead. get: before a halt, a pod's
 # deletion or a name declared taken, the object is read (a watch gap may have deleted it).
+# create, delete: a live strategy's paper twin (spec.twin) is a LiveStrategy the operator keeps.
 - apiGroups: [livestrat.io]
   resources: [livestrategies]
-  verbs: [get, list, watch, patch]
+  verbs: [get, list, watch, create, patch, delete]
 - apiGroups: [livestrat.io]
   resources: [livestrategies/scale]
   verbs: [patch]
