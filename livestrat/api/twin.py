@@ -25,4 +25,3 @@ TWIN_NAME_RULE = f"!has(self.spec.twin) || size(self.metadata.name) <= {TWIN_OWN
 
 def twin_name(live_name: str) -> str:
     return f"{live_name}{TWIN_SUFFIX}"
-
