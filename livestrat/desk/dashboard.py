@@ -41,6 +41,7 @@ from livestrat.desk.fleet import (
     sort_rows,
     totals_by_currency,
 )
+from livestrat.desk.twins import TwinComparison, find_twin
 from livestrat.desk.views import age, budget_share_text
 
 HALT, RESUME, ACK_RISK = "halt", "resume", "ack-risk"
@@ -272,8 +273,9 @@ def _section(title: str) -> Text:
     return Text(f"\n{title}", style="bold underline")
 
 
-def detail(each: StrategyRow, fills: Sequence[Fill], now: datetime) -> RenderableType:
-    """The selected strategy's whole state: conditions, positions, limits used vs allowed, fills, halt record."""
+def detail(each: StrategyRow, fills: Sequence[Fill], now: datetime, twin: StrategyRow | None = None) -> RenderableType:
+    """The selected strategy's whole state: conditions, positions, limits used vs allowed, fills, halt record, and
+    beside a live strategy its paper twin's figures (``twin``: spec.twin)."""
     parts: list[RenderableType] = []
     head = Text.assemble(
         (each.key, "bold"),
@@ -314,6 +316,10 @@ def detail(each: StrategyRow, fills: Sequence[Fill], now: datetime) -> Renderabl
             f"unrealized {money_text(each.unrealized_pnl)}   total {money_text(each.total_pnl)}"
         )
     )
+
+    if twin is not None:
+        parts.append(_section("Live vs paper twin"))
+        parts.append(TwinComparison.of(each, twin).table())
 
     parts.append(_section("Risk"))
     risk = Text.assemble(("state ", ""), (each.risk_state, RISK_STYLES.get(each.risk_state, "")))
@@ -573,7 +579,8 @@ ConfirmAction {
         if each is None:
             pane.update(Text("no strategy selected", style="dim"))
             return
-        pane.update(detail(each, list(self.fills.get(each.key, ())), now))
+        twin = find_twin(each, self.rows.values()) if each.mode == "live" else None
+        pane.update(detail(each, list(self.fills.get(each.key, ())), now, twin))
 
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
         if event.row_key.value is not None:

@@ -19,7 +19,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from livestrat.api.contract import HALT_ANNOTATION
+from livestrat.api.contract import HALT_ANNOTATION, TWIN_OF_LABEL
 from livestrat.api.runtime_config import HEARTBEAT_INTERVAL_SECONDS
 from livestrat.api.spec import RiskLimits
 from livestrat.api.status import Condition, Fill, LiveStrategyStatus, Position
@@ -116,6 +116,7 @@ class StrategyRow:
     halt_note: str | None = None  # the desk's halt annotation, when present
     message: str | None = None  # status.message: the phase in one line
     problem: str | None = None  # what of the object did not read
+    twin_of: str | None = None  # a paper twin's live strategy (its livestrat.io/twin-of label)
     status: LiveStrategyStatus = field(default_factory=LiveStrategyStatus, repr=False, compare=False)
 
     @property
@@ -195,8 +196,15 @@ def row(body: Mapping[str, Any], now: datetime | None = None) -> StrategyRow:
         halt_note=(meta.get("annotations") or {}).get(HALT_ANNOTATION),
         message=status.message,
         problem="; ".join(problems) or None,
+        twin_of=_label(meta, TWIN_OF_LABEL),
         status=status,
     )
+
+
+def _label(meta: Mapping[str, Any], key: str) -> str | None:
+    found = meta.get("labels")
+    value = found.get(key) if isinstance(found, Mapping) else None
+    return value if isinstance(value, str) else None
 
 
 def _limit_uses(

@@ -27,11 +27,13 @@ import yaml
 from rich.console import Console, RenderableType
 
 from livestrat.api import names
+from livestrat.api.twin import twin_name
 from livestrat.arguments import SecretSafeParser
 from livestrat.desk import actions, budget_views, budgets, fleet, ledger, promotion, views
-from livestrat.desk.cluster import PODS, Cluster, DeskError, NotFound
+from livestrat.desk.cluster import LIVESTRATEGIES, PODS, Cluster, DeskError, NotFound
 from livestrat.desk.redact import scrub_text
 from livestrat.desk.report import archive, write_report
+from livestrat.desk.twins import TwinComparison
 
 NOT_CONFIRMED = 3
 LAST_FILLS = 5  # status --ledger-file shows this many of the latest fills
@@ -287,24 +289,39 @@ async def _status(args: argparse.Namespace) -> int:
     now = _now()
     async with await _connect(args) as cluster:
         namespace = cluster.namespace
-        row = fleet.row(await cluster.get_strategy(namespace, args.name), now)
+        body = await cluster.get_strategy(namespace, args.name)
+        row = fleet.row(body, now)
         events = await cluster.events_for(namespace, args.name)
         pod = await cluster.get(PODS, namespace, row.status.pod_name or f"{args.name}{names.POD_SUFFIX}")
+        compared = await _twin_comparison(cluster, body, row)
     last_fills = None
     if args.ledger_file is not None:
         found = await ledger.read_fills(row, ledger.given_dsn(args.ledger_file) or ("", ""))
         last_fills = (found, ledger.fill_rows(found.fills[-LAST_FILLS:]))
     if args.output:
         document = views.status_document(row, events, pod, now)
+        document["twin"] = compared.document() if compared is not None else None
         if last_fills is not None:
             document["lastFills"] = last_fills[1]
         _print_document(document, args.output)
     else:
         _console().print(views.status_view(row, events, pod, now))
+        if compared is not None:
+            _console().print(views.twin_section(compared))
         if last_fills is not None:
             found, rows = last_fills
             _console().print(views.fills_view(rows, found.key, found.where, of=len(found.fills)))
     return 0
+
+
+async def _twin_comparison(cluster: Cluster, body: dict[str, Any], live: fleet.StrategyRow) -> TwinComparison | None:
+    """Live vs its paper twin, when it keeps one (spec.twin) and the twin's object says it is this one's."""
+    spec = body.get("spec")
+    if not isinstance(spec, dict) or not spec.get("twin"):
+        return None
+    found = await cluster.get(LIVESTRATEGIES, live.namespace, twin_name(live.name))
+    twin = fleet.row(found) if found is not None else None
+    return TwinComparison.of(live, twin) if twin is not None and twin.twin_of == live.name else None
 
 
 def _ask(question: str) -> bool:

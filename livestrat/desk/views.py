@@ -17,6 +17,7 @@ from rich.text import Text
 
 from livestrat.desk.fleet import StrategyRow, money_text, parse_time, totals_by_currency
 from livestrat.desk.redact import scrub_text
+from livestrat.desk.twins import TwinComparison
 
 PHASE_STYLES = {
     "Running": "green",
@@ -233,6 +234,11 @@ def status_view(
     if each.problem:
         parts.append(Text(f"! {each.problem}", style="yellow"))
     return Group(*parts)
+
+
+def twin_section(compared: TwinComparison) -> RenderableType:
+    """Live vs paper twin (spec.twin), side by side."""
+    return _section("Live vs paper twin", compared.table())
 
 
 def _section(title: str, body: RenderableType) -> RenderableType:
