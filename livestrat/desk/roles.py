@@ -66,11 +66,30 @@ def rules_of(role: str) -> list[dict[str, list[str]]]:
 _PATH = re.compile(r"^/(?:api/v1|apis/(?P<group>[^/]+)/[^/]+)(?:/namespaces/(?P<ns>[^/]+))?/(?P<rest>.*)$")
 
 
-def forbidden_advice(method: str, path: str, message: str, context: str = "") -> str:
-    """A 403 in the user's words: what was refused, which role of the chart grants it, and how to get it."""
+@dataclass(frozen=True)
+class Refusal:
+    """What a 403 refused, read from the request, and the chart's role that grants it (None: none of them)."""
+
+    verb: str
+    resource: str
+    namespace: str | None
+    role: str | None
+
+    @property
+    def where(self) -> str:
+        return f"in namespace {self.namespace!r}" if self.namespace else "in all namespaces"
+
+    def line(self) -> str:
+        """One line: ``you may not list riskbudgets in namespace 'x'; the chart's 'desk' role grants it``."""
+        text = f"you may not {self.verb} {self.resource} {self.where}"
+        return text + (f"; the chart's {self.role!r} role grants it" if self.role else "")
+
+
+def refusal(method: str, path: str) -> Refusal | None:
+    """The right a request refused with 403 needed (None: the path is not one of the API's)."""
     found = _PATH.match(path.split("?")[0])
     if found is None:
-        return f"forbidden: {message}"
+        return None
     parts = found["rest"].split("/")
     namespace = found["ns"]
     if parts[0] == "namespaces" and len(parts) >= 2:  # the Namespace object itself
@@ -80,9 +99,16 @@ def forbidden_advice(method: str, path: str, message: str, context: str = "") ->
     verb = {"GET": "list" if len(parts) == 1 else "get", "PATCH": "patch", "POST": "create"}.get(method, method.lower())
     if "watch=" in path:
         verb = "watch"
-    role = RIGHTS.get(Right(verb, found["group"] or "", resource))
-    where = f"in namespace {namespace!r}" if namespace else "in all namespaces"
-    text = f"forbidden: you may not {verb} {resource} {where}"
+    return Refusal(verb, resource, namespace, RIGHTS.get(Right(verb, found["group"] or "", resource)))
+
+
+def forbidden_advice(method: str, path: str, message: str, context: str = "") -> str:
+    """A 403 in the user's words: what was refused, which role of the chart grants it, and how to get it."""
+    refused = refusal(method, path)
+    if refused is None:
+        return f"forbidden: {message}"
+    verb, resource, namespace, role = refused.verb, refused.resource, refused.namespace, refused.role
+    text = f"forbidden: you may not {verb} {resource} {refused.where}"
     if context:
         text += f" (kubeconfig context {context!r})"
     text += f".\nThe API server said: {message}"
