@@ -92,11 +92,12 @@ def kubeconfig_paths(explicit: str | None, environ: Mapping[str, str]) -> str:
 class Cluster:
     """One user's session with one cluster (one kubeconfig context)."""
 
-    def __init__(self, api: Any, namespace: str, context: str, user: str) -> None:
+    def __init__(self, api: Any, namespace: str, context: str, user: str, verb: str | None = None) -> None:
         self._api = api  # kubernetes_asyncio.client.ApiClient
         self.namespace = namespace  # the context's namespace (or --namespace): where a NAME is looked for
         self.context = context
         self.user = user  # the kubeconfig user's name, for messages
+        self.verb = verb  # the plugin's verb this session runs: a 403 names that verb's role (roles.VERB_ROLES)
 
     @classmethod
     async def connect(
@@ -106,6 +107,7 @@ class Cluster:
         context: str | None = None,
         namespace: str | None = None,
         environ: Mapping[str, str] = os.environ,
+        verb: str | None = None,
     ) -> Cluster:
         from kubernetes_asyncio import client, config
 
@@ -134,6 +136,7 @@ class Cluster:
             namespace=namespace or details.get("namespace") or "default",
             context=str(current.get("name") or ""),
             user=str(details.get("user") or ""),
+            verb=verb,
         )
 
     async def close(self) -> None:
@@ -190,7 +193,8 @@ class Cluster:
         except (ValueError, AttributeError):
             message = text[:300]
         if status == 403:
-            return Forbidden(roles.forbidden_advice(method, path, message, self.context), roles.refusal(method, path))
+            advice = roles.forbidden_advice(method, path, message, self.context, self.verb)
+            return Forbidden(advice, roles.refusal(method, path, self.verb))
         if status == 404:
             return NotFound(f"{what or path} not found ({message})" if what else f"{path}: not found ({message})")
         if status == 401:
