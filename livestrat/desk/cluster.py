@@ -48,7 +48,11 @@ class NotFound(DeskError):
 
 
 class Forbidden(DeskError):
-    pass
+    """A 403: the message names the right and the chart's role; ``refusal`` holds them for a one-line note."""
+
+    def __init__(self, message: str, refusal: roles.Refusal | None = None) -> None:
+        super().__init__(message)
+        self.refusal = refusal
 
 
 @dataclass(frozen=True)
@@ -88,11 +92,12 @@ def kubeconfig_paths(explicit: str | None, environ: Mapping[str, str]) -> str:
 class Cluster:
     """One user's session with one cluster (one kubeconfig context)."""
 
-    def __init__(self, api: Any, namespace: str, context: str, user: str) -> None:
+    def __init__(self, api: Any, namespace: str, context: str, user: str, verb: str | None = None) -> None:
         self._api = api  # kubernetes_asyncio.client.ApiClient
         self.namespace = namespace  # the context's namespace (or --namespace): where a NAME is looked for
         self.context = context
         self.user = user  # the kubeconfig user's name, for messages
+        self.verb = verb  # the plugin's verb this session runs: a 403 names that verb's role (roles.VERB_ROLES)
 
     @classmethod
     async def connect(
@@ -102,6 +107,7 @@ class Cluster:
         context: str | None = None,
         namespace: str | None = None,
         environ: Mapping[str, str] = os.environ,
+        verb: str | None = None,
     ) -> Cluster:
         from kubernetes_asyncio import client, config
 
@@ -130,6 +136,7 @@ class Cluster:
             namespace=namespace or details.get("namespace") or "default",
             context=str(current.get("name") or ""),
             user=str(details.get("user") or ""),
+            verb=verb,
         )
 
     async def close(self) -> None:
@@ -186,7 +193,8 @@ class Cluster:
         except (ValueError, AttributeError):
             message = text[:300]
         if status == 403:
-            return Forbidden(roles.forbidden_advice(method, path, message, self.context))
+            advice = roles.forbidden_advice(method, path, message, self.context, self.verb)
+            return Forbidden(advice, roles.refusal(method, path, self.verb))
         if status == 404:
             return NotFound(f"{what or path} not found ({message})" if what else f"{path}: not found ({message})")
         if status == 401:
@@ -256,15 +264,23 @@ class Cluster:
         )
 
     async def watch_strategies(self, namespace: str | None) -> AsyncIterator[tuple[str, dict[str, Any]]]:
-        """(type, object) for every LiveStrategy now (``ADDED``) and every change after (``ADDED``, ``MODIFIED``,
-        ``DELETED``), for ever. A watch the server ends is resumed from its last resourceVersion; one it refuses
-        as too old (410 Gone: the history of a gap is compacted) starts over with a list, as the API documentation
-        asks ("Efficient detection of changes"): its objects come again (``MODIFIED`` if known, ``ADDED`` if new)
-        and those that vanished during the gap, of which no event will ever come, as ``DELETED``."""
+        """(type, object) for every LiveStrategy now and every change after, for ever (:meth:`watch`)."""
+        async for event in self.watch(LIVESTRATEGIES, namespace, KIND):
+            yield event
+
+    async def watch(
+        self, resource: Resource, namespace: str | None, kind: str
+    ) -> AsyncIterator[tuple[str, dict[str, Any]]]:
+        """(type, object) for every object of ``resource`` now (``ADDED``) and every change after (``ADDED``,
+        ``MODIFIED``, ``DELETED``), for ever. A watch the server ends is resumed from its last resourceVersion; one it
+        refuses as too old (410 Gone: the history of a gap is compacted) starts over with a list, as the API
+        documentation asks ("Efficient detection of changes"): its objects come again (``MODIFIED`` if known, ``ADDED``
+        if new) and those that vanished during the gap, of which no event will ever come, as ``DELETED``."""
         known: dict[str, dict[str, Any]] = {}
+        path = resource.path(namespace)
         while True:
-            listed = await self.request("GET", LIVESTRATEGIES.path(namespace))
-            now = {_key(item): _with_kind(item) for item in listed.get("items") or []}
+            listed = await self.request("GET", path)
+            now = {_key(item): _with_kind(item, kind) for item in listed.get("items") or []}
             for key in [k for k in known if k not in now]:
                 yield "DELETED", known.pop(key)
             for key, item in now.items():
@@ -273,29 +289,29 @@ class Cluster:
             version = (listed.get("metadata") or {}).get("resourceVersion") or ""
             while version:
                 query = {"watch": True, "resourceVersion": version, "timeoutSeconds": WATCH_SECONDS}
-                response = await self._send("GET", LIVESTRATEGIES.path(namespace), query, None, None)
+                response = await self._send("GET", path, query, None, None)
                 try:
                     if response.status == 410:  # the version is too old already: list again
                         version = ""
                         continue
                     if response.status >= 400:
                         text = (await response.read()).decode("utf-8", errors="replace")
-                        raise self._error("GET", LIVESTRATEGIES.path(namespace) + "?watch=1", response.status, text, "")
+                        raise self._error("GET", path + "?watch=1", response.status, text, "")
                     async for line in response.content:
                         if not line.strip():
                             continue
                         event = json.loads(line)
-                        kind, obj = event.get("type"), event.get("object") or {}
-                        if kind == "ERROR":
+                        type_, obj = event.get("type"), event.get("object") or {}
+                        if type_ == "ERROR":
                             version = "" if obj.get("code") == 410 else version
                             break
                         version = (obj.get("metadata") or {}).get("resourceVersion") or version
-                        if kind in ("ADDED", "MODIFIED"):
-                            known[_key(obj)] = _with_kind(obj)
-                            yield kind, known[_key(obj)]
-                        elif kind == "DELETED":
+                        if type_ in ("ADDED", "MODIFIED"):
+                            known[_key(obj)] = _with_kind(obj, kind)
+                            yield type_, known[_key(obj)]
+                        elif type_ == "DELETED":
                             known.pop(_key(obj), None)
-                            yield kind, _with_kind(obj)
+                            yield type_, _with_kind(obj, kind)
                 finally:
                     response.release()
 
@@ -309,6 +325,11 @@ class Cluster:
     async def get_budget(self, namespace: str, name: str) -> dict[str, Any]:
         what = f"RiskBudget {name!r} in namespace {namespace!r} (`kubectl livestrat budgets -n {namespace}` lists them)"
         return _with_kind(await self.request("GET", RISKBUDGETS.path(namespace, name), what=what), budget_resource.KIND)
+
+    async def watch_budgets(self, namespace: str | None) -> AsyncIterator[tuple[str, dict[str, Any]]]:
+        """(type, object) for every RiskBudget now and every change after, for ever (:meth:`watch`)."""
+        async for event in self.watch(RISKBUDGETS, namespace, budget_resource.KIND):
+            yield event
 
     # ------------------------------------------------------------------------------------------- around it
 

@@ -1,23 +1,29 @@
-"""``livestrat desk`` against a cluster: the dashboard fed by a watch of LiveStrategies, acting through the desk's
-actions, all with the user's kubeconfig and rights (:mod:`livestrat.desk.cluster`, :mod:`livestrat.desk.actions`).
+"""``livestrat desk`` against a cluster: the dashboard fed by watches of LiveStrategies and RiskBudgets, acting
+through the desk's actions, all with the user's kubeconfig and rights (:mod:`livestrat.desk.cluster`,
+:mod:`livestrat.desk.actions`).
 
-The watch keeps the set in a :class:`MemorySource` (so changes faster than a redraw are coalesced); when it fails
+The watches keep the set in a :class:`MemorySource` (so changes faster than a redraw are coalesced); when one fails
 (the API server away, a token expired, RBAC refusing the list) the dashboard keeps the last set, says why it may be
-out of date, and the watch starts again, listing afresh, with a growing pause.
+out of date, and the watch starts again, listing afresh, with a growing pause. A user who may not read RiskBudgets
+(a role of their own, not the chart's desk role) sees the strategies all the same, with a one-line note saying
+which right is missing and which of the chart's roles grants it; the note goes once a list of them succeeds.
 """
 
 from __future__ import annotations
 
 import asyncio
 import sys
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
 
+from livestrat.api import budget_resource
+from livestrat.api.resource import KIND
 from livestrat.backoff import Backoff
 from livestrat.desk import actions
-from livestrat.desk.cluster import Cluster, DeskError
+from livestrat.desk.cluster import Cluster, DeskError, Forbidden
 from livestrat.desk.dashboard import (
     ACK_RISK,
     HALT,
@@ -35,59 +41,98 @@ CLUSTER_ERRORS = (DeskError, aiohttp.ClientError, TimeoutError, OSError)
 BUILDERS = {HALT: actions.halt, RESUME: actions.resume, ACK_RISK: actions.ack_risk}
 
 
+@dataclass(frozen=True)
+class Watched:
+    """One kind the dashboard watches: how to list and watch it, and what it is called in a message."""
+
+    kind: str
+    label: str  # plural, as a person says it: "LiveStrategies"
+    list: Callable[[Cluster, str | None], Awaitable[Sequence[Mapping[str, Any]]]]
+    watch: Callable[[Cluster, str | None], AsyncIterator[tuple[str, dict[str, Any]]]]
+    required: bool  # a 403 is trouble (nothing to show without it), or only a note (the rest of the desk works)
+
+
+STRATEGIES = Watched(KIND, "LiveStrategies", Cluster.list_strategies, Cluster.watch_strategies, required=True)
+BUDGETS = Watched(budget_resource.KIND, "RiskBudgets", Cluster.list_budgets, Cluster.watch_budgets, required=False)
+
+
 class ClusterSource:
-    """The LiveStrategies of one namespace (or all: ``namespace=None``), as a watch sees them."""
+    """The LiveStrategies and RiskBudgets of one namespace (or all: ``namespace=None``), as two watches see them."""
 
     def __init__(self, cluster: Cluster, namespace: str | None) -> None:
         self.cluster = cluster
         self.namespace = namespace
         where = f"namespace {namespace}" if namespace else "all namespaces"
         self._held = MemorySource(f"context {cluster.context or '?'}, {where}")
+        self._troubles: dict[str, str] = {}  # by kind: why what is shown of it may be out of date
         self.title = self._held.title
 
     @property
     def trouble(self) -> str | None:
         return self._held.trouble
 
+    @property
+    def note(self) -> str | None:
+        return self._held.note
+
     async def snapshots(self) -> AsyncIterator[Sequence[Mapping[str, Any]]]:
-        watching = asyncio.get_running_loop().create_task(self._watch(), name="desk-watch")
+        loop = asyncio.get_running_loop()
+        watching = [loop.create_task(self._watch(w), name=f"desk-watch-{w.kind}") for w in (STRATEGIES, BUDGETS)]
         try:
             async for bodies in self._held.snapshots():
                 yield bodies
         finally:
-            watching.cancel()
+            for task in watching:
+                task.cancel()
 
-    async def _watch(self) -> None:
+    async def _watch(self, watched: Watched) -> None:
         failures = 0
         while True:
             try:
-                # A list first, replacing the whole set: a strategy deleted while the watch was down goes too.
-                listed = await self.cluster.list_strategies(self.namespace)
-                self._replace(listed)
+                # A list first, replacing the whole set: an object deleted while the watch was down goes too.
+                listed = await watched.list(self.cluster, self.namespace)
+                self._replace(watched, listed)
+                if not watched.required and self._held.note is not None:
+                    self._held.set_note(None)  # listed after a refusal: the note no longer holds
                 failures = 0
-                async for kind, body in self.cluster.watch_strategies(self.namespace):
+                async for kind, body in watched.watch(self.cluster, self.namespace):
                     meta = body.get("metadata") or {}
                     if kind == "DELETED":
-                        self._held.remove(str(meta.get("namespace") or ""), str(meta.get("name") or ""))
+                        namespace, name = str(meta.get("namespace") or ""), str(meta.get("name") or "")
+                        self._held.remove(namespace, name, watched.kind)
                     else:
                         self._held.put(body)
             except CLUSTER_ERRORS as exc:
                 failures += 1
                 pause = RETRY.delay(failures)
-                self._held.set_trouble(
-                    f"the watch of LiveStrategies failed: {exc or type(exc).__name__}; trying again in {pause:.0f}s "
-                    "(what is shown may be out of date)"
-                )
+                if isinstance(exc, Forbidden) and not watched.required:
+                    # The user may not read them: none is shown, the rest of the desk works; said in one line.
+                    self._replace(watched, ())
+                    refused = exc.refusal.line() if exc.refusal else str(exc).splitlines()[0]
+                    self._held.set_note(f"{watched.label} not shown: {refused}")
+                else:
+                    self._set_trouble(
+                        watched,
+                        f"the watch of {watched.label} failed: {exc or type(exc).__name__}; trying again in "
+                        f"{pause:.0f}s (what is shown may be out of date)",
+                    )
                 await asyncio.sleep(pause)
 
-    def _replace(self, bodies: Sequence[Mapping[str, Any]]) -> None:
+    def _replace(self, watched: Watched, bodies: Sequence[Mapping[str, Any]]) -> None:
         keep = {((b.get("metadata") or {}).get("namespace"), (b.get("metadata") or {}).get("name")) for b in bodies}
-        for namespace, name in self._held.held():
+        for namespace, name in self._held.held(watched.kind):
             if (namespace, name) not in keep:
-                self._held.remove(namespace, name)
+                self._held.remove(namespace, name, watched.kind)
         for body in bodies:
             self._held.put(body)
-        self._held.set_trouble(None)
+        self._set_trouble(watched, None)
+
+    def _set_trouble(self, watched: Watched, trouble: str | None) -> None:
+        if trouble is None:
+            self._troubles.pop(watched.kind, None)
+        else:
+            self._troubles[watched.kind] = trouble
+        self._held.set_trouble("; ".join(self._troubles.values()) or None)
 
 
 class ClusterControls:

@@ -5,6 +5,11 @@ redrawn whenever its :class:`Source` says the set changed and every second (ages
 detail pane for the selected strategy; ``h`` halt, ``r`` resume, ``a`` acknowledge a risk halt, each confirmed in
 a dialog that says what will happen before anything is done; ``s`` changes the order (:data:`fleet.SORTS`).
 
+The RiskBudgets in view (when the source holds them: the cluster's, watched as the strategies are) have a panel of
+their own under the fleet, one line per budget as ``kubectl livestrat budgets`` prints it (its state and policy,
+exposure, daily PnL, each limit used vs allowed), red-bordered while one is breached; a member's detail pane shows
+its budget as ``kubectl livestrat budgets NAME`` does, with every member's figures (:mod:`livestrat.desk.budget_views`).
+
 Where the strategies come from is a :class:`Source`: the cluster's LiveStrategies (a watch through the user's
 kubeconfig), or a local ``livestrat run --desk`` whose runtime is shown as the cluster would show it. What an
 action does is a :class:`Controls`: the desk's actions on the API server, or the local run's (a halt stops the
@@ -30,7 +35,12 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Button, DataTable, Footer, Header, Label, Static
 
+from livestrat.api import budget_resource
+from livestrat.api.resource import KIND
 from livestrat.api.status import Fill, Phase, RiskStateName
+from livestrat.desk import budgets
+from livestrat.desk.budget_views import budget_view, budgets_view
+from livestrat.desk.budgets import BudgetRow
 from livestrat.desk.fleet import (
     SORTS,
     LimitUse,
@@ -83,13 +93,15 @@ Body = Mapping[str, Any]
 
 
 class Source(Protocol):
-    """Where the dashboard's LiveStrategies come from."""
+    """Where the dashboard's LiveStrategies (and the RiskBudgets they belong to, when it has them) come from."""
 
     title: str  # where, in a few words: "context gke-prod, all namespaces", "local run NS-run-STAMP/NAME"
     trouble: str | None  # why what is shown may be out of date (a watch that failed and is retried), or None
+    note: str | None  # what is not shown and why, in one line (a right the user lacks), or None
 
     def snapshots(self) -> AsyncIterator[Sequence[Body]]:
-        """The whole current set of LiveStrategies (as the API server returns them), each time it changed."""
+        """The whole current set of LiveStrategies and RiskBudgets (as the API server returns them, told apart by
+        ``kind``), each time it changed."""
         ...
 
 
@@ -119,7 +131,7 @@ class Controls(Protocol):
 
 
 class MemorySource:
-    """LiveStrategies held in memory, handed to the dashboard whole at each change.
+    """LiveStrategies (and RiskBudgets) held in memory, handed to the dashboard whole at each change.
 
     What a local run feeds (its runtime's status, shaped as the cluster's), and what tests drive. Changes made
     faster than the dashboard reads them are coalesced: it sees the latest set. One reader.
@@ -128,36 +140,42 @@ class MemorySource:
     def __init__(self, title: str, bodies: Iterable[Body] = ()) -> None:
         self.title = title
         self.trouble: str | None = None
-        self._bodies: dict[tuple[str, str], Body] = {}
+        self.note: str | None = None
+        self._bodies: dict[tuple[str, str, str], Body] = {}
         self._changed = asyncio.Event()
         self._closed = False
         for body in bodies:
             self.put(body)
 
     @staticmethod
-    def _key(body: Body) -> tuple[str, str]:
+    def _key(body: Body) -> tuple[str, str, str]:
         meta = body.get("metadata") or {}
-        return str(meta.get("namespace") or ""), str(meta.get("name") or "")
+        return str(body.get("kind") or KIND), str(meta.get("namespace") or ""), str(meta.get("name") or "")
 
     def put(self, body: Body) -> None:
-        """Add or replace a LiveStrategy (by namespace and name)."""
+        """Add or replace a LiveStrategy, or a RiskBudget (by kind, namespace and name)."""
         self._bodies[self._key(body)] = body
         self._changed.set()
 
-    def remove(self, namespace: str, name: str) -> None:
-        self._bodies.pop((namespace, name), None)
+    def remove(self, namespace: str, name: str, kind: str = KIND) -> None:
+        self._bodies.pop((kind, namespace, name), None)
         self._changed.set()
 
-    def held(self) -> list[tuple[str, str]]:
-        """(namespace, name) of each LiveStrategy held."""
-        return list(self._bodies)
+    def held(self, kind: str = KIND) -> list[tuple[str, str]]:
+        """(namespace, name) of each object of ``kind`` held."""
+        return [(namespace, name) for held_kind, namespace, name in self._bodies if held_kind == kind]
 
-    def get(self, namespace: str, name: str) -> Body | None:
-        return self._bodies.get((namespace, name))
+    def get(self, namespace: str, name: str, kind: str = KIND) -> Body | None:
+        return self._bodies.get((kind, namespace, name))
 
     def set_trouble(self, trouble: str | None) -> None:
         """Why the set may be out of date (None: it is not); the reader is told as of a change."""
         self.trouble = trouble
+        self._changed.set()
+
+    def set_note(self, note: str | None) -> None:
+        """What is not shown and why, in one line (None: everything is); the reader is told as of a change."""
+        self.note = note
         self._changed.set()
 
     def close(self) -> None:
@@ -222,7 +240,8 @@ def limit_cell(each: StrategyRow) -> Text:
 
 def budgets_text(rows: Iterable[StrategyRow]) -> str | None:
     """The RiskBudgets the strategies in view are members of (their status.budget), with how many members each has
-    here: ``budgets: ns/account-a 2 members, ns/account-b 1 member reduce-only``. None when no strategy is a member."""
+    here: ``budgets: ns/account-a 2 members, ns/account-b 1 member reduce-only``. None when no strategy is a member.
+    What the totals say when the source holds no RiskBudget objects (a local run, a user who may not list them)."""
     members: dict[str, int] = {}
     reduce_only: set[str] = set()
     for each in rows:
@@ -273,9 +292,16 @@ def _section(title: str) -> Text:
     return Text(f"\n{title}", style="bold underline")
 
 
-def detail(each: StrategyRow, fills: Sequence[Fill], now: datetime, twin: StrategyRow | None = None) -> RenderableType:
-    """The selected strategy's whole state: conditions, positions, limits used vs allowed, fills, halt record, and
-    beside a live strategy its paper twin's figures (``twin``: spec.twin)."""
+def detail(
+    each: StrategyRow,
+    fills: Sequence[Fill],
+    now: datetime,
+    member_of: Sequence[BudgetRow] = (),
+    twin: StrategyRow | None = None,
+) -> RenderableType:
+    """The selected strategy's whole state: conditions, positions, limits used vs allowed, fills, halt record, the
+    RiskBudgets it is a member of (``member_of``), each with every member's figures, and beside a live strategy its
+    paper twin's figures (``twin``: spec.twin)."""
     parts: list[RenderableType] = []
     head = Text.assemble(
         (each.key, "bold"),
@@ -364,7 +390,23 @@ def detail(each: StrategyRow, fills: Sequence[Fill], now: datetime, twin: Strate
         parts.append(Text("not halted", style="dim"))
     if each.halt_note:
         parts.append(Text(f"desk note: {each.halt_note}"))
+    for budget in member_of:
+        parts += [_section("Budget"), budget_view(budget)]
     return Group(*parts)
+
+
+def budgets_of(each: StrategyRow, rows: Iterable[BudgetRow]) -> list[BudgetRow]:
+    """The RiskBudgets in view that ``each`` is a member of: named by its status.budget, or listing it in theirs."""
+    share = each.status.budget
+    return [
+        budget
+        for budget in rows
+        if budget.namespace == each.namespace
+        and (
+            (share is not None and share.budget == budget.name)
+            or any(member.name == each.name for member in budget.member_rows)
+        )
+    ]
 
 
 # ------------------------------------------------------------------------------------------------ the app
@@ -412,6 +454,17 @@ class Dashboard(App[None]):
 #fleet {
     height: auto;
     max-height: 50%;
+}
+
+#budgets {
+    height: auto;
+    max-height: 30%;
+    padding: 0 1;
+    border-top: solid $primary;
+}
+
+#budgets.breached {
+    border: heavy $error;
 }
 
 #totals {
@@ -474,6 +527,7 @@ ConfirmAction {
         self.clock = clock
         self.rows: dict[str, StrategyRow] = {}
         self.bodies: dict[str, Body] = {}
+        self.budgets: dict[str, BudgetRow] = {}  # the RiskBudgets in view, by NAMESPACE/NAME
         self.fills: dict[str, deque[Fill]] = {}
         self.selected: str | None = None
         self.sort = "name"  # one of fleet.SORTS, as kubectl livestrat list --sort
@@ -482,6 +536,7 @@ ConfirmAction {
     def compose(self) -> ComposeResult:
         yield Header()
         yield DataTable(id="fleet", cursor_type="row", zebra_stripes=True)
+        yield Static(id="budgets")
         yield Static(id="totals")
         with VerticalScroll(id="detail-pane"):
             yield Static(id="detail")
@@ -500,10 +555,14 @@ ConfirmAction {
             self.show(bodies)
 
     def show(self, bodies: Sequence[Body]) -> None:
-        """A new set of LiveStrategies from the source: redraw."""
+        """A new set of LiveStrategies and RiskBudgets from the source: redraw."""
         now = self.clock()
         rows = {}
+        held_budgets = [budgets.row(b) for b in bodies if b.get("kind") == budget_resource.KIND]
+        self.budgets = {each.key: each for each in sorted(held_budgets, key=lambda b: b.key)}
         for body in bodies:
+            if body.get("kind") == budget_resource.KIND:
+                continue
             each = row(body, now)
             rows[each.key] = each
             self.bodies[each.key] = body
@@ -548,8 +607,19 @@ ConfirmAction {
                     table.update_cell(key, column, value, update_width=True)
         if self.selected not in self.rows:
             self.selected = next(iter(self.rows), None) if table.cursor_row < 0 else self._key_at(table.cursor_row)
+        self._draw_budgets()
         self._draw_totals(now)
         self._draw_detail(now)
+
+    def _draw_budgets(self) -> None:
+        panel = self.query_one("#budgets", Static)
+        note = self.source.note  # e.g. the user may not list RiskBudgets: said where they would be
+        panel.display = bool(self.budgets) or bool(note)
+        panel.set_class(any(each.breached for each in self.budgets.values()), "breached")
+        if self.budgets:
+            panel.update(budgets_view(list(self.budgets.values())))
+        elif note:
+            panel.update(Text(note, style="yellow"))
 
     def _key_at(self, index: int) -> str | None:
         keys = list(self.rows)
@@ -565,12 +635,18 @@ ConfirmAction {
             (f"{stale} stale", STALE_STYLE if stale else ""),
             f"   {halted} halted",
         )
-        budgets = budgets_text(rows)
-        if budgets is not None:
-            text.append(f"   {budgets}")
+        if self.budgets:
+            held, breached = len(self.budgets), sum(1 for each in self.budgets.values() if each.breached)
+            text.append(f"   {held} budget{'s' if held != 1 else ''}, ")
+            text.append(f"{breached} breached", style="bold red" if breached else "")
+        else:
+            shares = budgets_text(rows)
+            if shares is not None:
+                text.append(f"   {shares}")
         text.append(f"   sorted by {self.sort} (s)", style="dim")
         if self.source.trouble:
             text.append(f"   {self.source.trouble}", style="bold red")
+
         self.query_one("#totals", Static).update(text)
 
     def _draw_detail(self, now: datetime) -> None:
@@ -579,8 +655,9 @@ ConfirmAction {
         if each is None:
             pane.update(Text("no strategy selected", style="dim"))
             return
+        member_of = budgets_of(each, self.budgets.values())
         twin = find_twin(each, self.rows.values()) if each.mode == "live" else None
-        pane.update(detail(each, list(self.fills.get(each.key, ())), now, twin))
+        pane.update(detail(each, list(self.fills.get(each.key, ())), now, member_of, twin))
 
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
         if event.row_key.value is not None:

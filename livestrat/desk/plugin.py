@@ -199,7 +199,9 @@ async def _desk(args: argparse.Namespace) -> int:
 
 
 async def _connect(args: argparse.Namespace) -> Cluster:
-    return await Cluster.connect(kubeconfig=args.kubeconfig, context=args.context, namespace=args.namespace)
+    return await Cluster.connect(
+        kubeconfig=args.kubeconfig, context=args.context, namespace=args.namespace, verb=args.verb
+    )
 
 
 async def _rows(cluster: Cluster, args: argparse.Namespace, now: datetime) -> list[fleet.StrategyRow]:

@@ -1,6 +1,6 @@
 """What the desk may need to do in a namespace, and which of the chart's roles grants it.
 
-The chart (``rbac.deskRoles``) installs three ClusterRoles, bound per namespace by a RoleBinding:
+The chart (``rbac.deskRoles``) installs four ClusterRoles, bound per namespace by a RoleBinding:
 
 - ``desk``: read the fleet, its RiskBudgets and one strategy's story (LiveStrategies, RiskBudgets, Events, pods and
   their logs, the strategy's ConfigMap, StatefulSet and PodDisruptionBudget). Never Secrets.
@@ -8,8 +8,14 @@ The chart (``rbac.deskRoles``) installs three ClusterRoles, bound per namespace 
   desk's halt annotation, the acknowledgement; the same right changes the spec) and ``livestrategies/scale``.
 - ``kill-switch``: ``get``/``patch`` on the Namespace itself (bound in a namespace, it reaches that namespace's
   object only). For the people on call, apart from the trader role (docs/operations.md, "Who may do what").
+- ``promoter``: what ``promote`` does and nothing else: ``get`` the paper and the live LiveStrategy, ``create`` or
+  ``patch`` the live one, ``create`` a SelfSubjectReview (who asks; most clusters let everyone, through
+  ``system:basic-user``, but that binding may be gone). It includes no other role: a promoter who should also see the
+  fleet is bound the desk role too.
 
-:data:`RIGHTS` is the one table: the chart's test checks each role against it, and a 403 names the role from it.
+:data:`RIGHTS` (with :data:`ALSO`) is the one table of rights: the chart's test checks each role against it.
+:data:`VERB_ROLES` says which role each verb of the plugin needs; a 403 names the role of the verb being run when
+that role grants the refused right, else the narrowest role that does.
 """
 
 from __future__ import annotations
@@ -17,8 +23,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-DESK, TRADER, KILL_SWITCH = "desk", "trader", "kill-switch"
-ROLES = (DESK, TRADER, KILL_SWITCH)
+DESK, TRADER, KILL_SWITCH, PROMOTER = "desk", "trader", "kill-switch", "promoter"
+ROLES = (DESK, TRADER, KILL_SWITCH, PROMOTER)
 CHART_VALUE = "rbac.deskRoles"
 # The release docs/install.md installs: the chart names its ClusterRoles after it (RELEASE-desk, ...).
 DEFAULT_RELEASE = "livestrat-operator"
@@ -46,13 +52,37 @@ RIGHTS: dict[Right, str] = {
     Right("patch", "livestrat.io", "livestrategies/scale"): TRADER,
     Right("get", "", "namespaces"): KILL_SWITCH,
     Right("patch", "", "namespaces"): KILL_SWITCH,
+    Right("create", "livestrat.io", "livestrategies"): PROMOTER,
+    Right("create", "authentication.k8s.io", "selfsubjectreviews"): PROMOTER,
+}
+# Rights a role holds that a narrower role holds too, without including that role whole: the promoter reads and
+# patches the strategies it promotes, but neither lists the fleet (desk) nor scales (trader).
+ALSO: dict[str, frozenset[Right]] = {
+    PROMOTER: frozenset(Right(verb, "livestrat.io", "livestrategies") for verb in ("get", "patch")),
 }
 # What each role holds: its own rights and those of the roles it includes.
-INCLUDES = {DESK: (DESK,), TRADER: (DESK, TRADER), KILL_SWITCH: (KILL_SWITCH,)}
+INCLUDES = {DESK: (DESK,), TRADER: (DESK, TRADER), KILL_SWITCH: (KILL_SWITCH,), PROMOTER: (PROMOTER,)}
+# Each verb of the plugin (livestrat.desk.plugin) and the chart's role that lets it do all it does.
+VERB_ROLES: dict[str, str] = {
+    **dict.fromkeys(("list", "top", "budgets", "status", "fills", "report", "logs", "desk"), DESK),
+    **dict.fromkeys(("halt", "resume", "ack-risk"), TRADER),
+    "kill-switch": KILL_SWITCH,  # with the desk role too, it names the strategies it halts
+    "promote": PROMOTER,
+}
 
 
 def rights_of(role: str) -> set[Right]:
-    return {right for right, needed in RIGHTS.items() if needed in INCLUDES[role]}
+    return {right for right, needed in RIGHTS.items() if needed in INCLUDES[role]} | set(ALSO.get(role, ()))
+
+
+def role_for(right: Right, verb: str | None = None) -> str | None:
+    """The chart's role to ask for when ``right`` is refused: the plugin verb's own role when it grants it (a
+    promote refused ``patch`` needs the promoter role, though the trader's has that right too), else the narrowest
+    role that grants it, else None."""
+    own = VERB_ROLES.get(verb or "")
+    if own is not None and right in rights_of(own):
+        return own
+    return RIGHTS.get(right)
 
 
 def rules_of(role: str) -> list[dict[str, list[str]]]:
@@ -66,23 +96,53 @@ def rules_of(role: str) -> list[dict[str, list[str]]]:
 _PATH = re.compile(r"^/(?:api/v1|apis/(?P<group>[^/]+)/[^/]+)(?:/namespaces/(?P<ns>[^/]+))?/(?P<rest>.*)$")
 
 
-def forbidden_advice(method: str, path: str, message: str, context: str = "") -> str:
-    """A 403 in the user's words: what was refused, which role of the chart grants it, and how to get it."""
+@dataclass(frozen=True)
+class Refusal:
+    """What a 403 refused, read from the request, and the chart's role that grants it (None: none of them)."""
+
+    verb: str
+    resource: str
+    namespace: str | None
+    role: str | None
+
+    @property
+    def where(self) -> str:
+        return f"in namespace {self.namespace!r}" if self.namespace else "in all namespaces"
+
+    def line(self) -> str:
+        """One line: ``you may not list riskbudgets in namespace 'x'; the chart's 'desk' role grants it``."""
+        text = f"you may not {self.verb} {self.resource} {self.where}"
+        return text + (f"; the chart's {self.role!r} role grants it" if self.role else "")
+
+
+def refusal(method: str, path: str, verb: str | None = None) -> Refusal | None:
+    """The right a request refused with 403 needed, and the role to ask for when running the plugin's ``verb`` (None:
+    the path is not one of the API's)."""
     found = _PATH.match(path.split("?")[0])
     if found is None:
-        return f"forbidden: {message}"
+        return None
     parts = found["rest"].split("/")
     namespace = found["ns"]
     if parts[0] == "namespaces" and len(parts) >= 2:  # the Namespace object itself
         namespace, resource = parts[1], "namespaces" + (f"/{parts[2]}" if len(parts) > 2 else "")
     else:
         resource = parts[0] + (f"/{parts[2]}" if len(parts) > 2 else "")
-    verb = {"GET": "list" if len(parts) == 1 else "get", "PATCH": "patch", "POST": "create"}.get(method, method.lower())
+    asked = {"GET": "list" if len(parts) == 1 else "get", "PATCH": "patch", "POST": "create"}.get(
+        method, method.lower()
+    )
     if "watch=" in path:
-        verb = "watch"
-    role = RIGHTS.get(Right(verb, found["group"] or "", resource))
-    where = f"in namespace {namespace!r}" if namespace else "in all namespaces"
-    text = f"forbidden: you may not {verb} {resource} {where}"
+        asked = "watch"
+    return Refusal(asked, resource, namespace, role_for(Right(asked, found["group"] or "", resource), verb))
+
+
+def forbidden_advice(method: str, path: str, message: str, context: str = "", verb: str | None = None) -> str:
+    """A 403 in the user's words: what was refused, which role of the chart grants it (for the plugin's ``verb``,
+    that verb's role when it does), and how to get it."""
+    refused = refusal(method, path, verb)
+    if refused is None:
+        return f"forbidden: {message}"
+    resource, namespace, role = refused.resource, refused.namespace, refused.role
+    text = f"forbidden: you may not {refused.verb} {resource} {refused.where}"
     if context:
         text += f" (kubeconfig context {context!r})"
     text += f".\nThe API server said: {message}"

@@ -11,8 +11,14 @@ from __future__ import annotations
 import json
 
 import pytest
+import yaml
 
-from livestrat.api.contract import HALT_ANNOTATION, KILL_SWITCH_ANNOTATION, RISK_ACK_ANNOTATION
+from livestrat.api.contract import (
+    HALT_ANNOTATION,
+    KILL_SWITCH_ANNOTATION,
+    PROMOTED_BY_ANNOTATION,
+    RISK_ACK_ANNOTATION,
+)
 from livestrat.desk import roles
 from livestrat.kube_emulator.kubelet import Kubelet
 from livestrat.kube_emulator.rbac import triples
@@ -28,6 +34,7 @@ from tests.support.operator import fast_settings, running_operator
 pytestmark = pytest.mark.slow
 
 NAME = "ema-cross-btc"
+LIVE = "ema-cross-btc-live"
 ENABLED = {"rbac.deskRoles.enabled": True}
 
 
@@ -47,6 +54,17 @@ def test_each_role_grants_exactly_what_the_plugin_needs_of_it():
         assert rights(rendered[role]["rules"]) == wanted, role
 
 
+def test_the_promoter_role_holds_exactly_what_promote_does_and_nothing_of_the_desk_or_the_trader():
+    (promoter,) = [d for name, d in desk_roles().items() if name == roles.PROMOTER]
+    assert rights(promoter["rules"]) == {
+        ("get", "livestrat.io", "livestrategies"),  # the paper strategy, the live one, and the live one after
+        ("create", "livestrat.io", "livestrategies"),
+        ("patch", "livestrat.io", "livestrategies"),
+        ("create", "authentication.k8s.io", "selfsubjectreviews"),  # who asks (kubectl auth whoami)
+    }
+    assert roles.VERB_ROLES["promote"] == roles.PROMOTER
+
+
 def test_no_desk_role_reads_secrets():
     for role, cluster_role in desk_roles().items():
         assert not any("secrets" in rule.get("resources", []) for rule in cluster_role["rules"]), role
@@ -54,7 +72,8 @@ def test_no_desk_role_reads_secrets():
 
 
 def test_the_roles_are_off_by_default_and_bindings_are_rendered_per_namespace():
-    assert [d for d in render(None, {}) if d["metadata"]["name"].endswith(("-desk", "-trader", "-kill-switch"))] == []
+    ours = tuple(f"-{role}" for role in roles.ROLES)
+    assert [d for d in render(None, {}) if d["metadata"]["name"].endswith(ours)] == []
     binding = {
         "name": "traders",
         "namespace": "trading-live",
@@ -80,12 +99,8 @@ def test_the_roles_and_bindings_are_valid_kubernetes_objects():
         "subjects": [{"kind": "User", "name": "sam"}],
     }
     docs = render(None, {**ENABLED, "rbac.deskRoles.bindings": [binding]})
-    ours = [
-        d
-        for d in docs
-        if d["metadata"]["name"].startswith((f"{RELEASE}-desk", f"{RELEASE}-trader", f"{RELEASE}-kill-switch"))
-    ]
-    assert len(ours) == 4
+    ours = [d for d in docs if d["metadata"]["name"].startswith(tuple(f"{RELEASE}-{role}" for role in roles.ROLES))]
+    assert len(ours) == len(roles.ROLES) + 1  # the ClusterRoles and the binding
     for doc in ours:
         assert manifest_errors(doc) == [], doc["metadata"]["name"]
 
@@ -93,7 +108,8 @@ def test_the_roles_and_bindings_are_valid_kubernetes_objects():
 def test_a_binding_to_a_role_the_chart_does_not_have_is_refused():
     wrong = {"name": "x", "namespace": "a", "role": "admin", "subjects": [{"kind": "User", "name": "eve"}]}
     result = template_result(None, {**ENABLED, "rbac.deskRoles.bindings": [wrong]})
-    assert result.returncode != 0 and "value must be one of 'desk', 'trader', 'kill-switch'" in result.output
+    allowed = ", ".join(f"'{role}'" for role in roles.ROLES)
+    assert result.returncode != 0 and f"value must be one of {allowed}" in result.output, result.output
 
 
 @pytest.fixture
@@ -235,3 +251,55 @@ async def test_the_kill_switch_role_halts_the_namespace(emulator, desk: Desk, ku
         assert desk.condition(NAME, "Halted")["reason"] == "KillSwitch"
         lifted = await kubectl_livestrat("kill-switch", "off", "--yes", kubeconfig=on_call)
         assert lifted.returncode == 0 and "nothing resumes by itself" in lifted.stdout, lifted.output
+
+
+async def test_the_promoter_role_alone_promotes_and_a_promote_refused_names_the_promoter_role(
+    emulator, desk: Desk, tmp_path
+):
+    # No operator: promote only writes the request (the operator's decision is tests/desk/test_promotion_verb.py).
+    install(desk)
+    pat = person(desk, tmp_path, "pat", roles.PROMOTER)
+    reader = person(desk, tmp_path, "reader", roles.DESK)
+    trader = person(desk, tmp_path, "trader", roles.TRADER)
+    nobody = person(desk, tmp_path, "nobody")
+    await desk.apply(example("paper-ema-cross"))
+    live = example("live-ema-cross-promoted")
+    del live["spec"]["strategy"], live["spec"]["instruments"]  # the paper strategy's are taken
+    manifest = tmp_path / "live.yaml"
+    manifest.write_text(yaml.safe_dump(live))
+    promote = ("promote", NAME, "--to", LIVE, "-f", str(manifest), "--yes")
+
+    # Creating the live strategy: neither the desk role nor the trader role may, and each is told which role does.
+    for who, missing in (
+        (reader, "create livestrategies"),
+        (trader, "create livestrategies"),
+        (nobody, "get livestrategies"),  # the paper strategy, first
+    ):
+        refused = await kubectl_livestrat(*promote, kubeconfig=who)
+        assert refused.returncode == 1 and "Traceback" not in refused.stderr, refused.output
+        assert f"you may not {missing} in namespace 'default'" in refused.stderr, refused.output
+        assert f"--clusterrole={RELEASE}-promoter" in refused.stderr, refused.output
+        assert desk.get(LIVE) is None
+
+    created = await kubectl_livestrat(*promote, kubeconfig=pat)
+    assert created.returncode == 0, created.output
+    made = desk.get(LIVE)
+    assert made["spec"]["promotion"]["from"] == NAME
+    assert made["metadata"]["annotations"][PROMOTED_BY_ANNOTATION] == "system:serviceaccount:desk-users:pat"
+
+    # Asking again with other criteria patches it; the desk role is refused that patch, told it is the promoter's.
+    live["spec"]["promotion"]["criteria"] = {"minDurationSeconds": 0, "minFills": 7}
+    manifest.write_text(yaml.safe_dump(live))
+    refused = await kubectl_livestrat(*promote, kubeconfig=reader)
+    assert refused.returncode == 1, refused.output
+    assert "you may not patch livestrategies in namespace 'default'" in refused.stderr
+    assert f"--clusterrole={RELEASE}-promoter" in refused.stderr and f"{RELEASE}-trader" not in refused.stderr
+    updated = await kubectl_livestrat(*promote, kubeconfig=pat)
+    assert updated.returncode == 0, updated.output
+    assert desk.get(LIVE)["spec"]["promotion"]["criteria"]["minFills"] == 7
+
+    # Least privilege: the promoter neither lists the fleet nor halts.
+    listed = await kubectl_livestrat("list", kubeconfig=pat)
+    assert listed.returncode == 1 and f"--clusterrole={RELEASE}-desk" in listed.stderr, listed.output
+    halted = await kubectl_livestrat("halt", NAME, "--yes", kubeconfig=pat)
+    assert halted.returncode == 1 and f"--clusterrole={RELEASE}-trader" in halted.stderr, halted.output

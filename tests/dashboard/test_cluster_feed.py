@@ -10,14 +10,16 @@ from pathlib import Path
 
 import pytest
 from rich.text import Text
-from textual.widgets import DataTable
+from textual.widgets import DataTable, Static
 
 from livestrat.desk import roles
 from livestrat.desk.cluster import Cluster
 from livestrat.desk.cluster_feed import ClusterControls, ClusterSource
 from livestrat.desk.dashboard import ConfirmAction, Dashboard
 from livestrat.kube_emulator.emulator import KubernetesEmulator
-from tests.support.desk import LIVESTRATEGIES, Desk, paper
+from tests.dashboard.fleet_bodies import plain
+from tests.support.budgets import budget_body, member_report, member_share
+from tests.support.desk import LIVESTRATEGIES, RISKBUDGETS, Desk, paper
 from tests.support.desk_users import add_cluster_role, desk_user
 from tests.support.kube import wait_for
 
@@ -42,6 +44,23 @@ def cell(app: Dashboard, key: str, column: str) -> str:
 
 def keys(app: Dashboard) -> list[str]:
     return [str(k.value) for k in app.query_one("#fleet", DataTable).rows]
+
+
+def budgets_panel(app: Dashboard) -> str:
+    panel = app.query_one("#budgets", Static)
+    return " ".join(plain(panel.content).split()) if panel.display else ""
+
+
+def store_budget(emulator: KubernetesEmulator, body: dict) -> None:
+    """A RiskBudget as ``kubectl apply`` stores it, then the status the operator's decision wrote."""
+    manifest = {k: body[k] for k in ("apiVersion", "kind", "spec")} | {"metadata": {"name": body["metadata"]["name"]}}
+    emulator.create_object(RISKBUDGETS, manifest, namespace=NS)
+    write_budget_status(emulator, body)
+
+
+def write_budget_status(emulator: KubernetesEmulator, body: dict) -> None:
+    name = body["metadata"]["name"]
+    emulator.patch_object(RISKBUDGETS, name, {"status": body["status"]}, namespace=NS, subresource="status")
 
 
 def user(emulator: KubernetesEmulator, tmp_path: Path, who: str, role: str) -> Path:
@@ -137,3 +156,82 @@ async def test_a_watch_that_is_refused_is_shown_and_retried(desk_a, emulator, tm
             await wait_for(lambda: source.trouble is not None, timeout=10)
             assert "the watch of LiveStrategies failed" in source.trouble and "trying again" in source.trouble
             assert "forbidden" in source.trouble.lower() or "403" in source.trouble
+
+
+async def test_the_dashboard_watches_risk_budgets_shows_a_breach_at_a_glance_and_drops_a_deleted_one(
+    desk_a, emulator, tmp_path
+):
+    # Two members inside their budget's daily loss; the operator's decision wrote the budget's status.
+    calm = budget_body(
+        "account-a",
+        NS,
+        [member_report("alpha", 3000, "-100.00 USDT"), member_report("beta", -1000)],
+        maxDailyLoss=500.0,
+    )
+    for name in ("alpha", "beta"):
+        store(desk_a, name)
+        desk_a.emulator.patch_object(
+            LIVESTRATEGIES, name, {"status": {"budget": member_share(calm, 0.5)}}, namespace=NS, subresource="status"
+        )
+    store_budget(emulator, calm)
+    reader = user(emulator, tmp_path, "dana", roles.DESK)  # the desk role: get/list/watch riskbudgets
+    async with await Cluster.connect(kubeconfig=str(reader)) as cluster:
+        source = ClusterSource(cluster, cluster.namespace)
+        app = Dashboard(source, ClusterControls(cluster))
+        async with app.run_test(size=SIZE):
+            await wait_for(lambda: "account-a" in budgets_panel(app), timeout=10)
+            panel = budgets_panel(app)
+            assert "Active" in panel and "HaltAll" in panel and "2/2" in panel
+            assert "maxDailyLoss 100.00 USDT/500.00 USDT (20%)" in panel, panel
+            assert "4000.00 USDT" in panel and "-100.00 USDT" in panel  # exposure and the day's PnL
+            assert not app.query_one("#budgets").has_class("breached")
+            # alpha (the first row) is a member: its detail pane shows the budget with its members
+            detail = " ".join(plain(app.query_one("#detail", Static).content).split())
+            assert "desk-a/account-a" in detail and "Members" in detail and "alpha" in detail and "beta" in detail
+
+            # The members lose more: the operator latches a breach and halts them all.
+            breached = budget_body(
+                "account-a",
+                NS,
+                [member_report("alpha", 3000, "-400.00 USDT"), member_report("beta", -1000, "-200.00 USDT")],
+                maxDailyLoss=500.0,
+            )
+            write_budget_status(emulator, breached)
+            await wait_for(lambda: "Breached" in budgets_panel(app), timeout=10)
+            assert app.query_one("#budgets").has_class("breached")
+            panel = budgets_panel(app)
+            assert "desk-a/account-a is breached: acknowledge with kubectl -n desk-a annotate riskbudget" in panel
+            assert "maxDailyLoss 600.00 USDT/500.00 USDT (120%)" in panel
+            totals = plain(app.query_one("#totals", Static).content)
+            assert "1 budget, 1 breached" in totals, totals
+
+            emulator.delete_object(RISKBUDGETS, "account-a", namespace=NS)
+            await wait_for(lambda: budgets_panel(app) == "", timeout=10)
+            assert "breached" not in plain(app.query_one("#totals", Static).content)
+            assert keys(app) == ["desk-a/alpha", "desk-a/beta"]
+            assert source.trouble is None and source.note is None
+
+
+async def test_a_user_who_may_not_list_risk_budgets_still_sees_the_strategies_with_a_one_line_note(
+    desk_a, emulator, tmp_path
+):
+    store(desk_a, "ema-cross-btc")
+    store_budget(emulator, budget_body("account-a", NS, [member_report("ema-cross-btc", 3000)], maxDailyLoss=500.0))
+    # a role of the cluster admin's own: the strategies, not their budgets
+    strategies_only = [
+        {"apiGroups": ["livestrat.io"], "resources": ["livestrategies"], "verbs": ["get", "list", "watch"]}
+    ]
+    add_cluster_role(emulator, "strategies-only", strategies_only)
+    erin = desk_user(emulator, tmp_path, "erin", ["strategies-only"], [NS])
+    async with await Cluster.connect(kubeconfig=str(erin)) as cluster:
+        source = ClusterSource(cluster, cluster.namespace)
+        app = Dashboard(source, ClusterControls(cluster))
+        async with app.run_test(size=SIZE):
+            await wait_for(lambda: keys(app) == ["desk-a/ema-cross-btc"], timeout=10)
+            await wait_for(lambda: source.note is not None, timeout=10)
+            assert "\n" not in source.note
+            assert "you may not list riskbudgets in namespace 'desk-a'" in source.note
+            assert f"the chart's {roles.DESK!r} role grants it" in source.note, source.note
+            assert source.trouble is None  # the strategies shown are current
+            # where the budgets would be, the note alone
+            assert budgets_panel(app) == " ".join(source.note.split())

@@ -344,3 +344,50 @@ async def test_members_of_a_risk_budget_show_it_on_the_totals_line_and_their_sha
         assert "budgets: default/account-a 2 members" in plain(app.query_one("#totals", Static).content)
         assert "default/alpha" in detail_text(app)  # the first row is selected at start
         assert "budget: account-a, share 50%: maxDailyLoss 250.00 USDT" in " ".join(detail_text(app).split())
+
+
+async def test_risk_budgets_in_view_have_a_panel_whose_breach_is_red_and_a_members_detail_shows_its_budget():
+    calm = budget_body(
+        "account-a", "default", [member_report("alpha", 3000), member_report("beta", -1000)], maxDailyLoss=500.0
+    )
+    breached = budget_body(
+        "account-b",
+        "default",
+        [member_report("gamma", 2000, "-700.00 USDT")],
+        on_breach="HaltBreacher",
+        maxDailyLoss=500.0,
+    )
+    bodies = [strategy(name) for name in ("alpha", "beta", "gamma")]
+    for body, budget in zip(bodies, (calm, calm, breached), strict=True):
+        body["status"]["budget"] = member_share(budget, 1.0)
+    source = MemorySource("fleet", [*bodies, calm])
+    app = Dashboard(source, RecordingControls())
+    async with app.run_test(size=SIZE) as pilot:
+        await drawn(app, pilot, 3)  # a RiskBudget is no row of the fleet table
+        panel = app.query_one("#budgets", Static)
+        assert panel.display and not panel.has_class("breached")
+        shown = " ".join(plain(panel.content).split())
+        assert "default account-a 2/2 Active HaltAll 4000.00 USDT" in shown, shown
+        totals = plain(app.query_one("#totals", Static).content)
+        assert "1 budget, 0 breached" in totals and "budgets: default/" not in totals  # the objects, not the shares
+
+        source.put(breached)  # the operator latches a breach of account-b
+        await wait_for(lambda: panel.has_class("breached"), timeout=10)
+        shown = " ".join(plain(panel.content).split())
+        assert "default account-b 1/1 Breached HaltBreacher" in shown
+        assert (
+            "default/account-b is breached: acknowledge with kubectl -n default annotate riskbudget account-b" in shown
+        )
+        assert "2 budgets, 1 breached" in plain(app.query_one("#totals", Static).content)
+
+        await pilot.press("down", "down")  # gamma, the breached budget's member
+        await pilot.pause()
+        detail = " ".join(detail_text(app).split())
+        assert "default/account-b members 1/1 Breached onBreach HaltBreacher" in detail, detail
+        assert "breached maxDailyLoss at" in detail and "gamma" in detail
+
+        source.remove("default", "account-b", kind="RiskBudget")
+        source.remove("default", "account-a", kind="RiskBudget")
+        await wait_for(lambda: not panel.display, timeout=10)
+        # No RiskBudget objects in view (a local run): the members' own shares say which budgets there are.
+        assert "budgets: default/account-a 2 members" in plain(app.query_one("#totals", Static).content)
