@@ -2,7 +2,8 @@
 
 A ledger written by an earlier runtime (schema version 5) is migrated in place at the next start: its fills
 keep every value they had and read back with no arrival price (NULL), new fills store theirs exactly. The
-spool, the exports and the read-only reader carry the column as the ledger does.
+spool, the exports and the read-only reader carry the column as the ledger does; the reader (``livestrat
+fills``, ``livestrat report``), which never migrates, reads a ledger not migrated yet as NULL too.
 """
 
 from __future__ import annotations
@@ -10,8 +11,10 @@ from __future__ import annotations
 import json
 import sqlite3
 from decimal import Decimal
+from pathlib import Path
 
 from strategy_runtime.ledger import PostgresLedger, SqliteLedger
+from strategy_runtime.ledger.dsn import DsnParts
 from strategy_runtime.ledger.export import fills_csv, fills_json
 from strategy_runtime.ledger.reader import LedgerSource
 from strategy_runtime.ledger.records import COLUMNS
@@ -28,12 +31,14 @@ def v5_ledger(kind: type, location: str):
     return type(f"V5{kind.__name__}", (kind,), {"MIGRATIONS": kind.MIGRATIONS[:V5]})(location, KEY)
 
 
-async def migrated_reads_back(kind: type, location: str, insert_v5_row, versions) -> None:
+async def migrated_reads_back(kind: type, location: str, insert_v5_row, versions, source: LedgerSource) -> None:
     async with v5_ledger(kind, location):
         pass
     earlier = make_fill(0)  # a fill the v5 runtime stored: no arrival column yet
     await insert_v5_row(earlier)
     assert await versions() == list(range(1, V5 + 1))
+    # ``livestrat fills`` / ``livestrat report`` read it before any new runtime migrated it (they never migrate)
+    assert await source.fills(KEY) == [earlier]
 
     later = make_fill(1, arrival_price=Decimal("64123.455000"))
     async with kind(location, KEY) as ledger:
@@ -46,6 +51,7 @@ async def migrated_reads_back(kind: type, location: str, insert_v5_row, versions
     assert stored == [earlier, later]
     assert stored[0].arrival_price is None
     assert str(stored[1].arrival_price) == "64123.455000"  # exact, scale included
+    assert await source.fills(KEY) == stored
 
 
 async def test_a_v5_sqlite_ledger_migrates_and_its_earlier_fills_have_no_arrival_price(tmp_path):
@@ -63,12 +69,7 @@ async def test_a_v5_sqlite_ledger_migrates_and_its_earlier_fills_have_no_arrival
         with sqlite3.connect(path) as conn:
             return [v for (v,) in conn.execute("SELECT version FROM schema_version ORDER BY version")]
 
-    await migrated_reads_back(SqliteLedger, path, insert_v5_row, versions)
-    # ``livestrat fills`` reads it back the same way (read-only, no migration of its own).
-    assert [f.arrival_price for f in await LedgerSource(sqlite=tmp_path / "ledger.sqlite").fills(KEY)] == [
-        None,
-        Decimal("64123.455000"),
-    ]
+    await migrated_reads_back(SqliteLedger, path, insert_v5_row, versions, LedgerSource(sqlite=Path(path)))
 
 
 async def test_a_v5_postgresql_ledger_migrates_and_its_earlier_fills_have_no_arrival_price(pg_dsn):
@@ -87,7 +88,8 @@ async def test_a_v5_postgresql_ledger_migrates_and_its_earlier_fills_have_no_arr
             async with connected(dsn) as conn:
                 return [r["version"] for r in await conn.fetch("SELECT version FROM schema_version ORDER BY version")]
 
-        await migrated_reads_back(PostgresLedger, dsn, insert_v5_row, versions)
+        source = LedgerSource(postgres=DsnParts.parse(dsn))
+        await migrated_reads_back(PostgresLedger, dsn, insert_v5_row, versions, source)
 
 
 def test_the_spool_keeps_the_arrival_price_and_reads_a_line_written_before_it_as_none():
