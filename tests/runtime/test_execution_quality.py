@@ -32,6 +32,8 @@ async def test_a_paper_runs_status_shows_its_slippage_and_fill_rate_as_its_ledge
     assert trading.orders_submitted == len(sent)
     assert trading.orders_filled == len(filled)
     assert 0 < len(filled) < len(sent)
+    # What the runtime keeps to know them is the orders still open, no more (here: none, the halt cancelled them).
+    assert len(run.runtime.guard.gate.arrivals) == len([o for o in sent if not o.is_closed])
 
     assert run.ledger_fills and all(f.arrival_price is not None for f in run.ledger_fills)
     assert trading.slippage_bps == f"{slippage_bps(run.ledger_fills):f}"
