@@ -15,12 +15,11 @@ import asyncio
 import json
 import sys
 from collections.abc import Sequence
-from decimal import Decimal
 from pathlib import Path
 
 from livestrat.api.promotion import BacktestAgreement
 from livestrat.api.runtime_config import RuntimeConfig
-from strategy_runtime.ledger.records import FillRecord, Side
+from strategy_runtime.ledger.records import FillRecord, fill_from_columns
 from strategy_runtime.timestamps import utc_text, utc_text_from_ns
 
 BACKTEST_TIMEOUT_SECONDS = 600.0
@@ -71,11 +70,7 @@ def compare(
 
 
 def _from_json(row: dict[str, object]) -> FillRecord:
-    values = dict(row)
-    for key in ("quantity", "price", "commission"):
-        values[key] = Decimal(str(values[key]))
-    values["side"] = Side(str(values["side"]))
-    return FillRecord(**values)  # type: ignore[arg-type]
+    return fill_from_columns(row)
 
 
 async def backtest_fills(config: RuntimeConfig, workdir: Path) -> list[FillRecord]:

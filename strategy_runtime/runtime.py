@@ -490,6 +490,7 @@ class StrategyRuntime:
         self.reporter.attach(self.node.kernel.exec_engine, events_handler=self.node.exec_events_handler)
         self.reporter.on_fill(guard.on_fill)
         self.reporter.book_position = guard.book_position
+        self.reporter.arrivals = guard.gate.arrivals  # the gate records each order's arrival, the reporter its fills
         self.trading = TradingHalt(self.node.node, guard)
         if ledger.fence_lost_reason is not None:  # lost while we were building
             self.trading.stop_trading_now(ledger.fence_lost_reason)

@@ -172,6 +172,26 @@ class TradingState(StatusModel):
             "an emulated bracket's waiting stop-loss and take-profit) or by an execution algorithm."
         ),
     )
+    orders_submitted: int | None = Field(
+        default=None,
+        ge=0,
+        description="Orders this run sent on to a venue: let through by the runtime's order gate, the last step "
+        "before the execution client (orders denied there or by NautilusTrader's RiskEngine are not; an "
+        "execution algorithm's slices are, each). Counted from the start of this pod, for live and paper alike.",
+    )
+    orders_filled: int | None = Field(
+        default=None,
+        ge=0,
+        description="Of `ordersSubmitted`, the orders with at least one fill.",
+    )
+    slippage_bps: str | None = Field(
+        default=None,
+        description="Slippage of this run's fills against their arrival price (the market price the order gate "
+        "saw when it sent the order on: the mid, else the last trade or bar), in basis points, 2 decimals: "
+        "sum(side * (price - arrival) * quantity) / sum(arrival * quantity) * 10000, side +1 for a BUY and -1 for a "
+        "SELL, so positive is worse than arrival. Fills without an arrival price are left out; none: not set. "
+        "Recomputable from the ledger's fills (`arrival_price`), as `livestrat report` does.",
+    )
     heartbeat: str | None = Field(
         default=None,
         json_schema_extra={"format": "date-time"},

@@ -20,7 +20,7 @@ from strategy_runtime.ledger.records import COLUMNS, DECIMAL_COLUMNS, FillRecord
 def fill_to_json(fill: FillRecord) -> dict[str, Any]:
     row = asdict(fill)
     for key in DECIMAL_COLUMNS:
-        row[key] = str(row[key])
+        row[key] = None if row[key] is None else str(row[key])
     row["side"] = fill.side.value
     return row
 

@@ -147,6 +147,8 @@ MIGRATIONS = (
     ),
     # The market time of the event that broke the limit, beside breached_at (the wall clock's).
     Migration(5, "risk halts in market time", ("ALTER TABLE risk_halts ADD COLUMN breached_at_market timestamptz",)),
+    # The market price each fill's order met when it was sent (NULL: not known, or stored before).
+    Migration(6, "arrival prices", ("ALTER TABLE fills ADD COLUMN arrival_price numeric",)),
 )
 
 

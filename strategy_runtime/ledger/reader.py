@@ -16,9 +16,7 @@ import asyncpg
 
 from strategy_runtime.ledger.dsn import DsnParts
 from strategy_runtime.ledger.errors import LedgerUnavailable
-from strategy_runtime.ledger.postgres import SELECT_SQL as PG_SELECT_SQL
-from strategy_runtime.ledger.records import RUN_MARK, FillRecord, strategy_of
-from strategy_runtime.ledger.sqlite import SELECT_SQL as SQLITE_SELECT_SQL
+from strategy_runtime.ledger.records import COLUMNS, RUN_MARK, FillRecord, strategy_of
 from strategy_runtime.ledger.sqlite import _from_sqlite
 
 COUNT_SQL = "SELECT strategy_key, count(*) FROM fills GROUP BY strategy_key ORDER BY strategy_key"
@@ -26,6 +24,16 @@ COUNT_SQL = "SELECT strategy_key, count(*) FROM fills GROUP BY strategy_key ORDE
 # a strategy can have run, and be worth a report, without a single fill.
 FENCES_SQL = "SELECT strategy_key, epoch, acquired_at FROM fences ORDER BY acquired_at, strategy_key"
 CONNECT_TIMEOUT_SECONDS = 10.0
+# The fills table's columns (in the search path's schema, as the ledger's own queries find it).
+PG_COLUMNS_SQL = (
+    "SELECT column_name FROM information_schema.columns WHERE table_name = 'fills' AND table_schema = current_schema()"
+)
+
+
+def select_fills_sql(present: set[str], placeholder: str) -> str:
+    """The ledger's SELECT of one key's fills, a column the table lacks (not migrated yet) as NULL."""
+    columns = ", ".join(c if c in present else f"NULL AS {c}" for c in COLUMNS)
+    return f"SELECT {columns} FROM fills WHERE strategy_key = {placeholder} ORDER BY ts_event, trade_id"
 
 
 @dataclass(frozen=True)
@@ -57,10 +65,16 @@ class LedgerSource:
         return False
 
     async def fills(self, strategy_key: str) -> list[FillRecord]:
-        """The strategy's fills in the ledger's order (venue time, then trade id)."""
+        """The strategy's fills in the ledger's order (venue time, then trade id).
+
+        A ledger no runtime of this version has migrated yet (the reader never migrates) lacks the columns later
+        migrations add: they read as NULL, as they would right after the migration."""
         if self.sqlite is not None:
-            return [_from_sqlite(row) for row in await self._fetch(SQLITE_SELECT_SQL, (strategy_key,))]
-        return [FillRecord(*row) for row in await self._fetch(PG_SELECT_SQL, (strategy_key,))]
+            present = {name for _, name, *_ in await self._fetch("PRAGMA table_info(fills)", ())}
+            rows = await self._fetch(select_fills_sql(present, "?"), (strategy_key,))
+            return [_from_sqlite(row) for row in rows]
+        present = {name for (name,) in await self._fetch(PG_COLUMNS_SQL, ())}
+        return [FillRecord(*row) for row in await self._fetch(select_fills_sql(present, "$1"), (strategy_key,))]
 
     async def _fetch(self, sql: str, arguments: tuple) -> list[tuple]:
         if self.sqlite is not None:

@@ -51,6 +51,10 @@ class FillRecord:
     position_id: str | None = None
     account_id: str | None = None
     quote_currency: str | None = None
+    # The market price the order gate saw for the instrument when it sent the fill's order on (the mid, else the
+    # last trade or bar): what slippage is measured against. None: the gate had no price, the order was not sent
+    # by this runtime (one a venue reported at reconciliation), or the fill was stored before migration 6.
+    arrival_price: Decimal | None = None
 
     def __post_init__(self) -> None:
         # A record the database would reject would block every fill queued behind it
@@ -68,6 +72,10 @@ class FillRecord:
                 )
             if not value.is_finite():
                 raise ValueError(f"FillRecord.{name} must be finite, got {value!r}")
+        if self.arrival_price is not None and not (
+            isinstance(self.arrival_price, Decimal) and self.arrival_price.is_finite()
+        ):
+            raise TypeError(f"FillRecord.arrival_price must be a finite Decimal or None, got {self.arrival_price!r}")
         if self.quantity <= 0:
             raise ValueError(f"FillRecord.quantity must be positive, got {self.quantity}")
         for name in ("ts_event", "ts_init"):
@@ -99,13 +107,22 @@ class FillRecord:
             self.position_id,
             self.account_id,
             self.quote_currency,
+            None if self.arrival_price is None else str(self.arrival_price),
         )
 
 
 # Column names of the fills table, in FillRecord field order (so FillRecord(*row) reads a row back).
 COLUMNS: tuple[str, ...] = tuple(f.name for f in dataclasses.fields(FillRecord))
-DECIMAL_COLUMNS = frozenset({"quantity", "price", "commission"})
+DECIMAL_COLUMNS = frozenset({"quantity", "price", "commission", "arrival_price"})
 INTEGER_COLUMNS = frozenset({"ts_event", "ts_init"})
+
+
+def fill_from_columns(values: Mapping[str, Any]) -> FillRecord:
+    """A fill from its column values with decimals as text (an SQLite row, a spool line, an export): decimals
+    parsed exactly, NULL kept, and a column the values lack (written before it existed) read as NULL."""
+    return FillRecord(
+        **{c: Decimal(v) if c in DECIMAL_COLUMNS and v is not None else v for c in COLUMNS for v in (values.get(c),)}
+    )
 
 
 def strategy_file_stem(strategy_key: str) -> str:
@@ -152,10 +169,13 @@ def inferred_trade_id(venue_order_id: str, filled_quantity: Decimal) -> str:
     return f"{INFERRED_TRADE_PREFIX}{venue_order_id}-{filled_quantity.normalize():f}"
 
 
-def from_order_filled(event: OrderFilled, strategy_key: str, *, trade_id: str | None = None) -> FillRecord:
+def from_order_filled(
+    event: OrderFilled, strategy_key: str, *, trade_id: str | None = None, arrival_price: Decimal | None = None
+) -> FillRecord:
     """The ledger record of a NautilusTrader ``OrderFilled`` event, for the LiveStrategy ``strategy_key``.
 
-    ``trade_id`` replaces the event's (an inferred fill's, see ``inferred_trade_id``).
+    ``trade_id`` replaces the event's (an inferred fill's, see ``inferred_trade_id``); ``arrival_price``: what
+    the order gate saw when it sent the order on (``strategy_runtime.arrivals``).
     """
     return FillRecord(
         strategy_key=strategy_key,
@@ -173,6 +193,7 @@ def from_order_filled(event: OrderFilled, strategy_key: str, *, trade_id: str | 
         position_id=event.position_id.value if event.position_id is not None else None,
         account_id=event.account_id.value if event.account_id is not None else None,
         quote_currency=event.currency.code,
+        arrival_price=arrival_price,
     )
 
 

@@ -34,12 +34,11 @@ import os
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from decimal import Decimal
 from pathlib import Path
 from typing import Any, TypeVar
 
 from strategy_runtime.ledger.errors import LedgerError
-from strategy_runtime.ledger.records import COLUMNS, DECIMAL_COLUMNS, FillRecord, strategy_file_stem
+from strategy_runtime.ledger.records import COLUMNS, FillRecord, fill_from_columns, strategy_file_stem
 
 logger = logging.getLogger("livestrat.ledger")
 
@@ -72,7 +71,7 @@ def decode(line: bytes) -> FillRecord:
     if record.get("v") != FORMAT_VERSION:
         raise ValueError(f"unknown spool format version {record.get('v')!r}")
     row: dict[str, Any] = record["fill"]
-    return FillRecord(**{c: Decimal(row[c]) if c in DECIMAL_COLUMNS else row[c] for c in COLUMNS})
+    return fill_from_columns(row)  # a line written before a column existed reads it as NULL
 
 
 @dataclass

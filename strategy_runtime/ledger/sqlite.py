@@ -23,7 +23,6 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, date, datetime
-from decimal import Decimal
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -33,10 +32,10 @@ from strategy_runtime.ledger.errors import LedgerUnavailable
 from strategy_runtime.ledger.fencing import FenceCheck, FenceGrant, FenceHolder, FenceTaken
 from strategy_runtime.ledger.records import (
     COLUMNS,
-    DECIMAL_COLUMNS,
     FillRecord,
     HaltRecord,
     RiskBaseline,
+    fill_from_columns,
     strategy_file_stem,
 )
 
@@ -125,6 +124,8 @@ MIGRATIONS = (
         ),
     ),
     Migration(5, "risk halts in market time", ("ALTER TABLE risk_halts ADD COLUMN breached_at_market TEXT",)),
+    # The market price each fill's order met when it was sent (NULL: not known, or stored before).
+    Migration(6, "arrival prices", ("ALTER TABLE fills ADD COLUMN arrival_price TEXT",)),
 )
 
 _ROW = f"({', '.join('?' for _ in COLUMNS)}, ?)"
@@ -148,11 +149,10 @@ TAKE_SQL = (
     "released_at = NULL, epoch = fences.epoch + 1, lease_seconds = excluded.lease_seconds RETURNING epoch"
 )
 SELECT_SQL = f"SELECT {', '.join(COLUMNS)} FROM fills WHERE strategy_key = ? ORDER BY ts_event, trade_id"
-_DECIMAL_INDEXES = tuple(i for i, c in enumerate(COLUMNS) if c in DECIMAL_COLUMNS)
 
 
 def _from_sqlite(row: tuple[Any, ...]) -> FillRecord:
-    return FillRecord(*(Decimal(v) if i in _DECIMAL_INDEXES else v for i, v in enumerate(row)))
+    return fill_from_columns(dict(zip(COLUMNS, row, strict=True)))
 
 
 def fence_lock_path(database: Path, strategy_key: str) -> Path:

@@ -50,7 +50,7 @@ from typing import Any
 
 from nautilus_trader.common.actor import Actor
 from nautilus_trader.common.config import ActorConfig
-from nautilus_trader.model.events import OrderFilled
+from nautilus_trader.model.events import OrderCanceled, OrderDenied, OrderExpired, OrderFilled, OrderRejected
 from nautilus_trader.model.identifiers import ComponentId, InstrumentId
 
 from livestrat.api.status import Fill, Position, ReplayProgress, TradingState
@@ -58,7 +58,9 @@ from strategy_runtime import portfolio_view
 from strategy_runtime.ledger import FillRecord, Ledger, from_order_filled
 from strategy_runtime.ledger.records import inferred_trade_id
 from strategy_runtime.orders_view import working_orders
+from strategy_runtime.risk.arrivals import Arrivals
 from strategy_runtime.risk.gate import EXEC_EVENTS_ENDPOINT
+from strategy_runtime.slippage import SlippageTally
 from strategy_runtime.timestamps import utc_text_from_ns
 
 logger = logging.getLogger("livestrat.reporter")
@@ -73,6 +75,8 @@ INFERRED_FILL_METHOD = "_generate_inferred_fill"
 # The tag NautilusTrader 1.231 gives the orders it makes up to align a position with the venue's
 # (LiveExecutionEngine, "Internal position diff alignment (synthetic fill)"); pinned by test_nautilus_pins.
 POSITION_ALIGNMENT_TAG = "RECONCILIATION"
+# Order events that close an order without a fill: its arrival price is forgotten.
+CLOSED_WITHOUT_FILL = (OrderCanceled, OrderExpired, OrderRejected)
 
 
 def position_alignment_id(venue: Decimal, ledger: Decimal) -> str:
@@ -123,6 +127,10 @@ class Reporter(Actor):
         self._alignments: dict[Any, tuple[Decimal, str]] = {}
         # The signed net position the one book holds for an instrument (set by the runtime: the risk guard's books).
         self.book_position: Callable[[str], Decimal] = lambda _instrument: Decimal(0)
+        # The orders this run sent and their arrival prices (set by the runtime: the order gate's, which fills them).
+        self.arrivals = Arrivals()
+        # Slippage against arrival over the fills this run recorded (``strategy_runtime.slippage``).
+        self.slippage = SlippageTally()
         # (instrument, trade id) recorded before the sweep of the cache at start; None afterwards.
         self._recorded_at_start: set[tuple[str, str]] | None = set()
         self.order_events: Counter[str] = Counter()
@@ -259,7 +267,13 @@ class Reporter(Actor):
     def _on_order_event(self, event: object) -> None:
         self.order_events[type(event).__name__] += 1
         if isinstance(event, OrderFilled):
-            self._record_fill(event)
+            self._record_fill(event)  # with the order's arrival price: looked up before the order is forgotten
+            order = self.cache.order(event.client_order_id)
+            self.arrivals.filled_once(event.client_order_id, order is None or order.is_closed)
+        elif isinstance(event, CLOSED_WITHOUT_FILL):
+            self.arrivals.closed(event.client_order_id)
+        elif isinstance(event, OrderDenied):
+            self.arrivals.denied(event.client_order_id)
 
     def _trade_id(self, event: OrderFilled) -> str:
         alignment = self._alignments.get(event.id)
@@ -273,7 +287,7 @@ class Reporter(Actor):
                 record = self._record_of(event)
                 if record is None:
                     continue  # a position alignment the ledger's book already holds
-                self._ledger.record(record)
+                self._write(record)
             except Exception:
                 # The fill happened at the venue whatever the ledger says: make it loud, keep it in the log.
                 self.fills_not_recorded += 1
@@ -311,7 +325,7 @@ class Reporter(Actor):
             if event.id in self._recorded_early:
                 self._recorded_early.discard(event.id)  # recorded before the bus delivered it
             else:
-                self._ledger.record(record)
+                self._write(record)
         except Exception:
             # The fill happened at the venue whatever the ledger says: make it loud, keep it in the log.
             self.fills_not_recorded += 1
@@ -322,16 +336,25 @@ class Reporter(Actor):
             self._tell_listeners(record)
         self._last_fill_event = event  # turned into the API's Fill only when reported
 
+    def _write(self, record: FillRecord) -> None:
+        """Into the ledger (enqueued), and into this run's slippage: the same records, so the status's figure is
+        the ledger's rows recomputed."""
+        self._ledger.record(record)
+        self.slippage.add(record)
+
     def _record_of(self, event: OrderFilled) -> FillRecord | None:
         """The ledger's record of ``event``: an inferred fill under its marked id, a position alignment for what
-        the book lacks of it (None when it lacks nothing)."""
+        the book lacks of it (None when it lacks nothing); with its order's arrival price when this run sent it."""
         alignment = self._alignments.get(event.id)
+        arrival = self.arrivals.price_of(event.client_order_id)
         if alignment is None:
-            return from_order_filled(event, self._strategy_key, trade_id=self._inferred.get(event.id))
+            return from_order_filled(
+                event, self._strategy_key, trade_id=self._inferred.get(event.id), arrival_price=arrival
+            )
         missing, trade_id = alignment
         if missing == 0:
             return None
-        record = from_order_filled(event, self._strategy_key, trade_id=trade_id)
+        record = from_order_filled(event, self._strategy_key, trade_id=trade_id, arrival_price=arrival)
         return dataclasses.replace(record, quantity=abs(missing), side="BUY" if missing > 0 else "SELL")
 
     def _tell_listeners(self, record: FillRecord) -> None:
@@ -385,4 +408,7 @@ class Reporter(Actor):
             node_state=node_state,
             replay=self._replay_progress() if self._replay_progress is not None else None,
             ledger_key=self._strategy_key,
+            orders_submitted=self.arrivals.submitted,
+            orders_filled=self.arrivals.filled,
+            slippage_bps=self.slippage.text(),
         )

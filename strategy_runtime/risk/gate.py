@@ -63,6 +63,7 @@ from nautilus_trader.model.identifiers import InstrumentId
 from nautilus_trader.model.objects import Price, Quantity
 from nautilus_trader.model.orders import Order
 
+from strategy_runtime.risk.arrivals import Arrivals
 from strategy_runtime.risk.breach import GATE_REASON_PREFIX, MAX_NOTIONAL, Breach
 from strategy_runtime.risk.prices import LatestPrices
 from strategy_runtime.risk.share import Share
@@ -117,6 +118,9 @@ class OrderGate:
         # Orders the gate let through to the execution engine, until they leave INITIALIZED:
         # the halt must cancel them too once the venue has them (see ``orders_on_their_way``).
         self.forwarded: dict[Any, Order] = {}
+        # Every order let through, with the market price it met (its arrival price), until it closes: the run's
+        # ordersSubmitted, ordersFilled and the arrival price each fill is recorded with (``risk.arrivals``).
+        self.arrivals = Arrivals()
         # (clock, submit rate, modify rate): the rates the gate counts on a market clock (``count_rates``).
         self.rates: tuple[Clock, str | None, str | None] | None = None
         # The strategy's share of its RiskBudget (``status.budget``, read back from each status push); None: no
@@ -304,9 +308,14 @@ class _Door:
             self._reject_modify(order, MODIFY_RATE_DENIAL)
 
     def _forward(self, orders: list[Order]) -> None:
-        forwarded = self._gate.forwarded
+        forwarded, arrivals = self._gate.forwarded, self._gate.arrivals
+        instrument_id, arrival = None, None
         for order in orders:
             forwarded[order.client_order_id] = order
+            if order.instrument_id != instrument_id:  # an order list: mostly one instrument, priced once
+                instrument_id = order.instrument_id
+                arrival = self._mark_price(instrument_id)
+            arrivals.sent(order.client_order_id, arrival)
         if len(forwarded) > FORWARDED_PRUNE_AT:
             self._gate.orders_on_their_way()
 

@@ -50,6 +50,7 @@ from nautilus_trader.model.position import Position
 
 from strategy_runtime.ledger.records import FillRecord
 from strategy_runtime.run_report.positions import REPORT_ACCOUNT, PositionBook, instruments_for
+from strategy_runtime.slippage import slippage_bps
 
 # The statistics NautilusTrader's Portfolio registers with its analyzer (portfolio.pyx), in its order.
 STATISTICS = (
@@ -107,6 +108,9 @@ class RunFigures:
     trades: int  # positions (a round trip each, the last maybe still open)
     first_fill: pd.Timestamp | None
     last_fill: pd.Timestamp | None
+    # Against the arrival price, as the status shows it (``strategy_runtime.slippage``); None: no fill has one.
+    slippage_bps: Decimal | None = None
+    fills_with_arrival_price: int = 0
 
 
 def _state(balances: Mapping[str, Decimal], ts: int) -> AccountState:
@@ -184,6 +188,8 @@ def analyse(
         trades=len(book.positions),
         first_fill=pd.Timestamp(unix_nanos_to_dt(fills[0].ts_event)),
         last_fill=pd.Timestamp(unix_nanos_to_dt(fills[-1].ts_event)),
+        slippage_bps=slippage_bps(fills),
+        fills_with_arrival_price=sum(1 for f in fills if f.arrival_price is not None),
     )
 
 

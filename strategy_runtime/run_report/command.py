@@ -21,7 +21,7 @@ from strategy_runtime.paper.catalog import CatalogError
 from strategy_runtime.paper.sample_data import SampleDataError
 from strategy_runtime.run_report.analysis import analyse
 from strategy_runtime.run_report.comparison import PaperVsBacktest, compare
-from strategy_runtime.run_report.render import amounts, write_report
+from strategy_runtime.run_report.render import amounts, slippage_text, write_report
 from strategy_runtime.run_report.selection import (
     Kind,
     ReportInput,
@@ -76,6 +76,7 @@ def report_command(args: argparse.Namespace) -> int:
         print(f"  fills:          {figures.fills} ({figures.trades} positions)")
         print(f"  realized PnL:   {amounts(figures.realized_pnl)}")
         print(f"  commissions:    {amounts(figures.commissions)}")
+        print(f"  slippage:       {slippage_text(figures)}")
     if figures.final_equity:
         print(f"  final equity:   {amounts(figures.final_equity)}")
     if comparison is not None:

@@ -43,6 +43,16 @@ def _plain(values: Mapping[str, Decimal]) -> dict[str, str]:
     return {currency: f"{amount:f}" for currency, amount in sorted(values.items())}
 
 
+def slippage_text(figures: RunFigures) -> str:
+    """The slippage line: the figure, and over how many of the fills (those with an arrival price)."""
+    if figures.slippage_bps is None:
+        return "none: no fill has an arrival price"
+    return (
+        f"{figures.slippage_bps:f} bps over {figures.fills_with_arrival_price} of {figures.fills} fills "
+        "(positive: worse than the market when the order was sent)"
+    )
+
+
 def summary_of(report: ReportInput, figures: RunFigures, comparison: PaperVsBacktest | None, note: str | None) -> dict:
     """summary.json: the figures, exact decimals as text."""
     stats = figures.statistics
@@ -58,6 +68,9 @@ def summary_of(report: ReportInput, figures: RunFigures, comparison: PaperVsBack
         "commissions": _plain(figures.commissions),
         "starting_balances": _plain(figures.starting_balances),
         "final_equity": _plain(figures.final_equity),
+        # Against the arrival price, over the fills that have one (the status's slippageBps, recomputed).
+        "slippage_bps": None if figures.slippage_bps is None else f"{figures.slippage_bps:f}",
+        "fills_with_arrival_price": figures.fills_with_arrival_price,
         "open_positions": [
             {k: f"{v:f}" if isinstance(v, Decimal) else v for k, v in asdict(p).items()} for p in figures.open_positions
         ],
@@ -162,6 +175,7 @@ def report_sections(
         ("commissions", amounts(figures.commissions)),
         ("starting balances", amounts(figures.starting_balances)),
         ("final equity", amounts(figures.final_equity)),
+        ("slippage vs arrival", slippage_text(figures)),
     ]
     for p in figures.open_positions:
         rows.append(

@@ -14,6 +14,7 @@ import signal
 
 import pytest
 
+from strategy_runtime.slippage import slippage_bps
 from tests.support.live_runtime import SPOT, LiveStory, Reckoning, ladder, live_catalog, story_spec
 from tests.support.scripted import scripted_strategy
 from tests.support.secrets import fragments
@@ -73,6 +74,12 @@ async def test_an_order_and_a_fill_at_the_venue_before_start_are_reconciled_and_
                 )
                 assert (reckoning.at_venue, reckoning.in_ledger, reckoning.duplicated) == (1, 1, 0)
                 assert not reckoning.unknown, "the fill is recorded under the venue's trade id"
+                # This run sent one order (its own resting bid); the fill made before it started is not one of
+                # this run's orders: no order filled, no arrival price, so no slippage to show.
+                sent = await runtime.wait_until(
+                    lambda s: s["trading"].get("ordersSubmitted") == 1, what="its own order sent"
+                )
+                assert sent["trading"]["ordersFilled"] == 0 and sent["trading"]["slippageBps"] is None, sent["trading"]
                 held_ask = [o for o in venue_open if o["clientOrderId"] == "held-ask"]
                 assert len(held_ask) == 1
                 runtime.process.send_signal(signal.SIGKILL)  # a crash: nothing cancelled
@@ -130,9 +137,10 @@ async def test_a_halt_leaves_no_order_open_at_the_venue_and_flatten_a_flat_posit
         try:
             runtime = story.start(env={"KUBECONFIG": str(kubeconfig_path)})
             await runtime.wait_ready(timeout=90)
-            await runtime.wait_until(
+            entered = await runtime.wait_until(
                 lambda s: s["trading"]["openOrders"] == 3 and s["trading"]["fills"] == 1, what="entry and resting"
             )
+            entry_fills = await story.fills()
             before = await venue.admin.open_orders()
             balances_before = await venue.admin.balances()
             emulator.patch_object(
@@ -156,6 +164,10 @@ async def test_a_halt_leaves_no_order_open_at_the_venue_and_flatten_a_flat_posit
     else:
         assert balances["BTC"] == balances_before["BTC"], "cancel only: the position stays"
     assert (reckoning.lost, reckoning.unknown, reckoning.duplicated) == ((), (), 0)
+    # Four orders sent, the entry filled: its slippage against the market it met, as the ledger's row recomputes it.
+    assert (entered["trading"]["ordersSubmitted"], entered["trading"]["ordersFilled"]) == (4, 1), entered["trading"]
+    assert len(entry_fills) == 1 and entry_fills[0].arrival_price is not None
+    assert entered["trading"]["slippageBps"] == f"{slippage_bps(entry_fills):f}"
 
 
 async def test_an_hmac_key_on_a_spot_account_stops_the_runtime_at_once_saying_binance_wants_ed25519(

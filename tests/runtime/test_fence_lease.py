@@ -94,6 +94,10 @@ async def test_orders_wait_while_the_fence_is_unconfirmed_even_one_admitted_befo
     of_queued = [e["event"] for e in read_events(str(events)) if e.get("order") == queued[0]]
     assert of_queued == ["OrderInitialized", "OrderDenied"], of_queued
     assert outcome.exit_code == EXIT_OK, outcome.reason
+    # and the status counts it as no order sent: ordersSubmitted are the orders the venue got
+    trading = outcome.snapshot.trading
+    assert trading.orders_submitted == len({e["order"] for e in rows("OrderSubmitted")})
+    assert trading.orders_filled == len({e["order"] for e in rows("OrderFilled")})
 
 
 async def _answer(check: FenceCheck) -> FenceCheck:

@@ -25,6 +25,7 @@ from strategy_runtime.ledger.sqlite import SqliteLedger
 from strategy_runtime.local.backtest import run_backtest
 from strategy_runtime.local.config import local_runtime_config
 from strategy_runtime.pnl import recompute_pnl
+from strategy_runtime.slippage import slippage_bps
 from tests.support.ledger import KEY, make_fill, read_sqlite_fills
 from tests.support.postgres import PasswordRole, fresh_database, password_role
 from tests.support.runtime import ROOT
@@ -280,3 +281,29 @@ def test_a_strategy_that_has_not_traded_yet_gets_a_report_that_says_so_and_a_key
     assert main(["report", "--sqlite", str(path), "--strategy", "desk/other"]) == 2
     err = capsys.readouterr().err
     assert "holds no fills of 'desk/other'" in err and "never ran" in err
+
+
+async def test_a_report_shows_the_slippage_of_the_fills_that_have_an_arrival_price(tmp_path, capsys):
+    # A live strategy's ledger: fills stored before arrival prices existed (None), then fills up to 30 USDT
+    # away from where their orders met the market, better or worse.
+    fills = [
+        make_fill(i, arrival_price=None if i < 5 else make_fill(i).price + Decimal((i % 5) - 1) * 10) for i in range(30)
+    ]
+    ledger = tmp_path / "ledger.sqlite"
+    async with SqliteLedger(ledger, KEY, runs=False) as writer:
+        for fill in fills:
+            writer.record(fill)
+        await writer.flush()
+
+    args = ["report", "--sqlite", str(ledger), "--strategy", KEY, "--workdir", str(tmp_path / "work")]
+    assert await asyncio.to_thread(main, args) == 0
+    out = capsys.readouterr().out
+    paths = printed_paths(out)
+
+    expected = slippage_bps(read_sqlite_fills(str(ledger), KEY))  # the status's function, on the ledger's rows
+    assert expected is not None and expected != 0
+    summary = json.loads(paths["summary.json"].read_text())
+    assert summary["slippage_bps"] == f"{expected:f}"
+    assert summary["fills_with_arrival_price"] == 25
+    assert f"{expected:f} bps over 25 of 30 fills" in paths["report.html"].read_text()
+    assert f"slippage:       {expected:f} bps" in out

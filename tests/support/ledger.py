@@ -25,7 +25,7 @@ import asyncpg
 
 from strategy_runtime.ledger import CommittedBatch, FencedOut, FillRecord, Ledger, PostgresLedger, Side, SqliteLedger
 from strategy_runtime.ledger.postgres import advisory_key
-from strategy_runtime.ledger.records import COLUMNS, DECIMAL_COLUMNS
+from strategy_runtime.ledger.records import COLUMNS, fill_from_columns
 
 ROOT = Path(__file__).resolve().parents[2]
 KEY = "desk/ema-cross"
@@ -136,10 +136,7 @@ def read_sqlite_fills(path: str, key: str) -> list[FillRecord]:
         rows = conn.execute(
             f"SELECT {', '.join(COLUMNS)} FROM fills WHERE strategy_key = ? ORDER BY ts_event, trade_id", (key,)
         ).fetchall()
-    return [
-        FillRecord(*(Decimal(v) if c in DECIMAL_COLUMNS else v for c, v in zip(COLUMNS, row, strict=True)))
-        for row in rows
-    ]
+    return [fill_from_columns(dict(zip(COLUMNS, row, strict=True))) for row in rows]
 
 
 async def take_over_fence(dsn: str, key: str, owner: str = "another runtime (the test)") -> asyncpg.Connection:
