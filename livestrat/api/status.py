@@ -208,14 +208,6 @@ class TradingState(StatusModel):
         "symbol's step, minimum quantity or notional; Binance takes a buy's commission in the asset bought), per "
         "instrument, with the amount the account still holds. Not a reason for HaltIncomplete.",
     )
-    orders_submitted: int | None = Field(
-        default=None, ge=0, description="Orders this run submitted (the desk's fill rate: ordersFilled of these)."
-    )
-    orders_filled: int | None = Field(default=None, ge=0, description="Of those, orders with at least one fill.")
-    slippage_bps: str | None = Field(
-        default=None,
-        description="This run's fills against each order's arrival price, in basis points: positive is worse.",
-    )
     replay: ReplayProgress | None = Field(default=None, description="Paper replay progress.")
     backtest: BacktestAgreement | None = Field(
         default=None,
