@@ -257,10 +257,14 @@ def build_registry() -> kopf.OperatorRegistry:
                 return  # the reconciler looks again when it would turn stale (its deadline), and not before
         context.wakeups.poke(key)
 
-    @kopf.index(GROUP, VERSION, PLURAL, id=TWINS_INDEX, labels={TWIN_OF_LABEL: kopf.PRESENT}, registry=registry)
-    async def twins(namespace: str, labels: Mapping[str, str], body: kopf.Body, **_: Any) -> dict[Any, Any]:
+    # No label filter: kopf's own raises on an object whose labels are not a map (a malformed object still halts).
+    @kopf.index(GROUP, VERSION, PLURAL, id=TWINS_INDEX, registry=registry)
+    async def twins(namespace: str, body: kopf.Body, **_: Any) -> dict[Any, Any]:
+        live = twin_of(body)
+        if live is None:
+            return {}
         # Without its status: its runtime reports every few seconds, and its live strategy reads only the rest.
-        return {(namespace, labels[TWIN_OF_LABEL]): cached(KIND, {k: v for k, v in body.items() if k != "status"})}
+        return {(namespace, live): cached(KIND, {k: v for k, v in body.items() if k != "status"})}
 
     # ------------------------------------------------------------------------------ RiskBudgets: members' shares
     @kopf.on.event(GROUP, VERSION, budget_resource.PLURAL, id="budget-shares", registry=registry)
@@ -376,11 +380,19 @@ def build_registry() -> kopf.OperatorRegistry:
     return registry
 
 
+def twin_of(body: Mapping[str, Any]) -> str | None:
+    """The live strategy a paper twin belongs to (its twin label), None for any other object, a malformed one too."""
+    meta = body.get("metadata")
+    found = meta.get("labels") if isinstance(meta, Mapping) else None
+    live = found.get(TWIN_OF_LABEL) if isinstance(found, Mapping) else None
+    return live if isinstance(live, str) and live else None
+
+
 def _twin_changed(context: OperatorContext, key: Any, type: str | None, body: Mapping[str, Any]) -> None:
     """Wake a paper twin's live strategy when the twin appears, goes, loses its label, or its spec or metadata changes
     (someone edited it: the live strategy's pass puts it back), not on its runtime's reports."""
-    meta = body.get("metadata") or {}
-    owner = (meta.get("labels") or {}).get(TWIN_OF_LABEL)
+    meta = body.get("metadata") if isinstance(body.get("metadata"), Mapping) else {}
+    owner = twin_of(body)
     before = context.twins.get(key)
     if type == "DELETED" or not isinstance(owner, str):
         context.twins.pop(key, None)
