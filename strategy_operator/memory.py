@@ -49,6 +49,7 @@ class StrategyMemory:
     # NETTING account claims (observe.claims): LiveStrategy uids the claims index shows but the API does not, and
     # when the holders of this strategy's instruments were last confirmed (None: it is not held by a claim).
     claimants_gone: set[str] = field(default_factory=set)
+    twin_checked_at: float = -math.inf  # when the paper twin was last read from the API server (apply.twin)
     twin_taken_by: str | None = None  # uid of a foreign LiveStrategy holding the twin's name, said once (apply.twin)
     claims_checked_at: float | None = None
 

@@ -63,7 +63,7 @@ class ChildWriter:
         self.clock = clock
         self.observer = observer
         self.shared = SharedIdentity(kube, clock, observer.settings)
-        self.twin = TwinWriter(kube)
+        self.twin = TwinWriter(kube, clock)
 
     async def apply(
         self, observed: Observed, plan: Plan, caches: Caches, memory: StrategyMemory, step: Step

@@ -12,6 +12,7 @@ while its live strategy is being deleted: the garbage collector deletes it after
 
 from __future__ import annotations
 
+import math
 from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -21,6 +22,7 @@ from strategy_operator.apply import applied_fields
 from strategy_operator.apply.merge import is_subset, patchable
 from strategy_operator.build.configuration import digest, strategy_generation
 from strategy_operator.build.twin import build_twin
+from strategy_operator.clock import Clock
 from strategy_operator.decide.events import Event
 from strategy_operator.kube_client import ApiError, KubeClient
 from strategy_operator.memory import StrategyMemory
@@ -32,6 +34,9 @@ if TYPE_CHECKING:
     from strategy_operator.apply.actions import Step
 
 CONVERGED_KEY = "LiveStrategy twin"  # its entry in StrategyMemory.converged, beside the children's kinds
+# How often a twin the cache shows as it should be is read from the API server: kopf forgets an object only on a
+# DELETED event, so a twin deleted during a gap in the watches stays in the cache (and would never be made again).
+RECHECK_SECONDS = 300.0
 
 
 def _version(body: Mapping[str, Any]) -> str:
@@ -39,8 +44,9 @@ def _version(body: Mapping[str, Any]) -> str:
 
 
 class TwinWriter:
-    def __init__(self, kube: KubeClient) -> None:
+    def __init__(self, kube: KubeClient, clock: Clock) -> None:
         self.kube = kube
+        self.clock = clock
 
     async def apply(
         self,
@@ -57,13 +63,22 @@ class TwinWriter:
         name = twin_name(strategy.metadata.name)
         desired = build_twin(strategy)
         existing = caches.twin(key)
+        if existing is not None and self.clock.monotonic() - memory.twin_checked_at > RECHECK_SECONDS:
+            memory.twin_checked_at = self.clock.monotonic()
+            existing = await self.kube.get(KIND, namespace, name)  # the API server's word over the cache's
+            if existing is None:
+                memory.converged.pop(CONVERGED_KEY, None)
         if existing is not None and (existing.get("metadata") or {}).get("deletionTimestamp"):
             return []  # going: made anew once gone, if still wanted
         if desired is None:
             if existing is None or not owned_by(existing, uid):
                 return []
             step.now("apply", f"delete {KIND} {name}")
-            await self.kube.delete(KIND, namespace, name, uid=uid_of(existing))
+            try:
+                await self.kube.delete(KIND, namespace, name, uid=uid_of(existing))
+            except ApiError as exc:
+                if exc.status not in (404, 409):  # gone already, or another object of its name now (not ours)
+                    raise
             memory.converged.pop(CONVERGED_KEY, None)
             return [Event("Normal", "TwinDeleted", f"deleted the paper twin {name}: spec.twin was removed")]
 
@@ -107,7 +122,14 @@ class TwinWriter:
             memory.converged[CONVERGED_KEY] = (wanted, version)
             return []
         step.now("apply", f"update {KIND} {name}")
-        patched = await self.kube.patch(KIND, namespace, name, applied_fields.merged(patch, nulls))
+        try:
+            patched = await self.kube.patch(KIND, namespace, name, applied_fields.merged(patch, nulls))
+        except ApiError as exc:
+            if exc.status != 404:
+                raise
+            memory.twin_checked_at = -math.inf  # deleted while the cache did not see it: read again, made anew
+            memory.converged.pop(CONVERGED_KEY, None)
+            return []
         memory.converged[CONVERGED_KEY] = (wanted, _version(patched))
         generation = strategy_generation(strategy)
         return [Event("Normal", "TwinUpdated", f"updated the paper twin {name} to this spec (generation {generation})")]
