@@ -182,4 +182,7 @@ class WindowCheck:
     async def every(self, seconds: float) -> None:
         while True:
             await asyncio.sleep(seconds)
-            await self.check()
+            try:
+                await self.check()
+            except Exception as exc:  # the window could not be written: the next check tries again
+                logger.warning("the window of the live feed could not be recorded for its backtest: %s", exc)

@@ -123,3 +123,42 @@ async def test_a_backtest_of_a_different_window_is_reported_as_mismatching(sampl
     agreement = backtest_agreement.compare(outcome.ledger_fills, theirs, edited[-1].ts_init)
     assert (agreement.matched, agreement.mismatches) == (bars - 1, bars - 1), agreement.message
     assert "matched fills differ in side, quantity or price" in agreement.message
+
+
+@pytest.mark.slow  # a whole runtime, backtests in child processes
+async def test_the_window_is_backtested_while_the_strategy_trades(sample_catalog, serve, tmp_path):
+    config = runtime_config(live_feed_manifest(SPOT, "spot", "0.010"), tmp_path / "catalog")
+    config = config.model_copy(update={"window_check_seconds": 0.5})
+    gate = Gate(open_=False)
+    feed = gated_feed(sample_catalog, [SPOT], gate)
+    bars = len(ParquetDataCatalog(str(sample_catalog)).bars(instrument_ids=[SPOT]))
+    half = bars // 2
+    gate.pause_at = half * 9  # the market pauses after the 15th minute (four quotes, four trades and a bar a minute)
+    app = web.Application()
+    streams = add_market(app, feed)
+    http = await serve(app)
+    ws = http.replace("http://", "ws://")
+    environ = {ENV_VENUE_ENDPOINTS: json.dumps({"http": http, "ws_stream": ws, "ws_api": ws + "/ws-api/v3"})}
+    options = RuntimeOptions(serve_http=False, push_status=False, fence_wait_seconds=0.0, environ=environ)
+    runtime = StrategyRuntime(config, options)
+    run = asyncio.create_task(runtime.run())
+    try:
+        await wait_until(
+            lambda: "btcusdt@kline_1m" in {s for _, names in streams.subscriptions() for s in names},
+            what="the data client's bar subscription",
+        )
+        feed_task = asyncio.create_task(feed.run())
+        gate.open.set()
+        # Half the market, still trading: the check of the window so far covers every fill but the last bar's.
+        await wait_until(
+            lambda: runtime.backtest is not None and runtime.backtest.matched == half - 1,
+            timeout=60,
+            what="a backtest of the first half of the window",
+        )
+        assert runtime.backtest.mismatches == 0, runtime.backtest.message
+        assert runtime.node_state == "Running"
+        gate.open.set()
+        await asyncio.wait_for(feed_task, 60)
+    finally:
+        runtime.request_stop("the test is over")
+        await asyncio.wait_for(run, 120)
