@@ -159,9 +159,7 @@ class StrategyRuntime:
         self.key = config.strategy.key
         self.node_state = NodeState.STARTING
         self.ledger: Ledger | None = None
-        self.backtest: BacktestAgreement | None = (
-            None  # the finished replay (or the live feed's window) against its backtest
-        )
+        self.backtest: BacktestAgreement | None = None  # the replay's (or the live feed's window's) agreement
         self.window: WindowCheck | None = None  # paper on a live feed: its window, recorded for the backtest
         self.node: StrategyNode | None = None
         self.reporter: Reporter | None = None
@@ -302,18 +300,20 @@ class StrategyRuntime:
             await self.ledger.flush()  # the last fills may still be on their way to the database
             self.backtest = backtest_agreement.compare(await self.ledger.fills(), theirs, until, last_event)
         except Exception as exc:  # reported, never fatal: the node keeps reporting
-            logger.warning("runtime: the backtest of %s could not be compared: %s", last_event, exc)
+            logger.warning("runtime: the backtest up to %s could not be compared: %s", last_event, exc)
             return
         logger.info("runtime: the paper fills against their backtest: %s", self.backtest.message)
 
-    async def _check_window(self, deadline: float | None = None) -> None:
-        """The live feed's window backtested now (at a clean stop: within ``deadline``, else the last check stands)."""
+    async def _check_window(self, deadline: float) -> None:
+        """The live feed's window backtested at a clean stop, within ``deadline``; else the last check stands."""
         if self.window is None:
             return
         try:
-            await asyncio.wait_for(self.window.check(), None if deadline is None else deadline - time.monotonic())
+            await asyncio.wait_for(self.window.check(), deadline - time.monotonic())
         except TimeoutError:
             logger.warning("runtime: no time left in the halt to backtest the window; the last check stands")
+        except Exception as exc:  # the window could not be written: never a reason for the halt to fail
+            logger.warning("runtime: the window could not be recorded for its backtest: %s", exc)
 
     # ------------------------------------------------------------------ what it reports
     def replay_progress(self) -> ReplayProgress | None:
@@ -624,6 +624,8 @@ class StrategyRuntime:
         self.node_state = NodeState.HALTING
         if node.replay is not None:
             node.replay.stop_replay()  # no more market data: nothing new to react to while cancelling
+        if self.window is not None:
+            self.window.recorder.close()  # the window a backtest may compare with ends where trading stops
 
         async def flush_ledger(deadline: float) -> None:
             # The fills, a risk halt still being recorded and the risk baseline: a restart must find them.

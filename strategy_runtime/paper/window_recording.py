@@ -83,6 +83,7 @@ class WindowRecorder(Actor):
         self._instruments_written: set[str] = set()
         self.last_ts_init: int | None = None  # of the last data point written: the window's end
         self.data_types: set[ReplayDataType] = set()
+        self._closed = False
         # A paper start is a fresh simulated account and a run of its own: so is its window.
         shutil.rmtree(path, ignore_errors=True)
         path.mkdir(parents=True, exist_ok=True)
@@ -98,7 +99,14 @@ class WindowRecorder(Actor):
         for topic in (f"data.*.{self._venue}.*", f"data.bars.*.{self._venue}-*"):
             self.msgbus.unsubscribe(topic, handler=self._on_data)
 
+    def close(self) -> None:
+        """The window ends here (the runtime halts): what arrives from now on is not recorded. The node keeps
+        receiving data while it cancels and closes, with its trading stopped; a backtest would trade on it."""
+        self._closed = True
+
     def _on_data(self, data: Data) -> None:
+        if self._closed:
+            return
         instrument_id = data.bar_type.instrument_id if isinstance(data, Bar) else getattr(data, "instrument_id", None)
         if instrument_id is None or instrument_id.value not in self._instrument_ids:
             return

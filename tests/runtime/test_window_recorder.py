@@ -78,3 +78,14 @@ async def test_the_recorder_keeps_the_venues_bars_and_quotes_of_the_spec_and_the
     assert [i.id for i in catalog.instruments()] == [BTC.id]
     assert recorder.data_types == {ReplayDataType.BARS, ReplayDataType.QUOTES}
     assert await recorder.flush() == 2 * MINUTE + 1  # nothing new: the same end
+
+
+async def test_the_window_ends_where_the_runtime_halts(tmp_path):
+    recorder, msgbus = recorder_on_a_bus(tmp_path)
+    external = "BTCUSDT.BINANCE-1-MINUTE-LAST-EXTERNAL"
+    msgbus.publish(f"data.bars.{external}", bar(external, 1, BinanceBar))
+    recorder.close()  # the halt: the node still receives data, with its trading stopped
+    msgbus.publish(f"data.bars.{external}", bar(external, 2, BinanceBar))
+
+    assert await recorder.flush() == MINUTE + 1
+    assert [b.ts_event for b in ParquetDataCatalog(str(tmp_path / "window")).bars()] == [MINUTE]
