@@ -30,12 +30,16 @@ def _key(fill: FillRecord) -> tuple[str, str]:
 
 
 def compare(
-    paper: Sequence[FillRecord], backtest: Sequence[FillRecord], before_ns: int | None = None
+    paper: Sequence[FillRecord],
+    backtest: Sequence[FillRecord],
+    before_ns: int | None = None,
+    last_event: str = "the replay's last event",
 ) -> BacktestAgreement:
     """Fills matched by (instrument, trade id); a mismatch is a fill only in one of them, or a matched pair that
     differs in side, quantity or price.
 
-    ``before_ns``: only fills before this market time count, on both sides: the replay's last event. A backtest
+    ``before_ns``: only fills before this market time count, on both sides: the last event of the data both ran on
+    (``last_event`` says which: a replay's, or the recorded window's of a paper run on a live feed). A backtest
     ends by stopping its strategy at the last event's time (NautilusTrader's example strategies close their
     positions then), which a paper strategy that keeps running has not done: its fills at that time are no
     evidence either way."""
@@ -58,7 +62,7 @@ def compare(
             f"the backtest, {len(differing)} matched fills differ in side, quantity or price"
         )
     if before_ns is not None:
-        message += f" (fills before {utc_text_from_ns(before_ns)}, the replay's last event)"
+        message += f" (fills before {utc_text_from_ns(before_ns)}, {last_event})"
     return BacktestAgreement(
         checked_at=utc_text(),
         paper_fills=len(ours),

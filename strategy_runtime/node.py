@@ -94,6 +94,7 @@ from strategy_runtime.live.reconciliation import keep_every_reported_fill
 from strategy_runtime.live.venue_options import VenueOptionError
 from strategy_runtime.live.venues import VenueConfigError, live_venue
 from strategy_runtime.paper.catalog import CatalogError, StrategyCatalog, prepare_catalog
+from strategy_runtime.paper.feed_lockstep import FeedLockstep, drain
 from strategy_runtime.paper.live_feed import LiveFeed, live_feed
 from strategy_runtime.paper.replay import (
     REPLAY_CLIENT_ID,
@@ -101,7 +102,12 @@ from strategy_runtime.paper.replay import (
     ReplayDataClientConfig,
     ReplayDataClientFactory,
 )
-from strategy_runtime.paper.sandbox import SandboxExecutionClient, SandboxLiveExecClientFactory, synchronous_exec_events
+from strategy_runtime.paper.sandbox import (
+    SandboxExecutionClient,
+    SandboxLiveExecClientFactory,
+    synchronous_exec_events,
+    synchronous_risk_commands,
+)
 from strategy_runtime.paper.venue import SANDBOX_CLIENT_NAME, PaperVenueError, paper_venue
 from strategy_runtime.preflight import data_findings
 from strategy_runtime.risk.gate import EMULATOR_ENDPOINT
@@ -184,6 +190,7 @@ class StrategyNode:
     nautilus_account_type: str = "MARGIN"
     replay: ReplayDataClient | None = None  # paper replay only
     catalog: StrategyCatalog | None = None  # paper only
+    feed_lockstep: FeedLockstep | None = None  # paper on a live feed only (paper.feed_lockstep)
     # What the message bus's ExecEngine.process endpoint calls: the engine's process (live), its synchronous
     # handler (paper). The reporter stands in front of it.
     exec_events_handler: Callable[[Any], None] | None = None
@@ -232,6 +239,9 @@ class StrategyNode:
             if time.monotonic() > deadline:
                 raise NodeStartError(self._why_not_running(limit))
             await asyncio.sleep(0.002)
+        if self.feed_lockstep is not None:  # as a replay's, once what strategies sent from on_start is processed
+            await drain(self.kernel)
+            synchronous_risk_commands(self.kernel)
 
     def _why_not_running(self, waited: float) -> str:
         k = self.kernel
@@ -261,6 +271,8 @@ class StrategyNode:
         if self.replay is not None:
             self.replay.stop_replay()
         await self.node.stop_async()
+        if self.feed_lockstep is not None:
+            await self.feed_lockstep.stop()
         try:
             await asyncio.wait_for(asyncio.shield(self._run_task), timeout=self.timeouts.shutdown)
         except asyncio.CancelledError:
@@ -489,6 +501,7 @@ def build_node(
     node.build()
 
     replay: ReplayDataClient | None = None
+    lockstep: FeedLockstep | None = None
     if paper and feed is None:
         # Private in NautilusTrader 1.231 (the builder hands out no client); pinned by test_nautilus_pins.
         replay = node.kernel.data_engine._clients[ClientId(REPLAY_CLIENT_ID)]
@@ -497,8 +510,10 @@ def build_node(
         replay.drive_clocks(market_clocks)
         events_handler = synchronous_exec_events(node.kernel)
     elif paper:
-        # The sandbox matches synchronously, on the live feed as on a replay: its events are applied at once.
+        # The sandbox matches synchronously, on the live feed as on a replay: its events are applied at once, and
+        # the node takes the feed's data one point at a time, as a backtest does.
         events_handler = synchronous_exec_events(node.kernel)
+        lockstep = FeedLockstep(node.kernel)
     else:
         events_handler = node.kernel.exec_engine.process
         keep_every_reported_fill(node.kernel.exec_engine)
@@ -512,4 +527,5 @@ def build_node(
         replay=replay,
         catalog=catalog,
         exec_events_handler=events_handler,
+        feed_lockstep=lockstep,
     )

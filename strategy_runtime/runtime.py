@@ -66,6 +66,7 @@ from strategy_runtime.ledger import (
 from strategy_runtime.node import CONFIGURATION_ERRORS, StrategyNode, build_node
 from strategy_runtime.paper.catalog import StrategyCatalog
 from strategy_runtime.paper.sample_data import SampleDataError
+from strategy_runtime.paper.window_recording import WindowCheck, records_its_window
 from strategy_runtime.pnl import ContractTerms, to_decimal
 from strategy_runtime.report.http_server import RuntimeHttpServer
 from strategy_runtime.report.metrics import LoopLagMeter, RuntimeMetrics, new_registry
@@ -158,7 +159,8 @@ class StrategyRuntime:
         self.key = config.strategy.key
         self.node_state = NodeState.STARTING
         self.ledger: Ledger | None = None
-        self.backtest: BacktestAgreement | None = None  # the finished replay against its backtest
+        self.backtest: BacktestAgreement | None = None  # the replay's (or the live feed's window's) agreement
+        self.window: WindowCheck | None = None  # paper on a live feed: its window, recorded for the backtest
         self.node: StrategyNode | None = None
         self.reporter: Reporter | None = None
         self.guard: RiskGuard | None = None
@@ -283,20 +285,35 @@ class StrategyRuntime:
         await persistence.record_halt(self.ledger, record)
         self.halt_recorded = True
 
-    async def _check_backtest(self) -> None:
-        """The finished replay's fills against the backtest of the same spec and catalog (a promotion's evidence,
-        docs/promotion.md); a backtest that fails is reported as such, with no figures a promotion could pass on."""
+    async def _check_replay(self) -> None:
+        replay = self.node.replay if self.node is not None else None
+        until = replay.progress.market_time_ns if replay is not None else None
+        await self._check_backtest(self.config, until, "the replay's last event")
+
+    async def _check_backtest(self, config: RuntimeConfig, until: int | None, last_event: str) -> None:
+        """The paper fills before ``until`` against the backtest of ``config`` (the same spec, over the replay's
+        catalog or the live feed's recorded window: ``paper.window_recording``), a promotion's evidence
+        (docs/promotion.md); a backtest that fails is reported as such, with no figures a promotion could pass on."""
         assert self.ledger is not None
         try:
-            theirs = await backtest_agreement.backtest_fills(self.config, Path(self.config.state_dir) / "backtest")
-            await self.ledger.flush()  # the replay's last fills may still be on their way to the database
-            replay = self.node.replay if self.node is not None else None
-            until = replay.progress.market_time_ns if replay is not None else None
-            self.backtest = backtest_agreement.compare(await self.ledger.fills(), theirs, until)
+            theirs = await backtest_agreement.backtest_fills(config, Path(self.config.state_dir) / "backtest")
+            await self.ledger.flush()  # the last fills may still be on their way to the database
+            self.backtest = backtest_agreement.compare(await self.ledger.fills(), theirs, until, last_event)
         except Exception as exc:  # reported, never fatal: the node keeps reporting
-            logger.warning("runtime: the backtest of the finished replay could not be compared: %s", exc)
+            logger.warning("runtime: the backtest up to %s could not be compared: %s", last_event, exc)
             return
-        logger.info("runtime: the finished replay against its backtest: %s", self.backtest.message)
+        logger.info("runtime: the paper fills against their backtest: %s", self.backtest.message)
+
+    async def _check_window(self, deadline: float) -> None:
+        """The live feed's window backtested at a clean stop, within ``deadline``; else the last check stands."""
+        if self.window is None:
+            return
+        try:
+            await asyncio.wait_for(self.window.check(), deadline - time.monotonic())
+        except TimeoutError:
+            logger.warning("runtime: no time left in the halt to backtest the window; the last check stands")
+        except Exception as exc:  # the window could not be written: never a reason for the halt to fail
+            logger.warning("runtime: the window could not be recorded for its backtest: %s", exc)
 
     # ------------------------------------------------------------------ what it reports
     def replay_progress(self) -> ReplayProgress | None:
@@ -467,10 +484,12 @@ class StrategyRuntime:
             guard.restore(restored)
             self.halt_recorded = True
         try:
+            if records_its_window(config):
+                self.window = WindowCheck(config, options.environ, self._check_backtest)
             self.node = build_node(
                 config,
                 catalog=options.catalog,
-                actors=[self.reporter, guard],
+                actors=[self.reporter, guard, *([self.window.recorder] if self.window else [])],
                 environ=options.environ,
                 signal_handler=self._on_signal,
                 shutdown_handler=self._on_shutdown_request,
@@ -520,6 +539,9 @@ class StrategyRuntime:
             self.node_state = NodeState.RUNNING
             self.ready_at = time.monotonic()
             logger.info("runtime: %s is running (%.2fs after start)", self.key, self.ready_at - self.started_at)
+            if self.window is not None:
+                every = self.window.every(config.window_check_seconds)
+                self._background.append(loop.create_task(every, name="window-check"))
             if restored is not None:  # whatever a venue still holds for us must not trade either
                 self._breach_task = asyncio.get_running_loop().create_task(self._contain(restored))
 
@@ -591,7 +613,7 @@ class StrategyRuntime:
                         self.request_stop("the replay finished")
                     else:
                         logger.info("runtime: the replay finished; the node stays up, idle, reporting")
-                        self._background.append(asyncio.get_running_loop().create_task(self._check_backtest()))
+                        self._background.append(asyncio.get_running_loop().create_task(self._check_replay()))
         finally:
             for wait in waits:
                 wait.cancel()
@@ -602,6 +624,8 @@ class StrategyRuntime:
         self.node_state = NodeState.HALTING
         if node.replay is not None:
             node.replay.stop_replay()  # no more market data: nothing new to react to while cancelling
+        if self.window is not None:
+            self.window.recorder.close()  # the window a backtest may compare with ends where trading stops
 
         async def flush_ledger(deadline: float) -> None:
             # The fills, a risk halt still being recorded and the risk baseline: a restart must find them.
@@ -614,6 +638,9 @@ class StrategyRuntime:
         async def final_status(deadline: float) -> None:
             # Nothing trades any more; the node is stopped next. Orders left open are said so.
             self.node_state = NodeState.HALT_INCOMPLETE if self._halt_incomplete() else NodeState.STOPPED
+            if self._exit_code == EXIT_OK:  # a clean stop: the whole window against its backtest, if time allows
+                # What is left of the step, less what the final push needs (a second, or a fifth of the rest).
+                await self._check_window(deadline - max(1.0, (deadline - time.monotonic()) / 5))
             if self.pusher is not None:
                 await self.pusher.stop()
                 if not await self.pusher.final_push(deadline):

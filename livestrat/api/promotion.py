@@ -37,9 +37,9 @@ class PromotionCriteria(ApiModel):
         default=None,
         ge=0,
         description="The paper strategy's fills must agree with a NautilusTrader backtest of the same spec over the "
-        "same catalog (its runtime runs one when its replay finishes: `status.trading.backtest`): at most this many "
-        "fills only in one of them or differing in side, quantity or price. Paper on a replay only: a live feed has "
-        "no catalog to backtest.",
+        "same data (`status.trading.backtest`: its runtime runs one when its replay finishes; on a live feed, over "
+        "the window it recorded, hourly and at a clean stop): at most this many fills only in one of them or "
+        "differing in side, quantity or price.",
     )
     max_drawdown: float | None = Field(
         default=None,

@@ -132,6 +132,12 @@ class RuntimeConfig(ApiModel):
         "acknowledgement different from the one in force when the halt happened.",
     )
     halt_budget_seconds: float = Field(gt=0, description="Time allowed for a halt, from SIGTERM to exit.")
+    window_check_seconds: float = Field(
+        default=3600.0,
+        gt=0,
+        description="Paper on a live feed: how often the recorded window is backtested and compared with the "
+        "paper fills (status.trading.backtest), besides once at a clean stop.",
+    )
     fence_wait_seconds: float = Field(
         default=30.0,
         ge=0,

@@ -101,8 +101,8 @@ def failures(promotion: PromotionSpec, live: LiveStrategySpec, paper: PaperTrack
         if paper.backtest is None:
             failed.append(
                 f"criteria.maxBacktestMismatches: the {name} reports no comparison with its backtest "
-                "(status.trading.backtest: its runtime makes one when its replay finishes; paper on a live feed has "
-                "no catalog to backtest)"
+                "(status.trading.backtest: its runtime makes one when its replay finishes; on a live feed, every "
+                "window_check_seconds of its runtime (an hour by default) and at a clean stop)"
             )
         elif paper.backtest.mismatches > allowed:
             failed.append(

@@ -50,6 +50,7 @@ from nautilus_trader.model.identifiers import ClientId, InstrumentId
 from nautilus_trader.model.instruments import Instrument
 from nautilus_trader.persistence.catalog import ParquetDataCatalog
 
+from strategy_runtime.paper.feed_lockstep import node_queues_busy
 from strategy_runtime.paper.market_clocks import MarketClocks
 from strategy_runtime.paper.sandbox import synchronous_risk_commands
 
@@ -401,18 +402,8 @@ class ReplayDataClient(LiveMarketDataClient):
         return events
 
     def _queues_busy(self) -> bool:
-        k = self._kernel
-        assert k is not None
-        return bool(
-            k.data_engine.data_qsize()
-            or k.data_engine.cmd_qsize()
-            or k.data_engine.req_qsize()
-            or k.data_engine.res_qsize()
-            or k.risk_engine.cmd_qsize()
-            or k.risk_engine.evt_qsize()
-            or k.exec_engine.cmd_qsize()
-            or k.exec_engine.evt_qsize()
-        )
+        assert self._kernel is not None
+        return node_queues_busy(self._kernel)
 
     async def drain(self) -> None:
         """Return once the node has processed everything handed to it so far.
