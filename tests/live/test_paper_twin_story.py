@@ -14,11 +14,11 @@ from decimal import Decimal
 
 import pytest
 import yaml
-from strategy_runtime.slippage import slippage_bps
 
 from livestrat.api.contract import TWIN_OF_LABEL
 from livestrat.api.resource import LiveStrategy
 from strategy_operator.build.twin import build_twin
+from strategy_runtime.slippage import slippage_bps
 from tests.support.desk import LIVESTRATEGIES
 from tests.support.desk_plugin import kubectl_livestrat
 from tests.support.live_runtime import SPOT, LiveStory, ledger_fills, live_catalog, story_spec
@@ -120,7 +120,12 @@ async def test_the_desk_shows_the_live_strategy_beside_its_paper_twin_with_figur
 
     print(f"live vs twin: {compared}")
     assert "Live vs paper twin" in table.stdout
-    assert (reckoning.at_venue, reckoning.in_ledger, reckoning.lost, reckoning.duplicated) == (FILLED_ORDERS, FILLED_ORDERS, (), 0)
+    assert (reckoning.at_venue, reckoning.in_ledger, reckoning.lost, reckoning.duplicated) == (
+        FILLED_ORDERS,
+        FILLED_ORDERS,
+        (),
+        0,
+    )
     for side, fills in (("live", live_fills), ("twin", twin_fills)):
         figures = compared[side]
         assert figures["fills"] == len(fills)
