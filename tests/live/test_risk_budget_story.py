@@ -14,6 +14,8 @@ orders 20 % below the market. What is checked is asked of the venue.
   to close), every trade the venue made is in the ledger once, under the strategy that made it. The breach
   stays latched with the limit raised again, and the budget's acknowledgement resumes both: they trade at the
   venue again.
+- ``HaltBreacher``: the same breach halts only the member with the larger gross exposure; the other keeps
+  trading, and its orders on the same account stay open at the venue.
 - ``ReduceOnly``: both keep buying a little on every bar; the limit is lowered below their sum. Neither halts;
   from then on every order that adds to a position is denied at each runtime's gate, and the venue sees none.
 """
@@ -50,7 +52,7 @@ ETH = "ETHUSDT.BINANCE"
 
 
 class Member:
-    """A member's instrument and what its script buys: the market BUY on bar 2 (about 840 and 920 USDT at the
+    """A member's instrument and what its script buys: the market BUY on bar 2 (about 840 and 1,380 USDT at the
     sample's prices), each of its three resting BUYs, and its small BUY on every bar when it keeps trying."""
 
     def __init__(self, instrument: str, entry: str, resting: str, small: str) -> None:
@@ -58,7 +60,7 @@ class Member:
         self.symbol = instrument.split(".")[0]
 
 
-MEMBERS = {"trend-btc": Member(SPOT, "0.02", "0.01", "0.001"), "trend-eth": Member(ETH, "0.4", "0.1", "0.01")}
+MEMBERS = {"trend-btc": Member(SPOT, "0.02", "0.01", "0.001"), "trend-eth": Member(ETH, "0.6", "0.1", "0.01")}
 BALANCES = {"USDT": "1000000", "BTC": "1", "ETH": "10"}
 SPEED = 120  # two one-minute bars a wall second
 RESTING = 3
@@ -281,3 +283,29 @@ async def test_reduce_only_halts_no_live_member_and_the_venue_sees_no_order_that
             + "; ".join(r.line(n) for n, r in reckoned.items())
         )
         assert status["breach"]["onBreach"] == "ReduceOnly" and status["breach"]["halted"] == []
+
+
+async def test_halt_breacher_halts_the_larger_live_member_and_leaves_the_others_orders_at_the_venue(
+    emulator, kube_env, tmp_path, pg_database
+):
+    async with account_pair(emulator, kube_env, tmp_path, pg_database, "HaltBreacher") as (desk, venue):
+        each = member_gross(desk)
+        total = sum(each.values())
+        larger, smaller = sorted(MEMBERS, key=lambda n: each[n], reverse=True)
+        limit = float(each[larger] + each[smaller] / 2)  # neither alone, the sum
+        await desk.apply_budget(budget(limit, "HaltBreacher"))
+        await wait_for(lambda: desk.phase(larger) == "RiskHalted", timeout=90)
+        status = desk.budget_status(BUDGET)
+        reckoned = await reckonings(venue, pg_database)
+        left = {m.symbol: len(await venue.admin.open_orders(m.symbol)) for m in MEMBERS.values()}
+        print(
+            f"live budget HaltBreacher: gross {total} USDT ({', '.join(f'{n} {v}' for n, v in each.items())}), limit "
+            f"{limit:.2f} USDT; open at the venue after the halt {left}; "
+            + "; ".join(r.line(n) for n, r in reckoned.items())
+        )
+        assert status["breach"]["onBreach"] == "HaltBreacher" and status["breach"]["halted"] == [larger]
+        assert left == {MEMBERS[larger].symbol: 0, MEMBERS[smaller].symbol: RESTING}, "only the breacher's canceled"
+        assert desk.phase(smaller) == "Running" and desk.pods(smaller)
+        assert trading(desk, smaller).get("nodeState") == "Running"
+        for name, reckoning in reckoned.items():
+            assert (reckoning.lost, reckoning.unknown, reckoning.duplicated) == ((), (), 0), name
