@@ -59,6 +59,8 @@ laptop), ``local.summary.summarize``/``fills_in``, ``local.backtest.run_backtest
 from __future__ import annotations
 
 import asyncio
+import base64
+import hashlib
 import logging
 import os
 import signal
@@ -292,9 +294,18 @@ class StrategyNode:
 
 
 def trader_id_for(config: RuntimeConfig) -> str:
-    """``NAME-001``: the strategy's name in the node's log and in the backtest (same id on both sides)."""
+    """``NAME-TAG``: the strategy's name in the node's log, the same in the backtest (same id on both sides).
+
+    NautilusTrader puts the tag (after the last hyphen) into every client order id,
+    ``O-<time to the second>-<trader tag>-<strategy tag>-<count>``. With one tag for every strategy, two
+    strategies of one venue account ordering in the same second (the same bar's close) built the same ids:
+    Binance refused the second ("Duplicate order sent") and each node took the other's order events for its
+    own. So the tag is four characters of a digest of ``namespace/name``: stable across restarts, different
+    for two strategies (1 in about a million pairs share one), and the id stays within Binance's 36 characters.
+    """
     name = "".join(c if c.isalnum() else "-" for c in config.strategy.name.upper()).strip("-") or "LIVESTRAT"
-    return f"{name}-001"
+    digest = hashlib.sha256(config.strategy.key.encode()).digest()
+    return f"{name}-{base64.b32encode(digest).decode()[:4]}"
 
 
 def nautilus_log_level(level: str) -> str:

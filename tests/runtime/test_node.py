@@ -9,8 +9,10 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
+from nautilus_trader.common.component import TestClock
+from nautilus_trader.common.generators import ClientOrderIdGenerator
 from nautilus_trader.model.events import OrderDenied
-from nautilus_trader.model.identifiers import InstrumentId
+from nautilus_trader.model.identifiers import InstrumentId, StrategyId, TraderId
 
 from livestrat.api.spec import Mode
 from strategy_runtime.node import (
@@ -120,7 +122,23 @@ def test_log_levels_and_trader_id(config_for):
     assert nautilus_log_level("OFF") == "OFF"
     with pytest.raises(NodeBuildError, match="log level"):
         nautilus_log_level("LOUD")
-    assert trader_id_for(config_for(name="ema-cross-btc")) == "EMA-CROSS-BTC-001"
+    trader = trader_id_for(config_for(name="ema-cross-btc"))
+    assert trader.startswith("EMA-CROSS-BTC-") and trader == trader_id_for(config_for(name="ema-cross-btc"))
+
+
+def test_two_strategies_on_one_account_never_send_the_same_client_order_id(config_for):
+    """Binance refuses a client order id one of the account's open orders has ("Duplicate order sent"), and a
+    node takes the account's order events for its own by that id: two strategies of one account that order in
+    the same second (the same bar's close) must not build the same ids."""
+    clock = TestClock()
+    clock.set_time(1_796_588_251_000_000_000)
+    ids = []
+    for name in ("trend-btc", "trend-eth"):
+        trader = TraderId(trader_id_for(config_for(name=name)))
+        generator = ClientOrderIdGenerator(trader, StrategyId("ScriptedStrategy-000"), clock)
+        ids.append(generator.generate())
+    assert ids[0] != ids[1], ids
+    assert all(len(i.value) <= 36 for i in ids), "Binance's newClientOrderId takes at most 36 characters"
 
 
 async def test_the_risk_engine_takes_the_spec_limits(config_for):
