@@ -38,9 +38,16 @@ from strategy_runtime.ledger.records import FillRecord, Side
 _ZERO = Fraction(0)
 
 
+# ``Decimal.as_integer_ratio`` gives the ratio in lowest terms with a positive denominator, which is what
+# ``Fraction._from_coprime_ints`` (Python 3.12+) takes as it is: no gcd, no normalising. Not public API, so
+# the constructor stands in should a later Python drop it (tests/runtime/test_pnl.py holds the two equal).
+_from_coprime_ints = getattr(Fraction, "_from_coprime_ints", Fraction)
+
+
 def _fraction(value: Decimal) -> Fraction:
-    """``value`` exactly, as ``Fraction(value)`` (a third faster: it skips the constructor's type dispatch)."""
-    return Fraction(*value.as_integer_ratio())
+    """``value`` exactly, as ``Fraction(value)`` (about twice as fast: no type dispatch, no gcd; a fill books
+    three of them)."""
+    return _from_coprime_ints(*value.as_integer_ratio())
 
 
 def to_decimal(value: Fraction) -> Decimal:
@@ -155,7 +162,7 @@ class PnlBook:
             return self._net_realized - before
         # Exact, so kept by adding up what each fill changed rather than recomputed from its parts.
         if code == (currency or ""):
-            change -= commission
+            change = change - commission if change else -commission  # an opening fill realizes nothing
         if change:
             self._net_realized += change
         return change
@@ -174,7 +181,12 @@ class PnlBook:
             self.average = (self.average * size + price * added) / (size + added)
             self.position = position + qty
             return _ZERO
-        closed = min(abs(qty), abs(position))
+        # min(|qty|, |position|), compared in integers: qty is of the other sign (a Fraction's abs and min cost more)
+        if long:
+            size, held = -qty, position
+        else:
+            size, held = qty, -position
+        closed = size if size.numerator * held.denominator <= held.numerator * size.denominator else held
         if self.terms.inverse:
             if not (self.average and price):
                 points = _ZERO

@@ -25,6 +25,7 @@ from nautilus_trader.model.objects import Money, Price, Quantity
 from nautilus_trader.model.position import Position
 from nautilus_trader.test_kit.providers import TestInstrumentProvider
 
+from strategy_runtime import pnl
 from strategy_runtime.ledger import FillRecord, Side, from_order_filled
 from strategy_runtime.pnl import ContractTerms, PnlBook, recompute_pnl
 from tests.support.ledger import KEY, trade
@@ -290,3 +291,18 @@ def test_the_running_book_agrees_with_the_rules_recomputed_fill_by_fill(
         else:
             expected = (mark - reference.average) * reference.position * Fraction(terms.multiplier)
         assert book.unrealized(mark) == expected
+
+
+def test_decimals_become_the_same_fractions_as_the_constructor_makes() -> None:
+    """The book's shortcut into fractions (no gcd: the decimal's ratio is already in lowest terms) against
+    ``Fraction(decimal)``, over random prices, quantities and commissions of every sign and exponent."""
+    rng = random.Random(15)
+    values = [D(0), D("-0"), D("0E-8"), D("1E+3"), D("-0.00000001"), D("123.4500")]
+    for _ in range(2000):
+        digits = str(rng.randint(0, 10 ** rng.randint(1, 18)))
+        values.append(D(f"{rng.choice(('', '-'))}{digits}E{rng.randint(-12, 6)}"))
+    for value in values:
+        made = pnl._fraction(value)
+        expected = Fraction(value)
+        assert (made.numerator, made.denominator) == (expected.numerator, expected.denominator), value
+        assert made == expected and hash(made) == hash(expected)
