@@ -358,8 +358,9 @@ class LimitsTracker:
 
     def _totals(self) -> dict[str, float]:
         totals: dict[str, float] = {}
-        for code, amount in (*self._realized.values(), *self._unrealized.values()):
-            totals[code] = totals.get(code, 0.0) + amount
+        for marks in (self._realized, self._unrealized):  # realized first: the floats add in this order
+            for code, amount in marks.values():
+                totals[code] = totals.get(code, 0.0) + amount
         return totals
 
     # ------------------------------------------------------------------ the limits
@@ -370,16 +371,19 @@ class LimitsTracker:
         """
         total = self._totals()
         self._last_total = total
-        peak = self._peak
+        # One pass over the currencies (this runs on every position event and every price checked in full).
+        peak, start, max_drawdown = self._peak, self._day_start, self._max_drawdown
+        daily: dict[str, float] = {}
+        drawdowns: dict[str, float] = {}
         for currency, value in total.items():
-            if value > peak.get(currency, 0.0):
-                peak[currency] = value
+            top = peak.get(currency, 0.0)
+            if value > top:
+                peak[currency] = top = value
                 self._baseline_dirty = True
-        start = self._day_start
-        self._daily = {c: v - start.get(c, 0.0) for c, v in total.items()}
-        self._drawdown = {c: peak.get(c, 0.0) - v for c, v in total.items()}
-        for currency, drop in self._drawdown.items():
-            self._max_drawdown[currency] = max(drop, self._max_drawdown.get(currency, 0.0))
+            daily[currency] = value - start.get(currency, 0.0)
+            drawdowns[currency] = drop = top - value
+            max_drawdown[currency] = max(drop, max_drawdown.get(currency, 0.0))
+        self._daily, self._drawdown = daily, drawdowns
         if halted:
             return None
         for currency, change in self._daily.items():
