@@ -132,6 +132,7 @@ class RiskGuard(Actor):
         )
         self._watch = PnlWatch(self.limits, self._reprice)
         self._multipliers: dict[InstrumentId, float | None] = {}  # None: not a line in the price (inverse, …)
+        self._cost_currencies: dict[InstrumentId, Any] = {}  # the portfolio's currency of each instrument's PnL
         self._prices: LatestPrices | None = None  # the cache's prices as the portfolio reads them (from on_start)
         self.gate = OrderGate(
             max_notional=limit_value(config.max_notional_per_order), on_breach=self.trip, now=now, fence=fence
@@ -321,16 +322,17 @@ class RiskGuard(Actor):
             account = cache.account_for_venue(instrument_id.venue)
             if account is None:
                 continue
-            if not cache.positions_open_count(instrument_id=instrument_id):
+            count = cache.positions_open_count(instrument_id=instrument_id)
+            if not count:
                 self.limits.mark(instrument_id.value, None)
                 continue
-            mark = self._unrealized_as_portfolio(instrument_id, account)
+            mark = self._unrealized_as_portfolio(instrument_id, account, count)
             if mark is None:  # one the portfolio works out itself
                 money = self.portfolio.unrealized_pnl(instrument_id)
                 mark = None if money is None else (money.currency.code, money.as_double())
             self.limits.mark(instrument_id.value, mark)
 
-    def _unrealized_as_portfolio(self, instrument_id: InstrumentId, account: Any) -> Mark | None:
+    def _unrealized_as_portfolio(self, instrument_id: InstrumentId, account: Any, open_count: int) -> Mark | None:
         """``Portfolio.unrealized_pnl(instrument_id)`` worked out the portfolio's way, without its recomputation.
 
         NautilusTrader 1.231's ``Portfolio`` (portfolio.pyx: ``_aggregate_pnl_by_calculation``,
@@ -343,18 +345,23 @@ class RiskGuard(Actor):
         than this (convert to an account's other base currency, price a betting instrument, fall back to
         its own bar closes, add up several accounts): then the portfolio is asked.
         tests/runtime/test_guard_unrealized.py holds the two equal after every position event of replays.
+        ``open_count``: the cache's count of the instrument's open positions (in every account).
         """
         cache, prices = self.cache, self._prices
-        instrument = cache.instrument(instrument_id)
-        if instrument is None or prices is None or isinstance(instrument, BettingInstrument):
+        if prices is None:
             return None
-        currency = instrument.get_cost_currency()
+        # An instrument's cost currency does not change: looked up once (this runs on every position event).
+        currency = self._cost_currencies.get(instrument_id)
+        if currency is None:
+            instrument = cache.instrument(instrument_id)
+            if instrument is None or isinstance(instrument, BettingInstrument):
+                return None
+            currency = self._cost_currencies[instrument_id] = instrument.get_cost_currency()
         if account.base_currency is not None and account.base_currency != currency:
             return None  # converted to the account's base currency
-        account_id = account.id
         # The portfolio's own query, per account: the same positions in the same order (floats add in it).
-        positions = cache.positions_open(None, instrument_id, None, PositionSide.NO_POSITION_SIDE, account_id)
-        if len(positions) != cache.positions_open_count(instrument_id=instrument_id):
+        positions = cache.positions_open(None, instrument_id, None, PositionSide.NO_POSITION_SIDE, account.id)
+        if len(positions) != open_count:
             return None  # positions in another account too
         total = 0.0
         for position in positions:
