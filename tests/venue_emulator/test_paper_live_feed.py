@@ -18,19 +18,16 @@ from pathlib import Path
 
 import pytest
 import yaml
-from aiohttp import web
 from nautilus_trader.model.events import OrderFilled
-from nautilus_trader.persistence.catalog import ParquetDataCatalog
 
 from livestrat.api.runtime_config import RuntimeConfig
-from livestrat.venue_emulator.market_api import add_market
 from strategy_runtime.live.endpoints import ENV_VENUE_ENDPOINTS
 from strategy_runtime.runtime import RuntimeOptions, StrategyRuntime
 from tests.support.ledger import read_sqlite_fills
 from tests.support.runtime import ROOT, runtime_config
 from tests.support.runtime_process import LIVESTRAT
 from tests.venue_emulator.conftest import PERP, SPOT
-from tests.venue_emulator.gated import Gate, gated_feed, wait_until
+from tests.venue_emulator.gated import served_market, wait_until
 
 CASES = [(SPOT, "spot", "", "0.010"), (PERP, "usdtFutures", "/fstream", "0.010")]
 
@@ -63,15 +60,10 @@ def live_feed_manifest(instrument_id: str, account_type: str, trade_size: str) -
 async def test_paper_on_the_emulators_feed_records_the_sandboxs_fills_and_trades_on_after_a_drop(
     sample_catalog, serve, tmp_path, instrument_id, account_type, prefix, size
 ):
-    gate = Gate(open_=False)
-    feed = gated_feed(sample_catalog, [instrument_id], gate)
-    bars = len(ParquetDataCatalog(str(sample_catalog)).bars(instrument_ids=[instrument_id]))
+    market = await served_market(serve, sample_catalog, [instrument_id])
+    gate, feed, streams, bars = market.gate, market.feed, market.streams, market.bars
     gate.pause_at = (bars // 2) * 9  # after the 15th minute (four quotes, four trades and a bar a minute)
-    app = web.Application()
-    streams = add_market(app, feed)
-    http = await serve(app)
-    ws = http.replace("http://", "ws://")
-    endpoints = {"http": http, "ws_stream": ws + prefix, "ws_api": ws + "/ws-api/v3"}
+    endpoints = market.endpoints(prefix)
 
     config: RuntimeConfig = runtime_config(live_feed_manifest(instrument_id, account_type, size), tmp_path / "catalog")
     options = RuntimeOptions(
@@ -131,16 +123,11 @@ async def test_paper_on_the_emulators_feed_records_the_sandboxs_fills_and_trades
 
 @pytest.mark.slow  # a livestrat process
 async def test_livestrat_run_trades_a_paper_spec_on_the_live_feed_until_ctrl_c(sample_catalog, serve, tmp_path):
-    gate = Gate(open_=False)
-    feed = gated_feed(sample_catalog, [SPOT], gate)
-    bars = len(ParquetDataCatalog(str(sample_catalog)).bars(instrument_ids=[SPOT]))
-    app = web.Application()
-    streams = add_market(app, feed)
-    http = await serve(app)
-    ws = http.replace("http://", "ws://")
+    market = await served_market(serve, sample_catalog, [SPOT])
+    gate, feed, streams, bars = market.gate, market.feed, market.streams, market.bars
     manifest = tmp_path / "dry-run.yaml"
     manifest.write_text(yaml.safe_dump(live_feed_manifest(SPOT, "spot", "0.010")))
-    endpoints = json.dumps({"http": http, "ws_stream": ws, "ws_api": ws + "/ws-api/v3"})
+    endpoints = json.dumps(market.endpoints())
     # PYTHONPATH: the strategy is the tests' own
     environ = os.environ | {"PYTHONPATH": str(ROOT), ENV_VENUE_ENDPOINTS: endpoints}
     process = await asyncio.create_subprocess_exec(

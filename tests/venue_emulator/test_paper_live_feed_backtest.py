@@ -12,13 +12,11 @@ import asyncio
 import json
 
 import pytest
-from aiohttp import web
 from nautilus_trader.model.data import Bar
 from nautilus_trader.model.objects import Price
 from nautilus_trader.persistence.catalog import ParquetDataCatalog
 
 from livestrat.api.runtime_config import RuntimeConfig
-from livestrat.venue_emulator.market_api import add_market
 from strategy_runtime import backtest_agreement
 from strategy_runtime.live.endpoints import ENV_VENUE_ENDPOINTS
 from strategy_runtime.paper import window_recording
@@ -26,7 +24,7 @@ from strategy_runtime.runtime import RunOutcome, RuntimeOptions, StrategyRuntime
 from tests.support.ledger import read_sqlite_fills
 from tests.support.runtime import runtime_config
 from tests.venue_emulator.conftest import PERP, SPOT
-from tests.venue_emulator.gated import Gate, gated_feed, wait_until
+from tests.venue_emulator.gated import served_market, wait_until
 from tests.venue_emulator.test_paper_live_feed import live_feed_manifest
 
 CASES = [(SPOT, "spot", "", "0.010"), (PERP, "usdtFutures", "/fstream", "0.010")]
@@ -34,14 +32,9 @@ CASES = [(SPOT, "spot", "", "0.010"), (PERP, "usdtFutures", "/fstream", "0.010")
 
 async def trade_the_whole_feed(sample_catalog, serve, config: RuntimeConfig, instrument_id: str, prefix: str):
     """Run the paper runtime on the emulator's feed until it has a fill for every bar, then stop it (a clean stop)."""
-    gate = Gate(open_=False)
-    feed = gated_feed(sample_catalog, [instrument_id], gate)
-    bars = len(ParquetDataCatalog(str(sample_catalog)).bars(instrument_ids=[instrument_id]))
-    app = web.Application()
-    streams = add_market(app, feed)
-    http = await serve(app)
-    ws = http.replace("http://", "ws://")
-    endpoints = {"http": http, "ws_stream": ws + prefix, "ws_api": ws + "/ws-api/v3"}
+    market = await served_market(serve, sample_catalog, [instrument_id])
+    gate, feed, streams, bars = market.gate, market.feed, market.streams, market.bars
+    endpoints = market.endpoints(prefix)
     options = RuntimeOptions(
         serve_http=False,
         push_status=False,
@@ -129,16 +122,11 @@ async def test_a_backtest_of_a_different_window_is_reported_as_mismatching(sampl
 async def test_the_window_is_backtested_while_the_strategy_trades(sample_catalog, serve, tmp_path):
     config = runtime_config(live_feed_manifest(SPOT, "spot", "0.010"), tmp_path / "catalog")
     config = config.model_copy(update={"window_check_seconds": 0.5})
-    gate = Gate(open_=False)
-    feed = gated_feed(sample_catalog, [SPOT], gate)
-    bars = len(ParquetDataCatalog(str(sample_catalog)).bars(instrument_ids=[SPOT]))
+    market = await served_market(serve, sample_catalog, [SPOT])
+    gate, feed, streams, bars = market.gate, market.feed, market.streams, market.bars
     half = bars // 2
     gate.pause_at = half * 9  # the market pauses after the 15th minute (four quotes, four trades and a bar a minute)
-    app = web.Application()
-    streams = add_market(app, feed)
-    http = await serve(app)
-    ws = http.replace("http://", "ws://")
-    environ = {ENV_VENUE_ENDPOINTS: json.dumps({"http": http, "ws_stream": ws, "ws_api": ws + "/ws-api/v3"})}
+    environ = {ENV_VENUE_ENDPOINTS: json.dumps(market.endpoints())}
     options = RuntimeOptions(serve_http=False, push_status=False, fence_wait_seconds=0.0, environ=environ)
     runtime = StrategyRuntime(config, options)
     run = asyncio.create_task(runtime.run())
