@@ -22,8 +22,8 @@ run: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/livestrat demo
 
-test: $(STAMP) tools
-	PATH="$(CURDIR)/$(TOOLS):$$PATH" $(BIN)/python -m pytest $(PYTEST_ARGS)
+test: $(STAMP) tools  # --durations: the slowest tests named at the end, to keep the whole run under 30 minutes
+	PATH="$(CURDIR)/$(TOOLS):$$PATH" $(BIN)/python -m pytest --durations=15 $(PYTEST_ARGS)
 
 test-fast: $(STAMP) tools  # the chart's contract tests render with helm
 	PATH="$(CURDIR)/$(TOOLS):$$PATH" $(BIN)/python -m pytest --fast -q $(PYTEST_ARGS)
