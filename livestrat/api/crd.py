@@ -222,7 +222,7 @@ def _object_schema(
     name_max: int,
     name_message: str,
     name_rule: str,
-    root_rules: tuple[dict[str, str], ...] = (),
+    more_name_rules: tuple[tuple[str, str], ...] = (),
 ) -> dict[str, Any]:
     """A livestrat object's schema: its spec and status, and metadata.name's rule (both kinds share the shape)."""
     status.pop("required", None)  # written part by part (LiveStrategy: by the operator and the runtime each)
@@ -252,8 +252,8 @@ def _object_schema(
         },
         # At the root, where the API server lets a rule read metadata.name (and generateName).
         "x-kubernetes-validations": [
-            {"rule": name_rule, "message": name_message, "fieldPath": ".metadata.name", "reason": "FieldValueInvalid"},
-            *root_rules,
+            {"rule": rule, "message": message, "fieldPath": ".metadata.name", "reason": "FieldValueInvalid"}
+            for rule, message in ((name_rule, name_message), *more_name_rules)
         ],
     }
 
@@ -267,14 +267,7 @@ def openapi_schema() -> dict[str, Any]:
         names.NAME_MESSAGE,
         names.NAME_RULE,
         # A twin's name is the strategy's and a suffix: only the root sees metadata.name and spec.twin together.
-        (
-            {
-                "rule": twin.TWIN_NAME_RULE,
-                "message": twin.TWIN_NAME_MESSAGE,
-                "fieldPath": ".metadata.name",
-                "reason": "FieldValueInvalid",
-            },
-        ),
+        ((twin.TWIN_NAME_RULE, twin.TWIN_NAME_MESSAGE),),
     )
 
 
