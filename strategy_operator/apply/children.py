@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from livestrat.api.contract import STRATEGY_LABEL
 from strategy_operator.apply import applied_fields, pod_identity, shared_identity
+from strategy_operator.apply.converge import converge
 from strategy_operator.apply.merge import is_subset, patchable
 from strategy_operator.apply.shared_identity import SharedIdentity
 from strategy_operator.apply.twin import TwinWriter
@@ -208,7 +209,6 @@ class ChildWriter:
                 memory.created.remember(kind, created, self.clock.monotonic())
                 memory.conflicts.pop(kind, None)
                 return "created"
-        version = str((existing.get("metadata") or {}).get("resourceVersion"))
         adopt = not deleting and left_by_a_namesake(existing, name)  # never to an owner on its way out
         if uid and not owned_by(existing, uid) and not adopt:
             await identity()
@@ -220,15 +220,4 @@ class ChildWriter:
             memory.conflicts_checked_at = self.clock.monotonic()
             return None
         memory.conflicts.pop(kind, None)
-        if memory.converged.get(kind) == (wanted, version):
-            return None
-        patch = patchable(desired)
-        nulls, resend = (
-            applied_fields.removals(applied_fields.recorded(existing), patch, existing) if whole else ({}, False)
-        )
-        if not nulls and not resend and is_subset(applied_fields.without_record(patch), existing):
-            memory.converged[kind] = (wanted, version)
-            return None
-        patched = await self.kube.patch(kind, namespace, name, applied_fields.merged(patch, nulls))
-        memory.converged[kind] = (wanted, str(patched.get("metadata", {}).get("resourceVersion")))
-        return "updated"
+        return "updated" if await converge(self.kube, desired, existing, namespace, memory, kind) else None

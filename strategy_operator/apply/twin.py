@@ -19,7 +19,8 @@ from typing import TYPE_CHECKING, Any
 from livestrat.api.resource import KIND, LiveStrategy
 from livestrat.api.twin import twin_name
 from strategy_operator.apply import applied_fields
-from strategy_operator.apply.merge import is_subset, patchable
+from strategy_operator.apply.converge import converge
+from strategy_operator.apply.merge import patchable
 from strategy_operator.build.configuration import digest, strategy_generation
 from strategy_operator.build.twin import build_twin
 from strategy_operator.clock import Clock
@@ -83,7 +84,6 @@ class TwinWriter:
             return [Event("Normal", "TwinDeleted", f"deleted the paper twin {name}: spec.twin was removed")]
 
         desired = applied_fields.with_record(desired, patchable(desired))
-        wanted = digest(desired)
         if existing is None:
             await identity()
             step.now("apply", f"create {KIND} {name}")
@@ -96,7 +96,7 @@ class TwinWriter:
                 if existing is None:
                     raise
             else:
-                memory.converged[CONVERGED_KEY] = (wanted, _version(created))
+                memory.converged[CONVERGED_KEY] = (digest(desired), _version(created))
                 return [
                     Event("Normal", "TwinCreated", f"created the paper twin {name}: this spec on paper, on live data")
                 ]
@@ -113,23 +113,15 @@ class TwinWriter:
                 )
             ]
         memory.twin_taken_by = None
-        version = _version(existing)
-        if memory.converged.get(CONVERGED_KEY) == (wanted, version):
-            return []
-        patch = patchable(desired)
-        nulls, resend = applied_fields.removals(applied_fields.recorded(existing), patch, existing)
-        if not nulls and not resend and is_subset(applied_fields.without_record(patch), existing):
-            memory.converged[CONVERGED_KEY] = (wanted, version)
-            return []
         step.now("apply", f"update {KIND} {name}")
         try:
-            patched = await self.kube.patch(KIND, namespace, name, applied_fields.merged(patch, nulls))
+            if not await converge(self.kube, desired, existing, namespace, memory, CONVERGED_KEY):
+                return []
         except ApiError as exc:
             if exc.status != 404:
                 raise
             memory.twin_checked_at = -math.inf  # deleted while the cache did not see it: read again, made anew
             memory.converged.pop(CONVERGED_KEY, None)
             return []
-        memory.converged[CONVERGED_KEY] = (wanted, _version(patched))
         generation = strategy_generation(strategy)
         return [Event("Normal", "TwinUpdated", f"updated the paper twin {name} to this spec (generation {generation})")]
