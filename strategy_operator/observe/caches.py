@@ -110,10 +110,11 @@ class Caches:
         found = [body for body in self.named(kind, key) if uid_of(body) not in gone]
         return found[0] if found else None
 
-    def twin(self, key: Key, gone: Collection[str] = ()) -> dict[str, Any] | None:
-        """The strategy's paper twin (``spec.twin``): what holds the twin label naming it, leaving out the uids
-        ``gone``. Foreign objects of the twin's name without the label are not here: creating the twin finds them."""
-        found = [body for body in self._store(TWINS_INDEX, key) if uid_of(body) not in gone]
+    def twin(self, key: Key) -> dict[str, Any] | None:
+        """The strategy's paper twin (``spec.twin``): what holds the twin label naming it. Foreign objects of the
+        twin's name without the label are not here: creating the twin finds them. One deleted in a watch gap may
+        still be: apply.twin reads it from the API server now and then."""
+        found = self._store(TWINS_INDEX, key)
         return found[0] if found else None
 
     def pods(self, key: Key) -> list[dict[str, Any]]:
