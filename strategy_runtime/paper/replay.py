@@ -50,7 +50,7 @@ from nautilus_trader.model.identifiers import ClientId, InstrumentId
 from nautilus_trader.model.instruments import Instrument
 from nautilus_trader.persistence.catalog import ParquetDataCatalog
 
-from strategy_runtime.paper.feed_lockstep import node_queues_busy
+from strategy_runtime.paper import feed_lockstep
 from strategy_runtime.paper.market_clocks import MarketClocks
 from strategy_runtime.paper.sandbox import synchronous_risk_commands
 
@@ -401,24 +401,15 @@ class ReplayDataClient(LiveMarketDataClient):
         events.sort(key=lambda e: e.ts_init)
         return events
 
-    def _queues_busy(self) -> bool:
-        assert self._kernel is not None
-        return node_queues_busy(self._kernel)
-
     async def drain(self) -> None:
-        """Return once the node has processed everything handed to it so far.
-
-        An enqueued message becomes visible to ``qsize()`` only one loop iteration later
-        (the engines enqueue through ``call_soon_threadsafe``), so the queues must be seen
-        empty twice in a row.
-        """
-        idle = 0
-        while idle < 2:
-            await asyncio.sleep(0)
-            idle = 0 if self._queues_busy() else idle + 1
-            if idle == 2 and self._holds:
-                await asyncio.wait([self._holds.pop(0)])  # never raises: a failed halt is the runtime's to report
-                idle = 0
+        """Return once the node has processed everything handed to it so far (``feed_lockstep.drain``), and what
+        it is held for (``hold``) is done, each hold followed by the node's work on it."""
+        assert self._kernel is not None
+        while True:
+            await feed_lockstep.drain(self._kernel)
+            if not self._holds:
+                return
+            await asyncio.wait([self._holds.pop(0)])  # never raises: a failed halt is the runtime's to report
 
     async def _wait_until_trading(self) -> None:
         if self._kernel is None:

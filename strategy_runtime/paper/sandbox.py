@@ -67,6 +67,15 @@ class SandboxExecClientConfig(SandboxExecutionClientConfig, frozen=True, kw_only
     random_seed: int | None = None
 
 
+def venue_data_topics(venue: str) -> tuple[str, str]:
+    """The message bus topics of ``venue``'s market data: what the sandbox matches on (and the window recorder
+    records, ``paper.window_recording``). The bar pattern also matches a symbol containing ``.<VENUE>-`` of another
+    venue: a subscriber checks the instrument."""
+    # Ticks, instruments and book data: data.<kind>.<VENUE>.<SYMBOL>;
+    # bars: data.bars.<SYMBOL>.<VENUE>-<step>-<aggregation>-<price>-<source>.
+    return f"data.*.{venue}.*", f"data.bars.*.{venue}-*"
+
+
 class SandboxExecutionClient(StockSandboxExecutionClient):
     """The stock sandbox client with a simulated exchange built from ``SandboxExecClientConfig``."""
 
@@ -146,10 +155,7 @@ class SandboxExecutionClient(StockSandboxExecutionClient):
         self.exchange.initialize_account()
 
     def _topics(self) -> tuple[str, str]:
-        venue = self.venue.value
-        # Ticks, instruments and book data: data.<kind>.<VENUE>.<SYMBOL>;
-        # bars: data.bars.<SYMBOL>.<VENUE>-<step>-<aggregation>-<price>-<source>.
-        return f"data.*.{venue}.*", f"data.bars.*.{venue}-*"
+        return venue_data_topics(self.venue.value)
 
     def connect(self) -> None:
         self._log.info("Connecting...")

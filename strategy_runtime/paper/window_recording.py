@@ -42,6 +42,7 @@ from livestrat.api.promotion import BacktestAgreement
 from livestrat.api.runtime_config import RuntimeConfig
 from livestrat.api.spec import AccountType, Adapter, Mode, ReplayDataType, ReplaySettings
 from strategy_runtime.paper.live_feed import live_feed
+from strategy_runtime.paper.sandbox import venue_data_topics
 
 logger = logging.getLogger("livestrat.window")
 
@@ -90,13 +91,13 @@ class WindowRecorder(Actor):
         self._catalog = ParquetDataCatalog(str(path))
 
     def on_start(self) -> None:
-        # The sandbox's own topics (paper.sandbox.SandboxExecutionClient._topics): what it matches on, no more. A
-        # subscription on the bus asks the data client for nothing: what nobody subscribed to never arrives.
-        for topic in (f"data.*.{self._venue}.*", f"data.bars.*.{self._venue}-*"):
+        # The sandbox's own topics: what it matches on, no more. A subscription on the bus asks the data client for
+        # nothing: what nobody subscribed to never arrives.
+        for topic in venue_data_topics(self._venue):
             self.msgbus.subscribe(topic, handler=self._on_data)
 
     def on_stop(self) -> None:
-        for topic in (f"data.*.{self._venue}.*", f"data.bars.*.{self._venue}-*"):
+        for topic in venue_data_topics(self._venue):
             self.msgbus.unsubscribe(topic, handler=self._on_data)
 
     def close(self) -> None:

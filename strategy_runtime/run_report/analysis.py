@@ -50,7 +50,7 @@ from nautilus_trader.model.position import Position
 
 from strategy_runtime.ledger.records import FillRecord
 from strategy_runtime.run_report.positions import REPORT_ACCOUNT, PositionBook, instruments_for
-from strategy_runtime.slippage import slippage_bps
+from strategy_runtime.slippage import SlippageTally
 
 # The statistics NautilusTrader's Portfolio registers with its analyzer (portfolio.pyx), in its order.
 STATISTICS = (
@@ -158,7 +158,9 @@ def analyse(
     commissions: dict[str, Decimal] = {}
     booked: dict[tuple[int, str], Decimal] = {}  # (position, currency) -> what it has added to the balance
     last_price: dict[str, Decimal] = {}
+    slippage = SlippageTally()  # the status's figure, recomputed over the same pass
     for fill in fills:
+        slippage.add(fill)
         commissions[fill.commission_currency] = commissions.get(fill.commission_currency, Decimal(0)) + fill.commission
         last_price[fill.instrument_id] = fill.price
         for position in book.apply(fill):
@@ -188,8 +190,8 @@ def analyse(
         trades=len(book.positions),
         first_fill=pd.Timestamp(unix_nanos_to_dt(fills[0].ts_event)),
         last_fill=pd.Timestamp(unix_nanos_to_dt(fills[-1].ts_event)),
-        slippage_bps=slippage_bps(fills),
-        fills_with_arrival_price=sum(1 for f in fills if f.arrival_price is not None),
+        slippage_bps=slippage.bps(),
+        fills_with_arrival_price=slippage.fills,
     )
 
 
