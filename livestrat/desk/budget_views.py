@@ -16,7 +16,7 @@ from rich.text import Text
 
 from livestrat.api.budget_status import LimitUsage
 from livestrat.desk.budgets import BudgetRow, MemberRow
-from livestrat.desk.fleet import money_text
+from livestrat.desk.fleet import money_document, money_text
 from livestrat.desk.redact import scrub_text
 
 STATE_STYLES = {"Active": "green", "Breached": "bold red"}
@@ -127,19 +127,15 @@ def budget_view(each: BudgetRow) -> RenderableType:
 # ------------------------------------------------------------------------------------------------ documents
 
 
-def _money_document(amounts: Mapping[str, Decimal]) -> dict[str, str]:
-    return {currency: f"{amount:f}" for currency, amount in sorted(amounts.items())}
-
-
 def member_document(member: MemberRow) -> dict[str, Any]:
     return {
         "name": member.name,
         "reporting": member.reporting,
         "phase": member.phase,
         "weight": member.weight,
-        "grossExposure": _money_document(member.gross_exposure),
-        "dailyPnl": _money_document(member.daily_pnl),
-        "drawdown": _money_document(member.drawdown),
+        "grossExposure": money_document(member.gross_exposure),
+        "dailyPnl": money_document(member.daily_pnl),
+        "drawdown": money_document(member.drawdown),
         "openOrders": member.open_orders,
         "halted": member.halted,
         "note": member.note,
@@ -154,8 +150,8 @@ def budget_document(each: BudgetRow, *, members: bool = False) -> dict[str, Any]
         "state": each.state,
         "policy": each.policy,
         "currency": each.currency,
-        "exposure": _money_document(each.exposure),
-        "dailyPnl": _money_document(each.daily_pnl),
+        "exposure": money_document(each.exposure),
+        "dailyPnl": money_document(each.daily_pnl),
         "usage": [u.model_dump(mode="json", by_alias=True) for u in each.usage],
         "acknowledge": each.acknowledge_command,
         "problem": each.problem,

@@ -571,6 +571,7 @@ ConfirmAction {
             self.bodies.pop(gone, None)
             self.fills.pop(gone, None)
         self.rows = {each.key: each for each in sort_rows(rows.values(), self.sort)}
+        self._draw_budgets()  # here, not in redraw: the panel has no age in it, so it changes only with the set
         self.redraw()
 
     def action_sort(self) -> None:
@@ -607,7 +608,6 @@ ConfirmAction {
                     table.update_cell(key, column, value, update_width=True)
         if self.selected not in self.rows:
             self.selected = next(iter(self.rows), None) if table.cursor_row < 0 else self._key_at(table.cursor_row)
-        self._draw_budgets()
         self._draw_totals(now)
         self._draw_detail(now)
 

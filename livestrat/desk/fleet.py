@@ -64,6 +64,11 @@ def money_text(amounts: Money) -> str:
     return ", ".join(f"{amounts[currency]:f} {currency}" for currency in sorted(amounts))
 
 
+def money_document(amounts: Money) -> dict[str, str]:
+    """Money in a document (``-o json|yaml``): ``{"USDT": "-12.50"}``, in currency order, ``{}`` for none."""
+    return {currency: f"{amount:f}" for currency, amount in sorted(amounts.items())}
+
+
 def parse_time(text: str | None) -> datetime | None:
     """An RFC 3339 time as Kubernetes and the runtime write it (``...Z``), or None."""
     if not text:

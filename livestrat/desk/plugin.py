@@ -33,7 +33,7 @@ from livestrat.desk import actions, budget_views, budgets, fleet, ledger, promot
 from livestrat.desk.cluster import LIVESTRATEGIES, PODS, Cluster, DeskError, NotFound
 from livestrat.desk.redact import scrub_text
 from livestrat.desk.report import archive, write_report
-from livestrat.desk.twins import TwinComparison
+from livestrat.desk.twins import TwinComparison, find_twin
 
 NOT_CONFIRMED = 3
 LAST_FILLS = 5  # status --ledger-file shows this many of the latest fills
@@ -322,8 +322,8 @@ async def _twin_comparison(cluster: Cluster, body: dict[str, Any], live: fleet.S
     if not isinstance(spec, dict) or not spec.get("twin"):
         return None
     found = await cluster.get(LIVESTRATEGIES, live.namespace, twin_name(live.name))
-    twin = fleet.row(found) if found is not None else None
-    return TwinComparison.of(live, twin) if twin is not None and twin.twin_of == live.name else None
+    twin = find_twin(live, [fleet.row(found)]) if found is not None else None
+    return TwinComparison.of(live, twin) if twin is not None else None
 
 
 def _ask(question: str) -> bool:

@@ -109,10 +109,14 @@ class Refusal:
     def where(self) -> str:
         return f"in namespace {self.namespace!r}" if self.namespace else "in all namespaces"
 
+    @property
+    def what(self) -> str:
+        """``you may not list riskbudgets in namespace 'x'``"""
+        return f"you may not {self.verb} {self.resource} {self.where}"
+
     def line(self) -> str:
         """One line: ``you may not list riskbudgets in namespace 'x'; the chart's 'desk' role grants it``."""
-        text = f"you may not {self.verb} {self.resource} {self.where}"
-        return text + (f"; the chart's {self.role!r} role grants it" if self.role else "")
+        return self.what + (f"; the chart's {self.role!r} role grants it" if self.role else "")
 
 
 def refusal(method: str, path: str, verb: str | None = None) -> Refusal | None:
@@ -141,8 +145,8 @@ def forbidden_advice(method: str, path: str, message: str, context: str = "", ve
     refused = refusal(method, path, verb)
     if refused is None:
         return f"forbidden: {message}"
-    resource, namespace, role = refused.resource, refused.namespace, refused.role
-    text = f"forbidden: you may not {refused.verb} {resource} {refused.where}"
+    namespace, role = refused.namespace, refused.role
+    text = f"forbidden: {refused.what}"
     if context:
         text += f" (kubeconfig context {context!r})"
     text += f".\nThe API server said: {message}"

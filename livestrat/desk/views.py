@@ -15,7 +15,7 @@ from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
-from livestrat.desk.fleet import StrategyRow, money_text, parse_time, totals_by_currency
+from livestrat.desk.fleet import StrategyRow, money_document, money_text, parse_time, totals_by_currency
 from livestrat.desk.redact import scrub_text
 from livestrat.desk.twins import TwinComparison
 
@@ -335,10 +335,6 @@ def _pod(pod: Mapping[str, Any] | None, now: datetime) -> RenderableType:
 
 def row_document(each: StrategyRow, now: datetime) -> dict[str, Any]:
     """A row as plain JSON-able data (``-o json|yaml``): money as ``{currency: "amount"}``, times as RFC 3339."""
-
-    def money(amounts: Mapping[str, Decimal]) -> dict[str, str]:
-        return {currency: f"{amount:f}" for currency, amount in sorted(amounts.items())}
-
     nearest = each.nearest_limit
     budget = each.status.budget
     return {
@@ -355,9 +351,9 @@ def row_document(each: StrategyRow, now: datetime) -> dict[str, Any]:
         "fills": each.fills,
         "openOrders": each.open_orders,
         "positions": [p.model_dump(mode="json", by_alias=True, exclude_none=True) for p in each.positions],
-        "realizedPnl": money(each.realized_pnl),
-        "unrealizedPnl": money(each.unrealized_pnl),
-        "totalPnl": money(each.total_pnl),
+        "realizedPnl": money_document(each.realized_pnl),
+        "unrealizedPnl": money_document(each.unrealized_pnl),
+        "totalPnl": money_document(each.total_pnl),
         "risk": {"state": each.risk_state, "reason": each.risk_reason},
         "limits": [
             {
