@@ -51,6 +51,8 @@ async def test_a_crd_first_upgrade_stops_nothing_starts_nothing_new_and_halts_st
         assert desk.phase(NAME) == "Running" and desk.statefulset(NAME)["spec"] == applied
         assert desk.child("ConfigMap", NAME)["data"] == configuration
         assert [p["metadata"]["uid"] for p in desk.pods(NAME)] == [pod["metadata"]["uid"]]
+        # Events are posted after the condition is written (kopf posts them in the background): wait for it, then once.
+        await wait_for(lambda: "SpecInvalid" in desk.events(NAME))
         assert desk.events(NAME).count("SpecInvalid") == 1
 
         # A strategy created under the newer CRD is refused by the release's admission policy, which does not know
