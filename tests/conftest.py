@@ -7,3 +7,14 @@ pytest_plugins = [
     "tests.support.api_calls",
     "tests.support.tiers",
 ]
+
+
+def pytest_configure(config) -> None:
+    """A pytest-xdist worker (``make test`` runs two) starts with COLUMNS=80 and LINES=24 in its environment, which a
+    run in one process does not have: the programs the tests start (the desk's tables, the dashboard) would then be
+    80 columns wide. Keep the worker's environment the one a developer's run has."""
+    import os
+
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        for name in ("COLUMNS", "LINES"):
+            os.environ.pop(name, None)
