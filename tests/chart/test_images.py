@@ -47,8 +47,8 @@ from tests.support.helm import RELEASE, RELEASE_NAMESPACE, ROOT, only, operator_
 from tests.support.kube import LIVESTRATEGIES, wait_for
 from tests.support.operator import free_port
 
-# One worker builds the images (one Docker daemon, one build at a time): `make test` runs on several workers.
-pytestmark = [pytest.mark.slow, pytest.mark.timeout(1800), pytest.mark.xdist_group("docker-images")]
+# `make test` runs on two workers, a file on one (--dist loadfile): one worker builds the images, once.
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(1800)]
 
 SCRIPT = ROOT / "scripts" / "build-images.sh"
 LOCK = ROOT / "requirements.lock"
