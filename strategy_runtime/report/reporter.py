@@ -388,8 +388,14 @@ class Reporter(Actor):
     @property
     def fills_in_ledger(self) -> int:
         """Fills the ledger holds under this runtime's key (committed): a live strategy's earlier runs included,
-        a paper strategy's current run only."""
-        return self._fills_before + self._ledger.lag().totals.new
+        a paper strategy's current run only; an inferred fill the venue's own trades superseded whole no longer
+        (``ledger.supersede``)."""
+        return self._fills_before + self._ledger.lag().totals.rows
+
+    @property
+    def fills_superseded(self) -> int:
+        """Inferred fills this runtime's writes took out of the ledger's count: the venue's trades superseded them."""
+        return self._ledger.lag().totals.superseded
 
     def instruments(self) -> list[InstrumentId]:
         return portfolio_view.traded_instruments(self.cache, self._instrument_ids)

@@ -22,6 +22,12 @@ ledger as a ``RiskBaseline``, taken whenever it changed (``take_baseline``). An 
 starts both again from the total PnL at that moment. Without a history (paper) nothing is carried
 over: a restarted replay relives its catalog from the start, the same PnL path.
 
+**Inferred fills superseded** (live): the books follow the ledger's rule (``ledger.supersede``): a fill
+NautilusTrader inferred counts only what the venue's own trades of its order do not cover. The ledger's
+history and the fills of start-up reconciliation are booked as the rule counts them; afterwards, a
+fill that changes what an inferred fill counts (a trade of its order, or an inferred fill itself)
+books its instrument again from the fills it holds (a live tracker keeps them for that).
+
 The clock is injected (``now``, for the time of a breach); the market's time comes with the data
 (``advance``, and ``clock_ns`` at ``start``): the tracker never reads a clock of its own.
 """
@@ -38,6 +44,7 @@ from fractions import Fraction
 from types import MappingProxyType
 
 from strategy_runtime.ledger.records import FillRecord, RiskBaseline
+from strategy_runtime.ledger.supersede import OrderKey, effective, is_inferred, order_key
 from strategy_runtime.pnl import LINEAR, ContractTerms, PnlBook
 from strategy_runtime.portfolio_view import Amounts
 from strategy_runtime.risk.breach import MAX_DAILY_LOSS, MAX_DRAWDOWN, MAX_POSITION, Breach
@@ -127,6 +134,10 @@ class LimitsTracker:
         self._terms: Callable[[str], ContractTerms] = linear
         self._books: dict[str, PnlBook] = {}
         self._booked: set[tuple[str, str]] = set()  # (instrument, trade id) of every fill booked
+        # Live: every fill booked, as given, by instrument (to book an instrument again when an inferred fill is
+        # superseded), and the venue orders with an inferred fill (``ledger.supersede``).
+        self._given: dict[str, list[FillRecord]] | None = {} if history is not None else None
+        self._inferred_orders: set[OrderKey] = set()
         self._early_fills: list[FillRecord] = []  # fills that came before start
         self._started = False
         self._realized: dict[str, Mark] = {}  # by instrument id
@@ -211,13 +222,45 @@ class LimitsTracker:
         if not self._started:
             self._early_fills.append(fill)  # booked at start, after the ledger's history
             return
+        if self._given is not None and (is_inferred(fill) or order_key(fill) in self._inferred_orders):
+            self._book_superseding(fill)
+            return
         self._book(fill)
+
+    def _book_superseding(self, fill: FillRecord) -> None:
+        """Book ``fill``, of a venue order with an inferred fill: the instrument's book again from every fill it was
+        given, each inferred fill counted as the rule says (``ledger.supersede``)."""
+        assert self._given is not None
+        key = (fill.instrument_id, fill.trade_id)
+        if key in self._booked:
+            return
+        self._booked.add(key)
+        if is_inferred(fill):
+            self._inferred_orders.add(order_key(fill))
+        given = self._given.setdefault(fill.instrument_id, [])
+        given.append(fill)
+        book = self._books.get(fill.instrument_id)
+        before = (book.position, book.net_realized) if book is not None else (Fraction(0), Fraction(0))
+        book = self._books[fill.instrument_id] = PnlBook(self._terms(fill.instrument_id))
+        for counted in effective(given):
+            book.apply(counted)
+        self._realized[fill.instrument_id] = (book.currency or "", float(book.net_realized))
+        if not is_inferred(fill) and (book.position, book.net_realized) != before:
+            logger.info(
+                "risk guard: %s booked again from %d fill(s): trade %s of order %s supersedes what was inferred of it",
+                fill.instrument_id,
+                len(given),
+                fill.trade_id,
+                fill.venue_order_id,
+            )
 
     def _book(self, fill: FillRecord) -> bool:
         key = (fill.instrument_id, fill.trade_id)
         if key in self._booked:
             return False  # a fill the ledger already held (a replay, a reconciliation at restart)
         self._booked.add(key)
+        if self._given is not None:
+            self._given.setdefault(fill.instrument_id, []).append(fill)
         book = self._books.get(fill.instrument_id)
         if book is None:
             book = self._books[fill.instrument_id] = PnlBook(self._terms(fill.instrument_id))
@@ -240,7 +283,8 @@ class LimitsTracker:
         today = (self._day or 0) * NANOS_PER_DAY
         at_day_open: tuple[dict[str, Fraction], set[str]] | None = None
         flat_peak: dict[str, Fraction] = {}
-        for fill in (*history.fills, *early):
+        given = (*history.fills, *early)
+        for fill in effective(given):  # each inferred fill as the ledger counts it (``ledger.supersede``)
             if at_day_open is None and fill.ts_event >= today:
                 at_day_open = self._realized_by_currency(), {i for i, b in self._books.items() if b.position}
             if not self._book(fill):
@@ -252,7 +296,20 @@ class LimitsTracker:
                 flat_peak[currency] = max(flat_peak.get(currency, Fraction(0)), realized)
         if at_day_open is None:
             at_day_open = self._realized_by_currency(), {i for i, b in self._books.items() if b.position}
+        self._remember_given(given)
         return at_day_open[0], at_day_open[1], flat_peak
+
+    def _remember_given(self, given: Sequence[FillRecord]) -> None:
+        """Keep the fills booked at start as they were given (an inferred fill whole, or left out, as counted)."""
+        self._given = {}
+        seen: set[tuple[str, str]] = set()
+        for fill in given:
+            if (fill.instrument_id, fill.trade_id) not in seen:
+                seen.add((fill.instrument_id, fill.trade_id))
+                self._given.setdefault(fill.instrument_id, []).append(fill)
+        self._inferred_orders = {order_key(f) for f in given if is_inferred(f)}
+        for fill in given:  # a fill left out as superseded whole is still one the books know
+            self._booked.add((fill.instrument_id, fill.trade_id))
 
     def _realized_by_currency(self) -> dict[str, Fraction]:
         totals: dict[str, Fraction] = {}

@@ -9,6 +9,7 @@ real runtime process.
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
@@ -17,6 +18,7 @@ import pytest
 
 from livestrat.api.spec import LiveStrategySpec
 from strategy_runtime.ledger import FillRecord, RiskBaseline
+from strategy_runtime.ledger.records import inferred_trade_id
 from strategy_runtime.pnl import LINEAR, ContractTerms
 from strategy_runtime.risk.breach import Breach, from_denial, from_modify_rejection
 from strategy_runtime.risk.guard import GUARD_ID, RiskGuardConfig
@@ -197,6 +199,46 @@ def test_fills_before_the_start_are_booked_after_the_ledgers_history_each_trade_
     limits.start(clock_ns=at(hours=3))
     assert limits.check_pnl() is None
     assert limits.daily_pnl == usdt("-10.00")
+
+
+def of_order(record: FillRecord, order: str, trade_id: str) -> FillRecord:
+    return dataclasses.replace(record, venue_order_id=order, client_order_id=f"O-{order}", trade_id=trade_id)
+
+
+def test_an_inferred_fill_the_venue_s_trades_supersede_is_booked_once_across_a_restart():
+    # A start inferred the SELL of order V-9 (its trade list lacked the trade); the ledger holds it. The next
+    # start reconciles the venue's own trade of V-9: the book counts the 1 BTC sold once, as the ledger will.
+    bought = fill("BUY", "2", "100", at(hours=1))
+    sold = fill("SELL", "1", "110", at(hours=2))
+    inferred = of_order(sold, "V-9", inferred_trade_id("V-9", D("1")))
+    real = of_order(sold, "V-9", "T-900")
+    limits = tracker(PnlHistory(fills=[bought, inferred]), max_daily_loss=100)
+    limits.on_fill(real)  # start-up reconciliation
+    limits.start(clock_ns=at(hours=3))
+    book = limits.books[BTC]
+    assert (book.position, book.realized) == (1, 10)
+    assert limits.check_pnl() is None
+    assert limits.daily_pnl == usdt("10.00")
+
+    limits.on_fill(inferred)  # the node infers it again: still once
+    assert (limits.books[BTC].position, limits.books[BTC].realized) == (1, 10)
+
+
+def test_the_venue_s_trades_arriving_after_the_start_book_the_instrument_again_without_the_inferred_part():
+    bought = fill("BUY", "2", "100", at(hours=1))
+    sold = fill("SELL", "1", "110", at(hours=2))
+    limits = tracker(PnlHistory(fills=[bought]), max_daily_loss=100)
+    limits.start(clock_ns=at(hours=3))
+    limits.on_fill(of_order(sold, "V-9", inferred_trade_id("V-9", D("1"))))
+    assert limits.books[BTC].position == 1
+    first = dataclasses.replace(of_order(sold, "V-9", "T-901"), quantity=D("0.4"))
+    limits.on_fill(first)  # part of the order's trades: the inferred fill counts the other 0.6
+    assert (limits.books[BTC].position, limits.books[BTC].realized) == (1, 10)
+    limits.on_fill(dataclasses.replace(of_order(sold, "V-9", "T-902"), quantity=D("0.6"), price=D("120")))
+    # the venue's two trades replace the inferred fill: 0.4 at 110 and 0.6 at 120 against an average of 100
+    assert (limits.books[BTC].position, limits.books[BTC].realized) == (1, 16)
+    assert limits.check_pnl() is None
+    assert limits.daily_pnl == usdt("16.00")
 
 
 # --------------------------------------------------------------------------- currencies and contracts
