@@ -30,6 +30,11 @@ idempotent key makes the overlap harmless). A fill NautilusTrader *inferred* fro
 status report (the venue said "filled" without reporting the trades) carries a random trade id
 that changes at every restart; it is recorded under a deterministic, marked id instead
 (``ledger.records.inferred_trade_id``, ``INFERRED-<venue order id>-<cumulative quantity>``).
+When the venue's own trades of such an order come (the next start, or this run: a reconciliation
+report that lists them, which NautilusTrader then skips as "predating" its inferred fill), they are
+recorded as well (as the reconciliation listed them, ``live.reconciliation.LISTED_TRADES_TOPIC``, or reconciled
+them, ``reports.execution.*``), and the ledger and the risk guard's book let them
+supersede the inferred fill (``ledger.supersede``): the execution counts once.
 
 ``trading_state()`` turns the node's cache and portfolio into the API's ``TradingState``
 whenever the status pusher, ``/state`` or ``/metrics`` asks: nothing is computed per event
@@ -50,13 +55,16 @@ from typing import Any
 
 from nautilus_trader.common.actor import Actor
 from nautilus_trader.common.config import ActorConfig
+from nautilus_trader.execution.reports import ExecutionMassStatus, FillReport
+from nautilus_trader.model.enums import OrderSide
 from nautilus_trader.model.events import OrderCanceled, OrderDenied, OrderExpired, OrderFilled, OrderRejected
 from nautilus_trader.model.identifiers import ComponentId, InstrumentId
 
 from livestrat.api.status import Fill, Position, ReplayProgress, TradingState
 from strategy_runtime import portfolio_view
-from strategy_runtime.ledger import FillRecord, Ledger, from_order_filled
+from strategy_runtime.ledger import FillRecord, Ledger, Side, from_order_filled
 from strategy_runtime.ledger.records import inferred_trade_id
+from strategy_runtime.live.reconciliation import LISTED_TRADES_TOPIC
 from strategy_runtime.orders_view import working_orders
 from strategy_runtime.risk.arrivals import Arrivals
 from strategy_runtime.risk.gate import EXEC_EVENTS_ENDPOINT
@@ -69,6 +77,8 @@ REPORTER_ID = "LivestratReporter"
 ORDER_TOPIC = "events.order.*"
 POSITION_TOPIC = "events.position.*"
 ACCOUNT_TOPIC = "events.account.*"
+# What the live execution engine reconciled: an ExecutionMassStatus at start, single reports afterwards (1.231).
+REPORTS_TOPIC = "reports.execution.*"
 # LiveExecutionEngine's method that makes a fill out of an order status report (private in
 # NautilusTrader 1.231, live/execution_engine.py); pinned by tests/runtime/test_nautilus_pins.py.
 INFERRED_FILL_METHOD = "_generate_inferred_fill"
@@ -123,6 +133,11 @@ class Reporter(Actor):
         self._listeners: list[FillListener] = []
         # OrderFilled event id -> the deterministic trade id of a fill NautilusTrader inferred.
         self._inferred: dict[Any, str] = {}
+        # (instrument id, venue order id) of the orders this run inferred a fill of: their venue trades are recorded;
+        # the venue's trades reconciliation listed, by order and trade id; (instrument id, trade id) of those recorded.
+        self._inferred_orders: set[tuple[str, str]] = set()
+        self._listed: dict[tuple[str, str], dict[str, FillReport]] = {}
+        self._recorded_listed: set[tuple[str, str]] = set()
         # OrderFilled event id of a position alignment -> (what the ledger lacks of it, signed; its trade id).
         self._alignments: dict[Any, tuple[Decimal, str]] = {}
         # The signed net position the one book holds for an instrument (set by the runtime: the risk guard's books).
@@ -180,6 +195,8 @@ class Reporter(Actor):
                     return self._aligning(fill, instrument, before)
                 trade_id = inferred_trade_id(report.venue_order_id.value, report.filled_qty.as_decimal())
                 self._inferred[fill.id] = trade_id
+                order_key = (instrument.id.value, report.venue_order_id.value)
+                self._inferred_orders.add(order_key)
                 logger.warning(
                     "reporter: the venue reported order %s (%s) filled to %s without the trades; NautilusTrader "
                     "inferred a fill of %s at %s, recorded in the ledger as %s",
@@ -190,6 +207,7 @@ class Reporter(Actor):
                     fill.last_px,
                     trade_id,
                 )
+                self._record_listed(order_key)  # the venue's trades of it, if reconciliation listed them already
                 return fill
 
             setattr(exec_engine, INFERRED_FILL_METHOD, generate_inferred_fill)
@@ -235,6 +253,8 @@ class Reporter(Actor):
         self.msgbus.subscribe(ORDER_TOPIC, self._on_order_event)
         self.msgbus.subscribe(POSITION_TOPIC, self._on_position_event)
         self.msgbus.subscribe(ACCOUNT_TOPIC, self._on_account_event)
+        self.msgbus.subscribe(REPORTS_TOPIC, self._on_reconciled)
+        self.msgbus.subscribe(f"{LISTED_TRADES_TOPIC}.*", self._on_reconciled)
         self._subscribed = True
 
     def record_cached_fills(self) -> int:
@@ -261,6 +281,8 @@ class Reporter(Actor):
         self.msgbus.unsubscribe(ORDER_TOPIC, self._on_order_event)
         self.msgbus.unsubscribe(POSITION_TOPIC, self._on_position_event)
         self.msgbus.unsubscribe(ACCOUNT_TOPIC, self._on_account_event)
+        self.msgbus.unsubscribe(REPORTS_TOPIC, self._on_reconciled)
+        self.msgbus.unsubscribe(f"{LISTED_TRADES_TOPIC}.*", self._on_reconciled)
         self._subscribed = False
 
     # ------------------------------------------------------------------ handlers
@@ -363,6 +385,77 @@ class Reporter(Actor):
                 listener(record)
             except Exception:
                 logger.exception("reporter: a fill listener failed on %s", record.trade_id)
+
+    def _on_reconciled(self, message: object) -> None:
+        """The venue's trades a reconciliation listed (``LISTED_TRADES_TOPIC``: as the venue answered, before the
+        engine drops the reports of an order it holds already) or reconciled (``REPORTS_TOPIC``): those of an order
+        this run inferred a fill of are recorded (the engine skips them once it has inferred the fill), so that they
+        supersede the inferred fill now rather than at the next start."""
+        if isinstance(message, ExecutionMassStatus):
+            reports = [r for fills in message.fill_reports.values() for r in fills]
+        elif isinstance(message, FillReport):
+            reports = [message]
+        elif isinstance(message, list):
+            reports = [r for r in message if isinstance(r, FillReport)]
+        else:
+            return
+        orders = set()
+        for report in reports:
+            order = (report.instrument_id.value, report.venue_order_id.value)
+            self._listed.setdefault(order, {})[report.trade_id.value] = report
+            orders.add(order)
+        for order in orders:
+            self._record_listed(order)
+
+    def _record_listed(self, order: tuple[str, str]) -> None:
+        if order not in self._inferred_orders:
+            return
+        for trade_id, report in self._listed.get(order, {}).items():
+            if (order[0], trade_id) in self._recorded_listed:
+                continue
+            self._recorded_listed.add((order[0], trade_id))
+            try:
+                record = self._record_of_report(report)
+                self._write(record)
+            except Exception:
+                self.fills_not_recorded += 1
+                logger.exception("reporter: venue trade %s NOT recorded in the ledger: %r", report.trade_id, report)
+                continue
+            self._tell_listeners(record)
+            logger.warning(
+                "reporter: the venue's trade %s of order %s (%s %s %s @ %s), which NautilusTrader filled by inference, "
+                "came in a reconciliation report: recorded; it supersedes the inferred fill",
+                report.trade_id,
+                report.venue_order_id,
+                record.side.value,
+                report.last_qty,
+                report.instrument_id,
+                report.last_px,
+            )
+
+    def _record_of_report(self, report: FillReport) -> FillRecord:
+        """The ledger's record of a venue's trade as a reconciliation report carries it (no OrderFilled: the engine
+        did not apply it), with its order's ids and position as the node holds them."""
+        client_order_id = report.client_order_id or self.cache.client_order_id(report.venue_order_id)
+        instrument = self.cache.instrument(report.instrument_id)
+        position_id = self.cache.position_id(client_order_id) if client_order_id is not None else None
+        return FillRecord(
+            strategy_key=self._strategy_key,
+            trade_id=report.trade_id.value,
+            client_order_id=(client_order_id or report.venue_order_id).value,
+            venue_order_id=report.venue_order_id.value,
+            instrument_id=report.instrument_id.value,
+            side=Side.BUY if report.order_side == OrderSide.BUY else Side.SELL,
+            quantity=report.last_qty.as_decimal(),
+            price=report.last_px.as_decimal(),
+            commission=report.commission.as_decimal(),
+            commission_currency=report.commission.currency.code,
+            ts_event=report.ts_event,
+            ts_init=report.ts_init,
+            position_id=position_id.value if position_id is not None else None,
+            account_id=report.account_id.value if report.account_id is not None else None,
+            quote_currency=instrument.quote_currency.code if instrument is not None else None,
+        )
 
     def _on_position_event(self, _event: object) -> None:
         self.position_events += 1

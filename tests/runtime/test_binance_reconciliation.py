@@ -12,6 +12,7 @@ against the emulator.
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 
 import pytest
@@ -127,3 +128,72 @@ async def test_a_live_node_reconciles_every_fill_the_venue_reports_not_only_the_
         assert status._fill_reports == {"V-1": ["a fill of an earlier lifecycle"]}
     finally:
         node.dispose()
+
+
+@pytest.mark.parametrize("account_type", ["spot", "usdtFutures"])
+async def test_a_live_node_asks_the_venue_for_its_trades_then_its_order_statuses_not_side_by_side(account_type):
+    from strategy_runtime.live.reconciliation import MASS_STATUS_METHOD
+
+    instrument = "BTCUSDT.BINANCE" if account_type == "spot" else "BTCUSDT-PERP.BINANCE"
+    node = await build_without_connecting(
+        live_config(live_manifest("binance", account_type, instrument)), FAKE_CREDENTIALS
+    )
+    try:
+        client = exec_client(node)
+        asked: list[str] = []
+
+        def recording(what: str, answer: list):
+            async def ask(command):
+                asked.append(what)
+                await asyncio.sleep(0)  # side by side, the others would go now
+                asked.append(f"{what} answered")
+                return answer
+
+            return ask
+
+        client.generate_fill_reports = recording("trades", [])
+        client.generate_order_status_reports = recording("statuses", [])
+        client.generate_position_status_reports = recording("positions", [])
+        status = await getattr(client, MASS_STATUS_METHOD)(None)
+        assert status is not None
+        assert asked == [
+            "trades",
+            "trades answered",
+            "statuses",
+            "statuses answered",
+            "positions",
+            "positions answered",
+        ]
+    finally:
+        node.dispose()
+
+
+def _trade(order: str, trade_id: str, qty: str):
+    from types import SimpleNamespace
+
+    from nautilus_trader.model.objects import Quantity
+
+    return SimpleNamespace(venue_order_id=order, trade_id=trade_id, last_qty=Quantity.from_str(qty))
+
+
+def _status(order: str, filled: str):
+    from types import SimpleNamespace
+
+    from nautilus_trader.model.objects import Quantity
+
+    return SimpleNamespace(venue_order_id=order, filled_qty=Quantity.from_str(filled), instrument_id="BTCUSDT.BINANCE")
+
+
+def test_asked_again_an_order_keeps_only_the_trades_its_status_accounts_for():
+    from strategy_runtime.live.reconciliation import behind, catch_up
+
+    # V-1's status says 0.003 filled, the trade list gave 0.001 of it; V-2 agrees with its trades
+    statuses = [_status("V-1", "0.003"), _status("V-1", "0.001"), _status("V-2", "0.002")]
+    listed = [_trade("V-1", "1", "0.001"), _trade("V-2", "2", "0.002")]
+    (ahead,) = behind(statuses, listed)  # one per order: the furthest status
+    assert (ahead.venue_order_id, str(ahead.filled_qty)) == ("V-1", "0.003")
+    # asked again: two more trades of V-1 the status accounts for, and a later one it does not (left for the
+    # stream or the next start: taking it would put the trades ahead of the status)
+    again = [*listed, _trade("V-1", "3", "0.001"), _trade("V-1", "4", "0.001"), _trade("V-1", "5", "0.001")]
+    added = catch_up(ahead, [t for t in listed if t.venue_order_id == "V-1"], again)
+    assert [t.trade_id for t in added] == ["3", "4"]

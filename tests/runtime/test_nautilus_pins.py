@@ -37,6 +37,7 @@ from nautilus_trader.model.objects import Money, Price, Quantity
 from nautilus_trader.test_kit.providers import TestInstrumentProvider
 from nautilus_trader.trading.strategy import Strategy
 
+from strategy_runtime.live import reconciliation
 from strategy_runtime.node import SHUTDOWN_TOPIC, build_node
 from strategy_runtime.paper.catalog import prepare_catalog
 from strategy_runtime.paper.replay import REPLAY_CLIENT_ID
@@ -119,6 +120,25 @@ def test_the_inferred_fill_hook_is_where_reconciliation_makes_inferred_fills():
     # reporter wraps the engine's method itself, so any caller is covered.
     source = inspect.getsource(LiveExecutionEngine._handle_fill_quantity_mismatch)
     assert f"self.{reporter.INFERRED_FILL_METHOD}(order, report, instrument)" in source
+
+
+def test_the_mass_status_the_runtime_asks_in_turn_is_asked_side_by_side_by_nautilus_trader():
+    # live/reconciliation.py replaces LiveExecutionClient.generate_mass_status(lookback_mins) on a live node's
+    # execution clients: 1.231 gathers the order statuses, the trades and the positions concurrently, and the
+    # engine reconciles a status ahead of its trades (inferred fill) and trades ahead of their status (ignored
+    # for a NEW order; a failed reconciliation for a PARTIALLY_FILLED one) differently.
+    from nautilus_trader.live.execution_client import LiveExecutionClient
+
+    method = getattr(LiveExecutionClient, reconciliation.MASS_STATUS_METHOD)
+    assert list(inspect.signature(method).parameters) == ["self", "lookback_mins"]
+    source = inspect.getsource(method)
+    assert "await asyncio.gather(" in source
+    for asked in ("generate_order_status_reports", "generate_fill_reports", "generate_position_status_reports"):
+        assert f"self.{asked}(" in source
+    engine = inspect.getsource(LiveExecutionEngine._handle_order_status_transitions)
+    assert "if report.order_status == OrderStatus.ACCEPTED:" in engine  # returns before the trades are reconciled
+    mismatch = inspect.getsource(LiveExecutionEngine._handle_fill_quantity_mismatch)
+    assert "if report.filled_qty < order.filled_qty:" in mismatch and "return False  # Failed" in mismatch
 
 
 def test_the_stock_sandbox_client_sets_up_only_what_the_fixed_client_does():
