@@ -105,6 +105,21 @@ def _merged(spans: Iterable[tuple[Decimal, Decimal]]) -> list[tuple[Decimal, Dec
     return merged
 
 
+def counted_quantities(inferred: Iterable[FillRecord], traded: Decimal) -> list[tuple[FillRecord, Decimal]]:
+    """What of each inferred fill of one venue order counts (the module docstring's rule), given ``traded``: the total
+    quantity of the venue's own trades of the order. In the rule's order: by cumulative quantity, then trade id."""
+    ordered = sorted(inferred, key=lambda f: (inferred_cumulative(f), f.trade_id))
+    covered = [(Decimal(0), traded)]
+    result = []
+    for fill in ordered:
+        high = inferred_cumulative(fill)
+        assert high is not None
+        low = high - fill.quantity
+        result.append((fill, min(fill.quantity, _uncovered(low, high, _merged(covered)))))
+        covered.append((low, high))
+    return result
+
+
 def supersessions(order_fills: Iterable[FillRecord]) -> list[Supersession]:
     """What of each inferred fill of one venue order counts (the module docstring's rule).
 
@@ -114,25 +129,30 @@ def supersessions(order_fills: Iterable[FillRecord]) -> list[Supersession]:
     for fill in order_fills:
         unique.setdefault(fill.trade_id, fill)
     trades = sorted((f for f in unique.values() if not is_inferred(f)), key=lambda f: (f.ts_event, f.trade_id))
-    inferred = sorted(
-        (f for f in unique.values() if is_inferred(f)), key=lambda f: (inferred_cumulative(f), f.trade_id)
-    )
     by = tuple(f.trade_id for f in trades)
-    covered = [(Decimal(0), sum((f.quantity for f in trades), Decimal(0)))]
-    result = []
-    for fill in inferred:
-        high = inferred_cumulative(fill)
-        assert high is not None
-        low = high - fill.quantity
-        counted = min(fill.quantity, _uncovered(low, high, _merged(covered)))
-        covered.append((low, high))
-        result.append(Supersession(fill, counted, by if counted < fill.quantity else ()))
-    return result
+    counted = counted_quantities(
+        (f for f in unique.values() if is_inferred(f)), sum((f.quantity for f in trades), Decimal(0))
+    )
+    return [Supersession(fill, c, by if c < fill.quantity else ()) for fill, c in counted]
+
+
+def by_order(fills: Iterable[FillRecord]) -> dict[OrderKey, list[FillRecord]]:
+    """The fills of every venue order with an inferred fill among ``fills``, in their order: two passes, each fill's
+    order named once per pass."""
+    fills = list(fills)
+    inferred = {order_key(f) for f in fills if is_inferred(f)}
+    grouped: dict[OrderKey, list[FillRecord]] = {}
+    if inferred:
+        for fill in fills:
+            if (key := order_key(fill)) in inferred:
+                grouped.setdefault(key, []).append(fill)
+    return grouped
 
 
 def effective(fills: Sequence[FillRecord]) -> list[FillRecord]:
     """``fills`` (in their order, each trade id once: the first) with every inferred fill as it counts: whole,
-    smaller, or left out. What the ledger's ``fills`` table holds of the same fills."""
+    smaller, or left out. What the ledger's ``fills`` table holds of the same fills. Linear in ``fills``: each
+    fill's order is looked up once per pass, whatever the number of orders with an inferred fill."""
     unique: list[FillRecord] = []
     seen: set[tuple[str, str, str]] = set()
     for fill in fills:
@@ -140,12 +160,12 @@ def effective(fills: Sequence[FillRecord]) -> list[FillRecord]:
         if key not in seen:
             seen.add(key)
             unique.append(fill)
-    orders = {order_key(f) for f in unique if is_inferred(f)}
-    if not orders:
+    grouped = by_order(unique)
+    if not grouped:
         return unique
     counted: dict[tuple[str, str, str], FillRecord | None] = {}
-    for order in orders:
-        for s in supersessions(f for f in unique if order_key(f) == order):
+    for order_fills in grouped.values():
+        for s in supersessions(order_fills):
             counted[(s.fill.strategy_key, s.fill.instrument_id, s.fill.trade_id)] = s.counted_fill
     result = []
     for fill in unique:

@@ -24,9 +24,14 @@ over: a restarted replay relives its catalog from the start, the same PnL path.
 
 **Inferred fills superseded** (live): the books follow the ledger's rule (``ledger.supersede``): a fill
 NautilusTrader inferred counts only what the venue's own trades of its order do not cover. The ledger's
-history and the fills of start-up reconciliation are booked as the rule counts them; afterwards, a
-fill that changes what an inferred fill counts (a trade of its order, or an inferred fill itself)
-books its instrument again from the fills it holds (a live tracker keeps them for that).
+history and the fills of start-up reconciliation are booked as the rule counts them (the fills grouped
+by venue order once). Afterwards a fill is booked in one step unless it changes what an inferred fill
+counts (a trade of its order, or an inferred fill with a lower cumulative quantity); only then is its
+instrument booked again, from a copy of its book taken just before the oldest inferred fill of it that
+still counts something, through the fills given since (kept for that, and dropped once no inferred fill
+of the instrument counts anything). The tracker keeps the inferred fills of the orders that have one,
+and for every order the total of the venue's trades of it booked (an order's inferred fill can come
+after some of its trades: the open-order check during a run).
 
 The clock is injected (``now``, for the time of a breach); the market's time comes with the data
 (``advance``, and ``clock_ns`` at ``start``): the tracker never reads a clock of its own.
@@ -43,8 +48,9 @@ from decimal import Decimal
 from fractions import Fraction
 from types import MappingProxyType
 
+from strategy_runtime.ledger import supersede
 from strategy_runtime.ledger.records import FillRecord, RiskBaseline
-from strategy_runtime.ledger.supersede import OrderKey, effective, is_inferred, order_key
+from strategy_runtime.ledger.supersede import OrderKey, Supersession, counted_quantities, is_inferred
 from strategy_runtime.pnl import LINEAR, ContractTerms, PnlBook
 from strategy_runtime.portfolio_view import Amounts
 from strategy_runtime.risk.breach import MAX_DAILY_LOSS, MAX_DRAWDOWN, MAX_POSITION, Breach
@@ -134,10 +140,14 @@ class LimitsTracker:
         self._terms: Callable[[str], ContractTerms] = linear
         self._books: dict[str, PnlBook] = {}
         self._booked: set[tuple[str, str]] = set()  # (instrument, trade id) of every fill booked
-        # Live: every fill booked, as given, by instrument (to book an instrument again when an inferred fill is
-        # superseded), and the venue orders with an inferred fill (``ledger.supersede``).
-        self._given: dict[str, list[FillRecord]] | None = {} if history is not None else None
-        self._inferred_orders: set[OrderKey] = set()
+        # Live (``ledger.supersede``): the inferred fills of each venue order with one, as given; the venue's trades
+        # booked of every order (their total quantity); what each inferred fill counts, by (instrument, trade id);
+        # and, by instrument with an inferred fill that still counts something, its book just before the oldest
+        # such fill and the fills given since (to book it again when what an inferred fill counts changes).
+        self._inferred: dict[OrderKey, list[FillRecord]] = {}
+        self._traded: dict[OrderKey, Decimal] = {}
+        self._counted: dict[tuple[str, str], Decimal] = {}
+        self._since: dict[str, tuple[PnlBook, list[FillRecord]]] = {}
         self._early_fills: list[FillRecord] = []  # fills that came before start
         self._started = False
         self._realized: dict[str, Mark] = {}  # by instrument id
@@ -222,33 +232,96 @@ class LimitsTracker:
         if not self._started:
             self._early_fills.append(fill)  # booked at start, after the ledger's history
             return
-        if self._given is not None and (is_inferred(fill) or order_key(fill) in self._inferred_orders):
-            self._book_superseding(fill)
+        if self._history is not None:
+            self._book_live(fill)
             return
         self._book(fill)
 
-    def _book_superseding(self, fill: FillRecord) -> None:
-        """Book ``fill``, of a venue order with an inferred fill: the instrument's book again from every fill it was
-        given, each inferred fill counted as the rule says (``ledger.supersede``)."""
-        assert self._given is not None
+    def _book_live(self, fill: FillRecord) -> None:
+        """Book ``fill`` as the rule counts it: in one step, unless it changes what an inferred fill counts."""
         key = (fill.instrument_id, fill.trade_id)
         if key in self._booked:
-            return
+            return  # a fill the ledger already held (a replay, a reconciliation at restart)
         self._booked.add(key)
+        order = self._take(fill)
+        if order in self._inferred and self._recount(order):
+            self._book_again(fill)
+        else:
+            self._book_counted(fill)
+
+    def _take(self, fill: FillRecord) -> OrderKey:
+        """Note ``fill`` by its venue order: an inferred fill kept, a venue's trade added to its order's total."""
+        order = supersede.order_key(fill)
         if is_inferred(fill):
-            self._inferred_orders.add(order_key(fill))
-        given = self._given.setdefault(fill.instrument_id, [])
-        given.append(fill)
-        book = self._books.get(fill.instrument_id)
-        before = (book.position, book.net_realized) if book is not None else (Fraction(0), Fraction(0))
-        book = self._books[fill.instrument_id] = PnlBook(self._terms(fill.instrument_id))
-        for counted in effective(given):
+            self._inferred.setdefault(order, []).append(fill)
+        else:
+            self._traded[order] = self._traded.get(order, Decimal(0)) + fill.quantity
+        return order
+
+    def _recount(self, order: OrderKey) -> bool:
+        """What each inferred fill of ``order`` counts now; whether that changed for one booked already."""
+        changed = False
+        for fill, counted in counted_quantities(self._inferred[order], self._traded.get(order, Decimal(0))):
+            key = (fill.instrument_id, fill.trade_id)
+            changed = changed or self._counted.get(key, counted) != counted
+            self._counted[key] = counted
+        return changed
+
+    def _as_counted(self, fill: FillRecord) -> FillRecord | None:
+        """``fill`` as it counts: itself, or an inferred fill smaller or left out (None)."""
+        counted = self._counted.get((fill.instrument_id, fill.trade_id)) if is_inferred(fill) else None
+        return fill if counted is None else Supersession(fill, counted).counted_fill
+
+    def _pending(self, fill: FillRecord) -> bool:
+        """An inferred fill that still counts something: what it counts may go down."""
+        return is_inferred(fill) and self._counted.get((fill.instrument_id, fill.trade_id), Decimal(0)) > 0
+
+    def _book_counted(self, fill: FillRecord) -> FillRecord | None:
+        """Book ``fill`` as it counts now, after what its instrument's book holds; returns what was booked."""
+        instrument = fill.instrument_id
+        book = self._books.get(instrument)
+        if book is None:
+            book = self._books[instrument] = PnlBook(self._terms(instrument))
+        since = self._since.get(instrument)
+        if since is None and self._pending(fill):
+            since = self._since[instrument] = (book.copy(), [])
+        if since is not None:
+            since[1].append(fill)
+        counted = self._as_counted(fill)
+        if counted is not None:
             book.apply(counted)
-        self._realized[fill.instrument_id] = (book.currency or "", float(book.net_realized))
-        if not is_inferred(fill) and (book.position, book.net_realized) != before:
+            self._realized[instrument] = (book.currency or "", float(book.net_realized))
+        return counted
+
+    def _book_again(self, fill: FillRecord) -> None:
+        """Book ``fill``, which changed what an inferred fill of its instrument counts: the instrument's book again
+        from just before the oldest inferred fill that counted something, each fill since as it counts now."""
+        instrument = fill.instrument_id
+        # What an inferred fill counts only goes down, so the one that changed counted something: its instrument
+        # has a copy of its book from before it.
+        checkpoint, given = self._since[instrument]
+        given.append(fill)
+        book = checkpoint.copy()
+        first: PnlBook | None = None
+        rest: list[FillRecord] = []
+        for record in given:
+            if first is None and self._pending(record):
+                first = book.copy()
+            if first is not None:
+                rest.append(record)
+            if (counted := self._as_counted(record)) is not None:
+                book.apply(counted)
+        before = self._books[instrument]
+        self._books[instrument] = book
+        if first is None:
+            del self._since[instrument]  # no inferred fill of it counts anything now: nothing to book again
+        else:
+            self._since[instrument] = (first, rest)
+        self._realized[instrument] = (book.currency or "", float(book.net_realized))
+        if (book.position, book.net_realized) != (before.position, before.net_realized):
             logger.info(
                 "risk guard: %s booked again from %d fill(s): trade %s of order %s supersedes what was inferred of it",
-                fill.instrument_id,
+                instrument,
                 len(given),
                 fill.trade_id,
                 fill.venue_order_id,
@@ -259,8 +332,6 @@ class LimitsTracker:
         if key in self._booked:
             return False  # a fill the ledger already held (a replay, a reconciliation at restart)
         self._booked.add(key)
-        if self._given is not None:
-            self._given.setdefault(fill.instrument_id, []).append(fill)
         book = self._books.get(fill.instrument_id)
         if book is None:
             book = self._books[fill.instrument_id] = PnlBook(self._terms(fill.instrument_id))
@@ -283,12 +354,19 @@ class LimitsTracker:
         today = (self._day or 0) * NANOS_PER_DAY
         at_day_open: tuple[dict[str, Fraction], set[str]] | None = None
         flat_peak: dict[str, Fraction] = {}
-        given = (*history.fills, *early)
-        for fill in effective(given):  # each inferred fill as the ledger counts it (``ledger.supersede``)
+        given: list[FillRecord] = []
+        for fill in (*history.fills, *early):  # each trade once, each venue order named once
+            if (fill.instrument_id, fill.trade_id) not in self._booked:
+                self._booked.add((fill.instrument_id, fill.trade_id))
+                given.append(fill)
+                self._take(fill)
+        for order in self._inferred:
+            self._recount(order)
+        for fill in given:  # each inferred fill as the ledger counts it (``ledger.supersede``)
             if at_day_open is None and fill.ts_event >= today:
                 at_day_open = self._realized_by_currency(), {i for i, b in self._books.items() if b.position}
-            if not self._book(fill):
-                continue
+            if self._book_counted(fill) is None:
+                continue  # superseded whole
             currency = self._books[fill.instrument_id].currency or ""
             same = [b for b in self._books.values() if (b.currency or "") == currency]
             if all(b.position == 0 for b in same):
@@ -296,20 +374,7 @@ class LimitsTracker:
                 flat_peak[currency] = max(flat_peak.get(currency, Fraction(0)), realized)
         if at_day_open is None:
             at_day_open = self._realized_by_currency(), {i for i, b in self._books.items() if b.position}
-        self._remember_given(given)
         return at_day_open[0], at_day_open[1], flat_peak
-
-    def _remember_given(self, given: Sequence[FillRecord]) -> None:
-        """Keep the fills booked at start as they were given (an inferred fill whole, or left out, as counted)."""
-        self._given = {}
-        seen: set[tuple[str, str]] = set()
-        for fill in given:
-            if (fill.instrument_id, fill.trade_id) not in seen:
-                seen.add((fill.instrument_id, fill.trade_id))
-                self._given.setdefault(fill.instrument_id, []).append(fill)
-        self._inferred_orders = {order_key(f) for f in given if is_inferred(f)}
-        for fill in given:  # a fill left out as superseded whole is still one the books know
-            self._booked.add((fill.instrument_id, fill.trade_id))
 
     def _realized_by_currency(self) -> dict[str, Fraction]:
         totals: dict[str, Fraction] = {}

@@ -13,13 +13,14 @@ import dataclasses
 import itertools
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
+from fractions import Fraction
 
 import pytest
 
 from livestrat.api.spec import LiveStrategySpec
-from strategy_runtime.ledger import FillRecord, RiskBaseline
+from strategy_runtime.ledger import FillRecord, RiskBaseline, supersede
 from strategy_runtime.ledger.records import inferred_trade_id
-from strategy_runtime.pnl import LINEAR, ContractTerms
+from strategy_runtime.pnl import LINEAR, ContractTerms, PnlBook
 from strategy_runtime.risk.breach import Breach, from_denial, from_modify_rejection
 from strategy_runtime.risk.guard import GUARD_ID, RiskGuardConfig
 from strategy_runtime.risk.limits import LimitsTracker, PnlHistory
@@ -239,6 +240,97 @@ def test_the_venue_s_trades_arriving_after_the_start_book_the_instrument_again_w
     assert (limits.books[BTC].position, limits.books[BTC].realized) == (1, 16)
     assert limits.check_pnl() is None
     assert limits.daily_pnl == usdt("16.00")
+
+
+class Calls:
+    """How often the guard's book and the supersede rule were asked to work (call counts, never a timing)."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.applied = 0
+        self.keyed = 0
+        apply, key = PnlBook.apply, supersede.order_key
+
+        def counted_apply(book: PnlBook, record: FillRecord):
+            self.applied += 1
+            return apply(book, record)
+
+        def counted_key(record: FillRecord):
+            self.keyed += 1
+            return key(record)
+
+        monkeypatch.setattr(PnlBook, "apply", counted_apply)
+        monkeypatch.setattr(supersede, "order_key", counted_key)
+
+    def reset(self) -> None:
+        self.applied = self.keyed = 0
+
+
+def long_history(n: int, orders: int) -> tuple[list[FillRecord], list[FillRecord]]:
+    """``n`` fills of BTC, a buy then a sell of 1 by turns; ``orders`` of the sells were inferred by an earlier start
+    (the venue's allOrders reaches further back than its trade list) and their trades are in the ledger too. Returns
+    the history and the venue's trades of those orders."""
+    history, trades = [], []
+    every = n // orders
+    for i in range(n):
+        record = fill("BUY" if i % 2 == 0 else "SELL", "1", str(100 + i % 7), at(minutes=i))
+        if i % 2 and len(trades) < orders and i % every == 1:
+            order = f"V-OLD-{i}"
+            real = of_order(record, order, f"T-OLD-{i}")
+            history += [real, of_order(record, order, inferred_trade_id(order, D("1")))]
+            trades.append(real)
+        else:
+            history.append(record)
+    return history, trades
+
+
+def booked_from_scratch(fills: list[FillRecord]) -> tuple[Fraction, Fraction]:
+    book = PnlBook()
+    for counted in supersede.effective(fills):
+        book.apply(counted)
+    return book.position, book.net_realized
+
+
+def test_the_rule_groups_the_fills_by_order_once_whatever_the_number_of_inferred_orders(monkeypatch):
+    history, _ = long_history(2_000, orders=40)
+    calls = Calls(monkeypatch)
+    counted = supersede.effective(history)
+    assert len(counted) == len(history) - 40  # each inferred fill superseded whole by its trade
+    assert calls.keyed <= 2 * len(history)  # not once per fill and per inferred order
+
+
+def test_a_trade_of_an_order_once_inferred_books_one_fill_unless_what_counts_changes(monkeypatch):
+    # Old FILLED orders are inferred again at every start; their trades are in the ledger already. Booking the
+    # history, then trades of those orders (the venue lists them again) and a new inferred order's fills, does work
+    # in proportion to what changes: never the instrument's whole history for each trade.
+    history, trades = long_history(2_000, orders=20)
+    calls = Calls(monkeypatch)
+    limits = tracker(PnlHistory(fills=history), max_daily_loss=10_000)
+    limits.start(clock_ns=at(day=2))
+    assert calls.applied == len(history) - 20
+    assert calls.keyed <= 3 * len(history)
+
+    calls.reset()
+    for real in trades:
+        limits.on_fill(real)  # listed again: known
+        limits.on_fill(dataclasses.replace(real, trade_id=real.trade_id + "-b", quantity=D("0.5")))  # more of it
+    assert calls.applied == len(trades)  # one each for the new trades; the inferred fills counted 0 already
+
+    calls.reset()
+    sold = fill("SELL", "1", "120", at(day=1, hours=1))
+    inferred = of_order(sold, "V-NEW", inferred_trade_id("V-NEW", D("1")))
+    limits.on_fill(inferred)
+    later = [fill("BUY", "1", "110", at(day=1, hours=2)), fill("SELL", "1", "115", at(day=1, hours=3))]
+    for record in later:
+        limits.on_fill(record)
+    assert calls.applied == 3
+    calls.reset()
+    real = dataclasses.replace(of_order(sold, "V-NEW", "T-NEW"), price=D("121"))
+    limits.on_fill(real)  # supersedes the inferred fill: booked again from the inferred fill on, not from the start
+    assert calls.applied <= len(later) + 2
+    extra = [dataclasses.replace(t, trade_id=t.trade_id + "-b", quantity=D("0.5")) for t in trades]
+    everything = [*history, *extra, inferred, *later, real]
+    book = limits.books[BTC]
+    assert (book.position, book.net_realized) == booked_from_scratch(everything)
 
 
 # --------------------------------------------------------------------------- currencies and contracts
