@@ -371,7 +371,7 @@ class SqliteLedger(Ledger):
     def _insert_superseding_sync(self, fills: Sequence[FillRecord], orders: set[OrderKey]) -> Written:
         with self._fenced() as conn:
             superseded = {
-                f.trade_id
+                (f.strategy_key, f.instrument_id, f.trade_id)
                 for f in fills
                 if is_inferred(f)
                 and conn.execute(
@@ -379,7 +379,8 @@ class SqliteLedger(Ledger):
                     (f.strategy_key, f.instrument_id, f.trade_id),
                 ).fetchone()
             }
-            fresh = [f for f in fills if not (f.trade_id in superseded and is_inferred(f))]
+            # Binance's order ids (and so the inferred trade ids) are unique per instrument only.
+            fresh = [f for f in fills if (f.strategy_key, f.instrument_id, f.trade_id) not in superseded]
             new = self._insert_rows(conn, fresh)
             changes: list[Change] = []
             for order in sorted(orders):

@@ -9,6 +9,7 @@ them; what it was and what superseded it stay readable (``Ledger.superseded``).
 
 from __future__ import annotations
 
+import dataclasses
 from decimal import Decimal
 
 from strategy_runtime.ledger import FillRecord, Side
@@ -139,6 +140,26 @@ async def test_a_position_alignment_and_the_trades_of_other_orders_are_left_alon
         await flushed(ledger)
         assert {f.trade_id for f in await ledger.fills()} == {alignment.trade_id, "INFERRED-V-88-0.01", "T-1"}
         assert await ledger.superseded() == []
+
+
+async def test_an_inferred_fill_of_another_instrument_under_the_same_trade_id_is_stored(target):
+    # Binance's order ids are unique per symbol only: INFERRED-V-77-0.01 of ETH is not the BTC one of that id.
+    eth = dataclasses.replace(inferred(), instrument_id="ETHUSDT-PERP.BINANCE")
+    async with target.ledger() as first:
+        first.record(inferred())
+        first.record(trade(1, "0.004"))
+        first.record(trade(2, "0.006"))
+    async with target.ledger() as second:  # a start infers both again, in one batch: BTC's is superseded already
+        second.record(inferred())
+        second.record(eth)
+        await flushed(second)
+        fills = await second.fills()
+        assert [(f.instrument_id, f.trade_id) for f in fills] == [
+            ("BTCUSDT-PERP.BINANCE", "T-1"),
+            ("BTCUSDT-PERP.BINANCE", "T-2"),
+            ("ETHUSDT-PERP.BINANCE", "INFERRED-V-77-0.01"),
+        ]
+        assert second.lag().totals.rows == 1
 
 
 def test_inferred_fills_of_one_order_that_overlap_count_their_union_once():
