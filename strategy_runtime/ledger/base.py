@@ -291,6 +291,7 @@ class Ledger(ABC):
             self._lease.start(sent, grant.wait_seconds)
             self._fence_held = True
             self._inferred_orders = await self._inferred_order_keys()
+            await self._supersede_stored()
             await self._drain_spool()
         except BaseException:
             self._fence_held = False
@@ -326,6 +327,20 @@ class Ledger(ABC):
             f"; this run's fills are recorded as {self.fills_key}" if self._runs else "",
         )
         return self
+
+    async def _supersede_stored(self) -> None:
+        """Make every venue order the ledger holds an inferred fill of follow ``supersede``'s rule, in one fenced
+        transaction, each change logged: a ledger written before migration 7 can hold an inferred fill next to
+        the venue's trades of its order (both counted), which no later batch may touch. Run at every open, before
+        the count and the history are read: after the first it finds nothing to change."""
+        if not self._inferred_orders:
+            return
+        written = await self._insert_superseding((), self._inferred_orders)
+        for change in written.changes:
+            self._log_change(change)
+        self._inferred_orders.difference_update(
+            order_key(c.supersession.fill) for c in written.changes if c.supersession.counted == 0
+        )
 
     async def _drain_spool(self) -> None:
         """Commit what an earlier run left in the spool (before anything trades), then forget it."""

@@ -10,16 +10,20 @@ them; what it was and what superseded it stay readable (``Ledger.superseded``).
 from __future__ import annotations
 
 import dataclasses
+import logging
 from decimal import Decimal
 
 from strategy_runtime.ledger import FillRecord, Side
 from strategy_runtime.ledger.records import inferred_trade_id
+from strategy_runtime.ledger.sqlite import SqliteLedger
 from strategy_runtime.ledger.supersede import Supersession, effective, supersessions
+from strategy_runtime.ledger.writer import Written
 from strategy_runtime.pnl import recompute_pnl
-from tests.support.ledger import T0, make_fill
+from tests.support.ledger import KEY, T0, make_fill
 
 D = Decimal
 ORDER = "V-77"
+ALL_VERSIONS = [m.version for m in SqliteLedger.MIGRATIONS]
 
 
 def inferred(quantity: str = "0.010", cumulative: str = "0.010", order: str = ORDER) -> FillRecord:
@@ -140,6 +144,48 @@ async def test_a_position_alignment_and_the_trades_of_other_orders_are_left_alon
         await flushed(ledger)
         assert {f.trade_id for f in await ledger.fills()} == {alignment.trade_id, "INFERRED-V-88-0.01", "T-1"}
         assert await ledger.superseded() == []
+
+
+def schema_6(target):
+    """The ledger as a runtime before migration 7 ran it: schema 6, every fill stored as it came."""
+    base = type(target.ledger())
+
+    class Schema6(base):
+        MIGRATIONS = tuple(m for m in base.MIGRATIONS if m.version <= 6)
+
+        async def _write(self, fills):
+            return Written(await self._insert(fills))
+
+        async def _inferred_order_keys(self):
+            return set()
+
+        async def _supersede_stored(self):
+            pass
+
+    return Schema6(target.location, KEY)
+
+
+async def test_the_upgrade_to_schema_7_repairs_the_double_counts_an_older_runtime_stored(target, caplog):
+    other = make_fill(0)
+    async with schema_6(target) as old:  # an older runtime stored the inferred fill, and later its trades beside it
+        for fill in (other, inferred(), trade(1, "0.004"), trade(2, "0.006"), inferred("0.010", "0.010", "V-88")):
+            old.record(fill)
+    assert await target.schema_versions() == [1, 2, 3, 4, 5, 6]
+
+    with caplog.at_level(logging.WARNING, logger="livestrat.ledger"):
+        async with target.ledger() as upgraded:
+            fills = await upgraded.fills()
+            assert [f.trade_id for f in fills] == [other.trade_id, "T-1", "T-2", "INFERRED-V-88-0.01"]
+            assert await upgraded.count() == 4
+            assert await upgraded.superseded() == [Supersession(inferred(), D(0), ("T-1", "T-2"))]
+    assert [r.getMessage() for r in caplog.records if "INFERRED-V-77-0.01" in r.getMessage()] == [
+        "ledger: inferred fill INFERRED-V-77-0.01 (SELL 0.010 BTCUSDT-PERP.BINANCE, order O-77) superseded by the "
+        f"venue's trades T-1, T-2: it counts 0.000 (was 0.010) ({upgraded.describe()}; kept in superseded_fills)"
+    ]
+    assert await target.schema_versions() == ALL_VERSIONS
+
+    async with target.ledger() as again:  # nothing left to repair
+        assert [f.trade_id for f in await again.fills()] == [f.trade_id for f in fills]
 
 
 async def test_an_inferred_fill_of_another_instrument_under_the_same_trade_id_is_stored(target):
