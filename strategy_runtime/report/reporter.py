@@ -18,8 +18,13 @@ execution engine's event endpoint (``ExecEngine.process``) and keeps each ``Orde
 arrives until the bus delivers it. One the engine fails on (it raises through the endpoint in a
 paper node), and any still undelivered when the runtime flushes the ledger at its halt
 (``record_undelivered``), is recorded then: the same event object, completed by the engine as far
-as it got (its position id is set before the account is touched). A fill recorded that way is not
-recorded again when the bus delivers it late; the rest (listeners, last fill, counts) happens then.
+as it got (its position id is set before the account is touched). A fill of an order this run filled
+by inference is recorded as it reaches the endpoint: during a run the open-order check can meet a
+status ahead of a trade the user-data stream delivers late, and NautilusTrader then rejects that
+trade as an overfill (``ExecutionEngine._check_overfill``, 1.231: logged, never published); the
+ledger's rule lets it supersede the inferred fill at once rather than at the halt. A fill recorded
+that way is not recorded again when the bus delivers it late; the rest (listeners, last fill,
+counts) happens then.
 
 **Fills from start-up reconciliation.** A live node reconciles with the venue *before* its
 trader (and so this actor) starts: fills that happened while the pod was down (resting
@@ -176,6 +181,10 @@ class Reporter(Actor):
             def on_execution_event(event: Any) -> None:
                 if isinstance(event, OrderFilled):
                     self._undelivered[event.id] = event
+                    if (event.instrument_id.value, event.venue_order_id.value) in self._inferred_orders:
+                        # A trade of an order filled by inference: the engine may reject it as an overfill
+                        # (``_check_overfill``: never published); recorded now, the ledger's rule counts it once.
+                        self._record_early(event)
                 try:
                     events_handler(event)
                 except BaseException:
@@ -304,30 +313,39 @@ class Reporter(Actor):
     def record_undelivered(self) -> int:
         """Record every fill that reached the execution engine and that the bus has not delivered; how many."""
         pending, self._undelivered = self._undelivered, {}
-        for event_id, event in pending.items():
-            try:
-                record = self._record_of(event)
-                if record is None:
-                    continue  # a position alignment the ledger's book already holds
-                self._write(record)
-            except Exception:
-                # The fill happened at the venue whatever the ledger says: make it loud, keep it in the log.
-                self.fills_not_recorded += 1
-                logger.exception("reporter: fill %s NOT recorded in the ledger: %r", event.trade_id, event)
-                continue
-            self._recorded_early.add(event_id)
-            self._tell_listeners(record)
-            logger.warning(
-                "reporter: fill %s of order %s (%s %s %s @ %s) reached the node but not its books: recorded in the "
-                "ledger as the venue reported it",
-                event.trade_id,
-                event.client_order_id,
-                "BUY" if event.is_buy else "SELL",
-                event.last_qty,
-                event.instrument_id,
-                event.last_px,
-            )
+        for event in pending.values():
+            if event.id in self._recorded_early:
+                continue  # recorded as it reached the engine (a trade of an order filled by inference)
+            if self._record_early(event):
+                logger.warning(
+                    "reporter: fill %s of order %s (%s %s %s @ %s) reached the node but not its books: recorded in "
+                    "the ledger as the venue reported it",
+                    event.trade_id,
+                    event.client_order_id,
+                    "BUY" if event.is_buy else "SELL",
+                    event.last_qty,
+                    event.instrument_id,
+                    event.last_px,
+                )
         return len(pending)
+
+    def _record_early(self, event: OrderFilled) -> bool:
+        """Record ``event`` before (or without) the bus's delivery, once; whether it was recorded now."""
+        if event.id in self._recorded_early:
+            return False
+        try:
+            record = self._record_of(event)
+            if record is None:
+                return False  # a position alignment the ledger's book already holds
+            self._write(record)
+        except Exception:
+            # The fill happened at the venue whatever the ledger says: make it loud, keep it in the log.
+            self.fills_not_recorded += 1
+            logger.exception("reporter: fill %s NOT recorded in the ledger: %r", event.trade_id, event)
+            return False
+        self._recorded_early.add(event.id)
+        self._tell_listeners(record)
+        return True
 
     def _record_fill(self, event: OrderFilled) -> None:
         self.fills_seen += 1

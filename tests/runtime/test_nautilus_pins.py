@@ -309,3 +309,18 @@ def test_the_orders_made_up_to_align_a_position_carry_the_tag_the_reporter_knows
     source = inspect.getsource(LiveExecutionEngine)
     assert f'tags = ["{reporter.POSITION_ALIGNMENT_TAG}"]' in source
     assert "# Internal position diff alignment (synthetic fill)" in source
+
+
+def test_a_fill_beyond_its_order_s_quantity_is_rejected_before_it_is_published():
+    # reporter.py records a trade of an order filled by inference as it reaches ExecEngine.process: 1.231
+    # rejects one that would overfill the order (the inferred fill took its quantity) and returns before the
+    # event is published on the order topic, unless allow_overfills (the runtime leaves it off).
+    from pathlib import Path
+
+    source = (Path(nautilus_trader.__file__).parent / "execution" / "engine.pyx").read_text()
+    check = source.index("if not self._check_overfill(order, event):")
+    assert source[check:].startswith(
+        "if not self._check_overfill(order, event):\n                return  # Reject overfill, skip all processing"
+    )
+    assert check < source.index("self._msgbus.publish_c(\n            topic=self._get_order_events_topic(", check)
+    assert "return False  # Reject overfill" in source
