@@ -32,12 +32,24 @@ handles them very differently:
 
 So the runtime asks one thing after another, never side by side: the trades first, then the order
 statuses, so that a fill landing between them can only put a status ahead of its trades, never the
-reverse; then, for every order whose status is ahead of the trades listed for it (a fill that landed
-in between, or a trade list that lags the status, as Binance's can), the trades of its instrument once
-more, keeping of each such order only the trades the status accounts for (in the venue's order, up to
-its filled quantity), so the two still agree. What is still missing after that is inferred by the engine
-and superseded in the ledger when the trades come. The positions are asked last, as before. Pinned:
-``test_nautilus_pins`` checks that 1.231's method still asks side by side what this one asks in turn.
+reverse; then the positions, right away. Then, for the orders whose status is ahead of the trades listed
+for it *and* changed at or after the moment the trades were asked (``changed_since``: only those can
+have met a fill that landed in between; an older FILLED order whose trades are beyond the trade list's
+reach is ahead at every start, and asking again would find nothing), the trades once more, of every
+instrument in one question (NautilusTrader 1.231's Binance client asks every symbol whatever instrument
+it is given), keeping of each such order only the trades its status accounts for (in the venue's order,
+up to its filled quantity), so the two still agree. A failure of that second question is logged and
+reconciliation goes on without it. What is still missing after that is inferred by the engine and
+superseded in the ledger when the trades come. Pinned: ``test_nautilus_pins`` checks that 1.231's method
+still asks side by side what this one asks in turn.
+
+The positions stay exposed to a fill landing between the statuses and them (USD-M): the position report
+then runs ahead, the engine aligns the node's position with a made-up fill (``INFERRED-POSITION-…``,
+which belongs to no venue order and is not superseded), and the order's trade, on the user-data stream,
+counts the quantity a second time; the next start does not heal it while that trade is listed (the node's
+position then agrees with the venue's and no alignment is made). Asking the positions right after the
+statuses keeps that window as short as one answer; asking them before would turn the same race into an
+undercount (docs/runtime.md, "Reconciliation asks in turn").
 
 What this cannot prevent: the fill's own event on the user-data stream, which the client has open
 while it reconciles, reaches a node that does not know the order yet; NautilusTrader 1.231's Binance
@@ -52,6 +64,7 @@ lands between the queries, checked after the start that meets it and after the n
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from datetime import timedelta
 from decimal import Decimal
 from typing import Any
@@ -63,7 +76,6 @@ from nautilus_trader.execution.messages import (
     GeneratePositionStatusReports,
 )
 from nautilus_trader.execution.reports import ExecutionMassStatus, FillReport, OrderStatusReport
-from nautilus_trader.model.identifiers import InstrumentId
 
 logger = logging.getLogger("livestrat.reconciliation")
 
@@ -75,6 +87,9 @@ MASS_STATUS_METHOD = "generate_mass_status"
 # the reports of an order its cache holds already (``_deduplicate_mass_status_orders``) before it publishes the mass
 # status; the reporter records those of an order it inferred a fill of.
 LISTED_TRADES_TOPIC = "livestrat.reconciliation.trades"
+# How much earlier than the moment the trades were asked an order status may say it last changed and still be one that
+# met a fill landing after that moment (the venue stamps it with its own clock).
+CLOCK_TOLERANCE_NS = 1_000_000_000
 
 
 def keep_every_reported_fill(exec_engine: Any) -> None:
@@ -121,11 +136,60 @@ def catch_up(order: OrderStatusReport, known: list[FillReport], listed: list[Fil
     return added
 
 
+def changed_since(orders: list[OrderStatusReport], moment_ns: int) -> list[OrderStatusReport]:
+    """The order statuses last changed at or after ``moment_ns`` (less ``CLOCK_TOLERANCE_NS``: the venue's clock and
+    this one differ): only those can have met a fill that landed after the trades were asked."""
+    return [o for o in orders if o.ts_last >= moment_ns - CLOCK_TOLERANCE_NS]
+
+
+async def _catch_up(
+    client: Any,
+    fills_command: Callable[[], Any],
+    orders: list[OrderStatusReport],
+    fills: list[FillReport],
+    asked_at: int,
+) -> list[FillReport]:
+    """The trades to add for the statuses ahead of the trades listed, that changed after those were asked: the trades
+    asked once more (of every instrument: NautilusTrader 1.231's Binance client asks every symbol whatever it is
+    given), as each status accounts for them. A failure to ask is logged: reconciliation goes on without them."""
+    ahead = behind(changed_since(orders, asked_at), fills)
+    if not ahead:
+        return []
+    try:
+        listed = list(await client.generate_fill_reports(fills_command()))
+    except Exception as exc:
+        logger.warning(
+            "reconciliation: %d order status(es) ahead of the trades listed; asking the trades again failed (%r): "
+            "NautilusTrader infers what is missing, the ledger supersedes it when the trades come",
+            len(ahead),
+            exc,
+        )
+        return []
+    added_all: list[FillReport] = []
+    for order in ahead:
+        known = [f for f in fills if f.venue_order_id == order.venue_order_id]
+        added = catch_up(order, known, listed)
+        added_all += added
+        logger.warning(
+            "reconciliation: the venue reported order %s (%s) filled to %s with trades of %s listed; "
+            "asked again: %d more trade(s)%s",
+            order.client_order_id,
+            order.venue_order_id,
+            order.filled_qty,
+            _filled(known),
+            len(added),
+            ""
+            if _filled(known + added) == order.filled_qty.as_decimal()
+            else " (NautilusTrader infers the rest; the ledger supersedes it when the trades come)",
+        )
+    return added_all
+
+
 def ask_in_order(client: Any) -> None:
     """Make ``client.generate_mass_status`` ask the venue one thing after another (module docstring)."""
 
     async def generate_mass_status(lookback_mins: int | None = None) -> ExecutionMassStatus | None:
-        client._log.info("Generating ExecutionMassStatus (trades, then order statuses, then positions)...")
+        client._log.info("Generating ExecutionMassStatus (trades, then order statuses, then positions, in turn)...")
         client.reconciliation_active = True
         clock = client._clock
         since = clock.utc_now() - timedelta(minutes=lookback_mins) if lookback_mins is not None else None
@@ -137,9 +201,9 @@ def ask_in_order(client: Any) -> None:
             ts_init=clock.timestamp_ns(),
         )
 
-        def fills_command(instrument_id: InstrumentId | None = None) -> GenerateFillReports:
+        def fills_command() -> GenerateFillReports:
             return GenerateFillReports(
-                instrument_id=instrument_id,
+                instrument_id=None,
                 venue_order_id=None,
                 start=since,
                 end=None,
@@ -148,6 +212,7 @@ def ask_in_order(client: Any) -> None:
             )
 
         try:
+            asked_at = clock.timestamp_ns()
             fills = list(await client.generate_fill_reports(fills_command()))
             orders = await client.generate_order_status_reports(
                 GenerateOrderStatusReports(
@@ -159,32 +224,12 @@ def ask_in_order(client: Any) -> None:
                     ts_init=clock.timestamp_ns(),
                 )
             )
-            ahead = behind(orders, fills)
-            if ahead:
-                listed: list[FillReport] = []
-                for instrument_id in dict.fromkeys(o.instrument_id for o in ahead):
-                    listed += await client.generate_fill_reports(fills_command(instrument_id))
-                for order in ahead:
-                    known = [f for f in fills if f.venue_order_id == order.venue_order_id]
-                    added = catch_up(order, known, listed)
-                    fills += added
-                    logger.warning(
-                        "reconciliation: the venue reported order %s (%s) filled to %s with trades of %s listed; "
-                        "asked again: %d more trade(s)%s",
-                        order.client_order_id,
-                        order.venue_order_id,
-                        order.filled_qty,
-                        _filled(known),
-                        len(added),
-                        ""
-                        if _filled(known + added) == order.filled_qty.as_decimal()
-                        else " (NautilusTrader infers the rest; the ledger supersedes it when the trades come)",
-                    )
             positions = await client.generate_position_status_reports(
                 GeneratePositionStatusReports(
                     instrument_id=None, start=since, end=None, command_id=UUID4(), ts_init=clock.timestamp_ns()
                 )
             )
+            fills += await _catch_up(client, fills_command, orders, fills, asked_at)
             mass_status.add_order_reports(reports=orders)
             mass_status.add_fill_reports(reports=fills)
             client._msgbus.publish(topic=f"{LISTED_TRADES_TOPIC}.{client.venue}", msg=list(fills))
