@@ -76,6 +76,7 @@ from nautilus_trader.execution.messages import (
     GeneratePositionStatusReports,
 )
 from nautilus_trader.execution.reports import ExecutionMassStatus, FillReport, OrderStatusReport
+from nautilus_trader.live.execution_client import LiveExecutionClient
 
 logger = logging.getLogger("livestrat.reconciliation")
 
@@ -185,8 +186,20 @@ async def _catch_up(
     return added_all
 
 
-def ask_in_order(client: Any) -> None:
-    """Make ``client.generate_mass_status`` ask the venue one thing after another (module docstring)."""
+def ask_in_order(client: Any) -> bool:
+    """Make ``client.generate_mass_status`` ask the venue one thing after another (module docstring); whether it
+    did. Only a client that runs NautilusTrader's own method (side by side) is changed: an adapter with a
+    ``generate_mass_status`` of its own (Interactive Brokers in 1.231) knows how its venue answers, and is left
+    to it (logged)."""
+    own = getattr(type(client), MASS_STATUS_METHOD, None)
+    if own is not getattr(LiveExecutionClient, MASS_STATUS_METHOD):
+        logger.info(
+            "reconciliation: %s has a %s of its own: left to it (the runtime asks in turn only in place of "
+            "NautilusTrader's, which asks side by side)",
+            type(client).__name__,
+            MASS_STATUS_METHOD,
+        )
+        return False
 
     async def generate_mass_status(lookback_mins: int | None = None) -> ExecutionMassStatus | None:
         client._log.info("Generating ExecutionMassStatus (trades, then order statuses, then positions, in turn)...")
@@ -241,3 +254,4 @@ def ask_in_order(client: Any) -> None:
         return None
 
     setattr(client, MASS_STATUS_METHOD, generate_mass_status)
+    return True

@@ -303,3 +303,24 @@ def test_asked_again_an_order_keeps_only_the_trades_its_status_accounts_for():
     again = [*listed, _trade("V-1", "3", "0.001"), _trade("V-1", "4", "0.001"), _trade("V-1", "5", "0.001")]
     added = catch_up(ahead, [t for t in listed if t.venue_order_id == "V-1"], again)
     assert [t.trade_id for t in added] == ["3", "4"]
+
+
+def test_a_client_with_its_own_mass_status_is_left_to_it():
+    # Some adapters write their own generate_mass_status (Interactive Brokers in 1.231): asking in turn replaces
+    # only NautilusTrader's own, which asks side by side.
+    from nautilus_trader.live.execution_client import LiveExecutionClient
+
+    from strategy_runtime.live.reconciliation import MASS_STATUS_METHOD, ask_in_order
+
+    class OwnMassStatus(LiveExecutionClient):
+        async def generate_mass_status(self, lookback_mins=None):
+            return None
+
+    class Stock(LiveExecutionClient):
+        pass
+
+    own, stock = OwnMassStatus.__new__(OwnMassStatus), Stock.__new__(Stock)  # no venue needed: never called
+    assert ask_in_order(own) is False
+    assert MASS_STATUS_METHOD not in vars(own)
+    assert ask_in_order(stock) is True
+    assert MASS_STATUS_METHOD in vars(stock)

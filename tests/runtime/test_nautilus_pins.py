@@ -17,6 +17,7 @@ behaviours the runtime depends on").
 from __future__ import annotations
 
 import ast
+import hashlib
 import inspect
 import textwrap
 from collections.abc import Callable
@@ -45,6 +46,9 @@ from strategy_runtime.report import reporter
 from tests.support.runtime import paper_manifest, runtime_config
 
 PINNED_VERSION = "1.231.0"
+
+# sha256 of inspect.getsource(LiveExecutionClient.generate_mass_status), NautilusTrader 1.231.0.
+GENERATE_MASS_STATUS_1231 = "6624ee4446805fbb7b633ceab2e5beb180c686a761f911e186cc08bbd006603b"
 
 
 def test_the_nautilus_trader_version_is_the_one_these_pins_were_checked_against():
@@ -139,6 +143,9 @@ def test_the_mass_status_the_runtime_asks_in_turn_is_asked_side_by_side_by_nauti
     assert "if report.order_status == OrderStatus.ACCEPTED:" in engine  # returns before the trades are reconciled
     mismatch = inspect.getsource(LiveExecutionEngine._handle_fill_quantity_mismatch)
     assert "if report.filled_qty < order.filled_qty:" in mismatch and "return False  # Failed" in mismatch
+    # The whole of the method the runtime stands in for, as 1.231 has it: any upstream change to it (what it asks,
+    # in which order, what it publishes) fails here, to be read and carried over to ask_in_order.
+    assert hashlib.sha256(source.encode()).hexdigest() == GENERATE_MASS_STATUS_1231
 
 
 def test_the_stock_sandbox_client_sets_up_only_what_the_fixed_client_does():
