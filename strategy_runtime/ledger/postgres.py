@@ -62,17 +62,9 @@ COMMAND_TIMEOUT_SECONDS = 30.0
 DISCONNECT_TIMEOUT_SECONDS = 2.0
 
 logger = logging.getLogger("livestrat.ledger")
-# The rows of inferred fills (and of position alignments: ``supersede`` tells them apart), as the partial index has it.
+# The rows of inferred fills (and of position alignments: ``supersede`` tells them apart), as the partial index of
+# migration 7 has it (written out there: the two must stay the same text for the planner to use the index).
 INFERRED_ROWS = f"trade_id LIKE '{INFERRED_TRADE_PREFIX}%'"
-
-
-def _column_type(column: str) -> str:
-    """A fills column's type in ``superseded_fills`` (the keys in the "C" collation, as in ``fills``)."""
-    if column in INTEGER_COLUMNS:
-        return "bigint"
-    if column in DECIMAL_COLUMNS:
-        return "numeric"
-    return 'text COLLATE "C"' if column in ("strategy_key", "trade_id", "instrument_id") else "text"
 
 
 MIGRATIONS = (
@@ -170,9 +162,26 @@ MIGRATIONS = (
         7,
         "superseded inferred fills",
         (
-            f"""
+            # The fills columns as they stood at version 7, written out: a later fills column needs a migration of
+            # its own here too (a fresh and an upgraded database stay alike).
+            """
             CREATE TABLE superseded_fills (
-                {", ".join(f"{c} {_column_type(c)}" for c in COLUMNS)},
+                strategy_key        text COLLATE "C",
+                trade_id            text COLLATE "C",
+                client_order_id     text,
+                venue_order_id      text,
+                instrument_id       text COLLATE "C",
+                side                text,
+                quantity            numeric,
+                price               numeric,
+                commission          numeric,
+                commission_currency text,
+                ts_event            bigint,
+                ts_init             bigint,
+                position_id         text,
+                account_id          text,
+                quote_currency      text,
+                arrival_price       numeric,
                 counted_quantity numeric NOT NULL,
                 superseded_by    jsonb NOT NULL,
                 superseded_at    timestamptz NOT NULL DEFAULT now(),
@@ -181,7 +190,8 @@ MIGRATIONS = (
             )
             """,
             "CREATE INDEX superseded_by_order ON superseded_fills (strategy_key, instrument_id, venue_order_id)",
-            f"CREATE INDEX fills_inferred ON fills (strategy_key, instrument_id, venue_order_id) WHERE {INFERRED_ROWS}",
+            "CREATE INDEX fills_inferred ON fills (strategy_key, instrument_id, venue_order_id) "
+            "WHERE trade_id LIKE 'INFERRED-%'",
         ),
     ),
 )

@@ -34,7 +34,6 @@ from strategy_runtime.ledger.fencing import FenceCheck, FenceGrant, FenceHolder,
 from strategy_runtime.ledger.records import (
     COLUMNS,
     INFERRED_TRADE_PREFIX,
-    INTEGER_COLUMNS,
     FillRecord,
     HaltRecord,
     RiskBaseline,
@@ -139,9 +138,26 @@ MIGRATIONS = (
         7,
         "superseded inferred fills",
         (
-            f"""
+            # The fills columns as they stood at version 7, written out: a later fills column needs a migration of
+            # its own here too (a fresh and an upgraded database stay alike).
+            """
             CREATE TABLE superseded_fills (
-                {", ".join(f"{c} {'INTEGER' if c in INTEGER_COLUMNS else 'TEXT'}" for c in COLUMNS)},
+                strategy_key        TEXT,
+                trade_id            TEXT,
+                client_order_id     TEXT,
+                venue_order_id      TEXT,
+                instrument_id       TEXT,
+                side                TEXT,
+                quantity            TEXT,
+                price               TEXT,
+                commission          TEXT,
+                commission_currency TEXT,
+                ts_event            INTEGER,
+                ts_init             INTEGER,
+                position_id         TEXT,
+                account_id          TEXT,
+                quote_currency      TEXT,
+                arrival_price       TEXT,
                 counted_quantity TEXT NOT NULL,
                 superseded_by    TEXT NOT NULL,
                 superseded_at    TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
@@ -150,7 +166,8 @@ MIGRATIONS = (
             )
             """,
             "CREATE INDEX superseded_by_order ON superseded_fills (strategy_key, instrument_id, venue_order_id)",
-            f"CREATE INDEX fills_inferred ON fills (strategy_key, instrument_id, venue_order_id) WHERE {INFERRED_ROWS}",
+            "CREATE INDEX fills_inferred ON fills (strategy_key, instrument_id, venue_order_id) "
+            "WHERE trade_id LIKE 'INFERRED-%'",
         ),
     ),
 )
