@@ -456,7 +456,9 @@ class Ledger(ABC):
         return written
 
     def _log_change(self, change: Change) -> None:
-        logger.warning("ledger: %s (%s; kept in superseded_fills)", change.describe(), self.describe())
+        # A WARNING when what the fill counts went down; only more trades superseding it (counted 0 already): INFO.
+        level = logging.WARNING if change.counts_less else logging.INFO
+        logger.log(level, "ledger: %s (%s; kept in superseded_fills)", change.describe(), self.describe())
 
     def record(self, fill: FillRecord) -> None:
         """Enqueue a fill for the writer; returns at once. Call it from the event loop's thread."""

@@ -160,7 +160,7 @@ MIGRATIONS = (
                 arrival_price       TEXT,
                 counted_quantity TEXT NOT NULL,
                 superseded_by    TEXT NOT NULL,
-                superseded_at    TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
+                superseded_at    TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%f+00:00', 'now')),
                 fence_epoch      INTEGER,
                 PRIMARY KEY (strategy_key, instrument_id, trade_id)
             )

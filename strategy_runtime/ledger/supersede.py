@@ -186,13 +186,24 @@ class Change:
     supersession: Supersession
     before: Decimal
 
+    @property
+    def counts_less(self) -> bool:
+        """What the fill counts went down (else only the trades that superseded it changed: more of them)."""
+        return self.supersession.counted != self.before
+
     def describe(self) -> str:
         s = self.supersession
-        by = ", ".join(s.by) or "nothing"
+        what = (
+            f"superseded by the venue's trades {', '.join(s.by)}"
+            if s.by
+            else "overlaps an inferred fill of the same order with a lower cumulative quantity"
+        )
+        counts = (
+            f"it counts {s.counted:f} (was {self.before:f})" if self.counts_less else f"it still counts {s.counted:f}"
+        )
         return (
             f"inferred fill {s.fill.trade_id} ({s.fill.side.value} {s.fill.quantity} {s.fill.instrument_id}, order "
-            f"{s.fill.client_order_id}) superseded by the venue's trades {by}: it counts {s.counted:f} "
-            f"(was {self.before:f})"
+            f"{s.fill.client_order_id}) {what}: {counts}"
         )
 
 

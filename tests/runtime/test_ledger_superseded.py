@@ -16,7 +16,7 @@ from decimal import Decimal
 from strategy_runtime.ledger import FillRecord, Side
 from strategy_runtime.ledger.records import inferred_trade_id
 from strategy_runtime.ledger.sqlite import SqliteLedger
-from strategy_runtime.ledger.supersede import Supersession, effective, supersessions
+from strategy_runtime.ledger.supersede import Change, Supersession, effective, supersessions
 from strategy_runtime.ledger.writer import Written
 from strategy_runtime.pnl import recompute_pnl
 from tests.support.ledger import KEY, T0, make_fill
@@ -220,3 +220,19 @@ def test_inferred_fills_of_one_order_that_overlap_count_their_union_once():
     # the venue's first trade covers the early one and part of the late one
     counted = effective([early, late, trade(1, "0.005")])
     assert [(f.trade_id, f.quantity) for f in counted] == [("INFERRED-V-77-0.01", D("0.005")), ("T-1", D("0.005"))]
+
+
+def test_a_change_says_what_superseded_the_inferred_fill_and_only_a_change_of_quantity_is_a_warning():
+    early, late = inferred("0.004", "0.004"), inferred("0.010", "0.010")
+    by_inference = Change(Supersession(late, D("0.006")), before=D("0.010"))
+    assert by_inference.describe() == (
+        "inferred fill INFERRED-V-77-0.01 (SELL 0.010 BTCUSDT-PERP.BINANCE, order O-77) overlaps an inferred fill of "
+        "the same order with a lower cumulative quantity: it counts 0.006 (was 0.010)"
+    )
+    assert by_inference.counts_less
+    more_trades = Change(Supersession(early, D(0), ("T-1", "T-2")), before=D(0))
+    assert more_trades.describe() == (
+        "inferred fill INFERRED-V-77-0.004 (SELL 0.004 BTCUSDT-PERP.BINANCE, order O-77) superseded by the venue's "
+        "trades T-1, T-2: it still counts 0"
+    )
+    assert not more_trades.counts_less
