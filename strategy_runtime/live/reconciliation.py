@@ -120,15 +120,21 @@ def behind(orders: list[OrderStatusReport], fills: list[FillReport]) -> list[Ord
     return [o for o in furthest.values() if o.filled_qty.as_decimal() > _filled(by_order.get(o.venue_order_id, []))]
 
 
+def venue_order(fill: FillReport) -> tuple[int, int, int | str]:
+    """Where a trade stands in its venue's order: by time, then by trade id, a numeric one as a number (Binance's:
+    "10" comes after "9")."""
+    trade_id = str(getattr(fill.trade_id, "value", fill.trade_id))
+    return (fill.ts_event, 0, int(trade_id)) if trade_id.isdigit() else (fill.ts_event, 1, trade_id)
+
+
 def catch_up(order: OrderStatusReport, known: list[FillReport], listed: list[FillReport]) -> list[FillReport]:
     """Of the trades ``listed`` now for ``order``, those to add to the ``known`` ones: the next ones in the venue's
-    order (trade id order, as the client sorts them), as long as the status accounts for them."""
+    order (``venue_order``), as long as the status accounts for them."""
     have = {f.trade_id for f in known}
     room = order.filled_qty.as_decimal() - _filled(known)
     added = []
-    for fill in listed:
-        if fill.venue_order_id != order.venue_order_id or fill.trade_id in have:
-            continue
+    candidates = [f for f in listed if f.venue_order_id == order.venue_order_id and f.trade_id not in have]
+    for fill in sorted(candidates, key=venue_order):
         quantity = fill.last_qty.as_decimal()
         if quantity > room:
             break  # a later fill than the status: left for the stream or the next start

@@ -274,12 +274,12 @@ async def test_the_trades_are_asked_again_only_for_a_status_that_changed_after_t
         node.dispose()
 
 
-def _trade(order: str, trade_id: str, qty: str):
+def _trade(order: str, trade_id: str, qty: str, ts_event: int = 0):
     from types import SimpleNamespace
 
     from nautilus_trader.model.objects import Quantity
 
-    return SimpleNamespace(venue_order_id=order, trade_id=trade_id, last_qty=Quantity.from_str(qty))
+    return SimpleNamespace(venue_order_id=order, trade_id=trade_id, last_qty=Quantity.from_str(qty), ts_event=ts_event)
 
 
 def _status(order: str, filled: str):
@@ -324,3 +324,15 @@ def test_a_client_with_its_own_mass_status_is_left_to_it():
     assert MASS_STATUS_METHOD not in vars(own)
     assert ask_in_order(stock) is True
     assert MASS_STATUS_METHOD in vars(stock)
+
+
+def test_asked_again_an_order_s_trades_are_taken_oldest_first_whatever_order_they_come_in():
+    from strategy_runtime.live.reconciliation import catch_up
+
+    # the status accounts for one more trade: the older one, by time, then by the venue's numeric trade id
+    status = _status("V-1", "0.002")
+    known = [_trade("V-1", "8", "0.001")]
+    listed = [_trade("V-1", "10", "0.001", ts_event=5), _trade("V-1", "9", "0.001", ts_event=5)]
+    assert [t.trade_id for t in catch_up(status, known, listed)] == ["9"]
+    later_first = [_trade("V-1", "9", "0.001", ts_event=7), _trade("V-1", "11", "0.001", ts_event=6)]
+    assert [t.trade_id for t in catch_up(status, known, later_first)] == ["11"]
