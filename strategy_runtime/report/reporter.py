@@ -39,7 +39,8 @@ When the venue's own trades of such an order come (the next start, or this run: 
 report that lists them, which NautilusTrader then skips as "predating" its inferred fill), they are
 recorded as well (as the reconciliation listed them, ``live.reconciliation.LISTED_TRADES_TOPIC``, or reconciled
 them, ``reports.execution.*``), and the ledger and the risk guard's book let them
-supersede the inferred fill (``ledger.supersede``): the execution counts once.
+supersede the inferred fill (``ledger.supersede``): the execution counts once. The trades listed are held
+until the node runs (``record_cached_fills``), then let go.
 
 ``trading_state()`` turns the node's cache and portfolio into the API's ``TradingState``
 whenever the status pusher, ``/state`` or ``/metrics`` asks: nothing is computed per event
@@ -269,6 +270,9 @@ class Reporter(Actor):
     def record_cached_fills(self) -> int:
         """After the start: record every fill in the cache that did not pass the bus; how many."""
         seen, self._recorded_at_start = self._recorded_at_start or set(), None
+        # Start-up reconciliation is over: the trades it listed are not needed any more (a long run would hold them).
+        self._listed.clear()
+        self._recorded_listed.clear()
         swept = 0
         for order in self.cache.orders():
             for event in order.events:

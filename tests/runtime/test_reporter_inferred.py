@@ -95,3 +95,22 @@ def test_a_late_trade_of_an_order_filled_by_inference_is_recorded_though_the_eng
     unrelated = TestEventStubs.order_filled(other, BTC, venue_order_id=VenueOrderId("5002"), trade_id=TradeId("T-78"))
     msgbus.send(EXEC_EVENTS_ENDPOINT, unrelated)  # no inferred fill of its order: the bus's delivery records it
     assert [f.trade_id for f in ledger.fills] == ["INFERRED-5001-1", "T-77"]
+
+
+def test_the_trades_start_up_reconciliation_listed_are_let_go_once_the_node_runs():
+    # Kept to record the trades of an order NautilusTrader infers a fill of while it reconciles; a long run would
+    # otherwise hold every trade the venue listed at start for its whole life.
+    from strategy_runtime.live.reconciliation import LISTED_TRADES_TOPIC
+    from tests.runtime.test_binance_reconciliation import fill_report
+
+    clock = TestClock()
+    msgbus = MessageBus(TraderId("TESTER-001"), clock)
+    cache = Cache()
+    cache.add_instrument(BTC)
+    reporter = Reporter(ReporterConfig(strategy_key="desk/late", instrument_ids=(BTC.id.value,)), ledger=Recorded())
+    reporter.register_base(Portfolio(msgbus, cache, clock), msgbus, cache, clock)
+    reporter.attach()
+    msgbus.publish(f"{LISTED_TRADES_TOPIC}.BINANCE", [fill_report("V-1", "T-1", 1), fill_report("V-2", "T-2", 2)])
+    assert len(reporter._listed) == 2
+    reporter.record_cached_fills()  # the node runs: start-up reconciliation is over
+    assert (reporter._listed, reporter._recorded_listed) == ({}, set())
