@@ -194,6 +194,13 @@ MIGRATIONS = (
             "WHERE trade_id LIKE 'INFERRED-%'",
         ),
     ),
+    # The fills of one venue order (what a batch touching an order with an inferred fill, and every open, reads),
+    # found without reading the instrument's fills.
+    Migration(
+        8,
+        "fills by venue order",
+        ("CREATE INDEX fills_by_order ON fills (strategy_key, instrument_id, venue_order_id)",),
+    ),
 )
 
 

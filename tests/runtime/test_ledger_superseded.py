@@ -236,3 +236,14 @@ def test_a_change_says_what_superseded_the_inferred_fill_and_only_a_change_of_qu
         "trades T-1, T-2: it still counts 0"
     )
     assert not more_trades.counts_less
+
+
+async def test_the_fills_of_one_venue_order_are_found_by_an_index_not_by_reading_the_instrument(target):
+    # Every batch that touches an order with an inferred fill, and every open, reads the order's rows: with
+    # 100,000 fills of an instrument, a scan of them took 13 ms per order on SQLite.
+    async with target.ledger() as ledger:
+        ledger.record(make_fill(0))
+        await flushed(ledger)
+    assert "fills_by_order" in await target.query_plan(
+        "SELECT * FROM fills WHERE strategy_key = 'k' AND instrument_id = 'i' AND venue_order_id = 'v'"
+    )
