@@ -24,8 +24,9 @@ over: a restarted replay relives its catalog from the start, the same PnL path.
 
 **Inferred fills superseded** (live): the books follow the ledger's rule (``ledger.supersede``): a fill
 NautilusTrader inferred counts only what the venue's own trades of its order do not cover. The ledger's
-history and the fills of start-up reconciliation are booked as the rule counts them (the fills grouped
-by venue order once). Afterwards a fill is booked in one step unless it changes what an inferred fill
+history and the fills of start-up reconciliation are booked as the rule counts them, applied as the ledger
+applies it: to the inferred fills as first recorded (``PnlHistory.superseded``), the fills grouped by venue
+order once. Afterwards a fill is booked in one step unless it changes what an inferred fill
 counts (a trade of its order, or an inferred fill with a lower cumulative quantity); only then is its
 instrument booked again, from a copy of its book taken just before the oldest inferred fill of it that
 still counts something, through the fills given since (kept for that, and dropped once no inferred fill
@@ -80,12 +81,16 @@ class PnlHistory:
     """What the ledger holds for the strategy when a live runtime starts (see the module docstring).
 
     ``fills``: every fill, in the ledger's order; ``baseline``: the last saved ``RiskBaseline``;
-    ``reset``: a halt was just acknowledged, so the day's PnL and the peak start afresh.
+    ``reset``: a halt was just acknowledged, so the day's PnL and the peak start afresh; ``superseded``: the
+    inferred fills the venue's trades superseded, as first recorded (``Ledger.superseded``): the rule is applied
+    to them, as the ledger does, not to the rows ``fills`` holds of them (a reduced row does not say which part
+    of its order it still stands for).
     """
 
     fills: Sequence[FillRecord]
     baseline: RiskBaseline | None = None
     reset: bool = False
+    superseded: Sequence[FillRecord] = ()
 
 
 def limit_value(value: float | None) -> Decimal | None:
@@ -354,10 +359,20 @@ class LimitsTracker:
         today = (self._day or 0) * NANOS_PER_DAY
         at_day_open: tuple[dict[str, Fraction], set[str]] | None = None
         flat_peak: dict[str, Fraction] = {}
+        # An inferred fill the ledger holds reduced, or no longer holds, is taken as first recorded (as the ledger
+        # applies the rule); one it no longer holds counts nothing, and is only noted for its order.
+        first_records = {(f.instrument_id, f.trade_id): f for f in history.superseded}
+        held = {(f.instrument_id, f.trade_id) for f in history.fills}
+        for key, fill in first_records.items():
+            if key not in held and key not in self._booked:
+                self._booked.add(key)
+                self._take(fill)
         given: list[FillRecord] = []
-        for fill in (*history.fills, *early):  # each trade once, each venue order named once
-            if (fill.instrument_id, fill.trade_id) not in self._booked:
-                self._booked.add((fill.instrument_id, fill.trade_id))
+        for record in (*history.fills, *early):  # each trade once, each venue order named once
+            key = (record.instrument_id, record.trade_id)
+            if key not in self._booked:
+                self._booked.add(key)
+                fill = first_records.get(key, record)
                 given.append(fill)
                 self._take(fill)
         for order in self._inferred:

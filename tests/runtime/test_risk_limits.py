@@ -333,6 +333,27 @@ def test_a_trade_of_an_order_once_inferred_books_one_fill_unless_what_counts_cha
     assert (book.position, book.net_realized) == booked_from_scratch(everything)
 
 
+def test_the_history_books_each_inferred_fill_as_the_ledger_counts_it_from_the_fill_as_first_recorded():
+    # Two starts inferred fills of order V-9: the first held 3 and the venue said 5 (2 inferred, (3, 5]); the
+    # second, starting empty, heard 10 (10 inferred, (0, 10]). The ledger counts the second for 8 (all of it but
+    # (3, 5]) and holds it reduced, its first record in superseded_fills. From the reduced row alone, 8 of
+    # cumulative 10 reads as (2, 10], which would count 6.
+    sold = fill("SELL", "2", "100", at(hours=1))
+    first = of_order(sold, "V-9", inferred_trade_id("V-9", D("5")))
+    second = dataclasses.replace(of_order(sold, "V-9", inferred_trade_id("V-9", D("10"))), quantity=D("10"))
+    stored = dataclasses.replace(second, quantity=D("8"))  # the ledger's row
+    assert [f.quantity for f in supersede.effective([first, second])] == [D("2"), D("8")]
+    limits = tracker(PnlHistory(fills=[first, stored], superseded=[second]), max_daily_loss=10_000)
+    limits.start(clock_ns=at(day=1))
+    assert limits.books[BTC].position == -10  # the ledger's rows: 2 + 8
+    real = dataclasses.replace(of_order(sold, "V-9", "T-1"), quantity=D("4"))
+    limits.on_fill(real)  # the venue's first trade: (0, 4] of the order
+    counted = supersede.effective([first, second, real])
+    assert [f.quantity for f in counted] == [D("1"), D("5"), D("4")]
+    assert limits.books[BTC].position == -sum(f.quantity for f in counted) == -10
+    assert limits.books[BTC].realized == 0  # all sold at 100, nothing bought: realized nothing
+
+
 # --------------------------------------------------------------------------- currencies and contracts
 
 
