@@ -334,13 +334,16 @@ class Reporter(Actor):
         return len(pending)
 
     def _record_early(self, event: OrderFilled) -> bool:
-        """Record ``event`` before (or without) the bus's delivery, once; whether it was recorded now."""
+        """Record ``event`` before (or without) the bus's delivery, once; whether it was recorded now. An event the
+        engine has not given a position yet (or never will: an overfill it rejects) takes its order's."""
         if event.id in self._recorded_early:
             return False
         try:
             record = self._record_of(event)
             if record is None:
                 return False  # a position alignment the ledger's book already holds
+            if record.position_id is None and (position_id := self.cache.position_id(event.client_order_id)):
+                record = dataclasses.replace(record, position_id=position_id.value)
             self._write(record)
         except Exception:
             # The fill happened at the venue whatever the ledger says: make it loud, keep it in the log.

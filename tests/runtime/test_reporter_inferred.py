@@ -18,7 +18,7 @@ from types import SimpleNamespace
 from nautilus_trader.cache.cache import Cache
 from nautilus_trader.common.component import MessageBus, TestClock
 from nautilus_trader.model.enums import OrderSide
-from nautilus_trader.model.identifiers import TradeId, TraderId, VenueOrderId
+from nautilus_trader.model.identifiers import PositionId, TradeId, TraderId, VenueOrderId
 from nautilus_trader.model.objects import Price, Quantity
 from nautilus_trader.portfolio.portfolio import Portfolio
 from nautilus_trader.test_kit.providers import TestInstrumentProvider
@@ -81,8 +81,12 @@ def test_a_late_trade_of_an_order_filled_by_inference_is_recorded_though_the_eng
     late = TestEventStubs.order_filled(
         order, BTC, venue_order_id=venue_order_id, trade_id=TradeId("T-77"), last_px=Price.from_str("40010.00")
     )
+    # the engine gave the order its position with the inferred fill; the rejected trade never gets one of its own
+    position_id = PositionId("BTCUSDT.BINANCE-S-001")
+    cache.add_position_id(position_id, BTC.id.venue, order.client_order_id, order.strategy_id)
     msgbus.send(EXEC_EVENTS_ENDPOINT, late)
     assert engine_saw == [late]
+    assert late.position_id is None and ledger.fills[-1].position_id == position_id.value
     assert [f.trade_id for f in ledger.fills] == ["INFERRED-5001-1", "T-77"]  # at once, not at the halt
     assert booked == ["INFERRED-5001-1", "T-77"]
     assert ledger.fills[1].quantity == Decimal(1)
