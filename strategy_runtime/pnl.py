@@ -28,6 +28,7 @@ Arithmetic is exact (fractions) until the result is turned into a Decimal.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal, localcontext
@@ -122,6 +123,12 @@ class PnlBook:
         self._net_realized = _ZERO
         self._multiplier = Fraction(terms.multiplier)
         self._scaled = self._multiplier != 1
+
+    def copy(self) -> PnlBook:
+        """The book as it stands, apart: booking more into either leaves the other as it was."""
+        other = copy.copy(self)
+        other.commissions = dict(self.commissions)
+        return other
 
     @property
     def currency(self) -> str | None:

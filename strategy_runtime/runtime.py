@@ -466,7 +466,11 @@ class StrategyRuntime:
         history = None
         if config.spec.mode == Mode.LIVE:
             # The limits hold across restarts: the guard starts from every fill and the saved baseline.
-            history = PnlHistory(await ledger.fills(), await ledger.risk_baseline(), reset=acknowledged)
+            # ... and each inferred fill the venue's trades superseded as first recorded (ledger.supersede).
+            superseded = [s.fill for s in await ledger.superseded()]
+            history = PnlHistory(
+                await ledger.fills(), await ledger.risk_baseline(), reset=acknowledged, superseded=superseded
+            )
             fills_before = len(history.fills)  # read whole already: no count query on top
         else:
             fills_before = await ledger.count()

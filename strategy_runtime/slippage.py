@@ -1,8 +1,9 @@
 """Slippage against the arrival price: what fills cost beyond the market their orders met when they were sent.
 
 One definition for every place that shows it (the status's ``slippageBps``, ``livestrat report``): over the
-fills that have an arrival price (``FillRecord.arrival_price``; the others are left out), the notional-weighted
-mean of the signed slippage in basis points,
+fills that have an arrival price (``FillRecord.arrival_price``; the others are left out, and so are the fills
+NautilusTrader inferred, ``ledger.supersede``: the order's average price, not an execution; the venue's trade
+of the order measures it, once), the notional-weighted mean of the signed slippage in basis points,
 
     sum(side * (price - arrival) * quantity) / sum(arrival * quantity) * 10 000,  side +1 BUY, -1 SELL,
 
@@ -20,6 +21,7 @@ from decimal import MAX_EMAX, MAX_PREC, MIN_EMIN, Context, Decimal, Inexact
 from fractions import Fraction
 
 from strategy_runtime.ledger.records import FillRecord, Side
+from strategy_runtime.ledger.supersede import is_inferred
 
 BPS = 10_000
 DECIMALS = 2
@@ -39,8 +41,8 @@ class SlippageTally:
 
     def add(self, fill: FillRecord) -> None:
         arrival = fill.arrival_price
-        if arrival is None:
-            return
+        if arrival is None or is_inferred(fill):
+            return  # an inferred fill: the order's average price, not an execution (its trade measures it)
         exact = _EXACT
         moved = exact.multiply(exact.subtract(fill.price, arrival), fill.quantity)
         self.cost = exact.subtract(self.cost, moved) if fill.side is Side.SELL else exact.add(self.cost, moved)

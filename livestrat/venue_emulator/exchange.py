@@ -443,6 +443,23 @@ class Exchange:
             events.append(self.account.change(rules, event.ts_ms))
             self._emit(events)
 
+    def trade_through_open_orders(self) -> list[Trade]:
+        """The market trades through every open order now: each fills in full at its own price, as a maker (the
+        ``fill_between`` fault: a fill that lands between two of a client's queries)."""
+        now = self._now_ms()
+        events: list[UserEvent] = []
+        trades = []
+        symbols = []
+        for order in [o for o in self._orders.values() if o.is_open and o.price]:
+            rules = self.rules[order.symbol]
+            trades.append(self._fill(rules, order, order.price, order.remaining, True, now, events))
+            symbols.append(order.symbol)
+        for symbol in dict.fromkeys(symbols):
+            events.append(self.account.change(self.rules[symbol], now))
+        if events:
+            self._emit(events)
+        return trades
+
     # -- internals -------------------------------------------------------------------------------------
 
     def _find(self, symbol: str, order_id: int | None, client_order_id: str | None) -> Order | None:

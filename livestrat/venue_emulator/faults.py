@@ -21,6 +21,12 @@ One pydantic model per fault (the admin API's ``POST /_emulator/faults`` body an
 - ``expire_user_stream``: every spot user-data subscription ends with ``eventStreamTerminated``; the
   USD-M listen key expires (its streams get ``listenKeyExpired`` and close; keepalives answer -1125).
 - ``drop_market_stream``: every market-stream connection is cut (the market side's ``drop_all``).
+- ``fill_between``: the market trades through every open order of the account (``product``) between
+  two of a client's queries: the next request of ``held`` waits until a request of ``answered`` has
+  been answered since the fault was armed (at most ``seconds``), then every open order fills in full
+  at its own price, as a maker, and only then is the held request carried out. What a reconciling
+  client meets when it asks for the order statuses and the trades side by side (NautilusTrader 1.231's
+  ``generate_mass_status``): an order reported FILLED whose trade the trade list it got did not hold.
 
 The admin API (never behind the faults) also answers ``GET /_emulator/trades``,
 ``/_emulator/orders[?open=true]`` (``&product=usdm`` for the USD-M account), ``/_emulator/balances``
@@ -30,6 +36,7 @@ The admin API (never behind the faults) also answers ``GET /_emulator/trades``,
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -104,6 +111,14 @@ class DropMarketStream(_Fault):
     kind: Literal["drop_market_stream"] = "drop_market_stream"
 
 
+class FillBetween(_Fault):
+    kind: Literal["fill_between"] = "fill_between"
+    held: str = Field(description="the path whose next request waits, then meets the orders filled")
+    answered: str = Field(description="the path whose answer the held request waits for")
+    seconds: float = Field(5.0, gt=0, description="the longest the held request waits")
+    product: Literal["spot", "usdm"] = "spot"
+
+
 Fault = Annotated[
     HttpError
     | RateLimit
@@ -112,7 +127,8 @@ Fault = Annotated[
     | PartialFill
     | DropUserStream
     | ExpireUserStream
-    | DropMarketStream,
+    | DropMarketStream
+    | FillBetween,
     Field(discriminator="kind"),
 ]
 FAULT = TypeAdapter(Fault)
@@ -130,14 +146,41 @@ class _PathRule:
 
 
 @dataclass
+class _FillBetweenRule:
+    fault: FillBetween
+    exchange: Exchange
+    answered: asyncio.Event = field(default_factory=asyncio.Event)
+    taken: bool = False
+
+
+@dataclass
 class HttpFaults:
     """The REST faults armed now, in front of the venue's rate limits (which own the 429 window and the ban)."""
 
     limits: RateLimits = field(default_factory=RateLimits)
     rules: list[_PathRule] = field(default_factory=list)
+    fills_between: list[_FillBetweenRule] = field(default_factory=list)
 
     def arm(self, fault: HttpError | RateLimit | DelayAck) -> None:
         self.rules.append(_PathRule(fault, fault.count))
+
+    def arm_fill_between(self, fault: FillBetween, exchange: Exchange) -> None:
+        self.fills_between.append(_FillBetweenRule(fault, exchange))
+
+    async def _fill_between(self, path: str) -> None:
+        """Before a request of ``path``: a ``fill_between`` that holds it waits for its other path's answer, then
+        fills every open order (see the module docstring)."""
+        for rule in [r for r in self.fills_between if r.fault.held == path and not r.taken]:
+            rule.taken = True
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(rule.answered.wait(), rule.fault.seconds)
+            rule.exchange.trade_through_open_orders()
+            self.fills_between.remove(rule)
+
+    def _answered(self, path: str) -> None:
+        for rule in self.fills_between:
+            if rule.fault.answered == path:
+                rule.answered.set()
 
     def _take(self, path: str) -> HttpError | RateLimit | DelayAck | None:
         for rule in self.rules:
@@ -167,7 +210,9 @@ class HttpFaults:
                 if fault.executed:
                     await handler(request)
                 return error_response(errors.server_error(fault.status))
+            await self._fill_between(request.path)
             response = await handler(request)
+            self._answered(request.path)
             if isinstance(fault, DelayAck):
                 await asyncio.sleep(fault.seconds)
             if isinstance(response, web.Response):
@@ -190,6 +235,9 @@ async def apply_fault(fault: Fault, venue: Venue) -> dict[str, object]:
     if isinstance(fault, HttpError | RateLimit | DelayAck):
         venue.http_faults.arm(fault)
         return {"armed": fault.kind, "path": fault.path, "count": fault.count}
+    if isinstance(fault, FillBetween):
+        venue.http_faults.arm_fill_between(fault, _exchange(venue, fault.product))
+        return {"armed": fault.kind, "held": fault.held, "answered": fault.answered}
     if isinstance(fault, RejectNextOrder):
         _exchange(venue, fault.product).reject_next_order(fault.msg)
         return {"armed": fault.kind}

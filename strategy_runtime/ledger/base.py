@@ -20,6 +20,11 @@ wait, and trading resumes if the database comes back with the fence still this r
 Durability (``spool``): with a spool, every fill the database has not committed yet is synced to
 the pod's disk; fills an earlier run left there are committed by ``open()`` before it returns.
 
+Inferred fills superseded (``supersede``): a batch that holds an inferred fill, or a fill of a venue order the
+ledger holds an inferred fill of, is stored by ``_insert_superseding``: in the same transaction, every inferred
+fill of those orders is made to count only what the venue's own trades of the order do not cover (the rest moves
+to ``superseded_fills``, with the trade ids that superseded it). Every other batch takes the plain ``_insert``.
+
 Risk halts: the ledger also keeps the strategy's risk halts (``record_halt``), because it
 is the one store that outlives a pod and that the runtime must reach before it may trade.
 A runtime that starts while a halt is active stays halted until the halt is cleared by an
@@ -59,7 +64,8 @@ from strategy_runtime.ledger.fencing import (
 )
 from strategy_runtime.ledger.records import FillRecord, HaltRecord, RiskBaseline, run_key
 from strategy_runtime.ledger.spool import FillSpool
-from strategy_runtime.ledger.writer import CommittedBatch, WriteBehind, WriteResult
+from strategy_runtime.ledger.supersede import Change, OrderKey, Supersession, is_inferred, order_key
+from strategy_runtime.ledger.writer import CommittedBatch, WriteBehind, WriteResult, Written
 
 logger = logging.getLogger("livestrat.ledger")
 
@@ -160,7 +166,7 @@ class Ledger(ABC):
         self._on_fence_lost = on_fence_lost
         self._spool = spool
         self._writer = WriteBehind(
-            self._insert,
+            self._write,
             where=self.describe,
             error_text=self._error_text,
             batch_size=batch_size,
@@ -181,6 +187,9 @@ class Ledger(ABC):
         self.fence_lost_reason: str | None = None
         self.fence_doubt: str | None = None  # why the last confirmation failed (None: it succeeded)
         self.drained = WriteResult()  # what open() committed from the spool an earlier run left
+        # The venue orders (ledger key, instrument, venue order id) the ledger holds an inferred fill of: a batch
+        # with a fill of one of them is stored by ``_insert_superseding``. Loaded at open; one writer per strategy.
+        self._inferred_orders: set[OrderKey] = set()
 
     # ------------------------------------------------------------------ backend
     @abstractmethod
@@ -214,6 +223,19 @@ class Ledger(ABC):
     async def _insert(self, fills: Sequence[FillRecord]) -> int:
         """Insert in one transaction that checks the token (``FenceTaken``), skipping rows already stored;
         return how many were new."""
+
+    @abstractmethod
+    async def _insert_superseding(self, fills: Sequence[FillRecord], orders: set[OrderKey]) -> Written:
+        """As ``_insert``, and in the same transaction: an inferred fill ``superseded_fills`` holds already is not
+        stored again, and every inferred fill of ``orders`` is made to follow ``supersede``'s rule (the ``fills``
+        row reduced or deleted, the fill as first recorded kept in ``superseded_fills``)."""
+
+    @abstractmethod
+    async def _inferred_order_keys(self) -> set[OrderKey]:
+        """The venue orders the ledger holds an inferred fill of (in ``fills``), of every key this opening writes."""
+
+    @abstractmethod
+    async def _select_superseded(self, strategy_key: str) -> list[Supersession]: ...
 
     @abstractmethod
     async def _select(self, strategy_key: str) -> list[FillRecord]: ...
@@ -268,6 +290,8 @@ class Ledger(ABC):
                 self.fills_key = run_key(self.strategy_key, self._epoch)
             self._lease.start(sent, grant.wait_seconds)
             self._fence_held = True
+            self._inferred_orders = await self._inferred_order_keys()
+            await self._supersede_stored()
             await self._drain_spool()
         except BaseException:
             self._fence_held = False
@@ -304,6 +328,20 @@ class Ledger(ABC):
         )
         return self
 
+    async def _supersede_stored(self) -> None:
+        """Make every venue order the ledger holds an inferred fill of follow ``supersede``'s rule, in one fenced
+        transaction, each change logged: a ledger written before migration 7 can hold an inferred fill next to
+        the venue's trades of its order (both counted), which no later batch may touch. Run at every open, before
+        the count and the history are read: after the first it finds nothing to change."""
+        if not self._inferred_orders:
+            return
+        written = await self._insert_superseding((), self._inferred_orders)
+        for change in written.changes:
+            self._log_change(change)
+        self._inferred_orders.difference_update(
+            order_key(c.supersession.fill) for c in written.changes if c.supersession.counted == 0
+        )
+
     async def _drain_spool(self) -> None:
         """Commit what an earlier run left in the spool (before anything trades), then forget it."""
         spool = self._spool
@@ -317,7 +355,7 @@ class Ledger(ABC):
         for start in range(0, len(leftovers.fills), size):
             batch = leftovers.fills[start : start + size]
             try:
-                new = await self._insert(batch)
+                written = await self._write(batch)
             except LedgerError:
                 raise
             except Exception as exc:
@@ -325,7 +363,7 @@ class Ledger(ABC):
                     f"cannot commit the {len(leftovers.fills)} fill(s) the spool {spool.directory} holds from an "
                     f"earlier run to {self.describe()}: {self._error_text(exc)}"
                 ) from None
-            result += WriteResult(new, len(batch) - new)
+            result += WriteResult(written.new, len(batch) - written.new, written.superseded)
         await spool.call(spool.discard, leftovers)
         self.drained = result
         logger.warning(
@@ -404,6 +442,24 @@ class Ledger(ABC):
         return f"<{type(self).__name__} {self.describe()} strategy={self.strategy_key!r} {self._state.value}>"
 
     # ------------------------------------------------------------------ writing
+    async def _write(self, fills: Sequence[FillRecord]) -> Written:
+        """Store one batch in one transaction: ``_insert``, or ``_insert_superseding`` when the batch touches a
+        venue order with an inferred fill (an inferred fill itself, or a trade of an order that has one)."""
+        known = self._inferred_orders
+        orders = {key for f in fills if (key := order_key(f)) in known or is_inferred(f)}
+        if not orders:
+            return Written(await self._insert(fills))
+        written = await self._insert_superseding(fills, orders)
+        known.update(key for key in orders if any(is_inferred(f) and order_key(f) == key for f in fills))
+        for change in written.changes:
+            self._log_change(change)
+        return written
+
+    def _log_change(self, change: Change) -> None:
+        # A WARNING when what the fill counts went down; only more trades superseding it (counted 0 already): INFO.
+        level = logging.WARNING if change.counts_less else logging.INFO
+        logger.log(level, "ledger: %s (%s; kept in superseded_fills)", change.describe(), self.describe())
+
     def record(self, fill: FillRecord) -> None:
         """Enqueue a fill for the writer; returns at once. Call it from the event loop's thread."""
         if self._state is not _State.OPEN:
@@ -560,6 +616,11 @@ class Ledger(ABC):
     async def count(self, strategy_key: str | None = None) -> int:
         """Number of committed fills of a ledger key (default: this one's, ``fills_key``)."""
         return await self._count(strategy_key or self.fills_key)
+
+    async def superseded(self, strategy_key: str | None = None) -> list[Supersession]:
+        """The inferred fills of a ledger key the venue's own trades superseded, whole or in part: each as first
+        recorded, what of it still counts (in ``fills``) and the trades that superseded the rest (``supersede``)."""
+        return await self._select_superseded(strategy_key or self.fills_key)
 
     # ------------------------------------------------------------------ risk halts
     def _require_open(self, doing: str) -> None:

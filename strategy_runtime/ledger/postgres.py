@@ -37,11 +37,14 @@ from strategy_runtime.ledger.fencing import FENCE_LEASE_SECONDS, FenceCheck, Fen
 from strategy_runtime.ledger.records import (
     COLUMNS,
     DECIMAL_COLUMNS,
+    INFERRED_TRADE_PREFIX,
     INTEGER_COLUMNS,
     FillRecord,
     HaltRecord,
     RiskBaseline,
 )
+from strategy_runtime.ledger.supersede import Change, OrderKey, Supersession, is_inferred, plan
+from strategy_runtime.ledger.writer import Written
 
 # TCP settings of the fencing session: the server drops a silent peer's session, and with
 # it the lock, after idle + interval * count = 25 s, or 25 s of unacknowledged data
@@ -59,6 +62,10 @@ COMMAND_TIMEOUT_SECONDS = 30.0
 DISCONNECT_TIMEOUT_SECONDS = 2.0
 
 logger = logging.getLogger("livestrat.ledger")
+# The rows of inferred fills (and of position alignments: ``supersede`` tells them apart), as the partial index of
+# migration 7 has it (written out there: the two must stay the same text for the planner to use the index).
+INFERRED_ROWS = f"trade_id LIKE '{INFERRED_TRADE_PREFIX}%'"
+
 
 MIGRATIONS = (
     Migration(
@@ -149,6 +156,51 @@ MIGRATIONS = (
     Migration(5, "risk halts in market time", ("ALTER TABLE risk_halts ADD COLUMN breached_at_market timestamptz",)),
     # The market price each fill's order met when it was sent (NULL: not known, or stored before).
     Migration(6, "arrival prices", ("ALTER TABLE fills ADD COLUMN arrival_price numeric",)),
+    # Inferred fills the venue's own trades superseded (``supersede``): each as first recorded, what of it still
+    # counts in fills, and the trades that superseded the rest; and the inferred fills of an order, found fast.
+    Migration(
+        7,
+        "superseded inferred fills",
+        (
+            # The fills columns as they stood at version 7, written out: a later fills column needs a migration of
+            # its own here too (a fresh and an upgraded database stay alike).
+            """
+            CREATE TABLE superseded_fills (
+                strategy_key        text COLLATE "C",
+                trade_id            text COLLATE "C",
+                client_order_id     text,
+                venue_order_id      text,
+                instrument_id       text COLLATE "C",
+                side                text,
+                quantity            numeric,
+                price               numeric,
+                commission          numeric,
+                commission_currency text,
+                ts_event            bigint,
+                ts_init             bigint,
+                position_id         text,
+                account_id          text,
+                quote_currency      text,
+                arrival_price       numeric,
+                counted_quantity numeric NOT NULL,
+                superseded_by    jsonb NOT NULL,
+                superseded_at    timestamptz NOT NULL DEFAULT now(),
+                fence_epoch      bigint,
+                PRIMARY KEY (strategy_key, instrument_id, trade_id)
+            )
+            """,
+            "CREATE INDEX superseded_by_order ON superseded_fills (strategy_key, instrument_id, venue_order_id)",
+            "CREATE INDEX fills_inferred ON fills (strategy_key, instrument_id, venue_order_id) "
+            "WHERE trade_id LIKE 'INFERRED-%'",
+        ),
+    ),
+    # The fills of one venue order (what a batch touching an order with an inferred fill, and every open, reads),
+    # found without reading the instrument's fills.
+    Migration(
+        8,
+        "fills by venue order",
+        ("CREATE INDEX fills_by_order ON fills (strategy_key, instrument_id, venue_order_id)",),
+    ),
 )
 
 
@@ -176,6 +228,29 @@ INSERT_SQL = (
     "SELECT (SELECT epoch FROM fence) AS epoch, (SELECT count(*) FROM inserted) AS new"
 )
 SELECT_SQL = f"SELECT {', '.join(COLUMNS)} FROM fills WHERE strategy_key = $1 ORDER BY ts_event, trade_id"
+_ORDER = "strategy_key = $1 AND instrument_id = $2 AND venue_order_id = $3"
+_SUPERSEDED = f"{', '.join(COLUMNS)}, counted_quantity, superseded_by::text"
+SUPERSEDED_SQL = f"SELECT {_SUPERSEDED} FROM superseded_fills WHERE strategy_key = $1 ORDER BY ts_event, trade_id"
+_KEY = "strategy_key = $1 AND instrument_id = $2 AND trade_id = $3"
+_N = len(COLUMNS)
+SUPERSEDE_SQL = (
+    f"INSERT INTO superseded_fills ({', '.join(COLUMNS)}, counted_quantity, superseded_by, fence_epoch) "
+    f"VALUES ({', '.join(f'${i}' for i in range(1, _N + 1))}, ${_N + 1}::numeric, ${_N + 2}::jsonb, ${_N + 3}) "
+    "ON CONFLICT (strategy_key, instrument_id, trade_id) DO UPDATE SET counted_quantity = excluded.counted_quantity, "
+    "superseded_by = excluded.superseded_by, superseded_at = now(), fence_epoch = excluded.fence_epoch"
+)
+
+
+def _supersession(row: Sequence[Any]) -> Supersession:
+    *fill, counted, by = row
+    return Supersession(FillRecord(*fill), counted, tuple(json.loads(by)))
+
+
+def _typed_row(fill: FillRecord) -> tuple[Any, ...]:
+    """``fill``'s values as asyncpg binds them to typed columns: decimals as Decimals."""
+    return tuple(getattr(fill, c) if c in DECIMAL_COLUMNS else v for c, v in zip(COLUMNS, fill.as_row(), strict=True))
+
+
 # A bigint advisory lock shows in pg_locks as classid = high 32 bits, objid = low 32 bits, objsubid = 1.
 CONFIRM_SQL = """
     SELECT EXISTS (
@@ -443,6 +518,69 @@ class PostgresLedger(Ledger):
                 if epoch != self._epoch:
                     raise FenceTaken(self.strategy_key, self._epoch, epoch, str(self._where))
                 yield conn
+
+    async def _insert_superseding(self, fills: Sequence[FillRecord], orders: set[OrderKey]) -> Written:
+        async with self._fenced("write fills to") as conn:
+            inferred = [f for f in fills if is_inferred(f)]
+            superseded: set[tuple[str, str, str]] = set()
+            if inferred:
+                rows = await conn.fetch(
+                    "SELECT strategy_key, instrument_id, trade_id FROM superseded_fills "
+                    "WHERE strategy_key = ANY($1::text[]) AND trade_id = ANY($2::text[])",
+                    sorted({f.strategy_key for f in inferred}),
+                    sorted({f.trade_id for f in inferred}),
+                )
+                superseded = {(r[0], r[1], r[2]) for r in rows}
+            fresh = [
+                f for f in fills if not (is_inferred(f) and (f.strategy_key, f.instrument_id, f.trade_id) in superseded)
+            ]
+            new = 0
+            if fresh:
+                columns = list(zip(*(fill.as_row() for fill in fresh), strict=True))
+                new = (await conn.fetchrow(INSERT_SQL, *columns, self._epoch, self.strategy_key))["new"]
+            changes: list[Change] = []
+            for order in sorted(orders):
+                rows = await conn.fetch(f"SELECT {', '.join(COLUMNS)} FROM fills WHERE {_ORDER}", *order)
+                stored = await conn.fetch(f"SELECT {_SUPERSEDED} FROM superseded_fills WHERE {_ORDER}", *order)
+                changes += plan([FillRecord(*r) for r in rows], [_supersession(r) for r in stored])
+            for change in changes:
+                await self._apply(conn, change)
+        return Written(new, sum(1 for c in changes if c.before > 0 and c.supersession.counted == 0), changes)
+
+    async def _apply(self, conn: asyncpg.Connection, change: Change) -> None:
+        s = change.supersession
+        key = (s.fill.strategy_key, s.fill.instrument_id, s.fill.trade_id)
+        counted = s.counted_fill
+        if counted is None:
+            await conn.execute(f"DELETE FROM fills WHERE {_KEY}", *key)
+        elif change.before > 0:
+            await conn.execute(
+                f"UPDATE fills SET quantity = $4, commission = $5 WHERE {_KEY}",
+                *key,
+                counted.quantity,
+                counted.commission,
+            )
+        else:
+            columns = [[v] for v in counted.as_row()]
+            await conn.fetchrow(INSERT_SQL, *columns, self._epoch, self.strategy_key)
+        if s.whole:
+            await conn.execute(f"DELETE FROM superseded_fills WHERE {_KEY}", *key)
+        else:
+            await conn.execute(SUPERSEDE_SQL, *_typed_row(s.fill), s.counted, json.dumps(list(s.by)), self._epoch)
+
+    async def _inferred_order_keys(self) -> set[OrderKey]:
+        with self._database("read from") as pool:
+            rows = await pool.fetch(
+                "SELECT DISTINCT strategy_key, instrument_id, venue_order_id FROM fills "
+                f"WHERE strategy_key = ANY($1::text[]) AND {INFERRED_ROWS}",
+                sorted({self.strategy_key, self.fills_key}),
+            )
+        return {(r[0], r[1], r[2]) for r in rows}
+
+    async def _select_superseded(self, strategy_key: str) -> list[Supersession]:
+        with self._database("read from") as pool:
+            rows = await pool.fetch(SUPERSEDED_SQL, strategy_key)
+        return [_supersession(row) for row in rows]
 
     async def _select(self, strategy_key: str) -> list[FillRecord]:
         with self._database("read from") as pool:

@@ -23,6 +23,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, date, datetime
+from decimal import Decimal
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -32,14 +33,19 @@ from strategy_runtime.ledger.errors import LedgerUnavailable
 from strategy_runtime.ledger.fencing import FenceCheck, FenceGrant, FenceHolder, FenceTaken
 from strategy_runtime.ledger.records import (
     COLUMNS,
+    INFERRED_TRADE_PREFIX,
     FillRecord,
     HaltRecord,
     RiskBaseline,
     fill_from_columns,
     strategy_file_stem,
 )
+from strategy_runtime.ledger.supersede import Change, OrderKey, Supersession, is_inferred, plan
+from strategy_runtime.ledger.writer import Written
 
 T = TypeVar("T")
+# The rows of inferred fills (and of position alignments: ``supersede`` tells them apart), as the partial index has it.
+INFERRED_ROWS = f"trade_id LIKE '{INFERRED_TRADE_PREFIX}%'"
 
 MIGRATIONS = (
     Migration(
@@ -126,6 +132,51 @@ MIGRATIONS = (
     Migration(5, "risk halts in market time", ("ALTER TABLE risk_halts ADD COLUMN breached_at_market TEXT",)),
     # The market price each fill's order met when it was sent (NULL: not known, or stored before).
     Migration(6, "arrival prices", ("ALTER TABLE fills ADD COLUMN arrival_price TEXT",)),
+    # Inferred fills the venue's own trades superseded (``supersede``): each as first recorded, what of it still
+    # counts in fills, and the trades that superseded the rest; and the inferred fills of an order, found fast.
+    Migration(
+        7,
+        "superseded inferred fills",
+        (
+            # The fills columns as they stood at version 7, written out: a later fills column needs a migration of
+            # its own here too (a fresh and an upgraded database stay alike).
+            """
+            CREATE TABLE superseded_fills (
+                strategy_key        TEXT,
+                trade_id            TEXT,
+                client_order_id     TEXT,
+                venue_order_id      TEXT,
+                instrument_id       TEXT,
+                side                TEXT,
+                quantity            TEXT,
+                price               TEXT,
+                commission          TEXT,
+                commission_currency TEXT,
+                ts_event            INTEGER,
+                ts_init             INTEGER,
+                position_id         TEXT,
+                account_id          TEXT,
+                quote_currency      TEXT,
+                arrival_price       TEXT,
+                counted_quantity TEXT NOT NULL,
+                superseded_by    TEXT NOT NULL,
+                superseded_at    TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%f+00:00', 'now')),
+                fence_epoch      INTEGER,
+                PRIMARY KEY (strategy_key, instrument_id, trade_id)
+            )
+            """,
+            "CREATE INDEX superseded_by_order ON superseded_fills (strategy_key, instrument_id, venue_order_id)",
+            "CREATE INDEX fills_inferred ON fills (strategy_key, instrument_id, venue_order_id) "
+            "WHERE trade_id LIKE 'INFERRED-%'",
+        ),
+    ),
+    # The fills of one venue order (what a batch touching an order with an inferred fill, and every open, reads),
+    # found without reading the instrument's fills.
+    Migration(
+        8,
+        "fills by venue order",
+        ("CREATE INDEX fills_by_order ON fills (strategy_key, instrument_id, venue_order_id)",),
+    ),
 )
 
 _ROW = f"({', '.join('?' for _ in COLUMNS)}, ?)"
@@ -149,10 +200,18 @@ TAKE_SQL = (
     "released_at = NULL, epoch = fences.epoch + 1, lease_seconds = excluded.lease_seconds RETURNING epoch"
 )
 SELECT_SQL = f"SELECT {', '.join(COLUMNS)} FROM fills WHERE strategy_key = ? ORDER BY ts_event, trade_id"
+_ORDER = "strategy_key = ? AND instrument_id = ? AND venue_order_id = ?"
+_SUPERSEDED = f"{', '.join(COLUMNS)}, counted_quantity, superseded_by"
+SUPERSEDED_SQL = f"SELECT {_SUPERSEDED} FROM superseded_fills WHERE strategy_key = ? ORDER BY ts_event, trade_id"
 
 
 def _from_sqlite(row: tuple[Any, ...]) -> FillRecord:
     return fill_from_columns(dict(zip(COLUMNS, row, strict=True)))
+
+
+def _supersession(row: tuple[Any, ...]) -> Supersession:
+    *fill, counted, by = row
+    return Supersession(_from_sqlite(tuple(fill)), Decimal(counted), tuple(json.loads(by)))
 
 
 def fence_lock_path(database: Path, strategy_key: str) -> Path:
@@ -319,15 +378,93 @@ class SqliteLedger(Ledger):
 
     def _insert_sync(self, fills: Sequence[FillRecord]) -> int:
         with self._fenced() as conn:
-            before = conn.total_changes
-            # As many rows per statement as SQLite takes parameters (32,766 since 3.32; 999 before).
-            per_statement = max(1, conn.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER) // _ROW_VALUES)
-            for start in range(0, len(fills), per_statement):
-                chunk = fills[start : start + per_statement]
-                conn.execute(
-                    insert_sql(len(chunk)), [value for fill in chunk for value in (*fill.as_row(), self._epoch)]
-                )
-            return conn.total_changes - before
+            return self._insert_rows(conn, fills)
+
+    def _insert_rows(self, conn: sqlite3.Connection, fills: Sequence[FillRecord]) -> int:
+        before = conn.total_changes
+        # As many rows per statement as SQLite takes parameters (32,766 since 3.32; 999 before).
+        per_statement = max(1, conn.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER) // _ROW_VALUES)
+        for start in range(0, len(fills), per_statement):
+            chunk = fills[start : start + per_statement]
+            conn.execute(insert_sql(len(chunk)), [value for fill in chunk for value in (*fill.as_row(), self._epoch)])
+        return conn.total_changes - before
+
+    async def _insert_superseding(self, fills: Sequence[FillRecord], orders: set[OrderKey]) -> Written:
+        return await self._run(self._insert_superseding_sync, fills, orders)
+
+    def _insert_superseding_sync(self, fills: Sequence[FillRecord], orders: set[OrderKey]) -> Written:
+        with self._fenced() as conn:
+            superseded = {
+                (f.strategy_key, f.instrument_id, f.trade_id)
+                for f in fills
+                if is_inferred(f)
+                and conn.execute(
+                    "SELECT 1 FROM superseded_fills WHERE strategy_key = ? AND instrument_id = ? AND trade_id = ?",
+                    (f.strategy_key, f.instrument_id, f.trade_id),
+                ).fetchone()
+            }
+            # Binance's order ids (and so the inferred trade ids) are unique per instrument only.
+            fresh = [f for f in fills if (f.strategy_key, f.instrument_id, f.trade_id) not in superseded]
+            new = self._insert_rows(conn, fresh)
+            changes: list[Change] = []
+            for order in sorted(orders):
+                rows = [
+                    _from_sqlite(r)
+                    for r in conn.execute(f"SELECT {', '.join(COLUMNS)} FROM fills WHERE {_ORDER}", order)
+                ]
+                stored = [
+                    _supersession(r)
+                    for r in conn.execute(f"SELECT {_SUPERSEDED} FROM superseded_fills WHERE {_ORDER}", order)
+                ]
+                changes += plan(rows, stored)
+            for change in changes:
+                self._apply_sync(conn, change)
+            return Written(new, sum(1 for c in changes if c.before > 0 and c.supersession.counted == 0), changes)
+
+    def _apply_sync(self, conn: sqlite3.Connection, change: Change) -> None:
+        s = change.supersession
+        key = (s.fill.strategy_key, s.fill.instrument_id, s.fill.trade_id)
+        where = "strategy_key = ? AND instrument_id = ? AND trade_id = ?"
+        counted = s.counted_fill
+        if counted is None:
+            conn.execute(f"DELETE FROM fills WHERE {where}", key)
+        elif change.before > 0:
+            conn.execute(
+                f"UPDATE fills SET quantity = ?, commission = ? WHERE {where}",
+                (str(counted.quantity), str(counted.commission), *key),
+            )
+        else:
+            conn.execute(insert_sql(1), (*counted.as_row(), self._epoch))
+        if s.whole:
+            conn.execute(f"DELETE FROM superseded_fills WHERE {where}", key)
+            return
+        conn.execute(
+            f"INSERT INTO superseded_fills ({', '.join(COLUMNS)}, counted_quantity, superseded_by, superseded_at, "
+            f"fence_epoch) VALUES ({', '.join('?' for _ in COLUMNS)}, ?, ?, ?, ?) "
+            "ON CONFLICT (strategy_key, instrument_id, trade_id) DO UPDATE SET "
+            "counted_quantity = excluded.counted_quantity, superseded_by = excluded.superseded_by, "
+            "superseded_at = excluded.superseded_at, fence_epoch = excluded.fence_epoch",
+            (*s.fill.as_row(), str(s.counted), json.dumps(list(s.by)), datetime.now(UTC).isoformat(), self._epoch),
+        )
+
+    async def _inferred_order_keys(self) -> set[OrderKey]:
+        return await self._run(self._inferred_order_keys_sync)
+
+    def _inferred_order_keys_sync(self) -> set[OrderKey]:
+        assert self._conn is not None
+        rows = self._conn.execute(
+            f"SELECT DISTINCT strategy_key, instrument_id, venue_order_id FROM fills WHERE strategy_key IN (?, ?) "
+            f"AND {INFERRED_ROWS}",
+            (self.strategy_key, self.fills_key),
+        )
+        return {(k, i, v) for k, i, v in rows}
+
+    async def _select_superseded(self, strategy_key: str) -> list[Supersession]:
+        return await self._run(self._select_superseded_sync, strategy_key)
+
+    def _select_superseded_sync(self, strategy_key: str) -> list[Supersession]:
+        assert self._conn is not None
+        return [_supersession(row) for row in self._conn.execute(SUPERSEDED_SQL, (strategy_key,))]
 
     async def _select(self, strategy_key: str) -> list[FillRecord]:
         return await self._run(self._select_sync, strategy_key)

@@ -40,17 +40,38 @@ from strategy_runtime.ledger.fencing import FenceTaken
 from strategy_runtime.ledger.pacing import Turns
 from strategy_runtime.ledger.records import FillRecord
 from strategy_runtime.ledger.spool import FillSpool
+from strategy_runtime.ledger.supersede import Change
 
 logger = logging.getLogger("livestrat.ledger")
 
 
 @dataclass(frozen=True)
 class WriteResult:
+    """Rows the writes added to ``fills`` (``new``), fills already stored (``duplicates``), and inferred fills whose
+    ``fills`` row the venue's own trades superseded whole (``superseded``: rows taken out again; see ``supersede``).
+    The rows these writes leave in ``fills``: ``new - superseded``."""
+
     new: int = 0
     duplicates: int = 0
+    superseded: int = 0
 
     def __add__(self, other: WriteResult) -> WriteResult:
-        return WriteResult(self.new + other.new, self.duplicates + other.duplicates)
+        return WriteResult(self.new + other.new, self.duplicates + other.duplicates, self.superseded + other.superseded)
+
+    @property
+    def rows(self) -> int:
+        """What these writes changed the number of rows in ``fills`` by."""
+        return self.new - self.superseded
+
+
+@dataclass(frozen=True)
+class Written:
+    """What storing one batch did: rows added, ``fills`` rows of inferred fills taken out (superseded whole), and
+    every inferred fill whose counted quantity changed."""
+
+    new: int
+    superseded: int = 0
+    changes: Sequence[Change] = ()
 
 
 @dataclass(frozen=True)
@@ -93,14 +114,14 @@ class _Waiters:
 class WriteBehind:
     """The queue between ``Ledger.record()`` and the database, and the tasks that drain it.
 
-    ``insert`` commits a batch and returns how many rows were new; ``where`` says where the
-    ledger is and ``error_text`` turns an exception into text safe to log (both the ledger's);
+    ``insert`` commits a batch and returns what it wrote (``Written``: how many rows were new, …); ``where``
+    says where the ledger is and ``error_text`` turns an exception into text safe to log (both the ledger's);
     ``on_fence_taken`` hears why the token refused a write.
     """
 
     def __init__(
         self,
-        insert: Callable[[Sequence[FillRecord]], Awaitable[int]],
+        insert: Callable[[Sequence[FillRecord]], Awaitable[Written]],
         *,
         where: Callable[[], str],
         error_text: Callable[[BaseException], str],
@@ -226,7 +247,7 @@ class WriteBehind:
             batch = list(itertools.islice(self.pending, size))
             fills = [fill for fill, _ in batch]
             try:
-                new = await self._insert(fills)
+                written = await self._insert(fills)
             except FenceTaken as exc:
                 self._fenced_out(self._error_text(exc))
                 return
@@ -247,7 +268,7 @@ class WriteBehind:
                 )
                 await asyncio.sleep(jittered(delay))
                 continue
-            self._committed_batch(batch, fills, new)
+            self._committed_batch(batch, fills, written)
 
     def _fenced_out(self, why: str) -> None:
         self.fenced_out = why
@@ -262,7 +283,9 @@ class WriteBehind:
             self._durable_waiters.fail(LedgerError(f"the ledger refuses this runtime's writes: {why}"))
         self._on_fence_taken(why)
 
-    def _committed_batch(self, batch: list[tuple[FillRecord, float]], fills: list[FillRecord], new: int) -> None:
+    def _committed_batch(
+        self, batch: list[tuple[FillRecord, float]], fills: list[FillRecord], written: Written
+    ) -> None:
         committed_at = time.monotonic()
         size = len(batch)
         for _ in range(size):
@@ -272,7 +295,7 @@ class WriteBehind:
         self.failures = 0
         self._committed += size
         self.last_commit_at = datetime.now(UTC)
-        result = WriteResult(new=new, duplicates=size - new)
+        result = WriteResult(new=written.new, duplicates=size - written.new, superseded=written.superseded)
         self.totals += result
         self._committed_waiters.reached(self._committed)
         self._durable_now()

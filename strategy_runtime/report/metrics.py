@@ -13,6 +13,7 @@ currencies, event kinds and state names only.
 | ``livestrat_fills`` | gauge | fills the ledger holds for the strategy (earlier runs included) |
 | ``livestrat_fills_seen_total`` | counter | fills this process saw |
 | ``livestrat_fills_not_recorded_total`` | counter | fills the ledger refused (should stay 0) |
+| ``livestrat_fills_superseded_total`` | counter | inferred fills the venue's trades superseded (``ledger.supersede``) |
 | ``livestrat_pnl`` | gauge | ``kind`` (realized, unrealized, total), ``currency`` |
 | ``livestrat_position`` | gauge | ``instrument`` (signed net quantity) |
 | ``livestrat_open_orders`` | gauge | working orders (``orders_view``) |
@@ -59,6 +60,7 @@ class RuntimeMetrics:
     fills_in_ledger: int | None = None
     fills_seen: int = 0
     fills_not_recorded: int = 0
+    fills_superseded: int = 0
     pnl: Mapping[str, Mapping[str, Decimal]] = field(default_factory=dict)  # kind -> currency -> amount
     positions: Mapping[str, Decimal] = field(default_factory=dict)
     open_orders: int = 0
@@ -112,6 +114,11 @@ class RuntimeCollector(Collector):
         yield from _gauge("livestrat_fills", "Fills the ledger holds for this strategy.", m.fills_in_ledger)
         yield from _counter("livestrat_fills_seen", "Fills this process saw.", m.fills_seen)
         yield from _counter("livestrat_fills_not_recorded", "Fills the ledger refused.", m.fills_not_recorded)
+        yield from _counter(
+            "livestrat_fills_superseded",
+            "Inferred fills this process took out of the ledger's count: the venue's own trades of the order came.",
+            m.fills_superseded,
+        )
 
         pnl = GaugeMetricFamily("livestrat_pnl", "PnL by kind and currency.", labels=["kind", "currency"])
         for kind, amounts in m.pnl.items():

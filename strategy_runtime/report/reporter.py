@@ -18,8 +18,13 @@ execution engine's event endpoint (``ExecEngine.process``) and keeps each ``Orde
 arrives until the bus delivers it. One the engine fails on (it raises through the endpoint in a
 paper node), and any still undelivered when the runtime flushes the ledger at its halt
 (``record_undelivered``), is recorded then: the same event object, completed by the engine as far
-as it got (its position id is set before the account is touched). A fill recorded that way is not
-recorded again when the bus delivers it late; the rest (listeners, last fill, counts) happens then.
+as it got (its position id is set before the account is touched). A fill of an order this run filled
+by inference is recorded as it reaches the endpoint: during a run the open-order check can meet a
+status ahead of a trade the user-data stream delivers late, and NautilusTrader then rejects that
+trade as an overfill (``ExecutionEngine._check_overfill``, 1.231: logged, never published); the
+ledger's rule lets it supersede the inferred fill at once rather than at the halt. A fill recorded
+that way is not recorded again when the bus delivers it late; the rest (listeners, last fill,
+counts) happens then.
 
 **Fills from start-up reconciliation.** A live node reconciles with the venue *before* its
 trader (and so this actor) starts: fills that happened while the pod was down (resting
@@ -30,6 +35,12 @@ idempotent key makes the overlap harmless). A fill NautilusTrader *inferred* fro
 status report (the venue said "filled" without reporting the trades) carries a random trade id
 that changes at every restart; it is recorded under a deterministic, marked id instead
 (``ledger.records.inferred_trade_id``, ``INFERRED-<venue order id>-<cumulative quantity>``).
+When the venue's own trades of such an order come (the next start, or this run: a reconciliation
+report that lists them, which NautilusTrader then skips as "predating" its inferred fill), they are
+recorded as well (as the reconciliation listed them, ``live.reconciliation.LISTED_TRADES_TOPIC``, or reconciled
+them, ``reports.execution.*``), and the ledger and the risk guard's book let them
+supersede the inferred fill (``ledger.supersede``): the execution counts once. The trades listed are held
+until the node runs (``record_cached_fills``), then let go.
 
 ``trading_state()`` turns the node's cache and portfolio into the API's ``TradingState``
 whenever the status pusher, ``/state`` or ``/metrics`` asks: nothing is computed per event
@@ -50,13 +61,16 @@ from typing import Any
 
 from nautilus_trader.common.actor import Actor
 from nautilus_trader.common.config import ActorConfig
+from nautilus_trader.execution.reports import ExecutionMassStatus, FillReport
+from nautilus_trader.model.enums import OrderSide
 from nautilus_trader.model.events import OrderCanceled, OrderDenied, OrderExpired, OrderFilled, OrderRejected
 from nautilus_trader.model.identifiers import ComponentId, InstrumentId
 
 from livestrat.api.status import Fill, Position, ReplayProgress, TradingState
 from strategy_runtime import portfolio_view
-from strategy_runtime.ledger import FillRecord, Ledger, from_order_filled
+from strategy_runtime.ledger import FillRecord, Ledger, Side, from_order_filled
 from strategy_runtime.ledger.records import inferred_trade_id
+from strategy_runtime.live.reconciliation import LISTED_TRADES_TOPIC
 from strategy_runtime.orders_view import working_orders
 from strategy_runtime.risk.arrivals import Arrivals
 from strategy_runtime.risk.gate import EXEC_EVENTS_ENDPOINT
@@ -69,6 +83,8 @@ REPORTER_ID = "LivestratReporter"
 ORDER_TOPIC = "events.order.*"
 POSITION_TOPIC = "events.position.*"
 ACCOUNT_TOPIC = "events.account.*"
+# What the live execution engine reconciled: an ExecutionMassStatus at start, single reports afterwards (1.231).
+REPORTS_TOPIC = "reports.execution.*"
 # LiveExecutionEngine's method that makes a fill out of an order status report (private in
 # NautilusTrader 1.231, live/execution_engine.py); pinned by tests/runtime/test_nautilus_pins.py.
 INFERRED_FILL_METHOD = "_generate_inferred_fill"
@@ -123,6 +139,11 @@ class Reporter(Actor):
         self._listeners: list[FillListener] = []
         # OrderFilled event id -> the deterministic trade id of a fill NautilusTrader inferred.
         self._inferred: dict[Any, str] = {}
+        # (instrument id, venue order id) of the orders this run inferred a fill of: their venue trades are recorded;
+        # the venue's trades reconciliation listed, by order and trade id; (instrument id, trade id) of those recorded.
+        self._inferred_orders: set[tuple[str, str]] = set()
+        self._listed: dict[tuple[str, str], dict[str, FillReport]] = {}
+        self._recorded_listed: set[tuple[str, str]] = set()
         # OrderFilled event id of a position alignment -> (what the ledger lacks of it, signed; its trade id).
         self._alignments: dict[Any, tuple[Decimal, str]] = {}
         # The signed net position the one book holds for an instrument (set by the runtime: the risk guard's books).
@@ -161,6 +182,10 @@ class Reporter(Actor):
             def on_execution_event(event: Any) -> None:
                 if isinstance(event, OrderFilled):
                     self._undelivered[event.id] = event
+                    if (event.instrument_id.value, event.venue_order_id.value) in self._inferred_orders:
+                        # A trade of an order filled by inference: the engine may reject it as an overfill
+                        # (``_check_overfill``: never published); recorded now, the ledger's rule counts it once.
+                        self._record_early(event)
                 try:
                     events_handler(event)
                 except BaseException:
@@ -180,6 +205,8 @@ class Reporter(Actor):
                     return self._aligning(fill, instrument, before)
                 trade_id = inferred_trade_id(report.venue_order_id.value, report.filled_qty.as_decimal())
                 self._inferred[fill.id] = trade_id
+                order_key = (instrument.id.value, report.venue_order_id.value)
+                self._inferred_orders.add(order_key)
                 logger.warning(
                     "reporter: the venue reported order %s (%s) filled to %s without the trades; NautilusTrader "
                     "inferred a fill of %s at %s, recorded in the ledger as %s",
@@ -190,6 +217,7 @@ class Reporter(Actor):
                     fill.last_px,
                     trade_id,
                 )
+                self._record_listed(order_key)  # the venue's trades of it, if reconciliation listed them already
                 return fill
 
             setattr(exec_engine, INFERRED_FILL_METHOD, generate_inferred_fill)
@@ -235,11 +263,16 @@ class Reporter(Actor):
         self.msgbus.subscribe(ORDER_TOPIC, self._on_order_event)
         self.msgbus.subscribe(POSITION_TOPIC, self._on_position_event)
         self.msgbus.subscribe(ACCOUNT_TOPIC, self._on_account_event)
+        self.msgbus.subscribe(REPORTS_TOPIC, self._on_reconciled)
+        self.msgbus.subscribe(f"{LISTED_TRADES_TOPIC}.*", self._on_reconciled)
         self._subscribed = True
 
     def record_cached_fills(self) -> int:
         """After the start: record every fill in the cache that did not pass the bus; how many."""
         seen, self._recorded_at_start = self._recorded_at_start or set(), None
+        # Start-up reconciliation is over: the trades it listed are not needed any more (a long run would hold them).
+        self._listed.clear()
+        self._recorded_listed.clear()
         swept = 0
         for order in self.cache.orders():
             for event in order.events:
@@ -261,6 +294,8 @@ class Reporter(Actor):
         self.msgbus.unsubscribe(ORDER_TOPIC, self._on_order_event)
         self.msgbus.unsubscribe(POSITION_TOPIC, self._on_position_event)
         self.msgbus.unsubscribe(ACCOUNT_TOPIC, self._on_account_event)
+        self.msgbus.unsubscribe(REPORTS_TOPIC, self._on_reconciled)
+        self.msgbus.unsubscribe(f"{LISTED_TRADES_TOPIC}.*", self._on_reconciled)
         self._subscribed = False
 
     # ------------------------------------------------------------------ handlers
@@ -282,30 +317,42 @@ class Reporter(Actor):
     def record_undelivered(self) -> int:
         """Record every fill that reached the execution engine and that the bus has not delivered; how many."""
         pending, self._undelivered = self._undelivered, {}
-        for event_id, event in pending.items():
-            try:
-                record = self._record_of(event)
-                if record is None:
-                    continue  # a position alignment the ledger's book already holds
-                self._write(record)
-            except Exception:
-                # The fill happened at the venue whatever the ledger says: make it loud, keep it in the log.
-                self.fills_not_recorded += 1
-                logger.exception("reporter: fill %s NOT recorded in the ledger: %r", event.trade_id, event)
-                continue
-            self._recorded_early.add(event_id)
-            self._tell_listeners(record)
-            logger.warning(
-                "reporter: fill %s of order %s (%s %s %s @ %s) reached the node but not its books: recorded in the "
-                "ledger as the venue reported it",
-                event.trade_id,
-                event.client_order_id,
-                "BUY" if event.is_buy else "SELL",
-                event.last_qty,
-                event.instrument_id,
-                event.last_px,
-            )
+        for event in pending.values():
+            if event.id in self._recorded_early:
+                continue  # recorded as it reached the engine (a trade of an order filled by inference)
+            if self._record_early(event):
+                logger.warning(
+                    "reporter: fill %s of order %s (%s %s %s @ %s) reached the node but not its books: recorded in "
+                    "the ledger as the venue reported it",
+                    event.trade_id,
+                    event.client_order_id,
+                    "BUY" if event.is_buy else "SELL",
+                    event.last_qty,
+                    event.instrument_id,
+                    event.last_px,
+                )
         return len(pending)
+
+    def _record_early(self, event: OrderFilled) -> bool:
+        """Record ``event`` before (or without) the bus's delivery, once; whether it was recorded now. An event the
+        engine has not given a position yet (or never will: an overfill it rejects) takes its order's."""
+        if event.id in self._recorded_early:
+            return False
+        try:
+            record = self._record_of(event)
+            if record is None:
+                return False  # a position alignment the ledger's book already holds
+            if record.position_id is None and (position_id := self.cache.position_id(event.client_order_id)):
+                record = dataclasses.replace(record, position_id=position_id.value)
+            self._write(record)
+        except Exception:
+            # The fill happened at the venue whatever the ledger says: make it loud, keep it in the log.
+            self.fills_not_recorded += 1
+            logger.exception("reporter: fill %s NOT recorded in the ledger: %r", event.trade_id, event)
+            return False
+        self._recorded_early.add(event.id)
+        self._tell_listeners(record)
+        return True
 
     def _record_fill(self, event: OrderFilled) -> None:
         self.fills_seen += 1
@@ -364,6 +411,77 @@ class Reporter(Actor):
             except Exception:
                 logger.exception("reporter: a fill listener failed on %s", record.trade_id)
 
+    def _on_reconciled(self, message: object) -> None:
+        """The venue's trades a reconciliation listed (``LISTED_TRADES_TOPIC``: as the venue answered, before the
+        engine drops the reports of an order it holds already) or reconciled (``REPORTS_TOPIC``): those of an order
+        this run inferred a fill of are recorded (the engine skips them once it has inferred the fill), so that they
+        supersede the inferred fill now rather than at the next start."""
+        if isinstance(message, ExecutionMassStatus):
+            reports = [r for fills in message.fill_reports.values() for r in fills]
+        elif isinstance(message, FillReport):
+            reports = [message]
+        elif isinstance(message, list):
+            reports = [r for r in message if isinstance(r, FillReport)]
+        else:
+            return
+        orders = set()
+        for report in reports:
+            order = (report.instrument_id.value, report.venue_order_id.value)
+            self._listed.setdefault(order, {})[report.trade_id.value] = report
+            orders.add(order)
+        for order in orders:
+            self._record_listed(order)
+
+    def _record_listed(self, order: tuple[str, str]) -> None:
+        if order not in self._inferred_orders:
+            return
+        for trade_id, report in self._listed.get(order, {}).items():
+            if (order[0], trade_id) in self._recorded_listed:
+                continue
+            self._recorded_listed.add((order[0], trade_id))
+            try:
+                record = self._record_of_report(report)
+                self._write(record)
+            except Exception:
+                self.fills_not_recorded += 1
+                logger.exception("reporter: venue trade %s NOT recorded in the ledger: %r", report.trade_id, report)
+                continue
+            self._tell_listeners(record)
+            logger.warning(
+                "reporter: the venue's trade %s of order %s (%s %s %s @ %s), which NautilusTrader filled by inference, "
+                "came in a reconciliation report: recorded; it supersedes the inferred fill",
+                report.trade_id,
+                report.venue_order_id,
+                record.side.value,
+                report.last_qty,
+                report.instrument_id,
+                report.last_px,
+            )
+
+    def _record_of_report(self, report: FillReport) -> FillRecord:
+        """The ledger's record of a venue's trade as a reconciliation report carries it (no OrderFilled: the engine
+        did not apply it), with its order's ids and position as the node holds them."""
+        client_order_id = report.client_order_id or self.cache.client_order_id(report.venue_order_id)
+        instrument = self.cache.instrument(report.instrument_id)
+        position_id = self.cache.position_id(client_order_id) if client_order_id is not None else None
+        return FillRecord(
+            strategy_key=self._strategy_key,
+            trade_id=report.trade_id.value,
+            client_order_id=(client_order_id or report.venue_order_id).value,
+            venue_order_id=report.venue_order_id.value,
+            instrument_id=report.instrument_id.value,
+            side=Side.BUY if report.order_side == OrderSide.BUY else Side.SELL,
+            quantity=report.last_qty.as_decimal(),
+            price=report.last_px.as_decimal(),
+            commission=report.commission.as_decimal(),
+            commission_currency=report.commission.currency.code,
+            ts_event=report.ts_event,
+            ts_init=report.ts_init,
+            position_id=position_id.value if position_id is not None else None,
+            account_id=report.account_id.value if report.account_id is not None else None,
+            quote_currency=instrument.quote_currency.code if instrument is not None else None,
+        )
+
     def _on_position_event(self, _event: object) -> None:
         self.position_events += 1
 
@@ -388,8 +506,14 @@ class Reporter(Actor):
     @property
     def fills_in_ledger(self) -> int:
         """Fills the ledger holds under this runtime's key (committed): a live strategy's earlier runs included,
-        a paper strategy's current run only."""
-        return self._fills_before + self._ledger.lag().totals.new
+        a paper strategy's current run only; an inferred fill the venue's own trades superseded whole no longer
+        (``ledger.supersede``)."""
+        return self._fills_before + self._ledger.lag().totals.rows
+
+    @property
+    def fills_superseded(self) -> int:
+        """Inferred fills this runtime's writes took out of the ledger's count: the venue's trades superseded them."""
+        return self._ledger.lag().totals.superseded
 
     def instruments(self) -> list[InstrumentId]:
         return portfolio_view.traded_instruments(self.cache, self._instrument_ids)

@@ -37,10 +37,11 @@ def runtime_metrics(runtime: StrategyRuntime) -> RuntimeMetrics:
     if runtime.reporter is not None and runtime.guard is not None and runtime.node is not None:
         r, g = runtime.reporter, runtime.guard
         pnl = g.book_pnl()  # the one book (strategy_runtime.book_view), as the status shows it
-        m.fills_in_ledger, m.fills_seen, m.fills_not_recorded = (
+        m.fills_in_ledger, m.fills_seen, m.fills_not_recorded, m.fills_superseded = (
             r.fills_in_ledger,
             r.fills_seen,
             r.fills_not_recorded,
+            r.fills_superseded,
         )
         m.pnl = {"realized": pnl.realized, "unrealized": pnl.unrealized, "total": pnl.total}
         m.positions = book_view.net_positions(g.limits.books)

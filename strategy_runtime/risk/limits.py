@@ -22,6 +22,18 @@ ledger as a ``RiskBaseline``, taken whenever it changed (``take_baseline``). An 
 starts both again from the total PnL at that moment. Without a history (paper) nothing is carried
 over: a restarted replay relives its catalog from the start, the same PnL path.
 
+**Inferred fills superseded** (live): the books follow the ledger's rule (``ledger.supersede``): a fill
+NautilusTrader inferred counts only what the venue's own trades of its order do not cover. The ledger's
+history and the fills of start-up reconciliation are booked as the rule counts them, applied as the ledger
+applies it: to the inferred fills as first recorded (``PnlHistory.superseded``), the fills grouped by venue
+order once. Afterwards a fill is booked in one step unless it changes what an inferred fill
+counts (a trade of its order, or an inferred fill with a lower cumulative quantity); only then is its
+instrument booked again, from a copy of its book taken just before the oldest inferred fill of it that
+still counts something, through the fills given since (kept for that, and dropped once no inferred fill
+of the instrument counts anything). The tracker keeps the inferred fills of the orders that have one,
+and for every order the total of the venue's trades of it booked (an order's inferred fill can come
+after some of its trades: the open-order check during a run).
+
 The clock is injected (``now``, for the time of a breach); the market's time comes with the data
 (``advance``, and ``clock_ns`` at ``start``): the tracker never reads a clock of its own.
 """
@@ -37,7 +49,9 @@ from decimal import Decimal
 from fractions import Fraction
 from types import MappingProxyType
 
+from strategy_runtime.ledger import supersede
 from strategy_runtime.ledger.records import FillRecord, RiskBaseline
+from strategy_runtime.ledger.supersede import OrderKey, Supersession, counted_quantities, is_inferred
 from strategy_runtime.pnl import LINEAR, ContractTerms, PnlBook
 from strategy_runtime.portfolio_view import Amounts
 from strategy_runtime.risk.breach import MAX_DAILY_LOSS, MAX_DRAWDOWN, MAX_POSITION, Breach
@@ -67,12 +81,16 @@ class PnlHistory:
     """What the ledger holds for the strategy when a live runtime starts (see the module docstring).
 
     ``fills``: every fill, in the ledger's order; ``baseline``: the last saved ``RiskBaseline``;
-    ``reset``: a halt was just acknowledged, so the day's PnL and the peak start afresh.
+    ``reset``: a halt was just acknowledged, so the day's PnL and the peak start afresh; ``superseded``: the
+    inferred fills the venue's trades superseded, as first recorded (``Ledger.superseded``): the rule is applied
+    to them, as the ledger does, not to the rows ``fills`` holds of them (a reduced row does not say which part
+    of its order it still stands for).
     """
 
     fills: Sequence[FillRecord]
     baseline: RiskBaseline | None = None
     reset: bool = False
+    superseded: Sequence[FillRecord] = ()
 
 
 def limit_value(value: float | None) -> Decimal | None:
@@ -127,6 +145,14 @@ class LimitsTracker:
         self._terms: Callable[[str], ContractTerms] = linear
         self._books: dict[str, PnlBook] = {}
         self._booked: set[tuple[str, str]] = set()  # (instrument, trade id) of every fill booked
+        # Live (``ledger.supersede``): the inferred fills of each venue order with one, as given; the venue's trades
+        # booked of every order (their total quantity); what each inferred fill counts, by (instrument, trade id);
+        # and, by instrument with an inferred fill that still counts something, its book just before the oldest
+        # such fill and the fills given since (to book it again when what an inferred fill counts changes).
+        self._inferred: dict[OrderKey, list[FillRecord]] = {}
+        self._traded: dict[OrderKey, Decimal] = {}
+        self._counted: dict[tuple[str, str], Decimal] = {}
+        self._since: dict[str, tuple[PnlBook, list[FillRecord]]] = {}
         self._early_fills: list[FillRecord] = []  # fills that came before start
         self._started = False
         self._realized: dict[str, Mark] = {}  # by instrument id
@@ -211,7 +237,100 @@ class LimitsTracker:
         if not self._started:
             self._early_fills.append(fill)  # booked at start, after the ledger's history
             return
+        if self._history is not None:
+            self._book_live(fill)
+            return
         self._book(fill)
+
+    def _book_live(self, fill: FillRecord) -> None:
+        """Book ``fill`` as the rule counts it: in one step, unless it changes what an inferred fill counts."""
+        key = (fill.instrument_id, fill.trade_id)
+        if key in self._booked:
+            return  # a fill the ledger already held (a replay, a reconciliation at restart)
+        self._booked.add(key)
+        order = self._take(fill)
+        if order in self._inferred and self._recount(order):
+            self._book_again(fill)
+        else:
+            self._book_counted(fill)
+
+    def _take(self, fill: FillRecord) -> OrderKey:
+        """Note ``fill`` by its venue order: an inferred fill kept, a venue's trade added to its order's total."""
+        order = supersede.order_key(fill)
+        if is_inferred(fill):
+            self._inferred.setdefault(order, []).append(fill)
+        else:
+            self._traded[order] = self._traded.get(order, Decimal(0)) + fill.quantity
+        return order
+
+    def _recount(self, order: OrderKey) -> bool:
+        """What each inferred fill of ``order`` counts now; whether that changed for one booked already."""
+        changed = False
+        for fill, counted in counted_quantities(self._inferred[order], self._traded.get(order, Decimal(0))):
+            key = (fill.instrument_id, fill.trade_id)
+            changed = changed or self._counted.get(key, counted) != counted
+            self._counted[key] = counted
+        return changed
+
+    def _as_counted(self, fill: FillRecord) -> FillRecord | None:
+        """``fill`` as it counts: itself, or an inferred fill smaller or left out (None)."""
+        counted = self._counted.get((fill.instrument_id, fill.trade_id)) if is_inferred(fill) else None
+        return fill if counted is None else Supersession(fill, counted).counted_fill
+
+    def _pending(self, fill: FillRecord) -> bool:
+        """An inferred fill that still counts something: what it counts may go down."""
+        return is_inferred(fill) and self._counted.get((fill.instrument_id, fill.trade_id), Decimal(0)) > 0
+
+    def _book_counted(self, fill: FillRecord) -> FillRecord | None:
+        """Book ``fill`` as it counts now, after what its instrument's book holds; returns what was booked."""
+        instrument = fill.instrument_id
+        book = self._books.get(instrument)
+        if book is None:
+            book = self._books[instrument] = PnlBook(self._terms(instrument))
+        since = self._since.get(instrument)
+        if since is None and self._pending(fill):
+            since = self._since[instrument] = (book.copy(), [])
+        if since is not None:
+            since[1].append(fill)
+        counted = self._as_counted(fill)
+        if counted is not None:
+            book.apply(counted)
+            self._realized[instrument] = (book.currency or "", float(book.net_realized))
+        return counted
+
+    def _book_again(self, fill: FillRecord) -> None:
+        """Book ``fill``, which changed what an inferred fill of its instrument counts: the instrument's book again
+        from just before the oldest inferred fill that counted something, each fill since as it counts now."""
+        instrument = fill.instrument_id
+        # What an inferred fill counts only goes down, so the one that changed counted something: its instrument
+        # has a copy of its book from before it.
+        checkpoint, given = self._since[instrument]
+        given.append(fill)
+        book = checkpoint.copy()
+        first: PnlBook | None = None
+        rest: list[FillRecord] = []
+        for record in given:
+            if first is None and self._pending(record):
+                first = book.copy()
+            if first is not None:
+                rest.append(record)
+            if (counted := self._as_counted(record)) is not None:
+                book.apply(counted)
+        before = self._books[instrument]
+        self._books[instrument] = book
+        if first is None:
+            del self._since[instrument]  # no inferred fill of it counts anything now: nothing to book again
+        else:
+            self._since[instrument] = (first, rest)
+        self._realized[instrument] = (book.currency or "", float(book.net_realized))
+        if (book.position, book.net_realized) != (before.position, before.net_realized):
+            logger.info(
+                "risk guard: %s booked again from %d fill(s): trade %s of order %s supersedes what was inferred of it",
+                instrument,
+                len(given),
+                fill.trade_id,
+                fill.venue_order_id,
+            )
 
     def _book(self, fill: FillRecord) -> bool:
         key = (fill.instrument_id, fill.trade_id)
@@ -240,11 +359,29 @@ class LimitsTracker:
         today = (self._day or 0) * NANOS_PER_DAY
         at_day_open: tuple[dict[str, Fraction], set[str]] | None = None
         flat_peak: dict[str, Fraction] = {}
-        for fill in (*history.fills, *early):
+        # An inferred fill the ledger holds reduced, or no longer holds, is taken as first recorded (as the ledger
+        # applies the rule); one it no longer holds counts nothing, and is only noted for its order.
+        first_records = {(f.instrument_id, f.trade_id): f for f in history.superseded}
+        held = {(f.instrument_id, f.trade_id) for f in history.fills}
+        for key, fill in first_records.items():
+            if key not in held and key not in self._booked:
+                self._booked.add(key)
+                self._take(fill)
+        given: list[FillRecord] = []
+        for record in (*history.fills, *early):  # each trade once, each venue order named once
+            key = (record.instrument_id, record.trade_id)
+            if key not in self._booked:
+                self._booked.add(key)
+                fill = first_records.get(key, record)
+                given.append(fill)
+                self._take(fill)
+        for order in self._inferred:
+            self._recount(order)
+        for fill in given:  # each inferred fill as the ledger counts it (``ledger.supersede``)
             if at_day_open is None and fill.ts_event >= today:
                 at_day_open = self._realized_by_currency(), {i for i, b in self._books.items() if b.position}
-            if not self._book(fill):
-                continue
+            if self._book_counted(fill) is None:
+                continue  # superseded whole
             currency = self._books[fill.instrument_id].currency or ""
             same = [b for b in self._books.values() if (b.currency or "") == currency]
             if all(b.position == 0 for b in same):

@@ -13,6 +13,7 @@ import asyncio
 import random
 import signal
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -40,6 +41,8 @@ class Market:
     # "Known gaps of the live path"); spot's WebSocket API recovers either way.
     pause_before_expiry: float
     seed: int  # the kill -9 story's random moments, fixed per market so a failure can be replayed
+    status_path: str  # the account's order statuses ("All Orders"), as a reconciling client asks them
+    trades_path: str  # the account's trade list
 
     def spec(self, strategy: dict[str, Any], **overrides: Any) -> dict[str, Any]:
         spec = story_spec(strategy, self.instrument, **overrides)
@@ -58,8 +61,28 @@ class Market:
 
 
 MARKETS = [
-    Market("spot", SPOT, KEYS, {"USDT": "1000000", "BTC": "100"}, "/api/v3/order", 0.0, 20261206),
-    Market("usdm", "BTCUSDT-PERP.BINANCE", HMAC_KEYS, {"USDT": "1000000"}, "/fapi/v1/order", 3.0, 20261207),
+    Market(
+        "spot",
+        SPOT,
+        KEYS,
+        {"USDT": "1000000", "BTC": "100"},
+        "/api/v3/order",
+        0.0,
+        20261206,
+        "/api/v3/allOrders",
+        "/api/v3/myTrades",
+    ),
+    Market(
+        "usdm",
+        "BTCUSDT-PERP.BINANCE",
+        HMAC_KEYS,
+        {"USDT": "1000000"},
+        "/fapi/v1/order",
+        3.0,
+        20261207,
+        "/fapi/v1/allOrders",
+        "/fapi/v1/userTrades",
+    ),
 ]
 
 
@@ -106,6 +129,63 @@ async def test_kill_9_twenty_times_while_the_venue_keeps_filling_loses_and_dupli
     assert (reckoning.lost, reckoning.unknown, reckoning.duplicated) == ((), (), 0)
     assert reckoning.in_ledger == reckoning.at_venue
     assert venue_open == []
+
+
+async def test_an_order_filled_between_a_restart_s_status_and_trade_queries_is_counted_once(
+    tmp_path, pg_database, market: Market
+):
+    """The venue fills a resting order while a restarted runtime reconciles, after its trade list was answered
+    and before its order statuses are: the order comes back FILLED without its trade (NautilusTrader 1.231
+    asks both side by side, and real Binance's trade list can lag an order's status too). Whatever the node
+    makes of it, every trade of the venue counts once: in the ledger, in its book and in the status, at that
+    start and at the next, when the venue's trade list holds the trade."""
+    catalog = live_catalog(tmp_path / "catalog", market.instrument)
+    steps = [{"bar": 1, "do": "limit", "side": "BUY", "quantity": "0.001", "offset": -0.2, "tag": "resting"}]
+    async with market.venue(tmp_path, catalog) as venue:
+        spec = market.spec(scripted_strategy(str(tmp_path / "events.jsonl"), market.instrument, steps=steps))
+        story = market.story(tmp_path, venue, pg_database, spec)
+        seen = []
+        try:
+            first = story.start(tag="runtime-0")
+            await first.wait_ready(timeout=90)
+            await first.wait_until(lambda s: s["trading"]["openOrders"] == 1, what="the resting order")
+            first.process.send_signal(signal.SIGKILL)
+            await first.wait_exit()
+            await venue.admin.fault(
+                "fill_between", held=market.status_path, answered=market.trades_path, product=market.product
+            )
+            for round_ in (1, 2):  # the start that meets the fill, and the next one, whose trade list holds it
+                runtime = story.start(tag=f"runtime-{round_}")
+                await runtime.wait_ready(timeout=90)
+                await runtime.wait_until(
+                    lambda s: s["trading"]["fills"] >= 1 and s["trading"]["openOrders"] >= 1,
+                    what="the fill reconciled and the strategy's new resting order",
+                )
+                await asyncio.sleep(2)  # what the user-data stream still has to say has come
+                state = await runtime.state()
+                reckoning = await story.reckoning()
+                trades = await venue.admin.trades(product=market.product)
+                fills = await story.fills()
+                seen.append((state["trading"], reckoning, trades, fills))
+                print(
+                    f"{market.product} start {round_}: {reckoning.line('filled between the queries')}; ledger "
+                    f"{[(f.trade_id, str(f.quantity)) for f in fills]}; status fills {state['trading']['fills']}, "
+                    f"positions {[(p['side'], p['quantity']) for p in state['trading']['positions']]}"
+                )
+                runtime.process.send_signal(signal.SIGKILL)
+                await runtime.wait_exit()
+        finally:
+            story.kill_all()
+    for trading, reckoning, trades, fills in seen:
+        assert len(trades) == 1, "the venue filled the one resting order, once"
+        assert (reckoning.lost, reckoning.unknown, reckoning.duplicated) == ((), (), 0)
+        assert reckoning.in_ledger == reckoning.at_venue == 1
+        assert trading["fills"] == 1
+        (trade,) = trades
+        held = Decimal(trade["qty"]) - (Decimal(trade["commission"]) if trade["commissionAsset"] == "BTC" else 0)
+        assert [(p["side"], Decimal(p["quantity"])) for p in trading["positions"]] == [("LONG", held)]
+        assert Decimal(trading["positions"][0]["avgPrice"]) == Decimal(trade["price"])
+        assert [(f.trade_id, f.quantity) for f in fills] == [(str(trade["id"]), Decimal(trade["qty"]))]
 
 
 async def test_user_data_stream_drops_and_an_expiry_lose_no_fill(tmp_path, pg_database, market: Market):

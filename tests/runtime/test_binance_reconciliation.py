@@ -12,6 +12,7 @@ against the emulator.
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 
 import pytest
@@ -127,3 +128,211 @@ async def test_a_live_node_reconciles_every_fill_the_venue_reports_not_only_the_
         assert status._fill_reports == {"V-1": ["a fill of an earlier lifecycle"]}
     finally:
         node.dispose()
+
+
+def order_status(client, venue_order_id: str, filled: str, ts_last: int):
+    """A real report: the venue's order SELL 0.003 BTCUSDT, filled to ``filled``, last changed at ``ts_last``."""
+    from nautilus_trader.core.uuid import UUID4
+    from nautilus_trader.execution.reports import OrderStatusReport
+    from nautilus_trader.model.enums import OrderSide, OrderStatus, OrderType, TimeInForce
+    from nautilus_trader.model.identifiers import AccountId, InstrumentId, VenueOrderId
+    from nautilus_trader.model.objects import Quantity
+
+    return OrderStatusReport(
+        account_id=AccountId("BINANCE-001"),
+        instrument_id=InstrumentId.from_str("BTCUSDT.BINANCE"),
+        venue_order_id=VenueOrderId(venue_order_id),
+        order_side=OrderSide.SELL,
+        order_type=OrderType.MARKET,
+        time_in_force=TimeInForce.GTC,
+        order_status=OrderStatus.FILLED if filled == "0.003" else OrderStatus.PARTIALLY_FILLED,
+        quantity=Quantity.from_str("0.003"),
+        filled_qty=Quantity.from_str(filled),
+        report_id=UUID4(),
+        ts_accepted=ts_last,
+        ts_last=ts_last,
+        ts_init=ts_last,
+    )
+
+
+def fill_report(venue_order_id: str, trade_id: str, ts: int):
+    """A real report: a trade of 0.001 of the venue's order ``venue_order_id``."""
+    from nautilus_trader.core.uuid import UUID4
+    from nautilus_trader.execution.reports import FillReport
+    from nautilus_trader.model.enums import LiquiditySide, OrderSide
+    from nautilus_trader.model.identifiers import AccountId, InstrumentId, TradeId, VenueOrderId
+    from nautilus_trader.model.objects import Money, Price, Quantity
+
+    return FillReport(
+        account_id=AccountId("BINANCE-001"),
+        instrument_id=InstrumentId.from_str("BTCUSDT.BINANCE"),
+        venue_order_id=VenueOrderId(venue_order_id),
+        trade_id=TradeId(trade_id),
+        order_side=OrderSide.SELL,
+        last_qty=Quantity.from_str("0.001"),
+        last_px=Price.from_str("40000.00"),
+        commission=Money.from_str("0.04 USDT"),
+        liquidity_side=LiquiditySide.TAKER,
+        report_id=UUID4(),
+        ts_event=ts,
+        ts_init=ts,
+    )
+
+
+class Venue:
+    """What the client's three questions answer, in turn; each question recorded with its instrument."""
+
+    def __init__(self, client, statuses, trades, again=None) -> None:
+        self.asked: list[str] = []
+        self.trade_answers = [trades, again if again is not None else trades]
+        self.statuses = statuses
+        client.generate_fill_reports = self.fill_reports
+        client.generate_order_status_reports = self.answer("statuses", lambda: self.statuses)
+        client.generate_position_status_reports = self.answer("positions", lambda: [])
+
+    def answer(self, what: str, reports):
+        async def ask(command):
+            self.asked.append(what)
+            await asyncio.sleep(0)  # side by side, the others would go now
+            self.asked.append(f"{what} answered")
+            return reports()
+
+        return ask
+
+    async def fill_reports(self, command):
+        self.asked.append(f"trades of {command.instrument_id or 'every instrument'}")
+        await asyncio.sleep(0)
+        self.asked.append("trades answered")
+        answer = self.trade_answers.pop(0)
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+
+@pytest.mark.parametrize("account_type", ["spot", "usdtFutures"])
+async def test_a_live_node_asks_the_venue_for_its_trades_then_its_order_statuses_then_its_positions_in_turn(
+    account_type,
+):
+    from strategy_runtime.live.reconciliation import MASS_STATUS_METHOD
+
+    instrument = "BTCUSDT.BINANCE" if account_type == "spot" else "BTCUSDT-PERP.BINANCE"
+    node = await build_without_connecting(
+        live_config(live_manifest("binance", account_type, instrument)), FAKE_CREDENTIALS
+    )
+    try:
+        client = exec_client(node)
+        now = client._clock.timestamp_ns()
+        # V-1 filled while the trades were asked: its status is ahead of them
+        venue = Venue(client, [order_status(client, "V-1", "0.003", now + 1)], [], again=[])
+        status = await getattr(client, MASS_STATUS_METHOD)(None)
+        assert status is not None
+        # the positions right after the statuses (a fill landing later can put them ahead of the statuses too),
+        # then the trades once more, of every instrument (Binance's client asks every symbol whatever it is given)
+        assert venue.asked == [
+            "trades of every instrument",
+            "trades answered",
+            "statuses",
+            "statuses answered",
+            "positions",
+            "positions answered",
+            "trades of every instrument",
+            "trades answered",
+        ]
+    finally:
+        node.dispose()
+
+
+async def test_the_trades_are_asked_again_only_for_a_status_that_changed_after_they_were_asked_and_never_fail_it():
+    from strategy_runtime.live.reconciliation import MASS_STATUS_METHOD
+
+    node = await build_without_connecting(
+        live_config(live_manifest("binance", "spot", "BTCUSDT.BINANCE")), FAKE_CREDENTIALS
+    )
+    try:
+        client = exec_client(node)
+        now = client._clock.timestamp_ns()
+        hour = 3_600_000_000_000
+        # V-1 filled an hour ago, beyond the trade list's reach (its 500 trades): asking again finds nothing new
+        old = order_status(client, "V-1", "0.003", now - hour)
+        listed = [fill_report("V-2", "T-21", now - hour)]
+        venue = Venue(client, [old, order_status(client, "V-2", "0.001", now - hour)], listed)
+        status = await getattr(client, MASS_STATUS_METHOD)(None)
+        assert status is not None
+        assert venue.asked.count("trades answered") == 1
+        assert [r.trade_id.value for fills in status.fill_reports.values() for r in fills] == ["T-21"]
+
+        # V-3 filled just now, and the venue fails the second question: reconciliation goes on with what it has
+        venue = Venue(
+            client, [old, order_status(client, "V-3", "0.003", now + hour)], listed, again=OSError("HTTP 503")
+        )
+        status = await getattr(client, MASS_STATUS_METHOD)(None)
+        assert status is not None
+        assert venue.asked.count("trades answered") == 2
+        assert [r.trade_id.value for fills in status.fill_reports.values() for r in fills] == ["T-21"]
+        assert {r.venue_order_id.value for r in status.order_reports.values()} == {"V-1", "V-3"}
+    finally:
+        node.dispose()
+
+
+def _trade(order: str, trade_id: str, qty: str, ts_event: int = 0):
+    from types import SimpleNamespace
+
+    from nautilus_trader.model.objects import Quantity
+
+    return SimpleNamespace(venue_order_id=order, trade_id=trade_id, last_qty=Quantity.from_str(qty), ts_event=ts_event)
+
+
+def _status(order: str, filled: str):
+    from types import SimpleNamespace
+
+    from nautilus_trader.model.objects import Quantity
+
+    return SimpleNamespace(venue_order_id=order, filled_qty=Quantity.from_str(filled), instrument_id="BTCUSDT.BINANCE")
+
+
+def test_asked_again_an_order_keeps_only_the_trades_its_status_accounts_for():
+    from strategy_runtime.live.reconciliation import behind, catch_up
+
+    # V-1's status says 0.003 filled, the trade list gave 0.001 of it; V-2 agrees with its trades
+    statuses = [_status("V-1", "0.003"), _status("V-1", "0.001"), _status("V-2", "0.002")]
+    listed = [_trade("V-1", "1", "0.001"), _trade("V-2", "2", "0.002")]
+    (ahead,) = behind(statuses, listed)  # one per order: the furthest status
+    assert (ahead.venue_order_id, str(ahead.filled_qty)) == ("V-1", "0.003")
+    # asked again: two more trades of V-1 the status accounts for, and a later one it does not (left for the
+    # stream or the next start: taking it would put the trades ahead of the status)
+    again = [*listed, _trade("V-1", "3", "0.001"), _trade("V-1", "4", "0.001"), _trade("V-1", "5", "0.001")]
+    added = catch_up(ahead, [t for t in listed if t.venue_order_id == "V-1"], again)
+    assert [t.trade_id for t in added] == ["3", "4"]
+
+
+def test_a_client_with_its_own_mass_status_is_left_to_it():
+    # Some adapters write their own generate_mass_status (Interactive Brokers in 1.231): asking in turn replaces
+    # only NautilusTrader's own, which asks side by side.
+    from nautilus_trader.live.execution_client import LiveExecutionClient
+
+    from strategy_runtime.live.reconciliation import MASS_STATUS_METHOD, ask_in_order
+
+    class OwnMassStatus(LiveExecutionClient):
+        async def generate_mass_status(self, lookback_mins=None):
+            return None
+
+    class Stock(LiveExecutionClient):
+        pass
+
+    own, stock = OwnMassStatus.__new__(OwnMassStatus), Stock.__new__(Stock)  # no venue needed: never called
+    assert ask_in_order(own) is False
+    assert MASS_STATUS_METHOD not in vars(own)
+    assert ask_in_order(stock) is True
+    assert MASS_STATUS_METHOD in vars(stock)
+
+
+def test_asked_again_an_order_s_trades_are_taken_oldest_first_whatever_order_they_come_in():
+    from strategy_runtime.live.reconciliation import catch_up
+
+    # the status accounts for one more trade: the older one, by time, then by the venue's numeric trade id
+    status = _status("V-1", "0.002")
+    known = [_trade("V-1", "8", "0.001")]
+    listed = [_trade("V-1", "10", "0.001", ts_event=5), _trade("V-1", "9", "0.001", ts_event=5)]
+    assert [t.trade_id for t in catch_up(status, known, listed)] == ["9"]
+    later_first = [_trade("V-1", "9", "0.001", ts_event=7), _trade("V-1", "11", "0.001", ts_event=6)]
+    assert [t.trade_id for t in catch_up(status, known, later_first)] == ["11"]

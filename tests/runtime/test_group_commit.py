@@ -13,7 +13,7 @@ import signal
 from collections.abc import Sequence
 
 from strategy_runtime.ledger.records import FillRecord
-from strategy_runtime.ledger.writer import WriteBehind
+from strategy_runtime.ledger.writer import WriteBehind, Written
 from tests.support.ledger import Target, durable_acknowledged, make_fill, wait_for_line
 
 LONG = 3600.0  # an interval no test waits out: anything committed early was committed on purpose
@@ -25,9 +25,9 @@ class Database:
     def __init__(self) -> None:
         self.batches: list[int] = []
 
-    async def __call__(self, fills: Sequence[FillRecord]) -> int:
+    async def __call__(self, fills: Sequence[FillRecord]) -> Written:
         self.batches.append(len(fills))
-        return len(fills)
+        return Written(len(fills))
 
 
 def writer(insert: Database, commit_interval: float) -> WriteBehind:

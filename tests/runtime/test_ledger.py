@@ -7,6 +7,7 @@ database, and only one runtime at a time may trade a strategy.
 from __future__ import annotations
 
 import asyncio
+import importlib
 import inspect
 import logging
 import os
@@ -223,6 +224,28 @@ async def test_a_newer_migration_is_applied_at_start_and_a_newer_schema_is_refus
 
     with pytest.raises(LedgerSchemaError, match=f"schema version {NEXT_VERSION}, newer than this runtime knows"):
         await target.ledger().open()
+
+
+@pytest.mark.parametrize("module", ["sqlite", "postgres"])
+def test_every_migration_is_literal_text_so_a_fresh_and_an_upgraded_database_stay_alike(module):
+    # A migration built from a live constant (the fills columns, say) would create, after a later change to it,
+    # a table on a fresh database unlike the one an upgraded database got when the migration first ran.
+    import ast
+
+    source = inspect.getsource(importlib.import_module(f"strategy_runtime.ledger.{module}"))
+    (migrations,) = [
+        node.value
+        for node in ast.parse(source).body
+        if isinstance(node, ast.Assign) and any(getattr(t, "id", None) == "MIGRATIONS" for t in node.targets)
+    ]
+    built = [
+        f"migration {call.args[0].value}: {ast.unparse(value)[:80]}"
+        for call in migrations.elts
+        for statements in call.args[2:]
+        for value in ast.walk(statements)
+        if isinstance(value, ast.FormattedValue | ast.Name)
+    ]
+    assert built == []
 
 
 # --------------------------------------------------------------------------- risk halts

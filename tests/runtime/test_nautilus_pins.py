@@ -17,6 +17,7 @@ behaviours the runtime depends on").
 from __future__ import annotations
 
 import ast
+import hashlib
 import inspect
 import textwrap
 from collections.abc import Callable
@@ -37,6 +38,7 @@ from nautilus_trader.model.objects import Money, Price, Quantity
 from nautilus_trader.test_kit.providers import TestInstrumentProvider
 from nautilus_trader.trading.strategy import Strategy
 
+from strategy_runtime.live import reconciliation
 from strategy_runtime.node import SHUTDOWN_TOPIC, build_node
 from strategy_runtime.paper.catalog import prepare_catalog
 from strategy_runtime.paper.replay import REPLAY_CLIENT_ID
@@ -44,6 +46,9 @@ from strategy_runtime.report import reporter
 from tests.support.runtime import paper_manifest, runtime_config
 
 PINNED_VERSION = "1.231.0"
+
+# sha256 of inspect.getsource(LiveExecutionClient.generate_mass_status), NautilusTrader 1.231.0.
+GENERATE_MASS_STATUS_1231 = "6624ee4446805fbb7b633ceab2e5beb180c686a761f911e186cc08bbd006603b"
 
 
 def test_the_nautilus_trader_version_is_the_one_these_pins_were_checked_against():
@@ -119,6 +124,28 @@ def test_the_inferred_fill_hook_is_where_reconciliation_makes_inferred_fills():
     # reporter wraps the engine's method itself, so any caller is covered.
     source = inspect.getsource(LiveExecutionEngine._handle_fill_quantity_mismatch)
     assert f"self.{reporter.INFERRED_FILL_METHOD}(order, report, instrument)" in source
+
+
+def test_the_mass_status_the_runtime_asks_in_turn_is_asked_side_by_side_by_nautilus_trader():
+    # live/reconciliation.py replaces LiveExecutionClient.generate_mass_status(lookback_mins) on a live node's
+    # execution clients: 1.231 gathers the order statuses, the trades and the positions concurrently, and the
+    # engine reconciles a status ahead of its trades (inferred fill) and trades ahead of their status (ignored
+    # for a NEW order; a failed reconciliation for a PARTIALLY_FILLED one) differently.
+    from nautilus_trader.live.execution_client import LiveExecutionClient
+
+    method = getattr(LiveExecutionClient, reconciliation.MASS_STATUS_METHOD)
+    assert list(inspect.signature(method).parameters) == ["self", "lookback_mins"]
+    source = inspect.getsource(method)
+    assert "await asyncio.gather(" in source
+    for asked in ("generate_order_status_reports", "generate_fill_reports", "generate_position_status_reports"):
+        assert f"self.{asked}(" in source
+    engine = inspect.getsource(LiveExecutionEngine._handle_order_status_transitions)
+    assert "if report.order_status == OrderStatus.ACCEPTED:" in engine  # returns before the trades are reconciled
+    mismatch = inspect.getsource(LiveExecutionEngine._handle_fill_quantity_mismatch)
+    assert "if report.filled_qty < order.filled_qty:" in mismatch and "return False  # Failed" in mismatch
+    # The whole of the method the runtime stands in for, as 1.231 has it: any upstream change to it (what it asks,
+    # in which order, what it publishes) fails here, to be read and carried over to ask_in_order.
+    assert hashlib.sha256(source.encode()).hexdigest() == GENERATE_MASS_STATUS_1231
 
 
 def test_the_stock_sandbox_client_sets_up_only_what_the_fixed_client_does():
@@ -289,3 +316,18 @@ def test_the_orders_made_up_to_align_a_position_carry_the_tag_the_reporter_knows
     source = inspect.getsource(LiveExecutionEngine)
     assert f'tags = ["{reporter.POSITION_ALIGNMENT_TAG}"]' in source
     assert "# Internal position diff alignment (synthetic fill)" in source
+
+
+def test_a_fill_beyond_its_order_s_quantity_is_rejected_before_it_is_published():
+    # reporter.py records a trade of an order filled by inference as it reaches ExecEngine.process: 1.231
+    # rejects one that would overfill the order (the inferred fill took its quantity) and returns before the
+    # event is published on the order topic, unless allow_overfills (the runtime leaves it off).
+    from pathlib import Path
+
+    source = (Path(nautilus_trader.__file__).parent / "execution" / "engine.pyx").read_text()
+    check = source.index("if not self._check_overfill(order, event):")
+    assert source[check:].startswith(
+        "if not self._check_overfill(order, event):\n                return  # Reject overfill, skip all processing"
+    )
+    assert check < source.index("self._msgbus.publish_c(\n            topic=self._get_order_events_topic(", check)
+    assert "return False  # Reject overfill" in source

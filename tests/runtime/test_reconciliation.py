@@ -11,6 +11,8 @@ ledger are the real ones, run in this process.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+from decimal import Decimal
 
 from livestrat.api.runtime_config import ENV_LEDGER_DSN
 from strategy_runtime.ledger import PostgresLedger
@@ -20,6 +22,7 @@ from tests.support.runtime_process import strategy_config
 from tests.support.scripted import scripted_strategy
 from tests.support.venue_standin import StandInVenue, VenueOrder, VenueTrade, live_spec
 
+D = Decimal
 BTC = "BTCUSDT.BINANCE"
 T0 = 1_704_067_200_000_000_000  # 2024-01-01T00:00:00Z
 
@@ -85,6 +88,44 @@ async def test_fills_reconciled_at_start_are_in_the_ledger_once_however_often_it
     assert await stored_trade_ids(pg_database, config.strategy.key) == expected
     assert second.reporter.fills_seen == 3
     assert second.ledger.lag().totals.new == 0 and second.ledger.lag().totals.duplicates == 3
+
+
+async def test_the_venue_s_trades_of_an_order_filled_without_them_at_an_earlier_start_count_once(
+    tmp_path, pg_database, monkeypatch
+):
+    # The first start meets V-1002 filled and no trade of it (the venue's trade list lagged its status): the fill
+    # is inferred. Later starts meet its trades, first one of the two, then both: each is stored, and the ledger,
+    # the book and the status count the order's 0.010 once.
+    catalog = write_price_path(tmp_path / "catalog", flat(5))
+    spec = live_spec(scripted_strategy(str(tmp_path / "events.jsonl")))
+    config, _ = strategy_config(tmp_path, spec, name="superseded", catalog=catalog, ledger_kind="postgresql")
+    key = config.strategy.key
+    partly = dataclasses.replace(WITHOUT_TRADES, trades=(VenueTrade("T-6001", "0.004", "0.16"),))
+    whole = dataclasses.replace(partly, trades=(*partly.trades, VenueTrade("T-6002", "0.006", "0.24")))
+    seen = []
+    for venue_order in (WITHOUT_TRADES, partly, whole, whole):
+        StandInVenue(str(catalog), reconcile=(venue_order,)).install(monkeypatch.setattr)
+        runtime = await start_and_stop(config, pg_database)
+        async with PostgresLedger(pg_database, f"{key}-reader") as ledger:
+            fills = await ledger.fills(key)
+            superseded = await ledger.superseded(key)
+        assert runtime.guard is not None
+        seen.append((fills, superseded, runtime.guard.book_position(BTC), runtime.reporter.fills_in_ledger))
+
+    (inferred_only, _, book, counted), (after_one, audit_one, book_one, counted_one) = seen[:2]
+    assert [(f.trade_id, f.quantity) for f in inferred_only] == [("INFERRED-V-1002-0.01", D("0.010"))]
+    assert (book, counted) == (D("-0.010"), 1)
+    # one trade of two: the inferred fill counts the rest
+    assert sorted((f.trade_id, f.quantity) for f in after_one) == [
+        ("INFERRED-V-1002-0.01", D("0.006")),
+        ("T-6001", D("0.004")),
+    ]
+    assert [(s.fill.quantity, s.counted, s.by) for s in audit_one] == [(D("0.010"), D("0.006"), ("T-6001",))]
+    assert (book_one, counted_one) == (D("-0.010"), 2)
+    for fills, superseded, book, counted in seen[2:]:  # every trade of the order: the inferred fill counts nothing
+        assert sorted((f.trade_id, f.quantity) for f in fills) == [("T-6001", D("0.004")), ("T-6002", D("0.006"))]
+        assert [(s.counted, s.by) for s in superseded] == [(D(0), ("T-6001", "T-6002"))]
+        assert (book, counted) == (D("-0.010"), 2)
 
 
 async def test_a_position_reconciled_at_start_beyond_max_position_is_a_breach_at_once(

@@ -9,15 +9,18 @@ real runtime process.
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
+from fractions import Fraction
 
 import pytest
 
 from livestrat.api.spec import LiveStrategySpec
-from strategy_runtime.ledger import FillRecord, RiskBaseline
-from strategy_runtime.pnl import LINEAR, ContractTerms
+from strategy_runtime.ledger import FillRecord, RiskBaseline, supersede
+from strategy_runtime.ledger.records import inferred_trade_id
+from strategy_runtime.pnl import LINEAR, ContractTerms, PnlBook
 from strategy_runtime.risk.breach import Breach, from_denial, from_modify_rejection
 from strategy_runtime.risk.guard import GUARD_ID, RiskGuardConfig
 from strategy_runtime.risk.limits import LimitsTracker, PnlHistory
@@ -197,6 +200,158 @@ def test_fills_before_the_start_are_booked_after_the_ledgers_history_each_trade_
     limits.start(clock_ns=at(hours=3))
     assert limits.check_pnl() is None
     assert limits.daily_pnl == usdt("-10.00")
+
+
+def of_order(record: FillRecord, order: str, trade_id: str) -> FillRecord:
+    return dataclasses.replace(record, venue_order_id=order, client_order_id=f"O-{order}", trade_id=trade_id)
+
+
+def test_an_inferred_fill_the_venue_s_trades_supersede_is_booked_once_across_a_restart():
+    # A start inferred the SELL of order V-9 (its trade list lacked the trade); the ledger holds it. The next
+    # start reconciles the venue's own trade of V-9: the book counts the 1 BTC sold once, as the ledger will.
+    bought = fill("BUY", "2", "100", at(hours=1))
+    sold = fill("SELL", "1", "110", at(hours=2))
+    inferred = of_order(sold, "V-9", inferred_trade_id("V-9", D("1")))
+    real = of_order(sold, "V-9", "T-900")
+    limits = tracker(PnlHistory(fills=[bought, inferred]), max_daily_loss=100)
+    limits.on_fill(real)  # start-up reconciliation
+    limits.start(clock_ns=at(hours=3))
+    book = limits.books[BTC]
+    assert (book.position, book.realized) == (1, 10)
+    assert limits.check_pnl() is None
+    assert limits.daily_pnl == usdt("10.00")
+
+    limits.on_fill(inferred)  # the node infers it again: still once
+    assert (limits.books[BTC].position, limits.books[BTC].realized) == (1, 10)
+
+
+def test_the_venue_s_trades_arriving_after_the_start_book_the_instrument_again_without_the_inferred_part():
+    bought = fill("BUY", "2", "100", at(hours=1))
+    sold = fill("SELL", "1", "110", at(hours=2))
+    limits = tracker(PnlHistory(fills=[bought]), max_daily_loss=100)
+    limits.start(clock_ns=at(hours=3))
+    limits.on_fill(of_order(sold, "V-9", inferred_trade_id("V-9", D("1"))))
+    assert limits.books[BTC].position == 1
+    first = dataclasses.replace(of_order(sold, "V-9", "T-901"), quantity=D("0.4"))
+    limits.on_fill(first)  # part of the order's trades: the inferred fill counts the other 0.6
+    assert (limits.books[BTC].position, limits.books[BTC].realized) == (1, 10)
+    limits.on_fill(dataclasses.replace(of_order(sold, "V-9", "T-902"), quantity=D("0.6"), price=D("120")))
+    # the venue's two trades replace the inferred fill: 0.4 at 110 and 0.6 at 120 against an average of 100
+    assert (limits.books[BTC].position, limits.books[BTC].realized) == (1, 16)
+    assert limits.check_pnl() is None
+    assert limits.daily_pnl == usdt("16.00")
+
+
+class Calls:
+    """How often the guard's book and the supersede rule were asked to work (call counts, never a timing)."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.applied = 0
+        self.keyed = 0
+        apply, key = PnlBook.apply, supersede.order_key
+
+        def counted_apply(book: PnlBook, record: FillRecord):
+            self.applied += 1
+            return apply(book, record)
+
+        def counted_key(record: FillRecord):
+            self.keyed += 1
+            return key(record)
+
+        monkeypatch.setattr(PnlBook, "apply", counted_apply)
+        monkeypatch.setattr(supersede, "order_key", counted_key)
+
+    def reset(self) -> None:
+        self.applied = self.keyed = 0
+
+
+def long_history(n: int, orders: int) -> tuple[list[FillRecord], list[FillRecord]]:
+    """``n`` fills of BTC, a buy then a sell of 1 by turns; ``orders`` of the sells were inferred by an earlier start
+    (the venue's allOrders reaches further back than its trade list) and their trades are in the ledger too. Returns
+    the history and the venue's trades of those orders."""
+    history, trades = [], []
+    every = n // orders
+    for i in range(n):
+        record = fill("BUY" if i % 2 == 0 else "SELL", "1", str(100 + i % 7), at(minutes=i))
+        if i % 2 and len(trades) < orders and i % every == 1:
+            order = f"V-OLD-{i}"
+            real = of_order(record, order, f"T-OLD-{i}")
+            history += [real, of_order(record, order, inferred_trade_id(order, D("1")))]
+            trades.append(real)
+        else:
+            history.append(record)
+    return history, trades
+
+
+def booked_from_scratch(fills: list[FillRecord]) -> tuple[Fraction, Fraction]:
+    book = PnlBook()
+    for counted in supersede.effective(fills):
+        book.apply(counted)
+    return book.position, book.net_realized
+
+
+def test_the_rule_groups_the_fills_by_order_once_whatever_the_number_of_inferred_orders(monkeypatch):
+    history, _ = long_history(2_000, orders=40)
+    calls = Calls(monkeypatch)
+    counted = supersede.effective(history)
+    assert len(counted) == len(history) - 40  # each inferred fill superseded whole by its trade
+    assert calls.keyed <= 2 * len(history)  # not once per fill and per inferred order
+
+
+def test_a_trade_of_an_order_once_inferred_books_one_fill_unless_what_counts_changes(monkeypatch):
+    # Old FILLED orders are inferred again at every start; their trades are in the ledger already. Booking the
+    # history, then trades of those orders (the venue lists them again) and a new inferred order's fills, does work
+    # in proportion to what changes: never the instrument's whole history for each trade.
+    history, trades = long_history(2_000, orders=20)
+    calls = Calls(monkeypatch)
+    limits = tracker(PnlHistory(fills=history), max_daily_loss=10_000)
+    limits.start(clock_ns=at(day=2))
+    assert calls.applied == len(history) - 20
+    assert calls.keyed <= 3 * len(history)
+
+    calls.reset()
+    for real in trades:
+        limits.on_fill(real)  # listed again: known
+        limits.on_fill(dataclasses.replace(real, trade_id=real.trade_id + "-b", quantity=D("0.5")))  # more of it
+    assert calls.applied == len(trades)  # one each for the new trades; the inferred fills counted 0 already
+
+    calls.reset()
+    sold = fill("SELL", "1", "120", at(day=1, hours=1))
+    inferred = of_order(sold, "V-NEW", inferred_trade_id("V-NEW", D("1")))
+    limits.on_fill(inferred)
+    later = [fill("BUY", "1", "110", at(day=1, hours=2)), fill("SELL", "1", "115", at(day=1, hours=3))]
+    for record in later:
+        limits.on_fill(record)
+    assert calls.applied == 3
+    calls.reset()
+    real = dataclasses.replace(of_order(sold, "V-NEW", "T-NEW"), price=D("121"))
+    limits.on_fill(real)  # supersedes the inferred fill: booked again from the inferred fill on, not from the start
+    assert calls.applied <= len(later) + 2
+    extra = [dataclasses.replace(t, trade_id=t.trade_id + "-b", quantity=D("0.5")) for t in trades]
+    everything = [*history, *extra, inferred, *later, real]
+    book = limits.books[BTC]
+    assert (book.position, book.net_realized) == booked_from_scratch(everything)
+
+
+def test_the_history_books_each_inferred_fill_as_the_ledger_counts_it_from_the_fill_as_first_recorded():
+    # Two starts inferred fills of order V-9: the first held 3 and the venue said 5 (2 inferred, (3, 5]); the
+    # second, starting empty, heard 10 (10 inferred, (0, 10]). The ledger counts the second for 8 (all of it but
+    # (3, 5]) and holds it reduced, its first record in superseded_fills. From the reduced row alone, 8 of
+    # cumulative 10 reads as (2, 10], which would count 6.
+    sold = fill("SELL", "2", "100", at(hours=1))
+    first = of_order(sold, "V-9", inferred_trade_id("V-9", D("5")))
+    second = dataclasses.replace(of_order(sold, "V-9", inferred_trade_id("V-9", D("10"))), quantity=D("10"))
+    stored = dataclasses.replace(second, quantity=D("8"))  # the ledger's row
+    assert [f.quantity for f in supersede.effective([first, second])] == [D("2"), D("8")]
+    limits = tracker(PnlHistory(fills=[first, stored], superseded=[second]), max_daily_loss=10_000)
+    limits.start(clock_ns=at(day=1))
+    assert limits.books[BTC].position == -10  # the ledger's rows: 2 + 8
+    real = dataclasses.replace(of_order(sold, "V-9", "T-1"), quantity=D("4"))
+    limits.on_fill(real)  # the venue's first trade: (0, 4] of the order
+    counted = supersede.effective([first, second, real])
+    assert [f.quantity for f in counted] == [D("1"), D("5"), D("4")]
+    assert limits.books[BTC].position == -sum(f.quantity for f in counted) == -10
+    assert limits.books[BTC].realized == 0  # all sold at 100, nothing bought: realized nothing
 
 
 # --------------------------------------------------------------------------- currencies and contracts

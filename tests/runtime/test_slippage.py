@@ -8,6 +8,7 @@ cost (positive), the other way round they gained (negative), and a fill without 
 
 from __future__ import annotations
 
+import dataclasses
 import random
 from decimal import Decimal
 from fractions import Fraction
@@ -81,6 +82,19 @@ def test_a_fill_without_an_arrival_price_is_left_out():
     assert slippage_bps([priced, unknown]) == slippage_bps([priced]) == Decimal("10.00")
     assert slippage_bps([unknown]) is None
     assert slippage_bps([]) is None
+
+
+def test_a_fill_nautilus_trader_inferred_is_left_out_so_its_order_s_trade_counts_once():
+    # The inferred fill carries the order's average price and its arrival price; the venue's own trade of the
+    # order, which supersedes it, comes later with the same arrival price: the execution is measured once, by the
+    # trade, in the running tally as in a recomputation from the ledger (which holds no superseded fill).
+    trade = dataclasses.replace(fill(0, "BUY", "100.10", "100"), venue_order_id="V-5", trade_id="T-5")
+    inferred = dataclasses.replace(trade, trade_id="INFERRED-V-5-1", price=Decimal("100.30"))
+    tally = SlippageTally()
+    tally.add(inferred)
+    tally.add(trade)
+    assert (tally.bps(), tally.fills) == (slippage_bps([trade]), 1)
+    assert slippage_bps([inferred]) is None
 
 
 def test_the_runtimes_running_tally_is_the_same_function_fill_by_fill():

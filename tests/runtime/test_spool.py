@@ -17,7 +17,7 @@ import pytest
 
 from strategy_runtime.ledger.records import FillRecord
 from strategy_runtime.ledger.spool import FillSpool, SpoolBusy, decode, encode, spool_directory
-from strategy_runtime.ledger.writer import WriteBehind
+from strategy_runtime.ledger.writer import WriteBehind, Written
 from tests.support.ledger import KEY, make_fill
 
 
@@ -27,7 +27,7 @@ class Unreachable:
     def __init__(self) -> None:
         self.attempts = 0
 
-    async def __call__(self, fills: Sequence[FillRecord]) -> int:
+    async def __call__(self, fills: Sequence[FillRecord]) -> Written:
         self.attempts += 1
         raise ConnectionRefusedError("the database is away")
 
@@ -136,9 +136,9 @@ async def test_the_spool_empties_once_the_database_has_committed_its_fills(tmp_p
         def __init__(self) -> None:
             self.up = asyncio.Event()
 
-        async def __call__(self, fills: Sequence[FillRecord]) -> int:
+        async def __call__(self, fills: Sequence[FillRecord]) -> Written:
             await self.up.wait()
-            return len(fills)
+            return Written(len(fills))
 
     database = Reachable()
     spool = FillSpool(tmp_path / "spool", segment_fills=10)

@@ -112,6 +112,19 @@ class Target:
         finally:
             await conn.close()
 
+    async def query_plan(self, sql: str) -> str:
+        """How the database would run ``sql`` (PostgreSQL: with sequential scans off, so that a usable index shows
+        whatever the table's size)."""
+        if self.kind == "sqlite":
+            with sqlite3.connect(self.location) as conn:
+                return "\n".join(row[-1] for row in conn.execute(f"EXPLAIN QUERY PLAN {sql}"))
+        conn = await asyncpg.connect(self.location)
+        try:
+            await conn.execute("SET enable_seqscan = off")
+            return "\n".join(r[0] for r in await conn.fetch(f"EXPLAIN {sql}"))
+        finally:
+            await conn.close()
+
     def spawn(self, mode: str, *, key: str = KEY, owner: str, count: int = 0) -> subprocess.Popen[str]:
         """Start ``python -m tests.support.ledger`` as another runtime process."""
         argv = [sys.executable, "-m", "tests.support.ledger", mode, self.kind, self.location, key, owner, str(count)]

@@ -92,6 +92,26 @@ async def test_a_delayed_ack_lets_the_user_stream_overtake_the_rest_answer():
     assert (event["x"], event["i"]) == ("NEW", body["orderId"]) and status == 200
 
 
+async def test_a_fill_between_two_queries_reaches_the_held_one_and_not_the_one_answered_before():
+    async with served_venue() as v:
+        v.venue.exchange.on_market(book_top("100.00", "100.50"))
+        status, placed, _ = await place(v.http, "99.00")  # rests below the market
+        assert status == 200 and placed["status"] == "NEW"
+        fault = {"kind": "fill_between", "held": "/api/v3/allOrders", "answered": "/api/v3/myTrades"}
+        await admin(v.admin, "POST", "/faults", fault)
+        orders = asyncio.create_task(call(v.http, "GET", "/api/v3/allOrders", signed_query({"symbol": "BTCUSDT"})))
+        await asyncio.sleep(0.2)
+        assert not orders.done()  # held until the trade list has been answered
+        _, trades_before = await call(v.http, "GET", "/api/v3/myTrades", signed_query({"symbol": "BTCUSDT"}))
+        _, statuses = await asyncio.wait_for(orders, 10)
+        _, trades_after = await call(v.http, "GET", "/api/v3/myTrades", signed_query({"symbol": "BTCUSDT"}))
+    assert trades_before == []  # answered before the fill
+    assert [(o["orderId"], o["status"]) for o in statuses] == [(placed["orderId"], "FILLED")]
+    assert [(t["orderId"], t["price"], t["isMaker"]) for t in trades_after] == [
+        (placed["orderId"], "99.00000000", True)
+    ]
+
+
 async def test_reject_and_partial_fill_on_demand():
     async with served_venue() as v:
         v.venue.exchange.on_market(book_top("100.00", "100.50"))

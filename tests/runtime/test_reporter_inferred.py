@@ -1,0 +1,120 @@
+"""A venue's trade of an order NautilusTrader filled by inference reaches the ledger and the books at once.
+
+During a run the open-order check (``open_check_interval_secs``) can meet an order's status ahead of a trade the
+user-data stream delivers late: NautilusTrader infers a fill for the difference, then rejects the late trade as an
+overfill (``ExecutionEngine._check_overfill``: logged, never published on the order topic). The reporter sees the
+trade where every execution event enters the engine (the ``ExecEngine.process`` endpoint), and records it there when
+its order has an inferred fill: the ledger's rule lets it supersede the inferred fill (docs/ledger.md, "Inferred
+fills superseded"), rather than at the halt (``record_undelivered``). Real NautilusTrader message bus, cache, events;
+the engine behind the endpoint drops the event as the overfill check does; the ledger is a recorder of what it was
+given (the ledger itself is tested in test_ledger_superseded.py).
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from types import SimpleNamespace
+
+from nautilus_trader.cache.cache import Cache
+from nautilus_trader.common.component import MessageBus, TestClock
+from nautilus_trader.model.enums import OrderSide
+from nautilus_trader.model.identifiers import PositionId, TradeId, TraderId, VenueOrderId
+from nautilus_trader.model.objects import Price, Quantity
+from nautilus_trader.portfolio.portfolio import Portfolio
+from nautilus_trader.test_kit.providers import TestInstrumentProvider
+from nautilus_trader.test_kit.stubs.events import TestEventStubs
+from nautilus_trader.test_kit.stubs.execution import TestExecStubs
+
+from strategy_runtime.ledger import FillRecord
+from strategy_runtime.report.reporter import INFERRED_FILL_METHOD, Reporter, ReporterConfig
+from strategy_runtime.risk.gate import EXEC_EVENTS_ENDPOINT
+
+BTC = TestInstrumentProvider.btcusdt_binance()
+
+
+class Recorded:
+    """What the reporter handed the ledger, in order."""
+
+    def __init__(self) -> None:
+        self.fills: list[FillRecord] = []
+
+    def record(self, fill: FillRecord) -> None:
+        self.fills.append(fill)
+
+
+def test_a_late_trade_of_an_order_filled_by_inference_is_recorded_though_the_engine_rejects_it_as_an_overfill():
+    clock = TestClock()
+    msgbus = MessageBus(TraderId("TESTER-001"), clock)
+    cache = Cache()
+    cache.add_instrument(BTC)
+    ledger = Recorded()
+    reporter = Reporter(ReporterConfig(strategy_key="desk/late", instrument_ids=(BTC.id.value,)), ledger=ledger)
+    reporter.register_base(Portfolio(msgbus, cache, clock), msgbus, cache, clock)
+    booked: list[str] = []
+    reporter.on_fill(lambda record: booked.append(record.trade_id))
+
+    order = TestExecStubs.limit_order(instrument=BTC, order_side=OrderSide.SELL, quantity=Quantity.from_str("1.000000"))
+    venue_order_id = VenueOrderId("5001")
+    engine_saw: list[object] = []
+
+    def engine(event: object) -> None:  # the overfill check: the event is dropped, never published
+        engine_saw.append(event)
+
+    def infer(order, report, instrument):
+        return TestEventStubs.order_filled(
+            order,
+            BTC,
+            venue_order_id=venue_order_id,
+            trade_id=TradeId("random-uuid"),
+            last_px=Price.from_str("40000.00"),
+        )
+
+    msgbus.register(EXEC_EVENTS_ENDPOINT, engine)
+    exec_engine = SimpleNamespace(**{INFERRED_FILL_METHOD: infer})
+    reporter.attach(exec_engine, events_handler=engine)
+    # the open-order check: the venue says the order is filled, its trade has not come
+    report = SimpleNamespace(venue_order_id=venue_order_id, filled_qty=Quantity.from_str("1.000000"))
+    filled = getattr(exec_engine, INFERRED_FILL_METHOD)(order, report, BTC)
+    reporter._on_order_event(filled)  # the inferred fill is published: recorded under its marked id
+    assert [f.trade_id for f in ledger.fills] == ["INFERRED-5001-1"]
+
+    late = TestEventStubs.order_filled(
+        order, BTC, venue_order_id=venue_order_id, trade_id=TradeId("T-77"), last_px=Price.from_str("40010.00")
+    )
+    # the engine gave the order its position with the inferred fill; the rejected trade never gets one of its own
+    position_id = PositionId("BTCUSDT.BINANCE-S-001")
+    cache.add_position_id(position_id, BTC.id.venue, order.client_order_id, order.strategy_id)
+    msgbus.send(EXEC_EVENTS_ENDPOINT, late)
+    assert engine_saw == [late]
+    assert late.position_id is None and ledger.fills[-1].position_id == position_id.value
+    assert [f.trade_id for f in ledger.fills] == ["INFERRED-5001-1", "T-77"]  # at once, not at the halt
+    assert booked == ["INFERRED-5001-1", "T-77"]
+    assert ledger.fills[1].quantity == Decimal(1)
+
+    reporter._on_order_event(late)  # had the engine published it after all: recorded once
+    assert [f.trade_id for f in ledger.fills] == ["INFERRED-5001-1", "T-77"]
+    assert reporter.record_undelivered() == 0
+
+    other = TestExecStubs.limit_order(instrument=BTC, order_side=OrderSide.BUY, quantity=Quantity.from_str("1.000000"))
+    unrelated = TestEventStubs.order_filled(other, BTC, venue_order_id=VenueOrderId("5002"), trade_id=TradeId("T-78"))
+    msgbus.send(EXEC_EVENTS_ENDPOINT, unrelated)  # no inferred fill of its order: the bus's delivery records it
+    assert [f.trade_id for f in ledger.fills] == ["INFERRED-5001-1", "T-77"]
+
+
+def test_the_trades_start_up_reconciliation_listed_are_let_go_once_the_node_runs():
+    # Kept to record the trades of an order NautilusTrader infers a fill of while it reconciles; a long run would
+    # otherwise hold every trade the venue listed at start for its whole life.
+    from strategy_runtime.live.reconciliation import LISTED_TRADES_TOPIC
+    from tests.runtime.test_binance_reconciliation import fill_report
+
+    clock = TestClock()
+    msgbus = MessageBus(TraderId("TESTER-001"), clock)
+    cache = Cache()
+    cache.add_instrument(BTC)
+    reporter = Reporter(ReporterConfig(strategy_key="desk/late", instrument_ids=(BTC.id.value,)), ledger=Recorded())
+    reporter.register_base(Portfolio(msgbus, cache, clock), msgbus, cache, clock)
+    reporter.attach()
+    msgbus.publish(f"{LISTED_TRADES_TOPIC}.BINANCE", [fill_report("V-1", "T-1", 1), fill_report("V-2", "T-2", 2)])
+    assert len(reporter._listed) == 2
+    reporter.record_cached_fills()  # the node runs: start-up reconciliation is over
+    assert (reporter._listed, reporter._recorded_listed) == ({}, set())
