@@ -10,16 +10,20 @@ inferred fill and the trades that stand for the same execution would double the 
 PnL. The rule, applied by the ledger in the transaction that stores a batch, and by the risk guard's
 book to the same fills:
 
-- An order's fills cover its cumulative filled quantity, from 0 up. The venue's own trades of the
-  order (every fill of it whose trade id is not an inferred one) cover ``(0, R]``, R their total: a
-  venue lists an order's trades oldest first, so those it has reported are its first ones.
-- An inferred fill of quantity q and cumulative quantity Q (from its trade id) covers ``(Q - q, Q]``:
-  the venue said the order had reached Q, and the node held ``Q - q`` of it already.
-- Each inferred fill counts only the part of its span that neither the venue's trades nor an
-  inferred fill of the same order with a lower Q (then: a lower trade id) cover. The rest of it is
-  *superseded*: nothing when the venue's trades cover it whole, a smaller quantity (its commission
-  scaled down with it) when they cover part of it (a trade list that lags by some of the order's
-  trades), all of it when they cover none.
+- An order's fills cover its cumulative filled quantity, from 0 up. An inferred fill of quantity q and cumulative
+  quantity Q (from its trade id) covers ``(Q - q, Q]``: the venue said the order had reached Q, and the node held
+  ``Q - q`` of it already. NautilusTrader 1.231 gives it the status's time as its ``ts_event``
+  (``create_inferred_order_filled_event``: the report's ``ts_last``, the time of the order's last trade then).
+- The venue's own trades of the order (every fill of it whose trade id is not an inferred one) executed at or
+  before that time are the ones the status counted: they cover ``(0, R]`` under that inferred fill, R their total (a
+  venue lists an order's trades oldest first, so those it has reported are its first ones). A trade at the very
+  instant of the status counts as before it: the status's ``ts_last`` is its last trade's time. A trade after it
+  filled the order further, above Q: it covers none of that inferred fill (the order went on filling after the
+  open-order check that inferred it, or after the start whose trade list lacked its first trades).
+- Each inferred fill counts only the part of its span that neither those trades nor an inferred fill of the same
+  order with a lower Q (then: a lower trade id) cover. The rest of it is *superseded*: nothing when the trades
+  cover it whole, a smaller quantity (its commission scaled down with it) when they cover part of it (a trade list
+  that lags by some of the order's trades), all of it when they cover none.
 
 A fill's counted quantity only ever goes down as trades arrive. The inferred fill as first recorded
 stays readable, with what superseded it (docs/ledger.md, "Inferred fills superseded").
@@ -64,7 +68,7 @@ def is_inferred(fill: FillRecord) -> bool:
 @dataclass(frozen=True)
 class Supersession:
     """What of one inferred fill counts: ``fill`` as first recorded, ``counted`` of its quantity (0 to all of it),
-    and ``by``: the trade ids of the venue's trades of its order, oldest first."""
+    and ``by``: the trade ids of the venue's trades of its order at or before it (``ts_event``), oldest first."""
 
     fill: FillRecord
     counted: Decimal
@@ -105,18 +109,23 @@ def _merged(spans: Iterable[tuple[Decimal, Decimal]]) -> list[tuple[Decimal, Dec
     return merged
 
 
-def counted_quantities(inferred: Iterable[FillRecord], traded: Decimal) -> list[tuple[FillRecord, Decimal]]:
-    """What of each inferred fill of one venue order counts (the module docstring's rule), given ``traded``: the total
-    quantity of the venue's own trades of the order. In the rule's order: by cumulative quantity, then trade id."""
+def counted_quantities(
+    inferred: Iterable[FillRecord], trades: Iterable[tuple[int, Decimal]]
+) -> list[tuple[FillRecord, Decimal]]:
+    """What of each inferred fill of one venue order counts (the module docstring's rule), given ``trades``: the
+    venue's own trades of the order, each as ``(ts_event, quantity)``; those at or before an inferred fill's
+    ``ts_event`` cover ``(0, their total]`` under it. In the rule's order: by cumulative quantity, then trade id."""
     ordered = sorted(inferred, key=lambda f: (inferred_cumulative(f), f.trade_id))
-    covered = [(Decimal(0), traded)]
+    trades = list(trades)
+    lower: list[tuple[Decimal, Decimal]] = []  # the spans of the inferred fills with a lower cumulative quantity
     result = []
     for fill in ordered:
         high = inferred_cumulative(fill)
         assert high is not None
         low = high - fill.quantity
-        result.append((fill, min(fill.quantity, _uncovered(low, high, _merged(covered)))))
-        covered.append((low, high))
+        traded = sum((q for ts, q in trades if ts <= fill.ts_event), Decimal(0))
+        result.append((fill, min(fill.quantity, _uncovered(low, high, _merged([(Decimal(0), traded), *lower])))))
+        lower.append((low, high))
     return result
 
 
@@ -129,11 +138,15 @@ def supersessions(order_fills: Iterable[FillRecord]) -> list[Supersession]:
     for fill in order_fills:
         unique.setdefault(fill.trade_id, fill)
     trades = sorted((f for f in unique.values() if not is_inferred(f)), key=lambda f: (f.ts_event, f.trade_id))
-    by = tuple(f.trade_id for f in trades)
     counted = counted_quantities(
-        (f for f in unique.values() if is_inferred(f)), sum((f.quantity for f in trades), Decimal(0))
+        (f for f in unique.values() if is_inferred(f)), ((t.ts_event, t.quantity) for t in trades)
     )
-    return [Supersession(fill, c, by if c < fill.quantity else ()) for fill, c in counted]
+    return [
+        Supersession(
+            fill, c, tuple(t.trade_id for t in trades if t.ts_event <= fill.ts_event) if c < fill.quantity else ()
+        )
+        for fill, c in counted
+    ]
 
 
 def by_order(fills: Iterable[FillRecord]) -> dict[OrderKey, list[FillRecord]]:

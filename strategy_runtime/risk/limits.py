@@ -31,8 +31,9 @@ counts (a trade of its order, or an inferred fill with a lower cumulative quanti
 instrument booked again, from a copy of its book taken just before the oldest inferred fill of it that
 still counts something, through the fills given since (kept for that, and dropped once no inferred fill
 of the instrument counts anything). The tracker keeps the inferred fills of the orders that have one,
-and for every order the total of the venue's trades of it booked (an order's inferred fill can come
-after some of its trades: the open-order check during a run).
+and for every order the time and quantity of each of the venue's trades of it booked (an order's inferred
+fill can come after some of its trades: the open-order check during a run; only those at or before the
+inferred fill's time cover it).
 
 The clock is injected (``now``, for the time of a breach); the market's time comes with the data
 (``advance``, and ``clock_ns`` at ``start``): the tracker never reads a clock of its own.
@@ -146,11 +147,12 @@ class LimitsTracker:
         self._books: dict[str, PnlBook] = {}
         self._booked: set[tuple[str, str]] = set()  # (instrument, trade id) of every fill booked
         # Live (``ledger.supersede``): the inferred fills of each venue order with one, as given; the venue's trades
-        # booked of every order (their total quantity); what each inferred fill counts, by (instrument, trade id);
+        # booked of every order (each as its time and quantity); what each inferred fill counts, by (instrument,
+        # trade id);
         # and, by instrument with an inferred fill that still counts something, its book just before the oldest
         # such fill and the fills given since (to book it again when what an inferred fill counts changes).
         self._inferred: dict[OrderKey, list[FillRecord]] = {}
-        self._traded: dict[OrderKey, Decimal] = {}
+        self._traded: dict[OrderKey, list[tuple[int, Decimal]]] = {}
         self._counted: dict[tuple[str, str], Decimal] = {}
         self._since: dict[str, tuple[PnlBook, list[FillRecord]]] = {}
         self._early_fills: list[FillRecord] = []  # fills that came before start
@@ -255,18 +257,18 @@ class LimitsTracker:
             self._book_counted(fill)
 
     def _take(self, fill: FillRecord) -> OrderKey:
-        """Note ``fill`` by its venue order: an inferred fill kept, a venue's trade added to its order's total."""
+        """Note ``fill`` by its venue order: an inferred fill kept, a venue's trade added to its order's trades."""
         order = supersede.order_key(fill)
         if is_inferred(fill):
             self._inferred.setdefault(order, []).append(fill)
         else:
-            self._traded[order] = self._traded.get(order, Decimal(0)) + fill.quantity
+            self._traded.setdefault(order, []).append((fill.ts_event, fill.quantity))
         return order
 
     def _recount(self, order: OrderKey) -> bool:
         """What each inferred fill of ``order`` counts now; whether that changed for one booked already."""
         changed = False
-        for fill, counted in counted_quantities(self._inferred[order], self._traded.get(order, Decimal(0))):
+        for fill, counted in counted_quantities(self._inferred[order], self._traded.get(order, ())):
             key = (fill.instrument_id, fill.trade_id)
             changed = changed or self._counted.get(key, counted) != counted
             self._counted[key] = counted

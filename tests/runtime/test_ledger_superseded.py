@@ -208,6 +208,52 @@ async def test_an_inferred_fill_of_another_instrument_under_the_same_trade_id_is
         assert second.lag().totals.rows == 1
 
 
+def after_the_status(fill: FillRecord, nanoseconds: int) -> FillRecord:
+    """``fill`` executed ``nanoseconds`` after the order status ``inferred()`` came from (its ``ts_event``)."""
+    return dataclasses.replace(fill, ts_event=inferred().ts_event + nanoseconds)
+
+
+async def test_a_trade_after_the_status_an_inferred_fill_came_from_fills_the_order_further(target):
+    # Order V-77 of 0.010 resting. T-1 (0.003) came on the stream; the stream reconnected and missed T-2 (0.003);
+    # the open-order check saw 0.006 filled: NautilusTrader inferred 0.003, (0.003, 0.006], at the status's time.
+    # Then T-3 (0.004) filled the rest of the order, on the stream: above 0.006, not under it.
+    gap = inferred("0.003", "0.006")
+    t3 = after_the_status(trade(3, "0.004"), 1_000_000)
+    async with target.ledger() as ledger:
+        for fill in (trade(1, "0.003"), gap, t3):
+            ledger.record(fill)
+            await flushed(ledger)
+        fills = await ledger.fills()
+        assert [(f.trade_id, f.quantity) for f in fills] == [
+            ("T-1", D("0.003")),
+            ("INFERRED-V-77-0.006", D("0.003")),
+            ("T-3", D("0.004")),
+        ]
+        assert sum(f.quantity for f in fills) == D("0.010")  # the venue's order: filled 0.010
+        assert await ledger.superseded() == []
+
+    async with target.ledger() as later:  # a restart's reconciliation lists T-2, which the stream missed
+        later.record(trade(2, "0.003"))
+        await flushed(later)
+        assert [f.trade_id for f in await later.fills()] == ["T-1", "T-2", "T-3"]
+        assert await later.superseded() == [Supersession(gap, D(0), ("T-1", "T-2"))]
+
+
+def test_a_trade_after_the_status_is_above_the_inferred_fill_and_one_at_the_same_instant_is_under_it():
+    # An order of 10 filled to 6 while the runtime was down, its trades not listed yet: NautilusTrader inferred 6
+    # at the status's time (its ts_last, the time of the order's last trade then). The order then filled its last 4.
+    six = inferred("6", "6")
+    later = after_the_status(trade(3, "4"), 1)
+    assert [(f.trade_id, f.quantity) for f in effective([six, later])] == [
+        ("INFERRED-V-77-6", D("6")),
+        ("T-3", D("4")),
+    ]
+    # a trade at the very instant of the status is one the status counted (ts_last is its last trade's time)
+    last = after_the_status(trade(2, "6"), 0)
+    assert [(s.counted, s.by) for s in supersessions([six, last, later])] == [(D(0), ("T-2",))]
+    assert sum(f.quantity for f in effective([six, last, later])) == D("10")
+
+
 def test_inferred_fills_of_one_order_that_overlap_count_their_union_once():
     # A start inferred 0.004 (the order was partly filled then); a later one, starting empty, inferred the
     # whole 0.010 of the same order: together they stand for 0.010, not 0.014.

@@ -242,6 +242,27 @@ def test_the_venue_s_trades_arriving_after_the_start_book_the_instrument_again_w
     assert limits.daily_pnl == usdt("16.00")
 
 
+def test_a_trade_after_the_status_an_inferred_fill_came_from_is_booked_beside_it():
+    # Order V-9 buys 10. T-1 (3) came on the stream; the stream reconnected and missed T-2 (3); the open-order check
+    # saw 6 filled: NautilusTrader inferred 3 at the status's time. Then T-3 (4) filled the order: above 6.
+    bought = fill("BUY", "3", "100", at(hours=2))
+    t1 = of_order(bought, "V-9", "T-1")
+    gap = of_order(dataclasses.replace(bought, ts_event=at(hours=3)), "V-9", inferred_trade_id("V-9", D("6")))
+    t3 = of_order(dataclasses.replace(bought, quantity=D("4"), ts_event=at(hours=4)), "V-9", "T-3")
+    limits = tracker(PnlHistory(fills=[]), max_daily_loss=100)
+    limits.start(clock_ns=at(hours=1))
+    for record in (t1, gap, t3):
+        limits.on_fill(record)
+    assert limits.books[BTC].position == 10
+    t2 = of_order(dataclasses.replace(bought, ts_event=at(hours=2, minutes=30)), "V-9", "T-2")
+    limits.on_fill(t2)  # listed at last: it is what was inferred
+    assert limits.books[BTC].position == 10
+
+    restarted = tracker(PnlHistory(fills=[t1, gap, t3]), max_daily_loss=100)  # the ledger's rows, as they count
+    restarted.start(clock_ns=at(hours=5))
+    assert restarted.books[BTC].position == 10
+
+
 class Calls:
     """How often the guard's book and the supersede rule were asked to work (call counts, never a timing)."""
 
