@@ -332,15 +332,18 @@ class Ledger(ABC):
         """Make every venue order the ledger holds an inferred fill of follow ``supersede``'s rule, in one fenced
         transaction, each change logged: a ledger written before migration 7 can hold an inferred fill next to
         the venue's trades of its order (both counted), which no later batch may touch. Run at every open, before
-        the count and the history are read: after the first it finds nothing to change."""
+        the count and the history are read: after the first it finds nothing to change.
+
+        An order stays in ``_inferred_orders`` while any inferred fill of it still counts: the set is read again
+        from ``fills`` after a change took one out (another inferred fill of the same order may still count, and
+        its order's next trade must still reach it)."""
         if not self._inferred_orders:
             return
         written = await self._insert_superseding((), self._inferred_orders)
         for change in written.changes:
             self._log_change(change)
-        self._inferred_orders.difference_update(
-            order_key(c.supersession.fill) for c in written.changes if c.supersession.counted == 0
-        )
+        if any(c.supersession.counted == 0 for c in written.changes):
+            self._inferred_orders = await self._inferred_order_keys()
 
     async def _drain_spool(self) -> None:
         """Commit what an earlier run left in the spool (before anything trades), then forget it."""

@@ -188,6 +188,26 @@ async def test_the_upgrade_to_schema_7_repairs_the_double_counts_an_older_runtim
         assert [f.trade_id for f in await again.fills()] == [f.trade_id for f in fills]
 
 
+async def test_after_the_upgrade_a_trade_still_supersedes_an_inferred_fill_of_an_order_whose_other_one_is_gone(target):
+    # An older runtime: a start inferred order V-77 to 0.006; its trade T-1 (0.006) came; a later start (the node
+    # holding 0.006 from T-1) inferred 0.010: 0.004, (0.006, 0.010]. The upgrade's open supersedes the first whole;
+    # the second still counts, and the venue's trade of (0.006, 0.010] must supersede it when it comes.
+    async with schema_6(target) as old:
+        for fill in (inferred("0.006", "0.006"), trade(1, "0.006"), inferred("0.004", "0.010")):
+            old.record(fill)
+    async with target.ledger() as upgraded:
+        assert [(f.trade_id, f.quantity) for f in await upgraded.fills()] == [
+            ("T-1", D("0.006")),
+            ("INFERRED-V-77-0.01", D("0.004")),
+        ]
+        upgraded.record(trade(2, "0.004"))
+        await flushed(upgraded)
+        fills = await upgraded.fills()
+        assert [f.trade_id for f in fills] == ["T-1", "T-2"]
+        assert sum(f.quantity for f in fills) == D("0.010")  # the venue's order: filled 0.010
+        assert upgraded.lag().totals.rows == 0  # T-2 in, the inferred 0.004 out
+
+
 async def test_an_inferred_fill_of_another_instrument_under_the_same_trade_id_is_stored(target):
     # Binance's order ids are unique per symbol only: INFERRED-V-77-0.01 of ETH is not the BTC one of that id.
     eth = dataclasses.replace(inferred(), instrument_id="ETHUSDT-PERP.BINANCE")
