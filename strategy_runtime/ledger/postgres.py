@@ -333,24 +333,50 @@ class PostgresLedger(Ledger):
             raise self._unavailable("connect to", exc) from None
 
     async def _migrate(self) -> None:
-        assert self._pool is not None
-        async with self._pool.acquire() as conn, conn.transaction():
-            # Two runtimes starting together would race on CREATE TABLE: migrate one at a time.
-            await conn.execute("SELECT pg_advisory_xact_lock($1)", MIGRATION_LOCK)
-            await conn.execute(
-                "CREATE TABLE IF NOT EXISTS schema_version ("
-                " version integer PRIMARY KEY, description text NOT NULL,"
-                " applied_at timestamptz NOT NULL DEFAULT now())"
-            )
-            current = await conn.fetchval("SELECT coalesce(max(version), 0) FROM schema_version")
-            for migration in pending_migrations(self.MIGRATIONS, current):
-                for statement in migration.statements:
-                    await conn.execute(statement)
+        """Apply the pending migrations in one transaction, under the migration lock, on a connection of its own
+        without a command timeout, and with ``statement_timeout`` off for that transaction: an index built on a
+        large shared ``fills`` table (migrations 7 and 8) can take minutes, and one that timed out would be rolled
+        back at every start (docs/ledger.md, "Schema"). The quick statements keep the pool's timeout."""
+        conn = await asyncpg.connect(
+            **self._where.connect_arguments(),
+            timeout=self._connect_timeout,
+            command_timeout=None,
+            server_settings={"application_name": "livestrat-ledger-migrate"},
+        )
+        quick = self._command_timeout
+        try:
+            async with conn.transaction():
+                await conn.execute("SET LOCAL statement_timeout = 0", timeout=quick)
+                # Two runtimes starting together would race on CREATE TABLE: migrate one at a time (a runtime that
+                # finds another migrating waits for it, however long its migration takes).
+                await conn.execute("SELECT pg_advisory_xact_lock($1)", MIGRATION_LOCK)
                 await conn.execute(
-                    "INSERT INTO schema_version (version, description) VALUES ($1, $2)",
-                    migration.version,
-                    migration.description,
+                    "CREATE TABLE IF NOT EXISTS schema_version ("
+                    " version integer PRIMARY KEY, description text NOT NULL,"
+                    " applied_at timestamptz NOT NULL DEFAULT now())",
+                    timeout=quick,
                 )
+                current = await conn.fetchval("SELECT coalesce(max(version), 0) FROM schema_version", timeout=quick)
+                pending = pending_migrations(self.MIGRATIONS, current)
+                if pending:
+                    logger.info(
+                        "ledger: migrating %s from schema version %d to %d (an index on a large fills table takes a "
+                        "while, and holds other writers to it until it is built)",
+                        self.describe(),
+                        current,
+                        pending[-1].version,
+                    )
+                for migration in pending:
+                    for statement in migration.statements:
+                        await conn.execute(statement)
+                    await conn.execute(
+                        "INSERT INTO schema_version (version, description) VALUES ($1, $2)",
+                        migration.version,
+                        migration.description,
+                        timeout=quick,
+                    )
+        finally:
+            await conn.close(timeout=quick)
 
     async def _fence_connection(self, timeout: float) -> asyncpg.Connection:
         return await asyncpg.connect(

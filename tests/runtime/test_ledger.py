@@ -226,6 +226,25 @@ async def test_a_newer_migration_is_applied_at_start_and_a_newer_schema_is_refus
         await target.ledger().open()
 
 
+async def test_a_postgres_migration_longer_than_the_command_timeouts_completes(pg_database):
+    # Migrations 7 and 8 build indexes on the shared fills table: on a large ledger that takes longer than the
+    # pool's command timeout, or a statement_timeout the database sets for its sessions. A migration that timed out
+    # was rolled back and the runtime exited: a pod that never starts. A migration here outlasts both.
+    async with PostgresLedger(pg_database, KEY) as ledger:
+        ledger.record(make_fill(0))
+    conn = await asyncpg.connect(pg_database)
+    try:
+        database = await conn.fetchval("SELECT current_database()")
+        await conn.execute(f"ALTER DATABASE \"{database}\" SET statement_timeout = '1s'")
+    finally:
+        await conn.close()
+    slow = Migration(NEXT_VERSION, "a slow index build", ("SELECT pg_sleep(2)",))
+    upgraded = type("UpgradedLedger", (PostgresLedger,), {"MIGRATIONS": (*PostgresLedger.MIGRATIONS, slow)})
+    async with upgraded(pg_database, KEY, command_timeout=1.0) as ledger:
+        assert await ledger.fills() == [make_fill(0)]
+    assert await Target("postgresql", pg_database).schema_versions() == [*ALL_VERSIONS, NEXT_VERSION]
+
+
 @pytest.mark.parametrize("module", ["sqlite", "postgres"])
 def test_every_migration_is_literal_text_so_a_fresh_and_an_upgraded_database_stay_alike(module):
     # A migration built from a live constant (the fills columns, say) would create, after a later change to it,
