@@ -13,7 +13,7 @@ currencies, event kinds and state names only.
 | ``livestrat_fills`` | gauge | fills the ledger holds for the strategy (earlier runs included) |
 | ``livestrat_fills_seen_total`` | counter | fills this process saw |
 | ``livestrat_fills_not_recorded_total`` | counter | fills the ledger refused (should stay 0) |
-| ``livestrat_fills_superseded_total`` | counter | inferred fills the venue's trades superseded (``ledger.supersede``) |
+| ``livestrat_fills_superseded_total`` | counter | inferred fills superseded whole (``ledger.supersede``) |
 | ``livestrat_pnl`` | gauge | ``kind`` (realized, unrealized, total), ``currency`` |
 | ``livestrat_position`` | gauge | ``instrument`` (signed net quantity) |
 | ``livestrat_open_orders`` | gauge | working orders (``orders_view``) |
@@ -116,7 +116,7 @@ class RuntimeCollector(Collector):
         yield from _counter("livestrat_fills_not_recorded", "Fills the ledger refused.", m.fills_not_recorded)
         yield from _counter(
             "livestrat_fills_superseded",
-            "Inferred fills this process took out of the ledger's count: the venue's own trades of the order came.",
+            "Inferred fills this process took out of the ledger's count whole: the venue's trades of the order came.",
             m.fills_superseded,
         )
 

@@ -512,7 +512,8 @@ class Reporter(Actor):
 
     @property
     def fills_superseded(self) -> int:
-        """Inferred fills this runtime's writes took out of the ledger's count: the venue's trades superseded them."""
+        """Inferred fills this runtime's writes took out of the ledger's count: the venue's trades superseded them whole
+        (one superseded in part keeps its row, smaller, and is not counted)."""
         return self._ledger.lag().totals.superseded
 
     def instruments(self) -> list[InstrumentId]:
