@@ -140,7 +140,8 @@ class Reporter(Actor):
         # OrderFilled event id -> the deterministic trade id of a fill NautilusTrader inferred.
         self._inferred: dict[Any, str] = {}
         # (instrument id, venue order id) of the orders this run inferred a fill of: their venue trades are recorded;
-        # the venue's trades reconciliation listed, by order and trade id; (instrument id, trade id) of those recorded.
+        # the venue's trades reconciliation listed, by order and trade id (at start; afterwards only an inferred
+        # order's, until recorded: ``_on_reconciled``); (instrument id, trade id) of those recorded.
         self._inferred_orders: set[tuple[str, str]] = set()
         self._listed: dict[tuple[str, str], dict[str, FillReport]] = {}
         self._recorded_listed: set[tuple[str, str]] = set()
@@ -424,13 +425,21 @@ class Reporter(Actor):
             reports = [r for r in message if isinstance(r, FillReport)]
         else:
             return
+        # Once the node runs (``record_cached_fills``), a listing (the position check's missing trades, which the
+        # engine reconciles itself) is kept only for an order this run inferred a fill of, and only until recorded:
+        # a long run would otherwise hold every trade listed to it.
+        in_run = self._recorded_at_start is None
         orders = set()
         for report in reports:
             order = (report.instrument_id.value, report.venue_order_id.value)
+            if in_run and order not in self._inferred_orders:
+                continue
             self._listed.setdefault(order, {})[report.trade_id.value] = report
             orders.add(order)
         for order in orders:
             self._record_listed(order)
+            if in_run:
+                del self._listed[order]
 
     def _record_listed(self, order: tuple[str, str]) -> None:
         if order not in self._inferred_orders:

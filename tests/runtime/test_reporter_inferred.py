@@ -118,3 +118,12 @@ def test_the_trades_start_up_reconciliation_listed_are_let_go_once_the_node_runs
     assert len(reporter._listed) == 2
     reporter.record_cached_fills()  # the node runs: start-up reconciliation is over
     assert (reporter._listed, reporter._recorded_listed) == ({}, set())
+
+    # During the run the position check lists the trades it finds missing, one report at a time, and the engine
+    # reconciles them itself: none is kept (only an order this run inferred a fill of has its trades recorded).
+    from strategy_runtime.report.reporter import REPORTS_TOPIC
+
+    for n in range(3, 6):
+        msgbus.publish(REPORTS_TOPIC.replace("*", "BINANCE.BTCUSDT"), fill_report(f"V-{n}", f"T-{n}", n))
+    msgbus.publish(f"{LISTED_TRADES_TOPIC}.BINANCE", [fill_report("V-6", "T-6", 6)])
+    assert reporter._listed == {}
