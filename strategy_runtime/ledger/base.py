@@ -232,7 +232,9 @@ class Ledger(ABC):
 
     @abstractmethod
     async def _inferred_order_keys(self) -> set[OrderKey]:
-        """The venue orders the ledger holds an inferred fill of (in ``fills``), of every key this opening writes."""
+        """The venue orders the ledger holds an inferred fill of (in ``fills``), of every key this opening writes; and
+        those with an inferred fill superseded (in ``superseded_fills``) and a trade of theirs after it in ``fills``
+        (an earlier runtime may have let that trade supersede it: ``_supersede_stored`` puts it back)."""
 
     @abstractmethod
     async def _select_superseded(self, strategy_key: str) -> list[Supersession]: ...
@@ -331,7 +333,9 @@ class Ledger(ABC):
     async def _supersede_stored(self) -> None:
         """Make every venue order the ledger holds an inferred fill of follow ``supersede``'s rule, in one fenced
         transaction, each change logged: a ledger written before migration 7 can hold an inferred fill next to
-        the venue's trades of its order (both counted), which no later batch may touch. Run at every open, before
+        the venue's trades of its order (both counted), which no later batch may touch; one written by a runtime
+        before trades after the status were told apart (``supersede``) can have let such a trade supersede an
+        inferred fill, which counts again. Run at every open, before
         the count and the history are read: after the first it finds nothing to change.
 
         An order stays in ``_inferred_orders`` while any inferred fill of it still counts: the set is read again
@@ -461,7 +465,8 @@ class Ledger(ABC):
     def _log_change(self, change: Change) -> None:
         # A WARNING when what the fill counts went down; only more trades superseding it (counted 0 already): INFO.
         level = logging.WARNING if change.counts_less else logging.INFO
-        logger.log(level, "ledger: %s (%s; kept in superseded_fills)", change.describe(), self.describe())
+        kept = "back in fills whole" if change.supersession.whole else "kept in superseded_fills"
+        logger.log(level, "ledger: %s (%s; %s)", change.describe(), self.describe(), kept)
 
     def record(self, fill: FillRecord) -> None:
         """Enqueue a fill for the writer; returns at once. Call it from the event loop's thread."""

@@ -65,6 +65,13 @@ logger = logging.getLogger("livestrat.ledger")
 # The rows of inferred fills (and of position alignments: ``supersede`` tells them apart), as the partial index of
 # migration 7 has it (written out there: the two must stay the same text for the planner to use the index).
 INFERRED_ROWS = f"trade_id LIKE '{INFERRED_TRADE_PREFIX}%'"
+# The orders with an inferred fill superseded (whole or in part) and a trade of the order after it: a runtime before
+# the rule took trades after the status into account may have let such a trade supersede it (``_supersede_stored``).
+LATER_TRADES_SQL = (
+    "SELECT DISTINCT s.strategy_key, s.instrument_id, s.venue_order_id FROM superseded_fills s JOIN fills f "
+    "ON f.strategy_key = s.strategy_key AND f.instrument_id = s.instrument_id AND f.venue_order_id = s.venue_order_id "
+    f"WHERE s.strategy_key IN ({{keys}}) AND f.ts_event > s.ts_event AND f.trade_id NOT LIKE '{INFERRED_TRADE_PREFIX}%'"
+)
 
 
 MIGRATIONS = (
@@ -598,7 +605,8 @@ class PostgresLedger(Ledger):
         with self._database("read from") as pool:
             rows = await pool.fetch(
                 "SELECT DISTINCT strategy_key, instrument_id, venue_order_id FROM fills "
-                f"WHERE strategy_key = ANY($1::text[]) AND {INFERRED_ROWS}",
+                f"WHERE strategy_key = ANY($1::text[]) AND {INFERRED_ROWS} "
+                f"UNION {LATER_TRADES_SQL.format(keys='SELECT unnest($1::text[])')}",
                 sorted({self.strategy_key, self.fills_key}),
             )
         return {(r[0], r[1], r[2]) for r in rows}

@@ -46,6 +46,13 @@ from strategy_runtime.ledger.writer import Written
 T = TypeVar("T")
 # The rows of inferred fills (and of position alignments: ``supersede`` tells them apart), as the partial index has it.
 INFERRED_ROWS = f"trade_id LIKE '{INFERRED_TRADE_PREFIX}%'"
+# The orders with an inferred fill superseded (whole or in part) and a trade of the order after it: a runtime before
+# the rule took trades after the status into account may have let such a trade supersede it (``_supersede_stored``).
+LATER_TRADES_SQL = (
+    "SELECT DISTINCT s.strategy_key, s.instrument_id, s.venue_order_id FROM superseded_fills s JOIN fills f "
+    "ON f.strategy_key = s.strategy_key AND f.instrument_id = s.instrument_id AND f.venue_order_id = s.venue_order_id "
+    f"WHERE s.strategy_key IN ({{keys}}) AND f.ts_event > s.ts_event AND f.trade_id NOT LIKE '{INFERRED_TRADE_PREFIX}%'"
+)
 
 MIGRATIONS = (
     Migration(
@@ -452,10 +459,11 @@ class SqliteLedger(Ledger):
 
     def _inferred_order_keys_sync(self) -> set[OrderKey]:
         assert self._conn is not None
+        keys = (self.strategy_key, self.fills_key)
         rows = self._conn.execute(
             f"SELECT DISTINCT strategy_key, instrument_id, venue_order_id FROM fills WHERE strategy_key IN (?, ?) "
-            f"AND {INFERRED_ROWS}",
-            (self.strategy_key, self.fills_key),
+            f"AND {INFERRED_ROWS} UNION {LATER_TRADES_SQL.format(keys='?, ?')}",
+            (*keys, *keys),
         )
         return {(k, i, v) for k, i, v in rows}
 

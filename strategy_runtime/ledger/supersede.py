@@ -25,8 +25,10 @@ book to the same fills:
   cover it whole, a smaller quantity (its commission scaled down with it) when they cover part of it (a trade list
   that lags by some of the order's trades), all of it when they cover none.
 
-A fill's counted quantity only ever goes down as trades arrive. The inferred fill as first recorded
-stays readable, with what superseded it (docs/ledger.md, "Inferred fills superseded").
+A fill's counted quantity only ever goes down as trades arrive. (Once, at an open, it can go up: a runtime before
+trades after the status were told apart let such a trade supersede an inferred fill; ``Ledger._supersede_stored``
+puts it back.) The inferred fill as first recorded stays readable, with what superseded it (docs/ledger.md,
+"Inferred fills superseded").
 """
 
 from __future__ import annotations
@@ -201,11 +203,24 @@ class Change:
 
     @property
     def counts_less(self) -> bool:
-        """What the fill counts went down (else only the trades that superseded it changed: more of them)."""
+        """What the fill counts changed: down, as trades arrive (or up, once: ``counts_again``); else only the trades
+        that superseded it changed (more of them)."""
         return self.supersession.counted != self.before
+
+    @property
+    def counts_again(self) -> bool:
+        """What the fill counts went up: a runtime before trades after the status were told apart let such a trade
+        supersede it; an open puts it back (``Ledger._supersede_stored``)."""
+        return self.supersession.counted > self.before
 
     def describe(self) -> str:
         s = self.supersession
+        if self.counts_again:
+            return (
+                f"inferred fill {s.fill.trade_id} ({s.fill.side.value} {s.fill.quantity} {s.fill.instrument_id}, order "
+                f"{s.fill.client_order_id}) counted again: a trade of the order after the status it was inferred from "
+                f"filled the order further and supersedes none of it: it counts {s.counted:f} (was {self.before:f})"
+            )
         what = (
             f"superseded by the venue's trades {', '.join(s.by)}"
             if s.by

@@ -259,6 +259,40 @@ async def test_a_trade_after_the_status_an_inferred_fill_came_from_fills_the_ord
         assert await later.superseded() == [Supersession(gap, D(0), ("T-1", "T-2"))]
 
 
+async def test_an_open_counts_again_what_an_earlier_runtime_let_a_trade_after_the_status_supersede(
+    target, monkeypatch, caplog
+):
+    # A runtime before this rule let every trade of the order cover an inferred fill, a trade after the status
+    # included: it stored 0.007 of the order of 0.010 (T-1, the inferred 0.003 taken out, T-3). The next open of
+    # this runtime puts the inferred fill back, before the count and the history are read.
+    from strategy_runtime.ledger import supersede
+
+    rule = supersede.counted_quantities
+    gap = inferred("0.003", "0.006")
+    with monkeypatch.context() as earlier:
+        earlier.setattr(supersede, "counted_quantities", lambda fills, trades: rule(fills, [(0, q) for _, q in trades]))
+        async with target.ledger() as old:
+            for fill in (trade(1, "0.003"), gap, after_the_status(trade(3, "0.004"), 1_000_000)):
+                old.record(fill)
+                await flushed(old)
+            assert sum(f.quantity for f in await old.fills()) == D("0.007")
+    caplog.set_level(logging.WARNING, logger="livestrat.ledger")
+    async with target.ledger() as repaired:
+        fills = await repaired.fills()
+        assert [(f.trade_id, f.quantity) for f in fills] == [
+            ("T-1", D("0.003")),
+            ("INFERRED-V-77-0.006", D("0.003")),
+            ("T-3", D("0.004")),
+        ]
+        assert await repaired.count() == 3
+        assert await repaired.superseded() == []
+    assert [r.getMessage() for r in caplog.records if "counted again" in r.getMessage()] == [
+        "ledger: inferred fill INFERRED-V-77-0.006 (SELL 0.003 BTCUSDT-PERP.BINANCE, order O-77) counted again: a "
+        "trade of the order after the status it was inferred from filled the order further and supersedes none of "
+        f"it: it counts 0.003 (was 0.000) ({repaired.describe()}; back in fills whole)"
+    ]
+
+
 def test_a_trade_after_the_status_is_above_the_inferred_fill_and_one_at_the_same_instant_is_under_it():
     # An order of 10 filled to 6 while the runtime was down, its trades not listed yet: NautilusTrader inferred 6
     # at the status's time (its ts_last, the time of the order's last trade then). The order then filled its last 4.
