@@ -1,4 +1,4 @@
-"""NautilusTrader's Binance execution client as the runtime creates it: the adapter's own, with two corrections.
+"""NautilusTrader's Binance execution client as the runtime creates it: the adapter's own, with its corrections.
 
 Both were found by running the real adapter against the venue emulator (``tests/live/``), and each is
 pinned against the adapter's source (``tests/runtime/test_binance_reconciliation.py``,
@@ -30,6 +30,10 @@ time waits for its end when the wait is short (``WAIT_AT_MOST``), and otherwise 
 locally, with the venue's own answer (418/-1003, its message saying how long), sending nothing. The
 data and execution clients share one HTTP client, and so one back-off (the limits are per IP).
 
+**A termination during a reconnect does not end the user data stream for good** (spot): NautilusTrader
+1.231's client skips re-subscribing when an ``eventStreamTerminated`` arrives while it is still finishing a
+reconnect, and no order event reaches the node again; ``binance_user_stream`` subscribes again.
+
 **Why it did not connect** is kept on the client (``connect_failure``): a venue refusing the keys
 (-2014, -2015, -1022) otherwise showed only as "execution clients not connected" after the start's
 timeouts, the venue's answer left in NautilusTrader's log. Its code and message are kept, never a
@@ -58,6 +62,7 @@ from nautilus_trader.adapters.binance.http.error import BinanceClientError, Bina
 from nautilus_trader.cache.cache import Cache
 from nautilus_trader.common.component import LiveClock, MessageBus
 
+from strategy_runtime.live.binance_user_stream import resubscribe_after_reconnect
 from strategy_runtime.live.client_hooks import CONNECT_FAILURE_ATTRIBUTE, VENUE_SWEEP_ATTRIBUTE
 
 logger = logging.getLogger("livestrat.halt")
@@ -179,6 +184,8 @@ class BinanceExecClientFactory(BinanceLiveExecClientFactory):
         # The adapter's private attributes (NautilusTrader 1.231), pinned by test_binance_reconciliation.
         client._get_cache_active_symbols = active_symbols
         RetryAfter().install(client._http_client)
+        if not config.account_type.is_futures:
+            resubscribe_after_reconnect(client._ws_client)
         connect = client._connect
         hint = _key_type_hint(config)
 
