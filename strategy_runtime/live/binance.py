@@ -44,6 +44,11 @@ request (the venue never echoes a secret).
 stays open at the venue, out of the halt's sight. After cancelling what the node knows, the halt asks
 the venue for the open orders of the spec's instruments and cancels those the node submitted (its
 cache holds them) but does not hold open; nobody else's order is touched.
+
+**What the venue holds of one order** (``venue_order``): the halt asks the venue, by client order id
+(``GET /api/v3/order``, ``origClientOrderId``), about an order whose cancel was not acted on after a
+resend interval: whether it is open there, or closed (its status), or unknown to it (-2013). The answer,
+not a guess, decides whether the halt cancels it again or counts it as not open at the venue.
 """
 
 from __future__ import annotations
@@ -63,7 +68,12 @@ from nautilus_trader.cache.cache import Cache
 from nautilus_trader.common.component import LiveClock, MessageBus
 
 from strategy_runtime.live.binance_user_stream import resubscribe_after_reconnect
-from strategy_runtime.live.client_hooks import CONNECT_FAILURE_ATTRIBUTE, VENUE_SWEEP_ATTRIBUTE
+from strategy_runtime.live.client_hooks import (
+    CONNECT_FAILURE_ATTRIBUTE,
+    VENUE_ORDER_ATTRIBUTE,
+    VENUE_SWEEP_ATTRIBUTE,
+    VenueOrder,
+)
 
 logger = logging.getLogger("livestrat.halt")
 
@@ -72,6 +82,9 @@ BACKOFF_SECONDS = 5.0  # a 429 whose Retry-After cannot be read: doubled at each
 BACKOFF_AT_MOST = 60.0
 WAIT_AT_MOST = 5.0  # a request waits out a back-off this short; a longer one (a ban) fails at once
 TOO_MUCH_REQUEST_WEIGHT = -1003  # Binance's code for both (errors.md)
+NO_SUCH_ORDER = -2013  # errors.md: "Order does not exist."
+# enums.md "Order status": the statuses of an order the venue no longer holds open (it can no longer fill)
+CLOSED_STATUSES = frozenset({"FILLED", "CANCELED", "REJECTED", "EXPIRED", "EXPIRED_IN_MATCH"})
 _BANNED_UNTIL = re.compile(r"banned until (\d{10,})")
 
 
@@ -215,7 +228,18 @@ class BinanceExecClientFactory(BinanceLiveExecClientFactory):
                         logger.error("halt: the venue did not cancel %s: %s", order.clientOrderId, exc.message)
             return left
 
+        async def order_at_venue(symbol: str, client_order_id: str) -> VenueOrder:
+            try:
+                order = await client._http_account.query_order(symbol=symbol, orig_client_order_id=client_order_id)
+            except BinanceError as exc:
+                if isinstance(exc.message, Mapping) and exc.message.get("code") == NO_SUCH_ORDER:
+                    return VenueOrder(open=False, status="unknown to the venue (-2013 Order does not exist)")
+                raise
+            status = order.status.value if order.status is not None else "?"
+            return VenueOrder(open=status not in CLOSED_STATUSES, status=status)
+
         setattr(client, VENUE_SWEEP_ATTRIBUTE, sweep)
+        setattr(client, VENUE_ORDER_ATTRIBUTE, order_at_venue)
         return client
 
 
