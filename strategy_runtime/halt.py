@@ -312,8 +312,8 @@ class TradingHalt(Containment):
             self.not_open_at_venue[order.client_order_id] = (order.event_count, answer)
             set_aside += 1
             logger.warning(
-                "halt: %s is not open at the venue (%s) although the node holds it %s: its events did not reach "
-                "the node; not cancelled again, not left open",
+                "halt: %s is not open at the venue (%s) although the node holds it %s (the venue's events for it "
+                "did not reach the node, or it never reached the venue); not cancelled again, not left open",
                 order.client_order_id,
                 answer.status,
                 order.status_string(),

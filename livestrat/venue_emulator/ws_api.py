@@ -189,7 +189,9 @@ class WsApi:
 
     def terminate_subscriptions(self) -> int:
         """End every user-data subscription with ``eventStreamTerminated`` (user-data-stream.md "Event Stream
-        Terminated"), as when a session's key is revoked or a listen key expires; returns how many ended."""
+        Terminated"); returns how many ended. Binance sends it when a listen-token subscription expires, after
+        ``session.logout`` and after ``userDataStream.unsubscribe``; a logon subscription ended here stands for
+        those (Binance documents no expiry of its own for it)."""
         ended = 0
         for session in self._sessions:
             for sub_id in list(session.subscriptions):
