@@ -18,6 +18,10 @@ One pydantic model per fault (the admin API's ``POST /_emulator/faults`` body an
 - ``partial_fill``: the next order's first fill is only ``fraction`` of it.
 - ``drop_user_stream``: every WebSocket API connection and USD-M private stream is cut (no close
   handshake).
+- ``silence_user_stream``: every spot WebSocket API connection is cut off from its client one way,
+  silently (a network partition: no close, no reset): requests are still carried out, but the answers
+  and user-data events sent on it are lost; after ``seconds`` the connections are cut, as Binance cuts
+  one whose pongs stop (web-socket-api.md: "within a minute"). Orders go by REST and still work.
 - ``expire_user_stream``: every spot user-data subscription ends with ``eventStreamTerminated``; the
   USD-M listen key expires (its streams get ``listenKeyExpired`` and close; keepalives answer -1125).
 - ``drop_market_stream``: every market-stream connection is cut (the market side's ``drop_all``).
@@ -103,6 +107,11 @@ class DropUserStream(_Fault):
     kind: Literal["drop_user_stream"] = "drop_user_stream"
 
 
+class SilenceUserStream(_Fault):
+    kind: Literal["silence_user_stream"] = "silence_user_stream"
+    seconds: float = Field(60.0, gt=0, description="until the silenced connections are cut")
+
+
 class ExpireUserStream(_Fault):
     kind: Literal["expire_user_stream"] = "expire_user_stream"
 
@@ -126,6 +135,7 @@ Fault = Annotated[
     | RejectNextOrder
     | PartialFill
     | DropUserStream
+    | SilenceUserStream
     | ExpireUserStream
     | DropMarketStream
     | FillBetween,
@@ -251,6 +261,8 @@ async def apply_fault(fault: Fault, venue: Venue) -> dict[str, object]:
         if venue.futures_streams is not None:
             dropped += await venue.futures_streams.drop_all()
         return {"dropped": dropped}
+    if isinstance(fault, SilenceUserStream):
+        return {"silenced": venue.ws_api.silence(fault.seconds)}
     if isinstance(fault, ExpireUserStream):
         ended = venue.ws_api.terminate_subscriptions()
         if venue.futures_streams is not None:

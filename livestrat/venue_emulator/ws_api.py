@@ -110,6 +110,7 @@ class _Session:
     authorized_ms: int | None = None
     subscriptions: dict[int, ApiKey] = field(default_factory=dict)
     subscription_ids: itertools.count = field(default_factory=itertools.count)
+    silenced: bool = False  # cut off from the client: what the venue sends it is lost (``WsApi.silence``)
 
     def status(self, now_ms: int) -> dict[str, object]:
         return {
@@ -142,6 +143,7 @@ class WsApi:
         self._sessions: set[_Session] = set()
         self._execution_ids = itertools.count(1)
         self.refusals: list[tuple[str, int]] = []  # (method, code) of every refused request, for tests
+        self._cuts: set[asyncio.Task[None]] = set()
         if exchange is not None:
             exchange.listen(self._on_user_event)
 
@@ -164,9 +166,32 @@ class WsApi:
                 session.transport.abort()
         return len(sessions)
 
+    def silence(self, seconds: float) -> int:
+        """Cut every connection off from its client, one way and silently (a network partition: no close, no
+        reset): requests still arrive and are carried out, but nothing the venue sends (answers, user-data
+        events) reaches the client, and it is lost. After ``seconds`` the connections are cut (web-socket-api.md:
+        a connection that does not answer the server's ping "within a minute" is disconnected). Returns how many.
+        """
+        sessions = [s for s in self._sessions if not s.silenced]
+        for session in sessions:
+            session.silenced = True
+
+        async def cut_later() -> None:
+            await asyncio.sleep(seconds)
+            for session in sessions:
+                if isinstance(session.transport, asyncio.Transport):
+                    session.transport.abort()
+
+        if sessions:
+            self._cuts.add(task := asyncio.get_running_loop().create_task(cut_later()))
+            task.add_done_callback(self._cuts.discard)
+        return len(sessions)
+
     def terminate_subscriptions(self) -> int:
         """End every user-data subscription with ``eventStreamTerminated`` (user-data-stream.md "Event Stream
-        Terminated"), as when a session's key is revoked or a listen key expires; returns how many ended."""
+        Terminated"); returns how many ended. Binance sends it when a listen-token subscription expires, after
+        ``session.logout`` and after ``userDataStream.unsubscribe``; a logon subscription ended here stands for
+        those (Binance documents no expiry of its own for it)."""
         ended = 0
         for session in self._sessions:
             for sub_id in list(session.subscriptions):
@@ -211,6 +236,8 @@ class WsApi:
             text = await session.outbox.get()
             if session.ws.closed:
                 return
+            if session.silenced:
+                continue  # lost in the partition
             try:
                 await session.ws.send_str(text)
             except ConnectionError:

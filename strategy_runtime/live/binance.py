@@ -1,4 +1,4 @@
-"""NautilusTrader's Binance execution client as the runtime creates it: the adapter's own, with two corrections.
+"""NautilusTrader's Binance execution client as the runtime creates it: the adapter's own, with its corrections.
 
 Both were found by running the real adapter against the venue emulator (``tests/live/``), and each is
 pinned against the adapter's source (``tests/runtime/test_binance_reconciliation.py``,
@@ -30,6 +30,10 @@ time waits for its end when the wait is short (``WAIT_AT_MOST``), and otherwise 
 locally, with the venue's own answer (418/-1003, its message saying how long), sending nothing. The
 data and execution clients share one HTTP client, and so one back-off (the limits are per IP).
 
+**A termination during a reconnect does not end the user data stream for good** (spot): NautilusTrader
+1.231's client skips re-subscribing when an ``eventStreamTerminated`` arrives while it is still finishing a
+reconnect, and no order event reaches the node again; ``binance_user_stream`` subscribes again.
+
 **Why it did not connect** is kept on the client (``connect_failure``): a venue refusing the keys
 (-2014, -2015, -1022) otherwise showed only as "execution clients not connected" after the start's
 timeouts, the venue's answer left in NautilusTrader's log. Its code and message are kept, never a
@@ -40,6 +44,11 @@ request (the venue never echoes a secret).
 stays open at the venue, out of the halt's sight. After cancelling what the node knows, the halt asks
 the venue for the open orders of the spec's instruments and cancels those the node submitted (its
 cache holds them) but does not hold open; nobody else's order is touched.
+
+**What the venue holds of one order** (``venue_order``): the halt asks the venue, by client order id
+(``GET /api/v3/order``, ``origClientOrderId``), about an order whose cancel was not acted on after a
+resend interval: whether it is open there, or closed (its status), or unknown to it (-2013). The answer,
+not a guess, decides whether the halt cancels it again or counts it as not open at the venue.
 """
 
 from __future__ import annotations
@@ -58,7 +67,13 @@ from nautilus_trader.adapters.binance.http.error import BinanceClientError, Bina
 from nautilus_trader.cache.cache import Cache
 from nautilus_trader.common.component import LiveClock, MessageBus
 
-from strategy_runtime.live.client_hooks import CONNECT_FAILURE_ATTRIBUTE, VENUE_SWEEP_ATTRIBUTE
+from strategy_runtime.live.binance_user_stream import resubscribe_after_reconnect
+from strategy_runtime.live.client_hooks import (
+    CONNECT_FAILURE_ATTRIBUTE,
+    VENUE_ORDER_ATTRIBUTE,
+    VENUE_SWEEP_ATTRIBUTE,
+    VenueOrder,
+)
 
 logger = logging.getLogger("livestrat.halt")
 
@@ -67,6 +82,9 @@ BACKOFF_SECONDS = 5.0  # a 429 whose Retry-After cannot be read: doubled at each
 BACKOFF_AT_MOST = 60.0
 WAIT_AT_MOST = 5.0  # a request waits out a back-off this short; a longer one (a ban) fails at once
 TOO_MUCH_REQUEST_WEIGHT = -1003  # Binance's code for both (errors.md)
+NO_SUCH_ORDER = -2013  # errors.md: "Order does not exist."
+# enums.md "Order status": the statuses of an order the venue no longer holds open (it can no longer fill)
+CLOSED_STATUSES = frozenset({"FILLED", "CANCELED", "REJECTED", "EXPIRED", "EXPIRED_IN_MATCH"})
 _BANNED_UNTIL = re.compile(r"banned until (\d{10,})")
 
 
@@ -179,6 +197,8 @@ class BinanceExecClientFactory(BinanceLiveExecClientFactory):
         # The adapter's private attributes (NautilusTrader 1.231), pinned by test_binance_reconciliation.
         client._get_cache_active_symbols = active_symbols
         RetryAfter().install(client._http_client)
+        if not config.account_type.is_futures:
+            resubscribe_after_reconnect(client._ws_client)
         connect = client._connect
         hint = _key_type_hint(config)
 
@@ -208,7 +228,18 @@ class BinanceExecClientFactory(BinanceLiveExecClientFactory):
                         logger.error("halt: the venue did not cancel %s: %s", order.clientOrderId, exc.message)
             return left
 
+        async def order_at_venue(symbol: str, client_order_id: str) -> VenueOrder:
+            try:
+                order = await client._http_account.query_order(symbol=symbol, orig_client_order_id=client_order_id)
+            except BinanceError as exc:
+                if isinstance(exc.message, Mapping) and exc.message.get("code") == NO_SUCH_ORDER:
+                    return VenueOrder(open=False, status="unknown to the venue (-2013 Order does not exist)")
+                raise
+            status = order.status.value if order.status is not None else "?"
+            return VenueOrder(open=status not in CLOSED_STATUSES, status=status)
+
         setattr(client, VENUE_SWEEP_ATTRIBUTE, sweep)
+        setattr(client, VENUE_ORDER_ATTRIBUTE, order_at_venue)
         return client
 
 

@@ -203,6 +203,14 @@ async def test_user_data_stream_drops_and_an_expiry_lose_no_fill(tmp_path, pg_da
             await asyncio.sleep(market.pause_before_expiry)
             await venue.admin.fault("expire_user_stream")  # listenKeyExpired / eventStreamTerminated, then closed
             await asyncio.sleep(5)
+            if market.product == "spot":
+                # Subscribed again: NautilusTrader 1.231 alone can stay unsubscribed after a termination that lands
+                # while it finishes a reconnect (strategy_runtime/live/binance_user_stream.py), and the stop then
+                # finds every later order unacknowledged. USD-M's stream has its own known gap (docs/runtime.md).
+                async def subscribed() -> bool:
+                    return (await venue.admin.state())["user_stream_subscriptions"] == 1
+
+                await story.wait_for(subscribed, "the spot user data subscription after the expiry", timeout=30)
             runtime.signal(signal.SIGTERM)
             code, _ = await runtime.wait_exit(timeout=60)
             assert code == 0, runtime.output()[-3000:]

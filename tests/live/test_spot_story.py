@@ -112,6 +112,39 @@ async def test_orders_placed_although_the_venue_answered_5xx_are_cancelled_by_th
     assert code == 0
 
 
+async def test_a_stop_while_the_user_stream_is_silent_asks_the_venue_and_leaves_nothing_open(tmp_path, pg_database):
+    # The WebSocket API connection partitioned (web-socket-api.md: cut only after a minute without pongs): orders
+    # still go by REST and the venue places and cancels them, but no event comes back. The node's orders stay
+    # SUBMITTED / PENDING_CANCEL; the stop must find out from the venue what it holds, cancel that, and not call
+    # "left open" what the venue does not hold open.
+    catalog = live_catalog(tmp_path / "catalog")
+    async with venue_emulator(
+        tmp_path / "venue", catalog=catalog, instruments=[SPOT], scenario=scenario(BALANCES), speed=SPEED
+    ) as venue:
+        story = LiveStory.of(tmp_path, venue, pg_database, story_spec(ladder(distance="0.05")))  # nothing fills
+        try:
+            runtime = story.start()
+            await runtime.wait_ready(timeout=90)
+            await asyncio.sleep(2)
+            await venue.admin.fault("silence_user_stream", seconds=120)
+            await asyncio.sleep(3)
+            at_venue = len(await venue.admin.open_orders())
+            runtime.signal(signal.SIGTERM)
+            code, _ = await runtime.wait_exit(timeout=60)
+            left = await venue.admin.open_orders()
+            placed = await venue.admin.orders()
+        finally:
+            story.kill_all()
+    output = runtime.output()
+    print(
+        f"user stream silent: orders placed {len(placed)}, open at the venue before the stop {at_venue}, "
+        f"after {len(left)}; exit {code}"
+    )
+    assert left == [], f"left open at the venue: {[o['clientOrderId'] for o in left]} (exit {code})"
+    assert code == 0, output[-3000:]
+    assert "not open at the venue" in output
+
+
 HALT_RECORD = {"reason": "ScaledToZero", "message": "spec.replicas is 0", "since": "2026-12-06T07:00:00Z"}
 
 

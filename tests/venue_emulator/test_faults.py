@@ -143,6 +143,19 @@ async def test_a_dropped_user_stream_loses_no_fill_at_the_venue():
     assert [o["status"] for o in orders] == ["FILLED"]
 
 
+async def test_a_silenced_user_stream_loses_what_it_sends_while_orders_still_go_by_rest_then_is_cut():
+    async with served_venue() as v, aiohttp.ClientSession() as session:
+        ws = await subscribed(session, v.ws_api)
+        silenced = await admin(v.admin, "POST", "/faults", {"kind": "silence_user_stream", "seconds": 0.5})
+        status, body, _ = await place(v.http)  # placed: its NEW and the account position are sent into the void
+        asked = await ws.send_json({"id": "q", "method": "session.status"})  # carried out, its answer lost
+        closed = await asyncio.wait_for(ws.receive(), 10)  # the next thing the client sees: the cut
+        _, open_orders = await admin(v.admin, "GET", "/orders?open=true")
+    assert silenced[1] == {"silenced": 1} and asked is None
+    assert status == 200 and [o["orderId"] for o in open_orders] == [body["orderId"]]
+    assert closed.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED, aiohttp.WSMsgType.ERROR)
+
+
 async def test_an_expired_subscription_says_event_stream_terminated_and_can_be_renewed():
     async with served_venue() as v, aiohttp.ClientSession() as session:
         ws = await subscribed(session, v.ws_api)

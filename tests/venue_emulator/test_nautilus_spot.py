@@ -88,14 +88,17 @@ def node_config(http: str, ws_api: str) -> TradingNodeConfig:
 
 
 @asynccontextmanager
-async def running_node(v: Served) -> AsyncIterator[tuple[TradingNode, Recorder]]:
-    """A live Binance spot TradingNode pointed at the served venue, running on the test's loop."""
+async def running_node(
+    v: Served, exec_factory: type = BinanceLiveExecClientFactory
+) -> AsyncIterator[tuple[TradingNode, Recorder]]:
+    """A live Binance spot TradingNode pointed at the served venue, running on the test's loop; its execution
+    client made by ``exec_factory`` (the adapter's own, or the runtime's)."""
     node = TradingNode(config=node_config(v.http, v.ws_api), loop=asyncio.get_running_loop())
     node.kernel._setup_loop = lambda: None
     strategy = Recorder()
     node.trader.add_strategy(strategy)
     node.add_data_client_factory(BINANCE, BinanceLiveDataClientFactory)
-    node.add_exec_client_factory(BINANCE, BinanceLiveExecClientFactory)
+    node.add_exec_client_factory(BINANCE, exec_factory)
     node.build()
     run = asyncio.create_task(node.run_async())
     try:
