@@ -19,6 +19,7 @@ from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from nautilus_trader.execution.reports import FillReport
     from nautilus_trader.model.events import OrderFilled
 
 
@@ -194,6 +195,37 @@ def from_order_filled(
         account_id=event.account_id.value if event.account_id is not None else None,
         quote_currency=event.currency.code,
         arrival_price=arrival_price,
+    )
+
+
+def from_fill_report(
+    report: FillReport,
+    strategy_key: str,
+    *,
+    client_order_id: str,
+    position_id: str | None,
+    quote_currency: str | None,
+) -> FillRecord:
+    """The ledger record of a venue's trade as a NautilusTrader reconciliation ``FillReport`` carries it (no
+    ``OrderFilled``: the engine did not apply it); the order's ids and position are the node's, given."""
+    from nautilus_trader.model.enums import OrderSide  # here: the ledger's readers import this module without it
+
+    return FillRecord(
+        strategy_key=strategy_key,
+        trade_id=report.trade_id.value,
+        client_order_id=client_order_id,
+        venue_order_id=report.venue_order_id.value,
+        instrument_id=report.instrument_id.value,
+        side=Side.BUY if report.order_side == OrderSide.BUY else Side.SELL,
+        quantity=report.last_qty.as_decimal(),
+        price=report.last_px.as_decimal(),
+        commission=report.commission.as_decimal(),
+        commission_currency=report.commission.currency.code,
+        ts_event=report.ts_event,
+        ts_init=report.ts_init,
+        position_id=position_id,
+        account_id=report.account_id.value if report.account_id is not None else None,
+        quote_currency=quote_currency,
     )
 
 

@@ -62,14 +62,13 @@ from typing import Any
 from nautilus_trader.common.actor import Actor
 from nautilus_trader.common.config import ActorConfig
 from nautilus_trader.execution.reports import ExecutionMassStatus, FillReport
-from nautilus_trader.model.enums import OrderSide
 from nautilus_trader.model.events import OrderCanceled, OrderDenied, OrderExpired, OrderFilled, OrderRejected
 from nautilus_trader.model.identifiers import ComponentId, InstrumentId
 
 from livestrat.api.status import Fill, Position, ReplayProgress, TradingState
 from strategy_runtime import portfolio_view
-from strategy_runtime.ledger import FillRecord, Ledger, Side, from_order_filled
-from strategy_runtime.ledger.records import inferred_trade_id
+from strategy_runtime.ledger import FillRecord, Ledger, from_order_filled
+from strategy_runtime.ledger.records import from_fill_report, inferred_trade_id
 from strategy_runtime.live.reconciliation import LISTED_TRADES_TOPIC
 from strategy_runtime.orders_view import working_orders
 from strategy_runtime.risk.arrivals import Arrivals
@@ -473,21 +472,11 @@ class Reporter(Actor):
         client_order_id = report.client_order_id or self.cache.client_order_id(report.venue_order_id)
         instrument = self.cache.instrument(report.instrument_id)
         position_id = self.cache.position_id(client_order_id) if client_order_id is not None else None
-        return FillRecord(
-            strategy_key=self._strategy_key,
-            trade_id=report.trade_id.value,
+        return from_fill_report(
+            report,
+            self._strategy_key,
             client_order_id=(client_order_id or report.venue_order_id).value,
-            venue_order_id=report.venue_order_id.value,
-            instrument_id=report.instrument_id.value,
-            side=Side.BUY if report.order_side == OrderSide.BUY else Side.SELL,
-            quantity=report.last_qty.as_decimal(),
-            price=report.last_px.as_decimal(),
-            commission=report.commission.as_decimal(),
-            commission_currency=report.commission.currency.code,
-            ts_event=report.ts_event,
-            ts_init=report.ts_init,
             position_id=position_id.value if position_id is not None else None,
-            account_id=report.account_id.value if report.account_id is not None else None,
             quote_currency=instrument.quote_currency.code if instrument is not None else None,
         )
 
