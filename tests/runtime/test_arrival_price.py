@@ -27,8 +27,14 @@ BEFORE = [c for c in COLUMNS if c != "arrival_price"]  # the fills table's colum
 
 
 def v5_ledger(kind: type, location: str):
-    """The ledger as the runtime that knew five migrations created it."""
-    return type(f"V5{kind.__name__}", (kind,), {"MIGRATIONS": kind.MIGRATIONS[:V5]})(location, KEY)
+    """The ledger as the runtime that knew five migrations created it (and so no inferred fills superseded, which
+    came with migration 7: its open looked for none)."""
+
+    async def no_inferred_orders(_self) -> set:
+        return set()
+
+    attributes = {"MIGRATIONS": kind.MIGRATIONS[:V5], "_inferred_order_keys": no_inferred_orders}
+    return type(f"V5{kind.__name__}", (kind,), attributes)(location, KEY)
 
 
 async def migrated_reads_back(kind: type, location: str, insert_v5_row, versions, source: LedgerSource) -> None:
