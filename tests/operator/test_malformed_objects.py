@@ -173,6 +173,9 @@ async def test_every_malformed_object_gets_a_condition_and_an_event_and_still_ha
         await wait_for(
             lambda: all(desk.in_namespace(ns).phase(name) == "Running" for ns, name in everyone), timeout=120
         )
+        # And the operator done with each as stored: an edit racing its last status patch would be overwritten by
+        # that merge patch before it could be read (last writer wins, on a real API server too), and never told.
+        await wait_for(lambda: all(operator.reconciled(emulator, name, ns) for ns, name in everyone), timeout=120)
 
         # Broken past validation: over running strategies, and stored broken from the start.
         for case in running:
