@@ -41,10 +41,31 @@ LIVESTRAT = str(Path(sys.executable).with_name("livestrat"))
 EXAMPLE = ROOT / "examples" / "paper-ema-cross.yaml"
 
 
+_NEXT_PORT: list[int] = []
+
+
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A port free now for a runtime to bind. Under pytest-xdist each worker takes its own range below the kernel's
+    ephemeral ports (32768 and up), so neither the other worker nor an outgoing connection can take it meanwhile (a
+    kernel-chosen port did: "address already in use")."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+    if not worker.removeprefix("gw").isdigit():
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            return s.getsockname()[1]
+    first = 20000 + 2000 * int(worker.removeprefix("gw"))
+    if not _NEXT_PORT:
+        _NEXT_PORT.append(first)
+    for _ in range(2000):
+        port = _NEXT_PORT[0]
+        _NEXT_PORT[0] = first + (port + 1 - first) % 2000
+        with socket.socket() as s:
+            try:
+                s.bind(("0.0.0.0", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError(f"no free port in {first}-{first + 1999}")
 
 
 def paper_spec(strategy: Mapping[str, Any], **overrides: Any) -> dict[str, Any]:
