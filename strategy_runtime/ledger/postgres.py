@@ -578,7 +578,7 @@ class PostgresLedger(Ledger):
                 changes += plan([FillRecord(*r) for r in rows], [_supersession(r) for r in stored])
             for change in changes:
                 await self._apply(conn, change)
-        return Written(new, sum(1 for c in changes if c.before > 0 and c.supersession.counted == 0), changes)
+        return Written(new, changes)
 
     async def _apply(self, conn: asyncpg.Connection, change: Change) -> None:
         s = change.supersession

@@ -426,7 +426,7 @@ class SqliteLedger(Ledger):
                 changes += plan(rows, stored)
             for change in changes:
                 self._apply_sync(conn, change)
-            return Written(new, sum(1 for c in changes if c.before > 0 and c.supersession.counted == 0), changes)
+            return Written(new, changes)
 
     def _apply_sync(self, conn: sqlite3.Connection, change: Change) -> None:
         s = change.supersession

@@ -208,6 +208,11 @@ class Change:
         return self.supersession.counted != self.before
 
     @property
+    def takes_the_row_out(self) -> bool:
+        """The fill had a ``fills`` row and counts nothing now: the row is gone (``WriteResult.superseded``)."""
+        return self.before > 0 and self.supersession.counted == 0
+
+    @property
     def counts_again(self) -> bool:
         """What the fill counts went up: a runtime before trades after the status were told apart let such a trade
         supersede it; an open puts it back (``Ledger._supersede_stored``)."""

@@ -70,8 +70,11 @@ class Written:
     every inferred fill whose counted quantity changed."""
 
     new: int
-    superseded: int = 0
     changes: Sequence[Change] = ()
+
+    @property
+    def superseded(self) -> int:
+        return sum(1 for change in self.changes if change.takes_the_row_out)
 
 
 @dataclass(frozen=True)

@@ -182,7 +182,8 @@ class Reporter(Actor):
             def on_execution_event(event: Any) -> None:
                 if isinstance(event, OrderFilled):
                     self._undelivered[event.id] = event
-                    if (event.instrument_id.value, event.venue_order_id.value) in self._inferred_orders:
+                    inferred = self._inferred_orders  # empty unless NautilusTrader inferred a fill: one test per fill
+                    if inferred and (event.instrument_id.value, event.venue_order_id.value) in inferred:
                         # A trade of an order filled by inference: the engine may reject it as an overfill
                         # (``_check_overfill``: never published); recorded now, the ledger's rule counts it once.
                         self._record_early(event)
