@@ -11,6 +11,9 @@ from __future__ import annotations
 
 import asyncio
 import signal
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
 
 import pytest
 
@@ -88,9 +91,19 @@ async def test_an_order_and_a_fill_at_the_venue_before_start_are_reconciled_and_
             story.kill_all()
 
 
-async def test_orders_placed_although_the_venue_answered_5xx_are_cancelled_by_the_stop(tmp_path, pg_database):
-    # Binance: a 5xx leaves an order's status unknown (rest-api.md "HTTP Return Codes"). NautilusTrader marks it
-    # rejected; the venue holds it open. A stop must not leave it there.
+@dataclass(frozen=True)
+class Stopped:
+    """A runtime stopped (SIGTERM) after a fault: the venue's open orders before and after, every order it was sent."""
+
+    at_venue: int
+    code: int
+    left: list[dict[str, Any]]
+    placed: list[dict[str, Any]]
+    output: str
+
+
+async def stopped_after(tmp_path, pg_database, fault: Callable[[Any], Awaitable[None]]) -> Stopped:
+    """A ladder that never fills trades at the venue; ``fault(venue)``; 3 s later, a stop (no halt)."""
     catalog = live_catalog(tmp_path / "catalog")
     async with venue_emulator(
         tmp_path / "venue", catalog=catalog, instruments=[SPOT], scenario=scenario(BALANCES), speed=SPEED
@@ -99,15 +112,27 @@ async def test_orders_placed_although_the_venue_answered_5xx_are_cancelled_by_th
         try:
             runtime = story.start()
             await runtime.wait_ready(timeout=90)
-            await venue.admin.fault("http_error", path="/api/v3/order", count=2, status=503, executed=True)
+            await fault(venue)
             await asyncio.sleep(3)
             at_venue = len(await venue.admin.open_orders())
             runtime.signal(signal.SIGTERM)
             code, _ = await runtime.wait_exit(timeout=60)
             left = await venue.admin.open_orders()
+            placed = await venue.admin.orders()
         finally:
             story.kill_all()
-    print(f"5xx x2 (executed): open at the venue before the stop {at_venue}, after {len(left)}; exit {code}")
+    return Stopped(at_venue, code, left, placed, runtime.output())
+
+
+async def test_orders_placed_although_the_venue_answered_5xx_are_cancelled_by_the_stop(tmp_path, pg_database):
+    # Binance: a 5xx leaves an order's status unknown (rest-api.md "HTTP Return Codes"). NautilusTrader marks it
+    # rejected; the venue holds it open. A stop must not leave it there.
+    async def answer_5xx(venue: Any) -> None:
+        await venue.admin.fault("http_error", path="/api/v3/order", count=2, status=503, executed=True)
+
+    stopped = await stopped_after(tmp_path, pg_database, answer_5xx)
+    left, code = stopped.left, stopped.code
+    print(f"5xx x2 (executed): open at the venue before the stop {stopped.at_venue}, after {len(left)}; exit {code}")
     assert left == [], f"left open at the venue: {[o['clientOrderId'] for o in left]} (exit {code})"
     assert code == 0
 
@@ -117,28 +142,15 @@ async def test_a_stop_while_the_user_stream_is_silent_asks_the_venue_and_leaves_
     # still go by REST and the venue places and cancels them, but no event comes back. The node's orders stay
     # SUBMITTED / PENDING_CANCEL; the stop must find out from the venue what it holds, cancel that, and not call
     # "left open" what the venue does not hold open.
-    catalog = live_catalog(tmp_path / "catalog")
-    async with venue_emulator(
-        tmp_path / "venue", catalog=catalog, instruments=[SPOT], scenario=scenario(BALANCES), speed=SPEED
-    ) as venue:
-        story = LiveStory.of(tmp_path, venue, pg_database, story_spec(ladder(distance="0.05")))  # nothing fills
-        try:
-            runtime = story.start()
-            await runtime.wait_ready(timeout=90)
-            await asyncio.sleep(2)
-            await venue.admin.fault("silence_user_stream", seconds=120)
-            await asyncio.sleep(3)
-            at_venue = len(await venue.admin.open_orders())
-            runtime.signal(signal.SIGTERM)
-            code, _ = await runtime.wait_exit(timeout=60)
-            left = await venue.admin.open_orders()
-            placed = await venue.admin.orders()
-        finally:
-            story.kill_all()
-    output = runtime.output()
+    async def silence(venue: Any) -> None:
+        await asyncio.sleep(2)
+        await venue.admin.fault("silence_user_stream", seconds=120)
+
+    stopped = await stopped_after(tmp_path, pg_database, silence)
+    left, code, output = stopped.left, stopped.code, stopped.output
     print(
-        f"user stream silent: orders placed {len(placed)}, open at the venue before the stop {at_venue}, "
-        f"after {len(left)}; exit {code}"
+        f"user stream silent: orders placed {len(stopped.placed)}, open at the venue before the stop "
+        f"{stopped.at_venue}, after {len(left)}; exit {code}"
     )
     assert left == [], f"left open at the venue: {[o['clientOrderId'] for o in left]} (exit {code})"
     assert code == 0, output[-3000:]
