@@ -93,7 +93,7 @@ from nautilus_trader.trading.strategy import Strategy
 from livestrat.api.runtime_config import RuntimeConfig
 from livestrat.api.spec import Adapter, LiveStrategySpec, Mode, ReplayDataType
 from strategy_runtime.live.client_hooks import connect_failure
-from strategy_runtime.live.reconciliation import ask_in_order, keep_every_reported_fill
+from strategy_runtime.live.reconciliation import ask_in_order, keep_every_reported_fill, start_reconciled
 from strategy_runtime.live.venue_options import VenueOptionError
 from strategy_runtime.live.venues import VenueConfigError, live_venue
 from strategy_runtime.paper.catalog import CatalogError, StrategyCatalog, prepare_catalog
@@ -530,8 +530,9 @@ def build_node(
         events_handler = node.kernel.exec_engine.process
         keep_every_reported_fill(node.kernel.exec_engine)
         # Private in NautilusTrader 1.231 (the builder hands out no client); pinned by test_nautilus_pins.
+        start_over = start_reconciled(node.kernel.exec_engine)
         for client in node.kernel.exec_engine._clients.values():
-            ask_in_order(client)
+            ask_in_order(client, reports_positions=reports_positions, start_over=start_over)
     return StrategyNode(
         node=node,
         config=config,

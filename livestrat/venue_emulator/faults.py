@@ -31,6 +31,9 @@ One pydantic model per fault (the admin API's ``POST /_emulator/faults`` body an
   at its own price, as a maker, and only then is the held request carried out. What a reconciling
   client meets when it asks for the order statuses and the trades side by side (NautilusTrader 1.231's
   ``generate_mass_status``): an order reported FILLED whose trade the trade list it got did not hold.
+  With ``only_after``, requests of ``held`` made before ``answered`` was answered pass untouched, and
+  none waits: the first one made after meets the fill (a client that asks ``held`` at connect as well,
+  as NautilusTrader's USD-M client asks the positions, meets the fill only between the two queries).
 
 The admin API (never behind the faults) also answers ``GET /_emulator/trades``,
 ``/_emulator/orders[?open=true]`` (``&product=usdm`` for the USD-M account), ``/_emulator/balances``
@@ -126,6 +129,11 @@ class FillBetween(_Fault):
     answered: str = Field(description="the path whose answer the held request waits for")
     seconds: float = Field(5.0, gt=0, description="the longest the held request waits")
     product: Literal["spot", "usdm"] = "spot"
+    only_after: bool = Field(
+        False,
+        description="requests of held made before answered was answered pass untouched (none waits); the first "
+        "one made after meets the fill",
+    )
 
 
 Fault = Annotated[
@@ -181,6 +189,8 @@ class HttpFaults:
         """Before a request of ``path``: a ``fill_between`` that holds it waits for its other path's answer, then
         fills every open order (see the module docstring)."""
         for rule in [r for r in self.fills_between if r.fault.held == path and not r.taken]:
+            if rule.fault.only_after and not rule.answered.is_set():
+                continue
             rule.taken = True
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(rule.answered.wait(), rule.fault.seconds)

@@ -43,13 +43,17 @@ reconciliation goes on without it. What is still missing after that is inferred 
 superseded in the ledger when the trades come. Pinned: ``test_nautilus_pins`` checks that 1.231's method
 still asks side by side what this one asks in turn.
 
-The positions stay exposed to a fill landing between the statuses and them (USD-M): the position report
-then runs ahead, the engine aligns the node's position with a made-up fill (``INFERRED-POSITION-…``,
-which belongs to no venue order and is not superseded), and the order's trade, on the user-data stream,
-counts the quantity a second time; the next start does not heal it while that trade is listed (the node's
-position then agrees with the venue's and no alignment is made). Asking the positions right after the
-statuses keeps that window as short as one answer; asking them before would turn the same race into an
+The positions go with the statuses they were asked with (``_positions_with_their_statuses``): a fill landing
+between the statuses and the positions (USD-M) would put the position report ahead, the engine would align the
+node's position with a made-up fill (``INFERRED-POSITION-…``, which belongs to no venue order and is not
+superseded), and the order's trade would count the quantity a second time. Where the venue reports positions,
+the statuses are asked once more after them; when an order moved, both again (``POSITION_ASKS``), and the pair
+that held still is reconciled. Asking the positions before the statuses would turn the same race into an
 undercount (docs/runtime.md, "Reconciliation asks in turn").
+
+Only the start's reconciliation asks the positions (``start_reconciled``): NautilusTrader 1.231's Binance client
+asks a mass status again after every user-data resubscription, while the strategy trades, and a position report
+taken then races the fills the node meets on the stream.
 
 What this cannot prevent: the fill's own event on the user-data stream, which the client has open
 while it reconciles, reaches a node that does not know the order yet; NautilusTrader 1.231's Binance
@@ -64,7 +68,7 @@ lands between the queries, checked after the start that meets it and after the n
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from decimal import Decimal
 from typing import Any
@@ -75,7 +79,7 @@ from nautilus_trader.execution.messages import (
     GenerateOrderStatusReports,
     GeneratePositionStatusReports,
 )
-from nautilus_trader.execution.reports import ExecutionMassStatus, FillReport, OrderStatusReport
+from nautilus_trader.execution.reports import ExecutionMassStatus, FillReport, OrderStatusReport, PositionStatusReport
 from nautilus_trader.live.execution_client import LiveExecutionClient
 
 logger = logging.getLogger("livestrat.reconciliation")
@@ -192,11 +196,42 @@ async def _catch_up(
     return added_all
 
 
-def ask_in_order(client: Any) -> bool:
+def start_reconciled(exec_engine: Any) -> Callable[[], bool]:
+    """Whether the node's start-up reconciliation is over: the engine's ``reconcile_execution_state`` (what the
+    kernel awaits at start) wrapped to say when it returned. A mass status asked after that (the Binance client's
+    after a user-data resubscription) leaves the positions out (module docstring)."""
+    over = False
+    reconcile = exec_engine.reconcile_execution_state
+
+    async def reconcile_execution_state(*args: Any, **kwargs: Any) -> bool:
+        nonlocal over
+        try:
+            return await reconcile(*args, **kwargs)
+        finally:
+            over = True
+
+    exec_engine.reconcile_execution_state = reconcile_execution_state
+    return lambda: over
+
+
+def statuses_moved(before: list[OrderStatusReport], after: list[OrderStatusReport]) -> bool:
+    """Whether an order changed between two answers of the statuses: one more or fewer, another status, more filled."""
+
+    def state(reports: list[OrderStatusReport]) -> set[tuple[Any, Any, Decimal]]:
+        return {(r.venue_order_id, r.order_status, r.filled_qty.as_decimal()) for r in reports}
+
+    return state(before) != state(after)
+
+
+def ask_in_order(
+    client: Any, *, reports_positions: bool = True, start_over: Callable[[], bool] = lambda: False
+) -> bool:
     """Make ``client.generate_mass_status`` ask the venue one thing after another (module docstring); whether it
     did. Only a client that runs NautilusTrader's own method (side by side) is changed: an adapter with a
     ``generate_mass_status`` of its own (Interactive Brokers in 1.231) knows how its venue answers, and is left
-    to it (logged)."""
+    to it (logged). ``reports_positions``: the venue's positions are real (USD-M), so the statuses are asked again
+    after them until they hold still; ``start_over``: whether the start's reconciliation is over (then the
+    positions are not asked)."""
     own = getattr(type(client), MASS_STATUS_METHOD, None)
     if own is not getattr(LiveExecutionClient, MASS_STATUS_METHOD):
         logger.info(
@@ -230,10 +265,8 @@ def ask_in_order(client: Any) -> bool:
                 ts_init=clock.timestamp_ns(),
             )
 
-        try:
-            asked_at = clock.timestamp_ns()
-            fills = list(await client.generate_fill_reports(fills_command()))
-            orders = await client.generate_order_status_reports(
+        async def statuses() -> list[OrderStatusReport]:
+            return await client.generate_order_status_reports(
                 GenerateOrderStatusReports(
                     instrument_id=None,
                     start=since,
@@ -243,16 +276,33 @@ def ask_in_order(client: Any) -> bool:
                     ts_init=clock.timestamp_ns(),
                 )
             )
-            positions = await client.generate_position_status_reports(
+
+        async def positions() -> list[PositionStatusReport]:
+            return await client.generate_position_status_reports(
                 GeneratePositionStatusReports(
                     instrument_id=None, start=since, end=None, command_id=UUID4(), ts_init=clock.timestamp_ns()
                 )
             )
+
+        try:
+            asked_at = clock.timestamp_ns()
+            fills = list(await client.generate_fill_reports(fills_command()))
+            orders = await statuses()
+            if start_over():
+                client._log.info(
+                    "Positions not asked: the start's reconciliation is over, the node's position is made of the "
+                    "fills it meets (a position report taken while it trades races them)"
+                )
+                venue_positions: list[PositionStatusReport] = []
+            else:
+                venue_positions, orders = await _positions_with_their_statuses(
+                    positions, statuses, orders, again=reports_positions
+                )
             fills += await _catch_up(client, fills_command, orders, fills, asked_at)
             mass_status.add_order_reports(reports=orders)
             mass_status.add_fill_reports(reports=fills)
             client._msgbus.publish(topic=f"{LISTED_TRADES_TOPIC}.{client.venue}", msg=list(fills))
-            mass_status.add_position_reports(reports=positions)
+            mass_status.add_position_reports(reports=venue_positions)
             client.reconciliation_active = False
             return mass_status
         except Exception as e:
@@ -261,3 +311,35 @@ def ask_in_order(client: Any) -> bool:
 
     setattr(client, MASS_STATUS_METHOD, generate_mass_status)
     return True
+
+
+# How many times the positions are asked before the statuses around them are taken as they are (a venue filling
+# all along, the start then meets what NautilusTrader alone would meet: logged).
+POSITION_ASKS = 3
+
+
+async def _positions_with_their_statuses(
+    positions: Callable[[], Awaitable[list[PositionStatusReport]]],
+    statuses: Callable[[], Awaitable[list[OrderStatusReport]]],
+    orders: list[OrderStatusReport],
+    *,
+    again: bool,
+) -> tuple[list[PositionStatusReport], list[OrderStatusReport]]:
+    """The positions, and the statuses they go with: asked after ``orders``; where positions are real (``again``),
+    the statuses once more, and while those moved (an order filled in between: the positions may hold its fill, the
+    statuses do not) the positions and the statuses again, up to ``POSITION_ASKS`` times."""
+    for _ in range(POSITION_ASKS):
+        venue_positions = await positions()
+        if not again:
+            return venue_positions, orders
+        after = await statuses()
+        if not statuses_moved(orders, after):
+            return venue_positions, after
+        logger.warning("reconciliation: an order changed while the positions were asked: both asked again")
+        orders = after
+    logger.warning(
+        "reconciliation: the orders kept changing while the positions were asked (%d times): reconciled as last "
+        "answered; a position alignment NautilusTrader makes now may count a fill twice (docs/runtime.md)",
+        POSITION_ASKS,
+    )
+    return venue_positions, orders

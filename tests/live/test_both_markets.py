@@ -86,6 +86,9 @@ MARKETS = [
 ]
 
 
+USDM_POSITIONS_PATH = "/fapi/v3/positionRisk"  # where NautilusTrader 1.231's USD-M client asks the positions
+
+
 @pytest.fixture(params=MARKETS, ids=lambda m: m.product)
 def market(request) -> Market:
     return request.param
@@ -139,6 +142,32 @@ async def test_an_order_filled_between_a_restart_s_status_and_trade_queries_is_c
     asks both side by side, and real Binance's trade list can lag an order's status too). Whatever the node
     makes of it, every trade of the venue counts once: in the ledger, in its book and in the status, at that
     start and at the next, when the venue's trade list holds the trade."""
+    seen = await restarts_meeting_a_fill(
+        tmp_path, pg_database, market, held=market.status_path, answered=market.trades_path
+    )
+    counted_once(seen)
+
+
+async def test_a_usdm_order_filled_between_a_restart_s_status_and_position_queries_is_counted_once(
+    tmp_path, pg_database
+):
+    """USD-M reports positions: an order filled after its status was answered and before the positions are would
+    put the venue's position ahead of the statuses, and the engine would align the node's position with a made-up
+    fill (``INFERRED-POSITION-…``) that the order's own trade then counts again. The runtime asks the statuses once
+    more after the positions, and both again when they moved (strategy_runtime/live/reconciliation.py)."""
+    usdm = next(m for m in MARKETS if m.product == "usdm")
+    # only_after: the client asks the positions at connect as well; the fill lands after the statuses' answer
+    seen = await restarts_meeting_a_fill(
+        tmp_path, pg_database, usdm, held=USDM_POSITIONS_PATH, answered=usdm.status_path, only_after=True
+    )
+    counted_once(seen)
+
+
+async def restarts_meeting_a_fill(
+    tmp_path, pg_database, market: Market, *, held: str, answered: str, only_after: bool = False
+) -> list:
+    """A resting order, a ``kill -9``, the venue armed to fill it between two of the next start's queries (``held``
+    waits for ``answered``); that start and the next one, each looked at once the user-data stream had its say."""
     catalog = live_catalog(tmp_path / "catalog", market.instrument)
     steps = [{"bar": 1, "do": "limit", "side": "BUY", "quantity": "0.001", "offset": -0.2, "tag": "resting"}]
     async with market.venue(tmp_path, catalog) as venue:
@@ -152,7 +181,7 @@ async def test_an_order_filled_between_a_restart_s_status_and_trade_queries_is_c
             first.process.send_signal(signal.SIGKILL)
             await first.wait_exit()
             await venue.admin.fault(
-                "fill_between", held=market.status_path, answered=market.trades_path, product=market.product
+                "fill_between", held=held, answered=answered, product=market.product, only_after=only_after
             )
             for round_ in (1, 2):  # the start that meets the fill, and the next one, whose trade list holds it
                 runtime = story.start(tag=f"runtime-{round_}")
@@ -168,14 +197,20 @@ async def test_an_order_filled_between_a_restart_s_status_and_trade_queries_is_c
                 fills = await story.fills()
                 seen.append((state["trading"], reckoning, trades, fills))
                 print(
-                    f"{market.product} start {round_}: {reckoning.line('filled between the queries')}; ledger "
-                    f"{[(f.trade_id, str(f.quantity)) for f in fills]}; status fills {state['trading']['fills']}, "
-                    f"positions {[(p['side'], p['quantity']) for p in state['trading']['positions']]}"
+                    f"{market.product} start {round_}: {reckoning.line(f'filled between {answered} and {held}')}; "
+                    f"ledger {[(f.trade_id, str(f.quantity)) for f in fills]}; status fills "
+                    f"{state['trading']['fills']}, positions "
+                    f"{[(p['side'], p['quantity']) for p in state['trading']['positions']]}"
                 )
                 runtime.process.send_signal(signal.SIGKILL)
                 await runtime.wait_exit()
         finally:
             story.kill_all()
+    return seen
+
+
+def counted_once(seen: list) -> None:
+    """The one trade of the venue, once: in the ledger, in the status's count and in its position, at each start."""
     for trading, reckoning, trades, fills in seen:
         assert len(trades) == 1, "the venue filled the one resting order, once"
         assert (reckoning.lost, reckoning.unknown, reckoning.duplicated) == ((), (), 0)

@@ -182,12 +182,13 @@ def fill_report(venue_order_id: str, trade_id: str, ts: int):
 class Venue:
     """What the client's three questions answer, in turn; each question recorded with its instrument."""
 
-    def __init__(self, client, statuses, trades, again=None) -> None:
+    def __init__(self, client, statuses, trades, again=None, later_statuses=()) -> None:
         self.asked: list[str] = []
         self.trade_answers = [trades, again if again is not None else trades]
-        self.statuses = statuses
+        # the statuses, then what each later question of them answers (the last one from then on)
+        self.status_answers = [statuses, *later_statuses]
         client.generate_fill_reports = self.fill_reports
-        client.generate_order_status_reports = self.answer("statuses", lambda: self.statuses)
+        client.generate_order_status_reports = self.answer("statuses", self.next_statuses)
         client.generate_position_status_reports = self.answer("positions", lambda: [])
 
     def answer(self, what: str, reports):
@@ -198,6 +199,9 @@ class Venue:
             return reports()
 
         return ask
+
+    def next_statuses(self):
+        return self.status_answers.pop(0) if len(self.status_answers) > 1 else self.status_answers[0]
 
     async def fill_reports(self, command):
         self.asked.append(f"trades of {command.instrument_id or 'every instrument'}")
@@ -226,8 +230,11 @@ async def test_a_live_node_asks_the_venue_for_its_trades_then_its_order_statuses
         venue = Venue(client, [order_status(client, "V-1", "0.003", now + 1)], [], again=[])
         status = await getattr(client, MASS_STATUS_METHOD)(None)
         assert status is not None
-        # the positions right after the statuses (a fill landing later can put them ahead of the statuses too),
-        # then the trades once more, of every instrument (Binance's client asks every symbol whatever it is given)
+        # the positions right after the statuses; where the venue reports positions (USD-M), the statuses once
+        # more (a fill landing between them would put the positions ahead of the statuses: asked again until they
+        # hold still); then the trades once more, of every instrument (Binance's client asks every symbol whatever
+        # it is given)
+        again = ["statuses", "statuses answered"] if account_type == "usdtFutures" else []
         assert venue.asked == [
             "trades of every instrument",
             "trades answered",
@@ -235,6 +242,7 @@ async def test_a_live_node_asks_the_venue_for_its_trades_then_its_order_statuses
             "statuses answered",
             "positions",
             "positions answered",
+            *again,
             "trades of every instrument",
             "trades answered",
         ]
@@ -336,3 +344,68 @@ def test_asked_again_an_order_s_trades_are_taken_oldest_first_whatever_order_the
     assert [t.trade_id for t in catch_up(status, known, listed)] == ["9"]
     later_first = [_trade("V-1", "9", "0.001", ts_event=7), _trade("V-1", "11", "0.001", ts_event=6)]
     assert [t.trade_id for t in catch_up(status, known, later_first)] == ["11"]
+
+
+async def test_a_fill_between_the_statuses_and_the_positions_has_both_asked_again_until_they_agree():
+    """USD-M: an order the venue fills after its status was answered and before the positions are: the positions
+    would run ahead of the statuses (the engine aligns the node's position with a made-up fill, and the order's
+    trade then counts a second time). The statuses are asked again after the positions; when they moved, the
+    positions and the statuses once more, and the pair that held still is reconciled."""
+    from strategy_runtime.live.reconciliation import MASS_STATUS_METHOD
+
+    node = await build_without_connecting(
+        live_config(live_manifest("binance", "usdtFutures", "BTCUSDT-PERP.BINANCE")), FAKE_CREDENTIALS
+    )
+    try:
+        client = exec_client(node)
+        now = client._clock.timestamp_ns()
+        resting = order_status(client, "V-1", "0", now - 1)
+        filled = order_status(client, "V-1", "0.003", now + 1)
+        venue = Venue(client, [resting], [], again=[], later_statuses=([filled], [filled]))
+        status = await getattr(client, MASS_STATUS_METHOD)(None)
+        assert status is not None
+        assert venue.asked == [
+            "trades of every instrument",
+            "trades answered",
+            "statuses",
+            "statuses answered",
+            "positions",
+            "positions answered",
+            "statuses",  # moved: V-1 filled meanwhile
+            "statuses answered",
+            "positions",
+            "positions answered",
+            "statuses",  # held still: these positions are those of these statuses
+            "statuses answered",
+            "trades of every instrument",  # V-1's status is ahead of the trades listed before it filled
+            "trades answered",
+        ]
+        assert [str(r.filled_qty) for r in status.order_reports.values()] == ["0.003"]
+    finally:
+        node.dispose()
+
+
+async def test_after_the_start_a_mass_status_asks_no_positions():
+    """A mass status asked while the node trades (NautilusTrader 1.231's Binance client asks one after every
+    resubscription of its user-data stream) leaves the positions out: the node's position is made of the fills it
+    meets on the stream, and a position report taken meanwhile races them (an alignment of the node's position
+    with a made-up fill, and then the same trade again from the stream: the ledger held fills the venue never
+    made). Only the start's reconciliation, before the strategy runs, aligns positions."""
+    from strategy_runtime.live.reconciliation import MASS_STATUS_METHOD
+
+    node = await build_without_connecting(
+        live_config(live_manifest("binance", "usdtFutures", "BTCUSDT-PERP.BINANCE")), FAKE_CREDENTIALS
+    )
+    try:
+        client = exec_client(node)
+        engine = node.kernel.exec_engine
+        venue = Venue(client, [], [])
+        assert await engine.reconcile_execution_state(timeout_secs=5.0)
+        assert "positions" in venue.asked
+        venue = Venue(client, [], [])
+        status = await getattr(client, MASS_STATUS_METHOD)(None)  # what _reconcile_after_resubscribe asks
+        assert status is not None
+        assert "positions" not in venue.asked and venue.asked.count("statuses") == 1
+        assert status.position_reports == {}
+    finally:
+        node.dispose()

@@ -148,6 +148,18 @@ def test_the_mass_status_the_runtime_asks_in_turn_is_asked_side_by_side_by_nauti
     assert hashlib.sha256(source.encode()).hexdigest() == GENERATE_MASS_STATUS_1231
 
 
+def test_the_start_s_reconciliation_is_the_engine_s_reconcile_execution_state_and_binance_asks_again_later():
+    # reconciliation.start_reconciled wraps the engine's reconcile_execution_state, which the kernel awaits at start
+    # (as an attribute of the engine: the wrapper on the instance is what it calls); after it, a mass status asks no
+    # positions. The Binance client asks one after every user-data resubscription, through the attribute too.
+    from nautilus_trader.adapters.binance.execution import BinanceCommonExecutionClient
+    from nautilus_trader.system.kernel import NautilusKernel
+
+    assert "await self._exec_engine.reconcile_execution_state(" in inspect.getsource(NautilusKernel)
+    after = inspect.getsource(BinanceCommonExecutionClient._reconcile_after_resubscribe)
+    assert f"await self.{reconciliation.MASS_STATUS_METHOD}(" in after
+
+
 def test_the_stock_sandbox_client_sets_up_only_what_the_fixed_client_does():
     # sandbox.py skips the stock __init__ (it crashes on leverages) and does its work itself:
     # if a newer stock __init__ sets up more, the fixed client would lack it.

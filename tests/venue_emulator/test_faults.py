@@ -112,6 +112,28 @@ async def test_a_fill_between_two_queries_reaches_the_held_one_and_not_the_one_a
     ]
 
 
+async def test_a_fill_between_that_waits_for_no_one_lets_the_held_path_s_earlier_requests_by():
+    # only_after: a request of the held path made before the other path was answered passes untouched (a client
+    # asks that path at connect as well, and holding it would land the fill before the queries it is meant for)
+    async with served_venue() as v:
+        v.venue.exchange.on_market(book_top("100.00", "100.50"))
+        status, placed, _ = await place(v.http, "99.00")
+        assert status == 200 and placed["status"] == "NEW"
+        fault = {
+            "kind": "fill_between",
+            "held": "/api/v3/allOrders",
+            "answered": "/api/v3/myTrades",
+            "only_after": True,
+        }
+        await admin(v.admin, "POST", "/faults", fault)
+        query = signed_query({"symbol": "BTCUSDT"})
+        _, early = await asyncio.wait_for(call(v.http, "GET", "/api/v3/allOrders", query), 2)
+        _, trades_before = await call(v.http, "GET", "/api/v3/myTrades", signed_query({"symbol": "BTCUSDT"}))
+        _, statuses = await call(v.http, "GET", "/api/v3/allOrders", signed_query({"symbol": "BTCUSDT"}))
+    assert [o["status"] for o in early] == ["NEW"] and trades_before == []
+    assert [(o["orderId"], o["status"]) for o in statuses] == [(placed["orderId"], "FILLED")]
+
+
 async def test_reject_and_partial_fill_on_demand():
     async with served_venue() as v:
         v.venue.exchange.on_market(book_top("100.00", "100.50"))
