@@ -646,7 +646,10 @@ class StrategyRuntime:
                 # What is left of the step, less what the final push needs (a second, or a fifth of the rest).
                 await self._check_window(deadline - max(1.0, (deadline - time.monotonic()) / 5))
             if self.pusher is not None:
-                await self.pusher.stop()
+                # A periodic push on its way (taken before the flatten's fill) is let land first, never after the
+                # final one; half of what is left of the step at most, the other half is the final push's.
+                now = time.monotonic()
+                await self.pusher.stop(until=now + max(0.0, deadline - now) / 2)
                 if not await self.pusher.final_push(deadline):
                     raise RuntimeError("the final status was not accepted")
 
