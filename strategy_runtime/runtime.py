@@ -102,6 +102,12 @@ HALT_FLUSH_MARGIN_SECONDS = 0.2
 SPEC_ERRORS = (*CONFIGURATION_ERRORS, SampleDataError)
 
 
+def halt_record_window(halt_budget_seconds: float) -> float:
+    """How long a SIGTERM's read of the halt record (``stop_cause.ask_the_operator``) may take, failed reads asked
+    again: the cancel share of the halt budget (the cancels run meanwhile), leaving the flatten the rest of its."""
+    return halt_budget_seconds * STEP_DEADLINES["cancel"]
+
+
 @dataclass(frozen=True)
 class RuntimeOptions:
     """How a runtime runs: as a pod (HTTP, status push, stays up after a replay) or locally."""
@@ -215,7 +221,8 @@ class StrategyRuntime:
             self.request_stop(reason, cause=not_a_halt("no API server to read the halt record from"))
         else:
             # Asked now, beside the cancels every stop makes; only the flatten step waits for the answer.
-            lookup = ask_the_operator(self._status_api.read_own, self.config.strategy.uid)
+            window = halt_record_window(self.config.halt_budget_seconds)
+            lookup = ask_the_operator(self._status_api.read_own, self.config.strategy.uid, window)
             self.request_stop(reason, cause=asyncio.ensure_future(lookup))
 
     def _on_shutdown_request(self, command: Any) -> None:
@@ -646,7 +653,10 @@ class StrategyRuntime:
                 # What is left of the step, less what the final push needs (a second, or a fifth of the rest).
                 await self._check_window(deadline - max(1.0, (deadline - time.monotonic()) / 5))
             if self.pusher is not None:
-                await self.pusher.stop()
+                # A periodic push on its way (taken before the flatten's fill) is let land first, never after the
+                # final one; half of what is left of the step at most, the other half is the final push's.
+                now = time.monotonic()
+                await self.pusher.stop(until=now + max(0.0, deadline - now) / 2)
                 if not await self.pusher.final_push(deadline):
                     raise RuntimeError("the final status was not accepted")
 

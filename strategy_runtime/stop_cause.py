@@ -19,7 +19,11 @@ answer in time (a partition, an API server down): flattening positions nobody as
 the worse error, and a halt without its flatten still cancels every order and is said so in the log.
 
 The lookup starts the moment the signal arrives and runs beside the cancels, which every stop
-does; only the flatten step waits for its answer.
+does; only the flatten step waits for its answer. "In time" is a window, not one request's timeout:
+a read that fails (a connection reset, a 503, the client's own request timeout) is asked again, and
+a slow answer is waited for, until the window ends (the runtime gives it the cancel share of its halt
+budget, ``runtime.halt_record_window``). A loaded API server is not a partition: taking its slow
+answer for no halt would leave open the very position the halt was asked to close.
 """
 
 from __future__ import annotations
@@ -34,8 +38,8 @@ from pydantic import ValidationError
 
 from livestrat.api.status import HaltRecord
 
-# The GET of the halt record gets this long; past it, the stop is not a halt.
-HALT_RECORD_TIMEOUT_SECONDS = 2.0
+# Between two reads of the halt record, after one failed.
+HALT_RECORD_RETRY_SECONDS = 0.2
 
 ReadOwn = Callable[[], Awaitable[Mapping[str, Any]]]  # GET of the runtime's own LiveStrategy
 
@@ -77,16 +81,28 @@ def cause_from(body: Mapping[str, Any], uid: str | None) -> StopCause:
 
 
 async def ask_the_operator(
-    read_own: ReadOwn, uid: str | None, timeout: float = HALT_RECORD_TIMEOUT_SECONDS
+    read_own: ReadOwn, uid: str | None, window: float, retry_seconds: float = HALT_RECORD_RETRY_SECONDS
 ) -> StopCause:
-    """The cause of a SIGTERM, from the LiveStrategy as the API server has it now; never raises."""
-    try:
-        body = await asyncio.wait_for(read_own(), timeout)
-    except TimeoutError:
-        return not_a_halt(f"the halt record could not be read (no answer within {timeout:g}s): taken for no halt")
-    except Exception as exc:  # its text carries the HTTP status and message, never a token
-        return not_a_halt(f"the halt record could not be read ({exc}): taken for no halt")
-    return cause_from(body, uid)
+    """The cause of a SIGTERM, from the LiveStrategy as the API server has it now; never raises.
+
+    A read that fails is asked again after ``retry_seconds``, and an answer is waited for, until ``window`` seconds
+    have passed; then the stop is not a halt, with the last failure as the reason."""
+    until = time.monotonic() + window
+    attempts = 0
+    while True:
+        attempts += 1
+        try:
+            body = await asyncio.wait_for(read_own(), max(0.0, until - time.monotonic()))
+        except TimeoutError:
+            failure = f"no answer within {window:g}s"
+        except Exception as exc:  # its text carries the HTTP status and message, never a token
+            failure = str(exc)
+        else:
+            return cause_from(body, uid)
+        if time.monotonic() + retry_seconds >= until:
+            tried = f", {attempts} reads" if attempts > 1 else ""
+            return not_a_halt(f"the halt record could not be read ({failure}{tried}): taken for no halt")
+        await asyncio.sleep(retry_seconds)
 
 
 async def settled(cause: Awaitable[StopCause], deadline: float) -> StopCause:

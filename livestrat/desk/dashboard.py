@@ -32,6 +32,7 @@ from rich.text import Text
 from textual.app import App, ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.css.query import NoMatches
 from textual.screen import ModalScreen
 from textual.widgets import Button, DataTable, Footer, Header, Label, Static
 
@@ -571,6 +572,8 @@ ConfirmAction {
             self.bodies.pop(gone, None)
             self.fills.pop(gone, None)
         self.rows = {each.key: each for each in sort_rows(rows.values(), self.sort)}
+        if self._fleet_table() is None:
+            return  # closing
         self._draw_budgets()  # here, not in redraw: the panel has no age in it, so it changes only with the set
         self.redraw()
 
@@ -590,9 +593,19 @@ ConfirmAction {
         if all(f.trade_id != fill.trade_id for f in seen):
             seen.appendleft(fill)
 
+    def _fleet_table(self) -> DataTable | None:
+        """The fleet table; None once the app is closing: Textual removes the screen's widgets before it stops the
+        app's timers and workers, so the once-a-second redraw or the source's next set may still come."""
+        try:
+            return self.query_one("#fleet", DataTable)
+        except NoMatches:
+            return None
+
     def redraw(self) -> None:
         now = self.clock()
-        table = self.query_one("#fleet", DataTable)
+        table = self._fleet_table()
+        if table is None:
+            return  # closing
         shown = [str(key.value) for key in table.rows]
         if shown != list(self.rows):
             # Strategies came or went: rebuild in order, keeping the cursor on the strategy it was on.

@@ -19,7 +19,9 @@ runtime reads from it what the operator hands it while it runs (``status.budget`
 RiskBudget), with no read of its own. When the API server cannot be reached (or refuses), the pusher keeps the latest
 state and retries with exponential backoff (0.5 s doubling to 30 s): it runs in a task of its
 own and never blocks the node. ``final_push`` sends the state one last time at shutdown,
-regardless of coalescing and backoff, retrying until its deadline.
+regardless of coalescing and backoff, retrying until its deadline; the halt first stops the
+periodic pushes with ``stop(until=...)``, which lets a push on its way land first (see ``stop``), so
+that the final state is the last the API server applies.
 
 Credentials: in a pod, the pod's service account (in-cluster configuration); elsewhere the
 kubeconfig named by ``$KUBECONFIG`` (or ``~/.kube/config``). The error texts it logs carry the
@@ -29,6 +31,7 @@ HTTP status and the server's message, never a token.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import os
@@ -192,24 +195,44 @@ class StatusPusher:
         self._last_sent_at: float | None = None
         self._retry_at = 0.0
         self._task: asyncio.Task[None] | None = None
+        self._stopping = False  # stop() was called: the loop starts no new push
+        self._in_flight = False  # a patch is on its way to the API server (sent, not answered)
         self.stats = PushStats()
 
     def start(self) -> None:
+        self._stopping = False
         self._task = asyncio.get_running_loop().create_task(self._loop(), name="status-pusher")
 
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
-            self._task = None
+    async def stop(self, *, until: float | None = None) -> None:
+        """End the periodic pushes. ``until`` (``clock`` time): a push on its way is let finish until then.
+
+        Cancelling a push on its way does not take it back: the API server has the request (HTTP has no way to
+        withdraw one) and applies it when it gets to it, possibly after a later push. Before the final push, a
+        periodic one taken moments earlier (the halt's position still open) would then land last and stay. So the
+        halt stops with ``until``: the pusher starts no new push and waits for the answer to the one on its way
+        (the server has applied it then); only past ``until`` is it cancelled. Without ``until`` (closing), it is
+        cancelled at once."""
+        task, self._task = self._task, None
+        if task is None:
+            return
+        self._stopping = True
+        if until is not None and self._in_flight and not task.done():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(asyncio.shield(task), max(0.0, until - self._clock()))
+            if not task.done():
+                logger.warning("status: a push still on its way at the final push was given up; it may land after it")
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
 
     async def close(self) -> None:
         await self.stop()
         await self._api.close()
 
     async def _loop(self) -> None:
-        while True:
+        while not self._stopping:
             await asyncio.sleep(self._interval)
+            if self._stopping:
+                return
             try:
                 await self.push_if_due()
             except Exception:  # a bug here must not end status reporting for good
@@ -248,11 +271,14 @@ class StatusPusher:
         else:
             body["trading"]["heartbeat"] = heartbeat
             patch = {"status": body}
+        self._in_flight = True
         try:
             answer = await self._api.patch_status(patch)
         except StatusPushError as exc:
             self._failed(str(exc), final)
             return False
+        finally:
+            self._in_flight = False
         if answer is not None and self._on_answer is not None:
             try:
                 self._on_answer(answer)

@@ -391,3 +391,15 @@ async def test_risk_budgets_in_view_have_a_panel_whose_breach_is_red_and_a_membe
         await wait_for(lambda: not panel.display, timeout=10)
         # No RiskBudget objects in view (a local run): the members' own shares say which budgets there are.
         assert "budgets: default/account-a 2 members" in plain(app.query_one("#totals", Static).content)
+
+
+async def test_a_redraw_or_a_new_set_while_the_dashboard_closes_does_nothing():
+    # Closing, Textual removes the screen's widgets before it stops the app's timers and workers: the once-a-second
+    # redraw, or the source's next set, may still come, and must not fail the desk on its way out.
+    source = fleet()
+    app = Dashboard(source, RecordingControls())
+    async with app.run_test(size=SIZE) as pilot:
+        await drawn(app, pilot, 3)
+        await app.screen.remove_children()
+        app.redraw()
+        app.show([source.get("default", "ema-cross-btc")])

@@ -6,6 +6,7 @@ rules (coalescing, heartbeat, backoff, the final push) are about when it talks.
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from livestrat.api.status import RiskState, TradingState
@@ -154,3 +155,86 @@ async def test_a_failure_reading_the_answer_does_not_count_as_a_failed_push():
     )
     assert await pusher.push_if_due() is True
     assert pusher.stats.failures == 0
+
+
+class LoadedApi:
+    """An API server that takes a while with one push: it has the request, and applies it (then answers) a number of
+    event-loop turns later; requests after it pass straight. A client that stops waiting does not take the request
+    back: the server applies it all the same, after whatever passed it meanwhile (HTTP gives no way to withdraw a
+    request once sent)."""
+
+    TURNS = 50  # how long the held push takes, in event-loop turns (no wall clock)
+
+    def __init__(self) -> None:
+        self.status: dict[str, Any] = {}
+        self.applied: list[str | None] = []  # each push's nodeState, in the order the server applied them
+        self.hold_next = False
+        self.holding = False
+
+    def _apply(self, patch: dict[str, Any]) -> None:
+        trading = patch["status"].get("trading") or {}
+        self.status = {**self.status, **patch["status"]}
+        self.applied.append(trading.get("nodeState"))
+
+    async def patch_status(self, patch: dict[str, Any]) -> None:
+        if not self.hold_next:
+            self._apply(patch)
+            return
+        self.hold_next, self.holding = False, True
+        done = asyncio.get_running_loop().create_future()
+
+        async def later() -> None:  # the server's own work: not cancelled with the client's wait
+            for _ in range(self.TURNS):
+                await asyncio.sleep(0)
+            self._apply(patch)
+            self.holding = False
+            done.set_result(None)
+
+        self._server_task = asyncio.get_running_loop().create_task(later())
+        await done
+
+    async def close(self) -> None:
+        pass
+
+
+async def test_the_final_push_is_the_last_the_api_server_applies_even_when_a_push_was_still_on_its_way():
+    # The halt: the runtime stops the periodic pushes and sends its final state (the position flattened). A periodic
+    # push taken moments before (the position still open) that the API server has not applied yet must not land
+    # after the final one: the status would show a position the runtime closed, for good.
+    state = {"node_state": "Halting", "fills": 1}
+    api, clock = LoadedApi(), Clock()
+
+    def snapshot() -> StatusSnapshot:
+        return StatusSnapshot(TradingState(fills=state["fills"], node_state=state["node_state"]), RiskState())
+
+    pusher = StatusPusher(api=api, snapshot=snapshot, interval=0, heartbeat_interval=10, clock=clock)
+    api.hold_next = True
+    pusher.start()
+    while not api.holding:  # the periodic push of "Halting" is at the API server, not applied yet
+        await asyncio.sleep(0)
+    state.update(node_state="Stopped", fills=2)  # the flatten's fill: the runtime's final state
+
+    await pusher.stop(until=clock.now + 30)
+    assert await pusher.final_push(deadline=clock.now + 30) is True
+    while api.holding:  # whatever the server still holds lands now
+        await asyncio.sleep(0)
+
+    assert api.applied == ["Halting", "Stopped"]
+    assert api.status["trading"]["nodeState"] == "Stopped" and api.status["trading"]["fills"] == 2
+
+
+async def test_stopping_without_a_bound_does_not_wait_for_a_push_on_its_way():
+    api, clock = LoadedApi(), Clock()
+    pusher = StatusPusher(
+        api=api,
+        snapshot=lambda: StatusSnapshot(TradingState(node_state="Running"), RiskState()),
+        interval=0,
+        heartbeat_interval=10,
+        clock=clock,
+    )
+    api.hold_next = True
+    pusher.start()
+    while not api.holding:
+        await asyncio.sleep(0)
+    await pusher.stop()  # closing the runtime: nothing to wait for
+    assert api.holding and api.applied == []

@@ -57,7 +57,7 @@ async def test_a_read_that_fails_is_no_halt():
     async def refused() -> dict[str, Any]:
         raise RuntimeError("the API server answered 403 Forbidden: livestrategies/status is forbidden")
 
-    cause = await ask_the_operator(refused, UID)
+    cause = await ask_the_operator(refused, UID, window=0.3)
     assert not cause.halt and "403 Forbidden" in cause.why
 
 
@@ -66,7 +66,7 @@ async def test_a_read_that_never_answers_is_no_halt_once_its_time_is_up():
         await asyncio.Event().wait()
         return {}
 
-    cause = await ask_the_operator(partition, UID, timeout=0.05)
+    cause = await ask_the_operator(partition, UID, window=0.05)
     assert not cause.halt and "no answer within" in cause.why
 
 
@@ -74,4 +74,32 @@ async def test_a_read_that_answers_in_time_is_taken():
     async def answered() -> dict[str, Any]:
         return strategy({"halt": RECORD})
 
-    assert (await ask_the_operator(answered, UID)).halt
+    assert (await ask_the_operator(answered, UID, window=1)).halt
+
+
+async def test_a_read_that_fails_is_asked_again_while_its_window_lasts():
+    # A loaded or restarting API server (a connection reset, a 503, the client's own request timeout): the halt
+    # record is there, only its first read failed. Taking that for no halt would leave the position a halt was
+    # asked to close; the cancels go on meanwhile, so asking again costs nothing but the wait.
+    answers = [RuntimeError("ClientConnectionError: the connection was reset"), strategy({"halt": RECORD})]
+    asked = []
+
+    async def flaky() -> dict[str, Any]:
+        asked.append(1)
+        answer = answers.pop(0)
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+    cause = await ask_the_operator(flaky, UID, window=30)
+    assert cause.halt and len(asked) == 2
+
+
+async def test_the_runtime_gives_the_halt_record_the_cancel_share_of_its_halt_budget():
+    # A slow API server (CI's loaded machine took over 2 s to answer) is not a partition: the runtime waits for the
+    # record as long as the cancels may take, leaving the flatten the rest of its share.
+    from strategy_runtime.halt import STEP_DEADLINES
+    from strategy_runtime.runtime import halt_record_window
+
+    assert halt_record_window(48.0) == 48.0 * STEP_DEADLINES["cancel"] == 12.0
+    assert halt_record_window(10.0) > 2.0  # the smallest budget (a 15 s grace period) still waits longer than 2 s
