@@ -40,7 +40,7 @@ the moment the halt began:
 | flush the ledger | 65 % |
 | push the final status | 75 % |
 | stop the node | 90 % |
-| close the ledger (release the fence) | 97 % |
+| close the ledger (release the fence); push the status again if it changed | 97 % |
 
 A step that overruns its deadline is abandoned (logged at ERROR) and the next one starts;
 the process still exits. Should the event loop itself be stuck, a watchdog thread ends the

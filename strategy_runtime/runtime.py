@@ -666,7 +666,15 @@ class StrategyRuntime:
         async def close_ledger(deadline: float) -> None:
             if self.options.keep_fills:
                 self._fills_read = await ledger.fills()
-            await ledger.close(timeout=max(0.1, deadline - time.monotonic()))
+            # What is left of the step, less what one more push needs (a second, or a fifth of the rest).
+            push_from = deadline - min(1.0, max(0.0, deadline - time.monotonic()) / 5)
+            try:
+                await ledger.close(timeout=max(0.1, push_from - time.monotonic()))
+            finally:
+                if self.pusher is not None:
+                    # A fill that reached the node while it stopped (after the final status: an order the halt
+                    # could not cancel, filled as the node left) is in the ledger now: the status says so too.
+                    await self.pusher.final_push(deadline, only_if_changed=True)
 
         sequence = self._halt_sequence = HaltSequence(
             trading=self.trading if node.run_task is not None else None,

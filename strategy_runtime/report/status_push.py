@@ -21,7 +21,8 @@ state and retries with exponential backoff (0.5 s doubling to 30 s): it runs in 
 own and never blocks the node. ``final_push`` sends the state one last time at shutdown,
 regardless of coalescing and backoff, retrying until its deadline; the halt first stops the
 periodic pushes with ``stop(until=...)``, which lets a push on its way land first (see ``stop``), so
-that the final state is the last the API server applies.
+that the final state is the last the API server applies; once the node is stopped and the ledger
+closed, the halt sends it again if it changed (a fill that reached the node as it stopped).
 
 Credentials: in a pod, the pod's service account (in-cluster configuration); elsewhere the
 kubeconfig named by ``$KUBECONFIG`` (or ``~/.kube/config``). The error texts it logs carry the
@@ -251,11 +252,14 @@ class StatusPusher:
             return await self._send(None, key)
         return None
 
-    async def final_push(self, deadline: float) -> bool:
-        """Send the current state once more, whatever was sent before, retrying until ``deadline`` (monotonic)."""
+    async def final_push(self, deadline: float, *, only_if_changed: bool = False) -> bool:
+        """Send the current state once more, whatever was sent before, retrying until ``deadline`` (monotonic).
+        ``only_if_changed``: only if it differs from the last state the API server accepted (True when it does not)."""
         attempt = 0
         while True:
             body = self._snapshot().body()
+            if only_if_changed and json.dumps(body, sort_keys=True) == self._last_sent:
+                return True
             if await self._send(body, json.dumps(body, sort_keys=True), final=True):
                 return True
             attempt += 1

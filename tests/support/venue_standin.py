@@ -12,6 +12,9 @@
 - the venue's clock, when a test sets one (``StandInVenue.clock_start``): the risk guard's day is
   the venue's (docs/runtime.md, "Risk guard"), so a test of the day's loss does not depend on
   the hour it runs at;
+- a venue that fills, as the node disconnects, one order it still holds open, when a test asks for it
+  (``fill_when_disconnecting``, with ``ignore_cancels``: an order the halt could not cancel, met by
+  the market as the node leaves; its fill reaches the node during the halt's stop-node step);
 - the venue's own record, when a test asks for one (``StandInVenue.journal``): a JSON line for
   every order it receives and every fill it reports, written as it happens (before the runtime
   sees the fill), so a test counts what reached the venue and what it filled, whatever became of
@@ -69,6 +72,9 @@ class StandInExecClientConfig(SandboxExecClientConfig, frozen=True, kw_only=True
     reconcile: list[dict[str, Any]] = []  # noqa: RUF012  (msgspec copies defaults)
     ignore_cancels: bool = False  # a venue that never acts on a cancel (unresponsive, or its API down)
     journal: str | None = None  # a JSON line per order received (see VenueJournal)
+    # As the node disconnects, the venue fills one order it still holds open (one the halt could not cancel, met by
+    # the market as the node leaves): its fill reaches the node during the halt's stop-node step.
+    fill_when_disconnecting: bool = False
 
 
 class StandInExecClient(SandboxExecutionClient):
@@ -80,6 +86,34 @@ class StandInExecClient(SandboxExecutionClient):
         self._reconcile = [VenueOrder.from_json(o) for o in config.reconcile]
         self._ignore_cancels = config.ignore_cancels
         self._journal = VenueJournal(config.journal) if config.journal else None
+        self._fill_when_disconnecting = config.fill_when_disconnecting
+
+    def disconnect(self) -> None:
+        if self._fill_when_disconnecting:
+            self._fill_when_disconnecting = False
+            orders = self._cache.orders_open(venue=self.venue)
+            if orders:
+                self._fill_whole(orders[0])
+        super().disconnect()
+
+    def _fill_whole(self, order: Any) -> None:
+        instrument = self._cache.instrument(order.instrument_id)
+        self.generate_order_filled(
+            strategy_id=order.strategy_id,
+            instrument_id=order.instrument_id,
+            client_order_id=order.client_order_id,
+            venue_order_id=order.venue_order_id,
+            venue_position_id=None,
+            trade_id=TradeId(f"LATE-{UUID4().value[:8]}"),  # with the prefix unique_trade_ids adds, under 36
+            order_side=order.side,
+            order_type=order.order_type,
+            last_qty=order.leaves_qty,
+            last_px=order.price,
+            quote_currency=instrument.quote_currency,
+            commission=Money(0, instrument.quote_currency),
+            liquidity_side=LiquiditySide.MAKER,
+            ts_event=self._clock.timestamp_ns(),
+        )
 
     def submit_order(self, command: Any) -> None:
         if self._journal is not None:
@@ -221,6 +255,7 @@ class StandInVenue:
     starting_balances: tuple[str, ...] = ("1000000 USDT",)
     account_type: str = "MARGIN"
     ignore_cancels: bool = False
+    fill_when_disconnecting: bool = False  # see StandInExecClientConfig
     # The venue's time when the process starts (RFC 3339), running at the wall clock's pace; None: the wall clock.
     clock_start: str | None = None
     journal: str | None = None  # the venue's record of orders received and fills reported (VenueJournal)
@@ -234,6 +269,7 @@ class StandInVenue:
                 "starting_balances": list(self.starting_balances),
                 "account_type": self.account_type,
                 "ignore_cancels": self.ignore_cancels,
+                "fill_when_disconnecting": self.fill_when_disconnecting,
                 "clock_start": self.clock_start,
                 "journal": self.journal,
             }
@@ -249,6 +285,7 @@ class StandInVenue:
             starting_balances=tuple(data["starting_balances"]),
             account_type=data["account_type"],
             ignore_cancels=data["ignore_cancels"],
+            fill_when_disconnecting=data.get("fill_when_disconnecting", False),
             clock_start=data["clock_start"],
             journal=data.get("journal"),
         )
@@ -277,6 +314,7 @@ class StandInVenue:
                 use_random_ids=True,  # a venue's trade ids are unique, run after run
                 reconcile=[o.to_json() for o in self.reconcile],
                 ignore_cancels=self.ignore_cancels,
+                fill_when_disconnecting=self.fill_when_disconnecting,
                 journal=self.journal,
             ),
             data_factory=ReplayDataClientFactory,
