@@ -86,6 +86,9 @@ class OperatorThread:
         self.settings = settings
         self.kwargs = operator_kwargs(settings, namespaces, clock=clock)
         self.reconciled_versions: dict[tuple[str, str], int] = {}
+        # When each one's last pass asked to be looked at again (seconds; None: only by the periodic resync). 0 while
+        # a pass is under way, and after a failed one (it is retried).
+        self.rechecks: dict[tuple[str, str], float | None] = {}
         self._record_reconciled_versions()
         if priority is not None:
             self.kwargs["priority"] = priority
@@ -115,7 +118,7 @@ class OperatorThread:
     def _record_reconciled_versions(self) -> None:
         """After the operator's own startup, wrap its reconciler to note the resourceVersion of each LiveStrategy
         it reconciled to the end without an error (kopf starts no watch before every startup handler is done)."""
-        versions = self.reconciled_versions
+        versions, rechecks = self.reconciled_versions, self.rechecks
 
         @kopf.on.startup(id="tests-record-reconciled-versions", registry=self.kwargs["registry"])
         def record(memo: kopf.Memo, **_: Any) -> None:
@@ -128,7 +131,9 @@ class OperatorThread:
             async def reconcile_and_note(body: Any, caches: Any) -> float | None:
                 meta = body.get("metadata") or {}
                 key, version = (meta.get("namespace"), meta.get("name")), meta.get("resourceVersion")
+                rechecks[key] = 0.0
                 recheck = await reconcile(body, caches)
+                rechecks[key] = recheck  # before the version: no moment at rest with the previous pass's recheck
                 versions[key] = max(versions.get(key, 0), int(version))
                 return recheck
 
@@ -142,6 +147,13 @@ class OperatorThread:
         if stored is None or done is None:
             return False
         return done >= int(stored["metadata"]["resourceVersion"])
+
+    def at_rest(self, emulator: KubernetesEmulator, name: str, namespace: str = "default") -> bool:
+        """Reconciled as stored now (:meth:`reconciled`), no pass under way, and none due but the periodic resync: no
+        write of the operator's is pending on it. What a test waits for before it writes a field the operator writes
+        too (its status) and expects an answer: a pass that read the object before, woken or at a deadline (a runtime
+        turning stale), would patch its own value over that field (last writer wins), which may then go unread."""
+        return self.reconciled(emulator, name, namespace) and self.rechecks.get((namespace, name), 0.0) is None
 
     async def processed(self, emulator: KubernetesEmulator, *names: str, namespace: str = "default") -> None:
         """Until this operator has reconciled each of these LiveStrategies as they are now."""
