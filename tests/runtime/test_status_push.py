@@ -126,8 +126,12 @@ async def test_the_status_shows_what_the_ledger_holds_and_a_quiet_strategy_sends
         assert min(gaps(patches)) >= config.report_interval_seconds - 0.001
         assert len(patches) < len(fills) / 4
 
-        # quiet: nothing changes any more, so once the pusher has nothing new to say (its last patch
-        # a bare heartbeat), nothing is sent but the heartbeat, one per interval
+        # quiet: nothing changes any more once the finished replay has been checked against its backtest (a few
+        # seconds after its end, longer on a loaded machine: docs/runtime.md), so once the pusher has nothing new
+        # to say (its last patch a bare heartbeat), nothing is sent but the heartbeat, one per interval
+        await wait_for(
+            lambda: ((status_of(emulator).get("trading") or {}).get("backtest") or {}).get("checkedAt"), timeout=60
+        )
         await wait_for(lambda: (sent := status_patches(emulator)) and heartbeat_only(sent[-1]), timeout=60)
         since = len(list(emulator))
         heard = await wait_for(lambda: at_least(2, status_patches(emulator, since=since)), timeout=60)
