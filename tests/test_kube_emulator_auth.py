@@ -15,11 +15,15 @@ from __future__ import annotations
 import asyncio
 import datetime
 import json
+from collections.abc import Awaitable
+from pathlib import Path
 from typing import Any
 
+import aiohttp
 import kmock
 import pytest
 
+from livestrat.kube_emulator import pod_logs
 from livestrat.kube_emulator.authn import (
     ADMIN_TOKEN,
     CREDENTIAL_ID_KEY,
@@ -577,3 +581,146 @@ async def test_a_self_subject_review_answers_who_the_caller_is_and_stores_nothin
     assert "system:serviceaccounts:desk" in user["groups"] and user["extra"][POD_NAME_KEY] == ["s1-0"]
     assert (await call(desk, "GET", url, token=token))[0] == 403  # only create is granted (and served)
     assert (await call(desk, "POST", url, json=review))[0] in (401, 403)  # anonymous: not an authenticated user
+
+
+# ------------------------------------------------------------------------------- concurrent requests, each its own
+# aiohttp serves each request in its own task; one suspended at an await (a user reaction, a watch, a followed log)
+# lets the others run. The API server judges every request as its own user, with its own subresource and
+# fieldValidation, whatever else it serves meanwhile (the request's context.Context in the apiserver's handlers).
+
+ROLES_URL = "/apis/rbac.authorization.k8s.io/v1/namespaces/desk/roles"
+ROLE_WRITER = {"apiGroups": ["rbac.authorization.k8s.io"], "resources": ["roles"], "verbs": ["create"]}
+MORE = [{"apiGroups": ["livestrat.io"], "resources": ["livestrategies"], "verbs": ["get", "patch"]}]  # not runner's
+
+
+def hold(emulator: KubernetesEmulator, method: kmock.method, resource: str) -> tuple[asyncio.Event, asyncio.Event]:
+    """Hold the next ``method`` request on ``resource`` at an await inside the emulator's serving of it (a user
+    reaction of kmock's DSL that answers nothing, as a test's reaction or a slow webhook holds it), then let it through
+    to the emulation. (held: it waits there; release: let it go on)"""
+    held, release = asyncio.Event(), asyncio.Event()
+
+    async def wait() -> None:  # None: matched, nothing to answer with; the emulation serves the request
+        held.set()
+        await release.wait()
+
+    emulator[method, kmock.resource(resource)] << wait
+    return held, release
+
+
+async def while_another_request_is_served(
+    emulator: KubernetesEmulator, held: asyncio.Event, release: asyncio.Event, request: Awaitable[Any]
+) -> Any:
+    """``request``, held at its await while the admin's request is served to its end; then its answer."""
+    answer = asyncio.ensure_future(request)
+    await held.wait()
+    assert (await call(emulator, "GET", "/api/v1/namespaces/desk/pods", token=ADMIN_TOKEN))[0] == 200
+    release.set()
+    return await answer
+
+
+async def test_a_role_written_by_a_user_without_escalate_is_refused_while_another_users_request_finishes_meanwhile(
+    desk,
+):
+    # rbac "Privilege escalation prevention": the grant is checked against the permissions of the user writing the
+    # role, not of whoever else the API server serves at the time.
+    desk.patch_object(
+        ROLES,
+        "s1-status",
+        {"rules": [*desk.read_object(ROLES, "s1-status", namespace="desk")["rules"], ROLE_WRITER]},
+        namespace="desk",
+    )
+    token = desk.issue_token("desk", "runner")
+    held, release = hold(desk, kmock.method.POST, ROLES)
+    role = {"metadata": {"name": "more"}, "rules": MORE}
+    status, body = await while_another_request_is_served(
+        desk, held, release, call(desk, "POST", ROLES_URL, token=token, json=role)
+    )
+    assert held.is_set() and (status, body.get("reason")) == (403, "Forbidden"), body
+    assert 'user "system:serviceaccount:desk:runner" ' in body["message"]
+    assert "is attempting to grant RBAC permissions not currently held" in body["message"]
+    assert desk.read_object(ROLES, "more", namespace="desk") is None
+
+
+async def test_an_admission_policy_sees_the_user_of_its_request_while_another_users_request_finishes_meanwhile(desk):
+    # validating-admission-policy: request.userInfo is the AdmissionRequest's, the user who sent this request.
+    wide_role(desk)
+    install(desk, own_status_policy())
+    token = desk.issue_token("desk", "runner", pod="s1-0")
+    held, release = hold(desk, kmock.method.PATCH, LIVESTRATEGIES)
+    patch = {"status": {"phase": "Running"}}
+    status, body = await while_another_request_is_served(
+        desk, held, release, call(desk, "PATCH", STATUS_URL.format(name="s2"), token=token, json=patch)
+    )
+    assert held.is_set() and (status, body.get("reason")) == (403, "Forbidden"), body
+    assert body["message"].endswith("denied request: pod s1-0 may not write the status of s2")
+    assert "status" not in desk.read_object(LIVESTRATEGIES, "s2", namespace="desk")
+
+
+def labelled_pods_policy() -> list[dict[str, Any]]:
+    """A policy refusing pods without the label ``app`` (on pods, not on their subresources)."""
+    return [
+        {
+            "metadata": {"name": "labelled-pods"},
+            "spec": {
+                "matchConstraints": {
+                    "resourceRules": [
+                        {"apiGroups": [""], "apiVersions": ["v1"], "operations": ["CREATE"], "resources": ["pods"]}
+                    ]
+                },
+                "validations": [
+                    {
+                        "expression": "has(object.metadata.labels) && 'app' in object.metadata.labels",
+                        "message": "every pod needs the label app",
+                        "reason": "Forbidden",
+                    }
+                ],
+            },
+        },
+        {"metadata": {"name": "labelled-pods"}, "spec": {"policyName": "labelled-pods", "validationActions": ["Deny"]}},
+    ]
+
+
+class OneLine:
+    """A container's log for ``pods/NAME/log``: one line, the container running until told otherwise."""
+
+    def __init__(self, path: Path) -> None:
+        self.path, self.running = path, True
+        path.write_bytes(pod_logs.cri_line(datetime.datetime.now(datetime.UTC), "stdout", "started"))
+
+    def container_log(self, namespace: str, pod: str, container: str, previous: bool) -> pod_logs.ContainerLog | None:
+        return None if previous else pod_logs.ContainerLog(self.path, running=self.running)
+
+
+async def test_the_tests_and_the_stand_in_controllers_write_as_the_admin_while_a_users_log_is_followed(desk, tmp_path):
+    # The test-side helpers and the stand-in controllers (kubelet.py) write out of band as the admin, to the main
+    # resource: also while a request of another user to another subresource is suspended, here runner following a
+    # pod's log (pods/log). The admin's Role is not judged by runner's permissions, and a pod the admin creates is a
+    # pods CREATE for admission (a policy on pods applies), not a pods/log one.
+    log_reader = {"apiGroups": [""], "resources": ["pods/log"], "verbs": ["get"]}
+    desk.patch_object(
+        ROLES,
+        "s1-status",
+        {"rules": [*desk.read_object(ROLES, "s1-status", namespace="desk")["rules"], log_reader]},
+        namespace="desk",
+    )
+    install(desk, labelled_pods_policy())
+    desk.patch_object(
+        PODS,
+        "s1-0",
+        {"status": {"containerStatuses": [{"name": "c", "state": {"running": {}}}]}},
+        namespace="desk",
+        subresource="status",
+    )
+    desk.log_source = log = OneLine(tmp_path / "c.log")
+    token = desk.issue_token("desk", "runner")
+    url = str(desk.url).rstrip("/") + "/api/v1/namespaces/desk/pods/s1-0/log"
+    headers = {"Authorization": f"Bearer {token}"}
+    async with aiohttp.ClientSession() as http, http.get(url, params={"follow": "true"}, headers=headers) as answer:
+        assert answer.status == 200  # its headers are sent: the emulator follows the log, awaiting new lines
+        assert desk.create_object(ROLES, {"metadata": {"name": "more"}, "rules": MORE}, namespace="desk")
+        unlabelled = {"metadata": {"name": "bare"}, "spec": {"containers": [{"name": "c", "image": "i"}]}}
+        with pytest.raises(kmock.KubernetesError) as refused:
+            desk.create_object(PODS, unlabelled, namespace="desk")
+        assert refused.value.status == 403 and "every pod needs the label app" in str(refused.value.message)
+        log.running = False
+        assert await answer.text() == "started\n"

@@ -78,11 +78,18 @@ populates a StatefulSet's status: tests must do it), quotas, impersonation, clie
 Node authorizer, the default user-facing ClusterRoles (``admin``, ``edit``, ``view``, ``cluster-admin``),
 the ``kube-root-ca.crt`` ConfigMap. The test-side helpers below act as the admin (``kubernetes-admin``).
 
-Everything happens synchronously in the event loop thread: every request is atomic,
-so no locks are needed. The test-side helpers (``create_object``, ``patch_object``,
+Everything happens in the event loop thread, and each write is applied synchronously: no locks are
+needed. Requests are served concurrently all the same (aiohttp serves each in its own task), and one
+may be suspended at an await while others are served to their end: a watch, a followed log, a user
+reaction that awaits. So what belongs to the request being served (its user, its subresource, its
+``fieldValidation`` and the warnings it collects) lives in a :class:`contextvars.ContextVar`, never on
+the emulator: each request is judged as its own user with its own settings (RBAC's escalation
+prevention, admission's ``userInfo``, Strict decoding), as the API server judges it by its own
+request context. The test-side helpers (``create_object``, ``patch_object``,
 ``replace_object``, ``delete_object``, ``read_object``, ``list_objects``) mutate the state
-out-of-band (no HTTP, not recorded as requests) and must be called from the loop thread;
-``store_unchecked`` stores an object that a stale or bypassed schema let into etcd.
+out-of-band (no HTTP, not recorded as requests) as the admin, a plain write (no subresource,
+``fieldValidation`` Warn with the warnings dropped) whatever request is in flight, and must be called
+from the loop thread; ``store_unchecked`` stores an object that a stale or bypassed schema let into etcd.
 
 Built-in reactions are dispatched directly, not via kmock's DSL: kmock checks each
 reaction against the whole request history (``request in reaction._source``), which
@@ -95,6 +102,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import contextvars
 import copy
 import dataclasses
 import datetime
@@ -195,6 +203,33 @@ BUILTIN_SCALES = {
 }
 
 
+@dataclasses.dataclass(frozen=True)
+class _Served:
+    """What belongs to the request being served: set by ``_handle`` (the user) and ``_serve`` (the rest) in the
+    request's own task, read by the checks of its writes. Out of band (the test-side helpers, the stand-in
+    controllers): the admin, a plain write, its warnings dropped (``warnings`` None)."""
+
+    user: authn.UserInfo = authn.ADMIN
+    field_validation: str = WARN
+    subresource: str | None = None
+    warnings: list[str] | None = None  # for its Warning headers
+
+
+_OUT_OF_BAND = _Served()  # no warnings list: nothing shared between out-of-band writes
+# A ContextVar, not an attribute: aiohttp serves requests concurrently, one task (so one context) each, and a request
+# suspended at an await must neither see another's user or settings nor leave its own to the others.
+_SERVED: contextvars.ContextVar[_Served] = contextvars.ContextVar("kube_emulator_served", default=_OUT_OF_BAND)
+
+
+@contextlib.contextmanager
+def _serving(served: _Served) -> Iterator[None]:
+    token = _SERVED.set(served)
+    try:
+        yield
+    finally:
+        _SERVED.reset(token)
+
+
 def api_error(status: int, reason: str, message: str, **details: Any) -> kmock.KubernetesError:
     return kmock.KubernetesError(status=status, reason=reason, message=message, details=details or None)
 
@@ -251,9 +286,6 @@ class KubernetesEmulator(kmock.KubernetesEmulator):
     _unchecked: bool = attrs.field(default=False, init=False)  # store_unchecked is writing
     _schemas: dict[kmock.resource, Body] = attrs.field(factory=dict, init=False)  # CRD openAPIV3Schema
     _printer_columns: dict[kmock.resource, list[Body]] = attrs.field(factory=dict, init=False)  # tables.py
-    _field_validation: str = attrs.field(default=WARN, init=False)  # of the request being served
-    _warnings: list[str] = attrs.field(factory=list, init=False)  # for its Warning headers
-    _subresource: str | None = attrs.field(default=None, init=False)  # of the request being served
     # The stored keys by resource, in the order first stored: kept up to date with kmock's _objects, which only grows
     # (deletions are soft). Without it every write scanned every object (admission reads the policies): quadratic in N.
     _keys: dict[tuple[str | None, str | None, str | None], list[Key]] = attrs.field(factory=dict, init=False)
@@ -262,7 +294,6 @@ class KubernetesEmulator(kmock.KubernetesEmulator):
     watch_gate: Callable[[kmock.Request], Awaitable[Body | None]] | None = attrs.field(default=None, init=False)
     # Authentication: static tokens and service-account tokens (authn.py); tests may move its clock.
     tokens: authn.TokenIssuer = attrs.field(init=False)
-    _user: authn.UserInfo = attrs.field(default=authn.ADMIN, init=False)  # of the request being served
     forbidden: list[str] = attrs.field(factory=list, init=False)  # the messages of the 403s authorization answered
     # Where ``pods/NAME/log`` reads a container's log: the stand-in kubelet registers itself (livestrat/kube_emulator/pod_logs.py).
     log_source: pod_logs.LogSource | None = attrs.field(default=None, init=False)
@@ -320,7 +351,8 @@ class KubernetesEmulator(kmock.KubernetesEmulator):
         return self.create_object(NAMESPACES, {"metadata": {"name": name, "labels": dict(labels or {})}})
 
     def create_object(self, resource: Any, body: Mapping[str, Any], namespace: str | None = None) -> Body:
-        return self._create(kmock.resource(resource), namespace, copy.deepcopy(dict(body)))
+        with _serving(_OUT_OF_BAND):  # the admin's, whatever request is in flight (a reaction may call this)
+            return self._create(kmock.resource(resource), namespace, copy.deepcopy(dict(body)))
 
     def patch_object(
         self,
@@ -332,7 +364,10 @@ class KubernetesEmulator(kmock.KubernetesEmulator):
         subresource: str | None = None,
         content_type: str = MERGE_PATCH,
     ) -> Body:
-        return self._patch(kmock.resource(resource), namespace, name, subresource, copy.deepcopy(patch), content_type)
+        with _serving(_OUT_OF_BAND):
+            return self._patch(
+                kmock.resource(resource), namespace, name, subresource, copy.deepcopy(patch), content_type
+            )
 
     def replace_object(
         self,
@@ -343,12 +378,14 @@ class KubernetesEmulator(kmock.KubernetesEmulator):
         namespace: str | None = None,
         subresource: str | None = None,
     ) -> Body:
-        return self._replace(kmock.resource(resource), namespace, name, subresource, copy.deepcopy(dict(body)))
+        with _serving(_OUT_OF_BAND):
+            return self._replace(kmock.resource(resource), namespace, name, subresource, copy.deepcopy(dict(body)))
 
     def delete_object(
         self, resource: Any, name: str, *, namespace: str | None = None, propagation: str = "Background"
     ) -> Body:
-        return self._delete(kmock.resource(resource), namespace, name, {"propagationPolicy": propagation})
+        with _serving(_OUT_OF_BAND):
+            return self._delete(kmock.resource(resource), namespace, name, {"propagationPolicy": propagation})
 
     def store_unchecked(self, resource: Any, body: Mapping[str, Any], *, namespace: str | None = None) -> Body:
         """Store ``body`` whole (``status`` included) as etcd would hold it after a write that skipped validation.
@@ -414,6 +451,23 @@ class KubernetesEmulator(kmock.KubernetesEmulator):
     @property
     def resource_version(self) -> int:
         return self._revision
+
+    # The request being served (_SERVED: its own in each request's task), read-only: set only by _handle and _serve.
+    @property
+    def _user(self) -> authn.UserInfo:
+        return _SERVED.get().user
+
+    @property
+    def _field_validation(self) -> str:
+        return _SERVED.get().field_validation
+
+    @property
+    def _subresource(self) -> str | None:
+        return _SERVED.get().subresource
+
+    @property
+    def _warnings(self) -> list[str] | None:  # None: out of band, told to no one
+        return _SERVED.get().warnings
 
     def end_watches(self, predicate: Callable[[kmock.Request], bool]) -> int:
         """End the watch streams whose request matches (the server closes them, as on a lost connection); how many."""
@@ -482,11 +536,8 @@ class KubernetesEmulator(kmock.KubernetesEmulator):
         except authn.Unauthorized:
             return _json(authn.UNAUTHORIZED_BODY, status=401)
         self._authorize(user, request)
-        self._user = user
-        try:
+        with _serving(_Served(user=user)):
             return await self._handle_authorized(request)
-        finally:
-            self._user = authn.ADMIN
 
     def _authorize(self, user: authn.UserInfo, request: kmock.Request) -> None:
         """RBAC over the stored roles and bindings (``system:masters`` passes, as the API server's privileged-group
@@ -629,15 +680,16 @@ class KubernetesEmulator(kmock.KubernetesEmulator):
         level = request.params.get("fieldValidation") or WARN
         if level not in (IGNORE, WARN, STRICT):
             raise api_error(400, "BadRequest", f'fieldValidation: invalid value "{level}"')
-        self._field_validation, self._warnings, self._subresource = level, [], request.subresource
-        try:
+        warnings: list[str] = []
+        served = dataclasses.replace(
+            _SERVED.get(), field_validation=level, subresource=request.subresource, warnings=warnings
+        )
+        with _serving(served):
             response = await self._serve_request(request)
-            for warning in self._warnings:  # the standard Warning header: 299, no agent, the text quoted
-                escaped = warning.replace("\\", "\\\\").replace('"', '\\"')
-                response.headers.add("Warning", f'299 - "{escaped}"')
-            return response
-        finally:
-            self._field_validation, self._warnings, self._subresource = WARN, [], None
+        for warning in warnings:  # the standard Warning header: 299, no agent, the text quoted
+            escaped = warning.replace("\\", "\\\\").replace('"', '\\"')
+            response.headers.add("Warning", f'299 - "{escaped}"')
+        return response
 
     async def _serve_version(self, request: kmock.Request) -> Any:
         payload = await super()._serve_version(request)
@@ -988,8 +1040,8 @@ class KubernetesEmulator(kmock.KubernetesEmulator):
         fields = [f'unknown field "{path}"' for path in unknown]
         if fields and self._field_validation == STRICT:
             raise api_error(400, "BadRequest", f"strict decoding error: {', '.join(fields)}")
-        if self._field_validation == WARN:
-            self._warnings += fields
+        if self._field_validation == WARN and self._warnings is not None:
+            self._warnings.extend(fields)
         return crd_schema.default(pruned, schema)
 
     def _admit(self, resource: kmock.resource, sub: str | None, operation: str, new: Body, old: Body | None) -> None:
