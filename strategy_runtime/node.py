@@ -24,6 +24,8 @@ laptop), ``local.summary.summarize``/``fills_in``, ``local.backtest.run_backtest
 
 - **Strategy**: ``spec.strategy`` loaded by import path (``strategy_source.load_strategy``);
   any import/config error is a ``StrategyLoadError`` naming the path (report: InvalidSpec).
+  Live, it claims the spec's instruments (``external_order_claims``, unless its config sets them): the
+  orders and positions reconciled after a restart are its own, not strategy EXTERNAL's.
   Its execution algorithms (``spec.strategy.execAlgorithms``) join the trader; in paper mode each
   on a clock the replay runs on market time (``paper.market_clocks``).
 - **Paper** (``mode: paper``, sandbox adapter): the catalog's instruments go into the cache,
@@ -405,6 +407,21 @@ def _add_exec_algorithms(
     return clocks
 
 
+def _warn_unclaimed(instruments: Sequence[str], strategy: Strategy) -> None:
+    """A strategy whose own ``external_order_claims`` leaves out instruments of the spec: after a restart their
+    orders and positions at the venue are strategy EXTERNAL's, which the strategy does not see as its own."""
+    own = {str(i) for i in strategy.external_order_claims}
+    unclaimed = [i for i in instruments if i not in own]
+    if unclaimed:
+        logger.warning(
+            "spec.strategy.config.external_order_claims leaves out %s: after a restart the venue's orders and "
+            "positions of %s are reconciled as strategy EXTERNAL's, and the strategy does not see them as its own "
+            "(it may place them again); leave the field unset to have the runtime claim every instrument of the spec",
+            ", ".join(unclaimed),
+            "it" if len(unclaimed) == 1 else "them",
+        )
+
+
 def build_node(
     config: RuntimeConfig,
     *,
@@ -422,7 +439,11 @@ def build_node(
     """
     spec = config.spec
     paper = spec.mode == Mode.PAPER
-    loaded = load_strategy(spec.strategy, config.code_path)  # first: the most common user error, and no side effects
+    # First: the most common user error, and no side effects. Live: the strategy claims the spec's instruments, so
+    # that what reconciliation brings back after a restart is its own (strategy_source's docstring).
+    loaded = load_strategy(spec.strategy, config.code_path, claims=() if paper else spec.instruments)
+    if not paper:
+        _warn_unclaimed(spec.instruments, loaded.strategy)
     timeouts = PAPER_TIMEOUTS if paper else LIVE_TIMEOUTS
     data_clients: dict[str, LiveDataClientConfig] = {}
     exec_clients: dict[str, LiveExecClientConfig] = {}

@@ -11,6 +11,11 @@ field. A config class the strategy does not take (its ``__init__`` names another
 the strategy would be created with it and fail, if at all, on the first event that reads a field
 only its own class has.
 
+A live node's strategy claims the spec's instruments (NautilusTrader's ``StrategyConfig.external_order_claims``,
+set by ``load_strategy(..., claims=...)`` when the user's config leaves it unset): the venue's orders and positions
+that reconciliation brings back after a restart are then the strategy's own, not strategy ``EXTERNAL``'s
+(docs/runtime.md, "A restarted strategy takes back its orders and its position").
+
 With ``spec.strategy.code`` the modules may come from a directory the pod mounts (a ConfigMap, a directory of
 the catalog's volume; ``runtime.json``'s ``codePath``): :class:`CodeDirectory` appends it to the import path
 before anything is imported, and a module that is not there is reported with the source and the files it holds.
@@ -22,7 +27,7 @@ import difflib
 import importlib
 import sys
 import typing
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -238,9 +243,13 @@ def load_exec_algorithms(
     return tuple(algorithms), tuple(importables)
 
 
-def load_strategy(source: StrategySource, code_path: str | None = None) -> LoadedStrategy:
+def load_strategy(source: StrategySource, code_path: str | None = None, claims: Sequence[str] = ()) -> LoadedStrategy:
     """The strategy instance the spec describes (and its execution algorithms), or StrategyLoadError saying
-    what is wrong. ``code_path``: where ``spec.strategy.code`` is mounted (``RuntimeConfig.code_path``)."""
+    what is wrong. ``code_path``: where ``spec.strategy.code`` is mounted (``RuntimeConfig.code_path``).
+
+    ``claims``: the instruments whose orders and positions the node's reconciliation gives to this strategy
+    (a live node passes the spec's instruments); the strategy's ``external_order_claims`` when
+    its config leaves that field unset. The importable config (the backtest's) stays as the user wrote it."""
     code = code_directory(source, code_path)
     try:
         strategy_cls = _import(source.strategy_path, "strategyPath", Strategy, code)
@@ -260,6 +269,13 @@ def load_strategy(source: StrategySource, code_path: str | None = None) -> Loade
             f"{declared.__module__}:{declared.__name__} (or a subclass of it), not a {config_cls.__name__}"
         )
     config = _build_config(config_cls, source.config, "spec.strategy.config", source.config_path)
+    if claims and config.external_order_claims is None:
+        config = _build_config(
+            config_cls,
+            {**source.config, "external_order_claims": list(claims)},
+            "spec.strategy.config",
+            source.config_path,
+        )
     try:
         strategy = strategy_cls(config=config)
     except Exception as exc:

@@ -34,7 +34,10 @@ start sweeps the cache for any fill that reached it without passing the bus (the
 idempotent key makes the overlap harmless). A fill NautilusTrader *inferred* from an order
 status report (the venue said "filled" without reporting the trades) carries a random trade id
 that changes at every restart; it is recorded under a deterministic, marked id instead
-(``ledger.records.inferred_trade_id``, ``INFERRED-<venue order id>-<cumulative quantity>``).
+(``ledger.records.inferred_trade_id``, ``INFERRED-<venue order id>-<cumulative quantity>``). A fill made up to
+align the node's position with the venue's is recorded as what the ledger's book lacks of that position
+(``_aligning``); its order is known by NautilusTrader's tag or, when the strategy claims the instrument (which
+drops the tag), as one the engine generated for an alignment (``ORDER_GENERATION_METHOD``).
 When the venue's own trades of such an order come (the next start, or this run: a reconciliation
 report that lists them, which NautilusTrader then skips as "predating" its inferred fill), they are
 recorded as well (as the reconciliation listed them, ``live.reconciliation.LISTED_TRADES_TOPIC``, or reconciled
@@ -90,6 +93,10 @@ INFERRED_FILL_METHOD = "_generate_inferred_fill"
 # The tag NautilusTrader 1.231 gives the orders it makes up to align a position with the venue's
 # (LiveExecutionEngine, "Internal position diff alignment (synthetic fill)"); pinned by test_nautilus_pins.
 POSITION_ALIGNMENT_TAG = "RECONCILIATION"
+# LiveExecutionEngine's method that makes an order out of a reconciled report, ``(report, is_external)``, False for an
+# alignment (private in 1.231; pinned by test_nautilus_pins). A strategy that claims the instrument (a live runtime's
+# does: ``external_order_claims``) gets the alignment order without the tag, so the reporter asks this method.
+ORDER_GENERATION_METHOD = "_generate_order"
 # Order events that close an order without a fill: its arrival price is forgotten.
 CLOSED_WITHOUT_FILL = (OrderCanceled, OrderExpired, OrderRejected)
 
@@ -146,6 +153,8 @@ class Reporter(Actor):
         self._recorded_listed: set[tuple[str, str]] = set()
         # OrderFilled event id of a position alignment -> (what the ledger lacks of it, signed; its trade id).
         self._alignments: dict[Any, tuple[Decimal, str]] = {}
+        # Client order ids of the orders NautilusTrader made up to align a position (tagged or not).
+        self._alignment_orders: set[Any] = set()
         # The signed net position the one book holds for an instrument (set by the runtime: the risk guard's books).
         self.book_position: Callable[[str], Decimal] = lambda _instrument: Decimal(0)
         # The orders this run sent and their arrival prices (set by the runtime: the order gate's, which fills them).
@@ -196,13 +205,23 @@ class Reporter(Actor):
             msgbus.deregister(EXEC_EVENTS_ENDPOINT, events_handler)
             msgbus.register(EXEC_EVENTS_ENDPOINT, on_execution_event)
             self._events_endpoint = (msgbus, events_handler, on_execution_event)
+        if exec_engine is not None and hasattr(exec_engine, ORDER_GENERATION_METHOD):
+            make_order = getattr(exec_engine, ORDER_GENERATION_METHOD)
+
+            def generate_order(report: Any, is_external: bool = True) -> Any:
+                order = make_order(report, is_external)
+                if order is not None and not is_external:
+                    self._alignment_orders.add(order.client_order_id)
+                return order
+
+            setattr(exec_engine, ORDER_GENERATION_METHOD, generate_order)
         if exec_engine is not None and hasattr(exec_engine, INFERRED_FILL_METHOD):
             generate = getattr(exec_engine, INFERRED_FILL_METHOD)
 
             def generate_inferred_fill(order: Any, report: Any, instrument: Any) -> OrderFilled:
                 before = self._node_position(instrument.id)
                 fill = generate(order, report, instrument)
-                if POSITION_ALIGNMENT_TAG in (order.tags or []):
+                if POSITION_ALIGNMENT_TAG in (order.tags or []) or order.client_order_id in self._alignment_orders:
                     return self._aligning(fill, instrument, before)
                 trade_id = inferred_trade_id(report.venue_order_id.value, report.filled_qty.as_decimal())
                 self._inferred[fill.id] = trade_id

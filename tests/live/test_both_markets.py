@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 
 from strategy_runtime.local.rehearse import EmulatorKeys
-from tests.support.live_runtime import SPOT, LiveStory, ladder, live_catalog, story_spec
+from tests.support.live_runtime import SPOT, LiveStory, ladder, live_catalog, resting_grid, story_spec
 from tests.support.scripted import read_events, scripted_strategy
 from tests.support.secrets import fragments
 from tests.support.venue_emulator_process import HMAC_KEYS, KEYS, scenario, venue_emulator
@@ -221,6 +221,65 @@ def counted_once(seen: list) -> None:
         assert [(p["side"], Decimal(p["quantity"])) for p in trading["positions"]] == [("LONG", held)]
         assert Decimal(trading["positions"][0]["avgPrice"]) == Decimal(trade["price"])
         assert [(f.trade_id, f.quantity) for f in fills] == [(str(trade["id"]), Decimal(trade["qty"]))]
+
+
+async def test_a_strategy_killed_and_restarted_takes_back_its_resting_orders_and_its_position(
+    tmp_path, pg_database, market: Market
+):
+    """A grid that keeps three BUYs resting and one position of its own is killed (``kill -9``) and started again
+    on a fresh node: reconciliation brings the venue's orders and fills back, and the strategy must see them as
+    its own (``cache.orders_open(strategy_id=...)``, ``cache.positions_open(strategy_id=...)``). Otherwise it
+    places the grid and buys its position a second time: the venue would hold six of its orders and two buys."""
+    levels = 3
+    events = tmp_path / "grid.jsonl"
+    catalog = live_catalog(tmp_path / "catalog", market.instrument)
+    async with market.venue(tmp_path, catalog) as venue:
+        spec = market.spec(resting_grid(market.instrument, str(events), levels=levels))
+        story = market.story(tmp_path, venue, pg_database, spec)
+
+        def rows(pid: int, what: str = "bar") -> list[dict[str, Any]]:
+            found = read_events(str(events)) if events.exists() else []
+            return [r for r in found if r["pid"] == pid and r["what"] == what]
+
+        async def resting() -> list[str] | None:
+            held = sorted(o["clientOrderId"] for o in await venue.admin.open_orders(product=market.product))
+            seen = rows(first.process.pid)
+            if len(held) == levels and seen and seen[-1]["own_open"] == held and Decimal(seen[-1]["own_position"]):
+                return held
+            return None
+
+        try:
+            first = story.start(tag="runtime-0")
+            await first.wait_ready(timeout=90)
+            held = await story.wait_for(resting, "the grid resting at the venue and the position held", timeout=90)
+            position = rows(first.process.pid)[-1]["own_position"]
+            first.process.send_signal(signal.SIGKILL)
+            await first.wait_exit()
+
+            second = story.start(tag="runtime-1")
+            await second.wait_ready(timeout=90)
+
+            async def five_bars() -> list[dict[str, Any]]:
+                return rows(second.process.pid) if len(rows(second.process.pid)) >= 5 else []
+
+            after = await story.wait_for(five_bars, "five bars seen by the restarted strategy", timeout=90)
+            venue_open = sorted(o["clientOrderId"] for o in await venue.admin.open_orders(product=market.product))
+            orders = await venue.admin.orders(product=market.product)
+            second.signal(signal.SIGTERM)
+            await second.wait_exit(timeout=60)
+        finally:
+            story.kill_all()
+    markets = [o["clientOrderId"] for o in orders if o["type"] == "MARKET"]
+    print(
+        f"{market.product} restart: {levels} levels; held before the kill {len(held)}, position {position}; "
+        f"after the restart the strategy saw {len(after[0]['own_open'])} of its orders and position "
+        f"{after[0]['own_position']} (node's open orders {after[0]['all_open']}); open at the venue {len(venue_open)}, "
+        f"market buys {len(markets)}"
+    )
+    assert after[0]["own_open"] == held, "the restarted strategy sees its resting orders as its own"
+    assert Decimal(after[0]["own_position"]) == Decimal(position), "and its position"
+    assert venue_open == held, "it placed no order again"
+    assert len(markets) == 1, "it bought its position once"
 
 
 async def test_user_data_stream_drops_and_an_expiry_lose_no_fill(tmp_path, pg_database, market: Market):

@@ -14,8 +14,8 @@ from decimal import Decimal
 import pytest
 
 from tests.support.kube import LIVESTRATEGIES
-from tests.support.live_runtime import LiveStory, live_catalog, story_spec
-from tests.support.scripted import scripted_strategy
+from tests.support.live_runtime import LiveStory, live_catalog, resting_grid, story_spec
+from tests.support.scripted import read_events, scripted_strategy
 from tests.support.venue_emulator_process import HMAC_KEYS, scenario, venue_emulator
 
 pytestmark = pytest.mark.slow
@@ -131,3 +131,68 @@ async def test_usdm_a_halt_leaves_no_order_open_at_the_venue_and_flatten_a_flat_
         assert after["positions"] == before["positions"], "cancel only: the position stays"
         assert any(q != 0 for q in amount.values())
     assert (reckoning.lost, reckoning.unknown, reckoning.duplicated) == ((), (), 0)
+
+
+async def test_usdm_a_halt_after_a_restart_flattens_the_position_the_strategy_opened_before_it(
+    tmp_path, pg_database, emulator, kubeconfig_path
+):
+    """A strategy opens a position, is killed (``kill -9``) and started again, then halted under ``flatten``: the
+    position reconciled at the restart is the strategy's (it claims its instruments), so the halt closes it through
+    it. Reconciled as strategy EXTERNAL's, it belonged to no running strategy and could not be closed."""
+    catalog = live_catalog(tmp_path / "catalog", PERP)
+    events = tmp_path / "grid.jsonl"
+    venue_scenario = scenario(WALLET, keys=HMAC_KEYS, product="usdm")
+    async with venue_emulator(
+        tmp_path / "venue", catalog=catalog, instruments=[PERP], scenario=venue_scenario, speed=SPEED
+    ) as venue:
+        spec = usdm_spec(resting_grid(PERP, str(events), levels=1), haltPolicy="flatten")
+        story = usdm_story(tmp_path, venue, pg_database, spec, name="halted", report_status=True)
+        story.publish(emulator, spec)
+        env = {"KUBECONFIG": str(kubeconfig_path)}
+
+        def bars_of(pid: int) -> list[dict]:
+            rows = read_events(str(events)) if events.exists() else []
+            return [r for r in rows if r["pid"] == pid and r["what"] == "bar"]
+
+        try:
+            first = story.start(tag="runtime-0", env=env)
+            await first.wait_ready(timeout=90)
+
+            async def opened() -> bool:
+                seen = bars_of(first.process.pid)
+                return bool(seen and Decimal(seen[-1]["own_position"]) and len(seen[-1]["own_open"]) == 1)
+
+            await story.wait_for(opened, "the position opened and one order resting", timeout=90)
+            first.process.send_signal(signal.SIGKILL)
+            await first.wait_exit()
+            before = await venue.admin.positions()
+
+            second = story.start(tag="runtime-1", env=env)
+            await second.wait_ready(timeout=90)
+
+            async def trading() -> bool:
+                return len(bars_of(second.process.pid)) >= 2
+
+            await story.wait_for(trading, "two bars seen by the restarted strategy", timeout=90)
+            emulator.patch_object(
+                LIVESTRATEGIES,
+                "halted",
+                {"status": {"halt": HALT_RECORD}},
+                namespace=story.config.strategy.namespace,
+                subresource="status",
+            )
+            second.signal(signal.SIGTERM)
+            code, _ = await second.wait_exit(timeout=story.config.halt_budget_seconds + 10)
+            after = await venue.admin.positions()
+            after_open = await venue.admin.open_orders(product="usdm")
+        finally:
+            story.kill_all()
+    amount = {s: Decimal(p["amount"]) for s, p in after["positions"].items()}
+    print(
+        f"USD-M halt after a restart: position before the restart {before['positions']}, after the halt "
+        f"{after['positions']}; open at the venue after {len(after_open)}; exit {code}"
+    )
+    assert any(Decimal(p["amount"]) for p in before["positions"].values()), "a position to flatten"
+    assert code == 0, second.output()[-3000:]
+    assert all(q == 0 for q in amount.values()), "flat at the venue"
+    assert after_open == []

@@ -330,6 +330,25 @@ def test_the_orders_made_up_to_align_a_position_carry_the_tag_the_reporter_knows
     assert "# Internal position diff alignment (synthetic fill)" in source
 
 
+def test_a_reconciled_order_belongs_to_the_strategy_claiming_its_instrument_else_to_external():
+    # strategy_source.load_strategy(claims=...): a live strategy claims the spec's instruments, since 1.231 gives
+    # every reconciled order its cache does not hold (after a restart: all of them) to the claiming strategy or to
+    # EXTERNAL, never by its client order id. An upgrade that maps the id back to its strategy shows here.
+    source = inspect.getsource(LiveExecutionEngine._generate_order)
+    assert "strategy_id = self.get_external_order_claim(report.instrument_id)" in source
+    assert 'strategy_id = StrategyId("EXTERNAL")' in source
+    # A claimed alignment order carries no tag: the reporter knows it by the call that made it (is_external False).
+    assert "tags = None" in source.split("# External order claimed by a strategy", 1)[1]
+    assert list(inspect.signature(getattr(LiveExecutionEngine, reporter.ORDER_GENERATION_METHOD)).parameters) == [
+        "self",
+        "report",
+        "is_external",
+    ]
+    assert "order = self._generate_order(report, is_external)" in inspect.getsource(
+        LiveExecutionEngine._reconcile_order_report
+    )
+
+
 def test_a_fill_beyond_its_order_s_quantity_is_rejected_before_it_is_published():
     # reporter.py records a trade of an order filled by inference as it reaches ExecEngine.process: 1.231
     # rejects one that would overfill the order (the inferred fill took its quantity) and returns before the

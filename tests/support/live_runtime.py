@@ -64,6 +64,22 @@ def ladder(instrument: str = SPOT, **config: Any) -> dict[str, Any]:
     }
 
 
+def resting_grid(instrument: str, events_path: str, **config: Any) -> dict[str, Any]:
+    """``spec.strategy`` of ``tests.support.strategies:RestingGrid`` (one position and ``levels`` resting BUYs of
+    its own, what it sees as its own appended to ``events_path``)."""
+    return {
+        "strategyPath": "tests.support.strategies:RestingGrid",
+        "configPath": "tests.support.strategies:RestingGridConfig",
+        "config": {
+            "instrument_id": instrument,
+            "bar_type": f"{instrument}-1-MINUTE-LAST-EXTERNAL",
+            "trade_size": "0.001",
+            "events_path": events_path,
+            **config,
+        },
+    }
+
+
 async def ledger_fills(dsn: str, key: str) -> list[FillRecord]:
     async with PostgresLedger(dsn, f"{key}-reader") as ledger:
         return await ledger.fills(key)

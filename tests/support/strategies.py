@@ -7,6 +7,8 @@ reads the clock cannot behave the same in both (docs/runtime.md, "Backtest oracl
 
 from __future__ import annotations
 
+import json
+import os
 from decimal import Decimal
 
 from nautilus_trader.common.actor import Actor
@@ -153,6 +155,74 @@ class QuoteLadder(Strategy):
         for order in mine[: max(0, len(mine) - self.config.max_open)]:
             if not order.is_pending_cancel:
                 self.cancel_order(order)
+
+
+class RestingGridConfig(StrategyConfig, frozen=True):
+    instrument_id: InstrumentId
+    bar_type: BarType
+    trade_size: Decimal
+    levels: int = 3
+    below: Decimal = Decimal("0.2")  # the first level's distance under the close; each next one 1 % further
+    events_path: str | None = None
+
+
+class RestingGrid(Strategy):
+    """A grid that minds its own: it buys ``trade_size`` at market once when it holds no position of its own,
+    and keeps ``levels`` BUY LIMITs of its own resting far below the market, placing on each bar the levels its
+    own open (or in-flight) orders lack. What it sees as its own (``cache.orders_open(strategy_id=self.id)``,
+    ``cache.positions_open(strategy_id=self.id)``) is appended to ``events_path`` on start and on every bar, one
+    JSON line each, with the process id: a restart that does not give it back its orders and its position makes it
+    place them again. Live tests only."""
+
+    def on_start(self) -> None:
+        self.instrument = self.cache.instrument(self.config.instrument_id)
+        self.bought = False
+        self._record("start")
+        self.subscribe_bars(self.config.bar_type)
+
+    def _own_working(self) -> list:
+        iid, sid = self.config.instrument_id, self.id
+        working = self.cache.orders_open(instrument_id=iid, strategy_id=sid) + self.cache.orders_inflight(
+            instrument_id=iid, strategy_id=sid
+        )
+        return [o for o in working if o.order_type == OrderType.LIMIT]
+
+    def _record(self, what: str, **more: object) -> None:
+        if not self.config.events_path:
+            return
+        positions = self.cache.positions_open(instrument_id=self.config.instrument_id, strategy_id=self.id)
+        row = {
+            "what": what,
+            "pid": os.getpid(),
+            "own_open": sorted(o.client_order_id.value for o in self._own_working()),
+            "own_position": str(sum((p.signed_decimal_qty() for p in positions), Decimal(0))),
+            "all_open": len(self.cache.orders_open(instrument_id=self.config.instrument_id)),
+            **more,
+        }
+        with open(self.config.events_path, "a") as f:
+            f.write(json.dumps(row) + "\n")
+
+    def on_bar(self, bar: Bar) -> None:
+        self._record("bar")
+        iid = self.config.instrument_id
+        if not self.bought and not self.cache.positions_open(instrument_id=iid, strategy_id=self.id):
+            self.bought = True
+            order = self.order_factory.market(iid, OrderSide.BUY, self.instrument.make_qty(self.config.trade_size))
+            self._record("buy", submitted=order.client_order_id.value)
+            self.submit_order(order)
+        missing = self.config.levels - len(self._own_working())
+        close, tick = bar.close.as_decimal(), self.instrument.price_increment.as_decimal()
+        for level in range(missing):
+            price = close * (1 - self.config.below - Decimal("0.01") * level)
+            order = self.order_factory.limit(
+                instrument_id=iid,
+                order_side=OrderSide.BUY,
+                quantity=self.instrument.make_qty(self.config.trade_size),
+                price=self.instrument.make_price((price / tick).to_integral_value() * tick),
+                time_in_force=TimeInForce.GTC,
+            )
+            self._record("limit", submitted=order.client_order_id.value)
+            self.submit_order(order)
 
 
 class ShutdownRequesterConfig(StrategyConfig, frozen=True):
