@@ -234,7 +234,7 @@ def build_registry() -> kopf.OperatorRegistry:
 
     @kopf.index(GROUP, VERSION, PLURAL, id=ACCOUNTS_INDEX, registry=registry)
     async def accounts(namespace: str, body: kopf.Body, **_: Any) -> dict[Any, Any]:
-        # The live strategies on a NETTING account, for their claims (observe.claims); read from the raw body,
+        # The live strategies by venue account, for their claims (observe.claims); read from the raw body,
         # never raising on a malformed one. An empty result removes the strategy from the index.
         return {(namespace, claimant.account): claimant for claimant in claimants_of(body)}
 

@@ -46,7 +46,7 @@ class StrategyMemory:
     repaired_version: int = 0  # the resourceVersion whose unreadable status fields the operator wrote back
     statefulset_created_at: float | None = None  # when this operator created the StatefulSet (apply.children)
     first_status_deferred: bool = False  # a new strategy's first status waits for its StatefulSet's pod (actions)
-    # NETTING account claims (observe.claims): LiveStrategy uids the claims index shows but the API does not, and
+    # Account claims (observe.claims): LiveStrategy uids the claims index shows but the API does not, and
     # when the holders of this strategy's instruments were last confirmed (None: it is not held by a claim).
     claimants_gone: set[str] = field(default_factory=set)
     twin_checked_at: float = -math.inf  # when the paper twin was last read from the API server (apply.twin)

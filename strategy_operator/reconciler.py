@@ -69,7 +69,7 @@ class Reconciler:
         self.observer = Observer(settings, kube, clock)
         self.actions = Actions(kube, metrics, self.events, clock, self.observer)
         self.finalizer = Finalizer(settings, kube, self.observer, self.events, clock)
-        # One pass at a time starts a pod on each NETTING account (decide.claims), so two strategies of one account
+        # One pass at a time starts a pod on each venue account (decide.claims), so two strategies of one account
         # never both see the claim free: the second reads the first's StatefulSet from the API server.
         self.account_locks: dict[tuple[str, str], asyncio.Lock] = {}
 
@@ -123,7 +123,7 @@ class Reconciler:
             decided = plan(observed.observation)
             claimant = observed.claimant
             if claimant is not None and decided.replicas == 1 and not claimant.active:
-                # About to start the pod of a live strategy on a NETTING account: decided again on what the API
+                # About to start the pod of a live strategy on a venue account: decided again on what the API
                 # server has (the caches may lag behind a strategy created a moment ago), one start per account.
                 lock = self.account_locks.setdefault((key[0], claimant.account), asyncio.Lock())
                 await held.enter_async_context(lock)

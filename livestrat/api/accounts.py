@@ -1,15 +1,17 @@
-"""Venue accounts: which account a live spec trades, and whether NautilusTrader nets positions on it.
+"""Venue accounts: which account a live spec trades.
 
 Shared by the runtime (``strategy_runtime.live.venues`` books the default account type) and the
-operator (``strategy_operator.decide.claims``: one strategy per NETTING account and instrument).
+operator (``strategy_operator.decide.claims``: one live strategy per venue account and instrument).
 
-**Order management (OMS) type.** NautilusTrader's execution client of each adapter declares the
-venue's OMS type: NETTING (one position per instrument) or HEDGING (several positions per
-instrument, by position id). In NautilusTrader 1.231 only Binance's futures clients (``usdtFutures``,
-``coinFutures``) declare HEDGING; every other adapter and account type here is NETTING
-(``tests/runtime/test_accounts.py`` reads it from the installed clients). On a NETTING account two
-strategies trading one instrument share the venue's one position: each node's reconciliation takes
-the other's fills for its own.
+**Why every live account is claimed.** A live runtime's strategy claims every instrument of its spec
+(``StrategyConfig.external_order_claims``, docs/runtime.md "A restarted strategy takes back its orders and its
+position"): after a restart it adopts every order and position of those instruments the venue reports for the
+account, whoever placed them; a halt then cancels every order the node holds, and the risk guard counts every
+position of the instrument. Two live strategies on one account and instrument would each take the other's for
+its own, whatever the account's order management (OMS) type. On a NETTING account (one position per
+instrument: every adapter and account type here but Binance's ``usdtFutures`` and ``coinFutures``, whose
+NautilusTrader 1.231 clients declare HEDGING; ``tests/runtime/test_accounts.py`` reads them from the installed
+clients) they would also share the venue's one position. Paper strategies trade their own simulated account.
 
 **What identifies an account** without reading a Secret: the adapter, the market (account type) and
 the environment (``testnet``), and the credentials Secret's name in the strategy's namespace; for
@@ -20,16 +22,9 @@ holding the same API key are two accounts here: the operator never reads a Secre
 from __future__ import annotations
 
 from collections.abc import Mapping
-from enum import StrEnum
 from typing import Any
 
 from livestrat.api.spec import AccountType, Adapter, Mode
-
-
-class OmsType(StrEnum):
-    NETTING = "NETTING"
-    HEDGING = "HEDGING"
-
 
 # spec.py documents these defaults (Venue.account_type); keep them in step.
 DEFAULT_ACCOUNT_TYPES: dict[str, AccountType] = {
@@ -40,23 +35,15 @@ DEFAULT_ACCOUNT_TYPES: dict[str, AccountType] = {
     Adapter.INTERACTIVE_BROKERS: AccountType.MARGIN,
 }
 
-# (adapter, account type) whose NautilusTrader 1.231 execution client declares OmsType.HEDGING; the rest nets.
-HEDGING_ACCOUNTS: frozenset[tuple[str, str]] = frozenset(
-    {(Adapter.BINANCE, AccountType.USDT_FUTURES), (Adapter.BINANCE, AccountType.COIN_FUTURES)}
-)
-
-
-def oms_type(adapter: str, account_type: str) -> OmsType:
-    return OmsType.HEDGING if (adapter, account_type) in HEDGING_ACCOUNTS else OmsType.NETTING
-
 
 def _text(value: Any) -> str | None:
     return value if isinstance(value, str) and value else None
 
 
-def netting_account(spec: Mapping[str, Any]) -> str | None:
-    """The NETTING venue account a spec (as stored: camelCase, possibly malformed) trades live, as one key;
-    None for paper (its own simulated account), a HEDGING account, or a spec that does not say which."""
+def claimed_account(spec: Mapping[str, Any]) -> str | None:
+    """The venue account a spec (as stored: camelCase, possibly malformed) trades live, as one key: every live
+    account is claimed, NETTING or HEDGING (see above); None for paper (its own simulated account) or a spec that
+    does not say which."""
     if not isinstance(spec, Mapping) or spec.get("mode") != Mode.LIVE:
         return None
     venue = spec.get("venue")
@@ -66,8 +53,6 @@ def netting_account(spec: Mapping[str, Any]) -> str | None:
     if adapter not in DEFAULT_ACCOUNT_TYPES:
         return None
     account_type = _text(venue.get("accountType")) or str(DEFAULT_ACCOUNT_TYPES[adapter])
-    if oms_type(adapter, account_type) != OmsType.NETTING:
-        return None
     environment = "testnet" if venue.get("testnet") is True else "live"
     if adapter == Adapter.INTERACTIVE_BROKERS:
         options = venue.get("options")

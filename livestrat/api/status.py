@@ -274,13 +274,13 @@ class HaltRecord(StatusModel):
 
 
 class NettingClaim(StatusModel):
-    """``status.nettingClaim``: the instruments of a NETTING venue account this live strategy holds the claim on.
+    """``status.nettingClaim``: the instruments of a venue account this live strategy holds the claim on.
 
     The operator records it when it lets the strategy's pod run as their one holder, and keeps it while the
     strategy is halted (a halted strategy may still hold a position there): another live strategy of the namespace
     on that account and instrument gets no pod (``NettingAccountInUse``) until this one is deleted, or its pod
-    starts again on another account (or in paper mode): docs/operator.md, "One strategy per NETTING account and
-    instrument".
+    starts again on another account (or in paper mode): docs/operator.md, "One strategy per account and
+    instrument". The name is kept from when only NETTING accounts were claimed; every live account is now.
     """
 
     account: str = Field(
@@ -358,8 +358,8 @@ class LiveStrategyStatus(StatusModel):
     )
     netting_claim: NettingClaim | None = Field(
         default=None,
-        description="Set by the operator for a live strategy on a NETTING account once its pod runs: the "
-        "instruments it holds there, against every other live strategy of the namespace on that account.",
+        description="Set by the operator for a live strategy once its pod runs: the instruments of its venue "
+        "account it holds, against every other live strategy of the namespace on that account.",
     )
     trading: TradingState | None = Field(default=None, description="Reported by the runtime.")
     risk: RiskState | None = Field(default=None, description="Reported by the runtime.")

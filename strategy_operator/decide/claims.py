@@ -1,11 +1,15 @@
-"""One claim per NETTING account and instrument: which live strategy may trade it, decided from what was observed.
+"""One claim per live venue account and instrument: which live strategy may trade it, decided from what was observed.
 
-NautilusTrader nets a NETTING account's positions per instrument: two strategies trading one instrument
-on one such account share the venue's single position, and each node's reconciliation takes the other's
-fills for its own. So of the live strategies of a namespace on one NETTING account
-(:func:`livestrat.api.accounts.netting_account`), one holds each instrument they share, and the others
-get no pod (``NettingAccountInUse``). Paper strategies (their own simulated account) and HEDGING accounts
-claim nothing.
+A live runtime's strategy takes every order and position of its instruments on its account for its own: it claims
+them (``StrategyConfig.external_order_claims``), so after a restart NautilusTrader's reconciliation gives it every
+order the venue reports for them, whoever placed it, and the position their fills make; a halt then cancels every
+order the node holds, and the risk guard counts every position of the instrument. Two live strategies trading one
+instrument on one account would each take, cancel and count the other's orders and position, whatever the
+account's OMS type (on a NETTING account they would also share the venue's single position). So of the live
+strategies of a namespace on one venue account (:func:`livestrat.api.accounts.claimed_account`), NETTING or
+HEDGING, one holds each instrument they share, and the others get no pod (``NettingAccountInUse``: the reason's
+name is kept from when only NETTING accounts were claimed, users and alerts match on it). Paper strategies (their
+own simulated account) claim nothing.
 
 **Who holds it**, the same answer whatever order the strategies arrived or were observed in: of those
 wanting or holding the instrument, the first by :func:`rank`:
@@ -40,12 +44,12 @@ UNRECORDED = "~"  # sorts after every RFC 3339 time
 
 @dataclass(frozen=True)
 class Claimant:
-    """A live strategy on a NETTING account, as its claims are decided."""
+    """A live strategy on a venue account, as its claims are decided."""
 
     name: str
     uid: str
     created: str  # metadata.creationTimestamp as stored (RFC 3339 in UTC: it sorts as time does)
-    account: str  # livestrat.api.accounts.netting_account
+    account: str  # livestrat.api.accounts.claimed_account
     instruments: tuple[str, ...]  # those its spec trades
     active: bool = False  # its StatefulSet asks for a pod
     held: tuple[str, ...] = ()  # those its status.nettingClaim records on this account
@@ -111,9 +115,10 @@ def claim_problems(me: Claimant | None, others: Iterable[Claimant]) -> list[Spec
             "or its pod starts again on another account"
         )
     message = (
-        f"NETTING account {me.account}: instrument {instruments}. On a NETTING account NautilusTrader "
-        "keeps one position per instrument, so two strategies trading it would each take the other's fills for "
-        f"its own at reconciliation. {effect}. To run this strategy: trade on another account or subaccount (a "
+        f"Account {me.account}: instrument {instruments}. A live strategy takes every order and position of its "
+        "instruments on its account for its own (at reconciliation after a restart; a halt cancels them, its risk "
+        "guard counts them), so two strategies trading one instrument on one account would each take the other's, "
+        f"on any account type. {effect}. To run this strategy: trade on another account or subaccount (a "
         "credentials Secret of its own keys), or other instruments; or halt and delete "
         f"{', '.join(holders)} (flatten its position first: kubectl scale livestrategy NAME --replicas=0 with "
         "haltPolicy flatten)."
@@ -128,8 +133,8 @@ def record(
     plan wants its pod; not ``blocked``: no other holds one of them). On the same account it only grows (a pod under
     ``updatePolicy: Manual`` may run an older list of instruments, and a halted one may hold a position in any it
     traded), its time kept; on another account it is replaced. Kept as it is while the strategy is halted or held;
-    dropped when the pod of a strategy that claims nothing now (paper, a HEDGING account) runs."""
-    if me is None:  # paper or a HEDGING account now: kept until its pod starts so
+    dropped when the pod of a strategy that claims nothing now (paper) runs."""
+    if me is None:  # paper now: kept until its pod starts so
         return None if runs else previous
     if not runs or blocked:
         return previous

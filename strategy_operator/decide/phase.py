@@ -34,7 +34,7 @@ FATAL_WAITING = frozenset(
     }
 )
 # Reasons for holding the StatefulSet at 0 that leave the phase Pending (fixable without a spec change: a Secret
-# created, the holder of a NETTING account's claim gone, or (PromotionRefused) the paper strategy's track record
+# created, the holder of an account's claim gone, or (PromotionRefused) the paper strategy's track record
 # meeting spec.promotion: decide.promotion).
 PENDING_REASONS = frozenset({"SecretNotFound", "SecretKeyNotFound", NETTING_ACCOUNT_IN_USE, "PromotionRefused"})
 

@@ -2,7 +2,7 @@
 
 kopf fills one index per watched kind (:data:`strategy_operator.kinds.WATCHED`), keyed by
 (namespace, strategy name) from the strategy label, one of the namespaces whose kill
-switch is engaged, one of the nodes being drained, and one of the live strategies on a NETTING account
+switch is engaged, one of the nodes being drained, and one of the live strategies on a venue account
 (their claims: :mod:`strategy_operator.observe.claims`). The reconciler reads them and nothing else in the
 steady state. They may hold objects deleted during a gap in the watches (kopf removes an object only on a
 DELETED event, and a relist after 410 Gone sends none): the observer confirms with the API server
@@ -121,7 +121,7 @@ class Caches:
         return self._store(KINDS["Pod"].index, key)
 
     def claimants(self, namespace: str, account: str) -> list[Any]:
-        """The live strategies of the namespace on this NETTING account (``decide.claims.Claimant``, not active)."""
+        """The live strategies of the namespace on this venue account (``decide.claims.Claimant``, not active)."""
         return self._store(ACCOUNTS_INDEX, (namespace, account))
 
     def kill_switch(self, namespace: str) -> bool:

@@ -1,7 +1,7 @@
-"""Reading the NETTING account claims of one strategy: the other live strategies of its account, and which run.
+"""Reading the account claims of one strategy: the other live strategies of its account, and which run.
 
 The claims index (a kopf index of the LiveStrategies, :data:`strategy_operator.kinds.ACCOUNTS_INDEX`)
-holds every live strategy on a NETTING account by (namespace, account); whether one runs is its StatefulSet
+holds every live strategy by (namespace, venue account); whether one runs is its StatefulSet
 in the watch caches. kopf fills both before it handles anything, so a restarted operator knows every
 claimant and decides as before.
 
@@ -19,7 +19,7 @@ import dataclasses
 from collections.abc import Mapping
 from typing import Any
 
-from livestrat.api.accounts import instruments_of, netting_account
+from livestrat.api.accounts import claimed_account, instruments_of
 from livestrat.api.status import NettingClaim
 from strategy_operator.build import labels
 from strategy_operator.clock import Clock
@@ -43,7 +43,7 @@ def _record_of(body: Mapping[str, Any], record: NettingClaim | Mapping[str, Any]
 def claimants_of(
     body: Mapping[str, Any], active: bool = False, record: NettingClaim | Mapping[str, Any] | None = None
 ) -> list[Claimant]:
-    """A LiveStrategy as claimants: on the NETTING account its spec trades (first), and on the account its status
+    """A LiveStrategy as claimants: on the venue account its spec trades live (first), and on the account its status
     records a claim on, if another (it keeps that claim, wanting nothing there, until its pod starts again).
     From its body as stored (a malformed one claims nothing it cannot say); ``record``: the operator's own latest
     write of ``status.nettingClaim``, if known, instead of the body's."""
@@ -51,7 +51,7 @@ def claimants_of(
     if not isinstance(meta, Mapping):
         return []
     spec = body.get("spec")
-    account = netting_account(spec) if isinstance(spec, Mapping) else None
+    account = claimed_account(spec) if isinstance(spec, Mapping) else None
     recorded = _record_of(body, record)
     recorded_account = recorded.get("account") if isinstance(recorded.get("account"), str) else None
     found = []
@@ -77,9 +77,9 @@ def claimants_of(
 def claimant_of(
     body: Mapping[str, Any], active: bool = False, record: NettingClaim | Mapping[str, Any] | None = None
 ) -> Claimant | None:
-    """The strategy as a claimant on the NETTING account its spec trades (None: paper, HEDGING, unreadable)."""
+    """The strategy as a claimant on the venue account its spec trades live (None: paper, unreadable)."""
     spec = body.get("spec")
-    account = netting_account(spec) if isinstance(spec, Mapping) else None
+    account = claimed_account(spec) if isinstance(spec, Mapping) else None
     mine = [c for c in claimants_of(body, active, record) if c.account == account]
     return mine[0] if account is not None and mine else None
 

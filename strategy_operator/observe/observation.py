@@ -138,7 +138,7 @@ class Observation:
     # spec.promotion not yet granted: the paper strategy it names, as read now; and the livestrat.io/promoted-by note
     paper: PaperTrackRecord | None = None
     promoted_by: str | None = None
-    claimant: Claimant | None = None  # a live strategy on a NETTING account, and its claims (decide.claims)
+    claimant: Claimant | None = None  # a live strategy on a venue account, and its claims (decide.claims)
 
     @property
     def applied_hash(self) -> str | None:

@@ -5,7 +5,7 @@ API server, each only when it is due: the Secrets a pod is about to need
 (:mod:`strategy_operator.observe.secrets`, when :func:`~strategy_operator.decide.plan.secrets_due`
 says so), a child's name taken by a foreign object (such an object carries no label, so no
 watch shows it), the strategy's pods while the operator waits for them to exit (a cache
-may lag behind a deletion), and the other live strategies of its NETTING account before its pod
+may lag behind a deletion), and the other live strategies of its venue account before its pod
 starts (:mod:`strategy_operator.observe.claims`). The operator's own recent writes count over a lagging copy.
 
 **Confirmed before acting on it.** The caches may hold objects deleted during a gap in the
@@ -80,7 +80,7 @@ class Observed:
     strategy: LiveStrategy | None
     uid: str
     desired_children: list[dict[str, Any]]
-    claimant: Claimant | None = None  # a live strategy on a NETTING account (decide.claims)
+    claimant: Claimant | None = None  # a live strategy on a venue account (decide.claims)
 
 
 def owned_by(body: Mapping[str, Any], uid: str) -> bool:
@@ -106,7 +106,7 @@ class Observer:
     ) -> Observed:
         """Everything the decisions need: the caches, plus the API reads that are due (Secrets, conflicts, pods).
         ``confirm``: the LiveStrategy, its StatefulSet, ConfigMap and pods as the API server has them now;
-        ``confirm_claims``: the other live strategies of its NETTING account too (before its pod starts)."""
+        ``confirm_claims``: the other live strategies of its venue account too (before its pod starts)."""
         meta = raw.get("metadata") or {}
         name, namespace, uid = meta["name"], meta["namespace"], str(meta.get("uid") or "")
         key: Key = (namespace, name)

@@ -2,7 +2,7 @@
 pod for each, the venue emulator.
 
 The account's two strategies trade different instruments (BTCUSDT and ETHUSDT, spot): one live strategy per
-NETTING account and instrument (strategy_operator/decide/claims.py), so both get a pod. They share the
+account and instrument (strategy_operator/decide/claims.py), so both get a pod. They share the
 credentials Secret (one account at the venue) and the PostgreSQL ledger (its DSN Secret); each pod is the real
 ``livestrat runtime`` the stand-in kubelet starts, trading through NautilusTrader's real Binance adapter at the
 emulator (``LIVESTRAT_VENUE_ENDPOINTS``, nothing else changed). Each buys on its second bar and rests three BUY

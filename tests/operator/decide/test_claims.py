@@ -1,4 +1,4 @@
-"""One claim per NETTING account and instrument: which live strategy holds it (no API server, no clock)."""
+"""One claim per live venue account and instrument: which live strategy holds it (no API server, no clock)."""
 
 from __future__ import annotations
 
@@ -6,12 +6,12 @@ import dataclasses
 import itertools
 from datetime import UTC, datetime
 
-from livestrat.api.accounts import netting_account
+from livestrat.api.accounts import claimed_account
 from livestrat.api.status import NettingClaim
 from strategy_operator.decide.claims import NETTING_ACCOUNT_IN_USE, Claimant, blocked, claim_problems, record
 from strategy_operator.observe.claims import claimant_of, claimants_of
 
-ACCOUNT = netting_account({"mode": "live", "venue": {"adapter": "binance", "credentialsSecret": {"name": "desk-keys"}}})
+ACCOUNT = claimed_account({"mode": "live", "venue": {"adapter": "binance", "credentialsSecret": {"name": "desk-keys"}}})
 
 
 def claimant(name: str, created: str, *instruments: str, active: bool = False, account: str | None = ACCOUNT):
@@ -22,29 +22,32 @@ def live(adapter: str = "binance", **venue) -> dict:
     return {"mode": "live", "venue": {"adapter": adapter, "credentialsSecret": {"name": "desk-keys"}, **venue}}
 
 
-def test_an_account_is_the_adapter_market_environment_and_credentials_secret_and_only_netting_ones_claim():
-    assert netting_account(live()) == netting_account(live(accountType="spot")) == ACCOUNT  # the default, spelt out
+def test_an_account_is_the_adapter_market_environment_and_credentials_secret_and_every_live_one_claims():
+    assert claimed_account(live()) == claimed_account(live(accountType="spot")) == ACCOUNT  # the default, spelt out
     assert ACCOUNT == "binance spot (live), Secret desk-keys"
     others = {
-        netting_account(live(testnet=True)),
-        netting_account(live(accountType="margin")),
-        netting_account(live(credentialsSecret={"name": "desk-b-keys"})),
-        netting_account(live("bybit")),
+        claimed_account(live(testnet=True)),
+        claimed_account(live(accountType="margin")),
+        claimed_account(live(credentialsSecret={"name": "desk-b-keys"})),
+        claimed_account(live("bybit")),
     }
     assert ACCOUNT not in others and None not in others and len(others) == 4
-    # NautilusTrader's Binance futures clients are HEDGING: several positions per instrument, no conflict
-    assert netting_account(live(accountType="usdtFutures")) is None
-    assert netting_account(live(accountType="coinFutures")) is None
+    # NautilusTrader's Binance futures clients are HEDGING, and claim all the same: a live strategy takes every
+    # order and position of its instruments on its account for its own (external_order_claims)
+    usdt, coin = claimed_account(live(accountType="usdtFutures")), claimed_account(live(accountType="coinFutures"))
+    assert usdt == "binance usdtFutures (live), Secret desk-keys"
+    assert coin == "binance coinFutures (live), Secret desk-keys"
+    assert ACCOUNT not in {usdt, coin}
     # paper trades its own simulated account; a spec that does not say which account claims nothing
-    assert netting_account({**live(), "mode": "paper"}) is None
-    assert netting_account({"mode": "live", "venue": "binance"}) is None
-    assert netting_account({"mode": "live", "venue": {"adapter": "binance"}}) is None
+    assert claimed_account({**live(), "mode": "paper"}) is None
+    assert claimed_account({"mode": "live", "venue": "binance"}) is None
+    assert claimed_account({"mode": "live", "venue": {"adapter": "binance"}}) is None
     # Interactive Brokers: the gateway holds the login; the account traded is options.account_id
-    ib = netting_account(live("interactive_brokers", options={"account_id": "DU1234567"}))
-    assert ib == netting_account(
+    ib = claimed_account(live("interactive_brokers", options={"account_id": "DU1234567"}))
+    assert ib == claimed_account(
         live("interactive_brokers", options={"account_id": "DU1234567"}, credentialsSecret={"name": "other"})
     )
-    assert ib != netting_account(live("interactive_brokers", options={"account_id": "DU7654321"}))
+    assert ib != claimed_account(live("interactive_brokers", options={"account_id": "DU7654321"}))
 
 
 def test_the_oldest_holds_an_instrument_whatever_order_the_others_are_seen_in():
@@ -67,6 +70,18 @@ def test_a_strategy_that_runs_keeps_its_claim_against_an_older_one_that_resumes(
     running = claimant("running", "2026-12-06T11:00:00Z", active=True)
     assert [b.holder.name for b in blocked(older, [running])] == ["running"]
     assert blocked(running, [older]) == []
+
+
+def test_two_live_strategies_on_one_futures_account_and_instrument_conflict_as_on_spot():
+    perp = claimed_account(live(accountType="usdtFutures"))
+    holder = claimant("trend-perp", "2026-12-06T10:00:00Z", "BTCUSDT-PERP.BINANCE", active=True, account=perp)
+    second = claimant("mean-revert-perp", "2026-12-06T10:00:09Z", "BTCUSDT-PERP.BINANCE", account=perp)
+    assert [(b.instrument, b.holder.name) for b in blocked(second, [holder])] == [
+        ("BTCUSDT-PERP.BINANCE", "trend-perp")
+    ]
+    [problem] = claim_problems(second, [holder])
+    assert problem.reason == NETTING_ACCOUNT_IN_USE == "NettingAccountInUse"  # the reason users match on, kept
+    assert "binance usdtFutures (live), Secret desk-keys" in problem.message and "NETTING" not in problem.message
 
 
 def test_other_instruments_or_other_accounts_do_not_conflict():
@@ -170,7 +185,7 @@ def test_the_claim_is_recorded_when_the_pod_runs_as_holder_and_kept_while_halted
     assert grown.instruments == ["BTCUSDT.BINANCE", "ETHUSDT.BINANCE", "SOLUSDT.BINANCE"] and grown.since == first.since
     elsewhere = dataclasses.replace(me, account="binance spot (live), Secret other")
     assert record(elsewhere, first, runs=True, blocked=False, now=later).account == elsewhere.account
-    assert record(None, first, runs=True, blocked=False, now=later) is None  # paper, HEDGING: nothing claimed
+    assert record(None, first, runs=True, blocked=False, now=later) is None  # paper: nothing claimed
 
 
 def test_an_edit_to_another_account_releases_nothing_until_the_pod_starts_there():

@@ -1,4 +1,4 @@
-"""One live strategy per NETTING account and instrument, told as the desk lives it (the real operator, the emulator)."""
+"""One live strategy per venue account and instrument, told as the desk lives it (the real operator, the emulator)."""
 
 from __future__ import annotations
 
@@ -79,16 +79,31 @@ async def test_a_second_live_strategy_on_the_account_and_instrument_gets_no_pod_
         [event] = floor.event_messages("mean-revert-btc", "NettingAccountInUse")
         assert "trend-btc" in event and "another account or subaccount" in event
 
-        # another instrument on the same account, the same instrument on a HEDGING account, or paper: all run
+        # another instrument on the same account, another account (the same Secret's futures market), or paper: all run
+        perp = ("BTCUSDT-PERP.BINANCE",)
         await floor.apply(live("trend-eth", instruments=("ETHUSDT.BINANCE",)))
-        await floor.apply(live("trend-btc-perp", accountType="usdtFutures"))
+        await floor.apply(live("trend-btc-perp", instruments=perp, accountType="usdtFutures"))
         await floor.apply({**paper("paper-btc"), "metadata": {"name": "paper-btc"}})
         for name in ("trend-eth", "trend-btc-perp", "paper-btc"):
             await wait_for(lambda name=name: floor.phase(name) == "Running")
             assert "NettingAccountInUse" not in floor.events(name)
-        # the first strategy was never touched
+        # a HEDGING account (Binance futures) conflicts all the same: a live strategy takes every order and position
+        # of its instruments on its account for its own
+        await floor.apply(live("mean-revert-btc-perp", instruments=perp, accountType="usdtFutures"))
+        await wait_for(lambda: floor.phase("mean-revert-btc-perp") == "Pending")
+        assert floor.pods("mean-revert-btc-perp") == []
+        said = floor.condition("mean-revert-btc-perp", "InvalidSpec")
+        assert said["reason"] == "NettingAccountInUse"
+        for named in (
+            "trend-btc-perp",
+            "BTCUSDT-PERP.BINANCE",
+            "binance usdtFutures (testnet), Secret binance-testnet",
+        ):
+            assert named in said["message"]
+        # the first strategies were never touched
         assert floor.phase("trend-btc") == "Running" and pod_uids(floor, "trend-btc") == first_pod
         assert floor.phase("mean-revert-btc") == "Pending" and floor.pods("mean-revert-btc") == []
+        assert floor.phase("trend-btc-perp") == "Running"
 
 
 async def test_the_claim_passes_on_when_its_holder_is_deleted_and_stays_while_it_is_halted(
