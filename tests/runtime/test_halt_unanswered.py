@@ -16,7 +16,7 @@ from strategy_runtime.halt import RESEND_SECONDS, STEP_DEADLINES
 from strategy_runtime.ledger import PostgresLedger
 from strategy_runtime.ledger.dsn import DsnParts
 from strategy_runtime.ledger.reader import LedgerSource
-from strategy_runtime.runtime import EXIT_HALT_INCOMPLETE, NodeState, RuntimeOptions, StrategyRuntime
+from strategy_runtime.runtime import EXIT_HALT_INCOMPLETE, NodeState, RunOutcome, RuntimeOptions, StrategyRuntime
 from tests.support.catalogs import flat, write_price_path
 from tests.support.runtime_process import strategy_config
 from tests.support.scripted import scripted_strategy
@@ -46,15 +46,7 @@ async def test_a_venue_that_ignores_cancels_leaves_the_halt_incomplete_without_a
             serve_http=False, push_status=False, environ={ENV_LEDGER_DSN: pg_database}, fence_wait_seconds=0
         ),
     )
-    run = asyncio.get_running_loop().create_task(runtime.run())
-    deadline = asyncio.get_running_loop().time() + 60
-    while runtime.node is None or runtime.node.kernel.cache.orders_open_count() < 3:
-        assert not run.done(), (await run).reason
-        assert asyncio.get_running_loop().time() < deadline, "no resting orders"
-        await asyncio.sleep(0.02)
-
-    runtime.request_stop("the test is over")
-    outcome = await run
+    outcome = await stopped_with_three_resting(runtime)
 
     # the venue never cancelled: the halt says so, in the exit code and the node state
     assert outcome.exit_code == EXIT_HALT_INCOMPLETE, outcome.reason
@@ -107,17 +99,21 @@ async def test_a_fill_that_reaches_the_node_while_it_stops_is_in_the_status_as_i
             fence_wait_seconds=0,
         ),
     )
+    outcome = await stopped_with_three_resting(runtime)
+
+    assert outcome.strategy_key is not None
+    in_ledger = await LedgerSource(postgres=DsnParts.parse(pg_database)).fills(outcome.strategy_key)
+    assert [f.trade_id for f in in_ledger if "LATE-" in f.trade_id], in_ledger  # the venue's fill as the node stopped
+    assert api.trading["fills"] == len(in_ledger)
+
+
+async def stopped_with_three_resting(runtime: StrategyRuntime) -> RunOutcome:
+    """Run ``runtime`` until its node holds the script's three resting orders, then stop it; its outcome."""
     run = asyncio.get_running_loop().create_task(runtime.run())
     deadline = asyncio.get_running_loop().time() + 60
     while runtime.node is None or runtime.node.kernel.cache.orders_open_count() < 3:
         assert not run.done(), (await run).reason
         assert asyncio.get_running_loop().time() < deadline, "no resting orders"
         await asyncio.sleep(0.02)
-
     runtime.request_stop("the test is over")
-    outcome = await run
-
-    assert outcome.strategy_key is not None
-    in_ledger = await LedgerSource(postgres=DsnParts.parse(pg_database)).fills(outcome.strategy_key)
-    assert [f.trade_id for f in in_ledger if "LATE-" in f.trade_id], in_ledger  # the venue's fill as the node stopped
-    assert api.trading["fills"] == len(in_ledger)
+    return await run
