@@ -48,8 +48,10 @@ between the statuses and the positions (USD-M) would put the position report ahe
 node's position with a made-up fill (``INFERRED-POSITION-…``, which belongs to no venue order and is not
 superseded), and the order's trade would count the quantity a second time. Where the venue reports positions,
 the statuses are asked once more after them; when an order moved, both again (``POSITION_ASKS``), and the pair
-that held still is reconciled. Asking the positions before the statuses would turn the same race into an
-undercount (docs/runtime.md, "Reconciliation asks in turn").
+that held still is reconciled. An answer that lacks an order the one before held is a failed or partial one
+(NautilusTrader's Binance client answers a failed question with no statuses): the earlier statuses are kept.
+Asking the positions before the statuses would turn the same race into an undercount (docs/runtime.md,
+"Reconciliation asks in turn").
 
 Only the start's reconciliation asks the positions (``start_reconciled``): NautilusTrader 1.231's Binance client
 asks a mass status again after every user-data resubscription, while the strategy trades, and a position report
@@ -223,6 +225,11 @@ def statuses_moved(before: list[OrderStatusReport], after: list[OrderStatusRepor
     return state(before) != state(after)
 
 
+def _lacking(before: list[OrderStatusReport], after: list[OrderStatusReport]) -> set[Any]:
+    """The venue order ids ``before`` holds and ``after`` does not (a venue's order list only grows)."""
+    return {r.venue_order_id for r in before} - {r.venue_order_id for r in after}
+
+
 def ask_in_order(
     client: Any, *, reports_positions: bool = True, start_over: Callable[[], bool] = lambda: False
 ) -> bool:
@@ -335,6 +342,15 @@ async def _positions_with_their_statuses(
         after = await statuses()
         if not statuses_moved(orders, after):
             return venue_positions, after
+        if lacking := _lacking(orders, after):
+            # NautilusTrader 1.231's Binance client answers a failed question (a 429, a 5xx) with no statuses: an
+            # answer without orders the one before held is not news, and must never replace it.
+            logger.warning(
+                "reconciliation: asked again, the venue's order statuses lack %d order(s) the first answer held (a "
+                "failed or partial answer): the first answer is reconciled with these positions",
+                len(lacking),
+            )
+            return venue_positions, orders
         logger.warning("reconciliation: an order changed while the positions were asked: both asked again")
         orders = after
     logger.warning(

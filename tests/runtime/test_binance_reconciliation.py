@@ -409,3 +409,26 @@ async def test_after_the_start_a_mass_status_asks_no_positions():
         assert status.position_reports == {}
     finally:
         node.dispose()
+
+
+async def test_a_second_look_at_the_statuses_that_lacks_an_order_is_not_taken_over_the_first():
+    """NautilusTrader 1.231's Binance client answers a failed status question (a 429, a 5xx) with no statuses at
+    all: a second look that lacks an order the first answer held is a failed or partial answer, not news. The
+    first statuses are reconciled with the positions (as before the second look existed), never an empty list that
+    would leave the resting orders out of the node (and the strategy placing them again)."""
+    from strategy_runtime.live.reconciliation import MASS_STATUS_METHOD
+
+    node = await build_without_connecting(
+        live_config(live_manifest("binance", "usdtFutures", "BTCUSDT-PERP.BINANCE")), FAKE_CREDENTIALS
+    )
+    try:
+        client = exec_client(node)
+        now = client._clock.timestamp_ns()
+        resting = order_status(client, "V-1", "0", now - 1)
+        venue = Venue(client, [resting], [], later_statuses=([], []))
+        status = await getattr(client, MASS_STATUS_METHOD)(None)
+        assert status is not None
+        assert [r.venue_order_id.value for r in status.order_reports.values()] == ["V-1"]
+        assert venue.asked.count("statuses") == 2 and venue.asked.count("positions") == 1
+    finally:
+        node.dispose()
