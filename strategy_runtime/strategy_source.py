@@ -36,6 +36,7 @@ import msgspec
 from nautilus_trader.common.config import msgspec_encoding_hook
 from nautilus_trader.execution.algorithm import ExecAlgorithm
 from nautilus_trader.execution.config import ExecAlgorithmConfig, ImportableExecAlgorithmConfig
+from nautilus_trader.model.identifiers import InstrumentId
 from nautilus_trader.trading.config import ImportableStrategyConfig, StrategyConfig
 from nautilus_trader.trading.strategy import Strategy
 
@@ -270,12 +271,9 @@ def load_strategy(source: StrategySource, code_path: str | None = None, claims: 
         )
     config = _build_config(config_cls, source.config, "spec.strategy.config", source.config_path)
     if claims and config.external_order_claims is None:
-        config = _build_config(
-            config_cls,
-            {**source.config, "external_order_claims": list(claims)},
-            "spec.strategy.config",
-            source.config_path,
-        )
+        # The field itself, on the config already checked and parsed (StrategyConfig's own, whatever names the
+        # user's class encodes its fields under).
+        config = msgspec.structs.replace(config, external_order_claims=[InstrumentId.from_str(i) for i in claims])
     try:
         strategy = strategy_cls(config=config)
     except Exception as exc:
