@@ -301,10 +301,10 @@ def ask_in_order(
                     "fills it meets (a position report taken while it trades races them)"
                 )
                 venue_positions: list[PositionStatusReport] = []
+            elif not reports_positions:
+                venue_positions = await positions()
             else:
-                venue_positions, orders = await _positions_with_their_statuses(
-                    positions, statuses, orders, again=reports_positions
-                )
+                venue_positions, orders = await _positions_with_their_statuses(positions, statuses, orders)
             fills += await _catch_up(client, fills_command, orders, fills, asked_at)
             mass_status.add_order_reports(reports=orders)
             mass_status.add_fill_reports(reports=fills)
@@ -329,16 +329,12 @@ async def _positions_with_their_statuses(
     positions: Callable[[], Awaitable[list[PositionStatusReport]]],
     statuses: Callable[[], Awaitable[list[OrderStatusReport]]],
     orders: list[OrderStatusReport],
-    *,
-    again: bool,
 ) -> tuple[list[PositionStatusReport], list[OrderStatusReport]]:
-    """The positions, and the statuses they go with: asked after ``orders``; where positions are real (``again``),
-    the statuses once more, and while those moved (an order filled in between: the positions may hold its fill, the
-    statuses do not) the positions and the statuses again, up to ``POSITION_ASKS`` times."""
+    """The positions, and the statuses they go with: asked after ``orders``, then the statuses once more, and while
+    those moved (an order filled in between: the positions may hold its fill, the statuses do not) the positions and
+    the statuses again, up to ``POSITION_ASKS`` times."""
     for _ in range(POSITION_ASKS):
         venue_positions = await positions()
-        if not again:
-            return venue_positions, orders
         after = await statuses()
         if not statuses_moved(orders, after):
             return venue_positions, after

@@ -13,7 +13,10 @@ against the emulator.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import inspect
+from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
 from nautilus_trader.adapters.binance.execution import BinanceCommonExecutionClient
@@ -25,6 +28,18 @@ from tests.support.live_nodes import FAKE_CREDENTIALS, build_without_connecting,
 def exec_client(node):
     engine = node.kernel.exec_engine
     return engine._clients[engine.registered_clients[0]]
+
+
+@contextlib.asynccontextmanager
+async def usdm_node() -> AsyncIterator[Any]:
+    """A USD-M live node built without connecting, disposed of afterwards."""
+    node = await build_without_connecting(
+        live_config(live_manifest("binance", "usdtFutures", "BTCUSDT-PERP.BINANCE")), FAKE_CREDENTIALS
+    )
+    try:
+        yield node
+    finally:
+        node.dispose()
 
 
 @pytest.mark.parametrize(
@@ -353,10 +368,7 @@ async def test_a_fill_between_the_statuses_and_the_positions_has_both_asked_agai
     positions and the statuses once more, and the pair that held still is reconciled."""
     from strategy_runtime.live.reconciliation import MASS_STATUS_METHOD
 
-    node = await build_without_connecting(
-        live_config(live_manifest("binance", "usdtFutures", "BTCUSDT-PERP.BINANCE")), FAKE_CREDENTIALS
-    )
-    try:
+    async with usdm_node() as node:
         client = exec_client(node)
         now = client._clock.timestamp_ns()
         resting = order_status(client, "V-1", "0", now - 1)
@@ -381,8 +393,6 @@ async def test_a_fill_between_the_statuses_and_the_positions_has_both_asked_agai
             "trades answered",
         ]
         assert [str(r.filled_qty) for r in status.order_reports.values()] == ["0.003"]
-    finally:
-        node.dispose()
 
 
 async def test_after_the_start_a_mass_status_asks_no_positions():
@@ -393,10 +403,7 @@ async def test_after_the_start_a_mass_status_asks_no_positions():
     made). Only the start's reconciliation, before the strategy runs, aligns positions."""
     from strategy_runtime.live.reconciliation import MASS_STATUS_METHOD
 
-    node = await build_without_connecting(
-        live_config(live_manifest("binance", "usdtFutures", "BTCUSDT-PERP.BINANCE")), FAKE_CREDENTIALS
-    )
-    try:
+    async with usdm_node() as node:
         client = exec_client(node)
         engine = node.kernel.exec_engine
         venue = Venue(client, [], [])
@@ -407,8 +414,6 @@ async def test_after_the_start_a_mass_status_asks_no_positions():
         assert status is not None
         assert "positions" not in venue.asked and venue.asked.count("statuses") == 1
         assert status.position_reports == {}
-    finally:
-        node.dispose()
 
 
 async def test_a_second_look_at_the_statuses_that_lacks_an_order_is_not_taken_over_the_first():
@@ -418,10 +423,7 @@ async def test_a_second_look_at_the_statuses_that_lacks_an_order_is_not_taken_ov
     would leave the resting orders out of the node (and the strategy placing them again)."""
     from strategy_runtime.live.reconciliation import MASS_STATUS_METHOD
 
-    node = await build_without_connecting(
-        live_config(live_manifest("binance", "usdtFutures", "BTCUSDT-PERP.BINANCE")), FAKE_CREDENTIALS
-    )
-    try:
+    async with usdm_node() as node:
         client = exec_client(node)
         now = client._clock.timestamp_ns()
         resting = order_status(client, "V-1", "0", now - 1)
@@ -430,5 +432,3 @@ async def test_a_second_look_at_the_statuses_that_lacks_an_order_is_not_taken_ov
         assert status is not None
         assert [r.venue_order_id.value for r in status.order_reports.values()] == ["V-1"]
         assert venue.asked.count("statuses") == 2 and venue.asked.count("positions") == 1
-    finally:
-        node.dispose()
