@@ -523,12 +523,7 @@ async def test_a_service_account_may_grant_only_what_it_holds(desk):
     # in the referenced role ... or if you have been authorized to perform the bind verb". Texts: rule.go
     # ConfirmNoEscalation; a binding to a missing role: the role's NotFound (policybased storage).
     writer = {"apiGroups": ["rbac.authorization.k8s.io"], "resources": ["roles", "rolebindings"], "verbs": ["create"]}
-    desk.patch_object(
-        ROLES,
-        "s1-status",
-        {"rules": [*desk.read_object(ROLES, "s1-status", namespace="desk")["rules"], writer]},
-        namespace="desk",
-    )
+    grant_runner(desk, writer)
     token = desk.issue_token("desk", "runner")
     roles, bindings = (
         "/apis/rbac.authorization.k8s.io/v1/namespaces/desk/roles",
@@ -559,12 +554,7 @@ async def test_a_service_account_may_grant_only_what_it_holds(desk):
     assert (status, body["message"]) == (404, 'roles.rbac.authorization.k8s.io "not-yet" not found')
     # the escalate verb lifts the check
     escalate = {"apiGroups": ["rbac.authorization.k8s.io"], "resources": ["roles"], "verbs": ["escalate"]}
-    desk.patch_object(
-        ROLES,
-        "s1-status",
-        {"rules": [*desk.read_object(ROLES, "s1-status", namespace="desk")["rules"], escalate]},
-        namespace="desk",
-    )
+    grant_runner(desk, escalate)
     assert (await call(desk, "POST", roles, token=token, json={"metadata": {"name": "more"}, "rules": more}))[0] == 201
 
 
@@ -589,6 +579,18 @@ async def test_a_self_subject_review_answers_who_the_caller_is_and_stores_nothin
 # fieldValidation, whatever else it serves meanwhile (the request's context.Context in the apiserver's handlers).
 
 ROLES_URL = "/apis/rbac.authorization.k8s.io/v1/namespaces/desk/roles"
+
+
+def grant_runner(desk, rule: dict) -> None:
+    """One more rule in the Role runner holds (``s1-status`` in ``desk``)."""
+    desk.patch_object(
+        ROLES,
+        "s1-status",
+        {"rules": [*desk.read_object(ROLES, "s1-status", namespace="desk")["rules"], rule]},
+        namespace="desk",
+    )
+
+
 ROLE_WRITER = {"apiGroups": ["rbac.authorization.k8s.io"], "resources": ["roles"], "verbs": ["create"]}
 MORE = [{"apiGroups": ["livestrat.io"], "resources": ["livestrategies"], "verbs": ["get", "patch"]}]  # not runner's
 
@@ -623,12 +625,7 @@ async def test_a_role_written_by_a_user_without_escalate_is_refused_while_anothe
 ):
     # rbac "Privilege escalation prevention": the grant is checked against the permissions of the user writing the
     # role, not of whoever else the API server serves at the time.
-    desk.patch_object(
-        ROLES,
-        "s1-status",
-        {"rules": [*desk.read_object(ROLES, "s1-status", namespace="desk")["rules"], ROLE_WRITER]},
-        namespace="desk",
-    )
+    grant_runner(desk, ROLE_WRITER)
     token = desk.issue_token("desk", "runner")
     held, release = hold(desk, kmock.method.POST, ROLES)
     role = {"metadata": {"name": "more"}, "rules": MORE}
@@ -697,12 +694,7 @@ async def test_the_tests_and_the_stand_in_controllers_write_as_the_admin_while_a
     # pod's log (pods/log). The admin's Role is not judged by runner's permissions, and a pod the admin creates is a
     # pods CREATE for admission (a policy on pods applies), not a pods/log one.
     log_reader = {"apiGroups": [""], "resources": ["pods/log"], "verbs": ["get"]}
-    desk.patch_object(
-        ROLES,
-        "s1-status",
-        {"rules": [*desk.read_object(ROLES, "s1-status", namespace="desk")["rules"], log_reader]},
-        namespace="desk",
-    )
+    grant_runner(desk, log_reader)
     install(desk, labelled_pods_policy())
     desk.patch_object(
         PODS,
