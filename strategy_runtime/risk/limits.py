@@ -481,13 +481,16 @@ class LimitsTracker:
         return self._last_total.get(currency, 0.0)
 
     def pnl_room(self, currency: str) -> tuple[float, float]:
-        """The total PnL in ``currency`` above which a check could find a breach and below which no new peak.
+        """The total PnL in ``currency`` between which a check changes nothing: no breach, no new peak, no new
+        largest drawdown.
 
         From the figures now: ``maxDailyLoss`` breaks below the day's opening less the limit, ``maxDrawdown``
-        at the peak less the limit (or lower); anything above the peak is a new peak.
+        at the peak less the limit (or lower); anything above the peak is a new peak, anything further below
+        it than the largest drawdown seen is a new largest drawdown (``max_drawdown_seen``, shown in the
+        status: it must not depend on which prices were checked).
         """
         peak = self._peak.get(currency, 0.0)
-        low = -math.inf
+        low = peak - self._max_drawdown.get(currency, 0.0)
         daily, drawdown = self._daily_for(currency), self._drawdown_for(currency)
         if daily is not None:
             low = max(low, self._day_start.get(currency, 0.0) - daily[0])

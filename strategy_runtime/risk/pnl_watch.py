@@ -4,8 +4,9 @@ While a position is open the guard checks ``maxDailyLoss`` and ``maxDrawdown`` o
 update (``limits.LimitsTracker.check_pnl``): reprice the instrument, total the PnL per currency,
 update the peak, the day's PnL and the drawdown. Between fills an instrument's PnL is a line in
 its price (linear contracts: position × multiplier per unit of price), so after a full check the
-watch knows the price band inside which total PnL stays below its peak and clear of both limits
-(``LimitsTracker.pnl_room``, less a margin for the currency's rounding). A price inside the band,
+watch knows the price band inside which total PnL stays below its peak, clear of both limits and
+within the largest drawdown seen so far (``LimitsTracker.pnl_room``, less a margin for the currency's
+rounding): a price inside it changes no figure a check would keep. A price inside the band,
 on the same UTC day, is only remembered; the full check runs on a price outside it (a possible new
 peak, a possible breach), on a new day, after a fill or a position event (``forget``), and before
 anything reads the figures (``settle``: the guard's status, metrics and baseline). Settling

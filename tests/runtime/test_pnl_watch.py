@@ -5,7 +5,8 @@ band where total PnL can neither reach a new peak nor come near a limit, and bri
 to date before anything reads them. Here two trackers replay the same random price paths (fills,
 UTC midnights, gaps, jumps) under five limit settings, one checking every price in full and one
 taking the shortcut: every breach comes on the same bar with the same sentence, and the figures
-(the day's PnL, the drawdown, the baseline a live runtime saves) agree to the cent wherever read.
+(the day's PnL, the drawdown, the largest drawdown seen, the baseline a live runtime saves) agree to
+the cent wherever read.
 """
 
 from __future__ import annotations
@@ -132,7 +133,10 @@ class Replay:
 
     def observe(self, at: int) -> None:
         self.breach(at, self.watch.settle())
-        self.seen.append(("figures", at, self.limits.daily_pnl, self.limits.drawdown, self.limits.take_baseline()))
+        limits = self.limits
+        self.seen.append(
+            ("figures", at, limits.daily_pnl, limits.drawdown, limits.max_drawdown_seen, limits.take_baseline())
+        )
 
 
 @pytest.mark.parametrize("limits", SETTINGS, ids=[",".join(f"{k}={v}" for k, v in s.items()) for s in SETTINGS])
