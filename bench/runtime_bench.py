@@ -113,40 +113,52 @@ def latency_worker(args: argparse.Namespace) -> None:
 def throughput_worker(args: argparse.Namespace) -> None:
     # Imported before the loop starts, as the CLI does: importing NautilusTrader's kernel makes
     # uvloop the event loop policy, and a loop already running would stay a plain asyncio one.
+    from livestrat.api.runtime_config import LedgerKind, LedgerTarget
     from strategy_runtime.node import build_node
     from strategy_runtime.runtime import RuntimeOptions, StrategyRuntime
 
     config = example_over(args.catalog, args.workdir)
+    if args.ledger == "postgresql":
+        # The ledger every live strategy runs: asyncpg on the event loop, the server a process of its own.
+        # A strategy name of its own per run: the database is shared by the repeats.
+        config = config.model_copy(
+            update={
+                "ledger": LedgerTarget(kind=LedgerKind.POSTGRESQL),
+                "strategy": config.strategy.model_copy(update={"name": f"throughput-{os.getpid()}"}),
+            }
+        )
 
-    async def bare() -> tuple[int, float]:
+    async def bare() -> tuple[int, float, float]:
         node = build_node(config)
         await node.start()
-        started = time.monotonic()
+        started, cpu = time.monotonic(), time.thread_time()
         await node.replay.finished.wait()
-        seconds = time.monotonic() - started
+        seconds, cpu = time.monotonic() - started, time.thread_time() - cpu
         events = node.replay.progress.events
         await node.stop()
         node.dispose()
-        return events, seconds
+        return events, seconds, cpu
 
-    async def full() -> tuple[int, float]:
+    async def full() -> tuple[int, float, float]:
         runtime = StrategyRuntime(
             config, RuntimeOptions(serve_http=False, push_status=False, fence_wait_seconds=0, environ=dict(os.environ))
         )
         task = asyncio.get_running_loop().create_task(runtime.run())
         while runtime.ready_at is None:
             await asyncio.sleep(0.0005)
-        started = time.monotonic()
+        started, cpu = time.monotonic(), time.thread_time()
         assert runtime.node is not None and runtime.node.replay is not None
         await runtime.node.replay.finished.wait()
-        seconds = time.monotonic() - started
+        seconds, cpu = time.monotonic() - started, time.thread_time() - cpu
         events = runtime.node.replay.progress.events
         runtime.request_stop("benchmark over")
         await task
-        return events, seconds
+        return events, seconds, cpu
 
-    events, seconds = asyncio.run(full() if args.runtime else bare())
-    print(json.dumps({"events": events, "seconds": seconds}))
+    # The event loop's thread's CPU time over the replay (``thread_time`` in the loop's own thread): what the
+    # node and the runtime's handlers cost it, less moved by other work on the machine than the wall clock.
+    events, seconds, cpu = asyncio.run(full() if args.runtime else bare())
+    print(json.dumps({"events": events, "seconds": seconds, "cpu": cpu}))
 
 
 # ---------------------------------------------------------------------------------------- parent
@@ -245,34 +257,49 @@ def runs(rates: list[float]) -> str:
     return ", ".join(f"{r:,.0f}" for r in rates)
 
 
-def throughput(args: argparse.Namespace) -> list[str]:
+def throughput(args: argparse.Namespace, dsn: str | None) -> list[str]:
     from livestrat.api.spec import SampleData
     from strategy_runtime.paper.catalog import write_sample_catalog
 
+    ledgers = args.throughput_ledgers.split(",")
     catalog = tempfile.mkdtemp(prefix="runtime-bench-catalog-")
     write_sample_catalog(catalog, ["BTCUSDT.BINANCE"], SampleData(bars=args.throughput_bars))
-    rates: dict[str, list[float]] = {"bare": [], "runtime": []}
+    rates: dict[str, list[float]] = {"bare": [], **{ledger: [] for ledger in ledgers}}
+    cpus: dict[str, list[float]] = {kind: [] for kind in rates}
+    env = {**os.environ, "LIVESTRAT_LEDGER_DSN": dsn} if dsn else None
     try:
         for _ in range(args.repeat):
-            for kind in ("bare", "runtime"):
+            for kind in rates:
                 workdir = tempfile.mkdtemp(prefix="runtime-bench-")
                 try:
-                    flag = ["--runtime"] if kind == "runtime" else []
-                    row = run_worker("--throughput-worker", "--workdir", workdir, "--catalog", catalog, *flag)
+                    flag = [] if kind == "bare" else ["--runtime", "--ledger", kind]
+                    row = run_worker("--throughput-worker", "--workdir", workdir, "--catalog", catalog, *flag, env=env)
                 finally:
                     shutil.rmtree(workdir, ignore_errors=True)
                 rates[kind].append(row["events"] / row["seconds"])
+                cpus[kind].append(row["cpu"])
     finally:
         shutil.rmtree(catalog, ignore_errors=True)
-    bare, full = statistics.median(rates["bare"]), statistics.median(rates["runtime"])
-    paired = sorted(r / b for r, b in zip(rates["runtime"], rates["bare"], strict=True))
-    return [
+    bare, bare_cpu = statistics.median(rates["bare"]), statistics.median(cpus["bare"])
+    lines = [
         f"replay throughput, EMACross over {args.throughput_bars} bars, median of {args.repeat} (interleaved):",
-        f"  bare node                         {bare:8,.0f} events/s  (runs: {runs(rates['bare'])})",
-        f"  runtime (reporter, guard, ledger) {full:8,.0f} events/s  (runs: {runs(rates['runtime'])})",
-        f"  ratio runtime / bare: {full / bare:.2f} (medians); {statistics.median(paired):.2f} median of each "
-        f"repeat's ratio (range {paired[0]:.2f} to {paired[-1]:.2f})",
+        f"  bare node                               {bare:8,.0f} events/s  (runs: {runs(rates['bare'])})"
+        f"; event loop CPU {bare_cpu:.3f} s",
     ]
+    for ledger in ledgers:
+        full, cpu = statistics.median(rates[ledger]), statistics.median(cpus[ledger])
+        paired = sorted(r / b for r, b in zip(rates[ledger], rates["bare"], strict=True))
+        paired_cpu = sorted(b / c for c, b in zip(cpus[ledger], cpus["bare"], strict=True))
+        lines += [
+            f"  runtime (reporter, guard, {ledger:10} ledger) {full:8,.0f} events/s  (runs: {runs(rates[ledger])})"
+            f"; event loop CPU {cpu:.3f} s",
+            f"    ratio runtime / bare: {full / bare:.2f} (medians); {statistics.median(paired):.2f} median of each "
+            f"repeat's ratio (range {paired[0]:.2f} to {paired[-1]:.2f})",
+            f"    in the event loop's CPU, bare / runtime: {bare_cpu / cpu:.2f} (medians); "
+            f"{statistics.median(paired_cpu):.2f} median of each repeat's (range {paired_cpu[0]:.2f} to "
+            f"{paired_cpu[-1]:.2f})",
+        ]
+    return lines
 
 
 def main(args: argparse.Namespace) -> None:
@@ -282,19 +309,27 @@ def main(args: argparse.Namespace) -> None:
     unknown = parts - {"latency", "startup", "throughput"}
     if unknown:
         raise SystemExit(f"--only takes latency, startup and throughput; not {', '.join(sorted(unknown))}")
+    unknown = set(args.throughput_ledgers.split(",")) - {"sqlite", "postgresql"}
+    if unknown:
+        raise SystemExit(f"--throughput-ledgers takes sqlite and postgresql; not {', '.join(sorted(unknown))}")
     lines = machine_header("livestrat runtime benchmark")
-    if parts & {"latency", "startup"}:
+    needs_server = parts & {"latency", "startup"} or (
+        "throughput" in parts and "postgresql" in args.throughput_ledgers.split(",")
+    )
+    server = process = tmp = None
+    if needs_server:
         server, process, tmp = start_postgres(durable=True)
-        try:
-            lines.append(f"PostgreSQL: local server, fsync on ({server.dsn.rsplit('@', 1)[-1]})")
-            if "latency" in parts:
-                lines += fill_latency(args, server.dsn)
-            if "startup" in parts:
-                lines += startup(args, server.dsn)
-        finally:
+        lines.append(f"PostgreSQL: local server, fsync on ({server.dsn.rsplit('@', 1)[-1]})")
+    try:
+        if "latency" in parts:
+            lines += fill_latency(args, server.dsn)
+        if "startup" in parts:
+            lines += startup(args, server.dsn)
+        if "throughput" in parts:
+            lines += throughput(args, server.dsn if server else None)
+    finally:
+        if process is not None:
             stop_postgres(process, tmp)
-    if "throughput" in parts:
-        lines += throughput(args)
     print("\n".join(lines))
 
 
@@ -305,6 +340,9 @@ if __name__ == "__main__":
     parser.add_argument("--startups", type=int, default=5)
     parser.add_argument("--throughput-bars", type=int, default=20000)
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument(
+        "--throughput-ledgers", default="sqlite", help="the runtime's ledgers to measure: sqlite, postgresql or both"
+    )
     parser.add_argument("--only", default="latency,startup,throughput", help="comma-separated parts to run")
     parser.add_argument("--latency-worker", action="store_true")
     parser.add_argument("--throughput-worker", action="store_true")
