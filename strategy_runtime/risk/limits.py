@@ -4,8 +4,8 @@
 
 - **realized PnL** from its own books (``pnl.PnlBook``: NautilusTrader's arithmetic with each
   instrument's multiplier and inverse terms), fed every fill (``on_fill``), each trade once;
-- **unrealized PnL** as the guard reads it from the portfolio (``mark``: per instrument, in the
-  currency the portfolio reports);
+- **unrealized PnL** as the guard marks its books' open positions (``mark``: per instrument, in
+  the book's PnL currency);
 - **the day**: the UTC day of the market's time (``advance``: the replayed data's time in paper,
   the venue's, about now, live); when it rolls over, the day opens with the last total PnL seen;
 - **the peak**: the highest total PnL (realized + unrealized) reached, per currency;
@@ -42,7 +42,6 @@ The clock is injected (``now``, for the time of a breach); the market's time com
 from __future__ import annotations
 
 import logging
-import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -63,7 +62,7 @@ NANOS_PER_DAY = 86_400_000_000_000
 EPOCH = date(1970, 1, 1)
 _EPOCH_UTC = datetime(1970, 1, 1, tzinfo=UTC)
 
-# One instrument's unrealized PnL: the currency the portfolio reports it in, and the amount.
+# One instrument's unrealized PnL: the currency of its book's PnL, and the amount.
 Mark = tuple[str, float]
 
 
