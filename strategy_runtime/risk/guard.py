@@ -283,14 +283,18 @@ class RiskGuard(Actor):
             self._check_pnl()
 
     def _on_price(self, data: Any) -> None:
-        if isinstance(data, Bar):
-            instrument_id, price = data.bar_type.instrument_id, data.close
-        elif isinstance(data, QuoteTick):
+        if isinstance(data, QuoteTick):
             instrument_id = data.instrument_id
             long = self.portfolio.is_net_long(instrument_id)
             price = data.bid_price if long else data.ask_price  # where a close would trade, as the portfolio
         else:
-            instrument_id, price = data.instrument_id, data.price
+            # A trade or a bar need not move where a close would trade: not while there is a quote (the bid, the
+            # ask), nor a bar while there is a trade, nor a longer bar than the shortest the cache holds.
+            instrument_id = data.bar_type.instrument_id if isinstance(data, Bar) else data.instrument_id
+            book = self.limits.books.get(instrument_id.value)
+            price = self._close_price(instrument_id, book is None or book.position > 0)
+            if price is None:
+                price = data.close if isinstance(data, Bar) else data.price
         value, ts_ns = price.as_double(), data.ts_event
         watch = self._watch
         if watch.quiet(instrument_id, price, value, ts_ns):  # most prices: a position is open, PnL in its band
@@ -332,15 +336,18 @@ class RiskGuard(Actor):
         if book is None or book.position == 0:
             return None
         if price is None:
-            prices = self._prices
-            if prices is None:
-                return None
-            iid = InstrumentId.from_str(instrument_id)
-            price = prices.price(iid, PriceType.BID if book.position > 0 else PriceType.ASK)
-            price = price or prices.price(iid, PriceType.LAST)
+            price = self._close_price(InstrumentId.from_str(instrument_id), book.position > 0)
             if price is None:
                 return None
         return book.currency or "", float(book.unrealized(Fraction(price.as_decimal())))
+
+    def _close_price(self, instrument_id: InstrumentId, long: bool) -> Price | None:
+        """Where closing a position would trade now, as the portfolio prices it (``book_view.mark_price``)."""
+        prices = self._prices
+        if prices is None:
+            return None
+        price = prices.price(instrument_id, PriceType.BID if long else PriceType.ASK)
+        return price or prices.price(instrument_id, PriceType.LAST)
 
     def _reprice(self, instrument_id: InstrumentId, price: Price | None) -> Line | None:
         """One instrument's unrealized PnL at a new price, from its book; its line in the price.

@@ -63,3 +63,40 @@ async def test_after_every_position_event_the_guards_total_pnl_is_the_books(tmp_
             f"position event #{i}: the risk figures are made of total PnL {guard_total:.2f} USDT, "
             f"the book of the ledger's fills says {book:.2f} USDT"
         )
+
+
+@pytest.mark.parametrize(
+    "data_types", [["bars", "quotes"], ["bars", "trades"], ["bars", "quotes", "trades"]], ids="+".join
+)
+async def test_after_every_price_the_guards_total_pnl_is_the_books(tmp_path, monkeypatch, data_types):
+    """A trade or a bar does not move where a close would trade while there is a quote (the bid for a long, the
+    ask for a short), nor a bar while there is a trade: the portfolio, and the book's unrealized PnL the status
+    shows, stay at that price, and so must the total the risk figures are made of."""
+    compared: list[tuple[str, float, Fraction]] = []
+    on_price = RiskGuard._on_price
+
+    def price_then_compare(guard: RiskGuard, data: Any) -> None:
+        on_price(guard, data)
+        guard._settle()  # what anything reading the figures does first
+        book = book_view.pnl(guard.limits.books, guard.cache).total.get("USDT")
+        if book is not None:
+            compared.append((type(data).__name__, guard.limits.total("USDT"), book))
+
+    monkeypatch.setattr(RiskGuard, "_on_price", price_then_compare)
+    manifest = paper_manifest(
+        name="figures",
+        strategy=FLIPPER,
+        bars=200,
+        seed=9,
+        replay={"speed": 0, "dataTypes": data_types},
+        risk=WATCHING,
+    )
+    config = runtime_config(manifest, tmp_path / "catalog")
+    await local_run(config, catalog=prepare_catalog(config))
+
+    assert len(compared) > 200
+    for i, (kind, guard_total, book) in enumerate(compared):
+        assert abs(guard_total - float(book)) < 0.005, (
+            f"price #{i} ({kind}): the risk figures are made of total PnL {guard_total:.4f} USDT, "
+            f"the book marked where a close would trade says {book:.4f} USDT"
+        )
