@@ -350,7 +350,8 @@ class LimitsTracker:
 
         Returns what the baselines need: the realized PnL per currency when today began, the
         instruments with a position open then, and the highest realized PnL per currency at a
-        moment when nothing of that currency was open (total PnL was then realized PnL alone).
+        moment when nothing of that currency was open (total PnL was then realized PnL alone: the
+        peak when no baseline was ever saved).
         """
         history, early, self._early_fills = self._history, self._early_fills, []
         if history is None:
@@ -424,7 +425,9 @@ class LimitsTracker:
                     if instrument_id in open_at_day_open:
                         start[code] = start.get(code, 0.0) + amount
                 self._day_start = start
-            peak = {c: float(v) for c, v in flat_peak.items()}
+            # The realized PnL of a flat moment is a peak the fills tell only when nothing was saved: a saved peak
+            # already counts every later one, and one from before an acknowledged halt must not come back.
+            peak = {c: float(v) for c, v in flat_peak.items()} if saved is None else {}
             for source in (saved.peak if saved is not None else {}, total):
                 for code, value in source.items():
                     peak[code] = max(peak.get(code, value), value)

@@ -175,6 +175,30 @@ def test_an_acknowledged_halt_starts_the_days_pnl_and_the_peak_again(acknowledge
         assert (limits.daily_pnl, limits.drawdown) == (usdt("-60.00"), usdt("80.00"))
 
 
+def test_a_restart_after_an_acknowledged_halt_keeps_the_peak_the_acknowledgement_started():
+    """The peak an acknowledgement starts again is the one every later start carries: a restart (a rollout, an
+    eviction) after it shows the drawdown the runtime that never restarted shows, and does not halt again on a
+    peak from before the halt that the fills alone would find (a gain realized while flat)."""
+    history = [
+        fill("BUY", "0.1", "40000", at(hours=9, minutes=1)),
+        fill("SELL", "0.1", "40200", at(hours=9, minutes=2)),  # +20 realized, flat: the peak then
+        fill("BUY", "0.1", "40000", at(hours=9, minutes=3)),
+        fill("SELL", "0.1", "39400", at(hours=9, minutes=5)),  # -60: total -40, 60 below the peak
+    ]
+    before = RiskBaseline(day=date(2024, 1, 1), day_open={"USDT": 0.0}, peak={"USDT": 20.0})
+    acknowledged = tracker(PnlHistory(history, before, reset=True), max_daily_loss=100, max_drawdown=50)
+    acknowledged.start(clock_ns=at(hours=10))
+    assert acknowledged.check_pnl() is None
+    assert acknowledged.drawdown == usdt("0.00")
+    saved = acknowledged.take_baseline()
+    assert saved == RiskBaseline(day=date(2024, 1, 1), day_open={"USDT": -40.0}, peak={"USDT": -40.0})
+
+    restarted = tracker(PnlHistory(history, saved), max_daily_loss=100, max_drawdown=50)
+    restarted.start(clock_ns=at(hours=11))
+    assert restarted.check_pnl() is None
+    assert (restarted.daily_pnl, restarted.drawdown) == (acknowledged.daily_pnl, acknowledged.drawdown)
+
+
 def test_a_baseline_is_offered_when_it_changed_and_again_when_saving_it_failed():
     limits = tracker(PnlHistory(fills=[]), max_drawdown=50)
     limits.start(clock_ns=at(hours=9))
