@@ -426,11 +426,11 @@ class LimitsTracker:
                         start[code] = start.get(code, 0.0) + amount
                 self._day_start = start
             # The realized PnL of a flat moment is a peak the fills tell only when nothing was saved: a saved peak
-            # already counts every later one, and one from before an acknowledged halt must not come back.
-            peak = {c: float(v) for c, v in flat_peak.items()} if saved is None else {}
-            for source in (saved.peak if saved is not None else {}, total):
-                for code, value in source.items():
-                    peak[code] = max(peak.get(code, value), value)
+            # already counts every later one, and one from before an acknowledged halt must not come back. A
+            # currency without a peak never rose above 0, where a runtime that saw every fill starts it.
+            peak = dict(saved.peak) if saved is not None else {c: float(v) for c, v in flat_peak.items()}
+            for code, value in total.items():
+                peak[code] = max(peak.get(code, 0.0), value)
             self._peak = peak
         self._baseline_dirty = True
         logger.info(

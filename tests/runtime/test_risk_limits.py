@@ -199,6 +199,33 @@ def test_a_restart_after_an_acknowledged_halt_keeps_the_peak_the_acknowledgement
     assert (restarted.daily_pnl, restarted.drawdown) == (acknowledged.daily_pnl, acknowledged.drawdown)
 
 
+@pytest.mark.parametrize("flat", [True, False], ids=["after-a-round-trip", "with-a-position-open"])
+def test_a_restart_shows_the_drawdown_of_a_strategy_that_never_rose_above_zero(flat):
+    """A runtime that saw every fill starts the peak at 0: a strategy that has only lost is that far below it. Its
+    saved baseline holds no peak (none was ever reached above 0), and a restart must not take the loss now as
+    the peak."""
+    fills = [fill("BUY", "0.1", "40000", at(hours=9, minutes=1))]
+    if flat:
+        fills.append(fill("SELL", "0.1", "39400", at(hours=9, minutes=5)))
+    first = tracker(PnlHistory(fills=[]), max_drawdown=500)
+    first.start(clock_ns=at(hours=9))
+    for each in fills:
+        first.on_fill(each)
+    first.advance(at(hours=9, minutes=5))
+    if not flat:
+        first.mark(BTC, ("USDT", -45.0))
+    assert first.check_pnl() is None
+    assert first.drawdown == usdt("60.00" if flat else "45.00")
+    saved = first.take_baseline()
+
+    restarted = tracker(PnlHistory(fills=fills, baseline=saved), max_drawdown=500)
+    if not flat:
+        restarted.mark(BTC, ("USDT", -45.0))
+    restarted.start(clock_ns=at(hours=10))
+    assert restarted.check_pnl() is None
+    assert restarted.drawdown == first.drawdown
+
+
 def test_a_baseline_is_offered_when_it_changed_and_again_when_saving_it_failed():
     limits = tracker(PnlHistory(fills=[]), max_drawdown=50)
     limits.start(clock_ns=at(hours=9))
