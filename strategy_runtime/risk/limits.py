@@ -103,8 +103,14 @@ def utc_date(day: int) -> date:
     return EPOCH + timedelta(days=day)
 
 
+_CENT = Decimal("0.01")
+
+
 def _cents(amounts: dict[str, float]) -> Amounts:
-    return {c: Decimal(f"{v:.2f}") for c, v in amounts.items()}
+    """In cents, rounded as the status rounds the book's exact figures (``portfolio_view.money_text``: half to
+    even) from the shortest decimal that reads back as the float (``repr``: -781.055, not the binary value just
+    beside it, which ``f"{v:.2f}"`` rounds to -781.05)."""
+    return {c: Decimal(repr(v)).quantize(_CENT) for c, v in amounts.items()}
 
 
 def utc_now() -> datetime:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+import random
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from fractions import Fraction
@@ -20,7 +21,8 @@ import pytest
 from livestrat.api.spec import LiveStrategySpec
 from strategy_runtime.ledger import FillRecord, RiskBaseline, supersede
 from strategy_runtime.ledger.records import inferred_trade_id
-from strategy_runtime.pnl import LINEAR, ContractTerms, PnlBook
+from strategy_runtime.pnl import LINEAR, ContractTerms, PnlBook, to_decimal
+from strategy_runtime.portfolio_view import money_text
 from strategy_runtime.risk.breach import Breach, from_denial, from_modify_rejection
 from strategy_runtime.risk.guard import GUARD_ID, RiskGuardConfig
 from strategy_runtime.risk.limits import LimitsTracker, PnlHistory
@@ -608,3 +610,19 @@ def test_the_largest_drawdown_seen_stays_when_pnl_recovers():
     limits.check_pnl()
     assert limits.drawdown == usdt("30.00")
     assert limits.max_drawdown_seen == usdt("300.00")
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_the_days_pnl_shown_is_the_books_total_rounded_as_the_status_rounds_it(seed):
+    """On the first day of a paper run the day's PnL is the total PnL: shown in cents, it is what the status's
+    ``trading.totalPnl`` shows (the book's exact figure rounded half to even), not the float's binary digits
+    rounded (-781.055 is -781.06, where the float nearest it reads -781.05)."""
+    rnd = random.Random(seed)
+    limits = paper(max_daily_loss=1e9)
+    for i in range(6):
+        price = f"{rnd.randint(9_000_000, 11_000_000) / 1000:.3f}"
+        limits.on_fill(fill("SELL" if i % 2 else "BUY", "1", price, at(minutes=i)))
+    limits.advance(at(minutes=6))
+    assert limits.check_pnl() is None
+    exact = sum((book.net_realized for book in limits.books.values()), Fraction(0))
+    assert money_text(limits.daily_pnl) == money_text({"USDT": to_decimal(exact)})
