@@ -356,12 +356,17 @@ class RiskGuard(Actor):
         ``PnlWatch`` bands the price with; None where the PnL is not linear in the price (inverse contracts).
         """
         key = instrument_id.value
-        mark = self._book_mark(key, self.limits.books.get(key), price) if price is not None else None
-        self.limits.mark(key, mark)
-        if mark is None:
-            return None
+        book = self.limits.books.get(key)
         multiplier = self._multiplier(instrument_id)
-        return None if multiplier is None else (mark[0], float(self.limits.books[key].position) * multiplier)
+        if multiplier is None or price is None or book is None or book.position == 0:
+            mark = self._book_mark(key, book, price) if price is not None else None
+            self.limits.mark(key, mark)
+            return None
+        # A line in the price: the book's arithmetic in floats (what the limits compare), not in fractions.
+        slope = float(book.position) * multiplier
+        code = book.currency or ""
+        self.limits.mark(key, (code, (price.as_double() - float(book.average)) * slope))
+        return code, slope
 
     def _multiplier(self, instrument_id: InstrumentId) -> float | None:
         """The instrument's multiplier when its PnL is a line in the price (not inverse); None otherwise."""
