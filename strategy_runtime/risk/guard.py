@@ -14,13 +14,14 @@ What it watches:
   order or a modification (``breach.from_denial``, ``breach.from_modify_rejection``).
 
 This module is the shell that connects them to the node: it subscribes to order and position
-events and to prices, reads the portfolio's unrealized PnL and net positions, and feeds them to
-the pure limits tracker (``limits.LimitsTracker``: PnL books, the UTC day, the peak, the breach
-messages), which decides. Prices go through ``pnl_watch.PnlWatch``, which checks in full only a
-price that could make a new peak or a breach, or opens a new day, and settles the figures before
-anything reads them. It is configured in NautilusTrader's way, with a frozen
-``RiskGuardConfig`` handed to its constructor; its collaborators (``on_breach``, the ledger's
-``PnlHistory``) are given beside it.
+events and to prices, marks the open positions of its books (the one book the status shows:
+``strategy_runtime.book_view``) at the prices the portfolio would use, reads the portfolio's net
+positions (``maxPosition``), and feeds them to the pure limits tracker (``limits.LimitsTracker``:
+PnL books, the UTC day, the peak, the breach messages), which decides. Prices go through
+``pnl_watch.PnlWatch``, which checks in full only a price that could make a new peak or a breach,
+or opens a new day, and settles the figures before anything reads them. It is configured in
+NautilusTrader's way, with a frozen ``RiskGuardConfig`` handed to its constructor; its
+collaborators (``on_breach``, the ledger's ``PnlHistory``) are given beside it.
 
 On a breach the guard shuts the gate at once (in the same message handler, before the
 strategy sees another event), records the breach, and calls ``on_breach``; the runtime
@@ -36,24 +37,25 @@ import logging
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from decimal import Decimal
+from fractions import Fraction
 from typing import Any
 
 from nautilus_trader.common.actor import Actor
 from nautilus_trader.common.component import Clock
 from nautilus_trader.common.config import ActorConfig
 from nautilus_trader.model.data import Bar, QuoteTick
-from nautilus_trader.model.enums import PositionSide, PriceType
+from nautilus_trader.model.enums import PriceType
 from nautilus_trader.model.events import OrderDenied, OrderModifyRejected
 from nautilus_trader.model.identifiers import ComponentId, InstrumentId
-from nautilus_trader.model.instruments import BettingInstrument, CurrencyPair
-from nautilus_trader.model.objects import Money, Price
+from nautilus_trader.model.instruments import CurrencyPair
+from nautilus_trader.model.objects import Price
 from nautilus_trader.model.orders import Order
 
 from livestrat.api.spec import LiveStrategySpec
 from livestrat.api.status import Position, RiskState, RiskStateName
 from strategy_runtime import book_view, portfolio_view
 from strategy_runtime.ledger.records import FillRecord, RiskBaseline
-from strategy_runtime.pnl import ContractTerms
+from strategy_runtime.pnl import ContractTerms, PnlBook
 from strategy_runtime.portfolio_view import Amounts
 from strategy_runtime.risk import breach as breaches
 from strategy_runtime.risk.breach import Breach
@@ -132,7 +134,6 @@ class RiskGuard(Actor):
         )
         self._watch = PnlWatch(self.limits, self._reprice)
         self._multipliers: dict[InstrumentId, float | None] = {}  # None: not a line in the price (inverse, …)
-        self._cost_currencies: dict[InstrumentId, Any] = {}  # the portfolio's currency of each instrument's PnL
         self._prices: LatestPrices | None = None  # the cache's prices as the portfolio reads them (from on_start)
         self.gate = OrderGate(
             max_notional=limit_value(config.max_notional_per_order), on_breach=self.trip, now=now, fence=fence
@@ -147,6 +148,8 @@ class RiskGuard(Actor):
         self.limit_state: str = RiskStateName.ACTIVE
         self.breach: Breach | None = None
         self._known: set[InstrumentId] = set(self._instrument_ids)  # grows with position events
+        # The one bar type seen of each instrument (False: more than one), for ``_own_close``.
+        self._bar_types_seen: dict[InstrumentId, Any] = {}
 
     # ------------------------------------------------------------------ lifecycle
     def attach(
@@ -282,14 +285,20 @@ class RiskGuard(Actor):
             self._check_pnl()
 
     def _on_price(self, data: Any) -> None:
-        if isinstance(data, Bar):
-            instrument_id, price = data.bar_type.instrument_id, data.close
-        elif isinstance(data, QuoteTick):
+        if isinstance(data, QuoteTick):
             instrument_id = data.instrument_id
             long = self.portfolio.is_net_long(instrument_id)
             price = data.bid_price if long else data.ask_price  # where a close would trade, as the portfolio
+        elif isinstance(data, Bar) and self._own_close(data):
+            instrument_id, price = data.bar_type.instrument_id, data.close  # most bars of a paper replay on bars
         else:
-            instrument_id, price = data.instrument_id, data.price
+            # A trade or a bar need not move where a close would trade: not while there is a quote (the bid, the
+            # ask), nor a bar while there is a trade, nor a longer bar than the shortest the cache holds.
+            instrument_id = data.bar_type.instrument_id if isinstance(data, Bar) else data.instrument_id
+            book = self.limits.books.get(instrument_id.value)
+            price = self._close_price(instrument_id, book is None or book.position > 0)
+            if price is None:
+                price = data.close if isinstance(data, Bar) else data.price
         value, ts_ns = price.as_double(), data.ts_event
         watch = self._watch
         if watch.quiet(instrument_id, price, value, ts_ns):  # most prices: a position is open, PnL in its band
@@ -315,97 +324,69 @@ class RiskGuard(Actor):
             self.trip(breach)
 
     def _refresh(self) -> None:
-        """Every instrument's unrealized PnL as the portfolio computes it (after a fill; realized is booked)."""
-        cache = self.cache
-        for instrument_id in self._known:
-            # Without an account for the venue the portfolio logs an error per call: ask only once it exists.
-            account = cache.account_for_venue(instrument_id.venue)
-            if account is None:
-                continue
-            count = cache.positions_open_count(instrument_id=instrument_id)
-            if not count:
-                self.limits.mark(instrument_id.value, None)
-                continue
-            mark = self._unrealized_as_portfolio(instrument_id, account, count)
-            if mark is None:  # one the portfolio works out itself
-                money = self.portfolio.unrealized_pnl(instrument_id)
-                mark = None if money is None else (money.currency.code, money.as_double())
-            self.limits.mark(instrument_id.value, mark)
+        """Every instrument's unrealized PnL from the one book (after a fill; realized is booked)."""
+        for instrument_id, book in self.limits.books.items():
+            self.limits.mark(instrument_id, self._book_mark(instrument_id, book, None))
 
-    def _unrealized_as_portfolio(self, instrument_id: InstrumentId, account: Any, open_count: int) -> Mark | None:
-        """``Portfolio.unrealized_pnl(instrument_id)`` worked out the portfolio's way, without its recomputation.
+    def _book_mark(self, instrument_id: str, book: PnlBook | None, price: Price | None) -> Mark | None:
+        """What closing the book's open position of ``instrument_id`` would realize (None: nothing open, no price).
 
-        NautilusTrader 1.231's ``Portfolio`` (portfolio.pyx: ``_aggregate_pnl_by_calculation``,
-        ``_calculate_unrealized_pnl``, ``_get_price``), with the node's default ``PortfolioConfig`` (no mark
-        prices): per account, the open positions of the instrument the cache lists for it, each priced at
-        the cache's BID if long, ASK if short, else its LAST (``Cache.price``, bars included:
-        ``LatestPrices``), the position's own ``unrealized_pnl`` at that price summed as floats, rounded to
-        the cost currency's precision, as ``Money``. Asking the portfolio costs about 20 µs on every
-        position event, mostly ``Cache.price`` sorting the cache's bar types. None where it would do more
-        than this (convert to an account's other base currency, price a betting instrument, fall back to
-        its own bar closes, add up several accounts): then the portfolio is asked.
-        tests/runtime/test_guard_unrealized.py holds the two equal after every position event of replays.
-        ``open_count``: the cache's count of the instrument's open positions (in every account).
+        The book's (``strategy_runtime.book_view``: what ``status.trading`` shows), not the node's positions': on a
+        HEDGING venue the node keeps a position per order, a long and a short side by side where the book, as the
+        ledger's fills add up, is flat and has realized the difference. ``price``: the price a close would trade at;
+        None: the one the portfolio would pick (``book_view.mark_price``: the bid for a long, the ask for a short,
+        else the last trade, else the last bar's close; ``LatestPrices``, the cache's answers, cheaper on bars).
         """
-        cache, prices = self.cache, self._prices
+        if book is None or book.position == 0:
+            return None
+        if price is None:
+            price = self._close_price(InstrumentId.from_str(instrument_id), book.position > 0)
+            if price is None:
+                return None
+        return book.currency or "", float(book.unrealized(Fraction(price.as_decimal())))
+
+    def _own_close(self, bar: Bar) -> bool:
+        """Whether ``bar``'s close is where a close would trade now, as ``_close_price`` would find it, without asking
+        the cache's bar types (about 5 µs a bar, on every bar): the instrument has no quote and no trade in the
+        cache, and the only bar type of it the guard has seen is the bar's (so the bar is the cache's latest of the
+        shortest; a BID, ASK or MID bar is the fallback of the other sides, as in ``_close_price``'s caller)."""
+        bar_type = bar.bar_type
+        instrument_id = bar_type.instrument_id
+        seen = self._bar_types_seen.get(instrument_id)
+        if seen is None:
+            seen = self._bar_types_seen[instrument_id] = bar_type
+        if seen != bar_type:
+            self._bar_types_seen[instrument_id] = False  # two bar types of one instrument: the cache decides
+            return False
+        cache = self.cache
+        return cache.quote_tick(instrument_id) is None and cache.trade_tick(instrument_id) is None
+
+    def _close_price(self, instrument_id: InstrumentId, long: bool) -> Price | None:
+        """Where closing a position would trade now, as the portfolio prices it (``book_view.mark_price``)."""
+        prices = self._prices
         if prices is None:
             return None
-        # An instrument's cost currency does not change: looked up once (this runs on every position event).
-        currency = self._cost_currencies.get(instrument_id)
-        if currency is None:
-            instrument = cache.instrument(instrument_id)
-            if instrument is None or isinstance(instrument, BettingInstrument):
-                return None
-            currency = self._cost_currencies[instrument_id] = instrument.get_cost_currency()
-        if account.base_currency is not None and account.base_currency != currency:
-            return None  # converted to the account's base currency
-        # The portfolio's own query, per account: the same positions in the same order (floats add in it).
-        positions = cache.positions_open(None, instrument_id, None, PositionSide.NO_POSITION_SIDE, account.id)
-        if len(positions) != open_count:
-            return None  # positions in another account too
-        total = 0.0
-        for position in positions:
-            side = position.side
-            if side == PositionSide.FLAT:
-                continue
-            price = prices.price(instrument_id, PriceType.BID if side == PositionSide.LONG else PriceType.ASK)
-            price = price or prices.price(instrument_id, PriceType.LAST)
-            if price is None:
-                return None  # the portfolio may still price from the bar closes it keeps
-            total += position.unrealized_pnl(price).as_double()
-        return currency.code, Money(round(total, currency.precision), currency).as_double()
+        price = prices.price(instrument_id, PriceType.BID if long else PriceType.ASK)
+        return price or prices.price(instrument_id, PriceType.LAST)
 
     def _reprice(self, instrument_id: InstrumentId, price: Price | None) -> Line | None:
-        """One instrument's unrealized PnL at a new price, from its open positions; its line in the price.
+        """One instrument's unrealized PnL at a new price, from its book; its line in the price.
 
-        The portfolio would recompute the same figure from scratch (about 20 µs, on every price
-        update); this is the position's own arithmetic at the price the portfolio would pick.
-        When the portfolio reports it in another currency (an account converting to its base
-        currency), its own computation is used instead. The line (the currency, and the PnL per
-        unit of price: net quantity × multiplier) is what ``PnlWatch`` bands the price with; None
-        where the PnL is not linear in the price or not in the positions' currency.
+        The line (the currency, and the PnL per unit of price: the book's net position × multiplier) is what
+        ``PnlWatch`` bands the price with; None where the PnL is not linear in the price (inverse contracts).
         """
         key = instrument_id.value
-        positions = self.cache.positions_open(instrument_id=instrument_id)
-        if not positions or price is None:
-            self.limits.mark(key, None)
-            return None
-        total, code, quantity = 0.0, None, 0.0
-        for position in positions:
-            money = position.unrealized_pnl(price)
-            total += money.as_double()
-            code = money.currency.code
-            quantity += position.signed_qty
-        known = self.limits.unrealized(key)
-        if known is not None and known[0] != code:
-            money = self.portfolio.unrealized_pnl(instrument_id)
-            if money is None:
-                return None
-            self.limits.mark(key, (money.currency.code, money.as_double()))
-            return None
-        self.limits.mark(key, (code or "", total))
+        book = self.limits.books.get(key)
         multiplier = self._multiplier(instrument_id)
-        return None if multiplier is None else (code or "", quantity * multiplier)
+        if multiplier is None or price is None or book is None or book.position == 0:
+            mark = self._book_mark(key, book, price) if price is not None else None
+            self.limits.mark(key, mark)
+            return None
+        # A line in the price: the book's arithmetic in floats (what the limits compare), not in fractions.
+        slope = float(book.position) * multiplier
+        code = book.currency or ""
+        self.limits.mark(key, (code, (price.as_double() - float(book.average)) * slope))
+        return code, slope
 
     def _multiplier(self, instrument_id: InstrumentId) -> float | None:
         """The instrument's multiplier when its PnL is a line in the price (not inverse); None otherwise."""

@@ -4,8 +4,8 @@
 
 - **realized PnL** from its own books (``pnl.PnlBook``: NautilusTrader's arithmetic with each
   instrument's multiplier and inverse terms), fed every fill (``on_fill``), each trade once;
-- **unrealized PnL** as the guard reads it from the portfolio (``mark``: per instrument, in the
-  currency the portfolio reports);
+- **unrealized PnL** as the guard marks its books' open positions (``mark``: per instrument, in
+  the book's PnL currency);
 - **the day**: the UTC day of the market's time (``advance``: the replayed data's time in paper,
   the venue's, about now, live); when it rolls over, the day opens with the last total PnL seen;
 - **the peak**: the highest total PnL (realized + unrealized) reached, per currency;
@@ -42,7 +42,6 @@ The clock is injected (``now``, for the time of a breach); the market's time com
 from __future__ import annotations
 
 import logging
-import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -63,7 +62,7 @@ NANOS_PER_DAY = 86_400_000_000_000
 EPOCH = date(1970, 1, 1)
 _EPOCH_UTC = datetime(1970, 1, 1, tzinfo=UTC)
 
-# One instrument's unrealized PnL: the currency the portfolio reports it in, and the amount.
+# One instrument's unrealized PnL: the currency of its book's PnL, and the amount.
 Mark = tuple[str, float]
 
 
@@ -104,8 +103,14 @@ def utc_date(day: int) -> date:
     return EPOCH + timedelta(days=day)
 
 
+_CENT = Decimal("0.01")
+
+
 def _cents(amounts: dict[str, float]) -> Amounts:
-    return {c: Decimal(f"{v:.2f}") for c, v in amounts.items()}
+    """In cents, rounded as the status rounds the book's exact figures (``portfolio_view.money_text``: half to
+    even) from the shortest decimal that reads back as the float (``repr``: -781.055, not the binary value just
+    beside it, which ``f"{v:.2f}"`` rounds to -781.05)."""
+    return {c: Decimal(repr(v)).quantize(_CENT) for c, v in amounts.items()}
 
 
 def utc_now() -> datetime:
@@ -351,7 +356,8 @@ class LimitsTracker:
 
         Returns what the baselines need: the realized PnL per currency when today began, the
         instruments with a position open then, and the highest realized PnL per currency at a
-        moment when nothing of that currency was open (total PnL was then realized PnL alone).
+        moment when nothing of that currency was open (total PnL was then realized PnL alone: the
+        peak when no baseline was ever saved).
         """
         history, early, self._early_fills = self._history, self._early_fills, []
         if history is None:
@@ -425,10 +431,12 @@ class LimitsTracker:
                     if instrument_id in open_at_day_open:
                         start[code] = start.get(code, 0.0) + amount
                 self._day_start = start
-            peak = {c: float(v) for c, v in flat_peak.items()}
-            for source in (saved.peak if saved is not None else {}, total):
-                for code, value in source.items():
-                    peak[code] = max(peak.get(code, value), value)
+            # The realized PnL of a flat moment is a peak the fills tell only when nothing was saved: a saved peak
+            # already counts every later one, and one from before an acknowledged halt must not come back. A
+            # currency without a peak never rose above 0, where a runtime that saw every fill starts it.
+            peak = dict(saved.peak) if saved is not None else {c: float(v) for c, v in flat_peak.items()}
+            for code, value in total.items():
+                peak[code] = max(peak.get(code, 0.0), value)
             self._peak = peak
         self._baseline_dirty = True
         logger.info(

@@ -20,8 +20,7 @@ the full check of any other price of an instrument with a position open.
 
 ``reprice(instrument_id, price)`` is the guard's: it marks the instrument's unrealized PnL at
 ``price`` in the tracker and returns its line: the currency and the slope per unit of price, or
-None when it is not a line the watch may rely on (inverse contracts, a PnL converted to another
-currency).
+None when it is not a line the watch may rely on (inverse contracts).
 """
 
 from __future__ import annotations

@@ -1,11 +1,13 @@
-"""After a fill, the guard reads unrealized PnL as the portfolio computes it, without asking the portfolio.
+"""After a fill, the guard's unrealized PnL is what the portfolio computes, wherever the node nets as the book does.
 
 Asking ``Portfolio.unrealized_pnl`` after every position event cost the guard about 20 µs each (the
-portfolio recomputes it, pricing through ``Cache.price``); the guard now works it out the portfolio's
-way (``RiskGuard._unrealized_as_portfolio``: the same positions, the same price for each, the same
-rounding) and asks the portfolio only where it would do more. Here whole paper runs of the runtime
-(reporter, guard, ledger) over random price paths compare, after every position event the guard
-handles, the figure it marked with the portfolio's own answer at that moment: equal to the last bit.
+portfolio recomputes it, pricing through ``Cache.price``); the guard now marks its books' open
+positions at the price the portfolio would pick (``RiskGuard._book_mark``, through ``LatestPrices``).
+Where the node's positions are the book's (netting, or hedging positions that never face each other)
+the two agree; where they are not, the book is what counts (``test_guard_figures_book.py``). Here
+whole paper runs of the runtime (reporter, guard, ledger) over random price paths compare, after
+every position event the guard handles, the figure it marked with the portfolio's own answer at that
+moment: equal to the last bit.
 """
 
 from __future__ import annotations

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+import random
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from fractions import Fraction
@@ -20,7 +21,8 @@ import pytest
 from livestrat.api.spec import LiveStrategySpec
 from strategy_runtime.ledger import FillRecord, RiskBaseline, supersede
 from strategy_runtime.ledger.records import inferred_trade_id
-from strategy_runtime.pnl import LINEAR, ContractTerms, PnlBook
+from strategy_runtime.pnl import LINEAR, ContractTerms, PnlBook, to_decimal
+from strategy_runtime.portfolio_view import money_text
 from strategy_runtime.risk.breach import Breach, from_denial, from_modify_rejection
 from strategy_runtime.risk.guard import GUARD_ID, RiskGuardConfig
 from strategy_runtime.risk.limits import LimitsTracker, PnlHistory
@@ -173,6 +175,57 @@ def test_an_acknowledged_halt_starts_the_days_pnl_and_the_peak_again(acknowledge
             "maxDrawdown", "total PnL -60.00 USDT is 80.00 below its peak 20.00 (maxDrawdown 50)", BREACH_TIME
         )
         assert (limits.daily_pnl, limits.drawdown) == (usdt("-60.00"), usdt("80.00"))
+
+
+def test_a_restart_after_an_acknowledged_halt_keeps_the_peak_the_acknowledgement_started():
+    """The peak an acknowledgement starts again is the one every later start carries: a restart (a rollout, an
+    eviction) after it shows the drawdown the runtime that never restarted shows, and does not halt again on a
+    peak from before the halt that the fills alone would find (a gain realized while flat)."""
+    history = [
+        fill("BUY", "0.1", "40000", at(hours=9, minutes=1)),
+        fill("SELL", "0.1", "40200", at(hours=9, minutes=2)),  # +20 realized, flat: the peak then
+        fill("BUY", "0.1", "40000", at(hours=9, minutes=3)),
+        fill("SELL", "0.1", "39400", at(hours=9, minutes=5)),  # -60: total -40, 60 below the peak
+    ]
+    before = RiskBaseline(day=date(2024, 1, 1), day_open={"USDT": 0.0}, peak={"USDT": 20.0})
+    acknowledged = tracker(PnlHistory(history, before, reset=True), max_daily_loss=100, max_drawdown=50)
+    acknowledged.start(clock_ns=at(hours=10))
+    assert acknowledged.check_pnl() is None
+    assert acknowledged.drawdown == usdt("0.00")
+    saved = acknowledged.take_baseline()
+    assert saved == RiskBaseline(day=date(2024, 1, 1), day_open={"USDT": -40.0}, peak={"USDT": -40.0})
+
+    restarted = tracker(PnlHistory(history, saved), max_daily_loss=100, max_drawdown=50)
+    restarted.start(clock_ns=at(hours=11))
+    assert restarted.check_pnl() is None
+    assert (restarted.daily_pnl, restarted.drawdown) == (acknowledged.daily_pnl, acknowledged.drawdown)
+
+
+@pytest.mark.parametrize("flat", [True, False], ids=["after-a-round-trip", "with-a-position-open"])
+def test_a_restart_shows_the_drawdown_of_a_strategy_that_never_rose_above_zero(flat):
+    """A runtime that saw every fill starts the peak at 0: a strategy that has only lost is that far below it. Its
+    saved baseline holds no peak (none was ever reached above 0), and a restart must not take the loss now as
+    the peak."""
+    fills = [fill("BUY", "0.1", "40000", at(hours=9, minutes=1))]
+    if flat:
+        fills.append(fill("SELL", "0.1", "39400", at(hours=9, minutes=5)))
+    first = tracker(PnlHistory(fills=[]), max_drawdown=500)
+    first.start(clock_ns=at(hours=9))
+    for each in fills:
+        first.on_fill(each)
+    first.advance(at(hours=9, minutes=5))
+    if not flat:
+        first.mark(BTC, ("USDT", -45.0))
+    assert first.check_pnl() is None
+    assert first.drawdown == usdt("60.00" if flat else "45.00")
+    saved = first.take_baseline()
+
+    restarted = tracker(PnlHistory(fills=fills, baseline=saved), max_drawdown=500)
+    if not flat:
+        restarted.mark(BTC, ("USDT", -45.0))
+    restarted.start(clock_ns=at(hours=10))
+    assert restarted.check_pnl() is None
+    assert restarted.drawdown == first.drawdown
 
 
 def test_a_baseline_is_offered_when_it_changed_and_again_when_saving_it_failed():
@@ -557,3 +610,19 @@ def test_the_largest_drawdown_seen_stays_when_pnl_recovers():
     limits.check_pnl()
     assert limits.drawdown == usdt("30.00")
     assert limits.max_drawdown_seen == usdt("300.00")
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_the_days_pnl_shown_is_the_books_total_rounded_as_the_status_rounds_it(seed):
+    """On the first day of a paper run the day's PnL is the total PnL: shown in cents, it is what the status's
+    ``trading.totalPnl`` shows (the book's exact figure rounded half to even), not the float's binary digits
+    rounded (-781.055 is -781.06, where the float nearest it reads -781.05)."""
+    rnd = random.Random(seed)
+    limits = paper(max_daily_loss=1e9)
+    for i in range(6):
+        price = f"{rnd.randint(9_000_000, 11_000_000) / 1000:.3f}"
+        limits.on_fill(fill("SELL" if i % 2 else "BUY", "1", price, at(minutes=i)))
+    limits.advance(at(minutes=6))
+    assert limits.check_pnl() is None
+    exact = sum((book.net_realized for book in limits.books.values()), Fraction(0))
+    assert money_text(limits.daily_pnl) == money_text({"USDT": to_decimal(exact)})
