@@ -211,7 +211,7 @@ async def test_restarting_the_operator_mid_flow_duplicates_nothing_and_loses_no_
             await wait_for(lambda: desk.phase(NAME) == "Halting" and desk.pods(NAME))
             # kopf posts Events in the background and drops those still queued when it stops (docs/operator.md,
             # "Events"): this story restarts the operator on purpose, so it lets the Halting Event out first.
-            await wait_for(lambda: len(transitions(desk, NAME)) >= transitions_queued(operator))
+            await wait_for(lambda: transitions(desk, NAME)[-1:] == ["Halting"])
         assert desk.pods(NAME), "the operator was to restart while the pod was still halting"
 
         since = len(emulator)
@@ -220,6 +220,7 @@ async def test_restarting_the_operator_mid_flow_duplicates_nothing_and_loses_no_
             assert desk.phase(NAME) == "Halting" and desk.pods(NAME)
             kubelet.release_stops()
             await wait_for(lambda: desk.phase(NAME) == "Halted", timeout=30)
+            await wait_for(lambda: transitions(desk, NAME)[-1:] == ["Halted"])  # out before this operator stops
         assert children_posted(since) == []
 
         await desk.scale(NAME, 1)  # while no operator runs
@@ -227,6 +228,7 @@ async def test_restarting_the_operator_mid_flow_duplicates_nothing_and_loses_no_
         async with running_operator(emulator, fast_settings()) as operator:
             await wait_for(lambda: desk.phase(NAME) == "Running", timeout=30)
             await operator.processed(emulator, NAME)
+            await wait_for(lambda: transitions(desk, NAME)[-1:] == ["Running"])
         assert children_posted(since) == []
         assert asked_at_most_one_pod(emulator, NAME)
     assert {kind: desk.child(kind, NAME)["metadata"]["uid"] for kind in before} == before
@@ -514,7 +516,8 @@ async def test_halt_in_place_keeps_the_pod_but_reports_the_risk_halt_and_holds_a
         desk.push_runtime_status("in-place", risk={"state": "Active"})
         await wait_for(lambda: desk.statefulset("in-place")["spec"]["replicas"] == 0, timeout=30)
         await wait_for(lambda: desk.pods("in-place") == [] and desk.phase("in-place") == "RiskHalted", timeout=30)
-        assert "no longer reports the halt" in desk.condition("in-place", "RiskHalted")["message"]
+        # The pod is stopped first; the condition's sentence follows in the status the operator writes next.
+        await wait_for(lambda: "no longer reports the halt" in desk.condition("in-place", "RiskHalted")["message"])
 
         # Acknowledged: it resumes, with the acknowledgement in its configuration.
         await desk.annotate("in-place", "livestrat.io/risk-acknowledged", at)
