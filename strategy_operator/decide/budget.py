@@ -182,11 +182,14 @@ def _status(
     else:
         message = f"within limits; the most used: {most.limit} at {most.percent}%" if most else "within limits"
         breached = Verdict.false(BudgetConditionType.BREACHED, "WithinLimits", message)
-    if silent:
+    stale = [m.name for m in figures.members if m.reporting and m.stale]
+    if silent or stale:
+        told = [f"not reporting, counted as nothing: {', '.join(silent)}"] if silent else []
+        told += [f"reports out of date, their last figures counted: {', '.join(stale)}"] if stale else []
         listening = Verdict.false(
             BudgetConditionType.MEMBERS_REPORTING,
-            "MembersNotReporting",
-            f"not reporting, counted as nothing: {', '.join(silent)} (see status.members[].note)",
+            "MembersNotReporting" if silent else "MembersStale",
+            f"{'; '.join(told)} (see status.members[].note)",
         )
     else:
         listening = Verdict.true(BudgetConditionType.MEMBERS_REPORTING, "AllReporting", "")

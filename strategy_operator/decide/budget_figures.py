@@ -76,6 +76,7 @@ class MemberReport:
     phase: str | None = None
     trading: TradingState | None = None
     risk: RiskState | None = None
+    stale: bool = False  # its ``Stale`` condition: the runtime's last report is out of date
 
 
 @dataclass(frozen=True)
@@ -90,6 +91,7 @@ class MemberNumbers:
     open_orders: int = 0
     total_pnl: Amounts = field(default_factory=dict)
     problems: tuple[str, ...] = ()
+    stale: bool = False  # counted with the figures it reported last, which are out of date
 
     @property
     def gross(self) -> Amounts:
@@ -110,6 +112,9 @@ def member_numbers(report: MemberReport) -> MemberNumbers:
     if report.trading is None:
         return MemberNumbers(report.name, reporting=False, problems=("its runtime has not reported yet",))
     problems: list[str] = []
+    if report.stale:
+        # Counted all the same: its positions and its loss do not go away because its reports stopped.
+        problems.append("its runtime's report is out of date (Stale): its last figures are counted")
     positions: dict[tuple[str, str], Decimal] = {}
     for position in report.trading.positions:
         notional = parse_money(position.notional)
@@ -138,6 +143,7 @@ def member_numbers(report: MemberReport) -> MemberNumbers:
         open_orders=report.trading.open_orders,
         total_pnl=read("status.trading.totalPnl", report.trading.total_pnl),
         problems=tuple(problems),
+        stale=report.stale,
     )
 
 

@@ -16,7 +16,7 @@ from pydantic import ValidationError
 from livestrat.api.budget_spec import RiskBudgetSpec
 from livestrat.api.budget_status import RiskBudgetStatus
 from livestrat.api.contract import BUDGET_HALT_PREFIX, RISK_ACK_ANNOTATION
-from livestrat.api.status import RiskState, TradingState
+from livestrat.api.status import ConditionType, RiskState, TradingState
 from strategy_operator.decide.budget import BudgetObservation
 from strategy_operator.decide.budget_figures import MemberReport
 
@@ -51,8 +51,17 @@ def member_entry(body: Mapping[str, Any]) -> dict[str, Any]:
         "trading": {k: trading[k] for k in _TRADING_FIELDS if k in trading} if isinstance(trading, Mapping) else None,
         "risk": {k: risk[k] for k in _RISK_FIELDS if k in risk} if isinstance(risk, Mapping) else None,
         "halts": budget_halts(body),
+        "stale": _stale(status),
         "resourceVersion": resource_version(meta),
     }
+
+
+def _stale(status: Mapping[str, Any]) -> bool:
+    """The operator's own ``Stale`` condition on the member: its runtime's last report is out of date."""
+    found = status.get("conditions")
+    return isinstance(found, list) and any(
+        isinstance(c, Mapping) and c.get("type") == ConditionType.STALE and c.get("status") == "True" for c in found
+    )
 
 
 def member_report(name: str, entry: Mapping[str, Any] | None) -> MemberReport:
@@ -64,7 +73,14 @@ def member_report(name: str, entry: Mapping[str, Any] | None) -> MemberReport:
     except ValidationError:
         trading, risk = None, None  # a report that does not read counts as none (the member's own status says so)
     phase = entry.get("phase")
-    return MemberReport(name, exists=True, phase=phase if isinstance(phase, str) else None, trading=trading, risk=risk)
+    return MemberReport(
+        name,
+        exists=True,
+        phase=phase if isinstance(phase, str) else None,
+        trading=trading,
+        risk=risk,
+        stale=entry.get("stale") is True,
+    )
 
 
 def read_budget(

@@ -183,6 +183,25 @@ def test_a_member_that_does_not_report_counts_as_nothing_and_says_so():
     assert [e.reason for e in decision.events] == ["MembersNotReporting"]
 
 
+def test_a_stale_member_counts_with_its_last_figures_and_the_budget_says_they_are_out_of_date():
+    """A member whose runtime stopped reporting (its LiveStrategy ``Stale``) still holds what it reported last: its
+    exposure and loss stay in the sums (dropping them would hide them), and the budget says the figures are old."""
+    stale = dataclasses.replace(
+        member("b", [("BTCUSDT.BINANCE", Decimal("700.00"), "USDT")], daily="-80.00 USDT"), stale=True
+    )
+    fleet = [member("a", [("BTCUSDT.BINANCE", Decimal("400.00"), "USDT")], daily="-30.00 USDT"), stale]
+    decision = decide_budget(observe(spec(["a", "b"], maxGrossExposure=1000.0, maxDailyLoss=500.0), fleet))
+    status = decision.status
+    assert status.state == "Breached"  # 1100 of 1000: the stale member's 700 counts
+    rows = {m.name: m for m in status.members}
+    assert rows["b"].reporting is True and "out of date" in rows["b"].note
+    assert amount(rows["b"].daily_pnl or "") == Decimal("-80.00")
+    assert status.member_count == "2/2"
+    reporting = next(c for c in status.conditions if c.type == "MembersReporting")
+    assert reporting.status == "False" and reporting.reason == "MembersStale" and "b" in reporting.message
+    assert "MembersStale" in [e.reason for e in decision.events]
+
+
 # ------------------------------------------------------------------------------------------------ policies
 
 # Two members long BTC, one short: gross 9000 over a limit of 8000.

@@ -45,6 +45,18 @@ def test_a_member_entry_keeps_what_a_budget_reads_and_nothing_else():
     assert entry["halts"] == {"account": "2026-03-02T11:00:00.000000Z"}
     report = member_report("alpha", entry)
     assert report.exists and report.trading.positions[0].notional == "5000.00 USDT"
+    assert not report.stale
+
+
+def test_a_member_the_operator_marked_stale_is_read_as_stale():
+    body = reporting("alpha")
+    body["status"]["conditions"] = [
+        {"type": "Ready", "status": "True", "reason": "Running"},
+        {"type": "Stale", "status": "True", "reason": "HeartbeatTooOld", "message": "no heartbeat for 45 s"},
+    ]
+    assert member_report("alpha", member_entry(body)).stale
+    body["status"]["conditions"][1]["status"] = "False"
+    assert not member_report("alpha", member_entry(body)).stale
 
 
 @pytest.mark.parametrize(
