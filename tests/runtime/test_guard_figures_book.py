@@ -11,6 +11,7 @@ with the book's total at the same prices.
 
 from __future__ import annotations
 
+from decimal import Decimal
 from fractions import Fraction
 from typing import Any
 
@@ -42,7 +43,16 @@ async def test_after_every_position_event_the_guards_total_pnl_is_the_books(tmp_
             if book is not None:
                 compared.append((guard.limits.total("USDT"), book))
 
-    monkeypatch.setattr(RiskGuard, "_on_position_event", handle_then_compare)
+    exposures: list[tuple[str | None, Decimal]] = []
+
+    def handle_then_compare_exposure(guard: RiskGuard, event: Any) -> None:
+        handle_then_compare(guard, event)
+        if guard._started:
+            notionals = [p.notional for p in guard.book_positions()]
+            summed = sum((Decimal(n.split()[0]) for n in notionals if n), Decimal(0))
+            exposures.append((guard.risk_state().exposure, summed))
+
+    monkeypatch.setattr(RiskGuard, "_on_position_event", handle_then_compare_exposure)
     venue = {
         "adapter": "sandbox",
         "name": "BINANCE",
@@ -58,6 +68,13 @@ async def test_after_every_position_event_the_guards_total_pnl_is_the_books(tmp_
 
     assert len(compared) > 100
     assert any(abs(book) > 1 for _, book in compared), "PnL moved away from zero"
+    # status.risk.exposure is the gross of the positions the status shows (what a RiskBudget adds up)
+    assert any(summed for _, summed in exposures), "a position was open at some position event"
+    for i, (exposure, summed) in enumerate(exposures):
+        shown = Decimal(exposure.split()[0]) if exposure else Decimal(0)
+        assert shown == summed, (
+            f"position event #{i}: status.risk.exposure {exposure}, the positions' notionals {summed}"
+        )
     for i, (guard_total, book) in enumerate(compared):
         assert abs(guard_total - float(book)) < 0.005, (
             f"position event #{i}: the risk figures are made of total PnL {guard_total:.2f} USDT, "
