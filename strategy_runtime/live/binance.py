@@ -37,7 +37,8 @@ reconnect, and no order event reaches the node again; ``binance_user_stream`` su
 **Why it did not connect** is kept on the client (``connect_failure``): a venue refusing the keys
 (-2014, -2015, -1022) otherwise showed only as "execution clients not connected" after the start's
 timeouts, the venue's answer left in NautilusTrader's log. Its code and message are kept, never a
-request (the venue never echoes a secret).
+request (the venue never echoes a secret); a request that got no answer is named by its URL with the
+signature masked (NautilusTrader's HTTP error names the signed URL), here and in the halt's hooks below.
 
 **The halt's venue sweep** (``venue_sweep``): an order the venue placed although its answer was lost
 (a 5xx: "the execution status is unknown", rest-api.md) is marked rejected by NautilusTrader and
@@ -86,6 +87,22 @@ NO_SUCH_ORDER = -2013  # errors.md: "Order does not exist."
 # enums.md "Order status": the statuses of an order the venue no longer holds open (it can no longer fill)
 CLOSED_STATUSES = frozenset({"FILLED", "CANCELED", "REJECTED", "EXPIRED", "EXPIRED_IN_MATCH"})
 _BANNED_UNTIL = re.compile(r"banned until (\d{10,})")
+# A signed request's signature (an HMAC or Ed25519 signature of its query under the API secret), as NautilusTrader's
+# HTTP errors show it in the URL they name ("error sending request for url (…&signature=…)").
+_SIGNATURE = re.compile(r"(signature=)[^&\s)]+", re.IGNORECASE)
+
+
+def _unsigned(text: str) -> str:
+    """``text`` with the signature of any signed request it names masked (the rest of the URL kept: where it went)."""
+    return _SIGNATURE.sub(r"\1***", text)
+
+
+class VenueUnreachable(Exception):
+    """A request to the venue that got no answer; its text names the request without its signature."""
+
+
+def _unreachable(exc: BaseException) -> VenueUnreachable:
+    return VenueUnreachable(_unsigned(f"{type(exc).__name__}: {exc}"))
 
 
 def _retry_after(headers: Mapping[str, Any] | None) -> float | None:
@@ -214,7 +231,13 @@ class BinanceExecClientFactory(BinanceLiveExecClientFactory):
         async def sweep(ours: Callable[[str], bool]) -> int:
             left = 0
             for symbol in sorted(symbols):
-                for order in await client._http_account.query_open_orders(symbol):
+                try:
+                    orders = await client._http_account.query_open_orders(symbol)
+                except BinanceError:
+                    raise
+                except Exception as exc:  # no answer: the error names the signed URL
+                    raise _unreachable(exc) from None
+                for order in orders:
                     if not ours(order.clientOrderId):
                         continue
                     logger.warning(
@@ -235,6 +258,8 @@ class BinanceExecClientFactory(BinanceLiveExecClientFactory):
                 if isinstance(exc.message, Mapping) and exc.message.get("code") == NO_SUCH_ORDER:
                     return VenueOrder(open=False, status="unknown to the venue (-2013 Order does not exist)")
                 raise
+            except Exception as exc:  # no answer: the error names the signed URL
+                raise _unreachable(exc) from None
             status = order.status.value if order.status is not None else "?"
             return VenueOrder(open=status not in CLOSED_STATUSES, status=status)
 
@@ -254,7 +279,7 @@ def _refusal(exc: BaseException) -> str:
         if code in _CREDENTIAL_CODES:
             text += ": check the API key and secret in the Secret named by spec.venue.credentialsSecret"
         return text
-    return f"{type(exc).__name__}: {str(exc)[:300]}"
+    return _unsigned(f"{type(exc).__name__}: {str(exc)[:300]}")
 
 
 def _refused_the_key(exc: BaseException) -> bool:

@@ -432,3 +432,49 @@ async def test_a_second_look_at_the_statuses_that_lacks_an_order_is_not_taken_ov
         assert status is not None
         assert [r.venue_order_id.value for r in status.order_reports.values()] == ["V-1"]
         assert venue.asked.count("statuses") == 2 and venue.asked.count("positions") == 1
+
+
+async def test_a_venue_that_cannot_be_reached_is_why_the_node_did_not_start_without_the_request_s_signature():
+    """NautilusTrader's HTTP error names the request's URL, and a signed request's query ends ``&signature=…``
+    (an HMAC of the request under the API secret): it must not reach the start's error (a log line, then the
+    pod's termination message, the LiveStrategy's conditions and Events)."""
+    import json
+    import re
+
+    from strategy_runtime.live.endpoints import ENV_VENUE_ENDPOINTS
+    from tests.support.runtime_process import free_port
+
+    closed = free_port()  # nothing listens: the signed request fails to connect, locally
+    nowhere = {"http": f"http://127.0.0.1:{closed}", "ws_stream": f"ws://127.0.0.1:{closed}"}
+    nowhere["ws_api"] = nowhere["ws_stream"]
+    node = await build_without_connecting(
+        live_config(live_manifest("binance", "spot", "BTCUSDT.BINANCE")),
+        {**FAKE_CREDENTIALS, ENV_VENUE_ENDPOINTS: json.dumps(nowhere)},
+    )
+    try:
+        client = exec_client(node)
+
+        async def loaded() -> None:
+            return None
+
+        client._instrument_provider.initialize = loaded
+        with pytest.raises(Exception) as failed:
+            await client._connect()  # its first signed request: the account (GET /api/v3/account?…&signature=…)
+        signature = re.search(r"signature=([0-9A-Za-z%+/=_-]{16,})", str(failed.value))
+        assert signature, f"the adapter's error no longer names a signed URL: {failed.value}"
+        why = node._why_not_running(75)
+        assert f"127.0.0.1:{closed}" in why  # where it could not connect is still said
+        assert signature.group(1) not in why, why
+        assert not any(value in why for value in FAKE_CREDENTIALS.values())
+        # the halt's questions to the venue (signed too) fail the same way, into its log and its report
+        from strategy_runtime.live.client_hooks import venue_order, venue_sweep
+
+        raised = []
+        for ask in (venue_order(client)("BTCUSDT", "O-1"), venue_sweep(client)(lambda _: True)):
+            with pytest.raises(Exception) as unanswered:
+                await ask
+            raised.append(str(unanswered.value))
+        assert all(f"127.0.0.1:{closed}" in text and "signature=***" in text for text in raised), raised
+        assert not any(re.search(r"signature=(?!\*\*\*)", text) for text in raised), raised
+    finally:
+        node.dispose()
