@@ -14,6 +14,11 @@ foreground deletion the garbage collector may stop the pod before the operator h
 record). Why not a file (a ConfigMap or downward-API volume): the kubelet refreshes those only
 after its sync delay (a minute or more), so at SIGTERM they may not show the halt yet.
 
+A LiveStrategy that no longer exists is a halt too: the API server answering that no object of that name is
+there (404 NotFound, naming it) has deleted it, and no pod will ever take the position back. With its finalizer the
+object outlives the pod (being deleted, above); without it (the finalizer taken off by hand while the operator was
+down, the usual way out of a stuck deletion) the object is gone before the garbage collector stops the pod.
+
 Anything else is not a halt: no record, a LiveStrategy of that name that is another object, or no
 answer in time (a partition, an API server down): flattening positions nobody asked to close is
 the worse error, and a halt without its flatten still cancels every order and is said so in the log.
@@ -42,6 +47,11 @@ from livestrat.api.status import HaltRecord
 HALT_RECORD_RETRY_SECONDS = 0.2
 
 ReadOwn = Callable[[], Awaitable[Mapping[str, Any]]]  # GET of the runtime's own LiveStrategy
+
+
+class LiveStrategyGone(Exception):
+    """What ``ReadOwn`` raises when the API server answers that the runtime's LiveStrategy does not exist (a 404
+    NotFound naming it): an answer, not a failed read."""
 
 
 @dataclass(frozen=True)
@@ -86,7 +96,8 @@ async def ask_the_operator(
     """The cause of a SIGTERM, from the LiveStrategy as the API server has it now; never raises.
 
     A read that fails is asked again after ``retry_seconds``, and an answer is waited for, until ``window`` seconds
-    have passed; then the stop is not a halt, with the last failure as the reason."""
+    have passed; then the stop is not a halt, with the last failure as the reason. An answer that the LiveStrategy
+    does not exist (:class:`LiveStrategyGone`) is a halt: it was deleted."""
     until = time.monotonic() + window
     attempts = 0
     while True:
@@ -95,6 +106,8 @@ async def ask_the_operator(
             body = await asyncio.wait_for(read_own(), max(0.0, until - time.monotonic()))
         except TimeoutError:
             failure = f"no answer within {window:g}s"
+        except LiveStrategyGone as gone:
+            return halt(f"the LiveStrategy no longer exists: it was deleted ({gone})")
         except Exception as exc:  # its text carries the HTTP status and message, never a token
             failure = str(exc)
         else:

@@ -48,6 +48,7 @@ from livestrat.api.runtime_config import StrategyIdentity
 from livestrat.api.status import RiskState, TradingState
 from livestrat.backoff import Backoff, jittered
 from livestrat.kube_config import client_configuration
+from strategy_runtime.stop_cause import LiveStrategyGone
 from strategy_runtime.timestamps import utc_text
 
 logger = logging.getLogger("livestrat.status")
@@ -145,7 +146,10 @@ class KubernetesStatusApi:
                 _request_timeout=REQUEST_TIMEOUT,
             )
         except ApiException as exc:
-            raise StatusPushError(f"the API server answered {exc.status} {exc.reason}: {_message(exc.body)}") from None
+            text = f"the API server answered {exc.status} {exc.reason}: {_message(exc.body)}"
+            if exc.status == 404 and _names_missing(exc.body, self._strategy.name):
+                raise LiveStrategyGone(text) from None  # deleted: an answer, not a failed read
+            raise StatusPushError(text) from None
         except Exception as exc:
             raise StatusPushError(f"{type(exc).__name__}: {exc}") from None
         return dict(body)
@@ -154,6 +158,17 @@ class KubernetesStatusApi:
         if self._client is not None:
             await self._client.close()
             self._client = self._api = None
+
+
+def _names_missing(body: Any, name: str) -> bool:
+    """Whether a 404's Status says that the LiveStrategy ``name`` does not exist (``reason: NotFound``, ``details``
+    naming it), not that the path, the namespace or the resource type is unknown (a missing CRD, a wrong server)."""
+    try:
+        status = json.loads(body)
+        details = status.get("details") or {}
+        return status.get("reason") == "NotFound" and details.get("name") == name and details.get("kind") == PLURAL
+    except Exception:
+        return False
 
 
 def _message(body: Any) -> str:

@@ -14,7 +14,7 @@ from livestrat.api.status import LiveStrategyStatus
 from livestrat.kube_emulator.emulator import ADMIN_HEADERS
 from livestrat.kube_emulator.kubelet import Kubelet
 from tests.support.desk import Desk, example, paper
-from tests.support.kube import wait_for
+from tests.support.kube import LIVESTRATEGIES, wait_for
 from tests.support.operator import fast_settings, operator_writes, running_operator
 from tests.support.runtime_process import ROOT
 from tests.support.scripted import read_events, scripted_strategy
@@ -143,3 +143,41 @@ async def test_an_evicted_pod_keeps_its_position_and_only_a_halt_flattens(emulat
         await wait_for(lambda: desk.phase(name) == "Halted", timeout=60)
         assert len(halt_closes()) == 1
         assert (desk.status(name).get("trading") or {}).get("positions") in (None, [])
+
+
+async def test_a_strategy_deleted_while_the_operator_is_down_and_its_finalizer_taken_off_flattens(
+    emulator, desk: Desk, kube_env, tmp_path
+):
+    # kubectl delete with the operator down hangs on the finalizer; the usual way out is to take the finalizer off.
+    # The LiveStrategy is then gone at once, and the garbage collector stops the pod: a deletion, so a halt (the
+    # runtime reads a 404 for its LiveStrategy), and haltPolicy: flatten closes the position no pod will take back.
+    events = tmp_path / "events.jsonl"
+    entry = {"bar": 2, "do": "market", "side": "BUY", "quantity": "0.02", "tag": "entry"}
+    name = "deleted-by-hand"
+    manifest = paper(name, strategy=scripted_strategy(str(events), steps=[entry]), haltPolicy="flatten")
+
+    def halt_closes() -> list[dict]:
+        rows = read_events(str(events)) if events.exists() else []
+        return [e for e in rows if e.get("event") == "OrderFilled" and "LIVESTRAT_HALT" in e["tags"]]
+
+    def holding() -> bool:
+        trading = desk.status(name).get("trading") or {}
+        return bool(trading.get("positions")) and trading.get("nodeState") == "Running"
+
+    pods = Kubelet(
+        emulator, workdir=tmp_path / "pods", kubeconfig=kube_env, runtime=True, environ={"PYTHONPATH": str(ROOT)}
+    )
+    async with pods as kubelet:
+        async with running_operator(emulator, fast_settings(stale_after_seconds=30)):
+            await desk.apply(manifest)
+            await wait_for(holding, timeout=90)
+        pod = kubelet.containers[("default", f"{name}-0")]
+        # the operator is down: the deletion waits on its finalizer, until someone takes the finalizer off
+        emulator.delete_object(LIVESTRATEGIES, name, namespace="default")
+        assert desk.get(name) is not None
+        emulator.patch_object(LIVESTRATEGIES, name, {"metadata": {"finalizers": None}}, namespace="default")
+        assert desk.get(name) is None
+        await wait_for(lambda: pod.history == ["exit 0"], timeout=60)
+        log = pod.log.read_text() if pod.log else ""
+        assert "the LiveStrategy no longer exists" in log, log
+        assert len(halt_closes()) == 1, log

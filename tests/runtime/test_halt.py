@@ -35,11 +35,12 @@ ENTRY = {"bar": 2, "do": "market", "side": "BUY", "quantity": "0.02", "tag": "en
 
 
 async def run_until_sigterm(
-    tmp_path, emulator, kubeconfig_path, steps, halt_policy, *, halt_record=None, partition=False
+    tmp_path, emulator, kubeconfig_path, steps, halt_policy, *, halt_record=None, partition=False, deleted=False
 ):
     """Run the scripted strategy until its orders rest, then SIGTERM; ``halt_record``: the operator's
     ``status.halt`` stored on the LiveStrategy before the signal (None: a stop that is no halt); ``partition``:
-    the runtime reaches the API server through a proxy that goes silent just before the signal."""
+    the runtime reaches the API server through a proxy that goes silent just before the signal; ``deleted``: the
+    LiveStrategy is deleted, and gone (no finalizer holds it), before the signal."""
     proxy = CuttableProxy(emulator.url.host, emulator.url.port)
     if partition:
         await proxy.start()
@@ -69,11 +70,15 @@ async def run_until_sigterm(
             )
         if partition:
             proxy.blackhole("both", new_connections=False)
+        if deleted:
+            emulator.delete_object(LIVESTRATEGIES, "scripted", namespace=config.strategy.namespace)
         runtime.signal()
         code, _ = await runtime.wait_exit(timeout=config.halt_budget_seconds + 10)
     finally:
         runtime.kill()
         await proxy.stop()
+    if deleted:
+        return config, runtime, before, code, read_events(str(events)), None
     stored = emulator.read_object(LIVESTRATEGIES, "scripted", namespace=config.strategy.namespace)
     return config, runtime, before, code, read_events(str(events)), stored["status"].get("trading")
 
@@ -160,6 +165,28 @@ async def test_a_stop_whose_halt_record_cannot_be_read_never_flattens(tmp_path, 
         fills = await ledger.fills(run_key(config.strategy.key, 1))  # the paper runtime's first (and only) run
     assert recompute_pnl(fills).instruments["BTCUSDT.BINANCE"].position != 0
     assert "could not be read" in runtime.output()
+
+
+async def test_a_strategy_deleted_and_gone_before_its_pod_stops_flattens_under_flatten(
+    tmp_path, emulator, kubeconfig_path
+):
+    # kubectl delete livestrategy, its finalizer taken off by hand (the operator was down): the object is gone
+    # before the garbage collector stops the pod. A deletion is a halt, and no pod will take the position back.
+    config, runtime, before, code, events, _ = await run_until_sigterm(
+        tmp_path, emulator, kubeconfig_path, [RESTING, ENTRY], "flatten", deleted=True
+    )
+
+    assert before["trading"]["positions"][0]["quantity"] == "0.020000"
+    assert OVERRAN not in runtime.output()  # within its budget, by the runtime's own watchdog (not a test clock)
+    final = final_status_of(events)
+    assert {final[e["submit"]] for e in events if e.get("tag") == "resting" and "submit" in e} == {"OrderCanceled"}
+    closes = [e for e in events if e.get("event") == "OrderFilled" and "LIVESTRAT_HALT" in e["tags"]]
+    assert len(closes) == 1, runtime.output()
+    async with SqliteLedger(config.ledger.sqlite_path, config.strategy.key) as ledger:
+        fills = await ledger.fills(run_key(config.strategy.key, 1))  # the paper runtime's first (and only) run
+    assert recompute_pnl(fills).instruments["BTCUSDT.BINANCE"].position == 0
+    assert "the LiveStrategy no longer exists" in runtime.output()
+    assert code == 0, runtime.output()
 
 
 async def test_sigterm_while_a_live_venue_is_still_connecting_exits_within_the_bound(tmp_path, pg_database):

@@ -8,6 +8,7 @@ not) and tests/operator/test_halt_record.py (the operator writes the record befo
 from __future__ import annotations
 
 import asyncio
+import json
 from typing import Any
 
 from strategy_runtime.stop_cause import ask_the_operator, cause_from
@@ -103,3 +104,42 @@ async def test_the_runtime_gives_the_halt_record_the_cancel_share_of_its_halt_bu
 
     assert halt_record_window(48.0) == 48.0 * STEP_DEADLINES["cancel"] == 12.0
     assert halt_record_window(10.0) > 2.0  # the smallest budget (a 15 s grace period) still waits longer than 2 s
+
+
+async def test_a_strategy_deleted_before_its_pod_heard_of_it_is_a_halt(emulator, kubeconfig_path):
+    # Deleting a LiveStrategy is a halt (architecture decision 11). Its finalizer keeps the object, being deleted,
+    # until the pod is gone; but once nothing holds it (the finalizer taken off by hand while the operator was down,
+    # the usual way out of a stuck deletion), the object is gone before the garbage collector stops the pod. The
+    # API server's 404 is then its answer, not a failed read: no pod will ever take the position back.
+    from livestrat.api.runtime_config import StrategyIdentity
+    from strategy_runtime.report.status_push import KubernetesStatusApi
+    from tests.support.kube import LIVESTRATEGIES
+
+    emulator.add_namespace("desk")
+    manifest = {"apiVersion": "livestrat.io/v1alpha1", "kind": "LiveStrategy", "metadata": {"name": "gone"}}
+    stored = emulator.create_object(LIVESTRATEGIES, {**manifest, "spec": {}}, namespace="desk")
+    uid = stored["metadata"]["uid"]
+    emulator.delete_object(LIVESTRATEGIES, "gone", namespace="desk")
+    api = KubernetesStatusApi(
+        StrategyIdentity(namespace="desk", name="gone", uid=uid), {"KUBECONFIG": str(kubeconfig_path)}
+    )
+    try:
+        cause = await ask_the_operator(api.read_own, uid, window=2)
+    finally:
+        await api.close()
+    assert cause.halt, cause.why
+    assert "no longer exists" in cause.why and "404" in cause.why
+
+
+def test_only_a_404_naming_the_strategy_says_it_is_gone():
+    # A 404 for the path or the resource type (a CRD not installed, a wrong server) says nothing of the strategy.
+    from strategy_runtime.report.status_push import _names_missing
+
+    def status(message: str, **details: str) -> str:
+        return json.dumps({"kind": "Status", "reason": "NotFound", "code": 404, "message": message, "details": details})
+
+    assert _names_missing(status('livestrategies.livestrat.io "s" not found', name="s", kind="livestrategies"), "s")
+    assert not _names_missing(status("the server could not find the requested resource"), "s")
+    assert not _names_missing(status('livestrategies.livestrat.io "t" not found', name="t", kind="livestrategies"), "s")
+    assert not _names_missing(status('namespaces "s" not found', name="s", kind="namespaces"), "s")
+    assert not _names_missing("404 page not found", "s")
