@@ -8,6 +8,8 @@ status over HTTP, as it does in a cluster.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from livestrat.api.status import LiveStrategyStatus
@@ -108,6 +110,18 @@ async def test_a_strategy_class_that_does_not_exist_is_reported_by_the_runtime_a
         await wait_for(lambda: "StrategyRejected" in desk.events("no-such-class"))
 
 
+def halt_closes(events: Path) -> list[dict]:
+    """The fills of the halt's closing orders, from the scripted strategy's event log."""
+    rows = read_events(str(events)) if events.exists() else []
+    return [e for e in rows if e.get("event") == "OrderFilled" and "LIVESTRAT_HALT" in e["tags"]]
+
+
+def holding(desk: Desk, name: str) -> bool:
+    """The strategy's runtime reports a position and a running node."""
+    trading = desk.status(name).get("trading") or {}
+    return bool(trading.get("positions")) and trading.get("nodeState") == "Running"
+
+
 async def test_an_evicted_pod_keeps_its_position_and_only_a_halt_flattens(emulator, desk: Desk, kube_env, tmp_path):
     # haltPolicy: flatten, and a position open. A pod deleted by anyone but the operator's halt (an eviction,
     # a drain, Spot preemption) cancels its orders and leaves the position; scaling to 0 closes it.
@@ -116,32 +130,24 @@ async def test_an_evicted_pod_keeps_its_position_and_only_a_halt_flattens(emulat
     manifest = paper("flatten-on-halt", strategy=scripted_strategy(str(events), steps=[entry]), haltPolicy="flatten")
     name = "flatten-on-halt"
 
-    def halt_closes() -> list[dict]:
-        rows = read_events(str(events)) if events.exists() else []
-        return [e for e in rows if e.get("event") == "OrderFilled" and "LIVESTRAT_HALT" in e["tags"]]
-
-    def holding() -> bool:
-        trading = desk.status(name).get("trading") or {}
-        return bool(trading.get("positions")) and trading.get("nodeState") == "Running"
-
     pods = Kubelet(
         emulator, workdir=tmp_path / "pods", kubeconfig=kube_env, runtime=True, environ={"PYTHONPATH": str(ROOT)}
     )
     async with pods as kubelet, running_operator(emulator, fast_settings(stale_after_seconds=30)):
         await desk.apply(manifest)
-        await wait_for(holding, timeout=90)
+        await wait_for(lambda: holding(desk, name), timeout=90)
         first = kubelet.containers[("default", f"{name}-0")]
 
         emulator.delete_object("v1/pods", f"{name}-0", namespace="default")  # evicted: not a halt
         await wait_for(lambda: first.history == ["exit 0"], timeout=60)
-        assert halt_closes() == [], first.log.read_text() if first.log else ""
+        assert halt_closes(events) == [], first.log.read_text() if first.log else ""
         assert "not a halt" in (first.log.read_text() if first.log else "")
         assert "halt" not in desk.status(name)  # the operator decided no halt: the StatefulSet starts a new pod
 
-        await wait_for(lambda: len(kubelet.started_pods) == 2 and holding(), timeout=90)
+        await wait_for(lambda: len(kubelet.started_pods) == 2 and holding(desk, name), timeout=90)
         await desk.scale(name, 0)  # a halt: the operator records it, then the runtime flattens
         await wait_for(lambda: desk.phase(name) == "Halted", timeout=60)
-        assert len(halt_closes()) == 1
+        assert len(halt_closes(events)) == 1
         assert (desk.status(name).get("trading") or {}).get("positions") in (None, [])
 
 
@@ -156,21 +162,13 @@ async def test_a_strategy_deleted_while_the_operator_is_down_and_its_finalizer_t
     name = "deleted-by-hand"
     manifest = paper(name, strategy=scripted_strategy(str(events), steps=[entry]), haltPolicy="flatten")
 
-    def halt_closes() -> list[dict]:
-        rows = read_events(str(events)) if events.exists() else []
-        return [e for e in rows if e.get("event") == "OrderFilled" and "LIVESTRAT_HALT" in e["tags"]]
-
-    def holding() -> bool:
-        trading = desk.status(name).get("trading") or {}
-        return bool(trading.get("positions")) and trading.get("nodeState") == "Running"
-
     pods = Kubelet(
         emulator, workdir=tmp_path / "pods", kubeconfig=kube_env, runtime=True, environ={"PYTHONPATH": str(ROOT)}
     )
     async with pods as kubelet:
         async with running_operator(emulator, fast_settings(stale_after_seconds=30)):
             await desk.apply(manifest)
-            await wait_for(holding, timeout=90)
+            await wait_for(lambda: holding(desk, name), timeout=90)
         pod = kubelet.containers[("default", f"{name}-0")]
         # the operator is down: the deletion waits on its finalizer, until someone takes the finalizer off
         emulator.delete_object(LIVESTRATEGIES, name, namespace="default")
@@ -180,4 +178,4 @@ async def test_a_strategy_deleted_while_the_operator_is_down_and_its_finalizer_t
         await wait_for(lambda: pod.history == ["exit 0"], timeout=60)
         log = pod.log.read_text() if pod.log else ""
         assert "the LiveStrategy no longer exists" in log, log
-        assert len(halt_closes()) == 1, log
+        assert len(halt_closes(events)) == 1, log
