@@ -221,3 +221,64 @@ async def test_sigterm_while_a_live_venue_is_still_connecting_exits_within_the_b
     assert OVERRAN not in runtime.output()  # within its budget, by the runtime's own watchdog (not a test clock)
     assert code == 0, runtime.output()
     assert "stopping before the node finished starting" in runtime.output()
+
+
+async def test_a_halt_under_flatten_before_a_live_node_has_reconciled_is_incomplete(
+    tmp_path, pg_database, emulator, kubeconfig_path
+):
+    # The operator records a halt (spec.replicas 0) while a replacement pod of a live strategy is still connecting:
+    # its node never reconciled, so it cannot know what the venue holds (the position the pod before it left, by
+    # design, for the next start). A flatten it could not even look at is not a clean halt: exit 5, said so.
+    manifest = yaml.safe_load((ROOT / "examples" / "live-binance-testnet.yaml").read_text())
+    spec = manifest["spec"]
+    spec["pod"] = {"terminationGracePeriodSeconds": 15}
+    assert spec["haltPolicy"] == "flatten"
+    config, path = strategy_config(tmp_path, spec, name="live-halted", ledger_kind="postgresql", report_status=True)
+    emulator.add_namespace(config.strategy.namespace)
+    emulator.create_object(
+        LIVESTRATEGIES,
+        {
+            "apiVersion": "livestrat.io/v1alpha1",
+            "kind": "LiveStrategy",
+            "metadata": {"name": "live-halted"},
+            "spec": spec,
+        },
+        namespace=config.strategy.namespace,
+    )
+    held: list[asyncio.StreamWriter] = []
+
+    async def black_hole(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        held.append(writer)
+
+    server = await asyncio.start_server(black_hole, "127.0.0.1", 0)
+    proxy = f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}"
+    env = {
+        ENV_API_KEY: "k" * 16,
+        ENV_API_SECRET: "s" * 16,
+        "HTTPS_PROXY": proxy,
+        "HTTP_PROXY": "",
+        "KUBECONFIG": str(kubeconfig_path),
+    }
+    runtime = RuntimeProcess.start(config, path, ledger_dsn=pg_database, env=env)
+    try:
+        await runtime.wait_until(lambda s: s["nodeState"] == "Starting" and "ledger" in s, what="a starting node")
+        await asyncio.sleep(1.0)  # the node is building and dialling the venue
+        emulator.patch_object(
+            LIVESTRATEGIES,
+            "live-halted",
+            {"status": {"halt": HALT_RECORD}},
+            namespace=config.strategy.namespace,
+            subresource="status",
+        )
+        runtime.signal()
+        code, _ = await runtime.wait_exit(timeout=config.halt_budget_seconds + 10)
+    finally:
+        runtime.kill()
+        for writer in held:
+            writer.close()
+        server.close()
+    assert held, "the client dialled the venue through the black hole"
+    assert "stopping before the node finished starting" in runtime.output()
+    assert OVERRAN not in runtime.output()
+    assert code == 5, runtime.output()  # ExitCode.HALT_INCOMPLETE
+    assert "never reconciled" in runtime.output()
