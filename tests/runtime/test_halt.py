@@ -34,6 +34,11 @@ RESTING = {"bar": 2, "do": "limit", "side": "BUY", "quantity": "0.01", "offset":
 ENTRY = {"bar": 2, "do": "market", "side": "BUY", "quantity": "0.02", "tag": "entry"}
 
 
+def record_halt(emulator, name: str, namespace: str, record: dict) -> None:
+    """The operator's ``status.halt`` on the LiveStrategy, as it writes it before it stops the pod."""
+    emulator.patch_object(LIVESTRATEGIES, name, {"status": {"halt": record}}, namespace=namespace, subresource="status")
+
+
 async def run_until_sigterm(
     tmp_path, emulator, kubeconfig_path, steps, halt_policy, *, halt_record=None, partition=False, deleted=False
 ):
@@ -61,13 +66,7 @@ async def run_until_sigterm(
             what="three resting orders",
         )
         if halt_record is not None:
-            emulator.patch_object(
-                LIVESTRATEGIES,
-                "scripted",
-                {"status": {"halt": halt_record}},
-                namespace=config.strategy.namespace,
-                subresource="status",
-            )
+            record_halt(emulator, "scripted", config.strategy.namespace, halt_record)
         if partition:
             proxy.blackhole("both", new_connections=False)
         if deleted:
@@ -189,15 +188,21 @@ async def test_a_strategy_deleted_and_gone_before_its_pod_stops_flattens_under_f
     assert code == 0, runtime.output()
 
 
-async def test_sigterm_while_a_live_venue_is_still_connecting_exits_within_the_bound(tmp_path, pg_database):
-    # A live Binance testnet node whose way to Binance never answers: a proxy that accepts the connection and
-    # says nothing (a black hole, as a firewall that drops packets), so the client is still connecting when
-    # SIGTERM comes. (A refused connection fails the connect at once, and the runtime stops by itself with the
-    # reason: tests/live.) The venue's network is what cannot exist here; nothing is mocked.
+async def sigterm_while_connecting(tmp_path, pg_database, name, *, env=None, before_start=None, before_signal=None):
+    """A live Binance testnet node whose way to Binance never answers: a proxy that accepts the connection and
+    says nothing (a black hole, as a firewall that drops packets), so the client is still connecting when
+    SIGTERM comes. (A refused connection fails the connect at once, and the runtime stops by itself with the
+    reason: tests/live.) The venue's network is what cannot exist here; nothing is mocked. ``before_start(config,
+    spec)`` and ``before_signal(config)`` run before the runtime starts and just before the signal; ``env`` is
+    added to the runtime's environment (``KUBECONFIG``: it reports its status and reads its halt record)."""
     manifest = yaml.safe_load((ROOT / "examples" / "live-binance-testnet.yaml").read_text())
     spec = manifest["spec"]
     spec["pod"] = {"terminationGracePeriodSeconds": 15}
-    config, path = strategy_config(tmp_path, spec, name="live-unreachable", ledger_kind="postgresql")
+    config, path = strategy_config(
+        tmp_path, spec, name=name, ledger_kind="postgresql", report_status=bool(env and "KUBECONFIG" in env)
+    )
+    if before_start is not None:
+        before_start(config, spec)
     held: list[asyncio.StreamWriter] = []
 
     async def black_hole(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -205,11 +210,13 @@ async def test_sigterm_while_a_live_venue_is_still_connecting_exits_within_the_b
 
     server = await asyncio.start_server(black_hole, "127.0.0.1", 0)
     proxy = f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}"
-    env = {ENV_API_KEY: "k" * 16, ENV_API_SECRET: "s" * 16, "HTTPS_PROXY": proxy, "HTTP_PROXY": ""}
-    runtime = RuntimeProcess.start(config, path, ledger_dsn=pg_database, env=env)
+    environ = {ENV_API_KEY: "k" * 16, ENV_API_SECRET: "s" * 16, "HTTPS_PROXY": proxy, "HTTP_PROXY": "", **(env or {})}
+    runtime = RuntimeProcess.start(config, path, ledger_dsn=pg_database, env=environ)
     try:
         await runtime.wait_until(lambda s: s["nodeState"] == "Starting" and "ledger" in s, what="a starting node")
         await asyncio.sleep(1.0)  # the node is building and dialling the venue
+        if before_signal is not None:
+            before_signal(config)
         runtime.signal()
         code, _ = await runtime.wait_exit(timeout=config.halt_budget_seconds + 10)
     finally:
@@ -219,8 +226,13 @@ async def test_sigterm_while_a_live_venue_is_still_connecting_exits_within_the_b
         server.close()
     assert held, "the client dialled the venue through the black hole"
     assert OVERRAN not in runtime.output()  # within its budget, by the runtime's own watchdog (not a test clock)
-    assert code == 0, runtime.output()
     assert "stopping before the node finished starting" in runtime.output()
+    return runtime, code
+
+
+async def test_sigterm_while_a_live_venue_is_still_connecting_exits_within_the_bound(tmp_path, pg_database):
+    runtime, code = await sigterm_while_connecting(tmp_path, pg_database, "live-unreachable")
+    assert code == 0, runtime.output()
 
 
 async def test_a_halt_under_flatten_before_a_live_node_has_reconciled_is_incomplete(
@@ -229,56 +241,22 @@ async def test_a_halt_under_flatten_before_a_live_node_has_reconciled_is_incompl
     # The operator records a halt (spec.replicas 0) while a replacement pod of a live strategy is still connecting:
     # its node never reconciled, so it cannot know what the venue holds (the position the pod before it left, by
     # design, for the next start). A flatten it could not even look at is not a clean halt: exit 5, said so.
-    manifest = yaml.safe_load((ROOT / "examples" / "live-binance-testnet.yaml").read_text())
-    spec = manifest["spec"]
-    spec["pod"] = {"terminationGracePeriodSeconds": 15}
-    assert spec["haltPolicy"] == "flatten"
-    config, path = strategy_config(tmp_path, spec, name="live-halted", ledger_kind="postgresql", report_status=True)
-    emulator.add_namespace(config.strategy.namespace)
-    emulator.create_object(
-        LIVESTRATEGIES,
-        {
-            "apiVersion": "livestrat.io/v1alpha1",
-            "kind": "LiveStrategy",
-            "metadata": {"name": "live-halted"},
-            "spec": spec,
-        },
-        namespace=config.strategy.namespace,
+    def create(config, spec):
+        assert spec["haltPolicy"] == "flatten"
+        emulator.add_namespace(config.strategy.namespace)
+        manifest = {"apiVersion": "livestrat.io/v1alpha1", "kind": "LiveStrategy", "metadata": {"name": "live-halted"}}
+        emulator.create_object(LIVESTRATEGIES, {**manifest, "spec": spec}, namespace=config.strategy.namespace)
+
+    def halt(config):
+        record_halt(emulator, "live-halted", config.strategy.namespace, HALT_RECORD)
+
+    runtime, code = await sigterm_while_connecting(
+        tmp_path,
+        pg_database,
+        "live-halted",
+        env={"KUBECONFIG": str(kubeconfig_path)},
+        before_start=create,
+        before_signal=halt,
     )
-    held: list[asyncio.StreamWriter] = []
-
-    async def black_hole(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        held.append(writer)
-
-    server = await asyncio.start_server(black_hole, "127.0.0.1", 0)
-    proxy = f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}"
-    env = {
-        ENV_API_KEY: "k" * 16,
-        ENV_API_SECRET: "s" * 16,
-        "HTTPS_PROXY": proxy,
-        "HTTP_PROXY": "",
-        "KUBECONFIG": str(kubeconfig_path),
-    }
-    runtime = RuntimeProcess.start(config, path, ledger_dsn=pg_database, env=env)
-    try:
-        await runtime.wait_until(lambda s: s["nodeState"] == "Starting" and "ledger" in s, what="a starting node")
-        await asyncio.sleep(1.0)  # the node is building and dialling the venue
-        emulator.patch_object(
-            LIVESTRATEGIES,
-            "live-halted",
-            {"status": {"halt": HALT_RECORD}},
-            namespace=config.strategy.namespace,
-            subresource="status",
-        )
-        runtime.signal()
-        code, _ = await runtime.wait_exit(timeout=config.halt_budget_seconds + 10)
-    finally:
-        runtime.kill()
-        for writer in held:
-            writer.close()
-        server.close()
-    assert held, "the client dialled the venue through the black hole"
-    assert "stopping before the node finished starting" in runtime.output()
-    assert OVERRAN not in runtime.output()
     assert code == 5, runtime.output()  # ExitCode.HALT_INCOMPLETE
     assert "never reconciled" in runtime.output()
