@@ -36,8 +36,6 @@ sys.path.insert(0, str(ROOT))
 
 from bench.machine import machine_header  # noqa: E402
 
-EVENTS_SIMULATED = ("Ir", "Bcm", "Bim", "I1mr", "D1mr", "D1mw", "ILmr", "DLmr", "DLmw")
-
 
 def counts(out_prefix: Path) -> tuple[dict[str, int], dict[str, int]]:
     """The event counts of the main thread and of all threads, from callgrind's per-thread files."""

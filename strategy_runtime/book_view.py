@@ -39,10 +39,19 @@ if TYPE_CHECKING:
     from nautilus_trader.model.instruments import Instrument
     from nautilus_trader.model.objects import Money, Price
 
+    from strategy_runtime.risk.prices import LatestPrices
+
+
+def close_price(prices: Cache | LatestPrices, instrument_id: InstrumentId, long: bool) -> Price | None:
+    """Where closing a position would trade now, as the portfolio prices it: the bid for a long, the ask for a short,
+    else the last trade, else the last bar's close (``prices``: the cache, or the guard's cheaper ``LatestPrices``)."""
+    return prices.price(instrument_id, PriceType.BID if long else PriceType.ASK) or prices.price(
+        instrument_id, PriceType.LAST
+    )
+
 
 def _mark(cache: Cache, instrument_id: str, position: Fraction) -> Price | None:
-    iid = InstrumentId.from_str(instrument_id)
-    return cache.price(iid, PriceType.BID if position > 0 else PriceType.ASK) or cache.price(iid, PriceType.LAST)
+    return close_price(cache, InstrumentId.from_str(instrument_id), position > 0)
 
 
 def mark_price(cache: Cache, instrument_id: str, position: Fraction) -> Fraction | None:

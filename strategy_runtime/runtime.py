@@ -696,7 +696,7 @@ class StrategyRuntime:
         if self._halt_incomplete():
             report = self.halt_report
             self.node_state = NodeState.HALT_INCOMPLETE
-            if self._flatten_unseen():
+            if self._flatten_unseen(report):
                 logger.critical(
                     "runtime: the halt is INCOMPLETE: the node never reconciled with the venue (the stop came while "
                     "it was starting), so the flatten could not see the positions the venue holds; check the venue "
@@ -757,16 +757,15 @@ class StrategyRuntime:
             report = self._halt_sequence.report if self._halt_sequence is not None else None
         if report is None or self.trading is None:
             return False
-        return bool(report.orders_left) or (report.must_flatten and report.flat is False) or self._flatten_unseen()
+        return (
+            bool(report.orders_left) or (report.must_flatten and report.flat is False) or self._flatten_unseen(report)
+        )
 
-    def _flatten_unseen(self) -> bool:
+    def _flatten_unseen(self, report: HaltReport) -> bool:
         """A halt under ``flatten`` of a live node that never finished starting: it never reconciled, so its cache
         holds none of the positions the venue does (a restart leaves them for the next start) and its flatten,
         finding nothing, proves nothing. A paper node's venue starts empty with it: nothing is unseen there."""
-        report = self.halt_report or (self._halt_sequence.report if self._halt_sequence is not None else None)
-        return (
-            report is not None and report.must_flatten and self.config.spec.mode == Mode.LIVE and self.ready_at is None
-        )
+        return report.must_flatten and self.config.spec.mode == Mode.LIVE and self.ready_at is None
 
     def _book_terms(self) -> dict[str, Any]:
         """``RunOutcome.terms`` and ``commission_values`` from the guard's books."""

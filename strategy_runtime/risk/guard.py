@@ -44,7 +44,6 @@ from nautilus_trader.common.actor import Actor
 from nautilus_trader.common.component import Clock
 from nautilus_trader.common.config import ActorConfig
 from nautilus_trader.model.data import Bar, QuoteTick
-from nautilus_trader.model.enums import PriceType
 from nautilus_trader.model.events import OrderDenied, OrderModifyRejected
 from nautilus_trader.model.identifiers import ComponentId, InstrumentId
 from nautilus_trader.model.instruments import CurrencyPair
@@ -362,12 +361,8 @@ class RiskGuard(Actor):
         return cache.quote_tick(instrument_id) is None and cache.trade_tick(instrument_id) is None
 
     def _close_price(self, instrument_id: InstrumentId, long: bool) -> Price | None:
-        """Where closing a position would trade now, as the portfolio prices it (``book_view.mark_price``)."""
-        prices = self._prices
-        if prices is None:
-            return None
-        price = prices.price(instrument_id, PriceType.BID if long else PriceType.ASK)
-        return price or prices.price(instrument_id, PriceType.LAST)
+        """Where closing a position would trade now, as the status marks it (``book_view.close_price``)."""
+        return book_view.close_price(self._prices, instrument_id, long) if self._prices is not None else None
 
     def _reprice(self, instrument_id: InstrumentId, price: Price | None) -> Line | None:
         """One instrument's unrealized PnL at a new price, from its book; its line in the price.
