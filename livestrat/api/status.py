@@ -242,6 +242,12 @@ class RiskState(StatusModel):
         "halted. False while the ledger cannot be written: the runtime keeps retrying and stays not ready.",
     )
     daily_pnl: str | None = Field(default=None, description="PnL since the UTC day began.")
+    daily_pnl_day: str | None = Field(
+        default=None,
+        json_schema_extra={"format": "date"},
+        description="The UTC day dailyPnl is of (YYYY-MM-DD), in market time: the venue's live, the replayed "
+        "data's in paper. A runtime at rest since midnight, or stopped, still shows an earlier day's.",
+    )
     drawdown: str | None = Field(default=None, description="Distance of total PnL below its peak.")
     max_drawdown: str | None = Field(
         default=None,

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 from livestrat.api.budget_spec import ON_BREACH_EFFECTS, BudgetOnBreach, RiskBudgetSpec
@@ -108,7 +108,7 @@ def decide_budget(obs: BudgetObservation) -> BudgetDecision:
     if obs.spec is None:
         return _unreadable(obs)
     spec = obs.spec
-    figures = aggregate(spec, obs.members)
+    figures = aggregate(spec, obs.members, obs.now.astimezone(UTC).date())
     existing = [r.name for r in obs.members if r.exists]
     pnl = {m.name: m.total_pnl.get(spec.currency, Decimal(0)) for m in figures.members}
     shares = weights(spec, pnl)

@@ -9,7 +9,9 @@ sum of the member rows shown beside it (docs/risk-budgets.md says how to add the
 - **Net** exposure: |Σ signed notional| over members (and instruments, for the total).
 - **Daily PnL** and **drawdown**: Σ of the members' ``status.risk.dailyPnl`` / ``drawdown``. The sum of
   drawdowns, each from its member's own peak, is at least the drawdown of the members' summed PnL: the
-  limit holds conservatively, and needs no history the status does not carry.
+  limit holds conservatively, and needs no history the status does not carry. A live member's daily PnL
+  counts on the UTC day it is of (``status.risk.dailyPnlDay``): one of an earlier day (a runtime halted,
+  stopped or quiet since midnight) is not today's loss, and counts as nothing (its row says so).
 - **Open orders**: Σ ``status.trading.openOrders``.
 
 Only figures in the budget's currency count against its limits; others are shown per currency.
@@ -19,6 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import date
 from decimal import Decimal, InvalidOperation
 
 from livestrat.api.budget_spec import RiskBudgetSpec
@@ -77,6 +80,7 @@ class MemberReport:
     trading: TradingState | None = None
     risk: RiskState | None = None
     stale: bool = False  # its ``Stale`` condition: the runtime's last report is out of date
+    mode: str | None = None  # its ``spec.mode``: a live member's UTC day is the operator's too
 
 
 @dataclass(frozen=True)
@@ -105,8 +109,10 @@ class MemberNumbers:
         return {i: n for (i, c), n in self.positions.items() if c == currency}
 
 
-def member_numbers(report: MemberReport) -> MemberNumbers:
-    """What one member's status says, exactly; what does not read is a problem, counted as nothing."""
+def member_numbers(report: MemberReport, today: date | None = None) -> MemberNumbers:
+    """What one member's status says, exactly; what does not read is a problem, counted as nothing.
+
+    ``today``: the operator's UTC day; a live member's daily PnL of an earlier day counts as nothing."""
     if not report.exists:
         return MemberNumbers(report.name, reporting=False, problems=("no such LiveStrategy in this namespace",))
     if report.trading is None:
@@ -134,17 +140,39 @@ def member_numbers(report: MemberReport) -> MemberNumbers:
             return {}
         return amounts
 
+    daily_pnl = read("status.risk.dailyPnl", risk.daily_pnl)
+    earlier = _earlier_day(report, risk, today)
+    if earlier is not None and daily_pnl:
+        problems.append(
+            f"status.risk.dailyPnl {money_list(daily_pnl)} is of {earlier}, not of today (UTC {today}): not counted"
+        )
+        daily_pnl = dict.fromkeys(daily_pnl, Decimal(0))  # today's so far: nothing this runtime has reported
     return MemberNumbers(
         name=report.name,
         reporting=True,
         positions=positions,
-        daily_pnl=read("status.risk.dailyPnl", risk.daily_pnl),
+        daily_pnl=daily_pnl,
         drawdown=read("status.risk.drawdown", risk.drawdown),
         open_orders=report.trading.open_orders,
         total_pnl=read("status.trading.totalPnl", report.trading.total_pnl),
         problems=tuple(problems),
         stale=report.stale,
     )
+
+
+def _earlier_day(report: MemberReport, risk: RiskState, today: date | None) -> date | None:
+    """The day of a live member's daily PnL when it is before ``today`` (None: today's, later, or not said).
+
+    A live member's day is the venue's, about the operator's: a day behind it is over. A paper member's is its
+    replay's (history), never the operator's: counted as it is. A runtime that does not say (older than the
+    field) counts as before."""
+    if today is None or report.mode != "live" or not risk.daily_pnl_day:
+        return None
+    try:
+        day = date.fromisoformat(risk.daily_pnl_day)
+    except ValueError:
+        return None
+    return day if day < today else None
 
 
 @dataclass(frozen=True)
@@ -198,9 +226,9 @@ def _net_usage(limit: str, signed: Mapping[str, Decimal], allowed: float) -> Usa
     return Usage(limit, abs(net), Decimal(str(allowed)), True, _largest({m: direction * v for m, v in signed.items()}))
 
 
-def aggregate(spec: RiskBudgetSpec, reports: Sequence[MemberReport]) -> Figures:
-    """Every member's figures, their totals, and the usage of each limit set."""
-    members = [member_numbers(r) for r in sorted(reports, key=lambda r: r.name)]
+def aggregate(spec: RiskBudgetSpec, reports: Sequence[MemberReport], today: date | None = None) -> Figures:
+    """Every member's figures, their totals, and the usage of each limit set; ``today``: the operator's UTC day."""
+    members = [member_numbers(r, today) for r in sorted(reports, key=lambda r: r.name)]
     ccy = spec.currency
     totals: dict[str, dict[str, Decimal]] = {}
     for member in members:

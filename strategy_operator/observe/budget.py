@@ -22,7 +22,7 @@ from strategy_operator.decide.budget_figures import MemberReport
 
 # What a budget reads of a member's status: anything else changing there is no reason to keep it in memory.
 _TRADING_FIELDS = ("positions", "openOrders", "totalPnl")
-_RISK_FIELDS = ("dailyPnl", "drawdown")
+_RISK_FIELDS = ("dailyPnl", "dailyPnlDay", "drawdown")
 
 
 def resource_version(meta: Mapping[str, Any]) -> int:
@@ -45,9 +45,11 @@ def member_entry(body: Mapping[str, Any]) -> dict[str, Any]:
     """The cache's entry for one LiveStrategy: what a budget reads of it."""
     meta = body.get("metadata") or {}
     status = body.get("status") if isinstance(body.get("status"), Mapping) else {}
+    spec = body.get("spec") if isinstance(body.get("spec"), Mapping) else {}
     trading, risk = status.get("trading"), status.get("risk")
     return {
         "phase": status.get("phase"),
+        "mode": spec.get("mode"),  # a live member's UTC day is the operator's (its daily PnL of an earlier one is over)
         "trading": {k: trading[k] for k in _TRADING_FIELDS if k in trading} if isinstance(trading, Mapping) else None,
         "risk": {k: risk[k] for k in _RISK_FIELDS if k in risk} if isinstance(risk, Mapping) else None,
         "halts": budget_halts(body),
@@ -72,7 +74,7 @@ def member_report(name: str, entry: Mapping[str, Any] | None) -> MemberReport:
         risk = RiskState.model_validate(entry["risk"]) if entry.get("risk") is not None else None
     except ValidationError:
         trading, risk = None, None  # a report that does not read counts as none (the member's own status says so)
-    phase = entry.get("phase")
+    phase, mode = entry.get("phase"), entry.get("mode")
     return MemberReport(
         name,
         exists=True,
@@ -80,6 +82,7 @@ def member_report(name: str, entry: Mapping[str, Any] | None) -> MemberReport:
         trading=trading,
         risk=risk,
         stale=entry.get("stale") is True,
+        mode=mode if isinstance(mode, str) else None,
     )
 
 

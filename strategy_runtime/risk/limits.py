@@ -469,10 +469,17 @@ class LimitsTracker:
             self._last_ts = ts_ns
         day = self._last_ts // NANOS_PER_DAY
         if day != self._day:
-            # The day opens with the total PnL last seen: nothing has moved it since.
+            # The day opens with the total PnL last seen: nothing has moved it since. Its PnL so far is nothing,
+            # shown so until the next check (a price while nothing is open checks nothing).
             self._day_start = dict(self._last_total)
+            self._daily = dict.fromkeys(self._daily, 0.0)
             self._day = day
             self._baseline_dirty = True
+
+    @property
+    def day(self) -> date | None:
+        """The UTC day ``daily_pnl`` is of (None before any market time)."""
+        return utc_date(self._day) if self._day is not None else None
 
     @property
     def day_end_ns(self) -> int:

@@ -9,11 +9,14 @@ The real operator against the Kubernetes emulator; the runtimes' side is their s
 from __future__ import annotations
 
 import asyncio
+import copy
+from datetime import timedelta
 from typing import Any
 
 from livestrat.api.crd import BUDGET_PRINTER_COLUMNS
 from livestrat.kube_emulator.kubelet import Kubelet
-from tests.support.desk import Desk, paper
+from tests.support.clock import ShiftedClock
+from tests.support.desk import Desk, example, paper
 from tests.support.kube import wait_for
 from tests.support.operator import fast_settings, operator_writes, running_operator
 
@@ -200,3 +203,52 @@ async def test_a_budget_writes_its_figures_at_most_about_once_a_second_and_the_l
         await wait_for(lambda: columns(desk, "account-a")["Exposure"] == f"{100 + reports}.00 USDT")
         writes = [r for r in operator_writes(emulator, since) if r.url.path.endswith("/riskbudgets/account-a/status")]
         assert 1 <= len(writes) < reports / 2
+
+
+async def test_a_daily_loss_breach_acknowledged_the_next_utc_day_lets_the_live_members_trade_again(
+    emulator, desk: Desk, kube_env, tmp_path
+):
+    """docs/risk-budgets.md: after a daily-loss breach, wait for the UTC day to turn, then acknowledge. The halted
+    members' pods are down, so their status keeps the loss of the day they halted on; the budget must not count it
+    the next day (each runtime names the day of its ``dailyPnl``), or the acknowledgement breaches again at once."""
+    namespace = "live-desk"
+    emulator.add_namespace(namespace)
+    for secret, keys in (("binance-testnet", ("api-key", "api-secret")), ("ledger-dsn", ("dsn",))):
+        emulator.create_object(
+            "v1/secrets", {"metadata": {"name": secret}, "data": dict.fromkeys(keys, "eA==")}, namespace=namespace
+        )
+    floor = desk.in_namespace(namespace)
+    clock = ShiftedClock()  # the operator's and the kubelet's
+    members = {"alpha": "BTCUSDT.BINANCE", "beta": "ETHUSDT.BINANCE"}
+    async with (
+        Kubelet(emulator, workdir=tmp_path / "pods", kubeconfig=kube_env, clock=clock),
+        running_operator(emulator, fast_settings(live_namespaces=[namespace]), clock=clock),
+    ):
+        for name, instrument in members.items():
+            strategy = copy.deepcopy(example("live-binance-testnet"))
+            strategy["metadata"]["name"] = name
+            strategy["spec"]["instruments"] = [instrument]
+            await floor.apply(strategy)
+        await wait_for(lambda: all(floor.phase(n) == "Running" for n in members), timeout=30)
+        manifest = {**budget("HaltAll", maxDailyLoss=120.0), "spec": {**budget()["spec"], "members": list(members)}}
+        manifest["spec"]["limits"] = {"maxDailyLoss": 120.0}
+        await floor.apply_budget(manifest)
+        today = clock.now().date().isoformat()
+        for name, loss in (("alpha", "-100.00 USDT"), ("beta", "-50.00 USDT")):
+            floor.push_runtime_status(
+                name, risk={"state": "Active", "dailyPnl": loss, "dailyPnlDay": today, "drawdown": "0.00 USDT"}
+            )
+        await wait_for(lambda: all(floor.phase(n) == "RiskHalted" for n in members), timeout=30)
+        at = floor.budget_status("account-a")["breach"]["breachedAt"]
+        assert floor.budget_status("account-a")["breach"]["limits"] == ["maxDailyLoss"]
+
+        clock.advance(timedelta(days=1).total_seconds())  # the next UTC day; the halted runtimes report nothing
+        await floor.annotate_budget("account-a", ACK, at)
+        await wait_for(lambda: all(floor.phase(n) == "Running" for n in members), timeout=30)
+        await wait_for(lambda: "BudgetAcknowledged" in dict(floor.budget_events("account-a")))
+        status = floor.budget_status("account-a")
+        assert status["state"] == "Active" and "breach" not in status
+        assert [r for r, _ in floor.budget_events("account-a")].count("BudgetBreached") == 1
+        rows = {m["name"]: m for m in status["members"]}
+        assert rows["alpha"]["dailyPnl"] == "0.00 USDT" and f"-100.00 USDT is of {today}" in rows["alpha"]["note"]
+        assert status["dailyPnl"] == "0.00 USDT"

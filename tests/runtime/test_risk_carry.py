@@ -92,6 +92,7 @@ async def test_a_daily_loss_spread_over_a_crash_and_a_restart_breaks_the_limit_u
     assert halted["trading"]["fills"] == 4  # the first run's two fills; this run's entry and the halt's close
     assert halted["trading"]["positions"] == []
     assert pd.Timestamp(risk["breachedAt"]).date().isoformat() == DAY  # the venue's day
+    assert risk["dailyPnlDay"] == DAY  # the day the loss is of, as a RiskBudget reads it
 
     # A human acknowledges the halt: the day's PnL and the peak start again from that moment
     # (otherwise the runtime would halt again at once), and the strategy trades.

@@ -86,6 +86,21 @@ def test_the_day_rolls_over_at_utc_midnight_and_opens_at_the_last_total_seen():
     )
 
 
+def test_the_day_s_pnl_says_its_day_and_a_new_day_opens_at_zero_before_any_check():
+    """``daily_pnl`` is of ``day``. A new day opened by an event that checks nothing (a price while nothing is open)
+    shows the new day's PnL, nothing yet, not the day before's under the new day's date."""
+    limits = paper(max_daily_loss=100)
+    assert limits.day is None  # no market time seen yet
+    limits.advance(at(hours=23))
+    limits.mark(BTC, ("USDT", -80.0))
+    assert limits.check_pnl() is None
+    assert (limits.day, limits.daily_pnl) == (date(2024, 1, 1), usdt("-80.00"))
+    limits.mark(BTC, None)  # the position closed: -80 realized (here: held as the last total)
+    limits.advance(at(day=1, hours=9))  # a price today, nothing open: no check
+    assert (limits.day, limits.daily_pnl) == (date(2024, 1, 2), usdt("0.00"))
+    assert limits.drawdown == usdt("80.00")  # the drawdown is not the day's: it stays
+
+
 def test_a_loss_just_before_midnight_counts_on_its_own_day():
     limits = paper(max_daily_loss=100)
     limits.advance(at(day=1) - 1)  # 23:59:59.999999999

@@ -25,8 +25,11 @@ NOW = datetime(2026, 3, 2, 12, 0, 0, tzinfo=UTC)
 INSTRUMENTS = ["BTCUSDT.BINANCE", "ETHUSDT.BINANCE", "SOLUSDT.BINANCE"]
 
 
-def member(name: str, positions=(), daily="0.00 USDT", drawdown="0.00 USDT", orders=0, total=None) -> MemberReport:
-    """A member whose runtime reports ``positions``: (instrument, signed notional, currency)."""
+def member(
+    name: str, positions=(), daily="0.00 USDT", drawdown="0.00 USDT", orders=0, total=None, day=None, mode="live"
+) -> MemberReport:
+    """A member whose runtime reports ``positions``: (instrument, signed notional, currency); ``day``: the UTC day its
+    ``dailyPnl`` is of (None: a runtime that does not say)."""
     trading = TradingState.model_validate(
         {
             "positions": [
@@ -42,8 +45,8 @@ def member(name: str, positions=(), daily="0.00 USDT", drawdown="0.00 USDT", ord
             "totalPnl": total or daily,
         }
     )
-    risk = RiskState.model_validate({"dailyPnl": daily, "drawdown": drawdown})
-    return MemberReport(name=name, phase="Running", trading=trading, risk=risk)
+    risk = RiskState.model_validate({"dailyPnl": daily, "dailyPnlDay": day, "drawdown": drawdown})
+    return MemberReport(name=name, phase="Running", trading=trading, risk=risk, mode=mode)
 
 
 def spec(members, on_breach="HaltAll", **limits) -> RiskBudgetSpec:
@@ -200,6 +203,63 @@ def test_a_stale_member_counts_with_its_last_figures_and_the_budget_says_they_ar
     reporting = next(c for c in status.conditions if c.type == "MembersReporting")
     assert reporting.status == "False" and reporting.reason == "MembersStale" and "b" in reporting.message
     assert "MembersStale" in [e.reason for e in decision.events]
+
+
+# ------------------------------------------------------------------------------------------------ the UTC day
+
+TODAY, YESTERDAY = NOW.date().isoformat(), (NOW - timedelta(days=1)).date().isoformat()
+
+
+def test_a_live_member_s_daily_pnl_of_an_earlier_utc_day_is_not_today_s_loss():
+    """A live member's ``dailyPnl`` is of the UTC day its runtime says (``dailyPnlDay``): a runtime halted yesterday,
+    or quiet since midnight, still shows yesterday's. That is not today's loss: the budget counts it as nothing
+    today, its row shows what it counted and says why."""
+    fleet = [
+        member("a", daily="-150.00 USDT", day=YESTERDAY),
+        member("b", daily="-40.00 USDT", day=TODAY),
+    ]
+    status = decide_budget(observe(spec(["a", "b"], maxDailyLoss=100.0), fleet)).status
+    assert status.state == "Active"
+    rows = {m.name: m for m in status.members}
+    assert amount(rows["a"].daily_pnl) == Decimal("0.00") and amount(rows["b"].daily_pnl) == Decimal("-40.00")
+    assert f"-150.00 USDT is of {YESTERDAY}" in rows["a"].note and rows["b"].note is None
+    assert amount(status.totals[0].daily_pnl) == Decimal("-40.00")  # the rows shown add up to the total
+    assert amount(status.daily_pnl) == Decimal("-40.00")
+    usage = next(u for u in status.usage if u.limit == "maxDailyLoss")
+    assert usage.used == "40.00 USDT"
+
+
+@pytest.mark.parametrize("day", [TODAY, (NOW + timedelta(days=1)).date().isoformat(), None])
+def test_a_live_member_s_daily_pnl_of_today_or_of_a_day_it_does_not_say_counts(day):
+    """Today's counts; so does a day ahead of the operator's clock (the venue's is the one that counts), and a
+    figure without its day (a runtime older than ``dailyPnlDay``), as before."""
+    fleet = [member("a", daily="-150.00 USDT", day=day)]
+    status = decide_budget(observe(spec(["a"], maxDailyLoss=100.0), fleet)).status
+    assert status.state == "Breached" and amount(status.members[0].daily_pnl) == Decimal("-150.00")
+
+
+def test_a_paper_member_s_daily_pnl_is_of_its_replay_s_day_and_counts():
+    """A paper strategy replays history: its day is the replayed data's, never the operator's; counted as it is."""
+    fleet = [member("a", daily="-150.00 USDT", day="2024-05-01", mode="paper")]
+    status = decide_budget(observe(spec(["a"], maxDailyLoss=100.0), fleet)).status
+    assert status.state == "Breached"
+
+
+def test_a_daily_loss_breach_acknowledged_the_next_day_releases_the_halted_members():
+    """docs/risk-budgets.md: after a daily-loss breach, wait for the UTC day to turn and acknowledge. The halted
+    members' pods are down, so their status still shows yesterday's loss; the acknowledgement must release them,
+    not breach again on yesterday's figures."""
+    fleet = [member("alpha", daily="-100.00 USDT", day=TODAY), member("beta", daily="-50.00 USDT", day=TODAY)]
+    budget = spec(["alpha", "beta"], maxDailyLoss=120.0)
+    status = decide_budget(observe(budget, fleet)).status
+    at = status.breach.breached_at
+    assert status.state == "Breached"
+    halted = {"alpha": at, "beta": at}
+    same_day = decide_budget(observe(budget, fleet, status=status, ack=at, halted=halted))
+    assert same_day.status.state == "Breached" and same_day.halt  # still over today: breaches again
+    next_day = decide_budget(observe(budget, fleet, status=status, ack=at, halted=halted, now=NOW + timedelta(days=1)))
+    assert next_day.status.state == "Active" and next_day.release == ["alpha", "beta"] and next_day.halt == {}
+    assert [e.reason for e in next_day.events] == ["BudgetAcknowledged"]
 
 
 # ------------------------------------------------------------------------------------------------ policies

@@ -48,6 +48,21 @@ def test_a_member_entry_keeps_what_a_budget_reads_and_nothing_else():
     assert not report.stale
 
 
+def test_a_live_member_read_from_its_object_has_yesterday_s_daily_pnl_left_out():
+    """The entry keeps the member's mode and the day of its daily PnL (``status.risk.dailyPnlDay``): a live member
+    halted yesterday still shows yesterday's loss, which the budget does not count today."""
+    body = reporting("alpha")
+    body["spec"]["mode"] = "live"
+    body["status"]["risk"]["dailyPnlDay"] = "2026-03-01"
+    entry = member_entry(body)
+    assert entry["mode"] == "live" and entry["risk"]["dailyPnlDay"] == "2026-03-01"
+    status = decide_budget(read_budget(budget_body(["alpha"]), {"alpha": entry}, NOW)).status
+    assert status.members[0].daily_pnl == "0.00 USDT" and "is of 2026-03-01" in status.members[0].note
+    body["status"]["risk"]["dailyPnlDay"] = "2026-03-02"
+    status = decide_budget(read_budget(budget_body(["alpha"]), {"alpha": member_entry(body)}, NOW)).status
+    assert status.members[0].daily_pnl == "-5.00 USDT" and status.members[0].note is None
+
+
 def test_a_member_the_operator_marked_stale_is_read_as_stale():
     body = reporting("alpha")
     body["status"]["conditions"] = [
