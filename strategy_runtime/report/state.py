@@ -107,5 +107,6 @@ def state_document(runtime: StrategyRuntime) -> dict[str, Any]:
             "failures": stats.failures,
             "lastError": stats.last_error,
             "lastPushAt": stats.last_push_at.isoformat() if stats.last_push_at else None,
+            "restored": stats.restored,
         }
     return document

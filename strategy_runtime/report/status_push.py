@@ -14,15 +14,29 @@ server accepted, heartbeat left out:
   staleness check (``Stale`` when the heartbeat is older than a few intervals) holds.
 
 So a burst of fills costs at most one patch per interval, and a strategy at rest none but its
-heartbeat. The API server answers each patch with the whole object: ``on_answer`` gets it, and the
-runtime reads from it what the operator hands it while it runs (``status.budget``, its share of a
-RiskBudget), with no read of its own. When the API server cannot be reached (or refuses), the pusher keeps the latest
-state and retries with exponential backoff (0.5 s doubling to 30 s): it runs in a task of its
-own and never blocks the node. ``final_push`` sends the state one last time at shutdown,
-regardless of coalescing and backoff, retrying until its deadline; the halt first stops the
-periodic pushes with ``stop(until=...)``, which lets a push on its way land first (see ``stop``), so
-that the final state is the last the API server applies; once the node is stopped and the ledger
-closed, the halt sends it again if it changed (a fill that reached the node as it stopped).
+heartbeat.
+
+"Accepted" means answered. A push the client gives up on (``REQUEST_TIMEOUT``, 5 s, or a cancel) is not taken
+back: the API server has the request and may apply it later, even after a newer push it answered. So a whole push
+leaves the state "not known accepted" until its answer comes (a failed one is sent whole again, even when the state
+went back to the one accepted before), and the pusher keeps the server's own ``trading``/``risk`` (heartbeat left out)
+from the answer to the last whole push. Every later answer (a heartbeat's too) is compared with it; when they
+differ, what the server holds is not ours any more (a push that timed out landed late, or the status was written by
+hand): a WARNING names the fields that differ (not their values), and the whole state is pushed again at once,
+without waiting for a change (``stats.restored`` counts it). Server's representation against server's, never
+against the snapshot: a CRD older than the runtime prunes fields the runtime sends, and those would differ at every
+heartbeat. The operator never writes ``status.trading`` or ``status.risk`` (it writes only the
+``OPERATOR_FIELDS`` of ``livestrat.api.status``), so there is nothing of its own to overwrite. What this cannot
+mend: a push given up on that lands after the final push, which has no later answer to show it.
+
+The API server answers each patch with the whole object: ``on_answer`` gets it, and the runtime reads from it what
+the operator hands it while it runs (``status.budget``, its share of a RiskBudget), with no read of its own. When
+the API server cannot be reached (or refuses), the pusher keeps the latest state and retries with exponential
+backoff (0.5 s doubling to 30 s): it runs in a task of its own and never blocks the node. ``final_push`` sends the
+state one last time at shutdown, regardless of coalescing and backoff, retrying until its deadline; the halt first
+stops the periodic pushes with ``stop(until=...)``, which lets a push on its way land first (see ``stop``), so that
+the final state is the last the API server applies; once the node is stopped and the ledger closed, the halt sends
+it again if it changed (a fill that reached the node as it stopped).
 
 Credentials: in a pod, the pod's service account (in-cluster configuration); elsewhere the
 kubeconfig named by ``$KUBECONFIG`` (or ``~/.kube/config``). The error texts it logs carry the
@@ -33,6 +47,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import copy
 import json
 import logging
 import os
@@ -171,6 +186,30 @@ def _names_missing(body: Any, name: str) -> bool:
         return False
 
 
+def runtime_part(answer: Mapping[str, Any]) -> dict[str, Any]:
+    """``status.trading`` (heartbeat left out) and ``status.risk`` as the API server has them in ``answer``: after its
+    merge, pruning and defaulting (a CRD older than the runtime drops fields the runtime sends)."""
+    status = answer.get("status")
+    status = status if isinstance(status, Mapping) else {}
+    trading = status.get("trading")
+    if isinstance(trading, Mapping):
+        trading = {k: v for k, v in trading.items() if k != "heartbeat"}
+    return copy.deepcopy({"trading": trading, "risk": status.get("risk")})
+
+
+def differing(ours: Mapping[str, Any], held: Mapping[str, Any]) -> list[str]:
+    """The fields (``trading.fills``, ``risk.state``) whose values differ between two runtime parts."""
+    missing = object()
+    paths: list[str] = []
+    for part in ("trading", "risk"):
+        a, b = ours.get(part), held.get(part)
+        if isinstance(a, Mapping) and isinstance(b, Mapping):
+            paths += [f"{part}.{k}" for k in sorted(set(a) | set(b)) if a.get(k, missing) != b.get(k, missing)]
+        elif a != b:
+            paths.append(part)
+    return paths
+
+
 def _message(body: Any) -> str:
     try:
         return str(json.loads(body).get("message", ""))[:300]
@@ -186,6 +225,7 @@ class PushStats:
     consecutive_failures: int = 0
     last_error: str | None = None
     last_push_at: datetime | None = None
+    restored: int = 0  # times the API server held a trading/risk state other than ours, and it was pushed again
 
 
 class StatusPusher:
@@ -207,7 +247,8 @@ class StatusPusher:
         self._interval = interval
         self._heartbeat_interval = heartbeat_interval
         self._clock = clock
-        self._last_sent: str | None = None  # JSON of the last body the server accepted
+        self._last_sent: str | None = None  # JSON of the last body the server accepted (None: not known)
+        self._accepted: Mapping[str, Any] | None = None  # the server's runtime part in its answer to that push
         self._last_sent_at: float | None = None
         self._retry_at = 0.0
         self._task: asyncio.Task[None] | None = None
@@ -264,7 +305,11 @@ class StatusPusher:
         if key != self._last_sent:
             return await self._send(body, key)
         if self._last_sent_at is None or now - self._last_sent_at >= self._heartbeat_interval:
-            return await self._send(None, key)
+            sent = await self._send(None, key)
+            if sent and self._last_sent is None and not self._stopping:  # the server's state is not ours: now, whole
+                body = self._snapshot().body()
+                return await self._send(body, json.dumps(body, sort_keys=True))
+            return sent
         return None
 
     async def final_push(self, deadline: float, *, only_if_changed: bool = False) -> bool:
@@ -290,6 +335,8 @@ class StatusPusher:
         else:
             body["trading"]["heartbeat"] = heartbeat
             patch = {"status": body}
+            # Not known accepted until answered: a push the client gives up on may still be applied, at any time.
+            self._last_sent = self._accepted = None
         self._in_flight = True
         try:
             answer = await self._api.patch_status(patch)
@@ -298,6 +345,10 @@ class StatusPusher:
             return False
         finally:
             self._in_flight = False
+        if body is not None:
+            self._last_sent, self._accepted = key, None if answer is None else runtime_part(answer)
+        elif answer is not None and self._accepted is not None:
+            self._compare(self._accepted, runtime_part(answer))
         if answer is not None and self._on_answer is not None:
             try:
                 self._on_answer(answer)
@@ -310,9 +361,24 @@ class StatusPusher:
             logger.info("status: pushed again after %d failed attempt(s)", self.stats.consecutive_failures)
         self.stats.consecutive_failures = 0
         self.stats.last_push_at = datetime.now(UTC)
-        self._last_sent, self._last_sent_at = key, self._clock()
+        self._last_sent_at = self._clock()
         self._retry_at = 0.0
         return True
+
+    def _compare(self, accepted: Mapping[str, Any], held: Mapping[str, Any]) -> None:
+        """After a heartbeat: whether the API server still holds what it answered to the last whole push (server's
+        against server's, so that what it prunes or defaults is no difference); if not, the next push is whole."""
+        if held == accepted:
+            return
+        fields = differing(accepted, held)
+        self.stats.restored += 1
+        self._last_sent = self._accepted = None  # the next push sends the whole state
+        logger.warning(
+            "status: the API server holds a trading/risk state other than the one it accepted last from this runtime "
+            "(%s differ: a push given up on as timed out may have landed late, or the status was written by hand); "
+            "pushing the whole state again",
+            ", ".join(fields[:6]) + (f" and {len(fields) - 6} more" if len(fields) > 6 else ""),
+        )
 
     def _failed(self, error: str, final: bool) -> None:
         self.stats.failures += 1

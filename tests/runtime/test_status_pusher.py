@@ -1,16 +1,23 @@
 """The status pusher's rules, on a fake clock and a recording API (the real API path is in test_status_push.py).
 
 Only the API server is replaced here: it is the network the pusher talks to, and these
-rules (coalescing, heartbeat, backoff, the final push) are about when it talks.
+rules (coalescing, heartbeat, backoff, the final push) are about when it talks. Where what the
+server holds matters (a push that lands late, a CRD that prunes), it is the Kubernetes API
+emulator's own merge patch, pruning and answers, called in-process (``EmulatedApiServer``).
 """
 
 from __future__ import annotations
 
 import asyncio
+import copy
 from typing import Any
 
+from livestrat.api.crd import build_crd
+from livestrat.api.resource import CRD_NAME
 from livestrat.api.status import RiskState, TradingState
 from strategy_runtime.report.status_push import StatusPusher, StatusPushError, StatusSnapshot
+from tests.support.kube import LIVESTRATEGIES
+from tests.support.runtime_process import example_spec
 
 
 class RecordingApi:
@@ -238,3 +245,158 @@ async def test_stopping_without_a_bound_does_not_wait_for_a_push_on_its_way():
         await asyncio.sleep(0)
     await pusher.stop()  # closing the runtime: nothing to wait for
     assert api.holding and api.applied == []
+
+
+# ------------------------------------------------------------------------------------------------
+# What the API server holds, when a push the client gave up on lands late.
+# ------------------------------------------------------------------------------------------------
+
+NAMESPACE, NAME = "desk", "ema-cross-btc"
+CRDS = "apiextensions.k8s.io/v1/customresourcedefinitions"
+
+
+class EmulatedApiServer:
+    """The status subresource of one LiveStrategy in the Kubernetes API emulator, called in-process: its merge patch,
+    the pruning and defaulting of the CRD installed, the whole object as the answer. A push can be held: the client
+    stops waiting (it sees the request time out, as ``KubernetesStatusApi`` does after ``REQUEST_TIMEOUT``) but the
+    server has the request and applies it when ``land_held`` says, after whatever passed it meanwhile."""
+
+    def __init__(self, emulator: Any) -> None:
+        self.emulator = emulator
+        self.patches: list[dict[str, Any]] = []  # every patch that reached the server, in the order sent
+        self.hold_next = False
+        self.held: list[dict[str, Any]] = []
+        emulator.add_namespace(NAMESPACE)
+        manifest = {"apiVersion": "livestrat.io/v1alpha1", "kind": "LiveStrategy", "metadata": {"name": NAME}}
+        emulator.create_object(LIVESTRATEGIES, {**manifest, "spec": example_spec()}, namespace=NAMESPACE)
+
+    def _apply(self, patch: dict[str, Any]) -> dict[str, Any]:
+        return self.emulator.patch_object(LIVESTRATEGIES, NAME, patch, namespace=NAMESPACE, subresource="status")
+
+    async def patch_status(self, patch: dict[str, Any]) -> dict[str, Any]:
+        self.patches.append(patch)
+        if self.hold_next:
+            self.hold_next = False
+            self.held.append(patch)
+            raise StatusPushError("TimeoutError: ")  # what KubernetesStatusApi says when its request timed out
+        return self._apply(patch)
+
+    def land_held(self) -> None:
+        for patch in self.held:
+            self._apply(patch)
+        self.held.clear()
+
+    def runtime_part(self) -> dict[str, Any]:
+        """``status.trading`` (heartbeat left out) and ``status.risk``, as the API server holds them now."""
+        status = self.emulator.read_object(LIVESTRATEGIES, NAME, namespace=NAMESPACE)["status"]
+        trading = {k: v for k, v in status["trading"].items() if k != "heartbeat"}
+        return {"trading": trading, "risk": status["risk"]}
+
+    async def close(self) -> None:
+        pass
+
+
+def emulated_pusher(emulator: Any, state: dict[str, Any]) -> tuple[StatusPusher, EmulatedApiServer, Clock]:
+    server, clock = EmulatedApiServer(emulator), Clock()
+
+    def snapshot() -> StatusSnapshot:
+        trading = TradingState(
+            fills=state["fills"], node_state="Running", total_pnl=state["pnl"], slippage_bps=state.get("slippage")
+        )
+        risk = RiskState(state=state["risk"], reason=state.get("reason"), max_drawdown=state.get("max_drawdown"))
+        return StatusSnapshot(trading, risk)
+
+    return StatusPusher(api=server, snapshot=snapshot, interval=1, heartbeat_interval=10, clock=clock), server, clock
+
+
+async def at_rest_for(pusher: StatusPusher, clock: Clock, seconds: int) -> None:
+    """The pusher's loop while nothing changes: a look every interval (1 s)."""
+    for _ in range(seconds):
+        clock.now += 1
+        await pusher.push_if_due()
+
+
+async def test_a_push_that_timed_out_and_landed_after_a_newer_one_is_overwritten_within_a_heartbeat(emulator, caplog):
+    # The risk guard halts the strategy. The push before the halt (still Active) timed out on the client's side, but
+    # the API server had it and applied it after the halt's push: the status says Active with the older figures while
+    # the runtime has halted. At rest only heartbeats follow; the status must not keep the older state for good.
+    state = {"fills": 2, "pnl": "-120.00 USDT", "risk": "Active"}
+    pusher, server, clock = emulated_pusher(emulator, state)
+    caplog.set_level("WARNING", logger="livestrat.status")
+    assert await pusher.push_if_due() is True
+
+    state.update(fills=3, pnl="-180.00 USDT")  # push A: the client sees it time out, the server keeps it
+    server.hold_next = True
+    clock.now += 1
+    assert await pusher.push_if_due() is False
+
+    state.update(fills=4, pnl="-260.00 USDT", risk="Halted", reason="daily loss -260.00 USDT below -250")
+    clock.now += 1
+    assert await pusher.push_if_due() is True  # push B, accepted
+    halted = server.runtime_part()
+    assert halted["risk"]["state"] == "Halted"
+
+    server.land_held()  # A lands after B
+    assert server.runtime_part()["risk"]["state"] == "Active"
+    caplog.clear()
+    await at_rest_for(pusher, clock, 10)  # one heartbeat interval, nothing changes
+
+    assert server.runtime_part() == halted
+    assert pusher.stats.restored == 1
+    [warning] = [r for r in caplog.records if r.levelname == "WARNING"]
+    assert "trading.fills" in warning.getMessage() and "risk.state" in warning.getMessage()
+    assert "-180" not in warning.getMessage()  # which fields, not the figures
+
+    sent = len(server.patches)
+    await at_rest_for(pusher, clock, 30)  # healed: at rest again, only heartbeats
+    assert len(server.patches) == sent + 3 and all(set(p["status"]) == {"trading"} for p in server.patches[sent:])
+    assert all(set(p["status"]["trading"]) == {"heartbeat"} for p in server.patches[sent:])
+
+
+async def test_a_push_that_timed_out_is_not_taken_as_accepted_when_the_state_goes_back(emulator):
+    # A push times out on the client's side, and the server applies it. The state then goes back to the one accepted
+    # before (the order that made it was cancelled): that state is not known to be the server's any more, so the next
+    # push sends it whole.
+    state = {"fills": 2, "pnl": "10.00 USDT", "risk": "Active"}
+    pusher, server, clock = emulated_pusher(emulator, state)
+    assert await pusher.push_if_due() is True
+    before = server.runtime_part()
+
+    state.update(risk="Reducing", reason="drawdown near its limit")
+    server.hold_next = True
+    clock.now += 1
+    assert await pusher.push_if_due() is False
+    server.land_held()
+
+    state.update(risk="Active", reason=None)
+    clock.now += 1  # past the first retry's backoff (0.5 s at most)
+    assert await pusher.push_if_due() is True
+    assert server.patches[-1]["status"]["risk"]["state"] == "Active"
+    assert server.runtime_part() == before
+
+
+def older_crd() -> dict[str, Any]:
+    """The CRD of an earlier livestrat, installed while this runtime runs: it knows neither ``trading.slippageBps``
+    nor ``risk.maxDrawdown``, so the API server prunes them from every push."""
+    crd = copy.deepcopy(build_crd())
+    status = crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["status"]["properties"]
+    del status["trading"]["properties"]["slippageBps"]
+    del status["risk"]["properties"]["maxDrawdown"]
+    return crd
+
+
+async def test_fields_an_older_crd_prunes_cost_no_push_at_rest(emulator):
+    # The answers never hold what the older CRD prunes: the runtime's state differs from the server's for good, which
+    # is no reason to push it again. At rest, the heartbeat alone.
+    emulator.patch_object(CRDS, CRD_NAME, older_crd())
+    state = {"fills": 5, "pnl": "42.00 USDT", "risk": "Active", "slippage": "1.5", "max_drawdown": "30.00 USDT"}
+    pusher, server, clock = emulated_pusher(emulator, state)
+    assert await pusher.push_if_due() is True
+    assert "slippageBps" not in server.runtime_part()["trading"]  # pruned: the older CRD is in force
+    assert "maxDrawdown" not in server.runtime_part()["risk"]
+
+    await at_rest_for(pusher, clock, 60)
+    rest = server.patches[1:]
+    assert len(rest) == 6 and all(
+        p == {"status": {"trading": {"heartbeat": p["status"]["trading"]["heartbeat"]}}} for p in rest
+    )
