@@ -28,6 +28,8 @@ Matching rules (the shared contract, docs/runtime.md "Venue emulator"):
   multiple of the step), NOTIONAL (min notional <= price * qty <= max notional where set; a MARKET
   order is valued at the price it would fill at).
 - order ids and trade ids increase and never repeat in one process.
+- USD-M: the venue closes a position itself on demand (:meth:`Exchange.close_position_by_venue`, the admin
+  API's ``liquidation`` fault): a liquidation or an auto-deleveraging, as an order of its own.
 """
 
 from __future__ import annotations
@@ -44,10 +46,10 @@ from livestrat.venue_emulator.accounts import Balance, BalanceChange, MarginChan
 from livestrat.venue_emulator.events import BookTop, Candle, MarketEvent, Print, SymbolRules
 
 Side = Literal["BUY", "SELL"]
-OrderType = Literal["LIMIT", "MARKET", "LIMIT_MAKER"]
+OrderType = Literal["LIMIT", "MARKET", "LIMIT_MAKER", "LIQUIDATION"]
 TimeInForce = Literal["GTC", "IOC", "FOK"]
 OrderStatus = Literal["NEW", "PARTIALLY_FILLED", "FILLED", "CANCELED", "EXPIRED", "REJECTED"]
-ExecutionType = Literal["NEW", "TRADE", "CANCELED", "EXPIRED", "REJECTED"]
+ExecutionType = Literal["NEW", "TRADE", "CANCELED", "EXPIRED", "REJECTED", "CALCULATED"]
 
 ORDER_TYPES: tuple[str, ...] = ("LIMIT", "MARKET", "LIMIT_MAKER")
 TIME_IN_FORCES: tuple[str, ...] = ("GTC", "IOC", "FOK")
@@ -60,6 +62,9 @@ UNSUPPORTED_SPOT_TYPES = {
 }
 FUTURES_TIME_IN_FORCES: tuple[str, ...] = ("GTC", "IOC", "FOK", "GTX")
 GTX_REJECT_MSG = "Due to the order could not be executed as maker, the Post Only order will be rejected."
+# USD-M "Event: Order Update": the client order id of an order the venue places itself, to close a position.
+LIQUIDATION_CLIENT_ID_PREFIX = "autoclose-"  # "starts with "autoclose-": liquidation order"
+ADL_CLIENT_ID = "adl_autoclose"  # ""adl_autoclose": ADL auto close order"
 MAX_DECIMALS = 8  # Binance's spot assets carry 8 decimals; more answers -1111 BAD_PRECISION
 _CLIENT_ID_ALPHABET = string.ascii_letters + string.digits
 
@@ -460,6 +465,49 @@ class Exchange:
             self._emit(events)
         return trades
 
+    def close_position_by_venue(self, symbol: str, price: Decimal | None = None, *, adl: bool = False) -> Trade:
+        """The venue closes the account's whole USD-M position in ``symbol`` with an order of its own: a
+        liquidation (client order id ``autoclose-<ms>``) or, with ``adl``, an auto-deleveraging
+        (``adl_autoclose``), at ``price`` (default: the mark price), as a taker.
+
+        As USD-M's "Event: Order Update" documents it: the order's type is ``LIQUIDATION``; its first update
+        says ``NEW`` (``x`` and ``X``: "c shows as "autoclose-XXX", X shows as "NEW""), its execution is
+        ``CALCULATED`` ("Liquidation Execution") and leaves it ``FILLED``; an ``ACCOUNT_UPDATE`` follows with
+        the position closed (reason ``ORDER``: the documented reasons name no liquidation). Its time in force is
+        IOC, as USD-M's "Liquidation Order Streams" show liquidation orders. Commission at the taker fee. The
+        order and its trade are the account's from then on (``allOrders``, ``userTrades``), as any other."""
+        if self.product != "usdm":
+            raise ValueError("only a USD-M account has positions the venue can close")
+        rules = self.symbol_rules(symbol)
+        assert isinstance(self.account, UsdmAccount)
+        position = self.account.position(symbol)
+        if position.amount == 0:
+            raise ValueError(f"no {symbol} position to close")
+        price = price if price is not None else self.mark_price(symbol)
+        if price is None:
+            raise ValueError(f"no price yet for {symbol}: name one")
+        price = (price / rules.tick_size).to_integral_value() * rules.tick_size
+        now = self._now_ms()
+        order = Order(
+            order_id=self._next_order_id,
+            client_order_id=ADL_CLIENT_ID if adl else f"{LIQUIDATION_CLIENT_ID_PREFIX}{now}",
+            symbol=symbol,
+            side="SELL" if position.amount > 0 else "BUY",
+            type="LIQUIDATION",
+            time_in_force="IOC",
+            price=price,
+            orig_qty=abs(position.amount),
+            time_ms=now,
+            update_ms=now,
+        )
+        self._next_order_id += 1
+        self._orders[order.order_id] = order
+        events: list[UserEvent] = [Execution(replace(order), "NEW", now)]
+        trade = self._fill(rules, order, price, order.orig_qty, False, now, events, execution_type="CALCULATED")
+        events.append(self.account.change(rules, now))
+        self._emit(events)
+        return trade
+
     # -- internals -------------------------------------------------------------------------------------
 
     def _find(self, symbol: str, order_id: int | None, client_order_id: str | None) -> Order | None:
@@ -492,6 +540,7 @@ class Exchange:
         is_maker: bool,
         time_ms: int,
         events: list[UserEvent],
+        execution_type: ExecutionType = "TRADE",
     ) -> Trade:
         quote_qty = price * qty
         fee = rules.maker_fee if is_maker else rules.taker_fee
@@ -518,7 +567,7 @@ class Exchange:
             realized_pnl=realized,
         )
         self._trades.append(trade)
-        events.append(Execution(replace(order), "TRADE", time_ms, trade=trade))
+        events.append(Execution(replace(order), execution_type, time_ms, trade=trade))
         return trade
 
     def _take_trade_id(self) -> int:

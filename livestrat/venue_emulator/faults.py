@@ -34,6 +34,10 @@ One pydantic model per fault (the admin API's ``POST /_emulator/faults`` body an
   With ``only_after``, requests of ``held`` made before ``answered`` was answered pass untouched, and
   none waits: the first one made after meets the fill (a client that asks ``held`` at connect as well,
   as NautilusTrader's USD-M client asks the positions, meets the fill only between the two queries).
+- ``liquidation``: the venue closes the USD-M account's whole position in ``symbol`` with an order of its own, at
+  ``price`` (default: the mark price): a liquidation (client order id ``autoclose-<ms>``) or, with ``adl``, an
+  auto-deleveraging (``adl_autoclose``); the user-data stream carries it as USD-M documents it
+  (``Exchange.close_position_by_venue``).
 
 The admin API (never behind the faults) also answers ``GET /_emulator/trades``,
 ``/_emulator/orders[?open=true]`` (``&product=usdm`` for the USD-M account), ``/_emulator/balances``
@@ -136,6 +140,13 @@ class FillBetween(_Fault):
     )
 
 
+class Liquidation(_Fault):
+    kind: Literal["liquidation"] = "liquidation"
+    symbol: str
+    price: Decimal | None = Field(None, gt=0, description="the close's price; the mark price when unset")
+    adl: bool = Field(False, description="an auto-deleveraging (adl_autoclose) rather than a liquidation")
+
+
 Fault = Annotated[
     HttpError
     | RateLimit
@@ -146,7 +157,8 @@ Fault = Annotated[
     | SilenceUserStream
     | ExpireUserStream
     | DropMarketStream
-    | FillBetween,
+    | FillBetween
+    | Liquidation,
     Field(discriminator="kind"),
 ]
 FAULT = TypeAdapter(Fault)
@@ -264,6 +276,12 @@ async def apply_fault(fault: Fault, venue: Venue) -> dict[str, object]:
     if isinstance(fault, PartialFill):
         _exchange(venue, fault.product).fill_next_partially(fault.fraction)
         return {"armed": fault.kind}
+    if isinstance(fault, Liquidation):
+        try:
+            trade = _exchange(venue, "usdm").close_position_by_venue(fault.symbol, fault.price, adl=fault.adl)
+        except errors.BinanceError as exc:  # an unknown symbol
+            raise ValueError(exc.msg) from exc
+        return {"closed": fault.kind, "order_id": trade.order_id, "trade_id": trade.trade_id}
     if isinstance(fault, DropUserStream):
         dropped = await venue.ws_api.drop_all()
         if venue.futures_ws_api is not None:

@@ -55,8 +55,12 @@ def _avg(order: Order) -> str:
 
 
 def futures_order_json(exchange: Exchange, order: Order, client_order_id: str | None = None) -> dict[str, object]:
-    """An order as USD-M's "Query Order" / "New Order" (RESULT) answers it."""
+    """An order as USD-M's "Query Order" / "New Order" (RESULT) answers it. A liquidation order of the venue's
+    (``autoclose-…``, ``adl_autoclose``) is listed there as a LIMIT order: its type LIQUIDATION is the user-data
+    stream's (a real account's liquidation orders come back from the order queries as LIMIT ones; JKorf/Binance.Net
+    issue 1456)."""
     rules = exchange.rules[order.symbol]
+    listed_type = "LIMIT" if order.type == "LIQUIDATION" else order.type
     return {
         "orderId": order.order_id,
         "symbol": order.symbol,
@@ -68,7 +72,7 @@ def futures_order_json(exchange: Exchange, order: Order, client_order_id: str | 
         "executedQty": qty_text(rules, order.executed_qty),
         "cumQuote": wire(order.cum_quote),
         "timeInForce": order.time_in_force,
-        "type": order.type,
+        "type": listed_type,
         "reduceOnly": order.reduce_only,
         "closePosition": False,
         "side": order.side,
@@ -76,7 +80,7 @@ def futures_order_json(exchange: Exchange, order: Order, client_order_id: str | 
         "stopPrice": "0",
         "workingType": "CONTRACT_PRICE",
         "priceProtect": False,
-        "origType": order.type,
+        "origType": listed_type,
         "priceMatch": "NONE",
         "selfTradePreventionMode": "NONE",
         "goodTillDate": 0,
@@ -108,7 +112,9 @@ def futures_trade_json(exchange: Exchange, trade: Trade) -> dict[str, object]:
 
 def order_trade_update(exchange: Exchange, execution: Execution) -> dict[str, object]:
     """USD-M "Event: Order Update" (``ORDER_TRADE_UPDATE``), the fields ``BinanceFuturesOrderData`` decodes.
-    Unlike spot, ``c`` stays the order's own client id on a cancel."""
+    Unlike spot, ``c`` stays the order's own client id on a cancel. A position the venue closes itself
+    (``Exchange.close_position_by_venue``) comes as its own order: ``c`` ``autoclose-…`` or ``adl_autoclose``,
+    ``o`` and ``ot`` LIQUIDATION, ``x`` NEW then CALCULATED ("Liquidation Execution")."""
     order, trade = execution.order, execution.trade
     rules = exchange.rules[order.symbol]
     body: dict[str, object] = {

@@ -7,7 +7,13 @@ import json
 from decimal import Decimal
 
 import aiohttp
+import msgspec
 import pytest
+from nautilus_trader.adapters.binance.common.enums import BinanceExecutionType, BinanceOrderType
+from nautilus_trader.adapters.binance.futures.schemas.user import (
+    BinanceFuturesAccountUpdateMsg,
+    BinanceFuturesOrderUpdateMsg,
+)
 
 from livestrat.venue_emulator import errors
 from livestrat.venue_emulator.accounts import Position, UsdmAccount
@@ -121,3 +127,66 @@ async def test_listen_keys_and_the_private_stream_as_usdm_documents_them():
     assert after[1]["code"] == -1125
     assert [(r["positionAmt"], r["entryPrice"], r["positionSide"]) for r in risk] == [("0.100", "100.5", "BOTH")]
     assert account["assets"][0]["walletBalance"] == f"{D('1000') - D('10.05') * D('0.0005'):.8f}"
+
+
+@pytest.mark.parametrize(("adl", "client_id"), [(False, "autoclose-"), (True, "adl_autoclose")])
+async def test_the_venue_closes_a_position_itself_as_usdm_documents_a_liquidation_and_an_adl(adl, client_id):
+    """USD-M "Event: Order Update": a liquidation's client order id starts with ``autoclose-``, an ADL's is
+    ``adl_autoclose``; order type LIQUIDATION, "X shows as NEW" first, execution type CALCULATED ("Liquidation
+    Execution"); then "Event: Balance and Position Update" with the position closed (reason ORDER: the documented
+    reasons name no liquidation). Every message decodes with NautilusTrader 1.231's own USD-M structs."""
+    async with served_usdm(usdm_wallet="1000") as v, aiohttp.ClientSession() as session:
+        http = v.urls["http"]
+        v.venue.futures.on_market(top("100.0", "100.5"))
+        await rest(http, "POST", "/fapi/v1/order", "symbol=BTCUSDT&side=BUY&type=MARKET&quantity=1.000")
+        _, key = await rest(http, "POST", "/fapi/v1/listenKey", signed=False)
+        ws = await session.ws_connect(f"{v.urls['ws_private']}/ws?listenKey={key['listenKey']}")
+        while v.venue.futures_streams.connected == 0:
+            await asyncio.sleep(0.01)
+        fault = {"kind": "liquidation", "symbol": "BTCUSDT", "price": "90.0", "adl": adl}
+        async with session.post(f"{http}/_emulator/faults", json=fault) as answer:
+            applied = await answer.json()
+        raws = [(await asyncio.wait_for(ws.receive(), 10)).data for _ in range(3)]
+        _, risk = await rest(http, "GET", "/fapi/v3/positionRisk", "symbol=BTCUSDT")
+        _, trades = await rest(http, "GET", "/fapi/v1/userTrades", "symbol=BTCUSDT")
+        _, orders = await rest(http, "GET", "/fapi/v1/allOrders", "symbol=BTCUSDT")
+        nobody = await session.post(f"{http}/_emulator/faults", json=fault | {"adl": False})
+    new, calculated, account = (json.loads(r) for r in raws)
+    assert [m["e"] for m in (new, calculated, account)] == [
+        "ORDER_TRADE_UPDATE",
+        "ORDER_TRADE_UPDATE",
+        "ACCOUNT_UPDATE",
+    ]
+    for update in (new["o"], calculated["o"]):
+        assert update["c"].startswith(client_id) and (update["c"] == "adl_autoclose") == adl
+        assert (update["o"], update["ot"], update["S"], update["q"], update["f"]) == (
+            "LIQUIDATION",
+            "LIQUIDATION",
+            "SELL",
+            "1.000",
+            "IOC",
+        )
+    assert (new["o"]["x"], new["o"]["X"], new["o"]["l"], new["o"]["t"]) == ("NEW", "NEW", "0.000", 0)
+    fill = calculated["o"]
+    assert (fill["x"], fill["X"], fill["l"], fill["z"], fill["L"], fill["m"]) == (
+        "CALCULATED",
+        "FILLED",
+        "1.000",
+        "1.000",
+        "90.0",
+        False,
+    )
+    assert fill["t"] == applied["trade_id"] and fill["i"] == applied["order_id"]
+    assert D(fill["rp"]) == D("-10.5")  # 1 * (90.0 - 100.5)
+    assert (fill["N"], D(fill["n"])) == ("USDT", D("90.0") * D("0.0005"))
+    assert account["a"]["m"] == "ORDER"
+    assert [(p["s"], p["pa"], p["ps"]) for p in account["a"]["P"]] == [("BTCUSDT", "0.000", "BOTH")]
+    assert [r["positionAmt"] for r in risk] == ["0.000"]
+    assert trades[-1]["id"] == fill["t"] and D(trades[-1]["realizedPnl"]) == D("-10.5")
+    assert (orders[-1]["clientOrderId"], orders[-1]["status"], orders[-1]["type"]) == (fill["c"], "FILLED", "LIMIT")
+    assert nobody.status == 400, "no position left to close"
+
+    decoded = msgspec.json.Decoder(BinanceFuturesOrderUpdateMsg).decode(raws[1])
+    assert (decoded.o.x, decoded.o.o) == (BinanceExecutionType.CALCULATED, BinanceOrderType.LIQUIDATION)
+    msgspec.json.Decoder(BinanceFuturesOrderUpdateMsg).decode(raws[0])
+    assert msgspec.json.Decoder(BinanceFuturesAccountUpdateMsg).decode(raws[2]).a.P[0].pa == "0.000"
