@@ -34,6 +34,10 @@ data and execution clients share one HTTP client, and so one back-off (the limit
 1.231's client skips re-subscribing when an ``eventStreamTerminated`` arrives while it is still finishing a
 reconnect, and no order event reaches the node again; ``binance_user_stream`` subscribes again.
 
+**A position the venue closes itself is closed in the node by the venue's trade** (futures): a liquidation or an
+ADL reached NautilusTrader 1.231's engine as a status it inferred a fill from, on a position of its own beside the
+strategy's, which stayed open in the node; ``binance_venue_closes`` has the venue's trade close it.
+
 **Why it did not connect** is kept on the client (``connect_failure``): a venue refusing the keys
 (-2014, -2015, -1022) otherwise showed only as "execution clients not connected" after the start's
 timeouts, the venue's answer left in NautilusTrader's log. Its code and message are kept, never a
@@ -69,6 +73,7 @@ from nautilus_trader.cache.cache import Cache
 from nautilus_trader.common.component import LiveClock, MessageBus
 
 from strategy_runtime.live.binance_user_stream import resubscribe_after_reconnect
+from strategy_runtime.live.binance_venue_closes import venue_closes_by_their_trades
 from strategy_runtime.live.client_hooks import (
     CONNECT_FAILURE_ATTRIBUTE,
     VENUE_ORDER_ATTRIBUTE,
@@ -216,6 +221,8 @@ class BinanceExecClientFactory(BinanceLiveExecClientFactory):
         RetryAfter().install(client._http_client)
         if not config.account_type.is_futures:
             resubscribe_after_reconnect(client._ws_client)
+        else:
+            venue_closes_by_their_trades(client)
         connect = client._connect
         hint = _key_type_hint(config)
 

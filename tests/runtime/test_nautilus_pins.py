@@ -24,10 +24,12 @@ from collections.abc import Callable
 from decimal import Decimal
 
 import nautilus_trader
+from nautilus_trader.adapters.binance.futures.schemas.user import BinanceFuturesOrderData
 from nautilus_trader.adapters.sandbox.execution import SandboxExecutionClient as StockSandbox
 from nautilus_trader.backtest.engine import BacktestEngine, BacktestEngineConfig
 from nautilus_trader.common.component import MessageBus, TestClock, is_matching_py
 from nautilus_trader.config import LoggingConfig, StrategyConfig
+from nautilus_trader.live import reconciliation as nautilus_reconciliation
 from nautilus_trader.live.execution_engine import LiveExecutionEngine
 from nautilus_trader.model.currencies import USDT
 from nautilus_trader.model.data import TradeTick
@@ -38,7 +40,7 @@ from nautilus_trader.model.objects import Money, Price, Quantity
 from nautilus_trader.test_kit.providers import TestInstrumentProvider
 from nautilus_trader.trading.strategy import Strategy
 
-from strategy_runtime.live import reconciliation
+from strategy_runtime.live import binance_venue_closes, reconciliation
 from strategy_runtime.node import SHUTDOWN_TOPIC, build_node
 from strategy_runtime.paper.catalog import prepare_catalog
 from strategy_runtime.paper.replay import REPLAY_CLIENT_ID
@@ -362,3 +364,17 @@ def test_a_fill_beyond_its_order_s_quantity_is_rejected_before_it_is_published()
     )
     assert check < source.index("self._msgbus.publish_c(\n            topic=self._get_order_events_topic(", check)
     assert "return False  # Reject overfill" in source
+
+
+def test_a_venue_close_reaches_the_engine_as_a_status_then_its_trade_and_the_status_alone_opens_an_external_position():
+    # live/binance_venue_closes.py wraps the client's _send_order_status_report and _send_fill_report: NautilusTrader
+    # 1.231's USD-M client sends, for an autoclose-/adl_autoclose order's CALCULATED update, a status then a fill
+    # report; a fill inferred from a status naming no position goes to <instrument>-EXTERNAL.
+    source = inspect.getsource(BinanceFuturesOrderData.handle_order_trade_update)
+    branch = source[source.index("BinanceExecutionType.CALCULATED") :]
+    status_at = branch.index(f"exec_client.{binance_venue_closes.SEND_STATUS_METHOD}(order_report)")
+    assert status_at < branch.index(f"exec_client.{binance_venue_closes.SEND_FILL_METHOD}(fill_report)")
+    for prefix in binance_venue_closes.VENUE_CLOSE_PREFIXES:
+        assert f'startswith("{prefix}")' in source
+    inferred = inspect.getsource(nautilus_reconciliation.create_inferred_order_filled_event)
+    assert 'report.venue_position_id or PositionId(f"{instrument.id}-EXTERNAL")' in inferred

@@ -196,6 +196,7 @@ class RestingGrid(Strategy):
             "pid": os.getpid(),
             "own_open": sorted(o.client_order_id.value for o in self._own_working()),
             "own_position": str(sum((p.signed_decimal_qty() for p in positions), Decimal(0))),
+            "own_positions": len(positions),
             "all_open": len(self.cache.orders_open(instrument_id=self.config.instrument_id)),
             **more,
         }

@@ -1,0 +1,108 @@
+"""The venue closes a live USD-M strategy's position itself (a liquidation, an auto-deleveraging) while it runs.
+
+Binance USD-M reduces a position with an order of its own: client order id ``autoclose-…`` (liquidation) or
+``adl_autoclose`` (ADL), order type LIQUIDATION, execution CALCULATED (the emulator's ``liquidation`` fault,
+docs/runtime.md "Venue emulator"). The strategy never placed that order. What a trader must see all the same, at
+once and not at the next restart: the fill in the ledger under the venue's trade id, the position flat in the status
+and in what the strategy holds as its own (the node's cache), the loss in the realized PnL and in the risk guard's
+daily PnL; and the next start's reconciliation, which meets the same trade, records it no second time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from decimal import Decimal
+
+import pytest
+
+from tests.live.test_usdm_story import PERP, SPEED, WALLET, usdm_spec, usdm_story
+from tests.support.live_runtime import live_catalog, resting_grid
+from tests.support.scripted import read_events
+from tests.support.venue_emulator_process import HMAC_KEYS, scenario, venue_emulator
+
+pytestmark = pytest.mark.slow
+
+CENT = Decimal("0.01")
+
+
+def amount(money: str | None) -> Decimal:
+    assert money, "a figure is shown"
+    return Decimal(money.split()[0])
+
+
+@pytest.mark.parametrize("adl", [False, True], ids=["liquidation", "adl"])
+async def test_usdm_a_position_the_venue_closes_itself_is_in_the_ledger_the_status_and_the_risk_guard_at_once(
+    tmp_path, pg_database, adl
+):
+    catalog = live_catalog(tmp_path / "catalog", PERP)
+    events = tmp_path / "grid.jsonl"
+    venue_scenario = scenario(WALLET, keys=HMAC_KEYS, product="usdm")
+    async with venue_emulator(
+        tmp_path / "venue", catalog=catalog, instruments=[PERP], scenario=venue_scenario, speed=SPEED
+    ) as venue:
+        # It buys 0.020 at market once, and places nothing else.
+        spec = usdm_spec(resting_grid(PERP, str(events), levels=0, trade_size="0.020"))
+        story = usdm_story(tmp_path, venue, pg_database, spec)
+
+        def bars_of(pid: int) -> list[dict]:
+            rows = read_events(str(events)) if events.exists() else []
+            return [r for r in rows if r["pid"] == pid and r["what"] == "bar"]
+
+        try:
+            runtime = story.start(tag="runtime-0")
+            await runtime.wait_ready(timeout=90)
+            await runtime.wait_until(
+                lambda s: s["trading"]["fills"] == 1 and s["trading"]["positions"], what="the entry filled", timeout=90
+            )
+            held = (await venue.admin.positions())["positions"]["BTCUSDT"]
+            price = (Decimal(held["entry_price"]) * Decimal("0.9")).quantize(Decimal("0.1"))
+            closed = await venue.admin.fault("liquidation", symbol="BTCUSDT", price=str(price), adl=adl)
+            trade_id = str(closed["trade_id"])
+            seen_before = len(bars_of(runtime.process.pid))
+            try:
+                state = await runtime.wait_until(
+                    lambda s: s["trading"]["fills"] == 2 and not s["trading"]["positions"],
+                    what="the venue's close seen",
+                    timeout=20,
+                )
+            except AssertionError:
+                state = await runtime.state()  # asserted below, field by field
+
+            async def two_bars_later() -> list[dict]:
+                rows = bars_of(runtime.process.pid)
+                return rows[seen_before + 1 :]
+
+            own = (await story.wait_for(two_bars_later, "two bars seen by the strategy after the close", timeout=30))[
+                -1
+            ]
+            await asyncio.sleep(1)
+            state = await runtime.state() if not state["trading"]["positions"] else state
+            fills = await story.fills()
+            trades = await venue.admin.trades(product="usdm")
+            runtime.process.send_signal(signal.SIGKILL)
+            await runtime.wait_exit()
+
+            again = story.start(tag="runtime-1")  # reconciliation meets the venue's trade: recorded once
+            await again.wait_ready(timeout=90)
+            await asyncio.sleep(2)
+            after_restart = await story.reckoning()
+        finally:
+            story.kill_all()
+
+    realized = sum((Decimal(t["realizedPnl"]) - Decimal(t["commission"]) for t in trades), Decimal(0))
+    ours = [f for f in fills if f.trade_id == trade_id]
+    print(
+        f"USD-M {'ADL' if adl else 'liquidation'} at {price} of a LONG 0.020 entered at {held['entry_price']}: "
+        f"venue realized net {realized}; ledger fills {[(f.trade_id, f.side.value, str(f.quantity)) for f in fills]}; "
+        f"status positions {state['trading']['positions']}, realizedPnl {state['trading'].get('realizedPnl')}, "
+        f"risk dailyPnl {state['risk'].get('dailyPnl')}; the strategy's own positions open {own['own_positions']} "
+        f"(net {own['own_position']}); {after_restart.line('after the restart')}"
+    )
+    assert realized < 0, "the close is a loss"
+    assert [(f.side, f.quantity) for f in ours] == [("SELL", Decimal("0.020"))], "the venue's fill, its trade id"
+    assert state["trading"]["positions"] == [], "flat, as at the venue"
+    assert (own["own_positions"], Decimal(own["own_position"])) == (0, 0), "the strategy holds no position any more"
+    assert amount(state["trading"]["realizedPnl"]) == realized.quantize(CENT)
+    assert float(amount(state["risk"]["dailyPnl"])) == pytest.approx(float(realized), abs=0.02)
+    assert (after_restart.lost, after_restart.unknown, after_restart.duplicated) == ((), (), 0)
