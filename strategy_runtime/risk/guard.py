@@ -3,7 +3,8 @@
 What it watches:
 
 - ``maxDailyLoss``: the UTC day's total PnL (realized + unrealized) falls below minus the
-  limit; checked on every position event, and on every price update while a position is open;
+  limit; checked on every position event, on every price update while a position is open, and on a venue's
+  trade booked over an inferred fill (the node applies no such trade: no position event follows it);
 - ``maxDrawdown``: total PnL falls the limit (or more) below its peak; checked like the
   daily loss;
 - ``maxPosition``: an instrument's absolute net position exceeds the limit; checked on every
@@ -249,7 +250,10 @@ class RiskGuard(Actor):
     def on_fill(self, fill: FillRecord) -> None:
         """Every fill the reporter records (start-up reconciliation's included): book its realized PnL."""
         self._forget_line()
-        self.limits.on_fill(fill)
+        if self.limits.on_fill(fill) and self._started and self.limits.watches_pnl:
+            # A venue's trade over an inferred fill: the node keeps the inferred one, no position event follows.
+            self._refresh()
+            self._check_pnl()
 
     def book_position(self, instrument_id: str) -> Decimal:
         """The signed net position the one book holds for ``instrument_id`` (the ledger's fills and every one since)."""

@@ -239,27 +239,35 @@ class LimitsTracker:
             self._carry_baselines(total, *carried)
 
     # ------------------------------------------------------------------ fills and books
-    def on_fill(self, fill: FillRecord) -> None:
-        """A fill (start-up reconciliation's included): book its realized PnL, each trade once."""
+    def on_fill(self, fill: FillRecord) -> bool:
+        """A fill (start-up reconciliation's included): book its realized PnL, each trade once.
+
+        True when it is a venue's trade of an order with an inferred fill, booked now: the node does not apply such
+        a trade (it has the inferred fill), so no position event follows it to check what it moved."""
         if not self._started:
             self._early_fills.append(fill)  # booked at start, after the ledger's history
-            return
+            return False
         if self._history is not None:
-            self._book_live(fill)
-            return
+            return self._book_live(fill)
         self._book(fill)
+        return False
 
-    def _book_live(self, fill: FillRecord) -> None:
-        """Book ``fill`` as the rule counts it: in one step, unless it changes what an inferred fill counts."""
+    def _book_live(self, fill: FillRecord) -> bool:
+        """Book ``fill`` as the rule counts it: in one step, unless it changes what an inferred fill counts; whether it
+        is a venue's trade of an order with an inferred fill."""
         key = (fill.instrument_id, fill.trade_id)
         if key in self._booked:
-            return  # a fill the ledger already held (a replay, a reconciliation at restart)
+            return False  # a fill the ledger already held (a replay, a reconciliation at restart)
         self._booked.add(key)
         order = self._take(fill)
-        if order in self._inferred and self._recount(order):
+        if order not in self._inferred:
+            self._book_counted(fill)
+            return False
+        if self._recount(order):
             self._book_again(fill)
         else:
             self._book_counted(fill)
+        return not is_inferred(fill)
 
     def _take(self, fill: FillRecord) -> OrderKey:
         """Note ``fill`` by its venue order: an inferred fill kept, a venue's trade added to its order's trades."""

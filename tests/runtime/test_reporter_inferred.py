@@ -127,3 +127,68 @@ def test_the_trades_start_up_reconciliation_listed_are_let_go_once_the_node_runs
         msgbus.publish(REPORTS_TOPIC.replace("*", "BINANCE.BTCUSDT"), fill_report(f"V-{n}", f"T-{n}", n))
     msgbus.publish(f"{LISTED_TRADES_TOPIC}.BINANCE", [fill_report("V-6", "T-6", 6)])
     assert reporter._listed == {}
+
+
+def test_the_risk_guard_checks_at_once_the_loss_a_late_venue_trade_books_over_an_inferred_fill():
+    """The venue's late trade, recorded over an inferred fill, moves the guard's realized PnL (at its own price and
+    commission) but the node applies no such trade: no position event follows to check it. The guard checks it as it
+    books it: the status shows it, and a limit it breaks halts now, not at the next price (which may be long)."""
+    from datetime import UTC, datetime
+
+    from strategy_runtime.risk.guard import RiskGuard, RiskGuardConfig
+    from strategy_runtime.risk.limits import PnlHistory
+
+    clock = TestClock()
+    msgbus = MessageBus(TraderId("TESTER-001"), clock)
+    cache = Cache()
+    cache.add_instrument(BTC)
+    portfolio = Portfolio(msgbus, cache, clock)
+    ledger = Recorded()
+    reporter = Reporter(ReporterConfig(strategy_key="desk/late", instrument_ids=(BTC.id.value,)), ledger=ledger)
+    reporter.register_base(portfolio, msgbus, cache, clock)
+    breaches = []
+    guard = RiskGuard(
+        RiskGuardConfig(instrument_ids=(BTC.id.value,), max_daily_loss=500.0),
+        on_breach=breaches.append,
+        history=PnlHistory(fills=[]),
+        now=lambda: datetime(1970, 1, 1, 12, tzinfo=UTC),
+    )
+    guard.register_base(portfolio, msgbus, cache, clock)
+    reporter.on_fill(guard.on_fill)
+    venue_order_id = VenueOrderId("5001")
+
+    def engine(event: object) -> None:  # the overfill check: the event is dropped, never published
+        pass
+
+    def infer(order, report, instrument):
+        return TestEventStubs.order_filled(
+            order, BTC, venue_order_id=venue_order_id, trade_id=TradeId("random-uuid"), last_px=Price.from_str("40000")
+        )
+
+    msgbus.register(EXEC_EVENTS_ENDPOINT, engine)
+    msgbus.register("ExecEngine.execute", engine)  # the gate stands in front of it
+    exec_engine = SimpleNamespace(**{INFERRED_FILL_METHOD: infer}, execute=engine)
+    reporter.attach(exec_engine, events_handler=engine)
+    guard.attach(exec_engine)
+    guard.start()
+
+    bought = TestExecStubs.limit_order(instrument=BTC, order_side=OrderSide.BUY, quantity=Quantity.from_str("1.000000"))
+    entry = TestEventStubs.order_filled(
+        bought, BTC, venue_order_id=VenueOrderId("5000"), trade_id=TradeId("T-1"), last_px=Price.from_str("40000")
+    )
+    reporter._on_order_event(entry)  # an ordinary fill (its position event is the node's)
+    sold = TestExecStubs.limit_order(instrument=BTC, order_side=OrderSide.SELL, quantity=Quantity.from_str("1.000000"))
+    report = SimpleNamespace(venue_order_id=venue_order_id, filled_qty=Quantity.from_str("1.000000"))
+    reporter._on_order_event(getattr(exec_engine, INFERRED_FILL_METHOD)(sold, report, BTC))  # inferred at 40000
+    guard._on_position_event(SimpleNamespace(instrument_id=BTC.id, ts_event=0))  # the node's, for the inferred fill
+    assert breaches == [] and guard.risk_state().daily_pnl is not None
+    inferred_day = guard.risk_state().daily_pnl
+
+    late = TestEventStubs.order_filled(
+        sold, BTC, venue_order_id=venue_order_id, trade_id=TradeId("T-77"), last_px=Price.from_str("39000")
+    )
+    cache.add_position_id(PositionId("BTCUSDT.BINANCE-S-001"), BTC.id.venue, sold.client_order_id, sold.strategy_id)
+    msgbus.send(EXEC_EVENTS_ENDPOINT, late)  # the venue sold at 39000: 1000 lost, the node never applies it
+    assert [f.trade_id for f in ledger.fills][-1] == "T-77"
+    assert guard.risk_state().daily_pnl != inferred_day, "the status shows the loss the venue's trade booked"
+    assert [b.limit for b in breaches] == ["maxDailyLoss"], "the loss breaks the limit now"
