@@ -26,8 +26,9 @@ hand): a WARNING names the fields that differ (not their values), and the whole 
 without waiting for a change (``stats.restored`` counts it). Server's representation against server's, never
 against the snapshot: a CRD older than the runtime prunes fields the runtime sends, and those would differ at every
 heartbeat. The operator never writes ``status.trading`` or ``status.risk`` (it writes only the
-``OPERATOR_FIELDS`` of ``livestrat.api.status``), so there is nothing of its own to overwrite. What this cannot
-mend: a push given up on that lands after the final push, which has no later answer to show it.
+``OPERATOR_FIELDS`` of ``livestrat.api.status``), so there is nothing of its own to overwrite. After the final push
+nothing periodic follows: the halt's last look (``final_push(only_if_changed=True)``) is one heartbeat, compared the
+same way. What this cannot mend: a push given up on that lands after that look, when the runtime has exited.
 
 The API server answers each patch with the whole object: ``on_answer`` gets it, and the runtime reads from it what
 the operator hands it while it runs (``status.budget``, its share of a RiskBudget), with no read of its own. When
@@ -314,13 +315,24 @@ class StatusPusher:
 
     async def final_push(self, deadline: float, *, only_if_changed: bool = False) -> bool:
         """Send the current state once more, whatever was sent before, retrying until ``deadline`` (monotonic).
-        ``only_if_changed``: only if it differs from the last state the API server accepted (True when it does not)."""
+        ``only_if_changed``: only if it differs from the last state the API server accepted (True when it does not);
+        the halt's last look: when it does not, one heartbeat asks whether the server still holds it (a push given
+        up on may have landed after the final one, and nothing periodic follows a halt), and the state is sent
+        again if not."""
         attempt = 0
+        looked = False
         while True:
             body = self._snapshot().body()
-            if only_if_changed and json.dumps(body, sort_keys=True) == self._last_sent:
-                return True
-            if await self._send(body, json.dumps(body, sort_keys=True), final=True):
+            key = json.dumps(body, sort_keys=True)
+            if only_if_changed and key == self._last_sent:
+                if looked or self._accepted is None:
+                    return True
+                looked = await self._send(None, key, final=True)  # the answer is compared with what was accepted
+                if looked and self._last_sent == key:
+                    return True
+                if looked:
+                    continue  # the server holds something else: the state, whole
+            elif await self._send(body, key, final=True):
                 return True
             attempt += 1
             delay = Backoff(0.1, 2.0).delay(attempt)

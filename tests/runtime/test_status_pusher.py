@@ -375,6 +375,36 @@ async def test_a_push_that_timed_out_is_not_taken_as_accepted_when_the_state_goe
     assert server.runtime_part() == before
 
 
+async def test_the_halt_s_last_look_finds_a_push_that_landed_after_the_final_one_and_sends_the_state_again(emulator):
+    # The halt's final push is accepted; a push the client gave up on before it lands afterwards. Nothing periodic
+    # follows a halt, so the halt's last look (once the node is stopped and the ledger closed) asks the API server
+    # with one heartbeat and puts the final state back: the halted strategy's status is not left saying Active.
+    state = {"fills": 2, "pnl": "-120.00 USDT", "risk": "Active"}
+    pusher, server, clock = emulated_pusher(emulator, state)
+    assert await pusher.push_if_due() is True
+    state.update(fills=3, pnl="-180.00 USDT")
+    server.hold_next = True
+    clock.now += 1
+    assert await pusher.push_if_due() is False  # given up on; the server has it
+
+    state.update(fills=4, pnl="-260.00 USDT", risk="Halted", reason="daily loss -260.00 USDT below -250")
+    await pusher.stop(until=clock.now)
+    assert await pusher.final_push(clock.now + 10) is True
+    final = server.runtime_part()
+    server.land_held()  # the old push lands after the final one
+    assert server.runtime_part()["risk"]["state"] == "Active"
+
+    sent = len(server.patches)
+    assert await pusher.final_push(clock.now + 10, only_if_changed=True) is True
+    assert server.runtime_part() == final
+    assert set(server.patches[sent]["status"]["trading"]) == {"heartbeat"}  # the look: one heartbeat
+    assert len(server.patches) == sent + 2  # and the state, whole, once
+
+    sent = len(server.patches)  # the state there is the final one: the look costs that one heartbeat only
+    assert await pusher.final_push(clock.now + 10, only_if_changed=True) is True
+    assert len(server.patches) == sent + 1
+
+
 def older_crd() -> dict[str, Any]:
     """The CRD of an earlier livestrat, installed while this runtime runs: it knows neither ``trading.slippageBps``
     nor ``risk.maxDrawdown``, so the API server prunes them from every push."""
