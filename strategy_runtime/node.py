@@ -311,6 +311,12 @@ def trader_id_for(config: RuntimeConfig) -> str:
     return f"{name}-{base64.b32encode(digest).decode()[:4]}"
 
 
+# Components whose DEBUG lines carry what must not reach a log: NautilusTrader 1.231's Binance HTTP client logs each
+# request's query at DEBUG (``BinanceHttpClient.send_request``), a signed one's ``signature=`` with it (a request the
+# venue takes for its recvWindow). At INFO whatever the node's level (tests/runtime/test_secrets.py).
+QUIET_COMPONENTS = {"BinanceHttpClient": "INFO"}
+
+
 def nautilus_log_level(level: str) -> str:
     try:
         return _LOG_LEVELS[level.upper()]
@@ -492,7 +498,11 @@ def build_node(
 
     node_config = TradingNodeConfig(
         trader_id=trader_id_for(config),
-        logging=LoggingConfig(log_level=nautilus_log_level(log_level or config.log_level), log_colors=False),
+        logging=LoggingConfig(
+            log_level=nautilus_log_level(log_level or config.log_level),
+            log_colors=False,
+            log_component_levels=QUIET_COMPONENTS,
+        ),
         data_engine=LiveDataEngineConfig(graceful_shutdown_on_exception=True),
         risk_engine=risk_engine_config(spec, replay_speed=replay_speed),
         exec_engine=LiveExecEngineConfig(

@@ -206,6 +206,10 @@ async def test_a_scram_ledger_password_and_live_keys_never_leak_with_the_right_p
         runtime.kill()
     right_output = runtime.output()
     assert "BINANCE" in served[0] or "binance" in right_output.lower()  # the venue's clients were there
+    # NautilusTrader's Binance HTTP client logs each request's query at DEBUG, a signed one's signature with it:
+    # a request valid for the venue's recvWindow, and what an attacker with the logs would replay
+    assert "signature=***" in right_output  # a signed request was made (and its failure reported, masked)
+    assert not re.search(r"signature=(?!\*\*\*)", right_output), "a request's signature is in the log"
     assert json.loads(served[0])["ledger"]["where"] == f"PostgreSQL {DsnParts.parse(role.dsn(database))}"
 
     # a wrong password: refused at start, with a message that names the ledger and not the password
