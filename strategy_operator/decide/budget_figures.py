@@ -9,9 +9,10 @@ sum of the member rows shown beside it (docs/risk-budgets.md says how to add the
 - **Net** exposure: |Σ signed notional| over members (and instruments, for the total).
 - **Daily PnL** and **drawdown**: Σ of the members' ``status.risk.dailyPnl`` / ``drawdown``. The sum of
   drawdowns, each from its member's own peak, is at least the drawdown of the members' summed PnL: the
-  limit holds conservatively, and needs no history the status does not carry. A live member's daily PnL
-  counts on the UTC day it is of (``status.risk.dailyPnlDay``): one of an earlier day (a runtime halted,
-  stopped or quiet since midnight) is not today's loss, and counts as nothing (its row says so).
+  limit holds conservatively, and needs no history the status does not carry. A daily PnL on a venue's live
+  feed counts on the UTC day it is of (``status.risk.dailyPnlDay``): one of an earlier day (a runtime halted,
+  stopped or quiet since midnight) is not today's loss, and counts as nothing (its row says so). A paper
+  replay's day is its data's: counted as it is.
 - **Open orders**: Σ ``status.trading.openOrders``.
 
 Only figures in the budget's currency count against its limits; others are shown per currency.
@@ -80,7 +81,7 @@ class MemberReport:
     trading: TradingState | None = None
     risk: RiskState | None = None
     stale: bool = False  # its ``Stale`` condition: the runtime's last report is out of date
-    mode: str | None = None  # its ``spec.mode``: a live member's UTC day is the operator's too
+    replays: bool = False  # a paper replay of a catalog's history (``venue.adapter: sandbox``): its day is the data's
 
 
 @dataclass(frozen=True)
@@ -112,7 +113,7 @@ class MemberNumbers:
 def member_numbers(report: MemberReport, today: date | None = None) -> MemberNumbers:
     """What one member's status says, exactly; what does not read is a problem, counted as nothing.
 
-    ``today``: the operator's UTC day; a live member's daily PnL of an earlier day counts as nothing."""
+    ``today``: the operator's UTC day; a daily PnL of an earlier day on a live feed counts as nothing."""
     if not report.exists:
         return MemberNumbers(report.name, reporting=False, problems=("no such LiveStrategy in this namespace",))
     if report.trading is None:
@@ -161,12 +162,12 @@ def member_numbers(report: MemberReport, today: date | None = None) -> MemberNum
 
 
 def _earlier_day(report: MemberReport, risk: RiskState, today: date | None) -> date | None:
-    """The day of a live member's daily PnL when it is before ``today`` (None: today's, later, or not said).
+    """The day of a member's daily PnL when it is before ``today`` (None: today's, later, or not said).
 
-    A live member's day is the venue's, about the operator's: a day behind it is over. A paper member's is its
-    replay's (history), never the operator's: counted as it is. A runtime that does not say (older than the
-    field) counts as before."""
-    if today is None or report.mode != "live" or not risk.daily_pnl_day:
+    A member on a venue's live feed (live, or paper on a live feed) has the venue's day, about the operator's: a day
+    behind it is over. A paper replay's is the replayed data's (history), never the operator's: counted as it is. A
+    runtime that does not say (older than the field) counts as before."""
+    if today is None or report.replays or not risk.daily_pnl_day:
         return None
     try:
         day = date.fromisoformat(risk.daily_pnl_day)

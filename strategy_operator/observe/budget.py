@@ -16,6 +16,7 @@ from pydantic import ValidationError
 from livestrat.api.budget_spec import RiskBudgetSpec
 from livestrat.api.budget_status import RiskBudgetStatus
 from livestrat.api.contract import BUDGET_HALT_PREFIX, RISK_ACK_ANNOTATION
+from livestrat.api.spec import Adapter
 from livestrat.api.status import ConditionType, RiskState, TradingState
 from strategy_operator.decide.budget import BudgetObservation
 from strategy_operator.decide.budget_figures import MemberReport
@@ -49,13 +50,19 @@ def member_entry(body: Mapping[str, Any]) -> dict[str, Any]:
     trading, risk = status.get("trading"), status.get("risk")
     return {
         "phase": status.get("phase"),
-        "mode": spec.get("mode"),  # a live member's UTC day is the operator's (its daily PnL of an earlier one is over)
+        "replays": _replays(spec),  # its day is the replayed data's; on a live feed, the operator's (about)
         "trading": {k: trading[k] for k in _TRADING_FIELDS if k in trading} if isinstance(trading, Mapping) else None,
         "risk": {k: risk[k] for k in _RISK_FIELDS if k in risk} if isinstance(risk, Mapping) else None,
         "halts": budget_halts(body),
         "stale": _stale(status),
         "resourceVersion": resource_version(meta),
     }
+
+
+def _replays(spec: Mapping[str, Any]) -> bool:
+    """A paper strategy replaying a catalog's history (``venue.adapter: sandbox``), not on a venue's live feed."""
+    venue = spec.get("venue")
+    return isinstance(venue, Mapping) and venue.get("adapter") == Adapter.SANDBOX
 
 
 def _stale(status: Mapping[str, Any]) -> bool:
@@ -74,7 +81,7 @@ def member_report(name: str, entry: Mapping[str, Any] | None) -> MemberReport:
         risk = RiskState.model_validate(entry["risk"]) if entry.get("risk") is not None else None
     except ValidationError:
         trading, risk = None, None  # a report that does not read counts as none (the member's own status says so)
-    phase, mode = entry.get("phase"), entry.get("mode")
+    phase = entry.get("phase")
     return MemberReport(
         name,
         exists=True,
@@ -82,7 +89,7 @@ def member_report(name: str, entry: Mapping[str, Any] | None) -> MemberReport:
         trading=trading,
         risk=risk,
         stale=entry.get("stale") is True,
-        mode=mode if isinstance(mode, str) else None,
+        replays=entry.get("replays") is True,
     )
 
 

@@ -387,7 +387,8 @@ class StatusPusher:
         self._last_sent = self._accepted = None  # the next push sends the whole state
         logger.warning(
             "status: the API server holds a trading/risk state other than the one it accepted last from this runtime "
-            "(%s differ: a push given up on as timed out may have landed late, or the status was written by hand); "
+            "(%s differ: a push given up on as timed out may have landed late, the status was written by hand, or a "
+            "CRD upgrade gave its fields defaults); "
             "pushing the whole state again",
             ", ".join(fields[:6]) + (f" and {len(fields) - 6} more" if len(fields) > 6 else ""),
         )

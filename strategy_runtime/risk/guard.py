@@ -252,6 +252,7 @@ class RiskGuard(Actor):
         self._forget_line()
         if self.limits.on_fill(fill) and self._started and self.limits.watches_pnl:
             # A venue's trade over an inferred fill: the node keeps the inferred one, no position event follows.
+            self.limits.advance(fill.ts_event)  # as a position event: a new day opens before the loss, not after
             self._refresh()
             self._check_pnl()
 

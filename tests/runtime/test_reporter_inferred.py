@@ -15,6 +15,7 @@ from __future__ import annotations
 from decimal import Decimal
 from types import SimpleNamespace
 
+import pytest
 from nautilus_trader.cache.cache import Cache
 from nautilus_trader.common.component import MessageBus, TestClock
 from nautilus_trader.model.enums import OrderSide
@@ -129,10 +130,12 @@ def test_the_trades_start_up_reconciliation_listed_are_let_go_once_the_node_runs
     assert reporter._listed == {}
 
 
-def test_the_risk_guard_checks_at_once_the_loss_a_late_venue_trade_books_over_an_inferred_fill():
+@pytest.mark.parametrize("next_day", [False, True])
+def test_the_risk_guard_checks_at_once_the_loss_a_late_venue_trade_books_over_an_inferred_fill(next_day):
     """The venue's late trade, recorded over an inferred fill, moves the guard's realized PnL (at its own price and
     commission) but the node applies no such trade: no position event follows to check it. The guard checks it as it
-    books it: the status shows it, and a limit it breaks halts now, not at the next price (which may be long)."""
+    books it: the status shows it, and a limit it breaks halts now, not at the next price (which may be long). A trade
+    after midnight opens the new day first: its loss is the new day's (``dailyPnlDay``), not the day before's."""
     from datetime import UTC, datetime
 
     from strategy_runtime.risk.guard import RiskGuard, RiskGuardConfig
@@ -185,10 +188,20 @@ def test_the_risk_guard_checks_at_once_the_loss_a_late_venue_trade_books_over_an
     inferred_day = guard.risk_state().daily_pnl
 
     late = TestEventStubs.order_filled(
-        sold, BTC, venue_order_id=venue_order_id, trade_id=TradeId("T-77"), last_px=Price.from_str("39000")
+        sold,
+        BTC,
+        venue_order_id=venue_order_id,
+        trade_id=TradeId("T-77"),
+        last_px=Price.from_str("39000"),
+        ts_event=(86_400 + 3_600) * 1_000_000_000 if next_day else 0,
     )
     cache.add_position_id(PositionId("BTCUSDT.BINANCE-S-001"), BTC.id.venue, sold.client_order_id, sold.strategy_id)
     msgbus.send(EXEC_EVENTS_ENDPOINT, late)  # the venue sold at 39000: 1000 lost, the node never applies it
     assert [f.trade_id for f in ledger.fills][-1] == "T-77"
-    assert guard.risk_state().daily_pnl != inferred_day, "the status shows the loss the venue's trade booked"
-    assert [b.limit for b in breaches] == ["maxDailyLoss"], "the loss breaks the limit now"
+    risk = guard.risk_state()
+    assert risk.daily_pnl != inferred_day, "the status shows what the venue's trade booked"
+    if not next_day:  # the trade the status came from, at 39000: it supersedes the inferred fill, 1000 lost
+        assert [b.limit for b in breaches] == ["maxDailyLoss"], "the loss breaks the limit now"
+        assert (risk.daily_pnl_day, Decimal(risk.daily_pnl.split()[0]) < -1000) == ("1970-01-01", True)
+    else:  # a trade of the order after its status, the next day: booked beside it, its commission the new day's
+        assert (breaches, risk.daily_pnl_day, risk.daily_pnl) == ([], "1970-01-02", "-39.00 USDT")

@@ -26,10 +26,10 @@ INSTRUMENTS = ["BTCUSDT.BINANCE", "ETHUSDT.BINANCE", "SOLUSDT.BINANCE"]
 
 
 def member(
-    name: str, positions=(), daily="0.00 USDT", drawdown="0.00 USDT", orders=0, total=None, day=None, mode="live"
+    name: str, positions=(), daily="0.00 USDT", drawdown="0.00 USDT", orders=0, total=None, day=None, replays=False
 ) -> MemberReport:
     """A member whose runtime reports ``positions``: (instrument, signed notional, currency); ``day``: the UTC day its
-    ``dailyPnl`` is of (None: a runtime that does not say)."""
+    ``dailyPnl`` is of (None: a runtime that does not say); ``replays``: a paper replay of history."""
     trading = TradingState.model_validate(
         {
             "positions": [
@@ -46,7 +46,7 @@ def member(
         }
     )
     risk = RiskState.model_validate({"dailyPnl": daily, "dailyPnlDay": day, "drawdown": drawdown})
-    return MemberReport(name=name, phase="Running", trading=trading, risk=risk, mode=mode)
+    return MemberReport(name=name, phase="Running", trading=trading, risk=risk, replays=replays)
 
 
 def spec(members, on_breach="HaltAll", **limits) -> RiskBudgetSpec:
@@ -238,9 +238,10 @@ def test_a_live_member_s_daily_pnl_of_today_or_of_a_day_it_does_not_say_counts(d
     assert status.state == "Breached" and amount(status.members[0].daily_pnl) == Decimal("-150.00")
 
 
-def test_a_paper_member_s_daily_pnl_is_of_its_replay_s_day_and_counts():
-    """A paper strategy replays history: its day is the replayed data's, never the operator's; counted as it is."""
-    fleet = [member("a", daily="-150.00 USDT", day="2024-05-01", mode="paper")]
+def test_a_paper_replay_s_daily_pnl_is_of_its_data_s_day_and_counts():
+    """A paper strategy replaying history: its day is the replayed data's, never the operator's; counted as it is.
+    (A paper strategy on a venue's live feed has the venue's day: as a live one, above.)"""
+    fleet = [member("a", daily="-150.00 USDT", day="2024-05-01", replays=True)]
     status = decide_budget(observe(spec(["a"], maxDailyLoss=100.0), fleet)).status
     assert status.state == "Breached"
 

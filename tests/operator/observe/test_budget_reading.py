@@ -48,14 +48,15 @@ def test_a_member_entry_keeps_what_a_budget_reads_and_nothing_else():
     assert not report.stale
 
 
-def test_a_live_member_read_from_its_object_has_yesterday_s_daily_pnl_left_out():
-    """The entry keeps the member's mode and the day of its daily PnL (``status.risk.dailyPnlDay``): a live member
-    halted yesterday still shows yesterday's loss, which the budget does not count today."""
+def test_a_member_on_a_live_feed_read_from_its_object_has_yesterday_s_daily_pnl_left_out():
+    """The entry keeps whether the member replays history and the day of its daily PnL (``status.risk.dailyPnlDay``):
+    a member on a live feed halted yesterday still shows yesterday's loss, which the budget does not count today."""
     body = reporting("alpha")
-    body["spec"]["mode"] = "live"
+    assert member_entry(body)["replays"] is True  # the paper example replays a catalog: its day is the data's
+    body["spec"]["venue"] = {"adapter": "binance", "name": "BINANCE"}  # paper on the venue's live feed, or live
     body["status"]["risk"]["dailyPnlDay"] = "2026-03-01"
     entry = member_entry(body)
-    assert entry["mode"] == "live" and entry["risk"]["dailyPnlDay"] == "2026-03-01"
+    assert entry["replays"] is False and entry["risk"]["dailyPnlDay"] == "2026-03-01"
     status = decide_budget(read_budget(budget_body(["alpha"]), {"alpha": entry}, NOW)).status
     assert status.members[0].daily_pnl == "0.00 USDT" and "is of 2026-03-01" in status.members[0].note
     body["status"]["risk"]["dailyPnlDay"] = "2026-03-02"
