@@ -58,7 +58,7 @@ async def test_usdm_a_position_the_venue_closes_itself_is_in_the_ledger_the_stat
             held = (await venue.admin.positions())["positions"]["BTCUSDT"]
             price = (Decimal(held["entry_price"]) * Decimal("0.9")).quantize(Decimal("0.1"))
             closed = await venue.admin.fault("liquidation", symbol="BTCUSDT", price=str(price), adl=adl)
-            trade_id = str(closed["trade_id"])
+            [trade_id] = [str(t) for t in closed["trade_ids"]]
             seen_before = len(bars_of(runtime.process.pid))
             try:
                 state = await runtime.wait_until(
