@@ -132,3 +132,85 @@ async def test_usdm_a_position_the_venue_closes_itself_is_in_the_ledger_the_stat
     assert float(amount(state["risk"]["dailyPnl"])) == pytest.approx(float(realized), abs=0.02)
     assert (after_restart.lost, after_restart.unknown, after_restart.duplicated) == ((), (), 0)
     assert (restarted["own_positions"], Decimal(restarted["own_position"])) == (0, 0), "flat after the restart too"
+
+
+async def test_usdm_two_adls_while_the_runtime_is_down_are_recorded_once_each_at_the_next_start(tmp_path, pg_database):
+    """The venue auto-deleverages the position in two steps while no runtime runs: two orders, both ``adl_autoclose``
+    (USD-M's client order id for every ADL). The next start's reconciliation (``allOrders``, ``userTrades``,
+    ``positionRisk``) meets both: each trade is in the ledger once, nothing inferred is left, the strategy holds no
+    position once reconciled, the status agrees with the venue."""
+    catalog = live_catalog(tmp_path / "catalog", PERP)
+    events = tmp_path / "grid.jsonl"
+    venue_scenario = scenario(WALLET, keys=HMAC_KEYS, product="usdm")
+    async with venue_emulator(
+        tmp_path / "venue", catalog=catalog, instruments=[PERP], scenario=venue_scenario, speed=SPEED
+    ) as venue:
+        spec = usdm_spec(resting_grid(PERP, str(events), levels=0, trade_size="0.020"))
+        story = usdm_story(tmp_path, venue, pg_database, spec)
+        try:
+            runtime = story.start(tag="runtime-0")
+            await runtime.wait_ready(timeout=90)
+            await runtime.wait_until(
+                lambda s: s["trading"]["fills"] == 1 and s["trading"]["positions"], what="the entry filled", timeout=90
+            )
+            runtime.process.send_signal(signal.SIGKILL)
+            await runtime.wait_exit()
+
+            held = (await venue.admin.positions())["positions"]["BTCUSDT"]
+            price = (Decimal(held["entry_price"]) * Decimal("0.9")).quantize(Decimal("0.1"))
+            first = await venue.admin.fault(
+                "liquidation", symbol="BTCUSDT", price=str(price), adl=True, quantity="0.008"
+            )
+            second = await venue.admin.fault("liquidation", symbol="BTCUSDT", price=str(price - 5), adl=True)
+            adl_trades = [str(t) for t in first["trade_ids"] + second["trade_ids"]]
+            trades = await venue.admin.trades(product="usdm")
+            orders = await venue.admin.orders(product="usdm")
+
+            again = story.start(tag="runtime-1")
+            await again.wait_ready(timeout=90)
+
+            async def started() -> list[dict]:
+                return rows_of(events, again.process.pid, "start")
+
+            [restarted] = await story.wait_for(started, "the strategy started", timeout=30)
+            # Flat once reconciled, the strategy buys again on its next bar: the status is read once that fill is in.
+            try:
+                await again.wait_until(
+                    lambda s: s["trading"]["fills"] == len(trades) + 1, what="the new entry recorded", timeout=30
+                )
+                await asyncio.sleep(1)
+                state, waited = await again.state(), ""
+            except AssertionError as exc:
+                state, waited = None, str(exc)[:400]
+            fills = await story.fills()
+            reckoning = await story.reckoning()
+            at_venue = (await venue.admin.positions())["positions"]["BTCUSDT"]
+            every_trade = await venue.admin.trades(product="usdm")
+        finally:
+            story.kill_all()
+
+    ours = [f for f in fills if f.trade_id in adl_trades]
+    realized = sum((Decimal(t["realizedPnl"]) - Decimal(t["commission"]) for t in every_trade), Decimal(0))
+    trading, risk = (state["trading"], state["risk"]) if state else ({}, {})
+    print(
+        f"USD-M two ADLs while down ({[(o['orderId'], o['clientOrderId']) for o in orders[-2:]]}), trades "
+        f"{adl_trades}; ledger fills {[(f.trade_id, f.side.value, str(f.quantity)) for f in fills]}; the restarted "
+        f"strategy's own positions open {restarted['own_positions']} (net {restarted['own_position']}); "
+        f"{reckoning.line('after the start')}; status after its next entry: positions {trading.get('positions')} "
+        f"(venue {at_venue['amount']}), realizedPnl {trading.get('realizedPnl')} (venue net {realized}), "
+        f"unrealizedPnl {trading.get('unrealizedPnl')}, risk dailyPnl {risk.get('dailyPnl')} {waited}"
+    )
+    assert [o["clientOrderId"] for o in orders[-2:]] == ["adl_autoclose", "adl_autoclose"], "two ADL orders, one id"
+    assert sorted((f.trade_id, f.side, f.quantity) for f in ours) == sorted(
+        zip(adl_trades, ["SELL", "SELL"], [Decimal("0.008"), Decimal("0.012")], strict=True)
+    ), "each ADL's trade, once, under its id"
+    assert (reckoning.lost, reckoning.unknown, reckoning.duplicated) == ((), (), 0)
+    assert (restarted["own_positions"], Decimal(restarted["own_position"])) == (0, 0), "flat once reconciled"
+    assert state is not None, waited
+    assert trading["fills"] == len(every_trade)
+    assert [(p["side"], Decimal(p["quantity"])) for p in trading["positions"]] == [
+        ("LONG", Decimal(at_venue["amount"]))
+    ]
+    assert amount(trading["realizedPnl"]) == realized.quantize(CENT)
+    daily = amount(trading["realizedPnl"]) + amount(trading["unrealizedPnl"])
+    assert float(amount(risk["dailyPnl"])) == pytest.approx(float(daily), abs=0.02)
