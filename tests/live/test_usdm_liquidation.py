@@ -134,11 +134,14 @@ async def test_usdm_a_position_the_venue_closes_itself_is_in_the_ledger_the_stat
     assert (restarted["own_positions"], Decimal(restarted["own_position"])) == (0, 0), "flat after the restart too"
 
 
-async def test_usdm_two_adls_while_the_runtime_is_down_are_recorded_once_each_at_the_next_start(tmp_path, pg_database):
-    """The venue auto-deleverages the position in two steps while no runtime runs: two orders, both ``adl_autoclose``
-    (USD-M's client order id for every ADL). The next start's reconciliation (``allOrders``, ``userTrades``,
-    ``positionRisk``) meets both: each trade is in the ledger once, nothing inferred is left, the strategy holds no
-    position once reconciled, the status agrees with the venue."""
+@pytest.mark.parametrize("first_while_running", [False, True], ids=["both-while-down", "the-first-while-running"])
+async def test_usdm_two_adls_while_the_runtime_is_down_are_recorded_once_each_at_the_next_start(
+    tmp_path, pg_database, first_while_running
+):
+    """The venue auto-deleverages the position in two steps, the second (or both) while no runtime runs: two orders,
+    both ``adl_autoclose`` (USD-M's client order id for every ADL). The next start's reconciliation (``allOrders``,
+    ``userTrades``, ``positionRisk``) meets both: each trade is in the ledger once, nothing inferred is left, the
+    strategy holds no position once reconciled, the status agrees with the venue."""
     catalog = live_catalog(tmp_path / "catalog", PERP)
     events = tmp_path / "grid.jsonl"
     venue_scenario = scenario(WALLET, keys=HMAC_KEYS, product="usdm")
@@ -153,14 +156,20 @@ async def test_usdm_two_adls_while_the_runtime_is_down_are_recorded_once_each_at
             await runtime.wait_until(
                 lambda s: s["trading"]["fills"] == 1 and s["trading"]["positions"], what="the entry filled", timeout=90
             )
+            held = (await venue.admin.positions())["positions"]["BTCUSDT"]
+            price = (Decimal(held["entry_price"]) * Decimal("0.9")).quantize(Decimal("0.1"))
+            if first_while_running:
+                first = await venue.admin.fault(
+                    "liquidation", symbol="BTCUSDT", price=str(price), adl=True, quantity="0.008"
+                )
+                await runtime.wait_until(lambda s: s["trading"]["fills"] == 2, what="the first ADL seen", timeout=20)
             runtime.process.send_signal(signal.SIGKILL)
             await runtime.wait_exit()
 
-            held = (await venue.admin.positions())["positions"]["BTCUSDT"]
-            price = (Decimal(held["entry_price"]) * Decimal("0.9")).quantize(Decimal("0.1"))
-            first = await venue.admin.fault(
-                "liquidation", symbol="BTCUSDT", price=str(price), adl=True, quantity="0.008"
-            )
+            if not first_while_running:
+                first = await venue.admin.fault(
+                    "liquidation", symbol="BTCUSDT", price=str(price), adl=True, quantity="0.008"
+                )
             second = await venue.admin.fault("liquidation", symbol="BTCUSDT", price=str(price - 5), adl=True)
             adl_trades = [str(t) for t in first["trade_ids"] + second["trade_ids"]]
             trades = await venue.admin.trades(product="usdm")
@@ -193,7 +202,7 @@ async def test_usdm_two_adls_while_the_runtime_is_down_are_recorded_once_each_at
     realized = sum((Decimal(t["realizedPnl"]) - Decimal(t["commission"]) for t in every_trade), Decimal(0))
     trading, risk = (state["trading"], state["risk"]) if state else ({}, {})
     print(
-        f"USD-M two ADLs while down ({[(o['orderId'], o['clientOrderId']) for o in orders[-2:]]}), trades "
+        f"USD-M two ADLs, {'the second' if first_while_running else 'both'} while down ({[(o['orderId'], o['clientOrderId']) for o in orders[-2:]]}), trades "
         f"{adl_trades}; ledger fills {[(f.trade_id, f.side.value, str(f.quantity)) for f in fills]}; the restarted "
         f"strategy's own positions open {restarted['own_positions']} (net {restarted['own_position']}); "
         f"{reckoning.line('after the start')}; status after its next entry: positions {trading.get('positions')} "
