@@ -36,7 +36,7 @@ from __future__ import annotations
 
 import secrets
 import string
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, fields, replace
 from decimal import Decimal
 from typing import Any, Literal
@@ -465,48 +465,80 @@ class Exchange:
             self._emit(events)
         return trades
 
-    def close_position_by_venue(self, symbol: str, price: Decimal | None = None, *, adl: bool = False) -> Trade:
-        """The venue closes the account's whole USD-M position in ``symbol`` with an order of its own: a
-        liquidation (client order id ``autoclose-<ms>``) or, with ``adl``, an auto-deleveraging
-        (``adl_autoclose``), at ``price`` (default: the mark price), as a taker.
+    def close_position_by_venue(
+        self,
+        symbol: str,
+        price: Decimal | None = None,
+        *,
+        adl: bool = False,
+        quantity: Decimal | None = None,
+        prices: Sequence[Decimal] = (),
+    ) -> list[Trade]:
+        """The venue closes the account's USD-M position in ``symbol`` with an order of its own: a liquidation
+        (client order id ``autoclose-<ms>``) or, with ``adl``, an auto-deleveraging (``adl_autoclose``), of
+        ``quantity`` (default: the whole position), at ``price`` (default: the mark price), as a taker; with
+        ``prices``, in one execution per price (the order meets several levels of the book), the quantity split
+        evenly in steps, the last execution taking what is left.
 
         As USD-M's "Event: Order Update" documents it: the order's type is ``LIQUIDATION``; its first update
-        says ``NEW`` (``x`` and ``X``: "c shows as "autoclose-XXX", X shows as "NEW""), its execution is
-        ``CALCULATED`` ("Liquidation Execution") and leaves it ``FILLED``; an ``ACCOUNT_UPDATE`` follows with
-        the position closed (reason ``ORDER``: the documented reasons name no liquidation). Its time in force is
-        IOC, as USD-M's "Liquidation Order Streams" show liquidation orders. Commission at the taker fee. The
-        order and its trade are the account's from then on (``allOrders``, ``userTrades``), as any other."""
+        says ``NEW`` (``x`` and ``X``: "c shows as "autoclose-XXX", X shows as "NEW""); each execution is
+        ``CALCULATED`` ("Liquidation Execution") with its own trade (``t``), quantity (``l``, "Order Last Filled
+        Quantity"), price (``L``, "Last Filled Price"), commission (``n``) and realized profit (``rp``, "of the
+        trade"), the order's accumulated quantity (``z``) and average price (``ap``), and status
+        ``PARTIALLY_FILLED`` until the last leaves it ``FILLED``; each is followed by an ``ACCOUNT_UPDATE`` with
+        the position it leaves (reason ``ORDER``: the documented reasons name no liquidation). Its time in force
+        is IOC, as USD-M's "Liquidation Order Streams" show liquidation orders, its price the least favourable
+        of its executions'. Commission at the taker fee. The order and its trades are the account's from then on
+        (``allOrders``, ``userTrades``), as any other's. An ADL is always ``adl_autoclose``: two ADLs are two
+        orders of the same client order id."""
         if self.product != "usdm":
             raise ValueError("only a USD-M account has positions the venue can close")
+        if price is not None and prices:
+            raise ValueError("name one price or several prices, not both")
         rules = self.symbol_rules(symbol)
         assert isinstance(self.account, UsdmAccount)
         position = self.account.position(symbol)
         if position.amount == 0:
             raise ValueError(f"no {symbol} position to close")
-        price = price if price is not None else self.mark_price(symbol)
-        if price is None:
-            raise ValueError(f"no price yet for {symbol}: name one")
-        price = (price / rules.tick_size).to_integral_value() * rules.tick_size
+        quantity = abs(position.amount) if quantity is None else quantity
+        if not 0 < quantity <= abs(position.amount) or quantity % rules.step_size:
+            raise ValueError(
+                f"quantity {quantity} cannot be closed: more than 0, at most the position's {abs(position.amount)}, "
+                f"a multiple of {rules.step_size}"
+            )
+        if not prices:
+            one = price if price is not None else self.mark_price(symbol)
+            if one is None:
+                raise ValueError(f"no price yet for {symbol}: name one")
+            prices = (one,)
+        ticks = [(p / rules.tick_size).to_integral_value() * rules.tick_size for p in prices]
+        part = (quantity / len(ticks) // rules.step_size) * rules.step_size
+        if part <= 0:
+            raise ValueError(f"quantity {quantity} cannot be split into {len(ticks)} executions of {rules.step_size}")
+        parts = [part] * (len(ticks) - 1) + [quantity - part * (len(ticks) - 1)]
+        side: Side = "SELL" if position.amount > 0 else "BUY"
         now = self._now_ms()
         order = Order(
             order_id=self._next_order_id,
             client_order_id=ADL_CLIENT_ID if adl else f"{LIQUIDATION_CLIENT_ID_PREFIX}{now}",
             symbol=symbol,
-            side="SELL" if position.amount > 0 else "BUY",
+            side=side,
             type="LIQUIDATION",
             time_in_force="IOC",
-            price=price,
-            orig_qty=abs(position.amount),
+            price=min(ticks) if side == "SELL" else max(ticks),
+            orig_qty=quantity,
             time_ms=now,
             update_ms=now,
         )
         self._next_order_id += 1
         self._orders[order.order_id] = order
         events: list[UserEvent] = [Execution(replace(order), "NEW", now)]
-        trade = self._fill(rules, order, price, order.orig_qty, False, now, events, execution_type="CALCULATED")
-        events.append(self.account.change(rules, now))
+        trades = []
+        for at, qty in zip(ticks, parts, strict=True):
+            trades.append(self._fill(rules, order, at, qty, False, now, events, execution_type="CALCULATED"))
+            events.append(self.account.change(rules, now))
         self._emit(events)
-        return trade
+        return trades
 
     # -- internals -------------------------------------------------------------------------------------
 

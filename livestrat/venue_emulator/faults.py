@@ -34,10 +34,11 @@ One pydantic model per fault (the admin API's ``POST /_emulator/faults`` body an
   With ``only_after``, requests of ``held`` made before ``answered`` was answered pass untouched, and
   none waits: the first one made after meets the fill (a client that asks ``held`` at connect as well,
   as NautilusTrader's USD-M client asks the positions, meets the fill only between the two queries).
-- ``liquidation``: the venue closes the USD-M account's whole position in ``symbol`` with an order of its own, at
-  ``price`` (default: the mark price): a liquidation (client order id ``autoclose-<ms>``) or, with ``adl``, an
-  auto-deleveraging (``adl_autoclose``); the user-data stream carries it as USD-M documents it
-  (``Exchange.close_position_by_venue``).
+- ``liquidation``: the venue closes the USD-M account's position in ``symbol`` (``quantity`` of it; default: all)
+  with an order of its own, at ``price`` (default: the mark price) or in one execution per price of ``prices``: a
+  liquidation (client order id ``autoclose-<ms>``) or, with ``adl``, an auto-deleveraging (``adl_autoclose``); the
+  user-data stream carries it as USD-M documents it (``Exchange.close_position_by_venue``). Answers the order id
+  and the trade ids.
 
 The admin API (never behind the faults) also answers ``GET /_emulator/trades``,
 ``/_emulator/orders[?open=true]`` (``&product=usdm`` for the USD-M account), ``/_emulator/balances``
@@ -145,6 +146,10 @@ class Liquidation(_Fault):
     symbol: str
     price: Decimal | None = Field(None, gt=0, description="the close's price; the mark price when unset")
     adl: bool = Field(False, description="an auto-deleveraging (adl_autoclose) rather than a liquidation")
+    quantity: Decimal | None = Field(None, gt=0, description="how much of the position; all of it when unset")
+    prices: list[Decimal] = Field(
+        default_factory=list, description="one execution per price (instead of price), the quantity split evenly"
+    )
 
 
 Fault = Annotated[
@@ -278,10 +283,12 @@ async def apply_fault(fault: Fault, venue: Venue) -> dict[str, object]:
         return {"armed": fault.kind}
     if isinstance(fault, Liquidation):
         try:
-            trade = _exchange(venue, "usdm").close_position_by_venue(fault.symbol, fault.price, adl=fault.adl)
+            trades = _exchange(venue, "usdm").close_position_by_venue(
+                fault.symbol, fault.price, adl=fault.adl, quantity=fault.quantity, prices=fault.prices
+            )
         except errors.BinanceError as exc:  # an unknown symbol
             raise ValueError(exc.msg) from exc
-        return {"closed": fault.kind, "order_id": trade.order_id, "trade_id": trade.trade_id}
+        return {"closed": fault.kind, "order_id": trades[0].order_id, "trade_ids": [t.trade_id for t in trades]}
     if isinstance(fault, DropUserStream):
         dropped = await venue.ws_api.drop_all()
         if venue.futures_ws_api is not None:

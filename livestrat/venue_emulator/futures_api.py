@@ -114,7 +114,7 @@ def order_trade_update(exchange: Exchange, execution: Execution) -> dict[str, ob
     """USD-M "Event: Order Update" (``ORDER_TRADE_UPDATE``), the fields ``BinanceFuturesOrderData`` decodes.
     Unlike spot, ``c`` stays the order's own client id on a cancel. A position the venue closes itself
     (``Exchange.close_position_by_venue``) comes as its own order: ``c`` ``autoclose-…`` or ``adl_autoclose``,
-    ``o`` and ``ot`` LIQUIDATION, ``x`` NEW then CALCULATED ("Liquidation Execution")."""
+    ``o`` and ``ot`` LIQUIDATION, ``x`` NEW then CALCULATED ("Liquidation Execution") once per execution."""
     order, trade = execution.order, execution.trade
     rules = exchange.rules[order.symbol]
     body: dict[str, object] = {

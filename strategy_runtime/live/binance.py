@@ -36,7 +36,9 @@ reconnect, and no order event reaches the node again; ``binance_user_stream`` su
 
 **A position the venue closes itself is closed in the node by the venue's trade** (futures): a liquidation or an
 ADL reached NautilusTrader 1.231's engine as a status it inferred a fill from, on a position of its own beside the
-strategy's, which stayed open in the node; ``binance_venue_closes`` has the venue's trade close it.
+strategy's, which stayed open in the node; ``binance_venue_closes`` has the venue's trade close it, and gives each ADL
+order (every one is ``adl_autoclose``) a name of its own, on the stream and at reconciliation, where the engine kept
+only the first of two.
 
 **Why it did not connect** is kept on the client (``connect_failure``): a venue refusing the keys
 (-2014, -2015, -1022) otherwise showed only as "execution clients not connected" after the start's

@@ -20,8 +20,17 @@ report that follows each update then fills the order with the venue's trade, on 
 strategy's position closes, and the ledger records the venue's trade id once (a restart's reconciliation meets the
 same trade id). ``adl_autoclose`` is every ADL order's client order id: each one's reports get
 ``adl_autoclose-<venue order id>`` so that a second ADL is not taken for the first (NautilusTrader would find the first,
-FILLED, and drop the second). Installed by the runtime's Binance factory on USD-M (and COIN-M) clients; pinned by
-``tests/live/test_usdm_liquidation.py``.
+FILLED, and drop the second).
+
+The same holds for the order statuses a reconciliation asks (``allOrders``, the client's
+``generate_order_status_reports``): two ADLs made while no runtime ran are two orders named ``adl_autoclose``, and
+NautilusTrader 1.231's engine keeps one order per client order id of a mass status
+(``LiveExecutionEngine._deduplicate_mass_status_orders``: "Deduplicating order: adl_autoclose (venue_order_id=3,
+keeping first occurrence 2)"): the second ADL's trade was never applied nor recorded, the engine aligned the position
+with the venue's by a fill it inferred on a position ``<instrument>-EXTERNAL``, and the strategy was left holding its
+own position, and that SHORT beside it, while the venue was flat. The statuses get ``adl_autoclose-<venue order id>``
+too, the name a running node gives the same order. Installed by the runtime's Binance factory on USD-M (and COIN-M)
+clients; pinned by ``tests/live/test_usdm_liquidation.py``.
 """
 
 from __future__ import annotations
@@ -42,6 +51,9 @@ ADL_CLIENT_ORDER_ID = "adl_autoclose"
 # The client's methods the adapter's update handler calls (NautilusTrader 1.231, ExecutionClient).
 SEND_STATUS_METHOD = "_send_order_status_report"
 SEND_FILL_METHOD = "_send_fill_report"
+# The client's method a reconciliation asks the order statuses by (``allOrders``): NautilusTrader's own mass status and
+# the runtime's (live/reconciliation.py) both call it on the client.
+STATUSES_METHOD = "generate_order_status_reports"
 FILLING = (OrderStatus.FILLED, OrderStatus.PARTIALLY_FILLED)
 
 
@@ -92,5 +104,14 @@ def venue_closes_by_their_trades(client: Any) -> None:
             _own_id(report)
         send_fill(report)
 
+    generate_statuses = getattr(client, STATUSES_METHOD)
+
+    async def statuses(command: Any) -> list[OrderStatusReport]:
+        reports = await generate_statuses(command)
+        for report in reports:
+            _own_id(report)
+        return reports
+
     setattr(client, SEND_STATUS_METHOD, status)
     setattr(client, SEND_FILL_METHOD, fill)
+    setattr(client, STATUSES_METHOD, statuses)

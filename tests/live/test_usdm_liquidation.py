@@ -31,9 +31,20 @@ def amount(money: str | None) -> Decimal:
     return Decimal(money.split()[0])
 
 
-@pytest.mark.parametrize("adl", [False, True], ids=["liquidation", "adl"])
+def rows_of(events, pid: int, what: str) -> list[dict]:
+    """What the strategy of process ``pid`` recorded as its own (``RestingGrid``): its ``start`` (after the start's
+    reconciliation) or its ``bar`` rows."""
+    rows = read_events(str(events)) if events.exists() else []
+    return [r for r in rows if r["pid"] == pid and r["what"] == what]
+
+
+@pytest.mark.parametrize(
+    ("adl", "executions"),
+    [(False, 1), (True, 1), (False, 3), (True, 2)],
+    ids=["liquidation", "adl", "liquidation-in-3-executions", "adl-in-2-executions"],
+)
 async def test_usdm_a_position_the_venue_closes_itself_is_in_the_ledger_the_status_and_the_risk_guard_at_once(
-    tmp_path, pg_database, adl
+    tmp_path, pg_database, adl, executions
 ):
     catalog = live_catalog(tmp_path / "catalog", PERP)
     events = tmp_path / "grid.jsonl"
@@ -46,8 +57,7 @@ async def test_usdm_a_position_the_venue_closes_itself_is_in_the_ledger_the_stat
         story = usdm_story(tmp_path, venue, pg_database, spec)
 
         def bars_of(pid: int) -> list[dict]:
-            rows = read_events(str(events)) if events.exists() else []
-            return [r for r in rows if r["pid"] == pid and r["what"] == "bar"]
+            return rows_of(events, pid, "bar")
 
         try:
             runtime = story.start(tag="runtime-0")
@@ -57,12 +67,15 @@ async def test_usdm_a_position_the_venue_closes_itself_is_in_the_ledger_the_stat
             )
             held = (await venue.admin.positions())["positions"]["BTCUSDT"]
             price = (Decimal(held["entry_price"]) * Decimal("0.9")).quantize(Decimal("0.1"))
-            closed = await venue.admin.fault("liquidation", symbol="BTCUSDT", price=str(price), adl=adl)
-            trade_id = str(closed["trade_id"])
+            # One execution at ``price``, or several a dollar apart (USD-M "Event: Order Update": PARTIALLY_FILLED
+            # then FILLED, each execution its own trade).
+            prices = [str(price - i) for i in range(executions)]
+            closed = await venue.admin.fault("liquidation", symbol="BTCUSDT", prices=prices, adl=adl)
+            trade_ids = [str(t) for t in closed["trade_ids"]]
             seen_before = len(bars_of(runtime.process.pid))
             try:
                 state = await runtime.wait_until(
-                    lambda s: s["trading"]["fills"] == 2 and not s["trading"]["positions"],
+                    lambda s: s["trading"]["fills"] == 1 + executions and not s["trading"]["positions"],
                     what="the venue's close seen",
                     timeout=20,
                 )
@@ -83,26 +96,130 @@ async def test_usdm_a_position_the_venue_closes_itself_is_in_the_ledger_the_stat
             runtime.process.send_signal(signal.SIGKILL)
             await runtime.wait_exit()
 
-            again = story.start(tag="runtime-1")  # reconciliation meets the venue's trade: recorded once
+            again = story.start(tag="runtime-1")  # reconciliation meets the venue's trades: recorded once
             await again.wait_ready(timeout=90)
+
+            async def started() -> list[dict]:
+                return rows_of(events, again.process.pid, "start")
+
+            [restarted] = await story.wait_for(started, "the strategy started again", timeout=30)
             await asyncio.sleep(2)
             after_restart = await story.reckoning()
         finally:
             story.kill_all()
 
     realized = sum((Decimal(t["realizedPnl"]) - Decimal(t["commission"]) for t in trades), Decimal(0))
-    ours = [f for f in fills if f.trade_id == trade_id]
+    ours = [f for f in fills if f.trade_id in trade_ids]
     print(
         f"USD-M {'ADL' if adl else 'liquidation'} at {price} of a LONG 0.020 entered at {held['entry_price']}: "
         f"venue realized net {realized}; ledger fills {[(f.trade_id, f.side.value, str(f.quantity)) for f in fills]}; "
         f"status positions {state['trading']['positions']}, realizedPnl {state['trading'].get('realizedPnl')}, "
         f"risk dailyPnl {state['risk'].get('dailyPnl')}; the strategy's own positions open {own['own_positions']} "
-        f"(net {own['own_position']}); {after_restart.line('after the restart')}"
+        f"(net {own['own_position']}); {after_restart.line('after the restart')}, the restarted strategy's own "
+        f"positions open {restarted['own_positions']} (net {restarted['own_position']})"
     )
     assert realized < 0, "the close is a loss"
-    assert [(f.side, f.quantity) for f in ours] == [("SELL", Decimal("0.020"))], "the venue's fill, its trade id"
+    step = Decimal("0.001")  # BTCUSDT-PERP's size increment: the emulator splits evenly in steps
+    split = [Decimal("0.020") / executions // step * step] * (executions - 1)
+    split.append(Decimal("0.020") - sum(split, Decimal(0)))
+    assert len(trade_ids) == executions
+    assert sorted((f.trade_id, f.side, f.quantity) for f in ours) == sorted(
+        zip(trade_ids, ["SELL"] * executions, split, strict=True)
+    ), "the venue's fills, each under its trade id, once"
     assert state["trading"]["positions"] == [], "flat, as at the venue"
     assert (own["own_positions"], Decimal(own["own_position"])) == (0, 0), "the strategy holds no position any more"
     assert amount(state["trading"]["realizedPnl"]) == realized.quantize(CENT)
     assert float(amount(state["risk"]["dailyPnl"])) == pytest.approx(float(realized), abs=0.02)
     assert (after_restart.lost, after_restart.unknown, after_restart.duplicated) == ((), (), 0)
+    assert (restarted["own_positions"], Decimal(restarted["own_position"])) == (0, 0), "flat after the restart too"
+
+
+@pytest.mark.parametrize("first_while_running", [False, True], ids=["both-while-down", "the-first-while-running"])
+async def test_usdm_two_adls_while_the_runtime_is_down_are_recorded_once_each_at_the_next_start(
+    tmp_path, pg_database, first_while_running
+):
+    """The venue auto-deleverages the position in two steps, the second (or both) while no runtime runs: two orders,
+    both ``adl_autoclose`` (USD-M's client order id for every ADL). The next start's reconciliation (``allOrders``,
+    ``userTrades``, ``positionRisk``) meets both: each trade is in the ledger once, nothing inferred is left, the
+    strategy holds no position once reconciled, the status agrees with the venue."""
+    catalog = live_catalog(tmp_path / "catalog", PERP)
+    events = tmp_path / "grid.jsonl"
+    venue_scenario = scenario(WALLET, keys=HMAC_KEYS, product="usdm")
+    async with venue_emulator(
+        tmp_path / "venue", catalog=catalog, instruments=[PERP], scenario=venue_scenario, speed=SPEED
+    ) as venue:
+        spec = usdm_spec(resting_grid(PERP, str(events), levels=0, trade_size="0.020"))
+        story = usdm_story(tmp_path, venue, pg_database, spec)
+        try:
+            runtime = story.start(tag="runtime-0")
+            await runtime.wait_ready(timeout=90)
+            await runtime.wait_until(
+                lambda s: s["trading"]["fills"] == 1 and s["trading"]["positions"], what="the entry filled", timeout=90
+            )
+            held = (await venue.admin.positions())["positions"]["BTCUSDT"]
+            price = (Decimal(held["entry_price"]) * Decimal("0.9")).quantize(Decimal("0.1"))
+            if first_while_running:
+                first = await venue.admin.fault(
+                    "liquidation", symbol="BTCUSDT", price=str(price), adl=True, quantity="0.008"
+                )
+                await runtime.wait_until(lambda s: s["trading"]["fills"] == 2, what="the first ADL seen", timeout=20)
+            runtime.process.send_signal(signal.SIGKILL)
+            await runtime.wait_exit()
+
+            if not first_while_running:
+                first = await venue.admin.fault(
+                    "liquidation", symbol="BTCUSDT", price=str(price), adl=True, quantity="0.008"
+                )
+            second = await venue.admin.fault("liquidation", symbol="BTCUSDT", price=str(price - 5), adl=True)
+            adl_trades = [str(t) for t in first["trade_ids"] + second["trade_ids"]]
+            trades = await venue.admin.trades(product="usdm")
+            orders = await venue.admin.orders(product="usdm")
+
+            again = story.start(tag="runtime-1")
+            await again.wait_ready(timeout=90)
+
+            async def started() -> list[dict]:
+                return rows_of(events, again.process.pid, "start")
+
+            [restarted] = await story.wait_for(started, "the strategy started", timeout=30)
+            # Flat once reconciled, the strategy buys again on its next bar: the status is read once that fill is in.
+            try:
+                await again.wait_until(
+                    lambda s: s["trading"]["fills"] == len(trades) + 1, what="the new entry recorded", timeout=30
+                )
+                await asyncio.sleep(1)
+                state, waited = await again.state(), ""
+            except AssertionError as exc:
+                state, waited = None, str(exc)[:400]
+            fills = await story.fills()
+            reckoning = await story.reckoning()
+            at_venue = (await venue.admin.positions())["positions"]["BTCUSDT"]
+            every_trade = await venue.admin.trades(product="usdm")
+        finally:
+            story.kill_all()
+
+    ours = [f for f in fills if f.trade_id in adl_trades]
+    realized = sum((Decimal(t["realizedPnl"]) - Decimal(t["commission"]) for t in every_trade), Decimal(0))
+    trading, risk = (state["trading"], state["risk"]) if state else ({}, {})
+    print(
+        f"USD-M two ADLs, {'the second' if first_while_running else 'both'} while down ({[(o['orderId'], o['clientOrderId']) for o in orders[-2:]]}), trades "
+        f"{adl_trades}; ledger fills {[(f.trade_id, f.side.value, str(f.quantity)) for f in fills]}; the restarted "
+        f"strategy's own positions open {restarted['own_positions']} (net {restarted['own_position']}); "
+        f"{reckoning.line('after the start')}; status after its next entry: positions {trading.get('positions')} "
+        f"(venue {at_venue['amount']}), realizedPnl {trading.get('realizedPnl')} (venue net {realized}), "
+        f"unrealizedPnl {trading.get('unrealizedPnl')}, risk dailyPnl {risk.get('dailyPnl')} {waited}"
+    )
+    assert [o["clientOrderId"] for o in orders[-2:]] == ["adl_autoclose", "adl_autoclose"], "two ADL orders, one id"
+    assert sorted((f.trade_id, f.side, f.quantity) for f in ours) == sorted(
+        zip(adl_trades, ["SELL", "SELL"], [Decimal("0.008"), Decimal("0.012")], strict=True)
+    ), "each ADL's trade, once, under its id"
+    assert (reckoning.lost, reckoning.unknown, reckoning.duplicated) == ((), (), 0)
+    assert (restarted["own_positions"], Decimal(restarted["own_position"])) == (0, 0), "flat once reconciled"
+    assert state is not None, waited
+    assert trading["fills"] == len(every_trade)
+    assert [(p["side"], Decimal(p["quantity"])) for p in trading["positions"]] == [
+        ("LONG", Decimal(at_venue["amount"]))
+    ]
+    assert amount(trading["realizedPnl"]) == realized.quantize(CENT)
+    daily = amount(trading["realizedPnl"]) + amount(trading["unrealizedPnl"])
+    assert float(amount(risk["dailyPnl"])) == pytest.approx(float(daily), abs=0.02)

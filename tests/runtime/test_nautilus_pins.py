@@ -378,3 +378,19 @@ def test_a_venue_close_reaches_the_engine_as_a_status_then_its_trade_and_the_sta
         assert f'startswith("{prefix}")' in source
     inferred = inspect.getsource(nautilus_reconciliation.create_inferred_order_filled_event)
     assert 'report.venue_position_id or PositionId(f"{instrument.id}-EXTERNAL")' in inferred
+
+
+def test_a_mass_status_keeps_one_order_per_client_order_id_and_asks_the_statuses_of_the_client():
+    # live/binance_venue_closes.py names each ADL's status adl_autoclose-<venue order id> in what the client's
+    # generate_order_status_reports answers: NautilusTrader 1.231's engine keeps the first order of a mass status per
+    # client order id, and both mass statuses (NautilusTrader's and live/reconciliation.py's) ask the client's method.
+    from nautilus_trader.live.execution_client import LiveExecutionClient
+
+    dedup = inspect.getsource(LiveExecutionEngine._deduplicate_mass_status_orders)
+    assert "if order_report.client_order_id in seen_client_order_ids:" in dedup
+    assert "duplicate_venue_order_ids.append(venue_order_id)" in dedup
+    reconcile = inspect.getsource(LiveExecutionEngine._reconcile_execution_mass_status)
+    assert "self._deduplicate_mass_status_orders(mass_status)" in reconcile
+    statuses = f"self.{binance_venue_closes.STATUSES_METHOD}("
+    assert statuses in inspect.getsource(LiveExecutionClient.generate_mass_status)
+    assert f"client.{binance_venue_closes.STATUSES_METHOD}(" in inspect.getsource(reconciliation.ask_in_order)

@@ -176,7 +176,7 @@ async def test_the_venue_closes_a_position_itself_as_usdm_documents_a_liquidatio
         "90.0",
         False,
     )
-    assert fill["t"] == applied["trade_id"] and fill["i"] == applied["order_id"]
+    assert [fill["t"]] == applied["trade_ids"] and fill["i"] == applied["order_id"]
     assert D(fill["rp"]) == D("-10.5")  # 1 * (90.0 - 100.5)
     assert (fill["N"], D(fill["n"])) == ("USDT", D("90.0") * D("0.0005"))
     assert account["a"]["m"] == "ORDER"
@@ -190,3 +190,83 @@ async def test_the_venue_closes_a_position_itself_as_usdm_documents_a_liquidatio
     assert (decoded.o.x, decoded.o.o) == (BinanceExecutionType.CALCULATED, BinanceOrderType.LIQUIDATION)
     msgspec.json.Decoder(BinanceFuturesOrderUpdateMsg).decode(raws[0])
     assert msgspec.json.Decoder(BinanceFuturesAccountUpdateMsg).decode(raws[2]).a.P[0].pa == "0.000"
+
+
+async def test_a_liquidation_in_several_executions_and_two_adls_are_as_usdm_documents_them():
+    """USD-M "Event: Order Update", field by field between the executions of one order: ``x`` CALCULATED each time,
+    ``X`` PARTIALLY_FILLED until the last leaves it FILLED, ``l`` ("Order Last Filled Quantity") and ``L`` ("Last
+    Filled Price") the execution's own, ``z`` ("Order Filled Accumulated Quantity") adding up, ``ap`` the average
+    price so far, ``t`` a trade id of its own, ``n`` and ``rp`` the trade's commission and realized profit; ``c``,
+    ``i``, ``q``, ``p`` the order's, unchanged. Each execution is followed by an ``ACCOUNT_UPDATE`` with the
+    position it leaves. Then two ADLs of part of a position each: two orders, both ``adl_autoclose``. Every message
+    decodes with NautilusTrader 1.231's own USD-M structs."""
+    async with served_usdm(usdm_wallet="1000") as v, aiohttp.ClientSession() as session:
+        http = v.urls["http"]
+        v.venue.futures.on_market(top("100.0", "100.5"))
+        await rest(http, "POST", "/fapi/v1/order", "symbol=BTCUSDT&side=BUY&type=MARKET&quantity=1.000")
+        _, key = await rest(http, "POST", "/fapi/v1/listenKey", signed=False)
+        ws = await session.ws_connect(f"{v.urls['ws_private']}/ws?listenKey={key['listenKey']}")
+        while v.venue.futures_streams.connected == 0:
+            await asyncio.sleep(0.01)
+
+        async def fault(**fields) -> tuple[dict, list[str]]:
+            body = {"kind": "liquidation", "symbol": "BTCUSDT"} | fields
+            async with session.post(f"{http}/_emulator/faults", json=body) as answer:
+                applied = await answer.json()
+            count = 1 + 2 * len(applied["trade_ids"])  # NEW, then each execution and its ACCOUNT_UPDATE
+            return applied, [(await asyncio.wait_for(ws.receive(), 10)).data for _ in range(count)]
+
+        split, raws = await fault(prices=["95.0", "94.0", "93.0"])
+        _, trades = await rest(http, "GET", "/fapi/v1/userTrades", "symbol=BTCUSDT")
+        await rest(http, "POST", "/fapi/v1/order", "symbol=BTCUSDT&side=SELL&type=MARKET&quantity=0.400")
+        while json.loads((await asyncio.wait_for(ws.receive(), 10)).data)["e"] != "ACCOUNT_UPDATE":
+            pass  # the SHORT 0.400 the ADLs close
+        adls = [await fault(price="110.0", adl=True, quantity="0.100"), await fault(price="111.0", adl=True)]
+        _, risk = await rest(http, "GET", "/fapi/v3/positionRisk", "symbol=BTCUSDT")
+        _, orders = await rest(http, "GET", "/fapi/v1/allOrders", "symbol=BTCUSDT")
+        too_much = await session.post(
+            f"{http}/_emulator/faults", json={"kind": "liquidation", "symbol": "BTCUSDT", "quantity": "1.000"}
+        )
+    messages = [json.loads(r) for r in raws]
+    assert [m["e"] for m in messages] == ["ORDER_TRADE_UPDATE"] + ["ORDER_TRADE_UPDATE", "ACCOUNT_UPDATE"] * 3
+    new, executions, accounts = messages[0]["o"], [m["o"] for m in messages[1::2]], [m["a"] for m in messages[2::2]]
+    assert (new["x"], new["X"], new["z"]) == ("NEW", "NEW", "0.000")
+    columns = [(u["x"], u["X"], u["l"], u["z"], u["L"], D(u["ap"]), u["t"]) for u in executions]
+    third = D("0.333") * D("189.0") + D("0.334") * D("93.0")  # the order's quote so far, over its 1.000
+    assert columns == [
+        ("CALCULATED", "PARTIALLY_FILLED", "0.333", "0.333", "95.0", D("95.0"), split["trade_ids"][0]),
+        ("CALCULATED", "PARTIALLY_FILLED", "0.333", "0.666", "94.0", D("94.5"), split["trade_ids"][1]),
+        ("CALCULATED", "FILLED", "0.334", "1.000", "93.0", third, split["trade_ids"][2]),
+    ]
+    assert len(set(split["trade_ids"])) == 3
+    legs = [(D("95.0"), D("0.333")), (D("94.0"), D("0.333")), (D("93.0"), D("0.334"))]
+    for u, (price, qty) in zip(executions, legs, strict=True):
+        assert (u["c"], u["i"], u["q"], u["p"], u["o"], u["S"]) == (
+            new["c"], split["order_id"], "1.000", "93.0", "LIQUIDATION", "SELL"
+        )  # fmt: skip
+        assert D(u["n"]) == price * qty * D("0.0005") and D(u["rp"]) == qty * (price - D("100.5"))
+    assert [p["pa"] for a in accounts for p in a["P"]] == ["0.667", "0.334", "0.000"]
+    assert [(t["id"], t["qty"], t["price"]) for t in trades[-3:]] == [
+        (i, e["l"], e["L"]) for i, e in zip(split["trade_ids"], executions, strict=True)
+    ]
+
+    (first, first_raws), (second, second_raws) = adls
+    first_fill, second_fill = json.loads(first_raws[1])["o"], json.loads(second_raws[1])["o"]
+    assert (first_fill["c"], first_fill["S"], first_fill["q"], first_fill["X"]) == (
+        "adl_autoclose",
+        "BUY",
+        "0.100",
+        "FILLED",
+    )
+    assert (second_fill["c"], second_fill["q"], second_fill["X"]) == ("adl_autoclose", "0.300", "FILLED")
+    assert first["order_id"] != second["order_id"]
+    assert [(o["orderId"], o["clientOrderId"], o["status"]) for o in orders[-2:]] == [
+        (first["order_id"], "adl_autoclose", "FILLED"),
+        (second["order_id"], "adl_autoclose", "FILLED"),
+    ]
+    assert [r["positionAmt"] for r in risk] == ["0.000"]
+    assert too_much.status == 400, "no position left to close"
+
+    for raw in raws + first_raws + second_raws:
+        decoder = BinanceFuturesAccountUpdateMsg if '"ACCOUNT_UPDATE"' in raw else BinanceFuturesOrderUpdateMsg
+        msgspec.json.Decoder(decoder).decode(raw)
