@@ -24,6 +24,7 @@ from tests.support.venue_emulator_process import HMAC_KEYS, scenario, venue_emul
 pytestmark = pytest.mark.slow
 
 CENT = Decimal("0.01")
+MASS_STATUS = "Reconciling ExecutionMassStatus"  # NautilusTrader's engine, at INFO
 
 
 def amount(money: str | None) -> Decimal:
@@ -223,3 +224,59 @@ async def test_usdm_two_adls_while_the_runtime_is_down_are_recorded_once_each_at
     assert amount(trading["realizedPnl"]) == realized.quantize(CENT)
     daily = amount(trading["realizedPnl"]) + amount(trading["unrealizedPnl"])
     assert float(amount(risk["dailyPnl"])) == pytest.approx(float(daily), abs=0.02)
+
+
+async def test_usdm_an_adl_seen_while_running_is_not_told_to_the_strategy_again_after_the_stream_s_resubscription(
+    tmp_path, pg_database
+):
+    """NautilusTrader 1.231's USD-M client asks the venue for a whole mass status after every user-data
+    resubscription (``_reconcile_after_resubscribe``: a dropped stream, an expired listen key). The venue lists the ADL
+    order there under its own client order id, ``adl_autoclose``, which the node knows as
+    ``adl_autoclose-<venue order id>`` (``binance_venue_closes``): unless the mass status names it the same, the engine
+    takes it for an order it has never seen, claims it for the strategy and tells the strategy its fill a second time
+    (a SELL that never happened, which a strategy could trade on)."""
+    catalog = live_catalog(tmp_path / "catalog", PERP)
+    events = tmp_path / "grid.jsonl"
+    venue_scenario = scenario(WALLET, keys=HMAC_KEYS, product="usdm")
+    async with venue_emulator(
+        tmp_path / "venue", catalog=catalog, instruments=[PERP], scenario=venue_scenario, speed=SPEED
+    ) as venue:
+        spec = usdm_spec(resting_grid(PERP, str(events), levels=0, trade_size="0.020"))
+        story = usdm_story(tmp_path, venue, pg_database, spec)
+        try:
+            runtime = story.start(tag="runtime-0")
+            await runtime.wait_ready(timeout=90)
+            await runtime.wait_until(
+                lambda s: s["trading"]["fills"] == 1 and s["trading"]["positions"], what="the entry filled", timeout=90
+            )
+            held = (await venue.admin.positions())["positions"]["BTCUSDT"]
+            price = (Decimal(held["entry_price"]) * Decimal("0.9")).quantize(Decimal("0.1"))
+            closed = await venue.admin.fault("liquidation", symbol="BTCUSDT", prices=[str(price)], adl=True)
+            [trade_id] = [str(t) for t in closed["trade_ids"]]
+            await runtime.wait_until(
+                lambda s: s["trading"]["fills"] == 2 and not s["trading"]["positions"], what="the ADL seen", timeout=20
+            )
+            mass_statuses = runtime.output().count(MASS_STATUS)  # the start's
+            await venue.admin.fault("drop_user_stream")
+
+            async def mass_status_after_resubscription() -> bool:
+                return runtime.output().count(MASS_STATUS) > mass_statuses
+
+            await story.wait_for(mass_status_after_resubscription, "the mass status after the drop", timeout=60)
+            seen = len(rows_of(events, runtime.process.pid, "bar"))
+
+            async def two_bars_later() -> bool:
+                return len(rows_of(events, runtime.process.pid, "bar")) >= seen + 2
+
+            await story.wait_for(two_bars_later, "two bars after the mass status", timeout=30)
+            fills = await story.fills()
+            output = runtime.output()
+        finally:
+            story.kill_all()
+
+    told = [(r["order"], r["trade"]) for r in rows_of(events, runtime.process.pid, "filled")]
+    adl_fills = [(order, trade) for order, trade in told if order.startswith("adl_autoclose")]
+    print(f"the strategy was told of fills {told}; ledger {[f.trade_id for f in fills]}")
+    assert "External order adl_autoclose for " not in output, "the ADL order taken for one the node never saw"
+    assert adl_fills == [(f"adl_autoclose-{closed['order_id']}", trade_id)], "told of the ADL's fill once"
+    assert sorted(f.trade_id for f in fills).count(trade_id) == 1

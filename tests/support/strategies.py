@@ -19,6 +19,7 @@ from nautilus_trader.examples.strategies.ema_cross_twap import EMACrossTWAP
 from nautilus_trader.indicators import AverageTrueRange, ExponentialMovingAverage
 from nautilus_trader.model.data import Bar, BarType
 from nautilus_trader.model.enums import OrderSide, OrderType, TimeInForce, TriggerType
+from nautilus_trader.model.events import OrderFilled
 from nautilus_trader.model.identifiers import InstrumentId
 from nautilus_trader.trading.strategy import Strategy
 
@@ -202,6 +203,10 @@ class RestingGrid(Strategy):
         }
         with open(self.config.events_path, "a") as f:
             f.write(json.dumps(row) + "\n")
+
+    def on_order_filled(self, event: OrderFilled) -> None:
+        # Every fill the strategy is told of: one it was told twice is one it could trade on twice.
+        self._record("filled", order=event.client_order_id.value, trade=event.trade_id.value)
 
     def on_bar(self, bar: Bar) -> None:
         self._record("bar")
