@@ -73,12 +73,14 @@ def venue_closes_by_their_trades(client: Any) -> None:
     send_status = getattr(client, SEND_STATUS_METHOD)
     send_fill = getattr(client, SEND_FILL_METHOD)
     cache = client._cache
+    provider = client._instrument_provider
 
     def status(report: OrderStatusReport) -> None:
         if (
             not is_venue_close(report.client_order_id)
             or report.order_status not in FILLING
-            or cache.instrument(report.instrument_id) is None  # no fill report follows: the adapter's own way
+            # no fill report follows (NautilusTrader's handler asks its provider, not the cache): the adapter's way
+            or provider.find(instrument_id=report.instrument_id) is None
         ):
             send_status(report)
             return

@@ -374,6 +374,8 @@ def test_a_venue_close_reaches_the_engine_as_a_status_then_its_trade_and_the_sta
     branch = source[source.index("BinanceExecutionType.CALCULATED") :]
     status_at = branch.index(f"exec_client.{binance_venue_closes.SEND_STATUS_METHOD}(order_report)")
     assert status_at < branch.index(f"exec_client.{binance_venue_closes.SEND_FILL_METHOD}(fill_report)")
+    # no fill report without the instrument in the client's provider (the wrapper asks the provider too)
+    assert "instrument = exec_client._instrument_provider.find(instrument_id=instrument_id)" in source
     for prefix in binance_venue_closes.VENUE_CLOSE_PREFIXES:
         assert f'startswith("{prefix}")' in source
     inferred = inspect.getsource(nautilus_reconciliation.create_inferred_order_filled_event)
