@@ -116,6 +116,22 @@ def positions(books: Mapping[str, PnlBook], cache: Cache) -> list[Position]:
     return result
 
 
+def gross_exposure(books: Mapping[str, PnlBook], cache: Cache) -> Amounts:
+    """Σ of the open positions' notionals per currency (``status.risk.exposure``: what ``positions`` shows beside
+    each, added up); a position without a price yet counts nothing. Not ``Portfolio.net_exposure``: the node's
+    positions, and NautilusTrader 1.231's raises ``TypeError`` on an open position it has no price for."""
+    exposure: Amounts = {}
+    for instrument_id, book in books.items():
+        if book.position == 0:
+            continue
+        instrument = cache.instrument(InstrumentId.from_str(instrument_id))
+        value = notional(instrument, book.position, _mark(cache, instrument_id, book.position))
+        if value is not None:
+            code = value.currency.code
+            exposure[code] = exposure.get(code, Decimal(0)) + value.as_decimal()
+    return exposure
+
+
 def net_positions(books: Mapping[str, PnlBook]) -> dict[str, Decimal]:
     """Each instrument's signed net position (the metrics' ``livestrat_position``)."""
     return {instrument_id: to_decimal(book.position) for instrument_id, book in sorted(books.items())}

@@ -108,18 +108,3 @@ def positions(portfolio: Portfolio, cache: Cache, instrument_ids: Iterable[Instr
 
 def net_positions(portfolio: Portfolio, instrument_ids: Iterable[InstrumentId]) -> dict[str, Decimal]:
     return {str(i): Decimal(portfolio.net_position(i)) for i in instrument_ids}
-
-
-def gross_exposure(portfolio: Portfolio, cache: Cache, instrument_ids: Iterable[InstrumentId]) -> Amounts:
-    """Gross notional of the open positions at the last price, per currency."""
-    exposure: Amounts = {}
-    for instrument_id in instrument_ids:
-        if not cache.positions_open_count(instrument_id=instrument_id):
-            continue
-        if cache.account_for_venue(instrument_id.venue) is None:
-            continue
-        money = portfolio.net_exposure(instrument_id)
-        if money is not None:
-            code = money.currency.code
-            exposure[code] = exposure.get(code, Decimal(0)) + abs(money.as_decimal())
-    return exposure

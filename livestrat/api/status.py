@@ -254,7 +254,11 @@ class RiskState(StatusModel):
         description="The largest drawdown seen since the runtime started (a paper strategy's run); with "
         "risk.maxDailyLoss or risk.maxDrawdown set, as `drawdown`.",
     )
-    exposure: str | None = Field(default=None, description="Gross notional of open positions.")
+    exposure: str | None = Field(
+        default=None,
+        description="Gross notional of open positions: the sum of trading.positions[].notional, per currency (a "
+        "position without a price yet counts nothing).",
+    )
 
 
 class HaltRecord(StatusModel):

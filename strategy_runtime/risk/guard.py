@@ -519,16 +519,17 @@ class RiskGuard(Actor):
         return book_view.positions(self.limits.books, self.cache)
 
     def risk_state(self) -> RiskState:
-        exposure = portfolio_view.gross_exposure(self.portfolio, self.cache, self._instruments())
+        exposure = book_view.gross_exposure(self.limits.books, self.cache)
         watch_pnl = self.limits.watches_pnl
+        daily = portfolio_view.money_text(self.daily_pnl) if watch_pnl else None  # settles: then its day
         return RiskState(
             state=self.limit_state,
             reason=self.breach.reason if self.breach else None,
             breached_limit=self.breach.limit if self.breach else None,
             breached_at=utc_text(self.breach.at) if self.breach else None,
             breached_at_market=utc_text(self.breach.market_at) if self.breach and self.breach.market_at else None,
-            daily_pnl=portfolio_view.money_text(self.daily_pnl) if watch_pnl else None,  # settles: then its day
-            daily_pnl_day=self.limits.day.isoformat() if watch_pnl and self.limits.day is not None else None,
+            daily_pnl=daily,
+            daily_pnl_day=self.limits.day.isoformat() if daily is not None and self.limits.day is not None else None,
             drawdown=portfolio_view.money_text(self.drawdown) if watch_pnl else None,
             max_drawdown=portfolio_view.money_text(self.limits.max_drawdown_seen) if watch_pnl else None,
             exposure=portfolio_view.money_text(exposure),
