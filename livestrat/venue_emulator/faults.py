@@ -42,7 +42,8 @@ One pydantic model per fault (the admin API's ``POST /_emulator/faults`` body an
 
 The admin API (never behind the faults) also answers ``GET /_emulator/trades``,
 ``/_emulator/orders[?open=true]`` (``&product=usdm`` for the USD-M account), ``/_emulator/balances``
-(spot), ``/_emulator/positions`` (USD-M wallet and positions) and ``/_emulator/state``.
+(spot), ``/_emulator/positions`` (USD-M wallet and positions), ``/_emulator/state`` and
+``/_emulator/listen_keys`` (every USD-M listen key issued, oldest first: what a leak test searches logs for).
 """
 
 from __future__ import annotations
@@ -364,6 +365,11 @@ def admin_routes(venue: Venue) -> list[web.RouteDef]:
             }
         )
 
+    async def listen_keys(_request: web.Request) -> web.Response:
+        _exchange(venue, "usdm")  # a venue without USD-M has no listen keys to ask for: 400
+        streams = venue.futures_streams
+        return web.json_response({"listen_keys": list(streams.issued) if streams is not None else []})
+
     async def inject(request: web.Request) -> web.Response:
         try:
             fault = FAULT.validate_json(await request.read())
@@ -386,5 +392,6 @@ def admin_routes(venue: Venue) -> list[web.RouteDef]:
         web.get(f"{ADMIN_PREFIX}/balances", route(balances)),
         web.get(f"{ADMIN_PREFIX}/positions", route(positions)),
         web.get(f"{ADMIN_PREFIX}/state", route(state)),
+        web.get(f"{ADMIN_PREFIX}/listen_keys", route(listen_keys)),
         web.post(f"{ADMIN_PREFIX}/faults", inject),
     ]

@@ -203,6 +203,7 @@ class FuturesUserStreams:
         self._exchange = exchange
         self._now_ms = now_ms
         self.listen_key: _ListenKey | None = None
+        self.issued: list[str] = []  # every key this account was issued, oldest first (the admin API's)
         exchange.listen(self._on_user_event)
 
     def _alive(self) -> _ListenKey | None:
@@ -214,6 +215,7 @@ class FuturesUserStreams:
         alive = self._alive()
         if alive is None:
             alive = self.listen_key = _ListenKey(secrets.token_hex(32), 0)
+            self.issued.append(alive.key)
         alive.expires_ms = self._now_ms() + LISTEN_KEY_VALIDITY_MS
         return alive.key
 

@@ -147,6 +147,10 @@ class VenueAdmin:
         """The USD-M account: ``{"wallet": ..., "positions": {symbol: {"amount", "entry_price", "realized"}}}``."""
         return await self.get("positions")
 
+    async def listen_keys(self) -> list[str]:
+        """Every listen key the USD-M account was issued, oldest first (bearer tokens: a log must hold none)."""
+        return (await self.get("listen_keys"))["listen_keys"]
+
     async def fault(self, kind: str, **fields: Any) -> Any:
         """Inject one fault now (``POST /_emulator/faults``), e.g. ``fault("drop_user_stream")``,
         ``fault("rate_limit", path="/api/v3/order", count=2, retry_after_s=1)``."""

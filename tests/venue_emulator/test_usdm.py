@@ -18,7 +18,7 @@ from nautilus_trader.adapters.binance.futures.schemas.user import (
 from livestrat.venue_emulator import errors
 from livestrat.venue_emulator.accounts import Position, UsdmAccount
 from livestrat.venue_emulator.exchange import Exchange
-from tests.venue_emulator.spot_venue import HMAC_KEY
+from tests.venue_emulator.spot_venue import HMAC_KEY, served_venue
 from tests.venue_emulator.test_nautilus_usdm import PERP_RULES, served_usdm, top
 from tests.venue_emulator.test_spot_api import signed_query
 
@@ -127,6 +127,35 @@ async def test_listen_keys_and_the_private_stream_as_usdm_documents_them():
     assert after[1]["code"] == -1125
     assert [(r["positionAmt"], r["entryPrice"], r["positionSide"]) for r in risk] == [("0.100", "100.5", "BOTH")]
     assert account["assets"][0]["walletBalance"] == f"{D('1000') - D('10.05') * D('0.0005'):.8f}"
+
+
+async def test_the_admin_api_lists_every_listen_key_the_account_was_issued_oldest_first():
+    """``GET /_emulator/listen_keys``: what a leak test searches a client's logs for (a listen key is a bearer
+    token: whoever holds it reads the account's stream). A POST while a key is alive returns that key, so it is
+    listed once; after an expiry the next POST issues a new one."""
+    async with served_usdm(usdm_wallet="1000") as v, aiohttp.ClientSession() as session:
+        http, admin = v.urls["http"], v.urls["admin"]
+
+        async def listed() -> tuple[int, object]:
+            async with session.get(f"{admin}/listen_keys") as answer:
+                return answer.status, await answer.json()
+
+        before = await listed()
+        _, first = await rest(http, "POST", "/fapi/v1/listenKey", signed=False)
+        _, again = await rest(http, "POST", "/fapi/v1/listenKey", signed=False)
+        v.venue.futures_streams.expire()
+        _, second = await rest(http, "POST", "/fapi/v1/listenKey", signed=False)
+        after = await listed()
+    async with (
+        served_venue() as spot_only,
+        aiohttp.ClientSession() as session,
+        session.get(f"{spot_only.admin}/listen_keys") as answer,
+    ):
+        no_usdm = answer.status, await answer.json()
+    assert before == (200, {"listen_keys": []})
+    assert first == again and second != first
+    assert after == (200, {"listen_keys": [first["listenKey"], second["listenKey"]]})
+    assert no_usdm == (400, {"error": "this emulator lists no USD-M symbols"})
 
 
 @pytest.mark.parametrize(("adl", "client_id"), [(False, "autoclose-"), (True, "adl_autoclose")])
