@@ -2,7 +2,7 @@
 
 The PnL and positions every surface shows come from the one book of the fills
 (``strategy_runtime.book_view``), not from here. The portfolio is read for what the book does not
-keep (the gross exposure at the last price, the instruments traded) and as a cross-check:
+keep (the instruments traded) and as a cross-check:
 ``livestrat run``'s summary says when the node's own figures differ from the fills' (a fill the
 node failed to apply).
 """

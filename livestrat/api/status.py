@@ -245,8 +245,9 @@ class RiskState(StatusModel):
     daily_pnl_day: str | None = Field(
         default=None,
         json_schema_extra={"format": "date"},
-        description="The UTC day dailyPnl is of (YYYY-MM-DD), in market time: the venue's live, the replayed "
-        "data's in paper. A runtime at rest since midnight, or stopped, still shows an earlier day's.",
+        description="The UTC day dailyPnl is of (YYYY-MM-DD), in market time: the venue's on a live feed (live, or "
+        "paper with a venue's adapter), the replayed data's in a paper replay (sandbox). A runtime at rest since "
+        "midnight, or stopped, still shows an earlier day's.",
     )
     drawdown: str | None = Field(default=None, description="Distance of total PnL below its peak.")
     max_drawdown: str | None = Field(
@@ -256,8 +257,8 @@ class RiskState(StatusModel):
     )
     exposure: str | None = Field(
         default=None,
-        description="Gross notional of open positions: the sum of trading.positions[].notional, per currency (a "
-        "position without a price yet counts nothing).",
+        description="Gross notional of open positions: the sum of trading.positions[].notional, per currency, to "
+        "the cent (each is rounded on its own); a position without a price yet counts nothing.",
     )
 
 

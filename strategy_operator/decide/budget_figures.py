@@ -81,7 +81,9 @@ class MemberReport:
     trading: TradingState | None = None
     risk: RiskState | None = None
     stale: bool = False  # its ``Stale`` condition: the runtime's last report is out of date
-    replays: bool = False  # a paper replay of a catalog's history (``venue.adapter: sandbox``): its day is the data's
+    # A paper replay of a catalog's history (``venue.adapter: sandbox``): its day is the data's. None: not known (the
+    # spec does not read): its daily PnL counts as shown, whatever its day.
+    replays: bool | None = False
 
 
 @dataclass(frozen=True)
@@ -167,7 +169,7 @@ def _earlier_day(report: MemberReport, risk: RiskState, today: date | None) -> d
     A member on a venue's live feed (live, or paper on a live feed) has the venue's day, about the operator's: a day
     behind it is over. A paper replay's is the replayed data's (history), never the operator's: counted as it is. A
     runtime that does not say (older than the field) counts as before."""
-    if today is None or report.replays or not risk.daily_pnl_day:
+    if today is None or report.replays is not False or not risk.daily_pnl_day:
         return None
     try:
         day = date.fromisoformat(risk.daily_pnl_day)

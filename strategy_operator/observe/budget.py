@@ -59,10 +59,12 @@ def member_entry(body: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
-def _replays(spec: Mapping[str, Any]) -> bool:
-    """A paper strategy replaying a catalog's history (``venue.adapter: sandbox``), not on a venue's live feed."""
+def _replays(spec: Mapping[str, Any]) -> bool | None:
+    """A paper strategy replaying a catalog's history (``venue.adapter: sandbox``), not on a venue's live feed;
+    None when the spec does not say (its figures then count as shown: the conservative way for a loss limit)."""
     venue = spec.get("venue")
-    return isinstance(venue, Mapping) and venue.get("adapter") == Adapter.SANDBOX
+    adapter = venue.get("adapter") if isinstance(venue, Mapping) else None
+    return adapter == Adapter.SANDBOX if isinstance(adapter, str) and adapter else None
 
 
 def _stale(status: Mapping[str, Any]) -> bool:
@@ -89,7 +91,7 @@ def member_report(name: str, entry: Mapping[str, Any] | None) -> MemberReport:
         trading=trading,
         risk=risk,
         stale=entry.get("stale") is True,
-        replays=entry.get("replays") is True,
+        replays=entry.get("replays") if isinstance(entry.get("replays"), bool) else None,
     )
 
 

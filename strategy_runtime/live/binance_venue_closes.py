@@ -54,6 +54,7 @@ SEND_FILL_METHOD = "_send_fill_report"
 # The client's method a reconciliation asks the order statuses by (``allOrders``): NautilusTrader's own mass status and
 # the runtime's (live/reconciliation.py) both call it on the client.
 STATUSES_METHOD = "generate_order_status_reports"
+STATUS_METHOD = "generate_order_status_report"  # one order's (the engine's query of an order it misses at the venue)
 FILLING = (OrderStatus.FILLED, OrderStatus.PARTIALLY_FILLED)
 
 
@@ -76,15 +77,17 @@ def venue_closes_by_their_trades(client: Any) -> None:
     provider = client._instrument_provider
 
     def status(report: OrderStatusReport) -> None:
+        if not is_venue_close(report.client_order_id):
+            send_status(report)
+            return
+        _own_id(report)  # every report of it, whatever follows: the name the reconciliation's statuses give it too
         if (
-            not is_venue_close(report.client_order_id)
-            or report.order_status not in FILLING
+            report.order_status not in FILLING
             # no fill report follows (NautilusTrader's handler asks its provider, not the cache): the adapter's way
             or provider.find(instrument_id=report.instrument_id) is None
         ):
             send_status(report)
             return
-        _own_id(report)
         if cache.order(report.client_order_id) is not None:
             return  # the fill report that follows fills it further
         logger.warning(
@@ -114,6 +117,15 @@ def venue_closes_by_their_trades(client: Any) -> None:
             _own_id(report)
         return reports
 
+    generate_one = getattr(client, STATUS_METHOD)
+
+    async def one_status(command: Any) -> OrderStatusReport | None:
+        report = await generate_one(command)
+        if report is not None:
+            _own_id(report)
+        return report
+
     setattr(client, SEND_STATUS_METHOD, status)
     setattr(client, SEND_FILL_METHOD, fill)
     setattr(client, STATUSES_METHOD, statuses)
+    setattr(client, STATUS_METHOD, one_status)

@@ -35,6 +35,7 @@ class Client:
         self._instrument_provider = provider
         self.statuses: list[OrderStatusReport] = []
         self.fills: list = []
+        self.listed: list[OrderStatusReport] = []  # what the venue lists (allOrders, one order's query)
 
     def _send_order_status_report(self, report: OrderStatusReport) -> None:
         self.statuses.append(report)
@@ -43,10 +44,15 @@ class Client:
         self.fills.append(report)
 
     async def generate_order_status_reports(self, command) -> list[OrderStatusReport]:
-        return []
+        return list(self.listed)
+
+    async def generate_order_status_report(self, command) -> OrderStatusReport | None:
+        return self.listed[0] if self.listed else None
 
 
-def liquidated(quantity: str = "0.020") -> OrderStatusReport:
+def liquidated(
+    quantity: str = "0.020", client_order_id: str = "autoclose-1700000000000", status: OrderStatus = OrderStatus.FILLED
+) -> OrderStatusReport:
     return OrderStatusReport(
         account_id=AccountId("BINANCE-001"),
         instrument_id=PERP.id,
@@ -54,14 +60,14 @@ def liquidated(quantity: str = "0.020") -> OrderStatusReport:
         order_side=OrderSide.SELL,
         order_type=OrderType.LIMIT,
         time_in_force=TimeInForce.IOC,
-        order_status=OrderStatus.FILLED,
+        order_status=status,
         quantity=Quantity.from_str(quantity),
-        filled_qty=Quantity.from_str(quantity),
+        filled_qty=Quantity.from_str(quantity if status == OrderStatus.FILLED else "0"),
         report_id=UUID4(),
         ts_accepted=0,
         ts_last=0,
         ts_init=0,
-        client_order_id=ClientOrderId("autoclose-1700000000000"),
+        client_order_id=ClientOrderId(client_order_id),
     )
 
 
@@ -86,3 +92,22 @@ def test_a_venue_close_on_an_instrument_the_client_does_not_load_is_left_as_the_
     client._send_order_status_report(liquidated())
     [sent] = client.statuses
     assert sent.order_status == OrderStatus.FILLED
+
+
+async def test_an_adl_is_named_the_same_on_the_stream_and_in_what_the_venue_lists_whatever_the_client_loads():
+    # Every ADL order's client order id is adl_autoclose: the runtime names each adl_autoclose-<venue order id>, on
+    # the stream and in the reconciliation's statuses (one order's query included). On an instrument the client's
+    # provider does not load, the stream's reports went out unnamed (the status alone, NEW then FILLED) while a
+    # resubscription's mass status listed the same order named: the engine took them for two orders, two fills.
+    cache = Cache()
+    cache.add_instrument(PERP)
+    for provider in (Provider(PERP), Provider()):
+        client = Client(cache, provider)
+        venue_closes_by_their_trades(client)
+        client._send_order_status_report(liquidated(client_order_id="adl_autoclose", status=OrderStatus.ACCEPTED))
+        client._send_order_status_report(liquidated(client_order_id="adl_autoclose"))
+        client.listed = [liquidated(client_order_id="adl_autoclose")]
+        listed = await client.generate_order_status_reports(None)
+        one = await client.generate_order_status_report(None)
+        names = {r.client_order_id.value for r in [*client.statuses, *listed, one]}
+        assert names == {"adl_autoclose-7"}, (provider.held, names)

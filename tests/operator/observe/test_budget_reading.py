@@ -59,6 +59,10 @@ def test_a_member_on_a_live_feed_read_from_its_object_has_yesterday_s_daily_pnl_
     assert entry["replays"] is False and entry["risk"]["dailyPnlDay"] == "2026-03-01"
     status = decide_budget(read_budget(budget_body(["alpha"]), {"alpha": entry}, NOW)).status
     assert status.members[0].daily_pnl == "0.00 USDT" and "is of 2026-03-01" in status.members[0].note
+    for venue in ({"adapter": 7}, "binance", None):  # a spec stored past validation: not known to be a live feed
+        odd = {**body, "spec": {**body["spec"], "venue": venue}}
+        status = decide_budget(read_budget(budget_body(["alpha"]), {"alpha": member_entry(odd)}, NOW)).status
+        assert status.members[0].daily_pnl == "-5.00 USDT", venue  # counted as shown: the conservative way
     body["status"]["risk"]["dailyPnlDay"] = "2026-03-02"
     status = decide_budget(read_budget(budget_body(["alpha"]), {"alpha": member_entry(body)}, NOW)).status
     assert status.members[0].daily_pnl == "-5.00 USDT" and status.members[0].note is None
