@@ -29,7 +29,8 @@ Matching rules (the shared contract, docs/runtime.md "Venue emulator"):
   order is valued at the price it would fill at).
 - order ids and trade ids increase and never repeat in one process.
 - USD-M: the venue closes a position itself on demand (:meth:`Exchange.close_position_by_venue`, the admin
-  API's ``liquidation`` fault): a liquidation or an auto-deleveraging, as an order of its own.
+  API's ``liquidation`` fault): a liquidation or an auto-deleveraging, as an order of its own, after expiring
+  every open order of the account.
 """
 
 from __future__ import annotations
@@ -65,6 +66,11 @@ GTX_REJECT_MSG = "Due to the order could not be executed as maker, the Post Only
 # USD-M "Event: Order Update": the client order id of an order the venue places itself, to close a position.
 LIQUIDATION_CLIENT_ID_PREFIX = "autoclose-"  # "starts with "autoclose-": liquidation order"
 ADL_CLIENT_ID = "adl_autoclose"  # ""adl_autoclose": ADL auto close order"
+# USD-M "Event: Order Update", "Expiry Reason" (``er``) of an EXPIRED update.
+EXPIRY_NONE = 0  # "None, the default value"
+EXPIRY_IOC_UNFILLED = 2  # "IOC order could not be filled completely, remaining quantity is canceled"
+EXPIRY_LIQUIDATED = 5  # "Order has expired when the account was liquidated"
+EXPIRY_MARKET_UNFILLED = 9  # "Market order could not be filled completely, remaining quantity is canceled"
 MAX_DECIMALS = 8  # Binance's spot assets carry 8 decimals; more answers -1111 BAD_PRECISION
 _CLIENT_ID_ALPHABET = string.ascii_letters + string.digits
 
@@ -124,6 +130,7 @@ class Execution:
     time_ms: int
     trade: Trade | None = None
     cancel_client_order_id: str = ""  # executionReport ``C``: set on a cancel, ``c`` is then the cancel's id
+    expiry_reason: int = EXPIRY_NONE  # USD-M ``er``: why an EXPIRED order expired
 
 
 UserEvent = Execution | BalanceChange | MarginChange
@@ -360,7 +367,10 @@ class Exchange:
 
         if expires:
             order.status = "EXPIRED"  # nothing to take: Binance expires what cannot rest
-            events.append(Execution(replace(order), "EXPIRED", now))
+            reason = {"MARKET": EXPIRY_MARKET_UNFILLED}.get(order_type, EXPIRY_NONE)
+            if order.time_in_force == "IOC":
+                reason = EXPIRY_IOC_UNFILLED  # FOK: USD-M's list names no reason for it
+            events.append(Execution(replace(order), "EXPIRED", now, expiry_reason=reason))
         else:
             if order_type != "MARKET":
                 order.working_ms = now
@@ -370,7 +380,7 @@ class Exchange:
                 qty = self._fill_qty(rules, order, partial)
                 trades.append(self._fill(rules, order, taker_px, qty, is_maker=False, time_ms=now, events=events))
                 if order_type == "MARKET" and order.is_open:
-                    self._expire(order, now, events)  # a market order never rests
+                    self._expire(order, now, events, EXPIRY_MARKET_UNFILLED)  # a market order never rests
             elif partial is not None:
                 self._faults.partial_next.insert(0, partial)  # the fault applies to the order's first fill
         events.append(self.account.change(rules, now))
@@ -480,6 +490,15 @@ class Exchange:
         ``prices``, in one execution per price (the order meets several levels of the book), the quantity split
         evenly in steps, the last execution taking what is left.
 
+        First every open order of the account, on every symbol, expires: Binance's "Liquidation Protocols" (FAQ
+        360033525271): "During liquidation, a user's all open orders are immediately canceled" (it makes no
+        difference between cross and isolated margin there; this account is cross margin only); its ADL page (FAQ
+        360033525471): "Any open orders will be canceled." Each comes as USD-M's "Event: Order Update" names such an
+        end: ``x`` and ``X`` EXPIRED, expiry reason ``er`` 5, "Order has expired when the account was liquidated";
+        its margin is released. Binance documents no expiry reason of an ADL's own: the emulator gives it the
+        liquidation's (the ADL page calls an ADL an "auto-deleverage liquidation"). No ``ACCOUNT_UPDATE`` follows
+        them (no balance or position changed).
+
         As USD-M's "Event: Order Update" documents it: the order's type is ``LIQUIDATION``; its first update
         says ``NEW`` (``x`` and ``X``: "c shows as "autoclose-XXX", X shows as "NEW""); each execution is
         ``CALCULATED`` ("Liquidation Execution") with its own trade (``t``), quantity (``l``, "Order Last Filled
@@ -518,6 +537,9 @@ class Exchange:
         parts = [part] * (len(ticks) - 1) + [quantity - part * (len(ticks) - 1)]
         side: Side = "SELL" if position.amount > 0 else "BUY"
         now = self._now_ms()
+        events: list[UserEvent] = []
+        for open_order in [o for o in self._orders.values() if o.is_open]:  # every symbol's, in order-id order
+            self._expire(open_order, now, events, EXPIRY_LIQUIDATED)
         order = Order(
             order_id=self._next_order_id,
             client_order_id=ADL_CLIENT_ID if adl else f"{LIQUIDATION_CLIENT_ID_PREFIX}{now}",
@@ -532,7 +554,7 @@ class Exchange:
         )
         self._next_order_id += 1
         self._orders[order.order_id] = order
-        events: list[UserEvent] = [Execution(replace(order), "NEW", now)]
+        events.append(Execution(replace(order), "NEW", now))
         trades = []
         for at, qty in zip(ticks, parts, strict=True):
             trades.append(self._fill(rules, order, at, qty, False, now, events, execution_type="CALCULATED"))
@@ -635,11 +657,11 @@ class Exchange:
         snapshot = replace(order, client_order_id=cancel_client_id)
         events.append(Execution(snapshot, "CANCELED", now, cancel_client_order_id=order.client_order_id))
 
-    def _expire(self, order: Order, now: int, events: list[UserEvent]) -> None:
+    def _expire(self, order: Order, now: int, events: list[UserEvent], reason: int = EXPIRY_NONE) -> None:
         self.account.release(self.rules[order.symbol], order)
         order.status = "EXPIRED"
         order.update_ms = now
-        events.append(Execution(replace(order), "EXPIRED", now))
+        events.append(Execution(replace(order), "EXPIRED", now, expiry_reason=reason))
 
     def _emit(self, events: list[UserEvent]) -> None:
         for event in events:

@@ -37,8 +37,9 @@ One pydantic model per fault (the admin API's ``POST /_emulator/faults`` body an
 - ``liquidation``: the venue closes the USD-M account's position in ``symbol`` (``quantity`` of it; default: all)
   with an order of its own, at ``price`` (default: the mark price) or in one execution per price of ``prices``: a
   liquidation (client order id ``autoclose-<ms>``) or, with ``adl``, an auto-deleveraging (``adl_autoclose``); the
-  user-data stream carries it as USD-M documents it (``Exchange.close_position_by_venue``). Answers the order id
-  and the trade ids.
+  user-data stream carries it as USD-M documents it (``Exchange.close_position_by_venue``), after expiring every open
+  order of the account (``er`` 5, "Order has expired when the account was liquidated"). Answers the order id and the
+  trade ids.
 
 The admin API (never behind the faults) also answers ``GET /_emulator/trades``,
 ``/_emulator/orders[?open=true]`` (``&product=usdm`` for the USD-M account), ``/_emulator/balances``

@@ -114,7 +114,8 @@ def order_trade_update(exchange: Exchange, execution: Execution) -> dict[str, ob
     """USD-M "Event: Order Update" (``ORDER_TRADE_UPDATE``), the fields ``BinanceFuturesOrderData`` decodes.
     Unlike spot, ``c`` stays the order's own client id on a cancel. A position the venue closes itself
     (``Exchange.close_position_by_venue``) comes as its own order: ``c`` ``autoclose-…`` or ``adl_autoclose``,
-    ``o`` and ``ot`` LIQUIDATION, ``x`` NEW then CALCULATED ("Liquidation Execution") once per execution."""
+    ``o`` and ``ot`` LIQUIDATION, ``x`` NEW then CALCULATED ("Liquidation Execution") once per execution. ``er`` is
+    the "Expiry Reason" of an EXPIRED update (5 for the open orders such a close expires first), "0" otherwise."""
     order, trade = execution.order, execution.trade
     rules = exchange.rules[order.symbol]
     body: dict[str, object] = {
@@ -150,6 +151,7 @@ def order_trade_update(exchange: Exchange, execution: Execution) -> dict[str, ob
         "V": "NONE",
         "pm": "NONE",
         "gtd": 0,
+        "er": str(execution.expiry_reason),
     }
     if trade is not None:
         body["N"] = trade.commission_asset

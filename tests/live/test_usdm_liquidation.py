@@ -5,7 +5,8 @@ Binance USD-M reduces a position with an order of its own: client order id ``aut
 docs/runtime.md "Venue emulator"). The strategy never placed that order. What a trader must see all the same, at
 once and not at the next restart: the fill in the ledger under the venue's trade id, the position flat in the status
 and in what the strategy holds as its own (the node's cache), the loss in the realized PnL and in the risk guard's
-daily PnL; and the next start's reconciliation, which meets the same trade, records it no second time.
+daily PnL; and the next start's reconciliation, which meets the same trade, records it no second time. Open orders
+the venue ends first (every one of the account, EXPIRED) end in the node and for the strategy too.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from decimal import Decimal
 import pytest
 
 from tests.live.test_usdm_story import PERP, SPEED, WALLET, usdm_spec, usdm_story
-from tests.support.live_runtime import live_catalog, resting_grid
+from tests.support.live_runtime import Reckoning, live_catalog, resting_grid
 from tests.support.scripted import read_events
 from tests.support.venue_emulator_process import HMAC_KEYS, scenario, venue_emulator
 
@@ -280,3 +281,110 @@ async def test_usdm_an_adl_seen_while_running_is_not_told_to_the_strategy_again_
     assert "External order adl_autoclose for " not in output, "the ADL order taken for one the node never saw"
     assert adl_fills == [(f"adl_autoclose-{closed['order_id']}", trade_id)], "told of the ADL's fill once"
     assert sorted(f.trade_id for f in fills).count(trade_id) == 1
+
+
+@pytest.mark.parametrize("adl", [False, True], ids=["liquidation", "adl"])
+async def test_usdm_the_orders_the_venue_expires_when_it_closes_a_position_are_ended_everywhere_at_once(
+    tmp_path, pg_database, adl
+):
+    """A grid with two BUYs resting when the venue liquidates (or auto-deleverages) its position: Binance cancels every
+    open order of the account first (the emulator sends each as USD-M's EXPIRED, expiry reason 5, "Order has expired
+    when the account was liquidated"). The strategy is told each of its orders ended, and holds none of them the
+    moment the last one is told; the node's open orders and the status agree with the venue's, before and after the
+    grid places its levels again on the next bar; the ledger holds each venue trade once; a restart takes back exactly
+    the orders the venue still holds and records no trade twice."""
+    catalog = live_catalog(tmp_path / "catalog", PERP)
+    events = tmp_path / "grid.jsonl"
+    venue_scenario = scenario(WALLET, keys=HMAC_KEYS, product="usdm")
+    async with venue_emulator(
+        tmp_path / "venue", catalog=catalog, instruments=[PERP], scenario=venue_scenario, speed=SPEED
+    ) as venue:
+        spec = usdm_spec(resting_grid(PERP, str(events), levels=2, trade_size="0.020"))
+        story = usdm_story(tmp_path, venue, pg_database, spec)
+
+        async def grid_at_venue() -> list[str]:
+            return sorted(o["clientOrderId"] for o in await venue.admin.open_orders(product="usdm"))
+
+        try:
+            runtime = story.start(tag="runtime-0")
+            await runtime.wait_ready(timeout=90)
+            await runtime.wait_until(
+                lambda s: s["trading"]["fills"] == 1 and s["trading"]["positions"] and s["trading"]["openOrders"] == 2,
+                what="the entry filled and two levels resting",
+                timeout=90,
+            )
+            resting = await grid_at_venue()
+            held = (await venue.admin.positions())["positions"]["BTCUSDT"]
+            price = (Decimal(held["entry_price"]) * Decimal("0.9")).quantize(Decimal("0.1"))
+            closed = await venue.admin.fault("liquidation", symbol="BTCUSDT", price=str(price), adl=adl)
+            expired = sorted(
+                o["clientOrderId"]
+                for o in await venue.admin.orders(product="usdm")
+                if o["status"] == "EXPIRED" and o["clientOrderId"] in resting
+            )
+            seen_before = len(rows_of(events, runtime.process.pid, "bar"))
+
+            async def told_both_ended() -> list[dict]:
+                rows = rows_of(events, runtime.process.pid, "ended")
+                return rows if len(rows) >= len(resting) else []
+
+            ended = await story.wait_for(told_both_ended, "the strategy told its orders ended", timeout=20)
+            # Flat, and the levels the grid places again on its next bar are the venue's open orders: the same two
+            # in the node's count and in what the strategy holds as its own.
+            state = await runtime.wait_until(
+                lambda s: (
+                    s["trading"]["fills"] == 2 and not s["trading"]["positions"] and s["trading"]["openOrders"] == 2
+                ),
+                what="flat, and two levels resting again",
+                timeout=30,
+            )
+
+            async def two_bars_later() -> list[dict]:
+                return rows_of(events, runtime.process.pid, "bar")[seen_before + 2 :]
+
+            own = (await story.wait_for(two_bars_later, "two bars after the close", timeout=30))[-1]
+            at_venue = await grid_at_venue()
+            state = await runtime.state()
+            fills_before = await story.fills()
+            trades_before = await venue.admin.trades(product="usdm")
+            runtime.process.send_signal(signal.SIGKILL)
+            await runtime.wait_exit()
+            at_kill = await grid_at_venue()
+
+            again = story.start(tag="runtime-1")
+            await again.wait_ready(timeout=90)
+
+            async def started() -> list[dict]:
+                return rows_of(events, again.process.pid, "start")
+
+            [restarted] = await story.wait_for(started, "the strategy started again", timeout=30)
+            await asyncio.sleep(2)
+            after_restart = await story.reckoning()
+            fills_after = await story.fills()
+        finally:
+            story.kill_all()
+
+    told = [(r["order"], r["how"]) for r in ended]
+    print(
+        f"USD-M {'ADL' if adl else 'liquidation'} with {resting} resting: the venue expired {expired}; the strategy "
+        f"was told {told}, holding {ended[-1]['own_open']} (position {ended[-1]['own_position']}) at the last; then "
+        f"venue open {at_venue}, strategy's own {own['own_open']}, status openOrders {state['trading']['openOrders']} "
+        f"positions {state['trading']['positions']}; ledger {[(f.trade_id, f.side.value, str(f.quantity)) for f in fills_before]}; "
+        f"restart took back {restarted['own_open']} (venue {at_kill}), {after_restart.line('after the restart')}"
+    )
+    assert expired == resting, "the venue expired both levels"
+    assert sorted(told) == [(order, "expired") for order in resting], "the strategy told each ended, once"
+    assert ended[-1]["own_open"] == [], "none of them still its own once the last is told"
+    assert state["trading"]["positions"] == [], "flat, as at the venue"
+    assert (own["own_positions"], Decimal(own["own_position"])) == (0, 0)
+    assert own["own_open"] == at_venue and not set(at_venue) & set(resting), "its own open orders are the venue's"
+    assert state["trading"]["openOrders"] == len(at_venue) == 2
+    assert Reckoning.of(trades_before, fills_before) == Reckoning(2, 2, (), (), 0), "each venue trade once"
+    assert [str(t) for t in closed["trade_ids"]] == [f.trade_id for f in fills_before if f.side == "SELL"]
+    assert restarted["own_open"] == at_kill, "the restart takes back the orders the venue holds, no more"
+    assert (restarted["own_positions"], Decimal(restarted["own_position"])) == (0, 0)
+    assert (after_restart.lost, after_restart.unknown, after_restart.duplicated) == ((), (), 0)
+    before_ids = {f.trade_id for f in fills_before}
+    new_ids = [f.trade_id for f in fills_after if f.trade_id not in before_ids]
+    last_before = max(int(t["id"]) for t in trades_before)
+    assert all(int(i) > last_before for i in new_ids), "nothing recorded again under a new name at the restart"

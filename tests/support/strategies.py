@@ -19,7 +19,7 @@ from nautilus_trader.examples.strategies.ema_cross_twap import EMACrossTWAP
 from nautilus_trader.indicators import AverageTrueRange, ExponentialMovingAverage
 from nautilus_trader.model.data import Bar, BarType
 from nautilus_trader.model.enums import OrderSide, OrderType, TimeInForce, TriggerType
-from nautilus_trader.model.events import OrderFilled
+from nautilus_trader.model.events import OrderCanceled, OrderExpired, OrderFilled
 from nautilus_trader.model.identifiers import InstrumentId
 from nautilus_trader.trading.strategy import Strategy
 
@@ -173,7 +173,8 @@ class RestingGrid(Strategy):
     own open (or in-flight) orders lack. What it sees as its own (``cache.orders_open(strategy_id=self.id)``,
     ``cache.positions_open(strategy_id=self.id)``) is appended to ``events_path`` on start and on every bar, one
     JSON line each, with the process id: a restart that does not give it back its orders and its position makes it
-    place them again. Live tests only."""
+    place them again. It records too every fill it is told of (``filled``) and every order of its own that ends unfilled
+    (``ended``, canceled or expired), with what it holds at that moment. Live tests only."""
 
     def on_start(self) -> None:
         self.instrument = self.cache.instrument(self.config.instrument_id)
@@ -207,6 +208,13 @@ class RestingGrid(Strategy):
     def on_order_filled(self, event: OrderFilled) -> None:
         # Every fill the strategy is told of: one it was told twice is one it could trade on twice.
         self._record("filled", order=event.client_order_id.value, trade=event.trade_id.value)
+
+    def on_order_canceled(self, event: OrderCanceled) -> None:
+        # What it holds as its own the moment an order of its own ends without filling (the venue's own cancels too).
+        self._record("ended", order=event.client_order_id.value, how="canceled")
+
+    def on_order_expired(self, event: OrderExpired) -> None:
+        self._record("ended", order=event.client_order_id.value, how="expired")
 
     def on_bar(self, bar: Bar) -> None:
         self._record("bar")

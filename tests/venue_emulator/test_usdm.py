@@ -17,7 +17,7 @@ from nautilus_trader.adapters.binance.futures.schemas.user import (
 
 from livestrat.venue_emulator import errors
 from livestrat.venue_emulator.accounts import Position, UsdmAccount
-from livestrat.venue_emulator.exchange import Exchange
+from livestrat.venue_emulator.exchange import Exchange, Execution
 from tests.venue_emulator.spot_venue import HMAC_KEY, served_venue
 from tests.venue_emulator.test_nautilus_usdm import PERP_RULES, served_usdm, top
 from tests.venue_emulator.test_spot_api import signed_query
@@ -299,3 +299,80 @@ async def test_a_liquidation_in_several_executions_and_two_adls_are_as_usdm_docu
     for raw in raws + first_raws + second_raws:
         decoder = BinanceFuturesAccountUpdateMsg if '"ACCOUNT_UPDATE"' in raw else BinanceFuturesOrderUpdateMsg
         msgspec.json.Decoder(decoder).decode(raw)
+
+
+@pytest.mark.parametrize("adl", [False, True], ids=["liquidation", "adl"])
+async def test_the_venue_expires_every_open_order_of_the_account_before_it_closes_a_position_itself(adl):
+    """Binance's "Liquidation Protocols": "During liquidation, a user's all open orders are immediately canceled";
+    its ADL page: "Any open orders will be canceled." USD-M "Event: Order Update" names how: execution type and
+    status EXPIRED, expiry reason ``er`` 5, "Order has expired when the account was liquidated". So before the
+    venue's own order (NEW, then CALCULATED), each open order of the account comes as an ``ORDER_TRADE_UPDATE``
+    EXPIRED under its own client order id and order id, nothing filled; none is open afterwards, their margin is
+    released, and the order queries list them EXPIRED. Every message decodes with NautilusTrader 1.231's USD-M
+    structs, the EXPIRED ones as execution type EXPIRED."""
+    async with served_usdm(usdm_wallet="1000") as v, aiohttp.ClientSession() as session:
+        http = v.urls["http"]
+        v.venue.futures.on_market(top("100.0", "100.5"))
+        await rest(http, "POST", "/fapi/v1/order", "symbol=BTCUSDT&side=BUY&type=MARKET&quantity=1.000")
+        resting = []
+        for price, client_id in (("80.0", "grid-1"), ("81.0", "grid-2")):
+            _, placed = await rest(
+                http,
+                "POST",
+                "/fapi/v1/order",
+                f"symbol=BTCUSDT&side=BUY&type=LIMIT&timeInForce=GTC&quantity=0.100&price={price}"
+                f"&newClientOrderId={client_id}",
+            )
+            resting.append(placed)
+        _, before = await rest(http, "GET", "/fapi/v2/account")
+        _, key = await rest(http, "POST", "/fapi/v1/listenKey", signed=False)
+        ws = await session.ws_connect(f"{v.urls['ws_private']}/ws?listenKey={key['listenKey']}")
+        while v.venue.futures_streams.connected == 0:
+            await asyncio.sleep(0.01)
+        fault = {"kind": "liquidation", "symbol": "BTCUSDT", "price": "90.0", "adl": adl}
+        async with session.post(f"{http}/_emulator/faults", json=fault) as answer:
+            applied = await answer.json()
+        raws = [(await asyncio.wait_for(ws.receive(), 10)).data for _ in range(5)]
+        _, still_open = await rest(http, "GET", "/fapi/v1/openOrders", "symbol=BTCUSDT")
+        _, orders = await rest(http, "GET", "/fapi/v1/allOrders", "symbol=BTCUSDT")
+        _, after = await rest(http, "GET", "/fapi/v2/account")
+    messages = [json.loads(r) for r in raws]
+    assert [m["e"] for m in messages] == ["ORDER_TRADE_UPDATE"] * 4 + ["ACCOUNT_UPDATE"]
+    expired, (new, calculated) = [m["o"] for m in messages[:2]], [m["o"] for m in messages[2:4]]
+    assert [(u["x"], u["X"], u["er"], u["c"], u["i"]) for u in expired] == [
+        ("EXPIRED", "EXPIRED", "5", o["clientOrderId"], o["orderId"]) for o in resting
+    ], "each open order expired, expiry reason 5, under its own ids, before the venue's order"
+    for u, price in zip(expired, ("80.0", "81.0"), strict=True):
+        assert (u["s"], u["S"], u["o"], u["ot"], u["f"], u["q"], u["p"]) == (
+            "BTCUSDT", "BUY", "LIMIT", "LIMIT", "GTC", "0.100", price
+        )  # fmt: skip
+        assert (u["l"], u["z"], u["L"], u["t"], D(u["rp"])) == ("0.000", "0.000", "0.0", 0, 0)
+        assert "n" not in u and "N" not in u, "no commission: nothing traded"
+    assert expired[0]["T"] <= new["T"]
+    assert (new["x"], new["c"].startswith("adl_autoclose" if adl else "autoclose-")) == ("NEW", True)
+    assert (new["er"], calculated["er"]) == ("0", "0")
+    assert (calculated["x"], calculated["X"], calculated["i"]) == ("CALCULATED", "FILLED", applied["order_id"])
+    assert still_open == []
+    assert [(o["clientOrderId"], o["status"]) for o in orders if o["orderId"] in {r["orderId"] for r in resting}] == [
+        ("grid-1", "EXPIRED"),
+        ("grid-2", "EXPIRED"),
+    ]
+    assert D(before["totalOpenOrderInitialMargin"]) > 0
+    assert D(after["totalOpenOrderInitialMargin"]) == 0, "their margin released"
+
+    for raw in raws[:2]:
+        assert msgspec.json.Decoder(BinanceFuturesOrderUpdateMsg).decode(raw).o.x == BinanceExecutionType.EXPIRED
+
+
+def test_an_expired_order_names_its_expiry_reason_as_usdm_lists_them():
+    """USD-M "Event: Order Update", "Expiry Reason": 2 "IOC order could not be filled completely", 9 "Market order
+    could not be filled completely" (here: no price yet to fill at)."""
+    seen: list = []
+    priced = usdm()
+    priced.listen(seen.append)
+    priced.new_order("BTCUSDT", "BUY", "LIMIT", D("0.100"), D("90.0"), time_in_force="IOC")
+    unpriced = Exchange([PERP_RULES], UsdmAccount(wallet=D("1000")), lambda: 1_700_000_000_000)
+    unpriced.listen(seen.append)
+    unpriced.new_order("BTCUSDT", "BUY", "MARKET", D("0.100"))
+    reasons = [(e.order.type, e.execution_type, e.expiry_reason) for e in seen if isinstance(e, Execution)]
+    assert reasons == [("LIMIT", "EXPIRED", 2), ("MARKET", "EXPIRED", 9)]
