@@ -12,7 +12,8 @@ Matching rules (the shared contract, docs/runtime.md "Venue emulator"):
   yet it expires (Binance expires a market order that finds no liquidity).
 - a LIMIT order that crosses on arrival (buy: ask <= price; sell: bid >= price) fills at once at the
   best opposite price, as taker; LIMIT_MAKER that would cross is rejected -2010 "Order would
-  immediately match and take."; IOC/FOK that do not cross expire. Otherwise the order rests and
+  immediately match and take."; IOC/FOK that do not cross expire, an IOC's unfilled rest expires, and a FOK
+  that would fill only in part expires unfilled. Otherwise the order rests and
   fills whole at its own price, as maker, at the first market event whose ask <= price (buy) or
   bid >= price (sell). Resting orders fill in order-id order.
 - partial fills only when a fault asks for them (:meth:`Exchange.fill_next_partially`).
@@ -354,8 +355,10 @@ class Exchange:
             update_ms=now,
             reduce_only=reduce_only,
         )
+        # FOK "will expire if the full order cannot be filled upon execution": here, when only part of it would fill.
+        killed = crosses and order.time_in_force == "FOK" and bool(self._faults.partial_next)
         expires = (taker_px is None and order_type == "MARKET") or (
-            not crosses and order.time_in_force in ("IOC", "FOK")
+            (not crosses or killed) and order.time_in_force in ("IOC", "FOK")
         )
         if not expires and value_px is not None:
             self.account.reserve(rules, order, value_px)  # refuses -2010 / -2019 / -2022, changing nothing
@@ -379,8 +382,10 @@ class Exchange:
                 assert taker_px is not None
                 qty = self._fill_qty(rules, order, partial)
                 trades.append(self._fill(rules, order, taker_px, qty, is_maker=False, time_ms=now, events=events))
-                if order_type == "MARKET" and order.is_open:
-                    self._expire(order, now, events, EXPIRY_MARKET_UNFILLED)  # a market order never rests
+                if order.is_open and (order_type == "MARKET" or order.time_in_force == "IOC"):
+                    # neither rests: a market order, nor an IOC ("fill the order as much as it can before it expires")
+                    reason = EXPIRY_MARKET_UNFILLED if order_type == "MARKET" else EXPIRY_IOC_UNFILLED
+                    self._expire(order, now, events, reason)
             elif partial is not None:
                 self._faults.partial_next.insert(0, partial)  # the fault applies to the order's first fill
         events.append(self.account.change(rules, now))

@@ -149,6 +149,24 @@ async def test_reject_and_partial_fill_on_demand():
     assert balances["BTC"] == {"free": "2.02497500", "locked": "0.00000000"}  # 0.025 bought less its 0.1 % in BTC
 
 
+@pytest.mark.parametrize(("time_in_force", "filled"), [("IOC", "0.02500000"), ("FOK", "0.00000000")])
+async def test_an_ioc_or_fok_order_the_venue_can_fill_only_in_part_never_rests(time_in_force, filled):
+    # Binance's timeInForce (spot "Enums", "Time in force"): IOC "will try to fill the order as much as it can
+    # before the order expires"; FOK "will expire if the full order cannot be filled upon execution". Neither rests.
+    async with served_venue() as v:
+        v.venue.exchange.on_market(book_top("100.00", "100.50"))
+        await admin(v.admin, "POST", "/faults", {"kind": "partial_fill", "fraction": "0.25"})
+        url = f"{v.http}/api/v3/order?{signed_query(LIMIT_BUY | {'price': '101.00', 'timeInForce': time_in_force})}"
+        async with (
+            aiohttp.ClientSession() as session,
+            session.post(url, headers={"X-MBX-APIKEY": "h" * 32 + "K" * 32}) as resp,
+        ):
+            placed = await resp.json()
+        _, open_orders = await admin(v.admin, "GET", "/orders?open=true")
+    assert (placed["status"], placed["executedQty"]) == ("EXPIRED", filled)
+    assert open_orders == []
+
+
 async def test_a_dropped_user_stream_loses_no_fill_at_the_venue():
     async with served_venue() as v, aiohttp.ClientSession() as session:
         ws = await subscribed(session, v.ws_api)
