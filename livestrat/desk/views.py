@@ -284,6 +284,10 @@ def _risk(each: StrategyRow) -> RenderableType:
         lines.append(
             Text(f"breached {risk.breached_limit} at {risk.breached_at} (market time {risk.breached_at_market})")
         )
+    if risk is not None and risk.daily_pnl:
+        # the day it is of: a runtime at rest since midnight, or stopped, still shows an earlier day's
+        day = f" (UTC day {risk.daily_pnl_day})" if risk.daily_pnl_day else ""
+        lines.append(Text(f"daily PnL {risk.daily_pnl}{day}"))
     if each.limits:
         lines.append(table)
     else:

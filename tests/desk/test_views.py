@@ -34,7 +34,12 @@ def test_the_fleet_marks_a_silent_runtime_stale_and_totals_each_currency_apart()
 
 def test_the_status_shows_conditions_with_ages_and_each_limit_used_vs_allowed():
     status = running(positions=[{"instrument": "BTCUSDT.BINANCE", "side": "LONG", "quantity": "0.040"}])
-    status["risk"] = {"state": "Active", "dailyPnl": "-500.00 USDT", "drawdown": "1500.00 USDT"}
+    status["risk"] = {
+        "state": "Active",
+        "dailyPnl": "-500.00 USDT",
+        "dailyPnlDay": "2026-12-05",
+        "drawdown": "1500.00 USDT",
+    }
     status["conditions"] = [
         {
             "type": "Ready",
@@ -52,5 +57,6 @@ def test_the_status_shows_conditions_with_ages_and_each_limit_used_vs_allowed():
     assert limits["maxPosition"] == ["0.040", "0.05", "80%"]
     assert limits["maxDrawdown"] == ["1500.00", "USDT", "3000", "USDT", "50%"]
     assert limits["maxDailyLoss"] == ["500.00", "USDT", "2000", "USDT", "25%"]
+    assert "daily PnL -500.00 USDT (UTC day 2026-12-05)" in text  # which day: a quiet or stopped runtime's is older
     assert "halt annotation: alice: maintenance" in text
     assert "no pod" in text and "Events" in text
