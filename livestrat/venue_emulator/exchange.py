@@ -13,7 +13,8 @@ Matching rules (the shared contract, docs/runtime.md "Venue emulator"):
 - a LIMIT order that crosses on arrival (buy: ask <= price; sell: bid >= price) fills at once at the
   best opposite price, as taker; LIMIT_MAKER that would cross is rejected -2010 "Order would
   immediately match and take."; IOC/FOK that do not cross expire, an IOC's unfilled rest expires, and a FOK
-  that would fill only in part expires unfilled. Otherwise the order rests and
+  that would fill only in part expires unfilled (USD-M refuses a FOK that cannot fill whole: -5021, not
+  recorded). Otherwise the order rests and
   fills whole at its own price, as maker, at the first market event whose ask <= price (buy) or
   bid >= price (sell). Resting orders fill in order-id order.
 - partial fills only when a fault asks for them (:meth:`Exchange.fill_next_partially`).
@@ -64,6 +65,11 @@ UNSUPPORTED_SPOT_TYPES = {
 }
 FUTURES_TIME_IN_FORCES: tuple[str, ...] = ("GTC", "IOC", "FOK", "GTX")
 GTX_REJECT_MSG = "Due to the order could not be executed as maker, the Post Only order will be rejected."
+# USD-M -5021 FOK_ORDER_REJECT: a FOK that cannot fill whole is refused, and not recorded.
+FOK_REJECT_MSG = (
+    "Due to the order could not be filled immediately, the FOK order has been rejected. "
+    "The order will not be recorded in the order history."
+)
 # USD-M "Event: Order Update": the client order id of an order the venue places itself, to close a position.
 LIQUIDATION_CLIENT_ID_PREFIX = "autoclose-"  # "starts with "autoclose-": liquidation order"
 ADL_CLIENT_ID = "adl_autoclose"  # ""adl_autoclose": ADL auto close order"
@@ -333,6 +339,15 @@ class Exchange:
         crosses = taker_px is not None and (
             limit_px is None or (taker_px <= limit_px if side == "BUY" else taker_px >= limit_px)
         )
+        # What of it the venue would fill at once (a ``partial_fill`` fault ahead: only part, unless that rounds to
+        # nothing); a FOK "will expire if the full order cannot be filled upon execution" (spot), USD-M refuses it.
+        ahead = self._faults.partial_next[0] if self._faults.partial_next else None
+        part = (quantity * ahead // rules.step_size) * rules.step_size if ahead is not None else quantity
+        whole = crosses and not 0 < part < quantity
+        if usdm and order_type == "LIMIT" and time_in_force == "FOK" and not whole:
+            if crosses:
+                self._faults.partial_next.pop(0)  # the liquidity it met: the fault is spent
+            raise errors.BinanceError(400, -5021, FOK_REJECT_MSG)
         post_only = order_type == "LIMIT_MAKER" or time_in_force == "GTX"
         if post_only and crosses:
             if usdm:  # USD-M: "Due to the order could not be executed as maker, the Post Only order will be rejected."
@@ -355,8 +370,7 @@ class Exchange:
             update_ms=now,
             reduce_only=reduce_only,
         )
-        # FOK "will expire if the full order cannot be filled upon execution": here, when only part of it would fill.
-        killed = crosses and order.time_in_force == "FOK" and bool(self._faults.partial_next)
+        killed = crosses and not whole and order.time_in_force == "FOK"  # spot: only part would fill
         expires = (taker_px is None and order_type == "MARKET") or (
             (not crosses or killed) and order.time_in_force in ("IOC", "FOK")
         )
@@ -372,7 +386,7 @@ class Exchange:
             order.status = "EXPIRED"  # nothing to take: Binance expires what cannot rest
             reason = {"MARKET": EXPIRY_MARKET_UNFILLED}.get(order_type, EXPIRY_NONE)
             if order.time_in_force == "IOC":
-                reason = EXPIRY_IOC_UNFILLED  # FOK: USD-M's list names no reason for it
+                reason = EXPIRY_IOC_UNFILLED  # a FOK expires so only on spot (USD-M refuses it: -5021)
             events.append(Execution(replace(order), "EXPIRED", now, expiry_reason=reason))
         else:
             if order_type != "MARKET":

@@ -91,6 +91,25 @@ def test_a_post_only_gtx_that_would_take_is_minus_5022():
     assert err.code == -5022
 
 
+@pytest.mark.parametrize(("price", "partial"), [("99.0", None), ("101.0", "0.25")], ids=["no-cross", "in-part"])
+def test_a_fok_that_cannot_fill_whole_is_minus_5021_and_not_recorded(price, partial):
+    # USD-M error codes: -5021 FOK_ORDER_REJECT "Due to the order could not be filled immediately, the FOK order has
+    # been rejected. The order will not be recorded in the order history." (Spot expires it instead.)
+    ex = usdm()
+    if partial:
+        ex.fill_next_partially(D(partial))
+    err = refusal(lambda: ex.new_order("BTCUSDT", "BUY", "LIMIT", D("1"), D(price), "FOK"))
+    assert err.code == -5021 and "FOK order has been rejected" in err.msg
+    assert ex.every_order() == [] and ex.trades() == []
+
+
+def test_a_fok_the_venue_fills_whole_fills():
+    ex = usdm()
+    ex.fill_next_partially(D("0.0001"))  # rounds below one step: the whole of it fills (the fault's rule)
+    order, trades = ex.new_order("BTCUSDT", "BUY", "LIMIT", D("1"), D("101.0"), "FOK")
+    assert order.status == "FILLED" and [t.qty for t in trades] == [D("1")]
+
+
 async def rest(http: str, method: str, path: str, query: str = "", signed: bool = True):
     q = signed_query(dict(p.split("=") for p in query.split("&") if p)) if signed else query
     async with (
