@@ -12,8 +12,11 @@ the venue ends first (every one of the account, EXPIRED) end in the node and for
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import signal
+from collections.abc import AsyncIterator
 from decimal import Decimal
+from typing import Any
 
 import pytest
 
@@ -40,6 +43,54 @@ def rows_of(events, pid: int, what: str) -> list[dict]:
     return [r for r in rows if r["pid"] == pid and r["what"] == what]
 
 
+@contextlib.asynccontextmanager
+async def long_position(
+    tmp_path, pg_database, events, *, levels: int = 0
+) -> AsyncIterator[tuple[Any, Any, Any, dict, Decimal]]:
+    """The venue emulator (USD-M) and a live runtime whose ``RestingGrid`` (recording to ``events``) has bought 0.020
+    at market, with ``levels`` BUYs resting: the venue, the story, the runtime, the venue's position and a price 10 %
+    under its entry (where the venue closes it). Every runtime of the story is killed at the end."""
+    catalog = live_catalog(tmp_path / "catalog", PERP)
+    venue_scenario = scenario(WALLET, keys=HMAC_KEYS, product="usdm")
+    async with venue_emulator(
+        tmp_path / "venue", catalog=catalog, instruments=[PERP], scenario=venue_scenario, speed=SPEED
+    ) as venue:
+        spec = usdm_spec(resting_grid(PERP, str(events), levels=levels, trade_size="0.020"))
+        story = usdm_story(tmp_path, venue, pg_database, spec)
+        try:
+            runtime = story.start(tag="runtime-0")
+            await runtime.wait_ready(timeout=90)
+            await runtime.wait_until(
+                lambda s: (
+                    s["trading"]["fills"] == 1 and s["trading"]["positions"] and s["trading"]["openOrders"] == levels
+                ),
+                what=f"the entry filled and {levels} level(s) resting",
+                timeout=90,
+            )
+            held = (await venue.admin.positions())["positions"]["BTCUSDT"]
+            price = (Decimal(held["entry_price"]) * Decimal("0.9")).quantize(Decimal("0.1"))
+            yield venue, story, runtime, held, price
+        finally:
+            story.kill_all()
+
+
+async def killed_and_started_again(story, runtime, events, *, after_kill=None) -> dict:
+    """``kill -9`` of ``runtime``, then a new one: the strategy's ``start`` row (after the start's reconciliation), two
+    seconds on; with ``after_kill``, what it answered while no runtime ran (``at_kill``)."""
+    runtime.process.send_signal(signal.SIGKILL)
+    await runtime.wait_exit()
+    at_kill = await after_kill() if after_kill is not None else None
+    again = story.start(tag="runtime-1")
+    await again.wait_ready(timeout=90)
+
+    async def started() -> list[dict]:
+        return rows_of(events, again.process.pid, "start")
+
+    [restarted] = await story.wait_for(started, "the strategy started again", timeout=30)
+    await asyncio.sleep(2)
+    return {**restarted, "at_kill": at_kill}
+
+
 @pytest.mark.parametrize(
     ("adl", "executions"),
     [(False, 1), (True, 1), (False, 3), (True, 2)],
@@ -48,67 +99,40 @@ def rows_of(events, pid: int, what: str) -> list[dict]:
 async def test_usdm_a_position_the_venue_closes_itself_is_in_the_ledger_the_status_and_the_risk_guard_at_once(
     tmp_path, pg_database, adl, executions
 ):
-    catalog = live_catalog(tmp_path / "catalog", PERP)
     events = tmp_path / "grid.jsonl"
-    venue_scenario = scenario(WALLET, keys=HMAC_KEYS, product="usdm")
-    async with venue_emulator(
-        tmp_path / "venue", catalog=catalog, instruments=[PERP], scenario=venue_scenario, speed=SPEED
-    ) as venue:
-        # It buys 0.020 at market once, and places nothing else.
-        spec = usdm_spec(resting_grid(PERP, str(events), levels=0, trade_size="0.020"))
-        story = usdm_story(tmp_path, venue, pg_database, spec)
+    # It buys 0.020 at market once, and places nothing else.
+    async with long_position(tmp_path, pg_database, events, levels=0) as (venue, story, runtime, held, price):
 
         def bars_of(pid: int) -> list[dict]:
             return rows_of(events, pid, "bar")
 
+        # One execution at ``price``, or several a dollar apart (USD-M "Event: Order Update": PARTIALLY_FILLED
+        # then FILLED, each execution its own trade).
+        prices = [str(price - i) for i in range(executions)]
+        closed = await venue.admin.fault("liquidation", symbol="BTCUSDT", prices=prices, adl=adl)
+        trade_ids = [str(t) for t in closed["trade_ids"]]
+        seen_before = len(bars_of(runtime.process.pid))
         try:
-            runtime = story.start(tag="runtime-0")
-            await runtime.wait_ready(timeout=90)
-            await runtime.wait_until(
-                lambda s: s["trading"]["fills"] == 1 and s["trading"]["positions"], what="the entry filled", timeout=90
+            state = await runtime.wait_until(
+                lambda s: s["trading"]["fills"] == 1 + executions and not s["trading"]["positions"],
+                what="the venue's close seen",
+                timeout=20,
             )
-            held = (await venue.admin.positions())["positions"]["BTCUSDT"]
-            price = (Decimal(held["entry_price"]) * Decimal("0.9")).quantize(Decimal("0.1"))
-            # One execution at ``price``, or several a dollar apart (USD-M "Event: Order Update": PARTIALLY_FILLED
-            # then FILLED, each execution its own trade).
-            prices = [str(price - i) for i in range(executions)]
-            closed = await venue.admin.fault("liquidation", symbol="BTCUSDT", prices=prices, adl=adl)
-            trade_ids = [str(t) for t in closed["trade_ids"]]
-            seen_before = len(bars_of(runtime.process.pid))
-            try:
-                state = await runtime.wait_until(
-                    lambda s: s["trading"]["fills"] == 1 + executions and not s["trading"]["positions"],
-                    what="the venue's close seen",
-                    timeout=20,
-                )
-            except AssertionError:
-                state = await runtime.state()  # asserted below, field by field
+        except AssertionError:
+            state = await runtime.state()  # asserted below, field by field
 
-            async def two_bars_later() -> list[dict]:
-                rows = bars_of(runtime.process.pid)
-                return rows[seen_before + 1 :]
+        async def two_bars_later() -> list[dict]:
+            rows = bars_of(runtime.process.pid)
+            return rows[seen_before + 1 :]
 
-            own = (await story.wait_for(two_bars_later, "two bars seen by the strategy after the close", timeout=30))[
-                -1
-            ]
-            await asyncio.sleep(1)
-            state = await runtime.state() if not state["trading"]["positions"] else state
-            fills = await story.fills()
-            trades = await venue.admin.trades(product="usdm")
-            runtime.process.send_signal(signal.SIGKILL)
-            await runtime.wait_exit()
-
-            again = story.start(tag="runtime-1")  # reconciliation meets the venue's trades: recorded once
-            await again.wait_ready(timeout=90)
-
-            async def started() -> list[dict]:
-                return rows_of(events, again.process.pid, "start")
-
-            [restarted] = await story.wait_for(started, "the strategy started again", timeout=30)
-            await asyncio.sleep(2)
-            after_restart = await story.reckoning()
-        finally:
-            story.kill_all()
+        own = (await story.wait_for(two_bars_later, "two bars seen by the strategy after the close", timeout=30))[-1]
+        await asyncio.sleep(1)
+        state = await runtime.state() if not state["trading"]["positions"] else state
+        fills = await story.fills()
+        trades = await venue.admin.trades(product="usdm")
+        # reconciliation meets the venue's trades: recorded once
+        restarted = await killed_and_started_again(story, runtime, events)
+        after_restart = await story.reckoning()
 
     realized = sum((Decimal(t["realizedPnl"]) - Decimal(t["commission"]) for t in trades), Decimal(0))
     ours = [f for f in fills if f.trade_id in trade_ids]
@@ -144,61 +168,46 @@ async def test_usdm_two_adls_while_the_runtime_is_down_are_recorded_once_each_at
     both ``adl_autoclose`` (USD-M's client order id for every ADL). The next start's reconciliation (``allOrders``,
     ``userTrades``, ``positionRisk``) meets both: each trade is in the ledger once, nothing inferred is left, the
     strategy holds no position once reconciled, the status agrees with the venue."""
-    catalog = live_catalog(tmp_path / "catalog", PERP)
     events = tmp_path / "grid.jsonl"
-    venue_scenario = scenario(WALLET, keys=HMAC_KEYS, product="usdm")
-    async with venue_emulator(
-        tmp_path / "venue", catalog=catalog, instruments=[PERP], scenario=venue_scenario, speed=SPEED
-    ) as venue:
-        spec = usdm_spec(resting_grid(PERP, str(events), levels=0, trade_size="0.020"))
-        story = usdm_story(tmp_path, venue, pg_database, spec)
-        try:
-            runtime = story.start(tag="runtime-0")
-            await runtime.wait_ready(timeout=90)
-            await runtime.wait_until(
-                lambda s: s["trading"]["fills"] == 1 and s["trading"]["positions"], what="the entry filled", timeout=90
+    # It buys 0.020 at market once, and places nothing else.
+    async with long_position(tmp_path, pg_database, events, levels=0) as (venue, story, runtime, _held, price):
+        if first_while_running:
+            first = await venue.admin.fault(
+                "liquidation", symbol="BTCUSDT", price=str(price), adl=True, quantity="0.008"
             )
-            held = (await venue.admin.positions())["positions"]["BTCUSDT"]
-            price = (Decimal(held["entry_price"]) * Decimal("0.9")).quantize(Decimal("0.1"))
-            if first_while_running:
-                first = await venue.admin.fault(
-                    "liquidation", symbol="BTCUSDT", price=str(price), adl=True, quantity="0.008"
-                )
-                await runtime.wait_until(lambda s: s["trading"]["fills"] == 2, what="the first ADL seen", timeout=20)
-            runtime.process.send_signal(signal.SIGKILL)
-            await runtime.wait_exit()
+            await runtime.wait_until(lambda s: s["trading"]["fills"] == 2, what="the first ADL seen", timeout=20)
+        runtime.process.send_signal(signal.SIGKILL)
+        await runtime.wait_exit()
 
-            if not first_while_running:
-                first = await venue.admin.fault(
-                    "liquidation", symbol="BTCUSDT", price=str(price), adl=True, quantity="0.008"
-                )
-            second = await venue.admin.fault("liquidation", symbol="BTCUSDT", price=str(price - 5), adl=True)
-            adl_trades = [str(t) for t in first["trade_ids"] + second["trade_ids"]]
-            trades = await venue.admin.trades(product="usdm")
-            orders = await venue.admin.orders(product="usdm")
+        if not first_while_running:
+            first = await venue.admin.fault(
+                "liquidation", symbol="BTCUSDT", price=str(price), adl=True, quantity="0.008"
+            )
+        second = await venue.admin.fault("liquidation", symbol="BTCUSDT", price=str(price - 5), adl=True)
+        adl_trades = [str(t) for t in first["trade_ids"] + second["trade_ids"]]
+        trades = await venue.admin.trades(product="usdm")
+        orders = await venue.admin.orders(product="usdm")
 
-            again = story.start(tag="runtime-1")
-            await again.wait_ready(timeout=90)
+        again = story.start(tag="runtime-1")
+        await again.wait_ready(timeout=90)
 
-            async def started() -> list[dict]:
-                return rows_of(events, again.process.pid, "start")
+        async def started() -> list[dict]:
+            return rows_of(events, again.process.pid, "start")
 
-            [restarted] = await story.wait_for(started, "the strategy started", timeout=30)
-            # Flat once reconciled, the strategy buys again on its next bar: the status is read once that fill is in.
-            try:
-                await again.wait_until(
-                    lambda s: s["trading"]["fills"] == len(trades) + 1, what="the new entry recorded", timeout=30
-                )
-                await asyncio.sleep(1)
-                state, waited = await again.state(), ""
-            except AssertionError as exc:
-                state, waited = None, str(exc)[:400]
-            fills = await story.fills()
-            reckoning = await story.reckoning()
-            at_venue = (await venue.admin.positions())["positions"]["BTCUSDT"]
-            every_trade = await venue.admin.trades(product="usdm")
-        finally:
-            story.kill_all()
+        [restarted] = await story.wait_for(started, "the strategy started", timeout=30)
+        # Flat once reconciled, the strategy buys again on its next bar: the status is read once that fill is in.
+        try:
+            await again.wait_until(
+                lambda s: s["trading"]["fills"] == len(trades) + 1, what="the new entry recorded", timeout=30
+            )
+            await asyncio.sleep(1)
+            state, waited = await again.state(), ""
+        except AssertionError as exc:
+            state, waited = None, str(exc)[:400]
+        fills = await story.fills()
+        reckoning = await story.reckoning()
+        at_venue = (await venue.admin.positions())["positions"]["BTCUSDT"]
+        every_trade = await venue.admin.trades(product="usdm")
 
     ours = [f for f in fills if f.trade_id in adl_trades]
     realized = sum((Decimal(t["realizedPnl"]) - Decimal(t["commission"]) for t in every_trade), Decimal(0))
@@ -236,44 +245,29 @@ async def test_usdm_an_adl_seen_while_running_is_not_told_to_the_strategy_again_
     ``adl_autoclose-<venue order id>`` (``binance_venue_closes``): unless the mass status names it the same, the engine
     takes it for an order it has never seen, claims it for the strategy and tells the strategy its fill a second time
     (a SELL that never happened, which a strategy could trade on)."""
-    catalog = live_catalog(tmp_path / "catalog", PERP)
     events = tmp_path / "grid.jsonl"
-    venue_scenario = scenario(WALLET, keys=HMAC_KEYS, product="usdm")
-    async with venue_emulator(
-        tmp_path / "venue", catalog=catalog, instruments=[PERP], scenario=venue_scenario, speed=SPEED
-    ) as venue:
-        spec = usdm_spec(resting_grid(PERP, str(events), levels=0, trade_size="0.020"))
-        story = usdm_story(tmp_path, venue, pg_database, spec)
-        try:
-            runtime = story.start(tag="runtime-0")
-            await runtime.wait_ready(timeout=90)
-            await runtime.wait_until(
-                lambda s: s["trading"]["fills"] == 1 and s["trading"]["positions"], what="the entry filled", timeout=90
-            )
-            held = (await venue.admin.positions())["positions"]["BTCUSDT"]
-            price = (Decimal(held["entry_price"]) * Decimal("0.9")).quantize(Decimal("0.1"))
-            closed = await venue.admin.fault("liquidation", symbol="BTCUSDT", prices=[str(price)], adl=True)
-            [trade_id] = [str(t) for t in closed["trade_ids"]]
-            await runtime.wait_until(
-                lambda s: s["trading"]["fills"] == 2 and not s["trading"]["positions"], what="the ADL seen", timeout=20
-            )
-            mass_statuses = runtime.output().count(MASS_STATUS)  # the start's
-            await venue.admin.fault("drop_user_stream")
+    # It buys 0.020 at market once, and places nothing else.
+    async with long_position(tmp_path, pg_database, events, levels=0) as (venue, story, runtime, _held, price):
+        closed = await venue.admin.fault("liquidation", symbol="BTCUSDT", prices=[str(price)], adl=True)
+        [trade_id] = [str(t) for t in closed["trade_ids"]]
+        await runtime.wait_until(
+            lambda s: s["trading"]["fills"] == 2 and not s["trading"]["positions"], what="the ADL seen", timeout=20
+        )
+        mass_statuses = runtime.output().count(MASS_STATUS)  # the start's
+        await venue.admin.fault("drop_user_stream")
 
-            async def mass_status_after_resubscription() -> bool:
-                return runtime.output().count(MASS_STATUS) > mass_statuses
+        async def mass_status_after_resubscription() -> bool:
+            return runtime.output().count(MASS_STATUS) > mass_statuses
 
-            await story.wait_for(mass_status_after_resubscription, "the mass status after the drop", timeout=60)
-            seen = len(rows_of(events, runtime.process.pid, "bar"))
+        await story.wait_for(mass_status_after_resubscription, "the mass status after the drop", timeout=60)
+        seen = len(rows_of(events, runtime.process.pid, "bar"))
 
-            async def two_bars_later() -> bool:
-                return len(rows_of(events, runtime.process.pid, "bar")) >= seen + 2
+        async def two_bars_later() -> bool:
+            return len(rows_of(events, runtime.process.pid, "bar")) >= seen + 2
 
-            await story.wait_for(two_bars_later, "two bars after the mass status", timeout=30)
-            fills = await story.fills()
-            output = runtime.output()
-        finally:
-            story.kill_all()
+        await story.wait_for(two_bars_later, "two bars after the mass status", timeout=30)
+        fills = await story.fills()
+        output = runtime.output()
 
     told = [(r["order"], r["trade"]) for r in rows_of(events, runtime.process.pid, "filled")]
     adl_fills = [(order, trade) for order, trade in told if order.startswith("adl_autoclose")]
@@ -293,76 +287,46 @@ async def test_usdm_the_orders_the_venue_expires_when_it_closes_a_position_are_e
     moment the last one is told; the node's open orders and the status agree with the venue's, before and after the
     grid places its levels again on the next bar; the ledger holds each venue trade once; a restart takes back exactly
     the orders the venue still holds and records no trade twice."""
-    catalog = live_catalog(tmp_path / "catalog", PERP)
     events = tmp_path / "grid.jsonl"
-    venue_scenario = scenario(WALLET, keys=HMAC_KEYS, product="usdm")
-    async with venue_emulator(
-        tmp_path / "venue", catalog=catalog, instruments=[PERP], scenario=venue_scenario, speed=SPEED
-    ) as venue:
-        spec = usdm_spec(resting_grid(PERP, str(events), levels=2, trade_size="0.020"))
-        story = usdm_story(tmp_path, venue, pg_database, spec)
+    async with long_position(tmp_path, pg_database, events, levels=2) as (venue, story, runtime, _held, price):
 
         async def grid_at_venue() -> list[str]:
             return sorted(o["clientOrderId"] for o in await venue.admin.open_orders(product="usdm"))
 
-        try:
-            runtime = story.start(tag="runtime-0")
-            await runtime.wait_ready(timeout=90)
-            await runtime.wait_until(
-                lambda s: s["trading"]["fills"] == 1 and s["trading"]["positions"] and s["trading"]["openOrders"] == 2,
-                what="the entry filled and two levels resting",
-                timeout=90,
-            )
-            resting = await grid_at_venue()
-            held = (await venue.admin.positions())["positions"]["BTCUSDT"]
-            price = (Decimal(held["entry_price"]) * Decimal("0.9")).quantize(Decimal("0.1"))
-            closed = await venue.admin.fault("liquidation", symbol="BTCUSDT", price=str(price), adl=adl)
-            expired = sorted(
-                o["clientOrderId"]
-                for o in await venue.admin.orders(product="usdm")
-                if o["status"] == "EXPIRED" and o["clientOrderId"] in resting
-            )
-            seen_before = len(rows_of(events, runtime.process.pid, "bar"))
+        resting = await grid_at_venue()
+        closed = await venue.admin.fault("liquidation", symbol="BTCUSDT", price=str(price), adl=adl)
+        expired = sorted(
+            o["clientOrderId"]
+            for o in await venue.admin.orders(product="usdm")
+            if o["status"] == "EXPIRED" and o["clientOrderId"] in resting
+        )
+        seen_before = len(rows_of(events, runtime.process.pid, "bar"))
 
-            async def told_both_ended() -> list[dict]:
-                rows = rows_of(events, runtime.process.pid, "ended")
-                return rows if len(rows) >= len(resting) else []
+        async def told_both_ended() -> list[dict]:
+            rows = rows_of(events, runtime.process.pid, "ended")
+            return rows if len(rows) >= len(resting) else []
 
-            ended = await story.wait_for(told_both_ended, "the strategy told its orders ended", timeout=20)
-            # Flat, and the levels the grid places again on its next bar are the venue's open orders: the same two
-            # in the node's count and in what the strategy holds as its own.
-            state = await runtime.wait_until(
-                lambda s: (
-                    s["trading"]["fills"] == 2 and not s["trading"]["positions"] and s["trading"]["openOrders"] == 2
-                ),
-                what="flat, and two levels resting again",
-                timeout=30,
-            )
+        ended = await story.wait_for(told_both_ended, "the strategy told its orders ended", timeout=20)
+        # Flat, and the levels the grid places again on its next bar are the venue's open orders: the same two
+        # in the node's count and in what the strategy holds as its own.
+        state = await runtime.wait_until(
+            lambda s: s["trading"]["fills"] == 2 and not s["trading"]["positions"] and s["trading"]["openOrders"] == 2,
+            what="flat, and two levels resting again",
+            timeout=30,
+        )
 
-            async def two_bars_later() -> list[dict]:
-                return rows_of(events, runtime.process.pid, "bar")[seen_before + 2 :]
+        async def two_bars_later() -> list[dict]:
+            return rows_of(events, runtime.process.pid, "bar")[seen_before + 2 :]
 
-            own = (await story.wait_for(two_bars_later, "two bars after the close", timeout=30))[-1]
-            at_venue = await grid_at_venue()
-            state = await runtime.state()
-            fills_before = await story.fills()
-            trades_before = await venue.admin.trades(product="usdm")
-            runtime.process.send_signal(signal.SIGKILL)
-            await runtime.wait_exit()
-            at_kill = await grid_at_venue()
-
-            again = story.start(tag="runtime-1")
-            await again.wait_ready(timeout=90)
-
-            async def started() -> list[dict]:
-                return rows_of(events, again.process.pid, "start")
-
-            [restarted] = await story.wait_for(started, "the strategy started again", timeout=30)
-            await asyncio.sleep(2)
-            after_restart = await story.reckoning()
-            fills_after = await story.fills()
-        finally:
-            story.kill_all()
+        own = (await story.wait_for(two_bars_later, "two bars after the close", timeout=30))[-1]
+        at_venue = await grid_at_venue()
+        state = await runtime.state()
+        fills_before = await story.fills()
+        trades_before = await venue.admin.trades(product="usdm")
+        restarted = await killed_and_started_again(story, runtime, events, after_kill=grid_at_venue)
+        at_kill = restarted["at_kill"]
+        after_restart = await story.reckoning()
+        fills_after = await story.fills()
 
     told = [(r["order"], r["how"]) for r in ended]
     print(

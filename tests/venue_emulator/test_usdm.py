@@ -119,6 +119,15 @@ async def rest(http: str, method: str, path: str, query: str = "", signed: bool 
         return resp.status, await resp.json()
 
 
+async def private_stream(session: aiohttp.ClientSession, v) -> aiohttp.ClientWebSocketResponse:
+    """The USD-M private stream of a new listen key, once the venue counts it connected."""
+    _, key = await rest(v.urls["http"], "POST", "/fapi/v1/listenKey", signed=False)
+    ws = await session.ws_connect(f"{v.urls['ws_private']}/ws?listenKey={key['listenKey']}")
+    while v.venue.futures_streams.connected == 0:
+        await asyncio.sleep(0.01)
+    return ws
+
+
 async def test_listen_keys_and_the_private_stream_as_usdm_documents_them():
     async with served_usdm(usdm_wallet="1000") as v, aiohttp.ClientSession() as session:
         http = v.urls["http"]
@@ -187,10 +196,7 @@ async def test_the_venue_closes_a_position_itself_as_usdm_documents_a_liquidatio
         http = v.urls["http"]
         v.venue.futures.on_market(top("100.0", "100.5"))
         await rest(http, "POST", "/fapi/v1/order", "symbol=BTCUSDT&side=BUY&type=MARKET&quantity=1.000")
-        _, key = await rest(http, "POST", "/fapi/v1/listenKey", signed=False)
-        ws = await session.ws_connect(f"{v.urls['ws_private']}/ws?listenKey={key['listenKey']}")
-        while v.venue.futures_streams.connected == 0:
-            await asyncio.sleep(0.01)
+        ws = await private_stream(session, v)
         fault = {"kind": "liquidation", "symbol": "BTCUSDT", "price": "90.0", "adl": adl}
         async with session.post(f"{http}/_emulator/faults", json=fault) as answer:
             applied = await answer.json()
@@ -344,10 +350,7 @@ async def test_the_venue_expires_every_open_order_of_the_account_before_it_close
             )
             resting.append(placed)
         _, before = await rest(http, "GET", "/fapi/v2/account")
-        _, key = await rest(http, "POST", "/fapi/v1/listenKey", signed=False)
-        ws = await session.ws_connect(f"{v.urls['ws_private']}/ws?listenKey={key['listenKey']}")
-        while v.venue.futures_streams.connected == 0:
-            await asyncio.sleep(0.01)
+        ws = await private_stream(session, v)
         fault = {"kind": "liquidation", "symbol": "BTCUSDT", "price": "90.0", "adl": adl}
         async with session.post(f"{http}/_emulator/faults", json=fault) as answer:
             applied = await answer.json()
