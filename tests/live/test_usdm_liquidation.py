@@ -319,6 +319,7 @@ async def test_usdm_the_orders_the_venue_expires_when_it_closes_a_position_are_e
             return rows_of(events, runtime.process.pid, "bar")[seen_before + 2 :]
 
         own = (await story.wait_for(two_bars_later, "two bars after the close", timeout=30))[-1]
+        ended_by_then = rows_of(events, runtime.process.pid, "ended")  # none told twice since, either
         at_venue = await grid_at_venue()
         state = await runtime.state()
         fills_before = await story.fills()
@@ -338,6 +339,7 @@ async def test_usdm_the_orders_the_venue_expires_when_it_closes_a_position_are_e
     )
     assert expired == resting, "the venue expired both levels"
     assert sorted(told) == [(order, "expired") for order in resting], "the strategy told each ended, once"
+    assert [(r["order"], r["how"]) for r in ended_by_then] == told, "and never again, two bars on"
     assert ended[-1]["own_open"] == [], "none of them still its own once the last is told"
     assert state["trading"]["positions"] == [], "flat, as at the venue"
     assert (own["own_positions"], Decimal(own["own_position"])) == (0, 0)
