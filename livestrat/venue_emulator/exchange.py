@@ -526,7 +526,8 @@ class Exchange:
         ``PARTIALLY_FILLED`` until the last leaves it ``FILLED``; each is followed by an ``ACCOUNT_UPDATE`` with
         the position it leaves (reason ``ORDER``: the documented reasons name no liquidation). Its time in force
         is IOC, as USD-M's "Liquidation Order Streams" show liquidation orders, its price the least favourable
-        of its executions'. Commission at the taker fee. The order and its trades are the account's from then on
+        of its executions'. Commission at the taker fee for a liquidation; none for an ADL ("no trading fee will
+        be charged", Binance's "What Is Auto-Deleveraging (ADL)"). The order and its trades are the account's from then on
         (``allOrders``, ``userTrades``), as any other's. An ADL is always ``adl_autoclose``: two ADLs are two
         orders of the same client order id."""
         if self.product != "usdm":
@@ -576,7 +577,10 @@ class Exchange:
         events.append(Execution(replace(order), "NEW", now))
         trades = []
         for at, qty in zip(ticks, parts, strict=True):
-            trades.append(self._fill(rules, order, at, qty, False, now, events, execution_type="CALCULATED"))
+            # an ADL: "closed out at the bankruptcy price ..., no trading fee will be charged" (Binance's ADL page)
+            trades.append(
+                self._fill(rules, order, at, qty, False, now, events, execution_type="CALCULATED", fee_free=adl)
+            )
             events.append(self.account.change(rules, now))
         self._emit(events)
         return trades
@@ -614,9 +618,10 @@ class Exchange:
         time_ms: int,
         events: list[UserEvent],
         execution_type: ExecutionType = "TRADE",
+        fee_free: bool = False,
     ) -> Trade:
         quote_qty = price * qty
-        fee = rules.maker_fee if is_maker else rules.taker_fee
+        fee = Decimal(0) if fee_free else rules.maker_fee if is_maker else rules.taker_fee
         commission_asset = self.account.commission_asset(rules, order.side)
         received = qty if commission_asset == rules.base_asset else quote_qty
         commission = (received * fee).quantize(Decimal(1).scaleb(-MAX_DECIMALS))

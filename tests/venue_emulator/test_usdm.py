@@ -232,7 +232,8 @@ async def test_the_venue_closes_a_position_itself_as_usdm_documents_a_liquidatio
     )
     assert [fill["t"]] == applied["trade_ids"] and fill["i"] == applied["order_id"]
     assert D(fill["rp"]) == D("-10.5")  # 1 * (90.0 - 100.5)
-    assert (fill["N"], D(fill["n"])) == ("USDT", D("90.0") * D("0.0005"))
+    # a liquidation at the taker fee; an ADL "no trading fee will be charged" (Binance's ADL page)
+    assert (fill["N"], D(fill["n"])) == ("USDT", 0 if adl else D("90.0") * D("0.0005"))
     assert account["a"]["m"] == "ORDER"
     assert [(p["s"], p["pa"], p["ps"]) for p in account["a"]["P"]] == [("BTCUSDT", "0.000", "BOTH")]
     assert [r["positionAmt"] for r in risk] == ["0.000"]
