@@ -527,8 +527,8 @@ class Exchange:
         the position it leaves (reason ``ORDER``: the documented reasons name no liquidation). Its time in force
         is IOC, as USD-M's "Liquidation Order Streams" show liquidation orders, its price the least favourable
         of its executions'. Commission at the taker fee for a liquidation; none for an ADL ("no trading fee will
-        be charged", Binance's "What Is Auto-Deleveraging (ADL)"). The order and its trades are the account's from then on
-        (``allOrders``, ``userTrades``), as any other's. An ADL is always ``adl_autoclose``: two ADLs are two
+        be charged", Binance's "What Is Auto-Deleveraging (ADL)"). The order and its trades are the account's from
+        then on (``allOrders``, ``userTrades``), as any other's. An ADL is always ``adl_autoclose``: two ADLs are two
         orders of the same client order id."""
         if self.product != "usdm":
             raise ValueError("only a USD-M account has positions the venue can close")
