@@ -32,7 +32,9 @@ data and execution clients share one HTTP client, and so one back-off (the limit
 
 **A termination during a reconnect does not end the user data stream for good** (spot): NautilusTrader
 1.231's client skips re-subscribing when an ``eventStreamTerminated`` arrives while it is still finishing a
-reconnect, and no order event reaches the node again; ``binance_user_stream`` subscribes again.
+reconnect, and no order event reaches the node again; ``binance_user_stream`` subscribes again. Nor does a drop
+while the client logs on again after a reconnect: 1.231 then gives the stream up for good; ``binance_user_stream``
+leaves it to the newer reconnect.
 
 **A position the venue closes itself is closed in the node by the venue's trade** (futures): a liquidation or an
 ADL reached NautilusTrader 1.231's engine as a status it inferred a fill from, on a position of its own beside the

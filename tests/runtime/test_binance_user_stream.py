@@ -20,6 +20,7 @@ import asyncio
 from decimal import Decimal
 from typing import Any
 
+import pytest
 from nautilus_trader.adapters.binance import BinanceLiveExecClientFactory
 from nautilus_trader.model.enums import OrderSide
 from nautilus_trader.model.events import OrderAccepted
@@ -107,3 +108,49 @@ async def test_the_runtime_s_spot_client_subscribes_again_after_a_termination_du
         )
         strategy.submit_order(later)
         await until(lambda: accepted(strategy, later), "an order placed after the termination accepted")
+
+
+async def drop_while_the_reconnect_asks(v, node, method: str) -> Any:
+    """Drop the connection, then drop the new one as soon as the reconnect's ``method`` request (``session.logon``
+    or ``userDataStream.subscribe``) is carried out, its answer lost with it: a drop landing while the client
+    logs on again. The reconnect task waits for that answer until its request times out; the ws client."""
+    ws = exec_client(node)._ws_client
+    api = v.venue.ws_api
+    call = api._call
+    cut: list[str] = []
+
+    def cutting_call(session: Any, asked: str, params: dict[str, object]) -> object:
+        result = call(session, asked, params)
+        if asked == method and not cut:
+            cut.append(asked)
+            session.transport.abort()
+        return result
+
+    api._call = cutting_call
+    assert await api.drop_all() == 1
+    await until(lambda: bool(cut), f"the reconnect's {method} carried out and its connection cut")
+    return ws
+
+
+async def test_nautilus_1_231_gives_up_its_user_data_stream_after_a_drop_while_it_logs_on_again():
+    """The upstream bug, pinned: the first reconnect's request times out, it marks the recovery failed and
+    disconnects, and the second reconnect, waiting behind it, refuses to send anything. When this fails,
+    NautilusTrader fixed it and the runtime's correction can go."""
+    async with served_venue() as v, running_node(v, BinanceLiveExecClientFactory) as (node, _strategy):
+        ws = await drop_while_the_reconnect_asks(v, node, "session.logon")
+        await until(lambda: ws._is_recovery_failed, "the client giving the stream up")
+        assert v.venue.ws_api.subscribed_sessions == 0
+
+
+@pytest.mark.parametrize("method", ["session.logon", "userDataStream.subscribe"])
+async def test_the_runtime_s_spot_client_subscribes_again_after_a_drop_while_it_logs_on_again(method: str):
+    async with served_venue() as v, running_node(v, BinanceExecClientFactory) as (node, strategy):
+        ws = await drop_while_the_reconnect_asks(v, node, method)
+        await until(lambda: v.venue.ws_api.subscribed_sessions == 1, "a subscription on the newer connection")
+        assert not ws._is_recovery_failed
+        instrument = node.kernel.cache.instrument(BTCUSDT)
+        later = strategy.order_factory.limit(
+            BTCUSDT, OrderSide.BUY, instrument.make_qty(D("0.1")), instrument.make_price(D("91"))
+        )
+        strategy.submit_order(later)
+        await until(lambda: accepted(strategy, later), "an order placed after the second drop accepted")
