@@ -51,6 +51,8 @@ PINNED_VERSION = "1.231.0"
 
 # sha256 of inspect.getsource(LiveExecutionClient.generate_mass_status), NautilusTrader 1.231.0.
 GENERATE_MASS_STATUS_1231 = "6624ee4446805fbb7b633ceab2e5beb180c686a761f911e186cc08bbd006603b"
+# sha256 of inspect.getsource(BinanceUserDataWebSocketClient._reauth_and_resubscribe), NautilusTrader 1.231.0.
+REAUTH_AND_RESUBSCRIBE_1231 = "c811ba9daa7434d4cdf571ed9e158bed2dd5020b18d6dc7a3951ba50aeadfab9"
 
 
 def test_the_nautilus_trader_version_is_the_one_these_pins_were_checked_against():
@@ -160,6 +162,22 @@ def test_the_start_s_reconciliation_is_the_engine_s_reconcile_execution_state_an
     assert "await self._exec_engine.reconcile_execution_state(" in inspect.getsource(NautilusKernel)
     after = inspect.getsource(BinanceCommonExecutionClient._reconcile_after_resubscribe)
     assert f"await self.{reconciliation.MASS_STATUS_METHOD}(" in after
+
+
+def test_the_spot_user_data_client_recovers_a_reconnect_in_the_method_binance_user_stream_stands_in_for():
+    # binance_user_stream replaces _reauth_and_resubscribe on the instance (the reconnect callback looks it up
+    # there) with its steps carried over; any upstream change to it fails here, to be read and carried over.
+    from nautilus_trader.adapters.binance.websocket.user import BinanceUserDataWebSocketClient
+
+    from strategy_runtime.live.binance_user_stream import REAUTH_METHOD, RECONNECT_TASK, RESUBSCRIBE_METHOD
+
+    reconnect = inspect.getsource(BinanceUserDataWebSocketClient._handle_reconnect)
+    assert f"self.{RECONNECT_TASK} = self._loop.create_task(self.{REAUTH_METHOD}())" in reconnect
+    assert f"self._loop.create_task(self.{RESUBSCRIBE_METHOD}())" in inspect.getsource(
+        BinanceUserDataWebSocketClient._handle_message
+    )
+    source = inspect.getsource(getattr(BinanceUserDataWebSocketClient, REAUTH_METHOD))
+    assert hashlib.sha256(source.encode()).hexdigest() == REAUTH_AND_RESUBSCRIBE_1231
 
 
 def test_the_stock_sandbox_client_sets_up_only_what_the_fixed_client_does():
