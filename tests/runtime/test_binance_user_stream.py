@@ -12,6 +12,11 @@ calls slow) the window is wide enough for a drop followed by an expiry to land i
 
 The window is held open here by the venue's answer to ``allOrders`` (the reconciliation's call), held
 until the client has seen the termination; nothing is timed. The real adapter talks to the emulator.
+
+A drop while that task waits for the answer to its ``session.logon`` or ``userDataStream.subscribe`` loses the
+answer; the task times out, marks the recovery failed and disconnects the client, and the newer reconnect's task,
+waiting behind it, refuses to send: the stream is given up for good. Here the venue cuts the connection as it
+carries out the reconnect's request, so the drop always lands in that window.
 """
 
 from __future__ import annotations
