@@ -233,5 +233,6 @@ async def test_a_user_who_may_not_list_risk_budgets_still_sees_the_strategies_wi
             assert "you may not list riskbudgets in namespace 'desk-a'" in source.note
             assert f"the chart's {roles.DESK!r} role grants it" in source.note, source.note
             assert source.trouble is None  # the strategies shown are current
-            # where the budgets would be, the note alone
-            assert budgets_panel(app) == " ".join(source.note.split())
+            # where the budgets would be, the note alone (the panel is drawn at the app's next refresh after the note)
+            note = " ".join(source.note.split())
+            await wait_for(lambda: budgets_panel(app) == note, timeout=10)
