@@ -250,11 +250,9 @@ class RiskGuard(Actor):
     def on_fill(self, fill: FillRecord) -> None:
         """Every fill the reporter records (start-up reconciliation's included): book its realized PnL."""
         self._forget_line()
-        if self.limits.on_fill(fill) and self._started and self.limits.watches_pnl:
+        if self.limits.on_fill(fill) and self._started:
             # A venue's trade over an inferred fill: the node keeps the inferred one, no position event follows.
-            self.limits.advance(fill.ts_event)  # as a position event: a new day opens before the loss, not after
-            self._refresh()
-            self._check_pnl()
+            self._recheck_pnl(fill.ts_event)
 
     def book_position(self, instrument_id: str) -> Decimal:
         """The signed net position the one book holds for ``instrument_id`` (the ledger's fills and every one since)."""
@@ -281,9 +279,15 @@ class RiskGuard(Actor):
         if not self._started:
             return  # reconciliation, before the trader runs: on_start takes the portfolio as it is
         self._forget_line()  # before the day can turn: it opens with the total PnL of the last price
-        self.limits.advance(event.ts_event)
         if self.limits.max_position is not None:
+            self.limits.advance(event.ts_event)
             self._check_position(event.instrument_id)
+        self._recheck_pnl(event.ts_event)
+
+    def _recheck_pnl(self, ts_ns: int) -> None:
+        """After what moved the book without a price (a position event, a venue trade over an inferred fill): the
+        market's time to ``ts_ns`` (a new day opens before the change counts), the marks from the book, the check."""
+        self.limits.advance(ts_ns)
         if self.limits.watches_pnl:
             self._refresh()
             self._check_pnl()

@@ -128,6 +128,13 @@ async def private_stream(session: aiohttp.ClientSession, v) -> aiohttp.ClientWeb
     return ws
 
 
+async def fault_and_messages(session: aiohttp.ClientSession, v, ws, fault: dict, count: int) -> tuple[dict, list]:
+    """The emulator's answer to ``fault``, and the next ``count`` messages of the private stream ``ws``."""
+    async with session.post(f"{v.urls['http']}/_emulator/faults", json=fault) as answer:
+        applied = await answer.json()
+    return applied, [(await asyncio.wait_for(ws.receive(), 10)).data for _ in range(count)]
+
+
 async def test_listen_keys_and_the_private_stream_as_usdm_documents_them():
     async with served_usdm(usdm_wallet="1000") as v, aiohttp.ClientSession() as session:
         http = v.urls["http"]
@@ -198,9 +205,7 @@ async def test_the_venue_closes_a_position_itself_as_usdm_documents_a_liquidatio
         await rest(http, "POST", "/fapi/v1/order", "symbol=BTCUSDT&side=BUY&type=MARKET&quantity=1.000")
         ws = await private_stream(session, v)
         fault = {"kind": "liquidation", "symbol": "BTCUSDT", "price": "90.0", "adl": adl}
-        async with session.post(f"{http}/_emulator/faults", json=fault) as answer:
-            applied = await answer.json()
-        raws = [(await asyncio.wait_for(ws.receive(), 10)).data for _ in range(3)]
+        applied, raws = await fault_and_messages(session, v, ws, fault, 3)
         _, risk = await rest(http, "GET", "/fapi/v3/positionRisk", "symbol=BTCUSDT")
         _, trades = await rest(http, "GET", "/fapi/v1/userTrades", "symbol=BTCUSDT")
         _, orders = await rest(http, "GET", "/fapi/v1/allOrders", "symbol=BTCUSDT")
@@ -353,9 +358,7 @@ async def test_the_venue_expires_every_open_order_of_the_account_before_it_close
         _, before = await rest(http, "GET", "/fapi/v2/account")
         ws = await private_stream(session, v)
         fault = {"kind": "liquidation", "symbol": "BTCUSDT", "price": "90.0", "adl": adl}
-        async with session.post(f"{http}/_emulator/faults", json=fault) as answer:
-            applied = await answer.json()
-        raws = [(await asyncio.wait_for(ws.receive(), 10)).data for _ in range(5)]
+        applied, raws = await fault_and_messages(session, v, ws, fault, 5)
         _, still_open = await rest(http, "GET", "/fapi/v1/openOrders", "symbol=BTCUSDT")
         _, orders = await rest(http, "GET", "/fapi/v1/allOrders", "symbol=BTCUSDT")
         _, after = await rest(http, "GET", "/fapi/v2/account")
