@@ -20,7 +20,9 @@ commits), as for bench/ledger_bench.py; SQLite runs WAL with synchronous=FULL.
    and SQLite ledger attached): events per second of replay. Each repeat runs the bare node, then
    the runtime, one after the other on the same catalog, so both meet the same load on the machine;
    the ratio is reported as the ratio of the medians and as the median of each repeat's own ratio
-   (with its range), the figure least moved by other work on the machine.
+   (with its range), the figure least moved by other work on the machine. Beside them, the event
+   loop thread's CPU time and how many times it waited (its voluntary context switches: for the
+   interpreter's lock another thread held, or for I/O), which the machine's load hardly moves.
 """
 
 from __future__ import annotations
@@ -110,6 +112,12 @@ def latency_worker(args: argparse.Namespace) -> None:
     print(json.dumps({"handled": handled, "submitted": submitted}))
 
 
+def waits() -> int:
+    """The calling thread's voluntary context switches so far: each time it waited (the interpreter's lock, I/O)."""
+    with open("/proc/thread-self/status") as status:
+        return next(int(line.split()[1]) for line in status if line.startswith("voluntary_ctxt_switches"))
+
+
 def throughput_worker(args: argparse.Namespace) -> None:
     # Imported before the loop starts, as the CLI does: importing NautilusTrader's kernel makes
     # uvloop the event loop policy, and a loop already running would stay a plain asyncio one.
@@ -128,37 +136,37 @@ def throughput_worker(args: argparse.Namespace) -> None:
             }
         )
 
-    async def bare() -> tuple[int, float, float]:
+    async def bare() -> tuple[int, float, float, int]:
         node = build_node(config)
         await node.start()
-        started, cpu = time.monotonic(), time.thread_time()
+        started, cpu, waited = time.monotonic(), time.thread_time(), waits()
         await node.replay.finished.wait()
-        seconds, cpu = time.monotonic() - started, time.thread_time() - cpu
+        seconds, cpu, waited = time.monotonic() - started, time.thread_time() - cpu, waits() - waited
         events = node.replay.progress.events
         await node.stop()
         node.dispose()
-        return events, seconds, cpu
+        return events, seconds, cpu, waited
 
-    async def full() -> tuple[int, float, float]:
+    async def full() -> tuple[int, float, float, int]:
         runtime = StrategyRuntime(
             config, RuntimeOptions(serve_http=False, push_status=False, fence_wait_seconds=0, environ=dict(os.environ))
         )
         task = asyncio.get_running_loop().create_task(runtime.run())
         while runtime.ready_at is None:
             await asyncio.sleep(0.0005)
-        started, cpu = time.monotonic(), time.thread_time()
+        started, cpu, waited = time.monotonic(), time.thread_time(), waits()
         assert runtime.node is not None and runtime.node.replay is not None
         await runtime.node.replay.finished.wait()
-        seconds, cpu = time.monotonic() - started, time.thread_time() - cpu
+        seconds, cpu, waited = time.monotonic() - started, time.thread_time() - cpu, waits() - waited
         events = runtime.node.replay.progress.events
         runtime.request_stop("benchmark over")
         await task
-        return events, seconds, cpu
+        return events, seconds, cpu, waited
 
     # The event loop's thread's CPU time over the replay (``thread_time`` in the loop's own thread): what the
     # node and the runtime's handlers cost it, less moved by other work on the machine than the wall clock.
-    events, seconds, cpu = asyncio.run(full() if args.runtime else bare())
-    print(json.dumps({"events": events, "seconds": seconds, "cpu": cpu}))
+    events, seconds, cpu, waited = asyncio.run(full() if args.runtime else bare())
+    print(json.dumps({"events": events, "seconds": seconds, "cpu": cpu, "waits": waited}))
 
 
 # ---------------------------------------------------------------------------------------- parent
@@ -266,6 +274,7 @@ def throughput(args: argparse.Namespace, dsn: str | None) -> list[str]:
     write_sample_catalog(catalog, ["BTCUSDT.BINANCE"], SampleData(bars=args.throughput_bars))
     rates: dict[str, list[float]] = {"bare": [], **{ledger: [] for ledger in ledgers}}
     cpus: dict[str, list[float]] = {kind: [] for kind in rates}
+    waits: dict[str, list[int]] = {kind: [] for kind in rates}
     env = {**os.environ, "LIVESTRAT_LEDGER_DSN": dsn} if dsn else None
     try:
         for _ in range(args.repeat):
@@ -278,13 +287,14 @@ def throughput(args: argparse.Namespace, dsn: str | None) -> list[str]:
                     shutil.rmtree(workdir, ignore_errors=True)
                 rates[kind].append(row["events"] / row["seconds"])
                 cpus[kind].append(row["cpu"])
+                waits[kind].append(row["waits"])
     finally:
         shutil.rmtree(catalog, ignore_errors=True)
     bare, bare_cpu = statistics.median(rates["bare"]), statistics.median(cpus["bare"])
     lines = [
         f"replay throughput, EMACross over {args.throughput_bars} bars, median of {args.repeat} (interleaved):",
         f"  bare node                               {bare:8,.0f} events/s  (runs: {runs(rates['bare'])})"
-        f"; event loop CPU {bare_cpu:.3f} s",
+        f"; event loop CPU {bare_cpu:.3f} s; the loop's thread waited {statistics.median(waits['bare']):.0f} times",
     ]
     for ledger in ledgers:
         full, cpu = statistics.median(rates[ledger]), statistics.median(cpus[ledger])
@@ -292,7 +302,7 @@ def throughput(args: argparse.Namespace, dsn: str | None) -> list[str]:
         paired_cpu = sorted(b / c for c, b in zip(cpus[ledger], cpus["bare"], strict=True))
         lines += [
             f"  runtime (reporter, guard, {ledger:10} ledger) {full:8,.0f} events/s  (runs: {runs(rates[ledger])})"
-            f"; event loop CPU {cpu:.3f} s",
+            f"; event loop CPU {cpu:.3f} s; the loop's thread waited {statistics.median(waits[ledger]):.0f} times",
             f"    ratio runtime / bare: {full / bare:.2f} (medians); {statistics.median(paired):.2f} median of each "
             f"repeat's ratio (range {paired[0]:.2f} to {paired[-1]:.2f})",
             f"    in the event loop's CPU, bare / runtime: {bare_cpu / cpu:.2f} (medians); "

@@ -201,6 +201,20 @@ def insert_sql(rows: int) -> str:
     )
 
 
+@functools.cache
+def fenced_insert_sql(rows: int) -> str:
+    """``insert_sql`` that stores nothing unless the strategy's epoch is the writer's (its two last parameters: the
+    strategy key, the epoch): the fence's check and the insert in one statement, one implicit transaction. Each
+    statement stepped is a hand-off of the interpreter's lock and back (``insert_sql``): a commit as ``BEGIN``,
+    ``SELECT``, ``INSERT``, ``COMMIT`` was four. The ``WHERE`` also keeps SQLite's parser from reading the
+    ``ON CONFLICT`` as part of a join (its documentation on upserts after ``INSERT … SELECT``)."""
+    return (
+        f"INSERT INTO fills ({', '.join(COLUMNS)}, fence_epoch) SELECT * FROM (VALUES {', '.join([_ROW] * rows)}) "
+        "WHERE EXISTS (SELECT 1 FROM fences WHERE strategy_key = ? AND epoch = ?) "
+        "ON CONFLICT (strategy_key, instrument_id, trade_id) DO NOTHING"
+    )
+
+
 TAKE_SQL = (
     "INSERT INTO fences (strategy_key, owner, acquired_at, epoch, lease_seconds) VALUES (?, ?, ?, 1, ?) "
     "ON CONFLICT (strategy_key) DO UPDATE SET owner = excluded.owner, acquired_at = excluded.acquired_at, "
@@ -384,13 +398,31 @@ class SqliteLedger(Ledger):
         return await self._run(self._insert_sync, fills)
 
     def _insert_sync(self, fills: Sequence[FillRecord]) -> int:
-        with self._fenced() as conn:
-            return self._insert_rows(conn, fills)
+        conn = self._conn
+        assert conn is not None
+        if len(fills) > self._rows_per_statement(conn, extra=2):  # SQLite before 3.32: 999 parameters
+            with self._fenced() as conn:
+                return self._insert_rows(conn, fills)
+        before = conn.total_changes
+        conn.execute(
+            fenced_insert_sql(len(fills)),
+            [*(value for fill in fills for value in (*fill.as_row(), self._epoch)), self.strategy_key, self._epoch],
+        )
+        new = conn.total_changes - before
+        if new == 0:  # all duplicates, or a stale token: the epoch tells which
+            row = conn.execute("SELECT epoch FROM fences WHERE strategy_key = ?", (self.strategy_key,)).fetchone()
+            if row is None or row[0] != self._epoch:
+                raise FenceTaken(self.strategy_key, self._epoch, row[0] if row else None, self.describe())
+        return new
+
+    @staticmethod
+    def _rows_per_statement(conn: sqlite3.Connection, extra: int = 0) -> int:
+        """As many rows per statement as SQLite takes parameters (32,766 since 3.32; 999 before)."""
+        return max(1, (conn.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER) - extra) // _ROW_VALUES)
 
     def _insert_rows(self, conn: sqlite3.Connection, fills: Sequence[FillRecord]) -> int:
         before = conn.total_changes
-        # As many rows per statement as SQLite takes parameters (32,766 since 3.32; 999 before).
-        per_statement = max(1, conn.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER) // _ROW_VALUES)
+        per_statement = self._rows_per_statement(conn)
         for start in range(0, len(fills), per_statement):
             chunk = fills[start : start + per_statement]
             conn.execute(insert_sql(len(chunk)), [value for fill in chunk for value in (*fill.as_row(), self._epoch)])

@@ -161,6 +161,43 @@ async def test_a_burst_of_fills_is_queued_without_blocking_and_committed_by_flus
         assert threading.current_thread().name not in commit_threads
 
 
+async def test_an_sqlite_batch_commits_in_one_statement_that_checks_the_fence(tmp_path):
+    # The sqlite3 module gives up the interpreter's lock around every statement it steps and takes it back
+    # after, each time waiting for the event loop's thread to let go of it: BEGIN, the fence's SELECT, the
+    # INSERT and COMMIT were four such hand-offs per commit. One INSERT that checks the epoch itself, in
+    # SQLite's own implicit transaction, is one; a stale token still stores nothing (the test above).
+    target = Target("sqlite", str(tmp_path / "ledger.sqlite"))
+    async with target.ledger() as ledger:
+        statements: list[str] = []
+        ledger._conn.set_trace_callback(statements.append)
+        for i in range(3):  # recorded without yielding to the loop: one batch
+            ledger.record(make_fill(i))
+        await flushed(ledger)
+        ledger.record(make_fill(0))  # a batch of duplicates only, the fence still this runtime's
+        await flushed(ledger)
+        ledger._conn.set_trace_callback(None)
+        assert ledger.lag().totals.new == 3 and ledger.lag().totals.duplicates == 1
+        assert [statement.split()[0] for statement in statements] == ["INSERT", "INSERT", "SELECT"], statements
+        assert "FROM fences" in statements[0] and "FROM fences" in statements[2]
+
+
+async def test_an_sqlite_batch_larger_than_one_statement_takes_commits_whole_in_one_fenced_transaction(tmp_path):
+    # SQLite before 3.32 takes 999 parameters a statement: 58 fills. A larger batch is several INSERTs inside one
+    # BEGIN IMMEDIATE … COMMIT whose SELECT checks the fence, so that it commits whole or not at all.
+    target = Target("sqlite", str(tmp_path / "ledger.sqlite"))
+    async with target.ledger() as ledger:
+        ledger._conn.setlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER, 999)
+        statements: list[str] = []
+        ledger._conn.set_trace_callback(statements.append)
+        fills = [make_fill(i) for i in range(100)]
+        for fill in fills:
+            ledger.record(fill)
+        await flushed(ledger)
+        ledger._conn.set_trace_callback(None)
+        assert [statement.split()[0] for statement in statements] == ["BEGIN", "SELECT", "INSERT", "INSERT", "COMMIT"]
+        assert await ledger.fills() == fills
+
+
 async def test_record_refuses_fills_it_must_not_take(target):
     ledger = target.ledger()
     with pytest.raises(LedgerClosed):
