@@ -13,13 +13,14 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from pydantic import ValidationError
 
 from livestrat.api.contract import HALT_ANNOTATION, TWIN_OF_LABEL
+from livestrat.api.daily_pnl import earlier_day, replays_history
 from livestrat.api.runtime_config import HEARTBEAT_INTERVAL_SECONDS
 from livestrat.api.spec import RiskLimits
 from livestrat.api.status import Condition, Fill, LiveStrategyStatus, Position
@@ -87,6 +88,10 @@ class LimitUse:
     used: Decimal
     allowed: Decimal
     unit: str  # a currency, or "" for a quantity
+    # maxDailyLoss on a live feed when the status's dailyPnl is of an earlier day (``daily_pnl.earlier_day``): that
+    # day, and the loss shown for it; ``used`` is then today's, nothing.
+    of_day: str | None = None
+    shown: Decimal | None = None
 
     @property
     def fraction(self) -> float:
@@ -94,7 +99,8 @@ class LimitUse:
 
     def text(self) -> str:
         unit = f" {self.unit}" if self.unit else ""
-        return f"{self.limit} {self.used:f}/{self.allowed.normalize():f}{unit} ({self.fraction:.0%})"
+        earlier = f"; {self.shown:f} on {self.of_day}" if self.of_day is not None and self.shown is not None else ""
+        return f"{self.limit} {self.used:f}/{self.allowed.normalize():f}{unit} ({self.fraction:.0%}{earlier})"
 
 
 @dataclass(frozen=True)
@@ -149,9 +155,10 @@ class StrategyRow:
 
 
 def row(body: Mapping[str, Any], now: datetime | None = None) -> StrategyRow:
-    """One row of the fleet from a LiveStrategy as the API server returns it. ``now`` is not needed to build the row
-    (ages are computed when shown: :meth:`StrategyRow.heartbeat_age`); it is accepted so callers pass one clock."""
-    del now
+    """One row of the fleet from a LiveStrategy as the API server returns it. ``now`` (default: the clock) says which
+    UTC day today is, for a daily loss of an earlier day (``daily_pnl.earlier_day``); ages are computed when shown
+    (:meth:`StrategyRow.heartbeat_age`)."""
+    today = (now or datetime.now(UTC)).astimezone(UTC).date()
     meta = body.get("metadata") or {}
     spec = body.get("spec") if isinstance(body.get("spec"), Mapping) else {}
     problems: list[str] = []
@@ -176,7 +183,8 @@ def row(body: Mapping[str, Any], now: datetime | None = None) -> StrategyRow:
             return {}
 
     positions = tuple(trading.positions) if trading else ()
-    limits = _limit_uses(limits_spec, risk, positions, money) if limits_spec is not None else ()
+    earlier = earlier_day(risk.daily_pnl_day, today, replays=replays_history(spec)) if risk is not None else None
+    limits = _limit_uses(limits_spec, risk, positions, money, earlier) if limits_spec is not None else ()
     replicas = spec.get("replicas")
     return StrategyRow(
         namespace=str(meta.get("namespace") or ""),
@@ -217,15 +225,24 @@ def _limit_uses(
     risk: Any,
     positions: Sequence[Position],
     money: Callable[[str | None, str], dict[str, Decimal]],
+    earlier: date | None,
 ) -> tuple[LimitUse, ...]:
-    """Each post-trade limit the spec sets, with what the runtime reports against it (status.risk and positions)."""
+    """Each post-trade limit the spec sets, with what the runtime reports against it (status.risk and positions).
+    ``earlier``: the day of the status's daily PnL when that day is over (``daily_pnl.earlier_day``)."""
     uses: list[LimitUse] = []
-    if limits.max_daily_loss is not None and risk is not None and risk.daily_pnl:
+    daily = money(risk.daily_pnl, "status.risk.dailyPnl") if risk is not None and risk.daily_pnl else {}
+    if limits.max_daily_loss is not None and daily:
         # a loss uses the limit; a gain uses none of it. Several currencies: the one that lost most.
-        loss, currency = max(((-amount, ccy) for ccy, amount in money(risk.daily_pnl, "status.risk.dailyPnl").items()))
-        uses.append(LimitUse("maxDailyLoss", max(loss, Decimal(0)), _decimal(limits.max_daily_loss), currency))
-    if limits.max_drawdown is not None and risk is not None and risk.drawdown:
-        drawdown, currency = max((amount, ccy) for ccy, amount in money(risk.drawdown, "status.risk.drawdown").items())
+        loss, currency = max((-amount, ccy) for ccy, amount in daily.items())
+        loss = max(loss, Decimal(0))
+        allowed = _decimal(limits.max_daily_loss)
+        if earlier is not None:  # that day is over: today's loss so far is nothing this runtime reported
+            uses.append(LimitUse("maxDailyLoss", Decimal(0), allowed, currency, of_day=earlier.isoformat(), shown=loss))
+        else:
+            uses.append(LimitUse("maxDailyLoss", loss, allowed, currency))
+    drawdowns = money(risk.drawdown, "status.risk.drawdown") if risk is not None and risk.drawdown else {}
+    if limits.max_drawdown is not None and drawdowns:
+        drawdown, currency = max((amount, ccy) for ccy, amount in drawdowns.items())
         uses.append(LimitUse("maxDrawdown", max(drawdown, Decimal(0)), _decimal(limits.max_drawdown), currency))
     if limits.max_position is not None:
         # maxPosition is a quantity (the instrument's base units), compared with each net position; the runtime's

@@ -366,6 +366,10 @@ def row_document(each: StrategyRow, now: datetime) -> dict[str, Any]:
                 "allowed": f"{u.allowed.normalize():f}",
                 "unit": u.unit,
                 "fraction": round(u.fraction, 4),
+                # maxDailyLoss when the status's daily PnL is of an earlier day on a live feed: that day, its loss
+                **(
+                    {"ofDay": u.of_day, "shown": f"{u.shown:f}"} if u.of_day is not None and u.shown is not None else {}
+                ),
             }
             for u in each.limits
         ],

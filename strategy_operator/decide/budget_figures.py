@@ -33,6 +33,7 @@ from livestrat.api.budget_status import (
     LimitUsage,
     MemberFigures,
 )
+from livestrat.api.daily_pnl import earlier_day
 from livestrat.api.status import RiskState, TradingState
 
 Amounts = dict[str, Decimal]  # currency code -> amount
@@ -144,7 +145,7 @@ def member_numbers(report: MemberReport, today: date | None = None) -> MemberNum
         return amounts
 
     daily_pnl = read("status.risk.dailyPnl", risk.daily_pnl)
-    earlier = _earlier_day(report, risk, today)
+    earlier = earlier_day(risk.daily_pnl_day, today, replays=report.replays)
     if earlier is not None and daily_pnl:
         problems.append(
             f"status.risk.dailyPnl {money_list(daily_pnl)} is of {earlier}, not of today (UTC {today}): not counted"
@@ -161,21 +162,6 @@ def member_numbers(report: MemberReport, today: date | None = None) -> MemberNum
         problems=tuple(problems),
         stale=report.stale,
     )
-
-
-def _earlier_day(report: MemberReport, risk: RiskState, today: date | None) -> date | None:
-    """The day of a member's daily PnL when it is before ``today`` (None: today's, later, or not said).
-
-    A member on a venue's live feed (live, or paper on a live feed) has the venue's day, about the operator's: a day
-    behind it is over. A paper replay's is the replayed data's (history), never the operator's: counted as it is. A
-    runtime that does not say (older than the field) counts as before."""
-    if today is None or report.replays is not False or not risk.daily_pnl_day:
-        return None
-    try:
-        day = date.fromisoformat(risk.daily_pnl_day)
-    except ValueError:
-        return None
-    return day if day < today else None
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ from pydantic import ValidationError
 from livestrat.api.budget_spec import RiskBudgetSpec
 from livestrat.api.budget_status import RiskBudgetStatus
 from livestrat.api.contract import BUDGET_HALT_PREFIX, RISK_ACK_ANNOTATION
-from livestrat.api.spec import Adapter
+from livestrat.api.daily_pnl import replays_history
 from livestrat.api.status import ConditionType, RiskState, TradingState
 from strategy_operator.decide.budget import BudgetObservation
 from strategy_operator.decide.budget_figures import MemberReport
@@ -50,21 +50,13 @@ def member_entry(body: Mapping[str, Any]) -> dict[str, Any]:
     trading, risk = status.get("trading"), status.get("risk")
     return {
         "phase": status.get("phase"),
-        "replays": _replays(spec),  # its day is the replayed data's; on a live feed, the operator's (about)
+        "replays": replays_history(spec),  # its day is the replayed data's; on a live feed, the operator's (about)
         "trading": {k: trading[k] for k in _TRADING_FIELDS if k in trading} if isinstance(trading, Mapping) else None,
         "risk": {k: risk[k] for k in _RISK_FIELDS if k in risk} if isinstance(risk, Mapping) else None,
         "halts": budget_halts(body),
         "stale": _stale(status),
         "resourceVersion": resource_version(meta),
     }
-
-
-def _replays(spec: Mapping[str, Any]) -> bool | None:
-    """A paper strategy replaying a catalog's history (``venue.adapter: sandbox``), not on a venue's live feed;
-    None when the spec does not say (its figures then count as shown: the conservative way for a loss limit)."""
-    venue = spec.get("venue")
-    adapter = venue.get("adapter") if isinstance(venue, Mapping) else None
-    return adapter == Adapter.SANDBOX if isinstance(adapter, str) and adapter else None
 
 
 def _stale(status: Mapping[str, Any]) -> bool:

@@ -108,6 +108,37 @@ def test_a_gain_uses_none_of_the_daily_loss_limit():
     assert uses["maxDailyLoss"].used == 0
 
 
+def test_a_daily_loss_of_an_earlier_day_uses_none_of_todays_limit_on_a_live_feed_and_all_of_it_in_a_replay():
+    # A runtime at rest since midnight, or stopped by scaling to zero, keeps yesterday's dailyPnl in its status; on a
+    # venue's live feed that day is over (as the operator's RiskBudget counts it, docs/risk-budgets.md). A replay's
+    # day is its data's: counted as it is.
+    status = running()
+    status["risk"] = {
+        "state": "Active",
+        "dailyPnl": "-1500.00 USDT",
+        "dailyPnlDay": "2026-12-05",
+        "drawdown": "0.00 USDT",
+    }
+    on_feed = fleet.row(stored("feed", status=status, venue={"name": "BINANCE", "adapter": "binance"}), NOW)
+    daily = next(use for use in on_feed.limits if use.limit == "maxDailyLoss")
+    assert daily.used == 0
+    assert daily.of_day == "2026-12-05"  # what the status showed is of that day
+    assert daily.text() == "maxDailyLoss 0/2000 USDT (0%; 1500.00 on 2026-12-05)"
+    replay = fleet.row(stored("replay", status=status), NOW)  # the example: venue.adapter sandbox
+    assert next(use for use in replay.limits if use.limit == "maxDailyLoss").used == Decimal("1500.00")
+    status["risk"]["dailyPnlDay"] = "2026-12-06"  # today's
+    today = fleet.row(stored("feed", status=status, venue={"name": "BINANCE", "adapter": "binance"}), NOW)
+    assert next(use for use in today.limits if use.limit == "maxDailyLoss").used == Decimal("1500.00")
+
+
+def test_a_figure_that_does_not_read_is_a_problem_of_the_row_not_a_crash_of_the_desk():
+    status = running()
+    status["risk"] = {"state": "Active", "dailyPnl": "-15", "drawdown": "lots"}  # no currency; no amount
+    row = fleet.row(stored("a", status=status), NOW)
+    assert "status.risk.dailyPnl" in row.problem and "status.risk.drawdown" in row.problem
+    assert {use.limit for use in row.limits} == {"maxPosition"}
+
+
 def test_totals_never_add_two_currencies():
     rows = [
         fleet.row(stored("a", status=running(totalPnl="10.00 USDT"))),
