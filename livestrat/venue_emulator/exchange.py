@@ -17,6 +17,15 @@ Matching rules (the shared contract, docs/runtime.md "Venue emulator"):
   recorded). Otherwise the order rests and
   fills whole at its own price, as maker, at the first market event whose ask <= price (buy) or
   bid >= price (sell). Resting orders fill in order-id order.
+- the account is checked before the book: an order the balance (spot) or the margin (USD-M) cannot cover is
+  refused -2010 "Account has insufficient balance for requested action." / -2019 "Margin is insufficient." (a
+  reduce-only that would not reduce, -2022) and not recorded, even when it would have expired unfilled (an IOC or a
+  FOK that does not cross, a spot FOK that would fill only in part) or been refused -5021 (a USD-M FOK).
+  faqs/market_orders_faq.md: "If you do not have sufficient balance for the order to be completely filled, the
+  order will be rejected."; Binance's docs give no order of its own checks beyond that, so the account comes
+  before -5021 here (a refusal on placement, where -5021 is the book's answer). An order that cannot be valued
+  passes unchecked: a MARKET buy (spot), or a MARKET order that is not reduce-only (USD-M), before the first
+  price; it expires (above). A spot sell needs its base whatever the price, so it is checked even then.
 - partial fills only when a fault asks for them (:meth:`Exchange.fill_next_partially`).
 - commission at the symbol's maker/taker fee, on and in what the trade receives: spot, the base
   asset for a buy (``qty * fee``) and the quote for a sell (``price * qty * fee``), as Binance charges
@@ -344,10 +353,6 @@ class Exchange:
         ahead = self._faults.partial_next[0] if self._faults.partial_next else None
         part = (quantity * ahead // rules.step_size) * rules.step_size if ahead is not None else quantity
         whole = crosses and not 0 < part < quantity
-        if usdm and order_type == "LIMIT" and time_in_force == "FOK" and not whole:
-            if crosses:
-                self._faults.partial_next.pop(0)  # the liquidity it met: the fault is spent
-            raise errors.BinanceError(400, -5021, FOK_REJECT_MSG)
         post_only = order_type == "LIMIT_MAKER" or time_in_force == "GTX"
         if post_only and crosses:
             if usdm:  # USD-M: "Due to the order could not be executed as maker, the Post Only order will be rejected."
@@ -370,12 +375,23 @@ class Exchange:
             update_ms=now,
             reduce_only=reduce_only,
         )
+        # The account is checked first, whatever the book would do with the order: one it cannot cover is refused
+        # (-2010 / -2019 / -2022, changing nothing) even when it would expire unfilled or be refused -5021. Only what
+        # cannot be valued is let through: a MARKET buy (spot) or a MARKET order that is not reduce-only (USD-M) before
+        # the first price; a sell's base (spot) and a reduce-only's position need no price.
+        if value_px is not None or (order.side == "SELL" and not usdm) or order.reduce_only:
+            self.account.reserve(rules, order, value_px if value_px is not None else Decimal(0))
+        if usdm and order_type == "LIMIT" and time_in_force == "FOK" and not whole:
+            self.account.release(rules, order)
+            if crosses:
+                self._faults.partial_next.pop(0)  # the liquidity it met: the fault is spent
+            raise errors.BinanceError(400, -5021, FOK_REJECT_MSG)
         killed = crosses and not whole and order.time_in_force == "FOK"  # spot: only part would fill
         expires = (taker_px is None and order_type == "MARKET") or (
             (not crosses or killed) and order.time_in_force in ("IOC", "FOK")
         )
-        if not expires and value_px is not None:
-            self.account.reserve(rules, order, value_px)  # refuses -2010 / -2019 / -2022, changing nothing
+        if expires:
+            self.account.release(rules, order)  # nothing of it rests: what it reserved is free again
         order.order_id, self._next_order_id = self._next_order_id, self._next_order_id + 1
         self._orders[order.order_id] = order
         partial = self._faults.partial_next.pop(0) if self._faults.partial_next else None
