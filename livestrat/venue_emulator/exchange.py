@@ -87,6 +87,8 @@ EXPIRY_NONE = 0  # "None, the default value"
 EXPIRY_IOC_UNFILLED = 2  # "IOC order could not be filled completely, remaining quantity is canceled"
 EXPIRY_LIQUIDATED = 5  # "Order has expired when the account was liquidated"
 EXPIRY_MARKET_UNFILLED = 9  # "Market order could not be filled completely, remaining quantity is canceled"
+# A FOK that cannot fill whole: spot only (USD-M refuses it, -5021); COIN-M's "Event: Order Update" lists 10 for it.
+EXPIRY_FOK_UNFILLED = 10
 MAX_DECIMALS = 8  # Binance's spot assets carry 8 decimals; more answers -1111 BAD_PRECISION
 _CLIENT_ID_ALPHABET = string.ascii_letters + string.digits
 
@@ -146,7 +148,7 @@ class Execution:
     time_ms: int
     trade: Trade | None = None
     cancel_client_order_id: str = ""  # executionReport ``C``: set on a cancel, ``c`` is then the cancel's id
-    expiry_reason: int = EXPIRY_NONE  # USD-M ``er``: why an EXPIRED order expired
+    expiry_reason: int = EXPIRY_NONE  # why an EXPIRED order expired, as USD-M's ``er`` (spot's ``eR``: ws_api)
 
 
 UserEvent = Execution | BalanceChange | MarginChange
@@ -402,7 +404,9 @@ class Exchange:
             order.status = "EXPIRED"  # nothing to take: Binance expires what cannot rest
             reason = {"MARKET": EXPIRY_MARKET_UNFILLED}.get(order_type, EXPIRY_NONE)
             if order.time_in_force == "IOC":
-                reason = EXPIRY_IOC_UNFILLED  # a FOK expires so only on spot (USD-M refuses it: -5021)
+                reason = EXPIRY_IOC_UNFILLED
+            elif order.time_in_force == "FOK":
+                reason = EXPIRY_FOK_UNFILLED  # a FOK expires so only on spot (USD-M refuses it: -5021)
             events.append(Execution(replace(order), "EXPIRED", now, expiry_reason=reason))
         else:
             if order_type != "MARKET":
