@@ -26,6 +26,17 @@ Matching rules (the shared contract, docs/runtime.md "Venue emulator"):
   before -5021 here (a refusal on placement, where -5021 is the book's answer). An order that cannot be valued
   passes unchecked: a MARKET buy (spot), or a MARKET order that is not reduce-only (USD-M), before the first
   price; it expires (above). A spot sell needs its base whatever the price, so it is checked even then.
+- an order that expires on arrival, unfilled (an IOC or FOK that does not cross, a spot FOK that would fill only
+  in part, a MARKET order before the first price), is reported NEW, then EXPIRED, in one go, as one that fills
+  in part before it expires is (NEW, TRADE, EXPIRED). What Binance documents: spot's enums.md gives execution type
+  NEW as "The order has been accepted into the engine.", status REJECTED as "not accepted by the engine and not
+  processed" and EXPIRED as "canceled according to the order type's rules (e.g. LIMIT FOK orders with no fill
+  ...)", so such an order was accepted; faqs/market_orders_faq.md's stream of a MARKET order that expires on
+  arrival (in part filled) begins with NEW; USD-M's "Event: Order Update" is pushed "When new order created, order
+  status changed". Undocumented: no Binance page shows the stream of an order that expires with no fill at all;
+  the emulator reads the above as NEW, then EXPIRED, rather than a lone EXPIRED. A lone EXPIRED would also be the
+  harsher choice for the client without documentation for it: NautilusTrader 1.231 has no SUBMITTED -> EXPIRED
+  transition and leaves such an order SUBMITTED (tests/venue_emulator/test_nautilus_spot.py, test_nautilus_usdm.py).
 - partial fills only when a fault asks for them (:meth:`Exchange.fill_next_partially`).
 - commission at the symbol's maker/taker fee, on and in what the trade receives: spot, the base
   asset for a buy (``qty * fee``) and the quote for a sell (``price * qty * fee``), as Binance charges
@@ -392,8 +403,6 @@ class Exchange:
         expires = (taker_px is None and order_type == "MARKET") or (
             (not crosses or killed) and order.time_in_force in ("IOC", "FOK")
         )
-        if expires:
-            self.account.release(rules, order)  # nothing of it rests: what it reserved is free again
         order.order_id, self._next_order_id = self._next_order_id, self._next_order_id + 1
         self._orders[order.order_id] = order
         partial = self._faults.partial_next.pop(0) if self._faults.partial_next else None
@@ -401,13 +410,16 @@ class Exchange:
         trades: list[Trade] = []
 
         if expires:
-            order.status = "EXPIRED"  # nothing to take: Binance expires what cannot rest
+            # nothing to take: Binance expires what cannot rest; accepted first (NEW), as the module docstring says why
             reason = {"MARKET": EXPIRY_MARKET_UNFILLED}.get(order_type, EXPIRY_NONE)
             if order.time_in_force == "IOC":
                 reason = EXPIRY_IOC_UNFILLED
             elif order.time_in_force == "FOK":
                 reason = EXPIRY_FOK_UNFILLED  # a FOK expires so only on spot (USD-M refuses it: -5021)
-            events.append(Execution(replace(order), "EXPIRED", now, expiry_reason=reason))
+            if order_type != "MARKET":
+                order.working_ms = now
+            events.append(Execution(replace(order), "NEW", now))
+            self._expire(order, now, events, reason)  # releases what it reserved
         else:
             if order_type != "MARKET":
                 order.working_ms = now

@@ -314,3 +314,22 @@ def test_an_affordable_ioc_that_expires_leaves_nothing_locked():
     order, _ = ex.new_order("BTCUSDT", "BUY", "LIMIT", D("0.2"), D("99.00"), "IOC")
     assert order.status == "EXPIRED"
     assert (ex.balances()["USDT"].free, ex.balances()["USDT"].locked) == (D("20"), D(0))
+
+
+@pytest.mark.parametrize(
+    ("order_type", "price", "tif"),
+    [("LIMIT", "99.00", "IOC"), ("LIMIT", "99.00", "FOK"), ("MARKET", None, None)],
+    ids=["ioc-no-cross", "fok-no-cross", "market-no-price"],
+)
+def test_an_order_that_expires_on_arrival_is_reported_new_then_expired(order_type, price, tif):
+    """enums.md: execution type NEW, "The order has been accepted into the engine."; an order that expires
+    unfilled (status EXPIRED, "e.g. LIMIT FOK orders with no fill") was accepted, where REJECTED is "not accepted
+    by the engine"; and faqs/market_orders_faq.md's stream of a MARKET order that expires on arrival begins with
+    NEW. So such an order is reported NEW, then EXPIRED, in one go, with nothing locked afterwards."""
+    ex, seen = exchange()
+    if price is not None:
+        ex.on_market(top("100.00", "100.50"))
+    order, _ = ex.new_order("BTCUSDT", "BUY", order_type, D("0.1"), D(price) if price else None, tif)
+    reports = [(e.execution_type, e.order.status, e.order.order_id) for e in seen if isinstance(e, Execution)]
+    assert reports == [("NEW", "NEW", order.order_id), ("EXPIRED", "EXPIRED", order.order_id)]
+    assert isinstance(seen[-1], BalanceChange) and ex.balances()["USDT"].locked == 0

@@ -34,7 +34,7 @@ from nautilus_trader.config import (
 )
 from nautilus_trader.live.node import TradingNode
 from nautilus_trader.model.enums import OrderSide, OrderStatus, TimeInForce
-from nautilus_trader.model.events import OrderAccepted, OrderCanceled, OrderFilled, OrderRejected
+from nautilus_trader.model.events import OrderAccepted, OrderCanceled, OrderExpired, OrderFilled, OrderRejected
 from nautilus_trader.model.identifiers import ClientOrderId, InstrumentId, VenueOrderId
 from nautilus_trader.trading.strategy import Strategy
 
@@ -217,6 +217,26 @@ async def test_an_ioc_the_balance_cannot_cover_reaches_nautilus_as_rejected_thou
         )
         assert strategy.cache.order(order.client_order_id).status == OrderStatus.REJECTED
         assert exchange.every_order() == [] and exchange.balances()["USDT"].free == D("100000")
+
+
+async def test_an_ioc_that_expires_on_arrival_reaches_nautilus_as_accepted_then_expired():
+    """An IOC that does not cross is reported NEW, then EXPIRED (eR UNFILLED_IOC_QUANTITY_EXPIRED): the adapter
+    makes them OrderAccepted and OrderExpired, and the order is closed in the node. NautilusTrader 1.231 has no
+    SUBMITTED -> EXPIRED transition: a lone EXPIRED would leave the order SUBMITTED in the node for good."""
+    async with served_venue() as v, running_node(v) as (node, strategy):
+        v.venue.exchange.on_market(book_top("100.00", "100.50"))
+        instrument = node.kernel.cache.instrument(BTCUSDT)
+        order = strategy.order_factory.limit(
+            BTCUSDT, OrderSide.BUY, instrument.make_qty(D("0.1")), instrument.make_price(D("99")), TimeInForce.IOC
+        )
+        strategy.submit_order(order)
+        await until(lambda: len(strategy.of(OrderExpired)) == 1, "the expiry")
+        assert [type(e) for e in strategy.events if e.client_order_id == order.client_order_id][-2:] == [
+            OrderAccepted,
+            OrderExpired,
+        ]
+        assert strategy.cache.order(order.client_order_id).status == OrderStatus.EXPIRED
+        assert v.venue.exchange.open_orders() == []
 
 
 async def test_an_hmac_key_cannot_log_on_to_the_spot_websocket_api_so_the_execution_client_never_connects():

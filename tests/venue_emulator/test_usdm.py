@@ -418,7 +418,8 @@ async def test_the_venue_expires_every_open_order_of_the_account_before_it_close
 
 def test_an_expired_order_names_its_expiry_reason_as_usdm_lists_them():
     """USD-M "Event: Order Update", "Expiry Reason": 2 "IOC order could not be filled completely", 9 "Market order
-    could not be filled completely" (here: no price yet to fill at)."""
+    could not be filled completely" (here: no price yet to fill at). Each is reported NEW first: the event is pushed
+    "When new order created, order status changed", and this order was created, then expired."""
     seen: list = []
     priced = usdm()
     priced.listen(seen.append)
@@ -427,4 +428,4 @@ def test_an_expired_order_names_its_expiry_reason_as_usdm_lists_them():
     unpriced.listen(seen.append)
     unpriced.new_order("BTCUSDT", "BUY", "MARKET", D("0.100"))
     reasons = [(e.order.type, e.execution_type, e.expiry_reason) for e in seen if isinstance(e, Execution)]
-    assert reasons == [("LIMIT", "EXPIRED", 2), ("MARKET", "EXPIRED", 9)]
+    assert reasons == [("LIMIT", "NEW", 0), ("LIMIT", "EXPIRED", 2), ("MARKET", "NEW", 0), ("MARKET", "EXPIRED", 9)]
