@@ -38,7 +38,7 @@ from nautilus_trader.config import (
 )
 from nautilus_trader.live.node import TradingNode
 from nautilus_trader.model.enums import OrderSide, OrderStatus, TimeInForce
-from nautilus_trader.model.events import OrderAccepted, OrderCanceled, OrderExpired, OrderFilled
+from nautilus_trader.model.events import OrderAccepted, OrderCanceled, OrderExpired, OrderFilled, OrderRejected
 from nautilus_trader.model.identifiers import InstrumentId
 from nautilus_trader.trading.strategy import Strategy
 
@@ -259,3 +259,25 @@ async def test_an_ioc_that_expires_on_arrival_reaches_nautilus_as_accepted_then_
             ]
             assert strategy.cache.order(order.client_order_id).status == OrderStatus.EXPIRED
             assert futures.open_orders() == []
+
+
+async def test_an_ioc_the_margin_cannot_cover_reaches_nautilus_as_rejected_though_it_would_have_expired():
+    """USD-M checks the margin on placement, before the book: an IOC buy that would not cross, needing more initial
+    margin than the wallet has, is refused -2019 "Margin is insufficient.". NautilusTrader 1.231's RiskEngine does
+    not look at a margin account's balance, so the venue's refusal is the only gate: an OrderRejected with the code
+    and message, nothing at the venue."""
+    async with served_usdm(usdm_wallet="10") as v:
+        futures = v.venue.futures
+        assert futures is not None
+        futures.on_market(top("100.0", "100.5"))
+        async with running_node(v.urls) as (node, strategy):
+            instrument = node.kernel.cache.instrument(PERP)
+            order = strategy.order_factory.limit(
+                PERP, OrderSide.BUY, instrument.make_qty(D("3.000")), instrument.make_price(D("99.0")), TimeInForce.IOC
+            )  # 297 of notional, 14.85 of margin at 20x; the wallet holds 10
+            strategy.submit_order(order)
+            await until(lambda: len(strategy.of(OrderRejected)) == 1, "the rejection")
+            [rejected] = strategy.of(OrderRejected)
+            assert "-2019" in rejected.reason and "Margin is insufficient." in rejected.reason
+            assert strategy.cache.order(order.client_order_id).status == OrderStatus.REJECTED
+            assert futures.every_order() == [] and futures.account.available() == D("10")
