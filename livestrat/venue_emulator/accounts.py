@@ -1,13 +1,13 @@
 """The money side of an account: what an order reserves, what a fill pays and earns, what the stream reports.
 
-- :class:`SpotAccount`: balances per asset, free and locked (rest-api.md "Account information"). A buy
-  locks ``price * qty`` of quote, a sell its base quantity. Short: -2010 "Account has insufficient
-  balance for requested action.". The commission is a share of what the trade receives and comes out
-  of it (faqs/commission_faq.md: "the received amount is multiplied with the sum of the rates ...
-  For orders on the BUY side, the received amount would be quantity", "deducted from your received
-  amount"): a BTCUSDT buy pays in BTC, a sell in USDT (faqs/sor_faq.md's BUY fills show
-  ``"commissionAsset": "BTC"``). Paying fees in BNB (the account's BNB-burn discount) is not
-  modelled: the emulator's accounts always pay in the received asset.
+- :class:`SpotAccount`: balances per asset, free and locked (rest-api.md "Account information"). A buy locks
+  ``price * qty`` of quote, a sell its base quantity. Short: -2010 "Account has insufficient balance for
+  requested action." (checked before the order meets the book: :mod:`exchange`). The commission is a share of
+  what the trade receives and comes out of it (faqs/commission_faq.md: "the received amount is multiplied with
+  the sum of the rates ... For orders on the BUY side, the received amount would be quantity", "deducted from
+  your received amount"): a BTCUSDT buy pays in BTC, a sell in USDT (faqs/sor_faq.md's BUY fills show
+  ``"commissionAsset": "BTC"``). Paying fees in BNB (the account's BNB-burn discount) is not modelled: the
+  emulator's accounts always pay in the received asset.
 - :class:`UsdmAccount`: Binance USD-M futures in one-way mode (positionSide BOTH), cross margin, one
   margin asset (USDT). A position is a signed amount with an average entry price; a fill that
   reduces it realizes ``closed qty * (price - entry)`` (times the sign), a fill past zero opens the

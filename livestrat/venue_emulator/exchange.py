@@ -17,6 +17,26 @@ Matching rules (the shared contract, docs/runtime.md "Venue emulator"):
   recorded). Otherwise the order rests and
   fills whole at its own price, as maker, at the first market event whose ask <= price (buy) or
   bid >= price (sell). Resting orders fill in order-id order.
+- the account is checked before the book: an order the balance (spot) or the margin (USD-M) cannot cover is
+  refused -2010 "Account has insufficient balance for requested action." / -2019 "Margin is insufficient." (a
+  reduce-only that would not reduce, -2022) and not recorded, even when it would have expired unfilled (an IOC or a
+  FOK that does not cross, a spot FOK that would fill only in part) or been refused -5021 (a USD-M FOK).
+  faqs/market_orders_faq.md: "If you do not have sufficient balance for the order to be completely filled, the
+  order will be rejected."; Binance's docs give no order of its own checks beyond that, so the account comes
+  before -5021 here (a refusal on placement, where -5021 is the book's answer). An order that cannot be valued
+  passes unchecked: a MARKET buy (spot), or a MARKET order that is not reduce-only (USD-M), before the first
+  price; it expires (above). A spot sell needs its base whatever the price, so it is checked even then.
+- an order that expires on arrival, unfilled (an IOC or FOK that does not cross, a spot FOK that would fill only
+  in part, a MARKET order before the first price), is reported NEW, then EXPIRED, in one go, as one that fills
+  in part before it expires is (NEW, TRADE, EXPIRED). What Binance documents: spot's enums.md gives execution type
+  NEW as "The order has been accepted into the engine.", status REJECTED as "not accepted by the engine and not
+  processed" and EXPIRED as "canceled according to the order type's rules (e.g. LIMIT FOK orders with no fill
+  ...)", so such an order was accepted; faqs/market_orders_faq.md's stream of a MARKET order that expires on
+  arrival (in part filled) begins with NEW; USD-M's "Event: Order Update" is pushed "When new order created, order
+  status changed". Undocumented: no Binance page shows the stream of an order that expires with no fill at all;
+  the emulator reads the above as NEW, then EXPIRED, rather than a lone EXPIRED. A lone EXPIRED would also be the
+  harsher choice for the client without documentation for it: NautilusTrader 1.231 has no SUBMITTED -> EXPIRED
+  transition and leaves such an order SUBMITTED (tests/venue_emulator/test_nautilus_spot.py, test_nautilus_usdm.py).
 - partial fills only when a fault asks for them (:meth:`Exchange.fill_next_partially`).
 - commission at the symbol's maker/taker fee, on and in what the trade receives: spot, the base
   asset for a buy (``qty * fee``) and the quote for a sell (``price * qty * fee``), as Binance charges
@@ -78,6 +98,8 @@ EXPIRY_NONE = 0  # "None, the default value"
 EXPIRY_IOC_UNFILLED = 2  # "IOC order could not be filled completely, remaining quantity is canceled"
 EXPIRY_LIQUIDATED = 5  # "Order has expired when the account was liquidated"
 EXPIRY_MARKET_UNFILLED = 9  # "Market order could not be filled completely, remaining quantity is canceled"
+# A FOK that cannot fill whole: spot only (USD-M refuses it, -5021); COIN-M's "Event: Order Update" lists 10 for it.
+EXPIRY_FOK_UNFILLED = 10
 MAX_DECIMALS = 8  # Binance's spot assets carry 8 decimals; more answers -1111 BAD_PRECISION
 _CLIENT_ID_ALPHABET = string.ascii_letters + string.digits
 
@@ -137,7 +159,7 @@ class Execution:
     time_ms: int
     trade: Trade | None = None
     cancel_client_order_id: str = ""  # executionReport ``C``: set on a cancel, ``c`` is then the cancel's id
-    expiry_reason: int = EXPIRY_NONE  # USD-M ``er``: why an EXPIRED order expired
+    expiry_reason: int = EXPIRY_NONE  # why an EXPIRED order expired, as USD-M's ``er`` (spot's ``eR``: ws_api)
 
 
 UserEvent = Execution | BalanceChange | MarginChange
@@ -344,10 +366,6 @@ class Exchange:
         ahead = self._faults.partial_next[0] if self._faults.partial_next else None
         part = (quantity * ahead // rules.step_size) * rules.step_size if ahead is not None else quantity
         whole = crosses and not 0 < part < quantity
-        if usdm and order_type == "LIMIT" and time_in_force == "FOK" and not whole:
-            if crosses:
-                self._faults.partial_next.pop(0)  # the liquidity it met: the fault is spent
-            raise errors.BinanceError(400, -5021, FOK_REJECT_MSG)
         post_only = order_type == "LIMIT_MAKER" or time_in_force == "GTX"
         if post_only and crosses:
             if usdm:  # USD-M: "Due to the order could not be executed as maker, the Post Only order will be rejected."
@@ -370,12 +388,21 @@ class Exchange:
             update_ms=now,
             reduce_only=reduce_only,
         )
+        # The account is checked first, whatever the book would do with the order: one it cannot cover is refused
+        # (-2010 / -2019 / -2022, changing nothing) even when it would expire unfilled or be refused -5021. Only what
+        # cannot be valued is let through: a MARKET buy (spot) or a MARKET order that is not reduce-only (USD-M) before
+        # the first price; a sell's base (spot) and a reduce-only's position need no price.
+        if value_px is not None or (order.side == "SELL" and not usdm) or order.reduce_only:
+            self.account.reserve(rules, order, value_px if value_px is not None else Decimal(0))
+        if usdm and order_type == "LIMIT" and time_in_force == "FOK" and not whole:
+            self.account.release(rules, order)
+            if crosses:
+                self._faults.partial_next.pop(0)  # the liquidity it met: the fault is spent
+            raise errors.BinanceError(400, -5021, FOK_REJECT_MSG)
         killed = crosses and not whole and order.time_in_force == "FOK"  # spot: only part would fill
         expires = (taker_px is None and order_type == "MARKET") or (
             (not crosses or killed) and order.time_in_force in ("IOC", "FOK")
         )
-        if not expires and value_px is not None:
-            self.account.reserve(rules, order, value_px)  # refuses -2010 / -2019 / -2022, changing nothing
         order.order_id, self._next_order_id = self._next_order_id, self._next_order_id + 1
         self._orders[order.order_id] = order
         partial = self._faults.partial_next.pop(0) if self._faults.partial_next else None
@@ -383,11 +410,16 @@ class Exchange:
         trades: list[Trade] = []
 
         if expires:
-            order.status = "EXPIRED"  # nothing to take: Binance expires what cannot rest
+            # nothing to take: Binance expires what cannot rest; accepted first (NEW), as the module docstring says why
             reason = {"MARKET": EXPIRY_MARKET_UNFILLED}.get(order_type, EXPIRY_NONE)
             if order.time_in_force == "IOC":
-                reason = EXPIRY_IOC_UNFILLED  # a FOK expires so only on spot (USD-M refuses it: -5021)
-            events.append(Execution(replace(order), "EXPIRED", now, expiry_reason=reason))
+                reason = EXPIRY_IOC_UNFILLED
+            elif order.time_in_force == "FOK":
+                reason = EXPIRY_FOK_UNFILLED  # a FOK expires so only on spot (USD-M refuses it: -5021)
+            if order_type != "MARKET":
+                order.working_ms = now
+            events.append(Execution(replace(order), "NEW", now))
+            self._expire(order, now, events, reason)  # releases what it reserved
         else:
             if order_type != "MARKET":
                 order.working_ms = now

@@ -37,7 +37,14 @@ from aiohttp import WSMsgType, web
 from livestrat.venue_emulator import errors
 from livestrat.venue_emulator.accounts import BalanceChange
 from livestrat.venue_emulator.auth import ApiKey, Authenticator
-from livestrat.venue_emulator.exchange import Exchange, Execution, UserEvent
+from livestrat.venue_emulator.exchange import (
+    EXPIRY_FOK_UNFILLED,
+    EXPIRY_IOC_UNFILLED,
+    EXPIRY_MARKET_UNFILLED,
+    Exchange,
+    Execution,
+    UserEvent,
+)
 from livestrat.venue_emulator.futures_api import FuturesUserStreams
 from livestrat.venue_emulator.spot_api import wire
 
@@ -46,8 +53,21 @@ FUTURES_WS_API_PATH = "/ws-fapi/v1"
 HEARTBEAT_S = 20.0  # web-socket-api.md: "The WebSocket server will send a ping frame every 20 seconds."
 
 
+# user-data-stream.md "Order Expiry Reason" (``eR``), for the reasons a spot order of the emulator expires.
+SPOT_EXPIRY_REASONS = {
+    EXPIRY_IOC_UNFILLED: "UNFILLED_IOC_QUANTITY_EXPIRED",  # "The IOC order was not fully filled and thus expired."
+    EXPIRY_FOK_UNFILLED: "UNFILLED_FOK_ORDER_EXPIRED",  # "The FOK order was not fully filled and thus expired."
+    # "There were not enough orders in the order book to match with this order." (a MARKET order)
+    EXPIRY_MARKET_UNFILLED: "INSUFFICIENT_LIQUIDITY",
+}
+
+
 def execution_report(execution: Execution, execution_id: int) -> dict[str, object]:
-    """user-data-stream.md "Order Update": the fields ``BinanceSpotOrderUpdateData`` decodes."""
+    """user-data-stream.md "Order Update": the fields ``BinanceSpotOrderUpdateData`` decodes, and of its
+    "Conditional Fields in Execution Report" ``W`` (an order put on the book) and ``eR``, the "Expiry Reason",
+    which "Appears when the order has expired" (in executionReport events since 2026-03-26, CHANGELOG 2026-03-09):
+    an EXPIRED report names one of "Order Expiry Reason"'s values (``SPOT_EXPIRY_REASONS``; ``NONE``, enums.md's
+    "Expiry Reasons" default, for none of them)."""
     order, trade = execution.order, execution.trade
     on_book = order.working_ms is not None and order.status in ("NEW", "PARTIALLY_FILLED")
     report: dict[str, object] = {
@@ -87,6 +107,8 @@ def execution_report(execution: Execution, execution_id: int) -> dict[str, objec
     }
     if order.working_ms is not None:
         report["W"] = order.working_ms
+    if execution.execution_type == "EXPIRED":
+        report["eR"] = SPOT_EXPIRY_REASONS.get(execution.expiry_reason, "NONE")
     return report
 
 

@@ -276,3 +276,60 @@ def test_order_types_the_symbol_does_not_list_are_refused_with_binances_messages
     assert (stop.code, stop.msg) == (-2010, "Stop loss orders are not supported for this symbol.")
     assert (unknown.code, unknown.msg) == (-1116, "Invalid orderType.")
     assert (priced.code, priced.msg) == (-1106, "Parameter 'price' sent when not required.")
+
+
+@pytest.mark.parametrize(
+    ("side", "order_type", "price", "tif", "partial"),
+    [
+        ("BUY", "LIMIT", "99.00", "IOC", None),
+        ("BUY", "LIMIT", "99.00", "FOK", None),
+        ("BUY", "LIMIT", "101.00", "FOK", "0.5"),
+        ("SELL", "LIMIT", "101.00", "IOC", None),
+        ("SELL", "MARKET", None, None, None),
+    ],
+    ids=["ioc-no-cross", "fok-no-cross", "fok-in-part", "ioc-sell-no-cross", "market-sell-no-price"],
+)
+def test_an_order_the_balance_cannot_cover_is_refused_minus_2010_even_when_it_would_expire(
+    side, order_type, price, tif, partial
+):
+    """The balance is checked before the order meets the book: whether it would fill, fill in part or expire, an
+    order the account cannot cover is refused -2010 (errors.md: "Account has insufficient balance for requested
+    action."; faqs/market_orders_faq.md: "If you do not have sufficient balance for the order to be completely
+    filled, the order will be rejected.") and not recorded. A sell needs its base whatever the price, so a MARKET
+    sell with no price yet is checked too."""
+    ex, seen = exchange(usdt="5", btc="0.01")
+    if price is not None or order_type == "LIMIT":
+        ex.on_market(top("100.00", "100.50"))
+    if partial:
+        ex.fill_next_partially(D(partial))
+    err = refusal(lambda: ex.new_order("BTCUSDT", side, order_type, D("0.2"), D(price) if price else None, tif))
+    assert (err.code, err.msg) == (-2010, "Account has insufficient balance for requested action.")
+    assert ex.all_orders("BTCUSDT") == [] and seen == []
+    assert (ex.balances()["USDT"].free, ex.balances()["BTC"].free) == (D("5"), D("0.01"))
+
+
+def test_an_affordable_ioc_that_expires_leaves_nothing_locked():
+    ex, _ = exchange(usdt="20")
+    ex.on_market(top("100.00", "100.50"))
+    order, _ = ex.new_order("BTCUSDT", "BUY", "LIMIT", D("0.2"), D("99.00"), "IOC")
+    assert order.status == "EXPIRED"
+    assert (ex.balances()["USDT"].free, ex.balances()["USDT"].locked) == (D("20"), D(0))
+
+
+@pytest.mark.parametrize(
+    ("order_type", "price", "tif"),
+    [("LIMIT", "99.00", "IOC"), ("LIMIT", "99.00", "FOK"), ("MARKET", None, None)],
+    ids=["ioc-no-cross", "fok-no-cross", "market-no-price"],
+)
+def test_an_order_that_expires_on_arrival_is_reported_new_then_expired(order_type, price, tif):
+    """enums.md: execution type NEW, "The order has been accepted into the engine."; an order that expires
+    unfilled (status EXPIRED, "e.g. LIMIT FOK orders with no fill") was accepted, where REJECTED is "not accepted
+    by the engine"; and faqs/market_orders_faq.md's stream of a MARKET order that expires on arrival begins with
+    NEW. So such an order is reported NEW, then EXPIRED, in one go, with nothing locked afterwards."""
+    ex, seen = exchange()
+    if price is not None:
+        ex.on_market(top("100.00", "100.50"))
+    order, _ = ex.new_order("BTCUSDT", "BUY", order_type, D("0.1"), D(price) if price else None, tif)
+    reports = [(e.execution_type, e.order.status, e.order.order_id) for e in seen if isinstance(e, Execution)]
+    assert reports == [("NEW", "NEW", order.order_id), ("EXPIRED", "EXPIRED", order.order_id)]
+    assert isinstance(seen[-1], BalanceChange) and ex.balances()["USDT"].locked == 0

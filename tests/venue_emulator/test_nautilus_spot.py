@@ -27,13 +27,14 @@ from nautilus_trader.adapters.binance.common.enums import BinanceEnvironment
 from nautilus_trader.config import (
     InstrumentProviderConfig,
     LiveExecEngineConfig,
+    LiveRiskEngineConfig,
     LoggingConfig,
     StrategyConfig,
     TradingNodeConfig,
 )
 from nautilus_trader.live.node import TradingNode
 from nautilus_trader.model.enums import OrderSide, OrderStatus, TimeInForce
-from nautilus_trader.model.events import OrderAccepted, OrderCanceled, OrderFilled
+from nautilus_trader.model.events import OrderAccepted, OrderCanceled, OrderExpired, OrderFilled, OrderRejected
 from nautilus_trader.model.identifiers import ClientOrderId, InstrumentId, VenueOrderId
 from nautilus_trader.trading.strategy import Strategy
 
@@ -65,7 +66,7 @@ async def until(condition: Callable[[], bool], what: str, timeout: float = 30.0)
         await asyncio.sleep(0.01)
 
 
-def node_config(http: str, ws_api: str) -> TradingNodeConfig:
+def node_config(http: str, ws_api: str, *, bypass_risk: bool = False) -> TradingNodeConfig:
     common = {
         "api_key": ED25519_KEY.api_key,
         "api_secret": ED25519_KEY.secret,
@@ -78,6 +79,7 @@ def node_config(http: str, ws_api: str) -> TradingNodeConfig:
         trader_id="EMULATOR-001",
         logging=LoggingConfig(log_level="WARNING", log_colors=False),
         exec_engine=LiveExecEngineConfig(reconciliation=True, open_check_interval_secs=None),
+        risk_engine=LiveRiskEngineConfig(bypass=bypass_risk),
         data_clients={BINANCE: BinanceDataClientConfig(**common)},
         exec_clients={BINANCE: BinanceExecClientConfig(**common, base_url_ws=ws_api, max_retries=0)},
         timeout_connection=20.0,
@@ -89,11 +91,13 @@ def node_config(http: str, ws_api: str) -> TradingNodeConfig:
 
 @asynccontextmanager
 async def running_node(
-    v: Served, exec_factory: type = BinanceLiveExecClientFactory
+    v: Served, exec_factory: type = BinanceLiveExecClientFactory, *, bypass_risk: bool = False
 ) -> AsyncIterator[tuple[TradingNode, Recorder]]:
     """A live Binance spot TradingNode pointed at the served venue, running on the test's loop; its execution
-    client made by ``exec_factory`` (the adapter's own, or the runtime's)."""
-    node = TradingNode(config=node_config(v.http, v.ws_api), loop=asyncio.get_running_loop())
+    client made by ``exec_factory`` (the adapter's own, or the runtime's); with ``bypass_risk``, its RiskEngine
+    lets every order through to the venue (NautilusTrader denies one a cash account's free balance cannot cover
+    before sending it)."""
+    node = TradingNode(config=node_config(v.http, v.ws_api, bypass_risk=bypass_risk), loop=asyncio.get_running_loop())
     node.kernel._setup_loop = lambda: None
     strategy = Recorder()
     node.trader.add_strategy(strategy)
@@ -191,6 +195,48 @@ async def test_a_fill_made_while_the_user_stream_is_down_reaches_nautilus_after_
         v.venue.ws_api.terminate_subscriptions()  # eventStreamTerminated: it subscribes again
         await until(lambda: v.venue.ws_api.subscribed_sessions == 1, "a subscription after the termination")
         assert strategy.cache.order(order.client_order_id).status == OrderStatus.FILLED
+
+
+async def test_an_ioc_the_balance_cannot_cover_reaches_nautilus_as_rejected_though_it_would_have_expired():
+    """The venue checks the balance before the book (faqs/market_orders_faq.md, errors.md -2010): an IOC buy that
+    would not cross, for more than the USDT the account holds, is refused -2010, and the adapter turns the refusal
+    into an OrderRejected with Binance's message; no order is left open anywhere."""
+    async with served_venue() as v, running_node(v, bypass_risk=True) as (node, strategy):
+        exchange = v.venue.exchange
+        exchange.on_market(book_top("100.00", "100.50"))
+        instrument = node.kernel.cache.instrument(BTCUSDT)
+        order = strategy.order_factory.limit(
+            BTCUSDT, OrderSide.BUY, instrument.make_qty(D("1100")), instrument.make_price(D("99")), TimeInForce.IOC
+        )  # 108,900 USDT; the account holds 100,000
+        strategy.submit_order(order)
+        await until(lambda: len(strategy.of(OrderRejected)) == 1, "the rejection")
+        [rejected] = strategy.of(OrderRejected)
+        assert rejected.client_order_id == order.client_order_id
+        assert (
+            "-2010" in rejected.reason and "Account has insufficient balance for requested action." in rejected.reason
+        )
+        assert strategy.cache.order(order.client_order_id).status == OrderStatus.REJECTED
+        assert exchange.every_order() == [] and exchange.balances()["USDT"].free == D("100000")
+
+
+async def test_an_ioc_that_expires_on_arrival_reaches_nautilus_as_accepted_then_expired():
+    """An IOC that does not cross is reported NEW, then EXPIRED (eR UNFILLED_IOC_QUANTITY_EXPIRED): the adapter
+    makes them OrderAccepted and OrderExpired, and the order is closed in the node. NautilusTrader 1.231 has no
+    SUBMITTED -> EXPIRED transition: a lone EXPIRED would leave the order SUBMITTED in the node for good."""
+    async with served_venue() as v, running_node(v) as (node, strategy):
+        v.venue.exchange.on_market(book_top("100.00", "100.50"))
+        instrument = node.kernel.cache.instrument(BTCUSDT)
+        order = strategy.order_factory.limit(
+            BTCUSDT, OrderSide.BUY, instrument.make_qty(D("0.1")), instrument.make_price(D("99")), TimeInForce.IOC
+        )
+        strategy.submit_order(order)
+        await until(lambda: len(strategy.of(OrderExpired)) == 1, "the expiry")
+        assert [type(e) for e in strategy.events if e.client_order_id == order.client_order_id][-2:] == [
+            OrderAccepted,
+            OrderExpired,
+        ]
+        assert strategy.cache.order(order.client_order_id).status == OrderStatus.EXPIRED
+        assert v.venue.exchange.open_orders() == []
 
 
 async def test_an_hmac_key_cannot_log_on_to_the_spot_websocket_api_so_the_execution_client_never_connects():

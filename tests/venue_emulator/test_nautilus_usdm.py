@@ -38,7 +38,7 @@ from nautilus_trader.config import (
 )
 from nautilus_trader.live.node import TradingNode
 from nautilus_trader.model.enums import OrderSide, OrderStatus, TimeInForce
-from nautilus_trader.model.events import OrderAccepted, OrderCanceled, OrderFilled
+from nautilus_trader.model.events import OrderAccepted, OrderCanceled, OrderExpired, OrderFilled, OrderRejected
 from nautilus_trader.model.identifiers import InstrumentId
 from nautilus_trader.trading.strategy import Strategy
 
@@ -237,3 +237,47 @@ async def test_a_fill_made_while_the_listen_key_is_expired_reaches_nautilus_afte
             )
             await until(lambda: streams.connected == 1, "a stream on the new listen key")
             assert streams.listen_key is not None and streams.listen_key.key != old_key
+
+
+async def test_an_ioc_that_expires_on_arrival_reaches_nautilus_as_accepted_then_expired():
+    """USD-M reports an IOC that does not cross NEW, then EXPIRED (er 2): OrderAccepted, then OrderExpired, and the
+    order is closed in the node (NautilusTrader 1.231 has no SUBMITTED -> EXPIRED transition)."""
+    async with served_usdm(usdm_wallet="10000") as v:
+        futures = v.venue.futures
+        assert futures is not None
+        futures.on_market(top("100.0", "100.5"))
+        async with running_node(v.urls) as (node, strategy):
+            instrument = node.kernel.cache.instrument(PERP)
+            order = strategy.order_factory.limit(
+                PERP, OrderSide.BUY, instrument.make_qty(D("0.100")), instrument.make_price(D("99.0")), TimeInForce.IOC
+            )
+            strategy.submit_order(order)
+            await until(lambda: len(strategy.of(OrderExpired)) == 1, "the expiry")
+            assert [type(e) for e in strategy.events if e.client_order_id == order.client_order_id][-2:] == [
+                OrderAccepted,
+                OrderExpired,
+            ]
+            assert strategy.cache.order(order.client_order_id).status == OrderStatus.EXPIRED
+            assert futures.open_orders() == []
+
+
+async def test_an_ioc_the_margin_cannot_cover_reaches_nautilus_as_rejected_though_it_would_have_expired():
+    """USD-M checks the margin on placement, before the book: an IOC buy that would not cross, needing more initial
+    margin than the wallet has, is refused -2019 "Margin is insufficient.". NautilusTrader 1.231's RiskEngine does
+    not look at a margin account's balance, so the venue's refusal is the only gate: an OrderRejected with the code
+    and message, nothing at the venue."""
+    async with served_usdm(usdm_wallet="10") as v:
+        futures = v.venue.futures
+        assert futures is not None
+        futures.on_market(top("100.0", "100.5"))
+        async with running_node(v.urls) as (node, strategy):
+            instrument = node.kernel.cache.instrument(PERP)
+            order = strategy.order_factory.limit(
+                PERP, OrderSide.BUY, instrument.make_qty(D("3.000")), instrument.make_price(D("99.0")), TimeInForce.IOC
+            )  # 297 of notional, 14.85 of margin at 20x; the wallet holds 10
+            strategy.submit_order(order)
+            await until(lambda: len(strategy.of(OrderRejected)) == 1, "the rejection")
+            [rejected] = strategy.of(OrderRejected)
+            assert "-2019" in rejected.reason and "Margin is insufficient." in rejected.reason
+            assert strategy.cache.order(order.client_order_id).status == OrderStatus.REJECTED
+            assert futures.every_order() == [] and futures.account.available() == D("10")

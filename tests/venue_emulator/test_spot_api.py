@@ -13,10 +13,16 @@ import urllib.parse
 from decimal import Decimal
 
 import aiohttp
+import msgspec
+import pytest
 from nautilus_trader.adapters.binance.common.credentials import extract_ed25519_private_key
+from nautilus_trader.adapters.binance.spot.schemas.user import BinanceSpotOrderUpdateData
 from nautilus_trader.core.nautilus_pyo3 import ed25519_signature, hmac_signature
 
-from tests.venue_emulator.spot_venue import ED25519_KEY, HMAC_KEY, book_top, served_venue
+from livestrat.venue_emulator.accounts import SpotAccount
+from livestrat.venue_emulator.exchange import Exchange, Execution
+from livestrat.venue_emulator.ws_api import execution_report
+from tests.venue_emulator.spot_venue import BTCUSDT, ED25519_KEY, HMAC_KEY, book_top, served_venue
 
 D = Decimal
 
@@ -205,3 +211,41 @@ async def test_history_windows_longer_than_24_hours_are_refused():
         ok = await call(v.http, "GET", "/api/v3/myTrades", signed_query(day_wide))
     assert answers == [(400, {"code": -1127, "msg": "More than 24 hours between startTime and endTime."})] * 2
     assert ok == (200, [])
+
+
+@pytest.mark.parametrize(
+    ("order_type", "price", "tif", "partial", "reason"),
+    [
+        ("LIMIT", "99.00", "IOC", None, "UNFILLED_IOC_QUANTITY_EXPIRED"),
+        ("LIMIT", "101.00", "IOC", "0.5", "UNFILLED_IOC_QUANTITY_EXPIRED"),
+        ("LIMIT", "99.00", "FOK", None, "UNFILLED_FOK_ORDER_EXPIRED"),
+        ("LIMIT", "101.00", "FOK", "0.5", "UNFILLED_FOK_ORDER_EXPIRED"),
+        ("MARKET", None, None, "0.5", "INSUFFICIENT_LIQUIDITY"),
+        ("MARKET", "no-price", None, None, "INSUFFICIENT_LIQUIDITY"),
+    ],
+    ids=["ioc-no-cross", "ioc-in-part", "fok-no-cross", "fok-in-part", "market-in-part", "market-no-price"],
+)
+def test_an_expired_orders_execution_report_names_its_expiry_reason_as_the_docs_list_them(
+    order_type, price, tif, partial, reason
+):
+    """user-data-stream.md "Conditional Fields in Execution Report": ``eR`` "Expiry Reason", "Appears when the order
+    has expired." (``"eR": "INSUFFICIENT_LIQUIDITY"``), its values in "Order Expiry Reason" (CHANGELOG 2026-03-09:
+    in executionReport events since 2026-03-26). An IOC's unfilled rest: UNFILLED_IOC_QUANTITY_EXPIRED; a FOK:
+    UNFILLED_FOK_ORDER_EXPIRED; a MARKET order with too little to match (faqs/market_orders_faq.md: "expires due to
+    insufficient liquidity"): INSUFFICIENT_LIQUIDITY. No other report carries it, and NautilusTrader 1.231's spot
+    struct still decodes every one."""
+
+    ex = Exchange([BTCUSDT], SpotAccount({"USDT": D("1000"), "BTC": D("1")}), now_ms)
+    seen: list = []
+    ex.listen(seen.append)
+    if price != "no-price":
+        ex.on_market(book_top("100.00", "100.50"))
+    if partial:
+        ex.fill_next_partially(D(partial))
+    limit = D(price) if order_type == "LIMIT" else None
+    ex.new_order("BTCUSDT", "BUY", order_type, D("0.2"), limit, tif)
+    reports = [execution_report(e, i) for i, e in enumerate(seen) if isinstance(e, Execution)]
+    assert reports[-1]["x"] == reports[-1]["X"] == "EXPIRED" and reports[-1]["eR"] == reason
+    assert all("eR" not in r for r in reports[:-1])
+    decoder = msgspec.json.Decoder(BinanceSpotOrderUpdateData)
+    assert [decoder.decode(json.dumps(r)).x.value for r in reports] == [r["x"] for r in reports]

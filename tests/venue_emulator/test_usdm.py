@@ -103,6 +103,32 @@ def test_a_fok_that_cannot_fill_whole_is_minus_5021_and_not_recorded(price, part
     assert ex.every_order() == [] and ex.trades() == []
 
 
+@pytest.mark.parametrize(
+    ("price", "tif", "partial"),
+    [("99.0", "IOC", None), ("99.0", "FOK", None), ("101.0", "FOK", "0.25")],
+    ids=["ioc-no-cross", "fok-no-cross", "fok-in-part"],
+)
+def test_an_order_the_margin_cannot_cover_is_minus_2019_even_when_it_would_expire_or_be_refused_unfilled(
+    price, tif, partial
+):
+    """The margin is checked on placement, before the order meets the book (USD-M error codes: -2019
+    MARGIN_NOT_SUFFICIEN "Margin is insufficient."): an IOC that would expire, a FOK that would be refused -5021,
+    is refused -2019 when the account cannot margin it, and not recorded."""
+    ex = usdm(wallet="100", leverage=10)
+    if partial:
+        ex.fill_next_partially(D(partial))
+    err = refusal(lambda: ex.new_order("BTCUSDT", "BUY", "LIMIT", D("11.000"), D(price), tif))
+    assert (err.code, err.msg) == (-2019, "Margin is insufficient.")
+    assert ex.every_order() == [] and ex.account.available() == D("100")
+
+
+def test_a_reduce_only_ioc_that_would_not_reduce_is_minus_2022_even_when_it_would_expire():
+    ex = usdm()
+    err = refusal(lambda: ex.new_order("BTCUSDT", "SELL", "LIMIT", D("0.010"), D("101.0"), "IOC", reduce_only=True))
+    assert (err.code, err.msg) == (-2022, "ReduceOnly Order is rejected.")
+    assert ex.every_order() == []
+
+
 def test_a_fok_the_venue_fills_whole_fills():
     ex = usdm()
     ex.fill_next_partially(D("0.0001"))  # rounds below one step: the whole of it fills (the fault's rule)
@@ -392,7 +418,8 @@ async def test_the_venue_expires_every_open_order_of_the_account_before_it_close
 
 def test_an_expired_order_names_its_expiry_reason_as_usdm_lists_them():
     """USD-M "Event: Order Update", "Expiry Reason": 2 "IOC order could not be filled completely", 9 "Market order
-    could not be filled completely" (here: no price yet to fill at)."""
+    could not be filled completely" (here: no price yet to fill at). Each is reported NEW first: the event is pushed
+    "When new order created, order status changed", and this order was created, then expired."""
     seen: list = []
     priced = usdm()
     priced.listen(seen.append)
@@ -401,4 +428,4 @@ def test_an_expired_order_names_its_expiry_reason_as_usdm_lists_them():
     unpriced.listen(seen.append)
     unpriced.new_order("BTCUSDT", "BUY", "MARKET", D("0.100"))
     reasons = [(e.order.type, e.execution_type, e.expiry_reason) for e in seen if isinstance(e, Execution)]
-    assert reasons == [("LIMIT", "EXPIRED", 2), ("MARKET", "EXPIRED", 9)]
+    assert reasons == [("LIMIT", "NEW", 0), ("LIMIT", "EXPIRED", 2), ("MARKET", "NEW", 0), ("MARKET", "EXPIRED", 9)]
