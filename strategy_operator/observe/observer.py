@@ -301,6 +301,9 @@ class Observer:
                 del memory.conflicts[kind]
 
     def conflict_recheck_after(self, memory: StrategyMemory) -> float | None:
+        """When to look again at a child's name held by another object: a foreign one's (re-read now and then), or
+        an earlier namesake's child the garbage collector deletes (its deletion wakes the strategy; this, too, in
+        case the watch missed it)."""
         if not memory.conflicts:
-            return None
+            return CONFLICT_RECHECK_SECONDS if memory.awaiting_collection else None
         return max(0.1, memory.conflicts_checked_at + CONFLICT_RECHECK_SECONDS - self.clock.monotonic())
