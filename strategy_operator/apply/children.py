@@ -19,7 +19,6 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from livestrat.api.contract import STRATEGY_LABEL
-from livestrat.api.resource import GROUP, KIND
 from strategy_operator.apply import applied_fields, pod_identity, shared_identity
 from strategy_operator.apply.converge import converge
 from strategy_operator.apply.merge import is_subset, patchable
@@ -34,7 +33,7 @@ from strategy_operator.decide.plan import Plan
 from strategy_operator.kube_client import ApiError, KubeClient
 from strategy_operator.memory import StrategyMemory
 from strategy_operator.observe.caches import Caches, uid_of
-from strategy_operator.observe.observer import Observed, Observer, owned_by
+from strategy_operator.observe.observer import Observed, Observer, left_for_the_collector, owned_by
 from strategy_operator.wakeups import Key
 
 if TYPE_CHECKING:
@@ -51,21 +50,6 @@ def left_by_a_namesake(existing: Mapping[str, Any], name: str) -> bool:
         not meta.get("ownerReferences")
         and found.get(STRATEGY_LABEL) == name
         and found.get("app.kubernetes.io/managed-by") == labels.MANAGED_BY
-    )
-
-
-def left_for_the_collector(existing: Mapping[str, Any], name: str) -> bool:
-    """A child of an earlier LiveStrategy of this name, deleted since (in the background, the default): every owner
-    reference names a LiveStrategy of this name, under a uid that is not the one of the LiveStrategy that holds the
-    name now (confirmed first), so that owner is gone and the garbage collector deletes the child (an owner reference
-    names its owner by uid: "Owners and Dependents"). Neither adopted nor a NameConflict: waited for."""
-    refs = (existing.get("metadata") or {}).get("ownerReferences") or []
-    return bool(refs) and all(
-        isinstance(ref, Mapping)
-        and ref.get("kind") == KIND
-        and str(ref.get("apiVersion") or "").split("/")[0] == GROUP
-        and ref.get("name") == name
-        for ref in refs
     )
 
 

@@ -1,10 +1,10 @@
-"""Whose a child found under a strategy's name is: this one's, an earlier namesake's left to the collector, or not."""
+"""A child found under a strategy's name that only an earlier namesake owned is left to the garbage collector."""
 
 from __future__ import annotations
 
 import pytest
 
-from strategy_operator.apply.children import left_for_the_collector
+from strategy_operator.observe.observer import left_for_the_collector
 
 
 def _ref(name: str = "s1", *, kind: str = "LiveStrategy", api_version: str = "livestrat.io/v1alpha1") -> dict:
