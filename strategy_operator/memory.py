@@ -36,6 +36,8 @@ class StrategyMemory:
     created: CreatedChildren = field(default_factory=CreatedChildren)
     conflicts: dict[str, SpecProblem] = field(default_factory=dict)  # kind -> a name taken by a foreign object
     conflicts_checked_at: float = -math.inf
+    # kind -> uid of a child of an earlier LiveStrategy of this name, still there: the garbage collector deletes it
+    awaiting_collection: dict[str, str] = field(default_factory=dict)
     pods_confirmed_at: float = -math.inf
     confirmed_gone: set[str] = field(default_factory=set)  # pod uids the caches still show but the API does not
     status_writes: OwnWrites = field(default_factory=OwnWrites)  # the operator's status fields

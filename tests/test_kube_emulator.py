@@ -14,7 +14,7 @@ from kubernetes_asyncio.client.exceptions import ApiException
 from livestrat.kube_emulator.emulator import ADMIN_HEADERS
 from livestrat.kube_emulator.quantities import DOCUMENTED_EXAMPLES, canonical
 from livestrat.kube_emulator.validation import RBAC, name_check
-from tests.support.kube import ADMISSION_PLURALS, LIVESTRATEGIES
+from tests.support.kube import ADMISSION_PLURALS, LIVESTRATEGIES, wait_for
 from tests.support.watch_gap import WatchGap
 
 MANIFEST = {
@@ -510,6 +510,24 @@ def _owned(name: str, owner: dict, *, block: bool, finalizers: tuple[str, ...] =
     return {"metadata": meta}
 
 
+def _read(emulator, name: str) -> dict | None:
+    return emulator.read_object("v1/configmaps", name, namespace="default")
+
+
+async def test_background_deletion_removes_the_owner_at_once_and_its_dependents_later(emulator):
+    # "Garbage Collection": in background cascading deletion (the default) the API server deletes the owner
+    # immediately and the garbage collector deletes the dependents afterwards, in the background: a client can find
+    # the owner gone and its dependents still there. Each level of the cascade goes in its turn.
+    owner = emulator.create_object("v1/configmaps", {"metadata": {"name": "owner"}}, namespace="default")
+    child = emulator.create_object("v1/configmaps", _owned("child", owner, block=True), "default")
+    emulator.create_object("v1/configmaps", _owned("grandchild", child, block=True), "default")
+    emulator.delete_object("v1/configmaps", "owner", namespace="default")
+
+    assert _read(emulator, "owner") is None
+    assert _read(emulator, "child") is not None and _read(emulator, "grandchild") is not None  # not yet collected
+    await wait_for(lambda: _read(emulator, "child") is None and _read(emulator, "grandchild") is None)
+
+
 async def test_foreground_deletion_keeps_the_owner_until_its_blocking_dependents_are_gone(emulator):
     # "Garbage Collection": in foreground cascading deletion the owner enters deletion in progress (deletionTimestamp,
     # the foregroundDeletion finalizer), the controller deletes the dependents, and the owner is deleted once the
@@ -520,15 +538,18 @@ async def test_foreground_deletion_keeps_the_owner_until_its_blocking_dependents
     emulator.create_object("v1/configmaps", _owned("plain", owner, block=True), "default")
     emulator.delete_object("v1/configmaps", "owner", namespace="default", propagation="Foreground")
 
-    waiting = emulator.read_object("v1/configmaps", "owner", namespace="default")
+    waiting = _read(emulator, "owner")
     assert waiting["metadata"]["finalizers"] == ["foregroundDeletion"] and waiting["metadata"]["deletionTimestamp"]
-    assert emulator.read_object("v1/configmaps", "plain", namespace="default") is None
+    assert _read(emulator, "plain") is not None  # the collector has not come round yet
+    await wait_for(lambda: _read(emulator, "plain") is None)
     for name in ("blocking", "free"):  # deleted, held by their own finalizers
-        assert emulator.read_object("v1/configmaps", name, namespace="default")["metadata"]["deletionTimestamp"]
+        assert _read(emulator, name)["metadata"]["deletionTimestamp"]
     emulator.patch_object("v1/configmaps", "free", {"metadata": {"finalizers": None}}, namespace="default")
-    assert emulator.read_object("v1/configmaps", "owner", namespace="default") is not None  # "free" never blocked
+    emulator.garbage_collector.drain()  # all the collector would do
+    assert _read(emulator, "owner")["metadata"]["finalizers"] == ["foregroundDeletion"]  # "free" never blocked it
     emulator.patch_object("v1/configmaps", "blocking", {"metadata": {"finalizers": None}}, namespace="default")
-    assert emulator.read_object("v1/configmaps", "owner", namespace="default") is None
+    assert _read(emulator, "owner") is not None  # the collector removes the finalizer, later
+    await wait_for(lambda: _read(emulator, "owner") is None)
 
 
 async def test_orphan_deletion_leaves_the_dependents_without_the_owners_reference(emulator):
@@ -539,26 +560,58 @@ async def test_orphan_deletion_leaves_the_dependents_without_the_owners_referenc
     )
     emulator.create_object("v1/configmaps", _owned("child", owner, block=True), "default")
     emulator.delete_object("v1/configmaps", "owner", namespace="default", propagation="Orphan")
-    assert (
-        emulator.read_object("v1/configmaps", "child", namespace="default")["metadata"].get("ownerReferences") is None
-    )
-    assert emulator.read_object("v1/configmaps", "owner", namespace="default")["metadata"]["finalizers"] == ["x/hold"]
+    assert _read(emulator, "owner")["metadata"]["finalizers"] == ["x/hold", "orphan"]
+    assert _read(emulator, "child")["metadata"]["ownerReferences"]  # the collector has not come round yet
+    await wait_for(lambda: _read(emulator, "child")["metadata"].get("ownerReferences") is None)
+    assert _read(emulator, "owner")["metadata"]["finalizers"] == ["x/hold"]
     emulator.patch_object("v1/configmaps", "owner", {"metadata": {"finalizers": None}}, namespace="default")
-    assert emulator.read_object("v1/configmaps", "owner", namespace="default") is None
-    assert emulator.read_object("v1/configmaps", "child", namespace="default") is not None  # not collected later
+    assert _read(emulator, "owner") is None
+    emulator.garbage_collector.drain()
+    assert _read(emulator, "child") is not None  # not collected later
+
+
+async def test_a_dependent_whose_owner_does_not_exist_is_collected_and_a_live_owner_keeps_it(emulator):
+    # "Owners and Dependents": an owner reference names its owner by uid; a dependent whose owners are all absent is
+    # garbage, also when it is created so (a dangling reference). One that still has a live owner only loses the
+    # reference to the absent one.
+    owner = emulator.create_object("v1/configmaps", {"metadata": {"name": "owner"}}, namespace="default")
+    ghost = {**owner, "metadata": {**owner["metadata"], "name": "ghost", "uid": "00000000-dead-4000-8000-000000000000"}}
+    emulator.create_object("v1/configmaps", _owned("dangling", ghost, block=True), "default")
+    both = _owned("both", owner, block=True)
+    both["metadata"]["ownerReferences"] += _owned("x", ghost, block=True)["metadata"]["ownerReferences"]
+    emulator.create_object("v1/configmaps", both, "default")
+    assert _read(emulator, "dangling") is not None  # created: the collector looks at it later
+    await wait_for(lambda: _read(emulator, "dangling") is None)
+    await wait_for(lambda: len(_read(emulator, "both")["metadata"]["ownerReferences"]) == 1)
+    assert _read(emulator, "both")["metadata"]["ownerReferences"][0]["uid"] == owner["metadata"]["uid"]
+
+
+async def test_an_owner_recreated_under_the_same_name_does_not_inherit_the_dependents_of_the_old_one(emulator):
+    # "Owners and Dependents": a reference names the owner's uid, so the dependents of a deleted owner stay garbage
+    # when an owner of the same name is created before the collector comes round; the new owner's own stay.
+    owner = emulator.create_object("v1/configmaps", {"metadata": {"name": "owner"}}, namespace="default")
+    emulator.create_object("v1/configmaps", _owned("old-child", owner, block=True), "default")
+    with emulator.garbage_collector.paused():
+        emulator.delete_object("v1/configmaps", "owner", namespace="default")
+        again = emulator.create_object("v1/configmaps", {"metadata": {"name": "owner"}}, namespace="default")
+        emulator.create_object("v1/configmaps", _owned("new-child", again, block=True), "default")
+    await wait_for(lambda: _read(emulator, "old-child") is None)
+    emulator.garbage_collector.drain()
+    assert _read(emulator, "owner")["metadata"]["uid"] == again["metadata"]["uid"]
+    assert _read(emulator, "new-child") is not None
 
 
 async def test_a_new_statefulset_adopts_the_orphan_pod_its_selector_matches(emulator, tmp_path):
     # "Use Cascading Deletion": deleting a StatefulSet with --cascade=orphan leaves its pods, and a controller whose
     # selector matches orphan pods adopts them (ControllerRefManager) rather than creating others.
     from livestrat.kube_emulator.kubelet import Kubelet
-    from tests.support.kube import wait_for
 
     async with Kubelet(emulator, workdir=tmp_path) as kubelet:
         emulator.create_object("apps/v1/statefulsets", STATEFULSET, namespace="default")
         await wait_for(lambda: emulator.read_object("v1/pods", "s1-0", namespace="default") is not None)
         pod_uid = emulator.read_object("v1/pods", "s1-0", namespace="default")["metadata"]["uid"]
         emulator.delete_object("apps/v1/statefulsets", "s1", namespace="default", propagation="Orphan")
+        await wait_for(lambda: emulator.read_object("apps/v1/statefulsets", "s1", namespace="default") is None)
         orphan = emulator.read_object("v1/pods", "s1-0", namespace="default")
         assert orphan["metadata"]["uid"] == pod_uid and not orphan["metadata"].get("ownerReferences")
 

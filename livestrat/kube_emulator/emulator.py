@@ -24,9 +24,11 @@ semantics with those of a real API server, as far as an operator can observe the
 * merge-patch (RFC 7386), JSON-patch (RFC 6902, incl. ``test``), PUT; strategic merge
   patch is 415 for custom resources (as in Kubernetes) and a plain merge for builtins;
 * deletion with finalizers (``deletionTimestamp``; removing the last finalizer deletes),
-  no new finalizers during deletion, ``ownerReferences`` garbage collection: background, and
-  foreground and orphan through their finalizers (``foregroundDeletion``, ``orphan``) as the
-  garbage collector does them (garbage_collector.py); namespace deletion cascades;
+  no new finalizers during deletion, ``ownerReferences`` garbage collection, asynchronous as Kubernetes'
+  garbage collector (garbage_collector.py: the owner of a background deletion is gone at once and its
+  dependents later, foreground and orphan through their finalizers ``foregroundDeletion`` and ``orphan``,
+  dependents of an owner uid that does not exist collected, an owner recreated under the same name
+  inheriting nothing); namespace deletion cascades (at once);
 * watches that honour ``resourceVersion`` (no replay on reconnection; 410 Gone when
   the history is exhausted), ``labelSelector``/``fieldSelector`` (with the
   ADDED/DELETED transitions), ``timeoutSeconds``, ``sendInitialEvents`` and bookmarks;
@@ -79,7 +81,8 @@ Node authorizer, the default user-facing ClusterRoles (``admin``, ``edit``, ``vi
 the ``kube-root-ca.crt`` ConfigMap. The test-side helpers below act as the admin (``kubernetes-admin``).
 
 Everything happens in the event loop thread, and each write is applied synchronously: no locks are
-needed. Requests are served concurrently all the same (aiohttp serves each in its own task), and one
+needed. The garbage collector's work is the exception: a write only queues it, and the collector does it
+later in the same loop (``garbage_collection_delay``; ``emu.garbage_collector.paused()`` / ``.drain()``). Requests are served concurrently all the same (aiohttp serves each in its own task), and one
 may be suspended at an await while others are served to their end: a watch, a followed log, a user
 reaction that awaits. So what belongs to the request being served (its user, its subresource, its
 ``fieldValidation`` and the warnings it collects) lives in a :class:`contextvars.ContextVar`, never on
@@ -269,7 +272,8 @@ class KubernetesEmulator(kmock.KubernetesEmulator):
     builtin_resources: bool = True  # kmock's bundled discovery of a recent K3s: core, apps, rbac, events…
     namespaces: Iterable[str] = ("default",)  # pre-created namespaces
     require_namespaces: bool = True  # 404 on creation in an absent namespace, as in Kubernetes
-    garbage_collection: bool = True  # delete dependents via ownerReferences
+    garbage_collection: bool = True  # delete dependents via ownerReferences (garbage_collector.py)
+    garbage_collection_delay: float = garbage_collector.DEFAULT_DELAY  # seconds from a request to the collector's work
     history_limit: int = 100_000  # watch events kept for resuming watches by resourceVersion
     bookmark_interval: float | None = None  # seconds; BOOKMARK events if the client allows them
     max_watch_seconds: float | None = None  # end every watch after N seconds (tests reconnections)
@@ -281,6 +285,8 @@ class KubernetesEmulator(kmock.KubernetesEmulator):
     _custom: set[kmock.resource] = attrs.field(factory=set, init=False)
     _uids: dict[str, Key] = attrs.field(factory=dict, init=False)
     _dependents: dict[str, set[Key]] = attrs.field(factory=lambda: collections.defaultdict(set), init=False)
+    # The garbage collector: asynchronous, as Kubernetes' (garbage_collector.py); tests may pause or drain it.
+    garbage_collector: garbage_collector.GarbageCollector = attrs.field(init=False)
     _log: collections.deque[tuple[int, kmock.resource, str, Body, Body | None]] = attrs.field(init=False)
     _watchers: set[_Watcher] = attrs.field(factory=set, init=False)
     _unchecked: bool = attrs.field(default=False, init=False)  # store_unchecked is writing
@@ -322,6 +328,7 @@ class KubernetesEmulator(kmock.KubernetesEmulator):
             subresources={"status"},
             verbs={"create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"},
         )
+        self.garbage_collector = garbage_collector.GarbageCollector(self, delay=self.garbage_collection_delay)
         self.tokens = authn.TokenIssuer(read=self._read_for_authentication)
         for resource, document in rbac.bootstrap_policy():  # as the API server stores it at startup
             self.create_object(resource, document)
@@ -877,6 +884,8 @@ class KubernetesEmulator(kmock.KubernetesEmulator):
         self._uids[meta["uid"]] = key
         self._reindex_owners(key, None, body)
         self._notify(resource, "ADDED", body, None)
+        if self.garbage_collection:
+            self.garbage_collector.stored(None, body)  # a dangling owner reference makes it garbage
         if resource == CRDS:
             self._register_crd(body)
         if resource == NAMESPACES and not self._unchecked:  # the ServiceAccount controller's part
@@ -1012,7 +1021,7 @@ class KubernetesEmulator(kmock.KubernetesEmulator):
             # The last finalizer is gone: the object is deleted instead of being updated. Like
             # Kubernetes, the response is the patched object with the OLD resourceVersion, and
             # the DELETED event carries the last stored state (i.e. with the last finalizer).
-            self._remove(key, old, propagation="Background")
+            self._remove(key, old)
             return new
 
         if "generation" in meta and _essence(old, self._has_status_subresource(resource)) != _essence(
@@ -1024,6 +1033,8 @@ class KubernetesEmulator(kmock.KubernetesEmulator):
         self._objects[key].history.append(new)
         self._reindex_owners(key, old, new)
         self._notify(resource, "MODIFIED", new, old)
+        if self.garbage_collection:
+            self.garbage_collector.stored(old, new)
         if resource == CRDS:
             self._register_crd(new)
         return new
@@ -1120,11 +1131,11 @@ class KubernetesEmulator(kmock.KubernetesEmulator):
             self._objects[key].history.append(new)
             self._notify(resource, "MODIFIED", new, old)
             if gc_finalizer:
-                garbage_collector.process(self, key)  # the garbage collector's part: orphan or delete the dependents
+                self.garbage_collector.deletion_started(new)  # its part, later: orphan or delete the dependents
             return new
-        return self._remove(key, old, propagation=propagation)
+        return self._remove(key, old)
 
-    def _remove(self, key: Key, last: Body, *, propagation: str) -> Body:
+    def _remove(self, key: Key, last: Body) -> Body:
         resource, _namespace, name = key
         final = copy.deepcopy(last)
         self._revision += 1
@@ -1136,15 +1147,14 @@ class KubernetesEmulator(kmock.KubernetesEmulator):
         if resource == CRDS:
             for removed in self._unregister_crd(last):  # the custom objects go with their CRD
                 for dependent_key, body in list(self._iter_live(removed, None)):
-                    self._remove(dependent_key, body, propagation="Background")
+                    self._remove(dependent_key, body)
         if resource == NAMESPACES:
             for dependent_key, _ in list(self._iter_all_live()):
                 if dependent_key[1] == name:
                     self._delete_quietly(dependent_key, {})
         if self.garbage_collection:
-            self._collect_garbage(last["metadata"]["uid"], orphan=(propagation == "Orphan"))
-            for owner in garbage_collector.owners_waiting(self, last):  # a foreground deletion may end now
-                garbage_collector.process(self, owner)
+            # later: its dependents collected, its owners waiting for it in the foreground let go
+            self.garbage_collector.removed(last)
         return final
 
     def _reindex_owners(self, key: Key, old: Body | None, new: Body | None) -> None:
@@ -1159,19 +1169,9 @@ class KubernetesEmulator(kmock.KubernetesEmulator):
         for uid in owners(new) - owners(old):
             self._dependents[uid].add(key)
 
-    def _collect_garbage(self, owner_uid: str, *, orphan: bool) -> None:
-        for key in sorted(self._dependents.get(owner_uid, ()), key=str):
-            if key not in self._objects or self._objects[key].deleted:
-                continue
-            body = self._objects[key].last.raw
-            refs = body["metadata"].get("ownerReferences") or []
-            remaining = [ref for ref in refs if ref.get("uid") != owner_uid]
-            alive = [ref for ref in remaining if ref.get("uid") in self._uids]
-            if orphan or alive:
-                patch = {"metadata": {"ownerReferences": remaining or None}}
-                self._update(key[0], key[1], key[2], None, lambda target, patch=patch: _merge_patch(target, patch))
-            else:
-                self._delete_quietly(key, {})
+    def _as_controller(self) -> contextlib.AbstractContextManager[None]:
+        """What a stand-in controller writes is written out of band (the admin), not as the request it follows."""
+        return _serving(_OUT_OF_BAND)
 
     def _delete_quietly(self, key: Key, options: Mapping[str, Any]) -> None:
         with contextlib.suppress(kmock.KubernetesError):  # already gone

@@ -15,6 +15,7 @@ gap, and the reconciler itself may be a stale one, of a LiveStrategy deleted and
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from livestrat.api.contract import STRATEGY_LABEL
@@ -32,7 +33,7 @@ from strategy_operator.decide.plan import Plan
 from strategy_operator.kube_client import ApiError, KubeClient
 from strategy_operator.memory import StrategyMemory
 from strategy_operator.observe.caches import Caches, uid_of
-from strategy_operator.observe.observer import Observed, Observer, owned_by
+from strategy_operator.observe.observer import Observed, Observer, left_for_the_collector, owned_by
 from strategy_operator.wakeups import Key
 
 if TYPE_CHECKING:
@@ -58,6 +59,13 @@ def _template_changed(existing: Mapping[str, Any] | None, desired: Mapping[str, 
     return after is not None and not is_subset(after, before)
 
 
+@dataclass(frozen=True)
+class Awaited:
+    """A child's name held by an earlier namesake's child (of this uid), which the garbage collector deletes."""
+
+    uid: str
+
+
 class ChildWriter:
     def __init__(self, kube: KubeClient, clock: Clock, observer: Observer) -> None:
         self.kube = kube
@@ -76,6 +84,7 @@ class ChildWriter:
         key: Key = (namespace, name)
         created: list[str] = []
         updated: list[str] = []
+        awaited: dict[str, str] = {}  # kind -> uid of an earlier namesake's child the garbage collector deletes
         confirmed = False
 
         async def identity() -> None:
@@ -113,8 +122,9 @@ class ChildWriter:
                 ):
                     desired = {**desired, "data": existing.get("data")}  # same configuration: keep its generation
             if kind == "StatefulSet":
-                # A child's name found taken in this very pass: no pod on top of someone else's object.
-                replicas = 0 if memory.conflicts else plan.replicas
+                # A child's name found taken in this very pass, or still held by an earlier namesake's child: no pod
+                # on top of someone else's object, none with an old configuration or identity.
+                replicas = 0 if memory.conflicts or awaited else plan.replicas
                 desired = {**desired, "spec": {**desired["spec"], "replicas": replicas}}
                 if existing is not None and not plan.apply:
                     desired = {"kind": kind, "metadata": {"name": name}, "spec": {"replicas": replicas}}
@@ -122,7 +132,9 @@ class ChildWriter:
             outcome = await self._ensure(
                 desired, existing, uid, key, memory, identity, deleting=observed.observation.deleting
             )
-            if outcome == "created":
+            if isinstance(outcome, Awaited):
+                awaited[kind] = outcome.uid
+            elif outcome == "created":
                 created.append(kind)
                 if kind == "StatefulSet":
                     memory.statefulset_created_at = self.clock.monotonic()
@@ -130,6 +142,17 @@ class ChildWriter:
                 updated.append(kind)
 
         events: list[Event] = []
+        newly = sorted(kind for kind, child in awaited.items() if memory.awaiting_collection.get(kind) != child)
+        memory.awaiting_collection = awaited
+        if newly:
+            events.append(
+                Event(
+                    "Normal",
+                    "AwaitingGarbageCollection",
+                    f"{', '.join(newly)} {name} of an earlier LiveStrategy of this name still there: the garbage "
+                    "collector deletes it (its owner is gone), then this one's is created; no pod runs meanwhile",
+                )
+            )
         if not observed.observation.deleting:
             await self._retire(observed, caches, memory, step, desired_sa)
             events += await self.twin.apply(strategy, uid, caches, memory, step, identity)
@@ -182,7 +205,7 @@ class ChildWriter:
         identity: Callable[[], Awaitable[None]],
         *,
         deleting: bool = False,
-    ) -> str | None:
+    ) -> str | Awaited | None:
         kind, name = desired["kind"], desired["metadata"]["name"]
         namespace = key[0]
         whole = "apiVersion" in desired  # else a partial (replicas-only) change: no record, nothing removed
@@ -211,7 +234,9 @@ class ChildWriter:
                 return "created"
         adopt = not deleting and left_by_a_namesake(existing, name)  # never to an owner on its way out
         if uid and not owned_by(existing, uid) and not adopt:
-            await identity()
+            await identity()  # this LiveStrategy holds the name now: a namesake under another uid is gone
+            if left_for_the_collector(existing, name):
+                return Awaited(uid_of(existing))
             memory.conflicts[kind] = SpecProblem(
                 "NameConflict",
                 f"a {kind} named {name!r} already exists in namespace {namespace!r} and does not belong to this "

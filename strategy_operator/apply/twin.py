@@ -5,7 +5,8 @@ spec says (an edit of the twin itself is undone; a change of the live spec reach
 ``spec.twin`` goes. The same three-way merge as every child (:mod:`strategy_operator.apply.applied_fields`).
 
 Unlike a child, a LiveStrategy of the twin's name that the live strategy does not own stops nothing: the
-live strategy runs on, and a Warning Event says once that the twin cannot be made. A twin is never written
+live strategy runs on, and a Warning Event says once that the twin cannot be made; but the twin of an earlier live
+strategy of this name (deleted, and its twin not yet collected) is only waited for. A twin is never written
 while its live strategy is being deleted: the garbage collector deletes it after the live strategy
 (its owner reference), and the twin's own deletion halts it as any paper strategy's.
 """
@@ -28,7 +29,7 @@ from strategy_operator.decide.events import Event
 from strategy_operator.kube_client import ApiError, KubeClient
 from strategy_operator.memory import StrategyMemory
 from strategy_operator.observe.caches import Caches, uid_of
-from strategy_operator.observe.observer import owned_by
+from strategy_operator.observe.observer import left_for_the_collector, owned_by
 from strategy_operator.wakeups import Key
 
 if TYPE_CHECKING:
@@ -101,6 +102,8 @@ class TwinWriter:
                     Event("Normal", "TwinCreated", f"created the paper twin {name}: this spec on paper, on live data")
                 ]
         if not owned_by(existing, uid):
+            if left_for_the_collector(existing, strategy.metadata.name):
+                return []  # the twin of an earlier live strategy of this name: collected, then made anew
             if memory.twin_taken_by == uid_of(existing):
                 return []
             memory.twin_taken_by = uid_of(existing)

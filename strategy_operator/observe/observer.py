@@ -35,7 +35,7 @@ from livestrat.api.contract import (
     RISK_HALTED_AT_ANNOTATION,
     STRATEGY_LABEL,
 )
-from livestrat.api.resource import LiveStrategy
+from livestrat.api.resource import GROUP, KIND, LiveStrategy
 from livestrat.api.runtime_config import CONFIG_FILE_NAME
 from strategy_operator.build import labels
 from strategy_operator.build.configuration import runtime_json
@@ -85,6 +85,22 @@ class Observed:
 
 def owned_by(body: Mapping[str, Any], uid: str) -> bool:
     return any(ref.get("uid") == uid for ref in (body.get("metadata") or {}).get("ownerReferences") or [])
+
+
+def left_for_the_collector(existing: Mapping[str, Any], name: str) -> bool:
+    """A child (or paper twin) of an earlier LiveStrategy of this name, deleted since (in the background, the
+    default): every owner reference names a LiveStrategy of this name, under a uid that is not the one of the
+    LiveStrategy that holds the name now (confirmed first), so that owner is gone and the garbage collector deletes
+    the child (an owner reference names its owner by uid: "Owners and Dependents"). Neither adopted nor a
+    NameConflict: waited for."""
+    refs = (existing.get("metadata") or {}).get("ownerReferences") or []
+    return bool(refs) and all(
+        isinstance(ref, Mapping)
+        and ref.get("kind") == KIND
+        and str(ref.get("apiVersion") or "").split("/")[0] == GROUP
+        and ref.get("name") == name
+        for ref in refs
+    )
 
 
 class Observer:
@@ -301,6 +317,9 @@ class Observer:
                 del memory.conflicts[kind]
 
     def conflict_recheck_after(self, memory: StrategyMemory) -> float | None:
+        """When to look again at a child's name held by another object: a foreign one's (re-read now and then), or
+        an earlier namesake's child the garbage collector deletes (its deletion wakes the strategy; this, too, in
+        case the watch missed it)."""
         if not memory.conflicts:
-            return None
+            return CONFLICT_RECHECK_SECONDS if memory.awaiting_collection else None
         return max(0.1, memory.conflicts_checked_at + CONFLICT_RECHECK_SECONDS - self.clock.monotonic())

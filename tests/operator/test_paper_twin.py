@@ -128,3 +128,32 @@ async def test_a_twin_deleted_during_a_watch_gap_is_made_again(emulator, desk: D
         await wait_for(lambda: gap.refused > 0)  # the operator was told 410 Gone, and relisted
         await wait_for(lambda: (desk.get(TWIN) or {}).get("metadata", {}).get("uid") not in (None, first), timeout=30)
         assert desk.get(TWIN)["metadata"]["labels"][TWIN_OF_LABEL] == LIVE
+
+
+async def test_a_live_strategy_applied_again_before_its_old_twin_is_collected_waits_for_it_without_a_warning(
+    emulator, desk: Desk, kubelet: Kubelet
+):
+    # Deleted, the live strategy goes first and the garbage collector deletes its twin afterwards (background
+    # cascading deletion). Applied again meanwhile, it finds the old twin owned by the old uid: not someone else's
+    # name to give up, only garbage on its way out; the new twin is made once it is gone.
+    add_live_secrets(desk)
+    live = example("live-binance-testnet")
+    live["spec"]["twin"] = TWIN_SPEC
+    async with running_operator(emulator, fast_settings(live_namespaces=["default"])) as operator:
+        await desk.apply(live)
+        await wait_for(lambda: desk.phase(LIVE) == "Running" and desk.phase(TWIN) == "Running", timeout=30)
+        old_twin = desk.get(TWIN)["metadata"]["uid"]
+        with emulator.garbage_collector.paused():
+            await desk.delete(LIVE)
+            await desk.apply(live)
+            await operator.processed(emulator, LIVE)
+            assert desk.get(TWIN)["metadata"]["uid"] == old_twin
+        new = desk.get(LIVE)["metadata"]["uid"]
+
+        def twin_of_the_new_one() -> bool:
+            twin = desk.get(TWIN)
+            return twin is not None and twin["metadata"]["ownerReferences"][0]["uid"] == new
+
+        await wait_for(twin_of_the_new_one, timeout=30)
+        await wait_for(lambda: desk.phase(TWIN) == "Running", timeout=30)
+        assert desk.event_messages(LIVE, "TwinNameTaken") == []
