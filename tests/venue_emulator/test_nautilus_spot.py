@@ -38,6 +38,7 @@ from nautilus_trader.model.events import OrderAccepted, OrderCanceled, OrderExpi
 from nautilus_trader.model.identifiers import ClientOrderId, InstrumentId, VenueOrderId
 from nautilus_trader.trading.strategy import Strategy
 
+from tests.venue_emulator.node_orders import assert_accepted_then_expired, submit_ioc_buy
 from tests.venue_emulator.spot_venue import ED25519_KEY, HMAC_KEY, Served, book_top, served_venue
 
 D = Decimal
@@ -225,17 +226,9 @@ async def test_an_ioc_that_expires_on_arrival_reaches_nautilus_as_accepted_then_
     SUBMITTED -> EXPIRED transition: a lone EXPIRED would leave the order SUBMITTED in the node for good."""
     async with served_venue() as v, running_node(v) as (node, strategy):
         v.venue.exchange.on_market(book_top("100.00", "100.50"))
-        instrument = node.kernel.cache.instrument(BTCUSDT)
-        order = strategy.order_factory.limit(
-            BTCUSDT, OrderSide.BUY, instrument.make_qty(D("0.1")), instrument.make_price(D("99")), TimeInForce.IOC
-        )
-        strategy.submit_order(order)
+        order = submit_ioc_buy(node, strategy, BTCUSDT, "0.1", "99")
         await until(lambda: len(strategy.of(OrderExpired)) == 1, "the expiry")
-        assert [type(e) for e in strategy.events if e.client_order_id == order.client_order_id][-2:] == [
-            OrderAccepted,
-            OrderExpired,
-        ]
-        assert strategy.cache.order(order.client_order_id).status == OrderStatus.EXPIRED
+        assert_accepted_then_expired(strategy, order)
         assert v.venue.exchange.open_orders() == []
 
 

@@ -46,6 +46,7 @@ from livestrat.venue_emulator.auth import ApiKey
 from livestrat.venue_emulator.events import BookTop, SymbolRules
 from livestrat.venue_emulator.market_api import market_routes
 from livestrat.venue_emulator.server import Venue, build_app, build_venue, endpoints
+from tests.venue_emulator.node_orders import assert_accepted_then_expired, submit_ioc_buy
 from tests.venue_emulator.spot_venue import BTCUSDT as SPOT_BTCUSDT
 from tests.venue_emulator.spot_venue import ED25519_KEY, HMAC_KEY, scenario
 
@@ -247,17 +248,9 @@ async def test_an_ioc_that_expires_on_arrival_reaches_nautilus_as_accepted_then_
         assert futures is not None
         futures.on_market(top("100.0", "100.5"))
         async with running_node(v.urls) as (node, strategy):
-            instrument = node.kernel.cache.instrument(PERP)
-            order = strategy.order_factory.limit(
-                PERP, OrderSide.BUY, instrument.make_qty(D("0.100")), instrument.make_price(D("99.0")), TimeInForce.IOC
-            )
-            strategy.submit_order(order)
+            order = submit_ioc_buy(node, strategy, PERP, "0.100", "99.0")
             await until(lambda: len(strategy.of(OrderExpired)) == 1, "the expiry")
-            assert [type(e) for e in strategy.events if e.client_order_id == order.client_order_id][-2:] == [
-                OrderAccepted,
-                OrderExpired,
-            ]
-            assert strategy.cache.order(order.client_order_id).status == OrderStatus.EXPIRED
+            assert_accepted_then_expired(strategy, order)
             assert futures.open_orders() == []
 
 
@@ -271,11 +264,8 @@ async def test_an_ioc_the_margin_cannot_cover_reaches_nautilus_as_rejected_thoug
         assert futures is not None
         futures.on_market(top("100.0", "100.5"))
         async with running_node(v.urls) as (node, strategy):
-            instrument = node.kernel.cache.instrument(PERP)
-            order = strategy.order_factory.limit(
-                PERP, OrderSide.BUY, instrument.make_qty(D("3.000")), instrument.make_price(D("99.0")), TimeInForce.IOC
-            )  # 297 of notional, 14.85 of margin at 20x; the wallet holds 10
-            strategy.submit_order(order)
+            order = submit_ioc_buy(node, strategy, PERP, "3.000", "99.0")  # 297 of notional, 14.85 of margin at 20x
+            # (the wallet holds 10)
             await until(lambda: len(strategy.of(OrderRejected)) == 1, "the rejection")
             [rejected] = strategy.of(OrderRejected)
             assert "-2019" in rejected.reason and "Margin is insufficient." in rejected.reason
