@@ -100,6 +100,16 @@ EXPIRY_LIQUIDATED = 5  # "Order has expired when the account was liquidated"
 EXPIRY_MARKET_UNFILLED = 9  # "Market order could not be filled completely, remaining quantity is canceled"
 # A FOK that cannot fill whole: spot only (USD-M refuses it, -5021); COIN-M's "Event: Order Update" lists 10 for it.
 EXPIRY_FOK_UNFILLED = 10
+
+
+def _expiry_reason(order: Order) -> int:
+    """Why an order that cannot rest expires unfilled, or with a rest: a market order's reason first (whatever time in
+    force USD-M let it carry), else its time in force's (a FOK expires so only on spot: USD-M refuses it, -5021)."""
+    if order.type == "MARKET":
+        return EXPIRY_MARKET_UNFILLED
+    return {"IOC": EXPIRY_IOC_UNFILLED, "FOK": EXPIRY_FOK_UNFILLED}.get(order.time_in_force, EXPIRY_NONE)
+
+
 MAX_DECIMALS = 8  # Binance's spot assets carry 8 decimals; more answers -1111 BAD_PRECISION
 _CLIENT_ID_ALPHABET = string.ascii_letters + string.digits
 
@@ -409,31 +419,20 @@ class Exchange:
         events: list[UserEvent] = []
         trades: list[Trade] = []
 
+        if order_type != "MARKET":
+            order.working_ms = now
+        events.append(Execution(replace(order), "NEW", now))  # accepted, also when it expires at once (docstring)
         if expires:
-            # nothing to take: Binance expires what cannot rest; accepted first (NEW), as the module docstring says why
-            reason = {"MARKET": EXPIRY_MARKET_UNFILLED}.get(order_type, EXPIRY_NONE)
-            if order.time_in_force == "IOC":
-                reason = EXPIRY_IOC_UNFILLED
-            elif order.time_in_force == "FOK":
-                reason = EXPIRY_FOK_UNFILLED  # a FOK expires so only on spot (USD-M refuses it: -5021)
-            if order_type != "MARKET":
-                order.working_ms = now
-            events.append(Execution(replace(order), "NEW", now))
-            self._expire(order, now, events, reason)  # releases what it reserved
-        else:
-            if order_type != "MARKET":
-                order.working_ms = now
-            events.append(Execution(replace(order), "NEW", now))
-            if crosses:
-                assert taker_px is not None
-                qty = self._fill_qty(rules, order, partial)
-                trades.append(self._fill(rules, order, taker_px, qty, is_maker=False, time_ms=now, events=events))
-                if order.is_open and (order_type == "MARKET" or order.time_in_force == "IOC"):
-                    # neither rests: a market order, nor an IOC ("fill the order as much as it can before it expires")
-                    reason = EXPIRY_MARKET_UNFILLED if order_type == "MARKET" else EXPIRY_IOC_UNFILLED
-                    self._expire(order, now, events, reason)
-            elif partial is not None:
-                self._faults.partial_next.insert(0, partial)  # the fault applies to the order's first fill
+            self._expire(order, now, events, _expiry_reason(order))  # nothing to take; releases what it reserved
+        elif crosses:
+            assert taker_px is not None
+            qty = self._fill_qty(rules, order, partial)
+            trades.append(self._fill(rules, order, taker_px, qty, is_maker=False, time_ms=now, events=events))
+            if order.is_open and (order_type == "MARKET" or order.time_in_force == "IOC"):
+                # neither rests: a market order, nor an IOC ("fill the order as much as it can before it expires")
+                self._expire(order, now, events, _expiry_reason(order))
+        elif partial is not None:
+            self._faults.partial_next.insert(0, partial)  # the fault applies to the order's first fill
         events.append(self.account.change(rules, now))
         self._emit(events)
         return replace(order), trades
