@@ -58,9 +58,14 @@ def deletion_finalizer(propagation: str) -> str | None:
     return FINALIZERS.get(propagation)
 
 
-def owner_uids(body: Body | None) -> set[str]:
+def owner_uids(body: Body | None, *, blocking: bool = False) -> set[str]:
+    """The uids of the owners ``body`` names (``blocking``: only those whose reference has ``blockOwnerDeletion``)."""
     refs = ((body or {}).get("metadata") or {}).get("ownerReferences") or []
-    return {ref["uid"] for ref in refs if isinstance(ref, dict) and ref.get("uid")}
+    return {
+        ref["uid"]
+        for ref in refs
+        if isinstance(ref, dict) and ref.get("uid") and (ref.get("blockOwnerDeletion") or not blocking)
+    }
 
 
 @dataclasses.dataclass
@@ -83,7 +88,7 @@ class GarbageCollector:
         """An object created or updated: if its owner references changed, its owners are checked (dangling ones
         make it garbage), and an owner a changed reference no longer blocks may finish its foreground deletion."""
         before, after = owner_uids(old), owner_uids(new)
-        if before == after and _blocking(old) == _blocking(new):
+        if before == after and owner_uids(old, blocking=True) == owner_uids(new, blocking=True):
             return
         self._enqueue(new["metadata"]["uid"])
         for uid in sorted(before | after):
@@ -220,13 +225,7 @@ class GarbageCollector:
         uid = meta["uid"]
         if solid:
             if dropped:
-                kept = [ref for ref in refs if ref in solid]
-
-                def without(target: dict[str, Any], kept: list[Any] = kept) -> dict[str, Any]:
-                    target["metadata"]["ownerReferences"] = kept
-                    return target
-
-                self._write(key, uid, without)
+                self._set_owner_references(key, uid, [ref for ref in refs if ref in solid])
             return
         if waiting and _dependents(emu, uid):
             policy = "Foreground"
@@ -254,13 +253,15 @@ class GarbageCollector:
         uid = owner["metadata"]["uid"]
         for dependent, body in _dependents(self.emulator, uid):
             refs = [ref for ref in body["metadata"].get("ownerReferences") or [] if ref.get("uid") != uid]
-
-            def orphaned(target: dict[str, Any], refs: list[Any] = refs) -> dict[str, Any]:
-                target["metadata"]["ownerReferences"] = refs
-                return target
-
-            self._write(dependent, body["metadata"]["uid"], orphaned)
+            self._set_owner_references(dependent, body["metadata"]["uid"], refs)
         self._remove_finalizer(key, uid, ORPHAN)
+
+    def _set_owner_references(self, key: Key, uid: str, refs: list[Any]) -> None:
+        def kept(target: dict[str, Any]) -> dict[str, Any]:
+            target["metadata"]["ownerReferences"] = refs
+            return target
+
+        self._write(key, uid, kept)
 
     def _finish_foreground(self, key: Key, uid: str) -> None:
         """The owner goes once no dependent whose reference blocks its deletion is left."""
@@ -289,15 +290,8 @@ class GarbageCollector:
             return
         try:
             self.emulator._update(key[0], key[1], key[2], None, change)
-        except (
-            kmock.KubernetesError
-        ):  # refused (admission, say): the real collector retries later, and so does this one
+        except kmock.KubernetesError:  # refused (admission, say): the real collector retries later, and so does this
             self._enqueue(uid)
-
-
-def _blocking(body: Body | None) -> set[str]:
-    refs = ((body or {}).get("metadata") or {}).get("ownerReferences") or []
-    return {ref["uid"] for ref in refs if isinstance(ref, dict) and ref.get("uid") and ref.get("blockOwnerDeletion")}
 
 
 def _live(emulator: KubernetesEmulator, key: Key) -> Body | None:
