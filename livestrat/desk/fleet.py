@@ -230,8 +230,12 @@ def _limit_uses(
     """Each post-trade limit the spec sets, with what the runtime reports against it (status.risk and positions).
     ``earlier``: the day of the status's daily PnL when that day is over (``daily_pnl.earlier_day``)."""
     uses: list[LimitUse] = []
-    daily = money(risk.daily_pnl, "status.risk.dailyPnl") if risk is not None and risk.daily_pnl else {}
-    if limits.max_daily_loss is not None and daily:
+    daily = (
+        money(risk.daily_pnl, "status.risk.dailyPnl")
+        if limits.max_daily_loss is not None and risk is not None and risk.daily_pnl
+        else {}
+    )
+    if daily:
         # a loss uses the limit; a gain uses none of it. Several currencies: the one that lost most.
         loss, currency = max((-amount, ccy) for ccy, amount in daily.items())
         loss = max(loss, Decimal(0))
@@ -240,8 +244,12 @@ def _limit_uses(
             uses.append(LimitUse("maxDailyLoss", Decimal(0), allowed, currency, of_day=earlier.isoformat(), shown=loss))
         else:
             uses.append(LimitUse("maxDailyLoss", loss, allowed, currency))
-    drawdowns = money(risk.drawdown, "status.risk.drawdown") if risk is not None and risk.drawdown else {}
-    if limits.max_drawdown is not None and drawdowns:
+    drawdowns = (
+        money(risk.drawdown, "status.risk.drawdown")
+        if limits.max_drawdown is not None and risk is not None and risk.drawdown
+        else {}
+    )
+    if drawdowns:
         drawdown, currency = max((amount, ccy) for ccy, amount in drawdowns.items())
         uses.append(LimitUse("maxDrawdown", max(drawdown, Decimal(0)), _decimal(limits.max_drawdown), currency))
     if limits.max_position is not None:
