@@ -532,6 +532,7 @@ class StrategyRuntime:
                 interval=config.report_interval_seconds,
                 heartbeat_interval=config.heartbeat_interval_seconds,
                 on_answer=self._on_own_object,
+                strategy_uid=config.strategy.uid,
             )
             # One push before the node starts: its answer carries the RiskBudget share (status.budget), so the share
             # is in force before the strategy's first order. Not waited for long: an API server away delays no start.

@@ -4,7 +4,9 @@ Three writers share the status and never touch each other's fields:
 - the operator owns the workload part (`phase`, `replicas`, `selector`,
   `observedGeneration`, `podName`, `conditions`, `message`) and its halt decision (`halt`);
 - the operator's RiskBudget reconciler owns the strategy's share of a budget (`budget`);
-- the strategy's runtime owns `trading` and `risk`.
+- the strategy's runtime owns `trading` and `risk`, stamped with the uid of the LiveStrategy it runs for
+  (`trading.strategyUid`): a pod of an earlier object of the same name (deleted and applied again while its
+  pod still ran) pushes into the new one, and :func:`own_status` leaves that out for every reader.
 
 Status models ignore unknown fields: a reader must survive a writer that is newer than it.
 Both sides read and write the status through these models (the operator its part, the runtime
@@ -13,7 +15,9 @@ its part); :data:`OPERATOR_FIELDS`, :data:`RUNTIME_FIELDS` and :data:`BUDGET_FIE
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from enum import StrEnum
+from typing import Any
 
 from pydantic import ConfigDict, Field
 
@@ -196,6 +200,12 @@ class TradingState(StatusModel):
         default=None,
         json_schema_extra={"format": "date-time"},
         description="When the runtime last reported. The operator sets `Stale` when it is too old.",
+    )
+    strategy_uid: str | None = Field(
+        default=None,
+        description="The uid of the LiveStrategy whose pod reported this `trading` and `risk`. Another object's "
+        "(a LiveStrategy deleted and applied again while its old pod still ran): the operator, its RiskBudgets and "
+        "the desk act on none of it, and the operator removes it. Absent: a runtime older than this field.",
     )
     node_state: str | None = Field(
         default=None,
@@ -395,5 +405,28 @@ OPERATOR_FIELDS = (
     "netting_claim",
 )
 RUNTIME_FIELDS = ("trading", "risk")
+
+
+def pushed_by_another(body: Mapping[str, Any]) -> str | None:
+    """The uid of the earlier LiveStrategy whose pod pushed ``body``'s ``trading`` and ``risk`` (its
+    ``trading.strategyUid`` is not ``body``'s uid), or None: its own pod's, or not stamped (a runtime or a CRD older
+    than the stamp, which the API server prunes), or nothing pushed."""
+    meta, status = body.get("metadata"), body.get("status")
+    trading = status.get("trading") if isinstance(status, Mapping) else None
+    if not isinstance(meta, Mapping) or not isinstance(trading, Mapping):
+        return None
+    stamp, uid = trading.get("strategyUid"), meta.get("uid")
+    return stamp if isinstance(stamp, str) and isinstance(uid, str) and stamp and uid and stamp != uid else None
+
+
+def own_status(body: Mapping[str, Any]) -> Any:
+    """``body``'s status as every reader takes it: without the ``trading`` and ``risk`` a pod of an earlier object
+    of the same name pushed (``pushed_by_another``), which are that object's, not this one's."""
+    status = body.get("status")
+    if pushed_by_another(body) is None:
+        return status
+    return {key: value for key, value in status.items() if key not in RUNTIME_FIELDS}
+
+
 # Written by the operator's RiskBudget reconciler, apart from the LiveStrategy's own reconciler.
 BUDGET_FIELDS = ("budget",)

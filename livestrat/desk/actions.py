@@ -29,7 +29,7 @@ from livestrat.api.contract import (
     RISK_ACK_ANNOTATION,
     RISK_HALTED_AT_ANNOTATION,
 )
-from livestrat.api.status import LiveStrategyStatus, Phase
+from livestrat.api.status import LiveStrategyStatus, Phase, own_status
 from livestrat.desk import fleet
 from livestrat.desk.cluster import Cluster, DeskError, Forbidden
 from strategy_operator.decide.risk import risk_latch
@@ -175,7 +175,7 @@ async def resume(cluster: Cluster, namespace: str, name: str) -> Action:
 def _latch(body: Mapping[str, Any]) -> Any:
     annotations = (body.get("metadata") or {}).get("annotations") or {}
     try:
-        status = LiveStrategyStatus.model_validate(body.get("status") or {})
+        status = LiveStrategyStatus.model_validate(own_status(body) or {})
     except ValueError:
         status = LiveStrategyStatus()
     return risk_latch(status.risk, annotations.get(RISK_ACK_ANNOTATION), annotations.get(RISK_HALTED_AT_ANNOTATION))

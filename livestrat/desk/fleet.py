@@ -23,7 +23,7 @@ from livestrat.api.contract import HALT_ANNOTATION, TWIN_OF_LABEL
 from livestrat.api.daily_pnl import earlier_day, replays_history
 from livestrat.api.runtime_config import HEARTBEAT_INTERVAL_SECONDS
 from livestrat.api.spec import RiskLimits
-from livestrat.api.status import Condition, Fill, LiveStrategyStatus, Position
+from livestrat.api.status import Condition, Fill, LiveStrategyStatus, Position, own_status
 
 Money = Mapping[str, Decimal]
 
@@ -163,7 +163,7 @@ def row(body: Mapping[str, Any], now: datetime | None = None) -> StrategyRow:
     spec = body.get("spec") if isinstance(body.get("spec"), Mapping) else {}
     problems: list[str] = []
     try:
-        status = LiveStrategyStatus.model_validate(body.get("status") or {})
+        status = LiveStrategyStatus.model_validate(own_status(body) or {})
     except ValidationError as exc:
         problems.append(f"status does not read: {_first_error(exc)}")
         status = LiveStrategyStatus()

@@ -21,7 +21,7 @@ from livestrat.api.contract import PROMOTED_BY_ANNOTATION
 from livestrat.api.promotion import PromotionState
 from livestrat.api.resource import API_VERSION, KIND
 from livestrat.api.spec import LiveStrategySpec
-from livestrat.api.status import LiveStrategyStatus
+from livestrat.api.status import LiveStrategyStatus, own_status
 from livestrat.desk.actions import Action
 from livestrat.desk.cluster import Cluster, DeskError, NotFound
 
@@ -45,7 +45,7 @@ def merge_patch(old: Any, new: Any) -> Any:
 
 def _track_record(paper: Mapping[str, Any]) -> str:
     try:
-        status = LiveStrategyStatus.model_validate(paper.get("status") or {})
+        status = LiveStrategyStatus.model_validate(own_status(paper) or {})
     except ValidationError:
         return "its status does not read"
     trading = next((c for c in status.conditions if c.type == "Trading"), None)

@@ -219,11 +219,11 @@ class Actions:
 
         ``current``: the status as this pass left it (default: as observed)."""
         current = obs.status if current is None else current
-        patch = status_patch(current, desired, obs.status_repairs)
+        patch = status_patch(current, desired, obs.status_repairs, drop_runtime=obs.runtime_of_another is not None)
         if patch:
             await self.kube.patch("LiveStrategy", obs.namespace, obs.name, {"status": patch}, subresource="status")
             memory.status_writes.wrote(operator_part(current), operator_part(desired), self.clock.monotonic())
-            if obs.status_repairs:
+            if obs.status_repairs or obs.runtime_of_another is not None:
                 memory.repaired_version = max(memory.repaired_version, obs.resource_version)
 
     async def _report_failure(

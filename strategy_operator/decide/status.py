@@ -38,6 +38,16 @@ from strategy_operator.observe.observation import Observation, parse_time
 from strategy_operator.observe.reading import Unreadable
 
 PROMOTION_RECHECK_SECONDS = 5.0
+STATUS_FROM_EARLIER_OBJECT = "StatusFromEarlierObject"
+
+
+def earlier_object_message(uid: str) -> str:
+    return (
+        f"status.trading and status.risk were pushed by the pod of an earlier LiveStrategy of this name (uid {uid}), "
+        "deleted and applied again while that pod still ran: they are not this strategy's figures, nothing was "
+        "acted on, and they were removed. That pod pushes nothing more once it sees this object; this one's pod "
+        "starts after it is gone"
+    )
 
 
 @dataclass(frozen=True)
@@ -158,6 +168,8 @@ def report(obs: Observation, plan_: Plan) -> Report:
     repaired = [
         Event("Warning", unreadable.STATUS_REPAIRED, unreadable.repaired_message(r)) for r in obs.status_repairs
     ]
+    if obs.runtime_of_another is not None:
+        repaired.append(Event("Warning", STATUS_FROM_EARLIER_OBJECT, earlier_object_message(obs.runtime_of_another)))
     return Report(status=status, events=transition_events(obs.status, status) + repaired, recheck_after=recheck)
 
 
@@ -222,15 +234,24 @@ def _wire(value: Any) -> Any:
 
 
 def status_patch(
-    current: LiveStrategyStatus, desired: LiveStrategyStatus, rewrite: Iterable[Unreadable] = ()
+    current: LiveStrategyStatus,
+    desired: LiveStrategyStatus,
+    rewrite: Iterable[Unreadable] = (),
+    *,
+    drop_runtime: bool = False,
 ) -> dict[str, Any]:
     """The merge patch of the operator's fields that differ (``None`` deletes, as a merge patch does), and of
     those in ``rewrite`` (stored, but unreadable: ``current`` does not show them). When the status itself did
-    not read, every field of the operator's."""
+    not read, every field of the operator's. ``drop_runtime``: the stored ``trading`` and ``risk`` are another
+    object's (a pod of an earlier LiveStrategy of this name pushed them): deleted, the one write the operator
+    makes to the runtime's fields."""
     fields = LiveStrategyStatus.model_fields
     broken = {u.part for u in rewrite}
-    return {
+    patch = {
         str(fields[name].alias): _wire(getattr(desired, name))
         for name in OPERATOR_FIELDS
         if getattr(current, name) != getattr(desired, name) or {str(fields[name].alias), ""} & broken
     }
+    if drop_runtime:
+        patch |= {str(fields[name].alias): None for name in RUNTIME_FIELDS}
+    return patch

@@ -17,7 +17,7 @@ from livestrat.api.budget_spec import RiskBudgetSpec
 from livestrat.api.budget_status import RiskBudgetStatus
 from livestrat.api.contract import BUDGET_HALT_PREFIX, RISK_ACK_ANNOTATION
 from livestrat.api.daily_pnl import replays_history
-from livestrat.api.status import ConditionType, RiskState, TradingState
+from livestrat.api.status import ConditionType, RiskState, TradingState, own_status
 from strategy_operator.decide.budget import BudgetObservation
 from strategy_operator.decide.budget_figures import MemberReport
 
@@ -45,7 +45,8 @@ def budget_halts(body: Mapping[str, Any]) -> dict[str, str]:
 def member_entry(body: Mapping[str, Any]) -> dict[str, Any]:
     """The cache's entry for one LiveStrategy: what a budget reads of it."""
     meta = body.get("metadata") or {}
-    status = body.get("status") if isinstance(body.get("status"), Mapping) else {}
+    status = own_status(body)  # not what a pod of an earlier object of its name pushed into it
+    status = status if isinstance(status, Mapping) else {}
     spec = body.get("spec") if isinstance(body.get("spec"), Mapping) else {}
     trading, risk = status.get("trading"), status.get("risk")
     return {

@@ -128,6 +128,8 @@ class Observation:
     desired_statefulset: Mapping[str, Any] | None = None  # what the operator would build now
     unreadable_status: Sequence[Unreadable] = ()  # the runtime's status fields that do not read
     status_repairs: Sequence[Unreadable] = ()  # the operator's status fields that do not read: written back
+    # The uid of the earlier LiveStrategy of this name whose pod pushed the stored trading and risk: removed.
+    runtime_of_another: str | None = None
     scalable: bool = True  # the scale subresource can serve the object (the kill switch writes through it)
     # The pod's node is being drained and the strategy's PodDisruptionBudget allows no disruption: (node, why).
     drain_blocked: tuple[str, str] | None = None

@@ -140,6 +140,8 @@ class Observer:
         # The operator's own fields that do not read are written back once: a copy that lags behind that write
         # (the same resourceVersion or an older one) shows them still, and is not told again.
         repairs = reading.status_repairs if version > memory.repaired_version else ()
+        # Likewise the trading and risk a pod of an earlier object of this name pushed: removed once.
+        another = reading.pushed_by_another if version > memory.repaired_version else None
 
         strategy, problems = reading.strategy, list(reading.problems)
         # A child the cache shows has caught up with its creation: a deletion right after it is not hidden.
@@ -191,6 +193,7 @@ class Observer:
             desired_statefulset=desired_children[-1] if desired_children else None,
             unreadable_status=reading.unreadable_status,
             status_repairs=repairs,
+            runtime_of_another=another,
             scalable=reading.scalable,
             resource_version=version,
             halt_requested=halt_request,

@@ -18,7 +18,7 @@ from pydantic import ValidationError
 from livestrat.api.contract import RISK_HALTED_AT_ANNOTATION
 from livestrat.api.promotion import BacktestAgreement
 from livestrat.api.spec import LiveStrategySpec
-from livestrat.api.status import ConditionStatus, ConditionType, LiveStrategyStatus, RiskStateName
+from livestrat.api.status import ConditionStatus, ConditionType, LiveStrategyStatus, RiskStateName, own_status
 
 
 def parse_time(value: str | None) -> datetime | None:
@@ -52,7 +52,7 @@ class PaperTrackRecord:
         except ValidationError:
             spec = None
         try:
-            status = LiveStrategyStatus.model_validate(body.get("status") or {})
+            status = LiveStrategyStatus.model_validate(own_status(body) or {})
         except ValidationError:
             status = LiveStrategyStatus()
         trading = next((c for c in status.conditions if c.type == ConditionType.TRADING), None)

@@ -30,7 +30,14 @@ from pydantic import BaseModel, ValidationError
 from livestrat.api import validation
 from livestrat.api.contract import BUDGET_HALT_PREFIX, HALT_ANNOTATION
 from livestrat.api.resource import API_VERSION, KIND, LiveStrategy
-from livestrat.api.status import OPERATOR_FIELDS, RUNTIME_FIELDS, Condition, LiveStrategyStatus
+from livestrat.api.status import (
+    OPERATOR_FIELDS,
+    RUNTIME_FIELDS,
+    Condition,
+    LiveStrategyStatus,
+    own_status,
+    pushed_by_another,
+)
 from strategy_operator.build.policy import SpecProblem
 
 MAX_LISTED = 5  # problems named in one message (the rest counted)
@@ -69,6 +76,9 @@ class Reading:
     halt_request: str | None = None  # the livestrat.io/halt annotation (its note), also when others do not read
     budget_halts: tuple[tuple[str, str], ...] = ()  # (RiskBudget, breach time) of each livestrat.io/budget-halt.*
     annotations_writable: bool = True  # absent or a map of strings: a merge patch of one key replaces nothing
+    # The uid of an earlier LiveStrategy of this name whose pod pushed the stored trading and risk (left out of
+    # ``status``: see ``livestrat.api.status.own_status``); None: its own pod's, or none.
+    pushed_by_another: str | None = None
 
 
 def _kind(value: Any) -> str:
@@ -283,7 +293,7 @@ def read_object(raw: Mapping[str, Any]) -> Reading:
     meta = raw.get("metadata")
     annotations = meta.get("annotations") if isinstance(meta, Mapping) else None
     strategy, problems = read_strategy(raw)
-    stored = raw.get("status")
+    stored = own_status(raw)
     status, unreadable = _status(stored) if isinstance(stored, Mapping) else (LiveStrategyStatus(), [])
     runtime, ours = _status_problems(stored, unreadable)
     return Reading(
@@ -298,4 +308,5 @@ def read_object(raw: Mapping[str, Any]) -> Reading:
         halt_request=_halt_request(annotations),
         budget_halts=_budget_halts(annotations),
         annotations_writable=annotations is None or _string_map(annotations),
+        pushed_by_another=pushed_by_another(raw),
     )

@@ -241,8 +241,11 @@ class StatusPusher:
         heartbeat_interval: float,
         clock: Callable[[], float] = time.monotonic,
         on_answer: Callable[[Mapping[str, Any]], None] | None = None,
+        strategy_uid: str | None = None,
     ) -> None:
         self._api = api
+        self._strategy_uid = strategy_uid  # stamped on every push (status.trading.strategyUid)
+        self._another: str | None = None  # the uid of the object of this name, when it is not ours: no more pushes
         self._on_answer = on_answer
         self._snapshot = snapshot
         self._interval = interval
@@ -299,7 +302,7 @@ class StatusPusher:
     async def push_if_due(self) -> bool | None:
         """Push if the state changed or the heartbeat is due (respecting backoff); None when nothing was due."""
         now = self._clock()
-        if now < self._retry_at:
+        if now < self._retry_at or self._another is not None:
             return None
         body = self._snapshot().body()
         key = json.dumps(body, sort_keys=True)
@@ -321,7 +324,7 @@ class StatusPusher:
         again if not."""
         attempt = 0
         looked = False
-        while True:
+        while self._another is None:
             body = self._snapshot().body()
             key = json.dumps(body, sort_keys=True)
             if only_if_changed and key == self._last_sent:
@@ -339,6 +342,7 @@ class StatusPusher:
             if self._clock() + delay >= deadline:
                 return False
             await asyncio.sleep(delay)
+        return True  # the LiveStrategy of this name is another object: nothing of this runtime's is its to show
 
     async def _send(self, body: dict[str, Any] | None, key: str, *, final: bool = False) -> bool:
         heartbeat = utc_text()
@@ -349,6 +353,8 @@ class StatusPusher:
             patch = {"status": body}
             # Not known accepted until answered: a push the client gives up on may still be applied, at any time.
             self._last_sent = self._accepted = None
+        if self._strategy_uid is not None:
+            patch["status"]["trading"]["strategyUid"] = self._strategy_uid
         self._in_flight = True
         try:
             answer = await self._api.patch_status(patch)
@@ -357,6 +363,8 @@ class StatusPusher:
             return False
         finally:
             self._in_flight = False
+        if answer is not None and self._another_object(answer):
+            return True  # it landed (nothing takes it back); its stamp tells the new object's readers to ignore it
         if body is not None:
             self._last_sent, self._accepted = key, None if answer is None else runtime_part(answer)
         elif answer is not None and self._accepted is not None:
@@ -375,6 +383,24 @@ class StatusPusher:
         self.stats.last_push_at = datetime.now(UTC)
         self._last_sent_at = self._clock()
         self._retry_at = 0.0
+        return True
+
+    def _another_object(self, answer: Mapping[str, Any]) -> bool:
+        """Whether the LiveStrategy that answered is another object than this runtime's: deleted (its finalizer taken
+        off by hand) and applied again while this pod still ran. Then this runtime pushes nothing more into it, and
+        reads nothing from it (its RiskBudget share is not this runtime's)."""
+        meta = answer.get("metadata")
+        uid = meta.get("uid") if isinstance(meta, Mapping) else None
+        if self._strategy_uid is None or not isinstance(uid, str) or not uid or uid == self._strategy_uid:
+            return False
+        self._another = uid
+        logger.warning(
+            "status: the LiveStrategy of this name is another object now (uid %s, this pod's %s): it was deleted and "
+            "applied again while this pod ran. This runtime pushes nothing more into it; the push that found it "
+            "carries this pod's uid, and the operator removes it",
+            uid,
+            self._strategy_uid,
+        )
         return True
 
     def _compare(self, accepted: Mapping[str, Any], held: Mapping[str, Any]) -> None:

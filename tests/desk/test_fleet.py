@@ -70,6 +70,19 @@ def test_a_running_strategy_reads_into_one_row():
     assert row.heartbeat == NOW and row.problem is None
 
 
+def test_what_the_pod_of_an_earlier_object_of_the_name_pushed_is_not_shown_as_the_strategy_s():
+    """Deleted and applied again while its old pod still ran: that pod's push (stamped with the old uid) lands in the
+    new object until the operator removes it. The desk shows the row as not reporting, not the old run's figures."""
+    body = stored("ema", status=running(fills=40, totalPnl="-2100.00 USDT", strategyUid="uid-an-earlier-ema"))
+    body["status"]["risk"] = {"state": "Halted", "reason": "maxDailyLoss", "dailyPnl": "-2100.00 USDT"}
+    row = fleet.row(body, NOW)
+    assert (row.fills, row.total_pnl, row.risk_state, row.heartbeat) == (0, {}, "Active", None)  # as unreported
+    assert row.phase == "Running"  # the operator's part is this object's
+    body["status"]["trading"]["strategyUid"] = "uid-ema"  # its own pod's: shown
+    row = fleet.row(body, NOW)
+    assert (row.fills, row.total_pnl, row.risk_state) == (40, {"USDT": Decimal("-2100.00")}, "Halted")
+
+
 def test_stale_means_several_heartbeats_missed_not_one():
     one_missed = NOW - timedelta(seconds=HEARTBEAT_INTERVAL_SECONDS * 1.5)
     long_silent = NOW - timedelta(seconds=HEARTBEAT_INTERVAL_SECONDS * fleet.MISSED_HEARTBEATS + 1)

@@ -496,6 +496,39 @@ async def test_a_risk_halt_stops_the_pod_until_the_breach_is_acknowledged(emulat
         await wait_for(lambda: desk.phase(NAME) == "RiskHalted")  # the old acknowledgement does not cover it
 
 
+async def test_a_risk_halt_pushed_by_the_pod_of_an_earlier_object_of_the_name_halts_nothing_and_is_removed(
+    emulator, desk: Desk, kubelet: Kubelet
+):
+    """A LiveStrategy deleted with its finalizer taken off by hand and applied again at once: the old pod still runs
+    (the garbage collector takes its time) and pushes into the LiveStrategy of its name, which is the new object.
+    Its risk halt is not the new strategy's: the operator acts on nothing it pushed and removes it."""
+    breach = {
+        "state": "Halted",
+        "reason": "daily PnL -2100.00 USDT is below -2000",
+        "breachedLimit": "maxDailyLoss",
+        "breachedAt": "2026-03-02T10:15:00.123Z",
+    }
+    async with running_operator(emulator, fast_settings()) as operator:
+        await desk.apply(example("paper-ema-cross"))
+        await wait_for(lambda: desk.phase(NAME) == "Running")
+        uid = desk.get(NAME)["metadata"]["uid"]
+        desk.push_runtime_status(NAME, fills=3, total_pnl="12.50 USDT", strategy_uid=uid)
+        await operator.processed(emulator, NAME)
+        assert desk.get(NAME)["status"]["trading"]["fills"] == 3  # its own pod's: kept
+
+        desk.push_runtime_status(NAME, fills=40, total_pnl="-2100.00 USDT", risk=breach, strategy_uid="an-earlier-uid")
+        await wait_for(lambda: "trading" not in desk.get(NAME)["status"] and "risk" not in desk.get(NAME)["status"])
+        await operator.processed(emulator, NAME)
+        assert desk.phase(NAME) == "Running" and desk.statefulset(NAME)["spec"]["replicas"] == 1
+        assert desk.condition(NAME, "RiskHalted").get("status") != "True"
+        assert "livestrat.io/risk-halted-at" not in (desk.get(NAME)["metadata"].get("annotations") or {})
+        assert "RiskHalted" not in desk.events(NAME) and "StatusFromEarlierObject" in desk.events(NAME)
+
+        # the control: the same breach from its own pod halts it
+        desk.push_runtime_status(NAME, risk=breach, strategy_uid=uid)
+        await wait_for(lambda: desk.phase(NAME) == "RiskHalted")
+
+
 async def test_halt_in_place_keeps_the_pod_but_reports_the_risk_halt_and_holds_a_pod_that_forgot_it(
     emulator, desk: Desk, kubelet: Kubelet
 ):

@@ -14,6 +14,7 @@ from decimal import Decimal
 
 import pytest
 
+from livestrat.api.runtime_config import StrategyIdentity
 from strategy_runtime.ledger import run_key
 from strategy_runtime.pnl import recompute_pnl
 from tests.support.kube import LIVESTRATEGIES, wait_for
@@ -65,8 +66,14 @@ def gaps(patches: list[dict]) -> list[float]:
 
 
 def heartbeat_only(patch: dict) -> bool:
-    heartbeat = patch.get("status", {}).get("trading", {}).get("heartbeat")
-    return heartbeat is not None and patch == {"status": {"trading": {"heartbeat": heartbeat}}}
+    """A heartbeat: its time, and the uid of the LiveStrategy it is for when the runtime knows it."""
+    trading = patch.get("status", {}).get("trading", {})
+    return (
+        trading.get("heartbeat") is not None
+        and set(patch) == {"status"}
+        and set(patch["status"]) == {"trading"}
+        and set(trading) <= {"heartbeat", "strategyUid"}
+    )
 
 
 def at_least(count: int, patches: list[dict]) -> list[dict] | None:
@@ -86,8 +93,15 @@ async def test_the_status_shows_what_the_ledger_holds_and_a_quiet_strategy_sends
 ):
     spec = example_spec()
     create_strategy(emulator, spec)
+    uid = emulator.read_object(LIVESTRATEGIES, NAME, namespace=NAMESPACE)["metadata"]["uid"]
     config, path = strategy_config(
-        tmp_path, spec, name=NAME, namespace=NAMESPACE, report_status=True, heartbeat_interval_seconds=HEARTBEAT
+        tmp_path,
+        spec,
+        name=NAME,
+        namespace=NAMESPACE,
+        report_status=True,
+        heartbeat_interval_seconds=HEARTBEAT,
+        strategy=StrategyIdentity(namespace=NAMESPACE, name=NAME, uid=uid),
     )
     runtime = RuntimeProcess.start(config, path, env={"KUBECONFIG": str(kubeconfig_path)})
     try:
@@ -116,6 +130,7 @@ async def test_the_status_shows_what_the_ledger_holds_and_a_quiet_strategy_sends
         assert trading["lastFill"]["tradeId"] == fills[-1].trade_id
         assert trading["replay"] == {"events": 3000, "total": 3000, "finished": True}
         assert trading["nodeState"] == "Running"
+        assert trading["strategyUid"] == uid  # whose pod pushed it (every push, heartbeats too: below)
         assert risk["state"] == "Active"
         # the operator's fields are untouched: the runtime patched only trading and risk
         assert {k: status[k] for k in OPERATOR_STATUS} == OPERATOR_STATUS
@@ -135,7 +150,7 @@ async def test_the_status_shows_what_the_ledger_holds_and_a_quiet_strategy_sends
         await wait_for(lambda: (sent := status_patches(emulator)) and heartbeat_only(sent[-1]), timeout=60)
         since = len(list(emulator))
         heard = await wait_for(lambda: at_least(2, status_patches(emulator, since=since)), timeout=60)
-        assert all(heartbeat_only(p) for p in heard), heard
+        assert all(heartbeat_only(p) and p["status"]["trading"]["strategyUid"] == uid for p in heard), heard
         assert min(gaps(heard)) >= HEARTBEAT - 0.001, heard
 
         # a halt pushes the final state once more

@@ -430,3 +430,61 @@ async def test_fields_an_older_crd_prunes_cost_no_push_at_rest(emulator):
     assert len(rest) == 6 and all(
         p == {"status": {"trading": {"heartbeat": p["status"]["trading"]["heartbeat"]}}} for p in rest
     )
+
+
+async def test_a_pod_whose_livestrategy_was_deleted_and_applied_again_pushes_nothing_more_into_the_new_one(
+    emulator, caplog
+):
+    # Deleted with its finalizer taken off by hand and applied again at once: the old pod still runs (the garbage
+    # collector takes its time) and the LiveStrategy of its name is another object now.
+    state = {"fills": 1, "pnl": "1.00 USDT", "risk": "Halted", "reason": "maxDailyLoss"}
+    server, clock = EmulatedApiServer(emulator), Clock()
+    ours = emulator.read_object(LIVESTRATEGIES, NAME, namespace=NAMESPACE)["metadata"]["uid"]
+    answers: list[dict[str, Any]] = []
+
+    def snapshot() -> StatusSnapshot:
+        return StatusSnapshot(
+            TradingState(fills=state["fills"], total_pnl=state["pnl"]), RiskState(state=state["risk"])
+        )
+
+    pusher = StatusPusher(
+        api=server,
+        snapshot=snapshot,
+        interval=1,
+        heartbeat_interval=10,
+        clock=clock,
+        on_answer=answers.append,
+        strategy_uid=ours,
+    )
+    assert await pusher.push_if_due() is True
+    assert server.patches[-1]["status"]["trading"]["strategyUid"] == ours  # every push says whose it is
+    clock.now += 10
+    assert await pusher.push_if_due() is True
+    heartbeat = server.patches[-1]["status"]["trading"]
+    assert set(heartbeat) == {"heartbeat", "strategyUid"} and heartbeat["strategyUid"] == ours
+    assert len(answers) == 2
+
+    emulator.delete_object(LIVESTRATEGIES, NAME, namespace=NAMESPACE)
+    manifest = {"apiVersion": "livestrat.io/v1alpha1", "kind": "LiveStrategy", "metadata": {"name": NAME}}
+    emulator.create_object(LIVESTRATEGIES, {**manifest, "spec": example_spec()}, namespace=NAMESPACE)
+    newer = emulator.read_object(LIVESTRATEGIES, NAME, namespace=NAMESPACE)["metadata"]["uid"]
+    assert newer != ours
+
+    state["fills"] = 2
+    clock.now += 1
+    # The first push after it lands (a merge patch cannot be made conditional on the uid: the status subresource
+    # takes the stored object's metadata), stamped with the old uid, which is what the new object's readers ignore.
+    await pusher.push_if_due()
+    held = emulator.read_object(LIVESTRATEGIES, NAME, namespace=NAMESPACE)
+    assert held["status"]["trading"]["strategyUid"] == ours
+    assert len(answers) == 2  # the new object's status (its RiskBudget share) is not this pod's to take
+    assert f"is another object now (uid {newer}" in caplog.text
+    sent = len(server.patches)
+    for _ in range(30):
+        clock.now += 1
+        await pusher.push_if_due()
+    state["fills"] = 3
+    clock.now += 1
+    await pusher.push_if_due()
+    assert await pusher.final_push(clock.now + 5) is True  # nothing to deliver: the object is not this pod's
+    assert len(server.patches) == sent

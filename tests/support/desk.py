@@ -228,9 +228,13 @@ class Desk:
         total_pnl: str | None = None,
         positions: list[dict[str, Any]] | None = None,
         open_orders: int | None = None,
+        strategy_uid: str | None = None,
     ) -> None:
-        """What ``livestrat runtime`` patches into its own status (trading and risk)."""
+        """What ``livestrat runtime`` patches into its own status (trading and risk); ``strategy_uid``: the uid of
+        the LiveStrategy whose pod pushes it (None: a runtime older than the stamp)."""
         trading: dict[str, Any] = {"fills": fills, "nodeState": node_state, "heartbeat": heartbeat or now_text()}
+        if strategy_uid is not None:
+            trading["strategyUid"] = strategy_uid
         if total_pnl is not None:
             trading["totalPnl"] = total_pnl
         if positions is not None:

@@ -48,6 +48,17 @@ def test_a_member_entry_keeps_what_a_budget_reads_and_nothing_else():
     assert not report.stale
 
 
+def test_a_member_s_report_pushed_by_the_pod_of_an_earlier_object_of_its_name_counts_as_none():
+    body = reporting("alpha")
+    body["metadata"]["uid"] = "uid-alpha"
+    body["status"]["trading"]["strategyUid"] = "uid-an-earlier-alpha"
+    entry = member_entry(body)
+    assert entry["trading"] is None and entry["risk"] is None and entry["phase"] == "Running"
+    assert member_report("alpha", entry).trading is None
+    body["status"]["trading"]["strategyUid"] = "uid-alpha"  # its own pod's
+    assert member_entry(body)["risk"] == {"dailyPnl": "-5.00 USDT", "drawdown": "1.00 USDT"}
+
+
 def test_a_member_on_a_live_feed_read_from_its_object_has_yesterday_s_daily_pnl_left_out():
     """The entry keeps whether the member replays history and the day of its daily PnL (``status.risk.dailyPnlDay``):
     a member on a live feed halted yesterday still shows yesterday's loss, which the budget does not count today."""
