@@ -1,7 +1,7 @@
 """The runtime's numbers: fill → ledger commit latency through the node, start-up to ready, replay cost.
 
     .venv/bin/python bench/runtime_bench.py [--fill-bars 1000] [--speed 6000] [--startups 5]
-        [--throughput-bars 20000] [--repeat 3] [--only latency,startup,throughput]
+        [--throughput-bars 20000] [--repeat 3] [--only latency,startup,throughput[,handlers]]
 
 Every measurement runs in a fresh process (NautilusTrader initialises logging once per
 process). A throwaway PostgreSQL server is started with durability on (fsync, synchronous
@@ -23,6 +23,9 @@ commits), as for bench/ledger_bench.py; SQLite runs WAL with synchronous=FULL.
    (with its range), the figure least moved by other work on the machine. Beside them, the event
    loop thread's CPU time and how many times it waited (its voluntary context switches: for the
    interpreter's lock another thread held, or for I/O), which the machine's load hardly moves.
+4. **The runtime's handlers** (``--only handlers``, not in the default set): ``--repeat`` runtime
+   replays with each of its handlers timed (``bench/handler_times.py``): what its own Python costs
+   the replay, handler by handler.
 """
 
 from __future__ import annotations
@@ -126,6 +129,11 @@ def throughput_worker(args: argparse.Namespace) -> None:
     from strategy_runtime.runtime import RuntimeOptions, StrategyRuntime
 
     config = example_over(args.catalog, args.workdir)
+    handlers = None
+    if args.handler_times:
+        from bench import handler_times
+
+        handlers = handler_times.install()  # before the runtime builds its actors, which bind the handlers
     if args.ledger == "postgresql":
         # The ledger every live strategy runs: asyncpg on the event loop, the server a process of its own.
         # A strategy name of its own per run: the database is shared by the repeats.
@@ -166,7 +174,10 @@ def throughput_worker(args: argparse.Namespace) -> None:
     # The event loop's thread's CPU time over the replay (``thread_time`` in the loop's own thread): what the
     # node and the runtime's handlers cost it, less moved by other work on the machine than the wall clock.
     events, seconds, cpu, waited = asyncio.run(full() if args.runtime else bare())
-    print(json.dumps({"events": events, "seconds": seconds, "cpu": cpu, "waits": waited}))
+    row: dict[str, Any] = {"events": events, "seconds": seconds, "cpu": cpu, "waits": waited}
+    if handlers is not None:
+        row["handlers"] = handlers
+    print(json.dumps(row))
 
 
 # ---------------------------------------------------------------------------------------- parent
@@ -312,13 +323,40 @@ def throughput(args: argparse.Namespace, dsn: str | None) -> list[str]:
     return lines
 
 
+def handlers(args: argparse.Namespace) -> list[str]:
+    """The runtime's own handlers' time in the replay (``bench/handler_times.py``): ``--repeat`` runtime workers."""
+    from bench import handler_times
+    from livestrat.api.spec import SampleData
+    from strategy_runtime.paper.catalog import write_sample_catalog
+
+    catalog = tempfile.mkdtemp(prefix="runtime-bench-catalog-")
+    write_sample_catalog(catalog, ["BTCUSDT.BINANCE"], SampleData(bars=args.throughput_bars))
+    rows: list[dict[str, list[int]]] = []
+    seconds: list[float] = []
+    try:
+        for _ in range(args.repeat):
+            workdir = tempfile.mkdtemp(prefix="runtime-bench-")
+            try:
+                flags = ["--runtime", "--ledger", "sqlite", "--handler-times"]
+                row = run_worker("--throughput-worker", "--workdir", workdir, "--catalog", catalog, *flags)
+            finally:
+                shutil.rmtree(workdir, ignore_errors=True)
+            rows.append(row["handlers"])
+            seconds.append(row["seconds"])
+    finally:
+        shutil.rmtree(catalog, ignore_errors=True)
+    bars, repeat = args.throughput_bars, args.repeat
+    head = f"the runtime's handlers in a replay of {bars} bars (SQLite ledger), median of {repeat}:"
+    return [head, *handler_times.table(rows, seconds)]
+
+
 def main(args: argparse.Namespace) -> None:
     from tests.support.postgres import start_postgres, stop_postgres
 
     parts = set(args.only.split(","))
-    unknown = parts - {"latency", "startup", "throughput"}
+    unknown = parts - {"latency", "startup", "throughput", "handlers"}
     if unknown:
-        raise SystemExit(f"--only takes latency, startup and throughput; not {', '.join(sorted(unknown))}")
+        raise SystemExit(f"--only takes latency, startup, throughput and handlers; not {', '.join(sorted(unknown))}")
     unknown = set(args.throughput_ledgers.split(",")) - {"sqlite", "postgresql"}
     if unknown:
         raise SystemExit(f"--throughput-ledgers takes sqlite and postgresql; not {', '.join(sorted(unknown))}")
@@ -337,6 +375,8 @@ def main(args: argparse.Namespace) -> None:
             lines += startup(args, server.dsn)
         if "throughput" in parts:
             lines += throughput(args, server.dsn if server else None)
+        if "handlers" in parts:
+            lines += handlers(args)
     finally:
         if process is not None:
             stop_postgres(process, tmp)
@@ -357,6 +397,7 @@ if __name__ == "__main__":
     parser.add_argument("--latency-worker", action="store_true")
     parser.add_argument("--throughput-worker", action="store_true")
     parser.add_argument("--runtime", action="store_true")
+    parser.add_argument("--handler-times", action="store_true", help="worker: time the runtime's handlers")
     parser.add_argument("--workdir")
     parser.add_argument("--catalog")
     parser.add_argument("--ledger", default="sqlite")
