@@ -29,7 +29,7 @@ from pydantic import ValidationError
 
 from livestrat.api.budget_spec import AllocationRule, BudgetOnBreach, RiskBudgetSpec
 from livestrat.api.contract import RISK_ACK_ANNOTATION
-from livestrat.api.status import BudgetShare, InstrumentShare
+from livestrat.api.status import BudgetShare, InstrumentShare, own_status
 from strategy_operator.decide.allocation import weights
 from strategy_operator.decide.budget_figures import money, parse_money
 from strategy_operator.decide.risk import same_instant
@@ -89,7 +89,8 @@ class MemberView:
     @classmethod
     def read(cls, body: Mapping[str, Any]) -> MemberView:
         """Whatever the object holds (one stored past validation may hold anything): what does not read is absent."""
-        status, meta = _mapping(body.get("status")), _mapping(body.get("metadata"))
+        # own_status: a totalPnl the pod of an earlier object of its name pushed is not this member's
+        status, meta = _mapping(own_status(body)), _mapping(body.get("metadata"))
         budget, pnl = status.get("budget"), _mapping(status.get("trading")).get("totalPnl")
         return cls(
             name=str(meta.get("name") or ""),

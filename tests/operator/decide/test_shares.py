@@ -123,3 +123,16 @@ def test_a_budget_whose_spec_does_not_read_takes_no_share_away():
     broken = BudgetView(name="desk", created="2026-01-01T00:00:00Z", generation=2, spec=None)
 
     assert decide_shares([broken], [member("a", held)]).writes == {}
+
+
+def test_a_total_pnl_the_pod_of_an_earlier_object_of_the_name_pushed_weighs_nothing():
+    """Deleted and applied again while its old pod still ran: that pod's totalPnl (stamped with the old uid) is not
+    the member's, and does not move a PnL-weighted allocation."""
+    body = {
+        "metadata": {"name": "a", "uid": "uid-a"},
+        "status": {"trading": {"totalPnl": "900.00 USDT", "strategyUid": "uid-an-earlier-a"}, "budget": {"x": 1}},
+    }
+    view = MemberView.read(body)
+    assert view.total_pnl is None and view.budget == {"x": 1}
+    body["status"]["trading"]["strategyUid"] = "uid-a"
+    assert MemberView.read(body).total_pnl == "900.00 USDT"
