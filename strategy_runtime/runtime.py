@@ -345,6 +345,20 @@ class StrategyRuntime:
             return
         self.guard.set_share(share)
 
+    def _on_another_object(self, uid: str) -> None:
+        """The LiveStrategy of this pod's name is another object (deleted and applied again while this pod ran): the
+        one this pod runs for is gone, and its deletion asked it to stop. No new order from now on (the gate is shut:
+        cancels and a halt's closes still pass); the garbage collector's SIGTERM stops it, a restart's stop
+        (``stop_cause``: another object). Positions are kept, as that stop keeps them."""
+        strategy = self.config.strategy
+        reason = (
+            f"the LiveStrategy {strategy.namespace}/{strategy.name} is another object now (uid {uid}; this pod runs "
+            f"for uid {strategy.uid}, deleted): no new order from this pod"
+        )
+        logger.error("runtime: %s", reason)
+        if self.guard is not None:
+            self.guard.shut_gate(reason)
+
     def status_snapshot(self) -> StatusSnapshot:
         if self.reporter is None or self.guard is None or self.node is None:
             return StatusSnapshot(TradingState(node_state=self.node_state), RiskState())
@@ -533,6 +547,7 @@ class StrategyRuntime:
                 heartbeat_interval=config.heartbeat_interval_seconds,
                 on_answer=self._on_own_object,
                 strategy_uid=config.strategy.uid,
+                on_another=self._on_another_object,
             )
             # One push before the node starts: its answer carries the RiskBudget share (status.budget), so the share
             # is in force before the strategy's first order. Not waited for long: an API server away delays no start.

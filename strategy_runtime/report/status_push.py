@@ -242,8 +242,10 @@ class StatusPusher:
         clock: Callable[[], float] = time.monotonic,
         on_answer: Callable[[Mapping[str, Any]], None] | None = None,
         strategy_uid: str | None = None,
+        on_another: Callable[[str], None] | None = None,
     ) -> None:
         self._api = api
+        self._on_another = on_another  # told once, with the uid, when the object of this name is another one
         self._strategy_uid = strategy_uid  # stamped on every push (status.trading.strategyUid)
         self._another: str | None = None  # the uid of the object of this name, when it is not ours: no more pushes
         self._on_answer = on_answer
@@ -401,6 +403,11 @@ class StatusPusher:
             uid,
             self._strategy_uid,
         )
+        if self._on_another is not None:
+            try:
+                self._on_another(uid)
+            except Exception:
+                logger.exception("status: acting on the LiveStrategy being another object failed")
         return True
 
     def _compare(self, accepted: Mapping[str, Any], held: Mapping[str, Any]) -> None:

@@ -441,6 +441,7 @@ async def test_a_pod_whose_livestrategy_was_deleted_and_applied_again_pushes_not
     server, clock = EmulatedApiServer(emulator), Clock()
     ours = emulator.read_object(LIVESTRATEGIES, NAME, namespace=NAMESPACE)["metadata"]["uid"]
     answers: list[dict[str, Any]] = []
+    told: list[str] = []
 
     def snapshot() -> StatusSnapshot:
         return StatusSnapshot(
@@ -455,6 +456,7 @@ async def test_a_pod_whose_livestrategy_was_deleted_and_applied_again_pushes_not
         clock=clock,
         on_answer=answers.append,
         strategy_uid=ours,
+        on_another=told.append,
     )
     assert await pusher.push_if_due() is True
     assert server.patches[-1]["status"]["trading"]["strategyUid"] == ours  # every push says whose it is
@@ -478,6 +480,7 @@ async def test_a_pod_whose_livestrategy_was_deleted_and_applied_again_pushes_not
     held = emulator.read_object(LIVESTRATEGIES, NAME, namespace=NAMESPACE)
     assert held["status"]["trading"]["strategyUid"] == ours
     assert len(answers) == 2  # the new object's status (its RiskBudget share) is not this pod's to take
+    assert told == [newer]  # the runtime is told once (it shuts its gate)
     assert f"is another object now (uid {newer}" in caplog.text
     sent = len(server.patches)
     for _ in range(30):
@@ -487,4 +490,4 @@ async def test_a_pod_whose_livestrategy_was_deleted_and_applied_again_pushes_not
     clock.now += 1
     await pusher.push_if_due()
     assert await pusher.final_push(clock.now + 5) is True  # nothing to deliver: the object is not this pod's
-    assert len(server.patches) == sent
+    assert len(server.patches) == sent and told == [newer]
