@@ -26,6 +26,15 @@ NAME = "ema-cross-btc"
 LIVESTRATEGIES = "livestrat.io/v1alpha1/livestrategies"
 
 
+# status.risk as a runtime pushes it when its maxDailyLoss halts it.
+DAILY_LOSS_BREACH = {
+    "state": "Halted",
+    "reason": "daily PnL -2100.00 USDT is below -2000",
+    "breachedLimit": "maxDailyLoss",
+    "breachedAt": "2026-03-02T10:15:00.123Z",
+}
+
+
 TRANSITIONS = ("Created", "Updated", "Starting", "Restarting", "Running", "Halting", "Halted", "RiskHalted")
 
 
@@ -451,12 +460,7 @@ async def test_a_rogue_pod_of_a_halted_strategy_is_deleted_and_said_so(emulator,
 
 
 async def test_a_risk_halt_stops_the_pod_until_the_breach_is_acknowledged(emulator, desk: Desk, kubelet: Kubelet):
-    breach = {
-        "state": "Halted",
-        "reason": "daily PnL -2100.00 USDT is below -2000",
-        "breachedLimit": "maxDailyLoss",
-        "breachedAt": "2026-03-02T10:15:00.123Z",
-    }
+    breach = DAILY_LOSS_BREACH
     async with running_operator(emulator, fast_settings()) as operator:
         await desk.apply(example("paper-ema-cross"))
         await wait_for(lambda: desk.phase(NAME) == "Running")
@@ -502,12 +506,7 @@ async def test_a_risk_halt_pushed_by_the_pod_of_an_earlier_object_of_the_name_ha
     """A LiveStrategy deleted with its finalizer taken off by hand and applied again at once: the old pod still runs
     (the garbage collector takes its time) and pushes into the LiveStrategy of its name, which is the new object.
     Its risk halt is not the new strategy's: the operator acts on nothing it pushed and removes it."""
-    breach = {
-        "state": "Halted",
-        "reason": "daily PnL -2100.00 USDT is below -2000",
-        "breachedLimit": "maxDailyLoss",
-        "breachedAt": "2026-03-02T10:15:00.123Z",
-    }
+    breach = DAILY_LOSS_BREACH
     async with running_operator(emulator, fast_settings()) as operator:
         await desk.apply(example("paper-ema-cross"))
         await wait_for(lambda: desk.phase(NAME) == "Running")

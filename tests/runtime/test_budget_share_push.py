@@ -12,18 +12,11 @@ from __future__ import annotations
 
 import pytest
 
-from tests.support.catalogs import falling, flat, write_price_path
+from tests.support.catalogs import falling, flat
 from tests.support.kube import LIVESTRATEGIES, wait_for
-from tests.support.runtime_process import RuntimeProcess, paper_spec, strategy_config
-from tests.support.scripted import read_events, scripted_strategy
+from tests.support.paced_buyer import NAME, NAMESPACE, paced_buyer
 
 pytestmark = pytest.mark.slow
-
-NAMESPACE = "desk"
-NAME = "scalper"
-PACED = {"catalog": {"emptyDir": {}}, "replay": {"speed": 600}}  # a one-minute bar every 0.1 s
-HEARTBEAT = 2.0
-RUNNING = {"phase": "Running", "replicas": 1, "observedGeneration": 1}
 
 
 def share(generation: int, **limits) -> dict:
@@ -34,33 +27,14 @@ def share(generation: int, **limits) -> dict:
 async def test_the_operators_share_reaches_the_running_gate_and_a_change_of_share_needs_no_restart(
     tmp_path, emulator, kubeconfig_path
 ):
-    events = tmp_path / "events.jsonl"
-    catalog = write_price_path(tmp_path / "catalog", flat(3_000))
-    spec = paper_spec(scripted_strategy(str(events), keep_trying_from=2, keep_trying_quantity="0.01"), data=PACED)
-    emulator.add_namespace(NAMESPACE)
-    manifest = {"apiVersion": "livestrat.io/v1alpha1", "kind": "LiveStrategy", "metadata": {"name": NAME}, "spec": spec}
-    emulator.create_object(LIVESTRATEGIES, manifest, namespace=NAMESPACE)
+    buyer = paced_buyer(tmp_path, flat(3_000))
+    buyer.create(emulator)
+    rows, denials = buyer.rows, buyer.denials
 
     def operator_writes(status: dict) -> None:
         emulator.patch_object(LIVESTRATEGIES, NAME, {"status": status}, namespace=NAMESPACE, subresource="status")
 
-    def rows(kind: str) -> list[dict]:
-        return [e for e in read_events(str(events)) if e.get("event") == kind] if events.exists() else []
-
-    def denials(containing: str) -> list[dict]:
-        return [r for r in rows("OrderDenied") if containing in (r.get("reason") or "")]
-
-    operator_writes(RUNNING)
-    config, path = strategy_config(
-        tmp_path,
-        spec,
-        name=NAME,
-        namespace=NAMESPACE,
-        catalog=catalog,
-        report_status=True,
-        heartbeat_interval_seconds=HEARTBEAT,
-    )
-    runtime = RuntimeProcess.start(config, path, env={"KUBECONFIG": str(kubeconfig_path)})
+    runtime = buyer.start(tmp_path, kubeconfig_path)
     pid = runtime.process.pid
     try:
         await runtime.wait_ready()
@@ -111,39 +85,18 @@ async def test_a_daily_loss_share_that_arrives_mid_run_halts_a_strategy_without_
     tmp_path, emulator, kubeconfig_path
 ):
     # The strategy has no maxDailyLoss of its own; it buys on every bar while the price falls 0.5 % a bar.
-    events = tmp_path / "events.jsonl"
-    catalog = write_price_path(tmp_path / "catalog", falling(3_000))
-    spec = paper_spec(scripted_strategy(str(events), keep_trying_from=2, keep_trying_quantity="0.01"), data=PACED)
-    emulator.add_namespace(NAMESPACE)
-    manifest = {"apiVersion": "livestrat.io/v1alpha1", "kind": "LiveStrategy", "metadata": {"name": NAME}, "spec": spec}
-    emulator.create_object(LIVESTRATEGIES, manifest, namespace=NAMESPACE)
-    emulator.patch_object(LIVESTRATEGIES, NAME, {"status": RUNNING}, namespace=NAMESPACE, subresource="status")
-    config, path = strategy_config(
-        tmp_path,
-        spec,
-        name=NAME,
-        namespace=NAMESPACE,
-        catalog=catalog,
-        report_status=True,
-        heartbeat_interval_seconds=HEARTBEAT,
-    )
+    buyer = paced_buyer(tmp_path, falling(3_000))
+    buyer.create(emulator)
 
     def risk() -> dict:
         return (emulator.read_object(LIVESTRATEGIES, NAME, namespace=NAMESPACE) or {}).get("status", {}).get(
             "risk"
         ) or {}
 
-    runtime = RuntimeProcess.start(config, path, env={"KUBECONFIG": str(kubeconfig_path)})
+    runtime = buyer.start(tmp_path, kubeconfig_path)
     try:
         await runtime.wait_ready()
-        filled = await wait_for(
-            lambda: (
-                [e for e in read_events(str(events)) if e.get("event") == "OrderFilled"][4:]
-                if events.exists()
-                else None
-            ),
-            timeout=60,
-        )
+        filled = await wait_for(lambda: buyer.rows("OrderFilled")[4:], timeout=60)
         assert filled and risk()["state"] == "Active"  # a loss, and nothing to hold it to yet
 
         # Its budget's share of maxDailyLoss: 5 USDT, written while it runs.
