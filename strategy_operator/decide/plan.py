@@ -132,7 +132,10 @@ def applies_now(obs: Observation) -> bool:
     """Whether the desired configuration and pod template may be written now. Without a running pod, always.
     A running pod is replaced only by an explicit restart (``restartNonce``, an acknowledged risk halt under
     HaltInPlace) or, under ``Auto``, by a change of the strategy's own spec; never by the operator alone
-    (a new version, a new default runtime image): that waits for the pod's next restart (``ConfigDrift``)."""
+    (a new version, a new default runtime image): that waits for the pod's next restart (``ConfigDrift``).
+    One exception, whatever the policy: a pod that runs for an earlier LiveStrategy of this name (adopted with
+    its orphaned StatefulSet), which cannot run as this one (its status pushes are ignored, and it shuts its
+    own gate on finding this object: docs/runtime.md, "Whose it is")."""
     spec = obs.spec
     running = [p for p in obs.pods if p.controlled and not p.terminating and p.running]
     if spec is None or obs.statefulset is None or not running or obs.applied_hash == obs.desired_hash:
@@ -140,9 +143,18 @@ def applies_now(obs: Observation) -> bool:
     nonce_changed = (spec.restart_nonce or None) != (obs.applied_nonce or None)
     running_ack = (obs.running_config or {}).get("riskAcknowledgement")
     ack_changed = obs.acknowledgement is not None and obs.acknowledgement != running_ack and latch_of(obs).acknowledged
-    if nonce_changed or ack_changed:
+    if nonce_changed or ack_changed or _runs_for_another_object(obs):
         return True
     return spec.update_policy == UpdatePolicy.AUTO and spec_changed_unacted(obs)
+
+
+def _runs_for_another_object(obs: Observation) -> bool:
+    """The running configuration names another LiveStrategy uid than the one this object's would (both known)."""
+    running, desired = (obs.running_config or {}).get("strategy"), (obs.desired_config or {}).get("strategy")
+    if not isinstance(running, dict) or not isinstance(desired, dict):
+        return False
+    ran, wanted = running.get("uid"), desired.get("uid")
+    return isinstance(ran, str) and isinstance(wanted, str) and bool(ran) and bool(wanted) and ran != wanted
 
 
 def plan(obs: Observation) -> Plan:

@@ -45,8 +45,8 @@ def earlier_object_message(uid: str) -> str:
     return (
         f"status.trading and status.risk were pushed by the pod of an earlier LiveStrategy of this name (uid {uid}), "
         "deleted and applied again while that pod still ran: they are not this strategy's figures, nothing was "
-        "acted on, and they were removed. That pod pushes nothing more once it sees this object; this one's pod "
-        "starts after it is gone"
+        "acted on, and they were removed. That pod pushes nothing more and sends no new order once it sees this "
+        "object"
     )
 
 

@@ -6,7 +6,7 @@ import dataclasses
 
 from strategy_operator.build.policy import SpecProblem
 from strategy_operator.decide.events import Event
-from strategy_operator.decide.plan import SecretsCheck, secrets_due
+from strategy_operator.decide.plan import Plan, SecretsCheck, secrets_due
 from strategy_operator.decide.plan import plan as make_plan
 from strategy_operator.observe.observation import PodView
 from tests.support.observations import condition, observe, parsed, pod, run, statefulset
@@ -59,6 +59,27 @@ def test_manual_policy_keeps_the_running_configuration_and_names_what_differs():
     # so does a halt: without a running pod there is nothing to leave alone
     plan, _ = run(dataclasses.replace(obs, pods=[]))
     assert plan.apply
+
+
+def test_a_running_pod_of_an_earlier_object_of_the_name_is_replaced_at_once_whatever_the_policy():
+    """Adopted from an earlier LiveStrategy of this name (deleted --cascade=orphan with its finalizer taken off by
+    hand, so its pod kept running): the pod runs that object's identity, cannot report (its pushes are ignored)
+    and has shut its own gate; under Manual too it is replaced with this object's configuration at once."""
+    strategy = parsed(updatePolicy="Manual")
+    applied = statefulset(parsed(updatePolicy="Manual", haltPolicy="cancelOrders"))  # what the adopted pod runs
+    running = observe(parsed(updatePolicy="Manual", haltPolicy="cancelOrders")).desired_config
+
+    def over(config: object) -> Plan:
+        return run(observe(strategy, sts=applied, pods=[pod(config_hash="the-applied-hash")], running_config=config))[0]
+
+    earlier = {**running, "strategy": {**running["strategy"], "uid": "uid-earlier"}}
+    assert observe(strategy).desired_config["strategy"]["uid"] == "uid-1"
+    plan = over(earlier)
+    assert plan.apply and plan.replicas == 1
+    # the control: the same drift under this object's own identity waits under Manual (ConfigDrift)
+    assert not over(running).apply
+    for odd in ({**running, "strategy": "garbage"}, {**running, "strategy": {"name": "x"}}):  # identity not known
+        assert not over(odd).apply
 
 
 def test_auto_policy_reports_the_restart_while_the_old_pod_goes():
