@@ -355,7 +355,7 @@ class StatusPusher:
             patch = {"status": body}
             # Not known accepted until answered: a push the client gives up on may still be applied, at any time.
             self._last_sent = self._accepted = None
-        if self._strategy_uid is not None:
+        if self._strategy_uid:  # none in a local run (and "" is no uid: written by hand)
             patch["status"]["trading"]["strategyUid"] = self._strategy_uid
         self._in_flight = True
         try:
@@ -393,7 +393,7 @@ class StatusPusher:
         reads nothing from it (its RiskBudget share is not this runtime's)."""
         meta = answer.get("metadata")
         uid = meta.get("uid") if isinstance(meta, Mapping) else None
-        if self._strategy_uid is None or not isinstance(uid, str) or not uid or uid == self._strategy_uid:
+        if not self._strategy_uid or not isinstance(uid, str) or not uid or uid == self._strategy_uid:
             return False
         self._another = uid
         logger.warning(

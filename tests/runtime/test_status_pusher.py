@@ -12,6 +12,8 @@ import asyncio
 import copy
 from typing import Any
 
+import pytest
+
 from livestrat.api.crd import build_crd
 from livestrat.api.resource import CRD_NAME
 from livestrat.api.status import RiskState, TradingState
@@ -491,3 +493,27 @@ async def test_a_pod_whose_livestrategy_was_deleted_and_applied_again_pushes_not
     await pusher.push_if_due()
     assert await pusher.final_push(clock.now + 5) is True  # nothing to deliver: the object is not this pod's
     assert len(server.patches) == sent and told == [newer]
+
+
+@pytest.mark.parametrize("uid", [None, ""])
+async def test_a_runtime_that_knows_no_uid_stamps_nothing_and_never_takes_the_object_for_another(emulator, uid):
+    # A local run has none; a configuration written by hand may say "": neither is a uid to compare with.
+    state = {"fills": 1, "pnl": "1.00 USDT", "risk": "Active"}
+    server, clock, told = EmulatedApiServer(emulator), Clock(), []
+
+    def snapshot() -> StatusSnapshot:
+        return StatusSnapshot(TradingState(fills=state["fills"], total_pnl=state["pnl"]), RiskState())
+
+    pusher = StatusPusher(
+        api=server,
+        snapshot=snapshot,
+        interval=1,
+        heartbeat_interval=10,
+        clock=clock,
+        strategy_uid=uid,
+        on_another=told.append,
+    )
+    assert await pusher.push_if_due() is True
+    clock.now += 10
+    assert await pusher.push_if_due() is True
+    assert all(p["status"]["trading"].get("strategyUid") is None for p in server.patches) and told == []
