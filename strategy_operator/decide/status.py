@@ -165,12 +165,16 @@ def report(obs: Observation, plan_: Plan) -> Report:
     if plan_.promotion is not None and plan_.promotion.state == PromotionState.REFUSED:
         # The paper strategy's record changes without telling this one: its status is read again this often.
         recheck = min(recheck or PROMOTION_RECHECK_SECONDS, PROMOTION_RECHECK_SECONDS)
-    repaired = [
-        Event("Warning", unreadable.STATUS_REPAIRED, unreadable.repaired_message(r)) for r in obs.status_repairs
-    ]
+    return Report(status=status, events=transition_events(obs.status, status) + repairs(obs), recheck_after=recheck)
+
+
+def repairs(obs: Observation) -> list[Event]:
+    """The events of what the status write repairs (``status_patch``'s ``rewrite`` and ``drop_runtime``): told with
+    the write, whether the pass then succeeds or not (the write is made either way, and not made again)."""
+    told = [Event("Warning", unreadable.STATUS_REPAIRED, unreadable.repaired_message(r)) for r in obs.status_repairs]
     if obs.runtime_of_another is not None:
-        repaired.append(Event("Warning", STATUS_FROM_EARLIER_OBJECT, earlier_object_message(obs.runtime_of_another)))
-    return Report(status=status, events=transition_events(obs.status, status) + repaired, recheck_after=recheck)
+        told.append(Event("Warning", STATUS_FROM_EARLIER_OBJECT, earlier_object_message(obs.runtime_of_another)))
+    return told
 
 
 # ------------------------------------------------------------------------------------------------
@@ -207,7 +211,7 @@ def write_failed(obs: Observation, report_: Report, reason: str, message: str) -
             "observed_generation": obs.status.observed_generation,
         }
     )
-    return Report(status=status, events=transition_events(obs.status, status), recheck_after=None)
+    return Report(status=status, events=transition_events(obs.status, status) + repairs(obs), recheck_after=None)
 
 
 # ------------------------------------------------------------------------------------------------

@@ -114,3 +114,15 @@ def test_a_refused_halt_is_reported_failed_never_halted_and_the_generation_not_o
         condition(applied, "Ready")["reason"] == "ApplyFailed"
         and condition(applied, "Halted")["reason"] != "ApplyFailed"
     )
+
+
+def test_what_a_status_write_repairs_is_told_also_when_the_pass_then_fails():
+    # The status write removes what a pod of an earlier object of the name pushed (and writes back an unreadable
+    # field of the operator's) whether the pass then succeeds or not, and is not made again: so is its event.
+    obs = dataclasses.replace(observe(pods=[pod()]), runtime_of_another="uid-earlier")
+    _, report = run(obs)
+    told = [e for e in report.events if e.reason == "StatusFromEarlierObject"]
+    assert len(told) == 1 and "uid uid-earlier" in told[0].message and told[0].type == "Warning"
+    failure = write_failed(obs, report, "ApplyFailed", "could not update ConfigMap")
+    assert [e.reason for e in failure.events if e.reason == "StatusFromEarlierObject"] == ["StatusFromEarlierObject"]
+    assert status_patch(obs.status, failure.status, drop_runtime=True)["trading"] is None
