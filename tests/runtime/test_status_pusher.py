@@ -434,32 +434,45 @@ async def test_fields_an_older_crd_prunes_cost_no_push_at_rest(emulator):
     )
 
 
-async def test_a_pod_whose_livestrategy_was_deleted_and_applied_again_pushes_nothing_more_into_the_new_one(
-    emulator, caplog
-):
-    # Deleted with its finalizer taken off by hand and applied again at once: the old pod still runs (the garbage
-    # collector takes its time) and the LiveStrategy of its name is another object now.
-    state = {"fills": 1, "pnl": "1.00 USDT", "risk": "Halted", "reason": "maxDailyLoss"}
-    server, clock = EmulatedApiServer(emulator), Clock()
-    ours = emulator.read_object(LIVESTRATEGIES, NAME, namespace=NAMESPACE)["metadata"]["uid"]
-    answers: list[dict[str, Any]] = []
-    told: list[str] = []
+def pusher_for(
+    uid: str | None,
+    server: EmulatedApiServer,
+    clock: Clock,
+    state: dict[str, Any],
+    told: list[str],
+    on_answer: Any = None,
+) -> StatusPusher:
+    """A pusher of the runtime of the LiveStrategy ``uid`` (None: a local run) reporting ``state``; ``told`` gets
+    the uid of another object of its name when an answer shows one."""
 
     def snapshot() -> StatusSnapshot:
         return StatusSnapshot(
             TradingState(fills=state["fills"], total_pnl=state["pnl"]), RiskState(state=state["risk"])
         )
 
-    pusher = StatusPusher(
+    return StatusPusher(
         api=server,
         snapshot=snapshot,
         interval=1,
         heartbeat_interval=10,
         clock=clock,
-        on_answer=answers.append,
-        strategy_uid=ours,
+        on_answer=on_answer,
+        strategy_uid=uid,
         on_another=told.append,
     )
+
+
+async def test_a_pod_whose_livestrategy_was_deleted_and_applied_again_pushes_nothing_more_into_the_new_one(
+    emulator, caplog
+):
+    # Deleted with its finalizer taken off by hand and applied again at once: the old pod still runs (the garbage
+    # collector takes its time) and the LiveStrategy of its name is another object now.
+    state = {"fills": 1, "pnl": "1.00 USDT", "risk": "Halted"}
+    server, clock = EmulatedApiServer(emulator), Clock()
+    ours = emulator.read_object(LIVESTRATEGIES, NAME, namespace=NAMESPACE)["metadata"]["uid"]
+    answers: list[dict[str, Any]] = []
+    told: list[str] = []
+    pusher = pusher_for(ours, server, clock, state, told, on_answer=answers.append)
     assert await pusher.push_if_due() is True
     assert server.patches[-1]["status"]["trading"]["strategyUid"] == ours  # every push says whose it is
     clock.now += 10
@@ -500,19 +513,7 @@ async def test_a_runtime_that_knows_no_uid_stamps_nothing_and_never_takes_the_ob
     # A local run has none; a configuration written by hand may say "": neither is a uid to compare with.
     state = {"fills": 1, "pnl": "1.00 USDT", "risk": "Active"}
     server, clock, told = EmulatedApiServer(emulator), Clock(), []
-
-    def snapshot() -> StatusSnapshot:
-        return StatusSnapshot(TradingState(fills=state["fills"], total_pnl=state["pnl"]), RiskState())
-
-    pusher = StatusPusher(
-        api=server,
-        snapshot=snapshot,
-        interval=1,
-        heartbeat_interval=10,
-        clock=clock,
-        strategy_uid=uid,
-        on_another=told.append,
-    )
+    pusher = pusher_for(uid, server, clock, state, told)
     assert await pusher.push_if_due() is True
     clock.now += 10
     assert await pusher.push_if_due() is True
