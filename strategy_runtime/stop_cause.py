@@ -41,7 +41,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from livestrat.api.status import HaltRecord
+from livestrat.api.status import HaltRecord, another_object
 
 # Between two reads of the halt record, after one failed.
 HALT_RECORD_RETRY_SECONDS = 0.2
@@ -74,8 +74,9 @@ def cause_from(body: Mapping[str, Any], uid: str | None) -> StopCause:
     """What the LiveStrategy, as the API server returned it, says about this stop."""
     meta = body.get("metadata")
     meta = meta if isinstance(meta, Mapping) else {}
-    if uid and meta.get("uid") not in (None, uid):
-        return not_a_halt(f"the LiveStrategy of this name is another object (uid {meta.get('uid')}, this pod's {uid})")
+    other = another_object(body, uid)
+    if other is not None:
+        return not_a_halt(f"the LiveStrategy of this name is another object (uid {other}, this pod's {uid})")
     if meta.get("deletionTimestamp"):
         return halt("the LiveStrategy is being deleted")
     status = body.get("status")

@@ -407,16 +407,23 @@ OPERATOR_FIELDS = (
 RUNTIME_FIELDS = ("trading", "risk")
 
 
+def another_object(body: Mapping[str, Any], uid: Any) -> str | None:
+    """``body``'s uid when ``body`` is another object than the one of ``uid`` (a name outlives its object: deleted
+    and applied again, the LiveStrategy of a name is a new one); None when it is that one, or when either uid is not
+    known (None, empty, not a string: nothing to compare)."""
+    meta = body.get("metadata")
+    held = meta.get("uid") if isinstance(meta, Mapping) else None
+    return held if isinstance(held, str) and isinstance(uid, str) and held and uid and held != uid else None
+
+
 def pushed_by_another(body: Mapping[str, Any]) -> str | None:
     """The uid of the earlier LiveStrategy whose pod pushed ``body``'s ``trading`` and ``risk`` (its
     ``trading.strategyUid`` is not ``body``'s uid), or None: its own pod's, or not stamped (a runtime or a CRD older
     than the stamp, which the API server prunes), or nothing pushed."""
-    meta, status = body.get("metadata"), body.get("status")
+    status = body.get("status")
     trading = status.get("trading") if isinstance(status, Mapping) else None
-    if not isinstance(meta, Mapping) or not isinstance(trading, Mapping):
-        return None
-    stamp, uid = trading.get("strategyUid"), meta.get("uid")
-    return stamp if isinstance(stamp, str) and isinstance(uid, str) and stamp and uid and stamp != uid else None
+    stamp = trading.get("strategyUid") if isinstance(trading, Mapping) else None
+    return stamp if another_object(body, stamp) is not None else None
 
 
 def own_status(body: Mapping[str, Any]) -> Any:

@@ -61,7 +61,7 @@ from typing import Any, Protocol
 from livestrat.api.contract import MERGE_PATCH
 from livestrat.api.resource import GROUP, PLURAL, VERSION
 from livestrat.api.runtime_config import StrategyIdentity
-from livestrat.api.status import RiskState, TradingState
+from livestrat.api.status import RiskState, TradingState, another_object
 from livestrat.backoff import Backoff, jittered
 from livestrat.kube_config import client_configuration
 from strategy_runtime.stop_cause import LiveStrategyGone
@@ -391,9 +391,8 @@ class StatusPusher:
         """Whether the LiveStrategy that answered is another object than this runtime's: deleted (its finalizer taken
         off by hand) and applied again while this pod still ran. Then this runtime pushes nothing more into it, and
         reads nothing from it (its RiskBudget share is not this runtime's)."""
-        meta = answer.get("metadata")
-        uid = meta.get("uid") if isinstance(meta, Mapping) else None
-        if not self._strategy_uid or not isinstance(uid, str) or not uid or uid == self._strategy_uid:
+        uid = another_object(answer, self._strategy_uid)
+        if uid is None:
             return False
         self._another = uid
         logger.warning(
