@@ -12,6 +12,7 @@ the interpreter slowed by a larger working set: docs/performance.md).
 from __future__ import annotations
 
 import functools
+import statistics
 import time
 from collections.abc import Callable
 from typing import Any
@@ -73,8 +74,6 @@ def _timed(function: Callable[..., Any], slot: list[int]) -> Callable[..., Any]:
 
 def table(rows: list[dict[str, list[int]]], seconds: list[float]) -> list[str]:
     """Per handler, the median over the repeats: ms per replay, calls, µs a call, and share of the replay."""
-    import statistics
-
     replay = statistics.median(seconds)
     title = "handler (indented: part of the one above)"
     lines = [f"  {title:48} {'ms/replay':>10} {'calls':>7} {'µs/call':>8} {'share':>6}"]

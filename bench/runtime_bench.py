@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import shutil
@@ -41,6 +42,7 @@ import sys
 import tempfile
 import time
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -276,31 +278,42 @@ def runs(rates: list[float]) -> str:
     return ", ".join(f"{r:,.0f}" for r in rates)
 
 
-def throughput(args: argparse.Namespace, dsn: str | None) -> list[str]:
+@contextlib.contextmanager
+def sample_catalog(bars: int) -> Iterator[str]:
+    """A catalog of ``bars`` sample bars for the replays of one part, removed after it."""
     from livestrat.api.spec import SampleData
     from strategy_runtime.paper.catalog import write_sample_catalog
 
-    ledgers = args.throughput_ledgers.split(",")
     catalog = tempfile.mkdtemp(prefix="runtime-bench-catalog-")
-    write_sample_catalog(catalog, ["BTCUSDT.BINANCE"], SampleData(bars=args.throughput_bars))
+    try:
+        write_sample_catalog(catalog, ["BTCUSDT.BINANCE"], SampleData(bars=bars))
+        yield catalog
+    finally:
+        shutil.rmtree(catalog, ignore_errors=True)
+
+
+def replay(catalog: str, *flags: str, env: dict[str, str] | None = None) -> dict[str, Any]:
+    """One replay of ``catalog`` in a fresh worker (``--throughput-worker``) and a work directory of its own."""
+    workdir = tempfile.mkdtemp(prefix="runtime-bench-")
+    try:
+        return run_worker("--throughput-worker", "--workdir", workdir, "--catalog", catalog, *flags, env=env)
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def throughput(args: argparse.Namespace, dsn: str | None) -> list[str]:
+    ledgers = args.throughput_ledgers.split(",")
     rates: dict[str, list[float]] = {"bare": [], **{ledger: [] for ledger in ledgers}}
     cpus: dict[str, list[float]] = {kind: [] for kind in rates}
     waits: dict[str, list[int]] = {kind: [] for kind in rates}
     env = {**os.environ, "LIVESTRAT_LEDGER_DSN": dsn} if dsn else None
-    try:
+    with sample_catalog(args.throughput_bars) as catalog:
         for _ in range(args.repeat):
             for kind in rates:
-                workdir = tempfile.mkdtemp(prefix="runtime-bench-")
-                try:
-                    flag = [] if kind == "bare" else ["--runtime", "--ledger", kind]
-                    row = run_worker("--throughput-worker", "--workdir", workdir, "--catalog", catalog, *flag, env=env)
-                finally:
-                    shutil.rmtree(workdir, ignore_errors=True)
+                row = replay(catalog, *([] if kind == "bare" else ["--runtime", "--ledger", kind]), env=env)
                 rates[kind].append(row["events"] / row["seconds"])
                 cpus[kind].append(row["cpu"])
                 waits[kind].append(row["waits"])
-    finally:
-        shutil.rmtree(catalog, ignore_errors=True)
     bare, bare_cpu = statistics.median(rates["bare"]), statistics.median(cpus["bare"])
     lines = [
         f"replay throughput, EMACross over {args.throughput_bars} bars, median of {args.repeat} (interleaved):",
@@ -326,25 +339,10 @@ def throughput(args: argparse.Namespace, dsn: str | None) -> list[str]:
 def handlers(args: argparse.Namespace) -> list[str]:
     """The runtime's own handlers' time in the replay (``bench/handler_times.py``): ``--repeat`` runtime workers."""
     from bench import handler_times
-    from livestrat.api.spec import SampleData
-    from strategy_runtime.paper.catalog import write_sample_catalog
 
-    catalog = tempfile.mkdtemp(prefix="runtime-bench-catalog-")
-    write_sample_catalog(catalog, ["BTCUSDT.BINANCE"], SampleData(bars=args.throughput_bars))
-    rows: list[dict[str, list[int]]] = []
-    seconds: list[float] = []
-    try:
-        for _ in range(args.repeat):
-            workdir = tempfile.mkdtemp(prefix="runtime-bench-")
-            try:
-                flags = ["--runtime", "--ledger", "sqlite", "--handler-times"]
-                row = run_worker("--throughput-worker", "--workdir", workdir, "--catalog", catalog, *flags)
-            finally:
-                shutil.rmtree(workdir, ignore_errors=True)
-            rows.append(row["handlers"])
-            seconds.append(row["seconds"])
-    finally:
-        shutil.rmtree(catalog, ignore_errors=True)
+    with sample_catalog(args.throughput_bars) as catalog:
+        replays = [replay(catalog, "--runtime", "--ledger", "sqlite", "--handler-times") for _ in range(args.repeat)]
+    rows, seconds = [r["handlers"] for r in replays], [r["seconds"] for r in replays]
     bars, repeat = args.throughput_bars, args.repeat
     head = f"the runtime's handlers in a replay of {bars} bars (SQLite ledger), median of {repeat}:"
     return [head, *handler_times.table(rows, seconds)]
