@@ -9,6 +9,8 @@ marks them (the API server keeps tokens of a service account that is being delet
 minute, as it does those of a pod being deleted), and the operator removes the finalizer once no
 pod of the strategy is left, when the LiveStrategy is released, or when such a child is deleted on
 its own while nothing runs (it is then created anew).
+A release that meets a change (409: the garbage collector marked the child meanwhile) reads it again and
+retries: once the LiveStrategy is released, nothing looks at it again.
 
 The operator never replaces a child's finalizers: it adds its own to those there (a merge patch
 replaces the whole list), never while the LiveStrategy is being deleted, and removes only its own,
@@ -46,19 +48,35 @@ def with_finalizers(desired: dict[str, Any], existing: Mapping[str, Any] | None,
     return {**desired, "metadata": meta}
 
 
+RELEASE_ATTEMPTS = 5
+
+
 async def release(kube: KubeClient, child: Mapping[str, Any]) -> None:
-    """Remove the operator's finalizer from ``child`` (a 409 or 404: it changed or went; the next pass looks again)."""
-    there = finalizers_of(child)
-    if labels.POD_IDENTITY_FINALIZER not in there:
-        return
-    meta = child.get("metadata") or {}
-    kept = [f for f in there if f != labels.POD_IDENTITY_FINALIZER]
-    patch = {"metadata": {"finalizers": kept or None, "resourceVersion": meta.get("resourceVersion")}}
-    try:
-        await kube.patch(str(child.get("kind")), str(meta.get("namespace")), str(meta.get("name")), patch)
-    except ApiError as exc:
-        if exc.status not in (404, 409):
-            raise
+    """Remove the operator's finalizer from ``child``, with its resourceVersion as the precondition. A 409 (it changed
+    meanwhile: the garbage collector marks a child of a foreground deletion while the halt releases it) reads it
+    again and retries: after the LiveStrategy is released no pass of the operator looks at it again, and a finalizer
+    left would keep the child, and a foreground-deleted owner, for good. A 404: it went."""
+    kind = str(child.get("kind"))
+    for _ in range(RELEASE_ATTEMPTS):
+        there = finalizers_of(child)
+        if labels.POD_IDENTITY_FINALIZER not in there:
+            return
+        meta = child.get("metadata") or {}
+        namespace, name = str(meta.get("namespace")), str(meta.get("name"))
+        kept = [f for f in there if f != labels.POD_IDENTITY_FINALIZER]
+        patch = {"metadata": {"finalizers": kept or None, "resourceVersion": meta.get("resourceVersion")}}
+        try:
+            await kube.patch(kind, namespace, name, patch)
+            return
+        except ApiError as exc:
+            if exc.status == 404:
+                return
+            if exc.status != 409:
+                raise
+        fresh = await kube.get(kind, namespace, name)
+        if fresh is None:
+            return
+        child = {"kind": kind, **fresh}
 
 
 async def release_all(kube: KubeClient, namespace: str, name: str) -> None:
