@@ -20,6 +20,7 @@ import kopf
 import uvloop
 
 from livestrat.api.runtime_config import host_and_port
+from strategy_operator import kopf_fixes
 from strategy_operator.clock import SYSTEM_CLOCK, Clock
 from strategy_operator.handlers import build_registry
 from strategy_operator.kube_client import login
@@ -43,6 +44,7 @@ def operator_kwargs(
 ) -> dict[str, Any]:
     """The arguments of ``kopf.run``/``kopf.operator`` for these settings (tests use them too, with a clock
     they move)."""
+    kopf_fixes.install()  # before kopf starts watching: a stop must stop every watcher
     namespaces = list(namespaces) or list(settings.watch_namespaces)
     peering = settings.peering
     identity = own_identity()  # given to kopf, so the operator tells itself from its peers (peering.py)

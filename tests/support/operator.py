@@ -168,6 +168,21 @@ class OperatorThread:
             if sample.name == name and all(sample.labels.get(k) == v for k, v in labels.items())
         )
 
+    def _pending(self) -> str:
+        """What the operator's loop still waits on (read from another thread: a diagnosis, not a synchronisation)."""
+        if self.loop is None:
+            return "(no loop)"
+        lines = []
+        for task in list(asyncio.all_tasks(self.loop)):
+            lines.append(f"{task.get_name()}:")
+            awaited: Any = task.get_coro()
+            while awaited is not None:  # the await chain, innermost last: where the task really waits
+                frame = getattr(awaited, "cr_frame", None) or getattr(awaited, "ag_frame", None)
+                if frame is not None:
+                    lines.append(f"  {frame.f_code.co_filename}:{frame.f_lineno} {frame.f_code.co_name}")
+                awaited = getattr(awaited, "cr_await", None) or getattr(awaited, "ag_await", None)
+        return "\n".join(lines)
+
     def _run(self) -> None:
         loop = asyncio.new_event_loop()
         self.loop = loop
@@ -190,7 +205,7 @@ class OperatorThread:
     async def __aexit__(self, *exc: Any) -> None:
         self.stop.set()
         await asyncio.to_thread(self.thread.join, 30)
-        assert not self.thread.is_alive(), "the operator did not stop"
+        assert not self.thread.is_alive(), f"the operator did not stop; its tasks:\n{self._pending()}"
         if self.error is not None:
             raise self.error
 
