@@ -28,7 +28,10 @@ semantics with those of a real API server, as far as an operator can observe the
   garbage collector (garbage_collector.py: the owner of a background deletion is gone at once and its
   dependents later, foreground and orphan through their finalizers ``foregroundDeletion`` and ``orphan``,
   dependents of an owner uid that does not exist collected, an owner recreated under the same name
-  inheriting nothing); namespace deletion cascades (at once);
+  inheriting nothing);
+* a namespace's life (namespace_controller.py): created ``Active`` with the ``kubernetes`` finalizer, ``Terminating``
+  when deleted while the namespace controller deletes its content, later, and gone once nothing is left;
+  NamespaceLifecycle's 403 for any creation in a terminating namespace (Events too), 404 in one that does not exist;
 * watches that honour ``resourceVersion`` (no replay on reconnection; 410 Gone when
   the history is exhausted), ``labelSelector``/``fieldSelector`` (with the
   ADDED/DELETED transitions), ``timeoutSeconds``, ``sendInitialEvents`` and bookmarks;
@@ -127,6 +130,7 @@ from livestrat.kube_emulator import (
     disruption,
     garbage_collector,
     immutable,
+    namespace_controller,
     pod_logs,
     qos,
     quantities,
@@ -157,7 +161,7 @@ ADMIN_HEADERS = {"Authorization": f"Bearer {authn.ADMIN_TOKEN}"}
 IGNORE, WARN, STRICT = "Ignore", "Warn", "Strict"
 
 CRDS = kmock.resource("apiextensions.k8s.io", "v1", "customresourcedefinitions")
-NAMESPACES = kmock.resource("", "v1", "namespaces")
+NAMESPACES = namespace_controller.NAMESPACES
 POLICIES = kmock.resource("admissionregistration.k8s.io", "v1", "validatingadmissionpolicies")
 POLICY_BINDINGS = kmock.resource("admissionregistration.k8s.io", "v1", "validatingadmissionpolicybindings")
 PODS = kmock.resource("", "v1", "pods")
@@ -287,6 +291,8 @@ class KubernetesEmulator(kmock.KubernetesEmulator):
     _dependents: dict[str, set[Key]] = attrs.field(factory=lambda: collections.defaultdict(set), init=False)
     # The garbage collector: asynchronous, as Kubernetes' (garbage_collector.py); tests may pause or drain it.
     garbage_collector: garbage_collector.GarbageCollector = attrs.field(init=False)
+    # The namespace controller: a deleted namespace's content goes later (namespace_controller.py); tests may pause it.
+    namespace_controller: namespace_controller.NamespaceController = attrs.field(init=False)
     _log: collections.deque[tuple[int, kmock.resource, str, Body, Body | None]] = attrs.field(init=False)
     _watchers: set[_Watcher] = attrs.field(factory=set, init=False)
     _unchecked: bool = attrs.field(default=False, init=False)  # store_unchecked is writing
@@ -329,6 +335,7 @@ class KubernetesEmulator(kmock.KubernetesEmulator):
             verbs={"create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"},
         )
         self.garbage_collector = garbage_collector.GarbageCollector(self, delay=self.garbage_collection_delay)
+        self.namespace_controller = namespace_controller.NamespaceController(self, delay=self.garbage_collection_delay)
         self.tokens = authn.TokenIssuer(read=self._read_for_authentication)
         for resource, document in rbac.bootstrap_policy():  # as the API server stores it at startup
             self.create_object(resource, document)
@@ -822,10 +829,8 @@ class KubernetesEmulator(kmock.KubernetesEmulator):
                 raise api_error(400, "BadRequest", "the namespace of the object is not set")
             if meta.get("namespace", namespace) != namespace:
                 raise api_error(400, "BadRequest", "the namespace of the object does not match the URL")
-            if self.require_namespaces and not self._namespace_active(namespace):
-                raise api_error(
-                    404, "NotFound", f'namespaces "{namespace}" not found', name=namespace, kind="namespaces"
-                )
+            if self.require_namespaces:
+                self._admit_into_namespace(resource, namespace, meta)
             meta["namespace"] = namespace
         else:
             namespace = None
@@ -860,6 +865,8 @@ class KubernetesEmulator(kmock.KubernetesEmulator):
                 raise api_error(403, "Forbidden", f'pods "{name}" is forbidden: {refused}', name=name, kind="pods")
         if resource == PODS:  # the API server sets it at creation, once (qos.py)
             body["status"] = {"qosClass": qos.qos_class(body.get("spec") or {})}
+        if resource == NAMESPACES:
+            namespace_controller.prepare_for_create(body)
         body = {"apiVersion": _api_version(resource), "kind": self._kind(resource), **body}
         body = self._against_schema(resource, body, None)
         if not self._unchecked:
@@ -956,7 +963,7 @@ class KubernetesEmulator(kmock.KubernetesEmulator):
     def _update(
         self, resource: kmock.resource, namespace: str | None, name: str, sub: str | None, apply: Callable[[Body], Body]
     ) -> Body:
-        if sub not in (None, "status"):
+        if sub not in (None, "status") and not (sub == "finalize" and resource == NAMESPACES):
             raise api_error(404, "NotFound", f"subresource {sub!r} is not supported by the emulator")
         if sub == "status" and not self._has_status_subresource(resource):
             raise api_error(
@@ -982,6 +989,8 @@ class KubernetesEmulator(kmock.KubernetesEmulator):
                     new["status"] = copy.deepcopy(old["status"])
                 else:
                     new.pop("status", None)
+        if resource == NAMESPACES:
+            namespace_controller.prepare_for_update(new, old, sub)
         new["apiVersion"], new["kind"] = old["apiVersion"], old["kind"]
         meta = new["metadata"] if isinstance(new.get("metadata"), dict) else {}
         new["metadata"] = meta
@@ -1017,7 +1026,7 @@ class KubernetesEmulator(kmock.KubernetesEmulator):
         if resource == CRDS:
             self._validate_crd(new)
 
-        if deleting and not meta.get("finalizers"):
+        if deleting and not meta.get("finalizers") and not (resource == NAMESPACES and namespace_controller.held(new)):
             # The last finalizer is gone: the object is deleted instead of being updated. Like
             # Kubernetes, the response is the patched object with the OLD resourceVersion, and
             # the DELETED event carries the last stored state (i.e. with the last finalizer).
@@ -1118,6 +1127,8 @@ class KubernetesEmulator(kmock.KubernetesEmulator):
             return old  # the deletion is already in progress
         propagation = str(options.get("propagationPolicy") or "Background")
         gc_finalizer = garbage_collector.deletion_finalizer(propagation) if self.garbage_collection else None
+        if resource == NAMESPACES and namespace_controller.held(old):
+            return self._terminate_namespace(key, old)
         if old["metadata"].get("finalizers") or gc_finalizer:
             new = copy.deepcopy(old)
             if gc_finalizer and gc_finalizer not in (new["metadata"].get("finalizers") or []):
@@ -1135,6 +1146,19 @@ class KubernetesEmulator(kmock.KubernetesEmulator):
             return new
         return self._remove(key, old)
 
+    def _terminate_namespace(self, key: Key, old: Body) -> Body:
+        """A namespace's deletion: ``Terminating`` while its finalizers hold it; the controller empties it."""
+        new = copy.deepcopy(old)
+        new["metadata"]["deletionTimestamp"] = timestamp_now()
+        new["metadata"]["deletionGracePeriodSeconds"] = 0
+        new["status"] = {**(new.get("status") or {}), "phase": namespace_controller.TERMINATING}
+        self._revision += 1
+        new["metadata"]["resourceVersion"] = str(self._revision)
+        self._objects[key].history.append(new)
+        self._notify(NAMESPACES, "MODIFIED", new, old)
+        self.namespace_controller.deletion_started(key[2])
+        return new
+
     def _remove(self, key: Key, last: Body) -> Body:
         resource, _namespace, name = key
         final = copy.deepcopy(last)
@@ -1148,10 +1172,12 @@ class KubernetesEmulator(kmock.KubernetesEmulator):
             for removed in self._unregister_crd(last):  # the custom objects go with their CRD
                 for dependent_key, body in list(self._iter_live(removed, None)):
                     self._remove(dependent_key, body)
-        if resource == NAMESPACES:
+        if resource == NAMESPACES:  # one that nothing held (no finalizers left): what is in it goes with it
             for dependent_key, _ in list(self._iter_all_live()):
                 if dependent_key[1] == name:
                     self._delete_quietly(dependent_key, {})
+        elif _namespace is not None:
+            self.namespace_controller.removed_from(_namespace)
         if self.garbage_collection:
             # later: its dependents collected, its owners waiting for it in the foreground let go
             self.garbage_collector.removed(last)
@@ -1369,9 +1395,15 @@ class KubernetesEmulator(kmock.KubernetesEmulator):
     def _tracks_generation(self, resource: kmock.resource) -> bool:
         return resource in self._custom or resource == CRDS or resource.group in GENERATION_GROUPS
 
-    def _namespace_active(self, namespace: str) -> bool:
+    def _admit_into_namespace(self, resource: kmock.resource, namespace: str, meta: Body) -> None:
+        """NamespaceLifecycle: no creation in a namespace that does not exist (404) or is terminating (403)."""
         body = self.read_object(NAMESPACES, namespace)
-        return body is not None and "deletionTimestamp" not in body["metadata"]
+        if body is None:
+            raise api_error(404, "NotFound", f'namespaces "{namespace}" not found', name=namespace, kind="namespaces")
+        if namespace_controller.terminating(body) or "deletionTimestamp" in body["metadata"]:
+            name = str(meta.get("name") or meta.get("generateName") or "Unknown")  # before a name is generated
+            message, cause = namespace_controller.creation_refusal(resource.plural, name, namespace)
+            raise api_error(403, "Forbidden", message, name=name, kind=resource.plural, causes=[cause])
 
     def _validate_metadata(self, resource: kmock.resource, meta: Body, *, names: bool) -> None:
         if self._unchecked:

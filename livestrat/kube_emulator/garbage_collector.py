@@ -23,10 +23,8 @@ Like the real collector (``attemptToDeleteItem``, ``attemptToOrphan`` and ``proc
 kube-controller-manager, fed by its graph builder's informers), this one works apart from the requests: a request
 that makes work due (a deletion, the removal of an object, an object created or updated with owner references)
 only queues it, and the collector does it ``delay`` seconds later, in the event loop, as its own user (the admin
-here), deleting with a uid precondition. Each level of a cascade takes its own turn. Tests wait for the documented
-end state (a bounded ``wait_for``) and never for a time; :meth:`GarbageCollector.paused` holds the work back to make
-a race deterministic, and :meth:`GarbageCollector.drain` does at once all the work the collector has queued, for a
-test that must assert what the collector leaves once it has done all it can.
+here), deleting with a uid precondition (work_queue.py, with ``paused`` and ``drain`` for tests). Each level of a
+cascade takes its own turn.
 
 Where it differs: the real collector may take far longer under load (its queues, its informers' lag, retries with
 backoff); this one runs each piece of work once, ``delay`` after it became due (0.3 s by default), or at the next
@@ -35,14 +33,12 @@ turn after that if it was paused. An emulator built outside an event loop keeps 
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import contextvars
-import dataclasses
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import kmock
+
+from livestrat.kube_emulator.work_queue import DelayedWork
 
 if TYPE_CHECKING:
     from livestrat.kube_emulator.emulator import Body, Key, KubernetesEmulator
@@ -68,17 +64,13 @@ def owner_uids(body: Body | None, *, blocking: bool = False) -> set[str]:
     }
 
 
-@dataclasses.dataclass
-class GarbageCollector:
-    """The collector of one emulator: a queue of uids to look at, each when its time comes."""
+class GarbageCollector(DelayedWork):
+    """The collector of one emulator: a queue of uids to look at (the object, an owner's dependents, a dependent's
+    owners), each when its time comes (work_queue.py)."""
 
-    emulator: KubernetesEmulator
-    delay: float = DEFAULT_DELAY
-    # uid -> when it is due: the object to look at, an owner (its dependents) or a dependent (its owners)
-    _queue: dict[str, float] = dataclasses.field(default_factory=dict)
-    _timer: asyncio.TimerHandle | None = None
-    _timer_loop: asyncio.AbstractEventLoop | None = None
-    _paused: int = 0
+    def __init__(self, emulator: KubernetesEmulator, delay: float = DEFAULT_DELAY) -> None:
+        super().__init__(delay)
+        self.emulator = emulator
 
     # ----------------------------------------------------------------------------------------------
     # What the API server tells it (the informers' events).
@@ -106,78 +98,10 @@ class GarbageCollector:
             self._enqueue(uid)
 
     # ----------------------------------------------------------------------------------------------
-    # Test controls.
-    # ----------------------------------------------------------------------------------------------
-
-    @contextlib.contextmanager
-    def paused(self) -> Iterator[None]:
-        """Nothing is collected inside: work that falls due waits, and is done after (its delay counted again)."""
-        self._paused += 1
-        try:
-            yield
-        finally:
-            self._paused -= 1
-            if not self._paused:
-                self._queue = dict.fromkeys(self._queue, self._now() + self.delay)
-                self._schedule()
-
-    def drain(self) -> None:
-        """Do at once everything queued, and what that makes due, until nothing is left."""
-        while self._queue:
-            queue, self._queue = self._queue, {}
-            for uid in queue:
-                self._process(uid)
-        self._schedule()
-
-    # ----------------------------------------------------------------------------------------------
-    # The queue.
-    # ----------------------------------------------------------------------------------------------
-
-    def _now(self) -> float:
-        try:
-            return asyncio.get_running_loop().time()
-        except RuntimeError:
-            return 0.0  # no loop yet: due as soon as one runs
-
-    def _enqueue(self, uid: str) -> None:
-        if uid in self._queue:
-            return  # already due: looked at once, in its current state
-        self._queue[uid] = self._now() + self.delay
-        self._schedule()
-
-    def _schedule(self) -> None:
-        try:
-            loop = asyncio.get_running_loop()
-        except RuntimeError:
-            return  # kept until work is queued from a running loop
-        if self._paused or not self._queue:
-            return
-        due = min(self._queue.values())
-        if self._timer is not None and self._timer_loop is loop and not self._timer.cancelled():
-            if self._timer.when() <= due:
-                return
-            self._timer.cancel()
-        # in an empty context: not in the request that queued the work (nor as its user)
-        self._timer = loop.call_at(due, self._run, context=contextvars.Context())
-        self._timer_loop = loop
-
-    def _run(self) -> None:
-        self._timer = None
-        if self._paused:
-            return
-        now = self._now()
-        due = [uid for uid, when in self._queue.items() if when <= now]
-        for uid in due:
-            del self._queue[uid]
-        for uid in due:
-            self._process(uid)
-        self._schedule()
-
-    # ----------------------------------------------------------------------------------------------
     # The work.
     # ----------------------------------------------------------------------------------------------
 
-    def _process(self, uid: str) -> None:
+    def _process(self, uid: Any) -> None:
         """Look at the object of ``uid`` (if it still exists) and at its dependents (all of them if it is gone)."""
         emu = self.emulator
         with emu._as_controller():
