@@ -35,7 +35,8 @@ from livestrat.api.resource import GROUP, KIND, PLURAL, VERSION
 from livestrat.api.twin import TWIN_SUFFIX
 from livestrat.backoff import Backoff
 from strategy_operator import kopf_storage, wakeups
-from strategy_operator.apply.actions import Events, kopf_event
+from strategy_operator.apply import shared_identity
+from strategy_operator.apply.actions import Events, kopf_event, unless_terminating
 from strategy_operator.apply.budget import mark
 from strategy_operator.apply.shares import ShareWriter
 from strategy_operator.budget_reconciler import RESYNC_SECONDS as BUDGET_RESYNC_SECONDS
@@ -83,6 +84,7 @@ class OperatorContext:
     peering: PeeringMonitor
     shares: ShareWriter  # each member's share of its RiskBudget, in its status.budget
     budgets: BudgetReconciler
+    terminating: shared_identity.TerminatingNamespaces  # namespaces being deleted: their shared identity let go
     drains: dict[str, str | None] = field(default_factory=dict)  # node -> why it is drained (wake-ups)
     heartbeats: wakeups.Heartbeats = field(default_factory=wakeups.Heartbeats)  # changes that wake nothing
     # paper twin -> (its live strategy, uid, generation, deleting) last seen: a change wakes the live strategy
@@ -105,8 +107,10 @@ class OperatorContext:
         kube = await KubeClient.connect(
             metrics, lambda: login(kopf_settings), pool_size=max(8, settings.max_concurrent_reconciles * 2)
         )
-        reconciler = Reconciler(settings, kube, metrics, clock=clock)
-        budgets = BudgetReconciler(kube, Events(metrics), clock)
+        terminating = shared_identity.TerminatingNamespaces(kube)
+        post = unless_terminating(kopf_event, terminating)
+        reconciler = Reconciler(settings, kube, metrics, clock=clock, post_event=post)
+        budgets = BudgetReconciler(kube, Events(metrics, post), clock)
         reconciler.phases, reconciler.failures = phases, failures
         peering = PeeringMonitor(kube, settings.peering, identity, priority)
         metrics.paused_by = lambda: peering.reason
@@ -123,11 +127,13 @@ class OperatorContext:
             wakeups=wakeups.Wakeups(),
             slots=asyncio.Semaphore(settings.max_concurrent_reconciles),
             peering=peering,
-            shares=ShareWriter(kube, kopf_event),
+            shares=ShareWriter(kube, post),
             budgets=budgets,
+            terminating=terminating,
         )
 
     async def close(self) -> None:
+        await self.terminating.close()  # before the client it reads with
         await self.peering.stop()
         await self.metrics.close()
         await self.kube.close()
@@ -213,8 +219,14 @@ def build_registry() -> kopf.OperatorRegistry:
         return {name: True} if kill_switch_engaged(annotations) else {}
 
     @kopf.on.event("", "v1", "namespaces", id="wake-on-namespaces", registry=registry)
-    async def namespace_changed(name: str, memo: kopf.Memo, **_: Any) -> None:
+    async def namespace_changed(
+        type: str | None, name: str, status: Mapping[str, Any], memo: kopf.Memo, **_: Any
+    ) -> None:
         memo.context.wakeups.poke_namespace(name)
+        if status.get("phase") == "Terminating":  # its shared identity must not hold it once no pod runs as it
+            memo.context.terminating.seen(name)
+        elif type != "DELETED":
+            memo.context.terminating.active(name)
 
     @kopf.index("", "v1", "nodes", id=NODES_INDEX, registry=registry)
     async def drained_nodes(name: str, spec: Mapping[str, Any], **_: Any) -> dict[str, str]:

@@ -68,10 +68,16 @@ class Reconciler:
         self.events = Events(metrics, post_event)
         self.observer = Observer(settings, kube, clock)
         self.actions = Actions(kube, metrics, self.events, clock, self.observer)
-        self.finalizer = Finalizer(settings, kube, self.observer, self.events, clock)
+        self.finalizer = Finalizer(
+            settings, kube, self.observer, self.events, clock, self.actions.children.shared, self._not_deleting
+        )
         # One pass at a time starts a pod on each venue account (decide.claims), so two strategies of one account
         # never both see the claim free: the second reads the first's StatefulSet from the API server.
         self.account_locks: dict[tuple[str, str], asyncio.Lock] = {}
+
+    def _not_deleting(self) -> list[Key]:
+        """The strategies known here whose deletion has not begun (one that began is finalized: deletion_seen)."""
+        return [key for key, memory in self.memories.items() if memory.deletion_seen is None]
 
     def memory(self, key: Key) -> StrategyMemory:
         return self.memories.setdefault(key, StrategyMemory())

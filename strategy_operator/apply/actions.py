@@ -52,6 +52,28 @@ def kopf_event(body: Mapping[str, Any], event: Event) -> None:
     kopf.event(dict(body), type=event.type, reason=event.reason, message=event.message[:1024])
 
 
+def unless_terminating(post: PostEvent, terminating: Callable[[str], bool]) -> PostEvent:
+    """``post``, but for an object of a namespace being deleted: the API server refuses to create anything there
+    (Events too), and kopf would retry each one four times, each an ERROR in the log; told in the log instead."""
+
+    def posting(body: Mapping[str, Any], event: Event) -> None:
+        meta = body.get("metadata") or {}
+        namespace = meta.get("namespace")
+        if isinstance(namespace, str) and terminating(namespace):
+            logger.info(
+                "%s/%s: %s %s: %s (no Event: the namespace is being deleted)",
+                namespace,
+                meta.get("name"),
+                event.type,
+                event.reason,
+                event.message,
+            )
+            return
+        post(body, event)
+
+    return posting
+
+
 # A new strategy's first status is written once its StatefulSet's pod is there, or this many seconds after the pass
 # that created the StatefulSet, whichever comes first (Actions.act).
 FIRST_STATUS_WITHIN = 1.0

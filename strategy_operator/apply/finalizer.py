@@ -12,7 +12,7 @@ Warning event that says to check the pod's node.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -20,6 +20,7 @@ from typing import Any
 from livestrat.api.status import HaltRecord, Phase
 from strategy_operator.apply import pod_identity
 from strategy_operator.apply.actions import Events
+from strategy_operator.apply.shared_identity import SharedIdentity
 from strategy_operator.clock import Clock
 from strategy_operator.decide.conditions import timestamp
 from strategy_operator.decide.events import Event
@@ -42,6 +43,9 @@ class Finalizer:
     observer: Observer
     events: Events
     clock: Clock
+    shared: SharedIdentity
+    # the strategies this operator knows that are not being deleted (namespace, name): is one left in a namespace?
+    remaining: Callable[[], Collection[Key]]
 
     async def finalize(
         self, body: Mapping[str, Any], caches: Caches, memory: StrategyMemory, wake: Callable[[], Any]
@@ -84,12 +88,14 @@ class Finalizer:
                     await self.kube.delete("Pod", namespace, pod.name, uid=pod.uid)
             if not pods:
                 await pod_identity.release_all(self.kube, namespace, name)
+                await self._release_shared(key)
                 self.events.post(
                     raw, Event("Normal", "Deleted", "no strategy pod is left: the LiveStrategy is released")
                 )
                 return
             if self.clock.now() >= deadline:
                 await pod_identity.release_all(self.kube, namespace, name)  # given up: nothing may hold them then
+                await self._release_shared(key)
                 names = ", ".join(p.name for p in pods)
                 self.events.post(
                     raw,
@@ -111,3 +117,8 @@ class Finalizer:
                 self.events.post(raw, Event("Normal", "Deleting", message))
                 announced = True
             await wake()
+
+    async def _release_shared(self, key: Key) -> None:
+        """The namespace's shared identity: kept while a pod runs as it, off the finalizer once no strategy is left."""
+        last = not any(other[0] == key[0] and other != key for other in self.remaining())
+        await self.shared.release(key[0], last_strategy=last)

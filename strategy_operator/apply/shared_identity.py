@@ -13,6 +13,16 @@ resource (kopf's ``watching.label_selectors``), and these carry none. So a names
 only after :data:`VERIFY_EVERY` seconds, or after :data:`URGENT_EVERY` while a strategy's pod is wanted and not
 there: a pod cannot be created without its ServiceAccount (deleted by hand, say), and then the next pass puts it
 back. A running pod does not need it again: its token stays valid while it runs.
+
+Kept while a pod runs as it: each part carries the ``livestrat.io/pod-identity`` finalizer (added to one made before
+it had one). Deleting the namespace deletes them at the same moment as the pods; without the finalizer a pod
+halting then could not read its halt record (401 for its token) and took the halt for a restart, leaving positions
+that ``haltPolicy: flatten`` was to close. :func:`release_if_unused` removes the finalizer from the parts being
+deleted once no strategy pod of the namespace runs as them: called when a strategy's deletion has seen its pod go,
+when the namespace is seen terminating, and by :meth:`SharedIdentity.ensure` (a part deleted by hand goes once
+nothing runs as it, and is made anew). Once a namespace's last strategy is deleted the finalizer comes off every
+part (what is left waits on nobody: a namespace deleted after the operator was uninstalled is not held), and the
+next strategy's ``ensure`` puts it back.
 """
 
 from __future__ import annotations
@@ -23,6 +33,7 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from strategy_operator.apply import pod_identity
 from strategy_operator.apply.merge import is_subset, patchable
 from strategy_operator.build import labels
 from strategy_operator.build.manifests import build_shared_identity
@@ -48,6 +59,80 @@ def pod_awaited(children: Sequence[Mapping[str, Any]], replicas: int, pods: Sequ
     return replicas > 0 and not pods and runs_as(children) == labels.SHARED_IDENTITY
 
 
+DELETING = "deleting"  # what SharedIdentity._one says of a part being deleted
+RELEASE_POLL = 2.0  # seconds between two looks at a terminating namespace's strategy pods
+
+
+async def release_if_unused(kube: KubeClient, namespace: str, *, every_part: bool = False) -> bool:
+    """Take the operator's finalizer off the parts of the namespace's shared identity that are being deleted (with
+    ``every_part``, off all of them: the namespace is terminating, or no strategy is left there), if no strategy pod
+    there runs as it (read from the API server, terminating pods included: a cache may lag). Whether a part still
+    waits for a pod."""
+    held = []
+    for kind in labels.SHARED_IDENTITY_KINDS:
+        part = await kube.get(kind, namespace, labels.SHARED_IDENTITY)
+        if part is None or labels.POD_IDENTITY_FINALIZER not in pod_identity.finalizers_of(part):
+            continue
+        if every_part or (part.get("metadata") or {}).get("deletionTimestamp"):
+            held.append({"kind": kind, **part})
+    if not held:
+        return False
+    pods = await kube.list("Pod", namespace, labels.STRATEGY_LABEL)
+    if any((p.get("spec") or {}).get("serviceAccountName") == labels.SHARED_IDENTITY for p in pods):
+        return True
+    for part in held:
+        await pod_identity.release(kube, part)
+    logger.info(
+        "%s: released %s %s (no strategy pod runs as it)",
+        namespace,
+        ", ".join(p["kind"] for p in held),
+        labels.SHARED_IDENTITY,
+    )
+    return False
+
+
+class TerminatingNamespaces:
+    """The namespaces seen terminating: each one's shared identity is let go once no strategy pod there runs as it.
+    The namespace controller deletes the pods and the identity at once, and the strategies' deletions let it go when
+    their pods are gone; this looks again every RELEASE_POLL seconds until then, for what no deletion of a strategy
+    would see (a namespace whose strategies were deleted before, a strategy's deletion that looked first)."""
+
+    def __init__(self, kube: KubeClient) -> None:
+        self.kube = kube
+        self._watching: dict[str, asyncio.Task[None]] = {}
+
+    def __call__(self, namespace: str) -> bool:
+        """Whether ``namespace`` was last seen terminating."""
+        return namespace in self._watching
+
+    def active(self, namespace: str) -> None:
+        """Seen active (created again under the name of one that was deleted)."""
+        task = self._watching.pop(namespace, None)
+        if task is not None:
+            task.cancel()
+
+    def seen(self, namespace: str) -> None:
+        task = self._watching.get(namespace)
+        if task is None or task.done():
+            self._watching[namespace] = asyncio.create_task(self._release(namespace), name=f"release {namespace}")
+
+    async def close(self) -> None:
+        tasks = [task for task in self._watching.values() if not task.done()]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        self._watching.clear()
+
+    async def _release(self, namespace: str) -> None:
+        while True:
+            try:
+                if not await release_if_unused(self.kube, namespace, every_part=True):
+                    return
+            except ApiError as exc:  # looked at again
+                logger.warning("%s: the shared identity of a terminating namespace: %s", namespace, exc)
+            await asyncio.sleep(RELEASE_POLL)
+
+
 class SharedIdentityTaken(RuntimeError):
     """An object of the shared identity's name that livestrat did not make: it is not used, nor changed."""
 
@@ -70,10 +155,13 @@ class SharedIdentity:
         async with lock:  # a thousand strategies created at once: one of them reads and writes, the others wait
             if self.clock.monotonic() - self._verified.get(namespace, -math.inf) < every:
                 return []
-            created = [
-                kind for kind in [await self._one(d) for d in build_shared_identity(namespace, self.settings)] if kind
-            ]
-            self._verified[namespace] = self.clock.monotonic()
+            outcomes = [await self._one(d) for d in build_shared_identity(namespace, self.settings)]
+            created = [kind for kind in outcomes if kind not in (None, DELETING)]
+            verified = self.clock.monotonic()
+            if DELETING in outcomes:  # deleted by hand: it goes once no pod runs as it, then is made anew
+                await release_if_unused(self.kube, namespace)
+                verified -= VERIFY_EVERY - URGENT_EVERY  # looked at again soon
+            self._verified[namespace] = verified
         if created:
             logger.info(
                 "%s: created %s %s (the namespace's shared strategy identity)",
@@ -82,6 +170,14 @@ class SharedIdentity:
                 labels.SHARED_IDENTITY,
             )
         return created
+
+    async def release(self, namespace: str, *, last_strategy: bool) -> None:
+        """A strategy's deletion saw its pod go: the parts being deleted go if no pod runs as them, and with the
+        namespace's ``last_strategy`` gone, the operator's finalizer comes off every part (uninstalled, it would hold
+        the namespace's deletion for good); the next strategy's ``ensure`` puts it back."""
+        await release_if_unused(self.kube, namespace, every_part=last_strategy)
+        if last_strategy:
+            self._verified.pop(namespace, None)
 
     async def _one(self, desired: dict[str, Any]) -> str | None:
         kind, meta = desired["kind"], desired["metadata"]
@@ -101,7 +197,10 @@ class SharedIdentity:
                 f"lacks the label {labels.SHARED_IDENTITY_LABEL}=true), so strategy pods cannot run as the shared "
                 f"identity there: rename or remove that {kind}, or run the operator with runtimeIdentity: perStrategy."
             )
-        patch = patchable(desired)
+        if (existing.get("metadata") or {}).get("deletionTimestamp"):
+            return DELETING  # nothing may be added to it now (a finalizer neither)
+        # the operator's finalizer added to those there (one made before it had one gets it), none removed
+        patch = patchable(pod_identity.with_finalizers(desired, existing, deleting=False))
         if not is_subset(patch, existing):  # changed by hand: put back (labels, annotations, rules, subjects)
             await self.kube.patch(kind, meta["namespace"], meta["name"], patch)
         return None

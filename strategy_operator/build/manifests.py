@@ -136,20 +136,30 @@ def build_shared_identity(namespace: str, settings: OperatorSettings) -> list[di
     """The namespace's shared pod identity: ServiceAccount, Role, RoleBinding ``livestrat-runtime``, owned by no
     strategy. The Role may patch the status of any LiveStrategy here; which one a pod may patch is the admission
     policy's to say (the pod name in its token must be that strategy's pod)."""
-    meta = {"name": labels.SHARED_IDENTITY, "namespace": namespace, "labels": labels.shared_identity_labels()}
-    account: dict[str, Any] = {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": dict(meta)}
+
+    def meta() -> dict[str, Any]:
+        # the finalizer keeps each part while a pod runs as it (a namespace's deletion deletes them at once):
+        # released by strategy_operator.apply.shared_identity.release_if_unused
+        return {
+            "name": labels.SHARED_IDENTITY,
+            "namespace": namespace,
+            "labels": labels.shared_identity_labels(),
+            "finalizers": [labels.POD_IDENTITY_FINALIZER],
+        }
+
+    account: dict[str, Any] = {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": meta()}
     if settings.default_gcp_service_account:
         account["metadata"]["annotations"] = {labels.WORKLOAD_IDENTITY_ANNOTATION: settings.default_gcp_service_account}
     role = {
         "apiVersion": "rbac.authorization.k8s.io/v1",
         "kind": "Role",
-        "metadata": dict(meta),
+        "metadata": meta(),
         "rules": [{"apiGroups": [GROUP], "resources": [f"{PLURAL}/status"], "verbs": ["patch"]}],
     }
     binding = {
         "apiVersion": "rbac.authorization.k8s.io/v1",
         "kind": "RoleBinding",
-        "metadata": dict(meta),
+        "metadata": meta(),
         "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": labels.SHARED_IDENTITY},
         "subjects": [{"kind": "ServiceAccount", "name": labels.SHARED_IDENTITY, "namespace": namespace}],
     }

@@ -179,3 +179,34 @@ async def test_a_strategy_deleted_while_the_operator_is_down_and_its_finalizer_t
         log = pod.log.read_text() if pod.log else ""
         assert "the LiveStrategy no longer exists" in log, log
         assert len(halt_closes(events)) == 1, log
+
+
+@pytest.mark.parametrize("identity", ["perStrategy", "shared"])
+async def test_deleting_the_namespace_of_a_strategy_holding_a_position_halts_it_and_the_namespace_goes(
+    emulator, desk: Desk, kube_env, tmp_path, identity
+):
+    # kubectl delete namespace: the namespace controller deletes everything in it at once (the StatefulSet, the pod,
+    # the pod's ServiceAccount), nothing new may be created there, and the LiveStrategy waits on its finalizer. It is
+    # a deletion of the strategy, so a halt: haltPolicy: flatten closes the position, and the namespace goes.
+    events = tmp_path / "events.jsonl"
+    entry = {"bar": 2, "do": "market", "side": "BUY", "quantity": "0.02", "tag": "entry"}
+    name = "doomed"
+    manifest = paper(name, strategy=scripted_strategy(str(events), steps=[entry]), haltPolicy="flatten")
+    team = desk.in_namespace("team")
+    emulator.add_namespace("team")
+
+    pods = Kubelet(
+        emulator, workdir=tmp_path / "pods", kubeconfig=kube_env, runtime=True, environ={"PYTHONPATH": str(ROOT)}
+    )
+    settings = fast_settings(stale_after_seconds=30, runtime_identity=identity)
+    async with pods as kubelet, running_operator(emulator, settings) as operator:
+        await team.apply(manifest)
+        await wait_for(lambda: holding(team, name), timeout=90)
+        pod = kubelet.containers[("team", f"{name}-0")]
+
+        await desk.kubectl("delete", "namespace", "team", "--wait=false")
+        await wait_for(lambda: emulator.read_object("v1/namespaces", "team") is None, timeout=90)
+        log = pod.log.read_text() if pod.log else ""
+        assert pod.history == ["exit 0"], log
+        assert len(halt_closes(events)) == 1, log
+        assert operator.metric("livestrat_operator_reconcile_errors_total") == 0

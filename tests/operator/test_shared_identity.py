@@ -8,13 +8,14 @@ Role and RoleBinding) until its next restart; what nothing uses any more goes.
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import pytest
 import yaml
 
 from livestrat.kube_emulator.kubelet import Kubelet
-from tests.support.desk import CHILD_RESOURCES, Desk, paper
+from tests.support.desk import CHILD_RESOURCES, LIVESTRATEGIES, Desk, paper
 from tests.support.helm import template_result
 from tests.support.kube import ADMISSION_PLURALS, call, wait_for
 from tests.support.operator import fast_settings, is_operator_request, running_operator
@@ -66,8 +67,9 @@ async def test_strategies_of_a_namespace_share_one_identity_made_once(emulator, 
         ]
         assert len(creates) == 3, creates
 
-        # deleted by hand: the running pods need it no more; the operator puts it back when a pod is wanted again
+        # deleted by hand: as a strategy's own identity, it stays (terminating) while a pod runs as it
         emulator.delete_object(CHILD_RESOURCES["ServiceAccount"], SHARED, namespace="default")
+        assert desk.child("ServiceAccount", SHARED)["metadata"]["deletionTimestamp"]
         await desk.scale("two", 0)
         await wait_for(lambda: desk.phase("two") == "Halted", timeout=30)
         await desk.scale("two", 1)
@@ -178,3 +180,97 @@ async def test_a_pod_of_the_shared_identity_writes_only_its_own_strategys_status
         emulator.delete_object(ADMISSION_PLURALS["ValidatingAdmissionPolicyBinding"], binding["metadata"]["name"])
         status, body = await patch_status(emulator, "two", own, report)
         assert status == 200, body
+
+
+def identity_parts(desk: Desk) -> dict[str, Any]:
+    return {kind: desk.child(kind, SHARED) for kind in ("ServiceAccount", "Role", "RoleBinding")}
+
+
+async def test_a_namespace_deleted_keeps_the_shared_identity_until_its_pods_are_gone_and_then_goes(
+    emulator, desk: Desk, kubelet: Kubelet, caplog: pytest.LogCaptureFixture
+):
+    # The namespace controller deletes everything at once: the pods and the identity they report with. A pod halting
+    # must still read its halt record (a halt, not a restart) and push its last status: the identity waits for it.
+    caplog.set_level(logging.INFO, logger="livestrat.operator")
+    team = desk.in_namespace("team")
+    emulator.add_namespace("team")
+    async with running_operator(emulator, fast_settings(runtime_identity="shared")):
+        await team.apply(paper("one"))
+        await team.apply(paper("two"))
+        await wait_for(lambda: team.phase("one") == "Running" and team.phase("two") == "Running", timeout=30)
+        kubelet.hold_stops()
+        await desk.kubectl("delete", "namespace", "team", "--wait=false")
+        await wait_for(lambda: any(p["metadata"].get("deletionTimestamp") for p in team.pods("one")), timeout=30)
+        emulator.namespace_controller.drain()
+        parts = identity_parts(team)
+        assert all(part is not None and part["metadata"].get("deletionTimestamp") for part in parts.values()), parts
+
+        kubelet.release_stops()
+        await wait_for(lambda: emulator.read_object("v1/namespaces", "team") is None, timeout=30)
+    # nothing may be created in a terminating namespace, Events neither: the operator tries none (kopf would retry
+    # each four times, an ERROR each), and says in its log what it would have posted
+    errors = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
+    assert errors == [], errors
+    assert any("no Event: the namespace is being deleted" in r.getMessage() for r in caplog.records)
+
+
+def livestrat_holds(part: dict[str, Any] | None) -> bool:
+    return part is not None and "livestrat.io/pod-identity" in (part["metadata"].get("finalizers") or [])
+
+
+async def test_the_last_strategy_of_a_namespace_deleted_takes_the_finalizer_off_its_identity_and_the_next_puts_it_back(
+    emulator, desk: Desk, kubelet: Kubelet
+):
+    # What is left for the strategies to come waits on nobody: a namespace deleted once the operator is uninstalled
+    # is not held by a finalizer nobody would take off.
+    team = desk.in_namespace("team")
+    emulator.add_namespace("team")
+    async with running_operator(emulator, fast_settings(runtime_identity="shared")):
+        for name in ("one", "two"):
+            await team.apply(paper(name))
+        await wait_for(lambda: team.phase("one") == "Running" and team.phase("two") == "Running", timeout=30)
+        assert all(livestrat_holds(part) for part in identity_parts(team).values())
+        await team.delete("one")
+        assert all(livestrat_holds(part) for part in identity_parts(team).values())  # "two" still runs as it
+        await team.delete("two")
+        parts = identity_parts(team)
+        assert all(part is not None and not livestrat_holds(part) for part in parts.values()), parts
+
+        await team.apply(paper("three"))
+        await wait_for(lambda: team.phase("three") == "Running", timeout=30)
+        assert all(livestrat_holds(part) for part in identity_parts(team).values())
+    # the operator gone (uninstalled), the strategy deleted by hand: nothing of livestrat's holds the namespace
+    emulator.patch_object(LIVESTRATEGIES, "three", {"metadata": {"finalizers": None}}, namespace="team")
+    for kind in ("ServiceAccount", "Role", "RoleBinding"):
+        emulator.patch_object(CHILD_RESOURCES[kind], SHARED, {"metadata": {"finalizers": None}}, namespace="team")
+    await desk.kubectl("delete", "namespace", "team", "--wait=false")
+    await wait_for(lambda: emulator.read_object("v1/namespaces", "team") is None, timeout=30)
+
+
+async def test_a_namespace_whose_shared_identity_no_pod_uses_goes_when_deleted(emulator, desk: Desk, kubelet: Kubelet):
+    # Held by the operator's finalizer with no strategy left (an operator stopped before it took it off): the
+    # operator sees the namespace terminating and lets the identity go.
+    from strategy_operator.build.manifests import build_shared_identity
+
+    emulator.add_namespace("team")
+    for part in build_shared_identity("team", fast_settings(runtime_identity="shared")):
+        emulator.create_object(CHILD_RESOURCES[part["kind"]], part, namespace="team")
+    assert all(livestrat_holds(part) for part in identity_parts(desk.in_namespace("team")).values())
+    async with running_operator(emulator, fast_settings(runtime_identity="shared")):
+        await desk.kubectl("delete", "namespace", "team", "--wait=false")
+        await wait_for(lambda: emulator.read_object("v1/namespaces", "team") is None, timeout=30)
+
+
+async def test_a_shared_identity_made_before_it_had_a_finalizer_gets_one_and_keeps_what_else_holds_it(
+    emulator, desk: Desk, kubelet: Kubelet
+):
+    from strategy_operator.build.manifests import build_shared_identity
+
+    for part in build_shared_identity("default", fast_settings(runtime_identity="shared")):
+        part["metadata"]["finalizers"] = ["example.com/audit"]  # another controller's, and not livestrat's
+        emulator.create_object(CHILD_RESOURCES[part["kind"]], part, namespace="default")
+    async with running_operator(emulator, fast_settings(runtime_identity="shared")):
+        await desk.apply(paper("one"))
+        await wait_for(lambda: desk.phase("one") == "Running", timeout=30)
+        for kind, part in identity_parts(desk).items():
+            assert part["metadata"]["finalizers"] == ["example.com/audit", "livestrat.io/pod-identity"], kind
