@@ -50,6 +50,7 @@ from strategy_operator.kinds import (
     MEMBERS_INDEX,
     NAMESPACES_INDEX,
     NODES_INDEX,
+    TERMINATING_INDEX,
     TWINS_INDEX,
     WATCHED,
 )
@@ -218,14 +219,21 @@ def build_registry() -> kopf.OperatorRegistry:
         # An empty result removes the namespace from the index (None would keep its old entry).
         return {name: True} if kill_switch_engaged(annotations) else {}
 
+    @kopf.index("", "v1", "namespaces", id=TERMINATING_INDEX, registry=registry)
+    async def terminating_namespaces(name: str, status: Mapping[str, Any], **_: Any) -> dict[str, bool]:
+        return {name: True} if status.get("phase") == "Terminating" else {}
+
     @kopf.on.event("", "v1", "namespaces", id="wake-on-namespaces", registry=registry)
     async def namespace_changed(
-        type: str | None, name: str, status: Mapping[str, Any], memo: kopf.Memo, **_: Any
+        type: str | None, name: str, meta: Mapping[str, Any], status: Mapping[str, Any], memo: kopf.Memo, **_: Any
     ) -> None:
         memo.context.wakeups.poke_namespace(name)
-        if status.get("phase") == "Terminating":  # its shared identity must not hold it once no pod runs as it
-            memo.context.terminating.seen(name)
-        elif type != "DELETED":
+        uid = str(meta.get("uid") or "")
+        if type == "DELETED":
+            memo.context.terminating.gone(name, uid)
+        elif status.get("phase") == "Terminating":  # its shared identity must not hold it once no pod runs as it
+            memo.context.terminating.seen(name, uid)
+        else:
             memo.context.terminating.active(name)
 
     @kopf.index("", "v1", "nodes", id=NODES_INDEX, registry=registry)

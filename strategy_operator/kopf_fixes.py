@@ -9,9 +9,10 @@ stream's end (a 410 Gone after a gap, the server's timeout, a dropped connection
 once in 40 runs of tests/operator/test_watch_gaps.py. kopf 1.45.2 still has it.
 
 The fix wraps kopf's block rather than copying it: a cancellation requested after the stream's body ended can only
-have been swallowed by the block's cleanup, so it is raised again there. Cancellations kopf requests of its own
-task for a pause (``api.stream`` cancels the request when paused, and returns) come while the body runs and are
-left as kopf handles them.
+have been swallowed by the block's cleanup, so it is raised again there. Cancellations requested while the body
+runs are left as kopf handles them (kopf's ``api.stream`` means to cancel its own request on a pause; in 1.45.2 that
+callback fails its own assertion, ``current_task()`` being None in a done-callback, and cancels nothing; the test
+covers such a cancel all the same).
 """
 
 from __future__ import annotations

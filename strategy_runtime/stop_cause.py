@@ -19,6 +19,12 @@ there (404 NotFound, naming it) has deleted it, and no pod will ever take the po
 object outlives the pod (being deleted, above); without it (the finalizer taken off by hand while the operator was
 down, the usual way out of a stuck deletion) the object is gone before the garbage collector stops the pod.
 
+A namespace's deletion stops the pod first (Kubernetes 1.33+ deletes a namespace's pods before anything else
+in it): the LiveStrategy is not being deleted yet, and the operator, which sees the namespace terminating at the
+same moment, writes the halt record for it then. So an answer without a record is read again for a few seconds
+(``NO_RECORD_SETTLE_SECONDS``) before it is taken for no halt: every other stop exits that much later (its orders
+are cancelled meanwhile, as always).
+
 Anything else is not a halt: no record, a LiveStrategy of that name that is another object, or no
 answer in time (a partition, an API server down): flattening positions nobody asked to close is
 the worse error, and a halt without its flatten still cancels every order and is said so in the log.
@@ -45,6 +51,10 @@ from livestrat.api.status import HaltRecord, another_object
 
 # Between two reads of the halt record, after one failed.
 HALT_RECORD_RETRY_SECONDS = 0.2
+# How long an answer without a halt record is read again before it is taken for no halt: a namespace's deletion
+# stops the pod before anything else there (Kubernetes 1.33+), so the pod may ask before the operator, which sees
+# the namespace terminating at the same moment, has written the record.
+NO_RECORD_SETTLE_SECONDS = 3.0
 
 ReadOwn = Callable[[], Awaitable[Mapping[str, Any]]]  # GET of the runtime's own LiveStrategy
 
@@ -70,6 +80,15 @@ def not_a_halt(why: str) -> StopCause:
     return StopCause(False, why)
 
 
+def without_record(body: Mapping[str, Any], uid: str | None) -> bool:
+    """This object, not being deleted, with no halt record (yet): the one answer another read may change."""
+    meta = body.get("metadata")
+    meta = meta if isinstance(meta, Mapping) else {}
+    status = body.get("status")
+    record = status.get("halt") if isinstance(status, Mapping) else None
+    return another_object(body, uid) is None and not meta.get("deletionTimestamp") and record is None
+
+
 def cause_from(body: Mapping[str, Any], uid: str | None) -> StopCause:
     """What the LiveStrategy, as the API server returned it, says about this stop."""
     meta = body.get("metadata")
@@ -92,14 +111,21 @@ def cause_from(body: Mapping[str, Any], uid: str | None) -> StopCause:
 
 
 async def ask_the_operator(
-    read_own: ReadOwn, uid: str | None, window: float, retry_seconds: float = HALT_RECORD_RETRY_SECONDS
+    read_own: ReadOwn,
+    uid: str | None,
+    window: float,
+    retry_seconds: float = HALT_RECORD_RETRY_SECONDS,
+    settle: float = NO_RECORD_SETTLE_SECONDS,
 ) -> StopCause:
     """The cause of a SIGTERM, from the LiveStrategy as the API server has it now; never raises.
 
     A read that fails is asked again after ``retry_seconds``, and an answer is waited for, until ``window`` seconds
     have passed; then the stop is not a halt, with the last failure as the reason. An answer that the LiveStrategy
-    does not exist (:class:`LiveStrategyGone`) is a halt: it was deleted."""
-    until = time.monotonic() + window
+    does not exist (:class:`LiveStrategyGone`) is a halt: it was deleted. An answer without a halt record is read
+    again until ``settle`` seconds have passed (within the window): the operator may be writing it now."""
+    started = time.monotonic()
+    until = started + window
+    settle_until = started + min(settle, window)
     attempts = 0
     while True:
         attempts += 1
@@ -112,7 +138,9 @@ async def ask_the_operator(
         except Exception as exc:  # its text carries the HTTP status and message, never a token
             failure = str(exc)
         else:
-            return cause_from(body, uid)
+            if not without_record(body, uid) or time.monotonic() + retry_seconds >= settle_until:
+                return cause_from(body, uid)
+            failure = "no halt record yet"
         if time.monotonic() + retry_seconds >= until:
             tried = f", {attempts} reads" if attempts > 1 else ""
             return not_a_halt(f"the halt record could not be read ({failure}{tried}): taken for no halt")

@@ -131,3 +131,31 @@ async def test_a_namespace_without_the_kubernetes_finalizer_goes_when_its_other_
         assert _namespace(emulator)["status"]["phase"] == "Terminating"
         emulator.patch_object(NAMESPACES, "team", {"metadata": {"finalizers": None}})
     assert _namespace(emulator) is None
+
+
+async def test_a_namespace_deletes_its_pods_first_and_the_rest_once_they_are_gone(emulator):
+    # OrderedNamespaceDeletion (on by default from Kubernetes 1.33): "the pods resources is going to be deleted
+    # before the rest of resources"; the conformance test "namespace deletion should delete pod first" holds a pod
+    # with a finalizer and finds a ConfigMap of the namespace not yet being deleted.
+    emulator.add_namespace("team")
+    pod = {"metadata": {"name": "p", "finalizers": ["x/hold"]}, "spec": {"containers": [{"name": "c", "image": "i"}]}}
+    emulator.create_object("v1/pods", pod, namespace="team")
+    emulator.create_object(CONFIGMAPS, {"metadata": {"name": "plain"}}, namespace="team")
+    await _request(emulator, "DELETE", "/api/v1/namespaces/team")
+    await wait_for(lambda: emulator.read_object("v1/pods", "p", namespace="team")["metadata"].get("deletionTimestamp"))
+    emulator.namespace_controller.drain()
+    assert "deletionTimestamp" not in _configmap(emulator, "plain")["metadata"]
+
+    emulator.patch_object("v1/pods", "p", {"metadata": {"finalizers": None}}, namespace="team")
+    await wait_for(lambda: _namespace(emulator) is None)
+
+
+async def test_before_kubernetes_1_33_a_namespace_deletes_everything_at_once(emulator):
+    emulator.ordered_namespace_deletion = False
+    emulator.add_namespace("team")
+    pod = {"metadata": {"name": "p", "finalizers": ["x/hold"]}, "spec": {"containers": [{"name": "c", "image": "i"}]}}
+    emulator.create_object("v1/pods", pod, namespace="team")
+    emulator.create_object(CONFIGMAPS, {"metadata": {"name": "plain"}}, namespace="team")
+    await _request(emulator, "DELETE", "/api/v1/namespaces/team")
+    await wait_for(lambda: _configmap(emulator, "plain") is None)
+    assert emulator.read_object("v1/pods", "p", namespace="team")["metadata"]["deletionTimestamp"]

@@ -276,6 +276,8 @@ class KubernetesEmulator(kmock.KubernetesEmulator):
     builtin_resources: bool = True  # kmock's bundled discovery of a recent K3s: core, apps, rbac, events…
     namespaces: Iterable[str] = ("default",)  # pre-created namespaces
     require_namespaces: bool = True  # 404 on creation in an absent namespace, as in Kubernetes
+    # a namespace's deletion deletes its pods first, the rest once they are gone (Kubernetes 1.33+); False: all at once
+    ordered_namespace_deletion: bool = True
     garbage_collection: bool = True  # delete dependents via ownerReferences (garbage_collector.py)
     garbage_collection_delay: float = garbage_collector.DEFAULT_DELAY  # seconds from a request to the collector's work
     history_limit: int = 100_000  # watch events kept for resuming watches by resourceVersion
@@ -1402,7 +1404,8 @@ class KubernetesEmulator(kmock.KubernetesEmulator):
             raise api_error(404, "NotFound", f'namespaces "{namespace}" not found', name=namespace, kind="namespaces")
         if namespace_controller.terminating(body) or "deletionTimestamp" in body["metadata"]:
             name = str(meta.get("name") or meta.get("generateName") or "Unknown")  # before a name is generated
-            message, cause = namespace_controller.creation_refusal(resource.plural, name, namespace)
+            group_resource = f"{resource.plural}.{resource.group}" if resource.group else resource.plural
+            message, cause = namespace_controller.creation_refusal(group_resource, name, namespace)
             raise api_error(403, "Forbidden", message, name=name, kind=resource.plural, causes=[cause])
 
     def _validate_metadata(self, resource: kmock.resource, meta: Body, *, names: bool) -> None:

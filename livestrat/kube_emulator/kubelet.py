@@ -289,7 +289,9 @@ class Kubelet:
             "lastTimestamp": timestamp_now(),
             "count": 1,
         }
-        self.emulator.create_object(EVENTS, event, namespace=meta["namespace"])
+        # client-go's event recorder drops an Event the API server refuses (one into a terminating namespace)
+        with contextlib.suppress(kmock.KubernetesError):
+            self.emulator.create_object(EVENTS, event, namespace=meta["namespace"])
 
     @staticmethod
     def _adoptable(pod: Mapping[str, Any], sts: Mapping[str, Any]) -> bool:

@@ -14,6 +14,11 @@ NamespaceLifecycle).
   background propagation: pods get their graceful termination, objects with finalizers stay until those are
   removed), looks again while anything is left, and once nothing is, removes ``kubernetes`` from
   ``spec.finalizers``; the namespace then goes (after its ``metadata.finalizers``, if any).
+- **Pods first** (``OrderedNamespaceDeletion``: beta and on by default in Kubernetes 1.33, GA and locked on from
+  1.34): the controller deletes the namespace's pods, waits until every one is gone, and only then deletes the rest
+  (so a strategy's pod gets its SIGTERM while its LiveStrategy, ServiceAccount and Role are all still there, and not
+  being deleted). ``KubernetesEmulator(ordered_namespace_deletion=False)`` deletes everything at once, as 1.32 and
+  earlier did.
 
 Where it differs: the real controller lists every resource through discovery and retries with a backoff (its
 ``NamespaceContentRemaining`` / ``NamespaceFinalizersRemaining`` conditions tell what it waits for; these are not
@@ -75,10 +80,11 @@ def terminating(body: Body | None) -> bool:
     return body is not None and (body.get("status") or {}).get("phase") == TERMINATING
 
 
-def creation_refusal(kind_plural: str, name: str, namespace: str) -> tuple[str, dict[str, str]]:
-    """NamespaceLifecycle's 403 to a creation in a terminating namespace: its message and its cause."""
+def creation_refusal(group_resource: str, name: str, namespace: str) -> tuple[str, dict[str, str]]:
+    """NamespaceLifecycle's 403 to a creation in a terminating namespace (``group_resource``: ``roles.rbac.…``,
+    ``configmaps``): its message and its cause."""
     message = (
-        f'{kind_plural} "{name}" is forbidden: unable to create new content in namespace {namespace} because it is '
+        f'{group_resource} "{name}" is forbidden: unable to create new content in namespace {namespace} because it is '
         f"being terminated"
     )
     cause = {
@@ -111,6 +117,9 @@ class NamespaceController(DelayedWork):
             if body is None or not terminating(body):
                 return
             left = [(key, found) for key, found in emu._iter_all_live() if key[1] == namespace]
+            pods = [(key, found) for key, found in left if _is_pod(key[0])]
+            if emu.ordered_namespace_deletion and pods:
+                left = pods  # the rest waits until every pod is gone (looked at again as each goes)
             for key, found in left:
                 if not found["metadata"].get("deletionTimestamp"):
                     emu._delete_quietly(key, {"propagationPolicy": "Background"})
@@ -125,3 +134,7 @@ class NamespaceController(DelayedWork):
                     emu._update(NAMESPACES, None, namespace, "finalize", lambda _old: finalized)
                 except kmock.KubernetesError:  # refused or changed meanwhile: the real controller retries
                     self._enqueue(namespace)
+
+
+def _is_pod(resource: kmock.resource) -> bool:
+    return resource.group == "" and resource.plural == "pods"

@@ -99,25 +99,37 @@ class TerminatingNamespaces:
 
     def __init__(self, kube: KubeClient) -> None:
         self.kube = kube
-        self._watching: dict[str, asyncio.Task[None]] = {}
+        # namespace -> (its uid, the task letting its identity go): a namespace deleted and created again under its
+        # name is another object, whose events kopf may even handle before the last ones of the old
+        self._watching: dict[str, tuple[str, asyncio.Task[None]]] = {}
 
     def __call__(self, namespace: str) -> bool:
-        """Whether ``namespace`` was last seen terminating."""
+        """Whether ``namespace`` was last seen terminating (and not gone since)."""
         return namespace in self._watching
 
-    def active(self, namespace: str) -> None:
-        """Seen active (created again under the name of one that was deleted)."""
-        task = self._watching.pop(namespace, None)
-        if task is not None:
-            task.cancel()
+    def seen(self, namespace: str, uid: str) -> None:
+        """Seen terminating."""
+        known = self._watching.get(namespace)
+        if known is not None and known[0] == uid and not known[1].done():
+            return
+        self.active(namespace)
+        task = asyncio.create_task(self._release(namespace), name=f"release {namespace}")
+        self._watching[namespace] = (uid, task)
 
-    def seen(self, namespace: str) -> None:
-        task = self._watching.get(namespace)
-        if task is None or task.done():
-            self._watching[namespace] = asyncio.create_task(self._release(namespace), name=f"release {namespace}")
+    def active(self, namespace: str) -> None:
+        """Seen active: not terminating, whatever was seen of an earlier namespace of that name."""
+        known = self._watching.pop(namespace, None)
+        if known is not None:
+            known[1].cancel()
+
+    def gone(self, namespace: str, uid: str) -> None:
+        """The namespace of this uid is deleted (not a newer one of its name)."""
+        known = self._watching.get(namespace)
+        if known is not None and known[0] == uid:
+            self.active(namespace)
 
     async def close(self) -> None:
-        tasks = [task for task in self._watching.values() if not task.done()]
+        tasks = [task for _, task in self._watching.values() if not task.done()]
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)

@@ -20,6 +20,7 @@ from tests.support.kube import LIVESTRATEGIES, wait_for
 from tests.support.operator import fast_settings, operator_writes, running_operator
 from tests.support.runtime_process import ROOT
 from tests.support.scripted import read_events, scripted_strategy
+from tests.support.watch_gap import WatchGap
 
 NAME = "ema-cross-btc"
 pytestmark = pytest.mark.slow
@@ -182,12 +183,15 @@ async def test_a_strategy_deleted_while_the_operator_is_down_and_its_finalizer_t
 
 
 @pytest.mark.parametrize("identity", ["perStrategy", "shared"])
+@pytest.mark.parametrize("pods_first", [True, False], ids=["pods-first", "all-at-once"])
 async def test_deleting_the_namespace_of_a_strategy_holding_a_position_halts_it_and_the_namespace_goes(
-    emulator, desk: Desk, kube_env, tmp_path, identity
+    emulator, desk: Desk, kube_env, tmp_path, identity, pods_first
 ):
-    # kubectl delete namespace: the namespace controller deletes everything in it at once (the StatefulSet, the pod,
-    # the pod's ServiceAccount), nothing new may be created there, and the LiveStrategy waits on its finalizer. It is
-    # a deletion of the strategy, so a halt: haltPolicy: flatten closes the position, and the namespace goes.
+    # kubectl delete namespace: the namespace controller deletes the pod first and the rest once it is gone
+    # (Kubernetes 1.33+: the LiveStrategy is not being deleted yet when the pod gets its SIGTERM), or everything at
+    # once (1.32 and before: the pod's ServiceAccount with it); nothing new may be created there. It is a deletion
+    # of the strategy, so a halt: haltPolicy: flatten closes the position, and the namespace goes.
+    emulator.ordered_namespace_deletion = pods_first
     events = tmp_path / "events.jsonl"
     entry = {"bar": 2, "do": "market", "side": "BUY", "quantity": "0.02", "tag": "entry"}
     name = "doomed"
@@ -210,3 +214,31 @@ async def test_deleting_the_namespace_of_a_strategy_holding_a_position_halts_it_
         assert pod.history == ["exit 0"], log
         assert len(halt_closes(events)) == 1, log
         assert operator.metric("livestrat_operator_reconcile_errors_total") == 0
+
+
+async def test_a_pod_stopped_by_its_namespaces_deletion_before_the_operator_heard_of_it_still_halts(
+    emulator, desk: Desk, kube_env, tmp_path
+):
+    # Kubernetes 1.33+ stops a namespace's pods first; the pod may ask for its halt record before the operator, which
+    # sees the namespace terminating at the same moment, has written it. Here the operator's watch of namespaces is
+    # held until the pod has its SIGTERM: the pod reads "no record" at first, and waits a moment for it.
+    events = tmp_path / "events.jsonl"
+    entry = {"bar": 2, "do": "market", "side": "BUY", "quantity": "0.02", "tag": "entry"}
+    name = "late"
+    manifest = paper(name, strategy=scripted_strategy(str(events), steps=[entry]), haltPolicy="flatten")
+    team = desk.in_namespace("team")
+    emulator.add_namespace("team")
+
+    pods = Kubelet(
+        emulator, workdir=tmp_path / "pods", kubeconfig=kube_env, runtime=True, environ={"PYTHONPATH": str(ROOT)}
+    )
+    async with pods as kubelet, running_operator(emulator, fast_settings(stale_after_seconds=30)):
+        await team.apply(manifest)
+        await wait_for(lambda: holding(team, name), timeout=90)
+        pod = kubelet.containers[("team", f"{name}-0")]
+        async with WatchGap(emulator, user_agent="kopf/", plural="namespaces"):
+            await desk.kubectl("delete", "namespace", "team", "--wait=false")
+            await wait_for(lambda: any(p["metadata"].get("deletionTimestamp") for p in team.pods(name)), timeout=30)
+        await wait_for(lambda: emulator.read_object("v1/namespaces", "team") is None, timeout=90)
+        log = pod.log.read_text() if pod.log else ""
+        assert len(halt_closes(events)) == 1, log

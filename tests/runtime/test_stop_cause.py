@@ -96,6 +96,42 @@ async def test_a_read_that_fails_is_asked_again_while_its_window_lasts():
     assert cause.halt and len(asked) == 2
 
 
+async def test_a_halt_record_written_just_after_the_first_read_is_a_halt():
+    # kubectl delete namespace on Kubernetes 1.33+: the pod is stopped first, its LiveStrategy not being deleted yet;
+    # the operator writes the halt record as it sees the namespace terminating, a moment after the pod asked.
+    answers = [strategy(), strategy(), strategy({"halt": {**RECORD, "reason": "Deleting"}})]
+    asked = []
+
+    async def operator_a_moment_late() -> dict[str, Any]:
+        asked.append(1)
+        return answers.pop(0) if len(answers) > 1 else answers[0]
+
+    cause = await ask_the_operator(operator_a_moment_late, UID, window=30, retry_seconds=0.01, settle=5)
+    assert cause.halt and "Deleting" in cause.why and len(asked) == 3
+
+
+async def test_no_halt_record_is_read_again_until_it_settles_then_taken_for_no_halt():
+    asked = []
+
+    async def restart() -> dict[str, Any]:
+        asked.append(1)
+        return strategy({"phase": "Running"})
+
+    cause = await ask_the_operator(restart, UID, window=30, retry_seconds=0.01, settle=0.1)
+    assert not cause.halt and "no halt record" in cause.why and len(asked) > 1
+
+
+async def test_an_answer_no_later_read_can_change_is_taken_at_once():
+    asked = []
+
+    async def another() -> dict[str, Any]:
+        asked.append(1)
+        return strategy(uid="another-uid")
+
+    cause = await ask_the_operator(another, UID, window=30, retry_seconds=0.01, settle=5)
+    assert not cause.halt and "another object" in cause.why and len(asked) == 1
+
+
 async def test_the_runtime_gives_the_halt_record_the_cancel_share_of_its_halt_budget():
     # A slow API server (CI's loaded machine took over 2 s to answer) is not a partition: the runtime waits for the
     # record as long as the cancels may take, leaving the flatten the rest of its share.
