@@ -50,7 +50,6 @@ from strategy_operator.kinds import (
     MEMBERS_INDEX,
     NAMESPACES_INDEX,
     NODES_INDEX,
-    TERMINATING_INDEX,
     TWINS_INDEX,
     WATCHED,
 )
@@ -218,10 +217,6 @@ def build_registry() -> kopf.OperatorRegistry:
     async def kill_switches(name: str, annotations: Mapping[str, str], **_: Any) -> dict[str, bool]:
         # An empty result removes the namespace from the index (None would keep its old entry).
         return {name: True} if kill_switch_engaged(annotations) else {}
-
-    @kopf.index("", "v1", "namespaces", id=TERMINATING_INDEX, registry=registry)
-    async def terminating_namespaces(name: str, status: Mapping[str, Any], **_: Any) -> dict[str, bool]:
-        return {name: True} if status.get("phase") == "Terminating" else {}
 
     @kopf.on.event("", "v1", "namespaces", id="wake-on-namespaces", registry=registry)
     async def namespace_changed(

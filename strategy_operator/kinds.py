@@ -53,7 +53,6 @@ KINDS: dict[str, Kind] = {
 }
 WATCHED = [kind for kind in KINDS.values() if kind.watched]
 NAMESPACES_INDEX = "livestrat_namespaces"  # the namespaces whose kill switch is engaged
-TERMINATING_INDEX = "livestrat_terminating_namespaces"  # the namespaces being deleted
 NODES_INDEX = "livestrat_nodes"  # the nodes being drained (cordoned, or marked for removal), and why
 ACCOUNTS_INDEX = "livestrat_accounts"  # the live strategies, by (namespace, venue account): claims
 MEMBERS_INDEX = "livestrat_budget_members"  # (namespace, LiveStrategy) -> what a RiskBudget reads of it

@@ -222,7 +222,8 @@ class StrategyRuntime:
         else:
             # Asked now, beside the cancels every stop makes; only the flatten step waits for the answer.
             window = halt_record_window(self.config.halt_budget_seconds)
-            lookup = ask_the_operator(self._status_api.read_own, self.config.strategy.uid, window)
+            api = self._status_api
+            lookup = ask_the_operator(api.read_own, self.config.strategy.uid, window, read_namespace=api.read_namespace)
             self.request_stop(reason, cause=asyncio.ensure_future(lookup))
 
     def _on_shutdown_request(self, command: Any) -> None:

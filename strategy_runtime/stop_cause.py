@@ -19,11 +19,11 @@ there (404 NotFound, naming it) has deleted it, and no pod will ever take the po
 object outlives the pod (being deleted, above); without it (the finalizer taken off by hand while the operator was
 down, the usual way out of a stuck deletion) the object is gone before the garbage collector stops the pod.
 
-A namespace's deletion stops the pod first (Kubernetes 1.33+ deletes a namespace's pods before anything else
-in it): the LiveStrategy is not being deleted yet, and the operator, which sees the namespace terminating at the
-same moment, writes the halt record for it then. So an answer without a record is read again for a few seconds
-(``NO_RECORD_SETTLE_SECONDS``) before it is taken for no halt: every other stop exits that much later (its orders
-are cancelled meanwhile, as always).
+A namespace being deleted is a halt too: it deletes every LiveStrategy in it, and Kubernetes 1.33+ stops its pods
+before anything else there (``OrderedNamespaceDeletion``), so the pod stops while its LiveStrategy is not being
+deleted yet and no operator has recorded anything. An answer without a record is followed by a read of the pod's
+own Namespace (its Role may ``get`` that one object): ``status.phase: Terminating`` is a halt. A Namespace that
+cannot be read leaves the answer as it was (no halt), and says why.
 
 Anything else is not a halt: no record, a LiveStrategy of that name that is another object, or no
 answer in time (a partition, an API server down): flattening positions nobody asked to close is
@@ -51,12 +51,9 @@ from livestrat.api.status import HaltRecord, another_object
 
 # Between two reads of the halt record, after one failed.
 HALT_RECORD_RETRY_SECONDS = 0.2
-# How long an answer without a halt record is read again before it is taken for no halt: a namespace's deletion
-# stops the pod before anything else there (Kubernetes 1.33+), so the pod may ask before the operator, which sees
-# the namespace terminating at the same moment, has written the record.
-NO_RECORD_SETTLE_SECONDS = 3.0
 
 ReadOwn = Callable[[], Awaitable[Mapping[str, Any]]]  # GET of the runtime's own LiveStrategy
+ReadNamespace = Callable[[], Awaitable[Mapping[str, Any]]]  # GET of the runtime's own Namespace
 
 
 class LiveStrategyGone(Exception):
@@ -115,17 +112,15 @@ async def ask_the_operator(
     uid: str | None,
     window: float,
     retry_seconds: float = HALT_RECORD_RETRY_SECONDS,
-    settle: float = NO_RECORD_SETTLE_SECONDS,
+    read_namespace: ReadNamespace | None = None,
 ) -> StopCause:
     """The cause of a SIGTERM, from the LiveStrategy as the API server has it now; never raises.
 
     A read that fails is asked again after ``retry_seconds``, and an answer is waited for, until ``window`` seconds
     have passed; then the stop is not a halt, with the last failure as the reason. An answer that the LiveStrategy
-    does not exist (:class:`LiveStrategyGone`) is a halt: it was deleted. An answer without a halt record is read
-    again until ``settle`` seconds have passed (within the window): the operator may be writing it now."""
-    started = time.monotonic()
-    until = started + window
-    settle_until = started + min(settle, window)
+    does not exist (:class:`LiveStrategyGone`) is a halt: it was deleted. An answer without a halt record asks
+    ``read_namespace`` (within the window) whether the namespace is being deleted."""
+    until = time.monotonic() + window
     attempts = 0
     while True:
         attempts += 1
@@ -138,13 +133,29 @@ async def ask_the_operator(
         except Exception as exc:  # its text carries the HTTP status and message, never a token
             failure = str(exc)
         else:
-            if not without_record(body, uid) or time.monotonic() + retry_seconds >= settle_until:
-                return cause_from(body, uid)
-            failure = "no halt record yet"
+            cause = cause_from(body, uid)
+            if read_namespace is not None and without_record(body, uid):
+                return await namespace_cause(read_namespace, cause, until)
+            return cause
         if time.monotonic() + retry_seconds >= until:
             tried = f", {attempts} reads" if attempts > 1 else ""
             return not_a_halt(f"the halt record could not be read ({failure}{tried}): taken for no halt")
         await asyncio.sleep(retry_seconds)
+
+
+async def namespace_cause(read_namespace: ReadNamespace, cause: StopCause, until: float) -> StopCause:
+    """``cause`` (no halt record), unless the pod's Namespace is being deleted: then a halt."""
+    try:
+        namespace = await asyncio.wait_for(read_namespace(), max(0.0, until - time.monotonic()))
+    except TimeoutError:
+        return not_a_halt(f"{cause.why}; its namespace was not read in time")
+    except Exception as exc:  # its text carries the HTTP status and message, never a token
+        return not_a_halt(f"{cause.why}; its namespace could not be read ({exc})")
+    status = namespace.get("status")
+    phase = status.get("phase") if isinstance(status, Mapping) else None
+    if phase == "Terminating":
+        return halt("its namespace is being deleted, and the LiveStrategy with it (status.phase: Terminating)")
+    return cause
 
 
 async def settled(cause: Awaitable[StopCause], deadline: float) -> StopCause:

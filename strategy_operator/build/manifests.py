@@ -132,6 +132,13 @@ def service_account_name(strategy: LiveStrategy, settings: OperatorSettings) -> 
     return strategy.spec.pod.service_account_name or labels.child_name(strategy.metadata.name)
 
 
+def own_namespace_rule(namespace: str) -> dict[str, Any]:
+    """A pod may read its own Namespace (that object only): at SIGTERM, a namespace being deleted is a halt
+    (``strategy_runtime.stop_cause``; Kubernetes 1.33+ stops a namespace's pods before its LiveStrategies are deleted).
+    A Role can grant it: a request on a Namespace object has that namespace as its namespace."""
+    return {"apiGroups": [""], "resources": ["namespaces"], "resourceNames": [namespace], "verbs": ["get"]}
+
+
 def build_shared_identity(namespace: str, settings: OperatorSettings) -> list[dict[str, Any]]:
     """The namespace's shared pod identity: ServiceAccount, Role, RoleBinding ``livestrat-runtime``, owned by no
     strategy. The Role may patch the status of any LiveStrategy here; which one a pod may patch is the admission
@@ -154,7 +161,10 @@ def build_shared_identity(namespace: str, settings: OperatorSettings) -> list[di
         "apiVersion": "rbac.authorization.k8s.io/v1",
         "kind": "Role",
         "metadata": meta(),
-        "rules": [{"apiGroups": [GROUP], "resources": [f"{PLURAL}/status"], "verbs": ["patch"]}],
+        "rules": [
+            {"apiGroups": [GROUP], "resources": [f"{PLURAL}/status"], "verbs": ["patch"]},
+            own_namespace_rule(namespace),
+        ],
     }
     binding = {
         "apiVersion": "rbac.authorization.k8s.io/v1",
@@ -190,7 +200,8 @@ def build_role(strategy: LiveStrategy) -> dict[str, Any]:
                 "resources": [f"{PLURAL}/status"],
                 "resourceNames": [strategy.metadata.name],
                 "verbs": ["patch"],
-            }
+            },
+            own_namespace_rule(strategy.metadata.namespace),
         ],
     }
 

@@ -63,14 +63,11 @@ class Plan:
 
 
 DELETING = "the LiveStrategy is being deleted: the strategy halts before it is released"
-NAMESPACE_DELETING = "its namespace is being deleted, and the LiveStrategy with it: the strategy halts"
 
 
 def hold(obs: Observation) -> Hold | None:
     if obs.deleting:
         return Hold("Deleting", DELETING)
-    if obs.namespace_terminating:  # the pod may be stopped before the LiveStrategy is deleted: a halt all the same
-        return Hold("Deleting", NAMESPACE_DELETING)
     if obs.problems and not keeps_running(obs):  # a spec that does not read or is refused stops nothing that runs
         first = obs.problems[0]
         return Hold(first.reason, first.message)
@@ -167,7 +164,6 @@ def plan(obs: Observation) -> Plan:
     # A spec the operator refuses is never written over what runs (Flink's lastStableSpec): the running pod keeps
     # the configuration it was started with until the spec can run, or a halt stops it.
     apply = applies_now(obs) and not (obs.problems and keeps_running(obs))
-    apply = apply and not obs.namespace_terminating  # nothing can be created there any more: only the halt is written
     promoted = promotion_of(obs)
     if promoted is not None and promoted.state == PromotionState.REFUSED and keeps_running(obs):
         apply = False  # what the promotion does not admit is never written over what runs

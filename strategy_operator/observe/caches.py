@@ -17,14 +17,7 @@ from typing import Any
 
 from livestrat.api.contract import KILL_SWITCH_ANNOTATION
 from strategy_operator.build import labels
-from strategy_operator.kinds import (
-    ACCOUNTS_INDEX,
-    KINDS,
-    NAMESPACES_INDEX,
-    NODES_INDEX,
-    TERMINATING_INDEX,
-    TWINS_INDEX,
-)
+from strategy_operator.kinds import ACCOUNTS_INDEX, KINDS, NAMESPACES_INDEX, NODES_INDEX, TWINS_INDEX
 from strategy_operator.wakeups import Key
 
 
@@ -133,10 +126,6 @@ class Caches:
 
     def kill_switch(self, namespace: str) -> bool:
         return any(self._store(NAMESPACES_INDEX, namespace))
-
-    def namespace_terminating(self, namespace: str) -> bool:
-        """Whether the namespace is being deleted (``status.phase: Terminating``), as the watch last showed it."""
-        return any(self._store(TERMINATING_INDEX, namespace))
 
     def node_drain(self, node: str | None) -> str | None:
         """Why the node is being drained (see :func:`node_drain`), None when it is not (or not known)."""

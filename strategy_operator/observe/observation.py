@@ -128,9 +128,6 @@ class Observation:
     desired_statefulset: Mapping[str, Any] | None = None  # what the operator would build now
     unreadable_status: Sequence[Unreadable] = ()  # the runtime's status fields that do not read
     status_repairs: Sequence[Unreadable] = ()  # the operator's status fields that do not read: written back
-    # The namespace is being deleted: a deletion of the strategy, which its pod may learn of before the LiveStrategy
-    # does (Kubernetes 1.33+ deletes a namespace's pods first, the rest once they are gone).
-    namespace_terminating: bool = False
     # The uid of the earlier LiveStrategy of this name whose pod pushed the stored trading and risk: removed.
     runtime_of_another: str | None = None
     scalable: bool = True  # the scale subresource can serve the object (the kill switch writes through it)

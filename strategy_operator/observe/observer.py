@@ -179,7 +179,6 @@ class Observer:
             acknowledgement=annotations.get(RISK_ACK_ANNOTATION),
             status=status,
             kill_switch=caches.kill_switch(namespace),
-            namespace_terminating=caches.namespace_terminating(namespace),
             problems=problems,
             statefulset=statefulset,
             pods=pods,

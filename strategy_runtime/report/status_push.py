@@ -98,6 +98,10 @@ class StatusApi(Protocol):
         """The runtime's own LiveStrategy as the API server has it now (read at SIGTERM: its halt record)."""
         ...
 
+    async def read_namespace(self) -> Mapping[str, Any]:
+        """The runtime's own Namespace as the API server has it now (read at SIGTERM: is it being deleted?)."""
+        ...
+
     async def close(self) -> None: ...
 
 
@@ -169,6 +173,23 @@ class KubernetesStatusApi:
         except Exception as exc:
             raise StatusPushError(f"{type(exc).__name__}: {exc}") from None
         return dict(body)
+
+    async def read_namespace(self) -> Mapping[str, Any]:
+        """GET of the pod's own Namespace, which its Role allows (that object only: ``resourceNames``)."""
+        from kubernetes_asyncio import client
+        from kubernetes_asyncio.client.exceptions import ApiException
+
+        try:
+            if self._api is None:
+                await self._connect()
+            found = await client.CoreV1Api(self._client).read_namespace(
+                self._strategy.namespace, _request_timeout=REQUEST_TIMEOUT
+            )
+            return {"metadata": {"name": found.metadata.name}, "status": {"phase": found.status.phase}}
+        except ApiException as exc:
+            raise StatusPushError(f"the API server answered {exc.status} {exc.reason}: {_message(exc.body)}") from None
+        except Exception as exc:
+            raise StatusPushError(f"{type(exc).__name__}: {exc}") from None
 
     async def close(self) -> None:
         if self._client is not None:

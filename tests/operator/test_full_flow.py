@@ -216,12 +216,11 @@ async def test_deleting_the_namespace_of_a_strategy_holding_a_position_halts_it_
         assert operator.metric("livestrat_operator_reconcile_errors_total") == 0
 
 
-async def test_a_pod_stopped_by_its_namespaces_deletion_before_the_operator_heard_of_it_still_halts(
+async def test_a_pod_stopped_by_its_namespaces_deletion_halts_whatever_the_operator_has_heard(
     emulator, desk: Desk, kube_env, tmp_path
 ):
-    # Kubernetes 1.33+ stops a namespace's pods first; the pod may ask for its halt record before the operator, which
-    # sees the namespace terminating at the same moment, has written it. Here the operator's watch of namespaces is
-    # held until the pod has its SIGTERM: the pod reads "no record" at first, and waits a moment for it.
+    # Kubernetes 1.33+ stops a namespace's pods first: no halt record, the LiveStrategy not being deleted. The pod
+    # reads its Namespace itself; here the operator's watch of namespaces is held until the pod has its SIGTERM.
     events = tmp_path / "events.jsonl"
     entry = {"bar": 2, "do": "market", "side": "BUY", "quantity": "0.02", "tag": "entry"}
     name = "late"

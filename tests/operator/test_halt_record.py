@@ -14,7 +14,7 @@ from typing import Any
 import kmock
 
 from livestrat.kube_emulator.kubelet import Kubelet
-from tests.support.desk import Desk, example, paper
+from tests.support.desk import Desk, example
 from tests.support.kube import wait_for
 from tests.support.operator import fast_settings, operator_writes, running_operator
 
@@ -111,24 +111,3 @@ async def test_a_halt_record_the_api_server_refuses_does_not_hold_the_halt_up(em
         refusing.clear()
         await wait_for(lambda: desk.phase(NAME) == "Halted", timeout=60)
         assert desk.status(NAME)["halt"]["reason"] == "ScaledToZero"
-
-
-async def test_a_namespace_being_deleted_halts_every_strategy_in_it_before_its_pods_are_stopped(
-    emulator, desk: Desk, kubelet: Kubelet
-):
-    # Kubernetes 1.33+ deletes a namespace's pods before its LiveStrategies: the operator, seeing the namespace
-    # terminating, records the halt of each strategy there (its pod reads it at SIGTERM) and creates nothing there.
-    team = desk.in_namespace("team")
-    emulator.add_namespace("team")
-    async with running_operator(emulator, fast_settings()) as operator:
-        await team.apply(paper("a"))
-        await team.apply(paper("b"))
-        await wait_for(lambda: team.phase("a") == "Running" and team.phase("b") == "Running")
-        with emulator.namespace_controller.paused():  # the operator hears of it first here
-            await desk.kubectl("delete", "namespace", "team", "--wait=false")
-            for name in ("a", "b"):
-                await wait_for(lambda name=name: (team.status(name).get("halt") or {}).get("reason") == "Deleting")
-                assert "namespace is being deleted" in team.status(name)["halt"]["message"]
-                await wait_for(lambda name=name: team.statefulset(name)["spec"]["replicas"] == 0)
-        await wait_for(lambda: emulator.read_object("v1/namespaces", "team") is None, timeout=30)
-        assert operator.metric("livestrat_operator_reconcile_errors_total") == 0

@@ -52,7 +52,8 @@ async def test_strategies_of_a_namespace_share_one_identity_made_once(emulator, 
             }
         account, role, binding = (desk.child(kind, SHARED) for kind in ("ServiceAccount", "Role", "RoleBinding"))
         assert role["rules"] == [
-            {"apiGroups": ["livestrat.io"], "resources": ["livestrategies/status"], "verbs": ["patch"]}
+            {"apiGroups": ["livestrat.io"], "resources": ["livestrategies/status"], "verbs": ["patch"]},
+            {"apiGroups": [""], "resources": ["namespaces"], "resourceNames": ["default"], "verbs": ["get"]},
         ]
         assert binding["subjects"] == [{"kind": "ServiceAccount", "name": SHARED, "namespace": "default"}]
         for made in (account, role, binding):

@@ -74,6 +74,9 @@ class StatusApi:
     async def read_own(self) -> dict[str, Any]:
         return {}
 
+    async def read_namespace(self) -> dict[str, Any]:
+        return {"status": {"phase": "Active"}}
+
     async def close(self) -> None:
         pass
 

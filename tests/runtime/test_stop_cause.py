@@ -96,40 +96,60 @@ async def test_a_read_that_fails_is_asked_again_while_its_window_lasts():
     assert cause.halt and len(asked) == 2
 
 
-async def test_a_halt_record_written_just_after_the_first_read_is_a_halt():
-    # kubectl delete namespace on Kubernetes 1.33+: the pod is stopped first, its LiveStrategy not being deleted yet;
-    # the operator writes the halt record as it sees the namespace terminating, a moment after the pod asked.
-    answers = [strategy(), strategy(), strategy({"halt": {**RECORD, "reason": "Deleting"}})]
-    asked = []
+def namespace(phase: str):
+    async def read() -> dict[str, Any]:
+        return {"metadata": {"name": "desk"}, "status": {"phase": phase}}
 
-    async def operator_a_moment_late() -> dict[str, Any]:
-        asked.append(1)
-        return answers.pop(0) if len(answers) > 1 else answers[0]
-
-    cause = await ask_the_operator(operator_a_moment_late, UID, window=30, retry_seconds=0.01, settle=5)
-    assert cause.halt and "Deleting" in cause.why and len(asked) == 3
+    return read
 
 
-async def test_no_halt_record_is_read_again_until_it_settles_then_taken_for_no_halt():
-    asked = []
-
-    async def restart() -> dict[str, Any]:
-        asked.append(1)
+async def test_no_halt_record_in_a_namespace_being_deleted_is_a_halt():
+    # kubectl delete namespace on Kubernetes 1.33+: the pod is stopped first, its LiveStrategy not being deleted yet
+    # and no operator has recorded anything: the namespace says it.
+    async def no_record() -> dict[str, Any]:
         return strategy({"phase": "Running"})
 
-    cause = await ask_the_operator(restart, UID, window=30, retry_seconds=0.01, settle=0.1)
-    assert not cause.halt and "no halt record" in cause.why and len(asked) > 1
+    cause = await ask_the_operator(no_record, UID, window=5, read_namespace=namespace("Terminating"))
+    assert cause.halt and "namespace is being deleted" in cause.why
 
 
-async def test_an_answer_no_later_read_can_change_is_taken_at_once():
+async def test_no_halt_record_in_a_namespace_that_stays_is_no_halt():
+    async def no_record() -> dict[str, Any]:
+        return strategy({"phase": "Running"})
+
+    cause = await ask_the_operator(no_record, UID, window=5, read_namespace=namespace("Active"))
+    assert not cause.halt and "no halt record" in cause.why
+
+
+async def test_a_namespace_that_cannot_be_read_leaves_no_halt_and_says_why():
+    async def no_record() -> dict[str, Any]:
+        return strategy({"phase": "Running"})
+
+    async def forbidden() -> dict[str, Any]:
+        raise RuntimeError("the API server answered 403 Forbidden: namespaces is forbidden")
+
+    cause = await ask_the_operator(no_record, UID, window=5, read_namespace=forbidden)
+    assert not cause.halt and "no halt record" in cause.why and "403 Forbidden" in cause.why
+
+
+async def test_the_namespace_is_not_asked_when_the_livestrategy_answers_for_itself():
     asked = []
 
-    async def another() -> dict[str, Any]:
+    async def read_namespace() -> dict[str, Any]:
         asked.append(1)
-        return strategy(uid="another-uid")
+        return {"status": {"phase": "Terminating"}}
 
-    cause = await ask_the_operator(another, UID, window=30, retry_seconds=0.01, settle=5)
-    assert not cause.halt and "another object" in cause.why and len(asked) == 1
+    for body in (
+        strategy({"halt": RECORD}),
+        strategy(uid="another-uid"),
+        strategy(deletionTimestamp="2026-12-07T00:00:00Z"),
+    ):
+
+        async def answered(body: dict[str, Any] = body) -> dict[str, Any]:
+            return body
+
+        await ask_the_operator(answered, UID, window=5, read_namespace=read_namespace)
+    assert asked == []
 
 
 async def test_the_runtime_gives_the_halt_record_the_cancel_share_of_its_halt_budget():

@@ -19,7 +19,8 @@ Use in the chart's RBAC test (the ``operator_api_calls`` fixture runs the flow o
 (a ClusterRole is needed for them); ``used.namespaced`` those made inside one namespace.
 ``as_rules(calls)`` renders a set as RBAC rules (one per group and resource), for comparing or
 for printing. Besides what is recorded here, an operator that creates a Role granting
-``patch`` on ``livestrategies/status`` must itself hold it (it does send it) or ``escalate`` on roles; and setting ``blockOwnerDeletion``
+``patch`` on ``livestrategies/status`` and ``get`` on its own ``namespaces`` must itself hold them (it sends the
+first, never the second) or ``escalate`` on roles; and setting ``blockOwnerDeletion``
 in ownerReferences needs ``update`` on ``livestrategies/finalizers`` where the
 OwnerReferencesPermissionEnforcement admission plugin runs (the emulator does not check it):
 ``REQUIRED_BEYOND_RECORDED`` lists them; grant ``used.all | REQUIRED_BEYOND_RECORDED``.
@@ -69,6 +70,9 @@ REQUIRED_BEYOND_RECORDED = frozenset(
     {
         ApiCall("patch", "livestrat.io", "livestrategies/status"),
         ApiCall("update", "livestrat.io", "livestrategies/finalizers"),
+        # the Roles it creates let each strategy pod get its own Namespace (read at SIGTERM: a namespace being
+        # deleted is a halt): RBAC's escalation prevention lets it grant that only if it holds it
+        ApiCall("get", "", "namespaces"),
     }
 )
 

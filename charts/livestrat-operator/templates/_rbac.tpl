@@ -27,6 +27,12 @@ part of them, is all that is cluster-wide when watching named namespaces.
 - apiGroups: [livestrat.io]
   resources: [livestrategies/status]
   verbs: [patch]
+# The strategy pods' Roles let each get its own Namespace (read at SIGTERM: a namespace being
+# deleted is a halt); the operator never reads one this way, it holds get only to grant it. In a
+# Role of a watched namespace this reaches that Namespace object only.
+- apiGroups: [""]
+  resources: [namespaces]
+  verbs: [get]
 # RiskBudgets: watched, with kopf's finalizer (patch: a budget's deletion releases the members
 # it halts); the operator writes their status. A breach marks the members it halts with an
 # annotation (livestrat.io/budget-halt.NAME: patch on livestrategies, above); each member's

@@ -118,8 +118,9 @@ def test_the_longest_name_a_strategy_may_have_names_every_child_and_what_kuberne
     assert not name_allowed(name + "e")
 
 
-def test_the_runtime_may_only_patch_its_own_status():
-    # Not even read it: the runtime reads its halt record with a patch that changes nothing (its response).
+def test_the_runtime_may_only_patch_its_own_status_and_read_its_own_namespace():
+    # Not even read its status: the runtime reads its halt record with a patch that changes nothing (its response).
+    # Its Namespace it reads at SIGTERM: being deleted, it is a halt (stop_cause).
     role = build_role(strategy(example("paper-ema-cross")))
     assert role["rules"] == [
         {
@@ -127,7 +128,8 @@ def test_the_runtime_may_only_patch_its_own_status():
             "resources": ["livestrategies/status"],
             "resourceNames": ["ema-cross-btc"],
             "verbs": ["patch"],
-        }
+        },
+        {"apiGroups": [""], "resources": ["namespaces"], "resourceNames": ["desk"], "verbs": ["get"]},
     ]
 
 
@@ -154,7 +156,8 @@ def test_the_shared_identity_may_patch_livestrategy_status_in_its_namespace_and_
         assert manifest_errors(child, strict=True) == []
     # Which strategy's status: the chart's admission policy narrows a patch to the pod's own strategy.
     assert role["rules"] == [
-        {"apiGroups": ["livestrat.io"], "resources": ["livestrategies/status"], "verbs": ["patch"]}
+        {"apiGroups": ["livestrat.io"], "resources": ["livestrategies/status"], "verbs": ["patch"]},
+        {"apiGroups": [""], "resources": ["namespaces"], "resourceNames": ["desk"], "verbs": ["get"]},
     ]
     assert binding["subjects"] == [{"kind": "ServiceAccount", "name": "livestrat-runtime", "namespace": "desk"}]
     assert binding["roleRef"] == {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "livestrat-runtime"}

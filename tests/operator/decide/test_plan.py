@@ -25,15 +25,6 @@ def test_the_kill_switch_holds_at_zero_and_leaves_the_desks_halt_without_rewriti
     assert plan.hold.reason == "KillSwitch" and plan.mark_halted is None
 
 
-def test_a_namespace_being_deleted_holds_as_a_deletion_and_writes_nothing_new_there():
-    # its pods may be stopped before the LiveStrategy is deleted (Kubernetes 1.33+): a halt all the same, and no
-    # child can be created in a terminating namespace any more
-    plan, report = run(dataclasses.replace(observe(pods=[pod()]), namespace_terminating=True))
-    assert plan.replicas == 0 and plan.hold.reason == "Deleting" and not plan.apply
-    assert "namespace is being deleted" in plan.hold.message
-    assert report.status.phase == "Halting"
-
-
 def test_the_desks_halt_annotation_holds_whatever_the_spec_says_and_its_note_is_shown():
     plan, report = run(dataclasses.replace(observe(pods=[pod()]), halt_requested="desk: alice, venue down"))
     assert plan.replicas == 0 and plan.hold.reason == "HaltRequested" and plan.mark_halted is None
