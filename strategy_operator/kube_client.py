@@ -46,11 +46,18 @@ REQUEST_TIMEOUT = 30.0
 
 
 class ApiError(Exception):
-    def __init__(self, status: int, reason: str, message: str) -> None:
+    def __init__(self, status: int, reason: str, message: str, causes: tuple[str, ...] = ()) -> None:
         super().__init__(f"{status} {reason}: {message}")
         self.status = status
         self.reason = reason
         self.message = message
+        self.causes = causes  # the reasons of the Status's details.causes (NamespaceTerminating, FieldValueInvalid)
+
+    @property
+    def namespace_terminating(self) -> bool:
+        """A creation refused because the namespace is being deleted (NamespaceLifecycle): nothing is created
+        there any more, and the strategies in it are on their way out."""
+        return self.status == 403 and "NamespaceTerminating" in self.causes
 
 
 def path(kind: str, namespace: str, name: str | None = None, subresource: str | None = None) -> str:
@@ -195,8 +202,12 @@ def _verb(method: str) -> str:
 
 def _api_error(status: int, reason: str | None, body: Any) -> ApiError:
     message = ""
+    causes: tuple[str, ...] = ()
     try:
-        message = str(json.loads(body).get("message", ""))
+        parsed = json.loads(body)
+        message = str(parsed.get("message", ""))
+        found = (parsed.get("details") or {}).get("causes") or []
+        causes = tuple(str(c.get("reason")) for c in found if isinstance(c, dict) and c.get("reason"))
     except Exception:
         message = str(body or "")[:300]
-    return ApiError(int(status or 0), str(reason or ""), message[:1000])
+    return ApiError(int(status or 0), str(reason or ""), message[:1000], causes)

@@ -222,6 +222,8 @@ class ChildWriter:
             try:
                 created = await self.kube.create(desired)
             except ApiError as exc:
+                if exc.namespace_terminating:
+                    return None  # the namespace goes, and the strategy with it: nothing to put back
                 if exc.status != 409:
                     raise
                 existing = await self.kube.get(kind, namespace, name)  # the cache had not seen it yet

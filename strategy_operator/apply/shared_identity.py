@@ -198,6 +198,8 @@ class SharedIdentity:
             try:
                 await self.kube.create(desired)
             except ApiError as exc:
+                if exc.namespace_terminating:
+                    return None  # the namespace goes: nothing may be made there, and no pod will need it
                 if exc.status != 409:  # made meanwhile by another hand: looked at on the next pass
                     raise
                 return None

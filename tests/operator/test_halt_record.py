@@ -14,7 +14,7 @@ from typing import Any
 import kmock
 
 from livestrat.kube_emulator.kubelet import Kubelet
-from tests.support.desk import Desk, example
+from tests.support.desk import Desk, example, paper
 from tests.support.kube import wait_for
 from tests.support.operator import fast_settings, operator_writes, running_operator
 
@@ -111,3 +111,30 @@ async def test_a_halt_record_the_api_server_refuses_does_not_hold_the_halt_up(em
         refusing.clear()
         await wait_for(lambda: desk.phase(NAME) == "Halted", timeout=60)
         assert desk.status(NAME)["halt"]["reason"] == "ScaledToZero"
+
+
+async def test_a_child_gone_while_its_namespace_terminates_is_not_created_again_nor_an_error(
+    emulator, desk: Desk, kubelet: Kubelet
+):
+    # Kubernetes 1.33+ deletes the rest of a namespace one resource type at a time once its pods are gone: a
+    # StatefulSet may go before its LiveStrategy. Nothing can be created there any more (403, NamespaceTerminating):
+    # the operator does not try to put it back as a failure.
+    team = desk.in_namespace("team")
+    emulator.add_namespace("team")
+    async with running_operator(emulator, fast_settings()) as operator:
+        await team.apply(paper("a"))
+        await wait_for(lambda: team.phase("a") == "Running")
+        with emulator.namespace_controller.paused():
+            await desk.kubectl("delete", "namespace", "team", "--wait=false")
+            passes = operator.metric("livestrat_operator_reconciles_total")
+            emulator.delete_object("apps/v1/statefulsets", "a", namespace="team")
+            await wait_for(lambda: any(_tried_to_create_statefulset(r) for r in emulator))  # and was refused
+            # the pass that tried it is over (ok or error): the count of passes moved past it
+            await wait_for(lambda: operator.metric("livestrat_operator_reconciles_total") > passes)
+            assert operator.metric("livestrat_operator_reconcile_errors_total") == 0
+            assert team.phase("a") != "Failed", team.status("a")
+        await wait_for(lambda: emulator.read_object("v1/namespaces", "team") is None, timeout=30)
+
+
+def _tried_to_create_statefulset(request: kmock.Request) -> bool:
+    return request.method.value == "POST" and request.url.path.endswith("/namespaces/team/statefulsets")
