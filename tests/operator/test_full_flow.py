@@ -8,6 +8,7 @@ status over HTTP, as it does in a cluster.
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 
 import pytest
@@ -117,6 +118,19 @@ def halt_closes(events: Path) -> list[dict]:
     return [e for e in rows if e.get("event") == "OrderFilled" and "LIVESTRAT_HALT" in e["tags"]]
 
 
+def flatten_on_halt(name: str, events: Path) -> dict:
+    """A paper strategy that buys at its second bar and holds, under haltPolicy: flatten (its events in ``events``)."""
+    entry = {"bar": 2, "do": "market", "side": "BUY", "quantity": "0.02", "tag": "entry"}
+    return paper(name, strategy=scripted_strategy(str(events), steps=[entry]), haltPolicy="flatten")
+
+
+def runtime_pods(emulator, kube_env, tmp_path: Path) -> Kubelet:
+    """A kubelet whose pods run the real runtime, with the scripted strategies importable."""
+    return Kubelet(
+        emulator, workdir=tmp_path / "pods", kubeconfig=kube_env, runtime=True, environ={"PYTHONPATH": str(ROOT)}
+    )
+
+
 def holding(desk: Desk, name: str) -> bool:
     """The strategy's runtime reports a position and a running node."""
     trading = desk.status(name).get("trading") or {}
@@ -127,13 +141,10 @@ async def test_an_evicted_pod_keeps_its_position_and_only_a_halt_flattens(emulat
     # haltPolicy: flatten, and a position open. A pod deleted by anyone but the operator's halt (an eviction,
     # a drain, Spot preemption) cancels its orders and leaves the position; scaling to 0 closes it.
     events = tmp_path / "events.jsonl"
-    entry = {"bar": 2, "do": "market", "side": "BUY", "quantity": "0.02", "tag": "entry"}
-    manifest = paper("flatten-on-halt", strategy=scripted_strategy(str(events), steps=[entry]), haltPolicy="flatten")
     name = "flatten-on-halt"
+    manifest = flatten_on_halt(name, events)
 
-    pods = Kubelet(
-        emulator, workdir=tmp_path / "pods", kubeconfig=kube_env, runtime=True, environ={"PYTHONPATH": str(ROOT)}
-    )
+    pods = runtime_pods(emulator, kube_env, tmp_path)
     async with pods as kubelet, running_operator(emulator, fast_settings(stale_after_seconds=30)):
         await desk.apply(manifest)
         await wait_for(lambda: holding(desk, name), timeout=90)
@@ -159,13 +170,10 @@ async def test_a_strategy_deleted_while_the_operator_is_down_and_its_finalizer_t
     # The LiveStrategy is then gone at once, and the garbage collector stops the pod: a deletion, so a halt (the
     # runtime reads a 404 for its LiveStrategy), and haltPolicy: flatten closes the position no pod will take back.
     events = tmp_path / "events.jsonl"
-    entry = {"bar": 2, "do": "market", "side": "BUY", "quantity": "0.02", "tag": "entry"}
     name = "deleted-by-hand"
-    manifest = paper(name, strategy=scripted_strategy(str(events), steps=[entry]), haltPolicy="flatten")
+    manifest = flatten_on_halt(name, events)
 
-    pods = Kubelet(
-        emulator, workdir=tmp_path / "pods", kubeconfig=kube_env, runtime=True, environ={"PYTHONPATH": str(ROOT)}
-    )
+    pods = runtime_pods(emulator, kube_env, tmp_path)
     async with pods as kubelet:
         async with running_operator(emulator, fast_settings(stale_after_seconds=30)):
             await desk.apply(manifest)
@@ -182,62 +190,46 @@ async def test_a_strategy_deleted_while_the_operator_is_down_and_its_finalizer_t
         assert len(halt_closes(events)) == 1, log
 
 
-@pytest.mark.parametrize("identity", ["perStrategy", "shared"])
-@pytest.mark.parametrize("pods_first", [True, False], ids=["pods-first", "all-at-once"])
+@pytest.mark.parametrize(
+    ("pods_first", "identity", "operator_hears"),
+    [
+        pytest.param(True, "perStrategy", True, id="pods-first-perStrategy"),
+        pytest.param(True, "shared", True, id="pods-first-shared"),
+        pytest.param(False, "perStrategy", True, id="all-at-once-perStrategy"),
+        pytest.param(False, "shared", True, id="all-at-once-shared"),
+        pytest.param(True, "perStrategy", False, id="pods-first-operator-cut-off"),
+    ],
+)
 async def test_deleting_the_namespace_of_a_strategy_holding_a_position_halts_it_and_the_namespace_goes(
-    emulator, desk: Desk, kube_env, tmp_path, identity, pods_first
+    emulator, desk: Desk, kube_env, tmp_path, pods_first, identity, operator_hears
 ):
     # kubectl delete namespace: the namespace controller deletes the pod first and the rest once it is gone
-    # (Kubernetes 1.33+: the LiveStrategy is not being deleted yet when the pod gets its SIGTERM), or everything at
-    # once (1.32 and before: the pod's ServiceAccount with it); nothing new may be created there. It is a deletion
-    # of the strategy, so a halt: haltPolicy: flatten closes the position, and the namespace goes.
+    # (Kubernetes 1.33+: the LiveStrategy is not being deleted yet when the pod gets its SIGTERM, and no halt is
+    # recorded: the pod reads its Namespace), or everything at once (1.32 and before: the pod's ServiceAccount with
+    # it); nothing new may be created there. It is a deletion of the strategy, so a halt: haltPolicy: flatten closes
+    # the position, and the namespace goes. "operator-cut-off": the operator's watch of namespaces is held until the
+    # pod has its SIGTERM (the pod's decision does not wait on the operator).
     emulator.ordered_namespace_deletion = pods_first
     events = tmp_path / "events.jsonl"
-    entry = {"bar": 2, "do": "market", "side": "BUY", "quantity": "0.02", "tag": "entry"}
     name = "doomed"
-    manifest = paper(name, strategy=scripted_strategy(str(events), steps=[entry]), haltPolicy="flatten")
     team = desk.in_namespace("team")
     emulator.add_namespace("team")
 
-    pods = Kubelet(
-        emulator, workdir=tmp_path / "pods", kubeconfig=kube_env, runtime=True, environ={"PYTHONPATH": str(ROOT)}
-    )
     settings = fast_settings(stale_after_seconds=30, runtime_identity=identity)
-    async with pods as kubelet, running_operator(emulator, settings) as operator:
-        await team.apply(manifest)
+    async with runtime_pods(emulator, kube_env, tmp_path) as kubelet, running_operator(emulator, settings) as operator:
+        await team.apply(flatten_on_halt(name, events))
         await wait_for(lambda: holding(team, name), timeout=90)
         pod = kubelet.containers[("team", f"{name}-0")]
 
-        await desk.kubectl("delete", "namespace", "team", "--wait=false")
-        await wait_for(lambda: emulator.read_object("v1/namespaces", "team") is None, timeout=90)
-        log = pod.log.read_text() if pod.log else ""
-        assert pod.history == ["exit 0"], log
-        assert len(halt_closes(events)) == 1, log
-        assert operator.metric("livestrat_operator_reconcile_errors_total") == 0
-
-
-async def test_a_pod_stopped_by_its_namespaces_deletion_halts_whatever_the_operator_has_heard(
-    emulator, desk: Desk, kube_env, tmp_path
-):
-    # Kubernetes 1.33+ stops a namespace's pods first: no halt record, the LiveStrategy not being deleted. The pod
-    # reads its Namespace itself; here the operator's watch of namespaces is held until the pod has its SIGTERM.
-    events = tmp_path / "events.jsonl"
-    entry = {"bar": 2, "do": "market", "side": "BUY", "quantity": "0.02", "tag": "entry"}
-    name = "late"
-    manifest = paper(name, strategy=scripted_strategy(str(events), steps=[entry]), haltPolicy="flatten")
-    team = desk.in_namespace("team")
-    emulator.add_namespace("team")
-
-    pods = Kubelet(
-        emulator, workdir=tmp_path / "pods", kubeconfig=kube_env, runtime=True, environ={"PYTHONPATH": str(ROOT)}
-    )
-    async with pods as kubelet, running_operator(emulator, fast_settings(stale_after_seconds=30)):
-        await team.apply(manifest)
-        await wait_for(lambda: holding(team, name), timeout=90)
-        pod = kubelet.containers[("team", f"{name}-0")]
-        async with WatchGap(emulator, user_agent="kopf/", plural="namespaces"):
+        gap = (
+            contextlib.nullcontext() if operator_hears else WatchGap(emulator, user_agent="kopf/", plural="namespaces")
+        )
+        async with gap:
             await desk.kubectl("delete", "namespace", "team", "--wait=false")
             await wait_for(lambda: any(p["metadata"].get("deletionTimestamp") for p in team.pods(name)), timeout=30)
         await wait_for(lambda: emulator.read_object("v1/namespaces", "team") is None, timeout=90)
         log = pod.log.read_text() if pod.log else ""
+        assert pod.history == ["exit 0"], log
         assert len(halt_closes(events)) == 1, log
+        if operator_hears:
+            assert operator.metric("livestrat_operator_reconcile_errors_total") == 0
