@@ -77,13 +77,8 @@ def not_a_halt(why: str) -> StopCause:
     return StopCause(False, why)
 
 
-def without_record(body: Mapping[str, Any], uid: str | None) -> bool:
-    """This object, not being deleted, with no halt record (yet): the one answer another read may change."""
-    meta = body.get("metadata")
-    meta = meta if isinstance(meta, Mapping) else {}
-    status = body.get("status")
-    record = status.get("halt") if isinstance(status, Mapping) else None
-    return another_object(body, uid) is None and not meta.get("deletionTimestamp") and record is None
+# This object, not being deleted, with no halt record: the one answer its Namespace may turn into a halt.
+NO_RECORD = not_a_halt("no halt record (status.halt): a restart, a rollout, an eviction, a drain or a lost node")
 
 
 def cause_from(body: Mapping[str, Any], uid: str | None) -> StopCause:
@@ -98,7 +93,7 @@ def cause_from(body: Mapping[str, Any], uid: str | None) -> StopCause:
     status = body.get("status")
     record = status.get("halt") if isinstance(status, Mapping) else None
     if record is None:
-        return not_a_halt("no halt record (status.halt): a restart, a rollout, an eviction, a drain or a lost node")
+        return NO_RECORD
     try:
         parsed = HaltRecord.model_validate(record)
     except ValidationError:
@@ -134,7 +129,7 @@ async def ask_the_operator(
             failure = str(exc)
         else:
             cause = cause_from(body, uid)
-            if read_namespace is not None and without_record(body, uid):
+            if read_namespace is not None and cause is NO_RECORD:
                 return await namespace_cause(read_namespace, cause, until)
             return cause
         if time.monotonic() + retry_seconds >= until:

@@ -1402,7 +1402,7 @@ class KubernetesEmulator(kmock.KubernetesEmulator):
         body = self.read_object(NAMESPACES, namespace)
         if body is None:
             raise api_error(404, "NotFound", f'namespaces "{namespace}" not found', name=namespace, kind="namespaces")
-        if namespace_controller.terminating(body) or "deletionTimestamp" in body["metadata"]:
+        if namespace_controller.terminating(body):
             name = str(meta.get("name") or meta.get("generateName") or "Unknown")  # before a name is generated
             group_resource = f"{resource.plural}.{resource.group}" if resource.group else resource.plural
             message, cause = namespace_controller.creation_refusal(group_resource, name, namespace)

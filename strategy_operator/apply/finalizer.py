@@ -119,6 +119,8 @@ class Finalizer:
             await wake()
 
     async def _release_shared(self, key: Key) -> None:
-        """The namespace's shared identity: kept while a pod runs as it, off the finalizer once no strategy is left."""
-        last = not any(other[0] == key[0] and other != key for other in self.remaining())
-        await self.shared.release(key[0], last_strategy=last)
+        """The namespace's last strategy is released: its shared identity's finalizer comes off (if no pod runs as it).
+        Before that, nothing to do here: a namespace's deletion and a part deleted by hand are seen elsewhere
+        (shared_identity.TerminatingNamespaces, SharedIdentity.ensure); no read for the others' deletions."""
+        if not any(other[0] == key[0] and other != key for other in self.remaining()):
+            await self.shared.release_last(key[0])

@@ -18,11 +18,11 @@ Kept while a pod runs as it: each part carries the ``livestrat.io/pod-identity``
 it had one). Deleting the namespace deletes them at the same moment as the pods; without the finalizer a pod
 halting then could not read its halt record (401 for its token) and took the halt for a restart, leaving positions
 that ``haltPolicy: flatten`` was to close. :func:`release_if_unused` removes the finalizer from the parts being
-deleted once no strategy pod of the namespace runs as them: called when a strategy's deletion has seen its pod go,
-when the namespace is seen terminating, and by :meth:`SharedIdentity.ensure` (a part deleted by hand goes once
-nothing runs as it, and is made anew). Once a namespace's last strategy is deleted the finalizer comes off every
-part (what is left waits on nobody: a namespace deleted after the operator was uninstalled is not held), and the
-next strategy's ``ensure`` puts it back.
+deleted once no strategy pod of the namespace runs as them: while the namespace is seen terminating
+(:class:`TerminatingNamespaces`), and by :meth:`SharedIdentity.ensure` (a part deleted by hand goes once nothing runs
+as it, and is made anew). Once a namespace's last strategy is released the finalizer comes off every part
+(:meth:`SharedIdentity.release_last`: what is left waits on nobody, so a namespace deleted after the operator was
+uninstalled is not held), and the next strategy's ``ensure`` puts it back.
 """
 
 from __future__ import annotations
@@ -183,13 +183,12 @@ class SharedIdentity:
             )
         return created
 
-    async def release(self, namespace: str, *, last_strategy: bool) -> None:
-        """A strategy's deletion saw its pod go: the parts being deleted go if no pod runs as them, and with the
-        namespace's ``last_strategy`` gone, the operator's finalizer comes off every part (uninstalled, it would hold
-        the namespace's deletion for good); the next strategy's ``ensure`` puts it back."""
-        await release_if_unused(self.kube, namespace, every_part=last_strategy)
-        if last_strategy:
-            self._verified.pop(namespace, None)
+    async def release_last(self, namespace: str) -> None:
+        """The namespace's last strategy is released: the operator's finalizer comes off every part if no pod runs as
+        it (uninstalled, it would hold the namespace's deletion for good); the next strategy's ``ensure`` puts it
+        back."""
+        await release_if_unused(self.kube, namespace, every_part=True)
+        self._verified.pop(namespace, None)
 
     async def _one(self, desired: dict[str, Any]) -> str | None:
         kind, meta = desired["kind"], desired["metadata"]

@@ -125,8 +125,6 @@ class KubernetesStatusApi:
         self._api = client.CustomObjectsApi(self._client)
 
     async def patch_status(self, patch: Mapping[str, Any]) -> Mapping[str, Any] | None:
-        from kubernetes_asyncio.client.exceptions import ApiException
-
         try:
             if self._api is None:
                 await self._connect()
@@ -140,10 +138,8 @@ class KubernetesStatusApi:
                 _content_type=MERGE_PATCH,
                 _request_timeout=REQUEST_TIMEOUT,
             )
-        except ApiException as exc:
-            raise StatusPushError(f"the API server answered {exc.status} {exc.reason}: {_message(exc.body)}") from None
         except Exception as exc:
-            raise StatusPushError(f"{type(exc).__name__}: {exc}") from None
+            raise _push_error(exc) from None
 
     async def read_own(self) -> Mapping[str, Any]:
         """The whole object, from the response of a merge patch of the status that changes nothing (``{}``: the API
@@ -166,18 +162,16 @@ class KubernetesStatusApi:
                 _request_timeout=REQUEST_TIMEOUT,
             )
         except ApiException as exc:
-            text = f"the API server answered {exc.status} {exc.reason}: {_message(exc.body)}"
             if exc.status == 404 and _names_missing(exc.body, self._strategy.name):
-                raise LiveStrategyGone(text) from None  # deleted: an answer, not a failed read
-            raise StatusPushError(text) from None
+                raise LiveStrategyGone(str(_push_error(exc))) from None  # deleted: an answer, not a failed read
+            raise _push_error(exc) from None
         except Exception as exc:
-            raise StatusPushError(f"{type(exc).__name__}: {exc}") from None
+            raise _push_error(exc) from None
         return dict(body)
 
     async def read_namespace(self) -> Mapping[str, Any]:
         """GET of the pod's own Namespace, which its Role allows (that object only: ``resourceNames``)."""
         from kubernetes_asyncio import client
-        from kubernetes_asyncio.client.exceptions import ApiException
 
         try:
             if self._api is None:
@@ -186,15 +180,23 @@ class KubernetesStatusApi:
                 self._strategy.namespace, _request_timeout=REQUEST_TIMEOUT
             )
             return {"metadata": {"name": found.metadata.name}, "status": {"phase": found.status.phase}}
-        except ApiException as exc:
-            raise StatusPushError(f"the API server answered {exc.status} {exc.reason}: {_message(exc.body)}") from None
         except Exception as exc:
-            raise StatusPushError(f"{type(exc).__name__}: {exc}") from None
+            raise _push_error(exc) from None
 
     async def close(self) -> None:
         if self._client is not None:
             await self._client.close()
             self._client = self._api = None
+
+
+def _push_error(exc: Exception) -> StatusPushError:
+    """A request that failed, said safely: the API server's answer (status, reason, message), or the error's type and
+    text (a connection refused, a timeout); never a token."""
+    from kubernetes_asyncio.client.exceptions import ApiException
+
+    if isinstance(exc, ApiException):
+        return StatusPushError(f"the API server answered {exc.status} {exc.reason}: {_message(exc.body)}")
+    return StatusPushError(f"{type(exc).__name__}: {exc}")
 
 
 def _names_missing(body: Any, name: str) -> bool:
