@@ -79,6 +79,7 @@ from strategy_runtime.risk.guard import RiskGuard, RiskGuardConfig
 from strategy_runtime.risk.limits import PnlHistory
 from strategy_runtime.risk.share import ShareUnreadable, read_share
 from strategy_runtime.stop_cause import StopCause, ask_the_operator, halt, known, not_a_halt
+from strategy_runtime.thread_switch import prompt_thread_switches
 
 logger = logging.getLogger("livestrat.runtime")
 
@@ -418,7 +419,8 @@ class StrategyRuntime:
     # ------------------------------------------------------------------ running
     async def run(self) -> RunOutcome:
         try:
-            return await self._run()
+            with prompt_thread_switches():  # the ledger's thread waits less for the loop's (``thread_switch``)
+                return await self._run()
         finally:
             await self._shutdown_services()
             if not self.options.keep_watchdog_armed:
