@@ -231,6 +231,16 @@ class FillSpool:
         finally:
             os.close(fd)
 
+    def releasable(self, committed_seq: int) -> bool:
+        """Whether ``release(committed_seq)`` would drop anything. No I/O, for the event loop's thread: read between
+        two of the spool's calls (its one caller, ``WriteBehind.run_spool``, awaits each), so that a commit of fills
+        the spool never held costs no trip to the spool's thread (a hand-off of the interpreter's lock each way)."""
+        return any(s.end_seq <= committed_seq for s in self._full) or self._active_released_by(committed_seq)
+
+    def _active_released_by(self, committed_seq: int) -> bool:
+        active = self._active
+        return active is not None and active.size > 0 and active.end_seq <= committed_seq
+
     def release(self, committed_seq: int) -> None:
         """The database has every fill before ``committed_seq``: drop the segments that hold nothing else."""
         for segment in [s for s in self._full if s.end_seq <= committed_seq]:
@@ -238,7 +248,7 @@ class FillSpool:
             segment.close()
             segment.path.unlink(missing_ok=True)
         active = self._active
-        if active is not None and active.size and active.end_seq <= committed_seq:
+        if active is not None and self._active_released_by(committed_seq):
             # Emptied in place, not synced: should the truncation be lost in a crash, the lines come
             # back and are written to the ledger again, where they are already (idempotent).
             os.ftruncate(active.fd, 0)

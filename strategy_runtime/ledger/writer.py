@@ -317,7 +317,8 @@ class WriteBehind:
         while True:
             if self._committed > self._released:
                 committed = self._committed
-                await spool.call(spool.release, committed)
+                if spool.releasable(committed):
+                    await spool.call(spool.release, committed)
                 self._released = committed
             start = self.durable
             if start >= self._enqueued:

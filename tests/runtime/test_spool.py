@@ -188,3 +188,53 @@ def test_two_processes_never_share_a_spool(tmp_path):
     finally:
         first.close()
     assert directory.parent.name == "ledger-spool" and directory.name.startswith("desk_ema-cross-")
+
+
+async def test_a_commit_of_fills_the_spool_never_held_is_no_trip_to_the_spools_thread(tmp_path):
+    # Each trip is a hand-off of the interpreter's lock to the spool's thread and back, which the event loop's
+    # thread pays for (docs/performance.md, "seventh round"): only a release with something to drop makes one.
+    class Switchable:
+        def __init__(self) -> None:
+            self.up = True
+
+        async def __call__(self, fills: Sequence[FillRecord]) -> Written:
+            if not self.up:
+                raise ConnectionRefusedError("the database is away")
+            return Written(len(fills))
+
+    database = Switchable()
+    spool = FillSpool(tmp_path / "spool")
+    spool.open()
+    releases: list[int] = []
+    call = spool.call
+
+    async def counting(function, *args):
+        if function == spool.release:
+            releases.append(args[0])
+        return await call(function, *args)
+
+    spool.call = counting  # type: ignore[method-assign]
+    w = writer(spool, database)
+    commits = asyncio.create_task(w.run())  # the spool's task not yet running: the database is first to every fill
+    try:
+        for i in range(5):
+            w.append(make_fill(i))
+        await asyncio.wait_for(w.flush(), 10)
+        spooling = asyncio.create_task(w.run_spool())
+        await asyncio.sleep(0.05)
+        assert releases == []  # the spool holds none of the 5: nothing to release, no trip
+
+        database.up = False  # now the spool is first: it holds the next fill until the database commits it
+        w.append(make_fill(5))
+        await asyncio.wait_for(w.flush_durable(), 10)
+        assert w.spooled == 1 and any(p.stat().st_size for p in (tmp_path / "spool").glob("*.jsonl"))
+        database.up = True
+        await asyncio.wait_for(w.flush(), 10)
+        while not releases:
+            await asyncio.sleep(0.005)
+        assert releases == [6]
+        while any(p.stat().st_size for p in (tmp_path / "spool").glob("*.jsonl")):
+            await asyncio.sleep(0.01)
+    finally:
+        await stop([commits, spooling])
+        spool.close()
