@@ -5,13 +5,14 @@ fill spool's), and every statement it runs gives the interpreter's lock up and t
 event loop is busy (a replay at full speed, a burst of market data) each take-back waits for the loop's
 thread. CPython's switch interval (``sys.setswitchinterval``, 5 ms by default) is how long a waiting thread
 waits before asking the holder to let go; until then it only waits for the holder to let go on its own.
-uvloop does that between every two callbacks, and each time the interpreter wakes the waiting thread
-(a futex, on a virtual machine an interrupt to the other CPU), which finds the lock taken again and sleeps:
-hundreds of wake-ups for each of the ledger's statements, paid by the loop's thread.
+uvloop does that around its poll and takes the lock back for each of libuv's callbacks, many times a
+millisecond, and each time the interpreter wakes the waiting thread (a futex, on a virtual machine an
+interrupt to the other CPU), which finds the lock taken again and sleeps: tens of wake-ups for each of the
+ledger's statements, paid by the loop's thread.
 
 Measured (docs/performance.md, "seventh round"): a 20,000-bar replay with 1,108 fills made 20,247 futex calls
-and 6,542 context switches at 5 ms, 10,207 and 2,936 at 0.2 ms, and ran at 0.66 of the bare node against 0.81
-(the loop's CPU 3.43 against 2.79 s). 0.1 and 0.05 ms measured the same as 0.2; 0.5 and 1 ms less well.
+and 6,542 context switches at 5 ms, 10,207 and 2,936 at 0.2 ms; the runtime went from 0.66 of the bare node's speed
+to 0.75 (the loop's CPU 3.22 to 2.84 s). 0.1 and 0.05 ms measured about the same as 0.2; 0.5 and 1 ms less well.
 
 A shorter interval only matters while some thread waits for the lock: a runtime's threads are idle but for
 the ledger's short calls, so the loop's thread is not made to share its time with anything that computes.
