@@ -222,6 +222,7 @@ def build_registry() -> kopf.OperatorRegistry:
     async def namespace_changed(
         type: str | None, name: str, meta: Mapping[str, Any], status: Mapping[str, Any], memo: kopf.Memo, **_: Any
     ) -> None:
+        memo.context.reconciler.observer.kill_switches.changed(name)  # before its strategies look at it again
         memo.context.wakeups.poke_namespace(name)
         uid = str(meta.get("uid") or "")
         if type == "DELETED":

@@ -47,6 +47,8 @@ KINDS: dict[str, Kind] = {
         Kind("Secret", "", "v1", "secrets"),  # read only when a pod is about to need it
         Kind(KIND, GROUP, VERSION, PLURAL),  # watched by kopf itself (its handlers)
         Kind(budget_resource.KIND, GROUP, VERSION, budget_resource.PLURAL),  # watched by kopf itself too
+        # a namespace's kill switch, confirmed when the watch cache shows it engaged (observe.kill_switch)
+        Kind("Namespace", "", "v1", "namespaces", namespaced=False),
         # kopf's peering object (with LIVESTRAT_PEERING): read to tell whether this replica acts (peering.py)
         Kind("ClusterKopfPeering", "kopf.dev", "v1", "clusterkopfpeerings", namespaced=False),
     )

@@ -15,7 +15,8 @@ meanwhile (and perhaps recreated: a new uid). So before a pass scales a Stateful
 deletes a pod (:func:`destructive`), it is observed again from the API server
 (``observe(confirm=True)``: the LiveStrategy, its StatefulSet and ConfigMap, its pods); before a
 name is declared taken, that child is read (:meth:`Observer.confirm_conflict`), and before one is
-declared taken or created, the LiveStrategy (:meth:`Observer.confirm_identity`).
+declared taken or created, the LiveStrategy (:meth:`Observer.confirm_identity`); a kill switch the cache shows
+engaged, the Namespace (:mod:`strategy_operator.observe.kill_switch`).
 What the API server no longer has is remembered as gone and left out of the caches; a reconciler
 whose LiveStrategy is gone stops (:class:`Gone`). Two copies of one child's name in a cache are
 themselves a sign of a gap: they are confirmed at once.
@@ -50,6 +51,7 @@ from strategy_operator.kube_client import KubeClient
 from strategy_operator.memory import StrategyMemory
 from strategy_operator.observe.caches import Caches, uid_of
 from strategy_operator.observe.claims import ClaimReader, asks_for_pod, claimant_of
+from strategy_operator.observe.kill_switch import KillSwitches
 from strategy_operator.observe.observation import Observation, PodView
 from strategy_operator.observe.paper_record import PaperTrackRecord
 from strategy_operator.observe.reading import read_object
@@ -110,6 +112,7 @@ class Observer:
         self.clock = clock
         self.secrets = SecretLookup(settings, kube, clock)
         self.claims = ClaimReader(kube, clock)
+        self.kill_switches = KillSwitches(kube, clock)
 
     async def observe(
         self,
@@ -178,7 +181,7 @@ class Observer:
             deleting=bool(meta.get("deletionTimestamp")),
             acknowledgement=annotations.get(RISK_ACK_ANNOTATION),
             status=status,
-            kill_switch=caches.kill_switch(namespace),
+            kill_switch=await self.kill_switches.engaged(namespace, caches),
             problems=problems,
             statefulset=statefulset,
             pods=pods,

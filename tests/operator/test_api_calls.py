@@ -42,8 +42,9 @@ EXPECTED = (
     | calls("", "pods", *WATCHED, "delete")
     # Secrets: only whether the referenced ones (and keys) exist, before a pod starts
     | calls("", "secrets", "get")
-    # the kill switch (namespace annotations), kopf's CRD scanning, events, peering
-    | calls("", "namespaces", *WATCHED)
+    # the kill switch (namespace annotations; get: one the watch shows engaged is confirmed, observe.kill_switch),
+    # kopf's CRD scanning, events, peering
+    | calls("", "namespaces", *WATCHED, "get")
     | calls("", "nodes", *WATCHED)
     | calls(CRDS, "customresourcedefinitions", *WATCHED)
     | calls("", "events", "create")

@@ -103,3 +103,34 @@ async def test_a_deletion_whose_statefulset_went_unseen_releases_the_strategy_wi
             await desk.kubectl("delete", "livestrategy/unseen", "--wait=false")
             await wait_for(lambda: desk.get("unseen") is None and not desk.pods("unseen"), timeout=20)
         assert operator.metric("livestrat_operator_reconcile_errors_total") == 0
+
+
+async def test_a_namespace_deleted_with_its_kill_switch_engaged_during_a_watch_gap_holds_nothing_once_recreated(
+    emulator, desk: Desk, kubelet: Kubelet
+):
+    # kopf keys its index entries by uid and forgets one only on a DELETED event: the deleted namespace's engaged
+    # kill switch stays in the index after the relist, beside the new namespace of the same name, which has none.
+    emulator.add_namespace("team-k")
+    team = desk.in_namespace("team-k")
+    async with running_operator(emulator, fast_settings()) as operator:
+        desk.set_namespace_annotation("livestrat.io/kill-switch", "true", namespace="team-k")
+        await team.apply(paper("held"))
+        await wait_for(lambda: "KillSwitchEngaged" in team.events("held"), timeout=30)  # the switch is in the index
+        await team.kubectl("delete", "livestrategy/held")
+        await wait_for(lambda: team.get("held") is None)
+
+        async with WatchGap(emulator, user_agent="kopf/") as gap:
+            await desk.kubectl("delete", "namespace", "team-k", "--wait=false")
+            await wait_for(lambda: emulator.read_object("v1/namespaces", "team-k") is None, timeout=30)
+            emulator.add_namespace("team-k")  # the same name, a new namespace: no kill switch
+        await wait_for(lambda: gap.refused > 0)  # the operator was told 410 Gone, and relisted
+
+        await team.apply(paper("fresh"))
+        await wait_for(lambda: team.phase("fresh") == "Running" and team.pods("fresh"), timeout=30)
+        assert "livestrat.io/halt" not in (team.get("fresh")["metadata"].get("annotations") or {})
+        assert "KillSwitchEngaged" not in team.events("fresh")
+
+        # and the switch engaged on the new namespace still halts at once
+        desk.set_namespace_annotation("livestrat.io/kill-switch", "true", namespace="team-k")
+        await wait_for(lambda: team.condition("fresh", "Halted").get("reason") == "KillSwitch", timeout=30)
+        assert operator.metric("livestrat_operator_reconcile_errors_total") == 0

@@ -71,7 +71,8 @@ REQUIRED_BEYOND_RECORDED = frozenset(
         ApiCall("patch", "livestrat.io", "livestrategies/status"),
         ApiCall("update", "livestrat.io", "livestrategies/finalizers"),
         # the Roles it creates let each strategy pod get its own Namespace (read at SIGTERM: a namespace being
-        # deleted is a halt): RBAC's escalation prevention lets it grant that only if it holds it
+        # deleted is a halt): RBAC's escalation prevention lets it grant that only if it holds it (the operator
+        # reads one itself only to confirm a kill switch its watch shows engaged: not in every recorded flow)
         ApiCall("get", "", "namespaces"),
     }
 )

@@ -28,8 +28,9 @@ part of them, is all that is cluster-wide when watching named namespaces.
   resources: [livestrategies/status]
   verbs: [patch]
 # The strategy pods' Roles let each get its own Namespace (read at SIGTERM: a namespace being
-# deleted is a halt); the operator never reads one this way, it holds get only to grant it. In a
-# Role of a watched namespace this reaches that Namespace object only.
+# deleted is a halt); the operator reads one to confirm a kill switch its watch cache shows
+# engaged (the cache may hold a namespace deleted during a watch gap). In a Role of a watched
+# namespace this reaches that Namespace object only.
 - apiGroups: [""]
   resources: [namespaces]
   verbs: [get]
