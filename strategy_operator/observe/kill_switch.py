@@ -9,8 +9,9 @@ the API server (a GET of the Namespace; the chart's Roles grant it), and the ans
 changes (``changed``, from its watch) or for ``CONFIRMED_SECONDS`` at most, so that a switch flipped on for a
 namespace of a thousand strategies costs one read, not a thousand, and a stale answer cannot outlive a watch gap.
 A "no" from the cache is taken as it is: an engaged switch the cache has not seen yet is seen with its watch event,
-which wakes the namespace's strategies. When the API server cannot answer, the cache's word stands: the switch is
-someone's request to halt, and holding on it is what the operator did before it could confirm.
+which wakes the namespace's strategies. When the API server cannot answer, the cache's word stands (and is kept as
+the answer, for the same while): the switch is someone's request to halt, and holding on it is what the operator did
+before it could confirm.
 """
 
 from __future__ import annotations
@@ -58,6 +59,9 @@ class KillSwitches:
                     namespace,
                     exc,
                 )
+                # kept as an answer too: the namespace's other strategies take it instead of each waiting for a
+                # read that fails (a timeout each, one after the other, while they hold the reconcile slots)
+                self._confirmed[namespace] = (read_at, True)
                 return True
             engaged = body is not None and kill_switch_engaged((body.get("metadata") or {}).get("annotations"))
             if not engaged:
