@@ -11,9 +11,8 @@ read, not a thousand. Its answer is kept until the namespace changes (``changed`
 then is not kept either) or for ``CONFIRMED_SECONDS`` at most, so that a stale answer cannot outlive a watch gap.
 A "no" from the cache is taken as it is: an engaged switch the cache has not seen yet is seen with its watch event,
 which wakes the namespace's strategies. When the API server cannot answer (within ``READ_TIMEOUT_SECONDS``), the
-cache's word stands (and is kept as
-the answer, for the same while): the switch is someone's request to halt, and holding on it is what the operator did
-before it could confirm.
+cache's word stands, and is kept as the answer for the same while: the switch is someone's request to halt, and
+holding on it is what the operator did before it could confirm.
 """
 
 from __future__ import annotations
