@@ -1,4 +1,8 @@
-"""The local ledger: one SQLite file, driven from a thread of its own so the event loop never waits on disk.
+"""The local ledger: one SQLite file, so driven that the event loop never waits on the disk.
+
+The fills' commits go to the ledger's writer process (``sqlite_process``: no thread of this process takes the
+interpreter's lock for them); everything else (the schema, the fence, reads, halt records, baselines, the rare
+transaction of several statements) runs on a thread of its own, on the ledger's own connection.
 
 Fence: ``fcntl.flock`` on a lock file per strategy next to the database
 (``<db>.fences/<strategy>.lock``), held open for the life of the ledger, and the strategy's
@@ -40,6 +44,7 @@ from strategy_runtime.ledger.records import (
     fill_from_columns,
     strategy_file_stem,
 )
+from strategy_runtime.ledger.sqlite_process import InsertProcess, InsertProcessError
 from strategy_runtime.ledger.supersede import Change, OrderKey, Supersession, is_inferred, plan
 from strategy_runtime.ledger.writer import Written
 
@@ -252,6 +257,9 @@ class SqliteLedger(Ledger):
         self._conn: sqlite3.Connection | None = None
         self._lock_fd: int | None = None
         self._lock_inode: int | None = None
+        # The fills' INSERTs: a child process with its own connection (``sqlite_process``); the rest on the thread.
+        self._inserts = InsertProcess(self.path)
+        self._max_rows = 1
 
     def describe(self) -> str:
         return f"SQLite {self.path}"
@@ -268,6 +276,9 @@ class SqliteLedger(Ledger):
     async def _connect(self) -> None:
         try:
             await self._run(self._connect_sync)
+            await self._inserts.start()
+        except InsertProcessError as exc:
+            raise LedgerUnavailable(f"cannot open the ledger {self.describe()}: {exc}") from exc
         except LedgerUnavailable as exc:
             cause = exc.__cause__ or exc
             raise LedgerUnavailable(f"cannot open the ledger {self.describe()}: {cause}") from cause
@@ -303,6 +314,7 @@ class SqliteLedger(Ledger):
         except BaseException:
             conn.close()
             raise
+        self._max_rows = self._rows_per_statement(conn, extra=2)  # the fence's strategy key and epoch
         self._conn = conn
 
     async def _try_fence(self) -> FenceGrant | None:
@@ -369,6 +381,7 @@ class SqliteLedger(Ledger):
         return FenceCheck.confirmed()
 
     async def _release_fence(self) -> None:
+        await self._inserts.stop()  # nothing of this runtime's is written once the fence is let go
         await self._run(self._release_fence_sync)
 
     def _release_fence_sync(self) -> None:
@@ -385,6 +398,7 @@ class SqliteLedger(Ledger):
             os.close(fd)  # closing the only descriptor drops the flock
 
     async def _disconnect(self) -> None:
+        await self._inserts.stop()
         await self._run(self._disconnect_sync)
         self._executor.shutdown(wait=False)
 
@@ -395,25 +409,24 @@ class SqliteLedger(Ledger):
         self._unlock()
 
     async def _insert(self, fills: Sequence[FillRecord]) -> int:
-        return await self._run(self._insert_sync, fills)
+        if len(fills) > self._max_rows:  # SQLite before 3.32 takes 999 parameters a statement: several, on the thread
+            return await self._run(self._insert_large_sync, fills)
+        params = [*(value for fill in fills for value in (*fill.as_row(), self._epoch)), self.strategy_key, self._epoch]
+        try:
+            outcome, value = await self._inserts.insert(
+                fenced_insert_sql(len(fills)), params, self.strategy_key, self._epoch
+            )
+        except InsertProcessError as exc:
+            # As every backend reports it: the callers retry LedgerErrors (a new writer process, if this one died).
+            raise LedgerUnavailable(f"the ledger {self.describe()} failed: {exc}") from exc
+        if outcome == "fenced":
+            raise FenceTaken(self.strategy_key, self._epoch, value, self.describe())
+        assert value is not None
+        return value
 
-    def _insert_sync(self, fills: Sequence[FillRecord]) -> int:
-        conn = self._conn
-        assert conn is not None
-        if len(fills) > self._rows_per_statement(conn, extra=2):  # SQLite before 3.32: 999 parameters
-            with self._fenced() as conn:
-                return self._insert_rows(conn, fills)
-        before = conn.total_changes
-        conn.execute(
-            fenced_insert_sql(len(fills)),
-            [*(value for fill in fills for value in (*fill.as_row(), self._epoch)), self.strategy_key, self._epoch],
-        )
-        new = conn.total_changes - before
-        if new == 0:  # all duplicates, or a stale token: the epoch tells which
-            row = conn.execute("SELECT epoch FROM fences WHERE strategy_key = ?", (self.strategy_key,)).fetchone()
-            if row is None or row[0] != self._epoch:
-                raise FenceTaken(self.strategy_key, self._epoch, row[0] if row else None, self.describe())
-        return new
+    def _insert_large_sync(self, fills: Sequence[FillRecord]) -> int:
+        with self._fenced() as conn:
+            return self._insert_rows(conn, fills)
 
     @staticmethod
     def _rows_per_statement(conn: sqlite3.Connection, extra: int = 0) -> int:

@@ -41,6 +41,8 @@ from strategy_runtime.ledger import (
     ledger_for,
 )
 from strategy_runtime.ledger.postgres import DsnParts
+from strategy_runtime.ledger.sqlite import fenced_insert_sql
+from strategy_runtime.ledger.sqlite_process import InsertProcess
 from strategy_runtime.runtime import EXIT_INVALID, RuntimeOptions, StrategyRuntime
 from tests.support.ledger import FENCED_OUT_EXIT, KEY, ROOT, Target, make_fill, wait_for_line
 from tests.support.tcp_proxy import CuttableProxy
@@ -123,10 +125,10 @@ async def test_the_same_trade_id_on_another_instrument_is_another_fill(target):
         assert await ledger.count() == 2
 
 
-async def test_a_burst_of_fills_is_queued_without_blocking_and_committed_by_flush(target):
+async def test_a_burst_of_fills_is_queued_without_blocking_and_committed_by_flush(target, monkeypatch):
     # Structural, not timed: record() is a plain function that only enqueues, the writer commits
-    # in batches of at most 500, and SQLite's commits run on the ledger's own thread, never on
-    # the event loop's.
+    # in batches of at most 500, and SQLite's commits run in the ledger's writer process, never on
+    # the event loop's thread nor on another thread of the runtime's process.
     assert not inspect.iscoroutinefunction(SqliteLedger.record)
     assert not inspect.iscoroutinefunction(PostgresLedger.record)
     burst = [make_fill(i) for i in range(20_000)]
@@ -134,13 +136,13 @@ async def test_a_burst_of_fills_is_queued_without_blocking_and_committed_by_flus
     ledger = target.ledger(on_commit=lambda batch: batches.append(len(batch.fills)))
     commit_threads: set[str] = set()
     if target.kind == "sqlite":
-        insert = ledger._insert_sync
+        insert = SqliteLedger._insert_large_sync
 
-        def insert_on_the_ledgers_thread(fills):
+        def insert_on_a_thread(self, fills):
             commit_threads.add(threading.current_thread().name)
-            return insert(fills)
+            return insert(self, fills)
 
-        ledger._insert_sync = insert_on_the_ledgers_thread
+        monkeypatch.setattr(SqliteLedger, "_insert_large_sync", insert_on_a_thread)
     async with ledger:
         returned = {ledger.record(fill) for fill in burst}
         assert returned == {None}
@@ -154,18 +156,28 @@ async def test_a_burst_of_fills_is_queued_without_blocking_and_committed_by_flus
         assert ledger.lag().totals.new == 20_000
         assert await ledger.count() == 20_000
         assert await ledger.fills() == burst
+        if target.kind == "sqlite":
+            assert ledger._inserts.pid not in (None, os.getpid())
     assert sum(batches) == 20_000
     assert max(batches) <= 500 and len(batches) >= 40
-    if target.kind == "sqlite":
-        assert commit_threads and all(name.startswith("ledger-sqlite") for name in commit_threads), commit_threads
-        assert threading.current_thread().name not in commit_threads
+    assert not commit_threads, commit_threads
 
 
-async def test_an_sqlite_batch_commits_in_one_statement_that_checks_the_fence(tmp_path):
+async def test_an_sqlite_batch_commits_in_one_statement_that_checks_the_fence(tmp_path, monkeypatch):
     # The sqlite3 module gives up the interpreter's lock around every statement it steps and takes it back
-    # after, each time waiting for the event loop's thread to let go of it: BEGIN, the fence's SELECT, the
-    # INSERT and COMMIT were four such hand-offs per commit. One INSERT that checks the epoch itself, in
-    # SQLite's own implicit transaction, is one; a stale token still stores nothing (the test above).
+    # after: BEGIN, the fence's SELECT, the INSERT and COMMIT were four statements per commit, each a wait on a
+    # thread for the event loop's. One INSERT that checks the epoch itself, in SQLite's own implicit
+    # transaction, is one request to the ledger's writer process (``sqlite_process``); a stale token still
+    # stores nothing (the test above), and a batch of duplicates only, with the fence still this runtime's,
+    # is told from one (the epoch read after it, in the same process).
+    requests: list[str] = []
+    insert = InsertProcess.insert
+
+    async def recording(self, sql, params, strategy_key, epoch):
+        requests.append(sql)
+        return await insert(self, sql, params, strategy_key, epoch)
+
+    monkeypatch.setattr(InsertProcess, "insert", recording)
     target = Target("sqlite", str(tmp_path / "ledger.sqlite"))
     async with target.ledger() as ledger:
         statements: list[str] = []
@@ -177,8 +189,8 @@ async def test_an_sqlite_batch_commits_in_one_statement_that_checks_the_fence(tm
         await flushed(ledger)
         ledger._conn.set_trace_callback(None)
         assert ledger.lag().totals.new == 3 and ledger.lag().totals.duplicates == 1
-        assert [statement.split()[0] for statement in statements] == ["INSERT", "INSERT", "SELECT"], statements
-        assert "FROM fences" in statements[0] and "FROM fences" in statements[2]
+        assert requests == [fenced_insert_sql(3), fenced_insert_sql(1)]
+        assert statements == []  # nothing of it on the runtime's own connection
 
 
 async def test_an_sqlite_batch_larger_than_one_statement_takes_commits_whole_in_one_fenced_transaction(tmp_path):
@@ -187,6 +199,7 @@ async def test_an_sqlite_batch_larger_than_one_statement_takes_commits_whole_in_
     target = Target("sqlite", str(tmp_path / "ledger.sqlite"))
     async with target.ledger() as ledger:
         ledger._conn.setlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER, 999)
+        ledger._max_rows = ledger._rows_per_statement(ledger._conn, extra=2)  # as a connection to such a SQLite
         statements: list[str] = []
         ledger._conn.set_trace_callback(statements.append)
         fills = [make_fill(i) for i in range(100)]

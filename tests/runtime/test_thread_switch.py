@@ -12,7 +12,7 @@ import sys
 
 import pytest
 
-from strategy_runtime.ledger.sqlite import SqliteLedger
+from strategy_runtime.ledger.sqlite_process import InsertProcess
 from strategy_runtime.thread_switch import SWITCH_INTERVAL_SECONDS, prompt_thread_switches
 from tests.support.runtime import local_run, paper_manifest, runtime_config
 
@@ -42,15 +42,17 @@ def test_an_exception_gives_the_interval_back():
     assert sys.getswitchinterval() == before
 
 
-async def test_the_ledger_thread_commits_under_the_short_interval_while_a_runtime_runs(tmp_path, monkeypatch):
+async def test_a_runtime_replays_under_the_short_interval_and_gives_it_back(tmp_path, monkeypatch):
+    # Read at each commit, mid-run: the interval a thread waiting for the interpreter (the PostgreSQL ledger's
+    # spool, the SQLite ledger's reads and rare writes) meets while the runtime runs.
     seen: list[float] = []
-    insert = SqliteLedger._insert_sync
+    insert = InsertProcess.insert
 
-    def recording(self, fills):
-        seen.append(sys.getswitchinterval())  # on the ledger's own thread, mid-run
-        return insert(self, fills)
+    async def recording(self, sql, params, strategy_key, epoch):
+        seen.append(sys.getswitchinterval())
+        return await insert(self, sql, params, strategy_key, epoch)
 
-    monkeypatch.setattr(SqliteLedger, "_insert_sync", recording)
+    monkeypatch.setattr(InsertProcess, "insert", recording)
     before = sys.getswitchinterval()
     run = await local_run(runtime_config(paper_manifest(bars=600), tmp_path / "catalog"))
 

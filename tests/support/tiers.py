@@ -4,7 +4,8 @@ A test belongs to the slow tier when it is marked ``slow`` or asks for a fixture
 one of those (``SLOW_FIXTURES``); nothing else names tests. The fast tier (``--fast``, what
 ``make test-fast`` passes) deselects the slow tier and then holds the rest to it: a fast test
 that starts a process anyway (``subprocess``, ``asyncio.create_subprocess_*``,
-``multiprocessing``) fails, naming what it started, instead of silently slowing the tier down.
+``multiprocessing``) fails, naming what it started, instead of silently slowing the tier down. The one
+exception is the SQLite ledger's writer process, part of every SQLite ledger (``_is_ledger_writer``).
 ``make test`` runs both tiers.
 """
 
@@ -16,6 +17,8 @@ import subprocess
 from typing import Any
 
 import pytest
+
+from strategy_runtime.ledger import sqlite_insert_child
 
 # Fixtures that start a PostgreSQL server, the operator, or runtime processes.
 SLOW_FIXTURES = frozenset({"pg_server", "pg_dsn", "pg_database", "pg_password_role", "kube_env", "operator_api_calls"})
@@ -45,6 +48,21 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         items[:] = [item for item in items if not is_slow(item)]
 
 
+def _is_ledger_writer(argv: Any) -> bool:
+    """The SQLite ledger's writer process (``strategy_runtime/ledger/sqlite_insert_child.py``: a script of the
+    standard library, 30–50 ms to start): part of every SQLite ledger, as its thread was. A test of a ledger, or of
+    a paper run, does not start a process of its own by opening one."""
+    argv = list(argv) if isinstance(argv, list | tuple) else [argv]
+    return len(argv) >= 4 and argv[1:3] == ["-I", "-S"] and str(argv[3]) == sqlite_insert_child.__file__
+
+
+def _unless_ledger_writer(start: Any, refused: Any, argv_of: Any) -> Any:
+    def starter(*args: Any, **kwargs: Any) -> Any:
+        return (start if _is_ledger_writer(argv_of(args, kwargs)) else refused)(*args, **kwargs)
+
+    return starter
+
+
 class ProcessInFastTier(AssertionError):
     """A test of the fast tier started a process: mark it ``slow`` (or give it a slow fixture)."""
 
@@ -63,7 +81,14 @@ def _no_process_in_the_fast_tier(request: pytest.FixtureRequest, monkeypatch: py
 
         return starter
 
-    monkeypatch.setattr(subprocess.Popen, "__init__", refuse("subprocess.Popen"))
-    monkeypatch.setattr(asyncio, "create_subprocess_exec", refuse("asyncio.create_subprocess_exec"))
+    # Plain asyncio starts a subprocess through Popen; uvloop does not.
+    popen = _unless_ledger_writer(
+        subprocess.Popen.__init__, refuse("subprocess.Popen"), lambda a, k: k["args"] if "args" in k else a[1]
+    )
+    monkeypatch.setattr(subprocess.Popen, "__init__", popen)
+    start = _unless_ledger_writer(
+        asyncio.create_subprocess_exec, refuse("asyncio.create_subprocess_exec"), lambda a, k: a
+    )
+    monkeypatch.setattr(asyncio, "create_subprocess_exec", start)
     monkeypatch.setattr(asyncio, "create_subprocess_shell", refuse("asyncio.create_subprocess_shell"))
     monkeypatch.setattr(multiprocessing.Process, "start", refuse("multiprocessing.Process.start"))
