@@ -1,7 +1,10 @@
 """How soon the event loop's thread lets a waiting thread have the interpreter: 0.2 ms in a runtime, not 5 ms.
 
-The runtime's ledger writes from a thread of its own (SQLite: the connection's thread; PostgreSQL: the
-fill spool's), and every statement it runs gives the interpreter's lock up and takes it back. While the
+The runtime's ledger wrote from a thread of its own (SQLite: the connection's thread; PostgreSQL: the
+fill spool's), and every statement it runs gives the interpreter's lock up and takes it back. Its fills'
+writes now go to the ledger's I/O process (``ledger/io_process.py``); what still runs on a thread (an SQLite
+ledger's fence, reads and halt records; the spool's opening and new segments; NautilusTrader's and the
+libraries' own threads) meets the same. While the
 event loop is busy (a replay at full speed, a burst of market data) each take-back waits for the loop's
 thread. CPython's switch interval (``sys.setswitchinterval``, 5 ms by default) is how long a waiting thread
 waits before asking the holder to let go; until then it only waits for the holder to let go on its own.

@@ -299,7 +299,7 @@ class Ledger(ABC):
             self._fence_held = False
             await self._disconnect()
             if self._spool is not None:
-                self._spool.close()
+                await self._spool.aclose()
             self._state = _State.CLOSED
             raise
         self._state = _State.OPEN
@@ -355,6 +355,7 @@ class Ledger(ABC):
         if spool is None:
             return
         leftovers = await spool.call(spool.open)
+        await spool.start()
         if not leftovers.fills and not leftovers.segments:
             return
         result = WriteResult()
@@ -433,8 +434,8 @@ class Ledger(ABC):
                 self._fence_held = False
                 await self._disconnect()
                 if self._spool is not None:
-                    await self._spool.call(self._spool.release, self._writer.committed)
-                    self._spool.close()
+                    await self._spool.drop(self._writer.committed)
+                    await self._spool.aclose()
             logger.info("ledger: closed %s (%s)", self.describe(), self._writer.totals)
 
     async def __aenter__(self) -> Self:

@@ -5,7 +5,7 @@ restart of the database), the fill must not live in the process's memory alone: 
 appends it to a file in the runtime's state directory and ``fdatasync``s it before it counts
 as durable. The ledger's writer (``writer.WriteBehind``) spools every fill the database has not
 committed yet, in groups (one write and one sync for everything recorded since the last one),
-from a thread of its own; the database writer runs beside it, and a fill is durable as soon as
+through the ledger's I/O process (``io_process``); the database writer runs beside it, and a fill is durable as soon as
 either has it. Once the database has committed a segment's fills the segment is emptied (the
 file truncated) or deleted.
 
@@ -38,6 +38,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from strategy_runtime.ledger.errors import LedgerError
+from strategy_runtime.ledger.io_process import IoProcess, IoProcessError
 from strategy_runtime.ledger.records import COLUMNS, FillRecord, fill_from_columns, strategy_file_stem
 
 logger = logging.getLogger("livestrat.ledger")
@@ -128,9 +129,13 @@ def _read_segment(path: Path, into: list[FillRecord]) -> bool:
 
 
 class FillSpool:
-    """One strategy's spool; every method but ``call`` does blocking I/O (``call`` runs one on the spool's thread).
+    """One strategy's spool. ``write`` and ``drop``, the writer's, are coroutines that never block the event loop;
+    of the rest, every method but ``call`` does blocking I/O (``call`` runs one on the spool's thread).
 
-    ``sync`` is the call that makes a write durable (``os.fdatasync``); tests replace it.
+    The appends and their syncs, and the file operations of ``drop``, run in the ledger's I/O process
+    (``io_process``: no thread of this process takes the interpreter's lock for them, docs/ledger.md). ``sync``
+    replaces the call that makes a write durable (``os.fdatasync``) for tests: a spool given one does all of it on
+    its thread instead (``append``, ``release``), where the replacement runs.
     """
 
     def __init__(
@@ -138,11 +143,12 @@ class FillSpool:
         directory: str | os.PathLike[str],
         *,
         segment_fills: int = SEGMENT_FILLS,
-        sync: Callable[[int], None] = os.fdatasync,
+        sync: Callable[[int], None] | None = None,
     ) -> None:
         self.directory = Path(directory)
         self._segment_fills = segment_fills
-        self._sync = sync
+        self._sync = sync or os.fdatasync
+        self._io = IoProcess(["spool"]) if sync is None else None
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ledger-spool")
         self._lock_fd: int | None = None
         self._active: _Segment | None = None
@@ -185,8 +191,44 @@ class FillSpool:
         self._sync_directory()
 
     # ------------------------------------------------------------------ writing
+    async def start(self) -> None:
+        """Start the I/O process now, so that the first write does not wait for it (a failure: the write retries)."""
+        if self._io is not None:
+            try:
+                await self._io.start()
+            except IoProcessError as exc:
+                logger.warning("ledger: the spool %s: %s; its first write tries again", self.directory, exc)
+
+    async def write(self, fills: Sequence[FillRecord], first_seq: int) -> None:
+        """Append ``fills`` (the writer's sequence numbers ``first_seq`` on) and sync; durable when it returns.
+
+        A failure raises (``OSError``): nothing of it counts as durable. The segment is cut back to its last synced
+        line, or, where that cannot be known or done, given up for a new one (a partial line at its end is never
+        acknowledged and is skipped when read)."""
+        if not fills:
+            return
+        if self._io is None:
+            await self.call(self.append, fills, first_seq)
+            return
+        segment = self._active or await self.call(self._new_segment)
+        data = b"".join(encode(fill) for fill in fills)
+        try:
+            reply = await self._io.request(("append", str(segment.path), data, segment.size))
+        except BaseException as exc:
+            # It could not open the segment, the process died, or the request was cancelled (the ledger closing):
+            # what reached the file is not known, and nothing more may follow it there.
+            self._give_up(segment)
+            if isinstance(exc, IoProcessError):
+                raise OSError(str(exc)) from None
+            raise
+        if reply[0] == "failed":
+            if not reply[2]:
+                self._give_up(segment)
+            raise OSError(reply[1])
+        self._appended(segment, len(data), len(fills), first_seq)
+
     def append(self, fills: Sequence[FillRecord], first_seq: int) -> None:
-        """Write ``fills`` (the writer's sequence numbers ``first_seq`` on) and sync; durable when it returns."""
+        """``write`` on the spool's thread (a spool given its own ``sync``)."""
         if not fills:
             return
         segment = self._active or self._new_segment()
@@ -199,9 +241,12 @@ class FillSpool:
         except OSError:
             self._undo(segment)
             raise
-        segment.size += len(data)
-        segment.lines += len(fills)
-        segment.end_seq = first_seq + len(fills)
+        self._appended(segment, len(data), len(fills), first_seq)
+
+    def _appended(self, segment: _Segment, size: int, lines: int, first_seq: int) -> None:
+        segment.size += size
+        segment.lines += lines
+        segment.end_seq = first_seq + lines
         if segment.lines >= self._segment_fills:
             self._full.append(segment)
             self._active = None
@@ -211,8 +256,12 @@ class FillSpool:
         try:
             os.ftruncate(segment.fd, segment.size)
         except OSError:
-            # Cannot cut it back: a partial line may follow. Start a new segment next time; reading
-            # this one at the next start skips the unreadable line (never acknowledged as durable).
+            self._give_up(segment)
+
+    def _give_up(self, segment: _Segment) -> None:
+        # A partial line may follow its last synced one: start a new segment next time; reading this one at the
+        # next start skips the unreadable line (never acknowledged as durable). Dropped once its fills commit.
+        if segment is self._active:
             self._full.append(segment)
             self._active = None
 
@@ -234,15 +283,37 @@ class FillSpool:
     def releasable(self, committed_seq: int) -> bool:
         """Whether ``release(committed_seq)`` would drop anything. No I/O, for the event loop's thread: read between
         two of the spool's calls (its one caller, ``WriteBehind.run_spool``, awaits each), so that a commit of fills
-        the spool never held costs no trip to the spool's thread (a hand-off of the interpreter's lock each way)."""
+        the spool never held costs no request to the I/O process."""
         return any(s.end_seq <= committed_seq for s in self._full) or self._active_released_by(committed_seq)
 
     def _active_released_by(self, committed_seq: int) -> bool:
         active = self._active
         return active is not None and active.size > 0 and active.end_seq <= committed_seq
 
+    async def drop(self, committed_seq: int) -> None:
+        """The database has every fill before ``committed_seq``: drop the segments that hold nothing else.
+
+        A file operation that fails leaves its segment for a later call (its fills are committed: at worst written
+        to the ledger again at the next start, where they are already)."""
+        if self._io is None:
+            await self.call(self.release, committed_seq)
+            return
+        try:
+            for segment in [s for s in self._full if s.end_seq <= committed_seq]:
+                await self._io.request(("unlink", str(segment.path)))
+                self._full.remove(segment)
+                segment.close()
+            active = self._active
+            if active is not None and self._active_released_by(committed_seq):
+                # Emptied in place, not synced: should the truncation be lost in a crash, the lines come
+                # back and are written to the ledger again, where they are already (idempotent).
+                await self._io.request(("truncate", str(active.path)))
+                active.size = active.lines = 0
+        except IoProcessError as exc:
+            logger.warning("ledger: the spool %s could not drop committed fills yet: %s", self.directory, exc)
+
     def release(self, committed_seq: int) -> None:
-        """The database has every fill before ``committed_seq``: drop the segments that hold nothing else."""
+        """``drop`` on the spool's thread (a spool given its own ``sync``)."""
         for segment in [s for s in self._full if s.end_seq <= committed_seq]:
             self._full.remove(segment)
             segment.close()
@@ -254,8 +325,16 @@ class FillSpool:
             os.ftruncate(active.fd, 0)
             active.size = active.lines = 0
 
+    async def aclose(self) -> None:
+        """``close``, the I/O process ended first (it finishes the request in hand)."""
+        if self._io is not None:
+            await self._io.stop()
+        self.close()
+
     def close(self) -> None:
         """Close the files and unlock; segments still holding uncommitted fills stay for the next start."""
+        if self._io is not None:
+            self._io.abandon()  # its input closed: it ends by itself (``aclose`` waits for it)
         for segment in [*self._full, *([self._active] if self._active else [])]:
             segment.close()
             if segment.size == 0:

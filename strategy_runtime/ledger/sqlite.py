@@ -1,6 +1,6 @@
 """The local ledger: one SQLite file, so driven that the event loop never waits on the disk.
 
-The fills' commits go to the ledger's writer process (``sqlite_process``: no thread of this process takes the
+The fills' commits go to the ledger's I/O process (``io_process``: no thread of this process takes the
 interpreter's lock for them); everything else (the schema, the fence, reads, halt records, baselines, the rare
 transaction of several statements) runs on a thread of its own, on the ledger's own connection.
 
@@ -35,6 +35,7 @@ from livestrat.backoff import Backoff
 from strategy_runtime.ledger.base import Ledger, Migration, pending_migrations
 from strategy_runtime.ledger.errors import LedgerUnavailable
 from strategy_runtime.ledger.fencing import FenceCheck, FenceGrant, FenceHolder, FenceTaken
+from strategy_runtime.ledger.io_process import IoProcess, IoProcessError
 from strategy_runtime.ledger.records import (
     COLUMNS,
     INFERRED_TRADE_PREFIX,
@@ -44,7 +45,6 @@ from strategy_runtime.ledger.records import (
     fill_from_columns,
     strategy_file_stem,
 )
-from strategy_runtime.ledger.sqlite_process import InsertProcess, InsertProcessError
 from strategy_runtime.ledger.supersede import Change, OrderKey, Supersession, is_inferred, plan
 from strategy_runtime.ledger.writer import Written
 
@@ -257,8 +257,8 @@ class SqliteLedger(Ledger):
         self._conn: sqlite3.Connection | None = None
         self._lock_fd: int | None = None
         self._lock_inode: int | None = None
-        # The fills' INSERTs: a child process with its own connection (``sqlite_process``); the rest on the thread.
-        self._inserts = InsertProcess(self.path)
+        # The fills' INSERTs: a child process with its own connection (``io_process``); the rest on the thread.
+        self._inserts = IoProcess(["sqlite", str(self.path)])
         self._max_rows = 1
 
     def describe(self) -> str:
@@ -277,7 +277,7 @@ class SqliteLedger(Ledger):
         try:
             await self._run(self._connect_sync)
             await self._inserts.start()
-        except InsertProcessError as exc:
+        except IoProcessError as exc:
             raise LedgerUnavailable(f"cannot open the ledger {self.describe()}: {exc}") from exc
         except LedgerUnavailable as exc:
             cause = exc.__cause__ or exc
@@ -412,17 +412,15 @@ class SqliteLedger(Ledger):
         if len(fills) > self._max_rows:  # SQLite before 3.32 takes 999 parameters a statement: several, on the thread
             return await self._run(self._insert_large_sync, fills)
         params = [*(value for fill in fills for value in (*fill.as_row(), self._epoch)), self.strategy_key, self._epoch]
+        request = ("insert", fenced_insert_sql(len(fills)), params, self.strategy_key, self._epoch)
         try:
-            outcome, value = await self._inserts.insert(
-                fenced_insert_sql(len(fills)), params, self.strategy_key, self._epoch
-            )
-        except InsertProcessError as exc:
-            # As every backend reports it: the callers retry LedgerErrors (a new writer process, if this one died).
+            outcome, value = await self._inserts.request(request)
+        except IoProcessError as exc:
+            # As every backend reports it: the callers retry LedgerErrors (a new I/O process, if this one died).
             raise LedgerUnavailable(f"the ledger {self.describe()} failed: {exc}") from exc
         if outcome == "fenced":
             raise FenceTaken(self.strategy_key, self._epoch, value, self.describe())
-        assert value is not None
-        return value
+        return int(value)
 
     def _insert_large_sync(self, fills: Sequence[FillRecord]) -> int:
         with self._fenced() as conn:

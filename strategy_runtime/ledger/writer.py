@@ -318,7 +318,7 @@ class WriteBehind:
             if self._committed > self._released:
                 committed = self._committed
                 if spool.releasable(committed):
-                    await spool.call(spool.release, committed)
+                    await spool.drop(committed)
                 self._released = committed
             start = self.durable
             if start >= self._enqueued:
@@ -333,7 +333,7 @@ class WriteBehind:
                 continue
             fills = [fill for fill, _ in itertools.islice(self.pending, start - self._committed, None)]
             try:
-                await spool.call(spool.append, fills, start)
+                await spool.write(fills, start)
             except Exception as exc:  # a full disk, an I/O error: the fills are not durable yet, try again
                 self.spool_failures += 1
                 self.spool_error = self._error_text(exc)

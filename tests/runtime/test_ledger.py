@@ -40,9 +40,9 @@ from strategy_runtime.ledger import (
     SqliteLedger,
     ledger_for,
 )
+from strategy_runtime.ledger.io_process import IoProcess
 from strategy_runtime.ledger.postgres import DsnParts
 from strategy_runtime.ledger.sqlite import fenced_insert_sql
-from strategy_runtime.ledger.sqlite_process import InsertProcess
 from strategy_runtime.runtime import EXIT_INVALID, RuntimeOptions, StrategyRuntime
 from tests.support.ledger import FENCED_OUT_EXIT, KEY, ROOT, Target, make_fill, wait_for_line
 from tests.support.tcp_proxy import CuttableProxy
@@ -167,17 +167,18 @@ async def test_an_sqlite_batch_commits_in_one_statement_that_checks_the_fence(tm
     # The sqlite3 module gives up the interpreter's lock around every statement it steps and takes it back
     # after: BEGIN, the fence's SELECT, the INSERT and COMMIT were four statements per commit, each a wait on a
     # thread for the event loop's. One INSERT that checks the epoch itself, in SQLite's own implicit
-    # transaction, is one request to the ledger's writer process (``sqlite_process``); a stale token still
+    # transaction, is one request to the ledger's I/O process (``io_process``); a stale token still
     # stores nothing (the test above), and a batch of duplicates only, with the fence still this runtime's,
     # is told from one (the epoch read after it, in the same process).
     requests: list[str] = []
-    insert = InsertProcess.insert
+    request = IoProcess.request
 
-    async def recording(self, sql, params, strategy_key, epoch):
-        requests.append(sql)
-        return await insert(self, sql, params, strategy_key, epoch)
+    async def recording(self, message):
+        if message[0] == "insert":
+            requests.append(message[1])
+        return await request(self, message)
 
-    monkeypatch.setattr(InsertProcess, "insert", recording)
+    monkeypatch.setattr(IoProcess, "request", recording)
     target = Target("sqlite", str(tmp_path / "ledger.sqlite"))
     async with target.ledger() as ledger:
         statements: list[str] = []

@@ -12,7 +12,7 @@ import sys
 
 import pytest
 
-from strategy_runtime.ledger.sqlite_process import InsertProcess
+from strategy_runtime.ledger.io_process import IoProcess
 from strategy_runtime.thread_switch import SWITCH_INTERVAL_SECONDS, prompt_thread_switches
 from tests.support.runtime import local_run, paper_manifest, runtime_config
 
@@ -46,13 +46,13 @@ async def test_a_runtime_replays_under_the_short_interval_and_gives_it_back(tmp_
     # Read at each commit, mid-run: the interval a thread waiting for the interpreter (the PostgreSQL ledger's
     # spool, the SQLite ledger's reads and rare writes) meets while the runtime runs.
     seen: list[float] = []
-    insert = InsertProcess.insert
+    request = IoProcess.request
 
-    async def recording(self, sql, params, strategy_key, epoch):
+    async def recording(self, message):
         seen.append(sys.getswitchinterval())
-        return await insert(self, sql, params, strategy_key, epoch)
+        return await request(self, message)
 
-    monkeypatch.setattr(InsertProcess, "insert", recording)
+    monkeypatch.setattr(IoProcess, "request", recording)
     before = sys.getswitchinterval()
     run = await local_run(runtime_config(paper_manifest(bars=600), tmp_path / "catalog"))
 

@@ -5,7 +5,7 @@ one of those (``SLOW_FIXTURES``); nothing else names tests. The fast tier (``--f
 ``make test-fast`` passes) deselects the slow tier and then holds the rest to it: a fast test
 that starts a process anyway (``subprocess``, ``asyncio.create_subprocess_*``,
 ``multiprocessing``) fails, naming what it started, instead of silently slowing the tier down. The one
-exception is the SQLite ledger's writer process, part of every SQLite ledger (``_is_ledger_writer``).
+exception is the ledger's I/O process, part of every SQLite ledger and fill spool (``_is_ledger_writer``).
 ``make test`` runs both tiers.
 """
 
@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from strategy_runtime.ledger import sqlite_insert_child
+from strategy_runtime.ledger import io_child
 
 # Fixtures that start a PostgreSQL server, the operator, or runtime processes.
 SLOW_FIXTURES = frozenset({"pg_server", "pg_dsn", "pg_database", "pg_password_role", "kube_env", "operator_api_calls"})
@@ -49,11 +49,11 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 
 def _is_ledger_writer(argv: Any) -> bool:
-    """The SQLite ledger's writer process (``strategy_runtime/ledger/sqlite_insert_child.py``: a script of the
-    standard library, 30–50 ms to start): part of every SQLite ledger, as its thread was. A test of a ledger, or of
-    a paper run, does not start a process of its own by opening one."""
+    """The ledger's I/O process (``strategy_runtime/ledger/io_child.py``: a script of the standard library, 30–50 ms
+    to start): part of every SQLite ledger and fill spool, as their threads were. A test of a ledger, of a spool or
+    of a paper run does not start a process of its own by opening one."""
     argv = list(argv) if isinstance(argv, list | tuple) else [argv]
-    return len(argv) >= 4 and argv[1:3] == ["-I", "-S"] and str(argv[3]) == sqlite_insert_child.__file__
+    return len(argv) >= 4 and argv[1:3] == ["-I", "-S"] and str(argv[3]) == io_child.__file__
 
 
 def _unless_ledger_writer(start: Any, refused: Any, argv_of: Any) -> Any:

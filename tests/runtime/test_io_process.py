@@ -1,8 +1,10 @@
-"""The SQLite ledger commits in a process of its own (``strategy_runtime.ledger.sqlite_process``).
+"""The ledger's I/O process (``strategy_runtime.ledger.io_process``): an SQLite ledger's commits and the fill spool's
+appends, in a child process.
 
-Against a real SQLite file and real child processes: a batch is stored by the child, never on a thread of the
-runtime's process; a child that dies is started again and its batch stored once; the child ends with the
-ledger, and with the runtime's process killed; it gets none of the runtime's environment.
+Against real files and real child processes: a batch is stored by the child, never on a thread of the runtime's
+process; a child that dies is started again and its batch stored once; the child ends with the ledger, and with
+the runtime's process killed; it gets none of the runtime's environment; the spool's appends are durable when
+acknowledged and a failed one leaves nothing half-written behind.
 """
 
 from __future__ import annotations
@@ -17,9 +19,11 @@ from pathlib import Path
 
 import pytest
 
-from strategy_runtime.ledger import SqliteLedger
+from strategy_runtime.ledger import FillSpool, SqliteLedger
+from strategy_runtime.ledger.io_child import SpoolFiles
+from strategy_runtime.ledger.io_process import IoProcess, IoProcessError
+from strategy_runtime.ledger.spool import encode
 from strategy_runtime.ledger.sqlite import fenced_insert_sql
-from strategy_runtime.ledger.sqlite_process import InsertProcess, InsertProcessError
 from tests.support.ledger import KEY, Target, make_fill, sqlite_write_lock
 
 SECRET = "Sup3r-S3cret-Ledger-Pw"
@@ -74,13 +78,14 @@ async def test_a_batch_is_stored_by_the_writer_process_not_by_a_thread_of_the_ru
 
 async def test_one_request_per_batch_one_statement_that_checks_the_fence(tmp_path, monkeypatch):
     requests: list[tuple[str, int]] = []
-    insert = InsertProcess.insert
+    request = IoProcess.request
 
-    async def recording(self, sql, params, strategy_key, epoch):
-        requests.append((sql, len(params)))
-        return await insert(self, sql, params, strategy_key, epoch)
+    async def recording(self, message):
+        if message[0] == "insert":
+            requests.append((message[1], len(message[2])))
+        return await request(self, message)
 
-    monkeypatch.setattr(InsertProcess, "insert", recording)
+    monkeypatch.setattr(IoProcess, "request", recording)
     async with Target("sqlite", str(tmp_path / "ledger.sqlite")).ledger() as ledger:
         for i in range(3):  # recorded without yielding to the loop: one batch
             ledger.record(make_fill(i))
@@ -112,7 +117,7 @@ async def test_a_killed_writer_process_is_started_again_and_its_batch_stored_onc
         assert await ledger.fills() == first + second
         assert await target.stored() == 10
         assert ledger.lag().totals.new == 10
-    assert "the ledger's writer process ended (killed by signal 9)" in caplog.text
+    assert "the ledger's I/O process ended (killed by signal 9)" in caplog.text
 
 
 async def test_closing_the_ledger_ends_its_writer_process(tmp_path):
@@ -158,15 +163,15 @@ async def test_the_writer_process_gets_none_of_the_runtimes_environment(tmp_path
         argv = Path(f"/proc/{pid}/cmdline").read_bytes().rstrip(b"\0").split(b"\0")
     assert SECRET.encode() not in environ and b"LIVESTRAT" not in environ
     assert SECRET.encode() not in b" ".join(argv)
-    assert argv[-2].endswith(b"sqlite_insert_child.py") and argv[-1] == str(tmp_path / "ledger.sqlite").encode()
+    assert argv[-3].endswith(b"io_child.py") and argv[-2:] == [b"sqlite", str(tmp_path / "ledger.sqlite").encode()]
 
 
 async def test_a_ledger_file_gone_is_an_error_not_a_new_empty_ledger(tmp_path):
     database = tmp_path / "gone.sqlite"
-    process = InsertProcess(database)
+    process = IoProcess(["sqlite", str(database)])
     try:
-        with pytest.raises(InsertProcessError, match="unable to open database file"):
-            await process.insert(fenced_insert_sql(1), [*make_fill(0).as_row(), 1, KEY, 1], KEY, 1)
+        with pytest.raises(IoProcessError, match="unable to open database file"):
+            await process.request(("insert", fenced_insert_sql(1), [*make_fill(0).as_row(), 1, KEY, 1], KEY, 1))
     finally:
         await process.stop()
     assert not database.exists()
@@ -175,13 +180,13 @@ async def test_a_ledger_file_gone_is_an_error_not_a_new_empty_ledger(tmp_path):
 async def test_sqlites_error_comes_back_as_an_error_and_the_child_keeps_serving(tmp_path):
     database = tmp_path / "ledger.sqlite"
     sqlite3.connect(database).close()  # a file without the ledger's tables
-    process = InsertProcess(database)
+    process = IoProcess(["sqlite", str(database)])
     try:
-        with pytest.raises(InsertProcessError, match="OperationalError: no such table: fills"):
-            await process.insert(fenced_insert_sql(1), [*make_fill(0).as_row(), 1, KEY, 1], KEY, 1)
+        with pytest.raises(IoProcessError, match="OperationalError: no such table: fills"):
+            await process.request(("insert", fenced_insert_sql(1), [*make_fill(0).as_row(), 1, KEY, 1], KEY, 1))
         pid = process.pid
-        with pytest.raises(InsertProcessError, match="no such table"):
-            await process.insert(fenced_insert_sql(1), [*make_fill(0).as_row(), 1, KEY, 1], KEY, 1)
+        with pytest.raises(IoProcessError, match="no such table"):
+            await process.request(("insert", fenced_insert_sql(1), [*make_fill(0).as_row(), 1, KEY, 1], KEY, 1))
         assert process.pid == pid and process.started == 1
     finally:
         await process.stop()
@@ -204,11 +209,11 @@ async def test_an_insert_cancelled_in_the_child_ends_that_child_and_the_next_one
     target = Target("sqlite", str(tmp_path / "ledger.sqlite"))
     async with target.ledger():
         pass  # the file and its tables; the fence taken once: epoch 1
-    process = InsertProcess(tmp_path / "ledger.sqlite")
+    process = IoProcess(["sqlite", str(tmp_path / "ledger.sqlite")])
     params = [*make_fill(0).as_row(), 1, KEY, 1]
     try:
         with sqlite_write_lock(target.location):  # the child's INSERT waits for SQLite's lock
-            insert = asyncio.create_task(process.insert(fenced_insert_sql(1), params, KEY, 1))
+            insert = asyncio.create_task(process.request(("insert", fenced_insert_sql(1), params, KEY, 1)))
             await asyncio.sleep(0.5)
             assert not insert.done()
             pid = process.pid
@@ -216,11 +221,67 @@ async def test_an_insert_cancelled_in_the_child_ends_that_child_and_the_next_one
             with pytest.raises(asyncio.CancelledError):
                 await insert
             wait_gone(pid)
-        assert await process.insert(fenced_insert_sql(1), params, KEY, 1) == ("ok", 1)
+        assert await process.request(("insert", fenced_insert_sql(1), params, KEY, 1)) == ("ok", 1)
         assert process.started == 2
-        assert await process.insert(fenced_insert_sql(1), params, KEY, 1) == ("ok", 0)  # a duplicate, epoch 1
+        assert await process.request(("insert", fenced_insert_sql(1), params, KEY, 1)) == (
+            "ok",
+            0,
+        )  # a duplicate, epoch 1
         stale = [*make_fill(1).as_row(), 2, KEY, 2]  # a writer whose epoch is not the fence's
-        assert await process.insert(fenced_insert_sql(1), stale, KEY, 2) == ("fenced", 1)
+        assert await process.request(("insert", fenced_insert_sql(1), stale, KEY, 2)) == ("fenced", 1)
     finally:
         await process.stop()
     assert await target.stored() == 1
+
+
+# --------------------------------------------------------------------------- the fill spool's appends
+
+
+async def test_a_spool_append_is_written_and_synced_by_the_io_process_not_by_a_thread(tmp_path, monkeypatch):
+    def no_thread(self, fills, first_seq):
+        raise AssertionError("the spool's append ran on its thread")
+
+    monkeypatch.setattr(FillSpool, "append", no_thread)
+    spool = FillSpool(tmp_path / "spool")
+    spool.open()
+    try:
+        await spool.start()
+        pid = spool._io.pid
+        assert pid is not None and pid != os.getpid()
+        await spool.write([make_fill(0), make_fill(1)], 0)
+        await spool.write([make_fill(2)], 2)
+        (segment,) = (tmp_path / "spool").glob("*.jsonl")
+        assert segment.read_bytes() == b"".join(encode(make_fill(i)) for i in range(3))
+        assert spool.releasable(3) and not spool.releasable(2)
+        await spool.drop(3)
+        assert segment.read_bytes() == b""
+    finally:
+        await spool.aclose()
+    assert gone(pid)
+
+
+async def test_a_spool_whose_io_process_dies_loses_no_acknowledged_fill_and_starts_a_new_segment(tmp_path):
+    spool = FillSpool(tmp_path / "spool")
+    spool.open()
+    try:
+        await spool.write([make_fill(0), make_fill(1)], 0)
+        pid = spool._io.pid
+        os.kill(pid, signal.SIGKILL)
+        wait_gone(pid)
+        with pytest.raises(OSError, match="the ledger's I/O process ended"):
+            await spool.write([make_fill(2)], 2)  # not acknowledged: the caller retries it
+        await spool.write([make_fill(2)], 2)
+        assert spool._io.pid not in (None, pid)
+        assert len(list((tmp_path / "spool").glob("*.jsonl"))) == 2  # what reached the first one is not known
+    finally:
+        await spool.aclose()
+    assert FillSpool(tmp_path / "spool").open().fills == [make_fill(0), make_fill(1), make_fill(2)]
+
+
+def test_an_append_the_disk_refuses_is_reported_with_whether_the_segment_was_cut_back():
+    files = SpoolFiles()
+    try:
+        outcome, text, cut_back = files.handle(("append", "/dev/full", b"a line\n", 0))
+    finally:
+        files.close()
+    assert (outcome, cut_back) == ("failed", False) and "No space left on device" in text

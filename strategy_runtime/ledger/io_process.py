@@ -1,19 +1,18 @@
-"""The SQLite ledger's commits, in a process of their own: the event loop's interpreter is never handed to a writer.
+"""The ledger's I/O process, the runtime's side: the writes that make fills durable, without a thread of its own.
 
-The sqlite3 module lets go of the interpreter's lock around every statement it steps and takes it back after.
-A writer thread in the runtime's process therefore waited for the event loop's thread several times a commit,
-and each wait cost that thread a forced hand-over (docs/ledger.md, "Batching and lag"). Here a child process
-(``sqlite_insert_child``, run as a script by the same interpreter: ``python -I -S sqlite_insert_child.py
-DATABASE``, nothing but a few modules of the standard library imported) holds its own connection to the ledger
-file and runs each batch's one fenced ``INSERT``; the runtime writes the statement and its parameters into a
-pipe and reads the answer from another, on its event loop, with no second thread and no lock shared.
+The sqlite3 module lets go of the interpreter's lock around every statement it steps and takes it back after;
+``os.write`` and ``os.fdatasync`` do the same. A thread of the runtime's process doing those writes therefore
+waited for the event loop's thread several times a commit or a sync, and each wait cost that thread a forced
+hand-over (docs/ledger.md, "The ledger's I/O process"). Here a child process (``io_child``, run as a script by
+the same interpreter: ``python -I -S io_child.py MODE …``, nothing but a few modules of the standard library
+imported) does them: the runtime writes a request into a pipe and reads the answer from another, on its event
+loop, with no second thread and no lock shared. Two uses: the SQLite ledger's inserts (``sqlite``) and the
+fill spool's appends (``spool``).
 
-What the child answers, per request: ``("ok", rows stored)``, ``("fenced", the epoch the fence has now)`` when the
-statement stored nothing because the strategy's epoch is no longer the writer's, or ``("error", text)`` for
-SQLite's or the disk's error (the batch was not stored; the writer retries it). A child that dies is a failed
-insert too (``InsertProcessError``): the next insert starts a new one, and the batch, retried, is stored at most
-once (the key's ``ON CONFLICT DO NOTHING``). It gets none of the runtime's environment (its Secrets) and
-exits when its input ends: when the ledger closes, or when the runtime's process dies however it dies.
+A child that dies fails the request in hand (``IoProcessError``): the next request starts a new one, and the
+caller retries (the SQLite ledger's insert is stored at most once, by the key's ``ON CONFLICT DO NOTHING``; the
+spool starts a new segment). It gets none of the runtime's environment (its Secrets) and exits when its input
+ends: when its user stops it, or when the runtime's process dies however it dies.
 """
 
 from __future__ import annotations
@@ -23,11 +22,10 @@ import contextlib
 import os
 import pickle
 import sys
-from pathlib import Path
 from typing import Any
 
-from strategy_runtime.ledger import sqlite_insert_child
-from strategy_runtime.ledger.sqlite_insert_child import HEADER
+from strategy_runtime.ledger import io_child
+from strategy_runtime.ledger.io_child import HEADER
 
 
 def _child_environment() -> dict[str, str]:
@@ -36,16 +34,17 @@ def _child_environment() -> dict[str, str]:
     return {name: os.environ[name] for name in ("LD_LIBRARY_PATH",) if name in os.environ}
 
 
-class InsertProcessError(Exception):
-    """The batch was not stored: SQLite or the disk refused it, or the writer process is gone."""
+class IoProcessError(Exception):
+    """The request did nothing: SQLite or the disk refused it, or the ledger's I/O process is gone."""
 
 
-class InsertProcess:
-    """The child that commits a ledger file's batches: started with the ledger's connection (``start``), so that
-    the first fill does not wait for an interpreter to start, and again at the next insert after it died."""
+class IoProcess:
+    """A child of ``io_child``'s with ``args`` (``["sqlite", DATABASE]``, ``["spool"]``): started by ``start`` (so
+    that the first request does not wait for an interpreter to start) or by the first request, and again by the
+    next request after it died."""
 
-    def __init__(self, database: Path, *, stop_timeout: float = 5.0) -> None:
-        self.database = database
+    def __init__(self, args: list[str], *, stop_timeout: float = 5.0) -> None:
+        self.args = args
         self.stop_timeout = stop_timeout
         self._process: asyncio.subprocess.Process | None = None
         self._lock = asyncio.Lock()
@@ -55,9 +54,10 @@ class InsertProcess:
     def pid(self) -> int | None:
         return self._process.pid if self._process is not None else None
 
-    async def insert(self, sql: str, params: list[Any], strategy_key: str, epoch: int) -> tuple[str, int | None]:
-        """Run one fenced ``INSERT``: ``("ok", rows stored)`` or ``("fenced", current epoch)``; else raises."""
-        body = pickle.dumps((sql, params, strategy_key, epoch), protocol=pickle.HIGHEST_PROTOCOL)
+    async def request(self, message: tuple[Any, ...]) -> tuple[Any, ...]:
+        """Send ``message``, return the child's reply; ``IoProcessError`` for ``("error", text)`` and for a child
+        gone."""
+        body = pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)
         async with self._lock:
             process = await self._running()
             assert process.stdin is not None and process.stdout is not None
@@ -65,16 +65,16 @@ class InsertProcess:
                 process.stdin.write(HEADER.pack(len(body)) + body)
                 await process.stdin.drain()
                 (size,) = HEADER.unpack(await process.stdout.readexactly(HEADER.size))
-                kind, value = pickle.loads(await process.stdout.readexactly(size))
+                reply: tuple[Any, ...] = pickle.loads(await process.stdout.readexactly(size))
             except (OSError, asyncio.IncompleteReadError) as exc:
-                raise InsertProcessError(await self._ended(process)) from exc
+                raise IoProcessError(await self._ended(process)) from exc
             except BaseException:
-                # Cancelled mid-request (the ledger closing): the pipes may hold half a message; this child is done.
+                # Cancelled mid-request (its user closing): the pipes may hold half a message; this child is done.
                 self._kill(process)
                 raise
-        if kind == "error":
-            raise InsertProcessError(value)
-        return kind, value
+        if reply[0] == "error":
+            raise IoProcessError(reply[1])
+        return reply
 
     async def start(self) -> None:
         """Start the child now (it opens the file while the runtime goes on), unless one runs."""
@@ -95,6 +95,12 @@ class InsertProcess:
                 self._kill(process)
                 await process.wait()
 
+    def abandon(self) -> None:
+        """Close the child's input without waiting (where nothing can await ``stop``): it ends by itself."""
+        process, self._process = self._process, None
+        if process is not None and process.stdin is not None:
+            process.stdin.close()
+
     async def _running(self) -> asyncio.subprocess.Process:
         process = self._process
         if process is not None and process.returncode is None:
@@ -104,14 +110,14 @@ class InsertProcess:
                 sys.executable,
                 "-I",  # no PYTHON* variables, no user site, no script directory on the path
                 "-S",  # no site-packages: the standard library is all it needs
-                sqlite_insert_child.__file__,
-                str(self.database),
+                io_child.__file__,
+                *self.args,
                 stdin=asyncio.subprocess.PIPE,
                 stdout=asyncio.subprocess.PIPE,
                 env=_child_environment(),
             )
         except OSError as exc:
-            raise InsertProcessError(f"cannot start the ledger's writer process: {exc}") from exc
+            raise IoProcessError(f"cannot start the ledger's I/O process: {exc}") from exc
         self._process = process
         self.started += 1
         return process
@@ -122,9 +128,9 @@ class InsertProcess:
         try:
             code = await asyncio.wait_for(process.wait(), self.stop_timeout)
         except TimeoutError:
-            return "the ledger's writer process stopped answering"
+            return "the ledger's I/O process stopped answering"
         how = f"killed by signal {-code}" if code < 0 else f"exit code {code}"
-        return f"the ledger's writer process ended ({how})"
+        return f"the ledger's I/O process ended ({how})"
 
     def _kill(self, process: asyncio.subprocess.Process) -> None:
         if self._process is process:
