@@ -432,10 +432,14 @@ class Ledger(ABC):
                 )
             finally:
                 self._fence_held = False
-                await self._disconnect()
-                if self._spool is not None:
-                    await self._spool.drop(self._writer.committed)
-                    await self._spool.aclose()
+                try:
+                    await self._disconnect()
+                finally:
+                    if self._spool is not None:
+                        try:
+                            await self._spool.drop(self._writer.committed)
+                        finally:  # whatever happened, its I/O process ends and its lock is let go
+                            await self._spool.aclose()
             logger.info("ledger: closed %s (%s)", self.describe(), self._writer.totals)
 
     async def __aenter__(self) -> Self:

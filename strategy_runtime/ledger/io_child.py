@@ -100,6 +100,11 @@ class SpoolFiles:
 
     def _append(self, path: str, data: bytes, size: int) -> tuple[Any, ...]:
         fd = self._open(path)  # an error here wrote nothing: the caller's OSError reply
+        actual = os.fstat(fd).st_size
+        if actual != size:
+            # Not the file the runtime knows (a truncate whose answer was lost): a cut-back to ``size`` would not
+            # remove a partial line, and the next line would join it. Nothing written; the runtime starts a new one.
+            return ("failed", f"the segment holds {actual} bytes, not the {size} the runtime knows: not written", False)
         try:
             written = 0
             while written < len(data):

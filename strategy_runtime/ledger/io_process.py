@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import os
 import pickle
 import sys
@@ -26,6 +27,8 @@ from typing import Any
 
 from strategy_runtime.ledger import io_child
 from strategy_runtime.ledger.io_child import HEADER
+
+logger = logging.getLogger("livestrat.ledger")
 
 
 def _child_environment() -> dict[str, str]:
@@ -93,7 +96,10 @@ class IoProcess:
                 await asyncio.wait_for(process.wait(), self.stop_timeout)
             except TimeoutError:
                 self._kill(process)
-                await process.wait()
+                try:  # a child stuck in the kernel (a sync on a hung volume) dies when it returns: not waited for
+                    await asyncio.wait_for(process.wait(), self.stop_timeout)
+                except TimeoutError:
+                    logger.error("ledger: the I/O process %d did not end when killed; left to the kernel", process.pid)
 
     def abandon(self) -> None:
         """Close the child's input without waiting (where nothing can await ``stop``): it ends by itself."""

@@ -307,7 +307,13 @@ class FillSpool:
             if active is not None and self._active_released_by(committed_seq):
                 # Emptied in place, not synced: should the truncation be lost in a crash, the lines come
                 # back and are written to the ledger again, where they are already (idempotent).
-                await self._io.request(("truncate", str(active.path)))
+                try:
+                    await self._io.request(("truncate", str(active.path)))
+                except IoProcessError:
+                    # Emptied or not, its size is not known now: no more lines there (its fills are committed; it
+                    # is dropped with the next call).
+                    self._give_up(active)
+                    raise
                 active.size = active.lines = 0
         except IoProcessError as exc:
             logger.warning("ledger: the spool %s could not drop committed fills yet: %s", self.directory, exc)

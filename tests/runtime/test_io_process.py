@@ -285,3 +285,41 @@ def test_an_append_the_disk_refuses_is_reported_with_whether_the_segment_was_cut
     finally:
         files.close()
     assert (outcome, cut_back) == ("failed", False) and "No space left on device" in text
+
+
+def test_an_append_to_a_segment_not_of_the_size_the_runtime_knows_writes_nothing(tmp_path):
+    # A truncate whose answer was lost (the child died after it) leaves the runtime a wrong size: a cut-back to it
+    # after a failed append would keep a partial line, and the next acknowledged line would join it, unreadable.
+    segment = tmp_path / "000000000001.jsonl"
+    segment.write_bytes(b"")  # emptied by the truncate; the runtime still thinks 919 bytes
+    files = SpoolFiles()
+    try:
+        outcome, text, cut_back = files.handle(("append", str(segment), encode(make_fill(0)), 919))
+    finally:
+        files.close()
+    assert (outcome, cut_back) == ("failed", False) and "not written" in text
+    assert segment.read_bytes() == b""
+
+
+async def test_a_truncate_without_an_answer_gives_the_segment_up(tmp_path):
+    spool = FillSpool(tmp_path / "spool")
+    spool.open()
+    try:
+        await spool.write([make_fill(0)], 0)
+        request = spool._io.request
+
+        async def lost(message):
+            if message[0] == "truncate":
+                await request(message)  # done, and then the answer lost (the child died)
+                raise IoProcessError("the ledger's I/O process ended (killed by signal 9)")
+            return await request(message)
+
+        spool._io.request = lost  # type: ignore[method-assign]
+        await spool.drop(1)
+        assert spool._active is None  # no more lines where the size is not known
+        await spool.write([make_fill(1)], 1)
+        spool._io.request = request  # type: ignore[method-assign]
+        await spool.drop(1)  # the given-up segment, committed: removed
+    finally:
+        await spool.aclose()
+    assert FillSpool(tmp_path / "spool").open().fills == [make_fill(1)]
