@@ -31,8 +31,14 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 HEADER = struct.Struct("<I")  # each message: its length, then its pickle
-_EPOCH_SQL = "SELECT epoch FROM fences WHERE strategy_key = ?"
-BUSY_TIMEOUT_MS = 10_000  # as the runtime's own connection: another writer's transaction is waited for
+EPOCH_SQL = "SELECT epoch FROM fences WHERE strategy_key = ?"  # the fence's token now
+BUSY_TIMEOUT_MS = 10_000  # another writer's transaction is waited for this long
+
+
+def configure(conn: sqlite3.Connection) -> None:
+    """What every connection to a ledger file is set to: the runtime's own and the I/O process's."""
+    conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+    conn.execute("PRAGMA synchronous = FULL")  # a commit survives a power cut too, not only a crash of this process
 
 
 def read_message(stream: BinaryIO) -> Any | None:
@@ -58,8 +64,7 @@ class SqliteInserts:
     def __init__(self, database: str) -> None:
         # mode=rw: the runtime made the file and its tables; a file gone since is an error, not a new empty ledger.
         self.conn = sqlite3.connect(f"{Path(database).absolute().as_uri()}?mode=rw", uri=True, isolation_level=None)
-        self.conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-        self.conn.execute("PRAGMA synchronous = FULL")  # as the runtime's connection: a commit survives a power cut
+        configure(self.conn)
 
     def handle(self, request: tuple[Any, ...]) -> tuple[Any, ...]:
         _, sql, params, strategy_key, epoch = request
@@ -67,7 +72,7 @@ class SqliteInserts:
         self.conn.execute(sql, params)
         stored = self.conn.total_changes - before
         if stored == 0:  # all duplicates, or a stale token: the epoch tells which
-            row = self.conn.execute(_EPOCH_SQL, (strategy_key,)).fetchone()
+            row = self.conn.execute(EPOCH_SQL, (strategy_key,)).fetchone()
             if row is None or row[0] != epoch:
                 return ("fenced", row[0] if row else None)
         return ("ok", stored)

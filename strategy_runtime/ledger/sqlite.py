@@ -35,6 +35,7 @@ from livestrat.backoff import Backoff
 from strategy_runtime.ledger.base import Ledger, Migration, pending_migrations
 from strategy_runtime.ledger.errors import LedgerUnavailable
 from strategy_runtime.ledger.fencing import FenceCheck, FenceGrant, FenceHolder, FenceTaken
+from strategy_runtime.ledger.io_child import EPOCH_SQL, configure
 from strategy_runtime.ledger.io_process import IoProcess, IoProcessError
 from strategy_runtime.ledger.records import (
     COLUMNS,
@@ -287,10 +288,8 @@ class SqliteLedger(Ledger):
         self.path.parent.mkdir(parents=True, exist_ok=True)
         conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
         try:
-            conn.execute("PRAGMA busy_timeout = 10000")
+            configure(conn)
             _enable_wal(conn)
-            # FULL: a commit survives a power cut too, not only a crash of this process.
-            conn.execute("PRAGMA synchronous = FULL")
             # IMMEDIATE takes the write lock first: runtimes sharing the file migrate one at a time.
             conn.execute("BEGIN IMMEDIATE")
             try:
@@ -355,7 +354,7 @@ class SqliteLedger(Ledger):
     def _fenced(self) -> Iterator[sqlite3.Connection]:
         """A write transaction that goes ahead only while the fencing token is this runtime's (``FenceTaken``)."""
         with self._transaction() as conn:
-            row = conn.execute("SELECT epoch FROM fences WHERE strategy_key = ?", (self.strategy_key,)).fetchone()
+            row = conn.execute(EPOCH_SQL, (self.strategy_key,)).fetchone()
             if row is None or row[0] != self._epoch:
                 raise FenceTaken(self.strategy_key, self._epoch, row[0] if row else None, self.describe())
             yield conn
